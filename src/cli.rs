@@ -1,0 +1,194 @@
+//! What the user typed: the command line, declared with clap. Checking and resolving it is the
+//! job of each command's module under `cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Walk incident runbooks, locally or over SSH, timed against their RTO, with a tamper-evident audit trail.",
+    after_help = "Examples:\n  runbook list\n  runbook validate runbooks/\n  runbook run service-down --target api=deploy@api-1\n  runbook drill rollback-drill --yes\n  runbook audit verify 20261122T030211Z-service-down"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Catalog directory to find runbooks by id (repeatable) [default: $RUNBOOK_PATH, else ./runbooks]
+    #[arg(long = "dir", global = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where audit files are written and read [default: $RUNBOOK_AUDIT_DIR, else $XDG_STATE_HOME/runbook/runs]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub audit_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbook files and report every problem with its file:line:col
+    #[command(
+        after_help = "Examples:\n  runbook validate runbooks/\n  runbook validate db-restore.yaml --deny-warnings\n  runbook validate runbooks/ --json | jq '.[] | select(.severity == \"error\")'\n\nExit status: 0 when valid (warnings allowed unless --deny-warnings), 2 when any error."
+    )]
+    Validate(ValidateArgs),
+    /// List the runbooks of the catalog
+    #[command(
+        after_help = "Examples:\n  runbook list\n  runbook list --dir ./runbooks --json\n  RUNBOOK_PATH=/srv/runbooks:./runbooks runbook list"
+    )]
+    List(ListArgs),
+    /// Show a runbook as a readable document or a Mermaid flowchart
+    #[command(
+        after_help = "Examples:\n  runbook show db-restore\n  runbook show runbooks/rollback.yaml --format md > rollback.md\n  runbook show service-down --format mermaid"
+    )]
+    Show(ShowArgs),
+    /// Print the JSON Schema (draft-07) of runbook files, for editors
+    #[command(
+        after_help = "Examples:\n  runbook schema > runbook.schema.json\n  # then, first line of a runbook:\n  # yaml-language-server: $schema=./runbook.schema.json"
+    )]
+    Schema,
+    /// Print shell completions
+    #[command(
+        after_help = "Examples:\n  runbook completions bash > /etc/bash_completion.d/runbook\n  runbook completions zsh > \"${fpath[1]}/_runbook\"\n  runbook completions fish > ~/.config/fish/completions/runbook.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Run a runbook during an incident
+    #[command(
+        after_help = "Examples:\n  runbook run service-down --target api=deploy@api-1 --since 07:02\n  runbook run db-restore --set db_name=app --dry-run\n  runbook run service-down --yes --answer healthy=Healthy --target api=staging-api\n\nExit status: 0 resolved, 2 nothing was executed (validation or pre-flight), 3 escalated, failed or aborted, 1 runtime error, 130 interrupted."
+    )]
+    Run(RunArgs),
+    /// Rehearse a runbook and score it against its RTO: PASS or FAIL
+    #[command(
+        after_help = "Examples:\n  runbook drill rollback-drill --target app=staging-app\n  runbook drill restore-drill --yes --answer confirm-restore=staging\n\nExit status: 0 PASS, 4 resolved but over the RTO, 3 escalated, failed or aborted, 2 nothing was executed."
+    )]
+    Drill(DrillArgs),
+    /// Check and inspect audit trails
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Runbook files or directories (directories are searched for *.yaml and *.yml)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print the diagnostics as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 2 on warnings too
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print the catalog as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A runbook id of the catalog, or a path
+    pub runbook: String,
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Md,
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// A runbook id of the catalog, or a path
+    pub runbook: String,
+    /// Bind a role to `local`, an inventory host or group, or an SSH destination
+    #[arg(long = "target", value_name = "ROLE=DEST")]
+    pub targets: Vec<String>,
+    /// Give an input its value
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// Inventory of hosts and groups [default: $RUNBOOK_INVENTORY, else ./inventory.yaml when present]
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_INVENTORY")]
+    pub inventory: Option<PathBuf>,
+    /// Who is running it, for the audit trail [default: $RUNBOOK_OPERATOR, else $USER]
+    #[arg(long, value_name = "NAME", env = "RUNBOOK_OPERATOR")]
+    pub operator: Option<String>,
+    /// Start the RTO clock at detection time: `07:02` (today, local time) or RFC 3339
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Run without prompts; every decision must be answerable in advance
+    #[arg(long)]
+    pub yes: bool,
+    /// Answer a step in advance: a confirmation phrase, a decision (label or step id), or done|skip|failed
+    #[arg(long = "answer", value_name = "STEP=VALUE")]
+    pub answers: Vec<String>,
+    /// Print the plan and execute nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Start at this step instead of the first
+    #[arg(long, value_name = "STEP")]
+    pub start_at: Option<String>,
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SshArgs {
+    /// OpenSSH client configuration file [default: ~/.ssh/config]
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Private key to authenticate with
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Known-hosts file to check host keys against [default: ~/.ssh/known_hosts]
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Give up connecting after this long
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub connect_timeout: String,
+    /// Trust and record the key of a host seen for the first time (never a changed key)
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Allow targets the inventory marks `env: prod` (audited)
+    #[arg(long)]
+    pub allow_prod: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain of a run's audit file
+    #[command(
+        after_help = "Examples:\n  runbook audit verify 20261122T030211Z-service-down\n  runbook audit verify ~/.local/state/runbook/runs/20261122T030211Z-service-down.jsonl\n\nExit status: 0 intact and sealed, 1 tampered (names the first bad seq), 4 incomplete (no seal)."
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A run id, or the path of its audit file
+    pub run: String,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,27 @@
+//! One module per subcommand; `execute` dispatches what the user typed to it.
+
+mod audit;
+mod completions;
+mod list;
+mod run;
+mod schema;
+mod show;
+mod validate;
+
+use crate::cli::{AuditCommand, Cli, Command};
+use crate::error::Result;
+
+/// Runs the command; returns the exit code (design §9).
+pub fn execute(cli: Cli) -> Result<u8> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Validate(args) => validate::execute(global, &args),
+        Command::List(args) => list::execute(global, &args),
+        Command::Show(args) => show::execute(global, &args),
+        Command::Schema => schema::execute(),
+        Command::Completions(args) => completions::execute(&args),
+        Command::Run(args) => run::execute(global, &args, None),
+        Command::Drill(args) => run::execute(global, &args.run, Some(args.allow_prod)),
+        Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
+    }
+}

@@ -1,0 +1,122 @@
+//! Durations written with units (`90s`, `5m`, `1h30m`, `250ms`), and their display.
+
+use std::time::Duration;
+
+/// The JSON Schema pattern of a duration; kept beside the parser so the two agree.
+pub const PATTERN: &str = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$";
+
+/// Why a duration did not parse, as a sentence fragment for a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationError(pub String);
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses `1h30m`, `90s`, `5m`, `250ms`: units in decreasing order, each at most once.
+pub fn parse(text: &str) -> Result<Duration, DurationError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DurationError("empty duration".into()));
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DurationError(format!(
+            "`{text}` has no unit; write `{text}s` or `{text}m`"
+        )));
+    }
+    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+    let mut rest = text;
+    let mut total_ms: u64 = 0;
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(DurationError(format!(
+                "`{text}` is not a duration; write a number and a unit, like `90s`, `5m` or `1h30m`"
+            )));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| DurationError(format!("`{text}` is too large")))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        let Some(pos) = UNITS.iter().position(|(u, _)| *u == unit) else {
+            let shown = if unit.is_empty() { "nothing" } else { unit };
+            return Err(DurationError(format!(
+                "`{text}` has unit `{shown}`; use h, m, s or ms (like `1h30m`)"
+            )));
+        };
+        if pos < next_unit {
+            return Err(DurationError(format!(
+                "`{text}` repeats or misorders its units; write them largest first, like `1h30m`"
+            )));
+        }
+        next_unit = pos + 1;
+        total_ms = number
+            .checked_mul(UNITS[pos].1)
+            .and_then(|ms| ms.checked_add(total_ms))
+            .ok_or_else(|| DurationError(format!("`{text}` is too large")))?;
+        rest = &rest[unit_len..];
+    }
+    Ok(Duration::from_millis(total_ms))
+}
+
+/// Shows a duration the way a runbook would write it: `1h30m`, `5m`, `90s` → `1m30s`.
+pub fn format(d: Duration) -> String {
+    let total = d.as_millis() as u64;
+    let (h, m, s, ms) = (
+        total / 3_600_000,
+        total / 60_000 % 60,
+        total / 1000 % 60,
+        total % 1000,
+    );
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || (out.is_empty() && ms == 0) {
+        out.push_str(&format!("{s}s"));
+    }
+    if ms > 0 && h == 0 && m == 0 {
+        out.push_str(&format!("{ms}ms"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units() {
+        assert_eq!(parse("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn refuses_bare_numbers_and_junk() {
+        assert!(parse("90").unwrap_err().0.contains("no unit"));
+        assert!(parse("5 minutes").is_err());
+        assert!(parse("5x").unwrap_err().0.contains("unit `x`"));
+        assert!(parse("30s5m").unwrap_err().0.contains("misorders"));
+        assert!(parse("").is_err());
+        assert!(parse("99999999999999999999h").is_err());
+    }
+
+    #[test]
+    fn formats_like_a_runbook() {
+        assert_eq!(format(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format(Duration::from_secs(0)), "0s");
+        assert_eq!(format(Duration::from_millis(250)), "250ms");
+    }
+}

@@ -1,0 +1,56 @@
+//! The error type every command returns, and the exit codes of design §9 in one place.
+
+/// Exit codes (design §9).
+pub mod exit {
+    /// Success; `run`/`resume` ended `resolved`; `drill` PASS.
+    pub const OK: u8 = 0;
+    /// Runtime error (I/O, connection lost for good); `audit verify`: tampered.
+    pub const RUNTIME: u8 = 1;
+    /// Usage, validation or pre-flight error: nothing was executed.
+    pub const USAGE: u8 = 2;
+    /// Ended `escalated` or `failed`, or aborted by the operator.
+    pub const NOT_RESOLVED: u8 = 3;
+    /// `drill`: resolved but over the RTO; `audit verify`: incomplete (no seal).
+    pub const OVER_RTO_OR_INCOMPLETE: u8 = 4;
+    /// Interrupted by a signal.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad arguments, a runbook that does not validate, a failed pre-flight: nothing ran.
+    #[error("{0}")]
+    Usage(String),
+    /// Something failed at run time (I/O, a connection lost for good).
+    #[error("{0}")]
+    Runtime(String),
+    /// The message has been printed already; exit with this code.
+    #[error("")]
+    Exit(u8),
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage(message.into())
+    }
+
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Error::Runtime(message.into())
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Runtime(_) => exit::RUNTIME,
+            Error::Exit(code) => *code,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Runtime(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

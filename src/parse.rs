@@ -1,0 +1,240 @@
+//! YAML text → `Runbook`, through serde-saphyr with budgets, so a hostile or broken file gets a
+//! located error quickly: never a panic, a hang or a runaway allocation.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
+use crate::runbook::Runbook;
+
+/// Files larger than this are refused before they are read.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A runbook file's text, kept for rendering snippets in diagnostics.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as the user wrote it (or as found in the catalog).
+    pub path: String,
+    pub text: String,
+}
+
+impl Source {
+    /// Reads a runbook file, refusing what cannot be a runbook (too large, not UTF-8 text).
+    pub fn read(path: &Path) -> Result<Source, Diagnostic> {
+        let shown = path.display().to_string();
+        let cannot = |e: std::io::Error| {
+            Diagnostic::error(&shown, Pos::default(), format!("cannot read the file: {e}"))
+        };
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let meta = file.metadata().map_err(cannot)?;
+        if meta.is_dir() {
+            return Err(Diagnostic::error(
+                &shown,
+                Pos::default(),
+                "is a directory, not a runbook file",
+            ));
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(too_large(&shown, meta.len()));
+        }
+        // Read one byte past the limit: devices and pipes report no length.
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_large(&shown, bytes.len() as u64));
+        }
+        Source::from_bytes(&shown, bytes)
+    }
+
+    /// Checks that the bytes are text a YAML parser should see.
+    pub fn from_bytes(path: &str, bytes: Vec<u8>) -> Result<Source, Diagnostic> {
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let pos = position_of(e.as_bytes(), at);
+                return Err(
+                    Diagnostic::error(path, pos, "the file is not UTF-8 text (binary data?)")
+                        .with_help("a runbook is a YAML text file; check that this is the file you meant"),
+                );
+            }
+        };
+        if let Some(at) = text.find('\0') {
+            let pos = position_of(text.as_bytes(), at);
+            return Err(
+                Diagnostic::error(path, pos, "the file contains a NUL byte (binary data?)")
+                    .with_help("a runbook is a YAML text file; check that this is the file you meant"),
+            );
+        }
+        Ok(Source {
+            path: path.to_string(),
+            text,
+        })
+    }
+
+    /// Parses the text into a runbook, or the first structural problem, located.
+    pub fn parse(&self) -> Result<Runbook, Diagnostic> {
+        if self.text.trim().is_empty()
+            || self
+                .text
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Err(Diagnostic::error(&self.path, Pos::new(1, 1), "the file is empty")
+                .with_help("a runbook needs at least `version: 1`, `id`, `title`, `rto` and `steps`; see docs/format.md"));
+        }
+        serde_saphyr::from_str_with_options::<Runbook>(&self.text, options()).map_err(|e| self.diagnose(&e))
+    }
+
+    fn diagnose(&self, error: &serde_saphyr::Error) -> Diagnostic {
+        let pos = error
+            .location()
+            .map(|l| Pos::from_location(&l))
+            .unwrap_or(Pos::new(1, 1));
+        let pos = if pos.line == 0 { Pos::new(1, 1) } else { pos };
+        let message = clean_message(&error.without_snippet().to_string());
+        // serde reports these two as plain messages; give them a hint an engineer can act on.
+        if let Some((field, expected)) = unknown_field(&message) {
+            let d = Diagnostic::error(&self.path, pos, format!("unknown field `{field}`"))
+                .with_width(field.chars().count());
+            let hint = did_you_mean(field, expected.iter().copied()).unwrap_or_else(|| {
+                format!(
+                    "expected one of {}",
+                    expected
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+            return d.with_help(hint);
+        }
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            return Diagnostic::error(&self.path, pos, format!("missing field `{field}`"))
+                .with_help(format!("add `{field}:` to this mapping; see docs/format.md"));
+        }
+        Diagnostic::error(&self.path, pos, message)
+    }
+}
+
+/// Splits serde's "unknown field `x`, expected one of a, b" (or "expected `a`").
+fn unknown_field(message: &str) -> Option<(&str, Vec<&str>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest
+        .trim_start_matches(", expected one of ")
+        .trim_start_matches(", expected ")
+        .split(", ")
+        .map(|f| f.trim_matches('`'))
+        .filter(|f| !f.is_empty() && *f != "there are no fields")
+        .collect();
+    Some((field, expected))
+}
+
+fn too_large(path: &str, len: u64) -> Diagnostic {
+    Diagnostic::error(
+        path,
+        Pos::default(),
+        format!("the file is {len} bytes; runbooks are limited to {MAX_FILE_BYTES} bytes (1 MiB)"),
+    )
+    .with_help("split the scenario into several runbooks joined with `call`")
+}
+
+/// serde-saphyr's message carries its own position ("line N column M: ..." or "... at line N,
+/// column M"); ours is in the headline.
+fn clean_message(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message).trim();
+    let first = match first.strip_prefix("line ") {
+        Some(rest) => rest.split_once(": ").map(|(_, m)| m).unwrap_or(first),
+        None => first,
+    };
+    let first = match first.rfind(" at line ") {
+        Some(at) => &first[..at],
+        None => first,
+    };
+    let first = first.trim_start_matches("error: ").trim();
+    if first.is_empty() {
+        "invalid YAML".to_string()
+    } else {
+        first.to_string()
+    }
+}
+
+fn position_of(bytes: &[u8], at: usize) -> Pos {
+    let before = &bytes[..at.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() as u32 + 1;
+    Pos::new(line, col)
+}
+
+/// Budgets well above any real runbook and far below what hurts: a runbook has hundreds of
+/// nodes, not hundreds of thousands, and no reason for deep nesting or alias fan-out.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: Some(MAX_FILE_BYTES as usize),
+            max_events: 200_000,
+            max_aliases: 1_000,
+            max_anchors: 1_000,
+            max_depth: 32,
+            max_documents: 1,
+            max_nodes: 100_000,
+            max_total_scalar_bytes: MAX_FILE_BYTES as usize * 4,
+            max_recorded_anchor_events: 20_000,
+        },
+        alias_limits: alias_limits(),
+    }
+}
+
+fn alias_limits() -> serde_saphyr::options::AliasLimits {
+    let mut limits = serde_saphyr::options::AliasLimits::default();
+    limits.max_total_replayed_events = 20_000;
+    limits.max_replay_stack_depth = 16;
+    limits.max_alias_expansions_per_anchor = 1_000;
+    limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Runbook, Diagnostic> {
+        Source::from_bytes("t.yaml", text.as_bytes().to_vec())?.parse()
+    }
+
+    #[test]
+    fn parses_the_design_example() {
+        let runbook = parse(include_str!("../tests/data/design-example.yaml")).unwrap();
+        assert_eq!(runbook.id.value, "db-restore");
+        assert_eq!(runbook.steps.len(), 9);
+        assert_eq!(
+            Pos::of(&runbook.steps[2].on_failure.clone().unwrap()),
+            Pos::new(37, 17)
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_located_with_a_hint() {
+        let d = parse("version: 1\nid: x\ntitle: X\nrto: 5m\nsteps:\n  - id: a\n    title: A\n    timout: 5s\n    end: resolved\n").unwrap_err();
+        assert_eq!(d.headline(), "t.yaml:8:5: error: unknown field `timout`");
+        assert_eq!(d.help.as_deref(), Some("did you mean `timeout`?"));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let prev = (b'a' + i - 1) as char;
+            let cur = (b'a' + i) as char;
+            text.push_str(&format!("{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        let start = std::time::Instant::now();
+        assert!(parse(&text).is_err());
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+}
