@@ -1,0 +1,5 @@
+//! Shared test fixtures: running the real binary, temporary directories, real servers.
+
+#![allow(dead_code)]
+
+pub mod cmd;
