@@ -1,0 +1,196 @@
+//! What happens during a run, as events. The executor emits them and prints nothing; the
+//! terminal UI and the audit writer are the listeners (`sink.rs`).
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::runbook::Outcome;
+
+/// Incident or rehearsal; recorded, and a drill also gets a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Incident,
+    Drill,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Incident => "incident",
+            Mode::Drill => "drill",
+        }
+    }
+}
+
+/// How one step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// `expect` held (or the operator reported success of a manual or by-hand step).
+    Ok,
+    Failed,
+    /// Killed at its `timeout`.
+    TimedOut,
+    /// Stopped by Ctrl-C.
+    Cancelled,
+    /// The connection died while it ran: it may or may not have happened.
+    Lost,
+    Skipped,
+    /// Marked done by the operator after a failure.
+    MarkedDone,
+}
+
+impl StepOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Ok => "ok",
+            StepOutcome::Failed => "failed",
+            StepOutcome::TimedOut => "timeout",
+            StepOutcome::Cancelled => "cancelled",
+            StepOutcome::Lost => "lost",
+            StepOutcome::Skipped => "skipped",
+            StepOutcome::MarkedDone => "marked done",
+        }
+    }
+
+    pub fn succeeded(self) -> bool {
+        matches!(self, StepOutcome::Ok | StepOutcome::Skipped | StepOutcome::MarkedDone)
+    }
+}
+
+/// How the whole run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Ended(Outcome),
+    /// The operator chose to abort.
+    Aborted,
+    /// Stopped by a signal (Ctrl-C unattended, or twice).
+    Interrupted,
+    /// A connection died mid-step and nobody was there to decide (unattended).
+    Lost,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ended(o) => o.as_str(),
+            RunOutcome::Aborted => "aborted",
+            RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Lost => "lost",
+        }
+    }
+}
+
+/// Which stream a piece of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Where a step's full output went, and its end.
+#[derive(Debug, Clone)]
+pub struct OutputRecord {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub tail: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    RunStarted {
+        runbook: String,
+        title: String,
+        file: String,
+        file_sha256: String,
+        mode: Mode,
+        /// role → host label
+        targets: IndexMap<String, String>,
+        /// name → value, secrets masked
+        inputs: IndexMap<String, String>,
+        rto: Duration,
+        /// How long before the launch the RTO clock started (`--since`).
+        since_offset: Duration,
+        audit_file: Option<String>,
+        allow_prod: bool,
+        accept_new_host_keys: bool,
+    },
+    TargetConnected {
+        role: String,
+        host: String,
+    },
+    StepPresented {
+        step: String,
+        position: usize,
+        total: usize,
+        title: String,
+        kind: &'static str,
+        host: String,
+        notes: Option<String>,
+        links: Vec<(String, String)>,
+        /// The command (run steps) or instruction (manual steps), as it will run.
+        body: Option<String>,
+        /// Variables the command sees, secrets masked.
+        vars: IndexMap<String, String>,
+        target: Option<Duration>,
+    },
+    Answer {
+        step: Option<String>,
+        question: String,
+        answer: String,
+    },
+    Note {
+        step: Option<String>,
+        text: String,
+    },
+    Edit {
+        step: String,
+        before: String,
+        after: String,
+    },
+    StepStarted {
+        step: String,
+        host: String,
+        command: String,
+        attempt: u32,
+        target: Option<Duration>,
+        timeout: Option<Duration>,
+    },
+    Output {
+        stream: Stream,
+        bytes: Vec<u8>,
+    },
+    StepFinished {
+        step: String,
+        host: String,
+        outcome: StepOutcome,
+        exit: Option<i32>,
+        attempt: u32,
+        duration: Duration,
+        target: Option<Duration>,
+        reason: Option<String>,
+        output: Option<OutputRecord>,
+    },
+    Decision {
+        step: String,
+        label: String,
+        goto: String,
+    },
+    RunFinished {
+        outcome: RunOutcome,
+        message: Option<String>,
+        /// From the start of the RTO clock.
+        elapsed: Duration,
+        rto: Duration,
+        /// Drills: PASS or FAIL with the reason.
+        verdict: Option<Verdict>,
+        over_target: Vec<(String, Duration, Duration)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub pass: bool,
+    pub reason: String,
+}

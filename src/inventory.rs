@@ -1,0 +1,92 @@
+//! The inventory of hosts and groups (design §10) and the binding of a role to a destination.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    #[serde(default)]
+    pub hosts: IndexMap<String, Host>,
+    #[serde(default)]
+    pub groups: IndexMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// An SSH destination: `user@host:port`, `ssh://...`, or an alias of the SSH config.
+    pub ssh: String,
+    /// `prod` hosts are refused by `drill` unless `--allow-prod`.
+    #[serde(default)]
+    pub env: Option<String>,
+}
+
+/// Where a role's commands run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    Local,
+    Ssh {
+        /// What the operator wrote (`prod-api`, `deploy@1.2.3.4`).
+        name: String,
+        /// The SSH destination.
+        dest: String,
+        /// The inventory's `env`, when the host is in the inventory.
+        env: Option<String>,
+    },
+}
+
+impl Binding {
+    pub fn label(&self) -> String {
+        match self {
+            Binding::Local => "local".to_string(),
+            Binding::Ssh { name, .. } => name.clone(),
+        }
+    }
+
+    pub fn is_prod(&self) -> bool {
+        matches!(self, Binding::Ssh { env: Some(env), .. } if env == "prod" || env == "production")
+    }
+}
+
+impl Inventory {
+    /// `--inventory`, else `$RUNBOOK_INVENTORY` (clap reads it), else `./inventory.yaml` when present.
+    pub fn load(flag: Option<&Path>) -> Result<(Inventory, Option<PathBuf>), Error> {
+        let path = match flag {
+            Some(p) => p.to_path_buf(),
+            None if Path::new("inventory.yaml").is_file() => PathBuf::from("inventory.yaml"),
+            None => return Ok((Inventory::default(), None)),
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::usage(format!("cannot read the inventory {}: {e}", path.display())))?;
+        let inventory = serde_saphyr::from_str::<Inventory>(&text).map_err(|e| {
+            let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
+            Error::usage(format!("{}{at}: the inventory does not parse: {}", path.display(), e.without_snippet()))
+        })?;
+        Ok((inventory, Some(path)))
+    }
+
+    /// Binds a destination as written on the command line or as a role's default.
+    pub fn bind(&self, role: &str, dest: &str) -> Result<Binding, Error> {
+        let dest = dest.trim();
+        if dest.is_empty() {
+            return Err(Error::usage(format!("role `{role}` is bound to an empty destination")));
+        }
+        if dest == "local" {
+            return Ok(Binding::Local);
+        }
+        if dest.contains(',') || self.groups.contains_key(dest) {
+            return Err(Error::usage(format!(
+                "role `{role}` is bound to several hosts (`{dest}`); running a step on several hosts at once is not supported yet: bind the role to one host"
+            )));
+        }
+        if let Some(host) = self.hosts.get(dest) {
+            return Ok(Binding::Ssh { name: dest.to_string(), dest: host.ssh.clone(), env: host.env.clone() });
+        }
+        Ok(Binding::Ssh { name: dest.to_string(), dest: dest.to_string(), env: None })
+    }
+}

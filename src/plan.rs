@@ -1,0 +1,315 @@
+//! Pre-flight: the runbook and every runbook it calls, validated; each role bound to a host;
+//! every input given a value; and, unattended, the list of steps that would need a human.
+//! Everything here happens before anything runs, so every problem exits 2.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+
+use crate::catalog;
+use crate::cli::Global;
+use crate::diagnostic::did_you_mean;
+use crate::error::{Error, exit};
+use crate::inventory::{Binding, Inventory};
+use crate::parse::Source;
+use crate::prompt::{Answers, Operator};
+use crate::runbook::{Confirm, Runbook, Step, StepKind};
+use crate::vars::Vars;
+
+/// A runbook file, read, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub runbook: Runbook,
+    pub source: Source,
+    pub path: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub main: Loaded,
+    /// Every runbook reachable through `call`, by id.
+    pub called: HashMap<String, Loaded>,
+    /// (runbook id, role) → host label.
+    hosts: HashMap<(String, String), String>,
+    /// host label → where it is.
+    pub bindings: IndexMap<String, Binding>,
+    /// role → host label, for the run-started event (main runbook only).
+    pub targets: IndexMap<String, String>,
+}
+
+/// Loads and validates one file; prints its diagnostics when it has errors.
+fn load(path: PathBuf, catalog_ids: &BTreeSet<String>) -> Result<Loaded, Error> {
+    let (source, runbook, diagnostics) = crate::validate::check_file(&path, Some(catalog_ids));
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors > 0 || runbook.is_none() {
+        for d in &diagnostics {
+            eprint!("{}", d.render(source.as_ref().map(|s| s.text.as_str())));
+        }
+        eprintln!("runbook: error: {} does not validate ({errors} errors): nothing was run", path.display());
+        return Err(Error::Exit(exit::USAGE));
+    }
+    let (Some(source), Some(runbook)) = (source, runbook) else {
+        return Err(Error::Exit(exit::USAGE));
+    };
+    Ok(Loaded { runbook, source, path })
+}
+
+/// The roles a runbook's steps (and cleanup) act on.
+fn roles_used(runbook: &Runbook) -> Vec<String> {
+    let mut roles: Vec<String> = Vec::new();
+    for step in runbook.steps.iter().chain(&runbook.cleanup) {
+        if matches!(step.kind(), Some(StepKind::Run(_))) {
+            let role = runbook.step_target(step).to_string();
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+    }
+    roles
+}
+
+impl Plan {
+    /// Loads the runbook named on the command line and everything it calls, and binds roles.
+    pub fn load(global: &Global, spec: &str, target_flags: &[String], inventory: &Inventory) -> Result<Plan, Error> {
+        let index = catalog::index(global);
+        let path = catalog::resolve(global, spec)?;
+        let mut ids: BTreeSet<String> = index.keys().cloned().collect();
+        // The runbook itself may live outside the catalog; it may still call catalog runbooks.
+        if let Ok(rb) = Source::read(&path).map_err(|_| ()).and_then(|s| s.parse().map_err(|_| ())) {
+            ids.insert(rb.id.value);
+        }
+        let main = load(path, &ids)?;
+        let mut called = HashMap::new();
+        let mut queue: Vec<String> = calls_of(&main.runbook);
+        while let Some(id) = queue.pop() {
+            if called.contains_key(&id) || id == main.runbook.id() {
+                continue;
+            }
+            let path = index.get(&id).cloned().ok_or_else(|| Error::usage(format!("runbook `{id}` is called but is not in the catalog")))?;
+            let loaded = load(path, &ids)?;
+            queue.extend(calls_of(&loaded.runbook));
+            called.insert(id, loaded);
+        }
+
+        let mut flags: IndexMap<String, String> = IndexMap::new();
+        for flag in target_flags {
+            let Some((role, dest)) = flag.split_once('=') else {
+                return Err(Error::usage(format!("--target `{flag}` is not ROLE=DEST (e.g. --target db=deploy@db-1)")));
+            };
+            let role = role.trim();
+            if !main.runbook.targets.contains_key(role) && role != "local" {
+                let hint = did_you_mean(role, main.runbook.targets.keys().map(String::as_str)).map(|h| format!(" ({h})")).unwrap_or_default();
+                let known = main.runbook.targets.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                return Err(Error::usage(format!(
+                    "--target `{flag}`: `{}` has no role `{role}`{hint}; its roles: {}",
+                    main.runbook.id(),
+                    if known.is_empty() { "none (it runs locally)".to_string() } else { known }
+                )));
+            }
+            flags.insert(role.to_string(), dest.to_string());
+        }
+
+        let mut plan = Plan { main, called, hosts: HashMap::new(), bindings: IndexMap::new(), targets: IndexMap::new() };
+        let runbooks: Vec<Runbook> =
+            std::iter::once(plan.main.runbook.clone()).chain(plan.called.values().map(|l| l.runbook.clone())).collect();
+        for runbook in &runbooks {
+            let is_main = runbook.id() == plan.main.runbook.id();
+            for role in roles_used(runbook) {
+                let dest = if role == "local" {
+                    "local".to_string()
+                } else if let Some(dest) = flags.get(&role) {
+                    dest.clone()
+                } else if let Some(default) = runbook.targets.get(&role).and_then(|t| t.value.default.clone()) {
+                    default
+                } else {
+                    return Err(Error::usage(format!(
+                        "role `{role}` of `{}` is not bound to a host: pass --target {role}=HOST (an inventory host, user@host:port, an ~/.ssh/config alias, or local)",
+                        runbook.id()
+                    )));
+                };
+                let binding = inventory.bind(&role, &dest)?;
+                let label = binding.label();
+                plan.bindings.entry(label.clone()).or_insert(binding);
+                plan.hosts.insert((runbook.id().to_string(), role.clone()), label.clone());
+                if is_main {
+                    plan.targets.insert(role, label);
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The host label a role of a runbook is bound to.
+    pub fn host(&self, runbook: &str, role: &str) -> String {
+        self.hosts.get(&(runbook.to_string(), role.to_string())).cloned().unwrap_or_else(|| "local".to_string())
+    }
+
+    /// The main runbook's inputs: `--set`, else the default, else asked (or an error unattended).
+    pub fn inputs(&self, sets: &[String], operator: &Operator) -> Result<Vars, Error> {
+        let runbook = &self.main.runbook;
+        let mut given: HashMap<String, String> = HashMap::new();
+        for set in sets {
+            let Some((name, value)) = set.split_once('=') else {
+                return Err(Error::usage(format!("--set `{set}` is not NAME=VALUE")));
+            };
+            if !runbook.inputs.contains_key(name) {
+                let hint = did_you_mean(name, runbook.inputs.keys().map(String::as_str)).map(|h| format!(" ({h})")).unwrap_or_default();
+                return Err(Error::usage(format!("--set: `{}` has no input `{name}`{hint}", runbook.id())));
+            }
+            given.insert(name.to_string(), value.to_string());
+        }
+        let mut vars = Vars::default();
+        let mut missing = Vec::new();
+        for (name, input) in &runbook.inputs {
+            let input = &input.value;
+            let value = match given.remove(name).or_else(|| input.default.clone()) {
+                Some(v) => v,
+                None if operator.is_interactive() => operator.input(name, input.description.as_deref(), input.secret)?,
+                None => {
+                    missing.push(name.clone());
+                    continue;
+                }
+            };
+            vars.set(name, value, input.secret);
+        }
+        if !missing.is_empty() {
+            let flags = missing.iter().map(|m| format!("--set {m}=...")).collect::<Vec<_>>().join(" ");
+            return Err(Error::usage(format!(
+                "inputs without a value: {} — pass {flags} (nothing was run)",
+                missing.join(", ")
+            )));
+        }
+        Ok(vars)
+    }
+
+    /// The variables of a sub-run: the called runbook's inputs from `with` (interpolated with
+    /// the caller's values), else their defaults. Secrets stay secret.
+    pub fn sub_run_vars(&self, called: &Runbook, step: &Step, parent: &Vars) -> Result<Vars, Error> {
+        let mut vars = Vars::default();
+        for (name, input) in &called.inputs {
+            let from_with = step.with.get(name).map(|text| {
+                let secret = text_mentions_secret(text, parent);
+                (parent.interpolate_clear(text), secret)
+            });
+            match from_with.or_else(|| input.value.default.clone().map(|d| (d, false))) {
+                Some((value, secret)) => vars.set(name, value, secret || input.value.secret),
+                None => {
+                    return Err(Error::runtime(format!(
+                        "step `{}` calls `{}` without a value for its input `{name}`: add it to `with`",
+                        step.id(),
+                        called.id()
+                    )));
+                }
+            }
+        }
+        for builtin in ["run_id", "operator", "mode"] {
+            if let Some(v) = parent.get(builtin) {
+                vars.set(builtin, v.text.clone(), false);
+            }
+        }
+        Ok(vars)
+    }
+
+    /// Unattended pre-flight: the reachable steps that would need a human and have no answer.
+    pub fn needs_human(&self, answers: &Answers, start_at: Option<&str>) -> Vec<String> {
+        let mut needs = Vec::new();
+        self.collect_needs(&self.main.runbook, "", start_at, answers, &mut needs, &mut HashSet::new());
+        needs
+    }
+
+    fn collect_needs(
+        &self,
+        runbook: &Runbook,
+        prefix: &str,
+        start_at: Option<&str>,
+        answers: &Answers,
+        needs: &mut Vec<String>,
+        seen_calls: &mut HashSet<String>,
+    ) {
+        let start = start_at.and_then(|s| runbook.step_index(s)).unwrap_or(0);
+        for index in reachable(runbook, start) {
+            let step = &runbook.steps[index];
+            let id = format!("{prefix}{}", step.id());
+            let answer = answers.get(&id);
+            if let Some(Confirm::Phrase(_)) = step.confirmation() {
+                if answer.is_none() {
+                    needs.push(format!("{id}: typed confirmation (--answer {id}=PHRASE)"));
+                }
+            }
+            match step.kind() {
+                Some(StepKind::Manual(_)) if !answer.is_some_and(crate::prompt::is_report_answer) => {
+                    needs.push(format!("{id}: manual step (--answer {id}=done|skip|failed)"));
+                }
+                Some(StepKind::Choose(options)) => {
+                    let fallback = options.iter().any(|o| o.when.is_none());
+                    match answer {
+                        Some(a) if !options.iter().any(|o| o.label == a || o.goto.value == a) => {
+                            needs.push(format!("{id}: decision; `{a}` is none of its options"));
+                        }
+                        None if !fallback => needs.push(format!("{id}: decision without a fallback option (--answer {id}=LABEL)")),
+                        _ => {}
+                    }
+                }
+                Some(StepKind::Call(target)) if seen_calls.insert(format!("{id}:{target}")) => {
+                    if let Some(called) = self.called.get(target) {
+                        self.collect_needs(&called.runbook, &format!("{id}/"), None, answers, needs, seen_calls);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if prefix.is_empty() {
+            for step in &runbook.cleanup {
+                if matches!(step.kind(), Some(StepKind::Manual(_))) && !answers.get(step.id()).is_some_and(crate::prompt::is_report_answer) {
+                    needs.push(format!("{}: manual cleanup step (--answer {}=done|skip|failed)", step.id(), step.id()));
+                }
+            }
+        }
+    }
+}
+
+fn calls_of(runbook: &Runbook) -> Vec<String> {
+    runbook.steps.iter().filter_map(|s| s.call.as_ref().map(|c| c.value.clone())).collect()
+}
+
+/// A `with` value that interpolates a secret is secret too.
+fn text_mentions_secret(text: &str, vars: &Vars) -> bool {
+    vars.interpolate(text) != vars.interpolate_clear(text)
+}
+
+/// Indices of the steps reachable from `start` along every edge (success, failure, options).
+pub fn reachable(runbook: &Runbook, start: usize) -> Vec<usize> {
+    let mut seen = vec![false; runbook.steps.len()];
+    let mut stack = vec![start];
+    let mut order = Vec::new();
+    while let Some(i) = stack.pop() {
+        if i >= seen.len() || seen[i] {
+            continue;
+        }
+        seen[i] = true;
+        order.push(i);
+        let step = &runbook.steps[i];
+        let mut targets: Vec<&str> = Vec::new();
+        match step.kind() {
+            Some(StepKind::End(_)) | None => {}
+            Some(StepKind::Choose(options)) => targets.extend(options.iter().map(|o| o.goto.value.as_str())),
+            Some(_) => {
+                match &step.next {
+                    Some(n) => targets.push(&n.value),
+                    None => {
+                        if let Some(s) = runbook.steps.get(i + 1) {
+                            targets.push(s.id());
+                        }
+                    }
+                }
+                if let Some(f) = &step.on_failure {
+                    targets.push(&f.value);
+                }
+            }
+        }
+        stack.extend(targets.into_iter().filter_map(|t| runbook.step_index(t)));
+    }
+    order.sort_unstable();
+    order
+}

@@ -1,0 +1,298 @@
+//! The operator's decisions: asked on a terminal (dialoguer), or given in advance (`--yes`,
+//! `--answer STEP=VALUE`). The executor asks; this module knows nothing of steps' effects.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+
+use dialoguer::theme::ColorfulTheme;
+use dialoguer::{Confirm, Input, Password, Select};
+
+use crate::error::Error;
+
+/// What to do with a step before it acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Before {
+    Run,
+    Skip,
+    Edit(String),
+    ByHand,
+    Note(String),
+    Abort,
+}
+
+/// What the operator reports for a manual step (or a step run by hand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Done,
+    Skip,
+    Failed,
+}
+
+/// What to do after a step failed, timed out, was lost or was stopped with Ctrl-C.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    Retry,
+    Skip,
+    Goto(String),
+    FollowOnFailure,
+    MarkDone,
+    Note(String),
+    Abort,
+}
+
+/// Answers given in advance on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    by_step: HashMap<String, String>,
+}
+
+impl Answers {
+    /// Parses `--answer STEP=VALUE` flags.
+    pub fn parse(flags: &[String]) -> Result<Answers, Error> {
+        let mut by_step = HashMap::new();
+        for flag in flags {
+            let Some((step, value)) = flag.split_once('=') else {
+                return Err(Error::usage(format!(
+                    "--answer `{flag}` is not STEP=VALUE (e.g. --answer drop-db=app or --answer verify=done)"
+                )));
+            };
+            by_step.insert(step.trim().to_string(), value.to_string());
+        }
+        Ok(Answers { by_step })
+    }
+
+    pub fn get(&self, step: &str) -> Option<&str> {
+        self.by_step.get(step).map(String::as_str)
+    }
+
+    pub fn steps(&self) -> impl Iterator<Item = &String> {
+        self.by_step.keys()
+    }
+}
+
+/// Who answers the questions of a run.
+#[derive(Debug)]
+pub enum Operator {
+    Terminal,
+    Unattended(Answers),
+}
+
+/// True when both stdin and stderr are terminals: the only case where prompts can work.
+pub fn has_terminal() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn theme() -> ColorfulTheme {
+    ColorfulTheme::default()
+}
+
+/// A prompt that failed: Ctrl-C (interrupted) or a terminal that went away. Both end the run.
+fn prompt_error(e: dialoguer::Error) -> Error {
+    let dialoguer::Error::IO(io) = e;
+    if io.kind() == std::io::ErrorKind::Interrupted {
+        Error::Exit(crate::error::exit::INTERRUPTED)
+    } else {
+        Error::runtime(format!("the terminal went away while asking: {io}"))
+    }
+}
+
+impl Operator {
+    pub fn is_interactive(&self) -> bool {
+        matches!(self, Operator::Terminal)
+    }
+
+    /// Before a run step acts. Unattended: run.
+    pub fn before_run(&self, command: &str) -> Result<Before, Error> {
+        if !self.is_interactive() {
+            return Ok(Before::Run);
+        }
+        let items = [
+            "Run it",
+            "Skip it",
+            "Edit the command first",
+            "Run it by hand (print the command for my shell)",
+            "Add a note",
+            "Abort the run",
+        ];
+        let choice = Select::with_theme(&theme())
+            .with_prompt("What now?")
+            .items(items)
+            .default(0)
+            .interact()
+            .map_err(prompt_error)?;
+        Ok(match choice {
+            0 => Before::Run,
+            1 => Before::Skip,
+            2 => {
+                let edited: String = Input::with_theme(&theme())
+                    .with_prompt("Command")
+                    .with_initial_text(command)
+                    .interact_text()
+                    .map_err(prompt_error)?;
+                Before::Edit(edited)
+            }
+            3 => Before::ByHand,
+            4 => Before::Note(self.note()?),
+            _ => Before::Abort,
+        })
+    }
+
+    pub fn note(&self) -> Result<String, Error> {
+        Input::with_theme(&theme())
+            .with_prompt("Note")
+            .allow_empty(false)
+            .interact_text()
+            .map_err(prompt_error)
+    }
+
+    /// A yes/no confirmation. Unattended (`--yes`): yes.
+    pub fn confirm(&self, question: &str) -> Result<bool, Error> {
+        if !self.is_interactive() {
+            return Ok(true);
+        }
+        Confirm::with_theme(&theme())
+            .with_prompt(question)
+            .default(false)
+            .wait_for_newline(true)
+            .interact()
+            .map_err(prompt_error)
+    }
+
+    /// A typed confirmation: the operator must type `phrase`. Returns what was typed (or the
+    /// answer given in advance), for the caller to compare and record.
+    pub fn type_phrase(&self, step: &str, phrase: &str) -> Result<Option<String>, Error> {
+        match self {
+            Operator::Unattended(answers) => Ok(answers.get(step).map(str::to_string)),
+            Operator::Terminal => {
+                let typed: String = Input::with_theme(&theme())
+                    .with_prompt(format!("Type `{phrase}` to go ahead (empty to cancel)"))
+                    .allow_empty(true)
+                    .interact_text()
+                    .map_err(prompt_error)?;
+                Ok(Some(typed))
+            }
+        }
+    }
+
+    /// A decision: returns the index of the chosen option. Unattended: the answer given in
+    /// advance (label or goto), else `preselected` (the first option whose `when` holds, or the
+    /// fallback); `None` when nothing applies.
+    pub fn choose(
+        &self,
+        step: &str,
+        labels: &[(String, String)],
+        preselected: Option<usize>,
+    ) -> Result<Option<usize>, Error> {
+        match self {
+            Operator::Unattended(answers) => Ok(match answers.get(step) {
+                Some(answer) => labels.iter().position(|(label, goto)| label == answer || goto == answer),
+                None => preselected,
+            }),
+            Operator::Terminal => {
+                let items: Vec<String> = labels.iter().map(|(label, goto)| format!("{label}  → {goto}")).collect();
+                let choice = Select::with_theme(&theme())
+                    .with_prompt("Decision")
+                    .items(&items)
+                    .default(preselected.unwrap_or(0))
+                    .interact()
+                    .map_err(prompt_error)?;
+                Ok(Some(choice))
+            }
+        }
+    }
+
+    /// The outcome of a manual step (or one run by hand).
+    pub fn report(&self, step: &str) -> Result<Option<Report>, Error> {
+        match self {
+            Operator::Unattended(answers) => Ok(answers.get(step).and_then(parse_report)),
+            Operator::Terminal => {
+                let choice = Select::with_theme(&theme())
+                    .with_prompt("How did it go?")
+                    .items(["Done", "Skip it", "It failed", "Abort the run"])
+                    .default(0)
+                    .interact()
+                    .map_err(prompt_error)?;
+                Ok([Some(Report::Done), Some(Report::Skip), Some(Report::Failed), None][choice])
+            }
+        }
+    }
+
+    /// After a failure. Unattended: follow `on_failure` when there is one, else abort.
+    pub fn after_failure(&self, on_failure: Option<&str>, step_ids: &[String]) -> Result<AfterFailure, Error> {
+        if !self.is_interactive() {
+            return Ok(if on_failure.is_some() { AfterFailure::FollowOnFailure } else { AfterFailure::Abort });
+        }
+        #[derive(Clone, Copy)]
+        enum Item {
+            Retry,
+            Skip,
+            Goto,
+            Follow,
+            MarkDone,
+            Note,
+            Abort,
+        }
+        let mut items = vec![
+            ("Retry".to_string(), Item::Retry),
+            ("Skip it (carry on as if it succeeded)".to_string(), Item::Skip),
+            ("Go to another step".to_string(), Item::Goto),
+        ];
+        if let Some(target) = on_failure {
+            items.push((format!("Follow on_failure → {target}"), Item::Follow));
+        }
+        items.push(("Mark it done (fixed by hand)".to_string(), Item::MarkDone));
+        items.push(("Add a note".to_string(), Item::Note));
+        items.push(("Abort the run".to_string(), Item::Abort));
+        let labels: Vec<&str> = items.iter().map(|(label, _)| label.as_str()).collect();
+        let choice = Select::with_theme(&theme())
+            .with_prompt("The step did not succeed. What now?")
+            .items(&labels)
+            .default(if on_failure.is_some() { 3 } else { 0 })
+            .interact()
+            .map_err(prompt_error)?;
+        Ok(match items[choice].1 {
+            Item::Retry => AfterFailure::Retry,
+            Item::Skip => AfterFailure::Skip,
+            Item::Goto => {
+                let pick = Select::with_theme(&theme())
+                    .with_prompt("Go to")
+                    .items(step_ids)
+                    .default(0)
+                    .interact()
+                    .map_err(prompt_error)?;
+                AfterFailure::Goto(step_ids[pick].clone())
+            }
+            Item::Follow => AfterFailure::FollowOnFailure,
+            Item::MarkDone => AfterFailure::MarkDone,
+            Item::Note => AfterFailure::Note(self.note()?),
+            Item::Abort => AfterFailure::Abort,
+        })
+    }
+
+    /// A value for an input that has none. Secrets are read without echo.
+    pub fn input(&self, name: &str, description: Option<&str>, secret: bool) -> Result<String, Error> {
+        let prompt = match description {
+            Some(d) => format!("{name} ({d})"),
+            None => name.to_string(),
+        };
+        if secret {
+            Password::with_theme(&theme()).with_prompt(prompt).interact().map_err(prompt_error)
+        } else {
+            Input::with_theme(&theme()).with_prompt(prompt).interact_text().map_err(prompt_error)
+        }
+    }
+}
+
+fn parse_report(answer: &str) -> Option<Report> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "done" | "ok" | "yes" => Some(Report::Done),
+        "skip" | "skipped" => Some(Report::Skip),
+        "failed" | "fail" | "no" => Some(Report::Failed),
+        _ => None,
+    }
+}
+
+/// Whether `answer` is a valid advance answer for a manual step.
+pub fn is_report_answer(answer: &str) -> bool {
+    parse_report(answer).is_some()
+}

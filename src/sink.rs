@@ -1,0 +1,154 @@
+//! Where the executor's events go: first the audit trail (so nothing is shown that is not
+//! recorded, and a step's start is on disk before its command runs), then the terminal.
+
+use serde_json::{Map, Value, json};
+
+use crate::audit::AuditLog;
+use crate::error::Error;
+use crate::events::Event;
+use crate::ui::Ui;
+
+pub struct Sink {
+    pub ui: Ui,
+    pub audit: Option<AuditLog>,
+}
+
+fn ms(d: std::time::Duration) -> Value {
+    json!(d.as_millis() as u64)
+}
+
+impl Sink {
+    /// Records then shows one event. A failure to record stops the run: an unrecorded command
+    /// must never run.
+    pub fn emit(&mut self, event: &Event) -> Result<(), Error> {
+        if let Some(audit) = self.audit.as_mut() {
+            record(audit, event)?;
+        }
+        self.ui.handle(event);
+        Ok(())
+    }
+}
+
+fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
+    pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
+    match event {
+        Event::RunStarted {
+            runbook,
+            title,
+            file,
+            file_sha256,
+            mode,
+            targets,
+            inputs,
+            rto,
+            since_offset,
+            allow_prod,
+            accept_new_host_keys,
+            ..
+        } => {
+            let f = fields(vec![
+                ("runbook", json!(runbook)),
+                ("title", json!(title)),
+                ("file", json!(file)),
+                ("file_sha256", json!(file_sha256)),
+                ("mode", json!(mode.as_str())),
+                ("targets", json!(targets)),
+                ("inputs", json!(inputs)),
+                ("rto_ms", ms(*rto)),
+                ("since_offset_ms", ms(*since_offset)),
+                ("allow_prod", if *allow_prod { json!(true) } else { Value::Null }),
+                ("accept_new_host_keys", if *accept_new_host_keys { json!(true) } else { Value::Null }),
+            ]);
+            audit.append("run started", None, None, f, true)?;
+        }
+        Event::TargetConnected { role, host } => {
+            audit.append("target connected", None, Some(host), fields(vec![("role", json!(role))]), false)?;
+        }
+        Event::StepPresented { step, position, total, title, kind, host, target, .. } => {
+            let f = fields(vec![
+                ("position", json!(position)),
+                ("total", json!(total)),
+                ("title", json!(title)),
+                ("kind", json!(kind)),
+                ("target_ms", target.map(ms).unwrap_or(Value::Null)),
+            ]);
+            audit.append("step presented", Some(step), Some(host), f, false)?;
+        }
+        Event::Answer { step, question, answer } => {
+            let f = fields(vec![("question", json!(question)), ("answer", json!(answer))]);
+            audit.append("answer", step.as_deref(), None, f, false)?;
+        }
+        Event::Note { step, text } => {
+            audit.append("note", step.as_deref(), None, fields(vec![("text", json!(text))]), false)?;
+        }
+        Event::Edit { step, before, after } => {
+            let f = fields(vec![("before", json!(before)), ("after", json!(after))]);
+            audit.append("edit", Some(step), None, f, false)?;
+        }
+        Event::StepStarted { step, host, command, attempt, target, timeout } => {
+            let f = fields(vec![
+                ("command", json!(command)),
+                ("attempt", json!(attempt)),
+                ("target_ms", target.map(ms).unwrap_or(Value::Null)),
+                ("timeout_ms", timeout.map(ms).unwrap_or(Value::Null)),
+            ]);
+            // Durable: the record of what is about to run must survive a crash of this process.
+            audit.append("step started", Some(step), Some(host), f, true)?;
+        }
+        Event::Output { .. } => {}
+        Event::StepFinished { step, host, outcome, exit, attempt, duration, target, reason, output } => {
+            let over = target.map(|t| json!(*duration > t)).unwrap_or(Value::Null);
+            let f = fields(vec![
+                ("outcome", json!(outcome.as_str())),
+                ("exit", exit.map(|c| json!(c)).unwrap_or(Value::Null)),
+                ("attempt", json!(attempt)),
+                ("duration_ms", ms(*duration)),
+                ("target_ms", target.map(ms).unwrap_or(Value::Null)),
+                ("over_target", over),
+                ("reason", reason.as_ref().map(|r| json!(r)).unwrap_or(Value::Null)),
+                (
+                    "output",
+                    output
+                        .as_ref()
+                        .map(|o| json!({"path": o.path, "size": o.size, "sha256": o.sha256, "tail": o.tail}))
+                        .unwrap_or(Value::Null),
+                ),
+            ]);
+            audit.append("step finished", Some(step), Some(host), f, true)?;
+        }
+        Event::Decision { step, label, goto } => {
+            let f = fields(vec![("label", json!(label)), ("goto", json!(goto))]);
+            audit.append("decision", Some(step), None, f, false)?;
+        }
+        Event::RunFinished { outcome, message, elapsed, rto, verdict, over_target } => {
+            let f = fields(vec![
+                ("outcome", json!(outcome.as_str())),
+                ("message", message.as_ref().map(|m| json!(m)).unwrap_or(Value::Null)),
+                ("duration_ms", ms(*elapsed)),
+                ("rto_ms", ms(*rto)),
+                ("within_rto", json!(elapsed <= rto)),
+                (
+                    "verdict",
+                    verdict
+                        .as_ref()
+                        .map(|v| json!({"pass": v.pass, "reason": v.reason}))
+                        .unwrap_or(Value::Null),
+                ),
+                (
+                    "over_target",
+                    json!(
+                        over_target
+                            .iter()
+                            .map(|(s, took, target)| json!({"step": s, "duration_ms": took.as_millis() as u64, "target_ms": target.as_millis() as u64}))
+                            .collect::<Vec<_>>()
+                    ),
+                ),
+            ]);
+            audit.seal(f)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The variables of a run: inputs, captures and built-ins. They reach commands only as
+//! exported environment variables; `{{ name }}` interpolation exists only for display text.
+
+use indexmap::IndexMap;
+
+/// One variable's value; a secret one is never shown or recorded in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    pub text: String,
+    pub secret: bool,
+}
+
+/// What a masked value looks like everywhere it is shown or recorded.
+pub const MASK: &str = "***";
+
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    values: IndexMap<String, Value>,
+}
+
+impl Vars {
+    pub fn set(&mut self, name: &str, text: impl Into<String>, secret: bool) {
+        self.values.insert(name.to_string(), Value { text: text.into(), secret });
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.values.iter()
+    }
+
+    /// The environment a command sees, in a stable order.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.values.iter().map(|(k, v)| (k.clone(), v.text.clone())).collect()
+    }
+
+    /// Every secret value, for masking output.
+    pub fn secrets(&self) -> Vec<Vec<u8>> {
+        self.values
+            .values()
+            .filter(|v| v.secret && !v.text.is_empty())
+            .map(|v| v.text.as_bytes().to_vec())
+            .collect()
+    }
+
+    /// The value as it may be shown: the text, or `***` for a secret.
+    pub fn shown(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| if v.secret { MASK.to_string() } else { v.text.clone() })
+    }
+
+    /// `name=value` pairs for display and the audit trail, secrets masked.
+    pub fn masked(&self) -> IndexMap<String, String> {
+        self.values.keys().map(|k| (k.clone(), self.shown(k).unwrap_or_default())).collect()
+    }
+
+    /// True when a command refers to a secret variable (`$name` or `${name}`): its output is then
+    /// secret-derived and a capture of it is secret too.
+    pub fn mentions_secret(&self, command: &str) -> bool {
+        self.values
+            .iter()
+            .filter(|(_, v)| v.secret)
+            .any(|(name, _)| mentions(command, name))
+    }
+
+    /// Replaces `{{ name }}` in display text with the shown value (secrets masked). Unknown names
+    /// are left as written; validation has reported them.
+    pub fn interpolate(&self, text: &str) -> String {
+        self.interpolate_with(text, |name| self.shown(name))
+    }
+
+    /// Like `interpolate`, with real values: for a typed confirmation phrase or `with` values,
+    /// which are compared or passed on, never shown.
+    pub fn interpolate_clear(&self, text: &str) -> String {
+        self.interpolate_with(text, |name| self.get(name).map(|v| v.text.clone()))
+    }
+
+    fn interpolate_with(&self, text: &str, value: impl Fn(&str) -> Option<String>) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            let Some(close) = rest[open + 2..].find("}}") else { break };
+            let name = rest[open + 2..open + 2 + close].trim();
+            out.push_str(&rest[..open]);
+            match value(name) {
+                Some(v) => out.push_str(&v),
+                None => out.push_str(&rest[open..open + 2 + close + 2]),
+            }
+            rest = &rest[open + 2 + close + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+fn mentions(command: &str, name: &str) -> bool {
+    let bytes = command.as_bytes();
+    command.match_indices(name).any(|(at, _)| {
+        let end = at + name.len();
+        let after_ok = bytes.get(end).is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'));
+        let dollar = at >= 1 && bytes[at - 1] == b'$';
+        let braced = at >= 2 && &bytes[at - 2..at] == b"${";
+        (dollar && after_ok) || (braced && bytes.get(end) == Some(&b'}'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> Vars {
+        let mut v = Vars::default();
+        v.set("db_name", "app", false);
+        v.set("pg_password", "hunter2", true);
+        v
+    }
+
+    #[test]
+    fn interpolation_masks_secrets_and_keeps_unknown_names() {
+        let v = vars();
+        assert_eq!(v.interpolate("drop {{ db_name }} as {{pg_password}} {{ nope }}"), "drop app as *** {{ nope }}");
+        assert_eq!(v.interpolate_clear("{{ pg_password }}"), "hunter2");
+    }
+
+    #[test]
+    fn finds_secret_mentions() {
+        let v = vars();
+        assert!(v.mentions_secret("psql -W \"$pg_password\""));
+        assert!(v.mentions_secret("echo ${pg_password}"));
+        assert!(!v.mentions_secret("echo $pg_password_hint pg_password"));
+        assert!(!v.mentions_secret("echo $db_name"));
+    }
+}
