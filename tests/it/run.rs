@@ -1,0 +1,201 @@
+//! `runbook run` and `runbook drill` on the local transport: unattended walks, pre-flight
+//! refusals, masking, injection, exit codes and the audit trail they leave.
+
+use std::time::{Duration, Instant};
+
+use crate::support::cmd::{root, runbook};
+
+fn data(name: &str) -> String {
+    root().join("tests/data/run").join(name).display().to_string()
+}
+
+/// Every audit file of a directory.
+fn audit_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "jsonl")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn the_readme_drill_passes_and_leaves_a_sealed_trail() {
+    let audit = tempfile::tempdir().unwrap();
+    let demo = tempfile::tempdir().unwrap();
+    let out = runbook(["drill", "examples/local-drill.yaml", "--yes", "--set"])
+        .arg(format!("demo_dir={}/svc", demo.path().display()))
+        .args(["--audit-dir"])
+        .arg(audit.path())
+        .current_dir(root())
+        .expect_code(0);
+    assert!(out.stderr.contains("drill verdict: PASS"), "{}", out.stderr);
+    assert!(out.stderr.contains("service restarted"), "{}", out.stderr);
+    assert!(!demo.path().join("svc").exists(), "cleanup removes the service directory");
+    let files = audit_files(audit.path());
+    assert_eq!(files.len(), 1);
+    runbook(["audit", "verify"]).arg(&files[0]).expect_code(0);
+    let events = events(&files[0]);
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"run started"));
+    assert_eq!(kinds.last(), Some(&"run finished"));
+    assert!(kinds.contains(&"decision"));
+    assert_eq!(events.last().unwrap()["verdict"]["pass"], true);
+}
+
+#[test]
+fn branches_retries_captures_and_masking() {
+    let audit = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = runbook(["run", &data("branches.yaml"), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .arg("--set")
+        .arg(format!("state_dir={}/s", scratch.path().display()))
+        .expect_code(0);
+    assert!(out.stderr.contains("try 3"), "{}", out.stderr);
+    assert!(out.stderr.contains("said: hello world"), "{}", out.stderr);
+    assert!(out.stderr.contains("token is *** and again ***"), "{}", out.stderr);
+    assert!(!out.stderr.contains("s3cr3t"), "the secret never reaches the terminal:\n{}", out.stderr);
+    let file = &audit_files(audit.path())[0];
+    let trail = std::fs::read_to_string(file).unwrap();
+    assert!(!trail.contains("s3cr3t"), "the secret never reaches the audit trail");
+    let outputs = file.with_extension("");
+    for entry in std::fs::read_dir(&outputs).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("s3cr3t"), "the secret never reaches an output file: {text}");
+    }
+    let flaky: Vec<_> = events(file)
+        .into_iter()
+        .filter(|e| e["event"] == "step finished" && e["step"] == "flaky")
+        .map(|e| e["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(flaky, ["failed", "failed", "ok"]);
+}
+
+#[test]
+fn values_are_never_spliced_into_commands() {
+    let audit = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let pwned = scratch.path().join("pwned");
+    let payloads = [
+        format!("'; touch {} ; '", pwned.display()),
+        format!("$(touch {})", pwned.display()),
+        format!("`touch {}`", pwned.display()),
+        format!("x\ntouch {}", pwned.display()),
+        format!("\"; touch {}; \"", pwned.display()),
+    ];
+    for payload in payloads {
+        let out = runbook(["run", &data("branches.yaml"), "--yes", "--audit-dir"])
+            .arg(audit.path())
+            .arg("--set")
+            .arg(format!("state_dir={}/s", scratch.path().display()))
+            .arg("--set")
+            .arg(format!("greeting={payload}"))
+            .output();
+        // The greeting does not match `^hello world$`, so the run escalates or fails; what
+        // matters is that the payload arrived as data.
+        assert_ne!(out.code, Some(0), "{}", out.stderr);
+        assert!(!pwned.exists(), "payload {payload:?} was executed:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_it_refuses_at_once() {
+    let start = Instant::now();
+    let out = runbook(["run", &data("failing.yaml")]).expect_code(2);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(out.stderr.contains("no terminal to ask on"), "{}", out.stderr);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+}
+
+#[test]
+fn unattended_refuses_steps_that_need_a_human_and_lists_them() {
+    let audit = tempfile::tempdir().unwrap();
+    let out = runbook(["run", &data("manual.yaml"), "--yes", "--audit-dir"]).arg(audit.path()).expect_code(2);
+    assert!(out.stderr.contains("look: manual step (--answer look=done|skip|failed)"), "{}", out.stderr);
+    assert!(out.stderr.contains("drop: typed confirmation (--answer drop=PHRASE)"), "{}", out.stderr);
+    assert!(out.stderr.contains("pick: decision without a fallback option"), "{}", out.stderr);
+    assert!(audit_files(audit.path()).is_empty(), "nothing was run, nothing recorded");
+}
+
+#[test]
+fn a_wrong_phrase_stops_before_the_step_acts() {
+    let audit = tempfile::tempdir().unwrap();
+    let out = runbook(["run", &data("manual.yaml"), "--yes", "--answer", "look=done", "--answer", "drop=wrong", "--answer", "pick=Fine"])
+        .args(["--audit-dir"])
+        .arg(audit.path())
+        .expect_code(3);
+    assert!(!out.stderr.contains("dropping"), "{}", out.stderr);
+    assert!(out.stderr.contains("typed confirmation"), "{}", out.stderr);
+    let out = runbook(["run", &data("manual.yaml"), "--yes", "--answer", "look=done", "--answer", "drop=app", "--answer", "pick=Fine"])
+        .args(["--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(out.stderr.contains("dropping app"), "{}", out.stderr);
+}
+
+#[test]
+fn a_failed_step_follows_on_failure_and_exits_3() {
+    let audit = tempfile::tempdir().unwrap();
+    let out = runbook(["run", &data("failing.yaml"), "--yes", "--audit-dir"]).arg(audit.path()).expect_code(3);
+    assert!(out.stderr.contains("check: failed (exit 3)"), "{}", out.stderr);
+    assert!(out.stderr.contains("run escalated"), "{}", out.stderr);
+    assert!(out.stderr.contains("check failed"), "{}", out.stderr);
+    let drill = runbook(["drill", &data("failing.yaml"), "--yes", "--audit-dir"]).arg(audit.path()).expect_code(3);
+    assert!(drill.stderr.contains("drill verdict: FAIL — the run ended escalated"), "{}", drill.stderr);
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let audit = tempfile::tempdir().unwrap();
+    let out = runbook(["run", &data("branches.yaml"), "--dry-run", "--audit-dir"]).arg(audit.path()).expect_code(0);
+    assert!(out.stdout.contains("[2/7] flaky — Succeeds on the third try"), "{}", out.stdout);
+    assert!(out.stdout.contains("option \"Greeted\" → done (when said = \"hello world\")"), "{}", out.stdout);
+    assert!(out.stdout.contains("var token=***"), "{}", out.stdout);
+    assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
+    assert!(audit_files(audit.path()).is_empty());
+}
+
+#[test]
+fn kill_9_mid_step_leaves_a_verifiable_incomplete_trail() {
+    use std::process::{Command, Stdio};
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nid: slow\ntitle: Slow\nrto: 1m\nsteps:\n  - id: wait\n    title: Wait\n    run: echo started; sleep 30\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    let mut child = Command::new(crate::support::cmd::bin())
+        .args(["run", "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the step to be on disk as started, then kill without warning.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let started = audit_files(audit.path())
+            .first()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default().contains("\"step started\""))
+            .unwrap_or(false);
+        if started {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let files = audit_files(audit.path());
+    let out = runbook(["audit", "verify"]).arg(&files[0]).expect_code(4);
+    assert!(out.stdout.contains("incomplete"), "{}", out.stdout);
+}
