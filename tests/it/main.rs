@@ -2,3 +2,4 @@
 
 mod support;
 mod run;
+mod interactive;

@@ -1,0 +1,90 @@
+//! Interactive runs in a real pseudo-terminal: the prompts an engineer answers at 3 a.m.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rexpect::session::{PtySession, spawn_with_options};
+
+use crate::support::cmd::{bin, root};
+
+const DOWN: &str = "\x1b[B";
+
+fn spawn(args: &[&str], audit: &std::path::Path) -> PtySession {
+    let mut command = Command::new(bin());
+    command
+        .args(args)
+        .arg("--audit-dir")
+        .arg(audit)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("RUNBOOK_PATH")
+        .env("USER", "tester");
+    let options = rexpect::reader::Options::new().timeout_ms(Some(20_000)).strip_ansi_escape_codes(true);
+    spawn_with_options(command, options).expect("the binary starts in a pty")
+}
+
+fn wait_exit(session: &mut PtySession) -> i32 {
+    match session.process_mut().wait().unwrap() {
+        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
+        other => panic!("unexpected end: {other:?}"),
+    }
+}
+
+#[test]
+fn typed_confirmation_refuses_a_wrong_phrase_then_runs() {
+    let audit = tempfile::tempdir().unwrap();
+    let file = root().join("tests/data/run/manual.yaml");
+    let mut s = spawn(&["run", file.to_str().unwrap()], audit.path());
+    s.exp_string("How did it go?").unwrap();
+    s.send("\r").unwrap(); // Done
+    s.exp_string("What now?").unwrap();
+    s.send("\r").unwrap(); // Run it
+    s.exp_string("Type `app` to go ahead").unwrap();
+    s.send_line("apps").unwrap();
+    s.exp_string("the phrase does not match").unwrap();
+    s.exp_string("Type `app` to go ahead").unwrap();
+    s.send_line("app").unwrap();
+    s.exp_string("dropping app").unwrap();
+    s.exp_string("Decision").unwrap();
+    s.send("\r").unwrap();
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(&mut s), 0);
+}
+
+#[test]
+fn ctrl_c_stops_the_command_and_asks_what_next() {
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("ctrlc-marker-{}", std::process::id());
+    let file = dir.path().join("slow.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nid: slow\ntitle: Slow\nrto: 1m\nsteps:\n  - id: wait\n    title: Wait\n    run: echo started; sleep 300; echo {marker}\n  - id: done\n    title: Done\n    end: resolved\n"
+        ),
+    )
+    .unwrap();
+    let mut s = spawn(&["run", file.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    s.send("\r").unwrap();
+    s.exp_string("started").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_control('c').unwrap();
+    s.exp_string("cancelled").unwrap();
+    s.exp_string("The step did not succeed. What now?").unwrap();
+    // The command is gone while the operator decides.
+    let gone = Instant::now() + Duration::from_secs(10);
+    while pgrep(&marker) {
+        assert!(Instant::now() < gone, "the command survived Ctrl-C");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Retry, Skip, Go to, Mark done, Add a note, Abort: the sixth item.
+    s.send(&DOWN.repeat(5)).unwrap();
+    s.send("\r").unwrap();
+    s.exp_string("run aborted").unwrap();
+    assert_eq!(wait_exit(&mut s), 3);
+}
+
+fn pgrep(pattern: &str) -> bool {
+    Command::new("pgrep").args(["-f", pattern]).output().map(|o| o.status.success()).unwrap_or(false)
+}
