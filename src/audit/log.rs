@@ -113,12 +113,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
 impl AuditLog {
     /// Creates `<dir>/<run_id>.jsonl` (never reusing a file, mode 0600; `dir` is created 0700)
     /// and `<dir>/<run_id>/` for step outputs. Nothing is written until the first `append`.
-    pub fn create(
-        dir: &Path,
-        run_id: &str,
-        operator: &str,
-        started: Instant,
-    ) -> Result<AuditLog, Error> {
+    pub fn create(dir: &Path, run_id: &str, operator: &str, started: Instant) -> Result<AuditLog, Error> {
         if run_id.is_empty() || file_safe(run_id) != run_id {
             return Err(Error::runtime(format!(
                 "run id `{run_id}` cannot name a file; make one with `new_run_id`"
@@ -185,9 +180,7 @@ impl AuditLog {
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .map(str::to_string)
-                .ok_or_else(|| {
-                    Error::runtime(format!("cannot tell the run id of `{}`", path.display()))
-                })?,
+                .ok_or_else(|| Error::runtime(format!("cannot tell the run id of `{}`", path.display())))?,
         };
         if file_safe(&run_id) != run_id {
             return Err(Error::runtime(format!(
@@ -307,9 +300,9 @@ impl AuditLog {
         self.prev = hash;
         self.len += line.len() as u64;
         if durable {
-            self.file.sync_data().map_err(|e| {
-                io_error("flush to disk (fsync) the audit file", &self.path, e)
-            })?;
+            self.file
+                .sync_data()
+                .map_err(|e| io_error("flush to disk (fsync) the audit file", &self.path, e))?;
         }
         Ok(seq)
     }
@@ -385,12 +378,7 @@ impl AuditLog {
     }
 
     /// The same for one host of a multi-host step: `<dir>/<run_id>/<step>@<host>-<attempt>.out`.
-    pub fn output_for_host(
-        &self,
-        step: &str,
-        host: &str,
-        attempt: u32,
-    ) -> Result<OutputRecorder, Error> {
+    pub fn output_for_host(&self, step: &str, host: &str, attempt: u32) -> Result<OutputRecorder, Error> {
         let name = format!("{}@{}-{attempt}.out", file_safe(step), file_safe(host));
         OutputRecorder::create(&self.dir, &format!("{}/{name}", self.run_id))
     }
@@ -451,15 +439,23 @@ mod tests {
     fn a_failed_write_is_an_error_and_does_not_advance_the_chain() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
-        assert_eq!(log.append("run started", None, None, Map::new(), true).unwrap(), 0);
+        assert_eq!(
+            log.append("run started", None, None, Map::new(), true).unwrap(),
+            0
+        );
         let head = log.head().to_string();
         let real = log.file.try_clone().unwrap();
         let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
         log.replace_file(full);
-        let err = log.append("step started", Some("s"), None, Map::new(), true).unwrap_err();
+        let err = log
+            .append("step started", Some("s"), None, Map::new(), true)
+            .unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, Error::Runtime(_)));
-        assert!(message.contains("r.jsonl") && message.contains("No space left"), "{message}");
+        assert!(
+            message.contains("r.jsonl") && message.contains("No space left"),
+            "{message}"
+        );
         assert_eq!(log.next_seq(), 1);
         assert_eq!(log.head(), head);
         log.replace_file(real);

@@ -48,10 +48,7 @@ impl OutputRecorder {
             .mode(0o600)
             .open(&path)
             .map_err(|e| {
-                Error::runtime(format!(
-                    "cannot create the output file `{}`: {e}",
-                    path.display()
-                ))
+                Error::runtime(format!("cannot create the output file `{}`: {e}", path.display()))
             })?;
         Ok(OutputRecorder {
             file: BufWriter::new(file),
@@ -105,8 +102,7 @@ fn tail_text(tail: &[u8], truncated: bool) -> String {
         match tail.iter().position(|&b| b == b'\n') {
             Some(nl) if nl < tail.len() / 2 => start = nl + 1,
             _ => {
-                while start < tail.len() && start < 4 && (tail[start] & 0b1100_0000) == 0b1000_0000
-                {
+                while start < tail.len() && start < 4 && (tail[start] & 0b1100_0000) == 0b1000_0000 {
                     start += 1;
                 }
             }

@@ -91,8 +91,7 @@ struct Broken {
 }
 
 pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
-    let read_error =
-        |e: std::io::Error| Error::runtime(format!("cannot read `{}`: {e}", path.display()));
+    let read_error = |e: std::io::Error| Error::runtime(format!("cannot read `{}`: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(read_error)?;
     if !meta.is_file() {
         return Err(Error::runtime(format!(
@@ -132,11 +131,19 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                 line: line_no,
                 reason: format!("a line follows the seal (`run finished` on line {seal_line})"),
             };
-            return Ok(Scan { verification: v, last, good_len, events });
+            return Ok(Scan {
+                verification: v,
+                last,
+                good_len,
+                events,
+            });
         }
         if buf.last() != Some(&b'\n') {
             // Only the last line can lack its newline: the writer's single write was cut short.
-            v.torn_tail = Some(TornTail { line: line_no, bytes: n });
+            v.torn_tail = Some(TornTail {
+                line: line_no,
+                bytes: n,
+            });
             break;
         }
         match check_line(&buf[..n - 1], expected, &prev, v.run.as_deref()) {
@@ -146,15 +153,29 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                     line: line_no,
                     reason: broken.reason,
                 };
-                return Ok(Scan { verification: v, last, good_len, events });
+                return Ok(Scan {
+                    verification: v,
+                    last,
+                    good_len,
+                    events,
+                });
             }
             Ok(checked) => {
                 let obj = &checked.value;
                 let event = obj.get("event").and_then(Value::as_str).unwrap_or_default();
                 if event == "run finished" {
                     if let Some(reason) = check_seal(obj, expected, &prev) {
-                        v.status = Status::Tampered { seq: expected, line: line_no, reason };
-                        return Ok(Scan { verification: v, last, good_len, events });
+                        v.status = Status::Tampered {
+                            seq: expected,
+                            line: line_no,
+                            reason,
+                        };
+                        return Ok(Scan {
+                            verification: v,
+                            last,
+                            good_len,
+                            events,
+                        });
                     }
                     sealed_at = Some(line_no);
                 }
@@ -178,7 +199,12 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
     if sealed_at.is_some() {
         v.status = Status::IntactSealed;
     }
-    Ok(Scan { verification: v, last, good_len, events })
+    Ok(Scan {
+        verification: v,
+        last,
+        good_len,
+        events,
+    })
 }
 
 /// The seq a line claims, if it can be read at all.
@@ -223,7 +249,10 @@ fn check_line(line: &[u8], expected: u64, prev: &str, run: Option<&str>) -> Resu
     if let Some(run) = run
         && this_run != run
     {
-        return Err(broken(seq, format!("the event is of run `{this_run}`, the file of run `{run}`")));
+        return Err(broken(
+            seq,
+            format!("the event is of run `{this_run}`, the file of run `{run}`"),
+        ));
     }
     if !obj.get("event").is_some_and(Value::is_string) {
         return Err(broken(seq, "the event has no `event` name".into()));
@@ -234,7 +263,10 @@ fn check_line(line: &[u8], expected: u64, prev: &str, run: Option<&str>) -> Resu
             if expected == 0 {
                 "`prev` of the first event is not 64 zeros".into()
             } else {
-                format!("`prev` is not the hash of the previous event (seq {})", expected - 1)
+                format!(
+                    "`prev` is not the hash of the previous event (seq {})",
+                    expected - 1
+                )
             },
         ));
     }
@@ -249,7 +281,10 @@ fn check_line(line: &[u8], expected: u64, prev: &str, run: Option<&str>) -> Resu
     if recomputed != hash {
         return Err(broken(seq, "hash does not match the line's contents".into()));
     }
-    Ok(Checked { value, hash: recomputed })
+    Ok(Checked {
+        value,
+        hash: recomputed,
+    })
 }
 
 /// A `run finished` event seals the file when it counts every event and names the last hash.

@@ -26,7 +26,10 @@ pub fn verify(global: &Global, args: &VerifyArgs) -> Result<u8> {
             #[serde(flatten)]
             verification: &'a Verification,
         }
-        let report = Report { path: path.display().to_string(), verification: &verification };
+        let report = Report {
+            path: path.display().to_string(),
+            verification: &verification,
+        };
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::runtime(format!("cannot serialize the report: {e}")))?;
         print(&format!("{text}\n"))?;
@@ -43,7 +46,10 @@ pub(crate) fn describe(path: &Path, v: &Verification) -> String {
     match &v.status {
         Status::IntactSealed => {
             let head = v.head.as_deref().unwrap_or_default();
-            format!("{path}: intact and sealed, {events}, head {}…", &head[..head.len().min(12)])
+            format!(
+                "{path}: intact and sealed, {events}, head {}…",
+                &head[..head.len().min(12)]
+            )
         }
         Status::Tampered { seq, line, reason } => {
             format!("{path}: TAMPERED at seq {seq} (line {line}): {reason}")
@@ -70,5 +76,9 @@ pub(crate) fn describe(path: &Path, v: &Verification) -> String {
 }
 
 fn plural(n: u64, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
