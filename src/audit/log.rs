@@ -1,0 +1,477 @@
+//! The writer of a run's audit file: serializes each event in the documented member order,
+//! chains it to the previous one, and appends it with one write so that a crash leaves at most
+//! a torn last line. The chain (seq, prev) advances only once a line is on disk.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::dir::file_safe;
+use super::output::OutputRecorder;
+use super::verify::{Status, scan};
+use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, RESERVED, event_hash, sha256_hex};
+use crate::error::Error;
+
+/// An open, append-only audit file and the state of its hash chain.
+#[derive(Debug)]
+pub struct AuditLog {
+    file: File,
+    path: PathBuf,
+    /// The audit dir: output files go to `<dir>/<run_id>/`.
+    dir: PathBuf,
+    run_id: String,
+    operator: String,
+    started: Instant,
+    /// Added to `started.elapsed()`: a resumed run keeps counting from the original start.
+    mono_offset_ms: u64,
+    /// The seq of the next event.
+    seq: u64,
+    /// The hash of the last event on disk, or 64 zeros.
+    prev: String,
+    /// The length of the file's complete lines: where a partial write is cut back to.
+    len: u64,
+    sealed: bool,
+    /// Set when a failed write left bytes that could not be removed: appending after them
+    /// would bury a broken line mid-file, so the log refuses to go on.
+    poisoned: Option<String>,
+}
+
+/// What one event is made of, besides the chain state.
+pub(crate) struct EventParts<'a> {
+    pub seq: u64,
+    pub ts: &'a str,
+    pub mono_ms: u64,
+    pub run: &'a str,
+    pub event: &'a str,
+    pub operator: &'a str,
+    pub step: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub fields: &'a Map<String, Value>,
+    pub prev: &'a str,
+}
+
+/// Serializes one event as its line (with the trailing `\n`) and returns it with its hash.
+pub(crate) fn render(parts: &EventParts) -> Result<(String, String), Error> {
+    fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+        serde_json::to_string(value)
+            .map_err(|e| Error::runtime(format!("cannot serialize an audit event: {e}")))
+    }
+    let mut body = format!(
+        "{{\"v\":{FORMAT_VERSION},\"seq\":{},\"ts\":{},\"mono_ms\":{},\"run\":{},\"event\":{},\"operator\":{}",
+        parts.seq,
+        json(parts.ts)?,
+        parts.mono_ms,
+        json(parts.run)?,
+        json(parts.event)?,
+        json(parts.operator)?,
+    );
+    for (key, value) in [("step", parts.step), ("host", parts.host)] {
+        if let Some(value) = value {
+            body.push_str(&format!(",\"{key}\":{}", json(value)?));
+        }
+    }
+    for (key, value) in parts.fields {
+        if RESERVED.contains(&key.as_str()) {
+            return Err(Error::runtime(format!(
+                "audit event `{}` has a field named `{key}`, which every event already has",
+                parts.event
+            )));
+        }
+        body.push_str(&format!(",{}:{}", json(key)?, json(value)?));
+    }
+    body.push_str(&format!(",\"prev\":\"{}\"}}", parts.prev));
+    let hash = event_hash(parts.prev, body.as_bytes());
+    body.pop(); // the closing brace, re-added after the hash member
+    let mut line = body;
+    line.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
+    debug_assert!(line.len() > HASH_MEMBER_LEN);
+    Ok((line, hash))
+}
+
+/// UTC, RFC 3339, milliseconds, `Z`: `2026-11-22T03:02:11.123Z`.
+pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::runtime(format!("cannot {what} `{}`: {e}", path.display()))
+}
+
+/// Creates `dir` (and its parents) readable by the owner only.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_error("create the audit directory", dir, e))
+}
+
+impl AuditLog {
+    /// Creates `<dir>/<run_id>.jsonl` (never reusing a file, mode 0600; `dir` is created 0700)
+    /// and `<dir>/<run_id>/` for step outputs. Nothing is written until the first `append`.
+    pub fn create(dir: &Path, run_id: &str, operator: &str, started: Instant) -> Result<AuditLog, Error> {
+        if run_id.is_empty() || file_safe(run_id) != run_id {
+            return Err(Error::runtime(format!(
+                "run id `{run_id}` cannot name a file; make one with `new_run_id`"
+            )));
+        }
+        create_private_dir(dir)?;
+        let path = dir.join(format!("{run_id}.jsonl"));
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_error("create the audit file", &path, e))?;
+        create_private_dir(&dir.join(run_id))?;
+        // The new directory entries must survive a crash as much as the lines in the file.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(AuditLog {
+            file,
+            path,
+            dir: dir.to_path_buf(),
+            run_id: run_id.to_string(),
+            operator: operator.to_string(),
+            started,
+            mono_offset_ms: 0,
+            seq: 0,
+            prev: GENESIS.to_string(),
+            len: 0,
+            sealed: false,
+            poisoned: None,
+        })
+    }
+
+    /// Reopens an interrupted run's audit file to continue its chain (resume, hand-off).
+    ///
+    /// The file must verify as incomplete: a tampered or sealed file is refused. A torn last
+    /// line is set aside, never dropped: its bytes are saved to
+    /// `<dir>/<run_id>/torn-line-<line>.bin`, the file is cut back to its last complete line,
+    /// and a `recovery` event records the line number, size, SHA-256 and where the bytes went.
+    /// `mono_ms` goes on from the last event's value plus the wall-clock gap.
+    pub fn open_append(path: &Path, operator: &str) -> Result<AuditLog, Error> {
+        let scan = scan(path, false)?;
+        let v = &scan.verification;
+        match &v.status {
+            Status::Tampered { seq, line, reason } => {
+                return Err(Error::runtime(format!(
+                    "`{}` was tampered with at seq {seq} (line {line}): {reason}; its chain cannot be continued",
+                    path.display()
+                )));
+            }
+            Status::IntactSealed => {
+                return Err(Error::runtime(format!(
+                    "run `{}` has finished (its audit file is sealed); nothing can be appended",
+                    v.run.as_deref().unwrap_or("?")
+                )));
+            }
+            Status::Incomplete => {}
+        }
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let run_id = match &v.run {
+            Some(run) => run.clone(),
+            None => path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string)
+                .ok_or_else(|| Error::runtime(format!("cannot tell the run id of `{}`", path.display())))?,
+        };
+        if file_safe(&run_id) != run_id {
+            return Err(Error::runtime(format!(
+                "`{}` names run `{run_id}`, which cannot name a file; refusing to write beside it",
+                path.display()
+            )));
+        }
+        let mono_offset_ms = scan.last.as_ref().map_or(0, |last| {
+            let last_mono = last.get("mono_ms").and_then(Value::as_u64).unwrap_or(0);
+            let gap = last
+                .get("ts")
+                .and_then(Value::as_str)
+                .and_then(|ts| chrono::DateTime::parse_from_rfc3339(ts).ok())
+                .map_or(0, |ts| {
+                    (chrono::Utc::now() - ts.with_timezone(&chrono::Utc))
+                        .num_milliseconds()
+                        .max(0) as u64
+                });
+            last_mono + gap
+        });
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| io_error("open the audit file", path, e))?;
+        create_private_dir(&dir.join(&run_id))?;
+        let mut log = AuditLog {
+            file,
+            path: path.to_path_buf(),
+            dir,
+            run_id,
+            operator: operator.to_string(),
+            started: Instant::now(),
+            mono_offset_ms,
+            seq: v.last_seq.map_or(0, |s| s + 1),
+            prev: v.head.clone().unwrap_or_else(|| GENESIS.to_string()),
+            len: scan.good_len,
+            sealed: false,
+            poisoned: None,
+        };
+        if let Some(torn) = &v.torn_tail {
+            log.set_aside_torn_line(torn.line, scan.good_len)?;
+        }
+        Ok(log)
+    }
+
+    /// Saves the bytes after `good_len` beside the run's outputs, cuts them from the file and
+    /// records that in the chain.
+    fn set_aside_torn_line(&mut self, line: usize, good_len: u64) -> Result<(), Error> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut bytes = Vec::new();
+        self.file
+            .seek(SeekFrom::Start(good_len))
+            .and_then(|_| self.file.read_to_end(&mut bytes))
+            .map_err(|e| io_error("read the torn last line of", &self.path, e))?;
+        let relative = format!("{}/torn-line-{line}.bin", self.run_id);
+        let saved = self.dir.join(&relative);
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&saved)
+            .map_err(|e| io_error("save the torn last line to", &saved, e))?;
+        out.write_all(&bytes)
+            .and_then(|()| out.sync_all())
+            .map_err(|e| io_error("save the torn last line to", &saved, e))?;
+        self.file
+            .set_len(good_len)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| io_error("cut the torn last line from", &self.path, e))?;
+        let mut fields = Map::new();
+        fields.insert("torn_line".into(), line.into());
+        fields.insert("bytes".into(), bytes.len().into());
+        fields.insert("sha256".into(), sha256_hex(&bytes).into());
+        fields.insert("saved_to".into(), relative.into());
+        self.append("recovery", None, None, fields, true)?;
+        Ok(())
+    }
+
+    /// Appends one event; `fields` follow the common members in their given order. The line
+    /// goes out in one write; `durable` fsyncs it before returning (step started, run
+    /// started/finished). Returns the event's seq.
+    pub fn append(
+        &mut self,
+        event: &str,
+        step: Option<&str>,
+        host: Option<&str>,
+        fields: Map<String, Value>,
+        durable: bool,
+    ) -> Result<u64, Error> {
+        if self.sealed {
+            return Err(Error::runtime(format!(
+                "the audit file `{}` is sealed (run finished); `{event}` cannot be appended",
+                self.path.display()
+            )));
+        }
+        if let Some(why) = &self.poisoned {
+            return Err(Error::runtime(why.clone()));
+        }
+        let ts = timestamp(chrono::Utc::now());
+        let mono_ms = self.mono_offset_ms + self.started.elapsed().as_millis() as u64;
+        let (line, hash) = render(&EventParts {
+            seq: self.seq,
+            ts: &ts,
+            mono_ms,
+            run: &self.run_id,
+            event,
+            operator: &self.operator,
+            step,
+            host,
+            fields: &fields,
+            prev: &self.prev,
+        })?;
+        self.write_line(line.as_bytes())?;
+        let seq = self.seq;
+        self.seq += 1;
+        self.prev = hash;
+        self.len += line.len() as u64;
+        if durable {
+            self.file
+                .sync_data()
+                .map_err(|e| io_error("flush to disk (fsync) the audit file", &self.path, e))?;
+        }
+        Ok(seq)
+    }
+
+    /// Writes the whole line; on failure removes whatever part of it reached the file, so the
+    /// next append (or a resume) finds the file ending at a complete line.
+    fn write_line(&mut self, line: &[u8]) -> Result<(), Error> {
+        let mut written = 0;
+        while written < line.len() {
+            match self.file.write(&line[written..]) {
+                Ok(0) => {
+                    return self.undo_partial(written, std::io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return self.undo_partial(written, e),
+            }
+        }
+        Ok(())
+    }
+
+    fn undo_partial(&mut self, written: usize, e: std::io::Error) -> Result<(), Error> {
+        let message = format!(
+            "cannot write to the audit file `{}`: {e}; stopping so that nothing runs unrecorded",
+            self.path.display()
+        );
+        if written > 0 && self.file.set_len(self.len).is_err() {
+            self.poisoned = Some(format!(
+                "{message} (and a partial line could not be removed; `runbook resume` sets it aside)"
+            ));
+        }
+        Err(Error::runtime(message))
+    }
+
+    /// Seals the file: appends `run finished` with `fields`, then `events` (the count, this
+    /// one included) and `head` (the hash of the previous event), fsynced. Nothing can follow.
+    pub fn seal(&mut self, mut fields: Map<String, Value>) -> Result<u64, Error> {
+        fields.insert("events".into(), (self.seq + 1).into());
+        fields.insert("head".into(), self.prev.clone().into());
+        let seq = self.append("run finished", None, None, fields, true)?;
+        self.sealed = true;
+        Ok(seq)
+    }
+
+    /// The operator of the events that follow (a hand-off).
+    pub fn set_operator(&mut self, operator: &str) {
+        self.operator = operator.to_string();
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The seq the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The hash of the last event written (64 zeros before the first).
+    pub fn head(&self) -> &str {
+        &self.prev
+    }
+
+    /// A recorder of one step attempt's full (already masked) output:
+    /// `<dir>/<run_id>/<step>-<attempt>.out`.
+    pub fn output(&self, step: &str, attempt: u32) -> Result<OutputRecorder, Error> {
+        let name = format!("{}-{attempt}.out", file_safe(step));
+        OutputRecorder::create(&self.dir, &format!("{}/{name}", self.run_id))
+    }
+
+    /// The same for one host of a multi-host step: `<dir>/<run_id>/<step>@<host>-<attempt>.out`.
+    pub fn output_for_host(&self, step: &str, host: &str, attempt: u32) -> Result<OutputRecorder, Error> {
+        let name = format!("{}@{}-{attempt}.out", file_safe(step), file_safe(host));
+        OutputRecorder::create(&self.dir, &format!("{}/{name}", self.run_id))
+    }
+
+    /// Test hook: replace the file handle (e.g. with `/dev/full`) to exercise real write errors.
+    #[cfg(test)]
+    pub(crate) fn replace_file(&mut self, file: File) {
+        self.file = file;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_writes_members_in_the_documented_order() {
+        let mut fields = Map::new();
+        fields.insert("zeta".into(), "first".into());
+        fields.insert("alpha".into(), 2.into());
+        let (line, hash) = render(&EventParts {
+            seq: 3,
+            ts: "2026-11-22T03:02:11.123Z",
+            mono_ms: 1500,
+            run: "r",
+            event: "step started",
+            operator: "alice",
+            step: Some("drain"),
+            host: Some("api-1"),
+            fields: &fields,
+            prev: GENESIS,
+        })
+        .unwrap();
+        let body = format!(
+            "{{\"v\":1,\"seq\":3,\"ts\":\"2026-11-22T03:02:11.123Z\",\"mono_ms\":1500,\"run\":\"r\",\"event\":\"step started\",\"operator\":\"alice\",\"step\":\"drain\",\"host\":\"api-1\",\"zeta\":\"first\",\"alpha\":2,\"prev\":\"{GENESIS}\"}}"
+        );
+        assert_eq!(hash, event_hash(GENESIS, body.as_bytes()));
+        assert_eq!(
+            line,
+            format!("{},\"hash\":\"{hash}\"}}\n", &body[..body.len() - 1])
+        );
+    }
+
+    #[test]
+    fn a_field_may_not_shadow_a_common_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
+        let mut fields = Map::new();
+        fields.insert("seq".into(), 99.into());
+        let err = log.append("note", None, None, fields, false).unwrap_err();
+        assert!(err.to_string().contains("field named `seq`"), "{err}");
+        assert_eq!(log.next_seq(), 0);
+    }
+
+    /// A write the kernel refuses (ENOSPC from /dev/full) is an error naming the file, and the
+    /// chain does not advance: the next successful append continues with the same seq.
+    #[test]
+    fn a_failed_write_is_an_error_and_does_not_advance_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
+        assert_eq!(
+            log.append("run started", None, None, Map::new(), true).unwrap(),
+            0
+        );
+        let head = log.head().to_string();
+        let real = log.file.try_clone().unwrap();
+        let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        log.replace_file(full);
+        let err = log
+            .append("step started", Some("s"), None, Map::new(), true)
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::Runtime(_)));
+        assert!(
+            message.contains("r.jsonl") && message.contains("No space left"),
+            "{message}"
+        );
+        assert_eq!(log.next_seq(), 1);
+        assert_eq!(log.head(), head);
+        log.replace_file(real);
+        assert_eq!(log.append("note", None, None, Map::new(), false).unwrap(), 1);
+        log.seal(Map::new()).unwrap();
+        let v = super::super::verify(log.path()).unwrap();
+        assert_eq!(v.status, Status::IntactSealed);
+        assert_eq!(v.events, 3);
+    }
+
+    #[test]
+    fn nothing_follows_the_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
+        log.seal(Map::new()).unwrap();
+        let err = log.append("note", None, None, Map::new(), false).unwrap_err();
+        assert!(err.to_string().contains("sealed"), "{err}");
+    }
+}

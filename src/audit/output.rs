@@ -1,0 +1,133 @@
+//! A step attempt's full output, kept beside the audit file (design §5): the event then holds
+//! only the tail, the size and the SHA-256, which bind the file to the hash chain.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+/// How much of the end of the output the event keeps.
+pub const TAIL_BYTES: usize = 2048;
+
+/// Writes one output file while hashing it and keeping its last bytes.
+#[derive(Debug)]
+pub struct OutputRecorder {
+    file: BufWriter<File>,
+    path: PathBuf,
+    relative: String,
+    size: u64,
+    hasher: Sha256,
+    /// The last `TAIL_BYTES` bytes written, plus whether anything came before them.
+    tail: VecDeque<u8>,
+}
+
+/// What a step's `finished` event records about its output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutputSummary {
+    /// Relative to the audit dir: `<run_id>/<step>-<attempt>.out`.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The last ~2 KiB, lossy UTF-8, starting at a line boundary when one is near.
+    pub tail: String,
+}
+
+impl OutputRecorder {
+    /// Creates `<audit_dir>/<relative>` (never overwriting: each attempt has its own file).
+    pub(crate) fn create(audit_dir: &Path, relative: &str) -> Result<OutputRecorder, Error> {
+        let path = audit_dir.join(relative);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| {
+                Error::runtime(format!("cannot create the output file `{}`: {e}", path.display()))
+            })?;
+        Ok(OutputRecorder {
+            file: BufWriter::new(file),
+            path,
+            relative: relative.to_string(),
+            size: 0,
+            hasher: Sha256::new(),
+            tail: VecDeque::with_capacity(TAIL_BYTES + 1),
+        })
+    }
+
+    /// Appends output bytes (already masked by the caller).
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.file.write_all(bytes).map_err(|e| self.error(e))?;
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        let keep = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
+        let overflow = (self.tail.len() + keep.len()).saturating_sub(TAIL_BYTES);
+        self.tail.drain(..overflow);
+        self.tail.extend(keep);
+        Ok(())
+    }
+
+    /// Flushes and fsyncs the file; returns what the event records.
+    pub fn finish(mut self) -> Result<OutputSummary, Error> {
+        self.file.flush().map_err(|e| self.error(e))?;
+        self.file.get_ref().sync_data().map_err(|e| self.error(e))?;
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        let truncated = self.size > tail.len() as u64;
+        Ok(OutputSummary {
+            path: self.relative,
+            size: self.size,
+            sha256: hex::encode(self.hasher.finalize()),
+            tail: tail_text(&tail, truncated),
+        })
+    }
+
+    fn error(&self, e: std::io::Error) -> Error {
+        Error::runtime(format!(
+            "cannot write the output file `{}`: {e}",
+            self.path.display()
+        ))
+    }
+}
+
+/// The kept tail as text. When earlier bytes were dropped, start after the first newline if
+/// it is in the first half (no half line on top), else after any cut UTF-8 sequence.
+fn tail_text(tail: &[u8], truncated: bool) -> String {
+    let mut start = 0;
+    if truncated {
+        match tail.iter().position(|&b| b == b'\n') {
+            Some(nl) if nl < tail.len() / 2 => start = nl + 1,
+            _ => {
+                while start < tail.len() && start < 4 && (tail[start] & 0b1100_0000) == 0b1000_0000 {
+                    start += 1;
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&tail[start..]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_output_is_its_own_tail() {
+        assert_eq!(tail_text(b"one\ntwo\n", false), "one\ntwo\n");
+    }
+
+    #[test]
+    fn a_cut_tail_starts_at_a_line() {
+        assert_eq!(tail_text(b"cut\nwhole line\n", true), "whole line\n");
+    }
+
+    #[test]
+    fn a_cut_tail_without_a_near_newline_drops_a_cut_character() {
+        // "é" is 0xC3 0xA9; the tail begins inside it.
+        assert_eq!(tail_text(b"\xA9bcdefgh", true), "bcdefgh");
+    }
+}

@@ -1,0 +1,304 @@
+//! Recomputes a run's hash chain from the bytes on disk, line by line, and says whether the
+//! file is intact and sealed, incomplete (a crash, maybe with a torn last line), or tampered
+//! with, naming the first line where the chain does not hold.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, event_hash};
+use crate::error::Error;
+
+/// The verdict on one audit file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    #[serde(flatten)]
+    pub status: Status,
+    /// Events whose chain holds (before the first bad line, if any; a torn line is not one).
+    pub events: u64,
+    pub last_seq: Option<u64>,
+    pub torn_tail: Option<TornTail>,
+    /// The run id every event names.
+    pub run: Option<String>,
+    /// The hash of the last good event.
+    pub head: Option<String>,
+    /// The `event` and `step` of the last good event, to say where an incomplete run stopped.
+    pub last_event: Option<String>,
+    pub last_step: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Status {
+    /// Every line chains, and the last is the `run finished` seal.
+    IntactSealed,
+    /// Every line chains but there is no seal: the run was interrupted (or is still going).
+    Incomplete,
+    /// The first line where the chain breaks. `seq` is the seq that line claims, or the seq
+    /// expected there when it has none; `line` is 1-based.
+    Tampered { seq: u64, line: usize, reason: String },
+}
+
+/// A last line without its `\n`: a write cut short by a crash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TornTail {
+    /// 1-based line number.
+    pub line: usize,
+    pub bytes: usize,
+}
+
+/// A verification plus what the writer needs to continue the chain.
+pub(crate) struct Scan {
+    pub verification: Verification,
+    /// The last good event.
+    pub last: Option<Value>,
+    /// The length of the good, complete lines (where a torn tail starts).
+    pub good_len: u64,
+    /// Every good event, when asked for.
+    pub events: Vec<Value>,
+}
+
+/// Verifies the audit file at `path`. I/O problems are errors; a bad chain is a `Status`.
+pub fn verify(path: &Path) -> Result<Verification, Error> {
+    Ok(scan(path, false)?.verification)
+}
+
+/// Every event of an audit file that is not tampered with (a torn last line is left out).
+pub fn read_events(path: &Path) -> Result<Vec<Value>, Error> {
+    let scan = scan(path, true)?;
+    if let Status::Tampered { seq, line, reason } = &scan.verification.status {
+        return Err(Error::runtime(format!(
+            "`{}` was tampered with at seq {seq} (line {line}): {reason}; its events cannot be trusted",
+            path.display()
+        )));
+    }
+    Ok(scan.events)
+}
+
+/// What one good line holds.
+struct Checked {
+    value: Value,
+    hash: String,
+}
+
+/// Where a line breaks the chain: the seq to name, and why.
+struct Broken {
+    seq: u64,
+    reason: String,
+}
+
+pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
+    let read_error = |e: std::io::Error| Error::runtime(format!("cannot read `{}`: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(Error::runtime(format!(
+            "`{}` is not a regular file, so not an audit file",
+            path.display()
+        )));
+    }
+    let mut reader = BufReader::new(File::open(path).map_err(read_error)?);
+    let mut v = Verification {
+        status: Status::Incomplete,
+        events: 0,
+        last_seq: None,
+        torn_tail: None,
+        run: None,
+        head: None,
+        last_event: None,
+        last_step: None,
+    };
+    let mut last: Option<Value> = None;
+    let mut events = Vec::new();
+    let mut prev = GENESIS.to_string();
+    let mut good_len = 0u64;
+    let mut sealed_at: Option<usize> = None;
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let expected = v.events;
+        if let Some(seal_line) = sealed_at {
+            v.status = Status::Tampered {
+                seq: claimed_seq(&buf).unwrap_or(expected),
+                line: line_no,
+                reason: format!("a line follows the seal (`run finished` on line {seal_line})"),
+            };
+            return Ok(Scan {
+                verification: v,
+                last,
+                good_len,
+                events,
+            });
+        }
+        if buf.last() != Some(&b'\n') {
+            // Only the last line can lack its newline: the writer's single write was cut short.
+            v.torn_tail = Some(TornTail {
+                line: line_no,
+                bytes: n,
+            });
+            break;
+        }
+        match check_line(&buf[..n - 1], expected, &prev, v.run.as_deref()) {
+            Err(broken) => {
+                v.status = Status::Tampered {
+                    seq: broken.seq,
+                    line: line_no,
+                    reason: broken.reason,
+                };
+                return Ok(Scan {
+                    verification: v,
+                    last,
+                    good_len,
+                    events,
+                });
+            }
+            Ok(checked) => {
+                let obj = &checked.value;
+                let event = obj.get("event").and_then(Value::as_str).unwrap_or_default();
+                if event == "run finished" {
+                    if let Some(reason) = check_seal(obj, expected, &prev) {
+                        v.status = Status::Tampered {
+                            seq: expected,
+                            line: line_no,
+                            reason,
+                        };
+                        return Ok(Scan {
+                            verification: v,
+                            last,
+                            good_len,
+                            events,
+                        });
+                    }
+                    sealed_at = Some(line_no);
+                }
+                if v.run.is_none() {
+                    v.run = obj.get("run").and_then(Value::as_str).map(str::to_string);
+                }
+                v.events += 1;
+                v.last_seq = Some(expected);
+                v.last_event = Some(event.to_string());
+                v.last_step = obj.get("step").and_then(Value::as_str).map(str::to_string);
+                v.head = Some(checked.hash.clone());
+                prev = checked.hash;
+                good_len += n as u64;
+                if collect {
+                    events.push(checked.value.clone());
+                }
+                last = Some(checked.value);
+            }
+        }
+    }
+    if sealed_at.is_some() {
+        v.status = Status::IntactSealed;
+    }
+    Ok(Scan {
+        verification: v,
+        last,
+        good_len,
+        events,
+    })
+}
+
+/// The seq a line claims, if it can be read at all.
+fn claimed_seq(line: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<Value>(line.trim_ascii_end())
+        .ok()?
+        .get("seq")?
+        .as_u64()
+}
+
+fn check_line(line: &[u8], expected: u64, prev: &str, run: Option<&str>) -> Result<Checked, Broken> {
+    let broken = |seq: u64, reason: String| Broken { seq, reason };
+    let value: Value = serde_json::from_slice(line)
+        .map_err(|e| broken(expected, format!("the line is not valid JSON ({e})")))?;
+    let Some(obj) = value.as_object() else {
+        return Err(broken(expected, "the line is not a JSON object".into()));
+    };
+    let claimed = obj.get("seq").and_then(Value::as_u64);
+    let seq = claimed.unwrap_or(expected);
+    if obj.get("v").and_then(Value::as_u64) != Some(FORMAT_VERSION) {
+        return Err(broken(seq, format!("`v` is not {FORMAT_VERSION}")));
+    }
+    match claimed {
+        None => return Err(broken(seq, "the event has no `seq`".into())),
+        Some(found) if found > expected => {
+            return Err(broken(
+                seq,
+                format!("expected seq {expected}, found {found}: lines are missing or out of order"),
+            ));
+        }
+        Some(found) if found < expected => {
+            return Err(broken(
+                seq,
+                format!("expected seq {expected}, found {found}: a line was inserted, repeated or moved"),
+            ));
+        }
+        Some(_) => {}
+    }
+    let Some(this_run) = obj.get("run").and_then(Value::as_str) else {
+        return Err(broken(seq, "the event has no `run`".into()));
+    };
+    if let Some(run) = run
+        && this_run != run
+    {
+        return Err(broken(
+            seq,
+            format!("the event is of run `{this_run}`, the file of run `{run}`"),
+        ));
+    }
+    if !obj.get("event").is_some_and(Value::is_string) {
+        return Err(broken(seq, "the event has no `event` name".into()));
+    }
+    if obj.get("prev").and_then(Value::as_str) != Some(prev) {
+        return Err(broken(
+            seq,
+            if expected == 0 {
+                "`prev` of the first event is not 64 zeros".into()
+            } else {
+                format!(
+                    "`prev` is not the hash of the previous event (seq {})",
+                    expected - 1
+                )
+            },
+        ));
+    }
+    let hash = obj.get("hash").and_then(Value::as_str).unwrap_or_default();
+    let member = format!(",\"hash\":\"{hash}\"}}");
+    if hash.len() != 64 || member.len() != HASH_MEMBER_LEN || !line.ends_with(member.as_bytes()) {
+        return Err(broken(seq, "the line does not end with its `hash` member".into()));
+    }
+    let mut body = line[..line.len() - HASH_MEMBER_LEN].to_vec();
+    body.push(b'}');
+    let recomputed = event_hash(prev, &body);
+    if recomputed != hash {
+        return Err(broken(seq, "hash does not match the line's contents".into()));
+    }
+    Ok(Checked {
+        value,
+        hash: recomputed,
+    })
+}
+
+/// A `run finished` event seals the file when it counts every event and names the last hash.
+fn check_seal(obj: &Value, seq: u64, prev: &str) -> Option<String> {
+    let events = obj.get("events").and_then(Value::as_u64);
+    if events != Some(seq + 1) {
+        return Some(format!(
+            "the seal counts {} events, the file has {}",
+            events.map_or("no".to_string(), |n| n.to_string()),
+            seq + 1
+        ));
+    }
+    if obj.get("head").and_then(Value::as_str) != Some(prev) {
+        return Some("the seal's `head` is not the hash of the previous event".into());
+    }
+    None
+}
