@@ -156,6 +156,9 @@ pub enum Event {
         attempt: u32,
         target: Option<Duration>,
         timeout: Option<Duration>,
+        /// A command the tool runs and times. Not for manual steps, commands run by hand (the
+        /// operator is at a prompt) or calls (their own steps have spinners).
+        spinner: bool,
     },
     Output {
         stream: Stream,

@@ -67,9 +67,7 @@ enum Next {
 /// One attempt of a command.
 struct Attempt {
     outcome: StepOutcome,
-    exit: Option<i32>,
     stdout: Vec<u8>,
-    reason: Option<String>,
 }
 
 /// A step's identity in events: `step` or `call-step/step` in a sub-run.
@@ -293,6 +291,7 @@ impl Executor {
             attempt: 1,
             target,
             timeout: None,
+            spinner: false,
         })?;
         let report = self.operator.report(id)?;
         let answer = match report {
@@ -399,6 +398,7 @@ impl Executor {
             attempt: 1,
             target: rto,
             timeout: None,
+            spinner: false,
         })?;
         let end = self.walk(&called, &mut sub_vars, &format!("{id}/"), None).await?;
         let outcome = if end.outcome == RunOutcome::Ended(Outcome::Resolved) { StepOutcome::Ok } else { StepOutcome::Failed };
@@ -406,7 +406,7 @@ impl Executor {
         self.finish(id, host, outcome, None, 1, started.elapsed(), rto, reason, None)?;
         match end.outcome {
             RunOutcome::Ended(Outcome::Resolved) => Ok(Next::Success),
-            RunOutcome::Aborted | RunOutcome::Interrupted => Ok(Next::Stop(end)),
+            RunOutcome::Aborted | RunOutcome::Interrupted | RunOutcome::Lost => Ok(Next::Stop(end)),
             RunOutcome::Ended(_) => self.after_failure(id, step),
         }
     }
@@ -489,10 +489,27 @@ impl Executor {
 
     /// Runs the command once, streaming its output, and judges it against `expect`.
     async fn attempt(&mut self, id: &str, step: &Step, host: &str, command: &str, vars: &Vars, attempt: u32) -> Result<Attempt, Error> {
+        // Lent out of the map while the step runs, so events can be emitted meanwhile.
         let transport = self
             .transports
-            .get(host)
+            .remove(host)
             .ok_or_else(|| Error::runtime(format!("no connection to `{host}` (step `{id}`)")))?;
+        let result = self.attempt_on(&transport, id, step, host, command, vars, attempt).await;
+        self.transports.insert(host.to_string(), transport);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt_on(
+        &mut self,
+        transport: &Transport,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: &str,
+        vars: &Vars,
+        attempt: u32,
+    ) -> Result<Attempt, Error> {
         let mut env = vars.env();
         env.retain(|(k, _)| !k.is_empty());
         let timeout = step.timeout.as_ref().and_then(|d| d.get());
@@ -510,6 +527,7 @@ impl Executor {
             attempt,
             target,
             timeout,
+            spinner: true,
         })?;
         let started = Instant::now();
         let (tx, mut rx) = mpsc::channel::<Chunk>(64);
@@ -573,10 +591,10 @@ impl Executor {
             attempt,
             duration,
             target,
-            reason: reason.clone(),
+            reason,
             output,
         })?;
-        Ok(Attempt { outcome, exit, stdout, reason })
+        Ok(Attempt { outcome, stdout })
     }
 
     /// Runs the cleanup steps in order, whatever happened; their failures are recorded, not fatal.

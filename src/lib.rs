@@ -19,3 +19,7 @@ pub mod prompt;
 pub mod sink;
 pub mod ui;
 pub mod vars;
+pub mod mask;
+pub mod script;
+pub mod transport;
+pub mod validate;

@@ -88,7 +88,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             let f = fields(vec![("before", json!(before)), ("after", json!(after))]);
             audit.append("edit", Some(step), None, f, false)?;
         }
-        Event::StepStarted { step, host, command, attempt, target, timeout } => {
+        Event::StepStarted { step, host, command, attempt, target, timeout, .. } => {
             let f = fields(vec![
                 ("command", json!(command)),
                 ("attempt", json!(attempt)),

@@ -108,7 +108,8 @@ impl Ui {
             Event::StepPresented { step, position, total, title, kind, host, notes, links, body, vars, target } => {
                 self.position = format!("[{position}/{total}]");
                 self.line("");
-                self.line(&format!("{} {} {}", style(&self.position).cyan().bold(), style(title).bold(), style(format!("({step}, {kind} on {host})")).dim()));
+                let place = if *kind == "run" { format!("({step}, on {host})") } else { format!("({step}, {kind})") };
+                self.line(&format!("{} {} {}", style(&self.position).cyan().bold(), style(title).bold(), style(place).dim()));
                 if let Some(notes) = notes {
                     for l in notes.trim_end().lines() {
                         self.line(&format!("    {l}"));
@@ -137,13 +138,15 @@ impl Ui {
             }
             Event::Note { text, .. } => self.line(&format!("    note: {text}")),
             Event::Edit { after, .. } => self.line(&format!("    edited command: {after}")),
-            Event::StepStarted { step, host, attempt, target, .. } => {
+            Event::StepStarted { step, host, attempt, target, spinner: shows_spinner, .. } => {
                 let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
                 if let Some(clock) = &self.clock {
                     clock.step_start.store(clock.run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
                     clock.step_target_ms.store(target.map(|t| t.as_millis() as u64).unwrap_or(0), Ordering::Relaxed);
                 }
-                if self.rich {
+                if !*shows_spinner {
+                    // A prompt or a sub-run's own steps come next; a spinner would draw over them.
+                } else if self.rich {
                     self.bar = self.clock.clone().map(|clock| spinner(clock, format!("{step}{again}")));
                 } else {
                     self.line(&format!("{} {step}: started on {host}{again}", self.position));

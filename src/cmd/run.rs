@@ -68,6 +68,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         .operator
         .clone()
         .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "unknown".to_string());
     let mut vars = plan.inputs(&args.sets, &operator)?;

@@ -23,9 +23,17 @@ fn spawn(args: &[&str], audit: &std::path::Path) -> PtySession {
     spawn_with_options(command, options).expect("the binary starts in a pty")
 }
 
+/// Sends keys once the prompt is reading: keys typed before it switches the terminal to raw
+/// mode are flushed away, as they would be for a person typing ahead.
+fn keys(session: &mut PtySession, keys: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    session.send(keys).unwrap();
+    session.flush().unwrap();
+}
+
 fn wait_exit(session: &mut PtySession) -> i32 {
     match session.process_mut().wait().unwrap() {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
+        nix::sys::wait::WaitStatus::Exited(_, code) => code,
         other => panic!("unexpected end: {other:?}"),
     }
 }
@@ -36,17 +44,17 @@ fn typed_confirmation_refuses_a_wrong_phrase_then_runs() {
     let file = root().join("tests/data/run/manual.yaml");
     let mut s = spawn(&["run", file.to_str().unwrap()], audit.path());
     s.exp_string("How did it go?").unwrap();
-    s.send("\r").unwrap(); // Done
+    keys(&mut s, "\r"); // Done
     s.exp_string("What now?").unwrap();
-    s.send("\r").unwrap(); // Run it
+    keys(&mut s, "\r"); // Run it
     s.exp_string("Type `app` to go ahead").unwrap();
-    s.send_line("apps").unwrap();
+    keys(&mut s, "apps\r");
     s.exp_string("the phrase does not match").unwrap();
     s.exp_string("Type `app` to go ahead").unwrap();
-    s.send_line("app").unwrap();
+    keys(&mut s, "app\r");
     s.exp_string("dropping app").unwrap();
     s.exp_string("Decision").unwrap();
-    s.send("\r").unwrap();
+    keys(&mut s, "\r");
     s.exp_string("run resolved").unwrap();
     assert_eq!(wait_exit(&mut s), 0);
 }
@@ -66,7 +74,7 @@ fn ctrl_c_stops_the_command_and_asks_what_next() {
     .unwrap();
     let mut s = spawn(&["run", file.to_str().unwrap()], audit.path());
     s.exp_string("What now?").unwrap();
-    s.send("\r").unwrap();
+    keys(&mut s, "\r");
     s.exp_string("started").unwrap();
     std::thread::sleep(Duration::from_millis(300));
     s.send_control('c').unwrap();
@@ -79,8 +87,7 @@ fn ctrl_c_stops_the_command_and_asks_what_next() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Retry, Skip, Go to, Mark done, Add a note, Abort: the sixth item.
-    s.send(&DOWN.repeat(5)).unwrap();
-    s.send("\r").unwrap();
+    keys(&mut s, &format!("{}\r", DOWN.repeat(5)));
     s.exp_string("run aborted").unwrap();
     assert_eq!(wait_exit(&mut s), 3);
 }
