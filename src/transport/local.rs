@@ -1,0 +1,124 @@
+//! Runs a step on the operator's machine: `sh -c <script>` in a process group of its own, so
+//! stopping it reaches every process it started, not just the shell.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc::Sender;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::{Chunk, CommandSpec, DRAIN, Ending, GRACE, Stopping, TransportError, emit, or_never};
+use crate::script::script;
+
+/// This machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Local;
+
+impl Local {
+    pub async fn run(
+        &self,
+        spec: &CommandSpec,
+        out: Sender<Chunk>,
+        cancel: CancellationToken,
+    ) -> Result<Ending, TransportError> {
+        let text = script(&spec.env, &spec.command)?;
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&text)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| TransportError::Spawn {
+                program: "sh",
+                source,
+            })?;
+        // The shell leads its own group: its id is the group's.
+        let mut group = Group(child.id().map(|id| id as i32));
+        let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            unreachable!("both pipes were requested");
+        };
+
+        let deadline = spec.timeout.map(|t| Instant::now() + t);
+        let mut stopping: Option<Stopping> = None;
+        let mut status = None;
+        let mut drain_until = None;
+        let (mut out_open, mut err_open) = (true, true);
+        let (mut obuf, mut ebuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+
+        while status.is_none() || out_open || err_open {
+            let running = status.is_none();
+            let kill_at = stopping.as_ref().filter(|s| !s.killed).and_then(|s| s.kill_at);
+            tokio::select! {
+                n = stdout.read(&mut obuf), if out_open => match n {
+                    Ok(n) if n > 0 => emit(&out, Chunk::Stdout(obuf[..n].to_vec())).await,
+                    _ => out_open = false,
+                },
+                n = stderr.read(&mut ebuf), if err_open => match n {
+                    Ok(n) if n > 0 => emit(&out, Chunk::Stderr(ebuf[..n].to_vec())).await,
+                    _ => err_open = false,
+                },
+                st = child.wait(), if running => {
+                    status = Some(st.map_err(|source| TransportError::Spawn { program: "sh", source })?);
+                    drain_until = Some(Instant::now() + DRAIN);
+                }
+                _ = sleep_until(or_never(deadline)), if running && deadline.is_some() && stopping.is_none() => {
+                    stopping = Some(group.stop(Ending::TimedOut));
+                }
+                _ = cancel.cancelled(), if running && stopping.is_none() => {
+                    stopping = Some(group.stop(Ending::Cancelled));
+                }
+                _ = sleep_until(or_never(kill_at)), if running && kill_at.is_some() => {
+                    group.signal(libc::SIGKILL);
+                    if let Some(s) = stopping.as_mut() {
+                        s.killed = true;
+                    }
+                }
+                _ = sleep_until(or_never(drain_until)), if drain_until.is_some() => break,
+            }
+        }
+        // Ended on its own or stopped: either way nothing of the group is ours to kill now.
+        group.0 = None;
+
+        if let Some(stopping) = stopping {
+            return Ok(stopping.reason);
+        }
+        let status = status.expect("the loop only ends once the shell exited");
+        Ok(match (status.code(), status.signal()) {
+            (Some(code), _) => Ending::Exited(code),
+            (None, Some(signal)) => Ending::Signaled(signal),
+            (None, None) => Ending::Lost(format!("`sh` ended with an unknown status: {status}")),
+        })
+    }
+}
+
+/// The command's process group. If `run` is abandoned midway (its future dropped), the group
+/// is killed rather than left running unseen.
+struct Group(Option<i32>);
+
+impl Group {
+    fn signal(&self, signal: i32) {
+        if let Some(pgid) = self.0 {
+            // SAFETY: kill(2) has no memory effects; a group already gone gives ESRCH, ignored.
+            unsafe {
+                libc::kill(-pgid, signal);
+            }
+        }
+    }
+
+    fn stop(&self, reason: Ending) -> Stopping {
+        self.signal(libc::SIGTERM);
+        let mut stopping = Stopping::new(reason);
+        stopping.kill_at = Some(Instant::now() + GRACE);
+        stopping
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.signal(libc::SIGKILL);
+    }
+}

@@ -1,0 +1,154 @@
+//! Runs one step's command where its target is (design §4): `sh -c` on this machine, or over
+//! one multiplexed SSH connection per host; streams its output, and stops it — the whole process
+//! group, on the remote host too — on timeout or when the operator asks.
+
+mod destination;
+mod local;
+mod ssh;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::Sender;
+pub use tokio_util::sync::CancellationToken;
+
+pub use destination::{Destination, DestinationError};
+pub use local::Local;
+pub use ssh::{ConnectError, Ssh, SshOptions};
+
+use crate::script::ScriptError;
+
+/// Time between TERM and KILL when a command is stopped: long enough for a well-behaved
+/// command to clean up, short enough that the operator is not left waiting.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+/// How long output is still read after the command ended, for a background job that kept the
+/// pipes open (`daemon &`): it must not hold the step forever.
+const DRAIN: Duration = Duration::from_millis(300);
+
+/// One command to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// The step's shell text, never modified.
+    pub command: String,
+    /// Exported, quoted, before the command runs (design §2 "Variables").
+    pub env: Vec<(String, String)>,
+    /// Hard limit: past it the command is stopped and the step ends `TimedOut`.
+    pub timeout: Option<Duration>,
+}
+
+/// A piece of output, as it arrived. Not masked: secrets are the caller's to mask (`Masker`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this code (over SSH, a command killed by a signal shows as 128 + signal).
+    Exited(i32),
+    /// It was killed by this signal (local commands only).
+    Signaled(i32),
+    /// It outlived its timeout and was stopped.
+    TimedOut,
+    /// The cancel token fired and it was stopped.
+    Cancelled,
+    /// The connection died while it ran: whether it finished, and how, is unknown.
+    Lost(String),
+}
+
+/// A command could not be started at all (nothing ran).
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+    #[error("cannot start `{program}`: {source}")]
+    Spawn {
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where steps run. Two known cases, so an enum rather than a trait object.
+#[derive(Debug)]
+pub enum Transport {
+    Local(Local),
+    Ssh(Ssh),
+}
+
+impl Transport {
+    pub fn local() -> Transport {
+        Transport::Local(Local)
+    }
+
+    /// Connects one multiplexed master to `dest` (see `Ssh::connect`).
+    pub async fn connect(dest: &str, opts: &SshOptions) -> Result<Transport, ConnectError> {
+        Ssh::connect(dest, opts).await.map(Transport::Ssh)
+    }
+
+    /// `local`, or the destination as the operator gave it.
+    pub fn label(&self) -> String {
+        match self {
+            Transport::Local(_) => "local".to_string(),
+            Transport::Ssh(ssh) => ssh.label().to_string(),
+        }
+    }
+
+    /// Runs one command, streaming its output to `out` as it arrives. On timeout or when
+    /// `cancel` fires, its process group gets TERM, then KILL after `GRACE`.
+    pub async fn run(
+        &self,
+        spec: &CommandSpec,
+        out: Sender<Chunk>,
+        cancel: CancellationToken,
+    ) -> Result<Ending, TransportError> {
+        match self {
+            Transport::Local(local) => local.run(spec, out, cancel).await,
+            Transport::Ssh(ssh) => ssh.run(spec, out, cancel).await,
+        }
+    }
+
+    /// Closes the SSH master connection; nothing to do locally.
+    pub async fn close(self) {
+        if let Transport::Ssh(ssh) = self {
+            ssh.close().await;
+        }
+    }
+}
+
+/// Why a running command is being stopped, and how far the stopping has gone.
+#[derive(Debug)]
+struct Stopping {
+    reason: Ending,
+    /// When KILL follows the TERM; `None` until TERM could be sent.
+    kill_at: Option<tokio::time::Instant>,
+    killed: bool,
+}
+
+impl Stopping {
+    fn new(reason: Ending) -> Stopping {
+        Stopping {
+            reason,
+            kill_at: None,
+            killed: false,
+        }
+    }
+}
+
+/// A far-away instant, for a `select!` branch whose timer is not set.
+fn or_never(at: Option<tokio::time::Instant>) -> tokio::time::Instant {
+    at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// Sends a chunk unless there is nothing to send or nobody listens any more (the step still
+/// runs to its end: stopping it is the cancel token's job, not a dropped receiver's).
+async fn emit(out: &Sender<Chunk>, chunk: Chunk) {
+    let empty = match &chunk {
+        Chunk::Stdout(b) | Chunk::Stderr(b) => b.is_empty(),
+    };
+    if !empty {
+        let _ = out.send(chunk).await;
+    }
+}

@@ -1,0 +1,368 @@
+//! Runs steps on a remote host through the system OpenSSH client: one multiplexed master per
+//! host (so `~/.ssh/config`, ProxyJump, agents and keys behave as users expect), strict host
+//! keys, and a wrapper that lets a step be stopped on the remote host, whole process group.
+
+use openssh::Stdio;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::Session;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Semaphore;
+use tokio::sync::mpsc::Sender;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::destination::Destination;
+use super::{Chunk, CommandSpec, DRAIN, Ending, GRACE, Stopping, TransportError, emit, or_never};
+use crate::script::{script, shell_quote};
+
+mod connect;
+mod marker;
+
+pub use connect::ConnectError;
+use marker::{MarkerFilter, new_token};
+
+/// The operator's SSH choices (design §4: `--ssh-config`, `--identity`, `--known-hosts`,
+/// `--connect-timeout`, `--accept-new-host-keys`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshOptions {
+    /// Used instead of `~/.ssh/config` (`ssh -F`).
+    pub config: Option<PathBuf>,
+    /// The only key offered (`ssh -i`, with `IdentitiesOnly=yes`).
+    pub identity: Option<PathBuf>,
+    /// Used instead of `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    /// Trust a host seen for the first time and record its key; a changed key is still refused.
+    pub accept_new_host_keys: bool,
+}
+
+impl Default for SshOptions {
+    fn default() -> Self {
+        SshOptions {
+            config: None,
+            identity: None,
+            known_hosts: None,
+            connect_timeout: Duration::from_secs(10),
+            accept_new_host_keys: false,
+        }
+    }
+}
+
+/// sshd's default `MaxSessions` is 10 per connection; one is kept free so a command can always
+/// be stopped even when every other session is busy.
+const MAX_COMMANDS: usize = 9;
+
+/// Margin of the remote `timeout` over the local one: the local timer stops the command first
+/// (and says so); the remote one only matters if this process died meanwhile.
+const REMOTE_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
+
+/// A live connection to one host.
+#[derive(Debug)]
+pub struct Ssh {
+    label: String,
+    session: Arc<Session>,
+    master: connect::Master,
+    commands: Arc<Semaphore>,
+}
+
+impl Ssh {
+    /// Starts the master connection: `BatchMode=yes`, strict host keys (or accept-new), no agent
+    /// or X11 forwarding, control socket in a short private directory.
+    pub async fn connect(dest: &str, opts: &SshOptions) -> Result<Ssh, ConnectError> {
+        let parsed = Destination::parse(dest).map_err(|e| ConnectError {
+            dest: dest.to_string(),
+            reason: e.to_string(),
+            detail: String::new(),
+        })?;
+        let master = connect::Master::start(dest, &parsed, opts).await?;
+        let session = Session::resume(master.control_socket().into(), Some(master.log().into()));
+        Ok(Ssh {
+            label: dest.to_string(),
+            session: Arc::new(session),
+            master,
+            commands: Arc::new(Semaphore::new(MAX_COMMANDS)),
+        })
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The master's control socket, for `ssh -S` (benchmarks, debugging).
+    pub fn control_socket(&self) -> &Path {
+        self.master.control_socket()
+    }
+
+    /// Whether the master connection is still up.
+    pub async fn is_alive(&self) -> bool {
+        self.session.check().await.is_ok()
+    }
+
+    pub async fn close(self) {
+        let Ssh { session, master, .. } = self;
+        if let Ok(session) = Arc::try_unwrap(session) {
+            let _ = session.close().await;
+        }
+        drop(master);
+    }
+
+    pub async fn run(
+        &self,
+        spec: &CommandSpec,
+        out: Sender<Chunk>,
+        cancel: CancellationToken,
+    ) -> Result<Ending, TransportError> {
+        let text = script(&spec.env, &spec.command)?;
+        let _permit = self
+            .commands
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let token = new_token();
+        let mut child =
+            Session::to_raw_command(self.session.clone(), remote_command(&token, &text, spec.timeout))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .await
+                .map_err(|e| TransportError::Spawn {
+                    program: "ssh",
+                    source: std::io::Error::other(e),
+                })?;
+        let (Some(mut stdout), Some(mut stderr)) = (child.stdout().take(), child.stderr().take()) else {
+            unreachable!("both pipes were requested");
+        };
+        let wait = child.wait();
+        tokio::pin!(wait);
+
+        let mut remote = RemoteGroup {
+            session: self.session.clone(),
+            pgid: None,
+            armed: true,
+        };
+        let mut marker = MarkerFilter::new(&token);
+        let deadline = spec.timeout.map(|t| Instant::now() + t);
+        let mut stopping: Option<Stopping> = None;
+        // If the command cannot be confirmed stopped by then, the step is `Lost`.
+        let mut give_up_at = None;
+        let mut status = None;
+        let mut drain_until = None;
+        let (mut out_open, mut err_open) = (true, true);
+        let (mut obuf, mut ebuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+
+        while status.is_none() || out_open || err_open {
+            let running = status.is_none();
+            let kill_at = stopping.as_ref().filter(|s| !s.killed).and_then(|s| s.kill_at);
+            tokio::select! {
+                n = stdout.read(&mut obuf), if out_open => match n {
+                    Ok(n) if n > 0 => emit(&out, Chunk::Stdout(obuf[..n].to_vec())).await,
+                    _ => out_open = false,
+                },
+                n = stderr.read(&mut ebuf), if err_open => match n {
+                    Ok(n) if n > 0 => {
+                        let shown = marker.push(&ebuf[..n]);
+                        if remote.pgid.is_none() && marker.pid().is_some() {
+                            remote.pgid = marker.pid();
+                            // A stop asked for before the command's group was known.
+                            if let Some(s) = stopping.as_mut().filter(|s| s.kill_at.is_none()) {
+                                remote.signal("TERM").await;
+                                s.kill_at = Some(Instant::now() + GRACE);
+                            }
+                        }
+                        emit(&out, Chunk::Stderr(shown)).await;
+                    }
+                    _ => {
+                        err_open = false;
+                        emit(&out, Chunk::Stderr(marker.finish())).await;
+                    }
+                },
+                st = &mut wait, if running => {
+                    status = Some(st);
+                    drain_until = Some(Instant::now() + DRAIN);
+                }
+                _ = sleep_until(or_never(deadline)), if running && deadline.is_some() && stopping.is_none() => {
+                    stopping = Some(remote.stop(Ending::TimedOut).await);
+                    give_up_at = Some(Instant::now() + GRACE * 3);
+                }
+                _ = cancel.cancelled(), if running && stopping.is_none() => {
+                    stopping = Some(remote.stop(Ending::Cancelled).await);
+                    give_up_at = Some(Instant::now() + GRACE * 3);
+                }
+                _ = sleep_until(or_never(kill_at)), if running && kill_at.is_some() => {
+                    remote.signal("KILL").await;
+                    if let Some(s) = stopping.as_mut() {
+                        s.killed = true;
+                    }
+                }
+                _ = sleep_until(or_never(give_up_at)), if running && give_up_at.is_some() => {
+                    return Ok(Ending::Lost(format!(
+                        "could not confirm that the command stopped on {}: it may still be running there",
+                        self.label
+                    )));
+                }
+                _ = sleep_until(or_never(drain_until)), if drain_until.is_some() => break,
+            }
+        }
+        remote.armed = false;
+
+        let status = status.expect("the loop only ends once ssh exited");
+        let ending = match status {
+            Ok(status) => match status.code() {
+                Some(code) => Ending::Exited(code),
+                None => Ending::Lost(format!("the local ssh client ended abnormally ({status})")),
+            },
+            // process-mux reports exits 255 and 127 as errors; only a dead master makes them
+            // a lost connection rather than the command's own exit code.
+            Err(openssh::Error::RemoteProcessTerminated) => self.exit_or_lost(255).await,
+            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.exit_or_lost(127).await
+            }
+            Err(e) => Ending::Lost(self.lost_reason(&e)),
+        };
+        Ok(match (stopping, ending) {
+            (_, lost @ Ending::Lost(_)) => lost,
+            (Some(stopping), _) => stopping.reason,
+            (None, ending) => ending,
+        })
+    }
+
+    async fn exit_or_lost(&self, code: i32) -> Ending {
+        match self.session.check().await {
+            Ok(()) => Ending::Exited(code),
+            Err(e) => Ending::Lost(self.lost_reason(&e)),
+        }
+    }
+
+    fn lost_reason(&self, e: &openssh::Error) -> String {
+        let mut reason = format!("connection to {} lost: {e}", self.label);
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            reason.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        reason
+    }
+}
+
+/// What the remote login shell is given. Spelled out:
+///
+/// ```sh
+/// sh -c 'setsid sh -c '\''echo "TOKEN $$" >&2; exec [timeout -k 5 T] sh -c "$1"'\'' rb-step SCRIPT & wait $!'
+/// ```
+///
+/// `setsid` gives the step a process group (and session) of its own whose id is announced
+/// first thing on stderr, so it can be stopped later by a second command on the same
+/// connection; the outer `sh` waits and passes its exit code on. The script travels as `$1`,
+/// quoted once, so it is never re-parsed. The outer `sh -c` makes this work whatever the
+/// login shell is.
+fn remote_command(token: &str, script: &str, timeout: Option<Duration>) -> String {
+    let run = match timeout {
+        Some(t) => {
+            let secs = (t + REMOTE_TIMEOUT_MARGIN).as_secs_f64().ceil() as u64;
+            format!(
+                "if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {secs} sh -c \"$1\"; fi; exec sh -c \"$1\""
+            )
+        }
+        None => "exec sh -c \"$1\"".to_string(),
+    };
+    let inner = format!("echo \"{token} $$\" >&2; {run}");
+    let wrapper = format!(
+        "setsid sh -c {} rb-step {} & wait $!",
+        shell_quote(&inner),
+        shell_quote(script)
+    );
+    format!("sh -c {}", shell_quote(&wrapper))
+}
+
+/// The remote process group of one running command. If `run` is abandoned midway (its
+/// future dropped), the group is still stopped, from a task of its own.
+struct RemoteGroup {
+    session: Arc<Session>,
+    pgid: Option<i32>,
+    armed: bool,
+}
+
+impl RemoteGroup {
+    /// Sends `signal` to the group (falling back to the process, for a host without `setsid`).
+    async fn signal(&self, signal: &str) {
+        if let Some(pgid) = self.pgid {
+            send_signal(&self.session, pgid, signal).await;
+        }
+    }
+
+    async fn stop(&self, reason: Ending) -> Stopping {
+        let mut stopping = Stopping::new(reason);
+        if self.pgid.is_some() {
+            self.signal("TERM").await;
+            stopping.kill_at = Some(Instant::now() + GRACE);
+        }
+        stopping
+    }
+}
+
+async fn send_signal(session: &Session, pgid: i32, signal: &str) {
+    // dash's `kill` refuses `--`; `-PID` alone names the group. Errors (the group is already
+    // gone, the connection too) are not actionable here: the caller sees how the command ends.
+    let cmd = format!("sh -c 'kill -{signal} -{pgid} 2>/dev/null || kill -{signal} {pgid} 2>/dev/null'");
+    let _ = session
+        .raw_command(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+}
+
+impl Drop for RemoteGroup {
+    fn drop(&mut self) {
+        let (Some(pgid), true) = (self.pgid, self.armed) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let session = self.session.clone();
+        runtime.spawn(async move {
+            send_signal(&session, pgid, "TERM").await;
+            tokio::time::sleep(GRACE).await;
+            send_signal(&session, pgid, "KILL").await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remote_command_runs_the_script_verbatim_in_a_real_shell() {
+        let script = "v='it'\\''s'\nexport v\nprintf '%s|%s' \"$v\" \"$1\"";
+        let cmd = remote_command("TOKEN", script, Some(Duration::from_secs(1)));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's|");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("TOKEN "), "{stderr}");
+        let pid: i32 = stderr["TOKEN ".len()..].trim().parse().unwrap();
+        assert!(pid > 1);
+    }
+
+    #[test]
+    fn the_remote_command_passes_the_exit_code_on() {
+        let cmd = remote_command("T", "exit 42", None);
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(42));
+    }
+}

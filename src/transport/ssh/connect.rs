@@ -1,0 +1,319 @@
+//! Starts the SSH master connection itself (rather than through `openssh::SessionBuilder`) so
+//! agent and X11 forwarding can be turned off and `ssh`'s own words are at hand to explain a
+//! refusal; the `openssh` crate then drives commands over its control socket.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::SshOptions;
+use crate::transport::destination::Destination;
+
+/// A master left idle this long exits by itself: a crashed `runbook` does not leave
+/// connections open for ever, yet a long manual step does not lose the connection.
+const IDLE_LIMIT: &str = "4h";
+
+/// Keepalives: a peer that stops answering is declared dead after 5 s × 3.
+const ALIVE_INTERVAL: u32 = 5;
+const ALIVE_COUNT: u32 = 3;
+
+/// Why a host could not be reached, in plain words, with `ssh`'s own message kept as detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectError {
+    pub dest: String,
+    pub reason: String,
+    pub detail: String,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot connect to `{}`: {}", self.dest, self.reason)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// The running master and its private control directory (`/tmp/rb-XXXXXX`).
+#[derive(Debug)]
+pub(super) struct Master {
+    dir: Option<TempDir>,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Master {
+    pub(super) async fn start(
+        dest: &str,
+        parsed: &Destination,
+        opts: &SshOptions,
+    ) -> Result<Master, ConnectError> {
+        let fail = |reason: String, detail: String| ConnectError {
+            dest: dest.to_string(),
+            reason,
+            detail,
+        };
+        sweep_stale_masters();
+        // Short on purpose: the socket path must fit in 104–108 bytes with what ssh appends.
+        let dir = tempfile::Builder::new()
+            .prefix("rb-")
+            .tempdir_in("/tmp")
+            .map_err(|e| {
+                fail(
+                    format!("cannot create a control directory in /tmp: {e}"),
+                    String::new(),
+                )
+            })?;
+        let _ = std::fs::write(dir.path().join("owner"), std::process::id().to_string());
+        let master = Master {
+            socket: dir.path().join("m"),
+            log: dir.path().join("log"),
+            dir: Some(dir),
+        };
+
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .args(master_args(&master, parsed, opts));
+        let secs = opts.connect_timeout.as_secs().max(1);
+        // ssh's ConnectTimeout covers the TCP connect only; a ProxyCommand or a server that
+        // accepts and then says nothing must not hang the run either.
+        let limit = Duration::from_secs(secs) + Duration::from_secs(5);
+        let status = match tokio::time::timeout(limit, cmd.status()).await {
+            Err(_) => return Err(fail(format!("timed out after {secs}s"), master.read_log())),
+            Ok(Err(e)) => {
+                return Err(fail(
+                    format!("cannot run `ssh`: {e} (is the OpenSSH client installed?)"),
+                    String::new(),
+                ));
+            }
+            Ok(Ok(status)) => status,
+        };
+        if !status.success() {
+            let detail = master.read_log();
+            return Err(fail(explain(&detail, parsed, opts, secs), detail));
+        }
+        Ok(master)
+    }
+
+    pub(super) fn control_socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub(super) fn log(&self) -> &Path {
+        &self.log
+    }
+
+    fn read_log(&self) -> String {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for Master {
+    /// Tells the master to exit (it would otherwise outlive us until `IDLE_LIMIT`), then
+    /// removes the control directory.
+    fn drop(&mut self) {
+        if self.socket.exists() {
+            exit_master(&self.socket);
+        }
+        drop(self.dir.take());
+    }
+}
+
+fn exit_master(socket: &Path) {
+    let _ = std::process::Command::new("ssh")
+        .arg("-S")
+        .arg(socket)
+        .args(["-o", "BatchMode=yes", "-O", "exit", "none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Ends masters whose `runbook` died without closing them (killed, crashed), and removes their
+/// directories: each records its owner's pid.
+fn sweep_stale_masters() {
+    let Ok(entries) = std::fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("rb-") {
+            continue;
+        }
+        let dir = entry.path();
+        let Some(owner) = std::fs::read_to_string(dir.join("owner"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill(2) with signal 0 only checks that the process exists.
+        let alive = unsafe { libc::kill(owner, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            exit_master(&dir.join("m"));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |a: &str| args.push(a.into());
+    let host_keys = if opts.accept_new_host_keys {
+        "StrictHostKeyChecking=accept-new"
+    } else {
+        "StrictHostKeyChecking=yes"
+    };
+    for opt in [
+        "BatchMode=yes",
+        host_keys,
+        "ForwardAgent=no",
+        "ForwardX11=no",
+        "ClearAllForwardings=yes",
+        "ControlMaster=yes",
+        &format!("ControlPersist={IDLE_LIMIT}"),
+        &format!("ConnectTimeout={}", opts.connect_timeout.as_secs().max(1)),
+        &format!("ServerAliveInterval={ALIVE_INTERVAL}"),
+        &format!("ServerAliveCountMax={ALIVE_COUNT}"),
+    ] {
+        push("-o");
+        push(opt);
+    }
+    push("-f");
+    push("-N");
+    let mut args = args;
+    args.push("-E".into());
+    args.push(master.log.clone().into());
+    args.push("-S".into());
+    args.push(master.socket.clone().into());
+    if let Some(file) = &opts.known_hosts {
+        // ssh splits this option's value at spaces (it takes several files): quote it.
+        let mut opt = OsString::from("UserKnownHostsFile=\"");
+        opt.push(file);
+        opt.push("\"");
+        args.push("-o".into());
+        args.push(opt);
+    }
+    if let Some(key) = &opts.identity {
+        args.push("-o".into());
+        args.push("IdentitiesOnly=yes".into());
+        args.push("-i".into());
+        args.push(key.clone().into());
+    }
+    if let Some(config) = &opts.config {
+        args.push("-F".into());
+        args.push(config.clone().into());
+    }
+    if let Some(user) = &dest.user {
+        args.push("-l".into());
+        args.push(user.into());
+    }
+    if let Some(port) = dest.port {
+        args.push("-p".into());
+        args.push(port.to_string().into());
+    }
+    args.push("--".into());
+    args.push(dest.host.clone().into());
+    args
+}
+
+/// Turns ssh's log into a reason the operator can act on.
+fn explain(log: &str, dest: &Destination, opts: &SshOptions, timeout_secs: u64) -> String {
+    let host = &dest.host;
+    let port = dest.port.unwrap_or(22);
+    let known_hosts = opts
+        .known_hosts
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "~/.ssh/known_hosts".to_string());
+    // How the key is filed in known_hosts: `host`, or `[host]:port` off port 22.
+    let key_name = between(log, "Host key for ", " has changed")
+        .or_else(|| between(log, "host key is known for ", " and you have"))
+        .map(str::to_string)
+        .unwrap_or_else(|| match dest.port {
+            Some(p) if p != 22 => format!("[{host}]:{p}"),
+            _ => host.clone(),
+        });
+
+    if log.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        || log.contains("has changed and you have requested strict checking")
+    {
+        let file = between(log, "Offending ", "\n")
+            .and_then(|s| s.split_once(" key in "))
+            .map(|(_, f)| f.trim().rsplit_once(':').map_or(f.trim(), |(f, _)| f).to_string())
+            .unwrap_or(known_hosts);
+        return format!(
+            "the host key of {key_name} has changed since it was recorded in {file} \
+             (possible man-in-the-middle attack, or the host was reinstalled); nothing was run. \
+             If the change is expected, check the new key's fingerprint, then remove the old one \
+             with `ssh-keygen -R '{key_name}' -f {file}`"
+        );
+    }
+    if log.contains("host key is known for") || log.contains("Host key verification failed") {
+        let scan = match dest.port {
+            Some(p) if p != 22 => format!("ssh-keyscan -p {p} {host}"),
+            _ => format!("ssh-keyscan {host}"),
+        };
+        return format!(
+            "host key unknown: {key_name} is not in {known_hosts}; add it to known_hosts \
+             (after checking its fingerprint, e.g. from `{scan}`) or pass --accept-new-host-keys"
+        );
+    }
+    if log.contains("Permission denied") {
+        let user = between(log, "\n", "@")
+            .or_else(|| {
+                log.split_once('@')
+                    .map(|(u, _)| u.rsplit('\n').next().unwrap_or(u))
+            })
+            .map(|u| u.trim().to_string())
+            .or_else(|| dest.user.clone())
+            .unwrap_or_else(|| "(from your ssh config)".to_string());
+        return format!(
+            "authentication refused: no key accepted for user {user} (no password prompts in \
+             batch mode: load a key into ssh-agent, pass --identity, or check the user)"
+        );
+    }
+    if log.contains("Connection refused") {
+        return format!(
+            "connection refused by {host} port {port}: is sshd running there, and is the port right?"
+        );
+    }
+    if log.contains("timed out") {
+        return format!("timed out after {timeout_secs}s");
+    }
+    if log.contains("Could not resolve hostname") {
+        return format!(
+            "unknown host name `{host}`: it is neither in DNS nor a Host alias of the ssh config"
+        );
+    }
+    if log.contains("No route to host") || log.contains("Network is unreachable") {
+        return format!("{host} is unreachable from here (no route to it)");
+    }
+    if log.contains("Connection closed by") || log.contains("Connection reset") {
+        return format!(
+            "{host} port {port} closed the connection before login (not an SSH server, or it refuses this client)"
+        );
+    }
+    match log.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(last) => format!("ssh failed: {}", last.trim()),
+        None => "ssh failed without saying why".to_string(),
+    }
+}
+
+/// The text between the first `start` and the next `end` after it.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
