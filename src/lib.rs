@@ -6,6 +6,8 @@ pub mod cmd;
 pub mod diagnostic;
 pub mod duration;
 pub mod error;
+pub mod graph;
 pub mod output;
 pub mod parse;
 pub mod runbook;
+pub mod validate;
