@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod events;
 pub mod executor;
+pub mod graph;
 pub mod inventory;
 pub mod mask;
 pub mod output;

@@ -1,8 +1,177 @@
-//! `runbook validate` (not yet built).
+//! `runbook validate PATH...`: check files and directories of runbooks, print every
+//! diagnostic with its snippet (or as JSON), and exit 2 when any is an error (design §2, §8).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::catalog;
 use crate::cli::{Global, ValidateArgs};
-use crate::error::{Error, Result};
+use crate::diagnostic::{Diagnostic, Pos};
+use crate::error::{Error, Result, exit};
+use crate::parse::Source;
+use crate::runbook::Runbook;
 
-pub fn execute(_global: &Global, _args: &ValidateArgs) -> Result<u8> {
-    Err(Error::usage("`runbook validate` is not built yet"))
+/// One file given (or found in a directory given), read and parsed once.
+struct Checked {
+    source: Option<Source>,
+    runbook: Option<Runbook>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    let files = expand(&args.paths, &mut problems);
+    let mut checked: Vec<Checked> = files.iter().map(|path| load(path)).collect();
+
+    // `call` may name any runbook of the catalog, or of the files being validated together.
+    let given_dirs: BTreeSet<PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    let mut ids = catalog_ids(global, &given_dirs);
+    let mut first_file: BTreeMap<String, String> = BTreeMap::new();
+    for c in &mut checked {
+        let (Some(source), Some(runbook)) = (&c.source, &c.runbook) else {
+            continue;
+        };
+        let id = runbook.id();
+        ids.insert(id.to_string());
+        match first_file.get(id) {
+            Some(other) => {
+                let pos = Pos::of(&runbook.id);
+                c.diagnostics.push(
+                    Diagnostic::error(&source.path, pos, format!("runbook id `{id}` is also used by {other}"))
+                        .with_width(id.chars().count())
+                        .with_help(format!("ids must be unique in a catalog: `runbook run {id}` would not know which file you mean")),
+                );
+            }
+            None => {
+                first_file.insert(id.to_string(), source.path.clone());
+            }
+        }
+    }
+    for c in &mut checked {
+        if let (Some(source), Some(runbook)) = (&c.source, &c.runbook) {
+            c.diagnostics
+                .extend(crate::validate::validate(source, runbook, Some(&ids)));
+            c.diagnostics.sort_by_key(|d| (d.line, d.col));
+        }
+    }
+
+    let all = problems.iter().map(|d| (d, None)).chain(
+        checked
+            .iter()
+            .flat_map(|c| c.diagnostics.iter().map(|d| (d, c.source.as_ref()))),
+    );
+    let (mut errors, mut warnings) = (0, 0);
+    let mut rendered = String::new();
+    let mut listed = Vec::new();
+    for (d, source) in all {
+        if d.is_error() {
+            errors += 1;
+        } else {
+            warnings += 1;
+        }
+        if args.json {
+            listed.push(d);
+        } else {
+            rendered.push_str(&d.render(source.map(|s| s.text.as_str())));
+        }
+    }
+    rendered.push_str(&summary(files.len(), errors, warnings));
+    if args.json {
+        let json = serde_json::to_string_pretty(&listed)
+            .map_err(|e| Error::runtime(format!("cannot write JSON: {e}")))?;
+        crate::output::print(&format!("{json}\n"))?;
+    }
+    eprint!("{rendered}");
+    Ok(if errors > 0 || (args.deny_warnings && warnings > 0) {
+        exit::USAGE
+    } else {
+        exit::OK
+    })
+}
+
+/// The files to check: files as given, directories as their `*.yaml` / `*.yml`.
+/// A path that is neither becomes an error diagnostic, and the others are still checked.
+fn expand(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        let shown = path.display().to_string();
+        if path.is_dir() {
+            match catalog::files_in(path) {
+                Ok(found) if found.is_empty() => problems.push(
+                    Diagnostic::warning(&shown, Pos::default(), "no runbook files (*.yaml, *.yml) in this directory")
+                        .with_help("runbook files are looked for directly in the directory, not in its subdirectories"),
+                ),
+                Ok(found) => files.extend(found),
+                Err(e) => problems.push(Diagnostic::error(&shown, Pos::default(), format!("cannot read the directory: {e}"))),
+            }
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            problems.push(
+                Diagnostic::error(&shown, Pos::default(), "no such file or directory")
+                    .with_help("give runbook files, or directories of them"),
+            );
+        }
+    }
+    files
+}
+
+fn load(path: &Path) -> Checked {
+    let source = match Source::read(path) {
+        Ok(source) => source,
+        Err(d) => {
+            return Checked {
+                source: None,
+                runbook: None,
+                diagnostics: vec![d],
+            };
+        }
+    };
+    match source.parse() {
+        Ok(runbook) => Checked {
+            source: Some(source),
+            runbook: Some(runbook),
+            diagnostics: Vec::new(),
+        },
+        Err(d) => Checked {
+            source: Some(source),
+            runbook: None,
+            diagnostics: vec![d],
+        },
+    }
+}
+
+/// Ids of the catalog directories, except the directories being validated (already loaded).
+fn catalog_ids(global: &Global, skip: &BTreeSet<PathBuf>) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for dir in catalog::dirs(global) {
+        if dir.canonicalize().is_ok_and(|d| skip.contains(&d)) {
+            continue;
+        }
+        for path in catalog::files_in(&dir).unwrap_or_default() {
+            if let Ok(catalog::Entry { parsed: Ok(runbook), .. }) = catalog::Entry::load(&path) {
+                ids.insert(runbook.id.value);
+            }
+        }
+    }
+    ids
+}
+
+/// `checked 3 files: 2 errors, 1 warning` or `checked 3 files: ok`.
+fn summary(files: usize, errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if errors > 0 {
+        parts.push(plural(errors, "error"));
+    }
+    if warnings > 0 {
+        parts.push(plural(warnings, "warning"));
+    }
+    let verdict = if parts.is_empty() { "ok".to_string() } else { parts.join(", ") };
+    format!("checked {}: {verdict}\n", plural(files, "file"))
 }
