@@ -8,4 +8,5 @@ pub mod duration;
 pub mod error;
 pub mod output;
 pub mod parse;
+pub mod render;
 pub mod runbook;
