@@ -48,9 +48,8 @@ pub fn execute(global: &Global, args: &ListArgs) -> Result<u8> {
 
     let mut by_id: BTreeMap<String, Listed> = BTreeMap::new();
     for dir in &dirs {
-        let files = catalog::files_in(dir).map_err(|e| {
-            Error::usage(format!("cannot read catalog directory `{}`: {e}", dir.display()))
-        })?;
+        let files = catalog::files_in(dir)
+            .map_err(|e| Error::usage(format!("cannot read catalog directory `{}`: {e}", dir.display())))?;
         for path in files {
             let Some(listed) = load(&path) else { continue };
             match by_id.get(&listed.id) {

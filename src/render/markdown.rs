@@ -141,7 +141,13 @@ fn fenced(lang: &str, text: &str) -> String {
 fn links(links: &[Link]) -> String {
     links
         .iter()
-        .map(|l| format!("- [{}]({})\n", l.title.replace(']', "\\]"), l.url.replace(' ', "%20")))
+        .map(|l| {
+            format!(
+                "- [{}]({})\n",
+                l.title.replace(']', "\\]"),
+                l.url.replace(' ', "%20")
+            )
+        })
         .collect()
 }
 

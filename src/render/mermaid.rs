@@ -9,8 +9,18 @@ use crate::runbook::{Outcome, Runbook, Step, StepKind};
 /// Words Mermaid reads as syntax; a step id equal to one of them (ignoring case) gets a `_`.
 /// `cleanup` is the subgraph's own id.
 const RESERVED: [&str; 12] = [
-    "end", "graph", "flowchart", "subgraph", "style", "class", "classdef", "click", "linkstyle",
-    "direction", "default", "cleanup",
+    "end",
+    "graph",
+    "flowchart",
+    "subgraph",
+    "style",
+    "class",
+    "classdef",
+    "click",
+    "linkstyle",
+    "direction",
+    "default",
+    "cleanup",
 ];
 
 /// The flowchart, from `flowchart TD` to the last `class` line, ending with a newline.
@@ -66,7 +76,11 @@ pub fn mermaid(runbook: &Runbook) -> String {
     }
     by_outcome.sort_by_key(|(o, _)| *o as u8);
     for (outcome, _) in &by_outcome {
-        out.push_str(&format!("    classDef {} {}\n", outcome.as_str(), style(*outcome)));
+        out.push_str(&format!(
+            "    classDef {} {}\n",
+            outcome.as_str(),
+            style(*outcome)
+        ));
     }
     for (outcome, nodes) in &by_outcome {
         out.push_str(&format!("    class {} {}\n", nodes.join(","), outcome.as_str()));

@@ -112,11 +112,7 @@ pub(crate) fn facts(runbook: &Runbook, step: &Step, style: Style) -> Vec<(&'stat
             Some(ExitCodes::One(code)) => parts.push(format!("exit {code}")),
             Some(ExitCodes::Many(codes)) => parts.push(format!(
                 "exit {}",
-                codes
-                    .iter()
-                    .map(i32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                codes.iter().map(i32::to_string).collect::<Vec<_>>().join(" or ")
             )),
             None => {}
         }
@@ -134,7 +130,10 @@ pub(crate) fn facts(runbook: &Runbook, step: &Step, style: Style) -> Vec<(&'stat
         facts.push(("capture", format!("stdout → {}", style.name(&capture.value))));
     }
     if step.idempotent {
-        facts.push(("idempotent", "yes (re-run after a crash without asking)".to_string()));
+        facts.push((
+            "idempotent",
+            "yes (re-run after a crash without asking)".to_string(),
+        ));
     }
     if let Some(call) = &step.call {
         facts.push(("calls", format!("runbook {}", style.name(&call.value))));

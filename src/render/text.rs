@@ -13,9 +13,7 @@ pub fn text(runbook: &Runbook) -> String {
     let title = runbook.title.trim();
     out.push_str(&format!("{title}\n{}\n\n", "=".repeat(title.chars().count())));
 
-    let mut header = vec![
-        vec!["id:".to_string(), runbook.id().to_string()],
-    ];
+    let mut header = vec![vec!["id:".to_string(), runbook.id().to_string()]];
     if let Some(owner) = &runbook.owner {
         header.push(vec!["owner:".to_string(), owner.clone()]);
     }
@@ -64,7 +62,10 @@ pub fn text(runbook: &Runbook) -> String {
             let target = &target.value;
             rows.push(vec![
                 role.clone(),
-                target.default.clone().unwrap_or_else(|| "(bind with --target)".to_string()),
+                target
+                    .default
+                    .clone()
+                    .unwrap_or_else(|| "(bind with --target)".to_string()),
                 target.description.as_deref().map(one_line).unwrap_or_default(),
             ]);
         }

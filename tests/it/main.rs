@@ -1,6 +1,6 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
-mod support;
 mod list;
 mod schema;
 mod show;
+mod support;

@@ -21,7 +21,15 @@ fn the_schema_is_draft_07_and_refuses_unknown_fields() {
     assert_eq!(schema["additionalProperties"], false);
     let step = &schema["definitions"]["Step"];
     assert_eq!(step["additionalProperties"], false);
-    for field in ["run", "manual", "choose", "call", "end", "on_failure", "idempotent"] {
+    for field in [
+        "run",
+        "manual",
+        "choose",
+        "call",
+        "end",
+        "on_failure",
+        "idempotent",
+    ] {
         assert!(step["properties"].get(field).is_some(), "Step has no `{field}`");
     }
     assert_eq!(
@@ -33,7 +41,16 @@ fn the_schema_is_draft_07_and_refuses_unknown_fields() {
 #[test]
 fn bash_completions_know_the_subcommands() {
     let out = runbook(["completions", "bash"]).expect_code(0);
-    for sub in ["validate", "list", "show", "schema", "completions", "run", "drill", "audit"] {
+    for sub in [
+        "validate",
+        "list",
+        "show",
+        "schema",
+        "completions",
+        "run",
+        "drill",
+        "audit",
+    ] {
         assert!(out.stdout.contains(sub), "no `{sub}` in bash completions");
     }
     assert!(out.stdout.contains("--format"));
@@ -58,5 +75,31 @@ fn the_committed_man_page_is_what_the_binary_prints() {
     assert!(
         out.stdout == committed,
         "docs/runbook.1 is stale; regenerate it with `cargo run -q -- man > docs/runbook.1`"
+    );
+}
+
+#[test]
+fn the_format_reference_documents_every_field_of_the_schema() {
+    let out = runbook(["schema"]).expect_code(0);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let reference = std::fs::read_to_string(root().join("docs/format.md")).unwrap();
+    let mut objects = vec![("Runbook".to_string(), &schema)];
+    for (name, definition) in schema["definitions"].as_object().unwrap() {
+        objects.push((name.clone(), definition));
+    }
+    let mut undocumented = Vec::new();
+    for (object, definition) in objects {
+        let Some(properties) = definition["properties"].as_object() else {
+            continue;
+        };
+        for field in properties.keys() {
+            if !reference.contains(&format!("`{field}`")) {
+                undocumented.push(format!("{object}.{field}"));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "docs/format.md does not mention {undocumented:?}"
     );
 }

@@ -138,33 +138,63 @@ fn text_shows_inputs_confirmations_retries_captures_and_cleanup() {
         "    message:\n        {{ service }} runs {{ version }} again.\n",
         "Cleanup (always runs after the run ends, whatever its outcome, in this order):\n\n[1/1] Make sure {{ service }} runs\n",
     ] {
-        assert!(out.stdout.contains(expected), "missing {expected:?} in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(expected),
+            "missing {expected:?} in:\n{}",
+            out.stdout
+        );
     }
 }
 
 #[test]
 fn mermaid_is_only_the_flowchart() {
-    let out = runbook(["show", "rollback", "--dir", "tests/data/catalog", "--format", "mermaid"])
-        .current_dir(root())
-        .expect_code(0);
+    let out = runbook([
+        "show",
+        "rollback",
+        "--dir",
+        "tests/data/catalog",
+        "--format",
+        "mermaid",
+    ])
+    .current_dir(root())
+    .expect_code(0);
     assert_eq!(out.stdout, ROLLBACK_MERMAID);
 }
 
 #[test]
 fn markdown_has_tables_sh_blocks_and_ends_with_the_flowchart() {
-    let out = runbook(["show", "rollback", "--dir", "tests/data/catalog", "--format", "md"])
-        .current_dir(root())
-        .expect_code(0);
+    let out = runbook([
+        "show",
+        "rollback",
+        "--dir",
+        "tests/data/catalog",
+        "--format",
+        "md",
+    ])
+    .current_dir(root())
+    .expect_code(0);
     let md = &out.stdout;
-    assert!(md.starts_with("# Roll back to the last good version\n\n- **id:** `rollback`\n"), "{md}");
-    assert!(md.contains(
-        "| name | default | required | secret | description |\n|---|---|---|---|---|\n\
+    assert!(
+        md.starts_with("# Roll back to the last good version\n\n- **id:** `rollback`\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| name | default | required | secret | description |\n|---|---|---|---|---|\n\
          | `service` | `dealix-api` | no | no | systemd unit to roll back |\n\
          | `version` |  | yes | no | Release tag to go back to |\n"
-    ), "{md}");
+        ),
+        "{md}"
+    );
     assert!(md.contains("### [2/6] Restart {{ service }}\n"), "{md}");
-    assert!(md.contains("```sh\nsudo -n systemctl restart \"$service\"\n```\n"), "{md}");
-    assert!(md.contains("**Next:** on success go to `health`; on failure go to `failed`.\n"), "{md}");
+    assert!(
+        md.contains("```sh\nsudo -n systemctl restart \"$service\"\n```\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("**Next:** on success go to `health`; on failure go to `failed`.\n"),
+        "{md}"
+    );
     assert!(
         md.ends_with(&format!("## Flowchart\n\n```mermaid\n{ROLLBACK_MERMAID}```\n")),
         "{md}"
@@ -174,12 +204,24 @@ fn markdown_has_tables_sh_blocks_and_ends_with_the_flowchart() {
 #[test]
 fn the_design_example_renders_in_every_format() {
     let example = "tests/data/design-example.yaml";
-    let text = runbook(["show", example]).current_dir(root()).expect_code(0).stdout;
+    let text = runbook(["show", example])
+        .current_dir(root())
+        .expect_code(0)
+        .stdout;
     assert!(text.starts_with("Database restore from backup\n============================\n"));
-    assert!(text.contains("  pg_password  (required, secret)  Superuser password\n"), "{text}");
-    assert!(text.contains("    confirm:     type `{{ db_name }}` before it acts\n"), "{text}");
+    assert!(
+        text.contains("  pg_password  (required, secret)  Superuser password\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    confirm:     type `{{ db_name }}` before it acts\n"),
+        "{text}"
+    );
     assert!(text.contains("    expect:      exit 0 or 22\n"), "{text}");
-    assert!(text.contains("    calls:       runbook rollback\n    with:        service = `{{ api_service }}`\n"), "{text}");
+    assert!(
+        text.contains("    calls:       runbook rollback\n    with:        service = `{{ api_service }}`\n"),
+        "{text}"
+    );
 
     let mermaid = runbook(["show", example, "--format", "mermaid"])
         .current_dir(root())
