@@ -57,6 +57,9 @@ pub enum Command {
         after_help = "Examples:\n  runbook completions bash > /etc/bash_completion.d/runbook\n  runbook completions zsh > \"${fpath[1]}/_runbook\"\n  runbook completions fish > ~/.config/fish/completions/runbook.fish"
     )]
     Completions(CompletionsArgs),
+    /// Print the man page (roff), as shipped in docs/runbook.1
+    #[command(hide = true)]
+    Man,
     /// Run a runbook during an incident
     #[command(
         after_help = "Examples:\n  runbook run service-down --target api=deploy@api-1 --since 07:02\n  runbook run db-restore --set db_name=app --dry-run\n  runbook run service-down --yes --answer healthy=Healthy --target api=staging-api\n\nExit status: 0 resolved, 2 nothing was executed (validation or pre-flight), 3 escalated, failed or aborted, 1 runtime error, 130 interrupted."

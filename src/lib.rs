@@ -17,6 +17,7 @@ pub mod output;
 pub mod parse;
 pub mod plan;
 pub mod prompt;
+pub mod render;
 pub mod runbook;
 pub mod script;
 pub mod sink;

@@ -20,6 +20,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Show(args) => show::execute(global, &args),
         Command::Schema => schema::execute(),
         Command::Completions(args) => completions::execute(&args),
+        Command::Man => completions::man(),
         Command::Run(args) => run::execute(global, &args, None),
         Command::Drill(args) => run::execute(global, &args.run, Some(args.allow_prod)),
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),

@@ -1,7 +1,23 @@
-//! `runbook schema` (not yet built).
+//! `runbook schema`: the JSON Schema (draft-07, what YAML language servers understand) of
+//! runbook files, generated from the same Rust types the parser fills, so it cannot drift.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, exit};
+use crate::output;
+use crate::runbook::Runbook;
+
+/// The schema as pretty JSON with a final newline, exactly as committed in
+/// `docs/runbook.schema.json`.
+pub fn schema_json() -> Result<String> {
+    let schema = schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<Runbook>();
+    let mut json = serde_json::to_string_pretty(&schema)
+        .map_err(|e| Error::runtime(format!("cannot serialize the JSON Schema: {e}")))?;
+    json.push('\n');
+    Ok(json)
+}
 
 pub fn execute() -> Result<u8> {
-    Err(Error::usage("`runbook schema` is not built yet"))
+    output::print(&schema_json()?)?;
+    Ok(exit::OK)
 }

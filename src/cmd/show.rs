@@ -1,8 +1,28 @@
-//! `runbook show` (not yet built).
+//! `runbook show RUNBOOK`: the runbook as a readable document (text or Markdown) or a Mermaid
+//! flowchart, from the same YAML that executes, so the printed plan cannot drift from the run.
 
-use crate::cli::{Global, ShowArgs};
-use crate::error::{Error, Result};
+use crate::catalog;
+use crate::cli::{Global, ShowArgs, ShowFormat};
+use crate::error::{Error, Result, exit};
+use crate::output;
+use crate::parse::Source;
+use crate::render;
 
-pub fn execute(_global: &Global, _args: &ShowArgs) -> Result<u8> {
-    Err(Error::usage("`runbook show` is not built yet"))
+pub fn execute(global: &Global, args: &ShowArgs) -> Result<u8> {
+    let path = catalog::resolve(global, &args.runbook)?;
+    let source = Source::read(&path).map_err(|d| {
+        eprint!("{}", d.render(None));
+        Error::Exit(exit::USAGE)
+    })?;
+    let runbook = source.parse().map_err(|d| {
+        eprint!("{}", d.render(Some(&source.text)));
+        Error::Exit(exit::USAGE)
+    })?;
+    let document = match args.format {
+        ShowFormat::Text => render::text(&runbook),
+        ShowFormat::Md => render::markdown(&runbook),
+        ShowFormat::Mermaid => render::mermaid(&runbook),
+    };
+    output::print(&document)?;
+    Ok(exit::OK)
 }

@@ -1,6 +1,9 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
 mod audit;
-mod support;
-mod run;
 mod interactive;
+mod list;
+mod run;
+mod schema;
+mod show;
+mod support;

@@ -1,0 +1,105 @@
+//! `runbook schema`, `runbook completions` and the man page: generated from the code, and the
+//! committed copies in `docs/` must be what the binary prints today.
+
+use crate::support::cmd::{root, runbook};
+
+#[test]
+fn the_committed_schema_is_what_the_binary_prints() {
+    let out = runbook(["schema"]).expect_code(0);
+    let committed = std::fs::read_to_string(root().join("docs/runbook.schema.json")).unwrap();
+    assert!(
+        out.stdout == committed,
+        "docs/runbook.schema.json is stale; regenerate it with `cargo run -q -- schema > docs/runbook.schema.json`"
+    );
+}
+
+#[test]
+fn the_schema_is_draft_07_and_refuses_unknown_fields() {
+    let out = runbook(["schema"]).expect_code(0);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert_eq!(schema["additionalProperties"], false);
+    let step = &schema["definitions"]["Step"];
+    assert_eq!(step["additionalProperties"], false);
+    for field in [
+        "run",
+        "manual",
+        "choose",
+        "call",
+        "end",
+        "on_failure",
+        "idempotent",
+    ] {
+        assert!(step["properties"].get(field).is_some(), "Step has no `{field}`");
+    }
+    assert_eq!(
+        schema["definitions"]["Duration"]["pattern"],
+        runbook::duration::PATTERN
+    );
+}
+
+#[test]
+fn bash_completions_know_the_subcommands() {
+    let out = runbook(["completions", "bash"]).expect_code(0);
+    for sub in [
+        "validate",
+        "list",
+        "show",
+        "schema",
+        "completions",
+        "run",
+        "drill",
+        "audit",
+    ] {
+        assert!(out.stdout.contains(sub), "no `{sub}` in bash completions");
+    }
+    assert!(out.stdout.contains("--format"));
+    assert!(out.stdout.contains("complete -F _runbook"));
+}
+
+#[test]
+fn every_shell_gets_completions() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = runbook(["completions", shell]).expect_code(0);
+        assert!(out.stdout.contains("runbook"), "{shell}: {}", out.stdout);
+    }
+    let out = runbook(["completions", "tcsh"]).expect_code(2);
+    assert!(out.stderr.contains("invalid value 'tcsh'"), "{}", out.stderr);
+}
+
+#[test]
+fn the_committed_man_page_is_what_the_binary_prints() {
+    let out = runbook(["man"]).expect_code(0);
+    assert!(out.stdout.starts_with(".ie \\n(.g .ds Aq"), "{}", out.stdout);
+    let committed = std::fs::read_to_string(root().join("docs/runbook.1")).unwrap();
+    assert!(
+        out.stdout == committed,
+        "docs/runbook.1 is stale; regenerate it with `cargo run -q -- man > docs/runbook.1`"
+    );
+}
+
+#[test]
+fn the_format_reference_documents_every_field_of_the_schema() {
+    let out = runbook(["schema"]).expect_code(0);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let reference = std::fs::read_to_string(root().join("docs/format.md")).unwrap();
+    let mut objects = vec![("Runbook".to_string(), &schema)];
+    for (name, definition) in schema["definitions"].as_object().unwrap() {
+        objects.push((name.clone(), definition));
+    }
+    let mut undocumented = Vec::new();
+    for (object, definition) in objects {
+        let Some(properties) = definition["properties"].as_object() else {
+            continue;
+        };
+        for field in properties.keys() {
+            if !reference.contains(&format!("`{field}`")) {
+                undocumented.push(format!("{object}.{field}"));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "docs/format.md does not mention {undocumented:?}"
+    );
+}
