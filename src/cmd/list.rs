@@ -29,6 +29,12 @@ pub struct Listed {
 
 pub fn execute(global: &Global, args: &ListArgs) -> Result<u8> {
     let dirs = catalog::dirs(global);
+    if let Some(file) = dirs.iter().find(|d| d.exists() && !d.is_dir()) {
+        return Err(Error::usage(format!(
+            "catalog directory `{}` is a file, not a directory; pick the catalog with `--dir DIR` (repeatable) or RUNBOOK_PATH=DIR1:DIR2",
+            file.display()
+        )));
+    }
     let missing: Vec<String> = dirs
         .iter()
         .filter(|d| !d.is_dir())

@@ -141,3 +141,14 @@ fn an_empty_catalog_says_so_and_succeeds() {
         .expect_code(0);
     assert_eq!(out.stdout, "[]\n");
 }
+
+#[test]
+fn a_file_given_as_catalog_directory_is_named() {
+    let out = runbook(["list", "--dir", "tests/data/catalog/rollback.yaml"])
+        .current_dir(root())
+        .expect_code(2);
+    assert_eq!(
+        out.stderr,
+        "runbook: error: catalog directory `tests/data/catalog/rollback.yaml` is a file, not a directory; pick the catalog with `--dir DIR` (repeatable) or RUNBOOK_PATH=DIR1:DIR2\n"
+    );
+}
