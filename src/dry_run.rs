@@ -21,19 +21,36 @@ pub fn render(plan: &Plan, vars: &Vars, start_at: Option<&str>) -> String {
     }
     steps(plan, runbook, "", start_at, vars, &mut out);
     for called in plan.called.values() {
-        out.push_str(&format!("\nCalled runbook {} ({})\n", called.runbook.title, called.runbook.id()));
+        out.push_str(&format!(
+            "\nCalled runbook {} ({})\n",
+            called.runbook.title,
+            called.runbook.id()
+        ));
         steps(plan, &called.runbook, "  ", None, vars, &mut out);
     }
     out
 }
 
-fn steps(plan: &Plan, runbook: &Runbook, indent: &str, start_at: Option<&str>, vars: &Vars, out: &mut String) {
+fn steps(
+    plan: &Plan,
+    runbook: &Runbook,
+    indent: &str,
+    start_at: Option<&str>,
+    vars: &Vars,
+    out: &mut String,
+) {
     let start = start_at.and_then(|s| runbook.step_index(s)).unwrap_or(0);
     let reach = reachable(runbook, start);
     for (i, step) in runbook.steps.iter().enumerate() {
         let skipped = if reach.contains(&i) { "" } else { "  (not reached)" };
         let host = plan.host(runbook.id(), runbook.step_target(step));
-        out.push_str(&format!("\n{indent}[{}/{}] {} — {}{skipped}\n", i + 1, runbook.steps.len(), step.id(), vars.interpolate(&step.title)));
+        out.push_str(&format!(
+            "\n{indent}[{}/{}] {} — {}{skipped}\n",
+            i + 1,
+            runbook.steps.len(),
+            step.id(),
+            vars.interpolate(&step.title)
+        ));
         match step.kind() {
             Some(StepKind::Run(cmd)) => {
                 out.push_str(&format!("{indent}    run on {host}:\n"));
@@ -41,7 +58,10 @@ fn steps(plan: &Plan, runbook: &Runbook, indent: &str, start_at: Option<&str>, v
                     out.push_str(&format!("{indent}      {line}\n"));
                 }
             }
-            Some(StepKind::Manual(text)) => out.push_str(&format!("{indent}    manual: {}\n", vars.interpolate(text).trim_end())),
+            Some(StepKind::Manual(text)) => out.push_str(&format!(
+                "{indent}    manual: {}\n",
+                vars.interpolate(text).trim_end()
+            )),
             Some(StepKind::Call(id)) => out.push_str(&format!("{indent}    call runbook `{id}`\n")),
             Some(StepKind::Choose(options)) => {
                 for o in options {
@@ -53,14 +73,20 @@ fn steps(plan: &Plan, runbook: &Runbook, indent: &str, start_at: Option<&str>, v
                         },
                         None => " (fallback)".to_string(),
                     };
-                    out.push_str(&format!("{indent}    option \"{}\" → {}{when}\n", o.label, o.goto.value));
+                    out.push_str(&format!(
+                        "{indent}    option \"{}\" → {}{when}\n",
+                        o.label, o.goto.value
+                    ));
                 }
             }
             Some(StepKind::End(outcome)) => out.push_str(&format!("{indent}    end: {}\n", outcome.as_str())),
             None => {}
         }
         match step.confirmation() {
-            Some(Confirm::Phrase(p)) => out.push_str(&format!("{indent}    confirm by typing: {}\n", vars.interpolate(p))),
+            Some(Confirm::Phrase(p)) => out.push_str(&format!(
+                "{indent}    confirm by typing: {}\n",
+                vars.interpolate(p)
+            )),
             Some(Confirm::YesNo(_)) => out.push_str(&format!("{indent}    confirm: yes/no\n")),
             None => {}
         }
@@ -75,7 +101,11 @@ fn steps(plan: &Plan, runbook: &Runbook, indent: &str, start_at: Option<&str>, v
         }
     }
     for step in &runbook.cleanup {
-        out.push_str(&format!("\n{indent}cleanup {} — {}\n", step.id(), vars.interpolate(&step.title)));
+        out.push_str(&format!(
+            "\n{indent}cleanup {} — {}\n",
+            step.id(),
+            vars.interpolate(&step.title)
+        ));
         if let Some(r) = &step.run {
             for line in r.value.lines() {
                 out.push_str(&format!("{indent}      {line}\n"));

@@ -54,7 +54,10 @@ impl StepOutcome {
     }
 
     pub fn succeeded(self) -> bool {
-        matches!(self, StepOutcome::Ok | StepOutcome::Skipped | StepOutcome::MarkedDone)
+        matches!(
+            self,
+            StepOutcome::Ok | StepOutcome::Skipped | StepOutcome::MarkedDone
+        )
     }
 }
 

@@ -9,8 +9,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
-use crate::events::{Event, Mode, OutputRecord, RunOutcome, Stream, Verdict};
 use crate::events::StepOutcome;
+use crate::events::{Event, Mode, OutputRecord, RunOutcome, Stream, Verdict};
 use crate::mask::Masker;
 use crate::plan::Plan;
 use crate::prompt::{AfterFailure, Before, Operator, Report};
@@ -48,11 +48,17 @@ pub struct End {
 
 impl End {
     fn aborted(message: impl Into<String>) -> End {
-        End { outcome: RunOutcome::Aborted, message: Some(message.into()) }
+        End {
+            outcome: RunOutcome::Aborted,
+            message: Some(message.into()),
+        }
     }
 
     fn failed(message: impl Into<String>) -> End {
-        End { outcome: RunOutcome::Ended(Outcome::Failed), message: Some(message.into()) }
+        End {
+            outcome: RunOutcome::Ended(Outcome::Failed),
+            message: Some(message.into()),
+        }
     }
 }
 
@@ -97,9 +103,10 @@ impl Executor {
         let walked = self.walk(&runbook, vars, "", start_at).await;
         let end = match walked {
             Ok(end) => end,
-            Err(Error::Exit(crate::error::exit::INTERRUPTED)) => {
-                End { outcome: RunOutcome::Interrupted, message: Some("interrupted by Ctrl-C".into()) }
-            }
+            Err(Error::Exit(crate::error::exit::INTERRUPTED)) => End {
+                outcome: RunOutcome::Interrupted,
+                message: Some("interrupted by Ctrl-C".into()),
+            },
             Err(e) => return Err(e),
         };
         self.cleanup(&runbook, vars).await?;
@@ -125,17 +132,22 @@ impl Executor {
         start_at: Option<&'a str>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<End, Error>> + 'a>> {
         Box::pin(async move {
-            let place = Place { runbook, prefix: prefix.to_string() };
+            let place = Place {
+                runbook,
+                prefix: prefix.to_string(),
+            };
             let mut index = match start_at {
-                Some(id) => runbook
-                    .step_index(id)
-                    .ok_or_else(|| Error::usage(format!("--start-at: no step `{id}` in `{}`", runbook.id())))?,
+                Some(id) => runbook.step_index(id).ok_or_else(|| {
+                    Error::usage(format!("--start-at: no step `{id}` in `{}`", runbook.id()))
+                })?,
                 None => 0,
             };
             let mut visits = vec![0usize; runbook.steps.len()];
             loop {
                 let Some(step) = runbook.steps.get(index) else {
-                    return Ok(End::failed("the run fell off the last step (the runbook does not validate)"));
+                    return Ok(End::failed(
+                        "the run fell off the last step (the runbook does not validate)",
+                    ));
                 };
                 visits[index] += 1;
                 if visits[index] > MAX_VISITS {
@@ -160,9 +172,9 @@ impl Executor {
                     },
                     Next::Goto(id) => id,
                 };
-                index = runbook
-                    .step_index(&target)
-                    .ok_or_else(|| Error::runtime(format!("step `{target}` does not exist in `{}`", runbook.id())))?;
+                index = runbook.step_index(&target).ok_or_else(|| {
+                    Error::runtime(format!("step `{target}` does not exist in `{}`", runbook.id()))
+                })?;
             }
         })
     }
@@ -178,7 +190,9 @@ impl Executor {
         let step = &runbook.steps[index];
         let id = place.id(step);
         let host = self.host_of(runbook, step);
-        let kind = step.kind().ok_or_else(|| Error::runtime(format!("step `{id}` has no single kind")))?;
+        let kind = step
+            .kind()
+            .ok_or_else(|| Error::runtime(format!("step `{id}` has no single kind")))?;
         let body = match kind {
             StepKind::Run(cmd) => Some(cmd.to_string()),
             StepKind::Manual(text) => Some(vars.interpolate(text)),
@@ -193,7 +207,11 @@ impl Executor {
             kind: kind.name(),
             host: host.clone(),
             notes: step.notes.as_deref().map(|n| vars.interpolate(n)),
-            links: step.links.iter().map(|l| (l.title.clone(), l.url.clone())).collect(),
+            links: step
+                .links
+                .iter()
+                .map(|l| (l.title.clone(), l.url.clone()))
+                .collect(),
             body,
             vars: vars.masked(),
             target: step.rto.as_ref().and_then(|d| d.get()),
@@ -211,7 +229,10 @@ impl Executor {
     }
 
     fn decide(&mut self, id: &str, options: &[ChooseOption], vars: &Vars) -> Result<Next, Error> {
-        let labels: Vec<(String, String)> = options.iter().map(|o| (vars.interpolate(&o.label), o.goto.value.clone())).collect();
+        let labels: Vec<(String, String)> = options
+            .iter()
+            .map(|o| (vars.interpolate(&o.label), o.goto.value.clone()))
+            .collect();
         let holds = |o: &ChooseOption| match &o.when {
             None => false,
             Some(when) => {
@@ -223,14 +244,21 @@ impl Executor {
                 }
             }
         };
-        let preselected = options.iter().position(holds).or_else(|| options.iter().position(|o| o.when.is_none()));
+        let preselected = options
+            .iter()
+            .position(holds)
+            .or_else(|| options.iter().position(|o| o.when.is_none()));
         let Some(choice) = self.operator.choose(id, &labels, preselected)? else {
             return Ok(Next::Stop(End::failed(format!(
                 "decision `{id}`: no option applies and no answer was given (--answer {id}=LABEL)"
             ))));
         };
         let (label, goto) = labels[choice].clone();
-        self.emit(Event::Decision { step: id.to_string(), label, goto: goto.clone() })?;
+        self.emit(Event::Decision {
+            step: id.to_string(),
+            label,
+            goto: goto.clone(),
+        })?;
         Ok(Next::Goto(goto))
     }
 
@@ -241,7 +269,11 @@ impl Executor {
             Some(Confirm::YesNo(_)) => {
                 let question = format!("Go ahead with `{id}`?");
                 let yes = self.operator.confirm(&question)?;
-                self.emit(Event::Answer { step: Some(id.into()), question, answer: yes_no(yes).into() })?;
+                self.emit(Event::Answer {
+                    step: Some(id.into()),
+                    question,
+                    answer: yes_no(yes).into(),
+                })?;
                 Ok(yes)
             }
             Some(Confirm::Phrase(phrase)) => {
@@ -266,7 +298,9 @@ impl Executor {
                     if !self.operator.is_interactive() || typed.as_deref().is_some_and(str::is_empty) {
                         return Ok(false);
                     }
-                    self.sink.ui.say("    the phrase does not match; try again, or leave it empty to cancel");
+                    self.sink
+                        .ui
+                        .say("    the phrase does not match; try again, or leave it empty to cancel");
                 }
                 Ok(false)
             }
@@ -281,7 +315,13 @@ impl Executor {
     }
 
     /// A manual step, or a command the operator ran in their own shell: record what they report.
-    fn report_by_hand(&mut self, id: &str, step: &Step, host: &str, command: Option<String>) -> Result<Next, Error> {
+    fn report_by_hand(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: Option<String>,
+    ) -> Result<Next, Error> {
         let started = Instant::now();
         let target = step.rto.as_ref().and_then(|d| d.get());
         self.emit(Event::StepStarted {
@@ -300,7 +340,11 @@ impl Executor {
             Some(Report::Failed) => "failed",
             None => "abort",
         };
-        self.emit(Event::Answer { step: Some(id.into()), question: "how did it go?".into(), answer: answer.into() })?;
+        self.emit(Event::Answer {
+            step: Some(id.into()),
+            question: "how did it go?".into(),
+            answer: answer.into(),
+        })?;
         let outcome = match report {
             Some(Report::Done) => StepOutcome::Ok,
             Some(Report::Skip) => StepOutcome::Skipped,
@@ -315,7 +359,17 @@ impl Executor {
     }
 
     fn not_confirmed(&mut self, id: &str, step: &Step) -> Result<Next, Error> {
-        self.finish(id, "-", StepOutcome::Skipped, None, 0, Duration::ZERO, None, Some("not confirmed".into()), None)?;
+        self.finish(
+            id,
+            "-",
+            StepOutcome::Skipped,
+            None,
+            0,
+            Duration::ZERO,
+            None,
+            Some("not confirmed".into()),
+            None,
+        )?;
         if self.operator.is_interactive() {
             self.after_failure(id, step)
         } else {
@@ -359,26 +413,51 @@ impl Executor {
         if !self.operator.is_interactive() {
             return Ok(Next::Failure);
         }
-        let ids: Vec<String> = self.plan.main.runbook.steps.iter().map(|s| s.id().to_string()).collect();
+        let ids: Vec<String> = self
+            .plan
+            .main
+            .runbook
+            .steps
+            .iter()
+            .map(|s| s.id().to_string())
+            .collect();
         loop {
-            let choice = self.operator.after_failure(step.on_failure.as_ref().map(|s| s.value.as_str()), &ids)?;
+            let choice = self
+                .operator
+                .after_failure(step.on_failure.as_ref().map(|s| s.value.as_str()), &ids)?;
             let answer = format!("{choice:?}").to_lowercase();
-            self.emit(Event::Answer { step: Some(id.into()), question: "after failure".into(), answer })?;
+            self.emit(Event::Answer {
+                step: Some(id.into()),
+                question: "after failure".into(),
+                answer,
+            })?;
             return Ok(match choice {
                 AfterFailure::Retry => Next::Goto(step.id().to_string()),
                 AfterFailure::Skip | AfterFailure::MarkDone => Next::Success,
                 AfterFailure::Goto(target) => Next::Goto(target),
                 AfterFailure::FollowOnFailure => Next::Failure,
                 AfterFailure::Note(text) => {
-                    self.emit(Event::Note { step: Some(id.into()), text })?;
+                    self.emit(Event::Note {
+                        step: Some(id.into()),
+                        text,
+                    })?;
                     continue;
                 }
-                AfterFailure::Abort => Next::Stop(End::aborted(format!("aborted by the operator after `{id}` failed"))),
+                AfterFailure::Abort => Next::Stop(End::aborted(format!(
+                    "aborted by the operator after `{id}` failed"
+                ))),
             });
         }
     }
 
-    async fn call(&mut self, id: &str, step: &Step, host: &str, target: &str, vars: &Vars) -> Result<Next, Error> {
+    async fn call(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        target: &str,
+        vars: &Vars,
+    ) -> Result<Next, Error> {
         if !self.confirmed(id, step, vars)? {
             return self.not_confirmed(id, step);
         }
@@ -401,7 +480,11 @@ impl Executor {
             spinner: false,
         })?;
         let end = self.walk(&called, &mut sub_vars, &format!("{id}/"), None).await?;
-        let outcome = if end.outcome == RunOutcome::Ended(Outcome::Resolved) { StepOutcome::Ok } else { StepOutcome::Failed };
+        let outcome = if end.outcome == RunOutcome::Ended(Outcome::Resolved) {
+            StepOutcome::Ok
+        } else {
+            StepOutcome::Failed
+        };
         let reason = Some(format!("sub-run ended {}", end.outcome.as_str()));
         self.finish(id, host, outcome, None, 1, started.elapsed(), rto, reason, None)?;
         match end.outcome {
@@ -411,19 +494,44 @@ impl Executor {
         }
     }
 
-    async fn run_step(&mut self, id: &str, step: &Step, host: &str, command: &str, vars: &mut Vars) -> Result<Next, Error> {
+    async fn run_step(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: &str,
+        vars: &mut Vars,
+    ) -> Result<Next, Error> {
         let mut command = command.to_string();
         loop {
             match self.operator.before_run(&command)? {
                 Before::Run => break,
                 Before::Skip => {
-                    self.emit(Event::Answer { step: Some(id.into()), question: "before running".into(), answer: "skip".into() })?;
-                    self.finish(id, host, StepOutcome::Skipped, None, 0, Duration::ZERO, None, None, None)?;
+                    self.emit(Event::Answer {
+                        step: Some(id.into()),
+                        question: "before running".into(),
+                        answer: "skip".into(),
+                    })?;
+                    self.finish(
+                        id,
+                        host,
+                        StepOutcome::Skipped,
+                        None,
+                        0,
+                        Duration::ZERO,
+                        None,
+                        None,
+                        None,
+                    )?;
                     return Ok(Next::Success);
                 }
                 Before::Edit(edited) => {
                     let masker = Masker::new(vars.secrets());
-                    self.emit(Event::Edit { step: id.into(), before: masker.mask_str(&command), after: masker.mask_str(&edited) })?;
+                    self.emit(Event::Edit {
+                        step: id.into(),
+                        before: masker.mask_str(&command),
+                        after: masker.mask_str(&edited),
+                    })?;
                     command = edited;
                 }
                 Before::ByHand => {
@@ -433,10 +541,19 @@ impl Executor {
                     self.sink.ui.say(&by_hand_script(vars, &command));
                     return self.report_by_hand(id, step, host, Some(format!("(by hand) {command}")));
                 }
-                Before::Note(text) => self.emit(Event::Note { step: Some(id.into()), text })?,
+                Before::Note(text) => self.emit(Event::Note {
+                    step: Some(id.into()),
+                    text,
+                })?,
                 Before::Abort => {
-                    self.emit(Event::Answer { step: Some(id.into()), question: "before running".into(), answer: "abort".into() })?;
-                    return Ok(Next::Stop(End::aborted(format!("aborted by the operator at `{id}`"))));
+                    self.emit(Event::Answer {
+                        step: Some(id.into()),
+                        question: "before running".into(),
+                        answer: "abort".into(),
+                    })?;
+                    return Ok(Next::Stop(End::aborted(format!(
+                        "aborted by the operator at `{id}`"
+                    ))));
                 }
             }
         }
@@ -444,12 +561,18 @@ impl Executor {
             return self.not_confirmed(id, step);
         }
         let attempts = step.retry.as_ref().map(|r| r.attempts.max(1)).unwrap_or(1);
-        let delay = step.retry.as_ref().and_then(|r| r.delay.as_ref()).and_then(|d| d.get()).unwrap_or_default();
+        let delay = step
+            .retry
+            .as_ref()
+            .and_then(|r| r.delay.as_ref())
+            .and_then(|d| d.get())
+            .unwrap_or_default();
         let target = step.rto.as_ref().and_then(|d| d.get());
         let started = Instant::now();
         for attempt in 1..=attempts {
             let result = self.attempt(id, step, host, &command, vars, attempt).await?;
-            let last = attempt == attempts || matches!(result.outcome, StepOutcome::Cancelled | StepOutcome::Lost);
+            let last =
+                attempt == attempts || matches!(result.outcome, StepOutcome::Cancelled | StepOutcome::Lost);
             if result.outcome == StepOutcome::Ok || last {
                 // The step's time is the whole of its attempts: that is what the RTO pays for.
                 let duration = started.elapsed();
@@ -488,13 +611,23 @@ impl Executor {
     }
 
     /// Runs the command once, streaming its output, and judges it against `expect`.
-    async fn attempt(&mut self, id: &str, step: &Step, host: &str, command: &str, vars: &Vars, attempt: u32) -> Result<Attempt, Error> {
+    async fn attempt(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: &str,
+        vars: &Vars,
+        attempt: u32,
+    ) -> Result<Attempt, Error> {
         // Lent out of the map while the step runs, so events can be emitted meanwhile.
         let transport = self
             .transports
             .remove(host)
             .ok_or_else(|| Error::runtime(format!("no connection to `{host}` (step `{id}`)")))?;
-        let result = self.attempt_on(&transport, id, step, host, command, vars, attempt).await;
+        let result = self
+            .attempt_on(&transport, id, step, host, command, vars, attempt)
+            .await;
         self.transports.insert(host.to_string(), transport);
         result
     }
@@ -514,7 +647,11 @@ impl Executor {
         env.retain(|(k, _)| !k.is_empty());
         let timeout = step.timeout.as_ref().and_then(|d| d.get());
         let target = step.rto.as_ref().and_then(|d| d.get());
-        let spec = CommandSpec { command: command.to_string(), env, timeout };
+        let spec = CommandSpec {
+            command: command.to_string(),
+            env,
+            timeout,
+        };
         let mut masker = Masker::new(vars.secrets());
         let mut recorder = match self.sink.audit.as_ref() {
             Some(audit) => Some(audit.output(&id.replace('/', "__"), attempt)?),
@@ -543,12 +680,13 @@ impl Executor {
             if bytes.is_empty() {
                 return;
             }
-            if let Some(r) = recorder.as_mut() {
-                if let Err(e) = r.write(bytes) {
-                    write_error.get_or_insert(e);
-                }
+            if let Some(Err(e)) = recorder.as_mut().map(|r| r.write(bytes)) {
+                write_error.get_or_insert(e);
             }
-            ui.handle(&Event::Output { stream, bytes: bytes.to_vec() });
+            ui.handle(&Event::Output {
+                stream,
+                bytes: bytes.to_vec(),
+            });
         };
         let ending = loop {
             tokio::select! {
@@ -574,7 +712,12 @@ impl Executor {
         let output = match recorder {
             Some(r) => {
                 let s = r.finish()?;
-                Some(OutputRecord { path: s.path, size: s.size, sha256: s.sha256, tail: s.tail })
+                Some(OutputRecord {
+                    path: s.path,
+                    size: s.size,
+                    sha256: s.sha256,
+                    tail: s.tail,
+                })
             }
             None => None,
         };
@@ -611,7 +754,11 @@ impl Executor {
                 host: host.clone(),
                 notes: step.notes.as_deref().map(|n| vars.interpolate(n)),
                 links: Vec::new(),
-                body: step.run.as_ref().map(|r| r.value.clone()).or_else(|| step.manual.as_ref().map(|m| vars.interpolate(&m.value))),
+                body: step
+                    .run
+                    .as_ref()
+                    .map(|r| r.value.clone())
+                    .or_else(|| step.manual.as_ref().map(|m| vars.interpolate(&m.value))),
                 vars: vars.masked(),
                 target: step.rto.as_ref().and_then(|d| d.get()),
             })?;
@@ -661,16 +808,36 @@ fn split(chunk: Chunk, stdout: &mut Vec<u8>, stderr: &mut Vec<u8>) -> (Stream, V
 }
 
 /// A step's outcome from how its command ended and what `expect` asks.
-fn judge(step: &Step, ending: &Ending, stdout: &[u8], stderr: &[u8]) -> (StepOutcome, Option<i32>, Option<String>) {
+fn judge(
+    step: &Step,
+    ending: &Ending,
+    stdout: &[u8],
+    stderr: &[u8],
+) -> (StepOutcome, Option<i32>, Option<String>) {
     let code = match ending {
         Ending::Exited(code) => *code,
         Ending::Signaled(sig) => return (StepOutcome::Failed, None, Some(format!("killed by signal {sig}"))),
         Ending::TimedOut => {
-            let limit = step.timeout.as_ref().and_then(|d| d.get()).map(crate::duration::format).unwrap_or_default();
-            return (StepOutcome::TimedOut, None, Some(format!("killed at its {limit} timeout")));
+            let limit = step
+                .timeout
+                .as_ref()
+                .and_then(|d| d.get())
+                .map(crate::duration::format)
+                .unwrap_or_default();
+            return (
+                StepOutcome::TimedOut,
+                None,
+                Some(format!("killed at its {limit} timeout")),
+            );
         }
         Ending::Cancelled => return (StepOutcome::Cancelled, None, Some("stopped with Ctrl-C".into())),
-        Ending::Lost(why) => return (StepOutcome::Lost, None, Some(format!("connection lost: {why}; outcome unknown"))),
+        Ending::Lost(why) => {
+            return (
+                StepOutcome::Lost,
+                None,
+                Some(format!("connection lost: {why}; outcome unknown")),
+            );
+        }
     };
     let expect = step.expect.clone().unwrap_or_default();
     let exit_ok = match &expect.exit {
@@ -678,14 +845,25 @@ fn judge(step: &Step, ending: &Ending, stdout: &[u8], stderr: &[u8]) -> (StepOut
         None => code == 0,
     };
     if !exit_ok {
-        return (StepOutcome::Failed, Some(code), Some("exit code not expected".into()));
+        return (
+            StepOutcome::Failed,
+            Some(code),
+            Some("exit code not expected".into()),
+        );
     }
-    for (name, pattern, text) in [("stdout", &expect.stdout, stdout), ("stderr", &expect.stderr, stderr)] {
+    for (name, pattern, text) in [
+        ("stdout", &expect.stdout, stdout),
+        ("stderr", &expect.stderr, stderr),
+    ] {
         if let Some(pattern) = pattern {
             let text = String::from_utf8_lossy(text);
             let matched = regex::Regex::new(&pattern.value).is_ok_and(|re| re.is_match(&text));
             if !matched {
-                return (StepOutcome::Failed, Some(code), Some(format!("{name} does not match `{}`", pattern.value)));
+                return (
+                    StepOutcome::Failed,
+                    Some(code),
+                    Some(format!("{name} does not match `{}`", pattern.value)),
+                );
             }
         }
     }
@@ -702,9 +880,14 @@ fn by_hand_script(vars: &Vars, command: &str) -> String {
     let mut out = String::from("    Run this in your shell, then report how it went:\n\n");
     for (name, value) in vars.iter() {
         if value.secret {
-            out.push_str(&format!("    printf '{name}: ' >&2; IFS= read -rs {name}; echo >&2; export {name}\n"));
+            out.push_str(&format!(
+                "    printf '{name}: ' >&2; IFS= read -rs {name}; echo >&2; export {name}\n"
+            ));
         } else {
-            out.push_str(&format!("    export {name}={}\n", crate::script::shell_quote(&value.text)));
+            out.push_str(&format!(
+                "    export {name}={}\n",
+                crate::script::shell_quote(&value.text)
+            ));
         }
     }
     for line in command.lines() {
@@ -718,13 +901,20 @@ pub fn verdict(end: &End, elapsed: Duration, rto: Duration) -> Verdict {
     let took = crate::ui::fmt_secs(elapsed);
     let rto_text = crate::duration::format(rto);
     match end.outcome {
-        RunOutcome::Ended(Outcome::Resolved) if elapsed <= rto => {
-            Verdict { pass: true, reason: format!("resolved in {took}, within the {rto_text} RTO") }
-        }
+        RunOutcome::Ended(Outcome::Resolved) if elapsed <= rto => Verdict {
+            pass: true,
+            reason: format!("resolved in {took}, within the {rto_text} RTO"),
+        },
         RunOutcome::Ended(Outcome::Resolved) => Verdict {
             pass: false,
-            reason: format!("resolved in {took}, over the {rto_text} RTO by {}", crate::ui::fmt_secs(elapsed - rto)),
+            reason: format!(
+                "resolved in {took}, over the {rto_text} RTO by {}",
+                crate::ui::fmt_secs(elapsed - rto)
+            ),
         },
-        other => Verdict { pass: false, reason: format!("the run ended {} after {took}", other.as_str()) },
+        other => Verdict {
+            pass: false,
+            reason: format!("the run ended {} after {took}", other.as_str()),
+        },
     }
 }

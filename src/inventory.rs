@@ -64,8 +64,15 @@ impl Inventory {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::usage(format!("cannot read the inventory {}: {e}", path.display())))?;
         let inventory = serde_saphyr::from_str::<Inventory>(&text).map_err(|e| {
-            let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-            Error::usage(format!("{}{at}: the inventory does not parse: {}", path.display(), e.without_snippet()))
+            let at = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            Error::usage(format!(
+                "{}{at}: the inventory does not parse: {}",
+                path.display(),
+                e.without_snippet()
+            ))
         })?;
         Ok((inventory, Some(path)))
     }
@@ -74,7 +81,9 @@ impl Inventory {
     pub fn bind(&self, role: &str, dest: &str) -> Result<Binding, Error> {
         let dest = dest.trim();
         if dest.is_empty() {
-            return Err(Error::usage(format!("role `{role}` is bound to an empty destination")));
+            return Err(Error::usage(format!(
+                "role `{role}` is bound to an empty destination"
+            )));
         }
         if dest == "local" {
             return Ok(Binding::Local);
@@ -85,8 +94,16 @@ impl Inventory {
             )));
         }
         if let Some(host) = self.hosts.get(dest) {
-            return Ok(Binding::Ssh { name: dest.to_string(), dest: host.ssh.clone(), env: host.env.clone() });
+            return Ok(Binding::Ssh {
+                name: dest.to_string(),
+                dest: host.ssh.clone(),
+                env: host.env.clone(),
+            });
         }
-        Ok(Binding::Ssh { name: dest.to_string(), dest: dest.to_string(), env: None })
+        Ok(Binding::Ssh {
+            name: dest.to_string(),
+            dest: dest.to_string(),
+            env: None,
+        })
     }
 }

@@ -46,13 +46,20 @@ fn load(path: PathBuf, catalog_ids: &BTreeSet<String>) -> Result<Loaded, Error> 
         for d in &diagnostics {
             eprint!("{}", d.render(source.as_ref().map(|s| s.text.as_str())));
         }
-        eprintln!("runbook: error: {} does not validate ({errors} errors): nothing was run", path.display());
+        eprintln!(
+            "runbook: error: {} does not validate ({errors} errors): nothing was run",
+            path.display()
+        );
         return Err(Error::Exit(exit::USAGE));
     }
     let (Some(source), Some(runbook)) = (source, runbook) else {
         return Err(Error::Exit(exit::USAGE));
     };
-    Ok(Loaded { runbook, source, path })
+    Ok(Loaded {
+        runbook,
+        source,
+        path,
+    })
 }
 
 /// The roles a runbook's steps (and cleanup) act on.
@@ -71,12 +78,20 @@ fn roles_used(runbook: &Runbook) -> Vec<String> {
 
 impl Plan {
     /// Loads the runbook named on the command line and everything it calls, and binds roles.
-    pub fn load(global: &Global, spec: &str, target_flags: &[String], inventory: &Inventory) -> Result<Plan, Error> {
+    pub fn load(
+        global: &Global,
+        spec: &str,
+        target_flags: &[String],
+        inventory: &Inventory,
+    ) -> Result<Plan, Error> {
         let index = catalog::index(global);
         let path = catalog::resolve(global, spec)?;
         let mut ids: BTreeSet<String> = index.keys().cloned().collect();
         // The runbook itself may live outside the catalog; it may still call catalog runbooks.
-        if let Ok(rb) = Source::read(&path).map_err(|_| ()).and_then(|s| s.parse().map_err(|_| ())) {
+        if let Ok(rb) = Source::read(&path)
+            .map_err(|_| ())
+            .and_then(|s| s.parse().map_err(|_| ()))
+        {
             ids.insert(rb.id.value);
         }
         let main = load(path, &ids)?;
@@ -86,7 +101,10 @@ impl Plan {
             if called.contains_key(&id) || id == main.runbook.id() {
                 continue;
             }
-            let path = index.get(&id).cloned().ok_or_else(|| Error::usage(format!("runbook `{id}` is called but is not in the catalog")))?;
+            let path = index
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| Error::usage(format!("runbook `{id}` is called but is not in the catalog")))?;
             let loaded = load(path, &ids)?;
             queue.extend(calls_of(&loaded.runbook));
             called.insert(id, loaded);
@@ -95,24 +113,45 @@ impl Plan {
         let mut flags: IndexMap<String, String> = IndexMap::new();
         for flag in target_flags {
             let Some((role, dest)) = flag.split_once('=') else {
-                return Err(Error::usage(format!("--target `{flag}` is not ROLE=DEST (e.g. --target db=deploy@db-1)")));
+                return Err(Error::usage(format!(
+                    "--target `{flag}` is not ROLE=DEST (e.g. --target db=deploy@db-1)"
+                )));
             };
             let role = role.trim();
             if !main.runbook.targets.contains_key(role) && role != "local" {
-                let hint = did_you_mean(role, main.runbook.targets.keys().map(String::as_str)).map(|h| format!(" ({h})")).unwrap_or_default();
-                let known = main.runbook.targets.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                let hint = did_you_mean(role, main.runbook.targets.keys().map(String::as_str))
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                let known = main
+                    .runbook
+                    .targets
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 return Err(Error::usage(format!(
                     "--target `{flag}`: `{}` has no role `{role}`{hint}; its roles: {}",
                     main.runbook.id(),
-                    if known.is_empty() { "none (it runs locally)".to_string() } else { known }
+                    if known.is_empty() {
+                        "none (it runs locally)".to_string()
+                    } else {
+                        known
+                    }
                 )));
             }
             flags.insert(role.to_string(), dest.to_string());
         }
 
-        let mut plan = Plan { main, called, hosts: HashMap::new(), bindings: IndexMap::new(), targets: IndexMap::new() };
-        let runbooks: Vec<Runbook> =
-            std::iter::once(plan.main.runbook.clone()).chain(plan.called.values().map(|l| l.runbook.clone())).collect();
+        let mut plan = Plan {
+            main,
+            called,
+            hosts: HashMap::new(),
+            bindings: IndexMap::new(),
+            targets: IndexMap::new(),
+        };
+        let runbooks: Vec<Runbook> = std::iter::once(plan.main.runbook.clone())
+            .chain(plan.called.values().map(|l| l.runbook.clone()))
+            .collect();
         for runbook in &runbooks {
             let is_main = runbook.id() == plan.main.runbook.id();
             for role in roles_used(runbook) {
@@ -120,7 +159,8 @@ impl Plan {
                     "local".to_string()
                 } else if let Some(dest) = flags.get(&role) {
                     dest.clone()
-                } else if let Some(default) = runbook.targets.get(&role).and_then(|t| t.value.default.clone()) {
+                } else if let Some(default) = runbook.targets.get(&role).and_then(|t| t.value.default.clone())
+                {
                     default
                 } else {
                     return Err(Error::usage(format!(
@@ -131,7 +171,8 @@ impl Plan {
                 let binding = inventory.bind(&role, &dest)?;
                 let label = binding.label();
                 plan.bindings.entry(label.clone()).or_insert(binding);
-                plan.hosts.insert((runbook.id().to_string(), role.clone()), label.clone());
+                plan.hosts
+                    .insert((runbook.id().to_string(), role.clone()), label.clone());
                 if is_main {
                     plan.targets.insert(role, label);
                 }
@@ -142,7 +183,10 @@ impl Plan {
 
     /// The host label a role of a runbook is bound to.
     pub fn host(&self, runbook: &str, role: &str) -> String {
-        self.hosts.get(&(runbook.to_string(), role.to_string())).cloned().unwrap_or_else(|| "local".to_string())
+        self.hosts
+            .get(&(runbook.to_string(), role.to_string()))
+            .cloned()
+            .unwrap_or_else(|| "local".to_string())
     }
 
     /// The main runbook's inputs: `--set`, else the default, else asked (or an error unattended).
@@ -154,8 +198,13 @@ impl Plan {
                 return Err(Error::usage(format!("--set `{set}` is not NAME=VALUE")));
             };
             if !runbook.inputs.contains_key(name) {
-                let hint = did_you_mean(name, runbook.inputs.keys().map(String::as_str)).map(|h| format!(" ({h})")).unwrap_or_default();
-                return Err(Error::usage(format!("--set: `{}` has no input `{name}`{hint}", runbook.id())));
+                let hint = did_you_mean(name, runbook.inputs.keys().map(String::as_str))
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                return Err(Error::usage(format!(
+                    "--set: `{}` has no input `{name}`{hint}",
+                    runbook.id()
+                )));
             }
             given.insert(name.to_string(), value.to_string());
         }
@@ -165,7 +214,9 @@ impl Plan {
             let input = &input.value;
             let value = match given.remove(name).or_else(|| input.default.clone()) {
                 Some(v) => v,
-                None if operator.is_interactive() => operator.input(name, input.description.as_deref(), input.secret)?,
+                None if operator.is_interactive() => {
+                    operator.input(name, input.description.as_deref(), input.secret)?
+                }
                 None => {
                     missing.push(name.clone());
                     continue;
@@ -174,7 +225,11 @@ impl Plan {
             vars.set(name, value, input.secret);
         }
         if !missing.is_empty() {
-            let flags = missing.iter().map(|m| format!("--set {m}=...")).collect::<Vec<_>>().join(" ");
+            let flags = missing
+                .iter()
+                .map(|m| format!("--set {m}=..."))
+                .collect::<Vec<_>>()
+                .join(" ");
             return Err(Error::usage(format!(
                 "inputs without a value: {} — pass {flags} (nothing was run)",
                 missing.join(", ")
@@ -214,7 +269,14 @@ impl Plan {
     /// Unattended pre-flight: the reachable steps that would need a human and have no answer.
     pub fn needs_human(&self, answers: &Answers, start_at: Option<&str>) -> Vec<String> {
         let mut needs = Vec::new();
-        self.collect_needs(&self.main.runbook, "", start_at, answers, &mut needs, &mut HashSet::new());
+        self.collect_needs(
+            &self.main.runbook,
+            "",
+            start_at,
+            answers,
+            &mut needs,
+            &mut HashSet::new(),
+        );
         needs
     }
 
@@ -232,10 +294,8 @@ impl Plan {
             let step = &runbook.steps[index];
             let id = format!("{prefix}{}", step.id());
             let answer = answers.get(&id);
-            if let Some(Confirm::Phrase(_)) = step.confirmation() {
-                if answer.is_none() {
-                    needs.push(format!("{id}: typed confirmation (--answer {id}=PHRASE)"));
-                }
+            if matches!(step.confirmation(), Some(Confirm::Phrase(_))) && answer.is_none() {
+                needs.push(format!("{id}: typed confirmation (--answer {id}=PHRASE)"));
             }
             match step.kind() {
                 Some(StepKind::Manual(_)) if !answer.is_some_and(crate::prompt::is_report_answer) => {
@@ -247,13 +307,22 @@ impl Plan {
                         Some(a) if !options.iter().any(|o| o.label == a || o.goto.value == a) => {
                             needs.push(format!("{id}: decision; `{a}` is none of its options"));
                         }
-                        None if !fallback => needs.push(format!("{id}: decision without a fallback option (--answer {id}=LABEL)")),
+                        None if !fallback => needs.push(format!(
+                            "{id}: decision without a fallback option (--answer {id}=LABEL)"
+                        )),
                         _ => {}
                     }
                 }
                 Some(StepKind::Call(target)) if seen_calls.insert(format!("{id}:{target}")) => {
                     if let Some(called) = self.called.get(target) {
-                        self.collect_needs(&called.runbook, &format!("{id}/"), None, answers, needs, seen_calls);
+                        self.collect_needs(
+                            &called.runbook,
+                            &format!("{id}/"),
+                            None,
+                            answers,
+                            needs,
+                            seen_calls,
+                        );
                     }
                 }
                 _ => {}
@@ -261,8 +330,16 @@ impl Plan {
         }
         if prefix.is_empty() {
             for step in &runbook.cleanup {
-                if matches!(step.kind(), Some(StepKind::Manual(_))) && !answers.get(step.id()).is_some_and(crate::prompt::is_report_answer) {
-                    needs.push(format!("{}: manual cleanup step (--answer {}=done|skip|failed)", step.id(), step.id()));
+                if matches!(step.kind(), Some(StepKind::Manual(_)))
+                    && !answers
+                        .get(step.id())
+                        .is_some_and(crate::prompt::is_report_answer)
+                {
+                    needs.push(format!(
+                        "{}: manual cleanup step (--answer {}=done|skip|failed)",
+                        step.id(),
+                        step.id()
+                    ));
                 }
             }
         }
@@ -270,7 +347,11 @@ impl Plan {
 }
 
 fn calls_of(runbook: &Runbook) -> Vec<String> {
-    runbook.steps.iter().filter_map(|s| s.call.as_ref().map(|c| c.value.clone())).collect()
+    runbook
+        .steps
+        .iter()
+        .filter_map(|s| s.call.as_ref().map(|c| c.value.clone()))
+        .collect()
 }
 
 /// A `with` value that interpolates a secret is secret too.

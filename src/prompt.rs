@@ -185,11 +185,16 @@ impl Operator {
     ) -> Result<Option<usize>, Error> {
         match self {
             Operator::Unattended(answers) => Ok(match answers.get(step) {
-                Some(answer) => labels.iter().position(|(label, goto)| label == answer || goto == answer),
+                Some(answer) => labels
+                    .iter()
+                    .position(|(label, goto)| label == answer || goto == answer),
                 None => preselected,
             }),
             Operator::Terminal => {
-                let items: Vec<String> = labels.iter().map(|(label, goto)| format!("{label}  → {goto}")).collect();
+                let items: Vec<String> = labels
+                    .iter()
+                    .map(|(label, goto)| format!("{label}  → {goto}"))
+                    .collect();
                 let choice = Select::with_theme(&theme())
                     .with_prompt("Decision")
                     .items(&items)
@@ -218,9 +223,17 @@ impl Operator {
     }
 
     /// After a failure. Unattended: follow `on_failure` when there is one, else abort.
-    pub fn after_failure(&self, on_failure: Option<&str>, step_ids: &[String]) -> Result<AfterFailure, Error> {
+    pub fn after_failure(
+        &self,
+        on_failure: Option<&str>,
+        step_ids: &[String],
+    ) -> Result<AfterFailure, Error> {
         if !self.is_interactive() {
-            return Ok(if on_failure.is_some() { AfterFailure::FollowOnFailure } else { AfterFailure::Abort });
+            return Ok(if on_failure.is_some() {
+                AfterFailure::FollowOnFailure
+            } else {
+                AfterFailure::Abort
+            });
         }
         #[derive(Clone, Copy)]
         enum Item {
@@ -276,9 +289,15 @@ impl Operator {
             None => name.to_string(),
         };
         if secret {
-            Password::with_theme(&theme()).with_prompt(prompt).interact().map_err(prompt_error)
+            Password::with_theme(&theme())
+                .with_prompt(prompt)
+                .interact()
+                .map_err(prompt_error)
         } else {
-            Input::with_theme(&theme()).with_prompt(prompt).interact_text().map_err(prompt_error)
+            Input::with_theme(&theme())
+                .with_prompt(prompt)
+                .interact_text()
+                .map_err(prompt_error)
         }
     }
 }

@@ -30,7 +30,11 @@ impl Sink {
 }
 
 fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
-    pairs.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect()
+    pairs
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
@@ -60,14 +64,36 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ("rto_ms", ms(*rto)),
                 ("since_offset_ms", ms(*since_offset)),
                 ("allow_prod", if *allow_prod { json!(true) } else { Value::Null }),
-                ("accept_new_host_keys", if *accept_new_host_keys { json!(true) } else { Value::Null }),
+                (
+                    "accept_new_host_keys",
+                    if *accept_new_host_keys {
+                        json!(true)
+                    } else {
+                        Value::Null
+                    },
+                ),
             ]);
             audit.append("run started", None, None, f, true)?;
         }
         Event::TargetConnected { role, host } => {
-            audit.append("target connected", None, Some(host), fields(vec![("role", json!(role))]), false)?;
+            audit.append(
+                "target connected",
+                None,
+                Some(host),
+                fields(vec![("role", json!(role))]),
+                false,
+            )?;
         }
-        Event::StepPresented { step, position, total, title, kind, host, target, .. } => {
+        Event::StepPresented {
+            step,
+            position,
+            total,
+            title,
+            kind,
+            host,
+            target,
+            ..
+        } => {
             let f = fields(vec![
                 ("position", json!(position)),
                 ("total", json!(total)),
@@ -77,18 +103,36 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             ]);
             audit.append("step presented", Some(step), Some(host), f, false)?;
         }
-        Event::Answer { step, question, answer } => {
+        Event::Answer {
+            step,
+            question,
+            answer,
+        } => {
             let f = fields(vec![("question", json!(question)), ("answer", json!(answer))]);
             audit.append("answer", step.as_deref(), None, f, false)?;
         }
         Event::Note { step, text } => {
-            audit.append("note", step.as_deref(), None, fields(vec![("text", json!(text))]), false)?;
+            audit.append(
+                "note",
+                step.as_deref(),
+                None,
+                fields(vec![("text", json!(text))]),
+                false,
+            )?;
         }
         Event::Edit { step, before, after } => {
             let f = fields(vec![("before", json!(before)), ("after", json!(after))]);
             audit.append("edit", Some(step), None, f, false)?;
         }
-        Event::StepStarted { step, host, command, attempt, target, timeout, .. } => {
+        Event::StepStarted {
+            step,
+            host,
+            command,
+            attempt,
+            target,
+            timeout,
+            ..
+        } => {
             let f = fields(vec![
                 ("command", json!(command)),
                 ("attempt", json!(attempt)),
@@ -99,7 +143,17 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             audit.append("step started", Some(step), Some(host), f, true)?;
         }
         Event::Output { .. } => {}
-        Event::StepFinished { step, host, outcome, exit, attempt, duration, target, reason, output } => {
+        Event::StepFinished {
+            step,
+            host,
+            outcome,
+            exit,
+            attempt,
+            duration,
+            target,
+            reason,
+            output,
+        } => {
             let over = target.map(|t| json!(*duration > t)).unwrap_or(Value::Null);
             let f = fields(vec![
                 ("outcome", json!(outcome.as_str())),
@@ -123,7 +177,14 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             let f = fields(vec![("label", json!(label)), ("goto", json!(goto))]);
             audit.append("decision", Some(step), None, f, false)?;
         }
-        Event::RunFinished { outcome, message, elapsed, rto, verdict, over_target } => {
+        Event::RunFinished {
+            outcome,
+            message,
+            elapsed,
+            rto,
+            verdict,
+            over_target,
+        } => {
             let f = fields(vec![
                 ("outcome", json!(outcome.as_str())),
                 ("message", message.as_ref().map(|m| json!(m)).unwrap_or(Value::Null)),

@@ -15,7 +15,9 @@ use crate::events::{Event, RunOutcome, Stream};
 
 /// Whether the terminal can take a spinner and colours.
 pub fn rich_terminal() -> bool {
-    let term_ok = std::env::var("TERM").map(|t| !t.is_empty() && t != "dumb").unwrap_or(false);
+    let term_ok = std::env::var("TERM")
+        .map(|t| !t.is_empty() && t != "dumb")
+        .unwrap_or(false);
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     std::io::stderr().is_terminal() && term_ok && !no_color
 }
@@ -55,7 +57,13 @@ impl Ui {
     pub fn new() -> Ui {
         let rich = rich_terminal();
         console::set_colors_enabled_stderr(rich);
-        Ui { rich, clock: None, bar: None, mid_line: false, position: String::new() }
+        Ui {
+            rich,
+            clock: None,
+            bar: None,
+            mid_line: false,
+            position: String::new(),
+        }
     }
 
     fn line(&mut self, text: &str) {
@@ -84,7 +92,16 @@ impl Ui {
 
     pub fn handle(&mut self, event: &Event) {
         match event {
-            Event::RunStarted { title, runbook, mode, rto, since_offset, targets, audit_file, .. } => {
+            Event::RunStarted {
+                title,
+                runbook,
+                mode,
+                rto,
+                since_offset,
+                targets,
+                audit_file,
+                ..
+            } => {
                 self.clock = Some(Clock {
                     run_start: Instant::now(),
                     offset_ms: since_offset.as_millis() as u64,
@@ -92,24 +109,52 @@ impl Ui {
                     step_start: Arc::new(AtomicU64::new(0)),
                     step_target_ms: Arc::new(AtomicU64::new(0)),
                 });
-                let heading = format!("{title} ({runbook}) · {} · RTO {}", mode.as_str(), fmt_duration(*rto));
+                let heading = format!(
+                    "{title} ({runbook}) · {} · RTO {}",
+                    mode.as_str(),
+                    fmt_duration(*rto)
+                );
                 self.line(&style(heading).bold().to_string());
                 for (role, host) in targets {
                     self.line(&format!("  target {role}: {host}"));
                 }
                 if !since_offset.is_zero() {
-                    self.line(&format!("  RTO clock started {} before launch (--since)", fmt_secs(*since_offset)));
+                    self.line(&format!(
+                        "  RTO clock started {} before launch (--since)",
+                        fmt_secs(*since_offset)
+                    ));
                 }
                 if let Some(path) = audit_file {
                     self.line(&format!("  audit: {path}"));
                 }
             }
             Event::TargetConnected { .. } => {}
-            Event::StepPresented { step, position, total, title, kind, host, notes, links, body, vars, target } => {
+            Event::StepPresented {
+                step,
+                position,
+                total,
+                title,
+                kind,
+                host,
+                notes,
+                links,
+                body,
+                vars,
+                target,
+            } => {
                 self.position = format!("[{position}/{total}]");
                 self.line("");
-                let place = if *kind == "run" { format!("({step}, on {host})") } else { format!("({step}, {kind})") };
-                self.line(&format!("{} {} {}", style(&self.position).cyan().bold(), style(title).bold(), style(place).dim()));
+                let place = if *kind == "run" {
+                    format!("({step}, on {host})")
+                } else {
+                    format!("({step}, {kind})")
+                };
+                self.line(&format!(
+                    "{} {} {}",
+                    style(&self.position).cyan().bold(),
+                    style(title).bold(),
+                    style(place).dim()
+                ));
                 if let Some(notes) = notes {
                     for l in notes.trim_end().lines() {
                         self.line(&format!("    {l}"));
@@ -125,9 +170,14 @@ impl Ui {
                 }
                 if !vars.is_empty() && *kind == "run" {
                     let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    self.line(&format!("    {}", style(format!("env: {}", shown.join(" "))).dim()));
+                    self.line(&format!(
+                        "    {}",
+                        style(format!("env: {}", shown.join(" "))).dim()
+                    ));
                 }
-                let target = target.map(|t| format!("step target {} · ", fmt_duration(t))).unwrap_or_default();
+                let target = target
+                    .map(|t| format!("step target {} · ", fmt_duration(t)))
+                    .unwrap_or_default();
                 let left = self.time_left();
                 self.line(&format!("    {}", style(format!("{target}{left}")).dim()));
             }
@@ -138,53 +188,110 @@ impl Ui {
             }
             Event::Note { text, .. } => self.line(&format!("    note: {text}")),
             Event::Edit { after, .. } => self.line(&format!("    edited command: {after}")),
-            Event::StepStarted { step, host, attempt, target, spinner: shows_spinner, .. } => {
-                let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+            Event::StepStarted {
+                step,
+                host,
+                attempt,
+                target,
+                spinner: shows_spinner,
+                ..
+            } => {
+                let again = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
                 if let Some(clock) = &self.clock {
-                    clock.step_start.store(clock.run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    clock.step_target_ms.store(target.map(|t| t.as_millis() as u64).unwrap_or(0), Ordering::Relaxed);
+                    clock
+                        .step_start
+                        .store(clock.run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    clock.step_target_ms.store(
+                        target.map(|t| t.as_millis() as u64).unwrap_or(0),
+                        Ordering::Relaxed,
+                    );
                 }
                 if !*shows_spinner {
                     // A prompt or a sub-run's own steps come next; a spinner would draw over them.
                 } else if self.rich {
-                    self.bar = self.clock.clone().map(|clock| spinner(clock, format!("{step}{again}")));
+                    self.bar = self
+                        .clock
+                        .clone()
+                        .map(|clock| spinner(clock, format!("{step}{again}")));
                 } else {
                     self.line(&format!("{} {step}: started on {host}{again}", self.position));
                 }
             }
             Event::Output { stream, bytes } => self.output(*stream, bytes),
-            Event::StepFinished { step, outcome, exit, duration, target, reason, .. } => {
+            Event::StepFinished {
+                step,
+                outcome,
+                exit,
+                duration,
+                target,
+                reason,
+                ..
+            } => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
                 let exit = exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
                 let timing = match target {
-                    Some(t) if duration > t => format!("{} — over its {} target", fmt_secs(*duration), fmt_duration(*t)),
+                    Some(t) if duration > t => {
+                        format!("{} — over its {} target", fmt_secs(*duration), fmt_duration(*t))
+                    }
                     Some(t) => format!("{} of {}", fmt_secs(*duration), fmt_duration(*t)),
                     None => fmt_secs(*duration),
                 };
-                let word = if outcome.succeeded() { style(outcome.as_str()).green() } else { style(outcome.as_str()).red() };
+                let word = if outcome.succeeded() {
+                    style(outcome.as_str()).green()
+                } else {
+                    style(outcome.as_str()).red()
+                };
                 let reason = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-                self.line(&format!("{} {step}: {word}{exit}{reason} in {timing}", self.position));
+                self.line(&format!(
+                    "{} {step}: {word}{exit}{reason} in {timing}",
+                    self.position
+                ));
             }
             Event::Decision { step, label, goto } => {
                 self.line(&format!("{} {step}: decided \"{label}\" → {goto}", self.position));
             }
-            Event::RunFinished { outcome, message, elapsed, rto, verdict, over_target } => {
+            Event::RunFinished {
+                outcome,
+                message,
+                elapsed,
+                rto,
+                verdict,
+                over_target,
+            } => {
                 self.line("");
                 let word = match outcome {
-                    RunOutcome::Ended(crate::runbook::Outcome::Resolved) => style(outcome.as_str()).green().bold(),
+                    RunOutcome::Ended(crate::runbook::Outcome::Resolved) => {
+                        style(outcome.as_str()).green().bold()
+                    }
                     _ => style(outcome.as_str()).red().bold(),
                 };
-                self.line(&format!("run {word} after {} (RTO {})", fmt_secs(*elapsed), fmt_duration(*rto)));
+                self.line(&format!(
+                    "run {word} after {} (RTO {})",
+                    fmt_secs(*elapsed),
+                    fmt_duration(*rto)
+                ));
                 if let Some(message) = message {
                     self.line(&format!("  {message}"));
                 }
                 for (step, took, target) in over_target {
-                    self.line(&format!("  over target: {step} took {} (target {})", fmt_secs(*took), fmt_duration(*target)));
+                    self.line(&format!(
+                        "  over target: {step} took {} (target {})",
+                        fmt_secs(*took),
+                        fmt_duration(*target)
+                    ));
                 }
                 if let Some(v) = verdict {
-                    let word = if v.pass { style("PASS").green().bold() } else { style("FAIL").red().bold() };
+                    let word = if v.pass {
+                        style("PASS").green().bold()
+                    } else {
+                        style("FAIL").red().bold()
+                    };
                     self.line(&format!("drill verdict: {word} — {}", v.reason));
                 }
             }
@@ -254,28 +361,52 @@ fn spinner(clock: Clock, step: String) -> ProgressBar {
     let run_clock = clock;
     let style = ProgressStyle::with_template("{spinner} {msg}  {step_time}  {run_time}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
-        .with_key("step_time", move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let elapsed = step_clock.step_elapsed();
-            let target = step_clock.step_target_ms.load(Ordering::Relaxed);
-            let text = if target == 0 {
-                format!("step {}", fmt_secs(elapsed))
-            } else if elapsed.as_millis() as u64 > target {
-                style(format!("step {} ⚠ over its {} target", fmt_secs(elapsed), fmt_duration(Duration::from_millis(target)))).yellow().bold().to_string()
-            } else {
-                format!("step {} / {}", fmt_secs(elapsed), fmt_duration(Duration::from_millis(target)))
-            };
-            let _ = w.write_str(&text);
-        })
-        .with_key("run_time", move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let elapsed = run_clock.run_elapsed();
-            let rto = Duration::from_millis(run_clock.rto_ms);
-            let text = if elapsed > rto {
-                style(format!("run {} ⚠ RTO {} exceeded", fmt_secs(elapsed), fmt_duration(rto))).red().bold().to_string()
-            } else {
-                format!("run {} / RTO {}", fmt_secs(elapsed), fmt_duration(rto))
-            };
-            let _ = w.write_str(&text);
-        });
+        .with_key(
+            "step_time",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let elapsed = step_clock.step_elapsed();
+                let target = step_clock.step_target_ms.load(Ordering::Relaxed);
+                let text = if target == 0 {
+                    format!("step {}", fmt_secs(elapsed))
+                } else if elapsed.as_millis() as u64 > target {
+                    style(format!(
+                        "step {} ⚠ over its {} target",
+                        fmt_secs(elapsed),
+                        fmt_duration(Duration::from_millis(target))
+                    ))
+                    .yellow()
+                    .bold()
+                    .to_string()
+                } else {
+                    format!(
+                        "step {} / {}",
+                        fmt_secs(elapsed),
+                        fmt_duration(Duration::from_millis(target))
+                    )
+                };
+                let _ = w.write_str(&text);
+            },
+        )
+        .with_key(
+            "run_time",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let elapsed = run_clock.run_elapsed();
+                let rto = Duration::from_millis(run_clock.rto_ms);
+                let text = if elapsed > rto {
+                    style(format!(
+                        "run {} ⚠ RTO {} exceeded",
+                        fmt_secs(elapsed),
+                        fmt_duration(rto)
+                    ))
+                    .red()
+                    .bold()
+                    .to_string()
+                } else {
+                    format!("run {} / RTO {}", fmt_secs(elapsed), fmt_duration(rto))
+                };
+                let _ = w.write_str(&text);
+            },
+        );
     bar.set_style(style);
     bar.set_message(step);
     bar.enable_steady_tick(Duration::from_millis(120));

@@ -20,7 +20,13 @@ pub struct Vars {
 
 impl Vars {
     pub fn set(&mut self, name: &str, text: impl Into<String>, secret: bool) {
-        self.values.insert(name.to_string(), Value { text: text.into(), secret });
+        self.values.insert(
+            name.to_string(),
+            Value {
+                text: text.into(),
+                secret,
+            },
+        );
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
@@ -33,7 +39,10 @@ impl Vars {
 
     /// The environment a command sees, in a stable order.
     pub fn env(&self) -> Vec<(String, String)> {
-        self.values.iter().map(|(k, v)| (k.clone(), v.text.clone())).collect()
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.text.clone()))
+            .collect()
     }
 
     /// Every secret value, for masking output.
@@ -47,12 +56,21 @@ impl Vars {
 
     /// The value as it may be shown: the text, or `***` for a secret.
     pub fn shown(&self, name: &str) -> Option<String> {
-        self.get(name).map(|v| if v.secret { MASK.to_string() } else { v.text.clone() })
+        self.get(name).map(|v| {
+            if v.secret {
+                MASK.to_string()
+            } else {
+                v.text.clone()
+            }
+        })
     }
 
     /// `name=value` pairs for display and the audit trail, secrets masked.
     pub fn masked(&self) -> IndexMap<String, String> {
-        self.values.keys().map(|k| (k.clone(), self.shown(k).unwrap_or_default())).collect()
+        self.values
+            .keys()
+            .map(|k| (k.clone(), self.shown(k).unwrap_or_default()))
+            .collect()
     }
 
     /// True when a command refers to a secret variable (`$name` or `${name}`): its output is then
@@ -80,7 +98,9 @@ impl Vars {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
-            let Some(close) = rest[open + 2..].find("}}") else { break };
+            let Some(close) = rest[open + 2..].find("}}") else {
+                break;
+            };
             let name = rest[open + 2..open + 2 + close].trim();
             out.push_str(&rest[..open]);
             match value(name) {
@@ -98,7 +118,9 @@ fn mentions(command: &str, name: &str) -> bool {
     let bytes = command.as_bytes();
     command.match_indices(name).any(|(at, _)| {
         let end = at + name.len();
-        let after_ok = bytes.get(end).is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'));
+        let after_ok = bytes
+            .get(end)
+            .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'));
         let dollar = at >= 1 && bytes[at - 1] == b'$';
         let braced = at >= 2 && &bytes[at - 2..at] == b"${";
         (dollar && after_ok) || (braced && bytes.get(end) == Some(&b'}'))
@@ -119,7 +141,10 @@ mod tests {
     #[test]
     fn interpolation_masks_secrets_and_keeps_unknown_names() {
         let v = vars();
-        assert_eq!(v.interpolate("drop {{ db_name }} as {{pg_password}} {{ nope }}"), "drop app as *** {{ nope }}");
+        assert_eq!(
+            v.interpolate("drop {{ db_name }} as {{pg_password}} {{ nope }}"),
+            "drop app as *** {{ nope }}"
+        );
         assert_eq!(v.interpolate_clear("{{ pg_password }}"), "hunter2");
     }
 

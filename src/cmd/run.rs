@@ -18,7 +18,11 @@ use crate::ui::Ui;
 
 /// `drill_allow_prod`: `None` for `run`, `Some(allow_prod)` for `drill`.
 pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) -> Result<u8> {
-    let mode = if drill_allow_prod.is_some() { Mode::Drill } else { Mode::Incident };
+    let mode = if drill_allow_prod.is_some() {
+        Mode::Drill
+    } else {
+        Mode::Incident
+    };
     let allow_prod = drill_allow_prod.unwrap_or(false);
     let launched = Instant::now();
     if !args.yes && !args.dry_run && !crate::prompt::has_terminal() {
@@ -27,17 +31,22 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         ));
     }
     let answers = Answers::parse(&args.answers)?;
-    let operator = if args.yes { Operator::Unattended(answers.clone()) } else { Operator::Terminal };
+    let operator = if args.yes {
+        Operator::Unattended(answers.clone())
+    } else {
+        Operator::Terminal
+    };
     let (inventory, _) = Inventory::load(args.inventory.as_deref())?;
     let plan = Plan::load(global, &args.runbook, &args.targets, &inventory)?;
     let runbook = plan.main.runbook.clone();
-    if let Some(start) = &args.start_at {
-        if runbook.step_index(start).is_none() {
-            let hint = crate::diagnostic::did_you_mean(start, runbook.steps.iter().map(|s| s.id()))
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            return Err(Error::usage(format!("--start-at: `{}` has no step `{start}`{hint}", runbook.id())));
-        }
+    if let Some(start) = args.start_at.as_ref().filter(|s| runbook.step_index(s).is_none()) {
+        let hint = crate::diagnostic::did_you_mean(start, runbook.steps.iter().map(|s| s.id()))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        return Err(Error::usage(format!(
+            "--start-at: `{}` has no step `{start}`{hint}",
+            runbook.id()
+        )));
     }
     let since_offset = match &args.since {
         Some(text) => since_offset(text)?,
@@ -46,7 +55,12 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     let connect_timeout = crate::duration::parse(&args.ssh.connect_timeout)
         .map_err(|e| Error::usage(format!("--connect-timeout: {e}")))?;
     if mode == Mode::Drill && !allow_prod {
-        let prod: Vec<String> = plan.bindings.values().filter(|b| b.is_prod()).map(Binding::label).collect();
+        let prod: Vec<String> = plan
+            .bindings
+            .values()
+            .filter(|b| b.is_prod())
+            .map(Binding::label)
+            .collect();
         if !prod.is_empty() {
             return Err(Error::usage(format!(
                 "this drill would act on production hosts ({}), marked `env: prod` in the inventory: nothing was run. Point it at staging with --target, or pass --allow-prod (recorded in the audit trail)",
@@ -98,7 +112,10 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         let transports = connect_all(&plan, &ssh).await?;
         let audit = crate::audit::AuditLog::create(&audit_dir, &run_id, &operator_name, launched)?;
         let audit_path = audit.path().display().to_string();
-        let mut sink = Sink { ui: Ui::new(), audit: Some(audit) };
+        let mut sink = Sink {
+            ui: Ui::new(),
+            audit: Some(audit),
+        };
         let file_sha256 = sha256_hex(plan.main.source.text.as_bytes());
         let started = Event::RunStarted {
             runbook: runbook.id().to_string(),
@@ -107,7 +124,11 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
             file_sha256,
             mode,
             targets: plan.targets.clone(),
-            inputs: vars.masked().into_iter().filter(|(k, _)| runbook.inputs.contains_key(k)).collect(),
+            inputs: vars
+                .masked()
+                .into_iter()
+                .filter(|(k, _)| runbook.inputs.contains_key(k))
+                .collect(),
             rto: runbook.rto.get().unwrap_or_default(),
             since_offset,
             audit_file: Some(audit_path.clone()),
@@ -116,8 +137,16 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         };
         sink.emit(&started)?;
         for (label, _) in plan.bindings.iter() {
-            let role = plan.targets.iter().find(|(_, h)| *h == label).map(|(r, _)| r.clone()).unwrap_or_default();
-            sink.emit(&Event::TargetConnected { role, host: label.clone() })?;
+            let role = plan
+                .targets
+                .iter()
+                .find(|(_, h)| *h == label)
+                .map(|(r, _)| r.clone())
+                .unwrap_or_default();
+            sink.emit(&Event::TargetConnected {
+                role,
+                host: label.clone(),
+            })?;
         }
         let rto = runbook.rto.get().unwrap_or_default();
         let mut executor = Executor {
@@ -165,13 +194,18 @@ async fn connect_all(plan: &Plan, ssh: &SshOptions) -> Result<HashMap<String, Tr
         for (_, t) in transports.drain() {
             t.close().await;
         }
-        Err(Error::usage(format!("cannot reach every target: nothing was run.\n  {}", failures.join("\n  "))))
+        Err(Error::usage(format!(
+            "cannot reach every target: nothing was run.\n  {}",
+            failures.join("\n  ")
+        )))
     }
 }
 
 fn exit_code(mode: Mode, outcome: RunOutcome, elapsed: Duration, rto: Duration) -> u8 {
     match outcome {
-        RunOutcome::Ended(Outcome::Resolved) if mode == Mode::Drill && elapsed > rto => exit::OVER_RTO_OR_INCOMPLETE,
+        RunOutcome::Ended(Outcome::Resolved) if mode == Mode::Drill && elapsed > rto => {
+            exit::OVER_RTO_OR_INCOMPLETE
+        }
         RunOutcome::Ended(Outcome::Resolved) => exit::OK,
         RunOutcome::Ended(_) | RunOutcome::Aborted => exit::NOT_RESOLVED,
         RunOutcome::Interrupted => exit::INTERRUPTED,
@@ -194,12 +228,15 @@ fn since_offset(text: &str) -> Result<Duration> {
     } else {
         let time = NaiveTime::parse_from_str(text, "%H:%M")
             .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M:%S"))
-            .map_err(|_| Error::usage(format!("--since `{text}`: write a time like 07:02 or an RFC 3339 timestamp")))?;
+            .map_err(|_| {
+                Error::usage(format!(
+                    "--since `{text}`: write a time like 07:02 or an RFC 3339 timestamp"
+                ))
+            })?;
         let today = Local::now().date_naive().and_time(time);
-        let local = Local
-            .from_local_datetime(&today)
-            .earliest()
-            .ok_or_else(|| Error::usage(format!("--since `{text}` does not exist today (a clock change?)")))?;
+        let local = Local.from_local_datetime(&today).earliest().ok_or_else(|| {
+            Error::usage(format!("--since `{text}` does not exist today (a clock change?)"))
+        })?;
         let mut at = local.with_timezone(&chrono::Utc);
         if at > now {
             at -= chrono::Duration::days(1);

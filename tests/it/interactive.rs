@@ -19,7 +19,9 @@ fn spawn(args: &[&str], audit: &std::path::Path) -> PtySession {
         .env_remove("NO_COLOR")
         .env_remove("RUNBOOK_PATH")
         .env("USER", "tester");
-    let options = rexpect::reader::Options::new().timeout_ms(Some(20_000)).strip_ansi_escape_codes(true);
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(20_000))
+        .strip_ansi_escape_codes(true);
     spawn_with_options(command, options).expect("the binary starts in a pty")
 }
 
@@ -93,5 +95,9 @@ fn ctrl_c_stops_the_command_and_asks_what_next() {
 }
 
 fn pgrep(pattern: &str) -> bool {
-    Command::new("pgrep").args(["-f", pattern]).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }

@@ -12,14 +12,22 @@ fn data(name: &str) -> String {
 /// Every audit file of a directory.
 fn audit_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "jsonl")).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     files
 }
 
 fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -34,7 +42,10 @@ fn the_readme_drill_passes_and_leaves_a_sealed_trail() {
         .expect_code(0);
     assert!(out.stderr.contains("drill verdict: PASS"), "{}", out.stderr);
     assert!(out.stderr.contains("service restarted"), "{}", out.stderr);
-    assert!(!demo.path().join("svc").exists(), "cleanup removes the service directory");
+    assert!(
+        !demo.path().join("svc").exists(),
+        "cleanup removes the service directory"
+    );
     let files = audit_files(audit.path());
     assert_eq!(files.len(), 1);
     runbook(["audit", "verify"]).arg(&files[0]).expect_code(0);
@@ -57,15 +68,29 @@ fn branches_retries_captures_and_masking() {
         .expect_code(0);
     assert!(out.stderr.contains("try 3"), "{}", out.stderr);
     assert!(out.stderr.contains("said: hello world"), "{}", out.stderr);
-    assert!(out.stderr.contains("token is *** and again ***"), "{}", out.stderr);
-    assert!(!out.stderr.contains("s3cr3t-t0ken"), "the secret never reaches the terminal:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("token is *** and again ***"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("s3cr3t-t0ken"),
+        "the secret never reaches the terminal:\n{}",
+        out.stderr
+    );
     let file = &audit_files(audit.path())[0];
     let trail = std::fs::read_to_string(file).unwrap();
-    assert!(!trail.contains("s3cr3t-t0ken"), "the secret never reaches the audit trail");
+    assert!(
+        !trail.contains("s3cr3t-t0ken"),
+        "the secret never reaches the audit trail"
+    );
     let outputs = file.with_extension("");
     for entry in std::fs::read_dir(&outputs).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        assert!(!text.contains("s3cr3t-t0ken"), "the secret never reaches an output file: {text}");
+        assert!(
+            !text.contains("s3cr3t-t0ken"),
+            "the secret never reaches an output file: {text}"
+        );
     }
     let flaky: Vec<_> = events(file)
         .into_iter()
@@ -98,7 +123,11 @@ fn values_are_never_spliced_into_commands() {
         // The greeting does not match `^hello world$`, so the run escalates or fails; what
         // matters is that the payload arrived as data.
         assert_ne!(out.code, Some(0), "{}", out.stderr);
-        assert!(!pwned.exists(), "payload {payload:?} was executed:\n{}", out.stderr);
+        assert!(
+            !pwned.exists(),
+            "payload {payload:?} was executed:\n{}",
+            out.stderr
+        );
     }
 }
 
@@ -114,46 +143,106 @@ fn without_a_terminal_and_without_yes_it_refuses_at_once() {
 #[test]
 fn unattended_refuses_steps_that_need_a_human_and_lists_them() {
     let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", &data("manual.yaml"), "--yes", "--audit-dir"]).arg(audit.path()).expect_code(2);
-    assert!(out.stderr.contains("look: manual step (--answer look=done|skip|failed)"), "{}", out.stderr);
-    assert!(out.stderr.contains("drop: typed confirmation (--answer drop=PHRASE)"), "{}", out.stderr);
-    assert!(out.stderr.contains("pick: decision without a fallback option"), "{}", out.stderr);
-    assert!(audit_files(audit.path()).is_empty(), "nothing was run, nothing recorded");
+    let out = runbook(["run", &data("manual.yaml"), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(2);
+    assert!(
+        out.stderr
+            .contains("look: manual step (--answer look=done|skip|failed)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("drop: typed confirmation (--answer drop=PHRASE)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("pick: decision without a fallback option"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        audit_files(audit.path()).is_empty(),
+        "nothing was run, nothing recorded"
+    );
 }
 
 #[test]
 fn a_wrong_phrase_stops_before_the_step_acts() {
     let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", &data("manual.yaml"), "--yes", "--answer", "look=done", "--answer", "drop=wrong", "--answer", "pick=Fine"])
-        .args(["--audit-dir"])
-        .arg(audit.path())
-        .expect_code(3);
+    let out = runbook([
+        "run",
+        &data("manual.yaml"),
+        "--yes",
+        "--answer",
+        "look=done",
+        "--answer",
+        "drop=wrong",
+        "--answer",
+        "pick=Fine",
+    ])
+    .args(["--audit-dir"])
+    .arg(audit.path())
+    .expect_code(3);
     assert!(!out.stderr.contains("dropping app"), "{}", out.stderr);
     assert!(out.stderr.contains("typed confirmation"), "{}", out.stderr);
-    let out = runbook(["run", &data("manual.yaml"), "--yes", "--answer", "look=done", "--answer", "drop=app", "--answer", "pick=Fine"])
-        .args(["--audit-dir"])
-        .arg(audit.path())
-        .expect_code(0);
+    let out = runbook([
+        "run",
+        &data("manual.yaml"),
+        "--yes",
+        "--answer",
+        "look=done",
+        "--answer",
+        "drop=app",
+        "--answer",
+        "pick=Fine",
+    ])
+    .args(["--audit-dir"])
+    .arg(audit.path())
+    .expect_code(0);
     assert!(out.stderr.contains("dropping app"), "{}", out.stderr);
 }
 
 #[test]
 fn a_failed_step_follows_on_failure_and_exits_3() {
     let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", &data("failing.yaml"), "--yes", "--audit-dir"]).arg(audit.path()).expect_code(3);
+    let out = runbook(["run", &data("failing.yaml"), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(3);
     assert!(out.stderr.contains("check: failed (exit 3)"), "{}", out.stderr);
     assert!(out.stderr.contains("run escalated"), "{}", out.stderr);
     assert!(out.stderr.contains("check failed"), "{}", out.stderr);
-    let drill = runbook(["drill", &data("failing.yaml"), "--yes", "--audit-dir"]).arg(audit.path()).expect_code(3);
-    assert!(drill.stderr.contains("drill verdict: FAIL — the run ended escalated"), "{}", drill.stderr);
+    let drill = runbook(["drill", &data("failing.yaml"), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(3);
+    assert!(
+        drill
+            .stderr
+            .contains("drill verdict: FAIL — the run ended escalated"),
+        "{}",
+        drill.stderr
+    );
 }
 
 #[test]
 fn dry_run_prints_the_plan_and_runs_nothing() {
     let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", &data("branches.yaml"), "--dry-run", "--audit-dir"]).arg(audit.path()).expect_code(0);
-    assert!(out.stdout.contains("[2/7] flaky — Succeeds on the third try"), "{}", out.stdout);
-    assert!(out.stdout.contains("option \"Greeted\" → done (when said = \"hello world\")"), "{}", out.stdout);
+    let out = runbook(["run", &data("branches.yaml"), "--dry-run", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(
+        out.stdout.contains("[2/7] flaky — Succeeds on the third try"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("option \"Greeted\" → done (when said = \"hello world\")"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("var token=***"), "{}", out.stdout);
     assert!(!out.stdout.contains("s3cr3t-t0ken"), "{}", out.stdout);
     assert!(audit_files(audit.path()).is_empty());
@@ -185,7 +274,11 @@ fn kill_9_mid_step_leaves_a_verifiable_incomplete_trail() {
     loop {
         let started = audit_files(audit.path())
             .first()
-            .map(|f| std::fs::read_to_string(f).unwrap_or_default().contains("\"step started\""))
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .contains("\"step started\"")
+            })
             .unwrap_or(false);
         if started {
             break;
