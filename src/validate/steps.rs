@@ -26,12 +26,7 @@ pub(super) fn located_lines(step: &Step) -> Vec<u32> {
     lines.extend(step.confirm.as_ref().map(|c| Pos::of(c).line));
     lines.extend(step.choose.as_ref().map(|c| Pos::of(c).line));
     lines.extend(step.end.as_ref().map(|c| Pos::of(c).line));
-    lines.extend(
-        [&step.rto, &step.timeout]
-            .into_iter()
-            .flatten()
-            .map(|d| Pos::of(&d.0).line),
-    );
+    lines.extend([&step.rto, &step.timeout].into_iter().flatten().map(|d| Pos::of(&d.0).line));
     lines.retain(|&l| l > 0);
     lines
 }
@@ -90,13 +85,7 @@ impl Checker<'_> {
         }
         if let Some(on_failure) = &step.on_failure {
             dangling |= self
-                .step_ref(
-                    on_failure,
-                    format!(
-                        "step `{id}` goes to unknown step `{}` on failure",
-                        on_failure.value
-                    ),
-                )
+                .step_ref(on_failure, format!("step `{id}` goes to unknown step `{}` on failure", on_failure.value))
                 .is_none();
         }
         if let Some(choose) = &step.choose {
@@ -105,10 +94,7 @@ impl Checker<'_> {
                 d.help = Some("add at least one option: `- {label: ..., goto: STEP}`".into());
             }
             for option in &choose.value {
-                let message = format!(
-                    "option `{}` of step `{id}` goes to unknown step `{}`",
-                    option.label, option.goto.value
-                );
+                let message = format!("option `{}` of step `{id}` goes to unknown step `{}`", option.label, option.goto.value);
                 dangling |= self.step_ref(&option.goto, message).is_none();
             }
         }
@@ -117,17 +103,10 @@ impl Checker<'_> {
         }
 
         if is_end {
-            let located = [
-                ("next", &step.next),
-                ("on_failure", &step.on_failure),
-                ("capture", &step.capture),
-            ];
+            let located = [("next", &step.next), ("on_failure", &step.on_failure), ("capture", &step.capture)];
             for (field, value) in located {
                 if let Some(value) = value {
-                    let pos = self
-                        .text
-                        .find_key(region.from, region.to, field)
-                        .unwrap_or(Pos::of(value));
+                    let pos = self.text.find_key(region.from, region.to, field).unwrap_or(Pos::of(value));
                     self.end_field(id, field, pos);
                 }
             }
@@ -140,26 +119,17 @@ impl Checker<'_> {
             }
         } else if step.message.is_some() {
             let pos = self.key_or_id(step, region, "message");
-            let d = self.error(
-                pos,
-                format!("step `{id}` has a `message` but is not an `end` step"),
-            );
+            let d = self.error(pos, format!("step `{id}` has a `message` but is not an `end` step"));
             d.width = "message".len();
             d.help = Some("`message` is shown when the run ends at an `end` step; use `notes` to show text before a step".into());
         }
         if is_choose {
             for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
                 if let Some(value) = value {
-                    let pos = self
-                        .text
-                        .find_key(region.from, region.to, field)
-                        .unwrap_or(Pos::of(value));
+                    let pos = self.text.find_key(region.from, region.to, field).unwrap_or(Pos::of(value));
                     let d = self.error(pos, format!("decision step `{id}` cannot have `{field}`"));
                     d.width = field.len();
-                    d.help = Some(
-                        "a `choose` step goes where the chosen option's `goto` says: make it an option"
-                            .into(),
-                    );
+                    d.help = Some("a `choose` step goes where the chosen option's `goto` says: make it an option".into());
                 }
             }
         }
@@ -195,11 +165,7 @@ impl Checker<'_> {
                 let names: Vec<&str> = kinds.iter().map(|(k, _)| *k).collect();
                 let d = self.error(
                     *second,
-                    format!(
-                        "step `{id}` has {} kinds, {}",
-                        number_word(kinds.len()),
-                        and_list(&names)
-                    ),
+                    format!("step `{id}` has {} kinds, {}", number_word(kinds.len()), and_list(&names)),
                 );
                 d.help = Some("a step does exactly one thing: split it into several steps".into());
             }
@@ -222,24 +188,16 @@ impl Checker<'_> {
             }
             if retry.attempts == 0 {
                 let pos = self.key_or_id(step, region, "attempts");
-                let d = self.error(
-                    pos,
-                    format!("step `{id}` has `retry.attempts: 0`: it would never run"),
-                );
+                let d = self.error(pos, format!("step `{id}` has `retry.attempts: 0`: it would never run"));
                 d.width = "attempts".len();
-                d.help = Some(
-                    "`attempts` counts every try, the first included: write at least `attempts: 1`".into(),
-                );
+                d.help = Some("`attempts` counts every try, the first included: write at least `attempts: 1`".into());
             }
         }
         if let Some(target) = &step.target {
             self.target(id, target);
         }
         if let Some(expect) = &step.expect {
-            for (field, regex) in [
-                ("expect.stdout", &expect.stdout),
-                ("expect.stderr", &expect.stderr),
-            ] {
+            for (field, regex) in [("expect.stdout", &expect.stdout), ("expect.stderr", &expect.stderr)] {
                 if let Some(regex) = regex {
                     self.regex(regex, &format!("`{field}` of step `{id}`"));
                 }
@@ -252,11 +210,8 @@ impl Checker<'_> {
                 let var = &when.var.value;
                 if !self.variables.contains(var.as_str()) {
                     let help = self.unknown_variable_help(var);
-                    self.error_at(
-                        &when.var,
-                        format!("option `{label}` of step `{id}` tests unknown variable `{var}`"),
-                    )
-                    .help = Some(help);
+                    self.error_at(&when.var, format!("option `{label}` of step `{id}` tests unknown variable `{var}`"))
+                        .help = Some(help);
                 }
                 let problem = match (&when.equals, &when.matches) {
                     (Some(_), Some(_)) => Some("has both `equals` and `matches`"),
@@ -264,13 +219,8 @@ impl Checker<'_> {
                     _ => None,
                 };
                 if let Some(problem) = problem {
-                    self.error_at(
-                        &when.var,
-                        format!("the `when` of option `{label}` (step `{id}`) {problem}"),
-                    )
-                    .help = Some(
-                        "a condition is `{var: NAME, equals: VALUE}` or `{var: NAME, matches: REGEX}`".into(),
-                    );
+                    self.error_at(&when.var, format!("the `when` of option `{label}` (step `{id}`) {problem}"))
+                        .help = Some("a condition is `{var: NAME, equals: VALUE}` or `{var: NAME, matches: REGEX}`".into());
                 }
                 if let Some(regex) = &when.matches {
                     self.regex(regex, &format!("the `when` of option `{label}` (step `{id}`)"));
@@ -300,14 +250,10 @@ impl Checker<'_> {
                 "this runbook declares no `targets`: declare the role under `targets:`, or use `local`".into()
             } else {
                 let roles: Vec<&str> = self.runbook.targets.keys().map(String::as_str).collect();
-                format!(
-                    "the roles of this runbook are {}; or use `local`",
-                    and_list(&roles)
-                )
+                format!("the roles of this runbook are {}; or use `local`", and_list(&roles))
             }
         });
-        self.error_at(target, format!("step `{id}` acts on unknown target `{name}`"))
-            .help = Some(help);
+        self.error_at(target, format!("step `{id}` acts on unknown target `{name}`")).help = Some(help);
     }
 
     fn unknown_variable_help(&self, var: &str) -> String {
@@ -349,31 +295,23 @@ impl Checker<'_> {
         let name = capture.value.as_str();
         if !text::is_env_name(name) {
             let suggestion = name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
-            self.error_at(
-                capture,
-                format!("capture `{name}` of step `{id}` is not a valid variable name"),
-            )
-            .help = Some(format!(
+            self.error_at(capture, format!("capture `{name}` of step `{id}` is not a valid variable name"))
+                .help = Some(format!(
                 "captures reach commands as environment variables: use letters, digits and `_`, like `{suggestion}`"
             ));
         } else if self.runbook.inputs.contains_key(name) {
             self.error_at(capture, format!("capture `{name}` of step `{id}` shadows the input `{name}`"))
                 .help = Some("rename the capture: the input keeps the value the operator gave, a capture would silently replace it".into());
         } else if super::BUILT_INS.contains(&name) {
-            self.error_at(
-                capture,
-                format!("capture `{name}` of step `{id}` shadows the built-in variable `{name}`"),
-            )
-            .help =
-                Some("rename the capture: `run_id`, `operator` and `mode` are set by runbook itself".into());
+            self.error_at(capture, format!("capture `{name}` of step `{id}` shadows the built-in variable `{name}`"))
+                .help = Some("rename the capture: `run_id`, `operator` and `mode` are set by runbook itself".into());
         }
     }
 
     fn call(&mut self, id: &str, call: &Located<String>) {
         let name = call.value.as_str();
         if name == self.runbook.id() {
-            self.error_at(call, format!("step `{id}` calls this runbook itself"))
-                .help =
+            self.error_at(call, format!("step `{id}` calls this runbook itself")).help =
                 Some("a runbook that calls itself never ends; go back to a step with `next` instead".into());
             return;
         }
@@ -384,8 +322,7 @@ impl Checker<'_> {
         let help = did_you_mean(name, catalog.iter().map(String::as_str)).unwrap_or_else(|| {
             "no runbook has this id in the catalog (`--dir`, RUNBOOK_PATH, ./runbooks); `runbook list` shows it".into()
         });
-        self.error_at(call, format!("step `{id}` calls unknown runbook `{name}`"))
-            .help = Some(help);
+        self.error_at(call, format!("step `{id}` calls unknown runbook `{name}`")).help = Some(help);
     }
 
     /// `{{ name }}` in display text must name a variable. The model keeps no position for a
@@ -414,10 +351,7 @@ impl Checker<'_> {
                     })
                     .unwrap_or(Pos::of(&step.id));
                 let help = self.unknown_variable_help(name);
-                let d = self.error(
-                    pos,
-                    format!("step `{}` shows unknown variable `{name}`", step.id()),
-                );
+                let d = self.error(pos, format!("step `{}` shows unknown variable `{name}`", step.id()));
                 d.width = name.len();
                 d.help = Some(help);
             }
@@ -429,9 +363,7 @@ impl Checker<'_> {
         if step.confirmation().is_some() {
             return;
         }
-        let Some(found) = destructive::find(&run.value) else {
-            return;
-        };
+        let Some(found) = destructive::find(&run.value) else { return };
         let start = Pos::of(run);
         // In a block scalar (`run: |`), point at the line that has the words.
         let line_no = run.value[..found.at].matches('\n').count();
@@ -441,18 +373,11 @@ impl Checker<'_> {
         } else {
             self.text.find(start.line, region.to, line).unwrap_or(start)
         };
-        let width = if line_no == 0 {
-            self.text.width_at(pos, &run.value)
-        } else {
-            line.chars().count()
-        };
+        let width = if line_no == 0 { self.text.width_at(pos, &run.value) } else { line.chars().count() };
         let id = step.id();
         let d = self.warning(
             pos,
-            format!(
-                "step `{id}` runs a destructive-looking command (`{}`) without `confirm`",
-                found.what
-            ),
+            format!("step `{id}` runs a destructive-looking command (`{}`) without `confirm`", found.what),
         );
         d.width = width.max(1);
         d.help = Some("add `confirm: true`, or a phrase the operator must type such as `confirm: \"{{ db_name }}\"`, so it runs only when meant".into());
@@ -470,19 +395,14 @@ impl Checker<'_> {
             let why = match *kind {
                 "end" => "the run has already ended when cleanup runs",
                 "choose" => "cleanup steps run in list order, always: there is nothing to decide",
-                _ => {
-                    "cleanup steps run in list order, always, after the run ended: a sub-run cannot be undone there"
-                }
+                _ => "cleanup steps run in list order, always, after the run ended: a sub-run cannot be undone there",
             };
             let d = self.error(*pos, format!("cleanup step `{id}` cannot be a `{kind}` step"));
             d.help = Some(format!("{why}; use `run` or `manual`"));
         }
         for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
             if let Some(value) = value {
-                let pos = self
-                    .text
-                    .find_key(region.from, region.to, field)
-                    .unwrap_or(Pos::of(value));
+                let pos = self.text.find_key(region.from, region.to, field).unwrap_or(Pos::of(value));
                 let d = self.error(pos, format!("cleanup step `{id}` cannot have `{field}`"));
                 d.width = field.len();
                 d.help = Some(format!(
