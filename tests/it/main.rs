@@ -7,3 +7,4 @@ mod run;
 mod schema;
 mod show;
 mod support;
+mod transport;
