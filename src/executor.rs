@@ -856,8 +856,10 @@ fn judge(
         ("stderr", &expect.stderr, stderr),
     ] {
         if let Some(pattern) = pattern {
+            // Without its trailing newline, so `^[0-9]+$` matches what `psql -tA` prints.
             let text = String::from_utf8_lossy(text);
-            let matched = regex::Regex::new(&pattern.value).is_ok_and(|re| re.is_match(&text));
+            let text = text.trim_end_matches(['\n', '\r']);
+            let matched = regex::Regex::new(&pattern.value).is_ok_and(|re| re.is_match(text));
             if !matched {
                 return (
                     StepOutcome::Failed,

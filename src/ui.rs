@@ -50,7 +50,8 @@ pub struct Ui {
     bar: Option<ProgressBar>,
     /// Output that ended without a newline, so the status line starts on its own line.
     mid_line: bool,
-    position: String,
+    /// `[3/9]` of each step presented, by step id: a sub-run's steps have their own numbering.
+    positions: std::collections::HashMap<String, String>,
 }
 
 impl Ui {
@@ -62,7 +63,7 @@ impl Ui {
             clock: None,
             bar: None,
             mid_line: false,
-            position: String::new(),
+            positions: Default::default(),
         }
     }
 
@@ -73,6 +74,10 @@ impl Ui {
             self.mid_line = false;
         }
         let _ = writeln!(err, "{text}");
+    }
+
+    fn position(&self, step: &str) -> String {
+        self.positions.get(step).cloned().unwrap_or_default()
     }
 
     fn time_left(&self) -> String {
@@ -142,7 +147,8 @@ impl Ui {
                 vars,
                 target,
             } => {
-                self.position = format!("[{position}/{total}]");
+                let position = format!("[{position}/{total}]");
+                self.positions.insert(step.clone(), position.clone());
                 self.line("");
                 let place = if *kind == "run" {
                     format!("({step}, on {host})")
@@ -151,7 +157,7 @@ impl Ui {
                 };
                 self.line(&format!(
                     "{} {} {}",
-                    style(&self.position).cyan().bold(),
+                    style(&position).cyan().bold(),
                     style(title).bold(),
                     style(place).dim()
                 ));
@@ -218,7 +224,7 @@ impl Ui {
                         .clone()
                         .map(|clock| spinner(clock, format!("{step}{again}")));
                 } else {
-                    self.line(&format!("{} {step}: started on {host}{again}", self.position));
+                    self.line(&format!("{} {step}: started on {host}{again}", self.position(step)));
                 }
             }
             Event::Output { stream, bytes } => self.output(*stream, bytes),
@@ -248,13 +254,11 @@ impl Ui {
                     style(outcome.as_str()).red()
                 };
                 let reason = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-                self.line(&format!(
-                    "{} {step}: {word}{exit}{reason} in {timing}",
-                    self.position
-                ));
+                let position = self.position(step);
+                self.line(&format!("{position} {step}: {word}{exit}{reason} in {timing}"));
             }
             Event::Decision { step, label, goto } => {
-                self.line(&format!("{} {step}: decided \"{label}\" → {goto}", self.position));
+                self.line(&format!("{} {step}: decided \"{label}\" → {goto}", self.position(step)));
             }
             Event::RunFinished {
                 outcome,

@@ -6,5 +6,6 @@ mod list;
 mod run;
 mod schema;
 mod show;
+mod ssh_run;
 mod support;
 mod transport;

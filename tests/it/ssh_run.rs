@@ -1,0 +1,183 @@
+//! `runbook run` over SSH against a real `sshd` on 127.0.0.1: unattended walks with branches,
+//! retries, captures and `call`; host keys checked before anything runs; a hung remote command
+//! killed on the server at its timeout.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::cmd::{Run, runbook};
+use crate::support::sshd::Sshd;
+
+const MAIN: &str = r#"
+version: 1
+id: remote-main
+title: Remote walk
+rto: 2m
+inputs:
+  scratch: {description: A scratch directory on the host, default: /tmp/rb-remote}
+  service: {description: Passed on to the sub-run, default: api}
+targets:
+  app: {description: The application host}
+steps:
+  - id: whoami
+    title: Who runs the commands
+    run: id -un
+    capture: remote_user
+  - id: prepare
+    title: Prepare a scratch directory
+    run: rm -rf "$scratch" && mkdir -p "$scratch" && echo 0 > "$scratch/tries"
+  - id: flaky
+    title: Succeeds on the second try
+    run: |
+      n=$(( $(cat "$scratch/tries") + 1 )); echo $n > "$scratch/tries"
+      echo "attempt $n on $(hostname)"
+      [ "$n" -ge 2 ]
+    retry: {attempts: 3, delay: 200ms}
+  - id: route
+    title: Route on the remote user
+    choose:
+      - {label: As rbtest, goto: restart, when: {var: remote_user, equals: rbtest}}
+      - {label: Someone else, goto: escalate}
+  - id: restart
+    title: Restart {{ service }} through the rollback runbook
+    call: remote-sub
+    with: {service: "{{ service }}", scratch: "{{ scratch }}"}
+    on_failure: escalate
+  - id: check
+    title: Check the sub-run's mark
+    run: cat "$scratch/restarted"
+    expect: {stdout: '^restarted api by rbtest$'}
+  - id: done
+    title: Done
+    end: resolved
+  - id: escalate
+    title: Escalate
+    end: escalated
+"#;
+
+const SUB: &str = r#"
+version: 1
+id: remote-sub
+title: Restart a service
+rto: 1m
+inputs:
+  service: {description: The service}
+  scratch: {description: Where to leave a mark}
+targets:
+  app: {description: The application host}
+steps:
+  - id: restart
+    title: Restart {{ service }}
+    run: echo "restarted $service by $(id -un)" > "$scratch/restarted"
+  - id: done
+    title: Done
+    end: resolved
+"#;
+
+struct Catalog {
+    dir: tempfile::TempDir,
+    audit: tempfile::TempDir,
+}
+
+fn catalog(files: &[(&str, &str)]) -> Catalog {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    Catalog { dir, audit: tempfile::tempdir().unwrap() }
+}
+
+/// `runbook run ID --yes` bound to the fixture's sshd with its key and known_hosts.
+fn run_on(sshd: &Sshd, cat: &Catalog, id: &str, known_hosts: &Path) -> Run {
+    runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args(["run", id, "--yes", "--target"])
+        .arg(format!("app={}", sshd.dest()))
+        .arg("--identity")
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(known_hosts)
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config)
+}
+
+fn audit_file(dir: &Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+}
+
+fn pgrep(pattern: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn unattended_walk_over_ssh_with_branches_retries_captures_and_call() {
+    let sshd = Sshd::start();
+    let cat = catalog(&[("main.yaml", MAIN), ("sub.yaml", SUB)]);
+    let scratch = format!("/tmp/rb-remote-{}", std::process::id());
+    let out = run_on(&sshd, &cat, "remote-main", &sshd.known_hosts)
+        .arg("--set")
+        .arg(format!("scratch={scratch}"))
+        .expect_code(0);
+    assert!(out.stderr.contains("attempt 2 on"), "{}", out.stderr);
+    assert!(out.stderr.contains("decided \"As rbtest\" → restart"), "{}", out.stderr);
+    assert!(out.stderr.contains("restart/restart: ok"), "{}", out.stderr);
+    assert!(out.stderr.contains("run resolved"), "{}", out.stderr);
+    let file = audit_file(cat.audit.path()).expect("an audit file");
+    runbook(["audit", "verify"]).arg(&file).expect_code(0);
+    let trail = std::fs::read_to_string(&file).unwrap();
+    assert!(trail.contains(&format!("\"host\":\"{}\"", sshd.dest())), "{trail}");
+    let _ = std::fs::remove_dir_all(scratch);
+}
+
+#[test]
+fn a_changed_host_key_is_refused_before_anything_runs() {
+    let sshd = Sshd::start();
+    let marker = format!("/tmp/rb-hostkey-marker-{}", std::process::id());
+    let text = format!(
+        "version: 1\nid: touch\ntitle: Touch\nrto: 1m\ntargets:\n  app: {{}}\nsteps:\n  - id: touch\n    title: Touch\n    run: touch {marker}\n  - id: done\n    title: Done\n    end: resolved\n"
+    );
+    let cat = catalog(&[("touch.yaml", &text)]);
+    let other = crate::support::sshd::keygen(cat.dir.path(), "impostor");
+    let impostor = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let impostor: Vec<&str> = impostor.split_whitespace().take(2).collect();
+    let known = cat.dir.path().join("known_hosts");
+    std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", sshd.port, impostor.join(" "))).unwrap();
+    let out = run_on(&sshd, &cat, "touch", &known).expect_code(2);
+    assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
+    assert!(out.stderr.to_lowercase().contains("host key"), "{}", out.stderr);
+    assert!(!Path::new(&marker).exists(), "the command ran despite a changed host key");
+    assert!(audit_file(cat.audit.path()).is_none(), "no run was started");
+    // --accept-new-host-keys never accepts a changed key.
+    let out = run_on(&sshd, &cat, "touch", &known).arg("--accept-new-host-keys").expect_code(2);
+    assert!(out.stderr.to_lowercase().contains("host key"), "{}", out.stderr);
+    assert!(!Path::new(&marker).exists());
+}
+
+#[test]
+fn a_hung_remote_command_is_killed_on_the_server_at_its_timeout() {
+    let sshd = Sshd::start();
+    let marker = format!("rb-hung-marker-{}", std::process::id());
+    let text = format!(
+        "version: 1\nid: hung\ntitle: Hung\nrto: 1m\ntargets:\n  app: {{}}\nsteps:\n  - id: hang\n    title: Hang\n    run: sleep 300; echo {marker}\n    timeout: 1s\n    on_failure: escalate\n  - id: done\n    title: Done\n    end: resolved\n  - id: escalate\n    title: Escalate\n    end: escalated\n"
+    );
+    let cat = catalog(&[("hung.yaml", &text)]);
+    let start = Instant::now();
+    let out = run_on(&sshd, &cat, "hung", &sshd.known_hosts).expect_code(3);
+    assert!(start.elapsed() < Duration::from_secs(30), "the timeout did not stop the step");
+    assert!(out.stderr.contains("hang: timeout"), "{}", out.stderr);
+    assert!(out.stderr.contains("run escalated"), "{}", out.stderr);
+    let gone = Instant::now() + Duration::from_secs(10);
+    while pgrep(&marker) {
+        assert!(Instant::now() < gone, "the remote command outlived its timeout");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
