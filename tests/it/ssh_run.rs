@@ -181,3 +181,39 @@ fn a_hung_remote_command_is_killed_on_the_server_at_its_timeout() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_connection_lost_mid_step_is_lost_never_ok() {
+    let sshd = Sshd::start();
+    let text = "version: 1\nid: lost\ntitle: Lost\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: slow\n    title: Slow\n    run: echo begun; sleep 20\n  - id: done\n    title: Done\n    end: resolved\n";
+    let cat = catalog(&[("lost.yaml", text)]);
+    let child = std::thread::scope(|scope| {
+        let handle = scope.spawn(|| run_on(&sshd, &cat, "lost", &sshd.known_hosts).output());
+        // Wait for the step to be running, then cut the connection under it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let started = audit_file(cat.audit.path())
+                .map(|f| std::fs::read_to_string(f).unwrap_or_default().contains("\"step started\""))
+                .unwrap_or(false);
+            if started {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the step never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        sshd.kill_connections();
+        handle.join().unwrap()
+    });
+    assert_eq!(child.code, Some(1), "{}", child.stderr);
+    assert!(child.stderr.contains("slow: lost"), "{}", child.stderr);
+    assert!(child.stderr.contains("outcome is unknown"), "{}", child.stderr);
+    let trail = std::fs::read_to_string(audit_file(cat.audit.path()).unwrap()).unwrap();
+    let outcomes: Vec<String> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "step finished" && e["step"] == "slow")
+        .map(|e| e["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outcomes, ["lost"], "{trail}");
+}
