@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Benchmarks of `runbook run` (issue 3), each printed beside the baseline it is compared to:
+#   1. per-step overhead of 200 trivial steps over a warm SSH connection, vs. a shell loop of
+#      `ssh` over a ControlMaster socket (target: ratio <= 1.0);
+#   2. time to the first prompt for a local runbook, in a real pseudo-terminal (target <= 50 ms);
+#   3. 1 GiB of output from one step over SSH: throughput vs. `ssh host cat`-style streaming
+#      (target >= 0.8x) and peak RSS of runbook (target <= 30 MiB).
+# Needs root (it creates the login user `rbtest` with /bin/sh, as the tests do), openssh-server,
+# python3 (for the pty) and GNU time. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+[ -x /usr/bin/time ] || need+=(time)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
+mkdir -p /run/sshd
+id rbtest >/dev/null 2>&1 || useradd -m -s /bin/sh rbtest
+usermod -p '*' rbtest
+
+cargo build --release -q
+bin=$PWD/target/release/runbook
+work=$(mktemp -d /tmp/rb-bench.XXXXXX)
+chmod 755 "$work"
+cleanup() { [ -f "$work/sshd.pid" ] && kill "$(cat "$work/sshd.pid")" 2>/dev/null; ssh -S "$work/cm" -O exit x 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+ssh-keygen -q -t ed25519 -N '' -f "$work/hostkey"
+ssh-keygen -q -t ed25519 -N '' -f "$work/client"
+cp "$work/client.pub" "$work/keys"; chmod 644 "$work/keys"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/sshd_config" <<EOF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $work/hostkey
+AuthorizedKeysFile $work/keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $work/sshd.pid
+EOF
+/usr/sbin/sshd -f "$work/sshd_config"
+echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$work/hostkey.pub")" > "$work/known_hosts"
+printf 'Host *\n  IdentityFile %s\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n' \
+  "$work/client" "$work/known_hosts" > "$work/ssh_config"
+dest="rbtest@127.0.0.1:$port"
+for _ in $(seq 50); do ssh -F "$work/ssh_config" -p "$port" rbtest@127.0.0.1 true 2>/dev/null && break; sleep 0.1; done
+
+ms() { python3 -c "import time; print(int(time.monotonic()*1000))"; }
+run() { "$bin" --audit-dir "$work/audit" run --yes --target "app=$dest" --identity "$work/client" \
+  --known-hosts "$work/known_hosts" --ssh-config "$work/ssh_config" "$@"; }
+
+steps_book() { # $1 = number of trivial steps
+  { printf 'version: 1\nid: steps\ntitle: Steps\nrto: 1h\ntargets:\n  app: {}\nsteps:\n'
+    for i in $(seq "$1"); do printf '  - {id: s%d, title: Step %d, run: "true"}\n' "$i" "$i"; done
+    printf '  - {id: done, title: Done, end: resolved}\n'; } > "$work/steps$1.yaml"
+}
+steps_book 1; steps_book 201
+
+echo "== 1. per-step overhead, 200 trivial steps over a warm connection"
+best() { local best=999999; for _ in 1 2 3; do local t0; t0=$(ms); "$@" >/dev/null 2>&1; local t=$(( $(ms) - t0 )); [ $t -lt $best ] && best=$t; done; echo $best; }
+t1=$(best run "$work/steps1.yaml")
+t201=$(best run "$work/steps201.yaml")
+ours=$(python3 -c "print(f'{($t201-$t1)/200:.2f}')")
+ssh -F "$work/ssh_config" -p "$port" -M -S "$work/cm" -fN rbtest@127.0.0.1
+loop() { for _ in $(seq 200); do ssh -F "$work/ssh_config" -p "$port" -S "$work/cm" rbtest@127.0.0.1 true; done; }
+tl=$(best loop)
+base=$(python3 -c "print(f'{$tl/200:.2f}')")
+ratio=$(python3 -c "print(f'{$ours/$base:.2f}')")
+printf '  runbook: %s ms/step   ssh loop over ControlMaster: %s ms/step   ratio %s (target <= 1.0)\n' "$ours" "$base" "$ratio"
+
+echo "== 2. time to the first prompt, local runbook, in a pty"
+cat > "$work/local.yaml" <<'EOF'
+version: 1
+id: local
+title: Local
+rto: 5m
+steps:
+  - {id: look, title: Look, run: "true"}
+  - {id: done, title: Done, end: resolved}
+EOF
+first_prompt=$(python3 - "$bin" "$work" <<'PY'
+import os, pty, sys, time, select, signal
+bin, work = sys.argv[1], sys.argv[2]
+best = None
+for _ in range(10):
+    t0 = time.monotonic()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["TERM"] = "xterm"
+        os.execv(bin, [bin, "--audit-dir", work + "/audit", "run", work + "/local.yaml"])
+    buf = b""
+    while b"What now?" not in buf:
+        r, _, _ = select.select([fd], [], [], 5)
+        if not r: break
+        try: buf += os.read(fd, 4096)
+        except OSError: break
+    t = (time.monotonic() - t0) * 1000
+    os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0); os.close(fd)
+    best = t if best is None else min(best, t)
+print(f"{best:.1f}")
+PY
+)
+printf '  runbook: %s ms from exec to "What now?" (best of 10; target <= 50 ms)\n' "$first_prompt"
+
+echo "== 3. 1 GiB of output from one step over SSH"
+cat > "$work/gib.yaml" <<'EOF'
+version: 1
+id: gib
+title: A GiB of output
+rto: 1h
+targets:
+  app: {}
+steps:
+  - {id: flood, title: Flood, run: "head -c 1073741824 /dev/zero | tr '\\0' x"}
+  - {id: done, title: Done, end: resolved}
+EOF
+t0=$(ms)
+ssh -F "$work/ssh_config" -p "$port" -S "$work/cm" rbtest@127.0.0.1 "head -c 1073741824 /dev/zero | tr '\\0' x" > /dev/null
+tb=$(( $(ms) - t0 ))
+t0=$(ms)
+/usr/bin/time -f '%M' -o "$work/rss" "$bin" --audit-dir "$work/audit" run --yes --target "app=$dest" --identity "$work/client" \
+  --known-hosts "$work/known_hosts" --ssh-config "$work/ssh_config" "$work/gib.yaml" >/dev/null 2>&1
+tr_=$(( $(ms) - t0 ))
+rss_kib=$(tail -1 "$work/rss")
+python3 - "$tb" "$tr_" "$rss_kib" <<'PY'
+import sys
+tb, tr, rss = (float(x) for x in sys.argv[1:])
+gib = 1024.0
+print(f"  ssh over ControlMaster: {gib/(tb/1000):.0f} MiB/s   runbook: {gib/(tr/1000):.0f} MiB/s   ratio {tb/tr:.2f} (target >= 0.8)")
+print(f"  runbook peak RSS: {rss/1024:.1f} MiB (target <= 30 MiB)")
+PY
