@@ -265,6 +265,7 @@ async fn ssh_connection_dying_mid_command_is_lost_not_success() {
         Ending::Lost(reason) => assert!(reason.contains(&sshd.dest()), "{reason}"),
         other => panic!("expected Lost, got {other:?}"),
     }
+    assert!(!t.is_alive().await);
     assert!(started.elapsed() < Duration::from_secs(20));
     t.close().await;
 }
@@ -414,6 +415,11 @@ async fn an_unknown_host_key_is_refused_unless_accept_new() {
         .await
         .expect("trust on first use");
     assert_eq!(run(&t, &spec("echo in")).await.stdout(), "in\n");
+    let Transport::Ssh(ssh) = &t else { unreachable!() };
+    let added = ssh
+        .host_key_added()
+        .expect("the new key is reported, for the audit");
+    assert!(added.contains(&format!("[127.0.0.1]:{}", sshd.port)), "{added}");
     t.close().await;
     // The key was recorded, so the next strict connection succeeds.
     let found = std::process::Command::new("ssh-keygen")
@@ -443,7 +449,14 @@ async fn an_alias_of_the_ssh_config_works() {
 async fn ssh_uri_form_works() {
     let sshd = Sshd::start();
     let dest = format!("ssh://rbtest@127.0.0.1:{}", sshd.port);
-    let t = Transport::connect(&dest, &sshd.options()).await.unwrap();
+    // Paths with spaces reach ssh intact.
+    let spaced = sshd.dir.path().join("with space");
+    std::fs::create_dir(&spaced).unwrap();
+    let mut opts = sshd.options();
+    opts.known_hosts = Some(spaced.join("known hosts"));
+    std::fs::copy(&sshd.known_hosts, opts.known_hosts.as_ref().unwrap()).unwrap();
+    let t = Transport::connect(&dest, &opts).await.unwrap();
+    assert!(t.is_alive().await);
     assert_eq!(run(&t, &spec("echo uri")).await.stdout(), "uri\n");
     t.close().await;
 }
