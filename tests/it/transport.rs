@@ -270,6 +270,42 @@ async fn ssh_connection_dying_mid_command_is_lost_not_success() {
     t.close().await;
 }
 
+#[tokio::test]
+async fn ssh_step_with_a_timeout_never_outlives_a_lost_connection() {
+    let sshd = Sshd::start();
+    let t = connect(&sshd).await;
+    let marker = unique("orphan");
+    let mut long = spec(&format!("echo started; sleep 60; : {marker}"));
+    long.timeout = Some(Duration::from_secs(2));
+    let (tx, mut rx) = mpsc::channel(64);
+    let watcher = async {
+        rx.recv().await;
+        sshd.kill_connections();
+        while rx.recv().await.is_some() {}
+    };
+    let (ending, ()) = tokio::join!(t.run(&long, tx, CancellationToken::new()), watcher);
+    assert!(matches!(ending.unwrap(), Ending::Lost(_)));
+    // Nobody is left to stop it: the remote `timeout` backstop (timeout + 5 s) does.
+    assert!(is_running(&marker), "the orphan should still run for now");
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until {
+        if !is_running(&marker) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    kill_leftovers(&marker);
+    panic!("the remote command outlived its timeout after the connection was lost");
+}
+
+fn is_running(marker: &str) -> bool {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .expect("pgrep (procps) is installed");
+    !out.stdout.is_empty()
+}
+
 // --- stopping: timeout, cancel, a command that ignores TERM ---
 
 async fn check_timeout_stops_everything(t: &Transport) {
@@ -349,6 +385,35 @@ async fn ssh_command_ignoring_term_is_killed_after_grace() {
     let sshd = Sshd::start();
     let t = connect(&sshd).await;
     check_term_ignored_is_killed_after_grace(&t).await;
+    t.close().await;
+}
+
+/// An executor that gives up on a command (drops the `run` future) must not leave it running.
+async fn check_abandoned_run_is_stopped(t: &Transport) {
+    let marker = unique("abandoned");
+    let s = spec(&format!("echo go; sleep 300; : {marker}"));
+    let (tx, mut rx) = mpsc::channel(64);
+    // Boxed, so that dropping it really drops the future.
+    let mut run = Box::pin(t.run(&s, tx, CancellationToken::new()));
+    // Run it until its first output, then drop it.
+    tokio::select! {
+        _ = &mut run => panic!("sleep 300 ended"),
+        first = rx.recv() => assert_eq!(first, Some(Chunk::Stdout(b"go\n".to_vec()))),
+    }
+    drop(run);
+    assert_no_process(&marker).await;
+}
+
+#[tokio::test]
+async fn local_abandoned_run_is_stopped() {
+    check_abandoned_run_is_stopped(&Transport::local()).await;
+}
+
+#[tokio::test]
+async fn ssh_abandoned_run_is_stopped_on_the_remote_host() {
+    let sshd = Sshd::start();
+    let t = connect(&sshd).await;
+    check_abandoned_run_is_stopped(&t).await;
     t.close().await;
 }
 

@@ -69,7 +69,7 @@ impl Master {
                     String::new(),
                 )
             })?;
-        let _ = std::fs::write(dir.path().join("owner"), std::process::id().to_string());
+        let _ = std::fs::write(dir.path().join("runbook-owner"), std::process::id().to_string());
         let master = Master {
             socket: dir.path().join("m"),
             log: dir.path().join("log"),
@@ -164,7 +164,7 @@ fn sweep_stale_masters() {
             continue;
         }
         let dir = entry.path();
-        let Some(owner) = std::fs::read_to_string(dir.join("owner"))
+        let Some(owner) = std::fs::read_to_string(dir.join("runbook-owner"))
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
         else {
