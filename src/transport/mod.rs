@@ -96,6 +96,14 @@ impl Transport {
         }
     }
 
+    /// Whether commands can still reach the host (after a `Lost` ending: reconnect if not).
+    pub async fn is_alive(&self) -> bool {
+        match self {
+            Transport::Local(_) => true,
+            Transport::Ssh(ssh) => ssh.is_alive().await,
+        }
+    }
+
     /// Runs one command, streaming its output to `out` as it arrives. On timeout or when
     /// `cancel` fires, its process group gets TERM, then KILL after `GRACE`.
     pub async fn run(

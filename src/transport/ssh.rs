@@ -96,6 +96,12 @@ impl Ssh {
         self.master.control_socket()
     }
 
+    /// When `accept_new_host_keys` trusted this host for the first time: ssh's words for it
+    /// (`Warning: Permanently added '[10.0.0.5]:2222' (ED25519) to the list of known hosts.`).
+    pub fn host_key_added(&self) -> Option<&str> {
+        self.master.host_key_added()
+    }
+
     /// Whether the master connection is still up.
     pub async fn is_alive(&self) -> bool {
         self.session.check().await.is_ok()

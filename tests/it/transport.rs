@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use runbook::mask::Masker;
-use runbook::transport::{
-    CancellationToken, Chunk, CommandSpec, ConnectError, Ending, SshOptions, Transport,
-};
+use runbook::transport::{CancellationToken, Chunk, CommandSpec, Ending, Transport};
 use tokio::sync::mpsc;
 
-use crate::support::sshd::{self, Sshd};
+use crate::support::sshd::Sshd;
+
+mod connect;
 
 /// One command's outcome as the caller sees it.
 struct Ran {
@@ -265,8 +265,45 @@ async fn ssh_connection_dying_mid_command_is_lost_not_success() {
         Ending::Lost(reason) => assert!(reason.contains(&sshd.dest()), "{reason}"),
         other => panic!("expected Lost, got {other:?}"),
     }
+    assert!(!t.is_alive().await);
     assert!(started.elapsed() < Duration::from_secs(20));
     t.close().await;
+}
+
+#[tokio::test]
+async fn ssh_step_with_a_timeout_never_outlives_a_lost_connection() {
+    let sshd = Sshd::start();
+    let t = connect(&sshd).await;
+    let marker = unique("orphan");
+    let mut long = spec(&format!("echo started; sleep 60; : {marker}"));
+    long.timeout = Some(Duration::from_secs(2));
+    let (tx, mut rx) = mpsc::channel(64);
+    let watcher = async {
+        rx.recv().await;
+        sshd.kill_connections();
+        while rx.recv().await.is_some() {}
+    };
+    let (ending, ()) = tokio::join!(t.run(&long, tx, CancellationToken::new()), watcher);
+    assert!(matches!(ending.unwrap(), Ending::Lost(_)));
+    // Nobody is left to stop it: the remote `timeout` backstop (timeout + 5 s) does.
+    assert!(is_running(&marker), "the orphan should still run for now");
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until {
+        if !is_running(&marker) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    kill_leftovers(&marker);
+    panic!("the remote command outlived its timeout after the connection was lost");
+}
+
+fn is_running(marker: &str) -> bool {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .expect("pgrep (procps) is installed");
+    !out.stdout.is_empty()
 }
 
 // --- stopping: timeout, cancel, a command that ignores TERM ---
@@ -351,125 +388,33 @@ async fn ssh_command_ignoring_term_is_killed_after_grace() {
     t.close().await;
 }
 
-// --- connecting: host keys, aliases, plain-words errors ---
-
-async fn connect_err(dest: &str, opts: &SshOptions) -> ConnectError {
-    match Transport::connect(dest, opts).await {
-        Ok(t) => {
-            t.close().await;
-            panic!("connected to {dest}, but should have been refused")
-        }
-        Err(e) => e,
+/// An executor that gives up on a command (drops the `run` future) must not leave it running.
+async fn check_abandoned_run_is_stopped(t: &Transport) {
+    let marker = unique("abandoned");
+    let s = spec(&format!("echo go; sleep 300; : {marker}"));
+    let (tx, mut rx) = mpsc::channel(64);
+    // Boxed, so that dropping it really drops the future.
+    let mut run = Box::pin(t.run(&s, tx, CancellationToken::new()));
+    // Run it until its first output, then drop it.
+    tokio::select! {
+        _ = &mut run => panic!("sleep 300 ended"),
+        first = rx.recv() => assert_eq!(first, Some(Chunk::Stdout(b"go\n".to_vec()))),
     }
+    drop(run);
+    assert_no_process(&marker).await;
 }
 
 #[tokio::test]
-async fn a_changed_host_key_is_refused() {
-    let sshd = Sshd::start();
-    let other = sshd::keygen(sshd.dir.path(), "impostor");
-    let other_key = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let line = format!("[127.0.0.1]:{} {other_key}", sshd.port);
-    std::fs::write(&sshd.known_hosts, &line).unwrap();
-    let err = connect_err(&sshd.dest(), &sshd.options()).await;
-    let key = format!("[127.0.0.1]:{}", sshd.port);
-    assert!(
-        err.reason.contains(&format!("host key of {key} has changed")),
-        "{err}"
-    );
-    assert!(err.reason.contains("man-in-the-middle"), "{err}");
-    assert!(err.reason.contains("nothing was run"), "{err}");
-    assert!(
-        err.to_string()
-            .starts_with(&format!("cannot connect to `{}`", sshd.dest()))
-    );
-    assert!(
-        err.detail.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
-        "{}",
-        err.detail
-    );
-    // --accept-new-host-keys does not override a changed key.
-    let mut opts = sshd.options();
-    opts.accept_new_host_keys = true;
-    let err = connect_err(&sshd.dest(), &opts).await;
-    assert!(err.reason.contains("has changed"), "{err}");
-    assert_eq!(std::fs::read_to_string(&sshd.known_hosts).unwrap(), line);
+async fn local_abandoned_run_is_stopped() {
+    check_abandoned_run_is_stopped(&Transport::local()).await;
 }
 
 #[tokio::test]
-async fn an_unknown_host_key_is_refused_unless_accept_new() {
+async fn ssh_abandoned_run_is_stopped_on_the_remote_host() {
     let sshd = Sshd::start();
-    std::fs::write(&sshd.known_hosts, "").unwrap();
-    let err = connect_err(&sshd.dest(), &sshd.options()).await;
-    assert!(err.reason.starts_with("host key unknown"), "{err}");
-    assert!(err.reason.contains("--accept-new-host-keys"), "{err}");
-    assert!(
-        err.reason.contains(&format!("[127.0.0.1]:{}", sshd.port)),
-        "{err}"
-    );
-    assert_eq!(std::fs::read_to_string(&sshd.known_hosts).unwrap(), "");
-
-    let mut opts = sshd.options();
-    opts.accept_new_host_keys = true;
-    let t = Transport::connect(&sshd.dest(), &opts)
-        .await
-        .expect("trust on first use");
-    assert_eq!(run(&t, &spec("echo in")).await.stdout(), "in\n");
+    let t = connect(&sshd).await;
+    check_abandoned_run_is_stopped(&t).await;
     t.close().await;
-    // The key was recorded, so the next strict connection succeeds.
-    let found = std::process::Command::new("ssh-keygen")
-        .args(["-F", &format!("[127.0.0.1]:{}", sshd.port), "-f"])
-        .arg(&sshd.known_hosts)
-        .output()
-        .unwrap();
-    assert!(found.status.success(), "key not recorded");
-    let strict = Transport::connect(&sshd.dest(), &sshd.options()).await.unwrap();
-    strict.close().await;
-}
-
-#[tokio::test]
-async fn an_alias_of_the_ssh_config_works() {
-    let sshd = Sshd::start();
-    let opts = SshOptions {
-        config: Some(sshd.ssh_config.clone()),
-        ..SshOptions::default()
-    };
-    let t = Transport::connect(sshd::ALIAS, &opts).await.unwrap();
-    assert_eq!(t.label(), sshd::ALIAS);
-    assert_eq!(run(&t, &spec("id -un")).await.stdout(), "rbtest\n");
-    t.close().await;
-}
-
-#[tokio::test]
-async fn ssh_uri_form_works() {
-    let sshd = Sshd::start();
-    let dest = format!("ssh://rbtest@127.0.0.1:{}", sshd.port);
-    let t = Transport::connect(&dest, &sshd.options()).await.unwrap();
-    assert_eq!(run(&t, &spec("echo uri")).await.stdout(), "uri\n");
-    t.close().await;
-}
-
-#[tokio::test]
-async fn refusals_are_explained_in_plain_words() {
-    let sshd = Sshd::start();
-    // A key the server does not know.
-    let mut opts = sshd.options();
-    opts.identity = Some(sshd::keygen(sshd.dir.path(), "stranger"));
-    let err = connect_err(&sshd.dest(), &opts).await;
-    assert!(
-        err.reason
-            .starts_with("authentication refused: no key accepted for user rbtest"),
-        "{err}"
-    );
-    // Nothing listening.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let err = connect_err(&format!("rbtest@127.0.0.1:{closed}"), &sshd.options()).await;
-    assert!(err.reason.starts_with("connection refused"), "{err}");
-    // Not a destination at all.
-    let err = connect_err("-oProxyCommand=touch", &sshd.options()).await;
-    assert!(err.reason.contains("cannot start with `-`"), "{err}");
 }
 
 // --- masking secrets in streamed output ---

@@ -43,6 +43,8 @@ pub(super) struct Master {
     dir: Option<TempDir>,
     socket: PathBuf,
     log: PathBuf,
+    /// ssh's own line when `accept-new` recorded the host's key: the audit trail records it.
+    host_key_added: Option<String>,
 }
 
 impl Master {
@@ -67,11 +69,12 @@ impl Master {
                     String::new(),
                 )
             })?;
-        let _ = std::fs::write(dir.path().join("owner"), std::process::id().to_string());
+        let _ = std::fs::write(dir.path().join("runbook-owner"), std::process::id().to_string());
         let master = Master {
             socket: dir.path().join("m"),
             log: dir.path().join("log"),
             dir: Some(dir),
+            host_key_added: None,
         };
 
         let mut cmd = tokio::process::Command::new("ssh");
@@ -98,11 +101,21 @@ impl Master {
             let detail = master.read_log();
             return Err(fail(explain(&detail, parsed, opts, secs), detail));
         }
+        let mut master = master;
+        master.host_key_added = master
+            .read_log()
+            .lines()
+            .find(|l| l.contains("Permanently added"))
+            .map(|l| l.trim().to_string());
         Ok(master)
     }
 
     pub(super) fn control_socket(&self) -> &Path {
         &self.socket
+    }
+
+    pub(super) fn host_key_added(&self) -> Option<&str> {
+        self.host_key_added.as_deref()
     }
 
     pub(super) fn log(&self) -> &Path {
@@ -151,7 +164,7 @@ fn sweep_stale_masters() {
             continue;
         }
         let dir = entry.path();
-        let Some(owner) = std::fs::read_to_string(dir.join("owner"))
+        let Some(owner) = std::fs::read_to_string(dir.join("runbook-owner"))
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
         else {
@@ -168,63 +181,52 @@ fn sweep_stale_masters() {
 }
 
 fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<OsString> {
-    let mut args: Vec<OsString> = Vec::new();
-    let mut push = |a: &str| args.push(a.into());
     let host_keys = if opts.accept_new_host_keys {
         "StrictHostKeyChecking=accept-new"
     } else {
         "StrictHostKeyChecking=yes"
     };
-    for opt in [
-        "BatchMode=yes",
-        host_keys,
-        "ForwardAgent=no",
-        "ForwardX11=no",
-        "ClearAllForwardings=yes",
-        "ControlMaster=yes",
-        &format!("ControlPersist={IDLE_LIMIT}"),
-        &format!("ConnectTimeout={}", opts.connect_timeout.as_secs().max(1)),
-        &format!("ServerAliveInterval={ALIVE_INTERVAL}"),
-        &format!("ServerAliveCountMax={ALIVE_COUNT}"),
-    ] {
-        push("-o");
-        push(opt);
+    let options = [
+        "BatchMode=yes".to_string(),
+        host_keys.to_string(),
+        "ForwardAgent=no".to_string(),
+        "ForwardX11=no".to_string(),
+        "ClearAllForwardings=yes".to_string(),
+        "ControlMaster=yes".to_string(),
+        format!("ControlPersist={IDLE_LIMIT}"),
+        format!("ConnectTimeout={}", opts.connect_timeout.as_secs().max(1)),
+        format!("ServerAliveInterval={ALIVE_INTERVAL}"),
+        format!("ServerAliveCountMax={ALIVE_COUNT}"),
+    ];
+    let mut args: Vec<OsString> = Vec::new();
+    for opt in options {
+        args.extend(["-o".into(), opt.into()]);
     }
-    push("-f");
-    push("-N");
-    let mut args = args;
-    args.push("-E".into());
-    args.push(master.log.clone().into());
-    args.push("-S".into());
-    args.push(master.socket.clone().into());
+    args.extend(["-f".into(), "-N".into()]);
+    args.extend(["-E".into(), master.log.clone().into()]);
+    args.extend(["-S".into(), master.socket.clone().into()]);
     if let Some(file) = &opts.known_hosts {
         // ssh splits this option's value at spaces (it takes several files): quote it.
         let mut opt = OsString::from("UserKnownHostsFile=\"");
         opt.push(file);
         opt.push("\"");
-        args.push("-o".into());
-        args.push(opt);
+        args.extend(["-o".into(), opt]);
     }
     if let Some(key) = &opts.identity {
-        args.push("-o".into());
-        args.push("IdentitiesOnly=yes".into());
-        args.push("-i".into());
-        args.push(key.clone().into());
+        args.extend(["-o".into(), "IdentitiesOnly=yes".into()]);
+        args.extend(["-i".into(), key.clone().into()]);
     }
     if let Some(config) = &opts.config {
-        args.push("-F".into());
-        args.push(config.clone().into());
+        args.extend(["-F".into(), config.clone().into()]);
     }
     if let Some(user) = &dest.user {
-        args.push("-l".into());
-        args.push(user.into());
+        args.extend(["-l".into(), user.into()]);
     }
     if let Some(port) = dest.port {
-        args.push("-p".into());
-        args.push(port.to_string().into());
+        args.extend(["-p".into(), port.to_string().into()]);
     }
-    args.push("--".into());
-    args.push(dest.host.clone().into());
+    // `--`: the host can never be read as an option.
+    args.extend(["--".into(), dest.host.clone().into()]);
     args
 }
 
@@ -271,12 +273,12 @@ fn explain(log: &str, dest: &Destination, opts: &SshOptions, timeout_secs: u64) 
         );
     }
     if log.contains("Permission denied") {
-        let user = between(log, "\n", "@")
-            .or_else(|| {
-                log.split_once('@')
-                    .map(|(u, _)| u.rsplit('\n').next().unwrap_or(u))
-            })
-            .map(|u| u.trim().to_string())
+        // ssh says `USER@HOST: Permission denied (publickey).`
+        let user = log
+            .lines()
+            .find_map(|l| l.split_once(": Permission denied"))
+            .and_then(|(who, _)| who.rsplit_once('@'))
+            .map(|(user, _)| user.trim().to_string())
             .or_else(|| dest.user.clone())
             .unwrap_or_else(|| "(from your ssh config)".to_string());
         return format!(
