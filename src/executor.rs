@@ -676,37 +676,34 @@ impl Executor {
         let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
         let mut ui = std::mem::take(&mut self.sink.ui);
         let mut write_error = None;
-        let mut show = |stream: Stream, bytes: &[u8], recorder: &mut Option<crate::audit::OutputRecorder>| {
+        let mut show = |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::OutputRecorder>| {
             if bytes.is_empty() {
                 return;
             }
-            if let Some(Err(e)) = recorder.as_mut().map(|r| r.write(bytes)) {
+            if let Some(Err(e)) = recorder.as_mut().map(|r| r.write(&bytes)) {
                 write_error.get_or_insert(e);
             }
-            ui.handle(&Event::Output {
-                stream,
-                bytes: bytes.to_vec(),
-            });
+            ui.handle(&Event::Output { stream, bytes });
         };
         let ending = loop {
             tokio::select! {
                 ending = &mut run => {
                     while let Ok(chunk) = rx.try_recv() {
                         let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
-                        show(stream, &masker.push(&bytes), &mut recorder);
+                        show(stream, masker.push(&bytes), &mut recorder);
                     }
                     break ending;
                 }
                 Some(chunk) = rx.recv() => {
                     let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
-                    show(stream, &masker.push(&bytes), &mut recorder);
+                    show(stream, masker.push(&bytes), &mut recorder);
                 }
                 _ = &mut ctrl_c, if !cancel.is_cancelled() => {
                     cancel.cancel();
                 }
             }
         };
-        show(Stream::Stdout, &masker.finish(), &mut recorder);
+        show(Stream::Stdout, masker.finish(), &mut recorder);
         self.sink.ui = ui;
         let duration = started.elapsed();
         let output = match recorder {

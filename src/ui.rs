@@ -302,15 +302,14 @@ impl Ui {
         }
     }
 
-    fn output(&mut self, stream: Stream, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes);
+    /// A command's output, as it came (both streams interleaved on stderr, like a terminal).
+    fn output(&mut self, _stream: Stream, bytes: &[u8]) {
         let write = |mid_line: &mut bool| {
             let mut err = std::io::stderr().lock();
-            let _ = err.write_all(text.as_bytes());
+            let _ = err.write_all(bytes);
             let _ = err.flush();
-            *mid_line = !text.ends_with('\n');
+            *mid_line = bytes.last() != Some(&b'\n');
         };
-        let _ = stream;
         match &self.bar {
             Some(bar) => {
                 let mut mid = self.mid_line;

@@ -47,7 +47,7 @@ impl Local {
         let mut status = None;
         let mut drain_until = None;
         let (mut out_open, mut err_open) = (true, true);
-        let (mut obuf, mut ebuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+        let (mut obuf, mut ebuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
 
         while status.is_none() || out_open || err_open {
             let running = status.is_none();

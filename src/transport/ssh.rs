@@ -78,7 +78,7 @@ impl Ssh {
             detail: String::new(),
         })?;
         let master = connect::Master::start(dest, &parsed, opts).await?;
-        let session = Session::resume(master.control_socket().into(), Some(master.log().into()));
+        let session = Session::resume_mux(master.control_socket().into(), Some(master.log().into()));
         Ok(Ssh {
             label: dest.to_string(),
             session: Arc::new(session),
@@ -158,7 +158,7 @@ impl Ssh {
         let mut status = None;
         let mut drain_until = None;
         let (mut out_open, mut err_open) = (true, true);
-        let (mut obuf, mut ebuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+        let (mut obuf, mut ebuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
 
         while status.is_none() || out_open || err_open {
             let running = status.is_none();
@@ -273,7 +273,8 @@ fn remote_command(token: &str, script: &str, timeout: Option<Duration>) -> Strin
                 "if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {secs} sh -c \"$1\"; fi; exec sh -c \"$1\""
             )
         }
-        None => "exec sh -c \"$1\"".to_string(),
+        // `eval` rather than another `sh -c`: one process less per step.
+        None => "eval \"$1\"".to_string(),
     };
     let inner = format!("echo \"{token} $$\" >&2; {run}");
     let wrapper = format!(
