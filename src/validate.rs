@@ -26,17 +26,13 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Every problem of a parsed runbook, errors and warnings, sorted by position.
 /// `catalog`: ids of the runbooks `call` may name; None = unknown (then `call` targets are not checked).
-pub fn validate(
-    source: &Source,
-    runbook: &Runbook,
-    catalog: Option<&BTreeSet<String>>,
-) -> Vec<Diagnostic> {
+pub fn validate(source: &Source, runbook: &Runbook, catalog: Option<&BTreeSet<String>>) -> Vec<Diagnostic> {
     let mut checker = Checker::new(source, runbook, catalog);
     checker.header();
     checker.inputs();
     checker.step_ids();
     for (i, step) in runbook.steps.iter().enumerate() {
-        checker.step(step, Region::of(&checker.regions, i, false));
+        checker.step(i, step, Region::of(&checker.regions, i, false));
     }
     for (i, step) in runbook.cleanup.iter().enumerate() {
         checker.cleanup_step(step, Region::of(&checker.regions, i, true));
@@ -76,7 +72,10 @@ struct Region {
 impl Region {
     fn of(regions: &Regions, i: usize, cleanup: bool) -> Region {
         let list = if cleanup { &regions.cleanup } else { &regions.steps };
-        list.get(i).copied().unwrap_or(Region { from: 1, to: u32::MAX })
+        list.get(i).copied().unwrap_or(Region {
+            from: 1,
+            to: u32::MAX,
+        })
     }
 }
 
@@ -161,12 +160,17 @@ impl<'a> Checker<'a> {
     }
 
     fn warning(&mut self, pos: Pos, message: impl Into<String>) -> &mut Diagnostic {
-        self.diagnostics.push(Diagnostic::warning(self.file, pos, message));
+        self.diagnostics
+            .push(Diagnostic::warning(self.file, pos, message));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
     /// An error underlining a located string value.
-    fn error_at(&mut self, at: &crate::runbook::Located<String>, message: impl Into<String>) -> &mut Diagnostic {
+    fn error_at(
+        &mut self,
+        at: &crate::runbook::Located<String>,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
         let pos = Pos::of(at);
         let width = self.text.width_at(pos, &at.value);
         let d = self.error(pos, message);
@@ -186,9 +190,12 @@ impl<'a> Checker<'a> {
             let help = if slug.is_empty() {
                 "an id uses lowercase letters, digits and `-`, starting with a letter or digit".to_string()
             } else {
-                format!("an id uses lowercase letters, digits and `-`, starting with a letter or digit, like `{slug}`")
+                format!(
+                    "an id uses lowercase letters, digits and `-`, starting with a letter or digit, like `{slug}`"
+                )
             };
-            self.error_at(&rb.id, format!("runbook id `{}` is not valid", rb.id.value)).help = Some(help);
+            self.error_at(&rb.id, format!("runbook id `{}` is not valid", rb.id.value))
+                .help = Some(help);
         }
         if let Some(rto) = self.duration(&rb.rto, "`rto`")
             && rto.is_zero()
@@ -210,9 +217,13 @@ impl<'a> Checker<'a> {
             Err(e) => {
                 let (reason, fix) = match e.0.split_once("; ") {
                     Some((reason, fix)) => (reason.to_string(), fix.to_string()),
-                    None => (e.0.clone(), "write a number and a unit, like `90s`, `5m` or `1h30m`".into()),
+                    None => (
+                        e.0.clone(),
+                        "write a number and a unit, like `90s`, `5m` or `1h30m`".into(),
+                    ),
                 };
-                self.error_at(&d.0, format!("invalid duration in {what}: {reason}")).help = Some(fix);
+                self.error_at(&d.0, format!("invalid duration in {what}: {reason}"))
+                    .help = Some(fix);
                 None
             }
         }
@@ -243,7 +254,8 @@ impl<'a> Checker<'a> {
         for step in all {
             let id = step.id();
             if !is_step_id(id) {
-                self.error_at(&step.id, format!("step id `{id}` is not valid")).help = Some(
+                self.error_at(&step.id, format!("step id `{id}` is not valid"))
+                    .help = Some(
                     "a step id uses letters, digits, `-` and `_`, starting with a letter or digit".into(),
                 );
             }
@@ -296,21 +308,32 @@ impl<'a> Checker<'a> {
             for (i, step) in rb.steps.iter().enumerate() {
                 if !reachable[i] {
                     let first = rb.steps[0].id();
-                    self.error_at(&step.id, format!("step `{}` is unreachable", step.id())).help = Some(format!(
+                    self.error_at(&step.id, format!("step `{}` is unreachable", step.id()))
+                        .help = Some(format!(
                         "nothing leads to it: the run starts at `{first}` and follows `next` (or the next step in the list), `on_failure` and `choose`; link it or remove it"
                     ));
                 }
             }
         }
         let last = &rb.steps[n - 1];
+        // A step with no kind or several has been reported already; guessing its edges here
+        // would only add a second error about the same mistake.
         let falls_off = last.next.is_none()
-            && !matches!(last.kinds().first(), Some(StepKind::End(_) | StepKind::Choose(_)));
+            && matches!(
+                last.kind(),
+                Some(StepKind::Run(_) | StepKind::Manual(_) | StepKind::Call(_))
+            );
         if falls_off {
             self.error_at(
                 &last.id,
-                format!("the run falls off the end after step `{}`: add `next:` or an `end` step", last.id()),
+                format!(
+                    "the run falls off the end after step `{}`: add `next:` or an `end` step",
+                    last.id()
+                ),
             )
-            .help = Some("the last step of `steps` must end the run (`end: resolved`) or go on with `next`".into());
+            .help = Some(
+                "the last step of `steps` must end the run (`end: resolved`) or go on with `next`".into(),
+            );
         }
         let goal: Vec<bool> = rb
             .steps
@@ -330,10 +353,16 @@ impl<'a> Checker<'a> {
             if !closed {
                 continue;
             }
-            let names: Vec<String> = members.iter().map(|&m| format!("`{}`", rb.steps[m].id())).collect();
+            let names: Vec<String> = members
+                .iter()
+                .map(|&m| format!("`{}`", rb.steps[m].id()))
+                .collect();
             let message = match names.as_slice() {
                 [one] => format!("step {one} goes to itself with no way to reach an `end` step"),
-                _ => format!("steps {} loop with no way to reach an `end` step", names.join(", ")),
+                _ => format!(
+                    "steps {} loop with no way to reach an `end` step",
+                    names.join(", ")
+                ),
             };
             self.error_at(&rb.steps[first].id, message).help = Some(
                 "give the loop an exit: an `on_failure`, a `choose` option or a `next` that leads to an `end` step".into(),
@@ -351,7 +380,12 @@ impl<'a> Checker<'a> {
         let weights: Vec<u64> = rb
             .steps
             .iter()
-            .map(|s| s.rto.as_ref().and_then(DurationText::get).map_or(0, |d| d.as_millis() as u64))
+            .map(|s| {
+                s.rto
+                    .as_ref()
+                    .and_then(DurationText::get)
+                    .map_or(0, |d| d.as_millis() as u64)
+            })
             .collect();
         let (total, path) = graph::longest_path(succ, &weights, 0);
         if u128::from(total) <= budget.as_millis() {

@@ -103,11 +103,21 @@ fn expand(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
         if path.is_dir() {
             match catalog::files_in(path) {
                 Ok(found) if found.is_empty() => problems.push(
-                    Diagnostic::warning(&shown, Pos::default(), "no runbook files (*.yaml, *.yml) in this directory")
-                        .with_help("runbook files are looked for directly in the directory, not in its subdirectories"),
+                    Diagnostic::warning(
+                        &shown,
+                        Pos::default(),
+                        "no runbook files (*.yaml, *.yml) in this directory",
+                    )
+                    .with_help(
+                        "runbook files are looked for directly in the directory, not in its subdirectories",
+                    ),
                 ),
                 Ok(found) => files.extend(found),
-                Err(e) => problems.push(Diagnostic::error(&shown, Pos::default(), format!("cannot read the directory: {e}"))),
+                Err(e) => problems.push(Diagnostic::error(
+                    &shown,
+                    Pos::default(),
+                    format!("cannot read the directory: {e}"),
+                )),
             }
         } else if path.exists() {
             files.push(path.clone());
@@ -154,7 +164,10 @@ fn catalog_ids(global: &Global, skip: &BTreeSet<PathBuf>) -> BTreeSet<String> {
             continue;
         }
         for path in catalog::files_in(&dir).unwrap_or_default() {
-            if let Ok(catalog::Entry { parsed: Ok(runbook), .. }) = catalog::Entry::load(&path) {
+            if let Ok(catalog::Entry {
+                parsed: Ok(runbook), ..
+            }) = catalog::Entry::load(&path)
+            {
                 ids.insert(runbook.id.value);
             }
         }
@@ -172,6 +185,10 @@ fn summary(files: usize, errors: usize, warnings: usize) -> String {
     if warnings > 0 {
         parts.push(plural(warnings, "warning"));
     }
-    let verdict = if parts.is_empty() { "ok".to_string() } else { parts.join(", ") };
+    let verdict = if parts.is_empty() {
+        "ok".to_string()
+    } else {
+        parts.join(", ")
+    };
     format!("checked {}: {verdict}\n", plural(files, "file"))
 }

@@ -1,3 +1,4 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
 mod support;
+mod validate;

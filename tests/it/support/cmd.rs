@@ -72,7 +72,11 @@ impl Run {
         if let Some(bytes) = self.stdin.take() {
             child.stdin.take().unwrap().write_all(&bytes).unwrap();
         }
-        let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().unwrap();
         Outcome {
             code: status.code(),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
