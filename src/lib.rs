@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod error;
 pub mod graph;
+pub mod keys;
 pub mod output;
 pub mod parse;
 pub mod runbook;

@@ -52,13 +52,27 @@ pub fn check_file(
         Ok(source) => source,
         Err(d) => return (None, None, vec![d]),
     };
-    match source.parse() {
+    match parse(&source) {
         Ok(runbook) => {
             let diagnostics = validate(&source, &runbook, catalog);
             (Some(source), Some(runbook), diagnostics)
         }
-        Err(d) => (Some(source), None, vec![d]),
+        Err(diagnostics) => (Some(source), None, diagnostics),
     }
+}
+
+/// `source.parse()`, except that when serde stops at an unknown field, every unknown field of
+/// the file is reported (`keys.rs`), not only the first.
+pub fn parse(source: &Source) -> Result<Runbook, Vec<Diagnostic>> {
+    source.parse().map_err(|first| {
+        if first.message.starts_with("unknown field `") {
+            let all = crate::keys::unknown_fields(source);
+            if !all.is_empty() {
+                return all;
+            }
+        }
+        vec![first]
+    })
 }
 
 /// The lines a step's mapping spans (from its first located field to the next step), where

@@ -143,16 +143,16 @@ fn load(path: &Path) -> Checked {
             };
         }
     };
-    match source.parse() {
+    match crate::validate::parse(&source) {
         Ok(runbook) => Checked {
             source: Some(source),
             runbook: Some(runbook),
             diagnostics: Vec::new(),
         },
-        Err(d) => Checked {
+        Err(diagnostics) => Checked {
             source: Some(source),
             runbook: None,
-            diagnostics: vec![d],
+            diagnostics,
         },
     }
 }

@@ -225,3 +225,40 @@ checked 1 file: 1 error
 "##,
     );
 }
+
+/// Every unknown field of a file is reported in one run, not only serde's first one.
+#[test]
+fn every_unknown_field_at_once() {
+    check(
+        r##"version: 1
+id: typos
+titel: Three typos
+rto: 5m
+steps:
+  - id: restart
+    title: Restart the API
+    run: systemctl restart api
+    timout: 30s
+    retry: {attempts: 2, dealy: 5s}
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:3:1: error: unknown field `titel`
+  |
+3 | titel: Three typos
+  | ^^^^^
+  = help: did you mean `title`?
+rb.yaml:9:5: error: unknown field `timout`
+  |
+9 |     timout: 30s
+  |     ^^^^^^
+  = help: did you mean `timeout`?
+rb.yaml:10:26: error: unknown field `dealy`
+   |
+10 |     retry: {attempts: 2, dealy: 5s}
+   |                          ^^^^^
+  = help: did you mean `delay`?
+checked 1 file: 3 errors
+"##,
+    );
+}

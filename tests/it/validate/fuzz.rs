@@ -89,7 +89,7 @@ fn mutate(rng: &mut XorShift, input: &[u8]) -> Vec<u8> {
 
 fn check(bytes: Vec<u8>) {
     if let Ok(source) = Source::from_bytes("fuzz.yaml", bytes)
-        && let Ok(runbook) = source.parse()
+        && let Ok(runbook) = runbook::validate::parse(&source)
     {
         let catalog = ["rollback".to_string()].into_iter().collect();
         for d in runbook::validate::validate(&source, &runbook, Some(&catalog)) {
