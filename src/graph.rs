@@ -16,7 +16,12 @@ pub type Successors = Vec<Vec<usize>>;
 /// References to unknown steps are left out (validation reports them). A step with no kind or
 /// several is treated like a `run` step, so one mistake does not cascade into graph errors.
 pub fn successors(runbook: &Runbook) -> Successors {
-    let index = |id: &str| runbook.step_index(id);
+    // A map, not `step_index`: thousands of steps must not cost a quadratic scan.
+    let mut ids = std::collections::HashMap::new();
+    for (i, step) in runbook.steps.iter().enumerate() {
+        ids.entry(step.id()).or_insert(i);
+    }
+    let index = |id: &str| ids.get(id).copied();
     runbook
         .steps
         .iter()

@@ -5,7 +5,7 @@
 use regex::RegexBuilder;
 
 use super::{Checker, REGEX_SIZE_LIMIT, Region, destructive, text};
-use crate::diagnostic::{Pos, did_you_mean};
+use crate::diagnostic::Pos;
 use crate::runbook::{Located, Step, StepKind};
 
 const KINDS_HINT: &str = "add one of `run`, `manual`, `choose`, `call` or `end`";
@@ -296,7 +296,7 @@ impl Checker<'_> {
             return;
         }
         let roles = self.runbook.targets.keys().map(String::as_str);
-        let help = did_you_mean(name, roles.chain(["local"])).unwrap_or_else(|| {
+        let help = self.suggest(name, roles.chain(["local"])).unwrap_or_else(|| {
             if self.runbook.targets.is_empty() {
                 "this runbook declares no `targets`: declare the role under `targets:`, or use `local`".into()
             } else {
@@ -312,9 +312,10 @@ impl Checker<'_> {
     }
 
     fn unknown_variable_help(&self, var: &str) -> String {
-        did_you_mean(var, self.variables.iter().copied()).unwrap_or_else(|| {
-            "variables are the `inputs`, the `capture`s of steps, and `run_id`, `operator`, `mode`".into()
-        })
+        self.suggest(var, self.variables.iter().copied())
+            .unwrap_or_else(|| {
+                "variables are the `inputs`, the `capture`s of steps, and `run_id`, `operator`, `mode`".into()
+            })
     }
 
     fn regex(&mut self, regex: &Located<String>, what: &str) {
@@ -382,7 +383,7 @@ impl Checker<'_> {
         if catalog.contains(name) {
             return;
         }
-        let help = did_you_mean(name, catalog.iter().map(String::as_str)).unwrap_or_else(|| {
+        let help = self.suggest(name, catalog.iter().map(String::as_str)).unwrap_or_else(|| {
             "no runbook has this id in the catalog (`--dir`, RUNBOOK_PATH, ./runbooks); `runbook list` shows it".into()
         });
         self.error_at(call, format!("step `{id}` calls unknown runbook `{name}`"))
