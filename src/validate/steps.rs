@@ -2,11 +2,28 @@
 //! durations, display text placeholders, and the destructive-command warning; plus what a
 //! cleanup step may not do.
 
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex};
+
 use regex::RegexBuilder;
 
 use super::{Checker, REGEX_SIZE_LIMIT, Region, destructive, text};
 use crate::diagnostic::Pos;
 use crate::runbook::{Located, Step, StepKind};
+
+/// Patterns that compiled already in this process: a catalog repeats the same few
+/// (`^[0-9]+$`), and compiling is the costliest part of checking a step.
+static GOOD_REGEXES: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+
+fn known_good(pattern: &str) -> bool {
+    GOOD_REGEXES.lock().is_ok_and(|good| good.contains(pattern))
+}
+
+fn remember_good(pattern: &str) {
+    if let Ok(mut good) = GOOD_REGEXES.lock() {
+        good.insert(pattern.to_string());
+    }
+}
 
 const KINDS_HINT: &str = "add one of `run`, `manual`, `choose`, `call` or `end`";
 
@@ -319,12 +336,18 @@ impl Checker<'_> {
     }
 
     fn regex(&mut self, regex: &Located<String>, what: &str) {
+        if known_good(&regex.value) {
+            return;
+        }
         let built = RegexBuilder::new(&regex.value)
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build();
         let (message, help) = match built {
-            Ok(_) => return,
+            Ok(_) => {
+                remember_good(&regex.value);
+                return;
+            }
             Err(regex::Error::CompiledTooBig(_)) => (
                 format!("the regex in {what} is too large (over 1 MiB compiled)"),
                 "match less: a shorter pattern, fewer repetitions like `{1000}`".to_string(),
