@@ -16,7 +16,12 @@ pub type Successors = Vec<Vec<usize>>;
 /// References to unknown steps are left out (validation reports them). A step with no kind or
 /// several is treated like a `run` step, so one mistake does not cascade into graph errors.
 pub fn successors(runbook: &Runbook) -> Successors {
-    let index = |id: &str| runbook.step_index(id);
+    // A map, not `step_index`: thousands of steps must not cost a quadratic scan.
+    let mut ids = std::collections::HashMap::new();
+    for (i, step) in runbook.steps.iter().enumerate() {
+        ids.entry(step.id()).or_insert(i);
+    }
+    let index = |id: &str| ids.get(id).copied();
     runbook
         .steps
         .iter()
@@ -40,12 +45,7 @@ pub fn successors(runbook: &Runbook) -> Successors {
         .collect()
 }
 
-fn success(
-    step: &Step,
-    i: usize,
-    len: usize,
-    index: impl Fn(&str) -> Option<usize>,
-) -> Option<usize> {
+fn success(step: &Step, i: usize, len: usize, index: impl Fn(&str) -> Option<usize>) -> Option<usize> {
     match &step.next {
         Some(next) => index(&next.value),
         None if i + 1 < len => Some(i + 1),
@@ -246,7 +246,9 @@ mod tests {
     #[test]
     fn deep_chains_do_not_overflow_the_stack() {
         let n = 200_000;
-        let succ: Vec<Vec<usize>> = (0..n).map(|i| if i + 1 < n { vec![i + 1] } else { vec![] }).collect();
+        let succ: Vec<Vec<usize>> = (0..n)
+            .map(|i| if i + 1 < n { vec![i + 1] } else { vec![] })
+            .collect();
         assert_eq!(components(&succ).members.len(), n);
         assert_eq!(longest_path(&succ, &vec![1; n], 0).0, n as u64);
     }

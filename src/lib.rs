@@ -12,6 +12,7 @@ pub mod events;
 pub mod executor;
 pub mod graph;
 pub mod inventory;
+pub mod keys;
 pub mod mask;
 pub mod output;
 pub mod parse;

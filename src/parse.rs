@@ -174,7 +174,7 @@ fn position_of(bytes: &[u8], at: usize) -> Pos {
 
 /// Budgets well above any real runbook and far below what hurts: a runbook has hundreds of
 /// nodes, not hundreds of thousands, and no reason for deep nesting or alias fan-out.
-fn options() -> serde_saphyr::Options {
+pub(crate) fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_reader_input_bytes: Some(MAX_FILE_BYTES as usize),

@@ -21,7 +21,7 @@ struct Checked {
 pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
     let mut problems: Vec<Diagnostic> = Vec::new();
     let files = expand(&args.paths, &mut problems);
-    let mut checked: Vec<Checked> = files.iter().map(|path| load(path)).collect();
+    let mut checked: Vec<Checked> = par_map(&files, |path| load(path));
 
     // `call` may name any runbook of the catalog, or of the files being validated together.
     let given_dirs: BTreeSet<PathBuf> = args
@@ -52,12 +52,13 @@ pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
             }
         }
     }
-    for c in &mut checked {
-        if let (Some(source), Some(runbook)) = (&c.source, &c.runbook) {
-            c.diagnostics
-                .extend(crate::validate::validate(source, runbook, Some(&ids)));
-            c.diagnostics.sort_by_key(|d| (d.line, d.col));
-        }
+    let found = par_map(&checked, |c| match (&c.source, &c.runbook) {
+        (Some(source), Some(runbook)) => crate::validate::validate(source, runbook, Some(&ids)),
+        _ => Vec::new(),
+    });
+    for (c, found) in checked.iter_mut().zip(found) {
+        c.diagnostics.extend(found);
+        c.diagnostics.sort_by_key(|d| (d.line, d.col));
     }
 
     let all = problems.iter().map(|d| (d, None)).chain(
@@ -142,18 +143,40 @@ fn load(path: &Path) -> Checked {
             };
         }
     };
-    match source.parse() {
+    match crate::validate::parse(&source) {
         Ok(runbook) => Checked {
             source: Some(source),
             runbook: Some(runbook),
             diagnostics: Vec::new(),
         },
-        Err(d) => Checked {
+        Err(diagnostics) => Checked {
             source: Some(source),
             runbook: None,
-            diagnostics: vec![d],
+            diagnostics,
         },
     }
+}
+
+/// `items.iter().map(f)` on every core: a catalog of a thousand files is parsed in parallel
+/// (parsing dominates the time of `validate`). Results keep the order of `items`.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || items.len() < 16 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            // A panic in a worker is a bug; re-raise it rather than hide files.
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// Ids of the catalog directories, except the directories being validated (already loaded).

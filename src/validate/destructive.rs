@@ -11,6 +11,8 @@ use regex::{Regex, RegexBuilder};
 pub(crate) struct Found {
     pub(crate) what: String,
     pub(crate) at: usize,
+    /// Byte length of the matched text.
+    pub(crate) len: usize,
 }
 
 /// (pattern, fixed name; `None` = name the matched text itself).
@@ -68,7 +70,11 @@ pub(crate) fn find(command: &str) -> Option<Found> {
             let text = m.as_str().trim();
             let at = m.start() + (m.as_str().len() - m.as_str().trim_start().len());
             let what = name.map(str::to_string).unwrap_or_else(|| collapse(text));
-            consider(Found { what, at });
+            consider(Found {
+                what,
+                at,
+                len: text.len(),
+            });
         }
     }
     // `DELETE FROM` is destructive when its statement has no `WHERE` (no look-ahead in the
@@ -78,7 +84,11 @@ pub(crate) fn find(command: &str) -> Option<Found> {
             let statement = command[m.end()..].split([';', '\n']).next().unwrap_or("");
             if !filter.is_match(statement) {
                 let what = format!("{} without WHERE", collapse(m.as_str()));
-                consider(Found { what, at: m.start() });
+                consider(Found {
+                    what,
+                    at: m.start(),
+                    len: m.len(),
+                });
                 break;
             }
         }
@@ -101,18 +111,33 @@ mod tests {
 
     #[test]
     fn names_the_destructive_words() {
-        assert_eq!(what("psql -c 'drop   DATABASE x'").as_deref(), Some("drop DATABASE"));
+        assert_eq!(
+            what("psql -c 'drop   DATABASE x'").as_deref(),
+            Some("drop DATABASE")
+        );
         assert_eq!(what("sudo rm -rf /var/lib/x").as_deref(), Some("rm -rf"));
         assert_eq!(what("rm -fr x").as_deref(), Some("rm -fr"));
-        assert_eq!(what("pg_restore -d db --clean f.dump").as_deref(), Some("pg_restore --clean"));
+        assert_eq!(
+            what("pg_restore -d db --clean f.dump").as_deref(),
+            Some("pg_restore --clean")
+        );
         assert_eq!(what("tool --clean").as_deref(), Some("--clean"));
         assert_eq!(what("truncate -s 0 log").as_deref(), Some("truncate"));
         assert_eq!(what("mkfs.ext4 /dev/sdb1").as_deref(), Some("mkfs.ext4"));
         assert_eq!(what("dd if=/dev/zero of=/dev/sda").as_deref(), Some("dd of="));
-        assert_eq!(what("git push origin main -f").as_deref(), Some("git push --force"));
-        assert_eq!(what("git reset --hard HEAD~1").as_deref(), Some("git reset --hard"));
+        assert_eq!(
+            what("git push origin main -f").as_deref(),
+            Some("git push --force")
+        );
+        assert_eq!(
+            what("git reset --hard HEAD~1").as_deref(),
+            Some("git reset --hard")
+        );
         assert_eq!(what("dropdb app").as_deref(), Some("dropdb"));
-        assert_eq!(what("psql -c 'DELETE FROM leads;'").as_deref(), Some("DELETE FROM without WHERE"));
+        assert_eq!(
+            what("psql -c 'DELETE FROM leads;'").as_deref(),
+            Some("DELETE FROM without WHERE")
+        );
     }
 
     #[test]

@@ -2,11 +2,28 @@
 //! durations, display text placeholders, and the destructive-command warning; plus what a
 //! cleanup step may not do.
 
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex};
+
 use regex::RegexBuilder;
 
 use super::{Checker, REGEX_SIZE_LIMIT, Region, destructive, text};
-use crate::diagnostic::{Pos, did_you_mean};
+use crate::diagnostic::Pos;
 use crate::runbook::{Located, Step, StepKind};
+
+/// Patterns that compiled already in this process: a catalog repeats the same few
+/// (`^[0-9]+$`), and compiling is the costliest part of checking a step.
+static GOOD_REGEXES: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+
+fn known_good(pattern: &str) -> bool {
+    GOOD_REGEXES.lock().is_ok_and(|good| good.contains(pattern))
+}
+
+fn remember_good(pattern: &str) {
+    if let Ok(mut good) = GOOD_REGEXES.lock() {
+        good.insert(pattern.to_string());
+    }
+}
 
 const KINDS_HINT: &str = "add one of `run`, `manual`, `choose`, `call` or `end`";
 
@@ -26,7 +43,12 @@ pub(super) fn located_lines(step: &Step) -> Vec<u32> {
     lines.extend(step.confirm.as_ref().map(|c| Pos::of(c).line));
     lines.extend(step.choose.as_ref().map(|c| Pos::of(c).line));
     lines.extend(step.end.as_ref().map(|c| Pos::of(c).line));
-    lines.extend([&step.rto, &step.timeout].into_iter().flatten().map(|d| Pos::of(&d.0).line));
+    lines.extend(
+        [&step.rto, &step.timeout]
+            .into_iter()
+            .flatten()
+            .map(|d| Pos::of(&d.0).line),
+    );
     lines.retain(|&l| l > 0);
     lines
 }
@@ -63,16 +85,13 @@ fn and_list(names: &[&str]) -> String {
 
 impl Checker<'_> {
     /// Rules for a step of `steps`.
-    pub(super) fn step(&mut self, step: &Step, region: Region) {
-        let index = self.runbook.step_index(step.id());
+    pub(super) fn step(&mut self, index: usize, step: &Step, region: Region) {
         let id = step.id();
         let kinds = kind_positions(step);
         if kinds.len() != 1 {
-            if let Some(i) = index {
-                self.suspect[i] = true;
-            }
+            self.suspect[index] = true;
         }
-        self.kinds(step, &kinds);
+        self.kinds(step, &kinds, region);
         self.common(step, region);
         let is_end = matches!(step.kind(), Some(StepKind::End(_)));
         let is_choose = step.choose.is_some() && kinds.len() == 1;
@@ -85,28 +104,46 @@ impl Checker<'_> {
         }
         if let Some(on_failure) = &step.on_failure {
             dangling |= self
-                .step_ref(on_failure, format!("step `{id}` goes to unknown step `{}` on failure", on_failure.value))
+                .step_ref(
+                    on_failure,
+                    format!(
+                        "step `{id}` goes to unknown step `{}` on failure",
+                        on_failure.value
+                    ),
+                )
                 .is_none();
         }
         if let Some(choose) = &step.choose {
             if choose.value.is_empty() {
+                // The graph is incomplete: the steps it was meant to lead to are not unreachable.
+                self.dangling = true;
                 let d = self.error(Pos::of(choose), format!("decision step `{id}` has no options"));
                 d.help = Some("add at least one option: `- {label: ..., goto: STEP}`".into());
             }
             for option in &choose.value {
-                let message = format!("option `{}` of step `{id}` goes to unknown step `{}`", option.label, option.goto.value);
+                let message = format!(
+                    "option `{}` of step `{id}` goes to unknown step `{}`",
+                    option.label, option.goto.value
+                );
                 dangling |= self.step_ref(&option.goto, message).is_none();
             }
         }
-        if dangling && let Some(i) = index {
-            self.suspect[i] = true;
+        if dangling {
+            self.suspect[index] = true;
         }
 
         if is_end {
-            let located = [("next", &step.next), ("on_failure", &step.on_failure), ("capture", &step.capture)];
+            let located = [
+                ("next", &step.next),
+                ("on_failure", &step.on_failure),
+                ("capture", &step.capture),
+            ];
             for (field, value) in located {
                 if let Some(value) = value {
-                    let pos = self.text.find_key(region.from, region.to, field).unwrap_or(Pos::of(value));
+                    let pos = self
+                        .text
+                        .find_key(region.from, region.to, field)
+                        .unwrap_or(Pos::of(value));
                     self.end_field(id, field, pos);
                 }
             }
@@ -119,17 +156,26 @@ impl Checker<'_> {
             }
         } else if step.message.is_some() {
             let pos = self.key_or_id(step, region, "message");
-            let d = self.error(pos, format!("step `{id}` has a `message` but is not an `end` step"));
+            let d = self.error(
+                pos,
+                format!("step `{id}` has a `message` but is not an `end` step"),
+            );
             d.width = "message".len();
             d.help = Some("`message` is shown when the run ends at an `end` step; use `notes` to show text before a step".into());
         }
         if is_choose {
             for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
                 if let Some(value) = value {
-                    let pos = self.text.find_key(region.from, region.to, field).unwrap_or(Pos::of(value));
+                    let pos = self
+                        .text
+                        .find_key(region.from, region.to, field)
+                        .unwrap_or(Pos::of(value));
                     let d = self.error(pos, format!("decision step `{id}` cannot have `{field}`"));
                     d.width = field.len();
-                    d.help = Some("a `choose` step goes where the chosen option's `goto` says: make it an option".into());
+                    d.help = Some(
+                        "a `choose` step goes where the chosen option's `goto` says: make it an option"
+                            .into(),
+                    );
                 }
             }
         }
@@ -153,7 +199,7 @@ impl Checker<'_> {
             .unwrap_or(Pos::of(&step.id))
     }
 
-    fn kinds(&mut self, step: &Step, kinds: &[(&'static str, Pos)]) {
+    fn kinds(&mut self, step: &Step, kinds: &[(&'static str, Pos)], region: Region) {
         let id = step.id();
         match kinds {
             [] => {
@@ -161,12 +207,18 @@ impl Checker<'_> {
                     Some("a step runs a command (`run`), asks a person (`manual`), decides (`choose`), runs another runbook (`call`) or ends the run (`end`)".into());
             }
             [_] => {}
-            [_, (_, second), ..] => {
+            [_, (second, at), ..] => {
                 let names: Vec<&str> = kinds.iter().map(|(k, _)| *k).collect();
+                let pos = self.text.find_key(region.from, region.to, second).unwrap_or(*at);
                 let d = self.error(
-                    *second,
-                    format!("step `{id}` has {} kinds, {}", number_word(kinds.len()), and_list(&names)),
+                    pos,
+                    format!(
+                        "step `{id}` has {} kinds, {}",
+                        number_word(kinds.len()),
+                        and_list(&names)
+                    ),
                 );
+                d.width = second.len();
                 d.help = Some("a step does exactly one thing: split it into several steps".into());
             }
         }
@@ -188,16 +240,24 @@ impl Checker<'_> {
             }
             if retry.attempts == 0 {
                 let pos = self.key_or_id(step, region, "attempts");
-                let d = self.error(pos, format!("step `{id}` has `retry.attempts: 0`: it would never run"));
+                let d = self.error(
+                    pos,
+                    format!("step `{id}` has `retry.attempts: 0`: it would never run"),
+                );
                 d.width = "attempts".len();
-                d.help = Some("`attempts` counts every try, the first included: write at least `attempts: 1`".into());
+                d.help = Some(
+                    "`attempts` counts every try, the first included: write at least `attempts: 1`".into(),
+                );
             }
         }
         if let Some(target) = &step.target {
             self.target(id, target);
         }
         if let Some(expect) = &step.expect {
-            for (field, regex) in [("expect.stdout", &expect.stdout), ("expect.stderr", &expect.stderr)] {
+            for (field, regex) in [
+                ("expect.stdout", &expect.stdout),
+                ("expect.stderr", &expect.stderr),
+            ] {
                 if let Some(regex) = regex {
                     self.regex(regex, &format!("`{field}` of step `{id}`"));
                 }
@@ -210,8 +270,11 @@ impl Checker<'_> {
                 let var = &when.var.value;
                 if !self.variables.contains(var.as_str()) {
                     let help = self.unknown_variable_help(var);
-                    self.error_at(&when.var, format!("option `{label}` of step `{id}` tests unknown variable `{var}`"))
-                        .help = Some(help);
+                    self.error_at(
+                        &when.var,
+                        format!("option `{label}` of step `{id}` tests unknown variable `{var}`"),
+                    )
+                    .help = Some(help);
                 }
                 let problem = match (&when.equals, &when.matches) {
                     (Some(_), Some(_)) => Some("has both `equals` and `matches`"),
@@ -219,8 +282,13 @@ impl Checker<'_> {
                     _ => None,
                 };
                 if let Some(problem) = problem {
-                    self.error_at(&when.var, format!("the `when` of option `{label}` (step `{id}`) {problem}"))
-                        .help = Some("a condition is `{var: NAME, equals: VALUE}` or `{var: NAME, matches: REGEX}`".into());
+                    self.error_at(
+                        &when.var,
+                        format!("the `when` of option `{label}` (step `{id}`) {problem}"),
+                    )
+                    .help = Some(
+                        "a condition is `{var: NAME, equals: VALUE}` or `{var: NAME, matches: REGEX}`".into(),
+                    );
                 }
                 if let Some(regex) = &when.matches {
                     self.regex(regex, &format!("the `when` of option `{label}` (step `{id}`)"));
@@ -245,30 +313,41 @@ impl Checker<'_> {
             return;
         }
         let roles = self.runbook.targets.keys().map(String::as_str);
-        let help = did_you_mean(name, roles.chain(["local"])).unwrap_or_else(|| {
+        let help = self.suggest(name, roles.chain(["local"])).unwrap_or_else(|| {
             if self.runbook.targets.is_empty() {
                 "this runbook declares no `targets`: declare the role under `targets:`, or use `local`".into()
             } else {
                 let roles: Vec<&str> = self.runbook.targets.keys().map(String::as_str).collect();
-                format!("the roles of this runbook are {}; or use `local`", and_list(&roles))
+                format!(
+                    "the roles of this runbook are {}; or use `local`",
+                    and_list(&roles)
+                )
             }
         });
-        self.error_at(target, format!("step `{id}` acts on unknown target `{name}`")).help = Some(help);
+        self.error_at(target, format!("step `{id}` acts on unknown target `{name}`"))
+            .help = Some(help);
     }
 
     fn unknown_variable_help(&self, var: &str) -> String {
-        did_you_mean(var, self.variables.iter().copied()).unwrap_or_else(|| {
-            "variables are the `inputs`, the `capture`s of steps, and `run_id`, `operator`, `mode`".into()
-        })
+        self.suggest(var, self.variables.iter().copied())
+            .unwrap_or_else(|| {
+                "variables are the `inputs`, the `capture`s of steps, and `run_id`, `operator`, `mode`".into()
+            })
     }
 
     fn regex(&mut self, regex: &Located<String>, what: &str) {
+        if known_good(&regex.value) {
+            return;
+        }
         let built = RegexBuilder::new(&regex.value)
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build();
         let (message, help) = match built {
-            Ok(_) => return,
+            Ok(_) => {
+                remember_good(&regex.value);
+                return;
+            }
             Err(regex::Error::CompiledTooBig(_)) => (
                 format!("the regex in {what} is too large (over 1 MiB compiled)"),
                 "match less: a shorter pattern, fewer repetitions like `{1000}`".to_string(),
@@ -295,23 +374,31 @@ impl Checker<'_> {
         let name = capture.value.as_str();
         if !text::is_env_name(name) {
             let suggestion = name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
-            self.error_at(capture, format!("capture `{name}` of step `{id}` is not a valid variable name"))
-                .help = Some(format!(
+            self.error_at(
+                capture,
+                format!("capture `{name}` of step `{id}` is not a valid variable name"),
+            )
+            .help = Some(format!(
                 "captures reach commands as environment variables: use letters, digits and `_`, like `{suggestion}`"
             ));
         } else if self.runbook.inputs.contains_key(name) {
             self.error_at(capture, format!("capture `{name}` of step `{id}` shadows the input `{name}`"))
                 .help = Some("rename the capture: the input keeps the value the operator gave, a capture would silently replace it".into());
         } else if super::BUILT_INS.contains(&name) {
-            self.error_at(capture, format!("capture `{name}` of step `{id}` shadows the built-in variable `{name}`"))
-                .help = Some("rename the capture: `run_id`, `operator` and `mode` are set by runbook itself".into());
+            self.error_at(
+                capture,
+                format!("capture `{name}` of step `{id}` shadows the built-in variable `{name}`"),
+            )
+            .help =
+                Some("rename the capture: `run_id`, `operator` and `mode` are set by runbook itself".into());
         }
     }
 
     fn call(&mut self, id: &str, call: &Located<String>) {
         let name = call.value.as_str();
         if name == self.runbook.id() {
-            self.error_at(call, format!("step `{id}` calls this runbook itself")).help =
+            self.error_at(call, format!("step `{id}` calls this runbook itself"))
+                .help =
                 Some("a runbook that calls itself never ends; go back to a step with `next` instead".into());
             return;
         }
@@ -319,10 +406,11 @@ impl Checker<'_> {
         if catalog.contains(name) {
             return;
         }
-        let help = did_you_mean(name, catalog.iter().map(String::as_str)).unwrap_or_else(|| {
+        let help = self.suggest(name, catalog.iter().map(String::as_str)).unwrap_or_else(|| {
             "no runbook has this id in the catalog (`--dir`, RUNBOOK_PATH, ./runbooks); `runbook list` shows it".into()
         });
-        self.error_at(call, format!("step `{id}` calls unknown runbook `{name}`")).help = Some(help);
+        self.error_at(call, format!("step `{id}` calls unknown runbook `{name}`"))
+            .help = Some(help);
     }
 
     /// `{{ name }}` in display text must name a variable. The model keeps no position for a
@@ -351,7 +439,10 @@ impl Checker<'_> {
                     })
                     .unwrap_or(Pos::of(&step.id));
                 let help = self.unknown_variable_help(name);
-                let d = self.error(pos, format!("step `{}` shows unknown variable `{name}`", step.id()));
+                let d = self.error(
+                    pos,
+                    format!("step `{}` shows unknown variable `{name}`", step.id()),
+                );
                 d.width = name.len();
                 d.help = Some(help);
             }
@@ -363,46 +454,80 @@ impl Checker<'_> {
         if step.confirmation().is_some() {
             return;
         }
-        let Some(found) = destructive::find(&run.value) else { return };
+        let Some(found) = destructive::find(&run.value) else {
+            return;
+        };
         let start = Pos::of(run);
-        // In a block scalar (`run: |`), point at the line that has the words.
+        // Underline the words themselves: on the value's own line, or in a block scalar
+        // (`run: |`) on the line of the command that has them.
+        let raw = run.value[found.at..found.at + found.len]
+            .lines()
+            .next()
+            .unwrap_or("");
         let line_no = run.value[..found.at].matches('\n').count();
         let line = run.value.lines().nth(line_no).unwrap_or("").trim();
-        let pos = if line_no == 0 || line.is_empty() {
-            start
-        } else {
-            self.text.find(start.line, region.to, line).unwrap_or(start)
+        let source_line = match line_no {
+            0 => Some(start),
+            _ if line.is_empty() => None,
+            _ => self.text.find(start.line, region.to, line),
         };
-        let width = if line_no == 0 { self.text.width_at(pos, &run.value) } else { line.chars().count() };
+        let located = source_line.and_then(|at| {
+            let text = self.text.line(at.line)?;
+            let from = if at.line == start.line {
+                start.col.saturating_sub(1) as usize
+            } else {
+                0
+            };
+            let skip: usize = text.chars().take(from).map(char::len_utf8).sum();
+            let offset = text.get(skip..)?.find(raw)?;
+            Some(Pos::new(
+                at.line,
+                (text[..skip + offset].chars().count() + 1) as u32,
+            ))
+        });
+        let (pos, width) = match located {
+            Some(pos) if !raw.is_empty() => (pos, raw.chars().count()),
+            _ => (start, self.text.width_at(start, &run.value)),
+        };
         let id = step.id();
         let d = self.warning(
             pos,
-            format!("step `{id}` runs a destructive-looking command (`{}`) without `confirm`", found.what),
+            format!(
+                "step `{id}` runs a destructive-looking command (`{}`) without `confirm`",
+                found.what
+            ),
         );
         d.width = width.max(1);
-        d.help = Some("add `confirm: true`, or a phrase the operator must type such as `confirm: \"{{ db_name }}\"`, so it runs only when meant".into());
+        d.help = Some("add `confirm: true` (a yes/no question) or `confirm: PHRASE` (the operator types it), so it runs only when meant".into());
     }
 
     /// Rules for a step of `cleanup`: it runs in list order, always, after the run ended.
     pub(super) fn cleanup_step(&mut self, step: &Step, region: Region) {
         let id = step.id();
         let kinds = kind_positions(step);
-        self.kinds(step, &kinds);
-        for (kind, pos) in &kinds {
+        self.kinds(step, &kinds, region);
+        for (kind, at) in &kinds {
             if matches!(*kind, "run" | "manual") {
                 continue;
             }
             let why = match *kind {
                 "end" => "the run has already ended when cleanup runs",
                 "choose" => "cleanup steps run in list order, always: there is nothing to decide",
-                _ => "cleanup steps run in list order, always, after the run ended: a sub-run cannot be undone there",
+                _ => {
+                    "cleanup steps run in list order, always, after the run ended: a sub-run cannot be undone there"
+                }
             };
-            let d = self.error(*pos, format!("cleanup step `{id}` cannot be a `{kind}` step"));
+            let pos = self.text.find_key(region.from, region.to, kind).unwrap_or(*at);
+            let d = self.error(pos, format!("cleanup step `{id}` cannot be a `{kind}` step"));
+            d.width = kind.len();
             d.help = Some(format!("{why}; use `run` or `manual`"));
         }
         for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
             if let Some(value) = value {
-                let pos = self.text.find_key(region.from, region.to, field).unwrap_or(Pos::of(value));
+                let pos = self
+                    .text
+                    .find_key(region.from, region.to, field)
+                    .unwrap_or(Pos::of(value));
                 let d = self.error(pos, format!("cleanup step `{id}` cannot have `{field}`"));
                 d.width = field.len();
                 d.help = Some(format!(

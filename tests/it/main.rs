@@ -9,3 +9,4 @@ mod show;
 mod ssh_run;
 mod support;
 mod transport;
+mod validate;

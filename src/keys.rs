@@ -1,0 +1,236 @@
+//! Every unknown field of a file at once. serde stops at the first unknown field it meets; a
+//! user fixing typos one run at a time deserves better (design §2: "reports all problems at
+//! once"). This pre-pass reads the YAML as a generic tree whose map keys keep their position,
+//! and checks every key against the JSON Schema of the format (the same schema `runbook schema`
+//! prints, so the two cannot disagree): a key not in a closed mapping's `properties` is unknown.
+
+use std::sync::LazyLock;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
+use crate::parse::Source;
+use crate::runbook::Runbook;
+
+/// A YAML value with the positions of its mapping keys; scalars are not needed.
+enum Node {
+    Map(Vec<(Spanned<String>, Node)>),
+    Seq(Vec<Node>),
+    Scalar,
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((key, value)) = map.next_entry::<Spanned<String>, Node>()? {
+            entries.push((key, value));
+        }
+        Ok(Node::Map(entries))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        Ok(Node::Seq(items))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_bytes<E>(self, _: &[u8]) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+}
+
+static SCHEMA: LazyLock<Value> =
+    LazyLock::new(|| serde_json::to_value(schemars::schema_for!(Runbook)).unwrap_or(Value::Null));
+
+/// Every key of the file that the format does not know, each located at the key, with a
+/// "did you mean". Empty when the file has none, or cannot be read as YAML at all (the
+/// parser reports that).
+pub fn unknown_fields(source: &Source) -> Vec<Diagnostic> {
+    let Ok(tree) = serde_saphyr::from_str_with_options::<Node>(&source.text, crate::parse::options()) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    walk(&tree, &SCHEMA, &source.path, &mut found);
+    found
+}
+
+/// Follows `$ref` (`#/$defs/Step` or draft-07's `#/definitions/Step`).
+fn resolve(schema: &Value) -> &Value {
+    let mut schema = schema;
+    // A bounded number of hops: the schema is ours, but a cycle must not hang.
+    for _ in 0..8 {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => match SCHEMA.pointer(r.trim_start_matches('#')) {
+                Some(target) => schema = target,
+                None => break,
+            },
+            None => break,
+        }
+    }
+    schema
+}
+
+/// The alternative of an `anyOf` / `oneOf` that describes a mapping (or a list).
+fn alternative<'s>(schema: &'s Value, want: &str) -> Option<&'s Value> {
+    let accepts = |s: &Value| {
+        let s = resolve(s);
+        let types = s.get("type");
+        types.and_then(Value::as_str) == Some(want)
+            || types
+                .and_then(Value::as_array)
+                .is_some_and(|t| t.iter().any(|v| v.as_str() == Some(want)))
+    };
+    let schema = resolve(schema);
+    if accepts(schema) {
+        return Some(schema);
+    }
+    ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|k| schema.get(k).and_then(Value::as_array))
+        .flatten()
+        .find(|s| accepts(s))
+        .map(resolve)
+}
+
+fn walk(node: &Node, schema: &Value, file: &str, found: &mut Vec<Diagnostic>) {
+    match node {
+        Node::Scalar => {}
+        Node::Seq(items) => {
+            let Some(items_schema) = alternative(schema, "array").and_then(|s| s.get("items")) else {
+                return;
+            };
+            for item in items {
+                walk(item, items_schema, file, found);
+            }
+        }
+        Node::Map(entries) => {
+            let Some(schema) = alternative(schema, "object") else {
+                return;
+            };
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties");
+            for (key, value) in entries {
+                if let Some(property) = properties.and_then(|p| p.get(&key.value)) {
+                    walk(value, property, file, found);
+                } else if additional == Some(&Value::Bool(false)) {
+                    found.push(unknown(key, properties, file));
+                } else if let Some(values) = additional.filter(|a| a.is_object()) {
+                    walk(value, values, file, found);
+                }
+            }
+        }
+    }
+}
+
+fn unknown(
+    key: &Spanned<String>,
+    properties: Option<&serde_json::Map<String, Value>>,
+    file: &str,
+) -> Diagnostic {
+    let expected: Vec<&str> = properties
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let help = did_you_mean(&key.value, expected.iter().copied()).unwrap_or_else(|| {
+        let list: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
+        format!("expected one of {}", list.join(", "))
+    });
+    Diagnostic::error(file, Pos::of(key), format!("unknown field `{}`", key.value))
+        .with_width(key.value.chars().count())
+        .with_help(help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_unknown_field_with_a_hint() {
+        let source = Source::from_bytes(
+            "t.yaml",
+            b"version: 1\nid: x\ntitel: X\nrto: 5m\ninputs:\n  db: {defualt: a}\nsteps:\n  - id: a\n    title: A\n    timout: 5s\n    retry: {attempts: 1, dealy: 1s}\n    choose:\n      - {label: L, goto: a, when: {var: db, equal: x}}\n    end: resolved\n".to_vec(),
+        )
+        .unwrap();
+        let found: Vec<(String, Option<String>)> = unknown_fields(&source)
+            .into_iter()
+            .map(|d| (d.headline(), d.help))
+            .collect();
+        let hint = |f: &str| Some(format!("did you mean `{f}`?"));
+        assert_eq!(
+            found,
+            vec![
+                ("t.yaml:3:1: error: unknown field `titel`".into(), hint("title")),
+                (
+                    "t.yaml:6:8: error: unknown field `defualt`".into(),
+                    hint("default")
+                ),
+                (
+                    "t.yaml:10:5: error: unknown field `timout`".into(),
+                    hint("timeout")
+                ),
+                ("t.yaml:11:26: error: unknown field `dealy`".into(), hint("delay")),
+                (
+                    "t.yaml:13:45: error: unknown field `equal`".into(),
+                    hint("equals")
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_valid_file_has_none() {
+        let source = Source::from_bytes(
+            "t.yaml",
+            include_bytes!("../tests/data/design-example.yaml").to_vec(),
+        )
+        .unwrap();
+        assert!(unknown_fields(&source).is_empty());
+    }
+}
