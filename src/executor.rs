@@ -676,15 +676,16 @@ impl Executor {
         let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
         let mut ui = std::mem::take(&mut self.sink.ui);
         let mut write_error = None;
-        let mut show = |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::OutputRecorder>| {
-            if bytes.is_empty() {
-                return;
-            }
-            if let Some(Err(e)) = recorder.as_mut().map(|r| r.write(&bytes)) {
-                write_error.get_or_insert(e);
-            }
-            ui.handle(&Event::Output { stream, bytes });
-        };
+        let mut show =
+            |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::OutputRecorder>| {
+                if bytes.is_empty() {
+                    return;
+                }
+                if let Some(Err(e)) = recorder.as_mut().map(|r| r.write(&bytes)) {
+                    write_error.get_or_insert(e);
+                }
+                ui.handle(&Event::Output { stream, bytes });
+            };
         let ending = loop {
             tokio::select! {
                 ending = &mut run => {

@@ -224,7 +224,10 @@ impl Ui {
                         .clone()
                         .map(|clock| spinner(clock, format!("{step}{again}")));
                 } else {
-                    self.line(&format!("{} {step}: started on {host}{again}", self.position(step)));
+                    self.line(&format!(
+                        "{} {step}: started on {host}{again}",
+                        self.position(step)
+                    ));
                 }
             }
             Event::Output { stream, bytes } => self.output(*stream, bytes),
@@ -258,7 +261,10 @@ impl Ui {
                 self.line(&format!("{position} {step}: {word}{exit}{reason} in {timing}"));
             }
             Event::Decision { step, label, goto } => {
-                self.line(&format!("{} {step}: decided \"{label}\" → {goto}", self.position(step)));
+                self.line(&format!(
+                    "{} {step}: decided \"{label}\" → {goto}",
+                    self.position(step)
+                ));
             }
             Event::RunFinished {
                 outcome,

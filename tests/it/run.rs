@@ -303,12 +303,20 @@ fn a_drill_refuses_production_hosts_unless_allowed() {
     )
     .unwrap();
     let inventory = dir.path().join("inventory.yaml");
-    std::fs::write(&inventory, "hosts:\n  prod-api: {ssh: deploy@192.0.2.10, env: prod}\ngroups:\n  web: [prod-api, prod-api]\n").unwrap();
+    std::fs::write(
+        &inventory,
+        "hosts:\n  prod-api: {ssh: deploy@192.0.2.10, env: prod}\ngroups:\n  web: [prod-api, prod-api]\n",
+    )
+    .unwrap();
     let out = runbook(["drill", "--yes", "--target", "api=prod-api", "--inventory"])
         .arg(&inventory)
         .arg(&book)
         .expect_code(2);
-    assert!(out.stderr.contains("production hosts (prod-api)"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("production hosts (prod-api)"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("--allow-prod"), "{}", out.stderr);
     let out = runbook(["run", "--yes", "--target", "api=web", "--inventory"])
         .arg(&inventory)
@@ -321,11 +329,28 @@ fn a_drill_refuses_production_hosts_unless_allowed() {
 fn since_starts_the_rto_clock_at_detection_and_start_at_skips_ahead() {
     let audit = tempfile::tempdir().unwrap();
     let since = (chrono::Utc::now() - chrono::Duration::minutes(2)).to_rfc3339();
-    let out = runbook(["drill", &data("failing.yaml"), "--yes", "--start-at", "done", "--since", &since, "--audit-dir"])
-        .arg(audit.path())
-        .expect_code(4);
-    assert!(!out.stderr.contains("check: "), "--start-at skips the first step:\n{}", out.stderr);
-    assert!(out.stderr.contains("drill verdict: FAIL — resolved in 2m"), "{}", out.stderr);
+    let out = runbook([
+        "drill",
+        &data("failing.yaml"),
+        "--yes",
+        "--start-at",
+        "done",
+        "--since",
+        &since,
+        "--audit-dir",
+    ])
+    .arg(audit.path())
+    .expect_code(4);
+    assert!(
+        !out.stderr.contains("check: "),
+        "--start-at skips the first step:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("drill verdict: FAIL — resolved in 2m"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("over the 1m RTO"), "{}", out.stderr);
     let out = runbook(["run", &data("failing.yaml"), "--yes", "--start-at", "dne"]).expect_code(2);
     assert!(out.stderr.contains("did you mean `done`?"), "{}", out.stderr);

@@ -84,7 +84,10 @@ fn catalog(files: &[(&str, &str)]) -> Catalog {
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
-    Catalog { dir, audit: tempfile::tempdir().unwrap() }
+    Catalog {
+        dir,
+        audit: tempfile::tempdir().unwrap(),
+    }
 }
 
 /// `runbook run ID --yes` bound to the fixture's sshd with its key and known_hosts.
@@ -128,13 +131,20 @@ fn unattended_walk_over_ssh_with_branches_retries_captures_and_call() {
         .arg(format!("scratch={scratch}"))
         .expect_code(0);
     assert!(out.stderr.contains("attempt 2 on"), "{}", out.stderr);
-    assert!(out.stderr.contains("decided \"As rbtest\" → restart"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("decided \"As rbtest\" → restart"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("restart/restart: ok"), "{}", out.stderr);
     assert!(out.stderr.contains("run resolved"), "{}", out.stderr);
     let file = audit_file(cat.audit.path()).expect("an audit file");
     runbook(["audit", "verify"]).arg(&file).expect_code(0);
     let trail = std::fs::read_to_string(&file).unwrap();
-    assert!(trail.contains(&format!("\"host\":\"{}\"", sshd.dest())), "{trail}");
+    assert!(
+        trail.contains(&format!("\"host\":\"{}\"", sshd.dest())),
+        "{trail}"
+    );
     let _ = std::fs::remove_dir_all(scratch);
 }
 
@@ -150,14 +160,23 @@ fn a_changed_host_key_is_refused_before_anything_runs() {
     let impostor = std::fs::read_to_string(other.with_extension("pub")).unwrap();
     let impostor: Vec<&str> = impostor.split_whitespace().take(2).collect();
     let known = cat.dir.path().join("known_hosts");
-    std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", sshd.port, impostor.join(" "))).unwrap();
+    std::fs::write(
+        &known,
+        format!("[127.0.0.1]:{} {}\n", sshd.port, impostor.join(" ")),
+    )
+    .unwrap();
     let out = run_on(&sshd, &cat, "touch", &known).expect_code(2);
     assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
     assert!(out.stderr.to_lowercase().contains("host key"), "{}", out.stderr);
-    assert!(!Path::new(&marker).exists(), "the command ran despite a changed host key");
+    assert!(
+        !Path::new(&marker).exists(),
+        "the command ran despite a changed host key"
+    );
     assert!(audit_file(cat.audit.path()).is_none(), "no run was started");
     // --accept-new-host-keys never accepts a changed key.
-    let out = run_on(&sshd, &cat, "touch", &known).arg("--accept-new-host-keys").expect_code(2);
+    let out = run_on(&sshd, &cat, "touch", &known)
+        .arg("--accept-new-host-keys")
+        .expect_code(2);
     assert!(out.stderr.to_lowercase().contains("host key"), "{}", out.stderr);
     assert!(!Path::new(&marker).exists());
 }
@@ -172,7 +191,10 @@ fn a_hung_remote_command_is_killed_on_the_server_at_its_timeout() {
     let cat = catalog(&[("hung.yaml", &text)]);
     let start = Instant::now();
     let out = run_on(&sshd, &cat, "hung", &sshd.known_hosts).expect_code(3);
-    assert!(start.elapsed() < Duration::from_secs(30), "the timeout did not stop the step");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the timeout did not stop the step"
+    );
     assert!(out.stderr.contains("hang: timeout"), "{}", out.stderr);
     assert!(out.stderr.contains("run escalated"), "{}", out.stderr);
     let gone = Instant::now() + Duration::from_secs(10);
@@ -193,7 +215,11 @@ fn a_connection_lost_mid_step_is_lost_never_ok() {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let started = audit_file(cat.audit.path())
-                .map(|f| std::fs::read_to_string(f).unwrap_or_default().contains("\"step started\""))
+                .map(|f| {
+                    std::fs::read_to_string(f)
+                        .unwrap_or_default()
+                        .contains("\"step started\"")
+                })
                 .unwrap_or(false);
             if started {
                 break;
