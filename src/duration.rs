@@ -44,10 +44,12 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
         let Some(pos) = UNITS.iter().position(|(u, _)| *u == unit) else {
-            let shown = if unit.is_empty() { "nothing" } else { unit };
-            return Err(DurationError(format!(
-                "`{text}` has unit `{shown}`; use h, m, s or ms (like `1h30m`)"
-            )));
+            let problem = if unit.is_empty() {
+                format!("`{text}` is not a duration")
+            } else {
+                format!("`{text}` has unit `{unit}`")
+            };
+            return Err(DurationError(format!("{problem}; use h, m, s or ms without spaces (like `1h30m`)")));
         };
         if pos < next_unit {
             return Err(DurationError(format!(

@@ -96,7 +96,7 @@ fn unique(what: &str) -> String {
 /// Waits (briefly: a killed process may take a moment to be reaped) until no process has
 /// `marker` in its command line; panics naming them otherwise.
 async fn assert_no_process(marker: &str) {
-    let until = Instant::now() + Duration::from_secs(3);
+    let until = Instant::now() + Duration::from_secs(10);
     loop {
         let out = std::process::Command::new("pgrep")
             .args(["-a", "-f", marker])
