@@ -49,7 +49,9 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
             } else {
                 format!("`{text}` has unit `{unit}`")
             };
-            return Err(DurationError(format!("{problem}; use h, m, s or ms without spaces (like `1h30m`)")));
+            return Err(DurationError(format!(
+                "{problem}; use h, m, s or ms without spaces (like `1h30m`)"
+            )));
         };
         if pos < next_unit {
             return Err(DurationError(format!(

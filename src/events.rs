@@ -122,6 +122,10 @@ pub enum Event {
     TargetConnected {
         role: String,
         host: String,
+        /// ssh's words when `--accept-new-host-keys` trusted this host's key for the first time.
+        host_key_added: Option<String>,
+        /// A reconnection after a lost connection, not the first connection.
+        reconnected: bool,
     },
     StepPresented {
         step: String,

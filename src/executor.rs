@@ -11,12 +11,13 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::events::StepOutcome;
 use crate::events::{Event, Mode, OutputRecord, RunOutcome, Stream, Verdict};
+use crate::inventory::Binding;
 use crate::mask::Masker;
 use crate::plan::Plan;
 use crate::prompt::{AfterFailure, Before, Operator, Report};
 use crate::runbook::{ChooseOption, Confirm, Outcome, Runbook, Step, StepKind};
 use crate::sink::Sink;
-use crate::transport::{Chunk, CommandSpec, Ending, Transport};
+use crate::transport::{Chunk, CommandSpec, Ending, SshOptions, Transport};
 use crate::vars::Vars;
 
 /// How many times one step may be entered before the run is stopped as a loop.
@@ -37,6 +38,8 @@ pub struct Executor {
     pub since_offset: Duration,
     pub rto: Duration,
     pub over_target: Vec<(String, Duration, Duration)>,
+    /// To reconnect after a lost connection.
+    pub ssh: SshOptions,
 }
 
 /// How a walk ended.
@@ -628,8 +631,43 @@ impl Executor {
         let result = self
             .attempt_on(&transport, id, step, host, command, vars, attempt)
             .await;
+        let lost = matches!(&result, Ok(a) if a.outcome == StepOutcome::Lost);
+        let transport = if lost {
+            self.reconnect(host, transport).await?
+        } else {
+            transport
+        };
         self.transports.insert(host.to_string(), transport);
         result
+    }
+
+    /// After a lost connection: a fresh one when the host answers again, so the operator's
+    /// retry (or the cleanup) has somewhere to run. The old one is kept when it cannot be had.
+    async fn reconnect(&mut self, host: &str, old: Transport) -> Result<Transport, Error> {
+        if old.is_alive().await {
+            return Ok(old);
+        }
+        let Some(Binding::Ssh { dest, .. }) = self.plan.bindings.get(host).cloned() else {
+            return Ok(old);
+        };
+        match Transport::connect(&dest, &self.ssh).await {
+            Ok(fresh) => {
+                old.close().await;
+                self.emit(Event::TargetConnected {
+                    role: String::new(),
+                    host: host.to_string(),
+                    host_key_added: None,
+                    reconnected: true,
+                })?;
+                Ok(fresh)
+            }
+            Err(e) => {
+                self.sink
+                    .ui
+                    .say(&format!("    cannot reconnect to {host}: {}", e.reason));
+                Ok(old)
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -119,12 +119,20 @@ impl Source {
                 .with_help(format!("add `{field}:` to this mapping; see docs/format.md"));
         }
         if message.starts_with("budget breached") || message.contains("alias") && message.contains("limit") {
-            return Diagnostic::error(&self.path, pos, "refused: the file's anchors and aliases expand too far (an alias bomb?)")
-                .with_help("a runbook needs few aliases, if any; write the values out");
+            return Diagnostic::error(
+                &self.path,
+                pos,
+                "refused: the file's anchors and aliases expand too far (an alias bomb?)",
+            )
+            .with_help("a runbook needs few aliases, if any; write the values out");
         }
         if message.starts_with("recursion limit exceeded") || message.contains("nesting") {
-            return Diagnostic::error(&self.path, pos, "refused: the file nests deeper than a runbook ever needs")
-                .with_help("check the indentation or brackets around here");
+            return Diagnostic::error(
+                &self.path,
+                pos,
+                "refused: the file nests deeper than a runbook ever needs",
+            )
+            .with_help("check the indentation or brackets around here");
         }
         Diagnostic::error(&self.path, pos, message)
     }

@@ -75,14 +75,24 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             ]);
             audit.append("run started", None, None, f, true)?;
         }
-        Event::TargetConnected { role, host } => {
-            audit.append(
-                "target connected",
-                None,
-                Some(host),
-                fields(vec![("role", json!(role))]),
-                false,
-            )?;
+        Event::TargetConnected {
+            role,
+            host,
+            host_key_added,
+            reconnected,
+        } => {
+            let f = fields(vec![
+                ("role", json!(role)),
+                (
+                    "host_key_added",
+                    host_key_added.as_ref().map(|k| json!(k)).unwrap_or(Value::Null),
+                ),
+                (
+                    "reconnected",
+                    if *reconnected { json!(true) } else { Value::Null },
+                ),
+            ]);
+            audit.append("target connected", None, Some(host), f, false)?;
         }
         Event::StepPresented {
             step,

@@ -133,7 +133,21 @@ impl Ui {
                     self.line(&format!("  audit: {path}"));
                 }
             }
-            Event::TargetConnected { .. } => {}
+            Event::TargetConnected {
+                host,
+                host_key_added,
+                reconnected,
+                ..
+            } => {
+                if let Some(added) = host_key_added {
+                    self.line(&format!(
+                        "  {host}: new host key trusted (--accept-new-host-keys): {added}"
+                    ));
+                }
+                if *reconnected {
+                    self.line(&format!("  reconnected to {host}"));
+                }
+            }
             Event::StepPresented {
                 step,
                 position,

@@ -143,9 +143,15 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
                 .find(|(_, h)| *h == label)
                 .map(|(r, _)| r.clone())
                 .unwrap_or_default();
+            let host_key_added = transports
+                .get(label)
+                .and_then(|t| t.host_key_added())
+                .map(str::to_string);
             sink.emit(&Event::TargetConnected {
                 role,
                 host: label.clone(),
+                host_key_added,
+                reconnected: false,
             })?;
         }
         let rto = runbook.rto.get().unwrap_or_default();
@@ -159,6 +165,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
             since_offset,
             rto,
             over_target: Vec::new(),
+            ssh: ssh.clone(),
         };
         let end = executor.run(&mut vars, args.start_at.as_deref()).await?;
         let elapsed = executor.elapsed();

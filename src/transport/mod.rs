@@ -96,6 +96,14 @@ impl Transport {
         }
     }
 
+    /// When `--accept-new-host-keys` trusted this host for the first time: ssh's words for it.
+    pub fn host_key_added(&self) -> Option<&str> {
+        match self {
+            Transport::Local(_) => None,
+            Transport::Ssh(ssh) => ssh.host_key_added(),
+        }
+    }
+
     /// Whether commands can still reach the host (after a `Lost` ending: reconnect if not).
     pub async fn is_alive(&self) -> bool {
         match self {

@@ -242,4 +242,30 @@ fn a_connection_lost_mid_step_is_lost_never_ok() {
         .map(|e| e["outcome"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(outcomes, ["lost"], "{trail}");
+    assert!(
+        trail.contains("\"reconnected\":true"),
+        "the host answered again: {trail}"
+    );
+}
+
+#[test]
+fn a_host_key_trusted_on_first_use_is_recorded() {
+    let sshd = Sshd::start();
+    let text = "version: 1\nid: tofu\ntitle: Tofu\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: look\n    title: Look\n    run: 'true'\n  - id: done\n    title: Done\n    end: resolved\n";
+    let cat = catalog(&[("tofu.yaml", text)]);
+    let known = cat.dir.path().join("known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let out = run_on(&sshd, &cat, "tofu", &known).expect_code(2);
+    assert!(
+        out.stderr.contains("--accept-new-host-keys"),
+        "strict by default: {}",
+        out.stderr
+    );
+    run_on(&sshd, &cat, "tofu", &known)
+        .arg("--accept-new-host-keys")
+        .expect_code(0);
+    let trail = std::fs::read_to_string(audit_file(cat.audit.path()).unwrap()).unwrap();
+    assert!(trail.contains("\"accept_new_host_keys\":true"), "{trail}");
+    assert!(trail.contains("\"host_key_added\":"), "{trail}");
+    assert!(std::fs::read_to_string(&known).unwrap().contains(&sshd.host_key));
 }

@@ -80,7 +80,10 @@ fn a_call_may_name_a_runbook_validated_alongside_it() {
 #[test]
 fn every_broken_file_fails_fast_with_a_located_error() {
     let expected = [
-        ("alias-bomb.yaml", "10:144: error: refused: the file's anchors and aliases expand too far (an alias bomb?)"),
+        (
+            "alias-bomb.yaml",
+            "10:144: error: refused: the file's anchors and aliases expand too far (an alias bomb?)",
+        ),
         (
             "bad-duration.yaml",
             "4:6: error: invalid duration in `rto`: `90` has no unit",
@@ -97,7 +100,10 @@ fn every_broken_file_fails_fast_with_a_located_error() {
             "dangling-next.yaml",
             "9:11: error: step `drain` goes to unknown step `restrat`",
         ),
-        ("deep-nesting.yaml", "5:263: error: refused: the file nests deeper than a runbook ever needs"),
+        (
+            "deep-nesting.yaml",
+            "5:263: error: refused: the file nests deeper than a runbook ever needs",
+        ),
         ("empty.yaml", "1:1: error: the file is empty"),
         (
             "loop-no-exit.yaml",
