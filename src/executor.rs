@@ -40,6 +40,8 @@ pub struct Executor {
     pub over_target: Vec<(String, Duration, Duration)>,
     /// To reconnect after a lost connection.
     pub ssh: SshOptions,
+    /// Attempts so far, by step id (a resumed run starts from the trail's counts).
+    pub attempts: HashMap<String, u32>,
 }
 
 /// How a walk ended.
@@ -573,7 +575,7 @@ impl Executor {
         let target = step.rto.as_ref().and_then(|d| d.get());
         let started = Instant::now();
         for attempt in 1..=attempts {
-            let result = self.attempt(id, step, host, &command, vars, attempt).await?;
+            let result = self.attempt(id, step, host, &command, vars).await?;
             let last =
                 attempt == attempts || matches!(result.outcome, StepOutcome::Cancelled | StepOutcome::Lost);
             if result.outcome == StepOutcome::Ok || last {
@@ -621,8 +623,13 @@ impl Executor {
         host: &str,
         command: &str,
         vars: &Vars,
-        attempt: u32,
     ) -> Result<Attempt, Error> {
+        // Numbered across retries, revisits and resumes: each attempt has its own output file.
+        let attempt = {
+            let count = self.attempts.entry(id.to_string()).or_insert(0);
+            *count += 1;
+            *count
+        };
         // Lent out of the map while the step runs, so events can be emitted meanwhile.
         let transport = self
             .transports
@@ -802,8 +809,8 @@ impl Executor {
                 Some(StepKind::Run(command)) => {
                     let command = command.to_string();
                     let attempts = step.retry.as_ref().map(|r| r.attempts.max(1)).unwrap_or(1);
-                    for attempt in 1..=attempts {
-                        let result = self.attempt(&id, step, &host, &command, vars, attempt).await?;
+                    for _ in 1..=attempts {
+                        let result = self.attempt(&id, step, &host, &command, vars).await?;
                         if result.outcome == StepOutcome::Ok || result.outcome == StepOutcome::Lost {
                             break;
                         }

@@ -166,6 +166,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
             rto,
             over_target: Vec::new(),
             ssh: ssh.clone(),
+            attempts: HashMap::new(),
         };
         let end = executor.run(&mut vars, args.start_at.as_deref()).await?;
         let elapsed = executor.elapsed();

@@ -355,3 +355,25 @@ fn since_starts_the_rto_clock_at_detection_and_start_at_skips_ahead() {
     let out = runbook(["run", &data("failing.yaml"), "--yes", "--start-at", "dne"]).expect_code(2);
     assert!(out.stderr.contains("did you mean `done`?"), "{}", out.stderr);
 }
+
+/// Regression: a step entered a second time (through `on_failure` and `next`) reused attempt
+/// number 1, and its output file already existed.
+#[test]
+fn a_step_visited_twice_keeps_both_outputs() {
+    let audit = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    runbook(["run", &data("revisit.yaml"), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .arg("--set")
+        .arg(format!("state_dir={}/s", scratch.path().display()))
+        .expect_code(0);
+    let file = &audit_files(audit.path())[0];
+    let attempts: Vec<(String, i64)> = events(file)
+        .into_iter()
+        .filter(|e| e["event"] == "step finished" && e["step"] == "check")
+        .map(|e| (e["outcome"].as_str().unwrap().to_string(), e["attempt"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(attempts, [("failed".to_string(), 1), ("ok".to_string(), 2)]);
+    let outputs = file.with_extension("");
+    assert!(outputs.join("check-1.out").exists() && outputs.join("check-2.out").exists());
+}
