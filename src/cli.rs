@@ -70,6 +70,11 @@ pub enum Command {
         after_help = "Examples:\n  runbook drill rollback-drill --target app=staging-app\n  runbook drill restore-drill --yes --answer confirm-restore=staging\n\nExit status: 0 PASS, 4 resolved but over the RTO, 3 escalated, failed or aborted, 2 nothing was executed."
     )]
     Drill(DrillArgs),
+    /// Continue an interrupted run from its audit trail, possibly as another operator
+    #[command(
+        after_help = "Examples:\n  runbook resume 20261122T030211Z-db-restore-3f9a\n  runbook resume 20261122T030211Z --operator bob            # a hand-off\n  runbook resume 20261122T030211Z --yes --set pg_password=...  # unattended; secrets again\n\nExit status: as `run` (or `drill`, for a drill); 1 when the trail is tampered."
+    )]
+    Resume(ResumeArgs),
     /// Check and inspect audit trails
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -119,6 +124,22 @@ pub struct CompletionsArgs {
 pub struct RunArgs {
     /// A runbook id of the catalog, or a path
     pub runbook: String,
+    #[command(flatten)]
+    pub opts: RunOptions,
+    /// Start the RTO clock at detection time: `07:02` (today, local time) or RFC 3339
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Print the plan and execute nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Start at this step instead of the first
+    #[arg(long, value_name = "STEP")]
+    pub start_at: Option<String>,
+}
+
+/// What `run`, `drill` and `resume` share: targets, inputs, answers, connections, the lock.
+#[derive(Debug, Clone, Args)]
+pub struct RunOptions {
     /// Bind a role to `local`, an inventory host or group, or an SSH destination
     #[arg(long = "target", value_name = "ROLE=DEST")]
     pub targets: Vec<String>,
@@ -131,21 +152,15 @@ pub struct RunArgs {
     /// Who is running it, for the audit trail [default: $RUNBOOK_OPERATOR, else $USER]
     #[arg(long, value_name = "NAME", env = "RUNBOOK_OPERATOR")]
     pub operator: Option<String>,
-    /// Start the RTO clock at detection time: `07:02` (today, local time) or RFC 3339
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
     /// Run without prompts; every decision must be answerable in advance
     #[arg(long)]
     pub yes: bool,
     /// Answer a step in advance: a confirmation phrase, a decision (label or step id), or done|skip|failed
     #[arg(long = "answer", value_name = "STEP=VALUE")]
     pub answers: Vec<String>,
-    /// Print the plan and execute nothing
+    /// Take the run lock even from a live holder (recorded in the audit trail)
     #[arg(long)]
-    pub dry_run: bool,
-    /// Start at this step instead of the first
-    #[arg(long, value_name = "STEP")]
-    pub start_at: Option<String>,
+    pub break_lock: bool,
     #[command(flatten)]
     pub ssh: SshArgs,
 }
@@ -167,6 +182,14 @@ pub struct SshArgs {
     /// Trust and record the key of a host seen for the first time (never a changed key)
     #[arg(long)]
     pub accept_new_host_keys: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// A run id (or a unique prefix), or the path of its audit file
+    pub run: String,
+    #[command(flatten)]
+    pub opts: RunOptions,
 }
 
 #[derive(Debug, Args)]

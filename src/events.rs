@@ -118,6 +118,22 @@ pub enum Event {
         audit_file: Option<String>,
         allow_prod: bool,
         accept_new_host_keys: bool,
+        start_at: Option<String>,
+    },
+    /// The run lock was taken (design §6); `previous` held it when it was stale or broken.
+    LockTaken {
+        path: String,
+        how: &'static str,
+        previous: Option<crate::lock::Holder>,
+    },
+    /// A run continued from its audit trail, possibly by another operator.
+    RunResumed {
+        operator: String,
+        previous_operator: String,
+        /// Wall-clock time between the last event before the crash and now.
+        gap: Duration,
+        /// Where the walk goes on, in words.
+        from: String,
     },
     TargetConnected {
         role: String,
@@ -181,11 +197,18 @@ pub enum Event {
         target: Option<Duration>,
         reason: Option<String>,
         output: Option<OutputRecord>,
+        /// A variable set from stdout: name and value (`***` when secret).
+        capture: Option<(String, String)>,
     },
     Decision {
         step: String,
         label: String,
         goto: String,
+    },
+    /// The walk reached its end (before cleanup): what resume needs to finish a crashed cleanup.
+    WalkEnded {
+        outcome: RunOutcome,
+        message: Option<String>,
     },
     RunFinished {
         outcome: RunOutcome,

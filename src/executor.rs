@@ -67,6 +67,30 @@ impl End {
     }
 }
 
+/// Where a run begins: fresh (at `--start-at` or the first step), or where a crashed one stopped.
+#[derive(Debug, Clone)]
+pub enum Start {
+    Fresh(Option<String>),
+    Resume(Continue),
+}
+
+/// Where a resumed run goes on, rebuilt from its audit trail (`resume.rs`).
+#[derive(Debug, Clone)]
+pub enum Continue {
+    /// Present this step again: nothing of it had started.
+    Step(String),
+    /// This step started and never finished: its outcome is unknown.
+    Unknown {
+        step: String,
+        started: String,
+        host: String,
+    },
+    /// This step failed: decide what next (unattended: follow `on_failure`).
+    AfterFailure(String),
+    /// The walk had ended: run what remains of the cleanup, then seal.
+    Cleanup { end: End, done: Vec<String> },
+}
+
 /// Where to go after a step.
 enum Next {
     Success,
@@ -78,7 +102,8 @@ enum Next {
 /// One attempt of a command.
 struct Attempt {
     outcome: StepOutcome,
-    stdout: Vec<u8>,
+    /// The variable set from stdout, when the step has `capture` and succeeded: name, value, secret.
+    capture: Option<(String, String, bool)>,
 }
 
 /// A step's identity in events: `step` or `call-step/step` in a sub-run.
@@ -102,10 +127,20 @@ impl Executor {
         self.sink.emit(&event)
     }
 
-    /// Runs the main runbook from `start_at` (or its first step), then its cleanup, and seals.
-    pub async fn run(&mut self, vars: &mut Vars, start_at: Option<&str>) -> Result<End, Error> {
+    /// Walks the main runbook (fresh or resumed), then its cleanup, and seals the trail.
+    pub async fn run(&mut self, vars: &mut Vars, start: Start) -> Result<End, Error> {
         let runbook = self.plan.main.runbook.clone();
-        let walked = self.walk(&runbook, vars, "", start_at).await;
+        let (walked, cleaned) = match start {
+            Start::Fresh(start_at) => (
+                self.walk(&runbook, vars, "", start_at.as_deref(), None).await,
+                Vec::new(),
+            ),
+            Start::Resume(Continue::Cleanup { end, done }) => (Ok(end), done),
+            Start::Resume(resume) => (
+                self.walk(&runbook, vars, "", None, Some(resume)).await,
+                Vec::new(),
+            ),
+        };
         let end = match walked {
             Ok(end) => end,
             Err(Error::Exit(crate::error::exit::INTERRUPTED)) => End {
@@ -114,7 +149,13 @@ impl Executor {
             },
             Err(e) => return Err(e),
         };
-        self.cleanup(&runbook, vars).await?;
+        if cleaned.is_empty() {
+            self.emit(Event::WalkEnded {
+                outcome: end.outcome,
+                message: end.message.clone(),
+            })?;
+        }
+        self.cleanup(&runbook, vars, &cleaned).await?;
         let elapsed = self.elapsed();
         let verdict = (self.mode == Mode::Drill).then(|| verdict(&end, elapsed, self.rto));
         self.emit(Event::RunFinished {
@@ -135,13 +176,20 @@ impl Executor {
         vars: &'a mut Vars,
         prefix: &'a str,
         start_at: Option<&'a str>,
+        mut resume: Option<Continue>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<End, Error>> + 'a>> {
         Box::pin(async move {
             let place = Place {
                 runbook,
                 prefix: prefix.to_string(),
             };
-            let mut index = match start_at {
+            let resume_at = match &resume {
+                Some(
+                    Continue::Step(id) | Continue::AfterFailure(id) | Continue::Unknown { step: id, .. },
+                ) => Some(id.as_str()),
+                _ => None,
+            };
+            let mut index = match resume_at.or(start_at) {
                 Some(id) => runbook.step_index(id).ok_or_else(|| {
                     Error::usage(format!("--start-at: no step `{id}` in `{}`", runbook.id()))
                 })?,
@@ -161,7 +209,16 @@ impl Executor {
                         step.id()
                     )));
                 }
-                let next = self.step(&place, index, vars).await?;
+                let next = match resume.take() {
+                    Some(Continue::AfterFailure(_)) => self.after_failure(step.id(), step)?,
+                    Some(Continue::Unknown { started, host, .. }) => {
+                        match self.unknown(step, &started, &host)? {
+                            Some(next) => next,
+                            None => self.step(&place, index, vars).await?,
+                        }
+                    }
+                    _ => self.step(&place, index, vars).await?,
+                };
                 let target = match next {
                     Next::Stop(end) => return Ok(end),
                     Next::Success => match &step.next {
@@ -231,6 +288,61 @@ impl Executor {
             StepKind::Call(target) => self.call(&id, step, &host, target, vars).await,
             StepKind::Run(command) => self.run_step(&id, step, &host, command, vars).await,
         }
+    }
+
+    /// A step that started before a crash and never finished: re-run it, mark it, or abort.
+    /// `None`: re-run it. Unattended, pre-flight has made sure it is idempotent.
+    fn unknown(&mut self, step: &Step, started: &str, host: &str) -> Result<Option<Next>, Error> {
+        let id = step.id().to_string();
+        let question =
+            format!("step `{id}` started at {started} on {host} and never finished: its outcome is unknown");
+        let choice = self.operator.unknown_step(&question, step.idempotent)?;
+        let answer = match choice {
+            Some(crate::prompt::Report::Done) => "marked done",
+            Some(crate::prompt::Report::Failed) => "marked failed",
+            Some(crate::prompt::Report::Skip) => "re-run",
+            None => "abort",
+        };
+        self.emit(Event::Answer {
+            step: Some(id.clone()),
+            question,
+            answer: answer.into(),
+        })?;
+        let reason = Some("unknown after a crash; marked by the operator".to_string());
+        Ok(match choice {
+            Some(crate::prompt::Report::Skip) => None,
+            Some(crate::prompt::Report::Done) => {
+                self.finish(
+                    &id,
+                    host,
+                    StepOutcome::MarkedDone,
+                    None,
+                    0,
+                    Duration::ZERO,
+                    None,
+                    reason,
+                    None,
+                )?;
+                Some(Next::Success)
+            }
+            Some(crate::prompt::Report::Failed) => {
+                self.finish(
+                    &id,
+                    host,
+                    StepOutcome::Failed,
+                    None,
+                    0,
+                    Duration::ZERO,
+                    None,
+                    reason,
+                    None,
+                )?;
+                Some(self.after_failure(&id, step)?)
+            }
+            None => Some(Next::Stop(End::aborted(format!(
+                "aborted by the operator at the unknown step `{id}`"
+            )))),
+        })
     }
 
     fn decide(&mut self, id: &str, options: &[ChooseOption], vars: &Vars) -> Result<Next, Error> {
@@ -410,6 +522,7 @@ impl Executor {
             target,
             reason,
             output,
+            capture: None,
         })
     }
 
@@ -484,7 +597,9 @@ impl Executor {
             timeout: None,
             spinner: false,
         })?;
-        let end = self.walk(&called, &mut sub_vars, &format!("{id}/"), None).await?;
+        let end = self
+            .walk(&called, &mut sub_vars, &format!("{id}/"), None, None)
+            .await?;
         let outcome = if end.outcome == RunOutcome::Ended(Outcome::Resolved) {
             StepOutcome::Ok
         } else {
@@ -582,9 +697,8 @@ impl Executor {
                 // The step's time is the whole of its attempts: that is what the RTO pays for.
                 let duration = started.elapsed();
                 if result.outcome == StepOutcome::Ok {
-                    if let Some(name) = &step.capture {
-                        let text = String::from_utf8_lossy(&result.stdout).trim().to_string();
-                        vars.set(&name.value, text, vars.mentions_secret(&command));
+                    if let Some((name, text, secret)) = result.capture {
+                        vars.set(&name, text, secret);
                     }
                     if let Some(t) = target.filter(|t| duration > *t) {
                         self.over_target.push((id.to_string(), duration, t));
@@ -769,6 +883,14 @@ impl Executor {
         }
         let ending = ending.map_err(|e| Error::runtime(format!("step `{id}` on {host}: {e}")))?;
         let (outcome, exit, reason) = judge(step, &ending, &stdout, &stderr);
+        let capture = step
+            .capture
+            .as_ref()
+            .filter(|_| outcome == StepOutcome::Ok)
+            .map(|name| {
+                let text = String::from_utf8_lossy(&stdout).trim().to_string();
+                (name.value.clone(), text, vars.mentions_secret(command))
+            });
         self.emit(Event::StepFinished {
             step: id.into(),
             host: host.into(),
@@ -779,14 +901,27 @@ impl Executor {
             target,
             reason,
             output,
+            capture: capture.as_ref().map(|(name, text, secret)| {
+                (
+                    name.clone(),
+                    if *secret {
+                        crate::vars::MASK.to_string()
+                    } else {
+                        text.clone()
+                    },
+                )
+            }),
         })?;
-        Ok(Attempt { outcome, stdout })
+        Ok(Attempt { outcome, capture })
     }
 
     /// Runs the cleanup steps in order, whatever happened; their failures are recorded, not fatal.
-    async fn cleanup(&mut self, runbook: &Runbook, vars: &mut Vars) -> Result<(), Error> {
+    async fn cleanup(&mut self, runbook: &Runbook, vars: &mut Vars, done: &[String]) -> Result<(), Error> {
         for (index, step) in runbook.cleanup.iter().enumerate() {
             let id = step.id().to_string();
+            if done.contains(&id) {
+                continue;
+            }
             let host = self.host_of(runbook, step);
             self.emit(Event::StepPresented {
                 step: id.clone(),

@@ -282,6 +282,26 @@ impl Operator {
         })
     }
 
+    /// A step whose outcome is unknown after a crash. `Some(Skip)` means re-run it (unattended,
+    /// only an idempotent step, which pre-flight checked), `Done`/`Failed` mark it, `None` aborts.
+    pub fn unknown_step(&self, question: &str, idempotent: bool) -> Result<Option<Report>, Error> {
+        if !self.is_interactive() {
+            return Ok(idempotent.then_some(Report::Skip));
+        }
+        let choice = Select::with_theme(&theme())
+            .with_prompt(question)
+            .items([
+                "Re-run it",
+                "Mark it done (it did finish)",
+                "Mark it failed",
+                "Abort the run",
+            ])
+            .default(0)
+            .interact()
+            .map_err(prompt_error)?;
+        Ok([Some(Report::Skip), Some(Report::Done), Some(Report::Failed), None][choice])
+    }
+
     /// A value for an input that has none. Secrets are read without echo.
     pub fn input(&self, name: &str, description: Option<&str>, secret: bool) -> Result<String, Error> {
         let prompt = match description {

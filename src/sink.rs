@@ -51,6 +51,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             since_offset,
             allow_prod,
             accept_new_host_keys,
+            start_at,
             ..
         } => {
             let f = fields(vec![
@@ -63,6 +64,10 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ("inputs", json!(inputs)),
                 ("rto_ms", ms(*rto)),
                 ("since_offset_ms", ms(*since_offset)),
+                (
+                    "start_at",
+                    start_at.as_ref().map(|s| json!(s)).unwrap_or(Value::Null),
+                ),
                 ("allow_prod", if *allow_prod { json!(true) } else { Value::Null }),
                 (
                     "accept_new_host_keys",
@@ -153,6 +158,46 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             audit.append("step started", Some(step), Some(host), f, true)?;
         }
         Event::Output { .. } => {}
+        Event::LockTaken { path, how, previous } => {
+            let event = if *how == "broken" {
+                "lock broken"
+            } else {
+                "lock taken"
+            };
+            let f = fields(vec![
+                ("lock", json!(path)),
+                ("how", json!(how)),
+                (
+                    "previous",
+                    previous.as_ref().map(|h| json!(h)).unwrap_or(Value::Null),
+                ),
+            ]);
+            audit.append(event, None, None, f, true)?;
+        }
+        Event::RunResumed {
+            operator,
+            previous_operator,
+            gap,
+            from,
+        } => {
+            let f = fields(vec![
+                ("previous_operator", json!(previous_operator)),
+                ("hand_off", json!(operator != previous_operator)),
+                ("gap_ms", ms(*gap)),
+                ("from", json!(from)),
+            ]);
+            audit.append("run resumed", None, None, f, true)?;
+        }
+        Event::WalkEnded { outcome, message } => {
+            let f = fields(vec![
+                ("outcome", json!(outcome.as_str())),
+                (
+                    "message",
+                    message.as_ref().map(|m| json!(m)).unwrap_or(Value::Null),
+                ),
+            ]);
+            audit.append("walk ended", None, None, f, true)?;
+        }
         Event::StepFinished {
             step,
             host,
@@ -163,6 +208,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             target,
             reason,
             output,
+            capture,
         } => {
             let over = target.map(|t| json!(*duration > t)).unwrap_or(Value::Null);
             let f = fields(vec![
@@ -173,6 +219,13 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ("target_ms", target.map(ms).unwrap_or(Value::Null)),
                 ("over_target", over),
                 ("reason", reason.as_ref().map(|r| json!(r)).unwrap_or(Value::Null)),
+                (
+                    "capture",
+                    capture
+                        .as_ref()
+                        .map(|(name, value)| json!({"name": name, "value": value}))
+                        .unwrap_or(Value::Null),
+                ),
                 (
                     "output",
                     output

@@ -133,6 +133,34 @@ impl Ui {
                     self.line(&format!("  audit: {path}"));
                 }
             }
+            Event::LockTaken { how, previous, .. } => match (how, previous) {
+                (&"stale", Some(h)) => self.line(&format!(
+                    "  took the lock of run {} ({}), whose process is gone",
+                    h.run, h.operator
+                )),
+                (&"broken", Some(h)) => self.line(&format!(
+                    "  broke the lock of run {} held by {} since {} (--break-lock, recorded)",
+                    h.run, h.operator, h.since
+                )),
+                _ => {}
+            },
+            Event::RunResumed {
+                operator,
+                previous_operator,
+                gap,
+                from,
+            } => {
+                let hand_off = if operator != previous_operator {
+                    format!(" — hand-off from {previous_operator} to {operator}")
+                } else {
+                    String::new()
+                };
+                self.line(&format!(
+                    "  resumed {from} after a {} gap{hand_off}",
+                    fmt_secs(*gap)
+                ));
+            }
+            Event::WalkEnded { .. } => {}
             Event::TargetConnected {
                 host,
                 host_key_added,

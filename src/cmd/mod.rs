@@ -3,6 +3,7 @@
 mod audit;
 mod completions;
 mod list;
+mod resume;
 mod run;
 mod schema;
 mod show;
@@ -23,6 +24,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Man => completions::man(),
         Command::Run(args) => run::execute(global, &args, None),
         Command::Drill(args) => run::execute(global, &args.run, Some(args.allow_prod)),
+        Command::Resume(args) => resume::execute(global, &args),
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
     }
 }

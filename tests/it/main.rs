@@ -3,6 +3,7 @@
 mod audit;
 mod interactive;
 mod list;
+mod resume;
 mod run;
 mod schema;
 mod show;

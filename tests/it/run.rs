@@ -371,7 +371,12 @@ fn a_step_visited_twice_keeps_both_outputs() {
     let attempts: Vec<(String, i64)> = events(file)
         .into_iter()
         .filter(|e| e["event"] == "step finished" && e["step"] == "check")
-        .map(|e| (e["outcome"].as_str().unwrap().to_string(), e["attempt"].as_i64().unwrap()))
+        .map(|e| {
+            (
+                e["outcome"].as_str().unwrap().to_string(),
+                e["attempt"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(attempts, [("failed".to_string(), 1), ("ok".to_string(), 2)]);
     let outputs = file.with_extension("");

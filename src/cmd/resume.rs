@@ -1,0 +1,202 @@
+//! `runbook resume RUN`: continue an interrupted run in the same audit file, possibly as another
+//! operator (a hand-off). The chain is verified first; secrets are asked again.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::audit::Status;
+use crate::cli::{Global, ResumeArgs};
+use crate::error::{Error, Result, exit};
+use crate::events::Event;
+use crate::executor::{Continue, Start};
+use crate::inventory::Inventory;
+use crate::launch::{Launch, Trail};
+use crate::plan::Plan;
+use crate::prompt::{Answers, Operator};
+use crate::vars::{MASK, Vars};
+
+pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
+    let launched = Instant::now();
+    let opts = &args.opts;
+    crate::launch::require_terminal(opts.yes)?;
+    let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
+    let path = crate::audit::resolve_run(&dir, &args.run)?;
+    let check = crate::audit::verify(&path)?;
+    match &check.status {
+        Status::Tampered { seq, line, reason } => {
+            eprintln!(
+                "runbook: error: {} was tampered with at seq {seq} (line {line}): {reason}.\n  A run whose record cannot be trusted is not resumed; keep the file as evidence.",
+                path.display()
+            );
+            return Err(Error::Exit(exit::RUNTIME));
+        }
+        Status::IntactSealed => {
+            return Err(Error::usage(format!(
+                "{} is sealed: that run has finished, there is nothing to resume",
+                path.display()
+            )));
+        }
+        Status::Incomplete => {}
+    }
+    let events = crate::audit::read_events(&path)?;
+    let answers = Answers::parse(&opts.answers)?;
+    let operator = if opts.yes {
+        Operator::Unattended(answers.clone())
+    } else {
+        Operator::Terminal
+    };
+    let (inventory, _) = Inventory::load(opts.inventory.as_deref())?;
+
+    let file = events
+        .first()
+        .and_then(|e| e["file"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    // Recorded bindings first, then any the operator gives now (a host renamed, a new bastion).
+    let recorded_targets: Vec<String> = events
+        .first()
+        .and_then(|e| e["targets"].as_object())
+        .map(|m| {
+            m.iter()
+                .map(|(r, h)| format!("{r}={}", h.as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let targets: Vec<String> = recorded_targets
+        .into_iter()
+        .chain(opts.targets.iter().cloned())
+        .collect();
+    let plan = Plan::load(global, &file, &targets, &inventory)?;
+    let recorded = crate::resume::rebuild(&events, &plan.main.runbook)?;
+    if crate::launch::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {
+        return Err(Error::usage(format!(
+            "{file} has changed since the run started (its SHA-256 differs from the one recorded): resuming would walk a different runbook. Restore the original file (git) and resume again"
+        )));
+    }
+    let runbook = plan.main.runbook.clone();
+    if let Continue::Unknown { step, started, host } = &recorded.continue_at {
+        let idempotent = runbook.step(step).is_some_and(|s| s.idempotent);
+        if opts.yes && !idempotent {
+            eprintln!(
+                "runbook: error: step `{step}` started at {started} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort."
+            );
+            return Err(Error::Exit(exit::NOT_RESOLVED));
+        }
+    }
+    crate::launch::refuse_prod(&plan, recorded.mode, recorded.allow_prod)?;
+    if opts.yes {
+        let needs = match &recorded.continue_at {
+            Continue::Step(s) | Continue::AfterFailure(s) | Continue::Unknown { step: s, .. } => {
+                plan.needs_human(&answers, Some(s))
+            }
+            Continue::Cleanup { .. } => plan
+                .needs_human(&answers, None)
+                .into_iter()
+                .filter(|n| n.contains("cleanup"))
+                .collect(),
+        };
+        crate::launch::refuse_unanswered(needs)?;
+    }
+
+    let operator_name = crate::launch::operator_name(opts);
+    let vars = variables(&plan, &recorded, &opts.sets, &operator, &operator_name)?;
+    let ssh = crate::launch::ssh_options(opts)?;
+    let now = chrono::Utc::now();
+    let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;
+    let resumed = Event::RunResumed {
+        operator: operator_name.clone(),
+        previous_operator: recorded.operator.clone(),
+        gap: (now - recorded.last_ts).to_std().unwrap_or_default(),
+        from: crate::resume::describe(&recorded.continue_at),
+    };
+    eprintln!(
+        "resuming {} {}",
+        recorded.run_id,
+        crate::resume::describe(&recorded.continue_at)
+    );
+    crate::launch::launch(Launch {
+        plan,
+        mode: recorded.mode,
+        operator,
+        operator_name,
+        run_id: recorded.run_id.clone(),
+        vars,
+        ssh,
+        trail: Trail::Continue {
+            path,
+            resumed: Box::new(resumed),
+        },
+        start: Start::Resume(recorded.continue_at.clone()),
+        break_lock: opts.break_lock,
+        launched,
+        since_offset,
+        attempts: recorded.attempts.clone(),
+    })
+}
+
+/// The run's variables again: recorded inputs and captures, secrets asked anew (they were never
+/// stored), built-ins with the new operator.
+fn variables(
+    plan: &Plan,
+    recorded: &crate::resume::Recorded,
+    sets: &[String],
+    operator: &Operator,
+    operator_name: &str,
+) -> Result<Vars> {
+    let runbook = &plan.main.runbook;
+    let mut given: HashMap<&str, &str> = HashMap::new();
+    for set in sets {
+        let (name, value) = set
+            .split_once('=')
+            .ok_or_else(|| Error::usage(format!("--set `{set}` is not NAME=VALUE")))?;
+        if !runbook.inputs.get(name).is_some_and(|i| i.value.secret) {
+            return Err(Error::usage(format!(
+                "--set `{name}`: a resumed run keeps its recorded inputs; only secret inputs are given again"
+            )));
+        }
+        given.insert(name, value);
+    }
+    let mut vars = Vars::default();
+    let mut missing = Vec::new();
+    for (name, input) in &runbook.inputs {
+        if input.value.secret {
+            let value = match given.get(name.as_str()) {
+                Some(v) => v.to_string(),
+                None if operator.is_interactive() => {
+                    operator.input(name, input.value.description.as_deref(), true)?
+                }
+                None => {
+                    missing.push(name.clone());
+                    continue;
+                }
+            };
+            vars.set(name, value, true);
+        } else if let Some(value) = recorded.inputs.get(name) {
+            vars.set(name, value.clone(), false);
+        }
+    }
+    if !missing.is_empty() {
+        let flags = missing
+            .iter()
+            .map(|m| format!("--set {m}=..."))
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(Error::usage(format!(
+            "secrets are never stored, so give them again: {flags} (nothing was run)"
+        )));
+    }
+    for (name, value) in &recorded.captures {
+        if value == MASK {
+            eprintln!(
+                "runbook: warning: the capture `{name}` was secret and was not recorded; it is empty in the resumed run"
+            );
+            vars.set(name, "", true);
+        } else {
+            vars.set(name, value.clone(), false);
+        }
+    }
+    vars.set("run_id", recorded.run_id.clone(), false);
+    vars.set("operator", operator_name, false);
+    vars.set("mode", recorded.mode.as_str(), false);
+    Ok(vars)
+}

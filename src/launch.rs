@@ -1,0 +1,252 @@
+//! The part of a run that `run`, `drill` and `resume` share once pre-flight has passed:
+//! connect every target, take the lock, open the audit trail, walk, seal, and turn the ending
+//! into an exit code (design §9).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::audit::AuditLog;
+use crate::cli::RunOptions;
+use crate::error::{Error, Result, exit};
+use crate::events::{Event, Mode, RunOutcome};
+use crate::executor::{Executor, Start};
+use crate::inventory::Binding;
+use crate::lock::{Holder, Taken};
+use crate::plan::Plan;
+use crate::prompt::Operator;
+use crate::runbook::Outcome;
+use crate::sink::Sink;
+use crate::transport::{SshOptions, Transport};
+use crate::ui::Ui;
+use crate::vars::Vars;
+
+/// The audit file: a new one, or an interrupted run's, continued.
+pub enum Trail {
+    Create { dir: PathBuf, first: Box<Event> },
+    Continue { path: PathBuf, resumed: Box<Event> },
+}
+
+/// Everything pre-flight resolved.
+pub struct Launch {
+    pub plan: Plan,
+    pub mode: Mode,
+    pub operator: Operator,
+    pub operator_name: String,
+    pub run_id: String,
+    pub vars: Vars,
+    pub ssh: SshOptions,
+    pub trail: Trail,
+    pub start: Start,
+    pub break_lock: bool,
+    pub launched: Instant,
+    /// How much of the RTO was spent before this process started.
+    pub since_offset: Duration,
+    /// Attempts so far by step (a resumed run's counts).
+    pub attempts: HashMap<String, u32>,
+}
+
+/// Refuses at once when prompts could not work: never hang waiting on a pipe.
+pub fn require_terminal(yes: bool) -> Result<()> {
+    if yes || crate::prompt::has_terminal() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        "no terminal to ask on (stdin or stderr is not a TTY), and --yes was not given: nothing was run.\n  To run unattended: --yes, with --answer STEP=VALUE for each typed confirmation, decision and manual step.\n  To see the plan: --dry-run.",
+    ))
+}
+
+/// `--operator`, else `$RUNBOOK_OPERATOR` (clap reads it), else `$USER`/`$LOGNAME`.
+pub fn operator_name(opts: &RunOptions) -> String {
+    opts.operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+pub fn ssh_options(opts: &RunOptions) -> Result<SshOptions> {
+    let connect_timeout = crate::duration::parse(&opts.ssh.connect_timeout)
+        .map_err(|e| Error::usage(format!("--connect-timeout: {e}")))?;
+    Ok(SshOptions {
+        config: opts.ssh.ssh_config.clone(),
+        identity: opts.ssh.identity.clone(),
+        known_hosts: opts.ssh.known_hosts.clone(),
+        connect_timeout,
+        accept_new_host_keys: opts.ssh.accept_new_host_keys,
+    })
+}
+
+/// A drill never touches production unless told so (and that is recorded).
+pub fn refuse_prod(plan: &Plan, mode: Mode, allow_prod: bool) -> Result<()> {
+    if mode != Mode::Drill || allow_prod {
+        return Ok(());
+    }
+    let prod: Vec<String> = plan
+        .bindings
+        .values()
+        .filter(|b| b.is_prod())
+        .map(Binding::label)
+        .collect();
+    if prod.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "this drill would act on production hosts ({}), marked `env: prod` in the inventory: nothing was run. Point it at staging with --target, or pass --allow-prod (recorded in the audit trail)",
+        prod.join(", ")
+    )))
+}
+
+/// Unattended pre-flight: every step that would need a human must have its answer.
+pub fn refuse_unanswered(needs: Vec<String>) -> Result<()> {
+    if needs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "--yes, but these steps need a human and have no answer: nothing was run.\n  {}",
+        needs.join("\n  ")
+    )))
+}
+
+/// Connects, locks, records, walks and seals; returns the exit code.
+pub fn launch(l: Launch) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(walk(l))
+}
+
+async fn walk(l: Launch) -> Result<u8> {
+    let Launch {
+        plan,
+        mode,
+        operator,
+        operator_name,
+        run_id,
+        mut vars,
+        ssh,
+        trail,
+        start,
+        break_lock,
+        launched,
+        since_offset,
+        attempts,
+    } = l;
+    let runbook = plan.main.runbook.clone();
+    let transports = connect_all(&plan, &ssh).await?;
+    let audit_dir = match &trail {
+        Trail::Create { dir, .. } => dir.clone(),
+        Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &plan.targets);
+    let (lock, taken) = crate::lock::acquire(&lock_path, Holder::me(&run_id, &operator_name), break_lock)?;
+    let (audit, opening) = match trail {
+        Trail::Create { dir, first } => (AuditLog::create(&dir, &run_id, &operator_name, launched)?, *first),
+        Trail::Continue { path, resumed } => (AuditLog::open_append(&path, &operator_name)?, *resumed),
+    };
+    let audit_path = audit.path().display().to_string();
+    let mut sink = Sink {
+        ui: Ui::new(),
+        audit: Some(audit),
+    };
+    sink.emit(&opening)?;
+    let (how, previous) = match taken {
+        Taken::Free => ("free", None),
+        Taken::Stale(h) => ("stale", Some(h)),
+        Taken::Broken(h) => ("broken", Some(h)),
+    };
+    sink.emit(&Event::LockTaken {
+        path: lock.path().display().to_string(),
+        how,
+        previous,
+    })?;
+    for (label, _) in plan.bindings.iter() {
+        let role = plan
+            .targets
+            .iter()
+            .find(|(_, h)| *h == label)
+            .map(|(r, _)| r.clone())
+            .unwrap_or_default();
+        let host_key_added = transports
+            .get(label)
+            .and_then(|t| t.host_key_added())
+            .map(str::to_string);
+        sink.emit(&Event::TargetConnected {
+            role,
+            host: label.clone(),
+            host_key_added,
+            reconnected: false,
+        })?;
+    }
+    let rto = runbook.rto.get().unwrap_or_default();
+    let mut executor = Executor {
+        plan,
+        mode,
+        operator,
+        sink,
+        transports,
+        launched,
+        since_offset,
+        rto,
+        over_target: Vec::new(),
+        ssh,
+        attempts,
+    };
+    let end = executor.run(&mut vars, start).await?;
+    let elapsed = executor.elapsed();
+    executor.sink.ui.restore();
+    eprintln!("audit trail: {audit_path}");
+    for (_, transport) in executor.transports.drain() {
+        transport.close().await;
+    }
+    drop(lock);
+    Ok(exit_code(mode, end.outcome, elapsed, rto))
+}
+
+/// Connects every SSH host of the plan, all before anything runs; reports every failure.
+async fn connect_all(plan: &Plan, ssh: &SshOptions) -> Result<HashMap<String, Transport>> {
+    let mut transports = HashMap::new();
+    let mut failures = Vec::new();
+    for (label, binding) in &plan.bindings {
+        match binding {
+            Binding::Local => {
+                transports.insert(label.clone(), Transport::local());
+            }
+            Binding::Ssh { dest, .. } => match Transport::connect(dest, ssh).await {
+                Ok(t) => {
+                    transports.insert(label.clone(), t);
+                }
+                Err(e) => failures.push(format!("{label}: {}", e.reason)),
+            },
+        }
+    }
+    if failures.is_empty() {
+        return Ok(transports);
+    }
+    for (_, t) in transports.drain() {
+        t.close().await;
+    }
+    Err(Error::usage(format!(
+        "cannot reach every target: nothing was run.\n  {}",
+        failures.join("\n  ")
+    )))
+}
+
+pub fn exit_code(mode: Mode, outcome: RunOutcome, elapsed: Duration, rto: Duration) -> u8 {
+    match outcome {
+        RunOutcome::Ended(Outcome::Resolved) if mode == Mode::Drill && elapsed > rto => {
+            exit::OVER_RTO_OR_INCOMPLETE
+        }
+        RunOutcome::Ended(Outcome::Resolved) => exit::OK,
+        RunOutcome::Ended(_) | RunOutcome::Aborted => exit::NOT_RESOLVED,
+        RunOutcome::Interrupted => exit::INTERRUPTED,
+        RunOutcome::Lost => exit::RUNTIME,
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
