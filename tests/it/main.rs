@@ -4,6 +4,7 @@ mod audit;
 mod interactive;
 mod list;
 mod run;
+mod scenarios;
 mod schema;
 mod show;
 mod ssh_run;
