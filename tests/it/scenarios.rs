@@ -60,12 +60,21 @@ fn service_down_restarts_a_crashed_api_and_escalates_on_a_port_conflict() {
     let sb = Sandbox::start();
     let before = sb.sh("cat run/app-api.pid");
     sb.sh("kill -KILL $(cat run/app-api.pid)");
-    wait_for(|| sb.unit_state("app-api") == "failed", "the killed API to show as failed");
+    wait_for(
+        || sb.unit_state("app-api") == "failed",
+        "the killed API to show as failed",
+    );
     assert_eq!(sb.http_get("/health").0, 0, "the API should be down");
 
-    let out = sb.runbook("run", "service-down", &[], SERVICE_DOWN).expect_code(0);
+    let out = sb
+        .runbook("run", "service-down", &[], SERVICE_DOWN)
+        .expect_code(0);
     ended(&out, "resolved");
-    assert!(out.stderr.contains("decided \"Crashed or stopped: restart it\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("decided \"Crashed or stopped: restart it\""),
+        "{}",
+        out.stderr
+    );
     let (code, body) = sb.http_get("/health");
     assert_eq!(code, 200, "{body}");
     assert_ne!(sb.sh("cat run/app-api.pid"), before, "a new process serves");
@@ -74,12 +83,29 @@ fn service_down_restarts_a_crashed_api_and_escalates_on_a_port_conflict() {
     // rollback's restart fails too, and the run escalates.
     sb.systemctl(&["stop", "app-api"]);
     let _squatter = PortSquatter::hold(sb.api_port);
-    let out = sb.runbook("run", "service-down", &[], SERVICE_DOWN).expect_code(3);
+    let out = sb
+        .runbook("run", "service-down", &[], SERVICE_DOWN)
+        .expect_code(3);
     ended(&out, "escalated");
-    assert!(out.stderr.contains("Job for app-api.service failed"), "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("127.0.0.1:{}", sb.api_port)), "check-port shows the listener\n{}", out.stderr);
-    assert!(out.stderr.contains("decided \"Persistent failure: roll back to the last good version\""), "{}", out.stderr);
-    assert!(out.stderr.contains("Address already in use") || sb.log("app-api").contains("Address already in use"));
+    assert!(
+        out.stderr.contains("Job for app-api.service failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{}", sb.api_port)),
+        "check-port shows the listener\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("decided \"Persistent failure: roll back to the last good version\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Address already in use") || sb.log("app-api").contains("Address already in use")
+    );
     assert_ne!(sb.unit_state("app-api"), "active");
 }
 
@@ -90,9 +116,15 @@ fn service_down_rolls_back_a_bad_deploy() {
     sb.deploy("v1.1.0");
     assert_eq!(sb.http_get("/health").0, 500, "v1.1.0 is the broken release");
 
-    let out = sb.runbook("run", "service-down", &[], SERVICE_DOWN).expect_code(0);
+    let out = sb
+        .runbook("run", "service-down", &[], SERVICE_DOWN)
+        .expect_code(0);
     ended(&out, "resolved");
-    assert!(out.stderr.contains("decided \"Running: verify its health\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("decided \"Running: verify its health\""),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("rollback/restart: ok"), "{}", out.stderr);
     assert_eq!(sb.head(), good, "the checkout is at the last good commit");
     let (code, body) = sb.http_get("/health");
@@ -107,14 +139,29 @@ fn rollback_returns_to_the_last_good_version_and_escalates_when_that_version_fai
     sb.deploy("v1.1.0");
     let out = sb.runbook("run", "rollback", &[], ROLLBACK).expect_code(0);
     ended(&out, "resolved");
-    assert!(out.stderr.contains("migrations/002_deal_stage.sql"), "the migration is named\n{}", out.stderr);
-    assert!(out.stderr.contains("decided \"Migrations changed: check and downgrade\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("migrations/002_deal_stage.sql"),
+        "the migration is named\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("decided \"Migrations changed: check and downgrade\""),
+        "{}",
+        out.stderr
+    );
     assert_eq!(sb.head(), good);
     let (code, body) = sb.http_get("/health");
-    assert_eq!((code, body.contains("\"version\": \"1.0.0\"")), (200, true), "{body}");
+    assert_eq!(
+        (code, body.contains("\"version\": \"1.0.0\"")),
+        (200, true),
+        "{body}"
+    );
 
     // Rolling "back" to a version that is itself broken: restarted for real, then escalated.
-    let out = sb.runbook("run", "rollback", &[("version", "v1.1.0")], ROLLBACK).expect_code(3);
+    let out = sb
+        .runbook("run", "rollback", &[("version", "v1.1.0")], ROLLBACK)
+        .expect_code(3);
     ended(&out, "escalated");
     assert!(out.stderr.contains("verify: failed"), "{}", out.stderr);
     assert_eq!(sb.http_get("/health").0, 500, "v1.1.0 really serves");
@@ -129,7 +176,11 @@ fn db_down_starts_postgres_restores_corrupt_data_and_escalates_when_it_cannot_st
 
     let out = sb.runbook("run", "db-down", &[], DB_DOWN).expect_code(0);
     ended(&out, "resolved");
-    assert!(out.stderr.contains("decided \"Stopped: start it\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("decided \"Stopped: start it\""),
+        "{}",
+        out.stderr
+    );
     assert_eq!(sb.unit_state("postgresql"), "active");
     assert_eq!(sb.counts("app"), counts);
     assert!(sb.http_get("/health/deep").1.contains("\"postgres\": \"ok\""));
@@ -138,9 +189,18 @@ fn db_down_starts_postgres_restores_corrupt_data_and_escalates_when_it_cannot_st
     sb.sh("psql -q -d app -c 'DROP TABLE deals'");
     let out = sb.runbook("run", "db-down", &[], DB_DOWN).expect_code(0);
     ended(&out, "resolved");
-    assert!(out.stderr.contains("decided \"Corrupt or missing: restore from backup\""), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("decided \"Corrupt or missing: restore from backup\""),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("restore/verify-counts: ok"), "{}", out.stderr);
-    assert_eq!(sb.counts("app"), counts, "the dropped table is back with its rows");
+    assert_eq!(
+        sb.counts("app"),
+        counts,
+        "the dropped table is back with its rows"
+    );
     assert_eq!(sb.unit_state("app-api"), "active");
 
     // PostgreSQL cannot start (its configuration file is gone): escalated.
@@ -148,8 +208,16 @@ fn db_down_starts_postgres_restores_corrupt_data_and_escalates_when_it_cannot_st
     sb.sh("mv pgdata/postgresql.conf pgdata/postgresql.conf.moved");
     let out = sb.runbook("run", "db-down", &[], DB_DOWN).expect_code(3);
     ended(&out, "escalated");
-    assert!(out.stderr.contains("Job for postgresql.service failed"), "{}", out.stderr);
-    assert!(out.stderr.contains("postgresql.conf"), "the logs name the cause\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("Job for postgresql.service failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("postgresql.conf"),
+        "the logs name the cause\n{}",
+        out.stderr
+    );
     assert_ne!(sb.unit_state("postgresql"), "active");
 }
 
@@ -162,7 +230,11 @@ fn db_restore_brings_back_deleted_rows_and_escalates_without_a_backup() {
 
     let out = sb.runbook("run", "db-restore", &[], DB_RESTORE).expect_code(0);
     ended(&out, "resolved");
-    assert!(out.stderr.contains("deals: 12 rows, as in the backup"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("deals: 12 rows, as in the backup"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(sb.counts("app"), counts);
     assert_eq!(sb.unit_state("app-api"), "active");
     assert!(sb.http_get("/health/deep").1.contains("\"postgres\": \"ok\""));
@@ -177,11 +249,17 @@ fn db_restore_brings_back_deleted_rows_and_escalates_without_a_backup() {
     sb.sh("psql -q -d app -c 'DELETE FROM deals WHERE id > 5'");
     sb.sh("mkdir -p empty-backups");
     let empty = sb.root().join("empty-backups").display().to_string();
-    let out = sb.runbook("run", "db-restore", &[("backup_dir", &empty)], DB_RESTORE).expect_code(3);
+    let out = sb
+        .runbook("run", "db-restore", &[("backup_dir", &empty)], DB_RESTORE)
+        .expect_code(3);
     ended(&out, "escalated");
     assert!(out.stderr.contains("list-backups: failed"), "{}", out.stderr);
     assert_eq!(sb.counts("app"), "leads=40 deals=5", "nothing was dropped");
-    assert_eq!(sb.unit_state("app-api"), "inactive", "the API was stopped, and stays stopped");
+    assert_eq!(
+        sb.unit_state("app-api"),
+        "inactive",
+        "the API was stopped, and stays stopped"
+    );
 }
 
 #[test]
@@ -191,7 +269,11 @@ fn llm_failover_verifies_the_fallback_rotates_an_expired_key_and_escalates_when_
     let out = sb.runbook("run", "llm-failover", &[], LLM).expect_code(0);
     ended(&out, "resolved");
     assert!(out.stderr.contains("\"primary\": \"down\""), "{}", out.stderr);
-    assert!(out.stderr.contains("\"provider\": \"fallback\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("\"provider\": \"fallback\""),
+        "{}",
+        out.stderr
+    );
 
     // Both providers now refuse the key: rotate it (a secret) and restart the API.
     sb.set_provider_key("llm-primary", "sandbox-key-2");
@@ -199,16 +281,37 @@ fn llm_failover_verifies_the_fallback_rotates_an_expired_key_and_escalates_when_
     assert_eq!(sb.http_post("/api/v1/ai-agents/test-prompt").0, 502);
     let pid = sb.sh("cat run/app-api.pid");
     let out = sb
-        .runbook("run", "llm-failover", &[("new_llm_api_key", "sandbox-key-2")], LLM)
+        .runbook(
+            "run",
+            "llm-failover",
+            &[("new_llm_api_key", "sandbox-key-2")],
+            LLM,
+        )
         .expect_code(0);
     ended(&out, "resolved");
-    assert!(out.stderr.contains("decided \"A key is refused: rotate it\""), "{}", out.stderr);
-    assert!(!out.stderr.contains("sandbox-key-2"), "the new key is never shown\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("decided \"A key is refused: rotate it\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("sandbox-key-2"),
+        "the new key is never shown\n{}",
+        out.stderr
+    );
     assert!(sb.sh("cat srv/app/.env").contains("LLM_API_KEY=sandbox-key-2"));
-    assert!(sb.sh("cat srv/app/.env.bak.*").contains("LLM_API_KEY=sandbox-key-1"), "the old .env is kept");
+    assert!(
+        sb.sh("cat srv/app/.env.bak.*")
+            .contains("LLM_API_KEY=sandbox-key-1"),
+        "the old .env is kept"
+    );
     assert_ne!(sb.sh("cat run/app-api.pid"), pid, "the API was restarted");
     let (code, body) = sb.http_post("/api/v1/ai-agents/test-prompt");
-    assert_eq!((code, body.contains("\"provider\": \"primary\"")), (200, true), "{body}");
+    assert_eq!(
+        (code, body.contains("\"provider\": \"primary\"")),
+        (200, true),
+        "{body}"
+    );
 
     // Both providers down, keys fine: nothing to fix on our side; escalated.
     sb.systemctl(&["stop", "llm-primary", "llm-fallback"]);
@@ -222,7 +325,9 @@ fn llm_failover_verifies_the_fallback_rotates_an_expired_key_and_escalates_when_
 fn rollback_drill_passes_within_its_rto_and_fails_when_live_is_not_the_last_good_version() {
     let sb = Sandbox::start();
     let good = sb.last_good();
-    let out = sb.runbook("drill", "rollback-drill", &[], ROLLBACK_DRILL).expect_code(0);
+    let out = sb
+        .runbook("drill", "rollback-drill", &[], ROLLBACK_DRILL)
+        .expect_code(0);
     assert!(out.stderr.contains("drill verdict: PASS"), "{}", out.stderr);
     assert_eq!(sb.head(), good);
     let (code, body) = sb.http_get("/health");
@@ -240,23 +345,174 @@ fn rollback_drill_passes_within_its_rto_and_fails_when_live_is_not_the_last_good
     // Live is not the last good version: the drill refuses to deploy anything.
     sb.deploy("v1.1.0");
     let bad = sb.head();
-    let out = sb.runbook("drill", "rollback-drill", &[], ROLLBACK_DRILL).expect_code(3);
+    let out = sb
+        .runbook("drill", "rollback-drill", &[], ROLLBACK_DRILL)
+        .expect_code(3);
     assert!(out.stderr.contains("drill verdict: FAIL"), "{}", out.stderr);
     assert!(out.stderr.contains("live-is-last-good: failed"), "{}", out.stderr);
-    assert_eq!(sb.head(), bad, "the drill and its cleanup left the checkout alone");
+    assert_eq!(
+        sb.head(),
+        bad,
+        "the drill and its cleanup left the checkout alone"
+    );
 }
 
 #[test]
 fn restore_drill_validates_row_counts_and_fails_on_a_mismatch() {
     let sb = Sandbox::start();
-    let out = sb.runbook("drill", "restore-drill", &[], RESTORE_DRILL).expect_code(0);
+    let out = sb
+        .runbook("drill", "restore-drill", &[], RESTORE_DRILL)
+        .expect_code(0);
     assert!(out.stderr.contains("drill verdict: PASS"), "{}", out.stderr);
-    assert!(out.stderr.contains("deals: source 12, restored 12: ok"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("deals: source 12, restored 12: ok"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(sb.counts("app_restore_drill"), sb.counts("app"));
 
     // The source gained a row the backup does not have.
     sb.sh("psql -q -d app -c 'INSERT INTO deals (lead_id, amount) VALUES (1, 1)'");
-    let out = sb.runbook("drill", "restore-drill", &[], RESTORE_DRILL).expect_code(3);
+    let out = sb
+        .runbook("drill", "restore-drill", &[], RESTORE_DRILL)
+        .expect_code(3);
     assert!(out.stderr.contains("drill verdict: FAIL"), "{}", out.stderr);
-    assert!(out.stderr.contains("deals: source 13, restored 12: MISMATCH"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("deals: source 13, restored 12: MISMATCH"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Every shipped runbook validates without a warning and renders as a document and a flowchart.
+#[test]
+fn shipped_runbooks_validate_without_warnings_and_render() {
+    let dir = crate::support::cmd::root().join("runbooks");
+    let out = crate::support::cmd::runbook(["validate", "--deny-warnings"])
+        .arg(&dir)
+        .expect_code(0);
+    assert!(
+        out.stdout.contains("checked 7 files: ok") || out.stderr.contains("checked 7 files: ok"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    for id in [
+        "service-down",
+        "db-down",
+        "llm-failover",
+        "db-restore",
+        "rollback",
+        "rollback-drill",
+        "restore-drill",
+    ] {
+        for format in ["text", "md", "mermaid"] {
+            let out = crate::support::cmd::runbook(["--dir"])
+                .arg(&dir)
+                .args(["show", id, "--format", format])
+                .expect_code(0);
+            assert!(!out.stdout.trim().is_empty(), "{id} {format}");
+        }
+    }
+}
+
+const BEGIN: &str = "<!-- BEGIN GENERATED from runbooks/*.yaml by tests/it/scenarios.rs; UPDATE_DOCS=1 cargo test scenarios_md rewrites it -->";
+const END: &str = "<!-- END GENERATED -->";
+
+/// docs/scenarios.md's tables are generated from the YAML: a runbook changed without the page
+/// fails here (run with `UPDATE_DOCS=1` to rewrite the generated part).
+#[test]
+fn scenarios_md_is_generated_from_the_runbooks() {
+    let root = crate::support::cmd::root();
+    let path = root.join("docs/scenarios.md");
+    let page = std::fs::read_to_string(&path).expect("docs/scenarios.md exists");
+    let (Some(start), Some(end)) = (page.find(BEGIN), page.find(END)) else {
+        panic!("docs/scenarios.md lacks the generated-section markers:\n{BEGIN}\n{END}");
+    };
+    let generated = scenarios_tables(&root.join("runbooks"));
+    let expected = format!("{}{BEGIN}\n{generated}{}", &page[..start], &page[end..]);
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    assert!(
+        page == expected,
+        "docs/scenarios.md is out of date with runbooks/: run `UPDATE_DOCS=1 cargo test scenarios_md`"
+    );
+}
+
+fn scenarios_tables(dir: &std::path::Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let books: Vec<runbook::runbook::Runbook> = files
+        .iter()
+        .map(|p| {
+            let source = runbook::parse::Source::read(p).unwrap();
+            source
+                .parse()
+                .unwrap_or_else(|d| panic!("{}: {d:?}", p.display()))
+        })
+        .collect();
+    let cell = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('|', "\\|")
+    };
+    let mut out = String::from("| id | when to use | RTO | inputs | targets |\n|---|---|---|---|---|\n");
+    for rb in &books {
+        let description = rb.description.clone().unwrap_or_default();
+        let when = description
+            .split("\n\n")
+            .find_map(|p| p.trim().strip_prefix("**When to use it:**"))
+            .map(|w| {
+                let w = w.trim();
+                let mut chars = w.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_else(|| rb.title.clone());
+        let inputs: Vec<String> = rb.inputs.keys().map(|k| format!("`{k}`")).collect();
+        let targets: Vec<String> = rb.targets.keys().map(|k| format!("`{k}`")).collect();
+        out.push_str(&format!(
+            "| [`{id}`](#{id}) | {} | {} | {} | {} |\n",
+            cell(&when),
+            rb.rto.0.value,
+            inputs.join(", "),
+            targets.join(", "),
+            id = rb.id(),
+        ));
+    }
+    for rb in &books {
+        out.push_str(&format!(
+            "\n### {}\n\n{} (RTO {}).\n\n",
+            rb.id(),
+            cell(&rb.title),
+            rb.rto.0.value
+        ));
+        out.push_str("| input | default | meaning |\n|---|---|---|\n");
+        for (name, input) in &rb.inputs {
+            let default = match (&input.value.default, input.value.secret) {
+                (_, true) => "(secret)".to_string(),
+                (Some(d), _) if d.is_empty() => "(empty)".to_string(),
+                (Some(d), _) => format!("`{}`", d.replace('|', "\\|")),
+                (None, _) => "(required)".to_string(),
+            };
+            let meaning = cell(input.value.description.as_deref().unwrap_or(""));
+            out.push_str(&format!("| `{name}` | {default} | {meaning} |\n"));
+        }
+        out.push_str("\n| target | meaning |\n|---|---|\n");
+        for (name, target) in &rb.targets {
+            out.push_str(&format!(
+                "| `{name}` | {} |\n",
+                cell(target.value.description.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+    out
 }

@@ -115,7 +115,9 @@ impl Sandbox {
     pub fn runbook(&self, command: &str, id: &str, sets: &[(&str, &str)], answers: &[&str]) -> Run {
         let path = root().join("runbooks").join(format!("{id}.yaml"));
         let source = runbook::parse::Source::read(&path).expect("read the runbook");
-        let rb = source.parse().unwrap_or_else(|d| panic!("{id} does not parse: {d:?}"));
+        let rb = source
+            .parse()
+            .unwrap_or_else(|d| panic!("{id} does not parse: {d:?}"));
         let mut run = runbook(["--dir"])
             .arg(root().join("runbooks"))
             .arg("--audit-dir")
@@ -151,7 +153,10 @@ impl Sandbox {
         let out = Command::new("runuser")
             .args(["-u", USER, "--", "env", "-i"])
             .arg("HOME=/home/rbtest")
-            .arg(format!("PATH={}/bin:/usr/local/bin:/usr/bin:/bin", self.root().display()))
+            .arg(format!(
+                "PATH={}/bin:/usr/local/bin:/usr/bin:/bin",
+                self.root().display()
+            ))
             .arg(format!("PGHOST={}/run", self.root().display()))
             .arg(format!("PGPORT={}", self.pg_port))
             .arg("PGDATABASE=app")
@@ -180,7 +185,10 @@ impl Sandbox {
 
     /// `active`, `failed` or `inactive`.
     pub fn unit_state(&self, unit: &str) -> String {
-        self.sh_status(&format!("systemctl is-active {unit}")).1.trim().to_string()
+        self.sh_status(&format!("systemctl is-active {unit}"))
+            .1
+            .trim()
+            .to_string()
     }
 
     /// `leads=N deals=M` in database `db`.
@@ -199,13 +207,19 @@ impl Sandbox {
 
     #[track_caller]
     pub fn last_good(&self) -> String {
-        fs::read_to_string(self.app_dir().join(".last_good_sha")).unwrap().trim().to_string()
+        fs::read_to_string(self.app_dir().join(".last_good_sha"))
+            .unwrap()
+            .trim()
+            .to_string()
     }
 
     /// Checks out `rev` and restarts the app: a deploy.
     #[track_caller]
     pub fn deploy(&self, rev: &str) {
-        self.sh(&format!("git -C {} checkout -q --detach {rev}", self.app_dir().display()));
+        self.sh(&format!(
+            "git -C {} checkout -q --detach {rev}",
+            self.app_dir().display()
+        ));
         self.systemctl(&["restart", "app-api"]);
     }
 
@@ -221,7 +235,11 @@ impl Sandbox {
     /// Rewrites a provider stand-in's unit with another accepted key and restarts it.
     #[track_caller]
     pub fn set_provider_key(&self, unit: &str, key: &str) {
-        let port = if unit == "llm-primary" { self.primary_port } else { self.fallback_port };
+        let port = if unit == "llm-primary" {
+            self.primary_port
+        } else {
+            self.fallback_port
+        };
         self.write_unit(unit, &self.provider_unit(port, key, unit));
         self.systemctl(&["restart", unit]);
     }
@@ -257,8 +275,14 @@ impl Sandbox {
                 self.api_port
             ),
         );
-        self.write_unit("llm-primary", &self.provider_unit(self.primary_port, LLM_KEY, "llm-primary"));
-        self.write_unit("llm-fallback", &self.provider_unit(self.fallback_port, LLM_KEY, "llm-fallback"));
+        self.write_unit(
+            "llm-primary",
+            &self.provider_unit(self.primary_port, LLM_KEY, "llm-primary"),
+        );
+        self.write_unit(
+            "llm-fallback",
+            &self.provider_unit(self.fallback_port, LLM_KEY, "llm-fallback"),
+        );
         chown(root);
     }
 
@@ -301,11 +325,18 @@ impl Sandbox {
         let source = crate::support::cmd::root().join("tests/sandbox/app/app.py");
         fs::copy(&source, app.join("app.py")).unwrap();
         fs::write(app.join("VERSION"), "1.0.0\n").unwrap();
-        fs::write(app.join("requirements.txt"), "# the app needs only the Python standard library\n").unwrap();
+        fs::write(
+            app.join("requirements.txt"),
+            "# the app needs only the Python standard library\n",
+        )
+        .unwrap();
         fs::write(app.join(".gitignore"), ".env\n.env.bak.*\n.last_good_sha\n").unwrap();
         fs::create_dir_all(app.join("migrations")).unwrap();
-        fs::write(app.join("migrations/001_leads_deals.sql"), "-- leads and deals (tests/sandbox/seed.sql)\n")
-            .unwrap();
+        fs::write(
+            app.join("migrations/001_leads_deals.sql"),
+            "-- leads and deals (tests/sandbox/seed.sql)\n",
+        )
+        .unwrap();
         fs::write(
             app.join(".env"),
             format!(
@@ -328,8 +359,11 @@ impl Sandbox {
         ));
         fs::write(app.join("VERSION"), "1.1.0\n").unwrap();
         fs::write(app.join("BROKEN"), "release 1.1.0 fails every request\n").unwrap();
-        fs::write(app.join("migrations/002_deal_stage.sql"), "ALTER TABLE deals ADD COLUMN stage text;\n")
-            .unwrap();
+        fs::write(
+            app.join("migrations/002_deal_stage.sql"),
+            "ALTER TABLE deals ADD COLUMN stage text;\n",
+        )
+        .unwrap();
         chown(&app);
         self.sh(&format!(
             "cd {} && {git} add -A && {git} commit -qm 'Release 1.1.0' && {git} tag v1.1.0 && \
@@ -350,7 +384,10 @@ impl Drop for Sandbox {
             if path.extension().is_none_or(|e| e != "pid") {
                 continue;
             }
-            let Some(pid) = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i32>().ok()) else {
+            let Some(pid) = fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            else {
                 continue;
             };
             let postgres = path.file_stem().is_some_and(|s| s == "postgresql");
@@ -408,7 +445,9 @@ fn prerequisites() -> &'static PathBuf {
                 .unwrap_or(0)
         });
         let Some(bin) = bins.pop() else {
-            return Err("PostgreSQL is missing (/usr/lib/postgresql/*/bin/initdb): apt-get install postgresql".into());
+            return Err(
+                "PostgreSQL is missing (/usr/lib/postgresql/*/bin/initdb): apt-get install postgresql".into(),
+            );
         };
         let tools = [
             ("/usr/bin/python3", "python3"),
@@ -422,7 +461,12 @@ fn prerequisites() -> &'static PathBuf {
                 return Err(format!("{path} is missing: apt-get install {package}"));
             }
         }
-        let ok = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let ok = |cmd: &mut Command| {
+            cmd.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
         if !ok(Command::new("/usr/bin/python3").args(["-m", "pip", "--version"])) {
             return Err("pip for /usr/bin/python3 is missing: apt-get install python3-pip".into());
         }
@@ -443,7 +487,11 @@ fn chown(path: &Path) {
         .arg(path)
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok, "chown {} to {USER} failed (the sandbox needs root)", path.display());
+    assert!(
+        ok,
+        "chown {} to {USER} failed (the sandbox needs root)",
+        path.display()
+    );
 }
 
 fn free_port() -> u16 {
@@ -470,6 +518,9 @@ fn http(method: &str, port: u16, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (code, body)
 }
