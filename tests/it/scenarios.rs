@@ -260,6 +260,18 @@ fn db_restore_brings_back_deleted_rows_and_escalates_without_a_backup() {
         "inactive",
         "the API was stopped, and stays stopped"
     );
+    // Both runs left a sealed, intact audit trail.
+    let trails: Vec<_> = std::fs::read_dir(sb.audit.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    assert_eq!(trails.len(), 2);
+    for trail in trails {
+        crate::support::cmd::runbook(["audit", "verify"])
+            .arg(&trail)
+            .expect_code(0);
+    }
 }
 
 #[test]
@@ -298,6 +310,16 @@ fn llm_failover_verifies_the_fallback_rotates_an_expired_key_and_escalates_when_
         !out.stderr.contains("sandbox-key-2"),
         "the new key is never shown\n{}",
         out.stderr
+    );
+    let leaked = std::process::Command::new("grep")
+        .args(["-rl", "sandbox-key-2"])
+        .arg(sb.audit.path())
+        .output()
+        .unwrap();
+    assert!(
+        leaked.stdout.is_empty(),
+        "the key is in the audit trail: {}",
+        String::from_utf8_lossy(&leaked.stdout)
     );
     assert!(sb.sh("cat srv/app/.env").contains("LLM_API_KEY=sandbox-key-2"));
     assert!(
