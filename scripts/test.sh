@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command of the README: installs what the tests need when it is missing (a real sshd
-# and a real PostgreSQL for the end-to-end tests), then runs every test.
+# The test command of the README: installs what the tests need when it is missing (a real sshd,
+# a real PostgreSQL and Python for the end-to-end tests), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,10 @@ need=()
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The scenario sandbox (tests/it/support/sandbox.rs): its app and LLM stand-ins, and pip for the rollbacks.
+[ -x /usr/bin/python3 ] || need+=(python3)
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v git >/dev/null 2>&1 || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

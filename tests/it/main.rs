@@ -5,6 +5,7 @@ mod interactive;
 mod list;
 mod resume;
 mod run;
+mod scenarios;
 mod schema;
 mod show;
 mod ssh_run;
