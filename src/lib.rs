@@ -18,6 +18,7 @@ pub mod parse;
 pub mod plan;
 pub mod prompt;
 pub mod render;
+pub mod review;
 pub mod runbook;
 pub mod script;
 pub mod sink;

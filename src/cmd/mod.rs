@@ -2,7 +2,9 @@
 
 mod audit;
 mod completions;
+mod history;
 mod list;
+mod review;
 mod run;
 mod schema;
 mod show;
@@ -24,5 +26,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Run(args) => run::execute(global, &args, None),
         Command::Drill(args) => run::execute(global, &args.run, Some(args.allow_prod)),
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
+        Command::Review(args) => review::execute(global, &args),
+        Command::History(args) => history::execute(global, &args),
     }
 }
