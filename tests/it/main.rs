@@ -1,8 +1,10 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
 mod audit;
+mod history;
 mod interactive;
 mod list;
+mod review;
 mod run;
 mod schema;
 mod show;

@@ -3,4 +3,5 @@
 #![allow(dead_code)]
 
 pub mod cmd;
+pub mod runs;
 pub mod sshd;
