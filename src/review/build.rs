@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{
     Answer, Attempt, CLOCK_JUMP_MS, ClockJump, Decision, Edit, Gap, Integrity, Note, OverTarget, Review,
-    StepVisit, TimeSplit,
+    StepVisit, TimeSplit, text,
 };
 use crate::error::Error;
 
@@ -110,11 +110,13 @@ pub(super) fn read_lines(path: &Path, count: u64, display: &str, integrity: Inte
     let mut buf = Vec::new();
     for _ in 0..count {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(read_error)? == 0 {
+        // A last line without its newline is torn (a crash): never part of the chain.
+        if reader.read_until(b'\n', &mut buf).map_err(read_error)? == 0 || buf.last() != Some(&b'\n') {
             break;
         }
-        if let Some(line) = decode(buf.trim_ascii_end()) {
-            builder.feed(line);
+        match decode(buf.trim_ascii_end()) {
+            Some(line) => builder.feed(line),
+            None => builder.r.unreadable += 1,
         }
     }
     Ok(builder.finish())
@@ -125,8 +127,9 @@ pub(super) fn read_lines(path: &Path, count: u64, display: &str, integrity: Inte
 pub fn from_events(events: Vec<Value>, path: &str, integrity: Integrity) -> Review {
     let mut builder = Builder::new(path, integrity);
     for event in events {
-        if let Some(line) = serde_json::to_vec(&event).ok().and_then(|b| decode(&b)) {
-            builder.feed(line);
+        match serde_json::to_vec(&event).ok().and_then(|b| decode(&b)) {
+            Some(line) => builder.feed(line),
+            None => builder.r.unreadable += 1,
         }
     }
     builder.finish()
@@ -186,6 +189,7 @@ impl Builder {
                 clock_jumps: Vec::new(),
                 over_target: Vec::new(),
                 notes: Vec::new(),
+                unreadable: 0,
             },
             since: 0,
             sealed_total: None,
@@ -313,13 +317,13 @@ impl Builder {
     }
 
     fn open(&mut self, e: &Line, at: u64) {
-        let kind = e.kind.clone().unwrap_or_default();
+        let kind = text(e.kind.as_deref().unwrap_or_default());
         self.r.steps.push(StepVisit {
             step: e.step.clone().unwrap_or_default(),
             title: e.title.clone().unwrap_or_default(),
             by_hand: kind == "manual",
             kind,
-            host: e.host.clone(),
+            host: e.host.as_deref().map(text),
             position: e.position,
             start_ms: at,
             wait_ms: 0,
@@ -351,7 +355,7 @@ impl Builder {
             for a in v.attempts.iter_mut().filter(|a| a.outcome == "unfinished") {
                 a.exec_ms = at.saturating_sub(a.start_ms);
             }
-            v.outcome = Some("unfinished".into());
+            v.outcome = Some(text("unfinished"));
         }
         let span = at - v.start_ms;
         v.wait_ms = open.first_start.map_or(span, |f| f.saturating_sub(v.start_ms).min(span));
@@ -399,10 +403,10 @@ impl Builder {
         }
         v.attempts.push(Attempt {
             attempt: e.attempt.unwrap_or(1),
-            host: e.host.clone(),
+            host: e.host.as_deref().map(text),
             start_ms: at,
             exec_ms: 0,
-            outcome: "unfinished".into(),
+            outcome: text("unfinished"),
             exit: None,
             reason: None,
         });
@@ -422,10 +426,11 @@ impl Builder {
             },
         };
         let v = &mut self.r.steps[index];
-        let outcome = e.outcome.clone().unwrap_or_else(|| "?".into());
+        let outcome = text(e.outcome.as_deref().unwrap_or("?"));
+        let host = e.host.as_deref().map(text);
         let attempt = e.attempt.unwrap_or(0);
         let found = v.attempts.iter_mut().rev().find(|a| {
-            a.outcome == "unfinished" && a.attempt == attempt && a.host == e.host
+            a.outcome == "unfinished" && a.attempt == attempt && a.host == host
         });
         if let Some(a) = found {
             a.exec_ms = e.duration_ms.unwrap_or(at.saturating_sub(a.start_ms));
@@ -441,7 +446,7 @@ impl Builder {
         }
         // On several hosts the step fails when one does: keep the first failure of an attempt.
         let worse_kept = v.attempts.iter().any(|a| {
-            a.attempt == attempt && a.host != e.host && !matches!(a.outcome.as_str(), "ok" | "unfinished")
+            a.attempt == attempt && a.host != host && !matches!(&*a.outcome, "ok" | "unfinished")
         });
         if !worse_kept {
             v.outcome = Some(outcome);
@@ -534,5 +539,59 @@ impl Builder {
             },
         };
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(seq: u64, ts: &str, mono: u64, event: &str, extra: Value) -> Value {
+        let mut v = json!({"v": 1, "seq": seq, "ts": ts, "mono_ms": mono, "run": "r", "event": event, "operator": "alice"});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v
+    }
+
+    /// The wall clock stepped 1 h forward between two events 2 s apart: a clock jump, and the
+    /// durations still come from `mono_ms`.
+    #[test]
+    fn a_wall_clock_jump_is_reported_and_does_not_change_durations() {
+        let events = vec![
+            event(0, "2026-11-22T03:00:00.000Z", 0, "run started", json!({"runbook": "x", "mode": "drill", "rto_ms": 60000, "since_offset_ms": 1000})),
+            event(1, "2026-11-22T03:00:00.000Z", 0, "step presented", json!({"step": "a", "target_ms": 1000})),
+            event(2, "2026-11-22T03:00:01.000Z", 1000, "step started", json!({"step": "a", "attempt": 1})),
+            event(3, "2026-11-22T04:00:03.000Z", 3000, "step finished", json!({"step": "a", "attempt": 1, "outcome": "ok", "duration_ms": 2000})),
+        ];
+        let r = from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false });
+        assert_eq!(r.clock_jumps.len(), 1);
+        assert_eq!(r.clock_jumps[0].seq, 3);
+        assert_eq!(r.clock_jumps[0].skew_ms, 3_600_000);
+        let a = &r.steps[0];
+        // On the RTO clock (started 1 s before launch by --since).
+        assert_eq!((a.start_ms, a.wait_ms, a.exec_ms, a.took_ms), (1000, 1000, 2000, 3000));
+        assert_eq!(a.over_ms, Some(2000));
+        assert_eq!(r.total_ms, 4000);
+        assert_eq!(r.time.gaps_ms, 1000, "the --since second before launch");
+        assert_eq!(r.verdict, "INCOMPLETE");
+        assert_eq!(r.clock_start.unwrap().to_rfc3339(), "2026-11-22T02:59:59+00:00");
+    }
+
+    /// Two hosts running the same attempt at once: exec is the time anything ran, not the sum,
+    /// and one failing host makes the step fail.
+    #[test]
+    fn parallel_hosts_count_once_and_the_worst_outcome_wins() {
+        let events = vec![
+            event(0, "2026-11-22T03:00:00.000Z", 0, "step presented", json!({"step": "a"})),
+            event(1, "2026-11-22T03:00:00.000Z", 0, "step started", json!({"step": "a", "host": "web1", "attempt": 1})),
+            event(2, "2026-11-22T03:00:00.000Z", 0, "step started", json!({"step": "a", "host": "web2", "attempt": 1})),
+            event(3, "2026-11-22T03:00:01.000Z", 1000, "step finished", json!({"step": "a", "host": "web2", "attempt": 1, "outcome": "failed", "exit": 2})),
+            event(4, "2026-11-22T03:00:02.000Z", 2000, "step finished", json!({"step": "a", "host": "web1", "attempt": 1, "outcome": "ok", "exit": 0})),
+        ];
+        let r = from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false });
+        let a = &r.steps[0];
+        assert_eq!(a.exec_ms, 2000);
+        assert_eq!((a.outcome.as_deref(), a.exit), (Some("failed"), Some(2)));
     }
 }

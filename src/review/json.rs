@@ -1,10 +1,12 @@
 //! `--format json`: one document, the same shape for one run or several, versioned by
-//! `schema` and documented field by field in `docs/review.md`.
+//! `schema` and documented field by field in `docs/review.md`. Written straight to its
+//! destination: a run of 100,000 steps is never held as one string.
+
+use std::io::Write;
 
 use serde::Serialize;
 
 use super::{Comparison, Review, SCHEMA};
-use crate::error::Error;
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -13,14 +15,19 @@ struct Document<'a> {
     comparison: Option<&'a Comparison>,
 }
 
-pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> Result<String, Error> {
+pub fn write(out: &mut impl Write, reviews: &[Review], comparison: Option<&Comparison>) -> std::io::Result<()> {
     let document = Document {
         schema: SCHEMA,
         runs: reviews,
         comparison,
     };
-    let mut text = serde_json::to_string_pretty(&document)
-        .map_err(|e| Error::runtime(format!("cannot serialize the review: {e}")))?;
-    text.push('\n');
-    Ok(text)
+    serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+/// The document as a string (tests, small runs).
+pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
+    let mut bytes = Vec::new();
+    write(&mut bytes, reviews, comparison).expect("writing to memory does not fail");
+    String::from_utf8(bytes).expect("serde_json writes UTF-8")
 }

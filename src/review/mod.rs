@@ -15,6 +15,7 @@ pub mod markdown;
 mod svg;
 pub mod text;
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -85,6 +86,25 @@ pub struct Review {
     pub over_target: Vec<OverTarget>,
     /// Notes not tied to a step.
     pub notes: Vec<Note>,
+    /// Lines that did not read as events (only in a file that fails its chain).
+    #[serde(skip)]
+    pub(crate) unreadable: u64,
+}
+
+/// A string that repeats on every step (kinds, outcomes, `local`): the known values are
+/// shared, not allocated once per step, which keeps a 100,000-step review small.
+pub type Text = Cow<'static, str>;
+
+/// The shared copy of `value` when it is a common one.
+pub(crate) fn text(value: &str) -> Text {
+    const COMMON: [&str; 15] = [
+        "run", "manual", "choose", "call", "end", "ok", "failed", "timeout", "cancelled", "lost",
+        "skipped", "marked done", "unfinished", "local", "?",
+    ];
+    match COMMON.iter().find(|c| **c == value) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(value.to_string()),
+    }
 }
 
 /// One visit of a step: from being presented to the next step being presented. A step the
@@ -94,8 +114,8 @@ pub struct StepVisit {
     pub step: String,
     pub title: String,
     /// `run`, `manual`, `choose`, `call`, `end`, ...
-    pub kind: String,
-    pub host: Option<String>,
+    pub kind: Text,
+    pub host: Option<Text>,
     pub position: Option<u64>,
     /// RTO-clock offset of `step presented`.
     pub start_ms: u64,
@@ -112,7 +132,7 @@ pub struct StepVisit {
     pub over_ms: Option<i64>,
     /// The last attempt's outcome (the worst host's, on several hosts); `unfinished` when it
     /// started and the file ends (or the run was resumed) before it finished.
-    pub outcome: Option<String>,
+    pub outcome: Option<Text>,
     pub exit: Option<i64>,
     pub attempts: Vec<Attempt>,
     /// Manual steps and commands run by hand: their exec is an operator's work.
@@ -126,10 +146,10 @@ pub struct StepVisit {
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
     pub attempt: u64,
-    pub host: Option<String>,
+    pub host: Option<Text>,
     pub start_ms: u64,
     pub exec_ms: u64,
-    pub outcome: String,
+    pub outcome: Text,
     pub exit: Option<i64>,
     pub reason: Option<String>,
 }
@@ -217,6 +237,22 @@ impl Review {
             .map(|start| start + chrono::Duration::milliseconds(offset_ms as i64))
     }
 
+    /// The builder saw lines it could not read: only a tampered file has those.
+    fn tampered_lines(&self) -> bool {
+        self.unreadable > 0
+    }
+
+    /// Sets what the chain says, and the verdict that follows from it.
+    fn set_integrity(&mut self, integrity: Integrity) {
+        if let Integrity::Tampered { .. } = integrity {
+            self.verdict = "TAMPERED".into();
+            self.verdict_reason = None;
+        } else if self.outcome.is_none() {
+            self.verdict = "INCOMPLETE".into();
+        }
+        self.integrity = integrity;
+    }
+
     pub fn sealed(&self) -> bool {
         self.integrity == Integrity::IntactSealed
     }
@@ -247,8 +283,21 @@ impl Review {
 
 /// Verifies the audit file at `path` and builds its review from the events that verify: all of
 /// them for an intact or incomplete file, the prefix before the break for a tampered one.
+///
+/// The chain is checked on one thread while the review is built on another, from the same
+/// bytes; when the two disagree on the lines to trust (a tampered file, a run still writing),
+/// the review is built again from exactly the verified lines.
 pub fn load(path: &Path) -> Result<Review, Error> {
-    let verification = audit::verify(path)?;
+    let display = path.display().to_string();
+    let (verification, built) = std::thread::scope(|scope| {
+        let verifying = scope.spawn(|| audit::verify(path));
+        let built = build::read_lines(path, u64::MAX, &display, Integrity::IntactSealed);
+        let verification = verifying
+            .join()
+            .unwrap_or_else(|_| Err(Error::runtime(format!("verifying `{display}` failed"))));
+        (verification, built)
+    });
+    let verification = verification?;
     let integrity = match &verification.status {
         Status::IntactSealed => Integrity::IntactSealed,
         Status::Incomplete => Integrity::Incomplete {
@@ -260,7 +309,12 @@ pub fn load(path: &Path) -> Result<Review, Error> {
             reason: reason.clone(),
         },
     };
-    build::read_lines(path, verification.events, &path.display().to_string(), integrity)
+    let mut review = match built {
+        Ok(review) if review.events == verification.events && !review.tampered_lines() => review,
+        _ => build::read_lines(path, verification.events, &display, integrity.clone())?,
+    };
+    review.set_integrity(integrity);
+    Ok(review)
 }
 
 /// `1h2m3s`, `2m05s`, `4.2s`, `350ms`: short and precise enough for a postmortem.

@@ -46,9 +46,9 @@ pub(crate) fn step_cells(index: usize, v: &StepVisit) -> Vec<String> {
         fmt_ms(v.took_ms),
         v.target_ms.map_or("-".into(), fmt_ms),
         over,
-        v.outcome.clone().unwrap_or_else(|| "-".into()),
+        v.outcome.as_deref().unwrap_or("-").to_string(),
         attempts(v),
-        v.host.clone().unwrap_or_else(|| "-".into()),
+        v.host.as_deref().unwrap_or("-").to_string(),
     ]
 }
 
