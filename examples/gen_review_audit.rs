@@ -34,8 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             fields(json!({"outcome": "ok", "exit": 0, "attempt": 1, "duration_ms": 3, "target_ms": 1000, "over_target": false,
                 "output": {"path": format!("{run}/{id}-1.out"), "size": 12, "sha256": "0".repeat(64), "tail": format!("step {i} ok\n")}})), false)?;
     }
-    log.seal(fields(json!({"outcome": "resolved", "duration_ms": 1000, "rto_ms": 3_600_000, "within_rto": true,
-        "verdict": {"pass": true, "reason": "benchmark"}, "over_target": []})))?;
+    log.seal(fields(
+        json!({"outcome": "resolved", "duration_ms": 1000, "rto_ms": 3_600_000, "within_rto": true,
+        "verdict": {"pass": true, "reason": "benchmark"}, "over_target": []}),
+    ))?;
     println!("{}", log.path().display());
     Ok(())
 }

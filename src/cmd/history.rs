@@ -26,7 +26,10 @@ pub fn execute(global: &Global, args: &HistoryArgs) -> Result<u8> {
             .map_err(|e| Error::runtime(format!("cannot serialize the history: {e}")))?;
         output::print(&format!("{text}\n"))?;
     } else if runs.is_empty() {
-        eprintln!("no runs in `{}` match (set the audit dir with --audit-dir or RUNBOOK_AUDIT_DIR)", dir.display());
+        eprintln!(
+            "no runs in `{}` match (set the audit dir with --audit-dir or RUNBOOK_AUDIT_DIR)",
+            dir.display()
+        );
     } else {
         output::print(&history::render(&runs))?;
     }

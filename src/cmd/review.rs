@@ -14,7 +14,10 @@ pub fn execute(global: &Global, args: &ReviewArgs) -> Result<u8> {
     for run in &args.runs {
         let path = audit::resolve_run(&dir, run)?;
         if reviews.iter().any(|r| r.path == path.display().to_string()) {
-            return Err(Error::usage(format!("`{run}` names a run given twice ({})", path.display())));
+            return Err(Error::usage(format!(
+                "`{run}` names a run given twice ({})",
+                path.display()
+            )));
         }
         reviews.push(review::load(&path)?);
     }
@@ -45,5 +48,9 @@ pub fn execute(global: &Global, args: &ReviewArgs) -> Result<u8> {
     for r in &tampered {
         eprintln!("runbook: {}", r.integrity_warning().unwrap_or_default());
     }
-    Ok(if tampered.is_empty() { exit::OK } else { exit::RUNTIME })
+    Ok(if tampered.is_empty() {
+        exit::OK
+    } else {
+        exit::RUNTIME
+    })
 }

@@ -103,7 +103,12 @@ fn decode(bytes: &[u8]) -> Option<Line> {
 }
 
 /// Streams the first `count` lines of `path` (those that verified) into a review.
-pub(super) fn read_lines(path: &Path, count: u64, display: &str, integrity: Integrity) -> Result<Review, Error> {
+pub(super) fn read_lines(
+    path: &Path,
+    count: u64,
+    display: &str,
+    integrity: Integrity,
+) -> Result<Review, Error> {
     let read_error = |e: std::io::Error| Error::runtime(format!("cannot read `{}`: {e}", path.display()));
     let mut reader = BufReader::new(File::open(path).map_err(read_error)?);
     let mut builder = Builder::new(display, integrity);
@@ -157,7 +162,9 @@ struct Builder {
 }
 
 fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(ts).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl Builder {
@@ -312,8 +319,7 @@ impl Builder {
         r.targets = e.targets.clone().unwrap_or_default();
         r.rto_ms = e.rto_ms.unwrap_or(0);
         r.launched = ts;
-        r.clock_start =
-            ts.map(|t| t - chrono::Duration::milliseconds((e.mono_ms + self.since) as i64));
+        r.clock_start = ts.map(|t| t - chrono::Duration::milliseconds((e.mono_ms + self.since) as i64));
     }
 
     fn open(&mut self, e: &Line, at: u64) {
@@ -358,7 +364,9 @@ impl Builder {
             v.outcome = Some(text("unfinished"));
         }
         let span = at - v.start_ms;
-        v.wait_ms = open.first_start.map_or(span, |f| f.saturating_sub(v.start_ms).min(span));
+        v.wait_ms = open
+            .first_start
+            .map_or(span, |f| f.saturating_sub(v.start_ms).min(span));
         v.exec_ms = v.exec_ms.min(span - v.wait_ms);
         v.after_ms = span - v.wait_ms - v.exec_ms;
         v.took_ms = span;
@@ -429,9 +437,11 @@ impl Builder {
         let outcome = text(e.outcome.as_deref().unwrap_or("?"));
         let host = e.host.as_deref().map(text);
         let attempt = e.attempt.unwrap_or(0);
-        let found = v.attempts.iter_mut().rev().find(|a| {
-            a.outcome == "unfinished" && a.attempt == attempt && a.host == host
-        });
+        let found = v
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|a| a.outcome == "unfinished" && a.attempt == attempt && a.host == host);
         if let Some(a) = found {
             a.exec_ms = e.duration_ms.unwrap_or(at.saturating_sub(a.start_ms));
             a.outcome = outcome.clone();
@@ -445,9 +455,10 @@ impl Builder {
             }
         }
         // On several hosts the step fails when one does: keep the first failure of an attempt.
-        let worse_kept = v.attempts.iter().any(|a| {
-            a.attempt == attempt && a.host != host && !matches!(&*a.outcome, "ok" | "unfinished")
-        });
+        let worse_kept = v
+            .attempts
+            .iter()
+            .any(|a| a.attempt == attempt && a.host != host && !matches!(&*a.outcome, "ok" | "unfinished"));
         if !worse_kept {
             v.outcome = Some(outcome);
             v.exit = e.exit;
@@ -520,7 +531,10 @@ impl Builder {
             (Integrity::Tampered { .. }, _) => ("TAMPERED".into(), None),
             (_, None) => (
                 "INCOMPLETE".into(),
-                Some(format!("no seal: the run stopped {} into the RTO clock", super::fmt_ms(r.total_ms))),
+                Some(format!(
+                    "no seal: the run stopped {} into the RTO clock",
+                    super::fmt_ms(r.total_ms)
+                )),
             ),
             (_, Some(seal)) => match &seal.verdict {
                 Some(v) => (
@@ -550,7 +564,9 @@ mod tests {
 
     fn event(seq: u64, ts: &str, mono: u64, event: &str, extra: Value) -> Value {
         let mut v = json!({"v": 1, "seq": seq, "ts": ts, "mono_ms": mono, "run": "r", "event": event, "operator": "alice"});
-        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         v
     }
 
@@ -559,10 +575,34 @@ mod tests {
     #[test]
     fn a_wall_clock_jump_is_reported_and_does_not_change_durations() {
         let events = vec![
-            event(0, "2026-11-22T03:00:00.000Z", 0, "run started", json!({"runbook": "x", "mode": "drill", "rto_ms": 60000, "since_offset_ms": 1000})),
-            event(1, "2026-11-22T03:00:00.000Z", 0, "step presented", json!({"step": "a", "target_ms": 1000})),
-            event(2, "2026-11-22T03:00:01.000Z", 1000, "step started", json!({"step": "a", "attempt": 1})),
-            event(3, "2026-11-22T04:00:03.000Z", 3000, "step finished", json!({"step": "a", "attempt": 1, "outcome": "ok", "duration_ms": 2000})),
+            event(
+                0,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "run started",
+                json!({"runbook": "x", "mode": "drill", "rto_ms": 60000, "since_offset_ms": 1000}),
+            ),
+            event(
+                1,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "step presented",
+                json!({"step": "a", "target_ms": 1000}),
+            ),
+            event(
+                2,
+                "2026-11-22T03:00:01.000Z",
+                1000,
+                "step started",
+                json!({"step": "a", "attempt": 1}),
+            ),
+            event(
+                3,
+                "2026-11-22T04:00:03.000Z",
+                3000,
+                "step finished",
+                json!({"step": "a", "attempt": 1, "outcome": "ok", "duration_ms": 2000}),
+            ),
         ];
         let r = from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false });
         assert_eq!(r.clock_jumps.len(), 1);
@@ -570,7 +610,10 @@ mod tests {
         assert_eq!(r.clock_jumps[0].skew_ms, 3_600_000);
         let a = &r.steps[0];
         // On the RTO clock (started 1 s before launch by --since).
-        assert_eq!((a.start_ms, a.wait_ms, a.exec_ms, a.took_ms), (1000, 1000, 2000, 3000));
+        assert_eq!(
+            (a.start_ms, a.wait_ms, a.exec_ms, a.took_ms),
+            (1000, 1000, 2000, 3000)
+        );
         assert_eq!(a.over_ms, Some(2000));
         assert_eq!(r.total_ms, 4000);
         assert_eq!(r.time.gaps_ms, 1000, "the --since second before launch");
@@ -583,11 +626,41 @@ mod tests {
     #[test]
     fn parallel_hosts_count_once_and_the_worst_outcome_wins() {
         let events = vec![
-            event(0, "2026-11-22T03:00:00.000Z", 0, "step presented", json!({"step": "a"})),
-            event(1, "2026-11-22T03:00:00.000Z", 0, "step started", json!({"step": "a", "host": "web1", "attempt": 1})),
-            event(2, "2026-11-22T03:00:00.000Z", 0, "step started", json!({"step": "a", "host": "web2", "attempt": 1})),
-            event(3, "2026-11-22T03:00:01.000Z", 1000, "step finished", json!({"step": "a", "host": "web2", "attempt": 1, "outcome": "failed", "exit": 2})),
-            event(4, "2026-11-22T03:00:02.000Z", 2000, "step finished", json!({"step": "a", "host": "web1", "attempt": 1, "outcome": "ok", "exit": 0})),
+            event(
+                0,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "step presented",
+                json!({"step": "a"}),
+            ),
+            event(
+                1,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "step started",
+                json!({"step": "a", "host": "web1", "attempt": 1}),
+            ),
+            event(
+                2,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "step started",
+                json!({"step": "a", "host": "web2", "attempt": 1}),
+            ),
+            event(
+                3,
+                "2026-11-22T03:00:01.000Z",
+                1000,
+                "step finished",
+                json!({"step": "a", "host": "web2", "attempt": 1, "outcome": "failed", "exit": 2}),
+            ),
+            event(
+                4,
+                "2026-11-22T03:00:02.000Z",
+                2000,
+                "step finished",
+                json!({"step": "a", "host": "web1", "attempt": 1, "outcome": "ok", "exit": 0}),
+            ),
         ];
         let r = from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false });
         let a = &r.steps[0];

@@ -71,7 +71,10 @@ pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Er
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => {
-            return Err(Error::runtime(format!("cannot read the audit dir `{}`: {e}", dir.display())));
+            return Err(Error::runtime(format!(
+                "cannot read the audit dir `{}`: {e}",
+                dir.display()
+            )));
         }
     };
     let mut paths: Vec<_> = entries
@@ -88,7 +91,9 @@ pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Er
                 let entry = Entry::of(&review);
                 let keep = filter.runbook.as_ref().is_none_or(|id| &entry.runbook == id)
                     && filter.mode.as_ref().is_none_or(|m| &entry.mode == m)
-                    && filter.since.is_none_or(|since| entry.date.is_some_and(|d| d >= since));
+                    && filter
+                        .since
+                        .is_none_or(|since| entry.date.is_some_and(|d| d >= since));
                 if keep {
                     runs.push(entry);
                 }
@@ -106,7 +111,8 @@ pub fn render(runs: &[Entry]) -> String {
         .iter()
         .map(|e| {
             vec![
-                e.date.map_or("?".into(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
+                e.date
+                    .map_or("?".into(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
                 e.runbook.clone(),
                 e.mode.clone(),
                 e.operators.join(","),
@@ -119,7 +125,17 @@ pub fn render(runs: &[Entry]) -> String {
         })
         .collect();
     super::text::table(
-        &["date (UTC)", "runbook", "mode", "operator", "duration", "RTO", "outcome", "verdict", "run"],
+        &[
+            "date (UTC)",
+            "runbook",
+            "mode",
+            "operator",
+            "duration",
+            "RTO",
+            "outcome",
+            "verdict",
+            "run",
+        ],
         &rows,
     )
 }

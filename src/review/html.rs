@@ -61,11 +61,17 @@ fn good(verdict: &str) -> bool {
 }
 
 fn table(header: &[&str], rows: &[Vec<String>], row_class: impl Fn(usize) -> &'static str) -> String {
-    let mut out = String::from("<table>\n<thead><tr>");
-    for h in header {
-        out.push_str(&format!("<th>{}</th>", esc(h)));
+    let mut out = String::from("<table>\n");
+    // A table of facts has no header row: its first column names each row.
+    let facts = header.iter().all(|h| h.is_empty());
+    if !facts {
+        out.push_str("<thead><tr>");
+        for h in header {
+            out.push_str(&format!("<th>{}</th>", esc(h)));
+        }
+        out.push_str("</tr></thead>\n");
     }
-    out.push_str("</tr></thead>\n<tbody>\n");
+    out.push_str("<tbody>\n");
     for (i, row) in rows.iter().enumerate() {
         let class = row_class(i);
         if class.is_empty() {
@@ -73,8 +79,12 @@ fn table(header: &[&str], rows: &[Vec<String>], row_class: impl Fn(usize) -> &'s
         } else {
             out.push_str(&format!("<tr class=\"{class}\">"));
         }
-        for c in row {
-            out.push_str(&format!("<td>{}</td>", esc(c)));
+        for (i, c) in row.iter().enumerate() {
+            if facts && i == 0 {
+                out.push_str(&format!("<th scope=\"row\">{}</th>", esc(c)));
+            } else {
+                out.push_str(&format!("<td>{}</td>", esc(c)));
+            }
         }
         out.push_str("</tr>\n");
     }
@@ -92,7 +102,10 @@ pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
         esc(&title)
     );
     for r in reviews.iter().filter(|r| r.tampered()) {
-        out.push_str(&format!("<p class=\"banner\" role=\"alert\">{}</p>\n", esc(&r.integrity_warning().unwrap_or_default())));
+        out.push_str(&format!(
+            "<p class=\"banner\" role=\"alert\">{}</p>\n",
+            esc(&r.integrity_warning().unwrap_or_default())
+        ));
     }
     if let Some(c) = comparison {
         out.push_str(&render_comparison(c));
@@ -114,7 +127,10 @@ fn render_one(r: &Review, id: usize) -> String {
         esc(&r.run)
     ));
     if let Some(warning) = r.integrity_warning() {
-        out.push_str(&format!("<p class=\"banner\" role=\"alert\">{}</p>\n", esc(&warning)));
+        out.push_str(&format!(
+            "<p class=\"banner\" role=\"alert\">{}</p>\n",
+            esc(&warning)
+        ));
     }
     let targets: Vec<String> = r.targets.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let facts = vec![
@@ -134,7 +150,12 @@ fn render_one(r: &Review, id: usize) -> String {
         ],
         vec![
             "Total".into(),
-            format!("{} of the {} RTO ({})", fmt_ms(r.total_ms), fmt_ms(r.rto_ms), share(r.total_ms, r.rto_ms)),
+            format!(
+                "{} of the {} RTO ({})",
+                fmt_ms(r.total_ms),
+                fmt_ms(r.rto_ms),
+                share(r.total_ms, r.rto_ms)
+            ),
         ],
         vec![
             "Verdict".into(),
@@ -173,10 +194,22 @@ fn render_one(r: &Review, id: usize) -> String {
     let mut remarks: Vec<String> = r
         .gaps
         .iter()
-        .map(|g| format!("gap {} at +{}: {}", gap_words(&g.kind), fmt_ms(g.start_ms), fmt_ms(g.ms)))
+        .map(|g| {
+            format!(
+                "gap {} at +{}: {}",
+                gap_words(&g.kind),
+                fmt_ms(g.start_ms),
+                fmt_ms(g.ms)
+            )
+        })
         .collect();
     remarks.extend(r.clock_jumps.iter().map(|j| {
-        format!("clock jump at seq {} (+{}): wall clock {} against the monotonic clock", j.seq, fmt_ms(j.at_ms), fmt_signed(j.skew_ms))
+        format!(
+            "clock jump at seq {} (+{}): wall clock {} against the monotonic clock",
+            j.seq,
+            fmt_ms(j.at_ms),
+            fmt_signed(j.skew_ms)
+        )
     }));
     if !remarks.is_empty() {
         out.push_str("<ul class=\"muted\">\n");
@@ -188,9 +221,18 @@ fn render_one(r: &Review, id: usize) -> String {
     out.push_str("<h2>Timeline</h2>\n");
     out.push_str(&timeline(r, id));
     out.push_str("<h2>Steps</h2>\n<p class=\"muted\">Times on the RTO clock. wait: presented → started (human); exec: started → finished (machine).</p>\n");
-    let rows: Vec<Vec<String>> = r.steps.iter().enumerate().map(|(i, v)| step_cells(i, v)).collect();
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, v)| step_cells(i, v))
+        .collect();
     out.push_str(&table(&STEP_HEADER, &rows, |i| {
-        if r.steps[i].over_ms.is_some_and(|o| o > 0) { "over" } else { "" }
+        if r.steps[i].over_ms.is_some_and(|o| o > 0) {
+            "over"
+        } else {
+            ""
+        }
     }));
     let mut details: Vec<String> = Vec::new();
     for (i, v) in r.steps.iter().enumerate() {
@@ -198,17 +240,38 @@ fn render_one(r: &Review, id: usize) -> String {
             details.push(format!("<li>{}. <code>{}</code>: command edited by {} at +{}: <code>{}</code> → <code>{}</code></li>", i + 1, esc(&v.step), esc(&e.operator), fmt_ms(e.at_ms), esc(&e.before), esc(&e.after)));
         }
         for n in &v.notes {
-            details.push(format!("<li>{}. <code>{}</code>: note by {} at +{}: {}</li>", i + 1, esc(&v.step), esc(&n.operator), fmt_ms(n.at_ms), esc(&n.text)));
+            details.push(format!(
+                "<li>{}. <code>{}</code>: note by {} at +{}: {}</li>",
+                i + 1,
+                esc(&v.step),
+                esc(&n.operator),
+                fmt_ms(n.at_ms),
+                esc(&n.text)
+            ));
         }
         for d in &v.decisions {
-            details.push(format!("<li>{}. <code>{}</code>: decided “{}” → <code>{}</code></li>", i + 1, esc(&v.step), esc(&d.label), esc(&d.goto)));
+            details.push(format!(
+                "<li>{}. <code>{}</code>: decided “{}” → <code>{}</code></li>",
+                i + 1,
+                esc(&v.step),
+                esc(&d.label),
+                esc(&d.goto)
+            ));
         }
     }
     for n in &r.notes {
-        details.push(format!("<li>note by {} at +{}: {}</li>", esc(&n.operator), fmt_ms(n.at_ms), esc(&n.text)));
+        details.push(format!(
+            "<li>note by {} at +{}: {}</li>",
+            esc(&n.operator),
+            fmt_ms(n.at_ms),
+            esc(&n.text)
+        ));
     }
     if !details.is_empty() {
-        out.push_str(&format!("<h2>Notes, decisions and edits</h2>\n<ul>\n{}\n</ul>\n", details.join("\n")));
+        out.push_str(&format!(
+            "<h2>Notes, decisions and edits</h2>\n<ul>\n{}\n</ul>\n",
+            details.join("\n")
+        ));
     }
     out.push_str("<h2>Over target, worst first</h2>\n");
     if r.over_target.is_empty() {
@@ -219,25 +282,47 @@ fn render_one(r: &Review, id: usize) -> String {
             .iter()
             .map(|o| {
                 let v = &r.steps[o.visit];
-                vec![format!("{}. {}", o.visit + 1, o.step), fmt_ms(o.took_ms), fmt_ms(o.target_ms), fmt_signed(o.over_ms as i64), fmt_ms(v.wait_ms), fmt_ms(v.exec_ms)]
+                vec![
+                    format!("{}. {}", o.visit + 1, o.step),
+                    fmt_ms(o.took_ms),
+                    fmt_ms(o.target_ms),
+                    fmt_signed(o.over_ms as i64),
+                    fmt_ms(v.wait_ms),
+                    fmt_ms(v.exec_ms),
+                ]
             })
             .collect();
-        out.push_str(&table(&["step", "took", "target", "over", "wait", "exec"], &rows, |_| "over"));
+        out.push_str(&table(
+            &["step", "took", "target", "over", "wait", "exec"],
+            &rows,
+            |_| "over",
+        ));
     }
     out.push_str("</section>\n");
     out
 }
 
 fn render_comparison(c: &Comparison) -> String {
-    let mut out = format!("<section class=\"comparison\">\n<h1>Comparison of {} runs</h1>\n", c.runs.len());
+    let mut out = format!(
+        "<section class=\"comparison\">\n<h1>Comparison of {} runs</h1>\n",
+        c.runs.len()
+    );
     if !c.runbooks.is_empty() {
-        out.push_str(&format!("<p class=\"banner\">These are runs of different runbooks: {}.</p>\n", esc(&c.runbooks.join(", "))));
+        out.push_str(&format!(
+            "<p class=\"banner\">These are runs of different runbooks: {}.</p>\n",
+            esc(&c.runbooks.join(", "))
+        ));
     }
     if let Some(t) = &c.trend {
         out.push_str(&format!("<p><strong>Trend:</strong> {}</p>\n", esc(&t.summary)));
     }
     let mut header = vec!["step".to_string()];
-    header.extend(c.runs.iter().enumerate().map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))));
+    header.extend(
+        c.runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
+    );
     let mut rows: Vec<Vec<String>> = c
         .steps
         .iter()
@@ -257,7 +342,11 @@ fn render_comparison(c: &Comparison) -> String {
     out.push_str(&table(&header, &rows, |_| ""));
     out.push_str("<ol class=\"muted\">\n");
     for r in &c.runs {
-        out.push_str(&format!("<li><code>{}</code> ({})</li>\n", esc(&r.run), esc(&r.mode)));
+        out.push_str(&format!(
+            "<li><code>{}</code> ({})</li>\n",
+            esc(&r.run),
+            esc(&r.mode)
+        ));
     }
     out.push_str("</ol>\n</section>\n");
     out

@@ -15,7 +15,11 @@ struct Document<'a> {
     comparison: Option<&'a Comparison>,
 }
 
-pub fn write(out: &mut impl Write, reviews: &[Review], comparison: Option<&Comparison>) -> std::io::Result<()> {
+pub fn write(
+    out: &mut impl Write,
+    reviews: &[Review],
+    comparison: Option<&Comparison>,
+) -> std::io::Result<()> {
     let document = Document {
         schema: SCHEMA,
         runs: reviews,

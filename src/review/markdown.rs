@@ -38,7 +38,10 @@ fn md_table(header: &[&str], rows: &[Vec<String>]) -> String {
 pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
     let mut out = String::new();
     for r in reviews.iter().filter(|r| r.tampered()) {
-        out.push_str(&format!("> **{}**\n\n", r.integrity_warning().unwrap_or_default()));
+        out.push_str(&format!(
+            "> **{}**\n\n",
+            r.integrity_warning().unwrap_or_default()
+        ));
     }
     if let Some(c) = comparison {
         out.push_str(&render_comparison(c));
@@ -77,7 +80,12 @@ fn render_one(r: &Review, h: &str) -> String {
         ],
         vec![
             "Total".into(),
-            format!("{} of the {} RTO ({})", fmt_ms(r.total_ms), fmt_ms(r.rto_ms), share(r.total_ms, r.rto_ms)),
+            format!(
+                "{} of the {} RTO ({})",
+                fmt_ms(r.total_ms),
+                fmt_ms(r.rto_ms),
+                share(r.total_ms, r.rto_ms)
+            ),
         ],
         vec!["Verdict".into(), verdict],
     ];
@@ -103,10 +111,19 @@ fn render_one(r: &Review, h: &str) -> String {
             ));
         }
         for n in &v.notes {
-            details.push_str(&format!("- {who}: note by {} at +{}: {}\n", cell(&n.operator), fmt_ms(n.at_ms), cell(&n.text)));
+            details.push_str(&format!(
+                "- {who}: note by {} at +{}: {}\n",
+                cell(&n.operator),
+                fmt_ms(n.at_ms),
+                cell(&n.text)
+            ));
         }
         for d in &v.decisions {
-            details.push_str(&format!("- {who}: decided \"{}\" → `{}`\n", cell(&d.label), d.goto));
+            details.push_str(&format!(
+                "- {who}: decided \"{}\" → `{}`\n",
+                cell(&d.label),
+                d.goto
+            ));
         }
         for a in v.attempts.iter().filter(|a| a.outcome != "ok") {
             details.push_str(&format!(
@@ -118,10 +135,17 @@ fn render_one(r: &Review, h: &str) -> String {
         }
     }
     for n in &r.notes {
-        details.push_str(&format!("- note by {} at +{}: {}\n", cell(&n.operator), fmt_ms(n.at_ms), cell(&n.text)));
+        details.push_str(&format!(
+            "- note by {} at +{}: {}\n",
+            cell(&n.operator),
+            fmt_ms(n.at_ms),
+            cell(&n.text)
+        ));
     }
     if !details.is_empty() {
-        out.push_str(&format!("\n{h}# Notes, decisions, edits and failed attempts\n\n{details}"));
+        out.push_str(&format!(
+            "\n{h}# Notes, decisions, edits and failed attempts\n\n{details}"
+        ));
     }
     out.push_str(&format!("\n{h}# Where the time went\n\n"));
     let t = &r.time;
@@ -136,7 +160,12 @@ fn render_one(r: &Review, h: &str) -> String {
     .collect();
     out.push_str(&md_table(&["", "time", "share"], &rows));
     for g in &r.gaps {
-        out.push_str(&format!("\n- gap {} at +{}: {}", gap_words(&g.kind), fmt_ms(g.start_ms), fmt_ms(g.ms)));
+        out.push_str(&format!(
+            "\n- gap {} at +{}: {}",
+            gap_words(&g.kind),
+            fmt_ms(g.start_ms),
+            fmt_ms(g.ms)
+        ));
     }
     for j in &r.clock_jumps {
         out.push_str(&format!(
@@ -168,7 +197,10 @@ fn render_one(r: &Review, h: &str) -> String {
                 ]
             })
             .collect();
-        out.push_str(&md_table(&["step", "took", "target", "over", "wait", "exec"], &rows));
+        out.push_str(&md_table(
+            &["step", "took", "target", "over", "wait", "exec"],
+            &rows,
+        ));
     }
     out.push_str(&format!("\n{h}# Timeline\n\n```mermaid\n{}```\n\n", gantt(r)));
     out
@@ -182,7 +214,13 @@ fn mermaid_time(t: DateTime<Utc>) -> String {
 fn task_name(text: &str) -> String {
     let name: String = text
         .chars()
-        .map(|c| if matches!(c, ':' | ';' | '#' | ',') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, ':' | ';' | '#' | ',') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     one_line(&name)
 }
@@ -200,7 +238,11 @@ pub fn gantt(r: &Review) -> String {
     let time = |ms: u64| r.at(ms).map(mermaid_time).unwrap_or_default();
     out.push_str("    section Steps\n");
     for (i, v) in r.steps.iter().enumerate() {
-        let crit = if v.over_ms.is_some_and(|o| o > 0) { "crit, " } else { "" };
+        let crit = if v.over_ms.is_some_and(|o| o > 0) {
+            "crit, "
+        } else {
+            ""
+        };
         out.push_str(&format!(
             "    {} :{crit}s{}, {}, {}\n",
             task_name(&v.step),
@@ -233,10 +275,18 @@ pub fn gantt(r: &Review) -> String {
 fn render_comparison(c: &Comparison) -> String {
     let mut out = format!("# Comparison of {} runs\n\n", c.runs.len());
     if !c.runbooks.is_empty() {
-        out.push_str(&format!("> These are runs of different runbooks: {}.\n\n", c.runbooks.join(", ")));
+        out.push_str(&format!(
+            "> These are runs of different runbooks: {}.\n\n",
+            c.runbooks.join(", ")
+        ));
     }
     let mut header = vec!["step".to_string()];
-    header.extend(c.runs.iter().enumerate().map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))));
+    header.extend(
+        c.runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
+    );
     let mut rows: Vec<Vec<String>> = c
         .steps
         .iter()

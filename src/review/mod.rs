@@ -98,8 +98,21 @@ pub type Text = Cow<'static, str>;
 /// The shared copy of `value` when it is a common one.
 pub(crate) fn text(value: &str) -> Text {
     const COMMON: [&str; 15] = [
-        "run", "manual", "choose", "call", "end", "ok", "failed", "timeout", "cancelled", "lost",
-        "skipped", "marked done", "unfinished", "local", "?",
+        "run",
+        "manual",
+        "choose",
+        "call",
+        "end",
+        "ok",
+        "failed",
+        "timeout",
+        "cancelled",
+        "lost",
+        "skipped",
+        "marked done",
+        "unfinished",
+        "local",
+        "?",
     ];
     match COMMON.iter().find(|c| **c == value) {
         Some(c) => Cow::Borrowed(c),
@@ -275,7 +288,11 @@ impl Review {
                  this review covers its {} events{}.",
                 self.path,
                 self.events,
-                if *torn_tail { " and leaves out a torn last line" } else { "" }
+                if *torn_tail {
+                    " and leaves out a torn last line"
+                } else {
+                    ""
+                }
             )),
         }
     }

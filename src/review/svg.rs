@@ -34,8 +34,8 @@ pub fn esc(text: &str) -> String {
 /// A tick step that gives 4–10 ticks over `span` ms.
 fn tick_step(span: u64) -> u64 {
     const STEPS: [u64; 16] = [
-        100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000,
-        600_000, 900_000, 1_800_000, 3_600_000,
+        100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000,
+        900_000, 1_800_000, 3_600_000,
     ];
     STEPS
         .iter()
@@ -98,7 +98,8 @@ pub fn timeline(r: &Review, id: usize) -> String {
             fmt_ms(v.wait_ms),
             fmt_ms(v.exec_ms),
             fmt_ms(v.after_ms),
-            v.target_ms.map_or(String::new(), |t| format!(", target {}", fmt_ms(t))),
+            v.target_ms
+                .map_or(String::new(), |t| format!(", target {}", fmt_ms(t))),
             esc(v.outcome.as_deref().unwrap_or("-"))
         ));
         let mut label = format!("{}. {}", i + 1, v.step);
@@ -125,7 +126,11 @@ pub fn timeline(r: &Review, id: usize) -> String {
         for a in &v.attempts {
             let ax = x(a.start_ms);
             let class = if v.by_hand { "wait" } else { "exec" };
-            let fill = if v.by_hand { format!(" fill=\"url(#hatch{id})\"") } else { String::new() };
+            let fill = if v.by_hand {
+                format!(" fill=\"url(#hatch{id})\"")
+            } else {
+                String::new()
+            };
             s.push_str(&format!(
                 "<rect class=\"{class}{}\"{fill} x=\"{ax:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\"/>\n",
                 if a.outcome == "ok" { "" } else { " failed" },
@@ -168,13 +173,36 @@ pub fn timeline(r: &Review, id: usize) -> String {
     // Legend.
     let ly = bottom + 34.0;
     let legend = [
-        (format!("<rect class=\"wait\" fill=\"url(#hatch{id})\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>"), "wait (human)"),
-        ("<rect class=\"exec\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(), "exec (machine)"),
-        ("<rect class=\"exec failed\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(), "failed attempt"),
-        ("<rect class=\"span\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(), "other step time"),
-        ("<line class=\"target\" x1=\"11\" y1=\"-13\" x2=\"11\" y2=\"5\"/>".to_string(), "step target"),
-        ("<rect class=\"over-outline\" x=\"0\" y=\"-11\" width=\"22\" height=\"14\"/>".to_string(), "over target"),
-        ("<line class=\"rto\" x1=\"11\" y1=\"-13\" x2=\"11\" y2=\"5\"/>".to_string(), "RTO deadline"),
+        (
+            format!(
+                "<rect class=\"wait\" fill=\"url(#hatch{id})\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>"
+            ),
+            "wait (human)",
+        ),
+        (
+            "<rect class=\"exec\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(),
+            "exec (machine)",
+        ),
+        (
+            "<rect class=\"exec failed\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(),
+            "failed attempt",
+        ),
+        (
+            "<rect class=\"span\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(),
+            "other step time",
+        ),
+        (
+            "<line class=\"target\" x1=\"11\" y1=\"-13\" x2=\"11\" y2=\"5\"/>".to_string(),
+            "step target",
+        ),
+        (
+            "<rect class=\"over-outline\" x=\"0\" y=\"-11\" width=\"22\" height=\"14\"/>".to_string(),
+            "over target",
+        ),
+        (
+            "<line class=\"rto\" x1=\"11\" y1=\"-13\" x2=\"11\" y2=\"5\"/>".to_string(),
+            "RTO deadline",
+        ),
     ];
     let mut lx = 10.0;
     for (swatch, words) in legend {

@@ -53,7 +53,17 @@ pub(crate) fn step_cells(index: usize, v: &StepVisit) -> Vec<String> {
 }
 
 pub(crate) const STEP_HEADER: [&str; 11] = [
-    "#", "step", "start", "wait", "exec", "took", "target", "over/under", "outcome", "attempts", "host",
+    "#",
+    "step",
+    "start",
+    "wait",
+    "exec",
+    "took",
+    "target",
+    "over/under",
+    "outcome",
+    "attempts",
+    "host",
 ];
 
 fn attempts(v: &StepVisit) -> String {
@@ -156,7 +166,12 @@ fn render_one(r: &Review) -> String {
         out.push_str(&format!("  {k:<12} {v}\n"));
     }
     out.push_str("\nSteps (times on the RTO clock; wait = human, exec = machine)\n");
-    let rows: Vec<Vec<String>> = r.steps.iter().enumerate().map(|(i, v)| step_cells(i, v)).collect();
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, v)| step_cells(i, v))
+        .collect();
     out.push_str(&table(&STEP_HEADER, &rows));
     let mut details = String::new();
     for (i, v) in r.steps.iter().enumerate() {
@@ -203,7 +218,12 @@ fn render_one(r: &Review) -> String {
         }
     }
     for n in &r.notes {
-        details.push_str(&format!("  note by {} at +{}: {}\n", n.operator, fmt_ms(n.at_ms), one_line(&n.text)));
+        details.push_str(&format!(
+            "  note by {} at +{}: {}\n",
+            n.operator,
+            fmt_ms(n.at_ms),
+            one_line(&n.text)
+        ));
     }
     if !details.is_empty() {
         out.push_str("\nNotes, decisions, edits and failed attempts\n");
@@ -217,10 +237,19 @@ fn render_one(r: &Review) -> String {
         ("between", t.between_ms),
         ("gaps", t.gaps_ms),
     ] {
-        out.push_str(&format!("  {name:<8} {:>9}  {:>4}\n", fmt_ms(ms), share(ms, r.total_ms)));
+        out.push_str(&format!(
+            "  {name:<8} {:>9}  {:>4}\n",
+            fmt_ms(ms),
+            share(ms, r.total_ms)
+        ));
     }
     for g in &r.gaps {
-        out.push_str(&format!("  gap: {} at +{}, {}\n", gap_words(&g.kind), fmt_ms(g.start_ms), fmt_ms(g.ms)));
+        out.push_str(&format!(
+            "  gap: {} at +{}, {}\n",
+            gap_words(&g.kind),
+            fmt_ms(g.start_ms),
+            fmt_ms(g.ms)
+        ));
     }
     for j in &r.clock_jumps {
         out.push_str(&format!(
@@ -254,7 +283,10 @@ fn render_one(r: &Review) -> String {
 fn render_comparison(c: &Comparison) -> String {
     let mut out = format!("Comparison of {} runs (oldest first)\n", c.runs.len());
     if !c.runbooks.is_empty() {
-        out.push_str(&format!("  note: these are runs of different runbooks: {}\n", c.runbooks.join(", ")));
+        out.push_str(&format!(
+            "  note: these are runs of different runbooks: {}\n",
+            c.runbooks.join(", ")
+        ));
     }
     let mut header = vec!["step".to_string()];
     header.extend((1..=c.runs.len()).map(|i| format!("run {i}")));
@@ -276,7 +308,13 @@ fn render_comparison(c: &Comparison) -> String {
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&table(&header, &rows));
     for (i, r) in c.runs.iter().enumerate() {
-        out.push_str(&format!("  run {}: {} ({}, {})\n", i + 1, r.run, fmt_time(r.launched), r.mode));
+        out.push_str(&format!(
+            "  run {}: {} ({}, {})\n",
+            i + 1,
+            r.run,
+            fmt_time(r.launched),
+            r.mode
+        ));
     }
     if let Some(t) = &c.trend {
         out.push_str(&format!("\nTrend: {}\n", t.summary));

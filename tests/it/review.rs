@@ -20,7 +20,12 @@ fn json_review(path: &Path) -> Value {
 }
 
 fn visits<'a>(run: &'a Value, step: &str) -> Vec<&'a Value> {
-    run["steps"].as_array().unwrap().iter().filter(|v| v["step"] == step).collect()
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["step"] == step)
+        .collect()
 }
 
 #[test]
@@ -31,23 +36,37 @@ fn an_unattended_drill_shows_the_failure_the_retry_and_the_step_over_target() {
     assert_eq!(doc["schema"], "runbook-review/1");
     let run = &doc["runs"][0];
     assert_eq!(run["integrity"]["status"], "intact_sealed");
-    assert_eq!((run["mode"].as_str(), run["verdict"].as_str()), (Some("drill"), Some("PASS")));
+    assert_eq!(
+        (run["mode"].as_str(), run["verdict"].as_str()),
+        (Some("drill"), Some("PASS"))
+    );
     assert_eq!(run["outcome"], "resolved");
     let slow = visits(run, "slow")[0];
     assert!(slow["exec_ms"].as_u64().unwrap() >= 400, "{slow}");
     assert!(slow["over_ms"].as_i64().unwrap() >= 300, "{slow}");
     assert_eq!(run["over_target"][0]["step"], "slow", "the worst first");
     let flaky = visits(run, "flaky")[0];
-    let outcomes: Vec<&str> = flaky["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> = flaky["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
     assert_eq!(outcomes, ["failed", "ok"]);
     // The 200 ms retry delay is neither the human's nor the machine's.
     assert!(flaky["after_ms"].as_u64().unwrap() >= 190, "{flaky}");
     let broken = visits(run, "broken")[0];
-    assert_eq!((broken["outcome"].as_str(), broken["exit"].as_i64()), (Some("failed"), Some(3)));
+    assert_eq!(
+        (broken["outcome"].as_str(), broken["exit"].as_i64()),
+        (Some("failed"), Some(3))
+    );
     assert_eq!(visits(run, "route")[0]["decisions"][0]["goto"], "done");
     // The parts add up to the total.
     let t = &run["time"];
-    let sum: u64 = ["human_ms", "machine_ms", "between_ms", "gaps_ms"].iter().map(|k| t[k].as_u64().unwrap()).sum();
+    let sum: u64 = ["human_ms", "machine_ms", "between_ms", "gaps_ms"]
+        .iter()
+        .map(|k| t[k].as_u64().unwrap())
+        .sum();
     assert_eq!(sum, run["total_ms"].as_u64().unwrap());
     assert!(t["machine_ms"].as_u64().unwrap() >= 400);
 }
@@ -81,9 +100,19 @@ fn a_run_driven_by_a_person_shows_the_note_the_edit_and_the_wait() {
 /// Snapshots of every format, from the person's run with its times made regular.
 #[test]
 fn every_format_of_one_run_is_stable() {
-    let (audit, scratch, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (audit, scratch, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     let real = interactive(audit.path(), scratch.path());
-    let file = retime(&real, out.path(), "20261122T030211Z-review-drill-0001", "2026-11-22T03:02:11Z", 250);
+    let file = retime(
+        &real,
+        out.path(),
+        "20261122T030211Z-review-drill-0001",
+        "2026-11-22T03:02:11Z",
+        250,
+    );
     let path = file.to_str().unwrap();
     let normal = |text: String| text.replace(out.path().to_str().unwrap(), "<dir>");
     insta::assert_snapshot!("text", normal(review(&[path], 0)));
@@ -95,13 +124,21 @@ fn every_format_of_one_run_is_stable() {
 /// Five drills, each faster than the one before: the comparison says so with the numbers.
 #[test]
 fn several_runs_are_compared_and_the_trend_is_told() {
-    let (audit, scratch, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (audit, scratch, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     let real = drill(audit.path(), scratch.path());
     let mut paths = Vec::new();
     for (i, step) in [400, 350, 300, 250, 200].iter().enumerate() {
         let run = format!("2026112{}T030211Z-review-drill-000{i}", i + 1);
         let base = format!("2026-11-2{}T03:02:11Z", i + 1);
-        paths.push(retime(&real, out.path(), &run, &base, *step).display().to_string());
+        paths.push(
+            retime(&real, out.path(), &run, &base, *step)
+                .display()
+                .to_string(),
+        );
     }
     // Given newest first, compared oldest first.
     paths.reverse();
@@ -127,7 +164,13 @@ fn a_crashed_run_is_incomplete_and_its_resume_is_a_gap_and_a_hand_off() {
     let yaml = dir.path().join("hang.yaml");
     std::fs::write(&yaml, "version: 1\nid: hang\ntitle: Hangs\nrto: 1m\nsteps:\n  - id: hang\n    title: Hang\n    run: sleep 3\n  - id: done\n    title: Done\n    end: resolved\n").unwrap();
     let mut child = std::process::Command::new(crate::support::cmd::bin())
-        .args(["run", yaml.to_str().unwrap(), "--yes", "--audit-dir", audit.path().to_str().unwrap()])
+        .args([
+            "run",
+            yaml.to_str().unwrap(),
+            "--yes",
+            "--audit-dir",
+            audit.path().to_str().unwrap(),
+        ])
         .env("USER", "alice")
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
@@ -150,20 +193,39 @@ fn a_crashed_run_is_incomplete_and_its_resume_is_a_gap_and_a_hand_off() {
     assert!(text.starts_with("!! INCOMPLETE: "), "{text}");
     assert!(text.contains("verdict      INCOMPLETE"), "{text}");
     let run = &json_review(&file)["runs"][0];
-    assert_eq!(run["integrity"], json!({"status": "incomplete", "torn_tail": false}));
+    assert_eq!(
+        run["integrity"],
+        json!({"status": "incomplete", "torn_tail": false})
+    );
     assert_eq!(visits(run, "hang")[0]["outcome"], "unfinished");
     assert_eq!(run["outcome"], Value::Null);
 
     std::thread::sleep(std::time::Duration::from_millis(1200));
     let mut log = runbook::audit::AuditLog::open_append(&file, "bob").unwrap();
     let f = |v: Value| -> Map<String, Value> { v.as_object().unwrap().clone() };
-    log.append("run resumed", None, None, f(json!({"by": "bob"})), true).unwrap();
-    log.append("step presented", Some("done"), Some("local"), f(json!({"kind": "end", "title": "Done"})), false).unwrap();
-    log.seal(f(json!({"outcome": "resolved", "duration_ms": 1300, "rto_ms": 60000}))).unwrap();
+    log.append("run resumed", None, None, f(json!({"by": "bob"})), true)
+        .unwrap();
+    log.append(
+        "step presented",
+        Some("done"),
+        Some("local"),
+        f(json!({"kind": "end", "title": "Done"})),
+        false,
+    )
+    .unwrap();
+    log.seal(f(
+        json!({"outcome": "resolved", "duration_ms": 1300, "rto_ms": 60000}),
+    ))
+    .unwrap();
     let run = &json_review(&file)["runs"][0];
     assert_eq!(run["operators"], json!(["alice", "bob"]));
     assert_eq!(run["integrity"]["status"], "intact_sealed");
-    let gap = run["gaps"].as_array().unwrap().iter().find(|g| g["kind"] == "crash_until_resume").unwrap();
+    let gap = run["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "crash_until_resume")
+        .unwrap();
     assert!(gap["ms"].as_u64().unwrap() >= 1000, "{gap}");
     let text = review(&[path], 0);
     assert!(text.contains("operators    alice → bob (hand-off)"), "{text}");
@@ -176,20 +238,38 @@ fn a_tampered_file_is_flagged_first_and_reviewed_up_to_the_break() {
     let file = drill(audit.path(), scratch.path());
     let text = std::fs::read_to_string(&file).unwrap();
     // Make `broken` look like it succeeded.
-    let forged = text.replacen("\"outcome\":\"failed\",\"exit\":3", "\"outcome\":\"ok\",\"exit\":0", 1);
+    let forged = text.replacen(
+        "\"outcome\":\"failed\",\"exit\":3",
+        "\"outcome\":\"ok\",\"exit\":0",
+        1,
+    );
     assert_ne!(forged, text);
     std::fs::write(&file, forged).unwrap();
     let out = runbook(["review", file.to_str().unwrap()]).expect_code(1);
     assert!(out.stdout.starts_with("!! TAMPERED: "), "{}", out.stdout);
     assert!(out.stderr.contains("TAMPERED"), "{}", out.stderr);
     assert!(out.stdout.contains("verdict      TAMPERED"), "{}", out.stdout);
-    let doc: Value = serde_json::from_str(&runbook(["review", file.to_str().unwrap(), "--format", "json"]).expect_code(1).stdout).unwrap();
+    let doc: Value = serde_json::from_str(
+        &runbook(["review", file.to_str().unwrap(), "--format", "json"])
+            .expect_code(1)
+            .stdout,
+    )
+    .unwrap();
     let run = &doc["runs"][0];
     assert_eq!(run["integrity"]["status"], "tampered");
-    assert!(visits(run, "flaky").len() == 1 && visits(run, "broken")[0]["outcome"] == "unfinished", "{run}");
-    let html = runbook(["review", file.to_str().unwrap(), "--format", "html"]).expect_code(1).stdout;
+    assert!(
+        visits(run, "flaky").len() == 1 && visits(run, "broken")[0]["outcome"] == "unfinished",
+        "{run}"
+    );
+    let html = runbook(["review", file.to_str().unwrap(), "--format", "html"])
+        .expect_code(1)
+        .stdout;
     let body = html.find("<body>").unwrap();
-    assert!(html[body..].trim_start_matches("<body>\n").starts_with("<p class=\"banner\" role=\"alert\">TAMPERED"));
+    assert!(
+        html[body..]
+            .trim_start_matches("<body>\n")
+            .starts_with("<p class=\"banner\" role=\"alert\">TAMPERED")
+    );
 }
 
 #[test]
@@ -220,16 +300,31 @@ fn check_gantt(block: &str, steps: usize) {
         } else if line.starts_with("section ") {
             sections += 1;
         } else {
-            assert!(format.is_some() && sections > 0, "a task before dateFormat or a section: {line}");
-            let (name, data) = line.split_once(" :").unwrap_or_else(|| panic!("not a task: {line}"));
-            assert!(!name.trim().is_empty() && !name.contains(':') && !name.contains('#'), "{line}");
+            assert!(
+                format.is_some() && sections > 0,
+                "a task before dateFormat or a section: {line}"
+            );
+            let (name, data) = line
+                .split_once(" :")
+                .unwrap_or_else(|| panic!("not a task: {line}"));
+            assert!(
+                !name.trim().is_empty() && !name.contains(':') && !name.contains('#'),
+                "{line}"
+            );
             let parts: Vec<&str> = data.split(',').map(str::trim).collect();
-            let tags: Vec<&str> = parts.iter().copied().take_while(|p| ["crit", "done", "active", "milestone"].contains(p)).collect();
+            let tags: Vec<&str> = parts
+                .iter()
+                .copied()
+                .take_while(|p| ["crit", "done", "active", "milestone"].contains(p))
+                .collect();
             let rest = &parts[tags.len()..];
             assert_eq!(rest.len(), 3, "id, start, end: {line}");
             assert!(ids.insert(rest[0].to_string()), "duplicate id: {line}");
             assert!(date.is_match(rest[1]), "start not in the date format: {line}");
-            assert!(date.is_match(rest[2]) || duration.is_match(rest[2]), "end: {line}");
+            assert!(
+                date.is_match(rest[2]) || duration.is_match(rest[2]),
+                "end: {line}"
+            );
             if date.is_match(rest[2]) {
                 assert!(rest[1] <= rest[2], "ends before it starts: {line}");
             }
@@ -251,26 +346,68 @@ fn html_is_one_well_formed_self_contained_file_with_an_svg_timeline() {
     let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let file = drill(audit.path(), scratch.path());
     let out_file = audit.path().join("review.html");
-    let out = runbook(["review", file.to_str().unwrap(), "--format", "html", "-o", out_file.to_str().unwrap()]).expect_code(0);
+    let out = runbook([
+        "review",
+        file.to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        out_file.to_str().unwrap(),
+    ])
+    .expect_code(0);
     assert_eq!(out.stdout, "");
     let html = std::fs::read_to_string(&out_file).unwrap();
-    let doc = roxmltree::Document::parse_with_options(&html, roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() })
-        .expect("the HTML is well-formed XML");
-    let svg = doc.descendants().find(|n| n.has_tag_name("svg")).expect("an inline svg");
+    let doc = roxmltree::Document::parse_with_options(
+        &html,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .expect("the HTML is well-formed XML");
+    let svg = doc
+        .descendants()
+        .find(|n| n.has_tag_name("svg"))
+        .expect("an inline svg");
     assert_eq!(svg.tag_name().namespace(), Some("http://www.w3.org/2000/svg"));
-    let step_groups = svg.descendants().filter(|n| n.has_tag_name("g") && n.attribute("class").is_some_and(|c| c.starts_with("step"))).count();
+    let step_groups = svg
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && n.attribute("class").is_some_and(|c| c.starts_with("step")))
+        .count();
     assert_eq!(step_groups, 7, "a bar per step visit");
-    assert!(svg.descendants().any(|n| n.attribute("class") == Some("rto")), "the RTO line");
-    assert!(svg.descendants().any(|n| n.attribute("class") == Some("target")), "target ticks");
-    assert!(svg.descendants().any(|n| n.attribute("class") == Some("step over")), "the over-target step");
-    assert!(svg.descendants().any(|n| n.has_tag_name("pattern")), "wait is hatched, not only coloured");
-    for needed in ["prefers-color-scheme: dark", "@media print", "wait (human)", "exec (machine)"] {
+    assert!(
+        svg.descendants().any(|n| n.attribute("class") == Some("rto")),
+        "the RTO line"
+    );
+    assert!(
+        svg.descendants().any(|n| n.attribute("class") == Some("target")),
+        "target ticks"
+    );
+    assert!(
+        svg.descendants()
+            .any(|n| n.attribute("class") == Some("step over")),
+        "the over-target step"
+    );
+    assert!(
+        svg.descendants().any(|n| n.has_tag_name("pattern")),
+        "wait is hatched, not only coloured"
+    );
+    for needed in [
+        "prefers-color-scheme: dark",
+        "@media print",
+        "wait (human)",
+        "exec (machine)",
+    ] {
         assert!(html.contains(needed), "missing {needed}");
     }
     // Self-contained: nothing to fetch.
     for node in doc.descendants() {
         for attr in ["src", "href"] {
-            assert!(node.attribute(attr).is_none(), "<{}> has {attr}", node.tag_name().name());
+            assert!(
+                node.attribute(attr).is_none(),
+                "<{}> has {attr}",
+                node.tag_name().name()
+            );
         }
     }
     assert!(!html.contains("url(http") && !html.contains("@import") && !html.contains("<script"));
@@ -281,11 +418,18 @@ fn runs_are_found_by_prefix_and_unknown_runs_are_usage_errors() {
     let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let file = drill(audit.path(), scratch.path());
     let id = file.file_stem().unwrap().to_str().unwrap();
-    let by_prefix = runbook(["review", &id[..12], "--audit-dir", audit.path().to_str().unwrap()]).expect_code(0);
+    let by_prefix =
+        runbook(["review", &id[..12], "--audit-dir", audit.path().to_str().unwrap()]).expect_code(0);
     assert!(by_prefix.stdout.contains(&format!("Review of run {id}")));
-    let by_env = runbook(["review", id]).env("RUNBOOK_AUDIT_DIR", audit.path()).expect_code(0);
+    let by_env = runbook(["review", id])
+        .env("RUNBOOK_AUDIT_DIR", audit.path())
+        .expect_code(0);
     assert_eq!(by_env.stdout, by_prefix.stdout);
     let unknown = runbook(["review", "nope", "--audit-dir", audit.path().to_str().unwrap()]).expect_code(2);
-    assert!(unknown.stderr.contains("no run `nope` in the audit dir"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no run `nope` in the audit dir"),
+        "{}",
+        unknown.stderr
+    );
     let _ = unattended; // used by the history tests
 }

@@ -29,7 +29,10 @@ pub fn audit_files(dir: &Path) -> Vec<PathBuf> {
 /// The one file of `after` that is not in `before`.
 #[track_caller]
 fn new_file(before: &[PathBuf], dir: &Path) -> PathBuf {
-    let mut fresh: Vec<PathBuf> = audit_files(dir).into_iter().filter(|p| !before.contains(p)).collect();
+    let mut fresh: Vec<PathBuf> = audit_files(dir)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
     assert_eq!(fresh.len(), 1, "expected one new audit file in {}", dir.display());
     fresh.pop().unwrap()
 }
@@ -38,9 +41,15 @@ fn new_file(before: &[PathBuf], dir: &Path) -> PathBuf {
 #[track_caller]
 pub fn unattended(command: &str, file: &Path, extra: &[&str], audit: &Path, code: i32) -> PathBuf {
     let before = audit_files(audit);
-    runbook([command, file.to_str().unwrap(), "--yes", "--audit-dir", audit.to_str().unwrap()])
-        .args(extra)
-        .expect_code(code);
+    runbook([
+        command,
+        file.to_str().unwrap(),
+        "--yes",
+        "--audit-dir",
+        audit.to_str().unwrap(),
+    ])
+    .args(extra)
+    .expect_code(code);
     new_file(&before, audit)
 }
 
@@ -86,7 +95,12 @@ pub fn interactive(audit: &Path, scratch: &Path) -> PathBuf {
         keys(s, send);
     };
     at(&mut s, "Prepare the scratch directory", "What now?", "\r");
-    at(&mut s, "Slower than its target", "What now?", &format!("{}\r", DOWN.repeat(4)));
+    at(
+        &mut s,
+        "Slower than its target",
+        "What now?",
+        &format!("{}\r", DOWN.repeat(4)),
+    );
     at(&mut s, "", "Note", "waiting for the DBA\r");
     at(&mut s, "", "What now?", &format!("{}\r", DOWN.repeat(2)));
     at(&mut s, "", "Command", "; echo edited\r");
@@ -108,7 +122,9 @@ pub fn interactive(audit: &Path, scratch: &Path) -> PathBuf {
 /// previous one from `base` (RFC 3339), durations to match, machine-specific paths replaced,
 /// and the hash chain recomputed: the same events, stable times for snapshots.
 pub fn retime(src: &Path, dir: &Path, run: &str, base: &str, step_ms: u64) -> PathBuf {
-    let base = chrono::DateTime::parse_from_rfc3339(base).unwrap().with_timezone(&chrono::Utc);
+    let base = chrono::DateTime::parse_from_rfc3339(base)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
     let text = std::fs::read_to_string(src).unwrap();
     let old_run = src.file_stem().unwrap().to_str().unwrap().to_string();
     let mut prev = runbook::audit::GENESIS.to_string();
@@ -119,10 +135,24 @@ pub fn retime(src: &Path, dir: &Path, run: &str, base: &str, step_ms: u64) -> Pa
         let mut v: Value = serde_json::from_str(&line).unwrap();
         let obj = v.as_object_mut().unwrap();
         let mono = seq as u64 * step_ms;
-        obj.insert("ts".into(), (base + chrono::Duration::milliseconds(mono as i64)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into());
+        obj.insert(
+            "ts".into(),
+            (base + chrono::Duration::milliseconds(mono as i64))
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+                .into(),
+        );
         obj.insert("mono_ms".into(), mono.into());
-        obj.insert("operator".into(), obj["operator"].as_str().map(|_| "tester").into());
-        let key = format!("{}/{}/{}", obj.get("step").and_then(Value::as_str).unwrap_or(""), obj.get("host").and_then(Value::as_str).unwrap_or(""), obj.get("attempt").map(|a| a.to_string()).unwrap_or_default());
+        obj.insert(
+            "operator".into(),
+            obj["operator"].as_str().map(|_| "tester").into(),
+        );
+        let key = format!(
+            "{}/{}/{}",
+            obj.get("step").and_then(Value::as_str).unwrap_or(""),
+            obj.get("host").and_then(Value::as_str).unwrap_or(""),
+            obj.get("attempt").map(|a| a.to_string()).unwrap_or_default()
+        );
         match obj["event"].as_str().unwrap() {
             "run started" => {
                 obj.insert("file".into(), "tests/data/review/review.yaml".into());
