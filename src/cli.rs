@@ -78,6 +78,58 @@ pub enum Command {
     /// Check and inspect audit trails
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Review runs from their audit files: where the time went, against targets and the RTO
+    #[command(
+        after_help = "Examples:\n  runbook review 20261122T030211Z-db-restore\n  runbook review 20261122T0302 --format md > postmortem-timeline.md\n  runbook review runs/20261122T030211Z-db-restore-3f9a.jsonl --format html -o review.html\n  runbook review $(runbook history --runbook rollback --mode drill --json | jq -r '.[:5][].run')\n\nExit status: 0 reviewed, 1 an audit file is tampered with (reviewed up to the break, flagged at the top), 2 unknown run."
+    )]
+    Review(ReviewArgs),
+    /// List past runs from the audit dir, newest first
+    #[command(
+        after_help = "Examples:\n  runbook history\n  runbook history --runbook rollback --mode drill --since 2026-11-01\n  runbook history --json | jq '.[] | select(.verdict == \"FAIL\")'"
+    )]
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Run ids, unique prefixes of them, or paths of audit files; several make a comparison
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<String>,
+    #[arg(long, value_enum, default_value_t = ReviewFormat::Text)]
+    pub format: ReviewFormat,
+    /// Write to this file instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReviewFormat {
+    Text,
+    Md,
+    Json,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only runs of this runbook id
+    #[arg(long, value_name = "ID")]
+    pub runbook: Option<String>,
+    /// Only drills or only incidents
+    #[arg(long, value_enum)]
+    pub mode: Option<HistoryMode>,
+    /// Only runs launched at or after this date (2026-11-22, UTC) or RFC 3339 time
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Print the runs as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryMode {
+    Drill,
+    Incident,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ pub mod plan;
 pub mod prompt;
 pub mod render;
 pub mod resume;
+pub mod review;
 pub mod runbook;
 pub mod script;
 pub mod sink;

@@ -2,8 +2,10 @@
 
 mod audit;
 mod completions;
+mod history;
 mod list;
 mod resume;
+mod review;
 mod run;
 mod schema;
 mod show;
@@ -26,5 +28,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Drill(args) => run::execute(global, &args.run, Some(args.allow_prod)),
         Command::Resume(args) => resume::execute(global, &args),
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
+        Command::Review(args) => review::execute(global, &args),
+        Command::History(args) => history::execute(global, &args),
     }
 }

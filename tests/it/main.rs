@@ -1,9 +1,11 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
 mod audit;
+mod history;
 mod interactive;
 mod list;
 mod resume;
+mod review;
 mod run;
 mod scenarios;
 mod schema;

@@ -4,4 +4,5 @@
 
 pub mod cmd;
 pub mod sandbox;
+pub mod runs;
 pub mod sshd;

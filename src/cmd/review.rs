@@ -1,0 +1,56 @@
+//! `runbook review RUN...`: one run's timing review, or several runs compared, from their
+//! audit files, as text, Markdown, JSON or HTML, to stdout or a file.
+
+use std::io::{BufWriter, Write};
+
+use crate::audit;
+use crate::cli::{Global, ReviewArgs, ReviewFormat};
+use crate::error::{Error, Result, exit};
+use crate::review::{self, Comparison, Review, html, json, markdown, text};
+
+pub fn execute(global: &Global, args: &ReviewArgs) -> Result<u8> {
+    let dir = audit::audit_dir(global.audit_dir.as_deref());
+    let mut reviews: Vec<Review> = Vec::with_capacity(args.runs.len());
+    for run in &args.runs {
+        let path = audit::resolve_run(&dir, run)?;
+        if reviews.iter().any(|r| r.path == path.display().to_string()) {
+            return Err(Error::usage(format!(
+                "`{run}` names a run given twice ({})",
+                path.display()
+            )));
+        }
+        reviews.push(review::load(&path)?);
+    }
+    let comparison = (reviews.len() > 1).then(|| Comparison::new(&reviews.iter().collect::<Vec<_>>()));
+    let comparison = comparison.as_ref();
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        let mut out = BufWriter::with_capacity(1 << 16, out);
+        match args.format {
+            ReviewFormat::Text => out.write_all(text::render(&reviews, comparison).as_bytes())?,
+            ReviewFormat::Md => out.write_all(markdown::render(&reviews, comparison).as_bytes())?,
+            ReviewFormat::Json => json::write(&mut out, &reviews, comparison)?,
+            ReviewFormat::Html => out.write_all(html::render(&reviews, comparison).as_bytes())?,
+        }
+        out.flush()
+    };
+    match &args.output {
+        Some(file) => std::fs::File::create(file)
+            .and_then(|mut f| write(&mut f))
+            .map_err(|e| Error::runtime(format!("cannot write the review to `{}`: {e}", file.display())))?,
+        None => match write(&mut std::io::stdout().lock()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
+            Err(e) => return Err(Error::runtime(format!("cannot write to stdout: {e}"))),
+        },
+    }
+    // A tampered file is reviewed up to the break, and said loudly, but never passes quietly.
+    let tampered: Vec<&Review> = reviews.iter().filter(|r| r.tampered()).collect();
+    for r in &tampered {
+        eprintln!("runbook: {}", r.integrity_warning().unwrap_or_default());
+    }
+    Ok(if tampered.is_empty() {
+        exit::OK
+    } else {
+        exit::RUNTIME
+    })
+}

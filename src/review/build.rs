@@ -1,0 +1,670 @@
+//! From events to a `Review`, one event at a time: the file is streamed, never held whole, so
+//! a run of 100,000 steps reviews in bounded memory. Each step visit spans from its `step
+//! presented` to the next one; inside it, time is split into wait (until the first start),
+//! exec (while a command runs) and after (the rest).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    Answer, Attempt, CLOCK_JUMP_MS, ClockJump, Decision, Edit, Gap, Integrity, Note, OverTarget, Review,
+    StepVisit, TimeSplit, text,
+};
+use crate::error::Error;
+
+/// The members of an event the review reads; everything else is ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Line {
+    pub seq: u64,
+    pub ts: String,
+    pub mono_ms: u64,
+    pub run: String,
+    pub event: String,
+    pub operator: String,
+    pub step: Option<String>,
+    pub host: Option<String>,
+    // run started
+    pub runbook: Option<String>,
+    pub title: Option<String>,
+    pub file_sha256: Option<String>,
+    pub mode: Option<String>,
+    pub targets: Option<IndexMap<String, String>>,
+    pub rto_ms: Option<u64>,
+    pub since_offset_ms: Option<u64>,
+    // step presented / started / finished
+    pub position: Option<u64>,
+    pub kind: Option<String>,
+    pub target_ms: Option<u64>,
+    pub command: Option<String>,
+    pub attempt: Option<u64>,
+    pub outcome: Option<String>,
+    pub exit: Option<i64>,
+    pub duration_ms: Option<u64>,
+    pub reason: Option<String>,
+    // answer, note, edit, decision
+    pub question: Option<String>,
+    pub answer: Option<String>,
+    pub text: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub label: Option<String>,
+    pub goto: Option<String>,
+    // run finished
+    pub message: Option<String>,
+    pub within_rto: Option<bool>,
+    pub verdict: Option<SealVerdict>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SealVerdict {
+    pub pass: bool,
+    pub reason: String,
+}
+
+/// The members every event has: what is kept of a line whose own fields do not read as the
+/// review expects (a newer writer), so one odd event cannot hide the rest of the run.
+#[derive(Deserialize)]
+struct Common {
+    seq: u64,
+    ts: String,
+    mono_ms: u64,
+    #[serde(default)]
+    run: String,
+    event: String,
+    #[serde(default)]
+    operator: String,
+    step: Option<String>,
+    host: Option<String>,
+}
+
+fn decode(bytes: &[u8]) -> Option<Line> {
+    if let Ok(line) = serde_json::from_slice::<Line>(bytes) {
+        return Some(line);
+    }
+    let c: Common = serde_json::from_slice(bytes).ok()?;
+    Some(Line {
+        seq: c.seq,
+        ts: c.ts,
+        mono_ms: c.mono_ms,
+        run: c.run,
+        event: c.event,
+        operator: c.operator,
+        step: c.step,
+        host: c.host,
+        ..Line::default()
+    })
+}
+
+/// Streams the first `count` lines of `path` (those that verified) into a review.
+pub(super) fn read_lines(
+    path: &Path,
+    count: u64,
+    display: &str,
+    integrity: Integrity,
+) -> Result<Review, Error> {
+    let read_error = |e: std::io::Error| Error::runtime(format!("cannot read `{}`: {e}", path.display()));
+    let mut reader = BufReader::new(File::open(path).map_err(read_error)?);
+    let mut builder = Builder::new(display, integrity);
+    let mut buf = Vec::new();
+    for _ in 0..count {
+        buf.clear();
+        // A last line without its newline is torn (a crash): never part of the chain.
+        if reader.read_until(b'\n', &mut buf).map_err(read_error)? == 0 || buf.last() != Some(&b'\n') {
+            break;
+        }
+        match decode(buf.trim_ascii_end()) {
+            Some(line) => builder.feed(line),
+            None => builder.r.unreadable += 1,
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// A review from events already in memory (JSON objects as in the audit file), e.g. from
+/// `audit::read_events`.
+pub fn from_events(events: Vec<Value>, path: &str, integrity: Integrity) -> Review {
+    let mut builder = Builder::new(path, integrity);
+    for event in events {
+        match serde_json::to_vec(&event).ok().and_then(|b| decode(&b)) {
+            Some(line) => builder.feed(line),
+            None => builder.r.unreadable += 1,
+        }
+    }
+    builder.finish()
+}
+
+/// What is open while a visit goes on.
+#[derive(Default)]
+struct Open {
+    first_start: Option<u64>,
+    /// Attempts running now (several hosts at once), and since when one has been.
+    running: u32,
+    running_since: u64,
+}
+
+struct Builder {
+    r: Review,
+    since: u64,
+    sealed_total: Option<u64>,
+    seal: Option<Line>,
+    prev: Option<(Option<DateTime<Utc>>, u64)>,
+    last_at: u64,
+    current: Option<(usize, Open)>,
+    /// Gaps that are not before the first step: (kind, start, ms).
+    resume_gaps: Vec<Gap>,
+}
+
+fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Builder {
+    fn new(path: &str, integrity: Integrity) -> Builder {
+        Builder {
+            r: Review {
+                run: String::new(),
+                path: path.to_string(),
+                integrity,
+                events: 0,
+                runbook: String::new(),
+                title: String::new(),
+                file_sha256: String::new(),
+                mode: String::new(),
+                operators: Vec::new(),
+                targets: IndexMap::new(),
+                clock_start: None,
+                launched: None,
+                end: None,
+                outcome: None,
+                message: None,
+                total_ms: 0,
+                rto_ms: 0,
+                verdict: String::new(),
+                verdict_reason: None,
+                steps: Vec::new(),
+                time: TimeSplit::default(),
+                gaps: Vec::new(),
+                clock_jumps: Vec::new(),
+                over_target: Vec::new(),
+                notes: Vec::new(),
+                unreadable: 0,
+            },
+            since: 0,
+            sealed_total: None,
+            seal: None,
+            prev: None,
+            last_at: 0,
+            current: None,
+            resume_gaps: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, e: Line) {
+        let r = &mut self.r;
+        r.events += 1;
+        if r.run.is_empty() {
+            r.run = e.run.clone();
+        }
+        if !e.operator.is_empty() && !r.operators.contains(&e.operator) {
+            r.operators.push(e.operator.clone());
+        }
+        let ts = parse_ts(&e.ts);
+        if e.event == "run started" {
+            self.since = e.since_offset_ms.unwrap_or(0);
+        }
+        let at = e.mono_ms + self.since;
+        if let Some((prev_ts, prev_mono)) = self.prev
+            && let (Some(prev_ts), Some(ts)) = (prev_ts, ts)
+        {
+            let wall = (ts - prev_ts).num_milliseconds();
+            let mono = e.mono_ms as i64 - prev_mono as i64;
+            if (wall - mono).abs() > CLOCK_JUMP_MS {
+                self.r.clock_jumps.push(ClockJump {
+                    seq: e.seq,
+                    at_ms: at,
+                    skew_ms: wall - mono,
+                });
+            }
+        }
+        let prev_at = self.last_at;
+        self.prev = Some((ts, e.mono_ms));
+        self.last_at = at;
+        if ts.is_some() {
+            self.r.end = ts;
+        }
+        match e.event.as_str() {
+            "run started" => self.run_started(&e, ts),
+            "step presented" => {
+                self.close(at);
+                self.open(&e, at);
+            }
+            "step started" => self.step_started(&e, at),
+            "step finished" => self.step_finished(&e, at),
+            "note" => {
+                let note = Note {
+                    at_ms: at,
+                    operator: e.operator.clone(),
+                    text: e.text.clone().unwrap_or_default(),
+                };
+                match self.visit_of(e.step.as_deref()) {
+                    Some(v) => v.notes.push(note),
+                    None => self.r.notes.push(note),
+                }
+            }
+            "edit" => {
+                let edit = Edit {
+                    at_ms: at,
+                    operator: e.operator.clone(),
+                    before: e.before.clone().unwrap_or_default(),
+                    after: e.after.clone().unwrap_or_default(),
+                };
+                if let Some(v) = self.visit_of(e.step.as_deref()) {
+                    v.edits.push(edit);
+                }
+            }
+            "answer" => {
+                let answer = Answer {
+                    at_ms: at,
+                    question: e.question.clone().unwrap_or_default(),
+                    answer: e.answer.clone().unwrap_or_default(),
+                };
+                if let Some(v) = self.visit_of(e.step.as_deref()) {
+                    v.answers.push(answer);
+                }
+            }
+            "decision" => {
+                let decision = Decision {
+                    at_ms: at,
+                    label: e.label.clone().unwrap_or_default(),
+                    goto: e.goto.clone().unwrap_or_default(),
+                };
+                if let Some(v) = self.visit_of(e.step.as_deref()) {
+                    v.decisions.push(decision);
+                }
+            }
+            "run resumed" => {
+                // From the last event before the crash to the resume, nobody was at it: the
+                // step in progress ends at the crash, and the time in between is a gap.
+                self.close(prev_at);
+                self.resume_gaps.push(Gap {
+                    kind: "crash_until_resume".into(),
+                    start_ms: prev_at,
+                    ms: at.saturating_sub(prev_at),
+                });
+            }
+            "run finished" => {
+                self.close(at);
+                self.sealed_total = e.duration_ms;
+                self.seal = Some(e);
+            }
+            _ => {}
+        }
+    }
+
+    fn run_started(&mut self, e: &Line, ts: Option<DateTime<Utc>>) {
+        let r = &mut self.r;
+        r.runbook = e.runbook.clone().unwrap_or_default();
+        r.title = e.title.clone().unwrap_or_default();
+        r.file_sha256 = e.file_sha256.clone().unwrap_or_default();
+        r.mode = e.mode.clone().unwrap_or_default();
+        r.targets = e.targets.clone().unwrap_or_default();
+        r.rto_ms = e.rto_ms.unwrap_or(0);
+        r.launched = ts;
+        r.clock_start = ts.map(|t| t - chrono::Duration::milliseconds((e.mono_ms + self.since) as i64));
+    }
+
+    fn open(&mut self, e: &Line, at: u64) {
+        let kind = text(e.kind.as_deref().unwrap_or_default());
+        self.r.steps.push(StepVisit {
+            step: e.step.clone().unwrap_or_default(),
+            title: e.title.clone().unwrap_or_default(),
+            by_hand: kind == "manual",
+            kind,
+            host: e.host.as_deref().map(text),
+            position: e.position,
+            start_ms: at,
+            wait_ms: 0,
+            exec_ms: 0,
+            after_ms: 0,
+            took_ms: 0,
+            target_ms: e.target_ms,
+            over_ms: None,
+            outcome: None,
+            exit: None,
+            attempts: Vec::new(),
+            notes: Vec::new(),
+            decisions: Vec::new(),
+            edits: Vec::new(),
+            answers: Vec::new(),
+        });
+        self.current = Some((self.r.steps.len() - 1, Open::default()));
+    }
+
+    /// Ends the open visit at `at` (RTO clock): what still runs is unfinished.
+    fn close(&mut self, at: u64) {
+        let Some((index, open)) = self.current.take() else {
+            return;
+        };
+        let v = &mut self.r.steps[index];
+        let at = at.max(v.start_ms);
+        if open.running > 0 {
+            v.exec_ms += at.saturating_sub(open.running_since);
+            for a in v.attempts.iter_mut().filter(|a| a.outcome == "unfinished") {
+                a.exec_ms = at.saturating_sub(a.start_ms);
+            }
+            v.outcome = Some(text("unfinished"));
+        }
+        let span = at - v.start_ms;
+        v.wait_ms = open
+            .first_start
+            .map_or(span, |f| f.saturating_sub(v.start_ms).min(span));
+        v.exec_ms = v.exec_ms.min(span - v.wait_ms);
+        v.after_ms = span - v.wait_ms - v.exec_ms;
+        v.took_ms = span;
+        v.over_ms = v.target_ms.map(|t| span as i64 - t as i64);
+    }
+
+    /// The visit an event about `step` belongs to: the open one when it is that step's, else
+    /// that step's latest.
+    fn visit_of(&mut self, step: Option<&str>) -> Option<&mut StepVisit> {
+        let step = step?;
+        if let Some((index, _)) = &self.current
+            && self.r.steps[*index].step == step
+        {
+            return Some(&mut self.r.steps[*index]);
+        }
+        self.r.steps.iter_mut().rev().find(|v| v.step == step)
+    }
+
+    fn step_started(&mut self, e: &Line, at: u64) {
+        let step = e.step.clone().unwrap_or_default();
+        let is_current = matches!(&self.current, Some((i, _)) if self.r.steps[*i].step == step);
+        if !is_current {
+            // Started without being presented (a resumed re-run): a visit of its own.
+            self.close(at);
+            self.open(e, at);
+        }
+        let Some((index, open)) = self.current.as_mut() else {
+            return;
+        };
+        let v = &mut self.r.steps[*index];
+        open.first_start.get_or_insert(at);
+        if open.running == 0 {
+            open.running_since = at;
+        }
+        open.running += 1;
+        let command = e.command.as_deref().unwrap_or_default();
+        if command.starts_with("(by hand)") || command.starts_with("(manual)") {
+            v.by_hand = true;
+        }
+        if v.target_ms.is_none() {
+            v.target_ms = e.target_ms;
+        }
+        v.attempts.push(Attempt {
+            attempt: e.attempt.unwrap_or(1),
+            host: e.host.as_deref().map(text),
+            start_ms: at,
+            exec_ms: 0,
+            outcome: text("unfinished"),
+            exit: None,
+            reason: None,
+        });
+    }
+
+    fn step_finished(&mut self, e: &Line, at: u64) {
+        let step = e.step.as_deref().unwrap_or_default();
+        let current = match &mut self.current {
+            Some((i, open)) if self.r.steps[*i].step == step => Some((*i, open)),
+            _ => None,
+        };
+        let (index, open) = match current {
+            Some((i, open)) => (i, Some(open)),
+            None => match self.r.steps.iter().rposition(|v| v.step == step) {
+                Some(i) => (i, None),
+                None => return,
+            },
+        };
+        let v = &mut self.r.steps[index];
+        let outcome = text(e.outcome.as_deref().unwrap_or("?"));
+        let host = e.host.as_deref().map(text);
+        let attempt = e.attempt.unwrap_or(0);
+        let found = v
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|a| a.outcome == "unfinished" && a.attempt == attempt && a.host == host);
+        if let Some(a) = found {
+            a.exec_ms = e.duration_ms.unwrap_or(at.saturating_sub(a.start_ms));
+            a.outcome = outcome.clone();
+            a.exit = e.exit;
+            a.reason = e.reason.clone();
+            if let Some(open) = open {
+                open.running = open.running.saturating_sub(1);
+                if open.running == 0 {
+                    v.exec_ms += at.saturating_sub(open.running_since);
+                }
+            }
+        }
+        // On several hosts the step fails when one does: keep the first failure of an attempt.
+        let worse_kept = v
+            .attempts
+            .iter()
+            .any(|a| a.attempt == attempt && a.host != host && !matches!(&*a.outcome, "ok" | "unfinished"));
+        if !worse_kept {
+            v.outcome = Some(outcome);
+            v.exit = e.exit;
+        }
+    }
+
+    fn finish(mut self) -> Review {
+        self.close(self.last_at);
+        let seal = self.seal.take();
+        let mut r = self.r;
+        r.total_ms = self.sealed_total.unwrap_or(self.last_at);
+        if let Some(seal) = &seal {
+            r.outcome = seal.outcome.clone();
+            r.message = seal.message.clone();
+            if let Some(rto) = seal.rto_ms {
+                r.rto_ms = rto;
+            }
+        }
+        // Where the time went.
+        let mut covered = 0u64;
+        for v in &r.steps {
+            covered += v.took_ms;
+            if v.by_hand {
+                r.time.human_ms += v.wait_ms + v.exec_ms;
+            } else {
+                r.time.human_ms += v.wait_ms;
+                r.time.machine_ms += v.exec_ms;
+            }
+            r.time.between_ms += v.after_ms;
+        }
+        r.time.gaps_ms = r.total_ms.saturating_sub(covered);
+        let first = r.steps.first().map_or(r.total_ms, |v| v.start_ms);
+        if first > 0 {
+            r.gaps.push(Gap {
+                kind: "before_first_step".into(),
+                start_ms: 0,
+                ms: first,
+            });
+        }
+        r.gaps.append(&mut self.resume_gaps);
+        let listed: u64 = r.gaps.iter().map(|g| g.ms).sum();
+        let rest = r.time.gaps_ms.saturating_sub(listed);
+        if rest > 0 {
+            let end_of_steps = r.steps.last().map_or(0, |v| v.start_ms + v.took_ms);
+            r.gaps.push(Gap {
+                kind: "after_last_step".into(),
+                start_ms: end_of_steps,
+                ms: rest,
+            });
+        }
+        let mut over: Vec<OverTarget> = r
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let (target_ms, over_ms) = (v.target_ms?, v.over_ms?);
+                (over_ms > 0).then(|| OverTarget {
+                    visit: i,
+                    step: v.step.clone(),
+                    took_ms: v.took_ms,
+                    target_ms,
+                    over_ms: over_ms as u64,
+                })
+            })
+            .collect();
+        over.sort_by_key(|o| (std::cmp::Reverse(o.over_ms), o.visit));
+        r.over_target = over;
+        let within = r.total_ms <= r.rto_ms;
+        (r.verdict, r.verdict_reason) = match (&r.integrity, &seal) {
+            (Integrity::Tampered { .. }, _) => ("TAMPERED".into(), None),
+            (_, None) => (
+                "INCOMPLETE".into(),
+                Some(format!(
+                    "no seal: the run stopped {} into the RTO clock",
+                    super::fmt_ms(r.total_ms)
+                )),
+            ),
+            (_, Some(seal)) => match &seal.verdict {
+                Some(v) => (
+                    if v.pass { "PASS" } else { "FAIL" }.into(),
+                    Some(v.reason.clone()),
+                ),
+                None if r.outcome.as_deref() != Some("resolved") => (
+                    "NOT RESOLVED".into(),
+                    Some(format!("ended {}", r.outcome.as_deref().unwrap_or("?"))),
+                ),
+                None if within => ("WITHIN RTO".into(), None),
+                None => (
+                    "OVER RTO".into(),
+                    Some(format!("{} over", super::fmt_ms(r.total_ms - r.rto_ms))),
+                ),
+            },
+        };
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(seq: u64, ts: &str, mono: u64, event: &str, extra: Value) -> Value {
+        let mut v = json!({"v": 1, "seq": seq, "ts": ts, "mono_ms": mono, "run": "r", "event": event, "operator": "alice"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    }
+
+    /// The wall clock stepped 1 h forward between two events 2 s apart: a clock jump, and the
+    /// durations still come from `mono_ms`.
+    #[test]
+    fn a_wall_clock_jump_is_reported_and_does_not_change_durations() {
+        let events = vec![
+            event(
+                0,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "run started",
+                json!({"runbook": "x", "mode": "drill", "rto_ms": 60000, "since_offset_ms": 1000}),
+            ),
+            event(
+                1,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "step presented",
+                json!({"step": "a", "target_ms": 1000}),
+            ),
+            event(
+                2,
+                "2026-11-22T03:00:01.000Z",
+                1000,
+                "step started",
+                json!({"step": "a", "attempt": 1}),
+            ),
+            event(
+                3,
+                "2026-11-22T04:00:03.000Z",
+                3000,
+                "step finished",
+                json!({"step": "a", "attempt": 1, "outcome": "ok", "duration_ms": 2000}),
+            ),
+        ];
+        let r = from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false });
+        assert_eq!(r.clock_jumps.len(), 1);
+        assert_eq!(r.clock_jumps[0].seq, 3);
+        assert_eq!(r.clock_jumps[0].skew_ms, 3_600_000);
+        let a = &r.steps[0];
+        // On the RTO clock (started 1 s before launch by --since).
+        assert_eq!(
+            (a.start_ms, a.wait_ms, a.exec_ms, a.took_ms),
+            (1000, 1000, 2000, 3000)
+        );
+        assert_eq!(a.over_ms, Some(2000));
+        assert_eq!(r.total_ms, 4000);
+        assert_eq!(r.time.gaps_ms, 1000, "the --since second before launch");
+        assert_eq!(r.verdict, "INCOMPLETE");
+        assert_eq!(r.clock_start.unwrap().to_rfc3339(), "2026-11-22T02:59:59+00:00");
+    }
+
+    /// Two hosts running the same attempt at once: exec is the time anything ran, not the sum,
+    /// and one failing host makes the step fail.
+    #[test]
+    fn parallel_hosts_count_once_and_the_worst_outcome_wins() {
+        let events = vec![
+            event(
+                0,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "step presented",
+                json!({"step": "a"}),
+            ),
+            event(
+                1,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "step started",
+                json!({"step": "a", "host": "web1", "attempt": 1}),
+            ),
+            event(
+                2,
+                "2026-11-22T03:00:00.000Z",
+                0,
+                "step started",
+                json!({"step": "a", "host": "web2", "attempt": 1}),
+            ),
+            event(
+                3,
+                "2026-11-22T03:00:01.000Z",
+                1000,
+                "step finished",
+                json!({"step": "a", "host": "web2", "attempt": 1, "outcome": "failed", "exit": 2}),
+            ),
+            event(
+                4,
+                "2026-11-22T03:00:02.000Z",
+                2000,
+                "step finished",
+                json!({"step": "a", "host": "web1", "attempt": 1, "outcome": "ok", "exit": 0}),
+            ),
+        ];
+        let r = from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false });
+        let a = &r.steps[0];
+        assert_eq!(a.exec_ms, 2000);
+        assert_eq!((a.outcome.as_deref(), a.exit), (Some("failed"), Some(2)));
+    }
+}

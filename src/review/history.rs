@@ -1,0 +1,141 @@
+//! `runbook history`: every run in the audit dir, one line each, newest first, from the audit
+//! files alone.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::{Review, fmt_ms, load};
+use crate::error::Error;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub run: String,
+    pub path: String,
+    /// When the run was launched.
+    pub date: Option<DateTime<Utc>>,
+    pub runbook: String,
+    pub mode: String,
+    pub operators: Vec<String>,
+    pub total_ms: u64,
+    pub rto_ms: u64,
+    /// `null` when the run has no seal.
+    pub outcome: Option<String>,
+    /// As in the review: `PASS`, `FAIL`, `WITHIN RTO`, `OVER RTO`, `NOT RESOLVED`,
+    /// `INCOMPLETE`, `TAMPERED`.
+    pub verdict: String,
+}
+
+impl Entry {
+    fn of(r: &Review) -> Entry {
+        Entry {
+            run: r.run.clone(),
+            path: r.path.clone(),
+            date: r.launched,
+            runbook: r.runbook.clone(),
+            mode: r.mode.clone(),
+            operators: r.operators.clone(),
+            total_ms: r.total_ms,
+            rto_ms: r.rto_ms,
+            outcome: r.outcome.clone(),
+            verdict: r.verdict.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub runbook: Option<String>,
+    pub mode: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// `2026-11-22` (midnight UTC) or an RFC 3339 time.
+pub fn parse_since(text: &str) -> Result<DateTime<Utc>, Error> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    Err(Error::usage(format!(
+        "--since `{text}` is not a date: give 2026-11-22 (midnight UTC) or an RFC 3339 time like 2026-11-22T07:00:00Z"
+    )))
+}
+
+/// The runs of `dir` that pass `filter`, newest first, and a warning per file that could not
+/// be read.
+pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => {
+            return Err(Error::runtime(format!(
+                "cannot read the audit dir `{}`: {e}",
+                dir.display()
+            )));
+        }
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
+        .collect();
+    paths.sort();
+    let mut runs = Vec::new();
+    let mut warnings = Vec::new();
+    for path in paths {
+        match load(&path) {
+            Ok(review) => {
+                let entry = Entry::of(&review);
+                let keep = filter.runbook.as_ref().is_none_or(|id| &entry.runbook == id)
+                    && filter.mode.as_ref().is_none_or(|m| &entry.mode == m)
+                    && filter
+                        .since
+                        .is_none_or(|since| entry.date.is_some_and(|d| d >= since));
+                if keep {
+                    runs.push(entry);
+                }
+            }
+            Err(e) => warnings.push(format!("skipped `{}`: {e}", path.display())),
+        }
+    }
+    runs.sort_by(|a, b| (b.date, &b.run).cmp(&(a.date, &a.run)));
+    Ok((runs, warnings))
+}
+
+/// One aligned line per run, under a header.
+pub fn render(runs: &[Entry]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|e| {
+            vec![
+                e.date
+                    .map_or("?".into(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
+                e.runbook.clone(),
+                e.mode.clone(),
+                e.operators.join(","),
+                fmt_ms(e.total_ms),
+                fmt_ms(e.rto_ms),
+                e.outcome.clone().unwrap_or_else(|| "-".into()),
+                e.verdict.clone(),
+                e.run.clone(),
+            ]
+        })
+        .collect();
+    super::text::table(
+        &[
+            "date (UTC)",
+            "runbook",
+            "mode",
+            "operator",
+            "duration",
+            "RTO",
+            "outcome",
+            "verdict",
+            "run",
+        ],
+        &rows,
+    )
+}

@@ -1,0 +1,353 @@
+//! `--format html`: one self-contained file (no script, font, image or stylesheet fetched) to
+//! attach to a ticket. Light and dark mode follow `prefers-color-scheme`; print is light and
+//! keeps the colours. The markup is well-formed XML so tools (and tests) can parse it.
+
+use super::svg::{esc, timeline};
+use super::text::{STEP_HEADER, gap_words, share, step_cells};
+use super::{Comparison, Review, fmt_ms, fmt_signed, fmt_time};
+
+const STYLE: &str = r#"
+:root { color-scheme: light dark;
+  --bg: #ffffff; --fg: #1f2328; --muted: #59636e; --grid: #d1d9e0; --band: #f6f8fa;
+  --wait: #c2410c; --exec: #1d4ed8; --failed: #b91c1c; --span: #c8d1da; --target: #1f2328;
+  --over: #d1242f; --rto: #d1242f; --pass: #1a7f37; --fail: #d1242f; --warn-bg: #fff1e5; --warn: #9a3412; }
+@media (prefers-color-scheme: dark) { :root {
+  --bg: #0d1117; --fg: #e6edf3; --muted: #9198a1; --grid: #30363d; --band: #161b22;
+  --wait: #fb923c; --exec: #60a5fa; --failed: #f87171; --span: #3d444d; --target: #e6edf3;
+  --over: #ff7b72; --rto: #ff7b72; --pass: #3fb950; --fail: #ff7b72; --warn-bg: #3d1d0a; --warn: #fdba74; } }
+@media print { :root {
+  --bg: #ffffff; --fg: #000000; --muted: #444444; --grid: #cccccc; --band: #f2f2f2;
+  --wait: #c2410c; --exec: #1d4ed8; --failed: #b91c1c; --span: #cccccc; --target: #000000;
+  --over: #c00000; --rto: #c00000; --pass: #1a7f37; --fail: #c00000; --warn-bg: #ffffff; --warn: #000000; }
+  body { margin: 0; max-width: none; } section, table, svg { break-inside: avoid; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg);
+  color: var(--fg); max-width: 1060px; margin: 2em auto; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+.run-id, code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .92em; }
+.muted { color: var(--muted); }
+.banner { border: 2px solid var(--warn); background: var(--warn-bg); color: var(--warn);
+  padding: .7em 1em; border-radius: 6px; font-weight: 600; margin: 1em 0; }
+.verdict { display: inline-block; padding: .1em .6em; border-radius: 4px; font-weight: 700;
+  border: 2px solid currentColor; }
+.verdict.good { color: var(--pass); } .verdict.bad { color: var(--fail); }
+table { border-collapse: collapse; margin: .6em 0; }
+th, td { border-bottom: 1px solid var(--grid); padding: .25em .7em; text-align: left; vertical-align: top; }
+th { background: var(--band); }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.over td { color: var(--over); font-weight: 600; }
+.split { display: flex; height: 18px; border-radius: 4px; overflow: hidden; margin: .4em 0 .8em; max-width: 700px; }
+.split span { display: block; height: 100%; }
+svg.timeline { max-width: 100%; height: auto; font: 11px system-ui, sans-serif; }
+svg text { fill: var(--fg); } svg .tick { fill: var(--muted); }
+svg .grid { stroke: var(--grid); stroke-width: 1; }
+svg .gap { fill: var(--band); stroke: var(--grid); stroke-dasharray: 2 2; }
+svg .span { fill: var(--span); }
+svg .exec { fill: var(--exec); } svg .exec.failed { fill: var(--failed); }
+svg .wait-bg { fill: var(--bg); } svg .wait-line { stroke: var(--wait); }
+svg rect.wait { stroke: var(--wait); stroke-width: .6; }
+svg .over-outline { fill: none; stroke: var(--over); stroke-width: 1.5; }
+svg .target { stroke: var(--target); stroke-width: 2; }
+svg .rto { stroke: var(--rto); stroke-width: 2; stroke-dasharray: 6 4; }
+svg .rto-label { fill: var(--rto); font-weight: 700; }
+.sw-wait { background: repeating-linear-gradient(45deg, var(--wait) 0 3px, var(--bg) 3px 6px); }
+.sw-exec { background: var(--exec); } .sw-between { background: var(--span); }
+.sw-gaps { background: var(--band); outline: 1px dashed var(--grid); outline-offset: -1px; }
+.key { display: inline-block; width: 1em; height: .8em; vertical-align: -1px; margin-right: .3em; }
+"#;
+
+fn good(verdict: &str) -> bool {
+    matches!(verdict, "PASS" | "WITHIN RTO")
+}
+
+fn table(header: &[&str], rows: &[Vec<String>], row_class: impl Fn(usize) -> &'static str) -> String {
+    let mut out = String::from("<table>\n");
+    // A table of facts has no header row: its first column names each row.
+    let facts = header.iter().all(|h| h.is_empty());
+    if !facts {
+        out.push_str("<thead><tr>");
+        for h in header {
+            out.push_str(&format!("<th>{}</th>", esc(h)));
+        }
+        out.push_str("</tr></thead>\n");
+    }
+    out.push_str("<tbody>\n");
+    for (i, row) in rows.iter().enumerate() {
+        let class = row_class(i);
+        if class.is_empty() {
+            out.push_str("<tr>");
+        } else {
+            out.push_str(&format!("<tr class=\"{class}\">"));
+        }
+        for (i, c) in row.iter().enumerate() {
+            if facts && i == 0 {
+                out.push_str(&format!("<th scope=\"row\">{}</th>", esc(c)));
+            } else {
+                out.push_str(&format!("<td>{}</td>", esc(c)));
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out
+}
+
+pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
+    let title = match reviews {
+        [one] => format!("Review of {} ({})", one.title, one.run),
+        many => format!("Review of {} runs", many.len()),
+    };
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\" xmlns=\"http://www.w3.org/1999/xhtml\">\n<head>\n<meta charset=\"utf-8\"/>\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<meta name=\"color-scheme\" content=\"light dark\"/>\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(&title)
+    );
+    for r in reviews.iter().filter(|r| r.tampered()) {
+        out.push_str(&format!(
+            "<p class=\"banner\" role=\"alert\">{}</p>\n",
+            esc(&r.integrity_warning().unwrap_or_default())
+        ));
+    }
+    if let Some(c) = comparison {
+        out.push_str(&render_comparison(c));
+    }
+    for (i, r) in reviews.iter().enumerate() {
+        out.push_str(&render_one(r, i));
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn render_one(r: &Review, id: usize) -> String {
+    let mut out = String::from("<section class=\"run\">\n");
+    out.push_str(&format!(
+        "<h1>{} <span class=\"verdict {}\">{}</span></h1>\n<p class=\"run-id muted\">{}</p>\n",
+        esc(&r.title),
+        if good(&r.verdict) { "good" } else { "bad" },
+        esc(&r.verdict),
+        esc(&r.run)
+    ));
+    if let Some(warning) = r.integrity_warning() {
+        out.push_str(&format!(
+            "<p class=\"banner\" role=\"alert\">{}</p>\n",
+            esc(&warning)
+        ));
+    }
+    let targets: Vec<String> = r.targets.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let facts = vec![
+        vec!["Runbook".into(), format!("{} ({})", r.title, r.runbook)],
+        vec!["Mode".into(), r.mode.clone()],
+        vec!["Operators".into(), r.operators.join(" → ")],
+        vec!["Targets".into(), targets.join(", ")],
+        vec!["RTO clock start".into(), fmt_time(r.clock_start)],
+        vec!["End".into(), fmt_time(r.end)],
+        vec![
+            "Outcome".into(),
+            match (&r.outcome, &r.message) {
+                (Some(o), Some(m)) => format!("{o}: {m}"),
+                (Some(o), None) => o.clone(),
+                (None, _) => "none (no seal)".into(),
+            },
+        ],
+        vec![
+            "Total".into(),
+            format!(
+                "{} of the {} RTO ({})",
+                fmt_ms(r.total_ms),
+                fmt_ms(r.rto_ms),
+                share(r.total_ms, r.rto_ms)
+            ),
+        ],
+        vec![
+            "Verdict".into(),
+            match &r.verdict_reason {
+                Some(reason) => format!("{}: {reason}", r.verdict),
+                None => r.verdict.clone(),
+            },
+        ],
+    ];
+    out.push_str(&table(&["", ""], &facts, |_| ""));
+    let t = &r.time;
+    let parts = [
+        ("wait", "human", t.human_ms),
+        ("exec", "machine", t.machine_ms),
+        ("between", "between", t.between_ms),
+        ("gaps", "gaps", t.gaps_ms),
+    ];
+    out.push_str("<h2>Where the time went</h2>\n<div class=\"split\" aria-hidden=\"true\">");
+    for (class, _, ms) in parts {
+        if ms > 0 && r.total_ms > 0 {
+            out.push_str(&format!(
+                "<span class=\"sw-{class}\" style=\"width:{:.2}%\"></span>",
+                ms as f64 * 100.0 / r.total_ms as f64
+            ));
+        }
+    }
+    out.push_str("</div>\n<p>");
+    for (class, name, ms) in parts {
+        out.push_str(&format!(
+            "<span class=\"key sw-{class}\"></span>{name} {} ({}) &#160; ",
+            fmt_ms(ms),
+            share(ms, r.total_ms)
+        ));
+    }
+    out.push_str("</p>\n");
+    let mut remarks: Vec<String> = r
+        .gaps
+        .iter()
+        .map(|g| {
+            format!(
+                "gap {} at +{}: {}",
+                gap_words(&g.kind),
+                fmt_ms(g.start_ms),
+                fmt_ms(g.ms)
+            )
+        })
+        .collect();
+    remarks.extend(r.clock_jumps.iter().map(|j| {
+        format!(
+            "clock jump at seq {} (+{}): wall clock {} against the monotonic clock",
+            j.seq,
+            fmt_ms(j.at_ms),
+            fmt_signed(j.skew_ms)
+        )
+    }));
+    if !remarks.is_empty() {
+        out.push_str("<ul class=\"muted\">\n");
+        for remark in remarks {
+            out.push_str(&format!("<li>{}</li>\n", esc(&remark)));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("<h2>Timeline</h2>\n");
+    out.push_str(&timeline(r, id));
+    out.push_str("<h2>Steps</h2>\n<p class=\"muted\">Times on the RTO clock. wait: presented → started (human); exec: started → finished (machine).</p>\n");
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, v)| step_cells(i, v))
+        .collect();
+    out.push_str(&table(&STEP_HEADER, &rows, |i| {
+        if r.steps[i].over_ms.is_some_and(|o| o > 0) {
+            "over"
+        } else {
+            ""
+        }
+    }));
+    let mut details: Vec<String> = Vec::new();
+    for (i, v) in r.steps.iter().enumerate() {
+        for e in &v.edits {
+            details.push(format!("<li>{}. <code>{}</code>: command edited by {} at +{}: <code>{}</code> → <code>{}</code></li>", i + 1, esc(&v.step), esc(&e.operator), fmt_ms(e.at_ms), esc(&e.before), esc(&e.after)));
+        }
+        for n in &v.notes {
+            details.push(format!(
+                "<li>{}. <code>{}</code>: note by {} at +{}: {}</li>",
+                i + 1,
+                esc(&v.step),
+                esc(&n.operator),
+                fmt_ms(n.at_ms),
+                esc(&n.text)
+            ));
+        }
+        for d in &v.decisions {
+            details.push(format!(
+                "<li>{}. <code>{}</code>: decided “{}” → <code>{}</code></li>",
+                i + 1,
+                esc(&v.step),
+                esc(&d.label),
+                esc(&d.goto)
+            ));
+        }
+    }
+    for n in &r.notes {
+        details.push(format!(
+            "<li>note by {} at +{}: {}</li>",
+            esc(&n.operator),
+            fmt_ms(n.at_ms),
+            esc(&n.text)
+        ));
+    }
+    if !details.is_empty() {
+        out.push_str(&format!(
+            "<h2>Notes, decisions and edits</h2>\n<ul>\n{}\n</ul>\n",
+            details.join("\n")
+        ));
+    }
+    out.push_str("<h2>Over target, worst first</h2>\n");
+    if r.over_target.is_empty() {
+        out.push_str("<p>None.</p>\n");
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .over_target
+            .iter()
+            .map(|o| {
+                let v = &r.steps[o.visit];
+                vec![
+                    format!("{}. {}", o.visit + 1, o.step),
+                    fmt_ms(o.took_ms),
+                    fmt_ms(o.target_ms),
+                    fmt_signed(o.over_ms as i64),
+                    fmt_ms(v.wait_ms),
+                    fmt_ms(v.exec_ms),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["step", "took", "target", "over", "wait", "exec"],
+            &rows,
+            |_| "over",
+        ));
+    }
+    out.push_str("</section>\n");
+    out
+}
+
+fn render_comparison(c: &Comparison) -> String {
+    let mut out = format!(
+        "<section class=\"comparison\">\n<h1>Comparison of {} runs</h1>\n",
+        c.runs.len()
+    );
+    if !c.runbooks.is_empty() {
+        out.push_str(&format!(
+            "<p class=\"banner\">These are runs of different runbooks: {}.</p>\n",
+            esc(&c.runbooks.join(", "))
+        ));
+    }
+    if let Some(t) = &c.trend {
+        out.push_str(&format!("<p><strong>Trend:</strong> {}</p>\n", esc(&t.summary)));
+    }
+    let mut header = vec!["step".to_string()];
+    header.extend(
+        c.runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
+    );
+    let mut rows: Vec<Vec<String>> = c
+        .steps
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.step.clone()];
+            cells.extend(row.took_ms.iter().map(|t| t.map_or("—".into(), fmt_ms)));
+            cells
+        })
+        .collect();
+    let mut total = vec!["total".to_string()];
+    total.extend(c.runs.iter().map(|r| fmt_ms(r.total_ms)));
+    rows.push(total);
+    let mut verdicts = vec!["verdict".to_string()];
+    verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
+    rows.push(verdicts);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    out.push_str(&table(&header, &rows, |_| ""));
+    out.push_str("<ol class=\"muted\">\n");
+    for r in &c.runs {
+        out.push_str(&format!(
+            "<li><code>{}</code> ({})</li>\n",
+            esc(&r.run),
+            esc(&r.mode)
+        ));
+    }
+    out.push_str("</ol>\n</section>\n");
+    out
+}

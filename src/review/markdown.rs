@@ -1,0 +1,316 @@
+//! The review as Markdown a postmortem author pastes as is: tables, and a Mermaid `gantt`
+//! timeline (GitHub, GitLab and most wikis draw it) with over-target steps marked `crit` and
+//! the RTO deadline as a milestone.
+
+use chrono::{DateTime, Utc};
+
+use super::text::{STEP_HEADER, gap_words, one_line, share, step_cells};
+use super::{Comparison, Review, fmt_ms, fmt_signed, fmt_time};
+
+/// The `dateFormat` of the gantt block and the matching chrono format.
+pub const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
+const CHRONO_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
+
+/// A cell: `|` and line breaks would end the cell or the row.
+fn cell(text: &str) -> String {
+    one_line(text).replace('|', "\\|")
+}
+
+/// Inline code that survives backticks inside.
+fn code(text: &str) -> String {
+    let text = cell(text);
+    if text.contains('`') {
+        format!("`` {text} ``")
+    } else {
+        format!("`{text}`")
+    }
+}
+
+fn md_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = format!("| {} |\n", header.join(" | "));
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for row in rows {
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out
+}
+
+pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
+    let mut out = String::new();
+    for r in reviews.iter().filter(|r| r.tampered()) {
+        out.push_str(&format!(
+            "> **{}**\n\n",
+            r.integrity_warning().unwrap_or_default()
+        ));
+    }
+    if let Some(c) = comparison {
+        out.push_str(&render_comparison(c));
+    }
+    for r in reviews {
+        out.push_str(&render_one(r, if comparison.is_some() { "##" } else { "#" }));
+    }
+    out
+}
+
+fn render_one(r: &Review, h: &str) -> String {
+    let mut out = format!("{h} Review: {} ({})\n\n", cell(&r.title), r.run);
+    if let Some(warning) = r.integrity_warning() {
+        out.push_str(&format!("> **{warning}**\n\n"));
+    }
+    let verdict = match &r.verdict_reason {
+        Some(reason) => format!("**{}**: {}", r.verdict, cell(reason)),
+        None => format!("**{}**", r.verdict),
+    };
+    let targets: Vec<String> = r.targets.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let rows = vec![
+        vec!["Runbook".into(), format!("{} `{}`", cell(&r.title), r.runbook)],
+        vec!["Mode".into(), r.mode.clone()],
+        vec!["Operators".into(), cell(&r.operators.join(" → "))],
+        vec!["Targets".into(), cell(&targets.join(", "))],
+        vec!["RTO clock start".into(), fmt_time(r.clock_start)],
+        vec!["Launched".into(), fmt_time(r.launched)],
+        vec!["End".into(), fmt_time(r.end)],
+        vec![
+            "Outcome".into(),
+            match (&r.outcome, &r.message) {
+                (Some(o), Some(m)) => format!("{o}: {}", cell(m)),
+                (Some(o), None) => o.clone(),
+                (None, _) => "none (no seal)".into(),
+            },
+        ],
+        vec![
+            "Total".into(),
+            format!(
+                "{} of the {} RTO ({})",
+                fmt_ms(r.total_ms),
+                fmt_ms(r.rto_ms),
+                share(r.total_ms, r.rto_ms)
+            ),
+        ],
+        vec!["Verdict".into(), verdict],
+    ];
+    out.push_str(&md_table(&["", ""], &rows));
+    out.push_str(&format!("\n{h}# Steps\n\nTimes are on the RTO clock. *wait*: presented → started (human); *exec*: started → finished (machine).\n\n"));
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, v)| step_cells(i, v).iter().map(|c| cell(c)).collect())
+        .collect();
+    out.push_str(&md_table(&STEP_HEADER, &rows));
+    let mut details = String::new();
+    for (i, v) in r.steps.iter().enumerate() {
+        let who = format!("{}. `{}`", i + 1, v.step);
+        for e in &v.edits {
+            details.push_str(&format!(
+                "- {who}: command edited by {} at +{}: {} → {}\n",
+                cell(&e.operator),
+                fmt_ms(e.at_ms),
+                code(&e.before),
+                code(&e.after)
+            ));
+        }
+        for n in &v.notes {
+            details.push_str(&format!(
+                "- {who}: note by {} at +{}: {}\n",
+                cell(&n.operator),
+                fmt_ms(n.at_ms),
+                cell(&n.text)
+            ));
+        }
+        for d in &v.decisions {
+            details.push_str(&format!(
+                "- {who}: decided \"{}\" → `{}`\n",
+                cell(&d.label),
+                d.goto
+            ));
+        }
+        for a in v.attempts.iter().filter(|a| a.outcome != "ok") {
+            details.push_str(&format!(
+                "- {who}: attempt {} {}{}\n",
+                a.attempt,
+                a.outcome,
+                a.exit.map_or(String::new(), |c| format!(" (exit {c})"))
+            ));
+        }
+    }
+    for n in &r.notes {
+        details.push_str(&format!(
+            "- note by {} at +{}: {}\n",
+            cell(&n.operator),
+            fmt_ms(n.at_ms),
+            cell(&n.text)
+        ));
+    }
+    if !details.is_empty() {
+        out.push_str(&format!(
+            "\n{h}# Notes, decisions, edits and failed attempts\n\n{details}"
+        ));
+    }
+    out.push_str(&format!("\n{h}# Where the time went\n\n"));
+    let t = &r.time;
+    let rows: Vec<Vec<String>> = [
+        ("Human (waiting for a person, manual steps)", t.human_ms),
+        ("Machine (commands running)", t.machine_ms),
+        ("Between (retry delays, decisions after failures)", t.between_ms),
+        ("Gaps (no step running)", t.gaps_ms),
+    ]
+    .iter()
+    .map(|(name, ms)| vec![name.to_string(), fmt_ms(*ms), share(*ms, r.total_ms)])
+    .collect();
+    out.push_str(&md_table(&["", "time", "share"], &rows));
+    for g in &r.gaps {
+        out.push_str(&format!(
+            "\n- gap {} at +{}: {}",
+            gap_words(&g.kind),
+            fmt_ms(g.start_ms),
+            fmt_ms(g.ms)
+        ));
+    }
+    for j in &r.clock_jumps {
+        out.push_str(&format!(
+            "\n- clock jump at seq {} (+{}): wall clock {} against the monotonic clock",
+            j.seq,
+            fmt_ms(j.at_ms),
+            fmt_signed(j.skew_ms)
+        ));
+    }
+    if !r.gaps.is_empty() || !r.clock_jumps.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&format!("\n{h}# Over target, worst first\n\n"));
+    if r.over_target.is_empty() {
+        out.push_str("None.\n");
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .over_target
+            .iter()
+            .map(|o| {
+                let v = &r.steps[o.visit];
+                vec![
+                    format!("{}. `{}`", o.visit + 1, o.step),
+                    fmt_ms(o.took_ms),
+                    fmt_ms(o.target_ms),
+                    fmt_signed(o.over_ms as i64),
+                    fmt_ms(v.wait_ms),
+                    fmt_ms(v.exec_ms),
+                ]
+            })
+            .collect();
+        out.push_str(&md_table(
+            &["step", "took", "target", "over", "wait", "exec"],
+            &rows,
+        ));
+    }
+    out.push_str(&format!("\n{h}# Timeline\n\n```mermaid\n{}```\n\n", gantt(r)));
+    out
+}
+
+fn mermaid_time(t: DateTime<Utc>) -> String {
+    t.format(CHRONO_DATE_FORMAT).to_string()
+}
+
+/// A task name Mermaid cannot misread: no `:` (ends the name), `;` or `#` (comments, entities).
+fn task_name(text: &str) -> String {
+    let name: String = text
+        .chars()
+        .map(|c| {
+            if matches!(c, ':' | ';' | '#' | ',') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    one_line(&name)
+}
+
+/// The Mermaid gantt chart of one run, every line ending in `\n`.
+pub fn gantt(r: &Review) -> String {
+    let mut out = String::from("gantt\n");
+    out.push_str(&format!("    title {} ({})\n", task_name(&r.title), r.verdict));
+    out.push_str(&format!("    dateFormat {MERMAID_DATE_FORMAT}\n"));
+    out.push_str("    axisFormat %H:%M:%S\n");
+    out.push_str("    todayMarker off\n");
+    let Some(_) = r.clock_start else {
+        return out;
+    };
+    let time = |ms: u64| r.at(ms).map(mermaid_time).unwrap_or_default();
+    out.push_str("    section Steps\n");
+    for (i, v) in r.steps.iter().enumerate() {
+        let crit = if v.over_ms.is_some_and(|o| o > 0) {
+            "crit, "
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "    {} :{crit}s{}, {}, {}\n",
+            task_name(&v.step),
+            i + 1,
+            time(v.start_ms),
+            time(v.start_ms + v.took_ms)
+        ));
+    }
+    if !r.gaps.is_empty() {
+        out.push_str("    section Gaps\n");
+        for (i, g) in r.gaps.iter().enumerate() {
+            out.push_str(&format!(
+                "    {} :done, g{}, {}, {}\n",
+                task_name(&g.kind.replace('_', " ")),
+                i + 1,
+                time(g.start_ms),
+                time(g.start_ms + g.ms)
+            ));
+        }
+    }
+    out.push_str("    section RTO\n");
+    out.push_str(&format!(
+        "    RTO deadline {} :milestone, rto, {}, 0ms\n",
+        fmt_ms(r.rto_ms),
+        time(r.rto_ms)
+    ));
+    out
+}
+
+fn render_comparison(c: &Comparison) -> String {
+    let mut out = format!("# Comparison of {} runs\n\n", c.runs.len());
+    if !c.runbooks.is_empty() {
+        out.push_str(&format!(
+            "> These are runs of different runbooks: {}.\n\n",
+            c.runbooks.join(", ")
+        ));
+    }
+    let mut header = vec!["step".to_string()];
+    header.extend(
+        c.runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
+    );
+    let mut rows: Vec<Vec<String>> = c
+        .steps
+        .iter()
+        .map(|row| {
+            let mut cells = vec![format!("`{}`", row.step)];
+            cells.extend(row.took_ms.iter().map(|t| t.map_or("—".into(), fmt_ms)));
+            cells
+        })
+        .collect();
+    let mut total = vec!["**total**".to_string()];
+    total.extend(c.runs.iter().map(|r| format!("**{}**", fmt_ms(r.total_ms))));
+    rows.push(total);
+    let mut verdicts = vec!["verdict".to_string()];
+    verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
+    rows.push(verdicts);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    out.push_str(&md_table(&header, &rows));
+    out.push('\n');
+    for (i, r) in c.runs.iter().enumerate() {
+        out.push_str(&format!("{}. `{}` ({})\n", i + 1, r.run, r.mode));
+    }
+    if let Some(t) = &c.trend {
+        out.push_str(&format!("\n**Trend:** {}\n", t.summary));
+    }
+    out.push('\n');
+    out
+}

@@ -1,0 +1,381 @@
+//! `runbook review` and `runbook history` (design §7): what a run's audit file says about where
+//! the time went. One `Review` is built per audit file, from its events alone (nothing is
+//! re-run or re-read from the runbook), then rendered as text, Markdown, JSON or HTML. Several
+//! reviews make a comparison; many make the history.
+//!
+//! Time is on the RTO clock: every offset is milliseconds since the clock started (the
+//! detection time with `--since`, else the launch), taken from `mono_ms`, never from `ts`.
+
+mod build;
+pub mod compare;
+pub mod history;
+pub mod html;
+pub mod json;
+pub mod markdown;
+mod svg;
+pub mod text;
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::audit::{self, Status};
+use crate::error::Error;
+
+pub use build::from_events;
+pub use compare::Comparison;
+
+/// The version of the JSON document `--format json` prints (`docs/review.md`).
+pub const SCHEMA: &str = "runbook-review/1";
+
+/// Wall clock and monotonic deltas may disagree by this much before it is called a clock jump.
+pub const CLOCK_JUMP_MS: i64 = 5_000;
+
+/// What the hash chain says about the file the review was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Integrity {
+    /// Every line chains and the run finished: the review is complete.
+    IntactSealed,
+    /// Every line chains but there is no seal: the run crashed or is still going.
+    Incomplete { torn_tail: bool },
+    /// The chain breaks at `seq` (1-based `line`); the review covers the lines before it only.
+    Tampered { seq: u64, line: usize, reason: String },
+}
+
+/// One run, as its audit file tells it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Review {
+    pub run: String,
+    pub path: String,
+    pub integrity: Integrity,
+    /// Events the review is built from (the verified ones).
+    pub events: u64,
+    pub runbook: String,
+    pub title: String,
+    pub file_sha256: String,
+    /// `drill` or `incident`.
+    pub mode: String,
+    /// Everyone who was at the keyboard, in order (more than one after a hand-off).
+    pub operators: Vec<String>,
+    /// role → host.
+    pub targets: IndexMap<String, String>,
+    /// When the RTO clock started (the detection time with `--since`).
+    pub clock_start: Option<DateTime<Utc>>,
+    /// When the tool was launched (the `run started` event).
+    pub launched: Option<DateTime<Utc>>,
+    /// The last event's time (`run finished` when sealed).
+    pub end: Option<DateTime<Utc>>,
+    /// `resolved`, `escalated`, `failed`, `aborted`, ...; `None` when the run has no seal.
+    pub outcome: Option<String>,
+    pub message: Option<String>,
+    /// RTO clock at the end (at the last event when incomplete).
+    pub total_ms: u64,
+    pub rto_ms: u64,
+    /// `PASS`, `FAIL` (drills), `WITHIN RTO`, `OVER RTO` (incidents), `INCOMPLETE`, `TAMPERED`.
+    pub verdict: String,
+    pub verdict_reason: Option<String>,
+    pub steps: Vec<StepVisit>,
+    pub time: TimeSplit,
+    pub gaps: Vec<Gap>,
+    pub clock_jumps: Vec<ClockJump>,
+    /// The visits that took longer than their target, worst first.
+    pub over_target: Vec<OverTarget>,
+    /// Notes not tied to a step.
+    pub notes: Vec<Note>,
+    /// Lines that did not read as events (only in a file that fails its chain).
+    #[serde(skip)]
+    pub(crate) unreadable: u64,
+}
+
+/// A string that repeats on every step (kinds, outcomes, `local`): the known values are
+/// shared, not allocated once per step, which keeps a 100,000-step review small.
+pub type Text = Cow<'static, str>;
+
+/// The shared copy of `value` when it is a common one.
+pub(crate) fn text(value: &str) -> Text {
+    const COMMON: [&str; 15] = [
+        "run",
+        "manual",
+        "choose",
+        "call",
+        "end",
+        "ok",
+        "failed",
+        "timeout",
+        "cancelled",
+        "lost",
+        "skipped",
+        "marked done",
+        "unfinished",
+        "local",
+        "?",
+    ];
+    match COMMON.iter().find(|c| **c == value) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(value.to_string()),
+    }
+}
+
+/// One visit of a step: from being presented to the next step being presented. A step the
+/// run came back to (a retry chosen after a failure, a loop) has several visits.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepVisit {
+    pub step: String,
+    pub title: String,
+    /// `run`, `manual`, `choose`, `call`, `end`, ...
+    pub kind: Text,
+    pub host: Option<Text>,
+    pub position: Option<u64>,
+    /// RTO-clock offset of `step presented`.
+    pub start_ms: u64,
+    /// Presented → first started: the human's share (all of the visit when nothing started).
+    pub wait_ms: u64,
+    /// Started → finished, attempts (and hosts running at once) counted once: the machine's share.
+    pub exec_ms: u64,
+    /// The rest of the visit: retry delays, deciding after a failure, moving on.
+    pub after_ms: u64,
+    /// wait + exec + after: what is held against the target.
+    pub took_ms: u64,
+    pub target_ms: Option<u64>,
+    /// took − target (negative: under).
+    pub over_ms: Option<i64>,
+    /// The last attempt's outcome (the worst host's, on several hosts); `unfinished` when it
+    /// started and the file ends (or the run was resumed) before it finished.
+    pub outcome: Option<Text>,
+    pub exit: Option<i64>,
+    pub attempts: Vec<Attempt>,
+    /// Manual steps and commands run by hand: their exec is an operator's work.
+    pub by_hand: bool,
+    pub notes: Vec<Note>,
+    pub decisions: Vec<Decision>,
+    pub edits: Vec<Edit>,
+    pub answers: Vec<Answer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub attempt: u64,
+    pub host: Option<Text>,
+    pub start_ms: u64,
+    pub exec_ms: u64,
+    pub outcome: Text,
+    pub exit: Option<i64>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Note {
+    pub at_ms: u64,
+    pub operator: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub at_ms: u64,
+    pub label: String,
+    pub goto: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Edit {
+    pub at_ms: u64,
+    pub operator: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub at_ms: u64,
+    pub question: String,
+    pub answer: String,
+}
+
+/// Where the run's time went; the four parts add up to `total_ms`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TimeSplit {
+    /// Waiting for a person: Σ wait, plus the exec of manual and by-hand steps.
+    pub human_ms: u64,
+    /// Commands running: Σ exec of the other steps.
+    pub machine_ms: u64,
+    /// Σ after: retry delays, decisions after failures, the tool moving on.
+    pub between_ms: u64,
+    /// Time no step covers: before the first step, a crash until the resume, after the last.
+    pub gaps_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gap {
+    /// `before_first_step`, `crash_until_resume`, `after_last_step`.
+    pub kind: String,
+    pub start_ms: u64,
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OverTarget {
+    /// Index into `steps`.
+    pub visit: usize,
+    pub step: String,
+    pub took_ms: u64,
+    pub target_ms: u64,
+    pub over_ms: u64,
+}
+
+/// Consecutive events whose `ts` and `mono_ms` deltas disagree by more than 5 s: the wall
+/// clock was changed (NTP step, suspend) or the machine changed at a resume.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClockJump {
+    /// The seq of the later event.
+    pub seq: u64,
+    pub at_ms: u64,
+    /// Wall-clock delta minus monotonic delta.
+    pub skew_ms: i64,
+}
+
+impl Review {
+    /// The RTO deadline as a wall-clock time.
+    pub fn deadline(&self) -> Option<DateTime<Utc>> {
+        self.at(self.rto_ms)
+    }
+
+    /// The wall-clock time of an RTO-clock offset.
+    pub fn at(&self, offset_ms: u64) -> Option<DateTime<Utc>> {
+        self.clock_start
+            .map(|start| start + chrono::Duration::milliseconds(offset_ms as i64))
+    }
+
+    /// The builder saw lines it could not read: only a tampered file has those.
+    fn tampered_lines(&self) -> bool {
+        self.unreadable > 0
+    }
+
+    /// Sets what the chain says, and the verdict that follows from it.
+    fn set_integrity(&mut self, integrity: Integrity) {
+        if let Integrity::Tampered { .. } = integrity {
+            self.verdict = "TAMPERED".into();
+            self.verdict_reason = None;
+        } else if self.outcome.is_none() {
+            self.verdict = "INCOMPLETE".into();
+        }
+        self.integrity = integrity;
+    }
+
+    pub fn sealed(&self) -> bool {
+        self.integrity == Integrity::IntactSealed
+    }
+
+    pub fn tampered(&self) -> bool {
+        matches!(self.integrity, Integrity::Tampered { .. })
+    }
+
+    /// The first lines of every format for a file that is not intact and sealed.
+    pub fn integrity_warning(&self) -> Option<String> {
+        match &self.integrity {
+            Integrity::IntactSealed => None,
+            Integrity::Tampered { seq, line, reason } => Some(format!(
+                "TAMPERED: {} fails its hash chain at seq {seq} (line {line}): {reason}. \
+                 This review covers only the {} events before it; nothing after can be trusted.",
+                self.path, self.events
+            )),
+            Integrity::Incomplete { torn_tail } => Some(format!(
+                "INCOMPLETE: {} has no seal (the run crashed or is still going); \
+                 this review covers its {} events{}.",
+                self.path,
+                self.events,
+                if *torn_tail {
+                    " and leaves out a torn last line"
+                } else {
+                    ""
+                }
+            )),
+        }
+    }
+}
+
+/// Verifies the audit file at `path` and builds its review from the events that verify: all of
+/// them for an intact or incomplete file, the prefix before the break for a tampered one.
+///
+/// The chain is checked on one thread while the review is built on another, from the same
+/// bytes; when the two disagree on the lines to trust (a tampered file, a run still writing),
+/// the review is built again from exactly the verified lines.
+pub fn load(path: &Path) -> Result<Review, Error> {
+    let display = path.display().to_string();
+    let (verification, built) = std::thread::scope(|scope| {
+        let verifying = scope.spawn(|| audit::verify(path));
+        let built = build::read_lines(path, u64::MAX, &display, Integrity::IntactSealed);
+        let verification = verifying
+            .join()
+            .unwrap_or_else(|_| Err(Error::runtime(format!("verifying `{display}` failed"))));
+        (verification, built)
+    });
+    let verification = verification?;
+    let integrity = match &verification.status {
+        Status::IntactSealed => Integrity::IntactSealed,
+        Status::Incomplete => Integrity::Incomplete {
+            torn_tail: verification.torn_tail.is_some(),
+        },
+        Status::Tampered { seq, line, reason } => Integrity::Tampered {
+            seq: *seq,
+            line: *line,
+            reason: reason.clone(),
+        },
+    };
+    let mut review = match built {
+        Ok(review) if review.events == verification.events && !review.tampered_lines() => review,
+        _ => build::read_lines(path, verification.events, &display, integrity.clone())?,
+    };
+    review.set_integrity(integrity);
+    Ok(review)
+}
+
+/// `1h2m3s`, `2m05s`, `4.2s`, `350ms`: short and precise enough for a postmortem.
+pub fn fmt_ms(ms: u64) -> String {
+    if ms < 1_000 {
+        return format!("{ms}ms");
+    }
+    if ms < 60_000 {
+        return format!("{:.1}s", ms as f64 / 1000.0);
+    }
+    let secs = (ms + 500) / 1000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, s) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{m}m{s:02}s"),
+        (_, _) => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+/// `+1.2s` / `-30.0s`: over (+) or under (−) a target.
+pub fn fmt_signed(ms: i64) -> String {
+    if ms >= 0 {
+        format!("+{}", fmt_ms(ms as u64))
+    } else {
+        format!("-{}", fmt_ms(ms.unsigned_abs()))
+    }
+}
+
+/// `2026-11-22 03:02:11Z`: wall-clock times in reports, to the second.
+pub fn fmt_time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "?".to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(fmt_ms(350), "350ms");
+        assert_eq!(fmt_ms(4_210), "4.2s");
+        assert_eq!(fmt_ms(125_400), "2m05s");
+        assert_eq!(fmt_ms(3_723_000), "1h02m03s");
+        assert_eq!(fmt_ms(60_000), "1m");
+        assert_eq!(fmt_signed(-30_000), "-30.0s");
+    }
+}

@@ -1,0 +1,216 @@
+//! The inline SVG timeline of the HTML review: a row per step visit on the RTO clock, its wait
+//! (hatched: a person) apart from its exec (solid: a command), its target ticked, the RTO as a
+//! line. Colours come from CSS classes so the page can switch them for dark mode and print.
+
+use super::{Review, fmt_ms};
+
+const WIDTH: f64 = 1000.0;
+const LABEL: f64 = 200.0;
+const RIGHT: f64 = 24.0;
+const TOP: f64 = 34.0;
+const ROW: f64 = 20.0;
+const BAR: f64 = 12.0;
+/// Beyond this many visits the chart shows the first ones and says so: a drawing of 100,000
+/// rows helps nobody, the tables still list them all.
+pub const MAX_ROWS: usize = 300;
+
+/// Escapes text for XML content and attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A tick step that gives 4–10 ticks over `span` ms.
+fn tick_step(span: u64) -> u64 {
+    const STEPS: [u64; 16] = [
+        100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000,
+        900_000, 1_800_000, 3_600_000,
+    ];
+    STEPS
+        .iter()
+        .copied()
+        .find(|s| span / s <= 10)
+        .unwrap_or_else(|| span.div_ceil(10).max(1))
+}
+
+/// The timeline of `r`; `id` keeps pattern ids apart when a page holds several runs.
+pub fn timeline(r: &Review, id: usize) -> String {
+    let rows = r.steps.len().min(MAX_ROWS);
+    let end_of_steps = r.steps.iter().map(|v| v.start_ms + v.took_ms).max().unwrap_or(0);
+    let span = r.total_ms.max(r.rto_ms).max(end_of_steps).max(1);
+    let span = span + span / 25;
+    let plot = WIDTH - LABEL - RIGHT;
+    let x = |ms: u64| LABEL + ms as f64 / span as f64 * plot;
+    let bottom = TOP + rows as f64 * ROW;
+    let height = bottom + 64.0;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" role=\"img\" aria-labelledby=\"t{id}\">\n<title id=\"t{id}\">Timeline of run {}: {} steps on the RTO clock</title>\n",
+        esc(&r.run),
+        r.steps.len()
+    );
+    s.push_str(&format!(
+        "<defs><pattern id=\"hatch{id}\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\" patternTransform=\"rotate(45)\"><rect class=\"wait-bg\" width=\"6\" height=\"6\"/><line class=\"wait-line\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke-width=\"3\"/></pattern></defs>\n"
+    ));
+    // Axis and grid.
+    let step = tick_step(span);
+    let mut t = 0;
+    while t <= span {
+        let tx = x(t);
+        s.push_str(&format!(
+            "<line class=\"grid\" x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{bottom:.1}\"/><text class=\"tick\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">+{}</text>\n",
+            TOP - 6.0,
+            TOP - 10.0,
+            esc(&fmt_ms(t))
+        ));
+        t += step;
+    }
+    // Gaps behind the rows.
+    for g in &r.gaps {
+        s.push_str(&format!(
+            "<rect class=\"gap\" x=\"{:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"><title>gap: {} ({})</title></rect>\n",
+            x(g.start_ms),
+            (x(g.start_ms + g.ms) - x(g.start_ms)).max(0.5),
+            bottom - TOP,
+            esc(&g.kind),
+            esc(&fmt_ms(g.ms))
+        ));
+    }
+    for (i, v) in r.steps.iter().take(rows).enumerate() {
+        let y = TOP + i as f64 * ROW + (ROW - BAR) / 2.0;
+        let over = v.over_ms.is_some_and(|o| o > 0);
+        s.push_str(&format!(
+            "<g class=\"step{}\"><title>{}. {}: took {} (wait {}, exec {}, after {}){}; {}</title>\n",
+            if over { " over" } else { "" },
+            i + 1,
+            esc(&v.step),
+            fmt_ms(v.took_ms),
+            fmt_ms(v.wait_ms),
+            fmt_ms(v.exec_ms),
+            fmt_ms(v.after_ms),
+            v.target_ms
+                .map_or(String::new(), |t| format!(", target {}", fmt_ms(t))),
+            esc(v.outcome.as_deref().unwrap_or("-"))
+        ));
+        let mut label = format!("{}. {}", i + 1, v.step);
+        if label.chars().count() > 28 {
+            label = label.chars().take(27).collect::<String>() + "…";
+        }
+        s.push_str(&format!(
+            "<text class=\"label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+            LABEL - 8.0,
+            y + BAR - 2.0,
+            esc(&label)
+        ));
+        let x0 = x(v.start_ms);
+        let width = (x(v.start_ms + v.took_ms) - x0).max(1.0);
+        s.push_str(&format!(
+            "<rect class=\"span\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{BAR}\"/>\n"
+        ));
+        if v.wait_ms > 0 {
+            s.push_str(&format!(
+                "<rect class=\"wait\" fill=\"url(#hatch{id})\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\"/>\n",
+                (x(v.start_ms + v.wait_ms) - x0).max(1.0)
+            ));
+        }
+        for a in &v.attempts {
+            let ax = x(a.start_ms);
+            let class = if v.by_hand { "wait" } else { "exec" };
+            let fill = if v.by_hand {
+                format!(" fill=\"url(#hatch{id})\"")
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "<rect class=\"{class}{}\"{fill} x=\"{ax:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\"/>\n",
+                if a.outcome == "ok" { "" } else { " failed" },
+                (x(a.start_ms + a.exec_ms) - ax).max(1.0)
+            ));
+        }
+        if over {
+            s.push_str(&format!(
+                "<rect class=\"over-outline\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{width:.1}\" height=\"{:.1}\"/>\n",
+                y - 1.5,
+                BAR + 3.0
+            ));
+        }
+        if let Some(target) = v.target_ms {
+            let tx = x(v.start_ms + target);
+            s.push_str(&format!(
+                "<line class=\"target\" x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\"/>\n",
+                y - 3.0,
+                y + BAR + 3.0
+            ));
+        }
+        s.push_str("</g>\n");
+    }
+    // The RTO deadline.
+    let rx = x(r.rto_ms);
+    s.push_str(&format!(
+        "<line class=\"rto\" x1=\"{rx:.1}\" y1=\"{:.1}\" x2=\"{rx:.1}\" y2=\"{bottom:.1}\"/><text class=\"rto-label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">RTO {}</text>\n",
+        TOP - 4.0,
+        rx - 4.0,
+        bottom + 14.0,
+        esc(&fmt_ms(r.rto_ms))
+    ));
+    if r.steps.len() > rows {
+        s.push_str(&format!(
+            "<text class=\"tick\" x=\"{LABEL}\" y=\"{:.1}\">… and {} more steps, listed in the table below</text>\n",
+            bottom + 14.0,
+            r.steps.len() - rows
+        ));
+    }
+    // Legend.
+    let ly = bottom + 34.0;
+    let legend = [
+        (
+            format!(
+                "<rect class=\"wait\" fill=\"url(#hatch{id})\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>"
+            ),
+            "wait (human)",
+        ),
+        (
+            "<rect class=\"exec\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(),
+            "exec (machine)",
+        ),
+        (
+            "<rect class=\"exec failed\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(),
+            "failed attempt",
+        ),
+        (
+            "<rect class=\"span\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>".to_string(),
+            "other step time",
+        ),
+        (
+            "<line class=\"target\" x1=\"11\" y1=\"-13\" x2=\"11\" y2=\"5\"/>".to_string(),
+            "step target",
+        ),
+        (
+            "<rect class=\"over-outline\" x=\"0\" y=\"-11\" width=\"22\" height=\"14\"/>".to_string(),
+            "over target",
+        ),
+        (
+            "<line class=\"rto\" x1=\"11\" y1=\"-13\" x2=\"11\" y2=\"5\"/>".to_string(),
+            "RTO deadline",
+        ),
+    ];
+    let mut lx = 10.0;
+    for (swatch, words) in legend {
+        s.push_str(&format!(
+            "<g class=\"legend\" transform=\"translate({lx:.1},{ly:.1})\">{swatch}<text x=\"28\" y=\"0\">{words}</text></g>\n"
+        ));
+        lx += 36.0 + words.len() as f64 * 6.6;
+    }
+    s.push_str("</svg>\n");
+    s
+}

@@ -1,0 +1,323 @@
+//! The terminal review: aligned plain text, readable in a log and over `less`.
+
+use super::{Comparison, Review, StepVisit, fmt_ms, fmt_signed, fmt_time};
+
+/// Aligns columns: each cell padded to its column's widest, two spaces apart.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::from(" ");
+        for (i, cell) in cells.iter().enumerate() {
+            out.push(' ');
+            out.push_str(cell);
+            if i + 1 < cells.len() {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 1));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// The columns of the steps table, shared by text and Markdown.
+pub(crate) fn step_cells(index: usize, v: &StepVisit) -> Vec<String> {
+    let over = match v.over_ms {
+        Some(o) if o > 0 => format!("{} OVER", fmt_signed(o)),
+        Some(o) => fmt_signed(o),
+        None => "-".into(),
+    };
+    vec![
+        (index + 1).to_string(),
+        v.step.clone(),
+        format!("+{}", fmt_ms(v.start_ms)),
+        fmt_ms(v.wait_ms),
+        fmt_ms(v.exec_ms),
+        fmt_ms(v.took_ms),
+        v.target_ms.map_or("-".into(), fmt_ms),
+        over,
+        v.outcome.as_deref().unwrap_or("-").to_string(),
+        attempts(v),
+        v.host.as_deref().unwrap_or("-").to_string(),
+    ]
+}
+
+pub(crate) const STEP_HEADER: [&str; 11] = [
+    "#",
+    "step",
+    "start",
+    "wait",
+    "exec",
+    "took",
+    "target",
+    "over/under",
+    "outcome",
+    "attempts",
+    "host",
+];
+
+fn attempts(v: &StepVisit) -> String {
+    let n = v.attempts.iter().map(|a| a.attempt).max().unwrap_or(0);
+    if n > 1 {
+        let failed = v.attempts.iter().filter(|a| a.outcome != "ok").count();
+        format!("{n} ({failed} failed)")
+    } else {
+        n.to_string()
+    }
+}
+
+/// `42% of 1m` style share of the total.
+pub(crate) fn share(part: u64, total: u64) -> String {
+    if total == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}%", part as f64 * 100.0 / total as f64)
+    }
+}
+
+pub(crate) fn gap_words(kind: &str) -> &str {
+    match kind {
+        "before_first_step" => "before the first step (detection to launch, pre-flight)",
+        "crash_until_resume" => "a crash until the resume",
+        "after_last_step" => "after the last step",
+        other => other,
+    }
+}
+
+/// One command line, shortened for a table or a list.
+pub(crate) fn one_line(text: &str) -> String {
+    let flat = text.trim().replace('\n', " ⏎ ");
+    if flat.chars().count() > 100 {
+        flat.chars().take(99).collect::<String>() + "…"
+    } else {
+        flat
+    }
+}
+
+pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
+    let mut out = String::new();
+    for r in reviews.iter().filter(|r| r.tampered()) {
+        out.push_str(&format!("!! {}\n", r.integrity_warning().unwrap_or_default()));
+    }
+    if let Some(c) = comparison {
+        out.push_str(&render_comparison(c));
+    }
+    for (i, r) in reviews.iter().enumerate() {
+        if i > 0 || comparison.is_some() {
+            out.push('\n');
+        }
+        out.push_str(&render_one(r));
+    }
+    out
+}
+
+fn render_one(r: &Review) -> String {
+    let mut out = String::new();
+    if let Some(warning) = r.integrity_warning() {
+        out.push_str(&format!("!! {warning}\n\n"));
+    }
+    out.push_str(&format!("Review of run {}\n", r.run));
+    let operators = if r.operators.len() > 1 {
+        format!("{} (hand-off)", r.operators.join(" → "))
+    } else {
+        r.operators.join(", ")
+    };
+    let targets: Vec<String> = r.targets.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let outcome = match (&r.outcome, &r.message) {
+        (Some(o), Some(m)) => format!("{o}: {m}"),
+        (Some(o), None) => o.clone(),
+        (None, _) => "none (no seal)".into(),
+    };
+    let verdict = match &r.verdict_reason {
+        Some(reason) => format!("{}: {reason}", r.verdict),
+        None => r.verdict.clone(),
+    };
+    let facts = [
+        ("runbook", format!("{} ({})", r.title, r.runbook)),
+        ("mode", r.mode.clone()),
+        ("operators", operators),
+        ("targets", targets.join(", ")),
+        ("clock start", fmt_time(r.clock_start)),
+        ("launched", fmt_time(r.launched)),
+        ("end", fmt_time(r.end)),
+        ("outcome", outcome),
+        (
+            "total",
+            format!(
+                "{} of the {} RTO ({})",
+                fmt_ms(r.total_ms),
+                fmt_ms(r.rto_ms),
+                share(r.total_ms, r.rto_ms)
+            ),
+        ),
+        ("verdict", verdict),
+    ];
+    for (k, v) in facts {
+        out.push_str(&format!("  {k:<12} {v}\n"));
+    }
+    out.push_str("\nSteps (times on the RTO clock; wait = human, exec = machine)\n");
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, v)| step_cells(i, v))
+        .collect();
+    out.push_str(&table(&STEP_HEADER, &rows));
+    let mut details = String::new();
+    for (i, v) in r.steps.iter().enumerate() {
+        for e in &v.edits {
+            details.push_str(&format!(
+                "  {} {}: edit by {} at +{}: `{}` → `{}`\n",
+                i + 1,
+                v.step,
+                e.operator,
+                fmt_ms(e.at_ms),
+                one_line(&e.before),
+                one_line(&e.after)
+            ));
+        }
+        for n in &v.notes {
+            details.push_str(&format!(
+                "  {} {}: note by {} at +{}: {}\n",
+                i + 1,
+                v.step,
+                n.operator,
+                fmt_ms(n.at_ms),
+                one_line(&n.text)
+            ));
+        }
+        for d in &v.decisions {
+            details.push_str(&format!(
+                "  {} {}: decided \"{}\" → {}\n",
+                i + 1,
+                v.step,
+                d.label,
+                d.goto
+            ));
+        }
+        for a in v.attempts.iter().filter(|a| a.outcome != "ok") {
+            details.push_str(&format!(
+                "  {} {}: attempt {} {}{}{}\n",
+                i + 1,
+                v.step,
+                a.attempt,
+                a.outcome,
+                a.exit.map_or(String::new(), |c| format!(" (exit {c})")),
+                a.reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
+            ));
+        }
+    }
+    for n in &r.notes {
+        details.push_str(&format!(
+            "  note by {} at +{}: {}\n",
+            n.operator,
+            fmt_ms(n.at_ms),
+            one_line(&n.text)
+        ));
+    }
+    if !details.is_empty() {
+        out.push_str("\nNotes, decisions, edits and failed attempts\n");
+        out.push_str(&details);
+    }
+    let t = &r.time;
+    out.push_str("\nWhere the time went\n");
+    for (name, ms) in [
+        ("human", t.human_ms),
+        ("machine", t.machine_ms),
+        ("between", t.between_ms),
+        ("gaps", t.gaps_ms),
+    ] {
+        out.push_str(&format!(
+            "  {name:<8} {:>9}  {:>4}\n",
+            fmt_ms(ms),
+            share(ms, r.total_ms)
+        ));
+    }
+    for g in &r.gaps {
+        out.push_str(&format!(
+            "  gap: {} at +{}, {}\n",
+            gap_words(&g.kind),
+            fmt_ms(g.start_ms),
+            fmt_ms(g.ms)
+        ));
+    }
+    for j in &r.clock_jumps {
+        out.push_str(&format!(
+            "  clock jump at seq {} (+{}): the wall clock moved {} more than the monotonic one\n",
+            j.seq,
+            fmt_ms(j.at_ms),
+            fmt_signed(j.skew_ms)
+        ));
+    }
+    out.push_str("\nOver target, worst first\n");
+    if r.over_target.is_empty() {
+        out.push_str("  none\n");
+    }
+    for o in &r.over_target {
+        let v = &r.steps[o.visit];
+        out.push_str(&format!(
+            "  {} {}: took {} against {} ({}): wait {}, exec {}, after {}\n",
+            o.visit + 1,
+            o.step,
+            fmt_ms(o.took_ms),
+            fmt_ms(o.target_ms),
+            fmt_signed(o.over_ms as i64),
+            fmt_ms(v.wait_ms),
+            fmt_ms(v.exec_ms),
+            fmt_ms(v.after_ms)
+        ));
+    }
+    out
+}
+
+fn render_comparison(c: &Comparison) -> String {
+    let mut out = format!("Comparison of {} runs (oldest first)\n", c.runs.len());
+    if !c.runbooks.is_empty() {
+        out.push_str(&format!(
+            "  note: these are runs of different runbooks: {}\n",
+            c.runbooks.join(", ")
+        ));
+    }
+    let mut header = vec!["step".to_string()];
+    header.extend((1..=c.runs.len()).map(|i| format!("run {i}")));
+    let mut rows: Vec<Vec<String>> = c
+        .steps
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.step.clone()];
+            cells.extend(row.took_ms.iter().map(|t| t.map_or("-".into(), fmt_ms)));
+            cells
+        })
+        .collect();
+    let mut total = vec!["TOTAL".to_string()];
+    total.extend(c.runs.iter().map(|r| fmt_ms(r.total_ms)));
+    rows.push(total);
+    let mut verdicts = vec!["verdict".to_string()];
+    verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
+    rows.push(verdicts);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    out.push_str(&table(&header, &rows));
+    for (i, r) in c.runs.iter().enumerate() {
+        out.push_str(&format!(
+            "  run {}: {} ({}, {})\n",
+            i + 1,
+            r.run,
+            fmt_time(r.launched),
+            r.mode
+        ));
+    }
+    if let Some(t) = &c.trend {
+        out.push_str(&format!("\nTrend: {}\n", t.summary));
+    }
+    out
+}
