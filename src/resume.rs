@@ -104,11 +104,9 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
         if step.is_empty() {
             continue;
         }
-        if kind == "step started" {
-            if let Some(n) = event["attempt"].as_u64() {
-                let count = attempts.entry(step.to_string()).or_insert(0);
-                *count = (*count).max(n as u32);
-            }
+        if let Some(n) = event["attempt"].as_u64().filter(|_| kind == "step started") {
+            let count = attempts.entry(step.to_string()).or_insert(0);
+            *count = (*count).max(n as u32);
         }
         if walk_end.is_some() {
             if kind == "step finished" && is_cleanup(step) {

@@ -139,6 +139,9 @@ fn kill_when(s: &Setup, child: &mut Child, when: &dyn Fn(&Value) -> bool) {
     }
 }
 
+/// When to kill: a test on the events written so far.
+type KillPoint = Box<dyn Fn(&Value) -> bool>;
+
 fn is(event: &str, step: &str) -> impl Fn(&Value) -> bool {
     let (event, step) = (event.to_string(), step.to_string());
     move |e: &Value| e["event"] == event.as_str() && e["step"] == step.as_str()
@@ -147,7 +150,7 @@ fn is(event: &str, step: &str) -> impl Fn(&Value) -> bool {
 #[test]
 fn sigkill_at_every_point_then_resume_finishes_the_run() {
     let sshd = Sshd::start();
-    let points: Vec<(&str, Box<dyn Fn(&Value) -> bool>)> = vec![
+    let points: Vec<(&str, KillPoint)> = vec![
         (
             "before the first step",
             Box::new(|e: &Value| e["event"] == "target connected"),

@@ -3,6 +3,6 @@
 #![allow(dead_code)]
 
 pub mod cmd;
-pub mod sandbox;
 pub mod runs;
+pub mod sandbox;
 pub mod sshd;
