@@ -217,7 +217,7 @@ impl Ui {
                     }
                 }
                 if !vars.is_empty() && *kind == "run" {
-                    let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
                     self.line(&format!(
                         "    {}",
                         style(format!("env: {}", shown.join(" "))).dim()
@@ -328,8 +328,8 @@ impl Ui {
                     fmt_secs(*elapsed),
                     fmt_duration(*rto)
                 ));
-                if let Some(message) = message {
-                    self.line(&format!("  {message}"));
+                for line in message.iter().flat_map(|m| m.lines()) {
+                    self.line(&format!("  {line}"));
                 }
                 for (step, took, target) in over_target {
                     self.line(&format!(
@@ -393,6 +393,16 @@ impl Default for Ui {
 impl Drop for Ui {
     fn drop(&mut self) {
         self.restore();
+    }
+}
+
+/// A variable's value on the one `env:` line: newlines shown as `\n`, long values cut.
+fn one_line(value: &str) -> String {
+    const MAX: usize = 60;
+    let flat = value.replace('\n', "\\n");
+    match flat.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
     }
 }
 
@@ -462,4 +472,17 @@ fn spinner(clock: Clock, step: String) -> ProgressBar {
     bar.set_message(step);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn env_values_stay_on_one_line() {
+        assert_eq!(one_line("a\nb"), "a\\nb");
+        let long = "x".repeat(100);
+        assert_eq!(one_line(&long), format!("{}…", "x".repeat(60)));
+        assert_eq!(one_line("ünïcödé"), "ünïcödé");
+    }
 }
