@@ -217,7 +217,8 @@ impl Ui {
                     }
                 }
                 if !vars.is_empty() && *kind == "run" {
-                    let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
+                    let shown: Vec<String> =
+                        vars.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
                     self.line(&format!(
                         "    {}",
                         style(format!("env: {}", shown.join(" "))).dim()

@@ -38,6 +38,16 @@ pub fn event_hash(prev_hex: &str, body: &[u8]) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// `event_hash` of a body given in pieces, so a verifier need not copy each line.
+pub(crate) fn event_hash_parts(prev_hex: &str, body: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hex.as_bytes());
+    for part in body {
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// The SHA-256 of some bytes as lowercase hex (file digests in events).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

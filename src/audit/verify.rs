@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, event_hash};
+use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, event_hash_parts};
 use crate::error::Error;
 
 /// The verdict on one audit file.
@@ -80,8 +80,51 @@ pub fn read_events(path: &Path) -> Result<Vec<Value>, Error> {
 
 /// What one good line holds.
 struct Checked {
-    value: Value,
+    /// The whole event, parsed only when it is needed (collecting, or checking a seal).
+    value: Option<Value>,
     hash: String,
+    event: String,
+    step: Option<String>,
+    run: String,
+}
+
+/// The members verification reads; the rest of the line is only checked to be JSON. Parsing
+/// this instead of a whole `Value` per line keeps `verify` (and so `review`) fast on big trails.
+#[derive(serde::Deserialize, Default)]
+struct Head<'a> {
+    v: Option<u64>,
+    seq: Option<u64>,
+    #[serde(borrow)]
+    run: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    event: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    step: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    prev: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    hash: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> Head<'a> {
+    /// The same members from an already parsed event, for lines whose members have odd types.
+    fn of(value: &'a Value) -> Head<'a> {
+        let text = |k: &str| {
+            value
+                .get(k)
+                .and_then(Value::as_str)
+                .map(std::borrow::Cow::Borrowed)
+        };
+        Head {
+            v: value.get("v").and_then(Value::as_u64),
+            seq: value.get("seq").and_then(Value::as_u64),
+            run: text("run"),
+            event: text("event"),
+            step: text("step"),
+            prev: text("prev"),
+            hash: text("hash"),
+        }
+    }
 }
 
 /// Where a line breaks the chain: the seq to name, and why.
@@ -110,7 +153,7 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
         last_event: None,
         last_step: None,
     };
-    let mut last: Option<Value> = None;
+    let mut last_line: Vec<u8> = Vec::new();
     let mut events = Vec::new();
     let mut prev = GENESIS.to_string();
     let mut good_len = 0u64;
@@ -133,7 +176,7 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
             };
             return Ok(Scan {
                 verification: v,
-                last,
+                last: serde_json::from_slice(&last_line).ok(),
                 good_len,
                 events,
             });
@@ -146,7 +189,7 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
             });
             break;
         }
-        match check_line(&buf[..n - 1], expected, &prev, v.run.as_deref()) {
+        match check_line(&buf[..n - 1], expected, &prev, v.run.as_deref(), collect) {
             Err(broken) => {
                 v.status = Status::Tampered {
                     seq: broken.seq,
@@ -155,16 +198,16 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                 };
                 return Ok(Scan {
                     verification: v,
-                    last,
+                    last: serde_json::from_slice(&last_line).ok(),
                     good_len,
                     events,
                 });
             }
             Ok(checked) => {
-                let obj = &checked.value;
-                let event = obj.get("event").and_then(Value::as_str).unwrap_or_default();
+                let event = checked.event.as_str();
                 if event == "run finished" {
-                    if let Some(reason) = check_seal(obj, expected, &prev) {
+                    let sealed = checked.value.as_ref().map(|obj| check_seal(obj, expected, &prev));
+                    if let Some(Some(reason)) = sealed {
                         v.status = Status::Tampered {
                             seq: expected,
                             line: line_no,
@@ -172,7 +215,7 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                         };
                         return Ok(Scan {
                             verification: v,
-                            last,
+                            last: serde_json::from_slice(&last_line).ok(),
                             good_len,
                             events,
                         });
@@ -180,19 +223,20 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                     sealed_at = Some(line_no);
                 }
                 if v.run.is_none() {
-                    v.run = obj.get("run").and_then(Value::as_str).map(str::to_string);
+                    v.run = Some(checked.run.clone());
                 }
                 v.events += 1;
                 v.last_seq = Some(expected);
-                v.last_event = Some(event.to_string());
-                v.last_step = obj.get("step").and_then(Value::as_str).map(str::to_string);
+                v.last_event = Some(checked.event);
+                v.last_step = checked.step;
                 v.head = Some(checked.hash.clone());
                 prev = checked.hash;
                 good_len += n as u64;
-                if collect {
-                    events.push(checked.value.clone());
+                last_line.clear();
+                last_line.extend_from_slice(&buf[..n - 1]);
+                if let (true, Some(value)) = (collect, checked.value) {
+                    events.push(value);
                 }
-                last = Some(checked.value);
             }
         }
     }
@@ -201,7 +245,7 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
     }
     Ok(Scan {
         verification: v,
-        last,
+        last: serde_json::from_slice(&last_line).ok(),
         good_len,
         events,
     })
@@ -215,16 +259,31 @@ fn claimed_seq(line: &[u8]) -> Option<u64> {
         .as_u64()
 }
 
-fn check_line(line: &[u8], expected: u64, prev: &str, run: Option<&str>) -> Result<Checked, Broken> {
+fn check_line(
+    line: &[u8],
+    expected: u64,
+    prev: &str,
+    run: Option<&str>,
+    keep: bool,
+) -> Result<Checked, Broken> {
     let broken = |seq: u64, reason: String| Broken { seq, reason };
-    let value: Value = serde_json::from_slice(line)
-        .map_err(|e| broken(expected, format!("the line is not valid JSON ({e})")))?;
-    let Some(obj) = value.as_object() else {
-        return Err(broken(expected, "the line is not a JSON object".into()));
+    // Fast path: only the members checked. A line whose members have odd types falls back to a
+    // whole parse, so its problem is named precisely.
+    let parsed;
+    let head = match serde_json::from_slice::<Head>(line) {
+        Ok(head) => head,
+        Err(_) => {
+            parsed = serde_json::from_slice::<Value>(line)
+                .map_err(|e| broken(expected, format!("the line is not valid JSON ({e})")))?;
+            if !parsed.is_object() {
+                return Err(broken(expected, "the line is not a JSON object".into()));
+            }
+            Head::of(&parsed)
+        }
     };
-    let claimed = obj.get("seq").and_then(Value::as_u64);
+    let claimed = head.seq;
     let seq = claimed.unwrap_or(expected);
-    if obj.get("v").and_then(Value::as_u64) != Some(FORMAT_VERSION) {
+    if head.v != Some(FORMAT_VERSION) {
         return Err(broken(seq, format!("`v` is not {FORMAT_VERSION}")));
     }
     match claimed {
@@ -243,7 +302,7 @@ fn check_line(line: &[u8], expected: u64, prev: &str, run: Option<&str>) -> Resu
         }
         Some(_) => {}
     }
-    let Some(this_run) = obj.get("run").and_then(Value::as_str) else {
+    let Some(this_run) = head.run.as_deref() else {
         return Err(broken(seq, "the event has no `run`".into()));
     };
     if let Some(run) = run
@@ -254,10 +313,10 @@ fn check_line(line: &[u8], expected: u64, prev: &str, run: Option<&str>) -> Resu
             format!("the event is of run `{this_run}`, the file of run `{run}`"),
         ));
     }
-    if !obj.get("event").is_some_and(Value::is_string) {
+    let Some(event) = head.event.as_deref() else {
         return Err(broken(seq, "the event has no `event` name".into()));
-    }
-    if obj.get("prev").and_then(Value::as_str) != Some(prev) {
+    };
+    if head.prev.as_deref() != Some(prev) {
         return Err(broken(
             seq,
             if expected == 0 {
@@ -270,20 +329,26 @@ fn check_line(line: &[u8], expected: u64, prev: &str, run: Option<&str>) -> Resu
             },
         ));
     }
-    let hash = obj.get("hash").and_then(Value::as_str).unwrap_or_default();
+    let hash = head.hash.as_deref().unwrap_or_default();
     let member = format!(",\"hash\":\"{hash}\"}}");
     if hash.len() != 64 || member.len() != HASH_MEMBER_LEN || !line.ends_with(member.as_bytes()) {
         return Err(broken(seq, "the line does not end with its `hash` member".into()));
     }
-    let mut body = line[..line.len() - HASH_MEMBER_LEN].to_vec();
-    body.push(b'}');
-    let recomputed = event_hash(prev, &body);
+    let recomputed = event_hash_parts(prev, &[&line[..line.len() - HASH_MEMBER_LEN], b"}"]);
     if recomputed != hash {
         return Err(broken(seq, "hash does not match the line's contents".into()));
     }
+    let value = if keep || event == "run finished" {
+        serde_json::from_slice(line).ok()
+    } else {
+        None
+    };
     Ok(Checked {
         value,
         hash: recomputed,
+        event: event.to_string(),
+        step: head.step.as_deref().map(str::to_string),
+        run: this_run.to_string(),
     })
 }
 
