@@ -13,6 +13,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 [ -x /usr/bin/python3 ] || need+=(python3)
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v git >/dev/null 2>&1 || need+=(git)
+# Tests check that stopped commands are gone (pgrep) and start them in their own session (setsid).
+command -v pgrep >/dev/null 2>&1 || need+=(procps)
+command -v setsid >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
