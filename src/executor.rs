@@ -813,7 +813,7 @@ impl Executor {
         };
         let mut masker = Masker::new(vars.secrets());
         let mut recorder = match self.sink.audit.as_ref() {
-            Some(audit) => Some(audit.output(&id.replace('/', "__"), attempt)?),
+            Some(audit) => Some(audit.output(&id.replace('/', "__"), attempt)?.in_background()),
             None => None,
         };
         self.emit(Event::StepStarted {
@@ -834,29 +834,29 @@ impl Executor {
         let mut stderr = Vec::new();
         let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
         let mut ui = std::mem::take(&mut self.sink.ui);
-        let mut write_error = None;
         let mut show =
-            |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::OutputRecorder>| {
+            |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::BackgroundRecorder>| {
                 if bytes.is_empty() {
                     return;
                 }
-                if let Some(Err(e)) = recorder.as_mut().map(|r| r.write(&bytes)) {
-                    write_error.get_or_insert(e);
+                let event = Event::Output { stream, bytes };
+                ui.handle(&event);
+                if let (Some(r), Event::Output { bytes, .. }) = (recorder.as_mut(), event) {
+                    r.write(bytes);
                 }
-                ui.handle(&Event::Output { stream, bytes });
             };
         let ending = loop {
             tokio::select! {
                 ending = &mut run => {
                     while let Ok(chunk) = rx.try_recv() {
                         let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
-                        show(stream, masker.push(&bytes), &mut recorder);
+                        show(stream, masker.push_owned(bytes), &mut recorder);
                     }
                     break ending;
                 }
                 Some(chunk) = rx.recv() => {
                     let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
-                    show(stream, masker.push(&bytes), &mut recorder);
+                    show(stream, masker.push_owned(bytes), &mut recorder);
                 }
                 _ = &mut ctrl_c, if !cancel.is_cancelled() => {
                     cancel.cancel();
@@ -878,9 +878,6 @@ impl Executor {
             }
             None => None,
         };
-        if let Some(e) = write_error {
-            return Err(e);
-        }
         let ending = ending.map_err(|e| Error::runtime(format!("step `{id}` on {host}: {e}")))?;
         let (outcome, exit, reason) = judge(step, &ending, &stdout, &stderr);
         let capture = step

@@ -36,6 +36,16 @@ impl Masker {
     }
 
     /// Takes the next bytes of the stream; returns what is safe to show now.
+    /// Like `push`, without a copy when there is nothing to mask (the common case, and the
+    /// one that streams gigabytes).
+    pub fn push_owned(&mut self, bytes: Vec<u8>) -> Vec<u8> {
+        if self.longest == 0 {
+            bytes
+        } else {
+            self.push(&bytes)
+        }
+    }
+
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         if self.longest == 0 {
             return bytes.to_vec();

@@ -9,7 +9,7 @@ mod verify;
 
 pub use dir::{audit_dir, new_run_id, resolve_run};
 pub use log::AuditLog;
-pub use output::{OutputRecorder, OutputSummary};
+pub use output::{BackgroundRecorder, OutputRecorder, OutputSummary};
 pub use verify::{Status, TornTail, Verification, read_events, verify};
 
 use sha2::{Digest, Sha256};

@@ -111,6 +111,57 @@ fn tail_text(tail: &[u8], truncated: bool) -> String {
     String::from_utf8_lossy(&tail[start..]).into_owned()
 }
 
+/// An `OutputRecorder` on a thread of its own: writing and hashing a step's output (up to
+/// gigabytes) run beside the reading, masking and showing of the next chunk. A bounded queue
+/// keeps memory flat when the disk is slower than the step.
+pub struct BackgroundRecorder {
+    queue: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<Result<OutputSummary, Error>>>,
+}
+
+impl OutputRecorder {
+    pub fn in_background(self) -> BackgroundRecorder {
+        let (queue, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let worker = std::thread::spawn(move || {
+            let mut recorder = self;
+            let mut failed = None;
+            for chunk in chunks {
+                if failed.is_none() {
+                    failed = recorder.write(&chunk).err();
+                }
+            }
+            match failed {
+                Some(e) => Err(e),
+                None => recorder.finish(),
+            }
+        });
+        BackgroundRecorder {
+            queue: Some(queue),
+            worker: Some(worker),
+        }
+    }
+}
+
+impl BackgroundRecorder {
+    /// Queues a chunk; a write error surfaces at `finish`.
+    pub fn write(&mut self, bytes: Vec<u8>) {
+        if let Some(queue) = &self.queue
+            && queue.send(bytes).is_err()
+        {
+            self.queue = None;
+        }
+    }
+
+    /// Waits for every chunk to be on disk (synced) and returns the summary.
+    pub fn finish(mut self) -> Result<OutputSummary, Error> {
+        self.queue = None;
+        match self.worker.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(Error::runtime("the output writer thread died")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
