@@ -194,7 +194,17 @@ async fn walk(l: Launch) -> Result<u8> {
         ssh,
         attempts,
     };
-    let end = executor.run(&mut vars, start).await?;
+    let end = match executor.run(&mut vars, start).await {
+        Ok(end) => end,
+        Err(e) => {
+            // Nothing unrecorded ran: the trail is intact up to here, so the run can go on.
+            executor.sink.ui.restore();
+            eprintln!(
+                "runbook: the run stopped: {e}\n  its audit trail is intact up to here ({audit_path}); once the cause is fixed: runbook resume {run_id}"
+            );
+            return Err(Error::Exit(exit::RUNTIME));
+        }
+    };
     let elapsed = executor.elapsed();
     executor.sink.ui.restore();
     eprintln!("audit trail: {audit_path}");

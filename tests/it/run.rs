@@ -382,3 +382,54 @@ fn a_step_visited_twice_keeps_both_outputs() {
     let outputs = file.with_extension("");
     assert!(outputs.join("check-1.out").exists() && outputs.join("check-2.out").exists());
 }
+
+/// A full disk mid-step: the run stops (exit 1) with the OS error and how to go on, and the
+/// trail it leaves is intact, unsealed, and resumable. Needs root to mount a tiny tmpfs.
+#[test]
+fn a_full_disk_stops_the_run_and_leaves_a_resumable_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .expect("mount runs");
+    assert!(
+        mount.success(),
+        "this test mounts a 128 KiB tmpfs and needs root (CI runs as root)"
+    );
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(dir.path());
+    let book = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        book.path(),
+        "version: 1\nid: flood\ntitle: Flood\nrto: 1m\nsteps:\n  - {id: flood, title: Flood, run: \"head -c 300000 /dev/zero | tr '\\\\0' x\"}\n  - {id: after, title: After, run: echo after-ran}\n  - {id: done, title: Done, end: resolved}\n",
+    )
+    .unwrap();
+    let out = runbook(["run", "--yes", "--audit-dir"])
+        .arg(dir.path())
+        .arg(book.path())
+        .output();
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("No space left on device"),
+        "{}",
+        &out.stderr[out.stderr.len().saturating_sub(600)..]
+    );
+    assert!(
+        out.stderr.contains("runbook resume"),
+        "{}",
+        &out.stderr[out.stderr.len().saturating_sub(600)..]
+    );
+    assert!(
+        !out.stderr.contains("after-ran\n"),
+        "nothing runs after the trail cannot be written"
+    );
+    let trail = audit_files(dir.path());
+    let verify = runbook(["audit", "verify"]).arg(&trail[0]).expect_code(4);
+    assert!(verify.stdout.contains("incomplete"), "{}", verify.stdout);
+}
