@@ -277,21 +277,7 @@ fn render_one(r: &Review, id: usize) -> String {
     if r.over_target.is_empty() {
         out.push_str("<p>None.</p>\n");
     } else {
-        let rows: Vec<Vec<String>> = r
-            .over_target
-            .iter()
-            .map(|o| {
-                let v = &r.steps[o.visit];
-                vec![
-                    format!("{}. {}", o.visit + 1, o.step),
-                    fmt_ms(o.took_ms),
-                    fmt_ms(o.target_ms),
-                    fmt_signed(o.over_ms as i64),
-                    fmt_ms(v.wait_ms),
-                    fmt_ms(v.exec_ms),
-                ]
-            })
-            .collect();
+        let rows = super::over_target_rows(r, |s| s.to_string());
         out.push_str(&table(
             &["step", "took", "target", "over", "wait", "exec"],
             &rows,

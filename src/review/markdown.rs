@@ -182,21 +182,7 @@ fn render_one(r: &Review, h: &str) -> String {
     if r.over_target.is_empty() {
         out.push_str("None.\n");
     } else {
-        let rows: Vec<Vec<String>> = r
-            .over_target
-            .iter()
-            .map(|o| {
-                let v = &r.steps[o.visit];
-                vec![
-                    format!("{}. `{}`", o.visit + 1, o.step),
-                    fmt_ms(o.took_ms),
-                    fmt_ms(o.target_ms),
-                    fmt_signed(o.over_ms as i64),
-                    fmt_ms(v.wait_ms),
-                    fmt_ms(v.exec_ms),
-                ]
-            })
-            .collect();
+        let rows = super::over_target_rows(r, |s| format!("`{s}`"));
         out.push_str(&md_table(
             &["step", "took", "target", "over", "wait", "exec"],
             &rows,

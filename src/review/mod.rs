@@ -335,6 +335,25 @@ pub fn load(path: &Path) -> Result<Review, Error> {
 }
 
 /// `1h2m3s`, `2m05s`, `4.2s`, `350ms`: short and precise enough for a postmortem.
+/// The "over target" table's rows (step, took, target, over, wait, exec), worst first, shared
+/// by the Markdown and HTML renderers; `step` formats the step's name for the format.
+pub fn over_target_rows(r: &Review, step: impl Fn(&str) -> String) -> Vec<Vec<String>> {
+    r.over_target
+        .iter()
+        .map(|o| {
+            let v = &r.steps[o.visit];
+            vec![
+                format!("{}. {}", o.visit + 1, step(&o.step)),
+                fmt_ms(o.took_ms),
+                fmt_ms(o.target_ms),
+                fmt_signed(o.over_ms as i64),
+                fmt_ms(v.wait_ms),
+                fmt_ms(v.exec_ms),
+            ]
+        })
+        .collect()
+}
+
 pub fn fmt_ms(ms: u64) -> String {
     if ms < 1_000 {
         return format!("{ms}ms");
