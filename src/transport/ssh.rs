@@ -159,13 +159,22 @@ impl Ssh {
         let mut drain_until = None;
         let (mut out_open, mut err_open) = (true, true);
         let (mut obuf, mut ebuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+        // Stdout is held until the marker names the process group (up to a bound), so whoever
+        // sees output can also stop the command: a `run` dropped then still kills it.
+        let mut early: Option<Vec<u8>> = Some(Vec::new());
 
         while status.is_none() || out_open || err_open {
             let running = status.is_none();
             let kill_at = stopping.as_ref().filter(|s| !s.killed).and_then(|s| s.kill_at);
             tokio::select! {
                 n = stdout.read(&mut obuf), if out_open => match n {
-                    Ok(n) if n > 0 => emit(&out, Chunk::Stdout(obuf[..n].to_vec())).await,
+                    Ok(n) if n > 0 => match early.as_mut() {
+                        Some(held) if held.len() + n <= EARLY_OUTPUT_LIMIT => held.extend_from_slice(&obuf[..n]),
+                        _ => {
+                            flush_early(&out, &mut early).await;
+                            emit(&out, Chunk::Stdout(obuf[..n].to_vec())).await;
+                        }
+                    },
                     _ => out_open = false,
                 },
                 n = stderr.read(&mut ebuf), if err_open => match n {
@@ -173,6 +182,7 @@ impl Ssh {
                         let shown = marker.push(&ebuf[..n]);
                         if remote.pgid.is_none() && marker.pid().is_some() {
                             remote.pgid = marker.pid();
+                            flush_early(&out, &mut early).await;
                             // A stop asked for before the command's group was known.
                             if let Some(s) = stopping.as_mut().filter(|s| s.kill_at.is_none()) {
                                 remote.signal("TERM").await;
@@ -213,6 +223,7 @@ impl Ssh {
                 _ = sleep_until(or_never(drain_until)), if drain_until.is_some() => break,
             }
         }
+        flush_early(&out, &mut early).await;
         remote.armed = false;
 
         let status = status.expect("the loop only ends once ssh exited");
@@ -283,6 +294,16 @@ fn remote_command(token: &str, script: &str, timeout: Option<Duration>) -> Strin
         shell_quote(script)
     );
     format!("sh -c {}", shell_quote(&wrapper))
+}
+
+/// How much stdout is held while waiting for the marker line.
+const EARLY_OUTPUT_LIMIT: usize = 256 * 1024;
+
+/// Emits the stdout held before the marker, once.
+async fn flush_early(out: &Sender<Chunk>, early: &mut Option<Vec<u8>>) {
+    if let Some(held) = early.take().filter(|h| !h.is_empty()) {
+        emit(out, Chunk::Stdout(held)).await;
+    }
 }
 
 /// The remote process group of one running command. If `run` is abandoned midway (its

@@ -1,0 +1,311 @@
+//! The steps where the operator decides: decisions, confirmations, manual steps, what to do
+//! after a failure, a step left unknown by a crash, and sub-runs (`call`).
+
+use std::time::{Duration, Instant};
+
+use super::{End, Executor, Next};
+use crate::error::Error;
+use crate::events::{Event, RunOutcome, StepOutcome};
+use crate::prompt::{AfterFailure, Report};
+use crate::runbook::{ChooseOption, Confirm, Outcome, Step};
+use crate::vars::Vars;
+
+impl Executor {
+    /// A step that started before a crash and never finished: re-run it, mark it, or abort.
+    /// `None`: re-run it. Unattended, pre-flight has made sure it is idempotent.
+    pub(super) fn unknown(&mut self, step: &Step, started: &str, host: &str) -> Result<Option<Next>, Error> {
+        let id = step.id().to_string();
+        let question =
+            format!("step `{id}` started at {started} on {host} and never finished: its outcome is unknown");
+        let choice = self.operator.unknown_step(&question, step.idempotent)?;
+        let answer = match choice {
+            Some(crate::prompt::Report::Done) => "marked done",
+            Some(crate::prompt::Report::Failed) => "marked failed",
+            Some(crate::prompt::Report::Skip) => "re-run",
+            None => "abort",
+        };
+        self.emit(Event::Answer {
+            step: Some(id.clone()),
+            question,
+            answer: answer.into(),
+        })?;
+        let reason = Some("unknown after a crash; marked by the operator".to_string());
+        Ok(match choice {
+            Some(crate::prompt::Report::Skip) => None,
+            Some(crate::prompt::Report::Done) => {
+                self.finish(
+                    &id,
+                    host,
+                    StepOutcome::MarkedDone,
+                    None,
+                    0,
+                    Duration::ZERO,
+                    None,
+                    reason,
+                    None,
+                )?;
+                Some(Next::Success)
+            }
+            Some(crate::prompt::Report::Failed) => {
+                self.finish(
+                    &id,
+                    host,
+                    StepOutcome::Failed,
+                    None,
+                    0,
+                    Duration::ZERO,
+                    None,
+                    reason,
+                    None,
+                )?;
+                Some(self.after_failure(&id, step)?)
+            }
+            None => Some(Next::Stop(End::aborted(format!(
+                "aborted by the operator at the unknown step `{id}`"
+            )))),
+        })
+    }
+
+    pub(super) fn decide(&mut self, id: &str, options: &[ChooseOption], vars: &Vars) -> Result<Next, Error> {
+        let labels: Vec<(String, String)> = options
+            .iter()
+            .map(|o| (vars.interpolate(&o.label), o.goto.value.clone()))
+            .collect();
+        let holds = |o: &ChooseOption| match &o.when {
+            None => false,
+            Some(when) => {
+                let value = vars.get(&when.var.value).map(|v| v.text.as_str()).unwrap_or("");
+                match (&when.equals, &when.matches) {
+                    (Some(equals), _) => value == equals,
+                    (None, Some(re)) => regex::Regex::new(&re.value).is_ok_and(|re| re.is_match(value)),
+                    (None, None) => false,
+                }
+            }
+        };
+        let preselected = options
+            .iter()
+            .position(holds)
+            .or_else(|| options.iter().position(|o| o.when.is_none()));
+        let Some(choice) = self.operator.choose(id, &labels, preselected)? else {
+            return Ok(Next::Stop(End::failed(format!(
+                "decision `{id}`: no option applies and no answer was given (--answer {id}=LABEL)"
+            ))));
+        };
+        let (label, goto) = labels[choice].clone();
+        self.emit(Event::Decision {
+            step: id.to_string(),
+            label,
+            goto: goto.clone(),
+        })?;
+        Ok(Next::Goto(goto))
+    }
+
+    /// Asks for the step's confirmation, if it has one. `false`: not confirmed.
+    pub(super) fn confirmed(&mut self, id: &str, step: &Step, vars: &Vars) -> Result<bool, Error> {
+        match step.confirmation() {
+            None => Ok(true),
+            Some(Confirm::YesNo(_)) => {
+                let question = format!("Go ahead with `{id}`?");
+                let yes = self.operator.confirm(&question)?;
+                self.emit(Event::Answer {
+                    step: Some(id.into()),
+                    question,
+                    answer: yes_no(yes).into(),
+                })?;
+                Ok(yes)
+            }
+            Some(Confirm::Phrase(phrase)) => {
+                let expected = vars.interpolate_clear(phrase);
+                for _ in 0..3 {
+                    let typed = self.operator.type_phrase(id, &expected)?;
+                    let ok = typed.as_deref() == Some(expected.as_str());
+                    let shown = match &typed {
+                        Some(t) if ok => vars.interpolate(phrase),
+                        Some(t) if t.is_empty() => "(cancelled)".to_string(),
+                        Some(_) => "(wrong phrase)".to_string(),
+                        None => "(no answer)".to_string(),
+                    };
+                    self.emit(Event::Answer {
+                        step: Some(id.into()),
+                        question: format!("type `{}` to go ahead", vars.interpolate(phrase)),
+                        answer: shown,
+                    })?;
+                    if ok {
+                        return Ok(true);
+                    }
+                    if !self.operator.is_interactive() || typed.as_deref().is_some_and(str::is_empty) {
+                        return Ok(false);
+                    }
+                    self.sink
+                        .ui
+                        .say("    the phrase does not match; try again, or leave it empty to cancel");
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    pub(super) fn manual(&mut self, id: &str, step: &Step, host: &str, vars: &Vars) -> Result<Next, Error> {
+        if !self.confirmed(id, step, vars)? {
+            return self.not_confirmed(id, step);
+        }
+        self.report_by_hand(id, step, host, None)
+    }
+
+    /// A manual step, or a command the operator ran in their own shell: record what they report.
+    pub(super) fn report_by_hand(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: Option<String>,
+    ) -> Result<Next, Error> {
+        let started = Instant::now();
+        let target = step.rto.as_ref().and_then(|d| d.get());
+        self.emit(Event::StepStarted {
+            step: id.into(),
+            host: host.into(),
+            command: command.unwrap_or_else(|| "(manual)".into()),
+            attempt: 1,
+            target,
+            timeout: None,
+            spinner: false,
+        })?;
+        let report = self.operator.report(id)?;
+        let answer = match report {
+            Some(Report::Done) => "done",
+            Some(Report::Skip) => "skip",
+            Some(Report::Failed) => "failed",
+            None => "abort",
+        };
+        self.emit(Event::Answer {
+            step: Some(id.into()),
+            question: "how did it go?".into(),
+            answer: answer.into(),
+        })?;
+        let outcome = match report {
+            Some(Report::Done) => StepOutcome::Ok,
+            Some(Report::Skip) => StepOutcome::Skipped,
+            Some(Report::Failed) | None => StepOutcome::Failed,
+        };
+        self.finish(id, host, outcome, None, 1, started.elapsed(), target, None, None)?;
+        Ok(match report {
+            None => Next::Stop(End::aborted(format!("aborted by the operator at `{id}`"))),
+            Some(Report::Failed) => self.after_failure(id, step)?,
+            _ => Next::Success,
+        })
+    }
+
+    pub(super) fn not_confirmed(&mut self, id: &str, step: &Step) -> Result<Next, Error> {
+        self.finish(
+            id,
+            "-",
+            StepOutcome::Skipped,
+            None,
+            0,
+            Duration::ZERO,
+            None,
+            Some("not confirmed".into()),
+            None,
+        )?;
+        if self.operator.is_interactive() {
+            self.after_failure(id, step)
+        } else {
+            Ok(Next::Stop(End::aborted(format!(
+                "step `{id}` needs a typed confirmation and the answer given does not match"
+            ))))
+        }
+    }
+
+    /// What to do after a failure: the operator decides, or unattended, `on_failure`.
+    pub(super) fn after_failure(&mut self, id: &str, step: &Step) -> Result<Next, Error> {
+        if !self.operator.is_interactive() {
+            return Ok(Next::Failure);
+        }
+        let ids: Vec<String> = self
+            .plan
+            .main
+            .runbook
+            .steps
+            .iter()
+            .map(|s| s.id().to_string())
+            .collect();
+        loop {
+            let choice = self
+                .operator
+                .after_failure(step.on_failure.as_ref().map(|s| s.value.as_str()), &ids)?;
+            let answer = format!("{choice:?}").to_lowercase();
+            self.emit(Event::Answer {
+                step: Some(id.into()),
+                question: "after failure".into(),
+                answer,
+            })?;
+            return Ok(match choice {
+                AfterFailure::Retry => Next::Goto(step.id().to_string()),
+                AfterFailure::Skip | AfterFailure::MarkDone => Next::Success,
+                AfterFailure::Goto(target) => Next::Goto(target),
+                AfterFailure::FollowOnFailure => Next::Failure,
+                AfterFailure::Note(text) => {
+                    self.emit(Event::Note {
+                        step: Some(id.into()),
+                        text,
+                    })?;
+                    continue;
+                }
+                AfterFailure::Abort => Next::Stop(End::aborted(format!(
+                    "aborted by the operator after `{id}` failed"
+                ))),
+            });
+        }
+    }
+
+    pub(super) async fn call(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        target: &str,
+        vars: &Vars,
+    ) -> Result<Next, Error> {
+        if !self.confirmed(id, step, vars)? {
+            return self.not_confirmed(id, step);
+        }
+        let called = self
+            .plan
+            .called
+            .get(target)
+            .map(|l| l.runbook.clone())
+            .ok_or_else(|| Error::runtime(format!("step `{id}` calls `{target}`, which was not loaded")))?;
+        let mut sub_vars = self.plan.sub_run_vars(&called, step, vars)?;
+        let started = Instant::now();
+        let rto = step.rto.as_ref().and_then(|d| d.get());
+        self.emit(Event::StepStarted {
+            step: id.into(),
+            host: host.into(),
+            command: format!("call {target}"),
+            attempt: 1,
+            target: rto,
+            timeout: None,
+            spinner: false,
+        })?;
+        let end = self
+            .walk(&called, &mut sub_vars, &format!("{id}/"), None, None)
+            .await?;
+        let outcome = if end.outcome == RunOutcome::Ended(Outcome::Resolved) {
+            StepOutcome::Ok
+        } else {
+            StepOutcome::Failed
+        };
+        let reason = Some(format!("sub-run ended {}", end.outcome.as_str()));
+        self.finish(id, host, outcome, None, 1, started.elapsed(), rto, reason, None)?;
+        match end.outcome {
+            RunOutcome::Ended(Outcome::Resolved) => Ok(Next::Success),
+            RunOutcome::Aborted | RunOutcome::Interrupted | RunOutcome::Lost => Ok(Next::Stop(end)),
+            RunOutcome::Ended(_) => self.after_failure(id, step),
+        }
+    }
+}
+
+fn yes_no(yes: bool) -> &'static str {
+    if yes { "yes" } else { "no" }
+}

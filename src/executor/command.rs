@@ -1,0 +1,479 @@
+//! The steps where a command runs: the operator's last word before it, retries, streaming
+//! output through the masker to the terminal and the audit trail, `expect`, `capture`,
+//! reconnecting after a lost connection, and the cleanup.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Attempt, End, Executor, KEEP_BYTES, Next};
+use crate::error::Error;
+use crate::events::{Event, OutputRecord, RunOutcome, StepOutcome, Stream};
+use crate::inventory::Binding;
+use crate::mask::Masker;
+use crate::prompt::{Before, Operator, Report};
+use crate::runbook::{Runbook, Step, StepKind};
+use crate::transport::{Chunk, CommandSpec, Ending, Transport};
+use crate::vars::Vars;
+
+impl Executor {
+    pub(super) async fn run_step(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: &str,
+        vars: &mut Vars,
+    ) -> Result<Next, Error> {
+        let mut command = command.to_string();
+        loop {
+            match self.operator.before_run(&command)? {
+                Before::Run => break,
+                Before::Skip => {
+                    self.emit(Event::Answer {
+                        step: Some(id.into()),
+                        question: "before running".into(),
+                        answer: "skip".into(),
+                    })?;
+                    self.finish(
+                        id,
+                        host,
+                        StepOutcome::Skipped,
+                        None,
+                        0,
+                        Duration::ZERO,
+                        None,
+                        None,
+                        None,
+                    )?;
+                    return Ok(Next::Success);
+                }
+                Before::Edit(edited) => {
+                    let masker = Masker::new(vars.secrets());
+                    self.emit(Event::Edit {
+                        step: id.into(),
+                        before: masker.mask_str(&command),
+                        after: masker.mask_str(&edited),
+                    })?;
+                    command = edited;
+                }
+                Before::ByHand => {
+                    if !self.confirmed(id, step, vars)? {
+                        return self.not_confirmed(id, step);
+                    }
+                    self.sink.ui.say(&by_hand_script(vars, &command));
+                    return self.report_by_hand(id, step, host, Some(format!("(by hand) {command}")));
+                }
+                Before::Note(text) => self.emit(Event::Note {
+                    step: Some(id.into()),
+                    text,
+                })?,
+                Before::Abort => {
+                    self.emit(Event::Answer {
+                        step: Some(id.into()),
+                        question: "before running".into(),
+                        answer: "abort".into(),
+                    })?;
+                    return Ok(Next::Stop(End::aborted(format!(
+                        "aborted by the operator at `{id}`"
+                    ))));
+                }
+            }
+        }
+        if !self.confirmed(id, step, vars)? {
+            return self.not_confirmed(id, step);
+        }
+        let attempts = step.retry.as_ref().map(|r| r.attempts.max(1)).unwrap_or(1);
+        let delay = step
+            .retry
+            .as_ref()
+            .and_then(|r| r.delay.as_ref())
+            .and_then(|d| d.get())
+            .unwrap_or_default();
+        let target = step.rto.as_ref().and_then(|d| d.get());
+        let started = Instant::now();
+        for attempt in 1..=attempts {
+            let result = self.attempt(id, step, host, &command, vars).await?;
+            let last =
+                attempt == attempts || matches!(result.outcome, StepOutcome::Cancelled | StepOutcome::Lost);
+            if result.outcome == StepOutcome::Ok || last {
+                // The step's time is the whole of its attempts: that is what the RTO pays for.
+                let duration = started.elapsed();
+                if result.outcome == StepOutcome::Ok {
+                    if let Some((name, text, secret)) = result.capture {
+                        vars.set(&name, text, secret);
+                    }
+                    if let Some(t) = target.filter(|t| duration > *t) {
+                        self.over_target.push((id.to_string(), duration, t));
+                    }
+                    return Ok(Next::Success);
+                }
+                if let Some(t) = target.filter(|t| duration > *t) {
+                    self.over_target.push((id.to_string(), duration, t));
+                }
+                return match result.outcome {
+                    StepOutcome::Lost if !self.operator.is_interactive() => Ok(Next::Stop(End {
+                        outcome: RunOutcome::Lost,
+                        message: Some(format!(
+                            "the connection to {host} was lost during `{id}`: its outcome is unknown; check the host, then resume"
+                        )),
+                    })),
+                    StepOutcome::Cancelled if !self.operator.is_interactive() => Ok(Next::Stop(End {
+                        outcome: RunOutcome::Interrupted,
+                        message: Some(format!("interrupted by Ctrl-C during `{id}`")),
+                    })),
+                    _ => self.after_failure(id, step),
+                };
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
+        unreachable!("the last attempt always returns")
+    }
+
+    /// Runs the command once, streaming its output, and judges it against `expect`.
+    pub(super) async fn attempt(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: &str,
+        vars: &Vars,
+    ) -> Result<Attempt, Error> {
+        // Numbered across retries, revisits and resumes: each attempt has its own output file.
+        let attempt = {
+            let count = self.attempts.entry(id.to_string()).or_insert(0);
+            *count += 1;
+            *count
+        };
+        // Lent out of the map while the step runs, so events can be emitted meanwhile.
+        let transport = self
+            .transports
+            .remove(host)
+            .ok_or_else(|| Error::runtime(format!("no connection to `{host}` (step `{id}`)")))?;
+        let result = self
+            .attempt_on(&transport, id, step, host, command, vars, attempt)
+            .await;
+        let lost = matches!(&result, Ok(a) if a.outcome == StepOutcome::Lost);
+        let transport = if lost {
+            self.reconnect(host, transport).await?
+        } else {
+            transport
+        };
+        self.transports.insert(host.to_string(), transport);
+        result
+    }
+
+    /// After a lost connection: a fresh one when the host answers again, so the operator's
+    /// retry (or the cleanup) has somewhere to run. The old one is kept when it cannot be had.
+    pub(super) async fn reconnect(&mut self, host: &str, old: Transport) -> Result<Transport, Error> {
+        if old.is_alive().await {
+            return Ok(old);
+        }
+        let Some(Binding::Ssh { dest, .. }) = self.plan.bindings.get(host).cloned() else {
+            return Ok(old);
+        };
+        match Transport::connect(&dest, &self.ssh).await {
+            Ok(fresh) => {
+                old.close().await;
+                self.emit(Event::TargetConnected {
+                    role: String::new(),
+                    host: host.to_string(),
+                    host_key_added: None,
+                    reconnected: true,
+                })?;
+                Ok(fresh)
+            }
+            Err(e) => {
+                self.sink
+                    .ui
+                    .say(&format!("    cannot reconnect to {host}: {}", e.reason));
+                Ok(old)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn attempt_on(
+        &mut self,
+        transport: &Transport,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: &str,
+        vars: &Vars,
+        attempt: u32,
+    ) -> Result<Attempt, Error> {
+        let mut env = vars.env();
+        env.retain(|(k, _)| !k.is_empty());
+        let timeout = step.timeout.as_ref().and_then(|d| d.get());
+        let target = step.rto.as_ref().and_then(|d| d.get());
+        let spec = CommandSpec {
+            command: command.to_string(),
+            env,
+            timeout,
+        };
+        let mut masker = Masker::new(vars.secrets());
+        let mut recorder = match self.sink.audit.as_ref() {
+            Some(audit) => Some(audit.output(&id.replace('/', "__"), attempt)?.in_background()),
+            None => None,
+        };
+        self.emit(Event::StepStarted {
+            step: id.into(),
+            host: host.into(),
+            command: masker.mask_str(command),
+            attempt,
+            target,
+            timeout,
+            spinner: true,
+        })?;
+        let started = Instant::now();
+        let (tx, mut rx) = mpsc::channel::<Chunk>(64);
+        let cancel = CancellationToken::new();
+        let run = transport.run(&spec, tx, cancel.clone());
+        tokio::pin!(run);
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut ui = std::mem::take(&mut self.sink.ui);
+        let mut show =
+            |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::BackgroundRecorder>| {
+                if bytes.is_empty() {
+                    return;
+                }
+                let event = Event::Output { stream, bytes };
+                ui.handle(&event);
+                if let (Some(r), Event::Output { bytes, .. }) = (recorder.as_mut(), event) {
+                    r.write(bytes);
+                }
+            };
+        let ending = loop {
+            tokio::select! {
+                ending = &mut run => {
+                    while let Ok(chunk) = rx.try_recv() {
+                        let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
+                        show(stream, masker.push_owned(bytes), &mut recorder);
+                    }
+                    break ending;
+                }
+                Some(chunk) = rx.recv() => {
+                    let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
+                    show(stream, masker.push_owned(bytes), &mut recorder);
+                }
+                _ = &mut ctrl_c, if !cancel.is_cancelled() => {
+                    cancel.cancel();
+                }
+            }
+        };
+        show(Stream::Stdout, masker.finish(), &mut recorder);
+        self.sink.ui = ui;
+        let duration = started.elapsed();
+        let output = match recorder {
+            Some(r) => {
+                let s = r.finish()?;
+                Some(OutputRecord {
+                    path: s.path,
+                    size: s.size,
+                    sha256: s.sha256,
+                    tail: s.tail,
+                })
+            }
+            None => None,
+        };
+        let ending = ending.map_err(|e| Error::runtime(format!("step `{id}` on {host}: {e}")))?;
+        let (outcome, exit, reason) = judge(step, &ending, &stdout, &stderr);
+        let capture = step
+            .capture
+            .as_ref()
+            .filter(|_| outcome == StepOutcome::Ok)
+            .map(|name| {
+                let text = String::from_utf8_lossy(&stdout).trim().to_string();
+                (name.value.clone(), text, vars.mentions_secret(command))
+            });
+        self.emit(Event::StepFinished {
+            step: id.into(),
+            host: host.into(),
+            outcome,
+            exit,
+            attempt,
+            duration,
+            target,
+            reason,
+            output,
+            capture: capture.as_ref().map(|(name, text, secret)| {
+                (
+                    name.clone(),
+                    if *secret {
+                        crate::vars::MASK.to_string()
+                    } else {
+                        text.clone()
+                    },
+                )
+            }),
+        })?;
+        Ok(Attempt { outcome, capture })
+    }
+
+    /// Runs the cleanup steps in order, whatever happened; their failures are recorded, not fatal.
+    pub(super) async fn cleanup(
+        &mut self,
+        runbook: &Runbook,
+        vars: &mut Vars,
+        done: &[String],
+    ) -> Result<(), Error> {
+        for (index, step) in runbook.cleanup.iter().enumerate() {
+            let id = step.id().to_string();
+            if done.contains(&id) {
+                continue;
+            }
+            let host = self.host_of(runbook, step);
+            self.emit(Event::StepPresented {
+                step: id.clone(),
+                position: index + 1,
+                total: runbook.cleanup.len(),
+                title: format!("cleanup: {}", vars.interpolate(&step.title)),
+                kind: step.kind().map(|k| k.name()).unwrap_or("run"),
+                host: host.clone(),
+                notes: step.notes.as_deref().map(|n| vars.interpolate(n)),
+                links: Vec::new(),
+                body: step
+                    .run
+                    .as_ref()
+                    .map(|r| r.value.clone())
+                    .or_else(|| step.manual.as_ref().map(|m| vars.interpolate(&m.value))),
+                vars: vars.masked(),
+                target: step.rto.as_ref().and_then(|d| d.get()),
+            })?;
+            match step.kind() {
+                Some(StepKind::Run(command)) => {
+                    let command = command.to_string();
+                    let attempts = step.retry.as_ref().map(|r| r.attempts.max(1)).unwrap_or(1);
+                    for _ in 1..=attempts {
+                        let result = self.attempt(&id, step, &host, &command, vars).await?;
+                        if result.outcome == StepOutcome::Ok || result.outcome == StepOutcome::Lost {
+                            break;
+                        }
+                    }
+                }
+                Some(StepKind::Manual(_)) => {
+                    let report = if self.operator.is_interactive() || self.operator_has_answer(&id) {
+                        self.operator.report(&id)?
+                    } else {
+                        Some(Report::Skip)
+                    };
+                    let outcome = match report {
+                        Some(Report::Done) => StepOutcome::Ok,
+                        Some(Report::Skip) => StepOutcome::Skipped,
+                        _ => StepOutcome::Failed,
+                    };
+                    self.finish(&id, &host, outcome, None, 1, Duration::ZERO, None, None, None)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn operator_has_answer(&self, id: &str) -> bool {
+        matches!(&self.operator, Operator::Unattended(a) if a.get(id).is_some())
+    }
+}
+
+fn split(chunk: Chunk, stdout: &mut Vec<u8>, stderr: &mut Vec<u8>) -> (Stream, Vec<u8>) {
+    let (stream, bytes, keep) = match chunk {
+        Chunk::Stdout(b) => (Stream::Stdout, b, stdout),
+        Chunk::Stderr(b) => (Stream::Stderr, b, stderr),
+    };
+    let room = KEEP_BYTES.saturating_sub(keep.len());
+    keep.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    (stream, bytes)
+}
+
+/// A step's outcome from how its command ended and what `expect` asks.
+fn judge(
+    step: &Step,
+    ending: &Ending,
+    stdout: &[u8],
+    stderr: &[u8],
+) -> (StepOutcome, Option<i32>, Option<String>) {
+    let code = match ending {
+        Ending::Exited(code) => *code,
+        Ending::Signaled(sig) => return (StepOutcome::Failed, None, Some(format!("killed by signal {sig}"))),
+        Ending::TimedOut => {
+            let limit = step
+                .timeout
+                .as_ref()
+                .and_then(|d| d.get())
+                .map(crate::duration::format)
+                .unwrap_or_default();
+            return (
+                StepOutcome::TimedOut,
+                None,
+                Some(format!("killed at its {limit} timeout")),
+            );
+        }
+        Ending::Cancelled => return (StepOutcome::Cancelled, None, Some("stopped with Ctrl-C".into())),
+        Ending::Lost(why) => {
+            return (
+                StepOutcome::Lost,
+                None,
+                Some(format!("connection lost: {why}; outcome unknown")),
+            );
+        }
+    };
+    let expect = step.expect.clone().unwrap_or_default();
+    let exit_ok = match &expect.exit {
+        Some(codes) => codes.accepts(code),
+        None => code == 0,
+    };
+    if !exit_ok {
+        return (
+            StepOutcome::Failed,
+            Some(code),
+            Some("exit code not expected".into()),
+        );
+    }
+    for (name, pattern, text) in [
+        ("stdout", &expect.stdout, stdout),
+        ("stderr", &expect.stderr, stderr),
+    ] {
+        if let Some(pattern) = pattern {
+            // Without its trailing newline, so `^[0-9]+$` matches what `psql -tA` prints.
+            let text = String::from_utf8_lossy(text);
+            let text = text.trim_end_matches(['\n', '\r']);
+            let matched = regex::Regex::new(&pattern.value).is_ok_and(|re| re.is_match(text));
+            if !matched {
+                return (
+                    StepOutcome::Failed,
+                    Some(code),
+                    Some(format!("{name} does not match `{}`", pattern.value)),
+                );
+            }
+        }
+    }
+    (StepOutcome::Ok, Some(code), None)
+}
+
+/// The exact command with its variables exported, for the operator's own shell. Secret values
+/// are never printed: the script reads them without echo instead.
+fn by_hand_script(vars: &Vars, command: &str) -> String {
+    let mut out = String::from("    Run this in your shell, then report how it went:\n\n");
+    for (name, value) in vars.iter() {
+        if value.secret {
+            out.push_str(&format!(
+                "    printf '{name}: ' >&2; IFS= read -rs {name}; echo >&2; export {name}\n"
+            ));
+        } else {
+            out.push_str(&format!(
+                "    export {name}={}\n",
+                crate::script::shell_quote(&value.text)
+            ));
+        }
+    }
+    for line in command.lines() {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out
+}
