@@ -101,3 +101,62 @@ fn pgrep(pattern: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// A step cut off by a crash is unknown: resumed on a terminal, the operator marks it done and
+/// the run goes on without running it again.
+#[test]
+fn resume_asks_about_an_unknown_step_and_marking_it_done_goes_on() {
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ran.log");
+    let book = dir.path().join("crash.yaml");
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1\nid: crash\ntitle: Crash\nrto: 5m\nsteps:\n  - id: slow\n    title: Slow\n    run: echo slow >> {log}; sleep 30\n  - id: after\n    title: After\n    run: echo after >> {log}\n  - id: done\n    title: Done\n    end: resolved\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .arg(&book)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let trail = loop {
+        let found = std::fs::read_dir(audit.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
+        if let Some(path) = found.filter(|p| std::fs::read_to_string(p).unwrap().contains("\"step started\""))
+        {
+            break path;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut s = spawn(
+        &["resume", trail.to_str().unwrap(), "--operator", "bob"],
+        audit.path(),
+    );
+    s.exp_string("never finished").unwrap();
+    keys(&mut s, &format!("{DOWN}\r")); // "Mark it done (it did finish)"
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r"); // run `after`
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(&mut s), 0);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "slow\nafter\n",
+        "`slow` did not run again"
+    );
+    let text = std::fs::read_to_string(&trail).unwrap();
+    assert!(text.contains("\"outcome\":\"marked done\""), "{text}");
+    assert!(text.contains("\"answer\":\"marked done\""), "{text}");
+}
