@@ -70,7 +70,15 @@ pub fn resolve(global: &Global, spec: &str) -> Result<PathBuf, Error> {
     if as_path.is_file() {
         return Ok(as_path.to_path_buf());
     }
-    let ids = index(global);
+    resolve_in(&index(global), global, spec)
+}
+
+/// Like `resolve`, with the catalog already indexed (a run needs the index for `call` too).
+pub fn resolve_in(ids: &BTreeMap<String, PathBuf>, global: &Global, spec: &str) -> Result<PathBuf, Error> {
+    let as_path = Path::new(spec);
+    if as_path.is_file() {
+        return Ok(as_path.to_path_buf());
+    }
     if let Some(path) = ids.get(spec) {
         return Ok(path.clone());
     }

@@ -85,15 +85,8 @@ impl Plan {
         inventory: &Inventory,
     ) -> Result<Plan, Error> {
         let index = catalog::index(global);
-        let path = catalog::resolve(global, spec)?;
-        let mut ids: BTreeSet<String> = index.keys().cloned().collect();
-        // The runbook itself may live outside the catalog; it may still call catalog runbooks.
-        if let Ok(rb) = Source::read(&path)
-            .map_err(|_| ())
-            .and_then(|s| s.parse().map_err(|_| ()))
-        {
-            ids.insert(rb.id.value);
-        }
+        let path = catalog::resolve_in(&index, global, spec)?;
+        let ids: BTreeSet<String> = index.keys().cloned().collect();
         let main = load(path, &ids)?;
         let mut called = HashMap::new();
         let mut queue: Vec<String> = calls_of(&main.runbook);
