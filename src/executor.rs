@@ -39,6 +39,9 @@ pub struct Executor {
     pub ssh: SshOptions,
     /// Attempts so far, by step id (a resumed run starts from the trail's counts).
     pub attempts: HashMap<String, u32>,
+    /// Counts SIGINT and SIGTERM (`interrupts::listen`): a running command is stopped at once;
+    /// unattended, the run then ends `interrupted` at the next step boundary.
+    pub interrupts: tokio::sync::watch::Receiver<u64>,
 }
 
 /// How a walk ended.
@@ -52,6 +55,13 @@ impl End {
     fn aborted(message: impl Into<String>) -> End {
         End {
             outcome: RunOutcome::Aborted,
+            message: Some(message.into()),
+        }
+    }
+
+    fn interrupted(message: impl Into<String>) -> End {
+        End {
+            outcome: RunOutcome::Interrupted,
             message: Some(message.into()),
         }
     }
@@ -118,6 +128,24 @@ impl Place<'_> {
 impl Executor {
     pub fn elapsed(&self) -> Duration {
         self.launched.elapsed() + self.since_offset
+    }
+
+    /// An interrupt not yet acted on, unattended (on a terminal, the next prompt offers abort).
+    fn interrupted(&mut self) -> bool {
+        let pending = self.interrupts.has_changed().unwrap_or(false);
+        if pending {
+            self.interrupts.borrow_and_update();
+        }
+        pending && !self.operator.is_interactive()
+    }
+
+    /// Sleeps, unless interrupted first (unattended). True when interrupted.
+    async fn pause(&mut self, delay: Duration) -> bool {
+        let mut interrupts = self.interrupts.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            Ok(()) = interrupts.changed() => self.interrupted(),
+        }
     }
 
     fn emit(&mut self, event: Event) -> Result<(), Error> {
@@ -199,6 +227,12 @@ impl Executor {
                         "the run fell off the last step (the runbook does not validate)",
                     ));
                 };
+                if self.interrupted() {
+                    return Ok(End::interrupted(format!(
+                        "interrupted before `{}`",
+                        place.id(step)
+                    )));
+                }
                 visits[index] += 1;
                 if visits[index] > MAX_VISITS {
                     return Ok(End::failed(format!(

@@ -181,6 +181,7 @@ async fn walk(l: Launch) -> Result<u8> {
         })?;
     }
     let rto = runbook.rto.get().unwrap_or_default();
+    let interrupts = listen_for_interrupts()?;
     let mut executor = Executor {
         plan,
         mode,
@@ -193,6 +194,7 @@ async fn walk(l: Launch) -> Result<u8> {
         over_target: Vec::new(),
         ssh,
         attempts,
+        interrupts,
     };
     let end = match executor.run(&mut vars, start).await {
         Ok(end) => end,
@@ -213,6 +215,30 @@ async fn walk(l: Launch) -> Result<u8> {
     }
     drop(lock);
     Ok(exit_code(mode, end.outcome, elapsed, rto))
+}
+
+/// From here on, SIGINT (Ctrl-C) and SIGTERM no longer kill the process: they are counted, so
+/// the executor stops the running command (on the remote host too), records it, runs the
+/// cleanup and seals the trail.
+fn listen_for_interrupts() -> Result<tokio::sync::watch::Receiver<u64>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind| signal(kind).map_err(|e| Error::runtime(format!("cannot listen for signals: {e}")));
+    let (mut int, mut term) = (
+        install(SignalKind::interrupt())?,
+        install(SignalKind::terminate())?,
+    );
+    let (count, interrupts) = tokio::sync::watch::channel(0u64);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = int.recv() => {}
+                Some(()) = term.recv() => {}
+                else => break,
+            }
+            count.send_modify(|n| *n += 1);
+        }
+    });
+    Ok(interrupts)
 }
 
 /// Connects every SSH host of the plan, all before anything runs; reports every failure.

@@ -126,8 +126,10 @@ impl Executor {
                     _ => self.after_failure(id, step),
                 };
             }
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+            if !delay.is_zero() && self.pause(delay).await {
+                return Ok(Next::Stop(End::interrupted(format!(
+                    "interrupted while `{id}` waited to retry"
+                ))));
             }
         }
         unreachable!("the last attempt always returns")
@@ -236,7 +238,10 @@ impl Executor {
         tokio::pin!(run);
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+        // Interrupts from before this command were dealt with at the step boundary (or ended
+        // the walk, and this is the cleanup): only new ones stop it.
+        let mut interrupts = self.interrupts.clone();
+        interrupts.borrow_and_update();
         let mut ui = std::mem::take(&mut self.sink.ui);
         let mut show =
             |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::BackgroundRecorder>| {
@@ -262,7 +267,7 @@ impl Executor {
                     let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
                     show(stream, masker.push_owned(bytes), &mut recorder);
                 }
-                _ = &mut ctrl_c, if !cancel.is_cancelled() => {
+                Ok(()) = interrupts.changed(), if !cancel.is_cancelled() => {
                     cancel.cancel();
                 }
             }

@@ -433,3 +433,59 @@ fn a_full_disk_stops_the_run_and_leaves_a_resumable_trail() {
     let verify = runbook(["audit", "verify"]).arg(&trail[0]).expect_code(4);
     assert!(verify.stdout.contains("incomplete"), "{}", verify.stdout);
 }
+
+/// SIGTERM (or Ctrl-C) on an unattended run: the command is stopped, the cleanup still runs,
+/// and the trail is sealed with the run `interrupted` (exit 130).
+#[test]
+fn a_signal_stops_the_command_runs_cleanup_and_seals() {
+    use std::process::{Command, Stdio};
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("sigterm-marker-{}", std::process::id());
+    let book = dir.path().join("slow.yaml");
+    let cleaned = dir.path().join("cleaned");
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1\nid: slow\ntitle: Slow\nrto: 1m\nsteps:\n  - id: wait\n    title: Wait\n    run: echo started; sleep 300; echo {marker}\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy\n    run: touch {}\n",
+            cleaned.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(crate::support::cmd::bin())
+        .args(["run", "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .arg(&book)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !audit_files(audit.path()).first().is_some_and(|f| {
+        std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .contains("\"step started\"")
+    }) {
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("wait: cancelled"), "{stderr}");
+    assert!(stderr.contains("run interrupted"), "{stderr}");
+    assert!(cleaned.exists(), "the cleanup ran");
+    let gone = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(gone.stdout.is_empty(), "the command outlived the signal");
+    let trail = &audit_files(audit.path())[0];
+    runbook(["audit", "verify"]).arg(trail).expect_code(0);
+    assert_eq!(events(trail).last().unwrap()["outcome"], "interrupted");
+}
