@@ -20,6 +20,10 @@ pub struct Holder {
     pub machine: String,
     /// When the lock was taken (RFC 3339).
     pub since: String,
+    /// The holder's start time (clock ticks since boot, from `/proc`), so a recycled pid is
+    /// not mistaken for the holder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
 }
 
 impl Holder {
@@ -30,19 +34,42 @@ impl Holder {
             pid: std::process::id(),
             machine: machine(),
             since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            started: process_state(std::process::id()).map(|(_, started)| started),
         }
     }
 
-    /// True when the holder's process is gone (only knowable on the same machine).
+    /// True when the holder's process is gone (only knowable on the same machine): no such
+    /// pid, a zombie nobody reaped (containers without an init), or another process that got
+    /// the pid since.
     fn is_dead(&self) -> bool {
         if self.machine != machine() {
             return false;
         }
-        // SAFETY: kill(2) with signal 0 sends nothing; it only checks the pid exists.
-        let alive = unsafe { libc::kill(self.pid as libc::pid_t, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        !alive
+        match process_state(self.pid) {
+            Some((state, _)) if state == 'Z' || state == 'X' => true,
+            Some((_, started)) => self.started.is_some_and(|s| s != started),
+            None if Path::new("/proc/self/stat").exists() => true,
+            None => {
+                // No /proc: kill(2) with signal 0 only checks that the pid exists.
+                // SAFETY: signal 0 sends nothing.
+                let exists = unsafe { libc::kill(self.pid as libc::pid_t, 0) } == 0
+                    || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+                !exists
+            }
+        }
     }
+}
+
+/// A process's state letter and start time from `/proc/PID/stat`; `None` when it does not exist.
+fn process_state(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces: parse after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // Field 22 of the file (starttime) is the 20th after the name.
+    let started = fields.get(19)?.parse().ok()?;
+    Some((state, started))
 }
 
 fn machine() -> String {
@@ -205,6 +232,24 @@ mod tests {
         assert!(acquire(&path, Holder::me("new", "bob"), false).is_err());
         let (_lock, taken) = acquire(&path, Holder::me("new", "bob"), true).unwrap();
         assert!(matches!(taken, Taken::Broken(h) if h.run == "live"));
+    }
+
+    #[test]
+    fn a_recycled_pid_or_a_zombie_is_not_the_holder() {
+        let mut h = holder("old", std::process::id());
+        assert!(!h.is_dead(), "this process is alive and started when it says");
+        h.started = h.started.map(|s| s + 1);
+        assert!(h.is_dead(), "same pid, another start time: the holder is gone");
+        // A child that exits and is not reaped stays a zombie.
+        let child = std::process::Command::new("true").spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let zombie = Holder {
+            started: process_state(child.id()).map(|(_, s)| s),
+            ..holder("z", child.id())
+        };
+        assert_eq!(process_state(child.id()).map(|(state, _)| state), Some('Z'));
+        assert!(zombie.is_dead(), "a zombie holds nothing");
+        drop(child);
     }
 
     #[test]
