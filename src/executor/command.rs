@@ -218,10 +218,6 @@ impl Executor {
             timeout,
         };
         let mut masker = Masker::new(vars.secrets());
-        let mut recorder = match self.sink.audit.as_ref() {
-            Some(audit) => Some(audit.output(&id.replace('/', "__"), attempt)?.in_background()),
-            None => None,
-        };
         self.emit(Event::StepStarted {
             step: id.into(),
             host: host.into(),
@@ -231,6 +227,12 @@ impl Executor {
             timeout,
             spinner: true,
         })?;
+        // Only now: a crash before the start event leaves no output file that a resume, which
+        // counts attempts from start events, would collide with.
+        let mut recorder = match self.sink.audit.as_ref() {
+            Some(audit) => Some(audit.output(&id.replace('/', "__"), attempt)?.in_background()),
+            None => None,
+        };
         let started = Instant::now();
         let (tx, mut rx) = mpsc::channel::<Chunk>(64);
         let cancel = CancellationToken::new();
