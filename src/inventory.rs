@@ -55,11 +55,11 @@ impl Binding {
 
 impl Inventory {
     /// `--inventory`, else `$RUNBOOK_INVENTORY` (clap reads it), else `./inventory.yaml` when present.
-    pub fn load(flag: Option<&Path>) -> Result<(Inventory, Option<PathBuf>), Error> {
+    pub fn load(flag: Option<&Path>) -> Result<Inventory, Error> {
         let path = match flag {
             Some(p) => p.to_path_buf(),
             None if Path::new("inventory.yaml").is_file() => PathBuf::from("inventory.yaml"),
-            None => return Ok((Inventory::default(), None)),
+            None => return Ok(Inventory::default()),
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::usage(format!("cannot read the inventory {}: {e}", path.display())))?;
@@ -74,7 +74,7 @@ impl Inventory {
                 e.without_snippet()
             ))
         })?;
-        Ok((inventory, Some(path)))
+        Ok(inventory)
     }
 
     /// Binds a destination as written on the command line or as a role's default.

@@ -45,7 +45,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     } else {
         Operator::Terminal
     };
-    let (inventory, _) = Inventory::load(opts.inventory.as_deref())?;
+    let inventory = Inventory::load(opts.inventory.as_deref())?;
 
     let file = events
         .first()

@@ -32,7 +32,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     } else {
         Operator::Terminal
     };
-    let (inventory, _) = Inventory::load(opts.inventory.as_deref())?;
+    let inventory = Inventory::load(opts.inventory.as_deref())?;
     let plan = Plan::load(global, &args.runbook, &opts.targets, &inventory)?;
     let runbook = plan.main.runbook.clone();
     if let Some(start) = args.start_at.as_ref().filter(|s| runbook.step_index(s).is_none()) {

@@ -127,17 +127,7 @@ fn resume_asks_about_an_unknown_step_and_marking_it_done_goes_on() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let trail = loop {
-        let found = std::fs::read_dir(audit.path())
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
-        if let Some(path) = found.filter(|p| std::fs::read_to_string(p).unwrap().contains("\"step started\""))
-        {
-            break path;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let trail = crate::support::trail::wait_for_started(audit.path());
     child.kill().unwrap();
     child.wait().unwrap();
 

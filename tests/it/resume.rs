@@ -82,10 +82,7 @@ fn ssh_args(sshd: &Sshd) -> Vec<String> {
 }
 
 fn trail(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+    crate::support::trail::audit_files(dir).pop()
 }
 
 fn events(path: &Path) -> Vec<Value> {

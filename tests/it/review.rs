@@ -3,7 +3,6 @@
 //! an edit, a retry chosen by hand), a crashed run, a resumed one and a tampered one.
 
 use std::path::Path;
-use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
@@ -177,15 +176,7 @@ fn a_crashed_run_is_incomplete_and_its_resume_is_a_gap_and_a_hand_off() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + std::time::Duration::from_secs(20);
-    let file = loop {
-        let found = crate::support::runs::audit_files(audit.path()).pop();
-        if let Some(f) = found.filter(|f| std::fs::read_to_string(f).unwrap().contains("\"step started\"")) {
-            break f;
-        }
-        assert!(Instant::now() < deadline, "the run never started its step");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let file = crate::support::trail::wait_for_started(audit.path());
     child.kill().unwrap();
     child.wait().unwrap();
     let path = file.to_str().unwrap();

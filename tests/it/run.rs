@@ -4,22 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::support::cmd::{root, runbook};
+use crate::support::trail::{audit_files, wait_for_started};
 
 fn data(name: &str) -> String {
     root().join("tests/data/run").join(name).display().to_string()
-}
-
-/// Every audit file of a directory.
-fn audit_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
 }
 
 fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
@@ -270,22 +258,7 @@ fn kill_9_mid_step_leaves_a_verifiable_incomplete_trail() {
         .spawn()
         .unwrap();
     // Wait for the step to be on disk as started, then kill without warning.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let started = audit_files(audit.path())
-            .first()
-            .map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap_or_default()
-                    .contains("\"step started\"")
-            })
-            .unwrap_or(false);
-        if started {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the step never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_started(audit.path());
     child.kill().unwrap();
     child.wait().unwrap();
     let files = audit_files(audit.path());
@@ -462,15 +435,7 @@ fn a_signal_stops_the_command_runs_cleanup_and_seals() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !audit_files(audit.path()).first().is_some_and(|f| {
-        std::fs::read_to_string(f)
-            .unwrap_or_default()
-            .contains("\"step started\"")
-    }) {
-        assert!(Instant::now() < deadline, "the step never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_started(audit.path());
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

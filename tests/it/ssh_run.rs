@@ -107,10 +107,7 @@ fn run_on(sshd: &Sshd, cat: &Catalog, id: &str, known_hosts: &Path) -> Run {
 }
 
 fn audit_file(dir: &Path) -> Option<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+    crate::support::trail::audit_files(dir).pop()
 }
 
 fn pgrep(pattern: &str) -> bool {
@@ -212,21 +209,7 @@ fn a_connection_lost_mid_step_is_lost_never_ok() {
     let child = std::thread::scope(|scope| {
         let handle = scope.spawn(|| run_on(&sshd, &cat, "lost", &sshd.known_hosts).output());
         // Wait for the step to be running, then cut the connection under it.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let started = audit_file(cat.audit.path())
-                .map(|f| {
-                    std::fs::read_to_string(f)
-                        .unwrap_or_default()
-                        .contains("\"step started\"")
-                })
-                .unwrap_or(false);
-            if started {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the step never started");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::support::trail::wait_for_started(cat.audit.path());
         std::thread::sleep(Duration::from_millis(300));
         sshd.kill_connections();
         handle.join().unwrap()

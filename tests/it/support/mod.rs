@@ -6,3 +6,4 @@ pub mod cmd;
 pub mod runs;
 pub mod sandbox;
 pub mod sshd;
+pub mod trail;

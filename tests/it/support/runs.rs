@@ -16,15 +16,7 @@ pub fn review_yaml() -> PathBuf {
     root().join("tests/data/review/review.yaml")
 }
 
-/// The `.jsonl` files of `dir`, sorted.
-pub fn audit_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|x| x == "jsonl"));
-    files.sort();
-    files
-}
+pub use super::trail::audit_files;
 
 /// The one file of `after` that is not in `before`.
 #[track_caller]
