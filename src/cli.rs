@@ -213,6 +213,12 @@ pub struct RunOptions {
     /// Take the run lock even from a live holder (recorded in the audit trail)
     #[arg(long)]
     pub break_lock: bool,
+    /// Sign the trail (seal, resumes, checkpoints) with this SSH key: a private key, or the public key of one held by ssh-agent [default: $RUNBOOK_SIGNING_KEY, else the ssh-agent's first key]
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Do not sign the trail, even with a key at hand (the run then says it is unsigned)
+    #[arg(long)]
+    pub no_sign: bool,
     #[command(flatten)]
     pub ssh: SshArgs,
 }
@@ -257,7 +263,7 @@ pub struct DrillArgs {
 pub enum AuditCommand {
     /// Recompute the hash chain of a run's audit file
     #[command(
-        after_help = "Examples:\n  runbook audit verify 20261122T030211Z-service-down\n  runbook audit verify ~/.local/state/runbook/runs/20261122T030211Z-service-down.jsonl\n\nExit status: 0 intact and sealed, 1 tampered (names the first bad seq), 4 incomplete (no seal)."
+        after_help = "Examples:\n  runbook audit verify 20261122T030211Z-service-down\n  runbook audit verify ~/.local/state/runbook/runs/20261122T030211Z-service-down.jsonl\n  runbook audit verify 20261122T030211Z --signers ~/.config/runbook/allowed_signers\n  runbook audit verify 20261122T030211Z --expect-head 3f9a0c51d2e8b7a4c6f1e9d0b3a2c5e8\n\nExit status: 0 intact and sealed, 1 tampered (a line, an output file, a signature; or not signed by --signers; or not --expect-head), 4 incomplete (no seal)."
     )]
     Verify(VerifyArgs),
 }
@@ -269,4 +275,10 @@ pub struct VerifyArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+    /// Require every signature to be by a key of this `allowed_signers` file (ssh-keygen's format), and the head to be signed
+    #[arg(long, value_name = "FILE")]
+    pub signers: Option<PathBuf>,
+    /// Require the head (the seal's hash) to start with these 32+ hex characters, published elsewhere
+    #[arg(long, value_name = "HEX")]
+    pub expect_head: Option<String>,
 }

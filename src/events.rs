@@ -119,6 +119,8 @@ pub enum Event {
         allow_prod: bool,
         accept_new_host_keys: bool,
         start_at: Option<String>,
+        /// Who runs it, as the machine says (design §12).
+        who: Who,
     },
     /// The run lock was taken (design §6); `previous` held it when it was stale or broken.
     LockTaken {
@@ -130,6 +132,8 @@ pub enum Event {
     RunResumed {
         operator: String,
         previous_operator: String,
+        /// Who resumes it, as the machine says: a hand-off may come from another account.
+        who: Who,
         /// Wall-clock time between the last event before the crash and now.
         gap: Duration,
         /// Where the walk goes on, in words.
@@ -140,6 +144,10 @@ pub enum Event {
         host: String,
         /// ssh's words when `--accept-new-host-keys` trusted this host's key for the first time.
         host_key_added: Option<String>,
+        /// The host key accepted: type and fingerprint (`ssh-ed25519 SHA256:...`).
+        host_key: Option<String>,
+        /// The fingerprint of the client key, when the tool knows it (`--identity`).
+        client_key: Option<String>,
         /// A reconnection after a lost connection, not the first connection.
         reconnected: bool,
     },
@@ -205,6 +213,8 @@ pub enum Event {
         label: String,
         goto: String,
     },
+    /// A step did not go as written (design §12); the drill verdict counts these.
+    Deviation(Deviation),
     /// The walk reached its end (before cleanup): what resume needs to finish a crashed cleanup.
     WalkEnded {
         outcome: RunOutcome,
@@ -219,6 +229,8 @@ pub enum Event {
         /// Drills: PASS or FAIL with the reason.
         verdict: Option<Verdict>,
         over_target: Vec<(String, Duration, Duration)>,
+        /// Every step that did not go as written, in order.
+        deviations: Vec<Deviation>,
     },
 }
 
@@ -226,4 +238,71 @@ pub enum Event {
 pub struct Verdict {
     pub pass: bool,
     pub reason: String,
+}
+
+/// Who is at the keyboard, as the machine says, and whether the trail is signed.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub account: crate::identity::Account,
+    pub machine: String,
+    /// `SHA256:...` of the key signing the trail, and where it came from.
+    pub signed_by: Option<(String, String)>,
+    /// Why the trail is unsigned, when it is.
+    pub unsigned: Option<String>,
+}
+
+/// A step that did not go as the runbook says (design §12 "Drill verdicts count what really ran").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deviation {
+    pub step: String,
+    pub kind: DeviationKind,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviationKind {
+    /// Not run at all (skipped before it ran, a manual step reported skipped, not confirmed).
+    Skipped,
+    /// It failed, then the operator marked it done.
+    MarkedDone,
+    /// It failed, and the walk went on past it (skip, or a jump elsewhere) instead of
+    /// following the runbook.
+    PassedOver,
+    /// A cleanup step that did not succeed.
+    CleanupFailed,
+    /// Run in the operator's own shell, outcome as reported (allowed, listed).
+    ByHand,
+    /// Run with an edited command (allowed, listed).
+    Edited,
+}
+
+impl DeviationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviationKind::Skipped => "skipped",
+            DeviationKind::MarkedDone => "marked done after a failure",
+            DeviationKind::PassedOver => "failed and passed over",
+            DeviationKind::CleanupFailed => "cleanup failed",
+            DeviationKind::ByHand => "run by hand",
+            DeviationKind::Edited => "edited",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeviationKind> {
+        [
+            DeviationKind::Skipped,
+            DeviationKind::MarkedDone,
+            DeviationKind::PassedOver,
+            DeviationKind::CleanupFailed,
+            DeviationKind::ByHand,
+            DeviationKind::Edited,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+
+    /// Whether a drill may still PASS with it (listed either way).
+    pub fn allowed(self) -> bool {
+        matches!(self, DeviationKind::ByHand | DeviationKind::Edited)
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::events::{Event, Mode, OutputRecord, RunOutcome, StepOutcome, Verdict};
+use crate::events::{Deviation, DeviationKind, Event, Mode, OutputRecord, RunOutcome, StepOutcome, Verdict};
 use crate::plan::Plan;
 use crate::prompt::Operator;
 use crate::runbook::{Outcome, Runbook, Step, StepKind};
@@ -42,6 +42,8 @@ pub struct Executor {
     /// Counts SIGINT and SIGTERM (`interrupts::listen`): a running command is stopped at once;
     /// unattended, the run then ends `interrupted` at the next step boundary.
     pub interrupts: tokio::sync::watch::Receiver<u64>,
+    /// Steps that did not go as written, in order (a resumed run starts from the trail's).
+    pub deviations: Vec<Deviation>,
 }
 
 /// How a walk ended.
@@ -182,7 +184,7 @@ impl Executor {
         }
         self.cleanup(&runbook, vars, &cleaned).await?;
         let elapsed = self.elapsed();
-        let verdict = (self.mode == Mode::Drill).then(|| verdict(&end, elapsed, self.rto));
+        let verdict = (self.mode == Mode::Drill).then(|| verdict(&end, elapsed, self.rto, &self.deviations));
         self.emit(Event::RunFinished {
             outcome: end.outcome,
             message: end.message.clone(),
@@ -190,8 +192,20 @@ impl Executor {
             rto: self.rto,
             verdict,
             over_target: self.over_target.clone(),
+            deviations: self.deviations.clone(),
         })?;
         Ok(end)
+    }
+
+    /// Records that a step did not go as written.
+    fn deviate(&mut self, step: &str, kind: DeviationKind, detail: Option<String>) -> Result<(), Error> {
+        let deviation = Deviation {
+            step: step.to_string(),
+            kind,
+            detail,
+        };
+        self.deviations.push(deviation.clone());
+        self.emit(Event::Deviation(deviation))
     }
 
     /// Walks one runbook's graph; a sub-run (`call`) is a walk with a prefix.
@@ -352,25 +366,54 @@ impl Executor {
     }
 }
 
-/// PASS when the run ended resolved within the RTO; otherwise FAIL with the reason.
-pub fn verdict(end: &End, elapsed: Duration, rto: Duration) -> Verdict {
+/// PASS when the run ended resolved, within the RTO, with every cleanup step done and no
+/// step skipped, marked done after a failure or passed over (design §12); otherwise FAIL with
+/// the reason, naming each deviating step. Steps run by hand or edited are listed, not failed.
+pub fn verdict(end: &End, elapsed: Duration, rto: Duration, deviations: &[Deviation]) -> Verdict {
     let took = crate::ui::fmt_secs(elapsed);
     let rto_text = crate::duration::format(rto);
-    match end.outcome {
-        RunOutcome::Ended(Outcome::Resolved) if elapsed <= rto => Verdict {
-            pass: true,
-            reason: format!("resolved in {took}, within the {rto_text} RTO"),
-        },
-        RunOutcome::Ended(Outcome::Resolved) => Verdict {
+    let named = |allowed: bool| {
+        deviations
+            .iter()
+            .filter(|d| d.kind.allowed() == allowed)
+            .map(|d| format!("`{}` {}", d.step, d.kind.as_str()))
+            .collect::<Vec<_>>()
+    };
+    let (blocking, listed) = (named(false), named(true));
+    let over = (elapsed > rto).then(|| crate::ui::fmt_secs(elapsed - rto));
+    let mut v = match end.outcome {
+        RunOutcome::Ended(Outcome::Resolved) if !blocking.is_empty() => Verdict {
             pass: false,
             reason: format!(
-                "resolved in {took}, over the {rto_text} RTO by {}",
-                crate::ui::fmt_secs(elapsed - rto)
+                "resolved in {took}, but not as written: {}{}",
+                blocking.join(", "),
+                over.map(|o| format!("; and over the {rto_text} RTO by {o}"))
+                    .unwrap_or_default()
             ),
+        },
+        RunOutcome::Ended(Outcome::Resolved) => match over {
+            None => Verdict {
+                pass: true,
+                reason: format!("resolved in {took}, within the {rto_text} RTO"),
+            },
+            Some(o) => Verdict {
+                pass: false,
+                reason: format!("resolved in {took}, over the {rto_text} RTO by {o}"),
+            },
         },
         other => Verdict {
             pass: false,
             reason: format!("the run ended {} after {took}", other.as_str()),
         },
+    };
+    if !listed.is_empty() {
+        v.reason
+            .push_str(&format!(" (deviations: {})", listed.join(", ")));
     }
+    v
+}
+
+/// Whether a drill failed for a deviation rather than for time alone (exit 3, not 4).
+pub fn deviated(deviations: &[Deviation]) -> bool {
+    deviations.iter().any(|d| !d.kind.allowed())
 }

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::audit::AuditLog;
+use crate::audit::sign::Signing;
 use crate::cli::RunOptions;
 use crate::error::{Error, Result, exit};
-use crate::events::{Event, Mode, RunOutcome};
+use crate::events::{Event, Mode, RunOutcome, Who};
 use crate::executor::{Executor, Start};
 use crate::inventory::Binding;
 use crate::lock::{Holder, Taken};
@@ -44,6 +45,9 @@ pub struct Launch {
     pub since_offset: Duration,
     /// Attempts so far by step (a resumed run's counts).
     pub attempts: HashMap<String, u32>,
+    /// Deviations so far (a resumed run's).
+    pub deviations: Vec<crate::events::Deviation>,
+    pub signing: Signing,
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
@@ -56,14 +60,25 @@ pub fn require_terminal(yes: bool) -> Result<()> {
     ))
 }
 
-/// `--operator`, else `$RUNBOOK_OPERATOR` (clap reads it), else `$USER`/`$LOGNAME`.
+/// `--operator`, else `$RUNBOOK_OPERATOR` (clap reads it), else `$USER`, else the login name.
 pub fn operator_name(opts: &RunOptions) -> String {
-    opts.operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
+    crate::identity::operator_name(opts.operator.as_deref())
+}
+
+/// Who is at the keyboard, as the machine says, and how the trail is signed.
+pub fn who(signing: &Signing) -> Who {
+    let (signed_by, unsigned) = signing.who();
+    Who {
+        account: crate::identity::Account::current(),
+        machine: crate::identity::machine(),
+        signed_by,
+        unsigned,
+    }
+}
+
+/// The signing key of `--signing-key`/`RUNBOOK_SIGNING_KEY`, the agent's, or none.
+pub fn signing(opts: &RunOptions) -> Result<Signing> {
+    Signing::choose(opts.signing_key.as_deref(), opts.no_sign)
 }
 
 pub fn ssh_options(opts: &RunOptions) -> Result<SshOptions> {
@@ -133,19 +148,26 @@ async fn walk(l: Launch) -> Result<u8> {
         launched,
         since_offset,
         attempts,
+        deviations,
+        signing,
     } = l;
     let runbook = plan.main.runbook.clone();
     let transports = connect_all(&plan, &ssh).await?;
+    let client_key = ssh
+        .identity
+        .as_deref()
+        .and_then(|key| crate::audit::sign::fingerprint(key).ok());
     let audit_dir = match &trail {
         Trail::Create { dir, .. } => dir.clone(),
         Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
     };
     let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &plan.targets);
     let (lock, taken) = crate::lock::acquire(&lock_path, Holder::me(&run_id, &operator_name), break_lock)?;
-    let (audit, opening) = match trail {
+    let (mut audit, opening) = match trail {
         Trail::Create { dir, first } => (AuditLog::create(&dir, &run_id, &operator_name, launched)?, *first),
         Trail::Continue { path, resumed } => (AuditLog::open_append(&path, &operator_name)?, *resumed),
     };
+    audit.set_signer(signing.signer());
     let audit_path = audit.path().display().to_string();
     let mut sink = Sink {
         ui: Ui::new(),
@@ -169,14 +191,15 @@ async fn walk(l: Launch) -> Result<u8> {
             .find(|(_, h)| *h == label)
             .map(|(r, _)| r.clone())
             .unwrap_or_default();
-        let host_key_added = transports
-            .get(label)
-            .and_then(|t| t.host_key_added())
-            .map(str::to_string);
+        let transport = transports.get(label);
         sink.emit(&Event::TargetConnected {
             role,
             host: label.clone(),
-            host_key_added,
+            host_key_added: transport.and_then(|t| t.host_key_added()).map(str::to_string),
+            host_key: transport.and_then(|t| t.host_key()).map(str::to_string),
+            client_key: transport
+                .filter(|t| t.host_key().is_some())
+                .and(client_key.clone()),
             reconnected: false,
         })?;
     }
@@ -195,6 +218,7 @@ async fn walk(l: Launch) -> Result<u8> {
         ssh,
         attempts,
         interrupts,
+        deviations,
     };
     let end = match executor.run(&mut vars, start).await {
         Ok(end) => end,
@@ -210,11 +234,19 @@ async fn walk(l: Launch) -> Result<u8> {
     let elapsed = executor.elapsed();
     executor.sink.ui.restore();
     eprintln!("audit trail: {audit_path}");
+    if let Some(audit) = &executor.sink.audit {
+        let signed = match &signing {
+            Signing::Signed(s) => format!("signed by {} ({})", s.fingerprint, s.origin),
+            Signing::Unsigned(why) => format!("UNSIGNED: {why}"),
+        };
+        eprintln!("head: {} ({signed})", audit.head());
+    }
     for (_, transport) in executor.transports.drain() {
         transport.close().await;
     }
     drop(lock);
-    Ok(exit_code(mode, end.outcome, elapsed, rto))
+    let deviated = crate::executor::deviated(&executor.deviations);
+    Ok(exit_code(mode, end.outcome, elapsed, rto, deviated))
 }
 
 /// From here on, SIGINT (Ctrl-C) and SIGTERM no longer kill the process: they are counted, so
@@ -270,8 +302,11 @@ async fn connect_all(plan: &Plan, ssh: &SshOptions) -> Result<HashMap<String, Tr
     )))
 }
 
-pub fn exit_code(mode: Mode, outcome: RunOutcome, elapsed: Duration, rto: Duration) -> u8 {
+/// `deviated`: a step was skipped, marked done after a failure or passed over, or a cleanup
+/// step failed; a drill then FAILs with 3, over the RTO or not (design §12).
+pub fn exit_code(mode: Mode, outcome: RunOutcome, elapsed: Duration, rto: Duration, deviated: bool) -> u8 {
     match outcome {
+        RunOutcome::Ended(Outcome::Resolved) if mode == Mode::Drill && deviated => exit::NOT_RESOLVED,
         RunOutcome::Ended(Outcome::Resolved) if mode == Mode::Drill && elapsed > rto => {
             exit::OVER_RTO_OR_INCOMPLETE
         }

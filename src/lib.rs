@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod executor;
 pub mod graph;
+pub mod identity;
 pub mod inventory;
 pub mod keys;
 pub mod launch;

@@ -35,6 +35,8 @@ pub struct Recorded {
     /// name → value as recorded (`***` for secret-derived captures)
     pub captures: IndexMap<String, String>,
     pub attempts: HashMap<String, u32>,
+    /// The deviations recorded so far: the verdict counts them all.
+    pub deviations: Vec<crate::events::Deviation>,
     pub continue_at: Continue,
 }
 
@@ -89,6 +91,7 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
     let mut attempts: HashMap<String, u32> = HashMap::new();
     let mut walk_end: Option<End> = None;
     let mut cleaned: Vec<String> = Vec::new();
+    let mut deviations = Vec::new();
     let is_cleanup = |id: &str| runbook.cleanup.iter().any(|s| s.id() == id);
 
     for event in events {
@@ -103,6 +106,15 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
         }
         if step.is_empty() {
             continue;
+        }
+        if kind == "deviation"
+            && let Some(k) = crate::events::DeviationKind::parse(text(event, "kind"))
+        {
+            deviations.push(crate::events::Deviation {
+                step: step.to_string(),
+                kind: k,
+                detail: event["detail"].as_str().map(String::from),
+            });
         }
         if let Some(n) = event["attempt"].as_u64().filter(|_| kind == "step started") {
             let count = attempts.entry(step.to_string()).or_insert(0);
@@ -196,6 +208,7 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
         last_ts: ts(last)?,
         captures,
         attempts,
+        deviations,
         continue_at,
     })
 }

@@ -37,6 +37,28 @@ fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
         .collect()
 }
 
+/// The account, machine and signing key of `run started` and `run resumed`.
+fn who_fields(who: &crate::events::Who) -> Map<String, Value> {
+    fields(vec![
+        (
+            "account",
+            json!({"uid": who.account.uid, "login": who.account.login}),
+        ),
+        ("machine", json!(who.machine)),
+        (
+            "signing_key",
+            who.signed_by
+                .as_ref()
+                .map(|(key, _)| json!(key))
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "unsigned",
+            who.unsigned.as_ref().map(|why| json!(why)).unwrap_or(Value::Null),
+        ),
+    ])
+}
+
 fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
     match event {
         Event::RunStarted {
@@ -52,6 +74,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             allow_prod,
             accept_new_host_keys,
             start_at,
+            who,
             ..
         } => {
             let f = fields(vec![
@@ -78,16 +101,28 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                     },
                 ),
             ]);
+            let mut f = f;
+            f.extend(who_fields(who));
             audit.append("run started", None, None, f, true)?;
         }
         Event::TargetConnected {
             role,
             host,
             host_key_added,
+            host_key,
+            client_key,
             reconnected,
         } => {
             let f = fields(vec![
                 ("role", json!(role)),
+                (
+                    "host_key",
+                    host_key.as_ref().map(|k| json!(k)).unwrap_or(Value::Null),
+                ),
+                (
+                    "client_key",
+                    client_key.as_ref().map(|k| json!(k)).unwrap_or(Value::Null),
+                ),
                 (
                     "host_key_added",
                     host_key_added.as_ref().map(|k| json!(k)).unwrap_or(Value::Null),
@@ -146,13 +181,20 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             attempt,
             target,
             timeout,
-            ..
+            spinner,
         } => {
+            // A command's output file, named before it exists: a crash in between leaves
+            // a trail that still accounts for it.
+            let output_file = spinner.then(|| audit.output_name(step, *attempt));
             let f = fields(vec![
                 ("command", json!(command)),
                 ("attempt", json!(attempt)),
                 ("target_ms", target.map(ms).unwrap_or(Value::Null)),
                 ("timeout_ms", timeout.map(ms).unwrap_or(Value::Null)),
+                (
+                    "output_file",
+                    output_file.map(|o| json!(o)).unwrap_or(Value::Null),
+                ),
             ]);
             // Durable: the record of what is about to run must survive a crash of this process.
             audit.append("step started", Some(step), Some(host), f, true)?;
@@ -177,16 +219,29 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
         Event::RunResumed {
             operator,
             previous_operator,
+            who,
             gap,
             from,
         } => {
-            let f = fields(vec![
+            let mut f = fields(vec![
                 ("previous_operator", json!(previous_operator)),
                 ("hand_off", json!(operator != previous_operator)),
                 ("gap_ms", ms(*gap)),
                 ("from", json!(from)),
             ]);
-            audit.append("run resumed", None, None, f, true)?;
+            f.extend(who_fields(who));
+            audit.append_signed("run resumed", None, None, f)?;
+        }
+        Event::Deviation(d) => {
+            let f = fields(vec![
+                ("kind", json!(d.kind.as_str())),
+                ("allowed", json!(d.kind.allowed())),
+                (
+                    "detail",
+                    d.detail.as_ref().map(|t| json!(t)).unwrap_or(Value::Null),
+                ),
+            ]);
+            audit.append("deviation", Some(&d.step), None, f, false)?;
         }
         Event::WalkEnded { outcome, message } => {
             let f = fields(vec![
@@ -235,6 +290,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ),
             ]);
             audit.append("step finished", Some(step), Some(host), f, true)?;
+            audit.checkpoint_if_due()?;
         }
         Event::Decision { step, label, goto } => {
             let f = fields(vec![("label", json!(label)), ("goto", json!(goto))]);
@@ -247,6 +303,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             rto,
             verdict,
             over_target,
+            deviations,
         } => {
             let f = fields(vec![
                 ("outcome", json!(outcome.as_str())),
@@ -267,6 +324,15 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                         over_target
                             .iter()
                             .map(|(s, took, target)| json!({"step": s, "duration_ms": took.as_millis() as u64, "target_ms": target.as_millis() as u64}))
+                            .collect::<Vec<_>>()
+                    ),
+                ),
+                (
+                    "deviations",
+                    json!(
+                        deviations
+                            .iter()
+                            .map(|d| json!({"step": d.step, "kind": d.kind.as_str(), "allowed": d.kind.allowed(), "detail": d.detail}))
                             .collect::<Vec<_>>()
                     ),
                 ),

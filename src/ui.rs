@@ -52,6 +52,8 @@ pub struct Ui {
     mid_line: bool,
     /// `[3/9]` of each step presented, by step id: a sub-run's steps have their own numbering.
     positions: std::collections::HashMap<String, String>,
+    /// Every answer and decision of the operator, for the end summary.
+    decisions: Vec<String>,
 }
 
 impl Ui {
@@ -64,6 +66,7 @@ impl Ui {
             bar: None,
             mid_line: false,
             positions: Default::default(),
+            decisions: Vec::new(),
         }
     }
 
@@ -105,6 +108,7 @@ impl Ui {
                 since_offset,
                 targets,
                 audit_file,
+                who,
                 ..
             } => {
                 self.clock = Some(Clock {
@@ -132,6 +136,14 @@ impl Ui {
                 if let Some(path) = audit_file {
                     self.line(&format!("  audit: {path}"));
                 }
+                match (&who.signed_by, &who.unsigned) {
+                    (Some((key, origin)), _) => self.line(&format!("  signed by {key} ({origin})")),
+                    (None, Some(why)) => self.line(&format!(
+                        "  {}: {why} (pass --signing-key, or load a key into ssh-agent)",
+                        style("UNSIGNED trail").yellow().bold()
+                    )),
+                    (None, None) => {}
+                }
             }
             Event::LockTaken { how, previous, .. } => match (how, previous) {
                 (&"stale", Some(h)) => self.line(&format!(
@@ -149,6 +161,7 @@ impl Ui {
                 previous_operator,
                 gap,
                 from,
+                ..
             } => {
                 let hand_off = if operator != previous_operator {
                     format!(" — hand-off from {previous_operator} to {operator}")
@@ -230,10 +243,26 @@ impl Ui {
                 let left = self.time_left();
                 self.line(&format!("    {}", style(format!("{target}{left}")).dim()));
             }
-            Event::Answer { question, answer, .. } => {
+            Event::Answer {
+                step,
+                question,
+                answer,
+            } => {
                 if !self.rich {
                     self.line(&format!("    {question}: {answer}"));
                 }
+                let place = step
+                    .as_deref()
+                    .map(|s| format!("{} {s}: ", self.position(s)))
+                    .unwrap_or_default();
+                self.decisions.push(format!("{place}{question} → {answer}"));
+            }
+            Event::Deviation(d) => {
+                let detail = d.detail.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+                self.line(&format!(
+                    "    {}",
+                    style(format!("deviation: `{}` {}{detail}", d.step, d.kind.as_str())).yellow()
+                ));
             }
             Event::Note { text, .. } => self.line(&format!("    note: {text}")),
             Event::Edit { after, .. } => self.line(&format!("    edited command: {after}")),
@@ -304,10 +333,9 @@ impl Ui {
                 self.line(&format!("{position} {step}: {word}{exit}{reason} in {timing}"));
             }
             Event::Decision { step, label, goto } => {
-                self.line(&format!(
-                    "{} {step}: decided \"{label}\" → {goto}",
-                    self.position(step)
-                ));
+                let line = format!("{} {step}: decided \"{label}\" → {goto}", self.position(step));
+                self.line(&line);
+                self.decisions.push(line.trim_start().to_string());
             }
             Event::RunFinished {
                 outcome,
@@ -316,6 +344,7 @@ impl Ui {
                 rto,
                 verdict,
                 over_target,
+                deviations,
             } => {
                 self.line("");
                 let word = match outcome {
@@ -337,6 +366,25 @@ impl Ui {
                         "  over target: {step} took {} (target {})",
                         fmt_secs(*took),
                         fmt_duration(*target)
+                    ));
+                }
+                if !self.decisions.is_empty() {
+                    self.line("  operator decisions:");
+                    for d in std::mem::take(&mut self.decisions) {
+                        self.line(&format!("    {d}"));
+                    }
+                }
+                for d in deviations {
+                    let detail = d.detail.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+                    let allowed = if d.kind.allowed() {
+                        ""
+                    } else {
+                        " — fails a drill"
+                    };
+                    self.line(&format!(
+                        "  deviation: `{}` {}{detail}{allowed}",
+                        d.step,
+                        d.kind.as_str()
                     ));
                 }
                 if let Some(v) = verdict {

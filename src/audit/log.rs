@@ -6,12 +6,14 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
 
 use super::dir::file_safe;
 use super::output::OutputRecorder;
+use super::sign::{AUDIT_NAMESPACE, Signature, Signer};
 use super::verify::{Status, scan};
 use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, RESERVED, event_hash, sha256_hex};
 use crate::error::Error;
@@ -38,7 +40,14 @@ pub struct AuditLog {
     /// Set when a failed write left bytes that could not be removed: appending after them
     /// would bury a broken line mid-file, so the log refuses to go on.
     poisoned: Option<String>,
+    /// Signs resume events, checkpoints and the seal (design §12); `None`: an unsigned run.
+    signer: Option<Arc<Signer>>,
+    /// `mono_ms` of the last signed event: a checkpoint is due 60 s of run time later.
+    last_signed_ms: u64,
 }
+
+/// Run time between signed checkpoints, so a crashed run keeps a signed prefix.
+pub const CHECKPOINT_EVERY_MS: u64 = 60_000;
 
 /// What one event is made of, besides the chain state.
 pub(crate) struct EventParts<'a> {
@@ -54,8 +63,9 @@ pub(crate) struct EventParts<'a> {
     pub prev: &'a str,
 }
 
-/// Serializes one event as its line (with the trailing `\n`) and returns it with its hash.
-pub(crate) fn render(parts: &EventParts) -> Result<(String, String), Error> {
+/// Serializes one event without its hash member (ending in `,"prev":"<64 hex>"}`) and
+/// returns it with its hash.
+pub(crate) fn render_body(parts: &EventParts) -> Result<(String, String), Error> {
     fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, Error> {
         serde_json::to_string(value)
             .map_err(|e| Error::runtime(format!("cannot serialize an audit event: {e}")))
@@ -85,11 +95,29 @@ pub(crate) fn render(parts: &EventParts) -> Result<(String, String), Error> {
     }
     body.push_str(&format!(",\"prev\":\"{}\"}}", parts.prev));
     let hash = event_hash(parts.prev, body.as_bytes());
+    Ok((body, hash))
+}
+
+/// An event's line from its body and hash: the hash member last, after the signature over
+/// that hash when there is one (`docs/audit.md`), and the newline.
+pub(crate) fn line_of(mut body: String, hash: &str, signature: Option<&Signature>) -> Result<String, Error> {
     body.pop(); // the closing brace, re-added after the hash member
-    let mut line = body;
-    line.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
-    debug_assert!(line.len() > HASH_MEMBER_LEN);
-    Ok((line, hash))
+    if let Some(signature) = signature {
+        let json = serde_json::to_string(signature)
+            .map_err(|e| Error::runtime(format!("cannot serialize a signature: {e}")))?;
+        body.push_str(",\"signature\":");
+        body.push_str(&json);
+    }
+    body.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
+    debug_assert!(body.len() > HASH_MEMBER_LEN);
+    Ok(body)
+}
+
+/// Serializes one unsigned event as its line (with the trailing `\n`) and returns it with its hash.
+#[cfg(test)]
+pub(crate) fn render(parts: &EventParts) -> Result<(String, String), Error> {
+    let (body, hash) = render_body(parts)?;
+    Ok((line_of(body, &hash, None)?, hash))
 }
 
 /// UTC, RFC 3339, milliseconds, `Z`: `2026-11-22T03:02:11.123Z`.
@@ -145,6 +173,8 @@ impl AuditLog {
             len: 0,
             sealed: false,
             poisoned: None,
+            signer: None,
+            last_signed_ms: 0,
         })
     }
 
@@ -220,11 +250,44 @@ impl AuditLog {
             len: scan.good_len,
             sealed: false,
             poisoned: None,
+            signer: None,
+            last_signed_ms: mono_offset_ms,
         };
         if let Some(torn) = &v.torn_tail {
             log.set_aside_torn_line(torn.line, scan.good_len)?;
         }
+        for unfinished in &v.unfinished_outputs {
+            log.record_cut_off_output(unfinished)?;
+        }
         Ok(log)
+    }
+
+    /// The output of an attempt a crash cut off is evidence too: its size and SHA-256 go into
+    /// the chain before the run goes on, so `verify` can check it from then on.
+    fn record_cut_off_output(&mut self, unfinished: &super::UnfinishedOutput) -> Result<(), Error> {
+        let file = self.dir.join(&unfinished.path);
+        let mut buf = vec![0u8; 1 << 20];
+        let (size, sha256) = match super::outputs::digest(&file, &mut buf) {
+            Ok(found) => found,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("read the cut-off output", &file, e)),
+        };
+        let mut fields = Map::new();
+        if let Some(attempt) = unfinished.attempt {
+            fields.insert("attempt".into(), attempt.into());
+        }
+        fields.insert(
+            "output".into(),
+            serde_json::json!({"path": unfinished.path, "size": size, "sha256": sha256}),
+        );
+        self.append(
+            "output recovered",
+            unfinished.step.as_deref(),
+            unfinished.host.as_deref(),
+            fields,
+            true,
+        )?;
+        Ok(())
     }
 
     /// Saves the bytes after `good_len` beside the run's outputs, cuts them from the file and
@@ -271,6 +334,30 @@ impl AuditLog {
         fields: Map<String, Value>,
         durable: bool,
     ) -> Result<u64, Error> {
+        self.append_as(event, step, host, fields, durable, false)
+    }
+
+    /// Like `append`, with a signature over the event's own hash when the run signs (resume
+    /// and hand-off events, checkpoints). Always durable.
+    pub fn append_signed(
+        &mut self,
+        event: &str,
+        step: Option<&str>,
+        host: Option<&str>,
+        fields: Map<String, Value>,
+    ) -> Result<u64, Error> {
+        self.append_as(event, step, host, fields, true, true)
+    }
+
+    fn append_as(
+        &mut self,
+        event: &str,
+        step: Option<&str>,
+        host: Option<&str>,
+        mut fields: Map<String, Value>,
+        durable: bool,
+        sign: bool,
+    ) -> Result<u64, Error> {
         if self.sealed {
             return Err(Error::runtime(format!(
                 "the audit file `{}` is sealed (run finished); `{event}` cannot be appended",
@@ -282,23 +369,41 @@ impl AuditLog {
         }
         let ts = timestamp(chrono::Utc::now());
         let mono_ms = self.mono_offset_ms + self.started.elapsed().as_millis() as u64;
-        let (line, hash) = render(&EventParts {
-            seq: self.seq,
-            ts: &ts,
-            mono_ms,
-            run: &self.run_id,
-            event,
-            operator: &self.operator,
-            step,
-            host,
-            fields: &fields,
-            prev: &self.prev,
-        })?;
+        let body_of = |fields: &Map<String, Value>| {
+            render_body(&EventParts {
+                seq: self.seq,
+                ts: &ts,
+                mono_ms,
+                run: &self.run_id,
+                event,
+                operator: &self.operator,
+                step,
+                host,
+                fields,
+                prev: &self.prev,
+            })
+        };
+        let (mut body, mut hash) = body_of(&fields)?;
+        let mut signature: Option<Signature> = None;
+        if let (true, Some(signer)) = (sign, self.signer.as_ref()) {
+            match signer.sign(AUDIT_NAMESPACE, hash.as_bytes()) {
+                Ok(s) => signature = Some(s),
+                Err(why) => {
+                    // Never lose the event for want of a signature: record why it has none.
+                    fields.insert("signature_error".into(), why.into());
+                    (body, hash) = body_of(&fields)?;
+                }
+            }
+        }
+        let line = line_of(body, &hash, signature.as_ref())?;
         self.write_line(line.as_bytes())?;
         let seq = self.seq;
         self.seq += 1;
         self.prev = hash;
         self.len += line.len() as u64;
+        if signature.is_some() {
+            self.last_signed_ms = mono_ms;
+        }
         if durable {
             self.file
                 .sync_data()
@@ -342,9 +447,27 @@ impl AuditLog {
     pub fn seal(&mut self, mut fields: Map<String, Value>) -> Result<u64, Error> {
         fields.insert("events".into(), (self.seq + 1).into());
         fields.insert("head".into(), self.prev.clone().into());
-        let seq = self.append("run finished", None, None, fields, true)?;
+        let seq = self.append_as("run finished", None, None, fields, true, true)?;
         self.sealed = true;
         Ok(seq)
+    }
+
+    /// Signs what follows: resume events, checkpoints and the seal.
+    pub fn set_signer(&mut self, signer: Option<Arc<Signer>>) {
+        self.signer = signer;
+    }
+
+    /// Writes a signed `checkpoint` when the run signs and 60 s of run time have passed since
+    /// the last signed event: a run that crashes later keeps a signed prefix.
+    pub fn checkpoint_if_due(&mut self) -> Result<(), Error> {
+        let now = self.mono_offset_ms + self.started.elapsed().as_millis() as u64;
+        if self.signer.is_none() || self.sealed || now < self.last_signed_ms + CHECKPOINT_EVERY_MS {
+            return Ok(());
+        }
+        let mut fields = Map::new();
+        fields.insert("events".into(), (self.seq + 1).into());
+        self.append_signed("checkpoint", None, None, fields)?;
+        Ok(())
     }
 
     /// The operator of the events that follow (a hand-off).
@@ -373,8 +496,17 @@ impl AuditLog {
     /// A recorder of one step attempt's full (already masked) output:
     /// `<dir>/<run_id>/<step>-<attempt>.out`.
     pub fn output(&self, step: &str, attempt: u32) -> Result<OutputRecorder, Error> {
-        let name = format!("{}-{attempt}.out", file_safe(step));
-        OutputRecorder::create(&self.dir, &format!("{}/{name}", self.run_id))
+        OutputRecorder::create(&self.dir, &self.output_name(step, attempt))
+    }
+
+    /// `<run_id>/<step>-<attempt>.out`, relative to the audit dir; a sub-run's `call/step`
+    /// becomes `call__step`.
+    pub fn output_name(&self, step: &str, attempt: u32) -> String {
+        format!(
+            "{}/{}-{attempt}.out",
+            self.run_id,
+            file_safe(&step.replace('/', "__"))
+        )
     }
 
     /// The same for one host of a multi-host step: `<dir>/<run_id>/<step>@<host>-<attempt>.out`.

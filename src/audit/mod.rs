@@ -5,12 +5,19 @@
 mod dir;
 mod log;
 mod output;
+mod outputs;
+pub mod sign;
+mod signatures;
 mod verify;
 
 pub use dir::{audit_dir, new_run_id, resolve_run};
-pub use log::AuditLog;
+pub use log::{AuditLog, CHECKPOINT_EVERY_MS};
 pub use output::{BackgroundRecorder, OutputRecorder, OutputSummary};
-pub use verify::{Status, TornTail, Verification, read_events, verify};
+pub use outputs::{OutputCheck, OutputProblem, check_outputs};
+pub use signatures::{SignatureReport, check_signatures};
+pub use verify::{
+    DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify,
+};
 
 use sha2::{Digest, Sha256};
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::sign::Signature;
 use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, event_hash_parts};
 use crate::error::Error;
 
@@ -28,6 +29,48 @@ pub struct Verification {
     /// The `event` and `step` of the last good event, to say where an incomplete run stopped.
     pub last_event: Option<String>,
     pub last_step: Option<String>,
+    /// A sealed trail whose seal lacks only its final newline (still sealed, never resumed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub seal_missing_newline: bool,
+    /// Every signed event of the good lines, in order.
+    #[serde(skip)]
+    pub signatures: Vec<SignedEvent>,
+    /// Every file beside the trail that an event accounts for, with its size and digest.
+    #[serde(skip)]
+    pub outputs: Vec<DeclaredOutput>,
+    /// Output files of step attempts that started and never finished (a crash).
+    #[serde(skip)]
+    pub unfinished_outputs: Vec<UnfinishedOutput>,
+}
+
+/// The output file of a step attempt whose start is recorded and whose end is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfinishedOutput {
+    pub step: Option<String>,
+    pub host: Option<String>,
+    pub attempt: Option<u64>,
+    /// Relative to the audit dir.
+    pub path: String,
+}
+
+/// An event that carries a signature over its own hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEvent {
+    pub seq: u64,
+    pub event: String,
+    pub hash: String,
+    pub signature: Signature,
+}
+
+/// A file an event names with its size and SHA-256 (a step's output, a set-aside torn line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredOutput {
+    pub seq: u64,
+    pub step: Option<String>,
+    /// Relative to the audit dir: `<run>/<name>`.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -86,6 +129,21 @@ struct Checked {
     event: String,
     step: Option<String>,
     run: String,
+    signature: Option<Signature>,
+    host: Option<String>,
+    attempt: Option<u64>,
+    /// `step started`: the output file the attempt will write.
+    output_file: Option<String>,
+    /// A file the event accounts for: (path, size, sha256).
+    output: Option<(String, u64, String)>,
+}
+
+/// `output` of `step finished` (and `output recovered`, `shell closed`).
+#[derive(serde::Deserialize)]
+struct OutputRef {
+    path: String,
+    size: u64,
+    sha256: String,
 }
 
 /// The members verification reads; the rest of the line is only checked to be JSON. Parsing
@@ -104,6 +162,18 @@ struct Head<'a> {
     prev: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow)]
     hash: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    host: Option<std::borrow::Cow<'a, str>>,
+    attempt: Option<u64>,
+    #[serde(borrow)]
+    output_file: Option<std::borrow::Cow<'a, str>>,
+    output: Option<OutputRef>,
+    // `recovery`: the torn line set aside.
+    #[serde(borrow)]
+    saved_to: Option<std::borrow::Cow<'a, str>>,
+    bytes: Option<u64>,
+    #[serde(borrow)]
+    sha256: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl<'a> Head<'a> {
@@ -123,9 +193,21 @@ impl<'a> Head<'a> {
             step: text("step"),
             prev: text("prev"),
             hash: text("hash"),
+            host: text("host"),
+            attempt: value.get("attempt").and_then(Value::as_u64),
+            output_file: text("output_file"),
+            output: value
+                .get("output")
+                .and_then(|o| serde_json::from_value(o.clone()).ok()),
+            saved_to: text("saved_to"),
+            bytes: value.get("bytes").and_then(Value::as_u64),
+            sha256: text("sha256"),
         }
     }
 }
+
+/// A step attempt: step, host, attempt number.
+type AttemptKey = (Option<String>, Option<String>, Option<u64>);
 
 /// Where a line breaks the chain: the seq to name, and why.
 struct Broken {
@@ -152,7 +234,13 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
         head: None,
         last_event: None,
         last_step: None,
+        seal_missing_newline: false,
+        signatures: Vec::new(),
+        outputs: Vec::new(),
+        unfinished_outputs: Vec::new(),
     };
+    // (step, host, attempt) → output file, for attempts started and not yet finished.
+    let mut running: Vec<(AttemptKey, String)> = Vec::new();
     let mut last_line: Vec<u8> = Vec::new();
     let mut events = Vec::new();
     let mut prev = GENESIS.to_string();
@@ -181,15 +269,24 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                 events,
             });
         }
-        if buf.last() != Some(&b'\n') {
-            // Only the last line can lack its newline: the writer's single write was cut short.
-            v.torn_tail = Some(TornTail {
-                line: line_no,
-                bytes: n,
-            });
-            break;
+        let complete = buf.last() == Some(&b'\n');
+        let content = if complete { &buf[..n - 1] } else { &buf[..] };
+        let checked = check_line(content, expected, &prev, v.run.as_deref(), collect);
+        if !complete {
+            // Only the last line can lack its newline: the writer's single write was cut
+            // short. A whole, chain-valid seal missing only its newline still seals the run.
+            let seal_ok = matches!(&checked, Ok(c) if c.event == "run finished"
+                && c.value.as_ref().is_some_and(|obj| check_seal(obj, expected, &prev).is_none()));
+            if !seal_ok {
+                v.torn_tail = Some(TornTail {
+                    line: line_no,
+                    bytes: n,
+                });
+                break;
+            }
+            v.seal_missing_newline = true;
         }
-        match check_line(&buf[..n - 1], expected, &prev, v.run.as_deref(), collect) {
+        match checked {
             Err(broken) => {
                 v.status = Status::Tampered {
                     seq: broken.seq,
@@ -225,6 +322,30 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                 if v.run.is_none() {
                     v.run = Some(checked.run.clone());
                 }
+                let attempt_key = (checked.step.clone(), checked.host.clone(), checked.attempt);
+                if let Some(file) = checked.output_file.clone().filter(|_| event == "step started") {
+                    running.push((attempt_key.clone(), file));
+                } else if event == "step finished" {
+                    running.retain(|(key, _)| *key != attempt_key);
+                }
+                if let Some((path, size, sha256)) = checked.output.clone() {
+                    running.retain(|(_, file)| *file != path);
+                    v.outputs.push(DeclaredOutput {
+                        seq: expected,
+                        step: checked.step.clone(),
+                        path,
+                        size,
+                        sha256,
+                    });
+                }
+                if let Some(signature) = checked.signature.clone() {
+                    v.signatures.push(SignedEvent {
+                        seq: expected,
+                        event: checked.event.clone(),
+                        hash: checked.hash.clone(),
+                        signature,
+                    });
+                }
                 v.events += 1;
                 v.last_seq = Some(expected);
                 v.last_event = Some(checked.event);
@@ -233,7 +354,7 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                 prev = checked.hash;
                 good_len += n as u64;
                 last_line.clear();
-                last_line.extend_from_slice(&buf[..n - 1]);
+                last_line.extend_from_slice(content);
                 if let (true, Some(value)) = (collect, checked.value) {
                     events.push(value);
                 }
@@ -243,6 +364,15 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
     if sealed_at.is_some() {
         v.status = Status::IntactSealed;
     }
+    v.unfinished_outputs = running
+        .into_iter()
+        .map(|((step, host, attempt), path)| UnfinishedOutput {
+            step,
+            host,
+            attempt,
+            path,
+        })
+        .collect();
     Ok(Scan {
         verification: v,
         last: serde_json::from_slice(&last_line).ok(),
@@ -334,7 +464,26 @@ fn check_line(
     if hash.len() != 64 || member.len() != HASH_MEMBER_LEN || !line.ends_with(member.as_bytes()) {
         return Err(broken(seq, "the line does not end with its `hash` member".into()));
     }
-    let recomputed = event_hash_parts(prev, &[&line[..line.len() - HASH_MEMBER_LEN], b"}"]);
+    // The body that was hashed ends with the `prev` member; a signature over the hash may
+    // stand between it and the hash member.
+    let rest = &line[..line.len() - HASH_MEMBER_LEN];
+    let prev_member = format!(",\"prev\":\"{prev}\"");
+    let body_end = rfind(rest, prev_member.as_bytes())
+        .map(|at| at + prev_member.len())
+        .ok_or_else(|| broken(seq, "the `prev` member is not where the chain puts it".into()))?;
+    let between = &rest[body_end..];
+    let signature = if between.is_empty() {
+        None
+    } else {
+        let json = between
+            .strip_prefix(b",\"signature\":")
+            .ok_or_else(|| broken(seq, "unexpected members between `prev` and `hash`".into()))?;
+        Some(
+            serde_json::from_slice::<Signature>(json)
+                .map_err(|e| broken(seq, format!("the `signature` member does not read ({e})")))?,
+        )
+    };
+    let recomputed = event_hash_parts(prev, &[&rest[..body_end], b"}"]);
     if recomputed != hash {
         return Err(broken(seq, "hash does not match the line's contents".into()));
     }
@@ -343,13 +492,31 @@ fn check_line(
     } else {
         None
     };
+    let output = match (&head.output, head.saved_to.as_deref()) {
+        (Some(o), _) => Some((o.path.clone(), o.size, o.sha256.clone())),
+        (None, Some(saved)) => Some((
+            saved.to_string(),
+            head.bytes.unwrap_or(0),
+            head.sha256.as_deref().unwrap_or_default().to_string(),
+        )),
+        (None, None) => None,
+    };
     Ok(Checked {
         value,
         hash: recomputed,
         event: event.to_string(),
         step: head.step.as_deref().map(str::to_string),
         run: this_run.to_string(),
+        signature,
+        host: head.host.as_deref().map(str::to_string),
+        attempt: head.attempt,
+        output_file: head.output_file.as_deref().map(str::to_string),
+        output,
     })
+}
+
+fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
 /// A `run finished` event seals the file when it counts every event and names the last hash.

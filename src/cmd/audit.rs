@@ -1,56 +1,147 @@
-//! `runbook audit verify RUN`: recompute a run's hash chain and say, in one line (or JSON),
-//! whether its audit file is intact and sealed (exit 0), tampered (1) or incomplete (4).
+//! `runbook audit verify RUN`: recompute a run's hash chain, check its output files and its
+//! signatures (against an `allowed_signers` file with `--signers`) and, with `--expect-head`,
+//! its head against one published elsewhere. Exit 0 intact and sealed, 1 tampered or not
+//! trusted, 4 incomplete.
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::audit::{self, Status, Verification};
+use crate::audit::{self, OutputCheck, SignatureReport, Status, Verification};
 use crate::cli::{Global, VerifyArgs};
 use crate::error::{Error, Result, exit};
 use crate::output::print;
 
+/// Everything `verify` found, for the one-line report and `--json`.
+#[derive(Serialize)]
+struct Report<'a> {
+    path: String,
+    #[serde(flatten)]
+    verification: &'a Verification,
+    outputs: &'a OutputCheck,
+    signatures: &'a SignatureReport,
+    /// `--expect-head` given and matching (`None`: not asked).
+    expected_head: Option<bool>,
+    /// Every reason the trail is not to be trusted, besides a broken chain.
+    problems: Vec<String>,
+}
+
 pub fn verify(global: &Global, args: &VerifyArgs) -> Result<u8> {
+    let expect = match &args.expect_head {
+        Some(hex) => Some(expected_head(hex)?),
+        None => None,
+    };
+    if let Some(file) = &args.signers
+        && !file.is_file()
+    {
+        return Err(Error::usage(format!(
+            "--signers `{}`: no such file (an allowed_signers file: `PRINCIPAL KEYTYPE KEY` per line)",
+            file.display()
+        )));
+    }
     let dir = audit::audit_dir(global.audit_dir.as_deref());
     let path = audit::resolve_run(&dir, &args.run)?;
     let verification = audit::verify(&path)?;
+    let chain_ok = !matches!(verification.status, Status::Tampered { .. });
+    let outputs = if chain_ok {
+        audit::check_outputs(&path, &verification)
+    } else {
+        OutputCheck::default()
+    };
+    let signatures = audit::check_signatures(&verification, args.signers.as_deref());
+    let head = verification.head.as_deref().unwrap_or_default();
+    let head_matches = expect.as_ref().map(|e| head.starts_with(e.as_str()));
+    let mut problems: Vec<String> = outputs
+        .problems
+        .iter()
+        .map(|p| match &p.step {
+            Some(step) => format!("output of step `{step}` `{}` {}", p.file, p.problem),
+            None => format!("`{}` {}", p.file, p.problem),
+        })
+        .collect();
+    problems.extend(signatures.problems.iter().cloned());
+    if head_matches == Some(false) {
+        problems.push(format!(
+            "the head is {head}, not the expected {}…",
+            expect.as_deref().unwrap_or_default()
+        ));
+    }
     let code = match verification.status {
+        Status::Tampered { .. } => exit::RUNTIME,
+        _ if !problems.is_empty() => exit::RUNTIME,
         Status::IntactSealed => exit::OK,
         Status::Incomplete => exit::OVER_RTO_OR_INCOMPLETE,
-        Status::Tampered { .. } => exit::RUNTIME,
+    };
+    let report = Report {
+        path: path.display().to_string(),
+        verification: &verification,
+        outputs: &outputs,
+        signatures: &signatures,
+        expected_head: head_matches,
+        problems,
     };
     if args.json {
-        #[derive(Serialize)]
-        struct Report<'a> {
-            path: String,
-            #[serde(flatten)]
-            verification: &'a Verification,
-        }
-        let report = Report {
-            path: path.display().to_string(),
-            verification: &verification,
-        };
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::runtime(format!("cannot serialize the report: {e}")))?;
         print(&format!("{text}\n"))?;
     } else {
-        print(&format!("{}\n", describe(&path, &verification)))?;
+        print(&render(&path, &report))?;
     }
     Ok(code)
 }
 
-/// The one-line verdict, e.g. `runs/x.jsonl: intact and sealed, 42 events, head 3f9a…`.
+/// 32 to 64 hex characters, compared in lower case.
+fn expected_head(hex: &str) -> Result<String> {
+    let hex = hex.trim().to_ascii_lowercase();
+    if hex.len() < 32 || hex.len() > 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::usage(format!(
+            "--expect-head `{hex}`: give 32 to 64 hex characters of the head, as printed at the end of the run"
+        )));
+    }
+    Ok(hex)
+}
+
+fn render(path: &Path, r: &Report) -> String {
+    let v = r.verification;
+    let mut out = format!("{}\n", describe(path, v));
+    if matches!(v.status, Status::Tampered { .. }) {
+        return out;
+    }
+    if let Some(head) = &v.head {
+        out.push_str(&format!("  head {head}"));
+        match r.expected_head {
+            Some(true) => out.push_str(" (as expected)"),
+            Some(false) => out.push_str(" (NOT the expected head)"),
+            None => {}
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "  outputs: {} checked ({} bytes)\n",
+        plural(r.outputs.checked as u64, "file"),
+        r.outputs.bytes
+    ));
+    out.push_str(&format!("  signatures: {}\n", r.signatures.summary()));
+    for file in &r.outputs.cut_off {
+        out.push_str(&format!(
+            "  `{file}`: output of a step cut off by the crash; resume records it\n"
+        ));
+    }
+    for problem in &r.problems {
+        out.push_str(&format!("  TAMPERED or untrusted: {problem}\n"));
+    }
+    out
+}
+
+/// The one-line verdict on the chain, e.g. `runs/x.jsonl: intact and sealed, 42 events`.
 pub(crate) fn describe(path: &Path, v: &Verification) -> String {
     let path = path.display();
     let events = plural(v.events, "event");
     match &v.status {
-        Status::IntactSealed => {
-            let head = v.head.as_deref().unwrap_or_default();
-            format!(
-                "{path}: intact and sealed, {events}, head {}…",
-                &head[..head.len().min(12)]
-            )
+        Status::IntactSealed if v.seal_missing_newline => {
+            format!("{path}: intact and sealed (its last newline is missing), {events}")
         }
+        Status::IntactSealed => format!("{path}: intact and sealed, {events}"),
         Status::Tampered { seq, line, reason } => {
             format!("{path}: TAMPERED at seq {seq} (line {line}): {reason}")
         }

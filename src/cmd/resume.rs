@@ -103,9 +103,11 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let ssh = crate::launch::ssh_options(opts)?;
     let now = chrono::Utc::now();
     let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;
+    let signing = crate::launch::signing(opts)?;
     let resumed = Event::RunResumed {
         operator: operator_name.clone(),
         previous_operator: recorded.operator.clone(),
+        who: crate::launch::who(&signing),
         gap: (now - recorded.last_ts).to_std().unwrap_or_default(),
         from: crate::resume::describe(&recorded.continue_at),
     };
@@ -131,6 +133,8 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         launched,
         since_offset,
         attempts: recorded.attempts.clone(),
+        deviations: recorded.deviations.clone(),
+        signing,
     })
 }
 

@@ -66,6 +66,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         return Ok(exit::OK);
     }
     let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
+    let signing = crate::launch::signing(opts)?;
     let first = Event::RunStarted {
         runbook: runbook.id().to_string(),
         title: runbook.title.clone(),
@@ -84,6 +85,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         allow_prod,
         accept_new_host_keys: ssh.accept_new_host_keys,
         start_at: args.start_at.clone(),
+        who: crate::launch::who(&signing),
     };
     crate::launch::launch(Launch {
         plan,
@@ -102,6 +104,8 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         launched,
         since_offset,
         attempts: HashMap::new(),
+        deviations: Vec::new(),
+        signing,
     })
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{End, Executor, Next};
 use crate::error::Error;
-use crate::events::{Event, RunOutcome, StepOutcome};
+use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
 use crate::prompt::{AfterFailure, Report};
 use crate::runbook::{ChooseOption, Confirm, Outcome, Step};
 use crate::vars::Vars;
@@ -33,6 +33,11 @@ impl Executor {
         Ok(match choice {
             Some(crate::prompt::Report::Skip) => None,
             Some(crate::prompt::Report::Done) => {
+                self.deviate(
+                    &id,
+                    DeviationKind::MarkedDone,
+                    Some("its outcome was unknown after a crash".into()),
+                )?;
                 self.finish(
                     &id,
                     host,
@@ -189,6 +194,9 @@ impl Executor {
             Some(Report::Failed) | None => StepOutcome::Failed,
         };
         self.finish(id, host, outcome, None, 1, started.elapsed(), target, None, None)?;
+        if report == Some(Report::Skip) {
+            self.deviate(id, DeviationKind::Skipped, Some("reported skipped".into()))?;
+        }
         Ok(match report {
             None => Next::Stop(End::aborted(format!("aborted by the operator at `{id}`"))),
             Some(Report::Failed) => self.after_failure(id, step)?,
@@ -234,12 +242,34 @@ impl Executor {
             let choice = self
                 .operator
                 .after_failure(step.on_failure.as_ref().map(|s| s.value.as_str()), &ids)?;
-            let answer = format!("{choice:?}").to_lowercase();
+            let answer = match &choice {
+                AfterFailure::Retry => "retry".to_string(),
+                AfterFailure::Skip => "skip".to_string(),
+                AfterFailure::Goto(target) => format!("go to {target}"),
+                AfterFailure::FollowOnFailure => "follow on_failure".to_string(),
+                AfterFailure::MarkDone => "mark done".to_string(),
+                AfterFailure::Note(_) => "note".to_string(),
+                AfterFailure::Abort => "abort".to_string(),
+            };
             self.emit(Event::Answer {
                 step: Some(id.into()),
                 question: "after failure".into(),
                 answer,
             })?;
+            match &choice {
+                AfterFailure::Skip => self.deviate(
+                    id,
+                    DeviationKind::PassedOver,
+                    Some("skipped after it failed".into()),
+                )?,
+                AfterFailure::Goto(target) if target != step.id() => self.deviate(
+                    id,
+                    DeviationKind::PassedOver,
+                    Some(format!("went to `{target}` after it failed")),
+                )?,
+                AfterFailure::MarkDone => self.deviate(id, DeviationKind::MarkedDone, None)?,
+                _ => {}
+            }
             return Ok(match choice {
                 AfterFailure::Retry => Next::Goto(step.id().to_string()),
                 AfterFailure::Skip | AfterFailure::MarkDone => Next::Success,

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Attempt, End, Executor, KEEP_BYTES, Next};
 use crate::error::Error;
-use crate::events::{Event, OutputRecord, RunOutcome, StepOutcome, Stream};
+use crate::events::{DeviationKind, Event, OutputRecord, RunOutcome, StepOutcome, Stream};
 use crate::inventory::Binding;
 use crate::mask::Masker;
 use crate::prompt::{Before, Operator, Report};
@@ -36,6 +36,7 @@ impl Executor {
                         question: "before running".into(),
                         answer: "skip".into(),
                     })?;
+                    self.deviate(id, DeviationKind::Skipped, Some("skipped before it ran".into()))?;
                     self.finish(
                         id,
                         host,
@@ -56,6 +57,13 @@ impl Executor {
                         before: masker.mask_str(&command),
                         after: masker.mask_str(&edited),
                     })?;
+                    if !self
+                        .deviations
+                        .iter()
+                        .any(|d| d.step == id && d.kind == DeviationKind::Edited)
+                    {
+                        self.deviate(id, DeviationKind::Edited, None)?;
+                    }
                     command = edited;
                 }
                 Before::ByHand => {
@@ -63,6 +71,7 @@ impl Executor {
                         return self.not_confirmed(id, step);
                     }
                     self.sink.ui.say(&by_hand_script(vars, &command));
+                    self.deviate(id, DeviationKind::ByHand, None)?;
                     return self.report_by_hand(id, step, host, Some(format!("(by hand) {command}")));
                 }
                 Before::Note(text) => self.emit(Event::Note {
@@ -183,7 +192,9 @@ impl Executor {
                 self.emit(Event::TargetConnected {
                     role: String::new(),
                     host: host.to_string(),
-                    host_key_added: None,
+                    host_key_added: fresh.host_key_added().map(str::to_string),
+                    host_key: fresh.host_key().map(str::to_string),
+                    client_key: None,
                     reconnected: true,
                 })?;
                 Ok(fresh)
@@ -230,7 +241,7 @@ impl Executor {
         // Only now: a crash before the start event leaves no output file that a resume, which
         // counts attempts from start events, would collide with.
         let mut recorder = match self.sink.audit.as_ref() {
-            Some(audit) => Some(audit.output(&id.replace('/', "__"), attempt)?.in_background()),
+            Some(audit) => Some(audit.output(id, attempt)?.in_background()),
             None => None,
         };
         let started = Instant::now();
@@ -357,11 +368,15 @@ impl Executor {
                 Some(StepKind::Run(command)) => {
                     let command = command.to_string();
                     let attempts = step.retry.as_ref().map(|r| r.attempts.max(1)).unwrap_or(1);
+                    let mut outcome = StepOutcome::Failed;
                     for _ in 1..=attempts {
-                        let result = self.attempt(&id, step, &host, &command, vars).await?;
-                        if result.outcome == StepOutcome::Ok || result.outcome == StepOutcome::Lost {
+                        outcome = self.attempt(&id, step, &host, &command, vars).await?.outcome;
+                        if outcome == StepOutcome::Ok || outcome == StepOutcome::Lost {
                             break;
                         }
+                    }
+                    if outcome != StepOutcome::Ok {
+                        self.deviate(&id, DeviationKind::CleanupFailed, Some(outcome.as_str().into()))?;
                     }
                 }
                 Some(StepKind::Manual(_)) => {
@@ -376,6 +391,9 @@ impl Executor {
                         _ => StepOutcome::Failed,
                     };
                     self.finish(&id, &host, outcome, None, 1, Duration::ZERO, None, None, None)?;
+                    if outcome != StepOutcome::Ok {
+                        self.deviate(&id, DeviationKind::CleanupFailed, Some(outcome.as_str().into()))?;
+                    }
                 }
                 _ => {}
             }

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Answer, Attempt, CLOCK_JUMP_MS, ClockJump, Decision, Edit, Gap, Integrity, Note, OverTarget, Review,
-    StepVisit, TimeSplit, text,
+    Answer, Attempt, CLOCK_JUMP_MS, ClockJump, Decision, DeviationRow, Edit, Gap, Integrity, Note,
+    OverTarget, Review, StepVisit, TimeSplit, text,
 };
 use crate::error::Error;
 
@@ -60,6 +60,24 @@ pub struct Line {
     pub message: Option<String>,
     pub within_rto: Option<bool>,
     pub verdict: Option<SealVerdict>,
+    pub hash: Option<String>,
+    pub signature: Option<Value>,
+    // run started: who (design §12)
+    pub account: Option<AccountField>,
+    pub machine: Option<String>,
+    pub signing_key: Option<String>,
+    pub unsigned: Option<String>,
+    // target connected
+    pub host_key: Option<String>,
+    // deviation
+    pub allowed: Option<bool>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountField {
+    pub uid: u32,
+    pub login: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +214,12 @@ impl Builder {
                 clock_jumps: Vec::new(),
                 over_target: Vec::new(),
                 notes: Vec::new(),
+                deviations: Vec::new(),
+                head: None,
+                signed: String::new(),
+                account: None,
+                machine: None,
+                host_keys: IndexMap::new(),
                 unreadable: 0,
             },
             since: 0,
@@ -237,12 +261,31 @@ impl Builder {
         }
         let prev_at = self.last_at;
         self.prev = Some((ts, e.mono_ms));
-        self.last_at = at;
+        // What a resume writes about the crash (a torn line set aside, a cut-off output
+        // recorded) happens at the resume: the crash gap runs from the last event before it.
+        if !matches!(e.event.as_str(), "recovery" | "output recovered") {
+            self.last_at = at;
+        }
         if ts.is_some() {
             self.r.end = ts;
         }
+        if e.hash.is_some() {
+            self.r.head = e.hash.clone();
+        }
         match e.event.as_str() {
             "run started" => self.run_started(&e, ts),
+            "target connected" => {
+                if let (Some(host), Some(key)) = (&e.host, &e.host_key) {
+                    self.r.host_keys.insert(host.clone(), key.clone());
+                }
+            }
+            "deviation" => self.r.deviations.push(DeviationRow {
+                at_ms: at,
+                step: e.step.clone().unwrap_or_default(),
+                kind: e.kind.clone().unwrap_or_default(),
+                allowed: e.allowed.unwrap_or(false),
+                detail: e.detail.clone(),
+            }),
             "step presented" => {
                 self.close(at);
                 self.open(&e, at);
@@ -319,6 +362,16 @@ impl Builder {
         r.targets = e.targets.clone().unwrap_or_default();
         r.rto_ms = e.rto_ms.unwrap_or(0);
         r.launched = ts;
+        r.account = e.account.as_ref().map(|a| match &a.login {
+            Some(login) => format!("{login} (uid {})", a.uid),
+            None => format!("uid {}", a.uid),
+        });
+        r.machine = e.machine.clone();
+        r.signed = match (&e.signing_key, &e.unsigned) {
+            (Some(key), _) => format!("signed by {key}"),
+            (None, Some(why)) => format!("UNSIGNED: {why}"),
+            (None, None) => "UNSIGNED (recorded before signing existed)".into(),
+        };
         r.clock_start = ts.map(|t| t - chrono::Duration::milliseconds((e.mono_ms + self.since) as i64));
     }
 
@@ -471,6 +524,9 @@ impl Builder {
         let mut r = self.r;
         r.total_ms = self.sealed_total.unwrap_or(self.last_at);
         if let Some(seal) = &seal {
+            if seal.signature.is_none() && r.signed.starts_with("signed") {
+                r.signed = format!("{}; but the seal is UNSIGNED", r.signed);
+            }
             r.outcome = seal.outcome.clone();
             r.message = seal.message.clone();
             if let Some(rto) = seal.rto_ms {

@@ -53,6 +53,8 @@ svg .rto-label { fill: var(--rto); font-weight: 700; }
 .sw-wait { background: repeating-linear-gradient(45deg, var(--wait) 0 3px, var(--bg) 3px 6px); }
 .sw-exec { background: var(--exec); } .sw-between { background: var(--span); }
 .sw-gaps { background: var(--band); outline: 1px dashed var(--grid); outline-offset: -1px; }
+pre.diff { margin: .3em 0; padding: .4em .6em; background: var(--band); border-radius: 4px; }
+pre.diff .removed { color: var(--fail); } pre.diff .added { color: var(--pass); }
 .key { display: inline-block; width: 1em; height: .8em; vertical-align: -1px; margin-right: .3em; }
 "#;
 
@@ -132,39 +134,10 @@ fn render_one(r: &Review, id: usize) -> String {
             esc(&warning)
         ));
     }
-    let targets: Vec<String> = r.targets.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let facts = vec![
-        vec!["Runbook".into(), format!("{} ({})", r.title, r.runbook)],
-        vec!["Mode".into(), r.mode.clone()],
-        vec!["Operators".into(), r.operators.join(" → ")],
-        vec!["Targets".into(), targets.join(", ")],
-        vec!["RTO clock start".into(), fmt_time(r.clock_start)],
-        vec!["End".into(), fmt_time(r.end)],
-        vec![
-            "Outcome".into(),
-            match (&r.outcome, &r.message) {
-                (Some(o), Some(m)) => format!("{o}: {m}"),
-                (Some(o), None) => o.clone(),
-                (None, _) => "none (no seal)".into(),
-            },
-        ],
-        vec![
-            "Total".into(),
-            format!(
-                "{} of the {} RTO ({})",
-                fmt_ms(r.total_ms),
-                fmt_ms(r.rto_ms),
-                share(r.total_ms, r.rto_ms)
-            ),
-        ],
-        vec![
-            "Verdict".into(),
-            match &r.verdict_reason {
-                Some(reason) => format!("{}: {reason}", r.verdict),
-                None => r.verdict.clone(),
-            },
-        ],
-    ];
+    let facts: Vec<Vec<String>> = super::model::facts(r)
+        .into_iter()
+        .map(|f| vec![f.label.to_string(), f.value])
+        .collect();
     out.push_str(&table(&["", ""], &facts, |_| ""));
     let t = &r.time;
     let parts = [
@@ -234,44 +207,40 @@ fn render_one(r: &Review, id: usize) -> String {
             ""
         }
     }));
-    let mut details: Vec<String> = Vec::new();
-    for (i, v) in r.steps.iter().enumerate() {
-        for e in &v.edits {
-            details.push(format!("<li>{}. <code>{}</code>: command edited by {} at +{}: <code>{}</code> → <code>{}</code></li>", i + 1, esc(&v.step), esc(&e.operator), fmt_ms(e.at_ms), esc(&e.before), esc(&e.after)));
-        }
-        for n in &v.notes {
-            details.push(format!(
-                "<li>{}. <code>{}</code>: note by {} at +{}: {}</li>",
-                i + 1,
-                esc(&v.step),
-                esc(&n.operator),
-                fmt_ms(n.at_ms),
-                esc(&n.text)
-            ));
-        }
-        for d in &v.decisions {
-            details.push(format!(
-                "<li>{}. <code>{}</code>: decided “{}” → <code>{}</code></li>",
-                i + 1,
-                esc(&v.step),
-                esc(&d.label),
-                esc(&d.goto)
-            ));
-        }
+    let items = super::model::items(r);
+    if !items.is_empty() {
+        out.push_str("<h2>Deviations, decisions, notes, edits and failed attempts</h2>\n<ul>\n");
     }
-    for n in &r.notes {
-        details.push(format!(
-            "<li>note by {} at +{}: {}</li>",
-            esc(&n.operator),
-            fmt_ms(n.at_ms),
-            esc(&n.text)
-        ));
+    for item in &items {
+        let place = match (item.visit, &item.step) {
+            (Some(i), Some(step)) => format!("{}. <code>{}</code>: ", i + 1, esc(step)),
+            (None, Some(step)) => format!("<code>{}</code>: ", esc(step)),
+            _ => String::new(),
+        };
+        let text = match item.kind {
+            super::model::ItemKind::Deviation { .. } => format!("<strong>{}</strong>", esc(&item.text)),
+            _ => esc(&item.text),
+        };
+        out.push_str(&format!("<li>+{} {place}{text}", fmt_ms(item.at_ms)));
+        if !item.diff.is_empty() {
+            out.push_str("<pre class=\"diff\">");
+            for line in &item.diff {
+                let class = match line {
+                    super::model::DiffLine::Same(_) => "same",
+                    super::model::DiffLine::Removed(_) => "removed",
+                    super::model::DiffLine::Added(_) => "added",
+                };
+                out.push_str(&format!(
+                    "<span class=\"{class}\">{}</span>\n",
+                    esc(&line.marked())
+                ));
+            }
+            out.push_str("</pre>");
+        }
+        out.push_str("</li>\n");
     }
-    if !details.is_empty() {
-        out.push_str(&format!(
-            "<h2>Notes, decisions and edits</h2>\n<ul>\n{}\n</ul>\n",
-            details.join("\n")
-        ));
+    if !items.is_empty() {
+        out.push_str("</ul>\n");
     }
     out.push_str("<h2>Over target, worst first</h2>\n");
     if r.over_target.is_empty() {

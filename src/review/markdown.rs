@@ -11,19 +11,13 @@ use super::{Comparison, Review, fmt_ms, fmt_signed, fmt_time};
 pub const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
 const CHRONO_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
 
-/// A cell: `|` and line breaks would end the cell or the row.
+/// A cell: `|` and line breaks would end the cell or the row, and `<`, `>` from a value must
+/// not become markup (`<script>`) where the Markdown is rendered.
 fn cell(text: &str) -> String {
-    one_line(text).replace('|', "\\|")
-}
-
-/// Inline code that survives backticks inside.
-fn code(text: &str) -> String {
-    let text = cell(text);
-    if text.contains('`') {
-        format!("`` {text} ``")
-    } else {
-        format!("`{text}`")
-    }
+    one_line(text)
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn md_table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -57,38 +51,17 @@ fn render_one(r: &Review, h: &str) -> String {
     if let Some(warning) = r.integrity_warning() {
         out.push_str(&format!("> **{warning}**\n\n"));
     }
-    let verdict = match &r.verdict_reason {
-        Some(reason) => format!("**{}**: {}", r.verdict, cell(reason)),
-        None => format!("**{}**", r.verdict),
-    };
-    let targets: Vec<String> = r.targets.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let rows = vec![
-        vec!["Runbook".into(), format!("{} `{}`", cell(&r.title), r.runbook)],
-        vec!["Mode".into(), r.mode.clone()],
-        vec!["Operators".into(), cell(&r.operators.join(" → "))],
-        vec!["Targets".into(), cell(&targets.join(", "))],
-        vec!["RTO clock start".into(), fmt_time(r.clock_start)],
-        vec!["Launched".into(), fmt_time(r.launched)],
-        vec!["End".into(), fmt_time(r.end)],
-        vec![
-            "Outcome".into(),
-            match (&r.outcome, &r.message) {
-                (Some(o), Some(m)) => format!("{o}: {}", cell(m)),
-                (Some(o), None) => o.clone(),
-                (None, _) => "none (no seal)".into(),
-            },
-        ],
-        vec![
-            "Total".into(),
-            format!(
-                "{} of the {} RTO ({})",
-                fmt_ms(r.total_ms),
-                fmt_ms(r.rto_ms),
-                share(r.total_ms, r.rto_ms)
-            ),
-        ],
-        vec!["Verdict".into(), verdict],
-    ];
+    let rows: Vec<Vec<String>> = super::model::facts(r)
+        .into_iter()
+        .map(|f| {
+            let value = match f.label {
+                "Verdict" => format!("**{}**", cell(&f.value)),
+                "Head" => format!("`{}`", f.value),
+                _ => cell(&f.value),
+            };
+            vec![f.label.to_string(), value]
+        })
+        .collect();
     out.push_str(&md_table(&["", ""], &rows));
     out.push_str(&format!("\n{h}# Steps\n\nTimes are on the RTO clock. *wait*: presented → started (human); *exec*: started → finished (machine).\n\n"));
     let rows: Vec<Vec<String>> = r
@@ -98,54 +71,31 @@ fn render_one(r: &Review, h: &str) -> String {
         .map(|(i, v)| step_cells(i, v).iter().map(|c| cell(c)).collect())
         .collect();
     out.push_str(&md_table(&STEP_HEADER, &rows));
-    let mut details = String::new();
-    for (i, v) in r.steps.iter().enumerate() {
-        let who = format!("{}. `{}`", i + 1, v.step);
-        for e in &v.edits {
-            details.push_str(&format!(
-                "- {who}: command edited by {} at +{}: {} → {}\n",
-                cell(&e.operator),
-                fmt_ms(e.at_ms),
-                code(&e.before),
-                code(&e.after)
-            ));
-        }
-        for n in &v.notes {
-            details.push_str(&format!(
-                "- {who}: note by {} at +{}: {}\n",
-                cell(&n.operator),
-                fmt_ms(n.at_ms),
-                cell(&n.text)
-            ));
-        }
-        for d in &v.decisions {
-            details.push_str(&format!(
-                "- {who}: decided \"{}\" → `{}`\n",
-                cell(&d.label),
-                d.goto
-            ));
-        }
-        for a in v.attempts.iter().filter(|a| a.outcome != "ok") {
-            details.push_str(&format!(
-                "- {who}: attempt {} {}{}\n",
-                a.attempt,
-                a.outcome,
-                a.exit.map_or(String::new(), |c| format!(" (exit {c})"))
-            ));
-        }
-    }
-    for n in &r.notes {
-        details.push_str(&format!(
-            "- note by {} at +{}: {}\n",
-            cell(&n.operator),
-            fmt_ms(n.at_ms),
-            cell(&n.text)
-        ));
-    }
-    if !details.is_empty() {
+    let items = super::model::items(r);
+    if !items.is_empty() {
         out.push_str(&format!(
-            "\n{h}# Notes, decisions, edits and failed attempts\n\n{details}"
+            "\n{h}# Deviations, decisions, notes, edits and failed attempts\n\n"
         ));
+    }
+    for item in &items {
+        let place = match (item.visit, &item.step) {
+            (Some(i), Some(step)) => format!("{}. `{}`: ", i + 1, cell(step)),
+            (None, Some(step)) => format!("`{}`: ", cell(step)),
+            _ => String::new(),
+        };
+        let text = match item.kind {
+            super::model::ItemKind::Deviation { .. } => format!("**{}**", cell(&item.text)),
+            _ => cell(&item.text),
+        };
+        out.push_str(&format!("- +{} {place}{text}\n", fmt_ms(item.at_ms)));
+        if !item.diff.is_empty() {
+            out.push_str("\n  ```diff\n");
+            for line in &item.diff {
+                // A fence inside the diff would end the block early.
+                out.push_str(&format!("  {}\n", line.marked().replace("```", "ʼʼʼ")));
+            }
+            out.push_str("  ```\n\n");
+        }
     }
     out.push_str(&format!("\n{h}# Where the time went\n\n"));
     let t = &r.time;

@@ -12,6 +12,7 @@ pub mod history;
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod model;
 mod svg;
 pub mod text;
 
@@ -86,6 +87,17 @@ pub struct Review {
     pub over_target: Vec<OverTarget>,
     /// Notes not tied to a step.
     pub notes: Vec<Note>,
+    /// Every step that did not go as written, in order (design §12).
+    pub deviations: Vec<DeviationRow>,
+    /// The head of the trail: the seal's hash when sealed, else the last event's.
+    pub head: Option<String>,
+    /// How the trail is signed, in words: `signed by SHA256:…`, `UNSIGNED: …`.
+    pub signed: String,
+    /// The OS account and machine of the run's start (`run started`).
+    pub account: Option<String>,
+    pub machine: Option<String>,
+    /// host → accepted host key (`ssh-ed25519 SHA256:…`).
+    pub host_keys: IndexMap<String, String>,
     /// Lines that did not read as events (only in a file that fails its chain).
     #[serde(skip)]
     pub(crate) unreadable: u64,
@@ -154,6 +166,19 @@ pub struct StepVisit {
     pub decisions: Vec<Decision>,
     pub edits: Vec<Edit>,
     pub answers: Vec<Answer>,
+}
+
+/// A step that did not go as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviationRow {
+    pub at_ms: u64,
+    pub step: String,
+    /// `skipped`, `marked done after a failure`, `failed and passed over`, `cleanup failed`,
+    /// `run by hand`, `edited`.
+    pub kind: String,
+    /// Whether a drill may still PASS with it.
+    pub allowed: bool,
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -331,6 +356,14 @@ pub fn load(path: &Path) -> Result<Review, Error> {
         _ => build::read_lines(path, verification.events, &display, integrity.clone())?,
     };
     review.set_integrity(integrity);
+    // The seal's signature (the last one) is checked here; every one, and against an
+    // allowed_signers file, by `runbook audit verify`.
+    if let Some(last) = verification.signatures.last() {
+        use crate::audit::sign::{Against, check};
+        if let Err(why) = check(&last.signature, last.hash.as_bytes(), Against::ItsOwnKey) {
+            review.signed = format!("BAD SIGNATURE on seq {}: {why}", last.seq);
+        }
+    }
     Ok(review)
 }
 

@@ -127,43 +127,8 @@ fn render_one(r: &Review) -> String {
         out.push_str(&format!("!! {warning}\n\n"));
     }
     out.push_str(&format!("Review of run {}\n", r.run));
-    let operators = if r.operators.len() > 1 {
-        format!("{} (hand-off)", r.operators.join(" → "))
-    } else {
-        r.operators.join(", ")
-    };
-    let targets: Vec<String> = r.targets.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let outcome = match (&r.outcome, &r.message) {
-        (Some(o), Some(m)) => format!("{o}: {m}"),
-        (Some(o), None) => o.clone(),
-        (None, _) => "none (no seal)".into(),
-    };
-    let verdict = match &r.verdict_reason {
-        Some(reason) => format!("{}: {reason}", r.verdict),
-        None => r.verdict.clone(),
-    };
-    let facts = [
-        ("runbook", format!("{} ({})", r.title, r.runbook)),
-        ("mode", r.mode.clone()),
-        ("operators", operators),
-        ("targets", targets.join(", ")),
-        ("clock start", fmt_time(r.clock_start)),
-        ("launched", fmt_time(r.launched)),
-        ("end", fmt_time(r.end)),
-        ("outcome", outcome),
-        (
-            "total",
-            format!(
-                "{} of the {} RTO ({})",
-                fmt_ms(r.total_ms),
-                fmt_ms(r.rto_ms),
-                share(r.total_ms, r.rto_ms)
-            ),
-        ),
-        ("verdict", verdict),
-    ];
-    for (k, v) in facts {
-        out.push_str(&format!("  {k:<12} {v}\n"));
+    for fact in super::model::facts(r) {
+        out.push_str(&format!("  {:<16} {}\n", fact.label.to_lowercase(), fact.value));
     }
     out.push_str("\nSteps (times on the RTO clock; wait = human, exec = machine)\n");
     let rows: Vec<Vec<String>> = r
@@ -173,61 +138,24 @@ fn render_one(r: &Review) -> String {
         .map(|(i, v)| step_cells(i, v))
         .collect();
     out.push_str(&table(&STEP_HEADER, &rows));
-    let mut details = String::new();
-    for (i, v) in r.steps.iter().enumerate() {
-        for e in &v.edits {
-            details.push_str(&format!(
-                "  {} {}: edit by {} at +{}: `{}` → `{}`\n",
-                i + 1,
-                v.step,
-                e.operator,
-                fmt_ms(e.at_ms),
-                one_line(&e.before),
-                one_line(&e.after)
-            ));
-        }
-        for n in &v.notes {
-            details.push_str(&format!(
-                "  {} {}: note by {} at +{}: {}\n",
-                i + 1,
-                v.step,
-                n.operator,
-                fmt_ms(n.at_ms),
-                one_line(&n.text)
-            ));
-        }
-        for d in &v.decisions {
-            details.push_str(&format!(
-                "  {} {}: decided \"{}\" → {}\n",
-                i + 1,
-                v.step,
-                d.label,
-                d.goto
-            ));
-        }
-        for a in v.attempts.iter().filter(|a| a.outcome != "ok") {
-            details.push_str(&format!(
-                "  {} {}: attempt {} {}{}{}\n",
-                i + 1,
-                v.step,
-                a.attempt,
-                a.outcome,
-                a.exit.map_or(String::new(), |c| format!(" (exit {c})")),
-                a.reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
-            ));
-        }
+    let items = super::model::items(r);
+    if !items.is_empty() {
+        out.push_str("\nDeviations, decisions, notes, edits and failed attempts\n");
     }
-    for n in &r.notes {
-        details.push_str(&format!(
-            "  note by {} at +{}: {}\n",
-            n.operator,
-            fmt_ms(n.at_ms),
-            one_line(&n.text)
+    for item in &items {
+        let place = match (item.visit, &item.step) {
+            (Some(i), Some(step)) => format!("{} {step}: ", i + 1),
+            (None, Some(step)) => format!("{step}: "),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "  +{} {place}{}\n",
+            fmt_ms(item.at_ms),
+            one_line(&item.text)
         ));
-    }
-    if !details.is_empty() {
-        out.push_str("\nNotes, decisions, edits and failed attempts\n");
-        out.push_str(&details);
+        for line in &item.diff {
+            out.push_str(&format!("      {}\n", line.marked()));
+        }
     }
     let t = &r.time;
     out.push_str("\nWhere the time went\n");

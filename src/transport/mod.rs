@@ -104,6 +104,14 @@ impl Transport {
         }
     }
 
+    /// The type and fingerprint of the host key accepted at connection (`None` locally).
+    pub fn host_key(&self) -> Option<&str> {
+        match self {
+            Transport::Local(_) => None,
+            Transport::Ssh(ssh) => ssh.host_key(),
+        }
+    }
+
     /// Whether commands can still reach the host (after a `Lost` ending: reconnect if not).
     pub async fn is_alive(&self) -> bool {
         match self {

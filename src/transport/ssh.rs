@@ -102,6 +102,11 @@ impl Ssh {
         self.master.host_key_added()
     }
 
+    /// The accepted host key's type and fingerprint: `ssh-ed25519 SHA256:...`.
+    pub fn host_key(&self) -> Option<&str> {
+        self.master.host_key()
+    }
+
     /// Whether the master connection is still up.
     pub async fn is_alive(&self) -> bool {
         self.session.check().await.is_ok()

@@ -81,6 +81,11 @@ fn write_lines(path: &Path, lines: &[String]) {
 
 /// `runbook --audit-dir DIR audit verify RUN`, expecting `code`; returns stdout.
 #[track_caller]
+/// The first line of a report (the chain's verdict), with its newline.
+fn first_line(stdout: &str) -> String {
+    format!("{}\n", stdout.lines().next().unwrap_or_default())
+}
+
 fn verify(dir: &Path, run: &str, code: i32) -> String {
     let out = runbook([
         "--audit-dir".as_ref(),
@@ -119,9 +124,8 @@ fn an_intact_sealed_run_verifies() {
     assert_eq!(
         stdout,
         format!(
-            "{}: intact and sealed, 6 events, head {}…\n",
+            "{}: intact and sealed, 6 events\n  head {head}\n  outputs: 0 files checked (0 bytes)\n  signatures: UNSIGNED\n",
             path.display(),
-            &head[..12]
         )
     );
     // The path of the file works as well as the run id.
@@ -168,7 +172,7 @@ fn an_unsealed_run_is_incomplete() {
     let log = started_run(dir.path());
     let stdout = verify(dir.path(), RUN, 4);
     assert_eq!(
-        stdout,
+        first_line(&stdout),
         format!(
             "{}: incomplete (no seal): 3 events, the last is seq 2 (step started, step `drain`)\n",
             log.path().display()
@@ -186,7 +190,7 @@ fn a_torn_last_line_is_reported() {
     std::fs::write(log.path(), text).unwrap();
     let stdout = verify(dir.path(), RUN, 4);
     assert_eq!(
-        stdout,
+        first_line(&stdout),
         format!(
             "{}: incomplete (no seal): 3 events, the last is seq 2 (step started, step `drain`); torn last line (line 4, {} bytes) set aside by resume\n",
             log.path().display(),
@@ -320,7 +324,7 @@ fn an_empty_file_is_incomplete_with_no_events() {
     let log = AuditLog::create(dir.path(), RUN, "alice", Instant::now()).unwrap();
     let stdout = verify(dir.path(), RUN, 4);
     assert_eq!(
-        stdout,
+        first_line(&stdout),
         format!("{}: incomplete (no seal): 0 events\n", log.path().display())
     );
 }

@@ -18,6 +18,8 @@ fn spawn(args: &[&str], audit: &std::path::Path) -> PtySession {
         .env("TERM", "xterm")
         .env_remove("NO_COLOR")
         .env_remove("RUNBOOK_PATH")
+        .env_remove("RUNBOOK_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK")
         .env("USER", "tester");
     let options = rexpect::reader::Options::new()
         .timeout_ms(Some(20_000))

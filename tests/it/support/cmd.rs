@@ -32,6 +32,8 @@ where
         .env_remove("RUNBOOK_AUDIT_DIR")
         .env_remove("RUNBOOK_INVENTORY")
         .env_remove("RUNBOOK_OPERATOR")
+        .env_remove("RUNBOOK_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK")
         .env("NO_COLOR", "1")
         .env("USER", "tester")
         .stdin(Stdio::null());

@@ -73,6 +73,8 @@ pub fn interactive(audit: &Path, scratch: &Path) -> PathBuf {
         .env("TERM", "xterm")
         .env_remove("NO_COLOR")
         .env_remove("RUNBOOK_PATH")
+        .env_remove("RUNBOOK_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK")
         .env_remove("RUNBOOK_OPERATOR")
         .env("USER", "tester");
     let options = rexpect::reader::Options::new()
@@ -149,6 +151,12 @@ pub fn retime(src: &Path, dir: &Path, run: &str, base: &str, step_ms: u64) -> Pa
             "run started" => {
                 obj.insert("file".into(), "tests/data/review/review.yaml".into());
                 obj.insert("inputs".into(), serde_json::json!({"state_dir": "/tmp/scratch"}));
+                // Who ran it, as this machine says: the same on every machine.
+                obj.insert(
+                    "account".into(),
+                    serde_json::json!({"uid": 1000, "login": "tester"}),
+                );
+                obj.insert("machine".into(), "testhost".into());
             }
             "step started" => started.push((key, mono)),
             "step finished" => {
@@ -169,6 +177,9 @@ pub fn retime(src: &Path, dir: &Path, run: &str, base: &str, step_ms: u64) -> Pa
             _ => {}
         }
         obj.remove("hash");
+        // A signature would be over the old hash: a re-timed copy is unsigned.
+        obj.remove("signature");
+        obj.remove("prev");
         obj.insert("prev".into(), prev.clone().into());
         let body = serde_json::to_string(&v).unwrap();
         let hash = runbook::audit::event_hash(&prev, body.as_bytes());

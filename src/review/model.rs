@@ -1,0 +1,259 @@
+//! What every review format shows, computed once: the facts of a run, and the record of what
+//! the people did (deviations, decisions, answers, notes, edits as diffs, failed attempts) in
+//! time order. The text, Markdown and HTML renderers only escape and lay these out.
+
+use super::{Review, fmt_ms, fmt_time, text::share};
+
+/// One line of the facts table.
+pub struct Fact {
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// The run's facts, in the order every format shows them.
+pub fn facts(r: &Review) -> Vec<Fact> {
+    let fact = |label, value: String| Fact { label, value };
+    let operators = if r.operators.len() > 1 {
+        format!("{} (hand-off)", r.operators.join(" → "))
+    } else {
+        r.operators.join(", ")
+    };
+    let targets: Vec<String> = r
+        .targets
+        .iter()
+        .map(|(role, host)| match r.host_keys.get(host) {
+            Some(key) => format!("{role}={host} ({key})"),
+            None => format!("{role}={host}"),
+        })
+        .collect();
+    let mut facts = vec![
+        fact("Runbook", format!("{} ({})", r.title, r.runbook)),
+        fact("Mode", r.mode.clone()),
+        fact("Operators", operators),
+    ];
+    if let Some(account) = &r.account {
+        let machine = r.machine.as_deref().unwrap_or("?");
+        facts.push(fact("Account", format!("{account} on {machine}")));
+    }
+    facts.extend([
+        fact("Targets", targets.join(", ")),
+        fact("RTO clock start", fmt_time(r.clock_start)),
+        fact("Launched", fmt_time(r.launched)),
+        fact("End", fmt_time(r.end)),
+        fact(
+            "Outcome",
+            match (&r.outcome, &r.message) {
+                (Some(o), Some(m)) => format!("{o}: {m}"),
+                (Some(o), None) => o.clone(),
+                (None, _) => "none (no seal)".into(),
+            },
+        ),
+        fact(
+            "Total",
+            format!(
+                "{} of the {} RTO ({})",
+                fmt_ms(r.total_ms),
+                fmt_ms(r.rto_ms),
+                share(r.total_ms, r.rto_ms)
+            ),
+        ),
+        fact(
+            "Verdict",
+            match &r.verdict_reason {
+                Some(reason) => format!("{}: {reason}", r.verdict),
+                None => r.verdict.clone(),
+            },
+        ),
+        fact(
+            "Head",
+            r.head.clone().unwrap_or_else(|| "none (no events)".into()),
+        ),
+        fact("Signature", r.signed.clone()),
+    ]);
+    facts
+}
+
+/// A line of a command's edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffLine {
+    Same(String),
+    Removed(String),
+    Added(String),
+}
+
+impl DiffLine {
+    /// `  line`, `- line`, `+ line`: the unified-diff look every reader knows.
+    pub fn marked(&self) -> String {
+        match self {
+            DiffLine::Same(l) => format!("  {l}"),
+            DiffLine::Removed(l) => format!("- {l}"),
+            DiffLine::Added(l) => format!("+ {l}"),
+        }
+    }
+}
+
+/// The edit of a command, line by line: what was removed and what was added.
+pub fn edit_diff(before: &str, after: &str) -> Vec<DiffLine> {
+    use similar::{ChangeTag, TextDiff};
+    TextDiff::from_lines(before, after)
+        .iter_all_changes()
+        .map(|change| {
+            let line = change.value().trim_end_matches(['\n', '\r']).to_string();
+            match change.tag() {
+                ChangeTag::Equal => DiffLine::Same(line),
+                ChangeTag::Delete => DiffLine::Removed(line),
+                ChangeTag::Insert => DiffLine::Added(line),
+            }
+        })
+        .collect()
+}
+
+/// What an entry of the record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// Not run as written; `allowed` says whether a drill may still pass.
+    Deviation {
+        allowed: bool,
+    },
+    /// A decision point's choice.
+    Decision,
+    /// Any other answer of the operator: before running, after a failure, a confirmation, a
+    /// manual step's report.
+    Answer,
+    Note,
+    Edit,
+    FailedAttempt,
+}
+
+/// One entry of the record of what people did, with where it belongs.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Index into `steps` (shown 1-based), when it is about a step.
+    pub visit: Option<usize>,
+    pub step: Option<String>,
+    pub at_ms: u64,
+    pub kind: ItemKind,
+    pub text: String,
+    /// An edit's diff.
+    pub diff: Vec<DiffLine>,
+}
+
+/// Every deviation, decision, answer, note, edit and failed attempt, in time order.
+pub fn items(r: &Review) -> Vec<Item> {
+    let mut items = Vec::new();
+    let item = |visit: Option<usize>, step: Option<&str>, at_ms, kind, text: String| Item {
+        visit,
+        step: step.map(str::to_string),
+        at_ms,
+        kind,
+        text,
+        diff: Vec::new(),
+    };
+    for d in &r.deviations {
+        let visit = r
+            .steps
+            .iter()
+            .rposition(|v| v.step == d.step && v.start_ms <= d.at_ms);
+        let detail = d.detail.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+        let rule = if d.allowed {
+            "allowed, listed"
+        } else {
+            "a drill with it FAILs"
+        };
+        items.push(item(
+            visit,
+            Some(&d.step),
+            d.at_ms,
+            ItemKind::Deviation { allowed: d.allowed },
+            format!("deviation: {}{detail} [{rule}]", d.kind),
+        ));
+    }
+    for (i, v) in r.steps.iter().enumerate() {
+        let step = Some(v.step.as_str());
+        for e in &v.edits {
+            let mut edit = item(
+                Some(i),
+                step,
+                e.at_ms,
+                ItemKind::Edit,
+                format!("command edited by {}", e.operator),
+            );
+            edit.diff = edit_diff(&e.before, &e.after);
+            items.push(edit);
+        }
+        for n in &v.notes {
+            items.push(item(
+                Some(i),
+                step,
+                n.at_ms,
+                ItemKind::Note,
+                format!("note by {}: {}", n.operator, n.text),
+            ));
+        }
+        for d in &v.decisions {
+            items.push(item(
+                Some(i),
+                step,
+                d.at_ms,
+                ItemKind::Decision,
+                format!("decided \"{}\" → {}", d.label, d.goto),
+            ));
+        }
+        for a in &v.answers {
+            items.push(item(
+                Some(i),
+                step,
+                a.at_ms,
+                ItemKind::Answer,
+                format!("{}: {}", a.question, a.answer),
+            ));
+        }
+        for a in v.attempts.iter().filter(|a| a.outcome != "ok") {
+            items.push(item(
+                Some(i),
+                step,
+                a.start_ms + a.exec_ms,
+                ItemKind::FailedAttempt,
+                format!(
+                    "attempt {} {}{}{}{}",
+                    a.attempt,
+                    a.outcome,
+                    a.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default(),
+                    a.exit.map_or(String::new(), |c| format!(" (exit {c})")),
+                    a.reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
+                ),
+            ));
+        }
+    }
+    for n in &r.notes {
+        items.push(item(
+            None,
+            None,
+            n.at_ms,
+            ItemKind::Note,
+            format!("note by {}: {}", n.operator, n.text),
+        ));
+    }
+    items.sort_by_key(|i| (i.at_ms, i.visit));
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text review used to cut both sides of an edit to the same prefix, hiding the change.
+    #[test]
+    fn an_edit_is_a_line_diff_that_shows_the_change() {
+        let before = "systemctl restart app\ncurl -fsS http://localhost/health\n";
+        let after = "systemctl restart app --no-block\ncurl -fsS http://localhost/health\n";
+        assert_eq!(
+            edit_diff(before, after),
+            vec![
+                DiffLine::Removed("systemctl restart app".into()),
+                DiffLine::Added("systemctl restart app --no-block".into()),
+                DiffLine::Same("curl -fsS http://localhost/health".into()),
+            ]
+        );
+    }
+}
