@@ -598,6 +598,39 @@ mod tests {
         assert_eq!(v.events, 3);
     }
 
+    /// A run that signs puts a signed checkpoint after a step once 60 s of run time passed
+    /// since the last signed event, then signs the seal; each signature checks out with
+    /// `ssh-keygen` against the event's own hash.
+    #[test]
+    fn a_signing_run_checkpoints_every_minute_and_signs_its_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(made.success(), "ssh-keygen is needed (openssh-client)");
+        let signing = super::super::sign::Signing::choose(Some(&key), false).unwrap();
+        // Started 61 s ago: the first finished step is due a checkpoint.
+        let started = Instant::now() - std::time::Duration::from_secs(61);
+        let mut log = AuditLog::create(dir.path(), "r", "alice", started).unwrap();
+        log.set_signer(signing.signer());
+        log.append("run started", None, None, Map::new(), true).unwrap();
+        log.append("step finished", Some("s"), None, Map::new(), true)
+            .unwrap();
+        log.checkpoint_if_due().unwrap();
+        log.checkpoint_if_due().unwrap();
+        log.seal(Map::new()).unwrap();
+        let v = super::super::verify(log.path()).unwrap();
+        assert_eq!(v.status, Status::IntactSealed);
+        let signed: Vec<&str> = v.signatures.iter().map(|s| s.event.as_str()).collect();
+        assert_eq!(signed, ["checkpoint", "run finished"], "one checkpoint, not two");
+        let report = super::super::check_signatures(&v, None);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(report.head_signed);
+    }
+
     #[test]
     fn nothing_follows_the_seal() {
         let dir = tempfile::tempdir().unwrap();

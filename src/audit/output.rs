@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -15,10 +15,12 @@ use crate::error::Error;
 /// How much of the end of the output the event keeps.
 pub const TAIL_BYTES: usize = 2048;
 
-/// Writes one output file while hashing it and keeping its last bytes.
+/// Writes one output file while hashing it and keeping its last bytes. Unbuffered: each chunk
+/// read from the command reaches the file at once, so a crash leaves what the command had
+/// printed (evidence that resume then records), not a lost buffer.
 #[derive(Debug)]
 pub struct OutputRecorder {
-    file: BufWriter<File>,
+    file: File,
     path: PathBuf,
     relative: String,
     size: u64,
@@ -51,7 +53,7 @@ impl OutputRecorder {
                 Error::runtime(format!("cannot create the output file `{}`: {e}", path.display()))
             })?;
         Ok(OutputRecorder {
-            file: BufWriter::new(file),
+            file,
             path,
             relative: relative.to_string(),
             size: 0,
@@ -75,7 +77,7 @@ impl OutputRecorder {
     /// Flushes and fsyncs the file; returns what the event records.
     pub fn finish(mut self) -> Result<OutputSummary, Error> {
         self.file.flush().map_err(|e| self.error(e))?;
-        self.file.get_ref().sync_data().map_err(|e| self.error(e))?;
+        self.file.sync_data().map_err(|e| self.error(e))?;
         let tail: Vec<u8> = self.tail.iter().copied().collect();
         let truncated = self.size > tail.len() as u64;
         Ok(OutputSummary {

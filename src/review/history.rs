@@ -25,6 +25,9 @@ pub struct Entry {
     /// As in the review: `PASS`, `FAIL`, `WITHIN RTO`, `OVER RTO`, `NOT RESOLVED`,
     /// `INCOMPLETE`, `TAMPERED`.
     pub verdict: String,
+    pub verdict_reason: Option<String>,
+    /// Steps that did not go as written: `check skipped`, `restore edited`.
+    pub deviations: Vec<String>,
 }
 
 impl Entry {
@@ -40,6 +43,12 @@ impl Entry {
             rto_ms: r.rto_ms,
             outcome: r.outcome.clone(),
             verdict: r.verdict.clone(),
+            verdict_reason: r.verdict_reason.clone(),
+            deviations: r
+                .deviations
+                .iter()
+                .map(|d| format!("{} {}", d.step, d.kind))
+                .collect(),
         }
     }
 }
@@ -120,6 +129,11 @@ pub fn render(runs: &[Entry]) -> String {
                 fmt_ms(e.rto_ms),
                 e.outcome.clone().unwrap_or_else(|| "-".into()),
                 e.verdict.clone(),
+                if e.deviations.is_empty() {
+                    "-".into()
+                } else {
+                    e.deviations.join("; ")
+                },
                 e.run.clone(),
             ]
         })
@@ -134,6 +148,7 @@ pub fn render(runs: &[Entry]) -> String {
             "RTO",
             "outcome",
             "verdict",
+            "deviations",
             "run",
         ],
         &rows,

@@ -13,4 +13,5 @@ mod show;
 mod ssh_run;
 mod support;
 mod transport;
+mod trust;
 mod validate;

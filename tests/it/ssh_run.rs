@@ -251,4 +251,25 @@ fn a_host_key_trusted_on_first_use_is_recorded() {
     assert!(trail.contains("\"accept_new_host_keys\":true"), "{trail}");
     assert!(trail.contains("\"host_key_added\":"), "{trail}");
     assert!(std::fs::read_to_string(&known).unwrap().contains(&sshd.host_key));
+    // The key trusted on first use is recorded by its fingerprint, as is the client's key.
+    let fingerprint = |key: &Path| {
+        let out = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(key)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let host = fingerprint(&sshd.dir.path().join("hostkey.pub"));
+    assert!(
+        trail.contains(&format!("\"host_key\":\"ssh-ed25519 {host}\"")),
+        "{host}: {trail}"
+    );
+    let client = fingerprint(&sshd.identity);
+    assert!(trail.contains(&format!("\"client_key\":\"{client}\"")), "{trail}");
 }
