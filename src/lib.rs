@@ -14,6 +14,7 @@ pub mod graph;
 pub mod inventory;
 pub mod keys;
 pub mod launch;
+pub mod lease;
 pub mod lock;
 pub mod mask;
 pub mod output;
