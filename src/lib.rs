@@ -15,6 +15,7 @@ pub mod identity;
 pub mod inventory;
 pub mod keys;
 pub mod launch;
+pub mod lease;
 pub mod lock;
 pub mod mask;
 pub mod output;

@@ -2,6 +2,7 @@
 //! one multiplexed SSH connection per host; streams its output, and stops it — the whole process
 //! group, on the remote host too — on timeout or when the operator asks.
 
+mod canonical;
 mod destination;
 mod local;
 mod ssh;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 pub use tokio_util::sync::CancellationToken;
 
+pub use canonical::{Canonical, canonical};
 pub use destination::{Destination, DestinationError};
 pub use local::Local;
 pub use ssh::{ConnectError, Ssh, SshOptions};

@@ -91,6 +91,11 @@ impl Ssh {
         &self.label
     }
 
+    /// The multiplexed session, for work that outlives one command (the host lease).
+    pub(crate) fn session(&self) -> Arc<Session> {
+        self.session.clone()
+    }
+
     /// The master's control socket, for `ssh -S` (benchmarks, debugging).
     pub fn control_socket(&self) -> &Path {
         self.master.control_socket()

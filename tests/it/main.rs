@@ -3,7 +3,9 @@
 mod audit;
 mod history;
 mod interactive;
+mod lease;
 mod list;
+mod lock;
 mod resume;
 mod review;
 mod run;

@@ -1,0 +1,523 @@
+//! The host lease (design §18): while a run lasts it holds an `flock` on every SSH target, so a
+//! second run against the same host is refused naming the holder (run, operator, machine),
+//! whatever machine or local account it comes from and whatever the runbook. The local run
+//! lock cannot see those: it lives in one operator's audit directory.
+//!
+//! How: one long-running command per host through the run's SSH master (`lease/remote.sh`,
+//! POSIX `sh`, since sshd runs it through the user's login shell). It takes
+//! `flock -n` on `/tmp/runbook-lease-<uid>/lease`, writes `<its pid> <holder JSON>` there,
+//! answers `RBLEASE locked`, and then waits on its stdin. The lease lasts as long as that
+//! stdin: dropping the `Lease` closes it (and `Lease::release` waits until the remote side let
+//! go); a dead master or a killed `runbook` closes it too, as soon as sshd notices the
+//! connection is gone (a connection that vanishes silently keeps the lease until sshd's
+//! `ClientAlive`/TCP keepalive gives up on it). A loser reads the holder line, trusts it only
+//! while that pid is alive (else the winner has not written yet: it waits a little), and is
+//! refused naming it. A host without `flock` (util-linux; not on macOS or the BSDs) gets a
+//! clear error, never a silent pass. The lease occupies one of the connection's sshd sessions
+//! (`MaxSessions`, 10 by default) for the whole run.
+//!
+//! Why `/tmp/runbook-lease-<uid>` and not `$XDG_RUNTIME_DIR`: the lease must be the same file
+//! for every session of that user on that host, and `XDG_RUNTIME_DIR` is set or not depending
+//! on how the session was opened (pam_systemd, `UsePAM`, the command's environment); and
+//! `/run/user/<uid>` is removed when the user's last logind session ends, taking a held lease
+//! file with it. Either would let two runs each hold "the" lease in two different files. The
+//! uid alone names the directory; it is created 0700 under umask 077, and refused when it is a
+//! symbolic link, not a directory, or someone else's (`/tmp` is sticky: once ours, nobody
+//! can swap it). The lease is per remote user: two runs logging in as two different users do
+//! not see each other's lease.
+//!
+//! `--break-lock`: nothing remote is killed. As with the local lock, the breaker takes the
+//! lease under a new generation of the file, one breaker at a time (a guard `flock` on
+//! `break`): the held file gets a second name `lease.broken-<ts>-<pid>`, a fresh file (locked,
+//! holder written) is renamed over `lease`, and the displaced run keeps its flock on the old
+//! file until it ends (a later take removes it then). Every winner checks after its flock
+//! that `lease` is still the file it locked (`ls -di` before the open and after the flock:
+//! a generation is never reused), and looks again if a break replaced it. The result names
+//! the displaced holder (`Taken::Broken`) for the audit trail.
+//!
+//! Holder details are for people; the flock alone decides. In two narrow races (a break at
+//! the very moment a winner writes its line, or a holder ending while being broken) the
+//! details can name the wrong run or nobody, never give the lease to two.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::{Child, ChildStderr, ChildStdout, Session, Stdio};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
+
+use crate::error::Error;
+use crate::lock::{Holder, Taken};
+use crate::script::shell_quote;
+use crate::transport::Ssh;
+
+/// Where the per-user lease directory is made on the remote host (module doc).
+const LEASE_BASE: &str = "/tmp";
+
+/// The remote side waits up to 10 s for another breaker and 2 s for a holder to write.
+const ANSWER_WAIT: Duration = Duration::from_secs(30);
+
+/// How long `release` waits for the remote side to let go.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// What each line of the remote side's answer starts with.
+const ANSWER: &str = "RBLEASE ";
+
+/// The remote side (`lease/remote.sh`): `$1` the holder JSON, `$2` `take` or `break`, `$3` the
+/// base directory; it answers with `RBLEASE` lines, then holds the lease until stdin ends.
+const SCRIPT: &str = include_str!("lease/remote.sh");
+
+/// What the login shell is given: the script as `sh -c`'s one word, its arguments quoted the
+/// same way, so nothing in the holder is ever parsed as shell.
+fn remote_command(holder_json: &str, break_lease: bool, base: &str) -> String {
+    let mode = if break_lease { "break" } else { "take" };
+    format!(
+        "sh -c {} rb-lease {} {mode} {}",
+        shell_quote(SCRIPT),
+        shell_quote(holder_json),
+        shell_quote(base)
+    )
+}
+
+/// A held lease on one host; released when dropped.
+pub struct Lease {
+    host: String,
+    file: String,
+    taken: Taken,
+    child: Option<Child<Arc<Session>>>,
+    /// Its output pipes, kept open as long as the lease, so that nothing the remote side might
+    /// still write fails and ends it early.
+    _output: (Lines<BufReader<ChildStdout>>, ChildStderr),
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("host", &self.host)
+            .field("file", &self.file)
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lease {
+    /// The host as the operator named it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The lease file on the host, for the audit trail.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// `Free`, `Stale` (the file named a run that ended without letting go) or `Broken`.
+    pub fn taken(&self) -> &Taken {
+        &self.taken
+    }
+
+    /// Lets go and waits (a few seconds at most) until the remote side has, so that the next
+    /// run can have the host at once.
+    pub async fn release(mut self) {
+        if let Some(child) = self.child.take() {
+            // `wait` closes stdin first: that is the release.
+            let _ = tokio::time::timeout(RELEASE_WAIT, child.wait()).await;
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // EOF on the remote side's stdin: it lets go by itself, nothing to wait for here.
+            drop(child.stdin().take());
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error(
+        "`{host}` is in use by another run: run `{}` of {} on `{}`, since {}: nothing was run.\n  Coordinate with them, or pass --break-lock to go ahead anyway (recorded in the audit trail; the other run is not stopped).\n  lease: {host}:{file}",
+        holder.run, holder.operator, holder.machine, holder.since
+    )]
+    Held {
+        host: String,
+        file: String,
+        holder: Box<Holder>,
+    },
+    #[error(
+        "`{host}` is leased by a process that does not say who it is (`{file}` is locked there but names no live run): nothing was run. If no run is under way there, pass --break-lock (recorded in the audit trail)"
+    )]
+    HolderUnknown { host: String, file: String },
+    /// `why`: `is not installed`, or `fails (exit N)`.
+    #[error(
+        "`flock` {why} on `{host}` (it comes with util-linux): the run cannot lease the host, so nothing was run"
+    )]
+    NoFlock { host: String, why: String },
+    #[error("the lease directory on `{host}` is unsafe: {problem}: nothing was run")]
+    UnsafeDir { host: String, problem: String },
+    #[error("the lease on `{host}` kept changing hands: nothing was run; try again")]
+    Unsettled { host: String },
+    #[error("cannot take the lease on `{host}`: {reason}")]
+    Failed { host: String, reason: String },
+}
+
+impl From<LeaseError> for Error {
+    /// A host that cannot be leased stops the run before anything ran (usage, exit 2); a
+    /// broken connection is a runtime error.
+    fn from(e: LeaseError) -> Self {
+        match e {
+            LeaseError::Failed { .. } => Error::runtime(e.to_string()),
+            _ => Error::usage(e.to_string()),
+        }
+    }
+}
+
+/// Takes the lease on the host `ssh` is connected to, for `holder` (the run's own, as in its
+/// lock). With `break_lease`, a live holder is displaced, not stopped (module doc).
+pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease, LeaseError> {
+    let host = ssh.label().to_string();
+    let failed = |reason: String| LeaseError::Failed {
+        host: host.clone(),
+        reason,
+    };
+    let json = serde_json::to_string(holder).map_err(|e| failed(e.to_string()))?;
+    let mut child = Session::to_raw_command(ssh.session(), remote_command(&json, break_lease, LEASE_BASE))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .await
+        .map_err(|e| failed(format!("cannot start the lease command: {e}")))?;
+    let (Some(stdout), Some(mut stderr)) = (child.stdout().take(), child.stderr().take()) else {
+        unreachable!("both pipes were requested");
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let answer = match tokio::time::timeout(ANSWER_WAIT, read_answer(&mut lines)).await {
+        Ok(Some(answer)) => answer,
+        Ok(None) => {
+            // The remote side ended without answering: its login shell, most likely.
+            let mut said = String::new();
+            let _ = tokio::time::timeout(Duration::from_secs(2), stderr.read_to_string(&mut said)).await;
+            let said = said.trim();
+            return Err(failed(if said.is_empty() {
+                "the lease command ended without an answer".to_string()
+            } else {
+                format!("the lease command ended without an answer: {said}")
+            }));
+        }
+        Err(_) => {
+            return Err(failed(format!(
+                "no answer from the lease command within {}s",
+                ANSWER_WAIT.as_secs()
+            )));
+        }
+    };
+    let taken = match answer {
+        Answer::Locked { file, previous } => (file, previous.map_or(Taken::Free, Taken::Stale)),
+        Answer::Broken { file, previous } => (file, Taken::Broken(previous.unwrap_or_else(Holder::unknown))),
+        Answer::Held { file, holder } => {
+            return Err(LeaseError::Held {
+                host,
+                file,
+                holder: Box::new(holder),
+            });
+        }
+        Answer::HeldUnknown { file } => return Err(LeaseError::HolderUnknown { host, file }),
+        Answer::NoFlock(why) => return Err(LeaseError::NoFlock { host, why }),
+        Answer::Unsafe(problem) => return Err(LeaseError::UnsafeDir { host, problem }),
+        Answer::Unsettled => return Err(LeaseError::Unsettled { host }),
+    };
+    Ok(Lease {
+        host,
+        file: taken.0,
+        taken: taken.1,
+        child: Some(child),
+        _output: (lines, stderr),
+    })
+}
+
+/// The remote side's answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Locked { file: String, previous: Option<Holder> },
+    Broken { file: String, previous: Option<Holder> },
+    Held { file: String, holder: Holder },
+    HeldUnknown { file: String },
+    NoFlock(String),
+    Unsafe(String),
+    Unsettled,
+}
+
+/// Reads up to the answer (skipping anything a login shell printed before it); `None` when
+/// the output ends first.
+async fn read_answer<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut Lines<R>) -> Option<Answer> {
+    let status = loop {
+        let line = lines.next_line().await.ok()??;
+        if let Some(status) = line.strip_prefix(ANSWER) {
+            break status.to_string();
+        }
+    };
+    let (word, rest) = status.split_once(' ').unwrap_or((status.as_str(), ""));
+    let file = rest.to_string();
+    let mut holder_line = async || -> Option<Holder> {
+        let line = lines.next_line().await.ok()??;
+        serde_json::from_str(line.trim()).ok()
+    };
+    Some(match word {
+        "locked" => Answer::Locked {
+            file,
+            previous: holder_line().await,
+        },
+        "broken" => Answer::Broken {
+            file,
+            previous: holder_line().await,
+        },
+        "held" => match holder_line().await {
+            Some(holder) => Answer::Held { file, holder },
+            None => Answer::HeldUnknown { file },
+        },
+        "held-unknown" => Answer::HeldUnknown { file },
+        "no-flock" => Answer::NoFlock(rest.to_string()),
+        "unsafe" => Answer::Unsafe(rest.to_string()),
+        _ => Answer::Unsettled,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader as StdBufReader};
+    use std::process::{Child as Process, ChildStdout as ProcessStdout, Command};
+
+    /// The remote side run by a local `sh`, as sshd would run it through a login shell.
+    struct Remote {
+        process: Process,
+        stdout: StdBufReader<ProcessStdout>,
+    }
+
+    impl Remote {
+        fn start(base: &std::path::Path, holder: &Holder, break_lease: bool, path: Option<&str>) -> Remote {
+            let json = serde_json::to_string(holder).unwrap();
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg("-c")
+                .arg(remote_command(&json, break_lease, base.to_str().unwrap()))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped());
+            if let Some(path) = path {
+                cmd.env("PATH", path);
+            }
+            let mut process = cmd.spawn().unwrap();
+            let stdout = StdBufReader::new(process.stdout.take().unwrap());
+            Remote { process, stdout }
+        }
+
+        /// The answer, parsed by the same code as over SSH.
+        fn answer(&mut self) -> Answer {
+            let mut text = String::new();
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).unwrap();
+            text.push_str(&line);
+            if ["locked", "broken", "held "].iter().any(|w| line.contains(w)) {
+                line.clear();
+                self.stdout.read_line(&mut line).unwrap();
+                text.push_str(&line);
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime
+                .block_on(read_answer(
+                    &mut tokio::io::BufReader::new(text.as_bytes()).lines(),
+                ))
+                .unwrap_or_else(|| panic!("no answer in {text:?}"))
+        }
+
+        /// Closes stdin, as the end of the run does, and waits for the remote side to let go.
+        fn release(mut self) {
+            drop(self.process.stdin.take());
+            assert!(self.process.wait().unwrap().success());
+        }
+    }
+
+    fn holder(run: &str) -> Holder {
+        Holder::me(run, "alice")
+    }
+
+    fn lease_file(base: &std::path::Path) -> std::path::PathBuf {
+        let uid = rustix::process::geteuid().as_raw();
+        base.join(format!("runbook-lease-{uid}/lease"))
+    }
+
+    #[test]
+    fn a_second_take_is_refused_naming_the_first_until_it_lets_go() {
+        let base = tempfile::tempdir().unwrap();
+        let r1 = holder("r1");
+        let mut first = Remote::start(base.path(), &r1, false, None);
+        let file = lease_file(base.path()).display().to_string();
+        assert_eq!(
+            first.answer(),
+            Answer::Locked {
+                file: file.clone(),
+                previous: None
+            }
+        );
+        let mut second = Remote::start(base.path(), &holder("r2"), false, None);
+        assert_eq!(
+            second.answer(),
+            Answer::Held {
+                file: file.clone(),
+                holder: r1
+            }
+        );
+        first.release();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "",
+            "a clean release names nobody"
+        );
+        let mut third = Remote::start(base.path(), &holder("r3"), false, None);
+        assert_eq!(third.answer(), Answer::Locked { file, previous: None });
+        third.release();
+    }
+
+    #[test]
+    fn a_holder_that_died_is_reported_stale() {
+        let base = tempfile::tempdir().unwrap();
+        let mut first = Remote::start(base.path(), &holder("r1"), false, None);
+        first.answer();
+        // Kill the shell that holds the lease (its pid starts the lease line), as a crash
+        // would; its `cat` still holds the flock until its stdin closes.
+        let line = std::fs::read_to_string(lease_file(base.path())).unwrap();
+        let pid: i32 = line.split(' ').next().unwrap().parse().unwrap();
+        // SAFETY: kill(2) on a process this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        drop(first);
+        let mut next = Remote::start(base.path(), &holder("r2"), false, None);
+        match next.answer() {
+            Answer::Locked {
+                previous: Some(previous),
+                ..
+            } => assert_eq!(previous.run, "r1"),
+            other => panic!("{other:?}"),
+        }
+        next.release();
+    }
+
+    #[test]
+    fn a_break_takes_a_new_generation_and_the_displaced_run_goes_on() {
+        let base = tempfile::tempdir().unwrap();
+        let file = lease_file(base.path());
+        let mut first = Remote::start(base.path(), &holder("r1"), false, None);
+        first.answer();
+        let mut breaker = Remote::start(base.path(), &holder("r2"), true, None);
+        match breaker.answer() {
+            Answer::Broken {
+                previous: Some(previous),
+                ..
+            } => assert_eq!(previous.run, "r1"),
+            other => panic!("{other:?}"),
+        }
+        let aside: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("lease.broken-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{aside:?}");
+        let mut third = Remote::start(base.path(), &holder("r3"), false, None);
+        assert!(
+            matches!(third.answer(), Answer::Held { holder, .. } if holder.run == "r2"),
+            "the lease is the breaker's"
+        );
+        // The displaced run ends: its file is not the lease, the breaker still holds that.
+        first.release();
+        assert!(std::fs::read_to_string(&file).unwrap().contains("\"run\":\"r2\""));
+        let mut fourth = Remote::start(base.path(), &holder("r4"), false, None);
+        assert!(matches!(fourth.answer(), Answer::Held { holder, .. } if holder.run == "r2"));
+        breaker.release();
+        let mut fifth = Remote::start(base.path(), &holder("r5"), false, None);
+        assert!(matches!(fifth.answer(), Answer::Locked { previous: None, .. }));
+        let left: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            left.iter().all(|n| n == "lease" || n == "break"),
+            "displaced generations are swept once their runs end: {left:?}"
+        );
+        fifth.release();
+    }
+
+    #[test]
+    fn a_symlinked_or_foreign_lease_directory_is_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let uid = rustix::process::geteuid().as_raw();
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, base.path().join(format!("runbook-lease-{uid}"))).unwrap();
+        let mut remote = Remote::start(base.path(), &holder("r1"), false, None);
+        match remote.answer() {
+            Answer::Unsafe(problem) => assert!(problem.contains("symbolic link"), "{problem}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let mut remote = Remote::start(base.path(), &holder("r1"), false, None);
+        remote.answer();
+        let file = lease_file(base.path());
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(file.parent().unwrap()), 0o700);
+        assert_eq!(mode(&file), 0o600);
+        remote.release();
+    }
+
+    #[test]
+    fn a_host_without_flock_gets_a_clear_error() {
+        use std::os::unix::fs::PermissionsExt;
+        // A PATH with every tool the script uses but `flock`.
+        let bin = tempfile::tempdir().unwrap();
+        for tool in [
+            "sh", "id", "ls", "mkdir", "chmod", "cat", "date", "ln", "mv", "rm", "sleep",
+        ] {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap();
+            std::os::unix::fs::symlink(real, bin.path().join(tool)).unwrap();
+        }
+        let base = tempfile::tempdir().unwrap();
+        let mut remote = Remote::start(base.path(), &holder("r1"), false, bin.path().to_str());
+        assert_eq!(remote.answer(), Answer::NoFlock("is not installed".into()));
+        let err = LeaseError::NoFlock {
+            host: "db1".into(),
+            why: "is not installed".into(),
+        };
+        assert!(
+            err.to_string().starts_with("`flock` is not installed on `db1`"),
+            "{err}"
+        );
+
+        // One that is there but does not work is not a lock held by someone else.
+        let fake = bin.path().join("flock");
+        std::fs::write(&fake, "#!/bin/sh\nexit 127\n").unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut remote = Remote::start(base.path(), &holder("r1"), false, bin.path().to_str());
+        assert_eq!(remote.answer(), Answer::NoFlock("fails (exit 127)".into()));
+    }
+
+    #[test]
+    fn the_holder_reaches_the_file_verbatim_whatever_it_contains() {
+        let base = tempfile::tempdir().unwrap();
+        let odd = Holder::me("r'1 $(touch /tmp/pwned) `x`\n", "o'brien; rm -rf /");
+        let mut remote = Remote::start(base.path(), &odd, false, None);
+        remote.answer();
+        let mut second = Remote::start(base.path(), &holder("r2"), false, None);
+        assert!(matches!(second.answer(), Answer::Held { holder, .. } if holder == odd));
+        remote.release();
+    }
+}

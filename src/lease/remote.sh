@@ -1,0 +1,84 @@
+# The remote side of the host lease (src/lease.rs has the why): POSIX sh, run by the login
+# shell as `sh -c SCRIPT rb-lease HOLDER_JSON take|break BASE_DIR`.
+# Every outcome is one `RBLEASE <word> ...` line on stdout; `locked`, `broken` and `held`
+# are followed by a holder line (the previous, displaced or current holder; empty if none).
+# The exit code stays 0, so that nothing is lost to how the mux reports 127 or 255.
+# Then, once the lease is held, it lasts until stdin ends.
+umask 077
+h=$1 mode=$2
+say() { printf 'RBLEASE %s\n' "$*"; }
+command -v flock >/dev/null 2>&1 || { say no-flock "is not installed"; exit 0; }
+# flock(1) exits 1 when the lock is taken (or the wait ran out); anything else means it does
+# not work here, which must not pass for "taken".
+lock() {
+  flock "$@"; s=$?
+  if [ "$s" -le 1 ]; then return "$s"; fi
+  say no-flock "fails (exit $s)"; exit 0
+}
+u=$(id -u) || { say unsafe "cannot tell the user id"; exit 0; }
+d=$3/runbook-lease-$u
+f=$d/lease
+mkdir "$d" 2>/dev/null
+if [ -L "$d" ] || [ ! -d "$d" ]; then say unsafe "$d is a symbolic link or not a directory"; exit 0; fi
+set -- $(ls -ldn "$d")
+if [ "$3" != "$u" ]; then say unsafe "$d belongs to uid $3, not to uid $u"; exit 0; fi
+chmod 700 "$d" || { say unsafe "cannot make $d private"; exit 0; }
+n=0
+while :; do
+  n=$((n+1))
+  : >>"$f" || { say unsafe "cannot create $f"; exit 0; }
+  # A generation is never reused: the same inode before the open and after the flock means
+  # the flock is on the file in place, not on one a break has just displaced.
+  set -- $(ls -di "$f"); i=$1
+  exec 9<>"$f"
+  if lock -n 9; then
+    set -- $(ls -di "$f")
+    if [ "$1" = "$i" ]; then
+      prev=; IFS= read -r prev <&9 || :
+      printf '%s %s\n' "$$" "$h" >"$f"
+      answer=locked who=${prev#* }
+      break
+    fi
+  else
+    # The holder line counts only while its shell lives; else the winner has not written yet.
+    cur=; l=; IFS= read -r l <&9 || :
+    p=${l%% *}
+    case $p in ''|*[!0-9]*) ;; *) kill -0 "$p" 2>/dev/null && cur=${l#* } ;; esac
+    if [ "$mode" != break ]; then
+      if [ -n "$cur" ]; then say held "$f"; printf '%s\n' "$cur"; exit 0; fi
+      if [ "$n" -ge 20 ]; then say held-unknown "$f"; exit 0; fi
+    elif [ -n "$cur" ] || [ "$n" -ge 20 ]; then
+      # --break-lock: a new generation renamed over the held one, one breaker at a time;
+      # the displaced run keeps its flock on the old file, which keeps a second name.
+      exec 8>>"$d/break"
+      lock -w 10 8 || { say unsettled; exit 0; }
+      set -- $(ls -di "$f")
+      if [ "$1" = "$i" ] && ! lock -n 9; then
+        t=$d/lease.new-$$
+        rm -f "$t"
+        exec 7>"$t"
+        lock -n 7 || { say unsettled; exit 0; }
+        printf '%s %s\n' "$$" "$h" >&7
+        set -- $(ls -di "$t"); i=$1
+        ln "$f" "$f.broken-$(date -u +%Y%m%dT%H%M%SZ)-$$" 2>/dev/null
+        mv -f "$t" "$f" || { say unsafe "cannot replace $f"; exit 0; }
+        exec 9>&7 7>&- 8>&-
+        answer=broken who=$cur
+        break
+      fi
+      exec 8>&-
+    fi
+  fi
+  exec 9>&-
+  if [ "$n" -ge 40 ]; then say unsettled; exit 0; fi
+  sleep 0.1 2>/dev/null || sleep 1
+done
+# Displaced generations whose runs have ended.
+for b in "$f".broken-*; do
+  if [ -f "$b" ]; then flock -n "$b" rm -f "$b"; fi
+done
+say "$answer" "$f"; printf '%s\n' "$who"
+cat >/dev/null
+# A clean release names nobody (unless a break made the file another run's).
+set -- $(ls -di "$f")
+if [ "$1" = "$i" ]; then : >"$f"; fi
