@@ -161,8 +161,27 @@ async fn walk(l: Launch) -> Result<u8> {
         Trail::Create { dir, .. } => dir.clone(),
         Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
     };
-    let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &plan.targets);
-    let (lock, taken) = crate::lock::acquire(&lock_path, Holder::me(&run_id, &operator_name), break_lock)?;
+    let me = Holder::me(&run_id, &operator_name);
+    let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &canonical_targets(&plan, &ssh)?);
+    let (lock, taken) = match crate::lock::acquire(&lock_path, me.clone(), break_lock) {
+        Ok(held) => held,
+        Err(e) => {
+            close_all(transports, Vec::new()).await;
+            return Err(e.into());
+        }
+    };
+    let mut leases = Vec::new();
+    for transport in transports.values() {
+        if let Transport::Ssh(ssh) = transport {
+            match crate::lease::take(ssh, &me, break_lock).await {
+                Ok(lease) => leases.push(lease),
+                Err(e) => {
+                    close_all(transports, leases).await;
+                    return Err(e.into());
+                }
+            }
+        }
+    }
     let (mut audit, opening) = match trail {
         Trail::Create { dir, first } => (AuditLog::create(&dir, &run_id, &operator_name, launched)?, *first),
         Trail::Continue { path, resumed } => (AuditLog::open_append(&path, &operator_name)?, *resumed),
@@ -174,16 +193,20 @@ async fn walk(l: Launch) -> Result<u8> {
         audit: Some(audit),
     };
     sink.emit(&opening)?;
-    let (how, previous) = match taken {
-        Taken::Free => ("free", None),
-        Taken::Stale(h) => ("stale", Some(h)),
-        Taken::Broken(h) => ("broken", Some(h)),
-    };
+    let (how, previous) = taken_words(taken);
     sink.emit(&Event::LockTaken {
         path: lock.path().display().to_string(),
         how,
         previous,
     })?;
+    for lease in &leases {
+        let (how, previous) = taken_words(lease.taken().clone());
+        sink.emit(&Event::LockTaken {
+            path: format!("{}:{}", lease.host(), lease.file()),
+            how,
+            previous,
+        })?;
+    }
     for (label, _) in plan.bindings.iter() {
         let role = plan
             .targets
@@ -241,12 +264,45 @@ async fn walk(l: Launch) -> Result<u8> {
         };
         eprintln!("head: {} ({signed})", audit.head());
     }
-    for (_, transport) in executor.transports.drain() {
-        transport.close().await;
-    }
+    close_all(std::mem::take(&mut executor.transports), leases).await;
     drop(lock);
     let deviated = crate::executor::deviated(&executor.deviations);
     Ok(exit_code(mode, end.outcome, elapsed, rto, deviated))
+}
+
+/// How a lock or lease was had, in the trail's words.
+fn taken_words(taken: Taken) -> (&'static str, Option<Holder>) {
+    match taken {
+        Taken::Free => ("free", None),
+        Taken::Stale(h) => ("stale", Some(h)),
+        Taken::Broken(h) => ("broken", Some(h)),
+    }
+}
+
+/// role → `user@host:port` as `ssh -G` resolves each destination (`local` stays `local`): the
+/// lock key, so `ssh://u@h:p`, `u@h:p/` and an alias of the same host are one lock.
+fn canonical_targets(plan: &Plan, ssh: &SshOptions) -> Result<indexmap::IndexMap<String, String>> {
+    let mut keys = indexmap::IndexMap::new();
+    for (role, label) in &plan.targets {
+        let key = match plan.bindings.get(label) {
+            Some(Binding::Ssh { dest, .. }) => crate::transport::canonical(dest, ssh)
+                .map_err(|e| Error::usage(format!("cannot resolve `{label}` with `ssh -G`: {e}")))?
+                .to_string(),
+            _ => "local".to_string(),
+        };
+        keys.insert(role.clone(), key);
+    }
+    Ok(keys)
+}
+
+/// Lets go of every lease, then closes every master (a lease holds a session of its master).
+async fn close_all(transports: HashMap<String, Transport>, leases: Vec<crate::lease::Lease>) {
+    for lease in leases {
+        lease.release().await;
+    }
+    for (_, transport) in transports {
+        transport.close().await;
+    }
 }
 
 /// From here on, SIGINT (Ctrl-C) and SIGTERM no longer kill the process: they are counted, so

@@ -16,7 +16,9 @@ lock() {
   say no-flock "fails (exit $s)"; exit 0
 }
 u=$(id -u) || { say unsafe "cannot tell the user id"; exit 0; }
-d=$3/runbook-lease-$u
+# The host may move the lease elsewhere (a private /tmp per service, a test's own sshd):
+# RUNBOOK_LEASE_BASE in the session's environment, e.g. from sshd_config's SetEnv.
+d=${RUNBOOK_LEASE_BASE:-$3}/runbook-lease-$u
 f=$d/lease
 mkdir "$d" 2>/dev/null
 if [ -L "$d" ] || [ ! -d "$d" ]; then say unsafe "$d is a symbolic link or not a directory"; exit 0; fi

@@ -51,9 +51,10 @@ impl Default for SshOptions {
     }
 }
 
-/// sshd's default `MaxSessions` is 10 per connection; one is kept free so a command can always
-/// be stopped even when every other session is busy.
-const MAX_COMMANDS: usize = 9;
+/// sshd's default `MaxSessions` is 10 per connection: one is the run's host lease
+/// (`lease.rs`), and one is kept free so a command can always be stopped even when every
+/// other session is busy.
+const MAX_COMMANDS: usize = 8;
 
 /// Margin of the remote `timeout` over the local one: the local timer stops the command first
 /// (and says so); the remote one only matters if this process died meanwhile.

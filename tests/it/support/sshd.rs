@@ -56,6 +56,11 @@ impl Sshd {
             .collect::<Vec<_>>()
             .join(" ");
 
+        // Each server is its own host to the runs' leases: tests against two servers at once
+        // must not refuse each other, as two real hosts would not.
+        let leases = dir.path().join("leases");
+        fs::create_dir(&leases).unwrap();
+        fs::set_permissions(&leases, fs::Permissions::from_mode(0o1777)).unwrap();
         for _attempt in 0..5 {
             let port = free_port();
             let config = dir.path().join("sshd_config");
@@ -65,10 +70,12 @@ impl Sshd {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {hostkey}\n\
                      AuthorizedKeysFile {authorized}\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-                     PidFile {pid}\nAllowUsers {USER}\nPrintMotd no\nPrintLastLog no\n",
+                     PidFile {pid}\nAllowUsers {USER}\nPrintMotd no\nPrintLastLog no\n\
+                     SetEnv RUNBOOK_LEASE_BASE={leases}\n",
                     hostkey = host_key_path.display(),
                     authorized = authorized.display(),
                     pid = dir.path().join("sshd.pid").display(),
+                    leases = leases.display(),
                 ),
             )
             .unwrap();
