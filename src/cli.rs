@@ -240,6 +240,9 @@ pub struct SshArgs {
     /// Trust and record the key of a host seen for the first time (never a changed key)
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Probe every connection this often; three probes unanswered and it is lost (a stalled link is noticed in 3-4 times this)
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub keepalive: String,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,8 @@ pub mod exit {
     pub const OVER_RTO_OR_INCOMPLETE: u8 = 4;
     /// Interrupted by a signal.
     pub const INTERRUPTED: u8 = 130;
+    /// The terminal hung up (SIGHUP): the trail is left open for `resume`.
+    pub const HANGUP: u8 = 129;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,17 @@ pub enum Error {
     /// The message has been printed already; exit with this code.
     #[error("")]
     Exit(u8),
+    /// The operator aborted at a prompt (Ctrl-C, then yes or a second Ctrl-C): the run's
+    /// cleanup runs and the trail is sealed `aborted`.
+    #[error("aborted by the operator")]
+    Aborted,
+    /// The terminal went away (SIGHUP, or a prompt whose terminal is gone): stop, record it,
+    /// and leave the trail open for `resume`.
+    #[error("{0}")]
+    Hangup(String),
+    /// A connection was lost mid-step with nobody there to decide: the trail is left open.
+    #[error("{0}")]
+    Lost(String),
 }
 
 impl Error {
@@ -43,6 +56,9 @@ impl Error {
             Error::Usage(_) => exit::USAGE,
             Error::Runtime(_) => exit::RUNTIME,
             Error::Exit(code) => *code,
+            Error::Aborted => exit::NOT_RESOLVED,
+            Error::Hangup(_) => exit::HANGUP,
+            Error::Lost(_) => exit::RUNTIME,
         }
     }
 }

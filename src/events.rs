@@ -215,6 +215,27 @@ pub enum Event {
     },
     /// A step did not go as written (design §12); the drill verdict counts these.
     Deviation(Deviation),
+    /// The process group a remote command runs in, once known: after a lost connection or a
+    /// crash, it is what can still be stopped on the host.
+    RemoteProcess {
+        step: String,
+        host: String,
+        attempt: u32,
+        pgid: i32,
+    },
+    /// After a lost connection (or at a resume): whether the step's remote process group was
+    /// still alive on the host, and whether it was stopped.
+    RemoteGroupChecked {
+        step: String,
+        host: String,
+        pgid: i32,
+        alive: bool,
+        stopped: bool,
+    },
+    /// The terminal went away (SIGHUP): the command was stopped, the trail stays open.
+    Hangup {
+        reason: String,
+    },
     /// The walk reached its end (before cleanup): what resume needs to finish a crashed cleanup.
     WalkEnded {
         outcome: RunOutcome,

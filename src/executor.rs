@@ -39,9 +39,12 @@ pub struct Executor {
     pub ssh: SshOptions,
     /// Attempts so far, by step id (a resumed run starts from the trail's counts).
     pub attempts: HashMap<String, u32>,
-    /// Counts SIGINT and SIGTERM (`interrupts::listen`): a running command is stopped at once;
-    /// unattended, the run then ends `interrupted` at the next step boundary.
-    pub interrupts: tokio::sync::watch::Receiver<u64>,
+    /// The signals received (`signals::listen`): a running command is stopped at once;
+    /// unattended, a stop then ends the run `interrupted` at the next step boundary; a
+    /// hangup ends it there, open.
+    pub signals: tokio::sync::watch::Receiver<crate::signals::State>,
+    /// Stops already acted on between steps.
+    pub handled_stops: u64,
     /// Steps that did not go as written, in order (a resumed run starts from the trail's).
     pub deviations: Vec<Deviation>,
 }
@@ -93,6 +96,8 @@ pub enum Continue {
         step: String,
         started: String,
         host: String,
+        /// Its remote process group, when the trail recorded one: it may still be running.
+        pgid: Option<i32>,
     },
     /// This step failed: decide what next (unattended: follow `on_failure`).
     AfterFailure(String),
@@ -111,6 +116,8 @@ enum Next {
 /// One attempt of a command.
 struct Attempt {
     outcome: StepOutcome,
+    /// The remote process group it ran in, when the transport said.
+    pgid: Option<i32>,
     /// The variable set from stdout, when the step has `capture` and succeeded: name, value, secret.
     capture: Option<(String, String, bool)>,
 }
@@ -132,21 +139,43 @@ impl Executor {
         self.launched.elapsed() + self.since_offset
     }
 
-    /// An interrupt not yet acted on, unattended (on a terminal, the next prompt offers abort).
+    /// A stop signal not yet acted on, unattended (on a terminal, prompts deal with Ctrl-C).
     fn interrupted(&mut self) -> bool {
-        let pending = self.interrupts.has_changed().unwrap_or(false);
-        if pending {
-            self.interrupts.borrow_and_update();
-        }
+        let stops = self.signals.borrow().effective_stops();
+        let pending = stops > self.handled_stops;
+        self.handled_stops = stops;
         pending && !self.operator.is_interactive()
     }
 
+    /// The word for the latest stop signal: `Ctrl-C`, `SIGTERM`, `SIGQUIT`.
+    fn stop_word(&self) -> &'static str {
+        self.signals.borrow().last.map_or("a signal", |s| s.word())
+    }
+
+    /// The terminal went away: the walk stops here, the trail stays open.
+    fn hangup(&self) -> Result<(), Error> {
+        if self.signals.borrow().hangup {
+            return Err(Error::Hangup(
+                "the terminal hung up (SIGHUP): the run stopped, its trail is open".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Sleeps, unless interrupted first (unattended). True when interrupted.
-    async fn pause(&mut self, delay: Duration) -> bool {
-        let mut interrupts = self.interrupts.clone();
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => false,
-            Ok(()) = interrupts.changed() => self.interrupted(),
+    async fn pause(&mut self, delay: Duration) -> Result<bool, Error> {
+        let mut signals = self.signals.clone();
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return Ok(false),
+                Ok(()) = signals.changed() => {
+                    self.hangup()?;
+                    if self.interrupted() {
+                        return Ok(true);
+                    }
+                }
+            }
         }
     }
 
@@ -170,10 +199,13 @@ impl Executor {
         };
         let end = match walked {
             Ok(end) => end,
-            Err(Error::Exit(crate::error::exit::INTERRUPTED)) => End {
-                outcome: RunOutcome::Interrupted,
-                message: Some("interrupted by Ctrl-C".into()),
-            },
+            Err(Error::Aborted) => End::aborted("aborted by the operator (Ctrl-C at a prompt)"),
+            Err(Error::Hangup(reason)) => {
+                self.emit(Event::Hangup {
+                    reason: reason.clone(),
+                })?;
+                return Err(Error::Hangup(reason));
+            }
             Err(e) => return Err(e),
         };
         if cleaned.is_empty() {
@@ -241,9 +273,11 @@ impl Executor {
                         "the run fell off the last step (the runbook does not validate)",
                     ));
                 };
+                self.hangup()?;
                 if self.interrupted() {
                     return Ok(End::interrupted(format!(
-                        "interrupted before `{}`",
+                        "interrupted by {} before `{}`",
+                        self.stop_word(),
                         place.id(step)
                     )));
                 }
@@ -256,12 +290,12 @@ impl Executor {
                 }
                 let next = match resume.take() {
                     Some(Continue::AfterFailure(_)) => self.after_failure(step.id(), step)?,
-                    Some(Continue::Unknown { started, host, .. }) => {
-                        match self.unknown(step, &started, &host)? {
-                            Some(next) => next,
-                            None => self.step(&place, index, vars).await?,
-                        }
-                    }
+                    Some(Continue::Unknown {
+                        started, host, pgid, ..
+                    }) => match self.unknown(step, &started, &host, pgid).await? {
+                        Some(next) => next,
+                        None => self.step(&place, index, vars).await?,
+                    },
                     _ => self.step(&place, index, vars).await?,
                 };
                 let target = match next {

@@ -84,12 +84,20 @@ pub fn signing(opts: &RunOptions) -> Result<Signing> {
 pub fn ssh_options(opts: &RunOptions) -> Result<SshOptions> {
     let connect_timeout = crate::duration::parse(&opts.ssh.connect_timeout)
         .map_err(|e| Error::usage(format!("--connect-timeout: {e}")))?;
+    let keepalive =
+        crate::duration::parse(&opts.ssh.keepalive).map_err(|e| Error::usage(format!("--keepalive: {e}")))?;
+    if keepalive < Duration::from_secs(1) {
+        return Err(Error::usage(
+            "--keepalive: at least 1s (ssh probes in whole seconds)",
+        ));
+    }
     Ok(SshOptions {
         config: opts.ssh.ssh_config.clone(),
         identity: opts.ssh.identity.clone(),
         known_hosts: opts.ssh.known_hosts.clone(),
         connect_timeout,
         accept_new_host_keys: opts.ssh.accept_new_host_keys,
+        keepalive,
     })
 }
 
@@ -227,7 +235,7 @@ async fn walk(l: Launch) -> Result<u8> {
         })?;
     }
     let rto = runbook.rto.get().unwrap_or_default();
-    let interrupts = listen_for_interrupts()?;
+    let signals = crate::signals::listen()?;
     let mut executor = Executor {
         plan,
         mode,
@@ -240,7 +248,8 @@ async fn walk(l: Launch) -> Result<u8> {
         over_target: Vec::new(),
         ssh,
         attempts,
-        interrupts,
+        signals,
+        handled_stops: 0,
         deviations,
     };
     let end = match executor.run(&mut vars, start).await {
@@ -248,10 +257,16 @@ async fn walk(l: Launch) -> Result<u8> {
         Err(e) => {
             // Nothing unrecorded ran: the trail is intact up to here, so the run can go on.
             executor.sink.ui.restore();
-            eprintln!(
-                "runbook: the run stopped: {e}\n  its audit trail is intact up to here ({audit_path}); once the cause is fixed: runbook resume {run_id}"
+            close_all(std::mem::take(&mut executor.transports), leases).await;
+            drop(lock);
+            let resume = format!(
+                "runbook resume {run_id} --audit-dir {}",
+                crate::script::shell_quote(&audit_dir.display().to_string())
             );
-            return Err(Error::Exit(exit::RUNTIME));
+            eprintln!(
+                "runbook: the run stopped: {e}\n  its audit trail is intact up to here ({audit_path}), not sealed; once the cause is fixed: {resume}"
+            );
+            return Err(Error::Exit(e.exit_code().max(exit::RUNTIME)));
         }
     };
     let elapsed = executor.elapsed();
@@ -303,30 +318,6 @@ async fn close_all(transports: HashMap<String, Transport>, leases: Vec<crate::le
     for (_, transport) in transports {
         transport.close().await;
     }
-}
-
-/// From here on, SIGINT (Ctrl-C) and SIGTERM no longer kill the process: they are counted, so
-/// the executor stops the running command (on the remote host too), records it, runs the
-/// cleanup and seals the trail.
-fn listen_for_interrupts() -> Result<tokio::sync::watch::Receiver<u64>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let install = |kind| signal(kind).map_err(|e| Error::runtime(format!("cannot listen for signals: {e}")));
-    let (mut int, mut term) = (
-        install(SignalKind::interrupt())?,
-        install(SignalKind::terminate())?,
-    );
-    let (count, interrupts) = tokio::sync::watch::channel(0u64);
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                Some(()) = int.recv() => {}
-                Some(()) = term.recv() => {}
-                else => break,
-            }
-            count.send_modify(|n| *n += 1);
-        }
-    });
-    Ok(interrupts)
 }
 
 /// Connects every SSH host of the plan, all before anything runs; reports every failure.

@@ -27,6 +27,7 @@ pub mod resume;
 pub mod review;
 pub mod runbook;
 pub mod script;
+pub mod signals;
 pub mod sink;
 pub mod transport;
 pub mod ui;

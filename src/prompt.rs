@@ -86,14 +86,45 @@ fn theme() -> ColorfulTheme {
     ColorfulTheme::default()
 }
 
-/// A prompt that failed: Ctrl-C (interrupted) or a terminal that went away. Both end the run.
-fn prompt_error(e: dialoguer::Error) -> Error {
-    let dialoguer::Error::IO(io) = e;
-    if io.kind() == std::io::ErrorKind::Interrupted {
-        Error::Exit(crate::error::exit::INTERRUPTED)
-    } else {
-        Error::runtime(format!("the terminal went away while asking: {io}"))
+/// Runs a prompt. Ctrl-C there does not end the run: it asks whether to abort (a second
+/// Ctrl-C aborts at once), and a "no" asks the same question again. A terminal that went away
+/// is a hangup: the run stops and its trail stays open for `resume`.
+fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
+    loop {
+        match prompt() {
+            Ok(value) => return Ok(value),
+            Err(e) if interrupted(&e) => {
+                crate::signals::consumed_at_prompt();
+                let _ = console::Term::stderr().show_cursor();
+                let abort = Confirm::with_theme(&theme())
+                    .with_prompt("Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)")
+                    .default(false)
+                    .wait_for_newline(true)
+                    .interact();
+                match abort {
+                    Ok(true) => return Err(Error::Aborted),
+                    Ok(false) => continue,
+                    Err(e) if interrupted(&e) => {
+                        crate::signals::consumed_at_prompt();
+                        let _ = console::Term::stderr().show_cursor();
+                        return Err(Error::Aborted);
+                    }
+                    Err(e) => return Err(gone(e)),
+                }
+            }
+            Err(e) => return Err(gone(e)),
+        }
     }
+}
+
+fn interrupted(e: &dialoguer::Error) -> bool {
+    let dialoguer::Error::IO(io) = e;
+    io.kind() == std::io::ErrorKind::Interrupted
+}
+
+fn gone(e: dialoguer::Error) -> Error {
+    let dialoguer::Error::IO(io) = e;
+    Error::Hangup(format!("the terminal went away while asking ({io})"))
 }
 
 impl Operator {
@@ -114,21 +145,23 @@ impl Operator {
             "Add a note",
             "Abort the run",
         ];
-        let choice = Select::with_theme(&theme())
-            .with_prompt("What now?")
-            .items(items)
-            .default(0)
-            .interact()
-            .map_err(prompt_error)?;
+        let choice = ask(|| {
+            Select::with_theme(&theme())
+                .with_prompt("What now?")
+                .items(items)
+                .default(0)
+                .interact()
+        })?;
         Ok(match choice {
             0 => Before::Run,
             1 => Before::Skip,
             2 => {
-                let edited: String = Input::with_theme(&theme())
-                    .with_prompt("Command")
-                    .with_initial_text(command)
-                    .interact_text()
-                    .map_err(prompt_error)?;
+                let edited: String = ask(|| {
+                    Input::with_theme(&theme())
+                        .with_prompt("Command")
+                        .with_initial_text(command)
+                        .interact_text()
+                })?;
                 Before::Edit(edited)
             }
             3 => Before::ByHand,
@@ -138,11 +171,12 @@ impl Operator {
     }
 
     pub fn note(&self) -> Result<String, Error> {
-        Input::with_theme(&theme())
-            .with_prompt("Note")
-            .allow_empty(false)
-            .interact_text()
-            .map_err(prompt_error)
+        ask(|| {
+            Input::with_theme(&theme())
+                .with_prompt("Note")
+                .allow_empty(false)
+                .interact_text()
+        })
     }
 
     /// A yes/no confirmation. Unattended (`--yes`): yes.
@@ -150,12 +184,13 @@ impl Operator {
         if !self.is_interactive() {
             return Ok(true);
         }
-        Confirm::with_theme(&theme())
-            .with_prompt(question)
-            .default(false)
-            .wait_for_newline(true)
-            .interact()
-            .map_err(prompt_error)
+        ask(|| {
+            Confirm::with_theme(&theme())
+                .with_prompt(question)
+                .default(false)
+                .wait_for_newline(true)
+                .interact()
+        })
     }
 
     /// A typed confirmation: the operator must type `phrase`. Returns what was typed (or the
@@ -164,11 +199,12 @@ impl Operator {
         match self {
             Operator::Unattended(answers) => Ok(answers.get(step).map(str::to_string)),
             Operator::Terminal => {
-                let typed: String = Input::with_theme(&theme())
-                    .with_prompt(format!("Type `{phrase}` to go ahead (empty to cancel)"))
-                    .allow_empty(true)
-                    .interact_text()
-                    .map_err(prompt_error)?;
+                let typed: String = ask(|| {
+                    Input::with_theme(&theme())
+                        .with_prompt(format!("Type `{phrase}` to go ahead (empty to cancel)"))
+                        .allow_empty(true)
+                        .interact_text()
+                })?;
                 Ok(Some(typed))
             }
         }
@@ -195,12 +231,13 @@ impl Operator {
                     .iter()
                     .map(|(label, goto)| format!("{label}  → {goto}"))
                     .collect();
-                let choice = Select::with_theme(&theme())
-                    .with_prompt("Decision")
-                    .items(&items)
-                    .default(preselected.unwrap_or(0))
-                    .interact()
-                    .map_err(prompt_error)?;
+                let choice = ask(|| {
+                    Select::with_theme(&theme())
+                        .with_prompt("Decision")
+                        .items(&items)
+                        .default(preselected.unwrap_or(0))
+                        .interact()
+                })?;
                 Ok(Some(choice))
             }
         }
@@ -211,12 +248,13 @@ impl Operator {
         match self {
             Operator::Unattended(answers) => Ok(answers.get(step).and_then(parse_report)),
             Operator::Terminal => {
-                let choice = Select::with_theme(&theme())
-                    .with_prompt("How did it go?")
-                    .items(["Done", "Skip it", "It failed", "Abort the run"])
-                    .default(0)
-                    .interact()
-                    .map_err(prompt_error)?;
+                let choice = ask(|| {
+                    Select::with_theme(&theme())
+                        .with_prompt("How did it go?")
+                        .items(["Done", "Skip it", "It failed", "Abort the run"])
+                        .default(0)
+                        .interact()
+                })?;
                 Ok([Some(Report::Done), Some(Report::Skip), Some(Report::Failed), None][choice])
             }
         }
@@ -257,22 +295,24 @@ impl Operator {
         items.push(("Add a note".to_string(), Item::Note));
         items.push(("Abort the run".to_string(), Item::Abort));
         let labels: Vec<&str> = items.iter().map(|(label, _)| label.as_str()).collect();
-        let choice = Select::with_theme(&theme())
-            .with_prompt("The step did not succeed. What now?")
-            .items(&labels)
-            .default(if on_failure.is_some() { 3 } else { 0 })
-            .interact()
-            .map_err(prompt_error)?;
+        let choice = ask(|| {
+            Select::with_theme(&theme())
+                .with_prompt("The step did not succeed. What now?")
+                .items(&labels)
+                .default(if on_failure.is_some() { 3 } else { 0 })
+                .interact()
+        })?;
         Ok(match items[choice].1 {
             Item::Retry => AfterFailure::Retry,
             Item::Skip => AfterFailure::Skip,
             Item::Goto => {
-                let pick = Select::with_theme(&theme())
-                    .with_prompt("Go to")
-                    .items(step_ids)
-                    .default(0)
-                    .interact()
-                    .map_err(prompt_error)?;
+                let pick = ask(|| {
+                    Select::with_theme(&theme())
+                        .with_prompt("Go to")
+                        .items(step_ids)
+                        .default(0)
+                        .interact()
+                })?;
                 AfterFailure::Goto(step_ids[pick].clone())
             }
             Item::Follow => AfterFailure::FollowOnFailure,
@@ -288,17 +328,18 @@ impl Operator {
         if !self.is_interactive() {
             return Ok(idempotent.then_some(Report::Skip));
         }
-        let choice = Select::with_theme(&theme())
-            .with_prompt(question)
-            .items([
-                "Re-run it",
-                "Mark it done (it did finish)",
-                "Mark it failed",
-                "Abort the run",
-            ])
-            .default(0)
-            .interact()
-            .map_err(prompt_error)?;
+        let choice = ask(|| {
+            Select::with_theme(&theme())
+                .with_prompt(question)
+                .items([
+                    "Re-run it",
+                    "Mark it done (it did finish)",
+                    "Mark it failed",
+                    "Abort the run",
+                ])
+                .default(0)
+                .interact()
+        })?;
         Ok([Some(Report::Skip), Some(Report::Done), Some(Report::Failed), None][choice])
     }
 
@@ -309,15 +350,9 @@ impl Operator {
             None => name.to_string(),
         };
         if secret {
-            Password::with_theme(&theme())
-                .with_prompt(prompt)
-                .interact()
-                .map_err(prompt_error)
+            ask(|| Password::with_theme(&theme()).with_prompt(&prompt).interact())
         } else {
-            Input::with_theme(&theme())
-                .with_prompt(prompt)
-                .interact_text()
-                .map_err(prompt_error)
+            ask(|| Input::with_theme(&theme()).with_prompt(&prompt).interact_text())
         }
     }
 }

@@ -74,8 +74,16 @@ fn top_level(step: &str) -> (&str, bool) {
 enum Position {
     NotStarted,
     Presented(String),
-    Started { step: String, ts: String, host: String },
-    Finished { step: String, ok: bool },
+    Started {
+        step: String,
+        ts: String,
+        host: String,
+        pgid: Option<i32>,
+    },
+    Finished {
+        step: String,
+        ok: bool,
+    },
     Decided(String),
 }
 
@@ -92,6 +100,7 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
     let mut walk_end: Option<End> = None;
     let mut cleaned: Vec<String> = Vec::new();
     let mut deviations = Vec::new();
+    let mut last_started: Option<Position> = None;
     let is_cleanup = |id: &str| runbook.cleanup.iter().any(|s| s.id() == id);
 
     for event in events {
@@ -102,6 +111,14 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                 outcome: outcome_of(text(event, "outcome")),
                 message: event["message"].as_str().map(String::from),
             });
+            continue;
+        }
+        // The terminal hung up and the running command was stopped part-way: what it did is
+        // unknown, as after a crash.
+        if kind == "hangup" {
+            if let (Position::Finished { ok: false, .. }, Some(started)) = (&position, &last_started) {
+                position = started.clone();
+            }
             continue;
         }
         if step.is_empty() {
@@ -137,8 +154,18 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                     step: top.to_string(),
                     ts: text(event, "ts").to_string(),
                     host: text(event, "host").to_string(),
-                }
+                    pgid: None,
+                };
+                last_started = Some(position.clone());
             }
+            "remote process" => {
+                if let Position::Started { pgid, .. } = &mut position {
+                    *pgid = event["pgid"].as_i64().map(|p| p as i32);
+                }
+                last_started = Some(position.clone());
+            }
+            // A lost step's outcome is unknown: as if it had never finished.
+            "step finished" if text(event, "outcome") == "lost" => {}
             "step finished" => {
                 let outcome = text(event, "outcome");
                 if let Some(capture) = event["capture"].as_object() {
@@ -171,10 +198,11 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                 }))
             }
             Position::Presented(step) => Continue::Step(step),
-            Position::Started { step, ts, host } => Continue::Unknown {
+            Position::Started { step, ts, host, pgid } => Continue::Unknown {
                 step,
                 started: ts,
                 host,
+                pgid,
             },
             Position::Decided(goto) => Continue::Step(goto),
             Position::Finished { step, ok: false } => Continue::AfterFailure(step),
@@ -241,7 +269,9 @@ fn outcome_of(text: &str) -> RunOutcome {
 pub fn describe(at: &Continue) -> String {
     match at {
         Continue::Step(step) => format!("at step `{step}`"),
-        Continue::Unknown { step, started, host } => {
+        Continue::Unknown {
+            step, started, host, ..
+        } => {
             format!("at step `{step}`, started at {started} on {host} and never finished (outcome unknown)")
         }
         Continue::AfterFailure(step) => format!("after the failure of step `{step}`"),

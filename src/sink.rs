@@ -18,6 +18,14 @@ fn ms(d: std::time::Duration) -> Value {
 }
 
 impl Sink {
+    /// Records an event without showing it (what the operator need not see as it happens).
+    pub fn record_only(&mut self, event: &Event) -> Result<(), Error> {
+        match self.audit.as_mut() {
+            Some(audit) => record(audit, event),
+            None => Ok(()),
+        }
+    }
+
     /// Records then shows one event. A failure to record stops the run: an unrecorded command
     /// must never run.
     pub fn emit(&mut self, event: &Event) -> Result<(), Error> {
@@ -231,6 +239,38 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             ]);
             f.extend(who_fields(who));
             audit.append_signed("run resumed", None, None, f)?;
+        }
+        Event::RemoteProcess {
+            step,
+            host,
+            attempt,
+            pgid,
+        } => {
+            let f = fields(vec![("attempt", json!(attempt)), ("pgid", json!(pgid))]);
+            audit.append("remote process", Some(step), Some(host), f, true)?;
+        }
+        Event::RemoteGroupChecked {
+            step,
+            host,
+            pgid,
+            alive,
+            stopped,
+        } => {
+            let f = fields(vec![
+                ("pgid", json!(pgid)),
+                ("alive", json!(alive)),
+                ("stopped", json!(stopped)),
+            ]);
+            audit.append("remote group checked", Some(step), Some(host), f, true)?;
+        }
+        Event::Hangup { reason } => {
+            audit.append(
+                "hangup",
+                None,
+                None,
+                fields(vec![("reason", json!(reason))]),
+                true,
+            )?;
         }
         Event::Deviation(d) => {
             let f = fields(vec![

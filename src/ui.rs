@@ -257,6 +257,24 @@ impl Ui {
                     .unwrap_or_default();
                 self.decisions.push(format!("{place}{question} → {answer}"));
             }
+            Event::RemoteProcess { .. } => {}
+            Event::RemoteGroupChecked {
+                step,
+                host,
+                pgid,
+                alive,
+                stopped,
+            } => {
+                let state = match (alive, stopped) {
+                    (false, _) => "had ended",
+                    (true, true) => "was still running: stopped",
+                    (true, false) => "is STILL RUNNING there (left running, as asked)",
+                };
+                self.line(&format!(
+                    "    {step}: its command on {host} (process group {pgid}) {state}"
+                ));
+            }
+            Event::Hangup { reason } => self.line(&format!("runbook: {reason}")),
             Event::Deviation(d) => {
                 let detail = d.detail.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
                 self.line(&format!(

@@ -74,7 +74,10 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         )));
     }
     let runbook = plan.main.runbook.clone();
-    if let Continue::Unknown { step, started, host } = &recorded.continue_at {
+    if let Continue::Unknown {
+        step, started, host, ..
+    } = &recorded.continue_at
+    {
         let idempotent = runbook.step(step).is_some_and(|s| s.idempotent);
         if opts.yes && !idempotent {
             eprintln!(

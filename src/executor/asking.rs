@@ -13,8 +13,17 @@ use crate::vars::Vars;
 impl Executor {
     /// A step that started before a crash and never finished: re-run it, mark it, or abort.
     /// `None`: re-run it. Unattended, pre-flight has made sure it is idempotent.
-    pub(super) fn unknown(&mut self, step: &Step, started: &str, host: &str) -> Result<Option<Next>, Error> {
+    pub(super) async fn unknown(
+        &mut self,
+        step: &Step,
+        started: &str,
+        host: &str,
+        pgid: Option<i32>,
+    ) -> Result<Option<Next>, Error> {
         let id = step.id().to_string();
+        if let Some(pgid) = pgid {
+            self.check_group(&id, host, pgid).await?;
+        }
         let question =
             format!("step `{id}` started at {started} on {host} and never finished: its outcome is unknown");
         let choice = self.operator.unknown_step(&question, step.idempotent)?;

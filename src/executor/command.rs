@@ -104,6 +104,8 @@ impl Executor {
         let started = Instant::now();
         for attempt in 1..=attempts {
             let result = self.attempt(id, step, host, &command, vars).await?;
+            // A hangup stopped the command: nobody is there to decide, nothing more runs.
+            self.hangup()?;
             let last =
                 attempt == attempts || matches!(result.outcome, StepOutcome::Cancelled | StepOutcome::Lost);
             if result.outcome == StepOutcome::Ok || last {
@@ -122,20 +124,19 @@ impl Executor {
                     self.over_target.push((id.to_string(), duration, t));
                 }
                 return match result.outcome {
-                    StepOutcome::Lost if !self.operator.is_interactive() => Ok(Next::Stop(End {
-                        outcome: RunOutcome::Lost,
-                        message: Some(format!(
-                            "the connection to {host} was lost during `{id}`: its outcome is unknown; check the host, then resume"
-                        )),
-                    })),
+                    // Unattended, nobody can decide what a lost step did: the run stops here
+                    // with its trail open, and `resume` (or a person) takes it from there.
+                    StepOutcome::Lost if !self.operator.is_interactive() => Err(Error::Lost(format!(
+                        "the connection to {host} was lost during `{id}`: its outcome is unknown"
+                    ))),
                     StepOutcome::Cancelled if !self.operator.is_interactive() => Ok(Next::Stop(End {
                         outcome: RunOutcome::Interrupted,
-                        message: Some(format!("interrupted by Ctrl-C during `{id}`")),
+                        message: Some(format!("interrupted by {} during `{id}`", self.stop_word())),
                     })),
                     _ => self.after_failure(id, step),
                 };
             }
-            if !delay.is_zero() && self.pause(delay).await {
+            if !delay.is_zero() && self.pause(delay).await? {
                 return Ok(Next::Stop(End::interrupted(format!(
                     "interrupted while `{id}` waited to retry"
                 ))));
@@ -174,7 +175,38 @@ impl Executor {
             transport
         };
         self.transports.insert(host.to_string(), transport);
+        if let (true, Ok(Attempt { pgid: Some(pgid), .. })) = (lost, &result) {
+            self.check_group(id, host, *pgid).await?;
+        }
         result
+    }
+
+    /// After a lost connection, or at the resume of a step cut off by a crash: says whether
+    /// the step's remote process group still runs on the host, and stops it (unattended) or
+    /// offers to, so that a retry never runs beside the first instance.
+    pub(super) async fn check_group(&mut self, id: &str, host: &str, pgid: i32) -> Result<(), Error> {
+        let Some(transport) = self.transports.get(host) else {
+            return Ok(());
+        };
+        if !transport.is_alive().await {
+            return Ok(());
+        }
+        let alive = transport.group_alive(pgid).await;
+        let stop = alive
+            && (!self.operator.is_interactive()
+                || self.operator.confirm(&format!(
+                    "The command of `{id}` is still running on {host} (process group {pgid}). Stop it?"
+                ))?);
+        if stop && let Some(transport) = self.transports.get(host) {
+            transport.stop_group(pgid).await;
+        }
+        self.emit(Event::RemoteGroupChecked {
+            step: id.to_string(),
+            host: host.to_string(),
+            pgid,
+            alive,
+            stopped: stop,
+        })
     }
 
     /// After a lost connection: a fresh one when the host answers again, so the operator's
@@ -251,10 +283,11 @@ impl Executor {
         tokio::pin!(run);
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        // Interrupts from before this command were dealt with at the step boundary (or ended
-        // the walk, and this is the cleanup): only new ones stop it.
-        let mut interrupts = self.interrupts.clone();
-        interrupts.borrow_and_update();
+        // Signals from before this command were dealt with at the step boundary (or ended the
+        // walk, and this is the cleanup): only new ones stop it.
+        let mut signals = self.signals.clone();
+        let baseline = signals.borrow_and_update().effective_stops();
+        let mut pgid = None;
         let mut ui = std::mem::take(&mut self.sink.ui);
         let mut show =
             |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::BackgroundRecorder>| {
@@ -267,22 +300,43 @@ impl Executor {
                     r.write(bytes);
                 }
             };
+        let mut groups = Vec::new();
         let ending = loop {
             tokio::select! {
                 ending = &mut run => {
                     while let Ok(chunk) = rx.try_recv() {
-                        let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
-                        show(stream, masker.push_owned(bytes), &mut recorder);
+                        match split(chunk, &mut stdout, &mut stderr) {
+                            Some((stream, bytes)) => show(stream, masker.push_owned(bytes), &mut recorder),
+                            None => {}
+                        }
                     }
                     break ending;
                 }
                 Some(chunk) = rx.recv() => {
-                    let (stream, bytes) = split(chunk, &mut stdout, &mut stderr);
-                    show(stream, masker.push_owned(bytes), &mut recorder);
+                    if let Chunk::Group(g) = chunk {
+                        groups.push(g);
+                        continue;
+                    }
+                    if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {
+                        show(stream, masker.push_owned(bytes), &mut recorder);
+                    }
                 }
-                Ok(()) = interrupts.changed(), if !cancel.is_cancelled() => {
-                    cancel.cancel();
+                Ok(()) = signals.changed(), if !cancel.is_cancelled() => {
+                    let state = *signals.borrow_and_update();
+                    if state.hangup || state.effective_stops() > baseline {
+                        cancel.cancel();
+                    }
                 }
+            }
+            // Recorded as soon as it is known: after a crash, it is what resume can stop.
+            for g in groups.drain(..) {
+                pgid = Some(g);
+                self.sink.record_only(&Event::RemoteProcess {
+                    step: id.to_string(),
+                    host: host.to_string(),
+                    attempt,
+                    pgid: g,
+                })?;
             }
         };
         show(Stream::Stdout, masker.finish(), &mut recorder);
@@ -301,7 +355,12 @@ impl Executor {
             None => None,
         };
         let ending = ending.map_err(|e| Error::runtime(format!("step `{id}` on {host}: {e}")))?;
-        let (outcome, exit, reason) = judge(step, &ending, &stdout, &stderr);
+        let stop_word = if self.signals.borrow().hangup {
+            "SIGHUP (the terminal hung up)"
+        } else {
+            self.stop_word()
+        };
+        let (outcome, exit, reason) = judge(step, &ending, &stdout, &stderr, stop_word);
         let capture = step
             .capture
             .as_ref()
@@ -331,7 +390,11 @@ impl Executor {
                 )
             }),
         })?;
-        Ok(Attempt { outcome, capture })
+        Ok(Attempt {
+            outcome,
+            capture,
+            pgid,
+        })
     }
 
     /// Runs the cleanup steps in order, whatever happened; their failures are recorded, not fatal.
@@ -406,14 +469,16 @@ impl Executor {
     }
 }
 
-fn split(chunk: Chunk, stdout: &mut Vec<u8>, stderr: &mut Vec<u8>) -> (Stream, Vec<u8>) {
+/// Output keeps its first `KEEP_BYTES` per stream for `expect` and `capture`.
+fn split(chunk: Chunk, stdout: &mut Vec<u8>, stderr: &mut Vec<u8>) -> Option<(Stream, Vec<u8>)> {
     let (stream, bytes, keep) = match chunk {
         Chunk::Stdout(b) => (Stream::Stdout, b, stdout),
         Chunk::Stderr(b) => (Stream::Stderr, b, stderr),
+        Chunk::Group(_) => return None,
     };
     let room = KEEP_BYTES.saturating_sub(keep.len());
     keep.extend_from_slice(&bytes[..bytes.len().min(room)]);
-    (stream, bytes)
+    Some((stream, bytes))
 }
 
 /// A step's outcome from how its command ended and what `expect` asks.
@@ -422,6 +487,7 @@ fn judge(
     ending: &Ending,
     stdout: &[u8],
     stderr: &[u8],
+    stop_word: &str,
 ) -> (StepOutcome, Option<i32>, Option<String>) {
     let code = match ending {
         Ending::Exited(code) => *code,
@@ -439,7 +505,13 @@ fn judge(
                 Some(format!("killed at its {limit} timeout")),
             );
         }
-        Ending::Cancelled => return (StepOutcome::Cancelled, None, Some("stopped with Ctrl-C".into())),
+        Ending::Cancelled => {
+            return (
+                StepOutcome::Cancelled,
+                None,
+                Some(format!("stopped by {stop_word}")),
+            );
+        }
         Ending::Lost(why) => {
             return (
                 StepOutcome::Lost,

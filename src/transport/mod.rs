@@ -43,6 +43,8 @@ pub struct CommandSpec {
 pub enum Chunk {
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
+    /// The remote command's process group, once the wrapper announced it (SSH only).
+    Group(i32),
 }
 
 /// How a command ended.
@@ -136,6 +138,22 @@ impl Transport {
         }
     }
 
+    /// Whether a process group of an earlier command is still alive on the host (a lost
+    /// connection, a crash); `false` locally (a local group dies with its session).
+    pub async fn group_alive(&self, pgid: i32) -> bool {
+        match self {
+            Transport::Local(_) => false,
+            Transport::Ssh(ssh) => ssh.group_alive(pgid).await,
+        }
+    }
+
+    /// Stops such a group: TERM, then KILL after `GRACE` if it is still there.
+    pub async fn stop_group(&self, pgid: i32) {
+        if let Transport::Ssh(ssh) = self {
+            ssh.stop_group(pgid).await;
+        }
+    }
+
     /// Closes the SSH master connection; nothing to do locally.
     pub async fn close(self) {
         if let Transport::Ssh(ssh) = self {
@@ -173,6 +191,7 @@ fn or_never(at: Option<tokio::time::Instant>) -> tokio::time::Instant {
 async fn emit(out: &Sender<Chunk>, chunk: Chunk) {
     let empty = match &chunk {
         Chunk::Stdout(b) | Chunk::Stderr(b) => b.is_empty(),
+        Chunk::Group(_) => false,
     };
     if !empty {
         let _ = out.send(chunk).await;

@@ -37,6 +37,8 @@ pub struct SshOptions {
     pub connect_timeout: Duration,
     /// Trust a host seen for the first time and record its key; a changed key is still refused.
     pub accept_new_host_keys: bool,
+    /// `ServerAliveInterval`: three probes unanswered and the connection is lost.
+    pub keepalive: Duration,
 }
 
 impl Default for SshOptions {
@@ -47,6 +49,7 @@ impl Default for SshOptions {
             known_hosts: None,
             connect_timeout: Duration::from_secs(10),
             accept_new_host_keys: false,
+            keepalive: Duration::from_secs(2),
         }
     }
 }
@@ -193,6 +196,9 @@ impl Ssh {
                         let shown = marker.push(&ebuf[..n]);
                         if remote.pgid.is_none() && marker.pid().is_some() {
                             remote.pgid = marker.pid();
+                            if let Some(pgid) = remote.pgid {
+                                emit(&out, Chunk::Group(pgid)).await;
+                            }
                             flush_early(&out, &mut early).await;
                             // A stop asked for before the command's group was known.
                             if let Some(s) = stopping.as_mut().filter(|s| s.kill_at.is_none()) {
@@ -256,6 +262,32 @@ impl Ssh {
             (Some(stopping), _) => stopping.reason,
             (None, ending) => ending,
         })
+    }
+
+    /// Whether process group `pgid` still exists on the host.
+    pub async fn group_alive(&self, pgid: i32) -> bool {
+        let cmd = format!("sh -c 'kill -0 -{pgid} 2>/dev/null'");
+        self.session
+            .raw_command(cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
+    }
+
+    /// TERM to the group, then KILL after `GRACE` if it is still there.
+    pub async fn stop_group(&self, pgid: i32) {
+        send_signal(&self.session, pgid, "TERM").await;
+        let until = Instant::now() + GRACE;
+        while Instant::now() < until {
+            if !self.group_alive(pgid).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        send_signal(&self.session, pgid, "KILL").await;
     }
 
     async fn exit_or_lost(&self, code: i32) -> Ending {

@@ -12,6 +12,7 @@ mod run;
 mod scenarios;
 mod schema;
 mod show;
+mod signals;
 mod ssh_run;
 mod support;
 mod transport;

@@ -204,7 +204,8 @@ fn a_hung_remote_command_is_killed_on_the_server_at_its_timeout() {
 #[test]
 fn a_connection_lost_mid_step_is_lost_never_ok() {
     let sshd = Sshd::start();
-    let text = "version: 1\nid: lost\ntitle: Lost\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: slow\n    title: Slow\n    run: echo begun; sleep 20\n  - id: done\n    title: Done\n    end: resolved\n";
+    // An odd duration names this test's remote process for pgrep.
+    let text = "version: 1\nid: lost\ntitle: Lost\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: slow\n    title: Slow\n    run: echo begun; sleep 20.4041\n  - id: done\n    title: Done\n    end: resolved\n";
     let cat = catalog(&[("lost.yaml", text)]);
     let child = std::thread::scope(|scope| {
         let handle = scope.spawn(|| run_on(&sshd, &cat, "lost", &sshd.known_hosts).output());
@@ -229,6 +230,39 @@ fn a_connection_lost_mid_step_is_lost_never_ok() {
         trail.contains("\"reconnected\":true"),
         "the host answered again: {trail}"
     );
+    // Reconnected, the tool found the step's process group still running there and, with
+    // nobody to ask, stopped it: a retry can never run beside it.
+    let checked: Vec<serde_json::Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "remote group checked")
+        .collect();
+    assert_eq!(checked.len(), 1, "{trail}");
+    assert_eq!(
+        (&checked[0]["alive"], &checked[0]["stopped"]),
+        (&true.into(), &true.into())
+    );
+    assert!(
+        !pgrep("sleep 20.4041"),
+        "the remote command outlived the lost connection"
+    );
+    // The run is not sealed as final: it is resumable (here it needs a person, the step not
+    // being idempotent).
+    let file = audit_file(cat.audit.path()).unwrap();
+    runbook(["audit", "verify"]).arg(&file).expect_code(4);
+    assert!(child.stderr.contains("runbook resume "), "{}", child.stderr);
+    let out = runbook(["resume"])
+        .arg(&file)
+        .args(["--yes", "--identity"])
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config)
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .expect_code(3);
+    assert!(out.stderr.contains("its outcome is unknown"), "{}", out.stderr);
 }
 
 #[test]
@@ -272,4 +306,57 @@ fn a_host_key_trusted_on_first_use_is_recorded() {
     );
     let client = fingerprint(&sshd.identity);
     assert!(trail.contains(&format!("\"client_key\":\"{client}\"")), "{trail}");
+}
+
+/// A link that stalls mid-step (nothing answers, nothing closes) is noticed by the keepalives
+/// within 10 s (2 s probes, 3 missed: 6-8 s), the step is lost, the tool reconnects and stops
+/// the command still running on the host, and the trail stays open for resume.
+#[test]
+fn a_stalled_link_is_noticed_within_ten_seconds_and_the_remote_command_stopped() {
+    let sshd = Sshd::start();
+    let proxy = crate::support::proxy::Proxy::start(sshd.port);
+    let text = "version: 1\nid: stall\ntitle: Stall\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: slow\n    title: Slow\n    run: echo begun; sleep 30.5052\n  - id: done\n    title: Done\n    end: resolved\n";
+    let cat = catalog(&[("stall.yaml", text)]);
+    let known = cat.dir.path().join("known_hosts");
+    std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", proxy.port, sshd.host_key)).unwrap();
+    let dest = format!("{}@127.0.0.1:{}", crate::support::sshd::USER, proxy.port);
+    let run = runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args(["run", "stall", "--yes", "--target"])
+        .arg(format!("app={dest}"))
+        .arg("--identity")
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(&known)
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config);
+    let (out, stalled_at) = std::thread::scope(|scope| {
+        let handle = scope.spawn(|| run.output());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pgrep("sleep 30.5052") {
+            assert!(Instant::now() < deadline, "the remote command never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let stalled_at = chrono::Utc::now();
+        proxy.stall();
+        (handle.join().unwrap(), stalled_at)
+    });
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let trail = std::fs::read_to_string(audit_file(cat.audit.path()).unwrap()).unwrap();
+    let lost = trail
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "step finished" && e["outcome"] == "lost")
+        .unwrap_or_else(|| panic!("no lost step: {trail}"));
+    let noticed = chrono::DateTime::parse_from_rfc3339(lost["ts"].as_str().unwrap()).unwrap();
+    let took = (noticed.with_timezone(&chrono::Utc) - stalled_at).num_milliseconds();
+    assert!(took <= 10_000, "the stall was noticed after {took} ms");
+    assert!(trail.contains("\"event\":\"remote group checked\""), "{trail}");
+    assert!(
+        !pgrep("sleep 30.5052"),
+        "the remote command outlived the stalled link"
+    );
+    assert!(!trail.contains("\"run finished\""), "not sealed: resumable");
 }

@@ -17,8 +17,8 @@ use crate::transport::destination::Destination;
 /// connections open for ever, yet a long manual step does not lose the connection.
 const IDLE_LIMIT: &str = "4h";
 
-/// Keepalives: a peer that stops answering is declared dead after 5 s × 3.
-const ALIVE_INTERVAL: u32 = 5;
+/// Keepalives: a peer that stops answering is declared dead after this many probes of
+/// `SshOptions::keepalive` (2 s by default: a stalled link is noticed within 6–8 s).
 const ALIVE_COUNT: u32 = 3;
 
 /// Why a host could not be reached, in plain words, with `ssh`'s own message kept as detail.
@@ -209,7 +209,7 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
         "ControlMaster=yes".to_string(),
         format!("ControlPersist={IDLE_LIMIT}"),
         format!("ConnectTimeout={}", opts.connect_timeout.as_secs().max(1)),
-        format!("ServerAliveInterval={ALIVE_INTERVAL}"),
+        format!("ServerAliveInterval={}", opts.keepalive.as_secs().max(1)),
         format!("ServerAliveCountMax={ALIVE_COUNT}"),
     ];
     let mut args: Vec<OsString> = Vec::new();

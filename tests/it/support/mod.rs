@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cmd;
+pub mod proxy;
 pub mod runs;
 pub mod sandbox;
 pub mod sshd;

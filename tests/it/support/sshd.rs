@@ -136,6 +136,7 @@ impl Sshd {
             known_hosts: Some(self.known_hosts.clone()),
             connect_timeout: Duration::from_secs(10),
             accept_new_host_keys: false,
+            keepalive: Duration::from_secs(2),
         }
     }
 

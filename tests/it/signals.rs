@@ -1,0 +1,171 @@
+//! Signals an incident brings, in a real pseudo-terminal: the terminal closing (SIGHUP) stops
+//! the command, here or on the host, and leaves the trail open for `resume` without running
+//! the cleanup; a Ctrl-C at a prompt asks before it aborts, and an abort runs the cleanup.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rexpect::session::{PtySession, spawn_with_options};
+
+use crate::support::cmd::{bin, runbook};
+use crate::support::sshd::Sshd;
+use crate::support::trail::audit_files;
+
+fn spawn(args: &[&str], audit: &Path) -> PtySession {
+    let mut command = Command::new(bin());
+    command
+        .args(args)
+        .arg("--audit-dir")
+        .arg(audit)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("RUNBOOK_PATH")
+        .env_remove("SSH_AUTH_SOCK")
+        .env("USER", "tester");
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(20_000))
+        .strip_ansi_escape_codes(true);
+    spawn_with_options(command, options).expect("the binary starts in a pty")
+}
+
+fn keys(session: &mut PtySession, keys: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    session.send(keys).unwrap();
+    session.flush().unwrap();
+}
+
+fn wait_exit(session: &mut PtySession) -> i32 {
+    match session.process_mut().wait().unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, code) => code,
+        other => panic!("unexpected end: {other:?}"),
+    }
+}
+
+fn pgrep(pattern: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+#[track_caller]
+fn wait_gone(pattern: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while pgrep(pattern) {
+        assert!(Instant::now() < deadline, "`{pattern}` is still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A runbook whose step sleeps (`sleep SECS`, an odd number that names it for pgrep) the first
+/// time only, so that a resume finishes it, and whose cleanup leaves a mark.
+fn sleeper(dir: &Path, secs: &str, target: bool) -> std::path::PathBuf {
+    let flag = dir.join("ran-once");
+    let cleaned = dir.join("cleaned");
+    let book = dir.join("hup.yaml");
+    let targets = if target { "targets:\n  app: {}\n" } else { "" };
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1\nid: hup\ntitle: Hangup\nrto: 5m\n{targets}steps:\n  - id: slow\n    title: Slow\n    idempotent: true\n    run: if [ -e {flag} ]; then echo again; exit 0; fi; touch {flag}; echo started; sleep {secs}\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy\n    target: local\n    run: touch {cleaned}\n",
+            flag = flag.display(),
+            cleaned = cleaned.display()
+        ),
+    )
+    .unwrap();
+    book
+}
+
+fn hangup_during_a_step(args: &[&str], audit: &Path, dir: &Path, secs: &str) {
+    let mut s = spawn(args, audit);
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("started").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pgrep(&format!("sleep {secs}")) {
+        assert!(Instant::now() < deadline, "the step's command never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.process_mut().signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert_eq!(wait_exit(&mut s), 129);
+    wait_gone(&format!("sleep {secs}"));
+    assert!(!dir.join("cleaned").exists(), "no cleanup after a hangup");
+    let trail = audit_files(audit).pop().unwrap();
+    let text = std::fs::read_to_string(&trail).unwrap();
+    assert!(text.contains("\"event\":\"hangup\""), "{text}");
+    assert!(!text.contains("\"event\":\"run finished\""), "not sealed: {text}");
+    runbook(["audit", "verify"]).arg(&trail).expect_code(4);
+}
+
+#[test]
+fn sighup_stops_the_local_command_and_leaves_the_trail_open_for_resume() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "31.6061", false);
+    hangup_during_a_step(
+        &["run", book.to_str().unwrap()],
+        audit.path(),
+        dir.path(),
+        "31.6061",
+    );
+    let trail = audit_files(audit.path()).pop().unwrap();
+    // Resume continues: the idempotent step runs again, then the cleanup, then the seal.
+    runbook(["resume", trail.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(dir.path().join("cleaned").exists());
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+}
+
+#[test]
+fn sighup_stops_the_remote_command_too() {
+    let sshd = Sshd::start();
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "31.7071", true);
+    let target = format!("app={}", sshd.dest());
+    let args = [
+        "run",
+        book.to_str().unwrap(),
+        "--target",
+        &target,
+        "--identity",
+        sshd.identity.to_str().unwrap(),
+        "--known-hosts",
+        sshd.known_hosts.to_str().unwrap(),
+        "--ssh-config",
+        sshd.ssh_config.to_str().unwrap(),
+    ];
+    // The step runs on the host (its flag there is the same file: one machine).
+    hangup_during_a_step(&args, audit.path(), dir.path(), "31.7071");
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_asks_and_an_abort_runs_the_cleanup() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "32.8081", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_control('c').unwrap();
+    s.exp_string("Ctrl-C: abort the run?").unwrap();
+    keys(&mut s, "n\r");
+    // A reflex is forgiven: the same prompt again, and nothing ran.
+    s.exp_string("What now?").unwrap();
+    assert!(!dir.path().join("ran-once").exists());
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_control('c').unwrap();
+    s.exp_string("Ctrl-C: abort the run?").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_control('c').unwrap();
+    s.exp_string("run aborted").unwrap();
+    assert_eq!(wait_exit(&mut s), 3);
+    assert!(dir.path().join("cleaned").exists(), "the abort ran the cleanup");
+    let trail = audit_files(audit.path()).pop().unwrap();
+    let text = std::fs::read_to_string(&trail).unwrap();
+    assert!(text.contains("\"outcome\":\"aborted\""), "{text}");
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+    runbook(["resume", trail.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(2);
+}
