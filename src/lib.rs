@@ -25,6 +25,7 @@ pub mod resume;
 pub mod review;
 pub mod runbook;
 pub mod script;
+pub mod secrets;
 pub mod sink;
 pub mod transport;
 pub mod ui;

@@ -1,0 +1,4 @@
+//! Secret inputs, from where they live to the terminal (design §14): how hostile bytes in values
+//! and command output are kept from driving the terminal (`escape`). Masking is `crate::mask`.
+
+pub mod escape;
