@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command of the README: installs what the tests need when it is missing (a real sshd,
-# a real PostgreSQL and Python for the end-to-end tests), then runs every test.
+# a real PostgreSQL and Python for the end-to-end tests, pass and gpg), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,9 @@ command -v git >/dev/null 2>&1 || need+=(git)
 # Tests check that stopped commands are gone (pgrep) and start them in their own session (setsid).
 command -v pgrep >/dev/null 2>&1 || need+=(procps)
 command -v setsid >/dev/null 2>&1 || need+=(util-linux)
+# A `cmd:` secret source is tested against a real password store (src/secrets/source/command.rs).
+command -v pass >/dev/null 2>&1 || need+=(pass)
+command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -27,6 +27,7 @@ pub mod resume;
 pub mod review;
 pub mod runbook;
 pub mod script;
+pub mod secrets;
 pub mod signals;
 pub mod sink;
 pub mod transport;

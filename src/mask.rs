@@ -1,5 +1,11 @@
 //! Masks secrets (`***`) in streamed output, even when a secret arrives split across two reads
 //! (design §2 "secret"): the terminal, the audit trail and output logs only ever see masked bytes.
+//! A secret is masked in every form a command is likely to print it in (design §14 "Masking"):
+//! each line of a multi-line secret, its base64 encodings, its URL encoding.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// What replaces every secret.
 pub const MASK: &str = "***";
@@ -20,7 +26,87 @@ pub struct Masker {
     pending: Vec<u8>,
 }
 
+/// Shortest line of a multi-line secret, and shortest base64 stretch, masked on its own: shorter
+/// ones would mask common words and padding everywhere.
+const SHORTEST_PART: usize = 4;
+
+/// What a URL component may hold unencoded (RFC 3986 "unreserved"): the set of Python's
+/// `quote(s, safe='')`, close to JavaScript's `encodeURIComponent`.
+const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Every byte string that must be masked for one secret value, without duplicates (none for
+/// an empty value):
+///
+/// - the value itself;
+/// - when it has several lines, each line of 4+ characters, without its `\r` (a key printed
+///   line by line, each line prefixed: `sed 's/^/> /'`);
+/// - its base64 encodings, standard and URL-safe alphabets: for each of the three places the
+///   secret can start in a 3-byte group of a longer encoded stream, the characters that only
+///   the secret's bytes decide (those touching unknown bytes before or after are dropped), when
+///   4+ characters long; and the whole value encoded alone, with its padding. So a secret of 1
+///   or 2 bytes has no base64 form, one of 3 bytes only where it starts a group;
+/// - its URL encoding (RFC 3986 component, `%XX` upper case; also with `+` for spaces), when it
+///   differs from the value.
+pub fn forms(secret: &str) -> Vec<Vec<u8>> {
+    let mut forms: Vec<Vec<u8>> = Vec::new();
+    let mut add = |form: Vec<u8>| {
+        if !form.is_empty() && !forms.contains(&form) {
+            forms.push(form);
+        }
+    };
+    add(secret.as_bytes().to_vec());
+    if secret.contains('\n') {
+        for line in secret.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.chars().count() >= SHORTEST_PART {
+                add(line.as_bytes().to_vec());
+            }
+        }
+    }
+    for engine in [&STANDARD, &URL_SAFE] {
+        for offset in 0..3 {
+            if let Some(stable) = base64_stable(engine, secret.as_bytes(), offset) {
+                add(stable.into_bytes());
+            }
+        }
+        if base64_stable(engine, secret.as_bytes(), 0).is_some() {
+            add(engine.encode(secret).into_bytes());
+        }
+    }
+    let url = utf8_percent_encode(secret, URL_COMPONENT).to_string();
+    if url != secret {
+        if secret.contains(' ') {
+            add(url.replace("%20", "+").into_bytes());
+        }
+        add(url.into_bytes());
+    }
+    forms
+}
+
+/// The characters of a base64 stream that only `secret`'s bytes decide, when the secret starts
+/// at byte `offset` (0..3) of a 3-byte group: character `i` carries bits `6i..6i+6` of the
+/// stream, the secret bits `8 * offset..8 * (offset + len)`. `None` when under 4 characters.
+fn base64_stable(engine: &impl Engine, secret: &[u8], offset: usize) -> Option<String> {
+    let first = (8 * offset).div_ceil(6);
+    let end = 8 * (offset + secret.len()) / 6;
+    if end < first + SHORTEST_PART {
+        return None;
+    }
+    let mut aligned = vec![0; offset];
+    aligned.extend_from_slice(secret);
+    Some(engine.encode(&aligned)[first..end].to_string())
+}
+
 impl Masker {
+    /// A masker for every [`forms`] of each secret value.
+    pub fn for_secrets<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
+        Masker::new(values.into_iter().flat_map(forms).collect())
+    }
+
     /// Empty secrets are ignored (they would match everywhere).
     pub fn new(secrets: Vec<Vec<u8>>) -> Masker {
         let mut secrets: Vec<Vec<u8>> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
@@ -237,6 +323,128 @@ mod tests {
         assert_eq!(m.push(b"gry"), b"hungry");
         assert_eq!(m.push(b"hunter"), b"");
         assert_eq!(m.finish(), b"hunter");
+    }
+
+    /// A secret of `len` characters, some of them multi-byte, some newlines, from `seed`.
+    fn secret(len: usize, seed: usize) -> String {
+        let alphabet: Vec<char> = "aZ7+/=-_~ %@:!é漢🦀\"'$".chars().collect();
+        (0..len)
+            .map(|i| match (i * 7 + seed * 13) % 29 {
+                0 | 11 | 22 if seed == 0 && i > 0 => '\n',
+                k => alphabet[k % alphabet.len()],
+            })
+            .collect()
+    }
+
+    /// Everything the masker shows around its masks must be outside the characters that only
+    /// the secret decides: `stream[first..end]`, the secret starting at byte `at` of the data.
+    #[track_caller]
+    fn assert_hidden(masked: &str, stream: &str, first: usize, end: usize) {
+        let stable = &stream[first..end];
+        assert!(!masked.contains(stable), "{stable:?} visible in {masked:?}");
+        for window in stable.as_bytes().windows(SHORTEST_PART) {
+            let window = std::str::from_utf8(window).unwrap();
+            assert!(
+                !masked.contains(window),
+                "{window:?} of {stable:?} visible in {masked:?}"
+            );
+        }
+        let before = &masked[..masked.find(MASK).expect("masked")];
+        let after = &masked[masked.rfind(MASK).unwrap() + MASK.len()..];
+        assert!(
+            stream.starts_with(before) && before.len() <= first,
+            "{before:?} shown"
+        );
+        assert!(
+            stream.ends_with(after) && stream.len() - after.len() >= end,
+            "{after:?} shown"
+        );
+    }
+
+    #[test]
+    fn masks_base64_of_a_secret_at_every_alignment() {
+        let mut checked = 0;
+        for len in 1..=40 {
+            for seed in 0..3 {
+                let secret = secret(len, seed);
+                let masker = Masker::for_secrets([secret.as_str()]);
+                for prefix in 0..=5 {
+                    for suffix in ["", "\n", "x", "~~", "tail\n"] {
+                        let data = [&b"user:"[..prefix], secret.as_bytes(), suffix.as_bytes()].concat();
+                        let at = 8 * prefix;
+                        let (first, end) = (at.div_ceil(6), (at + 8 * secret.len()) / 6);
+                        for engine in [&STANDARD, &URL_SAFE] {
+                            let stream = engine.encode(&data);
+                            if end >= first + SHORTEST_PART {
+                                assert_hidden(&masker.mask_str(&stream), &stream, first, end);
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 3000, "{checked}");
+    }
+
+    #[test]
+    fn short_secrets_have_no_base64_form() {
+        assert_eq!(forms("ab"), [b"ab".to_vec()]);
+        // 3 bytes: only where it starts a 3-byte group ("abc" -> "YWJj").
+        assert_eq!(forms("abc"), [b"abc".to_vec(), b"YWJj".to_vec()]);
+        assert!(forms("").is_empty());
+    }
+
+    #[test]
+    fn lists_each_form_once() {
+        let forms = forms("hunter2");
+        let shown: Vec<&str> = forms.iter().map(|f| std::str::from_utf8(f).unwrap()).collect();
+        // At offsets 1 and 2 the encodings of `\0hunter2` and `\0\0hunter2`, trimmed.
+        assert_eq!(
+            shown,
+            ["hunter2", "aHVudGVyM", "h1bnRlcj", "odW50ZXIy", "aHVudGVyMg=="]
+        );
+    }
+
+    #[test]
+    fn masks_url_encodings() {
+        let m = Masker::for_secrets(["p@ss w/rd~"]);
+        assert_eq!(
+            m.mask_str("postgres://app:p%40ss%20w%2Frd~@db/x?pw=p%40ss+w%2Frd~ raw=p@ss w/rd~"),
+            "postgres://app:***@db/x?pw=*** raw=***"
+        );
+        // Nothing to encode: no URL form.
+        assert!(forms("plain-value_1.2~").iter().all(|f| !f.contains(&b'%')));
+    }
+
+    #[test]
+    fn masks_every_line_of_a_multi_line_secret_printed_with_a_prefix() {
+        let body = [
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7",
+            "VJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu",
+            "NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ",
+        ];
+        for eol in ["\n", "\r\n"] {
+            let pem = format!(
+                "-----BEGIN PRIVATE KEY-----{eol}{}{eol}-----END PRIVATE KEY-----",
+                body.join(eol)
+            );
+            let m = Masker::for_secrets([pem.as_str()]);
+            // echo "$pw" | sed 's/^/> /'
+            let printed: String = pem.split('\n').map(|line| format!("> {line}\n")).collect();
+            let masked = m.mask_str(&printed);
+            assert_eq!(masked, format!("> ***{eol}").repeat(4) + "> ***\n");
+            // Streamed, cut at every point.
+            for split in 0..printed.len() {
+                let (a, b) = printed.as_bytes().split_at(split);
+                let mut m = m.clone();
+                let out = String::from_utf8([m.push(a), m.push(b), m.finish()].concat()).unwrap();
+                assert_eq!(out, masked, "split at {split}");
+            }
+        }
+        // Lines under 4 characters are not masked on their own.
+        let m = Masker::for_secrets(["abcd\nab\nwxyz"]);
+        assert_eq!(m.mask_str("[abcd] [ab] [wxyz]"), "[***] [ab] [***]");
     }
 
     #[test]
