@@ -305,9 +305,8 @@ impl Executor {
             tokio::select! {
                 ending = &mut run => {
                     while let Ok(chunk) = rx.try_recv() {
-                        match split(chunk, &mut stdout, &mut stderr) {
-                            Some((stream, bytes)) => show(stream, masker.push_owned(bytes), &mut recorder),
-                            None => {}
+                        if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {
+                            show(stream, masker.push_owned(bytes), &mut recorder);
                         }
                     }
                     break ending;

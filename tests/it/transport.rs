@@ -43,6 +43,16 @@ impl Ran {
     }
 }
 
+/// The next piece of output, past the announcement of the command's process group.
+async fn output(rx: &mut mpsc::Receiver<Chunk>) -> Option<Chunk> {
+    loop {
+        match rx.recv().await {
+            Some(Chunk::Group(_)) => continue,
+            other => return other,
+        }
+    }
+}
+
 fn spec(command: &str) -> CommandSpec {
     CommandSpec {
         command: command.to_string(),
@@ -140,7 +150,7 @@ async fn check_exit_code_and_streams(t: &Transport) {
     let long = spec("echo first; sleep 1.5; echo second");
     let task = t.run(&long, tx, CancellationToken::new());
     let first = async {
-        let chunk = rx.recv().await;
+        let chunk = output(&mut rx).await;
         let at = started.elapsed();
         while rx.recv().await.is_some() {}
         (chunk, at)
@@ -256,7 +266,7 @@ async fn ssh_connection_dying_mid_command_is_lost_not_success() {
     let (tx, mut rx) = mpsc::channel(64);
     let started = Instant::now();
     let watcher = async {
-        assert_eq!(rx.recv().await, Some(Chunk::Stdout(b"started\n".to_vec())));
+        assert_eq!(output(&mut rx).await, Some(Chunk::Stdout(b"started\n".to_vec())));
         sshd.kill_connections();
         while rx.recv().await.is_some() {}
     };
@@ -280,7 +290,7 @@ async fn ssh_step_with_a_timeout_never_outlives_a_lost_connection() {
     long.timeout = Some(Duration::from_secs(2));
     let (tx, mut rx) = mpsc::channel(64);
     let watcher = async {
-        rx.recv().await;
+        output(&mut rx).await;
         sshd.kill_connections();
         while rx.recv().await.is_some() {}
     };
@@ -399,7 +409,7 @@ async fn check_abandoned_run_is_stopped(t: &Transport) {
     // Run it until its first output, then drop it.
     tokio::select! {
         _ = &mut run => panic!("sleep 300 ended"),
-        first = rx.recv() => assert_eq!(first, Some(Chunk::Stdout(b"go\n".to_vec()))),
+        first = output(&mut rx) => assert_eq!(first, Some(Chunk::Stdout(b"go\n".to_vec()))),
     }
     drop(run);
     assert_no_process(&marker).await;
