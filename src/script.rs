@@ -32,10 +32,20 @@ pub fn shell_quote(s: &str) -> String {
     quoted
 }
 
+/// The longest `name=value` one environment string may be (Linux's `MAX_ARG_STRLEN`, 32
+/// pages, with its NUL): a longer exported variable would make every `exec` of the step fail
+/// with "Argument list too long". Such a value is set but not exported: `"$name"` works in
+/// the step's script (and for shell built-ins such as `printf`), not in its programs' env.
+pub const MAX_EXPORTED: usize = 32 * 4096 - 1;
+
+/// What `sh` is given as its argv, locally and on a remote host: a fixed wrapper that reads
+/// the script from standard input, then gives the step an empty standard input of its own.
+/// The script (and every value in it) never appears in any process's argv (design §14).
+pub const READ_AND_RUN: &str = "script=$(cat); exec </dev/null; eval \"$script\"";
+
 /// `name='value'` then `export name`, one per line for each variable, then the command.
 ///
-/// The same text is run locally, over SSH, and printed for "run it by hand", so what the
-/// operator pastes behaves exactly like what the tool runs.
+/// This text reaches the shell through its standard input (`READ_AND_RUN`), never argv.
 pub fn script(env: &[(String, String)], command: &str) -> Result<String, ScriptError> {
     if command.contains('\0') {
         return Err(ScriptError::NulInCommand);
@@ -51,9 +61,12 @@ pub fn script(env: &[(String, String)], command: &str) -> Result<String, ScriptE
         text.push_str(name);
         text.push('=');
         text.push_str(&shell_quote(value));
-        text.push_str("\nexport ");
-        text.push_str(name);
         text.push('\n');
+        if name.len() + 1 + value.len() <= MAX_EXPORTED {
+            text.push_str("export ");
+            text.push_str(name);
+            text.push('\n');
+        }
     }
     text.push_str(command);
     Ok(text)
@@ -111,15 +124,49 @@ mod tests {
         assert_eq!(script(&[], "tr\0ue"), Err(ScriptError::NulInCommand));
     }
 
+    /// Runs `text` the way the transports do: `sh -c READ_AND_RUN`, the script on stdin.
+    fn run(text: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", READ_AND_RUN])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     #[test]
     fn values_arrive_literally_in_a_real_shell() {
         let nasty = "'; echo INJECTED; ' $(echo INJECTED) `echo INJECTED` \"\n\\ $HOME";
         let text = script(&vars(&[("v", nasty)]), "printf '%s' \"$v\"").unwrap();
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&text)
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), nasty);
+        assert_eq!(String::from_utf8_lossy(&run(&text).stdout), nasty);
+    }
+
+    /// The step's own stdin is empty: the script it was read from is not there to be read.
+    #[test]
+    fn the_step_reads_an_empty_stdin() {
+        let text = script(&vars(&[("v", "x")]), "cat; echo end").unwrap();
+        assert_eq!(String::from_utf8_lossy(&run(&text).stdout), "end\n");
+    }
+
+    /// A value too big for the environment (over 128 KiB) still reaches the script as a shell
+    /// variable, and the programs the step runs still start.
+    #[test]
+    fn a_value_over_128_kib_works() {
+        let big = "y".repeat(300 * 1024);
+        let text = script(
+            &vars(&[("big", &big)]),
+            "printf %s \"$big\" | wc -c; /bin/true && echo ran",
+        )
+        .unwrap();
+        let out = run(&text);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            [&(300 * 1024).to_string(), "ran"]
+        );
     }
 }

@@ -10,7 +10,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::{Chunk, CommandSpec, DRAIN, Ending, GRACE, Stopping, TransportError, emit, or_never};
-use crate::script::script;
+use crate::script::{READ_AND_RUN, script};
 
 /// This machine.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,11 +24,12 @@ impl Local {
         cancel: CancellationToken,
     ) -> Result<Ending, TransportError> {
         let text = script(&spec.env, &spec.command)?;
+        // The script goes through a pipe, never argv: `ps` shows only the fixed wrapper.
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
-            .arg(&text)
+            .arg(READ_AND_RUN)
             .process_group(0)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -38,6 +39,13 @@ impl Local {
             })?;
         // The shell leads its own group: its id is the group's.
         let mut group = Group(child.id().map(|id| id as i32));
+        if let Some(mut stdin) = child.stdin.take() {
+            // Written beside the reading of its output: a big script must not wait on it.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(text.as_bytes()).await;
+            });
+        }
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
             unreachable!("both pipes were requested");
         };

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::destination::Destination;
 use super::{Chunk, CommandSpec, DRAIN, Ending, GRACE, Stopping, TransportError, emit, or_never};
-use crate::script::{script, shell_quote};
+use crate::script::{READ_AND_RUN, script, shell_quote};
 
 mod connect;
 mod marker;
@@ -142,20 +142,28 @@ impl Ssh {
             .await
             .expect("the semaphore is never closed");
         let token = new_token();
-        let mut child =
-            Session::to_raw_command(self.session.clone(), remote_command(&token, &text, spec.timeout))
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .await
-                .map_err(|e| TransportError::Spawn {
-                    program: "ssh",
-                    source: std::io::Error::other(e),
-                })?;
+        let mut child = Session::to_raw_command(self.session.clone(), remote_command(&token, spec.timeout))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| TransportError::Spawn {
+                program: "ssh",
+                source: std::io::Error::other(e),
+            })?;
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout().take(), child.stderr().take()) else {
             unreachable!("both pipes were requested");
         };
+        if let Some(mut stdin) = child.stdin().take() {
+            // The script travels through the channel, never argv (design §14), written beside
+            // the reading of the output so that a big one cannot wait on it.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(text.as_bytes()).await;
+                let _ = stdin.shutdown().await;
+            });
+        }
         let wait = child.wait();
         tokio::pin!(wait);
 
@@ -311,30 +319,32 @@ impl Ssh {
 /// What the remote login shell is given. Spelled out:
 ///
 /// ```sh
-/// sh -c 'setsid sh -c '\''echo "TOKEN $$" >&2; exec [timeout -k 5 T] sh -c "$1"'\'' rb-step SCRIPT & wait $!'
+/// sh -c 'exec 3<&0; setsid sh -c '\''echo "TOKEN $$" >&2; exec [timeout -k 5 T] sh -c "$0"'\'' READ_AND_RUN 0<&3 3<&- & exec 3<&-; wait $!'
 /// ```
 ///
 /// `setsid` gives the step a process group (and session) of its own whose id is announced
 /// first thing on stderr, so it can be stopped later by a second command on the same
-/// connection; the outer `sh` waits and passes its exit code on. The script travels as `$1`,
-/// quoted once, so it is never re-parsed. The outer `sh -c` makes this work whatever the
+/// connection; the outer `sh` waits and passes its exit code on. The script itself arrives on
+/// the channel's stdin (saved on fd 3 for the background job) and `READ_AND_RUN` reads it:
+/// no value is ever in an argv on the host. The outer `sh -c` makes this work whatever the
 /// login shell is.
-fn remote_command(token: &str, script: &str, timeout: Option<Duration>) -> String {
+fn remote_command(token: &str, timeout: Option<Duration>) -> String {
     let run = match timeout {
         Some(t) => {
             let secs = (t + REMOTE_TIMEOUT_MARGIN).as_secs_f64().ceil() as u64;
             format!(
-                "if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {secs} sh -c \"$1\"; fi; exec sh -c \"$1\""
+                "if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {secs} sh -c \"$0\"; fi; exec sh -c \"$0\""
             )
         }
-        // `eval` rather than another `sh -c`: one process less per step.
-        None => "eval \"$1\"".to_string(),
+        // `eval` in this shell rather than another `sh -c`: one process less per step.
+        None => READ_AND_RUN.to_string(),
     };
     let inner = format!("echo \"{token} $$\" >&2; {run}");
+    // A background job's stdin is /dev/null unless redirected from a saved descriptor.
     let wrapper = format!(
-        "setsid sh -c {} rb-step {} & wait $!",
+        "exec 3<&0; setsid sh -c {} {} 0<&3 3<&- & exec 3<&-; wait $!",
         shell_quote(&inner),
-        shell_quote(script)
+        shell_quote(READ_AND_RUN)
     );
     format!("sh -c {}", shell_quote(&wrapper))
 }
@@ -409,31 +419,40 @@ impl Drop for RemoteGroup {
 mod tests {
     use super::*;
 
+    /// Runs the remote command in a local `sh`, the script on its stdin, as sshd would.
+    fn run(cmd: &str, script: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     #[test]
     fn the_remote_command_runs_the_script_verbatim_in_a_real_shell() {
-        let script = "v='it'\\''s'\nexport v\nprintf '%s|%s' \"$v\" \"$1\"";
-        let cmd = remote_command("TOKEN", script, Some(Duration::from_secs(1)));
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&cmd)
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's|");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.starts_with("TOKEN "), "{stderr}");
-        let pid: i32 = stderr["TOKEN ".len()..].trim().parse().unwrap();
-        assert!(pid > 1);
+        let script = "v='it'\\''s'\nexport v\nprintf '%s|%s|' \"$v\" \"$1\"; cat; echo end";
+        for timeout in [Some(Duration::from_secs(1)), None] {
+            let cmd = remote_command("TOKEN", timeout);
+            assert!(!cmd.contains("it'"), "the script is not in the command: {cmd}");
+            let out = run(&cmd, script);
+            // `cat` reads nothing: the step's stdin is empty.
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "it's||end\n", "{timeout:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.starts_with("TOKEN "), "{stderr}");
+            let pid: i32 = stderr["TOKEN ".len()..].trim().parse().unwrap();
+            assert!(pid > 1);
+        }
     }
 
     #[test]
     fn the_remote_command_passes_the_exit_code_on() {
-        let cmd = remote_command("T", "exit 42", None);
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&cmd)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert_eq!(status.code(), Some(42));
+        let out = run(&remote_command("T", None), "exit 42");
+        assert_eq!(out.status.code(), Some(42));
     }
 }

@@ -72,7 +72,7 @@ fn ctrl_c_stops_the_command_and_asks_what_next() {
     std::fs::write(
         &file,
         format!(
-            "version: 1\nid: slow\ntitle: Slow\nrto: 1m\nsteps:\n  - id: wait\n    title: Wait\n    run: echo started; sleep 300; echo {marker}\n  - id: done\n    title: Done\n    end: resolved\n"
+            "version: 1\nid: slow\ntitle: Slow\nrto: 1m\nsteps:\n  - id: wait\n    title: Wait\n    run: echo started; sh -c 'sleep 300' {marker}\n  - id: done\n    title: Done\n    end: resolved\n"
         ),
     )
     .unwrap();

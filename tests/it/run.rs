@@ -420,7 +420,7 @@ fn a_signal_stops_the_command_runs_cleanup_and_seals() {
     std::fs::write(
         &book,
         format!(
-            "version: 1\nid: slow\ntitle: Slow\nrto: 1m\nsteps:\n  - id: wait\n    title: Wait\n    run: echo started; sleep 300; echo {marker}\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy\n    run: touch {}\n",
+            "version: 1\nid: slow\ntitle: Slow\nrto: 1m\nsteps:\n  - id: wait\n    title: Wait\n    run: echo started; sh -c 'sleep 300' {marker}\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy\n    run: touch {}\n",
             cleaned.display()
         ),
     )
@@ -436,13 +436,32 @@ fn a_signal_stops_the_command_runs_cleanup_and_seals() {
         .spawn()
         .unwrap();
     wait_for_started(audit.path());
-    std::thread::sleep(Duration::from_millis(200));
+    // The command itself is running (its marker is in an argv), not just recorded as started.
+    let running = || {
+        !std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !running() {
+        assert!(std::time::Instant::now() < deadline, "the command never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("wait: cancelled"), "{stderr}");
+    // Named for what it was: SIGTERM is not "Ctrl-C".
+    assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted by SIGTERM during `wait`"),
+        "{stderr}"
+    );
     assert!(stderr.contains("run interrupted"), "{stderr}");
     assert!(cleaned.exists(), "the cleanup ran");
     let gone = std::process::Command::new("pgrep")

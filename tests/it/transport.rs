@@ -262,7 +262,7 @@ async fn ssh_connection_dying_mid_command_is_lost_not_success() {
     let sshd = Sshd::start();
     let t = connect(&sshd).await;
     let marker = unique("lost");
-    let long = spec(&format!("echo started; sleep 30; : {marker}"));
+    let long = spec(&format!("echo started; sh -c 'sleep 30' {marker}"));
     let (tx, mut rx) = mpsc::channel(64);
     let started = Instant::now();
     let watcher = async {
@@ -286,7 +286,7 @@ async fn ssh_step_with_a_timeout_never_outlives_a_lost_connection() {
     let sshd = Sshd::start();
     let t = connect(&sshd).await;
     let marker = unique("orphan");
-    let mut long = spec(&format!("echo started; sleep 60; : {marker}"));
+    let mut long = spec(&format!("echo started; sh -c 'sleep 60' {marker}"));
     long.timeout = Some(Duration::from_secs(2));
     let (tx, mut rx) = mpsc::channel(64);
     let watcher = async {
@@ -321,7 +321,7 @@ fn is_running(marker: &str) -> bool {
 
 async fn check_timeout_stops_everything(t: &Transport) {
     let marker = unique("timeout");
-    let mut s = spec(&format!("sleep 300; : {marker}"));
+    let mut s = spec(&format!("sh -c 'sleep 300' {marker}"));
     s.timeout = Some(Duration::from_secs(1));
     let ran = run(t, &s).await;
     assert_eq!(ran.ending, Ending::TimedOut, "{}", t.label());
@@ -332,12 +332,15 @@ async fn check_timeout_stops_everything(t: &Transport) {
 async fn check_cancel_stops_everything(t: &Transport) {
     let marker = unique("cancel");
     // A child of a child: the whole group must go, not just the shell.
-    let s = spec(&format!("sh -c 'sleep 300; : {marker}-child'; : {marker}"));
+    let s = spec(&format!("sh -c 'sh -c \"sleep 300\" {marker}-child' {marker}"));
     let cancel = CancellationToken::new();
     let trigger = {
         let cancel = cancel.clone();
+        let marker = marker.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(700)).await;
+            // The markers are in argv (the script itself never is): it runs, then is stopped.
+            assert!(is_running(&format!("{marker}-child")), "the command never ran");
             cancel.cancel();
         }
     };
@@ -349,7 +352,7 @@ async fn check_cancel_stops_everything(t: &Transport) {
 
 async fn check_term_ignored_is_killed_after_grace(t: &Transport) {
     let marker = unique("stubborn");
-    let mut s = spec(&format!("trap '' TERM; echo armed; sleep 300; : {marker}"));
+    let mut s = spec(&format!("trap '' TERM; echo armed; sh -c 'sleep 300' {marker}"));
     s.timeout = Some(Duration::from_secs(1));
     let ran = run(t, &s).await;
     assert_eq!(ran.ending, Ending::TimedOut, "{}", t.label());
@@ -402,7 +405,7 @@ async fn ssh_command_ignoring_term_is_killed_after_grace() {
 /// An executor that gives up on a command (drops the `run` future) must not leave it running.
 async fn check_abandoned_run_is_stopped(t: &Transport) {
     let marker = unique("abandoned");
-    let s = spec(&format!("echo go; sleep 300; : {marker}"));
+    let s = spec(&format!("echo go; sh -c 'sleep 300' {marker}"));
     let (tx, mut rx) = mpsc::channel(64);
     // Boxed, so that dropping it really drops the future.
     let mut run = Box::pin(t.run(&s, tx, CancellationToken::new()));
