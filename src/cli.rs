@@ -195,9 +195,12 @@ pub struct RunOptions {
     /// Bind a role to `local`, an inventory host or group, or an SSH destination
     #[arg(long = "target", value_name = "ROLE=DEST")]
     pub targets: Vec<String>,
-    /// Give an input its value
+    /// Give an input its value (a secret given so is visible in the process list: prefer --set-from)
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub sets: Vec<String>,
+    /// Read an input from where it lives: env:VAR, file:PATH, file-all:PATH, cmd:COMMAND (e.g. cmd:pass show db/prod), or stdin
+    #[arg(long = "set-from", value_name = "NAME=SOURCE")]
+    pub set_froms: Vec<String>,
     /// Inventory of hosts and groups [default: $RUNBOOK_INVENTORY, else ./inventory.yaml when present]
     #[arg(long, value_name = "FILE", env = "RUNBOOK_INVENTORY")]
     pub inventory: Option<PathBuf>,

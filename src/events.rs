@@ -190,6 +190,10 @@ pub enum Event {
         /// A command the tool runs and times. Not for manual steps, commands run by hand (the
         /// operator is at a prompt) or calls (their own steps have spinners).
         spinner: bool,
+        /// The names of the secrets this command receives (least privilege: only those).
+        secrets: Vec<String>,
+        /// The step declares its output free of secrets (`declassify: true`).
+        declassify: bool,
     },
     Output {
         stream: Stream,

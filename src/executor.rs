@@ -21,6 +21,7 @@ const KEEP_BYTES: usize = 1024 * 1024;
 
 mod asking;
 mod command;
+mod output;
 
 /// Everything a walk needs, shared by the main run and its sub-runs.
 pub struct Executor {
@@ -47,6 +48,9 @@ pub struct Executor {
     pub handled_stops: u64,
     /// Steps that did not go as written, in order (a resumed run starts from the trail's).
     pub deviations: Vec<Deviation>,
+    /// Masks what the operator types (notes, edits, commands run by hand) before it is
+    /// recorded: the secrets of the step at hand, in every form (`Vars::masker`).
+    pub typed: crate::mask::Masker,
 }
 
 /// How a walk ended.
@@ -327,6 +331,7 @@ impl Executor {
 
     /// Presents one step, acts on it, and says where to go.
     async fn step(&mut self, place: &Place<'_>, index: usize, vars: &mut Vars) -> Result<Next, Error> {
+        self.typed = vars.masker();
         let runbook = place.runbook;
         let step = &runbook.steps[index];
         let id = place.id(step);

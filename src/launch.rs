@@ -251,6 +251,7 @@ async fn walk(l: Launch) -> Result<u8> {
         signals,
         handled_stops: 0,
         deviations,
+        typed: vars.masker(),
     };
     let end = match executor.run(&mut vars, start).await {
         Ok(end) => end,

@@ -182,45 +182,23 @@ impl Plan {
             .unwrap_or_else(|| "local".to_string())
     }
 
-    /// The main runbook's inputs: `--set`, else the default, else asked (or an error unattended).
-    pub fn inputs(&self, sets: &[String], operator: &Operator) -> Result<Vars, Error> {
+    /// The main runbook's inputs: `--set-from`, `--set`, the input's `from:`, its default,
+    /// else asked (an error unattended), all before anything runs (`secrets::given`).
+    pub fn inputs(&self, sets: &[String], froms: &[String], operator: &Operator) -> Result<Vars, Error> {
         let runbook = &self.main.runbook;
-        let mut given: HashMap<String, String> = HashMap::new();
-        for set in sets {
-            let Some((name, value)) = set.split_once('=') else {
-                return Err(Error::usage(format!("--set `{set}` is not NAME=VALUE")));
-            };
-            if !runbook.inputs.contains_key(name) {
-                let hint = did_you_mean(name, runbook.inputs.keys().map(String::as_str))
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
-                return Err(Error::usage(format!(
-                    "--set: `{}` has no input `{name}`{hint}",
-                    runbook.id()
-                )));
-            }
-            given.insert(name.to_string(), value.to_string());
-        }
+        let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
         let mut vars = Vars::default();
         let mut missing = Vec::new();
         for (name, input) in &runbook.inputs {
-            let input = &input.value;
-            let value = match given.remove(name).or_else(|| input.default.clone()) {
-                Some(v) => v,
-                None if operator.is_interactive() => {
-                    operator.input(name, input.description.as_deref(), input.secret)?
-                }
-                None => {
-                    missing.push(name.clone());
-                    continue;
-                }
-            };
-            vars.set(name, value, input.secret);
+            match given.value(name, &input.value, operator)? {
+                Some(value) => vars.set(name, value, input.value.secret),
+                None => missing.push(name.clone()),
+            }
         }
         if !missing.is_empty() {
             let flags = missing
                 .iter()
-                .map(|m| format!("--set {m}=..."))
+                .map(|m| format!("--set-from {m}=SOURCE (or --set {m}=...)"))
                 .collect::<Vec<_>>()
                 .join(" ");
             return Err(Error::usage(format!(

@@ -76,6 +76,11 @@ pub struct Input {
     /// Never written anywhere in clear; masked as `***` in every output.
     #[serde(default)]
     pub secret: bool,
+    /// Where the value comes from when none is given: `env:VAR`, `file:PATH` (first line),
+    /// `file-all:PATH`, `cmd:COMMAND` (run at pre-flight, no shell), or `stdin`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub from: Option<Located<String>>,
 }
 
 /// A role the runbook acts on.
@@ -136,6 +141,15 @@ pub struct Step {
     /// Safe to re-run after a crash without asking.
     #[serde(default)]
     pub idempotent: bool,
+    /// Secret inputs the command receives besides those it names (`$name`, `${name}`): a
+    /// secret is exported only to the steps that need it.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub uses: Vec<Located<String>>,
+    /// The output of this step holds no secret although it received one (e.g. a row count
+    /// read with a password): its stdout and captures are shown and recorded in clear.
+    #[serde(default)]
+    pub declassify: bool,
 
     /// Kind `run`: a shell command (`sh -c`); variables arrive as environment variables.
     #[serde(default)]

@@ -190,6 +190,8 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             target,
             timeout,
             spinner,
+            secrets,
+            declassify,
         } => {
             // A command's output file, named before it exists: a crash in between leaves
             // a trail that still accounts for it.
@@ -203,6 +205,15 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                     "output_file",
                     output_file.map(|o| json!(o)).unwrap_or(Value::Null),
                 ),
+                (
+                    "secrets",
+                    if secrets.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(secrets)
+                    },
+                ),
+                ("declassify", if *declassify { json!(true) } else { Value::Null }),
             ]);
             // Durable: the record of what is about to run must survive a crash of this process.
             audit.append("step started", Some(step), Some(host), f, true)?;

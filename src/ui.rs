@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 use crate::duration::format as fmt_duration;
 use crate::events::{Event, RunOutcome, Stream};
+use crate::secrets::escape::{text as esc_text, value as esc};
 
 /// Whether the terminal can take a spinner and colours.
 pub fn rich_terminal() -> bool {
@@ -119,7 +120,8 @@ impl Ui {
                     step_target_ms: Arc::new(AtomicU64::new(0)),
                 });
                 let heading = format!(
-                    "{title} ({runbook}) · {} · RTO {}",
+                    "{} ({runbook}) · {} · RTO {}",
+                    esc(title),
                     mode.as_str(),
                     fmt_duration(*rto)
                 );
@@ -213,19 +215,21 @@ impl Ui {
                 self.line(&format!(
                     "{} {} {}",
                     style(&position).cyan().bold(),
-                    style(title).bold(),
+                    style(esc(title)).bold(),
                     style(place).dim()
                 ));
+                // Everything below comes from the runbook or from variables: printed with its
+                // control characters escaped, never as terminal commands.
                 if let Some(notes) = notes {
-                    for l in notes.trim_end().lines() {
+                    for l in esc_text(notes).trim_end().lines() {
                         self.line(&format!("    {l}"));
                     }
                 }
                 for (t, url) in links {
-                    self.line(&format!("    link: {t} <{url}>"));
+                    self.line(&format!("    link: {} <{}>", esc(t), esc(url)));
                 }
                 if let Some(body) = body {
-                    for l in body.trim_end().lines() {
+                    for l in esc_text(body).trim_end().lines() {
                         self.line(&format!("    {} {l}", style("│").dim()));
                     }
                 }
@@ -255,7 +259,8 @@ impl Ui {
                     .as_deref()
                     .map(|s| format!("{} {s}: ", self.position(s)))
                     .unwrap_or_default();
-                self.decisions.push(format!("{place}{question} → {answer}"));
+                self.decisions
+                    .push(format!("{place}{} → {}", esc(question), esc(answer)));
             }
             Event::RemoteProcess { .. } => {}
             Event::RemoteGroupChecked {
@@ -282,8 +287,8 @@ impl Ui {
                     style(format!("deviation: `{}` {}{detail}", d.step, d.kind.as_str())).yellow()
                 ));
             }
-            Event::Note { text, .. } => self.line(&format!("    note: {text}")),
-            Event::Edit { after, .. } => self.line(&format!("    edited command: {after}")),
+            Event::Note { text, .. } => self.line(&format!("    note: {}", esc(text))),
+            Event::Edit { after, .. } => self.line(&format!("    edited command: {}", esc(after))),
             Event::StepStarted {
                 step,
                 host,
@@ -346,12 +351,19 @@ impl Ui {
                 } else {
                     style(outcome.as_str()).red()
                 };
-                let reason = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                let reason = reason
+                    .as_deref()
+                    .map(|r| format!(": {}", esc(r)))
+                    .unwrap_or_default();
                 let position = self.position(step);
                 self.line(&format!("{position} {step}: {word}{exit}{reason} in {timing}"));
             }
             Event::Decision { step, label, goto } => {
-                let line = format!("{} {step}: decided \"{label}\" → {goto}", self.position(step));
+                let line = format!(
+                    "{} {step}: decided \"{}\" → {goto}",
+                    self.position(step),
+                    esc(label)
+                );
                 self.line(&line);
                 self.decisions.push(line.trim_start().to_string());
             }
@@ -377,7 +389,7 @@ impl Ui {
                     fmt_duration(*rto)
                 ));
                 for line in message.iter().flat_map(|m| m.lines()) {
-                    self.line(&format!("  {line}"));
+                    self.line(&format!("  {}", esc(line)));
                 }
                 for (step, took, target) in over_target {
                     self.line(&format!(
@@ -463,10 +475,11 @@ impl Drop for Ui {
     }
 }
 
-/// A variable's value on the one `env:` line: newlines shown as `\n`, long values cut.
+/// A variable's value on the one `env:` line: control characters (newlines too) escaped,
+/// long values cut.
 fn one_line(value: &str) -> String {
     const MAX: usize = 60;
-    let flat = value.replace('\n', "\\n");
+    let flat = esc(value).into_owned();
     match flat.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &flat[..cut]),
         None => flat,

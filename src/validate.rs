@@ -5,6 +5,7 @@
 //! The list of rules with their messages is `docs/validation.md`.
 
 mod destructive;
+mod secrets;
 mod steps;
 mod text;
 
@@ -35,6 +36,7 @@ pub fn validate(source: &Source, runbook: &Runbook, catalog: Option<&BTreeSet<St
     let mut checker = Checker::new(source, runbook, catalog);
     checker.header();
     checker.inputs();
+    checker.sources();
     checker.step_ids();
     for (i, step) in runbook.steps.iter().enumerate() {
         checker.step(i, step, Region::of(&checker.regions, i, false));

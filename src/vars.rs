@@ -45,13 +45,33 @@ impl Vars {
             .collect()
     }
 
-    /// Every secret value, for masking output.
-    pub fn secrets(&self) -> Vec<Vec<u8>> {
-        self.values
-            .values()
-            .filter(|v| v.secret && !v.text.is_empty())
-            .map(|v| v.text.as_bytes().to_vec())
-            .collect()
+    /// A masker of every secret value in every form it may be printed in (each line of a
+    /// multi-line one, base64, URL encoding): for output, typed text, anything recorded.
+    pub fn masker(&self) -> crate::mask::Masker {
+        crate::mask::Masker::for_secrets(
+            self.values
+                .values()
+                .filter(|v| v.secret && !v.text.is_empty())
+                .map(|v| v.text.as_str()),
+        )
+    }
+
+    /// The environment of one step (design §14 "Least privilege"): every variable that is
+    /// not secret, and the secrets its command names (`$name`, `${name}`) or lists in `uses`.
+    /// The flag says whether it received any secret.
+    pub fn env_for(&self, command: &str, uses: &[String]) -> (Vec<(String, String)>, bool) {
+        let mut received = false;
+        let env = self
+            .values
+            .iter()
+            .filter(|(name, v)| {
+                let needed = !v.secret || mentions(command, name) || uses.iter().any(|u| u == *name);
+                received |= v.secret && needed;
+                needed
+            })
+            .map(|(k, v)| (k.clone(), v.text.clone()))
+            .collect();
+        (env, received)
     }
 
     /// The value as it may be shown: the text, or `***` for a secret.

@@ -1,7 +1,6 @@
 //! `runbook resume RUN`: continue an interrupted run in the same audit file, possibly as another
 //! operator (a hand-off). The chain is verified first; secrets are asked again.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::audit::Status;
@@ -102,7 +101,14 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     }
 
     let operator_name = crate::launch::operator_name(opts);
-    let vars = variables(&plan, &recorded, &opts.sets, &operator, &operator_name)?;
+    let vars = variables(
+        &plan,
+        &recorded,
+        &opts.sets,
+        &opts.set_froms,
+        &operator,
+        &operator_name,
+    )?;
     let ssh = crate::launch::ssh_options(opts)?;
     let now = chrono::Utc::now();
     let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;
@@ -147,37 +153,32 @@ fn variables(
     plan: &Plan,
     recorded: &crate::resume::Recorded,
     sets: &[String],
+    froms: &[String],
     operator: &Operator,
     operator_name: &str,
 ) -> Result<Vars> {
     let runbook = &plan.main.runbook;
-    let mut given: HashMap<&str, &str> = HashMap::new();
-    for set in sets {
-        let (name, value) = set
-            .split_once('=')
-            .ok_or_else(|| Error::usage(format!("--set `{set}` is not NAME=VALUE")))?;
-        if !runbook.inputs.get(name).is_some_and(|i| i.value.secret) {
+    let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
+    for name in runbook.inputs.keys() {
+        if given.names(name) && !runbook.inputs[name].value.secret {
             return Err(Error::usage(format!(
                 "--set `{name}`: a resumed run keeps its recorded inputs; only secret inputs are given again"
             )));
         }
-        given.insert(name, value);
     }
     let mut vars = Vars::default();
     let mut missing = Vec::new();
     for (name, input) in &runbook.inputs {
         if input.value.secret {
-            let value = match given.get(name.as_str()) {
-                Some(v) => v.to_string(),
-                None if operator.is_interactive() => {
-                    operator.input(name, input.value.description.as_deref(), true)?
-                }
-                None => {
-                    missing.push(name.clone());
-                    continue;
-                }
+            // Secrets were never stored: from where they live again, or asked.
+            let input = crate::runbook::Input {
+                default: None,
+                ..input.value.clone()
             };
-            vars.set(name, value, true);
+            match given.value(name, &input, operator)? {
+                Some(value) => vars.set(name, value, true),
+                None => missing.push(name.clone()),
+            }
         } else if let Some(value) = recorded.inputs.get(name) {
             vars.set(name, value.clone(), false);
         }
@@ -185,7 +186,7 @@ fn variables(
     if !missing.is_empty() {
         let flags = missing
             .iter()
-            .map(|m| format!("--set {m}=..."))
+            .map(|m| format!("--set-from {m}=SOURCE"))
             .collect::<Vec<_>>()
             .join(" ");
         return Err(Error::usage(format!(

@@ -184,6 +184,8 @@ impl Executor {
             target,
             timeout: None,
             spinner: false,
+            secrets: Vec::new(),
+            declassify: false,
         })?;
         let report = self.operator.report(id)?;
         let answer = match report {
@@ -287,7 +289,7 @@ impl Executor {
                 AfterFailure::Note(text) => {
                     self.emit(Event::Note {
                         step: Some(id.into()),
-                        text,
+                        text: self.typed.mask_str(&text),
                     })?;
                     continue;
                 }
@@ -326,6 +328,8 @@ impl Executor {
             target: rto,
             timeout: None,
             spinner: false,
+            secrets: Vec::new(),
+            declassify: false,
         })?;
         let end = self
             .walk(&called, &mut sub_vars, &format!("{id}/"), None, None)

@@ -11,7 +11,6 @@ use super::{Attempt, End, Executor, KEEP_BYTES, Next};
 use crate::error::Error;
 use crate::events::{DeviationKind, Event, OutputRecord, RunOutcome, StepOutcome, Stream};
 use crate::inventory::Binding;
-use crate::mask::Masker;
 use crate::prompt::{Before, Operator, Report};
 use crate::runbook::{Runbook, Step, StepKind};
 use crate::transport::{Chunk, CommandSpec, Ending, Transport};
@@ -51,7 +50,7 @@ impl Executor {
                     return Ok(Next::Success);
                 }
                 Before::Edit(edited) => {
-                    let masker = Masker::new(vars.secrets());
+                    let masker = vars.masker();
                     self.emit(Event::Edit {
                         step: id.into(),
                         before: masker.mask_str(&command),
@@ -72,11 +71,12 @@ impl Executor {
                     }
                     self.sink.ui.say(&by_hand_script(vars, &command));
                     self.deviate(id, DeviationKind::ByHand, None)?;
+                    let command = self.typed.mask_str(&command);
                     return self.report_by_hand(id, step, host, Some(format!("(by hand) {command}")));
                 }
                 Before::Note(text) => self.emit(Event::Note {
                     step: Some(id.into()),
-                    text,
+                    text: self.typed.mask_str(&text),
                 })?,
                 Before::Abort => {
                     self.emit(Event::Answer {
@@ -251,8 +251,17 @@ impl Executor {
         vars: &Vars,
         attempt: u32,
     ) -> Result<Attempt, Error> {
-        let mut env = vars.env();
+        let uses: Vec<String> = step.uses.iter().map(|u| u.value.clone()).collect();
+        let (mut env, received) = vars.env_for(command, &uses);
         env.retain(|(k, _)| !k.is_empty());
+        // Its output may hold a secret it received, in forms no masker knows (`rev`, a hash):
+        // its stdout is hidden and its captures are secret, unless it declares otherwise.
+        let secret_output = received && !step.declassify;
+        let secrets: Vec<String> = env
+            .iter()
+            .filter(|(name, _)| vars.get(name).is_some_and(|v| v.secret))
+            .map(|(name, _)| name.clone())
+            .collect();
         let timeout = step.timeout.as_ref().and_then(|d| d.get());
         let target = step.rto.as_ref().and_then(|d| d.get());
         let spec = CommandSpec {
@@ -260,7 +269,7 @@ impl Executor {
             env,
             timeout,
         };
-        let mut masker = Masker::new(vars.secrets());
+        let masker = vars.masker();
         self.emit(Event::StepStarted {
             step: id.into(),
             host: host.into(),
@@ -269,13 +278,16 @@ impl Executor {
             target,
             timeout,
             spinner: true,
+            secrets,
+            declassify: step.declassify,
         })?;
         // Only now: a crash before the start event leaves no output file that a resume, which
         // counts attempts from start events, would collide with.
-        let mut recorder = match self.sink.audit.as_ref() {
+        let recorder = match self.sink.audit.as_ref() {
             Some(audit) => Some(audit.output(id, attempt)?.in_background()),
             None => None,
         };
+        let mut paths = super::output::OutputPaths::new(masker, recorder, secret_output);
         let started = Instant::now();
         let (tx, mut rx) = mpsc::channel::<Chunk>(64);
         let cancel = CancellationToken::new();
@@ -289,24 +301,13 @@ impl Executor {
         let baseline = signals.borrow_and_update().effective_stops();
         let mut pgid = None;
         let mut ui = std::mem::take(&mut self.sink.ui);
-        let mut show =
-            |stream: Stream, bytes: Vec<u8>, recorder: &mut Option<crate::audit::BackgroundRecorder>| {
-                if bytes.is_empty() {
-                    return;
-                }
-                let event = Event::Output { stream, bytes };
-                ui.handle(&event);
-                if let (Some(r), Event::Output { bytes, .. }) = (recorder.as_mut(), event) {
-                    r.write(bytes);
-                }
-            };
         let mut groups = Vec::new();
         let ending = loop {
             tokio::select! {
                 ending = &mut run => {
                     while let Ok(chunk) = rx.try_recv() {
                         if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {
-                            show(stream, masker.push_owned(bytes), &mut recorder);
+                            paths.push(&mut ui, stream, bytes);
                         }
                     }
                     break ending;
@@ -317,7 +318,7 @@ impl Executor {
                         continue;
                     }
                     if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {
-                        show(stream, masker.push_owned(bytes), &mut recorder);
+                        paths.push(&mut ui, stream, bytes);
                     }
                 }
                 Ok(()) = signals.changed(), if !cancel.is_cancelled() => {
@@ -338,7 +339,7 @@ impl Executor {
                 })?;
             }
         };
-        show(Stream::Stdout, masker.finish(), &mut recorder);
+        let recorder = paths.finish(&mut ui);
         self.sink.ui = ui;
         let duration = started.elapsed();
         let output = match recorder {
@@ -366,7 +367,7 @@ impl Executor {
             .filter(|_| outcome == StepOutcome::Ok)
             .map(|name| {
                 let text = String::from_utf8_lossy(&stdout).trim().to_string();
-                (name.value.clone(), text, vars.mentions_secret(command))
+                (name.value.clone(), text, secret_output)
             });
         self.emit(Event::StepFinished {
             step: id.into(),

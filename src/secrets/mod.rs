@@ -3,4 +3,5 @@
 //! terminal (`escape`). Masking is `crate::mask`.
 
 pub mod escape;
+pub mod given;
 pub mod source;

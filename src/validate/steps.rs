@@ -305,6 +305,7 @@ impl Checker<'_> {
             d.help = Some("`with` passes inputs to the runbook a `call` step runs; remove it".into());
         }
         self.placeholders(step, region);
+        self.secrets(step, region);
     }
 
     fn target(&mut self, id: &str, target: &Located<String>) {
@@ -328,7 +329,7 @@ impl Checker<'_> {
             .help = Some(help);
     }
 
-    fn unknown_variable_help(&self, var: &str) -> String {
+    pub(super) fn unknown_variable_help(&self, var: &str) -> String {
         self.suggest(var, self.variables.iter().copied())
             .unwrap_or_else(|| {
                 "variables are the `inputs`, the `capture`s of steps, and `run_id`, `operator`, `mode`".into()

@@ -1,0 +1,112 @@
+//! What the operator gave for the inputs at pre-flight (design §14), checked once: `--set
+//! NAME=VALUE` and `--set-from NAME=SOURCE`, then for each input its value from, in order,
+//! `--set-from`, `--set`, the input's `from:`, its default, a prompt. Nothing here ever puts
+//! a value in a message: a `--set` without `=` may be a secret typed in the wrong place.
+
+use std::collections::HashMap;
+
+use super::source::{ReadContext, Source};
+use crate::diagnostic::did_you_mean;
+use crate::error::Error;
+use crate::prompt::Operator;
+use crate::runbook::{Input, Runbook};
+
+/// The `--set` and `--set-from` flags, checked against the runbook's inputs.
+#[derive(Debug, Default)]
+pub struct Given {
+    sets: HashMap<String, String>,
+    froms: HashMap<String, Source>,
+}
+
+impl Given {
+    pub fn parse(sets: &[String], froms: &[String], runbook: &Runbook) -> Result<Given, Error> {
+        let known = |flag: &str, name: &str| -> Result<(), Error> {
+            if runbook.inputs.contains_key(name) {
+                return Ok(());
+            }
+            let hint = did_you_mean(name, runbook.inputs.keys().map(String::as_str))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            Err(Error::usage(format!(
+                "{flag}: `{}` has no input `{name}`{hint}",
+                runbook.id()
+            )))
+        };
+        let mut given = Given::default();
+        for set in sets {
+            let Some((name, value)) = set.split_once('=') else {
+                return Err(Error::usage(
+                    "a --set is not NAME=VALUE (its text is not shown: it may be a secret typed in the wrong place)",
+                ));
+            };
+            known("--set", name)?;
+            if runbook.inputs[name].value.secret {
+                eprintln!(
+                    "runbook: warning: `--set {name}=...` puts a secret in the process list, where any local user can read it (ps, /proc): prefer --set-from {name}=env:VAR, file:PATH, cmd:COMMAND or stdin"
+                );
+            }
+            given.sets.insert(name.to_string(), value.to_string());
+        }
+        let mut stdin = None;
+        for from in froms {
+            let Some((name, spec)) = from.split_once('=') else {
+                return Err(Error::usage(format!(
+                    "--set-from `{from}` is not NAME=SOURCE (e.g. --set-from pg_password=env:PGPASSWORD)"
+                )));
+            };
+            known("--set-from", name)?;
+            let source = Source::parse(spec).map_err(|e| Error::usage(format!("--set-from {name}: {e}")))?;
+            if source.reads_stdin() {
+                if let Some(other) = stdin.replace(name.to_string()) {
+                    return Err(Error::usage(format!(
+                        "--set-from: `{other}` and `{name}` both read stdin, which gives one value: read one of them from env:, file: or cmd:"
+                    )));
+                }
+            }
+            given.froms.insert(name.to_string(), source);
+        }
+        Ok(given)
+    }
+
+    /// The value of `name`: `--set-from`, `--set`, the input's `from:`, its default, else
+    /// asked on a terminal. `None`: unattended and nothing gives it.
+    pub fn value(&self, name: &str, input: &Input, operator: &Operator) -> Result<Option<String>, Error> {
+        let source =
+            match self.froms.get(name) {
+                Some(source) => Some(source.clone()),
+                None if self.sets.contains_key(name) => None,
+                None => match &input.from {
+                    Some(spec) => Some(Source::parse(&spec.value).map_err(|e| {
+                        Error::usage(format!("input `{name}` has `from: {}`: {e}", spec.value))
+                    })?),
+                    None => None,
+                },
+            };
+        if let Some(source) = source {
+            let read = source
+                .read(&ReadContext::new(name))
+                .map_err(|e| Error::usage(format!("input `{name}` from `{source}`: {e}")))?;
+            for warning in read.warnings {
+                eprintln!("runbook: warning: input `{name}`: {warning}");
+            }
+            return Ok(Some(read.value));
+        }
+        if let Some(value) = self.sets.get(name) {
+            return Ok(Some(value.clone()));
+        }
+        if let Some(default) = &input.default {
+            return Ok(Some(default.clone()));
+        }
+        if operator.is_interactive() {
+            return operator
+                .input(name, input.description.as_deref(), input.secret)
+                .map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Whether the operator gave this input on the command line.
+    pub fn names(&self, name: &str) -> bool {
+        self.sets.contains_key(name) || self.froms.contains_key(name)
+    }
+}
