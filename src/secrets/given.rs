@@ -56,12 +56,12 @@ impl Given {
             };
             known("--set-from", name)?;
             let source = Source::parse(spec).map_err(|e| Error::usage(format!("--set-from {name}: {e}")))?;
-            if source.reads_stdin() {
-                if let Some(other) = stdin.replace(name.to_string()) {
-                    return Err(Error::usage(format!(
-                        "--set-from: `{other}` and `{name}` both read stdin, which gives one value: read one of them from env:, file: or cmd:"
-                    )));
-                }
+            if source.reads_stdin()
+                && let Some(other) = stdin.replace(name.to_string())
+            {
+                return Err(Error::usage(format!(
+                    "--set-from: `{other}` and `{name}` both read stdin, which gives one value: read one of them from env:, file: or cmd:"
+                )));
             }
             given.froms.insert(name.to_string(), source);
         }
