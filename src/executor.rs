@@ -340,7 +340,8 @@ impl Executor {
             .kind()
             .ok_or_else(|| Error::runtime(format!("step `{id}` has no single kind")))?;
         let body = match kind {
-            StepKind::Run(cmd) => Some(cmd.to_string()),
+            // A command may spell a secret out (a pasted token): shown masked like output.
+            StepKind::Run(cmd) => Some(self.typed.mask_str(cmd)),
             StepKind::Manual(text) => Some(vars.interpolate(text)),
             StepKind::Call(target) => Some(format!("runs the runbook `{target}`")),
             StepKind::Choose(_) | StepKind::End(_) => None,

@@ -422,7 +422,7 @@ impl Executor {
                 body: step
                     .run
                     .as_ref()
-                    .map(|r| r.value.clone())
+                    .map(|r| vars.masker().mask_str(&r.value))
                     .or_else(|| step.manual.as_ref().map(|m| vars.interpolate(&m.value))),
                 vars: vars.masked(),
                 target: step.rto.as_ref().and_then(|d| d.get()),

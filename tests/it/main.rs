@@ -11,6 +11,7 @@ mod review;
 mod run;
 mod scenarios;
 mod schema;
+mod secrets;
 mod show;
 mod signals;
 mod ssh_run;
