@@ -132,15 +132,7 @@ fn resume_asks_about_an_unknown_step_and_marking_it_done_goes_on() {
     let trail = crate::support::trail::wait_for_started(audit.path());
     // `step started` is on disk before the command runs: killing the run then could beat the
     // command's own line (flaky). Wait for the command's effect, so the crash is mid-step.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log).is_ok_and(|l| l.contains("slow")) {
-        assert!(
-            Instant::now() < deadline,
-            "`slow` never wrote to {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::wait::for_text(&log, "slow");
     child.kill().unwrap();
     child.wait().unwrap();
 

@@ -6,4 +6,6 @@ pub mod cmd;
 pub mod runs;
 pub mod sandbox;
 pub mod sshd;
+pub mod tmpfs;
 pub mod trail;
+pub mod wait;
