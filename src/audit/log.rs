@@ -1,17 +1,21 @@
 //! The writer of a run's audit file: serializes each event in the documented member order,
 //! chains it to the previous one, and appends it with one write so that a crash leaves at most
 //! a torn last line. The chain (seq, prev) advances only once a line is on disk.
+//!
+//! A new trail gets its name only once its first line is on disk: it is written to
+//! `<run>.jsonl.new`, synced, then linked to `<run>.jsonl`. A full disk at the very first line
+//! used to leave an empty trail that could not be resumed and showed in `history` as a ghost.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use super::dir::file_safe;
+use super::dir::{AuditDir, RunDir, file_safe, trail_dir, trail_is_a_link};
 use super::output::OutputRecorder;
 use super::sign::{AUDIT_NAMESPACE, Signature, Signer};
 use super::verify::{Status, scan};
@@ -25,6 +29,13 @@ pub struct AuditLog {
     path: PathBuf,
     /// The audit dir: output files go to `<dir>/<run_id>/`.
     dir: PathBuf,
+    /// The same, open: the trail is named, and its temporary name removed, relative to it.
+    audit_dir: AuditDir,
+    /// `<dir>/<run_id>/`, open: output files are created in it, never through a planted link.
+    outputs: RunDir,
+    /// `<run_id>.jsonl.new` while the first line is not on disk yet: the name `file` has until
+    /// then. `None` once the trail has its own name (and always for a reopened trail).
+    pending: Option<String>,
     run_id: String,
     operator: String,
     started: Instant,
@@ -129,41 +140,48 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::runtime(format!("cannot {what} `{}`: {e}", path.display()))
 }
 
-/// Creates `dir` (and its parents) readable by the owner only.
-pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| io_error("create the audit directory", dir, e))
-}
-
 impl AuditLog {
-    /// Creates `<dir>/<run_id>.jsonl` (never reusing a file, mode 0600; `dir` is created 0700)
-    /// and `<dir>/<run_id>/` for step outputs. Nothing is written until the first `append`.
+    /// Prepares `<dir>/<run_id>.jsonl` (never reusing a file, mode 0600; `dir` is created 0700
+    /// or checked, see `AuditDir::open`) and creates `<dir>/<run_id>/` for step outputs. The
+    /// trail appears under its name with its first line (the first `append`); a log dropped
+    /// before that leaves nothing behind. Every problem here is a usage error: nothing has run.
     pub fn create(dir: &Path, run_id: &str, operator: &str, started: Instant) -> Result<AuditLog, Error> {
         if run_id.is_empty() || file_safe(run_id) != run_id {
             return Err(Error::runtime(format!(
                 "run id `{run_id}` cannot name a file; make one with `new_run_id`"
             )));
         }
-        create_private_dir(dir)?;
-        let path = dir.join(format!("{run_id}.jsonl"));
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_error("create the audit file", &path, e))?;
-        create_private_dir(&dir.join(run_id))?;
-        // The new directory entries must survive a crash as much as the lines in the file.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+        let audit_dir = AuditDir::open(dir, true)?;
+        let name = format!("{run_id}.jsonl");
+        let path = dir.join(&name);
+        if audit_dir.exists(&name) {
+            return Err(Error::usage(format!(
+                "the audit file `{}` already exists: a run id is never reused; run again for a new one",
+                path.display()
+            )));
         }
+        let temp = format!("{name}.new");
+        let file = audit_dir.create_file(&temp).map_err(|e| {
+            Error::usage(format!(
+                "cannot create the audit file `{}`: {}; give a writable audit dir with --audit-dir or RUNBOOK_AUDIT_DIR",
+                dir.join(&temp).display(),
+                std::io::Error::from(e)
+            ))
+        })?;
+        let outputs = match audit_dir.outputs(run_id, true) {
+            Ok(outputs) => outputs,
+            Err(e) => {
+                audit_dir.remove(&temp, false);
+                return Err(e);
+            }
+        };
         Ok(AuditLog {
             file,
             path,
             dir: dir.to_path_buf(),
+            audit_dir,
+            outputs,
+            pending: Some(temp),
             run_id: run_id.to_string(),
             operator: operator.to_string(),
             started,
@@ -186,6 +204,11 @@ impl AuditLog {
     /// and a `recovery` event records the line number, size, SHA-256 and where the bytes went.
     /// `mono_ms` goes on from the last event's value plus the wall-clock gap.
     pub fn open_append(path: &Path, operator: &str) -> Result<AuditLog, Error> {
+        let parent = trail_dir(path);
+        let audit_dir = AuditDir::open(parent, false)?;
+        if path.is_symlink() {
+            return Err(trail_is_a_link(path));
+        }
         let scan = scan(path, false)?;
         let v = &scan.verification;
         match &v.status {
@@ -203,7 +226,7 @@ impl AuditLog {
             }
             Status::Incomplete => {}
         }
-        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let dir = parent.to_path_buf();
         let run_id = match &v.run {
             Some(run) => run.clone(),
             None => path
@@ -231,16 +254,35 @@ impl AuditLog {
                 });
             last_mono + gap
         });
-        let file = OpenOptions::new()
+        // Never through a link: one swapped in since the check above would send the chain
+        // (and the truncation of a torn line) to another file.
+        let file = match OpenOptions::new()
             .read(true)
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| io_error("open the audit file", path, e))?;
-        create_private_dir(&dir.join(&run_id))?;
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(trail_is_a_link(path)),
+            other => other.map_err(|e| io_error("open the audit file", path, e))?,
+        };
+        if !file
+            .metadata()
+            .map_err(|e| io_error("inspect the audit file", path, e))?
+            .is_file()
+        {
+            return Err(Error::usage(format!(
+                "`{}` is not a regular file; give the path of a run's .jsonl audit file",
+                path.display()
+            )));
+        }
+        let outputs = audit_dir.outputs(&run_id, false)?;
         let mut log = AuditLog {
             file,
             path: path.to_path_buf(),
             dir,
+            audit_dir,
+            outputs,
+            pending: None,
             run_id,
             operator: operator.to_string(),
             started: Instant::now(),
@@ -299,14 +341,13 @@ impl AuditLog {
             .seek(SeekFrom::Start(good_len))
             .and_then(|_| self.file.read_to_end(&mut bytes))
             .map_err(|e| io_error("read the torn last line of", &self.path, e))?;
-        let relative = format!("{}/torn-line-{line}.bin", self.run_id);
+        let name = format!("torn-line-{line}.bin");
+        let relative = format!("{}/{name}", self.run_id);
         let saved = self.dir.join(&relative);
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&saved)
-            .map_err(|e| io_error("save the torn last line to", &saved, e))?;
+        let mut out = self
+            .outputs
+            .create_file(&name)
+            .map_err(|e| io_error("save the torn last line to", &saved, e.into()))?;
         out.write_all(&bytes)
             .and_then(|()| out.sync_all())
             .map_err(|e| io_error("save the torn last line to", &saved, e))?;
@@ -396,7 +437,10 @@ impl AuditLog {
             }
         }
         let line = line_of(body, &hash, signature.as_ref())?;
-        self.write_line(line.as_bytes())?;
+        match self.pending.take() {
+            None => self.write_line(line.as_bytes())?,
+            Some(temp) => self.write_first_line(&temp, line.as_bytes())?,
+        }
         let seq = self.seq;
         self.seq += 1;
         self.prev = hash;
@@ -410,6 +454,31 @@ impl AuditLog {
                 .map_err(|e| io_error("flush to disk (fsync) the audit file", &self.path, e))?;
         }
         Ok(seq)
+    }
+
+    /// The first line goes to the temporary name, is synced, and only then is the trail named
+    /// (`link(2)`, which fails rather than replace a file). On failure nothing is left: neither
+    /// the temporary file nor the run's (empty) output directory, and the log refuses to go on.
+    fn write_first_line(&mut self, temp: &str, line: &[u8]) -> Result<(), Error> {
+        let name = format!("{}.jsonl", self.run_id);
+        let written = self
+            .file
+            .write_all(line)
+            .and_then(|()| self.file.sync_data())
+            .and_then(|()| self.audit_dir.link(temp, &name).map_err(std::io::Error::from));
+        self.audit_dir.remove(temp, false);
+        if let Err(e) = written {
+            self.audit_dir.remove(&self.run_id, true);
+            self.audit_dir.sync();
+            let message = format!(
+                "cannot write the first line of the audit file `{}`: {e}; nothing was run and no trail was left: free some space (or give another --audit-dir) and run again",
+                self.path.display()
+            );
+            self.poisoned = Some(message.clone());
+            return Err(Error::usage(message));
+        }
+        self.audit_dir.sync();
+        Ok(())
     }
 
     /// Writes the whole line; on failure removes whatever part of it reached the file, so the
@@ -496,12 +565,14 @@ impl AuditLog {
     /// A recorder of one step attempt's full (already masked) output:
     /// `<dir>/<run_id>/<step>-<attempt>.out`.
     pub fn output(&self, step: &str, attempt: u32) -> Result<OutputRecorder, Error> {
-        OutputRecorder::create(&self.dir, &self.output_name(step, attempt))
+        let name = format!("{}-{attempt}.out", file_safe(&step.replace('/', "__")));
+        OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &name)
     }
 
     /// `<run_id>/<step>-<attempt>.out`, relative to the audit dir; a sub-run's `call/step`
     /// becomes `call__step`.
     pub fn output_name(&self, step: &str, attempt: u32) -> String {
+        // As `output` names it.
         format!(
             "{}/{}-{attempt}.out",
             self.run_id,
@@ -512,13 +583,24 @@ impl AuditLog {
     /// The same for one host of a multi-host step: `<dir>/<run_id>/<step>@<host>-<attempt>.out`.
     pub fn output_for_host(&self, step: &str, host: &str, attempt: u32) -> Result<OutputRecorder, Error> {
         let name = format!("{}@{}-{attempt}.out", file_safe(step), file_safe(host));
-        OutputRecorder::create(&self.dir, &format!("{}/{name}", self.run_id))
+        OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &name)
     }
 
     /// Test hook: replace the file handle (e.g. with `/dev/full`) to exercise real write errors.
     #[cfg(test)]
     pub(crate) fn replace_file(&mut self, file: File) {
         self.file = file;
+    }
+}
+
+impl Drop for AuditLog {
+    /// A log that never wrote its first line leaves nothing: no temporary file, no empty
+    /// output directory.
+    fn drop(&mut self) {
+        if let Some(temp) = self.pending.take() {
+            self.audit_dir.remove(&temp, false);
+            self.audit_dir.remove(&self.run_id, true);
+        }
     }
 }
 
@@ -629,6 +711,120 @@ mod tests {
         let report = super::super::check_signatures(&v, None);
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert!(report.head_signed);
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Regression: a full disk at the very first line left an empty `<run>.jsonl`, which could
+    /// not be resumed and showed in `history` as a ghost. The trail gets its name only with its
+    /// first line; a first line that cannot be written leaves nothing at all.
+    #[test]
+    fn a_first_line_that_cannot_be_written_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
+        assert_eq!(
+            names_in(dir.path()),
+            ["r", "r.jsonl.new"],
+            "no trail before its first line"
+        );
+        log.replace_file(OpenOptions::new().append(true).open("/dev/full").unwrap());
+        let err = log
+            .append("run started", None, None, Map::new(), true)
+            .unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "nothing ran: {err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cannot write the first line of the audit file `{}`: No space left on device (os error 28); nothing was run and no trail was left: free some space (or give another --audit-dir) and run again",
+                dir.path().join("r.jsonl").display()
+            )
+        );
+        assert!(names_in(dir.path()).is_empty(), "{:?}", names_in(dir.path()));
+        let again = log.append("note", None, None, Map::new(), false).unwrap_err();
+        assert!(again.to_string().contains("first line"), "{again}");
+    }
+
+    #[test]
+    fn a_log_dropped_before_its_first_line_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap());
+        assert!(names_in(dir.path()).is_empty(), "{:?}", names_in(dir.path()));
+    }
+
+    /// The first line is on disk under the trail's own name, 0600; the temporary name is gone;
+    /// the output directory is 0700.
+    #[test]
+    fn the_first_line_names_the_trail_and_everything_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
+        log.append("run started", None, None, Map::new(), true).unwrap();
+        assert_eq!(names_in(dir.path()), ["r", "r.jsonl"]);
+        let out = log.output("s", 1).unwrap();
+        out.finish().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("r.jsonl")), 0o600);
+        assert_eq!(mode(&dir.path().join("r")), 0o700);
+        assert_eq!(mode(&dir.path().join("r/s-1.out")), 0o600);
+        assert!(
+            std::fs::read_to_string(dir.path().join("r.jsonl"))
+                .unwrap()
+                .contains("\"run started\"")
+        );
+    }
+
+    /// A link (or a file) planted where a run's output directory goes is refused, never
+    /// followed, and the trail is not started.
+    #[test]
+    fn a_planted_output_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("r")).unwrap();
+        let err = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(names_in(dir.path()), ["r"], "no trail was started");
+        assert!(names_in(elsewhere.path()).is_empty());
+    }
+
+    /// Resume: the output directory of the run is there already, and must be a directory.
+    #[test]
+    fn a_resumed_trail_refuses_a_link_as_its_output_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
+        log.append("run started", None, None, Map::new(), true).unwrap();
+        drop(log);
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::remove_dir(dir.path().join("r")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("r")).unwrap();
+        let err = AuditLog::open_append(&dir.path().join("r.jsonl"), "bob").unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("is not a directory (a symbolic link or a file?)"),
+            "{err}"
+        );
+        assert!(names_in(elsewhere.path()).is_empty());
+    }
+
+    /// A trail reached through a link is not continued: the link could point anywhere.
+    #[test]
+    fn a_trail_that_is_a_link_is_not_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
+        log.append("run started", None, None, Map::new(), true).unwrap();
+        drop(log);
+        std::fs::rename(dir.path().join("r.jsonl"), dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("r.jsonl")).unwrap();
+        let err = AuditLog::open_append(&dir.path().join("r.jsonl"), "bob").unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
     }
 
     #[test]

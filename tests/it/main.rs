@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
 mod audit;
+mod audit_dir;
 mod history;
 mod interactive;
 mod lease;
