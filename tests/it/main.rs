@@ -7,6 +7,7 @@ mod interactive;
 mod lease;
 mod list;
 mod lock;
+mod masters;
 mod resume;
 mod review;
 mod run;
