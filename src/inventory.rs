@@ -64,14 +64,12 @@ impl Inventory {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::usage(format!("cannot read the inventory {}: {e}", path.display())))?;
         let inventory = serde_saphyr::from_str::<Inventory>(&text).map_err(|e| {
-            let at = e
-                .location()
-                .map(|l| format!(":{}:{}", l.line(), l.column()))
-                .unwrap_or_default();
+            let (at, message) = crate::parse::describe(&e, &text);
             Error::usage(format!(
-                "{}{at}: the inventory does not parse: {}",
+                "{}:{}:{}: the inventory does not parse: {message}",
                 path.display(),
-                e.without_snippet()
+                at.line,
+                at.col
             ))
         })?;
         Ok(inventory)

@@ -14,8 +14,9 @@ use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 use crate::parse::Source;
 use crate::runbook::Runbook;
 
-/// A YAML value with the positions of its mapping keys; scalars are not needed.
-enum Node {
+/// A YAML value with the positions of its mapping keys; scalars are not needed. Also read by
+/// `parse/duplicate.rs` to point at the first of two equal keys.
+pub(crate) enum Node {
     Map(Vec<(Spanned<String>, Node)>),
     Seq(Vec<Node>),
     Scalar,

@@ -7,6 +7,9 @@ use std::path::Path;
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 use crate::runbook::Runbook;
 
+mod duplicate;
+mod wording;
+
 /// Files larger than this are refused before they are read.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -89,14 +92,20 @@ impl Source {
     }
 
     fn diagnose(&self, error: &serde_saphyr::Error) -> Diagnostic {
-        let pos = error
-            .location()
-            .map(|l| Pos::from_location(&l))
-            .unwrap_or(Pos::new(1, 1));
-        let pos = if pos.line == 0 { Pos::new(1, 1) } else { pos };
-        let message = clean_message(&error.without_snippet().to_string());
-        // serde reports these two as plain messages; give them a hint an engineer can act on.
-        if let Some((field, expected)) = unknown_field(&message) {
+        let worded = wording::explain(error, &self.text);
+        let message = clean_message(&worded.message);
+        let mut d = self
+            .reword(worded.pos, &message)
+            .unwrap_or_else(|| Diagnostic::error(&self.path, worded.pos, message).with_width(worded.width));
+        if let Some(anchor) = worded.anchored_at {
+            d.message.push_str(&through_alias(anchor));
+        }
+        d
+    }
+
+    /// serde reports these as plain messages; give them a hint an engineer can act on.
+    fn reword(&self, pos: Pos, message: &str) -> Option<Diagnostic> {
+        if let Some((field, expected)) = unknown_field(message) {
             let d = Diagnostic::error(&self.path, pos, format!("unknown field `{field}`"))
                 .with_width(field.chars().count());
             let hint = did_you_mean(field, expected.iter().copied()).unwrap_or_else(|| {
@@ -109,33 +118,54 @@ impl Source {
                         .join(", ")
                 )
             });
-            return d.with_help(hint);
+            return Some(d.with_help(hint));
         }
         if let Some(field) = message
             .strip_prefix("missing field `")
             .and_then(|m| m.strip_suffix('`'))
         {
-            return Diagnostic::error(&self.path, pos, format!("missing field `{field}`"))
-                .with_help(format!("add `{field}:` to this mapping; see docs/format.md"));
+            return Some(
+                Diagnostic::error(&self.path, pos, format!("missing field `{field}`"))
+                    .with_help(format!("add `{field}:` to this mapping; see docs/format.md")),
+            );
         }
         if message.starts_with("budget breached") || message.contains("alias") && message.contains("limit") {
-            return Diagnostic::error(
-                &self.path,
-                pos,
-                "refused: the file's anchors and aliases expand too far (an alias bomb?)",
-            )
-            .with_help("a runbook needs few aliases, if any; write the values out");
+            return Some(
+                Diagnostic::error(
+                    &self.path,
+                    pos,
+                    "refused: the file's anchors and aliases expand too far (an alias bomb?)",
+                )
+                .with_help("a runbook needs few aliases, if any; write the values out"),
+            );
         }
         if message.starts_with("recursion limit exceeded") || message.contains("nesting") {
-            return Diagnostic::error(
-                &self.path,
-                pos,
-                "refused: the file nests deeper than a runbook ever needs",
-            )
-            .with_help("check the indentation or brackets around here");
+            return Some(
+                Diagnostic::error(
+                    &self.path,
+                    pos,
+                    "refused: the file nests deeper than a runbook ever needs",
+                )
+                .with_help("check the indentation or brackets around here"),
+            );
         }
-        Diagnostic::error(&self.path, pos, message)
+        None
     }
+}
+
+/// A YAML file that does not parse (an inventory), worded as a runbook's error headline is.
+pub(crate) fn describe(error: &serde_saphyr::Error, text: &str) -> (Pos, String) {
+    let worded = wording::explain(error, text);
+    let mut message = clean_message(&worded.message);
+    if let Some(anchor) = worded.anchored_at {
+        message.push_str(&through_alias(anchor));
+    }
+    (worded.pos, message)
+}
+
+/// The error is at the alias; what to fix is where the value it repeats is written.
+fn through_alias(anchor: Pos) -> String {
+    format!(" (in the value at line {} that this alias repeats)", anchor.line)
 }
 
 /// Splits serde's "unknown field `x`, expected one of a, b" (or "expected `a`").
@@ -161,17 +191,18 @@ fn too_large(path: &str, len: u64) -> Diagnostic {
     .with_help("split the scenario into several runbooks joined with `call`")
 }
 
-/// serde-saphyr's message carries its own position ("line N column M: ..." or "... at line N,
-/// column M"); ours is in the headline.
+/// serde-saphyr's message may carry its own position ("line N column M: ..." or "... at line
+/// N, column M"); ours is in the headline. Only a whole position is taken off: a message that
+/// merely says "at line" elsewhere (our own "first at line 2") is kept whole.
 fn clean_message(message: &str) -> String {
     let first = message.lines().next().unwrap_or(message).trim();
-    let first = match first.strip_prefix("line ") {
-        Some(rest) => rest.split_once(": ").map(|(_, m)| m).unwrap_or(first),
-        None => first,
+    let first = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((at, rest)) if is_position(at) => rest,
+        _ => first,
     };
-    let first = match first.rfind(" at line ") {
-        Some(at) => &first[..at],
-        None => first,
+    let first = match first.rsplit_once(" at line ") {
+        Some((before, at)) if is_position(at) => before,
+        _ => first,
     };
     let first = first.trim_start_matches("error: ").trim();
     if first.is_empty() {
@@ -179,6 +210,13 @@ fn clean_message(message: &str) -> String {
     } else {
         first.to_string()
     }
+}
+
+/// `12, column 5` or `12 column 5`.
+fn is_position(text: &str) -> bool {
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    text.split_once(" column ")
+        .is_some_and(|(line, col)| number(line.trim_end_matches(',')) && number(col))
 }
 
 fn position_of(bytes: &[u8], at: usize) -> Pos {

@@ -1,10 +1,24 @@
-//! Where audit files live (design §5, §10) and how a run is named: run ids that sort by time,
-//! and `RUN` arguments that are either a run id or the path of its audit file.
+//! Where audit files live (design §5, §10, §14 "Files") and how a run is named: run ids that
+//! sort by time, and `RUN` arguments that are either a run id or the path of its audit file.
+//! A trail is only as trustworthy as the directory that holds it, so the audit dir must be
+//! ours, a real directory and writable by nobody else; it is opened once and every file of a
+//! run is made relative to that descriptor (`openat`), never through a link someone planted.
 
+use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
 use crate::error::Error;
+
+/// Directories the tool makes: the audit dir, its missing parents, a run's output directory.
+const DIR_MODE: u32 = 0o700;
+/// Every file the tool makes there.
+const FILE_MODE: u32 = 0o600;
 
 /// The audit directory: `--audit-dir`, else `$RUNBOOK_AUDIT_DIR`, else
 /// `$XDG_STATE_HOME/runbook/runs`, else `~/.local/state/runbook/runs`.
@@ -23,6 +37,219 @@ pub fn audit_dir(global_flag: Option<&Path>) -> PathBuf {
     }
     let home = std::env::home_dir().unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/state/runbook/runs")
+}
+
+/// Makes `dir` ready to receive a run before anything is connected or run (pre-flight): creates
+/// it 0700 (missing parents too) or checks the one there (see `AuditDir::open`), and that it
+/// can be written to. Problems are usage errors (exit 2): nothing has run yet.
+pub fn prepare_audit_dir(dir: &Path) -> Result<(), Error> {
+    let open = AuditDir::open(dir, true)?;
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).map_err(|e| {
+        Error::usage(format!(
+            "cannot write to the audit dir `{}`: {}; give a writable directory with --audit-dir or RUNBOOK_AUDIT_DIR",
+            open.path.display(),
+            std::io::Error::from(e)
+        ))
+    })
+}
+
+/// Makes an existing trail ready to be continued (`resume`), before anything is connected:
+/// its directory as for a new run, and the trail itself a file, not a link to one. Usage errors.
+pub fn prepare_trail(path: &Path) -> Result<(), Error> {
+    prepare_audit_dir(trail_dir(path))?;
+    if path.is_symlink() {
+        return Err(trail_is_a_link(path));
+    }
+    Ok(())
+}
+
+/// The directory of the trail `path`.
+pub(crate) fn trail_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// A link where a trail should be: never followed.
+pub(crate) fn trail_is_a_link(path: &Path) -> Error {
+    Error::usage(format!(
+        "the audit file `{}` is a symbolic link: refusing to append through it; give the path of the file itself",
+        path.display()
+    ))
+}
+
+/// The audit dir, checked and open.
+#[derive(Debug)]
+pub(crate) struct AuditDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl AuditDir {
+    /// Opens `dir` (creating it and its missing parents 0700 when `create`), refusing a
+    /// symbolic link, something that is not a directory, a directory of another user, and one
+    /// that group or others may write to (they could plant, swap or remove trails). Usage errors.
+    pub(crate) fn open(dir: &Path, create: bool) -> Result<AuditDir, Error> {
+        let shown = dir.display();
+        // Anything but an entry of its own (missing, or under a file): let mkdir say why.
+        if create && std::fs::symlink_metadata(dir).is_err() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(dir)
+                .map_err(|e| {
+                    Error::usage(format!(
+                        "cannot create the audit dir `{shown}`: {e}; give a writable directory with --audit-dir or RUNBOOK_AUDIT_DIR"
+                    ))
+                })?;
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rustix::fs::open(dir, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            // A link to a directory fails either way, depending on which flag is checked first.
+            Err(Errno::LOOP | Errno::NOTDIR) if dir.is_symlink() => {
+                return Err(Error::usage(format!(
+                    "the audit dir `{shown}` is a symbolic link: runbook does not follow one there (it could be pointed elsewhere); give the directory itself with --audit-dir, or replace the link with a directory"
+                )));
+            }
+            Err(Errno::NOTDIR) => {
+                return Err(Error::usage(format!(
+                    "the audit dir `{shown}` is not a directory; give a directory with --audit-dir or RUNBOOK_AUDIT_DIR"
+                )));
+            }
+            Err(e) => {
+                return Err(Error::usage(format!(
+                    "cannot open the audit dir `{shown}`: {}; give a readable directory with --audit-dir or RUNBOOK_AUDIT_DIR",
+                    std::io::Error::from(e)
+                )));
+            }
+        };
+        let stat = rustix::fs::fstat(&fd).map_err(|e| {
+            Error::usage(format!(
+                "cannot inspect the audit dir `{shown}`: {}",
+                std::io::Error::from(e)
+            ))
+        })?;
+        check_private("the audit dir", &shown.to_string(), stat.st_uid, stat.st_mode)?;
+        Ok(AuditDir {
+            fd,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    /// Creates the file `name` 0600: never an existing one (`O_EXCL`), never through a link
+    /// (`O_NOFOLLOW`). Write-only, appending.
+    pub(crate) fn create_file(&self, name: &str) -> Result<File, Errno> {
+        create_file_at(&self.fd, name)
+    }
+
+    /// Gives the file `from` the name `to` as well (`link(2)`: fails if `to` exists).
+    pub(crate) fn link(&self, from: &str, to: &str) -> Result<(), Errno> {
+        rustix::fs::linkat(&self.fd, from, &self.fd, to, AtFlags::empty())
+    }
+
+    /// Removes the file `name`, or the (empty) directory with `dir`.
+    pub(crate) fn remove(&self, name: &str, dir: bool) {
+        let flags = if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        let _ = rustix::fs::unlinkat(&self.fd, name, flags);
+    }
+
+    /// Whether anything (a file, a link, a directory) is named `name`.
+    pub(crate) fn exists(&self, name: &str) -> bool {
+        rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    /// Makes the new names in the directory survive a crash, as the lines in the files do.
+    pub(crate) fn sync(&self) {
+        let _ = rustix::fs::fsync(&self.fd);
+    }
+
+    /// A run's output directory `<run_id>/`, created 0700 when `create`; when it is already
+    /// there it must be a real directory of ours (a planted link or file is refused, never
+    /// followed). A new run's (`create` and `fresh`) must not exist at all.
+    pub(crate) fn outputs(&self, run_id: &str, fresh: bool) -> Result<RunDir, Error> {
+        let shown = self.path.join(run_id);
+        let shown = shown.display();
+        match rustix::fs::mkdirat(&self.fd, run_id, Mode::from_raw_mode(DIR_MODE)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) if !fresh => {}
+            Err(Errno::EXIST) => {
+                return Err(Error::usage(format!(
+                    "the output directory `{shown}` of this new run already exists: something was put there before the run started; remove it (and look at what it is) and run again"
+                )));
+            }
+            Err(e) => {
+                return Err(Error::usage(format!(
+                    "cannot create the output directory `{shown}`: {}; give a writable audit dir with --audit-dir",
+                    std::io::Error::from(e)
+                )));
+            }
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rustix::fs::openat(&self.fd, run_id, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                return Err(Error::usage(format!(
+                    "the output directory `{shown}` is not a directory (a symbolic link or a file?): refusing to write step outputs through it; remove it and try again"
+                )));
+            }
+            Err(e) => {
+                return Err(Error::usage(format!(
+                    "cannot open the output directory `{shown}`: {}",
+                    std::io::Error::from(e)
+                )));
+            }
+        };
+        let stat = rustix::fs::fstat(&fd)
+            .map_err(|e| Error::usage(format!("cannot inspect `{shown}`: {}", std::io::Error::from(e))))?;
+        check_private(
+            "the output directory",
+            &shown.to_string(),
+            stat.st_uid,
+            stat.st_mode,
+        )?;
+        Ok(RunDir { fd })
+    }
+}
+
+/// A run's output directory, open: output files are created relative to it.
+#[derive(Debug)]
+pub(crate) struct RunDir {
+    fd: OwnedFd,
+}
+
+impl RunDir {
+    /// See `AuditDir::create_file`.
+    pub(crate) fn create_file(&self, name: &str) -> Result<File, Errno> {
+        create_file_at(&self.fd, name)
+    }
+}
+
+fn create_file_at(dir: &OwnedFd, name: &str) -> Result<File, Errno> {
+    let flags =
+        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(FILE_MODE))?;
+    Ok(File::from(fd))
+}
+
+/// A directory that holds trails must be ours and writable by nobody else.
+fn check_private(what: &str, shown: &str, uid: u32, mode: u32) -> Result<(), Error> {
+    if FileType::from_raw_mode(mode) != FileType::Directory {
+        return Err(Error::usage(format!("{what} `{shown}` is not a directory")));
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if uid != me {
+        return Err(Error::usage(format!(
+            "{what} `{shown}` belongs to uid {uid}, not to you (uid {me}): a trail must be kept where nobody else can change it; use a directory of your own (--audit-dir), or `chown` this one"
+        )));
+    }
+    let mode = mode & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(Error::usage(format!(
+            "{what} `{shown}` is writable by group or others (mode {mode:04o}): they could plant, replace or remove trails; `chmod 700 {shown}` and run again"
+        )));
+    }
+    Ok(())
 }
 
 /// A new run id: `<UTC time>-<runbook id>-<4 hex>`, e.g. `20261122T030211Z-db-restore-3f9a`.

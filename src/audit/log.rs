@@ -1,17 +1,21 @@
 //! The writer of a run's audit file: serializes each event in the documented member order,
 //! chains it to the previous one, and appends it with one write so that a crash leaves at most
 //! a torn last line. The chain (seq, prev) advances only once a line is on disk.
+//!
+//! A new trail gets its name only once its first line is on disk: it is written to
+//! `<run>.jsonl.new`, synced, then linked to `<run>.jsonl`. A full disk at the very first line
+//! used to leave an empty trail that could not be resumed and showed in `history` as a ghost.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use super::dir::file_safe;
+use super::dir::{AuditDir, RunDir, file_safe, trail_dir, trail_is_a_link};
 use super::output::OutputRecorder;
 use super::sign::{AUDIT_NAMESPACE, Signature, Signer};
 use super::verify::{Status, scan};
@@ -25,6 +29,13 @@ pub struct AuditLog {
     path: PathBuf,
     /// The audit dir: output files go to `<dir>/<run_id>/`.
     dir: PathBuf,
+    /// The same, open: the trail is named, and its temporary name removed, relative to it.
+    audit_dir: AuditDir,
+    /// `<dir>/<run_id>/`, open: output files are created in it, never through a planted link.
+    outputs: RunDir,
+    /// `<run_id>.jsonl.new` while the first line is not on disk yet: the name `file` has until
+    /// then. `None` once the trail has its own name (and always for a reopened trail).
+    pending: Option<String>,
     run_id: String,
     operator: String,
     started: Instant,
@@ -129,41 +140,48 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::runtime(format!("cannot {what} `{}`: {e}", path.display()))
 }
 
-/// Creates `dir` (and its parents) readable by the owner only.
-pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| io_error("create the audit directory", dir, e))
-}
-
 impl AuditLog {
-    /// Creates `<dir>/<run_id>.jsonl` (never reusing a file, mode 0600; `dir` is created 0700)
-    /// and `<dir>/<run_id>/` for step outputs. Nothing is written until the first `append`.
+    /// Prepares `<dir>/<run_id>.jsonl` (never reusing a file, mode 0600; `dir` is created 0700
+    /// or checked, see `AuditDir::open`) and creates `<dir>/<run_id>/` for step outputs. The
+    /// trail appears under its name with its first line (the first `append`); a log dropped
+    /// before that leaves nothing behind. Every problem here is a usage error: nothing has run.
     pub fn create(dir: &Path, run_id: &str, operator: &str, started: Instant) -> Result<AuditLog, Error> {
         if run_id.is_empty() || file_safe(run_id) != run_id {
             return Err(Error::runtime(format!(
                 "run id `{run_id}` cannot name a file; make one with `new_run_id`"
             )));
         }
-        create_private_dir(dir)?;
-        let path = dir.join(format!("{run_id}.jsonl"));
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_error("create the audit file", &path, e))?;
-        create_private_dir(&dir.join(run_id))?;
-        // The new directory entries must survive a crash as much as the lines in the file.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+        let audit_dir = AuditDir::open(dir, true)?;
+        let name = format!("{run_id}.jsonl");
+        let path = dir.join(&name);
+        if audit_dir.exists(&name) {
+            return Err(Error::usage(format!(
+                "the audit file `{}` already exists: a run id is never reused; run again for a new one",
+                path.display()
+            )));
         }
+        let temp = format!("{name}.new");
+        let file = audit_dir.create_file(&temp).map_err(|e| {
+            Error::usage(format!(
+                "cannot create the audit file `{}`: {}; give a writable audit dir with --audit-dir or RUNBOOK_AUDIT_DIR",
+                dir.join(&temp).display(),
+                std::io::Error::from(e)
+            ))
+        })?;
+        let outputs = match audit_dir.outputs(run_id, true) {
+            Ok(outputs) => outputs,
+            Err(e) => {
+                audit_dir.remove(&temp, false);
+                return Err(e);
+            }
+        };
         Ok(AuditLog {
             file,
             path,
             dir: dir.to_path_buf(),
+            audit_dir,
+            outputs,
+            pending: Some(temp),
             run_id: run_id.to_string(),
             operator: operator.to_string(),
             started,
@@ -186,6 +204,11 @@ impl AuditLog {
     /// and a `recovery` event records the line number, size, SHA-256 and where the bytes went.
     /// `mono_ms` goes on from the last event's value plus the wall-clock gap.
     pub fn open_append(path: &Path, operator: &str) -> Result<AuditLog, Error> {
+        let parent = trail_dir(path);
+        let audit_dir = AuditDir::open(parent, false)?;
+        if path.is_symlink() {
+            return Err(trail_is_a_link(path));
+        }
         let scan = scan(path, false)?;
         let v = &scan.verification;
         match &v.status {
@@ -203,7 +226,7 @@ impl AuditLog {
             }
             Status::Incomplete => {}
         }
-        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let dir = parent.to_path_buf();
         let run_id = match &v.run {
             Some(run) => run.clone(),
             None => path
@@ -231,16 +254,35 @@ impl AuditLog {
                 });
             last_mono + gap
         });
-        let file = OpenOptions::new()
+        // Never through a link: one swapped in since the check above would send the chain
+        // (and the truncation of a torn line) to another file.
+        let file = match OpenOptions::new()
             .read(true)
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| io_error("open the audit file", path, e))?;
-        create_private_dir(&dir.join(&run_id))?;
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(trail_is_a_link(path)),
+            other => other.map_err(|e| io_error("open the audit file", path, e))?,
+        };
+        if !file
+            .metadata()
+            .map_err(|e| io_error("inspect the audit file", path, e))?
+            .is_file()
+        {
+            return Err(Error::usage(format!(
+                "`{}` is not a regular file; give the path of a run's .jsonl audit file",
+                path.display()
+            )));
+        }
+        let outputs = audit_dir.outputs(&run_id, false)?;
         let mut log = AuditLog {
             file,
             path: path.to_path_buf(),
             dir,
+            audit_dir,
+            outputs,
+            pending: None,
             run_id,
             operator: operator.to_string(),
             started: Instant::now(),
@@ -299,14 +341,13 @@ impl AuditLog {
             .seek(SeekFrom::Start(good_len))
             .and_then(|_| self.file.read_to_end(&mut bytes))
             .map_err(|e| io_error("read the torn last line of", &self.path, e))?;
-        let relative = format!("{}/torn-line-{line}.bin", self.run_id);
+        let name = format!("torn-line-{line}.bin");
+        let relative = format!("{}/{name}", self.run_id);
         let saved = self.dir.join(&relative);
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&saved)
-            .map_err(|e| io_error("save the torn last line to", &saved, e))?;
+        let mut out = self
+            .outputs
+            .create_file(&name)
+            .map_err(|e| io_error("save the torn last line to", &saved, e.into()))?;
         out.write_all(&bytes)
             .and_then(|()| out.sync_all())
             .map_err(|e| io_error("save the torn last line to", &saved, e))?;
@@ -396,7 +437,10 @@ impl AuditLog {
             }
         }
         let line = line_of(body, &hash, signature.as_ref())?;
-        self.write_line(line.as_bytes())?;
+        match self.pending.take() {
+            None => self.write_line(line.as_bytes())?,
+            Some(temp) => self.write_first_line(&temp, line.as_bytes())?,
+        }
         let seq = self.seq;
         self.seq += 1;
         self.prev = hash;
@@ -410,6 +454,31 @@ impl AuditLog {
                 .map_err(|e| io_error("flush to disk (fsync) the audit file", &self.path, e))?;
         }
         Ok(seq)
+    }
+
+    /// The first line goes to the temporary name, is synced, and only then is the trail named
+    /// (`link(2)`, which fails rather than replace a file). On failure nothing is left: neither
+    /// the temporary file nor the run's (empty) output directory, and the log refuses to go on.
+    fn write_first_line(&mut self, temp: &str, line: &[u8]) -> Result<(), Error> {
+        let name = format!("{}.jsonl", self.run_id);
+        let written = self
+            .file
+            .write_all(line)
+            .and_then(|()| self.file.sync_data())
+            .and_then(|()| self.audit_dir.link(temp, &name).map_err(std::io::Error::from));
+        self.audit_dir.remove(temp, false);
+        if let Err(e) = written {
+            self.audit_dir.remove(&self.run_id, true);
+            self.audit_dir.sync();
+            let message = format!(
+                "cannot write the first line of the audit file `{}`: {e}; nothing was run and no trail was left: free some space (or give another --audit-dir) and run again",
+                self.path.display()
+            );
+            self.poisoned = Some(message.clone());
+            return Err(Error::usage(message));
+        }
+        self.audit_dir.sync();
+        Ok(())
     }
 
     /// Writes the whole line; on failure removes whatever part of it reached the file, so the
@@ -496,12 +565,14 @@ impl AuditLog {
     /// A recorder of one step attempt's full (already masked) output:
     /// `<dir>/<run_id>/<step>-<attempt>.out`.
     pub fn output(&self, step: &str, attempt: u32) -> Result<OutputRecorder, Error> {
-        OutputRecorder::create(&self.dir, &self.output_name(step, attempt))
+        let name = format!("{}-{attempt}.out", file_safe(&step.replace('/', "__")));
+        OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &name)
     }
 
     /// `<run_id>/<step>-<attempt>.out`, relative to the audit dir; a sub-run's `call/step`
     /// becomes `call__step`.
     pub fn output_name(&self, step: &str, attempt: u32) -> String {
+        // As `output` names it.
         format!(
             "{}/{}-{attempt}.out",
             self.run_id,
@@ -512,7 +583,7 @@ impl AuditLog {
     /// The same for one host of a multi-host step: `<dir>/<run_id>/<step>@<host>-<attempt>.out`.
     pub fn output_for_host(&self, step: &str, host: &str, attempt: u32) -> Result<OutputRecorder, Error> {
         let name = format!("{}@{}-{attempt}.out", file_safe(step), file_safe(host));
-        OutputRecorder::create(&self.dir, &format!("{}/{name}", self.run_id))
+        OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &name)
     }
 
     /// Test hook: replace the file handle (e.g. with `/dev/full`) to exercise real write errors.
@@ -522,121 +593,16 @@ impl AuditLog {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn render_writes_members_in_the_documented_order() {
-        let mut fields = Map::new();
-        fields.insert("zeta".into(), "first".into());
-        fields.insert("alpha".into(), 2.into());
-        let (line, hash) = render(&EventParts {
-            seq: 3,
-            ts: "2026-11-22T03:02:11.123Z",
-            mono_ms: 1500,
-            run: "r",
-            event: "step started",
-            operator: "alice",
-            step: Some("drain"),
-            host: Some("api-1"),
-            fields: &fields,
-            prev: GENESIS,
-        })
-        .unwrap();
-        let body = format!(
-            "{{\"v\":1,\"seq\":3,\"ts\":\"2026-11-22T03:02:11.123Z\",\"mono_ms\":1500,\"run\":\"r\",\"event\":\"step started\",\"operator\":\"alice\",\"step\":\"drain\",\"host\":\"api-1\",\"zeta\":\"first\",\"alpha\":2,\"prev\":\"{GENESIS}\"}}"
-        );
-        assert_eq!(hash, event_hash(GENESIS, body.as_bytes()));
-        assert_eq!(
-            line,
-            format!("{},\"hash\":\"{hash}\"}}\n", &body[..body.len() - 1])
-        );
-    }
-
-    #[test]
-    fn a_field_may_not_shadow_a_common_member() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
-        let mut fields = Map::new();
-        fields.insert("seq".into(), 99.into());
-        let err = log.append("note", None, None, fields, false).unwrap_err();
-        assert!(err.to_string().contains("field named `seq`"), "{err}");
-        assert_eq!(log.next_seq(), 0);
-    }
-
-    /// A write the kernel refuses (ENOSPC from /dev/full) is an error naming the file, and the
-    /// chain does not advance: the next successful append continues with the same seq.
-    #[test]
-    fn a_failed_write_is_an_error_and_does_not_advance_the_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
-        assert_eq!(
-            log.append("run started", None, None, Map::new(), true).unwrap(),
-            0
-        );
-        let head = log.head().to_string();
-        let real = log.file.try_clone().unwrap();
-        let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
-        log.replace_file(full);
-        let err = log
-            .append("step started", Some("s"), None, Map::new(), true)
-            .unwrap_err();
-        let message = err.to_string();
-        assert!(matches!(err, Error::Runtime(_)));
-        assert!(
-            message.contains("r.jsonl") && message.contains("No space left"),
-            "{message}"
-        );
-        assert_eq!(log.next_seq(), 1);
-        assert_eq!(log.head(), head);
-        log.replace_file(real);
-        assert_eq!(log.append("note", None, None, Map::new(), false).unwrap(), 1);
-        log.seal(Map::new()).unwrap();
-        let v = super::super::verify(log.path()).unwrap();
-        assert_eq!(v.status, Status::IntactSealed);
-        assert_eq!(v.events, 3);
-    }
-
-    /// A run that signs puts a signed checkpoint after a step once 60 s of run time passed
-    /// since the last signed event, then signs the seal; each signature checks out with
-    /// `ssh-keygen` against the event's own hash.
-    #[test]
-    fn a_signing_run_checkpoints_every_minute_and_signs_its_seal() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("key");
-        let made = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap();
-        assert!(made.success(), "ssh-keygen is needed (openssh-client)");
-        let signing = super::super::sign::Signing::choose(Some(&key), false).unwrap();
-        // Started 61 s ago: the first finished step is due a checkpoint.
-        let started = Instant::now() - std::time::Duration::from_secs(61);
-        let mut log = AuditLog::create(dir.path(), "r", "alice", started).unwrap();
-        log.set_signer(signing.signer());
-        log.append("run started", None, None, Map::new(), true).unwrap();
-        log.append("step finished", Some("s"), None, Map::new(), true)
-            .unwrap();
-        log.checkpoint_if_due().unwrap();
-        log.checkpoint_if_due().unwrap();
-        log.seal(Map::new()).unwrap();
-        let v = super::super::verify(log.path()).unwrap();
-        assert_eq!(v.status, Status::IntactSealed);
-        let signed: Vec<&str> = v.signatures.iter().map(|s| s.event.as_str()).collect();
-        assert_eq!(signed, ["checkpoint", "run finished"], "one checkpoint, not two");
-        let report = super::super::check_signatures(&v, None);
-        assert!(report.problems.is_empty(), "{:?}", report.problems);
-        assert!(report.head_signed);
-    }
-
-    #[test]
-    fn nothing_follows_the_seal() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
-        log.seal(Map::new()).unwrap();
-        let err = log.append("note", None, None, Map::new(), false).unwrap_err();
-        assert!(err.to_string().contains("sealed"), "{err}");
+impl Drop for AuditLog {
+    /// A log that never wrote its first line leaves nothing: no temporary file, no empty
+    /// output directory.
+    fn drop(&mut self) {
+        if let Some(temp) = self.pending.take() {
+            self.audit_dir.remove(&temp, false);
+            self.audit_dir.remove(&self.run_id, true);
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

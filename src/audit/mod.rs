@@ -10,7 +10,7 @@ pub mod sign;
 mod signatures;
 mod verify;
 
-pub use dir::{audit_dir, new_run_id, resolve_run};
+pub use dir::{audit_dir, new_run_id, prepare_audit_dir, prepare_trail, resolve_run};
 pub use log::{AuditLog, CHECKPOINT_EVERY_MS};
 pub use output::{BackgroundRecorder, OutputRecorder, OutputSummary};
 pub use outputs::{OutputCheck, OutputProblem, check_outputs};

@@ -2,14 +2,14 @@
 //! only the tail, the size and the SHA-256, which bind the file to the hash chain.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::dir::RunDir;
 use crate::error::Error;
 
 /// How much of the end of the output the event keeps.
@@ -41,21 +41,27 @@ pub struct OutputSummary {
 }
 
 impl OutputRecorder {
-    /// Creates `<audit_dir>/<relative>` (never overwriting: each attempt has its own file).
-    pub(crate) fn create(audit_dir: &Path, relative: &str) -> Result<OutputRecorder, Error> {
-        let path = audit_dir.join(relative);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| {
-                Error::runtime(format!("cannot create the output file `{}`: {e}", path.display()))
-            })?;
+    /// Creates `<audit_dir>/<run_id>/<name>` in the run's open output directory: 0600, never
+    /// an existing file (each attempt has its own), never through a link (`O_EXCL|O_NOFOLLOW`).
+    pub(crate) fn create(
+        outputs: &RunDir,
+        audit_dir: &Path,
+        run_id: &str,
+        name: &str,
+    ) -> Result<OutputRecorder, Error> {
+        let relative = format!("{run_id}/{name}");
+        let path = audit_dir.join(&relative);
+        let file = outputs.create_file(name).map_err(|e| {
+            Error::runtime(format!(
+                "cannot create the output file `{}`: {}",
+                path.display(),
+                std::io::Error::from(e)
+            ))
+        })?;
         Ok(OutputRecorder {
             file,
             path,
-            relative: relative.to_string(),
+            relative,
             size: 0,
             hasher: Sha256::new(),
             tail: VecDeque::with_capacity(TAIL_BYTES + 1),

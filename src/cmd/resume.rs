@@ -20,6 +20,8 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     crate::launch::require_terminal(opts.yes)?;
     let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
     let path = crate::audit::resolve_run(&dir, &args.run)?;
+    // The chain goes on where it is: that directory must be as safe as a new run's.
+    crate::audit::prepare_trail(&path)?;
     let check = crate::audit::verify(&path)?;
     match &check.status {
         Status::Tampered { seq, line, reason } => {

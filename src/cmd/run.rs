@@ -66,6 +66,8 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         return Ok(exit::OK);
     }
     let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
+    // Before connecting to anything: a trail that cannot be kept stops the run (exit 2).
+    crate::audit::prepare_audit_dir(&dir)?;
     let signing = crate::launch::signing(opts)?;
     let first = Event::RunStarted {
         runbook: runbook.id().to_string(),

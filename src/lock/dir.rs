@@ -36,7 +36,13 @@ impl LockDir {
             source,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| io("create", e))?;
+            // The audit dir and its parents, when nothing made them before: private, as the
+            // audit dir must be (`audit::prepare_audit_dir` normally has).
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(parent)
+                .map_err(|e| io("create", e))?;
         }
         match std::fs::DirBuilder::new().mode(DIR_MODE).create(path) {
             Ok(()) => {}

@@ -90,6 +90,9 @@ pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Er
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
+        // An empty trail is not a run: nothing was recorded (older versions left one when the
+        // disk was full at the first line). Not worth a warning either.
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
         .collect();
     paths.sort();
     let mut runs = Vec::new();

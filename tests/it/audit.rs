@@ -318,14 +318,17 @@ fn a_line_after_the_seal_is_tampered() {
     );
 }
 
+/// `AuditLog` never leaves an empty trail (its name comes with its first line), but older
+/// versions did when the disk was full, and such a file is still read as it is.
 #[test]
 fn an_empty_file_is_incomplete_with_no_events() {
     let dir = tempfile::tempdir().unwrap();
-    let log = AuditLog::create(dir.path(), RUN, "alice", Instant::now()).unwrap();
+    let path = dir.path().join(format!("{RUN}.jsonl"));
+    std::fs::write(&path, "").unwrap();
     let stdout = verify(dir.path(), RUN, 4);
     assert_eq!(
         first_line(&stdout),
-        format!("{}: incomplete (no seal): 0 events\n", log.path().display())
+        format!("{}: incomplete (no seal): 0 events\n", path.display())
     );
 }
 

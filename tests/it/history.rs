@@ -124,3 +124,20 @@ fn an_empty_audit_dir_says_so() {
     assert_eq!(out.stdout, "");
     assert!(out.stderr.contains("no runs in"), "{}", out.stderr);
 }
+
+/// Regression: an empty trail (left by older versions when the disk was full at the first
+/// line) showed as a ghost row. It is no run: not listed, and not worth a warning.
+#[test]
+fn history_ignores_an_empty_trail() {
+    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let real = drill(audit.path(), scratch.path());
+    std::fs::write(audit.path().join("20260101T000000Z-ghost-abcd.jsonl"), "").unwrap();
+    let out = runbook(["history", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    assert_eq!(out.stderr, "");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(lines[1].ends_with(real.file_stem().unwrap().to_str().unwrap()));
+    assert!(!out.stdout.contains("ghost"), "{}", out.stdout);
+}

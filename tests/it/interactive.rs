@@ -130,6 +130,9 @@ fn resume_asks_about_an_unknown_step_and_marking_it_done_goes_on() {
         .spawn()
         .unwrap();
     let trail = crate::support::trail::wait_for_started(audit.path());
+    // `step started` is on disk before the command runs: killing the run then could beat the
+    // command's own line (flaky). Wait for the command's effect, so the crash is mid-step.
+    crate::support::wait::for_text(&log, "slow");
     child.kill().unwrap();
     child.wait().unwrap();
 

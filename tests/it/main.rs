@@ -1,11 +1,13 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
 mod audit;
+mod audit_dir;
 mod history;
 mod interactive;
 mod lease;
 mod list;
 mod lock;
+mod masters;
 mod resume;
 mod review;
 mod run;

@@ -52,6 +52,8 @@ fn idempotent_book() -> String {
 struct Setup {
     catalog: tempfile::TempDir,
     audit: tempfile::TempDir,
+    /// Holds `log`, beside the audit dir: an audit dir others can reach is refused.
+    _scratch: tempfile::TempDir,
     log: PathBuf,
 }
 
@@ -59,13 +61,19 @@ fn setup(book: &str) -> Setup {
     let catalog = tempfile::tempdir().unwrap();
     std::fs::write(catalog.path().join("book.yaml"), book).unwrap();
     let audit = tempfile::tempdir().unwrap();
-    let log = audit.path().join("executions.log");
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("executions.log");
     // The remote user appends to it: make it writable by anyone.
     std::fs::write(&log, "").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o666)).unwrap();
-    std::fs::set_permissions(audit.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    Setup { catalog, audit, log }
+    std::fs::set_permissions(scratch.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Setup {
+        catalog,
+        audit,
+        _scratch: scratch,
+        log,
+    }
 }
 
 fn ssh_args(sshd: &Sshd) -> Vec<String> {

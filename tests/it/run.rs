@@ -360,23 +360,8 @@ fn a_step_visited_twice_keeps_both_outputs() {
 /// trail it leaves is intact, unsealed, and resumable. Needs root to mount a tiny tmpfs.
 #[test]
 fn a_full_disk_stops_the_run_and_leaves_a_resumable_trail() {
-    let dir = tempfile::tempdir().unwrap();
-    let mount = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
-        .arg(dir.path())
-        .status()
-        .expect("mount runs");
-    assert!(
-        mount.success(),
-        "this test mounts a 128 KiB tmpfs and needs root (CI runs as root)"
-    );
-    struct Unmount<'a>(&'a std::path::Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(dir.path());
+    let disk = crate::support::tmpfs::Tmpfs::mount("128k");
+    let dir = disk.path();
     let book = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         book.path(),
@@ -384,7 +369,7 @@ fn a_full_disk_stops_the_run_and_leaves_a_resumable_trail() {
     )
     .unwrap();
     let out = runbook(["run", "--yes", "--audit-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .arg(book.path())
         .output();
     assert_eq!(out.code, Some(1));
@@ -402,7 +387,7 @@ fn a_full_disk_stops_the_run_and_leaves_a_resumable_trail() {
         !out.stderr.contains("after-ran\n"),
         "nothing runs after the trail cannot be written"
     );
-    let trail = audit_files(dir.path());
+    let trail = audit_files(dir);
     let verify = runbook(["audit", "verify"]).arg(&trail[0]).expect_code(4);
     assert!(verify.stdout.contains("incomplete"), "{}", verify.stdout);
 }

@@ -6,6 +6,7 @@ mod fields;
 mod fuzz;
 mod graph;
 mod references;
+mod yaml;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -104,10 +105,18 @@ fn every_broken_file_fails_fast_with_a_located_error() {
             "deep-nesting.yaml",
             "5:263: error: refused: the file nests deeper than a runbook ever needs",
         ),
+        (
+            "duplicate-key.yaml",
+            "8:5: error: key `run` appears twice in this mapping (first at line 7): remove one",
+        ),
         ("empty.yaml", "1:1: error: the file is empty"),
         (
             "loop-no-exit.yaml",
             "6:9: error: steps `check`, `wait` loop with no way to reach an `end` step",
+        ),
+        (
+            "undefined-alias.yaml",
+            "8:14: error: alias `*wait` refers to no anchor: define `&wait` on an earlier value, or write the value out",
         ),
         ("unknown-field.yaml", "9:5: error: unknown field `timout`"),
         (

@@ -1,21 +1,32 @@
 //! Starts the SSH master connection itself (rather than through `openssh::SessionBuilder`) so
 //! agent and X11 forwarding can be turned off and `ssh`'s own words are at hand to explain a
 //! refusal; the `openssh` crate then drives commands over its control socket.
+//!
+//! The master is our own child, in the foreground (`-N`, no `-f`, no `ControlPersist`), and
+//! dies with us: a `runbook` killed with SIGKILL used to leave its masters running (55 runs in
+//! 58) and their control directories behind. The kernel now sends the master SIGTERM when
+//! `runbook` dies (`PR_SET_PDEATHSIG`); it lives in a process group of its own, so a Ctrl-C on
+//! the terminal reaches `runbook` (which decides what to stop) and not the connection.
 
 use std::ffi::OsString;
 use std::fmt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use tokio::process::Child;
 
 use super::SshOptions;
 use crate::transport::destination::Destination;
 
-/// A master left idle this long exits by itself: a crashed `runbook` does not leave
-/// connections open for ever, yet a long manual step does not lose the connection.
-const IDLE_LIMIT: &str = "4h";
+/// How often a starting master's control socket is looked for: logging in takes ~150 ms.
+const READY_POLL: Duration = Duration::from_millis(20);
+
+/// How long a closing master is given to leave after being asked (`-O exit`, then SIGTERM)
+/// before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Keepalives: a peer that stops answering is declared dead after this many probes of
 /// `SshOptions::keepalive` (2 s by default: a stalled link is noticed within 6–8 s).
@@ -40,6 +51,9 @@ impl std::error::Error for ConnectError {}
 /// The running master and its private control directory (`/tmp/rb-XXXXXX`).
 #[derive(Debug)]
 pub(super) struct Master {
+    /// The `ssh -N` process; `None` until it is ready (a failed start kills it on drop).
+    /// Boxed: a `Child` is large, and `Transport` holds an `Ssh` by value.
+    child: Option<Box<Child>>,
     dir: Option<TempDir>,
     socket: PathBuf,
     log: PathBuf,
@@ -73,7 +87,8 @@ impl Master {
                 )
             })?;
         let _ = std::fs::write(dir.path().join("runbook-owner"), std::process::id().to_string());
-        let master = Master {
+        let mut master = Master {
+            child: None,
             socket: dir.path().join("m"),
             log: dir.path().join("log"),
             dir: Some(dir),
@@ -86,26 +101,58 @@ impl Master {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group: a Ctrl-C on the terminal is not delivered to it.
+            .process_group(0)
             .args(master_args(&master, parsed, opts));
+        let parent = std::process::id();
+        // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+        // functions (prctl, getppid), allocating nothing.
+        unsafe {
+            cmd.pre_exec(move || die_with(parent));
+        }
         let secs = opts.connect_timeout.as_secs().max(1);
         // ssh's ConnectTimeout covers the TCP connect only; a ProxyCommand or a server that
         // accepts and then says nothing must not hang the run either.
         let limit = Duration::from_secs(secs) + Duration::from_secs(5);
-        let status = match tokio::time::timeout(limit, cmd.status()).await {
-            Err(_) => return Err(fail(format!("timed out after {secs}s"), master.read_log())),
-            Ok(Err(e)) => {
-                return Err(fail(
-                    format!("cannot run `ssh`: {e} (is the OpenSSH client installed?)"),
-                    String::new(),
-                ));
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut child = cmd.spawn().map_err(|e| {
+            fail(
+                format!("cannot run `ssh`: {e} (is the OpenSSH client installed?)"),
+                String::new(),
+            )
+        })?;
+        // Ready when the control socket answers (ssh opens it once logged in); failed when ssh
+        // exits first, and its log says why.
+        loop {
+            tokio::select! {
+                status = child.wait() => {
+                    let detail = master.read_log();
+                    if matches!(status, Ok(s) if s.success()) {
+                        // Only a fork (`ForkAfterAuthentication` in the ssh config) ends it
+                        // with success: that master is no child of ours to keep or stop.
+                        if master.socket.exists() {
+                            exit_master(&master.socket);
+                        }
+                        return Err(fail(
+                            "ssh went to the background on its own (`ForkAfterAuthentication` in the ssh config?): runbook keeps its master connections as its own processes; turn that off for this host".into(),
+                            detail,
+                        ));
+                    }
+                    return Err(fail(explain(&detail, parsed, opts, secs), detail));
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(fail(format!("timed out after {secs}s"), master.read_log()));
+                }
+                () = tokio::time::sleep(READY_POLL) => {
+                    if master.socket.exists()
+                        && tokio::time::timeout_at(deadline, answers(&master.socket)).await == Ok(true)
+                    {
+                        break;
+                    }
+                }
             }
-            Ok(Ok(status)) => status,
-        };
-        if !status.success() {
-            let detail = master.read_log();
-            return Err(fail(explain(&detail, parsed, opts, secs), detail));
         }
-        let mut master = master;
+        master.child = Some(Box::new(child));
         master.host_key_added = master
             .read_log()
             .lines()
@@ -145,42 +192,107 @@ impl Master {
 }
 
 impl Drop for Master {
-    /// Tells the master to exit (it would otherwise outlive us until `IDLE_LIMIT`), then
-    /// removes the control directory.
+    /// Tells the master to exit, makes sure it did (SIGTERM, then SIGKILL), then removes the
+    /// control directory. After `Session::close` the master no longer listens: it is sent
+    /// SIGTERM at once.
     fn drop(&mut self) {
-        if self.socket.exists() {
-            exit_master(&self.socket);
+        let asked = self.socket.exists() && exit_master(&self.socket);
+        if let Some(mut child) = self.child.take()
+            && !(asked && exits_within(&mut child, EXIT_GRACE))
+        {
+            if let Some(pid) = child.id() {
+                // SAFETY: kill(2) on our own child, which has not been reaped yet.
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+            if !exits_within(&mut child, EXIT_GRACE) {
+                let _ = child.start_kill();
+            }
         }
         drop(self.dir.take());
     }
 }
 
-fn exit_master(socket: &Path) {
-    let _ = std::process::Command::new("ssh")
+/// Between fork and exec of the master: SIGTERM when `parent` dies, however it dies. The
+/// signal follows the thread that forked: the runtime's own thread, which lives as long as
+/// the process (`launch` runs a current-thread runtime). If `parent` died before this line,
+/// the master must not start at all.
+fn die_with(parent: u32) -> std::io::Result<()> {
+    // SAFETY: prctl(2) with PR_SET_PDEATHSIG takes a signal number and nothing else.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: getppid(2) cannot fail.
+    if unsafe { libc::getppid() } as u32 != parent {
+        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
+}
+
+/// Whether `child` has ended (it is reaped here), waiting up to `limit`. Blocking: only for
+/// `Drop`, where a few milliseconds usually suffice.
+fn exits_within(child: &mut Child, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return true,
+            Ok(None) if Instant::now() >= until => return false,
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+/// `ssh -O check`: the master behind `socket` is up and logged in.
+async fn answers(socket: &Path) -> bool {
+    tokio::process::Command::new("ssh")
+        .arg("-S")
+        .arg(socket)
+        .args(["-o", "BatchMode=yes", "-O", "check", "none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
+/// `ssh -O exit`: true when the master behind `socket` took the request.
+fn exit_master(socket: &Path) -> bool {
+    std::process::Command::new("ssh")
         .arg("-S")
         .arg(socket)
         .args(["-o", "BatchMode=yes", "-O", "exit", "none"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status();
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
-/// Ends masters whose `runbook` died without closing them (killed, crashed), and removes their
-/// directories: each records its owner's pid.
+/// Ends masters whose `runbook` died without closing them (an older `runbook`, or one killed
+/// before the kernel's SIGTERM reached its master), and removes their directories: each
+/// records its owner's pid. Only directories of ours: `/tmp` is shared, and another user's
+/// `rb-*` (or a link named so) is theirs to keep, whatever its owner file says.
 fn sweep_stale_masters() {
     let Ok(entries) = std::fs::read_dir("/tmp") else {
         return;
     };
+    // SAFETY: geteuid(2) cannot fail.
+    let me = unsafe { libc::geteuid() };
     for entry in entries.flatten() {
         let name = entry.file_name();
         if !name.to_string_lossy().starts_with("rb-") {
             continue;
         }
         let dir = entry.path();
+        let ours = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_dir() && m.uid() == me);
+        if !ours {
+            continue;
+        }
         let Some(owner) = std::fs::read_to_string(dir.join("runbook-owner"))
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
+            .filter(|&pid| pid > 0)
         else {
             continue;
         };
@@ -207,7 +319,9 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
         "ForwardX11=no".to_string(),
         "ClearAllForwardings=yes".to_string(),
         "ControlMaster=yes".to_string(),
-        format!("ControlPersist={IDLE_LIMIT}"),
+        // A foreground master, whatever the ssh config says: with ControlPersist ssh would
+        // fork to the background and outlive us.
+        "ControlPersist=no".to_string(),
         format!("ConnectTimeout={}", opts.connect_timeout.as_secs().max(1)),
         format!("ServerAliveInterval={}", opts.keepalive.as_secs().max(1)),
         format!("ServerAliveCountMax={ALIVE_COUNT}"),
@@ -225,7 +339,7 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
         hook.push("'");
         args.extend(["-o".into(), hook]);
     }
-    args.extend(["-f".into(), "-N".into()]);
+    args.push("-N".into());
     args.extend(["-E".into(), master.log.clone().into()]);
     args.extend(["-S".into(), master.socket.clone().into()]);
     if let Some(file) = &opts.known_hosts {

@@ -7,4 +7,6 @@ pub mod proxy;
 pub mod runs;
 pub mod sandbox;
 pub mod sshd;
+pub mod tmpfs;
 pub mod trail;
+pub mod wait;

@@ -1,0 +1,25 @@
+//! Waiting for an effect, with a deadline: a test proves what it observes, never that a fixed
+//! sleep was long enough.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Polls `done` every 20 ms until it holds; panics naming `what` after `limit`.
+#[track_caller]
+pub fn until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not after {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until `path` exists and contains `needle` (a command's own effect).
+#[track_caller]
+pub fn for_text(path: &Path, needle: &str) {
+    until(
+        Duration::from_secs(30),
+        &format!("`{needle}` in {}", path.display()),
+        || std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)),
+    );
+}

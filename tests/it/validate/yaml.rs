@@ -1,0 +1,118 @@
+//! Problems the YAML reader finds before any rule runs: a key written twice, an alias to no
+//! anchor, an error inside a value an alias repeats. Worded for the person who wrote the file
+//! (never the library's own hints to programmers) and never cut mid-sentence.
+
+use super::check;
+use crate::support::cmd::runbook;
+
+/// Regression: the library's hint "set DuplicateKeyPolicy in Options" reached users.
+#[test]
+fn a_key_written_twice_names_the_first() {
+    check(
+        r##"version: 1
+id: x
+id: y
+title: X
+rto: 5m
+steps:
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:3:1: error: key `id` appears twice in this mapping (first at line 2): remove one
+  |
+3 | id: y
+  | ^^
+checked 1 file: 1 error
+"##,
+    );
+}
+
+/// In a flow mapping both are on one line: the column tells them apart.
+#[test]
+fn a_key_written_twice_on_one_line_names_its_column() {
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - {id: done, title: Done, title: End, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:6:29: error: key `title` appears twice in this mapping (first at line 6, column 16): remove one
+  |
+6 |   - {id: done, title: Done, title: End, end: resolved}
+  |                             ^^^^^
+checked 1 file: 1 error
+"##,
+    );
+}
+
+#[test]
+fn an_alias_to_no_anchor_is_named() {
+    check(
+        r##"version: 1
+id: x
+title: *nope
+rto: 5m
+steps:
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:3:8: error: alias `*nope` refers to no anchor: define `&nope` on an earlier value, or write the value out
+  |
+3 | title: *nope
+  |        ^^^^^
+checked 1 file: 1 error
+"##,
+    );
+}
+
+/// Regression: the message ended "invalid u32 (defined at line 2, column 8) (used": the
+/// library's location suffixes were cut at " at line ".
+#[test]
+fn an_error_in_a_value_an_alias_repeats_is_whole_and_points_at_both() {
+    check(
+        r##"version: 1
+id: &name x
+title: X
+rto: 5m
+steps:
+  - id: check
+    title: Check
+    run: "true"
+    retry: {attempts: *name}
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:9:23: error: invalid u32 (in the value at line 2 that this alias repeats)
+  |
+9 |     retry: {attempts: *name}
+  |                       ^^^^^
+checked 1 file: 1 error
+"##,
+    );
+}
+
+/// The inventory is YAML too, and worded the same way.
+#[test]
+fn an_inventory_with_a_key_written_twice_names_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inventory.yaml"),
+        "hosts:\n  db1: {ssh: ops@db1}\n  db1: {ssh: ops@db2}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rb.yaml"),
+        "version: 1\nid: x\ntitle: X\nrto: 5m\nsteps:\n  - {id: done, title: Done, end: resolved}\n",
+    )
+    .unwrap();
+    let out = runbook(["run", "--dry-run", "rb.yaml"])
+        .current_dir(dir.path())
+        .expect_code(2);
+    assert_eq!(
+        out.stderr,
+        "runbook: error: inventory.yaml:3:3: the inventory does not parse: key `db1` appears twice in this mapping (first at line 2): remove one\n"
+    );
+}
