@@ -125,17 +125,25 @@ fn tail_text(tail: &[u8], truncated: bool) -> String {
 pub struct BackgroundRecorder {
     queue: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     worker: Option<std::thread::JoinHandle<Result<OutputSummary, Error>>>,
+    /// Set by the worker as soon as a write fails: the command is then stopped, not left to
+    /// run to its end unrecorded.
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OutputRecorder {
     pub fn in_background(self) -> BackgroundRecorder {
         let (queue, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let raised = flag.clone();
         let worker = std::thread::spawn(move || {
             let mut recorder = self;
             let mut failed = None;
             for chunk in chunks {
                 if failed.is_none() {
                     failed = recorder.write(&chunk).err();
+                    if failed.is_some() {
+                        raised.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
                 }
             }
             match failed {
@@ -146,6 +154,7 @@ impl OutputRecorder {
         BackgroundRecorder {
             queue: Some(queue),
             worker: Some(worker),
+            failed: flag,
         }
     }
 }
@@ -158,6 +167,11 @@ impl BackgroundRecorder {
         {
             self.queue = None;
         }
+    }
+
+    /// Whether a write has failed (the error itself comes from `finish`).
+    pub fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits for every chunk to be on disk (synced) and returns the summary.

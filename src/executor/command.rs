@@ -302,6 +302,7 @@ impl Executor {
         let mut pgid = None;
         let mut ui = std::mem::take(&mut self.sink.ui);
         let mut groups = Vec::new();
+        let mut check = tokio::time::interval(Duration::from_millis(200));
         let ending = loop {
             tokio::select! {
                 ending = &mut run => {
@@ -319,6 +320,13 @@ impl Executor {
                     }
                     if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {
                         paths.push(&mut ui, stream, bytes);
+                    }
+                }
+                // Its record cannot be written (a full disk): stop it rather than let it run
+                // on unrecorded; the run then stops with the write's error.
+                _ = check.tick(), if !cancel.is_cancelled() => {
+                    if paths.failed() {
+                        cancel.cancel();
                     }
                 }
                 Ok(()) = signals.changed(), if !cancel.is_cancelled() => {

@@ -51,6 +51,11 @@ impl OutputPaths {
         self.record(masked);
     }
 
+    /// The output file can no longer be written: the command must be stopped.
+    pub(super) fn failed(&self) -> bool {
+        self.recorder.as_ref().is_some_and(BackgroundRecorder::failed)
+    }
+
     /// The command ended: what the maskers and filters held back.
     pub(super) fn finish(&mut self, ui: &mut Ui) -> Option<BackgroundRecorder> {
         let mut held = Vec::new();

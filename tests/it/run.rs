@@ -363,9 +363,15 @@ fn a_full_disk_stops_the_run_and_leaves_a_resumable_trail() {
     let disk = crate::support::tmpfs::Tmpfs::mount("128k");
     let dir = disk.path();
     let book = tempfile::NamedTempFile::new().unwrap();
+    // The flood goes on (a marker in argv) until it is stopped, or writes a mark if it ran on.
+    let ran_on = tempfile::tempdir().unwrap();
+    let mark = ran_on.path().join("ran-to-the-end");
     std::fs::write(
         book.path(),
-        "version: 1\nid: flood\ntitle: Flood\nrto: 1m\nsteps:\n  - {id: flood, title: Flood, run: \"head -c 300000 /dev/zero | tr '\\\\0' x\"}\n  - {id: after, title: After, run: echo after-ran}\n  - {id: done, title: Done, end: resolved}\n",
+        format!(
+            "version: 1\nid: flood\ntitle: Flood\nrto: 1m\nsteps:\n  - {{id: flood, title: Flood, run: \"head -c 300000 /dev/zero | tr '\\\\0' x; sleep 3; touch {}\"}}\n  - {{id: after, title: After, run: echo after-ran}}\n  - {{id: done, title: Done, end: resolved}}\n",
+            mark.display()
+        ),
     )
     .unwrap();
     let out = runbook(["run", "--yes", "--audit-dir"])
@@ -390,6 +396,13 @@ fn a_full_disk_stops_the_run_and_leaves_a_resumable_trail() {
     let trail = audit_files(dir);
     let verify = runbook(["audit", "verify"]).arg(&trail[0]).expect_code(4);
     assert!(verify.stdout.contains("incomplete"), "{}", verify.stdout);
+    // The step whose output could not be written was stopped, not left to run to its end
+    // (which it would have reached 3 s after its flood).
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(
+        !mark.exists(),
+        "the command ran on after its output could not be written"
+    );
 }
 
 /// SIGTERM (or Ctrl-C) on an unattended run: the command is stopped, the cleanup still runs,

@@ -413,3 +413,122 @@ fn hostile_bytes_in_values_and_output_never_reach_the_terminal_raw() {
     let out = std::fs::read(run.with_extension("").join("out-1.out")).unwrap();
     assert!(out.starts_with(b"\x1b]0;PWNED-TITLE\x07"), "{out:?}");
 }
+
+/// What the operator types is masked too: a note and an edit that spell the secret out.
+#[test]
+fn a_typed_note_and_an_edit_never_record_the_secret() {
+    use rexpect::session::spawn_with_options;
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = dir.path().join("typed.yaml");
+    std::fs::write(
+        &book,
+        "version: 1\nid: typed\ntitle: Typed\nrto: 1m\ninputs:\n  pw: {secret: true}\nsteps:\n  - id: use\n    title: Use it\n    run: test -n \"$pw\"\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    let mut command = Command::new(crate::support::cmd::bin());
+    command
+        .args([
+            "run",
+            book.to_str().unwrap(),
+            "--set-from",
+            "pw=env:RB_TEST_PW",
+            "--audit-dir",
+        ])
+        .arg(audit.path())
+        .env("RB_TEST_PW", SECRET)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("SSH_AUTH_SOCK");
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(20_000))
+        .strip_ansi_escape_codes(true);
+    let mut s = spawn_with_options(command, options).unwrap();
+    let keys = |s: &mut rexpect::session::PtySession, k: &str| {
+        std::thread::sleep(Duration::from_millis(300));
+        s.send(k).unwrap();
+        s.flush().unwrap();
+    };
+    const DOWN: &str = "\x1b[B";
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, &format!("{}\r", DOWN.repeat(4))); // Add a note
+    s.exp_string("Note").unwrap();
+    keys(&mut s, &format!("the dba said the password is {SECRET}\r"));
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, &format!("{}\r", DOWN.repeat(2))); // Edit the command first
+    s.exp_string("Command").unwrap();
+    keys(&mut s, &format!(" && test \"$pw\" = '{SECRET}'\r"));
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r"); // Run it
+    let seen = s.exp_string("audit trail:").unwrap();
+    match s.process_mut().wait().unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, 0) => {}
+        other => panic!("{other:?}: {seen}"),
+    }
+    assert_clean("the terminal", &seen);
+    for (path, text) in every_file(audit.path()) {
+        assert_clean(&path.display().to_string(), &text);
+    }
+    let trail = audit_files(audit.path()).pop().unwrap();
+    let text = std::fs::read_to_string(&trail).unwrap();
+    assert!(text.contains("the dba said the password is ***"), "{text}");
+    assert!(text.contains("test \\\"$pw\\\" = '***'"), "{text}");
+    for format in ["text", "md", "json", "html"] {
+        let review = runbook(["review", trail.to_str().unwrap(), "--format", format])
+            .expect_code(0)
+            .stdout;
+        assert_clean(&format!("the {format} review"), &review);
+    }
+}
+
+/// `validate` enforces the rules of secrets and lists every claim that an output is free of one.
+#[test]
+fn validate_refuses_a_confirmation_that_shows_a_secret_and_lists_declassified_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("rules.yaml");
+    std::fs::write(
+        &book,
+        "version: 1\nid: rules\ntitle: Rules\nrto: 1m\ninputs:\n  pw: {secret: true, from: \"vault:db\"}\nsteps:\n  - id: drop\n    title: Drop\n    confirm: \"type {{ pw }}\"\n    run: echo drop\n    uses: [pws]\n  - id: count\n    title: Count\n    run: echo 3\n    uses: [pw]\n    declassify: true\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    let out = runbook(["validate", book.to_str().unwrap()]).expect_code(2);
+    let text = &out.stderr;
+    assert!(text.contains("input `pw` has an unknown source"), "{text}");
+    assert!(
+        text.contains("error: the confirmation of step `drop` shows the secret `pw`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("error: step `drop` uses unknown variable `pws`"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `pw`"), "{text}");
+    assert!(
+        text.contains("warning: step `count` declares its output free of secrets (`declassify: true`)"),
+        "{text}"
+    );
+}
+
+/// A value with markup and table syntax stays text in a Markdown review.
+#[test]
+fn markdown_reviews_escape_markup_from_values() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = dir.path().join("md.yaml");
+    std::fs::write(
+        &book,
+        "version: 1\nid: md\ntitle: Markdown\nrto: 1m\ninputs:\n  v: {default: x}\nsteps:\n  - id: show\n    title: \"Value {{ v }}\"\n    run: 'true'\n  - id: done\n    title: Done\n    end: resolved\n    message: \"got {{ v }}\"\n",
+    )
+    .unwrap();
+    runbook(["run", book.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .args(["--set", "v=<script>alert(1)</script>|col"])
+        .expect_code(0);
+    let trail = audit_files(audit.path()).pop().unwrap();
+    let md = runbook(["review", trail.to_str().unwrap(), "--format", "md"])
+        .expect_code(0)
+        .stdout;
+    assert!(!md.contains("<script>"), "{md}");
+    assert!(
+        md.contains("got &lt;script&gt;alert(1)&lt;/script&gt;\\|col"),
+        "{md}"
+    );
+}
