@@ -218,7 +218,16 @@ impl Executor {
                 message: end.message.clone(),
             })?;
         }
-        self.cleanup(&runbook, vars, &cleaned).await?;
+        if let Err(e) = self.cleanup(&runbook, vars, &cleaned).await {
+            // The terminal went away during the cleanup: recorded, and the trail stays open
+            // so that `resume` finishes the cleanup.
+            if let Error::Hangup(reason) = &e {
+                self.emit(Event::Hangup {
+                    reason: reason.clone(),
+                })?;
+            }
+            return Err(e);
+        }
         let elapsed = self.elapsed();
         let verdict = (self.mode == Mode::Drill).then(|| verdict(&end, elapsed, self.rto, &self.deviations));
         self.emit(Event::RunFinished {

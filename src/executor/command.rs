@@ -452,7 +452,11 @@ impl Executor {
                 }
                 Some(StepKind::Manual(_)) => {
                     let report = if self.operator.is_interactive() || self.operator_has_answer(&id) {
-                        self.operator.report(&id)?
+                        // An abort asked for during the cleanup ends this step, not the seal.
+                        match self.operator.report(&id) {
+                            Err(Error::Aborted) => None,
+                            other => other?,
+                        }
                     } else {
                         Some(Report::Skip)
                     };
