@@ -187,12 +187,21 @@ impl Plan {
     pub fn inputs(&self, sets: &[String], froms: &[String], operator: &Operator) -> Result<Vars, Error> {
         let runbook = &self.main.runbook;
         let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
-        let mut vars = Vars::default();
+        let mut values = HashMap::new();
         let mut missing = Vec::new();
-        for (name, input) in &runbook.inputs {
-            match given.value(name, &input.value, operator)? {
-                Some(value) => vars.set(name, value, input.value.secret),
+        for (name, input) in given.order(runbook.inputs.iter().map(|(n, i)| (n, &i.value))) {
+            match given.value(name, input, operator)? {
+                Some(value) => {
+                    values.insert(name.as_str(), value);
+                }
                 None => missing.push(name.clone()),
+            }
+        }
+        // In the runbook's order again, as every listing shows them.
+        let mut vars = Vars::default();
+        for (name, input) in &runbook.inputs {
+            if let Some(value) = values.remove(name.as_str()) {
+                vars.set(name, value, input.value.secret);
             }
         }
         if !missing.is_empty() {

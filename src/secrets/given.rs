@@ -68,20 +68,38 @@ impl Given {
         Ok(given)
     }
 
-    /// The value of `name`: `--set-from`, `--set`, the input's `from:`, its default, else
-    /// asked on a terminal. `None`: unattended and nothing gives it.
-    pub fn value(&self, name: &str, input: &Input, operator: &Operator) -> Result<Option<String>, Error> {
-        let source =
-            match self.froms.get(name) {
-                Some(source) => Some(source.clone()),
-                None if self.sets.contains_key(name) => None,
-                None => match &input.from {
+    /// Where `name`'s value comes from, when a source gives it.
+    fn source(&self, name: &str, input: &Input) -> Result<Option<Source>, Error> {
+        Ok(match self.froms.get(name) {
+            Some(source) => Some(source.clone()),
+            None if self.sets.contains_key(name) => None,
+            None => {
+                match &input.from {
                     Some(spec) => Some(Source::parse(&spec.value).map_err(|e| {
                         Error::usage(format!("input `{name}` has `from: {}`: {e}", spec.value))
                     })?),
                     None => None,
-                },
-            };
+                }
+            }
+        })
+    }
+
+    /// The inputs in the order to read them: those from `env:` first, so that their variables
+    /// are gone from the environment before any `cmd:` source (or prompt) runs.
+    pub fn order<'a>(
+        &self,
+        inputs: impl Iterator<Item = (&'a String, &'a Input)>,
+    ) -> Vec<(&'a String, &'a Input)> {
+        let (mut env, rest): (Vec<_>, Vec<_>) =
+            inputs.partition(|(name, input)| matches!(self.source(name, input), Ok(Some(Source::Env(_)))));
+        env.extend(rest);
+        env
+    }
+
+    /// The value of `name`: `--set-from`, `--set`, the input's `from:`, its default, else
+    /// asked on a terminal. `None`: unattended and nothing gives it.
+    pub fn value(&self, name: &str, input: &Input, operator: &Operator) -> Result<Option<String>, Error> {
+        let source = self.source(name, input)?;
         if let Some(source) = source {
             let read = source
                 .read(&ReadContext::new(name))

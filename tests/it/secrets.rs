@@ -532,3 +532,23 @@ fn markdown_reviews_escape_markup_from_values() {
         "{md}"
     );
 }
+
+/// An `env:` source's variable is gone before anything else runs: a `cmd:` source declared
+/// earlier, and every step, see an environment without it.
+#[test]
+fn an_env_source_is_removed_before_cmd_sources_and_steps_run() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = dir.path().join("env.yaml");
+    std::fs::write(
+        &book,
+        "version: 1\nid: envsrc\ntitle: Env source\nrto: 1m\ninputs:\n  probe: {from: \"cmd:sh -c 'printenv RB_TEST_PW || echo gone'\"}\n  pw: {secret: true, from: \"env:RB_TEST_PW\"}\nsteps:\n  - id: look\n    title: Look\n    run: 'echo \"probe=$probe\" >&2; printenv RB_TEST_PW >&2 || echo \"step: gone\" >&2'\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    let out = runbook(["run", book.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .env("RB_TEST_PW", SECRET)
+        .expect_code(0);
+    assert!(out.stderr.contains("probe=gone"), "{}", out.stderr);
+    assert!(out.stderr.contains("step: gone"), "{}", out.stderr);
+    assert_clean("the terminal", &out.stderr);
+}
