@@ -6,6 +6,7 @@
 # Everything lives in a temporary directory under $BENCH_DIR (default: target/), warm cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v bc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq bc >/dev/null; }
 cargo build --release --quiet
 bin=$PWD/target/release/runbook
 base=${BENCH_DIR:-$PWD/target}
