@@ -3,52 +3,12 @@
 //! the cleanup; a Ctrl-C at a prompt asks before it aborts, and an abort runs the cleanup.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rexpect::session::{PtySession, spawn_with_options};
-
-use crate::support::cmd::{bin, runbook};
+use crate::support::cmd::runbook;
+use crate::support::pty::{keys, pgrep, spawn, wait_exit};
 use crate::support::sshd::Sshd;
 use crate::support::trail::audit_files;
-
-fn spawn(args: &[&str], audit: &Path) -> PtySession {
-    let mut command = Command::new(bin());
-    command
-        .args(args)
-        .arg("--audit-dir")
-        .arg(audit)
-        .env("TERM", "xterm")
-        .env_remove("NO_COLOR")
-        .env_remove("RUNBOOK_PATH")
-        .env_remove("SSH_AUTH_SOCK")
-        .env("USER", "tester");
-    let options = rexpect::reader::Options::new()
-        .timeout_ms(Some(20_000))
-        .strip_ansi_escape_codes(true);
-    spawn_with_options(command, options).expect("the binary starts in a pty")
-}
-
-fn keys(session: &mut PtySession, keys: &str) {
-    std::thread::sleep(Duration::from_millis(300));
-    session.send(keys).unwrap();
-    session.flush().unwrap();
-}
-
-fn wait_exit(session: &mut PtySession) -> i32 {
-    match session.process_mut().wait().unwrap() {
-        nix::sys::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("unexpected end: {other:?}"),
-    }
-}
-
-fn pgrep(pattern: &str) -> bool {
-    Command::new("pgrep")
-        .args(["-f", pattern])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
 
 #[track_caller]
 fn wait_gone(pattern: &str) {

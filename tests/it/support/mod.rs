@@ -4,6 +4,7 @@
 
 pub mod cmd;
 pub mod proxy;
+pub mod pty;
 pub mod runs;
 pub mod sandbox;
 pub mod sshd;
