@@ -134,9 +134,13 @@ pub enum HistoryMode {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Runbook files or directories (directories are searched for *.yaml and *.yml)
-    #[arg(required = true, value_name = "PATH")]
+    /// Runbook files or directories (directories are searched for *.yaml and *.yml; an
+    /// `inventory.yaml` there is checked as an inventory)
+    #[arg(required_unless_present = "inventory", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// An inventory of hosts and groups to check too
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
     /// Print the diagnostics as JSON
     #[arg(long)]
     pub json: bool,
