@@ -71,8 +71,17 @@ impl Executor {
                     }
                     self.sink.ui.say(&by_hand_script(vars, &command));
                     self.deviate(id, DeviationKind::ByHand, None)?;
-                    let command = self.typed.mask_str(&command);
-                    return self.report_by_hand(id, step, host, Some(format!("(by hand) {command}")));
+                    let shown = self.typed.mask_str(&command);
+                    let capture = step.capture.as_ref().map(|name| {
+                        let uses: Vec<String> = step.uses.iter().map(|u| u.value.clone()).collect();
+                        let (_, received) = vars.env_for(&command, &uses);
+                        super::asking::Capture {
+                            name: name.value.clone(),
+                            secret: received && !step.declassify,
+                            vars: &mut *vars,
+                        }
+                    });
+                    return self.report_by_hand(id, step, host, Some(format!("(by hand) {shown}")), capture);
                 }
                 Before::Note(text) => self.emit(Event::Note {
                     step: Some(id.into()),

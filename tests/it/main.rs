@@ -3,6 +3,7 @@
 mod answers;
 mod audit;
 mod audit_dir;
+mod by_hand;
 mod history;
 mod interactive;
 mod lease;
