@@ -562,24 +562,32 @@ fn judge(
     (StepOutcome::Ok, Some(code), None)
 }
 
-/// The exact command with its variables exported, for the operator's own shell. Secret values
-/// are never printed: the script reads them without echo instead.
+/// The exact command with its variables, for the operator to paste into their own shell. It
+/// is one POSIX subshell: the parser reads it whole before anything runs (so a secret's `read`
+/// does not swallow the lines pasted after it), nothing stays exported in the operator's shell,
+/// and an `exit` in the command leaves only the subshell. Secret values are never printed: the
+/// script reads them without echo (`stty -echo` first, so the prompt means echo is off), in a
+/// form dash has too. Unindented, so a heredoc's terminator still ends it.
 fn by_hand_script(vars: &Vars, command: &str) -> String {
-    let mut out = String::from("    Run this in your shell, then report how it went:\n\n");
+    let mut out = String::from(
+        "    Paste this into your shell, then report how it went (one subshell: nothing stays\n    exported in your shell, and an `exit` leaves only the subshell):\n\n(\n",
+    );
     for (name, value) in vars.iter() {
         if value.secret {
             out.push_str(&format!(
-                "    printf '{name}: ' >&2; IFS= read -rs {name}; echo >&2; export {name}\n"
+                "stty -echo; printf '%s: ' {name} >&2; IFS= read -r {name}; stty echo; echo >&2; export {name}\n"
             ));
         } else {
             out.push_str(&format!(
-                "    export {name}={}\n",
+                "{name}={}; export {name}\n",
                 crate::script::shell_quote(&value.text)
             ));
         }
     }
     for line in command.lines() {
-        out.push_str(&format!("    {line}\n"));
+        out.push_str(line);
+        out.push('\n');
     }
+    out.push_str(")\n");
     out
 }

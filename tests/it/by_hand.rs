@@ -171,3 +171,83 @@ fn a_decision_on_a_skipped_capture_preselects_nothing_and_says_why() {
     let decision = events.iter().find(|e| e["event"] == "decision").unwrap();
     assert_eq!(decision["label"], "Healthy", "{decision}");
 }
+
+/// Regression: the by-hand script was the raw command after `export` lines: pasted, its
+/// `exit 1` closed the operator's shell, its variables stayed exported there, and its
+/// `read -rs` for a secret does not exist in dash. Now it is a POSIX subshell, pasted here
+/// into a real interactive dash.
+#[test]
+fn the_by_hand_script_pasted_into_dash_runs_and_leaves_the_shell_as_it_was() {
+    let book = r#"version: 1
+id: paste
+title: Paste
+rto: 5m
+inputs:
+  token: {description: A token, secret: true}
+  db_name: {default: "app db's"}
+steps:
+  - id: poke
+    title: Poke
+    run: |
+      echo "db is $db_name"
+      test "${#token}" -eq 10 && echo "token""-ok"
+      exit 1
+  - id: done
+    title: Done
+    end: resolved
+"#;
+    let mut r = spawn(book);
+    let s = &mut r.session;
+    s.exp_string("What now?").unwrap();
+    keys(s, &format!("{}\r", DOWN.repeat(3))); // Run it by hand
+    let printed = s.exp_string("How did it go?").unwrap().replace("\r\n", "\n");
+    let start = printed.find("\n(\n").expect("the script opens a subshell") + 1;
+    let end = start + printed[start..].find("\n)\n").expect("and closes it") + 3;
+    let script = &printed[start..end];
+    assert!(!script.contains("tok-s3cr3t"), "{script}");
+    assert!(!script.contains("read -rs"), "{script}");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let env_file = scratch.path().join("env");
+    let mut command = Command::new("dash");
+    command
+        .arg("-i")
+        .env_clear()
+        .env("PS1", "$ ")
+        .env("PATH", std::env::var("PATH").unwrap());
+    let options = rexpect::reader::Options::new().timeout_ms(Some(20_000));
+    let mut dash = spawn_with_options(command, options).unwrap();
+    dash.exp_string("$ ").unwrap();
+    dash.send(&script.replace('\n', "\r")).unwrap();
+    dash.flush().unwrap();
+    // Echo is off once the prompt shows (`stty -echo` comes first): the secret is not shown.
+    dash.exp_string("token: ").unwrap();
+    dash.send("tok-s3cr3t\r").unwrap();
+    dash.flush().unwrap();
+    dash.exp_string("db is app db's").unwrap();
+    let seen = dash.exp_string("token-ok").unwrap();
+    assert!(!seen.contains("tok-s3cr3t"), "the secret was echoed: {seen}");
+    // `exit 1` left the subshell only: the same shell answers, with its status.
+    dash.send(&format!(
+        "echo \"still \"\"here $?\"; env > '{}'; echo \"sa\"\"ved\"\r",
+        env_file.display()
+    ))
+    .unwrap();
+    dash.flush().unwrap();
+    dash.exp_string("still here 1").unwrap();
+    dash.exp_string("saved").unwrap();
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    for name in ["token", "db_name", "run_id", "operator", "mode"] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "`{name}` stayed exported in the operator's shell:\n{env}"
+        );
+    }
+    dash.send("exit\r").unwrap();
+    dash.flush().unwrap();
+    dash.exp_eof().unwrap();
+
+    keys(s, "\r"); // Done
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(s), 0);
+}
