@@ -170,6 +170,30 @@ impl Operator {
         })
     }
 
+    /// The operator picked "Abort the run": one key from a default, so it is confirmed (Enter
+    /// alone is no) and its reason asked for the trail. `None`: not aborting after all.
+    /// Unattended: aborting, with no reason to give.
+    pub fn abort_reason(&self) -> Result<Option<String>, Error> {
+        if !self.is_interactive() {
+            return Ok(Some(String::new()));
+        }
+        if !self.confirm("Abort the run? Its cleanup runs and the trail is sealed `aborted`")? {
+            return Ok(None);
+        }
+        self.reason("Why abort? (recorded in the trail)").map(Some)
+    }
+
+    /// A reason the trail keeps (an abort, a step marked done by hand).
+    pub fn reason(&self, prompt: &str) -> Result<String, Error> {
+        ask(|| {
+            Input::<String>::with_theme(&theme())
+                .with_prompt(prompt)
+                .allow_empty(false)
+                .interact_text()
+        })
+        .map(|text| text.trim().to_string())
+    }
+
     pub fn note(&self) -> Result<String, Error> {
         ask(|| {
             Input::with_theme(&theme())

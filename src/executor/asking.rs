@@ -34,18 +34,28 @@ impl Executor {
         }
         let question =
             format!("step `{id}` started at {started} on {host} and never finished: its outcome is unknown");
-        let choice = self.operator.unknown_step(&question, step.idempotent)?;
-        let answer = match choice {
-            Some(crate::prompt::Report::Done) => "marked done",
-            Some(crate::prompt::Report::Failed) => "marked failed",
-            Some(crate::prompt::Report::Skip) => "re-run",
-            None => "abort",
+        let (choice, aborted) = loop {
+            let choice = self.operator.unknown_step(&question, step.idempotent)?;
+            let answer = match choice {
+                Some(crate::prompt::Report::Done) => "marked done",
+                Some(crate::prompt::Report::Failed) => "marked failed",
+                Some(crate::prompt::Report::Skip) => "re-run",
+                None => "abort",
+            };
+            self.emit(Event::Answer {
+                step: Some(id.clone()),
+                question: question.clone(),
+                answer: answer.into(),
+            })?;
+            if choice.is_some() {
+                break (choice, None);
+            }
+            if let Some(end) =
+                self.abort_confirmed(&id, format!("aborted by the operator at the unknown step `{id}`"))?
+            {
+                break (None, Some(end));
+            }
         };
-        self.emit(Event::Answer {
-            step: Some(id.clone()),
-            question,
-            answer: answer.into(),
-        })?;
         let reason = Some("unknown after a crash; marked by the operator".to_string());
         Ok(match choice {
             Some(crate::prompt::Report::Skip) => None,
@@ -82,9 +92,7 @@ impl Executor {
                 )?;
                 Some(self.after_failure(&id, step)?)
             }
-            None => Some(Next::Stop(End::aborted(format!(
-                "aborted by the operator at the unknown step `{id}`"
-            )))),
+            None => aborted.map(Next::Stop),
         })
     }
 
@@ -147,6 +155,37 @@ impl Executor {
             goto: goto.clone(),
         })?;
         Ok(Next::Goto(goto))
+    }
+
+    /// The operator chose to abort at `id`: confirmed, and why, both recorded; the reason ends
+    /// the `ended` message too. `None`: they thought better of it and the menu comes back.
+    pub(super) fn abort_confirmed(&mut self, id: &str, ended: String) -> Result<Option<End>, Error> {
+        let reason = self.operator.abort_reason()?;
+        if self.operator.is_interactive() {
+            self.emit(Event::Answer {
+                step: Some(id.into()),
+                question: "abort the run?".into(),
+                answer: yes_no(reason.is_some()).into(),
+            })?;
+        }
+        Ok(match reason {
+            None => None,
+            Some(reason) if reason.is_empty() => Some(End::aborted(ended)),
+            Some(reason) => {
+                let reason = self.note_reason(id, &reason)?;
+                Some(End::aborted(format!("{ended}: {reason}")))
+            }
+        })
+    }
+
+    /// Records the reason the operator gave, as a note of the step.
+    fn note_reason(&mut self, id: &str, reason: &str) -> Result<String, Error> {
+        let text = self.typed.mask_str(reason);
+        self.emit(Event::Note {
+            step: Some(id.into()),
+            text: text.clone(),
+        })?;
+        Ok(text)
     }
 
     /// Why a variable a decision needs is not set, from the step that captures it.
@@ -250,18 +289,26 @@ impl Executor {
             secrets: Vec::new(),
             declassify: false,
         })?;
-        let report = self.operator.report(id)?;
-        let answer = match report {
-            Some(Report::Done) => "done",
-            Some(Report::Skip) => "skip",
-            Some(Report::Failed) => "failed",
-            None => "abort",
+        let (report, aborted) = loop {
+            let report = self.operator.report(id)?;
+            let answer = match report {
+                Some(Report::Done) => "done",
+                Some(Report::Skip) => "skip",
+                Some(Report::Failed) => "failed",
+                None => "abort",
+            };
+            self.emit(Event::Answer {
+                step: Some(id.into()),
+                question: "how did it go?".into(),
+                answer: answer.into(),
+            })?;
+            if report.is_some() || !self.operator.is_interactive() {
+                break (report, None);
+            }
+            if let Some(end) = self.abort_confirmed(id, format!("aborted by the operator at `{id}`"))? {
+                break (None, Some(end));
+            }
         };
-        self.emit(Event::Answer {
-            step: Some(id.into()),
-            question: "how did it go?".into(),
-            answer: answer.into(),
-        })?;
         let outcome = match report {
             Some(Report::Done) => StepOutcome::Ok,
             Some(Report::Skip) => StepOutcome::Skipped,
@@ -303,7 +350,9 @@ impl Executor {
             self.deviate(id, DeviationKind::Skipped, Some("reported skipped".into()))?;
         }
         Ok(match report {
-            None => Next::Stop(End::aborted(format!("aborted by the operator at `{id}`"))),
+            None => Next::Stop(
+                aborted.unwrap_or_else(|| End::aborted(format!("aborted by the operator at `{id}`"))),
+            ),
             Some(Report::Failed) => self.after_failure(id, step)?,
             _ => Next::Success,
         })
@@ -361,6 +410,12 @@ impl Executor {
                 question: "after failure".into(),
                 answer,
             })?;
+            if choice == AfterFailure::Abort {
+                match self.abort_confirmed(id, format!("aborted by the operator after `{id}` failed"))? {
+                    Some(end) => return Ok(Next::Stop(end)),
+                    None => continue,
+                }
+            }
             match &choice {
                 AfterFailure::Skip => self.deviate(
                     id,
@@ -372,7 +427,14 @@ impl Executor {
                     DeviationKind::PassedOver,
                     Some(format!("went to `{target}` after it failed")),
                 )?,
-                AfterFailure::MarkDone => self.deviate(id, DeviationKind::MarkedDone, None)?,
+                AfterFailure::MarkDone => {
+                    // Done by hand is a claim the trail cannot check: it keeps the operator's word.
+                    let why = self
+                        .operator
+                        .reason("Why is it done? (what you did; recorded in the trail)")?;
+                    let why = self.note_reason(id, &why)?;
+                    self.deviate(id, DeviationKind::MarkedDone, Some(why))?
+                }
                 _ => {}
             }
             return Ok(match choice {
@@ -387,9 +449,7 @@ impl Executor {
                     })?;
                     continue;
                 }
-                AfterFailure::Abort => Next::Stop(End::aborted(format!(
-                    "aborted by the operator after `{id}` failed"
-                ))),
+                AfterFailure::Abort => unreachable!("an abort returned above"),
             });
         }
     }

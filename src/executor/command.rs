@@ -93,9 +93,11 @@ impl Executor {
                         question: "before running".into(),
                         answer: "abort".into(),
                     })?;
-                    return Ok(Next::Stop(End::aborted(format!(
-                        "aborted by the operator at `{id}`"
-                    ))));
+                    if let Some(end) =
+                        self.abort_confirmed(id, format!("aborted by the operator at `{id}`"))?
+                    {
+                        return Ok(Next::Stop(end));
+                    }
                 }
             }
         }

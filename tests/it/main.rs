@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
+mod abort;
 mod answers;
 mod audit;
 mod audit_dir;
