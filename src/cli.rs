@@ -92,11 +92,13 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
-    /// Run ids, unique prefixes of them, or paths of audit files; several make a comparison
+    /// Run ids, unique prefixes of them, paths of audit files, or `last` (the newest run of
+    /// the audit dir); several make a comparison
     #[arg(required = true, value_name = "RUN")]
     pub runs: Vec<String>,
-    #[arg(long, value_enum, default_value_t = ReviewFormat::Text)]
-    pub format: ReviewFormat,
+    /// [default: from the extension of -o (.html, .md, .json), else text]
+    #[arg(long, value_enum)]
+    pub format: Option<ReviewFormat>,
     /// Write to this file instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
