@@ -16,6 +16,9 @@ use crate::runbook::{Runbook, Step, StepKind};
 use crate::transport::{Chunk, CommandSpec, Ending, Transport};
 use crate::vars::Vars;
 
+/// How often a running command is said to be still running, in plain mode.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
 impl Executor {
     pub(super) async fn run_step(
         &mut self,
@@ -313,8 +316,20 @@ impl Executor {
         let mut pgid = None;
         let mut ui = std::mem::take(&mut self.sink.ui);
         let mut groups = Vec::new();
+        // Plain mode only (the guard keeps the timer unpolled otherwise): one wake-up per 10 s.
+        let beats = ui.wants_heartbeats();
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let ending = loop {
             tokio::select! {
+                _ = beat.tick(), if beats => {
+                    ui.handle(&Event::Heartbeat {
+                        step: id.to_string(),
+                        elapsed: started.elapsed(),
+                        target,
+                    });
+                    continue;
+                }
                 ending = &mut run => {
                     while let Ok(chunk) = rx.try_recv() {
                         if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {

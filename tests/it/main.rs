@@ -11,6 +11,7 @@ mod lease;
 mod list;
 mod lock;
 mod masters;
+mod plain;
 mod resume;
 mod review;
 mod run;
