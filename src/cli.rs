@@ -92,11 +92,13 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
-    /// Run ids, unique prefixes of them, or paths of audit files; several make a comparison
+    /// Run ids, unique prefixes of them, paths of audit files, or `last` (the newest run of
+    /// the audit dir); several make a comparison
     #[arg(required = true, value_name = "RUN")]
     pub runs: Vec<String>,
-    #[arg(long, value_enum, default_value_t = ReviewFormat::Text)]
-    pub format: ReviewFormat,
+    /// [default: from the extension of -o (.html, .md, .json), else text]
+    #[arg(long, value_enum)]
+    pub format: Option<ReviewFormat>,
     /// Write to this file instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -134,9 +136,13 @@ pub enum HistoryMode {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Runbook files or directories (directories are searched for *.yaml and *.yml)
-    #[arg(required = true, value_name = "PATH")]
+    /// Runbook files or directories (directories are searched for *.yaml and *.yml; an
+    /// `inventory.yaml` there is checked as an inventory)
+    #[arg(required_unless_present = "inventory", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// An inventory of hosts and groups to check too
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
     /// Print the diagnostics as JSON
     #[arg(long)]
     pub json: bool,

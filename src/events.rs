@@ -199,6 +199,13 @@ pub enum Event {
         stream: Stream,
         bytes: Vec<u8>,
     },
+    /// A command still running, every `HEARTBEAT` (shown in plain mode, never recorded): a log
+    /// without a spinner would otherwise say nothing for the whole of a long step.
+    Heartbeat {
+        step: String,
+        elapsed: Duration,
+        target: Option<Duration>,
+    },
     StepFinished {
         step: String,
         host: String,

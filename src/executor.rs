@@ -377,7 +377,7 @@ impl Executor {
                 outcome: RunOutcome::Ended(outcome),
                 message: step.message.as_deref().map(|m| vars.interpolate(m)),
             })),
-            StepKind::Choose(options) => self.decide(&id, options, vars),
+            StepKind::Choose(options) => self.decide(&id, options, vars, place),
             StepKind::Manual(_) => self.manual(&id, step, &host, vars),
             StepKind::Call(target) => self.call(&id, step, &host, target, vars).await,
             StepKind::Run(command) => self.run_step(&id, step, &host, command, vars).await,

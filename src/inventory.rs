@@ -4,8 +4,12 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
 use crate::error::Error;
+
+mod check;
+pub use check::check;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -13,17 +17,18 @@ pub struct Inventory {
     #[serde(default)]
     pub hosts: IndexMap<String, Host>,
     #[serde(default)]
-    pub groups: IndexMap<String, Vec<String>>,
+    /// Where each member is written, for `validate` to point at.
+    pub groups: IndexMap<String, Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
     /// An SSH destination: `user@host:port`, `ssh://...`, or an alias of the SSH config.
-    pub ssh: String,
+    pub ssh: Spanned<String>,
     /// `prod` hosts are refused by `drill` unless `--allow-prod`.
     #[serde(default)]
-    pub env: Option<String>,
+    pub env: Option<Spanned<String>>,
 }
 
 /// Where a role's commands run.
@@ -94,8 +99,8 @@ impl Inventory {
         if let Some(host) = self.hosts.get(dest) {
             return Ok(Binding::Ssh {
                 name: dest.to_string(),
-                dest: host.ssh.clone(),
-                env: host.env.clone(),
+                dest: host.ssh.value.clone(),
+                env: host.env.as_ref().map(|e| e.value.clone()),
             });
         }
         Ok(Binding::Ssh {

@@ -91,7 +91,7 @@ impl Source {
         serde_saphyr::from_str_with_options::<Runbook>(&self.text, options()).map_err(|e| self.diagnose(&e))
     }
 
-    fn diagnose(&self, error: &serde_saphyr::Error) -> Diagnostic {
+    pub(crate) fn diagnose(&self, error: &serde_saphyr::Error) -> Diagnostic {
         let worded = wording::explain(error, &self.text);
         let message = clean_message(&worded.message);
         let mut d = self

@@ -170,6 +170,30 @@ impl Operator {
         })
     }
 
+    /// The operator picked "Abort the run": one key from a default, so it is confirmed (Enter
+    /// alone is no) and its reason asked for the trail. `None`: not aborting after all.
+    /// Unattended: aborting, with no reason to give.
+    pub fn abort_reason(&self) -> Result<Option<String>, Error> {
+        if !self.is_interactive() {
+            return Ok(Some(String::new()));
+        }
+        if !self.confirm("Abort the run? Its cleanup runs and the trail is sealed `aborted`")? {
+            return Ok(None);
+        }
+        self.reason("Why abort? (recorded in the trail)").map(Some)
+    }
+
+    /// A reason the trail keeps (an abort, a step marked done by hand).
+    pub fn reason(&self, prompt: &str) -> Result<String, Error> {
+        ask(|| {
+            Input::<String>::with_theme(&theme())
+                .with_prompt(prompt)
+                .allow_empty(false)
+                .interact_text()
+        })
+        .map(|text| text.trim().to_string())
+    }
+
     pub fn note(&self) -> Result<String, Error> {
         ask(|| {
             Input::with_theme(&theme())
@@ -212,12 +236,14 @@ impl Operator {
 
     /// A decision: returns the index of the chosen option. Unattended: the answer given in
     /// advance (label or goto), else `preselected` (the first option whose `when` holds, or the
-    /// fallback); `None` when nothing applies.
+    /// fallback); `None` when nothing applies. Interactively, `preselected` is the default
+    /// unless some `when` could not be `judged`: then nothing is.
     pub fn choose(
         &self,
         step: &str,
         labels: &[(String, String)],
         preselected: Option<usize>,
+        judged: bool,
     ) -> Result<Option<usize>, Error> {
         match self {
             Operator::Unattended(answers) => Ok(match answers.get(step) {
@@ -232,11 +258,15 @@ impl Operator {
                     .map(|(label, goto)| format!("{label}  → {goto}"))
                     .collect();
                 let choice = ask(|| {
-                    Select::with_theme(&theme())
-                        .with_prompt("Decision")
-                        .items(&items)
-                        .default(preselected.unwrap_or(0))
-                        .interact()
+                    let theme = theme();
+                    let select = Select::with_theme(&theme).with_prompt("Decision").items(&items);
+                    // Not judged (a `when` on an unset variable): no default, so a reflexive
+                    // Enter picks nothing; an arrow key selects.
+                    if judged {
+                        select.default(preselected.unwrap_or(0)).interact()
+                    } else {
+                        select.interact()
+                    }
                 })?;
                 Ok(Some(choice))
             }
@@ -341,6 +371,28 @@ impl Operator {
                 .interact()
         })?;
         Ok([Some(Report::Skip), Some(Report::Done), Some(Report::Failed), None][choice])
+    }
+
+    /// The value a step run by hand would have captured, as the operator read it off their
+    /// shell. Secret (the step received a secret): read without echo.
+    pub fn captured(&self, name: &str, secret: bool) -> Result<String, Error> {
+        let prompt = format!("What did it print? (the value of `{name}`, which the step captures)");
+        if secret {
+            ask(|| {
+                Password::with_theme(&theme())
+                    .with_prompt(&prompt)
+                    .allow_empty_password(true)
+                    .interact()
+            })
+        } else {
+            ask(|| {
+                Input::<String>::with_theme(&theme())
+                    .with_prompt(&prompt)
+                    .allow_empty(true)
+                    .interact_text()
+            })
+        }
+        .map(|text| text.trim().to_string())
     }
 
     /// A value for an input that has none. Secrets are read without echo.

@@ -71,13 +71,30 @@ impl Ui {
         }
     }
 
+    /// A status line. Plain, it starts with the local time: a log read later (or a terminal
+    /// scrolled back) says when each step began, ended and was still running.
     fn line(&mut self, text: &str) {
+        if self.rich || text.is_empty() {
+            self.raw_line(text);
+        } else {
+            let now = chrono::Local::now().format("%H:%M:%S");
+            self.raw_line(&format!("{now} {text}"));
+        }
+    }
+
+    fn raw_line(&mut self, text: &str) {
         let mut err = std::io::stderr().lock();
         if self.mid_line {
             let _ = writeln!(err);
             self.mid_line = false;
         }
         let _ = writeln!(err, "{text}");
+    }
+
+    /// Whether `Heartbeat` events are worth sending: only plain mode prints them (a spinner
+    /// already shows the clocks).
+    pub fn wants_heartbeats(&self) -> bool {
+        !self.rich
     }
 
     fn position(&self, step: &str) -> String {
@@ -326,6 +343,34 @@ impl Ui {
                 }
             }
             Event::Output { stream, bytes } => self.output(*stream, bytes),
+            Event::Heartbeat {
+                step,
+                elapsed,
+                target,
+            } => {
+                if self.rich {
+                    return;
+                }
+                let of_target = target
+                    .map(|t| format!(" of its {} target", fmt_secs(t)))
+                    .unwrap_or_default();
+                let rto = match &self.clock {
+                    Some(clock) => {
+                        let (run, rto) = (clock.run_elapsed(), Duration::from_millis(clock.rto_ms));
+                        if run <= rto {
+                            format!(", {} left of the RTO", fmt_secs(rto - run))
+                        } else {
+                            format!(", RTO exceeded by {}", fmt_secs(run - rto))
+                        }
+                    }
+                    None => String::new(),
+                };
+                self.line(&format!(
+                    "{} {step}: still running, {}{of_target}{rto}",
+                    self.position(step),
+                    fmt_secs(*elapsed)
+                ));
+            }
             Event::StepFinished {
                 step,
                 outcome,
@@ -447,9 +492,9 @@ impl Ui {
         }
     }
 
-    /// Prints a line outside of events (pre-flight, plans, hints).
+    /// Prints a line outside of events (pre-flight, plans, hints, a script to paste): as is.
     pub fn say(&mut self, text: &str) {
-        self.line(text);
+        self.raw_line(text);
     }
 
     /// Puts the terminal back as it was: no spinner, a visible cursor.

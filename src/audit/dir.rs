@@ -307,6 +307,9 @@ pub fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
             return Err(Error::usage(format!("no audit file at `{run}`")));
         }
     }
+    if run == "last" {
+        return newest(dir);
+    }
     let id = run.strip_suffix(".jsonl").unwrap_or(run);
     let exact = dir.join(format!("{id}.jsonl"));
     if exact.is_file() {
@@ -333,6 +336,32 @@ pub fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
             many.len(),
             dir.display(),
             many.join(", ")
+        ))),
+    }
+}
+
+/// `last`: the run that started last. Run ids begin with their start time to the second
+/// (`new_run_id`), so that decides, not the file's mtime: a resume appends to an old file and
+/// does not make it new. Within one second, the file written last.
+fn newest(dir: &Path) -> Result<PathBuf, Error> {
+    let newest = std::fs::read_dir(dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let started = name.strip_suffix(".jsonl")?.split('-').next()?.to_string();
+            let written = e.metadata().and_then(|m| m.modified()).ok();
+            Some((started, written, name))
+        })
+        .max();
+    match newest {
+        Some((_, _, name)) => Ok(dir.join(name)),
+        None => Err(Error::usage(format!(
+            "`last`: no runs in the audit dir `{}` (set it with --audit-dir or RUNBOOK_AUDIT_DIR)",
+            dir.display()
         ))),
     }
 }

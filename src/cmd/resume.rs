@@ -68,6 +68,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         .chain(opts.targets.iter().cloned())
         .collect();
     let plan = Plan::load(global, &file, &targets, &inventory)?;
+    plan.check_answers(&answers)?;
     let recorded = crate::resume::rebuild(&events, &plan.main.runbook)?;
     if crate::launch::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {
         return Err(Error::usage(format!(

@@ -21,11 +21,12 @@ pub fn execute(global: &Global, args: &ReviewArgs) -> Result<u8> {
         }
         reviews.push(review::load(&path)?);
     }
+    let format = args.format.unwrap_or_else(|| inferred(args.output.as_deref()));
     let comparison = (reviews.len() > 1).then(|| Comparison::new(&reviews.iter().collect::<Vec<_>>()));
     let comparison = comparison.as_ref();
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
         let mut out = BufWriter::with_capacity(1 << 16, out);
-        match args.format {
+        match format {
             ReviewFormat::Text => out.write_all(text::render(&reviews, comparison).as_bytes())?,
             ReviewFormat::Md => out.write_all(markdown::render(&reviews, comparison).as_bytes())?,
             ReviewFormat::Json => json::write(&mut out, &reviews, comparison)?,
@@ -53,4 +54,19 @@ pub fn execute(global: &Global, args: &ReviewArgs) -> Result<u8> {
     } else {
         exit::RUNTIME
     })
+}
+
+/// `-o review.html` without `--format` means HTML: a text file named `.html` is never wanted.
+fn inferred(output: Option<&std::path::Path>) -> ReviewFormat {
+    match output
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("html" | "htm") => ReviewFormat::Html,
+        Some("md" | "markdown") => ReviewFormat::Md,
+        Some("json") => ReviewFormat::Json,
+        _ => ReviewFormat::Text,
+    }
 }

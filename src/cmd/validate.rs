@@ -20,8 +20,18 @@ struct Checked {
 
 pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
     let mut problems: Vec<Diagnostic> = Vec::new();
-    let files = expand(&args.paths, &mut problems);
-    let mut checked: Vec<Checked> = par_map(&files, |path| load(path));
+    let mut files = expand(&args.paths, &mut problems);
+    if let Some(inventory) = args.inventory.as_ref().filter(|p| !files.contains(p)) {
+        files.push(inventory.clone());
+    }
+    let inventory = args.inventory.as_deref();
+    let mut checked: Vec<Checked> = par_map(&files, |path| {
+        if Some(path.as_path()) == inventory || is_inventory(path) {
+            load_inventory(path)
+        } else {
+            load(path)
+        }
+    });
 
     // `call` may name any runbook of the catalog, or of the files being validated together.
     let given_dirs: BTreeSet<PathBuf> = args
@@ -130,6 +140,32 @@ fn expand(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// An inventory kept beside the runbooks (design §10's `./inventory.yaml`) is no runbook.
+fn is_inventory(path: &Path) -> bool {
+    matches!(
+        path.file_name().and_then(|n| n.to_str()),
+        Some("inventory.yaml" | "inventory.yml")
+    )
+}
+
+fn load_inventory(path: &Path) -> Checked {
+    match Source::read(path) {
+        Ok(source) => {
+            let (_, diagnostics) = crate::inventory::check(&source);
+            Checked {
+                source: Some(source),
+                runbook: None,
+                diagnostics,
+            }
+        }
+        Err(d) => Checked {
+            source: None,
+            runbook: None,
+            diagnostics: vec![d],
+        },
+    }
 }
 
 fn load(path: &Path) -> Checked {

@@ -3,12 +3,20 @@
 
 use std::time::{Duration, Instant};
 
-use super::{End, Executor, Next};
+use super::{End, Executor, Next, Place};
 use crate::error::Error;
 use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
 use crate::prompt::{AfterFailure, Report};
 use crate::runbook::{ChooseOption, Confirm, Outcome, Step};
-use crate::vars::Vars;
+use crate::vars::{MASK, Vars};
+
+/// The `capture` of a step run by hand: the variable the operator's answer goes into.
+pub(super) struct Capture<'a> {
+    pub name: String,
+    /// The step received a secret: what it printed (and so its capture) may hold it.
+    pub secret: bool,
+    pub vars: &'a mut Vars,
+}
 
 impl Executor {
     /// A step that started before a crash and never finished: re-run it, mark it, or abort.
@@ -26,18 +34,28 @@ impl Executor {
         }
         let question =
             format!("step `{id}` started at {started} on {host} and never finished: its outcome is unknown");
-        let choice = self.operator.unknown_step(&question, step.idempotent)?;
-        let answer = match choice {
-            Some(crate::prompt::Report::Done) => "marked done",
-            Some(crate::prompt::Report::Failed) => "marked failed",
-            Some(crate::prompt::Report::Skip) => "re-run",
-            None => "abort",
+        let (choice, aborted) = loop {
+            let choice = self.operator.unknown_step(&question, step.idempotent)?;
+            let answer = match choice {
+                Some(crate::prompt::Report::Done) => "marked done",
+                Some(crate::prompt::Report::Failed) => "marked failed",
+                Some(crate::prompt::Report::Skip) => "re-run",
+                None => "abort",
+            };
+            self.emit(Event::Answer {
+                step: Some(id.clone()),
+                question: question.clone(),
+                answer: answer.into(),
+            })?;
+            if choice.is_some() {
+                break (choice, None);
+            }
+            if let Some(end) =
+                self.abort_confirmed(&id, format!("aborted by the operator at the unknown step `{id}`"))?
+            {
+                break (None, Some(end));
+            }
         };
-        self.emit(Event::Answer {
-            step: Some(id.clone()),
-            question,
-            answer: answer.into(),
-        })?;
         let reason = Some("unknown after a crash; marked by the operator".to_string());
         Ok(match choice {
             Some(crate::prompt::Report::Skip) => None,
@@ -74,33 +92,58 @@ impl Executor {
                 )?;
                 Some(self.after_failure(&id, step)?)
             }
-            None => Some(Next::Stop(End::aborted(format!(
-                "aborted by the operator at the unknown step `{id}`"
-            )))),
+            None => aborted.map(Next::Stop),
         })
     }
 
-    pub(super) fn decide(&mut self, id: &str, options: &[ChooseOption], vars: &Vars) -> Result<Next, Error> {
+    pub(super) fn decide(
+        &mut self,
+        id: &str,
+        options: &[ChooseOption],
+        vars: &Vars,
+        place: &Place<'_>,
+    ) -> Result<Next, Error> {
         let labels: Vec<(String, String)> = options
             .iter()
             .map(|o| (vars.interpolate(&o.label), o.goto.value.clone()))
             .collect();
+        // A `when` on a variable that is not set cannot be judged: it does not hold.
         let holds = |o: &ChooseOption| match &o.when {
             None => false,
-            Some(when) => {
-                let value = vars.get(&when.var.value).map(|v| v.text.as_str()).unwrap_or("");
-                match (&when.equals, &when.matches) {
+            Some(when) => match vars.get(&when.var.value).map(|v| v.text.as_str()) {
+                None => false,
+                Some(value) => match (&when.equals, &when.matches) {
                     (Some(equals), _) => value == equals,
                     (None, Some(re)) => regex::Regex::new(&re.value).is_ok_and(|re| re.is_match(value)),
                     (None, None) => false,
-                }
-            }
+                },
+            },
         };
         let preselected = options
             .iter()
             .position(holds)
             .or_else(|| options.iter().position(|o| o.when.is_none()));
-        let Some(choice) = self.operator.choose(id, &labels, preselected)? else {
+        let mut unset: Vec<&str> = Vec::new();
+        for o in options {
+            if let Some(when) = &o.when
+                && vars.get(&when.var.value).is_none()
+                && !unset.contains(&when.var.value.as_str())
+            {
+                unset.push(&when.var.value);
+            }
+        }
+        // Interactively, a preselected option is advice; advice from a variable nobody set
+        // (its step skipped, or run by hand) would be a guess. Say why, and preselect nothing.
+        if self.operator.is_interactive() {
+            for var in &unset {
+                let why = self.why_unset(var, place);
+                self.sink.ui.say(&format!(
+                    "    `{var}` is not set: {why}, so no option is preselected"
+                ));
+            }
+        }
+        let judged = unset.is_empty();
+        let Some(choice) = self.operator.choose(id, &labels, preselected, judged)? else {
             return Ok(Next::Stop(End::failed(format!(
                 "decision `{id}`: no option applies and no answer was given (--answer {id}=LABEL)"
             ))));
@@ -112,6 +155,64 @@ impl Executor {
             goto: goto.clone(),
         })?;
         Ok(Next::Goto(goto))
+    }
+
+    /// The operator chose to abort at `id`: confirmed, and why, both recorded; the reason ends
+    /// the `ended` message too. `None`: they thought better of it and the menu comes back.
+    pub(super) fn abort_confirmed(&mut self, id: &str, ended: String) -> Result<Option<End>, Error> {
+        let reason = self.operator.abort_reason()?;
+        if self.operator.is_interactive() {
+            self.emit(Event::Answer {
+                step: Some(id.into()),
+                question: "abort the run?".into(),
+                answer: yes_no(reason.is_some()).into(),
+            })?;
+        }
+        Ok(match reason {
+            None => None,
+            Some(reason) if reason.is_empty() => Some(End::aborted(ended)),
+            Some(reason) => {
+                let reason = self.note_reason(id, &reason)?;
+                Some(End::aborted(format!("{ended}: {reason}")))
+            }
+        })
+    }
+
+    /// Records the reason the operator gave, as a note of the step.
+    fn note_reason(&mut self, id: &str, reason: &str) -> Result<String, Error> {
+        let text = self.typed.mask_str(reason);
+        self.emit(Event::Note {
+            step: Some(id.into()),
+            text: text.clone(),
+        })?;
+        Ok(text)
+    }
+
+    /// Why a variable a decision needs is not set, from the step that captures it.
+    fn why_unset(&self, var: &str, place: &Place<'_>) -> String {
+        let Some(step) = place
+            .runbook
+            .steps
+            .iter()
+            .find(|s| s.capture.as_ref().is_some_and(|c| c.value == var))
+        else {
+            return format!("no step of `{}` captures it", place.runbook.id());
+        };
+        let id = place.id(step);
+        let what = match self
+            .deviations
+            .iter()
+            .rev()
+            .find(|d| d.step == id)
+            .map(|d| d.kind)
+        {
+            Some(DeviationKind::Skipped) => "was skipped",
+            Some(DeviationKind::MarkedDone) => "failed and was marked done",
+            Some(DeviationKind::PassedOver) => "failed and was passed over",
+            Some(DeviationKind::ByHand) => "was run by hand",
+            _ => "has not succeeded",
+        };
+        format!("the step that captures it (`{id}`) {what}")
     }
 
     /// Asks for the step's confirmation, if it has one. `false`: not confirmed.
@@ -163,7 +264,7 @@ impl Executor {
         if !self.confirmed(id, step, vars)? {
             return self.not_confirmed(id, step);
         }
-        self.report_by_hand(id, step, host, None)
+        self.report_by_hand(id, step, host, None, None)
     }
 
     /// A manual step, or a command the operator ran in their own shell: record what they report.
@@ -173,6 +274,7 @@ impl Executor {
         step: &Step,
         host: &str,
         command: Option<String>,
+        capture: Option<Capture<'_>>,
     ) -> Result<Next, Error> {
         let started = Instant::now();
         let target = step.rto.as_ref().and_then(|d| d.get());
@@ -187,29 +289,70 @@ impl Executor {
             secrets: Vec::new(),
             declassify: false,
         })?;
-        let report = self.operator.report(id)?;
-        let answer = match report {
-            Some(Report::Done) => "done",
-            Some(Report::Skip) => "skip",
-            Some(Report::Failed) => "failed",
-            None => "abort",
+        let (report, aborted) = loop {
+            let report = self.operator.report(id)?;
+            let answer = match report {
+                Some(Report::Done) => "done",
+                Some(Report::Skip) => "skip",
+                Some(Report::Failed) => "failed",
+                None => "abort",
+            };
+            self.emit(Event::Answer {
+                step: Some(id.into()),
+                question: "how did it go?".into(),
+                answer: answer.into(),
+            })?;
+            if report.is_some() || !self.operator.is_interactive() {
+                break (report, None);
+            }
+            if let Some(end) = self.abort_confirmed(id, format!("aborted by the operator at `{id}`"))? {
+                break (None, Some(end));
+            }
         };
-        self.emit(Event::Answer {
-            step: Some(id.into()),
-            question: "how did it go?".into(),
-            answer: answer.into(),
-        })?;
         let outcome = match report {
             Some(Report::Done) => StepOutcome::Ok,
             Some(Report::Skip) => StepOutcome::Skipped,
             Some(Report::Failed) | None => StepOutcome::Failed,
         };
-        self.finish(id, host, outcome, None, 1, started.elapsed(), target, None, None)?;
+        // The command's stdout never reached us: what it captured, the operator types in, or
+        // the next decision would judge its `when` on a variable that is not there.
+        let captured = match capture {
+            Some(c) if outcome == StepOutcome::Ok => {
+                let text = self.operator.captured(&c.name, c.secret)?;
+                let shown = if c.secret { MASK.to_string() } else { text.clone() };
+                self.emit(Event::Answer {
+                    step: Some(id.into()),
+                    question: format!("value of `{}` (captured by hand)", c.name),
+                    answer: shown.clone(),
+                })?;
+                c.vars.set(&c.name, text, c.secret);
+                Some((c.name, shown))
+            }
+            _ => None,
+        };
+        let duration = started.elapsed();
+        if let Some(t) = target.filter(|t| duration > *t) {
+            self.over_target.push((id.to_string(), duration, t));
+        }
+        self.emit(Event::StepFinished {
+            step: id.into(),
+            host: host.into(),
+            outcome,
+            exit: None,
+            attempt: 1,
+            duration,
+            target,
+            reason: None,
+            output: None,
+            capture: captured,
+        })?;
         if report == Some(Report::Skip) {
             self.deviate(id, DeviationKind::Skipped, Some("reported skipped".into()))?;
         }
         Ok(match report {
-            None => Next::Stop(End::aborted(format!("aborted by the operator at `{id}`"))),
+            None => Next::Stop(
+                aborted.unwrap_or_else(|| End::aborted(format!("aborted by the operator at `{id}`"))),
+            ),
             Some(Report::Failed) => self.after_failure(id, step)?,
             _ => Next::Success,
         })
@@ -267,6 +410,12 @@ impl Executor {
                 question: "after failure".into(),
                 answer,
             })?;
+            if choice == AfterFailure::Abort {
+                match self.abort_confirmed(id, format!("aborted by the operator after `{id}` failed"))? {
+                    Some(end) => return Ok(Next::Stop(end)),
+                    None => continue,
+                }
+            }
             match &choice {
                 AfterFailure::Skip => self.deviate(
                     id,
@@ -278,7 +427,14 @@ impl Executor {
                     DeviationKind::PassedOver,
                     Some(format!("went to `{target}` after it failed")),
                 )?,
-                AfterFailure::MarkDone => self.deviate(id, DeviationKind::MarkedDone, None)?,
+                AfterFailure::MarkDone => {
+                    // Done by hand is a claim the trail cannot check: it keeps the operator's word.
+                    let why = self
+                        .operator
+                        .reason("Why is it done? (what you did; recorded in the trail)")?;
+                    let why = self.note_reason(id, &why)?;
+                    self.deviate(id, DeviationKind::MarkedDone, Some(why))?
+                }
                 _ => {}
             }
             return Ok(match choice {
@@ -293,9 +449,7 @@ impl Executor {
                     })?;
                     continue;
                 }
-                AfterFailure::Abort => Next::Stop(End::aborted(format!(
-                    "aborted by the operator after `{id}` failed"
-                ))),
+                AfterFailure::Abort => unreachable!("an abort returned above"),
             });
         }
     }

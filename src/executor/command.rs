@@ -16,6 +16,9 @@ use crate::runbook::{Runbook, Step, StepKind};
 use crate::transport::{Chunk, CommandSpec, Ending, Transport};
 use crate::vars::Vars;
 
+/// How often a running command is said to be still running, in plain mode.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
 impl Executor {
     pub(super) async fn run_step(
         &mut self,
@@ -71,8 +74,17 @@ impl Executor {
                     }
                     self.sink.ui.say(&by_hand_script(vars, &command));
                     self.deviate(id, DeviationKind::ByHand, None)?;
-                    let command = self.typed.mask_str(&command);
-                    return self.report_by_hand(id, step, host, Some(format!("(by hand) {command}")));
+                    let shown = self.typed.mask_str(&command);
+                    let capture = step.capture.as_ref().map(|name| {
+                        let uses: Vec<String> = step.uses.iter().map(|u| u.value.clone()).collect();
+                        let (_, received) = vars.env_for(&command, &uses);
+                        super::asking::Capture {
+                            name: name.value.clone(),
+                            secret: received && !step.declassify,
+                            vars: &mut *vars,
+                        }
+                    });
+                    return self.report_by_hand(id, step, host, Some(format!("(by hand) {shown}")), capture);
                 }
                 Before::Note(text) => self.emit(Event::Note {
                     step: Some(id.into()),
@@ -84,9 +96,11 @@ impl Executor {
                         question: "before running".into(),
                         answer: "abort".into(),
                     })?;
-                    return Ok(Next::Stop(End::aborted(format!(
-                        "aborted by the operator at `{id}`"
-                    ))));
+                    if let Some(end) =
+                        self.abort_confirmed(id, format!("aborted by the operator at `{id}`"))?
+                    {
+                        return Ok(Next::Stop(end));
+                    }
                 }
             }
         }
@@ -303,8 +317,20 @@ impl Executor {
         let mut ui = std::mem::take(&mut self.sink.ui);
         let mut groups = Vec::new();
         let mut check = tokio::time::interval(Duration::from_millis(200));
+        // Plain mode only (the guard keeps the timer unpolled otherwise): one wake-up per 10 s.
+        let beats = ui.wants_heartbeats();
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let ending = loop {
             tokio::select! {
+                _ = beat.tick(), if beats => {
+                    ui.handle(&Event::Heartbeat {
+                        step: id.to_string(),
+                        elapsed: started.elapsed(),
+                        target,
+                    });
+                    continue;
+                }
                 ending = &mut run => {
                     while let Ok(chunk) = rx.try_recv() {
                         if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {
@@ -565,24 +591,32 @@ fn judge(
     (StepOutcome::Ok, Some(code), None)
 }
 
-/// The exact command with its variables exported, for the operator's own shell. Secret values
-/// are never printed: the script reads them without echo instead.
+/// The exact command with its variables, for the operator to paste into their own shell. It
+/// is one POSIX subshell: the parser reads it whole before anything runs (so a secret's `read`
+/// does not swallow the lines pasted after it), nothing stays exported in the operator's shell,
+/// and an `exit` in the command leaves only the subshell. Secret values are never printed: the
+/// script reads them without echo (`stty -echo` first, so the prompt means echo is off), in a
+/// form dash has too. Unindented, so a heredoc's terminator still ends it.
 fn by_hand_script(vars: &Vars, command: &str) -> String {
-    let mut out = String::from("    Run this in your shell, then report how it went:\n\n");
+    let mut out = String::from(
+        "    Paste this into your shell, then report how it went (one subshell: nothing stays\n    exported in your shell, and an `exit` leaves only the subshell):\n\n(\n",
+    );
     for (name, value) in vars.iter() {
         if value.secret {
             out.push_str(&format!(
-                "    printf '{name}: ' >&2; IFS= read -rs {name}; echo >&2; export {name}\n"
+                "stty -echo; printf '%s: ' {name} >&2; IFS= read -r {name}; stty echo; echo >&2; export {name}\n"
             ));
         } else {
             out.push_str(&format!(
-                "    export {name}={}\n",
+                "{name}={}; export {name}\n",
                 crate::script::shell_quote(&value.text)
             ));
         }
     }
     for line in command.lines() {
-        out.push_str(&format!("    {line}\n"));
+        out.push_str(line);
+        out.push('\n');
     }
+    out.push_str(")\n");
     out
 }

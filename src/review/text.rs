@@ -94,6 +94,16 @@ pub(crate) fn gap_words(kind: &str) -> &str {
     }
 }
 
+/// A step title for a table column: one line, at most 40 characters.
+fn short_title(title: &str) -> String {
+    let flat = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 40 {
+        flat.chars().take(39).collect::<String>() + "…"
+    } else {
+        flat
+    }
+}
+
 /// One command line, shortened for a table or a list.
 pub(crate) fn one_line(text: &str) -> String {
     let flat = text.trim().replace('\n', " ⏎ ");
@@ -131,13 +141,20 @@ fn render_one(r: &Review) -> String {
         out.push_str(&format!("  {:<16} {}\n", fact.label.to_lowercase(), fact.value));
     }
     out.push_str("\nSteps (times on the RTO clock; wait = human, exec = machine)\n");
+    // The title beside the id: at 3 a.m. `drop-recreate` says less than what it did.
     let rows: Vec<Vec<String>> = r
         .steps
         .iter()
         .enumerate()
-        .map(|(i, v)| step_cells(i, v))
+        .map(|(i, v)| {
+            let mut cells = step_cells(i, v);
+            cells.insert(2, short_title(&v.title));
+            cells
+        })
         .collect();
-    out.push_str(&table(&STEP_HEADER, &rows));
+    let mut header = STEP_HEADER.to_vec();
+    header.insert(2, "title");
+    out.push_str(&table(&header, &rows));
     let items = super::model::items(r);
     if !items.is_empty() {
         out.push_str("\nDeviations, decisions, notes, edits and failed attempts\n");

@@ -90,9 +90,15 @@ fn ctrl_c_stops_the_command_and_asks_what_next() {
         assert!(Instant::now() < gone, "the command survived Ctrl-C");
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Retry, Skip, Go to, Mark done, Add a note, Abort: the sixth item.
+    // Retry, Skip, Go to, Mark done, Add a note, Abort: the sixth item, then confirmed.
     keys(&mut s, &format!("{}\r", DOWN.repeat(5)));
+    s.exp_string("Abort the run?").unwrap();
+    keys(&mut s, "y\r");
+    s.exp_string("Why abort?").unwrap();
+    keys(&mut s, "it hangs\r");
     s.exp_string("run aborted").unwrap();
+    s.exp_string("aborted by the operator after `wait` failed: it hangs")
+        .unwrap();
     assert_eq!(wait_exit(&mut s), 3);
 }
 

@@ -413,3 +413,18 @@ fn a_live_lock_blocks_until_broken_and_the_break_is_recorded() {
     assert_eq!(broken[0]["previous"]["operator"], "carol");
     drop(held);
 }
+
+#[test]
+fn resume_refuses_an_answer_naming_no_step() {
+    let s = setup(BOOK);
+    let path = killed_during(&s, "two");
+    let before = std::fs::read(&path).unwrap();
+    let out = resume(&s, &path, &["--yes", "--answer", "tidi=done"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "runbook: error: --answer `tidi=done`: `crashy` has no step `tidi` (did you mean `tidy`?): nothing was run.\n  \
+         Name a step id of `crashy`, or CALL-STEP/STEP for a step of a runbook it calls (`runbook show crashy` lists them)\n"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the trail is untouched");
+}

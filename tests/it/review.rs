@@ -447,3 +447,72 @@ fn runs_are_found_by_prefix_and_unknown_runs_are_usage_errors() {
     );
     let _ = unattended; // used by the history tests
 }
+
+/// `review last` is the run that started last, whatever the files' mtimes (a resume writes to
+/// an old file); `-o` picks the format from its extension; the text review shows step titles.
+#[test]
+fn review_last_infers_the_format_from_the_output_file_and_shows_titles() {
+    let (audit, scratch, dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let real = drill(audit.path(), scratch.path());
+    let newer = "20261123T040000Z-review-drill-0002";
+    retime(&real, dir.path(), newer, "2026-11-23T04:00:00Z", 250);
+    // Written after the newer run: the newest file, but not the newest run.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    retime(
+        &real,
+        dir.path(),
+        "20261122T030211Z-review-drill-0001",
+        "2026-11-22T03:02:11Z",
+        250,
+    );
+    let d = dir.path().to_str().unwrap();
+    let text = review(&["last", "--audit-dir", d], 0);
+    assert!(text.contains(&format!("Review of run {newer}")), "{text}");
+    let steps = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Steps"))
+        .nth(1)
+        .unwrap();
+    assert!(steps.starts_with("  #  step "), "{steps}");
+    assert!(steps.contains(" title "), "{steps}");
+    assert!(text.contains("Prepare the scratch directory"), "{text}");
+
+    for (name, starts) in [
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.md", "# "),
+        ("r.json", "{"),
+        ("r.txt", "Review of run"),
+    ] {
+        let file = dir.path().join(name);
+        runbook(["review", "last", "--audit-dir", d, "-o"])
+            .arg(&file)
+            .expect_code(0);
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            written.starts_with(starts),
+            "{name}: {}",
+            &written[..written.len().min(200)]
+        );
+    }
+    serde_json::from_str::<Value>(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    // --format still wins over the extension.
+    let file = dir.path().join("forced.html");
+    runbook(["review", "last", "--format", "md", "--audit-dir", d, "-o"])
+        .arg(&file)
+        .expect_code(0);
+    assert!(std::fs::read_to_string(&file).unwrap().starts_with("# "));
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = runbook(["review", "last", "--audit-dir", empty.path().to_str().unwrap()]).expect_code(2);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "runbook: error: `last`: no runs in the audit dir `{}` (set it with --audit-dir or RUNBOOK_AUDIT_DIR)\n",
+            empty.path().display()
+        )
+    );
+}

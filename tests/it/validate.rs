@@ -5,6 +5,7 @@
 mod fields;
 mod fuzz;
 mod graph;
+mod inventory;
 mod references;
 mod yaml;
 

@@ -1,0 +1,152 @@
+//! Aborting is confirmed and explained, and "mark it done" explained, in a real
+//! pseudo-terminal: Up from "Run it" wraps to "Abort the run", so one reflex must not end an
+//! incident run, and a step marked done by hand is the operator's word the trail must keep.
+
+use std::process::Command;
+use std::time::Duration;
+
+use rexpect::session::{PtySession, spawn_with_options};
+
+use crate::support::cmd::bin;
+
+const UP: &str = "\x1b[A";
+const DOWN: &str = "\x1b[B";
+
+fn spawn(book: &str, audit: &std::path::Path, dir: &std::path::Path) -> PtySession {
+    let file = dir.join("book.yaml");
+    std::fs::write(&file, book).unwrap();
+    let mut command = Command::new(bin());
+    command
+        .arg("run")
+        .arg(&file)
+        .arg("--audit-dir")
+        .arg(audit)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("RUNBOOK_PATH")
+        .env_remove("RUNBOOK_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK")
+        .env("USER", "tester");
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(20_000))
+        .strip_ansi_escape_codes(true);
+    spawn_with_options(command, options).expect("the binary starts in a pty")
+}
+
+/// Sends keys once the prompt is reading (keys typed before raw mode are flushed away).
+fn keys(session: &mut PtySession, keys: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    session.send(keys).unwrap();
+    session.flush().unwrap();
+}
+
+fn wait_exit(session: &mut PtySession) -> i32 {
+    match session.process_mut().wait().unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, code) => code,
+        other => panic!("unexpected end: {other:?}"),
+    }
+}
+
+fn events(audit: &std::path::Path) -> Vec<serde_json::Value> {
+    let path = crate::support::trail::audit_files(audit).pop().unwrap();
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn book(run: &str) -> String {
+    format!(
+        "version: 1\nid: ab\ntitle: Ab\nrto: 5m\nsteps:\n  - id: act\n    title: Act\n    run: {run}\n  - id: done\n    title: Done\n    end: resolved\n"
+    )
+}
+
+/// Regression: Up then Enter in the before-run menu aborted the run at once.
+#[test]
+fn abort_before_a_step_is_confirmed_and_its_reason_recorded() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ran = dir.path().join("ran");
+    let mut s = spawn(
+        &book(&format!("touch {}", ran.display())),
+        audit.path(),
+        dir.path(),
+    );
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, &format!("{UP}\r")); // wraps to "Abort the run"
+    s.exp_string("Abort the run? Its cleanup runs").unwrap();
+    keys(&mut s, "\r"); // Enter alone is no
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, &format!("{UP}\r"));
+    s.exp_string("Abort the run? Its cleanup runs").unwrap();
+    keys(&mut s, "y\r");
+    s.exp_string("Why abort? (recorded in the trail)").unwrap();
+    keys(&mut s, "wrong host paged\r");
+    s.exp_string("run aborted").unwrap();
+    s.exp_string("aborted by the operator at `act`: wrong host paged")
+        .unwrap();
+    assert_eq!(wait_exit(&mut s), 3);
+    assert!(!ran.exists(), "the step never ran");
+    let events = events(audit.path());
+    let confirmations: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "answer" && e["question"] == "abort the run?")
+        .map(|e| e["answer"].as_str().unwrap())
+        .collect();
+    assert_eq!(confirmations, ["no", "yes"]);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "note" && e["step"] == "act" && e["text"] == "wrong host paged"),
+        "{events:#?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["outcome"], "aborted");
+    assert_eq!(
+        last["message"],
+        "aborted by the operator at `act`: wrong host paged"
+    );
+}
+
+#[test]
+fn abort_from_a_manual_report_is_confirmed_too() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let manual = "version: 1\nid: ab\ntitle: Ab\nrto: 5m\nsteps:\n  - id: look\n    title: Look\n    manual: Look.\n  - id: done\n    title: Done\n    end: resolved\n";
+    let mut s = spawn(manual, audit.path(), dir.path());
+    s.exp_string("How did it go?").unwrap();
+    keys(&mut s, &format!("{UP}\r")); // Done, Skip, Failed, Abort: Up wraps to Abort
+    s.exp_string("Abort the run?").unwrap();
+    keys(&mut s, "y\r");
+    s.exp_string("Why abort?").unwrap();
+    keys(&mut s, "dashboard down\r");
+    s.exp_string("aborted by the operator at `look`: dashboard down")
+        .unwrap();
+    assert_eq!(wait_exit(&mut s), 3);
+}
+
+#[test]
+fn marking_a_failed_step_done_asks_why_and_records_it() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut s = spawn(&book("exit 7"), audit.path(), dir.path());
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r"); // Run it
+    s.exp_string("The step did not succeed. What now?").unwrap();
+    // Retry, Skip, Go to, Mark it done: the fourth item.
+    keys(&mut s, &format!("{}\r", DOWN.repeat(3)));
+    s.exp_string("Why is it done?").unwrap();
+    keys(&mut s, "restarted it from the console\r");
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(&mut s), 0);
+    let events = events(audit.path());
+    assert!(
+        events.iter().any(|e| e["event"] == "note"
+            && e["step"] == "act"
+            && e["text"] == "restarted it from the console"),
+        "{events:#?}"
+    );
+    let deviations = &events.last().unwrap()["deviations"];
+    assert!(
+        deviations.to_string().contains("restarted it from the console"),
+        "{deviations}"
+    );
+}

@@ -1,0 +1,253 @@
+//! A step run by hand, or skipped, in a real pseudo-terminal: what it would have captured is
+//! asked for (secret when the step received a secret), and a decision whose `when` names an
+//! unset variable preselects nothing and says why.
+
+use std::process::Command;
+use std::time::Duration;
+
+use rexpect::session::{PtySession, spawn_with_options};
+
+use crate::support::cmd::bin;
+
+const DOWN: &str = "\x1b[B";
+
+const BOOK: &str = r#"version: 1
+id: hand
+title: By hand
+rto: 5m
+inputs:
+  token: {description: A token, secret: true}
+steps:
+  - id: check
+    title: Check
+    run: echo ok
+    capture: status
+  - id: healthy
+    title: Healthy?
+    choose:
+      - {label: Healthy, goto: done, when: {var: status, equals: ok}}
+      - {label: Still failing, goto: broken}
+  - id: done
+    title: Done
+    end: resolved
+  - id: broken
+    title: Broken
+    end: failed
+"#;
+
+struct Run {
+    session: PtySession,
+    audit: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+}
+
+fn spawn(book: &str) -> Run {
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hand.yaml");
+    std::fs::write(&file, book).unwrap();
+    let mut command = Command::new(bin());
+    command
+        .arg("run")
+        .arg(&file)
+        .args(["--set", "token=tok-s3cr3t", "--audit-dir"])
+        .arg(audit.path())
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("RUNBOOK_PATH")
+        .env_remove("RUNBOOK_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK")
+        .env("USER", "tester");
+    let options = rexpect::reader::Options::new()
+        .timeout_ms(Some(20_000))
+        .strip_ansi_escape_codes(true);
+    Run {
+        session: spawn_with_options(command, options).expect("the binary starts in a pty"),
+        audit,
+        _dir: dir,
+    }
+}
+
+/// Sends keys once the prompt is reading (keys typed before raw mode are flushed away).
+fn keys(session: &mut PtySession, keys: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    session.send(keys).unwrap();
+    session.flush().unwrap();
+}
+
+fn wait_exit(session: &mut PtySession) -> i32 {
+    match session.process_mut().wait().unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, code) => code,
+        other => panic!("unexpected end: {other:?}"),
+    }
+}
+
+fn trail(audit: &std::path::Path) -> (String, Vec<serde_json::Value>) {
+    let path = crate::support::trail::audit_files(audit).pop().unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    let events = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (text, events)
+}
+
+#[test]
+fn a_capture_run_by_hand_is_asked_for_and_judges_the_decision() {
+    let mut r = spawn(BOOK);
+    let s = &mut r.session;
+    s.exp_string("What now?").unwrap();
+    keys(s, &format!("{}\r", DOWN.repeat(3))); // Run it by hand
+    s.exp_string("How did it go?").unwrap();
+    keys(s, "\r"); // Done
+    s.exp_string("the value of `status`, which the step captures")
+        .unwrap();
+    keys(s, "ok\r");
+    s.exp_string("Decision").unwrap();
+    // `status` is `ok`: Healthy is preselected.
+    keys(s, "\r");
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(s), 0);
+    let (_, events) = trail(r.audit.path());
+    assert!(
+        events.iter().any(|e| e["event"] == "answer"
+            && e["question"] == "value of `status` (captured by hand)"
+            && e["answer"] == "ok"),
+        "{events:#?}"
+    );
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "step finished" && e["step"] == "check")
+        .unwrap();
+    assert_eq!(finished["capture"]["value"], "ok", "{finished}");
+}
+
+#[test]
+fn the_capture_of_a_step_given_a_secret_is_typed_unseen_and_recorded_masked() {
+    let book = BOOK.replace("run: echo ok", "run: test -n \"$token\" && echo ok");
+    let mut r = spawn(&book);
+    let s = &mut r.session;
+    s.exp_string("What now?").unwrap();
+    keys(s, &format!("{}\r", DOWN.repeat(3)));
+    s.exp_string("How did it go?").unwrap();
+    keys(s, "\r");
+    s.exp_string("the value of `status`, which the step captures")
+        .unwrap();
+    keys(s, "ok-captured-unseen\r");
+    s.exp_string("Decision").unwrap();
+    // `status` is set (to something else than `ok`): the fallback is preselected.
+    keys(s, "\r");
+    let shown = s.exp_string("run failed").unwrap();
+    assert!(
+        !shown.contains("ok-captured-unseen"),
+        "the typed secret was echoed: {shown}"
+    );
+    assert_eq!(wait_exit(s), 3);
+    let (text, events) = trail(r.audit.path());
+    assert!(!text.contains("ok-captured-unseen"), "{text}");
+    assert!(
+        events.iter().any(|e| e["event"] == "answer"
+            && e["question"] == "value of `status` (captured by hand)"
+            && e["answer"] == "***"),
+        "{events:#?}"
+    );
+}
+
+/// Regression: after the capturing step was skipped, the decision preselected "Still failing"
+/// (its `when` read the unset `status` as empty), and a reflexive Enter took it.
+#[test]
+fn a_decision_on_a_skipped_capture_preselects_nothing_and_says_why() {
+    let mut r = spawn(BOOK);
+    let s = &mut r.session;
+    s.exp_string("What now?").unwrap();
+    keys(s, &format!("{DOWN}\r")); // Skip it
+    s.exp_string(
+        "`status` is not set: the step that captures it (`check`) was skipped, so no option is preselected",
+    )
+    .unwrap();
+    s.exp_string("Decision").unwrap();
+    // Enter picks nothing (no default); Down then selects the first option.
+    keys(s, &format!("\r{DOWN}\r"));
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(s), 0);
+    let (_, events) = trail(r.audit.path());
+    let decision = events.iter().find(|e| e["event"] == "decision").unwrap();
+    assert_eq!(decision["label"], "Healthy", "{decision}");
+}
+
+/// Regression: the by-hand script was the raw command after `export` lines: pasted, its
+/// `exit 1` closed the operator's shell, its variables stayed exported there, and its
+/// `read -rs` for a secret does not exist in dash. Now it is a POSIX subshell, pasted here
+/// into a real interactive dash.
+#[test]
+fn the_by_hand_script_pasted_into_dash_runs_and_leaves_the_shell_as_it_was() {
+    let book = r#"version: 1
+id: paste
+title: Paste
+rto: 5m
+inputs:
+  token: {description: A token, secret: true}
+  db_name: {default: "app db's"}
+steps:
+  - id: poke
+    title: Poke
+    run: |
+      echo "db is $db_name"
+      test "${#token}" -eq 10 && echo "token""-ok"
+      exit 1
+  - id: done
+    title: Done
+    end: resolved
+"#;
+    let mut r = spawn(book);
+    let s = &mut r.session;
+    s.exp_string("What now?").unwrap();
+    keys(s, &format!("{}\r", DOWN.repeat(3))); // Run it by hand
+    let printed = s.exp_string("How did it go?").unwrap().replace("\r\n", "\n");
+    let start = printed.find("\n(\n").expect("the script opens a subshell") + 1;
+    let end = start + printed[start..].find("\n)\n").expect("and closes it") + 3;
+    let script = &printed[start..end];
+    assert!(!script.contains("tok-s3cr3t"), "{script}");
+    assert!(!script.contains("read -rs"), "{script}");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let env_file = scratch.path().join("env");
+    let mut command = Command::new("dash");
+    command
+        .arg("-i")
+        .env_clear()
+        .env("PS1", "$ ")
+        .env("PATH", std::env::var("PATH").unwrap());
+    let options = rexpect::reader::Options::new().timeout_ms(Some(20_000));
+    let mut dash = spawn_with_options(command, options).unwrap();
+    dash.exp_string("$ ").unwrap();
+    dash.send(&script.replace('\n', "\r")).unwrap();
+    dash.flush().unwrap();
+    // Echo is off once the prompt shows (`stty -echo` comes first): the secret is not shown.
+    dash.exp_string("token: ").unwrap();
+    dash.send("tok-s3cr3t\r").unwrap();
+    dash.flush().unwrap();
+    dash.exp_string("db is app db's").unwrap();
+    let seen = dash.exp_string("token-ok").unwrap();
+    assert!(!seen.contains("tok-s3cr3t"), "the secret was echoed: {seen}");
+    // `exit 1` left the subshell only: the same shell answers, with its status.
+    dash.send(&format!(
+        "echo \"still \"\"here $?\"; env > '{}'; echo \"sa\"\"ved\"\r",
+        env_file.display()
+    ))
+    .unwrap();
+    dash.flush().unwrap();
+    dash.exp_string("still here 1").unwrap();
+    dash.exp_string("saved").unwrap();
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    for name in ["token", "db_name", "run_id", "operator", "mode"] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "`{name}` stayed exported in the operator's shell:\n{env}"
+        );
+    }
+    dash.send("exit\r").unwrap();
+    dash.flush().unwrap();
+    dash.exp_eof().unwrap();
+
+    keys(s, "\r"); // Done
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(s), 0);
+}
