@@ -258,7 +258,9 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             pgid,
         } => {
             let f = fields(vec![("attempt", json!(attempt)), ("pgid", json!(pgid))]);
-            audit.append("remote process", Some(step), Some(host), f, true)?;
+            // Not fsynced: written, it survives a crash of this process; the step's own
+            // durable events bracket it (one fsync less per remote step).
+            audit.append("remote process", Some(step), Some(host), f, false)?;
         }
         Event::RemoteGroupChecked {
             step,
