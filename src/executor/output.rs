@@ -44,8 +44,9 @@ impl OutputPaths {
             return;
         }
         let index = usize::from(stream == Stream::Stderr);
+        // Owned all the way: with no secret to mask, nothing is copied again.
         let filtered = self.filters[index].push(&raw);
-        let shown = self.screen.push(&filtered);
+        let shown = self.screen.push_owned(filtered);
         self.show(ui, stream, shown);
         let masked = self.file.push_owned(raw);
         self.record(masked);
