@@ -2,49 +2,17 @@
 //! pseudo-terminal: Up from "Run it" wraps to "Abort the run", so one reflex must not end an
 //! incident run, and a step marked done by hand is the operator's word the trail must keep.
 
-use std::process::Command;
-use std::time::Duration;
+use rexpect::session::PtySession;
 
-use rexpect::session::{PtySession, spawn_with_options};
-
-use crate::support::cmd::bin;
+use crate::support::pty::{self, keys, wait_exit};
 
 const UP: &str = "\x1b[A";
-const DOWN: &str = "\x1b[B";
+use crate::support::pty::DOWN;
 
 fn spawn(book: &str, audit: &std::path::Path, dir: &std::path::Path) -> PtySession {
     let file = dir.join("book.yaml");
     std::fs::write(&file, book).unwrap();
-    let mut command = Command::new(bin());
-    command
-        .arg("run")
-        .arg(&file)
-        .arg("--audit-dir")
-        .arg(audit)
-        .env("TERM", "xterm")
-        .env_remove("NO_COLOR")
-        .env_remove("RUNBOOK_PATH")
-        .env_remove("RUNBOOK_SIGNING_KEY")
-        .env_remove("SSH_AUTH_SOCK")
-        .env("USER", "tester");
-    let options = rexpect::reader::Options::new()
-        .timeout_ms(Some(20_000))
-        .strip_ansi_escape_codes(true);
-    spawn_with_options(command, options).expect("the binary starts in a pty")
-}
-
-/// Sends keys once the prompt is reading (keys typed before raw mode are flushed away).
-fn keys(session: &mut PtySession, keys: &str) {
-    std::thread::sleep(Duration::from_millis(300));
-    session.send(keys).unwrap();
-    session.flush().unwrap();
-}
-
-fn wait_exit(session: &mut PtySession) -> i32 {
-    match session.process_mut().wait().unwrap() {
-        nix::sys::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("unexpected end: {other:?}"),
-    }
+    pty::spawn(&["run", file.to_str().unwrap()], audit)
 }
 
 fn events(audit: &std::path::Path) -> Vec<serde_json::Value> {

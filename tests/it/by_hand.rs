@@ -3,13 +3,10 @@
 //! unset variable preselects nothing and says why.
 
 use std::process::Command;
-use std::time::Duration;
 
 use rexpect::session::{PtySession, spawn_with_options};
 
-use crate::support::cmd::bin;
-
-const DOWN: &str = "\x1b[B";
+use crate::support::pty::{DOWN, keys, wait_exit};
 
 const BOOK: &str = r#"version: 1
 id: hand
@@ -46,39 +43,11 @@ fn spawn(book: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hand.yaml");
     std::fs::write(&file, book).unwrap();
-    let mut command = Command::new(bin());
-    command
-        .arg("run")
-        .arg(&file)
-        .args(["--set", "token=tok-s3cr3t", "--audit-dir"])
-        .arg(audit.path())
-        .env("TERM", "xterm")
-        .env_remove("NO_COLOR")
-        .env_remove("RUNBOOK_PATH")
-        .env_remove("RUNBOOK_SIGNING_KEY")
-        .env_remove("SSH_AUTH_SOCK")
-        .env("USER", "tester");
-    let options = rexpect::reader::Options::new()
-        .timeout_ms(Some(20_000))
-        .strip_ansi_escape_codes(true);
+    let args = ["run", file.to_str().unwrap(), "--set", "token=tok-s3cr3t"];
     Run {
-        session: spawn_with_options(command, options).expect("the binary starts in a pty"),
+        session: crate::support::pty::spawn(&args, audit.path()),
         audit,
         _dir: dir,
-    }
-}
-
-/// Sends keys once the prompt is reading (keys typed before raw mode are flushed away).
-fn keys(session: &mut PtySession, keys: &str) {
-    std::thread::sleep(Duration::from_millis(300));
-    session.send(keys).unwrap();
-    session.flush().unwrap();
-}
-
-fn wait_exit(session: &mut PtySession) -> i32 {
-    match session.process_mut().wait().unwrap() {
-        nix::sys::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("unexpected end: {other:?}"),
     }
 }
 

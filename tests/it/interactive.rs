@@ -3,44 +3,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rexpect::session::{PtySession, spawn_with_options};
-
 use crate::support::cmd::{bin, root};
-
-const DOWN: &str = "\x1b[B";
-
-fn spawn(args: &[&str], audit: &std::path::Path) -> PtySession {
-    let mut command = Command::new(bin());
-    command
-        .args(args)
-        .arg("--audit-dir")
-        .arg(audit)
-        .env("TERM", "xterm")
-        .env_remove("NO_COLOR")
-        .env_remove("RUNBOOK_PATH")
-        .env_remove("RUNBOOK_SIGNING_KEY")
-        .env_remove("SSH_AUTH_SOCK")
-        .env("USER", "tester");
-    let options = rexpect::reader::Options::new()
-        .timeout_ms(Some(20_000))
-        .strip_ansi_escape_codes(true);
-    spawn_with_options(command, options).expect("the binary starts in a pty")
-}
-
-/// Sends keys once the prompt is reading: keys typed before it switches the terminal to raw
-/// mode are flushed away, as they would be for a person typing ahead.
-fn keys(session: &mut PtySession, keys: &str) {
-    std::thread::sleep(Duration::from_millis(300));
-    session.send(keys).unwrap();
-    session.flush().unwrap();
-}
-
-fn wait_exit(session: &mut PtySession) -> i32 {
-    match session.process_mut().wait().unwrap() {
-        nix::sys::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("unexpected end: {other:?}"),
-    }
-}
+use crate::support::pty::{DOWN, keys, pgrep, spawn, wait_exit};
 
 #[test]
 fn typed_confirmation_refuses_a_wrong_phrase_then_runs() {
@@ -100,14 +64,6 @@ fn ctrl_c_stops_the_command_and_asks_what_next() {
     s.exp_string("aborted by the operator after `wait` failed: it hangs")
         .unwrap();
     assert_eq!(wait_exit(&mut s), 3);
-}
-
-fn pgrep(pattern: &str) -> bool {
-    Command::new("pgrep")
-        .args(["-f", pattern])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 /// A step cut off by a crash is unknown: resumed on a terminal, the operator marks it done and
