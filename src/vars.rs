@@ -37,14 +37,6 @@ impl Vars {
         self.values.iter()
     }
 
-    /// The environment a command sees, in a stable order.
-    pub fn env(&self) -> Vec<(String, String)> {
-        self.values
-            .iter()
-            .map(|(k, v)| (k.clone(), v.text.clone()))
-            .collect()
-    }
-
     /// A masker of every secret value in every form it may be printed in (each line of a
     /// multi-line one, base64, URL encoding): for output, typed text, anything recorded.
     pub fn masker(&self) -> crate::mask::Masker {
@@ -91,15 +83,6 @@ impl Vars {
             .keys()
             .map(|k| (k.clone(), self.shown(k).unwrap_or_default()))
             .collect()
-    }
-
-    /// True when a command refers to a secret variable (`$name` or `${name}`): its output is then
-    /// secret-derived and a capture of it is secret too.
-    pub fn mentions_secret(&self, command: &str) -> bool {
-        self.values
-            .iter()
-            .filter(|(_, v)| v.secret)
-            .any(|(name, _)| mentions(command, name))
     }
 
     /// Replaces `{{ name }}` in display text with the shown value (secrets masked). Unknown names
@@ -168,12 +151,26 @@ mod tests {
         assert_eq!(v.interpolate_clear("{{ pg_password }}"), "hunter2");
     }
 
+    /// Least privilege: a step receives the secrets its command names, `$x` or `${x}`, and
+    /// those it lists in `uses`; a name without `$`, or a longer name, is no mention.
     #[test]
-    fn finds_secret_mentions() {
+    fn a_step_receives_only_the_secrets_it_names_or_uses() {
         let v = vars();
-        assert!(v.mentions_secret("psql -W \"$pg_password\""));
-        assert!(v.mentions_secret("echo ${pg_password}"));
-        assert!(!v.mentions_secret("echo $pg_password_hint pg_password"));
-        assert!(!v.mentions_secret("echo $db_name"));
+        let received = |command: &str, uses: &[&str]| {
+            let uses: Vec<String> = uses.iter().map(|u| u.to_string()).collect();
+            let (env, received) = v.env_for(command, &uses);
+            let names: Vec<String> = env.into_iter().map(|(k, _)| k).collect();
+            (received, names.contains(&"pg_password".to_string()))
+        };
+        assert_eq!(received("psql -W \"$pg_password\"", &[]), (true, true));
+        assert_eq!(received("echo ${pg_password}", &[]), (true, true));
+        assert_eq!(
+            received("echo $pg_password_hint pg_password", &[]),
+            (false, false)
+        );
+        assert_eq!(received("echo $db_name", &[]), (false, false));
+        assert_eq!(received("psql", &["pg_password"]), (true, true));
+        // Every step still gets what is not secret.
+        assert!(v.env_for("true", &[]).0.iter().any(|(k, _)| k == "db_name"));
     }
 }
