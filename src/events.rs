@@ -115,7 +115,6 @@ pub enum Event {
         rto: Duration,
         /// How long before the launch the RTO clock started (`--since`).
         since_offset: Duration,
-        audit_file: Option<String>,
         allow_prod: bool,
         accept_new_host_keys: bool,
         start_at: Option<String>,
@@ -139,6 +138,10 @@ pub enum Event {
         /// Where the walk goes on, in words.
         from: String,
     },
+    /// What the operator reads before the first step (shown, never recorded: it comes from
+    /// the runbook and inventory, whose hash and bindings the trail has): where each target
+    /// really goes, its `env`, the runbook's description and links, and the clock.
+    Briefing(Briefing),
     TargetConnected {
         role: String,
         host: String,
@@ -165,6 +168,9 @@ pub enum Event {
         /// Variables the command sees, secrets masked.
         vars: IndexMap<String, String>,
         target: Option<Duration>,
+        /// The step's hard limit and retry policy, shown before it runs.
+        timeout: Option<Duration>,
+        retry: Option<(u32, Duration)>,
     },
     Answer {
         step: Option<String>,
@@ -219,6 +225,15 @@ pub enum Event {
         /// A variable set from stdout: name and value (`***` when secret).
         capture: Option<(String, String)>,
     },
+    /// An attempt failed and the step's `retry` runs it again after `delay` (shown only: both
+    /// attempts are recorded by their own start and finish).
+    Retrying {
+        step: String,
+        /// The attempt coming next, of how many.
+        next: u32,
+        of: u32,
+        delay: Duration,
+    },
     Decision {
         step: String,
         label: String,
@@ -264,6 +279,35 @@ pub enum Event {
         /// Every step that did not go as written, in order.
         deviations: Vec<Deviation>,
     },
+}
+
+#[derive(Debug, Clone)]
+pub struct Briefing {
+    pub title: String,
+    pub runbook: String,
+    pub mode: Mode,
+    pub rto: Duration,
+    /// RTO already spent when this process starts (`--since`, or a resumed run's time so far).
+    pub spent: Duration,
+    pub description: Option<String>,
+    pub links: Vec<(String, String)>,
+    pub destinations: Vec<Destination>,
+    /// The main runbook's step ids in order, for their `[3/9]`.
+    pub steps: Vec<String>,
+    /// The trail being written.
+    pub audit_file: String,
+}
+
+/// Where a role acts.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub role: String,
+    /// The host as named (inventory name, alias, or `local`).
+    pub label: String,
+    /// `user@host:port` as `ssh -G` resolves it, or `this machine`.
+    pub address: String,
+    /// The inventory's `env` (`prod`, `staging`, ...).
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -371,6 +371,8 @@ impl Executor {
             body,
             vars: vars.masked(),
             target: step.rto.as_ref().and_then(|d| d.get()),
+            timeout: step.timeout.as_ref().and_then(|d| d.get()),
+            retry: Some(step.attempts()),
         })?;
         match kind {
             StepKind::End(outcome) => Ok(Next::Stop(End {

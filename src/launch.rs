@@ -170,7 +170,8 @@ async fn walk(l: Launch) -> Result<u8> {
         Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
     };
     let me = Holder::me(&run_id, &operator_name);
-    let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &canonical_targets(&plan, &ssh)?);
+    let canonical = canonical_targets(&plan, &ssh)?;
+    let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &canonical);
     let (lock, taken) = match crate::lock::acquire(&lock_path, me.clone(), break_lock) {
         Ok(held) => held,
         Err(e) => {
@@ -197,10 +198,13 @@ async fn walk(l: Launch) -> Result<u8> {
     audit.set_signer(signing.signer());
     let audit_path = audit.path().display().to_string();
     let mut sink = Sink {
-        ui: Ui::new(),
+        ui: Ui::new(operator.clock()),
         audit: Some(audit),
     };
     sink.emit(&opening)?;
+    let mut brief = briefing(&plan, mode, since_offset, &canonical);
+    brief.audit_file = audit_path.clone();
+    sink.emit(&Event::Briefing(brief))?;
     let (how, previous) = taken_words(taken);
     sink.emit(&Event::LockTaken {
         path: lock.path().display().to_string(),
@@ -297,6 +301,53 @@ fn taken_words(taken: Taken) -> (&'static str, Option<Holder>) {
 
 /// role → `user@host:port` as `ssh -G` resolves each destination (`local` stays `local`): the
 /// lock key, so `ssh://u@h:p`, `u@h:p/` and an alias of the same host are one lock.
+/// The header of the run: the runbook's words, and where each role really acts.
+fn briefing(
+    plan: &Plan,
+    mode: Mode,
+    spent: Duration,
+    canonical: &indexmap::IndexMap<String, String>,
+) -> crate::events::Briefing {
+    let runbook = &plan.main.runbook;
+    let destinations = plan
+        .targets
+        .iter()
+        .map(|(role, label)| {
+            let binding = plan.bindings.get(label);
+            let env = match binding {
+                Some(Binding::Ssh { env, .. }) => env.clone(),
+                _ => None,
+            };
+            let address = match binding {
+                Some(Binding::Ssh { .. }) => canonical.get(role).cloned().unwrap_or_else(|| label.clone()),
+                _ => "this machine".to_string(),
+            };
+            crate::events::Destination {
+                role: role.clone(),
+                label: label.clone(),
+                address,
+                env,
+            }
+        })
+        .collect();
+    crate::events::Briefing {
+        title: runbook.title.clone(),
+        runbook: runbook.id().to_string(),
+        mode,
+        rto: runbook.rto.get().unwrap_or_default(),
+        spent,
+        description: runbook.description.clone(),
+        links: runbook
+            .links
+            .iter()
+            .map(|l| (l.title.clone(), l.url.clone()))
+            .collect(),
+        destinations,
+        steps: runbook.steps.iter().map(|s| s.id().to_string()).collect(),
+        audit_file: String::new(),
+    }
+}
+
 fn canonical_targets(plan: &Plan, ssh: &SshOptions) -> Result<indexmap::IndexMap<String, String>> {
     let mut keys = indexmap::IndexMap::new();
     for (role, label) in &plan.targets {

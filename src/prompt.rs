@@ -8,6 +8,7 @@ use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Password, Select};
 
 use crate::error::Error;
+use crate::ui::{SharedClock, StatusLine};
 
 /// What to do with a step before it acts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +74,8 @@ impl Answers {
 /// Who answers the questions of a run.
 #[derive(Debug)]
 pub enum Operator {
-    Terminal,
+    /// A person at a terminal; prompts show the run's clock, ticking, while they wait.
+    Terminal(SharedClock),
     Unattended(Answers),
 }
 
@@ -128,8 +130,70 @@ fn gone(e: dialoguer::Error) -> Error {
 }
 
 impl Operator {
+    pub fn terminal() -> Operator {
+        Operator::Terminal(SharedClock::default())
+    }
+
     pub fn is_interactive(&self) -> bool {
-        matches!(self, Operator::Terminal)
+        matches!(self, Operator::Terminal(_))
+    }
+
+    /// The clock the UI sets once the run starts and prompts show.
+    pub fn clock(&self) -> SharedClock {
+        match self {
+            Operator::Terminal(clock) => clock.clone(),
+            Operator::Unattended(_) => SharedClock::default(),
+        }
+    }
+
+    /// Runs a prompt with the RTO budget ticking on the terminal's last line.
+    fn ask<T>(&self, prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
+        let _status = match self {
+            Operator::Terminal(clock) => clock.get().and_then(StatusLine::show),
+            Operator::Unattended(_) => None,
+        };
+        ask(prompt)
+    }
+
+    /// The command, edited: in `$VISUAL` / `$EDITOR` when one is set (a multi-line command
+    /// deserves a real editor), else inline. `None`: left unchanged.
+    fn edit(&self, command: &str) -> Result<Option<String>, Error> {
+        let editor = ["VISUAL", "EDITOR"]
+            .into_iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .find(|e| !e.trim().is_empty());
+        let edited = match editor {
+            Some(editor) => match dialoguer::Editor::new()
+                .executable(&editor)
+                .extension(".sh")
+                .edit(command)
+            {
+                Ok(Some(text)) => text,
+                Ok(None) => {
+                    eprintln!("    the editor closed without saving: the command is unchanged");
+                    return Ok(None);
+                }
+                Err(e) => {
+                    eprintln!("    cannot run the editor `{editor}` ({e}): edit the command here instead");
+                    self.edit_inline(command)?
+                }
+            },
+            None => self.edit_inline(command)?,
+        };
+        if edited.trim_end() == command.trim_end() {
+            eprintln!("    the command is unchanged");
+            return Ok(None);
+        }
+        Ok(Some(edited))
+    }
+
+    fn edit_inline(&self, command: &str) -> Result<String, Error> {
+        self.ask(|| {
+            Input::with_theme(&theme())
+                .with_prompt("Command")
+                .with_initial_text(command)
+                .interact_text()
+        })
     }
 
     /// Before a run step acts. Unattended: run.
@@ -145,29 +209,26 @@ impl Operator {
             "Add a note",
             "Abort the run",
         ];
-        let choice = ask(|| {
-            Select::with_theme(&theme())
-                .with_prompt("What now?")
-                .items(items)
-                .default(0)
-                .interact()
-        })?;
-        Ok(match choice {
-            0 => Before::Run,
-            1 => Before::Skip,
-            2 => {
-                let edited: String = ask(|| {
-                    Input::with_theme(&theme())
-                        .with_prompt("Command")
-                        .with_initial_text(command)
-                        .interact_text()
-                })?;
-                Before::Edit(edited)
-            }
-            3 => Before::ByHand,
-            4 => Before::Note(self.note()?),
-            _ => Before::Abort,
-        })
+        loop {
+            let choice = self.ask(|| {
+                Select::with_theme(&theme())
+                    .with_prompt("What now?")
+                    .items(items)
+                    .default(0)
+                    .interact()
+            })?;
+            return Ok(match choice {
+                0 => Before::Run,
+                1 => Before::Skip,
+                2 => match self.edit(command)? {
+                    Some(edited) => Before::Edit(edited),
+                    None => continue,
+                },
+                3 => Before::ByHand,
+                4 => Before::Note(self.note()?),
+                _ => Before::Abort,
+            });
+        }
     }
 
     /// The operator picked "Abort the run": one key from a default, so it is confirmed (Enter
@@ -185,7 +246,7 @@ impl Operator {
 
     /// A reason the trail keeps (an abort, a step marked done by hand).
     pub fn reason(&self, prompt: &str) -> Result<String, Error> {
-        ask(|| {
+        self.ask(|| {
             Input::<String>::with_theme(&theme())
                 .with_prompt(prompt)
                 .allow_empty(false)
@@ -195,7 +256,7 @@ impl Operator {
     }
 
     pub fn note(&self) -> Result<String, Error> {
-        ask(|| {
+        self.ask(|| {
             Input::with_theme(&theme())
                 .with_prompt("Note")
                 .allow_empty(false)
@@ -208,7 +269,7 @@ impl Operator {
         if !self.is_interactive() {
             return Ok(true);
         }
-        ask(|| {
+        self.ask(|| {
             Confirm::with_theme(&theme())
                 .with_prompt(question)
                 .default(false)
@@ -222,8 +283,8 @@ impl Operator {
     pub fn type_phrase(&self, step: &str, phrase: &str) -> Result<Option<String>, Error> {
         match self {
             Operator::Unattended(answers) => Ok(answers.get(step).map(str::to_string)),
-            Operator::Terminal => {
-                let typed: String = ask(|| {
+            Operator::Terminal(_) => {
+                let typed: String = self.ask(|| {
                     Input::with_theme(&theme())
                         .with_prompt(format!("Type `{phrase}` to go ahead (empty to cancel)"))
                         .allow_empty(true)
@@ -252,12 +313,12 @@ impl Operator {
                     .position(|(label, goto)| label == answer || goto == answer),
                 None => preselected,
             }),
-            Operator::Terminal => {
+            Operator::Terminal(_) => {
                 let items: Vec<String> = labels
                     .iter()
                     .map(|(label, goto)| format!("{label}  → {goto}"))
                     .collect();
-                let choice = ask(|| {
+                let choice = self.ask(|| {
                     let theme = theme();
                     let select = Select::with_theme(&theme).with_prompt("Decision").items(&items);
                     // Not judged (a `when` on an unset variable): no default, so a reflexive
@@ -277,8 +338,8 @@ impl Operator {
     pub fn report(&self, step: &str) -> Result<Option<Report>, Error> {
         match self {
             Operator::Unattended(answers) => Ok(answers.get(step).and_then(parse_report)),
-            Operator::Terminal => {
-                let choice = ask(|| {
+            Operator::Terminal(_) => {
+                let choice = self.ask(|| {
                     Select::with_theme(&theme())
                         .with_prompt("How did it go?")
                         .items(["Done", "Skip it", "It failed", "Abort the run"])
@@ -325,7 +386,7 @@ impl Operator {
         items.push(("Add a note".to_string(), Item::Note));
         items.push(("Abort the run".to_string(), Item::Abort));
         let labels: Vec<&str> = items.iter().map(|(label, _)| label.as_str()).collect();
-        let choice = ask(|| {
+        let choice = self.ask(|| {
             Select::with_theme(&theme())
                 .with_prompt("The step did not succeed. What now?")
                 .items(&labels)
@@ -336,7 +397,7 @@ impl Operator {
             Item::Retry => AfterFailure::Retry,
             Item::Skip => AfterFailure::Skip,
             Item::Goto => {
-                let pick = ask(|| {
+                let pick = self.ask(|| {
                     Select::with_theme(&theme())
                         .with_prompt("Go to")
                         .items(step_ids)
@@ -358,7 +419,7 @@ impl Operator {
         if !self.is_interactive() {
             return Ok(idempotent.then_some(Report::Skip));
         }
-        let choice = ask(|| {
+        let choice = self.ask(|| {
             Select::with_theme(&theme())
                 .with_prompt(question)
                 .items([
@@ -378,14 +439,14 @@ impl Operator {
     pub fn captured(&self, name: &str, secret: bool) -> Result<String, Error> {
         let prompt = format!("What did it print? (the value of `{name}`, which the step captures)");
         if secret {
-            ask(|| {
+            self.ask(|| {
                 Password::with_theme(&theme())
                     .with_prompt(&prompt)
                     .allow_empty_password(true)
                     .interact()
             })
         } else {
-            ask(|| {
+            self.ask(|| {
                 Input::<String>::with_theme(&theme())
                     .with_prompt(&prompt)
                     .allow_empty(true)
@@ -402,9 +463,9 @@ impl Operator {
             None => name.to_string(),
         };
         if secret {
-            ask(|| Password::with_theme(&theme()).with_prompt(&prompt).interact())
+            self.ask(|| Password::with_theme(&theme()).with_prompt(&prompt).interact())
         } else {
-            ask(|| Input::with_theme(&theme()).with_prompt(&prompt).interact_text())
+            self.ask(|| Input::with_theme(&theme()).with_prompt(&prompt).interact_text())
         }
     }
 }

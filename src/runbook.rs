@@ -326,6 +326,17 @@ impl StepKind<'_> {
 }
 
 impl Step {
+    /// How many attempts the step gets (at least one) and the pause between them.
+    pub fn attempts(&self) -> (u32, std::time::Duration) {
+        match &self.retry {
+            Some(r) => (
+                r.attempts.max(1),
+                r.delay.as_ref().and_then(|d| d.get()).unwrap_or_default(),
+            ),
+            None => (1, std::time::Duration::ZERO),
+        }
+    }
+
     /// Every kind field that is set, in the order of the format reference.
     pub fn kinds(&self) -> Vec<StepKind<'_>> {
         let mut kinds = Vec::new();

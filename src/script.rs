@@ -41,9 +41,18 @@ pub const MAX_EXPORTED: usize = 32 * 4096 - 1;
 /// What `sh` is given as its argv, locally and on a remote host: a fixed wrapper that reads
 /// the script from standard input, then gives the step an empty standard input of its own.
 /// The script (and every value in it) never appears in any process's argv (design §14).
-pub const READ_AND_RUN: &str = "script=$(cat); exec </dev/null; eval \"$script\"";
+///
+/// The command arrives quoted in `COMMAND_VAR` and is evaluated on its own, from the wrapper's
+/// first line: a syntax error's line number (dash's and bash's alike) counts the operator's
+/// command, not the variables set before it.
+pub const READ_AND_RUN: &str =
+    "script=$(cat); exec </dev/null; eval \"$script\"; unset script; eval \"$__runbook_command\"";
 
-/// `name='value'` then `export name`, one per line for each variable, then the command.
+/// The shell variable holding the step's command (not exported).
+const COMMAND_VAR: &str = "__runbook_command";
+
+/// `name='value'` then `export name`, one per line for each variable, then the command,
+/// quoted, in `COMMAND_VAR`.
 ///
 /// This text reaches the shell through its standard input (`READ_AND_RUN`), never argv.
 pub fn script(env: &[(String, String)], command: &str) -> Result<String, ScriptError> {
@@ -68,7 +77,9 @@ pub fn script(env: &[(String, String)], command: &str) -> Result<String, ScriptE
             text.push('\n');
         }
     }
-    text.push_str(command);
+    text.push_str(COMMAND_VAR);
+    text.push('=');
+    text.push_str(&shell_quote(command));
     Ok(text)
 }
 
@@ -101,7 +112,10 @@ mod tests {
     #[test]
     fn exports_each_variable_then_runs_the_command_unchanged() {
         let text = script(&vars(&[("db", "x'y"), ("_n2", "")]), "echo \"$db\"").unwrap();
-        assert_eq!(text, "db='x'\\''y'\nexport db\n_n2=''\nexport _n2\necho \"$db\"");
+        assert_eq!(
+            text,
+            "db='x'\\''y'\nexport db\n_n2=''\nexport _n2\n__runbook_command='echo \"$db\"'"
+        );
     }
 
     #[test]
@@ -142,6 +156,29 @@ mod tests {
         let nasty = "'; echo INJECTED; ' $(echo INJECTED) `echo INJECTED` \"\n\\ $HOME";
         let text = script(&vars(&[("v", nasty)]), "printf '%s' \"$v\"").unwrap();
         assert_eq!(String::from_utf8_lossy(&run(&text).stdout), nasty);
+    }
+
+    /// A syntax error on the command's second line says line 2 in dash and in bash, however
+    /// many variables come first.
+    #[test]
+    fn syntax_errors_count_the_commands_own_lines() {
+        use std::io::Write;
+        let text = script(&vars(&[("a", "1"), ("b", "two\nlines")]), "echo hi\nif then fi").unwrap();
+        for shell in ["dash", "bash"] {
+            let mut child = std::process::Command::new(shell)
+                .args(["-c", READ_AND_RUN])
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            let err = String::from_utf8(child.wait_with_output().unwrap().stderr).unwrap();
+            assert!(
+                err.contains(" 2: ") || err.contains("line 2:"),
+                "{shell} says: {err}"
+            );
+        }
     }
 
     /// The step's own stdin is empty: the script it was read from is not there to be read.

@@ -218,7 +218,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             // Durable: the record of what is about to run must survive a crash of this process.
             audit.append("step started", Some(step), Some(host), f, true)?;
         }
-        Event::Output { .. } | Event::Heartbeat { .. } => {}
+        Event::Output { .. } | Event::Heartbeat { .. } | Event::Briefing(_) | Event::Retrying { .. } => {}
         Event::LockTaken { path, how, previous } => {
             let event = if *how == "broken" {
                 "lock broken"

@@ -3,9 +3,8 @@
 //! lines when there is no TTY, `NO_COLOR` or `TERM=dumb` — so logs stay readable.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use console::style;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
@@ -13,6 +12,11 @@ use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use crate::duration::format as fmt_duration;
 use crate::events::{Event, RunOutcome, Stream};
 use crate::secrets::escape::{text as esc_text, value as esc};
+
+mod clock;
+mod status_line;
+pub use clock::{Clock, SharedClock, Spent};
+pub use status_line::StatusLine;
 
 /// Whether the terminal can take a spinner and colours.
 pub fn rich_terminal() -> bool {
@@ -23,31 +27,20 @@ pub fn rich_terminal() -> bool {
     std::io::stderr().is_terminal() && term_ok && !no_color
 }
 
-/// The clocks the spinner shows; shared with its render closures.
-#[derive(Clone)]
-struct Clock {
-    run_start: Instant,
-    /// Milliseconds of RTO already spent before launch (`--since`).
-    offset_ms: u64,
-    rto_ms: u64,
-    step_start: Arc<AtomicU64>,
-    step_target_ms: Arc<AtomicU64>,
-}
-
-impl Clock {
-    fn run_elapsed(&self) -> Duration {
-        self.run_start.elapsed() + Duration::from_millis(self.offset_ms)
-    }
-
-    fn step_elapsed(&self) -> Duration {
-        let started = Duration::from_millis(self.step_start.load(Ordering::Relaxed));
-        self.run_start.elapsed().saturating_sub(started)
-    }
-}
-
 pub struct Ui {
     rich: bool,
-    clock: Option<Clock>,
+    /// Set at the briefing; shared with the prompts' status line.
+    clock: SharedClock,
+    /// The most of the RTO announced spent (80%, breached): each is said loudly once.
+    announced: Spent,
+    /// Header lines of `run started` / `run resumed`, printed with the briefing that follows.
+    header: Vec<String>,
+    /// `(attempt, of)` of the next start, after a failed attempt that is retried.
+    retrying: Option<(u32, u32)>,
+    /// The main runbook's step ids, in order (from the briefing).
+    steps: Vec<String>,
+    /// Where each target resolves (from the briefing).
+    destinations: Vec<crate::events::Destination>,
     bar: Option<ProgressBar>,
     /// Output that ended without a newline, so the status line starts on its own line.
     mid_line: bool,
@@ -58,12 +51,17 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new() -> Ui {
+    pub fn new(clock: SharedClock) -> Ui {
         let rich = rich_terminal();
         console::set_colors_enabled_stderr(rich);
         Ui {
             rich,
-            clock: None,
+            clock,
+            announced: Spent::Under,
+            header: Vec::new(),
+            retrying: None,
+            steps: Vec::new(),
+            destinations: Vec::new(),
             bar: None,
             mid_line: false,
             positions: Default::default(),
@@ -83,87 +81,144 @@ impl Ui {
     }
 
     fn raw_line(&mut self, text: &str) {
-        let mut err = std::io::stderr().lock();
-        if self.mid_line {
-            let _ = writeln!(err);
-            self.mid_line = false;
-        }
-        let _ = writeln!(err, "{text}");
-    }
-
-    /// Whether `Heartbeat` events are worth sending: only plain mode prints them (a spinner
-    /// already shows the clocks).
-    pub fn wants_heartbeats(&self) -> bool {
-        !self.rich
-    }
-
-    fn position(&self, step: &str) -> String {
-        self.positions.get(step).cloned().unwrap_or_default()
-    }
-
-    fn time_left(&self) -> String {
-        match &self.clock {
-            Some(clock) => {
-                let elapsed = clock.run_elapsed();
-                let rto = Duration::from_millis(clock.rto_ms);
-                if elapsed <= rto {
-                    format!("{} of the RTO left", fmt_secs(rto - elapsed))
-                } else {
-                    format!("RTO exceeded by {}", fmt_secs(elapsed - rto))
-                }
+        let mut mid_line = self.mid_line;
+        let mut print = || {
+            let mut err = std::io::stderr().lock();
+            if mid_line {
+                let _ = writeln!(err);
+                mid_line = false;
             }
+            let _ = writeln!(err, "{text}");
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+        self.mid_line = mid_line;
+    }
+
+    /// Says loudly, once each, that 80% of the RTO is spent and that it is breached: checked
+    /// at every event (heartbeats included), so a long step cannot hide it.
+    fn announce_budget(&mut self) {
+        let Some(clock) = self.clock.get().cloned() else {
+            return;
+        };
+        let spent = clock.spent();
+        if spent <= self.announced {
+            return;
+        }
+        self.announced = spent;
+        // When it was crossed, not when noticed (the next event may come seconds later).
+        let over = clock.run_elapsed().saturating_sub(clock.rto());
+        let at =
+            (chrono::Local::now() - chrono::Duration::from_std(over).unwrap_or_default()).format("%H:%M:%S");
+        let rto = fmt_duration(clock.rto());
+        let line = match spent {
+            Spent::Under => return,
+            Spent::Warning => style(format!(
+                "⚠ 80% of the {rto} RTO is spent: {}",
+                clock.budget()
+            ))
+            .yellow()
+            .bold(),
+            Spent::Breached => style(format!(
+                "⚠⚠ RTO BREACHED at {at}: the {rto} RTO is spent; this incident is now over its recovery target"
+            ))
+            .red()
+            .bold()
+            .reverse(),
+        };
+        self.line(&line.to_string());
+    }
+
+    /// `[3/9]` of a step: as presented, else (a step resumed without being presented again)
+    /// its place in the runbook.
+    fn position(&self, step: &str) -> String {
+        if let Some(p) = self.positions.get(step) {
+            return p.clone();
+        }
+        match self.steps.iter().position(|s| s == step) {
+            Some(i) => format!("[{}/{}]", i + 1, self.steps.len()),
             None => String::new(),
         }
     }
 
+    /// A host label with where it resolves to and its `env` badge, as the briefing said.
+    fn where_is(&self, label: &str) -> String {
+        match self.destinations.iter().find(|d| d.label == label) {
+            Some(d) if d.address != label && label != "local" => {
+                format!("{label} = {}{}", d.address, badge(d.env.as_deref()))
+            }
+            Some(d) => format!("{label}{}", badge(d.env.as_deref())),
+            None => label.to_string(),
+        }
+    }
+
+    /// The run's header: what it is, where it will act, the clocks, the trail.
+    fn briefing(&mut self, b: &crate::events::Briefing) {
+        self.clock.set(Clock::new(b.rto, b.spent));
+        self.steps = b.steps.clone();
+        self.destinations = b.destinations.clone();
+        let mut heading = format!(
+            "{} ({}) · {} · RTO {}",
+            esc(&b.title),
+            b.runbook,
+            b.mode.as_str(),
+            fmt_duration(b.rto)
+        );
+        if let Some(clock) = self.clock.get().filter(|_| !b.spent.is_zero()) {
+            heading.push_str(&format!(" · {}", clock.budget()));
+        }
+        self.line(&style(heading).bold().to_string());
+        if let Some(d) = &b.description {
+            for l in esc_text(d).trim_end().lines() {
+                self.line(&format!("  {l}"));
+            }
+        }
+        for (t, url) in &b.links {
+            self.line(&format!("  link: {} <{}>", esc(t), esc(url)));
+        }
+        for d in &b.destinations {
+            let at = if d.address == d.label || d.label == "local" {
+                String::new()
+            } else {
+                format!(" → {}", d.address)
+            };
+            self.line(&format!(
+                "  target {}: {}{at}{}",
+                d.role,
+                if d.label == "local" {
+                    "local (this machine)"
+                } else {
+                    &d.label
+                },
+                badge(d.env.as_deref())
+            ));
+        }
+        self.line(&format!("  audit: {}", b.audit_file));
+        for line in std::mem::take(&mut self.header) {
+            self.line(&line);
+        }
+    }
+
     pub fn handle(&mut self, event: &Event) {
+        if !matches!(event, Event::RunStarted { .. } | Event::RunResumed { .. }) {
+            self.announce_budget();
+        }
         match event {
             Event::RunStarted {
-                title,
-                runbook,
-                mode,
-                rto,
-                since_offset,
-                targets,
-                audit_file,
-                who,
-                ..
+                since_offset, who, ..
             } => {
-                self.clock = Some(Clock {
-                    run_start: Instant::now(),
-                    offset_ms: since_offset.as_millis() as u64,
-                    rto_ms: rto.as_millis() as u64,
-                    step_start: Arc::new(AtomicU64::new(0)),
-                    step_target_ms: Arc::new(AtomicU64::new(0)),
-                });
-                let heading = format!(
-                    "{} ({runbook}) · {} · RTO {}",
-                    esc(title),
-                    mode.as_str(),
-                    fmt_duration(*rto)
-                );
-                self.line(&style(heading).bold().to_string());
-                for (role, host) in targets {
-                    self.line(&format!("  target {role}: {host}"));
-                }
+                // Shown with the briefing, which knows where each target resolves to.
                 if !since_offset.is_zero() {
-                    self.line(&format!(
+                    self.header.push(format!(
                         "  RTO clock started {} before launch (--since)",
                         fmt_secs(*since_offset)
                     ));
                 }
-                if let Some(path) = audit_file {
-                    self.line(&format!("  audit: {path}"));
-                }
-                match (&who.signed_by, &who.unsigned) {
-                    (Some((key, origin)), _) => self.line(&format!("  signed by {key} ({origin})")),
-                    (None, Some(why)) => self.line(&format!(
-                        "  {}: {why} (pass --signing-key, or load a key into ssh-agent)",
-                        style("UNSIGNED trail").yellow().bold()
-                    )),
-                    (None, None) => {}
-                }
+                self.header.extend(signing_line(who));
             }
+            Event::Briefing(b) => self.briefing(b),
             Event::LockTaken { how, previous, .. } => match (how, previous) {
                 (&"stale", Some(h)) => self.line(&format!(
                     "  took the lock of run {} ({}), whose process is gone",
@@ -180,17 +235,19 @@ impl Ui {
                 previous_operator,
                 gap,
                 from,
-                ..
+                who,
             } => {
                 let hand_off = if operator != previous_operator {
                     format!(" — hand-off from {previous_operator} to {operator}")
                 } else {
                     String::new()
                 };
-                self.line(&format!(
-                    "  resumed {from} after a {} gap{hand_off}",
+                self.header.push(format!(
+                    "  {} {from}, after a {} gap{hand_off}",
+                    style("resumed").bold(),
                     fmt_secs(*gap)
                 ));
+                self.header.extend(signing_line(who));
             }
             Event::WalkEnded { .. } => {}
             Event::TargetConnected {
@@ -220,12 +277,14 @@ impl Ui {
                 body,
                 vars,
                 target,
+                timeout,
+                retry,
             } => {
                 let position = format!("[{position}/{total}]");
                 self.positions.insert(step.clone(), position.clone());
                 self.line("");
                 let place = if *kind == "run" {
-                    format!("({step}, on {host})")
+                    format!("({step}, on {})", self.where_is(host))
                 } else {
                     format!("({step}, {kind})")
                 };
@@ -258,11 +317,30 @@ impl Ui {
                         style(format!("env: {}", shown.join(" "))).dim()
                     ));
                 }
-                let target = target
-                    .map(|t| format!("step target {} · ", fmt_duration(t)))
-                    .unwrap_or_default();
-                let left = self.time_left();
-                self.line(&format!("    {}", style(format!("{target}{left}")).dim()));
+                // What will happen to a slow or failing command, said before it runs.
+                let mut facts = Vec::new();
+                if let Some(t) = timeout {
+                    facts.push(format!("killed after {}", fmt_duration(*t)));
+                }
+                if let Some((attempts, delay)) = retry.filter(|(n, _)| *n > 1) {
+                    facts.push(if delay.is_zero() {
+                        format!("up to {attempts} attempts")
+                    } else {
+                        format!("up to {attempts} attempts, {} apart", fmt_duration(delay))
+                    });
+                }
+                if let Some(t) = target {
+                    facts.push(format!("step target {}", fmt_duration(*t)));
+                }
+                let clock = self.clock.get().cloned();
+                if let Some(clock) = &clock {
+                    facts.push(String::new());
+                    let mut line = style(facts.join(" · ")).dim().to_string();
+                    line.push_str(&clock.budget_styled());
+                    self.line(&format!("    {line}"));
+                } else if !facts.is_empty() {
+                    self.line(&format!("    {}", style(facts.join(" · ")).dim()));
+                }
             }
             Event::Answer {
                 step,
@@ -314,26 +392,21 @@ impl Ui {
                 spinner: shows_spinner,
                 ..
             } => {
-                let again = if *attempt > 1 {
-                    format!(" (attempt {attempt})")
-                } else {
-                    String::new()
+                let again = match self.retrying.take() {
+                    Some((n, of)) => format!(" (attempt {n}/{of})"),
+                    None if *attempt > 1 => format!(" (attempt {attempt})"),
+                    None => String::new(),
                 };
-                if let Some(clock) = &self.clock {
-                    clock
-                        .step_start
-                        .store(clock.run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    clock.step_target_ms.store(
-                        target.map(|t| t.as_millis() as u64).unwrap_or(0),
-                        Ordering::Relaxed,
-                    );
+                if let Some(clock) = self.clock.get() {
+                    clock.step_started(*target);
                 }
                 if !*shows_spinner {
                     // A prompt or a sub-run's own steps come next; a spinner would draw over them.
                 } else if self.rich {
                     self.bar = self
                         .clock
-                        .clone()
+                        .get()
+                        .cloned()
                         .map(|clock| spinner(clock, format!("{step}{again}")));
                 } else {
                     self.line(&format!(
@@ -354,15 +427,8 @@ impl Ui {
                 let of_target = target
                     .map(|t| format!(" of its {} target", fmt_secs(t)))
                     .unwrap_or_default();
-                let rto = match &self.clock {
-                    Some(clock) => {
-                        let (run, rto) = (clock.run_elapsed(), Duration::from_millis(clock.rto_ms));
-                        if run <= rto {
-                            format!(", {} left of the RTO", fmt_secs(rto - run))
-                        } else {
-                            format!(", RTO exceeded by {}", fmt_secs(run - rto))
-                        }
-                    }
+                let rto = match self.clock.get() {
+                    Some(clock) => format!(", {}", clock.budget()),
                     None => String::new(),
                 };
                 self.line(&format!(
@@ -403,6 +469,28 @@ impl Ui {
                 let position = self.position(step);
                 self.line(&format!("{position} {step}: {word}{exit}{reason} in {timing}"));
             }
+            Event::Retrying {
+                step,
+                next,
+                of,
+                delay,
+            } => {
+                let wait = if delay.is_zero() {
+                    "now".to_string()
+                } else {
+                    format!("in {}", fmt_duration(*delay))
+                };
+                self.line(&format!(
+                    "{} {step}: {}",
+                    self.position(step),
+                    style(format!(
+                        "attempt {}/{of} failed; retrying {wait} (attempt {next}/{of})",
+                        next - 1
+                    ))
+                    .yellow()
+                ));
+                self.retrying = Some((*next, *of));
+            }
             Event::Decision { step, label, goto } => {
                 let line = format!(
                     "{} {step}: decided \"{}\" → {goto}",
@@ -422,17 +510,27 @@ impl Ui {
                 deviations,
             } => {
                 self.line("");
-                let word = match outcome {
-                    RunOutcome::Ended(crate::runbook::Outcome::Resolved) => {
-                        style(outcome.as_str()).green().bold()
-                    }
+                let resolved = *outcome == RunOutcome::Ended(crate::runbook::Outcome::Resolved);
+                let missed = elapsed > rto;
+                // Resolved late is not a success to celebrate in green: the RTO was missed.
+                let word = match (resolved, missed) {
+                    (true, false) => style(outcome.as_str()).green().bold(),
+                    (true, true) => style(outcome.as_str()).yellow().bold(),
                     _ => style(outcome.as_str()).red().bold(),
                 };
-                self.line(&format!(
-                    "run {word} after {} (RTO {})",
-                    fmt_secs(*elapsed),
-                    fmt_duration(*rto)
-                ));
+                let timing = if missed {
+                    style(format!(
+                        " — RTO MISSED: {} over the {} RTO",
+                        fmt_secs(*elapsed - *rto),
+                        fmt_duration(*rto)
+                    ))
+                    .red()
+                    .bold()
+                    .to_string()
+                } else {
+                    format!(" (RTO {})", fmt_duration(*rto))
+                };
+                self.line(&format!("run {word} after {}{timing}", fmt_secs(*elapsed)));
                 for line in message.iter().flat_map(|m| m.lines()) {
                     self.line(&format!("  {}", esc(line)));
                 }
@@ -510,7 +608,31 @@ impl Ui {
 
 impl Default for Ui {
     fn default() -> Self {
-        Ui::new()
+        Ui::new(SharedClock::default())
+    }
+}
+
+/// ` [PROD]` (loud) or ` [staging]`: the inventory's `env` of a host, beside its name.
+fn badge(env: Option<&str>) -> String {
+    match env {
+        Some(env @ ("prod" | "production")) => format!(
+            " {}",
+            style(format!(" {} ", env.to_uppercase())).white().on_red().bold()
+        ),
+        Some(env) => format!(" {}", style(format!("[{}]", esc(env))).yellow()),
+        None => String::new(),
+    }
+}
+
+/// `signed by ...`, or the loud line of an unsigned trail.
+fn signing_line(who: &crate::events::Who) -> Option<String> {
+    match (&who.signed_by, &who.unsigned) {
+        (Some((key, origin)), _) => Some(format!("  signed by {key} ({origin})")),
+        (None, Some(why)) => Some(format!(
+            "  {}: {why} (pass --signing-key, or load a key into ssh-agent)",
+            style("UNSIGNED trail").yellow().bold()
+        )),
+        (None, None) => None,
     }
 }
 
@@ -577,7 +699,7 @@ fn spinner(clock: Clock, step: String) -> ProgressBar {
             "run_time",
             move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
                 let elapsed = run_clock.run_elapsed();
-                let rto = Duration::from_millis(run_clock.rto_ms);
+                let rto = run_clock.rto();
                 let text = if elapsed > rto {
                     style(format!(
                         "run {} ⚠ RTO {} exceeded",

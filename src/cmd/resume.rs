@@ -44,7 +44,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let operator = if opts.yes {
         Operator::Unattended(answers.clone())
     } else {
-        Operator::Terminal
+        Operator::terminal()
     };
     let inventory = Inventory::load(opts.inventory.as_deref())?;
 
@@ -123,11 +123,6 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         gap: (now - recorded.last_ts).to_std().unwrap_or_default(),
         from: crate::resume::describe(&recorded.continue_at),
     };
-    eprintln!(
-        "resuming {} {}",
-        recorded.run_id,
-        crate::resume::describe(&recorded.continue_at)
-    );
     crate::launch::launch(Launch {
         plan,
         mode: recorded.mode,

@@ -30,7 +30,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     let operator = if opts.yes {
         Operator::Unattended(answers.clone())
     } else {
-        Operator::Terminal
+        Operator::terminal()
     };
     let inventory = Inventory::load(opts.inventory.as_deref())?;
     let plan = Plan::load(global, &args.runbook, &opts.targets, &inventory)?;
@@ -84,7 +84,6 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
             .collect(),
         rto: runbook.rto.get().unwrap_or_default(),
         since_offset,
-        audit_file: Some(dir.join(format!("{run_id}.jsonl")).display().to_string()),
         allow_prod,
         accept_new_host_keys: ssh.accept_new_host_keys,
         start_at: args.start_at.clone(),

@@ -107,13 +107,7 @@ impl Executor {
         if !self.confirmed(id, step, vars)? {
             return self.not_confirmed(id, step);
         }
-        let attempts = step.retry.as_ref().map(|r| r.attempts.max(1)).unwrap_or(1);
-        let delay = step
-            .retry
-            .as_ref()
-            .and_then(|r| r.delay.as_ref())
-            .and_then(|d| d.get())
-            .unwrap_or_default();
+        let (attempts, delay) = step.attempts();
         let target = step.rto.as_ref().and_then(|d| d.get());
         let started = Instant::now();
         for attempt in 1..=attempts {
@@ -150,6 +144,12 @@ impl Executor {
                     _ => self.after_failure(id, step),
                 };
             }
+            self.emit(Event::Retrying {
+                step: id.into(),
+                next: attempt + 1,
+                of: attempts,
+                delay,
+            })?;
             if !delay.is_zero() && self.pause(delay).await? {
                 return Ok(Next::Stop(End::interrupted(format!(
                     "interrupted while `{id}` waited to retry"
@@ -317,13 +317,12 @@ impl Executor {
         let mut ui = std::mem::take(&mut self.sink.ui);
         let mut groups = Vec::new();
         let mut check = tokio::time::interval(Duration::from_millis(200));
-        // Plain mode only (the guard keeps the timer unpolled otherwise): one wake-up per 10 s.
-        let beats = ui.wants_heartbeats();
+        // One wake-up per 10 s: plain mode prints it, and either checks the RTO for a breach.
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let ending = loop {
             tokio::select! {
-                _ = beat.tick(), if beats => {
+                _ = beat.tick() => {
                     ui.handle(&Event::Heartbeat {
                         step: id.to_string(),
                         elapsed: started.elapsed(),
@@ -460,11 +459,13 @@ impl Executor {
                     .or_else(|| step.manual.as_ref().map(|m| vars.interpolate(&m.value))),
                 vars: vars.masked(),
                 target: step.rto.as_ref().and_then(|d| d.get()),
+                timeout: step.timeout.as_ref().and_then(|d| d.get()),
+                retry: Some(step.attempts()),
             })?;
             match step.kind() {
                 Some(StepKind::Run(command)) => {
                     let command = command.to_string();
-                    let attempts = step.retry.as_ref().map(|r| r.attempts.max(1)).unwrap_or(1);
+                    let (attempts, _) = step.attempts();
                     let mut outcome = StepOutcome::Failed;
                     for _ in 1..=attempts {
                         outcome = self.attempt(&id, step, &host, &command, vars).await?.outcome;

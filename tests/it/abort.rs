@@ -2,14 +2,12 @@
 //! pseudo-terminal: Up from "Run it" wraps to "Abort the run", so one reflex must not end an
 //! incident run, and a step marked done by hand is the operator's word the trail must keep.
 
-use rexpect::session::PtySession;
-
 use crate::support::pty::{self, keys, wait_exit};
 
 const UP: &str = "\x1b[A";
 use crate::support::pty::DOWN;
 
-fn spawn(book: &str, audit: &std::path::Path, dir: &std::path::Path) -> PtySession {
+fn spawn(book: &str, audit: &std::path::Path, dir: &std::path::Path) -> pty::Session {
     let file = dir.join("book.yaml");
     std::fs::write(&file, book).unwrap();
     pty::spawn(&["run", file.to_str().unwrap()], audit)

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use rexpect::session::{PtySession, spawn_with_options};
+use rexpect::session::spawn_with_options;
 
 use crate::support::pty::{DOWN, keys, wait_exit};
 
@@ -33,7 +33,7 @@ steps:
 "#;
 
 struct Run {
-    session: PtySession,
+    session: crate::support::pty::Session,
     audit: tempfile::TempDir,
     _dir: tempfile::TempDir,
 }

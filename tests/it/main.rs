@@ -5,6 +5,7 @@ mod answers;
 mod audit;
 mod audit_dir;
 mod by_hand;
+mod clocks;
 mod history;
 mod interactive;
 mod lease;

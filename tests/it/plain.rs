@@ -21,7 +21,7 @@ fn a_long_step_in_plain_mode_has_timestamped_status_lines_and_heartbeats() {
     let started = regex::Regex::new(&format!(r"(?m)^{stamp} \[1/2\] restore: started on local$")).unwrap();
     assert!(started.is_match(&out.stderr), "{}", out.stderr);
     let beat = regex::Regex::new(&format!(
-        r"(?m)^{stamp} \[1/2\] restore: still running, 10s of its 5m target, 14m[0-9]{{2}}s left of the RTO$"
+        r"(?m)^{stamp} \[1/2\] restore: still running, 10s of its 5m target, 14m[0-9]{{2}}s of the 15m RTO left$"
     ))
     .unwrap();
     assert!(beat.is_match(&out.stderr), "{}", out.stderr);

@@ -417,7 +417,6 @@ fn hostile_bytes_in_values_and_output_never_reach_the_terminal_raw() {
 /// What the operator types is masked too: a note and an edit that spell the secret out.
 #[test]
 fn a_typed_note_and_an_edit_never_record_the_secret() {
-    use rexpect::session::spawn_with_options;
     let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let book = dir.path().join("typed.yaml");
     std::fs::write(
@@ -439,11 +438,8 @@ fn a_typed_note_and_an_edit_never_record_the_secret() {
         .env("TERM", "xterm")
         .env_remove("NO_COLOR")
         .env_remove("SSH_AUTH_SOCK");
-    let options = rexpect::reader::Options::new()
-        .timeout_ms(Some(20_000))
-        .strip_ansi_escape_codes(true);
-    let mut s = spawn_with_options(command, options).unwrap();
-    let keys = |s: &mut rexpect::session::PtySession, k: &str| {
+    let mut s = crate::support::pty::start(command);
+    let keys = |s: &mut crate::support::pty::Session, k: &str| {
         std::thread::sleep(Duration::from_millis(300));
         s.send(k).unwrap();
         s.flush().unwrap();

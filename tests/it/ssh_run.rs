@@ -360,3 +360,47 @@ fn a_stalled_link_is_noticed_within_ten_seconds_and_the_remote_command_stopped()
     );
     assert!(!trail.contains("\"run finished\""), "not sealed: resumable");
 }
+
+/// The header names where each role really acts (`user@host:port` as ssh resolves it, with the
+/// inventory's `env` as a badge), and the runbook's description and links, before any step.
+#[test]
+fn the_header_shows_the_resolved_destination_its_env_and_the_runbooks_links() {
+    let sshd = Sshd::start();
+    let text = "version: 1\nid: where\ntitle: Where\ndescription: Restarts the API when it is down.\nlinks:\n  - {title: Dashboard, url: 'https://grafana.example/d/api'}\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: hello\n    title: Hello\n    run: echo hello\n  - id: done\n    title: Done\n    end: resolved\n";
+    let cat = catalog(&[("where.yaml", text)]);
+    let inventory = cat.dir.path().join("inventory.yaml");
+    std::fs::write(
+        &inventory,
+        format!("hosts:\n  prod-api:\n    ssh: {}\n    env: prod\n", sshd.dest()),
+    )
+    .unwrap();
+    let out = runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args(["run", "where", "--yes", "--target", "app=prod-api", "--inventory"])
+        .arg(&inventory)
+        .arg("--identity")
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config)
+        .env("TERM", "dumb")
+        .expect_code(0);
+    let err = &out.stderr;
+    let header = &err[..err.find("[1/2]").expect(err)];
+    assert!(
+        header.contains(&format!("target app: prod-api → {}  PROD ", sshd.dest())),
+        "{header}"
+    );
+    assert!(header.contains("Restarts the API when it is down."), "{header}");
+    assert!(
+        header.contains("link: Dashboard <https://grafana.example/d/api>"),
+        "{header}"
+    );
+    assert!(
+        err.contains(&format!("(hello, on prod-api = {}  PROD )", sshd.dest())),
+        "{err}"
+    );
+}

@@ -1,19 +1,149 @@
 //! Driving the real binary in a pseudo-terminal, as a person at a keyboard would.
 
+use std::fs::File;
+use std::io::Read;
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rexpect::session::{PtySession, spawn_with_options};
+use rexpect::process::PtyProcess;
+use rexpect::session::StreamSession;
 
 use super::cmd::bin;
 
 /// Arrow down, as a terminal sends it.
 pub const DOWN: &str = "\x1b[B";
 
+/// The size the pty reports (`stty size`, `TIOCGWINSZ`), and of the screen `Session::screen`
+/// draws.
+pub const ROWS: u16 = 24;
+pub const COLS: u16 = 100;
+
+/// A program in a pseudo-terminal. Expectations read its output with every escape sequence
+/// removed by a real parser (`vte`: rexpect's own filter eats the character after `ESC 7`);
+/// `screen()` replays the raw bytes through a terminal emulator (`vt100`) to see what a person
+/// would see.
+pub struct Session {
+    process: PtyProcess,
+    stream: StreamSession<File>,
+    raw: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Deref for Session {
+    type Target = StreamSession<File>;
+    fn deref(&self) -> &Self::Target {
+        &self.stream
+    }
+}
+
+impl DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.stream
+    }
+}
+
+impl Session {
+    pub fn process_mut(&mut self) -> &mut PtyProcess {
+        &mut self.process
+    }
+
+    /// The screen as drawn from everything the program wrote so far.
+    pub fn screen(&self) -> vt100::Screen {
+        let size = |n| std::num::NonZeroU16::new(n).unwrap();
+        let mut parser = vt100::Parser::new(size(ROWS), size(COLS), 0);
+        parser.process(&self.raw.lock().unwrap());
+        parser.screen().clone()
+    }
+
+    /// Resizes the terminal, as a person dragging its corner (the program gets SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) {
+        let file = self.process.get_file_handle().unwrap();
+        set_size(&file, rows, cols);
+    }
+}
+
+fn set_size(file: &File, rows: u16, cols: u16) {
+    use std::os::fd::AsRawFd;
+    let size = nix::libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `winsize` from a valid pointer on an open pty master.
+    let rc = unsafe { nix::libc::ioctl(file.as_raw_fd(), nix::libc::TIOCSWINSZ, &size) };
+    assert_eq!(rc, 0, "TIOCSWINSZ: {}", std::io::Error::last_os_error());
+}
+
+/// Starts `command` in a pty of `ROWS`×`COLS`.
+pub fn start(command: Command) -> Session {
+    let mut process = PtyProcess::new(command).expect("the program starts in a pty");
+    process.set_kill_timeout(Some(20_000));
+    let file = process.get_file_handle().unwrap();
+    set_size(&file, ROWS, COLS);
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    let reader = Stripped {
+        inner: file.try_clone().unwrap(),
+        parser: vte::Parser::new(),
+        text: Vec::new(),
+        raw: raw.clone(),
+    };
+    let options = rexpect::reader::Options::new().timeout_ms(Some(20_000));
+    let stream = StreamSession::new(reader, file, options);
+    Session { process, stream, raw }
+}
+
+/// The pty's output as text: what is printed, and line controls; escape sequences dropped.
+struct Stripped {
+    inner: File,
+    parser: vte::Parser,
+    text: Vec<u8>,
+    raw: Arc<Mutex<Vec<u8>>>,
+}
+
+struct Text<'a>(&'a mut Vec<u8>);
+
+impl vte::Perform for Text<'_> {
+    fn print(&mut self, c: char) {
+        let mut buf = [0; 4];
+        self.0.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+
+    fn execute(&mut self, byte: u8) {
+        if matches!(byte, b'\n' | b'\r' | b'\t') {
+            self.0.push(byte);
+        }
+    }
+}
+
+impl Read for Stripped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.text.is_empty() {
+            let mut chunk = [0u8; 4096];
+            let n = match self.inner.read(&mut chunk) {
+                Ok(n) => n,
+                // The program ended and closed the pty: that is the end of its output.
+                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => 0,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok(0);
+            }
+            self.raw.lock().unwrap().extend_from_slice(&chunk[..n]);
+            self.parser.advance(&mut Text(&mut self.text), &chunk[..n]);
+        }
+        let n = self.text.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.text[..n]);
+        self.text.drain(..n);
+        Ok(n)
+    }
+}
+
 /// `runbook ARGS... --audit-dir AUDIT` in a pty, with colours on, no agent and no catalog from
 /// the developer's shell; output is read with the escape sequences stripped.
-pub fn spawn(args: &[&str], audit: &Path) -> PtySession {
+pub fn spawn(args: &[&str], audit: &Path) -> Session {
     let mut command = Command::new(bin());
     command
         .args(args)
@@ -25,22 +155,19 @@ pub fn spawn(args: &[&str], audit: &Path) -> PtySession {
         .env_remove("RUNBOOK_SIGNING_KEY")
         .env_remove("SSH_AUTH_SOCK")
         .env("USER", "tester");
-    let options = rexpect::reader::Options::new()
-        .timeout_ms(Some(20_000))
-        .strip_ansi_escape_codes(true);
-    spawn_with_options(command, options).expect("the binary starts in a pty")
+    start(command)
 }
 
 /// Sends keys once the prompt is reading: keys typed before it switches the terminal to raw
 /// mode are flushed away, as they would be for a person typing ahead.
-pub fn keys(session: &mut PtySession, keys: &str) {
+pub fn keys(session: &mut Session, keys: &str) {
     std::thread::sleep(Duration::from_millis(300));
     session.send(keys).unwrap();
     session.flush().unwrap();
 }
 
 /// The exit code of the session's process.
-pub fn wait_exit(session: &mut PtySession) -> i32 {
+pub fn wait_exit(session: &mut Session) -> i32 {
     match session.process_mut().wait().unwrap() {
         nix::sys::wait::WaitStatus::Exited(_, code) => code,
         other => panic!("unexpected end: {other:?}"),

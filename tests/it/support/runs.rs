@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use rexpect::session::{PtySession, spawn_with_options};
 use serde_json::Value;
 
 use super::cmd::{bin, root, runbook};
@@ -51,7 +50,7 @@ pub fn drill(audit: &Path, scratch: &Path) -> PathBuf {
     unattended("drill", &review_yaml(), &["--set", &set], audit, 0)
 }
 
-fn keys(session: &mut PtySession, keys: &str) {
+fn keys(session: &mut super::pty::Session, keys: &str) {
     std::thread::sleep(Duration::from_millis(300));
     session.send(keys).unwrap();
     session.flush().unwrap();
@@ -77,11 +76,8 @@ pub fn interactive(audit: &Path, scratch: &Path) -> PathBuf {
         .env_remove("SSH_AUTH_SOCK")
         .env_remove("RUNBOOK_OPERATOR")
         .env("USER", "tester");
-    let options = rexpect::reader::Options::new()
-        .timeout_ms(Some(20_000))
-        .strip_ansi_escape_codes(true);
-    let mut s = spawn_with_options(command, options).expect("the binary starts in a pty");
-    let at = |s: &mut PtySession, title: &str, prompt: &str, send: &str| {
+    let mut s = super::pty::start(command);
+    let at = |s: &mut super::pty::Session, title: &str, prompt: &str, send: &str| {
         if !title.is_empty() {
             s.exp_string(title).unwrap();
         }
