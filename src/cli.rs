@@ -228,6 +228,9 @@ pub struct RunOptions {
     /// Do not sign the trail, even with a key at hand (the run then says it is unsigned)
     #[arg(long)]
     pub no_sign: bool,
+    /// At most this many hosts of a fleet connect or run a step at once
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
     #[command(flatten)]
     pub ssh: SshArgs,
 }

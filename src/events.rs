@@ -200,10 +200,14 @@ pub enum Event {
         secrets: Vec<String>,
         /// The step declares its output free of secrets (`declassify: true`).
         declassify: bool,
+        /// One host of a fleet (design §13): the fleet's label; its output file names the host.
+        fleet: Option<String>,
     },
     Output {
         stream: Stream,
         bytes: Vec<u8>,
+        /// A fleet host's output is shown line by line, prefixed with its name.
+        host: Option<String>,
     },
     /// A command still running, every `HEARTBEAT` (shown in plain mode, never recorded): a log
     /// without a spinner would otherwise say nothing for the whole of a long step.
@@ -224,6 +228,25 @@ pub enum Event {
         output: Option<OutputRecord>,
         /// A variable set from stdout: name and value (`***` when secret).
         capture: Option<(String, String)>,
+        /// One host of a fleet: the fleet's label.
+        fleet: Option<String>,
+    },
+    /// A fleet step's attempt is over on every host it was started on (design §13).
+    FleetFinished {
+        step: String,
+        /// The fleet's label (a group, or `a,b,c`).
+        fleet: String,
+        outcome: StepOutcome,
+        attempt: u32,
+        duration: Duration,
+        target: Option<Duration>,
+        ok: Vec<String>,
+        /// Each failed host with how it ended.
+        failed: Vec<(String, StepOutcome)>,
+        /// Never started: the failure budget was spent, or the run was stopped.
+        not_started: Vec<String>,
+        /// Each host's time, in the fleet's order.
+        times: Vec<(String, Duration)>,
     },
     /// An attempt failed and the step's `retry` runs it again after `delay` (shown only: both
     /// attempts are recorded by their own start and finish).
@@ -308,6 +331,8 @@ pub struct Destination {
     pub address: String,
     /// The inventory's `env` (`prod`, `staging`, ...).
     pub env: Option<String>,
+    /// A fleet's hosts, in order (empty for one host).
+    pub members: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -21,6 +21,7 @@ const KEEP_BYTES: usize = 1024 * 1024;
 
 mod asking;
 mod command;
+mod hosts;
 mod output;
 
 /// Everything a walk needs, shared by the main run and its sub-runs.
@@ -51,6 +52,8 @@ pub struct Executor {
     /// Masks what the operator types (notes, edits, commands run by hand) before it is
     /// recorded: the secrets of the step at hand, in every form (`Vars::masker`).
     pub typed: crate::mask::Masker,
+    /// At most this many hosts of a fleet run a command at once (`--forks`).
+    pub forks: usize,
 }
 
 /// How a walk ended.
@@ -115,15 +118,8 @@ enum Next {
     Failure,
     Goto(String),
     Stop(End),
-}
-
-/// One attempt of a command.
-struct Attempt {
-    outcome: StepOutcome,
-    /// The remote process group it ran in, when the transport said.
-    pgid: Option<i32>,
-    /// The variable set from stdout, when the step has `capture` and succeeded: name, value, secret.
-    capture: Option<(String, String, bool)>,
+    /// A fleet step again, on these of its hosts only (the ones that did not succeed).
+    RetryHosts(Vec<String>),
 }
 
 /// A step's identity in events: `step` or `call-step/step` in a sub-run.
@@ -325,6 +321,7 @@ impl Executor {
                         None => return Ok(End::failed(format!("step `{}` failed", place.id(step)))),
                     },
                     Next::Goto(id) => id,
+                    Next::RetryHosts(_) => step.id().to_string(),
                 };
                 index = runbook.step_index(&target).ok_or_else(|| {
                     Error::runtime(format!("step `{target}` does not exist in `{}`", runbook.id()))
@@ -413,6 +410,7 @@ impl Executor {
             reason,
             output,
             capture: None,
+            fleet: None,
         })
     }
 }

@@ -80,6 +80,40 @@ impl Inventory {
         Ok(inventory)
     }
 
+    /// The hosts a destination names: a group's members, a comma-separated list (`web-1,web-2`),
+    /// else just itself. Several: the role is a fleet (design §13).
+    pub fn members(&self, role: &str, dest: &str) -> Result<Vec<String>, Error> {
+        let dest = dest.trim();
+        let listed: Vec<String> = match self.groups.get(dest) {
+            Some(group) => group.value.iter().map(|m| m.value.trim().to_string()).collect(),
+            None => dest.split(',').map(|m| m.trim().to_string()).collect(),
+        };
+        let mut members: Vec<String> = Vec::new();
+        for m in listed {
+            // A group of groups, one level: `web: [web-eu, web-us]`.
+            let expanded = match self.groups.get(&m) {
+                Some(group) if m != dest => group.value.iter().map(|x| x.value.trim().to_string()).collect(),
+                _ => vec![m],
+            };
+            for m in expanded {
+                if m.is_empty() {
+                    return Err(Error::usage(format!(
+                        "role `{role}`: `{dest}` has an empty host name"
+                    )));
+                }
+                if m == "local" && (!members.is_empty() || dest.contains(',')) {
+                    return Err(Error::usage(format!(
+                        "role `{role}`: `local` cannot be one host of several (`{dest}`)"
+                    )));
+                }
+                if !members.contains(&m) {
+                    members.push(m);
+                }
+            }
+        }
+        Ok(members)
+    }
+
     /// Binds a destination as written on the command line or as a role's default.
     pub fn bind(&self, role: &str, dest: &str) -> Result<Binding, Error> {
         let dest = dest.trim();
@@ -93,7 +127,7 @@ impl Inventory {
         }
         if dest.contains(',') || self.groups.contains_key(dest) {
             return Err(Error::usage(format!(
-                "role `{role}` is bound to several hosts (`{dest}`); running a step on several hosts at once is not supported yet: bind the role to one host"
+                "role `{role}` is bound to several hosts (`{dest}`) where one is needed"
             )));
         }
         if let Some(host) = self.hosts.get(dest) {

@@ -48,6 +48,8 @@ pub struct Launch {
     /// Deviations so far (a resumed run's).
     pub deviations: Vec<crate::events::Deviation>,
     pub signing: Signing,
+    /// At most this many hosts connect or run at once (`--forks`).
+    pub forks: usize,
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
@@ -158,9 +160,10 @@ async fn walk(l: Launch) -> Result<u8> {
         attempts,
         deviations,
         signing,
+        forks,
     } = l;
     let runbook = plan.main.runbook.clone();
-    let transports = connect_all(&plan, &ssh).await?;
+    let transports = connect_all(&plan, &ssh, forks).await?;
     let client_key = ssh
         .identity
         .as_deref()
@@ -256,6 +259,7 @@ async fn walk(l: Launch) -> Result<u8> {
         handled_stops: 0,
         deviations,
         typed: vars.masker(),
+        forks,
     };
     let end = match executor.run(&mut vars, start).await {
         Ok(end) => end,
@@ -314,12 +318,28 @@ fn briefing(
         .iter()
         .map(|(role, label)| {
             let binding = plan.bindings.get(label);
+            let members = plan.members(label);
             let env = match binding {
                 Some(Binding::Ssh { env, .. }) => env.clone(),
+                // A fleet's env, when its hosts agree on one (a mixed fleet says so).
+                None if members.len() > 1 => {
+                    let envs: std::collections::BTreeSet<String> = members
+                        .iter()
+                        .map(|m| match plan.bindings.get(m) {
+                            Some(Binding::Ssh { env: Some(e), .. }) => e.clone(),
+                            _ => "-".to_string(),
+                        })
+                        .collect();
+                    match envs.len() {
+                        1 => envs.into_iter().next().filter(|e| e != "-"),
+                        _ => Some(envs.into_iter().collect::<Vec<_>>().join("+")),
+                    }
+                }
                 _ => None,
             };
             let address = match binding {
                 Some(Binding::Ssh { .. }) => canonical.get(role).cloned().unwrap_or_else(|| label.clone()),
+                None if members.len() > 1 => format!("{} hosts: {}", members.len(), members.join(", ")),
                 _ => "this machine".to_string(),
             };
             crate::events::Destination {
@@ -327,6 +347,7 @@ fn briefing(
                 label: label.clone(),
                 address,
                 env,
+                members: if members.len() > 1 { members } else { Vec::new() },
             }
         })
         .collect();
@@ -351,13 +372,18 @@ fn briefing(
 fn canonical_targets(plan: &Plan, ssh: &SshOptions) -> Result<indexmap::IndexMap<String, String>> {
     let mut keys = indexmap::IndexMap::new();
     for (role, label) in &plan.targets {
-        let key = match plan.bindings.get(label) {
-            Some(Binding::Ssh { dest, .. }) => crate::transport::canonical(dest, ssh)
-                .map_err(|e| Error::usage(format!("cannot resolve `{label}` with `ssh -G`: {e}")))?
-                .to_string(),
-            _ => "local".to_string(),
-        };
-        keys.insert(role.clone(), key);
+        // A fleet's key is its hosts' keys, sorted: the same fleet however it was written.
+        let mut members = Vec::new();
+        for member in plan.members(label) {
+            members.push(match plan.bindings.get(&member) {
+                Some(Binding::Ssh { dest, .. }) => crate::transport::canonical(dest, ssh)
+                    .map_err(|e| Error::usage(format!("cannot resolve `{member}` with `ssh -G`: {e}")))?
+                    .to_string(),
+                _ => "local".to_string(),
+            });
+        }
+        members.sort();
+        keys.insert(role.clone(), members.join(","));
     }
     Ok(keys)
 }
@@ -372,23 +398,37 @@ async fn close_all(transports: HashMap<String, Transport>, leases: Vec<crate::le
     }
 }
 
-/// Connects every SSH host of the plan, all before anything runs; reports every failure.
-async fn connect_all(plan: &Plan, ssh: &SshOptions) -> Result<HashMap<String, Transport>> {
+/// Connects every SSH host of the plan, all before anything runs, `forks` at a time (a fleet of
+/// 50 does not connect one by one); reports every failure.
+async fn connect_all(plan: &Plan, ssh: &SshOptions, forks: usize) -> Result<HashMap<String, Transport>> {
+    use futures::StreamExt;
     let mut transports = HashMap::new();
     let mut failures = Vec::new();
-    for (label, binding) in &plan.bindings {
-        match binding {
-            Binding::Local => {
-                transports.insert(label.clone(), Transport::local());
+    let connecting = futures::stream::iter(plan.bindings.iter())
+        .map(|(label, binding)| async move {
+            let connected = match binding {
+                Binding::Local => Ok(Transport::local()),
+                Binding::Ssh { dest, .. } => connect_retrying(dest, ssh).await,
+            };
+            (label.clone(), connected)
+        })
+        .buffer_unordered(forks.max(1));
+    tokio::pin!(connecting);
+    while let Some((label, connected)) = connecting.next().await {
+        match connected {
+            Ok(t) => {
+                transports.insert(label, t);
             }
-            Binding::Ssh { dest, .. } => match Transport::connect(dest, ssh).await {
-                Ok(t) => {
-                    transports.insert(label.clone(), t);
-                }
-                Err(e) => failures.push(format!("{label}: {}", e.reason)),
-            },
+            Err(reason) => failures.push(format!("{label}: {reason}")),
         }
     }
+    // In the plan's order, whatever order they failed in.
+    failures.sort_by_key(|f| {
+        plan.bindings
+            .keys()
+            .position(|l| f.starts_with(&format!("{l}: ")))
+            .unwrap_or(usize::MAX)
+    });
     if failures.is_empty() {
         return Ok(transports);
     }
@@ -399,6 +439,31 @@ async fn connect_all(plan: &Plan, ssh: &SshOptions) -> Result<HashMap<String, Tr
         "cannot reach every target: nothing was run.\n  {}",
         failures.join("\n  ")
     )))
+}
+
+/// Connects, retrying a connection refused or reset by the host with backoff (a bastion's
+/// `MaxStartups` drops connections beyond its limit at random: a fleet must not fail for it).
+/// Anything else (a host key, a name, authentication) fails at once.
+async fn connect_retrying(dest: &str, ssh: &SshOptions) -> std::result::Result<Transport, String> {
+    const TRIES: u32 = 4;
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=TRIES {
+        match Transport::connect(dest, ssh).await {
+            Ok(t) => return Ok(t),
+            Err(e) if attempt < TRIES && e.transient() => {
+                // Jittered, so that the hosts refused together do not come back together.
+                let noise = std::hash::BuildHasher::hash_one(
+                    &std::collections::hash_map::RandomState::new(),
+                    (dest, attempt),
+                );
+                let jitter = Duration::from_millis(noise % 200);
+                tokio::time::sleep(delay + jitter).await;
+                delay *= 2;
+            }
+            Err(e) => return Err(e.reason),
+        }
+    }
+    unreachable!("the last try returns")
 }
 
 /// `deviated`: a step was skipped, marked done after a failure or passed over, or a cleanup

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod events;
 pub mod executor;
+pub mod fleet;
 pub mod graph;
 pub mod identity;
 pub mod inventory;

@@ -36,6 +36,8 @@ pub struct Plan {
     pub bindings: IndexMap<String, Binding>,
     /// role → host label, for the run-started event (main runbook only).
     pub targets: IndexMap<String, String>,
+    /// fleet label (a group, or `a,b,c`) → its hosts' labels, in order (design §13).
+    pub fleets: IndexMap<String, Vec<String>>,
 }
 
 /// Loads and validates one file; prints its diagnostics when it has errors.
@@ -141,6 +143,7 @@ impl Plan {
             hosts: HashMap::new(),
             bindings: IndexMap::new(),
             targets: IndexMap::new(),
+            fleets: IndexMap::new(),
         };
         let runbooks: Vec<Runbook> = std::iter::once(plan.main.runbook.clone())
             .chain(plan.called.values().map(|l| l.runbook.clone()))
@@ -161,9 +164,24 @@ impl Plan {
                         runbook.id()
                     )));
                 };
-                let binding = inventory.bind(&role, &dest)?;
-                let label = binding.label();
-                plan.bindings.entry(label.clone()).or_insert(binding);
+                let members = inventory.members(&role, &dest)?;
+                let label = if members.len() > 1 {
+                    let mut labels = Vec::new();
+                    for member in &members {
+                        let binding = inventory.bind(&role, member)?;
+                        labels.push(binding.label());
+                        plan.bindings.entry(binding.label()).or_insert(binding);
+                    }
+                    let label = dest.trim().to_string();
+                    plan.fleets.insert(label.clone(), labels);
+                    label
+                } else {
+                    let binding =
+                        inventory.bind(&role, members.first().map(String::as_str).unwrap_or(&dest))?;
+                    let label = binding.label();
+                    plan.bindings.entry(label.clone()).or_insert(binding);
+                    label
+                };
                 plan.hosts
                     .insert((runbook.id().to_string(), role.clone()), label.clone());
                 if is_main {
@@ -172,6 +190,63 @@ impl Plan {
             }
         }
         Ok(plan)
+    }
+
+    /// The hosts behind a label: a fleet's members, else the one host.
+    pub fn members(&self, label: &str) -> Vec<String> {
+        self.fleets
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| vec![label.to_string()])
+    }
+
+    /// `capture` on a fleet step needs `capture_from` (design §13): which host's stdout would
+    /// it be? Checked before anything runs.
+    pub fn check_fleet_captures(&self) -> Result<(), Error> {
+        let runbooks = std::iter::once(&self.main).chain(self.called.values());
+        let mut problems = Vec::new();
+        for loaded in runbooks {
+            let runbook = &loaded.runbook;
+            for step in runbook.steps.iter().chain(&runbook.cleanup) {
+                let label = self.host(runbook.id(), runbook.step_target(step));
+                let Some(members) = self.fleets.get(&label) else {
+                    continue;
+                };
+                let at = |span: &serde_saphyr::Location| {
+                    format!("{}:{}:{}", loaded.path.display(), span.line(), span.column())
+                };
+                match (&step.capture, &step.capture_from) {
+                    (Some(capture), None) => problems.push(format!(
+                        "{}: step `{}` captures `{}` but its role is bound to {} hosts ({label}): say whose output with `capture_from: HOST` or `capture_from: first`",
+                        at(&capture.referenced),
+                        step.id(),
+                        capture.value,
+                        members.len()
+                    )),
+                    (_, Some(from)) if from.value != "first" && !members.contains(&from.value) => {
+                        let hint = did_you_mean(&from.value, members.iter().map(String::as_str))
+                            .map(|h| format!(" ({h})"))
+                            .unwrap_or_default();
+                        problems.push(format!(
+                            "{}: step `{}`: capture_from `{}` is not one of the hosts of {label}{hint}: {}",
+                            at(&from.referenced),
+                            step.id(),
+                            from.value,
+                            members.join(", ")
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::usage(format!(
+                "{}\n  nothing was run",
+                problems.join("\n")
+            )))
+        }
     }
 
     /// The host label a role of a runbook is bound to.

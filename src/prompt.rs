@@ -33,6 +33,8 @@ pub enum Report {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterFailure {
     Retry,
+    /// A fleet step: again on the hosts that did not succeed, not on those that did.
+    RetryFailedHosts,
     Skip,
     Goto(String),
     FollowOnFailure,
@@ -356,6 +358,7 @@ impl Operator {
         &self,
         on_failure: Option<&str>,
         step_ids: &[String],
+        failed_hosts: Option<&[String]>,
     ) -> Result<AfterFailure, Error> {
         if !self.is_interactive() {
             return Ok(if on_failure.is_some() {
@@ -367,6 +370,7 @@ impl Operator {
         #[derive(Clone, Copy)]
         enum Item {
             Retry,
+            RetryFailed,
             Skip,
             Goto,
             Follow,
@@ -374,11 +378,19 @@ impl Operator {
             Note,
             Abort,
         }
-        let mut items = vec![
-            ("Retry".to_string(), Item::Retry),
-            ("Skip it (carry on as if it succeeded)".to_string(), Item::Skip),
-            ("Go to another step".to_string(), Item::Goto),
-        ];
+        let mut items = Vec::new();
+        if let Some(hosts) = failed_hosts {
+            items.push((
+                format!("Retry the failed hosts only ({})", hosts.join(", ")),
+                Item::RetryFailed,
+            ));
+            items.push(("Retry on every host".to_string(), Item::Retry));
+        } else {
+            items.push(("Retry".to_string(), Item::Retry));
+        }
+        items.push(("Skip it (carry on as if it succeeded)".to_string(), Item::Skip));
+        items.push(("Go to another step".to_string(), Item::Goto));
+        let follow_at = items.len();
         if let Some(target) = on_failure {
             items.push((format!("Follow on_failure → {target}"), Item::Follow));
         }
@@ -390,11 +402,12 @@ impl Operator {
             Select::with_theme(&theme())
                 .with_prompt("The step did not succeed. What now?")
                 .items(&labels)
-                .default(if on_failure.is_some() { 3 } else { 0 })
+                .default(if on_failure.is_some() { follow_at } else { 0 })
                 .interact()
         })?;
         Ok(match items[choice].1 {
             Item::Retry => AfterFailure::Retry,
+            Item::RetryFailed => AfterFailure::RetryFailedHosts,
             Item::Skip => AfterFailure::Skip,
             Item::Goto => {
                 let pick = self.ask(|| {

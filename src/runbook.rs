@@ -150,6 +150,20 @@ pub struct Step {
     /// read with a password): its stdout and captures are shown and recorded in clear.
     #[serde(default)]
     pub declassify: bool,
+    /// A fleet (a role bound to several hosts): hosts per rolling batch, a number or a share
+    /// (`"25%"`); the next batch starts only when the current one has not spent the failure
+    /// budget. Default: all hosts at once (at most `--forks` running).
+    #[serde(default)]
+    pub batch: Option<crate::fleet::Share>,
+    /// A fleet: how many hosts may fail (a number or a share) before the remaining ones are
+    /// not started. Default 0: the first failure stops the rollout.
+    #[serde(default)]
+    pub max_failures: Option<crate::fleet::Share>,
+    /// A fleet: which host's stdout a `capture` takes: a host name, or `first` (the first host
+    /// of the fleet to succeed).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub capture_from: Option<Located<String>>,
 
     /// Kind `run`: a shell command (`sh -c`); variables arrive as environment variables.
     #[serde(default)]

@@ -192,10 +192,12 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             spinner,
             secrets,
             declassify,
+            fleet,
         } => {
             // A command's output file, named before it exists: a crash in between leaves
             // a trail that still accounts for it.
-            let output_file = spinner.then(|| audit.output_name(step, *attempt));
+            let output_file =
+                spinner.then(|| audit.output_name(step, *attempt, fleet.as_ref().map(|_| host.as_str())));
             let f = fields(vec![
                 ("command", json!(command)),
                 ("attempt", json!(attempt)),
@@ -214,6 +216,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                     },
                 ),
                 ("declassify", if *declassify { json!(true) } else { Value::Null }),
+                ("fleet", fleet.as_ref().map(|f| json!(f)).unwrap_or(Value::Null)),
             ]);
             // Durable: the record of what is about to run must survive a crash of this process.
             audit.append("step started", Some(step), Some(host), f, true)?;
@@ -317,6 +320,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             reason,
             output,
             capture,
+            fleet,
         } => {
             let over = target.map(|t| json!(*duration > t)).unwrap_or(Value::Null);
             let f = fields(vec![
@@ -341,9 +345,45 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                         .map(|o| json!({"path": o.path, "size": o.size, "sha256": o.sha256, "tail": o.tail}))
                         .unwrap_or(Value::Null),
                 ),
+                ("fleet", fleet.as_ref().map(|f| json!(f)).unwrap_or(Value::Null)),
             ]);
             audit.append("step finished", Some(step), Some(host), f, true)?;
             audit.checkpoint_if_due()?;
+        }
+        Event::FleetFinished {
+            step,
+            fleet,
+            outcome,
+            attempt,
+            duration,
+            target,
+            ok,
+            failed,
+            not_started,
+            times,
+        } => {
+            let f = fields(vec![
+                ("outcome", json!(outcome.as_str())),
+                ("attempt", json!(attempt)),
+                ("duration_ms", ms(*duration)),
+                ("target_ms", target.map(ms).unwrap_or(Value::Null)),
+                ("hosts_ok", json!(ok)),
+                (
+                    "hosts_failed",
+                    json!(
+                        failed
+                            .iter()
+                            .map(|(h, o)| json!({"host": h, "outcome": o.as_str()}))
+                            .collect::<Vec<_>>()
+                    ),
+                ),
+                ("hosts_not_started", json!(not_started)),
+                (
+                    "host_ms",
+                    Value::Object(times.iter().map(|(h, d)| (h.clone(), ms(*d))).collect()),
+                ),
+            ]);
+            audit.append("fleet step finished", Some(step), Some(fleet), f, true)?;
         }
         Event::Decision { step, label, goto } => {
             let f = fields(vec![("label", json!(label)), ("goto", json!(goto))]);

@@ -41,6 +41,10 @@ pub struct Ui {
     steps: Vec<String>,
     /// Where each target resolves (from the briefing).
     destinations: Vec<crate::events::Destination>,
+    /// A fleet host's output not yet ended by a newline.
+    host_lines: std::collections::HashMap<String, Vec<u8>>,
+    /// The fleet step running: its hosts' states, for the spinner.
+    fleet: Option<FleetView>,
     bar: Option<ProgressBar>,
     /// Output that ended without a newline, so the status line starts on its own line.
     mid_line: bool,
@@ -62,6 +66,8 @@ impl Ui {
             retrying: None,
             steps: Vec::new(),
             destinations: Vec::new(),
+            host_lines: Default::default(),
+            fleet: None,
             bar: None,
             mid_line: false,
             positions: Default::default(),
@@ -390,8 +396,12 @@ impl Ui {
                 attempt,
                 target,
                 spinner: shows_spinner,
+                fleet,
                 ..
             } => {
+                if let Some(fleet) = fleet {
+                    return self.fleet_host_started(step, host, fleet, *target);
+                }
                 let again = match self.retrying.take() {
                     Some((n, of)) => format!(" (attempt {n}/{of})"),
                     None if *attempt > 1 => format!(" (attempt {attempt})"),
@@ -415,7 +425,65 @@ impl Ui {
                     ));
                 }
             }
-            Event::Output { stream, bytes } => self.output(*stream, bytes),
+            Event::Output {
+                stream,
+                bytes,
+                host: None,
+            } => self.output(*stream, bytes),
+            Event::Output {
+                bytes,
+                host: Some(host),
+                ..
+            } => self.host_output(host, bytes, false),
+            Event::FleetFinished {
+                step,
+                fleet,
+                outcome,
+                duration,
+                ok,
+                failed,
+                not_started,
+                times,
+                ..
+            } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                self.fleet = None;
+                let word = if outcome.succeeded() {
+                    style(outcome.as_str()).green()
+                } else {
+                    style(outcome.as_str()).red()
+                };
+                let position = self.position(step);
+                self.line(&format!(
+                    "{position} {step}: {word} on {fleet} in {} — {} ok, {} failed, {} not started",
+                    fmt_secs(*duration),
+                    ok.len(),
+                    failed.len(),
+                    not_started.len()
+                ));
+                // The per-host table: who failed how, who never started, and the spread.
+                for (host, how) in failed {
+                    self.line(&format!("    {} {host}: {}", style("✗").red(), how.as_str()));
+                }
+                if !not_started.is_empty() {
+                    self.line(&format!("    not started: {}", not_started.join(", ")));
+                }
+                if let (Some(fast), Some(slow)) = (
+                    times.iter().min_by_key(|(_, d)| *d),
+                    times.iter().max_by_key(|(_, d)| *d),
+                ) && times.len() > 1
+                {
+                    self.line(&format!(
+                        "    fastest {} {}, slowest {} {}",
+                        fast.0,
+                        fmt_secs(fast.1),
+                        slow.0,
+                        fmt_secs(slow.1)
+                    ));
+                }
+            }
             Event::Heartbeat {
                 step,
                 elapsed,
@@ -439,14 +507,29 @@ impl Ui {
             }
             Event::StepFinished {
                 step,
+                host,
                 outcome,
                 exit,
                 duration,
                 target,
                 reason,
+                fleet,
                 ..
             } => {
-                if let Some(bar) = self.bar.take() {
+                if fleet.is_some() {
+                    self.host_output(host, b"", true);
+                    if let Some(view) = self.fleet.as_mut() {
+                        view.running = view.running.saturating_sub(1);
+                        if outcome.succeeded() {
+                            view.ok += 1;
+                        } else {
+                            view.failed += 1;
+                        }
+                        if let Some(bar) = &self.bar {
+                            bar.set_message(view.message());
+                        }
+                    }
+                } else if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
                 let exit = exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
@@ -467,7 +550,14 @@ impl Ui {
                     .map(|r| format!(": {}", esc(r)))
                     .unwrap_or_default();
                 let position = self.position(step);
-                self.line(&format!("{position} {step}: {word}{exit}{reason} in {timing}"));
+                let on = if fleet.is_some() {
+                    format!(" {host}")
+                } else {
+                    String::new()
+                };
+                self.line(&format!(
+                    "{position} {step}:{on} {word}{exit}{reason} in {timing}"
+                ));
             }
             Event::Retrying {
                 step,
@@ -572,6 +662,77 @@ impl Ui {
         }
     }
 
+    /// One more host of a fleet step started: the spinner counts them (plain: a line each).
+    fn fleet_host_started(&mut self, step: &str, host: &str, fleet: &str, target: Option<Duration>) {
+        let again = self.retrying.take();
+        if self.fleet.as_ref().is_none_or(|v| v.step != step) {
+            if let Some(clock) = self.clock.get() {
+                clock.step_started(target);
+            }
+            let total = self
+                .destinations
+                .iter()
+                .find(|d| d.label == fleet)
+                .map(|d| d.members.len())
+                .unwrap_or(0);
+            self.fleet = Some(FleetView {
+                step: step.to_string(),
+                fleet: fleet.to_string(),
+                again: again
+                    .map(|(n, of)| format!(" (attempt {n}/{of})"))
+                    .unwrap_or_default(),
+                total,
+                started: 0,
+                running: 0,
+                ok: 0,
+                failed: 0,
+            });
+            if let (true, Some(view)) = (self.rich, &self.fleet) {
+                self.bar = self
+                    .clock
+                    .get()
+                    .cloned()
+                    .map(|clock| spinner(clock, view.message()));
+            }
+        }
+        let Some(view) = self.fleet.as_mut() else {
+            return;
+        };
+        view.started += 1;
+        view.running += 1;
+        let message = view.message();
+        match &self.bar {
+            Some(bar) => bar.set_message(message),
+            None => {
+                let line = format!("{} {step}: started on {host} ({fleet})", self.position(step));
+                self.line(&line);
+            }
+        }
+    }
+
+    /// A fleet host's output: whole lines, each prefixed with the host (`web-2 | ...`), so
+    /// that hosts running at once never mix within a line. `flush`: its command ended.
+    fn host_output(&mut self, host: &str, bytes: &[u8], flush: bool) {
+        let pending = self.host_lines.entry(host.to_string()).or_default();
+        pending.extend_from_slice(bytes);
+        let mut lines = Vec::new();
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            lines.push(line);
+        }
+        if flush && !pending.is_empty() {
+            let mut rest = std::mem::take(pending);
+            rest.push(b'\n');
+            lines.push(rest);
+        }
+        let prefix = style(format!("{host} | ")).dim().to_string();
+        for line in lines {
+            let mut shown = prefix.clone().into_bytes();
+            shown.extend_from_slice(&line);
+            self.output(Stream::Stdout, &shown);
+        }
+    }
+
     /// A command's output, as it came (both streams interleaved on stderr, like a terminal).
     fn output(&mut self, _stream: Stream, bytes: &[u8]) {
         let write = |mid_line: &mut bool| {
@@ -609,6 +770,32 @@ impl Ui {
 impl Default for Ui {
     fn default() -> Self {
         Ui::new(SharedClock::default())
+    }
+}
+
+/// The live state of a fleet step, for its spinner.
+struct FleetView {
+    step: String,
+    fleet: String,
+    again: String,
+    /// The fleet's size; 0 when not known (a sub-run's fleet).
+    total: usize,
+    started: usize,
+    running: usize,
+    ok: usize,
+    failed: usize,
+}
+
+impl FleetView {
+    fn message(&self) -> String {
+        let mut text = format!(
+            "{}{} on {}: {} running · {} ok · {} failed",
+            self.step, self.again, self.fleet, self.running, self.ok, self.failed
+        );
+        if self.total > self.started {
+            text.push_str(&format!(" · {} not started", self.total - self.started));
+        }
+        text
     }
 }
 

@@ -564,26 +564,16 @@ impl AuditLog {
 
     /// A recorder of one step attempt's full (already masked) output:
     /// `<dir>/<run_id>/<step>-<attempt>.out`.
-    pub fn output(&self, step: &str, attempt: u32) -> Result<OutputRecorder, Error> {
-        let name = format!("{}-{attempt}.out", file_safe(&step.replace('/', "__")));
+    pub fn output(&self, step: &str, attempt: u32, host: Option<&str>) -> Result<OutputRecorder, Error> {
+        let name = output_file(step, attempt, host);
         OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &name)
     }
 
     /// `<run_id>/<step>-<attempt>.out`, relative to the audit dir; a sub-run's `call/step`
     /// becomes `call__step`.
-    pub fn output_name(&self, step: &str, attempt: u32) -> String {
-        // As `output` names it.
-        format!(
-            "{}/{}-{attempt}.out",
-            self.run_id,
-            file_safe(&step.replace('/', "__"))
-        )
-    }
-
-    /// The same for one host of a multi-host step: `<dir>/<run_id>/<step>@<host>-<attempt>.out`.
-    pub fn output_for_host(&self, step: &str, host: &str, attempt: u32) -> Result<OutputRecorder, Error> {
-        let name = format!("{}@{}-{attempt}.out", file_safe(step), file_safe(host));
-        OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &name)
+    /// A fleet host's is `<step>@<host>-<attempt>.out`.
+    pub fn output_name(&self, step: &str, attempt: u32, host: Option<&str>) -> String {
+        format!("{}/{}", self.run_id, output_file(step, attempt, host))
     }
 
     /// Test hook: replace the file handle (e.g. with `/dev/full`) to exercise real write errors.
@@ -606,3 +596,13 @@ impl Drop for AuditLog {
 
 #[cfg(test)]
 mod tests;
+
+/// `<step>-<attempt>.out`, or `<step>@<host>-<attempt>.out` for a fleet host; a sub-run's
+/// `call/step` becomes `call__step`.
+fn output_file(step: &str, attempt: u32, host: Option<&str>) -> String {
+    let step = file_safe(&step.replace('/', "__"));
+    match host {
+        Some(host) => format!("{step}@{}-{attempt}.out", file_safe(host)),
+        None => format!("{step}-{attempt}.out"),
+    }
+}

@@ -69,6 +69,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         .collect();
     let plan = Plan::load(global, &file, &targets, &inventory)?;
     plan.check_answers(&answers)?;
+    plan.check_fleet_captures()?;
     let recorded = crate::resume::rebuild(&events, &plan.main.runbook)?;
     if crate::launch::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {
         return Err(Error::usage(format!(
@@ -142,6 +143,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         attempts: recorded.attempts.clone(),
         deviations: recorded.deviations.clone(),
         signing,
+        forks: usize::from(opts.forks),
     })
 }
 

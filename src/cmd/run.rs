@@ -35,6 +35,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     let inventory = Inventory::load(opts.inventory.as_deref())?;
     let plan = Plan::load(global, &args.runbook, &opts.targets, &inventory)?;
     plan.check_answers(&answers)?;
+    plan.check_fleet_captures()?;
     let runbook = plan.main.runbook.clone();
     if let Some(start) = args.start_at.as_ref().filter(|s| runbook.step_index(s).is_none()) {
         let hint = crate::diagnostic::did_you_mean(start, runbook.steps.iter().map(|s| s.id()))
@@ -108,6 +109,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         attempts: HashMap::new(),
         deviations: Vec::new(),
         signing,
+        forks: usize::from(opts.forks),
     })
 }
 

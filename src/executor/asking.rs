@@ -288,6 +288,7 @@ impl Executor {
             spinner: false,
             secrets: Vec::new(),
             declassify: false,
+            fleet: None,
         })?;
         let (report, aborted) = loop {
             let report = self.operator.report(id)?;
@@ -345,6 +346,7 @@ impl Executor {
             reason: None,
             output: None,
             capture: captured,
+            fleet: None,
         })?;
         if report == Some(Report::Skip) {
             self.deviate(id, DeviationKind::Skipped, Some("reported skipped".into()))?;
@@ -381,6 +383,20 @@ impl Executor {
 
     /// What to do after a failure: the operator decides, or unattended, `on_failure`.
     pub(super) fn after_failure(&mut self, id: &str, step: &Step) -> Result<Next, Error> {
+        self.after_failure_on(id, step, None)
+    }
+
+    /// The same after a fleet step failed on `failed` hosts: one more choice, retrying them only.
+    pub(super) fn after_fleet_failure(
+        &mut self,
+        id: &str,
+        step: &Step,
+        failed: &[String],
+    ) -> Result<Next, Error> {
+        self.after_failure_on(id, step, Some(failed))
+    }
+
+    fn after_failure_on(&mut self, id: &str, step: &Step, failed: Option<&[String]>) -> Result<Next, Error> {
         if !self.operator.is_interactive() {
             return Ok(Next::Failure);
         }
@@ -393,11 +409,14 @@ impl Executor {
             .map(|s| s.id().to_string())
             .collect();
         loop {
-            let choice = self
-                .operator
-                .after_failure(step.on_failure.as_ref().map(|s| s.value.as_str()), &ids)?;
+            let choice = self.operator.after_failure(
+                step.on_failure.as_ref().map(|s| s.value.as_str()),
+                &ids,
+                failed,
+            )?;
             let answer = match &choice {
                 AfterFailure::Retry => "retry".to_string(),
+                AfterFailure::RetryFailedHosts => "retry the failed hosts".to_string(),
                 AfterFailure::Skip => "skip".to_string(),
                 AfterFailure::Goto(target) => format!("go to {target}"),
                 AfterFailure::FollowOnFailure => "follow on_failure".to_string(),
@@ -439,6 +458,7 @@ impl Executor {
             }
             return Ok(match choice {
                 AfterFailure::Retry => Next::Goto(step.id().to_string()),
+                AfterFailure::RetryFailedHosts => Next::RetryHosts(failed.unwrap_or_default().to_vec()),
                 AfterFailure::Skip | AfterFailure::MarkDone => Next::Success,
                 AfterFailure::Goto(target) => Next::Goto(target),
                 AfterFailure::FollowOnFailure => Next::Failure,
@@ -484,6 +504,7 @@ impl Executor {
             spinner: false,
             secrets: Vec::new(),
             declassify: false,
+            fleet: None,
         })?;
         let end = self
             .walk(&called, &mut sub_vars, &format!("{id}/"), None, None)

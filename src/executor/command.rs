@@ -2,22 +2,18 @@
 //! output through the masker to the terminal and the audit trail, `expect`, `capture`,
 //! reconnecting after a lost connection, and the cleanup.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-
-use super::{Attempt, End, Executor, KEEP_BYTES, Next};
+use super::hosts::HostsRun;
+use super::{End, Executor, Next};
 use crate::error::Error;
-use crate::events::{DeviationKind, Event, OutputRecord, RunOutcome, StepOutcome, Stream};
+use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
 use crate::inventory::Binding;
 use crate::prompt::{Before, Operator, Report};
 use crate::runbook::{Runbook, Step, StepKind};
-use crate::transport::{Chunk, CommandSpec, Ending, Transport};
+use crate::transport::{Ending, Transport};
 use crate::vars::Vars;
-
-/// How often a running command is said to be still running, in plain mode.
-const HEARTBEAT: Duration = Duration::from_secs(10);
 
 impl Executor {
     pub(super) async fn run_step(
@@ -107,90 +103,135 @@ impl Executor {
         if !self.confirmed(id, step, vars)? {
             return self.not_confirmed(id, step);
         }
+        let members = self.plan.members(host);
+        let mut hosts = members.clone();
+        // A fleet's captures by host, across retries: `capture_from` picks one at the end.
+        let mut captures: HashMap<String, (String, String, bool)> = HashMap::new();
         let (attempts, delay) = step.attempts();
         let target = step.rto.as_ref().and_then(|d| d.get());
         let started = Instant::now();
-        for attempt in 1..=attempts {
-            let result = self.attempt(id, step, host, &command, vars).await?;
+        let mut attempt = 1;
+        loop {
+            let result = self.attempt(id, step, host, &hosts, &command, vars).await?;
             // A hangup stopped the command: nobody is there to decide, nothing more runs.
             self.hangup()?;
-            let last =
-                attempt == attempts || matches!(result.outcome, StepOutcome::Cancelled | StepOutcome::Lost);
-            if result.outcome == StepOutcome::Ok || last {
-                // The step's time is the whole of its attempts: that is what the RTO pays for.
-                let duration = started.elapsed();
-                if result.outcome == StepOutcome::Ok {
-                    if let Some((name, text, secret)) = result.capture {
-                        vars.set(&name, text, secret);
-                    }
-                    if let Some(t) = target.filter(|t| duration > *t) {
-                        self.over_target.push((id.to_string(), duration, t));
-                    }
-                    return Ok(Next::Success);
+            for end in &result.ended {
+                if let Some(capture) = &end.capture {
+                    captures.insert(end.host.clone(), capture.clone());
                 }
-                if let Some(t) = target.filter(|t| duration > *t) {
-                    self.over_target.push((id.to_string(), duration, t));
-                }
-                return match result.outcome {
-                    // Unattended, nobody can decide what a lost step did: the run stops here
-                    // with its trail open, and `resume` (or a person) takes it from there.
-                    StepOutcome::Lost if !self.operator.is_interactive() => Err(Error::Lost(format!(
-                        "the connection to {host} was lost during `{id}`: its outcome is unknown"
-                    ))),
-                    StepOutcome::Cancelled if !self.operator.is_interactive() => Ok(Next::Stop(End {
-                        outcome: RunOutcome::Interrupted,
-                        message: Some(format!("interrupted by {} during `{id}`", self.stop_word())),
-                    })),
-                    _ => self.after_failure(id, step),
-                };
             }
-            self.emit(Event::Retrying {
-                step: id.into(),
-                next: attempt + 1,
-                of: attempts,
-                delay,
-            })?;
-            if !delay.is_zero() && self.pause(delay).await? {
-                return Ok(Next::Stop(End::interrupted(format!(
-                    "interrupted while `{id}` waited to retry"
-                ))));
+            let outcome = result.outcome();
+            let last = attempt >= attempts || matches!(outcome, StepOutcome::Cancelled | StepOutcome::Lost);
+            if outcome != StepOutcome::Ok && !last {
+                attempt += 1;
+                // Retried where it failed: the hosts that succeeded are done.
+                hosts = result.failed();
+                self.emit(Event::Retrying {
+                    step: id.into(),
+                    next: attempt,
+                    of: attempts,
+                    delay,
+                })?;
+                if !delay.is_zero() && self.pause(delay).await? {
+                    return Ok(Next::Stop(End::interrupted(format!(
+                        "interrupted while `{id}` waited to retry"
+                    ))));
+                }
+                continue;
+            }
+            // The step's time is the whole of its attempts: that is what the RTO pays for.
+            let duration = started.elapsed();
+            if let Some(t) = target.filter(|t| duration > *t) {
+                self.over_target.push((id.to_string(), duration, t));
+            }
+            if outcome == StepOutcome::Ok {
+                let from = match step.capture_from.as_ref().map(|f| f.value.as_str()) {
+                    Some("first") | None => members.iter().find(|m| captures.contains_key(*m)),
+                    Some(named) => members.iter().find(|m| m.as_str() == named),
+                };
+                if let Some((name, text, secret)) = from.and_then(|h| captures.remove(h)) {
+                    vars.set(&name, text, secret);
+                }
+                return Ok(Next::Success);
+            }
+            let failed = result.failed();
+            let next = match outcome {
+                // Unattended, nobody can decide what a lost step did: the run stops here
+                // with its trail open, and `resume` (or a person) takes it from there.
+                StepOutcome::Lost if !self.operator.is_interactive() => {
+                    return Err(Error::Lost(format!(
+                        "the connection to {} was lost during `{id}`: its outcome is unknown",
+                        failed.join(", ")
+                    )));
+                }
+                StepOutcome::Cancelled if !self.operator.is_interactive() => Next::Stop(End {
+                    outcome: RunOutcome::Interrupted,
+                    message: Some(format!("interrupted by {} during `{id}`", self.stop_word())),
+                }),
+                _ if members.len() > 1 => self.after_fleet_failure(id, step, &failed)?,
+                _ => self.after_failure(id, step)?,
+            };
+            match next {
+                // The operator's choice: again, on the hosts that did not succeed only.
+                Next::RetryHosts(again) => {
+                    hosts = again;
+                    attempt = 1;
+                }
+                next => return Ok(next),
             }
         }
-        unreachable!("the last attempt always returns")
     }
 
-    /// Runs the command once, streaming its output, and judges it against `expect`.
+    /// One attempt of the step's command on `hosts` (its one host, or hosts of its fleet).
     pub(super) async fn attempt(
         &mut self,
         id: &str,
         step: &Step,
-        host: &str,
+        label: &str,
+        hosts: &[String],
         command: &str,
         vars: &Vars,
-    ) -> Result<Attempt, Error> {
+    ) -> Result<HostsRun, Error> {
         // Numbered across retries, revisits and resumes: each attempt has its own output file.
         let attempt = {
             let count = self.attempts.entry(id.to_string()).or_insert(0);
             *count += 1;
             *count
         };
+        let fleet = self.plan.fleets.contains_key(label).then_some(label);
         // Lent out of the map while the step runs, so events can be emitted meanwhile.
-        let transport = self
-            .transports
-            .remove(host)
-            .ok_or_else(|| Error::runtime(format!("no connection to `{host}` (step `{id}`)")))?;
-        let result = self
-            .attempt_on(&transport, id, step, host, command, vars, attempt)
-            .await;
-        let lost = matches!(&result, Ok(a) if a.outcome == StepOutcome::Lost);
-        let transport = if lost {
-            self.reconnect(host, transport).await?
-        } else {
-            transport
+        let mut lent = Vec::new();
+        for host in hosts {
+            match self.transports.remove(host) {
+                Some(t) => lent.push((host.clone(), t)),
+                None => {
+                    self.transports.extend(lent);
+                    return Err(Error::runtime(format!("no connection to `{host}` (step `{id}`)")));
+                }
+            }
+        }
+        let result = self.run_on(&lent, id, step, fleet, command, vars, attempt).await;
+        let lost: Vec<(String, Option<i32>)> = match &result {
+            Ok(run) => run
+                .ended
+                .iter()
+                .filter(|e| e.outcome == StepOutcome::Lost)
+                .map(|e| (e.host.clone(), e.pgid))
+                .collect(),
+            Err(_) => Vec::new(),
         };
-        self.transports.insert(host.to_string(), transport);
-        if let (true, Ok(Attempt { pgid: Some(pgid), .. })) = (lost, &result) {
-            self.check_group(id, host, *pgid).await?;
+        for (host, transport) in lent {
+            let transport = if lost.iter().any(|(h, _)| *h == host) {
+                self.reconnect(&host, transport).await?
+            } else {
+                transport
+            };
+            self.transports.insert(host, transport);
+        }
+        for (host, pgid) in lost {
+            if let Some(pgid) = pgid {
+                self.check_group(id, &host, pgid).await?;
+            }
         }
         result
     }
@@ -254,182 +295,6 @@ impl Executor {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn attempt_on(
-        &mut self,
-        transport: &Transport,
-        id: &str,
-        step: &Step,
-        host: &str,
-        command: &str,
-        vars: &Vars,
-        attempt: u32,
-    ) -> Result<Attempt, Error> {
-        let uses: Vec<String> = step.uses.iter().map(|u| u.value.clone()).collect();
-        let (mut env, received) = vars.env_for(command, &uses);
-        env.retain(|(k, _)| !k.is_empty());
-        // Its output may hold a secret it received, in forms no masker knows (`rev`, a hash):
-        // its stdout is hidden and its captures are secret, unless it declares otherwise.
-        let secret_output = received && !step.declassify;
-        let secrets: Vec<String> = env
-            .iter()
-            .filter(|(name, _)| vars.get(name).is_some_and(|v| v.secret))
-            .map(|(name, _)| name.clone())
-            .collect();
-        let timeout = step.timeout.as_ref().and_then(|d| d.get());
-        let target = step.rto.as_ref().and_then(|d| d.get());
-        let spec = CommandSpec {
-            command: command.to_string(),
-            env,
-            timeout,
-        };
-        let masker = vars.masker();
-        self.emit(Event::StepStarted {
-            step: id.into(),
-            host: host.into(),
-            command: masker.mask_str(command),
-            attempt,
-            target,
-            timeout,
-            spinner: true,
-            secrets,
-            declassify: step.declassify,
-        })?;
-        // Only now: a crash before the start event leaves no output file that a resume, which
-        // counts attempts from start events, would collide with.
-        let recorder = match self.sink.audit.as_ref() {
-            Some(audit) => Some(audit.output(id, attempt)?.in_background()),
-            None => None,
-        };
-        let mut paths = super::output::OutputPaths::new(masker, recorder, secret_output);
-        let started = Instant::now();
-        let (tx, mut rx) = mpsc::channel::<Chunk>(64);
-        let cancel = CancellationToken::new();
-        let run = transport.run(&spec, tx, cancel.clone());
-        tokio::pin!(run);
-        let mut stdout = Vec::new();
-        let mut stderr = Vec::new();
-        // Signals from before this command were dealt with at the step boundary (or ended the
-        // walk, and this is the cleanup): only new ones stop it.
-        let mut signals = self.signals.clone();
-        let baseline = signals.borrow_and_update().effective_stops();
-        let mut pgid = None;
-        let mut ui = std::mem::take(&mut self.sink.ui);
-        let mut groups = Vec::new();
-        let mut check = tokio::time::interval(Duration::from_millis(200));
-        // One wake-up per 10 s: plain mode prints it, and either checks the RTO for a breach.
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let ending = loop {
-            tokio::select! {
-                _ = beat.tick() => {
-                    ui.handle(&Event::Heartbeat {
-                        step: id.to_string(),
-                        elapsed: started.elapsed(),
-                        target,
-                    });
-                    continue;
-                }
-                ending = &mut run => {
-                    while let Ok(chunk) = rx.try_recv() {
-                        if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {
-                            paths.push(&mut ui, stream, bytes);
-                        }
-                    }
-                    break ending;
-                }
-                Some(chunk) = rx.recv() => {
-                    if let Chunk::Group(g) = chunk {
-                        groups.push(g);
-                        continue;
-                    }
-                    if let Some((stream, bytes)) = split(chunk, &mut stdout, &mut stderr) {
-                        paths.push(&mut ui, stream, bytes);
-                    }
-                }
-                // Its record cannot be written (a full disk): stop it rather than let it run
-                // on unrecorded; the run then stops with the write's error.
-                _ = check.tick(), if !cancel.is_cancelled() => {
-                    if paths.failed() {
-                        cancel.cancel();
-                    }
-                }
-                Ok(()) = signals.changed(), if !cancel.is_cancelled() => {
-                    let state = *signals.borrow_and_update();
-                    if state.hangup || state.effective_stops() > baseline {
-                        cancel.cancel();
-                    }
-                }
-            }
-            // Recorded as soon as it is known: after a crash, it is what resume can stop.
-            for g in groups.drain(..) {
-                pgid = Some(g);
-                self.sink.record_only(&Event::RemoteProcess {
-                    step: id.to_string(),
-                    host: host.to_string(),
-                    attempt,
-                    pgid: g,
-                })?;
-            }
-        };
-        let recorder = paths.finish(&mut ui);
-        self.sink.ui = ui;
-        let duration = started.elapsed();
-        let output = match recorder {
-            Some(r) => {
-                let s = r.finish()?;
-                Some(OutputRecord {
-                    path: s.path,
-                    size: s.size,
-                    sha256: s.sha256,
-                    tail: s.tail,
-                })
-            }
-            None => None,
-        };
-        let ending = ending.map_err(|e| Error::runtime(format!("step `{id}` on {host}: {e}")))?;
-        let stop_word = if self.signals.borrow().hangup {
-            "SIGHUP (the terminal hung up)"
-        } else {
-            self.stop_word()
-        };
-        let (outcome, exit, reason) = judge(step, &ending, &stdout, &stderr, stop_word);
-        let capture = step
-            .capture
-            .as_ref()
-            .filter(|_| outcome == StepOutcome::Ok)
-            .map(|name| {
-                let text = String::from_utf8_lossy(&stdout).trim().to_string();
-                (name.value.clone(), text, secret_output)
-            });
-        self.emit(Event::StepFinished {
-            step: id.into(),
-            host: host.into(),
-            outcome,
-            exit,
-            attempt,
-            duration,
-            target,
-            reason,
-            output,
-            capture: capture.as_ref().map(|(name, text, secret)| {
-                (
-                    name.clone(),
-                    if *secret {
-                        crate::vars::MASK.to_string()
-                    } else {
-                        text.clone()
-                    },
-                )
-            }),
-        })?;
-        Ok(Attempt {
-            outcome,
-            capture,
-            pgid,
-        })
-    }
-
     /// Runs the cleanup steps in order, whatever happened; their failures are recorded, not fatal.
     pub(super) async fn cleanup(
         &mut self,
@@ -467,11 +332,14 @@ impl Executor {
                     let command = command.to_string();
                     let (attempts, _) = step.attempts();
                     let mut outcome = StepOutcome::Failed;
+                    let mut hosts = self.plan.members(&host);
                     for _ in 1..=attempts {
-                        outcome = self.attempt(&id, step, &host, &command, vars).await?.outcome;
+                        let run = self.attempt(&id, step, &host, &hosts, &command, vars).await?;
+                        outcome = run.outcome();
                         if outcome == StepOutcome::Ok || outcome == StepOutcome::Lost {
                             break;
                         }
+                        hosts = run.failed();
                     }
                     if outcome != StepOutcome::Ok {
                         self.deviate(&id, DeviationKind::CleanupFailed, Some(outcome.as_str().into()))?;
@@ -508,20 +376,8 @@ impl Executor {
     }
 }
 
-/// Output keeps its first `KEEP_BYTES` per stream for `expect` and `capture`.
-fn split(chunk: Chunk, stdout: &mut Vec<u8>, stderr: &mut Vec<u8>) -> Option<(Stream, Vec<u8>)> {
-    let (stream, bytes, keep) = match chunk {
-        Chunk::Stdout(b) => (Stream::Stdout, b, stdout),
-        Chunk::Stderr(b) => (Stream::Stderr, b, stderr),
-        Chunk::Group(_) => return None,
-    };
-    let room = KEEP_BYTES.saturating_sub(keep.len());
-    keep.extend_from_slice(&bytes[..bytes.len().min(room)]);
-    Some((stream, bytes))
-}
-
 /// A step's outcome from how its command ended and what `expect` asks.
-fn judge(
+pub(super) fn judge(
     step: &Step,
     ending: &Ending,
     stdout: &[u8],

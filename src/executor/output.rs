@@ -19,6 +19,8 @@ pub(super) struct OutputPaths {
     /// The step received a secret and did not `declassify`: its stdout is hidden whole.
     hide_stdout: bool,
     stdout_hidden: bool,
+    /// A fleet host's name: its output is shown line by line, prefixed with it.
+    host: Option<String>,
 }
 
 impl OutputPaths {
@@ -34,7 +36,13 @@ impl OutputPaths {
             recorder,
             hide_stdout,
             stdout_hidden: false,
+            host: None,
         }
+    }
+
+    /// Shows the output as one fleet host's (`web-2 | ...`).
+    pub(super) fn prefix(&mut self, host: &str) {
+        self.host = Some(host.to_string());
     }
 
     /// One piece of output, as the command wrote it.
@@ -87,7 +95,11 @@ impl OutputPaths {
 
     fn show(&self, ui: &mut Ui, stream: Stream, bytes: Vec<u8>) {
         if !bytes.is_empty() {
-            ui.handle(&Event::Output { stream, bytes });
+            ui.handle(&Event::Output {
+                stream,
+                bytes,
+                host: self.host.clone(),
+            });
         }
     }
 

@@ -380,7 +380,7 @@ fn an_unknown_run_names_the_audit_dir_searched() {
 fn the_output_recorder_keeps_the_file_its_digest_and_its_tail() {
     let dir = tempfile::tempdir().unwrap();
     let log = started_run(dir.path());
-    let mut recorder = log.output("drain", 1).unwrap();
+    let mut recorder = log.output("drain", 1, None).unwrap();
     let mut all = Vec::new();
     for i in 0..2000 {
         let line = format!("row {i}: {}\n", "x".repeat(i % 50));
@@ -415,7 +415,7 @@ fn the_output_recorder_keeps_the_file_its_digest_and_its_tail() {
             .ends_with(&format!("row 1999: {}\n", "x".repeat(1999 % 50)))
     );
     // A second recorder for the same attempt would overwrite evidence: refused.
-    assert!(log.output("drain", 1).is_err());
+    assert!(log.output("drain", 1, None).is_err());
 }
 
 #[test]

@@ -291,11 +291,16 @@ fn a_drill_refuses_production_hosts_unless_allowed() {
         out.stderr
     );
     assert!(out.stderr.contains("--allow-prod"), "{}", out.stderr);
-    let out = runbook(["run", "--yes", "--target", "api=web", "--inventory"])
+    // A group is refused the same way: its production host is there whatever it is called.
+    let out = runbook(["drill", "--yes", "--target", "api=web", "--inventory"])
         .arg(&inventory)
         .arg(&book)
         .expect_code(2);
-    assert!(out.stderr.contains("bound to several hosts"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("production hosts (prod-api)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -162,7 +162,7 @@ fn the_first_line_names_the_trail_and_everything_is_private() {
     let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
     log.append("run started", None, None, Map::new(), true).unwrap();
     assert_eq!(names_in(dir.path()), ["r", "r.jsonl"]);
-    let out = log.output("s", 1).unwrap();
+    let out = log.output("s", 1, None).unwrap();
     out.finish().unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir.path().join("r.jsonl")), 0o600);

@@ -48,6 +48,21 @@ impl fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
+impl ConnectError {
+    /// Refused, reset or closed before login: what a busy sshd or bastion (`MaxStartups`)
+    /// does to connections beyond its limit, worth trying again shortly. A host key, a name
+    /// or an authentication failure is not.
+    pub fn transient(&self) -> bool {
+        let d = &self.detail;
+        !d.contains("Permission denied")
+            && !d.contains("Host key")
+            && !d.contains("host key")
+            && (d.contains("Connection refused")
+                || d.contains("Connection reset")
+                || d.contains("Connection closed by"))
+    }
+}
+
 /// The running master and its private control directory (`/tmp/rb-XXXXXX`).
 #[derive(Debug)]
 pub(super) struct Master {
