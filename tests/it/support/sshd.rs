@@ -18,7 +18,7 @@ use tempfile::TempDir;
 pub const USER: &str = "rbtest";
 /// The `Host` alias written in `ssh_config`.
 pub const ALIAS: &str = "rbtest-host";
-const SSHD: &str = "/usr/sbin/sshd";
+pub const SSHD: &str = "/usr/sbin/sshd";
 
 pub struct Sshd {
     pub port: u16,
@@ -168,7 +168,7 @@ impl Drop for Sshd {
 
 /// sshd, ssh-keygen, `/run/sshd` and the `rbtest` user, once per test run.
 #[track_caller]
-fn ensure_prerequisites() {
+pub fn ensure_prerequisites() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let ready = READY.get_or_init(|| {
         if !Path::new(SSHD).exists() {
@@ -247,7 +247,7 @@ fn wait_for_port(port: u16, child: &mut Child) -> bool {
 }
 
 /// Every process below `root`, read from /proc.
-fn descendants(root: u32) -> Vec<u32> {
+pub fn descendants(root: u32) -> Vec<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -268,7 +268,7 @@ fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
-fn comm(pid: u32) -> Option<String> {
+pub fn comm(pid: u32) -> Option<String> {
     fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
         .map(|s| s.trim().to_string())
