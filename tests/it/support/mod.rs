@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cmd;
+pub mod fleet;
 pub mod proxy;
 pub mod pty;
 pub mod runs;
