@@ -54,6 +54,9 @@ pub struct Executor {
     pub typed: crate::mask::Masker,
     /// At most this many hosts of a fleet run a command at once (`--forks`).
     pub forks: usize,
+    /// A resumed fleet step re-runs on these hosts only (step id, hosts): not on those that
+    /// had succeeded.
+    pub rerun: Option<(String, Vec<String>)>,
 }
 
 /// How a walk ended.
@@ -105,11 +108,67 @@ pub enum Continue {
         host: String,
         /// Its remote process group, when the trail recorded one: it may still be running.
         pgid: Option<i32>,
+        /// A fleet step: what each host got to (`host` is then the fleet's label).
+        fleet: Option<FleetProgress>,
     },
     /// This step failed: decide what next (unattended: follow `on_failure`).
     AfterFailure(String),
     /// The walk had ended: run what remains of the cleanup, then seal.
     Cleanup { end: End, done: Vec<String> },
+}
+
+/// How far a fleet step got on each host before the run was cut off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetProgress {
+    /// Finished, with its outcome: `true` for ok.
+    pub finished: Vec<(String, bool)>,
+    /// Started and never finished (or lost): outcome unknown; its process group if known.
+    pub unknown: Vec<(String, Option<i32>)>,
+}
+
+impl FleetProgress {
+    /// The hosts a re-run goes to: every host of `members` not recorded ok. Those that
+    /// succeeded never run it twice.
+    pub fn rerun(&self, members: &[String]) -> Vec<String> {
+        members
+            .iter()
+            .filter(|m| !self.finished.iter().any(|(h, ok)| h == *m && *ok))
+            .cloned()
+            .collect()
+    }
+
+    pub fn describe(&self, members: &[String]) -> String {
+        let ok: Vec<&str> = self
+            .finished
+            .iter()
+            .filter(|(_, ok)| *ok)
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let failed: Vec<&str> = self
+            .finished
+            .iter()
+            .filter(|(_, ok)| !*ok)
+            .map(|(h, _)| h.as_str())
+            .collect();
+        let unknown: Vec<&str> = self.unknown.iter().map(|(h, _)| h.as_str()).collect();
+        let not_started: Vec<&str> = members
+            .iter()
+            .map(String::as_str)
+            .filter(|m| !ok.contains(m) && !failed.contains(m) && !unknown.contains(m))
+            .collect();
+        let mut parts = Vec::new();
+        for (what, hosts) in [
+            ("ok on", ok),
+            ("failed on", failed),
+            ("unknown on", unknown),
+            ("not started on", not_started),
+        ] {
+            if !hosts.is_empty() {
+                parts.push(format!("{what} {}", hosts.join(", ")));
+            }
+        }
+        parts.join("; ")
+    }
 }
 
 /// Where to go after a step.
@@ -300,8 +359,12 @@ impl Executor {
                 let next = match resume.take() {
                     Some(Continue::AfterFailure(_)) => self.after_failure(step.id(), step)?,
                     Some(Continue::Unknown {
-                        started, host, pgid, ..
-                    }) => match self.unknown(step, &started, &host, pgid).await? {
+                        started,
+                        host,
+                        pgid,
+                        fleet,
+                        ..
+                    }) => match self.unknown(step, &started, &host, pgid, fleet.as_ref()).await? {
                         Some(next) => next,
                         None => self.step(&place, index, vars).await?,
                     },

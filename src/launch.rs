@@ -260,6 +260,7 @@ async fn walk(l: Launch) -> Result<u8> {
         deviations,
         typed: vars.masker(),
         forks,
+        rerun: None,
     };
     let end = match executor.run(&mut vars, start).await {
         Ok(end) => end,

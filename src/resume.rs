@@ -79,6 +79,8 @@ enum Position {
         ts: String,
         host: String,
         pgid: Option<i32>,
+        /// A fleet step: the hosts' progress (`host` is the fleet's label).
+        fleet: Option<crate::executor::FleetProgress>,
     },
     Finished {
         step: String,
@@ -147,7 +149,42 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
         if inside_call {
             continue;
         }
+        // One host of a fleet step: the step stays started until `fleet step finished`.
+        if let Some(label) = event["fleet"].as_str() {
+            let host = text(event, "host").to_string();
+            let same = matches!(&position, Position::Started { step: s, fleet: Some(_), .. } if s == top);
+            if !same && kind == "step started" {
+                position = Position::Started {
+                    step: top.to_string(),
+                    ts: text(event, "ts").to_string(),
+                    host: label.to_string(),
+                    pgid: None,
+                    fleet: Some(Default::default()),
+                };
+            }
+            if let Position::Started { fleet: Some(p), .. } = &mut position {
+                p.unknown.retain(|(h, _)| *h != host);
+                p.finished.retain(|(h, _)| *h != host);
+                match kind {
+                    "step started" => p.unknown.push((host, None)),
+                    "step finished" if text(event, "outcome") == "lost" => p.unknown.push((host, None)),
+                    "step finished" => {
+                        let ok = matches!(text(event, "outcome"), "ok" | "skipped" | "marked done");
+                        p.finished.push((host, ok));
+                    }
+                    _ => {}
+                }
+            }
+            last_started = Some(position.clone());
+            continue;
+        }
         match kind {
+            "fleet step finished" => {
+                position = Position::Finished {
+                    step: top.to_string(),
+                    ok: text(event, "outcome") == "ok",
+                };
+            }
             "step presented" => position = Position::Presented(top.to_string()),
             "step started" => {
                 position = Position::Started {
@@ -155,12 +192,21 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                     ts: text(event, "ts").to_string(),
                     host: text(event, "host").to_string(),
                     pgid: None,
+                    fleet: None,
                 };
                 last_started = Some(position.clone());
             }
             "remote process" => {
-                if let Position::Started { pgid, .. } = &mut position {
-                    *pgid = event["pgid"].as_i64().map(|p| p as i32);
+                let group = event["pgid"].as_i64().map(|p| p as i32);
+                match &mut position {
+                    Position::Started { fleet: Some(p), .. } => {
+                        let host = text(event, "host");
+                        if let Some(entry) = p.unknown.iter_mut().find(|(h, _)| h == host) {
+                            entry.1 = group;
+                        }
+                    }
+                    Position::Started { pgid, .. } => *pgid = group,
+                    _ => {}
                 }
                 last_started = Some(position.clone());
             }
@@ -198,11 +244,18 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                 }))
             }
             Position::Presented(step) => Continue::Step(step),
-            Position::Started { step, ts, host, pgid } => Continue::Unknown {
+            Position::Started {
+                step,
+                ts,
+                host,
+                pgid,
+                fleet,
+            } => Continue::Unknown {
                 step,
                 started: ts,
                 host,
                 pgid,
+                fleet,
             },
             Position::Decided(goto) => Continue::Step(goto),
             Position::Finished { step, ok: false } => Continue::AfterFailure(step),

@@ -27,13 +27,28 @@ impl Executor {
         started: &str,
         host: &str,
         pgid: Option<i32>,
+        fleet: Option<&crate::executor::FleetProgress>,
     ) -> Result<Option<Next>, Error> {
         let id = step.id().to_string();
         if let Some(pgid) = pgid {
             self.check_group(&id, host, pgid).await?;
         }
-        let question =
+        let mut question =
             format!("step `{id}` started at {started} on {host} and never finished: its outcome is unknown");
+        if let Some(progress) = fleet {
+            // Leftovers first: a re-run must never run beside the first instance.
+            for (member, group) in &progress.unknown {
+                if let Some(pgid) = group {
+                    self.check_group(&id, member, *pgid).await?;
+                }
+            }
+            let members = self.plan.members(host);
+            question = format!(
+                "step `{id}` started at {started} on {host} and never finished ({}): re-running it runs it where it did not succeed",
+                progress.describe(&members)
+            );
+            self.rerun = Some((id.clone(), progress.rerun(&members)));
+        }
         let (choice, aborted) = loop {
             let choice = self.operator.unknown_step(&question, step.idempotent)?;
             let answer = match choice {
@@ -56,6 +71,9 @@ impl Executor {
                 break (None, Some(end));
             }
         };
+        if !matches!(choice, Some(crate::prompt::Report::Skip)) {
+            self.rerun = None;
+        }
         let reason = Some("unknown after a crash; marked by the operator".to_string());
         Ok(match choice {
             Some(crate::prompt::Report::Skip) => None,

@@ -104,7 +104,10 @@ impl Executor {
             return self.not_confirmed(id, step);
         }
         let members = self.plan.members(host);
-        let mut hosts = members.clone();
+        let mut hosts = match self.rerun.take() {
+            Some((step, again)) if step == id => again,
+            _ => members.clone(),
+        };
         // A fleet's captures by host, across retries: `capture_from` picks one at the end.
         let mut captures: HashMap<String, (String, String, bool)> = HashMap::new();
         let (attempts, delay) = step.attempts();

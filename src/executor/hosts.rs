@@ -52,6 +52,8 @@ impl HostsRun {
         let ended = self.ended.iter().map(|e| e.outcome).max_by_key(|o| worst(*o));
         match ended {
             Some(StepOutcome::Ok) if self.not_started.is_empty() => StepOutcome::Ok,
+            // Nothing left to run (a resumed fleet step whose hosts had all succeeded).
+            None if self.not_started.is_empty() => StepOutcome::Ok,
             Some(StepOutcome::Ok) | None => StepOutcome::Failed,
             Some(other) => other,
         }
@@ -237,6 +239,8 @@ impl Executor {
                     Some(next) => queue.extend(next),
                     None => {}
                 }
+                // What never started: the rest of this batch and every batch after it.
+                queue.extend(batches.drain(..).flatten());
                 break;
             }
             tokio::select! {

@@ -1,0 +1,390 @@
+//! One step on many hosts (design §13), against a fleet of real sshd hosts on loopback
+//! addresses: per-host outcomes when one fails, rolling batches in the trail's order, the
+//! failure budget, `--forks` never exceeded, Ctrl-C stopping every host, a resume that
+//! re-runs only the hosts whose outcome is unknown, one bad host key failing pre-flight, and
+//! `capture` needing `capture_from`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::cmd::{bin, runbook};
+use crate::support::fleet::{Fleet, GROUP};
+use crate::support::wait;
+
+fn book(dir: &Path, steps: &str) -> std::path::PathBuf {
+    let file = dir.join("fleet.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nid: fleet\ntitle: Fleet\nrto: 5m\ntargets:\n  web: {{}}\nsteps:\n{steps}  - id: done\n    title: Done\n    end: resolved\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn run(fleet: &Fleet, audit: &Path, file: &Path, extra: &[&str]) -> crate::support::cmd::Run {
+    runbook(["--audit-dir"])
+        .arg(audit)
+        .args(["run", "--yes", "--no-sign", "--target"])
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .args(extra)
+        .arg(file)
+}
+
+fn events(audit: &Path) -> Vec<Value> {
+    let path = crate::support::trail::audit_files(audit).pop().expect("a trail");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn of<'a>(events: &'a [Value], kind: &str, step: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["event"] == kind && e["step"] == step)
+        .collect()
+}
+
+fn hosts(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .unwrap_or_else(|| h["host"].as_str().unwrap())
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_step_on_five_hosts_where_one_fails_records_every_hosts_outcome() {
+    let fleet = Fleet::start(5);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = book(
+        dir.path(),
+        "  - id: deploy\n    title: Deploy\n    run: 'echo \"hello from $RBTEST_HOST\"; [ \"$RBTEST_HOST\" != web-3 ]'\n",
+    );
+    let out = run(&fleet, audit.path(), &file, &[])
+        .env("TERM", "dumb")
+        .expect_code(3);
+    for i in [1, 2, 4, 5] {
+        assert!(
+            out.stderr.contains(&format!("web-{i} | hello from web-{i}")),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr.contains("deploy: web-3 failed (exit 1)"),
+        "{}",
+        out.stderr
+    );
+    let events = events(audit.path());
+    let finished = of(&events, "step finished", "deploy");
+    assert_eq!(finished.len(), 5, "one per host");
+    for e in &finished {
+        let host = e["host"].as_str().unwrap();
+        let expected = if host == "web-3" { "failed" } else { "ok" };
+        assert_eq!(e["outcome"], expected, "{e}");
+        assert_eq!(e["fleet"], GROUP);
+        // Each host's output in its own file, accounted for in the trail.
+        assert!(
+            e["output"]["path"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("deploy@{host}-1.out")),
+            "{e}"
+        );
+    }
+    let aggregate = of(&events, "fleet step finished", "deploy");
+    assert_eq!(aggregate.len(), 1);
+    assert_eq!(aggregate[0]["outcome"], "failed");
+    assert_eq!(
+        hosts(&aggregate[0]["hosts_ok"]),
+        ["web-1", "web-2", "web-4", "web-5"]
+    );
+    assert_eq!(hosts(&aggregate[0]["hosts_failed"]), ["web-3"]);
+    assert!(hosts(&aggregate[0]["hosts_not_started"]).is_empty());
+    let trail = crate::support::trail::audit_files(audit.path()).pop().unwrap();
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+}
+
+#[test]
+fn batches_roll_in_order_and_the_failure_budget_stops_the_rest() {
+    let fleet = Fleet::start(5);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = book(
+        dir.path(),
+        "  - id: roll\n    title: Roll\n    run: 'sleep 0.2'\n    batch: 2\n",
+    );
+    run(&fleet, audit.path(), &file, &[]).expect_code(0);
+    let events = events(audit.path());
+    let seq = |kind: &str, host: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == kind && e["step"] == "roll" && e["host"] == host)
+            .unwrap_or_else(|| panic!("{kind} on {host}"))["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    // Batch 2 (web-3, web-4) starts only once batch 1 (web-1, web-2) has finished; batch 3 after.
+    for (earlier, later) in [
+        (["web-1", "web-2"], ["web-3", "web-4"]),
+        (["web-3", "web-4"], ["web-5", "web-5"]),
+    ] {
+        for e in earlier {
+            for l in later {
+                assert!(seq("step finished", e) < seq("step started", l), "{e} before {l}");
+            }
+        }
+    }
+
+    // One host at a time, one failure allowed: the second failure stops the rollout.
+    let audit = tempfile::tempdir().unwrap();
+    let file = book(
+        dir.path(),
+        "  - id: roll\n    title: Roll\n    run: 'case $RBTEST_HOST in web-1|web-2) exit 1;; esac'\n    batch: 1\n    max_failures: 1\n",
+    );
+    run(&fleet, audit.path(), &file, &[]).expect_code(3);
+    let events = self::events(audit.path());
+    let started: Vec<&str> = of(&events, "step started", "roll")
+        .iter()
+        .map(|e| e["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(started, ["web-1", "web-2"], "the rest never started");
+    let aggregate = of(&events, "fleet step finished", "roll");
+    assert_eq!(
+        hosts(&aggregate[0]["hosts_not_started"]),
+        ["web-3", "web-4", "web-5"]
+    );
+}
+
+#[test]
+fn forks_bound_how_many_hosts_run_at_once() {
+    let fleet = Fleet::start(6);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = book(
+        dir.path(),
+        "  - id: slow\n    title: Slow\n    run: 'sleep 0.7'\n",
+    );
+    let mut child = Command::new(bin())
+        .args(["--audit-dir"])
+        .arg(audit.path())
+        .args(["run", "--yes", "--no-sign", "--forks", "2", "--target"])
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Counted on the hosts while it runs...
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        most = most.max(fleet.remote_processes("^sleep 0.7"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(most <= 2, "{most} hosts ran at once with --forks 2");
+    assert_eq!(most, 2, "two at once were seen");
+    // ...and in the trail: never more than two hosts started and not finished.
+    let (mut running, mut peak) = (0i32, 0i32);
+    for e in events(audit.path()).iter().filter(|e| e["step"] == "slow") {
+        match e["event"].as_str().unwrap() {
+            "step started" => running += 1,
+            "step finished" => running -= 1,
+            _ => {}
+        }
+        peak = peak.max(running);
+    }
+    assert_eq!(peak, 2);
+}
+
+#[test]
+fn ctrl_c_during_a_fleet_step_stops_the_command_on_every_host() {
+    let fleet = Fleet::start(4);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = book(dir.path(), "  - id: hang\n    title: Hang\n    run: 'sleep 37'\n");
+    let mut child = Command::new(bin())
+        .args(["--audit-dir"])
+        .arg(audit.path())
+        .args(["run", "--yes", "--no-sign", "--target"])
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait::until(Duration::from_secs(20), "sleep running on every host", || {
+        fleet.remote_processes("^sleep 37") == 4
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    wait::until(
+        Duration::from_secs(10),
+        "the command gone from every host",
+        || fleet.remote_processes("^sleep 37") == 0,
+    );
+    let events = events(audit.path());
+    let finished = of(&events, "step finished", "hang");
+    assert_eq!(finished.len(), 4);
+    assert!(
+        finished.iter().all(|e| e["outcome"] == "cancelled"),
+        "{finished:?}"
+    );
+}
+
+#[test]
+fn a_resume_after_a_kill_mid_fleet_step_reruns_only_the_unknown_hosts() {
+    let fleet = Fleet::start(3);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let marks = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(marks.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    // Each run leaves a line on its host's mark; web-2 and web-3 hang the first time only.
+    let file = book(
+        dir.path(),
+        &format!(
+            "  - id: mark\n    title: Mark\n    idempotent: true\n    run: |\n      f={}/$RBTEST_HOST\n      echo run >> \"$f\"\n      if [ \"$RBTEST_HOST\" != web-1 ] && [ \"$(wc -l < \"$f\")\" -eq 1 ]; then sleep 41; fi\n",
+            marks.path().display()
+        ),
+    );
+    let mut child = Command::new(bin())
+        .args(["--audit-dir"])
+        .arg(audit.path())
+        .args(["run", "--yes", "--no-sign", "--target"])
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let trail = || {
+        crate::support::trail::audit_files(audit.path())
+            .pop()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    };
+    wait::until(Duration::from_secs(20), "web-1 done, the others hanging", || {
+        fleet.remote_processes("^sleep 41") == 2 && trail().contains("\"event\":\"step finished\"")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = runbook(["--audit-dir"])
+        .arg(audit.path())
+        .args(["resume", "last", "--yes", "--no-sign"])
+        .args(fleet.ssh_args())
+        .expect_code(0);
+    let lines = |host: &str| {
+        std::fs::read_to_string(marks.path().join(host))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        lines("web-1"),
+        1,
+        "web-1 had succeeded: not run again\n{}",
+        out.stderr
+    );
+    assert_eq!(lines("web-2"), 2);
+    assert_eq!(lines("web-3"), 2);
+    // The first instances were stopped before the re-run, not left beside it.
+    assert_eq!(fleet.remote_processes("^sleep 41"), 0);
+    let events = events(audit.path());
+    let aggregate = of(&events, "fleet step finished", "mark");
+    assert_eq!(hosts(&aggregate.last().unwrap()["hosts_ok"]), ["web-2", "web-3"]);
+}
+
+#[test]
+fn a_refused_host_key_of_one_host_fails_pre_flight_and_runs_nothing() {
+    let fleet = Fleet::start(3);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // web-2's known key is replaced by another key: a changed host key.
+    let other = crate::support::sshd::keygen(dir.path(), "impostor");
+    let impostor: String = std::fs::read_to_string(other.with_extension("pub"))
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let web2 = &fleet.hosts[1];
+    let known: String = std::fs::read_to_string(&fleet.known_hosts)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("[{}]:{} ", web2.addr, web2.port)) {
+                format!("[{}]:{} {impostor}\n", web2.addr, web2.port)
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&fleet.known_hosts, known).unwrap();
+    let marks = tempfile::tempdir().unwrap();
+    let file = book(
+        dir.path(),
+        &format!(
+            "  - id: touch\n    title: Touch\n    run: touch {}/$RBTEST_HOST\n",
+            marks.path().display()
+        ),
+    );
+    let out = run(&fleet, audit.path(), &file, &[]).expect_code(2);
+    assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
+    assert!(out.stderr.contains("web-2:"), "{}", out.stderr);
+    assert!(out.stderr.contains("host key"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_dir(marks.path()).unwrap().count(),
+        0,
+        "a command ran"
+    );
+}
+
+#[test]
+fn a_capture_on_a_fleet_step_needs_capture_from() {
+    let fleet = Fleet::start(3);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = book(
+        dir.path(),
+        "  - id: who\n    title: Who\n    run: echo $RBTEST_HOST\n    capture: answer\n",
+    );
+    let out = run(&fleet, audit.path(), &file, &[]).expect_code(2);
+    assert!(out.stderr.contains("capture_from"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("fleet.yaml:"),
+        "names the place: {}",
+        out.stderr
+    );
+    assert!(crate::support::trail::audit_files(audit.path()).is_empty());
+
+    let file = book(
+        dir.path(),
+        "  - id: who\n    title: Who\n    run: echo $RBTEST_HOST\n    capture: answer\n    capture_from: web-2\n  - id: show\n    title: Show\n    target: local\n    run: echo \"captured $answer\"\n",
+    );
+    let out = run(&fleet, audit.path(), &file, &[])
+        .env("TERM", "dumb")
+        .expect_code(0);
+    assert!(out.stderr.contains("captured web-2"), "{}", out.stderr);
+}
