@@ -388,3 +388,53 @@ fn a_capture_on_a_fleet_step_needs_capture_from() {
         .expect_code(0);
     assert!(out.stderr.contains("captured web-2"), "{}", out.stderr);
 }
+
+/// After a fleet step failed on one host, the operator retries that host only: the hosts that
+/// succeeded are not run again.
+#[test]
+fn the_operator_retries_the_failed_hosts_only() {
+    let fleet = Fleet::start(3);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let marks = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(marks.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    // web-2 fails the first time only.
+    let file = book(
+        dir.path(),
+        &format!(
+            "  - id: flaky\n    title: Flaky\n    run: |\n      f={}/$RBTEST_HOST\n      echo run >> \"$f\"\n      [ \"$RBTEST_HOST\" != web-2 ] || [ \"$(wc -l < \"$f\")\" -gt 1 ]\n",
+            marks.path().display()
+        ),
+    );
+    let mut command = Command::new(bin());
+    command
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .args(["run", "--no-sign", "--target"])
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .arg(&file)
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("SSH_AUTH_SOCK");
+    let mut s = crate::support::pty::start(command);
+    s.exp_string("What now?").unwrap();
+    crate::support::pty::keys(&mut s, "\r");
+    s.exp_string("Retry the failed hosts only (web-2)").unwrap();
+    crate::support::pty::keys(&mut s, "\r");
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(crate::support::pty::wait_exit(&mut s), 0);
+    let count = |host: &str| {
+        std::fs::read_to_string(marks.path().join(host))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!((count("web-1"), count("web-2"), count("web-3")), (1, 2, 1));
+    let events = events(audit.path());
+    let second: Vec<&str> = of(&events, "step started", "flaky")
+        .iter()
+        .filter(|e| e["attempt"] == 2)
+        .map(|e| e["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(second, ["web-2"]);
+}
