@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 
 use crate::catalog;
 use crate::cli::Global;
-use crate::diagnostic::did_you_mean;
+use crate::diagnostic::{did_you_mean, plural};
 use crate::error::{Error, exit};
 use crate::inventory::{Binding, Inventory};
 use crate::parse::Source;
@@ -47,8 +47,9 @@ fn load(path: PathBuf, catalog_ids: &BTreeSet<String>) -> Result<Loaded, Error> 
             eprint!("{}", d.render(source.as_ref().map(|s| s.text.as_str())));
         }
         eprintln!(
-            "runbook: error: {} does not validate ({errors} errors): nothing was run",
-            path.display()
+            "runbook: error: {} does not validate ({}): nothing was run",
+            path.display(),
+            plural(errors, "error")
         );
         return Err(Error::Exit(exit::USAGE));
     }

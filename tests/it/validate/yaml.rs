@@ -116,3 +116,85 @@ fn an_inventory_with_a_key_written_twice_names_the_first() {
         "runbook: error: inventory.yaml:3:3: the inventory does not parse: key `db1` appears twice in this mapping (first at line 2): remove one\n"
     );
 }
+
+/// Regression: `end: resolvd` was a parse error ("unknown variant") that hid every other
+/// problem of the file, with no hint. It is now checked with the rest, with a did-you-mean.
+#[test]
+fn a_misspelt_outcome_is_reported_with_the_files_other_problems() {
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - id: check
+    title: Check
+    run: "true"
+    timeout: 5
+    next: fixd
+  - id: fixed
+    title: Fixed
+    end: resolvd
+"##,
+        2,
+        r##"rb.yaml:9:14: error: invalid duration in the `timeout` of step `check`: `5` has no unit
+  |
+9 |     timeout: 5
+  |              ^
+  = help: write `5s` or `5m`
+rb.yaml:10:11: error: step `check` goes to unknown step `fixd`
+   |
+10 |     next: fixd
+   |           ^^^^
+  = help: did you mean `fixed`?
+rb.yaml:13:10: error: step `fixed` ends with unknown outcome `resolvd`
+   |
+13 |     end: resolvd
+   |          ^^^^^^^
+  = help: did you mean `resolved`? an `end` step ends the run `resolved`, `escalated` or `failed`
+checked 1 file: 3 errors
+"##,
+    );
+}
+
+/// An outcome nothing like one lists the three.
+#[test]
+fn an_unknown_outcome_lists_the_outcomes() {
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - {id: done, title: Done, end: ok}
+"##,
+        2,
+        r##"rb.yaml:6:34: error: step `done` ends with unknown outcome `ok`
+  |
+6 |   - {id: done, title: Done, end: ok}
+  |                                  ^^
+  = help: an `end` step ends the run `resolved`, `escalated` or `failed`
+checked 1 file: 1 error
+"##,
+    );
+}
+
+/// Regression: `run` on a file with one error said "(1 errors)".
+#[test]
+fn a_run_of_a_file_with_one_error_counts_it_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rb.yaml"),
+        "version: 1\nid: x\ntitle: X\nrto: 5m\nsteps:\n  - {id: done, title: Done, end: resolvd}\n",
+    )
+    .unwrap();
+    let out = runbook(["run", "--dry-run", "rb.yaml"])
+        .current_dir(dir.path())
+        .expect_code(2);
+    assert!(
+        out.stderr
+            .ends_with("runbook: error: rb.yaml does not validate (1 error): nothing was run\n"),
+        "{}",
+        out.stderr
+    );
+}
