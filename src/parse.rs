@@ -8,6 +8,7 @@ use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 use crate::runbook::Runbook;
 
 mod duplicate;
+mod hints;
 mod wording;
 
 /// Files larger than this are refused before they are read.
@@ -94,9 +95,13 @@ impl Source {
     pub(crate) fn diagnose(&self, error: &serde_saphyr::Error) -> Diagnostic {
         let worded = wording::explain(error, &self.text);
         let message = clean_message(&worded.message);
-        let mut d = self
-            .reword(worded.pos, &message)
-            .unwrap_or_else(|| Diagnostic::error(&self.path, worded.pos, message).with_width(worded.width));
+        let mut d = self.reword(worded.pos, &message).unwrap_or_else(|| {
+            let d = Diagnostic::error(&self.path, worded.pos, &message).with_width(worded.width);
+            match hints::for_syntax(&self.text, worded.pos, &message) {
+                Some(hint) => d.with_help(hint),
+                None => d,
+            }
+        });
         if let Some(anchor) = worded.anchored_at {
             d.message.push_str(&through_alias(anchor));
         }
@@ -124,9 +129,10 @@ impl Source {
             .strip_prefix("missing field `")
             .and_then(|m| m.strip_suffix('`'))
         {
+            let help = hints::misindented(&self.text, pos, field)
+                .unwrap_or_else(|| format!("add `{field}:` to this mapping; see docs/format.md"));
             return Some(
-                Diagnostic::error(&self.path, pos, format!("missing field `{field}`"))
-                    .with_help(format!("add `{field}:` to this mapping; see docs/format.md")),
+                Diagnostic::error(&self.path, pos, format!("missing field `{field}`")).with_help(help),
             );
         }
         if message.starts_with("budget breached") || message.contains("alias") && message.contains("limit") {

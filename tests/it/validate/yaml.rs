@@ -179,6 +179,120 @@ checked 1 file: 1 error
     );
 }
 
+/// `title: Restart: the app`: YAML's own words say nothing of quotes; the hint does.
+#[test]
+fn a_colon_in_an_unquoted_value_says_to_quote_it() {
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - id: restart
+    title: Restart: the app
+    run: systemctl restart app
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:7:19: error: mapping values are not allowed in this context
+  |
+7 |     title: Restart: the app
+  |                   ^
+  = help: a `: ` inside a value starts a mapping in YAML; quote it: title: "Restart: the app"
+checked 1 file: 1 error
+"##,
+    );
+    // In a flow mapping, the value ends at the next entry.
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - {id: done, title: Done: all good, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:6:27: error: while parsing a flow mapping, did not find expected ',' or '}'
+  |
+6 |   - {id: done, title: Done: all good, end: resolved}
+  |                           ^
+  = help: a `: ` inside a value starts a mapping in YAML; quote it: title: "Done: all good"
+checked 1 file: 1 error
+"##,
+    );
+}
+
+/// A key indented deeper than the one above is read as more of that value.
+#[test]
+fn a_key_indented_deeper_than_the_line_above_says_where_it_belongs() {
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - id: restart
+    run: systemctl restart app
+      title: Restart
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:8:12: error: mapping values are not allowed in this context
+  |
+8 |       title: Restart
+  |            ^
+  = help: `title:` is indented deeper than `run:` on line 7, so YAML reads it as more of that value: indent `title:` like `run:` (column 5)
+checked 1 file: 1 error
+"##,
+    );
+}
+
+/// A key indented less than its mapping leaves it: serde says the field is missing, the hint
+/// says where it is.
+#[test]
+fn a_missing_field_written_at_another_indentation_is_pointed_at() {
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - id: restart
+    run: systemctl restart app
+   title: Restart
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:7:5: error: missing field `title`
+  |
+7 |     run: systemctl restart app
+  |     ^
+  = help: `title:` on line 8 is at column 4, but the keys of this mapping are at column 5: indent it to line up with them
+checked 1 file: 1 error
+"##,
+    );
+    // Nowhere in the file: the plain advice.
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - id: restart
+    run: systemctl restart app
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:7:5: error: missing field `title`
+  |
+7 |     run: systemctl restart app
+  |     ^
+  = help: add `title:` to this mapping; see docs/format.md
+checked 1 file: 1 error
+"##,
+    );
+}
+
 /// Regression: `run` on a file with one error said "(1 errors)".
 #[test]
 fn a_run_of_a_file_with_one_error_counts_it_in_the_singular() {
