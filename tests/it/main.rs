@@ -5,6 +5,7 @@ mod answers;
 mod audit;
 mod audit_dir;
 mod by_hand;
+mod completions;
 mod history;
 mod interactive;
 mod lease;
