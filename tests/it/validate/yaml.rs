@@ -293,6 +293,34 @@ checked 1 file: 1 error
     );
 }
 
+/// A key indented under the key above it lands in that key's mapping: the hint says whose
+/// field it is, and where it goes (unless the mapping above has it already).
+#[test]
+fn a_field_indented_into_the_mapping_below_it_says_where_it_belongs() {
+    check(
+        r##"version: 1
+id: x
+title: X
+rto: 5m
+steps:
+  - id: restart
+    run: systemctl restart app
+    retry:
+      attempts: 2
+      title: Restart
+  - {id: done, title: Done, end: resolved}
+"##,
+        2,
+        r##"rb.yaml:10:7: error: unknown field `title`
+   |
+10 |       title: Restart
+   |       ^^^^^
+  = help: `title` is a field of the mapping above, not of `retry`: indent it like `retry` (column 5)
+checked 1 file: 1 error
+"##,
+    );
+}
+
 /// Regression: `run` on a file with one error said "(1 errors)".
 #[test]
 fn a_run_of_a_file_with_one_error_counts_it_in_the_singular() {
