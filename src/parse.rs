@@ -110,6 +110,42 @@ impl Source {
 
     /// serde reports these as plain messages; give them a hint an engineer can act on.
     fn reword(&self, pos: Pos, message: &str) -> Option<Diagnostic> {
+        let typed = match message {
+            "invalid boolean" => Some(("invalid boolean", "write `true` or `false`")),
+            "invalid u32" | "invalid i32" | "invalid u64" | "invalid i64" => {
+                Some(("invalid number", "write a whole number, like `3`"))
+            }
+            m if m.contains("untagged enum ExitCodes") => Some((
+                "invalid exit codes",
+                "write an exit code or a list of them, like `exit: 0` or `exit: [0, 22]`",
+            )),
+            m if m.contains("untagged enum Confirm") => Some((
+                "invalid confirmation",
+                "write `true` (a yes/no question), `false`, or the phrase the operator must type",
+            )),
+            _ => None,
+        };
+        if let Some((what, help)) = typed {
+            let width = self
+                .text
+                .lines()
+                .nth(pos.line.saturating_sub(1) as usize)
+                .map(|l| {
+                    l.chars()
+                        .skip(pos.col.saturating_sub(1) as usize)
+                        .take_while(|c| !matches!(c, ',' | '}' | ']' | '#'))
+                        .collect::<String>()
+                        .trim_end()
+                        .chars()
+                        .count()
+                })
+                .unwrap_or(1);
+            return Some(
+                Diagnostic::error(&self.path, pos, what)
+                    .with_width(width)
+                    .with_help(help),
+            );
+        }
         if let Some((field, expected)) = unknown_field(message) {
             let d = Diagnostic::error(&self.path, pos, format!("unknown field `{field}`"))
                 .with_width(field.chars().count());

@@ -85,10 +85,11 @@ steps:
   - {id: done, title: Done, end: resolved}
 "##,
         2,
-        r##"rb.yaml:9:23: error: invalid u32 (in the value at line 2 that this alias repeats)
+        r##"rb.yaml:9:23: error: invalid number (in the value at line 2 that this alias repeats)
   |
 9 |     retry: {attempts: *name}
   |                       ^^^^^
+  = help: write a whole number, like `3`
 checked 1 file: 1 error
 "##,
     );
@@ -290,6 +291,32 @@ steps:
   = help: add `title:` to this mapping; see docs/format.md
 checked 1 file: 1 error
 "##,
+    );
+}
+
+/// Values of the wrong type say what to write (serde's words named Rust types: "invalid u32",
+/// "data did not match any variant of untagged enum ExitCodes").
+#[test]
+fn a_value_of_the_wrong_type_says_what_to_write() {
+    let file = |line: &str| {
+        format!(
+            "version: 1\nid: x\ntitle: X\nrto: 5m\nsteps:\n  - id: a\n    title: A\n    run: \"true\"\n    {line}\n  - {{id: done, title: Done, end: resolved}}\n"
+        )
+    };
+    check(
+        &file("idempotent: maybe"),
+        2,
+        "rb.yaml:9:17: error: invalid boolean\n  |\n9 |     idempotent: maybe\n  |                 ^^^^^\n  = help: write `true` or `false`\nchecked 1 file: 1 error\n",
+    );
+    check(
+        &file("expect: {exit: ok}"),
+        2,
+        "rb.yaml:9:20: error: invalid exit codes\n  |\n9 |     expect: {exit: ok}\n  |                    ^^\n  = help: write an exit code or a list of them, like `exit: 0` or `exit: [0, 22]`\nchecked 1 file: 1 error\n",
+    );
+    check(
+        &file("retry: {attempts: two}"),
+        2,
+        "rb.yaml:9:23: error: invalid number\n  |\n9 |     retry: {attempts: two}\n  |                       ^^^\n  = help: write a whole number, like `3`\nchecked 1 file: 1 error\n",
     );
 }
 
