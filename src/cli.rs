@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCompleter;
+
+use crate::cmd::completions::values;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,9 +55,9 @@ pub enum Command {
         after_help = "Examples:\n  runbook schema > runbook.schema.json\n  # then, first line of a runbook:\n  # yaml-language-server: $schema=./runbook.schema.json"
     )]
     Schema,
-    /// Print shell completions
+    /// Print shell completions: commands and options, and the runbook ids, run ids and step ids of your files
     #[command(
-        after_help = "Examples:\n  runbook completions bash > /etc/bash_completion.d/runbook\n  runbook completions zsh > \"${fpath[1]}/_runbook\"\n  runbook completions fish > ~/.config/fish/completions/runbook.fish"
+        after_help = "Examples:\n  source <(runbook completions bash)        # in ~/.bashrc\n  runbook completions bash > /etc/bash_completion.d/runbook\n  runbook completions zsh > \"${fpath[1]}/_runbook\"\n  runbook completions fish > ~/.config/fish/completions/runbook.fish\n\nThe script asks `runbook` (from PATH) at each Tab: regenerate it when you upgrade."
     )]
     Completions(CompletionsArgs),
     /// Print the man page (roff), as shipped in docs/runbook.1
@@ -94,7 +97,7 @@ pub enum Command {
 pub struct ReviewArgs {
     /// Run ids, unique prefixes of them, paths of audit files, or `last` (the newest run of
     /// the audit dir); several make a comparison
-    #[arg(required = true, value_name = "RUN")]
+    #[arg(required = true, value_name = "RUN", add = ArgValueCompleter::new(values::runs_or_last))]
     pub runs: Vec<String>,
     /// [default: from the extension of -o (.html, .md, .json), else text]
     #[arg(long, value_enum)]
@@ -161,6 +164,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// A runbook id of the catalog, or a path
+    #[arg(add = ArgValueCompleter::new(values::runbooks))]
     pub runbook: String,
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
@@ -181,6 +185,7 @@ pub struct CompletionsArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// A runbook id of the catalog, or a path
+    #[arg(add = ArgValueCompleter::new(values::runbooks))]
     pub runbook: String,
     #[command(flatten)]
     pub opts: RunOptions,
@@ -191,7 +196,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Start at this step instead of the first
-    #[arg(long, value_name = "STEP")]
+    #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(values::steps))]
     pub start_at: Option<String>,
 }
 
@@ -199,13 +204,13 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RunOptions {
     /// Bind a role to `local`, an inventory host or group, or an SSH destination
-    #[arg(long = "target", value_name = "ROLE=DEST")]
+    #[arg(long = "target", value_name = "ROLE=DEST", add = ArgValueCompleter::new(values::roles))]
     pub targets: Vec<String>,
     /// Give an input its value (a secret given so is visible in the process list: prefer --set-from)
-    #[arg(long = "set", value_name = "NAME=VALUE")]
+    #[arg(long = "set", value_name = "NAME=VALUE", add = ArgValueCompleter::new(values::inputs))]
     pub sets: Vec<String>,
     /// Read an input from where it lives: env:VAR, file:PATH, file-all:PATH, cmd:COMMAND (e.g. cmd:pass show db/prod), or stdin
-    #[arg(long = "set-from", value_name = "NAME=SOURCE")]
+    #[arg(long = "set-from", value_name = "NAME=SOURCE", add = ArgValueCompleter::new(values::inputs))]
     pub set_froms: Vec<String>,
     /// Inventory of hosts and groups [default: $RUNBOOK_INVENTORY, else ./inventory.yaml when present]
     #[arg(long, value_name = "FILE", env = "RUNBOOK_INVENTORY")]
@@ -217,7 +222,7 @@ pub struct RunOptions {
     #[arg(long)]
     pub yes: bool,
     /// Answer a step in advance: a confirmation phrase, a decision (label or step id), or done|skip|failed
-    #[arg(long = "answer", value_name = "STEP=VALUE")]
+    #[arg(long = "answer", value_name = "STEP=VALUE", add = ArgValueCompleter::new(values::answers))]
     pub answers: Vec<String>,
     /// Take the run lock even from a live holder (recorded in the audit trail)
     #[arg(long)]
@@ -260,6 +265,7 @@ pub struct SshArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// A run id (or a unique prefix), or the path of its audit file
+    #[arg(add = ArgValueCompleter::new(values::runs))]
     pub run: String,
     #[command(flatten)]
     pub opts: RunOptions,
@@ -286,6 +292,7 @@ pub enum AuditCommand {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A run id, or the path of its audit file
+    #[arg(add = ArgValueCompleter::new(values::runs))]
     pub run: String,
     /// Print the report as JSON
     #[arg(long)]

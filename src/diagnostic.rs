@@ -129,6 +129,11 @@ fn nth_line(source: &str, line: u32) -> Option<&str> {
     source.lines().nth(line as usize - 1)
 }
 
+/// `1 error`, `2 errors`: a count and its noun, grammatical for one.
+pub fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// "did you mean `x`?" for the closest candidate, when one is close enough to be a typo.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     candidates

@@ -2,7 +2,7 @@
 //! not executed.
 
 use crate::plan::{Plan, reachable};
-use crate::runbook::{Confirm, Runbook, StepKind};
+use crate::runbook::{Confirm, Runbook, Step, StepKind};
 use crate::vars::Vars;
 
 pub fn render(plan: &Plan, vars: &Vars, start_at: Option<&str>) -> String {
@@ -14,7 +14,7 @@ pub fn render(plan: &Plan, vars: &Vars, start_at: Option<&str>) -> String {
         runbook.rto.0.value
     );
     for (role, host) in &plan.targets {
-        out.push_str(&format!("  target {role}: {host}\n"));
+        out.push_str(&format!("  target {role} → {}\n", plan.describe_host(host)));
     }
     for (name, value) in vars.masked() {
         out.push_str(&format!("  var {name}={value}\n"));
@@ -31,6 +31,17 @@ pub fn render(plan: &Plan, vars: &Vars, start_at: Option<&str>) -> String {
     out
 }
 
+/// Where a step acts: `db → prod-db (deploy@db-1, ssh, env prod)`, or `local (this machine)`.
+fn target_of(plan: &Plan, runbook: &Runbook, step: &Step) -> String {
+    let role = runbook.step_target(step);
+    let host = plan.describe_host(&plan.host(runbook.id(), role));
+    if role == "local" {
+        host
+    } else {
+        format!("{role} → {host}")
+    }
+}
+
 fn steps(
     plan: &Plan,
     runbook: &Runbook,
@@ -43,7 +54,7 @@ fn steps(
     let reach = reachable(runbook, start);
     for (i, step) in runbook.steps.iter().enumerate() {
         let skipped = if reach.contains(&i) { "" } else { "  (not reached)" };
-        let host = plan.host(runbook.id(), runbook.step_target(step));
+        let on = target_of(plan, runbook, step);
         out.push_str(&format!(
             "\n{indent}[{}/{}] {} — {}{skipped}\n",
             i + 1,
@@ -53,7 +64,7 @@ fn steps(
         ));
         match step.kind() {
             Some(StepKind::Run(cmd)) => {
-                out.push_str(&format!("{indent}    run on {host}:\n"));
+                out.push_str(&format!("{indent}    run on {on}:\n"));
                 for line in cmd.lines() {
                     out.push_str(&format!("{indent}      {line}\n"));
                 }
@@ -107,6 +118,10 @@ fn steps(
             vars.interpolate(&step.title)
         ));
         if let Some(r) = &step.run {
+            out.push_str(&format!(
+                "{indent}    run on {}:\n",
+                target_of(plan, runbook, step)
+            ));
             for line in r.value.lines() {
                 out.push_str(&format!("{indent}      {line}\n"));
             }

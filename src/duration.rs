@@ -93,9 +93,36 @@ pub fn format(d: Duration) -> String {
     out
 }
 
+/// How long a run took, as its verdict and end summary say it: tenths of a second under 10 s
+/// (`4.2s`), else whole seconds, cut and not rounded, written as a runbook writes durations
+/// (`1m12s`). A review's totals use it too, so that "total 1m12s" and "resolved in 1m12s" agree
+/// (the verdict's words are recorded in the seal and cannot be re-rounded).
+pub fn format_elapsed(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 10.0 {
+        format!("{secs:.1}s")
+    } else {
+        format(Duration::from_secs(d.as_secs()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The verdict is worded by `ui::fmt_secs`; the review's totals by `format_elapsed`: they
+    /// must say the same for the same time.
+    #[test]
+    fn elapsed_reads_as_the_verdict_says_it() {
+        for ms in [
+            0, 40, 950, 4_210, 9_949, 9_960, 10_000, 12_345, 72_800, 299_999, 3_723_999,
+        ] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(format_elapsed(d), crate::ui::fmt_secs(d), "{ms} ms");
+        }
+        assert_eq!(format_elapsed(Duration::from_millis(72_800)), "1m12s");
+        assert_eq!(format_elapsed(Duration::from_millis(4_210)), "4.2s");
+    }
 
     #[test]
     fn parses_units() {

@@ -99,8 +99,17 @@ pub fn unknown_fields(source: &Source) -> Vec<Diagnostic> {
         return Vec::new();
     };
     let mut found = Vec::new();
-    walk(&tree, &SCHEMA, &source.path, &mut found);
+    walk(&tree, &SCHEMA, None, &source.path, &mut found);
     found
+}
+
+/// The mapping a mapping's value sits in: its fields, and the key whose value it is.
+#[derive(Clone, Copy)]
+struct Parent<'a> {
+    properties: Option<&'a serde_json::Map<String, Value>>,
+    /// The keys of the mapping above, written.
+    entries: &'a [(Spanned<String>, Node)],
+    key: &'a Spanned<String>,
 }
 
 /// Follows `$ref` (`#/$defs/Step` or draft-07's `#/definitions/Step`).
@@ -141,7 +150,7 @@ fn alternative<'s>(schema: &'s Value, want: &str) -> Option<&'s Value> {
         .map(resolve)
 }
 
-fn walk(node: &Node, schema: &Value, file: &str, found: &mut Vec<Diagnostic>) {
+fn walk(node: &Node, schema: &Value, parent: Option<Parent<'_>>, file: &str, found: &mut Vec<Diagnostic>) {
     match node {
         Node::Scalar => {}
         Node::Seq(items) => {
@@ -149,7 +158,7 @@ fn walk(node: &Node, schema: &Value, file: &str, found: &mut Vec<Diagnostic>) {
                 return;
             };
             for item in items {
-                walk(item, items_schema, file, found);
+                walk(item, items_schema, None, file, found);
             }
         }
         Node::Map(entries) => {
@@ -159,12 +168,17 @@ fn walk(node: &Node, schema: &Value, file: &str, found: &mut Vec<Diagnostic>) {
             let properties = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties");
             for (key, value) in entries {
+                let here = Some(Parent {
+                    properties,
+                    entries,
+                    key,
+                });
                 if let Some(property) = properties.and_then(|p| p.get(&key.value)) {
-                    walk(value, property, file, found);
+                    walk(value, property, here, file, found);
                 } else if additional == Some(&Value::Bool(false)) {
-                    found.push(unknown(key, properties, file));
+                    found.push(unknown(key, properties, parent, file));
                 } else if let Some(values) = additional.filter(|a| a.is_object()) {
-                    walk(value, values, file, found);
+                    walk(value, values, None, file, found);
                 }
             }
         }
@@ -174,15 +188,30 @@ fn walk(node: &Node, schema: &Value, file: &str, found: &mut Vec<Diagnostic>) {
 fn unknown(
     key: &Spanned<String>,
     properties: Option<&serde_json::Map<String, Value>>,
+    parent: Option<Parent<'_>>,
     file: &str,
 ) -> Diagnostic {
     let expected: Vec<&str> = properties
         .map(|p| p.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    let help = did_you_mean(&key.value, expected.iter().copied()).unwrap_or_else(|| {
-        let list: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
-        format!("expected one of {}", list.join(", "))
-    });
+    // A field of the mapping above (which does not have it yet), indented under one of its
+    // keys by mistake.
+    let misplaced = parent
+        .filter(|p| p.properties.is_some_and(|props| props.contains_key(&key.value)))
+        .filter(|p| !p.entries.iter().any(|(k, _)| k.value == key.value))
+        .map(|p| {
+            let at = Pos::of(p.key);
+            format!(
+                "`{}` is a field of the mapping above, not of `{}`: indent it like `{}` (column {})",
+                key.value, p.key.value, p.key.value, at.col
+            )
+        });
+    let help = misplaced
+        .or_else(|| did_you_mean(&key.value, expected.iter().copied()))
+        .unwrap_or_else(|| {
+            let list: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
+            format!("expected one of {}", list.join(", "))
+        });
     Diagnostic::error(file, Pos::of(key), format!("unknown field `{}`", key.value))
         .with_width(key.value.chars().count())
         .with_help(help)

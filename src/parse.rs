@@ -8,6 +8,7 @@ use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 use crate::runbook::Runbook;
 
 mod duplicate;
+mod hints;
 mod wording;
 
 /// Files larger than this are refused before they are read.
@@ -94,9 +95,13 @@ impl Source {
     pub(crate) fn diagnose(&self, error: &serde_saphyr::Error) -> Diagnostic {
         let worded = wording::explain(error, &self.text);
         let message = clean_message(&worded.message);
-        let mut d = self
-            .reword(worded.pos, &message)
-            .unwrap_or_else(|| Diagnostic::error(&self.path, worded.pos, message).with_width(worded.width));
+        let mut d = self.reword(worded.pos, &message).unwrap_or_else(|| {
+            let d = Diagnostic::error(&self.path, worded.pos, &message).with_width(worded.width);
+            match hints::for_syntax(&self.text, worded.pos, &message) {
+                Some(hint) => d.with_help(hint),
+                None => d,
+            }
+        });
         if let Some(anchor) = worded.anchored_at {
             d.message.push_str(&through_alias(anchor));
         }
@@ -105,6 +110,42 @@ impl Source {
 
     /// serde reports these as plain messages; give them a hint an engineer can act on.
     fn reword(&self, pos: Pos, message: &str) -> Option<Diagnostic> {
+        let typed = match message {
+            "invalid boolean" => Some(("invalid boolean", "write `true` or `false`")),
+            "invalid u32" | "invalid i32" | "invalid u64" | "invalid i64" => {
+                Some(("invalid number", "write a whole number, like `3`"))
+            }
+            m if m.contains("untagged enum ExitCodes") => Some((
+                "invalid exit codes",
+                "write an exit code or a list of them, like `exit: 0` or `exit: [0, 22]`",
+            )),
+            m if m.contains("untagged enum Confirm") => Some((
+                "invalid confirmation",
+                "write `true` (a yes/no question), `false`, or the phrase the operator must type",
+            )),
+            _ => None,
+        };
+        if let Some((what, help)) = typed {
+            let width = self
+                .text
+                .lines()
+                .nth(pos.line.saturating_sub(1) as usize)
+                .map(|l| {
+                    l.chars()
+                        .skip(pos.col.saturating_sub(1) as usize)
+                        .take_while(|c| !matches!(c, ',' | '}' | ']' | '#'))
+                        .collect::<String>()
+                        .trim_end()
+                        .chars()
+                        .count()
+                })
+                .unwrap_or(1);
+            return Some(
+                Diagnostic::error(&self.path, pos, what)
+                    .with_width(width)
+                    .with_help(help),
+            );
+        }
         if let Some((field, expected)) = unknown_field(message) {
             let d = Diagnostic::error(&self.path, pos, format!("unknown field `{field}`"))
                 .with_width(field.chars().count());
@@ -124,9 +165,10 @@ impl Source {
             .strip_prefix("missing field `")
             .and_then(|m| m.strip_suffix('`'))
         {
+            let help = hints::misindented(&self.text, pos, field)
+                .unwrap_or_else(|| format!("add `{field}:` to this mapping; see docs/format.md"));
             return Some(
-                Diagnostic::error(&self.path, pos, format!("missing field `{field}`"))
-                    .with_help(format!("add `{field}:` to this mapping; see docs/format.md")),
+                Diagnostic::error(&self.path, pos, format!("missing field `{field}`")).with_help(help),
             );
         }
         if message.starts_with("budget breached") || message.contains("alias") && message.contains("limit") {

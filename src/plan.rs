@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 
 use crate::catalog;
 use crate::cli::Global;
-use crate::diagnostic::did_you_mean;
+use crate::diagnostic::{did_you_mean, plural};
 use crate::error::{Error, exit};
 use crate::inventory::{Binding, Inventory};
 use crate::parse::Source;
@@ -49,8 +49,9 @@ fn load(path: PathBuf, catalog_ids: &BTreeSet<String>) -> Result<Loaded, Error> 
             eprint!("{}", d.render(source.as_ref().map(|s| s.text.as_str())));
         }
         eprintln!(
-            "runbook: error: {} does not validate ({errors} errors): nothing was run",
-            path.display()
+            "runbook: error: {} does not validate ({}): nothing was run",
+            path.display(),
+            plural(errors, "error")
         );
         return Err(Error::Exit(exit::USAGE));
     }
@@ -280,17 +281,63 @@ impl Plan {
             }
         }
         if !missing.is_empty() {
-            let flags = missing
-                .iter()
-                .map(|m| format!("--set-from {m}=SOURCE (or --set {m}=...)"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            return Err(Error::usage(format!(
-                "inputs without a value: {} — pass {flags} (nothing was run)",
-                missing.join(", ")
-            )));
+            return Err(missing_inputs(&missing));
         }
         Ok(vars)
+    }
+
+    /// The main runbook's inputs for `--dry-run`: the values `--set` and defaults give, and for
+    /// the others where they would come from, in words (`<from cmd:pass show db: read when
+    /// the run starts>`, `<secret: asked when the run starts, not in a dry run>`). No source is
+    /// read and nobody is asked, so a dry run needs no terminal and runs no `cmd:`. Unattended
+    /// (`--yes`), an input nothing gives is the same error as for the run itself.
+    pub fn planned_inputs(&self, sets: &[String], froms: &[String], unattended: bool) -> Result<Vars, Error> {
+        use crate::secrets::given::Planned;
+        let runbook = &self.main.runbook;
+        let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
+        let mut vars = Vars::default();
+        let mut missing = Vec::new();
+        for (name, input) in &runbook.inputs {
+            let secret = input.value.secret;
+            match given.planned(name, &input.value)? {
+                Planned::Value(value) => vars.set(name, value, secret),
+                Planned::Source(source) => {
+                    vars.set(name, format!("<from {source}: read when the run starts>"), false)
+                }
+                Planned::Asked if unattended => missing.push(name.clone()),
+                Planned::Asked if secret => {
+                    vars.set(
+                        name,
+                        "<secret: asked when the run starts, not in a dry run>",
+                        false,
+                    );
+                }
+                Planned::Asked => vars.set(name, "<asked when the run starts>", false),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing_inputs(&missing));
+        }
+        Ok(vars)
+    }
+
+    /// Where a host label points, for the plan: `local (this machine)`, `prod-db
+    /// (deploy@db-1.example.com, env prod)`, or the SSH destination as given.
+    pub fn describe_host(&self, label: &str) -> String {
+        match self.bindings.get(label) {
+            None | Some(Binding::Local) => "local (this machine)".to_string(),
+            Some(Binding::Ssh { name, dest, env }) => {
+                let mut facts = Vec::new();
+                if dest != name {
+                    facts.push(dest.clone());
+                }
+                facts.push(match env {
+                    Some(env) => format!("ssh, env {env}"),
+                    None => "ssh".to_string(),
+                });
+                format!("{name} ({})", facts.join(", "))
+            }
+        }
     }
 
     /// The variables of a sub-run: the called runbook's inputs from `with` (interpolated with
@@ -459,6 +506,19 @@ impl Plan {
             }
         }
     }
+}
+
+/// Inputs nothing gives, unattended: what to pass.
+fn missing_inputs(missing: &[String]) -> Error {
+    let flags = missing
+        .iter()
+        .map(|m| format!("--set-from {m}=SOURCE (or --set {m}=...)"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Error::usage(format!(
+        "inputs without a value: {} — pass {flags} (nothing was run)",
+        missing.join(", ")
+    ))
 }
 
 fn calls_of(runbook: &Runbook) -> Vec<String> {

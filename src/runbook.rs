@@ -187,7 +187,7 @@ pub struct Step {
     /// Kind `end`: ends the run with this outcome.
     #[serde(default)]
     #[schemars(with = "Option<Outcome>")]
-    pub end: Option<Located<Outcome>>,
+    pub end: Option<Located<EndText>>,
     /// Shown when the run ends at this `end` step; may use `{{ name }}`.
     #[serde(default)]
     pub message: Option<String>,
@@ -213,12 +213,33 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Resolved, Outcome::Escalated, Outcome::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Resolved => "resolved",
             Outcome::Escalated => "escalated",
             Outcome::Failed => "failed",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
+
+/// The value of `end` as written. Read as text, not as an `Outcome`, so that a misspelt
+/// outcome (`end: resolvd`) is a validation error with a "did you mean", reported with the
+/// file's other problems, rather than a parse error that hides them all (docs/validation.md).
+/// The JSON Schema still lists the three outcomes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct EndText(pub String);
+
+impl EndText {
+    /// The outcome; `None` when the text is none (validation has reported it).
+    pub fn outcome(&self) -> Option<Outcome> {
+        Outcome::parse(&self.0)
     }
 }
 
@@ -367,7 +388,9 @@ impl Step {
             kinds.push(StepKind::Call(&call.value));
         }
         if let Some(end) = &self.end {
-            kinds.push(StepKind::End(end.value));
+            // An unknown outcome is a validation error, so such a runbook never runs; until
+            // then the step still counts as an `end` step (its kind is not in question).
+            kinds.push(StepKind::End(end.value.outcome().unwrap_or(Outcome::Failed)));
         }
         kinds
     }

@@ -50,6 +50,19 @@ pub fn validate(source: &Source, runbook: &Runbook, catalog: Option<&BTreeSet<St
     diagnostics
 }
 
+/// The problems that once stopped the parse (an `end` that is no outcome, now read as text so
+/// that `validate` reports it with the rest): what `show`, which renders files with other
+/// problems as they are, still refuses.
+pub fn unreadable_values(source: &Source, runbook: &Runbook) -> Vec<Diagnostic> {
+    let mut checker = Checker::new(source, runbook, None);
+    for step in runbook.steps.iter().chain(&runbook.cleanup) {
+        if let Some(end) = &step.end {
+            checker.end_outcome(step.id(), end);
+        }
+    }
+    checker.diagnostics
+}
+
 /// Parse + validate one file (read errors and parse errors become diagnostics).
 pub fn check_file(
     path: &Path,

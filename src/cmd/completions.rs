@@ -1,16 +1,45 @@
 //! `runbook completions SHELL` and the man page (`runbook man`, hidden): both generated from the
 //! clap declaration in `cli.rs`, so they list exactly the commands and options that exist.
+//!
+//! Completions are dynamic (clap_complete's engine): the script `completions` prints asks
+//! `runbook` itself at each Tab, so that it can offer what only the files know, the runbook
+//! ids of the catalog, the run ids of the audit dir, the steps of the runbook being typed
+//! (`values.rs`), besides the commands, options and enum values of `cli.rs`.
+
+pub mod values;
 
 use clap::CommandFactory;
+use clap_complete::env::{EnvCompleter, Shells};
 use clap_mangen::Man;
 
 use crate::cli::{Cli, CompletionsArgs};
 use crate::error::{Error, Result, exit};
 use crate::output;
 
+/// The variable that tells `runbook` a shell is asking for completions (the scripts set it).
+pub const VAR: &str = "_RUNBOOK_COMPLETE";
+
+/// Answers a shell asking for completions, and exits; returns at once otherwise. Called first
+/// thing in `main`, before anything is printed.
+pub fn answer_shell() {
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(VAR)
+        .complete();
+}
+
+/// The script that makes `SHELL` complete `runbook` by asking it: source it, or save it where
+/// the shell loads completions. It calls `runbook` from `PATH`, so it holds across upgrades as
+/// long as it is regenerated with the binary (the protocol between the two is clap_complete's).
 pub fn execute(args: &CompletionsArgs) -> Result<u8> {
+    let name = args.shell.to_string();
+    let shells = Shells::builtins();
+    let shell: &dyn EnvCompleter = shells
+        .completer(&name)
+        .ok_or_else(|| Error::usage(format!("no completions for `{name}`")))?;
     let mut buffer = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "runbook", &mut buffer);
+    shell
+        .write_registration(VAR, "runbook", "runbook", "runbook", &mut buffer)
+        .map_err(|e| Error::runtime(format!("cannot write the {name} completions: {e}")))?;
     output::print(&String::from_utf8_lossy(&buffer))?;
     Ok(exit::OK)
 }

@@ -1,7 +1,7 @@
 //! One module per subcommand; `execute` dispatches what the user typed to it.
 
 mod audit;
-mod completions;
+pub mod completions;
 mod history;
 mod list;
 mod resume;

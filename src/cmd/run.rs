@@ -57,7 +57,12 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     }
 
     let operator_name = crate::launch::operator_name(opts);
-    let mut vars = plan.inputs(&opts.sets, &opts.set_froms, &operator)?;
+    // A dry run asks nobody and reads no secret source: it says where each value would come from.
+    let mut vars = if args.dry_run {
+        plan.planned_inputs(&opts.sets, &opts.set_froms, opts.yes)?
+    } else {
+        plan.inputs(&opts.sets, &opts.set_froms, &operator)?
+    };
     let run_id = crate::audit::new_run_id(runbook.id());
     vars.set("run_id", run_id.clone(), false);
     vars.set("operator", operator_name.clone(), false);

@@ -18,6 +18,13 @@ pub fn execute(global: &Global, args: &ShowArgs) -> Result<u8> {
         eprint!("{}", d.render(Some(&source.text)));
         Error::Exit(exit::USAGE)
     })?;
+    let unreadable = crate::validate::unreadable_values(&source, &runbook);
+    if !unreadable.is_empty() {
+        for d in &unreadable {
+            eprint!("{}", d.render(Some(&source.text)));
+        }
+        return Err(Error::Exit(exit::USAGE));
+    }
     let document = match args.format {
         ShowFormat::Text => render::text(&runbook),
         ShowFormat::Md => render::markdown(&runbook),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog;
 use crate::cli::{Global, ValidateArgs};
-use crate::diagnostic::{Diagnostic, Pos};
+use crate::diagnostic::{Diagnostic, Pos, plural};
 use crate::error::{Error, Result, exit};
 use crate::parse::Source;
 use crate::runbook::Runbook;
@@ -236,7 +236,6 @@ fn catalog_ids(global: &Global, skip: &BTreeSet<PathBuf>) -> BTreeSet<String> {
 
 /// `checked 3 files: 2 errors, 1 warning` or `checked 3 files: ok`.
 fn summary(files: usize, errors: usize, warnings: usize) -> String {
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let mut parts = Vec::new();
     if errors > 0 {
         parts.push(plural(errors, "error"));

@@ -148,7 +148,7 @@ pub(crate) fn facts(runbook: &Runbook, step: &Step, style: Style) -> Vec<(&'stat
         facts.push(("with", with));
     }
     if let Some(end) = &step.end {
-        facts.push(("outcome", end.value.as_str().to_string()));
+        facts.push(("outcome", end.value.0.clone()));
     }
     facts
 }

@@ -589,7 +589,7 @@ impl Builder {
                 "INCOMPLETE".into(),
                 Some(format!(
                     "no seal: the run stopped {} into the RTO clock",
-                    super::fmt_ms(r.total_ms)
+                    super::fmt_total(r.total_ms)
                 )),
             ),
             (_, Some(seal)) => match &seal.verdict {
@@ -604,7 +604,11 @@ impl Builder {
                 None if within => ("WITHIN RTO".into(), None),
                 None => (
                     "OVER RTO".into(),
-                    Some(format!("{} over", super::fmt_ms(r.total_ms - r.rto_ms))),
+                    Some(format!(
+                        "{} over the {} RTO",
+                        super::fmt_total(r.total_ms - r.rto_ms),
+                        super::fmt_rto(r.rto_ms)
+                    )),
                 ),
             },
         };

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Review, fmt_ms};
+use super::{Review, fmt_ms, fmt_total};
 
 /// Below this change (in %), first to last, runs are called steady.
 const STEADY_PCT: f64 = 5.0;
@@ -17,12 +17,27 @@ pub struct Comparison {
     pub steps: Vec<Row>,
     /// Runbook ids of the runs, when they differ (a comparison of unlike runs).
     pub runbooks: Vec<String>,
+    /// How many runs of each mode, when the runs mix incidents and drills, else empty.
+    pub modes: Vec<ModeCount>,
+    /// The trend of all the runs, when they are of one mode (null when they mix modes: see
+    /// `trends`).
     pub trend: Option<Trend>,
+    /// One trend per mode that has two runs or more: a drill rehearses and an incident is the
+    /// real thing, and one trend across both would compare unlike runs.
+    pub trends: Vec<Trend>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeCount {
+    pub mode: String,
+    pub runs: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Column {
     pub run: String,
+    /// The audit file read.
+    pub path: String,
     pub launched: Option<DateTime<Utc>>,
     pub runbook: String,
     pub mode: String,
@@ -41,6 +56,8 @@ pub struct Row {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Trend {
+    /// The mode of the runs it covers: `drill` or `incident`.
+    pub mode: String,
     /// `faster`, `slower` or `steady`.
     pub direction: String,
     pub runs: usize,
@@ -98,6 +115,7 @@ impl Comparison {
             .iter()
             .map(|r| Column {
                 run: r.run.clone(),
+                path: r.path.clone(),
                 launched: r.launched,
                 runbook: r.runbook.clone(),
                 mode: r.mode.clone(),
@@ -106,20 +124,136 @@ impl Comparison {
                 verdict: r.verdict.clone(),
             })
             .collect();
-        let trend = trend(&runs, &steps);
+        // Modes in the order the runs first show them, oldest first.
+        let mut modes: Vec<ModeCount> = Vec::new();
+        for r in &runs {
+            match modes.iter_mut().find(|m| m.mode == r.mode) {
+                Some(m) => m.runs += 1,
+                None => modes.push(ModeCount {
+                    mode: r.mode.clone(),
+                    runs: 1,
+                }),
+            }
+        }
+        let mixed = modes.len() > 1;
+        let trends: Vec<Trend> = modes
+            .iter()
+            .filter_map(|m| {
+                let picked: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].mode == m.mode).collect();
+                let noun = if mixed {
+                    plural_mode(&m.mode)
+                } else {
+                    "runs".into()
+                };
+                trend(&runs, &steps, &picked, &m.mode, &noun)
+            })
+            .collect();
+        let trend = if mixed { None } else { trends.first().cloned() };
+        if !mixed {
+            modes.clear();
+        }
         Comparison {
             runs,
             steps,
             runbooks,
+            modes,
             trend,
+            trends,
         }
+    }
+
+    /// How to see one of the runs in full (several runs print the comparison alone).
+    pub fn in_full_hint(&self) -> String {
+        match self.newest_command() {
+            Some(command) => format!("Each run in full: runbook review RUN (the newest: {command})"),
+            None => "Each run in full: runbook review RUN".to_string(),
+        }
+    }
+
+    /// `runbook review FILE` for the newest run.
+    pub fn newest_command(&self) -> Option<String> {
+        self.runs
+            .last()
+            .map(|newest| format!("runbook review {}", shell_word(&newest.path)))
+    }
+
+    /// `mixes 2 incidents and 3 drills`, when the runs do.
+    pub fn mixed_modes(&self) -> Option<String> {
+        if self.modes.len() < 2 {
+            return None;
+        }
+        let counts: Vec<String> = self
+            .modes
+            .iter()
+            .map(|m| {
+                let noun = if m.runs == 1 {
+                    m.mode.clone()
+                } else {
+                    plural_mode(&m.mode)
+                };
+                format!("{} {noun}", m.runs)
+            })
+            .collect();
+        Some(format!("mixes {}", counts.join(" and ")))
+    }
+
+    /// What each trend is of: `Trend` alone when the runs are of one mode, else `Trend of the
+    /// drills`; and the modes with a single run, which have none.
+    pub fn trend_lines(&self) -> Vec<(String, String)> {
+        let mut lines: Vec<(String, String)> = self
+            .trends
+            .iter()
+            .map(|t| {
+                let label = if self.modes.is_empty() {
+                    "Trend".to_string()
+                } else {
+                    format!("Trend of the {}", plural_mode(&t.mode))
+                };
+                (label, t.summary.clone())
+            })
+            .collect();
+        for m in self.modes.iter().filter(|m| m.runs < 2) {
+            lines.push((
+                format!("Trend of the {}", plural_mode(&m.mode)),
+                format!("only one {}: no trend.", m.mode),
+            ));
+        }
+        lines
     }
 }
 
-fn trend(runs: &[Column], steps: &[Row]) -> Option<Trend> {
-    if runs.len() < 2 {
+/// `path` as one word a shell reads back: as is when it is plain, else quoted.
+fn shell_word(path: &str) -> String {
+    let plain = !path.is_empty()
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-' | '+' | ':' | '@'));
+    if plain {
+        path.to_string()
+    } else {
+        crate::script::shell_quote(path)
+    }
+}
+
+/// `drills`, `incidents`.
+fn plural_mode(mode: &str) -> String {
+    format!("{mode}s")
+}
+
+/// The trend over the runs at `picked` (indices into `runs`, oldest first), called `noun` in
+/// its sentence.
+fn trend(all_runs: &[Column], all_steps: &[Row], picked: &[usize], mode: &str, noun: &str) -> Option<Trend> {
+    if picked.len() < 2 {
         return None;
     }
+    let runs: Vec<&Column> = picked.iter().map(|&i| &all_runs[i]).collect();
+    let steps: Vec<Row> = all_steps
+        .iter()
+        .map(|row| Row {
+            step: row.step.clone(),
+            took_ms: picked.iter().map(|&i| row.took_ms[i]).collect(),
+        })
+        .collect();
     let totals: Vec<u64> = runs.iter().map(|r| r.total_ms).collect();
     let (first, last) = (totals[0], totals[totals.len() - 1]);
     let change_ms = last as i64 - first as i64;
@@ -156,16 +290,16 @@ fn trend(runs: &[Column], steps: &[Row]) -> Option<Trend> {
         .max_by_key(|c| c.change_ms.unsigned_abs())
         .filter(|c| c.change_ms != 0);
     let mut summary = format!(
-        "Over the last {} runs, the total went from {} to {}",
+        "Over the last {} {noun}, the total went from {} to {}",
         runs.len(),
-        fmt_ms(first),
-        fmt_ms(last)
+        fmt_total(first),
+        fmt_total(last)
     );
     match direction {
         "steady" => summary.push_str(&format!(" ({change_pct:+.0}%): steady.")),
         _ => summary.push_str(&format!(
             ": {} {direction} ({change_pct:+.0}%){}.",
-            fmt_ms(change_ms.unsigned_abs()),
+            fmt_total(change_ms.unsigned_abs()),
             if monotonic {
                 format!(", {direction} every time")
             } else {
@@ -173,7 +307,7 @@ fn trend(runs: &[Column], steps: &[Row]) -> Option<Trend> {
             }
         )),
     }
-    let sequence: Vec<String> = totals.iter().map(|t| fmt_ms(*t)).collect();
+    let sequence: Vec<String> = totals.iter().map(|t| fmt_total(*t)).collect();
     summary.push_str(&format!(" Totals, oldest first: {}.", sequence.join(" → ")));
     if let Some(c) = &biggest_step_change {
         summary.push_str(&format!(
@@ -186,6 +320,7 @@ fn trend(runs: &[Column], steps: &[Row]) -> Option<Trend> {
         ));
     }
     Some(Trend {
+        mode: mode.to_string(),
         direction: direction.into(),
         runs: runs.len(),
         first_ms: first,

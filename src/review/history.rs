@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{Review, fmt_ms, load};
+use super::{Review, fmt_rto, fmt_total, load};
 use crate::error::Error;
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,8 +128,8 @@ pub fn render(runs: &[Entry]) -> String {
                 e.runbook.clone(),
                 e.mode.clone(),
                 e.operators.join(","),
-                fmt_ms(e.total_ms),
-                fmt_ms(e.rto_ms),
+                fmt_total(e.total_ms),
+                fmt_rto(e.rto_ms),
                 e.outcome.clone().unwrap_or_else(|| "-".into()),
                 e.verdict.clone(),
                 if e.deviations.is_empty() {

@@ -4,7 +4,7 @@
 
 use super::svg::{esc, timeline};
 use super::text::{STEP_HEADER, gap_words, share, step_cells};
-use super::{Comparison, Review, fmt_ms, fmt_signed, fmt_time};
+use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_signed, fmt_time, fmt_total};
 
 const STYLE: &str = r#"
 :root { color-scheme: light dark;
@@ -109,11 +109,13 @@ pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
             esc(&r.integrity_warning().unwrap_or_default())
         ));
     }
+    // Several runs: the comparison alone; each run's review is one command away.
     if let Some(c) = comparison {
         out.push_str(&render_comparison(c));
-    }
-    for (i, r) in reviews.iter().enumerate() {
-        out.push_str(&render_one(r, i));
+    } else {
+        for (i, r) in reviews.iter().enumerate() {
+            out.push_str(&render_one(r, i));
+        }
     }
     out.push_str("</body>\n</html>\n");
     out
@@ -193,12 +195,12 @@ fn render_one(r: &Review, id: usize) -> String {
     }
     out.push_str("<h2>Timeline</h2>\n");
     out.push_str(&timeline(r, id));
-    out.push_str("<h2>Steps</h2>\n<p class=\"muted\">Times on the RTO clock. wait: presented → started (human); exec: started → finished (machine).</p>\n");
+    out.push_str("<h2>Steps</h2>\n<p class=\"muted\">time: when the step was presented (UTC); the other times are on the RTO clock. wait: presented → started (human); exec: started → finished (machine).</p>\n");
     let rows: Vec<Vec<String>> = r
         .steps
         .iter()
         .enumerate()
-        .map(|(i, v)| step_cells(i, v))
+        .map(|(i, v)| step_cells(r, i, v))
         .collect();
     out.push_str(&table(&STEP_HEADER, &rows, |i| {
         if r.steps[i].over_ms.is_some_and(|o| o > 0) {
@@ -221,7 +223,11 @@ fn render_one(r: &Review, id: usize) -> String {
             super::model::ItemKind::Deviation { .. } => format!("<strong>{}</strong>", esc(&item.text)),
             _ => esc(&item.text),
         };
-        out.push_str(&format!("<li>+{} {place}{text}", fmt_ms(item.at_ms)));
+        out.push_str(&format!(
+            "<li>{} +{} {place}{text}",
+            fmt_clock(r, item.at_ms),
+            fmt_ms(item.at_ms)
+        ));
         if !item.diff.is_empty() {
             out.push_str("<pre class=\"diff\">");
             for line in &item.diff {
@@ -268,8 +274,18 @@ fn render_comparison(c: &Comparison) -> String {
             esc(&c.runbooks.join(", "))
         ));
     }
-    if let Some(t) = &c.trend {
-        out.push_str(&format!("<p><strong>Trend:</strong> {}</p>\n", esc(&t.summary)));
+    if let Some(mixed) = c.mixed_modes() {
+        out.push_str(&format!(
+            "<p class=\"banner\">This comparison {}: a drill rehearses, an incident is the real thing; each mode has its own trend.</p>\n",
+            esc(&mixed)
+        ));
+    }
+    for (label, summary) in c.trend_lines() {
+        out.push_str(&format!(
+            "<p><strong>{}:</strong> {}</p>\n",
+            esc(&label),
+            esc(&summary)
+        ));
     }
     let mut header = vec!["step".to_string()];
     header.extend(
@@ -288,11 +304,14 @@ fn render_comparison(c: &Comparison) -> String {
         })
         .collect();
     let mut total = vec!["total".to_string()];
-    total.extend(c.runs.iter().map(|r| fmt_ms(r.total_ms)));
+    total.extend(c.runs.iter().map(|r| fmt_total(r.total_ms)));
     rows.push(total);
     let mut verdicts = vec!["verdict".to_string()];
     verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
     rows.push(verdicts);
+    let mut modes = vec!["mode".to_string()];
+    modes.extend(c.runs.iter().map(|r| r.mode.clone()));
+    rows.push(modes);
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&table(&header, &rows, |_| ""));
     out.push_str("<ol class=\"muted\">\n");
@@ -303,6 +322,8 @@ fn render_comparison(c: &Comparison) -> String {
             esc(&r.mode)
         ));
     }
-    out.push_str("</ol>\n</section>\n");
+    out.push_str("</ol>\n");
+    out.push_str(&format!("<p class=\"muted\">{}</p>\n", esc(&c.in_full_hint())));
+    out.push_str("</section>\n");
     out
 }

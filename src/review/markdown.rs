@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::text::{STEP_HEADER, gap_words, one_line, share, step_cells};
-use super::{Comparison, Review, fmt_ms, fmt_signed, fmt_time};
+use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_rto, fmt_signed, fmt_time, fmt_total};
 
 /// The `dateFormat` of the gantt block and the matching chrono format.
 pub const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
@@ -37,11 +37,20 @@ pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
             r.integrity_warning().unwrap_or_default()
         ));
     }
+    // Several runs: the comparison alone; each run's review is one command away.
     if let Some(c) = comparison {
         out.push_str(&render_comparison(c));
+        out.push_str(&match c.newest_command() {
+            Some(command) => format!(
+                "Each run in full: `runbook review RUN` (the newest: `{}`)\n",
+                command.replace('`', "'")
+            ),
+            None => "Each run in full: `runbook review RUN`\n".to_string(),
+        });
+        return out;
     }
     for r in reviews {
-        out.push_str(&render_one(r, if comparison.is_some() { "##" } else { "#" }));
+        out.push_str(&render_one(r, "#"));
     }
     out
 }
@@ -63,12 +72,12 @@ fn render_one(r: &Review, h: &str) -> String {
         })
         .collect();
     out.push_str(&md_table(&["", ""], &rows));
-    out.push_str(&format!("\n{h}# Steps\n\nTimes are on the RTO clock. *wait*: presented → started (human); *exec*: started → finished (machine).\n\n"));
+    out.push_str(&format!("\n{h}# Steps\n\n*time*: when the step was presented (UTC); the other times are on the RTO clock. *wait*: presented → started (human); *exec*: started → finished (machine).\n\n"));
     let rows: Vec<Vec<String>> = r
         .steps
         .iter()
         .enumerate()
-        .map(|(i, v)| step_cells(i, v).iter().map(|c| cell(c)).collect())
+        .map(|(i, v)| step_cells(r, i, v).iter().map(|c| cell(c)).collect())
         .collect();
     out.push_str(&md_table(&STEP_HEADER, &rows));
     let items = super::model::items(r);
@@ -87,7 +96,11 @@ fn render_one(r: &Review, h: &str) -> String {
             super::model::ItemKind::Deviation { .. } => format!("**{}**", cell(&item.text)),
             _ => cell(&item.text),
         };
-        out.push_str(&format!("- +{} {place}{text}\n", fmt_ms(item.at_ms)));
+        out.push_str(&format!(
+            "- {} +{} {place}{text}\n",
+            fmt_clock(r, item.at_ms),
+            fmt_ms(item.at_ms)
+        ));
         if !item.diff.is_empty() {
             out.push_str("\n  ```diff\n");
             for line in &item.diff {
@@ -202,7 +215,7 @@ pub fn gantt(r: &Review) -> String {
     out.push_str("    section RTO\n");
     out.push_str(&format!(
         "    RTO deadline {} :milestone, rto, {}, 0ms\n",
-        fmt_ms(r.rto_ms),
+        fmt_rto(r.rto_ms),
         time(r.rto_ms)
     ));
     out
@@ -214,6 +227,11 @@ fn render_comparison(c: &Comparison) -> String {
         out.push_str(&format!(
             "> These are runs of different runbooks: {}.\n\n",
             c.runbooks.join(", ")
+        ));
+    }
+    if let Some(mixed) = c.mixed_modes() {
+        out.push_str(&format!(
+            "> This comparison {mixed}: a drill rehearses, an incident is the real thing; each mode has its own trend.\n\n"
         ));
     }
     let mut header = vec!["step".to_string()];
@@ -233,19 +251,26 @@ fn render_comparison(c: &Comparison) -> String {
         })
         .collect();
     let mut total = vec!["**total**".to_string()];
-    total.extend(c.runs.iter().map(|r| format!("**{}**", fmt_ms(r.total_ms))));
+    total.extend(c.runs.iter().map(|r| format!("**{}**", fmt_total(r.total_ms))));
     rows.push(total);
     let mut verdicts = vec!["verdict".to_string()];
     verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
     rows.push(verdicts);
+    let mut modes = vec!["mode".to_string()];
+    modes.extend(c.runs.iter().map(|r| r.mode.clone()));
+    rows.push(modes);
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&md_table(&header, &rows));
     out.push('\n');
     for (i, r) in c.runs.iter().enumerate() {
         out.push_str(&format!("{}. `{}` ({})\n", i + 1, r.run, r.mode));
     }
-    if let Some(t) = &c.trend {
-        out.push_str(&format!("\n**Trend:** {}\n", t.summary));
+    let trends = c.trend_lines();
+    if !trends.is_empty() {
+        out.push('\n');
+    }
+    for (label, summary) in trends {
+        out.push_str(&format!("**{label}:** {summary}\n"));
     }
     out.push('\n');
     out

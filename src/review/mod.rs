@@ -403,6 +403,24 @@ pub fn fmt_ms(ms: u64) -> String {
     }
 }
 
+/// A run's total (or part of one against the RTO) worded as its verdict words it (`resolved
+/// in 1m12s`): the same number must read the same on both lines of a review.
+pub fn fmt_total(ms: u64) -> String {
+    crate::duration::format_elapsed(std::time::Duration::from_millis(ms))
+}
+
+/// An RTO as the runbook writes it and the verdict says it: `5m`, `1h`, `1m30s`.
+pub fn fmt_rto(ms: u64) -> String {
+    crate::duration::format(std::time::Duration::from_millis(ms))
+}
+
+/// `03:02:13`: the wall-clock time (UTC, as every time of a review) of an RTO-clock offset;
+/// `?` when the run has no clock start.
+pub fn fmt_clock(r: &Review, offset_ms: u64) -> String {
+    r.at(offset_ms)
+        .map_or_else(|| "?".to_string(), |t| t.format("%H:%M:%S").to_string())
+}
+
 /// `+1.2s` / `-30.0s`: over (+) or under (−) a target.
 pub fn fmt_signed(ms: i64) -> String {
     if ms >= 0 {

@@ -2,7 +2,7 @@
 //! the people did (deviations, decisions, answers, notes, edits as diffs, failed attempts) in
 //! time order. The text, Markdown and HTML renderers only escape and lay these out.
 
-use super::{Review, fmt_ms, fmt_time, text::share};
+use super::{Review, fmt_rto, fmt_time, fmt_total, text::share};
 
 /// One line of the facts table.
 pub struct Fact {
@@ -52,8 +52,8 @@ pub fn facts(r: &Review) -> Vec<Fact> {
             "Total",
             format!(
                 "{} of the {} RTO ({})",
-                fmt_ms(r.total_ms),
-                fmt_ms(r.rto_ms),
+                fmt_total(r.total_ms),
+                fmt_rto(r.rto_ms),
                 share(r.total_ms, r.rto_ms)
             ),
         ),

@@ -2,7 +2,7 @@
 //! (hatched: a person) apart from its exec (solid: a command), its target ticked, the RTO as a
 //! line. Colours come from CSS classes so the page can switch them for dark mode and print.
 
-use super::{Review, fmt_ms};
+use super::{Review, fmt_clock, fmt_ms, fmt_rto};
 
 const WIDTH: f64 = 1000.0;
 const LABEL: f64 = 200.0;
@@ -62,8 +62,19 @@ pub fn timeline(r: &Review, id: usize) -> String {
     s.push_str(&format!(
         "<defs><pattern id=\"hatch{id}\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\" patternTransform=\"rotate(45)\"><rect class=\"wait-bg\" width=\"6\" height=\"6\"/><line class=\"wait-line\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke-width=\"3\"/></pattern></defs>\n"
     ));
-    // Axis and grid.
+    // Axis and grid: offsets on the RTO clock, and above them the wall-clock time (UTC) when
+    // ticks are whole seconds apart.
     let step = tick_step(span);
+    let clock = r.clock_start.is_some() && step >= 1_000;
+    if clock {
+        s.push_str(&format!(
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">UTC</text><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">RTO clock</text>\n",
+            LABEL - 8.0,
+            TOP - 22.0,
+            LABEL - 8.0,
+            TOP - 10.0
+        ));
+    }
     let mut t = 0;
     while t <= span {
         let tx = x(t);
@@ -73,6 +84,13 @@ pub fn timeline(r: &Review, id: usize) -> String {
             TOP - 10.0,
             esc(&fmt_ms(t))
         ));
+        if clock {
+            s.push_str(&format!(
+                "<text class=\"tick\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+                TOP - 22.0,
+                fmt_clock(r, t)
+            ));
+        }
         t += step;
     }
     // Gaps behind the rows.
@@ -90,10 +108,11 @@ pub fn timeline(r: &Review, id: usize) -> String {
         let y = TOP + i as f64 * ROW + (ROW - BAR) / 2.0;
         let over = v.over_ms.is_some_and(|o| o > 0);
         s.push_str(&format!(
-            "<g class=\"step{}\"><title>{}. {}: took {} (wait {}, exec {}, after {}){}; {}</title>\n",
+            "<g class=\"step{}\"><title>{}. {} at {} UTC: took {} (wait {}, exec {}, after {}){}; {}</title>\n",
             if over { " over" } else { "" },
             i + 1,
             esc(&v.step),
+            fmt_clock(r, v.start_ms),
             fmt_ms(v.took_ms),
             fmt_ms(v.wait_ms),
             fmt_ms(v.exec_ms),
@@ -161,7 +180,7 @@ pub fn timeline(r: &Review, id: usize) -> String {
         TOP - 4.0,
         rx - 4.0,
         bottom + 14.0,
-        esc(&fmt_ms(r.rto_ms))
+        esc(&fmt_rto(r.rto_ms))
     ));
     if r.steps.len() > rows {
         s.push_str(&format!(

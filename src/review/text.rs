@@ -1,6 +1,6 @@
 //! The terminal review: aligned plain text, readable in a log and over `less`.
 
-use super::{Comparison, Review, StepVisit, fmt_ms, fmt_signed, fmt_time};
+use super::{Comparison, Review, StepVisit, fmt_clock, fmt_ms, fmt_signed, fmt_time, fmt_total};
 
 /// Aligns columns: each cell padded to its column's widest, two spaces apart.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -30,8 +30,10 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The columns of the steps table, shared by text and Markdown.
-pub(crate) fn step_cells(index: usize, v: &StepVisit) -> Vec<String> {
+/// The columns of the steps table, shared by text, Markdown and HTML: the wall-clock time a
+/// step was presented (what the operator's logs and dashboards show) beside its offset on the
+/// RTO clock.
+pub(crate) fn step_cells(r: &Review, index: usize, v: &StepVisit) -> Vec<String> {
     let over = match v.over_ms {
         Some(o) if o > 0 => format!("{} OVER", fmt_signed(o)),
         Some(o) => fmt_signed(o),
@@ -40,6 +42,7 @@ pub(crate) fn step_cells(index: usize, v: &StepVisit) -> Vec<String> {
     vec![
         (index + 1).to_string(),
         v.step.clone(),
+        fmt_clock(r, v.start_ms),
         format!("+{}", fmt_ms(v.start_ms)),
         fmt_ms(v.wait_ms),
         fmt_ms(v.exec_ms),
@@ -52,9 +55,10 @@ pub(crate) fn step_cells(index: usize, v: &StepVisit) -> Vec<String> {
     ]
 }
 
-pub(crate) const STEP_HEADER: [&str; 11] = [
+pub(crate) const STEP_HEADER: [&str; 12] = [
     "#",
     "step",
+    "time (UTC)",
     "start",
     "wait",
     "exec",
@@ -119,11 +123,14 @@ pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
     for r in reviews.iter().filter(|r| r.tampered()) {
         out.push_str(&format!("!! {}\n", r.integrity_warning().unwrap_or_default()));
     }
+    // Several runs: the comparison alone; each run's review is one command away.
     if let Some(c) = comparison {
         out.push_str(&render_comparison(c));
+        out.push_str(&format!("\n{}\n", c.in_full_hint()));
+        return out;
     }
     for (i, r) in reviews.iter().enumerate() {
-        if i > 0 || comparison.is_some() {
+        if i > 0 {
             out.push('\n');
         }
         out.push_str(&render_one(r));
@@ -140,14 +147,14 @@ fn render_one(r: &Review) -> String {
     for fact in super::model::facts(r) {
         out.push_str(&format!("  {:<16} {}\n", fact.label.to_lowercase(), fact.value));
     }
-    out.push_str("\nSteps (times on the RTO clock; wait = human, exec = machine)\n");
+    out.push_str("\nSteps (time: when it was presented, UTC; other times on the RTO clock; wait = human, exec = machine)\n");
     // The title beside the id: at 3 a.m. `drop-recreate` says less than what it did.
     let rows: Vec<Vec<String>> = r
         .steps
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let mut cells = step_cells(i, v);
+            let mut cells = step_cells(r, i, v);
             cells.insert(2, short_title(&v.title));
             cells
         })
@@ -166,7 +173,8 @@ fn render_one(r: &Review) -> String {
             _ => String::new(),
         };
         out.push_str(&format!(
-            "  +{} {place}{}\n",
+            "  {} +{} {place}{}\n",
+            fmt_clock(r, item.at_ms),
             fmt_ms(item.at_ms),
             one_line(&item.text)
         ));
@@ -233,6 +241,11 @@ fn render_comparison(c: &Comparison) -> String {
             c.runbooks.join(", ")
         ));
     }
+    if let Some(mixed) = c.mixed_modes() {
+        out.push_str(&format!(
+            "  note: this comparison {mixed}: a drill rehearses, an incident is the real thing; each mode has its own trend\n"
+        ));
+    }
     let mut header = vec!["step".to_string()];
     header.extend((1..=c.runs.len()).map(|i| format!("run {i}")));
     let mut rows: Vec<Vec<String>> = c
@@ -245,11 +258,14 @@ fn render_comparison(c: &Comparison) -> String {
         })
         .collect();
     let mut total = vec!["TOTAL".to_string()];
-    total.extend(c.runs.iter().map(|r| fmt_ms(r.total_ms)));
+    total.extend(c.runs.iter().map(|r| fmt_total(r.total_ms)));
     rows.push(total);
     let mut verdicts = vec!["verdict".to_string()];
     verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
     rows.push(verdicts);
+    let mut modes = vec!["mode".to_string()];
+    modes.extend(c.runs.iter().map(|r| r.mode.clone()));
+    rows.push(modes);
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&table(&header, &rows));
     for (i, r) in c.runs.iter().enumerate() {
@@ -261,8 +277,12 @@ fn render_comparison(c: &Comparison) -> String {
             r.mode
         ));
     }
-    if let Some(t) = &c.trend {
-        out.push_str(&format!("\nTrend: {}\n", t.summary));
+    let trends = c.trend_lines();
+    if !trends.is_empty() {
+        out.push('\n');
+    }
+    for (label, summary) in trends {
+        out.push_str(&format!("{label}: {summary}\n"));
     }
     out
 }

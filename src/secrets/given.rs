@@ -11,6 +11,17 @@ use crate::error::Error;
 use crate::prompt::Operator;
 use crate::runbook::{Input, Runbook};
 
+/// Where an input's value comes from, as a dry run tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// Given with `--set`, or the input's default.
+    Value(String),
+    /// Read from this source (`--set-from`, or the input's `from:`) when the run starts.
+    Source(String),
+    /// Nothing gives it: asked when the run starts (an unattended run refuses to start).
+    Asked,
+}
+
 /// The `--set` and `--set-from` flags, checked against the runbook's inputs.
 #[derive(Debug, Default)]
 pub struct Given {
@@ -121,6 +132,22 @@ impl Given {
                 .map(Some);
         }
         Ok(None)
+    }
+
+    /// Where `name`'s value would come from, without reading any source or asking anyone:
+    /// what a dry run shows (it executes nothing, `cmd:` sources included, and needs no
+    /// terminal).
+    pub fn planned(&self, name: &str, input: &Input) -> Result<Planned, Error> {
+        if let Some(source) = self.source(name, input)? {
+            return Ok(Planned::Source(source.to_string()));
+        }
+        if let Some(value) = self.sets.get(name) {
+            return Ok(Planned::Value(value.clone()));
+        }
+        Ok(match &input.default {
+            Some(default) => Planned::Value(default.clone()),
+            None => Planned::Asked,
+        })
     }
 
     /// Whether the operator gave this input on the command line.

@@ -9,7 +9,7 @@ use regex::RegexBuilder;
 
 use super::{Checker, REGEX_SIZE_LIMIT, Region, destructive, text};
 use crate::diagnostic::Pos;
-use crate::runbook::{Located, Step, StepKind};
+use crate::runbook::{EndText, Located, Outcome, Step, StepKind};
 
 /// Patterns that compiled already in this process: a catalog repeats the same few
 /// (`^[0-9]+$`), and compiling is the costliest part of checking a step.
@@ -131,6 +131,9 @@ impl Checker<'_> {
         if dangling {
             self.suspect[index] = true;
         }
+        if let Some(end) = &step.end {
+            self.end_outcome(id, end);
+        }
 
         if is_end {
             let located = [
@@ -183,6 +186,25 @@ impl Checker<'_> {
             self.call(id, call);
         }
         self.destructive(step, region);
+    }
+
+    /// `end:` names one of the outcomes (read as text, so a misspelt one is reported here with
+    /// the file's other problems, not as a parse error that hides them).
+    pub(super) fn end_outcome(&mut self, id: &str, end: &Located<EndText>) {
+        if end.value.outcome().is_some() {
+            return;
+        }
+        let text = &end.value.0;
+        let outcomes = "an `end` step ends the run `resolved`, `escalated` or `failed`";
+        let help = match self.suggest(text, Outcome::ALL.map(Outcome::as_str)) {
+            Some(hint) => format!("{hint} {outcomes}"),
+            None => outcomes.to_string(),
+        };
+        let pos = Pos::of(end);
+        let width = self.text.width_at(pos, text);
+        let d = self.error(pos, format!("step `{id}` ends with unknown outcome `{text}`"));
+        d.width = width;
+        d.help = Some(help);
     }
 
     fn end_field(&mut self, id: &str, field: &str, pos: Pos) {

@@ -6,6 +6,7 @@ mod audit;
 mod audit_dir;
 mod by_hand;
 mod clocks;
+mod completions;
 mod fleet;
 mod fleet_fixture;
 mod history;

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::support::cmd::runbook;
-use crate::support::runs::{drill, interactive, retime, unattended};
+use crate::support::runs::{Retime, drill, interactive, retime, retime_with, unattended};
 
 fn review(args: &[&str], code: i32) -> String {
     runbook(["review"]).args(args).expect_code(code).stdout
@@ -515,4 +515,291 @@ fn review_last_infers_the_format_from_the_output_file_and_shows_titles() {
             empty.path().display()
         )
     );
+}
+
+/// Each step's wall-clock time (UTC, as every time of a review) beside its offset on the RTO
+/// clock, in text, Markdown and HTML: what an operator lines up with logs and dashboards.
+#[test]
+fn the_timeline_shows_each_steps_clock_time() {
+    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = drill(audit.path(), scratch.path());
+    let path = file.to_str().unwrap();
+    let doc = json_review(&file);
+    let run = &doc["runs"][0];
+    let start = chrono::DateTime::parse_from_rfc3339(run["clock_start"].as_str().unwrap()).unwrap();
+    let clock = |ms: &Value| {
+        (start + chrono::Duration::milliseconds(ms.as_i64().unwrap()))
+            .with_timezone(&chrono::Utc)
+            .format("%H:%M:%S")
+            .to_string()
+    };
+    let text = review(&[path], 0);
+    let md = review(&[path, "--format", "md"], 0);
+    let html = review(&[path, "--format", "html"], 0);
+    assert!(text.contains(" time (UTC) "), "{text}");
+    for (i, visit) in run["steps"].as_array().unwrap().iter().enumerate() {
+        let at = clock(&visit["start_ms"]);
+        let step = visit["step"].as_str().unwrap();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("  {}  {step} ", i + 1)))
+            .unwrap_or_else(|| panic!("no row for {step} in:\n{text}"));
+        let after = row
+            .split_once(&format!(" {at} "))
+            .map(|(_, rest)| rest.trim_start());
+        assert!(
+            after.is_some_and(|rest| rest.starts_with('+')),
+            "{at} then the offset: {row}"
+        );
+        assert!(md.contains(&format!("| {} | {step} | {at} | +", i + 1)), "{md}");
+        assert!(
+            html.contains(&format!("<td>{step}</td><td>{at}</td>")),
+            "{step} at {at}"
+        );
+        assert!(
+            html.contains(&format!("{}. {step} at {at} UTC: took", i + 1)),
+            "tooltip of {step}"
+        );
+    }
+    // The failed attempt in the record has its time too.
+    let broken = visits(run, "broken")[0];
+    let attempt = &broken["attempts"][0];
+    let failed_at = attempt["start_ms"].as_u64().unwrap() + attempt["exec_ms"].as_u64().unwrap();
+    let at = clock(&Value::from(failed_at));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&format!("  {at} +")) && l.contains("broken: attempt 1 failed")),
+        "{text}"
+    );
+}
+
+/// Regression: the verdict said "resolved in 12s" (its words are recorded in the seal) and the
+/// total beside it "12.8s": one formatter for both now, whatever the run's length.
+#[test]
+fn the_total_reads_as_the_verdict_says_it() {
+    let (audit, scratch, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let real = drill(audit.path(), scratch.path());
+    // The reason the executor itself words for a resolved drill of that length.
+    let reason = |total_ms: u64| {
+        use runbook::events::RunOutcome;
+        let end = runbook::executor::End {
+            outcome: RunOutcome::Ended(runbook::runbook::Outcome::Resolved),
+            message: None,
+        };
+        runbook::executor::verdict(
+            &end,
+            std::time::Duration::from_millis(total_ms),
+            std::time::Duration::from_secs(60),
+            &[],
+        )
+        .reason
+    };
+    let file = retime_with(
+        &real,
+        out.path(),
+        "20261122T030211Z-review-drill-0001",
+        "2026-11-22T03:02:11Z",
+        457,
+        &Retime {
+            reason: Some(&reason),
+            ..Retime::default()
+        },
+    );
+    let doc = json_review(&file);
+    let total_ms = doc["runs"][0]["total_ms"].as_u64().unwrap();
+    assert!(
+        total_ms >= 10_000 && total_ms % 1000 >= 500,
+        "a total whose rounding and cutting differ: {total_ms}"
+    );
+    let said = reason(total_ms);
+    let took = said
+        .strip_prefix("resolved in ")
+        .and_then(|r| r.split_once(','))
+        .map(|(t, _)| t.to_string())
+        .unwrap();
+    let text = review(&[file.to_str().unwrap()], 0);
+    assert!(
+        text.contains(&format!("  total            {took} of the 1m RTO")),
+        "{took}:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("  verdict          PASS: {said}")),
+        "{text}"
+    );
+    let md = review(&[file.to_str().unwrap(), "--format", "md"], 0);
+    assert!(md.contains(&format!("| Total | {took} of the 1m RTO")), "{md}");
+    // A comparison's totals and trend say it the same way.
+    let other = retime_with(
+        &real,
+        out.path(),
+        "20261123T030211Z-review-drill-0002",
+        "2026-11-23T03:02:11Z",
+        457,
+        &Retime {
+            reason: Some(&reason),
+            ..Retime::default()
+        },
+    );
+    let both = review(&[file.to_str().unwrap(), other.to_str().unwrap()], 0);
+    let totals = both.lines().find(|l| l.starts_with("  TOTAL ")).unwrap();
+    assert_eq!(
+        totals.split_whitespace().collect::<Vec<_>>(),
+        ["TOTAL", &took, &took]
+    );
+    assert!(
+        both.contains(&format!("the total went from {took} to {took}")),
+        "{both}"
+    );
+}
+
+/// Several runs: the comparison, and how to see one run in full, not every full review after
+/// it (five runs made a screenful each).
+#[test]
+fn several_runs_print_the_comparison_alone_with_how_to_see_one() {
+    let (audit, scratch, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let real = drill(audit.path(), scratch.path());
+    let a = retime(
+        &real,
+        out.path(),
+        "20261122T030211Z-review-drill-0001",
+        "2026-11-22T03:02:11Z",
+        300,
+    );
+    let b = retime(
+        &real,
+        out.path(),
+        "20261123T030211Z-review-drill-0002",
+        "2026-11-23T03:02:11Z",
+        250,
+    );
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let text = review(&[a, b], 0);
+    assert!(text.starts_with("Comparison of 2 runs"), "{text}");
+    assert!(!text.contains("Review of run"), "{text}");
+    let hint = format!("Each run in full: runbook review RUN (the newest: runbook review {b})");
+    assert!(text.ends_with(&format!("\n{hint}\n")), "{text}");
+    let md = review(&[a, b, "--format", "md"], 0);
+    assert!(!md.contains("Review: "), "{md}");
+    assert!(
+        md.ends_with(&format!(
+            "Each run in full: `runbook review RUN` (the newest: `runbook review {b}`)\n"
+        )),
+        "{md}"
+    );
+    let html = review(&[a, b, "--format", "html"], 0);
+    assert!(!html.contains("<section class=\"run\">"), "{html}");
+    assert!(html.contains(&html_escaped(&hint)), "{html}");
+    // JSON keeps every run: it is for programs.
+    let doc: Value = serde_json::from_str(&review(&[a, b, "--format", "json"], 0)).unwrap();
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 2);
+    // The hint's command is one that works.
+    let one = review(&[b], 0);
+    assert!(
+        one.starts_with("Review of run 20261123T030211Z-review-drill-0002\n"),
+        "{one}"
+    );
+}
+
+fn html_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Incidents and drills compared together are said to be mixed, each run's mode is in the
+/// table, and each mode has its own trend (one across both would compare unlike runs).
+#[test]
+fn a_comparison_mixing_incidents_and_drills_says_so_and_trends_each() {
+    let (audit, scratch, out) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let real = drill(audit.path(), scratch.path());
+    let runs = [
+        ("incident", 500),
+        ("drill", 400),
+        ("incident", 450),
+        ("drill", 300),
+        ("drill", 200),
+    ];
+    let mut paths = Vec::new();
+    for (i, (mode, step)) in runs.iter().enumerate() {
+        let run = format!("2026112{}T030211Z-review-drill-000{i}", i + 1);
+        let base = format!("2026-11-2{}T03:02:11Z", i + 1);
+        let with = Retime {
+            mode: Some(mode),
+            ..Retime::default()
+        };
+        paths.push(
+            retime_with(&real, out.path(), &run, &base, *step, &with)
+                .display()
+                .to_string(),
+        );
+    }
+    let args: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let text = review(&args, 0);
+    assert!(
+        text.contains("  note: this comparison mixes 2 incidents and 3 drills: "),
+        "{text}"
+    );
+    let modes = text.lines().find(|l| l.starts_with("  mode ")).unwrap();
+    assert_eq!(
+        modes.split_whitespace().collect::<Vec<_>>(),
+        ["mode", "incident", "drill", "incident", "drill", "drill"]
+    );
+    assert!(
+        text.contains("\nTrend of the incidents: Over the last 2 incidents, the total went from "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nTrend of the drills: Over the last 3 drills, the total went from "),
+        "{text}"
+    );
+    assert!(!text.contains("Over the last 5 runs"), "{text}");
+    let doc: Value =
+        serde_json::from_str(&review(&[args.as_slice(), &["--format", "json"]].concat(), 0)).unwrap();
+    let c = &doc["comparison"];
+    assert_eq!(
+        c["modes"],
+        json!([{"mode": "incident", "runs": 2}, {"mode": "drill", "runs": 3}])
+    );
+    assert_eq!(c["trend"], Value::Null);
+    let trends: Vec<(&str, u64)> = c["trends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["mode"].as_str().unwrap(), t["runs"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(trends, [("incident", 2), ("drill", 3)]);
+    assert_eq!(c["trends"][1]["direction"], "faster");
+    let md = review(&[args.as_slice(), &["--format", "md"]].concat(), 0);
+    assert!(
+        md.contains("> This comparison mixes 2 incidents and 3 drills"),
+        "{md}"
+    );
+    assert!(
+        md.contains("**Trend of the drills:** Over the last 3 drills"),
+        "{md}"
+    );
+    let html = review(&[args.as_slice(), &["--format", "html"]].concat(), 0);
+    assert!(
+        html.contains("This comparison mixes 2 incidents and 3 drills"),
+        "{html}"
+    );
+    // Runs of one mode: no note, one trend, as before.
+    let drills: Vec<&str> = vec![args[1], args[3], args[4]];
+    let text = review(&drills, 0);
+    assert!(!text.contains("mixes"), "{text}");
+    assert!(text.contains("\nTrend: Over the last 3 runs"), "{text}");
 }

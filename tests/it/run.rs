@@ -236,6 +236,124 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     assert!(audit_files(audit.path()).is_empty());
 }
 
+/// Each step says where it runs: its role and what the role is bound to (an inventory host
+/// with its destination and env, an SSH destination, or this machine), cleanup steps too.
+#[test]
+fn dry_run_shows_each_steps_target() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inventory.yaml"),
+        "hosts:\n  prod-db: {ssh: deploy@db-1.example.com:2222, env: prod}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rb.yaml"),
+        r#"version: 1
+id: two-hosts
+title: Two hosts
+rto: 5m
+targets:
+  db: {description: the database}
+  app: {description: the API host, default: "ops@app-1.example.com"}
+steps:
+  - {id: stop, title: Stop the API, target: app, run: systemctl stop api}
+  - {id: dump, title: Dump, target: db, run: pg_dump app > /tmp/app.sql}
+  - {id: note, title: Write it down, target: local, run: echo done}
+  - {id: done, title: Done, end: resolved}
+cleanup:
+  - {id: start, title: Start the API, target: app, run: systemctl start api}
+"#,
+    )
+    .unwrap();
+    let out = runbook(["run", "rb.yaml", "--dry-run", "--target", "db=prod-db"])
+        .current_dir(dir.path())
+        .expect_code(0);
+    for line in [
+        "  target app → ops@app-1.example.com (ssh)\n",
+        "  target db → prod-db (deploy@db-1.example.com:2222, ssh, env prod)\n",
+        "[1/4] stop — Stop the API\n    run on app → ops@app-1.example.com (ssh):\n      systemctl stop api\n",
+        "[2/4] dump — Dump\n    run on db → prod-db (deploy@db-1.example.com:2222, ssh, env prod):\n",
+        "[3/4] note — Write it down\n    run on local (this machine):\n",
+        "cleanup start — Start the API\n    run on app → ops@app-1.example.com (ssh):\n",
+    ] {
+        assert!(out.stdout.contains(line), "no {line:?} in:\n{}", out.stdout);
+    }
+}
+
+/// Regression: a secret input without a value made `--dry-run` ask for it, and with stdin not
+/// a terminal it ended "the terminal went away while asking" (exit 129). A dry run now asks
+/// nobody and reads no source (a `cmd:` would run a command): it says where each value would
+/// come from. Unattended, a missing input is still the run's own refusal.
+#[test]
+fn dry_run_asks_for_no_secret_and_reads_no_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness = dir.path().join("source-ran");
+    std::fs::write(
+        dir.path().join("rb.yaml"),
+        format!(
+            r#"version: 1
+id: secrets
+title: Secrets
+rto: 5m
+inputs:
+  pg_password: {{description: Superuser password, secret: true}}
+  token: {{secret: true, from: "cmd:touch {}"}}
+  db_name: {{default: app}}
+  ticket: {{description: Incident ticket}}
+steps:
+  - id: count
+    title: Count rows in {{{{ db_name }}}}
+    run: PGPASSWORD="$pg_password" TOKEN="$token" psql -c "select 1" "$db_name"
+  - {{id: done, title: Done, end: resolved}}
+"#,
+            witness.display()
+        ),
+    )
+    .unwrap();
+    let out = runbook(["run", "rb.yaml", "--dry-run"])
+        .current_dir(dir.path())
+        .expect_code(0);
+    for line in [
+        "  var pg_password=<secret: asked when the run starts, not in a dry run>\n",
+        &format!(
+            "  var token=<from cmd:touch {}: read when the run starts>\n",
+            witness.display()
+        ),
+        "  var db_name=app\n",
+        "  var ticket=<asked when the run starts>\n",
+        "[1/2] count — Count rows in app\n",
+    ] {
+        assert!(out.stdout.contains(line), "no {line:?} in:\n{}", out.stdout);
+    }
+    assert!(!witness.exists(), "a dry run ran the cmd: source");
+    // A value given is used, a secret one masked.
+    let out = runbook([
+        "run",
+        "rb.yaml",
+        "--dry-run",
+        "--set",
+        "pg_password=hunter2",
+        "--set",
+        "ticket=INC-7",
+    ])
+    .current_dir(dir.path())
+    .expect_code(0);
+    assert!(out.stdout.contains("  var pg_password=***\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("  var ticket=INC-7\n"), "{}", out.stdout);
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+    // Unattended, what nobody gives is the run's own refusal, before anything.
+    let out = runbook(["run", "rb.yaml", "--dry-run", "--yes"])
+        .current_dir(dir.path())
+        .expect_code(2);
+    assert!(
+        out.stderr
+            .contains("inputs without a value: pg_password, ticket — pass --set-from pg_password=SOURCE"),
+        "{}",
+        out.stderr
+    );
+    assert!(!witness.exists(), "a dry run ran the cmd: source");
+}
+
 #[test]
 fn kill_9_mid_step_leaves_a_verifiable_incomplete_trail() {
     use std::process::{Command, Stdio};

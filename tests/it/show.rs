@@ -278,6 +278,26 @@ fn a_file_that_does_not_parse_prints_its_diagnostic() {
     );
 }
 
+/// An `end` that is no outcome was a parse error; read as text since (so that `validate`
+/// reports it with the file's other problems), `show` still refuses it rather than draw it.
+#[test]
+fn a_misspelt_outcome_is_refused_with_its_diagnostic() {
+    let dir = scratch("show-outcome");
+    std::fs::write(
+        dir.join("typo.yaml"),
+        "version: 1\nid: typo\ntitle: Typo\nrto: 5m\nsteps:\n  - {id: done, title: Done, end: resolvd}\n",
+    )
+    .unwrap();
+    let out = runbook(["show", "typo.yaml", "--format", "mermaid"])
+        .current_dir(&dir)
+        .expect_code(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "typo.yaml:6:34: error: step `done` ends with unknown outcome `resolvd`\n  |\n6 |   - {id: done, title: Done, end: resolvd}\n  |                                  ^^^^^^^\n  = help: did you mean `resolved`? an `end` step ends the run `resolved`, `escalated` or `failed`\n"
+    );
+}
+
 #[test]
 fn mermaid_ids_are_sanitized_distinct_and_never_keywords() {
     let dir = scratch("show-mermaid-ids");

@@ -404,3 +404,84 @@ fn the_header_shows_the_resolved_destination_its_env_and_the_runbooks_links() {
         "{err}"
     );
 }
+
+/// Regression: an `~/.ssh/config` alias whose `Port` is not 22 was reported unreachable on
+/// "port 22", the one port it does not use; the message now names the port (and address) ssh
+/// really tried, as `ssh -G` resolves the alias.
+#[test]
+fn an_alias_to_a_closed_port_is_reported_at_that_port() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let cat = catalog(&[(
+        "touch.yaml",
+        "version: 1\nid: touch\ntitle: Touch\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - {id: touch, title: Touch, run: \"true\"}\n  - {id: done, title: Done, end: resolved}\n",
+    )]);
+    let config = cat.dir.path().join("ssh_config");
+    std::fs::write(
+        &config,
+        format!("Host closed-alias\n  HostName 127.0.0.1\n  Port {closed}\n  User rbtest\n"),
+    )
+    .unwrap();
+    let known = cat.dir.path().join("known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let out = runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args([
+            "run",
+            "touch",
+            "--yes",
+            "--target",
+            "app=closed-alias",
+            "--ssh-config",
+        ])
+        .arg(&config)
+        .arg("--known-hosts")
+        .arg(&known)
+        .expect_code(2);
+    let want = format!(
+        "  closed-alias: connection refused by closed-alias (127.0.0.1) port {closed}: is sshd running there, and is the port right?\n"
+    );
+    assert!(out.stderr.contains(&want), "{}", out.stderr);
+    assert!(!out.stderr.contains("port 22"), "{}", out.stderr);
+    assert!(audit_file(cat.audit.path()).is_none(), "no run was started");
+}
+
+/// An alias of a host whose key is unknown: the hint's `ssh-keyscan` (which reads no ssh
+/// config) names the address and port the alias stands for, not the alias.
+#[test]
+fn an_unknown_host_key_behind_an_alias_names_its_address_and_port() {
+    let sshd = Sshd::start();
+    let cat = catalog(&[(
+        "touch.yaml",
+        "version: 1\nid: touch\ntitle: Touch\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - {id: touch, title: Touch, run: \"true\"}\n  - {id: done, title: Done, end: resolved}\n",
+    )]);
+    let known = cat.dir.path().join("known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let out = runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args(["run", "touch", "--yes", "--target"])
+        .arg(format!("app={}", crate::support::sshd::ALIAS))
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config)
+        .arg("--known-hosts")
+        .arg(&known)
+        .expect_code(2);
+    assert!(
+        out.stderr
+            .contains(&format!("[127.0.0.1]:{} is not in", sshd.port)),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("ssh-keyscan -p {} 127.0.0.1", sshd.port)),
+        "{}",
+        out.stderr
+    );
+}

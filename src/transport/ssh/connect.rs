@@ -382,10 +382,42 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
     args
 }
 
+/// Where the connection went: the host and port ssh says it tried (`connect to host H port
+/// P:`), else what `ssh -G` resolves the destination to (an alias's `HostName` and `Port`), else
+/// what the destination says (port 22 by default). `shown` names the host for a person: the
+/// alias beside the address it stands for.
+struct Endpoint {
+    host: String,
+    port: u16,
+    shown: String,
+}
+
+fn endpoint(log: &str, dest: &Destination, opts: &SshOptions) -> Endpoint {
+    let tried = log.lines().find_map(|l| {
+        let rest = &l[l.find("connect to host ")? + "connect to host ".len()..];
+        let (host, rest) = rest.split_once(" port ")?;
+        let port = rest.split(':').next()?.trim().parse().ok()?;
+        Some((host.to_string(), port))
+    });
+    let (host, port) = tried
+        .or_else(|| {
+            crate::transport::canonical::canonical(&dest.to_string(), opts)
+                .ok()
+                .map(|c| (c.host, c.port))
+        })
+        .unwrap_or_else(|| (dest.host.clone(), dest.port.unwrap_or(22)));
+    let shown = if host.eq_ignore_ascii_case(&dest.host) {
+        dest.host.clone()
+    } else {
+        format!("{} ({host})", dest.host)
+    };
+    Endpoint { host, port, shown }
+}
+
 /// Turns ssh's log into a reason the operator can act on.
 fn explain(log: &str, dest: &Destination, opts: &SshOptions, timeout_secs: u64) -> String {
-    let host = &dest.host;
-    let port = dest.port.unwrap_or(22);
+    let at = endpoint(log, dest, opts);
+    let (host, port) = (&at.shown, at.port);
     let known_hosts = opts
         .known_hosts
         .as_ref()
@@ -395,9 +427,9 @@ fn explain(log: &str, dest: &Destination, opts: &SshOptions, timeout_secs: u64) 
     let key_name = between(log, "Host key for ", " has changed")
         .or_else(|| between(log, "host key is known for ", " and you have"))
         .map(str::to_string)
-        .unwrap_or_else(|| match dest.port {
-            Some(p) if p != 22 => format!("[{host}]:{p}"),
-            _ => host.clone(),
+        .unwrap_or_else(|| match at.port {
+            22 => at.host.clone(),
+            p => format!("[{}]:{p}", at.host),
         });
 
     if log.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
@@ -415,9 +447,9 @@ fn explain(log: &str, dest: &Destination, opts: &SshOptions, timeout_secs: u64) 
         );
     }
     if log.contains("host key is known for") || log.contains("Host key verification failed") {
-        let scan = match dest.port {
-            Some(p) if p != 22 => format!("ssh-keyscan -p {p} {host}"),
-            _ => format!("ssh-keyscan {host}"),
+        let scan = match at.port {
+            22 => format!("ssh-keyscan {}", at.host),
+            p => format!("ssh-keyscan -p {p} {}", at.host),
         };
         return format!(
             "host key unknown: {key_name} is not in {known_hosts}; add it to known_hosts \
@@ -447,9 +479,17 @@ fn explain(log: &str, dest: &Destination, opts: &SshOptions, timeout_secs: u64) 
         return format!("timed out after {timeout_secs}s");
     }
     if log.contains("Could not resolve hostname") {
-        return format!(
-            "unknown host name `{host}`: it is neither in DNS nor a Host alias of the ssh config"
-        );
+        return if at.host.eq_ignore_ascii_case(&dest.host) {
+            format!(
+                "unknown host name `{}`: it is neither in DNS nor a Host alias of the ssh config",
+                dest.host
+            )
+        } else {
+            format!(
+                "unknown host name `{}` (the HostName of `{}` in the ssh config): it is not in DNS",
+                at.host, dest.host
+            )
+        };
     }
     if log.contains("No route to host") || log.contains("Network is unreachable") {
         return format!("{host} is unreachable from here (no route to it)");

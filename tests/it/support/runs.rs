@@ -108,10 +108,32 @@ pub fn interactive(audit: &Path, scratch: &Path) -> PathBuf {
     new_file(&before, audit)
 }
 
+/// What else a re-timed copy changes.
+#[derive(Default)]
+pub struct Retime<'a> {
+    /// The run's mode (`incident` drops the drill's verdict from the seal, as an incident's
+    /// seal has none).
+    pub mode: Option<&'a str>,
+    /// The seal's verdict reason, from the run's total in ms (default: a fixed sentence).
+    pub reason: Option<&'a dyn Fn(u64) -> String>,
+}
+
 /// A copy of the audit file `src` in `dir` as run `run`, with every event `step_ms` after the
 /// previous one from `base` (RFC 3339), durations to match, machine-specific paths replaced,
 /// and the hash chain recomputed: the same events, stable times for snapshots.
 pub fn retime(src: &Path, dir: &Path, run: &str, base: &str, step_ms: u64) -> PathBuf {
+    retime_with(src, dir, run, base, step_ms, &Retime::default())
+}
+
+/// `retime`, with the changes of `with`.
+pub fn retime_with(
+    src: &Path,
+    dir: &Path,
+    run: &str,
+    base: &str,
+    step_ms: u64,
+    with: &Retime<'_>,
+) -> PathBuf {
     let base = chrono::DateTime::parse_from_rfc3339(base)
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -153,6 +175,9 @@ pub fn retime(src: &Path, dir: &Path, run: &str, base: &str, step_ms: u64) -> Pa
                     serde_json::json!({"uid": 1000, "login": "tester"}),
                 );
                 obj.insert("machine".into(), "testhost".into());
+                if let Some(mode) = with.mode {
+                    obj.insert("mode".into(), mode.into());
+                }
             }
             "step started" => started.push((key, mono)),
             "step finished" => {
@@ -165,8 +190,14 @@ pub fn retime(src: &Path, dir: &Path, run: &str, base: &str, step_ms: u64) -> Pa
             }
             "run finished" => {
                 obj.insert("duration_ms".into(), mono.into());
+                let reason = with
+                    .reason
+                    .map_or_else(|| "resolved within the 1m RTO".to_string(), |f| f(mono));
                 if let Some(v) = obj.get_mut("verdict").and_then(Value::as_object_mut) {
-                    v.insert("reason".into(), "resolved within the 1m RTO".into());
+                    v.insert("reason".into(), reason.into());
+                }
+                if with.mode == Some("incident") {
+                    obj.remove("verdict");
                 }
                 obj.insert("head".into(), prev.clone().into());
             }
