@@ -179,6 +179,33 @@ struct Builder {
     resume_gaps: Vec<Gap>,
 }
 
+/// Each host's time in a step whose attempts ran on several hosts (a fleet), in the order
+/// the hosts first started; empty for a step on one host.
+fn host_times(attempts: &[Attempt]) -> Vec<super::HostTime> {
+    let mut hosts: Vec<super::HostTime> = Vec::new();
+    for a in attempts {
+        let Some(host) = a.host.as_ref() else { continue };
+        match hosts.iter_mut().find(|h| *h.host == **host) {
+            Some(h) => {
+                h.exec_ms += a.exec_ms;
+                h.outcome = a.outcome.clone();
+                h.attempts += 1;
+            }
+            None => hosts.push(super::HostTime {
+                host: host.to_string(),
+                start_ms: a.start_ms,
+                exec_ms: a.exec_ms,
+                outcome: a.outcome.clone(),
+                attempts: 1,
+            }),
+        }
+    }
+    if hosts.len() < 2 {
+        hosts.clear();
+    }
+    hosts
+}
+
 fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(ts)
         .ok()
@@ -398,6 +425,7 @@ impl Builder {
             decisions: Vec::new(),
             edits: Vec::new(),
             answers: Vec::new(),
+            hosts: Vec::new(),
         });
         self.current = Some((self.r.steps.len() - 1, Open::default()));
     }
@@ -532,6 +560,9 @@ impl Builder {
             if let Some(rto) = seal.rto_ms {
                 r.rto_ms = rto;
             }
+        }
+        for v in &mut r.steps {
+            v.hosts = host_times(&v.attempts);
         }
         // Where the time went.
         let mut covered = 0u64;

@@ -80,6 +80,39 @@ fn render_one(r: &Review, h: &str) -> String {
         .map(|(i, v)| step_cells(r, i, v).iter().map(|c| cell(c)).collect())
         .collect();
     out.push_str(&md_table(&STEP_HEADER, &rows));
+    for (i, v) in r.steps.iter().enumerate() {
+        let Some((slowest, fastest, spread)) = v.spread() else {
+            continue;
+        };
+        out.push_str(&format!(
+            "\n{h}# Fleet step {}. {} on {} hosts\n\nSlowest **{}** {}, fastest {} {}, spread {}.\n\n",
+            i + 1,
+            cell(&v.step),
+            v.hosts.len(),
+            cell(&slowest.host),
+            fmt_ms(slowest.exec_ms),
+            cell(&fastest.host),
+            fmt_ms(fastest.exec_ms),
+            fmt_ms(spread)
+        ));
+        let rows: Vec<Vec<String>> = v
+            .hosts
+            .iter()
+            .map(|x| {
+                vec![
+                    cell(&x.host),
+                    super::fmt_clock(r, x.start_ms),
+                    fmt_ms(x.exec_ms),
+                    x.attempts.to_string(),
+                    cell(&x.outcome),
+                ]
+            })
+            .collect();
+        out.push_str(&md_table(
+            &["host", "started", "exec", "attempts", "outcome"],
+            &rows,
+        ));
+    }
     let items = super::model::items(r);
     if !items.is_empty() {
         out.push_str(&format!(
@@ -199,6 +232,21 @@ pub fn gantt(r: &Review) -> String {
             time(v.start_ms),
             time(v.start_ms + v.took_ms)
         ));
+    }
+    // A fleet step: one bar per host.
+    for (i, v) in r.steps.iter().enumerate().filter(|(_, v)| !v.hosts.is_empty()) {
+        out.push_str(&format!("    section {}. {} hosts\n", i + 1, task_name(&v.step)));
+        for (j, h) in v.hosts.iter().enumerate() {
+            let status = if h.outcome == "ok" { "" } else { "crit, " };
+            out.push_str(&format!(
+                "    {} :{status}h{}x{}, {}, {}\n",
+                task_name(&h.host),
+                i + 1,
+                j + 1,
+                time(h.start_ms),
+                time(h.start_ms + h.exec_ms)
+            ));
+        }
     }
     if !r.gaps.is_empty() {
         out.push_str("    section Gaps\n");

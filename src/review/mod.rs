@@ -166,6 +166,30 @@ pub struct StepVisit {
     pub decisions: Vec<Decision>,
     pub edits: Vec<Edit>,
     pub answers: Vec<Answer>,
+    /// A fleet step (attempts on several hosts): each host's time, in the fleet's order.
+    pub hosts: Vec<HostTime>,
+}
+
+/// One host of a fleet step (design §13).
+#[derive(Debug, Clone, Serialize)]
+pub struct HostTime {
+    pub host: String,
+    /// Its first start, on the RTO clock.
+    pub start_ms: u64,
+    /// Its attempts' execution, summed.
+    pub exec_ms: u64,
+    /// Its last attempt's outcome.
+    pub outcome: Text,
+    pub attempts: usize,
+}
+
+impl StepVisit {
+    /// A fleet step's slowest and fastest host and the spread between them.
+    pub fn spread(&self) -> Option<(&HostTime, &HostTime, u64)> {
+        let slowest = self.hosts.iter().max_by_key(|h| h.exec_ms)?;
+        let fastest = self.hosts.iter().min_by_key(|h| h.exec_ms)?;
+        Some((slowest, fastest, slowest.exec_ms - fastest.exec_ms))
+    }
 }
 
 /// A step that did not go as written.

@@ -46,7 +46,13 @@ fn tick_step(span: u64) -> u64 {
 
 /// The timeline of `r`; `id` keeps pattern ids apart when a page holds several runs.
 pub fn timeline(r: &Review, id: usize) -> String {
-    let rows = r.steps.len().min(MAX_ROWS);
+    // A fleet step gets a row per host under its own.
+    let rows = r
+        .steps
+        .iter()
+        .map(|v| 1 + v.hosts.len())
+        .sum::<usize>()
+        .min(MAX_ROWS);
     let end_of_steps = r.steps.iter().map(|v| v.start_ms + v.took_ms).max().unwrap_or(0);
     let span = r.total_ms.max(r.rto_ms).max(end_of_steps).max(1);
     let span = span + span / 25;
@@ -104,8 +110,14 @@ pub fn timeline(r: &Review, id: usize) -> String {
             esc(&fmt_ms(g.ms))
         ));
     }
-    for (i, v) in r.steps.iter().take(rows).enumerate() {
-        let y = TOP + i as f64 * ROW + (ROW - BAR) / 2.0;
+    let (mut row, mut drawn) = (0usize, 0usize);
+    for (i, v) in r.steps.iter().enumerate() {
+        if row >= rows {
+            break;
+        }
+        drawn += 1;
+        let y = TOP + row as f64 * ROW + (ROW - BAR) / 2.0;
+        row += 1;
         let over = v.over_ms.is_some_and(|o| o > 0);
         s.push_str(&format!(
             "<g class=\"step{}\"><title>{}. {} at {} UTC: took {} (wait {}, exec {}, after {}){}; {}</title>\n",
@@ -172,6 +184,38 @@ pub fn timeline(r: &Review, id: usize) -> String {
             ));
         }
         s.push_str("</g>\n");
+        for h in &v.hosts {
+            if row >= rows {
+                break;
+            }
+            let y = TOP + row as f64 * ROW + (ROW - BAR) / 2.0;
+            row += 1;
+            s.push_str(&format!(
+                "<g class=\"host\"><title>{} on {}: started {} UTC, exec {} in {} attempt(s); {}</title>\n<text class=\"label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+                esc(&v.step),
+                esc(&h.host),
+                fmt_clock(r, h.start_ms),
+                fmt_ms(h.exec_ms),
+                h.attempts,
+                esc(&h.outcome),
+                LABEL - 8.0,
+                y + BAR - 2.0,
+                esc(&h.host)
+            ));
+            for a in v
+                .attempts
+                .iter()
+                .filter(|a| a.host.as_deref() == Some(h.host.as_str()))
+            {
+                let ax = x(a.start_ms);
+                s.push_str(&format!(
+                    "<rect class=\"exec{}\" x=\"{ax:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\"/>\n",
+                    if a.outcome == "ok" { "" } else { " failed" },
+                    (x(a.start_ms + a.exec_ms) - ax).max(1.0)
+                ));
+            }
+            s.push_str("</g>\n");
+        }
     }
     // The RTO deadline.
     let rx = x(r.rto_ms);
@@ -182,11 +226,11 @@ pub fn timeline(r: &Review, id: usize) -> String {
         bottom + 14.0,
         esc(&fmt_rto(r.rto_ms))
     ));
-    if r.steps.len() > rows {
+    if r.steps.len() > drawn {
         s.push_str(&format!(
             "<text class=\"tick\" x=\"{LABEL}\" y=\"{:.1}\">… and {} more steps, listed in the table below</text>\n",
             bottom + 14.0,
-            r.steps.len() - rows
+            r.steps.len() - drawn
         ));
     }
     // Legend.

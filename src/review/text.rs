@@ -118,6 +118,42 @@ pub(crate) fn one_line(text: &str) -> String {
     }
 }
 
+/// Each fleet step's hosts: their times, the slowest, the spread (design §13).
+fn fleet_steps(r: &Review) -> String {
+    let mut out = String::new();
+    for (i, v) in r.steps.iter().enumerate().filter(|(_, v)| !v.hosts.is_empty()) {
+        let Some((slowest, fastest, spread)) = v.spread() else {
+            continue;
+        };
+        out.push_str(&format!(
+            "\nFleet step {}. {} on {} hosts: slowest {} {}, fastest {} {}, spread {}\n",
+            i + 1,
+            v.step,
+            v.hosts.len(),
+            slowest.host,
+            fmt_ms(slowest.exec_ms),
+            fastest.host,
+            fmt_ms(fastest.exec_ms),
+            fmt_ms(spread)
+        ));
+        let rows: Vec<Vec<String>> = v
+            .hosts
+            .iter()
+            .map(|h| {
+                vec![
+                    h.host.clone(),
+                    fmt_clock(r, h.start_ms),
+                    fmt_ms(h.exec_ms),
+                    h.attempts.to_string(),
+                    h.outcome.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["host", "started", "exec", "attempts", "outcome"], &rows));
+    }
+    out
+}
+
 pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
     let mut out = String::new();
     for r in reviews.iter().filter(|r| r.tampered()) {
@@ -162,6 +198,7 @@ fn render_one(r: &Review) -> String {
     let mut header = STEP_HEADER.to_vec();
     header.insert(2, "title");
     out.push_str(&table(&header, &rows));
+    out.push_str(&fleet_steps(r));
     let items = super::model::items(r);
     if !items.is_empty() {
         out.push_str("\nDeviations, decisions, notes, edits and failed attempts\n");

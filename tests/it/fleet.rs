@@ -438,3 +438,68 @@ fn the_operator_retries_the_failed_hosts_only() {
         .collect();
     assert_eq!(second, ["web-2"]);
 }
+
+/// The review of a fleet step: each host's time, the slowest host and the spread, and one
+/// Gantt bar per host (Mermaid in Markdown, SVG in HTML).
+#[test]
+fn the_review_shows_each_hosts_time_the_slowest_and_one_bar_per_host() {
+    let fleet = Fleet::start(3);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = book(
+        dir.path(),
+        "  - id: spread\n    title: Spread\n    run: 'case $RBTEST_HOST in web-2) sleep 1.2;; esac'\n",
+    );
+    run(&fleet, audit.path(), &file, &[]).expect_code(0);
+    let trail = crate::support::trail::audit_files(audit.path()).pop().unwrap();
+    let text = runbook(["review"]).arg(&trail).expect_code(0).stdout;
+    assert!(
+        text.contains("Fleet step 1. spread on 3 hosts: slowest web-2"),
+        "{text}"
+    );
+    for host in ["web-1", "web-2", "web-3"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(host)),
+            "{host}: {text}"
+        );
+    }
+    let md = runbook(["review", "--format", "md"])
+        .arg(&trail)
+        .expect_code(0)
+        .stdout;
+    assert!(md.contains("section 1. spread hosts"), "{md}");
+    for host in ["web-1", "web-2", "web-3"] {
+        assert!(md.contains(&format!("    {host} :")), "{host}: {md}");
+    }
+    let html = runbook(["review", "--format", "html"])
+        .arg(&trail)
+        .expect_code(0)
+        .stdout;
+    let svg_start = html.find("<svg").unwrap();
+    let svg_end = html[svg_start..].find("</svg>").unwrap() + svg_start + "</svg>".len();
+    let svg = roxmltree::Document::parse(&html[svg_start..svg_end]).expect("the SVG is XML");
+    let bars: Vec<String> = svg
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("host"))
+        .map(|g| {
+            g.descendants()
+                .find(|n| n.has_tag_name("text"))
+                .unwrap()
+                .text()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(bars, ["web-1", "web-2", "web-3"]);
+    // web-2's bar is the longest: it slept.
+    let width = |host: &str| -> f64 {
+        svg.descendants()
+            .filter(|n| n.attribute("class") == Some("host"))
+            .find(|g| g.descendants().any(|t| t.text() == Some(host)))
+            .unwrap()
+            .descendants()
+            .filter(|n| n.has_tag_name("rect"))
+            .map(|r| r.attribute("width").unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert!(width("web-2") > width("web-1") && width("web-2") > width("web-3"));
+}
