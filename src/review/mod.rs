@@ -167,6 +167,7 @@ pub struct StepVisit {
     pub edits: Vec<Edit>,
     pub answers: Vec<Answer>,
     /// A fleet step (attempts on several hosts): each host's time, in the fleet's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<HostTime>,
 }
 
