@@ -177,6 +177,9 @@ struct Builder {
     current: Option<(usize, Open)>,
     /// Gaps that are not before the first step: (kind, start, ms).
     resume_gaps: Vec<Gap>,
+    /// When the run was resumed, until the first step after it opens: the questions asked
+    /// at a resume (an unknown step) are the operator's time on that step, not a gap.
+    resumed_at: Option<u64>,
 }
 
 /// Each host's time in a step whose attempts ran on several hosts (a fleet), in the order
@@ -256,6 +259,7 @@ impl Builder {
             last_at: 0,
             current: None,
             resume_gaps: Vec::new(),
+            resumed_at: None,
         }
     }
 
@@ -298,6 +302,33 @@ impl Builder {
         }
         if e.hash.is_some() {
             self.r.head = e.hash.clone();
+        }
+        // The first word about a step after a resume (the unknown step's question, its
+        // outcome as marked) opens a visit of it from the resume on.
+        if let (Some(since), None, Some(step)) = (self.resumed_at, &self.current, e.step.as_deref())
+            && matches!(
+                e.event.as_str(),
+                "answer" | "note" | "step finished" | "remote group checked"
+            )
+            && let Some(last) = self.r.steps.iter().rposition(|v| v.step == step)
+        {
+            self.resumed_at = None;
+            let mut visit = self.r.steps[last].clone();
+            visit.start_ms = since;
+            visit.wait_ms = 0;
+            visit.exec_ms = 0;
+            visit.after_ms = 0;
+            visit.took_ms = 0;
+            visit.over_ms = None;
+            visit.outcome = None;
+            visit.exit = None;
+            visit.attempts.clear();
+            visit.notes.clear();
+            visit.decisions.clear();
+            visit.edits.clear();
+            visit.answers.clear();
+            self.r.steps.push(visit);
+            self.current = Some((self.r.steps.len() - 1, Open::default()));
         }
         match e.event.as_str() {
             "run started" => self.run_started(&e, ts),
@@ -370,6 +401,7 @@ impl Builder {
                     start_ms: prev_at,
                     ms: at.saturating_sub(prev_at),
                 });
+                self.resumed_at = Some(at);
             }
             "run finished" => {
                 self.close(at);
@@ -403,6 +435,8 @@ impl Builder {
     }
 
     fn open(&mut self, e: &Line, at: u64) {
+        // The first step after a resume: from the resume on (its pre-flight and prompts).
+        let at = self.resumed_at.take().map_or(at, |since| since.min(at));
         let kind = text(e.kind.as_deref().unwrap_or_default());
         self.r.steps.push(StepVisit {
             step: e.step.clone().unwrap_or_default(),

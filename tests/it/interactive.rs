@@ -116,4 +116,26 @@ fn resume_asks_about_an_unknown_step_and_marking_it_done_goes_on() {
     let text = std::fs::read_to_string(&trail).unwrap();
     assert!(text.contains("\"outcome\":\"marked done\""), "{text}");
     assert!(text.contains("\"answer\":\"marked done\""), "{text}");
+    // The review counts the time at the resume's question as bob's time on `slow`, not as a
+    // gap after the last step.
+    let review = crate::support::cmd::runbook(["review", "--format", "json"])
+        .arg(&trail)
+        .expect_code(0)
+        .stdout;
+    let review: serde_json::Value = serde_json::from_str(&review).unwrap();
+    let review = review["runs"][0].clone();
+    let gaps: Vec<&str> = review["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["kind"].as_str().unwrap())
+        .collect();
+    assert!(!gaps.contains(&"after_last_step"), "{gaps:?}");
+    let visits: Vec<&str> = review["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(visits, ["slow", "slow", "after", "done"], "{review}");
 }
