@@ -49,6 +49,14 @@ impl Entry {
 
 /// Every runbook file of the catalog directories, keyed by runbook id (the first one wins when
 /// an id repeats; `validate` reports duplicates). Unreadable or broken files are skipped here.
+/// An inventory kept beside the runbooks (design §10's `./inventory.yaml`) is no runbook.
+pub fn is_inventory(path: &Path) -> bool {
+    matches!(
+        path.file_name().and_then(|n| n.to_str()),
+        Some("inventory.yaml" | "inventory.yml")
+    )
+}
+
 pub fn index(global: &Global) -> BTreeMap<String, PathBuf> {
     let mut ids = BTreeMap::new();
     for dir in dirs(global) {

@@ -57,6 +57,10 @@ pub fn execute(global: &Global, args: &ListArgs) -> Result<u8> {
         let files = catalog::files_in(dir)
             .map_err(|e| Error::usage(format!("cannot read catalog directory `{}`: {e}", dir.display())))?;
         for path in files {
+            // An inventory beside the runbooks is no runbook to list (nor to warn about).
+            if catalog::is_inventory(&path) {
+                continue;
+            }
             let Some(listed) = load(&path) else { continue };
             match by_id.get(&listed.id) {
                 // The first one wins, as when `run` or `show` resolve the id.

@@ -142,13 +142,7 @@ fn expand(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     files
 }
 
-/// An inventory kept beside the runbooks (design §10's `./inventory.yaml`) is no runbook.
-fn is_inventory(path: &Path) -> bool {
-    matches!(
-        path.file_name().and_then(|n| n.to_str()),
-        Some("inventory.yaml" | "inventory.yml")
-    )
-}
+use crate::catalog::is_inventory;
 
 fn load_inventory(path: &Path) -> Checked {
     match Source::read(path) {

@@ -152,3 +152,26 @@ fn a_file_given_as_catalog_directory_is_named() {
         "runbook: error: catalog directory `tests/data/catalog/rollback.yaml` is a file, not a directory; pick the catalog with `--dir DIR` (repeatable) or RUNBOOK_PATH=DIR1:DIR2\n"
     );
 }
+
+/// Regression: an `inventory.yaml` kept beside the runbooks (design §10) was listed as a
+/// broken runbook ("unknown field `hosts`").
+#[test]
+fn an_inventory_beside_the_runbooks_is_not_a_broken_runbook() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::support::cmd::root().join("runbooks/db-down.yaml"),
+        dir.path().join("db-down.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("inventory.yaml"),
+        "hosts:\n  db-1: {ssh: deploy@db-1}\n",
+    )
+    .unwrap();
+    let out = crate::support::cmd::runbook(["--dir"])
+        .arg(dir.path())
+        .arg("list")
+        .expect_code(0);
+    assert!(out.stdout.contains("db-down"), "{}", out.stdout);
+    assert!(!out.stderr.contains("inventory.yaml"), "{}", out.stderr);
+}
