@@ -91,6 +91,26 @@ pub enum Command {
         after_help = "Examples:\n  runbook history\n  runbook history --runbook rollback --mode drill --since 2026-11-01\n  runbook history --json | jq '.[] | select(.verdict == \"FAIL\")'"
     )]
     History(HistoryArgs),
+    /// Approve (or deny) a step waiting for a second person: signs its request (two-person rule)
+    #[command(
+        after_help = "Examples:\n  runbook approve ~/.local/state/runbook/runs/approvals/20261122T030211Z-db-restore-3f9a-drop-db-1.json\n  runbook approve /srv/runbook/approvals/RUN-STEP-1.json --deny --reason 'not during the freeze'\n\nIt shows the request (what will run, where, with which variables), then writes REQUEST.sig (SSHSIG, namespace runbook-approve) with your key: --signing-key, RUNBOOK_SIGNING_KEY, else your ssh-agent's first key. The waiting run checks it against its approvers_file.\n\nExit status: 0 written, 2 bad request (or no key to sign with)."
+    )]
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The request file the waiting run wrote into the approvals spool
+    pub request: PathBuf,
+    /// Deny it: the step fails, with your reason
+    #[arg(long)]
+    pub deny: bool,
+    /// Why (required with --deny; recorded in the run's trail)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Sign with this SSH key: a private key, or the public key of one held by ssh-agent [default: $RUNBOOK_SIGNING_KEY, else the ssh-agent's first key]
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

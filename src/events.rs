@@ -248,6 +248,31 @@ pub enum Event {
         /// Each host's time, in the fleet's order.
         times: Vec<(String, Duration)>,
     },
+    /// A step waits for approvals (design §15): its request is in the spool.
+    ApprovalRequested {
+        step: String,
+        request: String,
+        /// SHA-256 of the request's bytes: what every approval signs.
+        request_sha256: String,
+        quorum: u32,
+        timeout: Duration,
+    },
+    /// An approver's answer, its signature checked against the approvers file.
+    Approval {
+        step: String,
+        principal: String,
+        key: String,
+        approve: bool,
+        reason: Option<String>,
+        file: String,
+    },
+    /// A signature beside the request that does not count (the operator's own key, a key not
+    /// in the approvers file, a bad signature): recorded, so a forged try is seen.
+    ApprovalRefused {
+        step: String,
+        file: String,
+        why: String,
+    },
     /// An attempt failed and the step's `retry` runs it again after `delay` (shown only: both
     /// attempts are recorded by their own start and finish).
     Retrying {

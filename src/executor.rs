@@ -19,6 +19,7 @@ const MAX_VISITS: usize = 100;
 /// How much of a step's stdout and stderr is kept in memory for `expect` and `capture`.
 const KEEP_BYTES: usize = 1024 * 1024;
 
+mod approving;
 mod asking;
 mod command;
 mod hosts;
@@ -54,6 +55,8 @@ pub struct Executor {
     pub typed: crate::mask::Masker,
     /// At most this many hosts of a fleet run a command at once (`--forks`).
     pub forks: usize,
+    /// The two-person rule: where requests go, whose signatures count (design §15).
+    pub approvals: crate::approval::Config,
     /// A resumed fleet step re-runs on these hosts only (step id, hosts): not on those that
     /// had succeeded.
     pub rerun: Option<(String, Vec<String>)>,

@@ -19,6 +19,15 @@ pub struct Inventory {
     #[serde(default)]
     /// Where each member is written, for `validate` to point at.
     pub groups: IndexMap<String, Spanned<Vec<Spanned<String>>>>,
+    /// The approvals spool (design §15); default `<audit-dir>/approvals/`.
+    #[serde(default)]
+    pub approvals_dir: Option<Spanned<String>>,
+    /// The `allowed_signers` file of the people who may approve steps.
+    #[serde(default)]
+    pub approvers_file: Option<Spanned<String>>,
+    /// Where it was read from: its relative paths are beside it.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +38,9 @@ pub struct Host {
     /// `prod` hosts are refused by `drill` unless `--allow-prod`.
     #[serde(default)]
     pub env: Option<Spanned<String>>,
+    /// `destructive`: every confirmed step on this host needs an approval (design §15).
+    #[serde(default)]
+    pub approve: Option<Spanned<String>>,
 }
 
 /// Where a role's commands run.
@@ -42,6 +54,8 @@ pub enum Binding {
         dest: String,
         /// The inventory's `env`, when the host is in the inventory.
         env: Option<String>,
+        /// The inventory says every confirmed step on it needs an approval.
+        approve: bool,
     },
 }
 
@@ -68,7 +82,7 @@ impl Inventory {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::usage(format!("cannot read the inventory {}: {e}", path.display())))?;
-        let inventory = serde_saphyr::from_str::<Inventory>(&text).map_err(|e| {
+        let mut inventory = serde_saphyr::from_str::<Inventory>(&text).map_err(|e| {
             let (at, message) = crate::parse::describe(&e, &text);
             Error::usage(format!(
                 "{}:{}:{}: the inventory does not parse: {message}",
@@ -77,6 +91,7 @@ impl Inventory {
                 at.col
             ))
         })?;
+        inventory.path = Some(path);
         Ok(inventory)
     }
 
@@ -135,12 +150,14 @@ impl Inventory {
                 name: dest.to_string(),
                 dest: host.ssh.value.clone(),
                 env: host.env.as_ref().map(|e| e.value.clone()),
+                approve: host.approve.as_ref().is_some_and(|a| a.value == "destructive"),
             });
         }
         Ok(Binding::Ssh {
             name: dest.to_string(),
             dest: dest.to_string(),
             env: None,
+            approve: false,
         })
     }
 }

@@ -50,6 +50,8 @@ pub struct Launch {
     pub signing: Signing,
     /// At most this many hosts connect or run at once (`--forks`).
     pub forks: usize,
+    /// The two-person rule's spool and approvers (design §15).
+    pub approvals: crate::approval::Config,
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
@@ -161,6 +163,7 @@ async fn walk(l: Launch) -> Result<u8> {
         deviations,
         signing,
         forks,
+        mut approvals,
     } = l;
     let runbook = plan.main.runbook.clone();
     let transports = connect_all(&plan, &ssh, forks).await?;
@@ -182,23 +185,38 @@ async fn walk(l: Launch) -> Result<u8> {
             return Err(e.into());
         }
     };
-    let mut leases = Vec::new();
-    for transport in transports.values() {
-        if let Transport::Ssh(ssh) = transport {
-            match crate::lease::take(ssh, &me, break_lock).await {
+    // Every host's lease, `forks` at a time: a fleet of 50 does not wait for them one by one.
+    let (mut leases, mut refused) = (Vec::new(), None);
+    {
+        use futures::StreamExt;
+        let taking = futures::stream::iter(transports.values().filter_map(|t| match t {
+            Transport::Ssh(ssh) => Some(ssh),
+            Transport::Local(_) => None,
+        }))
+        .map(|ssh| crate::lease::take(ssh, &me, break_lock))
+        .buffer_unordered(forks.max(1));
+        tokio::pin!(taking);
+        while let Some(taken) = taking.next().await {
+            match taken {
                 Ok(lease) => leases.push(lease),
                 Err(e) => {
-                    close_all(transports, leases).await;
-                    return Err(e.into());
+                    refused.get_or_insert(e);
                 }
             }
         }
+    }
+    if let Some(e) = refused {
+        close_all(transports, leases).await;
+        return Err(e.into());
     }
     let (mut audit, opening) = match trail {
         Trail::Create { dir, first } => (AuditLog::create(&dir, &run_id, &operator_name, launched)?, *first),
         Trail::Continue { path, resumed } => (AuditLog::open_append(&path, &operator_name)?, *resumed),
     };
     audit.set_signer(signing.signer());
+    if let Signing::Signed(s) = &signing {
+        approvals.own_keys.push(s.fingerprint.clone());
+    }
     let audit_path = audit.path().display().to_string();
     let mut sink = Sink {
         ui: Ui::new(operator.clock()),
@@ -260,6 +278,7 @@ async fn walk(l: Launch) -> Result<u8> {
         deviations,
         typed: vars.masker(),
         forks,
+        approvals,
         rerun: None,
     };
     let end = match executor.run(&mut vars, start).await {
@@ -374,15 +393,33 @@ fn canonical_targets(plan: &Plan, ssh: &SshOptions) -> Result<indexmap::IndexMap
     let mut keys = indexmap::IndexMap::new();
     for (role, label) in &plan.targets {
         // A fleet's key is its hosts' keys, sorted: the same fleet however it was written.
-        let mut members = Vec::new();
-        for member in plan.members(label) {
-            members.push(match plan.bindings.get(&member) {
-                Some(Binding::Ssh { dest, .. }) => crate::transport::canonical(dest, ssh)
-                    .map_err(|e| Error::usage(format!("cannot resolve `{member}` with `ssh -G`: {e}")))?
-                    .to_string(),
-                _ => "local".to_string(),
+        // `ssh -G` for 16 hosts at a time: a fleet of 50 is not 50 in a row.
+        let all = plan.members(label);
+        let mut resolved: Vec<Result<String>> = Vec::new();
+        for chunk in all.chunks(16) {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|member| {
+                        scope.spawn(move || match plan.bindings.get(member) {
+                            Some(Binding::Ssh { dest, .. }) => crate::transport::canonical(dest, ssh)
+                                .map(|c| c.to_string())
+                                .map_err(|e| {
+                                    Error::usage(format!("cannot resolve `{member}` with `ssh -G`: {e}"))
+                                }),
+                            _ => Ok("local".to_string()),
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    resolved.push(
+                        h.join()
+                            .unwrap_or_else(|_| Err(Error::runtime("`ssh -G` panicked"))),
+                    );
+                }
             });
         }
+        let mut members = resolved.into_iter().collect::<Result<Vec<String>>>()?;
         members.sort();
         keys.insert(role.clone(), members.join(","));
     }
@@ -391,12 +428,9 @@ fn canonical_targets(plan: &Plan, ssh: &SshOptions) -> Result<indexmap::IndexMap
 
 /// Lets go of every lease, then closes every master (a lease holds a session of its master).
 async fn close_all(transports: HashMap<String, Transport>, leases: Vec<crate::lease::Lease>) {
-    for lease in leases {
-        lease.release().await;
-    }
-    for (_, transport) in transports {
-        transport.close().await;
-    }
+    // All at once: each is a round trip to its own host.
+    futures::future::join_all(leases.into_iter().map(crate::lease::Lease::release)).await;
+    futures::future::join_all(transports.into_values().map(Transport::close)).await;
 }
 
 /// Connects every SSH host of the plan, all before anything runs, `forks` at a time (a fleet of

@@ -193,6 +193,26 @@ impl Plan {
         Ok(plan)
     }
 
+    /// Whether a step of the run needs approvals (design §15): its `approve:`, or a confirmed
+    /// step on a host the inventory marks `approve: destructive`.
+    pub fn needs_approval(&self) -> bool {
+        std::iter::once(&self.main)
+            .chain(self.called.values())
+            .any(|loaded| {
+                let runbook = &loaded.runbook;
+                runbook.steps.iter().chain(&runbook.cleanup).any(|step| {
+                    step.approve.is_some()
+                        || (step.confirmation().is_some()
+                            && self
+                                .members(&self.host(runbook.id(), runbook.step_target(step)))
+                                .iter()
+                                .any(|h| {
+                                    matches!(self.bindings.get(h), Some(Binding::Ssh { approve: true, .. }))
+                                }))
+                })
+            })
+    }
+
     /// The hosts behind a label: a fleet's members, else the one host.
     pub fn members(&self, label: &str) -> Vec<String> {
         self.fleets
@@ -326,7 +346,7 @@ impl Plan {
     pub fn describe_host(&self, label: &str) -> String {
         match self.bindings.get(label) {
             None | Some(Binding::Local) => "local (this machine)".to_string(),
-            Some(Binding::Ssh { name, dest, env }) => {
+            Some(Binding::Ssh { name, dest, env, .. }) => {
                 let mut facts = Vec::new();
                 if dest != name {
                     facts.push(dest.clone());

@@ -150,6 +150,10 @@ pub struct Step {
     /// read with a password): its stdout and captures are shown and recorded in clear.
     #[serde(default)]
     pub declassify: bool,
+    /// The two-person rule: before it runs, `quorum` people other than the operator approve
+    /// it with `runbook approve` (design §15).
+    #[serde(default)]
+    pub approve: Option<Approve>,
     /// A fleet (a role bound to several hosts): hosts per rolling batch, a number or a share
     /// (`"25%"`); the next batch starts only when the current one has not spent the failure
     /// budget. Default: all hosts at once (at most `--forks` running).
@@ -241,6 +245,22 @@ impl EndText {
     pub fn outcome(&self) -> Option<Outcome> {
         Outcome::parse(&self.0)
     }
+}
+
+/// Who must approve a step before it runs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approve {
+    /// How many approvers, none of them the operator; default 1.
+    #[serde(default = "one")]
+    pub quorum: u32,
+    /// How long to wait before the step fails; default 15m.
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

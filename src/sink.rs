@@ -350,6 +350,42 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             audit.append("step finished", Some(step), Some(host), f, true)?;
             audit.checkpoint_if_due()?;
         }
+        Event::ApprovalRequested {
+            step,
+            request,
+            request_sha256,
+            quorum,
+            timeout,
+        } => {
+            let f = fields(vec![
+                ("request", json!(request)),
+                ("request_sha256", json!(request_sha256)),
+                ("quorum", json!(quorum)),
+                ("timeout_ms", ms(*timeout)),
+            ]);
+            audit.append("approval requested", Some(step), None, f, true)?;
+        }
+        Event::Approval {
+            step,
+            principal,
+            key,
+            approve,
+            reason,
+            file,
+        } => {
+            let f = fields(vec![
+                ("principal", json!(principal)),
+                ("key", json!(key)),
+                ("decision", json!(if *approve { "approve" } else { "deny" })),
+                ("reason", reason.as_ref().map(|r| json!(r)).unwrap_or(Value::Null)),
+                ("file", json!(file)),
+            ]);
+            audit.append("approval", Some(step), None, f, true)?;
+        }
+        Event::ApprovalRefused { step, file, why } => {
+            let f = fields(vec![("file", json!(file)), ("why", json!(why))]);
+            audit.append("approval refused", Some(step), None, f, true)?;
+        }
         Event::FleetFinished {
             step,
             fleet,

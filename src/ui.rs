@@ -559,6 +559,54 @@ impl Ui {
                     "{position} {step}:{on} {word}{exit}{reason} in {timing}"
                 ));
             }
+            Event::ApprovalRequested {
+                step,
+                request,
+                quorum,
+                timeout,
+                ..
+            } => {
+                let people = if *quorum == 1 {
+                    "1 approval".to_string()
+                } else {
+                    format!("{quorum} approvals")
+                };
+                self.line(&format!(
+                    "{} {step}: {} (two-person rule; the step fails after {}). Another person runs:\n\n    runbook approve {request}\n",
+                    self.position(step),
+                    style(format!("waiting for {people}")).yellow().bold(),
+                    fmt_duration(*timeout)
+                ));
+            }
+            Event::Approval {
+                step,
+                principal,
+                key,
+                approve,
+                reason,
+                ..
+            } => {
+                let word = if *approve {
+                    style("approved").green().to_string()
+                } else {
+                    style("DENIED").red().bold().to_string()
+                };
+                let why = reason
+                    .as_deref()
+                    .map(|r| format!(": {}", esc(r)))
+                    .unwrap_or_default();
+                self.line(&format!(
+                    "{} {step}: {word} by {} ({key}){why}",
+                    self.position(step),
+                    esc(principal)
+                ));
+            }
+            Event::ApprovalRefused { step, file, why } => self.line(&format!(
+                "{} {step}: {} {file}: {}",
+                self.position(step),
+                style("not counted:").yellow(),
+                esc(why)
+            )),
             Event::Retrying {
                 step,
                 next,

@@ -1,5 +1,6 @@
 //! One module per subcommand; `execute` dispatches what the user typed to it.
 
+mod approve;
 mod audit;
 pub mod completions;
 mod history;
@@ -30,5 +31,6 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
         Command::Review(args) => review::execute(global, &args),
         Command::History(args) => history::execute(global, &args),
+        Command::Approve(args) => approve::execute(&args),
     }
 }

@@ -70,6 +70,14 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let plan = Plan::load(global, &file, &targets, &inventory)?;
     plan.check_answers(&answers)?;
     plan.check_fleet_captures()?;
+    let approvals = crate::approval::Config::resolve(
+        &inventory,
+        &crate::audit::audit_dir(global.audit_dir.as_deref()),
+        opts.ssh.identity.as_deref(),
+    );
+    if plan.needs_approval() {
+        approvals.check()?;
+    }
     let recorded = crate::resume::rebuild(&events, &plan.main.runbook)?;
     if crate::launch::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {
         return Err(Error::usage(format!(
@@ -144,6 +152,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         deviations: recorded.deviations.clone(),
         signing,
         forks: usize::from(opts.forks),
+        approvals,
     })
 }
 

@@ -104,6 +104,23 @@ impl Executor {
             return self.not_confirmed(id, step);
         }
         let members = self.plan.members(host);
+        // The two-person rule: before anything runs, and for every host of it.
+        if let Some(rule) = self.approval_rule(step, &members)
+            && let Some(why) = self.approved(id, step, &members, &command, vars, rule).await?
+        {
+            self.finish(
+                id,
+                host,
+                StepOutcome::Failed,
+                None,
+                0,
+                Duration::ZERO,
+                None,
+                Some(why),
+                None,
+            )?;
+            return self.after_failure(id, step);
+        }
         let mut hosts = match self.rerun.take() {
             Some((step, again)) if step == id => again,
             _ => members.clone(),

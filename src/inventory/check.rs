@@ -42,6 +42,21 @@ pub fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
             );
         }
     }
+    for (name, host) in &inventory.hosts {
+        if let Some(approve) = host.approve.as_ref().filter(|a| a.value != "destructive") {
+            found.push(
+                Diagnostic::error(
+                    file,
+                    Pos::of(approve),
+                    format!("host `{name}`: `approve: {}` is not known", approve.value),
+                )
+                .with_width(approve.value.chars().count())
+                .with_help(
+                    "write `approve: destructive`: every confirmed step on this host then needs an approval",
+                ),
+            );
+        }
+    }
     for (group, members) in &inventory.groups {
         if inventory.hosts.contains_key(group) {
             found.push(

@@ -2,6 +2,7 @@
 
 mod abort;
 mod answers;
+mod approve;
 mod audit;
 mod audit_dir;
 mod by_hand;

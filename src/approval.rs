@@ -1,0 +1,354 @@
+//! The two-person rule (design §15): before a step marked `approve:` runs, the run writes a
+//! request into the approvals spool and waits until enough people other than the operator
+//! have signed it (`runbook approve`), each signature checked against an `allowed_signers`
+//! file the operator cannot write. The request holds no secret: names of secrets, never values.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::sign::{Against, Signature, check};
+use crate::error::Error;
+
+/// The namespace of approval signatures: an audit signature can never pass for one.
+pub const NAMESPACE: &str = "runbook-approve";
+
+/// Where requests go and whose signatures count, resolved once before the run.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The spool: `approvals_dir:` of the inventory, else `<audit-dir>/approvals/`.
+    pub spool: PathBuf,
+    /// `approvers_file:` of the inventory (an `allowed_signers` file).
+    pub approvers: Option<PathBuf>,
+    /// The operator's own keys (`SHA256:...`): the run's signing key, the ssh-agent's keys,
+    /// `--identity`. A signature by one of them is refused: nobody approves their own step.
+    pub own_keys: Vec<String>,
+}
+
+/// What a step needs before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub quorum: u32,
+    pub timeout: Duration,
+}
+
+/// The default wait when a step or host does not say: long enough to find a colleague.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// What is approved, exactly: written once, signed byte for byte.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub kind: String,
+    pub run: String,
+    pub runbook: String,
+    pub step: String,
+    pub title: String,
+    pub operator: String,
+    pub account: String,
+    pub machine: String,
+    pub requested_at: String,
+    pub quorum: u32,
+    pub timeout_ms: u64,
+    /// Each target host, with the host key it was connected with.
+    pub hosts: Vec<RequestHost>,
+    /// The exact command, as it will run.
+    pub script: String,
+    /// Its non-secret environment.
+    pub env: indexmap::IndexMap<String, String>,
+    /// The names of the secrets it receives (their values are never here).
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestHost {
+    pub host: String,
+    pub host_key: Option<String>,
+}
+
+pub const REQUEST_KIND: &str = "runbook approval request";
+
+/// One approver's answer, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub principal: String,
+    pub key: String,
+    pub approve: bool,
+    pub reason: Option<String>,
+    pub file: PathBuf,
+}
+
+/// A signature file that does not count, and why (recorded, so a forged try is seen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub file: PathBuf,
+    pub why: String,
+}
+
+impl Config {
+    /// From the inventory (`approvals_dir:`, `approvers_file:`, relative to it) and the audit
+    /// dir; the operator's own keys from their ssh-agent and `--identity`.
+    pub fn resolve(
+        inventory: &crate::inventory::Inventory,
+        audit_dir: &Path,
+        identity: Option<&Path>,
+    ) -> Config {
+        let beside = |p: &str| -> PathBuf {
+            let p = PathBuf::from(p);
+            match (&inventory.path, p.is_relative()) {
+                (Some(inv), true) => inv.parent().unwrap_or(Path::new(".")).join(p),
+                _ => p,
+            }
+        };
+        let mut own_keys = agent_keys();
+        if let Some(fp) = identity.and_then(|i| crate::audit::sign::fingerprint(i).ok()) {
+            own_keys.push(fp);
+        }
+        Config {
+            spool: inventory
+                .approvals_dir
+                .as_ref()
+                .map(|d| beside(&d.value))
+                .unwrap_or_else(|| audit_dir.join("approvals")),
+            approvers: inventory.approvers_file.as_ref().map(|f| beside(&f.value)),
+            own_keys,
+        }
+    }
+
+    /// Checks the configuration for a run that needs approvals: an approvers file that
+    /// exists, and that the operator cannot write (else they could list themselves).
+    pub fn check(&self) -> Result<(), Error> {
+        let Some(file) = &self.approvers else {
+            return Err(Error::usage(
+                "a step needs approval (`approve:`), but the inventory names no `approvers_file:` (an allowed_signers file of the people who may approve): nothing was run",
+            ));
+        };
+        if !file.is_file() {
+            return Err(Error::usage(format!(
+                "approvers_file {} does not exist: nothing was run",
+                file.display()
+            )));
+        }
+        if rustix::fs::access(file.as_path(), rustix::fs::Access::WRITE_OK).is_ok() {
+            return Err(Error::usage(format!(
+                "approvers_file {} is writable by you, the operator: you could approve your own steps. Make it owned by someone else (e.g. root, mode 0644): nothing was run",
+                file.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes `request` into the spool as `<run>-<step>-<attempt>.json`, mode 0644, never over
+    /// an existing file. Returns its path and bytes.
+    pub fn write(&self, request: &Request, attempt: u32) -> Result<(PathBuf, Vec<u8>), Error> {
+        std::fs::create_dir_all(&self.spool).map_err(|e| {
+            Error::runtime(format!(
+                "cannot create the approvals spool {}: {e}",
+                self.spool.display()
+            ))
+        })?;
+        let name = format!(
+            "{}-{}-{attempt}.json",
+            request.run,
+            request.step.replace('/', "__")
+        );
+        let path = self.spool.join(name);
+        let mut bytes = serde_json::to_vec_pretty(request).expect("a request serializes");
+        bytes.push(b'\n');
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| Error::runtime(format!("cannot write the request {}: {e}", path.display())))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::runtime(format!("cannot write the request {}: {e}", path.display())))?;
+        // The umask may have narrowed it: approvers of other accounts must read it.
+        let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        Ok((path, bytes))
+    }
+
+    /// Every answer to the request at `path` so far: the signatures beside it, each checked
+    /// against the approvers file and refused if by the operator's own key; those in `seen`
+    /// were checked already.
+    pub fn answers(&self, path: &Path, request: &[u8], seen: &[PathBuf]) -> (Vec<Answer>, Vec<Refused>) {
+        let (mut answers, mut refused) = (Vec::new(), Vec::new());
+        let Some(approvers) = &self.approvers else {
+            return (answers, refused);
+        };
+        for (file, deny) in signature_files(path)
+            .into_iter()
+            .filter(|(f, _)| !seen.contains(f))
+        {
+            let Ok(armored) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            let reason = deny.then(|| std::fs::read_to_string(deny_file(&file)).unwrap_or_default());
+            let message = signed_message(request, reason.as_deref());
+            let sig = Signature {
+                format: "sshsig".into(),
+                namespace: NAMESPACE.into(),
+                key: String::new(),
+                armored: armored.trim().to_string(),
+            };
+            let key = match check(&sig, &message, Against::ItsOwnKey) {
+                Ok(key) => key,
+                Err(why) => {
+                    refused.push(Refused { file, why });
+                    continue;
+                }
+            };
+            if self.own_keys.contains(&key) {
+                refused.push(Refused {
+                    file,
+                    why: format!("signed with the operator's own key {key}: nobody approves their own step"),
+                });
+                continue;
+            }
+            match check(&sig, &message, Against::AllowedSigners(approvers)) {
+                Ok(principal) => answers.push(Answer {
+                    principal,
+                    key,
+                    approve: !deny,
+                    reason: reason.map(|r| r.trim().to_string()),
+                    file,
+                }),
+                Err(why) => refused.push(Refused { file, why }),
+            }
+        }
+        (answers, refused)
+    }
+}
+
+/// The fingerprints of the keys the operator's ssh-agent holds (`ssh-add -l`).
+fn agent_keys() -> Vec<String> {
+    if std::env::var_os("SSH_AUTH_SOCK").is_none() {
+        return Vec::new();
+    }
+    std::process::Command::new("ssh-add")
+        .arg("-l")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter(|fp| fp.starts_with("SHA256:"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What an approver signs: the request's bytes, and for a denial the reason after them.
+pub fn signed_message(request: &[u8], deny_reason: Option<&str>) -> Vec<u8> {
+    let mut message = request.to_vec();
+    if let Some(reason) = deny_reason {
+        message.extend_from_slice(b"\n--\ndeny: ");
+        message.extend_from_slice(reason.trim().as_bytes());
+        message.push(b'\n');
+    }
+    message
+}
+
+/// `REQUEST.sig`, `REQUEST.2.sig`, ... (approvals) and `REQUEST.deny.sig`, `REQUEST.2.deny.sig`
+/// (denials), in order; `true` for a denial.
+pub fn signature_files(request: &Path) -> Vec<(PathBuf, bool)> {
+    let name = request
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let dir = request.parent().unwrap_or(Path::new("."));
+    let mut files: Vec<(PathBuf, bool)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let file = entry.file_name().to_str()?.to_string();
+            let rest = file.strip_prefix(&name)?.strip_suffix(".sig")?;
+            let deny = rest.ends_with(".deny");
+            let number = rest.trim_end_matches(".deny");
+            let ok = number.is_empty()
+                || number
+                    .strip_prefix('.')
+                    .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+            ok.then(|| (entry.path(), deny))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The reason file of a denial's signature: `REQUEST.deny.sig` → `REQUEST.deny`.
+pub fn deny_file(sig: &Path) -> PathBuf {
+    sig.with_extension("")
+}
+
+/// The first free name for a new answer: `REQUEST.sig`, else `REQUEST.2.sig`, ...
+pub fn next_signature_file(request: &Path, deny: bool) -> PathBuf {
+    let base = request.display().to_string();
+    let suffix = if deny { ".deny" } else { "" };
+    let mut n = 1;
+    loop {
+        let candidate = if n == 1 {
+            PathBuf::from(format!("{base}{suffix}.sig"))
+        } else {
+            PathBuf::from(format!("{base}.{n}{suffix}.sig"))
+        };
+        let taken = candidate.exists() || (deny && deny_file(&candidate).exists());
+        if !taken {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_found_beside_their_request_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let request = dir.path().join("run-step-1.json");
+        std::fs::write(&request, "{}").unwrap();
+        for name in [
+            "run-step-1.json.sig",
+            "run-step-1.json.2.sig",
+            "run-step-1.json.deny.sig",
+            "run-step-1.json.x.sig",
+            "run-step-10.json.sig",
+            "run-step-1.json.sig.tmp",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let found: Vec<(String, bool)> = signature_files(&request)
+            .into_iter()
+            .map(|(p, d)| (p.file_name().unwrap().to_str().unwrap().to_string(), d))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("run-step-1.json.2.sig".to_string(), false),
+                ("run-step-1.json.deny.sig".to_string(), true),
+                ("run-step-1.json.sig".to_string(), false),
+            ]
+        );
+        assert_eq!(
+            next_signature_file(&request, false).file_name().unwrap(),
+            "run-step-1.json.3.sig"
+        );
+    }
+
+    #[test]
+    fn a_denial_signs_its_reason_with_the_request() {
+        assert_eq!(signed_message(b"R", None), b"R");
+        assert_eq!(signed_message(b"R", Some(" no ")), b"R\n--\ndeny: no\n");
+    }
+}

@@ -1,0 +1,366 @@
+//! The two-person rule (design §15) with two real accounts: the operator (`rbtest`) runs a step
+//! marked `approve:`, which waits; `runbook approve` from another account (`rbapprover`) with
+//! its own key releases it, and its signature verifies with `ssh-keygen -Y verify`. The
+//! operator's own key and a key not in the approvers file are refused; a timeout and a denial
+//! fail the step; an approvers file the operator can write is refused before anything runs.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::cmd::bin;
+use crate::support::wait;
+
+const OPERATOR: &str = "rbtest";
+const APPROVER: &str = "rbapprover";
+
+/// A login for `name`, created when missing (the tests run as root, as CI does).
+fn account(name: &str) {
+    crate::support::sshd::ensure_prerequisites();
+    let exists = Command::new("id").arg(name).output().unwrap().status.success();
+    if !exists {
+        let made = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", name])
+            .status()
+            .unwrap();
+        assert!(
+            made.success(),
+            "cannot create the account {name} (the tests need root)"
+        );
+    }
+}
+
+fn chown(path: &Path, user: &str) {
+    let ok = Command::new("chown")
+        .args(["-R", user])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `runbook ARGS` as `user`.
+fn as_user(user: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("runuser");
+    c.args(["-u", user, "--"])
+        .arg(bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("RUNBOOK_SIGNING_KEY")
+        .stdin(Stdio::null());
+    c
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    book: PathBuf,
+    inventory: PathBuf,
+    audit: PathBuf,
+    spool: PathBuf,
+    marker: PathBuf,
+    operator_key: PathBuf,
+    approver_key: PathBuf,
+    stranger_key: PathBuf,
+    approvers: PathBuf,
+}
+
+fn key(dir: &Path, name: &str, owner: &str) -> PathBuf {
+    let key = crate::support::sshd::keygen(dir, name);
+    chown(&key, owner);
+    chown(&key.with_extension("pub"), owner);
+    key
+}
+
+fn setup(timeout: &str) -> Setup {
+    account(OPERATOR);
+    account(APPROVER);
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let keys = |who: &str| {
+        let d = dir.path().join(format!("keys-{who}"));
+        std::fs::create_dir(&d).unwrap();
+        chown(&d, who);
+        chmod(&d, 0o700);
+        d
+    };
+    let operator_key = key(&keys(OPERATOR), "operator", OPERATOR);
+    let approver_keys = keys(APPROVER);
+    let approver_key = key(&approver_keys, "approver", APPROVER);
+    // A second key of the approver's that is not in the approvers file.
+    let stranger_key = key(&approver_keys, "stranger", APPROVER);
+    // The approvers: alice (the approver's key) and the operator too, so that refusing the
+    // operator's own key is the rule at work, not a missing line. Owned by root, 0644.
+    let public = |k: &Path| {
+        std::fs::read_to_string(k.with_extension("pub"))
+            .unwrap()
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let approvers = dir.path().join("allowed_signers");
+    std::fs::write(
+        &approvers,
+        format!(
+            "alice {}\noperator {}\n",
+            public(&approver_key),
+            public(&operator_key)
+        ),
+    )
+    .unwrap();
+    chmod(&approvers, 0o644);
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    chmod(&spool, 0o1777);
+    let audit = dir.path().join("audit");
+    std::fs::create_dir(&audit).unwrap();
+    chown(&audit, OPERATOR);
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    chown(&scratch, OPERATOR);
+    let marker = scratch.join("dropped");
+    let inventory = dir.path().join("inventory.yaml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "approvals_dir: {}\napprovers_file: {}\n",
+            spool.display(),
+            approvers.display()
+        ),
+    )
+    .unwrap();
+    let book = dir.path().join("drop.yaml");
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1\nid: drop\ntitle: Drop\nrto: 5m\nsteps:\n  - id: drop-db\n    title: Drop the database\n    run: touch {}\n    approve: {{quorum: 1, timeout: {timeout}}}\n  - id: done\n    title: Done\n    end: resolved\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    Setup {
+        dir,
+        book,
+        inventory,
+        audit,
+        spool,
+        marker,
+        operator_key,
+        approver_key,
+        stranger_key,
+        approvers,
+    }
+}
+
+impl Setup {
+    fn run(&self) -> Child {
+        let key = self.operator_key.to_str().unwrap().to_string();
+        as_user(
+            OPERATOR,
+            &[
+                "--audit-dir",
+                self.audit.to_str().unwrap(),
+                "run",
+                "--yes",
+                "--signing-key",
+                &key,
+                "--inventory",
+                self.inventory.to_str().unwrap(),
+                self.book.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    }
+
+    /// The request the waiting run wrote, once it is there.
+    fn request(&self) -> PathBuf {
+        let mut found = None;
+        wait::until(Duration::from_secs(20), "the approval request", || {
+            found = std::fs::read_dir(&self.spool)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "json"));
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    fn trail(&self) -> Vec<serde_json::Value> {
+        let path = crate::support::trail::audit_files(&self.audit).pop().unwrap();
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn events(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.trail().into_iter().filter(|e| e["event"] == kind).collect()
+    }
+
+    fn wait_for_event(&self, kind: &str, count: usize) {
+        wait::until(Duration::from_secs(20), kind, || {
+            crate::support::trail::audit_files(&self.audit).pop().is_some()
+                && self.events(kind).len() >= count
+        });
+    }
+}
+
+fn approve(user: &str, request: &Path, key: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "approve",
+        request.to_str().unwrap(),
+        "--signing-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    as_user(user, &args).output().unwrap()
+}
+
+#[test]
+fn another_account_approves_and_the_operators_own_key_and_a_stranger_do_not_count() {
+    let s = setup("1m");
+    let mut run = s.run();
+    let request = s.request();
+    // Readable by the approver's account, and without the secret-free rule broken: it is 0644.
+    assert_eq!(
+        std::fs::metadata(&request).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    assert!(!s.marker.exists(), "the step ran before its approval");
+
+    // The operator approving their own step: refused, recorded, and the step still waits.
+    let own = approve(OPERATOR, &request, &s.operator_key, &[]);
+    assert!(own.status.success(), "{own:?}");
+    s.wait_for_event("approval refused", 1);
+    // A key that is not in the approvers file.
+    let stranger = approve(APPROVER, &request, &s.stranger_key, &[]);
+    assert!(stranger.status.success(), "{stranger:?}");
+    s.wait_for_event("approval refused", 2);
+    let refused = s.events("approval refused");
+    assert!(
+        refused[0]["why"].as_str().unwrap().contains("operator's own key"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1]["why"].as_str().unwrap().contains("is not in"),
+        "{refused:?}"
+    );
+    assert!(!s.marker.exists(), "a refused approval released the step");
+    assert!(run.try_wait().unwrap().is_none(), "the run stopped waiting");
+
+    // The approver, from their own account, with their own key.
+    let shown = approve(APPROVER, &request, &s.approver_key, &[]);
+    assert!(shown.status.success(), "{shown:?}");
+    let said = String::from_utf8_lossy(&shown.stderr);
+    assert!(
+        said.contains("Drop the database") && said.contains("touch "),
+        "it shows what runs: {said}"
+    );
+    let status = run.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(s.marker.exists());
+    let approvals = s.events("approval");
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert_eq!(approvals[0]["principal"], "alice");
+    assert_eq!(approvals[0]["decision"], "approve");
+    // The approval is recorded before the step starts.
+    let trail = s.trail();
+    let at = |kind: &str| {
+        trail
+            .iter()
+            .position(|e| e["event"] == kind && e["step"] == "drop-db")
+            .unwrap()
+    };
+    assert!(at("approval") < at("step started"));
+
+    // The signature stands on its own: ssh-keygen verifies it against the approvers file.
+    let sig = PathBuf::from(approvals[0]["file"].as_str().unwrap());
+    let verified = Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(&s.approvers)
+        .args(["-I", "alice", "-n", "runbook-approve", "-s"])
+        .arg(&sig)
+        .stdin(std::fs::File::open(&request).unwrap())
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("Good \"runbook-approve\" signature for alice")
+    );
+    let trail_file = crate::support::trail::audit_files(&s.audit).pop().unwrap();
+    crate::support::cmd::runbook(["audit", "verify"])
+        .arg(trail_file)
+        .expect_code(0);
+    drop(s.dir);
+}
+
+#[test]
+fn a_timeout_or_a_denial_fails_the_step() {
+    let s = setup("2s");
+    let run = s.run();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!s.marker.exists());
+    let finished = s.events("step finished");
+    assert!(
+        finished[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not approved within 2s"),
+        "{finished:?}"
+    );
+
+    let s = setup("1m");
+    let run = s.run();
+    let request = s.request();
+    let denied = approve(
+        APPROVER,
+        &request,
+        &s.approver_key,
+        &["--deny", "--reason", "not during the freeze"],
+    );
+    assert!(denied.status.success(), "{denied:?}");
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!s.marker.exists());
+    let approval = &s.events("approval")[0];
+    assert_eq!(approval["decision"], "deny");
+    assert_eq!(approval["reason"], "not during the freeze");
+    let finished = s.events("step finished");
+    assert!(
+        finished[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("denied by alice"),
+        "{finished:?}"
+    );
+}
+
+#[test]
+fn an_approvers_file_the_operator_can_write_is_refused_before_anything_runs() {
+    let s = setup("1m");
+    chown(&s.approvers, OPERATOR);
+    let out = s.run().wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("writable by you"));
+    assert!(crate::support::trail::audit_files(&s.audit).is_empty());
+    assert!(!s.marker.exists());
+}
