@@ -2,6 +2,8 @@
 
 mod audit;
 pub mod completions;
+mod drills;
+mod evidence;
 mod history;
 mod list;
 mod resume;
@@ -30,5 +32,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
         Command::Review(args) => review::execute(global, &args),
         Command::History(args) => history::execute(global, &args),
+        Command::Drills(args) => drills::execute(global, &args),
+        Command::Evidence(args) => evidence::execute(global, &args),
     }
 }
