@@ -420,6 +420,9 @@ fn ago(from: DateTime<Utc>, now: DateTime<Utc>) -> String {
         return "in the future: check the clock".into();
     }
     let secs = secs as u64;
+    if secs < 60 {
+        return "just now".into();
+    }
     let text = if secs >= 86_400 {
         format!("{}d", secs / 86_400)
     } else if secs >= 3_600 {
