@@ -96,6 +96,16 @@ pub enum Command {
         after_help = "Examples:\n  runbook approve ~/.local/state/runbook/runs/approvals/20261122T030211Z-db-restore-3f9a-drop-db-1.json\n  runbook approve /srv/runbook/approvals/RUN-STEP-1.json --deny --reason 'not during the freeze'\n\nIt shows the request (what will run, where, with which variables), then writes REQUEST.sig (SSHSIG, namespace runbook-approve) with your key: --signing-key, RUNBOOK_SIGNING_KEY, else your ssh-agent's first key. The waiting run checks it against its approvers_file.\n\nExit status: 0 written, 2 bad request (or no key to sign with)."
     )]
     Approve(ApproveArgs),
+    /// The drills of the catalog: last PASS, runs since, trend; OVERDUE without a PASS within `drill.every`
+    #[command(
+        after_help = "Examples:\n  runbook drills\n  runbook drills --signers ~/.config/runbook/allowed_signers   # only PASSes signed by a listed key count\n  runbook drills --json | jq -r '.[] | select(.overdue) | .runbook'\n\nA PASS counts when its trail is sealed and holds (chain, output files, signatures: as `runbook audit verify`).\n\nExit status: 0 every drill passed within its cadence, 5 a drill is overdue (a CI launch gate fails on it), 2 no runbook of the catalog declares `drill:`, or bad arguments."
+    )]
+    Drills(DrillsArgs),
+    /// Write one self-contained HTML page of a run, to attach to a launch gate or hand to an auditor
+    #[command(
+        after_help = "Examples:\n  runbook evidence last -o evidence.html\n  runbook evidence 20261122T030211Z-rollback-drill -o gate-rollback.html --signers allowed_signers\n  runbook evidence RUN -o e.html --runbook <(git show v1.4:runbooks/rollback-drill.yaml)   # the runbook file changed since\n\nThe page holds the verdict, the signed head, the seal's signature and the ssh-keygen commands that check it, the timeline, every deviation and decision, the trail itself and the runbook file as it was run (its SHA-256 equal to the trail's).\n\nExit status: 0 written, 1 the trail is tampered or not signed by --signers (the page is still written, and says so at the top), 2 unknown run, or the runbook file as run cannot be found."
+    )]
+    Evidence(EvidenceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +121,32 @@ pub struct ApproveArgs {
     /// Sign with this SSH key: a private key, or the public key of one held by ssh-agent [default: $RUNBOOK_SIGNING_KEY, else the ssh-agent's first key]
     #[arg(long, value_name = "FILE", env = "RUNBOOK_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillsArgs {
+    /// Count only PASSes whose seal is signed by a key of this `allowed_signers` file (ssh-keygen's format)
+    #[arg(long, value_name = "FILE")]
+    pub signers: Option<PathBuf>,
+    /// Print the drills as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    /// A run id (or a unique prefix), the path of its audit file, or `last`
+    #[arg(value_name = "RUN", add = ArgValueCompleter::new(values::runs_or_last))]
+    pub run: String,
+    /// The HTML file to write
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The runbook file as it was run, when the one the trail names has moved or changed (its SHA-256 must be the trail's)
+    #[arg(long, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+    /// Check the seal's signature against this `allowed_signers` file, and name its principal in the page
+    #[arg(long, value_name = "FILE")]
+    pub signers: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

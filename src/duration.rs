@@ -1,9 +1,9 @@
-//! Durations written with units (`90s`, `5m`, `1h30m`, `250ms`), and their display.
+//! Durations written with units (`90s`, `5m`, `1h30m`, `250ms`, `30d`), and their display.
 
 use std::time::Duration;
 
 /// The JSON Schema pattern of a duration; kept beside the parser so the two agree.
-pub const PATTERN: &str = r"^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$";
+pub const PATTERN: &str = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$";
 
 /// Why a duration did not parse, as a sentence fragment for a diagnostic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,8 @@ impl std::fmt::Display for DurationError {
     }
 }
 
-/// Parses `1h30m`, `90s`, `5m`, `250ms`: units in decreasing order, each at most once.
+/// Parses `1h30m`, `90s`, `5m`, `250ms`, `30d`: units in decreasing order, each at most once.
+/// A day is 24 hours (a drill's cadence, `drill: {every: 30d}`, is counted in them).
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {
@@ -26,7 +27,13 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
             "`{text}` has no unit; write `{text}s` or `{text}m`"
         )));
     }
-    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+    const UNITS: [(&str, u64); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
     let mut rest = text;
     let mut total_ms: u64 = 0;
     let mut next_unit = 0;
@@ -50,7 +57,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
                 format!("`{text}` has unit `{unit}`")
             };
             return Err(DurationError(format!(
-                "{problem}; use h, m, s or ms without spaces (like `1h30m`)"
+                "{problem}; use d, h, m, s or ms without spaces (like `1h30m`)"
             )));
         };
         if pos < next_unit {
@@ -68,16 +75,21 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_millis(total_ms))
 }
 
-/// Shows a duration the way a runbook would write it: `1h30m`, `5m`, `90s` → `1m30s`.
+/// Shows a duration the way a runbook would write it: `1h30m`, `5m`, `90s` → `1m30s`,
+/// `720h` → `30d`.
 pub fn format(d: Duration) -> String {
     let total = d.as_millis() as u64;
-    let (h, m, s, ms) = (
-        total / 3_600_000,
+    let (days, h, m, s, ms) = (
+        total / 86_400_000,
+        total / 3_600_000 % 24,
         total / 60_000 % 60,
         total / 1000 % 60,
         total % 1000,
     );
     let mut out = String::new();
+    if days > 0 {
+        out.push_str(&format!("{days}d"));
+    }
     if h > 0 {
         out.push_str(&format!("{h}h"));
     }
@@ -87,7 +99,7 @@ pub fn format(d: Duration) -> String {
     if s > 0 || (out.is_empty() && ms == 0) {
         out.push_str(&format!("{s}s"));
     }
-    if ms > 0 && h == 0 && m == 0 {
+    if ms > 0 && days == 0 && h == 0 && m == 0 {
         out.push_str(&format!("{ms}ms"));
     }
     out
@@ -131,6 +143,8 @@ mod tests {
         assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse("1d12h"), Ok(Duration::from_secs(36 * 3_600)));
     }
 
     #[test]
@@ -139,6 +153,8 @@ mod tests {
         assert!(parse("5 minutes").is_err());
         assert!(parse("5x").unwrap_err().0.contains("unit `x`"));
         assert!(parse("30s5m").unwrap_err().0.contains("misorders"));
+        assert!(parse("5h1d").unwrap_err().0.contains("misorders"));
+        assert!(parse("2w").unwrap_err().0.contains("use d, h, m, s or ms"));
         assert!(parse("").is_err());
         assert!(parse("99999999999999999999h").is_err());
     }
@@ -149,5 +165,7 @@ mod tests {
         assert_eq!(format(Duration::from_secs(90)), "1m30s");
         assert_eq!(format(Duration::from_secs(0)), "0s");
         assert_eq!(format(Duration::from_millis(250)), "250ms");
+        assert_eq!(format(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(format(Duration::from_secs(86_400 + 5_400)), "1d1h30m");
     }
 }

@@ -12,6 +12,8 @@ pub mod exit {
     pub const NOT_RESOLVED: u8 = 3;
     /// `drill`: resolved but over the RTO; `audit verify`: incomplete (no seal).
     pub const OVER_RTO_OR_INCOMPLETE: u8 = 4;
+    /// `drills`: a drill is overdue (no PASS within its `drill.every`, or never).
+    pub const OVERDUE: u8 = 5;
     /// Interrupted by a signal.
     pub const INTERRUPTED: u8 = 130;
     /// The terminal hung up (SIGHUP): the trail is left open for `resume`.

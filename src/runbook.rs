@@ -38,6 +38,9 @@ pub struct Runbook {
     pub owner: Option<String>,
     /// Whole-run recovery time objective, e.g. `15m`.
     pub rto: DurationText,
+    /// This runbook is a drill kept up on a cadence: `runbook drills` says when it is overdue.
+    #[serde(default)]
+    pub drill: Option<Drill>,
     /// Links shown in the header.
     #[serde(default)]
     pub links: Vec<Link>,
@@ -54,6 +57,15 @@ pub struct Runbook {
     /// Steps that always run after the run ends, whatever its outcome.
     #[serde(default)]
     pub cleanup: Vec<Step>,
+}
+
+/// A drill's cadence (design §16): how often it must pass for its launch gate to stay closed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Drill {
+    /// At most this long between two PASSes, e.g. `30d`; `runbook drills` calls the runbook
+    /// OVERDUE (exit 5) when its last PASS is older, or when it never passed.
+    pub every: DurationText,
 }
 
 /// A titled link.
@@ -345,7 +357,7 @@ impl JsonSchema for DurationText {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "A duration with units: `90s`, `5m`, `1h30m`, `250ms`. A bare number is an error.",
+            "description": "A duration with units: `90s`, `5m`, `1h30m`, `250ms`, `30d`. A bare number is an error.",
             "pattern": crate::duration::PATTERN,
         })
     }

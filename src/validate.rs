@@ -254,6 +254,13 @@ impl<'a> Checker<'a> {
             self.error_at(&rb.rto.0, "the runbook `rto` is zero").help =
                 Some("set the time the whole run should take, like `15m`".into());
         }
+        if let Some(drill) = &rb.drill
+            && let Some(every) = self.duration(&drill.every, "`drill.every`")
+            && every.is_zero()
+        {
+            self.error_at(&drill.every.0, "the drill cadence `drill.every` is zero")
+                .help = Some("say how often the drill must pass, like `30d`".into());
+        }
         if rb.steps.is_empty() {
             let pos = self.text.find_key(1, u32::MAX, "steps").unwrap_or(Pos::new(1, 1));
             self.error(pos, "the runbook has no steps").help =

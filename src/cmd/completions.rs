@@ -129,6 +129,9 @@ ended escalated or failed, or aborted by the operator
 4
 \fBdrill\fR: resolved but over the RTO; \fBaudit verify\fR: incomplete (no seal)
 .TP
+5
+\fBdrills\fR: a drill is overdue (no PASS within its \fBdrill.every\fR, or never)
+.TP
 130
 interrupted by a signal
 .SH ENVIRONMENT

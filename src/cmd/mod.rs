@@ -3,6 +3,8 @@
 mod approve;
 mod audit;
 pub mod completions;
+mod drills;
+mod evidence;
 mod history;
 mod list;
 mod resume;
@@ -32,5 +34,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Review(args) => review::execute(global, &args),
         Command::History(args) => history::execute(global, &args),
         Command::Approve(args) => approve::execute(&args),
+        Command::Drills(args) => drills::execute(global, &args),
+        Command::Evidence(args) => evidence::execute(global, &args),
     }
 }

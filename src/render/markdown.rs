@@ -13,6 +13,12 @@ pub fn markdown(runbook: &Runbook) -> String {
         out.push_str(&format!("- **owner:** {}\n", one_line(owner)));
     }
     out.push_str(&format!("- **RTO:** {}\n", runbook.rto.0.value));
+    if let Some(drill) = &runbook.drill {
+        out.push_str(&format!(
+            "- **drill:** to pass at least every {} (`runbook drills`)\n",
+            drill.every.0.value
+        ));
+    }
     let mut steps = runbook.steps.len().to_string();
     if !runbook.cleanup.is_empty() {
         steps.push_str(&format!(" (+{} cleanup)", runbook.cleanup.len()));

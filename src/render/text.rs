@@ -18,6 +18,12 @@ pub fn text(runbook: &Runbook) -> String {
         header.push(vec!["owner:".to_string(), owner.clone()]);
     }
     header.push(vec!["RTO:".to_string(), runbook.rto.0.value.clone()]);
+    if let Some(drill) = &runbook.drill {
+        header.push(vec![
+            "drill:".to_string(),
+            format!("to pass at least every {} (runbook drills)", drill.every.0.value),
+        ]);
+    }
     let mut steps = runbook.steps.len().to_string();
     if !runbook.cleanup.is_empty() {
         steps.push_str(&format!(" (+{} cleanup)", runbook.cleanup.len()));

@@ -42,6 +42,10 @@ pub struct Column {
     pub runbook: String,
     pub mode: String,
     pub total_ms: u64,
+    /// The human and machine parts of the total (`time` of the run's review): the trend
+    /// chart stacks them.
+    pub human_ms: u64,
+    pub machine_ms: u64,
     pub rto_ms: u64,
     pub verdict: String,
 }
@@ -120,6 +124,8 @@ impl Comparison {
                 runbook: r.runbook.clone(),
                 mode: r.mode.clone(),
                 total_ms: r.total_ms,
+                human_ms: r.time.human_ms,
+                machine_ms: r.time.machine_ms,
                 rto_ms: r.rto_ms,
                 verdict: r.verdict.clone(),
             })
@@ -160,6 +166,11 @@ impl Comparison {
             trend,
             trends,
         }
+    }
+
+    /// The runs are of one runbook and there are several: the trend is worth a chart.
+    pub fn charted(&self) -> bool {
+        self.runs.len() > 1 && self.runbooks.is_empty()
     }
 
     /// How to see one of the runs in full (several runs print the comparison alone).

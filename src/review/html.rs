@@ -6,19 +6,22 @@ use super::svg::{esc, timeline};
 use super::text::{STEP_HEADER, gap_words, share, step_cells};
 use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_signed, fmt_time, fmt_total};
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root { color-scheme: light dark;
   --bg: #ffffff; --fg: #1f2328; --muted: #59636e; --grid: #d1d9e0; --band: #f6f8fa;
   --wait: #c2410c; --exec: #1d4ed8; --failed: #b91c1c; --span: #c8d1da; --target: #1f2328;
-  --over: #d1242f; --rto: #d1242f; --pass: #1a7f37; --fail: #d1242f; --warn-bg: #fff1e5; --warn: #9a3412; }
+  --over: #d1242f; --rto: #d1242f; --pass: #1a7f37; --fail: #d1242f; --warn-bg: #fff1e5; --warn: #9a3412;
+  --drill: #6d28d9; --incident: #b45309; }
 @media (prefers-color-scheme: dark) { :root {
   --bg: #0d1117; --fg: #e6edf3; --muted: #9198a1; --grid: #30363d; --band: #161b22;
   --wait: #fb923c; --exec: #60a5fa; --failed: #f87171; --span: #3d444d; --target: #e6edf3;
-  --over: #ff7b72; --rto: #ff7b72; --pass: #3fb950; --fail: #ff7b72; --warn-bg: #3d1d0a; --warn: #fdba74; } }
+  --over: #ff7b72; --rto: #ff7b72; --pass: #3fb950; --fail: #ff7b72; --warn-bg: #3d1d0a; --warn: #fdba74;
+  --drill: #c4b5fd; --incident: #fbbf24; } }
 @media print { :root {
   --bg: #ffffff; --fg: #000000; --muted: #444444; --grid: #cccccc; --band: #f2f2f2;
   --wait: #c2410c; --exec: #1d4ed8; --failed: #b91c1c; --span: #cccccc; --target: #000000;
-  --over: #c00000; --rto: #c00000; --pass: #1a7f37; --fail: #c00000; --warn-bg: #ffffff; --warn: #000000; }
+  --over: #c00000; --rto: #c00000; --pass: #1a7f37; --fail: #c00000; --warn-bg: #ffffff; --warn: #000000;
+  --drill: #6d28d9; --incident: #b45309; }
   body { margin: 0; max-width: none; } section, table, svg { break-inside: avoid; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg);
@@ -38,7 +41,11 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.over td { color: var(--over); font-weight: 600; }
 .split { display: flex; height: 18px; border-radius: 4px; overflow: hidden; margin: .4em 0 .8em; max-width: 700px; }
 .split span { display: block; height: 100%; }
-svg.timeline { max-width: 100%; height: auto; font: 11px system-ui, sans-serif; }
+svg.timeline, svg.trend { max-width: 100%; height: auto; font: 11px system-ui, sans-serif; }
+svg .point { stroke: var(--bg); stroke-width: 1.5; } svg .point.drill { fill: var(--drill); }
+svg .point.incident { fill: var(--incident); }
+svg .trend-line { fill: none; stroke-width: 1.5; } svg .trend-line.drill { stroke: var(--drill); }
+svg .trend-line.incident { stroke: var(--incident); stroke-dasharray: 3 3; }
 svg text { fill: var(--fg); } svg .tick { fill: var(--muted); }
 svg .grid { stroke: var(--grid); stroke-width: 1; }
 svg .gap { fill: var(--band); stroke: var(--grid); stroke-dasharray: 2 2; }
@@ -58,11 +65,15 @@ pre.diff .removed { color: var(--fail); } pre.diff .added { color: var(--pass); 
 .key { display: inline-block; width: 1em; height: .8em; vertical-align: -1px; margin-right: .3em; }
 "#;
 
-fn good(verdict: &str) -> bool {
+pub(crate) fn good(verdict: &str) -> bool {
     matches!(verdict, "PASS" | "WITHIN RTO")
 }
 
-fn table(header: &[&str], rows: &[Vec<String>], row_class: impl Fn(usize) -> &'static str) -> String {
+pub(crate) fn table(
+    header: &[&str],
+    rows: &[Vec<String>],
+    row_class: impl Fn(usize) -> &'static str,
+) -> String {
     let mut out = String::from("<table>\n");
     // A table of facts has no header row: its first column names each row.
     let facts = header.iter().all(|h| h.is_empty());
@@ -209,44 +220,10 @@ fn render_one(r: &Review, id: usize) -> String {
             ""
         }
     }));
-    let items = super::model::items(r);
+    let items = record(r);
     if !items.is_empty() {
-        out.push_str("<h2>Deviations, decisions, notes, edits and failed attempts</h2>\n<ul>\n");
-    }
-    for item in &items {
-        let place = match (item.visit, &item.step) {
-            (Some(i), Some(step)) => format!("{}. <code>{}</code>: ", i + 1, esc(step)),
-            (None, Some(step)) => format!("<code>{}</code>: ", esc(step)),
-            _ => String::new(),
-        };
-        let text = match item.kind {
-            super::model::ItemKind::Deviation { .. } => format!("<strong>{}</strong>", esc(&item.text)),
-            _ => esc(&item.text),
-        };
-        out.push_str(&format!(
-            "<li>{} +{} {place}{text}",
-            fmt_clock(r, item.at_ms),
-            fmt_ms(item.at_ms)
-        ));
-        if !item.diff.is_empty() {
-            out.push_str("<pre class=\"diff\">");
-            for line in &item.diff {
-                let class = match line {
-                    super::model::DiffLine::Same(_) => "same",
-                    super::model::DiffLine::Removed(_) => "removed",
-                    super::model::DiffLine::Added(_) => "added",
-                };
-                out.push_str(&format!(
-                    "<span class=\"{class}\">{}</span>\n",
-                    esc(&line.marked())
-                ));
-            }
-            out.push_str("</pre>");
-        }
-        out.push_str("</li>\n");
-    }
-    if !items.is_empty() {
-        out.push_str("</ul>\n");
+        out.push_str("<h2>Deviations, decisions, notes, edits and failed attempts</h2>\n");
+        out.push_str(&items);
     }
     out.push_str("<h2>Over target, worst first</h2>\n");
     if r.over_target.is_empty() {
@@ -287,6 +264,10 @@ fn render_comparison(c: &Comparison) -> String {
             esc(&summary)
         ));
     }
+    if c.charted() {
+        out.push_str("<h2>Trend</h2>\n");
+        out.push_str(&super::svg::trend_chart(c));
+    }
     let mut header = vec!["step".to_string()];
     header.extend(
         c.runs
@@ -325,5 +306,50 @@ fn render_comparison(c: &Comparison) -> String {
     out.push_str("</ol>\n");
     out.push_str(&format!("<p class=\"muted\">{}</p>\n", esc(&c.in_full_hint())));
     out.push_str("</section>\n");
+    out
+}
+
+/// Every deviation, decision, answer, note, edit (as a diff) and failed attempt of `r`, in time
+/// order, as a list; empty when there is none.
+pub(crate) fn record(r: &Review) -> String {
+    let items = super::model::items(r);
+    let mut out = String::new();
+    if items.is_empty() {
+        return out;
+    }
+    out.push_str("<ul>\n");
+    for item in &items {
+        let place = match (item.visit, &item.step) {
+            (Some(i), Some(step)) => format!("{}. <code>{}</code>: ", i + 1, esc(step)),
+            (None, Some(step)) => format!("<code>{}</code>: ", esc(step)),
+            _ => String::new(),
+        };
+        let text = match item.kind {
+            super::model::ItemKind::Deviation { .. } => format!("<strong>{}</strong>", esc(&item.text)),
+            _ => esc(&item.text),
+        };
+        out.push_str(&format!(
+            "<li>{} +{} {place}{text}",
+            fmt_clock(r, item.at_ms),
+            fmt_ms(item.at_ms)
+        ));
+        if !item.diff.is_empty() {
+            out.push_str("<pre class=\"diff\">");
+            for line in &item.diff {
+                let class = match line {
+                    super::model::DiffLine::Same(_) => "same",
+                    super::model::DiffLine::Removed(_) => "removed",
+                    super::model::DiffLine::Added(_) => "added",
+                };
+                out.push_str(&format!(
+                    "<span class=\"{class}\">{}</span>\n",
+                    esc(&line.marked())
+                ));
+            }
+            out.push_str("</pre>");
+        }
+        out.push_str("</li>\n");
+    }
+    out.push_str("</ul>\n");
     out
 }

@@ -321,5 +321,89 @@ fn render_comparison(c: &Comparison) -> String {
         out.push_str(&format!("**{label}:** {summary}\n"));
     }
     out.push('\n');
+    if c.charted() {
+        out.push_str(&format!(
+            "## Trend chart\n\nEach run's total (the back bar), its human and machine time (the middle bar) and its human time alone (the front bar), in {}, oldest first; the line is the RTO. The x-axis says which runs are drills and which incidents.\n\n```mermaid\n{}```\n\n",
+            chart_unit(c).1,
+            xychart(c)
+        ));
+    }
+    out
+}
+
+/// The unit of the trend chart's y-axis, by the longest of the runs and RTOs: ms per unit
+/// and its name.
+fn chart_unit(c: &Comparison) -> (f64, &'static str) {
+    let max = c.runs.iter().map(|r| r.total_ms.max(r.rto_ms)).max().unwrap_or(0);
+    if max < 120_000 {
+        (1_000.0, "seconds")
+    } else if max < 7_200_000 {
+        (60_000.0, "minutes")
+    } else {
+        (3_600_000.0, "hours")
+    }
+}
+
+/// `12.3`, `4`: a value of the chart, to a tenth of its unit (two decimals under 10).
+fn chart_value(ms: u64, unit: f64) -> String {
+    let v = ms as f64 / unit;
+    let text = if v < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.1}")
+    };
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text.is_empty() {
+        "0".into()
+    } else {
+        text.to_string()
+    }
+}
+
+/// The trend of a comparison of one runbook's runs as a Mermaid `xychart-beta`: bars overlap
+/// in Mermaid (they are not stacked), so the stack is drawn back to front with running sums:
+/// the total, human + machine, human; then the RTO as a line. Every line ends in `\n`.
+pub fn xychart(c: &Comparison) -> String {
+    let (unit, unit_name) = chart_unit(c);
+    // A quoted string of Mermaid ends at the next `"`.
+    let label = |text: &str| text.replace('"', "'");
+    let runbook = c.runs.first().map(|r| r.runbook.as_str()).unwrap_or("");
+    let max = c.runs.iter().map(|r| r.total_ms.max(r.rto_ms)).max().unwrap_or(0);
+    let top = (max as f64 * 1.1 / unit).ceil().max(1.0);
+    let series = |f: &dyn Fn(&super::compare::Column) -> u64| -> String {
+        c.runs
+            .iter()
+            .map(|r| chart_value(f(r), unit))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let x: Vec<String> = c
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let day = r
+                .launched
+                .map_or_else(|| "?".to_string(), |t| t.format("%m-%d").to_string());
+            format!("\"{}\"", label(&format!("{} {} {day}", i + 1, r.mode)))
+        })
+        .collect();
+    let mut out = String::from("xychart-beta\n");
+    out.push_str(&format!(
+        "    title \"{}\"\n",
+        label(&format!("{runbook}: total vs RTO, oldest first"))
+    ));
+    out.push_str(&format!("    x-axis [{}]\n", x.join(", ")));
+    out.push_str(&format!("    y-axis \"{unit_name}\" 0 --> {top}\n"));
+    out.push_str(&format!("    bar [{}]\n", series(&|r| r.total_ms)));
+    out.push_str(&format!(
+        "    bar [{}]\n",
+        series(&|r| (r.human_ms + r.machine_ms).min(r.total_ms))
+    ));
+    out.push_str(&format!(
+        "    bar [{}]\n",
+        series(&|r| r.human_ms.min(r.total_ms))
+    ));
+    out.push_str(&format!("    line [{}]\n", series(&|r| r.rto_ms)));
     out
 }

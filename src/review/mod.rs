@@ -8,6 +8,7 @@
 
 mod build;
 pub mod compare;
+pub mod evidence;
 pub mod history;
 pub mod html;
 pub mod json;

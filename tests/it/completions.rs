@@ -132,7 +132,7 @@ fn runbook_ids_of_the_catalog_are_completed() {
         ["./catalog/search.yaml", "./catalog/service-down.yaml"]
     );
     // Commands and options still come from the declaration.
-    assert_eq!(shell.complete(cwd, &[], &["runbook", "dr"]), ["drill"]);
+    assert_eq!(shell.complete(cwd, &[], &["runbook", "dr"]), ["drill", "drills"]);
     assert_eq!(
         shell.complete(cwd, &[], &["runbook", "run", "--start"]),
         ["--start-at"]

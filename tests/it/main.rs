@@ -8,6 +8,7 @@ mod audit_dir;
 mod by_hand;
 mod clocks;
 mod completions;
+mod drills;
 mod fleet;
 mod fleet_fixture;
 mod history;

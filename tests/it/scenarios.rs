@@ -511,8 +511,13 @@ fn scenarios_tables(dir: &std::path::Path) -> String {
         ));
     }
     for rb in &books {
+        let cadence = rb
+            .drill
+            .as_ref()
+            .map(|d| format!("; a drill to pass at least every {}", d.every.0.value))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "\n### {}\n\n{} (RTO {}).\n\n",
+            "\n### {}\n\n{} (RTO {}{cadence}).\n\n",
             rb.id(),
             cell(&rb.title),
             rb.rto.0.value

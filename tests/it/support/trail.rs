@@ -34,3 +34,72 @@ pub fn wait_for_started(dir: &Path) -> PathBuf {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// How `age` treats the signatures of the trail it copies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Signatures {
+    /// Dropped: they are over hashes the copy no longer has, so the copy is unsigned.
+    Drop,
+    /// Kept as they were: what a forger who back-dates a signed trail gets (they no longer
+    /// match their events' hashes).
+    Keep,
+}
+
+/// A copy of the audit file `src` in `dir`, as if the run had started `ago` before now: every
+/// `ts` moved by the same amount (`mono_ms`, so every duration, unchanged), the run id renamed
+/// after the new start (`<UTC start>-<runbook>-<4 hex>`, the hex kept), its output directory
+/// copied beside it, and the hash chain (`prev`, `hash`, the seal's `head`) recomputed, so the
+/// copy verifies as a real trail of that date. Returns the copy's path.
+#[track_caller]
+pub fn age(src: &Path, dir: &Path, ago: chrono::Duration, signatures: Signatures) -> PathBuf {
+    use chrono::{DateTime, Utc};
+    use serde_json::Value;
+    let text = std::fs::read_to_string(src).unwrap();
+    let old_run = src.file_stem().unwrap().to_str().unwrap().to_string();
+    let first: Value = serde_json::from_str(text.lines().next().expect("a trail")).unwrap();
+    let start: DateTime<Utc> = first["ts"].as_str().unwrap().parse().unwrap();
+    let new_start = Utc::now() - ago;
+    let shift = new_start - start;
+    let (_, rest) = old_run.split_once('-').expect("a run id");
+    let new_run = format!("{}-{rest}", new_start.format("%Y%m%dT%H%M%SZ"));
+    assert_ne!(new_run, old_run, "age a trail by at least a second");
+    let mut prev = runbook::audit::GENESIS.to_string();
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = line.replace(&old_run, &new_run);
+        let mut v: Value = serde_json::from_str(&line).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        let ts: DateTime<Utc> = obj["ts"].as_str().unwrap().parse().unwrap();
+        obj.insert(
+            "ts".into(),
+            (ts + shift).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
+        );
+        obj.remove("hash");
+        let signature = obj.remove("signature");
+        if obj["event"] == "run finished" {
+            obj.insert("head".into(), prev.clone().into());
+        }
+        obj.remove("prev");
+        obj.insert("prev".into(), prev.clone().into());
+        let body = serde_json::to_string(&v).unwrap();
+        let hash = runbook::audit::event_hash(&prev, body.as_bytes());
+        out.push_str(&body[..body.len() - 1]);
+        if let (Signatures::Keep, Some(sig)) = (signatures, signature) {
+            out.push_str(&format!(",\"signature\":{sig}"));
+        }
+        out.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
+        prev = hash;
+    }
+    let outputs = src.with_file_name(&old_run);
+    if outputs.is_dir() {
+        let copy = dir.join(&new_run);
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(&outputs).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+    }
+    let path = dir.join(format!("{new_run}.jsonl"));
+    std::fs::write(&path, out).unwrap();
+    path
+}

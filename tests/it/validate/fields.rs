@@ -141,7 +141,7 @@ steps:
   |
 9 |     timeout: 2min
   |              ^^^^
-  = help: use h, m, s or ms without spaces (like `1h30m`)
+  = help: use d, h, m, s or ms without spaces (like `1h30m`)
 checked 1 file: 1 error
 "##,
     );

@@ -1,0 +1,220 @@
+//! `runbook evidence RUN -o FILE.html` (design §16): the run's trail verified as `audit verify`
+//! does, the runbook file as it was run found and checked against the trail's `file_sha256`,
+//! and one self-contained page written (`review/evidence.rs`). Exit 0 written, 1 the trail is
+//! tampered or not signed by `--signers` (the page is still written, and says so at the top),
+//! 2 bad input: an unknown run, or no runbook file with the trail's SHA-256.
+
+use std::path::{Path, PathBuf};
+
+use crate::audit::{self, Status};
+use crate::cli::{EvidenceArgs, Global};
+use crate::error::{Error, Result, exit};
+use crate::review::evidence::{self, Evidence, MAX_EMBEDDED_TRAIL, RunbookFile};
+use crate::review::{self, Review};
+
+pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
+    if let Some(file) = &args.signers
+        && !file.is_file()
+    {
+        return Err(Error::usage(format!(
+            "--signers `{}`: no such file (an allowed_signers file: `PRINCIPAL KEYTYPE KEY` per line)",
+            file.display()
+        )));
+    }
+    if let Some(file) = &args.runbook
+        && !file.exists()
+    {
+        return Err(Error::usage(format!(
+            "--runbook `{}`: no such file (give the runbook file as it was run, e.g. from `git show REV:PATH > FILE`)",
+            file.display()
+        )));
+    }
+    let dir = audit::audit_dir(global.audit_dir.as_deref());
+    let path = audit::resolve_run(&dir, &args.run)?;
+    let review = review::load(&path)?;
+    let verification = audit::verify(&path)?;
+    let tampered = matches!(verification.status, Status::Tampered { .. });
+    let outputs = if tampered {
+        audit::OutputCheck::default()
+    } else {
+        audit::check_outputs(&path, &verification)
+    };
+    let signatures = audit::check_signatures(&verification, args.signers.as_deref());
+    let mut problems: Vec<String> = outputs
+        .problems
+        .iter()
+        .map(|p| match &p.step {
+            Some(step) => format!("output of step `{step}` `{}` {}", p.file, p.problem),
+            None => format!("`{}` {}", p.file, p.problem),
+        })
+        .collect();
+    problems.extend(signatures.problems.iter().cloned());
+    let untrusted = tampered || !problems.is_empty();
+
+    let runbook = match runbook_as_run(global, &path, &review, args.runbook.as_deref()) {
+        Ok((found, text)) => RunbookFile::Matched {
+            path: found.display().to_string(),
+            text,
+        },
+        // A sound trail's evidence without the runbook it ran would be no evidence: refused.
+        Err(reason) if !untrusted => return Err(Error::usage(reason)),
+        Err(reason) => RunbookFile::Missing { reason },
+    };
+
+    let sealed = verification.status == Status::IntactSealed;
+    let seal = verification
+        .signatures
+        .last()
+        .filter(|s| sealed && Some(s.seq) == verification.last_seq);
+    let principal = match (&args.signers, seal) {
+        (Some(file), Some(seal)) => Some((
+            file.display().to_string(),
+            audit::sign::check(
+                &seal.signature,
+                seal.hash.as_bytes(),
+                audit::sign::Against::AllowedSigners(file),
+            )
+            .ok(),
+        )),
+        (Some(file), None) => Some((file.display().to_string(), None)),
+        _ => None,
+    };
+    let bytes =
+        std::fs::read(&path).map_err(|e| Error::runtime(format!("cannot read `{}`: {e}", path.display())))?;
+    let trail_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("{}.jsonl", review.run));
+    let page = evidence::render(&Evidence {
+        review: &review,
+        trail: (bytes.len() <= MAX_EMBEDDED_TRAIL).then_some(bytes.as_slice()),
+        trail_name,
+        chain: super::audit::describe(&path, &verification),
+        outputs: (outputs.checked, outputs.bytes),
+        signatures: signatures.summary(),
+        problems: problems.clone(),
+        seal_signature: seal.map(|s| &s.signature),
+        seal_hash: if sealed {
+            verification.head.as_deref()
+        } else {
+            None
+        },
+        signers: principal,
+        runbook,
+        generated: format!(
+            "{} by runbook {}",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ"),
+            env!("CARGO_PKG_VERSION")
+        ),
+    });
+    std::fs::write(&args.output, page).map_err(|e| {
+        Error::runtime(format!(
+            "cannot write the evidence page to `{}`: {e}",
+            args.output.display()
+        ))
+    })?;
+    if untrusted {
+        eprintln!(
+            "runbook: {}: the trail does not hold; the page says so at the top:",
+            path.display()
+        );
+        if let Some(warning) = review.integrity_warning().filter(|_| tampered) {
+            eprintln!("  {warning}");
+        }
+        for p in &problems {
+            eprintln!("  TAMPERED or untrusted: {p}");
+        }
+        eprintln!("wrote {}", args.output.display());
+        return Ok(exit::RUNTIME);
+    }
+    eprintln!(
+        "wrote {}: {} of {}, {}, head {}",
+        args.output.display(),
+        review.verdict,
+        review.run,
+        signatures.summary(),
+        verification.head.as_deref().unwrap_or("none")
+    );
+    Ok(exit::OK)
+}
+
+/// The runbook file as it was run: `--runbook FILE`, else the file `run started` names (as
+/// given then, so relative to where the run was started: tried from here), else the catalog's
+/// file of that runbook id; whichever has the trail's SHA-256. `Err` says what was tried.
+fn runbook_as_run(
+    global: &Global,
+    trail: &Path,
+    review: &Review,
+    given: Option<&Path>,
+) -> std::result::Result<(PathBuf, String), String> {
+    let want = review.file_sha256.as_str();
+    if want.is_empty() {
+        return Err(format!(
+            "`{}` records no `file_sha256` in its `run started`: there is no runbook file to check against",
+            trail.display()
+        ));
+    }
+    let read = |p: &Path| -> std::result::Result<(String, String), String> {
+        let bytes = std::fs::read(p).map_err(|e| format!("`{}`: {e}", p.display()))?;
+        let sha = crate::audit::sha256_hex(&bytes);
+        let text = String::from_utf8(bytes).map_err(|_| format!("`{}` is not UTF-8 text", p.display()))?;
+        Ok((sha, text))
+    };
+    if let Some(file) = given {
+        let (sha, text) = read(file)?;
+        if sha != want {
+            return Err(format!(
+                "--runbook `{}` has SHA-256 {sha}, not the {want} that `{}` recorded: it is not the file that ran (find it with `git log -p` and give it with `git show REV:PATH > FILE`)",
+                file.display(),
+                trail.display()
+            ));
+        }
+        return Ok((file.to_path_buf(), text));
+    }
+    let recorded = first_event_file(trail);
+    let mut tried: Vec<String> = Vec::new();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(file) = &recorded {
+        candidates.push(PathBuf::from(file));
+    }
+    if let Some(file) = crate::catalog::index(global).get(&review.runbook)
+        && !candidates.contains(file)
+    {
+        candidates.push(file.clone());
+    }
+    for candidate in candidates {
+        match read(&candidate) {
+            Ok((sha, text)) if sha == want => return Ok((candidate, text)),
+            Ok((sha, _)) => tried.push(format!(
+                "`{}` has changed since the run (SHA-256 {sha})",
+                candidate.display()
+            )),
+            Err(why) => tried.push(why),
+        }
+    }
+    let tried = if tried.is_empty() {
+        format!(
+            "the trail names no runbook file, and the catalog has no runbook `{}`",
+            review.runbook
+        )
+    } else {
+        tried.join("; ")
+    };
+    Err(format!(
+        "no runbook file with the SHA-256 {want} that `{}` recorded: {tried}. Give the file as it was run with --runbook FILE (e.g. `git show REV:{} > FILE`; `git log` finds REV)",
+        trail.display(),
+        recorded.as_deref().unwrap_or("PATH")
+    ))
+}
+
+/// The `file` of the trail's `run started`.
+fn first_event_file(trail: &Path) -> Option<String> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(trail).ok()?;
+    let mut line = Vec::new();
+    std::io::BufReader::new(file.take(1 << 20))
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    let first: serde_json::Value = serde_json::from_slice(line.trim_ascii_end()).ok()?;
+    first["file"].as_str().map(str::to_string)
+}
