@@ -95,23 +95,11 @@ fn render_one(r: &Review, h: &str) -> String {
             fmt_ms(fastest.exec_ms),
             fmt_ms(spread)
         ));
-        let rows: Vec<Vec<String>> = v
-            .hosts
+        let rows: Vec<Vec<String>> = super::text::host_rows(r, v)
             .iter()
-            .map(|x| {
-                vec![
-                    cell(&x.host),
-                    super::fmt_clock(r, x.start_ms),
-                    fmt_ms(x.exec_ms),
-                    x.attempts.to_string(),
-                    cell(&x.outcome),
-                ]
-            })
+            .map(|row| row.iter().map(|c| cell(c)).collect())
             .collect();
-        out.push_str(&md_table(
-            &["host", "started", "exec", "attempts", "outcome"],
-            &rows,
-        ));
+        out.push_str(&md_table(&super::text::HOST_HEADER, &rows));
     }
     let items = super::model::items(r);
     if !items.is_empty() {

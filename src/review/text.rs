@@ -118,6 +118,24 @@ pub(crate) fn one_line(text: &str) -> String {
     }
 }
 
+pub(crate) const HOST_HEADER: [&str; 5] = ["host", "started", "exec", "attempts", "outcome"];
+
+/// One row per host of a fleet step: its name, first start (UTC), execution, attempts, outcome.
+pub(crate) fn host_rows(r: &Review, v: &StepVisit) -> Vec<Vec<String>> {
+    v.hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.host.clone(),
+                fmt_clock(r, h.start_ms),
+                fmt_ms(h.exec_ms),
+                h.attempts.to_string(),
+                h.outcome.to_string(),
+            ]
+        })
+        .collect()
+}
+
 /// Each fleet step's hosts: their times, the slowest, the spread (design §13).
 fn fleet_steps(r: &Review) -> String {
     let mut out = String::new();
@@ -136,20 +154,7 @@ fn fleet_steps(r: &Review) -> String {
             fmt_ms(fastest.exec_ms),
             fmt_ms(spread)
         ));
-        let rows: Vec<Vec<String>> = v
-            .hosts
-            .iter()
-            .map(|h| {
-                vec![
-                    h.host.clone(),
-                    fmt_clock(r, h.start_ms),
-                    fmt_ms(h.exec_ms),
-                    h.attempts.to_string(),
-                    h.outcome.to_string(),
-                ]
-            })
-            .collect();
-        out.push_str(&table(&["host", "started", "exec", "attempts", "outcome"], &rows));
+        out.push_str(&table(&HOST_HEADER, &host_rows(r, v)));
     }
     out
 }

@@ -36,6 +36,26 @@ fn run(fleet: &Fleet, audit: &Path, file: &Path, extra: &[&str]) -> crate::suppo
         .arg(file)
 }
 
+/// The same run in the background, for tests that act while it runs (count, signal, kill).
+fn spawn_run(fleet: &Fleet, audit: &Path, file: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .arg("--audit-dir")
+        .arg(audit)
+        .args(["run", "--yes", "--no-sign"])
+        .args(extra)
+        .arg("--target")
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .arg(file)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn events(audit: &Path) -> Vec<Value> {
     let path = crate::support::trail::audit_files(audit).pop().expect("a trail");
     std::fs::read_to_string(path)
@@ -175,20 +195,7 @@ fn forks_bound_how_many_hosts_run_at_once() {
         dir.path(),
         "  - id: slow\n    title: Slow\n    run: 'sleep 0.7'\n",
     );
-    let mut child = Command::new(bin())
-        .args(["--audit-dir"])
-        .arg(audit.path())
-        .args(["run", "--yes", "--no-sign", "--forks", "2", "--target"])
-        .arg(format!("web={GROUP}"))
-        .args(fleet.ssh_args())
-        .arg(&file)
-        .env("NO_COLOR", "1")
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&fleet, audit.path(), &file, &["--forks", "2"]);
     // Counted on the hosts while it runs...
     let mut most = 0;
     while child.try_wait().unwrap().is_none() {
@@ -216,20 +223,7 @@ fn ctrl_c_during_a_fleet_step_stops_the_command_on_every_host() {
     let fleet = Fleet::start(4);
     let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let file = book(dir.path(), "  - id: hang\n    title: Hang\n    run: 'sleep 37'\n");
-    let mut child = Command::new(bin())
-        .args(["--audit-dir"])
-        .arg(audit.path())
-        .args(["run", "--yes", "--no-sign", "--target"])
-        .arg(format!("web={GROUP}"))
-        .args(fleet.ssh_args())
-        .arg(&file)
-        .env("NO_COLOR", "1")
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&fleet, audit.path(), &file, &[]);
     wait::until(Duration::from_secs(20), "sleep running on every host", || {
         fleet.remote_processes("^sleep 37") == 4
     });
@@ -267,20 +261,7 @@ fn a_resume_after_a_kill_mid_fleet_step_reruns_only_the_unknown_hosts() {
             marks.path().display()
         ),
     );
-    let mut child = Command::new(bin())
-        .args(["--audit-dir"])
-        .arg(audit.path())
-        .args(["run", "--yes", "--no-sign", "--target"])
-        .arg(format!("web={GROUP}"))
-        .args(fleet.ssh_args())
-        .arg(&file)
-        .env("NO_COLOR", "1")
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&fleet, audit.path(), &file, &[]);
     let trail = || {
         crate::support::trail::audit_files(audit.path())
             .pop()

@@ -3,77 +3,18 @@
 //! verify`, which nobody here wrote, checks it; forgers rewrite the chain the documented way.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::agent::Agent;
 use crate::support::cmd::{root, runbook};
 use crate::support::sshd::keygen;
 use crate::support::trail::audit_files;
 
 fn drill_yaml() -> PathBuf {
     root().join("tests/data/trust/drill.yaml")
-}
-
-/// A real `ssh-agent` holding one throwaway key, killed on drop.
-struct Agent {
-    socket: PathBuf,
-    /// The key's public half, as an `allowed_signers` entry needs it.
-    public: String,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Agent {
-    #[track_caller]
-    fn start() -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("agent.sock");
-        let child = Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ssh-agent starts (apt-get install openssh-client)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "ssh-agent did not open its socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let key = keygen(dir.path(), "signer");
-        let added = Command::new("ssh-add")
-            .arg(&key)
-            .env("SSH_AUTH_SOCK", &socket)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(added.success(), "ssh-add failed");
-        let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let public = public.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-        Agent {
-            socket,
-            public,
-            child,
-            _dir: dir,
-        }
-    }
-
-    /// An `allowed_signers` file naming this key `alice`.
-    fn allowed_signers(&self, dir: &Path) -> PathBuf {
-        let file = dir.join("allowed_signers");
-        std::fs::write(&file, format!("alice {}\n", self.public)).unwrap();
-        file
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `runbook drill <trust drill> --yes --answer check=<answer>` with the agent's socket.
@@ -164,7 +105,7 @@ fn a_signed_drill_is_checked_by_ssh_keygen_alone_and_by_verify_with_signers() {
     assert_eq!(seal["signature"]["format"], "sshsig");
     assert_eq!(seal["signature"]["namespace"], "runbook-audit");
 
-    let allowed = agent.allowed_signers(scratch.path());
+    let allowed = agent.allowed_signers(scratch.path(), "alice");
     let (sig, hash) = seal_for_ssh_keygen(&file, scratch.path());
     let out = Command::new("ssh-keygen")
         .args(["-Y", "verify", "-f"])
@@ -199,7 +140,7 @@ fn a_signed_drill_is_checked_by_ssh_keygen_alone_and_by_verify_with_signers() {
 fn forgers_who_recompute_the_chain_are_caught_by_the_signature_signers_and_expect_head() {
     let agent = Agent::start();
     let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let allowed = agent.allowed_signers(scratch.path());
+    let allowed = agent.allowed_signers(scratch.path(), "alice");
     let signers = ["--signers", allowed.to_str().unwrap()];
     // A drill that FAILed: `check` was skipped.
     let (file, _) = drill(audit.path(), Some(&agent), "skip", 3);
