@@ -25,6 +25,8 @@ pub struct Config {
     /// The operator's own keys (`SHA256:...`): the run's signing key, the ssh-agent's keys,
     /// `--identity`. A signature by one of them is refused: nobody approves their own step.
     pub own_keys: Vec<String>,
+    /// A step of the run needs approvals: the operator's keys are then gathered.
+    pub needed: bool,
 }
 
 /// What a step needs before it runs.
@@ -88,12 +90,8 @@ pub struct Refused {
 
 impl Config {
     /// From the inventory (`approvals_dir:`, `approvers_file:`, relative to it) and the audit
-    /// dir; the operator's own keys from their ssh-agent and `--identity`.
-    pub fn resolve(
-        inventory: &crate::inventory::Inventory,
-        audit_dir: &Path,
-        identity: Option<&Path>,
-    ) -> Config {
+    /// dir. The operator's own keys are added at launch (`own_keys`), when a step needs them.
+    pub fn resolve(inventory: &crate::inventory::Inventory, audit_dir: &Path) -> Config {
         let beside = |p: &str| -> PathBuf {
             let p = PathBuf::from(p);
             match (&inventory.path, p.is_relative()) {
@@ -101,10 +99,6 @@ impl Config {
                 _ => p,
             }
         };
-        let mut own_keys = agent_keys();
-        if let Some(fp) = identity.and_then(|i| crate::audit::sign::fingerprint(i).ok()) {
-            own_keys.push(fp);
-        }
         Config {
             spool: inventory
                 .approvals_dir
@@ -112,7 +106,8 @@ impl Config {
                 .map(|d| beside(&d.value))
                 .unwrap_or_else(|| audit_dir.join("approvals")),
             approvers: inventory.approvers_file.as_ref().map(|f| beside(&f.value)),
-            own_keys,
+            own_keys: Vec::new(),
+            needed: false,
         }
     }
 
@@ -225,7 +220,7 @@ impl Config {
 }
 
 /// The fingerprints of the keys the operator's ssh-agent holds (`ssh-add -l`).
-fn agent_keys() -> Vec<String> {
+pub fn agent_keys() -> Vec<String> {
     if std::env::var_os("SSH_AUTH_SOCK").is_none() {
         return Vec::new();
     }

@@ -166,11 +166,17 @@ async fn walk(l: Launch) -> Result<u8> {
         mut approvals,
     } = l;
     let runbook = plan.main.runbook.clone();
+    // While the hosts connect: the client key's fingerprint (`ssh-keygen -l`).
+    let identity = ssh.identity.clone();
+    let fingerprinting = tokio::task::spawn_blocking(move || {
+        identity.and_then(|key| crate::audit::sign::fingerprint(&key).ok())
+    });
     let transports = connect_all(&plan, &ssh, forks).await?;
-    let client_key = ssh
-        .identity
-        .as_deref()
-        .and_then(|key| crate::audit::sign::fingerprint(key).ok());
+    let client_key = fingerprinting.await.ok().flatten();
+    if approvals.needed {
+        approvals.own_keys.extend(crate::approval::agent_keys());
+        approvals.own_keys.extend(client_key.clone());
+    }
     let audit_dir = match &trail {
         Trail::Create { dir, .. } => dir.clone(),
         Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),

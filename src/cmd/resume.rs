@@ -70,13 +70,11 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let plan = Plan::load(global, &file, &targets, &inventory)?;
     plan.check_answers(&answers)?;
     plan.check_fleet_captures()?;
-    let approvals = crate::approval::Config::resolve(
-        &inventory,
-        &crate::audit::audit_dir(global.audit_dir.as_deref()),
-        opts.ssh.identity.as_deref(),
-    );
+    let mut approvals =
+        crate::approval::Config::resolve(&inventory, &crate::audit::audit_dir(global.audit_dir.as_deref()));
     if plan.needs_approval() {
         approvals.check()?;
+        approvals.needed = true;
     }
     let recorded = crate::resume::rebuild(&events, &plan.main.runbook)?;
     if crate::launch::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {

@@ -36,13 +36,11 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     let plan = Plan::load(global, &args.runbook, &opts.targets, &inventory)?;
     plan.check_answers(&answers)?;
     plan.check_fleet_captures()?;
-    let approvals = crate::approval::Config::resolve(
-        &inventory,
-        &crate::audit::audit_dir(global.audit_dir.as_deref()),
-        opts.ssh.identity.as_deref(),
-    );
+    let mut approvals =
+        crate::approval::Config::resolve(&inventory, &crate::audit::audit_dir(global.audit_dir.as_deref()));
     if plan.needs_approval() {
         approvals.check()?;
+        approvals.needed = true;
     }
     let runbook = plan.main.runbook.clone();
     if let Some(start) = args.start_at.as_ref().filter(|s| runbook.step_index(s).is_none()) {

@@ -258,17 +258,9 @@ fn exits_within(child: &mut Child, limit: Duration) -> bool {
 
 /// `ssh -O check`: the master behind `socket` is up and logged in.
 async fn answers(socket: &Path) -> bool {
-    tokio::process::Command::new("ssh")
-        .arg("-S")
-        .arg(socket)
-        .args(["-o", "BatchMode=yes", "-O", "check", "none"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
+    // ssh listens on its control socket once logged in: a connection accepted there is a
+    // master ready for sessions (a process `ssh -O check` would cost ~20 ms more per host).
+    tokio::net::UnixStream::connect(socket).await.is_ok()
 }
 
 /// `ssh -O exit`: true when the master behind `socket` took the request.
