@@ -29,6 +29,10 @@ pub struct Host {
     /// `prod` hosts are refused by `drill` unless `--allow-prod`.
     #[serde(default)]
     pub env: Option<Spanned<String>>,
+    /// `false`: no interactive shell is ever opened on this host from a step's prompt
+    /// (design §17), where policy forbids interactive access.
+    #[serde(default)]
+    pub shell: Option<bool>,
 }
 
 /// Where a role's commands run.

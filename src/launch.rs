@@ -50,6 +50,8 @@ pub struct Launch {
     pub signing: Signing,
     /// At most this many hosts connect or run at once (`--forks`).
     pub forks: usize,
+    /// `--no-shell`: the step prompts offer no shell.
+    pub no_shell: bool,
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
@@ -161,6 +163,7 @@ async fn walk(l: Launch) -> Result<u8> {
         deviations,
         signing,
         forks,
+        no_shell,
     } = l;
     let runbook = plan.main.runbook.clone();
     let transports = connect_all(&plan, &ssh, forks).await?;
@@ -261,6 +264,8 @@ async fn walk(l: Launch) -> Result<u8> {
         typed: vars.masker(),
         forks,
         rerun: None,
+        no_shell,
+        shell_vars: vars.clone(),
     };
     let end = match executor.run(&mut vars, start).await {
         Ok(end) => end,

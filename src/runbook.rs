@@ -54,6 +54,10 @@ pub struct Runbook {
     /// Steps that always run after the run ends, whatever its outcome.
     #[serde(default)]
     pub cleanup: Vec<Step>,
+    /// `false`: the step prompts offer no interactive shell on the target (design §17), for
+    /// runbooks whose policy forbids interactive access. Default: offered (never unattended).
+    #[serde(default)]
+    pub shell: Option<bool>,
 }
 
 /// A titled link.

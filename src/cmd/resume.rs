@@ -144,6 +144,8 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         deviations: recorded.deviations.clone(),
         signing,
         forks: usize::from(opts.forks),
+        // A run started with --no-shell keeps it when resumed.
+        no_shell: opts.no_shell || events.first().is_some_and(|e| e["no_shell"] == true),
     })
 }
 
