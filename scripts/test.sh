@@ -19,6 +19,8 @@ command -v setsid >/dev/null 2>&1 || need+=(util-linux)
 # A `cmd:` secret source is tested against a real password store (src/secrets/source/command.rs).
 command -v pass >/dev/null 2>&1 || need+=(pass)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+# Shell recordings are checked with a reader nobody here wrote (tests/it/shell.rs: `asciinema cat`).
+command -v asciinema >/dev/null 2>&1 || need+=(asciinema)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

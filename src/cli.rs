@@ -86,6 +86,11 @@ pub enum Command {
         after_help = "Examples:\n  runbook review 20261122T030211Z-db-restore\n  runbook review 20261122T0302 --format md > postmortem-timeline.md\n  runbook review runs/20261122T030211Z-db-restore-3f9a.jsonl --format html -o review.html\n  runbook review $(runbook history --runbook rollback --mode drill --json | jq -r '.[:5][].run')\n\nExit status: 0 reviewed, 1 an audit file is tampered with (reviewed up to the break, flagged at the top), 2 unknown run."
     )]
     Review(ReviewArgs),
+    /// Play back a shell session recorded during a run, in the terminal, with its timing
+    #[command(
+        after_help = "Examples:\n  runbook replay 20261122T030211Z-db-restore-3f9a      # its first shell session\n  runbook replay last 2 --speed 4                       # the second, four times as fast\n\nClipboard (OSC 52), window-title and terminal-query sequences are never replayed.\nExit status: 0 played, 2 no such run or recording."
+    )]
+    Replay(ReplayArgs),
     /// List past runs from the audit dir, newest first
     #[command(
         after_help = "Examples:\n  runbook history\n  runbook history --runbook rollback --mode drill --since 2026-11-01\n  runbook history --json | jq '.[] | select(.verdict == \"FAIL\")'"
@@ -161,6 +166,19 @@ pub struct ReviewArgs {
     /// Write to this file instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A run id (or a unique prefix), `last`, or the path of its audit file
+    #[arg(value_name = "RUN", add = ArgValueCompleter::new(values::runs_or_last))]
+    pub run: String,
+    /// Which of the run's shell sessions, from 1 [default: 1]
+    #[arg(value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub number: Option<u64>,
+    /// Play faster (2: twice as fast) or slower (0.5)
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub speed: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -289,6 +307,9 @@ pub struct RunOptions {
     /// Do not sign the trail, even with a key at hand (the run then says it is unsigned)
     #[arg(long)]
     pub no_sign: bool,
+    /// Never offer a shell on a target at the step prompts (where policy forbids interactive access)
+    #[arg(long)]
+    pub no_shell: bool,
     /// At most this many hosts of a fleet connect or run a step at once
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,

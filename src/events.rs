@@ -118,6 +118,8 @@ pub enum Event {
         allow_prod: bool,
         accept_new_host_keys: bool,
         start_at: Option<String>,
+        /// `--no-shell`: no shell is offered at the step prompts, also after a resume.
+        no_shell: bool,
         /// Who runs it, as the machine says (design §12).
         who: Who,
     },
@@ -305,6 +307,38 @@ pub enum Event {
         pgid: i32,
         alive: bool,
         stopped: bool,
+    },
+    /// The operator opened a shell on a step's host (design §17); recorded, fsynced, before
+    /// the session starts. `recording` is the file it goes to, relative to the audit dir.
+    ShellOpened {
+        step: String,
+        host: String,
+        /// The session's number in the run (`shell-<n>.cast`).
+        number: u32,
+        /// `before running` or `after failure`: the prompt it was opened from.
+        from: &'static str,
+        cols: u16,
+        rows: u16,
+        recording: String,
+        /// The full path, for the operator.
+        shown_path: String,
+    },
+    /// The shell ended; its recording is closed and accounted for by size and SHA-256.
+    ShellClosed {
+        step: String,
+        host: String,
+        number: u32,
+        duration: Duration,
+        /// The window size at the end, and how many times it changed.
+        cols: u16,
+        rows: u16,
+        resizes: u32,
+        /// The shell's exit code; `None` when it was killed or could not start.
+        exit: Option<i32>,
+        /// Why it ended, when not by the operator leaving it.
+        reason: Option<String>,
+        recording: Option<OutputRecord>,
+        shown_path: String,
     },
     /// The terminal went away (SIGHUP): the command was stopped, the trail stays open.
     Hangup {

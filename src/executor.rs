@@ -24,6 +24,7 @@ mod asking;
 mod command;
 mod hosts;
 mod output;
+mod shell;
 
 /// Everything a walk needs, shared by the main run and its sub-runs.
 pub struct Executor {
@@ -60,6 +61,11 @@ pub struct Executor {
     /// A resumed fleet step re-runs on these hosts only (step id, hosts): not on those that
     /// had succeeded.
     pub rerun: Option<(String, Vec<String>)>,
+    /// `--no-shell` (or recorded so at the start of a resumed run): no shell at the prompts.
+    pub no_shell: bool,
+    /// The variables as the step at hand saw them when it was presented: what a shell opened
+    /// at its prompts exports (never its secrets) and masks.
+    pub shell_vars: Vars,
 }
 
 /// How a walk ended.
@@ -404,6 +410,7 @@ impl Executor {
     /// Presents one step, acts on it, and says where to go.
     async fn step(&mut self, place: &Place<'_>, index: usize, vars: &mut Vars) -> Result<Next, Error> {
         self.typed = vars.masker();
+        self.shell_vars = vars.clone();
         let runbook = place.runbook;
         let step = &runbook.steps[index];
         let id = place.id(step);

@@ -41,6 +41,10 @@ pub struct Host {
     /// `destructive`: every confirmed step on this host needs an approval (design §15).
     #[serde(default)]
     pub approve: Option<Spanned<String>>,
+    /// `false`: no interactive shell is ever opened on this host from a step's prompt
+    /// (design §17), where policy forbids interactive access.
+    #[serde(default)]
+    pub shell: Option<bool>,
 }
 
 /// Where a role's commands run.

@@ -52,6 +52,8 @@ pub struct Launch {
     pub forks: usize,
     /// The two-person rule's spool and approvers (design §15).
     pub approvals: crate::approval::Config,
+    /// `--no-shell`: the step prompts offer no shell.
+    pub no_shell: bool,
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
@@ -164,6 +166,7 @@ async fn walk(l: Launch) -> Result<u8> {
         signing,
         forks,
         mut approvals,
+        no_shell,
     } = l;
     let runbook = plan.main.runbook.clone();
     // While the hosts connect: the client key's fingerprint (`ssh-keygen -l`).
@@ -286,6 +289,8 @@ async fn walk(l: Launch) -> Result<u8> {
         forks,
         approvals,
         rerun: None,
+        no_shell,
+        shell_vars: vars.clone(),
     };
     let end = match executor.run(&mut vars, start).await {
         Ok(end) => end,

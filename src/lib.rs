@@ -30,6 +30,7 @@ pub mod review;
 pub mod runbook;
 pub mod script;
 pub mod secrets;
+pub mod shell;
 pub mod signals;
 pub mod sink;
 pub mod transport;

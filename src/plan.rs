@@ -38,6 +38,8 @@ pub struct Plan {
     pub targets: IndexMap<String, String>,
     /// fleet label (a group, or `a,b,c`) → its hosts' labels, in order (design §13).
     pub fleets: IndexMap<String, Vec<String>>,
+    /// Hosts the inventory marks `shell: false`: no shell is opened on them (design §17).
+    pub no_shell: BTreeSet<String>,
 }
 
 /// Loads and validates one file; prints its diagnostics when it has errors.
@@ -145,6 +147,7 @@ impl Plan {
             bindings: IndexMap::new(),
             targets: IndexMap::new(),
             fleets: IndexMap::new(),
+            no_shell: BTreeSet::new(),
         };
         let runbooks: Vec<Runbook> = std::iter::once(plan.main.runbook.clone())
             .chain(plan.called.values().map(|l| l.runbook.clone()))
@@ -190,6 +193,17 @@ impl Plan {
                 }
             }
         }
+        plan.no_shell = plan
+            .bindings
+            .keys()
+            .filter(|label| {
+                inventory
+                    .hosts
+                    .get(*label)
+                    .is_some_and(|h| h.shell == Some(false))
+            })
+            .cloned()
+            .collect();
         Ok(plan)
     }
 

@@ -19,6 +19,8 @@ pub enum Before {
     ByHand,
     Note(String),
     Abort,
+    /// Open a shell on the step's host (design §17), then ask again.
+    Shell,
 }
 
 /// What the operator reports for a manual step (or a step run by hand).
@@ -41,6 +43,8 @@ pub enum AfterFailure {
     MarkDone,
     Note(String),
     Abort,
+    /// Open a shell on the step's host (design §17), then ask again.
+    Shell,
 }
 
 /// Answers given in advance on the command line.
@@ -198,28 +202,33 @@ impl Operator {
         })
     }
 
-    /// Before a run step acts. Unattended: run.
-    pub fn before_run(&self, command: &str) -> Result<Before, Error> {
+    /// Before a run step acts. Unattended: run. `shell`: the words of the Shell choice, when
+    /// one is offered (just before "Abort the run", which stays last: Up from the first
+    /// choice lands on it, and it asks before it aborts).
+    pub fn before_run(&self, command: &str, shell: Option<&str>) -> Result<Before, Error> {
         if !self.is_interactive() {
             return Ok(Before::Run);
         }
-        let items = [
+        let mut items = vec![
             "Run it",
             "Skip it",
             "Edit the command first",
             "Run it by hand (print the command for my shell)",
             "Add a note",
-            "Abort the run",
         ];
+        items.extend(shell);
+        items.push("Abort the run");
+        let shell_at = shell.map(|_| 5);
         loop {
             let choice = self.ask(|| {
                 Select::with_theme(&theme())
                     .with_prompt("What now?")
-                    .items(items)
+                    .items(&items)
                     .default(0)
                     .interact()
             })?;
             return Ok(match choice {
+                c if Some(c) == shell_at => Before::Shell,
                 0 => Before::Run,
                 1 => Before::Skip,
                 2 => match self.edit(command)? {
@@ -359,6 +368,7 @@ impl Operator {
         on_failure: Option<&str>,
         step_ids: &[String],
         failed_hosts: Option<&[String]>,
+        shell: Option<&str>,
     ) -> Result<AfterFailure, Error> {
         if !self.is_interactive() {
             return Ok(if on_failure.is_some() {
@@ -377,6 +387,7 @@ impl Operator {
             MarkDone,
             Note,
             Abort,
+            Shell,
         }
         let mut items = Vec::new();
         if let Some(hosts) = failed_hosts {
@@ -396,6 +407,9 @@ impl Operator {
         }
         items.push(("Mark it done (fixed by hand)".to_string(), Item::MarkDone));
         items.push(("Add a note".to_string(), Item::Note));
+        if let Some(shell) = shell {
+            items.push((shell.to_string(), Item::Shell));
+        }
         items.push(("Abort the run".to_string(), Item::Abort));
         let labels: Vec<&str> = items.iter().map(|(label, _)| label.as_str()).collect();
         let choice = self.ask(|| {
@@ -423,6 +437,21 @@ impl Operator {
             Item::MarkDone => AfterFailure::MarkDone,
             Item::Note => AfterFailure::Note(self.note()?),
             Item::Abort => AfterFailure::Abort,
+            Item::Shell => AfterFailure::Shell,
+        })
+    }
+
+    /// Which host of a fleet step a shell opens on; `None`: none after all (Esc).
+    pub fn shell_host(&self, hosts: &[String]) -> Result<Option<usize>, Error> {
+        if !self.is_interactive() {
+            return Ok(None);
+        }
+        self.ask(|| {
+            Select::with_theme(&theme())
+                .with_prompt("A shell on which host? (Esc: none)")
+                .items(hosts)
+                .default(0)
+                .interact_opt()
         })
     }
 

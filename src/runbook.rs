@@ -57,6 +57,10 @@ pub struct Runbook {
     /// Steps that always run after the run ends, whatever its outcome.
     #[serde(default)]
     pub cleanup: Vec<Step>,
+    /// `false`: the step prompts offer no interactive shell on the target (design §17), for
+    /// runbooks whose policy forbids interactive access. Default: offered (never unattended).
+    #[serde(default)]
+    pub shell: Option<bool>,
 }
 
 /// A drill's cadence (design §16): how often it must pass for its launch gate to stay closed.

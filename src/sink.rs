@@ -82,6 +82,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             allow_prod,
             accept_new_host_keys,
             start_at,
+            no_shell,
             who,
             ..
         } => {
@@ -100,6 +101,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                     start_at.as_ref().map(|s| json!(s)).unwrap_or(Value::Null),
                 ),
                 ("allow_prod", if *allow_prod { json!(true) } else { Value::Null }),
+                ("no_shell", if *no_shell { json!(true) } else { Value::Null }),
                 (
                     "accept_new_host_keys",
                     if *accept_new_host_keys {
@@ -278,6 +280,59 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ("stopped", json!(stopped)),
             ]);
             audit.append("remote group checked", Some(step), Some(host), f, true)?;
+        }
+        Event::ShellOpened {
+            step,
+            host,
+            number,
+            from,
+            cols,
+            rows,
+            recording,
+            ..
+        } => {
+            let f = fields(vec![
+                ("shell", json!(number)),
+                ("from", json!(from)),
+                ("cols", json!(cols)),
+                ("rows", json!(rows)),
+                // Named before it exists, as a step's output file: a crash in the session
+                // leaves a trail that still accounts for it.
+                ("output_file", json!(recording)),
+            ]);
+            audit.append("shell opened", Some(step), Some(host), f, true)?;
+        }
+        Event::ShellClosed {
+            step,
+            host,
+            number,
+            duration,
+            cols,
+            rows,
+            resizes,
+            exit,
+            reason,
+            recording,
+            ..
+        } => {
+            let f = fields(vec![
+                ("shell", json!(number)),
+                ("duration_ms", ms(*duration)),
+                ("cols", json!(cols)),
+                ("rows", json!(rows)),
+                ("resizes", json!(resizes)),
+                ("exit", exit.map(|c| json!(c)).unwrap_or(Value::Null)),
+                ("reason", reason.as_ref().map(|r| json!(r)).unwrap_or(Value::Null)),
+                (
+                    "output",
+                    recording
+                        .as_ref()
+                        .map(|o| json!({"path": o.path, "size": o.size, "sha256": o.sha256}))
+                        .unwrap_or(Value::Null),
+                ),
+            ]);
+            audit.append("shell closed", Some(step), Some(host), f, true)?;
+            audit.checkpoint_if_due()?;
         }
         Event::Hangup { reason } => {
             audit.append(

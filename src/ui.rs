@@ -380,6 +380,43 @@ impl Ui {
                     "    {step}: its command on {host} (process group {pgid}) {state}"
                 ));
             }
+            Event::ShellOpened {
+                host,
+                cols,
+                rows,
+                shown_path,
+                ..
+            } => {
+                self.line(&format!(
+                    "    shell on {} ({cols}x{rows}), its output recorded to {}",
+                    esc(host),
+                    esc(shown_path)
+                ));
+                self.line("    `exit` or Ctrl-D comes back to this step's prompt");
+            }
+            Event::ShellClosed {
+                duration,
+                exit,
+                reason,
+                recording,
+                shown_path,
+                ..
+            } => {
+                let how = match (reason, exit) {
+                    (Some(why), _) => format!(": {}", esc(why)),
+                    (None, Some(code)) if *code != 0 => format!(" (exit {code})"),
+                    _ => String::new(),
+                };
+                let size = recording
+                    .as_ref()
+                    .map(|r| format!(", {} bytes", r.size))
+                    .unwrap_or_default();
+                self.line(&format!(
+                    "    shell closed after {}{how}; recording {}{size} (`runbook replay` plays it)",
+                    fmt_secs(*duration),
+                    esc(shown_path)
+                ));
+            }
             Event::Hangup { reason } => self.line(&format!("runbook: {reason}")),
             Event::Deviation(d) => {
                 let detail = d.detail.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();

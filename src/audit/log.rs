@@ -576,6 +576,36 @@ impl AuditLog {
         format!("{}/{}", self.run_id, output_file(step, attempt, host))
     }
 
+    /// Creates the recording of shell session `n` of the run, `<run_id>/shell-<n>.cast`
+    /// (design §17), as every output file: 0600, never an existing file, never through a link.
+    pub fn shell_recording(&self, n: u32) -> Result<OutputRecorder, Error> {
+        OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &shell_file(n))
+    }
+
+    /// `<run_id>/shell-<n>.cast`, relative to the audit dir.
+    pub fn shell_recording_name(&self, n: u32) -> String {
+        format!("{}/{}", self.run_id, shell_file(n))
+    }
+
+    /// The number of the run's next shell session: one more than the highest recording in its
+    /// directory (a resumed run goes on counting, and never meets a file of its own).
+    pub fn next_shell_number(&self) -> u32 {
+        let highest = std::fs::read_dir(self.dir.join(&self.run_id))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix("shell-")?
+                    .strip_suffix(".cast")?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+        highest + 1
+    }
+
     /// Test hook: replace the file handle (e.g. with `/dev/full`) to exercise real write errors.
     #[cfg(test)]
     pub(crate) fn replace_file(&mut self, file: File) {
@@ -596,6 +626,11 @@ impl Drop for AuditLog {
 
 #[cfg(test)]
 mod tests;
+
+/// A shell session's recording: `shell-<n>.cast` (no step's output file ends in `.cast`).
+fn shell_file(n: u32) -> String {
+    format!("shell-{n}.cast")
+}
 
 /// `<step>-<attempt>.out`, or `<step>@<host>-<attempt>.out` for a fleet host; a sub-run's
 /// `call/step` becomes `call__step`.

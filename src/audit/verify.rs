@@ -323,7 +323,13 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                     v.run = Some(checked.run.clone());
                 }
                 let attempt_key = (checked.step.clone(), checked.host.clone(), checked.attempt);
-                if let Some(file) = checked.output_file.clone().filter(|_| event == "step started") {
+                // A step's output file, or a shell session's recording (design §17): named
+                // before it is written, accounted for by the event that closes it.
+                if let Some(file) = checked
+                    .output_file
+                    .clone()
+                    .filter(|_| event == "step started" || event == "shell opened")
+                {
                     running.push((attempt_key.clone(), file));
                 } else if event == "step finished" {
                     running.retain(|(key, _)| *key != attempt_key);

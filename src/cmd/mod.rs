@@ -7,6 +7,7 @@ mod drills;
 mod evidence;
 mod history;
 mod list;
+mod replay;
 mod resume;
 mod review;
 mod run;
@@ -36,5 +37,6 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Approve(args) => approve::execute(&args),
         Command::Drills(args) => drills::execute(global, &args),
         Command::Evidence(args) => evidence::execute(global, &args),
+        Command::Replay(args) => replay::execute(global, &args),
     }
 }

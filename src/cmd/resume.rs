@@ -151,6 +151,8 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         signing,
         forks: usize::from(opts.forks),
         approvals,
+        // A run started with --no-shell keeps it when resumed.
+        no_shell: opts.no_shell || events.first().is_some_and(|e| e["no_shell"] == true),
     })
 }
 

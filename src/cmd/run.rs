@@ -99,6 +99,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         allow_prod,
         accept_new_host_keys: ssh.accept_new_host_keys,
         start_at: args.start_at.clone(),
+        no_shell: opts.no_shell,
         who: crate::launch::who(&signing),
     };
     crate::launch::launch(Launch {
@@ -122,6 +123,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         signing,
         forks: usize::from(opts.forks),
         approvals,
+        no_shell: opts.no_shell,
     })
 }
 

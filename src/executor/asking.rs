@@ -426,11 +426,13 @@ impl Executor {
             .iter()
             .map(|s| s.id().to_string())
             .collect();
+        let shell = self.shell_choice(id, step);
         loop {
             let choice = self.operator.after_failure(
                 step.on_failure.as_ref().map(|s| s.value.as_str()),
                 &ids,
                 failed,
+                shell.as_deref(),
             )?;
             let answer = match &choice {
                 AfterFailure::Retry => "retry".to_string(),
@@ -441,6 +443,7 @@ impl Executor {
                 AfterFailure::MarkDone => "mark done".to_string(),
                 AfterFailure::Note(_) => "note".to_string(),
                 AfterFailure::Abort => "abort".to_string(),
+                AfterFailure::Shell => "open a shell".to_string(),
             };
             self.emit(Event::Answer {
                 step: Some(id.into()),
@@ -488,6 +491,10 @@ impl Executor {
                     continue;
                 }
                 AfterFailure::Abort => unreachable!("an abort returned above"),
+                AfterFailure::Shell => {
+                    self.open_shell(id, step, "after failure")?;
+                    continue;
+                }
             });
         }
     }

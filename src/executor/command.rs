@@ -26,7 +26,9 @@ impl Executor {
     ) -> Result<Next, Error> {
         let mut command = command.to_string();
         loop {
-            match self.operator.before_run(&command)? {
+            let shell = self.shell_choice(id, step);
+            match self.operator.before_run(&command, shell.as_deref())? {
+                Before::Shell => self.open_shell(id, step, "before running")?,
                 Before::Run => break,
                 Before::Skip => {
                     self.emit(Event::Answer {

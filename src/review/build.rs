@@ -72,6 +72,19 @@ pub struct Line {
     // deviation
     pub allowed: Option<bool>,
     pub detail: Option<String>,
+    // shell opened / closed
+    pub shell: Option<u64>,
+    pub from: Option<String>,
+    pub cols: Option<u64>,
+    pub rows: Option<u64>,
+    pub output_file: Option<String>,
+    pub output: Option<OutputField>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputField {
+    pub size: u64,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -327,6 +340,7 @@ impl Builder {
             visit.decisions.clear();
             visit.edits.clear();
             visit.answers.clear();
+            visit.shells.clear();
             self.r.steps.push(visit);
             self.current = Some((self.r.steps.len() - 1, Open::default()));
         }
@@ -349,6 +363,44 @@ impl Builder {
                 self.open(&e, at);
             }
             "step started" => self.step_started(&e, at),
+            "shell opened" => {
+                let dir = std::path::Path::new(&self.r.path)
+                    .parent()
+                    .map(std::path::Path::to_path_buf);
+                let recording = e.output_file.clone().unwrap_or_default();
+                let shell = super::ShellSession {
+                    number: e.shell.unwrap_or(0),
+                    host: e.host.clone().unwrap_or_default(),
+                    from: e.from.clone().unwrap_or_default(),
+                    at_ms: at,
+                    ms: 0,
+                    cols: e.cols.unwrap_or(0),
+                    rows: e.rows.unwrap_or(0),
+                    // Absolute when it can be: a review written elsewhere still links it.
+                    file: dir
+                        .map(|d| d.join(&recording))
+                        .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string())
+                        .unwrap_or_else(|| recording.clone()),
+                    recording,
+                    bytes: None,
+                    sha256: None,
+                };
+                if let Some(v) = self.visit_of(e.step.as_deref()) {
+                    v.shells.push(shell);
+                }
+            }
+            "shell closed" => {
+                let number = e.shell.unwrap_or(0);
+                if let Some(v) = self.visit_of(e.step.as_deref())
+                    && let Some(s) = v.shells.iter_mut().rev().find(|s| s.number == number)
+                {
+                    s.ms = e.duration_ms.unwrap_or(at.saturating_sub(s.at_ms));
+                    if let Some(o) = &e.output {
+                        s.bytes = Some(o.size);
+                        s.sha256 = Some(o.sha256.clone());
+                    }
+                }
+            }
             "step finished" => self.step_finished(&e, at),
             "note" => {
                 let note = Note {
@@ -460,6 +512,7 @@ impl Builder {
             edits: Vec::new(),
             answers: Vec::new(),
             hosts: Vec::new(),
+            shells: Vec::new(),
         });
         self.current = Some((self.r.steps.len() - 1, Open::default()));
     }
@@ -609,6 +662,13 @@ impl Builder {
                 r.time.machine_ms += v.exec_ms;
             }
             r.time.between_ms += v.after_ms;
+            // A shell after the step started (after a failure) is in its `after`: it is the
+            // operator's time. One before is in its wait already.
+            let started = v.start_ms + v.wait_ms;
+            let shell_after: u64 = v.shells.iter().filter(|s| s.at_ms >= started).map(|s| s.ms).sum();
+            let moved = shell_after.min(v.after_ms);
+            r.time.human_ms += moved;
+            r.time.between_ms -= moved;
         }
         r.time.gaps_ms = r.total_ms.saturating_sub(covered);
         let first = r.steps.first().map_or(r.total_ms, |v| v.start_ms);

@@ -170,6 +170,33 @@ pub struct StepVisit {
     /// A fleet step (attempts on several hosts): each host's time, in the fleet's order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<HostTime>,
+    /// Shells the operator opened at this step's prompts (design §17): human time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shells: Vec<ShellSession>,
+}
+
+/// A shell session opened at a step's prompt, and its recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShellSession {
+    /// Its number in the run: `runbook replay RUN <number>`.
+    pub number: u64,
+    pub host: String,
+    /// `before running` or `after failure`.
+    pub from: String,
+    /// When it opened, on the RTO clock, and how long it lasted (0 when never closed).
+    pub at_ms: u64,
+    pub ms: u64,
+    /// The window size it opened with.
+    pub cols: u64,
+    pub rows: u64,
+    /// The recording, relative to the audit dir, and its size and SHA-256 (`None`: the run
+    /// stopped before the shell was closed).
+    pub recording: String,
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+    /// The recording's path beside the reviewed trail, for a link.
+    #[serde(skip)]
+    pub file: String,
 }
 
 /// One host of a fleet step (design §13).
@@ -250,7 +277,8 @@ pub struct Answer {
 /// Where the run's time went; the four parts add up to `total_ms`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TimeSplit {
-    /// Waiting for a person: Σ wait, plus the exec of manual and by-hand steps.
+    /// Waiting for a person: Σ wait, plus the exec of manual and by-hand steps, plus the
+    /// shells opened after a step started (those before it are in its wait already).
     pub human_ms: u64,
     /// Commands running: Σ exec of the other steps.
     pub machine_ms: u64,

@@ -123,6 +123,8 @@ pub enum ItemKind {
     Note,
     Edit,
     FailedAttempt,
+    /// A shell opened at the step's prompt; `link` is its recording.
+    Shell,
 }
 
 /// One entry of the record of what people did, with where it belongs.
@@ -136,6 +138,8 @@ pub struct Item {
     pub text: String,
     /// An edit's diff.
     pub diff: Vec<DiffLine>,
+    /// A file the entry names (a shell's recording), for formats that link.
+    pub link: Option<String>,
 }
 
 /// Every deviation, decision, answer, note, edit and failed attempt, in time order.
@@ -148,6 +152,7 @@ pub fn items(r: &Review) -> Vec<Item> {
         kind,
         text,
         diff: Vec::new(),
+        link: None,
     };
     for d in &r.deviations {
         let visit = r
@@ -207,6 +212,27 @@ pub fn items(r: &Review) -> Vec<Item> {
                 ItemKind::Answer,
                 format!("{}: {}", a.question, a.answer),
             ));
+        }
+        for s in &v.shells {
+            let took = if s.bytes.is_some() {
+                super::fmt_ms(s.ms)
+            } else {
+                "never closed (the run stopped during it)".to_string()
+            };
+            let mut shell = item(
+                Some(i),
+                step,
+                s.at_ms,
+                ItemKind::Shell,
+                // The recording last but short enough for a line of the text review to keep it;
+                // `runbook replay RUN <number>` plays it.
+                format!(
+                    "shell {} on {} ({}), {took}, {}x{}: {}",
+                    s.number, s.host, s.from, s.cols, s.rows, s.recording
+                ),
+            );
+            shell.link = Some(s.file.clone());
+            items.push(shell);
         }
         for a in v.attempts.iter().filter(|a| a.outcome != "ok") {
             items.push(item(

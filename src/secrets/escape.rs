@@ -8,6 +8,9 @@ use std::io::Write as _;
 
 use vte::{Params, Parser, Perform};
 
+mod replay;
+pub use replay::ReplayFilter;
+
 /// A value shown on one line: every control character (C0 with newline and tab, DEL, C1) is
 /// printed escaped (`\x1b`, `\n`, `\t`, `\x7f`, `\u{9b}`), so it cannot move the cursor, set a
 /// window title or write the clipboard. Borrowed when there is nothing to escape.

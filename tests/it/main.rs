@@ -24,6 +24,7 @@ mod run;
 mod scenarios;
 mod schema;
 mod secrets;
+mod shell;
 mod show;
 mod signals;
 mod ssh_run;

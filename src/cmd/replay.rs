@@ -1,0 +1,127 @@
+//! `runbook replay RUN [N] [--speed X]`: plays back shell session N of a run (design §17),
+//! found through its trail, checked against the size and SHA-256 the trail gives it.
+
+use std::path::Path;
+
+use crate::audit::Status;
+use crate::cli::{Global, ReplayArgs};
+use crate::error::{Error, Result, exit};
+use crate::shell::replay::{Recorded, play, recordings};
+
+pub fn execute(global: &Global, args: &ReplayArgs) -> Result<u8> {
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return Err(Error::usage(format!(
+            "--speed {}: give a positive number (2 plays twice as fast, 0.5 half as fast)",
+            args.speed
+        )));
+    }
+    let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
+    let path = crate::audit::resolve_run(&dir, &args.run)?;
+    let check = crate::audit::verify(&path)?;
+    let events = match &check.status {
+        Status::Tampered { seq, line, reason } => {
+            eprintln!(
+                "runbook: warning: {} was tampered with at seq {seq} (line {line}): {reason}; only the recordings named before that line are known",
+                path.display()
+            );
+            good_events(&path, check.events)
+        }
+        _ => crate::audit::read_events(&path)?,
+    };
+    let all = recordings(&events);
+    let run = check.run.clone().unwrap_or_else(|| args.run.clone());
+    let n = args.number.unwrap_or(1);
+    let Some(chosen) = all.iter().find(|r| r.number == n).cloned() else {
+        return Err(Error::usage(match all.len() {
+            0 => format!("run {run} has no shell recording (no shell was opened in it)"),
+            1 => format!("run {run} has one shell recording: `runbook replay {run}` plays it"),
+            k => format!(
+                "run {run} has no shell recording {n}: it has {k} ({})",
+                all.iter()
+                    .map(|r| r.number.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }));
+    };
+    let audit_dir = path.parent().unwrap_or(Path::new("."));
+    let file = audit_dir.join(&chosen.path);
+    let bytes = std::fs::read(&file).map_err(|e| {
+        Error::usage(format!(
+            "the recording {} of run {run} cannot be read: {e}",
+            file.display()
+        ))
+    })?;
+    warn_if_changed(&chosen, &bytes, &file);
+    let text = String::from_utf8_lossy(&bytes);
+    let recording = crate::shell::record::parse(&text)
+        .map_err(|why| Error::usage(format!("{} is not a recording: {why}", file.display())))?;
+    let duration = chosen
+        .closed
+        .as_ref()
+        .map(|c| crate::ui::fmt_secs(std::time::Duration::from_millis(c.duration_ms)))
+        .unwrap_or_else(|| "not closed: the run stopped during it".into());
+    eprintln!(
+        "runbook: shell {n} of {} in run {run}: step `{}` on {}, {}x{}, {duration}{}",
+        all.len(),
+        crate::secrets::escape::value(&chosen.step),
+        crate::secrets::escape::value(&chosen.host),
+        recording.width,
+        recording.height,
+        if args.speed == 1.0 {
+            String::new()
+        } else {
+            format!(", at {}x speed", args.speed)
+        }
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    let whole = runtime
+        .block_on(play(&recording, args.speed, &mut out, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+        .map_err(|e| Error::runtime(format!("cannot write the replay: {e}")))?;
+    drop(out);
+    eprintln!(
+        "\r\nrunbook: {} of shell {n} ({})",
+        if whole { "end" } else { "stopped" },
+        file.display()
+    );
+    Ok(exit::OK)
+}
+
+/// The events before the first bad line of a tampered trail, read leniently.
+fn good_events(path: &Path, count: u64) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .take(count as usize)
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A recording that is not what its `shell closed` event says was changed after the run.
+fn warn_if_changed(r: &Recorded, bytes: &[u8], file: &Path) {
+    let why = match &r.closed {
+        None => Some(
+            "its session was never closed (the run stopped during it), so the trail has no SHA-256 for it"
+                .to_string(),
+        ),
+        Some(c) if c.size != bytes.len() as u64 => {
+            Some(format!("it has {} bytes, the trail says {}", bytes.len(), c.size))
+        }
+        Some(c) if c.sha256 != crate::audit::sha256_hex(bytes) => {
+            Some("its SHA-256 is not the one in the trail".to_string())
+        }
+        Some(_) => None,
+    };
+    if let Some(why) = why {
+        eprintln!(
+            "runbook: warning: {} does not match the trail: {why}; `runbook audit verify` says more",
+            file.display()
+        );
+    }
+}
