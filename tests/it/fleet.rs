@@ -484,3 +484,34 @@ fn the_review_shows_each_hosts_time_the_slowest_and_one_bar_per_host() {
     };
     assert!(width("web-2") > width("web-1") && width("web-2") > width("web-3"));
 }
+
+/// Where the time of a cold one-step run on 50 hosts goes (`cargo test --test it
+/// fleet_of_50_timing -- --ignored --nocapture`): a measurement for scripts/bench-fleet.sh's
+/// first figure, not a check.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn fleet_of_50_timing() {
+    let fleet = Fleet::start(50);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = book(dir.path(), "  - id: t\n    title: T\n    run: 'true'\n");
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        run(&fleet, audit.path(), &file, &["--forks", "50"]).expect_code(0);
+        let total = started.elapsed();
+        let events = events(audit.path());
+        let at = |kind: &str| {
+            events
+                .iter()
+                .find(|e| e["event"] == kind)
+                .map(|e| e["mono_ms"].as_u64().unwrap())
+                .unwrap_or(0)
+        };
+        eprintln!(
+            "total {total:?}: run started at {} ms (connect, locks, leases), first step started {}, fleet step finished {}, run finished {}",
+            at("run started"),
+            at("step started"),
+            at("fleet step finished"),
+            at("run finished")
+        );
+    }
+}
