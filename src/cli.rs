@@ -236,6 +236,18 @@ pub struct RunOptions {
     /// At most this many hosts of a fleet connect or run a step at once
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,
+    /// Send notifications to this webhook (repeatable; the format follows the host: Slack's, PagerDuty's, else CloudEvents). A URL here is visible in the process list: prefer RUNBOOK_NOTIFY or the inventory's `notify:` with `url_from:`
+    #[arg(
+        long = "notify",
+        value_name = "URL",
+        env = "RUNBOOK_NOTIFY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub notify: Vec<String>,
+    /// At exit, wait at most this long for notifications and trace exports still pending
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub notify_timeout: String,
     #[command(flatten)]
     pub ssh: SshArgs,
 }

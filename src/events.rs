@@ -319,6 +319,8 @@ pub struct Briefing {
     pub steps: Vec<String>,
     /// The trail being written.
     pub audit_file: String,
+    /// The runbook's escalation deadline: after, whom to call.
+    pub escalate: Option<(Duration, String)>,
 }
 
 /// Where a role acts.

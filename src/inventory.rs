@@ -19,6 +19,9 @@ pub struct Inventory {
     #[serde(default)]
     /// Where each member is written, for `validate` to point at.
     pub groups: IndexMap<String, Spanned<Vec<Spanned<String>>>>,
+    /// Where notifications go (design §15): webhooks, each as `url` or `url_from` a secret source.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::NotifyEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -50,6 +50,8 @@ pub struct Launch {
     pub signing: Signing,
     /// At most this many hosts connect or run at once (`--forks`).
     pub forks: usize,
+    /// Where notifications go, and the escalation deadline (design §15).
+    pub notify: crate::notify::Setup,
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
@@ -161,6 +163,7 @@ async fn walk(l: Launch) -> Result<u8> {
         deviations,
         signing,
         forks,
+        notify,
     } = l;
     let runbook = plan.main.runbook.clone();
     let transports = connect_all(&plan, &ssh, forks).await?;
@@ -200,9 +203,29 @@ async fn walk(l: Launch) -> Result<u8> {
     };
     audit.set_signer(signing.signer());
     let audit_path = audit.path().display().to_string();
+    let rto = runbook.rto.get().unwrap_or_default();
+    let notifier = (!notify.channels.is_empty() || notify.escalate.is_some()).then(|| {
+        crate::notify::Notifier::start(
+            notify,
+            crate::notify::RunInfo {
+                run_id: run_id.clone(),
+                runbook: runbook.id().to_string(),
+                title: runbook.title.clone(),
+                mode: mode.as_str(),
+                operator: operator_name.clone(),
+                machine: crate::identity::machine(),
+            },
+            crate::notify::RunClock {
+                launched,
+                since_offset,
+                rto,
+            },
+        )
+    });
     let mut sink = Sink {
         ui: Ui::new(operator.clock()),
         audit: Some(audit),
+        notify: notifier,
     };
     sink.emit(&opening)?;
     let mut brief = briefing(&plan, mode, since_offset, &canonical);
@@ -241,7 +264,6 @@ async fn walk(l: Launch) -> Result<u8> {
             reconnected: false,
         })?;
     }
-    let rto = runbook.rto.get().unwrap_or_default();
     let signals = crate::signals::listen()?;
     let mut executor = Executor {
         plan,
@@ -267,6 +289,7 @@ async fn walk(l: Launch) -> Result<u8> {
         Err(e) => {
             // Nothing unrecorded ran: the trail is intact up to here, so the run can go on.
             executor.sink.ui.restore();
+            executor.sink.close_notifications();
             close_all(std::mem::take(&mut executor.transports), leases).await;
             drop(lock);
             let resume = format!(
@@ -281,6 +304,13 @@ async fn walk(l: Launch) -> Result<u8> {
     };
     let elapsed = executor.elapsed();
     executor.sink.ui.restore();
+    let channels = executor.sink.notify.is_some();
+    let undelivered = executor.sink.close_notifications();
+    if channels && undelivered > 0 {
+        eprintln!(
+            "runbook: warning: {undelivered} notification(s) not delivered (the trail and {run_id}/notifications.jsonl say which and why)"
+        );
+    }
     eprintln!("audit trail: {audit_path}");
     if let Some(audit) = &executor.sink.audit {
         let signed = match &signing {
@@ -367,6 +397,10 @@ fn briefing(
         destinations,
         steps: runbook.steps.iter().map(|s| s.id().to_string()).collect(),
         audit_file: String::new(),
+        escalate: runbook
+            .escalate
+            .as_ref()
+            .and_then(|e| e.after.get().map(|after| (after, e.to.clone()))),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod launch;
 pub mod lease;
 pub mod lock;
 pub mod mask;
+pub mod notify;
 pub mod output;
 pub mod parse;
 pub mod plan;

@@ -41,6 +41,11 @@ pub struct Runbook {
     /// Links shown in the header.
     #[serde(default)]
     pub links: Vec<Link>,
+    /// The escalation deadline: when the RTO clock passes `after` and the run has not ended,
+    /// the operator is told loudly whom to call, the trail records `escalation due` and a
+    /// `runbook.escalation.due` notification is sent.
+    #[serde(default)]
+    pub escalate: Option<Escalate>,
     /// Variables the operator supplies (`--set name=value`, or prompted).
     #[serde(default)]
     #[schemars(with = "IndexMap<String, Input>")]
@@ -54,6 +59,16 @@ pub struct Runbook {
     /// Steps that always run after the run ends, whatever its outcome.
     #[serde(default)]
     pub cleanup: Vec<Step>,
+}
+
+/// `escalate: {after: 15m, to: TEXT}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Escalate {
+    /// RTO-clock time (from detection with `--since`) after which the run escalates.
+    pub after: DurationText,
+    /// Whom to call: a person, a rota, a phone number.
+    pub to: String,
 }
 
 /// A titled link.

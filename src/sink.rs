@@ -1,16 +1,20 @@
 //! Where the executor's events go: first the audit trail (so nothing is shown that is not
-//! recorded, and a step's start is on disk before its command runs), then the terminal.
+//! recorded, and a step's start is on disk before its command runs), then the notifications
+//! (`notify`), then the terminal. Deliveries that are over are chained before each event.
 
 use serde_json::{Map, Value, json};
 
 use crate::audit::AuditLog;
 use crate::error::Error;
 use crate::events::Event;
+use crate::notify::{Notifier, Record};
 use crate::ui::Ui;
 
 pub struct Sink {
     pub ui: Ui,
     pub audit: Option<AuditLog>,
+    /// The notifications listener (design §15), when any channel is configured.
+    pub notify: Option<Notifier>,
 }
 
 fn ms(d: std::time::Duration) -> Value {
@@ -20,6 +24,7 @@ fn ms(d: std::time::Duration) -> Value {
 impl Sink {
     /// Records an event without showing it (what the operator need not see as it happens).
     pub fn record_only(&mut self, event: &Event) -> Result<(), Error> {
+        self.chain_deliveries()?;
         match self.audit.as_mut() {
             Some(audit) => record(audit, event),
             None => Ok(()),
@@ -29,12 +34,82 @@ impl Sink {
     /// Records then shows one event. A failure to record stops the run: an unrecorded command
     /// must never run.
     pub fn emit(&mut self, event: &Event) -> Result<(), Error> {
+        self.chain_deliveries()?;
         if let Some(audit) = self.audit.as_mut() {
             record(audit, event)?;
+        }
+        if let Some(notify) = self.notify.as_mut() {
+            let head = self
+                .audit
+                .as_ref()
+                .map(|a| a.head().to_string())
+                .unwrap_or_default();
+            notify.handle(event, &head);
         }
         self.ui.handle(event);
         Ok(())
     }
+
+    /// The hook of the two-person rule: a step waits for approvals (design §15).
+    pub fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
+        if let Some(notify) = self.notify.as_mut() {
+            notify.approval_needed(step, host, request, quorum);
+        }
+    }
+
+    /// Chains the deliveries (and escalations) that are over, before the event at hand.
+    fn chain_deliveries(&mut self) -> Result<(), Error> {
+        let (Some(notify), Some(audit)) = (self.notify.as_mut(), self.audit.as_mut()) else {
+            return Ok(());
+        };
+        if audit.is_sealed() {
+            return Ok(());
+        }
+        for r in notify.drain() {
+            chain_record(audit, &r)?;
+        }
+        Ok(())
+    }
+
+    /// At exit: waits at most `--notify-timeout` for pending deliveries. What is over after
+    /// the seal goes to `<run-id>/notifications.jsonl`; on a trail left open (a stopped run),
+    /// into the chain. Returns how many were not delivered.
+    pub fn close_notifications(&mut self) -> usize {
+        let Some(notify) = self.notify.take() else {
+            return 0;
+        };
+        let records = notify.finish();
+        let undelivered = records
+            .iter()
+            .filter(|r| r.event == "notification" && r.fields.get("outcome") != Some(&json!("delivered")))
+            .count();
+        if let Some(audit) = self.audit.as_mut() {
+            if audit.is_sealed() {
+                let run = audit.run_id().to_string();
+                let lines: String = records
+                    .iter()
+                    .map(|r| crate::notify::record_line(&run, r))
+                    .collect();
+                if !lines.is_empty()
+                    && let Err(e) = audit.write_after_seal("notifications.jsonl", lines.as_bytes())
+                {
+                    eprintln!("runbook: warning: the deliveries after the seal are not recorded: {e}");
+                }
+            } else {
+                for r in &records {
+                    if chain_record(audit, r).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        undelivered
+    }
+}
+
+fn chain_record(audit: &mut AuditLog, r: &Record) -> Result<(), Error> {
+    audit.append(r.event, None, None, r.fields.clone(), r.event == "escalation due")?;
+    Ok(())
 }
 
 fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {

@@ -254,6 +254,23 @@ impl<'a> Checker<'a> {
             self.error_at(&rb.rto.0, "the runbook `rto` is zero").help =
                 Some("set the time the whole run should take, like `15m`".into());
         }
+        if let Some(escalate) = &rb.escalate {
+            if let Some(after) = self.duration(&escalate.after, "`escalate.after`")
+                && after.is_zero()
+            {
+                self.error_at(&escalate.after.0, "`escalate.after` is zero").help =
+                    Some("set how long into the incident to escalate, like `15m`".into());
+            }
+            if escalate.to.trim().is_empty() {
+                let at = Pos::of(&escalate.after.0);
+                let pos = self
+                    .text
+                    .find_key(at.line.saturating_sub(2), at.line + 3, "to")
+                    .unwrap_or(at);
+                self.error(pos, "`escalate.to` is empty").help =
+                    Some("name whom to call: a person, a rota or a number".into());
+            }
+        }
         if rb.steps.is_empty() {
             let pos = self.text.find_key(1, u32::MAX, "steps").unwrap_or(Pos::new(1, 1));
             self.error(pos, "the runbook has no steps").help =

@@ -117,6 +117,13 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let now = chrono::Utc::now();
     let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;
     let signing = crate::launch::signing(opts)?;
+    let mut notify = crate::notify::Setup::resolve(
+        &inventory.notify,
+        &opts.notify,
+        &opts.notify_timeout,
+        plan.main.runbook.escalate.as_ref(),
+    )?;
+    (notify.already, notify.sent_before) = crate::notify::already_sent(&events);
     let resumed = Event::RunResumed {
         operator: operator_name.clone(),
         previous_operator: recorded.operator.clone(),
@@ -144,6 +151,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         deviations: recorded.deviations.clone(),
         signing,
         forks: usize::from(opts.forks),
+        notify,
     })
 }
 

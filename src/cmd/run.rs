@@ -72,6 +72,13 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         crate::output::print(&crate::dry_run::render(&plan, &vars, args.start_at.as_deref()))?;
         return Ok(exit::OK);
     }
+    // Webhook URLs from their secret sources, before anything runs (a missing one is exit 2).
+    let notify = crate::notify::Setup::resolve(
+        &inventory.notify,
+        &opts.notify,
+        &opts.notify_timeout,
+        runbook.escalate.as_ref(),
+    )?;
     let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
     // Before connecting to anything: a trail that cannot be kept stops the run (exit 2).
     crate::audit::prepare_audit_dir(&dir)?;
@@ -115,6 +122,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         deviations: Vec::new(),
         signing,
         forks: usize::from(opts.forks),
+        notify,
     })
 }
 

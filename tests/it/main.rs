@@ -26,6 +26,7 @@ mod show;
 mod signals;
 mod ssh_run;
 mod support;
+mod team;
 mod transport;
 mod trust;
 mod validate;

@@ -4,6 +4,7 @@
 
 pub mod cmd;
 pub mod fleet;
+pub mod http;
 pub mod proxy;
 pub mod pty;
 pub mod runs;

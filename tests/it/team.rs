@@ -1,0 +1,420 @@
+//! Team (design §15): notifications to real loopback receivers (CloudEvents, Slack,
+//! PagerDuty), retries, dead receivers that never delay a step, the escalation deadline.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::cmd::runbook;
+use crate::support::http::{Answer, Receiver, closed_port};
+use crate::support::trail::audit_files;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A runbook whose one step runs `command`, with this RTO (and more).
+fn book(dir: &Path, rto: &str, command: &str, extra: &str) -> PathBuf {
+    write(
+        dir,
+        "book.yaml",
+        &format!(
+            "version: 1\nid: team-book\ntitle: Team book\nrto: {rto}\n{extra}steps:\n  - id: work\n    title: Work\n    run: {command}\n  - id: done\n    title: Done\n    end: resolved\n"
+        ),
+    )
+}
+
+fn types(requests: &[crate::support::http::Request]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn duration_of(events: &[Value], step: &str) -> u64 {
+    events
+        .iter()
+        .find(|e| e["event"] == "step finished" && e["step"] == step)
+        .and_then(|e| e["duration_ms"].as_u64())
+        .expect("the step finished")
+}
+
+#[test]
+fn the_warning_and_the_breach_arrive_while_a_long_step_runs() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let receiver = Receiver::start(Answer::Ok);
+    // RTO 2s: the warning at 1.6s and the breach at 2s, both while `sleep 4` runs silently.
+    let file = book(dir.path(), "2s", "sleep 4", "");
+    let started = Instant::now();
+    let out = runbook(["run", "--yes", "--notify"])
+        .arg(receiver.url("/hook/secret-token"))
+        .arg(&file)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    let requests = receiver.requests();
+    let kinds = types(&requests);
+    assert_eq!(
+        kinds,
+        [
+            "runbook.run.started",
+            "runbook.rto.warning",
+            "runbook.rto.breached",
+            "runbook.run.finished"
+        ],
+        "{}",
+        out.stderr
+    );
+    // Sent when the clock passed them, not when the step ended (4 s in).
+    let launch = started.duration_since(receiver.started);
+    let at = |i: usize| requests[i].at.saturating_sub(launch);
+    assert!(
+        at(1) >= Duration::from_millis(1500) && at(1) < Duration::from_millis(3000),
+        "warning at {:?}",
+        at(1)
+    );
+    assert!(
+        at(2) >= Duration::from_millis(1900) && at(2) < Duration::from_millis(3500),
+        "breach at {:?}",
+        at(2)
+    );
+    // Structured-mode CloudEvents 1.0.
+    for r in &requests {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/hook/secret-token");
+        assert!(
+            r.header("content-type")
+                .unwrap()
+                .starts_with("application/cloudevents+json"),
+            "{:?}",
+            r.headers
+        );
+        let e = r.json();
+        for attr in [
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "time",
+            "datacontenttype",
+            "data",
+        ] {
+            assert!(e.get(attr).is_some(), "no `{attr}` in {e}");
+        }
+        assert_eq!(e["specversion"], "1.0");
+        assert_eq!(e["data"]["runbook"], "team-book");
+    }
+    let ids: std::collections::HashSet<String> = requests
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 4, "every event has its own id");
+    // The end carries the full head: the seal's hash.
+    let files = audit_files(audit.path());
+    let trail = events(&files[0]);
+    let seal = trail.last().unwrap();
+    assert_eq!(seal["event"], "run finished");
+    let finished = requests[3].json();
+    assert_eq!(finished["data"]["head"], seal["hash"]);
+    assert_eq!(finished["data"]["outcome"], "resolved");
+    assert_eq!(finished["data"]["within_rto"], false);
+    // Every delivery before the seal is chained; the URL is there as scheme and host only.
+    let chained: Vec<&Value> = trail.iter().filter(|e| e["event"] == "notification").collect();
+    assert_eq!(chained.len(), 3, "{trail:#?}");
+    for n in &chained {
+        assert_eq!(n["channel"], "http://127.0.0.1");
+        assert_eq!(n["outcome"], "delivered");
+        assert_eq!(n["status"], 200);
+        assert_eq!(n["format"], "cloudevents");
+    }
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(!text.contains("secret-token"), "the URL's path is never recorded");
+    // The last one goes beside the trail, after the seal; the trail still verifies.
+    let run = seal["run"].as_str().unwrap();
+    let after = std::fs::read_to_string(audit.path().join(run).join("notifications.jsonl")).unwrap();
+    let after: Vec<Value> = after.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["type"], "runbook.run.finished");
+    assert_eq!(after[0]["outcome"], "delivered");
+    runbook(["audit", "verify"]).arg(&files[0]).expect_code(0);
+}
+
+#[test]
+fn a_receiver_that_answers_500_then_200_gets_the_retry() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let receiver = Receiver::start(Answer::FailFirst(1));
+    let file = book(dir.path(), "5m", "true", "");
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        "notify:\n  - url_from: env:HOOK_URL\n    events: [run.started]\n",
+    );
+    runbook(["run", "--yes"])
+        .arg(&file)
+        .arg("--inventory")
+        .arg(&inventory)
+        .env("HOOK_URL", receiver.url("/x"))
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    let requests = receiver.wait_for(Duration::from_secs(5), "two tries", |r| r.len() >= 2);
+    assert_eq!(requests.len(), 2, "only run.started, tried twice");
+    assert_eq!(requests[0].body, requests[1].body, "the same event is retried");
+    assert!(
+        requests[1].at - requests[0].at >= Duration::from_millis(400),
+        "with a backoff"
+    );
+    // Delivered after the seal (the run is quicker than the backoff): beside the trail.
+    let trail = events(&audit_files(audit.path())[0]);
+    let run = trail[0]["run"].as_str().unwrap();
+    let after = std::fs::read_to_string(audit.path().join(run).join("notifications.jsonl")).unwrap();
+    let n: Value = serde_json::from_str(after.lines().next().unwrap()).unwrap();
+    assert_eq!(n["type"], "runbook.run.started");
+    assert_eq!(n["outcome"], "delivered");
+    assert_eq!(n["attempts"], 2);
+    assert_eq!(n["tries"][0]["status"], 500);
+    assert_eq!(n["tries"][1]["status"], 200);
+}
+
+/// A closed port and a receiver that accepts and never answers: the step takes what its
+/// command takes, and the run ends within `--notify-timeout` of the seal.
+#[test]
+fn a_dead_receiver_never_delays_a_step() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let silent = Receiver::start(Answer::Never);
+    let closed = format!("http://127.0.0.1:{}/hook", closed_port());
+    let file = write(
+        dir.path(),
+        "book.yaml",
+        "version: 1\nid: dead\ntitle: Dead receivers\nrto: 5m\nsteps:\n  - id: fail\n    title: Fail\n    run: exit 3\n    on_failure: work\n  - id: work\n    title: Work\n    run: sleep 0.2\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    let started = Instant::now();
+    let out = runbook(["run", "--yes", "--notify-timeout", "2s", "--notify"])
+        .arg(format!("{},{}", silent.url("/hook"), closed))
+        .arg(&file)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    let took = started.elapsed();
+    let trail = events(&audit_files(audit.path())[0]);
+    // The step after a failure (whose notice is stuck at both receivers) is not delayed.
+    let work = duration_of(&trail, "work");
+    assert!(work < 1200, "the step took {work} ms");
+    // The whole run: its steps, then at most --notify-timeout (2 s) waiting for the senders.
+    assert!(
+        took < Duration::from_secs(6),
+        "the run took {took:?}\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("not delivered"), "{}", out.stderr);
+    // Every delivery is recorded, the dead ones too.
+    let run = trail[0]["run"].as_str().unwrap();
+    let after = std::fs::read_to_string(audit.path().join(run).join("notifications.jsonl")).unwrap();
+    let mut all: Vec<Value> = trail
+        .iter()
+        .filter(|e| e["event"] == "notification")
+        .cloned()
+        .collect();
+    all.extend(after.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+    for kind in [
+        "runbook.run.started",
+        "runbook.step.failed",
+        "runbook.run.finished",
+    ] {
+        assert_eq!(
+            all.iter().filter(|n| n["type"] == kind).count(),
+            2,
+            "{kind} once per receiver: {all:#?}"
+        );
+    }
+    assert!(all.iter().all(|n| n["outcome"] != "delivered"), "{all:#?}");
+    assert!(all.iter().any(|n| n["error"] == "connection refused"), "{all:#?}");
+    runbook(["audit", "verify"])
+        .arg(&audit_files(audit.path())[0])
+        .expect_code(0);
+}
+
+#[test]
+fn pagerduty_triggers_on_a_failure_and_resolves_on_a_resolved_end() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let receiver = Receiver::start(Answer::Ok);
+    let file = write(
+        dir.path(),
+        "book.yaml",
+        "version: 1\nid: paged\ntitle: Paged\nrto: 5m\nsteps:\n  - id: check\n    title: Check\n    run: exit 1\n    on_failure: fix\n  - id: fix\n    title: Fix\n    run: 'true'\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    let key = write(dir.path(), "pd.key", "R0UT1NGKEY0000000000000000000000\n");
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        &format!(
+            "notify:\n  - url: {}\n    format: pagerduty\n    routing_key_from: file:{}\n",
+            receiver.url("/v2/enqueue"),
+            key.display()
+        ),
+    );
+    runbook(["run", "--yes"])
+        .arg(&file)
+        .arg("--inventory")
+        .arg(&inventory)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    let requests = receiver.wait_for(Duration::from_secs(5), "trigger and resolve", |r| r.len() >= 2);
+    let run = events(&audit_files(audit.path())[0])[0]["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let trigger = requests[0].json();
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["routing_key"], "R0UT1NGKEY0000000000000000000000");
+    assert_eq!(trigger["dedup_key"], run.as_str());
+    for field in ["summary", "source", "severity"] {
+        assert!(
+            trigger["payload"][field].is_string(),
+            "payload.{field}: {trigger}"
+        );
+    }
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    assert_eq!(trigger["payload"]["custom_details"]["step"], "check");
+    let resolve = requests[1].json();
+    assert_eq!(resolve["event_action"], "resolve");
+    assert_eq!(resolve["dedup_key"], run.as_str());
+    assert_eq!(requests.len(), 2, "start is not paged");
+    let text = std::fs::read_to_string(&audit_files(audit.path())[0]).unwrap();
+    assert!(!text.contains("R0UT1NGKEY"), "the routing key is a secret");
+}
+
+#[test]
+fn slack_gets_text_and_blocks() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let receiver = Receiver::start(Answer::Ok);
+    let file = book(dir.path(), "5m", "'true'", "");
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        &format!(
+            "notify:\n  - url: {}\n    format: slack\n    events: [run.finished]\n",
+            receiver.url("/services/T/B/X")
+        ),
+    );
+    runbook(["run", "--yes"])
+        .arg(&file)
+        .arg("--inventory")
+        .arg(&inventory)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    let requests = receiver.wait_for(Duration::from_secs(5), "the end", |r| !r.is_empty());
+    let m = requests[0].json();
+    let text = m["text"].as_str().unwrap();
+    assert!(
+        text.contains("runbook.run.finished") && text.contains("resolved"),
+        "{text}"
+    );
+    assert_eq!(m["blocks"][0]["type"], "section");
+}
+
+#[test]
+fn the_escalation_deadline_is_loud_recorded_and_notified() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let receiver = Receiver::start(Answer::Ok);
+    let file = book(
+        dir.path(),
+        "1s",
+        "sleep 3",
+        "escalate: {after: 2s, to: the service owner (+1 555 0100)}\n",
+    );
+    let out = runbook(["run", "--yes", "--notify"])
+        .arg(receiver.url("/"))
+        .arg(&file)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(
+        out.stderr.contains(
+            "ESCALATE NOW: not resolved 2s into the incident: call the service owner (+1 555 0100)"
+        ),
+        "{}",
+        out.stderr
+    );
+    // Said while the step ran, not after it.
+    let escalate_at = out.stderr.find("ESCALATE NOW").unwrap();
+    let finished_at = out.stderr.find("work: ok").unwrap_or(usize::MAX);
+    assert!(escalate_at < finished_at, "{}", out.stderr);
+    let trail = events(&audit_files(audit.path())[0]);
+    let due = trail
+        .iter()
+        .find(|e| e["event"] == "escalation due")
+        .expect("recorded");
+    assert_eq!(due["to"], "the service owner (+1 555 0100)");
+    assert_eq!(due["after_ms"], 2000);
+    let kinds = types(&receiver.requests());
+    assert!(kinds.contains(&"runbook.escalation.due".to_string()), "{kinds:?}");
+    let e = receiver
+        .requests()
+        .into_iter()
+        .map(|r| r.json())
+        .find(|e| e["type"] == "runbook.escalation.due")
+        .unwrap();
+    assert_eq!(e["data"]["to"], "the service owner (+1 555 0100)");
+}
+
+#[test]
+fn escalate_is_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = book(dir.path(), "5m", "'true'", "escalate: {after: 15, to: ''}\n");
+    let out = runbook(["validate"]).arg(&file).expect_code(2);
+    assert!(
+        out.stderr.contains("invalid duration in `escalate.after`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("`escalate.to` is empty"), "{}", out.stderr);
+}
+
+#[test]
+fn a_bad_notify_entry_is_a_validation_error_and_stops_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = write(
+        dir.path(),
+        "inventory.yaml",
+        "notify:\n  - url_from: env:NOPE_UNSET_HOOK\n    format: slak\n    events: [rto.breach]\n",
+    );
+    let out = runbook(["validate", "--inventory"])
+        .arg(&inventory)
+        .expect_code(2);
+    assert!(out.stderr.contains("unknown format `slak`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown event `rto.breach`"),
+        "{}",
+        out.stderr
+    );
+    let ok = write(
+        dir.path(),
+        "ok.yaml",
+        "notify:\n  - url_from: env:NOPE_UNSET_HOOK\n",
+    );
+    let file = book(dir.path(), "5m", "'true'", "");
+    let audit = tempfile::tempdir().unwrap();
+    let out = runbook(["run", "--yes"])
+        .arg(&file)
+        .arg("--inventory")
+        .arg(&ok)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(2);
+    assert!(out.stderr.contains("NOPE_UNSET_HOOK"), "{}", out.stderr);
+    assert!(audit_files(audit.path()).is_empty(), "nothing ran");
+}
