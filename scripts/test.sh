@@ -26,5 +26,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 mkdir -p /run/sshd 2>/dev/null || true
+# tests/it/team.rs: the official SARIF schema is checked with Python's jsonschema.
+python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema \
+  || python3 -m pip install -q --break-system-packages jsonschema
 
 cargo test --all-targets "$@"

@@ -37,7 +37,7 @@ pub struct Global {
 pub enum Command {
     /// Check runbook files and report every problem with its file:line:col
     #[command(
-        after_help = "Examples:\n  runbook validate runbooks/\n  runbook validate db-restore.yaml --deny-warnings\n  runbook validate runbooks/ --json | jq '.[] | select(.severity == \"error\")'\n\nExit status: 0 when valid (warnings allowed unless --deny-warnings), 2 when any error."
+        after_help = "Examples:\n  runbook validate runbooks/\n  runbook validate db-restore.yaml --deny-warnings\n  runbook validate runbooks/ --json | jq '.[] | select(.severity == \"error\")'\n  runbook validate runbooks/ --format sarif > runbook.sarif\n\nExit status: 0 when valid (warnings allowed unless --deny-warnings), 2 when any error."
     )]
     Validate(ValidateArgs),
     /// List the runbooks of the catalog
@@ -146,12 +146,22 @@ pub struct ValidateArgs {
     /// An inventory of hosts and groups to check too
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// Print the diagnostics as JSON
+    /// Print the diagnostics as JSON (the same as --format json)
     #[arg(long)]
     pub json: bool,
+    /// How to print the diagnostics: text (with snippets, on stderr), json or sarif (SARIF 2.1.0, for CI code scanning), on stdout
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ValidateFormat>,
     /// Exit 2 on warnings too
     #[arg(long)]
     pub deny_warnings: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Text,
+    Json,
+    Sarif,
 }
 
 #[derive(Debug, Args)]

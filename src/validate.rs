@@ -5,6 +5,7 @@
 //! The list of rules with their messages is `docs/validation.md`.
 
 mod destructive;
+pub mod sarif;
 mod secrets;
 mod steps;
 mod text;

@@ -418,3 +418,77 @@ fn a_bad_notify_entry_is_a_validation_error_and_stops_a_run() {
     assert!(out.stderr.contains("NOPE_UNSET_HOOK"), "{}", out.stderr);
     assert!(audit_files(audit.path()).is_empty(), "nothing ran");
 }
+
+/// `validate --format sarif` is a SARIF 2.1.0 log that the official schema accepts, with a
+/// result per diagnostic at its file:line:col and its level.
+#[test]
+fn validate_speaks_sarif_2_1_0() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "broken.yaml",
+        "version: 1\nid: broken\ntitle: Broken\nrto: 5m\nsteps:\n  - id: a\n    title: A\n    run: rm -rf /tmp/x\n    next: nowhere\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    write(
+        dir.path(),
+        "typo.yaml",
+        "version: 1\nid: typo\ntitle: Typo\nrto: 5m\nsteps:\n  - id: done\n    title: Done\n    end: resolved\n    timout: 5s\n",
+    );
+    let out = runbook(["validate", ".", "--format", "sarif"])
+        .current_dir(dir.path())
+        .expect_code(2);
+    let log: Value = serde_json::from_str(&out.stdout).unwrap();
+    let sarif = dir.path().join("out.sarif");
+    std::fs::write(&sarif, &out.stdout).unwrap();
+    let schema = crate::support::cmd::root().join("tests/data/team/sarif-schema-2.1.0.json");
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import json,sys,jsonschema\nschema=json.load(open(sys.argv[1]))\njsonschema.Draft4Validator(schema).validate(json.load(open(sys.argv[2])))\nprint('valid')")
+        .arg(&schema)
+        .arg(&sarif)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        check.status.success(),
+        "not valid SARIF 2.1.0: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "runbook");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    let find = |needle: &str| {
+        results
+            .iter()
+            .find(|r| r["message"]["text"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no result about {needle}: {results:#?}"))
+    };
+    let unknown_step = find("unknown step `nowhere`");
+    assert_eq!(unknown_step["level"], "error");
+    let loc = &unknown_step["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "broken.yaml");
+    assert_eq!(loc["region"]["startLine"], 9);
+    assert_eq!(loc["region"]["startColumn"], 11);
+    assert_eq!(loc["region"]["endColumn"], 18, "`nowhere` underlined");
+    let index = unknown_step["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(rules[index]["id"], unknown_step["ruleId"]);
+    assert_eq!(rules[index]["name"], "reference");
+    let destructive = find("destructive");
+    assert_eq!(destructive["level"], "warning");
+    assert_eq!(
+        destructive["locations"][0]["physicalLocation"]["region"]["startLine"],
+        8
+    );
+    let typo = find("unknown field `timout`");
+    assert_eq!(
+        typo["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "typo.yaml"
+    );
+    assert_eq!(typo["locations"][0]["physicalLocation"]["region"]["startLine"], 9);
+    assert!(
+        typo["message"]["text"].as_str().unwrap().contains("timeout"),
+        "the hint is kept"
+    );
+}
