@@ -19,6 +19,8 @@ command -v setsid >/dev/null 2>&1 || need+=(util-linux)
 # A `cmd:` secret source is tested against a real password store (src/secrets/source/command.rs).
 command -v pass >/dev/null 2>&1 || need+=(pass)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+# tests/it/team.rs: a real Alertmanager posts its own webhook payload.
+[ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi

@@ -86,6 +86,11 @@ pub enum Command {
         after_help = "Examples:\n  runbook review 20261122T030211Z-db-restore\n  runbook review 20261122T0302 --format md > postmortem-timeline.md\n  runbook review runs/20261122T030211Z-db-restore-3f9a.jsonl --format html -o review.html\n  runbook review $(runbook history --runbook rollback --mode drill --json | jq -r '.[:5][].run')\n\nExit status: 0 reviewed, 1 an audit file is tampered with (reviewed up to the break, flagged at the top), 2 unknown run."
     )]
     Review(ReviewArgs),
+    /// Name the runbooks of the catalog an alert is for (`alert.match`, or its runbook_url annotation)
+    #[command(
+        after_help = "Examples:\n  runbook match --alert alert.json\n  curl -s http://alertmanager:9093/... | runbook match --alert -\n  runbook run \"$(runbook match --alert alert.json | head -1 | cut -f1)\" --alert alert.json\n\nExit status: 0 when a runbook matches, 1 when none, 2 the payload cannot be read."
+    )]
+    Match(MatchArgs),
     /// List past runs from the audit dir, newest first
     #[command(
         after_help = "Examples:\n  runbook history\n  runbook history --runbook rollback --mode drill --since 2026-11-01\n  runbook history --json | jq '.[] | select(.verdict == \"FAIL\")'"
@@ -208,6 +213,19 @@ pub struct RunArgs {
     /// Start at this step instead of the first
     #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(values::steps))]
     pub start_at: Option<String>,
+    /// Start from the alert that paged you: an Alertmanager (v4) or PagerDuty (v3) webhook payload, a file or `-` for stdin; the runbook's `alert.inputs` give inputs from it, and the trail records its identity
+    #[arg(long, value_name = "FILE|-")]
+    pub alert: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MatchArgs {
+    /// An Alertmanager (v4) or PagerDuty (v3) webhook payload: a file, or `-` for stdin
+    #[arg(long, value_name = "FILE|-")]
+    pub alert: String,
+    /// Print the matches as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What `run`, `drill` and `resume` share: targets, inputs, answers, connections, the lock.

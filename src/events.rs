@@ -120,6 +120,8 @@ pub enum Event {
         start_at: Option<String>,
         /// Who runs it, as the machine says (design §12).
         who: Who,
+        /// The alert it was started from (`--alert`): its source and identity.
+        alert: Option<serde_json::Value>,
     },
     /// The run lock was taken (design §6); `previous` held it when it was stale or broken.
     LockTaken {

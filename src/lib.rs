@@ -1,5 +1,6 @@
 //! `runbook`: walk incident runbooks, time them against their RTO, keep a tamper-evident trail.
 
+pub mod alert;
 pub mod audit;
 pub mod catalog;
 pub mod cli;

@@ -158,6 +158,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             accept_new_host_keys,
             start_at,
             who,
+            alert,
             ..
         } => {
             let f = fields(vec![
@@ -186,6 +187,9 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             ]);
             let mut f = f;
             f.extend(who_fields(who));
+            if let Some(alert) = alert {
+                f.insert("alert".into(), alert.clone());
+            }
             audit.append("run started", None, None, f, true)?;
         }
         Event::TargetConnected {

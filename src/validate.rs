@@ -272,6 +272,31 @@ impl<'a> Checker<'a> {
                     Some("name whom to call: a person, a rota or a number".into());
             }
         }
+        if let Some(alert) = &rb.alert {
+            for (name, path) in &alert.inputs {
+                match rb.inputs.get(name) {
+                    None => {
+                        let hint = self.suggest(name, rb.inputs.keys().map(String::as_str));
+                        self.error_at(path, format!("`alert.inputs` maps unknown input `{name}`"))
+                            .help = Some(hint.unwrap_or_else(|| "declare it under `inputs:`".into()));
+                    }
+                    Some(input) if input.value.secret => {
+                        self.error_at(path, format!("`alert.inputs` maps the secret input `{name}`"))
+                            .help =
+                            Some("an alert's payload is no place for a secret: read it with `from:`".into());
+                    }
+                    Some(_) => {}
+                }
+                let root = path.value.split('.').next().unwrap_or_default();
+                if !crate::alert::ROOTS.contains(&root) || path.value.ends_with('.') {
+                    self.error_at(path, format!("`alert.inputs.{name}`: `{}` is not a path of an alert", path.value))
+                        .help = Some(
+                        "start with labels., annotations., commonLabels., commonAnnotations., groupLabels. (Alertmanager) or incident., event. (PagerDuty)"
+                            .into(),
+                    );
+                }
+            }
+        }
         if rb.steps.is_empty() {
             let pos = self.text.find_key(1, u32::MAX, "steps").unwrap_or(Pos::new(1, 1));
             self.error(pos, "the runbook has no steps").help =

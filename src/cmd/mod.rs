@@ -4,6 +4,7 @@ mod audit;
 pub mod completions;
 mod history;
 mod list;
+mod matching;
 mod resume;
 mod review;
 mod run;
@@ -30,5 +31,6 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
         Command::Review(args) => review::execute(global, &args),
         Command::History(args) => history::execute(global, &args),
+        Command::Match(args) => matching::execute(global, &args),
     }
 }

@@ -249,7 +249,7 @@ impl Notifier {
     pub fn handle(&mut self, event: &Event, head: &str) {
         let d = &self.dispatch;
         match event {
-            Event::RunStarted { targets, .. } => {
+            Event::RunStarted { targets, alert, .. } => {
                 let summary = format!(
                     "{} started: {} ({}), {} by {}, RTO {}",
                     d.run.mode,
@@ -259,7 +259,10 @@ impl Notifier {
                     d.run.operator,
                     crate::duration::format(d.clock.rto)
                 );
-                let data = Map::from_iter([("targets".to_string(), json!(targets))]);
+                let mut data = Map::from_iter([("targets".to_string(), json!(targets))]);
+                if let Some(alert) = alert {
+                    data.insert("alert".into(), alert.clone());
+                }
                 d.send(d.notice(Kind::RunStarted, None, summary, data, None));
             }
             Event::StepPresented {

@@ -492,3 +492,203 @@ fn validate_speaks_sarif_2_1_0() {
         "the hint is kept"
     );
 }
+
+/// A small catalog: a runbook for `ServiceDown` alerts taking its input from a label, and one
+/// found by the alert's `runbook_url` annotation.
+fn alert_catalog(dir: &Path) -> PathBuf {
+    let catalog = dir.join("catalog");
+    std::fs::create_dir_all(&catalog).unwrap();
+    write(
+        &catalog,
+        "api-down.yaml",
+        "version: 1\nid: api-down\ntitle: API down\nrto: 5m\nalert:\n  match: {alertname: ServiceDown}\n  inputs: {service: labels.service, summary: commonAnnotations.summary}\ninputs:\n  service: {description: The unit}\n  summary: {description: What the alert says, default: none}\nsteps:\n  - id: look\n    title: Look\n    run: 'echo \"looking at $service: $summary\"'\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    write(
+        &catalog,
+        "disk-full.yaml",
+        "version: 1\nid: disk-full\ntitle: Disk full\nrto: 5m\nsteps:\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    catalog
+}
+
+/// A real Alertmanager posts its own webhook (version 4) to a receiver; the body it captured
+/// feeds `runbook match --alert` and `runbook run --alert`.
+#[test]
+fn an_alertmanager_webhook_names_the_runbook_and_gives_its_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(Answer::Ok);
+    let Some(am) = crate::support::alertmanager::Alertmanager::start(dir.path(), &receiver.url("/alert"))
+    else {
+        panic!(
+            "{} is not installed: apt-get install prometheus-alertmanager (scripts/test.sh does)",
+            crate::support::alertmanager::BINARY
+        );
+    };
+    am.fire(&serde_json::json!([{
+        "labels": {"alertname": "ServiceDown", "service": "team-api", "severity": "page"},
+        "annotations": {"summary": "the API does not answer /health"}
+    }]));
+    let got = receiver.wait_for(Duration::from_secs(20), "Alertmanager's webhook", |r| {
+        !r.is_empty()
+    });
+    let payload = got[0].json();
+    assert_eq!(payload["version"], "4", "{payload}");
+    let fingerprint = payload["alerts"][0]["fingerprint"].as_str().unwrap().to_string();
+    let alert = write(dir.path(), "alert.json", &String::from_utf8_lossy(&got[0].body));
+    let catalog = alert_catalog(dir.path());
+
+    let out = runbook(["match", "--alert"])
+        .arg(&alert)
+        .arg("--dir")
+        .arg(&catalog)
+        .expect_code(0);
+    assert!(
+        out.stdout
+            .starts_with("api-down\tAPI down\t(alert.match alertname=ServiceDown)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("disk-full"), "{}", out.stdout);
+    // The shipped catalog: service-down answers ServiceDown.
+    let shipped = crate::support::cmd::root().join("runbooks");
+    let out = runbook(["match", "--alert"])
+        .arg(&alert)
+        .arg("--dir")
+        .arg(&shipped)
+        .expect_code(0);
+    assert!(out.stdout.starts_with("service-down\t"), "{}", out.stdout);
+
+    let audit = tempfile::tempdir().unwrap();
+    let out = runbook(["run", "api-down", "--yes", "--alert"])
+        .arg(&alert)
+        .arg("--dir")
+        .arg(&catalog)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(
+        out.stderr
+            .contains("looking at team-api: the API does not answer /health"),
+        "{}",
+        out.stderr
+    );
+    let started = &events(&audit_files(audit.path())[0])[0];
+    assert_eq!(started["inputs"]["service"], "team-api");
+    assert_eq!(started["alert"]["source"], "alertmanager");
+    assert_eq!(started["alert"]["fingerprints"], serde_json::json!([fingerprint]));
+    assert_eq!(started["alert"]["alertname"], "ServiceDown");
+    // From stdin too; an explicit --set wins over the alert.
+    let out = runbook([
+        "run",
+        "api-down",
+        "--yes",
+        "--alert",
+        "-",
+        "--set",
+        "service=other",
+    ])
+    .stdin(got[0].body.clone())
+    .arg("--dir")
+    .arg(&catalog)
+    .arg("--audit-dir")
+    .arg(audit.path())
+    .expect_code(0);
+    assert!(out.stderr.contains("looking at other:"), "{}", out.stderr);
+}
+
+#[test]
+fn match_by_runbook_url_pagerduty_payloads_and_no_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = alert_catalog(dir.path());
+    let by_url = write(
+        dir.path(),
+        "url.json",
+        r#"{"version":"4","status":"firing","alerts":[{"labels":{"alertname":"DiskFull"},"annotations":{"runbook_url":"https://wiki.example/runbooks/disk-full.md"},"fingerprint":"f1"}]}"#,
+    );
+    let out = runbook(["match", "--json", "--alert"])
+        .arg(&by_url)
+        .arg("--dir")
+        .arg(&catalog)
+        .expect_code(0);
+    let found: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(found[0]["id"], "disk-full");
+    assert_eq!(found[0]["why"], "annotations.runbook_url");
+    let none = write(
+        dir.path(),
+        "none.json",
+        r#"{"version":"4","status":"firing","alerts":[{"labels":{"alertname":"Other"},"annotations":{},"fingerprint":"f2"}]}"#,
+    );
+    let out = runbook(["match", "--alert"])
+        .arg(&none)
+        .arg("--dir")
+        .arg(&catalog)
+        .expect_code(1);
+    assert!(out.stdout.is_empty());
+    // PagerDuty v3 webhook: the incident is recorded, `incident.X` paths give inputs.
+    write(
+        &catalog,
+        "paged.yaml",
+        "version: 1\nid: paged\ntitle: Paged\nrto: 5m\nalert:\n  match: {incident.service.summary: Checkout API}\n  inputs: {what: incident.title}\ninputs:\n  what: {description: The incident}\nsteps:\n  - id: look\n    title: Look\n    run: echo \"paged for $what\"\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    let pd = write(
+        dir.path(),
+        "pd.json",
+        r#"{"event":{"id":"01DEN6Z6TUC0YNNBC2QA2WB8BD","event_type":"incident.triggered","resource_type":"incident","occurred_at":"2026-11-22T03:02:11.000Z","data":{"id":"PGR0VU2","type":"incident","number":42,"title":"Checkout API down","status":"triggered","html_url":"https://acme.pagerduty.com/incidents/PGR0VU2","service":{"id":"PF9KMXH","summary":"Checkout API","type":"service_reference"}}}}"#,
+    );
+    let out = runbook(["match", "--alert"])
+        .arg(&pd)
+        .arg("--dir")
+        .arg(&catalog)
+        .expect_code(0);
+    assert!(out.stdout.starts_with("paged\t"), "{}", out.stdout);
+    let audit = tempfile::tempdir().unwrap();
+    let out = runbook(["run", "paged", "--yes", "--alert"])
+        .arg(&pd)
+        .arg("--dir")
+        .arg(&catalog)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(
+        out.stderr.contains("paged for Checkout API down"),
+        "{}",
+        out.stderr
+    );
+    let started = &events(&audit_files(audit.path())[0])[0];
+    assert_eq!(started["alert"]["source"], "pagerduty");
+    assert_eq!(started["alert"]["incident"], "PGR0VU2");
+    // Not a payload: exit 2.
+    let junk = write(dir.path(), "junk.json", "{\"hello\": 1}");
+    runbook(["match", "--alert"])
+        .arg(&junk)
+        .arg("--dir")
+        .arg(&catalog)
+        .expect_code(2);
+}
+
+#[test]
+fn alert_inputs_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "a.yaml",
+        "version: 1\nid: a\ntitle: A\nrto: 5m\nalert:\n  inputs: {servce: labels.service, pw: labels.pw, x: body.x}\ninputs:\n  service: {}\n  pw: {secret: true}\n  x: {}\nsteps:\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    let out = runbook(["validate"]).arg(&file).expect_code(2);
+    assert!(
+        out.stderr.contains("maps unknown input `servce`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("did you mean `service`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("maps the secret input `pw`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("`body.x` is not a path of an alert"),
+        "{}",
+        out.stderr
+    );
+}

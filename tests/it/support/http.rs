@@ -162,3 +162,36 @@ fn read_request(stream: &TcpStream, started: Instant) -> Option<Request> {
         at: started.elapsed(),
     })
 }
+
+/// A minimal HTTP/1.1 exchange (loopback fixtures only): status and body, `None` when the
+/// connection fails.
+fn exchange(addr: &str, request: String) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+pub fn post(addr: &str, path: &str, json: &str) -> Option<(u16, String)> {
+    exchange(
+        addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            json.len()
+        ),
+    )
+}

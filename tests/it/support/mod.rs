@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod cmd;
 pub mod fleet;
 pub mod http;
