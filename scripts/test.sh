@@ -28,8 +28,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 mkdir -p /run/sshd 2>/dev/null || true
-# tests/it/team.rs: the official SARIF schema is checked with Python's jsonschema.
-python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema \
-  || python3 -m pip install -q --break-system-packages jsonschema
+# tests/it/team.rs: the official SARIF schema is checked with Python's jsonschema,
+# and OTLP spans are decoded with the official protobuf definitions (opentelemetry-proto).
+for module in jsonschema:jsonschema opentelemetry.proto:opentelemetry-proto; do
+  python3 -c "import ${module%%:*}" 2>/dev/null || python3 -m pip install -q "${module#*:}" \
+    || python3 -m pip install -q --break-system-packages "${module#*:}"
+done
 
 cargo test --all-targets "$@"

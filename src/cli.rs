@@ -273,6 +273,9 @@ pub struct RunOptions {
         hide_env_values = true
     )]
     pub notify: Vec<String>,
+    /// Export the run as an OpenTelemetry trace to this OTLP/HTTP traces URL, used as given [default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces]
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
     /// At exit, wait at most this long for notifications and trace exports still pending
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub notify_timeout: String,

@@ -204,6 +204,22 @@ async fn walk(l: Launch) -> Result<u8> {
     audit.set_signer(signing.signer());
     let audit_path = audit.path().display().to_string();
     let rto = runbook.rto.get().unwrap_or_default();
+    let timeout = notify.timeout;
+    let traces = notify.otlp.as_deref().and_then(|endpoint| {
+        let facts = crate::otlp::RunFacts {
+            run_id: run_id.clone(),
+            runbook: runbook.id().to_string(),
+            title: runbook.title.clone(),
+            mode: mode.as_str(),
+            operator: operator_name.clone(),
+            rto,
+            resumed: matches!(opening, Event::RunResumed { .. }),
+        };
+        // A trace that cannot be set up costs the run nothing but this line.
+        crate::otlp::Traces::start(endpoint, facts, timeout)
+            .map_err(|e| eprintln!("runbook: warning: no trace export: {e}"))
+            .ok()
+    });
     let notifier = (!notify.channels.is_empty() || notify.escalate.is_some()).then(|| {
         crate::notify::Notifier::start(
             notify,
@@ -226,6 +242,7 @@ async fn walk(l: Launch) -> Result<u8> {
         ui: Ui::new(operator.clock()),
         audit: Some(audit),
         notify: notifier,
+        traces,
     };
     sink.emit(&opening)?;
     let mut brief = briefing(&plan, mode, since_offset, &canonical);
@@ -289,7 +306,7 @@ async fn walk(l: Launch) -> Result<u8> {
         Err(e) => {
             // Nothing unrecorded ran: the trail is intact up to here, so the run can go on.
             executor.sink.ui.restore();
-            executor.sink.close_notifications();
+            executor.sink.close_notifications(timeout);
             close_all(std::mem::take(&mut executor.transports), leases).await;
             drop(lock);
             let resume = format!(
@@ -305,7 +322,7 @@ async fn walk(l: Launch) -> Result<u8> {
     let elapsed = executor.elapsed();
     executor.sink.ui.restore();
     let channels = executor.sink.notify.is_some();
-    let undelivered = executor.sink.close_notifications();
+    let undelivered = executor.sink.close_notifications(timeout);
     if channels && undelivered > 0 {
         eprintln!(
             "runbook: warning: {undelivered} notification(s) not delivered (the trail and {run_id}/notifications.jsonl say which and why)"

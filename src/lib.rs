@@ -21,6 +21,7 @@ pub mod lease;
 pub mod lock;
 pub mod mask;
 pub mod notify;
+pub mod otlp;
 pub mod output;
 pub mod parse;
 pub mod plan;

@@ -15,6 +15,8 @@ pub struct Sink {
     pub audit: Option<AuditLog>,
     /// The notifications listener (design §15), when any channel is configured.
     pub notify: Option<Notifier>,
+    /// The traces listener (design §15), when an OTLP endpoint is configured.
+    pub traces: Option<crate::otlp::Traces>,
 }
 
 fn ms(d: std::time::Duration) -> Value {
@@ -46,6 +48,9 @@ impl Sink {
                 .unwrap_or_default();
             notify.handle(event, &head);
         }
+        if let Some(traces) = self.traces.as_mut() {
+            traces.handle(event);
+        }
         self.ui.handle(event);
         Ok(())
     }
@@ -71,10 +76,29 @@ impl Sink {
         Ok(())
     }
 
-    /// At exit: waits at most `--notify-timeout` for pending deliveries. What is over after
-    /// the seal goes to `<run-id>/notifications.jsonl`; on a trail left open (a stopped run),
-    /// into the chain. Returns how many were not delivered.
-    pub fn close_notifications(&mut self) -> usize {
+    /// At exit: waits at most `timeout` (`--notify-timeout`) for pending deliveries and the
+    /// trace export. Deliveries over after the seal go to `<run-id>/notifications.jsonl`; on a
+    /// trail left open (a stopped run), into the chain. Returns how many were not delivered.
+    pub fn close_notifications(&mut self, timeout: std::time::Duration) -> usize {
+        // The trace export runs beside the notifications' flush, within the same bound.
+        let deadline = std::time::Instant::now() + timeout;
+        let exporting = self.traces.take().map(|traces| {
+            std::thread::spawn(move || {
+                if let Some(why) = traces.finish(timeout) {
+                    eprintln!("runbook: warning: the trace was not exported: {why}");
+                }
+            })
+        });
+        let undelivered = self.flush_notifications();
+        if let Some(thread) = exporting {
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        undelivered
+    }
+
+    fn flush_notifications(&mut self) -> usize {
         let Some(notify) = self.notify.take() else {
             return 0;
         };

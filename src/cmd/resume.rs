@@ -122,6 +122,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         &opts.notify,
         &opts.notify_timeout,
         plan.main.runbook.escalate.as_ref(),
+        opts.otlp.as_deref(),
     )?;
     (notify.already, notify.sent_before) = crate::notify::already_sent(&events);
     let resumed = Event::RunResumed {

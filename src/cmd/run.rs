@@ -100,6 +100,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         &opts.notify,
         &opts.notify_timeout,
         runbook.escalate.as_ref(),
+        opts.otlp.as_deref(),
     )?;
     let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
     // Before connecting to anything: a trail that cannot be kept stops the run (exit 2).

@@ -121,6 +121,8 @@ pub struct Setup {
     /// A resumed run: notices its trail shows were already sent, and how many deliveries.
     pub already: HashSet<Kind>,
     pub sent_before: u64,
+    /// The OTLP/HTTP traces URL (`--otlp`, `OTEL_EXPORTER_OTLP_*`), when traces are exported.
+    pub otlp: Option<String>,
 }
 
 /// The host of an `http(s)://` URL, lowercased, without user info or port.
@@ -174,6 +176,7 @@ impl Setup {
         flags: &[String],
         timeout: &str,
         escalate: Option<&crate::runbook::Escalate>,
+        otlp: Option<&str>,
     ) -> Result<Setup, Error> {
         let timeout =
             crate::duration::parse(timeout).map_err(|e| Error::usage(format!("--notify-timeout: {e}")))?;
@@ -254,6 +257,7 @@ impl Setup {
             escalate: escalate.and_then(|e| e.after.get().map(|after| (after, e.to.clone()))),
             already: HashSet::new(),
             sent_before: 0,
+            otlp: crate::otlp::endpoint(otlp),
         })
     }
 }

@@ -692,3 +692,135 @@ fn alert_inputs_are_validated() {
         out.stderr
     );
 }
+
+/// The run exported over OTLP/HTTP: a SERVER span for the run, one per step attempt, one per
+/// host of a fleet step under it, with the CI/CD conventions and the runbook timings, decoded
+/// by a receiver using the official protobuf definitions.
+#[test]
+fn the_run_is_exported_as_an_otlp_trace() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let collector = crate::support::otlp::Collector::start(dir.path());
+    let file = write(
+        dir.path(),
+        "book.yaml",
+        "version: 1\nid: traced\ntitle: Traced\nrto: 5m\ntargets:\n  web: {default: local}\nsteps:\n  - id: flaky\n    title: Flaky\n    target: local\n    run: test -e marker || { touch marker; exit 1; }\n    retry: {attempts: 2}\n    rto: 30s\n  - id: check\n    title: Check\n    run: echo ok\n    target: local\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    // The base endpoint, as the specification defines it: /v1/traces is appended.
+    runbook(["run", "--yes"])
+        .arg(&file)
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", collector.port),
+        )
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .current_dir(work.path())
+        .expect_code(0);
+    let run_id = events(&audit_files(audit.path())[0])[0]["run"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut spans = collector.spans();
+    for _ in 0..50 {
+        if spans.len() >= 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        spans = collector.spans();
+    }
+    let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(spans.len(), 4, "{names:?}");
+    assert!(spans.iter().all(|s| s["path"] == "/v1/traces"));
+    assert!(
+        spans
+            .iter()
+            .all(|s| s["content_type"] == "application/x-protobuf")
+    );
+    let run = spans
+        .iter()
+        .find(|s| s["name"] == "RUN traced")
+        .expect("the run's span");
+    assert_eq!(run["kind"], 2, "SPAN_KIND_SERVER");
+    assert_eq!(run["parent_span_id"], "");
+    assert_eq!(run["attributes"]["cicd.pipeline.name"], "traced");
+    assert_eq!(run["attributes"]["cicd.pipeline.run.id"], run_id.as_str());
+    assert_eq!(run["attributes"]["cicd.pipeline.result"], "success");
+    assert_eq!(run["attributes"]["runbook.rto_ms"], 300000);
+    assert_eq!(run["resource"]["service.name"], "runbook");
+    assert_eq!(run["resource"]["cicd.pipeline.run.id"], run_id.as_str());
+    let attempts: Vec<&Value> = spans.iter().filter(|s| s["name"] == "flaky").collect();
+    assert_eq!(attempts.len(), 2, "one span per attempt");
+    for a in &attempts {
+        assert_eq!(a["parent_span_id"], run["span_id"]);
+        assert_eq!(a["trace_id"], run["trace_id"]);
+        assert_eq!(a["attributes"]["cicd.pipeline.task.name"], "flaky");
+        assert_eq!(a["attributes"]["runbook.step.target_ms"], 30000);
+        assert!(a["start"].as_u64() >= run["start"].as_u64() && a["end"].as_u64() <= run["end"].as_u64());
+    }
+    // The human wait (presented → started) is on the attempt that followed the presentation.
+    assert!(
+        attempts[0]["attributes"]["runbook.wait_ms"].is_u64(),
+        "{}",
+        attempts[0]
+    );
+    assert!(attempts[1]["attributes"].get("runbook.wait_ms").is_none());
+    let results: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["attributes"]["cicd.pipeline.task.run.result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["failure", "success"]);
+    assert_eq!(
+        attempts[0]["status"], 2,
+        "STATUS_CODE_ERROR on the failed attempt"
+    );
+    let check = spans.iter().find(|s| s["name"] == "check").unwrap();
+    assert_eq!(check["attributes"]["runbook.host"], "local");
+    assert_eq!(check["attributes"]["runbook.exit_code"], 0);
+    // The traces endpoint is used as given, and wins over the base one.
+    runbook(["run", "--yes"])
+        .arg(&file)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("http://127.0.0.1:{}/custom/traces", collector.port),
+        )
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .current_dir(work.path())
+        .expect_code(0);
+    let mut spans = collector.spans();
+    for _ in 0..50 {
+        if spans.iter().any(|s| s["path"] == "/custom/traces") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        spans = collector.spans();
+    }
+    assert!(spans.iter().any(|s| s["path"] == "/custom/traces"), "{spans:#?}");
+}
+
+/// A dead OTLP endpoint costs the run nothing but the bounded wait at exit.
+#[test]
+fn a_dead_otlp_endpoint_never_touches_the_run() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let silent = Receiver::start(Answer::Never);
+    let file = book(dir.path(), "5m", "sleep 0.2", "");
+    let started = Instant::now();
+    runbook(["run", "--yes", "--notify-timeout", "1s", "--otlp"])
+        .arg(silent.url("/v1/traces"))
+        .arg(&file)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let trail = events(&audit_files(audit.path())[0]);
+    assert!(duration_of(&trail, "work") < 1200);
+    runbook(["audit", "verify"])
+        .arg(&audit_files(audit.path())[0])
+        .expect_code(0);
+}
