@@ -21,6 +21,8 @@ command -v pass >/dev/null 2>&1 || need+=(pass)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 # Shell recordings are checked with a reader nobody here wrote (tests/it/shell.rs: `asciinema cat`).
 command -v asciinema >/dev/null 2>&1 || need+=(asciinema)
+# tests/it/team.rs: a real Alertmanager posts its own webhook payload.
+[ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
@@ -28,5 +30,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 mkdir -p /run/sshd 2>/dev/null || true
+# tests/it/team.rs: the official SARIF schema is checked with Python's jsonschema,
+# and OTLP spans are decoded with the official protobuf definitions (opentelemetry-proto).
+for module in jsonschema:jsonschema opentelemetry.proto:opentelemetry-proto; do
+  python3 -c "import ${module%%:*}" 2>/dev/null || python3 -m pip install -q "${module#*:}" \
+    || python3 -m pip install -q --break-system-packages "${module#*:}"
+done
 
 cargo test --all-targets "$@"

@@ -37,7 +37,7 @@ pub struct Global {
 pub enum Command {
     /// Check runbook files and report every problem with its file:line:col
     #[command(
-        after_help = "Examples:\n  runbook validate runbooks/\n  runbook validate db-restore.yaml --deny-warnings\n  runbook validate runbooks/ --json | jq '.[] | select(.severity == \"error\")'\n\nExit status: 0 when valid (warnings allowed unless --deny-warnings), 2 when any error."
+        after_help = "Examples:\n  runbook validate runbooks/\n  runbook validate db-restore.yaml --deny-warnings\n  runbook validate runbooks/ --json | jq '.[] | select(.severity == \"error\")'\n  runbook validate runbooks/ --format sarif > runbook.sarif\n\nExit status: 0 when valid (warnings allowed unless --deny-warnings), 2 when any error."
     )]
     Validate(ValidateArgs),
     /// List the runbooks of the catalog
@@ -91,6 +91,11 @@ pub enum Command {
         after_help = "Examples:\n  runbook replay 20261122T030211Z-db-restore-3f9a      # its first shell session\n  runbook replay last 2 --speed 4                       # the second, four times as fast\n\nClipboard (OSC 52), window-title and terminal-query sequences are never replayed.\nExit status: 0 played, 2 no such run or recording."
     )]
     Replay(ReplayArgs),
+    /// Name the runbooks of the catalog an alert is for (`alert.match`, or its runbook_url annotation)
+    #[command(
+        after_help = "Examples:\n  runbook match --alert alert.json\n  curl -s http://alertmanager:9093/... | runbook match --alert -\n  runbook run \"$(runbook match --alert alert.json | head -1 | cut -f1)\" --alert alert.json\n\nExit status: 0 when a runbook matches, 1 when none, 2 the payload cannot be read."
+    )]
+    Match(MatchArgs),
     /// List past runs from the audit dir, newest first
     #[command(
         after_help = "Examples:\n  runbook history\n  runbook history --runbook rollback --mode drill --since 2026-11-01\n  runbook history --json | jq '.[] | select(.verdict == \"FAIL\")'"
@@ -220,12 +225,22 @@ pub struct ValidateArgs {
     /// An inventory of hosts and groups to check too
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// Print the diagnostics as JSON
+    /// Print the diagnostics as JSON (the same as --format json)
     #[arg(long)]
     pub json: bool,
+    /// How to print the diagnostics: text (with snippets, on stderr), json or sarif (SARIF 2.1.0, for CI code scanning), on stdout
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ValidateFormat>,
     /// Exit 2 on warnings too
     #[arg(long)]
     pub deny_warnings: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Text,
+    Json,
+    Sarif,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +287,19 @@ pub struct RunArgs {
     /// Start at this step instead of the first
     #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(values::steps))]
     pub start_at: Option<String>,
+    /// Start from the alert that paged you: an Alertmanager (v4) or PagerDuty (v3) webhook payload, a file or `-` for stdin; the runbook's `alert.inputs` give inputs from it, and the trail records its identity
+    #[arg(long, value_name = "FILE|-")]
+    pub alert: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MatchArgs {
+    /// An Alertmanager (v4) or PagerDuty (v3) webhook payload: a file, or `-` for stdin
+    #[arg(long, value_name = "FILE|-")]
+    pub alert: String,
+    /// Print the matches as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What `run`, `drill` and `resume` share: targets, inputs, answers, connections, the lock.
@@ -313,6 +341,21 @@ pub struct RunOptions {
     /// At most this many hosts of a fleet connect or run a step at once
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,
+    /// Send notifications to this webhook (repeatable; the format follows the host: Slack's, PagerDuty's, else CloudEvents). A URL here is visible in the process list: prefer RUNBOOK_NOTIFY or the inventory's `notify:` with `url_from:`
+    #[arg(
+        long = "notify",
+        value_name = "URL",
+        env = "RUNBOOK_NOTIFY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub notify: Vec<String>,
+    /// Export the run as an OpenTelemetry trace to this OTLP/HTTP traces URL, used as given [default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces]
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
+    /// At exit, wait at most this long for notifications and trace exports still pending
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub notify_timeout: String,
     #[command(flatten)]
     pub ssh: SshArgs,
 }

@@ -122,6 +122,8 @@ pub enum Event {
         no_shell: bool,
         /// Who runs it, as the machine says (design §12).
         who: Who,
+        /// The alert it was started from (`--alert`): its source and identity.
+        alert: Option<serde_json::Value>,
     },
     /// The run lock was taken (design §6); `previous` held it when it was stale or broken.
     LockTaken {
@@ -378,6 +380,8 @@ pub struct Briefing {
     pub steps: Vec<String>,
     /// The trail being written.
     pub audit_file: String,
+    /// The runbook's escalation deadline: after, whom to call.
+    pub escalate: Option<(Duration, String)>,
 }
 
 /// Where a role acts.

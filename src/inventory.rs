@@ -28,6 +28,9 @@ pub struct Inventory {
     /// Where it was read from: its relative paths are beside it.
     #[serde(skip)]
     pub path: Option<PathBuf>,
+    /// Where notifications go (design §15): webhooks, each as `url` or `url_from` a secret source.
+    #[serde(default)]
+    pub notify: Vec<crate::notify::NotifyEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

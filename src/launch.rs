@@ -54,6 +54,8 @@ pub struct Launch {
     pub approvals: crate::approval::Config,
     /// `--no-shell`: the step prompts offer no shell.
     pub no_shell: bool,
+    /// Where notifications go, and the escalation deadline (design §15).
+    pub notify: crate::notify::Setup,
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
@@ -167,6 +169,7 @@ async fn walk(l: Launch) -> Result<u8> {
         forks,
         mut approvals,
         no_shell,
+        notify,
     } = l;
     let runbook = plan.main.runbook.clone();
     // While the hosts connect: the client key's fingerprint (`ssh-keygen -l`).
@@ -227,9 +230,46 @@ async fn walk(l: Launch) -> Result<u8> {
         approvals.own_keys.push(s.fingerprint.clone());
     }
     let audit_path = audit.path().display().to_string();
+    let rto = runbook.rto.get().unwrap_or_default();
+    let timeout = notify.timeout;
+    let traces = notify.otlp.as_deref().and_then(|endpoint| {
+        let facts = crate::otlp::RunFacts {
+            run_id: run_id.clone(),
+            runbook: runbook.id().to_string(),
+            title: runbook.title.clone(),
+            mode: mode.as_str(),
+            operator: operator_name.clone(),
+            rto,
+            resumed: matches!(opening, Event::RunResumed { .. }),
+        };
+        // A trace that cannot be set up costs the run nothing but this line.
+        crate::otlp::Traces::start(endpoint, facts, timeout)
+            .map_err(|e| eprintln!("runbook: warning: no trace export: {e}"))
+            .ok()
+    });
+    let notifier = (!notify.channels.is_empty() || notify.escalate.is_some()).then(|| {
+        crate::notify::Notifier::start(
+            notify,
+            crate::notify::RunInfo {
+                run_id: run_id.clone(),
+                runbook: runbook.id().to_string(),
+                title: runbook.title.clone(),
+                mode: mode.as_str(),
+                operator: operator_name.clone(),
+                machine: crate::identity::machine(),
+            },
+            crate::notify::RunClock {
+                launched,
+                since_offset,
+                rto,
+            },
+        )
+    });
     let mut sink = Sink {
         ui: Ui::new(operator.clock()),
         audit: Some(audit),
+        notify: notifier,
+        traces,
     };
     sink.emit(&opening)?;
     let mut brief = briefing(&plan, mode, since_offset, &canonical);
@@ -268,7 +308,6 @@ async fn walk(l: Launch) -> Result<u8> {
             reconnected: false,
         })?;
     }
-    let rto = runbook.rto.get().unwrap_or_default();
     let signals = crate::signals::listen()?;
     let mut executor = Executor {
         plan,
@@ -297,6 +336,7 @@ async fn walk(l: Launch) -> Result<u8> {
         Err(e) => {
             // Nothing unrecorded ran: the trail is intact up to here, so the run can go on.
             executor.sink.ui.restore();
+            executor.sink.close_notifications(timeout);
             close_all(std::mem::take(&mut executor.transports), leases).await;
             drop(lock);
             let resume = format!(
@@ -311,6 +351,13 @@ async fn walk(l: Launch) -> Result<u8> {
     };
     let elapsed = executor.elapsed();
     executor.sink.ui.restore();
+    let channels = executor.sink.notify.is_some();
+    let undelivered = executor.sink.close_notifications(timeout);
+    if channels && undelivered > 0 {
+        eprintln!(
+            "runbook: warning: {undelivered} notification(s) not delivered (the trail and {run_id}/notifications.jsonl say which and why)"
+        );
+    }
     eprintln!("audit trail: {audit_path}");
     if let Some(audit) = &executor.sink.audit {
         let signed = match &signing {
@@ -397,6 +444,10 @@ fn briefing(
         destinations,
         steps: runbook.steps.iter().map(|s| s.id().to_string()).collect(),
         audit_file: String::new(),
+        escalate: runbook
+            .escalate
+            .as_ref()
+            .and_then(|e| e.after.get().map(|after| (after, e.to.clone()))),
     }
 }
 

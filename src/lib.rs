@@ -1,5 +1,6 @@
 //! `runbook`: walk incident runbooks, time them against their RTO, keep a tamper-evident trail.
 
+pub mod alert;
 pub mod approval;
 pub mod audit;
 pub mod catalog;
@@ -20,6 +21,8 @@ pub mod launch;
 pub mod lease;
 pub mod lock;
 pub mod mask;
+pub mod notify;
+pub mod otlp;
 pub mod output;
 pub mod parse;
 pub mod plan;

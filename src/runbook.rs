@@ -44,6 +44,15 @@ pub struct Runbook {
     /// Links shown in the header.
     #[serde(default)]
     pub links: Vec<Link>,
+    /// The escalation deadline: when the RTO clock passes `after` and the run has not ended,
+    /// the operator is told loudly whom to call, the trail records `escalation due` and a
+    /// `runbook.escalation.due` notification is sent.
+    #[serde(default)]
+    pub escalate: Option<Escalate>,
+    /// Which alerts this runbook answers (`runbook match --alert`), and the inputs a
+    /// `--alert` payload gives.
+    #[serde(default)]
+    pub alert: Option<AlertSpec>,
     /// Variables the operator supplies (`--set name=value`, or prompted).
     #[serde(default)]
     #[schemars(with = "IndexMap<String, Input>")]
@@ -70,6 +79,32 @@ pub struct Drill {
     /// At most this long between two PASSes, e.g. `30d`; `runbook drills` calls the runbook
     /// OVERDUE (exit 5) when its last PASS is older, or when it never passed.
     pub every: DurationText,
+}
+
+/// `escalate: {after: 15m, to: TEXT}`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Escalate {
+    /// RTO-clock time (from detection with `--since`) after which the run escalates.
+    pub after: DurationText,
+    /// Whom to call: a person, a rota, a phone number.
+    pub to: String,
+}
+
+/// `alert: {match: {alertname: ServiceDown}, inputs: {service: labels.service}}`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSpec {
+    /// Values an alert must have for this runbook to match it: a bare name is a label of the
+    /// first alert (`alertname: ServiceDown`), a path is as in `inputs`.
+    #[serde(rename = "match", default)]
+    pub matches: IndexMap<String, String>,
+    /// Input name → where in the payload its value is: `labels.X`, `annotations.X` (the
+    /// first alert), `commonLabels.X`, `commonAnnotations.X`, `groupLabels.X`; PagerDuty:
+    /// `incident.X` (`incident.service.summary`), `event.X`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub inputs: IndexMap<String, Located<String>>,
 }
 
 /// A titled link.

@@ -1,16 +1,22 @@
 //! Where the executor's events go: first the audit trail (so nothing is shown that is not
-//! recorded, and a step's start is on disk before its command runs), then the terminal.
+//! recorded, and a step's start is on disk before its command runs), then the notifications
+//! (`notify`), then the terminal. Deliveries that are over are chained before each event.
 
 use serde_json::{Map, Value, json};
 
 use crate::audit::AuditLog;
 use crate::error::Error;
 use crate::events::Event;
+use crate::notify::{Notifier, Record};
 use crate::ui::Ui;
 
 pub struct Sink {
     pub ui: Ui,
     pub audit: Option<AuditLog>,
+    /// The notifications listener (design §15), when any channel is configured.
+    pub notify: Option<Notifier>,
+    /// The traces listener (design §15), when an OTLP endpoint is configured.
+    pub traces: Option<crate::otlp::Traces>,
 }
 
 fn ms(d: std::time::Duration) -> Value {
@@ -20,6 +26,7 @@ fn ms(d: std::time::Duration) -> Value {
 impl Sink {
     /// Records an event without showing it (what the operator need not see as it happens).
     pub fn record_only(&mut self, event: &Event) -> Result<(), Error> {
+        self.chain_deliveries()?;
         match self.audit.as_mut() {
             Some(audit) => record(audit, event),
             None => Ok(()),
@@ -29,12 +36,104 @@ impl Sink {
     /// Records then shows one event. A failure to record stops the run: an unrecorded command
     /// must never run.
     pub fn emit(&mut self, event: &Event) -> Result<(), Error> {
+        self.chain_deliveries()?;
         if let Some(audit) = self.audit.as_mut() {
             record(audit, event)?;
+        }
+        if let Some(notify) = self.notify.as_mut() {
+            let head = self
+                .audit
+                .as_ref()
+                .map(|a| a.head().to_string())
+                .unwrap_or_default();
+            notify.handle(event, &head);
+        }
+        if let Some(traces) = self.traces.as_mut() {
+            traces.handle(event);
         }
         self.ui.handle(event);
         Ok(())
     }
+
+    /// The hook of the two-person rule: a step waits for approvals (design §15).
+    pub fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
+        if let Some(notify) = self.notify.as_mut() {
+            notify.approval_needed(step, host, request, quorum);
+        }
+    }
+
+    /// Chains the deliveries (and escalations) that are over, before the event at hand.
+    fn chain_deliveries(&mut self) -> Result<(), Error> {
+        let (Some(notify), Some(audit)) = (self.notify.as_mut(), self.audit.as_mut()) else {
+            return Ok(());
+        };
+        if audit.is_sealed() {
+            return Ok(());
+        }
+        for r in notify.drain() {
+            chain_record(audit, &r)?;
+        }
+        Ok(())
+    }
+
+    /// At exit: waits at most `timeout` (`--notify-timeout`) for pending deliveries and the
+    /// trace export. Deliveries over after the seal go to `<run-id>/notifications.jsonl`; on a
+    /// trail left open (a stopped run), into the chain. Returns how many were not delivered.
+    pub fn close_notifications(&mut self, timeout: std::time::Duration) -> usize {
+        // The trace export runs beside the notifications' flush, within the same bound.
+        let deadline = std::time::Instant::now() + timeout;
+        let exporting = self.traces.take().map(|traces| {
+            std::thread::spawn(move || {
+                if let Some(why) = traces.finish(timeout) {
+                    eprintln!("runbook: warning: the trace was not exported: {why}");
+                }
+            })
+        });
+        let undelivered = self.flush_notifications();
+        if let Some(thread) = exporting {
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        undelivered
+    }
+
+    fn flush_notifications(&mut self) -> usize {
+        let Some(notify) = self.notify.take() else {
+            return 0;
+        };
+        let records = notify.finish();
+        let undelivered = records
+            .iter()
+            .filter(|r| r.event == "notification" && r.fields.get("outcome") != Some(&json!("delivered")))
+            .count();
+        if let Some(audit) = self.audit.as_mut() {
+            if audit.is_sealed() {
+                let run = audit.run_id().to_string();
+                let lines: String = records
+                    .iter()
+                    .map(|r| crate::notify::record_line(&run, r))
+                    .collect();
+                if !lines.is_empty()
+                    && let Err(e) = audit.write_after_seal("notifications.jsonl", lines.as_bytes())
+                {
+                    eprintln!("runbook: warning: the deliveries after the seal are not recorded: {e}");
+                }
+            } else {
+                for r in &records {
+                    if chain_record(audit, r).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        undelivered
+    }
+}
+
+fn chain_record(audit: &mut AuditLog, r: &Record) -> Result<(), Error> {
+    audit.append(r.event, None, None, r.fields.clone(), r.event == "escalation due")?;
+    Ok(())
 }
 
 fn fields(pairs: Vec<(&str, Value)>) -> Map<String, Value> {
@@ -84,6 +183,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             start_at,
             no_shell,
             who,
+            alert,
             ..
         } => {
             let f = fields(vec![
@@ -113,6 +213,9 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             ]);
             let mut f = f;
             f.extend(who_fields(who));
+            if let Some(alert) = alert {
+                f.insert("alert".into(), alert.clone());
+            }
             audit.append("run started", None, None, f, true)?;
         }
         Event::TargetConnected {

@@ -201,6 +201,13 @@ impl Ui {
                 badge(d.env.as_deref())
             ));
         }
+        if let Some((after, to)) = &b.escalate {
+            self.line(&format!(
+                "  escalate: not resolved {} into the incident → call {}",
+                fmt_duration(*after),
+                esc(to)
+            ));
+        }
         self.line(&format!("  audit: {}", b.audit_file));
         for line in std::mem::take(&mut self.header) {
             self.line(&line);
@@ -935,8 +942,36 @@ pub fn fmt_secs(d: Duration) -> String {
     }
 }
 
+/// The spinner drawn last: a line said from another thread (`shout`) suspends it.
+static SPINNER: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Says a loud line now, from any thread (the RTO deadlines' timer): above the spinner if one
+/// is drawn, with the local time in plain mode, like every status line.
+pub fn shout(text: &str) {
+    let rich = rich_terminal();
+    let line = if rich {
+        style(text).red().bold().reverse().to_string()
+    } else {
+        format!("{} {text}", chrono::Local::now().format("%H:%M:%S"))
+    };
+    let print = || {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{line}");
+    };
+    let bar = SPINNER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .filter(|b| !b.is_finished());
+    match bar {
+        Some(bar) => bar.suspend(print),
+        None => print(),
+    }
+}
+
 fn spinner(clock: Clock, step: String) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
+    *SPINNER.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
     let step_clock = clock.clone();
     let run_clock = clock;
     let style = ProgressStyle::with_template("{spinner} {msg}  {step_time}  {run_time}")

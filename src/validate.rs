@@ -5,6 +5,7 @@
 //! The list of rules with their messages is `docs/validation.md`.
 
 mod destructive;
+pub mod sarif;
 mod secrets;
 mod steps;
 mod text;
@@ -260,6 +261,48 @@ impl<'a> Checker<'a> {
         {
             self.error_at(&drill.every.0, "the drill cadence `drill.every` is zero")
                 .help = Some("say how often the drill must pass, like `30d`".into());
+        }
+        if let Some(escalate) = &rb.escalate {
+            if let Some(after) = self.duration(&escalate.after, "`escalate.after`")
+                && after.is_zero()
+            {
+                self.error_at(&escalate.after.0, "`escalate.after` is zero").help =
+                    Some("set how long into the incident to escalate, like `15m`".into());
+            }
+            if escalate.to.trim().is_empty() {
+                let at = Pos::of(&escalate.after.0);
+                let pos = self
+                    .text
+                    .find_key(at.line.saturating_sub(2), at.line + 3, "to")
+                    .unwrap_or(at);
+                self.error(pos, "`escalate.to` is empty").help =
+                    Some("name whom to call: a person, a rota or a number".into());
+            }
+        }
+        if let Some(alert) = &rb.alert {
+            for (name, path) in &alert.inputs {
+                match rb.inputs.get(name) {
+                    None => {
+                        let hint = self.suggest(name, rb.inputs.keys().map(String::as_str));
+                        self.error_at(path, format!("`alert.inputs` maps unknown input `{name}`"))
+                            .help = Some(hint.unwrap_or_else(|| "declare it under `inputs:`".into()));
+                    }
+                    Some(input) if input.value.secret => {
+                        self.error_at(path, format!("`alert.inputs` maps the secret input `{name}`"))
+                            .help =
+                            Some("an alert's payload is no place for a secret: read it with `from:`".into());
+                    }
+                    Some(_) => {}
+                }
+                let root = path.value.split('.').next().unwrap_or_default();
+                if !crate::alert::ROOTS.contains(&root) || path.value.ends_with('.') {
+                    self.error_at(path, format!("`alert.inputs.{name}`: `{}` is not a path of an alert", path.value))
+                        .help = Some(
+                        "start with labels., annotations., commonLabels., commonAnnotations., groupLabels. (Alertmanager) or incident., event. (PagerDuty)"
+                            .into(),
+                    );
+                }
+            }
         }
         if rb.steps.is_empty() {
             let pos = self.text.find_key(1, u32::MAX, "steps").unwrap_or(Pos::new(1, 1));

@@ -557,6 +557,23 @@ impl AuditLog {
         self.seq
     }
 
+    /// Whether `run finished` is written: nothing can be chained any more.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// Writes one of the files that come after the seal (`notifications.jsonl`, exempt from
+    /// the outputs check of a sealed trail) into `<run-id>/`: created 0600, never through a link.
+    pub fn write_after_seal(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        let mut file = self
+            .outputs
+            .create_file(name)
+            .map_err(|e| Error::runtime(format!("cannot create `{}/{name}`: {e}", self.run_id)))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::runtime(format!("cannot write `{}/{name}`: {e}", self.run_id)))
+    }
+
     /// The hash of the last event written (64 zeros before the first).
     pub fn head(&self) -> &str {
         &self.prev

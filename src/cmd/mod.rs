@@ -7,6 +7,7 @@ mod drills;
 mod evidence;
 mod history;
 mod list;
+mod matching;
 mod replay;
 mod resume;
 mod review;
@@ -38,5 +39,6 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Drills(args) => drills::execute(global, &args),
         Command::Evidence(args) => evidence::execute(global, &args),
         Command::Replay(args) => replay::execute(global, &args),
+        Command::Match(args) => matching::execute(global, &args),
     }
 }

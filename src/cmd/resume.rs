@@ -123,6 +123,14 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let now = chrono::Utc::now();
     let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;
     let signing = crate::launch::signing(opts)?;
+    let mut notify = crate::notify::Setup::resolve(
+        &inventory.notify,
+        &opts.notify,
+        &opts.notify_timeout,
+        plan.main.runbook.escalate.as_ref(),
+        opts.otlp.as_deref(),
+    )?;
+    (notify.already, notify.sent_before) = crate::notify::already_sent(&events);
     let resumed = Event::RunResumed {
         operator: operator_name.clone(),
         previous_operator: recorded.operator.clone(),
@@ -153,6 +161,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         approvals,
         // A run started with --no-shell keeps it when resumed.
         no_shell: opts.no_shell || events.first().is_some_and(|e| e["no_shell"] == true),
+        notify,
     })
 }
 

@@ -63,11 +63,33 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     }
 
     let operator_name = crate::launch::operator_name(opts);
+    // The alert's values first: a --set or --set-from of the same input wins.
+    let alert = args.alert.as_deref().map(crate::alert::Alert::read).transpose()?;
+    let mut sets = Vec::new();
+    if let Some(alert) = &alert {
+        let (given, missing) = alert.inputs(&runbook);
+        for warning in missing {
+            eprintln!("runbook: warning: --alert: {warning}");
+        }
+        let named = |s: &String| s.split_once('=').map(|(n, _)| n.to_string());
+        let explicit: Vec<String> = opts
+            .sets
+            .iter()
+            .chain(&opts.set_froms)
+            .filter_map(named)
+            .collect();
+        sets.extend(
+            given
+                .into_iter()
+                .filter(|s| named(s).is_none_or(|n| !explicit.contains(&n))),
+        );
+    }
+    sets.extend(opts.sets.iter().cloned());
     // A dry run asks nobody and reads no secret source: it says where each value would come from.
     let mut vars = if args.dry_run {
-        plan.planned_inputs(&opts.sets, &opts.set_froms, opts.yes)?
+        plan.planned_inputs(&sets, &opts.set_froms, opts.yes)?
     } else {
-        plan.inputs(&opts.sets, &opts.set_froms, &operator)?
+        plan.inputs(&sets, &opts.set_froms, &operator)?
     };
     let run_id = crate::audit::new_run_id(runbook.id());
     vars.set("run_id", run_id.clone(), false);
@@ -78,6 +100,14 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         crate::output::print(&crate::dry_run::render(&plan, &vars, args.start_at.as_deref()))?;
         return Ok(exit::OK);
     }
+    // Webhook URLs from their secret sources, before anything runs (a missing one is exit 2).
+    let notify = crate::notify::Setup::resolve(
+        &inventory.notify,
+        &opts.notify,
+        &opts.notify_timeout,
+        runbook.escalate.as_ref(),
+        opts.otlp.as_deref(),
+    )?;
     let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
     // Before connecting to anything: a trail that cannot be kept stops the run (exit 2).
     crate::audit::prepare_audit_dir(&dir)?;
@@ -101,6 +131,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         start_at: args.start_at.clone(),
         no_shell: opts.no_shell,
         who: crate::launch::who(&signing),
+        alert: alert.as_ref().map(crate::alert::Alert::identity),
     };
     crate::launch::launch(Launch {
         plan,
@@ -124,6 +155,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         forks: usize::from(opts.forks),
         approvals,
         no_shell: opts.no_shell,
+        notify,
     })
 }
 

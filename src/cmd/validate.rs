@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::catalog;
-use crate::cli::{Global, ValidateArgs};
+use crate::cli::{Global, ValidateArgs, ValidateFormat};
 use crate::diagnostic::{Diagnostic, Pos, plural};
 use crate::error::{Error, Result, exit};
 use crate::parse::Source;
@@ -76,6 +76,11 @@ pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
             .iter()
             .flat_map(|c| c.diagnostics.iter().map(|d| (d, c.source.as_ref()))),
     );
+    let format = match (args.format, args.json) {
+        (Some(f), _) => f,
+        (None, true) => ValidateFormat::Json,
+        (None, false) => ValidateFormat::Text,
+    };
     let (mut errors, mut warnings) = (0, 0);
     let mut rendered = String::new();
     let mut listed = Vec::new();
@@ -85,16 +90,22 @@ pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
         } else {
             warnings += 1;
         }
-        if args.json {
+        if format != ValidateFormat::Text {
             listed.push(d);
         } else {
             rendered.push_str(&d.render(source.map(|s| s.text.as_str())));
         }
     }
     rendered.push_str(&summary(files.len(), errors, warnings));
-    if args.json {
-        let json = serde_json::to_string_pretty(&listed)
-            .map_err(|e| Error::runtime(format!("cannot write JSON: {e}")))?;
+    let printed = match format {
+        ValidateFormat::Text => None,
+        ValidateFormat::Json => Some(serde_json::to_string_pretty(&listed)),
+        ValidateFormat::Sarif => Some(serde_json::to_string_pretty(&crate::validate::sarif::log(
+            &listed,
+        ))),
+    };
+    if let Some(json) = printed {
+        let json = json.map_err(|e| Error::runtime(format!("cannot write JSON: {e}")))?;
         crate::output::print(&format!("{json}\n"))?;
     }
     eprint!("{rendered}");

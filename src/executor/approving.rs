@@ -102,6 +102,9 @@ impl Executor {
             quorum: rule.quorum,
             timeout: rule.timeout,
         })?;
+        // The channel hears that a second person is needed (`runbook.approval.needed`).
+        self.sink
+            .approval_needed(id, &hosts.join(","), &path.display().to_string(), rule.quorum);
         let deadline = Instant::now() + rule.timeout;
         let mut seen: Vec<std::path::PathBuf> = Vec::new();
         let mut approvers: Vec<String> = Vec::new();

@@ -94,7 +94,111 @@ pub fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
             found.push(d);
         }
     }
+    found.extend(notify(file, &inventory.notify));
     (Some(inventory), found)
+}
+
+/// The `notify:` entries: a format and events it knows, exactly one of `url` and `url_from`,
+/// sources that parse, a routing key for PagerDuty. A URL is never echoed (a credential).
+fn notify(file: &str, entries: &[crate::notify::NotifyEntry]) -> Vec<Diagnostic> {
+    use crate::notify::{Format, Kind};
+    let mut found = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let n = i + 1;
+        let format = entry.format.as_ref().and_then(|f| Format::parse(&f.value));
+        if let Some(f) = &entry.format
+            && format.is_none()
+        {
+            let mut d = Diagnostic::error(
+                file,
+                Pos::of(f),
+                format!("notify entry {n}: unknown format `{}`", f.value),
+            )
+            .with_width(f.value.chars().count());
+            d = d.with_help(
+                did_you_mean(&f.value, Format::NAMES)
+                    .unwrap_or_else(|| "write cloudevents, slack or pagerduty".into()),
+            );
+            found.push(d);
+        }
+        for e in entry.events.iter().flatten() {
+            if Kind::parse(&e.value).is_none() {
+                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                let d = Diagnostic::error(
+                    file,
+                    Pos::of(e),
+                    format!("notify entry {n}: unknown event `{}`", e.value),
+                )
+                .with_width(e.value.chars().count())
+                .with_help(
+                    did_you_mean(&e.value, names.iter().copied())
+                        .unwrap_or_else(|| format!("one of: {}", names.join(", "))),
+                );
+                found.push(d);
+            }
+        }
+        for from in [&entry.url_from, &entry.routing_key_from].into_iter().flatten() {
+            if let Err(e) = crate::secrets::source::Source::parse(&from.value) {
+                found.push(Diagnostic::error(
+                    file,
+                    Pos::of(from),
+                    format!("notify entry {n}: {e}"),
+                ));
+            }
+        }
+        let anchor = entry
+            .url
+            .as_ref()
+            .or(entry.url_from.as_ref())
+            .or(entry.format.as_ref())
+            .map(Pos::of);
+        match (&entry.url, &entry.url_from) {
+            (Some(url), Some(_)) => found.push(
+                Diagnostic::error(
+                    file,
+                    Pos::of(url),
+                    format!("notify entry {n}: both `url` and `url_from`"),
+                )
+                .with_help("keep one: `url_from` reads the URL from a secret source"),
+            ),
+            (None, None) if format != Some(Format::PagerDuty) => found.push(
+                Diagnostic::error(
+                    file,
+                    anchor.unwrap_or(Pos::new(1, 1)),
+                    format!("notify entry {n}: no `url` or `url_from`"),
+                )
+                .with_help("a webhook URL is a credential: `url_from: env:SLACK_WEBHOOK_URL`"),
+            ),
+            (Some(url), None) => {
+                let scheme = url.value.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+                if !matches!(scheme.as_deref(), Some("http" | "https")) {
+                    found.push(Diagnostic::error(
+                        file,
+                        Pos::of(url),
+                        format!("notify entry {n}: `url` is not an http:// or https:// URL"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        let is_pagerduty = format == Some(Format::PagerDuty)
+            || (format.is_none()
+                && entry
+                    .url
+                    .as_ref()
+                    .is_some_and(|u| Format::by_host(&u.value) == Format::PagerDuty));
+        if is_pagerduty && entry.routing_key_from.is_none() {
+            found.push(
+                Diagnostic::error(
+                    file,
+                    anchor.unwrap_or(Pos::new(1, 1)),
+                    format!("notify entry {n}: a PagerDuty channel needs `routing_key_from`"),
+                )
+                .with_help("the integration key, from a secret source: `routing_key_from: env:PAGERDUTY_ROUTING_KEY`"),
+            );
+        }
+    }
+    found
 }
 
 fn is_env_word(env: &str) -> bool {

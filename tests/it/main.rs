@@ -29,6 +29,7 @@ mod show;
 mod signals;
 mod ssh_run;
 mod support;
+mod team;
 mod transport;
 mod trust;
 mod validate;

@@ -3,8 +3,11 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod alertmanager;
 pub mod cmd;
 pub mod fleet;
+pub mod http;
+pub mod otlp;
 pub mod proxy;
 pub mod pty;
 pub mod runs;
