@@ -64,7 +64,12 @@ fn write(bytes: &str) {
 /// Reserves the last of `rows` rows: a newline first, so that a cursor already on the last
 /// row moves up out of it (the screen scrolls), then the region above it.
 fn reserve(rows: u16) {
-    write(&format!("\n\x1b[1A\x1b7\x1b[1;{}r\x1b8", rows - 1));
+    write(&format!("\n\x1b[1A{}", region(rows)));
+}
+
+/// The scroll region above the last row, the cursor left where it was.
+fn region(rows: u16) -> String {
+    format!("\x1b7\x1b[1;{}r\x1b8", rows - 1)
 }
 
 fn release(rows: u16) {
@@ -78,9 +83,10 @@ fn draw_until(clock: &Clock, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let rows = rows();
         if rows != rows_now {
-            // Resized: the region follows the new height.
+            // Resized: the region follows the new height (mid-prompt: no newline, which would
+            // move the cursor off what the operator is typing).
             release(rows_now);
-            reserve(rows);
+            write(&region(rows));
             rows_now = rows;
             shown.clear();
         }
