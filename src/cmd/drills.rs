@@ -203,23 +203,7 @@ struct Trail {
 /// line (`run started`: runbook id and mode), else, when that does not read, by the runbook id
 /// in its file name, so that a trail broken at its first line still shows as tampered.
 fn drill_trails(dir: &Path, books: &[DrillBook]) -> Result<Vec<Trail>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Error::runtime(format!(
-                "cannot read the audit dir `{}`: {e} (set it with --audit-dir or RUNBOOK_AUDIT_DIR)",
-                dir.display()
-            )));
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
-        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
-        .collect();
-    paths.sort();
+    let paths = crate::review::history::trail_files(dir)?;
     let mut trails = Vec::new();
     for path in paths {
         let wanted = match first_event(&path) {

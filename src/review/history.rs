@@ -73,15 +73,14 @@ pub fn parse_since(text: &str) -> Result<DateTime<Utc>, Error> {
     )))
 }
 
-/// The runs of `dir` that pass `filter`, newest first, and a warning per file that could not
-/// be read.
-pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Error> {
+/// The audit files of `dir`, in name order (oldest first); none when it does not exist yet.
+pub fn trail_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
             return Err(Error::runtime(format!(
-                "cannot read the audit dir `{}`: {e}",
+                "cannot read the audit dir `{}`: {e} (set it with --audit-dir or RUNBOOK_AUDIT_DIR)",
                 dir.display()
             )));
         }
@@ -95,6 +94,13 @@ pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Er
         .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
         .collect();
     paths.sort();
+    Ok(paths)
+}
+
+/// The runs of `dir` that pass `filter`, newest first, and a warning per file that could not
+/// be read.
+pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Error> {
+    let paths = trail_files(dir)?;
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
     for path in paths {
