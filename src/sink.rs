@@ -55,6 +55,21 @@ impl Sink {
         Ok(())
     }
 
+    /// Durable events from here to `release_syncs` share one fsync (`AuditLog::hold_syncs`).
+    pub fn hold_syncs(&mut self) {
+        if let Some(audit) = self.audit.as_mut() {
+            audit.hold_syncs();
+        }
+    }
+
+    /// The one fsync of the durable events since `hold_syncs`.
+    pub fn release_syncs(&mut self) -> Result<(), Error> {
+        match self.audit.as_mut() {
+            Some(audit) => audit.release_syncs(),
+            None => Ok(()),
+        }
+    }
+
     /// The hook of the two-person rule: a step waits for approvals (design §15).
     pub fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
         if let Some(notify) = self.notify.as_mut() {
@@ -505,7 +520,10 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ),
                 ("fleet", fleet.as_ref().map(|f| json!(f)).unwrap_or(Value::Null)),
             ]);
-            audit.append("step finished", Some(step), Some(host), f, true)?;
+            // Soon rather than now: the next durable event (the next step's start, before its
+            // command runs) carries it anyway, and the run need not wait for the disk here.
+            audit.append("step finished", Some(step), Some(host), f, false)?;
+            audit.sync_soon()?;
             audit.checkpoint_if_due()?;
         }
         Event::ApprovalRequested {

@@ -55,6 +55,12 @@ pub struct AuditLog {
     signer: Option<Arc<Signer>>,
     /// `mono_ms` of the last signed event: a checkpoint is due 60 s of run time later.
     last_signed_ms: u64,
+    /// Fsyncs for `sync_soon`, started at its first use.
+    syncer: Option<super::syncer::Syncer>,
+    /// While set (`hold_syncs`), durable events are written but fsynced together at
+    /// `release_syncs`; `unsynced` says one is waiting.
+    held: bool,
+    unsynced: bool,
 }
 
 /// Run time between signed checkpoints, so a crashed run keeps a signed prefix.
@@ -191,6 +197,9 @@ impl AuditLog {
             len: 0,
             sealed: false,
             poisoned: None,
+            syncer: None,
+            held: false,
+            unsynced: false,
             signer: None,
             last_signed_ms: 0,
         })
@@ -292,6 +301,9 @@ impl AuditLog {
             len: scan.good_len,
             sealed: false,
             poisoned: None,
+            syncer: None,
+            held: false,
+            unsynced: false,
             signer: None,
             last_signed_ms: mono_offset_ms,
         };
@@ -405,6 +417,9 @@ impl AuditLog {
                 self.path.display()
             )));
         }
+        if self.poisoned.is_none() {
+            self.poisoned = self.syncer.as_ref().and_then(super::syncer::Syncer::failure);
+        }
         if let Some(why) = &self.poisoned {
             return Err(Error::runtime(why.clone()));
         }
@@ -448,12 +463,50 @@ impl AuditLog {
         if signature.is_some() {
             self.last_signed_ms = mono_ms;
         }
-        if durable {
-            self.file
-                .sync_data()
-                .map_err(|e| io_error("flush to disk (fsync) the audit file", &self.path, e))?;
+        if durable && self.held {
+            self.unsynced = true;
+        } else if durable {
+            self.sync()?;
         }
         Ok(seq)
+    }
+
+    fn sync(&mut self) -> Result<(), Error> {
+        self.file
+            .sync_data()
+            .map_err(|e| io_error("flush to disk (fsync) the audit file", &self.path, e))
+    }
+
+    /// Fsyncs what was written so far without waiting for it (`syncer`): for events that
+    /// need not be on disk before the run goes on (a step's finish).
+    pub fn sync_soon(&mut self) -> Result<(), Error> {
+        if self.syncer.is_none() {
+            match super::syncer::Syncer::start(&self.file, &self.path) {
+                Ok(syncer) => self.syncer = Some(syncer),
+                // No thread to be had: the fsync is done here, as it used to be.
+                Err(_) => return self.sync(),
+            }
+        }
+        if let Some(syncer) = &self.syncer {
+            syncer.nudge();
+        }
+        Ok(())
+    }
+
+    /// From here to `release_syncs`, durable events are written at once and fsynced together
+    /// at `release_syncs`: a fleet's wave of starts costs one fsync, still before any of its
+    /// commands runs.
+    pub fn hold_syncs(&mut self) {
+        self.held = true;
+    }
+
+    /// Fsyncs the durable events written since `hold_syncs`, if any.
+    pub fn release_syncs(&mut self) -> Result<(), Error> {
+        self.held = false;
+        if std::mem::take(&mut self.unsynced) {
+            self.sync()?;
+        }
+        Ok(())
     }
 
     /// The first line goes to the temporary name, is synced, and only then is the trail named

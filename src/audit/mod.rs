@@ -8,6 +8,7 @@ mod output;
 mod outputs;
 pub mod sign;
 mod signatures;
+mod syncer;
 mod verify;
 
 pub use dir::{audit_dir, new_run_id, prepare_audit_dir, prepare_trail, resolve_run};

@@ -1,6 +1,6 @@
 //! One attempt of a `run` step on its hosts: one host, or a fleet (design §13) in rolling
 //! batches, at most `--forks` at once, until the failure budget is spent. Each host's start is
-//! recorded (and fsynced) before its command runs, its output streams to its own file and to
+//! recorded (and fsynced, a wave of starts together) before its command runs, its output streams to its own file and to
 //! the terminal prefixed with its name, and its finish is recorded as it comes; a fleet's
 //! attempt ends with one `fleet step finished` event. A stop (Ctrl-C, SIGTERM, hangup) or an
 //! output that cannot be written stops the command on every host.
@@ -181,24 +181,38 @@ impl Executor {
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
         loop {
-            // Start what the forks, the batch and the budget allow: each start on disk first.
-            while !stopping && flight.len() < forks {
+            // Start what the forks, the batch and the budget allow: every start on disk first,
+            // the wave's starts in one fsync.
+            let mut wave = Vec::new();
+            while !stopping && flight.len() + wave.len() < forks {
                 let Some(index) = queue.pop_front() else {
                     break;
                 };
+                wave.push(index);
+            }
+            if !wave.is_empty() {
+                self.sink.hold_syncs();
+                let recorded = wave.iter().try_for_each(|&index| {
+                    self.emit(Event::StepStarted {
+                        step: id.into(),
+                        host: transports[index].0.clone(),
+                        command: prepared.masker.mask_str(command),
+                        attempt,
+                        target: prepared.target,
+                        timeout: prepared.spec.timeout,
+                        spinner: true,
+                        secrets: prepared.secrets.clone(),
+                        declassify: step.declassify,
+                        fleet: fleet.map(str::to_string),
+                    })
+                });
+                // Released whatever happened: a start that was written is on disk.
+                let synced = self.sink.release_syncs();
+                recorded?;
+                synced?;
+            }
+            for index in wave {
                 let (host, transport) = &transports[index];
-                self.emit(Event::StepStarted {
-                    step: id.into(),
-                    host: host.clone(),
-                    command: prepared.masker.mask_str(command),
-                    attempt,
-                    target: prepared.target,
-                    timeout: prepared.spec.timeout,
-                    spinner: true,
-                    secrets: prepared.secrets.clone(),
-                    declassify: step.declassify,
-                    fleet: fleet.map(str::to_string),
-                })?;
                 // Only now: a crash before the start event leaves no output file that a
                 // resume, which counts attempts from start events, would collide with.
                 let recorder = match self.sink.audit.as_ref() {
