@@ -177,6 +177,11 @@ async fn walk(l: Launch) -> Result<u8> {
     let fingerprinting = tokio::task::spawn_blocking(move || {
         identity.and_then(|key| crate::audit::sign::fingerprint(&key).ok())
     });
+    // While the hosts connect, too: what `ssh -G` makes of each destination (the lock's key).
+    let resolving = {
+        let (wanted, ssh) = (canonical_wanted(&plan), ssh.clone());
+        tokio::task::spawn_blocking(move || canonical_targets(wanted, &ssh))
+    };
     let transports = connect_all(&plan, &ssh, forks).await?;
     let client_key = fingerprinting.await.ok().flatten();
     if approvals.needed {
@@ -188,7 +193,17 @@ async fn walk(l: Launch) -> Result<u8> {
         Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
     };
     let me = Holder::me(&run_id, &operator_name);
-    let canonical = canonical_targets(&plan, &ssh)?;
+    let canonical = match resolving.await {
+        Ok(Ok(canonical)) => canonical,
+        Ok(Err(e)) => {
+            close_all(transports, Vec::new()).await;
+            return Err(e);
+        }
+        Err(_) => {
+            close_all(transports, Vec::new()).await;
+            return Err(Error::runtime("`ssh -G` panicked"));
+        }
+    };
     let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &canonical);
     let (lock, taken) = match crate::lock::acquire(&lock_path, me.clone(), break_lock) {
         Ok(held) => held,
@@ -451,25 +466,49 @@ fn briefing(
     }
 }
 
-fn canonical_targets(plan: &Plan, ssh: &SshOptions) -> Result<indexmap::IndexMap<String, String>> {
+/// Each role's hosts, as `ssh -G` is to resolve them: `None` for a local binding.
+type Wanted = Vec<(String, Vec<(String, Option<String>)>)>;
+
+fn canonical_wanted(plan: &Plan) -> Wanted {
+    plan.targets
+        .iter()
+        .map(|(role, label)| {
+            let members = plan
+                .members(label)
+                .into_iter()
+                .map(|member| {
+                    let dest = match plan.bindings.get(&member) {
+                        Some(Binding::Ssh { dest, .. }) => Some(dest.clone()),
+                        _ => None,
+                    };
+                    (member, dest)
+                })
+                .collect();
+            (role.clone(), members)
+        })
+        .collect()
+}
+
+/// The run lock's key for each role: its hosts as `ssh -G` resolves them (`user@host:port`),
+/// so that an alias and the address it stands for are one target. Blocking: `ssh -G` for 16
+/// hosts at a time, a fleet of 50 is not 50 in a row.
+fn canonical_targets(wanted: Wanted, ssh: &SshOptions) -> Result<indexmap::IndexMap<String, String>> {
     let mut keys = indexmap::IndexMap::new();
-    for (role, label) in &plan.targets {
+    for (role, all) in wanted {
         // A fleet's key is its hosts' keys, sorted: the same fleet however it was written.
-        // `ssh -G` for 16 hosts at a time: a fleet of 50 is not 50 in a row.
-        let all = plan.members(label);
         let mut resolved: Vec<Result<String>> = Vec::new();
         for chunk in all.chunks(16) {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = chunk
                     .iter()
-                    .map(|member| {
-                        scope.spawn(move || match plan.bindings.get(member) {
-                            Some(Binding::Ssh { dest, .. }) => crate::transport::canonical(dest, ssh)
+                    .map(|(member, dest)| {
+                        scope.spawn(move || match dest {
+                            Some(dest) => crate::transport::canonical(dest, ssh)
                                 .map(|c| c.to_string())
                                 .map_err(|e| {
                                     Error::usage(format!("cannot resolve `{member}` with `ssh -G`: {e}"))
                                 }),
-                            _ => Ok("local".to_string()),
+                            None => Ok("local".to_string()),
                         })
                     })
                     .collect();
@@ -483,7 +522,7 @@ fn canonical_targets(plan: &Plan, ssh: &SshOptions) -> Result<indexmap::IndexMap
         }
         let mut members = resolved.into_iter().collect::<Result<Vec<String>>>()?;
         members.sort();
-        keys.insert(role.clone(), members.join(","));
+        keys.insert(role, members.join(","));
     }
     Ok(keys)
 }

@@ -126,7 +126,7 @@ impl Ssh {
         if let Ok(session) = Arc::try_unwrap(session) {
             let _ = session.close().await;
         }
-        drop(master);
+        master.shutdown().await;
     }
 
     pub async fn run(
