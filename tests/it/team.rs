@@ -800,6 +800,90 @@ fn the_run_is_exported_as_an_otlp_trace() {
     assert!(spans.iter().any(|s| s["path"] == "/custom/traces"), "{spans:#?}");
 }
 
+/// A fleet step on three real sshd hosts, one of which fails: one span per host, `<step>
+/// <host>`, each a child of the step attempt's span, with `runbook.host`; the failed host's
+/// span has the error status, the others do not; the step's span counts the hosts.
+#[test]
+fn a_fleet_step_is_exported_with_one_span_per_host() {
+    use crate::support::fleet::{Fleet, GROUP};
+    let fleet = Fleet::start(3);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let collector = crate::support::otlp::Collector::start(dir.path());
+    let file = write(
+        dir.path(),
+        "book.yaml",
+        "version: 1\nid: traced-fleet\ntitle: Traced fleet\nrto: 5m\ntargets:\n  web: {}\nsteps:\n  - id: deploy\n    title: Deploy\n    run: '[ \"$RBTEST_HOST\" != web-2 ]'\n    on_failure: broken\n  - id: done\n    title: Done\n    end: resolved\n  - id: broken\n    title: Broken\n    end: failed\n",
+    );
+    let out = runbook(["run", "--yes", "--no-sign", "--otlp"])
+        .arg(format!("http://127.0.0.1:{}/v1/traces", collector.port))
+        .arg("--target")
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .arg(&file)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(3);
+    // The export is flushed before the run exits; the receiver wrote each span as it came.
+    let mut spans = Vec::new();
+    crate::support::wait::until(Duration::from_secs(10), "the run's five spans", || {
+        spans = collector.spans();
+        spans.len() >= 5
+    });
+    let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        spans.len(),
+        5,
+        "the run, the step, three hosts: {names:?}\n{}",
+        out.stderr
+    );
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no span `{name}` in {names:?}"))
+    };
+    let run = named("RUN traced-fleet");
+    let step = named("deploy");
+    assert_eq!(step["parent_span_id"], run["span_id"]);
+    assert_eq!(step["trace_id"], run["trace_id"]);
+    assert_eq!(step["attributes"]["cicd.pipeline.task.name"], "deploy");
+    assert_eq!(step["attributes"]["runbook.fleet"], GROUP);
+    assert_eq!(step["attributes"]["runbook.hosts_ok"], 2);
+    assert_eq!(step["attributes"]["runbook.hosts_failed"], 1);
+    assert_eq!(step["attributes"]["runbook.hosts_not_started"], 0);
+    assert_eq!(step["attributes"]["cicd.pipeline.task.run.result"], "failure");
+    assert_eq!(step["status"], 2, "STATUS_CODE_ERROR on the step: {step}");
+    // The human wait (presented → started) is the step attempt's, not one host's.
+    assert!(step["attributes"]["runbook.wait_ms"].is_u64(), "{step}");
+    for host in ["web-1", "web-2", "web-3"] {
+        let span = named(&format!("deploy {host}"));
+        assert_eq!(span["parent_span_id"], step["span_id"], "{span}");
+        assert_eq!(span["trace_id"], run["trace_id"]);
+        assert_eq!(span["attributes"]["runbook.host"], host);
+        assert_eq!(span["attributes"]["cicd.pipeline.task.name"], "deploy");
+        assert!(span["attributes"].get("runbook.wait_ms").is_none(), "{span}");
+        assert!(
+            span["start"].as_u64() >= step["start"].as_u64() && span["end"].as_u64() <= step["end"].as_u64(),
+            "{host}'s span lies within the step's: {span}\n{step}"
+        );
+        let failed = host == "web-2";
+        assert_eq!(
+            span["attributes"]["cicd.pipeline.task.run.result"],
+            if failed { "failure" } else { "success" },
+            "{span}"
+        );
+        assert_eq!(span["attributes"]["runbook.exit_code"], i64::from(failed));
+        if failed {
+            assert_eq!(span["status"], 2, "STATUS_CODE_ERROR on {host}: {span}");
+            assert_eq!(span["attributes"]["error.type"], "failed");
+        } else {
+            assert_ne!(span["status"], 2, "{host} succeeded: {span}");
+            assert!(span["attributes"].get("error.type").is_none(), "{span}");
+        }
+    }
+    assert_eq!(run["attributes"]["cicd.pipeline.result"], "failure");
+}
+
 /// A dead OTLP endpoint costs the run nothing but the bounded wait at exit.
 #[test]
 fn a_dead_otlp_endpoint_never_touches_the_run() {
