@@ -28,13 +28,22 @@ impl StatusLine {
         if !super::rich_terminal() {
             return None;
         }
+        // Reserved before this returns, so before the prompt draws: the newline that makes
+        // room must never come after a prompt's text (a thread of its own raced dialoguer's
+        // first draw), where it took the cursor to the start of the row, and what the
+        // operator typed overwrote the question.
+        let rows_now = rows();
+        reserve(rows_now);
         let clock = clock.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("status-line".into())
-            .spawn(move || draw_until(&clock, &stopping))
-            .ok()?;
+            .spawn(move || draw_until(&clock, &stopping, rows_now));
+        let Ok(thread) = thread else {
+            release(rows_now);
+            return None;
+        };
         Some(StatusLine {
             stop,
             thread: Some(thread),
@@ -76,9 +85,7 @@ fn release(rows: u16) {
     write(&format!("\x1b7\x1b[r\x1b[{rows};1H\x1b[2K\x1b8"));
 }
 
-fn draw_until(clock: &Clock, stop: &AtomicBool) {
-    let mut rows_now = rows();
-    reserve(rows_now);
+fn draw_until(clock: &Clock, stop: &AtomicBool, mut rows_now: u16) {
     let mut shown = String::new();
     while !stop.load(Ordering::Relaxed) {
         let rows = rows();
