@@ -184,7 +184,7 @@ impl Config {
             };
             let reason = deny.then(|| std::fs::read_to_string(deny_file(&file)).unwrap_or_default());
             let message = signed_message(request, reason.as_deref());
-            let sig = Signature {
+            let mut sig = Signature {
                 format: "sshsig".into(),
                 namespace: NAMESPACE.into(),
                 key: String::new(),
@@ -204,6 +204,8 @@ impl Config {
                 });
                 continue;
             }
+            // Named in what is refused next ("key SHA256:... is not in FILE").
+            sig.key = key.clone();
             match check(&sig, &message, Against::AllowedSigners(approvers)) {
                 Ok(principal) => answers.push(Answer {
                     principal,

@@ -261,11 +261,12 @@ impl Traces {
                 if let Some(t) = target {
                     attributes.push(KeyValue::new("runbook.step.target_ms", ms(*t)));
                 }
-                if let Some(w) = wait {
-                    attributes.push(KeyValue::new("runbook.wait_ms", ms(w)));
-                }
+                // The human wait (presented → started) belongs to the step attempt: on a
+                // fleet step, to its span, not to the span of whichever host started first.
+                let wait = wait.map(|w| KeyValue::new("runbook.wait_ms", ms(w)));
                 match fleet {
                     None => {
+                        attributes.extend(wait);
                         attributes.push(KeyValue::new("runbook.host", host.clone()));
                         let cx = self.child(&self.parent_of(step), step.clone(), attributes);
                         if let Some(old) = self.steps.insert(step.clone(), Open { cx }) {
@@ -275,6 +276,7 @@ impl Traces {
                     Some(fleet) => {
                         if !self.steps.contains_key(step) {
                             let mut step_attributes = attributes.clone();
+                            step_attributes.extend(wait);
                             step_attributes.push(KeyValue::new("runbook.fleet", fleet.clone()));
                             let cx = self.child(&self.parent_of(step), step.clone(), step_attributes);
                             self.steps.insert(step.clone(), Open { cx });

@@ -945,12 +945,22 @@ pub fn fmt_secs(d: Duration) -> String {
 /// The spinner drawn last: a line said from another thread (`shout`) suspends it.
 static SPINNER: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
 
+/// A loud line, as [`shout`] draws it on a capable terminal.
+fn loud(text: &str) -> String {
+    style(text).red().bold().reverse().to_string()
+}
+
 /// Says a loud line now, from any thread (the RTO deadlines' timer): above the spinner if one
-/// is drawn, with the local time in plain mode, like every status line.
+/// is drawn, with the local time in plain mode, like every status line. While a prompt waits
+/// (its status line drawn), the line is shown on rows of its own above the status line, never
+/// where the operator is typing, and printed in the flow when the prompt is over.
 pub fn shout(text: &str) {
+    if status_line::hold(text) {
+        return;
+    }
     let rich = rich_terminal();
     let line = if rich {
-        style(text).red().bold().reverse().to_string()
+        loud(text)
     } else {
         format!("{} {text}", chrono::Local::now().format("%H:%M:%S"))
     };

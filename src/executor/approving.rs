@@ -107,7 +107,8 @@ impl Executor {
             .approval_needed(id, &hosts.join(","), &path.display().to_string(), rule.quorum);
         let deadline = Instant::now() + rule.timeout;
         let mut seen: Vec<std::path::PathBuf> = Vec::new();
-        let mut approvers: Vec<String> = Vec::new();
+        // The approvals that count: one per person (principal) and per key.
+        let mut approvers: Vec<(String, String, std::path::PathBuf)> = Vec::new();
         let mut signals = self.signals.clone();
         let baseline = signals.borrow_and_update().effective_stops();
         loop {
@@ -128,6 +129,19 @@ impl Executor {
                     continue;
                 }
                 seen.push(a.file.clone());
+                // One person, one approval, whatever number of keys or signatures they give:
+                // a repeat is recorded as not counted, never as a second approval. (A denial
+                // always counts: anyone may stop the step.)
+                if a.approve
+                    && let Some(why) = already(&approvers, &a.principal, &a.key)
+                {
+                    self.emit(Event::ApprovalRefused {
+                        step: id.into(),
+                        file: a.file.display().to_string(),
+                        why,
+                    })?;
+                    continue;
+                }
                 self.emit(Event::Approval {
                     step: id.into(),
                     principal: a.principal.clone(),
@@ -143,10 +157,7 @@ impl Executor {
                         a.reason.unwrap_or_default()
                     )));
                 }
-                // One person, one approval, whatever number of keys they hold.
-                if !approvers.contains(&a.principal) {
-                    approvers.push(a.principal);
-                }
+                approvers.push((a.principal, a.key, a.file));
             }
             if approvers.len() >= rule.quorum as usize {
                 return Ok(None);
@@ -170,5 +181,48 @@ impl Executor {
                 }
             }
         }
+    }
+}
+
+/// Why an approval by `principal` with `key` does not count, when one by the same person or
+/// with the same key already does.
+fn already(counted: &[(String, String, std::path::PathBuf)], principal: &str, key: &str) -> Option<String> {
+    counted.iter().find_map(|(p, k, file)| {
+        let file = file.file_name().unwrap_or_default().to_string_lossy();
+        if p == principal {
+            Some(format!(
+                "{principal} approved already ({file}): one person counts once, whatever number of keys or signatures"
+            ))
+        } else if k == key {
+            Some(format!("key {key} approved already, as {p} ({file}): one key counts once"))
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_or_a_key_counts_once() {
+        let counted = [(
+            "alice".to_string(),
+            "SHA256:a".to_string(),
+            "/s/r.json.sig".into(),
+        )];
+        assert_eq!(already(&counted, "bob", "SHA256:b"), None);
+        let again = already(&counted, "alice", "SHA256:a2").unwrap();
+        assert!(
+            again.starts_with("alice approved already (r.json.sig)"),
+            "{again}"
+        );
+        // The same key under another principal of the approvers file is still alice's.
+        let same_key = already(&counted, "alice-ops", "SHA256:a").unwrap();
+        assert!(
+            same_key.starts_with("key SHA256:a approved already, as alice"),
+            "{same_key}"
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! its own key releases it, and its signature verifies with `ssh-keygen -Y verify`. The
 //! operator's own key and a key not in the approvers file are refused; a timeout and a denial
 //! fail the step; an approvers file the operator can write is refused before anything runs.
+//! With `quorum: 2`, one person counts once (a second signature with the same key, or with
+//! another key of theirs, does not count) and a second person (`rbapprover2`) releases it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,9 +16,13 @@ use crate::support::wait;
 
 const OPERATOR: &str = "rbtest";
 const APPROVER: &str = "rbapprover";
+const APPROVER2: &str = "rbapprover2";
 
 /// A login for `name`, created when missing (the tests run as root, as CI does).
 fn account(name: &str) {
+    // The tests of this module run in parallel: one `useradd` at a time.
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = CREATING.lock().unwrap_or_else(|p| p.into_inner());
     crate::support::sshd::ensure_prerequisites();
     let exists = Command::new("id").arg(name).output().unwrap().status.success();
     if !exists {
@@ -66,7 +72,11 @@ struct Setup {
     marker: PathBuf,
     operator_key: PathBuf,
     approver_key: PathBuf,
+    /// Another key of the approver's, listed under the same principal (`alice`).
+    approver_laptop_key: PathBuf,
     stranger_key: PathBuf,
+    /// The second approver's key (`bob`, account `rbapprover2`).
+    approver2_key: PathBuf,
     approvers: PathBuf,
 }
 
@@ -78,8 +88,13 @@ fn key(dir: &Path, name: &str, owner: &str) -> PathBuf {
 }
 
 fn setup(timeout: &str) -> Setup {
+    setup_with(timeout, 1)
+}
+
+fn setup_with(timeout: &str, quorum: u32) -> Setup {
     account(OPERATOR);
     account(APPROVER);
+    account(APPROVER2);
     let dir = tempfile::tempdir().unwrap();
     chmod(dir.path(), 0o755);
     let keys = |who: &str| {
@@ -94,8 +109,11 @@ fn setup(timeout: &str) -> Setup {
     let approver_key = key(&approver_keys, "approver", APPROVER);
     // A second key of the approver's that is not in the approvers file.
     let stranger_key = key(&approver_keys, "stranger", APPROVER);
-    // The approvers: alice (the approver's key) and the operator too, so that refusing the
-    // operator's own key is the rule at work, not a missing line. Owned by root, 0644.
+    let approver_laptop_key = key(&approver_keys, "laptop", APPROVER);
+    let approver2_key = key(&keys(APPROVER2), "approver2", APPROVER2);
+    // The approvers: alice (the approver's two keys), bob (the second approver's key) and the
+    // operator too, so that refusing the operator's own key is the rule at work, not a missing
+    // line. Owned by root, 0644.
     let public = |k: &Path| {
         std::fs::read_to_string(k.with_extension("pub"))
             .unwrap()
@@ -108,8 +126,10 @@ fn setup(timeout: &str) -> Setup {
     std::fs::write(
         &approvers,
         format!(
-            "alice {}\noperator {}\n",
+            "alice {}\nalice {}\nbob {}\noperator {}\n",
             public(&approver_key),
+            public(&approver_laptop_key),
+            public(&approver2_key),
             public(&operator_key)
         ),
     )
@@ -139,7 +159,7 @@ fn setup(timeout: &str) -> Setup {
     std::fs::write(
         &book,
         format!(
-            "version: 1\nid: drop\ntitle: Drop\nrto: 5m\nsteps:\n  - id: drop-db\n    title: Drop the database\n    run: touch {}\n    approve: {{quorum: 1, timeout: {timeout}}}\n  - id: done\n    title: Done\n    end: resolved\n",
+            "version: 1\nid: drop\ntitle: Drop\nrto: 5m\nsteps:\n  - id: drop-db\n    title: Drop the database\n    run: touch {}\n    approve: {{quorum: {quorum}, timeout: {timeout}}}\n  - id: done\n    title: Done\n    end: resolved\n",
             marker.display()
         ),
     )
@@ -153,7 +173,9 @@ fn setup(timeout: &str) -> Setup {
         marker,
         operator_key,
         approver_key,
+        approver_laptop_key,
         stranger_key,
+        approver2_key,
         approvers,
     }
 }
@@ -305,6 +327,109 @@ fn another_account_approves_and_the_operators_own_key_and_a_stranger_do_not_coun
         .arg(trail_file)
         .expect_code(0);
     drop(s.dir);
+}
+
+/// `quorum: 2`: one approver's signature leaves the step waiting; the same person signing again,
+/// with the same key or with another of their keys, does not count twice (and is recorded as
+/// not counted); a second person, from their own account, releases it.
+#[test]
+fn a_quorum_of_two_needs_two_people_not_two_signatures() {
+    let s = setup_with("1m", 2);
+    let mut run = s.run();
+    let request = s.request();
+    let asked: serde_json::Value = serde_json::from_slice(&std::fs::read(&request).unwrap()).unwrap();
+    assert_eq!(asked["quorum"], 2);
+    // Every answer the run has looked at so far, counted or not.
+    let handled = || s.events("approval").len() + s.events("approval refused").len();
+
+    let first = approve(APPROVER, &request, &s.approver_key, &[]);
+    assert!(first.status.success(), "{first:?}");
+    s.wait_for_event("approval", 1);
+    // The same key again (`REQUEST.2.sig`), then alice's other listed key.
+    let again = approve(APPROVER, &request, &s.approver_key, &[]);
+    assert!(again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(".json.2.sig"),
+        "a second signature file: {again:?}"
+    );
+    wait::until(Duration::from_secs(20), "the second signature looked at", || {
+        handled() >= 2
+    });
+    let laptop = approve(APPROVER, &request, &s.approver_laptop_key, &[]);
+    assert!(laptop.status.success(), "{laptop:?}");
+    wait::until(Duration::from_secs(20), "the third signature looked at", || {
+        handled() >= 3
+    });
+    assert!(
+        !s.marker.exists(),
+        "one person's signatures released a quorum of two"
+    );
+    assert!(run.try_wait().unwrap().is_none(), "the run stopped waiting");
+
+    // Bob, a second person from a second account, with his own key.
+    let second = approve(APPROVER2, &request, &s.approver2_key, &[]);
+    assert!(second.status.success(), "{second:?}");
+    let status = run.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(s.marker.exists());
+    assert!(err.contains("waiting for 2 approvals"), "{err}");
+    assert_eq!(
+        err.matches("approved by alice").count(),
+        1,
+        "alice is said to approve once: {err}"
+    );
+
+    // Both people's signatures are in the trail, once each, with their keys; the repeats are
+    // recorded as not counted, and all of it before the step started.
+    let approvals = s.events("approval");
+    let principals: Vec<&str> = approvals
+        .iter()
+        .map(|a| a["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(principals, ["alice", "bob"], "{approvals:#?}");
+    assert!(approvals.iter().all(|a| a["decision"] == "approve"));
+    assert_ne!(approvals[0]["key"], approvals[1]["key"]);
+    let refused = s.events("approval refused");
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    for r in &refused {
+        let why = r["why"].as_str().unwrap();
+        assert!(
+            why.contains("alice") && why.contains("approved already"),
+            "{refused:#?}"
+        );
+    }
+    assert!(refused[0]["file"].as_str().unwrap().ends_with(".json.2.sig"));
+    let trail = s.trail();
+    let at = |kind: &str, nth: usize| {
+        trail
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e["event"] == kind && e["step"] == "drop-db")
+            .map(|(i, _)| i)
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no {kind} #{nth}: {trail:#?}"))
+    };
+    assert!(at("approval", 0) < at("approval refused", 0));
+    assert!(at("approval refused", 1) < at("approval", 1));
+    assert!(at("approval", 1) < at("step started", 0));
+    // Each signature stands on its own, by its own principal.
+    for (approval, who) in approvals.iter().zip(["alice", "bob"]) {
+        let verified = Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(&s.approvers)
+            .args(["-I", who, "-n", "runbook-approve", "-s"])
+            .arg(approval["file"].as_str().unwrap())
+            .stdin(std::fs::File::open(&request).unwrap())
+            .output()
+            .unwrap();
+        assert!(verified.status.success(), "{who}: {verified:?}");
+    }
+    let trail_file = crate::support::trail::audit_files(&s.audit).pop().unwrap();
+    crate::support::cmd::runbook(["audit", "verify"])
+        .arg(trail_file)
+        .expect_code(0);
 }
 
 #[test]

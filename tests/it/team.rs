@@ -371,6 +371,108 @@ fn the_escalation_deadline_is_loud_recorded_and_notified() {
     assert_eq!(e["data"]["to"], "the service owner (+1 555 0100)");
 }
 
+/// The escalation deadline passes while the operator is typing at a prompt, in a real pty: the
+/// loud line is on the screen at once, on a row of its own, and what is being typed is untouched
+/// (its row, the cursor after it); the prompt then takes the rest of the answer, the run goes on
+/// and ends, and the line is left in what was printed, once.
+#[test]
+fn the_escalation_line_shows_while_a_prompt_is_open_without_disturbing_it() {
+    use crate::support::pty::{self, COLS, ROWS, keys, wait_exit};
+    use crate::support::wait;
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // A manual step with a typed confirmation: the run's first prompt is the one typed into,
+    // open from the start of the RTO clock.
+    let file = write(
+        dir.path(),
+        "book.yaml",
+        "version: 1\nid: esc-prompt\ntitle: Escalation at a prompt\nrto: 5m\nescalate: {after: 3s, to: the duty manager}\nsteps:\n  - id: drop\n    title: Drop it\n    manual: Drop it by hand.\n    confirm: drop\n  - id: done\n    title: Done\n    end: resolved\n",
+    );
+    let line = "⚠⚠ ESCALATE NOW: not resolved 3s into the incident: call the duty manager";
+    let asked = "Type `drop` to go ahead (empty to cancel) ›";
+    let mut s = pty::spawn(&["run", file.to_str().unwrap()], audit.path());
+    s.exp_string("to go ahead").unwrap();
+    keys(&mut s, "dr");
+    // The prompt's row (text and index) and the cursor, as a person sees them.
+    let prompt = |s: &pty::Session| {
+        let screen = s.screen();
+        let rows: Vec<String> = screen.rows(0, COLS).map(|r| r.trim_end().to_string()).collect();
+        let at: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].contains(asked)).collect();
+        (at, rows, screen.cursor_position(), screen.contents())
+    };
+    let typed = |s: &pty::Session, text: &str| {
+        let (at, rows, _, shown) = prompt(s);
+        let ok = at.len() == 1 && rows[at[0]].ends_with(&format!("{asked} {text}"));
+        (ok, shown)
+    };
+    wait::until_seen(Duration::from_secs(10), "`dr` after the prompt", || {
+        typed(&s, "dr")
+    });
+    let (_, _, (_, column), shown) = prompt(&s);
+    assert!(
+        !shown.contains("ESCALATE"),
+        "the escalation came before the prompt was open (the prompt must be there within 3s): {shown}"
+    );
+
+    // The deadline passes while the prompt waits: the line is on the screen before any answer.
+    wait::until_seen(
+        Duration::from_secs(10),
+        "the escalation at the open prompt",
+        || {
+            let shown = s.screen().contents();
+            (shown.contains(line), shown)
+        },
+    );
+    let (at, rows, (cursor_row, cursor_column), shown) = prompt(&s);
+    assert_eq!(at.len(), 1, "the prompt is on the screen once: {shown}");
+    let row = at[0];
+    assert!(
+        rows[row].ends_with(&format!("{asked} dr")),
+        "the typing is intact: {shown}"
+    );
+    // The cursor is where the typing goes on: right after `dr`, on the prompt's row.
+    assert_eq!(usize::from(cursor_row), row, "{shown}");
+    assert_eq!(cursor_column, column, "{shown}");
+    assert_eq!(usize::from(cursor_column), rows[row].chars().count(), "{shown}");
+    // The line is a row of its own, loud, and the budget still ticks on the last row.
+    let loud = rows
+        .iter()
+        .position(|r| r == line)
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert_ne!(loud, row);
+    let cell = s.screen().cell(loud as u16, 0).cloned().unwrap();
+    assert!(cell.inverse() && cell.bold(), "the line is loud: {cell:?}");
+    assert!(rows[usize::from(ROWS) - 1].contains("RTO left"), "{shown}");
+
+    keys(&mut s, "op");
+    wait::until_seen(Duration::from_secs(10), "`drop` after the prompt", || {
+        typed(&s, "drop")
+    });
+    keys(&mut s, "\r");
+    s.exp_string("How did it go?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(&mut s), 0);
+    let shown = s.screen().contents();
+    assert_eq!(
+        shown.matches(line).count(),
+        1,
+        "left in what was printed, once: {shown}"
+    );
+    let trail = events(&audit_files(audit.path())[0]);
+    let answer = trail
+        .iter()
+        .find(|e| e["event"] == "answer" && e["step"] == "drop")
+        .expect("the typed confirmation is recorded");
+    assert_eq!(
+        answer["answer"], "drop",
+        "what was typed reached the prompt whole: {answer}"
+    );
+    assert!(
+        trail.iter().any(|e| e["event"] == "escalation due"),
+        "recorded: {trail:#?}"
+    );
+}
+
 #[test]
 fn escalate_is_validated() {
     let dir = tempfile::tempdir().unwrap();
@@ -798,6 +900,90 @@ fn the_run_is_exported_as_an_otlp_trace() {
         spans = collector.spans();
     }
     assert!(spans.iter().any(|s| s["path"] == "/custom/traces"), "{spans:#?}");
+}
+
+/// A fleet step on three real sshd hosts, one of which fails: one span per host, `<step>
+/// <host>`, each a child of the step attempt's span, with `runbook.host`; the failed host's
+/// span has the error status, the others do not; the step's span counts the hosts.
+#[test]
+fn a_fleet_step_is_exported_with_one_span_per_host() {
+    use crate::support::fleet::{Fleet, GROUP};
+    let fleet = Fleet::start(3);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let collector = crate::support::otlp::Collector::start(dir.path());
+    let file = write(
+        dir.path(),
+        "book.yaml",
+        "version: 1\nid: traced-fleet\ntitle: Traced fleet\nrto: 5m\ntargets:\n  web: {}\nsteps:\n  - id: deploy\n    title: Deploy\n    run: '[ \"$RBTEST_HOST\" != web-2 ]'\n    on_failure: broken\n  - id: done\n    title: Done\n    end: resolved\n  - id: broken\n    title: Broken\n    end: failed\n",
+    );
+    let out = runbook(["run", "--yes", "--no-sign", "--otlp"])
+        .arg(format!("http://127.0.0.1:{}/v1/traces", collector.port))
+        .arg("--target")
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .arg(&file)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(3);
+    // The export is flushed before the run exits; the receiver wrote each span as it came.
+    let mut spans = Vec::new();
+    crate::support::wait::until(Duration::from_secs(10), "the run's five spans", || {
+        spans = collector.spans();
+        spans.len() >= 5
+    });
+    let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        spans.len(),
+        5,
+        "the run, the step, three hosts: {names:?}\n{}",
+        out.stderr
+    );
+    let named = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no span `{name}` in {names:?}"))
+    };
+    let run = named("RUN traced-fleet");
+    let step = named("deploy");
+    assert_eq!(step["parent_span_id"], run["span_id"]);
+    assert_eq!(step["trace_id"], run["trace_id"]);
+    assert_eq!(step["attributes"]["cicd.pipeline.task.name"], "deploy");
+    assert_eq!(step["attributes"]["runbook.fleet"], GROUP);
+    assert_eq!(step["attributes"]["runbook.hosts_ok"], 2);
+    assert_eq!(step["attributes"]["runbook.hosts_failed"], 1);
+    assert_eq!(step["attributes"]["runbook.hosts_not_started"], 0);
+    assert_eq!(step["attributes"]["cicd.pipeline.task.run.result"], "failure");
+    assert_eq!(step["status"], 2, "STATUS_CODE_ERROR on the step: {step}");
+    // The human wait (presented → started) is the step attempt's, not one host's.
+    assert!(step["attributes"]["runbook.wait_ms"].is_u64(), "{step}");
+    for host in ["web-1", "web-2", "web-3"] {
+        let span = named(&format!("deploy {host}"));
+        assert_eq!(span["parent_span_id"], step["span_id"], "{span}");
+        assert_eq!(span["trace_id"], run["trace_id"]);
+        assert_eq!(span["attributes"]["runbook.host"], host);
+        assert_eq!(span["attributes"]["cicd.pipeline.task.name"], "deploy");
+        assert!(span["attributes"].get("runbook.wait_ms").is_none(), "{span}");
+        assert!(
+            span["start"].as_u64() >= step["start"].as_u64() && span["end"].as_u64() <= step["end"].as_u64(),
+            "{host}'s span lies within the step's: {span}\n{step}"
+        );
+        let failed = host == "web-2";
+        assert_eq!(
+            span["attributes"]["cicd.pipeline.task.run.result"],
+            if failed { "failure" } else { "success" },
+            "{span}"
+        );
+        assert_eq!(span["attributes"]["runbook.exit_code"], i64::from(failed));
+        if failed {
+            assert_eq!(span["status"], 2, "STATUS_CODE_ERROR on {host}: {span}");
+            assert_eq!(span["attributes"]["error.type"], "failed");
+        } else {
+            assert_ne!(span["status"], 2, "{host} succeeded: {span}");
+            assert!(span["attributes"].get("error.type").is_none(), "{span}");
+        }
+    }
+    assert_eq!(run["attributes"]["cicd.pipeline.result"], "failure");
 }
 
 /// A dead OTLP endpoint costs the run nothing but the bounded wait at exit.

@@ -23,3 +23,21 @@ pub fn for_text(path: &Path, needle: &str) {
         || std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)),
     );
 }
+
+/// Like [`until`], for what is looked at whole (a screen): `look` says whether it holds and
+/// what it saw, and the panic shows what was seen last.
+#[track_caller]
+pub fn until_seen(limit: Duration, what: &str, mut look: impl FnMut() -> (bool, String)) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (done, seen) = look();
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not after {limit:?}; last seen:\n{seen}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
