@@ -177,11 +177,6 @@ async fn walk(l: Launch) -> Result<u8> {
     let fingerprinting = tokio::task::spawn_blocking(move || {
         identity.and_then(|key| crate::audit::sign::fingerprint(&key).ok())
     });
-    // While the hosts connect, too: what `ssh -G` makes of each destination (the lock's key).
-    let resolving = {
-        let (wanted, ssh) = (canonical_wanted(&plan), ssh.clone());
-        tokio::task::spawn_blocking(move || canonical_targets(wanted, &ssh))
-    };
     let transports = connect_all(&plan, &ssh, forks).await?;
     let client_key = fingerprinting.await.ok().flatten();
     if approvals.needed {
@@ -193,15 +188,11 @@ async fn walk(l: Launch) -> Result<u8> {
         Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
     };
     let me = Holder::me(&run_id, &operator_name);
-    let canonical = match resolving.await {
-        Ok(Ok(canonical)) => canonical,
-        Ok(Err(e)) => {
+    let canonical = match canonical_targets(&plan, &transports, &ssh) {
+        Ok(canonical) => canonical,
+        Err(e) => {
             close_all(transports, Vec::new()).await;
             return Err(e);
-        }
-        Err(_) => {
-            close_all(transports, Vec::new()).await;
-            return Err(Error::runtime("`ssh -G` panicked"));
         }
     };
     let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &canonical);
@@ -466,49 +457,41 @@ fn briefing(
     }
 }
 
-/// Each role's hosts, as `ssh -G` is to resolve them: `None` for a local binding.
-type Wanted = Vec<(String, Vec<(String, Option<String>)>)>;
-
-fn canonical_wanted(plan: &Plan) -> Wanted {
-    plan.targets
-        .iter()
-        .map(|(role, label)| {
-            let members = plan
-                .members(label)
-                .into_iter()
-                .map(|member| {
-                    let dest = match plan.bindings.get(&member) {
-                        Some(Binding::Ssh { dest, .. }) => Some(dest.clone()),
-                        _ => None,
-                    };
-                    (member, dest)
-                })
-                .collect();
-            (role.clone(), members)
-        })
-        .collect()
-}
-
-/// The run lock's key for each role: its hosts as `ssh -G` resolves them (`user@host:port`),
-/// so that an alias and the address it stands for are one target. Blocking: `ssh -G` for 16
-/// hosts at a time, a fleet of 50 is not 50 in a row.
-fn canonical_targets(wanted: Wanted, ssh: &SshOptions) -> Result<indexmap::IndexMap<String, String>> {
+/// The run lock's key for each role: its hosts as ssh resolved them (`user@host:port`, what
+/// `ssh -G` says), so that an alias and the address it stands for are one target. Each
+/// connection says it (`Transport::endpoint`); `ssh -G` is asked only for a host whose
+/// connection did not, 16 at a time.
+fn canonical_targets(
+    plan: &Plan,
+    transports: &HashMap<String, Transport>,
+    ssh: &SshOptions,
+) -> Result<indexmap::IndexMap<String, String>> {
     let mut keys = indexmap::IndexMap::new();
-    for (role, all) in wanted {
-        // A fleet's key is its hosts' keys, sorted: the same fleet however it was written.
+    for (role, label) in &plan.targets {
+        let all = plan.members(label);
         let mut resolved: Vec<Result<String>> = Vec::new();
-        for chunk in all.chunks(16) {
+        let mut ask: Vec<(&String, &String)> = Vec::new();
+        for member in &all {
+            match (
+                plan.bindings.get(member),
+                transports.get(member).and_then(Transport::endpoint),
+            ) {
+                (Some(Binding::Ssh { .. }), Some(endpoint)) => resolved.push(Ok(endpoint.to_string())),
+                (Some(Binding::Ssh { dest, .. }), None) => ask.push((member, dest)),
+                _ => resolved.push(Ok("local".to_string())),
+            }
+        }
+        for chunk in ask.chunks(16) {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = chunk
                     .iter()
-                    .map(|(member, dest)| {
-                        scope.spawn(move || match dest {
-                            Some(dest) => crate::transport::canonical(dest, ssh)
+                    .map(|&(member, dest)| {
+                        scope.spawn(move || {
+                            crate::transport::canonical(dest, ssh)
                                 .map(|c| c.to_string())
                                 .map_err(|e| {
                                     Error::usage(format!("cannot resolve `{member}` with `ssh -G`: {e}"))
-                                }),
-                            None => Ok("local".to_string()),
+                                })
                         })
                     })
                     .collect();
@@ -520,9 +503,10 @@ fn canonical_targets(wanted: Wanted, ssh: &SshOptions) -> Result<indexmap::Index
                 }
             });
         }
+        // A fleet's key is its hosts' keys, sorted: the same fleet however it was written.
         let mut members = resolved.into_iter().collect::<Result<Vec<String>>>()?;
         members.sort();
-        keys.insert(role, members.join(","));
+        keys.insert(role.clone(), members.join(","));
     }
     Ok(keys)
 }

@@ -116,6 +116,14 @@ impl Transport {
         }
     }
 
+    /// The user, host and port an SSH host's connection resolved to (`ssh -G`'s answer).
+    pub fn endpoint(&self) -> Option<&canonical::Canonical> {
+        match self {
+            Transport::Local(_) => None,
+            Transport::Ssh(ssh) => ssh.endpoint(),
+        }
+    }
+
     /// Whether commands can still reach the host (after a `Lost` ending: reconnect if not).
     pub async fn is_alive(&self) -> bool {
         match self {

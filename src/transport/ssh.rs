@@ -116,6 +116,11 @@ impl Ssh {
         self.master.host_key()
     }
 
+    /// The user, host and port ssh resolved this destination to, as `ssh -G` would.
+    pub fn endpoint(&self) -> Option<&super::canonical::Canonical> {
+        self.master.endpoint()
+    }
+
     /// Whether the master connection is still up.
     pub async fn is_alive(&self) -> bool {
         self.session.check().await.is_ok()

@@ -19,6 +19,7 @@ use tempfile::TempDir;
 use tokio::process::Child;
 
 use super::SshOptions;
+use crate::transport::canonical::Canonical;
 use crate::transport::destination::Destination;
 
 /// How often a starting master's control socket is looked for: logging in takes ~150 ms.
@@ -77,6 +78,9 @@ pub(super) struct Master {
     /// The type and fingerprint of the host key the server presented and ssh accepted
     /// (`ssh-ed25519 SHA256:...`), written by the `KnownHostsCommand` hook.
     host_key: Option<String>,
+    /// The user, host and port ssh resolved the destination to (what `ssh -G` would say),
+    /// written by the same hook: no `ssh -G` process per host.
+    endpoint: Option<Canonical>,
 }
 
 impl Master {
@@ -109,6 +113,7 @@ impl Master {
             dir: Some(dir),
             host_key_added: None,
             host_key: None,
+            endpoint: None,
         };
 
         let mut cmd = tokio::process::Command::new("ssh");
@@ -179,6 +184,11 @@ impl Master {
             .and_then(|d| std::fs::read_to_string(d.path().join("hostkey")).ok())
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty());
+        master.endpoint = master
+            .dir
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.path().join("endpoint")).ok())
+            .and_then(|line| endpoint_of(&line));
         Ok(master)
     }
 
@@ -208,6 +218,10 @@ impl Master {
 
     pub(super) fn host_key(&self) -> Option<&str> {
         self.host_key.as_deref()
+    }
+
+    pub(super) fn endpoint(&self) -> Option<&Canonical> {
+        self.endpoint.as_ref()
     }
 
     pub(super) fn log(&self) -> &Path {
@@ -297,12 +311,6 @@ fn exit_master(socket: &Path) -> bool {
 /// records its owner's pid. Only directories of ours: `/tmp` is shared, and another user's
 /// `rb-*` (or a link named so) is theirs to keep, whatever its owner file says.
 fn sweep_stale_masters() {
-    // Once per process: a fleet's 50 connections need not read `/tmp` 50 times.
-    static SWEPT: std::sync::Once = std::sync::Once::new();
-    SWEPT.call_once(sweep_now);
-}
-
-fn sweep_now() {
     let Ok(entries) = std::fs::read_dir("/tmp") else {
         return;
     };
@@ -361,11 +369,16 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
     }
     // ssh runs this with the key the server presents (`%t` type, `%f` fingerprint) while it
     // checks it; it prints nothing, so it adds no trust, and leaves the fingerprint for the
-    // audit trail. The control directory's name is ours: letters and digits only.
+    // audit trail, and the user, host and port it resolved (`%r %h %p`) for the run lock.
+    // ssh splits the command into words before it expands the tokens, so each value is one
+    // argument of the script, never shell text (a host name from a config is not parsed). The
+    // control directory's name is ours: letters and digits only.
     if let Some(dir) = master.socket.parent() {
-        let mut hook = OsString::from("KnownHostsCommand=/bin/sh -c 'echo %t %f > ");
+        let mut hook = OsString::from("KnownHostsCommand=/bin/sh -c 'echo \"$1 $2\" > ");
         hook.push(dir.join("hostkey"));
-        hook.push("'");
+        hook.push("; echo \"$3 $4 $5\" > ");
+        hook.push(dir.join("endpoint"));
+        hook.push("' rb-hook %t %f %r %h %p");
         args.extend(["-o".into(), hook]);
     }
     args.push("-N".into());
@@ -394,6 +407,17 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
     // `--`: the host can never be read as an option.
     args.extend(["--".into(), dest.host.clone().into()]);
     args
+}
+
+/// `user host port` as the hook writes them.
+fn endpoint_of(line: &str) -> Option<Canonical> {
+    let mut words = line.split_whitespace();
+    let (user, host, port) = (words.next()?, words.next()?, words.next()?.parse().ok()?);
+    Some(Canonical {
+        user: user.to_string(),
+        host: host.to_ascii_lowercase(),
+        port,
+    })
 }
 
 /// Where the connection went: the host and port ssh says it tried (`connect to host H port

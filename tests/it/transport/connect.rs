@@ -99,6 +99,25 @@ async fn an_alias_of_the_ssh_config_works() {
     t.close().await;
 }
 
+/// The connection says where it went, as `ssh -G` would (the run lock's key, without an
+/// `ssh -G` per host): an alias and the address it stands for are one endpoint.
+#[tokio::test]
+async fn a_connection_resolves_its_endpoint_as_ssh_g_does() {
+    let sshd = Sshd::start();
+    let opts = SshOptions {
+        config: Some(sshd.ssh_config.clone()),
+        ..SshOptions::default()
+    };
+    let by_alias = Transport::connect(sshd::ALIAS, &opts).await.unwrap();
+    let by_address = Transport::connect(&sshd.dest(), &sshd.options()).await.unwrap();
+    let expected = runbook::transport::canonical(sshd::ALIAS, &opts).unwrap();
+    assert_eq!(expected.to_string(), format!("rbtest@127.0.0.1:{}", sshd.port));
+    assert_eq!(by_alias.endpoint(), Some(&expected));
+    assert_eq!(by_address.endpoint(), Some(&expected));
+    by_alias.close().await;
+    by_address.close().await;
+}
+
 #[tokio::test]
 async fn ssh_uri_form_works() {
     let sshd = Sshd::start();
