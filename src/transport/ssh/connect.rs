@@ -80,7 +80,8 @@ pub(super) struct Master {
     host_key: Option<String>,
     /// The user, host and port ssh resolved the destination to (what `ssh -G` would say),
     /// written by the same hook: no `ssh -G` process per host.
-    endpoint: Option<Canonical>,
+    /// Boxed, as `child` is: `Transport` holds an `Ssh` by value.
+    endpoint: Option<Box<Canonical>>,
 }
 
 impl Master {
@@ -188,7 +189,8 @@ impl Master {
             .dir
             .as_ref()
             .and_then(|d| std::fs::read_to_string(d.path().join("endpoint")).ok())
-            .and_then(|line| endpoint_of(&line));
+            .and_then(|line| endpoint_of(&line))
+            .map(Box::new);
         Ok(master)
     }
 
@@ -221,7 +223,7 @@ impl Master {
     }
 
     pub(super) fn endpoint(&self) -> Option<&Canonical> {
-        self.endpoint.as_ref()
+        self.endpoint.as_deref()
     }
 
     pub(super) fn log(&self) -> &Path {
