@@ -281,6 +281,8 @@ async fn walk(l: Launch) -> Result<u8> {
     let mut brief = briefing(&plan, mode, since_offset, &canonical);
     brief.audit_file = audit_path.clone();
     sink.emit(&Event::Briefing(brief))?;
+    // The locks and connections of a fleet of 50 in one fsync, not 100.
+    sink.hold_syncs();
     let (how, previous) = taken_words(taken);
     sink.emit(&Event::LockTaken {
         path: lock.path().display().to_string(),
@@ -314,6 +316,7 @@ async fn walk(l: Launch) -> Result<u8> {
             reconnected: false,
         })?;
     }
+    sink.release_syncs()?;
     let signals = crate::signals::listen()?;
     let mut executor = Executor {
         plan,

@@ -16,14 +16,21 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use tokio::io::AsyncBufReadExt;
 use tokio::process::Child;
 
 use super::SshOptions;
 use crate::transport::canonical::Canonical;
 use crate::transport::destination::Destination;
 
-/// How often a starting master's control socket is looked for: logging in takes ~150 ms.
+/// How often a starting master's control socket is looked for, should its `LocalCommand`
+/// not say so first (logging in takes ~150 ms).
 const READY_POLL: Duration = Duration::from_millis(20);
+
+/// What the master's `LocalCommand` prints once it is logged in and listening on its control
+/// socket: ssh runs it after `muxserver_listen`, so the run learns at once that the master is
+/// ready instead of at the next look (~10 ms sooner on average, per host).
+const READY_WORD: &str = "rb-master-ready";
 
 /// How long a closing master is given to leave after being asked (`-O exit`, then SIGTERM)
 /// before it is killed.
@@ -119,7 +126,7 @@ impl Master {
 
         let mut cmd = tokio::process::Command::new("ssh");
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             // Its own process group: a Ctrl-C on the terminal is not delivered to it.
@@ -142,8 +149,13 @@ impl Master {
                 String::new(),
             )
         })?;
-        // Ready when the control socket answers (ssh opens it once logged in); failed when ssh
-        // exits first, and its log says why.
+        // Ready when the master says so on stdout (its `LocalCommand`), or when its control
+        // socket answers (ssh opens it once logged in); failed when ssh exits first, and its
+        // log says why.
+        let mut said = child
+            .stdout
+            .take()
+            .map(|out| tokio::io::BufReader::new(out).lines());
         loop {
             tokio::select! {
                 status = child.wait() => {
@@ -164,6 +176,12 @@ impl Master {
                 () = tokio::time::sleep_until(deadline) => {
                     return Err(fail(format!("timed out after {secs}s"), master.read_log()));
                 }
+                line = next_line(&mut said) => match line {
+                    Some(line) if line.trim() == READY_WORD && answers(&master.socket).await => break,
+                    Some(_) => {}
+                    // Nothing more on stdout: the socket is looked for as before.
+                    None => said = None,
+                },
                 () = tokio::time::sleep(READY_POLL) => {
                     if master.socket.exists()
                         && tokio::time::timeout_at(deadline, answers(&master.socket)).await == Ok(true)
@@ -173,6 +191,9 @@ impl Master {
                 }
             }
         }
+        // Kept open, never read again: ssh has nothing more to say there, and a closed pipe
+        // must not make a late write fail.
+        child.stdout = said.map(|lines| lines.into_inner().into_inner());
         master.child = Some(Box::new(child));
         master.host_key_added = master
             .read_log()
@@ -288,6 +309,16 @@ fn exits_within(child: &mut Child, limit: Duration) -> bool {
     }
 }
 
+/// The next line of the master's stdout; pending forever once there is none to read.
+async fn next_line(
+    said: &mut Option<tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>>,
+) -> Option<String> {
+    match said {
+        Some(lines) => lines.next_line().await.ok().flatten(),
+        None => std::future::pending().await,
+    }
+}
+
 /// `ssh -O check`: the master behind `socket` is up and logged in.
 async fn answers(socket: &Path) -> bool {
     // ssh listens on its control socket once logged in: a connection accepted there is a
@@ -361,6 +392,8 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
         // A foreground master, whatever the ssh config says: with ControlPersist ssh would
         // fork to the background and outlive us.
         "ControlPersist=no".to_string(),
+        "PermitLocalCommand=yes".to_string(),
+        format!("LocalCommand=echo {READY_WORD}"),
         format!("ConnectTimeout={}", opts.connect_timeout.as_secs().max(1)),
         format!("ServerAliveInterval={}", opts.keepalive.as_secs().max(1)),
         format!("ServerAliveCountMax={ALIVE_COUNT}"),
