@@ -70,6 +70,15 @@ impl Sink {
         }
     }
 
+    /// The fsync of the durable events since `hold_syncs`, left to the audit's fsync thread:
+    /// what resolves once it is done (`AuditLog::release_syncs_later`).
+    pub fn release_syncs_later(&mut self) -> Result<crate::audit::Recorded, Error> {
+        match self.audit.as_mut() {
+            Some(audit) => audit.release_syncs_later(),
+            None => Ok(crate::audit::Recorded::done()),
+        }
+    }
+
     /// The hook of the two-person rule: a step waits for approvals (design §15).
     pub fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
         if let Some(notify) = self.notify.as_mut() {

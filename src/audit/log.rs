@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use super::dir::{AuditDir, RunDir, file_safe, trail_dir, trail_is_a_link};
 use super::output::OutputRecorder;
 use super::sign::{AUDIT_NAMESPACE, Signature, Signer};
+use super::syncer::Recorded;
 use super::verify::{Status, scan};
 use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, RESERVED, event_hash, sha256_hex};
 use crate::error::Error;
@@ -477,20 +478,22 @@ impl AuditLog {
             .map_err(|e| io_error("flush to disk (fsync) the audit file", &self.path, e))
     }
 
-    /// Fsyncs what was written so far without waiting for it (`syncer`): for events that
-    /// need not be on disk before the run goes on (a step's finish).
-    pub fn sync_soon(&mut self) -> Result<(), Error> {
-        if self.syncer.is_none() {
-            match super::syncer::Syncer::start(&self.file, &self.path) {
-                Ok(syncer) => self.syncer = Some(syncer),
-                // No thread to be had: the fsync is done here, as it used to be.
-                Err(_) => return self.sync(),
+    /// Fsyncs what was written so far without waiting for it (`syncer`), for events that
+    /// need not be on disk before the run goes on (a step's finish); returns what resolves
+    /// once they are. Without a thread to be had, the fsync is done here, as it used to be.
+    pub fn sync_soon(&mut self) -> Result<Recorded, Error> {
+        if self.syncer.is_none()
+            && let Ok(syncer) = super::syncer::Syncer::start(&self.file, &self.path)
+        {
+            self.syncer = Some(syncer);
+        }
+        match self.syncer.as_mut() {
+            Some(syncer) => Ok(syncer.request()),
+            None => {
+                self.sync()?;
+                Ok(Recorded::done())
             }
         }
-        if let Some(syncer) = &self.syncer {
-            syncer.nudge();
-        }
-        Ok(())
     }
 
     /// From here to `release_syncs`, durable events are written at once and fsynced together
@@ -507,6 +510,18 @@ impl AuditLog {
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// Like `release_syncs`, without waiting: the fsync goes to the `syncer`, and what
+    /// resolves once it is done is returned. Whoever runs a command on the strength of those
+    /// events waits for it first (a step's start is on disk before its command runs).
+    pub fn release_syncs_later(&mut self) -> Result<Recorded, Error> {
+        self.held = false;
+        if std::mem::take(&mut self.unsynced) {
+            self.sync_soon()
+        } else {
+            Ok(Recorded::done())
+        }
     }
 
     /// The first line goes to the temporary name, is synced, and only then is the trail named

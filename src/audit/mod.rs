@@ -16,6 +16,7 @@ pub use log::{AuditLog, CHECKPOINT_EVERY_MS};
 pub use output::{BackgroundRecorder, OutputRecorder, OutputSummary};
 pub use outputs::{OutputCheck, OutputProblem, check_outputs};
 pub use signatures::{SignatureReport, check_signatures};
+pub use syncer::Recorded;
 pub use verify::{
     DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify,
 };

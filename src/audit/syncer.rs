@@ -1,9 +1,15 @@
 //! Fsyncs the audit file on a thread of its own, for events that must reach the disk soon but
-//! need not hold the run up until they have: a step's finish (the next step's start, fsynced
-//! before its command runs, would carry it anyway). Written, such an event already survives
-//! a crash of this process; the thread makes it survive a crash of the machine within about a
-//! millisecond instead of at the next durable event. A failed fsync is kept, and stops the log
-//! at its next append.
+//! need not hold the run up while they do:
+//!
+//! - a step's finish (the next step's start, fsynced before its command runs, would carry it
+//!   anyway): written, it already survives a crash of this process; the thread makes it
+//!   survive a crash of the machine within about a millisecond;
+//! - a step's start, whose command is held back until the fsync is done (`Recorded`): the
+//!   connection's session opens while the disk works, and the command reaches the host only
+//!   once its record is on disk.
+//!
+//! A failed fsync is kept: every `Recorded` waiting on it fails, and the log stops at its next
+//! append.
 
 use std::fs::File;
 use std::path::Path;
@@ -11,11 +17,72 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use tokio::sync::watch;
+
+/// How far the fsyncs have come: every request up to this generation is on disk, or why the
+/// last one failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Synced {
+    Up(u64),
+    Failed(String),
+}
+
 #[derive(Debug)]
 pub(super) struct Syncer {
-    nudge: Option<mpsc::Sender<()>>,
+    requests: Option<mpsc::Sender<u64>>,
+    /// The generation of the last request.
+    asked: u64,
+    synced: watch::Receiver<Synced>,
     failed: Arc<Mutex<Option<String>>>,
     worker: Option<JoinHandle<()>>,
+}
+
+/// Resolves once what was written before it was asked for is on disk (`Recorded::wait`).
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    synced: watch::Receiver<Synced>,
+    want: u64,
+}
+
+impl Recorded {
+    /// Already on disk: nothing to wait for.
+    pub fn done() -> Recorded {
+        Recorded {
+            synced: watch::channel(Synced::Up(0)).1,
+            want: 0,
+        }
+    }
+
+    /// Waits for the fsync; the error says why it failed (nothing must then be run).
+    pub async fn wait(mut self) -> Result<(), String> {
+        let want = self.want;
+        let state = self
+            .synced
+            .wait_for(|s| matches!(s, Synced::Failed(_)) || matches!(s, Synced::Up(n) if *n >= want))
+            .await
+            .map(|s| s.clone())
+            .map_err(|_| "the audit file's fsync thread ended".to_string())?;
+        match state {
+            Synced::Failed(why) => Err(why),
+            Synced::Up(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Recorded {
+    /// Not on disk until the returned sender says so (`Synced::Up(1)`), or never
+    /// (`Synced::Failed`).
+    pub(crate) fn pending() -> (Recorded, impl Fn(Result<(), String>)) {
+        let (publish, synced) = watch::channel(Synced::Up(0));
+        let open = move |result: Result<(), String>| {
+            publish.send_replace(match result {
+                Ok(()) => Synced::Up(1),
+                Err(why) => Synced::Failed(why),
+            });
+        };
+        (Recorded { synced, want: 1 }, open)
+    }
 }
 
 impl Syncer {
@@ -23,38 +90,52 @@ impl Syncer {
     /// flushes both).
     pub(super) fn start(file: &File, path: &Path) -> std::io::Result<Syncer> {
         let file = file.try_clone()?;
-        let (nudge, nudges) = mpsc::channel::<()>();
+        let (requests, asked) = mpsc::channel::<u64>();
+        let (publish, synced) = watch::channel(Synced::Up(0));
         let failed = Arc::new(Mutex::new(None));
         let raised = failed.clone();
         let path = path.to_path_buf();
         let worker = std::thread::Builder::new()
             .name("audit-fsync".into())
             .spawn(move || {
-                while nudges.recv().is_ok() {
-                    // One fsync covers every event written so far.
-                    while nudges.try_recv().is_ok() {}
+                while let Ok(mut top) = asked.recv() {
+                    // One fsync covers every request so far.
+                    while let Ok(next) = asked.try_recv() {
+                        top = top.max(next);
+                    }
                     if let Err(e) = file.sync_data() {
+                        let why = format!(
+                            "cannot flush to disk (fsync) the audit file `{}`: {e}",
+                            path.display()
+                        );
                         if let Ok(mut slot) = raised.lock() {
-                            *slot = Some(format!(
-                                "cannot flush to disk (fsync) the audit file `{}`: {e}",
-                                path.display()
-                            ));
+                            *slot = Some(why.clone());
                         }
+                        publish.send_replace(Synced::Failed(why));
                         return;
                     }
+                    publish.send_replace(Synced::Up(top));
                 }
             })?;
         Ok(Syncer {
-            nudge: Some(nudge),
+            requests: Some(requests),
+            asked: 0,
+            synced,
             failed,
             worker: Some(worker),
         })
     }
 
-    /// Asks for an fsync of everything written so far; returns at once.
-    pub(super) fn nudge(&self) {
-        if let Some(nudge) = &self.nudge {
-            let _ = nudge.send(());
+    /// Asks for an fsync of everything written so far; returns at once, with what resolves
+    /// once it is done.
+    pub(super) fn request(&mut self) -> Recorded {
+        self.asked += 1;
+        if let Some(requests) = &self.requests {
+            let _ = requests.send(self.asked);
+        }
+        Recorded {
+            synced: self.synced.clone(),
+            want: self.asked,
         }
     }
 
@@ -67,9 +148,27 @@ impl Syncer {
 impl Drop for Syncer {
     /// Waits for the fsync under way, if any: nothing outlives the log.
     fn drop(&mut self) {
-        drop(self.nudge.take());
+        drop(self.requests.take());
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_resolves_once_synced_and_later_ones_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        let mut syncer = Syncer::start(&file, &path).unwrap();
+        let first = syncer.request();
+        let second = syncer.request();
+        assert_eq!(second.clone().wait().await, Ok(()));
+        assert_eq!(first.wait().await, Ok(()));
+        assert_eq!(syncer.failure(), None);
     }
 }

@@ -1,6 +1,6 @@
 //! One attempt of a `run` step on its hosts: one host, or a fleet (design §13) in rolling
 //! batches, at most `--forks` at once, until the failure budget is spent. Each host's start is
-//! recorded (and fsynced, a wave of starts together) before its command runs, its output streams to its own file and to
+//! recorded (and fsynced, a wave of starts together) before its command is sent, its output streams to its own file and to
 //! the terminal prefixed with its name, and its finish is recorded as it comes; a fleet's
 //! attempt ends with one `fleet step finished` event. A stop (Ctrl-C, SIGTERM, hangup) or an
 //! output that cannot be written stops the command on every host.
@@ -119,9 +119,10 @@ async fn run_one(
     spec: &CommandSpec,
     out: mpsc::Sender<(usize, Chunk)>,
     cancel: CancellationToken,
+    recorded: crate::audit::Recorded,
 ) -> (usize, Result<Ending, TransportError>) {
     let (tx, mut rx) = mpsc::channel::<Chunk>(64);
-    let run = transport.run(spec, tx, cancel);
+    let run = transport.run_after(spec, tx, cancel, recorded);
     tokio::pin!(run);
     loop {
         tokio::select! {
@@ -181,8 +182,9 @@ impl Executor {
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
         loop {
-            // Start what the forks, the batch and the budget allow: every start on disk first,
-            // the wave's starts in one fsync.
+            // Start what the forks, the batch and the budget allow: every start on disk before
+            // its command is sent, the wave's starts in one fsync, which runs while the
+            // commands' sessions open (`Transport::run_after`).
             let mut wave = Vec::new();
             while !stopping && flight.len() + wave.len() < forks {
                 let Some(index) = queue.pop_front() else {
@@ -190,9 +192,10 @@ impl Executor {
                 };
                 wave.push(index);
             }
+            let mut recorded = crate::audit::Recorded::done();
             if !wave.is_empty() {
                 self.sink.hold_syncs();
-                let recorded = wave.iter().try_for_each(|&index| {
+                let started = wave.iter().try_for_each(|&index| {
                     self.emit(Event::StepStarted {
                         step: id.into(),
                         host: transports[index].0.clone(),
@@ -206,10 +209,10 @@ impl Executor {
                         fleet: fleet.map(str::to_string),
                     })
                 });
-                // Released whatever happened: a start that was written is on disk.
-                let synced = self.sink.release_syncs();
-                recorded?;
-                synced?;
+                // Released whatever happened.
+                let synced = self.sink.release_syncs_later();
+                started?;
+                recorded = synced?;
             }
             for index in wave {
                 let (host, transport) = &transports[index];
@@ -241,6 +244,7 @@ impl Executor {
                     &prepared.spec,
                     tx.clone(),
                     cancel.child_token(),
+                    recorded.clone(),
                 ));
             }
             if flight.is_empty() {

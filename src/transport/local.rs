@@ -9,6 +9,8 @@ use tokio::sync::mpsc::Sender;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::Recorded;
+
 use super::{Chunk, CommandSpec, DRAIN, Ending, GRACE, Stopping, TransportError, emit, or_never};
 use crate::script::{READ_AND_RUN, script};
 
@@ -22,6 +24,7 @@ impl Local {
         spec: &CommandSpec,
         out: Sender<Chunk>,
         cancel: CancellationToken,
+        recorded: Recorded,
     ) -> Result<Ending, TransportError> {
         let text = script(&spec.env, &spec.command)?;
         // The script goes through a pipe, never argv: `ps` shows only the fixed wrapper.
@@ -39,6 +42,8 @@ impl Local {
             })?;
         // The shell leads its own group: its id is the group's.
         let mut group = Group(child.id().map(|id| id as i32));
+        // Dropped unsent on failure: the shell reads an empty script and runs nothing.
+        recorded.wait().await.map_err(TransportError::NotRecorded)?;
         if let Some(mut stdin) = child.stdin.take() {
             // Written beside the reading of its output: a big script must not wait on it.
             tokio::spawn(async move {
@@ -128,5 +133,55 @@ impl Group {
 impl Drop for Group {
     fn drop(&mut self) {
         self.signal(libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(command: &str) -> CommandSpec {
+        CommandSpec {
+            command: command.to_string(),
+            env: Vec::new(),
+            timeout: None,
+        }
+    }
+
+    /// The command is sent only once its start is on disk; a start that cannot be put there
+    /// runs nothing and says why.
+    #[tokio::test]
+    async fn the_command_waits_for_its_record_and_a_failed_record_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let command = format!("touch '{}'", marker.display());
+
+        let (recorded, open) = Recorded::pending();
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        let spec = spec(&command);
+        let run = Local.run(&spec, tx, CancellationToken::new(), recorded);
+        tokio::pin!(run);
+        // The shell is up and waiting: nothing has run while the record is not on disk.
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(300), &mut run)
+                .await
+                .is_err()
+        );
+        assert!(!marker.exists(), "ran before its start was recorded");
+        open(Ok(()));
+        assert!(matches!(run.await, Ok(Ending::Exited(0))));
+        assert!(marker.exists());
+
+        std::fs::remove_file(&marker).unwrap();
+        let (recorded, open) = Recorded::pending();
+        open(Err("disk gone".into()));
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        match Local.run(&spec, tx, CancellationToken::new(), recorded).await {
+            Err(TransportError::NotRecorded(why)) => assert_eq!(why, "disk gone"),
+            other => panic!("{other:?}"),
+        }
+        // Its shell read an empty script and ended: give it the time a real run would.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!marker.exists(), "ran although its start was never recorded");
     }
 }

@@ -10,6 +10,8 @@ mod ssh;
 use std::time::Duration;
 
 use tokio::sync::mpsc::Sender;
+
+use crate::audit::Recorded;
 pub use tokio_util::sync::CancellationToken;
 
 pub use canonical::{Canonical, canonical};
@@ -73,6 +75,9 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
+    /// The start of the step could not be put on disk: its command was never sent.
+    #[error("its start could not be recorded, so it was not run: {0}")]
+    NotRecorded(String),
 }
 
 /// Where steps run. Two known cases, so an enum rather than a trait object.
@@ -140,9 +145,23 @@ impl Transport {
         out: Sender<Chunk>,
         cancel: CancellationToken,
     ) -> Result<Ending, TransportError> {
+        self.run_after(spec, out, cancel, Recorded::done()).await
+    }
+
+    /// `run`, the command sent only once `recorded` resolves (the step's start on disk): the
+    /// shell, or the remote session, is started meanwhile and waits for its script, so the
+    /// disk and the connection work at the same time. If the record fails, nothing is sent:
+    /// the shell reads an empty script, and this returns `NotRecorded`.
+    pub async fn run_after(
+        &self,
+        spec: &CommandSpec,
+        out: Sender<Chunk>,
+        cancel: CancellationToken,
+        recorded: Recorded,
+    ) -> Result<Ending, TransportError> {
         match self {
-            Transport::Local(local) => local.run(spec, out, cancel).await,
-            Transport::Ssh(ssh) => ssh.run(spec, out, cancel).await,
+            Transport::Local(local) => local.run(spec, out, cancel, recorded).await,
+            Transport::Ssh(ssh) => ssh.run(spec, out, cancel, recorded).await,
         }
     }
 

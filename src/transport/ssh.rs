@@ -139,6 +139,7 @@ impl Ssh {
         spec: &CommandSpec,
         out: Sender<Chunk>,
         cancel: CancellationToken,
+        recorded: crate::audit::Recorded,
     ) -> Result<Ending, TransportError> {
         let text = script(&spec.env, &spec.command)?;
         let _permit = self
@@ -163,6 +164,9 @@ impl Ssh {
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout().take(), child.stderr().take()) else {
             unreachable!("both pipes were requested");
         };
+        // The session opened while the start was being put on disk; the script goes only once
+        // it is there. Dropped unsent on failure: the remote shell reads an empty script.
+        recorded.wait().await.map_err(TransportError::NotRecorded)?;
         if let Some(mut stdin) = child.stdin().take() {
             // The script travels through the channel, never argv (design §14), written beside
             // the reading of the output so that a big one cannot wait on it.
