@@ -3,7 +3,12 @@
 # with the ratio and the issue's target:
 #   1. one trivial command (`true`) on 50 hosts, cold (connections included): `runbook run
 #      --forks 50` on a role bound to the group of 50, vs `parallel-ssh -p 50`
-#      (target <= 0.7x); Ansible's ad-hoc `command` module with 50 forks shown too;
+#      (target <= 0.7x); Ansible's ad-hoc `command` module with 50 forks shown too; then both
+#      again with the classic key exchange (`KexAlgorithms curve25519-sha256`) for both: with
+#      the default post-quantum one (sntrup761x25519, ~130 ms of client CPU per connection on
+#      OpenSSH 9.2) the two cores spend most of the run on key exchanges, which both tools
+#      pay alike; the second pair shows what each adds to them. CPU is the machine's busy
+#      time during the run (all processes, sshd included);
 #   2. 200 trivial steps on one warm host: runbook vs a shell loop of `ssh` over a ControlMaster
 #      socket (target <= 0.5x) and vs an Ansible playbook of `command` tasks with pipelining
 #      over its warm ControlPersist master (target: runbook >= 30x faster);
@@ -116,6 +121,7 @@ done
 echo "== $N hosts on $servers sshd instances, up in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 printf 'Host *\n  User rbtest\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n' \
   "$work/client" "$work/known_hosts" > "$work/ssh_config"
+{ cat "$work/ssh_config"; echo "  KexAlgorithms curve25519-sha256"; } > "$work/ssh_config_classic"
 
 # runbook's inventory, Ansible's, and the books.
 { echo "hosts:"
@@ -154,12 +160,15 @@ done
 
 # ---- helpers ------------------------------------------------------------------------------
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-# `timed NAME CMD...`: runs CMD, appends its wall time in ms to the array NAME; a failure aborts.
+# The machine's busy CPU time so far, in ms (every process: the tools, ssh, sshd, shells).
+busy_ms() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print int(($2+$3+$4+$7+$8) * 1000 / hz)}' /proc/stat; }
+# `timed NAME CMD...`: runs CMD, appends its wall time in ms to the array NAME and the busy
+# CPU time to NAME_cpu; a failure aborts.
 timed() {
   local name=$1; shift
-  local t0; t0=$(now_ms)
+  local t0 c0; t0=$(now_ms); c0=$(busy_ms)
   if ! "$@" > "$work/last.out" 2>&1; then echo "FAILED: $*"; tail -20 "$work/last.out"; exit 1; fi
-  eval "$name+=($(( $(now_ms) - t0 )))"
+  eval "$name+=($(( $(now_ms) - t0 ))); ${name}_cpu+=($(( $(busy_ms) - c0 )))"
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # Other builds share the machine: each section says how loaded it was when it started.
@@ -167,9 +176,11 @@ load() { echo "1-min load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cor
 div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {printf f, a / b}'; }
 
 rb() { "$bin" --audit-dir "$work/audit" run --yes --identity "$work/client" --known-hosts "$work/known_hosts" \
-  --ssh-config "$work/ssh_config" "$@"; }
-rb_fleet() { rb "$work/steps1-web.yaml" --target web=web --inventory "$work/inventory.yaml" --forks $N; }
-pssh_fleet() { parallel-ssh -h "$work/hosts.txt" -p $N -t 60 -x "-F $work/ssh_config" true; }
+  --ssh-config "${SSHCFG:-$work/ssh_config}" "$@"; }
+rb_fleet() { rb "$work/steps1-web.yaml" --target web=web --inventory "$work/inventory.yaml" --forks $N "$@"; }
+pssh_fleet() { parallel-ssh -h "$work/hosts.txt" -p $N -t 60 -x "-F ${1:-$work/ssh_config}" true; }
+rb_classic() { SSHCFG=$work/ssh_config_classic rb_fleet; }
+pssh_classic() { pssh_fleet "$work/ssh_config_classic"; }
 cold=0
 ansible_fleet() { # a control path of its own each time: cold, connections included
   cold=$((cold + 1)); mkdir -p "$work/cp-cold$cold"
@@ -188,20 +199,25 @@ if [ $rb_ok = 1 ]; then
   leased=$(find "$work" -maxdepth 2 -path "$work/leases-*/runbook-lease-*" | wc -l)
   [ "$leased" = $N ] || echo "  warning: runbook took a lease on $leased of $N hosts"
 fi
-pssh_t=(); ansible_t=(); rbf_t=()
+pssh_t=(); ansible_t=(); rbf_t=(); pssh2_t=(); rbf2_t=()
 for _ in $(seq "$RUNS"); do
   timed pssh_t pssh_fleet
   timed ansible_t ansible_fleet; stop_masters
   if [ $rb_ok = 1 ]; then timed rbf_t rb_fleet; fi
+  timed pssh2_t pssh_classic
+  if [ $rb_ok = 1 ]; then timed rbf2_t rb_classic; fi
 done
 pssh_m=$(median "${pssh_t[@]}"); ansible_m=$(median "${ansible_t[@]}")
-printf '  parallel-ssh -p %d: %s ms   (runs: %s)\n' $N "$pssh_m" "${pssh_t[*]}"
+printf '  parallel-ssh -p %d: %s ms, CPU %s ms   (runs: %s)\n' $N "$pssh_m" "$(median "${pssh_t_cpu[@]}")" "${pssh_t[*]}"
 printf '  ansible -m command -f %d (pipelining): %s ms   (runs: %s)\n' $N "$ansible_m" "${ansible_t[*]}"
 if [ $rb_ok = 1 ]; then
   rbf_m=$(median "${rbf_t[@]}")
-  printf '  runbook --forks %d: %s ms   (runs: %s)\n' $N "$rbf_m" "${rbf_t[*]}"
+  printf '  runbook --forks %d: %s ms, CPU %s ms   (runs: %s)\n' $N "$rbf_m" "$(median "${rbf_t_cpu[@]}")" "${rbf_t[*]}"
   printf '  ratio runbook / parallel-ssh: %s (target <= 0.7)   runbook / ansible: %s\n' \
     "$(div "$rbf_m" "$pssh_m")" "$(div "$rbf_m" "$ansible_m")"
+  pssh2_m=$(median "${pssh2_t[@]}"); rbf2_m=$(median "${rbf2_t[@]}")
+  printf '  with KexAlgorithms curve25519-sha256 for both: parallel-ssh %s ms (CPU %s ms), runbook %s ms (CPU %s ms): ratio %s\n' \
+    "$pssh2_m" "$(median "${pssh2_t_cpu[@]}")" "$rbf2_m" "$(median "${rbf2_t_cpu[@]}")" "$(div "$rbf2_m" "$pssh2_m")"
 else
   echo "  runbook --forks $N: not available yet (target: <= 0.7x parallel-ssh, i.e. <= $(awk -v a="$pssh_m" 'BEGIN {printf "%.0f", a * 0.7}') ms)"
 fi
