@@ -9,6 +9,9 @@
 umask 077
 h=$1 mode=$2
 say() { printf 'RBLEASE %s\n' "$*"; }
+# An answer and its holder line in one write: two small writes in a row would wait for a
+# delayed ACK (~40 ms) on a connection without TCP_NODELAY, which ssh sets only for ttys.
+say2() { printf 'RBLEASE %s %s\n%s\n' "$1" "$2" "$3"; }
 command -v flock >/dev/null 2>&1 || { say no-flock "is not installed"; exit 0; }
 # flock(1) exits 1 when the lock is taken (or the wait ran out); anything else means it does
 # not work here, which must not pass for "taken".
@@ -62,7 +65,7 @@ while :; do
     p=${l%% *}
     case $p in ''|*[!0-9]*) ;; *) kill -0 "$p" 2>/dev/null && cur=${l#* } ;; esac
     if [ "$mode" != break ]; then
-      if [ -n "$cur" ]; then say held "$f"; printf '%s\n' "$cur"; exit 0; fi
+      if [ -n "$cur" ]; then say2 held "$f" "$cur"; exit 0; fi
       if [ "$n" -ge 20 ]; then say held-unknown "$f"; exit 0; fi
     elif [ -n "$cur" ] || [ "$n" -ge 20 ]; then
       # --break-lock: a new generation renamed over the held one, one breaker at a time;
@@ -92,7 +95,7 @@ done
 for b in "$f".broken-*; do
   if [ -f "$b" ]; then flock -n "$b" rm -f "$b"; fi
 done
-say "$answer" "$f"; printf '%s\n' "$who"
+say2 "$answer" "$f" "$who"
 while read -r _; do :; done
 # A clean release names nobody (unless a break made the file another run's).
 if same "$f"; then : >"$f"; fi

@@ -16,21 +16,18 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use tokio::io::AsyncBufReadExt;
 use tokio::process::Child;
 
 use super::SshOptions;
 use crate::transport::canonical::Canonical;
 use crate::transport::destination::Destination;
 
-/// How often a starting master's control socket is looked for, should its `LocalCommand`
-/// not say so first (logging in takes ~150 ms).
+/// How often a starting master's control socket is looked for, should inotify not say first
+/// that it appeared (logging in takes ~150 ms).
 const READY_POLL: Duration = Duration::from_millis(20);
 
-/// What the master's `LocalCommand` prints once it is logged in and listening on its control
-/// socket: ssh runs it after `muxserver_listen`, so the run learns at once that the master is
-/// ready instead of at the next look (~10 ms sooner on average, per host).
-const READY_WORD: &str = "rb-master-ready";
+/// The control socket's name in the master's directory.
+const SOCKET_NAME: &str = "m";
 
 /// How long a closing master is given to leave after being asked (`-O exit`, then SIGTERM)
 /// before it is killed.
@@ -116,7 +113,7 @@ impl Master {
         let _ = std::fs::write(dir.path().join("runbook-owner"), std::process::id().to_string());
         let mut master = Master {
             child: None,
-            socket: dir.path().join("m"),
+            socket: dir.path().join(SOCKET_NAME),
             log: dir.path().join("log"),
             dir: Some(dir),
             host_key_added: None,
@@ -126,7 +123,7 @@ impl Master {
 
         let mut cmd = tokio::process::Command::new("ssh");
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             // Its own process group: a Ctrl-C on the terminal is not delivered to it.
@@ -143,19 +140,17 @@ impl Master {
         // accepts and then says nothing must not hang the run either.
         let limit = Duration::from_secs(secs) + Duration::from_secs(5);
         let deadline = tokio::time::Instant::now() + limit;
+        // Set before ssh starts: the socket cannot appear unseen.
+        let mut appears = master.dir.as_ref().and_then(|d| Appearing::watch(d.path()));
         let mut child = cmd.spawn().map_err(|e| {
             fail(
                 format!("cannot run `ssh`: {e} (is the OpenSSH client installed?)"),
                 String::new(),
             )
         })?;
-        // Ready when the master says so on stdout (its `LocalCommand`), or when its control
-        // socket answers (ssh opens it once logged in); failed when ssh exits first, and its
-        // log says why.
-        let mut said = child
-            .stdout
-            .take()
-            .map(|out| tokio::io::BufReader::new(out).lines());
+        // Ready when the control socket appears (inotify: ssh listens on a temporary name,
+        // then links it into place) and answers, or when a look finds it so; failed when ssh
+        // exits first, and its log says why.
         loop {
             tokio::select! {
                 status = child.wait() => {
@@ -176,12 +171,11 @@ impl Master {
                 () = tokio::time::sleep_until(deadline) => {
                     return Err(fail(format!("timed out after {secs}s"), master.read_log()));
                 }
-                line = next_line(&mut said) => match line {
-                    Some(line) if line.trim() == READY_WORD && answers(&master.socket).await => break,
-                    Some(_) => {}
-                    // Nothing more on stdout: the socket is looked for as before.
-                    None => said = None,
-                },
+                () = appeared(&mut appears, SOCKET_NAME) => {
+                    if answers(&master.socket).await {
+                        break;
+                    }
+                }
                 () = tokio::time::sleep(READY_POLL) => {
                     if master.socket.exists()
                         && tokio::time::timeout_at(deadline, answers(&master.socket)).await == Ok(true)
@@ -191,9 +185,6 @@ impl Master {
                 }
             }
         }
-        // Kept open, never read again: ssh has nothing more to say there, and a closed pipe
-        // must not make a late write fail.
-        child.stdout = said.map(|lines| lines.into_inner().into_inner());
         master.child = Some(Box::new(child));
         master.host_key_added = master
             .read_log()
@@ -309,13 +300,62 @@ fn exits_within(child: &mut Child, limit: Duration) -> bool {
     }
 }
 
-/// The next line of the master's stdout; pending forever once there is none to read.
-async fn next_line(
-    said: &mut Option<tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>>,
-) -> Option<String> {
-    match said {
-        Some(lines) => lines.next_line().await.ok().flatten(),
-        None => std::future::pending().await,
+/// An inotify watch for files appearing in one directory: the run learns that a master is
+/// ready as soon as its control socket is there, instead of at the next look (~10 ms sooner
+/// on average, per host, with no process spent on it).
+struct Appearing {
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+}
+
+impl Appearing {
+    /// `None` where inotify is not to be had: the socket is then only looked for.
+    fn watch(dir: &Path) -> Option<Appearing> {
+        use rustix::fs::inotify;
+        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).ok()?;
+        inotify::add_watch(
+            &fd,
+            dir,
+            inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO,
+        )
+        .ok()?;
+        // SAFETY: an `OwnedFd` is a valid open descriptor, the same one for as long as it
+        // lives, and it lives inside the `AsyncFd`.
+        unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .ok()
+            .map(|fd| Appearing { fd })
+    }
+}
+
+/// Resolves when a file named `name` appears under `watch`; pending forever without a watch,
+/// or once it fails.
+async fn appeared(watch: &mut Option<Appearing>, name: &str) {
+    loop {
+        let Some(w) = watch.as_ref() else {
+            return std::future::pending().await;
+        };
+        let Ok(mut ready) = w.fd.readable().await else {
+            *watch = None;
+            continue;
+        };
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+        let mut events = rustix::fs::inotify::Reader::new(w.fd.get_ref(), &mut buf);
+        let mut seen = false;
+        loop {
+            match events.next() {
+                Ok(event) => seen |= event.file_name().is_some_and(|n| n.to_bytes() == name.as_bytes()),
+                Err(rustix::io::Errno::AGAIN) => {
+                    ready.clear_ready();
+                    break;
+                }
+                Err(_) => {
+                    *watch = None;
+                    break;
+                }
+            }
+        }
+        if seen {
+            return;
+        }
     }
 }
 
@@ -392,8 +432,6 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
         // A foreground master, whatever the ssh config says: with ControlPersist ssh would
         // fork to the background and outlive us.
         "ControlPersist=no".to_string(),
-        "PermitLocalCommand=yes".to_string(),
-        format!("LocalCommand=echo {READY_WORD}"),
         format!("ConnectTimeout={}", opts.connect_timeout.as_secs().max(1)),
         format!("ServerAliveInterval={}", opts.keepalive.as_secs().max(1)),
         format!("ServerAliveCountMax={ALIVE_COUNT}"),
