@@ -26,11 +26,14 @@
 # Needs root (it creates the login user `rbtest` with /bin/sh, as the tests do); installs
 # openssh-server, pssh and python3-venv with apt-get when missing, and ansible-core from PyPI in
 # a venv under ~/.cache/runbook-bench. Everything listens on loopback only.
-# RUNBOOK_BIN=PATH benchmarks another build of runbook instead of building this tree's.
+# RUNBOOK_BIN=PATH benchmarks another build of runbook instead of building this tree's;
+# SECTIONS="1 3" runs only those sections (default: all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
+SECTIONS=${SECTIONS:-1 2 3}
+section() { case " $SECTIONS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 N=50
 PER_SSHD=15
 STEPS=200
@@ -189,6 +192,7 @@ ansible_fleet() { # a control path of its own each time: cold, connections inclu
 stop_masters() { for s in "$work"/cp-cold*/*; do [ -S "$s" ] && ssh -S "$s" -O exit x >/dev/null 2>&1; done; rm -rf "$work"/cp-cold*; }
 
 # ---- 1. one command on 50 hosts -----------------------------------------------------------
+if section 1; then
 echo "== 1. one trivial command on $N hosts, cold (median of $RUNS; $(load))"
 if rb_fleet > "$work/rb-fleet.out" 2>&1; then rb_ok=1; else
   rb_ok=0; echo "  runbook: not available yet ($(grep -m1 -i 'error\|not supported\|unexpected' "$work/rb-fleet.out" || head -1 "$work/rb-fleet.out"))"
@@ -222,7 +226,10 @@ else
   echo "  runbook --forks $N: not available yet (target: <= 0.7x parallel-ssh, i.e. <= $(awk -v a="$pssh_m" 'BEGIN {printf "%.0f", a * 0.7}') ms)"
 fi
 
+fi
+
 # ---- 2. 200 steps on one warm host --------------------------------------------------------
+if section 2; then
 echo "== 2. $STEPS trivial steps on one warm host (median of $RUNS; $(load))"
 h0="rbtest@$(addr 0)"; p0=${port_of[0]}
 ssh -F "$work/ssh_config" -p "$p0" -M -S "$work/cm" -fN "$h0"
@@ -247,7 +254,10 @@ printf '  runbook: %s ms/step\n' "$rb_step"
 printf '  ratio runbook / ssh loop: %s (target <= 0.5)   ansible / runbook: %sx faster (target >= 30)\n' \
   "$(div "$rb_step" "$loop_step")" "$(div "$an_step" "$rb_step" '%.1f')"
 
+fi
+
 # ---- 3. the first command on a fresh host -------------------------------------------------
+if section 3; then
 echo "== 3. the first command on a fresh host (median of $RUNS; $(load))"
 ssh1_t=(); rbfirst_t=()
 for r in $(seq "$RUNS"); do
@@ -259,3 +269,4 @@ ssh1_m=$(median "${ssh1_t[@]}"); rbfirst_m=$(median "${rbfirst_t[@]}")
 printf '  one ssh host true: %s ms   (runs: %s)\n' "$ssh1_m" "${ssh1_t[*]}"
 printf '  runbook run, one step: %s ms   (runs: %s)\n' "$rbfirst_m" "${rbfirst_t[*]}"
 printf '  ratio runbook / ssh: %s (target <= 1.1)\n' "$(div "$rbfirst_m" "$ssh1_m")"
+fi

@@ -527,12 +527,25 @@ async fn connect_all(plan: &Plan, ssh: &SshOptions, forks: usize) -> Result<Hash
     use futures::StreamExt;
     let mut transports = HashMap::new();
     let mut failures = Vec::new();
+    // Where the run waits on each connection (no more hosts than cores), its first session
+    // is spared a delayed ACK; a bigger fleet keeps the cores busy meanwhile, and the extra
+    // session would only cost them.
+    let hosts = plan
+        .bindings
+        .values()
+        .filter(|b| matches!(b, Binding::Ssh { .. }))
+        .count();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let nudge = hosts <= cores;
     let connecting = futures::stream::iter(plan.bindings.iter())
         .map(|(label, binding)| async move {
             let connected = match binding {
                 Binding::Local => Ok(Transport::local()),
                 Binding::Ssh { dest, .. } => connect_retrying(dest, ssh).await,
             };
+            if let (true, Ok(t)) = (nudge, &connected) {
+                t.nudge();
+            }
             (label.clone(), connected)
         })
         .buffer_unordered(forks.max(1));

@@ -86,7 +86,6 @@ impl Ssh {
             master.control_socket().into(),
             Some(master.log().into()),
         ));
-        nudge(&session);
         Ok(Ssh {
             label: dest.to_string(),
             session,
@@ -97,6 +96,11 @@ impl Ssh {
 
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Opens the throwaway session that spares the first real one a delayed ACK (`nudge`).
+    pub fn nudge(&self) {
+        nudge(&self.session);
     }
 
     /// The multiplexed session, for work that outlives one command (the host lease).
@@ -338,7 +342,8 @@ impl Ssh {
 /// open the run's first session, 0.5 ms for the next ones; `ssh host true` pays it too). A
 /// second channel opened a moment later (once that notice has arrived) carries the ACK: a
 /// session that only runs `exit`, not waited for. Only a matter of speed: whatever the timing,
-/// nothing waits on it.
+/// nothing waits on it. It costs the host a session and a shell: worth it where the run waits
+/// on this connection, not for a fleet that keeps the machine busy meanwhile.
 fn nudge(session: &Arc<Session>) {
     let session = session.clone();
     tokio::spawn(async move {
