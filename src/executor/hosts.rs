@@ -1,7 +1,8 @@
 //! One attempt of a `run` step on its hosts: one host, or a fleet (design §13) in rolling
 //! batches, at most `--forks` at once, until the failure budget is spent. Each host's start is
-//! recorded (and fsynced, a wave of starts together) before its command is sent, its output streams to its own file and to
-//! the terminal prefixed with its name, and its finish is recorded as it comes; a fleet's
+//! recorded (and fsynced, a wave of starts together) before its command is sent, its output
+//! streams to its own file and to the terminal prefixed with its name, and its finish is
+//! recorded as it comes; a fleet's
 //! attempt ends with one `fleet step finished` event. A stop (Ctrl-C, SIGTERM, hangup) or an
 //! output that cannot be written stops the command on every host.
 

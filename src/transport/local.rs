@@ -43,7 +43,11 @@ impl Local {
         // The shell leads its own group: its id is the group's.
         let mut group = Group(child.id().map(|id| id as i32));
         // Dropped unsent on failure: the shell reads an empty script and runs nothing.
-        recorded.wait().await.map_err(TransportError::NotRecorded)?;
+        // A stop while the disk is slow ends the attempt before anything was sent.
+        tokio::select! {
+            on_disk = recorded.wait() => on_disk.map_err(TransportError::NotRecorded)?,
+            () = cancel.cancelled() => return Ok(Ending::Cancelled),
+        }
         if let Some(mut stdin) = child.stdin.take() {
             // Written beside the reading of its output: a big script must not wait on it.
             tokio::spawn(async move {
@@ -180,6 +184,15 @@ mod tests {
             Err(TransportError::NotRecorded(why)) => assert_eq!(why, "disk gone"),
             other => panic!("{other:?}"),
         }
+        // A stop while the record is pending ends the attempt; nothing is sent.
+        let (recorded, _open) = Recorded::pending();
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        assert!(matches!(
+            Local.run(&spec, tx, cancel, recorded).await,
+            Ok(Ending::Cancelled)
+        ));
         // Its shell read an empty script and ended: give it the time a real run would.
         std::thread::sleep(std::time::Duration::from_millis(200));
         assert!(!marker.exists(), "ran although its start was never recorded");

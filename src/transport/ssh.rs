@@ -174,7 +174,11 @@ impl Ssh {
         };
         // The session opened while the start was being put on disk; the script goes only once
         // it is there. Dropped unsent on failure: the remote shell reads an empty script.
-        recorded.wait().await.map_err(TransportError::NotRecorded)?;
+        // A stop while the disk is slow ends the attempt before anything was sent.
+        tokio::select! {
+            on_disk = recorded.wait() => on_disk.map_err(TransportError::NotRecorded)?,
+            () = cancel.cancelled() => return Ok(Ending::Cancelled),
+        }
         if let Some(mut stdin) = child.stdin().take() {
             // The script travels through the channel, never argv (design §14), written beside
             // the reading of the output so that a big one cannot wait on it.
