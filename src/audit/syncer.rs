@@ -14,7 +14,6 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::watch;
@@ -33,7 +32,6 @@ pub(super) struct Syncer {
     /// The generation of the last request.
     asked: u64,
     synced: watch::Receiver<Synced>,
-    failed: Arc<Mutex<Option<String>>>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -92,8 +90,6 @@ impl Syncer {
         let file = file.try_clone()?;
         let (requests, asked) = mpsc::channel::<u64>();
         let (publish, synced) = watch::channel(Synced::Up(0));
-        let failed = Arc::new(Mutex::new(None));
-        let raised = failed.clone();
         let path = path.to_path_buf();
         let worker = std::thread::Builder::new()
             .name("audit-fsync".into())
@@ -108,9 +104,6 @@ impl Syncer {
                             "cannot flush to disk (fsync) the audit file `{}`: {e}",
                             path.display()
                         );
-                        if let Ok(mut slot) = raised.lock() {
-                            *slot = Some(why.clone());
-                        }
                         publish.send_replace(Synced::Failed(why));
                         return;
                     }
@@ -121,7 +114,6 @@ impl Syncer {
             requests: Some(requests),
             asked: 0,
             synced,
-            failed,
             worker: Some(worker),
         })
     }
@@ -141,7 +133,10 @@ impl Syncer {
 
     /// Why a background fsync failed, if one did.
     pub(super) fn failure(&self) -> Option<String> {
-        self.failed.lock().ok().and_then(|f| f.clone())
+        match &*self.synced.borrow() {
+            Synced::Failed(why) => Some(why.clone()),
+            Synced::Up(_) => None,
+        }
     }
 }
 

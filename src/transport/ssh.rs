@@ -98,9 +98,26 @@ impl Ssh {
         &self.label
     }
 
-    /// Opens the throwaway session that spares the first real one a delayed ACK (`nudge`).
+    /// Right after login, sshd sends a small packet (its `hostkeys-00` notice) that Nagle holds
+    /// until the client acknowledges the one before; the client, with nothing to send, delays
+    /// that ACK ~40 ms, and the first session's confirmation waits behind it (measured: 43 ms to
+    /// open the run's first session, 0.5 ms for the next ones; `ssh host true` pays it too). A
+    /// second channel opened a moment later (once that notice has arrived) carries the ACK: a
+    /// session that only runs `exit`, not waited for. Only a matter of speed: whatever the timing,
+    /// nothing waits on it. It costs the host a session and a shell: worth it where the run waits
+    /// on this connection, not for a fleet that keeps the machine busy meanwhile.
     pub fn nudge(&self) {
-        nudge(&self.session);
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let _ = session
+                .raw_command("exit")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await;
+        });
     }
 
     /// The multiplexed session, for work that outlives one command (the host lease).
@@ -338,28 +355,6 @@ impl Ssh {
         }
         reason
     }
-}
-
-/// Right after login, sshd sends a small packet (its `hostkeys-00` notice) that Nagle holds
-/// until the client acknowledges the one before; the client, with nothing to send, delays
-/// that ACK ~40 ms, and the first session's confirmation waits behind it (measured: 43 ms to
-/// open the run's first session, 0.5 ms for the next ones; `ssh host true` pays it too). A
-/// second channel opened a moment later (once that notice has arrived) carries the ACK: a
-/// session that only runs `exit`, not waited for. Only a matter of speed: whatever the timing,
-/// nothing waits on it. It costs the host a session and a shell: worth it where the run waits
-/// on this connection, not for a fleet that keeps the machine busy meanwhile.
-fn nudge(session: &Arc<Session>) {
-    let session = session.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        let _ = session
-            .raw_command("exit")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await;
-    });
 }
 
 /// What the remote login shell is given, for a script of `script_len` bytes. Spelled out:
