@@ -8,7 +8,9 @@
 #      the default post-quantum one (sntrup761x25519, ~130 ms of client CPU per connection on
 #      OpenSSH 9.2) the two cores spend most of the run on key exchanges, which both tools
 #      pay alike; the second pair shows what each adds to them. CPU is the machine's busy
-#      time during the run (all processes, sshd included);
+#      time during the run (all processes, sshd included). Beside them, the floor of any tool
+#      that opens one OpenSSH connection per host with this ssh config: the $N `ssh host true`
+#      started at once by `xargs -P` (no Python, no lease, no audit);
 #   2. 200 trivial steps on one warm host: runbook vs a shell loop of `ssh` over a ControlMaster
 #      socket (target <= 0.5x) and vs an Ansible playbook of `command` tasks with pipelining
 #      over its warm ControlPersist master (target: runbook >= 30x faster);
@@ -184,6 +186,12 @@ rb_fleet() { rb "$work/steps1-web.yaml" --target web=web --inventory "$work/inve
 pssh_fleet() { parallel-ssh -h "$work/hosts.txt" -p $N -t 60 -x "-F ${1:-$work/ssh_config}" true; }
 rb_classic() { SSHCFG=$work/ssh_config_classic rb_fleet; }
 pssh_classic() { pssh_fleet "$work/ssh_config_classic"; }
+# The floor: one plain `ssh host true` per host, all started at once.
+ssh_fleet() {
+  sed 's/^\(.*\):\([0-9]*\)$/\2 \1/' "$work/hosts.txt" |
+    xargs -P $N -n 2 sh -c 'exec ssh -F "$0" -p "$1" "$2" true' "${1:-$work/ssh_config}"
+}
+ssh_classic() { ssh_fleet "$work/ssh_config_classic"; }
 cold=0
 ansible_fleet() { # a control path of its own each time: cold, connections included
   cold=$((cold + 1)); mkdir -p "$work/cp-cold$cold"
@@ -203,25 +211,32 @@ if [ $rb_ok = 1 ]; then
   leased=$(find "$work" -maxdepth 2 -path "$work/leases-*/runbook-lease-*" | wc -l)
   [ "$leased" = $N ] || echo "  warning: runbook took a lease on $leased of $N hosts"
 fi
-pssh_t=(); ansible_t=(); rbf_t=(); pssh2_t=(); rbf2_t=()
+pssh_t=(); ansible_t=(); rbf_t=(); pssh2_t=(); rbf2_t=(); floor_t=(); floor2_t=()
 for _ in $(seq "$RUNS"); do
   timed pssh_t pssh_fleet
+  timed floor_t ssh_fleet
   timed ansible_t ansible_fleet; stop_masters
   if [ $rb_ok = 1 ]; then timed rbf_t rb_fleet; fi
   timed pssh2_t pssh_classic
+  timed floor2_t ssh_classic
   if [ $rb_ok = 1 ]; then timed rbf2_t rb_classic; fi
 done
 pssh_m=$(median "${pssh_t[@]}"); ansible_m=$(median "${ansible_t[@]}")
 printf '  parallel-ssh -p %d: %s ms, CPU %s ms   (runs: %s)\n' $N "$pssh_m" "$(median "${pssh_t_cpu[@]}")" "${pssh_t[*]}"
 printf '  ansible -m command -f %d (pipelining): %s ms   (runs: %s)\n' $N "$ansible_m" "${ansible_t[*]}"
+floor_m=$(median "${floor_t[@]}")
+printf '  floor, %d plain `ssh host true` at once (xargs -P %d): %s ms, CPU %s ms = %s x parallel-ssh (the target 0.7x is %s ms)   (runs: %s)\n' \
+  $N $N "$floor_m" "$(median "${floor_t_cpu[@]}")" "$(div "$floor_m" "$pssh_m")" \
+  "$(awk -v a="$pssh_m" 'BEGIN {printf "%.0f", a * 0.7}')" "${floor_t[*]}"
 if [ $rb_ok = 1 ]; then
   rbf_m=$(median "${rbf_t[@]}")
   printf '  runbook --forks %d: %s ms, CPU %s ms   (runs: %s)\n' $N "$rbf_m" "$(median "${rbf_t_cpu[@]}")" "${rbf_t[*]}"
-  printf '  ratio runbook / parallel-ssh: %s (target <= 0.7)   runbook / ansible: %s\n' \
-    "$(div "$rbf_m" "$pssh_m")" "$(div "$rbf_m" "$ansible_m")"
+  printf '  ratio runbook / parallel-ssh: %s (target <= 0.7)   runbook / floor: %s   runbook / ansible: %s\n' \
+    "$(div "$rbf_m" "$pssh_m")" "$(div "$rbf_m" "$floor_m")" "$(div "$rbf_m" "$ansible_m")"
   pssh2_m=$(median "${pssh2_t[@]}"); rbf2_m=$(median "${rbf2_t[@]}")
-  printf '  with KexAlgorithms curve25519-sha256 for both: parallel-ssh %s ms (CPU %s ms), runbook %s ms (CPU %s ms): ratio %s\n' \
-    "$pssh2_m" "$(median "${pssh2_t_cpu[@]}")" "$rbf2_m" "$(median "${rbf2_t_cpu[@]}")" "$(div "$rbf2_m" "$pssh2_m")"
+  printf '  with KexAlgorithms curve25519-sha256 for all: parallel-ssh %s ms (CPU %s ms), floor %s ms (CPU %s ms), runbook %s ms (CPU %s ms): ratio %s, to the floor %s\n' \
+    "$pssh2_m" "$(median "${pssh2_t_cpu[@]}")" "$(median "${floor2_t[@]}")" "$(median "${floor2_t_cpu[@]}")" \
+    "$rbf2_m" "$(median "${rbf2_t_cpu[@]}")" "$(div "$rbf2_m" "$pssh2_m")" "$(div "$rbf2_m" "$(median "${floor2_t[@]}")")"
 else
   echo "  runbook --forks $N: not available yet (target: <= 0.7x parallel-ssh, i.e. <= $(awk -v a="$pssh_m" 'BEGIN {printf "%.0f", a * 0.7}') ms)"
 fi

@@ -68,11 +68,12 @@ const ANSWER: &str = "RBLEASE ";
 const SCRIPT: &str = include_str!("lease/remote.sh");
 
 /// What the login shell is given: the script as `sh -c`'s one word, its arguments quoted the
-/// same way, so nothing in the holder is ever parsed as shell.
+/// same way, so nothing in the holder is ever parsed as shell. `exec`: the login shell
+/// becomes that `sh` rather than forking it (a process less per host).
 fn remote_command(holder_json: &str, break_lease: bool, base: &str) -> String {
     let mode = if break_lease { "break" } else { "take" };
     format!(
-        "sh -c {} rb-lease {} {mode} {}",
+        "exec sh -c {} rb-lease {} {mode} {}",
         shell_quote(SCRIPT),
         shell_quote(holder_json),
         shell_quote(base)
