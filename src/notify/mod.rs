@@ -199,6 +199,39 @@ impl Dispatch {
     pub(crate) fn send(&self, notice: Notice) {
         self.queue.enqueue(&notice, &self.records);
     }
+
+    /// The run as a summary names it: `Title (runbook-id)`.
+    fn run_named(&self) -> String {
+        format!("{} ({})", self.run.title, self.run.runbook)
+    }
+
+    /// A step failed for good, on one host or a fleet: a page. `what` is the summary after
+    /// "step `id` failed "; `data` adds the host (or fleet) fields to the step's.
+    fn step_failed(
+        &self,
+        step: &str,
+        outcome: StepOutcome,
+        attempt: u32,
+        duration: Duration,
+        what: String,
+        mut data: Map<String, Value>,
+    ) {
+        let summary = format!("step `{step}` {} {what}", outcome.as_str());
+        let mut all = Map::from_iter([
+            ("step".to_string(), json!(step)),
+            ("outcome".to_string(), json!(outcome.as_str())),
+            ("attempt".to_string(), json!(attempt)),
+            ("duration_ms".to_string(), ms(duration)),
+        ]);
+        all.append(&mut data);
+        self.send(self.notice(
+            Kind::StepFailed,
+            Some(step.to_string()),
+            summary,
+            all,
+            Some(Page::Trigger),
+        ));
+    }
 }
 
 /// The listener: events in, notices out, records back.
@@ -251,10 +284,9 @@ impl Notifier {
         match event {
             Event::RunStarted { targets, alert, .. } => {
                 let summary = format!(
-                    "{} started: {} ({}), {} by {}, RTO {}",
+                    "{} started: {}, {} by {}, RTO {}",
                     d.run.mode,
-                    d.run.title,
-                    d.run.runbook,
+                    d.run_named(),
                     d.run.run_id,
                     d.run.operator,
                     crate::duration::format(d.clock.rto)
@@ -283,36 +315,21 @@ impl Notifier {
                 fleet: None,
                 ..
             } => {
-                let retried = *attempt < self.attempts.get(step).copied().unwrap_or(1)
-                    && !matches!(outcome, StepOutcome::Lost);
+                // A lost attempt is never retried: it fails the step now.
+                let retried = self.retried(step, *attempt) && !matches!(outcome, StepOutcome::Lost);
                 if !failure(*outcome) || retried {
                     return;
                 }
-                let mut summary = format!(
-                    "step `{step}` {} on {host} (attempt {attempt}) in {} ({})",
-                    outcome.as_str(),
-                    d.run.title,
-                    d.run.runbook
-                );
+                let mut what = format!("on {host} (attempt {attempt}) in {}", d.run_named());
                 if let Some(r) = reason {
-                    summary.push_str(&format!(": {r}"));
+                    what.push_str(&format!(": {r}"));
                 }
                 let data = Map::from_iter([
-                    ("step".to_string(), json!(step)),
                     ("host".to_string(), json!(host)),
-                    ("outcome".to_string(), json!(outcome.as_str())),
                     ("exit".to_string(), json!(exit)),
-                    ("attempt".to_string(), json!(attempt)),
-                    ("duration_ms".to_string(), ms(*duration)),
                     ("reason".to_string(), json!(reason)),
                 ]);
-                d.send(d.notice(
-                    Kind::StepFailed,
-                    Some(step.clone()),
-                    summary,
-                    data,
-                    Some(Page::Trigger),
-                ));
+                d.step_failed(step, *outcome, *attempt, *duration, what, data);
             }
             Event::FleetFinished {
                 step,
@@ -323,33 +340,16 @@ impl Notifier {
                 failed,
                 ..
             } => {
-                let retried = *attempt < self.attempts.get(step).copied().unwrap_or(1);
-                if !failure(*outcome) || retried {
+                if !failure(*outcome) || self.retried(step, *attempt) {
                     return;
                 }
                 let hosts: Vec<String> = failed.iter().map(|(h, _)| h.clone()).collect();
-                let summary = format!(
-                    "step `{step}` {} on {fleet} (failed on {}) in {} ({})",
-                    outcome.as_str(),
-                    hosts.join(", "),
-                    d.run.title,
-                    d.run.runbook
-                );
+                let what = format!("on {fleet} (failed on {}) in {}", hosts.join(", "), d.run_named());
                 let data = Map::from_iter([
-                    ("step".to_string(), json!(step)),
                     ("host".to_string(), json!(fleet)),
-                    ("outcome".to_string(), json!(outcome.as_str())),
-                    ("attempt".to_string(), json!(attempt)),
-                    ("duration_ms".to_string(), ms(*duration)),
                     ("hosts_failed".to_string(), json!(hosts)),
                 ]);
-                d.send(d.notice(
-                    Kind::StepFailed,
-                    Some(step.clone()),
-                    summary,
-                    data,
-                    Some(Page::Trigger),
-                ));
+                d.step_failed(step, *outcome, *attempt, *duration, what, data);
             }
             Event::RunFinished {
                 outcome,
@@ -366,10 +366,9 @@ impl Notifier {
                 self.finished = true;
                 let within = elapsed <= rto;
                 let mut summary = format!(
-                    "{} {} ({}) ended {} in {}, {} the {} RTO",
+                    "{} {} ended {} in {}, {} the {} RTO",
                     d.run.mode,
-                    d.run.title,
-                    d.run.runbook,
+                    d.run_named(),
                     outcome.as_str(),
                     crate::ui::fmt_secs(*elapsed),
                     if within { "within" } else { "over" },
@@ -413,9 +412,8 @@ impl Notifier {
     pub fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
         let d = &self.dispatch;
         let summary = format!(
-            "approval needed: step `{step}` on {host} of {} ({}) waits for {quorum} approval{}: runbook approve {request}",
-            d.run.title,
-            d.run.runbook,
+            "approval needed: step `{step}` on {host} of {} waits for {quorum} approval{}: runbook approve {request}",
+            d.run_named(),
             if quorum == 1 { "" } else { "s" }
         );
         let data = Map::from_iter([
@@ -443,6 +441,11 @@ impl Notifier {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Whether this failed attempt of `step` is to be retried (so no failure of the step yet).
+    fn retried(&self, step: &str, attempt: u32) -> bool {
+        attempt < self.attempts.get(step).copied().unwrap_or(1)
     }
 
     pub fn finished(&self) -> bool {

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::support::cmd::{bin, runbook};
 use crate::support::fleet::{Fleet, GROUP};
+use crate::support::http::{Answer, Receiver};
 use crate::support::wait;
 
 fn book(dir: &Path, steps: &str) -> std::path::PathBuf {
@@ -92,7 +93,8 @@ fn a_step_on_five_hosts_where_one_fails_records_every_hosts_outcome() {
         dir.path(),
         "  - id: deploy\n    title: Deploy\n    run: 'echo \"hello from $RBTEST_HOST\"; [ \"$RBTEST_HOST\" != web-3 ]'\n",
     );
-    let out = run(&fleet, audit.path(), &file, &[])
+    let receiver = Receiver::start(Answer::Ok);
+    let out = run(&fleet, audit.path(), &file, &["--notify", &receiver.url("/hook")])
         .env("TERM", "dumb")
         .expect_code(3);
     for i in [1, 2, 4, 5] {
@@ -133,6 +135,26 @@ fn a_step_on_five_hosts_where_one_fails_records_every_hosts_outcome() {
     );
     assert_eq!(hosts(&aggregate[0]["hosts_failed"]), ["web-3"]);
     assert!(hosts(&aggregate[0]["hosts_not_started"]).is_empty());
+    // One page for the fleet step, naming the host it failed on (not one per host).
+    let failed: Vec<Value> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json())
+        .filter(|e| e["type"] == "runbook.step.failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let data = &failed[0]["data"];
+    assert_eq!(data["step"], "deploy");
+    assert_eq!(data["host"], GROUP);
+    assert_eq!(data["outcome"], "failed");
+    assert_eq!(data["attempt"], 1);
+    assert_eq!(data["hosts_failed"], serde_json::json!(["web-3"]));
+    assert!(
+        data["summary"].as_str().unwrap().starts_with(&format!(
+            "step `deploy` failed on {GROUP} (failed on web-3) in Fleet (fleet)"
+        )),
+        "{data}"
+    );
     let trail = crate::support::trail::audit_files(audit.path()).pop().unwrap();
     runbook(["audit", "verify"]).arg(&trail).expect_code(0);
 }

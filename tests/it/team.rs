@@ -287,7 +287,16 @@ fn pagerduty_triggers_on_a_failure_and_resolves_on_a_resolved_end() {
         );
     }
     assert_eq!(trigger["payload"]["severity"], "critical");
-    assert_eq!(trigger["payload"]["custom_details"]["step"], "check");
+    let details = &trigger["payload"]["custom_details"];
+    assert_eq!(details["step"], "check");
+    assert_eq!(details["outcome"], "failed");
+    assert_eq!(details["exit"], 1);
+    assert_eq!(details["attempt"], 1);
+    let summary = trigger["payload"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("step `check` failed on ") && summary.contains("(attempt 1) in Paged (paged)"),
+        "{summary}"
+    );
     let resolve = requests[1].json();
     assert_eq!(resolve["event_action"], "resolve");
     assert_eq!(resolve["dedup_key"], run.as_str());
