@@ -9,6 +9,7 @@ mod outputs;
 pub mod sign;
 mod signatures;
 mod syncer;
+mod trail_check;
 mod verify;
 
 pub use dir::{audit_dir, new_run_id, prepare_audit_dir, prepare_trail, resolve_run};
@@ -17,6 +18,7 @@ pub use output::{BackgroundRecorder, OutputRecorder, OutputSummary};
 pub use outputs::{OutputCheck, OutputProblem, check_outputs};
 pub use signatures::{SignatureReport, check_signatures};
 pub use syncer::Recorded;
+pub use trail_check::{TrailCheck, check};
 pub use verify::{
     DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify,
 };

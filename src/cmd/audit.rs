@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::audit::{self, OutputCheck, SignatureReport, Status, Verification};
+use crate::audit::{self, OutputCheck, SignatureReport, Status, TrailCheck, Verification};
 use crate::cli::{Global, VerifyArgs};
 use crate::error::{Error, Result, exit};
 use crate::output::print;
@@ -31,35 +31,16 @@ pub fn verify(global: &Global, args: &VerifyArgs) -> Result<u8> {
         Some(hex) => Some(expected_head(hex)?),
         None => None,
     };
-    if let Some(file) = &args.signers
-        && !file.is_file()
-    {
-        return Err(Error::usage(format!(
-            "--signers `{}`: no such file (an allowed_signers file: `PRINCIPAL KEYTYPE KEY` per line)",
-            file.display()
-        )));
-    }
     let dir = audit::audit_dir(global.audit_dir.as_deref());
     let path = audit::resolve_run(&dir, &args.run)?;
-    let verification = audit::verify(&path)?;
-    let chain_ok = !matches!(verification.status, Status::Tampered { .. });
-    let outputs = if chain_ok {
-        audit::check_outputs(&path, &verification)
-    } else {
-        OutputCheck::default()
-    };
-    let signatures = audit::check_signatures(&verification, args.signers.as_deref());
+    let TrailCheck {
+        verification,
+        outputs,
+        signatures,
+        mut problems,
+    } = audit::check(&path, args.signers.as_deref())?;
     let head = verification.head.as_deref().unwrap_or_default();
     let head_matches = expect.as_ref().map(|e| head.starts_with(e.as_str()));
-    let mut problems: Vec<String> = outputs
-        .problems
-        .iter()
-        .map(|p| match &p.step {
-            Some(step) => format!("output of step `{step}` `{}` {}", p.file, p.problem),
-            None => format!("`{}` {}", p.file, p.problem),
-        })
-        .collect();
-    problems.extend(signatures.problems.iter().cloned());
     if head_matches == Some(false) {
         problems.push(format!(
             "the head is {head}, not the expected {}…",

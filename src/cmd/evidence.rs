@@ -13,14 +13,6 @@ use crate::review::evidence::{self, Evidence, MAX_EMBEDDED_TRAIL, RunbookFile};
 use crate::review::{self, Review};
 
 pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
-    if let Some(file) = &args.signers
-        && !file.is_file()
-    {
-        return Err(Error::usage(format!(
-            "--signers `{}`: no such file (an allowed_signers file: `PRINCIPAL KEYTYPE KEY` per line)",
-            file.display()
-        )));
-    }
     if let Some(file) = &args.runbook
         && !file.exists()
     {
@@ -32,23 +24,13 @@ pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
     let dir = audit::audit_dir(global.audit_dir.as_deref());
     let path = audit::resolve_run(&dir, &args.run)?;
     let review = review::load(&path)?;
-    let verification = audit::verify(&path)?;
+    let audit::TrailCheck {
+        verification,
+        outputs,
+        signatures,
+        problems,
+    } = audit::check(&path, args.signers.as_deref())?;
     let tampered = matches!(verification.status, Status::Tampered { .. });
-    let outputs = if tampered {
-        audit::OutputCheck::default()
-    } else {
-        audit::check_outputs(&path, &verification)
-    };
-    let signatures = audit::check_signatures(&verification, args.signers.as_deref());
-    let mut problems: Vec<String> = outputs
-        .problems
-        .iter()
-        .map(|p| match &p.step {
-            Some(step) => format!("output of step `{step}` `{}` {}", p.file, p.problem),
-            None => format!("`{}` {}", p.file, p.problem),
-        })
-        .collect();
-    problems.extend(signatures.problems.iter().cloned());
     let untrusted = tampered || !problems.is_empty();
 
     let runbook = match runbook_as_run(global, &path, &review, args.runbook.as_deref()) {
