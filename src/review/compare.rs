@@ -188,6 +188,37 @@ impl Comparison {
             .map(|newest| format!("runbook review {}", shell_word(&newest.path)))
     }
 
+    /// The comparison table's body, the same in every format: a row per step (its time in
+    /// each run, `missing` where a run did not reach it), then the total, the verdict and the
+    /// mode of each run. `step` and `total` dress the step ids and the totals the format's way.
+    pub fn rows(
+        &self,
+        step: fn(&str) -> String,
+        missing: &str,
+        total: (&str, fn(String) -> String),
+    ) -> Vec<Vec<String>> {
+        let mut rows: Vec<Vec<String>> = self
+            .steps
+            .iter()
+            .map(|row| {
+                let mut cells = vec![step(&row.step)];
+                cells.extend(row.took_ms.iter().map(|t| t.map_or(missing.to_string(), fmt_ms)));
+                cells
+            })
+            .collect();
+        let (label, dress) = total;
+        let mut totals = vec![label.to_string()];
+        totals.extend(self.runs.iter().map(|r| dress(fmt_total(r.total_ms))));
+        rows.push(totals);
+        let mut verdicts = vec!["verdict".to_string()];
+        verdicts.extend(self.runs.iter().map(|r| r.verdict.clone()));
+        rows.push(verdicts);
+        let mut modes = vec!["mode".to_string()];
+        modes.extend(self.runs.iter().map(|r| r.mode.clone()));
+        rows.push(modes);
+        rows
+    }
+
     /// `mixes 2 incidents and 3 drills`, when the runs do.
     pub fn mixed_modes(&self) -> Option<String> {
         if self.modes.len() < 2 {

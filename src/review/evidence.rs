@@ -9,9 +9,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::html::{STYLE, good, record, table};
+use super::html::{STYLE, good, record, steps_table, table};
 use super::svg::{esc, timeline};
-use super::text::{STEP_HEADER, step_cells};
 use super::{Review, fmt_rto, fmt_total};
 use crate::audit::sign::{AUDIT_NAMESPACE, Signature};
 
@@ -115,19 +114,7 @@ pub fn render(e: &Evidence<'_>) -> String {
     out.push_str("<section id=\"timeline\">\n<h2>Timeline</h2>\n");
     out.push_str(&timeline(r, 0));
     out.push_str("<p class=\"muted\">time: when the step was presented (UTC); the other times are on the RTO clock. wait: presented → started (human); exec: started → finished (machine).</p>\n");
-    let rows: Vec<Vec<String>> = r
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, v)| step_cells(r, i, v))
-        .collect();
-    out.push_str(&table(&STEP_HEADER, &rows, |i| {
-        if r.steps[i].over_ms.is_some_and(|o| o > 0) {
-            "over"
-        } else {
-            ""
-        }
-    }));
+    out.push_str(&steps_table(r));
     out.push_str("</section>\n");
     out.push_str(&deviations_section(r));
     out.push_str(&runbook_section(e));

@@ -4,7 +4,7 @@
 
 use super::svg::{esc, timeline};
 use super::text::{STEP_HEADER, gap_words, share, step_cells};
-use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_signed, fmt_time, fmt_total};
+use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_signed, fmt_time};
 
 pub(crate) const STYLE: &str = r#"
 :root { color-scheme: light dark;
@@ -67,6 +67,23 @@ pre.diff .removed { color: var(--fail); } pre.diff .added { color: var(--pass); 
 
 pub(crate) fn good(verdict: &str) -> bool {
     matches!(verdict, "PASS" | "WITHIN RTO")
+}
+
+/// A row per step visit, the ones over their target marked `over`.
+pub(crate) fn steps_table(r: &Review) -> String {
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, v)| step_cells(r, i, v))
+        .collect();
+    table(&STEP_HEADER, &rows, |i| {
+        if r.steps[i].over_ms.is_some_and(|o| o > 0) {
+            "over"
+        } else {
+            ""
+        }
+    })
 }
 
 pub(crate) fn table(
@@ -207,19 +224,7 @@ fn render_one(r: &Review, id: usize) -> String {
     out.push_str("<h2>Timeline</h2>\n");
     out.push_str(&timeline(r, id));
     out.push_str("<h2>Steps</h2>\n<p class=\"muted\">time: when the step was presented (UTC); the other times are on the RTO clock. wait: presented → started (human); exec: started → finished (machine).</p>\n");
-    let rows: Vec<Vec<String>> = r
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, v)| step_cells(r, i, v))
-        .collect();
-    out.push_str(&table(&STEP_HEADER, &rows, |i| {
-        if r.steps[i].over_ms.is_some_and(|o| o > 0) {
-            "over"
-        } else {
-            ""
-        }
-    }));
+    out.push_str(&steps_table(r));
     let items = record(r);
     if !items.is_empty() {
         out.push_str("<h2>Deviations, decisions, notes, edits and failed attempts</h2>\n");
@@ -275,24 +280,7 @@ fn render_comparison(c: &Comparison) -> String {
             .enumerate()
             .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
     );
-    let mut rows: Vec<Vec<String>> = c
-        .steps
-        .iter()
-        .map(|row| {
-            let mut cells = vec![row.step.clone()];
-            cells.extend(row.took_ms.iter().map(|t| t.map_or("—".into(), fmt_ms)));
-            cells
-        })
-        .collect();
-    let mut total = vec!["total".to_string()];
-    total.extend(c.runs.iter().map(|r| fmt_total(r.total_ms)));
-    rows.push(total);
-    let mut verdicts = vec!["verdict".to_string()];
-    verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
-    rows.push(verdicts);
-    let mut modes = vec!["mode".to_string()];
-    modes.extend(c.runs.iter().map(|r| r.mode.clone()));
-    rows.push(modes);
+    let rows = c.rows(str::to_string, "—", ("total", |t| t));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&table(&header, &rows, |_| ""));
     out.push_str("<ol class=\"muted\">\n");

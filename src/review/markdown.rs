@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::text::{STEP_HEADER, gap_words, one_line, share, step_cells};
-use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_rto, fmt_signed, fmt_time, fmt_total};
+use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_rto, fmt_signed, fmt_time};
 
 /// The `dateFormat` of the gantt block and the matching chrono format.
 pub const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
@@ -277,24 +277,7 @@ fn render_comparison(c: &Comparison) -> String {
             .enumerate()
             .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
     );
-    let mut rows: Vec<Vec<String>> = c
-        .steps
-        .iter()
-        .map(|row| {
-            let mut cells = vec![format!("`{}`", row.step)];
-            cells.extend(row.took_ms.iter().map(|t| t.map_or("—".into(), fmt_ms)));
-            cells
-        })
-        .collect();
-    let mut total = vec!["**total**".to_string()];
-    total.extend(c.runs.iter().map(|r| format!("**{}**", fmt_total(r.total_ms))));
-    rows.push(total);
-    let mut verdicts = vec!["verdict".to_string()];
-    verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
-    rows.push(verdicts);
-    let mut modes = vec!["mode".to_string()];
-    modes.extend(c.runs.iter().map(|r| r.mode.clone()));
-    rows.push(modes);
+    let rows = c.rows(|s| format!("`{s}`"), "—", ("**total**", |t| format!("**{t}**")));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&md_table(&header, &rows));
     out.push('\n');

@@ -1,6 +1,6 @@
 //! The terminal review: aligned plain text, readable in a log and over `less`.
 
-use super::{Comparison, Review, StepVisit, fmt_clock, fmt_ms, fmt_signed, fmt_time, fmt_total};
+use super::{Comparison, Review, StepVisit, fmt_clock, fmt_ms, fmt_signed, fmt_time};
 
 /// Aligns columns: each cell padded to its column's widest, two spaces apart.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -290,24 +290,7 @@ fn render_comparison(c: &Comparison) -> String {
     }
     let mut header = vec!["step".to_string()];
     header.extend((1..=c.runs.len()).map(|i| format!("run {i}")));
-    let mut rows: Vec<Vec<String>> = c
-        .steps
-        .iter()
-        .map(|row| {
-            let mut cells = vec![row.step.clone()];
-            cells.extend(row.took_ms.iter().map(|t| t.map_or("-".into(), fmt_ms)));
-            cells
-        })
-        .collect();
-    let mut total = vec!["TOTAL".to_string()];
-    total.extend(c.runs.iter().map(|r| fmt_total(r.total_ms)));
-    rows.push(total);
-    let mut verdicts = vec!["verdict".to_string()];
-    verdicts.extend(c.runs.iter().map(|r| r.verdict.clone()));
-    rows.push(verdicts);
-    let mut modes = vec!["mode".to_string()];
-    modes.extend(c.runs.iter().map(|r| r.mode.clone()));
-    rows.push(modes);
+    let rows = c.rows(str::to_string, "-", ("TOTAL", |t| t));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&table(&header, &rows));
     for (i, r) in c.runs.iter().enumerate() {

@@ -169,6 +169,21 @@ fn several_runs_are_compared_and_the_trend_is_told() {
     assert_eq!(trend["change_pct"], -50.0);
     let md = review(&[args.as_slice(), &["--format", "md"]].concat(), 0);
     assert!(md.contains("**Trend:** Over the last 5 runs"), "{md}");
+    // The snapshot holds the text table; the same rows in markdown and HTML.
+    let total = md
+        .lines()
+        .find(|l| l.starts_with("| **total** |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert_eq!(
+        total.matches("| **").count(),
+        6,
+        "the label and 5 totals in bold: {total}"
+    );
+    assert!(md.contains("| verdict |") && md.contains("| mode |"), "{md}");
+    let html = review(&[args.as_slice(), &["--format", "html"]].concat(), 0);
+    for label in ["total", "verdict", "mode"] {
+        assert!(html.contains(&format!("<tr><td>{label}</td>")), "{label}: {html}");
+    }
 }
 
 /// A run killed mid-step has no seal: reviewed with what it holds, marked INCOMPLETE; then
