@@ -73,6 +73,35 @@ fn of<'a>(events: &'a [Value], kind: &str, step: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// A directory where each host's command leaves a line per run (`$dir/$RBTEST_HOST`):
+/// writable by the login user of the test hosts.
+struct Marks(tempfile::TempDir);
+
+impl Marks {
+    fn new() -> Marks {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        Marks(dir)
+    }
+
+    fn dir(&self) -> std::path::Display<'_> {
+        self.0.path().display()
+    }
+
+    /// How many times `host` ran its command.
+    fn runs(&self, host: &str) -> usize {
+        std::fs::read_to_string(self.0.path().join(host))
+            .unwrap()
+            .lines()
+            .count()
+    }
+
+    /// How many hosts ran their command at all.
+    fn hosts(&self) -> usize {
+        std::fs::read_dir(self.0.path()).unwrap().count()
+    }
+}
+
 fn hosts(list: &Value) -> Vec<String> {
     list.as_array()
         .unwrap()
@@ -273,14 +302,13 @@ fn ctrl_c_during_a_fleet_step_stops_the_command_on_every_host() {
 fn a_resume_after_a_kill_mid_fleet_step_reruns_only_the_unknown_hosts() {
     let fleet = Fleet::start(3);
     let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let marks = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(marks.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marks = Marks::new();
     // Each run leaves a line on its host's mark; web-2 and web-3 hang the first time only.
     let file = book(
         dir.path(),
         &format!(
             "  - id: mark\n    title: Mark\n    idempotent: true\n    run: |\n      f={}/$RBTEST_HOST\n      echo run >> \"$f\"\n      if [ \"$RBTEST_HOST\" != web-1 ] && [ \"$(wc -l < \"$f\")\" -eq 1 ]; then sleep 41; fi\n",
-            marks.path().display()
+            marks.dir()
         ),
     );
     let mut child = spawn_run(&fleet, audit.path(), &file, &[]);
@@ -300,20 +328,14 @@ fn a_resume_after_a_kill_mid_fleet_step_reruns_only_the_unknown_hosts() {
         .args(["resume", "last", "--yes", "--no-sign"])
         .args(fleet.ssh_args())
         .expect_code(0);
-    let lines = |host: &str| {
-        std::fs::read_to_string(marks.path().join(host))
-            .unwrap()
-            .lines()
-            .count()
-    };
     assert_eq!(
-        lines("web-1"),
+        marks.runs("web-1"),
         1,
         "web-1 had succeeded: not run again\n{}",
         out.stderr
     );
-    assert_eq!(lines("web-2"), 2);
-    assert_eq!(lines("web-3"), 2);
+    assert_eq!(marks.runs("web-2"), 2);
+    assert_eq!(marks.runs("web-3"), 2);
     // The first instances were stopped before the re-run, not left beside it.
     assert_eq!(fleet.remote_processes("^sleep 41"), 0);
     let events = events(audit.path());
@@ -346,23 +368,19 @@ fn a_refused_host_key_of_one_host_fails_pre_flight_and_runs_nothing() {
         })
         .collect();
     std::fs::write(&fleet.known_hosts, known).unwrap();
-    let marks = tempfile::tempdir().unwrap();
+    let marks = Marks::new();
     let file = book(
         dir.path(),
         &format!(
             "  - id: touch\n    title: Touch\n    run: touch {}/$RBTEST_HOST\n",
-            marks.path().display()
+            marks.dir()
         ),
     );
     let out = run(&fleet, audit.path(), &file, &[]).expect_code(2);
     assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
     assert!(out.stderr.contains("web-2:"), "{}", out.stderr);
     assert!(out.stderr.contains("host key"), "{}", out.stderr);
-    assert_eq!(
-        std::fs::read_dir(marks.path()).unwrap().count(),
-        0,
-        "a command ran"
-    );
+    assert_eq!(marks.hosts(), 0, "a command ran");
 }
 
 #[test]
@@ -398,14 +416,13 @@ fn a_capture_on_a_fleet_step_needs_capture_from() {
 fn the_operator_retries_the_failed_hosts_only() {
     let fleet = Fleet::start(3);
     let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let marks = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(marks.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let marks = Marks::new();
     // web-2 fails the first time only.
     let file = book(
         dir.path(),
         &format!(
             "  - id: flaky\n    title: Flaky\n    run: |\n      f={}/$RBTEST_HOST\n      echo run >> \"$f\"\n      [ \"$RBTEST_HOST\" != web-2 ] || [ \"$(wc -l < \"$f\")\" -gt 1 ]\n",
-            marks.path().display()
+            marks.dir()
         ),
     );
     let mut command = Command::new(bin());
@@ -426,13 +443,10 @@ fn the_operator_retries_the_failed_hosts_only() {
     crate::support::pty::keys(&mut s, "\r");
     s.exp_string("run resolved").unwrap();
     assert_eq!(crate::support::pty::wait_exit(&mut s), 0);
-    let count = |host: &str| {
-        std::fs::read_to_string(marks.path().join(host))
-            .unwrap()
-            .lines()
-            .count()
-    };
-    assert_eq!((count("web-1"), count("web-2"), count("web-3")), (1, 2, 1));
+    assert_eq!(
+        (marks.runs("web-1"), marks.runs("web-2"), marks.runs("web-3")),
+        (1, 2, 1)
+    );
     let events = events(audit.path());
     let second: Vec<&str> = of(&events, "step started", "flaky")
         .iter()
