@@ -624,6 +624,32 @@ fn alert_catalog(dir: &Path) -> PathBuf {
 
 /// A real Alertmanager posts its own webhook (version 4) to a receiver; the body it captured
 /// feeds `runbook match --alert` and `runbook run --alert`.
+/// `runbook match [EXTRA] --alert ALERT --dir CATALOG`, expecting `code`.
+fn match_alert(alert: &Path, catalog: &Path, extra: &[&str], code: i32) -> crate::support::cmd::Outcome {
+    runbook(["match"])
+        .args(extra)
+        .arg("--alert")
+        .arg(alert)
+        .arg("--dir")
+        .arg(catalog)
+        .expect_code(code)
+}
+
+/// `runbook run ID --yes --alert ALERT --dir CATALOG` into an audit directory of its own:
+/// what it printed and the trail's first event (`run started`).
+fn run_for_alert(id: &str, alert: &Path, catalog: &Path) -> (crate::support::cmd::Outcome, Value) {
+    let audit = tempfile::tempdir().unwrap();
+    let out = runbook(["run", id, "--yes", "--alert"])
+        .arg(alert)
+        .arg("--dir")
+        .arg(catalog)
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .expect_code(0);
+    let started = events(&audit_files(audit.path())[0]).swap_remove(0);
+    (out, started)
+}
+
 #[test]
 fn an_alertmanager_webhook_names_the_runbook_and_gives_its_inputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -648,11 +674,7 @@ fn an_alertmanager_webhook_names_the_runbook_and_gives_its_inputs() {
     let alert = write(dir.path(), "alert.json", &String::from_utf8_lossy(&got[0].body));
     let catalog = alert_catalog(dir.path());
 
-    let out = runbook(["match", "--alert"])
-        .arg(&alert)
-        .arg("--dir")
-        .arg(&catalog)
-        .expect_code(0);
+    let out = match_alert(&alert, &catalog, &[], 0);
     assert!(
         out.stdout
             .starts_with("api-down\tAPI down\t(alert.match alertname=ServiceDown)"),
@@ -662,33 +684,22 @@ fn an_alertmanager_webhook_names_the_runbook_and_gives_its_inputs() {
     assert!(!out.stdout.contains("disk-full"), "{}", out.stdout);
     // The shipped catalog: service-down answers ServiceDown.
     let shipped = crate::support::cmd::root().join("runbooks");
-    let out = runbook(["match", "--alert"])
-        .arg(&alert)
-        .arg("--dir")
-        .arg(&shipped)
-        .expect_code(0);
+    let out = match_alert(&alert, &shipped, &[], 0);
     assert!(out.stdout.starts_with("service-down\t"), "{}", out.stdout);
 
-    let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", "api-down", "--yes", "--alert"])
-        .arg(&alert)
-        .arg("--dir")
-        .arg(&catalog)
-        .arg("--audit-dir")
-        .arg(audit.path())
-        .expect_code(0);
+    let (out, started) = run_for_alert("api-down", &alert, &catalog);
     assert!(
         out.stderr
             .contains("looking at team-api: the API does not answer /health"),
         "{}",
         out.stderr
     );
-    let started = &events(&audit_files(audit.path())[0])[0];
     assert_eq!(started["inputs"]["service"], "team-api");
     assert_eq!(started["alert"]["source"], "alertmanager");
     assert_eq!(started["alert"]["fingerprints"], serde_json::json!([fingerprint]));
     assert_eq!(started["alert"]["alertname"], "ServiceDown");
     // From stdin too; an explicit --set wins over the alert.
+    let audit = tempfile::tempdir().unwrap();
     let out = runbook([
         "run",
         "api-down",
@@ -716,11 +727,7 @@ fn match_by_runbook_url_pagerduty_payloads_and_no_match() {
         "url.json",
         r#"{"version":"4","status":"firing","alerts":[{"labels":{"alertname":"DiskFull"},"annotations":{"runbook_url":"https://wiki.example/runbooks/disk-full.md"},"fingerprint":"f1"}]}"#,
     );
-    let out = runbook(["match", "--json", "--alert"])
-        .arg(&by_url)
-        .arg("--dir")
-        .arg(&catalog)
-        .expect_code(0);
+    let out = match_alert(&by_url, &catalog, &["--json"], 0);
     let found: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(found[0]["id"], "disk-full");
     assert_eq!(found[0]["why"], "annotations.runbook_url");
@@ -729,11 +736,7 @@ fn match_by_runbook_url_pagerduty_payloads_and_no_match() {
         "none.json",
         r#"{"version":"4","status":"firing","alerts":[{"labels":{"alertname":"Other"},"annotations":{},"fingerprint":"f2"}]}"#,
     );
-    let out = runbook(["match", "--alert"])
-        .arg(&none)
-        .arg("--dir")
-        .arg(&catalog)
-        .expect_code(1);
+    let out = match_alert(&none, &catalog, &[], 1);
     assert!(out.stdout.is_empty());
     // PagerDuty v3 webhook: the incident is recorded, `incident.X` paths give inputs.
     write(
@@ -746,35 +749,19 @@ fn match_by_runbook_url_pagerduty_payloads_and_no_match() {
         "pd.json",
         r#"{"event":{"id":"01DEN6Z6TUC0YNNBC2QA2WB8BD","event_type":"incident.triggered","resource_type":"incident","occurred_at":"2026-11-22T03:02:11.000Z","data":{"id":"PGR0VU2","type":"incident","number":42,"title":"Checkout API down","status":"triggered","html_url":"https://acme.pagerduty.com/incidents/PGR0VU2","service":{"id":"PF9KMXH","summary":"Checkout API","type":"service_reference"}}}}"#,
     );
-    let out = runbook(["match", "--alert"])
-        .arg(&pd)
-        .arg("--dir")
-        .arg(&catalog)
-        .expect_code(0);
+    let out = match_alert(&pd, &catalog, &[], 0);
     assert!(out.stdout.starts_with("paged\t"), "{}", out.stdout);
-    let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", "paged", "--yes", "--alert"])
-        .arg(&pd)
-        .arg("--dir")
-        .arg(&catalog)
-        .arg("--audit-dir")
-        .arg(audit.path())
-        .expect_code(0);
+    let (out, started) = run_for_alert("paged", &pd, &catalog);
     assert!(
         out.stderr.contains("paged for Checkout API down"),
         "{}",
         out.stderr
     );
-    let started = &events(&audit_files(audit.path())[0])[0];
     assert_eq!(started["alert"]["source"], "pagerduty");
     assert_eq!(started["alert"]["incident"], "PGR0VU2");
     // Not a payload: exit 2.
     let junk = write(dir.path(), "junk.json", "{\"hello\": 1}");
-    runbook(["match", "--alert"])
-        .arg(&junk)
-        .arg("--dir")
-        .arg(&catalog)
-        .expect_code(2);
+    match_alert(&junk, &catalog, &[], 2);
 }
 
 #[test]
