@@ -186,10 +186,10 @@ rb_fleet() { rb "$work/steps1-web.yaml" --target web=web --inventory "$work/inve
 pssh_fleet() { parallel-ssh -h "$work/hosts.txt" -p $N -t 60 -x "-F ${1:-$work/ssh_config}" true; }
 rb_classic() { SSHCFG=$work/ssh_config_classic rb_fleet; }
 pssh_classic() { pssh_fleet "$work/ssh_config_classic"; }
-# The floor: one plain `ssh host true` per host, all started at once.
+# The floor: one plain `ssh host true` per host, all started at once (`ssh://user@host:port`
+# destinations, so that xargs starts each ssh itself, with no shell in between).
 ssh_fleet() {
-  sed 's/^\(.*\):\([0-9]*\)$/\2 \1/' "$work/hosts.txt" |
-    xargs -P $N -n 2 sh -c 'exec ssh -F "$0" -p "$1" "$2" true' "${1:-$work/ssh_config}"
+  sed 's|^|ssh://|' "$work/hosts.txt" | xargs -P $N -I{} ssh -F "${1:-$work/ssh_config}" {} true
 }
 ssh_classic() { ssh_fleet "$work/ssh_config_classic"; }
 cold=0
