@@ -307,15 +307,8 @@ pub(crate) fn record(r: &Review) -> String {
     }
     out.push_str("<ul>\n");
     for item in &items {
-        let place = match (item.visit, &item.step) {
-            (Some(i), Some(step)) => format!("{}. <code>{}</code>: ", i + 1, esc(step)),
-            (None, Some(step)) => format!("<code>{}</code>: ", esc(step)),
-            _ => String::new(),
-        };
-        let text = match item.kind {
-            super::model::ItemKind::Deviation { .. } => format!("<strong>{}</strong>", esc(&item.text)),
-            _ => esc(&item.text),
-        };
+        let place = item.place(".", |id| format!("<code>{}</code>", esc(id)));
+        let text = item.dressed(esc, |t| format!("<strong>{t}</strong>"));
         out.push_str(&format!(
             "<li>{} +{} {place}{text}",
             fmt_clock(r, item.at_ms),

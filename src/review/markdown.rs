@@ -108,15 +108,8 @@ fn render_one(r: &Review, h: &str) -> String {
         ));
     }
     for item in &items {
-        let place = match (item.visit, &item.step) {
-            (Some(i), Some(step)) => format!("{}. `{}`: ", i + 1, cell(step)),
-            (None, Some(step)) => format!("`{}`: ", cell(step)),
-            _ => String::new(),
-        };
-        let text = match item.kind {
-            super::model::ItemKind::Deviation { .. } => format!("**{}**", cell(&item.text)),
-            _ => cell(&item.text),
-        };
+        let place = item.place(".", |id| format!("`{}`", cell(id)));
+        let text = item.dressed(cell, |t| format!("**{t}**"));
         out.push_str(&format!(
             "- {} +{} {place}{text}\n",
             fmt_clock(r, item.at_ms),

@@ -142,6 +142,26 @@ pub struct Item {
     pub link: Option<String>,
 }
 
+impl Item {
+    /// Where it happened, before its text: `N. STEP: ` (the walk's N-th visit), `STEP: ` or
+    /// nothing. `mark` follows the number; `step` dresses the id the format's way.
+    pub fn place(&self, mark: &str, step: impl Fn(&str) -> String) -> String {
+        match (self.visit, &self.step) {
+            (Some(i), Some(id)) => format!("{}{mark} {}: ", i + 1, step(id)),
+            (None, Some(id)) => format!("{}: ", step(id)),
+            _ => String::new(),
+        }
+    }
+
+    /// Its text, a deviation's in the format's emphasis (`strong`).
+    pub fn dressed(&self, plain: impl Fn(&str) -> String, strong: impl Fn(String) -> String) -> String {
+        match self.kind {
+            ItemKind::Deviation { .. } => strong(plain(&self.text)),
+            _ => plain(&self.text),
+        }
+    }
+}
+
 /// Every deviation, decision, answer, note, edit and failed attempt, in time order.
 pub fn items(r: &Review) -> Vec<Item> {
     let mut items = Vec::new();

@@ -209,11 +209,7 @@ fn render_one(r: &Review) -> String {
         out.push_str("\nDeviations, decisions, notes, edits and failed attempts\n");
     }
     for item in &items {
-        let place = match (item.visit, &item.step) {
-            (Some(i), Some(step)) => format!("{} {step}: ", i + 1),
-            (None, Some(step)) => format!("{step}: "),
-            _ => String::new(),
-        };
+        let place = item.place("", str::to_string);
         out.push_str(&format!(
             "  {} +{} {place}{}\n",
             fmt_clock(r, item.at_ms),
