@@ -205,8 +205,9 @@ impl Dispatch {
         format!("{} ({})", self.run.title, self.run.runbook)
     }
 
-    /// A step failed for good, on one host or a fleet: a page. `what` is the summary after
-    /// "step `id` failed "; `data` adds the host (or fleet) fields to the step's.
+    /// A step failed for good (failed, timed out or lost), on one host or a fleet: a page.
+    /// `what` is the summary after "step `id` OUTCOME "; `data` adds the host's (or the
+    /// fleet's) fields to the step's.
     fn step_failed(
         &self,
         step: &str,
