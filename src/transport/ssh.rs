@@ -205,9 +205,6 @@ impl Ssh {
                 let _ = stdin.shutdown().await;
             });
         }
-        let wait = child.wait();
-        tokio::pin!(wait);
-
         let mut remote = RemoteGroup {
             session: self.session.clone(),
             pgid: None,
@@ -218,7 +215,6 @@ impl Ssh {
         let mut stopping: Option<Stopping> = None;
         // If the command cannot be confirmed stopped by then, the step is `Lost`.
         let mut give_up_at = None;
-        let mut status = None;
         let mut drain_until = None;
         let (mut out_open, mut err_open) = (true, true);
         let (mut obuf, mut ebuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
@@ -226,8 +222,12 @@ impl Ssh {
         // sees output can also stop the command: a `run` dropped then still kills it.
         let mut early: Option<Vec<u8>> = Some(Vec::new());
 
-        while status.is_none() || out_open || err_open {
-            let running = status.is_none();
+        // The exit status is asked for only once both pipes are closed (or drained after the
+        // wrapper reported the end): the master sends it as soon as sshd does, which can be
+        // before the last of the output, and hanging up on the master then makes it throw that
+        // output away (issue 22, docs/ssh.md "Output and exit status").
+        while out_open || err_open {
+            let running = marker.exited().is_none();
             let kill_at = stopping.as_ref().filter(|s| !s.killed).and_then(|s| s.kill_at);
             tokio::select! {
                 n = stdout.read(&mut obuf), if out_open => match n {
@@ -255,6 +255,10 @@ impl Ssh {
                                 s.kill_at = Some(Instant::now() + GRACE);
                             }
                         }
+                        if marker.exited().is_some() && drain_until.is_none() {
+                            // Ended: a background job may hold the pipes open, not the step.
+                            drain_until = Some(Instant::now() + DRAIN);
+                        }
                         emit(&out, Chunk::Stderr(shown)).await;
                     }
                     _ => {
@@ -262,10 +266,6 @@ impl Ssh {
                         emit(&out, Chunk::Stderr(marker.finish())).await;
                     }
                 },
-                st = &mut wait, if running => {
-                    status = Some(st);
-                    drain_until = Some(Instant::now() + DRAIN);
-                }
                 _ = sleep_until(or_never(deadline)), if running && deadline.is_some() && stopping.is_none() => {
                     stopping = Some(remote.stop(Ending::TimedOut).await);
                     give_up_at = Some(Instant::now() + GRACE * 3);
@@ -281,10 +281,7 @@ impl Ssh {
                     }
                 }
                 _ = sleep_until(or_never(give_up_at)), if running && give_up_at.is_some() => {
-                    return Ok(Ending::Lost(format!(
-                        "could not confirm that the command stopped on {}: it may still be running there",
-                        self.label
-                    )));
+                    return Ok(self.unconfirmed_stop());
                 }
                 _ = sleep_until(or_never(drain_until)), if drain_until.is_some() => break,
             }
@@ -292,7 +289,14 @@ impl Ssh {
         flush_early(&out, &mut early).await;
         remote.armed = false;
 
-        let status = status.expect("the loop only ends once ssh exited");
+        // Every byte is in; the status is on its way or already waiting on the control socket.
+        let status = match give_up_at {
+            Some(at) => match tokio::time::timeout_at(at, child.wait()).await {
+                Ok(status) => status,
+                Err(_) => return Ok(self.unconfirmed_stop()),
+            },
+            None => child.wait().await,
+        };
         let ending = match status {
             Ok(status) => match status.code() {
                 Some(code) => Ending::Exited(code),
@@ -311,6 +315,13 @@ impl Ssh {
             (Some(stopping), _) => stopping.reason,
             (None, ending) => ending,
         })
+    }
+
+    fn unconfirmed_stop(&self) -> Ending {
+        Ending::Lost(format!(
+            "could not confirm that the command stopped on {}: it may still be running there",
+            self.label
+        ))
     }
 
     /// Whether process group `pgid` still exists on the host.
@@ -360,41 +371,48 @@ impl Ssh {
 /// What the remote login shell is given, for a script of `script_len` bytes. Spelled out:
 ///
 /// ```sh
-/// exec sh -c 'if kill -0 -$$ 2>/dev/null; then echo "TOKEN $$" >&2; RUN; exit; fi
-///   exec 3<&0; setsid sh -c '\''echo "TOKEN $$" >&2; RUN'\'' "$0" 0<&3 3<&- & exec 3<&-; wait $!' READ
+/// exec sh -c 'if kill -0 -$$ 2>/dev/null; then echo "TOKEN $$" >&2; RUN; fi
+///   exec 3<&0; setsid sh -c '\''echo "TOKEN $$" >&2; RUN'\'' 0<&3 3<&- & exec 3<&-; wait $!'
 /// ```
 ///
 /// The step needs a process group of its own whose id is announced first thing on stderr, so
 /// that a second command on the same connection can stop all of it. OpenSSH's sshd already
 /// makes each command a session leader (`setsid` in `do_exec_no_pty`), and `exec` keeps its
 /// pid: the shell is the leader of its group when `kill -0 -$$` finds that group, and runs
-/// the step itself (no `setsid`, no second `sh`, no waiting parent: about 3 ms less per step).
-/// Elsewhere `setsid` makes the group, in a background job whose exit code the outer `sh`
-/// passes on. RUN evaluates READ (`$0`), which reads the script from the channel's stdin
-/// (saved on fd 3 for the background job): no value is ever in an argv on the host. RUN is
-/// `eval "$0"`, or `exec timeout -k 5 T sh -c "$0"` under a timeout. `exec sh -c` makes this
-/// work whatever the login shell is.
+/// the step itself (no `setsid`, no second `sh`, no waiting parent). Elsewhere `setsid` makes
+/// the group, in a background job whose exit code the outer `sh` passes on.
+///
+/// RUN is `(READ); r=$?; echo "TOKEN exit $r" >&2; exit $r`: READ reads the script from the
+/// channel's stdin (saved on fd 3 for the background job; no value is ever in an argv on the
+/// host) and runs it in a subshell, so that whatever the script does (`exit`, `exec 2>&-`)
+/// the wrapper then reports the end on stderr. That line is how the client knows the command
+/// ended while a background job still holds the pipes, without asking the master for the
+/// status too early (issue 22). Under a timeout RUN is first `exec timeout -k 5 T sh -c RUN`:
+/// GNU `timeout` keeps the group (it is already its leader) and kills the whole of it. `exec
+/// sh -c` makes this work whatever the login shell is, and the shells are all named `sh`, so
+/// a step's own errors read `sh: 1: ...` as they do locally.
 fn remote_command(token: &str, timeout: Option<Duration>, script_len: usize) -> String {
+    let report = format!(
+        "({}); r=$?; echo \"{token} exit $r\" >&2; exit $r",
+        read_and_run(script_len)
+    );
     let run = match timeout {
         Some(t) => {
             let secs = (t + REMOTE_TIMEOUT_MARGIN).as_secs_f64().ceil() as u64;
             format!(
-                "if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {secs} sh -c \"$0\"; fi; exec sh -c \"$0\""
+                "if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {secs} sh -c {}; fi; {report}",
+                shell_quote(&report)
             )
         }
-        None => "eval \"$0\"".to_string(),
+        None => report,
     };
     let announce = format!("echo \"{token} $$\" >&2");
     // A background job's stdin is /dev/null unless redirected from a saved descriptor.
     let wrapper = format!(
-        "if kill -0 -$$ 2>/dev/null; then {announce}; {run}; exit; fi; exec 3<&0; setsid sh -c {} \"$0\" 0<&3 3<&- & exec 3<&-; wait $!",
+        "if kill -0 -$$ 2>/dev/null; then {announce}; {run}; fi; exec 3<&0; setsid sh -c {} 0<&3 3<&- & exec 3<&-; wait $!",
         shell_quote(&format!("{announce}; {run}"))
     );
-    format!(
-        "exec sh -c {} {}",
-        shell_quote(&wrapper),
-        shell_quote(read_and_run(script_len))
-    )
+    format!("exec sh -c {}", shell_quote(&wrapper))
 }
 
 /// How much stdout is held while waiting for the marker line.
@@ -507,22 +525,50 @@ mod tests {
                         .strip_prefix("it's||")
                         .unwrap_or_else(|| panic!("{timeout:?} {leader}: {stdout}"));
                     let stderr = String::from_utf8_lossy(&out.stderr);
-                    assert!(stderr.starts_with("TOKEN "), "{stderr}");
-                    let pid: i32 = stderr["TOKEN ".len()..].trim().parse().unwrap();
+                    let (first, last) = stderr.split_once('\n').unwrap_or_else(|| panic!("{stderr}"));
+                    let pid: i32 = first.strip_prefix("TOKEN ").unwrap().parse().unwrap();
                     assert!(pid > 1);
                     assert_eq!(group.trim(), pid.to_string(), "{timeout:?} leader {leader}");
+                    // The end is reported last, once the script is done.
+                    assert_eq!(last, "TOKEN exit 0\n", "{timeout:?} leader {leader}");
                 }
             }
         }
     }
 
+    /// The exit code reaches sshd and is reported on stderr too, also when the script leaves
+    /// by `exit` or closes its own stderr; the step's errors name `sh`, not the wrapper.
     #[test]
-    fn the_remote_command_passes_the_exit_code_on() {
-        for leader in [true, false] {
-            for (command, code) in [("exit 42", 42), ("false", 1), ("true", 0)] {
-                let text = script(&[], command).unwrap();
-                let out = run(&remote_command("T", None, text.len()), &text, leader);
-                assert_eq!(out.status.code(), Some(code), "{command} leader {leader}");
+    fn the_remote_command_passes_the_exit_code_on_and_reports_it() {
+        for timeout in [Some(Duration::from_secs(5)), None] {
+            for leader in [true, false] {
+                for (command, code) in [
+                    ("exit 42", 42),
+                    ("false", 1),
+                    ("true", 0),
+                    ("exec 2>&-; exit 7", 7),
+                    ("sh -c 'kill -TERM $$'", 143),
+                ] {
+                    let text = script(&[], command).unwrap();
+                    let out = run(&remote_command("T", timeout, text.len()), &text, leader);
+                    let what = format!("{command} leader {leader} timeout {timeout:?}");
+                    assert_eq!(out.status.code(), Some(code), "{what}");
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    assert!(stderr.ends_with(&format!("T exit {code}\n")), "{what}: {stderr}");
+                }
+                let text = script(&[], "cat /nonexistent/file").unwrap();
+                let out = run(&remote_command("T", timeout, text.len()), &text, leader);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let error = stderr.lines().nth(1).unwrap();
+                assert!(error.starts_with("cat: "), "{error}");
+                let text = script(&[], "> /nonexistent/file").unwrap();
+                let out = run(&remote_command("T", timeout, text.len()), &text, leader);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let error = stderr.lines().nth(1).unwrap();
+                assert!(
+                    error.starts_with("sh: "),
+                    "the wrapper's text named as the program: {error}"
+                );
             }
         }
     }

@@ -27,6 +27,7 @@ mod secrets;
 mod shell;
 mod show;
 mod signals;
+mod ssh_output;
 mod ssh_run;
 mod support;
 mod team;

@@ -1,5 +1,6 @@
-//! Picks the remote process-group id out of a command's stderr, where the wrapper announces
-//! it, and keeps that line out of the step's output.
+//! Reads the wrapper's two lines out of a command's stderr (`remote_command` in `ssh.rs`): the
+//! process-group id it announces first, and the exit code it reports once the command ended.
+//! Both are kept out of the step's output.
 
 use std::hash::{BuildHasher, Hasher};
 
@@ -21,14 +22,17 @@ pub(super) fn new_token() -> String {
     format!("rb-pgid-{:016x}", hasher.finish())
 }
 
-/// Filters one stderr stream: holds bytes until the marker line `TOKEN PID\n` has been seen,
-/// removes that line, then passes everything through.
+/// Filters one stderr stream: holds bytes until the group line `TOKEN PID\n` has been seen,
+/// removes it and the exit line `TOKEN exit CODE\n` wherever reads split them, and passes
+/// everything else through.
 #[derive(Debug)]
 pub(super) struct MarkerFilter {
     prefix: Vec<u8>,
     held: Vec<u8>,
     pid: Option<i32>,
+    /// The group line was seen: from then on only a possible marker is held back.
     found: bool,
+    exited: Option<i32>,
 }
 
 impl MarkerFilter {
@@ -38,6 +42,7 @@ impl MarkerFilter {
             held: Vec::new(),
             pid: None,
             found: false,
+            exited: None,
         }
     }
 
@@ -46,37 +51,50 @@ impl MarkerFilter {
         self.pid
     }
 
+    /// The exit code the wrapper reported, once the command has ended.
+    pub(super) fn exited(&self) -> Option<i32> {
+        self.exited
+    }
+
     /// Returns the bytes to show now.
     pub(super) fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        if self.found {
-            return bytes.to_vec();
-        }
         self.held.extend_from_slice(bytes);
-        if let Some(start) = find(&self.held, &self.prefix) {
+        let mut shown = Vec::new();
+        while let Some(start) = find(&self.held, &self.prefix) {
             let after = start + self.prefix.len();
             let Some(newline) = self.held[after..].iter().position(|&b| b == b'\n') else {
-                return Vec::new();
+                // A marker line not yet whole: what comes before it can go.
+                if self.found {
+                    shown.extend(self.held.drain(..start));
+                }
+                return shown;
             };
-            let pid = std::str::from_utf8(&self.held[after..after + newline])
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-                .filter(|&p| p > 1);
-            self.pid = pid;
-            self.found = true;
-            let mut shown = self.held[..start].to_vec();
-            shown.extend_from_slice(&self.held[after + newline + 1..]);
-            self.held = Vec::new();
-            return shown;
+            let line = Line::parse(&self.held[after..after + newline]);
+            self.accept(line);
+            shown.extend_from_slice(&self.held[..start]);
+            self.held.drain(..after + newline + 1);
         }
-        if self.held.len() > HOLD_LIMIT {
-            // Keep only what could be the start of the marker.
-            let keep = self.prefix.len();
-            let cut = self.held.len() - keep;
-            let shown = self.held[..cut].to_vec();
-            self.held.drain(..cut);
-            return shown;
+        let keep = if self.found {
+            // Only what could be the start of a marker.
+            partial_prefix(&self.held, &self.prefix)
+        } else if self.held.len() > HOLD_LIMIT {
+            self.prefix.len()
+        } else {
+            self.held.len()
+        };
+        shown.extend(self.held.drain(..self.held.len() - keep));
+        shown
+    }
+
+    fn accept(&mut self, line: Line) {
+        match line {
+            Line::Exit(code) => self.exited = code,
+            Line::Group(pid) if !self.found => {
+                self.pid = pid;
+                self.found = true;
+            }
+            Line::Group(_) => {}
         }
-        Vec::new()
     }
 
     /// The stream ended: whatever is still held is shown.
@@ -85,25 +103,80 @@ impl MarkerFilter {
     }
 }
 
+/// What a marker line says, past the token.
+enum Line {
+    /// `TOKEN PID`: the group (`None` when the id does not parse).
+    Group(Option<i32>),
+    /// `TOKEN exit CODE`.
+    Exit(Option<i32>),
+}
+
+impl Line {
+    fn parse(line: &[u8]) -> Line {
+        let line = String::from_utf8_lossy(line);
+        match line.strip_prefix("exit ") {
+            Some(code) => Line::Exit(code.trim().parse().ok()),
+            None => Line::Group(line.trim().parse::<i32>().ok().filter(|&p| p > 1)),
+        }
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The length of the longest end of `held` that begins `prefix` (shorter than it).
+fn partial_prefix(held: &[u8], prefix: &[u8]) -> usize {
+    (1..prefix.len().min(held.len() + 1))
+        .rev()
+        .find(|&n| held.ends_with(&prefix[..n]))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Everything shown, fed in two pieces split at `split`.
+    fn filtered(stream: &[u8], split: usize) -> (Vec<u8>, MarkerFilter) {
+        let mut f = MarkerFilter::new("rb-pgid-abc");
+        let (a, b) = stream.split_at(split);
+        let mut shown = f.push(a);
+        shown.extend(f.push(b));
+        shown.extend(f.finish());
+        (shown, f)
+    }
+
     #[test]
     fn strips_the_marker_line_wherever_reads_split_it() {
         let stream = b"motd\nrb-pgid-abc 4242\nerr1\nerr2";
         for split in 0..=stream.len() {
-            let mut f = MarkerFilter::new("rb-pgid-abc");
-            let (a, b) = stream.split_at(split);
-            let mut shown = f.push(a);
-            shown.extend(f.push(b));
-            shown.extend(f.finish());
+            let (shown, f) = filtered(stream, split);
             assert_eq!(shown, b"motd\nerr1\nerr2", "split at {split}");
             assert_eq!(f.pid(), Some(4242));
+            assert_eq!(f.exited(), None);
+        }
+    }
+
+    /// Issue 22: the exit line ends the command's own stderr, with or without a final newline
+    /// of its own, and a background job may still write after it.
+    #[test]
+    fn strips_the_exit_line_and_reads_its_code_wherever_reads_split_it() {
+        let stream = b"rb-pgid-abc 4242\nerr without newlinerb-pgid-abc exit 3\nlate\n";
+        for split in 0..=stream.len() {
+            let (shown, f) = filtered(stream, split);
+            assert_eq!(shown, b"err without newlinelate\n", "split at {split}");
+            assert_eq!(f.exited(), Some(3), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn output_that_only_starts_like_a_marker_is_shown() {
+        let stream = b"rb-pgid-abc 7\nrb-pgid-ab\nrb-pgid-abcd 1\nrb-pgid-abc exit 0\n";
+        for split in 0..=stream.len() {
+            let (shown, f) = filtered(stream, split);
+            assert_eq!(shown, b"rb-pgid-ab\nrb-pgid-abcd 1\n", "split at {split}");
+            assert_eq!(f.exited(), Some(0));
         }
     }
 

@@ -7,6 +7,7 @@ pub mod alertmanager;
 pub mod cmd;
 pub mod fleet;
 pub mod http;
+pub mod load;
 pub mod otlp;
 pub mod proxy;
 pub mod pty;

@@ -16,6 +16,16 @@ pub fn audit_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The events of a trail, parsed, in order.
+#[track_caller]
+pub fn events(trail: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(trail)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Waits until a run in `dir` has a step on disk as started (its command is running), and
 /// returns its audit file; panics after 30 s rather than hang.
 #[track_caller]
