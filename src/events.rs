@@ -131,6 +131,13 @@ pub enum Event {
         how: &'static str,
         previous: Option<crate::lock::Holder>,
     },
+    /// Host `host` is the same machine and account as `with`, whose lease the run holds
+    /// there already: the two names share it.
+    LeaseShared {
+        path: String,
+        host: String,
+        with: String,
+    },
     /// A run continued from its audit trail, possibly by another operator.
     RunResumed {
         operator: String,

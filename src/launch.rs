@@ -290,12 +290,18 @@ async fn walk(l: Launch) -> Result<u8> {
         previous,
     })?;
     for lease in &leases {
+        let path = format!("{}:{}", lease.host(), lease.file());
+        if let Some(holder) = lease.shared_with(&leases) {
+            // Two names of one machine and account (design §22): one lease serves both.
+            sink.emit(&Event::LeaseShared {
+                path,
+                host: lease.host().to_string(),
+                with: holder.to_string(),
+            })?;
+            continue;
+        }
         let (how, previous) = taken_words(lease.taken().clone());
-        sink.emit(&Event::LockTaken {
-            path: format!("{}:{}", lease.host(), lease.file()),
-            how,
-            previous,
-        })?;
+        sink.emit(&Event::LockTaken { path, how, previous })?;
     }
     for (label, _) in plan.bindings.iter() {
         let role = plan
@@ -387,6 +393,8 @@ fn taken_words(taken: Taken) -> (&'static str, Option<Holder>) {
         Taken::Free => ("free", None),
         Taken::Stale(h) => ("stale", Some(h)),
         Taken::Broken(h) => ("broken", Some(h)),
+        Taken::Reclaimed(h) => ("reclaimed", Some(h)),
+        Taken::Dead(h) => ("dead", Some(h)),
     }
 }
 

@@ -60,6 +60,11 @@ const ANSWER_WAIT: Duration = Duration::from_secs(30);
 /// How long `release` waits for the remote side to let go.
 const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
+/// How often the holder tells the host it is alive (a line on the lease's stdin). Silent for
+/// 30 s, it counts as dead there: its connection is gone even when sshd has not noticed, and
+/// the next run may take the lease (`lease/remote.sh`).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// What each line of the remote side's answer starts with.
 const ANSWER: &str = "RBLEASE ";
 
@@ -85,10 +90,17 @@ pub struct Lease {
     host: String,
     file: String,
     taken: Taken,
+    /// The remote shell holding it: which of a run's leases a shared one is.
+    holder_pid: u32,
+    /// Another destination of this run holds this lease (the same machine and account).
+    shared: bool,
     child: Option<Child<Arc<Session>>>,
+    /// Dropped to stop the heartbeat, which then closes the remote side's stdin: the release.
+    beating: Option<tokio::sync::oneshot::Sender<()>>,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
     /// Its output pipes, kept open as long as the lease, so that nothing the remote side might
     /// still write fails and ends it early.
-    _output: (Lines<BufReader<ChildStdout>>, ChildStderr),
+    _output: Option<(Lines<BufReader<ChildStdout>>, ChildStderr)>,
 }
 
 impl fmt::Debug for Lease {
@@ -117,11 +129,27 @@ impl Lease {
         &self.taken
     }
 
+    /// `Some(host)` when this host is one of `all`'s other hosts under another name: that
+    /// lease, of this same run, serves both.
+    pub fn shared_with<'a>(&self, all: &'a [Lease]) -> Option<&'a str> {
+        if !self.shared {
+            return None;
+        }
+        all.iter()
+            .find(|l| !l.shared && l.holder_pid == self.holder_pid && l.file == self.file)
+            .map(|l| l.host.as_str())
+            .or(Some("another of this run's hosts"))
+    }
+
     /// Lets go and waits (a few seconds at most) until the remote side has, so that the next
     /// run can have the host at once.
     pub async fn release(mut self) {
+        drop(self.beating.take());
+        if let Some(heartbeat) = self.heartbeat.take() {
+            // It closes the remote side's stdin as it ends: that is the release.
+            let _ = heartbeat.await;
+        }
         if let Some(child) = self.child.take() {
-            // `wait` closes stdin first: that is the release.
             let _ = tokio::time::timeout(RELEASE_WAIT, child.wait()).await;
         }
     }
@@ -129,11 +157,34 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // The heartbeat stops and closes the remote side's stdin: it lets go by itself.
+        drop(self.beating.take());
         if let Some(mut child) = self.child.take() {
-            // EOF on the remote side's stdin: it lets go by itself, nothing to wait for here.
             drop(child.stdin().take());
         }
     }
+}
+
+/// Writes a line to the remote side every `HEARTBEAT` until told to stop (or the connection
+/// is gone), then drops `stdin`: end of file there is the release.
+fn heartbeat(
+    mut stdin: openssh::ChildStdin,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    use tokio::io::AsyncWriteExt;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                () = tokio::time::sleep(HEARTBEAT) => {
+                    if stdin.write_all(b"\n").await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (stop, task)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +234,11 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
         host: host.clone(),
         reason,
     };
-    let json = serde_json::to_string(holder).map_err(|e| failed(e.to_string()))?;
+    let holder = Holder {
+        heartbeat: Some(HEARTBEAT.as_secs()),
+        ..holder.clone()
+    };
+    let json = serde_json::to_string(&holder).map_err(|e| failed(e.to_string()))?;
     let mut child = Session::to_raw_command(ssh.session(), remote_command(&json, break_lease, LEASE_BASE))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -215,9 +270,30 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
             )));
         }
     };
-    let taken = match answer {
-        Answer::Locked { file, previous } => (file, previous.map_or(Taken::Free, Taken::Stale)),
-        Answer::Broken { file, previous } => (file, Taken::Broken(previous.unwrap_or_else(Holder::unknown))),
+    let (held, taken) = match answer {
+        Answer::Taken { how, held, previous } => {
+            let taken = match (how, previous) {
+                (How::Free, None) => Taken::Free,
+                (How::Free, Some(h)) => Taken::Stale(h),
+                (How::Broken, h) => Taken::Broken(h.unwrap_or_else(Holder::unknown)),
+                (How::Reclaimed, h) => Taken::Reclaimed(h.unwrap_or_else(Holder::unknown)),
+                (How::Dead, h) => Taken::Dead(h.unwrap_or_else(Holder::unknown)),
+            };
+            (held, taken)
+        }
+        Answer::Shared(held) => {
+            return Ok(Lease {
+                host,
+                file: held.file,
+                taken: Taken::Free,
+                holder_pid: held.pid,
+                shared: true,
+                child: None,
+                beating: None,
+                heartbeat: None,
+                _output: None,
+            });
+        }
         Answer::Held { file, holder } => {
             return Err(LeaseError::Held {
                 host,
@@ -230,22 +306,71 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
         Answer::Unsafe(problem) => return Err(LeaseError::UnsafeDir { host, problem }),
         Answer::Unsettled => return Err(LeaseError::Unsettled { host }),
     };
+    let (beating, heartbeat) = match child.stdin().take() {
+        Some(stdin) => {
+            let (stop, task) = heartbeat(stdin);
+            (Some(stop), Some(task))
+        }
+        None => (None, None),
+    };
     Ok(Lease {
         host,
-        file: taken.0,
-        taken: taken.1,
+        file: held.file,
+        taken,
+        holder_pid: held.pid,
+        shared: false,
         child: Some(child),
-        _output: (lines, stderr),
+        beating,
+        heartbeat,
+        _output: Some((lines, stderr)),
     })
+}
+
+/// The lease file on the host and the remote shell holding it.
+#[derive(Debug, PartialEq, Eq)]
+struct Held {
+    pid: u32,
+    file: String,
+}
+
+impl Held {
+    /// `PID FILE`, as the remote side answers.
+    fn parse(rest: &str) -> Option<Held> {
+        let (pid, file) = rest.split_once(' ')?;
+        Some(Held {
+            pid: pid.parse().ok()?,
+            file: file.to_string(),
+        })
+    }
+}
+
+/// How a lease was taken, as the remote side says it.
+#[derive(Debug, PartialEq, Eq)]
+enum How {
+    /// Nobody held it (the holder line, if any, is a run that ended without letting go).
+    Free,
+    Broken,
+    Reclaimed,
+    Dead,
 }
 
 /// The remote side's answer.
 #[derive(Debug, PartialEq, Eq)]
 enum Answer {
-    Locked { file: String, previous: Option<Holder> },
-    Broken { file: String, previous: Option<Holder> },
-    Held { file: String, holder: Holder },
-    HeldUnknown { file: String },
+    Taken {
+        how: How,
+        held: Held,
+        previous: Option<Holder>,
+    },
+    /// This run holds it already, through another of its destinations.
+    Shared(Held),
+    Held {
+        file: String,
+        holder: Holder,
+    },
+    HeldUnknown {
+        file: String,
+    },
     NoFlock(String),
     Unsafe(String),
     Unsettled,
@@ -262,19 +387,32 @@ async fn read_answer<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut Lines<R>) -
     };
     let (word, rest) = status.split_once(' ').unwrap_or((status.as_str(), ""));
     let file = rest.to_string();
+    // The heartbeat is the host's business: the trail names the holder as its run wrote it.
     let mut holder_line = async || -> Option<Holder> {
         let line = lines.next_line().await.ok()??;
-        serde_json::from_str(line.trim()).ok()
+        let holder: Holder = serde_json::from_str(line.trim()).ok()?;
+        Some(Holder {
+            heartbeat: None,
+            ..holder
+        })
     };
+    let how = match word {
+        "locked" => Some(How::Free),
+        "broken" => Some(How::Broken),
+        "reclaimed" => Some(How::Reclaimed),
+        "dead" => Some(How::Dead),
+        _ => None,
+    };
+    if let Some(how) = how {
+        let held = Held::parse(&file)?;
+        return Some(Answer::Taken {
+            how,
+            held,
+            previous: holder_line().await,
+        });
+    }
     Some(match word {
-        "locked" => Answer::Locked {
-            file,
-            previous: holder_line().await,
-        },
-        "broken" => Answer::Broken {
-            file,
-            previous: holder_line().await,
-        },
+        "shared" => Answer::Shared(Held::parse(&file)?),
         "held" => match holder_line().await {
             Some(holder) => Answer::Held { file, holder },
             None => Answer::HeldUnknown { file },
@@ -320,7 +458,10 @@ mod tests {
             let mut line = String::new();
             self.stdout.read_line(&mut line).unwrap();
             text.push_str(&line);
-            if ["locked", "broken", "held "].iter().any(|w| line.contains(w)) {
+            if ["locked", "broken", "reclaimed", "dead", "held "]
+                .iter()
+                .any(|w| line.contains(w))
+            {
                 line.clear();
                 self.stdout.read_line(&mut line).unwrap();
                 text.push_str(&line);
@@ -355,12 +496,8 @@ mod tests {
         let r1 = holder("r1");
         let mut first = Remote::start(base.path(), &r1, false, None);
         let file = lease_file(base.path()).display().to_string();
-        assert_eq!(
-            first.answer(),
-            Answer::Locked {
-                file: file.clone(),
-                previous: None
-            }
+        assert!(
+            matches!(first.answer(), Answer::Taken { how: How::Free, held, previous: None } if held.file == file)
         );
         let mut second = Remote::start(base.path(), &holder("r2"), false, None);
         assert_eq!(
@@ -377,7 +514,14 @@ mod tests {
             "a clean release names nobody"
         );
         let mut third = Remote::start(base.path(), &holder("r3"), false, None);
-        assert_eq!(third.answer(), Answer::Locked { file, previous: None });
+        assert!(matches!(
+            third.answer(),
+            Answer::Taken {
+                how: How::Free,
+                previous: None,
+                ..
+            }
+        ));
         third.release();
     }
 
@@ -395,7 +539,8 @@ mod tests {
         drop(first);
         let mut next = Remote::start(base.path(), &holder("r2"), false, None);
         match next.answer() {
-            Answer::Locked {
+            Answer::Taken {
+                how: How::Free,
                 previous: Some(previous),
                 ..
             } => assert_eq!(previous.run, "r1"),
@@ -412,7 +557,8 @@ mod tests {
         first.answer();
         let mut breaker = Remote::start(base.path(), &holder("r2"), true, None);
         match breaker.answer() {
-            Answer::Broken {
+            Answer::Taken {
+                how: How::Broken,
                 previous: Some(previous),
                 ..
             } => assert_eq!(previous.run, "r1"),
@@ -436,7 +582,14 @@ mod tests {
         assert!(matches!(fourth.answer(), Answer::Held { holder, .. } if holder.run == "r2"));
         breaker.release();
         let mut fifth = Remote::start(base.path(), &holder("r5"), false, None);
-        assert!(matches!(fifth.answer(), Answer::Locked { previous: None, .. }));
+        assert!(matches!(
+            fifth.answer(),
+            Answer::Taken {
+                how: How::Free,
+                previous: None,
+                ..
+            }
+        ));
         let left: Vec<_> = std::fs::read_dir(file.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -446,6 +599,133 @@ mod tests {
             "displaced generations are swept once their runs end: {left:?}"
         );
         fifth.release();
+    }
+
+    /// The pid of the shell holding the lease (it starts the lease line).
+    fn holder_pid(base: &std::path::Path) -> u32 {
+        let line = std::fs::read_to_string(lease_file(base)).unwrap();
+        line.split(' ').next().unwrap().parse().unwrap()
+    }
+
+    /// Issue 23, item 3: two names of one host in one run (the same holder line) share the
+    /// lease instead of refusing each other.
+    #[test]
+    fn this_very_run_through_another_name_shares_the_lease() {
+        let base = tempfile::tempdir().unwrap();
+        let me = holder("r1");
+        let mut first = Remote::start(base.path(), &me, false, None);
+        first.answer();
+        let mut second = Remote::start(base.path(), &me, false, None);
+        let pid = holder_pid(base.path());
+        assert_eq!(
+            second.answer(),
+            Answer::Shared(Held {
+                pid,
+                file: lease_file(base.path()).display().to_string()
+            })
+        );
+        assert!(
+            second.process.wait().unwrap().success(),
+            "the sharer holds nothing"
+        );
+        let mut third = Remote::start(base.path(), &holder("r3"), false, None);
+        assert!(matches!(third.answer(), Answer::Held { holder, .. } if holder.run == "r1"));
+        first.release();
+    }
+
+    /// Issue 23, item 1: a resume (the same run id, another process) takes its run's lease
+    /// back from the earlier process, whose connection died unnoticed by sshd.
+    #[test]
+    fn the_same_run_from_another_process_takes_its_lease_back() {
+        let base = tempfile::tempdir().unwrap();
+        let mut first = Remote::start(
+            base.path(),
+            &Holder {
+                pid: 1,
+                ..holder("r1")
+            },
+            false,
+            None,
+        );
+        first.answer();
+        let mut resumed = Remote::start(base.path(), &holder("r1"), false, None);
+        match resumed.answer() {
+            Answer::Taken {
+                how: How::Reclaimed,
+                previous: Some(previous),
+                ..
+            } => assert_eq!(previous.pid, 1),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            !first.process.wait().unwrap().success(),
+            "the earlier holder was stopped"
+        );
+        resumed.release();
+    }
+
+    /// Issue 23, item 1: a holder that sends heartbeats and has been silent for over 30 s is
+    /// dead (its link died without a FIN); one that sends none (an older `runbook`) is trusted.
+    #[test]
+    fn a_holder_silent_past_its_heartbeat_is_taken_for_dead() {
+        let back_date = |base: &std::path::Path| {
+            let ago = chrono::Utc::now().timestamp() - 60;
+            let done = Command::new("touch")
+                .arg("-d")
+                .arg(format!("@{ago}"))
+                .arg(lease_file(base))
+                .status()
+                .unwrap();
+            assert!(done.success());
+        };
+        let beating = |run: &str| Holder {
+            heartbeat: Some(5),
+            ..holder(run)
+        };
+        let base = tempfile::tempdir().unwrap();
+        let mut old = Remote::start(base.path(), &holder("old"), false, None);
+        old.answer();
+        back_date(base.path());
+        let mut next = Remote::start(base.path(), &beating("r2"), false, None);
+        assert!(matches!(next.answer(), Answer::Held { holder, .. } if holder.run == "old"));
+        old.release();
+
+        let mut first = Remote::start(base.path(), &beating("r1"), false, None);
+        first.answer();
+        // A heartbeat sets the file's time anew: alive.
+        back_date(base.path());
+        use std::io::Write;
+        first.process.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+        let fresh = |b: &std::path::Path| {
+            let modified = std::fs::metadata(lease_file(b)).unwrap().modified().unwrap();
+            modified.elapsed().unwrap_or_default() < std::time::Duration::from_secs(30)
+        };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !fresh(base.path()) {
+            assert!(
+                std::time::Instant::now() < until,
+                "the heartbeat did not touch the lease"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut next = Remote::start(base.path(), &beating("r2"), false, None);
+        assert!(matches!(next.answer(), Answer::Held { holder, .. } if holder.run == "r1"));
+        // Silent: dead, and its shell stopped.
+        back_date(base.path());
+        let mut after = Remote::start(base.path(), &beating("r3"), false, None);
+        match after.answer() {
+            Answer::Taken {
+                how: How::Dead,
+                previous: Some(previous),
+                ..
+            } => assert_eq!(previous.run, "r1"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            !first.process.wait().unwrap().success(),
+            "the dead holder's shell was stopped"
+        );
+        after.release();
     }
 
     #[test]

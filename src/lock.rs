@@ -59,6 +59,10 @@ pub enum Taken {
     Stale(Holder),
     /// `--break-lock` took it from a live (or unknowable) holder.
     Broken(Holder),
+    /// A host lease held by this run's own earlier process (a resume after a dead link).
+    Reclaimed(Holder),
+    /// A host lease whose holder's heartbeat had stopped: its connection is dead.
+    Dead(Holder),
 }
 
 /// A held lock: the flock lasts as long as this value (its open file).

@@ -351,6 +351,10 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             audit.append("step started", Some(step), Some(host), f, true)?;
         }
         Event::Output { .. } | Event::Heartbeat { .. } | Event::Briefing(_) | Event::Retrying { .. } => {}
+        Event::LeaseShared { path, host, with } => {
+            let f = fields(vec![("lock", json!(path)), ("with", json!(with))]);
+            audit.append("lease shared", None, Some(host), f, true)?;
+        }
         Event::LockTaken { path, how, previous } => {
             let event = if *how == "broken" {
                 "lock broken"

@@ -241,8 +241,20 @@ impl Ui {
                     "  broke the lock of run {} held by {} since {} (--break-lock, recorded)",
                     h.run, h.operator, h.since
                 )),
+                (&"reclaimed", Some(_)) => {
+                    self.line("  took back this run's own lease from its earlier process, whose connection is dead")
+                }
+                (&"dead", Some(h)) => self.line(&format!(
+                    "  took the lease of run {} ({}, on {}): it had sent no sign of life for 30 s, its connection is dead",
+                    h.run, h.operator, h.machine
+                )),
                 _ => {}
             },
+            Event::LeaseShared { host, with, .. } => self.line(&format!(
+                "  {} and {} are one host (the same machine and account): one lease serves both",
+                esc(with),
+                esc(host)
+            )),
             Event::RunResumed {
                 operator,
                 previous_operator,

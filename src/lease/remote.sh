@@ -1,13 +1,20 @@
 # The remote side of the host lease (src/lease.rs has the why): POSIX sh, run by the login
 # shell as `sh -c SCRIPT rb-lease HOLDER_JSON take|break BASE_DIR`.
-# Every outcome is one `RBLEASE <word> ...` line on stdout; `locked`, `broken` and `held`
-# are followed by a holder line (the previous, displaced or current holder; empty if none).
-# The exit code stays 0, so that nothing is lost to how the mux reports 127 or 255.
-# Then, once the lease is held, it lasts until stdin ends.
+# Every outcome is one `RBLEASE <word> ...` line on stdout; `locked`, `broken`, `reclaimed`,
+# `dead` and `held` are followed by a holder line (the previous, displaced or current holder;
+# empty if none). The exit code stays 0, so that nothing is lost to how the mux reports 127 or
+# 255. Then, once the lease is held, it lasts until stdin ends; each line read on the way is
+# the holder's heartbeat (the lease file's time is set anew), and a holder silent for longer
+# than `quiet` below is taken for dead: its connection is gone even if sshd has not noticed.
 # Shell built-ins wherever they do: each program started costs a fleet ~2 ms of CPU per host
 # (`test -O` and `-ef` are in dash, bash, ksh and busybox; the POSIX fallbacks stay).
 umask 077
 h=$1 mode=$2
+# This run's id, out of the holder JSON (`{"run":"ID",...`; ids are letters, digits, `-`).
+r=${h#*\"run\":\"} r=${r%%\"*}
+# Seconds without a heartbeat after which a holder that sends them counts as dead (one every
+# 5 s; a holder line without `"heartbeat"` is from a runbook that sends none, and is trusted).
+quiet=30 took=
 say() { printf 'RBLEASE %s\n' "$*"; }
 # An answer and its holder line in one write: two small writes in a row would wait for a
 # delayed ACK (~40 ms) on a connection without TCP_NODELAY, which ssh sets only for ttys.
@@ -56,7 +63,7 @@ while :; do
     if same "$f"; then
       prev=; IFS= read -r prev <&9 || :
       printf '%s %s\n' "$$" "$h" >"$f"
-      answer=locked who=${prev#* }
+      answer=${took:-locked} who=${prev#* }
       break
     fi
   else
@@ -64,6 +71,24 @@ while :; do
     cur=; l=; IFS= read -r l <&9 || :
     p=${l%% *}
     case $p in ''|*[!0-9]*) ;; *) kill -0 "$p" 2>/dev/null && cur=${l#* } ;; esac
+    # This very process through another name of the host: one lease serves both.
+    if [ -n "$cur" ] && [ "$cur" = "$h" ]; then say shared "$p $f"; exit 0; fi
+    # This run's earlier process (a resume after a dead link), or a holder whose heartbeat
+    # stopped: its shell is stopped, which lets go of the flock, and the next turn takes it.
+    if [ -n "$cur" ]; then
+      case $cur in *\"run\":\"$r\"*) gone=reclaimed ;; *) gone= ;; esac
+      if [ -z "$gone" ]; then
+        case $cur in *\"heartbeat\":*)
+          if t=$(stat -L -c %Y "$f" 2>/dev/null) && [ $(($(date +%s) - t)) -gt "$quiet" ]; then gone=dead; fi
+        esac
+      fi
+      if [ -n "$gone" ]; then
+        kill -TERM "$p" 2>/dev/null; took=$gone
+        exec 9>&-
+        sleep 0.1 2>/dev/null || sleep 1
+        continue
+      fi
+    fi
     if [ "$mode" != break ]; then
       if [ -n "$cur" ]; then say2 held "$f" "$cur"; exit 0; fi
       if [ "$n" -ge 20 ]; then say held-unknown "$f"; exit 0; fi
@@ -95,7 +120,7 @@ done
 for b in "$f".broken-*; do
   if [ -f "$b" ]; then flock -n "$b" rm -f "$b"; fi
 done
-say2 "$answer" "$f" "$who"
-while read -r _; do :; done
+say2 "$answer" "$$ $f" "$who"
+while read -r _; do touch -c /dev/fd/9 2>/dev/null || { same "$f" && touch -c "$f"; }; done
 # A clean release names nobody (unless a break made the file another run's).
 if same "$f"; then : >"$f"; fi

@@ -20,6 +20,10 @@ pub struct Holder {
     /// not mistaken for the holder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<u64>,
+    /// A host lease's holder sends a heartbeat this often (seconds): silent for much longer,
+    /// its connection is dead (`lease/remote.sh`). Absent in local locks and older leases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<u64>,
 }
 
 impl Holder {
@@ -31,6 +35,7 @@ impl Holder {
             machine: machine(),
             since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             started: process_state(std::process::id()).map(|(_, started)| started),
+            heartbeat: None,
         }
     }
 
@@ -45,6 +50,7 @@ impl Holder {
             machine: "unknown".to_string(),
             since: String::new(),
             started: None,
+            heartbeat: None,
         }
     }
 

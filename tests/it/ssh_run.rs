@@ -487,3 +487,108 @@ fn an_unknown_host_key_behind_an_alias_names_its_address_and_port() {
         out.stderr
     );
 }
+
+/// Issue 23, item 1: a link that dies without a FIN leaves the run's lease held on the host by
+/// a shell sshd never hears about. `resume` recognises its own run there and takes the lease
+/// back (recorded), instead of refusing "in use by another run: run <its own id>".
+#[test]
+fn resume_after_a_dead_link_takes_back_its_own_lease() {
+    let sshd = Sshd::start();
+    let proxy = crate::support::proxy::Proxy::start(sshd.port);
+    let mark = format!("/tmp/rb-dead-link-{}", std::process::id());
+    let _ = std::fs::remove_file(&mark);
+    let text = format!(
+        "version: 1\nid: deadlink\ntitle: Dead link\nrto: 5m\ntargets:\n  app: {{}}\nsteps:\n  - id: slow\n    title: Slow\n    idempotent: true\n    run: if [ -e {mark} ]; then echo again; exit 0; fi; touch {mark}; sleep 30.6063\n  - id: done\n    title: Done\n    end: resolved\n"
+    );
+    let cat = catalog(&[("deadlink.yaml", &text)]);
+    let known = cat.dir.path().join("known_hosts");
+    std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", proxy.port, sshd.host_key)).unwrap();
+    let dest = format!("{}@127.0.0.1:{}", crate::support::sshd::USER, proxy.port);
+    let ssh = |run: crate::support::cmd::Run| {
+        run.arg("--identity")
+            .arg(&sshd.identity)
+            .arg("--known-hosts")
+            .arg(&known)
+            .arg("--ssh-config")
+            .arg(&sshd.ssh_config)
+    };
+    let run = ssh(runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args(["run", "deadlink", "--yes", "--target"])
+        .arg(format!("app={dest}")));
+    let out = std::thread::scope(|scope| {
+        let handle = scope.spawn(|| run.output());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pgrep("sleep 30.6063") {
+            assert!(Instant::now() < deadline, "the remote command never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        proxy.stall();
+        handle.join().unwrap()
+    });
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let file = audit_file(cat.audit.path()).unwrap();
+    let resumed = ssh(runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args(["resume", file.to_str().unwrap(), "--yes"]))
+    .output();
+    let _ = std::fs::remove_file(&mark);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("took back this run's own lease"),
+        "{}",
+        resumed.stderr
+    );
+    let taken = crate::support::trail::events(&file)
+        .into_iter()
+        .filter(|e| e["event"] == "lock taken" && e["how"] == "reclaimed")
+        .count();
+    assert_eq!(taken, 1, "the take-over is recorded once");
+    runbook(["audit", "verify"]).arg(&file).expect_code(0);
+}
+
+/// Issue 23, item 3: two roles bound to two names of one machine and account (an alias of
+/// `~/.ssh/config` and the address it stands for) share the run's one lease there, and the
+/// header says so; before, the run refused itself as "another run".
+#[test]
+fn two_names_of_one_host_share_the_runs_lease() {
+    let sshd = Sshd::start();
+    let text = "version: 1\nid: twonames\ntitle: Two names\nrto: 1m\ntargets:\n  app: {}\n  db: {}\nsteps:\n  - id: a\n    title: On app\n    target: app\n    run: echo on-app\n  - id: b\n    title: On db\n    target: db\n    run: echo on-db\n  - id: done\n    title: Done\n    end: resolved\n";
+    let cat = catalog(&[("twonames.yaml", text)]);
+    let out = runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args(["run", "twonames", "--yes", "--target"])
+        .arg(format!("app={}", crate::support::sshd::ALIAS))
+        .arg("--target")
+        .arg(format!("db={}", sshd.dest()))
+        .arg("--identity")
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config)
+        .expect_code(0);
+    assert!(
+        out.stderr
+            .contains("are one host (the same machine and account): one lease serves both"),
+        "{}",
+        out.stderr
+    );
+    let file = audit_file(cat.audit.path()).unwrap();
+    let events = crate::support::trail::events(&file);
+    let shared: Vec<_> = events.iter().filter(|e| e["event"] == "lease shared").collect();
+    assert_eq!(shared.len(), 1, "{events:?}");
+    let names = [
+        shared[0]["host"].as_str().unwrap(),
+        shared[0]["with"].as_str().unwrap(),
+    ];
+    assert!(names.contains(&crate::support::sshd::ALIAS), "{names:?}");
+    assert!(names.contains(&sshd.dest().as_str()), "{names:?}");
+    runbook(["audit", "verify"]).arg(&file).expect_code(0);
+}
