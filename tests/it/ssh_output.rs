@@ -235,7 +235,7 @@ fn output_written_after_the_exit_status_is_recorded_as_locally() {
     std::fs::write(
         &file,
         "version: 1\nid: late\ntitle: Late output\nrto: 5m\ntargets:\n  app: {}\nsteps:\n  \
-         - id: late\n    title: Late\n    run: \"printf 'early\\n'; (sleep 0.05; printf 'late\\n'; printf 'late-err' >&2) &\"\n  \
+         - id: late\n    title: Late\n    run: \"printf 'early\\n'; (sleep 0.05; printf 'late\\n'; printf 'late-err\\n' >&2) &\"\n  \
          - id: done\n    title: Done\n    end: resolved\n",
     )
     .unwrap();
@@ -256,9 +256,14 @@ fn output_written_after_the_exit_status_is_recorded_as_locally() {
             .find(|e| e["event"] == "step finished")
             .unwrap();
         let path = audit.join(finished["output"]["path"].as_str().unwrap());
+        // stdout and stderr are two pipes: which of `late` and `late-err` is read first is the
+        // reader's business, every line is the test's.
+        let recorded = std::fs::read_to_string(path).unwrap();
+        let mut lines: Vec<&str> = recorded.split_inclusive('\n').collect();
+        lines.sort_unstable();
         assert_eq!(
-            std::fs::read_to_string(path).unwrap(),
-            "early\nlate\nlate-err",
+            lines,
+            ["early\n", "late\n", "late-err\n"],
             "on {target}: {}",
             out.stderr
         );
