@@ -130,6 +130,9 @@ pub enum Event {
         path: String,
         how: &'static str,
         previous: Option<crate::lock::Holder>,
+        /// A host lease: the process groups the dead previous holder left running there,
+        /// stopped before the take.
+        stopped: Vec<i32>,
     },
     /// Host `host` is the same machine and account as `with`, whose lease the run holds
     /// there already: the two names share it.

@@ -288,6 +288,7 @@ async fn walk(l: Launch) -> Result<u8> {
         path: lock.path().display().to_string(),
         how,
         previous,
+        stopped: Vec::new(),
     })?;
     for lease in &leases {
         let path = format!("{}:{}", lease.host(), lease.file());
@@ -301,7 +302,22 @@ async fn walk(l: Launch) -> Result<u8> {
             continue;
         }
         let (how, previous) = taken_words(lease.taken().clone());
-        sink.emit(&Event::LockTaken { path, how, previous })?;
+        sink.emit(&Event::LockTaken {
+            path,
+            how,
+            previous,
+            stopped: lease.stopped().to_vec(),
+        })?;
+    }
+    for transport in transports.values() {
+        if let Transport::Ssh(ssh) = transport
+            && let Some(notices) = leases
+                .iter()
+                .find(|l| l.host() == ssh.label())
+                .and_then(|l| l.notices(&leases))
+        {
+            ssh.tell_lease(notices);
+        }
     }
     for (label, _) in plan.bindings.iter() {
         let role = plan

@@ -94,6 +94,10 @@ pub struct Lease {
     holder_pid: u32,
     /// Another destination of this run holds this lease (the same machine and account).
     shared: bool,
+    /// The process groups a dead previous holder had left running there, stopped first.
+    stopped: Vec<i32>,
+    /// Lines for the remote side: a step's process group started (`+PGID`) or ended.
+    notices: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     child: Option<Child<Arc<Session>>>,
     /// Dropped to stop the heartbeat, which then closes the remote side's stdin: the release.
     beating: Option<tokio::sync::oneshot::Sender<()>>,
@@ -127,6 +131,23 @@ impl Lease {
     /// `Free`, `Stale` (the file named a run that ended without letting go) or `Broken`.
     pub fn taken(&self) -> &Taken {
         &self.taken
+    }
+
+    /// The process groups a dead previous holder had left running on the host, stopped
+    /// before this run took it.
+    pub fn stopped(&self) -> &[i32] {
+        &self.stopped
+    }
+
+    /// Where this host's steps say which process groups run (`+PGID`, `-PGID`): the holder's
+    /// lease, also for a host that shares it (`all`: the run's leases).
+    pub fn notices(&self, all: &[Lease]) -> Option<tokio::sync::mpsc::UnboundedSender<String>> {
+        if !self.shared {
+            return self.notices.clone();
+        }
+        all.iter()
+            .find(|l| !l.shared && l.holder_pid == self.holder_pid && l.file == self.file)
+            .and_then(|l| l.notices.clone())
     }
 
     /// `Some(host)` when this host is one of `all`'s other hosts under another name: that
@@ -165,26 +186,32 @@ impl Drop for Lease {
     }
 }
 
-/// Writes a line to the remote side every `HEARTBEAT` until told to stop (or the connection
-/// is gone), then drops `stdin`: end of file there is the release.
+/// Writes a line to the remote side every `HEARTBEAT`, and each notice as it comes, until told
+/// to stop (or the connection is gone); then `bye` and end of file there: the release.
 fn heartbeat(
     mut stdin: openssh::ChildStdin,
-) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::UnboundedSender<String>,
+) {
     use tokio::io::AsyncWriteExt;
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let (notices, mut noticed) = tokio::sync::mpsc::unbounded_channel::<String>();
     let task = tokio::spawn(async move {
         loop {
-            tokio::select! {
+            let line = tokio::select! {
                 _ = &mut stopped => break,
-                () = tokio::time::sleep(HEARTBEAT) => {
-                    if stdin.write_all(b"\n").await.is_err() {
-                        break;
-                    }
-                }
+                Some(notice) = noticed.recv() => notice,
+                () = tokio::time::sleep(HEARTBEAT) => String::new(),
+            };
+            if stdin.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                return;
             }
         }
+        let _ = stdin.write_all(b"bye\n").await;
     });
-    (stop, task)
+    (stop, task, notices)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,8 +297,13 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
             )));
         }
     };
-    let (held, taken) = match answer {
-        Answer::Taken { how, held, previous } => {
+    let (held, taken, stopped) = match answer {
+        Answer::Taken {
+            how,
+            held,
+            previous,
+            stopped,
+        } => {
             let taken = match (how, previous) {
                 (How::Free, None) => Taken::Free,
                 (How::Free, Some(h)) => Taken::Stale(h),
@@ -279,7 +311,7 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
                 (How::Reclaimed, h) => Taken::Reclaimed(h.unwrap_or_else(Holder::unknown)),
                 (How::Dead, h) => Taken::Dead(h.unwrap_or_else(Holder::unknown)),
             };
-            (held, taken)
+            (held, taken, stopped)
         }
         Answer::Shared(held) => {
             return Ok(Lease {
@@ -288,6 +320,8 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
                 taken: Taken::Free,
                 holder_pid: held.pid,
                 shared: true,
+                stopped: Vec::new(),
+                notices: None,
                 child: None,
                 beating: None,
                 heartbeat: None,
@@ -306,12 +340,12 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
         Answer::Unsafe(problem) => return Err(LeaseError::UnsafeDir { host, problem }),
         Answer::Unsettled => return Err(LeaseError::Unsettled { host }),
     };
-    let (beating, heartbeat) = match child.stdin().take() {
+    let (beating, heartbeat, notices) = match child.stdin().take() {
         Some(stdin) => {
-            let (stop, task) = heartbeat(stdin);
-            (Some(stop), Some(task))
+            let (stop, task, notices) = heartbeat(stdin);
+            (Some(stop), Some(task), Some(notices))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     Ok(Lease {
         host,
@@ -319,6 +353,8 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
         taken,
         holder_pid: held.pid,
         shared: false,
+        stopped,
+        notices,
         child: Some(child),
         beating,
         heartbeat,
@@ -361,6 +397,8 @@ enum Answer {
         how: How,
         held: Held,
         previous: Option<Holder>,
+        /// The process groups a dead previous holder left running, stopped first.
+        stopped: Vec<i32>,
     },
     /// This run holds it already, through another of its destinations.
     Shared(Held),
@@ -379,10 +417,16 @@ enum Answer {
 /// Reads up to the answer (skipping anything a login shell printed before it); `None` when
 /// the output ends first.
 async fn read_answer<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut Lines<R>) -> Option<Answer> {
+    let mut stopped = Vec::new();
     let status = loop {
         let line = lines.next_line().await.ok()??;
         if let Some(status) = line.strip_prefix(ANSWER) {
-            break status.to_string();
+            match status.strip_prefix("stopped ") {
+                Some(groups) => {
+                    stopped.extend(groups.split_whitespace().filter_map(|g| g.parse::<i32>().ok()))
+                }
+                None => break status.to_string(),
+            }
         }
     };
     let (word, rest) = status.split_once(' ').unwrap_or((status.as_str(), ""));
@@ -409,6 +453,7 @@ async fn read_answer<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut Lines<R>) -
             how,
             held,
             previous: holder_line().await,
+            stopped,
         });
     }
     Some(match word {
@@ -456,8 +501,14 @@ mod tests {
         fn answer(&mut self) -> Answer {
             let mut text = String::new();
             let mut line = String::new();
-            self.stdout.read_line(&mut line).unwrap();
-            text.push_str(&line);
+            loop {
+                line.clear();
+                self.stdout.read_line(&mut line).unwrap();
+                text.push_str(&line);
+                if !line.starts_with("RBLEASE stopped") {
+                    break;
+                }
+            }
             if ["locked", "broken", "reclaimed", "dead", "held "]
                 .iter()
                 .any(|w| line.contains(w))
@@ -474,10 +525,26 @@ mod tests {
                 .unwrap_or_else(|| panic!("no answer in {text:?}"))
         }
 
-        /// Closes stdin, as the end of the run does, and waits for the remote side to let go.
+        /// Says `bye` and closes stdin, as the end of the run does, and waits for the remote
+        /// side to let go.
         fn release(mut self) {
-            drop(self.process.stdin.take());
+            use std::io::Write;
+            let mut stdin = self.process.stdin.take().unwrap();
+            stdin.write_all(b"bye\n").unwrap();
+            drop(stdin);
             assert!(self.process.wait().unwrap().success());
+        }
+
+        /// Whether the remote side has ended within 5 s (it was stopped).
+        fn ended(&mut self) -> bool {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::time::Instant::now() < until {
+                if self.process.try_wait().unwrap().is_some() {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            false
         }
     }
 
@@ -497,7 +564,7 @@ mod tests {
         let mut first = Remote::start(base.path(), &r1, false, None);
         let file = lease_file(base.path()).display().to_string();
         assert!(
-            matches!(first.answer(), Answer::Taken { how: How::Free, held, previous: None } if held.file == file)
+            matches!(first.answer(), Answer::Taken { how: How::Free, held, previous: None, .. } if held.file == file)
         );
         let mut second = Remote::start(base.path(), &holder("r2"), false, None);
         assert_eq!(
@@ -657,10 +724,7 @@ mod tests {
             } => assert_eq!(previous.pid, 1),
             other => panic!("{other:?}"),
         }
-        assert!(
-            !first.process.wait().unwrap().success(),
-            "the earlier holder was stopped"
-        );
+        assert!(first.ended(), "the earlier holder was stopped");
         resumed.release();
     }
 
@@ -721,11 +785,87 @@ mod tests {
             } => assert_eq!(previous.run, "r1"),
             other => panic!("{other:?}"),
         }
-        assert!(
-            !first.process.wait().unwrap().success(),
-            "the dead holder's shell was stopped"
-        );
+        assert!(first.ended(), "the dead holder's shell was stopped");
         after.release();
+    }
+
+    /// A process group of its own, as a step's on the host.
+    fn group() -> Process {
+        use std::os::unix::process::CommandExt;
+        Command::new("sleep").arg("30").process_group(0).spawn().unwrap()
+    }
+
+    fn alive(pgid: u32) -> bool {
+        // SAFETY: kill(2) with signal 0 only checks.
+        unsafe { libc::kill(-(pgid as i32), 0) == 0 }
+    }
+
+    /// Issue 23, item 4: a holder that ends without `bye` (its run was killed) leaves the
+    /// groups its steps still ran in the lease file; the next run stops them before it takes
+    /// the host, and says so. Ended groups, and a clean release, leave nothing to stop.
+    #[test]
+    fn groups_a_dead_run_left_running_are_stopped_before_the_next_take() {
+        use std::io::Write;
+        let base = tempfile::tempdir().unwrap();
+        let (mut left, mut ended) = (group(), group());
+        let mut first = Remote::start(base.path(), &holder("r1"), false, None);
+        first.answer();
+        let stdin = first.process.stdin.as_mut().unwrap();
+        write!(stdin, "+{}\n+{}\n-{}\n", left.id(), ended.id(), ended.id()).unwrap();
+        drop(first.process.stdin.take());
+        assert!(first.ended());
+        let mut next = Remote::start(base.path(), &holder("r2"), false, None);
+        match next.answer() {
+            Answer::Taken {
+                how: How::Free,
+                previous: Some(previous),
+                stopped,
+                ..
+            } => {
+                assert_eq!(previous.run, "r1");
+                assert_eq!(stopped, [left.id() as i32], "only what still ran as recorded");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(left.wait().unwrap().code().is_none(), "stopped by a signal");
+        assert!(alive(ended.id()), "a group reported ended is not touched");
+        next.release();
+        let mut third = Remote::start(base.path(), &holder("r3"), false, None);
+        assert!(
+            matches!(third.answer(), Answer::Taken { previous: None, stopped, .. } if stopped.is_empty())
+        );
+        third.release();
+        let _ = ended.kill();
+        let _ = ended.wait();
+    }
+
+    /// A resume (the same run) takes its lease back but leaves its own earlier commands to
+    /// the resume's check, which asks the operator.
+    #[test]
+    fn a_resume_does_not_stop_its_own_runs_commands() {
+        use std::io::Write;
+        let base = tempfile::tempdir().unwrap();
+        let mut own = group();
+        let mut first = Remote::start(
+            base.path(),
+            &Holder {
+                pid: 1,
+                ..holder("r1")
+            },
+            false,
+            None,
+        );
+        first.answer();
+        writeln!(first.process.stdin.as_mut().unwrap(), "+{}", own.id()).unwrap();
+        let mut resumed = Remote::start(base.path(), &holder("r1"), false, None);
+        assert!(matches!(
+            resumed.answer(),
+            Answer::Taken { how: How::Reclaimed, stopped, .. } if stopped.is_empty()
+        ));
+        assert!(alive(own.id()));
+        resumed.release();
+        let _ = own.kill();
+        let _ = own.wait();
     }
 
     #[test]

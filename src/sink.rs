@@ -355,7 +355,12 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             let f = fields(vec![("lock", json!(path)), ("with", json!(with))]);
             audit.append("lease shared", None, Some(host), f, true)?;
         }
-        Event::LockTaken { path, how, previous } => {
+        Event::LockTaken {
+            path,
+            how,
+            previous,
+            stopped,
+        } => {
             let event = if *how == "broken" {
                 "lock broken"
             } else {
@@ -367,6 +372,14 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 (
                     "previous",
                     previous.as_ref().map(|h| json!(h)).unwrap_or(Value::Null),
+                ),
+                (
+                    "stopped",
+                    if stopped.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(stopped)
+                    },
                 ),
             ]);
             audit.append(event, None, None, f, true)?;

@@ -232,6 +232,21 @@ impl Ui {
                 self.header.extend(signing_line(who));
             }
             Event::Briefing(b) => self.briefing(b),
+            Event::LockTaken {
+                path,
+                previous: Some(h),
+                stopped,
+                ..
+            } if !stopped.is_empty() => {
+                let groups: Vec<String> = stopped.iter().map(i32::to_string).collect();
+                self.line(&format!(
+                    "  stopped what run {} ({}) left running on {} before taking it: process group {}",
+                    h.run,
+                    h.operator,
+                    esc(path.rsplit_once(':').map_or(path.as_str(), |(host, _)| host)),
+                    groups.join(", ")
+                ));
+            }
             Event::LockTaken { how, previous, .. } => match (how, previous) {
                 (&"stale", Some(h)) => self.line(&format!(
                     "  took the lock of run {} ({}), whose process is gone",

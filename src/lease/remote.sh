@@ -2,10 +2,16 @@
 # shell as `sh -c SCRIPT rb-lease HOLDER_JSON take|break BASE_DIR`.
 # Every outcome is one `RBLEASE <word> ...` line on stdout; `locked`, `broken`, `reclaimed`,
 # `dead` and `held` are followed by a holder line (the previous, displaced or current holder;
-# empty if none). The exit code stays 0, so that nothing is lost to how the mux reports 127 or
-# 255. Then, once the lease is held, it lasts until stdin ends; each line read on the way is
-# the holder's heartbeat (the lease file's time is set anew), and a holder silent for longer
-# than `quiet` below is taken for dead: its connection is gone even if sshd has not noticed.
+# empty if none), and may come after `RBLEASE stopped PGID...` (the process groups a dead
+# previous holder left running, stopped before the take). The exit code stays 0, so that
+# nothing is lost to how the mux reports 127 or 255. Then, once the lease is held, it lasts
+# until stdin ends. What the holder writes there on the way: an empty line, its heartbeat (the
+# lease file's time is set anew: a holder silent for longer than `quiet` below is taken for
+# dead, its connection gone even if sshd has not noticed); `+PGID` and `-PGID`, a step's
+# process group started and ended, kept on the lease file's second line (`running
+# PGID:START...`); `bye`, a clean release. A holder that ends without `bye` (killed, its
+# connection gone, or stopped as dead) leaves that line for the next run, which stops those
+# groups before it takes the host.
 # Shell built-ins wherever they do: each program started costs a fleet ~2 ms of CPU per host
 # (`test -O` and `-ef` are in dash, bash, ksh and busybox; the POSIX fallbacks stay).
 umask 077
@@ -26,6 +32,39 @@ lock() {
   flock "$@"; s=$?
   if [ "$s" -le 1 ]; then return "$s"; fi
   say no-flock "fails (exit $s)"; exit 0
+}
+# The start time of process $1 in clock ticks since boot (field 22 of /proc/PID/stat, after
+# the parenthesised name): a pid reused since is not the recorded process. Empty without /proc.
+started() {
+  st=
+  [ -r "/proc/$1/stat" ] || return 0
+  IFS= read -r st <"/proc/$1/stat" || :
+  set -- ${st##*) }
+  st=${20:-}
+}
+# Stops the process groups `PGID:START...` that still run as recorded: TERM, then KILL for
+# those still there after 3 s; says which it stopped.
+stop_left() {
+  alive=
+  for x in "$@"; do
+    g=${x%%:*} want=${x#*:}
+    case $g in ''|*[!0-9]*) continue ;; esac
+    started "$g"
+    if kill -0 -"$g" 2>/dev/null && [ "$st" = "$want" ]; then
+      kill -TERM -"$g" 2>/dev/null && alive="$alive $g"
+    fi
+  done
+  [ -n "$alive" ] || return 0
+  say stopped $alive
+  i=0
+  while [ "$i" -lt 30 ]; do
+    still=
+    for g in $alive; do kill -0 -"$g" 2>/dev/null && still=1; done
+    [ -n "$still" ] || return 0
+    sleep 0.1 2>/dev/null || sleep 1
+    i=$((i+1))
+  done
+  for g in $alive; do kill -KILL -"$g" 2>/dev/null; done
 }
 # Whether path $1 is the file open on fd 9: `test -ef` on /dev/fd/9 where the shell has it,
 # else the inode numbers `ls -di` gives.
@@ -61,7 +100,11 @@ while :; do
     # still names the file open on fd 9 (`-ef`: the same device and inode; a generation is
     # never reused while it is open).
     if same "$f"; then
-      prev=; IFS= read -r prev <&9 || :
+      prev=; left=; IFS= read -r prev <&9 || :; IFS= read -r left <&9 || :
+      # Another run's commands a dead holder left running: stopped before anything of ours
+      # runs beside them (this run's own, after a resume, are the resume's to judge).
+      case $prev in *\"run\":\"$r\"*) left= ;; esac
+      case $left in running\ *) stop_left ${left#running} ;; esac
       printf '%s %s\n' "$$" "$h" >"$f"
       answer=${took:-locked} who=${prev#* }
       break
@@ -121,6 +164,22 @@ for b in "$f".broken-*; do
   if [ -f "$b" ]; then flock -n "$b" rm -f "$b"; fi
 done
 say2 "$answer" "$$ $f" "$who"
-while read -r _; do touch -c /dev/fd/9 2>/dev/null || { same "$f" && touch -c "$f"; }; done
+# What runs is kept in the file as it changes (a write, no process): a holder that ends any
+# way but `bye`, SIGKILL included, leaves it there for the next run.
+running= clean=
+trap 'exit 0' TERM HUP
+while IFS= read -r l; do
+  case $l in
+    bye) clean=1 ;;
+    +*) started "${l#+}"; running="$running ${l#+}:$st" ;;
+    -*)
+      k=
+      for x in $running; do [ "${x%%:*}" = "${l#-}" ] || k="$k $x"; done
+      running=$k
+      ;;
+    *) touch -c /dev/fd/9 2>/dev/null || { same "$f" && touch -c "$f"; } ;;
+  esac
+  case $l in [+-]*) if same "$f"; then printf '%s %s\nrunning%s\n' "$$" "$h" "$running" >"$f"; fi ;; esac
+done
 # A clean release names nobody (unless a break made the file another run's).
-if same "$f"; then : >"$f"; fi
+if [ -n "$clean" ] && same "$f"; then : >"$f"; fi

@@ -70,6 +70,9 @@ pub struct Ssh {
     session: Arc<Session>,
     master: connect::Master,
     commands: Arc<Semaphore>,
+    /// The host lease's ear: each step's process group, as it starts (`+PGID`) and ends
+    /// (`-PGID`), so that a run that dies leaves on the host the list of what it left running.
+    lease: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl Ssh {
@@ -91,7 +94,19 @@ impl Ssh {
             session,
             master,
             commands: Arc::new(Semaphore::new(MAX_COMMANDS)),
+            lease: std::sync::OnceLock::new(),
         })
+    }
+
+    /// From now on the lease on this host hears of every step's process group.
+    pub fn tell_lease(&self, notices: tokio::sync::mpsc::UnboundedSender<String>) {
+        let _ = self.lease.set(notices);
+    }
+
+    fn notice(&self, line: String) {
+        if let Some(lease) = self.lease.get() {
+            let _ = lease.send(line);
+        }
     }
 
     pub fn label(&self) -> &str {
@@ -246,6 +261,7 @@ impl Ssh {
                         if remote.pgid.is_none() && marker.pid().is_some() {
                             remote.pgid = marker.pid();
                             if let Some(pgid) = remote.pgid {
+                                self.notice(format!("+{pgid}"));
                                 emit(&out, Chunk::Group(pgid)).await;
                             }
                             flush_early(&out, &mut early).await;
@@ -288,6 +304,9 @@ impl Ssh {
         }
         flush_early(&out, &mut early).await;
         remote.armed = false;
+        if let Some(pgid) = remote.pgid {
+            self.notice(format!("-{pgid}"));
+        }
 
         // Every byte is in; the status is on its way or already waiting on the control socket.
         let status = match give_up_at {

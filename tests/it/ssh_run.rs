@@ -355,11 +355,15 @@ fn a_stalled_link_is_noticed_within_ten_seconds_and_the_remote_command_stopped()
     assert!(took <= 10_000, "the stall was noticed after {took} ms");
     assert!(trail.contains("\"event\":\"remote group checked\""), "{trail}");
     // Stopped (a signal sent to its group, recorded above): gone once the kernel has reaped it.
-    crate::support::wait::until(
-        Duration::from_secs(5),
-        "the remote command gone after the stalled link",
-        || !pgrep("sleep 30.5052"),
-    );
+    let gone = Instant::now() + Duration::from_secs(5);
+    while pgrep("sleep 30.5052") {
+        assert!(
+            Instant::now() < gone,
+            "the remote command still runs after the stalled link: {trail}\n{}",
+            out.stderr
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(!trail.contains("\"run finished\""), "not sealed: resumable");
 }
 
@@ -591,4 +595,103 @@ fn two_names_of_one_host_share_the_runs_lease() {
     assert!(names.contains(&crate::support::sshd::ALIAS), "{names:?}");
     assert!(names.contains(&sshd.dest().as_str()), "{names:?}");
     runbook(["audit", "verify"]).arg(&file).expect_code(0);
+}
+
+/// Issue 23, item 4: a run killed (SIGKILL) during a remote command leaves it running on the
+/// host; the next run stops it before it takes the host, instead of working beside it, and
+/// records what it stopped.
+#[test]
+fn the_next_run_stops_what_a_killed_run_left_running() {
+    let sshd = Sshd::start();
+    let text = "version: 1\nid: leftover\ntitle: Leftover\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: slow\n    title: Slow\n    run: sleep 40.7071\n  - id: done\n    title: Done\n    end: resolved\n";
+    let check = "version: 1\nid: after\ntitle: After\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: look\n    title: Look\n    run: if pgrep -f 'sleep 40.7071' >/dev/null; then echo beside; exit 1; fi; echo alone\n  - id: done\n    title: Done\n    end: resolved\n";
+    let cat = catalog(&[("leftover.yaml", text), ("after.yaml", check)]);
+    let run = |id: &str| {
+        std::process::Command::new(crate::support::cmd::bin())
+            .arg("--dir")
+            .arg(cat.dir.path())
+            .arg("--audit-dir")
+            .arg(cat.audit.path())
+            .args(["run", id, "--yes", "--target"])
+            .arg(format!("app={}", sshd.dest()))
+            .arg("--identity")
+            .arg(&sshd.identity)
+            .arg("--known-hosts")
+            .arg(&sshd.known_hosts)
+            .arg("--ssh-config")
+            .arg(&sshd.ssh_config)
+            .env("NO_COLOR", "1")
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = run("leftover");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pgrep("sleep 40.7071") {
+        assert!(Instant::now() < deadline, "the remote command never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The lease hears of the step's group as it starts, and keeps it in its file.
+    let lease = sshd.dir.path().join(format!(
+        "leases/runbook-lease-{}/lease",
+        crate::support::sshd::uid(crate::support::sshd::USER)
+    ));
+    crate::support::wait::until(
+        Duration::from_secs(10),
+        "the lease lists the step's group",
+        || {
+            std::fs::read_to_string(&lease).is_ok_and(|t| {
+                t.lines()
+                    .nth(1)
+                    .is_some_and(|l| l.starts_with("running ") && l.len() > 8)
+            })
+        },
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        pgrep("sleep 40.7071"),
+        "the killed run's command still runs on the host"
+    );
+    let out = runbook(["--dir"])
+        .arg(cat.dir.path())
+        .arg("--audit-dir")
+        .arg(cat.audit.path())
+        .args(["run", "after", "--yes", "--target"])
+        .arg(format!("app={}", sshd.dest()))
+        .arg("--identity")
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config)
+        .expect_code(0);
+    assert!(out.stderr.contains("alone"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stopped what run ") && out.stderr.contains("left running on"),
+        "{}",
+        out.stderr
+    );
+    let file = crate::support::trail::audit_files(cat.audit.path())
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains("-after-"))
+        .unwrap();
+    let stopped: Vec<_> = crate::support::trail::events(&file)
+        .into_iter()
+        .filter(|e| e["event"] == "lock taken" && e.get("stopped").is_some())
+        .collect();
+    assert_eq!(
+        stopped.len(),
+        1,
+        "the stop is recorded with the lease it came with"
+    );
+    assert!(
+        stopped[0]["previous"]["run"]
+            .as_str()
+            .unwrap()
+            .contains("-leftover-")
+    );
 }

@@ -280,3 +280,13 @@ fn stat_field(pid: u32, n: usize) -> Option<String> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(n).map(str::to_string)
 }
+
+/// The uid of a local account (`id -u NAME`).
+#[track_caller]
+pub fn uid(name: &str) -> u32 {
+    let out = Command::new("id").args(["-u", name]).output().expect("`id` runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no account `{name}`"))
+}
