@@ -163,11 +163,13 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                 };
             }
             if let Position::Started { fleet: Some(p), .. } = &mut position {
+                // A lost host keeps the process group its start recorded: it may still run.
+                let group = p.unknown.iter().find(|(h, _)| *h == host).and_then(|(_, g)| *g);
                 p.unknown.retain(|(h, _)| *h != host);
                 p.finished.retain(|(h, _)| *h != host);
                 match kind {
                     "step started" => p.unknown.push((host, None)),
-                    "step finished" if text(event, "outcome") == "lost" => p.unknown.push((host, None)),
+                    "step finished" if text(event, "outcome") == "lost" => p.unknown.push((host, group)),
                     "step finished" => {
                         let ok = matches!(text(event, "outcome"), "ok" | "skipped" | "marked done");
                         p.finished.push((host, ok));
@@ -179,6 +181,11 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
             continue;
         }
         match kind {
+            // A host lost mid-step left the step unknown there, not failed: it stays started.
+            "fleet step finished"
+                if text(event, "outcome") == "lost"
+                    && matches!(&position, Position::Started { step: s, fleet: Some(_), .. } if s == top) => {
+            }
             "fleet step finished" => {
                 position = Position::Finished {
                     step: top.to_string(),
