@@ -22,8 +22,9 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let path = crate::audit::resolve_run(&dir, &args.run)?;
     // The chain goes on where it is: that directory must be as safe as a new run's.
     crate::audit::prepare_trail(&path)?;
-    let check = crate::audit::verify(&path)?;
-    match &check.status {
+    // As `audit verify` checks it: the chain, the output files, the signatures.
+    let check = crate::audit::check(&path, None)?;
+    match &check.verification.status {
         Status::Tampered { seq, line, reason } => {
             eprintln!(
                 "runbook: error: {} was tampered with at seq {seq} (line {line}): {reason}.\n  A run whose record cannot be trusted is not resumed; keep the file as evidence.",
@@ -38,6 +39,20 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
             )));
         }
         Status::Incomplete => {}
+    }
+    if !check.problems.is_empty() {
+        eprintln!(
+            "runbook: error: {} does not match its record, as `runbook audit verify` says:\n{}\n  A run whose record cannot be trusted is not resumed; keep the file and its folder as evidence. If the trail was copied without its outputs, put its folder `{}/` back beside it and resume again.",
+            path.display(),
+            check
+                .problems
+                .iter()
+                .map(|p| format!("  - {p}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            check.verification.run.as_deref().unwrap_or("<run-id>"),
+        );
+        return Err(Error::Exit(exit::RUNTIME));
     }
     let events = crate::audit::read_events(&path)?;
     let answers = Answers::parse(&opts.answers)?;

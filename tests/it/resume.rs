@@ -340,6 +340,30 @@ fn a_tampered_trail_is_not_resumed() {
     assert!(out.stderr.contains("tampered"), "{}", out.stderr);
 }
 
+/// Issue 23 #9: a trail mailed without its folder: the chain holds, but `audit verify` calls
+/// it tampered (outputs missing), and so does the resume: refused, exit 1, nothing appended.
+#[test]
+fn a_trail_whose_outputs_are_missing_is_not_resumed() {
+    let s = setup(BOOK);
+    let path = killed_during(&s, "two");
+    let run = path.file_stem().unwrap().to_str().unwrap().to_string();
+    std::fs::remove_dir_all(s.audit.path().join(&run)).unwrap();
+    let verified = runbook(["audit", "verify"]).arg(&path).output();
+    assert_eq!(verified.code, Some(1), "{}", verified.stdout);
+    let before = std::fs::read(&path).unwrap();
+    let ran = std::fs::read_to_string(&s.log).unwrap();
+    let out = resume(&s, &path, &["--yes"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("output of step `one`") && out.stderr.contains("is missing"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("audit verify"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was appended");
+    assert_eq!(std::fs::read_to_string(&s.log).unwrap(), ran, "nothing ran");
+}
+
 #[test]
 fn a_sealed_run_has_nothing_to_resume() {
     let s = setup(BOOK);
