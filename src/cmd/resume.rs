@@ -98,11 +98,21 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         )));
     }
     let runbook = plan.main.runbook.clone();
-    if let Continue::Unknown {
-        step, started, host, ..
-    } = &recorded.continue_at
-    {
-        let idempotent = runbook.step(step).is_some_and(|s| s.idempotent);
+    // A step of the walk or of the cleanup: the same rule (design §6).
+    let unknown = match &recorded.continue_at {
+        Continue::Unknown {
+            step, started, host, ..
+        } => Some((step, started, host, runbook.step(step))),
+        Continue::Cleanup { cut: Some(c), .. } => Some((
+            &c.step,
+            &c.started,
+            &c.host,
+            runbook.cleanup.iter().find(|s| s.id() == c.step),
+        )),
+        _ => None,
+    };
+    if let Some((step, started, host, found)) = unknown {
+        let idempotent = found.is_some_and(|s| s.idempotent);
         if opts.yes && !idempotent {
             eprintln!(
                 "runbook: error: step `{step}` started at {started} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort."
