@@ -123,7 +123,22 @@ pub enum Continue {
     /// This step failed: decide what next (unattended: follow `on_failure`).
     AfterFailure(String),
     /// The walk had ended: run what remains of the cleanup, then seal.
-    Cleanup { end: End, done: Vec<String> },
+    Cleanup {
+        end: End,
+        done: Vec<String>,
+        /// A cleanup step started and never finished: unknown, as a step of the walk would be.
+        cut: Option<CutOff>,
+    },
+}
+
+/// A step whose start is recorded and whose end is not.
+#[derive(Debug, Clone)]
+pub struct CutOff {
+    pub step: String,
+    pub started: String,
+    pub host: String,
+    pub pgid: Option<i32>,
+    pub fleet: Option<FleetProgress>,
 }
 
 /// How far a fleet step got on each host before the run was cut off.
@@ -254,15 +269,19 @@ impl Executor {
     /// Walks the main runbook (fresh or resumed), then its cleanup, and seals the trail.
     pub async fn run(&mut self, vars: &mut Vars, start: Start) -> Result<End, Error> {
         let runbook = self.plan.main.runbook.clone();
-        let (walked, cleaned) = match start {
+        // Resumed in the cleanup: the walk's end is recorded already.
+        let in_cleanup = matches!(start, Start::Resume(Continue::Cleanup { .. }));
+        let (walked, cleaned, cut) = match start {
             Start::Fresh(start_at) => (
                 self.walk(&runbook, vars, "", start_at.as_deref(), None).await,
                 Vec::new(),
+                None,
             ),
-            Start::Resume(Continue::Cleanup { end, done }) => (Ok(end), done),
+            Start::Resume(Continue::Cleanup { end, done, cut }) => (Ok(end), done, cut),
             Start::Resume(resume) => (
                 self.walk(&runbook, vars, "", None, Some(resume)).await,
                 Vec::new(),
+                None,
             ),
         };
         let end = match walked {
@@ -276,13 +295,13 @@ impl Executor {
             }
             Err(e) => return Err(e),
         };
-        if cleaned.is_empty() {
+        if !in_cleanup {
             self.emit(Event::WalkEnded {
                 outcome: end.outcome,
                 message: end.message.clone(),
             })?;
         }
-        if let Err(e) = self.cleanup(&runbook, vars, &cleaned).await {
+        if let Err(e) = self.cleanup(&runbook, vars, &cleaned, cut).await {
             // The terminal went away during the cleanup: recorded, and the trail stays open
             // so that `resume` finishes the cleanup.
             if let Error::Hangup(reason) = &e {
@@ -373,7 +392,10 @@ impl Executor {
                         pgid,
                         fleet,
                         ..
-                    }) => match self.unknown(step, &started, &host, pgid, fleet.as_ref()).await? {
+                    }) => match self
+                        .unknown(step, &started, &host, pgid, fleet.as_ref(), false)
+                        .await?
+                    {
                         Some(next) => next,
                         None => self.step(&place, index, vars).await?,
                     },

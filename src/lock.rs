@@ -107,7 +107,7 @@ pub enum LockError {
         path.display()
     )]
     Unsettled { path: PathBuf },
-    #[error("cannot {action} `{}` (the run lock): {source}", path.display())]
+    #[error("cannot {action} `{}` (the run lock): {source}: nothing was run; {}", path.display(), what_to_do(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -117,13 +117,22 @@ pub enum LockError {
 }
 
 impl From<LockError> for Error {
-    /// A lock that cannot be had stops the run before anything ran (usage, exit 2); an I/O
-    /// failure is a runtime error.
+    /// The lock is taken before anything runs: whatever stops it, I/O included (a full disk),
+    /// is a pre-flight failure (exit 2).
     fn from(e: LockError) -> Self {
-        match e {
-            LockError::Io { .. } => Error::runtime(e.to_string()),
-            _ => Error::usage(e.to_string()),
+        Error::usage(e.to_string())
+    }
+}
+
+/// The way on after the lock's file could not be had.
+fn what_to_do(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => {
+            "free some space there (or use another --audit-dir) and run again"
         }
+        Some(libc::EROFS) => "the file system is read-only: give a writable --audit-dir and run again",
+        Some(libc::EACCES | libc::EPERM) => "make the directory writable by you (chmod 700) and run again",
+        _ => "check the audit directory and run again",
     }
 }
 

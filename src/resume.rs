@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::events::{Mode, RunOutcome};
-use crate::executor::{Continue, End};
+use crate::executor::{Continue, CutOff, End};
 use crate::runbook::{Outcome, Runbook, StepKind};
 
 /// What the trail of an interrupted run holds.
@@ -103,6 +103,8 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
     let mut cleaned: Vec<String> = Vec::new();
     let mut deviations = Vec::new();
     let mut last_started: Option<Position> = None;
+    // A cleanup step started and not (yet) finished.
+    let mut cut: Option<CutOff> = None;
     let is_cleanup = |id: &str| runbook.cleanup.iter().any(|s| s.id() == id);
 
     for event in events {
@@ -140,8 +142,8 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
             *count = (*count).max(n as u32);
         }
         if walk_end.is_some() {
-            if kind == "step finished" && is_cleanup(step) {
-                cleaned.push(step.to_string());
+            if is_cleanup(step) {
+                cleanup_event(&mut cut, &mut cleaned, event, kind, step);
             }
             continue;
         }
@@ -163,11 +165,13 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                 };
             }
             if let Position::Started { fleet: Some(p), .. } = &mut position {
+                // A lost host keeps the process group its start recorded: it may still run.
+                let group = p.unknown.iter().find(|(h, _)| *h == host).and_then(|(_, g)| *g);
                 p.unknown.retain(|(h, _)| *h != host);
                 p.finished.retain(|(h, _)| *h != host);
                 match kind {
                     "step started" => p.unknown.push((host, None)),
-                    "step finished" if text(event, "outcome") == "lost" => p.unknown.push((host, None)),
+                    "step finished" if text(event, "outcome") == "lost" => p.unknown.push((host, group)),
                     "step finished" => {
                         let ok = matches!(text(event, "outcome"), "ok" | "skipped" | "marked done");
                         p.finished.push((host, ok));
@@ -179,6 +183,11 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
             continue;
         }
         match kind {
+            // A host lost mid-step left the step unknown there, not failed: it stays started.
+            "fleet step finished"
+                if text(event, "outcome") == "lost"
+                    && matches!(&position, Position::Started { step: s, fleet: Some(_), .. } if s == top) => {
+            }
             "fleet step finished" => {
                 position = Position::Finished {
                     step: top.to_string(),
@@ -231,7 +240,17 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
     }
 
     let continue_at = match walk_end {
-        Some(end) => Continue::Cleanup { end, done: cleaned },
+        Some(end) => {
+            // A retry cut off is not done, whatever an earlier attempt recorded.
+            if let Some(c) = &cut {
+                cleaned.retain(|s| *s != c.step);
+            }
+            Continue::Cleanup {
+                end,
+                done: cleaned,
+                cut,
+            }
+        }
         None => match position {
             Position::NotStarted => {
                 let start = first["start_at"].as_str().map(String::from);
@@ -267,6 +286,7 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                         message: Some("the run fell off the last step".into()),
                     },
                     done: Vec::new(),
+                    cut: None,
                 },
             },
         },
@@ -292,6 +312,55 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
         deviations,
         continue_at,
     })
+}
+
+/// One event of a cleanup step, after the walk ended: done once it finished (on a fleet,
+/// once `fleet step finished`), cut off while only its start (or a host's) is recorded.
+fn cleanup_event(cut: &mut Option<CutOff>, cleaned: &mut Vec<String>, event: &Value, kind: &str, step: &str) {
+    let host = text(event, "host").to_string();
+    let fleet = event["fleet"].as_str();
+    match kind {
+        "step started" => {
+            if cut.as_ref().is_none_or(|c| c.step != step) {
+                *cut = Some(CutOff {
+                    step: step.to_string(),
+                    started: text(event, "ts").to_string(),
+                    host: fleet.unwrap_or(&host).to_string(),
+                    pgid: None,
+                    fleet: fleet.map(|_| Default::default()),
+                });
+            }
+            if let Some(CutOff { fleet: Some(p), .. }) = cut {
+                p.unknown.retain(|(h, _)| *h != host);
+                p.finished.retain(|(h, _)| *h != host);
+                p.unknown.push((host, None));
+            }
+        }
+        "remote process" => {
+            let group = event["pgid"].as_i64().map(|p| p as i32);
+            match cut {
+                Some(CutOff { fleet: Some(p), .. }) => {
+                    if let Some(entry) = p.unknown.iter_mut().find(|(h, _)| *h == host) {
+                        entry.1 = group;
+                    }
+                }
+                Some(c) => c.pgid = group,
+                None => {}
+            }
+        }
+        "step finished" if fleet.is_some() => {
+            if let Some(CutOff { fleet: Some(p), .. }) = cut {
+                p.unknown.retain(|(h, _)| *h != host);
+                let ok = matches!(text(event, "outcome"), "ok" | "skipped" | "marked done");
+                p.finished.push((host, ok));
+            }
+        }
+        "step finished" | "fleet step finished" => {
+            cleaned.push(step.to_string());
+            *cut = None;
+        }
+        _ => {}
+    }
 }
 
 /// The step after a successful one: its `next`, else the next in the list.
@@ -328,6 +397,15 @@ pub fn describe(at: &Continue) -> String {
             format!("at step `{step}`, started at {started} on {host} and never finished (outcome unknown)")
         }
         Continue::AfterFailure(step) => format!("after the failure of step `{step}`"),
+        Continue::Cleanup {
+            end, cut: Some(c), ..
+        } => format!(
+            "in the cleanup, after the run ended {}, at step `{}`, started at {} on {} and never finished (outcome unknown)",
+            end.outcome.as_str(),
+            c.step,
+            c.started,
+            c.host
+        ),
         Continue::Cleanup { end, .. } => {
             format!("in the cleanup, after the run ended {}", end.outcome.as_str())
         }

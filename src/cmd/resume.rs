@@ -22,8 +22,9 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let path = crate::audit::resolve_run(&dir, &args.run)?;
     // The chain goes on where it is: that directory must be as safe as a new run's.
     crate::audit::prepare_trail(&path)?;
-    let check = crate::audit::verify(&path)?;
-    match &check.status {
+    // As `audit verify` checks it: the chain, the output files, the signatures.
+    let check = crate::audit::check(&path, None)?;
+    match &check.verification.status {
         Status::Tampered { seq, line, reason } => {
             eprintln!(
                 "runbook: error: {} was tampered with at seq {seq} (line {line}): {reason}.\n  A run whose record cannot be trusted is not resumed; keep the file as evidence.",
@@ -38,6 +39,20 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
             )));
         }
         Status::Incomplete => {}
+    }
+    if !check.problems.is_empty() {
+        eprintln!(
+            "runbook: error: {} does not match its record, as `runbook audit verify` says:\n{}\n  A run whose record cannot be trusted is not resumed; keep the file and its folder as evidence. If the trail was copied without its outputs, put its folder `{}/` back beside it and resume again.",
+            path.display(),
+            check
+                .problems
+                .iter()
+                .map(|p| format!("  - {p}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            check.verification.run.as_deref().unwrap_or("<run-id>"),
+        );
+        return Err(Error::Exit(exit::RUNTIME));
     }
     let events = crate::audit::read_events(&path)?;
     let answers = Answers::parse(&opts.answers)?;
@@ -83,11 +98,21 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         )));
     }
     let runbook = plan.main.runbook.clone();
-    if let Continue::Unknown {
-        step, started, host, ..
-    } = &recorded.continue_at
-    {
-        let idempotent = runbook.step(step).is_some_and(|s| s.idempotent);
+    // A step of the walk or of the cleanup: the same rule (design §6).
+    let unknown = match &recorded.continue_at {
+        Continue::Unknown {
+            step, started, host, ..
+        } => Some((step, started, host, runbook.step(step))),
+        Continue::Cleanup { cut: Some(c), .. } => Some((
+            &c.step,
+            &c.started,
+            &c.host,
+            runbook.cleanup.iter().find(|s| s.id() == c.step),
+        )),
+        _ => None,
+    };
+    if let Some((step, started, host, found)) = unknown {
+        let idempotent = found.is_some_and(|s| s.idempotent);
         if opts.yes && !idempotent {
             eprintln!(
                 "runbook: error: step `{step}` started at {started} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort."

@@ -20,7 +20,9 @@ pub(super) struct Capture<'a> {
 
 impl Executor {
     /// A step that started before a crash and never finished: re-run it, mark it, or abort.
-    /// `None`: re-run it. Unattended, pre-flight has made sure it is idempotent.
+    /// `None`: re-run it. Unattended, pre-flight has made sure it is idempotent. In the
+    /// `cleanup`, marked failed is `Next::Failure` (nothing more to decide) and an abort ends
+    /// this step only (`Next::Stop`), as everywhere in the cleanup.
     pub(super) async fn unknown(
         &mut self,
         step: &Step,
@@ -28,6 +30,7 @@ impl Executor {
         host: &str,
         pgid: Option<i32>,
         fleet: Option<&crate::executor::FleetProgress>,
+        cleanup: bool,
     ) -> Result<Option<Next>, Error> {
         let id = step.id().to_string();
         if let Some(pgid) = pgid {
@@ -108,7 +111,11 @@ impl Executor {
                     reason,
                     None,
                 )?;
-                Some(self.after_failure(&id, step)?)
+                if cleanup {
+                    Some(Next::Failure)
+                } else {
+                    Some(self.after_failure(&id, step)?)
+                }
             }
             None => aborted.map(Next::Stop),
         })

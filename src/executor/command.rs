@@ -323,6 +323,7 @@ impl Executor {
         runbook: &Runbook,
         vars: &mut Vars,
         done: &[String],
+        mut cut: Option<super::CutOff>,
     ) -> Result<(), Error> {
         for (index, step) in runbook.cleanup.iter().enumerate() {
             let id = step.id().to_string();
@@ -349,12 +350,36 @@ impl Executor {
                 timeout: step.timeout.as_ref().and_then(|d| d.get()),
                 retry: Some(step.attempts()),
             })?;
+            // Cut off by a crash: unknown, as a step of the walk (design §6), never re-run blindly.
+            if let Some(c) = cut.take_if(|c| c.step == id) {
+                let known = self
+                    .unknown(step, &c.started, &c.host, c.pgid, c.fleet.as_ref(), true)
+                    .await?;
+                match known {
+                    None => {}
+                    Some(Next::Success) => continue,
+                    Some(Next::Stop(_)) => {
+                        let why = "unknown after a crash; not re-run: the operator aborted";
+                        self.deviate(&id, DeviationKind::CleanupFailed, Some(why.into()))?;
+                        continue;
+                    }
+                    Some(_) => {
+                        let why = StepOutcome::Failed.as_str().into();
+                        self.deviate(&id, DeviationKind::CleanupFailed, Some(why))?;
+                        continue;
+                    }
+                }
+            }
             match step.kind() {
                 Some(StepKind::Run(command)) => {
                     let command = command.to_string();
                     let (attempts, _) = step.attempts();
                     let mut outcome = StepOutcome::Failed;
-                    let mut hosts = self.plan.members(&host);
+                    // A fleet step cut off goes again where it did not succeed only.
+                    let mut hosts = match self.rerun.take() {
+                        Some((step, again)) if step == id => again,
+                        _ => self.plan.members(&host),
+                    };
                     for _ in 1..=attempts {
                         let run = self.attempt(&id, step, &host, &hosts, &command, vars).await?;
                         outcome = run.outcome();

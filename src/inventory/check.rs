@@ -2,20 +2,76 @@
 //! problem located (`file:line:col`) with a snippet. A run reads the same file and would fail on
 //! the first of them, or silently take a mistyped group member for an SSH alias.
 
+use indexmap::IndexMap;
+use serde_saphyr::Spanned;
+
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 use crate::parse::Source;
 use crate::transport::Destination;
 
 use super::Inventory;
 
+/// The hosts and groups of an inventory that has a problem elsewhere (an unknown field): read
+/// without refusing what they do not know, so they are still checked (design §22).
+#[derive(serde::Deserialize)]
+struct Lenient {
+    #[serde(default)]
+    hosts: IndexMap<String, LenientHost>,
+    #[serde(default)]
+    groups: IndexMap<String, Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(serde::Deserialize)]
+struct LenientHost {
+    ssh: Spanned<String>,
+    #[serde(default)]
+    env: Option<Spanned<String>>,
+    #[serde(default)]
+    approve: Option<Spanned<String>>,
+    #[serde(default)]
+    shell: Option<bool>,
+}
+
 /// Parses `source` as an inventory; returns it (when it parses) and every diagnostic.
 pub fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
-    let inventory =
-        match serde_saphyr::from_str_with_options::<Inventory>(&source.text, crate::parse::options()) {
-            Ok(inventory) => inventory,
-            // Unknown fields, lists where a mapping belongs, YAML syntax: worded as for runbooks.
-            Err(e) => return (None, vec![source.diagnose(&e)]),
-        };
+    match serde_saphyr::from_str_with_options::<Inventory>(&source.text, crate::parse::options()) {
+        Ok(inventory) => {
+            let found = check_parsed(source, &inventory);
+            (Some(inventory), found)
+        }
+        // Unknown fields, lists where a mapping belongs, YAML syntax: worded as for runbooks.
+        // What still reads is checked too: every problem at once.
+        Err(e) => {
+            let mut found = vec![source.diagnose(&e)];
+            if let Ok(lenient) =
+                serde_saphyr::from_str_with_options::<Lenient>(&source.text, crate::parse::options())
+            {
+                let partial = Inventory {
+                    hosts: lenient
+                        .hosts
+                        .into_iter()
+                        .map(|(name, h)| {
+                            let host = super::Host {
+                                ssh: h.ssh,
+                                env: h.env,
+                                approve: h.approve,
+                                shell: h.shell,
+                            };
+                            (name, host)
+                        })
+                        .collect(),
+                    groups: lenient.groups,
+                    ..Inventory::default()
+                };
+                found.extend(check_parsed(source, &partial));
+            }
+            (None, found)
+        }
+    }
+}
+
+/// The problems of an inventory that parsed.
+fn check_parsed(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     let file = source.path.as_str();
     for (name, host) in &inventory.hosts {
@@ -95,7 +151,7 @@ pub fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
         }
     }
     found.extend(notify(file, &inventory.notify));
-    (Some(inventory), found)
+    found
 }
 
 /// The `notify:` entries: a format and events it knows, exactly one of `url` and `url_from`,

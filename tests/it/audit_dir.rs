@@ -288,6 +288,34 @@ fn a_full_disk_at_the_first_line_leaves_no_trail() {
     assert!(!history.stderr.contains("jsonl"), "{}", history.stderr);
 }
 
+/// Issue 23 #10: a disk already full when the run lock is taken: nothing ran, so it is a
+/// pre-flight failure (exit 2) naming the lock, the OS error and what to do, and no trail is
+/// left.
+#[test]
+fn a_full_disk_at_the_run_lock_is_a_pre_flight_failure() {
+    let disk = Tmpfs::mount("256k");
+    let scratch = tempfile::tempdir().unwrap();
+    let marker = scratch.path().join("ran");
+    let book = book(scratch.path(), &marker);
+    disk.fill("filler");
+
+    let out = runbook(["run", "--yes", "--audit-dir"])
+        .arg(disk.path())
+        .arg(&book)
+        .output();
+    assert!(out.stderr.contains("No space left on device"), "{}", out.stderr);
+    assert!(out.stderr.contains("(the run lock)"), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was run"), "{}", out.stderr);
+    assert!(out.stderr.contains("free some space"), "{}", out.stderr);
+    assert_eq!(out.code, Some(2), "nothing ran: a pre-flight failure");
+    assert!(!marker.exists(), "the command ran without a trail");
+    assert!(
+        !names_in(disk.path()).iter().any(|n| n.ends_with(".jsonl")),
+        "no trail: {:?}",
+        names_in(disk.path())
+    );
+}
+
 fn uid_of(user: &str) -> u32 {
     let out = Command::new("id").args(["-u", user]).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()

@@ -343,6 +343,65 @@ fn a_resume_after_a_kill_mid_fleet_step_reruns_only_the_unknown_hosts() {
     assert_eq!(hosts(&aggregate.last().unwrap()["hosts_ok"]), ["web-2", "web-3"]);
 }
 
+/// Issue 23 #2: one host's sshd dies during an idempotent step. The run stops open; once the
+/// host is back, the resume re-runs the step there (its outcome is unknown) and only there,
+/// instead of taking the lost host for a failure and sealing the run `failed`.
+#[test]
+fn a_host_lost_mid_step_is_re_run_by_the_resume_once_it_is_back() {
+    // web-3 has an sshd of its own, so killing it disturbs no other host.
+    let fleet = Fleet::start_with(5, &[2]);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let marks = Marks::new();
+    let file = book(
+        dir.path(),
+        &format!(
+            "  - id: mid\n    title: Mid\n    idempotent: true\n    run: |\n      f={}/$RBTEST_HOST\n      echo run >> \"$f\"\n      if [ \"$RBTEST_HOST\" = web-3 ] && [ \"$(wc -l < \"$f\")\" -eq 1 ]; then sleep 43; fi\n",
+            marks.dir()
+        ),
+    );
+    let mut child = spawn_run(&fleet, audit.path(), &file, &[]);
+    wait::until(Duration::from_secs(30), "four hosts done, web-3 running", || {
+        fleet.remote_processes_on(2, "^sleep 43") == 1
+            && of(&events(audit.path()), "step finished", "mid").len() == 4
+    });
+    fleet.kill_host(2);
+    let code = wait::exit(&mut child, Duration::from_secs(30));
+    assert_eq!(code, Some(1), "a lost host stops an unattended run with exit 1");
+    let before = events(audit.path());
+    let lost = of(&before, "step finished", "mid");
+    assert!(
+        lost.iter()
+            .any(|e| e["host"] == "web-3" && e["outcome"] == "lost"),
+        "{lost:?}"
+    );
+    let trail = crate::support::trail::audit_files(audit.path()).pop().unwrap();
+    runbook(["audit", "verify"]).arg(&trail).expect_code(4);
+
+    fleet.revive_host(2);
+    let out = runbook(["--audit-dir"])
+        .arg(audit.path())
+        .args(["resume", "last", "--yes", "--no-sign"])
+        .args(fleet.ssh_args())
+        .output();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for host in ["web-1", "web-2", "web-4", "web-5"] {
+        assert_eq!(marks.runs(host), 1, "{host} had succeeded: not run again");
+    }
+    assert_eq!(marks.runs("web-3"), 2, "web-3 was lost: run again");
+    let after = events(audit.path());
+    assert!(
+        !after
+            .iter()
+            .any(|e| e["event"] == "walk ended" && e["outcome"] != "resolved"),
+        "{after:#?}"
+    );
+    let aggregate = of(&after, "fleet step finished", "mid");
+    assert_eq!(hosts(&aggregate.last().unwrap()["hosts_ok"]), ["web-3"]);
+    assert_eq!(after.last().unwrap()["event"], "run finished");
+    assert_eq!(after.last().unwrap()["outcome"], "resolved");
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+}
+
 #[test]
 fn a_refused_host_key_of_one_host_fails_pre_flight_and_runs_nothing() {
     let fleet = Fleet::start(3);

@@ -233,6 +233,22 @@ fn a_host_with_its_own_sshd_dies_alone() {
     }
 }
 
+#[test]
+fn a_killed_host_comes_back_as_itself() {
+    // Host 1 has an sshd of its own, host 2 shares one with the others.
+    let fleet = Fleet::start_with(4, &[1]);
+    for i in [1, 2] {
+        fleet.kill_host(i);
+        let out = fleet.ssh(i).arg("true").output().unwrap();
+        assert_eq!(out.status.code(), Some(255), "{out:?}");
+        fleet.revive_host(i);
+        assert!(!fleet.is_down(i));
+    }
+    for (&i, out) in [0, 1, 2, 3].iter().zip(on_each(&fleet, &[0, 1, 2, 3], WHO)) {
+        answered_as_itself(&fleet, i, &out);
+    }
+}
+
 async fn connect(fleet: &Fleet, i: usize) -> Ssh {
     match Transport::connect(&fleet.hosts[i].dest, &fleet.options()).await {
         Ok(Transport::Ssh(ssh)) => ssh,

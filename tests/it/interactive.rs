@@ -151,3 +151,56 @@ fn resume_asks_about_an_unknown_step_and_marking_it_done_goes_on() {
     }
     assert_eq!(visits, ["slow", "slow", "after", "done"], "{review}");
 }
+
+/// Issue 23 #8, on a terminal: a cleanup step cut off by a crash is unknown too. The operator
+/// is asked, marks it done, and the run is sealed without running it again or ending its walk
+/// twice.
+#[test]
+fn resume_asks_about_an_unknown_cleanup_step_and_marking_it_done_seals_the_run() {
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ran.log");
+    let book = dir.path().join("crash.yaml");
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1\nid: crash\ntitle: Crash\nrto: 5m\nsteps:\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy\n    run: echo tidy >> {log}; sleep 30\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .arg(&book)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let trail = crate::support::trail::wait_for_started(audit.path());
+    crate::support::wait::for_text(&log, "tidy");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut s = spawn(
+        &["resume", trail.to_str().unwrap(), "--operator", "bob"],
+        audit.path(),
+    );
+    s.exp_string("never finished").unwrap();
+    keys(&mut s, &format!("{DOWN}\r")); // "Mark it done (it did finish)"
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(&mut s), 0);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "tidy\n",
+        "`tidy` did not run again"
+    );
+    let text = std::fs::read_to_string(&trail).unwrap();
+    assert!(text.contains("\"outcome\":\"marked done\""), "{text}");
+    assert!(text.contains("\"answer\":\"marked done\""), "{text}");
+    assert_eq!(text.matches("\"event\":\"walk ended\"").count(), 1, "{text}");
+    crate::support::cmd::runbook(["audit", "verify"])
+        .arg(&trail)
+        .expect_code(0);
+}

@@ -327,6 +327,34 @@ fn an_unknown_step_that_is_not_idempotent_stops_an_unattended_resume() {
     assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was appended");
 }
 
+/// Issue 23 #8: the rule for unknown steps holds for cleanup too. A cleanup step that is not
+/// `idempotent: true`, cut off by a crash after its command had run, is not re-run unattended.
+#[test]
+fn an_unknown_cleanup_step_that_is_not_idempotent_stops_an_unattended_resume() {
+    let tidy = "    run: echo tidy >> \"$log\"; sleep 0.4\n";
+    let book = BOOK.replace(&format!("{tidy}    idempotent: true\n"), tidy);
+    assert_ne!(book, BOOK);
+    let s = setup(&book);
+    let mut child = spawn_run(&s, &["--target".to_string(), "app=local".to_string()]);
+    // Killed once the command has done its work on the host, before its end is recorded.
+    crate::support::wait::for_text(&s.log, "tidy\n");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let path = trail(s.audit.path()).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let out = resume(&s, &path, &["--yes"]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("step `tidy` started at"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not marked `idempotent: true`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was appended");
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert_eq!(log.lines().filter(|l| *l == "tidy").count(), 1, "{log:?}");
+}
+
 #[test]
 fn a_tampered_trail_is_not_resumed() {
     let s = setup(BOOK);
@@ -338,6 +366,30 @@ fn a_tampered_trail_is_not_resumed() {
     let out = resume(&s, &path, &["--yes"]);
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("tampered"), "{}", out.stderr);
+}
+
+/// Issue 23 #9: a trail mailed without its folder: the chain holds, but `audit verify` calls
+/// it tampered (outputs missing), and so does the resume: refused, exit 1, nothing appended.
+#[test]
+fn a_trail_whose_outputs_are_missing_is_not_resumed() {
+    let s = setup(BOOK);
+    let path = killed_during(&s, "two");
+    let run = path.file_stem().unwrap().to_str().unwrap().to_string();
+    std::fs::remove_dir_all(s.audit.path().join(&run)).unwrap();
+    let verified = runbook(["audit", "verify"]).arg(&path).output();
+    assert_eq!(verified.code, Some(1), "{}", verified.stdout);
+    let before = std::fs::read(&path).unwrap();
+    let ran = std::fs::read_to_string(&s.log).unwrap();
+    let out = resume(&s, &path, &["--yes"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("output of step `one`") && out.stderr.contains("is missing"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("audit verify"), "{}", out.stderr);
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was appended");
+    assert_eq!(std::fs::read_to_string(&s.log).unwrap(), ran, "nothing ran");
 }
 
 #[test]

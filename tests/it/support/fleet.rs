@@ -358,6 +358,73 @@ impl Fleet {
         kill_marked(&self.id, Some(&host.name));
     }
 
+    /// Brings host `i` back after [`Fleet::kill_host`], as a crashed machine that rebooted:
+    /// the same address, port and host key accept connections again (nothing of its old
+    /// sessions survives). Returns once it listens.
+    #[track_caller]
+    pub fn revive_host(&self, i: usize) {
+        let host = &self.hosts[i];
+        let mut server = self.servers[host.server].lock().unwrap();
+        if !server.down.contains(&i) {
+            return;
+        }
+        server.down.retain(|&h| h != i);
+        let live: Vec<usize> = server
+            .hosts
+            .iter()
+            .copied()
+            .filter(|h| !server.down.contains(h))
+            .collect();
+        let addrs: Vec<Ipv4Addr> = live
+            .iter()
+            .map(|&h| self.hosts[h].addr.parse().unwrap())
+            .collect();
+        let names: Vec<&str> = live.iter().map(|&h| self.hosts[h].name.as_str()).collect();
+        let spec = Spec {
+            dir: self.dir.path(),
+            index: host.server,
+            host_key: &self.dir.path().join(format!("hostkey-{}", host.server)),
+            authorized: &self.dir.path().join("authorized_keys"),
+            id: &self.id,
+        };
+        let port = server.port;
+        fs::write(&server.config, sshd_config(&spec, port, &addrs, &names)).unwrap();
+        // Gone first, the pid file tells when the (re)started sshd has bound every listener.
+        let _ = fs::remove_file(&server.pid_file);
+        match &server.child {
+            // SAFETY: kill(2) on our own sshd: it re-reads its config.
+            Some(child) => unsafe {
+                libc::kill(child.id() as i32, libc::SIGHUP);
+            },
+            None => {
+                let log = fs::OpenOptions::new().append(true).open(&server.log).unwrap();
+                let child = Command::new(SSHD)
+                    .args(["-D", "-e", "-f"])
+                    .arg(&server.config)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
+                server.child = Some(child);
+            }
+        }
+        let pid_file = server.pid_file.clone();
+        let ready = wait_until(Duration::from_secs(10), || {
+            pid_file.exists() && {
+                let listening = listeners(port);
+                addrs.iter().all(|a| listening.contains(a))
+            }
+        });
+        let exited = server.child.as_mut().unwrap().try_wait().ok().flatten();
+        assert!(
+            ready && exited.is_none(),
+            "sshd did not come back on {}:{port} ({exited:?}); its log:\n{}",
+            host.addr,
+            fs::read_to_string(&server.log).unwrap_or_default()
+        );
+    }
+
     /// Whether [`Fleet::kill_host`] took host `i` down.
     pub fn is_down(&self, i: usize) -> bool {
         let host = &self.hosts[i];

@@ -41,3 +41,21 @@ pub fn until_seen(limit: Duration, what: &str, mut look: impl FnMut() -> (bool, 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The exit code of `child` once it ends within `limit` (`None`: killed by a signal); kills it
+/// and panics when it does not.
+#[track_caller]
+pub fn exit(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

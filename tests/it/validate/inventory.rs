@@ -68,6 +68,33 @@ checked 1 file: 1 error
     );
 }
 
+/// Issue 23 #11 (design §22): an unknown field does not hide the rest of the file's problems;
+/// the groups are checked in the same pass.
+#[test]
+fn an_unknown_inventory_field_still_has_its_groups_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hosts.yaml"),
+        "hosts:\n  prod-api: {ssh: deploy@api.example.com, evn: prod}\ngroups:\n  api: [prod-api, prod-apo]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        validate_in(dir.path(), &["--inventory", "hosts.yaml"], 2),
+        r#"hosts.yaml:2:43: error: unknown field `evn`
+  |
+2 |   prod-api: {ssh: deploy@api.example.com, evn: prod}
+  |                                           ^^^
+  = help: did you mean `env`?
+hosts.yaml:4:19: warning: `prod-apo` of group `api` is not a host of this inventory: it is taken as an ssh alias
+  |
+4 |   api: [prod-api, prod-apo]
+  |                   ^^^^^^^^
+  = help: did you mean `prod-api`?
+checked 1 file: 1 error, 1 warning
+"#
+    );
+}
+
 #[test]
 fn an_alias_member_is_only_a_warning_and_deny_warnings_makes_it_fail() {
     let dir = tempfile::tempdir().unwrap();
