@@ -295,6 +295,11 @@ impl Executor {
         let Some(Binding::Ssh { dest, .. }) = self.plan.bindings.get(host).cloned() else {
             return Ok(old);
         };
+        // The wait can last a whole --connect-timeout: the operator is told what it is.
+        self.sink.ui.say(&format!(
+            "    connection to {host} lost: reconnecting (giving up after {})...",
+            crate::duration::format(self.ssh.connect_timeout)
+        ));
         match Transport::connect(&dest, &self.ssh).await {
             Ok(fresh) => {
                 old.close().await;
