@@ -220,3 +220,73 @@ steps:
     s.exp_string("run resolved").unwrap();
     assert_eq!(wait_exit(s), 0);
 }
+
+/// Issue 25, item 4: "Run it by hand" on a remote step said "Paste this into your shell" and
+/// never named the host; pasted on the laptop, it ran there. Now it names the host, and also
+/// prints the ready `ssh ... sh -s` form, which, pasted into a shell here, runs the step there
+/// with its variables (and never carries a secret).
+#[test]
+fn by_hand_on_a_remote_host_names_it_and_prints_a_form_that_runs_there() {
+    let sshd = crate::support::sshd::Sshd::start();
+    let mark = format!("/tmp/rb-by-hand-{}", std::process::id());
+    let _ = std::fs::remove_file(&mark);
+    let book = format!(
+        "version: 1\nid: remote-hand\ntitle: Remote by hand\nrto: 5m\ninputs:\n  who: {{default: \"it's me\"}}\n  token: {{description: A token, secret: true}}\ntargets:\n  app: {{}}\nsteps:\n  - id: poke\n    title: Poke\n    run: echo \"$who via ${{SSH_CONNECTION%% *}}\" > {mark}\n  - id: done\n    title: Done\n    end: resolved\n"
+    );
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hand.yaml");
+    std::fs::write(&file, book).unwrap();
+    let target = format!("app={}", sshd.dest());
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--set",
+        "token=tok-s3cr3t",
+        "--target",
+        &target,
+        "--identity",
+        sshd.identity.to_str().unwrap(),
+        "--known-hosts",
+        sshd.known_hosts.to_str().unwrap(),
+        "--ssh-config",
+        sshd.ssh_config.to_str().unwrap(),
+    ];
+    let mut s = crate::support::pty::spawn(&args, audit.path());
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, &format!("{}\r", DOWN.repeat(3))); // Run it by hand
+    let printed = s.exp_string("How did it go?").unwrap().replace("\r\n", "\n");
+    let host = sshd.dest();
+    assert!(
+        printed.contains(&format!(
+            "Run this on {host}, not here: paste it into a shell on {host}"
+        )),
+        "{printed}"
+    );
+    let start = printed.find("\nssh ").expect("the ssh form") + 1;
+    let end =
+        start + printed[start..].find("\nRUNBOOK_BY_HAND\n").expect("its end") + "\nRUNBOOK_BY_HAND\n".len();
+    let form = &printed[start..end];
+    assert!(!form.contains("tok-s3cr3t"), "{form}");
+    assert!(form.contains("`token` is a secret"), "{form}");
+    let ran = Command::new("sh")
+        .arg("-c")
+        .arg(form)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        ran.status.success(),
+        "{form}\n{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&mark).unwrap(),
+        "it's me via 127.0.0.1\n",
+        "it ran over ssh, with its variables"
+    );
+    let _ = std::fs::remove_file(&mark);
+    keys(&mut s, "\r"); // Done
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(&mut s), 0);
+}
