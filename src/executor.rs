@@ -224,10 +224,15 @@ impl Executor {
 
     /// A stop signal not yet acted on, unattended (on a terminal, prompts deal with Ctrl-C).
     fn interrupted(&mut self) -> bool {
+        self.stop_pending() && !self.operator.is_interactive()
+    }
+
+    /// A stop signal (Ctrl-C, SIGTERM, SIGQUIT) not yet acted on; from now on it is.
+    fn stop_pending(&mut self) -> bool {
         let stops = self.signals.borrow().effective_stops();
         let pending = stops > self.handled_stops;
         self.handled_stops = stops;
-        pending && !self.operator.is_interactive()
+        pending
     }
 
     /// The word for the latest stop signal: `Ctrl-C`, `SIGTERM`, `SIGQUIT`.
@@ -245,7 +250,8 @@ impl Executor {
         Ok(())
     }
 
-    /// Sleeps, unless interrupted first (unattended). True when interrupted.
+    /// Sleeps, unless a stop signal comes first (on a terminal too: a retry wait is no
+    /// prompt). True when stopped.
     async fn pause(&mut self, delay: Duration) -> Result<bool, Error> {
         let mut signals = self.signals.clone();
         let until = tokio::time::Instant::now() + delay;
@@ -254,7 +260,7 @@ impl Executor {
                 _ = tokio::time::sleep_until(until) => return Ok(false),
                 Ok(()) = signals.changed() => {
                     self.hangup()?;
-                    if self.interrupted() {
+                    if self.stop_pending() {
                         return Ok(true);
                     }
                 }

@@ -155,12 +155,24 @@ impl Executor {
                     of: attempts,
                     delay,
                 })?;
-                if !delay.is_zero() && self.pause(delay).await? {
+                if delay.is_zero() || !self.pause(delay).await? {
+                    continue;
+                }
+                if !self.operator.is_interactive() {
                     return Ok(Next::Stop(End::interrupted(format!(
                         "interrupted while `{id}` waited to retry"
                     ))));
                 }
-                continue;
+                // On a terminal the stop ends the retries, not the run: what next is asked,
+                // as after a command stopped by Ctrl-C (issue 25: the wait ignored it).
+                self.emit(Event::Answer {
+                    step: Some(id.into()),
+                    question: "retry wait".into(),
+                    answer: format!(
+                        "stopped by {} before attempt {attempt} of {attempts}",
+                        self.stop_word()
+                    ),
+                })?;
             }
             // The step's time is the whole of its attempts: that is what the RTO pays for.
             let duration = started.elapsed();

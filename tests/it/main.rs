@@ -19,6 +19,7 @@ mod lock;
 mod masters;
 mod plain;
 mod resume;
+mod retry_wait;
 mod review;
 mod run;
 mod scenarios;
