@@ -448,6 +448,8 @@ pub enum DeviationKind {
     ByHand,
     /// Run with an edited command (allowed, listed).
     Edited,
+    /// The operator ended the run as resolved after it, with nothing verifying that.
+    Unverified,
 }
 
 impl DeviationKind {
@@ -459,6 +461,7 @@ impl DeviationKind {
             DeviationKind::CleanupFailed => "cleanup failed",
             DeviationKind::ByHand => "run by hand",
             DeviationKind::Edited => "edited",
+            DeviationKind::Unverified => "resolved without verifying",
         }
     }
 
@@ -470,6 +473,7 @@ impl DeviationKind {
             DeviationKind::CleanupFailed,
             DeviationKind::ByHand,
             DeviationKind::Edited,
+            DeviationKind::Unverified,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

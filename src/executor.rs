@@ -390,6 +390,7 @@ impl Executor {
                         step.id()
                     )));
                 }
+                let deviations_before = self.deviations.len();
                 let next = match resume.take() {
                     Some(Continue::AfterFailure(_)) => self.after_failure(step.id(), step)?,
                     Some(Continue::Unknown {
@@ -423,11 +424,49 @@ impl Executor {
                     Next::Goto(id) => id,
                     Next::RetryHosts(_) => step.id().to_string(),
                 };
+                let target = self.unverified_end(runbook, step, &target, &place, deviations_before)?;
                 index = runbook.step_index(&target).ok_or_else(|| {
                     Error::runtime(format!("step `{target}` does not exist in `{}`", runbook.id()))
                 })?;
             }
         })
+    }
+
+    /// Issue 25: one keypress (skip, mark done, go to) must not end an incident as resolved
+    /// with nothing verified. When this visit of `step` deviated and `target` is a `resolved`
+    /// end, the operator is asked once; yes is recorded as a deviation (the summary and every
+    /// review then say *unverified*), no presents `step` again.
+    fn unverified_end(
+        &mut self,
+        runbook: &Runbook,
+        step: &Step,
+        target: &str,
+        place: &Place<'_>,
+        deviations_before: usize,
+    ) -> Result<String, Error> {
+        let resolved_end = runbook
+            .step(target)
+            .is_some_and(|t| matches!(t.kind(), Some(StepKind::End(Outcome::Resolved))));
+        let id = place.id(step);
+        let unchecked = self.deviations[deviations_before..]
+            .iter()
+            .any(|d| d.step == id && !d.kind.allowed());
+        if !resolved_end || !unchecked || !self.operator.is_interactive() {
+            return Ok(target.to_string());
+        }
+        if !self.operator.confirm(&format!(
+            "`{id}` did not run as written and `{target}` ends the run as resolved: nothing verifies it. End the incident as resolved, unverified?"
+        ))? {
+            return Ok(step.id().to_string());
+        }
+        self.deviate(
+            &id,
+            DeviationKind::Unverified,
+            Some(format!(
+                "the run went on to `{target}` (resolved) with nothing verified after it"
+            )),
+        )?;
+        Ok(target.to_string())
     }
 
     fn host_of(&self, runbook: &Runbook, step: &Step) -> String {

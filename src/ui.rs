@@ -721,11 +721,21 @@ impl Ui {
                 self.line("");
                 let resolved = *outcome == RunOutcome::Ended(crate::runbook::Outcome::Resolved);
                 let missed = elapsed > rto;
-                // Resolved late is not a success to celebrate in green: the RTO was missed.
-                let word = match (resolved, missed) {
-                    (true, false) => style(outcome.as_str()).green().bold(),
-                    (true, true) => style(outcome.as_str()).yellow().bold(),
-                    _ => style(outcome.as_str()).red().bold(),
+                // Resolved with nothing verifying it, or late, is not a success to celebrate in
+                // green.
+                let unverified = resolved
+                    && deviations
+                        .iter()
+                        .any(|d| d.kind == crate::events::DeviationKind::Unverified);
+                let said = if unverified {
+                    format!("{} (unverified)", outcome.as_str())
+                } else {
+                    outcome.as_str().to_string()
+                };
+                let word = match (resolved, missed || unverified) {
+                    (true, false) => style(said).green().bold(),
+                    (true, true) => style(said).yellow().bold(),
+                    _ => style(said).red().bold(),
                 };
                 let timing = if missed {
                     style(format!(

@@ -101,6 +101,9 @@ fn marking_a_failed_step_done_asks_why_and_records_it() {
     keys(&mut s, &format!("{}\r", DOWN.repeat(3)));
     s.exp_string("Why is it done?").unwrap();
     keys(&mut s, "restarted it from the console\r");
+    // `done` is the resolved end and nothing after `act` checks it (issue 25, item 3).
+    s.exp_string("End the incident as resolved, unverified?").unwrap();
+    keys(&mut s, "y\r");
     s.exp_string("run resolved").unwrap();
     assert_eq!(wait_exit(&mut s), 0);
     let events = events(audit.path());

@@ -34,4 +34,5 @@ mod support;
 mod team;
 mod transport;
 mod trust;
+mod unverified;
 mod validate;
