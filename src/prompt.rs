@@ -176,18 +176,20 @@ impl Operator {
             {
                 Ok(Some(text)) => text,
                 Ok(None) => {
-                    eprintln!("    the editor closed without saving: the command is unchanged");
+                    crate::ewriteln!("    the editor closed without saving: the command is unchanged");
                     return Ok(None);
                 }
                 Err(e) => {
-                    eprintln!("    cannot run the editor `{editor}` ({e}): edit the command here instead");
+                    crate::ewriteln!(
+                        "    cannot run the editor `{editor}` ({e}): edit the command here instead"
+                    );
                     self.edit_inline(command)?
                 }
             },
             None => self.edit_inline(command)?,
         };
         if edited.trim_end() == command.trim_end() {
-            eprintln!("    the command is unchanged");
+            crate::ewriteln!("    the command is unchanged");
             return Ok(None);
         }
         Ok(Some(edited))

@@ -25,7 +25,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let check = crate::audit::verify(&path)?;
     match &check.status {
         Status::Tampered { seq, line, reason } => {
-            eprintln!(
+            crate::ewriteln!(
                 "runbook: error: {} was tampered with at seq {seq} (line {line}): {reason}.\n  A run whose record cannot be trusted is not resumed; keep the file as evidence.",
                 path.display()
             );
@@ -89,7 +89,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     {
         let idempotent = runbook.step(step).is_some_and(|s| s.idempotent);
         if opts.yes && !idempotent {
-            eprintln!(
+            crate::ewriteln!(
                 "runbook: error: step `{step}` started at {started} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort."
             );
             return Err(Error::Exit(exit::NOT_RESOLVED));
@@ -213,7 +213,7 @@ fn variables(
     }
     for (name, value) in &recorded.captures {
         if value == MASK {
-            eprintln!(
+            crate::ewriteln!(
                 "runbook: warning: the capture `{name}` was secret and was not recorded; it is empty in the resumed run"
             );
             vars.set(name, "", true);

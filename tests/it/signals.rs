@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::cmd::runbook;
-use crate::support::pty::{keys, pgrep, spawn, wait_exit};
+use crate::support::pty::{Closable, keys, pgrep, spawn, wait_exit};
 use crate::support::sshd::Sshd;
 use crate::support::trail::audit_files;
 
@@ -128,4 +128,68 @@ fn ctrl_c_at_a_prompt_asks_and_an_abort_runs_the_cleanup() {
     runbook(["resume", trail.to_str().unwrap(), "--yes", "--audit-dir"])
         .arg(audit.path())
         .expect_code(2);
+}
+
+/// The trail a hangup leaves: a `hangup` event, no seal, no cleanup run, and `audit verify`
+/// says incomplete (exit 4). Returns the trail.
+#[track_caller]
+fn left_open(audit: &Path, dir: &Path) -> std::path::PathBuf {
+    assert!(!dir.join("cleaned").exists(), "no cleanup after a hangup");
+    let trail = audit_files(audit).pop().unwrap();
+    let text = std::fs::read_to_string(&trail).unwrap();
+    assert!(text.contains("\"event\":\"hangup\""), "{text}");
+    assert!(!text.contains("\"event\":\"run finished\""), "not sealed: {text}");
+    assert!(!text.contains("aborted"), "nobody aborted: {text}");
+    runbook(["audit", "verify"]).arg(&trail).expect_code(4);
+    trail
+}
+
+/// Issue 23 item 5: the terminal closed (its pty master) while a prompt waits. Every write
+/// to it fails (EIO): the run must still exit 129, nothing on the way out needing it.
+#[test]
+fn a_terminal_closed_at_a_prompt_exits_129_and_leaves_the_trail_open() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "0.9091", false);
+    let mut s = Closable::spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.expect("What now?");
+    s.close();
+    assert_eq!(
+        s.wait_exit(Duration::from_secs(20)),
+        129,
+        "129, not a panic (101)"
+    );
+    let trail = left_open(audit.path(), dir.path());
+    assert!(!dir.path().join("ran-once").exists(), "the step never ran");
+    runbook(["resume", trail.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+}
+
+/// Issue 23 item 5, while a command runs: it is stopped, and the run exits 129.
+#[test]
+fn a_terminal_closed_during_a_command_stops_it_and_exits_129() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "33.9191", false);
+    let mut s = Closable::spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.expect("What now?");
+    s.send("\r");
+    s.expect("started");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pgrep("sleep 33.9191") {
+        assert!(Instant::now() < deadline, "the step's command never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.close();
+    assert_eq!(
+        s.wait_exit(Duration::from_secs(20)),
+        129,
+        "129, not a panic (101)"
+    );
+    wait_gone("sleep 33.9191");
+    let trail = left_open(audit.path(), dir.path());
+    runbook(["resume", trail.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(dir.path().join("cleaned").exists());
 }
