@@ -332,6 +332,7 @@ async fn walk(l: Launch) -> Result<u8> {
         attempts,
         signals,
         handled_stops: 0,
+        cleaning: false,
         deviations,
         typed: vars.masker(),
         forks,

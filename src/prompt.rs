@@ -96,13 +96,21 @@ fn theme() -> ColorfulTheme {
 
 /// Runs a prompt. Ctrl-C there does not end the run: it asks whether to abort (a second
 /// Ctrl-C aborts at once), and a "no" asks the same question again. A terminal that went away
-/// is a hangup: the run stops and its trail stays open for `resume`.
+/// (SIGHUP, or a read or write that fails) is a hangup: the run stops and its trail stays open
+/// for `resume`. SIGTERM or SIGQUIT ends the wait too: the run ends `interrupted`, nobody is
+/// asked anything more. (Any signal interrupts the read; `console` reports each as a Ctrl-C.)
 fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
+    let _guard = crate::signals::PromptGuard::start();
     loop {
+        ended()?;
         match prompt() {
-            Ok(value) => return Ok(value),
+            Ok(value) => {
+                ended()?;
+                return Ok(value);
+            }
             Err(e) if interrupted(&e) => {
                 crate::signals::consumed_at_prompt();
+                ended()?;
                 let _ = console::Term::stderr().show_cursor();
                 let abort = Confirm::with_theme(&theme())
                     .with_prompt("Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)")
@@ -110,10 +118,14 @@ fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
                     .wait_for_newline(true)
                     .interact();
                 match abort {
-                    Ok(true) => return Err(Error::Aborted),
+                    Ok(true) => {
+                        ended()?;
+                        return Err(Error::Aborted);
+                    }
                     Ok(false) => continue,
                     Err(e) if interrupted(&e) => {
                         crate::signals::consumed_at_prompt();
+                        ended()?;
                         let _ = console::Term::stderr().show_cursor();
                         return Err(Error::Aborted);
                     }
@@ -125,12 +137,30 @@ fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
     }
 }
 
+/// A signal that ends the run came while a prompt was open: the prompt is not answered.
+fn ended() -> Result<(), Error> {
+    if crate::signals::hung_up() {
+        let _ = console::Term::stderr().show_cursor();
+        return Err(Error::Hangup(
+            "the terminal hung up (SIGHUP) at a prompt: the run stopped, its trail is open".into(),
+        ));
+    }
+    if let Some(signal) = crate::signals::terminated() {
+        let _ = console::Term::stderr().show_cursor();
+        return Err(Error::Stopped(signal));
+    }
+    Ok(())
+}
+
 fn interrupted(e: &dialoguer::Error) -> bool {
     let dialoguer::Error::IO(io) = e;
     io.kind() == std::io::ErrorKind::Interrupted
 }
 
 fn gone(e: dialoguer::Error) -> Error {
+    if let Err(hangup) = ended() {
+        return hangup;
+    }
     let dialoguer::Error::IO(io) = e;
     Error::Hangup(format!("the terminal went away while asking ({io})"))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::cmd::runbook;
-use crate::support::pty::{Closable, keys, pgrep, spawn, wait_exit};
+use crate::support::pty::{Closable, keys, pgrep, spawn, wait_exit, wait_exit_within};
 use crate::support::sshd::Sshd;
 use crate::support::trail::audit_files;
 
@@ -144,6 +144,22 @@ fn left_open(audit: &Path, dir: &Path) -> std::path::PathBuf {
     trail
 }
 
+/// The trail a SIGTERM leaves: cleanup run, sealed `interrupted` naming SIGTERM.
+#[track_caller]
+fn sealed_interrupted_by_sigterm(audit: &Path, dir: &Path) -> Vec<serde_json::Value> {
+    assert!(dir.join("cleaned").exists(), "the cleanup ran");
+    let trail = audit_files(audit).pop().unwrap();
+    let events = crate::support::trail::events(&trail);
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run finished", "{events:#?}");
+    assert_eq!(last["outcome"], "interrupted", "{last}");
+    let message = last["message"].as_str().unwrap();
+    assert!(message.contains("SIGTERM"), "{message}");
+    assert!(!message.contains("Ctrl-C"), "{message}");
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+    events
+}
+
 /// Issue 23 item 5: the terminal closed (its pty master) while a prompt waits. Every write
 /// to it fails (EIO): the run must still exit 129, nothing on the way out needing it.
 #[test]
@@ -192,4 +208,90 @@ fn a_terminal_closed_during_a_command_stops_it_and_exits_129() {
         .arg(audit.path())
         .expect_code(0);
     assert!(dir.path().join("cleaned").exists());
+}
+
+/// Issue 23 item 6: SIGHUP at a prompt (the terminal still there) is not a Ctrl-C: no "abort
+/// the run?", but a hangup: the trail open, exit 129, and the run resumable.
+#[test]
+fn sighup_at_a_prompt_is_a_hangup_not_a_ctrl_c() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "0.1011", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    s.process_mut().signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 129);
+    let rest = s.exp_eof().unwrap_or_default();
+    assert!(!rest.contains("abort the run"), "{rest}");
+    let trail = left_open(audit.path(), dir.path());
+    runbook(["resume", trail.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    assert!(dir.path().join("cleaned").exists());
+}
+
+/// Issue 23 item 6, the second half: a SIGHUP while "abort the run?" waits is not the
+/// second Ctrl-C that aborts: nothing is sealed `aborted`, the trail stays open.
+#[test]
+fn sighup_at_the_abort_question_is_a_hangup_not_an_abort() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "0.2021", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_control('c').unwrap();
+    s.exp_string("Ctrl-C: abort the run?").unwrap();
+    s.process_mut().signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 129);
+    let rest = s.exp_eof().unwrap_or_default();
+    assert!(!rest.contains("run aborted"), "{rest}");
+    left_open(audit.path(), dir.path());
+}
+
+/// Issue 23 item 7: SIGTERM (`kill`, `systemctl stop`, a shutdown) at a prompt ends an
+/// interactive run as it ends an unattended one: cleanup, sealed `interrupted`, exit 130,
+/// without waiting for anybody, and named SIGTERM on screen and in the trail.
+#[test]
+fn sigterm_at_a_prompt_ends_the_run_interrupted_after_its_cleanup() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "0.3031", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    s.process_mut().signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 130);
+    let rest = s.exp_eof().unwrap_or_default();
+    assert!(rest.contains("SIGTERM"), "{rest}");
+    assert!(!rest.contains("Ctrl-C"), "{rest}");
+    assert!(!rest.contains("What now?"), "no menu after SIGTERM: {rest}");
+    assert!(!dir.path().join("ran-once").exists(), "the step never ran");
+    sealed_interrupted_by_sigterm(audit.path(), dir.path());
+}
+
+/// Issue 23 item 7, while a command runs: it is stopped, and then no menu waits: the run
+/// ends `interrupted` after its cleanup, exit 130.
+#[test]
+fn sigterm_during_a_command_stops_it_and_ends_the_run_interrupted() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "34.4041", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("started").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pgrep("sleep 34.4041") {
+        assert!(Instant::now() < deadline, "the step's command never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.process_mut().signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 130);
+    wait_gone("sleep 34.4041");
+    let rest = s.exp_eof().unwrap_or_default();
+    assert!(rest.contains("SIGTERM"), "{rest}");
+    assert!(!rest.contains("What now?"), "no menu after SIGTERM: {rest}");
+    let events = sealed_interrupted_by_sigterm(audit.path(), dir.path());
+    assert!(
+        events.iter().any(|e| e["event"] == "step finished"
+            && e["step"] == "slow"
+            && e["reason"] == "stopped by SIGTERM"),
+        "{events:#?}"
+    );
 }
