@@ -156,7 +156,8 @@ impl Executor {
                 })?;
                 if !delay.is_zero() && self.pause(delay).await? {
                     return Ok(Next::Stop(End::interrupted(format!(
-                        "interrupted while `{id}` waited to retry"
+                        "interrupted by {} while `{id}` waited to retry",
+                        self.stop_word()
                     ))));
                 }
                 continue;

@@ -295,3 +295,31 @@ fn sigterm_during_a_command_stops_it_and_ends_the_run_interrupted() {
         "{events:#?}"
     );
 }
+
+/// Issue 23 item 7, while a failed step waits to retry: the wait ends, no menu follows, and
+/// the end names SIGTERM.
+#[test]
+fn sigterm_while_a_step_waits_to_retry_ends_the_run_interrupted() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cleaned = dir.path().join("cleaned");
+    let book = dir.path().join("retry.yaml");
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1\nid: retry\ntitle: Retry\nrto: 5m\nsteps:\n  - id: flaky\n    title: Flaky\n    run: exit 1\n    retry: {{attempts: 2, delay: 5m}}\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy\n    run: touch {}\n",
+            cleaned.display()
+        ),
+    )
+    .unwrap();
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("retrying in").unwrap();
+    s.process_mut().signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 130);
+    let rest = s.exp_eof().unwrap_or_default();
+    assert!(!rest.contains("What now?"), "no menu after SIGTERM: {rest}");
+    let events = sealed_interrupted_by_sigterm(audit.path(), dir.path());
+    let message = events.last().unwrap()["message"].as_str().unwrap();
+    assert!(message.contains("waited to retry"), "{message}");
+}
