@@ -323,3 +323,48 @@ fn sigterm_while_a_step_waits_to_retry_ends_the_run_interrupted() {
     let message = events.last().unwrap()["message"].as_str().unwrap();
     assert!(message.contains("waited to retry"), "{message}");
 }
+
+/// SIGQUIT means what SIGTERM means (the table in docs/running.md), named as itself.
+#[test]
+fn sigquit_at_a_prompt_ends_the_run_interrupted_naming_it() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "0.5051", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    s.process_mut().signal(nix::sys::signal::Signal::SIGQUIT).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 130);
+    assert!(dir.path().join("cleaned").exists(), "the cleanup ran");
+    let trail = audit_files(audit.path()).pop().unwrap();
+    let events = crate::support::trail::events(&trail);
+    let last = events.last().unwrap();
+    assert_eq!(last["outcome"], "interrupted", "{last}");
+    assert_eq!(last["message"], "interrupted by SIGQUIT at a prompt", "{last}");
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+}
+
+/// A Ctrl-C stops the command and the menu asks what next, as before; a SIGTERM at that menu
+/// then ends the run, named SIGTERM, not Ctrl-C (the latest signal by count is the SIGINT
+/// the prompt's library raises for every interrupted read).
+#[test]
+fn sigterm_at_the_menu_after_a_ctrl_c_ends_the_run_named_sigterm() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "34.6061", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("started").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pgrep("sleep 34.6061") {
+        assert!(Instant::now() < deadline, "the step's command never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.send_control('c').unwrap();
+    s.exp_string("The step did not succeed. What now?").unwrap();
+    s.process_mut().signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 130);
+    let events = sealed_interrupted_by_sigterm(audit.path(), dir.path());
+    assert_eq!(
+        events.last().unwrap()["message"],
+        "interrupted by SIGTERM at a prompt"
+    );
+}
