@@ -101,6 +101,7 @@ fn theme() -> ColorfulTheme {
 /// asked anything more. (Any signal interrupts the read; `console` reports each as a Ctrl-C.)
 fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
     let _guard = crate::signals::PromptGuard::start();
+    let mut seen = crate::signals::interrupts();
     loop {
         ended()?;
         match prompt() {
@@ -111,30 +112,50 @@ fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
             Err(e) if interrupted(&e) => {
                 crate::signals::consumed_at_prompt();
                 ended()?;
+                if !ctrl_c(&e, &mut seen) {
+                    continue;
+                }
                 let _ = console::Term::stderr().show_cursor();
-                let abort = Confirm::with_theme(&theme())
-                    .with_prompt("Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)")
-                    .default(false)
-                    .wait_for_newline(true)
-                    .interact();
-                match abort {
-                    Ok(true) => {
-                        ended()?;
-                        return Err(Error::Aborted);
+                loop {
+                    let abort = Confirm::with_theme(&theme())
+                        .with_prompt("Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)")
+                        .default(false)
+                        .wait_for_newline(true)
+                        .interact();
+                    match abort {
+                        Ok(true) => {
+                            ended()?;
+                            return Err(Error::Aborted);
+                        }
+                        // Back to the same prompt.
+                        Ok(false) => break,
+                        Err(e) if interrupted(&e) => {
+                            crate::signals::consumed_at_prompt();
+                            ended()?;
+                            if !ctrl_c(&e, &mut seen) {
+                                continue;
+                            }
+                            let _ = console::Term::stderr().show_cursor();
+                            return Err(Error::Aborted);
+                        }
+                        Err(e) => return Err(gone(e)),
                     }
-                    Ok(false) => continue,
-                    Err(e) if interrupted(&e) => {
-                        crate::signals::consumed_at_prompt();
-                        ended()?;
-                        let _ = console::Term::stderr().show_cursor();
-                        return Err(Error::Aborted);
-                    }
-                    Err(e) => return Err(gone(e)),
                 }
             }
             Err(e) => return Err(gone(e)),
         }
     }
+}
+
+/// Whether an interrupted read was Ctrl-C: the key (a byte in raw mode), or a SIGINT sent to
+/// the process. Any other handled signal (a child ending, the nudge) interrupts the read too,
+/// and `console` raises a SIGINT for every interrupted read: that one is not the operator's.
+fn ctrl_c(e: &dialoguer::Error, seen: &mut u64) -> bool {
+    let dialoguer::Error::IO(io) = e;
+    let now = crate::signals::interrupts();
+    let sent = now > *seen + 1;
+    *seen = now;
+    io.raw_os_error() != Some(libc::EINTR) || sent
 }
 
 /// A signal that ends the run came while a prompt was open: the prompt is not answered.

@@ -61,6 +61,7 @@ pub struct State {
 // Counted in the signal handler itself, not by a task: a prompt blocks the run's one thread,
 // and must know at once why its read was interrupted (issue 23).
 static STOPS: AtomicU64 = AtomicU64::new(0);
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 static LAST: AtomicU8 = AtomicU8::new(0);
 static HANGUP: AtomicBool = AtomicBool::new(false);
 /// The first SIGTERM or SIGQUIT: it ends the run, interactive or not.
@@ -97,6 +98,11 @@ pub fn terminated() -> Option<Signal> {
     Signal::from_code(TERMINATED.load(Ordering::SeqCst))
 }
 
+/// SIGINTs received so far: a prompt tells Ctrl-C from other signals with it.
+pub fn interrupts() -> u64 {
+    INTERRUPTS.load(Ordering::SeqCst)
+}
+
 /// Whether the terminal hung up (SIGHUP).
 pub fn hung_up() -> bool {
     HANGUP.load(Ordering::SeqCst)
@@ -108,6 +114,9 @@ fn received(signal: Signal) {
         Signal::Hangup => HANGUP.store(true, Ordering::SeqCst),
         other => {
             STOPS.fetch_add(1, Ordering::SeqCst);
+            if other == Signal::Interrupt {
+                INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+            }
             LAST.store(other.code(), Ordering::SeqCst);
             if other != Signal::Interrupt {
                 let _ = TERMINATED.compare_exchange(0, other.code(), Ordering::SeqCst, Ordering::SeqCst);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::cmd::runbook;
-use crate::support::pty::{Closable, keys, pgrep, spawn, wait_exit, wait_exit_within};
+use crate::support::pty::{Closable, keys, pgrep, pid_of, spawn, wait_exit, wait_exit_within, wait_reading};
 use crate::support::sshd::Sshd;
 use crate::support::trail::audit_files;
 
@@ -367,4 +367,45 @@ fn sigterm_at_the_menu_after_a_ctrl_c_ends_the_run_named_sigterm() {
         events.last().unwrap()["message"],
         "interrupted by SIGTERM at a prompt"
     );
+}
+
+/// Issue 23 item 6's cause, in general: any signal that interrupts a prompt's read was taken
+/// for Ctrl-C. A child ending (SIGCHLD, which the runtime handles) or a stray SIGUSR2 must
+/// leave the prompt as it was: no "abort the run?", and the next key still answers it.
+#[test]
+fn a_stray_signal_at_a_prompt_is_not_a_ctrl_c() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "0.7071", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    let pid = pid_of(audit.path());
+    for signal in [
+        nix::sys::signal::Signal::SIGCHLD,
+        nix::sys::signal::Signal::SIGUSR2,
+    ] {
+        wait_reading(pid);
+        s.process_mut().signal(signal).unwrap();
+    }
+    keys(&mut s, "\r");
+    let before = s.exp_string("run resolved").unwrap_or_else(|e| {
+        panic!("{e}; the screen:\n{}", s.screen().contents());
+    });
+    assert!(!before.contains("abort the run"), "{before}");
+    assert_eq!(wait_exit(&mut s), 0);
+}
+
+/// A SIGINT sent to the process (`kill -INT`) at a prompt is Ctrl-C, as the key is: it asks.
+#[test]
+fn sigint_sent_at_a_prompt_asks_as_the_key_does() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "0.8081", false);
+    let mut s = spawn(&["run", book.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    wait_reading(pid_of(audit.path()));
+    s.process_mut().signal(nix::sys::signal::Signal::SIGINT).unwrap();
+    s.exp_string("Ctrl-C: abort the run?").unwrap();
+    keys(&mut s, "y\r");
+    s.exp_string("run aborted").unwrap();
+    assert_eq!(wait_exit(&mut s), 3);
+    assert!(dir.path().join("cleaned").exists(), "the abort ran the cleanup");
 }

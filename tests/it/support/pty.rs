@@ -356,3 +356,40 @@ pub fn pgrep(pattern: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// The pid of the `runbook` that writes to `audit` (its command line names the audit dir).
+#[track_caller]
+pub fn pid_of(audit: &Path) -> i32 {
+    let pattern = format!("audit-dir {}", audit.display());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("pgrep").args(["-f", &pattern]).output().unwrap();
+        let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if let [pid] = pids[..] {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no single runbook: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the program's main thread blocks in a prompt's `poll` (its wchan says so), so
+/// that a signal sent next finds the prompt reading, not about to read.
+#[track_caller]
+pub fn wait_reading(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        if wchan.starts_with("poll_schedule") || wchan.starts_with("do_sys_poll") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reading: {wchan}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
