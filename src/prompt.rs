@@ -98,7 +98,8 @@ fn theme() -> ColorfulTheme {
 /// Ctrl-C aborts at once), and a "no" asks the same question again. A terminal that went away
 /// (SIGHUP, or a read or write that fails) is a hangup: the run stops and its trail stays open
 /// for `resume`. SIGTERM or SIGQUIT ends the wait too: the run ends `interrupted`, nobody is
-/// asked anything more. (Any signal interrupts the read; `console` reports each as a Ctrl-C.)
+/// asked anything more. Any other signal that interrupts the read leaves the prompt as it was
+/// (`console` reports every interrupted read as a Ctrl-C: `ctrl_c` tells them apart).
 fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
     let _guard = crate::signals::PromptGuard::start();
     let mut seen = crate::signals::interrupts();
