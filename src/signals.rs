@@ -201,7 +201,8 @@ impl PromptGuard {
             .name("prompt-guard".into())
             .spawn(move || {
                 while !stopped.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(50));
+                    // Unparked when the prompt ends, so an answer never waits for a tick.
+                    std::thread::park_timeout(Duration::from_millis(50));
                     if (hung_up() || terminated().is_some()) && !stopped.load(Ordering::SeqCst) {
                         // SAFETY: the prompt's thread lives until this thread is joined.
                         unsafe { libc::pthread_kill(prompt, NUDGE) };
@@ -217,6 +218,7 @@ impl Drop for PromptGuard {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
