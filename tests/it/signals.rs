@@ -409,3 +409,43 @@ fn sigint_sent_at_a_prompt_asks_as_the_key_does() {
     assert_eq!(wait_exit(&mut s), 3);
     assert!(dir.path().join("cleaned").exists(), "the abort ran the cleanup");
 }
+
+/// Issue 23 item 5 over SSH: the terminal closed while the command runs on the host. The
+/// remote command is stopped, the masters closed, and nothing on the way out needs the
+/// terminal: exit 129, the trail open.
+#[test]
+fn a_terminal_closed_during_a_remote_command_stops_it_and_exits_129() {
+    let sshd = Sshd::start();
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = sleeper(dir.path(), "33.9292", true);
+    let target = format!("app={}", sshd.dest());
+    let args = [
+        "run",
+        book.to_str().unwrap(),
+        "--target",
+        &target,
+        "--identity",
+        sshd.identity.to_str().unwrap(),
+        "--known-hosts",
+        sshd.known_hosts.to_str().unwrap(),
+        "--ssh-config",
+        sshd.ssh_config.to_str().unwrap(),
+    ];
+    let mut s = Closable::spawn(&args, audit.path());
+    s.expect("What now?");
+    s.send("\r");
+    s.expect("started");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pgrep("sleep 33.9292") {
+        assert!(Instant::now() < deadline, "the step's command never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.close();
+    assert_eq!(
+        s.wait_exit(Duration::from_secs(20)),
+        129,
+        "129, not a panic (101)"
+    );
+    wait_gone("sleep 33.9292");
+    left_open(audit.path(), dir.path());
+}
