@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, Input, Password, Select};
+use dialoguer::{Confirm, Input, Select};
 
 use crate::error::Error;
 use crate::ui::{SharedClock, StatusLine};
@@ -535,12 +535,7 @@ impl Operator {
     pub fn captured(&self, name: &str, secret: bool) -> Result<String, Error> {
         let prompt = format!("What did it print? (the value of `{name}`, which the step captures)");
         if secret {
-            self.ask(|| {
-                Password::with_theme(&theme())
-                    .with_prompt(&prompt)
-                    .allow_empty_password(true)
-                    .interact()
-            })
+            self.ask(|| hidden(&prompt, true))
         } else {
             self.ask(|| {
                 Input::<String>::with_theme(&theme())
@@ -559,10 +554,63 @@ impl Operator {
             None => name.to_string(),
         };
         if secret {
-            self.ask(|| Password::with_theme(&theme()).with_prompt(&prompt).interact())
+            self.ask(|| hidden(&prompt, false))
         } else {
             self.ask(|| Input::with_theme(&theme()).with_prompt(&prompt).interact_text())
         }
+    }
+}
+
+/// A secret, read key by key with nothing shown. dialoguer's `Password` reads a whole line,
+/// which no signal interrupts: a SIGTERM or SIGHUP there waited for Enter, unlike at every
+/// other prompt. The echo stays off from the first key to the last (between two keys too, so
+/// a paste is never shown).
+fn hidden(prompt: &str, allow_empty: bool) -> dialoguer::Result<String> {
+    use dialoguer::theme::Theme;
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    struct Echo(Option<rustix::termios::Termios>);
+    impl Drop for Echo {
+        fn drop(&mut self) {
+            if let Some(was) = &self.0 {
+                let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, was);
+            }
+        }
+    }
+    let fmt = |e: std::fmt::Error| dialoguer::Error::IO(std::io::Error::other(e));
+    let (mut asking, mut answered) = (String::new(), String::new());
+    theme().format_password_prompt(&mut asking, prompt).map_err(fmt)?;
+    theme()
+        .format_password_prompt_selection(&mut answered, prompt)
+        .map_err(fmt)?;
+    let term = console::Term::stderr();
+    let was = tcgetattr(std::io::stdin()).map_err(std::io::Error::from)?;
+    let mut quiet = was.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(std::io::stdin(), OptionalActions::Now, &quiet).map_err(std::io::Error::from)?;
+    let _echo = Echo(Some(was));
+    loop {
+        term.write_str(&asking)?;
+        let mut text = String::new();
+        let read = loop {
+            match term.read_key() {
+                Ok(console::Key::Enter) => break Ok(()),
+                Ok(console::Key::Backspace) => {
+                    text.pop();
+                }
+                Ok(console::Key::Char(c)) if !c.is_control() => text.push(c),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        // The prompt's line goes, whatever ended the read: a prompt asked again (or the
+        // Ctrl-C question) starts on a clean line.
+        term.clear_line()?;
+        read?;
+        if text.is_empty() && !allow_empty {
+            continue;
+        }
+        term.write_line(&answered)?;
+        return Ok(text);
     }
 }
 

@@ -449,3 +449,49 @@ fn a_terminal_closed_during_a_remote_command_stops_it_and_exits_129() {
     wait_gone("sleep 33.9292");
     left_open(audit.path(), dir.path());
 }
+
+/// A run waiting at a prompt that reads a secret (the capture of a step run by hand that
+/// received one).
+fn at_a_secret_prompt(audit: &Path, dir: &Path) -> crate::support::pty::Session {
+    let book = dir.join("secret.yaml");
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1\nid: secret\ntitle: Secret\nrto: 5m\ninputs:\n  token: {{secret: true}}\nsteps:\n  - id: check\n    title: Check\n    idempotent: true\n    run: test -n \"$token\" && echo ok\n    capture: status\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy\n    run: touch {}\n",
+            dir.join("cleaned").display()
+        ),
+    )
+    .unwrap();
+    let mut s = spawn(
+        &["run", book.to_str().unwrap(), "--set", "token=tok-s3cr3t"],
+        audit,
+    );
+    s.exp_string("What now?").unwrap();
+    // Run it, Skip, Edit, then By hand.
+    keys(&mut s, &format!("{}\r", crate::support::pty::DOWN.repeat(3)));
+    s.exp_string("How did it go?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("which the step captures").unwrap();
+    s
+}
+
+/// Issue 23 item 7 at a prompt that reads a secret: it read a whole line with the echo off,
+/// and a SIGTERM there waited for Enter.
+#[test]
+fn sigterm_at_a_secret_prompt_ends_the_run_interrupted() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut s = at_a_secret_prompt(audit.path(), dir.path());
+    s.process_mut().signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 130);
+    sealed_interrupted_by_sigterm(audit.path(), dir.path());
+}
+
+/// Issue 23 item 6 at a prompt that reads a secret: a hangup, not a wait for Enter.
+#[test]
+fn sighup_at_a_secret_prompt_is_a_hangup() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut s = at_a_secret_prompt(audit.path(), dir.path());
+    s.process_mut().signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 129);
+    left_open(audit.path(), dir.path());
+}
