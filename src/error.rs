@@ -39,6 +39,10 @@ pub enum Error {
     /// and leave the trail open for `resume`.
     #[error("{0}")]
     Hangup(String),
+    /// SIGTERM or SIGQUIT at a prompt: the run ends `interrupted` after its cleanup, as
+    /// unattended (nobody is asked: a shutdown does not wait).
+    #[error("interrupted by {}", .0.word())]
+    Stopped(crate::signals::Signal),
     /// A connection was lost mid-step with nobody there to decide: the trail is left open.
     #[error("{0}")]
     Lost(String),
@@ -60,6 +64,7 @@ impl Error {
             Error::Exit(code) => *code,
             Error::Aborted => exit::NOT_RESOLVED,
             Error::Hangup(_) => exit::HANGUP,
+            Error::Stopped(_) => exit::INTERRUPTED,
             Error::Lost(_) => exit::RUNTIME,
         }
     }

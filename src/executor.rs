@@ -49,6 +49,8 @@ pub struct Executor {
     pub signals: tokio::sync::watch::Receiver<crate::signals::State>,
     /// Stops already acted on between steps.
     pub handled_stops: u64,
+    /// The cleanup runs: a SIGTERM that ended the walk does not stop its commands.
+    pub cleaning: bool,
     /// Steps that did not go as written, in order (a resumed run starts from the trail's).
     pub deviations: Vec<Deviation>,
     /// Masks what the operator types (notes, edits, commands run by hand) before it is
@@ -222,27 +224,31 @@ impl Executor {
         self.launched.elapsed() + self.since_offset
     }
 
-    /// A stop signal not yet acted on, unattended (on a terminal, prompts deal with Ctrl-C).
+    /// A stop signal not yet acted on, unattended (on a terminal, prompts deal with Ctrl-C);
+    /// a SIGTERM or SIGQUIT, interactive or not: a shutdown waits for nobody.
     fn interrupted(&mut self) -> bool {
-        self.stop_pending() && !self.operator.is_interactive()
+        (self.stop_pending() && !self.operator.is_interactive()) || crate::signals::terminated().is_some()
     }
 
     /// A stop signal (Ctrl-C, SIGTERM, SIGQUIT) not yet acted on; from now on it is.
     fn stop_pending(&mut self) -> bool {
-        let stops = self.signals.borrow().effective_stops();
+        let stops = crate::signals::now().effective_stops();
         let pending = stops > self.handled_stops;
         self.handled_stops = stops;
         pending
     }
 
-    /// The word for the latest stop signal: `Ctrl-C`, `SIGTERM`, `SIGQUIT`.
+    /// The word for the stop signal: the SIGTERM or SIGQUIT that ends the run, else the
+    /// latest one (`Ctrl-C`).
     fn stop_word(&self) -> &'static str {
-        self.signals.borrow().last.map_or("a signal", |s| s.word())
+        crate::signals::terminated()
+            .or(crate::signals::now().last)
+            .map_or("a signal", |s| s.word())
     }
 
     /// The terminal went away: the walk stops here, the trail stays open.
     fn hangup(&self) -> Result<(), Error> {
-        if self.signals.borrow().hangup {
+        if crate::signals::hung_up() {
             return Err(Error::Hangup(
                 "the terminal hung up (SIGHUP): the run stopped, its trail is open".into(),
             ));
@@ -293,6 +299,9 @@ impl Executor {
         let end = match walked {
             Ok(end) => end,
             Err(Error::Aborted) => End::aborted("aborted by the operator (Ctrl-C at a prompt)"),
+            Err(Error::Stopped(signal)) => {
+                End::interrupted(format!("interrupted by {} at a prompt", signal.word()))
+            }
             Err(Error::Hangup(reason)) => {
                 self.emit(Event::Hangup {
                     reason: reason.clone(),

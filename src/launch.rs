@@ -250,7 +250,7 @@ async fn walk(l: Launch) -> Result<u8> {
         };
         // A trace that cannot be set up costs the run nothing but this line.
         crate::otlp::Traces::start(endpoint, facts, timeout)
-            .map_err(|e| eprintln!("runbook: warning: no trace export: {e}"))
+            .map_err(|e| crate::ewriteln!("runbook: warning: no trace export: {e}"))
             .ok()
     });
     let notifier = (!notify.channels.is_empty() || notify.escalate.is_some()).then(|| {
@@ -354,6 +354,7 @@ async fn walk(l: Launch) -> Result<u8> {
         attempts,
         signals,
         handled_stops: 0,
+        cleaning: false,
         deviations,
         typed: vars.masker(),
         forks,
@@ -374,7 +375,7 @@ async fn walk(l: Launch) -> Result<u8> {
                 "runbook resume {run_id} --audit-dir {}",
                 crate::script::shell_quote(&audit_dir.display().to_string())
             );
-            eprintln!(
+            crate::ewriteln!(
                 "runbook: the run stopped: {e}\n  its audit trail is intact up to here ({audit_path}), not sealed; once the cause is fixed: {resume}"
             );
             return Err(Error::Exit(e.exit_code().max(exit::RUNTIME)));
@@ -385,17 +386,17 @@ async fn walk(l: Launch) -> Result<u8> {
     let channels = executor.sink.notify.is_some();
     let undelivered = executor.sink.close_notifications(timeout);
     if channels && undelivered > 0 {
-        eprintln!(
+        crate::ewriteln!(
             "runbook: warning: {undelivered} notification(s) not delivered (the trail and {run_id}/notifications.jsonl say which and why)"
         );
     }
-    eprintln!("audit trail: {audit_path}");
+    crate::ewriteln!("audit trail: {audit_path}");
     if let Some(audit) = &executor.sink.audit {
         let signed = match &signing {
             Signing::Signed(s) => format!("signed by {} ({})", s.fingerprint, s.origin),
             Signing::Unsigned(why) => format!("UNSIGNED: {why}"),
         };
-        eprintln!("head: {} ({signed})", audit.head());
+        crate::ewriteln!("head: {} ({signed})", audit.head());
     }
     close_all(std::mem::take(&mut executor.transports), leases).await;
     drop(lock);

@@ -1,5 +1,24 @@
 //! `runbook`: walk incident runbooks, time them against their RTO, keep a tamper-evident trail.
 
+/// `eprintln!` that cannot panic: when the terminal went away (EIO) or stderr is closed, the
+/// line is lost, never the process or its exit code (issue 23: the trail is the record).
+#[macro_export]
+macro_rules! ewriteln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that cannot panic (see `ewriteln!`).
+#[macro_export]
+macro_rules! ewrite {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod alert;
 pub mod approval;
 pub mod audit;

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Err(error) => {
             let message = error.to_string();
             if !message.is_empty() {
-                eprintln!("runbook: error: {message}");
+                runbook::ewriteln!("runbook: error: {message}");
             }
             ExitCode::from(error.exit_code())
         }

@@ -48,9 +48,9 @@ fn load(path: PathBuf, catalog_ids: &BTreeSet<String>) -> Result<Loaded, Error> 
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 || runbook.is_none() {
         for d in &diagnostics {
-            eprint!("{}", d.render(source.as_ref().map(|s| s.text.as_str())));
+            crate::ewrite!("{}", d.render(source.as_ref().map(|s| s.text.as_str())));
         }
-        eprintln!(
+        crate::ewriteln!(
             "runbook: error: {} does not validate ({}): nothing was run",
             path.display(),
             plural(errors, "error")

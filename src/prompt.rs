@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, Input, Password, Select};
+use dialoguer::{Confirm, Input, Select};
 
 use crate::error::Error;
 use crate::ui::{SharedClock, StatusLine};
@@ -96,33 +96,82 @@ fn theme() -> ColorfulTheme {
 
 /// Runs a prompt. Ctrl-C there does not end the run: it asks whether to abort (a second
 /// Ctrl-C aborts at once), and a "no" asks the same question again. A terminal that went away
-/// is a hangup: the run stops and its trail stays open for `resume`.
+/// (SIGHUP, or a read or write that fails) is a hangup: the run stops and its trail stays open
+/// for `resume`. SIGTERM or SIGQUIT ends the wait too: the run ends `interrupted`, nobody is
+/// asked anything more. Any other signal that interrupts the read leaves the prompt as it was
+/// (`console` reports every interrupted read as a Ctrl-C: `ctrl_c` tells them apart).
 fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
+    let _guard = crate::signals::PromptGuard::start();
+    let mut seen = crate::signals::interrupts();
     loop {
+        ended()?;
         match prompt() {
-            Ok(value) => return Ok(value),
+            Ok(value) => {
+                ended()?;
+                return Ok(value);
+            }
             Err(e) if interrupted(&e) => {
                 crate::signals::consumed_at_prompt();
+                ended()?;
+                if !ctrl_c(&e, &mut seen) {
+                    continue;
+                }
                 let _ = console::Term::stderr().show_cursor();
-                let abort = Confirm::with_theme(&theme())
-                    .with_prompt("Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)")
-                    .default(false)
-                    .wait_for_newline(true)
-                    .interact();
-                match abort {
-                    Ok(true) => return Err(Error::Aborted),
-                    Ok(false) => continue,
-                    Err(e) if interrupted(&e) => {
-                        crate::signals::consumed_at_prompt();
-                        let _ = console::Term::stderr().show_cursor();
-                        return Err(Error::Aborted);
+                loop {
+                    let abort = Confirm::with_theme(&theme())
+                        .with_prompt("Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)")
+                        .default(false)
+                        .wait_for_newline(true)
+                        .interact();
+                    match abort {
+                        Ok(true) => {
+                            ended()?;
+                            return Err(Error::Aborted);
+                        }
+                        // Back to the same prompt.
+                        Ok(false) => break,
+                        Err(e) if interrupted(&e) => {
+                            crate::signals::consumed_at_prompt();
+                            ended()?;
+                            if !ctrl_c(&e, &mut seen) {
+                                continue;
+                            }
+                            let _ = console::Term::stderr().show_cursor();
+                            return Err(Error::Aborted);
+                        }
+                        Err(e) => return Err(gone(e)),
                     }
-                    Err(e) => return Err(gone(e)),
                 }
             }
             Err(e) => return Err(gone(e)),
         }
     }
+}
+
+/// Whether an interrupted read was Ctrl-C: the key (a byte in raw mode), or a SIGINT sent to
+/// the process. Any other handled signal (a child ending, the nudge) interrupts the read too,
+/// and `console` raises a SIGINT for every interrupted read: that one is not the operator's.
+fn ctrl_c(e: &dialoguer::Error, seen: &mut u64) -> bool {
+    let dialoguer::Error::IO(io) = e;
+    let now = crate::signals::interrupts();
+    let sent = now > *seen + 1;
+    *seen = now;
+    io.raw_os_error() != Some(libc::EINTR) || sent
+}
+
+/// A signal that ends the run came while a prompt was open: the prompt is not answered.
+fn ended() -> Result<(), Error> {
+    if crate::signals::hung_up() {
+        let _ = console::Term::stderr().show_cursor();
+        return Err(Error::Hangup(
+            "the terminal hung up (SIGHUP) at a prompt: the run stopped, its trail is open".into(),
+        ));
+    }
+    if let Some(signal) = crate::signals::terminated() {
+        let _ = console::Term::stderr().show_cursor();
+        return Err(Error::Stopped(signal));
+    }
+    Ok(())
 }
 
 fn interrupted(e: &dialoguer::Error) -> bool {
@@ -131,6 +180,9 @@ fn interrupted(e: &dialoguer::Error) -> bool {
 }
 
 fn gone(e: dialoguer::Error) -> Error {
+    if let Err(hangup) = ended() {
+        return hangup;
+    }
     let dialoguer::Error::IO(io) = e;
     Error::Hangup(format!("the terminal went away while asking ({io})"))
 }
@@ -176,18 +228,20 @@ impl Operator {
             {
                 Ok(Some(text)) => text,
                 Ok(None) => {
-                    eprintln!("    the editor closed without saving: the command is unchanged");
+                    crate::ewriteln!("    the editor closed without saving: the command is unchanged");
                     return Ok(None);
                 }
                 Err(e) => {
-                    eprintln!("    cannot run the editor `{editor}` ({e}): edit the command here instead");
+                    crate::ewriteln!(
+                        "    cannot run the editor `{editor}` ({e}): edit the command here instead"
+                    );
                     self.edit_inline(command)?
                 }
             },
             None => self.edit_inline(command)?,
         };
         if edited.trim_end() == command.trim_end() {
-            eprintln!("    the command is unchanged");
+            crate::ewriteln!("    the command is unchanged");
             return Ok(None);
         }
         Ok(Some(edited))
@@ -481,12 +535,7 @@ impl Operator {
     pub fn captured(&self, name: &str, secret: bool) -> Result<String, Error> {
         let prompt = format!("What did it print? (the value of `{name}`, which the step captures)");
         if secret {
-            self.ask(|| {
-                Password::with_theme(&theme())
-                    .with_prompt(&prompt)
-                    .allow_empty_password(true)
-                    .interact()
-            })
+            self.ask(|| hidden(&prompt, true))
         } else {
             self.ask(|| {
                 Input::<String>::with_theme(&theme())
@@ -505,10 +554,63 @@ impl Operator {
             None => name.to_string(),
         };
         if secret {
-            self.ask(|| Password::with_theme(&theme()).with_prompt(&prompt).interact())
+            self.ask(|| hidden(&prompt, false))
         } else {
             self.ask(|| Input::with_theme(&theme()).with_prompt(&prompt).interact_text())
         }
+    }
+}
+
+/// A secret, read key by key with nothing shown. dialoguer's `Password` reads a whole line,
+/// which no signal interrupts: a SIGTERM or SIGHUP there waited for Enter, unlike at every
+/// other prompt. The echo stays off from the first key to the last (between two keys too, so
+/// a paste is never shown).
+fn hidden(prompt: &str, allow_empty: bool) -> dialoguer::Result<String> {
+    use dialoguer::theme::Theme;
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    struct Echo(Option<rustix::termios::Termios>);
+    impl Drop for Echo {
+        fn drop(&mut self) {
+            if let Some(was) = &self.0 {
+                let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, was);
+            }
+        }
+    }
+    let fmt = |e: std::fmt::Error| dialoguer::Error::IO(std::io::Error::other(e));
+    let (mut asking, mut answered) = (String::new(), String::new());
+    theme().format_password_prompt(&mut asking, prompt).map_err(fmt)?;
+    theme()
+        .format_password_prompt_selection(&mut answered, prompt)
+        .map_err(fmt)?;
+    let term = console::Term::stderr();
+    let was = tcgetattr(std::io::stdin()).map_err(std::io::Error::from)?;
+    let mut quiet = was.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(std::io::stdin(), OptionalActions::Now, &quiet).map_err(std::io::Error::from)?;
+    let _echo = Echo(Some(was));
+    loop {
+        term.write_str(&asking)?;
+        let mut text = String::new();
+        let read = loop {
+            match term.read_key() {
+                Ok(console::Key::Enter) => break Ok(()),
+                Ok(console::Key::Backspace) => {
+                    text.pop();
+                }
+                Ok(console::Key::Char(c)) if !c.is_control() => text.push(c),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        // The prompt's line goes, whatever ended the read: a prompt asked again (or the
+        // Ctrl-C question) starts on a clean line.
+        term.clear_line()?;
+        read?;
+        if text.is_empty() && !allow_empty {
+            continue;
+        }
+        term.write_line(&answered)?;
+        return Ok(text);
     }
 }
 

@@ -109,7 +109,7 @@ impl Sink {
         let exporting = self.traces.take().map(|traces| {
             std::thread::spawn(move || {
                 if let Some(why) = traces.finish(timeout) {
-                    eprintln!("runbook: warning: the trace was not exported: {why}");
+                    crate::ewriteln!("runbook: warning: the trace was not exported: {why}");
                 }
             })
         });
@@ -141,7 +141,7 @@ impl Sink {
                 if !lines.is_empty()
                     && let Err(e) = audit.write_after_seal("notifications.jsonl", lines.as_bytes())
                 {
-                    eprintln!("runbook: warning: the deliveries after the seal are not recorded: {e}");
+                    crate::ewriteln!("runbook: warning: the deliveries after the seal are not recorded: {e}");
                 }
             } else {
                 for r in &records {

@@ -52,7 +52,7 @@ pub fn execute(args: &ApproveArgs) -> Result<u8> {
     let _ = std::fs::remove_file(&partial);
     linked.map_err(|e| Error::usage(format!("cannot write {}: {e}", sig_file.display())))?;
     let word = if reason.is_some() { "denied" } else { "approved" };
-    eprintln!(
+    crate::ewriteln!(
         "{word}: {} (signed with {}); the waiting run checks it against its approvers file",
         sig_file.display(),
         signer.fingerprint
@@ -99,7 +99,7 @@ fn show(r: &Request) {
             r.secrets.join(", ")
         ));
     }
-    eprint!("{out}");
+    crate::ewrite!("{out}");
 }
 
 /// Writes a new file, 0644 (the waiting run, maybe another account, reads it), never over one.

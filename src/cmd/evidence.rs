@@ -96,20 +96,20 @@ pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
         ))
     })?;
     if untrusted {
-        eprintln!(
+        crate::ewriteln!(
             "runbook: {}: the trail does not hold; the page says so at the top:",
             path.display()
         );
         if let Some(warning) = review.integrity_warning().filter(|_| tampered) {
-            eprintln!("  {warning}");
+            crate::ewriteln!("  {warning}");
         }
         for p in &problems {
-            eprintln!("  TAMPERED or untrusted: {p}");
+            crate::ewriteln!("  TAMPERED or untrusted: {p}");
         }
-        eprintln!("wrote {}", args.output.display());
+        crate::ewriteln!("wrote {}", args.output.display());
         return Ok(exit::RUNTIME);
     }
-    eprintln!(
+    crate::ewriteln!(
         "wrote {}: {} of {}, {}, head {}",
         args.output.display(),
         review.verdict,

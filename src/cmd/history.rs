@@ -19,14 +19,14 @@ pub fn execute(global: &Global, args: &HistoryArgs) -> Result<u8> {
     };
     let (runs, warnings) = history::scan(&dir, &filter)?;
     for warning in &warnings {
-        eprintln!("runbook: {warning}");
+        crate::ewriteln!("runbook: {warning}");
     }
     if args.json {
         let text = serde_json::to_string_pretty(&runs)
             .map_err(|e| Error::runtime(format!("cannot serialize the history: {e}")))?;
         output::print(&format!("{text}\n"))?;
     } else if runs.is_empty() {
-        eprintln!(
+        crate::ewriteln!(
             "no runs in `{}` match (set the audit dir with --audit-dir or RUNBOOK_AUDIT_DIR)",
             dir.display()
         );

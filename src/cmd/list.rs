@@ -64,9 +64,13 @@ pub fn execute(global: &Global, args: &ListArgs) -> Result<u8> {
             let Some(listed) = load(&path) else { continue };
             match by_id.get(&listed.id) {
                 // The first one wins, as when `run` or `show` resolve the id.
-                Some(first) => eprintln!(
+                Some(first) => crate::ewriteln!(
                     "runbook: warning: runbook id `{}` is in both {} and {}; `runbook show {}` uses {}",
-                    listed.id, first.path, listed.path, listed.id, first.path
+                    listed.id,
+                    first.path,
+                    listed.path,
+                    listed.id,
+                    first.path
                 ),
                 None => {
                     by_id.insert(listed.id.clone(), listed);
@@ -82,7 +86,7 @@ pub fn execute(global: &Global, args: &ListArgs) -> Result<u8> {
             .map(|d| format!("`{}`", d.display()))
             .collect::<Vec<_>>()
             .join(", ");
-        eprintln!(
+        crate::ewriteln!(
             "runbook: no runbooks in {searched}; add *.yaml files there, or pick another catalog with `--dir DIR` or RUNBOOK_PATH"
         );
     }
@@ -122,9 +126,10 @@ fn load(path: &Path) -> Option<Listed> {
             } else {
                 format!("{}:{}:{}", d.file, d.line, d.col)
             };
-            eprintln!(
+            crate::ewriteln!(
                 "{at}: warning: {} (skipped; run `runbook validate {}`)",
-                d.message, d.file
+                d.message,
+                d.file
             );
             return None;
         }

@@ -44,7 +44,7 @@ pub fn execute(global: &Global, args: &MatchArgs) -> Result<u8> {
     };
     crate::output::print(&text)?;
     if found.is_empty() {
-        eprintln!(
+        crate::ewriteln!(
             "runbook: no runbook of the catalog matches this {} alert",
             alert.kind.as_str()
         );

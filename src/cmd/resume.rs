@@ -26,7 +26,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let check = crate::audit::check(&path, None)?;
     match &check.verification.status {
         Status::Tampered { seq, line, reason } => {
-            eprintln!(
+            crate::ewriteln!(
                 "runbook: error: {} was tampered with at seq {seq} (line {line}): {reason}.\n  A run whose record cannot be trusted is not resumed; keep the file as evidence.",
                 path.display()
             );
@@ -114,7 +114,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     if let Some((step, started, host, found)) = unknown {
         let idempotent = found.is_some_and(|s| s.idempotent);
         if opts.yes && !idempotent {
-            eprintln!(
+            crate::ewriteln!(
                 "runbook: error: step `{step}` started at {started} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort."
             );
             return Err(Error::Exit(exit::NOT_RESOLVED));
@@ -238,7 +238,7 @@ fn variables(
     }
     for (name, value) in &recorded.captures {
         if value == MASK {
-            eprintln!(
+            crate::ewriteln!(
                 "runbook: warning: the capture `{name}` was secret and was not recorded; it is empty in the resumed run"
             );
             vars.set(name, "", true);

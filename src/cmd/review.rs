@@ -47,7 +47,7 @@ pub fn execute(global: &Global, args: &ReviewArgs) -> Result<u8> {
     // A tampered file is reviewed up to the break, and said loudly, but never passes quietly.
     let tampered: Vec<&Review> = reviews.iter().filter(|r| r.tampered()).collect();
     for r in &tampered {
-        eprintln!("runbook: {}", r.integrity_warning().unwrap_or_default());
+        crate::ewriteln!("runbook: {}", r.integrity_warning().unwrap_or_default());
     }
     Ok(if tampered.is_empty() {
         exit::OK

@@ -69,7 +69,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     if let Some(alert) = &alert {
         let (given, missing) = alert.inputs(&runbook);
         for warning in missing {
-            eprintln!("runbook: warning: --alert: {warning}");
+            crate::ewriteln!("runbook: warning: --alert: {warning}");
         }
         let named = |s: &String| s.split_once('=').map(|(n, _)| n.to_string());
         let explicit: Vec<String> = opts

@@ -11,17 +11,17 @@ use crate::render;
 pub fn execute(global: &Global, args: &ShowArgs) -> Result<u8> {
     let path = catalog::resolve(global, &args.runbook)?;
     let source = Source::read(&path).map_err(|d| {
-        eprint!("{}", d.render(None));
+        crate::ewrite!("{}", d.render(None));
         Error::Exit(exit::USAGE)
     })?;
     let runbook = source.parse().map_err(|d| {
-        eprint!("{}", d.render(Some(&source.text)));
+        crate::ewrite!("{}", d.render(Some(&source.text)));
         Error::Exit(exit::USAGE)
     })?;
     let unreadable = crate::validate::unreadable_values(&source, &runbook);
     if !unreadable.is_empty() {
         for d in &unreadable {
-            eprint!("{}", d.render(Some(&source.text)));
+            crate::ewrite!("{}", d.render(Some(&source.text)));
         }
         return Err(Error::Exit(exit::USAGE));
     }

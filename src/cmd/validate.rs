@@ -108,7 +108,7 @@ pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
         let json = json.map_err(|e| Error::runtime(format!("cannot write JSON: {e}")))?;
         crate::output::print(&format!("{json}\n"))?;
     }
-    eprint!("{rendered}");
+    crate::ewrite!("{rendered}");
     Ok(if errors > 0 || (args.deny_warnings && warnings > 0) {
         exit::USAGE
     } else {

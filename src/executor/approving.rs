@@ -110,7 +110,8 @@ impl Executor {
         // The approvals that count: one per person (principal) and per key.
         let mut approvers: Vec<(String, String, std::path::PathBuf)> = Vec::new();
         let mut signals = self.signals.clone();
-        let baseline = signals.borrow_and_update().effective_stops();
+        signals.borrow_and_update();
+        let baseline = crate::signals::now().effective_stops();
         loop {
             let (answers, refused) = self.approvals.answers(&path, &bytes, &seen);
             for r in refused {
@@ -175,7 +176,8 @@ impl Executor {
                 _ = tokio::time::sleep(POLL.min(deadline - now)) => {}
                 Ok(()) = signals.changed() => {
                     self.hangup()?;
-                    if signals.borrow_and_update().effective_stops() > baseline {
+                    signals.borrow_and_update();
+                    if crate::signals::now().effective_stops() > baseline || crate::signals::terminated().is_some() {
                         return Ok(Some(format!("stopped by {} while waiting for approval", self.stop_word())));
                     }
                 }

@@ -158,9 +158,11 @@ impl Executor {
                 if delay.is_zero() || !self.pause(delay).await? {
                     continue;
                 }
-                if !self.operator.is_interactive() {
+                // Unattended, or a SIGTERM/SIGQUIT (a shutdown waits for nobody): the run ends.
+                if !self.operator.is_interactive() || crate::signals::terminated().is_some() {
                     return Ok(Next::Stop(End::interrupted(format!(
-                        "interrupted while `{id}` waited to retry"
+                        "interrupted by {} while `{id}` waited to retry",
+                        self.stop_word()
                     ))));
                 }
                 // On a terminal the stop ends the retries, not the run: what next is asked,
@@ -199,10 +201,14 @@ impl Executor {
                         failed.join(", ")
                     )));
                 }
-                StepOutcome::Cancelled if !self.operator.is_interactive() => Next::Stop(End {
-                    outcome: RunOutcome::Interrupted,
-                    message: Some(format!("interrupted by {} during `{id}`", self.stop_word())),
-                }),
+                StepOutcome::Cancelled
+                    if !self.operator.is_interactive() || crate::signals::terminated().is_some() =>
+                {
+                    Next::Stop(End {
+                        outcome: RunOutcome::Interrupted,
+                        message: Some(format!("interrupted by {} during `{id}`", self.stop_word())),
+                    })
+                }
                 _ if members.len() > 1 => self.after_fleet_failure(id, step, &failed)?,
                 _ => self.after_failure(id, step)?,
             };
@@ -343,6 +349,7 @@ impl Executor {
         done: &[String],
         mut cut: Option<super::CutOff>,
     ) -> Result<(), Error> {
+        self.cleaning = true;
         for (index, step) in runbook.cleanup.iter().enumerate() {
             let id = step.id().to_string();
             if done.contains(&id) {
@@ -411,10 +418,13 @@ impl Executor {
                     }
                 }
                 Some(StepKind::Manual(_)) => {
-                    let report = if self.operator.is_interactive() || self.operator_has_answer(&id) {
-                        // An abort asked for during the cleanup ends this step, not the seal.
+                    // After a SIGTERM nobody is asked: as unattended.
+                    let asked = self.operator.is_interactive() && crate::signals::terminated().is_none();
+                    let report = if asked || self.operator_has_answer(&id) {
+                        // An abort asked for during the cleanup ends this step, not the seal;
+                        // so does a SIGTERM while it is asked.
                         match self.operator.report(&id) {
-                            Err(Error::Aborted) => None,
+                            Err(Error::Aborted | Error::Stopped(_)) => None,
                             other => other?,
                         }
                     } else {

@@ -176,7 +176,16 @@ impl Executor {
         // Signals from before this command were dealt with at the step boundary (or ended the
         // walk, and this is the cleanup): only new ones stop it.
         let mut signals = self.signals.clone();
-        let baseline = signals.borrow_and_update().effective_stops();
+        signals.borrow_and_update();
+        let baseline = crate::signals::now().effective_stops();
+        // A SIGTERM or SIGQUIT ends the walk (interactive too) but not its cleanup.
+        let cleaning = self.cleaning;
+        let must_stop = move || {
+            let state = crate::signals::now();
+            state.hangup
+                || state.effective_stops() > baseline
+                || (!cleaning && crate::signals::terminated().is_some())
+        };
         let mut check = tokio::time::interval(Duration::from_millis(200));
         // One wake-up per 10 s: plain mode prints it, and either checks the RTO for a breach.
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -294,14 +303,16 @@ impl Executor {
                 // A record that cannot be written (a full disk): stop rather than run on
                 // unrecorded; the run then stops with the write's error.
                 _ = check.tick(), if !cancel.is_cancelled() => {
-                    if running.iter().flatten().any(|r| r.paths.failed()) {
+                    // Also a signal that came before this command began (between the check at
+                    // the step's start and here): it is not a change the channel reports.
+                    if running.iter().flatten().any(|r| r.paths.failed()) || must_stop() {
                         stopping = true;
                         cancel.cancel();
                     }
                 }
                 Ok(()) = signals.changed(), if !cancel.is_cancelled() => {
-                    let state = *signals.borrow_and_update();
-                    if state.hangup || state.effective_stops() > baseline {
+                    signals.borrow_and_update();
+                    if must_stop() {
                         stopping = true;
                         cancel.cancel();
                     }
@@ -405,7 +416,7 @@ impl Executor {
         };
         let host = run.host.clone();
         let ending = ending.map_err(|e| Error::runtime(format!("step `{id}` on {host}: {e}")))?;
-        let stop_word = if self.signals.borrow().hangup {
+        let stop_word = if crate::signals::hung_up() {
             "SIGHUP (the terminal hung up)"
         } else {
             self.stop_word()

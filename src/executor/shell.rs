@@ -204,6 +204,8 @@ impl Executor {
             Ok(e) => {
                 let reason = if let Some(e) = &e.recording_failed {
                     Some(format!("the recording could not be written: {e}"))
+                } else if let Some(signal) = e.stopped.filter(|_| !e.hangup) {
+                    Some(format!("hung up: the run was stopped by {}", signal.word()))
                 } else if e.hangup {
                     Some("the terminal went away (hangup)".to_string())
                 } else {

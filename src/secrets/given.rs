@@ -52,7 +52,7 @@ impl Given {
             };
             known("--set", name)?;
             if runbook.inputs[name].value.secret {
-                eprintln!(
+                crate::ewriteln!(
                     "runbook: warning: `--set {name}=...` puts a secret in the process list, where any local user can read it (ps, /proc): prefer --set-from {name}=env:VAR, file:PATH, cmd:COMMAND or stdin"
                 );
             }
@@ -116,7 +116,7 @@ impl Given {
                 .read(&ReadContext::new(name))
                 .map_err(|e| Error::usage(format!("input `{name}` from `{source}`: {e}")))?;
             for warning in read.warnings {
-                eprintln!("runbook: warning: input `{name}`: {warning}");
+                crate::ewriteln!("runbook: warning: input `{name}`: {warning}");
             }
             return Ok(Some(read.value));
         }

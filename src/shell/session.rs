@@ -37,6 +37,8 @@ pub struct Ended {
     pub resizes: u32,
     /// The recording could not be written: the session was ended for it.
     pub recording_failed: Option<Error>,
+    /// The run was stopped (SIGTERM, SIGQUIT, SIGHUP): the session was ended for it.
+    pub stopped: Option<crate::signals::Signal>,
 }
 
 /// The write end of the SIGWINCH pipe, for the handler; -1 when no session listens.
@@ -142,6 +144,7 @@ pub fn run(
         size,
         resizes: 0,
         recording_failed: None,
+        stopped: None,
     };
     let mut buf = vec![0u8; 64 * 1024];
     let mut reading_terminal = true;
@@ -165,6 +168,17 @@ pub fn run(
         if kill_at.is_some_and(|at| Instant::now() >= at) {
             signal_group(child, libc::SIGKILL);
             kill_at = None;
+        }
+        // A shutdown (or `kill -HUP`) waits for nobody: the shell is hung up as if its
+        // terminal closed, and the run then stops as that signal says.
+        if ended.stopped.is_none() {
+            let hangup = crate::signals::hung_up();
+            ended.stopped = crate::signals::terminated().or(hangup.then_some(crate::signals::Signal::Hangup));
+            if ended.stopped.is_some() {
+                ended.hangup |= hangup;
+                signal_group(child, libc::SIGHUP);
+                kill_at = Some(Instant::now() + HANGUP_GRACE);
+            }
         }
         // The size now, whether or not a SIGWINCH said so (it may have reached another thread
         // first, or the pipe been full).

@@ -267,8 +267,10 @@ fn a_shell_after_a_failure_comes_back_to_the_failure_prompt_locally() {
     s.send_control('d').unwrap();
     s.exp_string("shell closed after").unwrap();
     s.exp_string("The step did not succeed. What now?").unwrap();
-    // Skip it: the run goes on.
+    // Skip it: the run goes on, to the resolved end, which nothing checks (issue 25, item 3).
     keys(&mut s, &format!("{DOWN}\r"));
+    s.exp_string("End the incident as resolved, unverified?").unwrap();
+    keys(&mut s, "y\r");
     s.exp_string("run resolved").unwrap();
     assert_eq!(wait_exit(&mut s), 0);
     let trail = audit_files(audit.path()).pop().unwrap();
@@ -499,4 +501,44 @@ fn a_run_killed_during_a_shell_leaves_its_recording_to_the_resume() {
             .unwrap()
             .contains("before-the-crash")
     );
+}
+
+/// Issue 23 item 7: a shell open at a prompt counts as that prompt, and a SIGTERM does not
+/// wait for its operator to leave it: the shell is hung up (its recording closed and
+/// recorded), then the run ends `interrupted` after its cleanup, exit 130.
+#[test]
+fn sigterm_while_a_shell_is_open_ends_the_run_interrupted() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = book(dir.path(), "");
+    let args = [
+        "run",
+        book.to_str().unwrap(),
+        "--target",
+        "app=local",
+        "--set-from",
+        "pg_password=env:RB_SHELL_SECRET",
+    ];
+    let mut s = start(&args, audit.path());
+    s.exp_string("What now?").unwrap();
+    // Run, Skip, Edit, By hand, Note, then Shell (Abort stays last).
+    keys(&mut s, &format!("{}\r", DOWN.repeat(5)));
+    s.exp_string("step look] $ ").unwrap();
+    s.process_mut().signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(
+        pty::wait_exit_within(&mut s, std::time::Duration::from_secs(20)),
+        130
+    );
+    let trail = audit_files(audit.path()).pop().unwrap();
+    let events = events(&trail);
+    assert!(events.iter().any(|e| e["event"] == "shell closed"), "{events:#?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["event"] == "step started" && e["step"] == "look"),
+        "the step never ran: {events:#?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["outcome"], "interrupted", "{last}");
+    assert!(last["message"].as_str().unwrap().contains("SIGTERM"), "{last}");
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
 }

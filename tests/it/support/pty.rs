@@ -144,6 +144,10 @@ impl Read for Stripped {
 /// `runbook ARGS... --audit-dir AUDIT` in a pty, with colours on, no agent and no catalog from
 /// the developer's shell; output is read with the escape sequences stripped.
 pub fn spawn(args: &[&str], audit: &Path) -> Session {
+    start(command(args, audit))
+}
+
+fn command(args: &[&str], audit: &Path) -> Command {
     let mut command = Command::new(bin());
     command
         .args(args)
@@ -155,7 +159,177 @@ pub fn spawn(args: &[&str], audit: &Path) -> Session {
         .env_remove("RUNBOOK_SIGNING_KEY")
         .env_remove("SSH_AUTH_SOCK")
         .env("USER", "tester");
-    start(command)
+    command
+}
+
+/// The exit code of the session's process, which must end within `limit` (a hang is a
+/// failure that shows the screen, not a test that never ends).
+#[track_caller]
+pub fn wait_exit_within(session: &mut Session, limit: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match session.process_mut().status() {
+            Some(nix::sys::wait::WaitStatus::StillAlive) => {}
+            Some(nix::sys::wait::WaitStatus::Exited(_, code)) => return code,
+            other => panic!("unexpected end: {other:?}"),
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "still running after {limit:?}; the screen:\n{}",
+                session.screen().contents()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `runbook ARGS...` in a pty whose master end the test alone holds, so that it can close it
+/// as a terminal window closes. (rexpect's reader thread keeps a copy of the master open.)
+pub struct Closable {
+    master: Option<File>,
+    child: std::process::Child,
+    text: String,
+    seen: usize,
+    parser: vte::Parser,
+}
+
+impl Closable {
+    pub fn spawn(args: &[&str], audit: &Path) -> Closable {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::process::CommandExt;
+        let flags = nix::libc::O_RDWR | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC;
+        // SAFETY: plain libc calls on a descriptor this function owns; CLOEXEC keeps the
+        // master out of every child, so closing ours is the terminal closing.
+        let master = unsafe {
+            let fd = nix::libc::posix_openpt(flags);
+            assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+            assert_eq!(nix::libc::grantpt(fd), 0);
+            assert_eq!(nix::libc::unlockpt(fd), 0);
+            File::from_raw_fd(fd)
+        };
+        set_size(&master, ROWS, COLS);
+        let mut name = [0 as nix::libc::c_char; 128];
+        // SAFETY: the buffer is valid for its length.
+        let rc = unsafe { nix::libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) };
+        assert_eq!(rc, 0);
+        // SAFETY: ptsname_r wrote a NUL-terminated path.
+        let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NOCTTY)
+            .open(name.to_str().unwrap())
+            .unwrap();
+        let mut command = command(args, audit);
+        command
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: only async-signal-safe calls between fork and exec. A session of its own
+        // with the pty as its controlling terminal, as a terminal emulator starts a shell.
+        unsafe {
+            command.pre_exec(|| {
+                if nix::libc::setsid() < 0 || nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("the program starts in a pty");
+        drop(command);
+        Closable {
+            master: Some(master),
+            child,
+            text: String::new(),
+            seen: 0,
+            parser: vte::Parser::new(),
+        }
+    }
+
+    /// Reads the output (escape sequences stripped) until `needle` appears after what was
+    /// expected before; 20 s at most.
+    #[track_caller]
+    pub fn expect(&mut self, needle: &str) {
+        use std::os::fd::AsRawFd;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(at) = self.text[self.seen..].find(needle) {
+                self.seen += at + needle.len();
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{needle}` never came; the output:\n{}",
+                self.text
+            );
+            let master = self.master.as_mut().expect("the terminal is open");
+            let mut poll = nix::libc::pollfd {
+                fd: master.as_raw_fd(),
+                events: nix::libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { nix::libc::poll(&mut poll, 1, 100) } <= 0 {
+                continue;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = master.read(&mut chunk).unwrap_or(0);
+            assert!(
+                n > 0,
+                "the program closed its terminal; the output:\n{}",
+                self.text
+            );
+            let mut text = Vec::new();
+            self.parser.advance(&mut Text(&mut text), &chunk[..n]);
+            self.text.push_str(&String::from_utf8_lossy(&text));
+        }
+    }
+
+    /// Types `keys`, once the prompt reads (as `keys` does for a `Session`).
+    pub fn send(&mut self, keys: &str) {
+        use std::io::Write;
+        std::thread::sleep(Duration::from_millis(300));
+        let master = self.master.as_mut().expect("the terminal is open");
+        master.write_all(keys.as_bytes()).unwrap();
+    }
+
+    /// Closes the terminal: the kernel hangs the pty up (SIGHUP to the program, which leads
+    /// the session), and from then on every read or write of it fails.
+    pub fn close(&mut self) {
+        self.master = None;
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit code, which must come within `limit`.
+    #[track_caller]
+    pub fn wait_exit(&mut self, limit: Duration) -> i32 {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status
+                    .code()
+                    .unwrap_or_else(|| panic!("ended by a signal: {status:?}"));
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Closable {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// Sends keys once the prompt is reading: keys typed before it switches the terminal to raw
@@ -181,4 +355,41 @@ pub fn pgrep(pattern: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+/// The pid of the `runbook` that writes to `audit` (its command line names the audit dir).
+#[track_caller]
+pub fn pid_of(audit: &Path) -> i32 {
+    let pattern = format!("audit-dir {}", audit.display());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("pgrep").args(["-f", &pattern]).output().unwrap();
+        let pids: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if let [pid] = pids[..] {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no single runbook: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the program's main thread blocks in a prompt's `poll` (its wchan says so), so
+/// that a signal sent next finds the prompt reading, not about to read.
+#[track_caller]
+pub fn wait_reading(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        if wchan.starts_with("poll_schedule") || wchan.starts_with("do_sys_poll") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reading: {wchan}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
