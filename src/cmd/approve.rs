@@ -31,6 +31,16 @@ pub fn execute(args: &ApproveArgs) -> Result<u8> {
         (false, _) => None,
     };
     show(&request);
+    // The waiting run refuses it anyway; the approver hears why now, not from a colleague.
+    if let Some(name) = own_request(&request) {
+        eprintln!(
+            "this is your own request (its operator is `{}`, account `{}`; you are `{}`): the waiting run does not count your signature, since nobody approves their own step. Ask a colleague to run `runbook approve {}`",
+            esc(&request.operator),
+            esc(&request.account),
+            esc(&name),
+            path.display()
+        );
+    }
     let signing = Signing::choose(args.signing_key.as_deref(), false)?;
     let Some(signer) = signing.signer() else {
         return Err(Error::usage(
@@ -58,6 +68,15 @@ pub fn execute(args: &ApproveArgs) -> Result<u8> {
         signer.fingerprint
     );
     Ok(exit::OK)
+}
+
+/// The approver's login or declared name when the request's operator or account is theirs.
+fn own_request(r: &Request) -> Option<String> {
+    let login = crate::identity::Account::current().login;
+    let declared = crate::identity::operator_name(None);
+    [login.unwrap_or_default(), declared]
+        .into_iter()
+        .find(|me| !me.is_empty() && (*me == r.operator || *me == r.account))
 }
 
 /// What the approver is asked to sign, escaped: a request written by a hostile runbook must
