@@ -426,3 +426,54 @@ fn a_cut_off_output_is_incomplete_then_recorded_by_resume() {
     let report = verify(&file, &[], 1);
     assert!(report.contains("output of step `slow`"), "{report}");
 }
+
+/// Issue 24 #5: a run's file replaced by another run's signed trail (an old PASS passed off as
+/// the drill that failed) is tampered with, by path, by run id and with `--signers`: every line
+/// must name the run the file is named after; its review never calls it the other run.
+#[test]
+fn another_runs_signed_trail_does_not_pass_under_this_runs_name() {
+    let agent = Agent::start();
+    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let allowed = agent.allowed_signers(scratch.path(), "alice");
+    let (failed, _) = drill(audit.path(), Some(&agent), "skip", 3);
+    let (passed, _) = drill(audit.path(), Some(&agent), "done", 0);
+    let failed_run = failed.file_stem().unwrap().to_str().unwrap().to_string();
+    let passed_run = passed.file_stem().unwrap().to_str().unwrap().to_string();
+    std::fs::copy(&passed, &failed).unwrap();
+
+    for given in [failed.to_str().unwrap(), failed_run.as_str()] {
+        for extra in [&[][..], &["--signers", allowed.to_str().unwrap()][..]] {
+            let report = runbook([
+                "--audit-dir",
+                audit.path().to_str().unwrap(),
+                "audit",
+                "verify",
+                given,
+            ])
+            .args(extra)
+            .expect_code(1)
+            .stdout;
+            assert!(
+                report.contains("TAMPERED at seq 0 (line 1)")
+                    && report.contains(&format!("the event is of run `{passed_run}`"))
+                    && report.contains(&format!("`{failed_run}.jsonl`")),
+                "{given} {extra:?}: {report}"
+            );
+        }
+    }
+    let review = runbook([
+        "--audit-dir",
+        audit.path().to_str().unwrap(),
+        "review",
+        &failed_run,
+    ])
+    .output();
+    assert_eq!(review.code, Some(1), "{}{}", review.stdout, review.stderr);
+    assert!(
+        !review.stdout.contains(&format!("Review of run {passed_run}")),
+        "{}",
+        review.stdout
+    );
+    // The other run's own file still verifies.
+    verify(&passed, &["--signers", allowed.to_str().unwrap()], 0);
+}
