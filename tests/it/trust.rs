@@ -477,3 +477,102 @@ fn another_runs_signed_trail_does_not_pass_under_this_runs_name() {
     // The other run's own file still verifies.
     verify(&passed, &["--signers", allowed.to_str().unwrap()], 0);
 }
+
+/// A copy of `file`'s trail re-chained after `edit`, unsigned (what anyone can write), with
+/// the output of step `work` pointed at `path` (size and SHA-256 of `target`), its own file
+/// removed from the run's folder.
+fn point_work_output_at(file: &Path, path: &str, target: &Path) {
+    let bytes = std::fs::read(target).unwrap();
+    let sha = runbook::audit::sha256_hex(&bytes);
+    let path = path.to_string();
+    forge(
+        file,
+        move |obj| {
+            obj.remove("signature");
+            if obj["event"] == "step finished" && obj["step"] == "work" {
+                obj.insert(
+                    "output".into(),
+                    serde_json::json!({"path": path, "size": bytes.len(), "sha256": sha}),
+                );
+            }
+        },
+        false,
+    );
+}
+
+/// Issue 24 #6: an output path out of the run's folder (absolute, or `..`) is never read: the
+/// record could name any file of the verifier's machine and make `verify` a hash oracle.
+#[test]
+fn output_paths_out_of_the_runs_folder_are_tampering_and_never_read() {
+    for escape in ["absolute", "dotdot"] {
+        let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (file, _) = drill(audit.path(), None, "done", 0);
+        let run = file.file_stem().unwrap().to_str().unwrap().to_string();
+        let secret = scratch.path().join("secret.txt");
+        std::fs::write(&secret, "hunter2\n").unwrap();
+        let path = match escape {
+            "absolute" => secret.display().to_string(),
+            _ => format!(
+                "{run}/../../{}/secret.txt",
+                scratch.path().file_name().unwrap().to_str().unwrap()
+            ),
+        };
+        // The `..` form must really reach the file from the audit dir.
+        if escape == "dotdot" {
+            std::fs::create_dir_all(audit.path().join(&run)).unwrap();
+            assert_eq!(std::fs::read(audit.path().join(&path)).unwrap(), b"hunter2\n");
+        }
+        std::fs::remove_file(audit.path().join(&run).join("work-1.out")).unwrap();
+        point_work_output_at(&file, &path, &secret);
+        let report = verify(&file, &[], 1);
+        assert!(
+            report.contains(&format!(
+                "output of step `work` `{path}` is not a plain file name inside `{run}/`"
+            )),
+            "{escape}: {report}"
+        );
+    }
+}
+
+/// Issue 24 #8: an output replaced by a FIFO hangs nobody: `audit verify` and `evidence` say
+/// it is not a regular file and end.
+#[test]
+fn an_output_replaced_by_a_fifo_is_not_read_and_hangs_nothing() {
+    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (file, _) = drill(audit.path(), None, "done", 0);
+    let run = file.file_stem().unwrap().to_str().unwrap().to_string();
+    let out = audit.path().join(&run).join("work-1.out");
+    std::fs::remove_file(&out).unwrap();
+    let made = Command::new("mkfifo").arg(&out).status().unwrap();
+    assert!(made.success());
+    let page = scratch.path().join("evidence.html");
+    let dir = audit.path().to_str().unwrap();
+    for args in [
+        vec!["--audit-dir", dir, "audit", "verify", run.as_str()],
+        vec![
+            "--audit-dir",
+            dir,
+            "evidence",
+            run.as_str(),
+            "-o",
+            page.to_str().unwrap(),
+        ],
+    ] {
+        let mut child = Command::new(crate::support::cmd::bin())
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .env_remove("RUNBOOK_PATH")
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let code = crate::support::wait::exit(&mut child, Duration::from_secs(30));
+        let mut said = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut said).unwrap();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut said).unwrap();
+        assert_ne!(code, Some(0), "{args:?}: {said}");
+        assert!(said.contains("not a regular file"), "{args:?}: {said}");
+    }
+}
