@@ -576,3 +576,40 @@ fn an_output_replaced_by_a_fifo_is_not_read_and_hangs_nothing() {
         assert!(said.contains("not a regular file"), "{args:?}: {said}");
     }
 }
+
+/// Issue 24 #7: `review -o` and `evidence -o` write 0600 whatever the umask (the evidence page
+/// embeds the whole trail and runbook), also over a file that was there, wider, before.
+#[test]
+fn review_and_evidence_pages_are_written_0600_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (file, _) = drill(audit.path(), None, "done", 0);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let review = scratch.path().join("review.html");
+    let evidence = scratch.path().join("evidence.html");
+    let existing = scratch.path().join("existing.md");
+    std::fs::write(&existing, "old\n").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let trail = file.to_str().unwrap();
+    for (args, page) in [
+        (vec!["review", trail, "-o", review.to_str().unwrap()], &review),
+        (
+            vec!["evidence", trail, "-o", evidence.to_str().unwrap()],
+            &evidence,
+        ),
+        (vec!["review", trail, "-o", existing.to_str().unwrap()], &existing),
+    ] {
+        // The umask of a careless shell.
+        let out = Command::new("sh")
+            .args(["-c", "umask 000; exec \"$0\" \"$@\""])
+            .arg(crate::support::cmd::bin())
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert_eq!(mode(page), 0o600, "{args:?}");
+    }
+    assert!(std::fs::read_to_string(&existing).unwrap().starts_with("# "));
+}
