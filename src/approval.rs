@@ -178,7 +178,8 @@ impl Config {
     }
 
     /// Writes `request` into the spool as `<run>-<step>-<attempt>.json`, mode 0644, never over
-    /// an existing file. Returns its path and bytes.
+    /// an existing file: when that name is taken (the same attempt asked again after a stop, a
+    /// retry or a resume), as `<run>-<step>-<attempt>.<n>.json`. Returns its path and bytes.
     pub fn write(&self, request: &Request, attempt: u32) -> Result<(PathBuf, Vec<u8>), Error> {
         std::fs::create_dir_all(&self.spool).map_err(|e| {
             Error::runtime(format!(
@@ -186,22 +187,35 @@ impl Config {
                 self.spool.display()
             ))
         })?;
-        let name = format!(
-            "{}-{}-{attempt}.json",
-            request.run,
-            request.step.replace('/', "__")
-        );
-        let path = self.spool.join(name);
+        let stem = format!("{}-{}-{attempt}", request.run, request.step.replace('/', "__"));
         let mut bytes = serde_json::to_vec_pretty(request).expect("a request serializes");
         bytes.push(b'\n');
         use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| Error::runtime(format!("cannot write the request {}: {e}", path.display())))?;
+        let mut n = 1;
+        let (path, mut file) = loop {
+            let path = match n {
+                1 => self.spool.join(format!("{stem}.json")),
+                _ => self.spool.join(format!("{stem}.{n}.json")),
+            };
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+            {
+                Ok(file) => break (path, file),
+                // A request written before, or a name planted by another user of the spool.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => {
+                    return Err(Error::runtime(format!(
+                        "cannot write the request {}: {e} (the approvals spool {} must be writable by you)",
+                        path.display(),
+                        self.spool.display()
+                    )));
+                }
+            }
+        };
         file.write_all(&bytes)
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::runtime(format!("cannot write the request {}: {e}", path.display())))?;
@@ -229,10 +243,23 @@ impl Config {
             .into_iter()
             .filter(|(f, _)| !seen.contains(f))
         {
-            let Ok(armored) = std::fs::read_to_string(&file) else {
-                continue;
+            let armored = match read_answer(&file) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                Err(why) => {
+                    refused.push(Refused { file, why });
+                    continue;
+                }
             };
-            let reason = deny.then(|| std::fs::read_to_string(deny_file(&file)).unwrap_or_default());
+            let reason = match deny.then(|| read_answer(&deny_file(&file))) {
+                None => None,
+                Some(Ok(reason)) => Some(reason.unwrap_or_default()),
+                Some(Err(why)) => {
+                    let why = format!("its reason file {} {why}", deny_file(&file).display());
+                    refused.push(Refused { file, why });
+                    continue;
+                }
+            };
             let message = signed_message(request, reason.as_deref());
             let mut sig = Signature {
                 format: "sshsig".into(),
@@ -278,6 +305,34 @@ impl Config {
             }
         }
         (answers, refused)
+    }
+}
+
+/// A file of the spool as text: `Err` when it can never be an answer (a FIFO, a device, a
+/// link: anyone may plant one in a shared spool), `Ok(None)` when it cannot be read now.
+/// Opened non-blocking and without following links, so nothing planted can hold the run.
+fn read_answer(path: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err("is a symbolic link, not a regular file: an answer is a plain file".into());
+        }
+        Err(_) => return Ok(None),
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("is not a regular file (a FIFO or a device): an answer is a plain file".into());
+    }
+    // An armored signature or a reason is small; a planted giant is cut, and then fails.
+    let mut text = String::new();
+    match file.take(1 << 16).read_to_string(&mut text) {
+        Ok(_) => Ok(Some(text)),
+        Err(e) => Err(format!("cannot be read as text: {e}")),
     }
 }
 
@@ -393,7 +448,9 @@ pub fn next_signature_file(request: &Path, deny: bool) -> PathBuf {
         } else {
             PathBuf::from(format!("{base}.{n}{suffix}.sig"))
         };
-        let taken = candidate.exists() || (deny && deny_file(&candidate).exists());
+        // Anything there, even a dangling link, takes the name.
+        let there = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+        let taken = there(&candidate) || (deny && there(&deny_file(&candidate)));
         if !taken {
             return candidate;
         }

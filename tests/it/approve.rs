@@ -705,3 +705,131 @@ fn a_key_under_the_operators_own_login_or_declared_name_does_not_count() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(s.marker.exists());
 }
+
+/// `runbook ARGS` as `user`, a plain command (for `mkfifo`, `touch` by another account).
+fn as_user_cmd(user: &str, program: &str, args: &[&Path]) {
+    let ok = Command::new("runuser")
+        .args(["-u", user, "--", program])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "{program} as {user}");
+}
+
+/// The `runbook` process that `runuser` (the `Child`) started.
+fn runbook_pid(run: &Child) -> nix::unistd::Pid {
+    let mut pid = None;
+    wait::until(Duration::from_secs(10), "runbook under runuser", || {
+        pid = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", run.id()))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()));
+        pid.is_some()
+    });
+    nix::unistd::Pid::from_raw(pid.unwrap())
+}
+
+/// Kills the run it holds when dropped (a test that fails must not leave it blocked).
+struct Reaper(nix::unistd::Pid);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// Issue 24 #4: another user of the shared spool (`rbapprover2`) plants a FIFO where the first
+/// signature goes and partial files where `runbook approve` writes: the waiting run refuses
+/// the FIFO and goes on looking (it never blocks in `open`), and the approver still signs.
+#[test]
+fn a_fifo_or_planted_partial_files_in_the_spool_hang_nobody() {
+    let s = setup("1m");
+    let mut run = s.run();
+    let _reaper = Reaper(runbook_pid(&run));
+    let request = s.request();
+    let name = request.display().to_string();
+    let fifo = PathBuf::from(format!("{name}.sig"));
+    as_user_cmd(APPROVER2, "mkfifo", &[&fifo]);
+    for planted in [format!("{name}.sig.partial"), format!("{name}.2.sig.partial")] {
+        as_user_cmd(APPROVER2, "touch", &[Path::new(&planted)]);
+    }
+    s.wait_for_event("approval refused", 1);
+    let refused = s.events("approval refused");
+    assert!(
+        refused[0]["why"].as_str().unwrap().contains("not a regular file"),
+        "{refused:?}"
+    );
+    let signed = approve(APPROVER, &request, &s.approver_key, &[]);
+    assert!(signed.status.success(), "{signed:?}");
+    assert_eq!(
+        crate::support::wait::exit(&mut run, Duration::from_secs(30)),
+        Some(0)
+    );
+    assert!(s.marker.exists());
+    assert_eq!(s.events("approval")[0]["principal"], "alice");
+}
+
+/// Issue 24 #4: a run that dies while it waits (killed: its trail is unsealed), then resumed,
+/// asks again with a new request instead of dying on the old one's name; an answer to the old
+/// request does not count for the new one.
+#[test]
+fn a_resumed_approval_writes_a_new_request() {
+    let s = setup("1m");
+    let mut run = s.run();
+    let pid = runbook_pid(&run);
+    let first = s.request();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    crate::support::wait::exit(&mut run, Duration::from_secs(30));
+    assert!(!s.marker.exists());
+    let trail = crate::support::trail::audit_files(&s.audit).pop().unwrap();
+    let key = s.operator_key.to_str().unwrap().to_string();
+    let mut resumed = as_user(
+        OPERATOR,
+        &[
+            "resume",
+            "--yes",
+            "--signing-key",
+            &key,
+            "--inventory",
+            s.inventory.to_str().unwrap(),
+            trail.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let _reaper = Reaper(runbook_pid(&resumed));
+    let mut second = None;
+    crate::support::wait::until(Duration::from_secs(20), "a second request", || {
+        second = std::fs::read_dir(&s.spool)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json") && *p != first);
+        second.is_some() || resumed.try_wait().unwrap().is_some()
+    });
+    let Some(second) = second else {
+        let mut err = String::new();
+        std::io::Read::read_to_string(resumed.stderr.as_mut().unwrap(), &mut err).unwrap();
+        panic!("the resume wrote no new request: {err}");
+    };
+    // alice answers the old request first: not for this one.
+    let old = approve(APPROVER, &first, &s.approver_key, &[]);
+    assert!(old.status.success(), "{old:?}");
+    let signed = approve(APPROVER, &second, &s.approver_key, &[]);
+    assert!(signed.status.success(), "{signed:?}");
+    assert_eq!(
+        crate::support::wait::exit(&mut resumed, Duration::from_secs(30)),
+        Some(0)
+    );
+    assert!(s.marker.exists());
+    let approvals = s.events("approval");
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert!(
+        approvals[0]["file"]
+            .as_str()
+            .unwrap()
+            .starts_with(&second.display().to_string()),
+        "{approvals:?}"
+    );
+}
