@@ -39,6 +39,15 @@ fn betrayals() -> Vec<String> {
         }
     }
     found.push(url_encode(SECRET));
+    // Issue 24 #9: what a decoder maps back as well: lowercase hex, and `/` kept as it is
+    // (Python's default `quote`).
+    found.push(
+        url_encode(SECRET)
+            .replace("%2B", "%2b")
+            .replace("%2F", "%2f")
+            .replace("%3D", "%3d"),
+    );
+    found.push(url_encode(SECRET).replace("%2F", "/"));
     found
 }
 
@@ -93,6 +102,14 @@ const CASES: &[(&str, &str)] = &[
     (
         "url",
         r#"python3 -c 'import os, urllib.parse; print("https://h/?p=" + urllib.parse.quote(os.environ["pw"], safe=""))'"#,
+    ),
+    (
+        "url-lowercase-hex",
+        r#"python3 -c 'import os, re, urllib.parse; print("p=" + re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), urllib.parse.quote(os.environ["pw"], safe="")))'"#,
+    ),
+    (
+        "url-keeps-slash",
+        r#"python3 -c 'import os, urllib.parse; print("https://h/" + urllib.parse.quote(os.environ["pw"]))'"#,
     ),
     ("key-whole", r#"echo "$key""#),
     ("key-prefixed", r#"echo "$key" | sed 's/^/> /'"#),
