@@ -546,6 +546,31 @@ fn markdown_reviews_escape_markup_from_values() {
     );
 }
 
+/// Issue 24 #10: a runbook's title with markup stays text in the Markdown review's Mermaid
+/// chart too (its `title` line), not only in its tables.
+#[test]
+fn the_mermaid_title_of_a_markdown_review_escapes_markup() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = dir.path().join("md.yaml");
+    std::fs::write(
+        &book,
+        "version: 1\nid: mdtitle\ntitle: \"<img src=x onerror=alert(1)> <script>alert(2)</script>\"\nrto: 1m\nsteps:\n  - id: show\n    title: Show\n    run: 'true'\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    runbook(["run", book.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    let trail = audit_files(audit.path()).pop().unwrap();
+    let md = runbook(["review", trail.to_str().unwrap(), "--format", "md"])
+        .expect_code(0)
+        .stdout;
+    assert!(!md.contains("<img") && !md.contains("<script"), "{md}");
+    assert!(
+        md.contains("    title ＜img src=x onerror=alert(1)＞ ＜script＞alert(2)＜/script＞"),
+        "{md}"
+    );
+}
+
 /// An `env:` source's variable is gone before anything else runs: a `cmd:` source declared
 /// earlier, and every step, see an environment without it.
 #[test]
