@@ -27,6 +27,9 @@ pub struct Config {
     pub own_keys: Vec<String>,
     /// A step of the run needs approvals: the operator's keys are then gathered.
     pub needed: bool,
+    /// The approvers file's bytes, read once by [`Config::check`]: every signature is checked
+    /// against them, never against the file as it is later.
+    pub approvers_keys: Vec<u8>,
 }
 
 /// What a step needs before it runs.
@@ -108,34 +111,75 @@ impl Config {
             approvers: inventory.approvers_file.as_ref().map(|f| beside(&f.value)),
             own_keys: Vec::new(),
             needed: false,
+            approvers_keys: Vec::new(),
         }
     }
 
-    /// Checks the configuration for a run that needs approvals: an approvers file that
-    /// exists, and that the operator cannot write (else they could list themselves).
-    pub fn check(&self) -> Result<(), Error> {
+    /// Checks the configuration for a run that needs approvals, then reads the approvers once:
+    /// the file and every directory above it (as named and as resolved) must be neither owned
+    /// nor writable by the operator (mode, group or ACL: what the kernel answers), else they
+    /// could list themselves. A sticky directory (`/tmp`) counts only for its own entries.
+    pub fn check(&mut self) -> Result<(), Error> {
         let Some(file) = &self.approvers else {
             return Err(Error::usage(
                 "a step needs approval (`approve:`), but the inventory names no `approvers_file:` (an allowed_signers file of the people who may approve): nothing was run",
             ));
         };
-        if !file.is_file() {
+        let named = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+        let resolved = match std::fs::canonicalize(&named) {
+            Ok(p) if p.is_file() => p,
+            _ => {
+                return Err(Error::usage(format!(
+                    "approvers_file {} does not exist: nothing was run",
+                    file.display()
+                )));
+            }
+        };
+        let me = rustix::process::geteuid();
+        for chain in [&named, &resolved] {
+            // From the file up to `/`, each with the entry below it (for a sticky directory).
+            let mut below: Option<&Path> = None;
+            for path in chain.ancestors() {
+                if let Some(why) = replaceable(path, below, me) {
+                    return Err(Error::usage(format!(
+                        "approvers_file {}: {} {why}: you, the operator, could list yourself and approve your own steps. Keep it and every directory above it owned and writable by someone else only (e.g. root, mode 0644 in 0755 directories): nothing was run",
+                        file.display(),
+                        path.display()
+                    )));
+                }
+                below = Some(path);
+            }
+        }
+        // Read once, from the file that was checked: a file changed later changes nothing.
+        use std::io::Read;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let checked = std::fs::metadata(&resolved).ok();
+        let mut keys = Vec::new();
+        let read = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&resolved)
+            .and_then(|mut f| {
+                let m = f.metadata()?;
+                let same = checked.is_some_and(|c| c.dev() == m.dev() && c.ino() == m.ino());
+                if !m.is_file() || !same {
+                    return Err(std::io::Error::other("it changed while it was checked"));
+                }
+                f.read_to_end(&mut keys)
+            });
+        if let Err(e) = read {
             return Err(Error::usage(format!(
-                "approvers_file {} does not exist: nothing was run",
+                "cannot read approvers_file {}: {e}: nothing was run",
                 file.display()
             )));
         }
-        if rustix::fs::access(file.as_path(), rustix::fs::Access::WRITE_OK).is_ok() {
-            return Err(Error::usage(format!(
-                "approvers_file {} is writable by you, the operator: you could approve your own steps. Make it owned by someone else (e.g. root, mode 0644): nothing was run",
-                file.display()
-            )));
-        }
+        self.approvers_keys = keys;
         Ok(())
     }
 
     /// Writes `request` into the spool as `<run>-<step>-<attempt>.json`, mode 0644, never over
-    /// an existing file. Returns its path and bytes.
+    /// an existing file: when that name is taken (the same attempt asked again after a stop, a
+    /// retry or a resume), as `<run>-<step>-<attempt>.<n>.json`. Returns its path and bytes.
     pub fn write(&self, request: &Request, attempt: u32) -> Result<(PathBuf, Vec<u8>), Error> {
         std::fs::create_dir_all(&self.spool).map_err(|e| {
             Error::runtime(format!(
@@ -143,22 +187,35 @@ impl Config {
                 self.spool.display()
             ))
         })?;
-        let name = format!(
-            "{}-{}-{attempt}.json",
-            request.run,
-            request.step.replace('/', "__")
-        );
-        let path = self.spool.join(name);
+        let stem = format!("{}-{}-{attempt}", request.run, request.step.replace('/', "__"));
         let mut bytes = serde_json::to_vec_pretty(request).expect("a request serializes");
         bytes.push(b'\n');
         use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| Error::runtime(format!("cannot write the request {}: {e}", path.display())))?;
+        let mut n = 1;
+        let (path, mut file) = loop {
+            let path = match n {
+                1 => self.spool.join(format!("{stem}.json")),
+                _ => self.spool.join(format!("{stem}.{n}.json")),
+            };
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+            {
+                Ok(file) => break (path, file),
+                // A request written before, or a name planted by another user of the spool.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+                Err(e) => {
+                    return Err(Error::runtime(format!(
+                        "cannot write the request {}: {e} (the approvals spool {} must be writable by you)",
+                        path.display(),
+                        self.spool.display()
+                    )));
+                }
+            }
+        };
         file.write_all(&bytes)
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::runtime(format!("cannot write the request {}: {e}", path.display())))?;
@@ -175,14 +232,34 @@ impl Config {
         let Some(approvers) = &self.approvers else {
             return (answers, refused);
         };
+        // The operator's login and declared name, as the request says them.
+        let asked: Option<Request> = serde_json::from_slice(request).ok();
+        let own_names: Vec<&str> = asked
+            .iter()
+            .flat_map(|r| [r.operator.as_str(), r.account.as_str()])
+            .filter(|n| !n.is_empty())
+            .collect();
         for (file, deny) in signature_files(path)
             .into_iter()
             .filter(|(f, _)| !seen.contains(f))
         {
-            let Ok(armored) = std::fs::read_to_string(&file) else {
-                continue;
+            let armored = match read_answer(&file) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                Err(why) => {
+                    refused.push(Refused { file, why });
+                    continue;
+                }
             };
-            let reason = deny.then(|| std::fs::read_to_string(deny_file(&file)).unwrap_or_default());
+            let reason = match deny.then(|| read_answer(&deny_file(&file))) {
+                None => None,
+                Some(Ok(reason)) => Some(reason.unwrap_or_default()),
+                Some(Err(why)) => {
+                    let why = format!("its reason file {} {why}", deny_file(&file).display());
+                    refused.push(Refused { file, why });
+                    continue;
+                }
+            };
             let message = signed_message(request, reason.as_deref());
             let mut sig = Signature {
                 format: "sshsig".into(),
@@ -206,7 +283,17 @@ impl Config {
             }
             // Named in what is refused next ("key SHA256:... is not in FILE").
             sig.key = key.clone();
-            match check(&sig, &message, Against::AllowedSigners(approvers)) {
+            let against = Against::AllowedSignersRead {
+                file: approvers,
+                text: &self.approvers_keys,
+            };
+            match check(&sig, &message, against) {
+                Ok(principal) if own_names.contains(&principal.as_str()) => refused.push(Refused {
+                    file,
+                    why: format!(
+                        "signed as `{principal}`, the operator's own login or declared name (key {key}): nobody approves their own step"
+                    ),
+                }),
                 Ok(principal) => answers.push(Answer {
                     principal,
                     key,
@@ -218,6 +305,69 @@ impl Config {
             }
         }
         (answers, refused)
+    }
+}
+
+/// A file of the spool as text: `Err` when it can never be an answer (a FIFO, a device, a
+/// link: anyone may plant one in a shared spool), `Ok(None)` when it cannot be read now.
+/// Opened non-blocking and without following links, so nothing planted can hold the run.
+fn read_answer(path: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err("is a symbolic link, not a regular file: an answer is a plain file".into());
+        }
+        Err(_) => return Ok(None),
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("is not a regular file (a FIFO or a device): an answer is a plain file".into());
+    }
+    // An armored signature or a reason is small; a planted giant is cut, and then fails.
+    let mut text = String::new();
+    match file.take(1 << 16).read_to_string(&mut text) {
+        Ok(_) => Ok(Some(text)),
+        Err(e) => Err(format!("cannot be read as text: {e}")),
+    }
+}
+
+/// Why `path` lets the operator (`me`) replace or rewrite what lies below it, if it does:
+/// owned by them (they can change its mode), or writable by them, unless it is a sticky
+/// directory whose entry `below` is someone else's.
+fn replaceable(path: &Path, below: Option<&Path>, me: rustix::fs::Uid) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot be looked at ({e})")),
+    };
+    // A link itself cannot be changed, only replaced in its directory (checked in turn).
+    if meta.file_type().is_symlink() {
+        return None;
+    }
+    let writable = rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok();
+    let sticky = meta.is_dir() && meta.mode() & 0o1000 != 0;
+    let below_mine = below
+        .and_then(|b| std::fs::symlink_metadata(b).ok())
+        .is_some_and(|b| b.uid() == me.as_raw());
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() == me.as_raw() {
+        let and = if writable { ", and writable by you" } else { "" };
+        Some(format!(
+            "is owned by you{and} (mode {mode:o}: its owner can change that)"
+        ))
+    } else if writable && (!sticky || below_mine) {
+        Some(format!(
+            "is writable by you (mode {mode:o}, owner uid {}, group gid {}, or an ACL)",
+            meta.uid(),
+            meta.gid()
+        ))
+    } else {
+        None
     }
 }
 
@@ -298,7 +448,9 @@ pub fn next_signature_file(request: &Path, deny: bool) -> PathBuf {
         } else {
             PathBuf::from(format!("{base}.{n}{suffix}.sig"))
         };
-        let taken = candidate.exists() || (deny && deny_file(&candidate).exists());
+        // Anything there, even a dangling link, takes the name.
+        let there = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+        let taken = there(&candidate) || (deny && there(&deny_file(&candidate)));
         if !taken {
             return candidate;
         }

@@ -1,7 +1,7 @@
 //! Masks secrets (`***`) in streamed output, even when a secret arrives split across two reads
 //! (design §2 "secret"): the terminal, the audit trail and output logs only ever see masked bytes.
 //! A secret is masked in every form a command is likely to print it in (design §14 "Masking"):
-//! each line of a multi-line secret, its base64 encodings, its URL encoding.
+//! each line of a multi-line secret, its base64 encodings, every URL encoding of it.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
@@ -17,6 +17,10 @@ pub const MASK: &str = "***";
 #[derive(Debug, Clone)]
 pub struct Masker {
     secrets: Vec<Vec<u8>>,
+    /// Secret values also masked in every percent-encoding a URL decoder maps back to them:
+    /// any byte as `%XX` (hex of either case) or as itself, a space as `+`. Too many forms
+    /// to list (`%2f` or `%2F` or `/` for each `/`), so they are matched by decoding.
+    decoded: Vec<Vec<u8>>,
     /// Length of the longest secret; at most this minus one byte is ever held back.
     longest: usize,
     /// Raw bytes already emitted (their last `longest - 1`), kept only to recognise a secret
@@ -104,7 +108,19 @@ fn base64_stable(engine: &impl Engine, secret: &[u8], offset: usize) -> Option<S
 impl Masker {
     /// A masker for every [`forms`] of each secret value.
     pub fn for_secrets<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
-        Masker::new(values.into_iter().flat_map(forms).collect())
+        let values: Vec<&str> = values.into_iter().collect();
+        let mut masker = Masker::new(values.iter().copied().flat_map(forms).collect());
+        masker.decoded = values
+            .iter()
+            .filter(|v| !v.is_empty())
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
+        masker.decoded.sort();
+        masker.decoded.dedup();
+        // An encoded byte takes three.
+        let encoded = masker.decoded.iter().map(|v| 3 * v.len()).max().unwrap_or(0);
+        masker.longest = masker.longest.max(encoded);
+        masker
     }
 
     /// Empty secrets are ignored (they would match everywhere).
@@ -115,6 +131,7 @@ impl Masker {
         let longest = secrets.iter().map(Vec::len).max().unwrap_or(0);
         Masker {
             secrets,
+            decoded: Vec::new(),
             longest,
             context: Vec::new(),
             pending: Vec::new(),
@@ -181,6 +198,10 @@ impl Masker {
         self.secrets
             .iter()
             .any(|s| s.len() > tail.len() && s.starts_with(tail))
+            || self
+                .decoded
+                .iter()
+                .any(|s| decode_match(tail, 0, s) == Decoded::Prefix)
     }
 
     /// Every occurrence of every secret, overlapping ones merged: sorted, disjoint intervals.
@@ -196,6 +217,17 @@ impl Masker {
                 }
             }
         }
+        for secret in &self.decoded {
+            for start in 0..buf.len() {
+                let c = buf[start];
+                if c != secret[0] && c != b'%' && c != b'+' {
+                    continue;
+                }
+                if let Decoded::Match(end) = decode_match(buf, start, secret) {
+                    found.push((start, end));
+                }
+            }
+        }
         found.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
         for (a, b) in found {
@@ -206,6 +238,51 @@ impl Masker {
         }
         merged
     }
+}
+
+/// How `buf[at..]` reads as `secret` URL-decoded: a whole encoding of it ending at `Match`,
+/// the beginning of one cut by the end of `buf` (`Prefix`), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decoded {
+    Match(usize),
+    Prefix,
+    No,
+}
+
+fn decode_match(buf: &[u8], mut at: usize, secret: &[u8]) -> Decoded {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for (i, &b) in secret.iter().enumerate() {
+        let Some(&c) = buf.get(at) else {
+            return Decoded::Prefix;
+        };
+        let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+        let encoded = c == b'%' && {
+            let got = &buf[at + 1..buf.len().min(at + 3)];
+            got.iter().zip(hex).all(|(g, h)| g.eq_ignore_ascii_case(&h))
+        };
+        if c == b && encoded {
+            // A `%` of the secret, and `%25` in the text: either may be it.
+            match decode_match(buf, at + 1, &secret[i + 1..]) {
+                Decoded::Match(end) => return Decoded::Match(end),
+                _ if at + 3 > buf.len() => return Decoded::Prefix,
+                raw => match (raw, decode_match(buf, at + 3, &secret[i + 1..])) {
+                    (_, Decoded::Match(end)) => return Decoded::Match(end),
+                    (Decoded::Prefix, _) | (_, Decoded::Prefix) => return Decoded::Prefix,
+                    _ => return Decoded::No,
+                },
+            }
+        } else if c == b || (c == b'+' && b == b' ') {
+            at += 1;
+        } else if encoded {
+            if at + 3 > buf.len() {
+                return Decoded::Prefix;
+            }
+            at += 3;
+        } else {
+            return Decoded::No;
+        }
+    }
+    Decoded::Match(at)
 }
 
 /// `buf[from..to]` with each masked interval replaced by `***`. An interval that began before
@@ -415,6 +492,35 @@ mod tests {
         );
         // Nothing to encode: no URL form.
         assert!(forms("plain-value_1.2~").iter().all(|f| !f.contains(&b'%')));
+    }
+
+    #[test]
+    fn masks_every_percent_encoding_a_decoder_maps_back() {
+        let m = Masker::for_secrets(["p@ss w/rd%~"]);
+        for shown in [
+            "p%40ss%20w%2Frd%25~",
+            "p%40ss%20w%2frd%25~",
+            "p%40ss+w/rd%25~",
+            "p@ss w/rd%25~",
+            "%70%40%73s w%2Frd%~",
+        ] {
+            assert_eq!(m.mask_str(&format!("<{shown}>")), "<***>", "{shown}");
+        }
+        // Streamed a byte at a time, lowercase hex and `/` kept: still hidden.
+        let text = b"url=p%40ss+w/rd%25~ end";
+        let pieces: Vec<&[u8]> = text.chunks(1).collect();
+        assert_eq!(
+            stream(&mut Masker::for_secrets(["p@ss w/rd%~"]), &pieces),
+            "url=*** end"
+        );
+        // A secret ending in `%`, the text cut inside `%25`: held back, never matched past
+        // the end of what was read; at the end, its raw form is what is there.
+        let mut cut = Masker::for_secrets(["ab%"]);
+        assert_eq!(cut.push(b"x ab%2"), b"x ");
+        assert_eq!(cut.push(b"5 y"), b"*** y");
+        assert_eq!(Masker::for_secrets(["ab%"]).mask_str("ab%2"), "***2");
+        // Not the secret: left alone.
+        assert_eq!(m.mask_str("p%41ss w/rd%~"), "p%41ss w/rd%~");
     }
 
     #[test]

@@ -37,6 +37,27 @@ impl Vars {
         self.values.iter()
     }
 
+    /// Refuses, before anything runs, a value no step could receive: a NUL byte fits in no
+    /// shell variable or environment, so the step would fail half-way through the run.
+    pub fn refuse_nul(&self) -> Result<(), crate::error::Error> {
+        let bad: Vec<String> = self
+            .values
+            .iter()
+            .filter_map(|(name, v)| {
+                v.text
+                    .find('\0')
+                    .map(|at| format!("input `{name}` contains a NUL byte (at byte {at})"))
+            })
+            .collect();
+        if bad.is_empty() {
+            return Ok(());
+        }
+        Err(crate::error::Error::usage(format!(
+            "{}, which no shell variable can hold: fix where it comes from (the alert, the file or command of its source, --set): nothing was run",
+            bad.join("; ")
+        )))
+    }
+
     /// A masker of every secret value in every form it may be printed in (each line of a
     /// multi-line one, base64, URL encoding): for output, typed text, anything recorded.
     pub fn masker(&self) -> crate::mask::Masker {

@@ -67,16 +67,22 @@ pub fn check_outputs(audit_file: &Path, v: &Verification) -> OutputCheck {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(o) = declared.get(i) else { break };
-                    let problem = match digest(&dir.join(&o.path), &mut buf) {
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("is missing".to_string()),
-                        Err(e) => Some(format!("cannot be read: {e}")),
-                        Ok((size, _)) if size != o.size => {
+                    let problem = match plain_output(v.run.as_deref(), &o.path)
+                        .map(|_| digest(&dir.join(&o.path), &mut buf))
+                    {
+                        None => Some(format!(
+                            "is not a plain file name inside `{}/`: an output lives in its run's own folder, so it was not read",
+                            v.run.as_deref().unwrap_or("RUN")
+                        )),
+                        Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Some("is missing".to_string()),
+                        Some(Err(e)) => Some(format!("cannot be read: {e}")),
+                        Some(Ok((size, _))) if size != o.size => {
                             Some(format!("has {size} bytes, the event says {}", o.size))
                         }
-                        Ok((_, sha)) if sha != o.sha256 => {
+                        Some(Ok((_, sha))) if sha != o.sha256 => {
                             Some(format!("has SHA-256 {sha}, the event says {}", o.sha256))
                         }
-                        Ok((size, _)) => {
+                        Some(Ok((size, _))) => {
                             bytes.fetch_add(size as usize, Ordering::Relaxed);
                             None
                         }
@@ -104,6 +110,18 @@ pub fn check_outputs(audit_file: &Path, v: &Verification) -> OutputCheck {
     let sealed = v.status == Status::IntactSealed;
     for unfinished in &v.unfinished_outputs {
         let file = &unfinished.path;
+        if plain_output(v.run.as_deref(), file).is_none() {
+            check.problems.push(OutputProblem {
+                seq: None,
+                step: unfinished.step.clone(),
+                file: file.clone(),
+                problem: format!(
+                    "is not a plain file name inside `{}/`: an output lives in its run's own folder, so it was not read",
+                    v.run.as_deref().unwrap_or("RUN")
+                ),
+            });
+            continue;
+        }
         if seen.contains(file.as_str()) || !dir.join(file).exists() {
             continue;
         }
@@ -148,11 +166,21 @@ pub fn check_outputs(audit_file: &Path, v: &Verification) -> OutputCheck {
     check
 }
 
-/// Size and SHA-256 of a regular file, never following a symlink.
+/// The name of an output inside the run's folder, when `path` (as an event records it,
+/// relative to the audit dir) is `<run>/<name>` with a plain `name`: never absolute, never
+/// `..`, never deeper. Anything else names a file outside the record, which is never read.
+pub(crate) fn plain_output<'a>(run: Option<&str>, path: &'a str) -> Option<&'a str> {
+    let name = path.strip_prefix(run?)?.strip_prefix('/')?;
+    let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0']);
+    plain.then_some(name)
+}
+
+/// Size and SHA-256 of a regular file, never following a symlink, and never waiting on a
+/// FIFO or a device (opened non-blocking, refused unless regular).
 pub(crate) fn digest(path: &Path, buf: &mut [u8]) -> std::io::Result<(u64, String)> {
     let mut file = File::options()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));

@@ -200,6 +200,8 @@ pub enum Against<'a> {
     ItsOwnKey,
     /// An `allowed_signers` file: the key must be listed, for this namespace.
     AllowedSigners(&'a Path),
+    /// An `allowed_signers` file's bytes, read earlier from `file` (named in errors).
+    AllowedSignersRead { file: &'a Path, text: &'a [u8] },
 }
 
 /// Checks `sig` over `message`. `Ok` carries the principal (`allowed_signers`) or the key.
@@ -263,7 +265,17 @@ pub fn check(sig: &Signature, message: &[u8], against: Against<'_>) -> Result<St
             }
             Ok(key.to_string())
         }
-        Against::AllowedSigners(file) => {
+        Against::AllowedSigners(_) | Against::AllowedSignersRead { .. } => {
+            let (file, checked) = match against {
+                Against::AllowedSignersRead { file, text } => {
+                    let copy = dir.path().join("allowed_signers");
+                    std::fs::write(&copy, text)
+                        .map_err(|e| format!("cannot write {}: {e}", copy.display()))?;
+                    (file, copy)
+                }
+                Against::AllowedSigners(file) => (file, file.to_path_buf()),
+                Against::ItsOwnKey => unreachable!(),
+            };
             let (found, principals) = run(
                 &[
                     "-Y".as_ref(),
@@ -271,7 +283,7 @@ pub fn check(sig: &Signature, message: &[u8], against: Against<'_>) -> Result<St
                     "-s".as_ref(),
                     sig_arg,
                     "-f".as_ref(),
-                    file.as_os_str(),
+                    checked.as_os_str(),
                 ],
                 b"",
             )?;
@@ -284,7 +296,7 @@ pub fn check(sig: &Signature, message: &[u8], against: Against<'_>) -> Result<St
                     "-Y".as_ref(),
                     "verify".as_ref(),
                     "-f".as_ref(),
-                    file.as_os_str(),
+                    checked.as_os_str(),
                     "-I".as_ref(),
                     principal.as_ref(),
                     "-n".as_ref(),

@@ -225,6 +225,13 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
         )));
     }
     let mut reader = BufReader::new(File::open(path).map_err(read_error)?);
+    // Every line must name the run the file is named after (`<run>.jsonl`): another run's
+    // trail, however well signed, never passes under this run's name.
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let named_run = file_name.strip_suffix(".jsonl").unwrap_or(&file_name).to_string();
     let mut v = Verification {
         status: Status::Incomplete,
         events: 0,
@@ -271,7 +278,7 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
         }
         let complete = buf.last() == Some(&b'\n');
         let content = if complete { &buf[..n - 1] } else { &buf[..] };
-        let checked = check_line(content, expected, &prev, v.run.as_deref(), collect);
+        let checked = check_line(content, expected, &prev, (&named_run, &file_name), collect);
         if !complete {
             // Only the last line can lack its newline: the writer's single write was cut
             // short. A whole, chain-valid seal missing only its newline still seals the run.
@@ -399,7 +406,7 @@ fn check_line(
     line: &[u8],
     expected: u64,
     prev: &str,
-    run: Option<&str>,
+    (run, file_name): (&str, &str),
     keep: bool,
 ) -> Result<Checked, Broken> {
     let broken = |seq: u64, reason: String| Broken { seq, reason };
@@ -441,12 +448,12 @@ fn check_line(
     let Some(this_run) = head.run.as_deref() else {
         return Err(broken(seq, "the event has no `run`".into()));
     };
-    if let Some(run) = run
-        && this_run != run
-    {
+    if this_run != run {
         return Err(broken(
             seq,
-            format!("the event is of run `{this_run}`, the file of run `{run}`"),
+            format!(
+                "the event is of run `{this_run}`, the file `{file_name}` of run `{run}`: every line of a trail names the run its file is named after"
+            ),
         ));
     }
     let Some(event) = head.event.as_deref() else {

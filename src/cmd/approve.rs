@@ -11,7 +11,7 @@ use crate::secrets::escape::{text as esc_text, value as esc};
 
 pub fn execute(args: &ApproveArgs) -> Result<u8> {
     let path = &args.request;
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_request(path).map_err(|e| {
         Error::usage(format!(
             "cannot read the request {}: {e} (the waiting run prints its path)",
             path.display()
@@ -31,6 +31,16 @@ pub fn execute(args: &ApproveArgs) -> Result<u8> {
         (false, _) => None,
     };
     show(&request);
+    // The waiting run refuses it anyway; the approver hears why now, not from a colleague.
+    if let Some(name) = own_request(&request) {
+        eprintln!(
+            "this is your own request (its operator is `{}`, account `{}`; you are `{}`): the waiting run does not count your signature, since nobody approves their own step. Ask a colleague to run `runbook approve {}`",
+            esc(&request.operator),
+            esc(&request.account),
+            esc(&name),
+            path.display()
+        );
+    }
     let signing = Signing::choose(args.signing_key.as_deref(), false)?;
     let Some(signer) = signing.signer() else {
         return Err(Error::usage(
@@ -41,16 +51,7 @@ pub fn execute(args: &ApproveArgs) -> Result<u8> {
     let signature = signer
         .sign(NAMESPACE, &message)
         .map_err(|e| Error::usage(format!("cannot sign with {}: {e}", signer.fingerprint)))?;
-    let sig_file = next_signature_file(path, reason.is_some());
-    if let Some(reason) = &reason {
-        write_new(&crate::approval::deny_file(&sig_file), reason.as_bytes())?;
-    }
-    // Whole or not at all: the waiting run must never read half a signature.
-    let partial = sig_file.with_extension("sig.partial");
-    write_new(&partial, format!("{}\n", signature.armored).as_bytes())?;
-    let linked = std::fs::hard_link(&partial, &sig_file);
-    let _ = std::fs::remove_file(&partial);
-    linked.map_err(|e| Error::usage(format!("cannot write {}: {e}", sig_file.display())))?;
+    let sig_file = publish(path, reason.as_deref(), &signature.armored)?;
     let word = if reason.is_some() { "denied" } else { "approved" };
     crate::ewriteln!(
         "{word}: {} (signed with {}); the waiting run checks it against its approvers file",
@@ -58,6 +59,15 @@ pub fn execute(args: &ApproveArgs) -> Result<u8> {
         signer.fingerprint
     );
     Ok(exit::OK)
+}
+
+/// The approver's login or declared name when the request's operator or account is theirs.
+fn own_request(r: &Request) -> Option<String> {
+    let login = crate::identity::Account::current().login;
+    let declared = crate::identity::operator_name(None);
+    [login.unwrap_or_default(), declared]
+        .into_iter()
+        .find(|me| !me.is_empty() && (*me == r.operator || *me == r.account))
 }
 
 /// What the approver is asked to sign, escaped: a request written by a hostile runbook must
@@ -102,19 +112,80 @@ fn show(r: &Request) {
     crate::ewrite!("{out}");
 }
 
+/// The request's bytes: a regular file only, opened non-blocking and without following a link
+/// (a FIFO planted in a shared spool must not hold the approver).
+fn read_request(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Writes the signature (and a denial's reason) beside the request under the first free name,
+/// whole or not at all: written to a partial file of a random name (a planted one cannot
+/// block it), then linked into place, the next name taken if another answer got there first.
+fn publish(request: &std::path::Path, reason: Option<&str>, armored: &str) -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let spool = request.parent().unwrap_or(std::path::Path::new("."));
+    let cannot = |what: &std::path::Path, e: std::io::Error| {
+        Error::usage(format!(
+            "cannot write {}: {e} (the approvals spool must be writable by you)",
+            what.display()
+        ))
+    };
+    let mut partial = tempfile::Builder::new()
+        .prefix(".runbook-approve-")
+        .suffix(".partial")
+        .tempfile_in(spool)
+        .map_err(|e| cannot(spool, e))?;
+    partial
+        .write_all(format!("{armored}\n").as_bytes())
+        .and_then(|()| partial.as_file().sync_all())
+        .and_then(|()| {
+            partial
+                .as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+        })
+        .map_err(|e| cannot(partial.path(), e))?;
+    for _ in 0..100 {
+        let sig_file = next_signature_file(request, reason.is_some());
+        if let Some(reason) = reason {
+            match write_new(&crate::approval::deny_file(&sig_file), reason.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(cannot(&crate::approval::deny_file(&sig_file), e)),
+                Ok(()) => {}
+            }
+        }
+        match std::fs::hard_link(partial.path(), &sig_file) {
+            Ok(()) => return Ok(sig_file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(cannot(&sig_file, e)),
+        }
+    }
+    Err(Error::usage(format!(
+        "cannot write a signature beside {}: every name is taken",
+        request.display()
+    )))
+}
+
 /// Writes a new file, 0644 (the waiting run, maybe another account, reads it), never over one.
-fn write_new(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+fn write_new(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| Error::usage(format!("cannot write {}: {e}", path.display())))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::usage(format!("cannot write {}: {e}", path.display())))?;
-    let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    Ok(())
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
 }

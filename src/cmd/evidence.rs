@@ -89,12 +89,14 @@ pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
             env!("CARGO_PKG_VERSION")
         ),
     });
-    std::fs::write(&args.output, page).map_err(|e| {
-        Error::runtime(format!(
-            "cannot write the evidence page to `{}`: {e}",
-            args.output.display()
-        ))
-    })?;
+    super::create_private(&args.output)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, page.as_bytes()))
+        .map_err(|e| {
+            Error::runtime(format!(
+                "cannot write the evidence page to `{}`: {e}",
+                args.output.display()
+            ))
+        })?;
     if untrusted {
         crate::ewriteln!(
             "runbook: {}: the trail does not hold; the page says so at the top:",

@@ -42,3 +42,22 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Match(args) => matching::execute(global, &args),
     }
 }
+
+/// A file the user named with `-o`, opened for writing: 0600 whatever the umask (a review or
+/// an evidence page holds the trail), also when it was there before, never through a link.
+pub(crate) fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}

@@ -144,6 +144,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         &operator,
         &operator_name,
     )?;
+    vars.refuse_nul()?;
     let ssh = crate::launch::ssh_options(opts)?;
     let now = chrono::Utc::now();
     let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;

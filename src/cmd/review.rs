@@ -35,7 +35,7 @@ pub fn execute(global: &Global, args: &ReviewArgs) -> Result<u8> {
         out.flush()
     };
     match &args.output {
-        Some(file) => std::fs::File::create(file)
+        Some(file) => super::create_private(file)
             .and_then(|mut f| write(&mut f))
             .map_err(|e| Error::runtime(format!("cannot write the review to `{}`: {e}", file.display())))?,
         None => match write(&mut std::io::stdout().lock()) {

@@ -95,6 +95,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     vars.set("run_id", run_id.clone(), false);
     vars.set("operator", operator_name.clone(), false);
     vars.set("mode", mode.as_str(), false);
+    vars.refuse_nul()?;
 
     if args.dry_run {
         crate::output::print(&crate::dry_run::render(&plan, &vars, args.start_at.as_deref()))?;

@@ -185,7 +185,9 @@ fn task_name(text: &str) -> String {
             }
         })
         .collect();
-    one_line(&name)
+    // Mermaid puts the title and task names into the page as markup, so `<`, `>` must not
+    // reach it; an entity cannot either (`;` and `#` end a title): shown as `＜`, `＞`.
+    one_line(&name).replace('<', "\u{ff1c}").replace('>', "\u{ff1e}")
 }
 
 /// The Mermaid gantt chart of one run, every line ending in `\n`.

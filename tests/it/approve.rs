@@ -182,6 +182,11 @@ fn setup_with(timeout: &str, quorum: u32) -> Setup {
 
 impl Setup {
     fn run(&self) -> Child {
+        self.run_env(&[])
+    }
+
+    /// The run, with more environment (e.g. a declared operator).
+    fn run_env(&self, env: &[(&str, &str)]) -> Child {
         let key = self.operator_key.to_str().unwrap().to_string();
         as_user(
             OPERATOR,
@@ -197,10 +202,36 @@ impl Setup {
                 self.book.to_str().unwrap(),
             ],
         )
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+    }
+
+    /// Names `approvers` as the inventory's approvers file.
+    fn use_approvers(&self, approvers: &Path) {
+        std::fs::write(
+            &self.inventory,
+            format!(
+                "approvals_dir: {}\napprovers_file: {}\n",
+                self.spool.display(),
+                approvers.display()
+            ),
+        )
+        .unwrap();
+    }
+
+    /// A run that must stop at pre-flight: exit 2 saying `needle`, no trail, nothing run.
+    #[track_caller]
+    fn refused_before_anything_runs(&self, needle: &str) -> String {
+        let out = self.run().wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(needle), "`{needle}` in: {err}");
+        assert!(crate::support::trail::audit_files(&self.audit).is_empty());
+        assert!(!self.marker.exists());
+        err
     }
 
     /// The request the waiting run wrote, once it is there.
@@ -488,4 +519,317 @@ fn an_approvers_file_the_operator_can_write_is_refused_before_anything_runs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("writable by you"));
     assert!(crate::support::trail::audit_files(&s.audit).is_empty());
     assert!(!s.marker.exists());
+}
+
+/// The public half of `key`, as an `allowed_signers` line wants it (`type base64`).
+fn public(key: &Path) -> String {
+    std::fs::read_to_string(key.with_extension("pub"))
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Gives `user` read, write and search rights on `path` by a POSIX ACL (what `setfacl -m
+/// u:USER:rwx` writes), the group bits and mode left as they are.
+fn acl_grant(path: &Path, user: &str) {
+    let uid: u32 = String::from_utf8(Command::new("id").args(["-u", user]).output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Version 2, then (tag, perm, id): USER_OBJ rwx, USER uid rwx, GROUP_OBJ r-x, MASK rwx,
+    // OTHER r-x.
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (0x01u16, 7u16, u32::MAX),
+        (0x02, 7, uid),
+        (0x04, 5, u32::MAX),
+        (0x10, 7, u32::MAX),
+        (0x20, 5, u32::MAX),
+    ] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    rustix::fs::setxattr(
+        path,
+        "system.posix_acl_access",
+        &acl,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .expect("the file system takes POSIX ACLs");
+}
+
+/// Issue 24 #1: a root-owned approvers file in a directory the operator owns (they could move
+/// it aside and write their own), the operator's own file at 0444 (they can `chmod u+w`), and a
+/// directory above it that an ACL lets the operator write: each refused before anything runs.
+#[test]
+fn an_approvers_file_the_operator_can_replace_or_make_writable_is_refused() {
+    let s = setup("1m");
+    let theirs = s.dir.path().join("operators-etc");
+    std::fs::create_dir(&theirs).unwrap();
+    chmod(&theirs, 0o755);
+    chown(&theirs, OPERATOR);
+    let approvers = theirs.join("allowed_signers");
+    std::fs::copy(&s.approvers, &approvers).unwrap();
+    chmod(&approvers, 0o644);
+    s.use_approvers(&approvers);
+    let err = s.refused_before_anything_runs("owned by you");
+    assert!(
+        err.contains(&theirs.display().to_string()),
+        "names the directory: {err}"
+    );
+
+    // The operator's own file, read-only: its owner can make it writable.
+    let own = s.dir.path().join("own-etc");
+    std::fs::create_dir(&own).unwrap();
+    chmod(&own, 0o755);
+    let approvers = own.join("allowed_signers");
+    std::fs::copy(&s.approvers, &approvers).unwrap();
+    chown(&approvers, OPERATOR);
+    chmod(&approvers, 0o444);
+    s.use_approvers(&approvers);
+    let err = s.refused_before_anything_runs("owned by you");
+    assert!(
+        err.contains(&approvers.display().to_string()),
+        "names the file: {err}"
+    );
+
+    // A root-owned 0755 directory an ACL lets the operator write.
+    let acl = s.dir.path().join("acl-etc");
+    std::fs::create_dir(&acl).unwrap();
+    chmod(&acl, 0o755);
+    let approvers = acl.join("allowed_signers");
+    std::fs::copy(&s.approvers, &approvers).unwrap();
+    chmod(&approvers, 0o644);
+    acl_grant(&acl, OPERATOR);
+    s.use_approvers(&approvers);
+    let err = s.refused_before_anything_runs("writable by you");
+    assert!(
+        err.contains(&acl.display().to_string()),
+        "names the directory: {err}"
+    );
+}
+
+/// Issue 24 #1: the approvers are read once, before the run. A file rewritten while the step
+/// waits (here by root, listing a fresh key as `mallory`) changes nothing: mallory's signature
+/// is refused, and alice, listed at the start, still releases the step.
+#[test]
+fn the_approvers_are_read_once_before_anything_runs() {
+    let s = setup("1m");
+    let mallory = key(
+        &s.dir.path().join(format!("keys-{APPROVER}")),
+        "mallory",
+        APPROVER,
+    );
+    let mut run = s.run();
+    let request = s.request();
+    let listed = std::fs::read_to_string(&s.approvers).unwrap();
+    std::fs::write(&s.approvers, format!("{listed}mallory {}\n", public(&mallory))).unwrap();
+    let signed = approve(APPROVER, &request, &mallory, &[]);
+    assert!(signed.status.success(), "{signed:?}");
+    s.wait_for_event("approval refused", 1);
+    let refused = s.events("approval refused");
+    assert!(
+        refused[0]["why"].as_str().unwrap().contains("is not in"),
+        "{refused:?}"
+    );
+    assert!(s.events("approval").is_empty());
+    assert!(
+        !s.marker.exists(),
+        "a key listed after pre-flight released the step"
+    );
+    assert!(run.try_wait().unwrap().is_none(), "the run stopped waiting");
+
+    let shown = approve(APPROVER, &request, &s.approver_key, &[]);
+    assert!(shown.status.success(), "{shown:?}");
+    let mut err = String::new();
+    let status = run.wait().unwrap();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(s.marker.exists());
+}
+
+/// Issue 24 #2: a second key of the operator's, listed under their login (`rbtest`) or under
+/// their declared name (`RUNBOOK_OPERATOR=carol`), is the operator approving their own step:
+/// refused by the run, and `runbook approve` tells them so.
+#[test]
+fn a_key_under_the_operators_own_login_or_declared_name_does_not_count() {
+    let s = setup("1m");
+    let operator_keys = s.dir.path().join(format!("keys-{OPERATOR}"));
+    let second = key(&operator_keys, "second", OPERATOR);
+    let third = key(&operator_keys, "third", OPERATOR);
+    let listed = std::fs::read_to_string(&s.approvers).unwrap();
+    std::fs::write(
+        &s.approvers,
+        format!(
+            "{listed}{OPERATOR} {}\ncarol {}\n",
+            public(&second),
+            public(&third)
+        ),
+    )
+    .unwrap();
+    let mut run = s.run_env(&[("RUNBOOK_OPERATOR", "carol")]);
+    let request = s.request();
+
+    for (n, (k, name)) in [(&second, OPERATOR), (&third, "carol")].into_iter().enumerate() {
+        let own = approve(OPERATOR, &request, k, &[]);
+        let said = String::from_utf8_lossy(&own.stderr);
+        assert!(
+            said.contains("your own request") && said.contains("does not count"),
+            "the approver is told: {said}"
+        );
+        s.wait_for_event("approval refused", n + 1);
+        let refused = s.events("approval refused");
+        let why = refused[n]["why"].as_str().unwrap();
+        assert!(
+            why.contains(&format!("`{name}`")) && why.contains("nobody approves their own step"),
+            "{refused:?}"
+        );
+    }
+    assert!(s.events("approval").is_empty(), "{:?}", s.events("approval"));
+    assert!(!s.marker.exists(), "the operator released their own step");
+    assert!(run.try_wait().unwrap().is_none(), "the run stopped waiting");
+
+    let shown = approve(APPROVER, &request, &s.approver_key, &[]);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(
+        !String::from_utf8_lossy(&shown.stderr).contains("your own request"),
+        "{shown:?}"
+    );
+    let status = run.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(s.marker.exists());
+}
+
+/// `runbook ARGS` as `user`, a plain command (for `mkfifo`, `touch` by another account).
+fn as_user_cmd(user: &str, program: &str, args: &[&Path]) {
+    let ok = Command::new("runuser")
+        .args(["-u", user, "--", program])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "{program} as {user}");
+}
+
+/// The `runbook` process that `runuser` (the `Child`) started.
+fn runbook_pid(run: &Child) -> nix::unistd::Pid {
+    let mut pid = None;
+    wait::until(Duration::from_secs(10), "runbook under runuser", || {
+        pid = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", run.id()))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()));
+        pid.is_some()
+    });
+    nix::unistd::Pid::from_raw(pid.unwrap())
+}
+
+/// Kills the run it holds when dropped (a test that fails must not leave it blocked).
+struct Reaper(nix::unistd::Pid);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+/// Issue 24 #4: another user of the shared spool (`rbapprover2`) plants a FIFO where the first
+/// signature goes and partial files where `runbook approve` writes: the waiting run refuses
+/// the FIFO and goes on looking (it never blocks in `open`), and the approver still signs.
+#[test]
+fn a_fifo_or_planted_partial_files_in_the_spool_hang_nobody() {
+    let s = setup("1m");
+    let mut run = s.run();
+    let _reaper = Reaper(runbook_pid(&run));
+    let request = s.request();
+    let name = request.display().to_string();
+    let fifo = PathBuf::from(format!("{name}.sig"));
+    as_user_cmd(APPROVER2, "mkfifo", &[&fifo]);
+    for planted in [format!("{name}.sig.partial"), format!("{name}.2.sig.partial")] {
+        as_user_cmd(APPROVER2, "touch", &[Path::new(&planted)]);
+    }
+    s.wait_for_event("approval refused", 1);
+    let refused = s.events("approval refused");
+    assert!(
+        refused[0]["why"].as_str().unwrap().contains("not a regular file"),
+        "{refused:?}"
+    );
+    let signed = approve(APPROVER, &request, &s.approver_key, &[]);
+    assert!(signed.status.success(), "{signed:?}");
+    assert_eq!(
+        crate::support::wait::exit(&mut run, Duration::from_secs(30)),
+        Some(0)
+    );
+    assert!(s.marker.exists());
+    assert_eq!(s.events("approval")[0]["principal"], "alice");
+}
+
+/// Issue 24 #4: a run that dies while it waits (killed: its trail is unsealed), then resumed,
+/// asks again with a new request instead of dying on the old one's name; an answer to the old
+/// request does not count for the new one.
+#[test]
+fn a_resumed_approval_writes_a_new_request() {
+    let s = setup("1m");
+    let mut run = s.run();
+    let pid = runbook_pid(&run);
+    let first = s.request();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    crate::support::wait::exit(&mut run, Duration::from_secs(30));
+    assert!(!s.marker.exists());
+    let trail = crate::support::trail::audit_files(&s.audit).pop().unwrap();
+    let key = s.operator_key.to_str().unwrap().to_string();
+    let mut resumed = as_user(
+        OPERATOR,
+        &[
+            "resume",
+            "--yes",
+            "--signing-key",
+            &key,
+            "--inventory",
+            s.inventory.to_str().unwrap(),
+            trail.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let _reaper = Reaper(runbook_pid(&resumed));
+    let mut second = None;
+    crate::support::wait::until(Duration::from_secs(20), "a second request", || {
+        second = std::fs::read_dir(&s.spool)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json") && *p != first);
+        second.is_some() || resumed.try_wait().unwrap().is_some()
+    });
+    let Some(second) = second else {
+        let mut err = String::new();
+        std::io::Read::read_to_string(resumed.stderr.as_mut().unwrap(), &mut err).unwrap();
+        panic!("the resume wrote no new request: {err}");
+    };
+    // alice answers the old request first: not for this one.
+    let old = approve(APPROVER, &first, &s.approver_key, &[]);
+    assert!(old.status.success(), "{old:?}");
+    let signed = approve(APPROVER, &second, &s.approver_key, &[]);
+    assert!(signed.status.success(), "{signed:?}");
+    assert_eq!(
+        crate::support::wait::exit(&mut resumed, Duration::from_secs(30)),
+        Some(0)
+    );
+    assert!(s.marker.exists());
+    let approvals = s.events("approval");
+    assert_eq!(approvals.len(), 1, "{approvals:?}");
+    assert!(
+        approvals[0]["file"]
+            .as_str()
+            .unwrap()
+            .starts_with(&second.display().to_string()),
+        "{approvals:?}"
+    );
 }

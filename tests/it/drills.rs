@@ -914,3 +914,36 @@ fn evidence_of_a_tampered_trail_is_written_with_a_banner_and_exits_1() {
     // The banner comes before the verdict.
     assert!(html.find("id=\"tampered\"").unwrap() < html.find("id=\"verdict\"").unwrap());
 }
+
+/// Issue 24 #8: `drills` checks a PASS's outputs as `audit verify` does, and an output replaced
+/// by a FIFO holds it up no more than it does `verify`: the PASS is not counted, and why.
+#[test]
+fn an_output_replaced_by_a_fifo_does_not_hang_drills() {
+    let cat = catalog(&["gate-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let pass = gate(cat.path(), audit.path(), true, None);
+    let out = audit.path().join(run_id(&pass)).join("work-1.out");
+    std::fs::remove_file(&out).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&out).status().unwrap();
+    assert!(made.success());
+    let mut child = std::process::Command::new(crate::support::cmd::bin())
+        .arg("--dir")
+        .arg(cat.path())
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .args(["drills", "--json"])
+        .env_remove("RUNBOOK_PATH")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::wait::exit(&mut child, std::time::Duration::from_secs(30));
+    let mut json = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut json).unwrap();
+    let doc: Vec<Value> = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let g = entry(&doc, "gate-drill");
+    assert!(g["last_pass"].is_null(), "{g}");
+    let reason = g["not_counted"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("not a regular file"), "{g}");
+}

@@ -39,6 +39,15 @@ fn betrayals() -> Vec<String> {
         }
     }
     found.push(url_encode(SECRET));
+    // Issue 24 #9: what a decoder maps back as well: lowercase hex, and `/` kept as it is
+    // (Python's default `quote`).
+    found.push(
+        url_encode(SECRET)
+            .replace("%2B", "%2b")
+            .replace("%2F", "%2f")
+            .replace("%3D", "%3d"),
+    );
+    found.push(url_encode(SECRET).replace("%2F", "/"));
     found
 }
 
@@ -93,6 +102,14 @@ const CASES: &[(&str, &str)] = &[
     (
         "url",
         r#"python3 -c 'import os, urllib.parse; print("https://h/?p=" + urllib.parse.quote(os.environ["pw"], safe=""))'"#,
+    ),
+    (
+        "url-lowercase-hex",
+        r#"python3 -c 'import os, re, urllib.parse; print("p=" + re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), urllib.parse.quote(os.environ["pw"], safe="")))'"#,
+    ),
+    (
+        "url-keeps-slash",
+        r#"python3 -c 'import os, urllib.parse; print("https://h/" + urllib.parse.quote(os.environ["pw"]))'"#,
     ),
     ("key-whole", r#"echo "$key""#),
     ("key-prefixed", r#"echo "$key" | sed 's/^/> /'"#),
@@ -525,6 +542,31 @@ fn markdown_reviews_escape_markup_from_values() {
     assert!(!md.contains("<script>"), "{md}");
     assert!(
         md.contains("got &lt;script&gt;alert(1)&lt;/script&gt;\\|col"),
+        "{md}"
+    );
+}
+
+/// Issue 24 #10: a runbook's title with markup stays text in the Markdown review's Mermaid
+/// chart too (its `title` line), not only in its tables.
+#[test]
+fn the_mermaid_title_of_a_markdown_review_escapes_markup() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = dir.path().join("md.yaml");
+    std::fs::write(
+        &book,
+        "version: 1\nid: mdtitle\ntitle: \"<img src=x onerror=alert(1)> <script>alert(2)</script>\"\nrto: 1m\nsteps:\n  - id: show\n    title: Show\n    run: 'true'\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    runbook(["run", book.to_str().unwrap(), "--yes", "--audit-dir"])
+        .arg(audit.path())
+        .expect_code(0);
+    let trail = audit_files(audit.path()).pop().unwrap();
+    let md = runbook(["review", trail.to_str().unwrap(), "--format", "md"])
+        .expect_code(0)
+        .stdout;
+    assert!(!md.contains("<img") && !md.contains("<script"), "{md}");
+    assert!(
+        md.contains("    title ＜img src=x onerror=alert(1)＞ ＜script＞alert(2)＜/script＞"),
         "{md}"
     );
 }

@@ -1006,3 +1006,58 @@ fn a_dead_otlp_endpoint_never_touches_the_run() {
         .arg(&audit_files(audit.path())[0])
         .expect_code(0);
 }
+
+/// Issue 24 #11: a NUL byte in an input, from an alert's label or from a file, is refused
+/// before anything runs (exit 2, no trail), naming the input: no shell variable can hold it.
+#[test]
+fn an_input_with_a_nul_byte_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = alert_catalog(dir.path());
+    let alert = write(
+        dir.path(),
+        "alert.json",
+        r#"{"version": "4", "status": "firing", "receiver": "runbook", "groupKey": "{}:{}",
+            "groupLabels": {}, "commonLabels": {"alertname": "ServiceDown"},
+            "commonAnnotations": {"summary": "down"}, "externalURL": "http://am",
+            "alerts": [{"status": "firing", "fingerprint": "f00d",
+                        "labels": {"alertname": "ServiceDown", "service": "api\u0000; rm -rf /"},
+                        "annotations": {}, "startsAt": "2026-12-06T00:00:00Z"}]}"#,
+    );
+    let nul_file = dir.path().join("summary.txt");
+    std::fs::write(&nul_file, b"down\0again\n").unwrap();
+    for extra in [
+        vec!["--alert".to_string(), alert.display().to_string()],
+        vec![
+            "--set".to_string(),
+            "service=api".to_string(),
+            "--set-from".to_string(),
+            format!("summary=file-all:{}", nul_file.display()),
+        ],
+    ] {
+        let audit = tempfile::tempdir().unwrap();
+        let out = runbook(["run", "api-down", "--yes"])
+            .args(&extra)
+            .arg("--dir")
+            .arg(&catalog)
+            .arg("--audit-dir")
+            .arg(audit.path())
+            .expect_code(2);
+        let input = if extra[0] == "--alert" {
+            "service"
+        } else {
+            "summary"
+        };
+        assert!(
+            out.stderr
+                .contains(&format!("input `{input}` contains a NUL byte"))
+                && out.stderr.contains("nothing was run"),
+            "{extra:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("looking at"), "{}", out.stderr);
+        assert!(
+            audit_files(audit.path()).is_empty(),
+            "{extra:?}: a trail was written"
+        );
+    }
+}

@@ -426,3 +426,190 @@ fn a_cut_off_output_is_incomplete_then_recorded_by_resume() {
     let report = verify(&file, &[], 1);
     assert!(report.contains("output of step `slow`"), "{report}");
 }
+
+/// Issue 24 #5: a run's file replaced by another run's signed trail (an old PASS passed off as
+/// the drill that failed) is tampered with, by path, by run id and with `--signers`: every line
+/// must name the run the file is named after; its review never calls it the other run.
+#[test]
+fn another_runs_signed_trail_does_not_pass_under_this_runs_name() {
+    let agent = Agent::start();
+    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let allowed = agent.allowed_signers(scratch.path(), "alice");
+    let (failed, _) = drill(audit.path(), Some(&agent), "skip", 3);
+    let (passed, _) = drill(audit.path(), Some(&agent), "done", 0);
+    let failed_run = failed.file_stem().unwrap().to_str().unwrap().to_string();
+    let passed_run = passed.file_stem().unwrap().to_str().unwrap().to_string();
+    std::fs::copy(&passed, &failed).unwrap();
+
+    for given in [failed.to_str().unwrap(), failed_run.as_str()] {
+        for extra in [&[][..], &["--signers", allowed.to_str().unwrap()][..]] {
+            let report = runbook([
+                "--audit-dir",
+                audit.path().to_str().unwrap(),
+                "audit",
+                "verify",
+                given,
+            ])
+            .args(extra)
+            .expect_code(1)
+            .stdout;
+            assert!(
+                report.contains("TAMPERED at seq 0 (line 1)")
+                    && report.contains(&format!("the event is of run `{passed_run}`"))
+                    && report.contains(&format!("`{failed_run}.jsonl`")),
+                "{given} {extra:?}: {report}"
+            );
+        }
+    }
+    let review = runbook([
+        "--audit-dir",
+        audit.path().to_str().unwrap(),
+        "review",
+        &failed_run,
+    ])
+    .output();
+    assert_eq!(review.code, Some(1), "{}{}", review.stdout, review.stderr);
+    assert!(
+        !review.stdout.contains(&format!("Review of run {passed_run}")),
+        "{}",
+        review.stdout
+    );
+    // The other run's own file still verifies.
+    verify(&passed, &["--signers", allowed.to_str().unwrap()], 0);
+}
+
+/// A copy of `file`'s trail re-chained after `edit`, unsigned (what anyone can write), with
+/// the output of step `work` pointed at `path` (size and SHA-256 of `target`), its own file
+/// removed from the run's folder.
+fn point_work_output_at(file: &Path, path: &str, target: &Path) {
+    let bytes = std::fs::read(target).unwrap();
+    let sha = runbook::audit::sha256_hex(&bytes);
+    let path = path.to_string();
+    forge(
+        file,
+        move |obj| {
+            obj.remove("signature");
+            if obj["event"] == "step finished" && obj["step"] == "work" {
+                obj.insert(
+                    "output".into(),
+                    serde_json::json!({"path": path, "size": bytes.len(), "sha256": sha}),
+                );
+            }
+        },
+        false,
+    );
+}
+
+/// Issue 24 #6: an output path out of the run's folder (absolute, or `..`) is never read: the
+/// record could name any file of the verifier's machine and make `verify` a hash oracle.
+#[test]
+fn output_paths_out_of_the_runs_folder_are_tampering_and_never_read() {
+    for escape in ["absolute", "dotdot"] {
+        let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (file, _) = drill(audit.path(), None, "done", 0);
+        let run = file.file_stem().unwrap().to_str().unwrap().to_string();
+        let secret = scratch.path().join("secret.txt");
+        std::fs::write(&secret, "hunter2\n").unwrap();
+        let path = match escape {
+            "absolute" => secret.display().to_string(),
+            _ => format!(
+                "{run}/../../{}/secret.txt",
+                scratch.path().file_name().unwrap().to_str().unwrap()
+            ),
+        };
+        // The `..` form must really reach the file from the audit dir.
+        if escape == "dotdot" {
+            std::fs::create_dir_all(audit.path().join(&run)).unwrap();
+            assert_eq!(std::fs::read(audit.path().join(&path)).unwrap(), b"hunter2\n");
+        }
+        std::fs::remove_file(audit.path().join(&run).join("work-1.out")).unwrap();
+        point_work_output_at(&file, &path, &secret);
+        let report = verify(&file, &[], 1);
+        assert!(
+            report.contains(&format!(
+                "output of step `work` `{path}` is not a plain file name inside `{run}/`"
+            )),
+            "{escape}: {report}"
+        );
+    }
+}
+
+/// Issue 24 #8: an output replaced by a FIFO hangs nobody: `audit verify` and `evidence` say
+/// it is not a regular file and end.
+#[test]
+fn an_output_replaced_by_a_fifo_is_not_read_and_hangs_nothing() {
+    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (file, _) = drill(audit.path(), None, "done", 0);
+    let run = file.file_stem().unwrap().to_str().unwrap().to_string();
+    let out = audit.path().join(&run).join("work-1.out");
+    std::fs::remove_file(&out).unwrap();
+    let made = Command::new("mkfifo").arg(&out).status().unwrap();
+    assert!(made.success());
+    let page = scratch.path().join("evidence.html");
+    let dir = audit.path().to_str().unwrap();
+    for args in [
+        vec!["--audit-dir", dir, "audit", "verify", run.as_str()],
+        vec![
+            "--audit-dir",
+            dir,
+            "evidence",
+            run.as_str(),
+            "-o",
+            page.to_str().unwrap(),
+        ],
+    ] {
+        let mut child = Command::new(crate::support::cmd::bin())
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .env_remove("RUNBOOK_PATH")
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let code = crate::support::wait::exit(&mut child, Duration::from_secs(30));
+        let mut said = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut said).unwrap();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut said).unwrap();
+        assert_ne!(code, Some(0), "{args:?}: {said}");
+        assert!(said.contains("not a regular file"), "{args:?}: {said}");
+    }
+}
+
+/// Issue 24 #7: `review -o` and `evidence -o` write 0600 whatever the umask (the evidence page
+/// embeds the whole trail and runbook), also over a file that was there, wider, before.
+#[test]
+fn review_and_evidence_pages_are_written_0600_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (file, _) = drill(audit.path(), None, "done", 0);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let review = scratch.path().join("review.html");
+    let evidence = scratch.path().join("evidence.html");
+    let existing = scratch.path().join("existing.md");
+    std::fs::write(&existing, "old\n").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let trail = file.to_str().unwrap();
+    for (args, page) in [
+        (vec!["review", trail, "-o", review.to_str().unwrap()], &review),
+        (
+            vec!["evidence", trail, "-o", evidence.to_str().unwrap()],
+            &evidence,
+        ),
+        (vec!["review", trail, "-o", existing.to_str().unwrap()], &existing),
+    ] {
+        // The umask of a careless shell.
+        let out = Command::new("sh")
+            .args(["-c", "umask 000; exec \"$0\" \"$@\""])
+            .arg(crate::support::cmd::bin())
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert_eq!(mode(page), 0o600, "{args:?}");
+    }
+    assert!(std::fs::read_to_string(&existing).unwrap().starts_with("# "));
+}
