@@ -110,6 +110,12 @@ fn audit_file(dir: &Path) -> Option<std::path::PathBuf> {
     crate::support::trail::audit_files(dir).pop()
 }
 
+/// `sleep N.<pid>`: a command line no other test process on this machine runs (a fixed one
+/// was seen by another test run's `pgrep`, in a second checkout tested beside this one).
+fn sleep_of(seconds: u32) -> String {
+    format!("sleep {seconds}.{}", std::process::id())
+}
+
 fn pgrep(pattern: &str) -> bool {
     std::process::Command::new("pgrep")
         .args(["-f", pattern])
@@ -205,7 +211,11 @@ fn a_hung_remote_command_is_killed_on_the_server_at_its_timeout() {
 fn a_connection_lost_mid_step_is_lost_never_ok() {
     let sshd = Sshd::start();
     // An odd duration names this test's remote process for pgrep.
-    let text = "version: 1\nid: lost\ntitle: Lost\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: slow\n    title: Slow\n    run: echo begun; sleep 20.4041\n  - id: done\n    title: Done\n    end: resolved\n";
+    let sleep = sleep_of(20);
+    let text = format!(
+        "version: 1\nid: lost\ntitle: Lost\nrto: 1m\ntargets:\n  app: {{}}\nsteps:\n  - id: slow\n    title: Slow\n    run: echo begun; {sleep}\n  - id: done\n    title: Done\n    end: resolved\n"
+    );
+    let text = text.as_str();
     let cat = catalog(&[("lost.yaml", text)]);
     let child = std::thread::scope(|scope| {
         let handle = scope.spawn(|| run_on(&sshd, &cat, "lost", &sshd.known_hosts).output());
@@ -242,10 +252,7 @@ fn a_connection_lost_mid_step_is_lost_never_ok() {
         (&checked[0]["alive"], &checked[0]["stopped"]),
         (&true.into(), &true.into())
     );
-    assert!(
-        !pgrep("sleep 20.4041"),
-        "the remote command outlived the lost connection"
-    );
+    assert!(!pgrep(&sleep), "the remote command outlived the lost connection");
     // The run is not sealed as final: it is resumable (here it needs a person, the step not
     // being idempotent).
     let file = audit_file(cat.audit.path()).unwrap();
@@ -315,7 +322,11 @@ fn a_host_key_trusted_on_first_use_is_recorded() {
 fn a_stalled_link_is_noticed_within_ten_seconds_and_the_remote_command_stopped() {
     let sshd = Sshd::start();
     let proxy = crate::support::proxy::Proxy::start(sshd.port);
-    let text = "version: 1\nid: stall\ntitle: Stall\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: slow\n    title: Slow\n    run: echo begun; sleep 30.5052\n  - id: done\n    title: Done\n    end: resolved\n";
+    let sleep = sleep_of(30);
+    let text = format!(
+        "version: 1\nid: stall\ntitle: Stall\nrto: 1m\ntargets:\n  app: {{}}\nsteps:\n  - id: slow\n    title: Slow\n    run: echo begun; {sleep}\n  - id: done\n    title: Done\n    end: resolved\n"
+    );
+    let text = text.as_str();
     let cat = catalog(&[("stall.yaml", text)]);
     let known = cat.dir.path().join("known_hosts");
     std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", proxy.port, sshd.host_key)).unwrap();
@@ -335,7 +346,7 @@ fn a_stalled_link_is_noticed_within_ten_seconds_and_the_remote_command_stopped()
     let (out, stalled_at) = std::thread::scope(|scope| {
         let handle = scope.spawn(|| run.output());
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !pgrep("sleep 30.5052") {
+        while !pgrep(&sleep) {
             assert!(Instant::now() < deadline, "the remote command never started");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -362,10 +373,10 @@ fn a_stalled_link_is_noticed_within_ten_seconds_and_the_remote_command_stopped()
     );
     // Stopped (a signal sent to its group, recorded above): gone once the kernel has reaped it.
     let gone = Instant::now() + Duration::from_secs(5);
-    while pgrep("sleep 30.5052") {
+    while pgrep(&sleep) {
         if Instant::now() >= gone {
             let ps = std::process::Command::new("sh")
-                .args(["-c", "ps -eo pid,ppid,pgid,sid,stat,lstart,cmd | grep -E 'sleep 30.5052|sshd|lease' | grep -v grep | cut -c1-200"])
+                .args(["-c", "ps -eo pid,ppid,pgid,sid,stat,lstart,cmd | grep -E 'sleep 30|sshd|lease' | grep -v grep | cut -c1-200"])
                 .output()
                 .unwrap();
             panic!(
@@ -512,9 +523,10 @@ fn resume_after_a_dead_link_takes_back_its_own_lease() {
     let sshd = Sshd::start();
     let proxy = crate::support::proxy::Proxy::start(sshd.port);
     let mark = format!("/tmp/rb-dead-link-{}", std::process::id());
+    let sleep = sleep_of(31);
     let _ = std::fs::remove_file(&mark);
     let text = format!(
-        "version: 1\nid: deadlink\ntitle: Dead link\nrto: 5m\ntargets:\n  app: {{}}\nsteps:\n  - id: slow\n    title: Slow\n    idempotent: true\n    run: if [ -e {mark} ]; then echo again; exit 0; fi; touch {mark}; sleep 30.6063\n  - id: done\n    title: Done\n    end: resolved\n"
+        "version: 1\nid: deadlink\ntitle: Dead link\nrto: 5m\ntargets:\n  app: {{}}\nsteps:\n  - id: slow\n    title: Slow\n    idempotent: true\n    run: if [ -e {mark} ]; then echo again; exit 0; fi; touch {mark}; {sleep}\n  - id: done\n    title: Done\n    end: resolved\n"
     );
     let cat = catalog(&[("deadlink.yaml", &text)]);
     let known = cat.dir.path().join("known_hosts");
@@ -537,7 +549,7 @@ fn resume_after_a_dead_link_takes_back_its_own_lease() {
     let out = std::thread::scope(|scope| {
         let handle = scope.spawn(|| run.output());
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !pgrep("sleep 30.6063") {
+        while !pgrep(&sleep) {
             assert!(Instant::now() < deadline, "the remote command never started");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -615,9 +627,14 @@ fn two_names_of_one_host_share_the_runs_lease() {
 #[test]
 fn the_next_run_stops_what_a_killed_run_left_running() {
     let sshd = Sshd::start();
-    let text = "version: 1\nid: leftover\ntitle: Leftover\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: slow\n    title: Slow\n    run: sleep 40.7071\n  - id: done\n    title: Done\n    end: resolved\n";
-    let check = "version: 1\nid: after\ntitle: After\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - id: look\n    title: Look\n    run: if pgrep -f 'sleep 40.7071' >/dev/null; then echo beside; exit 1; fi; echo alone\n  - id: done\n    title: Done\n    end: resolved\n";
-    let cat = catalog(&[("leftover.yaml", text), ("after.yaml", check)]);
+    let sleep = sleep_of(40);
+    let text = format!(
+        "version: 1\nid: leftover\ntitle: Leftover\nrto: 1m\ntargets:\n  app: {{}}\nsteps:\n  - id: slow\n    title: Slow\n    run: {sleep}\n  - id: done\n    title: Done\n    end: resolved\n"
+    );
+    let check = format!(
+        "version: 1\nid: after\ntitle: After\nrto: 1m\ntargets:\n  app: {{}}\nsteps:\n  - id: look\n    title: Look\n    run: if pgrep -f '{sleep}' >/dev/null; then echo beside; exit 1; fi; echo alone\n  - id: done\n    title: Done\n    end: resolved\n"
+    );
+    let cat = catalog(&[("leftover.yaml", &text), ("after.yaml", &check)]);
     let run = |id: &str| {
         std::process::Command::new(crate::support::cmd::bin())
             .arg("--dir")
@@ -642,7 +659,7 @@ fn the_next_run_stops_what_a_killed_run_left_running() {
     };
     let mut first = run("leftover");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !pgrep("sleep 40.7071") {
+    while !pgrep(&sleep) {
         assert!(Instant::now() < deadline, "the remote command never started");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -664,10 +681,7 @@ fn the_next_run_stops_what_a_killed_run_left_running() {
     );
     first.kill().unwrap();
     first.wait().unwrap();
-    assert!(
-        pgrep("sleep 40.7071"),
-        "the killed run's command still runs on the host"
-    );
+    assert!(pgrep(&sleep), "the killed run's command still runs on the host");
     let out = runbook(["--dir"])
         .arg(cat.dir.path())
         .arg("--audit-dir")
