@@ -179,8 +179,9 @@ impl Config {
 
     /// Writes `request` into the spool as `<run>-<step>-<attempt>.json`, mode 0644, never over
     /// an existing file: when that name is taken (the same attempt asked again after a stop, a
-    /// retry or a resume), as `<run>-<step>-<attempt>.<n>.json`. Returns its path and bytes.
-    pub fn write(&self, request: &Request, attempt: u32) -> Result<(PathBuf, Vec<u8>), Error> {
+    /// retry or a resume), as `<run>-<step>-<attempt>.<n>.json`. Returns its path, its bytes,
+    /// and the file held locked: the run waits for as long as it keeps it (`waits`).
+    pub fn write(&self, request: &Request, attempt: u32) -> Result<(PathBuf, Vec<u8>, std::fs::File), Error> {
         std::fs::create_dir_all(&self.spool).map_err(|e| {
             Error::runtime(format!(
                 "cannot create the approvals spool {}: {e}",
@@ -221,7 +222,9 @@ impl Config {
             .map_err(|e| Error::runtime(format!("cannot write the request {}: {e}", path.display())))?;
         // The umask may have narrowed it: approvers of other accounts must read it.
         let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        Ok((path, bytes))
+        // Held while the run waits: a crash, a timeout or a stop lets go by itself.
+        let _ = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+        Ok((path, bytes, file))
     }
 
     /// Every answer to the request at `path` so far: the signatures beside it, each checked
@@ -306,6 +309,24 @@ impl Config {
         }
         (answers, refused)
     }
+}
+
+/// Whether a run still waits for the request at `path`: it holds the request locked for as
+/// long as it waits (`Config::write`), and no longer once it timed out, was answered, was
+/// stopped or died.
+pub fn waits(path: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).is_err()
 }
 
 /// A file of the spool as text: `Err` when it can never be an answer (a FIFO, a device, a

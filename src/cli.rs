@@ -103,7 +103,7 @@ pub enum Command {
     History(HistoryArgs),
     /// Approve (or deny) a step waiting for a second person: signs its request (two-person rule)
     #[command(
-        after_help = "Examples:\n  runbook approve ~/.local/state/runbook/runs/approvals/20261122T030211Z-db-restore-3f9a-drop-db-1.json\n  runbook approve /srv/runbook/approvals/RUN-STEP-1.json --deny --reason 'not during the freeze'\n\nIt shows the request (what will run, where, with which variables), then writes REQUEST.sig (SSHSIG, namespace runbook-approve) with your key: --signing-key, RUNBOOK_SIGNING_KEY, else your ssh-agent's first key. The waiting run checks it against its approvers_file.\n\nExit status: 0 written, 2 bad request (or no key to sign with)."
+        after_help = "Examples:\n  runbook approve                       # the requests that wait: run, step, hosts, operator, age\n  runbook approve 20261122T030211Z-db-restore-3f9a-drop-db-1.json\n  runbook approve /srv/runbook/approvals/RUN-STEP-1.json --deny --reason 'not during the freeze'\n\nIt shows the request (what will run, where, with which variables), asks `Approve? [y/N]` (`Deny?` with --deny; --yes does not ask), then writes REQUEST.sig (SSHSIG, namespace runbook-approve) with your key: --signing-key, RUNBOOK_SIGNING_KEY, else your ssh-agent's first key. The waiting run checks it against its approvers_file.\n\nExit status: 0 listed or written, 2 bad request, a request nobody waits for any more, your own run's request, not signed (answered no, or no terminal to ask on without --yes), or no key to sign with."
     )]
     Approve(ApproveArgs),
     /// The drills of the catalog: last PASS, runs since, trend; OVERDUE without a PASS within `drill.every`
@@ -120,8 +120,15 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
-    /// The request file the waiting run wrote into the approvals spool
-    pub request: PathBuf,
+    /// The request to sign: the file the waiting run wrote into the approvals spool, or its
+    /// name there; without it, the requests that wait are listed
+    pub request: Option<PathBuf>,
+    /// The inventory naming the spool (`approvals_dir:`) [default: $RUNBOOK_INVENTORY, else ./inventory.yaml when present; without one, <audit-dir>/approvals]
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_INVENTORY")]
+    pub inventory: Option<PathBuf>,
+    /// Sign without asking `Approve? [y/N]` (for scripts)
+    #[arg(long)]
+    pub yes: bool,
     /// Deny it: the step fails, with your reason
     #[arg(long)]
     pub deny: bool,

@@ -1,19 +1,35 @@
-//! `runbook approve REQUEST [--deny --reason TEXT]`: the second person of the two-person rule
-//! (design §15). Shows exactly what would run and where, then signs the request's bytes.
+//! `runbook approve [REQUEST] [--deny --reason TEXT] [--yes]`: the second person of the
+//! two-person rule (design §15, §22). Without REQUEST, lists the requests a run waits for; with
+//! it, shows exactly what would run and where, asks, then signs the request's bytes.
 
 use std::io::Write;
 
 use crate::approval::{NAMESPACE, REQUEST_KIND, Request, next_signature_file, signed_message};
 use crate::audit::sign::Signing;
-use crate::cli::ApproveArgs;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{ApproveArgs, Global};
 use crate::error::{Error, Result, exit};
 use crate::secrets::escape::{text as esc_text, value as esc};
 
-pub fn execute(args: &ApproveArgs) -> Result<u8> {
-    let path = &args.request;
+pub fn execute(global: &Global, args: &ApproveArgs) -> Result<u8> {
+    let spool = || -> Result<PathBuf> {
+        let inventory = crate::inventory::Inventory::load(args.inventory.as_deref())?;
+        let audit = crate::audit::audit_dir(global.audit_dir.as_deref());
+        Ok(crate::approval::Config::resolve(&inventory, &audit).spool)
+    };
+    let Some(named) = &args.request else {
+        return list(&spool()?);
+    };
+    // A path, or a request's name in the spool (as `runbook approve` lists it).
+    let path = &if named.exists() || named.components().count() > 1 {
+        named.clone()
+    } else {
+        spool()?.join(named)
+    };
     let bytes = read_request(path).map_err(|e| {
         Error::usage(format!(
-            "cannot read the request {}: {e} (the waiting run prints its path)",
+            "cannot read the request {}: {e} (the waiting run prints its path; `runbook approve` lists the requests that wait)",
             path.display()
         ))
     })?;
@@ -31,15 +47,24 @@ pub fn execute(args: &ApproveArgs) -> Result<u8> {
         (false, _) => None,
     };
     show(&request);
-    // The waiting run refuses it anyway; the approver hears why now, not from a colleague.
+    // The waiting run would refuse it anyway (design §22): said now, and nothing is signed.
     if let Some(name) = own_request(&request) {
-        eprintln!(
-            "this is your own request (its operator is `{}`, account `{}`; you are `{}`): the waiting run does not count your signature, since nobody approves their own step. Ask a colleague to run `runbook approve {}`",
+        return Err(Error::usage(format!(
+            "this is your own run's request (its operator is `{}`, account `{}`; you are `{}`): nobody approves their own step, so nothing was signed. Ask a colleague to run `runbook approve {}`",
             esc(&request.operator),
             esc(&request.account),
             esc(&name),
             path.display()
-        );
+        )));
+    }
+    if !crate::approval::waits(path) {
+        return Err(Error::usage(format!(
+            "no run waits for this request any more (run {} timed out, was answered, stopped or ended): nothing was signed",
+            esc(&request.run)
+        )));
+    }
+    if !args.yes && !asked(reason.is_some())? {
+        return Err(Error::usage("not signed: you answered no"));
     }
     let signing = Signing::choose(args.signing_key.as_deref(), false)?;
     let Some(signer) = signing.signer() else {
@@ -58,6 +83,70 @@ pub fn execute(args: &ApproveArgs) -> Result<u8> {
         sig_file.display(),
         signer.fingerprint
     );
+    Ok(exit::OK)
+}
+
+/// `Approve? [y/N]` (or `Deny?`) on the terminal; with no terminal to ask on, `--yes` is needed.
+fn asked(deny: bool) -> Result<bool> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Error::usage(
+            "no terminal to ask `Approve? [y/N]` on: pass --yes to sign without asking (nothing was signed)",
+        ));
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(if deny { "Deny?" } else { "Approve?" })
+        .default(false)
+        .wait_for_newline(true)
+        .interact()
+        .map_err(|e| Error::usage(format!("not signed: {e}")))
+}
+
+/// The requests of the spool that a run still waits for, oldest first: run, step, hosts,
+/// operator, age, and the name to give `runbook approve`.
+fn list(spool: &Path) -> Result<u8> {
+    let mut waiting: Vec<(PathBuf, Request)> = std::fs::read_dir(spool)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .filter_map(|p| {
+                    let bytes = read_request(&p).ok()?;
+                    let r: Request = serde_json::from_slice(&bytes).ok()?;
+                    (r.kind == REQUEST_KIND && crate::approval::waits(&p)).then_some((p, r))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if waiting.is_empty() {
+        crate::ewriteln!("no request waits for approval in {}", spool.display());
+        return Ok(exit::OK);
+    }
+    waiting.sort_by(|a, b| a.1.requested_at.cmp(&b.1.requested_at));
+    let now = chrono::Utc::now();
+    let mut out = String::from("RUN | STEP | HOSTS | OPERATOR | AGE | REQUEST\n");
+    for (path, r) in &waiting {
+        let age = chrono::DateTime::parse_from_rfc3339(&r.requested_at)
+            .map(|t| {
+                crate::duration::format((now - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default())
+            })
+            .unwrap_or_else(|_| "?".into());
+        let hosts: Vec<String> = r.hosts.iter().map(|h| esc(&h.host).into_owned()).collect();
+        out.push_str(&format!(
+            "{} | {} | {} | {} ({} on {}) | {age} | {}\n",
+            esc(&r.run),
+            esc(&r.step),
+            hosts.join(","),
+            esc(&r.operator),
+            esc(&r.account),
+            esc(&r.machine),
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(exit::OK)
 }
 

@@ -35,7 +35,7 @@ pub fn execute(cli: Cli) -> Result<u8> {
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
         Command::Review(args) => review::execute(global, &args),
         Command::History(args) => history::execute(global, &args),
-        Command::Approve(args) => approve::execute(&args),
+        Command::Approve(args) => approve::execute(global, &args),
         Command::Drills(args) => drills::execute(global, &args),
         Command::Evidence(args) => evidence::execute(global, &args),
         Command::Replay(args) => replay::execute(global, &args),

@@ -94,7 +94,8 @@ impl Executor {
             secrets,
         };
         let attempt = self.attempts.get(id).copied().unwrap_or(0) + 1;
-        let (path, bytes) = self.approvals.write(&request, attempt)?;
+        // Kept until the wait ends: while it is locked, `runbook approve` knows the run waits.
+        let (path, bytes, _waiting) = self.approvals.write(&request, attempt)?;
         self.emit(Event::ApprovalRequested {
             step: id.into(),
             request: path.display().to_string(),

@@ -269,10 +269,33 @@ impl Setup {
     }
 }
 
+/// What `runbook approve` now refuses to sign (the operator's own request, one nobody waits
+/// for) signed anyway with stock `ssh-keygen`, as `user`, into `REQUEST.<suffix>`: the waiting
+/// run must still refuse it on its own.
+fn sign_directly(user: &str, request: &Path, key: &Path, suffix: &str) {
+    let out = request.with_extension(format!("json.{suffix}"));
+    let done = Command::new("runuser")
+        .args([
+            "-u",
+            user,
+            "--",
+            "sh",
+            "-c",
+            "ssh-keygen -Y sign -q -n runbook-approve -f \"$1\" < \"$2\" > \"$3\"",
+            "sh",
+        ])
+        .args([key, request, &out])
+        .status()
+        .unwrap();
+    assert!(done.success(), "ssh-keygen could not sign as {user}");
+}
+
+/// `runbook approve REQUEST --yes` as `user` (no terminal to ask `Approve? [y/N]` on).
 fn approve(user: &str, request: &Path, key: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "approve",
         request.to_str().unwrap(),
+        "--yes",
         "--signing-key",
         key.to_str().unwrap(),
     ];
@@ -292,9 +315,16 @@ fn another_account_approves_and_the_operators_own_key_and_a_stranger_do_not_coun
     );
     assert!(!s.marker.exists(), "the step ran before its approval");
 
-    // The operator approving their own step: refused, recorded, and the step still waits.
+    // The operator approving their own step: `runbook approve` signs nothing (design §22)...
     let own = approve(OPERATOR, &request, &s.operator_key, &[]);
-    assert!(own.status.success(), "{own:?}");
+    assert_eq!(own.status.code(), Some(2), "{own:?}");
+    assert!(
+        String::from_utf8_lossy(&own.stderr).contains("your own run's request"),
+        "{own:?}"
+    );
+    assert!(!request.with_extension("json.sig").exists(), "nothing was signed");
+    // ...and a signature made anyway is refused, recorded, and the step still waits.
+    sign_directly(OPERATOR, &request, &s.operator_key, "sig");
     s.wait_for_event("approval refused", 1);
     // A key that is not in the approvers file.
     let stranger = approve(APPROVER, &request, &s.stranger_key, &[]);
@@ -678,9 +708,12 @@ fn a_key_under_the_operators_own_login_or_declared_name_does_not_count() {
         let own = approve(OPERATOR, &request, k, &[]);
         let said = String::from_utf8_lossy(&own.stderr);
         assert!(
-            said.contains("your own request") && said.contains("does not count"),
+            said.contains("your own run's request") && said.contains("nothing was signed"),
             "the approver is told: {said}"
         );
+        assert_eq!(own.status.code(), Some(2), "{said}");
+        // Signed anyway, outside `runbook approve`: the run refuses it.
+        sign_directly(OPERATOR, &request, k, &format!("{}.sig", n + 2));
         s.wait_for_event("approval refused", n + 1);
         let refused = s.events("approval refused");
         let why = refused[n]["why"].as_str().unwrap();
@@ -813,9 +846,15 @@ fn a_resumed_approval_writes_a_new_request() {
         std::io::Read::read_to_string(resumed.stderr.as_mut().unwrap(), &mut err).unwrap();
         panic!("the resume wrote no new request: {err}");
     };
-    // alice answers the old request first: not for this one.
+    // alice answers the old request first: nobody waits for it (design §22), and a signature
+    // made anyway is not for this one.
     let old = approve(APPROVER, &first, &s.approver_key, &[]);
-    assert!(old.status.success(), "{old:?}");
+    assert_eq!(old.status.code(), Some(2), "{old:?}");
+    assert!(
+        String::from_utf8_lossy(&old.stderr).contains("no run waits for this request"),
+        "{old:?}"
+    );
+    sign_directly(APPROVER, &first, &s.approver_key, "sig");
     let signed = approve(APPROVER, &second, &s.approver_key, &[]);
     assert!(signed.status.success(), "{signed:?}");
     assert_eq!(
@@ -832,4 +871,129 @@ fn a_resumed_approval_writes_a_new_request() {
             .starts_with(&second.display().to_string()),
         "{approvals:?}"
     );
+}
+
+/// Design §22 (issue 24, item 12): `runbook approve` without REQUEST lists the requests a run
+/// waits for (run, step, hosts, operator, age, and the name to give it), from the spool the
+/// inventory names; with one it asks before it signs, and without a terminal to ask on it
+/// signs nothing unless `--yes`. A request is given by the name the list shows.
+#[test]
+fn approve_lists_what_waits_and_asks_before_it_signs() {
+    let s = setup("1m");
+    let mut run = s.run();
+    let request = s.request();
+    let name = request.file_name().unwrap().to_str().unwrap().to_string();
+    let inventory = s.inventory.to_str().unwrap();
+    let listed = as_user(APPROVER, &["approve", "--inventory", inventory])
+        .output()
+        .unwrap();
+    assert_eq!(listed.status.code(), Some(0), "{listed:?}");
+    let table = String::from_utf8_lossy(&listed.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.ends_with(&name))
+        .unwrap_or_else(|| panic!("the request is listed: {table}"));
+    assert!(row.contains(" | drop-db | ") && row.contains(OPERATOR), "{row}");
+
+    // No terminal, no --yes: nothing is signed.
+    let key = s.approver_key.to_str().unwrap();
+    let unasked = as_user(
+        APPROVER,
+        &["approve", &name, "--inventory", inventory, "--signing-key", key],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(unasked.status.code(), Some(2), "{unasked:?}");
+    assert!(
+        String::from_utf8_lossy(&unasked.stderr).contains("pass --yes"),
+        "{unasked:?}"
+    );
+    assert!(approval_sigs(&request).is_empty(), "nothing was signed");
+    assert!(run.try_wait().unwrap().is_none(), "the run still waits");
+
+    let signed = as_user(
+        APPROVER,
+        &[
+            "approve",
+            &name,
+            "--inventory",
+            inventory,
+            "--yes",
+            "--signing-key",
+            key,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(signed.status.code(), Some(0), "{signed:?}");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    // Answered and ended: nothing waits any more, and a late approval signs nothing.
+    let after = as_user(APPROVER, &["approve", "--inventory", inventory])
+        .output()
+        .unwrap();
+    assert_eq!(after.status.code(), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&after.stdout).contains(&name),
+        "{after:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&after.stderr).contains("no request waits"),
+        "{after:?}"
+    );
+    let late = approve(APPROVER, &request, &s.approver_key, &[]);
+    assert_eq!(late.status.code(), Some(2), "{late:?}");
+    assert!(String::from_utf8_lossy(&late.stderr).contains("no run waits for this request"));
+    assert_eq!(
+        approval_sigs(&request).len(),
+        1,
+        "the late approval wrote nothing"
+    );
+}
+
+/// The signature files beside a request.
+fn approval_sigs(request: &Path) -> Vec<PathBuf> {
+    let name = request.file_name().unwrap().to_str().unwrap().to_string();
+    std::fs::read_dir(request.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            n.starts_with(&name) && n.ends_with(".sig")
+        })
+        .collect()
+}
+
+/// Design §22: on a terminal, `runbook approve REQUEST` asks `Approve? [y/N]` after showing the
+/// request: no signs nothing (exit 2), yes signs and the waiting step runs.
+#[test]
+fn approve_on_a_terminal_asks_and_a_no_signs_nothing() {
+    let s = setup("1m");
+    let mut run = s.run();
+    let request = s.request();
+    let ask = || {
+        let mut command = Command::new(bin());
+        command
+            .args(["approve", request.to_str().unwrap(), "--signing-key"])
+            .arg(&s.approver_key)
+            .env("TERM", "xterm")
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("RUNBOOK_SIGNING_KEY");
+        crate::support::pty::start(command)
+    };
+    let mut no = ask();
+    no.exp_string("Drop the database").unwrap();
+    no.exp_string("Approve?").unwrap();
+    crate::support::pty::keys(&mut no, "n\r");
+    no.exp_string("not signed").unwrap();
+    assert_eq!(crate::support::pty::wait_exit(&mut no), 2);
+    assert!(approval_sigs(&request).is_empty(), "a no signed nothing");
+    assert!(run.try_wait().unwrap().is_none(), "the run still waits");
+    let mut yes = ask();
+    yes.exp_string("Approve?").unwrap();
+    crate::support::pty::keys(&mut yes, "y\r");
+    yes.exp_string("approved:").unwrap();
+    assert_eq!(crate::support::pty::wait_exit(&mut yes), 0);
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert!(s.marker.exists());
 }
