@@ -28,6 +28,9 @@ mod shell;
 
 /// Everything a walk needs, shared by the main run and its sub-runs.
 pub struct Executor {
+    /// The step whose approval was just denied or timed out: until one is granted, it is run
+    /// neither by the tool nor by hand, skipped nor marked done (issue 24).
+    pub unapproved: Option<String>,
     pub plan: Plan,
     pub mode: Mode,
     pub operator: Operator,

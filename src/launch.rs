@@ -360,6 +360,7 @@ async fn walk(l: Launch) -> Result<u8> {
         forks,
         approvals,
         rerun: None,
+        unapproved: None,
         no_shell,
         shell_vars: vars.clone(),
     };

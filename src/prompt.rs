@@ -423,6 +423,7 @@ impl Operator {
         step_ids: &[String],
         failed_hosts: Option<&[String]>,
         shell: Option<&str>,
+        approval_refused: bool,
     ) -> Result<AfterFailure, Error> {
         if !self.is_interactive() {
             return Ok(if on_failure.is_some() {
@@ -444,7 +445,13 @@ impl Operator {
             Shell,
         }
         let mut items = Vec::new();
-        if let Some(hosts) = failed_hosts {
+        if approval_refused {
+            // Issue 24: denied (or unanswered), the step runs only with an approval in the
+            // chain: no skip, no mark done, no by hand; a retry asks again.
+            items.push(("Retry (a new approval request)".to_string(), Item::Retry));
+            items.push(("Go to another step".to_string(), Item::Goto));
+            items.push(("Abort the run".to_string(), Item::Abort));
+        } else if let Some(hosts) = failed_hosts {
             items.push((
                 format!("Retry the failed hosts only ({})", hosts.join(", ")),
                 Item::RetryFailed,
@@ -453,18 +460,20 @@ impl Operator {
         } else {
             items.push(("Retry".to_string(), Item::Retry));
         }
-        items.push(("Skip it (carry on as if it succeeded)".to_string(), Item::Skip));
-        items.push(("Go to another step".to_string(), Item::Goto));
-        let follow_at = items.len();
-        if let Some(target) = on_failure {
-            items.push((format!("Follow on_failure → {target}"), Item::Follow));
+        let follow_at = if approval_refused { 0 } else { items.len() + 2 };
+        if !approval_refused {
+            items.push(("Skip it (carry on as if it succeeded)".to_string(), Item::Skip));
+            items.push(("Go to another step".to_string(), Item::Goto));
+            if let Some(target) = on_failure {
+                items.push((format!("Follow on_failure → {target}"), Item::Follow));
+            }
+            items.push(("Mark it done (fixed by hand)".to_string(), Item::MarkDone));
+            items.push(("Add a note".to_string(), Item::Note));
+            if let Some(shell) = shell {
+                items.push((shell.to_string(), Item::Shell));
+            }
+            items.push(("Abort the run".to_string(), Item::Abort));
         }
-        items.push(("Mark it done (fixed by hand)".to_string(), Item::MarkDone));
-        items.push(("Add a note".to_string(), Item::Note));
-        if let Some(shell) = shell {
-            items.push((shell.to_string(), Item::Shell));
-        }
-        items.push(("Abort the run".to_string(), Item::Abort));
         let labels: Vec<&str> = items.iter().map(|(label, _)| label.as_str()).collect();
         let choice = self.ask(|| {
             Select::with_theme(&theme())

@@ -440,6 +440,7 @@ impl Executor {
                 &ids,
                 failed,
                 shell.as_deref(),
+                self.unapproved.as_deref() == Some(id),
             )?;
             let answer = match &choice {
                 AfterFailure::Retry => "retry".to_string(),

@@ -70,6 +70,10 @@ impl Executor {
                     if !self.confirmed(id, step, vars)? {
                         return self.not_confirmed(id, step);
                     }
+                    // By hand or not, a step of the two-person rule runs only once approved.
+                    if let Some(refused) = self.approval(id, step, host, &command, vars).await? {
+                        return refused;
+                    }
                     let place = self.by_hand_place(host);
                     self.sink.ui.say(&by_hand_script(vars, &command, &place));
                     self.deviate(id, DeviationKind::ByHand, None)?;
@@ -106,24 +110,10 @@ impl Executor {
         if !self.confirmed(id, step, vars)? {
             return self.not_confirmed(id, step);
         }
-        let members = self.plan.members(host);
-        // The two-person rule: before anything runs, and for every host of it.
-        if let Some(rule) = self.approval_rule(step, &members)
-            && let Some(why) = self.approved(id, step, &members, &command, vars, rule).await?
-        {
-            self.finish(
-                id,
-                host,
-                StepOutcome::Failed,
-                None,
-                0,
-                Duration::ZERO,
-                None,
-                Some(why),
-                None,
-            )?;
-            return self.after_failure(id, step);
+        if let Some(refused) = self.approval(id, step, host, &command, vars).await? {
+            return refused;
         }
+        let members = self.plan.members(host);
         let mut hosts = match self.rerun.take() {
             Some((step, again)) if step == id => again,
             _ => members.clone(),
@@ -521,6 +511,42 @@ pub(super) fn judge(
         }
     }
     (StepOutcome::Ok, Some(code), None)
+}
+
+impl Executor {
+    /// The two-person rule, before anything runs (by the tool or by hand) and for every host:
+    /// `Some(next)` when the step must not run (denied, unanswered, stopped): it failed, and
+    /// until an approval comes the choices are a new request, another step, or abort.
+    async fn approval(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: &str,
+        vars: &Vars,
+    ) -> Result<Option<Result<Next, Error>>, Error> {
+        let members = self.plan.members(host);
+        let Some(rule) = self.approval_rule(step, &members) else {
+            return Ok(None);
+        };
+        let Some(why) = self.approved(id, step, &members, command, vars, rule).await? else {
+            self.unapproved = None;
+            return Ok(None);
+        };
+        self.finish(
+            id,
+            host,
+            StepOutcome::Failed,
+            None,
+            0,
+            Duration::ZERO,
+            None,
+            Some(why),
+            None,
+        )?;
+        self.unapproved = Some(id.to_string());
+        Ok(Some(self.after_failure(id, step)))
+    }
 }
 
 /// Where a step run by hand must run (issue 25: pasted on the laptop, a remote step ran there).

@@ -997,3 +997,85 @@ fn approve_on_a_terminal_asks_and_a_no_signs_nothing() {
     assert_eq!(run.wait().unwrap().code(), Some(0));
     assert!(s.marker.exists());
 }
+
+/// Issue 24, item 3: after a denial the failure menu offered *Skip it*, *Mark it done*, and a
+/// retry whose *Run it by hand* printed the command with no new request. Now a denied step
+/// runs only with an approval in the chain: the menu is *Retry (a new approval request)*, *Go
+/// to another step*, *Abort*; by hand asks for an approval first.
+#[test]
+fn a_denied_step_is_run_only_with_an_approval_by_the_tool_or_by_hand() {
+    use crate::support::pty::{DOWN, keys, wait_exit};
+    let s = setup("1m");
+    let key = s.operator_key.to_str().unwrap().to_string();
+    let mut command = Command::new("runuser");
+    command
+        .args(["-u", OPERATOR, "--"])
+        .arg(bin())
+        .args([
+            "--audit-dir",
+            s.audit.to_str().unwrap(),
+            "run",
+            "--signing-key",
+            &key,
+        ])
+        .args([
+            "--inventory",
+            s.inventory.to_str().unwrap(),
+            s.book.to_str().unwrap(),
+        ])
+        .env("TERM", "xterm")
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("RUNBOOK_SIGNING_KEY");
+    let mut run = crate::support::pty::start(command);
+    run.exp_string("What now?").unwrap();
+    keys(&mut run, "\r"); // Run it
+    let first = s.request();
+    let denied = approve(
+        APPROVER,
+        &first,
+        &s.approver_key,
+        &["--deny", "--reason", "deploy freeze"],
+    );
+    assert!(denied.status.success(), "{denied:?}");
+    run.exp_string("The step did not succeed. What now?").unwrap();
+    let menu = run.exp_string("Abort the run").unwrap();
+    assert!(menu.contains("Retry (a new approval request)"), "{menu}");
+    for walkaround in ["Skip it", "Mark it done", "Follow on_failure"] {
+        assert!(
+            !menu.contains(walkaround),
+            "after a denial the menu offers `{walkaround}`: {menu}"
+        );
+    }
+    keys(&mut run, "\r"); // Retry (a new approval request)
+    run.exp_string("What now?").unwrap();
+    keys(&mut run, &format!("{}\r", DOWN.repeat(3))); // Run it by hand
+    // By hand too waits for an approval, on a new request: nothing is printed before it.
+    let mut second = None;
+    wait::until(Duration::from_secs(20), "a second request", || {
+        second = std::fs::read_dir(&s.spool)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json") && *p != first);
+        second.is_some()
+    });
+    let approved = approve(APPROVER, &second.unwrap(), &s.approver_key, &[]);
+    assert!(approved.status.success(), "{approved:?}");
+    run.exp_string("Paste this into your shell").unwrap();
+    run.exp_string("How did it go?").unwrap();
+    keys(&mut run, "\r"); // Done
+    run.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(&mut run), 0);
+    let trail = s.trail();
+    let at = |kind: &str| trail.iter().position(|e| e["event"] == kind).unwrap();
+    let approval = trail
+        .iter()
+        .rposition(|e| e["event"] == "approval" && e["decision"] == "approve")
+        .expect("an approval in the chain");
+    let by_hand = trail
+        .iter()
+        .position(|e| e["event"] == "deviation" && e["kind"] == "run by hand")
+        .expect("run by hand, recorded");
+    assert!(at("approval") < approval || trail[at("approval")]["decision"] == "deny");
+    assert!(approval < by_hand, "the approval came before the by-hand run");
+}
