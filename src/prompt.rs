@@ -105,6 +105,12 @@ fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
     let mut seen = crate::signals::interrupts();
     loop {
         ended()?;
+        // Keys typed before this prompt was drawn (a second Enter, a paste meant for the
+        // previous question) answer nothing: the operator answers what they have seen (issue 25).
+        let stdin = rustix::stdio::stdin();
+        if rustix::termios::isatty(stdin) {
+            let _ = rustix::termios::tcflush(stdin, rustix::termios::QueueSelector::IFlush);
+        }
         match prompt() {
             Ok(value) => {
                 ended()?;

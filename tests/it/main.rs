@@ -34,5 +34,6 @@ mod support;
 mod team;
 mod transport;
 mod trust;
+mod typeahead;
 mod unverified;
 mod validate;
