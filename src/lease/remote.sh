@@ -9,9 +9,9 @@
 # lease file's time is set anew: a holder silent for longer than `quiet` below is taken for
 # dead, its connection gone even if sshd has not noticed); `+PGID` and `-PGID`, a step's
 # process group started and ended, kept on the lease file's second line (`running
-# PGID:START...`); `bye`, a clean release. A holder that ends without `bye` (killed, its
-# connection gone, or stopped as dead) leaves that line for the next run, which stops those
-# groups before it takes the host.
+# PGID:START...`, written as a group starts and when the holder ends); `bye`, a clean
+# release. A holder that ends without `bye` (killed, its connection gone, or stopped as dead)
+# leaves that line for the next run, which stops those groups before it takes the host.
 # Shell built-ins wherever they do: each program started costs a fleet ~2 ms of CPU per host
 # (`test -O` and `-ef` are in dash, bash, ksh and busybox; the POSIX fallbacks stay).
 umask 077
@@ -164,10 +164,15 @@ for b in "$f".broken-*; do
   if [ -f "$b" ]; then flock -n "$b" rm -f "$b"; fi
 done
 say2 "$answer" "$$ $f" "$who"
-# What runs is kept in the file as it changes (a write, no process): a holder that ends any
-# way but `bye`, SIGKILL included, leaves it there for the next run.
+# What runs is kept in the file: written as a group starts (a write, no process), so that
+# even a holder killed outright leaves it; a group that ended is dropped from the list at
+# once, and from the file at the next write (a step's cost), or when the holder ends without
+# `bye` (its connection gone, or stopped as dead).
 running= clean=
-trap 'exit 0' TERM HUP
+keep() {
+  if same "$f"; then printf '%s %s\nrunning%s\n' "$$" "$h" "$running" >"$f"; fi
+}
+trap 'keep; exit 0' TERM HUP
 while IFS= read -r l; do
   case $l in
     bye) clean=1 ;;
@@ -179,7 +184,7 @@ while IFS= read -r l; do
       ;;
     *) touch -c /dev/fd/9 2>/dev/null || { same "$f" && touch -c "$f"; } ;;
   esac
-  case $l in [+-]*) if same "$f"; then printf '%s %s\nrunning%s\n' "$$" "$h" "$running" >"$f"; fi ;; esac
+  case $l in +*) keep ;; esac
 done
 # A clean release names nobody (unless a break made the file another run's).
-if [ -n "$clean" ] && same "$f"; then : >"$f"; fi
+if [ -z "$clean" ]; then keep; elif same "$f"; then : >"$f"; fi
