@@ -16,9 +16,6 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
-mkdir -p /run/sshd
-id rbtest >/dev/null 2>&1 || useradd -m -s /bin/sh rbtest
-usermod -p '*' rbtest
 
 cargo build --release -q
 bin=$PWD/target/release/runbook
@@ -32,27 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ssh-keygen -q -t ed25519 -N '' -f "$work/hostkey"
-ssh-keygen -q -t ed25519 -N '' -f "$work/client"
-cp "$work/client.pub" "$work/keys"; chmod 644 "$work/keys"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/sshd_config" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $work/hostkey
-AuthorizedKeysFile $work/keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile $work/sshd.pid
-EOF
-/usr/sbin/sshd -f "$work/sshd_config"
-echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$work/hostkey.pub")" > "$work/known_hosts"
-printf 'Host *\n  IdentityFile %s\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n' \
-  "$work/client" "$work/known_hosts" > "$work/ssh_config"
-dest="rbtest@127.0.0.1:$port"
-for _ in $(seq 50); do ssh -F "$work/ssh_config" -p "$port" rbtest@127.0.0.1 true 2>/dev/null && break; sleep 0.1; done
+. scripts/loopback-sshd.sh
+loopback_sshd
 
 # The steps, and what each one's output file must hold (the kinds of the test, in turn).
 python3 - "$work" "$per_run" <<'PY'

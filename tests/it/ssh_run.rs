@@ -587,20 +587,9 @@ fn two_names_of_one_host_share_the_runs_lease() {
     let sshd = Sshd::start();
     let text = "version: 1\nid: twonames\ntitle: Two names\nrto: 1m\ntargets:\n  app: {}\n  db: {}\nsteps:\n  - id: a\n    title: On app\n    target: app\n    run: echo on-app\n  - id: b\n    title: On db\n    target: db\n    run: echo on-db\n  - id: done\n    title: Done\n    end: resolved\n";
     let cat = catalog(&[("twonames.yaml", text)]);
-    let out = runbook(["--dir"])
-        .arg(cat.dir.path())
-        .arg("--audit-dir")
-        .arg(cat.audit.path())
-        .args(["run", "twonames", "--yes", "--target"])
-        .arg(format!("app={}", crate::support::sshd::ALIAS))
+    let out = run_on(&sshd, &cat, "twonames", &sshd.known_hosts)
         .arg("--target")
-        .arg(format!("db={}", sshd.dest()))
-        .arg("--identity")
-        .arg(&sshd.identity)
-        .arg("--known-hosts")
-        .arg(&sshd.known_hosts)
-        .arg("--ssh-config")
-        .arg(&sshd.ssh_config)
+        .arg(format!("db={}", crate::support::sshd::ALIAS))
         .expect_code(0);
     assert!(
         out.stderr
@@ -682,19 +671,7 @@ fn the_next_run_stops_what_a_killed_run_left_running() {
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(pgrep(&sleep), "the killed run's command still runs on the host");
-    let out = runbook(["--dir"])
-        .arg(cat.dir.path())
-        .arg("--audit-dir")
-        .arg(cat.audit.path())
-        .args(["run", "after", "--yes", "--target"])
-        .arg(format!("app={}", sshd.dest()))
-        .arg("--identity")
-        .arg(&sshd.identity)
-        .arg("--known-hosts")
-        .arg(&sshd.known_hosts)
-        .arg("--ssh-config")
-        .arg(&sshd.ssh_config)
-        .expect_code(0);
+    let out = run_on(&sshd, &cat, "after", &sshd.known_hosts).expect_code(0);
     assert!(out.stderr.contains("alone"), "{}", out.stderr);
     assert!(
         out.stderr.contains("stopped what run ") && out.stderr.contains("left running on"),
