@@ -620,25 +620,37 @@ fn by_hand_script(vars: &Vars, command: &str, place: &Place) -> String {
     out.push_str(
         ", then report how it went (one subshell: nothing stays\n    exported in your shell, and an `exit` leaves only the subshell):\n\n(\n",
     );
+    out.push_str(&script_lines(vars, command, |name| {
+        format!(
+            "stty -echo; printf '%s: ' {name} >&2; IFS= read -r {name}; stty echo; echo >&2; export {name}"
+        )
+    }));
+    out.push_str(")\n");
+    if let Place::Host { name, ssh } = place {
+        out.push_str(&ssh_form(vars, command, name, ssh));
+    }
+    out
+}
+
+/// Each variable exported (a secret as `secret(name)` says, never its value), then the
+/// command's lines, each ending in a newline.
+fn script_lines(vars: &Vars, command: &str, secret: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
     for (name, value) in vars.iter() {
-        if value.secret {
-            out.push_str(&format!(
-                "stty -echo; printf '%s: ' {name} >&2; IFS= read -r {name}; stty echo; echo >&2; export {name}\n"
-            ));
+        let line = if value.secret {
+            secret(name)
         } else {
-            out.push_str(&format!(
-                "{name}={}; export {name}\n",
+            format!(
+                "{name}={}; export {name}",
                 crate::script::shell_quote(&value.text)
-            ));
-        }
+            )
+        };
+        out.push_str(&line);
+        out.push('\n');
     }
     for line in command.lines() {
         out.push_str(line);
         out.push('\n');
-    }
-    out.push_str(")\n");
-    if let Place::Host { name, ssh } = place {
-        out.push_str(&ssh_form(vars, command, name, ssh));
     }
     out
 }
@@ -654,22 +666,9 @@ fn ssh_form(vars: &Vars, command: &str, name: &str, ssh: &[String]) -> String {
         "\n    Or from here, in one go, on {name}:\n\n{} sh -s <<'{end}'\n",
         ssh.join(" ")
     );
-    for (name, value) in vars.iter() {
-        if value.secret {
-            out.push_str(&format!(
-                "# `{name}` is a secret: not in this form (use the one above)\n"
-            ));
-        } else {
-            out.push_str(&format!(
-                "{name}={}; export {name}\n",
-                crate::script::shell_quote(&value.text)
-            ));
-        }
-    }
-    for line in command.lines() {
-        out.push_str(line);
-        out.push('\n');
-    }
+    out.push_str(&script_lines(vars, command, |name| {
+        format!("# `{name}` is a secret: not in this form (use the one above)")
+    }));
     out.push_str(&end);
     out.push('\n');
     out
