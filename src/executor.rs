@@ -463,7 +463,10 @@ impl Executor {
         let unchecked = self.deviations[deviations_before..]
             .iter()
             .any(|d| d.step == id && !d.kind.allowed());
-        if !resolved_end || !unchecked || !self.operator.is_interactive() {
+        // A sub-run's end returns to its caller, which may still check: only the main walk's
+        // end ends the incident.
+        let main_walk = place.prefix.is_empty();
+        if !resolved_end || !unchecked || !main_walk || !self.operator.is_interactive() {
             return Ok(target.to_string());
         }
         if !self.operator.confirm(&format!(

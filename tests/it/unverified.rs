@@ -56,3 +56,34 @@ fn skipping_the_last_check_before_a_resolved_end_asks_and_says_unverified() {
         review.stdout
     );
 }
+
+/// A sub-run's `resolved` end returns to its caller, which still checks: skipping there asks
+/// nothing, and the run goes on to the caller's next step.
+#[test]
+fn a_skip_before_a_sub_runs_resolved_end_asks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.yaml"),
+        "version: 1\nid: outer\ntitle: Outer\nrto: 5m\nsteps:\n  - id: fix\n    title: Fix\n    call: inner\n  - id: verify\n    title: Verify it\n    run: echo verified\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("inner.yaml"),
+        "version: 1\nid: inner\ntitle: Inner\nrto: 5m\nsteps:\n  - id: restart\n    title: Restart\n    run: exit 1\n    next: ok\n  - id: ok\n    title: Ok\n    end: resolved\n",
+    )
+    .unwrap();
+    let mut s = spawn(
+        &["--dir", dir.path().to_str().unwrap(), "run", "outer"],
+        audit.path(),
+    );
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, &format!("{DOWN}\r")); // Skip `restart` in the sub-run
+    let shown = s.exp_string("Verify it").unwrap();
+    assert!(!shown.contains("unverified?"), "{shown}");
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r"); // Run the caller's check
+    let end = s.exp_string("run resolved").unwrap();
+    assert!(!end.contains("unverified?"), "{end}");
+    assert_eq!(wait_exit(&mut s), 0);
+}
