@@ -13,7 +13,7 @@ use crate::cmd::completions::values;
     name = "runbook",
     version,
     about = "Walk incident runbooks, locally or over SSH, timed against their RTO, with a tamper-evident audit trail.",
-    after_help = "Examples:\n  runbook list\n  runbook validate runbooks/\n  runbook run service-down --target api=deploy@api-1\n  runbook drill rollback-drill --yes\n  runbook audit verify 20261122T030211Z-service-down"
+    after_help = "Examples:\n  runbook list\n  runbook validate runbooks/\n  runbook run service-down --target app=deploy@api-1\n  runbook drill rollback-drill --yes\n  runbook audit verify 20261122T030211Z-service-down"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -65,12 +65,12 @@ pub enum Command {
     Man,
     /// Run a runbook during an incident
     #[command(
-        after_help = "Examples:\n  runbook run service-down --target api=deploy@api-1 --since 07:02\n  runbook run db-restore --set db_name=app --dry-run\n  runbook run service-down --yes --answer healthy=Healthy --target api=staging-api\n\nExit status: 0 resolved, 2 nothing was executed (validation or pre-flight), 3 escalated, failed or aborted, 1 runtime error, 130 interrupted."
+        after_help = "Examples:\n  runbook run service-down --target app=deploy@api-1 --since 07:02\n  runbook run db-restore --target app=api-1 --target db=db-1 --set db_name=app --dry-run\n  runbook run service-down --target app=staging-api --answer crashed=restart   # answered ahead\n\nExit status: 0 resolved, 2 nothing was executed (validation or pre-flight), 3 escalated, failed or aborted, 1 runtime error, 130 interrupted."
     )]
     Run(RunArgs),
     /// Rehearse a runbook and score it against its RTO: PASS or FAIL
     #[command(
-        after_help = "Examples:\n  runbook drill rollback-drill --target app=staging-app\n  runbook drill restore-drill --yes --answer confirm-restore=staging\n\nExit status: 0 PASS, 4 resolved but over the RTO, 3 escalated, failed or aborted, 2 nothing was executed."
+        after_help = "Examples:\n  runbook drill rollback-drill --target app=staging-app\n  runbook drill restore-drill --target db=staging-db --yes --answer create-staging=app_restore_drill\n\nExit status: 0 PASS, 4 resolved but over the RTO, 3 escalated, failed or aborted, 2 nothing was executed."
     )]
     Drill(DrillArgs),
     /// Continue an interrupted run from its audit trail, possibly as another operator

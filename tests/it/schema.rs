@@ -101,3 +101,32 @@ fn the_format_reference_documents_every_field_of_the_schema() {
         "docs/format.md does not mention {undocumented:?}"
     );
 }
+
+/// Issue 25, item 10: `run --help` showed a role (`api`) no shipped runbook has, and answers
+/// to steps that do not exist. Every `run` and `drill` example of the help is now checked, as a
+/// dry run against the shipped catalog: it must pass pre-flight (roles, inputs, answers).
+#[test]
+fn every_run_and_drill_example_of_the_help_passes_pre_flight() {
+    let mut seen = 0;
+    for command in ["run", "drill"] {
+        let help = runbook([command, "--help"]).expect_code(0).stdout;
+        let examples = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Examples:"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.trim().strip_prefix("runbook "))
+            .map(|l| l.split('#').next().unwrap().trim().to_string());
+        for example in examples {
+            let mut args: Vec<String> = vec!["--dir".into(), root().join("runbooks").display().to_string()];
+            args.extend(example.split_whitespace().map(str::to_string));
+            if !args.iter().any(|a| a == "--dry-run") {
+                args.push("--dry-run".into());
+            }
+            let out = runbook(&args).output();
+            assert_eq!(out.code, Some(0), "`runbook {example}`: {}", out.stderr);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "the help's examples were not found");
+}
