@@ -527,8 +527,12 @@ impl Ui {
                     style(outcome.as_str()).red()
                 };
                 let position = self.position(step);
+                // "failed on web-1,web-2,web-3" read as if all three had failed (issue 25): the
+                // count says on how many hosts the word holds.
+                let total = ok.len() + failed.len() + not_started.len();
+                let held = if outcome.succeeded() { ok.len() } else { failed.len() };
                 self.line(&format!(
-                    "{position} {step}: {word} on {fleet} in {} — {} ok, {} failed, {} not started",
+                    "{position} {step}: {word} on {held} of {total} hosts of {fleet} in {} — {} ok, {} failed, {} not started",
                     fmt_secs(*duration),
                     ok.len(),
                     failed.len(),

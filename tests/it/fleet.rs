@@ -138,6 +138,13 @@ fn a_step_on_five_hosts_where_one_fails_records_every_hosts_outcome() {
         "{}",
         out.stderr
     );
+    // Issue 25, item 10: the summary says how many hosts failed, not "failed on" all five.
+    assert!(
+        out.stderr
+            .contains(&format!("deploy: failed on 1 of 5 hosts of {GROUP} in ")),
+        "{}",
+        out.stderr
+    );
     let events = events(audit.path());
     let finished = of(&events, "step finished", "deploy");
     assert_eq!(finished.len(), 5, "one per host");
