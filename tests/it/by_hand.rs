@@ -238,20 +238,16 @@ fn by_hand_on_a_remote_host_names_it_and_prints_a_form_that_runs_there() {
     let file = dir.path().join("hand.yaml");
     std::fs::write(&file, book).unwrap();
     let target = format!("app={}", sshd.dest());
-    let args = [
+    let ssh = sshd.ssh_args();
+    let mut args = vec![
         "run",
         file.to_str().unwrap(),
         "--set",
         "token=tok-s3cr3t",
         "--target",
         &target,
-        "--identity",
-        sshd.identity.to_str().unwrap(),
-        "--known-hosts",
-        sshd.known_hosts.to_str().unwrap(),
-        "--ssh-config",
-        sshd.ssh_config.to_str().unwrap(),
     ];
+    args.extend(ssh.iter().map(String::as_str));
     let mut s = crate::support::pty::spawn(&args, audit.path());
     s.exp_string("What now?").unwrap();
     keys(&mut s, &format!("{}\r", DOWN.repeat(3))); // Run it by hand

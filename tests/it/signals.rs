@@ -84,18 +84,9 @@ fn sighup_stops_the_remote_command_too() {
     let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let book = sleeper(dir.path(), "31.7071", true);
     let target = format!("app={}", sshd.dest());
-    let args = [
-        "run",
-        book.to_str().unwrap(),
-        "--target",
-        &target,
-        "--identity",
-        sshd.identity.to_str().unwrap(),
-        "--known-hosts",
-        sshd.known_hosts.to_str().unwrap(),
-        "--ssh-config",
-        sshd.ssh_config.to_str().unwrap(),
-    ];
+    let ssh = sshd.ssh_args();
+    let mut args = vec!["run", book.to_str().unwrap(), "--target", &target];
+    args.extend(ssh.iter().map(String::as_str));
     // The step runs on the host (its flag there is the same file: one machine).
     hangup_during_a_step(&args, audit.path(), dir.path(), "31.7071");
 }
@@ -419,18 +410,9 @@ fn a_terminal_closed_during_a_remote_command_stops_it_and_exits_129() {
     let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let book = sleeper(dir.path(), "33.9292", true);
     let target = format!("app={}", sshd.dest());
-    let args = [
-        "run",
-        book.to_str().unwrap(),
-        "--target",
-        &target,
-        "--identity",
-        sshd.identity.to_str().unwrap(),
-        "--known-hosts",
-        sshd.known_hosts.to_str().unwrap(),
-        "--ssh-config",
-        sshd.ssh_config.to_str().unwrap(),
-    ];
+    let ssh = sshd.ssh_args();
+    let mut args = vec!["run", book.to_str().unwrap(), "--target", &target];
+    args.extend(ssh.iter().map(String::as_str));
     let mut s = Closable::spawn(&args, audit.path());
     s.expect("What now?");
     s.send("\r");

@@ -127,6 +127,18 @@ impl Sshd {
         format!("{USER}@127.0.0.1:{}", self.port)
     }
 
+    /// `--identity KEY --known-hosts KH --ssh-config CFG`: this server's, for `runbook run`.
+    pub fn ssh_args(&self) -> Vec<String> {
+        [
+            ("--identity", &self.identity),
+            ("--known-hosts", &self.known_hosts),
+            ("--ssh-config", &self.ssh_config),
+        ]
+        .into_iter()
+        .flat_map(|(flag, path)| [flag.to_string(), path.display().to_string()])
+        .collect()
+    }
+
     /// Options that reach this server and nothing of the developer's own ssh setup: this
     /// fixture's config file (not `~/.ssh/config`), key and known_hosts.
     pub fn options(&self) -> SshOptions {
