@@ -1076,6 +1076,13 @@ fn a_denied_step_is_run_only_with_an_approval_by_the_tool_or_by_hand() {
         .iter()
         .position(|e| e["event"] == "deviation" && e["kind"] == "run by hand")
         .expect("run by hand, recorded");
-    assert!(at("approval") < approval || trail[at("approval")]["decision"] == "deny");
+    // The denial is in the chain first, with its reason, then the approval of the new request.
+    let denial = &trail[at("approval")];
+    assert_eq!(
+        (denial["decision"].as_str(), denial["reason"].as_str()),
+        (Some("deny"), Some("deploy freeze")),
+        "{denial}"
+    );
+    assert!(at("approval") < approval);
     assert!(approval < by_hand, "the approval came before the by-hand run");
 }
