@@ -525,6 +525,9 @@ impl Executor {
             target: step.rto.as_ref().and_then(|d| d.get()),
             timeout: step.timeout.as_ref().and_then(|d| d.get()),
             retry: Some(step.attempts()),
+            approve: matches!(kind, StepKind::Run(_))
+                .then(|| self.approval_rule(step, &self.plan.members(&host)))
+                .flatten(),
         })?;
         match kind {
             StepKind::End(outcome) => Ok(Next::Stop(End {

@@ -52,6 +52,8 @@ pub struct Ui {
     positions: std::collections::HashMap<String, String>,
     /// Every answer and decision of the operator, for the end summary.
     decisions: Vec<String>,
+    /// The spinner is the wait for approvals: the step's own replaces it when it starts.
+    awaiting_approval: bool,
 }
 
 impl Ui {
@@ -72,6 +74,7 @@ impl Ui {
             mid_line: false,
             positions: Default::default(),
             decisions: Vec::new(),
+            awaiting_approval: false,
         }
     }
 
@@ -319,6 +322,7 @@ impl Ui {
                 target,
                 timeout,
                 retry,
+                approve,
             } => {
                 let position = format!("[{position}/{total}]");
                 self.positions.insert(step.clone(), position.clone());
@@ -371,6 +375,18 @@ impl Ui {
                 }
                 if let Some(t) = target {
                     facts.push(format!("step target {}", fmt_duration(*t)));
+                }
+                // Before it runs, so a colleague can be paged while the operator reads it.
+                if let Some(rule) = approve {
+                    self.line(&format!(
+                        "    {}",
+                        style(format!(
+                            "needs {} by another person before it runs (two-person rule; waits up to {}): page an approver now",
+                            approvals_word(rule.quorum),
+                            fmt_duration(rule.timeout)
+                        ))
+                        .yellow()
+                    ));
                 }
                 let clock = self.clock.get().cloned();
                 if let Some(clock) = &clock {
@@ -470,6 +486,11 @@ impl Ui {
                 fleet,
                 ..
             } => {
+                if std::mem::take(&mut self.awaiting_approval)
+                    && let Some(bar) = self.bar.take()
+                {
+                    bar.finish_and_clear();
+                }
                 if let Some(fleet) = fleet {
                     return self.fleet_host_started(step, host, fleet, *target);
                 }
@@ -641,17 +662,30 @@ impl Ui {
                 timeout,
                 ..
             } => {
-                let people = if *quorum == 1 {
-                    "1 approval".to_string()
-                } else {
-                    format!("{quorum} approvals")
-                };
+                let people = approvals_word(*quorum);
+                // The step fails at a time the operator can tell the approver.
+                let fails_at = (chrono::Local::now()
+                    + chrono::Duration::from_std(*timeout).unwrap_or_default())
+                .format("%H:%M");
                 self.line(&format!(
-                    "{} {step}: {} (two-person rule; the step fails after {}). Another person runs:\n\n    runbook approve {request}\n",
+                    "{} {step}: {} (two-person rule; the step fails at {fails_at}, after {}). Another person runs:\n\n    runbook approve {request}\n",
                     self.position(step),
                     style(format!("waiting for {people}")).yellow().bold(),
                     fmt_duration(*timeout)
                 ));
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                match self.clock.get().cloned() {
+                    Some(clock) if self.rich => {
+                        self.awaiting_approval = true;
+                        self.bar = Some(approval_spinner(clock, format!("{step}: waiting for {people}"), *timeout));
+                    }
+                    _ => self.line(&format!(
+                        "{} {step}: Ctrl-C to stop waiting",
+                        self.position(step)
+                    )),
+                }
             }
             Event::Approval {
                 step,
@@ -886,6 +920,12 @@ impl Ui {
 
     /// Prints a line outside of events (pre-flight, plans, hints, a script to paste): as is.
     pub fn say(&mut self, text: &str) {
+        // Approved, the step is run by hand: the wait is over.
+        if std::mem::take(&mut self.awaiting_approval)
+            && let Some(bar) = self.bar.take()
+        {
+            bar.finish_and_clear();
+        }
         self.raw_line(text);
     }
 
@@ -1018,6 +1058,43 @@ pub fn shout(text: &str) {
         Some(bar) => bar.suspend(print),
         None => print(),
     }
+}
+
+/// `1 approval`, `2 approvals`.
+fn approvals_word(quorum: u32) -> String {
+    if quorum == 1 {
+        "1 approval".to_string()
+    } else {
+        format!("{quorum} approvals")
+    }
+}
+
+/// The status line while a step waits for approvals: how long it has waited of its timeout,
+/// the RTO still ticking, and how to stop waiting.
+fn approval_spinner(clock: Clock, what: String, timeout: Duration) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    *SPINNER.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar.clone());
+    let since = std::time::Instant::now();
+    let style = ProgressStyle::with_template("{spinner} {msg}  {waited}  {run_time}  Ctrl-C to stop waiting")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        .with_key("waited", move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(
+                w,
+                "waited {} of {}",
+                fmt_secs(since.elapsed()),
+                fmt_duration(timeout)
+            );
+        })
+        .with_key(
+            "run_time",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&clock.budget_styled());
+            },
+        );
+    bar.set_style(style);
+    bar.set_message(what);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }
 
 fn spinner(clock: Clock, step: String) -> ProgressBar {

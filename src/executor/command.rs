@@ -364,6 +364,11 @@ impl Executor {
                 target: step.rto.as_ref().and_then(|d| d.get()),
                 timeout: step.timeout.as_ref().and_then(|d| d.get()),
                 retry: Some(step.attempts()),
+                approve: step
+                    .run
+                    .is_some()
+                    .then(|| self.approval_rule(step, &self.plan.members(&host)))
+                    .flatten(),
             })?;
             // Cut off by a crash: unknown, as a step of the walk (design §6), never re-run blindly.
             if let Some(c) = cut.take_if(|c| c.step == id) {

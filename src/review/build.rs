@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{
-    Answer, Attempt, CLOCK_JUMP_MS, ClockJump, Decision, DeviationRow, Edit, Gap, Integrity, Note,
-    OverTarget, Review, StepVisit, TimeSplit, text,
+    Answer, ApprovalRow, Attempt, CLOCK_JUMP_MS, ClockJump, Decision, DeviationRow, Edit, Gap, Integrity,
+    Note, OverTarget, Review, StepVisit, TimeSplit, text,
 };
 use crate::error::Error;
 
@@ -79,6 +79,13 @@ pub struct Line {
     pub rows: Option<u64>,
     pub output_file: Option<String>,
     pub output: Option<OutputField>,
+    // approval requested / approval / approval refused
+    pub quorum: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub principal: Option<String>,
+    pub key: Option<String>,
+    pub decision: Option<String>,
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -258,6 +265,7 @@ impl Builder {
                 over_target: Vec::new(),
                 notes: Vec::new(),
                 deviations: Vec::new(),
+                approvals: Vec::new(),
                 head: None,
                 signed: String::new(),
                 account: None,
@@ -358,6 +366,25 @@ impl Builder {
                 allowed: e.allowed.unwrap_or(false),
                 detail: e.detail.clone(),
             }),
+            "approval requested" | "approval" | "approval refused" => {
+                let decision = match (e.event.as_str(), e.decision.as_deref()) {
+                    ("approval requested", _) => "requested",
+                    ("approval", Some("deny")) => "denied",
+                    ("approval", _) => "approved",
+                    _ => "not counted",
+                };
+                self.r.approvals.push(ApprovalRow {
+                    at_ms: at,
+                    at: ts,
+                    step: e.step.clone().unwrap_or_default(),
+                    decision: decision.into(),
+                    by: e.principal.clone(),
+                    key: e.key.clone(),
+                    reason: e.reason.clone().or_else(|| e.why.clone()),
+                    quorum: e.quorum,
+                    timeout_ms: e.timeout_ms,
+                });
+            }
             "step presented" => {
                 self.close(at);
                 self.open(&e, at);

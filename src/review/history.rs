@@ -28,6 +28,9 @@ pub struct Entry {
     pub verdict_reason: Option<String>,
     /// Steps that did not go as written: `check skipped`, `restore edited`.
     pub deviations: Vec<String>,
+    /// Approvals and denials of the two-person rule, with who and why: `restart approved by
+    /// bob`, `restart DENIED by carol: deploy freeze`.
+    pub approvals: Vec<String>,
 }
 
 impl Entry {
@@ -48,6 +51,18 @@ impl Entry {
                 .deviations
                 .iter()
                 .map(|d| format!("{} {}", d.step, d.kind))
+                .collect(),
+            approvals: r
+                .approvals
+                .iter()
+                .filter(|a| matches!(a.decision.as_str(), "approved" | "denied"))
+                .map(|a| {
+                    let by = a.by.as_deref().unwrap_or("?");
+                    match a.reason.as_deref().filter(|_| a.decision == "denied") {
+                        Some(why) => format!("{} DENIED by {by}: {why}", a.step),
+                        None => format!("{} {} by {by}", a.step, a.decision),
+                    }
+                })
                 .collect(),
         }
     }
@@ -138,11 +153,8 @@ pub fn render(runs: &[Entry]) -> String {
                 fmt_rto(e.rto_ms),
                 e.outcome.clone().unwrap_or_else(|| "-".into()),
                 e.verdict.clone(),
-                if e.deviations.is_empty() {
-                    "-".into()
-                } else {
-                    e.deviations.join("; ")
-                },
+                list(&e.deviations),
+                list(&e.approvals),
                 e.run.clone(),
             ]
         })
@@ -158,8 +170,18 @@ pub fn render(runs: &[Entry]) -> String {
             "outcome",
             "verdict",
             "deviations",
+            "approvals",
             "run",
         ],
         &rows,
     )
+}
+
+/// `a; b` for a table cell, `-` when empty.
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        crate::secrets::escape::value(&items.join("; ")).into_owned()
+    }
 }

@@ -227,7 +227,7 @@ fn render_one(r: &Review, id: usize) -> String {
     out.push_str(&steps_table(r));
     let items = record(r);
     if !items.is_empty() {
-        out.push_str("<h2>Deviations, decisions, notes, edits and failed attempts</h2>\n");
+        out.push_str(&format!("<h2>{}</h2>\n", super::model::RECORD_TITLE));
         out.push_str(&items);
     }
     out.push_str("<h2>Over target, worst first</h2>\n");

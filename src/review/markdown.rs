@@ -103,9 +103,7 @@ fn render_one(r: &Review, h: &str) -> String {
     }
     let items = super::model::items(r);
     if !items.is_empty() {
-        out.push_str(&format!(
-            "\n{h}# Deviations, decisions, notes, edits and failed attempts\n\n"
-        ));
+        out.push_str(&format!("\n{h}# {}\n\n", super::model::RECORD_TITLE));
     }
     for item in &items {
         let place = item.place(".", |id| format!("`{}`", cell(id)));

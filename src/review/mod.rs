@@ -90,6 +90,9 @@ pub struct Review {
     pub notes: Vec<Note>,
     /// Every step that did not go as written, in order (design §12).
     pub deviations: Vec<DeviationRow>,
+    /// The two-person rule at work (design §15): each request, approval, denial and signature
+    /// that did not count, in order.
+    pub approvals: Vec<ApprovalRow>,
     /// The head of the trail: the seal's hash when sealed, else the last event's.
     pub head: Option<String>,
     /// How the trail is signed, in words: `signed by SHA256:…`, `UNSIGNED: …`.
@@ -232,6 +235,59 @@ pub struct DeviationRow {
     /// Whether a drill may still PASS with it.
     pub allowed: bool,
     pub detail: Option<String>,
+}
+
+/// One word of the two-person rule about a step: who, when, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalRow {
+    pub at_ms: u64,
+    /// The wall-clock time it was recorded.
+    pub at: Option<DateTime<Utc>>,
+    pub step: String,
+    /// `requested`, `approved`, `denied` or `not counted`.
+    pub decision: String,
+    /// The approver's name in the approvers file (`approved`, `denied`).
+    pub by: Option<String>,
+    /// The approver's key fingerprint.
+    pub key: Option<String>,
+    /// A denial's reason, or why a signature did not count.
+    pub reason: Option<String>,
+    /// A request's quorum and how long it waits.
+    pub quorum: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+impl ApprovalRow {
+    /// `approved by bob (SHA256:…)`, `DENIED by bob: deploy freeze`, `approval requested
+    /// (1 approval, waits 15m)`: one line for every format.
+    pub fn words(&self) -> String {
+        let by = self.by.as_deref().unwrap_or("?");
+        let key = self.key.as_deref().map(|k| format!(" ({k})")).unwrap_or_default();
+        let reason = self.reason.as_deref().unwrap_or("");
+        match self.decision.as_str() {
+            "requested" => {
+                let quorum = self.quorum.unwrap_or(1);
+                let people = if quorum == 1 {
+                    "1 approval".to_string()
+                } else {
+                    format!("{quorum} approvals")
+                };
+                let waits = self
+                    .timeout_ms
+                    .map(|t| {
+                        format!(
+                            ", waits {}",
+                            crate::duration::format(std::time::Duration::from_millis(t))
+                        )
+                    })
+                    .unwrap_or_default();
+                format!("approval requested ({people}{waits})")
+            }
+            "approved" => format!("approved by {by}{key}"),
+            "denied" => format!("DENIED by {by}{key}: {reason}"),
+            _ => format!("signature not counted: {reason}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -125,7 +125,15 @@ pub enum ItemKind {
     FailedAttempt,
     /// A shell opened at the step's prompt; `link` is its recording.
     Shell,
+    /// The two-person rule: a request, an approval, a denial (`granted: false`), a signature
+    /// that did not count.
+    Approval {
+        granted: bool,
+    },
 }
+
+/// The heading of the record of what people did, in every format.
+pub const RECORD_TITLE: &str = "Deviations, approvals, decisions, notes, edits and failed attempts";
 
 /// One entry of the record of what people did, with where it belongs.
 #[derive(Debug, Clone)]
@@ -156,13 +164,13 @@ impl Item {
     /// Its text, a deviation's in the format's emphasis (`strong`).
     pub fn dressed(&self, plain: impl Fn(&str) -> String, strong: impl Fn(String) -> String) -> String {
         match self.kind {
-            ItemKind::Deviation { .. } => strong(plain(&self.text)),
+            ItemKind::Deviation { .. } | ItemKind::Approval { granted: false } => strong(plain(&self.text)),
             _ => plain(&self.text),
         }
     }
 }
 
-/// Every deviation, decision, answer, note, edit and failed attempt, in time order.
+/// Every deviation, approval, decision, answer, note, edit and failed attempt, in time order.
 pub fn items(r: &Review) -> Vec<Item> {
     let mut items = Vec::new();
     let item = |visit: Option<usize>, step: Option<&str>, at_ms, kind, text: String| Item {
@@ -191,6 +199,21 @@ pub fn items(r: &Review) -> Vec<Item> {
             d.at_ms,
             ItemKind::Deviation { allowed: d.allowed },
             format!("deviation: {}{detail} [{rule}]", d.kind),
+        ));
+    }
+    for a in &r.approvals {
+        let visit = r
+            .steps
+            .iter()
+            .rposition(|v| v.step == a.step && v.start_ms <= a.at_ms);
+        items.push(item(
+            visit,
+            Some(&a.step),
+            a.at_ms,
+            ItemKind::Approval {
+                granted: a.decision != "denied",
+            },
+            a.words(),
         ));
     }
     for (i, v) in r.steps.iter().enumerate() {

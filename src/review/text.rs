@@ -206,7 +206,7 @@ fn render_one(r: &Review) -> String {
     out.push_str(&fleet_steps(r));
     let items = super::model::items(r);
     if !items.is_empty() {
-        out.push_str("\nDeviations, decisions, notes, edits and failed attempts\n");
+        out.push_str(&format!("\n{}\n", super::model::RECORD_TITLE));
     }
     for item in &items {
         let place = item.place("", str::to_string);

@@ -1006,29 +1006,21 @@ fn approve_on_a_terminal_asks_and_a_no_signs_nothing() {
 fn a_denied_step_is_run_only_with_an_approval_by_the_tool_or_by_hand() {
     use crate::support::pty::{DOWN, keys, wait_exit};
     let s = setup("1m");
-    let key = s.operator_key.to_str().unwrap().to_string();
-    let mut command = Command::new("runuser");
-    command
-        .args(["-u", OPERATOR, "--"])
-        .arg(bin())
-        .args([
-            "--audit-dir",
-            s.audit.to_str().unwrap(),
-            "run",
-            "--signing-key",
-            &key,
-        ])
-        .args([
-            "--inventory",
-            s.inventory.to_str().unwrap(),
-            s.book.to_str().unwrap(),
-        ])
-        .env("TERM", "xterm")
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("RUNBOOK_SIGNING_KEY");
-    let mut run = crate::support::pty::start(command);
-    run.exp_string("What now?").unwrap();
+    let mut run = operator_on_a_terminal(&s);
+    // Said before it runs, so a colleague can be paged ahead of time (issue 24).
+    let header = run.exp_string("What now?").unwrap();
+    assert!(
+        header
+            .contains("needs 1 approval by another person before it runs (two-person rule; waits up to 1m)"),
+        "{header}"
+    );
     keys(&mut run, "\r"); // Run it
+    // While it waits: the deadline, the wait ticking against its timeout, the RTO, the way out.
+    let waiting = run.exp_string("Ctrl-C to stop waiting").unwrap();
+    assert!(waiting.contains("waiting for 1 approval"), "{waiting}");
+    assert!(waiting.contains("the step fails at "), "{waiting}");
+    run.exp_string("waited 1.").unwrap();
+    run.exp_string("of the 5m RTO left").unwrap();
     let first = s.request();
     let denied = approve(
         APPROVER,
@@ -1085,4 +1077,141 @@ fn a_denied_step_is_run_only_with_an_approval_by_the_tool_or_by_hand() {
     );
     assert!(at("approval") < approval);
     assert!(approval < by_hand, "the approval came before the by-hand run");
+    the_record_shows_who_approved_and_who_denied(&s);
+}
+
+/// The run as the operator starts it in a terminal, interactive.
+fn operator_on_a_terminal(s: &Setup) -> crate::support::pty::Session {
+    let key = s.operator_key.to_str().unwrap().to_string();
+    let mut command = Command::new("runuser");
+    command
+        .args(["-u", OPERATOR, "--"])
+        .arg(bin())
+        .args([
+            "--audit-dir",
+            s.audit.to_str().unwrap(),
+            "run",
+            "--signing-key",
+            &key,
+        ])
+        .args([
+            "--inventory",
+            s.inventory.to_str().unwrap(),
+            s.book.to_str().unwrap(),
+        ])
+        .env("TERM", "xterm")
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("RUNBOOK_SIGNING_KEY");
+    crate::support::pty::start(command)
+}
+
+/// The status line promises "Ctrl-C to stop waiting": it does, and the step fails with why.
+#[test]
+fn ctrl_c_stops_waiting_for_an_approval() {
+    use crate::support::pty::{keys, wait_exit};
+    let s = setup("1m");
+    let mut run = operator_on_a_terminal(&s);
+    run.exp_string("What now?").unwrap();
+    keys(&mut run, "\r"); // Run it
+    run.exp_string("Ctrl-C to stop waiting").unwrap();
+    s.request();
+    keys(&mut run, "\x03");
+    run.exp_string("stopped by Ctrl-C while waiting for approval")
+        .unwrap();
+    let menu = run.exp_string("Abort the run").unwrap();
+    assert!(menu.contains("Retry (a new approval request)"), "{menu}");
+    keys(&mut run, "\x1b[A\r"); // Abort the run (last)
+    run.exp_string("Abort the run? Its cleanup").unwrap();
+    keys(&mut run, "y\r");
+    run.exp_string("Why abort?").unwrap();
+    keys(&mut run, "nobody to approve\r");
+    assert_eq!(wait_exit(&mut run), 3);
+    assert!(!s.marker.exists(), "the step ran");
+    let finished = s.events("step finished");
+    assert_eq!(
+        finished[0]["reason"], "stopped by Ctrl-C while waiting for approval",
+        "{finished:?}"
+    );
+}
+
+/// Issue 24: "the review (all formats), `history` and the evidence page never mention the
+/// denial, its reason, or approvals granted". Each names who denied, why, and who approved.
+fn the_record_shows_who_approved_and_who_denied(s: &Setup) {
+    let audit = s.audit.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(bin())
+            .args(["--audit-dir", audit])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let denied = "DENIED by alice";
+    for format in ["text", "md", "html"] {
+        let review = run(&["review", "last", "--format", format]);
+        assert!(
+            review.contains("approval requested (1 approval, waits 1m)"),
+            "{format}: {review}"
+        );
+        let denial = review
+            .lines()
+            .find(|l| l.contains(denied))
+            .unwrap_or_else(|| panic!("{format}: no denial in {review}"));
+        assert!(denial.contains("deploy freeze"), "{format}: {denial}");
+        assert!(denial.contains("drop-db"), "{format}: {denial}");
+        assert!(review.contains("approved by alice"), "{format}: {review}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["review", "last", "--format", "json"])).unwrap();
+    let approvals: Vec<(&str, &str, &str)> = json["runs"][0]["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["decision"].as_str().unwrap(),
+                a["by"].as_str().unwrap_or("-"),
+                a["reason"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        approvals,
+        [
+            ("requested", "-", "-"),
+            ("denied", "alice", "deploy freeze"),
+            ("requested", "-", "-"),
+            ("approved", "alice", "-"),
+        ],
+        "{json}"
+    );
+    assert!(json["runs"][0]["approvals"][1]["at"].is_string(), "{json}");
+    let history = run(&["history"]);
+    assert!(history.contains("approvals"), "{history}");
+    assert!(
+        history.contains("drop-db DENIED by alice: deploy freeze; drop-db approved by alice"),
+        "{history}"
+    );
+    let history: serde_json::Value = serde_json::from_str(&run(&["history", "--json"])).unwrap();
+    assert_eq!(
+        history[0]["approvals"],
+        serde_json::json!([
+            "drop-db DENIED by alice: deploy freeze",
+            "drop-db approved by alice"
+        ])
+    );
+    let page = s.dir.path().join("evidence.html");
+    run(&[
+        "evidence",
+        "last",
+        "--runbook",
+        s.book.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("<strong>DENIED by alice"), "{page}");
+    assert!(page.contains("deploy freeze"));
+    assert!(page.contains("approved by alice"));
 }
