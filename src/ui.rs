@@ -46,8 +46,9 @@ pub struct Ui {
     /// The fleet step running: its hosts' states, for the spinner.
     fleet: Option<FleetView>,
     bar: Option<ProgressBar>,
-    /// Output that ended without a newline, so the status line starts on its own line.
-    mid_line: bool,
+    /// A command's output since its last newline: shown when its line ends (or the step does),
+    /// so that a line is never cut by the spinner nor the spinner glued to it (issue 25).
+    partial: Vec<u8>,
     /// `[3/9]` of each step presented, by step id: a sub-run's steps have their own numbering.
     positions: std::collections::HashMap<String, String>,
     /// Every answer and decision of the operator, for the end summary.
@@ -71,7 +72,7 @@ impl Ui {
             host_lines: Default::default(),
             fleet: None,
             bar: None,
-            mid_line: false,
+            partial: Vec::new(),
             positions: Default::default(),
             decisions: Vec::new(),
             awaiting_approval: false,
@@ -90,20 +91,20 @@ impl Ui {
     }
 
     fn raw_line(&mut self, text: &str) {
-        let mut mid_line = self.mid_line;
-        let mut print = || {
+        // Output that never ended its line: on a line of its own before what comes next.
+        let mut rest = std::mem::take(&mut self.partial);
+        if !rest.is_empty() {
+            rest.push(b'\n');
+        }
+        let print = || {
             let mut err = std::io::stderr().lock();
-            if mid_line {
-                let _ = writeln!(err);
-                mid_line = false;
-            }
+            let _ = err.write_all(&rest);
             let _ = writeln!(err, "{text}");
         };
         match &self.bar {
             Some(bar) => bar.suspend(print),
             None => print(),
         }
-        self.mid_line = mid_line;
     }
 
     /// Says loudly, once each, that 80% of the RTO is spent and that it is breached: checked
@@ -486,7 +487,10 @@ impl Ui {
                 fleet,
                 ..
             } => {
-                if std::mem::take(&mut self.awaiting_approval)
+                // The step's own spinner replaces the wait's (for approvals, a retry's delay);
+                // a fleet's hosts after the first share the fleet's.
+                self.awaiting_approval = false;
+                if (fleet.is_none() || self.fleet.is_none())
                     && let Some(bar) = self.bar.take()
                 {
                     bar.finish_and_clear();
@@ -494,12 +498,14 @@ impl Ui {
                 if let Some(fleet) = fleet {
                     return self.fleet_host_started(step, host, fleet, *target);
                 }
-                let again = match self.retrying.take() {
+                let retried = self.retrying.take();
+                let again = match retried {
                     Some((n, of)) => format!(" (attempt {n}/{of})"),
                     None if *attempt > 1 => format!(" (attempt {attempt})"),
                     None => String::new(),
                 };
-                if let Some(clock) = self.clock.get() {
+                // A retry goes on with the step's time: its target is held against all attempts.
+                if let (Some(clock), None) = (self.clock.get(), retried) {
                     clock.step_started(*target);
                 }
                 if !*shows_spinner {
@@ -737,6 +743,16 @@ impl Ui {
                     .yellow()
                 ));
                 self.retrying = Some((*next, *of));
+                // The wait ticks too: the step's time runs on, and the way out is said.
+                if let (true, false, Some(clock)) = (self.rich, delay.is_zero(), self.clock.get().cloned()) {
+                    if let Some(bar) = self.bar.take() {
+                        bar.finish_and_clear();
+                    }
+                    self.bar = Some(spinner(
+                        clock,
+                        format!("{step}: attempt {next}/{of} {wait}, Ctrl-C to stop waiting"),
+                    ));
+                }
             }
             Event::Decision { step, label, goto } => {
                 let line = format!(
@@ -900,21 +916,25 @@ impl Ui {
         }
     }
 
-    /// A command's output, as it came (both streams interleaved on stderr, like a terminal).
+    /// A command's output (both streams interleaved on stderr, like a terminal), in whole
+    /// lines printed above the spinner: a line that has not ended yet waits for its end, or
+    /// for the next status line, or until it is too long to hold.
     fn output(&mut self, _stream: Stream, bytes: &[u8]) {
-        let write = |mid_line: &mut bool| {
+        self.partial.extend_from_slice(bytes);
+        let whole = match self.partial.iter().rposition(|b| *b == b'\n') {
+            Some(end) => end + 1,
+            None if self.partial.len() >= LONGEST_HELD_LINE => self.partial.len(),
+            None => return,
+        };
+        let lines: Vec<u8> = self.partial.drain(..whole).collect();
+        let write = || {
             let mut err = std::io::stderr().lock();
-            let _ = err.write_all(bytes);
+            let _ = err.write_all(&lines);
             let _ = err.flush();
-            *mid_line = bytes.last() != Some(&b'\n');
         };
         match &self.bar {
-            Some(bar) => {
-                let mut mid = self.mid_line;
-                bar.suspend(|| write(&mut mid));
-                self.mid_line = mid;
-            }
-            None => write(&mut self.mid_line),
+            Some(bar) => bar.suspend(write),
+            None => write(),
         }
     }
 
@@ -1022,6 +1042,9 @@ pub fn fmt_secs(d: Duration) -> String {
         fmt_duration(Duration::from_secs(d.as_secs()))
     }
 }
+
+/// A line of output longer than this is shown before its end comes.
+const LONGEST_HELD_LINE: usize = 64 * 1024;
 
 /// The spinner drawn last: a line said from another thread (`shout`) suspends it.
 static SPINNER: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);

@@ -28,6 +28,7 @@ mod secrets;
 mod shell;
 mod show;
 mod signals;
+mod spinner;
 mod ssh_output;
 mod ssh_run;
 mod support;
