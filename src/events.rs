@@ -247,6 +247,9 @@ pub enum Event {
         capture: Option<(String, String)>,
         /// One host of a fleet: the fleet's label.
         fleet: Option<String>,
+        /// The step's time so far, counted as its review counts it (from being presented, the
+        /// operator's time included): filled in by the sink from the trail, `None` before.
+        visit: Option<Duration>,
     },
     /// A fleet step's attempt is over on every host it was started on (design §13).
     FleetFinished {
@@ -264,6 +267,8 @@ pub enum Event {
         not_started: Vec<String>,
         /// Each host's time, in the fleet's order.
         times: Vec<(String, Duration)>,
+        /// As `StepFinished`'s: the step's time so far, as its review counts it.
+        visit: Option<Duration>,
     },
     /// A step waits for approvals (design §15): its request is in the spool.
     ApprovalRequested {
@@ -372,6 +377,8 @@ pub enum Event {
         rto: Duration,
         /// Drills: PASS or FAIL with the reason.
         verdict: Option<Verdict>,
+        /// The visits over their target, worst first: (step, took, target), counted as the
+        /// review counts them. Filled in by the sink from the trail.
         over_target: Vec<(String, Duration, Duration)>,
         /// Every step that did not go as written, in order.
         deviations: Vec<Deviation>,

@@ -41,7 +41,6 @@ pub struct Executor {
     pub launched: Instant,
     pub since_offset: Duration,
     pub rto: Duration,
-    pub over_target: Vec<(String, Duration, Duration)>,
     /// To reconnect after a lost connection.
     pub ssh: SshOptions,
     /// Attempts so far, by step id (a resumed run starts from the trail's counts).
@@ -337,7 +336,7 @@ impl Executor {
             elapsed,
             rto: self.rto,
             verdict,
-            over_target: self.over_target.clone(),
+            over_target: Vec::new(),
             deviations: self.deviations.clone(),
         })?;
         Ok(end)
@@ -554,9 +553,6 @@ impl Executor {
         reason: Option<String>,
         output: Option<OutputRecord>,
     ) -> Result<(), Error> {
-        if let Some(t) = target.filter(|t| duration > *t) {
-            self.over_target.push((id.to_string(), duration, t));
-        }
         self.emit(Event::StepFinished {
             step: id.into(),
             host: host.into(),
@@ -569,6 +565,7 @@ impl Executor {
             output,
             capture: None,
             fleet: None,
+            visit: None,
         })
     }
 }

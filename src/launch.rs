@@ -271,11 +271,15 @@ async fn walk(l: Launch) -> Result<u8> {
             },
         )
     });
+    // The trail so far (a resumed run's), then every line from here on.
+    let tally = crate::review::Tally::of_file(audit.path());
+    audit.take_written();
     let mut sink = Sink {
         ui: Ui::new(operator.clock()),
         audit: Some(audit),
         notify: notifier,
         traces,
+        tally,
     };
     sink.emit(&opening)?;
     let mut brief = briefing(&plan, mode, since_offset, &canonical);
@@ -349,7 +353,6 @@ async fn walk(l: Launch) -> Result<u8> {
         launched,
         since_offset,
         rto,
-        over_target: Vec::new(),
         ssh,
         attempts,
         signals,

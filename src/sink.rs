@@ -17,6 +17,9 @@ pub struct Sink {
     pub notify: Option<Notifier>,
     /// The traces listener (design §15), when an OTLP endpoint is configured.
     pub traces: Option<crate::otlp::Traces>,
+    /// The run's review so far, fed every line of the trail: the step times and the steps
+    /// over target that the terminal and the seal show are those of `runbook review`.
+    pub tally: crate::review::Tally,
 }
 
 fn ms(d: std::time::Duration) -> Value {
@@ -27,19 +30,32 @@ impl Sink {
     /// Records an event without showing it (what the operator need not see as it happens).
     pub fn record_only(&mut self, event: &Event) -> Result<(), Error> {
         self.chain_deliveries()?;
-        match self.audit.as_mut() {
-            Some(audit) => record(audit, event),
-            None => Ok(()),
+        if let Some(audit) = self.audit.as_mut() {
+            record(audit, event)?;
         }
+        self.tally_written();
+        Ok(())
     }
 
     /// Records then shows one event. A failure to record stops the run: an unrecorded command
     /// must never run.
     pub fn emit(&mut self, event: &Event) -> Result<(), Error> {
         self.chain_deliveries()?;
+        self.tally_written();
+        // The seal records the steps over target as the trail so far counts them.
+        let sealing = matches!(event, Event::RunFinished { .. }).then(|| self.timed(event));
         if let Some(audit) = self.audit.as_mut() {
-            record(audit, event)?;
+            record(audit, sealing.as_ref().unwrap_or(event))?;
         }
+        self.tally_written();
+        // The listeners get the times as the review of the trail, this line included, counts.
+        let timed = match event {
+            Event::StepFinished { .. } | Event::FleetFinished { .. } | Event::RunFinished { .. } => {
+                Some(self.timed(event))
+            }
+            _ => None,
+        };
+        let event = timed.as_ref().unwrap_or(event);
         if let Some(notify) = self.notify.as_mut() {
             let head = self
                 .audit
@@ -53,6 +69,37 @@ impl Sink {
         }
         self.ui.handle(event);
         Ok(())
+    }
+
+    /// Feeds the tally what the trail got since.
+    fn tally_written(&mut self) {
+        if let Some(audit) = self.audit.as_mut() {
+            for line in audit.take_written() {
+                self.tally.feed(line.as_bytes());
+            }
+        }
+    }
+
+    /// `event` with the tally's times: a finished step's visit so far, the run's steps over
+    /// their target.
+    fn timed(&self, event: &Event) -> Event {
+        let ms = std::time::Duration::from_millis;
+        let mut event = event.clone();
+        match &mut event {
+            Event::StepFinished { step, visit, .. } | Event::FleetFinished { step, visit, .. } => {
+                *visit = self.tally.visit_ms(step).map(ms);
+            }
+            Event::RunFinished { over_target, .. } => {
+                *over_target = self
+                    .tally
+                    .over_target()
+                    .into_iter()
+                    .map(|o| (o.step, ms(o.took_ms), ms(o.target_ms)))
+                    .collect();
+            }
+            _ => {}
+        }
+        event
     }
 
     /// Durable events from here to `release_syncs` share one fsync (`AuditLog::hold_syncs`).
@@ -520,6 +567,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             output,
             capture,
             fleet,
+            visit: _,
         } => {
             let over = target.map(|t| json!(*duration > t)).unwrap_or(Value::Null);
             let f = fields(vec![
@@ -599,6 +647,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             failed,
             not_started,
             times,
+            visit: _,
         } => {
             let f = fields(vec![
                 ("outcome", json!(outcome.as_str())),

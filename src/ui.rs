@@ -327,6 +327,11 @@ impl Ui {
             } => {
                 let position = format!("[{position}/{total}]");
                 self.positions.insert(step.clone(), position.clone());
+                // The step's time runs from here, as its review counts it: reading and deciding
+                // are held against its target like its attempts and their delays.
+                if let Some(clock) = self.clock.get() {
+                    clock.step_started(*target);
+                }
                 self.line("");
                 let place = if *kind == "run" {
                     format!("({step}, on {})", self.where_is(host))
@@ -482,7 +487,6 @@ impl Ui {
                 step,
                 host,
                 attempt,
-                target,
                 spinner: shows_spinner,
                 fleet,
                 ..
@@ -496,18 +500,16 @@ impl Ui {
                     bar.finish_and_clear();
                 }
                 if let Some(fleet) = fleet {
-                    return self.fleet_host_started(step, host, fleet, *target);
+                    return self.fleet_host_started(step, host, fleet);
                 }
                 let retried = self.retrying.take();
                 let again = match retried {
                     Some((n, of)) => format!(" (attempt {n}/{of})"),
-                    None if *attempt > 1 => format!(" (attempt {attempt})"),
+                    // Run again by the operator's choice: the trail's attempt number counts
+                    // every run of the step (`attempt 6` of 5 read as a broken retry policy).
+                    None if *attempt > 1 => " (again)".to_string(),
                     None => String::new(),
                 };
-                // A retry goes on with the step's time: its target is held against all attempts.
-                if let (Some(clock), None) = (self.clock.get(), retried) {
-                    clock.step_started(*target);
-                }
                 if !*shows_spinner {
                     // A prompt or a sub-run's own steps come next; a spinner would draw over them.
                 } else if self.rich {
@@ -542,6 +544,8 @@ impl Ui {
                 failed,
                 not_started,
                 times,
+                target,
+                visit,
                 ..
             } => {
                 if let Some(bar) = self.bar.take() {
@@ -560,7 +564,7 @@ impl Ui {
                 let held = if outcome.succeeded() { ok.len() } else { failed.len() };
                 self.line(&format!(
                     "{position} {step}: {word} on {held} of {total} hosts of {fleet} in {} — {} ok, {} failed, {} not started",
-                    fmt_secs(*duration),
+                    timing(*duration, *visit, *target),
                     ok.len(),
                     failed.len(),
                     not_started.len()
@@ -616,6 +620,7 @@ impl Ui {
                 target,
                 reason,
                 fleet,
+                visit,
                 ..
             } => {
                 if fleet.is_some() {
@@ -635,12 +640,10 @@ impl Ui {
                     bar.finish_and_clear();
                 }
                 let exit = exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
-                let timing = match target {
-                    Some(t) if duration > t => {
-                        format!("{} — over its {} target", fmt_secs(*duration), fmt_duration(*t))
-                    }
-                    Some(t) => format!("{} of {}", fmt_secs(*duration), fmt_duration(*t)),
-                    None => fmt_secs(*duration),
+                // A fleet's hosts: their own time; the fleet's line holds the step to its target.
+                let timing = match fleet {
+                    Some(_) => fmt_secs(*duration),
+                    None => timing(*duration, *visit, *target),
                 };
                 let word = if outcome.succeeded() {
                     style(outcome.as_str()).green()
@@ -846,12 +849,9 @@ impl Ui {
     }
 
     /// One more host of a fleet step started: the spinner counts them (plain: a line each).
-    fn fleet_host_started(&mut self, step: &str, host: &str, fleet: &str, target: Option<Duration>) {
+    fn fleet_host_started(&mut self, step: &str, host: &str, fleet: &str) {
         let again = self.retrying.take();
         if self.fleet.as_ref().is_none_or(|v| v.step != step) {
-            if let Some(clock) = self.clock.get() {
-                clock.step_started(target);
-            }
             let total = self
                 .destinations
                 .iter()
@@ -1080,6 +1080,31 @@ pub fn shout(text: &str) {
     match bar {
         Some(bar) => bar.suspend(print),
         None => print(),
+    }
+}
+
+/// A finished step's time: its command's, and the step's (from being presented, as its review
+/// counts it) against its target: `2.0s (step 3.1s of 30s)`, `2.0s — the step took 41s, over
+/// its 30s target`.
+fn timing(ran: Duration, step: Option<Duration>, target: Option<Duration>) -> String {
+    let Some(target) = target else {
+        return fmt_secs(ran);
+    };
+    let step = step.unwrap_or(ran).max(ran);
+    if step > target {
+        format!(
+            "{} — the step took {}, over its {} target",
+            fmt_secs(ran),
+            fmt_secs(step),
+            fmt_duration(target)
+        )
+    } else {
+        format!(
+            "{} (step {} of {})",
+            fmt_secs(ran),
+            fmt_secs(step),
+            fmt_duration(target)
+        )
     }
 }
 

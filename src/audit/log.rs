@@ -56,6 +56,9 @@ pub struct AuditLog {
     signer: Option<Arc<Signer>>,
     /// `mono_ms` of the last signed event: a checkpoint is due 60 s of run time later.
     last_signed_ms: u64,
+    /// The lines written since the last `take_written`, when someone reads along (the run's
+    /// tally); `None`: nobody does, nothing is kept.
+    written: Option<Vec<String>>,
     /// Fsyncs for `sync_soon`, started at its first use.
     syncer: Option<super::syncer::Syncer>,
     /// While set (`hold_syncs`), durable events are written but fsynced together at
@@ -203,6 +206,7 @@ impl AuditLog {
             unsynced: false,
             signer: None,
             last_signed_ms: 0,
+            written: None,
         })
     }
 
@@ -307,6 +311,7 @@ impl AuditLog {
             unsynced: false,
             signer: None,
             last_signed_ms: mono_offset_ms,
+            written: None,
         };
         if let Some(torn) = &v.torn_tail {
             log.set_aside_torn_line(torn.line, scan.good_len)?;
@@ -468,6 +473,9 @@ impl AuditLog {
         if signature.is_some() {
             self.last_signed_ms = mono_ms;
         }
+        if let Some(written) = self.written.as_mut() {
+            written.push(line);
+        }
         if durable && self.held {
             self.unsynced = true;
         } else if durable {
@@ -591,6 +599,11 @@ impl AuditLog {
         let seq = self.append_as("run finished", None, None, fields, true, true)?;
         self.sealed = true;
         Ok(seq)
+    }
+
+    /// The lines written since the last call (and from now on, kept until the next one).
+    pub fn take_written(&mut self) -> Vec<String> {
+        std::mem::take(self.written.get_or_insert_default())
     }
 
     /// Signs what follows: resume events, checkpoints and the seal.

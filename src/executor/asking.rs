@@ -357,9 +357,6 @@ impl Executor {
             _ => None,
         };
         let duration = started.elapsed();
-        if let Some(t) = target.filter(|t| duration > *t) {
-            self.over_target.push((id.to_string(), duration, t));
-        }
         self.emit(Event::StepFinished {
             step: id.into(),
             host: host.into(),
@@ -372,6 +369,7 @@ impl Executor {
             output: None,
             capture: captured,
             fleet: None,
+            visit: None,
         })?;
         if report == Some(Report::Skip) {
             self.deviate(id, DeviationKind::Skipped, Some("reported skipped".into()))?;

@@ -3,7 +3,7 @@
 //! reconnecting after a lost connection, and the cleanup.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::hosts::HostsRun;
 use super::{End, Executor, Next};
@@ -121,8 +121,6 @@ impl Executor {
         // A fleet's captures by host, across retries: `capture_from` picks one at the end.
         let mut captures: HashMap<String, (String, String, bool)> = HashMap::new();
         let (attempts, delay) = step.attempts();
-        let target = step.rto.as_ref().and_then(|d| d.get());
-        let started = Instant::now();
         let mut attempt = 1;
         loop {
             let result = self.attempt(id, step, host, &hosts, &command, vars).await?;
@@ -165,11 +163,6 @@ impl Executor {
                         self.stop_word()
                     ),
                 })?;
-            }
-            // The step's time is the whole of its attempts: that is what the RTO pays for.
-            let duration = started.elapsed();
-            if let Some(t) = target.filter(|t| duration > *t) {
-                self.over_target.push((id.to_string(), duration, t));
             }
             if outcome == StepOutcome::Ok {
                 let from = match step.capture_from.as_ref().map(|f| f.value.as_str()) {

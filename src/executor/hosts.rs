@@ -351,6 +351,7 @@ impl Executor {
                 failed,
                 not_started: run.not_started.clone(),
                 times,
+                visit: None,
             })?;
         }
         Ok(run)
@@ -450,6 +451,7 @@ impl Executor {
                 (name.clone(), shown)
             }),
             fleet: fleet.map(str::to_string),
+            visit: None,
         })?;
         Ok(HostEnd {
             host,

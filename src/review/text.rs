@@ -70,10 +70,19 @@ pub(crate) const STEP_HEADER: [&str; 12] = [
     "host",
 ];
 
+/// The attempts of this visit (a fleet's hosts run one attempt together), and how many of
+/// them failed: the trail numbers attempts across the run, so a visit after a failure may
+/// start at attempt 3 (issue 25: `2 (0 failed)` after a failure).
 fn attempts(v: &StepVisit) -> String {
-    let n = v.attempts.iter().map(|a| a.attempt).max().unwrap_or(0);
+    let mut numbers: Vec<u64> = v.attempts.iter().map(|a| a.attempt).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let n = numbers.len();
     if n > 1 {
-        let failed = v.attempts.iter().filter(|a| a.outcome != "ok").count();
+        let failed = numbers
+            .iter()
+            .filter(|&&k| v.attempts.iter().any(|a| a.attempt == k && a.outcome != "ok"))
+            .count();
         format!("{n} ({failed} failed)")
     } else {
         n.to_string()

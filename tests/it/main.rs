@@ -17,6 +17,7 @@ mod lease;
 mod list;
 mod lock;
 mod masters;
+mod numbers;
 mod plain;
 mod resume;
 mod retry_wait;
