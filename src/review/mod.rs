@@ -232,6 +232,9 @@ pub struct DeviationRow {
     /// Whether a drill may still PASS with it.
     pub allowed: bool,
     pub detail: Option<String>,
+    /// Who was at the keyboard (the recap of a hand-off names them).
+    #[serde(skip)]
+    pub operator: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -257,6 +260,9 @@ pub struct Decision {
     pub at_ms: u64,
     pub label: String,
     pub goto: String,
+    /// Who decided (the recap of a hand-off names them).
+    #[serde(skip)]
+    pub operator: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

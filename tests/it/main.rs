@@ -18,6 +18,7 @@ mod list;
 mod lock;
 mod masters;
 mod plain;
+mod recap;
 mod resume;
 mod retry_wait;
 mod review;
