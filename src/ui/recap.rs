@@ -137,3 +137,86 @@ pub fn lines(r: &Review, unknown: Option<&str>) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::review::{Integrity, from_events};
+
+    fn event(seq: u64, event: &str, step: &str, extra: Value) -> Value {
+        let mut e = json!({
+            "v": 1, "seq": seq, "ts": format!("2026-11-22T03:{:02}:00.000Z", seq % 60),
+            "mono_ms": seq * 60_000, "run": "20261122T030000Z-book-beef", "event": event,
+            "operator": "alice",
+        });
+        if !step.is_empty() {
+            e["step"] = json!(step);
+        }
+        for (k, v) in extra.as_object().unwrap() {
+            e[k] = v.clone();
+        }
+        e
+    }
+
+    /// A long run: the latest visits, how many more `runbook review` has; and whatever the
+    /// trail holds (a note, an operator's name) reaches the terminal escaped, never as a
+    /// sequence it would obey.
+    #[test]
+    fn the_latest_visits_are_shown_and_trail_text_is_escaped() {
+        let mut events = vec![event(
+            0,
+            "run started",
+            "",
+            json!({"runbook": "book", "rto_ms": 600_000}),
+        )];
+        for i in 0..15 {
+            let step = format!("s{i}");
+            let seq = events.len() as u64;
+            events.push(event(seq, "step presented", &step, json!({"kind": "run"})));
+            events.push(event(seq + 1, "step started", &step, json!({"attempt": 1})));
+            events.push(event(
+                seq + 2,
+                "step finished",
+                &step,
+                json!({"attempt": 1, "outcome": "ok", "exit": 0}),
+            ));
+        }
+        let seq = events.len() as u64;
+        let mut note = event(
+            seq,
+            "note",
+            "s14",
+            json!({"text": "clip \u{1b}]52;c;cHduZWQ=\u{7} board"}),
+        );
+        note["operator"] = json!("mal\u{1b}[2Jlory");
+        events.push(note);
+        let review = from_events(events, "t.jsonl", Integrity::Incomplete { torn_tail: false });
+        let lines = lines(&review, Some("s14"));
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains('\u{1b}') && !l.contains('\u{7}')),
+            "{lines:#?}"
+        );
+        assert_eq!(
+            lines[1],
+            "    … 3 earlier step visits (`runbook review 20261122T030000Z-book-beef` has them all)"
+        );
+        let visits: Vec<&String> = lines.iter().filter(|l| l.contains("  s")).collect();
+        assert_eq!(visits.len(), 12 + 1, "12 visits and the note: {lines:#?}");
+        assert!(visits[0].contains("  s3   ok  "), "{lines:#?}");
+        assert!(
+            visits[11].contains("  s14  cut off: outcome unknown  "),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .last()
+                .unwrap()
+                .ends_with("s14  note by mal\\x1b[2Jlory: clip \\x1b]52;c;cHduZWQ=\\x07 board"),
+            "{lines:#?}"
+        );
+    }
+}
