@@ -149,8 +149,10 @@ pub enum Event {
         who: Who,
         /// Wall-clock time between the last event before the crash and now.
         gap: Duration,
-        /// Where the walk goes on, in words.
+        /// Where the walk goes on, in words (for the trail: times as recorded, RFC 3339).
         from: String,
+        /// The same as the operator reads it: times in local `HH:MM`.
+        shown: String,
     },
     /// What the operator reads before the first step (shown, never recorded: it comes from
     /// the runbook and inventory, whose hash and bindings the trail has): where each target

@@ -24,7 +24,7 @@ impl Account {
 }
 
 /// The login name of `uid`, from the password database (`getpwuid_r`).
-fn login_name(uid: u32) -> Option<String> {
+pub(crate) fn login_name(uid: u32) -> Option<String> {
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
     // SAFETY: `passwd` is plain old data that getpwuid_r fills in; all pointers it sets point
     // into `buf`, which outlives their use below.

@@ -56,6 +56,9 @@ pub struct Launch {
     pub no_shell: bool,
     /// Where notifications go, and the escalation deadline (design §15).
     pub notify: crate::notify::Setup,
+    /// A resumed run: what already happened, shown under the header before the first question
+    /// (`ui::recap`). Empty for a new run.
+    pub recap: Vec<String>,
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
@@ -170,6 +173,7 @@ async fn walk(l: Launch) -> Result<u8> {
         mut approvals,
         no_shell,
         notify,
+        recap,
     } = l;
     let runbook = plan.main.runbook.clone();
     // While the hosts connect: the client key's fingerprint (`ssh-keygen -l`).
@@ -285,6 +289,9 @@ async fn walk(l: Launch) -> Result<u8> {
     let mut brief = briefing(&plan, mode, since_offset, &canonical);
     brief.audit_file = audit_path.clone();
     sink.emit(&Event::Briefing(brief))?;
+    for line in &recap {
+        sink.ui.say(line);
+    }
     // The locks and connections of a fleet of 50 in one fsync, not 100.
     sink.hold_syncs();
     let (how, previous) = taken_words(taken);

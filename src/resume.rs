@@ -387,14 +387,18 @@ fn outcome_of(text: &str) -> RunOutcome {
     }
 }
 
-/// Where the walk goes on, in words, for the operator and the `run resumed` event.
-pub fn describe(at: &Continue) -> String {
+/// Where the walk goes on, in words, for the operator and the `run resumed` event; `time`
+/// words a recorded RFC 3339 stamp (as is for the trail, local `HH:MM` for the operator).
+pub fn describe(at: &Continue, time: impl Fn(&str) -> String) -> String {
     match at {
         Continue::Step(step) => format!("at step `{step}`"),
         Continue::Unknown {
             step, started, host, ..
         } => {
-            format!("at step `{step}`, started at {started} on {host} and never finished (outcome unknown)")
+            format!(
+                "at step `{step}`, started at {} on {host} and never finished (outcome unknown)",
+                time(started)
+            )
         }
         Continue::AfterFailure(step) => format!("after the failure of step `{step}`"),
         Continue::Cleanup {
@@ -403,7 +407,7 @@ pub fn describe(at: &Continue) -> String {
             "in the cleanup, after the run ended {}, at step `{}`, started at {} on {} and never finished (outcome unknown)",
             end.outcome.as_str(),
             c.step,
-            c.started,
+            time(&c.started),
             c.host
         ),
         Continue::Cleanup { end, .. } => {

@@ -437,6 +437,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             who,
             gap,
             from,
+            ..
         } => {
             let mut f = fields(vec![
                 ("previous_operator", json!(previous_operator)),

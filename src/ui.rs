@@ -14,6 +14,8 @@ use crate::events::{Event, RunOutcome, Stream};
 use crate::secrets::escape::{text as esc_text, value as esc};
 
 mod clock;
+pub mod local_time;
+pub mod recap;
 mod status_line;
 pub use clock::{Clock, SharedClock, Spent};
 pub use status_line::StatusLine;
@@ -278,8 +280,9 @@ impl Ui {
                 operator,
                 previous_operator,
                 gap,
-                from,
+                shown: from,
                 who,
+                ..
             } => {
                 let hand_off = if operator != previous_operator {
                     format!(" — hand-off from {previous_operator} to {operator}")

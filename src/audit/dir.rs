@@ -298,6 +298,12 @@ pub fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
         if as_path.is_file() {
             return Ok(as_path.to_path_buf());
         }
+        // A trail in a colleague's private audit dir is there, only not to be read by us.
+        if let Err(e) = std::fs::metadata(as_path)
+            && e.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return Err(permission_denied(as_path, "the audit file"));
+        }
         if as_path.exists() {
             return Err(Error::usage(format!(
                 "`{run}` is not a regular file; give a run id or the path of a run's .jsonl audit file"
@@ -322,6 +328,9 @@ pub fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
             .filter_map(|name| name.strip_suffix(".jsonl").map(str::to_string))
             .filter(|name| !id.is_empty() && name.starts_with(id))
             .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(permission_denied(dir, "the audit dir"));
+        }
         Err(_) => Vec::new(),
     };
     matches.sort();
@@ -340,12 +349,64 @@ pub fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
     }
 }
 
+/// A trail (or audit dir) that exists but this account may not read: said as such, with the
+/// path, whose it is and what to do, never as a trail that is missing.
+fn permission_denied(path: &Path, what: &str) -> Error {
+    use std::os::unix::fs::MetadataExt;
+    let named = |uid: u32, login: Option<String>| match login {
+        Some(login) => format!("{login} (uid {uid})"),
+        None => format!("uid {uid}"),
+    };
+    let me = crate::identity::Account::current();
+    // The nearest directory that says whose it is: the one that keeps us out.
+    let owner = path
+        .ancestors()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .find_map(|p| std::fs::metadata(p).ok().map(|m| (p.to_path_buf(), m.uid())))
+        .filter(|(_, uid)| *uid != me.uid);
+    let (kept, todo) = match owner {
+        Some((dir, uid)) => {
+            let login = crate::identity::login_name(uid);
+            let sudo = login.clone().unwrap_or_else(|| format!("#{uid}"));
+            (
+                format!(
+                    "`{}` belongs to {}, and only that account may open it",
+                    dir.display(),
+                    named(uid, login)
+                ),
+                format!("run runbook as that account (`sudo -u {sudo} runbook ...`), or ask its operator to"),
+            )
+        }
+        None => (
+            "only its owner may open it".to_string(),
+            "run runbook as the account that owns it, or ask its operator to".to_string(),
+        ),
+    };
+    Error::usage(format!(
+        "permission denied: cannot read {what} `{}` as your account, {}: {kept}.\n  \
+         A run's trail is read and resumed by the account that keeps it: {todo}.",
+        path.display(),
+        named(me.uid, me.login),
+    ))
+}
+
 /// `last`: the run that started last. Run ids begin with their start time to the second
 /// (`new_run_id`), so that decides, not the file's mtime: a resume appends to an old file and
 /// does not make it new. Within one second, the file written last.
 fn newest(dir: &Path) -> Result<PathBuf, Error> {
-    let newest = std::fs::read_dir(dir)
-        .ok()
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(permission_denied(dir, "the audit dir"));
+        }
+        entries => entries.ok(),
+    };
+    let newest = entries
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())

@@ -115,7 +115,8 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         let idempotent = found.is_some_and(|s| s.idempotent);
         if opts.yes && !idempotent {
             crate::ewriteln!(
-                "runbook: error: step `{step}` started at {started} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort."
+                "runbook: error: step `{step}` started at {} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort.",
+                crate::ui::local_time::stamp(started)
             );
             return Err(Error::Exit(exit::NOT_RESOLVED));
         }
@@ -157,12 +158,22 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         opts.otlp.as_deref(),
     )?;
     (notify.already, notify.sent_before) = crate::notify::already_sent(&events);
+    // What already happened, as `runbook review` counts it, for whoever takes over.
+    let review = crate::review::from_events(
+        events.clone(),
+        &path.display().to_string(),
+        crate::review::Integrity::Incomplete {
+            torn_tail: check.verification.torn_tail.is_some(),
+        },
+    );
+    let recap = crate::ui::recap::lines(&review, unknown_step(&recorded.continue_at));
     let resumed = Event::RunResumed {
         operator: operator_name.clone(),
         previous_operator: recorded.operator.clone(),
         who: crate::launch::who(&signing),
         gap: (now - recorded.last_ts).to_std().unwrap_or_default(),
-        from: crate::resume::describe(&recorded.continue_at),
+        from: crate::resume::describe(&recorded.continue_at, str::to_string),
+        shown: crate::resume::describe(&recorded.continue_at, crate::ui::local_time::stamp),
     };
     crate::launch::launch(Launch {
         plan,
@@ -188,7 +199,17 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         // A run started with --no-shell keeps it when resumed.
         no_shell: opts.no_shell || events.first().is_some_and(|e| e["no_shell"] == true),
         notify,
+        recap,
     })
+}
+
+/// The step whose outcome is unknown (started, never finished), in the walk or the cleanup.
+fn unknown_step(at: &Continue) -> Option<&str> {
+    match at {
+        Continue::Unknown { step, .. } => Some(step),
+        Continue::Cleanup { cut: Some(c), .. } => Some(&c.step),
+        _ => None,
+    }
 }
 
 /// The run's variables again: recorded inputs and captures, secrets asked anew (they were never

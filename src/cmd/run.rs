@@ -157,6 +157,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         approvals,
         no_shell: opts.no_shell,
         notify,
+        recap: Vec::new(),
     })
 }
 

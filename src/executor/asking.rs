@@ -36,6 +36,8 @@ impl Executor {
         if let Some(pgid) = pgid {
             self.check_group(&id, host, pgid).await?;
         }
+        // Local `HH:MM`, as every time the operator reads; the trail has the stamp.
+        let started = crate::ui::local_time::stamp(started);
         let mut question =
             format!("step `{id}` started at {started} on {host} and never finished: its outcome is unknown");
         if let Some(progress) = fleet {

@@ -440,6 +440,7 @@ impl Builder {
                 kind: e.kind.clone().unwrap_or_default(),
                 allowed: e.allowed.unwrap_or(false),
                 detail: e.detail.clone(),
+                operator: e.operator.clone(),
             }),
             "approval requested" | "approval" | "approval refused" => {
                 let decision = match (e.event.as_str(), e.decision.as_deref()) {
@@ -541,6 +542,7 @@ impl Builder {
                     at_ms: at,
                     label: e.label.clone().unwrap_or_default(),
                     goto: e.goto.clone().unwrap_or_default(),
+                    operator: e.operator.clone(),
                 };
                 if let Some(v) = self.visit_of(e.step.as_deref()) {
                     v.decisions.push(decision);

@@ -235,6 +235,9 @@ pub struct DeviationRow {
     /// Whether a drill may still PASS with it.
     pub allowed: bool,
     pub detail: Option<String>,
+    /// Who was at the keyboard (the recap of a hand-off names them).
+    #[serde(skip)]
+    pub operator: String,
 }
 
 /// One word of the two-person rule about a step: who, when, and why.
@@ -313,6 +316,9 @@ pub struct Decision {
     pub at_ms: u64,
     pub label: String,
     pub goto: String,
+    /// Who decided (the recap of a hand-off names them).
+    #[serde(skip)]
+    pub operator: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -19,6 +19,7 @@ mod lock;
 mod masters;
 mod numbers;
 mod plain;
+mod recap;
 mod resume;
 mod retry_wait;
 mod review;

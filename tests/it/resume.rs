@@ -480,3 +480,59 @@ fn resume_refuses_an_answer_naming_no_step() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), before, "the trail is untouched");
 }
+
+/// Issue 25 #8: a colleague resuming a trail kept in the operator's private audit dir (0700,
+/// the default) could not read it and was told "no audit file": the trail is there, the
+/// permission is missing. Run as a second OS account, by path and by run id.
+#[test]
+fn a_trail_the_colleague_cannot_read_is_permission_denied_not_missing() {
+    use crate::support::sshd::{USER, ensure_prerequisites};
+    ensure_prerequisites();
+    let s = setup(BOOK);
+    let path = killed_during(&s, "two");
+    let run = path.file_stem().unwrap().to_str().unwrap().to_string();
+    let before = std::fs::read(&path).unwrap();
+    // As runbook creates an audit dir: only its owner may enter it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.audit.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let as_colleague = |args: &[&str]| {
+        let out = Command::new("runuser")
+            .args(["-u", USER, "--"])
+            .arg(bin())
+            .args(["--audit-dir"])
+            .arg(s.audit.path())
+            .args(["resume"])
+            .args(args)
+            .args(["--yes"])
+            .env("NO_COLOR", "1")
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("RUNBOOK_SIGNING_KEY")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let dir = s.audit.path().display().to_string();
+    let cases = [
+        (path.to_str().unwrap(), path.display().to_string()),
+        (run.as_str(), dir.clone()),
+        ("last", dir.clone()),
+    ];
+    for (given, names) in cases {
+        let (code, stderr) = as_colleague(&[given]);
+        assert_eq!(code, Some(2), "{given}: {stderr}");
+        assert!(stderr.contains("permission denied"), "{given}: {stderr}");
+        assert!(stderr.contains(&names), "{given}: names {names}: {stderr}");
+        assert!(
+            !stderr.contains("no audit file") && !stderr.contains("no run `"),
+            "{given}: {stderr}"
+        );
+        // Whose it is, and what to do about it.
+        assert!(stderr.contains("belongs to root (uid 0)"), "{given}: {stderr}");
+        assert!(stderr.contains("sudo -u root runbook"), "{given}: {stderr}");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was appended");
+}

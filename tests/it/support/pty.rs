@@ -147,6 +147,13 @@ pub fn spawn(args: &[&str], audit: &Path) -> Session {
     start(command(args, audit))
 }
 
+/// [`spawn`] with more environment, e.g. a time zone (`TZ`).
+pub fn spawn_env(args: &[&str], audit: &Path, env: &[(&str, &str)]) -> Session {
+    let mut command = command(args, audit);
+    command.envs(env.iter().copied());
+    start(command)
+}
+
 fn command(args: &[&str], audit: &Path) -> Command {
     let mut command = Command::new(bin());
     command
