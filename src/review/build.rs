@@ -364,9 +364,6 @@ impl Builder {
             }
             "step started" => self.step_started(&e, at),
             "shell opened" => {
-                let dir = std::path::Path::new(&self.r.path)
-                    .parent()
-                    .map(std::path::Path::to_path_buf);
                 let recording = e.output_file.clone().unwrap_or_default();
                 let shell = super::ShellSession {
                     number: e.shell.unwrap_or(0),
@@ -376,11 +373,6 @@ impl Builder {
                     ms: 0,
                     cols: e.cols.unwrap_or(0),
                     rows: e.rows.unwrap_or(0),
-                    // Absolute when it can be: a review written elsewhere still links it.
-                    file: dir
-                        .map(|d| d.join(&recording))
-                        .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string())
-                        .unwrap_or_else(|| recording.clone()),
                     recording,
                     bytes: None,
                     sha256: None,

@@ -314,10 +314,10 @@ pub(crate) fn record(r: &Review) -> String {
             fmt_clock(r, item.at_ms),
             fmt_ms(item.at_ms)
         ));
-        if let Some(file) = &item.link {
+        if let Some(replay) = &item.replay {
             out.push_str(&format!(
-                " <a href=\"{}\">open the recording</a>",
-                esc(&file_href(file))
+                " (in the audit dir; play it with <code class=\"replay\">{}</code>)",
+                esc(replay)
             ));
         }
         if !item.diff.is_empty() {
@@ -339,27 +339,4 @@ pub(crate) fn record(r: &Review) -> String {
     }
     out.push_str("</ul>\n");
     out
-}
-
-/// A link to a file beside the trail: a `file://` URL when its path is absolute (the review
-/// may be written anywhere), else the path as given, percent-encoded either way.
-fn file_href(path: &str) -> String {
-    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-    const PATH: &AsciiSet = &CONTROLS
-        .add(b' ')
-        .add(b'"')
-        .add(b'#')
-        .add(b'%')
-        .add(b'<')
-        .add(b'>')
-        .add(b'?')
-        .add(b'`')
-        .add(b'{')
-        .add(b'}');
-    let encoded = utf8_percent_encode(path, PATH).to_string();
-    if path.starts_with('/') {
-        format!("file://{encoded}")
-    } else {
-        encoded
-    }
 }

@@ -194,9 +194,6 @@ pub struct ShellSession {
     pub recording: String,
     pub bytes: Option<u64>,
     pub sha256: Option<String>,
-    /// The recording's path beside the reviewed trail, for a link.
-    #[serde(skip)]
-    pub file: String,
 }
 
 /// One host of a fleet step (design §13).

@@ -138,8 +138,10 @@ pub struct Item {
     pub text: String,
     /// An edit's diff.
     pub diff: Vec<DiffLine>,
-    /// A file the entry names (a shell's recording), for formats that link.
-    pub link: Option<String>,
+    /// The command that plays the recording the entry names (a shell's): `runbook replay RUN
+    /// N`. Formats show it, never a `file://` link: the audit dir is private (0700) and the
+    /// review may be read on another machine.
+    pub replay: Option<String>,
 }
 
 impl Item {
@@ -172,7 +174,7 @@ pub fn items(r: &Review) -> Vec<Item> {
         kind,
         text,
         diff: Vec::new(),
-        link: None,
+        replay: None,
     };
     for d in &r.deviations {
         let visit = r
@@ -251,7 +253,7 @@ pub fn items(r: &Review) -> Vec<Item> {
                     s.number, s.host, s.from, s.cols, s.rows, s.recording
                 ),
             );
-            shell.link = Some(s.file.clone());
+            shell.replay = Some(format!("runbook replay {} {}", r.run, s.number));
             items.push(shell);
         }
         for a in v.attempts.iter().filter(|a| a.outcome != "ok") {

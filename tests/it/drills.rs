@@ -947,3 +947,73 @@ fn an_output_replaced_by_a_fifo_does_not_hang_drills() {
     let reason = g["not_counted"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("not a regular file"), "{g}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 25, item 9: what a drill ran with, how it was driven, and timelines that fit the run.
+
+/// A shell recording is named by its path in the audit dir and the `runbook replay` command
+/// that plays it, never by a `file://` link into the private (0700) audit dir.
+#[test]
+fn a_shell_recording_is_named_with_its_replay_command_not_a_file_link() {
+    let cat = catalog(&["weekly-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let real = drill(cat.path(), audit.path(), "weekly-drill", &[], None, 0);
+    let run = run_id(&real);
+    let mut lines = Vec::new();
+    for line in std::fs::read_to_string(&real).unwrap().lines() {
+        lines.push(line.to_string());
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "step presented" && v["step"] == "work" {
+            let mut opened = v.clone();
+            let o = opened.as_object_mut().unwrap();
+            o.insert("event".into(), "shell opened".into());
+            o.insert("host".into(), "local".into());
+            o.insert("shell".into(), 1.into());
+            o.insert("from".into(), "before running".into());
+            o.insert("cols".into(), 80.into());
+            o.insert("rows".into(), 24.into());
+            o.insert("output_file".into(), format!("{run}/shell-1.cast").into());
+            let mut closed = opened.clone();
+            let c = closed.as_object_mut().unwrap();
+            c.insert("event".into(), "shell closed".into());
+            c.insert("duration_ms".into(), 500.into());
+            c.insert("output".into(), serde_json::json!({"path": format!("{run}/shell-1.cast"), "size": 10, "sha256": "0".repeat(64)}));
+            lines.push(opened.to_string());
+            lines.push(closed.to_string());
+        }
+    }
+    // Numbered again in order (the copy's chain is recomputed by `retime`).
+    let lines: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(seq, line)| {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            v["seq"] = seq.into();
+            if v["event"] == "run finished" {
+                v["events"] = (seq + 1).into();
+            }
+            v.to_string()
+        })
+        .collect();
+    let edited = out.path().join(format!("{run}.jsonl"));
+    std::fs::write(&edited, lines.join("\n") + "\n").unwrap();
+    let chained = tempfile::tempdir().unwrap();
+    let trail = crate::support::runs::retime(
+        &edited,
+        chained.path(),
+        "20261206T120000Z-weekly-drill-0001",
+        "2026-12-06T12:00:00Z",
+        100,
+    );
+    let html = runbook(["review", "--format", "html"])
+        .arg(&trail)
+        .expect_code(0)
+        .stdout;
+    assert!(html.contains("shell-1.cast"), "the recording is named");
+    assert!(!html.contains("file://"), "a file:// link in the review");
+    assert!(
+        html.contains("runbook replay 20261206T120000Z-weekly-drill-0001 1"),
+        "the replay command"
+    );
+}
