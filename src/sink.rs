@@ -208,6 +208,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             no_shell,
             who,
             alert,
+            unattended,
             ..
         } => {
             let f = fields(vec![
@@ -220,6 +221,8 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ("inputs", json!(inputs)),
                 ("rto_ms", ms(*rto)),
                 ("since_offset_ms", ms(*since_offset)),
+                // Always written, true or false: a trail without it predates the field.
+                ("unattended", json!(unattended)),
                 (
                     "start_at",
                     start_at.as_ref().map(|s| json!(s)).unwrap_or(Value::Null),
@@ -390,12 +393,14 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             who,
             gap,
             from,
+            unattended,
         } => {
             let mut f = fields(vec![
                 ("previous_operator", json!(previous_operator)),
                 ("hand_off", json!(operator != previous_operator)),
                 ("gap_ms", ms(*gap)),
                 ("from", json!(from)),
+                ("unattended", json!(unattended)),
             ]);
             f.extend(who_fields(who));
             audit.append_signed("run resumed", None, None, f)?;

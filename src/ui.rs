@@ -276,6 +276,7 @@ impl Ui {
                 gap,
                 from,
                 who,
+                ..
             } => {
                 let hand_off = if operator != previous_operator {
                     format!(" — hand-off from {previous_operator} to {operator}")

@@ -163,6 +163,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         who: crate::launch::who(&signing),
         gap: (now - recorded.last_ts).to_std().unwrap_or_default(),
         from: crate::resume::describe(&recorded.continue_at),
+        unattended: opts.yes,
     };
     crate::launch::launch(Launch {
         plan,

@@ -38,6 +38,9 @@ pub struct Line {
     pub targets: Option<IndexMap<String, String>>,
     pub rto_ms: Option<u64>,
     pub since_offset_ms: Option<u64>,
+    pub inputs: Option<Value>,
+    // run started, run resumed
+    pub unattended: Option<bool>,
     // step presented / started / finished
     pub position: Option<u64>,
     pub kind: Option<String>,
@@ -193,6 +196,8 @@ struct Builder {
     /// When the run was resumed, until the first step after it opens: the questions asked
     /// at a resume (an unknown step) are the operator's time on that step, not a gap.
     resumed_at: Option<u64>,
+    /// `unattended` of `run started` and of each `run resumed`, in order.
+    walks: Vec<Option<bool>>,
 }
 
 /// Each host's time in a step whose attempts ran on several hosts (a fleet), in the order
@@ -222,6 +227,18 @@ fn host_times(attempts: &[Attempt]) -> Vec<super::HostTime> {
     hosts
 }
 
+/// A run is interactive when any of its walks (its start, each resume) had someone to ask,
+/// unattended when every one had `--yes`, unknown when a walk predates the record of it.
+fn kind(walks: &[Option<bool>]) -> &'static str {
+    if walks.contains(&Some(false)) {
+        "interactive"
+    } else if !walks.is_empty() && walks.iter().all(|w| *w == Some(true)) {
+        "unattended"
+    } else {
+        "unknown"
+    }
+}
+
 fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(ts)
         .ok()
@@ -240,6 +257,8 @@ impl Builder {
                 title: String::new(),
                 file_sha256: String::new(),
                 mode: String::new(),
+                kind: String::new(),
+                inputs: IndexMap::new(),
                 operators: Vec::new(),
                 targets: IndexMap::new(),
                 clock_start: None,
@@ -273,6 +292,7 @@ impl Builder {
             current: None,
             resume_gaps: Vec::new(),
             resumed_at: None,
+            walks: Vec::new(),
         }
     }
 
@@ -437,6 +457,7 @@ impl Builder {
                 }
             }
             "run resumed" => {
+                self.walks.push(e.unattended);
                 // From the last event before the crash to the resume, nobody was at it: the
                 // step in progress ends at the crash, and the time in between is a gap.
                 self.close(prev_at);
@@ -463,6 +484,20 @@ impl Builder {
         r.file_sha256 = e.file_sha256.clone().unwrap_or_default();
         r.mode = e.mode.clone().unwrap_or_default();
         r.targets = e.targets.clone().unwrap_or_default();
+        r.inputs = match &e.inputs {
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+            _ => IndexMap::new(),
+        };
+        self.walks.push(e.unattended);
         r.rto_ms = e.rto_ms.unwrap_or(0);
         r.launched = ts;
         r.account = e.account.as_ref().map(|a| match &a.login {
@@ -629,6 +664,7 @@ impl Builder {
         self.close(self.last_at);
         let seal = self.seal.take();
         let mut r = self.r;
+        r.kind = kind(&self.walks).into();
         r.total_ms = self.sealed_total.unwrap_or(self.last_at);
         if let Some(seal) = &seal {
             if seal.signature.is_none() && r.signed.starts_with("signed") {

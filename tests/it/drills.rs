@@ -951,6 +951,64 @@ fn an_output_replaced_by_a_fifo_does_not_hang_drills() {
 // ---------------------------------------------------------------------------------------
 // Issue 25, item 9: what a drill ran with, how it was driven, and timelines that fit the run.
 
+/// The evidence page says what the drill ran with: each input as the run had it (`--set
+/// backup_dir=…`, the database host of its default) and each target; a secret input shows
+/// masked, never its value.
+#[test]
+fn the_evidence_page_names_the_inputs_and_targets_the_drill_ran_with_and_no_secret() {
+    let cat = catalog(&["inputs-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let secret = "hunter2-not-for-the-page";
+    let trail = drill(
+        cat.path(),
+        audit.path(),
+        "inputs-drill",
+        &[
+            "--set",
+            "backup_dir=/srv/backups/2026-12-06",
+            "--set",
+            &format!("pg_password={secret}"),
+        ],
+        None,
+        0,
+    );
+    let page = audit.path().join("evidence.html");
+    runbook(["--dir"])
+        .arg(cat.path())
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .args(["evidence", &run_id(&trail), "-o"])
+        .arg(&page)
+        .expect_code(0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let xml = parse(&html);
+    let inputs = by_id(&xml, "inputs");
+    let rows: Vec<Vec<String>> = inputs
+        .descendants()
+        .filter(|n| n.has_tag_name("tr"))
+        .map(|tr| tr.children().filter(|c| c.is_element()).map(text_of).collect())
+        .collect();
+    let row = |first: &str| {
+        rows.iter()
+            .find(|r| r[0] == first)
+            .unwrap_or_else(|| panic!("no row `{first}` in {rows:?}"))
+            .clone()
+    };
+    assert_eq!(row("backup_dir")[1], "/srv/backups/2026-12-06");
+    assert_eq!(row("db_host")[1], "db-staging.internal");
+    assert_eq!(row("pg_password")[1], "***");
+    assert!(row("pg_password")[2].contains("secret"), "{rows:?}");
+    assert_eq!(row("db")[1], "local", "the target role and where it ran");
+    assert!(!html.contains(secret), "the secret is on the page");
+    // The review's facts carry the inputs too, in every format.
+    let text = runbook(["review"]).arg(&trail).expect_code(0).stdout;
+    assert!(
+        text.contains("backup_dir=/srv/backups/2026-12-06") && text.contains("pg_password=***"),
+        "{text}"
+    );
+    assert!(!text.contains(secret));
+}
+
 /// A shell recording is named by its path in the audit dir and the `runbook replay` command
 /// that plays it, never by a `file://` link into the private (0700) audit dir.
 #[test]
