@@ -44,6 +44,7 @@ tr.over td { color: var(--over); font-weight: 600; }
 svg.timeline, svg.trend { max-width: 100%; height: auto; font: 11px system-ui, sans-serif; }
 svg .point { stroke: var(--bg); stroke-width: 1.5; } svg .point.drill { fill: var(--drill); }
 svg .point.incident { fill: var(--incident); }
+svg .break { stroke: var(--muted); stroke-width: 1.5; fill: none; } svg .gap-label { fill: var(--muted); }
 svg .trend-line { fill: none; stroke-width: 1.5; } svg .trend-line.drill { stroke: var(--drill); }
 svg .trend-line.incident { stroke: var(--incident); stroke-dasharray: 3 3; }
 svg text { fill: var(--fg); } svg .tick { fill: var(--muted); }

@@ -1009,6 +1009,184 @@ fn the_evidence_page_names_the_inputs_and_targets_the_drill_ran_with_and_no_secr
     assert!(!text.contains(secret));
 }
 
+/// The timeline SVG of a one-run HTML review.
+fn timeline_of(trail: &Path) -> String {
+    let html = runbook(["review", "--format", "html"])
+        .arg(trail)
+        .expect_code(0)
+        .stdout;
+    let start = html.find("<svg").expect("an SVG");
+    let end = html[start..].find("</svg>").unwrap() + start + "</svg>".len();
+    html[start..end].to_string()
+}
+
+/// 11px system-ui: digits and letters are about 0.55em wide; the test's own measure.
+const TEST_CHAR_W: f64 = 6.0;
+
+/// The x-range a text element takes, from its anchor and its length.
+fn text_range(n: roxmltree::Node) -> (f64, f64) {
+    let x = attr(n, "x");
+    let w = text_of(n).chars().count() as f64 * TEST_CHAR_W;
+    match n.attribute("text-anchor") {
+        Some("middle") => (x - w / 2.0, x + w / 2.0),
+        Some("end") => (x - w, x),
+        _ => (x, x + w),
+    }
+}
+
+/// The plot of a timeline: the viewBox width less the row labels (200) and the right margin
+/// (24), as the chart has always been laid out.
+const PLOT_LEFT: f64 = 200.0;
+const PLOT_RIGHT: f64 = 976.0;
+
+/// The checks every timeline must pass: no two texts of the axis (the rows above the plot)
+/// overlap, nothing is drawn past the right edge, and the step visits span at least
+/// `min_share` of the plot. Returns the SVG's document for more checks.
+#[track_caller]
+fn check_timeline(svg: &str, min_share: f64) -> roxmltree::Document<'_> {
+    let xml = roxmltree::Document::parse(svg).expect("well-formed SVG");
+    let root = xml.root_element();
+    let top_of_rows = 34.0;
+    let mut axis: Vec<(f64, (f64, f64), String)> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("y").is_some())
+        .filter(|n| !n.ancestors().any(|a| a.attribute("class") == Some("legend")))
+        .filter(|n| attr(*n, "y") < top_of_rows)
+        .map(|n| (attr(n, "y"), text_range(n), text_of(n)))
+        .collect();
+    axis.sort_by(|a, b| a.1.0.total_cmp(&b.1.0));
+    for (i, a) in axis.iter().enumerate() {
+        assert!(
+            a.1.0 >= 0.0 && a.1.1 <= 1000.0,
+            "`{}` off the chart: {:?}",
+            a.2,
+            a.1
+        );
+        for b in &axis[i + 1..] {
+            let same_row = (a.0 - b.0).abs() < 6.0;
+            assert!(
+                !same_row || b.1.0 >= a.1.1,
+                "`{}` {:?} overlaps `{}` {:?}",
+                a.2,
+                a.1,
+                b.2,
+                b.1
+            );
+        }
+    }
+    for n in root.descendants().filter(|n| n.is_element()) {
+        for name in ["x1", "x2", "x"] {
+            if let Some(v) = n.attribute(name) {
+                let v: f64 = v.parse().unwrap();
+                let w = if name == "x" && !n.has_tag_name("text") {
+                    n.attribute("width").map_or(0.0, |w| w.parse().unwrap())
+                } else {
+                    0.0
+                };
+                let in_legend = n.ancestors().any(|a| a.attribute("class") == Some("legend"));
+                assert!(
+                    in_legend || v + w <= PLOT_RIGHT + 0.05 || n.has_tag_name("text"),
+                    "{:?} {name}={v} (+{w}) is past the plot's right edge",
+                    n.attribute("class")
+                );
+            }
+        }
+        if let Some(d) = n.attribute("d") {
+            let x: f64 = d[1..].split(',').next().unwrap().parse().unwrap();
+            assert!(
+                x + 5.0 <= PLOT_RIGHT + 0.05,
+                "{:?} at {x} is past the edge",
+                n.attribute("class")
+            );
+        }
+    }
+    let spans: Vec<(f64, f64)> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("class") == Some("span"))
+        .map(|n| (attr(n, "x"), attr(n, "x") + attr(n, "width")))
+        .collect();
+    assert!(!spans.is_empty());
+    let from = spans.iter().map(|s| s.0).fold(f64::MAX, f64::min);
+    let to = spans.iter().map(|s| s.1).fold(f64::MIN, f64::max);
+    let share = (to - from) / (PLOT_RIGHT - PLOT_LEFT);
+    assert!(share >= min_share, "the steps take {share:.3} of the plot: {svg}");
+    xml
+}
+
+/// A 21 s drill against a 15m RTO (the tester's: 21 s of steps squeezed into slivers, `UTC`
+/// printed over `18:57:59`, a step's 20m target ticked past the edge): the steps fill the
+/// plot, the axis labels stand apart, the far target and the RTO are marked at the edge.
+#[test]
+fn a_short_run_in_a_long_rto_fills_the_timeline_with_its_labels_apart() {
+    let cat = catalog(&["timeline-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let real = drill(cat.path(), audit.path(), "timeline-drill", &[], None, 0);
+    let lines = std::fs::read_to_string(&real).unwrap().lines().count() as u64;
+    let trail = crate::support::runs::retime(
+        &real,
+        out.path(),
+        "20261206T185738Z-timeline-drill-0001",
+        "2026-12-06T18:57:38Z",
+        21_000 / (lines - 1),
+    );
+    let svg = timeline_of(&trail);
+    let xml = check_timeline(&svg, 0.6);
+    let texts: Vec<String> = xml
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(text_of)
+        .collect();
+    assert!(
+        texts.iter().any(|t| t == "UTC"),
+        "clock times on the axis: {texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("RTO 15m") && t.contains("after the end")),
+        "the far RTO as a label: {texts:?}"
+    );
+}
+
+/// `--since` an hour before the launch: the hour before the first step is a break that says
+/// how long it was, not two thirds of the width.
+#[test]
+fn a_since_lead_is_a_break_that_says_its_length() {
+    let cat = catalog(&["timeline-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let since = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    let trail = drill(
+        cat.path(),
+        audit.path(),
+        "timeline-drill",
+        &["--since", &since],
+        None,
+        4,
+    );
+    let svg = timeline_of(&trail);
+    let xml = check_timeline(&svg, 0.6);
+    let gap = xml
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("rect")
+                && n.attribute("class").is_some_and(|c| c.starts_with("gap"))
+                && attr(*n, "x") <= PLOT_LEFT + 40.0
+        })
+        .expect("the gap before the first step");
+    let share = attr(gap, "width") / (PLOT_RIGHT - PLOT_LEFT);
+    assert!(share <= 0.1, "the lead takes {share:.2} of the plot");
+    let texts: Vec<String> = xml
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(text_of)
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with("1h00m")),
+        "its length in words: {texts:?}"
+    );
+}
+
 /// A shell recording is named by its path in the audit dir and the `runbook replay` command
 /// that plays it, never by a `file://` link into the private (0700) audit dir.
 #[test]
