@@ -56,6 +56,11 @@ const BREAK_SHARE: f64 = 0.2;
 /// end of the run; farther, it is a label at the right edge.
 const RTO_REACH: f64 = 0.5;
 
+/// `12-06 14:03` (UTC): a run's label on a chart, which tells two runs of one day apart.
+pub fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(|| "?".to_string(), |t| t.format("%m-%d %H:%M").to_string())
+}
+
 /// A stretch of the RTO clock on the axis: drawn to scale, or a break of `BREAK_W`.
 #[derive(Debug, Clone, Copy)]
 struct Seg {
@@ -510,7 +515,7 @@ pub fn timeline(r: &Review, id: usize) -> String {
     s
 }
 
-const CHART_HEIGHT: f64 = 360.0;
+const CHART_HEIGHT: f64 = 380.0;
 const CHART_LEFT: f64 = 78.0;
 const CHART_TOP: f64 = 28.0;
 const CHART_BOTTOM: f64 = 280.0;
@@ -564,22 +569,37 @@ pub fn trend_chart(c: &Comparison) -> String {
         (CHART_TOP + CHART_BOTTOM) / 2.0,
         (CHART_TOP + CHART_BOTTOM) / 2.0
     ));
-    // Every few runs get a label when there are many.
-    let label_every = n.div_ceil(20).max(1);
+    // Every few runs get a label when there are many: as many as fit side by side.
+    let widest = c
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            format!("{}. {}", i + 1, when(r.launched))
+                .chars()
+                .count()
+                .max(r.words().chars().count())
+        })
+        .max()
+        .unwrap_or(1) as f64
+        * CHAR_W
+        + 8.0;
+    let label_every = ((widest / slot).ceil() as usize).max(1);
     for (i, r) in c.runs.iter().enumerate() {
         let x0 = cx(i) - bar / 2.0;
         let total = r.total_ms;
         let human = r.human_ms.min(total);
         let machine = r.machine_ms.min(total - human);
         s.push_str(&format!(
-            "<g class=\"run {mode}\" data-run=\"{}\" data-mode=\"{mode}\" data-total-ms=\"{total}\" data-human-ms=\"{}\" data-machine-ms=\"{}\" data-rto-ms=\"{}\" data-verdict=\"{}\"><title>{}. {} {} ({}): total {} of the {} RTO, {}; human {}, machine {}</title>\n",
+            "<g class=\"run {mode}\" data-run=\"{}\" data-mode=\"{mode}\" data-kind=\"{}\" data-total-ms=\"{total}\" data-human-ms=\"{}\" data-machine-ms=\"{}\" data-rto-ms=\"{}\" data-verdict=\"{}\"><title>{}. {} {} ({}): total {} of the {} RTO, {}; human {}, machine {}</title>\n",
             esc(&r.run),
+            esc(&r.kind),
             r.human_ms,
             r.machine_ms,
             r.rto_ms,
             esc(&r.verdict),
             i + 1,
-            esc(&r.mode),
+            esc(&r.words()),
             esc(&super::fmt_time(r.launched)),
             esc(&r.run),
             esc(&super::fmt_total(total)),
@@ -604,42 +624,44 @@ pub fn trend_chart(c: &Comparison) -> String {
             y(human + machine),
             y(human) - y(human + machine)
         ));
-        s.push_str(&marker(&r.mode, cx(i), y(total)));
-        if i % label_every == 0 || i + 1 == n {
-            let day = r
-                .launched
-                .map_or_else(|| "?".to_string(), |t| t.format("%m-%d").to_string());
+        s.push_str(&marker(&r.mode, &r.kind, cx(i), y(total)));
+        // The last run is labelled when its label has room after the last labelled one.
+        let last_fits =
+            (n - 1).is_multiple_of(label_every) || ((n - 1) % label_every) as f64 * slot >= widest;
+        if i % label_every == 0 || (i + 1 == n && last_fits) {
             s.push_str(&format!(
                 "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
                 cx(i),
                 CHART_BOTTOM + 14.0,
-                esc(&format!("{}. {day}", i + 1)),
+                esc(&format!("{}. {}", i + 1, when(r.launched))),
                 cx(i),
                 CHART_BOTTOM + 26.0,
-                esc(&r.mode)
+                esc(&r.words())
             ));
         }
         s.push_str("</g>\n");
     }
-    // A line through each mode's totals: a trend is read within a mode (compare.rs).
-    let mut modes: Vec<&str> = Vec::new();
+    // A line through the totals of each mode and kind: a trend is read like with like
+    // (compare.rs).
+    let mut groups: Vec<(&str, &str)> = Vec::new();
     for r in &c.runs {
-        if !modes.contains(&r.mode.as_str()) {
-            modes.push(&r.mode);
+        if !groups.contains(&(r.mode.as_str(), r.kind.as_str())) {
+            groups.push((&r.mode, &r.kind));
         }
     }
-    for mode in &modes {
+    for (mode, kind) in &groups {
         let points: Vec<String> = c
             .runs
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.mode == *mode)
+            .filter(|(_, r)| r.mode == *mode && r.kind == *kind)
             .map(|(i, r)| format!("{:.1},{:.1}", cx(i), y(r.total_ms)))
             .collect();
         if points.len() > 1 {
             s.push_str(&format!(
-                "<polyline class=\"trend-line {}\" points=\"{}\"/>\n",
+                "<polyline class=\"trend-line {}\" data-kind=\"{}\" points=\"{}\"/>\n",
                 esc(mode),
+                esc(kind),
                 points.join(" ")
             ));
         }
@@ -665,7 +687,7 @@ pub fn trend_chart(c: &Comparison) -> String {
     }
     s.push_str("</g>\n");
     // Legend.
-    let ly = CHART_HEIGHT - 22.0;
+    let ly = CHART_HEIGHT - 40.0;
     let mut legend: Vec<(String, String)> = vec![
         (
             "<rect class=\"wait\" fill=\"url(#trend-hatch)\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>"
@@ -683,7 +705,7 @@ pub fn trend_chart(c: &Comparison) -> String {
     ];
     for mode in ["drill", "incident"] {
         legend.push((
-            marker(mode, 11.0, -4.0),
+            marker(mode, "interactive", 11.0, -4.0),
             format!(
                 "total of {}",
                 if mode == "drill" { "a drill" } else { "an incident" }
@@ -691,27 +713,36 @@ pub fn trend_chart(c: &Comparison) -> String {
         ));
     }
     legend.push((
+        marker("drill", "unattended", 11.0, -4.0),
+        "hollow: unattended (--yes)".into(),
+    ));
+    legend.push((
         "<line class=\"rto\" x1=\"0\" y1=\"-4\" x2=\"22\" y2=\"-4\"/>".into(),
         "RTO".into(),
     ));
-    let mut lx = 10.0;
+    let (mut lx, mut ly) = (10.0, ly);
     for (swatch, words) in legend {
+        let w = 40.0 + words.chars().count() as f64 * CHAR_W;
+        if lx + w > WIDTH {
+            (lx, ly) = (10.0, ly + 18.0);
+        }
         s.push_str(&format!(
             "<g class=\"legend\" transform=\"translate({lx:.1},{ly:.1})\">{swatch}<text x=\"28\" y=\"0\">{}</text></g>\n",
             esc(&words)
         ));
-        lx += 40.0 + words.len() as f64 * 6.4;
+        lx += w;
     }
     s.push_str("</svg>\n");
     s
 }
 
 /// The marker of a run's total: a circle for a drill, a diamond for an incident (told apart
-/// by shape as well as colour). `cx`/`cy` is its centre.
-fn marker(mode: &str, x: f64, y: f64) -> String {
+/// by shape as well as colour), hollow when the run was unattended. `cx`/`cy` is its centre.
+fn marker(mode: &str, kind: &str, x: f64, y: f64) -> String {
+    let unattended = if kind == "unattended" { " unattended" } else { "" };
     if mode == "incident" {
         format!(
-            "<polygon class=\"point incident\" data-cx=\"{x:.1}\" data-cy=\"{y:.1}\" points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\"/>",
+            "<polygon class=\"point incident{unattended}\" data-cx=\"{x:.1}\" data-cy=\"{y:.1}\" points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\"/>",
             x,
             y - 6.5,
             x + 6.5,
@@ -723,7 +754,7 @@ fn marker(mode: &str, x: f64, y: f64) -> String {
         )
     } else {
         format!(
-            "<circle class=\"point drill\" data-cx=\"{x:.1}\" data-cy=\"{y:.1}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5\"/>"
+            "<circle class=\"point drill{unattended}\" data-cx=\"{x:.1}\" data-cy=\"{y:.1}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5\"/>"
         )
     }
 }

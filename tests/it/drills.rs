@@ -1009,6 +1009,167 @@ fn the_evidence_page_names_the_inputs_and_targets_the_drill_ran_with_and_no_secr
     assert!(!text.contains(secret));
 }
 
+/// `runbook drill weekly-drill` driven by a person in a pseudo-terminal (no `--yes`).
+fn interactive_drill(cat: &Path, audit: &Path) -> PathBuf {
+    use crate::support::pty;
+    let before = audit_files(audit);
+    let mut s = pty::spawn(
+        &[
+            "--dir",
+            cat.to_str().unwrap(),
+            "drill",
+            "weekly-drill",
+            "--operator",
+            "alice",
+        ],
+        audit,
+    );
+    s.exp_string("What now?").unwrap();
+    pty::keys(&mut s, "\r");
+    s.exp_string("PASS").unwrap();
+    assert_eq!(pty::wait_exit(&mut s), 0);
+    let mut fresh: Vec<PathBuf> = audit_files(audit)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(fresh.len(), 1);
+    fresh.pop().unwrap()
+}
+
+/// Two drills of one day, one by a person and two unattended (`--yes`): `drills` says which
+/// kind the last PASS was, and its trend compares the unattended passes alone (the tester saw
+/// `faster (-85%)` from an interactive run to an unattended one). The trail says so in `run
+/// started`.
+#[test]
+fn drills_mark_the_kind_of_a_pass_and_trend_like_with_like() {
+    let cat = catalog(&["weekly-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let by_hand = interactive_drill(cat.path(), audit.path());
+    drill(cat.path(), audit.path(), "weekly-drill", &[], None, 0);
+    let last = drill(cat.path(), audit.path(), "weekly-drill", &[], None, 0);
+    assert_eq!(first_event(&by_hand)["unattended"], false);
+    assert_eq!(first_event(&last)["unattended"], true);
+    let doc = drills_json(cat.path(), audit.path(), &[], 0);
+    let weekly = entry(&doc, "weekly-drill");
+    assert_eq!(weekly["last_pass"]["run"], run_id(&last).as_str());
+    assert_eq!(weekly["last_pass"]["kind"], "unattended");
+    assert_eq!(weekly["trend"]["runs"], 2, "the two unattended passes: {weekly}");
+    assert_eq!(weekly["trend"]["kind"], "unattended");
+    assert_eq!(weekly["trend_left_out"], 1);
+    let out = drills(cat.path(), audit.path(), &[], 0);
+    let header = out.stdout.lines().next().unwrap();
+    assert!(header.contains(" kind "), "{}", out.stdout);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("weekly-drill"))
+        .unwrap();
+    assert!(line.contains("unattended"), "{line}");
+    let launched = time(&first_event(&last)["ts"])
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    assert!(line.contains(&launched), "the PASS's time: {line}");
+    assert!(
+        out.stdout
+            .contains("weekly-drill: the trend compares unattended passes only; 1 other pass is left out"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A review of same-day drills, one interactive and one unattended: the trend chart's labels
+/// (SVG and Mermaid) tell them apart by time and kind (`12-06 09:14`, `unattended drill`), the
+/// markers by fill, and the comparison gives each kind its own trend.
+#[test]
+fn the_trend_chart_labels_same_day_runs_by_time_and_kind() {
+    let audit = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let unattended = crate::support::runs::drill(audit.path(), scratch.path());
+    let person = crate::support::runs::interactive(audit.path(), scratch.path());
+    let drill_mode = Retime {
+        mode: Some("drill"),
+        ..Retime::default()
+    };
+    let runs = [
+        (
+            &person,
+            "20261206T091400Z-review-drill-0001",
+            "2026-12-06T09:14:00Z",
+        ),
+        (
+            &unattended,
+            "20261206T140300Z-review-drill-0002",
+            "2026-12-06T14:03:00Z",
+        ),
+        (
+            &unattended,
+            "20261206T163000Z-review-drill-0003",
+            "2026-12-06T16:30:00Z",
+        ),
+    ];
+    let paths: Vec<PathBuf> = runs
+        .iter()
+        .map(|(src, run, base)| retime_with(src, out.path(), run, base, 300, &drill_mode))
+        .collect();
+    let html = review_of(&paths, "html");
+    let xml = parse(&html);
+    let chart = xml
+        .descendants()
+        .find(|n| n.has_tag_name("svg") && n.attribute("class") == Some("trend"))
+        .expect("a trend chart");
+    let groups: Vec<roxmltree::Node> = chart
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && n.attribute("data-run").is_some())
+        .collect();
+    assert_eq!(groups.len(), 3);
+    let expected = [
+        ("09:14", "interactive"),
+        ("14:03", "unattended"),
+        ("16:30", "unattended"),
+    ];
+    for (g, (hhmm, kind)) in groups.iter().zip(expected) {
+        let labels: Vec<String> = g
+            .children()
+            .filter(|n| n.has_tag_name("text"))
+            .map(text_of)
+            .collect();
+        assert!(
+            labels.iter().any(|l| l.ends_with(&format!("12-06 {hhmm}"))),
+            "{labels:?}"
+        );
+        assert!(labels.contains(&format!("{kind} drill")), "{labels:?}");
+        assert_eq!(g.attribute("data-kind"), Some(kind));
+        let marker = g
+            .children()
+            .find(|n| n.attribute("class").is_some_and(|c| c.starts_with("point")))
+            .unwrap();
+        assert_eq!(
+            marker.attribute("class").unwrap().contains("unattended"),
+            kind == "unattended"
+        );
+    }
+    let doc: Value = serde_json::from_str(&review_of(&paths, "json")).unwrap();
+    let c = &doc["comparison"];
+    assert!(c["trend"].is_null(), "no trend across kinds: {c}");
+    let trends = c["trends"].as_array().unwrap();
+    assert_eq!(trends.len(), 1, "{c}");
+    assert_eq!(
+        (trends[0]["kind"].as_str(), trends[0]["runs"].as_u64()),
+        (Some("unattended"), Some(2))
+    );
+    let text = review_of(&paths, "text");
+    assert!(text.contains("Trend of the unattended drills:"), "{text}");
+    assert!(text.contains("only one interactive drill: no trend."), "{text}");
+    let md = review_of(&paths, "md");
+    let x_axis = md.lines().find(|l| l.trim_start().starts_with("x-axis")).unwrap();
+    assert!(
+        x_axis.contains("1 interactive drill 12-06 09:14")
+            && x_axis.contains("2 unattended drill 12-06 14:03"),
+        "{x_axis}"
+    );
+}
+
 /// The timeline SVG of a one-run HTML review.
 fn timeline_of(trail: &Path) -> String {
     let html = runbook(["review", "--format", "html"])
