@@ -880,4 +880,35 @@ mod tests {
         assert_eq!(a.exec_ms, 2000);
         assert_eq!((a.outcome.as_deref(), a.exit), (Some("failed"), Some(2)));
     }
+
+    /// A run's kind comes from `unattended` of its start and every resume: a resume by a
+    /// person makes an unattended start interactive; a trail without the field is unknown.
+    #[test]
+    fn the_kind_of_a_run_counts_every_walk_of_it() {
+        let start = |unattended: Option<bool>| {
+            let mut extra = json!({"runbook": "x", "mode": "drill", "rto_ms": 60000});
+            if let Some(u) = unattended {
+                extra["unattended"] = u.into();
+            }
+            event(0, "2026-11-22T03:00:00.000Z", 0, "run started", extra)
+        };
+        let resumed = |unattended: bool| {
+            event(
+                1,
+                "2026-11-22T03:10:00.000Z",
+                0,
+                "run resumed",
+                json!({"unattended": unattended}),
+            )
+        };
+        let kind = |events: Vec<Value>| {
+            from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false }).kind
+        };
+        assert_eq!(kind(vec![start(Some(true))]), "unattended");
+        assert_eq!(kind(vec![start(Some(false))]), "interactive");
+        assert_eq!(kind(vec![start(Some(true)), resumed(true)]), "unattended");
+        assert_eq!(kind(vec![start(Some(true)), resumed(false)]), "interactive");
+        assert_eq!(kind(vec![start(None)]), "unknown");
+        assert_eq!(kind(vec![start(None), resumed(true)]), "unknown");
+    }
 }
