@@ -124,6 +124,8 @@ pub enum Event {
         who: Who,
         /// The alert it was started from (`--alert`): its source and identity.
         alert: Option<serde_json::Value>,
+        /// `--yes`: nobody is asked; every answer is given in advance or automatic.
+        unattended: bool,
     },
     /// The run lock was taken (design §6); `previous` held it when it was stale or broken.
     LockTaken {
@@ -153,6 +155,8 @@ pub enum Event {
         from: String,
         /// The same as the operator reads it: times in local `HH:MM`.
         shown: String,
+        /// Resumed with `--yes`: nobody is asked from here on.
+        unattended: bool,
     },
     /// What the operator reads before the first step (shown, never recorded: it comes from
     /// the runbook and inventory, whose hash and bindings the trail has): where each target

@@ -255,6 +255,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             no_shell,
             who,
             alert,
+            unattended,
             ..
         } => {
             let f = fields(vec![
@@ -267,6 +268,8 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ("inputs", json!(inputs)),
                 ("rto_ms", ms(*rto)),
                 ("since_offset_ms", ms(*since_offset)),
+                // Always written, true or false: a trail without it predates the field.
+                ("unattended", json!(unattended)),
                 (
                     "start_at",
                     start_at.as_ref().map(|s| json!(s)).unwrap_or(Value::Null),
@@ -437,6 +440,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             who,
             gap,
             from,
+            unattended,
             ..
         } => {
             let mut f = fields(vec![
@@ -444,6 +448,7 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 ("hand_off", json!(operator != previous_operator)),
                 ("gap_ms", ms(*gap)),
                 ("from", json!(from)),
+                ("unattended", json!(unattended)),
             ]);
             f.extend(who_fields(who));
             audit.append_signed("run resumed", None, None, f)?;

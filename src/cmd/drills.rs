@@ -59,9 +59,12 @@ pub struct DrillStatus {
     pub runs_since: usize,
     /// Their verdicts, oldest first (`FAIL`, `INCOMPLETE`, `TAMPERED`, `PASS` not counted).
     pub since_verdicts: Vec<String>,
-    /// The trend of the last passes that count (at most 5, oldest first); null with fewer
-    /// than two.
+    /// The trend of the last passes that count and are of the last PASS's kind (at most 5,
+    /// oldest first; like with like: an unattended PASS is not compared with an interactive
+    /// one); null with fewer than two.
     pub trend: Option<Trend>,
+    /// Passes that count but are of another kind than the last PASS, left out of the trend.
+    pub trend_left_out: usize,
     /// PASSes that do not count, newest first, and why.
     pub not_counted: Vec<NotCounted>,
 }
@@ -72,6 +75,8 @@ pub struct Pass {
     pub path: String,
     /// When the drill was launched.
     pub date: Option<DateTime<Utc>>,
+    /// `interactive`, `unattended` (`--yes`) or `unknown` (a trail older than the record).
+    pub kind: String,
     pub total_ms: u64,
     pub rto_ms: u64,
     pub operators: Vec<String>,
@@ -312,7 +317,11 @@ fn status(book: &DrillBook, trails: &[Trail], signers: Option<&Path>, now: DateT
     let mut not_counted = Vec::new();
     let mut last_pass_index: Option<usize> = None;
     for (i, t) in mine.iter().enumerate().rev() {
-        if counted.len() >= TREND_RUNS {
+        let of_kind = counted
+            .iter()
+            .filter(|(_, p)| p.kind == counted[0].1.kind)
+            .count();
+        if of_kind >= TREND_RUNS {
             break;
         }
         let r = &t.review;
@@ -330,6 +339,7 @@ fn status(book: &DrillBook, trails: &[Trail], signers: Option<&Path>, now: DateT
                         run: r.run.clone(),
                         path: t.path.display().to_string(),
                         date: r.launched,
+                        kind: r.kind.clone(),
                         total_ms: r.total_ms,
                         rto_ms: r.rto_ms,
                         operators: r.operators.clone(),
@@ -373,8 +383,15 @@ fn status(book: &DrillBook, trails: &[Trail], signers: Option<&Path>, now: DateT
         .and_then(|p| p.date)
         .map(|d| d + chrono::Duration::milliseconds(every_ms as i64));
     let overdue = due.is_none_or(|due| now > due);
+    let kind = last_pass.as_ref().map(|p| p.kind.clone()).unwrap_or_default();
+    let trend_left_out = counted.iter().filter(|(_, p)| p.kind != kind).count();
     let trend = {
-        let reviews: Vec<&Review> = counted.iter().rev().map(|(t, _)| &t.review).collect();
+        let reviews: Vec<&Review> = counted
+            .iter()
+            .rev()
+            .filter(|(_, p)| p.kind == kind)
+            .map(|(t, _)| &t.review)
+            .collect();
         (reviews.len() >= 2)
             .then(|| Comparison::new(&reviews).trend)
             .flatten()
@@ -393,6 +410,7 @@ fn status(book: &DrillBook, trails: &[Trail], signers: Option<&Path>, now: DateT
         runs_since: since.len(),
         since_verdicts,
         trend,
+        trend_left_out,
         not_counted,
     }
 }
@@ -425,10 +443,11 @@ fn render(statuses: &[DrillStatus], dir: &Path, signers: Option<&Path>, now: Dat
     let rows: Vec<Vec<String>> = statuses
         .iter()
         .map(|s| {
-            let (date, took, operator, signed) = match &s.last_pass {
+            let (date, kind, took, operator, signed) = match &s.last_pass {
                 Some(p) => (
                     p.date
                         .map_or("?".into(), |d| format!("{} ({})", day(d), ago(d, now))),
+                    p.kind.clone(),
                     format!(
                         "{} of {} ({})",
                         fmt_total(p.total_ms),
@@ -438,11 +457,12 @@ fn render(statuses: &[DrillStatus], dir: &Path, signers: Option<&Path>, now: Dat
                     p.operators.join(" → "),
                     p.signed_by.clone().unwrap_or_else(|| "UNSIGNED".into()),
                 ),
-                None => ("never".into(), "-".into(), "-".into(), "-".into()),
+                None => ("never".into(), "-".into(), "-".into(), "-".into(), "-".into()),
             };
+            // The trend compares passes of the last one's kind only, and says which.
             let trend = match &s.trend {
-                Some(t) if t.direction == "steady" => "steady".to_string(),
-                Some(t) => format!("{} ({:+.0}%)", t.direction, t.change_pct),
+                Some(t) if t.direction == "steady" => format!("steady ({} {})", t.runs, t.kind),
+                Some(t) => format!("{} ({:+.0}%, {} {})", t.direction, t.change_pct, t.runs, t.kind),
                 None => "-".into(),
             };
             let status = match (s.overdue, s.due) {
@@ -454,6 +474,7 @@ fn render(statuses: &[DrillStatus], dir: &Path, signers: Option<&Path>, now: Dat
                 s.runbook.clone(),
                 s.every.clone(),
                 date,
+                kind,
                 took,
                 operator,
                 signed,
@@ -468,6 +489,7 @@ fn render(statuses: &[DrillStatus], dir: &Path, signers: Option<&Path>, now: Dat
             "drill",
             "every",
             "last PASS (UTC)",
+            "kind",
             "took",
             "operator",
             "signed",
@@ -478,6 +500,14 @@ fn render(statuses: &[DrillStatus], dir: &Path, signers: Option<&Path>, now: Dat
         &rows,
     );
     for s in statuses {
+        if let (Some(p), n @ 1..) = (&s.last_pass, s.trend_left_out) {
+            out.push_str(&format!(
+                "{}: the trend compares {} passes only; {n} other pass{} left out (runs of another kind are not alike)\n",
+                s.runbook,
+                p.kind,
+                if n == 1 { " is" } else { "es are" }
+            ));
+        }
         for n in &s.not_counted {
             out.push_str(&format!(
                 "{}: the PASS of {} does not count: {}\n",

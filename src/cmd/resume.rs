@@ -174,6 +174,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         gap: (now - recorded.last_ts).to_std().unwrap_or_default(),
         from: crate::resume::describe(&recorded.continue_at, str::to_string),
         shown: crate::resume::describe(&recorded.continue_at, crate::ui::local_time::stamp),
+        unattended: opts.yes,
     };
     crate::launch::launch(Launch {
         plan,

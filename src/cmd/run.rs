@@ -133,6 +133,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         no_shell: opts.no_shell,
         who: crate::launch::who(&signing),
         alert: alert.as_ref().map(crate::alert::Alert::identity),
+        unattended: opts.yes,
     };
     crate::launch::launch(Launch {
         plan,

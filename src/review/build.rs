@@ -38,6 +38,9 @@ pub struct Line {
     pub targets: Option<IndexMap<String, String>>,
     pub rto_ms: Option<u64>,
     pub since_offset_ms: Option<u64>,
+    pub inputs: Option<Value>,
+    // run started, run resumed
+    pub unattended: Option<bool>,
     // step presented / started / finished
     pub position: Option<u64>,
     pub kind: Option<String>,
@@ -275,6 +278,8 @@ struct Builder {
     /// When the run was resumed, until the first step after it opens: the questions asked
     /// at a resume (an unknown step) are the operator's time on that step, not a gap.
     resumed_at: Option<u64>,
+    /// `unattended` of `run started` and of each `run resumed`, in order.
+    walks: Vec<Option<bool>>,
 }
 
 /// Each host's time in a step whose attempts ran on several hosts (a fleet), in the order
@@ -304,6 +309,18 @@ fn host_times(attempts: &[Attempt]) -> Vec<super::HostTime> {
     hosts
 }
 
+/// A run is interactive when any of its walks (its start, each resume) had someone to ask,
+/// unattended when every one had `--yes`, unknown when a walk predates the record of it.
+fn kind(walks: &[Option<bool>]) -> &'static str {
+    if walks.contains(&Some(false)) {
+        "interactive"
+    } else if !walks.is_empty() && walks.iter().all(|w| *w == Some(true)) {
+        "unattended"
+    } else {
+        "unknown"
+    }
+}
+
 fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(ts)
         .ok()
@@ -322,6 +339,8 @@ impl Builder {
                 title: String::new(),
                 file_sha256: String::new(),
                 mode: String::new(),
+                kind: String::new(),
+                inputs: IndexMap::new(),
                 operators: Vec::new(),
                 targets: IndexMap::new(),
                 clock_start: None,
@@ -356,6 +375,7 @@ impl Builder {
             current: None,
             resume_gaps: Vec::new(),
             resumed_at: None,
+            walks: Vec::new(),
         }
     }
 
@@ -467,9 +487,6 @@ impl Builder {
             }
             "step started" => self.step_started(&e, at),
             "shell opened" => {
-                let dir = std::path::Path::new(&self.r.path)
-                    .parent()
-                    .map(std::path::Path::to_path_buf);
                 let recording = e.output_file.clone().unwrap_or_default();
                 let shell = super::ShellSession {
                     number: e.shell.unwrap_or(0),
@@ -479,11 +496,6 @@ impl Builder {
                     ms: 0,
                     cols: e.cols.unwrap_or(0),
                     rows: e.rows.unwrap_or(0),
-                    // Absolute when it can be: a review written elsewhere still links it.
-                    file: dir
-                        .map(|d| d.join(&recording))
-                        .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string())
-                        .unwrap_or_else(|| recording.clone()),
                     recording,
                     bytes: None,
                     sha256: None,
@@ -549,6 +561,7 @@ impl Builder {
                 }
             }
             "run resumed" => {
+                self.walks.push(e.unattended);
                 // From the last event before the crash to the resume, nobody was at it: the
                 // step in progress ends at the crash, and the time in between is a gap.
                 self.close(prev_at);
@@ -575,6 +588,20 @@ impl Builder {
         r.file_sha256 = e.file_sha256.clone().unwrap_or_default();
         r.mode = e.mode.clone().unwrap_or_default();
         r.targets = e.targets.clone().unwrap_or_default();
+        r.inputs = match &e.inputs {
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+            _ => IndexMap::new(),
+        };
+        self.walks.push(e.unattended);
         r.rto_ms = e.rto_ms.unwrap_or(0);
         r.launched = ts;
         r.account = e.account.as_ref().map(|a| match &a.login {
@@ -741,6 +768,7 @@ impl Builder {
         self.close(self.last_at);
         let seal = self.seal.take();
         let mut r = self.r;
+        r.kind = kind(&self.walks).into();
         r.total_ms = self.sealed_total.unwrap_or(self.last_at);
         if let Some(seal) = &seal {
             if seal.signature.is_none() && r.signed.starts_with("signed") {
@@ -939,5 +967,36 @@ mod tests {
         let a = &r.steps[0];
         assert_eq!(a.exec_ms, 2000);
         assert_eq!((a.outcome.as_deref(), a.exit), (Some("failed"), Some(2)));
+    }
+
+    /// A run's kind comes from `unattended` of its start and every resume: a resume by a
+    /// person makes an unattended start interactive; a trail without the field is unknown.
+    #[test]
+    fn the_kind_of_a_run_counts_every_walk_of_it() {
+        let start = |unattended: Option<bool>| {
+            let mut extra = json!({"runbook": "x", "mode": "drill", "rto_ms": 60000});
+            if let Some(u) = unattended {
+                extra["unattended"] = u.into();
+            }
+            event(0, "2026-11-22T03:00:00.000Z", 0, "run started", extra)
+        };
+        let resumed = |unattended: bool| {
+            event(
+                1,
+                "2026-11-22T03:10:00.000Z",
+                0,
+                "run resumed",
+                json!({"unattended": unattended}),
+            )
+        };
+        let kind = |events: Vec<Value>| {
+            from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false }).kind
+        };
+        assert_eq!(kind(vec![start(Some(true))]), "unattended");
+        assert_eq!(kind(vec![start(Some(false))]), "interactive");
+        assert_eq!(kind(vec![start(Some(true)), resumed(true)]), "unattended");
+        assert_eq!(kind(vec![start(Some(true)), resumed(false)]), "interactive");
+        assert_eq!(kind(vec![start(None)]), "unknown");
+        assert_eq!(kind(vec![start(None), resumed(true)]), "unknown");
     }
 }

@@ -23,8 +23,19 @@ pub struct Comparison {
     /// `trends`).
     pub trend: Option<Trend>,
     /// One trend per mode that has two runs or more: a drill rehearses and an incident is the
-    /// real thing, and one trend across both would compare unlike runs.
+    /// real thing, and one trend across both would compare unlike runs. Likewise per kind
+    /// when the runs mix unattended (`--yes`) and interactive ones: a run nobody answered is
+    /// not a person's time.
     pub trends: Vec<Trend>,
+    /// How many runs of each mode and kind, when the runs mix kinds, else empty.
+    pub kinds: Vec<KindCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KindCount {
+    pub mode: String,
+    pub kind: String,
+    pub runs: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +52,8 @@ pub struct Column {
     pub launched: Option<DateTime<Utc>>,
     pub runbook: String,
     pub mode: String,
+    /// `interactive`, `unattended` or `unknown` (the review's `kind`).
+    pub kind: String,
     pub total_ms: u64,
     /// The human and machine parts of the total (`time` of the run's review): the trend
     /// chart stacks them.
@@ -48,6 +61,17 @@ pub struct Column {
     pub machine_ms: u64,
     pub rto_ms: u64,
     pub verdict: String,
+}
+
+impl Column {
+    /// `unattended drill`, `interactive incident`: the mode and how it was driven, for a
+    /// chart's label (`drill` alone when the trail does not say).
+    pub fn words(&self) -> String {
+        match self.kind.as_str() {
+            "unattended" | "interactive" => format!("{} {}", self.kind, self.mode),
+            _ => self.mode.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -62,6 +86,8 @@ pub struct Row {
 pub struct Trend {
     /// The mode of the runs it covers: `drill` or `incident`.
     pub mode: String,
+    /// Their kind: `interactive`, `unattended` or `unknown`; a trend covers one kind.
+    pub kind: String,
     /// `faster`, `slower` or `steady`.
     pub direction: String,
     pub runs: usize,
@@ -123,6 +149,7 @@ impl Comparison {
                 launched: r.launched,
                 runbook: r.runbook.clone(),
                 mode: r.mode.clone(),
+                kind: r.kind.clone(),
                 total_ms: r.total_ms,
                 human_ms: r.time.human_ms,
                 machine_ms: r.time.machine_ms,
@@ -141,22 +168,45 @@ impl Comparison {
                 }),
             }
         }
+        // A trend compares like with like: one per mode and kind, in the order the runs first
+        // show them.
+        let mut kinds: Vec<KindCount> = Vec::new();
+        for r in &runs {
+            match kinds.iter_mut().find(|k| k.mode == r.mode && k.kind == r.kind) {
+                Some(k) => k.runs += 1,
+                None => kinds.push(KindCount {
+                    mode: r.mode.clone(),
+                    kind: r.kind.clone(),
+                    runs: 1,
+                }),
+            }
+        }
+        let kinds_mixed = runs.iter().any(|r| r.kind != runs[0].kind);
         let mixed = modes.len() > 1;
-        let trends: Vec<Trend> = modes
+        let trends: Vec<Trend> = kinds
             .iter()
-            .filter_map(|m| {
-                let picked: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].mode == m.mode).collect();
-                let noun = if mixed {
-                    plural_mode(&m.mode)
+            .filter_map(|k| {
+                let picked: Vec<usize> = (0..runs.len())
+                    .filter(|&i| runs[i].mode == k.mode && runs[i].kind == k.kind)
+                    .collect();
+                let noun = if kinds.len() > 1 {
+                    group_noun(&k.mode, &k.kind, kinds_mixed, 2)
                 } else {
                     "runs".into()
                 };
-                trend(&runs, &steps, &picked, &m.mode, &noun)
+                trend(&runs, &steps, &picked, &k.mode, &k.kind, &noun)
             })
             .collect();
-        let trend = if mixed { None } else { trends.first().cloned() };
+        let trend = if kinds.len() > 1 {
+            None
+        } else {
+            trends.first().cloned()
+        };
         if !mixed {
             modes.clear();
+        }
+        if !kinds_mixed {
+            kinds.clear();
         }
         Comparison {
             runs,
@@ -165,6 +215,31 @@ impl Comparison {
             modes,
             trend,
             trends,
+            kinds,
+        }
+    }
+
+    /// Why the runs of a mixed comparison get several trends, after `mixed_modes`.
+    pub fn mixed_why(&self) -> &'static str {
+        if self.kinds_mixed() {
+            "an unattended run (--yes) waits for nobody, an interactive one for a person, and a drill rehearses while an incident is the real thing; each mode and kind has its own trend"
+        } else {
+            "a drill rehearses, an incident is the real thing; each mode has its own trend"
+        }
+    }
+
+    /// The runs mix unattended and interactive ones.
+    pub fn kinds_mixed(&self) -> bool {
+        !self.kinds.is_empty()
+    }
+
+    /// What a run of the comparison was, in the words of its lists: `drill`, or `unattended
+    /// drill` when the runs mix kinds.
+    pub fn mode_of(&self, run: &Column) -> String {
+        if self.kinds_mixed() {
+            format!("{} {}", run.kind, run.mode)
+        } else {
+            run.mode.clone()
         }
     }
 
@@ -216,11 +291,24 @@ impl Comparison {
         let mut modes = vec!["mode".to_string()];
         modes.extend(self.runs.iter().map(|r| r.mode.clone()));
         rows.push(modes);
+        if self.kinds_mixed() {
+            let mut kinds = vec!["kind".to_string()];
+            kinds.extend(self.runs.iter().map(|r| r.kind.clone()));
+            rows.push(kinds);
+        }
         rows
     }
 
     /// `mixes 2 incidents and 3 drills`, when the runs do.
     pub fn mixed_modes(&self) -> Option<String> {
+        if self.kinds_mixed() {
+            let counts: Vec<String> = self
+                .kinds
+                .iter()
+                .map(|k| format!("{} {}", k.runs, group_noun(&k.mode, &k.kind, true, k.runs)))
+                .collect();
+            return Some(format!("mixes {}", counts.join(" and ")));
+        }
         if self.modes.len() < 2 {
             return None;
         }
@@ -242,26 +330,49 @@ impl Comparison {
     /// What each trend is of: `Trend` alone when the runs are of one mode, else `Trend of the
     /// drills`; and the modes with a single run, which have none.
     pub fn trend_lines(&self) -> Vec<(String, String)> {
+        let split = self.trends.len() > 1 || !self.modes.is_empty() || self.kinds_mixed();
         let mut lines: Vec<(String, String)> = self
             .trends
             .iter()
             .map(|t| {
-                let label = if self.modes.is_empty() {
-                    "Trend".to_string()
+                let label = if split {
+                    format!(
+                        "Trend of the {}",
+                        group_noun(&t.mode, &t.kind, self.kinds_mixed(), 2)
+                    )
                 } else {
-                    format!("Trend of the {}", plural_mode(&t.mode))
+                    "Trend".to_string()
                 };
                 (label, t.summary.clone())
             })
             .collect();
-        for m in self.modes.iter().filter(|m| m.runs < 2) {
-            lines.push((
-                format!("Trend of the {}", plural_mode(&m.mode)),
-                format!("only one {}: no trend.", m.mode),
-            ));
+        if self.kinds_mixed() {
+            for k in self.kinds.iter().filter(|k| k.runs < 2) {
+                lines.push((
+                    format!("Trend of the {}", group_noun(&k.mode, &k.kind, true, 2)),
+                    format!("only one {}: no trend.", group_noun(&k.mode, &k.kind, true, 1)),
+                ));
+            }
+        } else {
+            for m in self.modes.iter().filter(|m| m.runs < 2) {
+                lines.push((
+                    format!("Trend of the {}", plural_mode(&m.mode)),
+                    format!("only one {}: no trend.", m.mode),
+                ));
+            }
         }
         lines
     }
+}
+
+/// `drills`, `unattended drills`, `an interactive drill`'s noun: the group a trend covers.
+fn group_noun(mode: &str, kind: &str, with_kind: bool, count: usize) -> String {
+    let mode = if count == 1 {
+        mode.to_string()
+    } else {
+        plural_mode(mode)
+    };
+    if with_kind { format!("{kind} {mode}") } else { mode }
 }
 
 /// `path` as one word a shell reads back: as is when it is plain, else quoted.
@@ -284,7 +395,14 @@ fn plural_mode(mode: &str) -> String {
 
 /// The trend over the runs at `picked` (indices into `runs`, oldest first), called `noun` in
 /// its sentence.
-fn trend(all_runs: &[Column], all_steps: &[Row], picked: &[usize], mode: &str, noun: &str) -> Option<Trend> {
+fn trend(
+    all_runs: &[Column],
+    all_steps: &[Row],
+    picked: &[usize],
+    mode: &str,
+    kind: &str,
+    noun: &str,
+) -> Option<Trend> {
     if picked.len() < 2 {
         return None;
     }
@@ -363,6 +481,7 @@ fn trend(all_runs: &[Column], all_steps: &[Row], picked: &[usize], mode: &str, n
     }
     Some(Trend {
         mode: mode.to_string(),
+        kind: kind.to_string(),
         direction: direction.into(),
         runs: runs.len(),
         first_ms: first,

@@ -109,6 +109,7 @@ pub fn render(e: &Evidence<'_>) -> String {
     ));
     out.push_str(&banners(e));
     out.push_str(&verdict_section(e));
+    out.push_str(&inputs_section(r));
     out.push_str(&integrity_section(e));
     out.push_str(&check_section(e));
     out.push_str("<section id=\"timeline\">\n<h2>Timeline</h2>\n");
@@ -183,6 +184,52 @@ fn verdict_section(e: &Evidence<'_>) -> String {
         .map(|f| vec![f.label.to_string(), f.value])
         .collect();
     out.push_str(&table(&["", ""], &facts, |_| ""));
+    out.push_str("</section>\n");
+    out
+}
+
+/// What the drill ran with: every input as `run started` recorded it (secrets are recorded
+/// masked, so they show masked here too) and every target with the host key that answered.
+fn inputs_section(r: &Review) -> String {
+    let mut out = String::from("<section id=\"inputs\">\n<h2>What it ran with</h2>\n");
+    if r.inputs.is_empty() {
+        out.push_str("<p>No input: the runbook declares none, or the trail records none.</p>\n");
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .inputs
+            .iter()
+            .map(|(name, value)| {
+                let how = if value == crate::vars::MASK {
+                    "secret: never recorded, shown masked"
+                } else {
+                    "as recorded in the trail (--set, --set-from, an alert, or the default)"
+                };
+                vec![name.clone(), value.clone(), how.to_string()]
+            })
+            .collect();
+        out.push_str(&table(&["input", "value", ""], &rows, |_| ""));
+    }
+    if r.targets.is_empty() {
+        out.push_str("<p>No target recorded.</p>\n");
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .targets
+            .iter()
+            .map(|(role, host)| {
+                let key = host
+                    .split(',')
+                    .map(|h| r.host_keys.get(h.trim()).cloned().unwrap_or_else(|| "-".into()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                vec![role.clone(), host.clone(), key]
+            })
+            .collect();
+        out.push_str(&table(
+            &["target role", "host", "host key that answered"],
+            &rows,
+            |_| "",
+        ));
+    }
     out.push_str("</section>\n");
     out
 }

@@ -44,6 +44,9 @@ tr.over td { color: var(--over); font-weight: 600; }
 svg.timeline, svg.trend { max-width: 100%; height: auto; font: 11px system-ui, sans-serif; }
 svg .point { stroke: var(--bg); stroke-width: 1.5; } svg .point.drill { fill: var(--drill); }
 svg .point.incident { fill: var(--incident); }
+svg .point.drill.unattended { fill: var(--bg); stroke: var(--drill); stroke-width: 2.5; }
+svg .point.incident.unattended { fill: var(--bg); stroke: var(--incident); stroke-width: 2.5; }
+svg .break { stroke: var(--muted); stroke-width: 1.5; fill: none; } svg .gap-label { fill: var(--muted); }
 svg .trend-line { fill: none; stroke-width: 1.5; } svg .trend-line.drill { stroke: var(--drill); }
 svg .trend-line.incident { stroke: var(--incident); stroke-dasharray: 3 3; }
 svg text { fill: var(--fg); } svg .tick { fill: var(--muted); }
@@ -258,8 +261,9 @@ fn render_comparison(c: &Comparison) -> String {
     }
     if let Some(mixed) = c.mixed_modes() {
         out.push_str(&format!(
-            "<p class=\"banner\">This comparison {}: a drill rehearses, an incident is the real thing; each mode has its own trend.</p>\n",
-            esc(&mixed)
+            "<p class=\"banner\">This comparison {}: {}.</p>\n",
+            esc(&mixed),
+            esc(c.mixed_why())
         ));
     }
     for (label, summary) in c.trend_lines() {
@@ -288,7 +292,7 @@ fn render_comparison(c: &Comparison) -> String {
         out.push_str(&format!(
             "<li><code>{}</code> ({})</li>\n",
             esc(&r.run),
-            esc(&r.mode)
+            esc(&c.mode_of(r))
         ));
     }
     out.push_str("</ol>\n");
@@ -314,10 +318,10 @@ pub(crate) fn record(r: &Review) -> String {
             fmt_clock(r, item.at_ms),
             fmt_ms(item.at_ms)
         ));
-        if let Some(file) = &item.link {
+        if let Some(replay) = &item.replay {
             out.push_str(&format!(
-                " <a href=\"{}\">open the recording</a>",
-                esc(&file_href(file))
+                " (in the audit dir; play it with <code class=\"replay\">{}</code>)",
+                esc(replay)
             ));
         }
         if !item.diff.is_empty() {
@@ -339,27 +343,4 @@ pub(crate) fn record(r: &Review) -> String {
     }
     out.push_str("</ul>\n");
     out
-}
-
-/// A link to a file beside the trail: a `file://` URL when its path is absolute (the review
-/// may be written anywhere), else the path as given, percent-encoded either way.
-fn file_href(path: &str) -> String {
-    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-    const PATH: &AsciiSet = &CONTROLS
-        .add(b' ')
-        .add(b'"')
-        .add(b'#')
-        .add(b'%')
-        .add(b'<')
-        .add(b'>')
-        .add(b'?')
-        .add(b'`')
-        .add(b'{')
-        .add(b'}');
-    let encoded = utf8_percent_encode(path, PATH).to_string();
-    if path.starts_with('/') {
-        format!("file://{encoded}")
-    } else {
-        encoded
-    }
 }

@@ -259,9 +259,7 @@ fn render_comparison(c: &Comparison) -> String {
         ));
     }
     if let Some(mixed) = c.mixed_modes() {
-        out.push_str(&format!(
-            "> This comparison {mixed}: a drill rehearses, an incident is the real thing; each mode has its own trend.\n\n"
-        ));
+        out.push_str(&format!("> This comparison {mixed}: {}.\n\n", c.mixed_why()));
     }
     let mut header = vec!["step".to_string()];
     header.extend(
@@ -275,7 +273,7 @@ fn render_comparison(c: &Comparison) -> String {
     out.push_str(&md_table(&header, &rows));
     out.push('\n');
     for (i, r) in c.runs.iter().enumerate() {
-        out.push_str(&format!("{}. `{}` ({})\n", i + 1, r.run, r.mode));
+        out.push_str(&format!("{}. `{}` ({})\n", i + 1, r.run, c.mode_of(r)));
     }
     let trends = c.trend_lines();
     if !trends.is_empty() {
@@ -346,10 +344,15 @@ pub fn xychart(c: &Comparison) -> String {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let day = r
-                .launched
-                .map_or_else(|| "?".to_string(), |t| t.format("%m-%d").to_string());
-            format!("\"{}\"", label(&format!("{} {} {day}", i + 1, r.mode)))
+            format!(
+                "\"{}\"",
+                label(&format!(
+                    "{} {} {}",
+                    i + 1,
+                    r.words(),
+                    super::svg::when(r.launched)
+                ))
+            )
         })
         .collect();
     let mut out = String::from("xychart-beta\n");

@@ -61,6 +61,12 @@ pub struct Review {
     pub file_sha256: String,
     /// `drill` or `incident`.
     pub mode: String,
+    /// `interactive` (someone answered at a terminal, at the start or at a resume),
+    /// `unattended` (every walk of the run had `--yes`: nobody was asked), or `unknown` (the
+    /// trail predates the `unattended` field of `run started`).
+    pub kind: String,
+    /// The runbook's inputs as `run started` recorded them (secrets masked: `***`).
+    pub inputs: IndexMap<String, String>,
     /// Everyone who was at the keyboard, in order (more than one after a hand-off).
     pub operators: Vec<String>,
     /// role → host.
@@ -197,9 +203,6 @@ pub struct ShellSession {
     pub recording: String,
     pub bytes: Option<u64>,
     pub sha256: Option<String>,
-    /// The recording's path beside the reviewed trail, for a link.
-    #[serde(skip)]
-    pub file: String,
 }
 
 /// One host of a fleet step (design §13).

@@ -29,6 +29,7 @@ pub fn facts(r: &Review) -> Vec<Fact> {
     let mut facts = vec![
         fact("Runbook", format!("{} ({})", r.title, r.runbook)),
         fact("Mode", r.mode.clone()),
+        fact("Kind", kind_words(&r.kind).into()),
         fact("Operators", operators),
     ];
     if let Some(account) = &r.account {
@@ -37,6 +38,7 @@ pub fn facts(r: &Review) -> Vec<Fact> {
     }
     facts.extend([
         fact("Targets", targets.join(", ")),
+        fact("Inputs", inputs(r)),
         fact("RTO clock start", fmt_time(r.clock_start)),
         fact("Launched", fmt_time(r.launched)),
         fact("End", fmt_time(r.end)),
@@ -71,6 +73,27 @@ pub fn facts(r: &Review) -> Vec<Fact> {
         fact("Signature", r.signed.clone()),
     ]);
     facts
+}
+
+/// The kind of a run in words: how it was driven.
+pub fn kind_words(kind: &str) -> &'static str {
+    match kind {
+        "unattended" => "unattended (--yes: nobody was asked)",
+        "interactive" => "interactive (an operator answered at a terminal)",
+        _ => "unknown (recorded before runs said whether they were unattended)",
+    }
+}
+
+/// The inputs the run had, `name=value` (secrets as the trail has them: `***`), or `none`.
+pub fn inputs(r: &Review) -> String {
+    if r.inputs.is_empty() {
+        return "none".into();
+    }
+    r.inputs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A line of a command's edit.
@@ -146,8 +169,10 @@ pub struct Item {
     pub text: String,
     /// An edit's diff.
     pub diff: Vec<DiffLine>,
-    /// A file the entry names (a shell's recording), for formats that link.
-    pub link: Option<String>,
+    /// The command that plays the recording the entry names (a shell's): `runbook replay RUN
+    /// N`. Formats show it, never a `file://` link: the audit dir is private (0700) and the
+    /// review may be read on another machine.
+    pub replay: Option<String>,
 }
 
 impl Item {
@@ -180,7 +205,7 @@ pub fn items(r: &Review) -> Vec<Item> {
         kind,
         text,
         diff: Vec::new(),
-        link: None,
+        replay: None,
     };
     for d in &r.deviations {
         let visit = r
@@ -274,7 +299,7 @@ pub fn items(r: &Review) -> Vec<Item> {
                     s.number, s.host, s.from, s.cols, s.rows, s.recording
                 ),
             );
-            shell.link = Some(s.file.clone());
+            shell.replay = Some(format!("runbook replay {} {}", r.run, s.number));
             items.push(shell);
         }
         for a in v.attempts.iter().filter(|a| a.outcome != "ok") {

@@ -44,6 +44,180 @@ fn tick_step(span: u64) -> u64 {
         .unwrap_or_else(|| span.div_ceil(10).max(1))
 }
 
+/// Pixels per character of the 11px axis font, rounded up: what a label is laid out with.
+pub const CHAR_W: f64 = 7.0;
+/// Where the plot starts, right of the row labels: room for half of the first tick's label.
+const PAD: f64 = 32.0;
+/// The width a gap drawn as a break takes, whatever its length.
+const BREAK_W: f64 = 72.0;
+/// A gap is drawn as a break when it is at least this share of the time on the axis with it.
+const BREAK_SHARE: f64 = 0.2;
+/// The RTO stretches the axis only when it is at most this share of the drawn time past the
+/// end of the run; farther, it is a label at the right edge.
+const RTO_REACH: f64 = 0.5;
+
+/// `12-06 14:03` (UTC): a run's label on a chart, which tells two runs of one day apart.
+pub fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(|| "?".to_string(), |t| t.format("%m-%d %H:%M").to_string())
+}
+
+/// A stretch of the RTO clock on the axis: drawn to scale, or a break of `BREAK_W`.
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    from: u64,
+    to: u64,
+    x0: f64,
+    x1: f64,
+    broken: bool,
+}
+
+/// The timeline's horizontal scale: the run's steps fill the plot; a long gap (the `--since`
+/// lead, a crash until its resume, the time after the last step) is a break of fixed width;
+/// the RTO widens the axis only when it is near the end of the run.
+struct Scale {
+    segs: Vec<Seg>,
+    /// The RTO is on the axis (else beyond its right end).
+    rto_on_axis: bool,
+    /// The end of the axis, on the RTO clock.
+    end: u64,
+    /// Pixels per millisecond in the stretches drawn to scale.
+    px_per_ms: f64,
+}
+
+impl Scale {
+    fn of(r: &Review) -> Scale {
+        let end_of_steps = r.steps.iter().map(|v| v.start_ms + v.took_ms).max().unwrap_or(0);
+        let content = r.total_ms.max(end_of_steps).max(1);
+        // The gaps to break, longest first, each when it dominates the time left with it.
+        let mut gaps: Vec<(u64, u64)> = r
+            .gaps
+            .iter()
+            .map(|g| (g.start_ms, (g.start_ms + g.ms).min(content)))
+            .filter(|(a, b)| b > a)
+            .collect();
+        gaps.sort_by_key(|(a, b)| std::cmp::Reverse(b - a));
+        let mut broken: Vec<(u64, u64)> = Vec::new();
+        let mut left = content;
+        for (a, b) in gaps {
+            if b - a >= 1_000 && (b - a) as f64 >= BREAK_SHARE * left as f64 {
+                broken.push((a, b));
+                left -= b - a;
+            }
+        }
+        broken.sort();
+        let drawn = left.max(1);
+        let rto_on_axis = r.rto_ms <= content || (r.rto_ms - content) as f64 <= RTO_REACH * drawn as f64;
+        let last = if rto_on_axis {
+            content.max(r.rto_ms)
+        } else {
+            content
+        };
+        let end = last + (last - content + drawn) / 25;
+        let scaled = end - broken.iter().map(|(a, b)| b - a).sum::<u64>();
+        let plot = WIDTH - RIGHT - (LABEL + PAD) - broken.len() as f64 * BREAK_W;
+        let px_per_ms = plot / scaled.max(1) as f64;
+        let mut segs = Vec::new();
+        let (mut at, mut x) = (0u64, LABEL + PAD);
+        for (a, b) in broken {
+            if a > at {
+                let x1 = x + (a - at) as f64 * px_per_ms;
+                segs.push(Seg {
+                    from: at,
+                    to: a,
+                    x0: x,
+                    x1,
+                    broken: false,
+                });
+                x = x1;
+            }
+            segs.push(Seg {
+                from: a,
+                to: b,
+                x0: x,
+                x1: x + BREAK_W,
+                broken: true,
+            });
+            x += BREAK_W;
+            at = b;
+        }
+        segs.push(Seg {
+            from: at,
+            to: end.max(at),
+            x0: x,
+            x1: WIDTH - RIGHT,
+            broken: false,
+        });
+        Scale {
+            segs,
+            rto_on_axis,
+            end,
+            px_per_ms,
+        }
+    }
+
+    /// Where offset `ms` is drawn; past the end of the axis, at its right edge.
+    fn x(&self, ms: u64) -> f64 {
+        let seg = self
+            .segs
+            .iter()
+            .rev()
+            .find(|s| s.from <= ms)
+            .unwrap_or(&self.segs[0]);
+        if ms >= seg.to {
+            return seg.x1;
+        }
+        seg.x0 + (ms - seg.from) as f64 / (seg.to - seg.from).max(1) as f64 * (seg.x1 - seg.x0)
+    }
+
+    fn right(&self) -> f64 {
+        WIDTH - RIGHT
+    }
+}
+
+/// The smallest tick step whose ticks are at least `min_px` apart at `px_per_ms`.
+fn tick_step_px(px_per_ms: f64, min_px: f64) -> u64 {
+    const STEPS: [u64; 22] = [
+        100,
+        200,
+        500,
+        1_000,
+        2_000,
+        5_000,
+        10_000,
+        15_000,
+        30_000,
+        60_000,
+        120_000,
+        300_000,
+        600_000,
+        900_000,
+        1_800_000,
+        3_600_000,
+        7_200_000,
+        10_800_000,
+        21_600_000,
+        43_200_000,
+        86_400_000,
+        172_800_000,
+    ];
+    STEPS
+        .iter()
+        .copied()
+        .find(|s| *s as f64 * px_per_ms >= min_px)
+        .unwrap_or_else(|| (min_px / px_per_ms.max(f64::MIN_POSITIVE)).ceil() as u64)
+}
+
+/// `gap of 1h00m before the first step`: a gap in words.
+fn gap_words(kind: &str, ms: u64) -> String {
+    let what = match kind {
+        "before_first_step" => "before the first step (the --since lead and pre-flight)",
+        "crash_until_resume" => "from the crash to the resume",
+        "after_last_step" => "after the last step",
+        other => other,
+    };
+    format!("gap of {} {what}", fmt_ms(ms))
+}
+
 /// The timeline of `r`; `id` keeps pattern ids apart when a page holds several runs.
 pub fn timeline(r: &Review, id: usize) -> String {
     // A fleet step gets a row per host under its own.
@@ -53,11 +227,8 @@ pub fn timeline(r: &Review, id: usize) -> String {
         .map(|v| 1 + v.hosts.len())
         .sum::<usize>()
         .min(MAX_ROWS);
-    let end_of_steps = r.steps.iter().map(|v| v.start_ms + v.took_ms).max().unwrap_or(0);
-    let span = r.total_ms.max(r.rto_ms).max(end_of_steps).max(1);
-    let span = span + span / 25;
-    let plot = WIDTH - LABEL - RIGHT;
-    let x = |ms: u64| LABEL + ms as f64 / span as f64 * plot;
+    let scale = Scale::of(r);
+    let x = |ms: u64| scale.x(ms);
     let bottom = TOP + rows as f64 * ROW;
     let height = bottom + 64.0;
     let mut s = format!(
@@ -69,9 +240,17 @@ pub fn timeline(r: &Review, id: usize) -> String {
         "<defs><pattern id=\"hatch{id}\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\" patternTransform=\"rotate(45)\"><rect class=\"wait-bg\" width=\"6\" height=\"6\"/><line class=\"wait-line\" x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke-width=\"3\"/></pattern></defs>\n"
     ));
     // Axis and grid: offsets on the RTO clock, and above them the wall-clock time (UTC) when
-    // ticks are whole seconds apart.
-    let step = tick_step(span);
+    // ticks are whole seconds apart. Ticks are far enough apart for their labels, in the
+    // stretches drawn to scale; a label that would touch another, or the edge, is left out.
+    let label_w = |text: &str| text.chars().count() as f64 * CHAR_W;
+    let min_gap = label_w("00:00:00") + 10.0;
+    let step = tick_step_px(scale.px_per_ms, min_gap);
     let clock = r.clock_start.is_some() && step >= 1_000;
+    s.push_str(&format!(
+        "<g class=\"axis\" data-plot-left=\"{:.1}\" data-plot-right=\"{:.1}\">\n",
+        LABEL + PAD,
+        scale.right()
+    ));
     if clock {
         s.push_str(&format!(
             "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">UTC</text><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">RTO clock</text>\n",
@@ -81,34 +260,64 @@ pub fn timeline(r: &Review, id: usize) -> String {
             TOP - 10.0
         ));
     }
-    let mut t = 0;
-    while t <= span {
-        let tx = x(t);
+    let mut last_right = LABEL;
+    for seg in scale.segs.iter().filter(|g| !g.broken) {
+        let mut t = seg.from.div_ceil(step) * step;
+        while t <= seg.to.min(scale.end) {
+            let tx = x(t);
+            let offset = format!("+{}", fmt_ms(t));
+            let wall = if clock { fmt_clock(r, t) } else { String::new() };
+            let half = label_w(&offset).max(label_w(&wall)) / 2.0;
+            if tx - half >= last_right + 4.0 && tx + half <= WIDTH - 2.0 {
+                last_right = tx + half;
+                s.push_str(&format!(
+                    "<line class=\"grid\" x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{bottom:.1}\"/><text class=\"tick\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+                    TOP - 6.0,
+                    TOP - 10.0,
+                    esc(&offset)
+                ));
+                if clock {
+                    s.push_str(&format!(
+                        "<text class=\"tick\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+                        TOP - 22.0,
+                        esc(&wall)
+                    ));
+                }
+            }
+            t += step;
+        }
+    }
+    s.push_str("</g>\n");
+    // Gaps behind the rows; one drawn as a break says how long it was.
+    for g in &r.gaps {
+        let (gx0, gx1) = (x(g.start_ms), x(g.start_ms + g.ms));
+        let broken = scale
+            .segs
+            .iter()
+            .any(|seg| seg.broken && seg.from <= g.start_ms && g.start_ms < seg.to);
         s.push_str(&format!(
-            "<line class=\"grid\" x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{bottom:.1}\"/><text class=\"tick\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">+{}</text>\n",
-            TOP - 6.0,
-            TOP - 10.0,
-            esc(&fmt_ms(t))
+            "<rect class=\"gap{}\" x=\"{gx0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}</title></rect>\n",
+            if broken { " broken" } else { "" },
+            (gx1 - gx0).max(0.5),
+            bottom - TOP,
+            esc(&gap_words(&g.kind, g.ms))
         ));
-        if clock {
+        if broken {
+            for bx in [gx0, gx1] {
+                s.push_str(&format!(
+                    "<path class=\"break\" d=\"M{:.1},{:.1} l4,-4 l-4,-4 l4,-4\"/>\n",
+                    bx - 2.0,
+                    TOP + 2.0
+                ));
+            }
+            let mid = (gx0 + gx1) / 2.0;
             s.push_str(&format!(
-                "<text class=\"tick\" x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
-                TOP - 22.0,
-                fmt_clock(r, t)
+                "<text class=\"gap-label\" x=\"{mid:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text class=\"gap-label\" x=\"{mid:.1}\" y=\"{:.1}\" text-anchor=\"middle\">gap</text>\n",
+                TOP + 22.0,
+                esc(&fmt_ms(g.ms)),
+                TOP + 34.0,
             ));
         }
-        t += step;
-    }
-    // Gaps behind the rows.
-    for g in &r.gaps {
-        s.push_str(&format!(
-            "<rect class=\"gap\" x=\"{:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"><title>gap: {} ({})</title></rect>\n",
-            x(g.start_ms),
-            (x(g.start_ms + g.ms) - x(g.start_ms)).max(0.5),
-            bottom - TOP,
-            esc(&g.kind),
-            esc(&fmt_ms(g.ms))
-        ));
     }
     let (mut row, mut drawn) = (0usize, 0usize);
     for (i, v) in r.steps.iter().enumerate() {
@@ -176,12 +385,27 @@ pub fn timeline(r: &Review, id: usize) -> String {
             ));
         }
         if let Some(target) = v.target_ms {
-            let tx = x(v.start_ms + target);
-            s.push_str(&format!(
-                "<line class=\"target\" x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\"/>\n",
-                y - 3.0,
-                y + BAR + 3.0
-            ));
+            let at = v.start_ms + target;
+            if at <= scale.end {
+                let tx = x(at);
+                s.push_str(&format!(
+                    "<line class=\"target\" x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\"/>\n",
+                    y - 3.0,
+                    y + BAR + 3.0
+                ));
+            } else {
+                // Past the end of the axis: an arrow at the edge, inside the plot.
+                let ex = scale.right();
+                s.push_str(&format!(
+                    "<path class=\"target beyond\" d=\"M{:.1},{:.1} l5,{:.1} l-5,{:.1}\"><title>target {} (at +{}): past the end of the axis</title></path>\n",
+                    ex - 5.0,
+                    y,
+                    BAR / 2.0,
+                    BAR / 2.0,
+                    esc(&fmt_ms(target)),
+                    esc(&fmt_ms(at))
+                ));
+            }
         }
         s.push_str("</g>\n");
         for h in &v.hosts {
@@ -217,15 +441,28 @@ pub fn timeline(r: &Review, id: usize) -> String {
             s.push_str("</g>\n");
         }
     }
-    // The RTO deadline.
-    let rx = x(r.rto_ms);
-    s.push_str(&format!(
-        "<line class=\"rto\" x1=\"{rx:.1}\" y1=\"{:.1}\" x2=\"{rx:.1}\" y2=\"{bottom:.1}\"/><text class=\"rto-label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">RTO {}</text>\n",
-        TOP - 4.0,
-        rx - 4.0,
-        bottom + 14.0,
-        esc(&fmt_rto(r.rto_ms))
-    ));
+    // The RTO deadline: a line when it is on the axis, else a label at the right edge.
+    if scale.rto_on_axis {
+        let rx = x(r.rto_ms);
+        s.push_str(&format!(
+            "<line class=\"rto\" x1=\"{rx:.1}\" y1=\"{:.1}\" x2=\"{rx:.1}\" y2=\"{bottom:.1}\"/><text class=\"rto-label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">RTO {}</text>\n",
+            TOP - 4.0,
+            (rx - 4.0).max(LABEL + PAD + label_w("RTO 99m")),
+            bottom + 14.0,
+            esc(&fmt_rto(r.rto_ms))
+        ));
+    } else {
+        let end = r
+            .total_ms
+            .max(r.steps.iter().map(|v| v.start_ms + v.took_ms).max().unwrap_or(0));
+        s.push_str(&format!(
+            "<text class=\"rto-label beyond\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">RTO {} → {} after the end of the run, off the axis</text>\n",
+            scale.right(),
+            bottom + 14.0,
+            esc(&fmt_rto(r.rto_ms)),
+            esc(&fmt_ms(r.rto_ms - end))
+        ));
+    }
     if r.steps.len() > drawn {
         s.push_str(&format!(
             "<text class=\"tick\" x=\"{LABEL}\" y=\"{:.1}\">… and {} more steps, listed in the table below</text>\n",
@@ -278,7 +515,7 @@ pub fn timeline(r: &Review, id: usize) -> String {
     s
 }
 
-const CHART_HEIGHT: f64 = 360.0;
+const CHART_HEIGHT: f64 = 380.0;
 const CHART_LEFT: f64 = 78.0;
 const CHART_TOP: f64 = 28.0;
 const CHART_BOTTOM: f64 = 280.0;
@@ -332,22 +569,37 @@ pub fn trend_chart(c: &Comparison) -> String {
         (CHART_TOP + CHART_BOTTOM) / 2.0,
         (CHART_TOP + CHART_BOTTOM) / 2.0
     ));
-    // Every few runs get a label when there are many.
-    let label_every = n.div_ceil(20).max(1);
+    // Every few runs get a label when there are many: as many as fit side by side.
+    let widest = c
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            format!("{}. {}", i + 1, when(r.launched))
+                .chars()
+                .count()
+                .max(r.words().chars().count())
+        })
+        .max()
+        .unwrap_or(1) as f64
+        * CHAR_W
+        + 8.0;
+    let label_every = ((widest / slot).ceil() as usize).max(1);
     for (i, r) in c.runs.iter().enumerate() {
         let x0 = cx(i) - bar / 2.0;
         let total = r.total_ms;
         let human = r.human_ms.min(total);
         let machine = r.machine_ms.min(total - human);
         s.push_str(&format!(
-            "<g class=\"run {mode}\" data-run=\"{}\" data-mode=\"{mode}\" data-total-ms=\"{total}\" data-human-ms=\"{}\" data-machine-ms=\"{}\" data-rto-ms=\"{}\" data-verdict=\"{}\"><title>{}. {} {} ({}): total {} of the {} RTO, {}; human {}, machine {}</title>\n",
+            "<g class=\"run {mode}\" data-run=\"{}\" data-mode=\"{mode}\" data-kind=\"{}\" data-total-ms=\"{total}\" data-human-ms=\"{}\" data-machine-ms=\"{}\" data-rto-ms=\"{}\" data-verdict=\"{}\"><title>{}. {} {} ({}): total {} of the {} RTO, {}; human {}, machine {}</title>\n",
             esc(&r.run),
+            esc(&r.kind),
             r.human_ms,
             r.machine_ms,
             r.rto_ms,
             esc(&r.verdict),
             i + 1,
-            esc(&r.mode),
+            esc(&r.words()),
             esc(&super::fmt_time(r.launched)),
             esc(&r.run),
             esc(&super::fmt_total(total)),
@@ -372,42 +624,44 @@ pub fn trend_chart(c: &Comparison) -> String {
             y(human + machine),
             y(human) - y(human + machine)
         ));
-        s.push_str(&marker(&r.mode, cx(i), y(total)));
-        if i % label_every == 0 || i + 1 == n {
-            let day = r
-                .launched
-                .map_or_else(|| "?".to_string(), |t| t.format("%m-%d").to_string());
+        s.push_str(&marker(&r.mode, &r.kind, cx(i), y(total)));
+        // The last run is labelled when its label has room after the last labelled one.
+        let last_fits =
+            (n - 1).is_multiple_of(label_every) || ((n - 1) % label_every) as f64 * slot >= widest;
+        if i % label_every == 0 || (i + 1 == n && last_fits) {
             s.push_str(&format!(
                 "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
                 cx(i),
                 CHART_BOTTOM + 14.0,
-                esc(&format!("{}. {day}", i + 1)),
+                esc(&format!("{}. {}", i + 1, when(r.launched))),
                 cx(i),
                 CHART_BOTTOM + 26.0,
-                esc(&r.mode)
+                esc(&r.words())
             ));
         }
         s.push_str("</g>\n");
     }
-    // A line through each mode's totals: a trend is read within a mode (compare.rs).
-    let mut modes: Vec<&str> = Vec::new();
+    // A line through the totals of each mode and kind: a trend is read like with like
+    // (compare.rs).
+    let mut groups: Vec<(&str, &str)> = Vec::new();
     for r in &c.runs {
-        if !modes.contains(&r.mode.as_str()) {
-            modes.push(&r.mode);
+        if !groups.contains(&(r.mode.as_str(), r.kind.as_str())) {
+            groups.push((&r.mode, &r.kind));
         }
     }
-    for mode in &modes {
+    for (mode, kind) in &groups {
         let points: Vec<String> = c
             .runs
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.mode == *mode)
+            .filter(|(_, r)| r.mode == *mode && r.kind == *kind)
             .map(|(i, r)| format!("{:.1},{:.1}", cx(i), y(r.total_ms)))
             .collect();
         if points.len() > 1 {
             s.push_str(&format!(
-                "<polyline class=\"trend-line {}\" points=\"{}\"/>\n",
+                "<polyline class=\"trend-line {}\" data-kind=\"{}\" points=\"{}\"/>\n",
                 esc(mode),
+                esc(kind),
                 points.join(" ")
             ));
         }
@@ -433,7 +687,7 @@ pub fn trend_chart(c: &Comparison) -> String {
     }
     s.push_str("</g>\n");
     // Legend.
-    let ly = CHART_HEIGHT - 22.0;
+    let ly = CHART_HEIGHT - 40.0;
     let mut legend: Vec<(String, String)> = vec![
         (
             "<rect class=\"wait\" fill=\"url(#trend-hatch)\" x=\"0\" y=\"-10\" width=\"22\" height=\"12\"/>"
@@ -451,7 +705,7 @@ pub fn trend_chart(c: &Comparison) -> String {
     ];
     for mode in ["drill", "incident"] {
         legend.push((
-            marker(mode, 11.0, -4.0),
+            marker(mode, "interactive", 11.0, -4.0),
             format!(
                 "total of {}",
                 if mode == "drill" { "a drill" } else { "an incident" }
@@ -459,27 +713,36 @@ pub fn trend_chart(c: &Comparison) -> String {
         ));
     }
     legend.push((
+        marker("drill", "unattended", 11.0, -4.0),
+        "hollow: unattended (--yes)".into(),
+    ));
+    legend.push((
         "<line class=\"rto\" x1=\"0\" y1=\"-4\" x2=\"22\" y2=\"-4\"/>".into(),
         "RTO".into(),
     ));
-    let mut lx = 10.0;
+    let (mut lx, mut ly) = (10.0, ly);
     for (swatch, words) in legend {
+        let w = 40.0 + words.chars().count() as f64 * CHAR_W;
+        if lx + w > WIDTH {
+            (lx, ly) = (10.0, ly + 18.0);
+        }
         s.push_str(&format!(
             "<g class=\"legend\" transform=\"translate({lx:.1},{ly:.1})\">{swatch}<text x=\"28\" y=\"0\">{}</text></g>\n",
             esc(&words)
         ));
-        lx += 40.0 + words.len() as f64 * 6.4;
+        lx += w;
     }
     s.push_str("</svg>\n");
     s
 }
 
 /// The marker of a run's total: a circle for a drill, a diamond for an incident (told apart
-/// by shape as well as colour). `cx`/`cy` is its centre.
-fn marker(mode: &str, x: f64, y: f64) -> String {
+/// by shape as well as colour), hollow when the run was unattended. `cx`/`cy` is its centre.
+fn marker(mode: &str, kind: &str, x: f64, y: f64) -> String {
+    let unattended = if kind == "unattended" { " unattended" } else { "" };
     if mode == "incident" {
         format!(
-            "<polygon class=\"point incident\" data-cx=\"{x:.1}\" data-cy=\"{y:.1}\" points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\"/>",
+            "<polygon class=\"point incident{unattended}\" data-cx=\"{x:.1}\" data-cy=\"{y:.1}\" points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\"/>",
             x,
             y - 6.5,
             x + 6.5,
@@ -491,7 +754,7 @@ fn marker(mode: &str, x: f64, y: f64) -> String {
         )
     } else {
         format!(
-            "<circle class=\"point drill\" data-cx=\"{x:.1}\" data-cy=\"{y:.1}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5\"/>"
+            "<circle class=\"point drill{unattended}\" data-cx=\"{x:.1}\" data-cy=\"{y:.1}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5\"/>"
         )
     }
 }

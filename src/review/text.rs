@@ -289,9 +289,7 @@ fn render_comparison(c: &Comparison) -> String {
         ));
     }
     if let Some(mixed) = c.mixed_modes() {
-        out.push_str(&format!(
-            "  note: this comparison {mixed}: a drill rehearses, an incident is the real thing; each mode has its own trend\n"
-        ));
+        out.push_str(&format!("  note: this comparison {mixed}: {}\n", c.mixed_why()));
     }
     let mut header = vec!["step".to_string()];
     header.extend((1..=c.runs.len()).map(|i| format!("run {i}")));
@@ -304,7 +302,7 @@ fn render_comparison(c: &Comparison) -> String {
             i + 1,
             r.run,
             fmt_time(r.launched),
-            r.mode
+            c.mode_of(r)
         ));
     }
     let trends = c.trend_lines();

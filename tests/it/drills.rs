@@ -947,3 +947,470 @@ fn an_output_replaced_by_a_fifo_does_not_hang_drills() {
     let reason = g["not_counted"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("not a regular file"), "{g}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 25, item 9: what a drill ran with, how it was driven, and timelines that fit the run.
+
+/// The evidence page says what the drill ran with: each input as the run had it (`--set
+/// backup_dir=…`, the database host of its default) and each target; a secret input shows
+/// masked, never its value.
+#[test]
+fn the_evidence_page_names_the_inputs_and_targets_the_drill_ran_with_and_no_secret() {
+    let cat = catalog(&["inputs-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let secret = "hunter2-not-for-the-page";
+    let trail = drill(
+        cat.path(),
+        audit.path(),
+        "inputs-drill",
+        &[
+            "--set",
+            "backup_dir=/srv/backups/2026-12-06",
+            "--set",
+            &format!("pg_password={secret}"),
+        ],
+        None,
+        0,
+    );
+    let page = audit.path().join("evidence.html");
+    runbook(["--dir"])
+        .arg(cat.path())
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .args(["evidence", &run_id(&trail), "-o"])
+        .arg(&page)
+        .expect_code(0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let xml = parse(&html);
+    let inputs = by_id(&xml, "inputs");
+    let rows: Vec<Vec<String>> = inputs
+        .descendants()
+        .filter(|n| n.has_tag_name("tr"))
+        .map(|tr| tr.children().filter(|c| c.is_element()).map(text_of).collect())
+        .collect();
+    let row = |first: &str| {
+        rows.iter()
+            .find(|r| r[0] == first)
+            .unwrap_or_else(|| panic!("no row `{first}` in {rows:?}"))
+            .clone()
+    };
+    assert_eq!(row("backup_dir")[1], "/srv/backups/2026-12-06");
+    assert_eq!(row("db_host")[1], "db-staging.internal");
+    assert_eq!(row("pg_password")[1], "***");
+    assert!(row("pg_password")[2].contains("secret"), "{rows:?}");
+    assert_eq!(row("db")[1], "local", "the target role and where it ran");
+    assert!(!html.contains(secret), "the secret is on the page");
+    // The review's facts carry the inputs too, in every format.
+    let text = runbook(["review"]).arg(&trail).expect_code(0).stdout;
+    assert!(
+        text.contains("backup_dir=/srv/backups/2026-12-06") && text.contains("pg_password=***"),
+        "{text}"
+    );
+    assert!(!text.contains(secret));
+}
+
+/// `runbook drill weekly-drill` driven by a person in a pseudo-terminal (no `--yes`).
+fn interactive_drill(cat: &Path, audit: &Path) -> PathBuf {
+    use crate::support::pty;
+    let before = audit_files(audit);
+    let mut s = pty::spawn(
+        &[
+            "--dir",
+            cat.to_str().unwrap(),
+            "drill",
+            "weekly-drill",
+            "--operator",
+            "alice",
+        ],
+        audit,
+    );
+    s.exp_string("What now?").unwrap();
+    pty::keys(&mut s, "\r");
+    s.exp_string("PASS").unwrap();
+    assert_eq!(pty::wait_exit(&mut s), 0);
+    let mut fresh: Vec<PathBuf> = audit_files(audit)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(fresh.len(), 1);
+    fresh.pop().unwrap()
+}
+
+/// Two drills of one day, one by a person and two unattended (`--yes`): `drills` says which
+/// kind the last PASS was, and its trend compares the unattended passes alone (the tester saw
+/// `faster (-85%)` from an interactive run to an unattended one). The trail says so in `run
+/// started`.
+#[test]
+fn drills_mark_the_kind_of_a_pass_and_trend_like_with_like() {
+    let cat = catalog(&["weekly-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let by_hand = interactive_drill(cat.path(), audit.path());
+    drill(cat.path(), audit.path(), "weekly-drill", &[], None, 0);
+    let last = drill(cat.path(), audit.path(), "weekly-drill", &[], None, 0);
+    assert_eq!(first_event(&by_hand)["unattended"], false);
+    assert_eq!(first_event(&last)["unattended"], true);
+    let doc = drills_json(cat.path(), audit.path(), &[], 0);
+    let weekly = entry(&doc, "weekly-drill");
+    assert_eq!(weekly["last_pass"]["run"], run_id(&last).as_str());
+    assert_eq!(weekly["last_pass"]["kind"], "unattended");
+    assert_eq!(weekly["trend"]["runs"], 2, "the two unattended passes: {weekly}");
+    assert_eq!(weekly["trend"]["kind"], "unattended");
+    assert_eq!(weekly["trend_left_out"], 1);
+    let out = drills(cat.path(), audit.path(), &[], 0);
+    let header = out.stdout.lines().next().unwrap();
+    assert!(header.contains(" kind "), "{}", out.stdout);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("weekly-drill"))
+        .unwrap();
+    assert!(line.contains("unattended"), "{line}");
+    let launched = time(&first_event(&last)["ts"])
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    assert!(line.contains(&launched), "the PASS's time: {line}");
+    assert!(
+        out.stdout
+            .contains("weekly-drill: the trend compares unattended passes only; 1 other pass is left out"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A review of same-day drills, one interactive and one unattended: the trend chart's labels
+/// (SVG and Mermaid) tell them apart by time and kind (`12-06 09:14`, `unattended drill`), the
+/// markers by fill, and the comparison gives each kind its own trend.
+#[test]
+fn the_trend_chart_labels_same_day_runs_by_time_and_kind() {
+    let audit = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let unattended = crate::support::runs::drill(audit.path(), scratch.path());
+    let person = crate::support::runs::interactive(audit.path(), scratch.path());
+    let drill_mode = Retime {
+        mode: Some("drill"),
+        ..Retime::default()
+    };
+    let runs = [
+        (
+            &person,
+            "20261206T091400Z-review-drill-0001",
+            "2026-12-06T09:14:00Z",
+        ),
+        (
+            &unattended,
+            "20261206T140300Z-review-drill-0002",
+            "2026-12-06T14:03:00Z",
+        ),
+        (
+            &unattended,
+            "20261206T163000Z-review-drill-0003",
+            "2026-12-06T16:30:00Z",
+        ),
+    ];
+    let paths: Vec<PathBuf> = runs
+        .iter()
+        .map(|(src, run, base)| retime_with(src, out.path(), run, base, 300, &drill_mode))
+        .collect();
+    let html = review_of(&paths, "html");
+    let xml = parse(&html);
+    let chart = xml
+        .descendants()
+        .find(|n| n.has_tag_name("svg") && n.attribute("class") == Some("trend"))
+        .expect("a trend chart");
+    let groups: Vec<roxmltree::Node> = chart
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && n.attribute("data-run").is_some())
+        .collect();
+    assert_eq!(groups.len(), 3);
+    let expected = [
+        ("09:14", "interactive"),
+        ("14:03", "unattended"),
+        ("16:30", "unattended"),
+    ];
+    for (g, (hhmm, kind)) in groups.iter().zip(expected) {
+        let labels: Vec<String> = g
+            .children()
+            .filter(|n| n.has_tag_name("text"))
+            .map(text_of)
+            .collect();
+        assert!(
+            labels.iter().any(|l| l.ends_with(&format!("12-06 {hhmm}"))),
+            "{labels:?}"
+        );
+        assert!(labels.contains(&format!("{kind} drill")), "{labels:?}");
+        assert_eq!(g.attribute("data-kind"), Some(kind));
+        let marker = g
+            .children()
+            .find(|n| n.attribute("class").is_some_and(|c| c.starts_with("point")))
+            .unwrap();
+        assert_eq!(
+            marker.attribute("class").unwrap().contains("unattended"),
+            kind == "unattended"
+        );
+    }
+    let doc: Value = serde_json::from_str(&review_of(&paths, "json")).unwrap();
+    let c = &doc["comparison"];
+    assert!(c["trend"].is_null(), "no trend across kinds: {c}");
+    let trends = c["trends"].as_array().unwrap();
+    assert_eq!(trends.len(), 1, "{c}");
+    assert_eq!(
+        (trends[0]["kind"].as_str(), trends[0]["runs"].as_u64()),
+        (Some("unattended"), Some(2))
+    );
+    let text = review_of(&paths, "text");
+    assert!(text.contains("Trend of the unattended drills:"), "{text}");
+    assert!(text.contains("only one interactive drill: no trend."), "{text}");
+    let md = review_of(&paths, "md");
+    let x_axis = md.lines().find(|l| l.trim_start().starts_with("x-axis")).unwrap();
+    assert!(
+        x_axis.contains("1 interactive drill 12-06 09:14")
+            && x_axis.contains("2 unattended drill 12-06 14:03"),
+        "{x_axis}"
+    );
+}
+
+/// The timeline SVG of a one-run HTML review.
+fn timeline_of(trail: &Path) -> String {
+    let html = runbook(["review", "--format", "html"])
+        .arg(trail)
+        .expect_code(0)
+        .stdout;
+    let start = html.find("<svg").expect("an SVG");
+    let end = html[start..].find("</svg>").unwrap() + start + "</svg>".len();
+    html[start..end].to_string()
+}
+
+/// 11px system-ui: digits and letters are about 0.55em wide; the test's own measure.
+const TEST_CHAR_W: f64 = 6.0;
+
+/// The x-range a text element takes, from its anchor and its length.
+fn text_range(n: roxmltree::Node) -> (f64, f64) {
+    let x = attr(n, "x");
+    let w = text_of(n).chars().count() as f64 * TEST_CHAR_W;
+    match n.attribute("text-anchor") {
+        Some("middle") => (x - w / 2.0, x + w / 2.0),
+        Some("end") => (x - w, x),
+        _ => (x, x + w),
+    }
+}
+
+/// The plot of a timeline: the viewBox width less the row labels (200) and the right margin
+/// (24), as the chart has always been laid out.
+const PLOT_LEFT: f64 = 200.0;
+const PLOT_RIGHT: f64 = 976.0;
+
+/// The checks every timeline must pass: no two texts of the axis (the rows above the plot)
+/// overlap, nothing is drawn past the right edge, and the step visits span at least
+/// `min_share` of the plot. Returns the SVG's document for more checks.
+#[track_caller]
+fn check_timeline(svg: &str, min_share: f64) -> roxmltree::Document<'_> {
+    let xml = roxmltree::Document::parse(svg).expect("well-formed SVG");
+    let root = xml.root_element();
+    let top_of_rows = 34.0;
+    let mut axis: Vec<(f64, (f64, f64), String)> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("y").is_some())
+        .filter(|n| !n.ancestors().any(|a| a.attribute("class") == Some("legend")))
+        .filter(|n| attr(*n, "y") < top_of_rows)
+        .map(|n| (attr(n, "y"), text_range(n), text_of(n)))
+        .collect();
+    axis.sort_by(|a, b| a.1.0.total_cmp(&b.1.0));
+    for (i, a) in axis.iter().enumerate() {
+        assert!(
+            a.1.0 >= 0.0 && a.1.1 <= 1000.0,
+            "`{}` off the chart: {:?}",
+            a.2,
+            a.1
+        );
+        for b in &axis[i + 1..] {
+            let same_row = (a.0 - b.0).abs() < 6.0;
+            assert!(
+                !same_row || b.1.0 >= a.1.1,
+                "`{}` {:?} overlaps `{}` {:?}",
+                a.2,
+                a.1,
+                b.2,
+                b.1
+            );
+        }
+    }
+    for n in root.descendants().filter(|n| n.is_element()) {
+        for name in ["x1", "x2", "x"] {
+            if let Some(v) = n.attribute(name) {
+                let v: f64 = v.parse().unwrap();
+                let w = if name == "x" && !n.has_tag_name("text") {
+                    n.attribute("width").map_or(0.0, |w| w.parse().unwrap())
+                } else {
+                    0.0
+                };
+                let in_legend = n.ancestors().any(|a| a.attribute("class") == Some("legend"));
+                assert!(
+                    in_legend || v + w <= PLOT_RIGHT + 0.05 || n.has_tag_name("text"),
+                    "{:?} {name}={v} (+{w}) is past the plot's right edge",
+                    n.attribute("class")
+                );
+            }
+        }
+        if let Some(d) = n.attribute("d") {
+            let x: f64 = d[1..].split(',').next().unwrap().parse().unwrap();
+            assert!(
+                x + 5.0 <= PLOT_RIGHT + 0.05,
+                "{:?} at {x} is past the edge",
+                n.attribute("class")
+            );
+        }
+    }
+    let spans: Vec<(f64, f64)> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("class") == Some("span"))
+        .map(|n| (attr(n, "x"), attr(n, "x") + attr(n, "width")))
+        .collect();
+    assert!(!spans.is_empty());
+    let from = spans.iter().map(|s| s.0).fold(f64::MAX, f64::min);
+    let to = spans.iter().map(|s| s.1).fold(f64::MIN, f64::max);
+    let share = (to - from) / (PLOT_RIGHT - PLOT_LEFT);
+    assert!(share >= min_share, "the steps take {share:.3} of the plot: {svg}");
+    xml
+}
+
+/// A 21 s drill against a 15m RTO (the tester's: 21 s of steps squeezed into slivers, `UTC`
+/// printed over `18:57:59`, a step's 20m target ticked past the edge): the steps fill the
+/// plot, the axis labels stand apart, the far target and the RTO are marked at the edge.
+#[test]
+fn a_short_run_in_a_long_rto_fills_the_timeline_with_its_labels_apart() {
+    let cat = catalog(&["timeline-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let real = drill(cat.path(), audit.path(), "timeline-drill", &[], None, 0);
+    let lines = std::fs::read_to_string(&real).unwrap().lines().count() as u64;
+    let trail = crate::support::runs::retime(
+        &real,
+        out.path(),
+        "20261206T185738Z-timeline-drill-0001",
+        "2026-12-06T18:57:38Z",
+        21_000 / (lines - 1),
+    );
+    let svg = timeline_of(&trail);
+    let xml = check_timeline(&svg, 0.6);
+    let texts: Vec<String> = xml
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(text_of)
+        .collect();
+    assert!(
+        texts.iter().any(|t| t == "UTC"),
+        "clock times on the axis: {texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("RTO 15m") && t.contains("after the end")),
+        "the far RTO as a label: {texts:?}"
+    );
+}
+
+/// `--since` an hour before the launch: the hour before the first step is a break that says
+/// how long it was, not two thirds of the width.
+#[test]
+fn a_since_lead_is_a_break_that_says_its_length() {
+    let cat = catalog(&["timeline-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let since = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    let trail = drill(
+        cat.path(),
+        audit.path(),
+        "timeline-drill",
+        &["--since", &since],
+        None,
+        4,
+    );
+    let svg = timeline_of(&trail);
+    let xml = check_timeline(&svg, 0.6);
+    let gap = xml
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("rect")
+                && n.attribute("class").is_some_and(|c| c.starts_with("gap"))
+                && attr(*n, "x") <= PLOT_LEFT + 40.0
+        })
+        .expect("the gap before the first step");
+    let share = attr(gap, "width") / (PLOT_RIGHT - PLOT_LEFT);
+    assert!(share <= 0.1, "the lead takes {share:.2} of the plot");
+    let texts: Vec<String> = xml
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(text_of)
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with("1h00m")),
+        "its length in words: {texts:?}"
+    );
+}
+
+/// A shell recording is named by its path in the audit dir and the `runbook replay` command
+/// that plays it, never by a `file://` link into the private (0700) audit dir.
+#[test]
+fn a_shell_recording_is_named_with_its_replay_command_not_a_file_link() {
+    let cat = catalog(&["weekly-drill.yaml"]);
+    let audit = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let real = drill(cat.path(), audit.path(), "weekly-drill", &[], None, 0);
+    let run = run_id(&real);
+    let mut lines = Vec::new();
+    for line in std::fs::read_to_string(&real).unwrap().lines() {
+        lines.push(line.to_string());
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "step presented" && v["step"] == "work" {
+            let mut opened = v.clone();
+            let o = opened.as_object_mut().unwrap();
+            o.insert("event".into(), "shell opened".into());
+            o.insert("host".into(), "local".into());
+            o.insert("shell".into(), 1.into());
+            o.insert("from".into(), "before running".into());
+            o.insert("cols".into(), 80.into());
+            o.insert("rows".into(), 24.into());
+            o.insert("output_file".into(), format!("{run}/shell-1.cast").into());
+            let mut closed = opened.clone();
+            let c = closed.as_object_mut().unwrap();
+            c.insert("event".into(), "shell closed".into());
+            c.insert("duration_ms".into(), 500.into());
+            c.insert("output".into(), serde_json::json!({"path": format!("{run}/shell-1.cast"), "size": 10, "sha256": "0".repeat(64)}));
+            lines.push(opened.to_string());
+            lines.push(closed.to_string());
+        }
+    }
+    // Numbered again in order (the copy's chain is recomputed by `retime`).
+    let lines: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(seq, line)| {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            v["seq"] = seq.into();
+            if v["event"] == "run finished" {
+                v["events"] = (seq + 1).into();
+            }
+            v.to_string()
+        })
+        .collect();
+    let edited = out.path().join(format!("{run}.jsonl"));
+    std::fs::write(&edited, lines.join("\n") + "\n").unwrap();
+    let chained = tempfile::tempdir().unwrap();
+    let trail = crate::support::runs::retime(
+        &edited,
+        chained.path(),
+        "20261206T120000Z-weekly-drill-0001",
+        "2026-12-06T12:00:00Z",
+        100,
+    );
+    let html = runbook(["review", "--format", "html"])
+        .arg(&trail)
+        .expect_code(0)
+        .stdout;
+    assert!(html.contains("shell-1.cast"), "the recording is named");
+    assert!(!html.contains("file://"), "a file:// link in the review");
+    assert!(
+        html.contains("runbook replay 20261206T120000Z-weekly-drill-0001 1"),
+        "the replay command"
+    );
+}
