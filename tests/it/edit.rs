@@ -293,3 +293,47 @@ fn a_multi_line_command_without_an_editor_says_how_to_edit_it() {
     assert_eq!(wait_exit(&mut s), 0);
     assert_eq!(recorded(audit.path()).0, None);
 }
+
+/// A command longer than the terminal is wide wraps; each key draws it again in place: after
+/// Home and a prefix, the screen shows the line once, whole, and the cursor just after the
+/// prefix, on the first row.
+#[test]
+fn a_line_wider_than_the_terminal_is_drawn_again_in_place() {
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let long = format!("echo b >> out; true {}", "x".repeat(120));
+    let mut s = start(
+        dir.path(),
+        audit.path(),
+        &BOOK.replace("echo b >> out", &long),
+        &[],
+    );
+    to_the_editor(&mut s);
+    keys(&mut s, "\x1b[Hecho a >> out; ");
+    std::thread::sleep(Duration::from_millis(500));
+    let edited = format!("echo a >> out; {long}");
+    let screen = s.screen();
+    let rows: Vec<String> = screen.rows(0, pty::COLS).collect();
+    let first = rows
+        .iter()
+        .rposition(|r| r.starts_with("? Command"))
+        .expect("the editor's row");
+    assert!(
+        rows[first - 1].contains("What now? · Edit the command first"),
+        "left over above the line:\n{}",
+        screen.contents()
+    );
+    let drawn = format!("{}{}", rows[first], rows[first + 1].trim_end());
+    assert_eq!(drawn, format!("? Command › {edited}"), "{}", screen.contents());
+    assert!(
+        rows[first + 2..]
+            .iter()
+            .all(|r| r.trim().is_empty() || r.contains("RTO left")),
+        "left over below the line:\n{}",
+        screen.contents()
+    );
+    let prefix = "? Command › echo a >> out; ".chars().count() as u16;
+    assert_eq!(screen.cursor_position(), (first as u16, prefix));
+    keys(&mut s, "\r");
+    confirm_and_finish(&mut s);
+    assert_eq!(recorded(audit.path()).1, edited);
+}
