@@ -7,6 +7,8 @@ use std::io::IsTerminal;
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, Input, Select};
 
+mod line;
+
 use crate::error::Error;
 use crate::ui::{SharedClock, StatusLine};
 
@@ -15,7 +17,11 @@ use crate::ui::{SharedClock, StatusLine};
 pub enum Before {
     Run,
     Skip,
-    Edit(String),
+    /// The command as edited (the operator saw its diff); `run`: run it now, else ask again.
+    Edit {
+        command: String,
+        run: bool,
+    },
     ByHand,
     Note(String),
     Abort,
@@ -219,53 +225,107 @@ impl Operator {
         ask(prompt)
     }
 
-    /// The command, edited: in `$VISUAL` / `$EDITOR` when one is set (a multi-line command
-    /// deserves a real editor), else inline. `None`: left unchanged.
-    fn edit(&self, command: &str) -> Result<Option<String>, Error> {
-        let editor = ["VISUAL", "EDITOR"]
-            .into_iter()
-            .filter_map(|name| std::env::var(name).ok())
-            .find(|e| !e.trim().is_empty());
-        let edited = match editor {
-            Some(editor) => match dialoguer::Editor::new()
-                .executable(&editor)
-                .extension(".sh")
-                .edit(command)
-            {
-                Ok(Some(text)) => text,
-                Ok(None) => {
-                    crate::ewriteln!("    the editor closed without saving: the command is unchanged");
+    /// "Edit the command first": the command edited, its change shown as a diff (`mask`ed:
+    /// no secret the operator typed is shown in clear), and confirmed. `Some((edited, run))`:
+    /// the edit stands, and runs now when `run`; `None`: the command stays as written.
+    fn edit(&self, command: &str, mask: &dyn Fn(&str) -> String) -> Result<Option<(String, bool)>, Error> {
+        let mut text = command.to_string();
+        let mut first = true;
+        loop {
+            match self.edit_text(&text, mask)? {
+                Some(edited) => text = edited,
+                // Nothing changed in this round: the first one leaves the command as it was,
+                // a later one keeps the edit before it, which is asked about again.
+                None if first => return Ok(None),
+                None => {}
+            }
+            first = false;
+            if text.trim_end() == command.trim_end() {
+                crate::ewriteln!("    the command is unchanged");
+                return Ok(None);
+            }
+            crate::ewriteln!("    the edit (- as written, + as edited):");
+            for line in crate::review::model::edit_diff(&mask(command), &mask(&text)) {
+                crate::ewriteln!("      {}", crate::secrets::escape::value(&line.marked()));
+            }
+            // No default: an Enter alone runs nothing the operator has not picked.
+            let choice = self.ask(|| {
+                Select::with_theme(&theme())
+                    .with_prompt("Run the edited command? (arrows, then Enter)")
+                    .items([
+                        "Yes, run it as edited",
+                        "Edit it again",
+                        "No, keep the command as written",
+                        "Keep the edit, back to the step's choices",
+                    ])
+                    .interact()
+            })?;
+            match choice {
+                0 => return Ok(Some((text, true))),
+                1 => continue,
+                2 => {
+                    crate::ewriteln!("    the edit is dropped: the command stays as written");
                     return Ok(None);
                 }
-                Err(e) => {
-                    crate::ewriteln!(
-                        "    cannot run the editor `{editor}` ({e}): edit the command here instead"
-                    );
-                    self.edit_inline(command)?
-                }
-            },
-            None => self.edit_inline(command)?,
-        };
-        if edited.trim_end() == command.trim_end() {
-            crate::ewriteln!("    the command is unchanged");
-            return Ok(None);
+                _ => return Ok(Some((text, false))),
+            }
         }
-        Ok(Some(edited))
     }
 
-    fn edit_inline(&self, command: &str) -> Result<String, Error> {
-        self.ask(|| {
-            Input::with_theme(&theme())
-                .with_prompt("Command")
-                .with_initial_text(command)
-                .interact_text()
-        })
+    /// One round of editing: in `$VISUAL` / `$EDITOR` when one is set (git's rule: `$VISUAL`
+    /// unless the terminal is dumb, then `$EDITOR`), else inline. `None`: nothing to take (the
+    /// editor closed without saving, or a multi-line command and no editor).
+    fn edit_text(&self, command: &str, mask: &dyn Fn(&str) -> String) -> Result<Option<String>, Error> {
+        let dumb = std::env::var("TERM").map_or(true, |t| t.is_empty() || t == "dumb");
+        let editor = ["VISUAL", "EDITOR"]
+            .into_iter()
+            .filter(|name| !(dumb && *name == "VISUAL"))
+            .filter_map(|name| std::env::var(name).ok())
+            .find(|e| !e.trim().is_empty());
+        let Some(editor) = editor else {
+            return self.edit_inline(command, mask);
+        };
+        match dialoguer::Editor::new()
+            .executable(&editor)
+            .extension(".sh")
+            .edit(command)
+        {
+            Ok(Some(text)) => Ok(Some(text)),
+            Ok(None) => {
+                crate::ewriteln!("    the editor closed without saving: the command is unchanged");
+                Ok(None)
+            }
+            Err(e) => {
+                crate::ewriteln!("    cannot run the editor `{editor}` ({e}): edit the command here instead");
+                self.edit_inline(command, mask)
+            }
+        }
+    }
+
+    /// The command on one line, with a shell's editing keys (`line`); once done, the line
+    /// left on the screen is `mask`ed. A command of several lines is not squeezed onto one:
+    /// it needs a real editor.
+    fn edit_inline(&self, command: &str, mask: &dyn Fn(&str) -> String) -> Result<Option<String>, Error> {
+        let lines = command.trim_end().lines().count();
+        if lines > 1 {
+            crate::ewriteln!(
+                "    this command has {lines} lines and the editor here edits one: set $VISUAL or $EDITOR to edit it, or run it by hand"
+            );
+            return Ok(None);
+        }
+        let state = std::cell::RefCell::new(line::Line::new(command.trim_end()));
+        self.ask(|| line::read("Command", &state, mask)).map(Some)
     }
 
     /// Before a run step acts. Unattended: run. `shell`: the words of the Shell choice, when
     /// one is offered (just before "Abort the run", which stays last: Up from the first
     /// choice lands on it, and it asks before it aborts).
-    pub fn before_run(&self, command: &str, shell: Option<&str>) -> Result<Before, Error> {
+    pub fn before_run(
+        &self,
+        command: &str,
+        shell: Option<&str>,
+        mask: &dyn Fn(&str) -> String,
+    ) -> Result<Before, Error> {
         if !self.is_interactive() {
             return Ok(Before::Run);
         }
@@ -291,8 +351,8 @@ impl Operator {
                 c if Some(c) == shell_at => Before::Shell,
                 0 => Before::Run,
                 1 => Before::Skip,
-                2 => match self.edit(command)? {
-                    Some(edited) => Before::Edit(edited),
+                2 => match self.edit(command, mask)? {
+                    Some((command, run)) => Before::Edit { command, run },
                     None => continue,
                 },
                 3 => Before::ByHand,

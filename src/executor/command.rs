@@ -27,7 +27,9 @@ impl Executor {
         let mut command = command.to_string();
         loop {
             let shell = self.shell_choice(id, step);
-            match self.operator.before_run(&command, shell.as_deref())? {
+            let masker = vars.masker();
+            let mask = |text: &str| masker.mask_str(text);
+            match self.operator.before_run(&command, shell.as_deref(), &mask)? {
                 Before::Shell => self.open_shell(id, step, "before running")?,
                 Before::Run => break,
                 Before::Skip => {
@@ -50,8 +52,7 @@ impl Executor {
                     )?;
                     return Ok(Next::Success);
                 }
-                Before::Edit(edited) => {
-                    let masker = vars.masker();
+                Before::Edit { command: edited, run } => {
                     self.emit(Event::Edit {
                         step: id.into(),
                         before: masker.mask_str(&command),
@@ -65,6 +66,10 @@ impl Executor {
                         self.deviate(id, DeviationKind::Edited, None)?;
                     }
                     command = edited;
+                    // Confirmed after its diff: it runs now, not after another "Run it".
+                    if run {
+                        break;
+                    }
                 }
                 Before::ByHand => {
                     if !self.confirmed(id, step, vars)? {

@@ -139,9 +139,10 @@ fn an_edit_goes_through_the_operators_editor() {
     let mut s = pty::start(command);
     s.exp_string("What now?").unwrap();
     keys(&mut s, &format!("{}\r", pty::DOWN.repeat(2)));
+    s.exp_string("+ echo AFTER").unwrap();
+    s.exp_string("Run the edited command?").unwrap();
+    keys(&mut s, &format!("{}\r", pty::DOWN)); // Yes, run it as edited
     s.exp_string("edited command").unwrap();
-    s.exp_string("What now?").unwrap();
-    keys(&mut s, "\r");
     s.exp_string("AFTER").unwrap();
     s.exp_string("run resolved").unwrap();
     assert_eq!(wait_exit(&mut s), 0);

@@ -9,6 +9,7 @@ mod by_hand;
 mod clocks;
 mod completions;
 mod drills;
+mod edit;
 mod fleet;
 mod fleet_fixture;
 mod history;

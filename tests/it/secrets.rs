@@ -470,8 +470,16 @@ fn a_typed_note_and_an_edit_never_record_the_secret() {
     keys(&mut s, &format!("{}\r", DOWN.repeat(2))); // Edit the command first
     s.exp_string("Command").unwrap();
     keys(&mut s, &format!(" && test \"$pw\" = '{SECRET}'\r"));
-    s.exp_string("What now?").unwrap();
-    keys(&mut s, "\r"); // Run it
+    // Typed, it was on the screen; once typed, the line left there and the diff are masked.
+    let typing = s.exp_string("Run the edited command?").unwrap();
+    // From the last drawing of the line (the one left once Enter was pressed) on.
+    let diff = &typing[typing.rfind("Command").unwrap()..];
+    assert_clean("the edit's line and diff", diff);
+    assert!(
+        diff.contains("+ test -n \"$pw\" && test \"$pw\" = '***'"),
+        "{diff}"
+    );
+    keys(&mut s, &format!("{DOWN}\r")); // Yes, run it as edited
     let seen = s.exp_string("audit trail:").unwrap();
     match s.process_mut().wait().unwrap() {
         nix::sys::wait::WaitStatus::Exited(_, 0) => {}

@@ -94,7 +94,7 @@ pub fn interactive(audit: &Path, scratch: &Path) -> PathBuf {
     at(&mut s, "", "Note", "waiting for the DBA\r");
     at(&mut s, "", "What now?", &format!("{}\r", DOWN.repeat(2)));
     at(&mut s, "", "Command", "; echo edited\r");
-    at(&mut s, "", "What now?", "\r");
+    at(&mut s, "", "Run the edited command?", &format!("{DOWN}\r"));
     at(&mut s, "Fails once, then succeeds", "What now?", "\r");
     at(&mut s, "Always fails", "What now?", "\r");
     at(&mut s, "", "The step did not succeed. What now?", "\r"); // Follow on_failure → recover
