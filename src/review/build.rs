@@ -741,8 +741,16 @@ impl Builder {
             .iter_mut()
             .rev()
             .find(|a| a.outcome == "unfinished" && a.attempt == attempt && a.host == host);
+        // A visit already closed (a `call`, whose runbook's steps came in between) keeps its
+        // attempt within it: the timeline draws what the table counts (issue 25: `1ms` in the
+        // table, a 41 s bar in the timeline). The steps of the called runbook hold the rest.
+        let closed_at = open.is_none().then_some(v.start_ms + v.took_ms);
         if let Some(a) = found {
-            a.exec_ms = e.duration_ms.unwrap_or(at.saturating_sub(a.start_ms));
+            let ran = e.duration_ms.unwrap_or(at.saturating_sub(a.start_ms));
+            a.exec_ms = match closed_at {
+                Some(end) => ran.min(end.saturating_sub(a.start_ms)),
+                None => ran,
+            };
             a.outcome = outcome.clone();
             a.exit = e.exit;
             a.reason = e.reason.clone();
@@ -967,6 +975,48 @@ mod tests {
         let a = &r.steps[0];
         assert_eq!(a.exec_ms, 2000);
         assert_eq!((a.outcome.as_deref(), a.exit), (Some("failed"), Some(2)));
+    }
+
+    /// A `call` step's visit ends when its runbook's first step is presented; its attempt,
+    /// finished 41 s later, is drawn and counted within the visit, as the table shows it.
+    #[test]
+    fn a_call_keeps_its_attempt_within_its_visit() {
+        let t = "2026-11-22T03:00:00.000Z";
+        let events = vec![
+            event(
+                0,
+                t,
+                0,
+                "step presented",
+                json!({"step": "call-it", "kind": "call"}),
+            ),
+            event(1, t, 1, "step started", json!({"step": "call-it", "attempt": 1})),
+            event(2, t, 2, "step presented", json!({"step": "inner", "kind": "run"})),
+            event(
+                3,
+                t,
+                41_000,
+                "step presented",
+                json!({"step": "back", "kind": "run"}),
+            ),
+            event(
+                4,
+                t,
+                41_001,
+                "step finished",
+                json!({"step": "call-it", "attempt": 1, "outcome": "ok", "exit": 0, "duration_ms": 41_000}),
+            ),
+        ];
+        let r = from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false });
+        let call = &r.steps[0];
+        assert_eq!(call.took_ms, 2);
+        assert_eq!(call.outcome.as_deref(), Some("ok"));
+        let attempt = &call.attempts[0];
+        assert!(
+            attempt.start_ms + attempt.exec_ms <= call.start_ms + call.took_ms,
+            "{attempt:?} past the visit's end ({} ms)",
+            call.took_ms
+        );
     }
 
     /// A run's kind comes from `unattended` of its start and every resume: a resume by a
