@@ -23,6 +23,7 @@ mod approving;
 mod asking;
 mod command;
 mod hosts;
+mod judge;
 mod output;
 mod shell;
 

@@ -350,7 +350,7 @@ async fn walk(l: Launch) -> Result<u8> {
         })?;
     }
     sink.release_syncs()?;
-    let signals = crate::signals::listen()?;
+    let signals = crate::signals::listen().map_err(Error::runtime)?;
     let mut executor = Executor {
         plan,
         mode,

@@ -14,8 +14,6 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::error::Error;
-
 /// A signal the run reacts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -128,7 +126,7 @@ fn received(signal: Signal) {
 /// Wakes a prompt's `poll` (EINTR): its handler does nothing.
 const NUDGE: libc::c_int = libc::SIGUSR2;
 
-fn install_handlers() -> Result<(), Error> {
+fn install_handlers() -> Result<(), String> {
     static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     let installed = INSTALLED.get_or_init(|| {
         // The nudge's first: the guard must never send it unhandled (it would kill).
@@ -152,14 +150,14 @@ fn install_handlers() -> Result<(), Error> {
         }
         Ok(())
     });
-    installed.clone().map_err(Error::runtime)
+    installed.clone()
 }
 
 /// From here on these signals no longer kill the process: they update the `State` the
-/// executor watches (a change is sent on the channel; `now()` reads it).
-pub fn listen() -> Result<watch::Receiver<State>, Error> {
+/// executor watches (a change is sent on the channel; `now()` reads it). `Err`: why not.
+pub fn listen() -> Result<watch::Receiver<State>, String> {
     install_handlers()?;
-    let install = |kind| signal(kind).map_err(|e| Error::runtime(format!("cannot listen for signals: {e}")));
+    let install = |kind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
     let (mut int, mut term, mut quit, mut hup) = (
         install(SignalKind::interrupt())?,
         install(SignalKind::terminate())?,

@@ -452,7 +452,7 @@ fn render(statuses: &[DrillStatus], dir: &Path, signers: Option<&Path>, now: Dat
                         "{} of {} ({})",
                         fmt_total(p.total_ms),
                         fmt_rto(p.rto_ms),
-                        review::text::share(p.total_ms, p.rto_ms)
+                        review::share(p.total_ms, p.rto_ms)
                     ),
                     p.operators.join(" → "),
                     p.signed_by.clone().unwrap_or_else(|| "UNSIGNED".into()),

@@ -422,8 +422,7 @@ impl Executor {
         } else {
             self.stop_word()
         };
-        let (outcome, exit, reason) =
-            super::command::judge(step, &ending, &run.stdout, &run.stderr, stop_word);
+        let (outcome, exit, reason) = super::judge::judge(step, &ending, &run.stdout, &run.stderr, stop_word);
         let capture = step
             .capture
             .as_ref()

@@ -2,8 +2,9 @@
 //! attach to a ticket. Light and dark mode follow `prefers-color-scheme`; print is light and
 //! keeps the colours. The markup is well-formed XML so tools (and tests) can parse it.
 
+use super::share;
 use super::svg::{esc, timeline};
-use super::text::{STEP_HEADER, gap_words, share, step_cells};
+use super::text::{STEP_HEADER, gap_words, step_cells};
 use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_signed, fmt_time};
 
 pub(crate) const STYLE: &str = r#"

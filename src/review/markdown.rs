@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::text::{STEP_HEADER, gap_words, one_line, share, step_cells};
+use super::share;
+use super::text::{STEP_HEADER, gap_words, one_line, step_cells};
 use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_rto, fmt_signed, fmt_time};
 
 /// The `dateFormat` of the gantt block and the matching chrono format.

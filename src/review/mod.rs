@@ -540,6 +540,15 @@ pub fn fmt_clock(r: &Review, offset_ms: u64) -> String {
         .map_or_else(|| "?".to_string(), |t| t.format("%H:%M:%S").to_string())
 }
 
+/// `42% of 1m` style share of the total.
+pub(crate) fn share(part: u64, total: u64) -> String {
+    if total == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}%", part as f64 * 100.0 / total as f64)
+    }
+}
+
 /// `+1.2s` / `-30.0s`: over (+) or under (−) a target.
 pub fn fmt_signed(ms: i64) -> String {
     if ms >= 0 {

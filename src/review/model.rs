@@ -2,7 +2,7 @@
 //! the people did (deviations, decisions, answers, notes, edits as diffs, failed attempts) in
 //! time order. The text, Markdown and HTML renderers only escape and lay these out.
 
-use super::{Review, fmt_rto, fmt_time, fmt_total, text::share};
+use super::{Review, fmt_rto, fmt_time, fmt_total, share};
 
 /// One line of the facts table.
 pub struct Fact {

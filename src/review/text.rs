@@ -1,6 +1,6 @@
 //! The terminal review: aligned plain text, readable in a log and over `less`.
 
-use super::{Comparison, Review, StepVisit, fmt_clock, fmt_ms, fmt_signed, fmt_time};
+use super::{Comparison, Review, StepVisit, fmt_clock, fmt_ms, fmt_signed, fmt_time, share};
 
 /// Aligns columns: each cell padded to its column's widest, two spaces apart.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -86,15 +86,6 @@ fn attempts(v: &StepVisit) -> String {
         format!("{n} ({failed} failed)")
     } else {
         n.to_string()
-    }
-}
-
-/// `42% of 1m` style share of the total.
-pub(crate) fn share(part: u64, total: u64) -> String {
-    if total == 0 {
-        "-".into()
-    } else {
-        format!("{:.0}%", part as f64 * 100.0 / total as f64)
     }
 }
 
