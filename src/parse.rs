@@ -9,6 +9,7 @@ use crate::runbook::Runbook;
 
 mod duplicate;
 mod hints;
+pub(crate) mod tree;
 mod wording;
 
 /// Files larger than this are refused before they are read.

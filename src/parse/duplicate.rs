@@ -5,7 +5,7 @@
 use serde_saphyr::DuplicateKeyPolicy;
 
 use crate::diagnostic::Pos;
-use crate::keys::Node;
+use super::tree::Node;
 
 /// The position of the first `key` in the mapping whose later `key` is at `second`; `None`
 /// when the file cannot be read that way (the message then does without it).
