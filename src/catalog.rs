@@ -4,16 +4,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::Global;
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::parse::Source;
 use crate::runbook::Runbook;
 
-/// The directories runbooks are looked up in, in order.
-pub fn dirs(global: &Global) -> Vec<PathBuf> {
-    if !global.dirs.is_empty() {
-        return global.dirs.clone();
+/// The directories runbooks are looked up in, in order: those given (`--dir`), else
+/// `RUNBOOK_PATH`, else `./runbooks`.
+pub fn dirs(given: &[PathBuf]) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given.to_vec();
     }
     match std::env::var_os("RUNBOOK_PATH") {
         Some(path) if !path.is_empty() => std::env::split_paths(&path)
@@ -57,9 +57,9 @@ pub fn is_inventory(path: &Path) -> bool {
     )
 }
 
-pub fn index(global: &Global) -> BTreeMap<String, PathBuf> {
+pub fn index(given: &[PathBuf]) -> BTreeMap<String, PathBuf> {
     let mut ids = BTreeMap::new();
-    for dir in dirs(global) {
+    for dir in dirs(given) {
         for path in files_in(&dir).unwrap_or_default() {
             if let Ok(Entry {
                 parsed: Ok(runbook), ..
@@ -73,16 +73,16 @@ pub fn index(global: &Global) -> BTreeMap<String, PathBuf> {
 }
 
 /// Resolves a `RUNBOOK` argument: an existing path, else an id of the catalog.
-pub fn resolve(global: &Global, spec: &str) -> Result<PathBuf, Error> {
+pub fn resolve(given: &[PathBuf], spec: &str) -> Result<PathBuf, Error> {
     let as_path = Path::new(spec);
     if as_path.is_file() {
         return Ok(as_path.to_path_buf());
     }
-    resolve_in(&index(global), global, spec)
+    resolve_in(&index(given), given, spec)
 }
 
 /// Like `resolve`, with the catalog already indexed (a run needs the index for `call` too).
-pub fn resolve_in(ids: &BTreeMap<String, PathBuf>, global: &Global, spec: &str) -> Result<PathBuf, Error> {
+pub fn resolve_in(ids: &BTreeMap<String, PathBuf>, given: &[PathBuf], spec: &str) -> Result<PathBuf, Error> {
     let as_path = Path::new(spec);
     if as_path.is_file() {
         return Ok(as_path.to_path_buf());
@@ -90,7 +90,7 @@ pub fn resolve_in(ids: &BTreeMap<String, PathBuf>, global: &Global, spec: &str) 
     if let Some(path) = ids.get(spec) {
         return Ok(path.clone());
     }
-    let searched = dirs(global)
+    let searched = dirs(given)
         .iter()
         .map(|d| d.display().to_string())
         .collect::<Vec<_>>()

@@ -118,6 +118,16 @@ pub fn format_elapsed(d: Duration) -> String {
     }
 }
 
+/// Whole seconds below ten minutes read best as `1m05s`; keep tenths for short steps.
+pub fn format_secs(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 10.0 {
+        format!("{secs:.1}s")
+    } else {
+        format(Duration::from_secs(d.as_secs()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,9 +191,9 @@ pub enum Event {
         /// The step's hard limit and retry policy, shown before it runs.
         timeout: Option<Duration>,
         retry: Option<(u32, Duration)>,
-        /// The two-person rule when the step needs it (said before it runs, so a colleague
-        /// can be paged ahead of time).
-        approve: Option<crate::approval::Rule>,
+        /// The two-person rule when the step needs it: its quorum and how long it waits (said
+        /// before it runs, so a colleague can be paged ahead of time).
+        approve: Option<(u32, Duration)>,
     },
     Answer {
         step: Option<String>,

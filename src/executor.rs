@@ -527,7 +527,8 @@ impl Executor {
             retry: Some(step.attempts()),
             approve: matches!(kind, StepKind::Run(_))
                 .then(|| self.approval_rule(step, &self.plan.members(&host)))
-                .flatten(),
+                .flatten()
+                .map(|rule| (rule.quorum, rule.timeout)),
         })?;
         match kind {
             StepKind::End(outcome) => Ok(Next::Stop(End {

@@ -273,6 +273,7 @@ async fn walk(l: Launch) -> Result<u8> {
                 since_offset,
                 rto,
             },
+            std::sync::Arc::new(crate::ui::shout),
         )
     });
     // The trail so far (a resumed run's), then every line from here on.

@@ -89,8 +89,8 @@ impl Plan {
         target_flags: &[String],
         inventory: &Inventory,
     ) -> Result<Plan, Error> {
-        let index = catalog::index(global);
-        let path = catalog::resolve_in(&index, global, spec)?;
+        let index = catalog::index(&global.dirs);
+        let path = catalog::resolve_in(&index, &global.dirs, spec)?;
         let ids: BTreeSet<String> = index.keys().cloned().collect();
         let main = load(path, &ids)?;
         let mut called = HashMap::new();

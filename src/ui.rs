@@ -386,13 +386,13 @@ impl Ui {
                     facts.push(format!("step target {}", fmt_duration(*t)));
                 }
                 // Before it runs, so a colleague can be paged while the operator reads it.
-                if let Some(rule) = approve {
+                if let Some((quorum, timeout)) = approve {
                     self.line(&format!(
                         "    {}",
                         style(format!(
                             "needs {} by another person before it runs (two-person rule; waits up to {}): page an approver now",
-                            approvals_word(rule.quorum),
-                            fmt_duration(rule.timeout)
+                            approvals_word(*quorum),
+                            fmt_duration(*timeout)
                         ))
                         .yellow()
                     ));
@@ -1036,15 +1036,7 @@ fn one_line(value: &str) -> String {
     }
 }
 
-/// Whole seconds below ten minutes read best as `1m05s`; keep tenths for short steps.
-pub fn fmt_secs(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 10.0 {
-        format!("{secs:.1}s")
-    } else {
-        fmt_duration(Duration::from_secs(d.as_secs()))
-    }
-}
+pub use crate::duration::format_secs as fmt_secs;
 
 /// A line of output longer than this is shown before its end comes.
 const LONGEST_HELD_LINE: usize = 64 * 1024;

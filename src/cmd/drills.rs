@@ -129,7 +129,7 @@ pub fn execute(global: &Global, args: &DrillsArgs) -> Result<u8> {
 /// The catalog's runbooks that declare `drill:`, by id (the first file of an id wins, as for
 /// every command). A file that does not parse is said on stderr: its cadence is not checked.
 fn drill_books(global: &Global) -> Result<Vec<DrillBook>> {
-    let dirs = catalog::dirs(global);
+    let dirs = catalog::dirs(&global.dirs);
     let mut books: Vec<DrillBook> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for dir in &dirs {

@@ -161,7 +161,7 @@ fn runbook_as_run(
     if let Some(file) = &recorded {
         candidates.push(PathBuf::from(file));
     }
-    if let Some(file) = crate::catalog::index(global).get(&review.runbook)
+    if let Some(file) = crate::catalog::index(&global.dirs).get(&review.runbook)
         && !candidates.contains(file)
     {
         candidates.push(file.clone());

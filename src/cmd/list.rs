@@ -28,7 +28,7 @@ pub struct Listed {
 }
 
 pub fn execute(global: &Global, args: &ListArgs) -> Result<u8> {
-    let dirs = catalog::dirs(global);
+    let dirs = catalog::dirs(&global.dirs);
     if let Some(file) = dirs.iter().find(|d| d.exists() && !d.is_dir()) {
         return Err(Error::usage(format!(
             "catalog directory `{}` is a file, not a directory; pick the catalog with `--dir DIR` (repeatable) or RUNBOOK_PATH=DIR1:DIR2",

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, exit};
 pub fn execute(global: &Global, args: &MatchArgs) -> Result<u8> {
     let alert = crate::alert::Alert::read(&args.alert)?;
     let mut found = Vec::new();
-    for (id, path) in catalog::index(global) {
+    for (id, path) in catalog::index(&global.dirs) {
         let Ok(Entry {
             parsed: Ok(runbook), ..
         }) = Entry::load(&path)

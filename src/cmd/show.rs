@@ -9,7 +9,7 @@ use crate::parse::Source;
 use crate::render;
 
 pub fn execute(global: &Global, args: &ShowArgs) -> Result<u8> {
-    let path = catalog::resolve(global, &args.runbook)?;
+    let path = catalog::resolve(&global.dirs, &args.runbook)?;
     let source = Source::read(&path).map_err(|d| {
         crate::ewrite!("{}", d.render(None));
         Error::Exit(exit::USAGE)

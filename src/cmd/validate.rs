@@ -223,7 +223,7 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 /// Ids of the catalog directories, except the directories being validated (already loaded).
 fn catalog_ids(global: &Global, skip: &BTreeSet<PathBuf>) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
-    for dir in catalog::dirs(global) {
+    for dir in catalog::dirs(&global.dirs) {
         if dir.canonicalize().is_ok_and(|d| skip.contains(&d)) {
             continue;
         }

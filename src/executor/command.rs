@@ -366,7 +366,8 @@ impl Executor {
                     .run
                     .is_some()
                     .then(|| self.approval_rule(step, &self.plan.members(&host)))
-                    .flatten(),
+                    .flatten()
+                    .map(|rule| (rule.quorum, rule.timeout)),
             })?;
             // Cut off by a crash: unknown, as a step of the walk (design §6), never re-run blindly.
             if let Some(c) = cut.take_if(|c| c.step == id) {

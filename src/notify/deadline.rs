@@ -98,7 +98,7 @@ fn fire(d: &Dispatch, kind: Kind, escalate: Option<&(Duration, String)>) {
         Kind::RtoWarning => (
             format!(
                 "80% of the {rto_text} RTO is spent ({} left): {what}",
-                crate::ui::fmt_secs(rto.saturating_sub(elapsed))
+                crate::duration::format_secs(rto.saturating_sub(elapsed))
             ),
             Map::from_iter([
                 ("spent_ms".to_string(), ms(elapsed)),
@@ -118,7 +118,7 @@ fn fire(d: &Dispatch, kind: Kind, escalate: Option<&(Duration, String)>) {
                 "⚠⚠ ESCALATE NOW: not resolved {after_text} into the incident: call {}",
                 crate::secrets::escape::value(&to)
             );
-            crate::ui::shout(&line);
+            (d.banner)(&line);
             let _ = d.records.send(Record {
                 event: "escalation due",
                 fields: Map::from_iter([

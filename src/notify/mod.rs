@@ -160,7 +160,13 @@ pub(crate) struct Dispatch {
     next: std::sync::atomic::AtomicU64,
     queue: queue::Queue,
     records: Sender<Record>,
+    /// Says a loud line to the operator now, from the timer's thread (the terminal's).
+    banner: Banner,
 }
+
+/// A loud line on the operator's screen, from any thread: given by whoever draws the screen,
+/// so that notifications need not know the terminal.
+pub type Banner = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Dispatch {
     pub(crate) fn notice(
@@ -254,7 +260,7 @@ fn ms(d: Duration) -> Value {
 impl Notifier {
     /// Starts the senders and the timer of the RTO deadlines. `already`: notices a resumed
     /// run's trail shows were sent (not sent twice).
-    pub fn start(setup: Setup, run: RunInfo, clock: RunClock) -> Notifier {
+    pub fn start(setup: Setup, run: RunInfo, clock: RunClock, banner: Banner) -> Notifier {
         let (records_tx, records) = std::sync::mpsc::channel();
         let dispatch = Arc::new(Dispatch {
             run: Arc::new(run),
@@ -262,6 +268,7 @@ impl Notifier {
             next: std::sync::atomic::AtomicU64::new(setup.sent_before),
             queue: queue::Queue::start(setup.channels),
             records: records_tx,
+            banner,
         });
         let timer = deadline::Timer::start(dispatch.clone(), setup.escalate.clone(), &setup.already);
         Notifier {
@@ -371,7 +378,7 @@ impl Notifier {
                     d.run.mode,
                     d.run_named(),
                     outcome.as_str(),
-                    crate::ui::fmt_secs(*elapsed),
+                    crate::duration::format_secs(*elapsed),
                     if within { "within" } else { "over" },
                     crate::duration::format(*rto)
                 );

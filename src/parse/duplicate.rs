@@ -4,8 +4,8 @@
 
 use serde_saphyr::DuplicateKeyPolicy;
 
-use crate::diagnostic::Pos;
 use super::tree::Node;
+use crate::diagnostic::Pos;
 
 /// The position of the first `key` in the mapping whose later `key` is at `second`; `None`
 /// when the file cannot be read that way (the message then does without it).

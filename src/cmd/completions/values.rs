@@ -123,7 +123,7 @@ impl Line {
         if !takes_runbook {
             return None;
         }
-        let path = catalog::resolve(&self.global(), self.positionals.first()?).ok()?;
+        let path = catalog::resolve(&self.global().dirs, self.positionals.first()?).ok()?;
         crate::parse::Source::read(&path).ok()?.parse().ok()
     }
 }
@@ -148,7 +148,7 @@ pub fn runbooks(current: &OsStr) -> Vec<CompletionCandidate> {
     let global = Line::from_env().global();
     // As `catalog::index` finds them (the first of an id wins), each file parsed once.
     let mut ids: Vec<(String, Option<String>)> = Vec::new();
-    for dir in catalog::dirs(&global) {
+    for dir in catalog::dirs(&global.dirs) {
         for path in catalog::files_in(&dir).unwrap_or_default() {
             if let Ok(catalog::Entry {
                 parsed: Ok(runbook), ..
