@@ -653,8 +653,3 @@ pub fn exit_code(mode: Mode, outcome: RunOutcome, elapsed: Duration, rto: Durati
         RunOutcome::Lost => exit::RUNTIME,
     }
 }
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}

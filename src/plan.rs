@@ -300,7 +300,10 @@ impl Plan {
         let mut values = HashMap::new();
         let mut missing = Vec::new();
         for (name, input) in given.order(runbook.inputs.iter().map(|(n, i)| (n, &i.value))) {
-            match given.value(name, input, operator)? {
+            match given
+                .value(name, input)?
+                .map_or_else(|| operator.ask_input(name, input), |v| Ok(Some(v)))?
+            {
                 Some(value) => {
                     values.insert(name.as_str(), value);
                 }

@@ -623,6 +623,15 @@ impl Operator {
     }
 
     /// A value for an input that has none. Secrets are read without echo.
+    /// An input nothing else gives, asked on a terminal; `None` unattended.
+    pub fn ask_input(&self, name: &str, input: &crate::runbook::Input) -> Result<Option<String>, Error> {
+        if !self.is_interactive() {
+            return Ok(None);
+        }
+        self.input(name, input.description.as_deref(), input.secret)
+            .map(Some)
+    }
+
     pub fn input(&self, name: &str, description: Option<&str>, secret: bool) -> Result<String, Error> {
         let prompt = match description {
             Some(d) => format!("{name} ({d})"),

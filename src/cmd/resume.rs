@@ -92,7 +92,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         approvals.needed = true;
     }
     let recorded = crate::resume::rebuild(&events, &plan.main.runbook)?;
-    if crate::launch::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {
+    if crate::audit::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {
         return Err(Error::usage(format!(
             "{file} has changed since the run started (its SHA-256 differs from the one recorded): resuming would walk a different runbook. Restore the original file (git) and resume again"
         )));
@@ -241,7 +241,10 @@ fn variables(
                 default: None,
                 ..input.value.clone()
             };
-            match given.value(name, &input, operator)? {
+            match given
+                .value(name, &input)?
+                .map_or_else(|| operator.ask_input(name, &input), |v| Ok(Some(v)))?
+            {
                 Some(value) => vars.set(name, value, true),
                 None => missing.push(name.clone()),
             }

@@ -117,7 +117,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         runbook: runbook.id().to_string(),
         title: runbook.title.clone(),
         file: plan.main.path.display().to_string(),
-        file_sha256: crate::launch::sha256_hex(plan.main.source.text.as_bytes()),
+        file_sha256: crate::audit::sha256_hex(plan.main.source.text.as_bytes()),
         mode,
         targets: plan.targets.clone(),
         inputs: vars

@@ -99,7 +99,7 @@ impl Executor {
         self.emit(Event::ApprovalRequested {
             step: id.into(),
             request: path.display().to_string(),
-            request_sha256: crate::launch::sha256_hex(&bytes),
+            request_sha256: crate::audit::sha256_hex(&bytes),
             quorum: rule.quorum,
             timeout: rule.timeout,
         })?;

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use super::source::{ReadContext, Source};
 use crate::diagnostic::did_you_mean;
 use crate::error::Error;
-use crate::prompt::Operator;
 use crate::runbook::{Input, Runbook};
 
 /// Where an input's value comes from, as a dry run tells it.
@@ -107,9 +106,9 @@ impl Given {
         env
     }
 
-    /// The value of `name`: `--set-from`, `--set`, the input's `from:`, its default, else
-    /// asked on a terminal. `None`: unattended and nothing gives it.
-    pub fn value(&self, name: &str, input: &Input, operator: &Operator) -> Result<Option<String>, Error> {
+    /// The value of `name`: `--set-from`, `--set`, the input's `from:`, its default. `None`:
+    /// nothing gives it (the caller asks the operator, when there is one).
+    pub fn value(&self, name: &str, input: &Input) -> Result<Option<String>, Error> {
         let source = self.source(name, input)?;
         if let Some(source) = source {
             let read = source
@@ -123,15 +122,7 @@ impl Given {
         if let Some(value) = self.sets.get(name) {
             return Ok(Some(value.clone()));
         }
-        if let Some(default) = &input.default {
-            return Ok(Some(default.clone()));
-        }
-        if operator.is_interactive() {
-            return operator
-                .input(name, input.description.as_deref(), input.secret)
-                .map(Some);
-        }
-        Ok(None)
+        Ok(input.default.clone())
     }
 
     /// Where `name`'s value would come from, without reading any source or asking anyone:
