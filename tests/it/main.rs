@@ -12,6 +12,7 @@ mod drills;
 mod edit;
 mod fleet;
 mod fleet_fixture;
+mod golden;
 mod history;
 mod interactive;
 mod lease;

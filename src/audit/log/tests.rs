@@ -230,3 +230,61 @@ fn nothing_follows_the_seal() {
     let err = log.append("note", None, None, Map::new(), false).unwrap_err();
     assert!(err.to_string().contains("sealed"), "{err}");
 }
+
+/// The golden trail (issue 26): a real run's trail, committed, re-written here line by line
+/// from its parts through the writer and compared byte for byte. Whatever the writer becomes
+/// (a typed record), every trail on disk must still come out of it the same, or its hash
+/// chain and signatures would no longer verify.
+#[test]
+fn the_golden_trail_is_rewritten_byte_for_byte() {
+    let golden = include_str!("../../../tests/data/golden/20261207T000515Z-local-drill-c793.jsonl");
+    let mut prev = GENESIS.to_string();
+    for (n, line) in golden.lines().enumerate() {
+        let Value::Object(mut members) = serde_json::from_str::<Value>(line).unwrap() else {
+            panic!("line {} is not an object", n + 1);
+        };
+        let text = |members: &Map<String, Value>, key: &str| {
+            members.get(key).and_then(Value::as_str).map(str::to_string)
+        };
+        let (ts, run, event, operator) = (
+            text(&members, "ts").unwrap(),
+            text(&members, "run").unwrap(),
+            text(&members, "event").unwrap(),
+            text(&members, "operator").unwrap(),
+        );
+        let (step, host) = (text(&members, "step"), text(&members, "host"));
+        let seq = members["seq"].as_u64().unwrap();
+        let mono_ms = members["mono_ms"].as_u64().unwrap();
+        let hash = text(&members, "hash").unwrap();
+        let signature: Option<super::super::sign::Signature> = members
+            .get("signature")
+            .map(|s| serde_json::from_value(s.clone()).unwrap());
+        assert_eq!(text(&members, "prev").unwrap(), prev, "line {}", n + 1);
+        for common in RESERVED.iter().chain(&["signature"]) {
+            members.shift_remove(*common);
+        }
+        let (body, rehash) = render_body(&EventParts {
+            seq,
+            ts: &ts,
+            mono_ms,
+            run: &run,
+            event: &event,
+            operator: &operator,
+            step: step.as_deref(),
+            host: host.as_deref(),
+            fields: &members,
+            prev: &prev,
+        })
+        .unwrap();
+        assert!(
+            line.starts_with(body.trim_end_matches('}')),
+            "line {}:\n{body}\n{line}",
+            n + 1
+        );
+        assert_eq!(rehash, hash, "line {}: the hash", n + 1);
+        let rewritten = line_of(body, &rehash, signature.as_ref()).unwrap();
+        assert_eq!(rewritten, format!("{line}\n"), "line {} differs", n + 1);
+        prev = hash;
+    }
+    assert_eq!(golden.lines().count(), 26);
+}
