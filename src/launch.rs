@@ -286,7 +286,7 @@ async fn walk(l: Launch) -> Result<u8> {
         tally,
     };
     sink.emit(&opening)?;
-    let mut brief = briefing(&plan, mode, since_offset, &canonical);
+    let mut brief = briefing(&plan, mode, since_offset, &canonical, &transports);
     brief.audit_file = audit_path.clone();
     sink.emit(&Event::Briefing(brief))?;
     for line in &recap {
@@ -434,6 +434,7 @@ fn briefing(
     mode: Mode,
     spent: Duration,
     canonical: &indexmap::IndexMap<String, String>,
+    transports: &HashMap<String, Transport>,
 ) -> crate::events::Briefing {
     let runbook = &plan.main.runbook;
     let destinations = plan
@@ -465,12 +466,29 @@ fn briefing(
                 None if members.len() > 1 => format!("{} hosts: {}", members.len(), members.join(", ")),
                 _ => "this machine".to_string(),
             };
+            let members = if members.len() > 1 { members } else { Vec::new() };
+            // Each host of a fleet as its connection resolved it (every one is connected by
+            // now): what the operator checks before anything runs.
+            let addresses = members
+                .iter()
+                .map(|m| {
+                    match (
+                        plan.bindings.get(m),
+                        transports.get(m).and_then(Transport::endpoint),
+                    ) {
+                        (_, Some(endpoint)) => endpoint.to_string(),
+                        (Some(Binding::Ssh { dest, .. }), None) => dest.to_string(),
+                        _ => "this machine".to_string(),
+                    }
+                })
+                .collect();
             crate::events::Destination {
                 role: role.clone(),
                 label: label.clone(),
                 address,
                 env,
-                members: if members.len() > 1 { members } else { Vec::new() },
+                members,
+                addresses,
             }
         })
         .collect();

@@ -191,6 +191,21 @@ impl Ui {
             self.line(&format!("  link: {} <{}>", esc(t), esc(url)));
         }
         for d in &b.destinations {
+            if !d.members.is_empty() {
+                // A fleet: each host as connected, one a line, so a wrong address is seen
+                // before anything runs; a big fleet's first hosts, then how many more.
+                self.line(&format!(
+                    "  target {}: {}, {} hosts{}",
+                    d.role,
+                    esc(&d.label),
+                    d.members.len(),
+                    badge(d.env.as_deref())
+                ));
+                for line in fleet_lines(&d.members, &d.addresses) {
+                    self.line(&line);
+                }
+                continue;
+            }
             let at = if d.address == d.label || d.label == "local" {
                 String::new()
             } else {
@@ -996,6 +1011,38 @@ impl FleetView {
 }
 
 /// ` [PROD]` (loud) or ` [staging]`: the inventory's `env` of a host, beside its name.
+/// Up to this many hosts of a fleet are listed in the header; a bigger fleet shows its first
+/// [`FLEET_SHOWN`] and a count of the rest.
+const FLEET_LISTED: usize = 10;
+const FLEET_SHOWN: usize = 8;
+
+/// The header's lines for a fleet's hosts: `web-1 = deploy@10.0.1.11:22`, each as connected.
+fn fleet_lines(members: &[String], addresses: &[String]) -> Vec<String> {
+    let shown = if members.len() > FLEET_LISTED {
+        FLEET_SHOWN
+    } else {
+        members.len()
+    };
+    let mut lines: Vec<String> = members
+        .iter()
+        .zip(addresses.iter().map(Some).chain(std::iter::repeat(None)))
+        .take(shown)
+        .map(|(m, a)| match a {
+            Some(a) if a != m => format!("    {} = {}", esc(m), esc(a)),
+            _ => format!("    {}", esc(m)),
+        })
+        .collect();
+    if members.len() > shown {
+        lines.push(format!(
+            "    … and {} more ({} … {})",
+            members.len() - shown,
+            esc(&members[shown]),
+            esc(&members[members.len() - 1])
+        ));
+    }
+    lines
+}
+
 fn badge(env: Option<&str>) -> String {
     match env {
         Some(env @ ("prod" | "production")) => format!(
@@ -1209,7 +1256,20 @@ fn spinner(clock: Clock, step: String) -> ProgressBar {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{FLEET_LISTED, FLEET_SHOWN, fleet_lines, one_line};
+
+    #[test]
+    fn a_big_fleet_lists_its_first_hosts_then_a_count() {
+        let members: Vec<String> = (1..=50).map(|i| format!("web-{i}")).collect();
+        let addresses: Vec<String> = (1..=50).map(|i| format!("d@10.0.0.{i}:22")).collect();
+        let lines = fleet_lines(&members, &addresses);
+        assert_eq!(lines.len(), FLEET_SHOWN + 1, "{lines:?}");
+        assert_eq!(lines[0], "    web-1 = d@10.0.0.1:22");
+        assert_eq!(lines[FLEET_SHOWN], "    … and 42 more (web-9 … web-50)");
+        let lines = fleet_lines(&members[..FLEET_LISTED], &addresses[..FLEET_LISTED]);
+        assert_eq!(lines.len(), FLEET_LISTED, "{lines:?}");
+        assert_eq!(lines[9], "    web-10 = d@10.0.0.10:22");
+    }
 
     #[test]
     fn env_values_stay_on_one_line() {
