@@ -15,6 +15,7 @@ use crate::secrets::escape::{text as esc_text, value as esc};
 
 mod clock;
 pub mod local_time;
+mod prose;
 pub mod recap;
 mod status_line;
 pub use clock::{Clock, SharedClock, Spent};
@@ -166,6 +167,16 @@ impl Ui {
         }
     }
 
+    /// A runbook's Markdown prose, wrapped to the terminal at `indent` (escaped and styled
+    /// by `prose`). A plain line starts with the time: the width leaves room for it.
+    fn prose(&mut self, markdown: &str, indent: &str) {
+        let stamp = if self.rich { 0 } else { "HH:MM:SS ".len() };
+        let width = prose::terminal_width().saturating_sub(stamp);
+        for l in prose::render(markdown, indent, width, self.rich) {
+            self.line(&l);
+        }
+    }
+
     /// The run's header: what it is, where it will act, the clocks, the trail.
     fn briefing(&mut self, b: &crate::events::Briefing) {
         self.clock.set(Clock::new(b.rto, b.spent));
@@ -183,9 +194,7 @@ impl Ui {
         }
         self.line(&style(heading).bold().to_string());
         if let Some(d) = &b.description {
-            for l in esc_text(d).trim_end().lines() {
-                self.line(&format!("  {l}"));
-            }
+            self.prose(d, "  ");
         }
         for (t, url) in &b.links {
             self.line(&format!("  link: {} <{}>", esc(t), esc(url)));
@@ -365,9 +374,7 @@ impl Ui {
                 // Everything below comes from the runbook or from variables: printed with its
                 // control characters escaped, never as terminal commands.
                 if let Some(notes) = notes {
-                    for l in esc_text(notes).trim_end().lines() {
-                        self.line(&format!("    {l}"));
-                    }
+                    self.prose(notes, "    ");
                 }
                 for (t, url) in links {
                     self.line(&format!("    link: {} <{}>", esc(t), esc(url)));
