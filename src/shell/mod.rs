@@ -2,9 +2,9 @@
 //! connection (`ssh -S <control socket> -tt`: no second login, no new host-key prompt), or on
 //! this machine for `local`; in a pseudo-terminal of its own (`pty`), the operator's terminal
 //! in raw mode, the window size kept; the run's non-secret variables exported and a prompt
-//! naming the host, the run and the step; its output recorded as asciicast v2 (`record`), masked. The
-//! executor (`executor/shell.rs`) decides where it may open and records it in the trail;
-//! `replay` plays a recording back.
+//! naming the host, the run and the step; its output recorded as asciicast v2 (`record`),
+//! masked. The executor (`executor/shell.rs`) decides where it may open and records it in the
+//! trail; `replay` plays a recording back.
 
 pub mod pty;
 pub mod record;
