@@ -463,7 +463,8 @@ fn briefing(
             };
             let address = match binding {
                 Some(Binding::Ssh { .. }) => canonical.get(role).cloned().unwrap_or_else(|| label.clone()),
-                None if members.len() > 1 => format!("{} hosts: {}", members.len(), members.join(", ")),
+                // The header lists them, each as connected: a step's line stays short for 50.
+                None if members.len() > 1 => format!("{} hosts", members.len()),
                 _ => "this machine".to_string(),
             };
             let members = if members.len() > 1 { members } else { Vec::new() };

@@ -642,4 +642,10 @@ fn the_header_names_each_hosts_user_host_and_port() {
             out.stderr
         );
     }
+    // A step's line says how many, not every name again (a fleet of 50 would fill the screen).
+    assert!(
+        out.stderr.contains("Hello (hello, on web = 3 hosts)"),
+        "{}",
+        out.stderr
+    );
 }
