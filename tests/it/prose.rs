@@ -129,6 +129,15 @@ fn description_and_notes_wrap_at_80_columns_without_markdown_markers() {
         );
         // Code is kept as written, on one row.
         assert!(screen.contains(CODE), "{screen}");
+        if env.is_empty() {
+            // The header's prose and the step's, as drawn (the lines around them name the
+            // run's files and times).
+            let drawn: Vec<&str> = rows.lines().collect();
+            let at = |needle: &str| drawn.iter().position(|r| r.contains(needle)).unwrap();
+            let mut shown = drawn[at("When to use it")..=at("See the dashboard")].to_vec();
+            shown.extend_from_slice(&drawn[at("[1/2]")..=at(CODE)]);
+            insta::assert_snapshot!("prose_at_80_columns", shown.join("\n"));
+        }
         s.send_control('c').unwrap();
         s.exp_string("Ctrl-C: abort the run?").unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
