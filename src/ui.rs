@@ -1017,7 +1017,6 @@ impl FleetView {
     }
 }
 
-/// ` [PROD]` (loud) or ` [staging]`: the inventory's `env` of a host, beside its name.
 /// Up to this many hosts of a fleet are listed in the header; a bigger fleet shows its first
 /// [`FLEET_SHOWN`] and a count of the rest.
 const FLEET_LISTED: usize = 10;
@@ -1050,6 +1049,7 @@ fn fleet_lines(members: &[String], addresses: &[String]) -> Vec<String> {
     lines
 }
 
+/// ` [PROD]` (loud) or ` [staging]`: the inventory's `env` of a host, beside its name.
 fn badge(env: Option<&str>) -> String {
     match env {
         Some(env @ ("prod" | "production")) => format!(
