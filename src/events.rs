@@ -422,6 +422,8 @@ pub struct Destination {
     pub env: Option<String>,
     /// A fleet's hosts, in order (empty for one host).
     pub members: Vec<String>,
+    /// Each member's `user@host:port` as its connection resolved it, in `members`' order.
+    pub addresses: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

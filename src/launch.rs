@@ -287,7 +287,7 @@ async fn walk(l: Launch) -> Result<u8> {
         tally,
     };
     sink.emit(&opening)?;
-    let mut brief = briefing(&plan, mode, since_offset, &canonical);
+    let mut brief = briefing(&plan, mode, since_offset, &canonical, &transports);
     brief.audit_file = audit_path.clone();
     sink.emit(&Event::Briefing(brief))?;
     for line in &recap {
@@ -435,6 +435,7 @@ fn briefing(
     mode: Mode,
     spent: Duration,
     canonical: &indexmap::IndexMap<String, String>,
+    transports: &HashMap<String, Transport>,
 ) -> crate::events::Briefing {
     let runbook = &plan.main.runbook;
     let destinations = plan
@@ -463,15 +464,33 @@ fn briefing(
             };
             let address = match binding {
                 Some(Binding::Ssh { .. }) => canonical.get(role).cloned().unwrap_or_else(|| label.clone()),
-                None if members.len() > 1 => format!("{} hosts: {}", members.len(), members.join(", ")),
+                // The header lists them, each as connected: a step's line stays short for 50.
+                None if members.len() > 1 => format!("{} hosts", members.len()),
                 _ => "this machine".to_string(),
             };
+            let members = if members.len() > 1 { members } else { Vec::new() };
+            // Each host of a fleet as its connection resolved it (every one is connected by
+            // now): what the operator checks before anything runs.
+            let addresses = members
+                .iter()
+                .map(|m| {
+                    match (
+                        plan.bindings.get(m),
+                        transports.get(m).and_then(Transport::endpoint),
+                    ) {
+                        (_, Some(endpoint)) => endpoint.to_string(),
+                        (Some(Binding::Ssh { dest, .. }), None) => dest.to_string(),
+                        _ => "this machine".to_string(),
+                    }
+                })
+                .collect();
             crate::events::Destination {
                 role: role.clone(),
                 label: label.clone(),
                 address,
                 env,
-                members: if members.len() > 1 { members } else { Vec::new() },
+                members,
+                addresses,
             }
         })
         .collect();

@@ -15,6 +15,7 @@ use crate::secrets::escape::{text as esc_text, value as esc};
 
 mod clock;
 pub mod local_time;
+mod prose;
 pub mod recap;
 mod status_line;
 pub use clock::{Clock, SharedClock, Spent};
@@ -166,6 +167,16 @@ impl Ui {
         }
     }
 
+    /// A runbook's Markdown prose, wrapped to the terminal at `indent` (escaped and styled
+    /// by `prose`). A plain line starts with the time: the width leaves room for it.
+    fn prose(&mut self, markdown: &str, indent: &str) {
+        let stamp = if self.rich { 0 } else { "HH:MM:SS ".len() };
+        let width = prose::terminal_width().saturating_sub(stamp);
+        for l in prose::render(markdown, indent, width, self.rich) {
+            self.line(&l);
+        }
+    }
+
     /// The run's header: what it is, where it will act, the clocks, the trail.
     fn briefing(&mut self, b: &crate::events::Briefing) {
         self.clock.set(Clock::new(b.rto, b.spent));
@@ -183,14 +194,27 @@ impl Ui {
         }
         self.line(&style(heading).bold().to_string());
         if let Some(d) = &b.description {
-            for l in esc_text(d).trim_end().lines() {
-                self.line(&format!("  {l}"));
-            }
+            self.prose(d, "  ");
         }
         for (t, url) in &b.links {
             self.line(&format!("  link: {} <{}>", esc(t), esc(url)));
         }
         for d in &b.destinations {
+            if !d.members.is_empty() {
+                // A fleet: each host as connected, one a line, so a wrong address is seen
+                // before anything runs; a big fleet's first hosts, then how many more.
+                self.line(&format!(
+                    "  target {}: {}, {} hosts{}",
+                    d.role,
+                    esc(&d.label),
+                    d.members.len(),
+                    badge(d.env.as_deref())
+                ));
+                for line in fleet_lines(&d.members, &d.addresses) {
+                    self.line(&line);
+                }
+                continue;
+            }
             let at = if d.address == d.label || d.label == "local" {
                 String::new()
             } else {
@@ -350,9 +374,7 @@ impl Ui {
                 // Everything below comes from the runbook or from variables: printed with its
                 // control characters escaped, never as terminal commands.
                 if let Some(notes) = notes {
-                    for l in esc_text(notes).trim_end().lines() {
-                        self.line(&format!("    {l}"));
-                    }
+                    self.prose(notes, "    ");
                 }
                 for (t, url) in links {
                     self.line(&format!("    link: {} <{}>", esc(t), esc(url)));
@@ -995,6 +1017,38 @@ impl FleetView {
     }
 }
 
+/// Up to this many hosts of a fleet are listed in the header; a bigger fleet shows its first
+/// [`FLEET_SHOWN`] and a count of the rest.
+const FLEET_LISTED: usize = 10;
+const FLEET_SHOWN: usize = 8;
+
+/// The header's lines for a fleet's hosts: `web-1 = deploy@10.0.1.11:22`, each as connected.
+fn fleet_lines(members: &[String], addresses: &[String]) -> Vec<String> {
+    let shown = if members.len() > FLEET_LISTED {
+        FLEET_SHOWN
+    } else {
+        members.len()
+    };
+    let mut lines: Vec<String> = members
+        .iter()
+        .zip(addresses.iter().map(Some).chain(std::iter::repeat(None)))
+        .take(shown)
+        .map(|(m, a)| match a {
+            Some(a) if a != m => format!("    {} = {}", esc(m), esc(a)),
+            _ => format!("    {}", esc(m)),
+        })
+        .collect();
+    if members.len() > shown {
+        lines.push(format!(
+            "    … and {} more ({} … {})",
+            members.len() - shown,
+            esc(&members[shown]),
+            esc(&members[members.len() - 1])
+        ));
+    }
+    lines
+}
+
 /// ` [PROD]` (loud) or ` [staging]`: the inventory's `env` of a host, beside its name.
 fn badge(env: Option<&str>) -> String {
     match env {
@@ -1201,7 +1255,20 @@ fn spinner(clock: Clock, step: String) -> ProgressBar {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::{FLEET_LISTED, FLEET_SHOWN, fleet_lines, one_line};
+
+    #[test]
+    fn a_big_fleet_lists_its_first_hosts_then_a_count() {
+        let members: Vec<String> = (1..=50).map(|i| format!("web-{i}")).collect();
+        let addresses: Vec<String> = (1..=50).map(|i| format!("d@10.0.0.{i}:22")).collect();
+        let lines = fleet_lines(&members, &addresses);
+        assert_eq!(lines.len(), FLEET_SHOWN + 1, "{lines:?}");
+        assert_eq!(lines[0], "    web-1 = d@10.0.0.1:22");
+        assert_eq!(lines[FLEET_SHOWN], "    … and 42 more (web-9 … web-50)");
+        let lines = fleet_lines(&members[..FLEET_LISTED], &addresses[..FLEET_LISTED]);
+        assert_eq!(lines.len(), FLEET_LISTED, "{lines:?}");
+        assert_eq!(lines[9], "    web-10 = d@10.0.0.10:22");
+    }
 
     #[test]
     fn env_values_stay_on_one_line() {

@@ -156,6 +156,7 @@ impl Executor {
         let context = Context {
             run_id: &run_id,
             step: id,
+            host: &host,
             number,
             vars: vars
                 .iter()

@@ -2,9 +2,9 @@
 //! connection (`ssh -S <control socket> -tt`: no second login, no new host-key prompt), or on
 //! this machine for `local`; in a pseudo-terminal of its own (`pty`), the operator's terminal
 //! in raw mode, the window size kept; the run's non-secret variables exported and a prompt
-//! naming the run and the step; its output recorded as asciicast v2 (`record`), masked. The
-//! executor (`executor/shell.rs`) decides where it may open and records it in the trail;
-//! `replay` plays a recording back.
+//! naming the host, the run and the step; its output recorded as asciicast v2 (`record`),
+//! masked. The executor (`executor/shell.rs`) decides where it may open and records it in the
+//! trail; `replay` plays a recording back.
 
 pub mod pty;
 pub mod record;
@@ -24,7 +24,7 @@ use session::Ended;
 
 /// The start-up file every shell reads (bash as `--rcfile`, other shells as `$ENV`): a bash
 /// started for a remote login reads the login files first (a `--rcfile` bash is not a login
-/// shell), a local one its `~/.bashrc`; then the prompt names the run and the step. A shell
+/// shell), a local one its `~/.bashrc`; then the prompt names the host, run and step. A shell
 /// that reads neither (zsh, fish) keeps its own prompt; the variables are exported anyway.
 const RC: &str = r#"# The start-up file of a shell opened by `runbook` (removed when the shell ends).
 if [ -n "${BASH_VERSION-}" ]; then
@@ -39,7 +39,17 @@ if [ -n "${BASH_VERSION-}" ]; then
   fi
 fi
 unset ENV __runbook_login
-PS1="[runbook $RUNBOOK_RUN step $RUNBOOK_STEP] $ "
+PS1=$RUNBOOK_PS1
+if [ -n "${BASH_VERSION-}" ]; then
+  # A prompt set again before each one: a PROMPT_COMMAND of the login files that rewrites PS1
+  # (a git prompt, a prompt framework) runs first, then this one.
+  __runbook_prompt() { PS1=$RUNBOOK_PS1; }
+  case $(declare -p PROMPT_COMMAND 2>/dev/null) in
+    "declare -a"*) PROMPT_COMMAND+=(__runbook_prompt) ;;
+    *) PROMPT_COMMAND="${PROMPT_COMMAND:+$PROMPT_COMMAND
+}__runbook_prompt" ;;
+  esac
+fi
 "#;
 
 /// On the host, before the session: a private directory (0700) for the variables (`env`,
@@ -72,10 +82,13 @@ pub enum Place<'a> {
     Ssh { control_socket: &'a Path },
 }
 
-/// What the shell is told: the run's non-secret variables, and which run and step it is for.
+/// What the shell is told: the run's non-secret variables, and which run, step and host it is
+/// for.
 pub struct Context<'a> {
     pub run_id: &'a str,
     pub step: &'a str,
+    /// The host it opens on, as the run names it (`web-1`, `local`).
+    pub host: &'a str,
     /// The recording's number in the run: `RUNBOOK_SHELL`.
     pub number: u32,
     /// Non-secret variables (the caller leaves secrets out).
@@ -97,7 +110,33 @@ impl Context<'_> {
         env.push(("RUNBOOK_RUN".into(), self.run_id.to_string()));
         env.push(("RUNBOOK_STEP".into(), self.step.to_string()));
         env.push(("RUNBOOK_SHELL".into(), self.number.to_string()));
+        env.push(("RUNBOOK_HOST".into(), self.host.to_string()));
+        env.push(("RUNBOOK_PS1".into(), self.prompt()));
         env
+    }
+
+    /// The prompt: `[runbook web-1 <run> step <step>] $ `. Its text is only letters, digits and
+    /// `._-@:/+,=`: nothing a shell expands in a prompt (`$`, backquotes, `\`, `!`, `%`) nor a
+    /// control character; anything else shows as `?`. It goes to the shell in the environment
+    /// (`RUNBOOK_PS1`), never into a command line.
+    fn prompt(&self) -> String {
+        let safe = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || "._-@:/+,=".contains(c) {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect()
+        };
+        format!(
+            "[runbook {} {} step {}] $ ",
+            safe(self.host),
+            safe(self.run_id),
+            safe(self.step)
+        )
     }
 }
 
@@ -286,4 +325,30 @@ pub fn run(prepared: &Prepared, cast: &mut Cast, size: Size) -> std::io::Result<
     }
     let _ = child.wait();
     Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Context;
+
+    #[test]
+    fn the_prompt_names_the_host_and_holds_nothing_a_shell_expands() {
+        let context = Context {
+            run_id: "20261122T030211Z-db-restore-3f9a",
+            step: "count-rows",
+            host: "web-1$(reboot)`x`\\u!\x1b]0;t\x07",
+            number: 1,
+            vars: Vec::new(),
+            timeout: std::time::Duration::from_secs(1),
+        };
+        assert_eq!(
+            context.prompt(),
+            "[runbook web-1??reboot??x??u???0?t? 20261122T030211Z-db-restore-3f9a step count-rows] $ "
+        );
+        let env = context.env();
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "RUNBOOK_PS1" && *v == context.prompt())
+        );
+    }
 }

@@ -617,3 +617,35 @@ fn fleet_of_50_timing() {
         );
     }
 }
+
+/// Issue 25 item 10: the header names each host of the fleet as connected, `user@host:port`,
+/// one a line, before anything runs.
+#[test]
+fn the_header_names_each_hosts_user_host_and_port() {
+    let fleet = Fleet::start(3);
+    let (dir, audit) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = book(dir.path(), "  - id: hello\n    title: Hello\n    run: 'true'\n");
+    let out = run(&fleet, audit.path(), &file, &[])
+        .env("TERM", "dumb")
+        .expect_code(0);
+    let header: Vec<&str> = out.stderr.lines().take_while(|l| !l.contains("[1/2]")).collect();
+    assert!(
+        header.iter().any(|l| l.ends_with("  target web: web, 3 hosts")),
+        "{}",
+        out.stderr
+    );
+    for host in &fleet.hosts {
+        let line = format!("    {} = rbtest@{}:{}", host.name, host.addr, host.port);
+        assert!(
+            header.iter().any(|l| l.ends_with(&line)),
+            "{line:?} not in the header:\n{}",
+            out.stderr
+        );
+    }
+    // A step's line says how many, not every name again (a fleet of 50 would fill the screen).
+    assert!(
+        out.stderr.contains("Hello (hello, on web = 3 hosts)"),
+        "{}",
+        out.stderr
+    );
+}

@@ -21,6 +21,7 @@ mod lock;
 mod masters;
 mod numbers;
 mod plain;
+mod prose;
 mod recap;
 mod resume;
 mod retry_wait;

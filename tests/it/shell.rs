@@ -434,6 +434,8 @@ fn a_fleet_step_asks_which_host_and_refuses_one_marked_shell_false() {
     keys(&mut s, &format!("{}\r", DOWN.repeat(SHELL_AT_THE_STEP_PROMPT)));
     s.exp_string("A shell on which host?").unwrap();
     keys(&mut s, "\r");
+    // The prompt names the host it is on (issue 25, item 10).
+    s.exp_string("[runbook web-1 ").unwrap();
     s.exp_string("step look] $ ").unwrap();
     typed(&mut s, "echo \"on $RBTEST_HOST\"");
     s.exp_string("on web-1").unwrap();
@@ -541,4 +543,58 @@ fn sigterm_while_a_shell_is_open_ends_the_run_interrupted() {
     assert_eq!(last["outcome"], "interrupted", "{last}");
     assert!(last["message"].as_str().unwrap().contains("SIGTERM"), "{last}");
     runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+}
+
+/// Issue 25 item 10: the prompt names the host, and stays so in a bash whose own start-up file
+/// sets a prompt of its own before each one (`PROMPT_COMMAND`, as git prompts and prompt
+/// frameworks do).
+#[test]
+fn a_local_bash_shell_prompt_names_the_host_despite_a_prompt_command() {
+    let (audit, dir, home) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    std::fs::write(
+        home.path().join(".bashrc"),
+        "PS1='mine> '\nPROMPT_COMMAND='PS1=\"mine> \"'\n",
+    )
+    .unwrap();
+    let book = book(dir.path(), "");
+    let mut command = Command::new(bin());
+    command
+        .args([
+            "run",
+            book.to_str().unwrap(),
+            "--target",
+            "app=local",
+            "--set",
+            "pg_password=x",
+        ])
+        .arg("--audit-dir")
+        .arg(audit.path())
+        .env("TERM", "xterm")
+        .env("SHELL", "/bin/bash")
+        .env("HOME", home.path())
+        .env_remove("NO_COLOR")
+        .env_remove("RUNBOOK_PATH")
+        .env_remove("RUNBOOK_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK")
+        .env("USER", "tester");
+    let mut s = pty::start(command);
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, &format!("{}\r", DOWN.repeat(SHELL_AT_THE_STEP_PROMPT)));
+    s.exp_string("its output recorded to").unwrap();
+    s.exp_string("[runbook local ").unwrap();
+    s.exp_string("step look] $ ").unwrap();
+    // And again after a command: the prompt before each one is still the run's.
+    typed(&mut s, "echo \"host=$RUNBOOK_HOST\"");
+    s.exp_string("host=local").unwrap();
+    s.exp_string("[runbook local ").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let screen = s.screen().contents();
+    assert!(!screen.contains("mine> "), "{screen}");
+    typed(&mut s, "exit");
+    s.exp_string("What now?").unwrap();
+    abort(s);
 }

@@ -29,6 +29,8 @@ pub struct Session {
     process: PtyProcess,
     stream: StreamSession<File>,
     raw: Arc<Mutex<Vec<u8>>>,
+    /// The size it started at (rows, columns): of the screen `screen` draws.
+    size: (u16, u16),
 }
 
 impl Deref for Session {
@@ -52,7 +54,7 @@ impl Session {
     /// The screen as drawn from everything the program wrote so far.
     pub fn screen(&self) -> vt100::Screen {
         let size = |n| std::num::NonZeroU16::new(n).unwrap();
-        let mut parser = vt100::Parser::new(size(ROWS), size(COLS), 0);
+        let mut parser = vt100::Parser::new(size(self.size.0), size(self.size.1), 0);
         parser.process(&self.raw.lock().unwrap());
         parser.screen().clone()
     }
@@ -79,10 +81,36 @@ fn set_size(file: &File, rows: u16, cols: u16) {
 
 /// Starts `command` in a pty of `ROWS`×`COLS`.
 pub fn start(command: Command) -> Session {
+    open(command, ROWS, COLS)
+}
+
+/// Starts `command` in a pty of `rows`×`cols`, sized before the program is: `sh` runs `stty`
+/// in the pty, then `exec`s it (with `command`'s environment), so its first look at the
+/// terminal's width already sees `cols`.
+pub fn start_sized(command: Command, rows: u16, cols: u16) -> Session {
+    let mut sized = Command::new("sh");
+    sized
+        .arg("-c")
+        .arg(format!("stty rows {rows} cols {cols} && exec \"$0\" \"$@\""))
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(v) => sized.env(key, v),
+            None => sized.env_remove(key),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        sized.current_dir(dir);
+    }
+    open(sized, rows, cols)
+}
+
+fn open(command: Command, rows: u16, cols: u16) -> Session {
     let mut process = PtyProcess::new(command).expect("the program starts in a pty");
     process.set_kill_timeout(Some(20_000));
     let file = process.get_file_handle().unwrap();
-    set_size(&file, ROWS, COLS);
+    set_size(&file, rows, cols);
     let raw = Arc::new(Mutex::new(Vec::new()));
     let reader = Stripped {
         inner: file.try_clone().unwrap(),
@@ -92,7 +120,12 @@ pub fn start(command: Command) -> Session {
     };
     let options = rexpect::reader::Options::new().timeout_ms(Some(20_000));
     let stream = StreamSession::new(reader, file, options);
-    Session { process, stream, raw }
+    Session {
+        process,
+        stream,
+        raw,
+        size: (rows, cols),
+    }
 }
 
 /// The pty's output as text: what is printed, and line controls; escape sequences dropped.
