@@ -570,8 +570,9 @@ impl Operator {
         })
     }
 
-    /// Which host of a fleet step a shell opens on; `None`: none after all (Esc).
-    pub fn shell_host(&self, hosts: &[String]) -> Result<Option<usize>, Error> {
+    /// Which host of a fleet step a shell opens on, `first` preselected; `None`: none after
+    /// all (Esc).
+    pub fn shell_host(&self, hosts: &[String], first: usize) -> Result<Option<usize>, Error> {
         if !self.is_interactive() {
             return Ok(None);
         }
@@ -579,7 +580,7 @@ impl Operator {
             Select::with_theme(&theme())
                 .with_prompt("A shell on which host? (Esc: none)")
                 .items(hosts)
-                .default(0)
+                .default(first)
                 .interact_opt()
         })
     }

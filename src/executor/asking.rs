@@ -1,6 +1,7 @@
 //! The steps where the operator decides: decisions, confirmations, manual steps, what to do
 //! after a failure, a step left unknown by a crash, and sub-runs (`call`).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{End, Executor, Next, Place};
@@ -417,11 +418,19 @@ impl Executor {
         id: &str,
         step: &Step,
         failed: &[String],
+        states: &HashMap<String, String>,
     ) -> Result<Next, Error> {
-        self.after_failure_on(id, step, Some(failed))
+        self.after_failure_on(id, step, Some((failed, states)))
     }
 
-    fn after_failure_on(&mut self, id: &str, step: &Step, failed: Option<&[String]>) -> Result<Next, Error> {
+    /// `fleet`: the hosts that did not succeed, and how each host's last attempt ended.
+    fn after_failure_on(
+        &mut self,
+        id: &str,
+        step: &Step,
+        fleet: Option<(&[String], &HashMap<String, String>)>,
+    ) -> Result<Next, Error> {
+        let failed = fleet.map(|(failed, _)| failed);
         if !self.operator.is_interactive() {
             return Ok(Next::Failure);
         }
@@ -500,7 +509,7 @@ impl Executor {
                 }
                 AfterFailure::Abort => unreachable!("an abort returned above"),
                 AfterFailure::Shell => {
-                    self.open_shell(id, step, "after failure")?;
+                    self.open_shell(id, step, "after failure", fleet.map(|(_, states)| states))?;
                     continue;
                 }
             });
