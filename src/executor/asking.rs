@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::{End, Executor, Next, Place};
 use crate::error::Error;
 use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
-use crate::prompt::{AfterFailure, Report};
+use crate::prompt::{AfterFailure, GotoStep, Report};
 use crate::runbook::{ChooseOption, Confirm, Outcome, Step};
 use crate::vars::{MASK, Vars};
 
@@ -423,6 +423,29 @@ impl Executor {
         self.after_failure_on(id, step, Some((failed, states)))
     }
 
+    /// The steps *Go to* offers after step `id` failed: those of its own runbook (a called
+    /// runbook's, in a sub-run), each marked where the run has been.
+    fn goto_steps(&self, id: &str) -> Vec<GotoStep> {
+        let chain = self.runbooks_of(id);
+        let runbook = chain[chain.len() - 1];
+        let prefix = id
+            .rsplit_once('/')
+            .map_or(String::new(), |(p, _)| format!("{p}/"));
+        runbook
+            .steps
+            .iter()
+            .map(|s| {
+                let full = format!("{prefix}{}", s.id());
+                GotoStep {
+                    id: s.id().to_string(),
+                    title: self.shell_vars.interpolate(&s.title),
+                    here: full == id,
+                    visited: self.presented.contains(&full),
+                }
+            })
+            .collect()
+    }
+
     /// `fleet`: the hosts that did not succeed, and how each host's last attempt ended.
     fn after_failure_on(
         &mut self,
@@ -434,19 +457,12 @@ impl Executor {
         if !self.operator.is_interactive() {
             return Ok(Next::Failure);
         }
-        let ids: Vec<String> = self
-            .plan
-            .main
-            .runbook
-            .steps
-            .iter()
-            .map(|s| s.id().to_string())
-            .collect();
+        let steps = self.goto_steps(id);
         let shell = self.shell_choice(id, step);
         loop {
             let choice = self.operator.after_failure(
                 step.on_failure.as_ref().map(|s| s.value.as_str()),
-                &ids,
+                &steps,
                 failed,
                 shell.as_deref(),
                 self.unapproved.as_deref() == Some(id),

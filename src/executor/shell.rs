@@ -26,7 +26,7 @@ struct Where {
 impl Executor {
     /// The runbooks a step id goes through, the main one first: `call-step/step` is a step of
     /// the runbook `call-step` calls.
-    fn runbooks_of(&self, id: &str) -> Vec<&Runbook> {
+    pub(super) fn runbooks_of(&self, id: &str) -> Vec<&Runbook> {
         let mut chain = vec![&self.plan.main.runbook];
         let mut parts: Vec<&str> = id.split('/').collect();
         parts.pop();
