@@ -126,20 +126,21 @@ impl Executor {
                     if refused.is_some() {
                         notes.push("shell: false in the inventory".into());
                     }
-                    match notes.is_empty() {
-                        true => h.clone(),
-                        false => format!("{h} ({})", notes.join("; ")),
+                    if notes.is_empty() {
+                        h.clone()
+                    } else {
+                        format!("{h} ({})", notes.join("; "))
                     }
                 })
                 .collect();
             // The host to look at is one that did not succeed: the first that opens a
             // shell, else the first of them.
-            let failed = |(h, _): &&(String, Option<String>)| state(h).is_some_and(|s| s != "ok");
+            let failed = |h: &String| state(h).is_some_and(|s| s != "ok");
             let first = w
                 .hosts
                 .iter()
-                .position(|entry| failed(&entry) && entry.1.is_none())
-                .or_else(|| w.hosts.iter().position(|entry| failed(&entry)))
+                .position(|(h, refused)| failed(h) && refused.is_none())
+                .or_else(|| w.hosts.iter().position(|(h, _)| failed(h)))
                 .unwrap_or(0);
             match self.operator.shell_host(&shown, first)? {
                 Some(i) => w.hosts[i].clone(),
