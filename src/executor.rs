@@ -71,6 +71,9 @@ pub struct Executor {
     /// The variables as the step at hand saw them when it was presented: what a shell opened
     /// at its prompts exports (never its secrets) and masks.
     pub shell_vars: Vars,
+    /// The steps presented so far (ids as recorded; a resumed run starts from those the trail
+    /// shows started): *Go to* marks them.
+    pub presented: std::collections::HashSet<String>,
 }
 
 /// How a walk ended.
@@ -507,6 +510,7 @@ impl Executor {
             StepKind::Call(target) => Some(format!("runs the runbook `{target}`")),
             StepKind::Choose(_) | StepKind::End(_) => None,
         };
+        self.presented.insert(id.clone());
         self.emit(Event::StepPresented {
             step: id.clone(),
             position: index + 1,

@@ -362,6 +362,7 @@ async fn walk(l: Launch) -> Result<u8> {
         since_offset,
         rto,
         ssh,
+        presented: attempts.keys().cloned().collect(),
         attempts,
         signals,
         handled_stops: 0,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, Input, Select};
+use dialoguer::{Confirm, FuzzySelect, Input, Select};
 
 mod line;
 
@@ -51,6 +51,36 @@ pub enum AfterFailure {
     Abort,
     /// Open a shell on the step's host (design §17), then ask again.
     Shell,
+}
+
+/// A step offered by *Go to another step*.
+#[derive(Debug, Clone)]
+pub struct GotoStep {
+    pub id: String,
+    /// As the runbook says it (with its `{{ name }}`s filled in): shown escaped.
+    pub title: String,
+    /// The step that failed.
+    pub here: bool,
+    /// Presented before in this run.
+    pub visited: bool,
+}
+
+impl GotoStep {
+    /// Its row in the list: `id — title`, and where the run has been.
+    fn row(&self) -> String {
+        let mark = if self.here {
+            "  (here)"
+        } else if self.visited {
+            "  (visited)"
+        } else {
+            ""
+        };
+        format!(
+            "{} — {}{mark}",
+            self.id,
+            crate::secrets::escape::value(&self.title)
+        )
+    }
 }
 
 /// Answers given in advance on the command line.
@@ -486,7 +516,7 @@ impl Operator {
     pub fn after_failure(
         &self,
         on_failure: Option<&str>,
-        step_ids: &[String],
+        steps: &[GotoStep],
         failed_hosts: Option<&[String]>,
         shell: Option<&str>,
         approval_refused: bool,
@@ -541,37 +571,45 @@ impl Operator {
             items.push(("Abort the run".to_string(), Item::Abort));
         }
         let labels: Vec<&str> = items.iter().map(|(label, _)| label.as_str()).collect();
-        let choice = self.ask(|| {
-            Select::with_theme(&theme())
-                .with_prompt("The step did not succeed. What now?")
-                .items(&labels)
-                .default(if on_failure.is_some() { follow_at } else { 0 })
-                .interact()
-        })?;
-        Ok(match items[choice].1 {
-            Item::Retry => AfterFailure::Retry,
-            Item::RetryFailed => AfterFailure::RetryFailedHosts,
-            Item::Skip => AfterFailure::Skip,
-            Item::Goto => {
-                let pick = self.ask(|| {
-                    Select::with_theme(&theme())
-                        .with_prompt("Go to")
-                        .items(step_ids)
-                        .default(0)
-                        .interact()
-                })?;
-                AfterFailure::Goto(step_ids[pick].clone())
-            }
-            Item::Follow => AfterFailure::FollowOnFailure,
-            Item::MarkDone => AfterFailure::MarkDone,
-            Item::Note => AfterFailure::Note(self.note()?),
-            Item::Abort => AfterFailure::Abort,
-            Item::Shell => AfterFailure::Shell,
-        })
+        let rows: Vec<String> = steps.iter().map(GotoStep::row).collect();
+        loop {
+            let choice = self.ask(|| {
+                Select::with_theme(&theme())
+                    .with_prompt("The step did not succeed. What now?")
+                    .items(&labels)
+                    .default(if on_failure.is_some() { follow_at } else { 0 })
+                    .interact()
+            })?;
+            return Ok(match items[choice].1 {
+                Item::Retry => AfterFailure::Retry,
+                Item::RetryFailed => AfterFailure::RetryFailedHosts,
+                Item::Skip => AfterFailure::Skip,
+                Item::Goto => {
+                    // Typing filters the list (by id or title); Esc goes back to the choices.
+                    let pick = self.ask(|| {
+                        FuzzySelect::with_theme(&theme())
+                            .with_prompt("Go to (type to filter, Esc: back)")
+                            .items(&rows)
+                            .default(steps.iter().position(|s| s.here).unwrap_or(0))
+                            .interact_opt()
+                    })?;
+                    match pick {
+                        Some(i) => AfterFailure::Goto(steps[i].id.clone()),
+                        None => continue,
+                    }
+                }
+                Item::Follow => AfterFailure::FollowOnFailure,
+                Item::MarkDone => AfterFailure::MarkDone,
+                Item::Note => AfterFailure::Note(self.note()?),
+                Item::Abort => AfterFailure::Abort,
+                Item::Shell => AfterFailure::Shell,
+            });
+        }
     }
 
-    /// Which host of a fleet step a shell opens on; `None`: none after all (Esc).
-    pub fn shell_host(&self, hosts: &[String]) -> Result<Option<usize>, Error> {
+    /// Which host of a fleet step a shell opens on, `first` preselected; `None`: none after
+    /// all (Esc).
+    pub fn shell_host(&self, hosts: &[String], first: usize) -> Result<Option<usize>, Error> {
         if !self.is_interactive() {
             return Ok(None);
         }
@@ -579,7 +617,7 @@ impl Operator {
             Select::with_theme(&theme())
                 .with_prompt("A shell on which host? (Esc: none)")
                 .items(hosts)
-                .default(0)
+                .default(first)
                 .interact_opt()
         })
     }

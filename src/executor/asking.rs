@@ -1,12 +1,13 @@
 //! The steps where the operator decides: decisions, confirmations, manual steps, what to do
 //! after a failure, a step left unknown by a crash, and sub-runs (`call`).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{End, Executor, Next, Place};
 use crate::error::Error;
 use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
-use crate::prompt::{AfterFailure, Report};
+use crate::prompt::{AfterFailure, GotoStep, Report};
 use crate::runbook::{ChooseOption, Confirm, Outcome, Step};
 use crate::vars::{MASK, Vars};
 
@@ -417,27 +418,51 @@ impl Executor {
         id: &str,
         step: &Step,
         failed: &[String],
+        states: &HashMap<String, String>,
     ) -> Result<Next, Error> {
-        self.after_failure_on(id, step, Some(failed))
+        self.after_failure_on(id, step, Some((failed, states)))
     }
 
-    fn after_failure_on(&mut self, id: &str, step: &Step, failed: Option<&[String]>) -> Result<Next, Error> {
+    /// The steps *Go to* offers after step `id` failed: those of its own runbook (a called
+    /// runbook's, in a sub-run), each marked where the run has been.
+    fn goto_steps(&self, id: &str) -> Vec<GotoStep> {
+        let chain = self.runbooks_of(id);
+        let runbook = chain[chain.len() - 1];
+        let prefix = id
+            .rsplit_once('/')
+            .map_or(String::new(), |(p, _)| format!("{p}/"));
+        runbook
+            .steps
+            .iter()
+            .map(|s| {
+                let full = format!("{prefix}{}", s.id());
+                GotoStep {
+                    id: s.id().to_string(),
+                    title: self.shell_vars.interpolate(&s.title),
+                    here: full == id,
+                    visited: self.presented.contains(&full),
+                }
+            })
+            .collect()
+    }
+
+    /// `fleet`: the hosts that did not succeed, and how each host's last attempt ended.
+    fn after_failure_on(
+        &mut self,
+        id: &str,
+        step: &Step,
+        fleet: Option<(&[String], &HashMap<String, String>)>,
+    ) -> Result<Next, Error> {
+        let failed = fleet.map(|(failed, _)| failed);
         if !self.operator.is_interactive() {
             return Ok(Next::Failure);
         }
-        let ids: Vec<String> = self
-            .plan
-            .main
-            .runbook
-            .steps
-            .iter()
-            .map(|s| s.id().to_string())
-            .collect();
+        let steps = self.goto_steps(id);
         let shell = self.shell_choice(id, step);
         loop {
             let choice = self.operator.after_failure(
                 step.on_failure.as_ref().map(|s| s.value.as_str()),
-                &ids,
+                &steps,
                 failed,
                 shell.as_deref(),
                 self.unapproved.as_deref() == Some(id),
@@ -500,7 +525,7 @@ impl Executor {
                 }
                 AfterFailure::Abort => unreachable!("an abort returned above"),
                 AfterFailure::Shell => {
-                    self.open_shell(id, step, "after failure")?;
+                    self.open_shell(id, step, "after failure", fleet.map(|(_, states)| states))?;
                     continue;
                 }
             });

@@ -30,7 +30,7 @@ impl Executor {
             let masker = vars.masker();
             let mask = |text: &str| masker.mask_str(text);
             match self.operator.before_run(&command, shell.as_deref(), &mask)? {
-                Before::Shell => self.open_shell(id, step, "before running")?,
+                Before::Shell => self.open_shell(id, step, "before running", None)?,
                 Before::Run => break,
                 Before::Skip => {
                     self.emit(Event::Answer {
@@ -125,6 +125,8 @@ impl Executor {
         };
         // A fleet's captures by host, across retries: `capture_from` picks one at the end.
         let mut captures: HashMap<String, (String, String, bool)> = HashMap::new();
+        // How each host's last attempt ended: the shell picker shows it, the failed first.
+        let mut states: HashMap<String, String> = HashMap::new();
         let (attempts, delay) = step.attempts();
         let mut attempt = 1;
         loop {
@@ -135,6 +137,10 @@ impl Executor {
                 if let Some(capture) = &end.capture {
                     captures.insert(end.host.clone(), capture.clone());
                 }
+                states.insert(end.host.clone(), end.state());
+            }
+            for host in &result.not_started {
+                states.insert(host.clone(), "not started".into());
             }
             let outcome = result.outcome();
             let last = attempt >= attempts || matches!(outcome, StepOutcome::Cancelled | StepOutcome::Lost);
@@ -197,7 +203,7 @@ impl Executor {
                         message: Some(format!("interrupted by {} during `{id}`", self.stop_word())),
                     })
                 }
-                _ if members.len() > 1 => self.after_fleet_failure(id, step, &failed)?,
+                _ if members.len() > 1 => self.after_fleet_failure(id, step, &failed, &states)?,
                 _ => self.after_failure(id, step)?,
             };
             match next {

@@ -33,6 +33,26 @@ pub(super) struct HostEnd {
     pub capture: Option<(String, String, bool)>,
     pub pgid: Option<i32>,
     pub duration: Duration,
+    /// The exit code and why it did not succeed, as recorded.
+    pub exit: Option<i32>,
+    pub reason: Option<String>,
+}
+
+impl HostEnd {
+    /// How it ended, in a few words for a list of hosts: `ok`, `failed: exit 1`, `timed out`.
+    pub fn state(&self) -> String {
+        match (self.outcome, self.exit, self.reason.as_deref()) {
+            (StepOutcome::Ok, _, _) => "ok".into(),
+            (StepOutcome::Failed, Some(code), Some("exit code not expected")) => {
+                format!("failed: exit {code}")
+            }
+            (StepOutcome::Failed, _, Some(why)) => format!("failed: {why}"),
+            (StepOutcome::TimedOut, _, _) => "timed out".into(),
+            (StepOutcome::Cancelled, _, _) => "stopped".into(),
+            (StepOutcome::Lost, _, _) => "lost: outcome unknown".into(),
+            (other, _, _) => other.as_str().into(),
+        }
+    }
 }
 
 /// One attempt on every host it was started on.
@@ -439,7 +459,7 @@ impl Executor {
             attempt,
             duration,
             target: prepared.target,
-            reason,
+            reason: reason.clone(),
             output,
             capture: capture.as_ref().map(|(name, text, secret)| {
                 let shown = if *secret {
@@ -458,6 +478,8 @@ impl Executor {
             capture,
             pgid: run.pgid,
             duration,
+            exit,
+            reason,
         })
     }
 }

@@ -3,12 +3,14 @@
 //! which host it opens on (one of a fleet's, chosen), and its record: `shell opened` before
 //! the session, `shell closed` with the recording's size and SHA-256 after it.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use super::Executor;
 use crate::error::Error;
 use crate::events::{Event, OutputRecord};
 use crate::runbook::{Runbook, Step, StepKind};
+use crate::secrets::escape::value as esc;
 use crate::shell::record::{Cast, Header};
 use crate::shell::{self, Context, Place};
 use crate::transport::Transport;
@@ -24,7 +26,7 @@ struct Where {
 impl Executor {
     /// The runbooks a step id goes through, the main one first: `call-step/step` is a step of
     /// the runbook `call-step` calls.
-    fn runbooks_of(&self, id: &str) -> Vec<&Runbook> {
+    pub(super) fn runbooks_of(&self, id: &str) -> Vec<&Runbook> {
         let mut chain = vec![&self.plan.main.runbook];
         let mut parts: Vec<&str> = id.split('/').collect();
         parts.pop();
@@ -95,7 +97,15 @@ impl Executor {
 
     /// The operator chose Shell at step `id`'s prompt (`from`: which one): opens it, records
     /// it, and comes back. A shell that cannot open says why, and the prompt comes back.
-    pub(super) fn open_shell(&mut self, id: &str, step: &Step, from: &'static str) -> Result<(), Error> {
+    /// `states`: after a fleet step failed, how each host's attempt ended: the picker shows
+    /// it and preselects the first host that did not succeed.
+    pub(super) fn open_shell(
+        &mut self,
+        id: &str,
+        step: &Step,
+        from: &'static str,
+        states: Option<&HashMap<String, String>>,
+    ) -> Result<(), Error> {
         let vars = self.shell_vars.clone();
         let w = match self.shell_where(id, step) {
             Ok(w) => w,
@@ -107,15 +117,32 @@ impl Executor {
         let host = if w.hosts.len() == 1 {
             w.hosts[0].clone()
         } else {
+            let state = |h: &String| states.and_then(|s| s.get(h));
             let shown: Vec<String> = w
                 .hosts
                 .iter()
-                .map(|(h, refused)| match refused {
-                    Some(_) => format!("{h} (shell: false in the inventory)"),
-                    None => h.clone(),
+                .map(|(h, refused)| {
+                    let mut notes: Vec<String> = state(h).map(|s| esc(s).into_owned()).into_iter().collect();
+                    if refused.is_some() {
+                        notes.push("shell: false in the inventory".into());
+                    }
+                    if notes.is_empty() {
+                        h.clone()
+                    } else {
+                        format!("{h} ({})", notes.join("; "))
+                    }
                 })
                 .collect();
-            match self.operator.shell_host(&shown)? {
+            // The host to look at is one that did not succeed: the first that opens a
+            // shell, else the first of them.
+            let failed = |h: &String| state(h).is_some_and(|s| s != "ok");
+            let first = w
+                .hosts
+                .iter()
+                .position(|(h, refused)| failed(h) && refused.is_none())
+                .or_else(|| w.hosts.iter().position(|(h, _)| failed(h)))
+                .unwrap_or(0);
+            match self.operator.shell_host(&shown, first)? {
                 Some(i) => w.hosts[i].clone(),
                 None => return Ok(()),
             }

@@ -204,3 +204,105 @@ fn resume_asks_about_an_unknown_cleanup_step_and_marking_it_done_seals_the_run()
         .arg(&trail)
         .expect_code(0);
 }
+
+/// *Go to another step* after a failure lists each step as `id — title` (the title escaped),
+/// marks where the run has been and the step that failed, and filters as the operator types:
+/// part of a title narrows the list, Enter goes there. The trail records the step id (issue
+/// 25: it listed bare ids and could not filter).
+#[test]
+fn go_to_lists_titles_filters_as_typed_and_records_the_step_id() {
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("goto.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nid: goto\ntitle: Goto\nrto: 10m\nsteps:\n  - id: look\n    title: Look around\n    run: echo looked\n  - id: check\n    title: Check the disk\n    run: 'false'\n  - id: restart\n    title: Restart the workers\n    run: echo restarted\n  - id: drain\n    title: Drain the load balancer\n    run: echo drained\n  - id: rollback\n    title: \"Roll back \\e[2J now\"\n    run: echo rolled\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    let mut s = spawn(&["run", file.to_str().unwrap()], audit.path());
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r"); // look: run it
+    s.exp_string("Check the disk").unwrap();
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r"); // check: run it, it fails
+    s.exp_string("The step did not succeed. What now?").unwrap();
+    s.exp_string("Go to another step").unwrap();
+    keys(&mut s, &format!("{}\r", DOWN.repeat(2))); // Retry, Skip, Go to
+    s.exp_string("Go to (type to filter").unwrap();
+    // (The expectations read bytes: the list's `—` is checked on the screen.)
+    let screen = on_screen(&s, |screen| screen.contains("done — Done"));
+    for row in [
+        "look — Look around  (visited)",
+        "check — Check the disk  (here)",
+        "restart — Restart the workers",
+        "drain — Drain the load balancer",
+        "rollback — Roll back \\x1b[2J now",
+    ] {
+        assert!(screen.contains(row), "{row}: {screen}");
+    }
+    let selected: Vec<&str> = screen.lines().filter(|l| l.contains('❯')).collect();
+    assert_eq!(selected.len(), 1, "{screen}");
+    assert!(selected[0].contains("check — Check the disk"), "{screen}");
+    // Ctrl-C there asks, as at every prompt; no comes back to the list. Esc goes back to the
+    // failure menu, and Go to again.
+    s.send_control('c').unwrap();
+    s.exp_string("Ctrl-C: abort the run?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("Go to (type to filter").unwrap();
+    keys(&mut s, "\x1b");
+    s.exp_string("The step did not succeed. What now?").unwrap();
+    s.exp_string("Abort the run").unwrap();
+    keys(&mut s, &format!("{}\r", DOWN.repeat(2)));
+    s.exp_string("Go to (type to filter").unwrap();
+    on_screen(&s, |screen| {
+        screen
+            .rfind("Go to (type to filter")
+            .is_some_and(|at| screen[at..].contains("done — Done"))
+    });
+    keys(&mut s, "balancer");
+    // Drawn once the prompt shows the whole filter and the row that matches it.
+    let narrowed = on_screen(&s, |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("Go to (type to filter") && l.contains("balancer"))
+            && screen.contains("drain — Drain the load balancer")
+    });
+    // The list as drawn now: below the prompt (a prompt a Ctrl-C left stays above, as drawn).
+    let list = &narrowed[narrowed.rfind("Go to (type to filter").unwrap()..];
+    for gone in ["restart —", "look —", "check —", "rollback —", "done —"] {
+        assert!(!list.contains(gone), "{gone}: {narrowed}");
+    }
+    keys(&mut s, "\r");
+    s.exp_string("What now?").unwrap();
+    let screen = s.screen().contents();
+    s.send_control('c').unwrap();
+    s.exp_string("Ctrl-C: abort the run?").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.send_control('c').unwrap();
+    assert_eq!(wait_exit(&mut s), 3);
+    let trail = crate::support::trail::audit_files(audit.path()).pop().unwrap();
+    let events = crate::support::trail::events(&trail);
+    let answered = events
+        .iter()
+        .position(|e| e["event"] == "answer" && e["question"] == "after failure")
+        .unwrap_or_else(|| panic!("no answer after failure: {events:?}"));
+    assert_eq!(events[answered]["step"], "check");
+    assert_eq!(events[answered]["answer"], "go to drain");
+    let next = events[answered..]
+        .iter()
+        .find(|e| e["event"] == "step presented")
+        .unwrap();
+    assert_eq!(next["step"], "drain", "{screen}");
+}
+
+/// The screen once `ready` holds for it (or as it is after 10 s, for the assertion to show).
+fn on_screen(s: &crate::support::pty::Session, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let screen = s.screen().contents();
+        if ready(&screen) || Instant::now() > deadline {
+            return screen;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -451,6 +451,56 @@ fn a_fleet_step_asks_which_host_and_refuses_one_marked_shell_false() {
     assert_eq!(opened[0]["host"], "web-1");
 }
 
+/// After a fleet step failed on one host of three, the shell picker lists each host with how
+/// its attempt ended and preselects the one that failed (issue 25: it preselected the first
+/// host, which had succeeded); Enter opens the shell there.
+#[test]
+fn after_a_fleet_step_failed_the_shell_picker_preselects_the_failed_host() {
+    let fleet = crate::support::fleet::Fleet::start(3);
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let book = dir.path().join("fleet-shell.yaml");
+    std::fs::write(
+        &book,
+        "version: 1\nid: fleet-shell\ntitle: Fleet shell\nrto: 10m\ntargets:\n  app: {}\nsteps:\n  - id: look\n    title: Look around\n    run: 'test \"$RBTEST_HOST\" != web-2'\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    let mut args: Vec<String> = ["run", book.to_str().unwrap(), "--target", "app=web"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    args.extend(fleet.ssh_args().into_iter().map(|a| a.into_string().unwrap()));
+    let mut s = start(&args.iter().map(String::as_str).collect::<Vec<_>>(), audit.path());
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("The step did not succeed. What now?").unwrap();
+    // Retry the failed hosts, retry on every host, skip, go to, mark done, note, then Shell.
+    s.exp_string("Open a shell on a host of web").unwrap();
+    keys(&mut s, &format!("{}\r", DOWN.repeat(6)));
+    s.exp_string("A shell on which host?").unwrap();
+    s.exp_string("web-3 (ok)").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let screen = s.screen().contents();
+    let rows: Vec<&str> = screen.lines().filter(|l| l.contains("web-")).collect();
+    let selected: Vec<&&str> = rows.iter().filter(|l| l.contains('❯')).collect();
+    assert_eq!(selected.len(), 1, "{screen}");
+    assert!(selected[0].contains("web-2 (failed: exit 1)"), "{screen}");
+    assert!(rows.iter().any(|l| l.contains("web-1 (ok)")), "{screen}");
+    keys(&mut s, "\r");
+    s.exp_string("step look] $ ").unwrap();
+    typed(&mut s, "echo \"on $RBTEST_HOST\"");
+    s.exp_string("on web-2").unwrap();
+    typed(&mut s, "exit");
+    s.exp_string("What now?").unwrap();
+    abort(s);
+    let trail = audit_files(audit.path()).pop().unwrap();
+    let opened: Vec<Value> = events(&trail)
+        .into_iter()
+        .filter(|e| e["event"] == "shell opened")
+        .collect();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(opened[0]["host"], "web-2");
+}
+
 /// The run dies during a shell: its recording is part of an incomplete trail (exit 4), and
 /// the resume records its size and SHA-256 before going on; then the trail verifies.
 #[test]
