@@ -191,39 +191,44 @@ impl Config {
         let stem = format!("{}-{}-{attempt}", request.run, request.step.replace('/', "__"));
         let mut bytes = serde_json::to_vec_pretty(request).expect("a request serializes");
         bytes.push(b'\n');
-        use std::os::unix::fs::OpenOptionsExt;
+        // Written whole and locked under a random hidden name, then linked to its own: a
+        // request is never seen half written, or before the lock says the run waits for it
+        // (an approver who looked in between was told nobody waits).
+        let cannot = |what: &Path, e: std::io::Error| {
+            Error::runtime(format!(
+                "cannot write the request {}: {e} (the approvals spool {} must be writable by you)",
+                what.display(),
+                self.spool.display()
+            ))
+        };
+        let partial = tempfile::Builder::new()
+            .prefix(&format!(".{stem}."))
+            .suffix(".partial")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(&self.spool)
+            .map_err(|e| cannot(&self.spool.join(format!("{stem}.json")), e))?;
+        let (mut file, partial) = partial.into_parts();
+        // Held while the run waits: a crash, a timeout or a stop lets go by itself.
+        let _ = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| cannot(&partial, e))?;
+        // The umask may have narrowed it: approvers of other accounts must read it.
+        let _ = std::fs::set_permissions(&partial, std::os::unix::fs::PermissionsExt::from_mode(0o644));
         let mut n = 1;
-        let (path, mut file) = loop {
+        let path = loop {
             let path = match n {
                 1 => self.spool.join(format!("{stem}.json")),
                 _ => self.spool.join(format!("{stem}.{n}.json")),
             };
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-            {
-                Ok(file) => break (path, file),
+            match std::fs::hard_link(&partial, &path) {
+                Ok(()) => break path,
                 // A request written before, or a name planted by another user of the spool.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-                Err(e) => {
-                    return Err(Error::runtime(format!(
-                        "cannot write the request {}: {e} (the approvals spool {} must be writable by you)",
-                        path.display(),
-                        self.spool.display()
-                    )));
-                }
+                Err(e) => return Err(cannot(&path, e)),
             }
         };
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::runtime(format!("cannot write the request {}: {e}", path.display())))?;
-        // The umask may have narrowed it: approvers of other accounts must read it.
-        let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        // Held while the run waits: a crash, a timeout or a stop lets go by itself.
-        let _ = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive);
+        drop(partial);
         Ok((path, bytes, file))
     }
 

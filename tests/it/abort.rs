@@ -6,20 +6,12 @@ use crate::support::pty::{self, keys, wait_exit};
 
 const UP: &str = "\x1b[A";
 use crate::support::pty::DOWN;
+use crate::support::trail::last_run_events as events;
 
 fn spawn(book: &str, audit: &std::path::Path, dir: &std::path::Path) -> pty::Session {
     let file = dir.join("book.yaml");
     std::fs::write(&file, book).unwrap();
     pty::spawn(&["run", file.to_str().unwrap()], audit)
-}
-
-fn events(audit: &std::path::Path) -> Vec<serde_json::Value> {
-    let path = crate::support::trail::audit_files(audit).pop().unwrap();
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn book(run: &str) -> String {

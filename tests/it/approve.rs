@@ -1215,3 +1215,38 @@ fn the_record_shows_who_approved_and_who_denied(s: &Setup) {
     assert!(page.contains("deploy freeze"));
     assert!(page.contains("approved by alice"));
 }
+
+/// A request is seen whole and already waited for, or not at all: an approver looking at the
+/// spool the moment it appears was told "no run waits for this request" (the file was there
+/// before the run's lock, while it was still being written and fsynced).
+#[test]
+fn a_request_is_locked_and_whole_the_moment_it_appears() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let s = setup("1m");
+    let mut run = s.run();
+    let _reaper = Reaper(runbook_pid(&run));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let request = loop {
+        // As fast as a watcher can: no sleep between looks.
+        let found = std::fs::read_dir(&s.spool)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"));
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no request");
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&request)
+        .unwrap();
+    let unlocked = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).is_ok();
+    let text = std::fs::read_to_string(&request).unwrap();
+    let _ = run.kill();
+    let _ = run.wait();
+    assert!(!unlocked, "the request was there before the run held its lock");
+    serde_json::from_str::<serde_json::Value>(&text).expect("the request is whole");
+}

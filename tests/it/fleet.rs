@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::support::cmd::{bin, runbook};
 use crate::support::fleet::{Fleet, GROUP};
 use crate::support::http::{Answer, Receiver};
+use crate::support::trail::last_run_events as events;
 use crate::support::wait;
 
 fn book(dir: &Path, steps: &str) -> std::path::PathBuf {
@@ -55,15 +56,6 @@ fn spawn_run(fleet: &Fleet, audit: &Path, file: &Path, extra: &[&str]) -> std::p
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn events(audit: &Path) -> Vec<Value> {
-    let path = crate::support::trail::audit_files(audit).pop().expect("a trail");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn of<'a>(events: &'a [Value], kind: &str, step: &str) -> Vec<&'a Value> {

@@ -4,18 +4,11 @@
 use std::time::{Duration, Instant};
 
 use crate::support::cmd::{root, runbook};
+use crate::support::trail::events;
 use crate::support::trail::{audit_files, wait_for_started};
 
 fn data(name: &str) -> String {
     root().join("tests/data/run").join(name).display().to_string()
-}
-
-fn events(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

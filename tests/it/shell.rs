@@ -13,6 +13,7 @@ use crate::support::cmd::{bin, runbook};
 use crate::support::pty::{self, DOWN, Session, keys, wait_exit};
 use crate::support::sshd::Sshd;
 use crate::support::trail::audit_files;
+use crate::support::trail::events;
 
 /// The secret given through the environment (`--set-from pg_password=env:RB_SHELL_SECRET`).
 const SECRET: &str = "hunter2-shell-secret";
@@ -63,14 +64,6 @@ fn ssh_args(sshd: &Sshd, book: &Path) -> Vec<String> {
         "--set-from".into(),
         "pg_password=env:RB_SHELL_SECRET".into(),
     ]
-}
-
-fn events(trail: &Path) -> Vec<Value> {
-    std::fs::read_to_string(trail)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// Types a line in the shell once its prompt is there.

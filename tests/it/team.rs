@@ -9,19 +9,12 @@ use serde_json::Value;
 use crate::support::cmd::runbook;
 use crate::support::http::{Answer, Receiver, closed_port};
 use crate::support::trail::audit_files;
+use crate::support::trail::events;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// A runbook whose one step runs `command`, with this RTO (and more).

@@ -12,6 +12,7 @@ use crate::support::agent::Agent;
 use crate::support::cmd::{root, runbook};
 use crate::support::sshd::keygen;
 use crate::support::trail::audit_files;
+use crate::support::trail::events;
 
 fn drill_yaml() -> PathBuf {
     root().join("tests/data/trust/drill.yaml")
@@ -39,14 +40,6 @@ fn verify(file: &Path, extra: &[&str], code: i32) -> String {
         .args(extra)
         .expect_code(code)
         .stdout
-}
-
-fn events(file: &Path) -> Vec<Value> {
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// Rewrites a trail the way its documentation says it is made: every event re-hashed onto

@@ -26,6 +26,12 @@ pub fn events(trail: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The events of the newest trail of the audit dir `dir`.
+#[track_caller]
+pub fn last_run_events(dir: &Path) -> Vec<serde_json::Value> {
+    events(&audit_files(dir).pop().expect("a trail in the audit dir"))
+}
+
 /// Waits until a run in `dir` has a step on disk as started (its command is running), and
 /// returns its audit file; panics after 30 s rather than hang.
 #[track_caller]
