@@ -19,6 +19,7 @@ mod list;
 mod lock;
 mod masters;
 mod numbers;
+mod paste;
 mod plain;
 mod recap;
 mod resume;
