@@ -265,3 +265,53 @@ fn a_paste_without_brackets_is_flushed_at_the_next_prompt() {
     s.exp_string("run resolved").unwrap();
     assert_eq!(wait_exit(s), 0);
 }
+
+/// The issue's paste tried three of its lines as the typed confirmation. A one-line field
+/// refuses a paste of several lines and says so; a line pasted with its line break is taken as
+/// text, and only Enter answers.
+#[test]
+fn a_paste_of_several_lines_is_refused_by_a_one_line_field() {
+    let mut r = start();
+    let s = &mut r.s;
+    to_capture(s);
+    keys(s, "degraded\r");
+    s.exp_string("Decision").unwrap();
+    keys(s, "\r"); // Restart it, preselected
+    s.exp_string("What now?").unwrap();
+    keys(s, "\r"); // Run it
+    s.exp_string("Type `restart app` to go ahead").unwrap();
+    keys(s, &bracketed("restart app\nsudo systemctl restart app\n"));
+    s.exp_string("a paste of 2 lines is not an answer to this one-line question")
+        .unwrap();
+    settle();
+    let events = trail(r.audit.path());
+    assert!(
+        !acted(&events).contains(&"step started restart".to_string()),
+        "{:?}",
+        acted(&events)
+    );
+    keys(s, &bracketed("restart app\n"));
+    settle();
+    assert!(
+        !acted(&trail(r.audit.path())).contains(&"step started restart".to_string()),
+        "the line break of a paste answered the field"
+    );
+    keys(s, "\r");
+    s.exp_string("restarted").unwrap();
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(s), 0);
+}
+
+#[test]
+fn bracketed_paste_is_off_after_sigterm_at_a_prompt() {
+    let mut r = start();
+    let s = &mut r.s;
+    s.exp_string("What now?").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.process_mut().signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    s.exp_string("run interrupted").unwrap();
+    assert_eq!(wait_exit(s), 130);
+    let (on, off) = brackets_left_on(&s.raw());
+    assert!(on >= 1, "{on}");
+    assert!(off, "bracketed paste left on after SIGTERM");
+}
