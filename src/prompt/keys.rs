@@ -97,8 +97,8 @@ fn is_marker(key: &Key) -> bool {
 }
 
 /// The next key, or a whole paste. A paste's end without its start (its start was flushed
-/// with keys typed ahead) is read and ignored. Any other `ESC [ 2 0 …` is given back as the
-/// unknown key it began with (its rest dropped).
+/// with keys typed ahead) is read and ignored. Any other `ESC [ 2 0 …` is read through and
+/// given back as `Key::Unknown`: a key that means nothing anywhere.
 pub fn next(term: &Term) -> std::io::Result<Read> {
     loop {
         let key = term.read_key()?;
@@ -108,7 +108,7 @@ pub fn next(term: &Term) -> std::io::Result<Read> {
         match bracket(term)? {
             Some('0') => return paste(term).map(Read::Paste),
             Some(_) => continue,
-            None => return Ok(Read::Key(key)),
+            None => return Ok(Read::Key(Key::Unknown)),
         }
     }
 }

@@ -149,8 +149,8 @@ fn edit_of(key: Key, term: &Term) -> std::io::Result<Edit> {
             false => Edit::Nothing,
         },
         // A CSI `console` stopped reading before its final byte (`ESC [ 1 ;` of Ctrl-Left,
-        // `ESC [ 2 0` of a paste bracket): the rest, up to the final byte, is read and only
-        // the word moves and Home/End mean something.
+        // `ESC [ 2 4` of F12; a paste's brackets never get here, see `keys`): the rest, up to
+        // the final byte, is read and only the word moves and Home/End mean something.
         Key::UnknownEscSeq(seq) if seq.first() == Some(&'[') && !seq[1..].iter().any(|c| is_final(*c)) => {
             let mut last = None;
             while more_input() {
