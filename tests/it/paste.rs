@@ -315,3 +315,37 @@ fn bracketed_paste_is_off_after_sigterm_at_a_prompt() {
     assert!(on >= 1, "{on}");
     assert!(off, "bracketed paste left on after SIGTERM");
 }
+
+/// A secret pasted where a step given a secret asks what it printed: taken whole without its
+/// line break, unseen, recorded masked; the decision judges it.
+#[test]
+fn a_pasted_secret_capture_is_taken_whole_and_unseen() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = tempfile::tempdir().unwrap();
+    let file = dir.path().join("paste.yaml");
+    let book = BOOK
+        .replace(
+            "steps:\n",
+            "inputs:\n  token: {description: A token, secret: true}\nsteps:\n",
+        )
+        .replace("run: systemctl status app", "run: test -n \"$token\" && echo ok")
+        .replace("equals: ok", "equals: ok-pasted-unseen");
+    std::fs::write(&file, book).unwrap();
+    let args = ["run", file.to_str().unwrap(), "--set", "token=tok-s3cr3t"];
+    let s = &mut spawn(&args, audit.path());
+    to_capture(s);
+    keys(s, &bracketed("ok-pasted-unseen\n"));
+    settle();
+    assert!(
+        captured(&trail(audit.path())).is_empty(),
+        "the paste's line break answered"
+    );
+    keys(s, "\r");
+    s.exp_string("Decision").unwrap();
+    keys(s, "\r"); // Healthy, preselected: `status` is what was pasted
+    s.exp_string("run resolved").unwrap();
+    assert_eq!(wait_exit(s), 0);
+    let raw = String::from_utf8_lossy(&s.raw()).into_owned();
+    assert!(!raw.contains("ok-pasted-unseen"), "the pasted secret was shown");
+    assert_eq!(captured(&trail(audit.path())), ["***"]);
+}
