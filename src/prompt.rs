@@ -4,10 +4,14 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
+use dialoguer::FuzzySelect;
 use dialoguer::theme::ColorfulTheme;
-use dialoguer::{Confirm, FuzzySelect, Input, Select};
 
+mod keys;
 mod line;
+mod menu;
+
+use line::Field;
 
 use crate::error::Error;
 use crate::ui::{SharedClock, StatusLine};
@@ -126,6 +130,12 @@ pub fn has_terminal() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// A note or a reason: a paste of several lines taken whole; not empty.
+const MULTI: Field = Field {
+    multi: true,
+    allow_empty: false,
+};
+
 fn theme() -> ColorfulTheme {
     ColorfulTheme::default()
 }
@@ -138,6 +148,8 @@ fn theme() -> ColorfulTheme {
 /// (`console` reports every interrupted read as a Ctrl-C: `ctrl_c` tells them apart).
 fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
     let _guard = crate::signals::PromptGuard::start();
+    // Bracketed paste on and echo off until the prompt ends, however it ends (`keys`).
+    let _open = keys::Open::start();
     let mut seen = crate::signals::interrupts();
     loop {
         ended()?;
@@ -160,11 +172,10 @@ fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Error> {
                 }
                 let _ = console::Term::stderr().show_cursor();
                 loop {
-                    let abort = Confirm::with_theme(&theme())
-                        .with_prompt("Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)")
-                        .default(false)
-                        .wait_for_newline(true)
-                        .interact();
+                    let abort = menu::confirm(
+                        "Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)",
+                        false,
+                    );
                     match abort {
                         Ok(true) => {
                             ended()?;
@@ -279,17 +290,16 @@ impl Operator {
                 crate::ewriteln!("      {}", crate::secrets::escape::value(&line.marked()));
             }
             // No default: an Enter alone runs nothing the operator has not picked.
-            let choice = self.ask(|| {
-                Select::with_theme(&theme())
-                    .with_prompt("Run the edited command? (arrows, then Enter)")
-                    .items([
-                        "Yes, run it as edited",
-                        "Edit it again",
-                        "No, keep the command as written",
-                        "Keep the edit, back to the step's choices",
-                    ])
-                    .interact()
-            })?;
+            let choice = self.pick(
+                "Run the edited command? (arrows, then Enter)",
+                &[
+                    "Yes, run it as edited",
+                    "Edit it again",
+                    "No, keep the command as written",
+                    "Keep the edit, back to the step's choices",
+                ],
+                None,
+            )?;
             match choice {
                 0 => return Ok(Some((text, true))),
                 1 => continue,
@@ -344,7 +354,11 @@ impl Operator {
             return Ok(None);
         }
         let state = std::cell::RefCell::new(line::Line::new(command.trim_end()));
-        self.ask(|| line::read("Command", &state, mask)).map(Some)
+        let field = Field {
+            multi: false,
+            allow_empty: true,
+        };
+        self.ask(|| line::read("Command", &state, mask, field)).map(Some)
     }
 
     /// Before a run step acts. Unattended: run. `shell`: the words of the Shell choice, when
@@ -370,13 +384,7 @@ impl Operator {
         items.push("Abort the run");
         let shell_at = shell.map(|_| 5);
         loop {
-            let choice = self.ask(|| {
-                Select::with_theme(&theme())
-                    .with_prompt("What now?")
-                    .items(&items)
-                    .default(0)
-                    .interact()
-            })?;
+            let choice = self.pick("What now?", &items, Some(0))?;
             return Ok(match choice {
                 c if Some(c) == shell_at => Before::Shell,
                 0 => Before::Run,
@@ -407,22 +415,23 @@ impl Operator {
 
     /// A reason the trail keeps (an abort, a step marked done by hand).
     pub fn reason(&self, prompt: &str) -> Result<String, Error> {
-        self.ask(|| {
-            Input::<String>::with_theme(&theme())
-                .with_prompt(prompt)
-                .allow_empty(false)
-                .interact_text()
-        })
-        .map(|text| text.trim().to_string())
+        self.text(prompt, MULTI).map(|text| text.trim().to_string())
     }
 
     pub fn note(&self) -> Result<String, Error> {
-        self.ask(|| {
-            Input::with_theme(&theme())
-                .with_prompt("Note")
-                .allow_empty(false)
-                .interact_text()
-        })
+        self.text("Note", MULTI)
+    }
+
+    /// Free text, on the line editor (`line`): a paste is text, never keys.
+    fn text(&self, prompt: &str, field: Field) -> Result<String, Error> {
+        let state = std::cell::RefCell::new(line::Line::new(""));
+        self.ask(|| line::read(prompt, &state, &|s: &str| s.to_string(), field))
+    }
+
+    /// A pick from a menu; `None` as `default`: nothing picked until an arrow is pressed.
+    fn pick<S: AsRef<str>>(&self, prompt: &str, items: &[S], default: Option<usize>) -> Result<usize, Error> {
+        self.ask(|| menu::select(prompt, items, default, false))
+            .map(|pick| pick.expect("a menu without Esc always picks"))
     }
 
     /// A yes/no confirmation. Unattended (`--yes`): yes.
@@ -430,13 +439,7 @@ impl Operator {
         if !self.is_interactive() {
             return Ok(true);
         }
-        self.ask(|| {
-            Confirm::with_theme(&theme())
-                .with_prompt(question)
-                .default(false)
-                .wait_for_newline(true)
-                .interact()
-        })
+        self.ask(|| menu::confirm(question, false))
     }
 
     /// A typed confirmation: the operator must type `phrase`. Returns what was typed (or the
@@ -445,12 +448,13 @@ impl Operator {
         match self {
             Operator::Unattended(answers) => Ok(answers.get(step).map(str::to_string)),
             Operator::Terminal(_) => {
-                let typed: String = self.ask(|| {
-                    Input::with_theme(&theme())
-                        .with_prompt(format!("Type `{phrase}` to go ahead (empty to cancel)"))
-                        .allow_empty(true)
-                        .interact_text()
-                })?;
+                let typed = self.text(
+                    &format!("Type `{phrase}` to go ahead (empty to cancel)"),
+                    Field {
+                        multi: false,
+                        allow_empty: true,
+                    },
+                )?;
                 Ok(Some(typed))
             }
         }
@@ -479,17 +483,10 @@ impl Operator {
                     .iter()
                     .map(|(label, goto)| format!("{label}  → {goto}"))
                     .collect();
-                let choice = self.ask(|| {
-                    let theme = theme();
-                    let select = Select::with_theme(&theme).with_prompt("Decision").items(&items);
-                    // Not judged (a `when` on an unset variable): no default, so a reflexive
-                    // Enter picks nothing; an arrow key selects.
-                    if judged {
-                        select.default(preselected.unwrap_or(0)).interact()
-                    } else {
-                        select.interact()
-                    }
-                })?;
+                // Not judged (a `when` on an unset variable): no default, so a reflexive
+                // Enter picks nothing; an arrow key selects.
+                let default = judged.then(|| preselected.unwrap_or(0));
+                let choice = self.pick("Decision", &items, default)?;
                 Ok(Some(choice))
             }
         }
@@ -500,13 +497,11 @@ impl Operator {
         match self {
             Operator::Unattended(answers) => Ok(answers.get(step).and_then(parse_report)),
             Operator::Terminal(_) => {
-                let choice = self.ask(|| {
-                    Select::with_theme(&theme())
-                        .with_prompt("How did it go?")
-                        .items(["Done", "Skip it", "It failed", "Abort the run"])
-                        .default(0)
-                        .interact()
-                })?;
+                let choice = self.pick(
+                    "How did it go?",
+                    &["Done", "Skip it", "It failed", "Abort the run"],
+                    Some(0),
+                )?;
                 Ok([Some(Report::Done), Some(Report::Skip), Some(Report::Failed), None][choice])
             }
         }
@@ -573,13 +568,11 @@ impl Operator {
         let labels: Vec<&str> = items.iter().map(|(label, _)| label.as_str()).collect();
         let rows: Vec<String> = steps.iter().map(GotoStep::row).collect();
         loop {
-            let choice = self.ask(|| {
-                Select::with_theme(&theme())
-                    .with_prompt("The step did not succeed. What now?")
-                    .items(&labels)
-                    .default(if on_failure.is_some() { follow_at } else { 0 })
-                    .interact()
-            })?;
+            let choice = self.pick(
+                "The step did not succeed. What now?",
+                &labels,
+                Some(if on_failure.is_some() { follow_at } else { 0 }),
+            )?;
             return Ok(match items[choice].1 {
                 Item::Retry => AfterFailure::Retry,
                 Item::RetryFailed => AfterFailure::RetryFailedHosts,
@@ -613,13 +606,7 @@ impl Operator {
         if !self.is_interactive() {
             return Ok(None);
         }
-        self.ask(|| {
-            Select::with_theme(&theme())
-                .with_prompt("A shell on which host? (Esc: none)")
-                .items(hosts)
-                .default(first)
-                .interact_opt()
-        })
+        self.ask(|| menu::select("A shell on which host? (Esc: none)", hosts, Some(first), true))
     }
 
     /// A step whose outcome is unknown after a crash. `Some(Skip)` means re-run it (unattended,
@@ -628,34 +615,35 @@ impl Operator {
         if !self.is_interactive() {
             return Ok(idempotent.then_some(Report::Skip));
         }
-        let choice = self.ask(|| {
-            Select::with_theme(&theme())
-                .with_prompt(question)
-                .items([
-                    "Re-run it",
-                    "Mark it done (it did finish)",
-                    "Mark it failed",
-                    "Abort the run",
-                ])
-                .default(0)
-                .interact()
-        })?;
+        let choice = self.pick(
+            question,
+            &[
+                "Re-run it",
+                "Mark it done (it did finish)",
+                "Mark it failed",
+                "Abort the run",
+            ],
+            Some(0),
+        )?;
         Ok([Some(Report::Skip), Some(Report::Done), Some(Report::Failed), None][choice])
     }
 
     /// The value a step run by hand would have captured, as the operator read it off their
     /// shell. Secret (the step received a secret): read without echo.
     pub fn captured(&self, name: &str, secret: bool) -> Result<String, Error> {
-        let prompt = format!("What did it print? (the value of `{name}`, which the step captures)");
+        let prompt = format!(
+            "What did it print? (the value of `{name}`, which the step captures; paste it whole, then Enter)"
+        );
         if secret {
             self.ask(|| hidden(&prompt, true))
         } else {
-            self.ask(|| {
-                Input::<String>::with_theme(&theme())
-                    .with_prompt(&prompt)
-                    .allow_empty(true)
-                    .interact_text()
-            })
+            self.text(
+                &prompt,
+                Field {
+                    multi: true,
+                    allow_empty: true,
+                },
+            )
         }
         .map(|text| text.trim().to_string())
     }
@@ -678,7 +666,13 @@ impl Operator {
         if secret {
             self.ask(|| hidden(&prompt, false))
         } else {
-            self.ask(|| Input::with_theme(&theme()).with_prompt(&prompt).interact_text())
+            self.text(
+                &prompt,
+                Field {
+                    multi: false,
+                    allow_empty: false,
+                },
+            )
         }
     }
 }
@@ -714,12 +708,14 @@ fn hidden(prompt: &str, allow_empty: bool) -> dialoguer::Result<String> {
         term.write_str(&asking)?;
         let mut text = String::new();
         let read = loop {
-            match term.read_key() {
-                Ok(console::Key::Enter) => break Ok(()),
-                Ok(console::Key::Backspace) => {
+            match keys::next(&term) {
+                Ok(keys::Read::Key(console::Key::Enter)) => break Ok(()),
+                Ok(keys::Read::Key(console::Key::Backspace)) => {
                     text.pop();
                 }
-                Ok(console::Key::Char(c)) if !c.is_control() => text.push(c),
+                Ok(keys::Read::Key(console::Key::Char(c))) if !c.is_control() => text.push(c),
+                // A pasted secret: its text, less the line break copied after it.
+                Ok(keys::Read::Paste(pasted)) => text.push_str(pasted.trim_end_matches('\n')),
                 Ok(_) => {}
                 Err(e) => break Err(e),
             }

@@ -1,6 +1,10 @@
 //! The inline editor of a one-line command, for an operator without `$VISUAL` / `$EDITOR`
 //! (issue 25, item 5): the keys of a shell's line editor, so that a prefix goes at the start.
 //!
+//! The same editor reads every typed answer (a note, a reason, what a command printed by hand,
+//! a typed confirmation, an input's value): [`Field`] says whether it takes a paste of several
+//! lines.
+//!
 //! Keys are read by `console`, as every other prompt reads them: Ctrl-C, a signal and a
 //! terminal that went away end the read exactly as they end any prompt (see `prompt::ask`).
 //! `console` decodes Home and End (`ESC [ H`, `ESC [ 1 ~`, `ESC [ 7 ~`, Ctrl-A; `ESC [ F`,
@@ -115,22 +119,10 @@ impl Line {
     }
 }
 
-/// Whether another byte is there to read within a moment: the rest of an escape sequence
-/// comes in the same write as its start.
-fn more_input() -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec};
-    let stdin = rustix::stdio::stdin();
-    let mut fds = [PollFd::from_borrowed_fd(stdin, PollFlags::IN)];
-    let wait = Timespec {
-        tv_sec: 0,
-        tv_nsec: 30_000_000,
-    };
-    matches!(rustix::event::poll(&mut fds, Some(&wait)), Ok(n) if n > 0)
-}
-
-/// The next key as an edit.
-fn next(term: &Term) -> std::io::Result<Edit> {
-    Ok(match term.read_key()? {
+/// A key as an edit.
+fn edit_of(key: Key, term: &Term) -> std::io::Result<Edit> {
+    use super::keys::more_input;
+    Ok(match key {
         Key::Enter => Edit::Done,
         Key::Home => Edit::Home,
         Key::End => Edit::End,
@@ -157,8 +149,8 @@ fn next(term: &Term) -> std::io::Result<Edit> {
             false => Edit::Nothing,
         },
         // A CSI `console` stopped reading before its final byte (`ESC [ 1 ;` of Ctrl-Left,
-        // `ESC [ 2 0` of a paste bracket): the rest, up to the final byte, is read and only
-        // the word moves and Home/End mean something.
+        // `ESC [ 2 4` of F12; a paste's brackets never get here, see `keys`): the rest, up to
+        // the final byte, is read and only the word moves and Home/End mean something.
         Key::UnknownEscSeq(seq) if seq.first() == Some(&'[') && !seq[1..].iter().any(|c| is_final(*c)) => {
             let mut last = None;
             while more_input() {
@@ -252,63 +244,91 @@ fn draw(line: &Line, head: &str, drawn: &mut Drawn, cols: usize) -> String {
     out
 }
 
-/// Echo and line buffering off from the first key to the last, between two keys too: a
-/// paste or keys typed while the line is drawn are read as keys, not echoed by the terminal.
-struct Quiet(Option<rustix::termios::Termios>);
-
-impl Quiet {
-    fn start() -> Quiet {
-        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-        let stdin = rustix::stdio::stdin();
-        let Ok(was) = tcgetattr(stdin) else {
-            return Quiet(None);
-        };
-        let mut quiet = was.clone();
-        quiet.local_modes.remove(LocalModes::ECHO | LocalModes::ICANON);
-        match tcsetattr(stdin, OptionalActions::Now, &quiet) {
-            Ok(()) => Quiet(Some(was)),
-            Err(_) => Quiet(None),
-        }
-    }
+/// What a field takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// A paste of several lines is taken whole, its line breaks kept (a report of what a
+    /// command printed, a note); else it is refused: a one-line answer is not guessed out of it.
+    pub multi: bool,
+    /// Enter on an empty (or blank) field answers; else it waits for text.
+    pub allow_empty: bool,
 }
 
-impl Drop for Quiet {
-    fn drop(&mut self) {
-        if let Some(was) = &self.0 {
-            let stdin = rustix::stdio::stdin();
-            let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, was);
-        }
+/// Down to a fresh row below what was drawn.
+fn below(drawn: &Drawn) -> String {
+    let below = drawn.rows.saturating_sub(drawn.cursor_row + 1);
+    let down = if below > 0 {
+        format!("\x1b[{below}B")
+    } else {
+        String::new()
+    };
+    format!("{down}\r\n")
+}
+
+/// How an answer stays on the screen: one line; an answer of several lines as its first line
+/// and how many there are (the trail keeps them all).
+fn summary(text: &str) -> String {
+    let lines = text.lines().count();
+    let shown = crate::secrets::escape::value(text.lines().next().unwrap_or("")).into_owned();
+    if lines > 1 {
+        format!("{shown} … ({lines} lines)")
+    } else {
+        crate::secrets::escape::value(text).into_owned()
     }
 }
 
 /// Edits `line` on the terminal until Enter; returns the text, and leaves it on the screen
-/// `mask`ed (a secret typed into it is not kept in clear above the next question). On an error (Ctrl-C, a
-/// signal, the terminal gone) `line` keeps what was typed, and the cursor is left on a fresh
-/// row below it for the next question.
-pub fn read(prompt: &str, line: &RefCell<Line>, mask: &dyn Fn(&str) -> String) -> dialoguer::Result<String> {
+/// `mask`ed (a secret typed into it is not kept in clear above the next question). A paste is
+/// inserted as text, never read as keys ([`super::keys`]); its trailing line breaks dropped. On
+/// an error (Ctrl-C, a signal, the terminal gone) `line` keeps what was typed, and the cursor
+/// is left on a fresh row below it for the next question.
+pub fn read(
+    prompt: &str,
+    line: &RefCell<Line>,
+    mask: &dyn Fn(&str) -> String,
+    field: Field,
+) -> dialoguer::Result<String> {
+    use super::keys::Read;
     let theme = super::theme();
     let fmt = |e: std::fmt::Error| dialoguer::Error::IO(std::io::Error::other(e));
     let mut head = String::new();
     theme.format_input_prompt(&mut head, prompt, None).map_err(fmt)?;
     let term = Term::stderr();
-    let _quiet = Quiet::start();
     let mut drawn = Drawn::default();
     let cols = || usize::from(term.size().1.max(2));
     loop {
         term.write_str(&draw(&line.borrow(), &head, &mut drawn, cols()))?;
-        let edit = match next(&term) {
+        let edit = match super::keys::next(&term) {
+            Ok(Read::Key(key)) => edit_of(key, &term),
+            Ok(Read::Paste(text)) => {
+                let text = text.trim_end_matches('\n');
+                let lines = text.lines().count();
+                if lines > 1 && !field.multi {
+                    term.write_str(&format!(
+                        "{}    a paste of {lines} lines is not an answer to this one-line question: nothing was taken\n",
+                        below(&drawn)
+                    ))?;
+                    drawn = Drawn::default();
+                } else {
+                    let mut line = line.borrow_mut();
+                    for c in text.chars() {
+                        line.apply(Edit::Insert(c));
+                    }
+                }
+                continue;
+            }
+            Err(e) => Err(e),
+        };
+        let edit = match edit {
             Ok(edit) => edit,
             Err(e) => {
-                let below = drawn.rows.saturating_sub(drawn.cursor_row + 1);
-                let down = if below > 0 {
-                    format!("\x1b[{below}B")
-                } else {
-                    String::new()
-                };
-                let _ = term.write_str(&format!("{down}\r\n"));
+                let _ = term.write_str(&below(&drawn));
                 return Err(e.into());
             }
         };
+        if edit == Edit::Done && !field.allow_empty && line.borrow().text().trim().is_empty() {
+            continue;
+        }
         if line.borrow_mut().apply(edit) {
             break;
         }
@@ -316,7 +336,7 @@ pub fn read(prompt: &str, line: &RefCell<Line>, mask: &dyn Fn(&str) -> String) -
     let text = line.borrow().text();
     let mut done = String::new();
     theme
-        .format_input_prompt_selection(&mut done, prompt, &crate::secrets::escape::value(&mask(&text)))
+        .format_input_prompt_selection(&mut done, prompt, &summary(&mask(&text)))
         .map_err(fmt)?;
     drawn.rows = drawn.rows.max(1);
     let mut out = draw(&Line::new(""), "", &mut drawn, cols());

@@ -20,6 +20,7 @@ mod list;
 mod lock;
 mod masters;
 mod numbers;
+mod paste;
 mod plain;
 mod prose;
 mod recap;

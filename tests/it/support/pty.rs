@@ -59,6 +59,11 @@ impl Session {
         parser.screen().clone()
     }
 
+    /// Every byte the program wrote so far, escape sequences and all.
+    pub fn raw(&self) -> Vec<u8> {
+        self.raw.lock().unwrap().clone()
+    }
+
     /// Resizes the terminal, as a person dragging its corner (the program gets SIGWINCH).
     pub fn resize(&self, rows: u16, cols: u16) {
         let file = self.process.get_file_handle().unwrap();
