@@ -102,6 +102,9 @@ pub struct OutputRecord {
 
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// A line for the operator about what the tool is doing (reconnecting, why no option is
+    /// preselected, a script to paste): shown, never recorded.
+    Notice(String),
     RunStarted {
         runbook: String,
         title: String,

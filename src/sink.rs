@@ -102,6 +102,12 @@ impl Sink {
         event
     }
 
+    /// Shows an event without recording it: a command's output as it comes, heartbeats,
+    /// notices. The executor reaches the terminal only through events.
+    pub fn show(&mut self, event: &Event) {
+        self.ui.handle(event);
+    }
+
     /// Durable events from here to `release_syncs` share one fsync (`AuditLog::hold_syncs`).
     pub fn hold_syncs(&mut self) {
         if let Some(audit) = self.audit.as_mut() {
@@ -400,7 +406,11 @@ fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             // Durable: the record of what is about to run must survive a crash of this process.
             audit.append("step started", Some(step), Some(host), f, true)?;
         }
-        Event::Output { .. } | Event::Heartbeat { .. } | Event::Briefing(_) | Event::Retrying { .. } => {}
+        Event::Output { .. }
+        | Event::Heartbeat { .. }
+        | Event::Briefing(_)
+        | Event::Retrying { .. }
+        | Event::Notice(_) => {}
         Event::LeaseShared { path, host, with } => {
             let f = fields(vec![("lock", json!(path)), ("with", json!(with))]);
             audit.append("lease shared", None, Some(host), f, true)?;

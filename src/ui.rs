@@ -249,6 +249,7 @@ impl Ui {
             self.announce_budget();
         }
         match event {
+            Event::Notice(text) => self.say(text),
             Event::RunStarted {
                 since_offset, who, ..
             } => {

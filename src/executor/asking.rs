@@ -165,9 +165,9 @@ impl Executor {
         if self.operator.is_interactive() {
             for var in &unset {
                 let why = self.why_unset(var, place);
-                self.sink.ui.say(&format!(
+                self.sink.show(&Event::Notice(format!(
                     "    `{var}` is not set: {why}, so no option is preselected"
-                ));
+                )));
             }
         }
         let judged = unset.is_empty();

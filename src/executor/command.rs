@@ -80,7 +80,7 @@ impl Executor {
                         return refused;
                     }
                     let place = self.by_hand_place(host);
-                    self.sink.ui.say(&by_hand_script(vars, &command, &place));
+                    self.sink.show(&Event::Notice(by_hand_script(vars, &command, &place)));
                     self.deviate(id, DeviationKind::ByHand, None)?;
                     let shown = self.typed.mask_str(&command);
                     let capture = step.capture.as_ref().map(|name| {
@@ -309,10 +309,10 @@ impl Executor {
             return Ok(old);
         };
         // The wait can last a whole --connect-timeout: the operator is told what it is.
-        self.sink.ui.say(&format!(
+        self.sink.show(&Event::Notice(format!(
             "    connection to {host} lost: reconnecting (giving up after {})...",
             crate::duration::format(self.ssh.connect_timeout)
-        ));
+        )));
         match Transport::connect(&dest, &self.ssh).await {
             Ok(fresh) => {
                 old.close().await;

@@ -314,7 +314,7 @@ impl Executor {
                 }
                 _ = beat.tick() => {
                     let elapsed = started.elapsed();
-                    self.sink.ui.handle(&Event::Heartbeat {
+                    self.sink.show(&Event::Heartbeat {
                         step: id.to_string(),
                         elapsed,
                         target: prepared.target,
@@ -405,7 +405,7 @@ impl Executor {
         };
         let room = KEEP_BYTES.saturating_sub(keep.len());
         keep.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        run.paths.push(&mut self.sink.ui, stream, bytes);
+        run.paths.push(&mut self.sink, stream, bytes);
         Ok(())
     }
 
@@ -421,7 +421,7 @@ impl Executor {
         mut run: Running,
         ending: Result<Ending, TransportError>,
     ) -> Result<HostEnd, Error> {
-        let recorder = run.paths.finish(&mut self.sink.ui);
+        let recorder = run.paths.finish(&mut self.sink);
         let duration = run.started.elapsed();
         let output = match recorder {
             Some(r) => {

@@ -7,7 +7,7 @@ use crate::audit::BackgroundRecorder;
 use crate::events::{Event, Stream};
 use crate::mask::{MASK, Masker};
 use crate::secrets::escape::OutputFilter;
-use crate::ui::Ui;
+use crate::sink::Sink;
 
 pub(super) struct OutputPaths {
     /// Masks what goes to the file: raw bytes, both streams as they interleave.
@@ -46,16 +46,16 @@ impl OutputPaths {
     }
 
     /// One piece of output, as the command wrote it.
-    pub(super) fn push(&mut self, ui: &mut Ui, stream: Stream, raw: Vec<u8>) {
+    pub(super) fn push(&mut self, sink: &mut Sink, stream: Stream, raw: Vec<u8>) {
         if stream == Stream::Stdout && self.hide_stdout {
-            self.hide(ui);
+            self.hide(sink);
             return;
         }
         let index = usize::from(stream == Stream::Stderr);
         // Owned all the way: with no secret to mask, nothing is copied again.
         let filtered = self.filters[index].push(&raw);
         let shown = self.screen.push_owned(filtered);
-        self.show(ui, stream, shown);
+        self.show(sink, stream, shown);
         let masked = self.file.push_owned(raw);
         self.record(masked);
     }
@@ -66,26 +66,26 @@ impl OutputPaths {
     }
 
     /// The command ended: what the maskers and filters held back.
-    pub(super) fn finish(&mut self, ui: &mut Ui) -> Option<BackgroundRecorder> {
+    pub(super) fn finish(&mut self, sink: &mut Sink) -> Option<BackgroundRecorder> {
         let mut held = Vec::new();
         for filter in &mut self.filters {
             held.extend(filter.finish());
         }
         let mut shown = self.screen.push(&held);
         shown.extend(self.screen.finish());
-        self.show(ui, Stream::Stdout, shown);
+        self.show(sink, Stream::Stdout, shown);
         let rest = self.file.finish();
         self.record(rest);
         self.recorder.take()
     }
 
-    fn hide(&mut self, ui: &mut Ui) {
+    fn hide(&mut self, sink: &mut Sink) {
         if self.stdout_hidden {
             return;
         }
         self.stdout_hidden = true;
         self.show(
-            ui,
+            sink,
             Stream::Stdout,
             format!("{MASK} (stdout hidden: this step received a secret; `declassify: true` shows it)\n")
                 .into_bytes(),
@@ -93,9 +93,9 @@ impl OutputPaths {
         self.record(format!("{MASK}\n").into_bytes());
     }
 
-    fn show(&self, ui: &mut Ui, stream: Stream, bytes: Vec<u8>) {
+    fn show(&self, sink: &mut Sink, stream: Stream, bytes: Vec<u8>) {
         if !bytes.is_empty() {
-            ui.handle(&Event::Output {
+            sink.show(&Event::Output {
                 stream,
                 bytes,
                 host: self.host.clone(),
