@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCompleter;
 
-use crate::cmd::completions::values;
+mod values;
 
 #[derive(Debug, Parser)]
 #[command(

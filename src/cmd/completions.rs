@@ -4,9 +4,7 @@
 //! Completions are dynamic (clap_complete's engine): the script `completions` prints asks
 //! `runbook` itself at each Tab, so that it can offer what only the files know, the runbook
 //! ids of the catalog, the run ids of the audit dir, the steps of the runbook being typed
-//! (`values.rs`), besides the commands, options and enum values of `cli.rs`.
-
-pub mod values;
+//! (`cli/values.rs`), besides the commands, options and enum values of `cli.rs`.
 
 use clap::CommandFactory;
 use clap_complete::env::{EnvCompleter, Shells};

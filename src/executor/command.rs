@@ -80,7 +80,8 @@ impl Executor {
                         return refused;
                     }
                     let place = self.by_hand_place(host);
-                    self.sink.show(&Event::Notice(by_hand_script(vars, &command, &place)));
+                    self.sink
+                        .show(&Event::Notice(by_hand_script(vars, &command, &place)));
                     self.deviate(id, DeviationKind::ByHand, None)?;
                     let shown = self.typed.mask_str(&command);
                     let capture = step.capture.as_ref().map(|name| {

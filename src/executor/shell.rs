@@ -110,7 +110,8 @@ impl Executor {
         let w = match self.shell_where(id, step) {
             Ok(w) => w,
             Err(why) => {
-                self.sink.show(&Event::Notice(format!("    no shell here: {why}")));
+                self.sink
+                    .show(&Event::Notice(format!("    no shell here: {why}")));
                 return Ok(());
             }
         };
@@ -149,7 +150,8 @@ impl Executor {
         };
         let (host, refused) = host;
         if let Some(why) = refused {
-            self.sink.show(&Event::Notice(format!("    no shell on {host}: {why}")));
+            self.sink
+                .show(&Event::Notice(format!("    no shell on {host}: {why}")));
             return Ok(());
         }
         let Some(audit) = self.sink.audit.as_ref() else {

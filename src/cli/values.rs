@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use clap::CommandFactory;
 use clap_complete::engine::{CompletionCandidate, PathCompleter, ValueCompleter};
 
+use super::{Cli, Global};
 use crate::catalog;
-use crate::cli::{Cli, Global};
 use crate::runbook::{Runbook, StepKind};
 
 /// The command line being completed, as far as it is typed.
