@@ -337,99 +337,7 @@ impl Ui {
                     self.line(&format!("  reconnected to {host}"));
                 }
             }
-            Event::StepPresented {
-                step,
-                position,
-                total,
-                title,
-                kind,
-                host,
-                notes,
-                links,
-                body,
-                vars,
-                target,
-                timeout,
-                retry,
-                approve,
-            } => {
-                let position = format!("[{position}/{total}]");
-                self.positions.insert(step.clone(), position.clone());
-                // The step's time runs from here, as its review counts it: reading and deciding
-                // are held against its target like its attempts and their delays.
-                if let Some(clock) = self.clock.get() {
-                    clock.step_started(*target);
-                }
-                self.line("");
-                let place = if *kind == "run" {
-                    format!("({step}, on {})", self.where_is(host))
-                } else {
-                    format!("({step}, {kind})")
-                };
-                self.line(&format!(
-                    "{} {} {}",
-                    style(&position).cyan().bold(),
-                    style(esc(title)).bold(),
-                    style(place).dim()
-                ));
-                // Everything below comes from the runbook or from variables: printed with its
-                // control characters escaped, never as terminal commands.
-                if let Some(notes) = notes {
-                    self.prose(notes, "    ");
-                }
-                for (t, url) in links {
-                    self.line(&format!("    link: {} <{}>", esc(t), esc(url)));
-                }
-                if let Some(body) = body {
-                    for l in esc_text(body).trim_end().lines() {
-                        self.line(&format!("    {} {l}", style("│").dim()));
-                    }
-                }
-                if !vars.is_empty() && *kind == "run" {
-                    let shown: Vec<String> =
-                        vars.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
-                    self.line(&format!(
-                        "    {}",
-                        style(format!("env: {}", shown.join(" "))).dim()
-                    ));
-                }
-                // What will happen to a slow or failing command, said before it runs.
-                let mut facts = Vec::new();
-                if let Some(t) = timeout {
-                    facts.push(format!("killed after {}", fmt_duration(*t)));
-                }
-                if let Some((attempts, delay)) = retry.filter(|(n, _)| *n > 1) {
-                    facts.push(if delay.is_zero() {
-                        format!("up to {attempts} attempts")
-                    } else {
-                        format!("up to {attempts} attempts, {} apart", fmt_duration(delay))
-                    });
-                }
-                if let Some(t) = target {
-                    facts.push(format!("step target {}", fmt_duration(*t)));
-                }
-                // Before it runs, so a colleague can be paged while the operator reads it.
-                if let Some((quorum, timeout)) = approve {
-                    self.line(&format!(
-                        "    {}",
-                        style(format!(
-                            "needs {} by another person before it runs (two-person rule; waits up to {}): page an approver now",
-                            approvals_word(*quorum),
-                            fmt_duration(*timeout)
-                        ))
-                        .yellow()
-                    ));
-                }
-                let clock = self.clock.get().cloned();
-                if let Some(clock) = &clock {
-                    facts.push(String::new());
-                    let mut line = style(facts.join(" · ")).dim().to_string();
-                    line.push_str(&clock.budget_styled());
-                    self.line(&format!("    {line}"));
-                } else if !facts.is_empty() {
-                    self.line(&format!("    {}", style(facts.join(" · ")).dim()));
-                }
-            }
+            Event::StepPresented { .. } => self.step_presented(event),
             Event::Answer {
                 step,
                 question,
@@ -509,48 +417,7 @@ impl Ui {
             }
             Event::Note { text, .. } => self.line(&format!("    note: {}", esc(text))),
             Event::Edit { after, .. } => self.line(&format!("    edited command: {}", esc(after))),
-            Event::StepStarted {
-                step,
-                host,
-                attempt,
-                spinner: shows_spinner,
-                fleet,
-                ..
-            } => {
-                // The step's own spinner replaces the wait's (for approvals, a retry's delay);
-                // a fleet's hosts after the first share the fleet's.
-                self.awaiting_approval = false;
-                if (fleet.is_none() || self.fleet.is_none())
-                    && let Some(bar) = self.bar.take()
-                {
-                    bar.finish_and_clear();
-                }
-                if let Some(fleet) = fleet {
-                    return self.fleet_host_started(step, host, fleet);
-                }
-                let retried = self.retrying.take();
-                let again = match retried {
-                    Some((n, of)) => format!(" (attempt {n}/{of})"),
-                    // Run again by the operator's choice: the trail's attempt number counts
-                    // every run of the step (`attempt 6` of 5 read as a broken retry policy).
-                    None if *attempt > 1 => " (again)".to_string(),
-                    None => String::new(),
-                };
-                if !*shows_spinner {
-                    // A prompt or a sub-run's own steps come next; a spinner would draw over them.
-                } else if self.rich {
-                    self.bar = self
-                        .clock
-                        .get()
-                        .cloned()
-                        .map(|clock| spinner(clock, format!("{step}{again}")));
-                } else {
-                    self.line(&format!(
-                        "{} {step}: started on {host}{again}",
-                        self.position(step)
-                    ));
-                }
-            }
+            Event::StepStarted { .. } => self.step_started(event),
             Event::Output {
                 stream,
                 bytes,
@@ -561,61 +428,7 @@ impl Ui {
                 host: Some(host),
                 ..
             } => self.host_output(host, bytes, false),
-            Event::FleetFinished {
-                step,
-                fleet,
-                outcome,
-                duration,
-                ok,
-                failed,
-                not_started,
-                times,
-                target,
-                visit,
-                ..
-            } => {
-                if let Some(bar) = self.bar.take() {
-                    bar.finish_and_clear();
-                }
-                self.fleet = None;
-                let word = if outcome.succeeded() {
-                    style(outcome.as_str()).green()
-                } else {
-                    style(outcome.as_str()).red()
-                };
-                let position = self.position(step);
-                // "failed on web-1,web-2,web-3" read as if all three had failed (issue 25): the
-                // count says on how many hosts the word holds.
-                let total = ok.len() + failed.len() + not_started.len();
-                let held = if outcome.succeeded() { ok.len() } else { failed.len() };
-                self.line(&format!(
-                    "{position} {step}: {word} on {held} of {total} hosts of {fleet} in {} — {} ok, {} failed, {} not started",
-                    timing(*duration, *visit, *target),
-                    ok.len(),
-                    failed.len(),
-                    not_started.len()
-                ));
-                // The per-host table: who failed how, who never started, and the spread.
-                for (host, how) in failed {
-                    self.line(&format!("    {} {host}: {}", style("✗").red(), how.as_str()));
-                }
-                if !not_started.is_empty() {
-                    self.line(&format!("    not started: {}", not_started.join(", ")));
-                }
-                if let (Some(fast), Some(slow)) = (
-                    times.iter().min_by_key(|(_, d)| *d),
-                    times.iter().max_by_key(|(_, d)| *d),
-                ) && times.len() > 1
-                {
-                    self.line(&format!(
-                        "    fastest {} {}, slowest {} {}",
-                        fast.0,
-                        fmt_secs(fast.1),
-                        slow.0,
-                        fmt_secs(slow.1)
-                    ));
-                }
-            }
+            Event::FleetFinished { .. } => self.fleet_finished(event),
             Event::Heartbeat {
                 step,
                 elapsed,
@@ -637,91 +450,8 @@ impl Ui {
                     fmt_secs(*elapsed)
                 ));
             }
-            Event::StepFinished {
-                step,
-                host,
-                outcome,
-                exit,
-                duration,
-                target,
-                reason,
-                fleet,
-                visit,
-                ..
-            } => {
-                if fleet.is_some() {
-                    self.host_output(host, b"", true);
-                    if let Some(view) = self.fleet.as_mut() {
-                        view.running = view.running.saturating_sub(1);
-                        if outcome.succeeded() {
-                            view.ok += 1;
-                        } else {
-                            view.failed += 1;
-                        }
-                        if let Some(bar) = &self.bar {
-                            bar.set_message(view.message());
-                        }
-                    }
-                } else if let Some(bar) = self.bar.take() {
-                    bar.finish_and_clear();
-                }
-                let exit = exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
-                // A fleet's hosts: their own time; the fleet's line holds the step to its target.
-                let timing = match fleet {
-                    Some(_) => fmt_secs(*duration),
-                    None => timing(*duration, *visit, *target),
-                };
-                let word = if outcome.succeeded() {
-                    style(outcome.as_str()).green()
-                } else {
-                    style(outcome.as_str()).red()
-                };
-                let reason = reason
-                    .as_deref()
-                    .map(|r| format!(": {}", esc(r)))
-                    .unwrap_or_default();
-                let position = self.position(step);
-                let on = if fleet.is_some() {
-                    format!(" {host}")
-                } else {
-                    String::new()
-                };
-                self.line(&format!(
-                    "{position} {step}:{on} {word}{exit}{reason} in {timing}"
-                ));
-            }
-            Event::ApprovalRequested {
-                step,
-                request,
-                quorum,
-                timeout,
-                ..
-            } => {
-                let people = approvals_word(*quorum);
-                // The step fails at a time the operator can tell the approver.
-                let fails_at = (chrono::Local::now()
-                    + chrono::Duration::from_std(*timeout).unwrap_or_default())
-                .format("%H:%M");
-                self.line(&format!(
-                    "{} {step}: {} (two-person rule; the step fails at {fails_at}, after {}). Another person runs:\n\n    runbook approve {request}\n",
-                    self.position(step),
-                    style(format!("waiting for {people}")).yellow().bold(),
-                    fmt_duration(*timeout)
-                ));
-                if let Some(bar) = self.bar.take() {
-                    bar.finish_and_clear();
-                }
-                match self.clock.get().cloned() {
-                    Some(clock) if self.rich => {
-                        self.awaiting_approval = true;
-                        self.bar = Some(approval_spinner(clock, format!("{step}: waiting for {people}"), *timeout));
-                    }
-                    _ => self.line(&format!(
-                        "{} {step}: Ctrl-C to stop waiting",
-                        self.position(step)
-                    )),
-                }
-            }
+            Event::StepFinished { .. } => self.step_finished(event),
+            Event::ApprovalRequested { .. } => self.approval_requested(event),
             Event::Approval {
                 step,
                 principal,
@@ -792,85 +522,400 @@ impl Ui {
                 self.line(&line);
                 self.decisions.push(line.trim_start().to_string());
             }
-            Event::RunFinished {
-                outcome,
-                message,
-                elapsed,
-                rto,
-                verdict,
-                over_target,
-                deviations,
-            } => {
-                self.line("");
-                let resolved = *outcome == RunOutcome::Ended(crate::runbook::Outcome::Resolved);
-                let missed = elapsed > rto;
-                // Resolved with nothing verifying it, or late, is not a success to celebrate in
-                // green.
-                let unverified = resolved
-                    && deviations
-                        .iter()
-                        .any(|d| d.kind == crate::events::DeviationKind::Unverified);
-                let said = if unverified {
-                    format!("{} (unverified)", outcome.as_str())
+            Event::RunFinished { .. } => self.run_finished(event),
+        }
+    }
+
+    /// `Event::StepPresented` on the terminal.
+    fn step_presented(&mut self, event: &Event) {
+        let Event::StepPresented {
+            step,
+            position,
+            total,
+            title,
+            kind,
+            host,
+            notes,
+            links,
+            body,
+            vars,
+            target,
+            timeout,
+            retry,
+            approve,
+        } = event
+        else {
+            return;
+        };
+        let position = format!("[{position}/{total}]");
+        self.positions.insert(step.clone(), position.clone());
+        // The step's time runs from here, as its review counts it: reading and deciding
+        // are held against its target like its attempts and their delays.
+        if let Some(clock) = self.clock.get() {
+            clock.step_started(*target);
+        }
+        self.line("");
+        let place = if *kind == "run" {
+            format!("({step}, on {})", self.where_is(host))
+        } else {
+            format!("({step}, {kind})")
+        };
+        self.line(&format!(
+            "{} {} {}",
+            style(&position).cyan().bold(),
+            style(esc(title)).bold(),
+            style(place).dim()
+        ));
+        // Everything below comes from the runbook or from variables: printed with its
+        // control characters escaped, never as terminal commands.
+        if let Some(notes) = notes {
+            self.prose(notes, "    ");
+        }
+        for (t, url) in links {
+            self.line(&format!("    link: {} <{}>", esc(t), esc(url)));
+        }
+        if let Some(body) = body {
+            for l in esc_text(body).trim_end().lines() {
+                self.line(&format!("    {} {l}", style("│").dim()));
+            }
+        }
+        if !vars.is_empty() && *kind == "run" {
+            let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
+            self.line(&format!(
+                "    {}",
+                style(format!("env: {}", shown.join(" "))).dim()
+            ));
+        }
+        // What will happen to a slow or failing command, said before it runs.
+        let mut facts = Vec::new();
+        if let Some(t) = timeout {
+            facts.push(format!("killed after {}", fmt_duration(*t)));
+        }
+        if let Some((attempts, delay)) = retry.filter(|(n, _)| *n > 1) {
+            facts.push(if delay.is_zero() {
+                format!("up to {attempts} attempts")
+            } else {
+                format!("up to {attempts} attempts, {} apart", fmt_duration(delay))
+            });
+        }
+        if let Some(t) = target {
+            facts.push(format!("step target {}", fmt_duration(*t)));
+        }
+        // Before it runs, so a colleague can be paged while the operator reads it.
+        if let Some((quorum, timeout)) = approve {
+            self.line(&format!(
+                "    {}",
+                style(format!(
+                    "needs {} by another person before it runs (two-person rule; waits up to {}): page an approver now",
+                    approvals_word(*quorum),
+                    fmt_duration(*timeout)
+                ))
+                .yellow()
+            ));
+        }
+        let clock = self.clock.get().cloned();
+        if let Some(clock) = &clock {
+            facts.push(String::new());
+            let mut line = style(facts.join(" · ")).dim().to_string();
+            line.push_str(&clock.budget_styled());
+            self.line(&format!("    {line}"));
+        } else if !facts.is_empty() {
+            self.line(&format!("    {}", style(facts.join(" · ")).dim()));
+        }
+    }
+
+    /// `Event::StepStarted` on the terminal.
+    fn step_started(&mut self, event: &Event) {
+        let Event::StepStarted {
+            step,
+            host,
+            attempt,
+            spinner: shows_spinner,
+            fleet,
+            ..
+        } = event
+        else {
+            return;
+        };
+        // The step's own spinner replaces the wait's (for approvals, a retry's delay);
+        // a fleet's hosts after the first share the fleet's.
+        self.awaiting_approval = false;
+        if (fleet.is_none() || self.fleet.is_none())
+            && let Some(bar) = self.bar.take()
+        {
+            bar.finish_and_clear();
+        }
+        if let Some(fleet) = fleet {
+            return self.fleet_host_started(step, host, fleet);
+        }
+        let retried = self.retrying.take();
+        let again = match retried {
+            Some((n, of)) => format!(" (attempt {n}/{of})"),
+            // Run again by the operator's choice: the trail's attempt number counts
+            // every run of the step (`attempt 6` of 5 read as a broken retry policy).
+            None if *attempt > 1 => " (again)".to_string(),
+            None => String::new(),
+        };
+        if !*shows_spinner {
+            // A prompt or a sub-run's own steps come next; a spinner would draw over them.
+        } else if self.rich {
+            self.bar = self
+                .clock
+                .get()
+                .cloned()
+                .map(|clock| spinner(clock, format!("{step}{again}")));
+        } else {
+            self.line(&format!(
+                "{} {step}: started on {host}{again}",
+                self.position(step)
+            ));
+        }
+    }
+
+    /// `Event::FleetFinished` on the terminal.
+    fn fleet_finished(&mut self, event: &Event) {
+        let Event::FleetFinished {
+            step,
+            fleet,
+            outcome,
+            duration,
+            ok,
+            failed,
+            not_started,
+            times,
+            target,
+            visit,
+            ..
+        } = event
+        else {
+            return;
+        };
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.fleet = None;
+        let word = if outcome.succeeded() {
+            style(outcome.as_str()).green()
+        } else {
+            style(outcome.as_str()).red()
+        };
+        let position = self.position(step);
+        // "failed on web-1,web-2,web-3" read as if all three had failed (issue 25): the
+        // count says on how many hosts the word holds.
+        let total = ok.len() + failed.len() + not_started.len();
+        let held = if outcome.succeeded() {
+            ok.len()
+        } else {
+            failed.len()
+        };
+        self.line(&format!(
+            "{position} {step}: {word} on {held} of {total} hosts of {fleet} in {} — {} ok, {} failed, {} not started",
+            timing(*duration, *visit, *target),
+            ok.len(),
+            failed.len(),
+            not_started.len()
+        ));
+        // The per-host table: who failed how, who never started, and the spread.
+        for (host, how) in failed {
+            self.line(&format!("    {} {host}: {}", style("✗").red(), how.as_str()));
+        }
+        if !not_started.is_empty() {
+            self.line(&format!("    not started: {}", not_started.join(", ")));
+        }
+        if let (Some(fast), Some(slow)) = (
+            times.iter().min_by_key(|(_, d)| *d),
+            times.iter().max_by_key(|(_, d)| *d),
+        ) && times.len() > 1
+        {
+            self.line(&format!(
+                "    fastest {} {}, slowest {} {}",
+                fast.0,
+                fmt_secs(fast.1),
+                slow.0,
+                fmt_secs(slow.1)
+            ));
+        }
+    }
+
+    /// `Event::StepFinished` on the terminal.
+    fn step_finished(&mut self, event: &Event) {
+        let Event::StepFinished {
+            step,
+            host,
+            outcome,
+            exit,
+            duration,
+            target,
+            reason,
+            fleet,
+            visit,
+            ..
+        } = event
+        else {
+            return;
+        };
+        if fleet.is_some() {
+            self.host_output(host, b"", true);
+            if let Some(view) = self.fleet.as_mut() {
+                view.running = view.running.saturating_sub(1);
+                if outcome.succeeded() {
+                    view.ok += 1;
                 } else {
-                    outcome.as_str().to_string()
-                };
-                let word = match (resolved, missed || unverified) {
-                    (true, false) => style(said).green().bold(),
-                    (true, true) => style(said).yellow().bold(),
-                    _ => style(said).red().bold(),
-                };
-                let timing = if missed {
-                    style(format!(
-                        " — RTO MISSED: {} over the {} RTO",
-                        fmt_secs(*elapsed - *rto),
-                        fmt_duration(*rto)
-                    ))
-                    .red()
-                    .bold()
-                    .to_string()
-                } else {
-                    format!(" (RTO {})", fmt_duration(*rto))
-                };
-                self.line(&format!("run {word} after {}{timing}", fmt_secs(*elapsed)));
-                for line in message.iter().flat_map(|m| m.lines()) {
-                    self.line(&format!("  {}", esc(line)));
+                    view.failed += 1;
                 }
-                for (step, took, target) in over_target {
-                    self.line(&format!(
-                        "  over target: {step} took {} (target {})",
-                        fmt_secs(*took),
-                        fmt_duration(*target)
-                    ));
-                }
-                if !self.decisions.is_empty() {
-                    self.line("  operator decisions:");
-                    for d in std::mem::take(&mut self.decisions) {
-                        self.line(&format!("    {d}"));
-                    }
-                }
-                for d in deviations {
-                    let detail = d.detail.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
-                    let allowed = if d.kind.allowed() {
-                        ""
-                    } else {
-                        " — fails a drill"
-                    };
-                    self.line(&format!(
-                        "  deviation: `{}` {}{detail}{allowed}",
-                        d.step,
-                        d.kind.as_str()
-                    ));
-                }
-                if let Some(v) = verdict {
-                    let word = if v.pass {
-                        style("PASS").green().bold()
-                    } else {
-                        style("FAIL").red().bold()
-                    };
-                    self.line(&format!("drill verdict: {word} — {}", v.reason));
+                if let Some(bar) = &self.bar {
+                    bar.set_message(view.message());
                 }
             }
+        } else if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let exit = exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
+        // A fleet's hosts: their own time; the fleet's line holds the step to its target.
+        let timing = match fleet {
+            Some(_) => fmt_secs(*duration),
+            None => timing(*duration, *visit, *target),
+        };
+        let word = if outcome.succeeded() {
+            style(outcome.as_str()).green()
+        } else {
+            style(outcome.as_str()).red()
+        };
+        let reason = reason
+            .as_deref()
+            .map(|r| format!(": {}", esc(r)))
+            .unwrap_or_default();
+        let position = self.position(step);
+        let on = if fleet.is_some() {
+            format!(" {host}")
+        } else {
+            String::new()
+        };
+        self.line(&format!(
+            "{position} {step}:{on} {word}{exit}{reason} in {timing}"
+        ));
+    }
+
+    /// `Event::ApprovalRequested` on the terminal.
+    fn approval_requested(&mut self, event: &Event) {
+        let Event::ApprovalRequested {
+            step,
+            request,
+            quorum,
+            timeout,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let people = approvals_word(*quorum);
+        // The step fails at a time the operator can tell the approver.
+        let fails_at =
+            (chrono::Local::now() + chrono::Duration::from_std(*timeout).unwrap_or_default()).format("%H:%M");
+        self.line(&format!(
+            "{} {step}: {} (two-person rule; the step fails at {fails_at}, after {}). Another person runs:\n\n    runbook approve {request}\n",
+            self.position(step),
+            style(format!("waiting for {people}")).yellow().bold(),
+            fmt_duration(*timeout)
+        ));
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        match self.clock.get().cloned() {
+            Some(clock) if self.rich => {
+                self.awaiting_approval = true;
+                self.bar = Some(approval_spinner(
+                    clock,
+                    format!("{step}: waiting for {people}"),
+                    *timeout,
+                ));
+            }
+            _ => self.line(&format!("{} {step}: Ctrl-C to stop waiting", self.position(step))),
+        }
+    }
+
+    /// `Event::RunFinished` on the terminal.
+    fn run_finished(&mut self, event: &Event) {
+        let Event::RunFinished {
+            outcome,
+            message,
+            elapsed,
+            rto,
+            verdict,
+            over_target,
+            deviations,
+        } = event
+        else {
+            return;
+        };
+        self.line("");
+        let resolved = *outcome == RunOutcome::Ended(crate::runbook::Outcome::Resolved);
+        let missed = elapsed > rto;
+        // Resolved with nothing verifying it, or late, is not a success to celebrate in
+        // green.
+        let unverified = resolved
+            && deviations
+                .iter()
+                .any(|d| d.kind == crate::events::DeviationKind::Unverified);
+        let said = if unverified {
+            format!("{} (unverified)", outcome.as_str())
+        } else {
+            outcome.as_str().to_string()
+        };
+        let word = match (resolved, missed || unverified) {
+            (true, false) => style(said).green().bold(),
+            (true, true) => style(said).yellow().bold(),
+            _ => style(said).red().bold(),
+        };
+        let timing = if missed {
+            style(format!(
+                " — RTO MISSED: {} over the {} RTO",
+                fmt_secs(*elapsed - *rto),
+                fmt_duration(*rto)
+            ))
+            .red()
+            .bold()
+            .to_string()
+        } else {
+            format!(" (RTO {})", fmt_duration(*rto))
+        };
+        self.line(&format!("run {word} after {}{timing}", fmt_secs(*elapsed)));
+        for line in message.iter().flat_map(|m| m.lines()) {
+            self.line(&format!("  {}", esc(line)));
+        }
+        for (step, took, target) in over_target {
+            self.line(&format!(
+                "  over target: {step} took {} (target {})",
+                fmt_secs(*took),
+                fmt_duration(*target)
+            ));
+        }
+        if !self.decisions.is_empty() {
+            self.line("  operator decisions:");
+            for d in std::mem::take(&mut self.decisions) {
+                self.line(&format!("    {d}"));
+            }
+        }
+        for d in deviations {
+            let detail = d.detail.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+            let allowed = if d.kind.allowed() {
+                ""
+            } else {
+                " — fails a drill"
+            };
+            self.line(&format!(
+                "  deviation: `{}` {}{detail}{allowed}",
+                d.step,
+                d.kind.as_str()
+            ));
+        }
+        if let Some(v) = verdict {
+            let word = if v.pass {
+                style("PASS").green().bold()
+            } else {
+                style("FAIL").red().bold()
+            };
+            self.line(&format!("drill verdict: {word} — {}", v.reason));
         }
     }
 
