@@ -2,6 +2,7 @@
 //! job of each command's module under `cmd/`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCompleter;
@@ -361,8 +362,8 @@ pub struct RunOptions {
     #[arg(long, value_name = "URL")]
     pub otlp: Option<String>,
     /// At exit, wait at most this long for notifications and trace exports still pending
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
-    pub notify_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::duration::parse_arg)]
+    pub notify_timeout: Duration,
     #[command(flatten)]
     pub ssh: SshArgs,
 }
@@ -379,14 +380,14 @@ pub struct SshArgs {
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
     /// Give up connecting after this long
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub connect_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::duration::parse_arg)]
+    pub connect_timeout: Duration,
     /// Trust and record the key of a host seen for the first time (never a changed key)
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// Probe every connection this often; three probes unanswered and it is lost (a stalled link is noticed in 3-4 times this)
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
-    pub keepalive: String,
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = keepalive)]
+    pub keepalive: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -430,4 +431,13 @@ pub struct VerifyArgs {
     /// Require the head (the seal's hash) to start with these 32+ hex characters, published elsewhere
     #[arg(long, value_name = "HEX")]
     pub expect_head: Option<String>,
+}
+
+/// `--keepalive`: ssh probes in whole seconds, so at least one.
+fn keepalive(text: &str) -> Result<Duration, String> {
+    let every = crate::duration::parse_arg(text)?;
+    if every < Duration::from_secs(1) {
+        return Err("at least 1s (ssh probes in whole seconds)".into());
+    }
+    Ok(every)
 }

@@ -17,6 +17,12 @@ impl std::fmt::Display for DurationError {
 
 /// Parses `1h30m`, `90s`, `5m`, `250ms`, `30d`: units in decreasing order, each at most once.
 /// A day is 24 hours (a drill's cadence, `drill: {every: 30d}`, is counted in them).
+/// A duration on the command line (clap's `value_parser`): what was typed is checked once,
+/// where it is parsed, and a bad one is a usage error naming the flag.
+pub fn parse_arg(text: &str) -> Result<Duration, String> {
+    parse(text).map_err(|e| e.to_string())
+}
+
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {

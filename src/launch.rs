@@ -93,22 +93,13 @@ pub fn signing(opts: &RunOptions) -> Result<Signing> {
 }
 
 pub fn ssh_options(opts: &RunOptions) -> Result<SshOptions> {
-    let connect_timeout = crate::duration::parse(&opts.ssh.connect_timeout)
-        .map_err(|e| Error::usage(format!("--connect-timeout: {e}")))?;
-    let keepalive =
-        crate::duration::parse(&opts.ssh.keepalive).map_err(|e| Error::usage(format!("--keepalive: {e}")))?;
-    if keepalive < Duration::from_secs(1) {
-        return Err(Error::usage(
-            "--keepalive: at least 1s (ssh probes in whole seconds)",
-        ));
-    }
     Ok(SshOptions {
         config: opts.ssh.ssh_config.clone(),
         identity: opts.ssh.identity.clone(),
         known_hosts: opts.ssh.known_hosts.clone(),
-        connect_timeout,
+        connect_timeout: opts.ssh.connect_timeout,
         accept_new_host_keys: opts.ssh.accept_new_host_keys,
-        keepalive,
+        keepalive: opts.ssh.keepalive,
     })
 }
 

@@ -153,7 +153,7 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
     let mut notify = crate::notify::Setup::resolve(
         &inventory.notify,
         &opts.notify,
-        &opts.notify_timeout,
+        opts.notify_timeout,
         plan.main.runbook.escalate.as_ref(),
         opts.otlp.as_deref(),
     )?;

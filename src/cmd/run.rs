@@ -105,7 +105,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
     let notify = crate::notify::Setup::resolve(
         &inventory.notify,
         &opts.notify,
-        &opts.notify_timeout,
+        opts.notify_timeout,
         runbook.escalate.as_ref(),
         opts.otlp.as_deref(),
     )?;

@@ -174,12 +174,10 @@ impl Setup {
     pub fn resolve(
         entries: &[NotifyEntry],
         flags: &[String],
-        timeout: &str,
+        timeout: Duration,
         escalate: Option<&crate::runbook::Escalate>,
         otlp: Option<&str>,
     ) -> Result<Setup, Error> {
-        let timeout =
-            crate::duration::parse(timeout).map_err(|e| Error::usage(format!("--notify-timeout: {e}")))?;
         let mut channels = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let what = format!("notify entry {} of the inventory", i + 1);

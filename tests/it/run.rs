@@ -587,3 +587,36 @@ fn a_signal_stops_the_command_runs_cleanup_and_seals() {
     runbook(["audit", "verify"]).arg(trail).expect_code(0);
     assert_eq!(events(trail).last().unwrap()["outcome"], "interrupted");
 }
+
+/// Durations on the command line are checked where they are parsed, before anything else
+/// (issue 26: `--connect-timeout`, `--keepalive` and `--notify-timeout` were strings parsed
+/// deep in the run): a bad one is a usage error that names the flag, and nothing runs.
+#[test]
+fn a_bad_duration_flag_is_a_usage_error_naming_the_flag() {
+    let audit = tempfile::tempdir().unwrap();
+    for (flag, value, says) in [
+        ("--keepalive", "0s", "at least 1s"),
+        ("--connect-timeout", "banana", "--connect-timeout"),
+        ("--notify-timeout", "5 parsecs", "--notify-timeout"),
+    ] {
+        let out = runbook([
+            "run",
+            "--yes",
+            flag,
+            value,
+            "examples/local-drill.yaml",
+            "--audit-dir",
+        ])
+        .arg(audit.path())
+        .expect_code(2);
+        assert!(
+            out.stderr.contains(flag) && out.stderr.contains(says),
+            "{flag}: {}",
+            out.stderr
+        );
+        assert!(
+            crate::support::trail::audit_files(audit.path()).is_empty(),
+            "{flag}: a run started"
+        );
+    }
+}
