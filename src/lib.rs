@@ -25,6 +25,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod diagnostic;
 pub mod dry_run;
 pub mod duration;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 
 use crate::catalog;
-use crate::cli::Global;
+use crate::config::Config;
 use crate::diagnostic::{did_you_mean, plural};
 use crate::error::{Error, exit};
 use crate::inventory::{Binding, Inventory};
@@ -84,13 +84,13 @@ fn roles_used(runbook: &Runbook) -> Vec<String> {
 impl Plan {
     /// Loads the runbook named on the command line and everything it calls, and binds roles.
     pub fn load(
-        global: &Global,
+        config: &Config,
         spec: &str,
         target_flags: &[String],
         inventory: &Inventory,
     ) -> Result<Plan, Error> {
-        let index = catalog::index(&global.dirs);
-        let path = catalog::resolve_in(&index, &global.dirs, spec)?;
+        let index = catalog::index(&config.catalog);
+        let path = catalog::resolve_in(&index, &config.catalog, spec)?;
         let ids: BTreeSet<String> = index.keys().cloned().collect();
         let main = load(path, &ids)?;
         let mut called = HashMap::new();

@@ -8,14 +8,15 @@ use crate::approval::{NAMESPACE, REQUEST_KIND, Request, next_signature_file, sig
 use crate::audit::sign::Signing;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{ApproveArgs, Global};
+use crate::cli::ApproveArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::secrets::escape::{text as esc_text, value as esc};
 
-pub fn execute(global: &Global, args: &ApproveArgs) -> Result<u8> {
+pub fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
     let spool = || -> Result<PathBuf> {
         let inventory = crate::inventory::Inventory::load(args.inventory.as_deref())?;
-        let audit = crate::audit::audit_dir(global.audit_dir.as_deref());
+        let audit = config.audit_dir.clone();
         Ok(crate::approval::Config::resolve(&inventory, &audit).spool)
     };
     let Some(named) = &args.request else {

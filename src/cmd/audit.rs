@@ -8,7 +8,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::audit::{self, OutputCheck, SignatureReport, Status, TrailCheck, Verification};
-use crate::cli::{Global, VerifyArgs};
+use crate::cli::VerifyArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output::print;
 
@@ -26,12 +27,12 @@ struct Report<'a> {
     problems: Vec<String>,
 }
 
-pub fn verify(global: &Global, args: &VerifyArgs) -> Result<u8> {
+pub fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
     let expect = match &args.expect_head {
         Some(hex) => Some(expected_head(hex)?),
         None => None,
     };
-    let dir = audit::audit_dir(global.audit_dir.as_deref());
+    let dir = config.audit_dir.clone();
     let path = audit::resolve_run(&dir, &args.run)?;
     let TrailCheck {
         verification,

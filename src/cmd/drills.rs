@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use crate::audit::{self, Status};
 use crate::catalog;
-use crate::cli::{DrillsArgs, Global};
+use crate::cli::DrillsArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::review::compare::Trend;
@@ -95,7 +96,7 @@ pub struct NotCounted {
     pub reason: String,
 }
 
-pub fn execute(global: &Global, args: &DrillsArgs) -> Result<u8> {
+pub fn execute(config: &Config, args: &DrillsArgs) -> Result<u8> {
     if let Some(file) = &args.signers
         && !file.is_file()
     {
@@ -104,8 +105,8 @@ pub fn execute(global: &Global, args: &DrillsArgs) -> Result<u8> {
             file.display()
         )));
     }
-    let books = drill_books(global)?;
-    let dir = audit::audit_dir(global.audit_dir.as_deref());
+    let books = drill_books(config)?;
+    let dir = config.audit_dir.clone();
     let trails = drill_trails(&dir, &books)?;
     let now = Utc::now();
     let statuses: Vec<DrillStatus> = books
@@ -128,8 +129,8 @@ pub fn execute(global: &Global, args: &DrillsArgs) -> Result<u8> {
 
 /// The catalog's runbooks that declare `drill:`, by id (the first file of an id wins, as for
 /// every command). A file that does not parse is said on stderr: its cadence is not checked.
-fn drill_books(global: &Global) -> Result<Vec<DrillBook>> {
-    let dirs = catalog::dirs(&global.dirs);
+fn drill_books(config: &Config) -> Result<Vec<DrillBook>> {
+    let dirs = catalog::dirs(&config.catalog);
     let mut books: Vec<DrillBook> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for dir in &dirs {

@@ -7,12 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::audit::{self, Status};
-use crate::cli::{EvidenceArgs, Global};
+use crate::cli::EvidenceArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::review::evidence::{self, Evidence, MAX_EMBEDDED_TRAIL, RunbookFile};
 use crate::review::{self, Review};
 
-pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
+pub fn execute(config: &Config, args: &EvidenceArgs) -> Result<u8> {
     if let Some(file) = &args.runbook
         && !file.exists()
     {
@@ -21,7 +22,7 @@ pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
             file.display()
         )));
     }
-    let dir = audit::audit_dir(global.audit_dir.as_deref());
+    let dir = config.audit_dir.clone();
     let path = audit::resolve_run(&dir, &args.run)?;
     let review = review::load(&path)?;
     let audit::TrailCheck {
@@ -33,7 +34,7 @@ pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
     let tampered = matches!(verification.status, Status::Tampered { .. });
     let untrusted = tampered || !problems.is_empty();
 
-    let runbook = match runbook_as_run(global, &path, &review, args.runbook.as_deref()) {
+    let runbook = match runbook_as_run(config, &path, &review, args.runbook.as_deref()) {
         Ok((found, text)) => RunbookFile::Matched {
             path: found.display().to_string(),
             text,
@@ -126,7 +127,7 @@ pub fn execute(global: &Global, args: &EvidenceArgs) -> Result<u8> {
 /// given then, so relative to where the run was started: tried from here), else the catalog's
 /// file of that runbook id; whichever has the trail's SHA-256. `Err` says what was tried.
 fn runbook_as_run(
-    global: &Global,
+    config: &Config,
     trail: &Path,
     review: &Review,
     given: Option<&Path>,
@@ -161,7 +162,7 @@ fn runbook_as_run(
     if let Some(file) = &recorded {
         candidates.push(PathBuf::from(file));
     }
-    if let Some(file) = crate::catalog::index(&global.dirs).get(&review.runbook)
+    if let Some(file) = crate::catalog::index(&config.catalog).get(&review.runbook)
         && !candidates.contains(file)
     {
         candidates.push(file.clone());

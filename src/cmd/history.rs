@@ -1,14 +1,14 @@
 //! `runbook history`: past runs of the audit dir, one line each (or JSON), newest first,
 //! filtered by runbook, mode and date.
 
-use crate::audit;
-use crate::cli::{Global, HistoryArgs, HistoryMode};
+use crate::cli::{HistoryArgs, HistoryMode};
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::review::history::{self, Filter};
 
-pub fn execute(global: &Global, args: &HistoryArgs) -> Result<u8> {
-    let dir = audit::audit_dir(global.audit_dir.as_deref());
+pub fn execute(config: &Config, args: &HistoryArgs) -> Result<u8> {
+    let dir = config.audit_dir.clone();
     let filter = Filter {
         runbook: args.runbook.clone(),
         mode: args.mode.map(|m| match m {

@@ -8,7 +8,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::catalog::{self, Entry};
-use crate::cli::{Global, ListArgs};
+use crate::cli::ListArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::render;
@@ -27,8 +28,8 @@ pub struct Listed {
     pub path: String,
 }
 
-pub fn execute(global: &Global, args: &ListArgs) -> Result<u8> {
-    let dirs = catalog::dirs(&global.dirs);
+pub fn execute(config: &Config, args: &ListArgs) -> Result<u8> {
+    let dirs = catalog::dirs(&config.catalog);
     if let Some(file) = dirs.iter().find(|d| d.exists() && !d.is_dir()) {
         return Err(Error::usage(format!(
             "catalog directory `{}` is a file, not a directory; pick the catalog with `--dir DIR` (repeatable) or RUNBOOK_PATH=DIR1:DIR2",

@@ -1,13 +1,14 @@
 //! `runbook match --alert FILE`: the runbooks of the catalog an alert is for (design §15).
 
 use crate::catalog::{self, Entry};
-use crate::cli::{Global, MatchArgs};
+use crate::cli::MatchArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 
-pub fn execute(global: &Global, args: &MatchArgs) -> Result<u8> {
+pub fn execute(config: &Config, args: &MatchArgs) -> Result<u8> {
     let alert = crate::alert::Alert::read(&args.alert)?;
     let mut found = Vec::new();
-    for (id, path) in catalog::index(&global.dirs) {
+    for (id, path) in catalog::index(&config.catalog) {
         let Ok(Entry {
             parsed: Ok(runbook), ..
         }) = Entry::load(&path)

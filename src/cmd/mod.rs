@@ -21,25 +21,25 @@ use crate::error::Result;
 
 /// Runs the command; returns the exit code (design §9).
 pub fn execute(cli: Cli) -> Result<u8> {
-    let global = &cli.global;
+    let config = &crate::config::Config::resolve(&cli.global);
     match cli.command {
-        Command::Validate(args) => validate::execute(global, &args),
-        Command::List(args) => list::execute(global, &args),
-        Command::Show(args) => show::execute(global, &args),
+        Command::Validate(args) => validate::execute(config, &args),
+        Command::List(args) => list::execute(config, &args),
+        Command::Show(args) => show::execute(config, &args),
         Command::Schema => schema::execute(),
         Command::Completions(args) => completions::execute(&args),
         Command::Man => completions::man(),
-        Command::Run(args) => run::execute(global, &args, None),
-        Command::Drill(args) => run::execute(global, &args.run, Some(args.allow_prod)),
-        Command::Resume(args) => resume::execute(global, &args),
-        Command::Audit(AuditCommand::Verify(args)) => audit::verify(global, &args),
-        Command::Review(args) => review::execute(global, &args),
-        Command::History(args) => history::execute(global, &args),
-        Command::Approve(args) => approve::execute(global, &args),
-        Command::Drills(args) => drills::execute(global, &args),
-        Command::Evidence(args) => evidence::execute(global, &args),
-        Command::Replay(args) => replay::execute(global, &args),
-        Command::Match(args) => matching::execute(global, &args),
+        Command::Run(args) => run::execute(config, &args, None),
+        Command::Drill(args) => run::execute(config, &args.run, Some(args.allow_prod)),
+        Command::Resume(args) => resume::execute(config, &args),
+        Command::Audit(AuditCommand::Verify(args)) => audit::verify(config, &args),
+        Command::Review(args) => review::execute(config, &args),
+        Command::History(args) => history::execute(config, &args),
+        Command::Approve(args) => approve::execute(config, &args),
+        Command::Drills(args) => drills::execute(config, &args),
+        Command::Evidence(args) => evidence::execute(config, &args),
+        Command::Replay(args) => replay::execute(config, &args),
+        Command::Match(args) => matching::execute(config, &args),
     }
 }
 

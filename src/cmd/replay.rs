@@ -4,18 +4,19 @@
 use std::path::Path;
 
 use crate::audit::Status;
-use crate::cli::{Global, ReplayArgs};
+use crate::cli::ReplayArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::shell::replay::{Recorded, play, recordings};
 
-pub fn execute(global: &Global, args: &ReplayArgs) -> Result<u8> {
+pub fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
     if !(args.speed.is_finite() && args.speed > 0.0) {
         return Err(Error::usage(format!(
             "--speed {}: give a positive number (2 plays twice as fast, 0.5 half as fast)",
             args.speed
         )));
     }
-    let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
+    let dir = config.audit_dir.clone();
     let path = crate::audit::resolve_run(&dir, &args.run)?;
     let check = crate::audit::verify(&path)?;
     let events = match &check.status {

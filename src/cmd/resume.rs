@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use crate::audit::Status;
-use crate::cli::{Global, ResumeArgs};
+use crate::cli::ResumeArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::events::Event;
 use crate::executor::{Continue, Start};
@@ -14,11 +15,11 @@ use crate::plan::Plan;
 use crate::prompt::{Answers, Operator};
 use crate::vars::{MASK, Vars};
 
-pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
+pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     let launched = Instant::now();
     let opts = &args.opts;
     crate::launch::require_terminal(opts.yes)?;
-    let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
+    let dir = config.audit_dir.clone();
     let path = crate::audit::resolve_run(&dir, &args.run)?;
     // The chain goes on where it is: that directory must be as safe as a new run's.
     crate::audit::prepare_trail(&path)?;
@@ -82,11 +83,10 @@ pub fn execute(global: &Global, args: &ResumeArgs) -> Result<u8> {
         .into_iter()
         .chain(opts.targets.iter().cloned())
         .collect();
-    let plan = Plan::load(global, &file, &targets, &inventory)?;
+    let plan = Plan::load(config, &file, &targets, &inventory)?;
     plan.check_answers(&answers)?;
     plan.check_fleet_captures()?;
-    let mut approvals =
-        crate::approval::Config::resolve(&inventory, &crate::audit::audit_dir(global.audit_dir.as_deref()));
+    let mut approvals = crate::approval::Config::resolve(&inventory, &config.audit_dir.clone());
     if plan.needs_approval() {
         approvals.check()?;
         approvals.needed = true;

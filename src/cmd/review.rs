@@ -4,12 +4,13 @@
 use std::io::{BufWriter, Write};
 
 use crate::audit;
-use crate::cli::{Global, ReviewArgs, ReviewFormat};
+use crate::cli::{ReviewArgs, ReviewFormat};
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::review::{self, Comparison, Review, html, json, markdown, text};
 
-pub fn execute(global: &Global, args: &ReviewArgs) -> Result<u8> {
-    let dir = audit::audit_dir(global.audit_dir.as_deref());
+pub fn execute(config: &Config, args: &ReviewArgs) -> Result<u8> {
+    let dir = config.audit_dir.clone();
     let mut reviews: Vec<Review> = Vec::with_capacity(args.runs.len());
     for run in &args.runs {
         let path = audit::resolve_run(&dir, run)?;

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::cli::{Global, RunArgs};
+use crate::cli::RunArgs;
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::events::{Event, Mode};
 use crate::executor::Start;
@@ -14,7 +15,7 @@ use crate::plan::Plan;
 use crate::prompt::{Answers, Operator};
 
 /// `drill_allow_prod`: `None` for `run`, `Some(allow_prod)` for `drill`.
-pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) -> Result<u8> {
+pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) -> Result<u8> {
     let mode = if drill_allow_prod.is_some() {
         Mode::Drill
     } else {
@@ -33,11 +34,10 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         Operator::terminal()
     };
     let inventory = Inventory::load(opts.inventory.as_deref())?;
-    let plan = Plan::load(global, &args.runbook, &opts.targets, &inventory)?;
+    let plan = Plan::load(config, &args.runbook, &opts.targets, &inventory)?;
     plan.check_answers(&answers)?;
     plan.check_fleet_captures()?;
-    let mut approvals =
-        crate::approval::Config::resolve(&inventory, &crate::audit::audit_dir(global.audit_dir.as_deref()));
+    let mut approvals = crate::approval::Config::resolve(&inventory, &config.audit_dir.clone());
     if plan.needs_approval() {
         approvals.check()?;
         approvals.needed = true;
@@ -109,7 +109,7 @@ pub fn execute(global: &Global, args: &RunArgs, drill_allow_prod: Option<bool>) 
         runbook.escalate.as_ref(),
         opts.otlp.as_deref(),
     )?;
-    let dir = crate::audit::audit_dir(global.audit_dir.as_deref());
+    let dir = config.audit_dir.clone();
     // Before connecting to anything: a trail that cannot be kept stops the run (exit 2).
     crate::audit::prepare_audit_dir(&dir)?;
     let signing = crate::launch::signing(opts)?;

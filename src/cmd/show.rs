@@ -2,14 +2,15 @@
 //! flowchart, from the same YAML that executes, so the printed plan cannot drift from the run.
 
 use crate::catalog;
-use crate::cli::{Global, ShowArgs, ShowFormat};
+use crate::cli::{ShowArgs, ShowFormat};
+use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::parse::Source;
 use crate::render;
 
-pub fn execute(global: &Global, args: &ShowArgs) -> Result<u8> {
-    let path = catalog::resolve(&global.dirs, &args.runbook)?;
+pub fn execute(config: &Config, args: &ShowArgs) -> Result<u8> {
+    let path = catalog::resolve(&config.catalog, &args.runbook)?;
     let source = Source::read(&path).map_err(|d| {
         crate::ewrite!("{}", d.render(None));
         Error::Exit(exit::USAGE)

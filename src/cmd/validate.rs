@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::catalog;
-use crate::cli::{Global, ValidateArgs, ValidateFormat};
+use crate::cli::{ValidateArgs, ValidateFormat};
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Pos, plural};
 use crate::error::{Error, Result, exit};
 use crate::parse::Source;
@@ -18,7 +19,7 @@ struct Checked {
     diagnostics: Vec<Diagnostic>,
 }
 
-pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
+pub fn execute(config: &Config, args: &ValidateArgs) -> Result<u8> {
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut files = expand(&args.paths, &mut problems);
     if let Some(inventory) = args.inventory.as_ref().filter(|p| !files.contains(p)) {
@@ -40,7 +41,7 @@ pub fn execute(global: &Global, args: &ValidateArgs) -> Result<u8> {
         .filter(|p| p.is_dir())
         .filter_map(|p| p.canonicalize().ok())
         .collect();
-    let mut ids = catalog_ids(global, &given_dirs);
+    let mut ids = catalog_ids(config, &given_dirs);
     let mut first_file: BTreeMap<String, String> = BTreeMap::new();
     for c in &mut checked {
         let (Some(source), Some(runbook)) = (&c.source, &c.runbook) else {
@@ -221,9 +222,9 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 }
 
 /// Ids of the catalog directories, except the directories being validated (already loaded).
-fn catalog_ids(global: &Global, skip: &BTreeSet<PathBuf>) -> BTreeSet<String> {
+fn catalog_ids(config: &Config, skip: &BTreeSet<PathBuf>) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
-    for dir in catalog::dirs(&global.dirs) {
+    for dir in catalog::dirs(&config.catalog) {
         if dir.canonicalize().is_ok_and(|d| skip.contains(&d)) {
             continue;
         }
