@@ -66,6 +66,33 @@ fn ctrl_c_stops_the_command_and_asks_what_next() {
     assert_eq!(wait_exit(&mut s), 3);
 }
 
+/// Writes `text` to `book`, runs it unattended and kills the run (SIGKILL) once its command
+/// has written `mark` to `log`: the crash is mid-step, never before the command's own line
+/// (`step started` is on disk before the command runs). Returns the trail.
+fn crashed_mid_step(
+    audit: &std::path::Path,
+    book: &std::path::Path,
+    text: &str,
+    log: &std::path::Path,
+    mark: &str,
+) -> std::path::PathBuf {
+    std::fs::write(book, text).unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "--yes", "--audit-dir"])
+        .arg(audit)
+        .arg(book)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let trail = crate::support::trail::wait_for_started(audit);
+    crate::support::wait::for_text(log, mark);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    trail
+}
+
 /// A step cut off by a crash is unknown: resumed on a terminal, the operator marks it done and
 /// the run goes on without running it again.
 #[test]
@@ -74,29 +101,16 @@ fn resume_asks_about_an_unknown_step_and_marking_it_done_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("ran.log");
     let book = dir.path().join("crash.yaml");
-    std::fs::write(
+    let trail = crashed_mid_step(
+        audit.path(),
         &book,
-        format!(
+        &format!(
             "version: 1\nid: crash\ntitle: Crash\nrto: 5m\nsteps:\n  - id: slow\n    title: Slow\n    run: echo slow >> {log}; sleep 30\n  - id: after\n    title: After\n    run: echo after >> {log}\n  - id: done\n    title: Done\n    end: resolved\n",
             log = log.display()
         ),
-    )
-    .unwrap();
-    let mut child = Command::new(bin())
-        .args(["run", "--yes", "--audit-dir"])
-        .arg(audit.path())
-        .arg(&book)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let trail = crate::support::trail::wait_for_started(audit.path());
-    // `step started` is on disk before the command runs: killing the run then could beat the
-    // command's own line (flaky). Wait for the command's effect, so the crash is mid-step.
-    crate::support::wait::for_text(&log, "slow");
-    child.kill().unwrap();
-    child.wait().unwrap();
+        &log,
+        "slow",
+    );
 
     let mut s = spawn(
         &["resume", trail.to_str().unwrap(), "--operator", "bob"],
@@ -161,27 +175,16 @@ fn resume_asks_about_an_unknown_cleanup_step_and_marking_it_done_seals_the_run()
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("ran.log");
     let book = dir.path().join("crash.yaml");
-    std::fs::write(
+    let trail = crashed_mid_step(
+        audit.path(),
         &book,
-        format!(
+        &format!(
             "version: 1\nid: crash\ntitle: Crash\nrto: 5m\nsteps:\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy\n    run: echo tidy >> {log}; sleep 30\n",
             log = log.display()
         ),
-    )
-    .unwrap();
-    let mut child = Command::new(bin())
-        .args(["run", "--yes", "--audit-dir"])
-        .arg(audit.path())
-        .arg(&book)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let trail = crate::support::trail::wait_for_started(audit.path());
-    crate::support::wait::for_text(&log, "tidy");
-    child.kill().unwrap();
-    child.wait().unwrap();
+        &log,
+        "tidy",
+    );
 
     let mut s = spawn(
         &["resume", trail.to_str().unwrap(), "--operator", "bob"],
