@@ -193,12 +193,12 @@ impl Alert {
 
     /// `--set`s of the inputs the runbook maps from this alert, and warnings for the paths the
     /// payload lacks (those inputs are then given as usual: default, source, prompt).
-    pub fn inputs(&self, runbook: &Runbook) -> (Vec<String>, Vec<String>) {
+    pub fn inputs(&self, runbook: &Runbook) -> (Vec<crate::cli::Pair>, Vec<String>) {
         let (mut sets, mut missing) = (Vec::new(), Vec::new());
         if let Some(spec) = &runbook.alert {
             for (name, path) in &spec.inputs {
                 match self.resolve(&path.value) {
-                    Some(value) => sets.push(format!("{name}={value}")),
+                    Some(value) => sets.push(crate::cli::Pair::new(name, value)),
                     None => missing.push(format!(
                         "the alert has no `{}` for the input `{name}`: it is given as usual",
                         path.value

@@ -7,7 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCompleter;
 
+mod pair;
+pub mod since;
 mod values;
+
+pub use pair::Pair;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -211,8 +215,8 @@ pub struct HistoryArgs {
     #[arg(long, value_enum)]
     pub mode: Option<HistoryMode>,
     /// Only runs launched at or after this date (2026-11-22, UTC) or RFC 3339 time
-    #[arg(long, value_name = "DATE")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = since::DATE)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Print the runs as JSON
     #[arg(long)]
     pub json: bool,
@@ -287,8 +291,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub opts: RunOptions,
     /// Start the RTO clock at detection time: `07:02` (today, local time) or RFC 3339
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = since::DETECTED)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Print the plan and execute nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -314,14 +318,14 @@ pub struct MatchArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RunOptions {
     /// Bind a role to `local`, an inventory host or group, or an SSH destination
-    #[arg(long = "target", value_name = "ROLE=DEST", add = ArgValueCompleter::new(values::roles))]
-    pub targets: Vec<String>,
+    #[arg(long = "target", value_name = "ROLE=DEST", value_parser = pair::TARGET, add = ArgValueCompleter::new(values::roles))]
+    pub targets: Vec<Pair>,
     /// Give an input its value (a secret given so is visible in the process list: prefer --set-from)
-    #[arg(long = "set", value_name = "NAME=VALUE", add = ArgValueCompleter::new(values::inputs))]
-    pub sets: Vec<String>,
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = pair::SET, add = ArgValueCompleter::new(values::inputs))]
+    pub sets: Vec<Pair>,
     /// Read an input from where it lives: env:VAR, file:PATH, file-all:PATH, cmd:COMMAND (e.g. cmd:pass show db/prod), or stdin
-    #[arg(long = "set-from", value_name = "NAME=SOURCE", add = ArgValueCompleter::new(values::inputs))]
-    pub set_froms: Vec<String>,
+    #[arg(long = "set-from", value_name = "NAME=SOURCE", value_parser = pair::SET_FROM, add = ArgValueCompleter::new(values::inputs))]
+    pub set_froms: Vec<Pair>,
     /// Inventory of hosts and groups [default: $RUNBOOK_INVENTORY, else ./inventory.yaml when present]
     #[arg(long, value_name = "FILE", env = "RUNBOOK_INVENTORY")]
     pub inventory: Option<PathBuf>,
@@ -332,8 +336,8 @@ pub struct RunOptions {
     #[arg(long)]
     pub yes: bool,
     /// Answer a step in advance: a confirmation phrase, a decision (label or step id), or done|skip|failed
-    #[arg(long = "answer", value_name = "STEP=VALUE", add = ArgValueCompleter::new(values::answers))]
-    pub answers: Vec<String>,
+    #[arg(long = "answer", value_name = "STEP=VALUE", value_parser = pair::ANSWER, add = ArgValueCompleter::new(values::answers))]
+    pub answers: Vec<Pair>,
     /// Take the run lock even from a live holder (recorded in the audit trail)
     #[arg(long)]
     pub break_lock: bool,

@@ -1,11 +1,15 @@
 //! What the user typed, resolved once into what every command uses (issue 26): where runbooks
 //! are looked up and where trails live, from the flags, then the environment, then the
-//! defaults. Nothing below reads `--dir`, `--audit-dir`, `RUNBOOK_PATH` or `RUNBOOK_AUDIT_DIR`
-//! again.
+//! defaults; and for `run`, `drill` and `resume`, a `RunConfig`. Nothing below reads `--dir`,
+//! `--audit-dir`, `RUNBOOK_PATH`, `RUNBOOK_AUDIT_DIR` or a run's flags again.
 
 use std::path::PathBuf;
 
 use crate::cli::Global;
+
+mod run;
+
+pub use run::RunConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::audit::AuditLog;
 use crate::audit::sign::Signing;
-use crate::cli::RunOptions;
+use crate::config::RunConfig;
 use crate::error::{Error, Result, exit};
-use crate::events::{Event, Mode, RunOutcome, Who};
+use crate::events::{Event, Mode, RunOutcome};
 use crate::executor::{Executor, Start};
 use crate::inventory::Binding;
 use crate::lock::{Holder, Taken};
@@ -30,16 +30,15 @@ pub enum Trail {
 
 /// Everything pre-flight resolved.
 pub struct Launch {
+    /// What the user typed, resolved.
+    pub run: RunConfig,
     pub plan: Plan,
     pub mode: Mode,
     pub operator: Operator,
-    pub operator_name: String,
     pub run_id: String,
     pub vars: Vars,
-    pub ssh: SshOptions,
     pub trail: Trail,
     pub start: Start,
-    pub break_lock: bool,
     pub launched: Instant,
     /// How much of the RTO was spent before this process started.
     pub since_offset: Duration,
@@ -48,90 +47,13 @@ pub struct Launch {
     /// Deviations so far (a resumed run's).
     pub deviations: Vec<crate::events::Deviation>,
     pub signing: Signing,
-    /// At most this many hosts connect or run at once (`--forks`).
-    pub forks: usize,
     /// The two-person rule's spool and approvers (design §15).
     pub approvals: crate::approval::Config,
-    /// `--no-shell`: the step prompts offer no shell.
-    pub no_shell: bool,
     /// Where notifications go, and the escalation deadline (design §15).
     pub notify: crate::notify::Setup,
     /// A resumed run: what already happened, shown under the header before the first question
     /// (`ui::recap`). Empty for a new run.
     pub recap: Vec<String>,
-}
-
-/// Refuses at once when prompts could not work: never hang waiting on a pipe.
-pub fn require_terminal(yes: bool) -> Result<()> {
-    if yes || crate::prompt::has_terminal() {
-        return Ok(());
-    }
-    Err(Error::usage(
-        "no terminal to ask on (stdin or stderr is not a TTY), and --yes was not given: nothing was run.\n  To run unattended: --yes, with --answer STEP=VALUE for each typed confirmation, decision and manual step.\n  To see the plan: --dry-run.",
-    ))
-}
-
-/// `--operator`, else `$RUNBOOK_OPERATOR` (clap reads it), else `$USER`, else the login name.
-pub fn operator_name(opts: &RunOptions) -> String {
-    crate::identity::operator_name(opts.operator.as_deref())
-}
-
-/// Who is at the keyboard, as the machine says, and how the trail is signed.
-pub fn who(signing: &Signing) -> Who {
-    let (signed_by, unsigned) = signing.who();
-    Who {
-        account: crate::identity::Account::current(),
-        machine: crate::identity::machine(),
-        signed_by,
-        unsigned,
-    }
-}
-
-/// The signing key of `--signing-key`/`RUNBOOK_SIGNING_KEY`, the agent's, or none.
-pub fn signing(opts: &RunOptions) -> Result<Signing> {
-    Signing::choose(opts.signing_key.as_deref(), opts.no_sign)
-}
-
-pub fn ssh_options(opts: &RunOptions) -> Result<SshOptions> {
-    Ok(SshOptions {
-        config: opts.ssh.ssh_config.clone(),
-        identity: opts.ssh.identity.clone(),
-        known_hosts: opts.ssh.known_hosts.clone(),
-        connect_timeout: opts.ssh.connect_timeout,
-        accept_new_host_keys: opts.ssh.accept_new_host_keys,
-        keepalive: opts.ssh.keepalive,
-    })
-}
-
-/// A drill never touches production unless told so (and that is recorded).
-pub fn refuse_prod(plan: &Plan, mode: Mode, allow_prod: bool) -> Result<()> {
-    if mode != Mode::Drill || allow_prod {
-        return Ok(());
-    }
-    let prod: Vec<String> = plan
-        .bindings
-        .values()
-        .filter(|b| b.is_prod())
-        .map(Binding::label)
-        .collect();
-    if prod.is_empty() {
-        return Ok(());
-    }
-    Err(Error::usage(format!(
-        "this drill would act on production hosts ({}), marked `env: prod` in the inventory: nothing was run. Point it at staging with --target, or pass --allow-prod (recorded in the audit trail)",
-        prod.join(", ")
-    )))
-}
-
-/// Unattended pre-flight: every step that would need a human must have its answer.
-pub fn refuse_unanswered(needs: Vec<String>) -> Result<()> {
-    if needs.is_empty() {
-        return Ok(());
-    }
-    Err(Error::usage(format!(
-        "--yes, but these steps need a human and have no answer: nothing was run.\n  {}",
-        needs.join("\n  ")
-    )))
 }
 
 /// Connects, locks, records, walks and seals; returns the exit code.
@@ -145,27 +67,31 @@ pub fn launch(l: Launch) -> Result<u8> {
 
 async fn walk(l: Launch) -> Result<u8> {
     let Launch {
+        run,
         plan,
         mode,
         operator,
-        operator_name,
         run_id,
         mut vars,
-        ssh,
         trail,
         start,
-        break_lock,
         launched,
         since_offset,
         attempts,
         deviations,
         signing,
-        forks,
         mut approvals,
-        no_shell,
         notify,
         recap,
     } = l;
+    let RunConfig {
+        operator_name,
+        ssh,
+        break_lock,
+        forks,
+        no_shell,
+        ..
+    } = run;
     let runbook = plan.main.runbook.clone();
     // While the hosts connect: the client key's fingerprint (`ssh-keygen -l`).
     let identity = ssh.identity.clone();

@@ -46,6 +46,7 @@ pub mod otlp;
 pub mod output;
 pub mod parse;
 pub mod plan;
+pub mod preflight;
 pub mod prompt;
 pub mod render;
 pub mod resume;

@@ -86,7 +86,7 @@ impl Plan {
     pub fn load(
         config: &Config,
         spec: &str,
-        target_flags: &[String],
+        target_flags: &[crate::cli::Pair],
         inventory: &Inventory,
     ) -> Result<Plan, Error> {
         let index = catalog::index(&config.catalog);
@@ -109,12 +109,12 @@ impl Plan {
         }
 
         let mut flags: IndexMap<String, String> = IndexMap::new();
-        for flag in target_flags {
-            let Some((role, dest)) = flag.split_once('=') else {
-                return Err(Error::usage(format!(
-                    "--target `{flag}` is not ROLE=DEST (e.g. --target db=deploy@db-1)"
-                )));
-            };
+        for crate::cli::Pair {
+            name: role,
+            value: dest,
+        } in target_flags
+        {
+            let flag = format!("{role}={dest}");
             let role = role.trim();
             if !main.runbook.targets.contains_key(role) && role != "local" {
                 let hint = did_you_mean(role, main.runbook.targets.keys().map(String::as_str))
@@ -294,7 +294,12 @@ impl Plan {
 
     /// The main runbook's inputs: `--set-from`, `--set`, the input's `from:`, its default,
     /// else asked (an error unattended), all before anything runs (`secrets::given`).
-    pub fn inputs(&self, sets: &[String], froms: &[String], operator: &Operator) -> Result<Vars, Error> {
+    pub fn inputs(
+        &self,
+        sets: &[crate::cli::Pair],
+        froms: &[crate::cli::Pair],
+        operator: &Operator,
+    ) -> Result<Vars, Error> {
         let runbook = &self.main.runbook;
         let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
         let mut values = HashMap::new();
@@ -328,7 +333,12 @@ impl Plan {
     /// the run starts>`, `<secret: asked when the run starts, not in a dry run>`). No source is
     /// read and nobody is asked, so a dry run needs no terminal and runs no `cmd:`. Unattended
     /// (`--yes`), an input nothing gives is the same error as for the run itself.
-    pub fn planned_inputs(&self, sets: &[String], froms: &[String], unattended: bool) -> Result<Vars, Error> {
+    pub fn planned_inputs(
+        &self,
+        sets: &[crate::cli::Pair],
+        froms: &[crate::cli::Pair],
+        unattended: bool,
+    ) -> Result<Vars, Error> {
         use crate::secrets::given::Planned;
         let runbook = &self.main.runbook;
         let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;

@@ -94,18 +94,13 @@ pub struct Answers {
 }
 
 impl Answers {
-    /// Parses `--answer STEP=VALUE` flags.
-    pub fn parse(flags: &[String]) -> Result<Answers, Error> {
-        let mut by_step = HashMap::new();
-        for flag in flags {
-            let Some((step, value)) = flag.split_once('=') else {
-                return Err(Error::usage(format!(
-                    "--answer `{flag}` is not STEP=VALUE (e.g. --answer drop-db=app or --answer verify=done)"
-                )));
-            };
-            by_step.insert(step.trim().to_string(), value.to_string());
-        }
-        Ok(Answers { by_step })
+    /// From `--answer STEP=VALUE` flags (split by clap); the last answer for a step wins.
+    pub fn from_flags(flags: &[crate::cli::Pair]) -> Answers {
+        let by_step = flags
+            .iter()
+            .map(|p| (p.name.trim().to_string(), p.value.clone()))
+            .collect();
+        Answers { by_step }
     }
 
     pub fn get(&self, step: &str) -> Option<&str> {

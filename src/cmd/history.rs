@@ -15,7 +15,7 @@ pub fn execute(config: &Config, args: &HistoryArgs) -> Result<u8> {
             HistoryMode::Drill => "drill".to_string(),
             HistoryMode::Incident => "incident".to_string(),
         }),
-        since: args.since.as_deref().map(history::parse_since).transpose()?,
+        since: args.since,
     };
     let (runs, warnings) = history::scan(&dir, &filter)?;
     for warning in &warnings {

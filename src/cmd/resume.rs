@@ -4,21 +4,20 @@
 use std::time::Instant;
 
 use crate::audit::Status;
-use crate::cli::ResumeArgs;
-use crate::config::Config;
+use crate::cli::{Pair, ResumeArgs};
+use crate::config::{Config, RunConfig};
 use crate::error::{Error, Result, exit};
 use crate::events::Event;
 use crate::executor::{Continue, Start};
-use crate::inventory::Inventory;
 use crate::launch::{Launch, Trail};
 use crate::plan::Plan;
-use crate::prompt::{Answers, Operator};
+use crate::preflight::Prepared;
+use crate::prompt::Operator;
 use crate::vars::{MASK, Vars};
 
 pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     let launched = Instant::now();
-    let opts = &args.opts;
-    crate::launch::require_terminal(opts.yes)?;
+    let mut run = RunConfig::resolve(&args.opts, true)?;
     let dir = config.audit_dir.clone();
     let path = crate::audit::resolve_run(&dir, &args.run)?;
     // The chain goes on where it is: that directory must be as safe as a new run's.
@@ -56,13 +55,7 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         return Err(Error::Exit(exit::RUNTIME));
     }
     let events = crate::audit::read_events(&path)?;
-    let answers = Answers::parse(&opts.answers)?;
-    let operator = if opts.yes {
-        Operator::Unattended(answers.clone())
-    } else {
-        Operator::terminal()
-    };
-    let inventory = Inventory::load(opts.inventory.as_deref())?;
+    let operator = run.operator();
 
     let file = events
         .first()
@@ -70,27 +63,20 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         .unwrap_or_default()
         .to_string();
     // Recorded bindings first, then any the operator gives now (a host renamed, a new bastion).
-    let recorded_targets: Vec<String> = events
+    let recorded_targets: Vec<Pair> = events
         .first()
         .and_then(|e| e["targets"].as_object())
         .map(|m| {
             m.iter()
-                .map(|(r, h)| format!("{r}={}", h.as_str().unwrap_or("")))
+                .map(|(r, h)| Pair::new(r.as_str(), h.as_str().unwrap_or("")))
                 .collect()
         })
         .unwrap_or_default();
-    let targets: Vec<String> = recorded_targets
+    let targets: Vec<Pair> = recorded_targets
         .into_iter()
-        .chain(opts.targets.iter().cloned())
+        .chain(run.targets.iter().cloned())
         .collect();
-    let plan = Plan::load(config, &file, &targets, &inventory)?;
-    plan.check_answers(&answers)?;
-    plan.check_fleet_captures()?;
-    let mut approvals = crate::approval::Config::resolve(&inventory, &config.audit_dir.clone());
-    if plan.needs_approval() {
-        approvals.check()?;
-        approvals.needed = true;
-    }
+    let Prepared { plan, approvals } = crate::preflight::prepare(config, &run, &file, &targets)?;
     let recorded = crate::resume::rebuild(&events, &plan.main.runbook)?;
     if crate::audit::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {
         return Err(Error::usage(format!(
@@ -113,7 +99,7 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     };
     if let Some((step, started, host, found)) = unknown {
         let idempotent = found.is_some_and(|s| s.idempotent);
-        if opts.yes && !idempotent {
+        if run.unattended && !idempotent {
             crate::ewriteln!(
                 "runbook: error: step `{step}` started at {} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort.",
                 crate::ui::local_time::stamp(started)
@@ -121,42 +107,27 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
             return Err(Error::Exit(exit::NOT_RESOLVED));
         }
     }
-    crate::launch::refuse_prod(&plan, recorded.mode, recorded.allow_prod)?;
-    if opts.yes {
+    crate::preflight::refuse_prod(&plan, recorded.mode, recorded.allow_prod)?;
+    if run.unattended {
         let needs = match &recorded.continue_at {
             Continue::Step(s) | Continue::AfterFailure(s) | Continue::Unknown { step: s, .. } => {
-                plan.needs_human(&answers, Some(s))
+                plan.needs_human(&run.answers, Some(s))
             }
             Continue::Cleanup { .. } => plan
-                .needs_human(&answers, None)
+                .needs_human(&run.answers, None)
                 .into_iter()
                 .filter(|n| n.contains("cleanup"))
                 .collect(),
         };
-        crate::launch::refuse_unanswered(needs)?;
+        crate::preflight::refuse_unanswered(needs)?;
     }
 
-    let operator_name = crate::launch::operator_name(opts);
-    let vars = variables(
-        &plan,
-        &recorded,
-        &opts.sets,
-        &opts.set_froms,
-        &operator,
-        &operator_name,
-    )?;
+    let vars = variables(&plan, &recorded, &run, &operator)?;
     vars.refuse_nul()?;
-    let ssh = crate::launch::ssh_options(opts)?;
     let now = chrono::Utc::now();
     let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;
-    let signing = crate::launch::signing(opts)?;
-    let mut notify = crate::notify::Setup::resolve(
-        &inventory.notify,
-        &opts.notify,
-        opts.notify_timeout,
-        plan.main.runbook.escalate.as_ref(),
-        opts.otlp.as_deref(),
-    )?;
+    let signing = run.signing()?;
+    let mut notify = run.notify(plan.main.runbook.escalate.as_ref())?;
     (notify.already, notify.sent_before) = crate::notify::already_sent(&events);
     // What already happened, as `runbook review` counts it, for whoever takes over.
     let review = crate::review::from_events(
@@ -168,37 +139,34 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     );
     let recap = crate::ui::recap::lines(&review, unknown_step(&recorded.continue_at));
     let resumed = Event::RunResumed {
-        operator: operator_name.clone(),
+        operator: run.operator_name.clone(),
         previous_operator: recorded.operator.clone(),
-        who: crate::launch::who(&signing),
+        who: crate::preflight::who(&signing),
         gap: (now - recorded.last_ts).to_std().unwrap_or_default(),
         from: crate::resume::describe(&recorded.continue_at, str::to_string),
         shown: crate::resume::describe(&recorded.continue_at, crate::ui::local_time::stamp),
-        unattended: opts.yes,
+        unattended: run.unattended,
     };
+    // A run started with --no-shell keeps it when resumed.
+    run.no_shell |= events.first().is_some_and(|e| e["no_shell"] == true);
     crate::launch::launch(Launch {
+        run,
         plan,
         mode: recorded.mode,
         operator,
-        operator_name,
         run_id: recorded.run_id.clone(),
         vars,
-        ssh,
         trail: Trail::Continue {
             path,
             resumed: Box::new(resumed),
         },
         start: Start::Resume(recorded.continue_at.clone()),
-        break_lock: opts.break_lock,
         launched,
         since_offset,
         attempts: recorded.attempts.clone(),
         deviations: recorded.deviations.clone(),
         signing,
-        forks: usize::from(opts.forks),
         approvals,
-        // A run started with --no-shell keeps it when resumed.
-        no_shell: opts.no_shell || events.first().is_some_and(|e| e["no_shell"] == true),
         notify,
         recap,
     })
@@ -218,13 +186,11 @@ fn unknown_step(at: &Continue) -> Option<&str> {
 fn variables(
     plan: &Plan,
     recorded: &crate::resume::Recorded,
-    sets: &[String],
-    froms: &[String],
+    run: &RunConfig,
     operator: &Operator,
-    operator_name: &str,
 ) -> Result<Vars> {
     let runbook = &plan.main.runbook;
-    let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
+    let given = crate::secrets::given::Given::parse(&run.sets, &run.set_froms, runbook)?;
     for name in runbook.inputs.keys() {
         if given.names(name) && !runbook.inputs[name].value.secret {
             return Err(Error::usage(format!(
@@ -273,7 +239,7 @@ fn variables(
         }
     }
     vars.set("run_id", recorded.run_id.clone(), false);
-    vars.set("operator", operator_name, false);
+    vars.set("operator", run.operator_name.clone(), false);
     vars.set("mode", recorded.mode.as_str(), false);
     Ok(vars)
 }

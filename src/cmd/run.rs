@@ -1,18 +1,16 @@
-//! `runbook run` and `runbook drill`: pre-flight (validate, bind, check answers and inputs),
-//! then `launch` connects, locks, walks and seals.
+//! `runbook run` and `runbook drill`: resolve what was typed, pre-flight (validate, bind, check
+//! answers and inputs), then a dry run or `launch` (connect, lock, walk, seal).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::cli::RunArgs;
-use crate::config::Config;
+use crate::cli::{Pair, RunArgs};
+use crate::config::{Config, RunConfig};
 use crate::error::{Error, Result, exit};
 use crate::events::{Event, Mode};
 use crate::executor::Start;
-use crate::inventory::Inventory;
 use crate::launch::{Launch, Trail};
-use crate::plan::Plan;
-use crate::prompt::{Answers, Operator};
+use crate::preflight::Prepared;
 
 /// `drill_allow_prod`: `None` for `run`, `Some(allow_prod)` for `drill`.
 pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) -> Result<u8> {
@@ -23,25 +21,9 @@ pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) 
     };
     let allow_prod = drill_allow_prod.unwrap_or(false);
     let launched = Instant::now();
-    let opts = &args.opts;
-    if !args.dry_run {
-        crate::launch::require_terminal(opts.yes)?;
-    }
-    let answers = Answers::parse(&opts.answers)?;
-    let operator = if opts.yes {
-        Operator::Unattended(answers.clone())
-    } else {
-        Operator::terminal()
-    };
-    let inventory = Inventory::load(opts.inventory.as_deref())?;
-    let plan = Plan::load(config, &args.runbook, &opts.targets, &inventory)?;
-    plan.check_answers(&answers)?;
-    plan.check_fleet_captures()?;
-    let mut approvals = crate::approval::Config::resolve(&inventory, &config.audit_dir.clone());
-    if plan.needs_approval() {
-        approvals.check()?;
-        approvals.needed = true;
-    }
+    let run = RunConfig::resolve(&args.opts, !args.dry_run)?;
+    let operator = run.operator();
+    let Prepared { plan, approvals } = crate::preflight::prepare(config, &run, &args.runbook, &run.targets)?;
     let runbook = plan.main.runbook.clone();
     if let Some(start) = args.start_at.as_ref().filter(|s| runbook.step_index(s).is_none()) {
         let hint = crate::diagnostic::did_you_mean(start, runbook.steps.iter().map(|s| s.id()))
@@ -52,17 +34,15 @@ pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) 
             runbook.id()
         )));
     }
-    let since_offset = match &args.since {
-        Some(text) => since_offset(text)?,
-        None => Duration::ZERO,
-    };
-    let ssh = crate::launch::ssh_options(opts)?;
-    crate::launch::refuse_prod(&plan, mode, allow_prod)?;
-    if opts.yes {
-        crate::launch::refuse_unanswered(plan.needs_human(&answers, args.start_at.as_deref()))?;
+    let since_offset = args
+        .since
+        .map(|at| (chrono::Utc::now() - at).to_std().unwrap_or_default())
+        .unwrap_or(Duration::ZERO);
+    crate::preflight::refuse_prod(&plan, mode, allow_prod)?;
+    if run.unattended {
+        crate::preflight::refuse_unanswered(plan.needs_human(&run.answers, args.start_at.as_deref()))?;
     }
 
-    let operator_name = crate::launch::operator_name(opts);
     // The alert's values first: a --set or --set-from of the same input wins.
     let alert = args.alert.as_deref().map(crate::alert::Alert::read).transpose()?;
     let mut sets = Vec::new();
@@ -71,29 +51,28 @@ pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) 
         for warning in missing {
             crate::ewriteln!("runbook: warning: --alert: {warning}");
         }
-        let named = |s: &String| s.split_once('=').map(|(n, _)| n.to_string());
-        let explicit: Vec<String> = opts
+        let explicit: Vec<&str> = run
             .sets
             .iter()
-            .chain(&opts.set_froms)
-            .filter_map(named)
+            .chain(&run.set_froms)
+            .map(|p| p.name.as_str())
             .collect();
         sets.extend(
             given
                 .into_iter()
-                .filter(|s| named(s).is_none_or(|n| !explicit.contains(&n))),
+                .filter(|p: &Pair| !explicit.contains(&p.name.as_str())),
         );
     }
-    sets.extend(opts.sets.iter().cloned());
+    sets.extend(run.sets.iter().cloned());
     // A dry run asks nobody and reads no secret source: it says where each value would come from.
     let mut vars = if args.dry_run {
-        plan.planned_inputs(&sets, &opts.set_froms, opts.yes)?
+        plan.planned_inputs(&sets, &run.set_froms, run.unattended)?
     } else {
-        plan.inputs(&sets, &opts.set_froms, &operator)?
+        plan.inputs(&sets, &run.set_froms, &operator)?
     };
     let run_id = crate::audit::new_run_id(runbook.id());
     vars.set("run_id", run_id.clone(), false);
-    vars.set("operator", operator_name.clone(), false);
+    vars.set("operator", run.operator_name.clone(), false);
     vars.set("mode", mode.as_str(), false);
     vars.refuse_nul()?;
 
@@ -102,17 +81,11 @@ pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) 
         return Ok(exit::OK);
     }
     // Webhook URLs from their secret sources, before anything runs (a missing one is exit 2).
-    let notify = crate::notify::Setup::resolve(
-        &inventory.notify,
-        &opts.notify,
-        opts.notify_timeout,
-        runbook.escalate.as_ref(),
-        opts.otlp.as_deref(),
-    )?;
+    let notify = run.notify(runbook.escalate.as_ref())?;
     let dir = config.audit_dir.clone();
     // Before connecting to anything: a trail that cannot be kept stops the run (exit 2).
     crate::audit::prepare_audit_dir(&dir)?;
-    let signing = crate::launch::signing(opts)?;
+    let signing = run.signing()?;
     let first = Event::RunStarted {
         runbook: runbook.id().to_string(),
         title: runbook.title.clone(),
@@ -128,66 +101,32 @@ pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) 
         rto: runbook.rto.get().unwrap_or_default(),
         since_offset,
         allow_prod,
-        accept_new_host_keys: ssh.accept_new_host_keys,
+        accept_new_host_keys: run.ssh.accept_new_host_keys,
         start_at: args.start_at.clone(),
-        no_shell: opts.no_shell,
-        who: crate::launch::who(&signing),
+        no_shell: run.no_shell,
+        who: crate::preflight::who(&signing),
         alert: alert.as_ref().map(crate::alert::Alert::identity),
-        unattended: opts.yes,
+        unattended: run.unattended,
     };
     crate::launch::launch(Launch {
+        run,
         plan,
         mode,
         operator,
-        operator_name,
         run_id,
         vars,
-        ssh,
         trail: Trail::Create {
             dir,
             first: Box::new(first),
         },
         start: Start::Fresh(args.start_at.clone()),
-        break_lock: opts.break_lock,
         launched,
         since_offset,
         attempts: HashMap::new(),
         deviations: Vec::new(),
         signing,
-        forks: usize::from(opts.forks),
         approvals,
-        no_shell: opts.no_shell,
         notify,
         recap: Vec::new(),
     })
-}
-
-/// `--since 07:02` (today, local time; yesterday if that is in the future) or RFC 3339: how
-/// long ago the RTO clock started.
-pub(crate) fn since_offset(text: &str) -> Result<Duration> {
-    use chrono::{Local, NaiveTime, TimeZone};
-    let now = chrono::Utc::now();
-    let at = if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        t.with_timezone(&chrono::Utc)
-    } else {
-        let time = NaiveTime::parse_from_str(text, "%H:%M")
-            .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M:%S"))
-            .map_err(|_| {
-                Error::usage(format!(
-                    "--since `{text}`: write a time like 07:02 or an RFC 3339 timestamp"
-                ))
-            })?;
-        let today = Local::now().date_naive().and_time(time);
-        let local = Local.from_local_datetime(&today).earliest().ok_or_else(|| {
-            Error::usage(format!("--since `{text}` does not exist today (a clock change?)"))
-        })?;
-        let mut at = local.with_timezone(&chrono::Utc);
-        if at > now {
-            at -= chrono::Duration::days(1);
-        }
-        at
-    };
-    (now - at)
-        .to_std()
-        .map_err(|_| Error::usage(format!("--since `{text}` is in the future")))
 }

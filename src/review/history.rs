@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Review, fmt_rto, fmt_total, load};
@@ -73,19 +73,6 @@ pub struct Filter {
     pub runbook: Option<String>,
     pub mode: Option<String>,
     pub since: Option<DateTime<Utc>>,
-}
-
-/// `2026-11-22` (midnight UTC) or an RFC 3339 time.
-pub fn parse_since(text: &str) -> Result<DateTime<Utc>, Error> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    Err(Error::usage(format!(
-        "--since `{text}` is not a date: give 2026-11-22 (midnight UTC) or an RFC 3339 time like 2026-11-22T07:00:00Z"
-    )))
 }
 
 /// The audit files of `dir`, in name order (oldest first); none when it does not exist yet.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use super::source::{ReadContext, Source};
+use crate::cli::Pair;
 use crate::diagnostic::did_you_mean;
 use crate::error::Error;
 use crate::runbook::{Input, Runbook};
@@ -29,7 +30,7 @@ pub struct Given {
 }
 
 impl Given {
-    pub fn parse(sets: &[String], froms: &[String], runbook: &Runbook) -> Result<Given, Error> {
+    pub fn parse(sets: &[Pair], froms: &[Pair], runbook: &Runbook) -> Result<Given, Error> {
         let known = |flag: &str, name: &str| -> Result<(), Error> {
             if runbook.inputs.contains_key(name) {
                 return Ok(());
@@ -43,12 +44,8 @@ impl Given {
             )))
         };
         let mut given = Given::default();
-        for set in sets {
-            let Some((name, value)) = set.split_once('=') else {
-                return Err(Error::usage(
-                    "a --set is not NAME=VALUE (its text is not shown: it may be a secret typed in the wrong place)",
-                ));
-            };
+        for Pair { name, value } in sets {
+            let name = name.as_str();
             known("--set", name)?;
             if runbook.inputs[name].value.secret {
                 crate::ewriteln!(
@@ -58,12 +55,8 @@ impl Given {
             given.sets.insert(name.to_string(), value.to_string());
         }
         let mut stdin = None;
-        for from in froms {
-            let Some((name, spec)) = from.split_once('=') else {
-                return Err(Error::usage(format!(
-                    "--set-from `{from}` is not NAME=SOURCE (e.g. --set-from pg_password=env:PGPASSWORD)"
-                )));
-            };
+        for Pair { name, value: spec } in froms {
+            let name = name.as_str();
             known("--set-from", name)?;
             let source = Source::parse(spec).map_err(|e| Error::usage(format!("--set-from {name}: {e}")))?;
             if source.reads_stdin()

@@ -620,3 +620,54 @@ fn a_bad_duration_flag_is_a_usage_error_naming_the_flag() {
         );
     }
 }
+
+#[test]
+fn a_bad_pair_or_time_flag_is_a_usage_error_naming_the_flag_and_never_echoing_a_set() {
+    let audit = tempfile::tempdir().unwrap();
+    for (flag, value, says) in [
+        (
+            "--target",
+            "deploy@db-1",
+            "--target `deploy@db-1` is not ROLE=DEST",
+        ),
+        (
+            "--set-from",
+            "pg_password",
+            "--set-from `pg_password` is not NAME=SOURCE",
+        ),
+        ("--answer", "drop-db", "--answer `drop-db` is not STEP=VALUE"),
+        (
+            "--set",
+            "hunter2",
+            "--set is not NAME=VALUE (its text is not shown",
+        ),
+        (
+            "--since",
+            "7 o'clock",
+            "--since `7 o'clock` is not a time: write a time like 07:02",
+        ),
+    ] {
+        let out = runbook([
+            "run",
+            "--yes",
+            flag,
+            value,
+            "examples/local-drill.yaml",
+            "--audit-dir",
+        ])
+        .arg(audit.path())
+        .expect_code(2);
+        assert!(out.stderr.contains(says), "{flag}: {}", out.stderr);
+        if flag == "--set" {
+            assert!(
+                !out.stderr.contains("hunter2"),
+                "a --set value was echoed: {}",
+                out.stderr
+            );
+        }
+        assert!(
+            crate::support::trail::audit_files(audit.path()).is_empty(),
+            "{flag}: a run started"
+        );
+    }
+}
