@@ -399,23 +399,7 @@ fn replaceable(path: &Path, below: Option<&Path>, me: rustix::fs::Uid) -> Option
 
 /// The fingerprints of the keys the operator's ssh-agent holds (`ssh-add -l`).
 pub fn agent_keys() -> Vec<String> {
-    if std::env::var_os("SSH_AUTH_SOCK").is_none() {
-        return Vec::new();
-    }
-    std::process::Command::new("ssh-add")
-        .arg("-l")
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .map(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(1))
-                .filter(|fp| fp.starts_with("SHA256:"))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::audit::agent::fingerprints()
 }
 
 /// What an approver signs: the request's bytes, and for a denial the reason after them.

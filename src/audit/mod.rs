@@ -2,6 +2,7 @@
 //! run, the step outputs beside it, and the verifier that recomputes the chain from the bytes on
 //! disk. The file format and the hash are documented in `docs/audit.md`; keep the two in step.
 
+pub mod agent;
 mod dir;
 mod log;
 mod output;

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
-use tempfile::TempDir;
 
 use crate::error::Error;
 
@@ -30,14 +29,24 @@ pub struct Signature {
 /// The key this run signs with.
 #[derive(Debug)]
 pub struct Signer {
-    /// What `ssh-keygen -Y sign -f` is given: a private key, or a public one the agent holds.
-    key_file: PathBuf,
+    via: Via,
     /// `SHA256:...`
     pub fingerprint: String,
     /// Where the key came from, in words: `--signing-key FILE`, `ssh-agent`.
     pub origin: String,
-    /// Holds the agent's public key file while the signer lives.
-    _dir: Option<TempDir>,
+}
+
+/// How a signature is made.
+#[derive(Debug)]
+enum Via {
+    /// `ssh-keygen -Y sign -f FILE`: a private key file (it may ask for a passphrase, or be a
+    /// public key the agent holds, as with `git`).
+    KeyFile(PathBuf),
+    /// The agent at `socket`, asked directly: no process per signature.
+    Agent {
+        socket: PathBuf,
+        key: Box<ssh_key::PublicKey>,
+    },
 }
 
 /// Whether a run signs, and if not, why: said at start and in every review.
@@ -106,52 +115,51 @@ impl Signer {
             ))
         })?;
         Ok(Signer {
-            key_file: file.to_path_buf(),
+            via: Via::KeyFile(file.to_path_buf()),
             fingerprint,
             origin: format!("--signing-key {}", file.display()),
-            _dir: None,
         })
     }
 
     /// The first key of the agent at `SSH_AUTH_SOCK`; `Ok(None)` when there is no agent.
     fn from_agent() -> Result<Option<Signer>, String> {
-        if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
+        let Some(socket) = super::agent::socket() else {
             return Ok(None);
-        }
-        let out = Command::new("ssh-add")
-            .arg("-L")
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run `ssh-add -L`: {e}"))?;
-        let listing = String::from_utf8_lossy(&out.stdout);
-        let Some(first) = listing
-            .lines()
-            .find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-") || l.starts_with("sk-"))
-        else {
+        };
+        let Some(key) = super::agent::keys(&socket)?.into_iter().next() else {
             return Err("the ssh-agent holds no key".into());
         };
-        let dir = tempfile::Builder::new()
-            .prefix("rb-sign-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        let key_file = dir.path().join("agent.pub");
-        std::fs::write(&key_file, format!("{first}\n"))
-            .map_err(|e| format!("cannot write {}: {e}", key_file.display()))?;
-        let fingerprint = fingerprint(&key_file)?;
         Ok(Some(Signer {
-            key_file,
-            fingerprint,
+            fingerprint: super::agent::fingerprint(&key),
+            via: Via::Agent {
+                socket,
+                key: Box::new(key),
+            },
             origin: "ssh-agent".into(),
-            _dir: Some(dir),
         }))
     }
 
     /// Signs `message` in `namespace`.
     pub fn sign(&self, namespace: &str, message: &[u8]) -> Result<Signature, String> {
+        let armored = match &self.via {
+            Via::KeyFile(file) => keygen_sign(file, namespace, message)?,
+            Via::Agent { socket, key } => super::agent::sign(socket, key, namespace, message)?,
+        };
+        Ok(Signature {
+            format: "sshsig".into(),
+            namespace: namespace.into(),
+            key: self.fingerprint.clone(),
+            armored,
+        })
+    }
+}
+
+/// `message` signed by `ssh-keygen -Y sign -f FILE`, armored.
+fn keygen_sign(file: &Path, namespace: &str, message: &[u8]) -> Result<String, String> {
+    {
         let mut child = Command::new("ssh-keygen")
             .args(["-q", "-Y", "sign", "-n", namespace, "-f"])
-            .arg(&self.key_file)
+            .arg(file)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -169,12 +177,7 @@ impl Signer {
         if !out.status.success() || !armored.starts_with("-----BEGIN SSH SIGNATURE-----") {
             return Err(last_words(&out.stderr, "ssh-keygen -Y sign failed"));
         }
-        Ok(Signature {
-            format: "sshsig".into(),
-            namespace: namespace.into(),
-            key: self.fingerprint.clone(),
-            armored,
-        })
+        Ok(armored)
     }
 }
 
