@@ -34,7 +34,7 @@ pub struct Executor {
     pub unapproved: Option<String>,
     pub plan: Plan,
     pub mode: Mode,
-    pub operator: Operator,
+    pub operator: Box<dyn Operator>,
     pub sink: Sink,
     /// Connected transports by host label.
     pub transports: HashMap<String, Transport>,

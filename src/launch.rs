@@ -32,7 +32,7 @@ pub enum Trail {
 pub struct Launch {
     pub plan: Plan,
     pub mode: Mode,
-    pub operator: Operator,
+    pub operator: Box<dyn Operator>,
     pub operator_name: String,
     pub run_id: String,
     pub vars: Vars,

@@ -294,7 +294,7 @@ impl Plan {
 
     /// The main runbook's inputs: `--set-from`, `--set`, the input's `from:`, its default,
     /// else asked (an error unattended), all before anything runs (`secrets::given`).
-    pub fn inputs(&self, sets: &[String], froms: &[String], operator: &Operator) -> Result<Vars, Error> {
+    pub fn inputs(&self, sets: &[String], froms: &[String], operator: &dyn Operator) -> Result<Vars, Error> {
         let runbook = &self.main.runbook;
         let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
         let mut values = HashMap::new();

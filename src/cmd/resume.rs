@@ -57,11 +57,7 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     }
     let events = crate::audit::read_events(&path)?;
     let answers = Answers::parse(&opts.answers)?;
-    let operator = if opts.yes {
-        Operator::Unattended(answers.clone())
-    } else {
-        Operator::terminal()
-    };
+    let operator = crate::prompt::operator(opts.yes, answers.clone());
     let inventory = Inventory::load(opts.inventory.as_deref())?;
 
     let file = events
@@ -142,7 +138,7 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         &recorded,
         &opts.sets,
         &opts.set_froms,
-        &operator,
+        &*operator,
         &operator_name,
     )?;
     vars.refuse_nul()?;
@@ -220,7 +216,7 @@ fn variables(
     recorded: &crate::resume::Recorded,
     sets: &[String],
     froms: &[String],
-    operator: &Operator,
+    operator: &dyn Operator,
     operator_name: &str,
 ) -> Result<Vars> {
     let runbook = &plan.main.runbook;

@@ -12,7 +12,7 @@ use crate::executor::Start;
 use crate::inventory::Inventory;
 use crate::launch::{Launch, Trail};
 use crate::plan::Plan;
-use crate::prompt::{Answers, Operator};
+use crate::prompt::Answers;
 
 /// `drill_allow_prod`: `None` for `run`, `Some(allow_prod)` for `drill`.
 pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) -> Result<u8> {
@@ -28,11 +28,7 @@ pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) 
         crate::launch::require_terminal(opts.yes)?;
     }
     let answers = Answers::parse(&opts.answers)?;
-    let operator = if opts.yes {
-        Operator::Unattended(answers.clone())
-    } else {
-        Operator::terminal()
-    };
+    let operator = crate::prompt::operator(opts.yes, answers.clone());
     let inventory = Inventory::load(opts.inventory.as_deref())?;
     let plan = Plan::load(config, &args.runbook, &opts.targets, &inventory)?;
     plan.check_answers(&answers)?;
@@ -89,7 +85,7 @@ pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) 
     let mut vars = if args.dry_run {
         plan.planned_inputs(&sets, &opts.set_froms, opts.yes)?
     } else {
-        plan.inputs(&sets, &opts.set_froms, &operator)?
+        plan.inputs(&sets, &opts.set_froms, &*operator)?
     };
     let run_id = crate::audit::new_run_id(runbook.id());
     vars.set("run_id", run_id.clone(), false);
