@@ -226,6 +226,21 @@ mod tests {
     }
 
     #[test]
+    fn free_text_only_a_person_could_type_is_refused_not_invented() {
+        let yes = scripted(&["verify=done"]);
+        let why = yes.reason("Why is it done?").unwrap_err();
+        assert_eq!(
+            why.to_string(),
+            "Why is it done?: nobody to ask in an unattended run (--yes)"
+        );
+        let value = yes.captured("lag", false).unwrap_err();
+        assert_eq!(
+            value.to_string(),
+            "the value of `lag`, captured by hand: nobody to ask in an unattended run (--yes)"
+        );
+    }
+
+    #[test]
     fn an_answer_that_is_not_step_equals_value_is_refused_as_before() {
         let err = Answers::parse(&["drop-db".to_string()]).unwrap_err();
         assert_eq!(
