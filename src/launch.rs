@@ -34,7 +34,7 @@ pub struct Launch {
     pub run: RunConfig,
     pub plan: Plan,
     pub mode: Mode,
-    pub operator: Operator,
+    pub operator: Box<dyn Operator>,
     pub run_id: String,
     pub vars: Vars,
     pub trail: Trail,

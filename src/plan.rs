@@ -298,7 +298,7 @@ impl Plan {
         &self,
         sets: &[crate::cli::Pair],
         froms: &[crate::cli::Pair],
-        operator: &Operator,
+        operator: &dyn Operator,
     ) -> Result<Vars, Error> {
         let runbook = &self.main.runbook;
         let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;

@@ -122,7 +122,7 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         crate::preflight::refuse_unanswered(needs)?;
     }
 
-    let vars = variables(&plan, &recorded, &run, &operator)?;
+    let vars = variables(&plan, &recorded, &run, &*operator)?;
     vars.refuse_nul()?;
     let now = chrono::Utc::now();
     let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;
@@ -187,7 +187,7 @@ fn variables(
     plan: &Plan,
     recorded: &crate::resume::Recorded,
     run: &RunConfig,
-    operator: &Operator,
+    operator: &dyn Operator,
 ) -> Result<Vars> {
     let runbook = &plan.main.runbook;
     let given = crate::secrets::given::Given::parse(&run.sets, &run.set_froms, runbook)?;

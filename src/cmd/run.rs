@@ -68,7 +68,7 @@ pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) 
     let mut vars = if args.dry_run {
         plan.planned_inputs(&sets, &run.set_froms, run.unattended)?
     } else {
-        plan.inputs(&sets, &run.set_froms, &operator)?
+        plan.inputs(&sets, &run.set_froms, &*operator)?
     };
     let run_id = crate::audit::new_run_id(runbook.id());
     vars.set("run_id", run_id.clone(), false);

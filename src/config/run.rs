@@ -74,12 +74,8 @@ impl RunConfig {
     }
 
     /// Who answers the run's questions: the terminal, or the answers given ahead (`--yes`).
-    pub fn operator(&self) -> Operator {
-        if self.unattended {
-            Operator::Unattended(self.answers.clone())
-        } else {
-            Operator::terminal()
-        }
+    pub fn operator(&self) -> Box<dyn Operator> {
+        crate::prompt::operator(self.unattended, self.answers.clone())
     }
 
     /// The signing key of `--signing-key`/`RUNBOOK_SIGNING_KEY`, the agent's, or none; chosen

@@ -10,7 +10,7 @@ use super::{End, Executor, Next};
 use crate::error::Error;
 use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
 use crate::inventory::Binding;
-use crate::prompt::{Before, Operator, Report};
+use crate::prompt::{Before, Report};
 use crate::runbook::{Runbook, Step, StepKind};
 use crate::transport::Transport;
 use crate::vars::Vars;
@@ -448,7 +448,7 @@ impl Executor {
     }
 
     pub(super) fn operator_has_answer(&self, id: &str) -> bool {
-        matches!(&self.operator, Operator::Unattended(a) if a.get(id).is_some())
+        self.operator.answer(id).is_some()
     }
 }
 
