@@ -91,7 +91,7 @@ impl Drop for StatusLine {
         drop(open);
         let held = std::mem::take(&mut *lock(&self.shared.held));
         for text in held {
-            write(&format!("{}\n", super::loud(&text)));
+            write(&format!("{}\n", super::spinner::loud(&text)));
         }
     }
 }
@@ -204,7 +204,7 @@ fn draw_until(clock: &Clock, shared: &Shared, mut rows_now: u16) {
             out.push_str("\x1b7");
             for (i, line) in lines.iter().enumerate() {
                 let row = rows_now - loud + i as u16;
-                out.push_str(&format!("\x1b[{row};1H\x1b[2K{}", super::loud(line)));
+                out.push_str(&format!("\x1b[{row};1H\x1b[2K{}", super::spinner::loud(line)));
             }
             out.push_str("\x1b8");
             write(&out);
