@@ -29,6 +29,7 @@ mod retry_wait;
 mod review;
 mod run;
 mod scenarios;
+mod screens;
 mod schema;
 mod secrets;
 mod shell;
