@@ -19,6 +19,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -27,7 +28,8 @@ use super::cmd::runbook;
 use super::trail;
 
 pub struct World {
-    dir: TempDir,
+    /// Shared with every [`Outcome`]: the files a run wrote outlive the builder that ran it.
+    dir: Arc<TempDir>,
     args: Vec<OsString>,
     envs: Vec<(String, OsString)>,
     stdin: Option<Vec<u8>>,
@@ -46,7 +48,7 @@ pub struct Outcome {
     pub audit_dir: PathBuf,
     /// The world's environment, for the commands that follow in it (`review`).
     envs: Vec<(String, OsString)>,
-    root: PathBuf,
+    dir: Arc<TempDir>,
 }
 
 impl Default for World {
@@ -72,7 +74,7 @@ impl World {
         )
         .unwrap();
         World {
-            dir,
+            dir: Arc::new(dir),
             args: Vec::new(),
             envs: Vec::new(),
             stdin: None,
@@ -194,7 +196,7 @@ impl World {
             file,
             audit_dir: self.audit_dir(),
             envs: self.envs.clone(),
-            root: self.root().to_path_buf(),
+            dir: Arc::clone(&self.dir),
         }
     }
 }
@@ -233,7 +235,7 @@ impl Outcome {
     #[track_caller]
     pub fn review(&self, format: &str) -> String {
         let mut command = runbook(["review", "last", "--format", format])
-            .current_dir(&self.root)
+            .current_dir(self.dir.path())
             .env("RUNBOOK_AUDIT_DIR", &self.audit_dir);
         for (k, v) in &self.envs {
             command = command.env(k, v);
