@@ -7,9 +7,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::support::cmd::runbook;
-use crate::support::runs::{
-    Retime, drill, interactive, retime, retime_with, review_yaml, unattended,
-};
+use crate::support::runs::{Retime, drill, interactive, retime, retime_with, review_yaml, unattended};
 use crate::support::world::{Outcome, World};
 
 fn review(args: &[&str], code: i32) -> String {
@@ -46,7 +44,7 @@ fn visits<'a>(run: &'a Value, step: &str) -> Vec<&'a Value> {
 fn an_unattended_drill_shows_the_failure_the_retry_and_the_step_over_target() {
     let ran = review_drill();
     let file = ran.file();
-    let doc = json_review(&file);
+    let doc = json_review(file);
     assert_eq!(doc["schema"], "runbook-review/1");
     let run = &doc["runs"][0];
     assert_eq!(run["integrity"]["status"], "intact_sealed");
@@ -276,7 +274,7 @@ fn a_crashed_run_is_incomplete_and_its_resume_is_a_gap_and_a_hand_off() {
 fn a_tampered_file_is_flagged_first_and_reviewed_up_to_the_break() {
     let ran = review_drill();
     let file = ran.file();
-    let text = std::fs::read_to_string(&file).unwrap();
+    let text = std::fs::read_to_string(file).unwrap();
     // Make `broken` look like it succeeded.
     let forged = text.replacen(
         "\"outcome\":\"failed\",\"exit\":3",
@@ -284,7 +282,7 @@ fn a_tampered_file_is_flagged_first_and_reviewed_up_to_the_break() {
         1,
     );
     assert_ne!(forged, text);
-    std::fs::write(&file, forged).unwrap();
+    std::fs::write(file, forged).unwrap();
     let out = runbook(["review", file.to_str().unwrap()]).expect_code(1);
     assert!(out.stdout.starts_with("!! TAMPERED: "), "{}", out.stdout);
     assert!(out.stderr.contains("TAMPERED"), "{}", out.stderr);
@@ -462,8 +460,13 @@ fn runs_are_found_by_prefix_and_unknown_runs_are_usage_errors() {
     let ran = review_drill();
     let file = ran.file();
     let id = file.file_stem().unwrap().to_str().unwrap();
-    let by_prefix =
-        runbook(["review", &id[..12], "--audit-dir", ran.audit_dir.to_str().unwrap()]).expect_code(0);
+    let by_prefix = runbook([
+        "review",
+        &id[..12],
+        "--audit-dir",
+        ran.audit_dir.to_str().unwrap(),
+    ])
+    .expect_code(0);
     assert!(by_prefix.stdout.contains(&format!("Review of run {id}")));
     let by_env = runbook(["review", id])
         .env("RUNBOOK_AUDIT_DIR", &ran.audit_dir)
@@ -554,7 +557,7 @@ fn the_timeline_shows_each_steps_clock_time() {
     let ran = review_drill();
     let file = ran.file();
     let path = file.to_str().unwrap();
-    let doc = json_review(&file);
+    let doc = json_review(file);
     let run = &doc["runs"][0];
     let start = chrono::DateTime::parse_from_rfc3339(run["clock_start"].as_str().unwrap()).unwrap();
     let clock = |ms: &Value| {

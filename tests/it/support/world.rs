@@ -68,11 +68,7 @@ impl World {
         for sub in ["catalog", "audit", "scratch"] {
             std::fs::create_dir(dir.path().join(sub)).unwrap();
         }
-        std::fs::set_permissions(
-            dir.path().join("audit"),
-            std::fs::Permissions::from_mode(0o700),
-        )
-        .unwrap();
+        std::fs::set_permissions(dir.path().join("audit"), std::fs::Permissions::from_mode(0o700)).unwrap();
         World {
             dir: Arc::new(dir),
             args: Vec::new(),
@@ -217,10 +213,7 @@ impl Outcome {
 
     /// The `event` of each record of the trail, in order.
     pub fn kinds(&self) -> Vec<&str> {
-        self.trail
-            .iter()
-            .map(|e| e["event"].as_str().unwrap())
-            .collect()
+        self.trail.iter().map(|e| e["event"].as_str().unwrap()).collect()
     }
 
     /// The trail's file, which this invocation must have written.
