@@ -151,3 +151,32 @@ fn the_text_and_markdown_reviews_of_a_representative_run() {
     insta::assert_snapshot!("review_text", redact(&out.review("text"), &world));
     insta::assert_snapshot!("review_markdown", redact(&out.review("md"), &world));
 }
+
+/// The redaction itself: what varies goes, what the runbook wrote stays.
+#[test]
+fn redaction_keeps_the_wording_and_drops_what_varies() {
+    let world = World::new();
+    let root = world.root().display().to_string();
+    let screen = format!(
+        "03:27:01 [2/8] probe: ok (exit 0) in 12ms (step 0.2s of 30s)\n\
+         03:27:01   4m59s of the 5m RTO left\n\
+         03:27:14 run resolved after 12s (RTO 5m)\n\
+         audit: {root}/audit/20261207T032701Z-deploy-check-0a1f.jsonl\n\
+         \x20 launched   2026-12-07 03:27:01Z, rto clock at 2026-12-07T03:27:01.123Z\n\
+         \x20 total      1m05s of the 5m RTO (21%)\n\
+         \x20 account    tester (uid 1000) on buildhost-7\n\
+         head: {} · stopped process group 4242 at 03:27",
+        "ab".repeat(32)
+    );
+    assert_eq!(
+        redact(&screen, &world),
+        "[hh:mm:ss] [2/8] probe: ok (exit 0) in [dur] (step [dur] of 30s)\n\
+         [hh:mm:ss]  [dur] of the 5m RTO left\n\
+         [hh:mm:ss] run resolved after [dur] (RTO 5m)\n\
+         audit: [world]/audit/[run:deploy-check].jsonl\n\
+         \x20 launched  [datetime], rto clock at [datetime]\n\
+         \x20 total  [dur] of the 5m RTO ([n%])\n\
+         \x20 account  [login] (uid [uid]) on [host]\n\
+         head: [hash] · stopped process group [pid] at [hh:mm]"
+    );
+}

@@ -238,51 +238,59 @@ impl Outcome {
 }
 
 /// What changes from one run, or one machine, to the next, replaced by a placeholder so a
-/// snapshot holds the wording and nothing else: the world's directory (`[world]`) and other
-/// temporary paths (`[tmp]`), run ids (`[run]` plus the runbook id), ISO and review date-times
-/// (`[datetime]`), clock times (`[hh:mm:ss]`, `[hh:mm]`), measured durations (`12ms`, `0.2s`:
-/// `[dur]`; whole seconds, minutes and hours, as RTOs and targets are written, are kept),
-/// percentages (`[n%]`), what is left of the RTO, hashes (`[hash]`), process ids, the login
-/// and uid, and this machine's name.
+/// snapshot holds the wording and nothing else:
+///
+/// - the world's directory (`[world]`) and other temporary directories (`[tmp]`);
+/// - run ids (`[run:ID]`, the runbook's id kept), date-times (`[datetime]`), clock times
+///   (`[hh:mm:ss]`, `[hh:mm]`);
+/// - measured durations (`[dur]`): `12ms` and `0.2s` anywhere; whole seconds and minutes
+///   (`12s`, `1m05s`: a run or step past ten seconds) only where a measured time is said (`in`,
+///   `after`, `(step ... of`, `... of the RTO`), so a target or an RTO as written stays;
+/// - percentages (`[n%]`), hashes (`[hash]`), process ids (`[pid]`), and who ran it where
+///   (`[login] (uid [uid]) on [host]`).
+///
 /// Columns are aligned on the real widths, so runs of two or more spaces inside a line become
-/// two: the table keeps its columns in order, not its padding.
+/// two: a table keeps its columns in order, not its padding.
 pub fn redact(text: &str, world: &World) -> String {
     use regex::Regex;
     use std::sync::LazyLock;
-    static RULES: LazyLock<Vec<(Regex, &str)>> = LazyLock::new(|| {
+    const WHOLE: &str = r"(\d+h\d{2}m(\d{2}s)?|\d+m(\d{2}s)?|\d+s)";
+    static RULES: LazyLock<Vec<(Regex, String)>> = LazyLock::new(|| {
+        let tmp = std::env::temp_dir();
+        let tmp = regex::escape(tmp.to_str().unwrap().trim_end_matches('/'));
         [
-            (r"/tmp/\.tmp[A-Za-z0-9]+", "[tmp]"),
-            (r"\b\d[\d.hms]* of the ", "[dur] of the "),
-            (r"\b\d{8}T\d{6}Z-([a-z0-9][a-z0-9-]*)-[0-9a-f]{4}\b", "[run:$1]"),
+            (format!(r"{tmp}/\.tmp[A-Za-z0-9]+"), "[tmp]".into()),
             (
-                r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?",
-                "[datetime]",
+                r"\b\d{8}T\d{6}Z-([a-z0-9][a-z0-9-]*)-[0-9a-f]{4}\b".into(),
+                "[run:$1]".into(),
             ),
-            (r"\b\d{2}:\d{2}:\d{2}\b", "[hh:mm:ss]"),
-            (r"\b\d{2}:\d{2}\b", "[hh:mm]"),
-            (r"\b\d+ms\b", "[dur]"),
-            (r"\b\d+\.\d+s\b", "[dur]"),
-            (r"\b\d+%", "[n%]"),
-            (r"\b[0-9a-f]{64}\b", "[hash]"),
-            (r"\b(pid|process group) \d+", "$1 [pid]"),
-            (r"[\w.-]+ \(uid \d+\)", "[login] (uid [uid])"),
+            (
+                r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?".into(),
+                "[datetime]".into(),
+            ),
+            (r"\b\d{2}:\d{2}:\d{2}\b".into(), "[hh:mm:ss]".into()),
+            (r"\b\d{2}:\d{2}\b".into(), "[hh:mm]".into()),
+            (r"\b\d+ms\b".into(), "[dur]".into()),
+            (r"\b\d+\.\d+s\b".into(), "[dur]".into()),
+            (format!(r"\b{WHOLE} of the "), "[dur] of the ".into()),
+            (format!(r"\b(in|after) {WHOLE}\b"), "$1 [dur]".into()),
+            (format!(r"\(step {WHOLE} of "), "(step [dur] of ".into()),
+            (r"\b\d+%".into(), "[n%]".into()),
+            (r"\b[0-9a-f]{64}\b".into(), "[hash]".into()),
+            (r"\b(pid|process group) \d+".into(), "$1 [pid]".into()),
+            (
+                r"[\w.-]+ \(uid \d+\) on [\w.-]+".into(),
+                "[login] (uid [uid]) on [host]".into(),
+            ),
         ]
         .into_iter()
-        .map(|(re, to)| (Regex::new(re).unwrap(), to))
+        .map(|(re, to)| (Regex::new(&re).unwrap(), to))
         .collect()
     });
     static PADDING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\S) {2,}").unwrap());
     let mut text = text.replace(world.root().to_str().unwrap(), "[world]");
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let host = host.trim();
-    if !host.is_empty() {
-        text = Regex::new(&format!(r"\b{}\b", regex::escape(host)))
-            .unwrap()
-            .replace_all(&text, "[host]")
-            .into_owned();
-    }
     for (re, to) in RULES.iter() {
-        text = re.replace_all(&text, *to).into_owned();
+        text = re.replace_all(&text, to.as_str()).into_owned();
     }
     text.lines()
         .map(|l| PADDING.replace_all(l.trim_end(), "$1  ").into_owned())
