@@ -30,6 +30,7 @@ mod review;
 mod run;
 mod scenarios;
 mod schema;
+mod screens;
 mod secrets;
 mod shell;
 mod show;

@@ -7,10 +7,23 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::support::cmd::runbook;
-use crate::support::runs::{Retime, drill, interactive, retime, retime_with, unattended};
+use crate::support::runs::{Retime, drill, interactive, retime, retime_with, review_yaml, unattended};
+use crate::support::world::{Outcome, World};
 
 fn review(args: &[&str], code: i32) -> String {
     runbook(["review"]).args(args).expect_code(code).stdout
+}
+
+/// The review drill, unattended, in a world of its own: PASS, with a failed step, a retry and
+/// an over-target step (what [`drill`] runs, without the test's own directories).
+fn review_drill() -> Outcome {
+    let world = World::new();
+    let state = world.scratch().join("state");
+    world
+        .args(["drill", review_yaml().to_str().unwrap(), "--yes"])
+        .set("state_dir", state)
+        .run()
+        .expect_code(0)
 }
 
 fn json_review(path: &Path) -> Value {
@@ -29,9 +42,9 @@ fn visits<'a>(run: &'a Value, step: &str) -> Vec<&'a Value> {
 
 #[test]
 fn an_unattended_drill_shows_the_failure_the_retry_and_the_step_over_target() {
-    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let file = drill(audit.path(), scratch.path());
-    let doc = json_review(&file);
+    let ran = review_drill();
+    let file = ran.file();
+    let doc = json_review(file);
     assert_eq!(doc["schema"], "runbook-review/1");
     let run = &doc["runs"][0];
     assert_eq!(run["integrity"]["status"], "intact_sealed");
@@ -259,9 +272,9 @@ fn a_crashed_run_is_incomplete_and_its_resume_is_a_gap_and_a_hand_off() {
 /// A tampered file is flagged before anything else, reviewed only up to the break, exit 1.
 #[test]
 fn a_tampered_file_is_flagged_first_and_reviewed_up_to_the_break() {
-    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let file = drill(audit.path(), scratch.path());
-    let text = std::fs::read_to_string(&file).unwrap();
+    let ran = review_drill();
+    let file = ran.file();
+    let text = std::fs::read_to_string(file).unwrap();
     // Make `broken` look like it succeeded.
     let forged = text.replacen(
         "\"outcome\":\"failed\",\"exit\":3",
@@ -269,7 +282,7 @@ fn a_tampered_file_is_flagged_first_and_reviewed_up_to_the_break() {
         1,
     );
     assert_ne!(forged, text);
-    std::fs::write(&file, forged).unwrap();
+    std::fs::write(file, forged).unwrap();
     let out = runbook(["review", file.to_str().unwrap()]).expect_code(1);
     assert!(out.stdout.starts_with("!! TAMPERED: "), "{}", out.stdout);
     assert!(out.stderr.contains("TAMPERED"), "{}", out.stderr);
@@ -303,8 +316,8 @@ fn a_tampered_file_is_flagged_first_and_reviewed_up_to_the_break() {
 
 #[test]
 fn markdown_holds_a_valid_mermaid_gantt() {
-    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let file = drill(audit.path(), scratch.path());
+    let ran = review_drill();
+    let file = ran.file();
     let md = review(&[file.to_str().unwrap(), "--format", "md"], 0);
     let start = md.find("```mermaid\n").expect("a mermaid block") + "```mermaid\n".len();
     let block = &md[start..start + md[start..].find("```").unwrap()];
@@ -372,9 +385,9 @@ fn check_gantt(block: &str, steps: usize) {
 
 #[test]
 fn html_is_one_well_formed_self_contained_file_with_an_svg_timeline() {
-    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let file = drill(audit.path(), scratch.path());
-    let out_file = audit.path().join("review.html");
+    let ran = review_drill();
+    let file = ran.file();
+    let out_file = ran.audit_dir.join("review.html");
     let out = runbook([
         "review",
         file.to_str().unwrap(),
@@ -444,17 +457,22 @@ fn html_is_one_well_formed_self_contained_file_with_an_svg_timeline() {
 
 #[test]
 fn runs_are_found_by_prefix_and_unknown_runs_are_usage_errors() {
-    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let file = drill(audit.path(), scratch.path());
+    let ran = review_drill();
+    let file = ran.file();
     let id = file.file_stem().unwrap().to_str().unwrap();
-    let by_prefix =
-        runbook(["review", &id[..12], "--audit-dir", audit.path().to_str().unwrap()]).expect_code(0);
+    let by_prefix = runbook([
+        "review",
+        &id[..12],
+        "--audit-dir",
+        ran.audit_dir.to_str().unwrap(),
+    ])
+    .expect_code(0);
     assert!(by_prefix.stdout.contains(&format!("Review of run {id}")));
     let by_env = runbook(["review", id])
-        .env("RUNBOOK_AUDIT_DIR", audit.path())
+        .env("RUNBOOK_AUDIT_DIR", &ran.audit_dir)
         .expect_code(0);
     assert_eq!(by_env.stdout, by_prefix.stdout);
-    let unknown = runbook(["review", "nope", "--audit-dir", audit.path().to_str().unwrap()]).expect_code(2);
+    let unknown = runbook(["review", "nope", "--audit-dir", ran.audit_dir.to_str().unwrap()]).expect_code(2);
     assert!(
         unknown.stderr.contains("no run `nope` in the audit dir"),
         "{}",
@@ -536,10 +554,10 @@ fn review_last_infers_the_format_from_the_output_file_and_shows_titles() {
 /// clock, in text, Markdown and HTML: what an operator lines up with logs and dashboards.
 #[test]
 fn the_timeline_shows_each_steps_clock_time() {
-    let (audit, scratch) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let file = drill(audit.path(), scratch.path());
+    let ran = review_drill();
+    let file = ran.file();
     let path = file.to_str().unwrap();
-    let doc = json_review(&file);
+    let doc = json_review(file);
     let run = &doc["runs"][0];
     let start = chrono::DateTime::parse_from_rfc3339(run["clock_start"].as_str().unwrap()).unwrap();
     let clock = |ms: &Value| {

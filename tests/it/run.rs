@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::support::cmd::{root, runbook};
 use crate::support::trail::events;
 use crate::support::trail::{audit_files, wait_for_started};
+use crate::support::world::World;
 
 fn data(name: &str) -> String {
     root().join("tests/data/run").join(name).display().to_string()
@@ -40,12 +41,12 @@ fn the_readme_drill_passes_and_leaves_a_sealed_trail() {
 
 #[test]
 fn branches_retries_captures_and_masking() {
-    let audit = tempfile::tempdir().unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let out = runbook(["run", &data("branches.yaml"), "--yes", "--audit-dir"])
-        .arg(audit.path())
-        .arg("--set")
-        .arg(format!("state_dir={}/s", scratch.path().display()))
+    let world = World::new();
+    let state = world.scratch().join("s");
+    let out = world
+        .args(["run", &data("branches.yaml"), "--yes"])
+        .set("state_dir", state)
+        .run()
         .expect_code(0);
     assert!(out.stderr.contains("try 3"), "{}", out.stderr);
     assert!(out.stderr.contains("said: hello world"), "{}", out.stderr);
@@ -59,7 +60,7 @@ fn branches_retries_captures_and_masking() {
         "the secret never reaches the terminal:\n{}",
         out.stderr
     );
-    let file = &audit_files(audit.path())[0];
+    let file = out.file();
     let trail = std::fs::read_to_string(file).unwrap();
     assert!(
         !trail.contains("s3cr3t-t0ken"),
@@ -73,8 +74,9 @@ fn branches_retries_captures_and_masking() {
             "the secret never reaches an output file: {text}"
         );
     }
-    let flaky: Vec<_> = events(file)
-        .into_iter()
+    let flaky: Vec<_> = out
+        .trail
+        .iter()
         .filter(|e| e["event"] == "step finished" && e["step"] == "flaky")
         .map(|e| e["outcome"].as_str().unwrap().to_string())
         .collect();
@@ -123,10 +125,8 @@ fn without_a_terminal_and_without_yes_it_refuses_at_once() {
 
 #[test]
 fn unattended_refuses_steps_that_need_a_human_and_lists_them() {
-    let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", &data("manual.yaml"), "--yes", "--audit-dir"])
-        .arg(audit.path())
-        .expect_code(2);
+    let world = World::new().args(["run", &data("manual.yaml"), "--yes"]);
+    let out = world.run().expect_code(2);
     assert!(
         out.stderr
             .contains("look: manual step (--answer look=done|skip|failed)"),
@@ -145,58 +145,38 @@ fn unattended_refuses_steps_that_need_a_human_and_lists_them() {
         out.stderr
     );
     assert!(
-        audit_files(audit.path()).is_empty(),
+        audit_files(&out.audit_dir).is_empty(),
         "nothing was run, nothing recorded"
     );
 }
 
 #[test]
 fn a_wrong_phrase_stops_before_the_step_acts() {
-    let audit = tempfile::tempdir().unwrap();
-    let out = runbook([
-        "run",
-        &data("manual.yaml"),
-        "--yes",
-        "--answer",
-        "look=done",
-        "--answer",
-        "drop=wrong",
-        "--answer",
-        "pick=Fine",
-    ])
-    .args(["--audit-dir"])
-    .arg(audit.path())
-    .expect_code(3);
+    let with_phrase = |world: World, phrase: &str| {
+        world
+            .args(["run", &data("manual.yaml"), "--yes"])
+            .answer("look", "done")
+            .answer("drop", phrase)
+            .answer("pick", "Fine")
+    };
+    let world = with_phrase(World::new(), "wrong");
+    let out = world.run().expect_code(3);
     assert!(!out.stderr.contains("dropping app"), "{}", out.stderr);
     assert!(out.stderr.contains("typed confirmation"), "{}", out.stderr);
-    let out = runbook([
-        "run",
-        &data("manual.yaml"),
-        "--yes",
-        "--answer",
-        "look=done",
-        "--answer",
-        "drop=app",
-        "--answer",
-        "pick=Fine",
-    ])
-    .args(["--audit-dir"])
-    .arg(audit.path())
-    .expect_code(0);
+    let out = with_phrase(world, "app").run().expect_code(0);
     assert!(out.stderr.contains("dropping app"), "{}", out.stderr);
 }
 
 #[test]
 fn a_failed_step_follows_on_failure_and_exits_3() {
-    let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", &data("failing.yaml"), "--yes", "--audit-dir"])
-        .arg(audit.path())
-        .expect_code(3);
+    let world = World::new().args(["run", &data("failing.yaml"), "--yes"]);
+    let out = world.run().expect_code(3);
     assert!(out.stderr.contains("check: failed (exit 3)"), "{}", out.stderr);
     assert!(out.stderr.contains("run escalated"), "{}", out.stderr);
     assert!(out.stderr.contains("check failed"), "{}", out.stderr);
-    let drill = runbook(["drill", &data("failing.yaml"), "--yes", "--audit-dir"])
-        .arg(audit.path())
+    let drill = world
+        .args(["drill", &data("failing.yaml"), "--yes"])
+        .run()
         .expect_code(3);
     assert!(
         drill
@@ -209,10 +189,8 @@ fn a_failed_step_follows_on_failure_and_exits_3() {
 
 #[test]
 fn dry_run_prints_the_plan_and_runs_nothing() {
-    let audit = tempfile::tempdir().unwrap();
-    let out = runbook(["run", &data("branches.yaml"), "--dry-run", "--audit-dir"])
-        .arg(audit.path())
-        .expect_code(0);
+    let world = World::new().args(["run", &data("branches.yaml"), "--dry-run"]);
+    let out = world.run().expect_code(0);
     assert!(
         out.stdout.contains("[2/7] flaky — Succeeds on the third try"),
         "{}",
@@ -226,22 +204,18 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     );
     assert!(out.stdout.contains("var token=***"), "{}", out.stdout);
     assert!(!out.stdout.contains("s3cr3t-t0ken"), "{}", out.stdout);
-    assert!(audit_files(audit.path()).is_empty());
+    assert!(audit_files(&out.audit_dir).is_empty());
 }
 
 /// Each step says where it runs: its role and what the role is bound to (an inventory host
 /// with its destination and env, an SSH destination, or this machine), cleanup steps too.
 #[test]
 fn dry_run_shows_each_steps_target() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("inventory.yaml"),
-        "hosts:\n  prod-db: {ssh: deploy@db-1.example.com:2222, env: prod}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("rb.yaml"),
-        r#"version: 1
+    let world = World::new()
+        .inventory("hosts:\n  prod-db: {ssh: deploy@db-1.example.com:2222, env: prod}\n")
+        .write(
+            "rb.yaml",
+            r#"version: 1
 id: two-hosts
 title: Two hosts
 rto: 5m
@@ -256,11 +230,9 @@ steps:
 cleanup:
   - {id: start, title: Start the API, target: app, run: systemctl start api}
 "#,
-    )
-    .unwrap();
-    let out = runbook(["run", "rb.yaml", "--dry-run", "--target", "db=prod-db"])
-        .current_dir(dir.path())
-        .expect_code(0);
+        )
+        .args(["run", "rb.yaml", "--dry-run", "--target", "db=prod-db"]);
+    let out = world.run().expect_code(0);
     for line in [
         "  target app → ops@app-1.example.com (ssh)\n",
         "  target db → prod-db (deploy@db-1.example.com:2222, ssh, env prod)\n",
@@ -279,11 +251,11 @@ cleanup:
 /// come from. Unattended, a missing input is still the run's own refusal.
 #[test]
 fn dry_run_asks_for_no_secret_and_reads_no_source() {
-    let dir = tempfile::tempdir().unwrap();
-    let witness = dir.path().join("source-ran");
-    std::fs::write(
-        dir.path().join("rb.yaml"),
-        format!(
+    let world = World::new();
+    let witness = world.root().join("source-ran");
+    let world = world.write(
+        "rb.yaml",
+        &format!(
             r#"version: 1
 id: secrets
 title: Secrets
@@ -301,11 +273,9 @@ steps:
 "#,
             witness.display()
         ),
-    )
-    .unwrap();
-    let out = runbook(["run", "rb.yaml", "--dry-run"])
-        .current_dir(dir.path())
-        .expect_code(0);
+    );
+    let world = world.args(["run", "rb.yaml", "--dry-run"]);
+    let out = world.run().expect_code(0);
     for line in [
         "  var pg_password=<secret: asked when the run starts, not in a dry run>\n",
         &format!(
@@ -320,24 +290,17 @@ steps:
     }
     assert!(!witness.exists(), "a dry run ran the cmd: source");
     // A value given is used, a secret one masked.
-    let out = runbook([
-        "run",
-        "rb.yaml",
-        "--dry-run",
-        "--set",
-        "pg_password=hunter2",
-        "--set",
-        "ticket=INC-7",
-    ])
-    .current_dir(dir.path())
-    .expect_code(0);
+    let world = world
+        .args(["run", "rb.yaml", "--dry-run"])
+        .set("pg_password", "hunter2")
+        .set("ticket", "INC-7");
+    let out = world.run().expect_code(0);
     assert!(out.stdout.contains("  var pg_password=***\n"), "{}", out.stdout);
     assert!(out.stdout.contains("  var ticket=INC-7\n"), "{}", out.stdout);
     assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
     // Unattended, what nobody gives is the run's own refusal, before anything.
-    let out = runbook(["run", "rb.yaml", "--dry-run", "--yes"])
-        .current_dir(dir.path())
-        .expect_code(2);
+    let world = world.args(["run", "rb.yaml", "--dry-run", "--yes"]);
+    let out = world.run().expect_code(2);
     assert!(
         out.stderr
             .contains("inputs without a value: pg_password, ticket — pass --set-from pg_password=SOURCE"),
@@ -449,16 +412,17 @@ fn since_starts_the_rto_clock_at_detection_and_start_at_skips_ahead() {
 /// number 1, and its output file already existed.
 #[test]
 fn a_step_visited_twice_keeps_both_outputs() {
-    let audit = tempfile::tempdir().unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    runbook(["run", &data("revisit.yaml"), "--yes", "--audit-dir"])
-        .arg(audit.path())
-        .arg("--set")
-        .arg(format!("state_dir={}/s", scratch.path().display()))
+    let world = World::new();
+    let state = world.scratch().join("s");
+    let out = world
+        .args(["run", &data("revisit.yaml"), "--yes"])
+        .set("state_dir", state)
+        .run()
         .expect_code(0);
-    let file = &audit_files(audit.path())[0];
-    let attempts: Vec<(String, i64)> = events(file)
-        .into_iter()
+    let file = out.file();
+    let attempts: Vec<(String, i64)> = out
+        .trail
+        .iter()
         .filter(|e| e["event"] == "step finished" && e["step"] == "check")
         .map(|e| {
             (

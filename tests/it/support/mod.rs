@@ -17,3 +17,4 @@ pub mod sshd;
 pub mod tmpfs;
 pub mod trail;
 pub mod wait;
+pub mod world;
