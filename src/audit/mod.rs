@@ -4,6 +4,7 @@
 
 mod dir;
 mod log;
+pub mod record;
 mod output;
 mod outputs;
 pub mod sign;
