@@ -55,7 +55,11 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         );
         return Err(Error::Exit(exit::RUNTIME));
     }
-    let events = crate::audit::read_events(&path)?;
+    let events = crate::audit::record::read(&path)?;
+    let started = match events.first().map(|l| &l.record) {
+        Some(crate::audit::record::Record::RunStarted(started)) => Some(started),
+        _ => None,
+    };
     let answers = Answers::parse(&opts.answers)?;
     let operator = if opts.yes {
         Operator::Unattended(answers.clone())
@@ -64,20 +68,10 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     };
     let inventory = Inventory::load(opts.inventory.as_deref())?;
 
-    let file = events
-        .first()
-        .and_then(|e| e["file"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let file = started.map(|s| s.file.clone()).unwrap_or_default();
     // Recorded bindings first, then any the operator gives now (a host renamed, a new bastion).
-    let recorded_targets: Vec<String> = events
-        .first()
-        .and_then(|e| e["targets"].as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(r, h)| format!("{r}={}", h.as_str().unwrap_or("")))
-                .collect()
-        })
+    let recorded_targets: Vec<String> = started
+        .map(|s| s.targets.iter().map(|(r, h)| format!("{r}={h}")).collect())
         .unwrap_or_default();
     let targets: Vec<String> = recorded_targets
         .into_iter()
@@ -159,8 +153,8 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     )?;
     (notify.already, notify.sent_before) = crate::notify::already_sent(&events);
     // What already happened, as `runbook review` counts it, for whoever takes over.
-    let review = crate::review::from_events(
-        events.clone(),
+    let review = crate::review::from_lines(
+        events.iter().cloned(),
         &path.display().to_string(),
         crate::review::Integrity::Incomplete {
             torn_tail: check.verification.torn_tail.is_some(),
@@ -198,7 +192,7 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         forks: usize::from(opts.forks),
         approvals,
         // A run started with --no-shell keeps it when resumed.
-        no_shell: opts.no_shell || events.first().is_some_and(|e| e["no_shell"] == true),
+        no_shell: opts.no_shell || started.is_some_and(|s| s.no_shell),
         notify,
         recap,
     })

@@ -471,18 +471,19 @@ fn failure(outcome: StepOutcome) -> bool {
 
 /// The notices a trail shows were sent already (resume): by their CloudEvents type, and
 /// `escalation due`; and how many deliveries it records (the next notice's number follows).
-pub fn already_sent(events: &[Value]) -> (HashSet<Kind>, u64) {
+pub fn already_sent(events: &[crate::audit::record::Line]) -> (HashSet<Kind>, u64) {
+    use crate::audit::record::Record;
     let mut sent = HashSet::new();
     let mut count = 0;
     for e in events {
-        match e["event"].as_str() {
-            Some("notification") => {
+        match &e.record {
+            Record::Notification(n) => {
                 count += 1;
-                if let Some(kind) = e["type"].as_str().and_then(Kind::parse_ce_type) {
+                if let Some(kind) = Kind::parse_ce_type(&n.kind) {
                     sent.insert(kind);
                 }
             }
-            Some("escalation due") => {
+            Record::EscalationDue(_) => {
                 sent.insert(Kind::EscalationDue);
             }
             _ => {}

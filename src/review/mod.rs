@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::audit::{self, Status};
 use crate::error::Error;
 
-pub use build::{Tally, from_events};
+pub use build::{Tally, from_events, from_lines};
 pub use compare::Comparison;
 
 /// The version of the JSON document `--format json` prints (`docs/review.md`).
