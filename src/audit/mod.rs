@@ -21,7 +21,7 @@ pub use signatures::{SignatureReport, check_signatures};
 pub use syncer::Recorded;
 pub use trail_check::{TrailCheck, check};
 pub use verify::{
-    DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify,
+    DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify, verify_chain,
 };
 
 use sha2::{Digest, Sha256};

@@ -526,6 +526,11 @@ impl Builder {
         if v.target_ms.is_none() {
             v.target_ms = e.target_ms;
         }
+        // Most steps have one attempt: room for exactly one, not the four a first push
+        // makes (100,000 steps: 34 MB of a review's peak).
+        if v.attempts.is_empty() {
+            v.attempts.reserve_exact(1);
+        }
         v.attempts.push(Attempt {
             attempt: e.attempt.unwrap_or(1),
             host: c.host.as_deref().map(text),
