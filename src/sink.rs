@@ -2,8 +2,6 @@
 //! recorded, and a step's start is on disk before its command runs), then the notifications
 //! (`notify`), then the terminal. Deliveries that are over are chained before each event.
 
-use serde_json::json;
-
 use crate::audit::AuditLog;
 use crate::error::Error;
 use crate::events::Event;
@@ -181,7 +179,7 @@ impl Sink {
         let records = notify.finish();
         let undelivered = records
             .iter()
-            .filter(|r| r.event == "notification" && r.fields.get("outcome") != Some(&json!("delivered")))
+            .filter(|r| matches!(r, Record::Notification(n) if n.outcome != "delivered"))
             .count();
         if let Some(audit) = self.audit.as_mut() {
             if audit.is_sealed() {
@@ -208,6 +206,6 @@ impl Sink {
 }
 
 fn chain_record(audit: &mut AuditLog, r: &Record) -> Result<(), Error> {
-    audit.append(r.event, None, None, r.fields.clone(), r.event == "escalation due")?;
+    audit.append_record(r, None, None, matches!(r, Record::EscalationDue(_)))?;
     Ok(())
 }
