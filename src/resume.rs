@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use indexmap::IndexMap;
 use crate::audit::record::{Common, Line, Record};
 use crate::error::Error;
 use crate::events::{Mode, RunOutcome};
 use crate::executor::{Continue, CutOff, End};
 use crate::runbook::{Outcome, Runbook, StepKind};
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 
 /// What the trail of an interrupted run holds.
 #[derive(Debug, Clone)]
@@ -68,8 +68,9 @@ fn top_level(step: &str) -> (&str, bool) {
 }
 
 /// Where the walk stood, event by event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 enum Position {
+    #[default]
     NotStarted,
     Presented(String),
     Started {
@@ -101,12 +102,6 @@ struct Walk {
     cut: Option<CutOff>,
 }
 
-impl Default for Position {
-    fn default() -> Position {
-        Position::NotStarted
-    }
-}
-
 impl Walk {
     /// One record more.
     fn fold(&mut self, line: &Line, is_cleanup: &dyn Fn(&str) -> bool) {
@@ -123,7 +118,9 @@ impl Walk {
             // The terminal hung up and the running command was stopped part-way: what it did
             // is unknown, as after a crash.
             Record::Hangup(_) => {
-                if let (Position::Finished { ok: false, .. }, Some(started)) = (&self.position, &self.last_started) {
+                if let (Position::Finished { ok: false, .. }, Some(started)) =
+                    (&self.position, &self.last_started)
+                {
                     self.position = started.clone();
                 }
                 return;
@@ -179,8 +176,12 @@ impl Walk {
                 p.finished.retain(|(h, _)| *h != host);
                 match record {
                     Record::StepStarted(_) => p.unknown.push((host, None)),
-                    Record::StepFinished(f) if f.outcome.as_deref() == Some("lost") => p.unknown.push((host, group)),
-                    Record::StepFinished(f) => p.finished.push((host, ok(f.outcome.as_deref().unwrap_or("")))),
+                    Record::StepFinished(f) if f.outcome.as_deref() == Some("lost") => {
+                        p.unknown.push((host, group))
+                    }
+                    Record::StepFinished(f) => {
+                        p.finished.push((host, ok(f.outcome.as_deref().unwrap_or(""))))
+                    }
                     _ => {}
                 }
             }
@@ -191,7 +192,8 @@ impl Walk {
             // A host lost mid-step left the step unknown there, not failed: it stays started.
             Record::FleetFinished(f)
                 if f.outcome == "lost"
-                    && matches!(&position, Position::Started { step: s, fleet: Some(_), .. } if s == top) => {}
+                    && matches!(&position, Position::Started { step: s, fleet: Some(_), .. } if s == top) => {
+            }
             Record::FleetFinished(f) => {
                 *position = Position::Finished {
                     step: top.to_string(),
@@ -248,7 +250,11 @@ pub fn rebuild(lines: &[Line], runbook: &Runbook) -> Result<Recorded, Error> {
             common,
             record: Record::RunStarted(started),
         }) => (common, started),
-        _ => return Err(Error::runtime("the trail does not begin with a `run started` event")),
+        _ => {
+            return Err(Error::runtime(
+                "the trail does not begin with a `run started` event",
+            ));
+        }
     };
     let last = lines.last().map_or(first, |l| &l.common);
     let is_cleanup = |id: &str| runbook.cleanup.iter().any(|s| s.id() == id);
@@ -280,15 +286,13 @@ pub fn rebuild(lines: &[Line], runbook: &Runbook) -> Result<Recorded, Error> {
             }
         }
         None => match position {
-            Position::NotStarted => {
-                Continue::Step(started.start_at.clone().unwrap_or_else(|| {
-                    runbook
-                        .steps
-                        .first()
-                        .map(|s| s.id().to_string())
-                        .unwrap_or_default()
-                }))
-            }
+            Position::NotStarted => Continue::Step(started.start_at.clone().unwrap_or_else(|| {
+                runbook
+                    .steps
+                    .first()
+                    .map(|s| s.id().to_string())
+                    .unwrap_or_default()
+            })),
             Position::Presented(step) => Continue::Step(step),
             Position::Started {
                 step,

@@ -15,12 +15,12 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+use super::GENESIS;
 use super::dir::{AuditDir, RunDir, file_safe, trail_dir, trail_is_a_link};
 use super::record::{self, Record};
 use super::sign::{AUDIT_NAMESPACE, Signature, Signer};
 use super::syncer::Recorded;
 use super::verify::{Status, scan};
-use super::GENESIS;
 use crate::error::Error;
 
 mod files;
@@ -28,10 +28,10 @@ mod recover;
 mod render;
 #[cfg(test)]
 use super::{RESERVED, event_hash};
-#[cfg(test)]
-use render::{render, render_body};
 pub(crate) use render::timestamp;
 use render::{EventParts, line_of, map_members, render_members};
+#[cfg(test)]
+use render::{render, render_body};
 
 /// An open, append-only audit file and the state of its hash chain.
 #[derive(Debug)]

@@ -4,9 +4,9 @@
 
 mod dir;
 mod log;
-pub mod record;
 mod output;
 mod outputs;
+pub mod record;
 pub mod sign;
 mod signatures;
 mod syncer;
@@ -21,7 +21,8 @@ pub use signatures::{SignatureReport, check_signatures};
 pub use syncer::Recorded;
 pub use trail_check::{TrailCheck, check};
 pub use verify::{
-    DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify, verify_chain,
+    DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify,
+    verify_chain,
 };
 
 use sha2::{Digest, Sha256};

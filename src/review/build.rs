@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{
     Answer, ApprovalRow, Attempt, CLOCK_JUMP_MS, ClockJump, Decision, DeviationRow, Edit, Gap, Integrity,
-    Note, OverTarget, Review, StepVisit, TimeSplit, text,
+    Note, Review, StepVisit, TimeSplit, text,
 };
 use crate::audit::record::{self, Common, Line, Record};
 use crate::error::Error;
@@ -67,25 +67,6 @@ pub fn from_lines(lines: impl IntoIterator<Item = Line>, path: &str, integrity: 
         builder.feed(line);
     }
     builder.finish()
-}
-
-/// The visits that took longer than their target, worst first: each visit with its time.
-fn over_target<'a>(visits: impl Iterator<Item = (&'a StepVisit, u64)>) -> Vec<OverTarget> {
-    let mut over: Vec<OverTarget> = visits
-        .enumerate()
-        .filter_map(|(i, (v, took_ms))| {
-            let target_ms = v.target_ms?;
-            (took_ms > target_ms).then(|| OverTarget {
-                visit: i,
-                step: v.step.clone(),
-                took_ms,
-                target_ms,
-                over_ms: took_ms - target_ms,
-            })
-        })
-        .collect();
-    over.sort_by_key(|o| (std::cmp::Reverse(o.over_ms), o.visit));
-    over
 }
 
 /// What a visit opens with: its `step presented`, or a `step started` that was not.
@@ -287,7 +268,11 @@ impl Builder {
                 by: a.principal,
                 key: a.key,
                 reason: a.reason,
-                ..approval(if a.decision == "deny" { "denied" } else { "approved" })
+                ..approval(if a.decision == "deny" {
+                    "denied"
+                } else {
+                    "approved"
+                })
             }),
             Record::ApprovalRefused(a) => self.r.approvals.push(ApprovalRow {
                 reason: a.why,

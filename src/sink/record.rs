@@ -69,7 +69,10 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
                 file_sha256: file_sha256.clone(),
                 mode: mode.as_str().into(),
                 targets: targets.clone(),
-                inputs: inputs.iter().map(|(k, v)| (k.clone(), v.as_str().into())).collect(),
+                inputs: inputs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().into()))
+                    .collect(),
                 rto_ms: ms(*rto),
                 since_offset_ms: ms(*since_offset),
                 // Always written, true or false: a trail without it predates the field.
@@ -304,7 +307,9 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             audit.checkpoint_if_due()?;
         }
         Event::Hangup { reason } => {
-            let hangup = r::Hangup { reason: reason.clone() };
+            let hangup = r::Hangup {
+                reason: reason.clone(),
+            };
             audit.append_record(&Record::Hangup(hangup), None, None, true)?;
         }
         Event::Deviation(d) => {

@@ -11,7 +11,10 @@ use crate::error::Error;
 impl AuditLog {
     /// The output of an attempt a crash cut off is evidence too: its size and SHA-256 go into
     /// the chain before the run goes on, so `verify` can check it from then on.
-    pub(super) fn record_cut_off_output(&mut self, unfinished: &super::super::UnfinishedOutput) -> Result<(), Error> {
+    pub(super) fn record_cut_off_output(
+        &mut self,
+        unfinished: &super::super::UnfinishedOutput,
+    ) -> Result<(), Error> {
         // Only a file of the run's own folder is evidence; `verify` reports any other path.
         if super::super::outputs::plain_output(Some(&self.run_id), &unfinished.path).is_none() {
             return Ok(());

@@ -98,4 +98,3 @@ pub(crate) fn render(parts: &EventParts) -> Result<(String, String), Error> {
 pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
-

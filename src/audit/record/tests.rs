@@ -157,7 +157,9 @@ fn samples() -> Vec<Record> {
             reason: some("x"),
             output: Some(output(None)),
         }),
-        Record::Hangup(Hangup { reason: "SIGHUP".into() }),
+        Record::Hangup(Hangup {
+            reason: "SIGHUP".into(),
+        }),
         Record::Deviation(Deviation {
             kind: "skipped".into(),
             allowed: false,
@@ -301,12 +303,18 @@ fn every_variant_comes_back_byte_for_byte() {
         let json = serde_json::to_string(record).unwrap();
         let tag = format!("{{\"event\":{}", serde_json::to_string(record.name()).unwrap());
         assert_eq!(format!("{tag}{}}}", members(record).unwrap()), json);
+        // And as a reader gets it, from a whole line, common members first.
+        let line = format!(
+            "{{\"v\":1,\"seq\":0,\"ts\":\"t\",\"mono_ms\":0,\"run\":\"r\",\"event\":{},\"operator\":\"o\"{},\"prev\":\"p\",\"hash\":\"h\"}}",
+            serde_json::to_string(record.name()).unwrap(),
+            members(record).unwrap()
+        );
+        assert_eq!(&Line::decode(line.as_bytes()).unwrap().record, record, "{line}");
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(&Line::from_value(&value).unwrap().record, record, "{line}");
     }
     for name in Record::NAMES {
-        assert!(
-            samples.iter().any(|r| r.name() == *name),
-            "no sample of `{name}`"
-        );
+        assert!(samples.iter().any(|r| r.name() == *name), "no sample of `{name}`");
     }
 }
 
@@ -316,7 +324,11 @@ fn an_unknown_event_reads_as_unknown_and_keeps_its_common_members() {
     let line = Line::decode(line).unwrap();
     assert_eq!(line.record, Record::Unknown);
     assert_eq!(
-        (line.common.seq, line.common.step.as_deref(), line.common.event.as_str()),
+        (
+            line.common.seq,
+            line.common.step.as_deref(),
+            line.common.event.as_str()
+        ),
         (4, Some("s"), "from the future")
     );
     // A known event whose member has another type (a newer writer's) keeps its name.

@@ -1,7 +1,7 @@
 //! The end of a review: the seal's word, where the time went, the gaps, the verdict.
 
-use super::super::{Attempt, Gap, HostTime, Integrity, Review, fmt_rto, fmt_total};
-use super::{Builder, over_target};
+use super::super::{Attempt, Gap, HostTime, Integrity, OverTarget, Review, StepVisit, fmt_rto, fmt_total};
+use super::Builder;
 
 impl Builder {
     pub(super) fn finish(mut self) -> Review {
@@ -135,4 +135,23 @@ fn kind(walks: &[Option<bool>]) -> &'static str {
     } else {
         "unknown"
     }
+}
+
+/// The visits that took longer than their target, worst first: each visit with its time.
+pub(super) fn over_target<'a>(visits: impl Iterator<Item = (&'a StepVisit, u64)>) -> Vec<OverTarget> {
+    let mut over: Vec<OverTarget> = visits
+        .enumerate()
+        .filter_map(|(i, (v, took_ms))| {
+            let target_ms = v.target_ms?;
+            (took_ms > target_ms).then(|| OverTarget {
+                visit: i,
+                step: v.step.clone(),
+                took_ms,
+                target_ms,
+                over_ms: took_ms - target_ms,
+            })
+        })
+        .collect();
+    over.sort_by_key(|o| (std::cmp::Reverse(o.over_ms), o.visit));
+    over
 }

@@ -4,7 +4,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::{Builder, Integrity, OverTarget, over_target};
+use super::super::OverTarget;
+use super::finish::over_target;
+use super::{Builder, Integrity};
 use crate::audit::record::Line;
 
 /// The review of a run kept as its trail is written (issue 25: the end of a run said a step

@@ -172,9 +172,8 @@ fn the_kind_of_a_run_counts_every_walk_of_it() {
             json!({"unattended": unattended}),
         )
     };
-    let kind = |events: Vec<Value>| {
-        from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false }).kind
-    };
+    let kind =
+        |events: Vec<Value>| from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false }).kind;
     assert_eq!(kind(vec![start(Some(true))]), "unattended");
     assert_eq!(kind(vec![start(Some(false))]), "interactive");
     assert_eq!(kind(vec![start(Some(true)), resumed(true)]), "unattended");
