@@ -5,14 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use indexmap::IndexMap;
-use serde_json::Value;
-
+use crate::audit::record::{Common, Line, Record};
 use crate::error::Error;
 use crate::events::{Mode, RunOutcome};
 use crate::executor::{Continue, CutOff, End};
 use crate::runbook::{Outcome, Runbook, StepKind};
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 
 /// What the trail of an interrupted run holds.
 #[derive(Debug, Clone)]
@@ -40,25 +39,24 @@ pub struct Recorded {
     pub continue_at: Continue,
 }
 
-fn text<'a>(event: &'a Value, key: &str) -> &'a str {
-    event[key].as_str().unwrap_or("")
-}
-
-fn ts(event: &Value) -> Result<DateTime<Utc>, Error> {
-    DateTime::parse_from_rfc3339(text(event, "ts"))
+fn ts(event: &Common) -> Result<DateTime<Utc>, Error> {
+    DateTime::parse_from_rfc3339(&event.ts)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Error::runtime(format!("event seq {} has no valid `ts`", event["seq"])))
+        .map_err(|_| Error::runtime(format!("event seq {} has no valid `ts`", event.seq)))
 }
 
-fn map(event: &Value, key: &str) -> IndexMap<String, String> {
-    event[key]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
+/// Whether a step's recorded outcome lets the walk go on.
+fn ok(outcome: &str) -> bool {
+    matches!(outcome, "ok" | "skipped" | "marked done")
+}
+
+/// The fleet a host's event belongs to, when it is one host of a fleet step.
+fn fleet_of(record: &Record) -> Option<&str> {
+    match record {
+        Record::StepStarted(s) => s.fleet.as_deref(),
+        Record::StepFinished(f) => f.fleet.as_deref(),
+        _ => None,
+    }
 }
 
 /// The main runbook's step an event is about: `call/sub` belongs to the call step `call`.
@@ -70,8 +68,9 @@ fn top_level(step: &str) -> (&str, bool) {
 }
 
 /// Where the walk stood, event by event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 enum Position {
+    #[default]
     NotStarted,
     Presented(String),
     Started {
@@ -89,127 +88,134 @@ enum Position {
     Decided(String),
 }
 
-/// Rebuilds the run from its events (already verified: the chain holds).
-pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
-    let first = events
-        .first()
-        .filter(|e| text(e, "event") == "run started")
-        .ok_or_else(|| Error::runtime("the trail does not begin with a `run started` event"))?;
-    let last = events.last().unwrap_or(first);
-    let mut position = Position::NotStarted;
-    let mut captures = IndexMap::new();
-    let mut attempts: HashMap<String, u32> = HashMap::new();
-    let mut walk_end: Option<End> = None;
-    let mut cleaned: Vec<String> = Vec::new();
-    let mut deviations = Vec::new();
-    let mut last_started: Option<Position> = None;
-    // A cleanup step started and not (yet) finished.
-    let mut cut: Option<CutOff> = None;
-    let is_cleanup = |id: &str| runbook.cleanup.iter().any(|s| s.id() == id);
+/// What the fold over the records keeps.
+#[derive(Default)]
+struct Walk {
+    position: Position,
+    captures: IndexMap<String, String>,
+    attempts: HashMap<String, u32>,
+    walk_end: Option<End>,
+    cleaned: Vec<String>,
+    deviations: Vec<crate::events::Deviation>,
+    last_started: Option<Position>,
+    /// A cleanup step started and not (yet) finished.
+    cut: Option<CutOff>,
+}
 
-    for event in events {
-        let kind = text(event, "event");
-        let step = text(event, "step");
-        if kind == "walk ended" {
-            walk_end = Some(End {
-                outcome: outcome_of(text(event, "outcome")),
-                message: event["message"].as_str().map(String::from),
-            });
-            continue;
-        }
-        // The terminal hung up and the running command was stopped part-way: what it did is
-        // unknown, as after a crash.
-        if kind == "hangup" {
-            if let (Position::Finished { ok: false, .. }, Some(started)) = (&position, &last_started) {
-                position = started.clone();
+impl Walk {
+    /// One record more.
+    fn fold(&mut self, line: &Line, is_cleanup: &dyn Fn(&str) -> bool) {
+        let (c, record) = (&line.common, &line.record);
+        let step = c.step.as_deref().unwrap_or("");
+        match record {
+            Record::WalkEnded(w) => {
+                self.walk_end = Some(End {
+                    outcome: outcome_of(&w.outcome),
+                    message: w.message.clone(),
+                });
+                return;
             }
-            continue;
+            // The terminal hung up and the running command was stopped part-way: what it did
+            // is unknown, as after a crash.
+            Record::Hangup(_) => {
+                if let (Position::Finished { ok: false, .. }, Some(started)) =
+                    (&self.position, &self.last_started)
+                {
+                    self.position = started.clone();
+                }
+                return;
+            }
+            _ => {}
         }
         if step.is_empty() {
-            continue;
+            return;
         }
-        if kind == "deviation"
-            && let Some(k) = crate::events::DeviationKind::parse(text(event, "kind"))
+        if let Record::Deviation(d) = record
+            && let Some(k) = crate::events::DeviationKind::parse(&d.kind)
         {
-            deviations.push(crate::events::Deviation {
+            self.deviations.push(crate::events::Deviation {
                 step: step.to_string(),
                 kind: k,
-                detail: event["detail"].as_str().map(String::from),
+                detail: d.detail.clone(),
             });
         }
-        if let Some(n) = event["attempt"].as_u64().filter(|_| kind == "step started") {
-            let count = attempts.entry(step.to_string()).or_insert(0);
+        if let Record::StepStarted(started) = record
+            && let Some(n) = started.attempt
+        {
+            let count = self.attempts.entry(step.to_string()).or_insert(0);
             *count = (*count).max(n as u32);
         }
-        if walk_end.is_some() {
+        if self.walk_end.is_some() {
             if is_cleanup(step) {
-                cleanup_event(&mut cut, &mut cleaned, event, kind, step);
+                cleanup_event(&mut self.cut, &mut self.cleaned, line, step);
             }
-            continue;
+            return;
         }
         let (top, inside_call) = top_level(step);
         if inside_call {
-            continue;
+            return;
         }
+        let position = &mut self.position;
         // One host of a fleet step: the step stays started until `fleet step finished`.
-        if let Some(label) = event["fleet"].as_str() {
-            let host = text(event, "host").to_string();
+        if let Some(label) = fleet_of(record) {
+            let host = c.host.clone().unwrap_or_default();
             let same = matches!(&position, Position::Started { step: s, fleet: Some(_), .. } if s == top);
-            if !same && kind == "step started" {
-                position = Position::Started {
+            if !same && matches!(record, Record::StepStarted(_)) {
+                *position = Position::Started {
                     step: top.to_string(),
-                    ts: text(event, "ts").to_string(),
+                    ts: c.ts.clone(),
                     host: label.to_string(),
                     pgid: None,
                     fleet: Some(Default::default()),
                 };
             }
-            if let Position::Started { fleet: Some(p), .. } = &mut position {
+            if let Position::Started { fleet: Some(p), .. } = position {
                 // A lost host keeps the process group its start recorded: it may still run.
                 let group = p.unknown.iter().find(|(h, _)| *h == host).and_then(|(_, g)| *g);
                 p.unknown.retain(|(h, _)| *h != host);
                 p.finished.retain(|(h, _)| *h != host);
-                match kind {
-                    "step started" => p.unknown.push((host, None)),
-                    "step finished" if text(event, "outcome") == "lost" => p.unknown.push((host, group)),
-                    "step finished" => {
-                        let ok = matches!(text(event, "outcome"), "ok" | "skipped" | "marked done");
-                        p.finished.push((host, ok));
+                match record {
+                    Record::StepStarted(_) => p.unknown.push((host, None)),
+                    Record::StepFinished(f) if f.outcome.as_deref() == Some("lost") => {
+                        p.unknown.push((host, group))
+                    }
+                    Record::StepFinished(f) => {
+                        p.finished.push((host, ok(f.outcome.as_deref().unwrap_or(""))))
                     }
                     _ => {}
                 }
             }
-            last_started = Some(position.clone());
-            continue;
+            self.last_started = Some(position.clone());
+            return;
         }
-        match kind {
+        match record {
             // A host lost mid-step left the step unknown there, not failed: it stays started.
-            "fleet step finished"
-                if text(event, "outcome") == "lost"
+            Record::FleetFinished(f)
+                if f.outcome == "lost"
                     && matches!(&position, Position::Started { step: s, fleet: Some(_), .. } if s == top) => {
             }
-            "fleet step finished" => {
-                position = Position::Finished {
+            Record::FleetFinished(f) => {
+                *position = Position::Finished {
                     step: top.to_string(),
-                    ok: text(event, "outcome") == "ok",
+                    ok: f.outcome == "ok",
                 };
             }
-            "step presented" => position = Position::Presented(top.to_string()),
-            "step started" => {
-                position = Position::Started {
+            Record::StepPresented(_) => *position = Position::Presented(top.to_string()),
+            Record::StepStarted(_) => {
+                *position = Position::Started {
                     step: top.to_string(),
-                    ts: text(event, "ts").to_string(),
-                    host: text(event, "host").to_string(),
+                    ts: c.ts.clone(),
+                    host: c.host.clone().unwrap_or_default(),
                     pgid: None,
                     fleet: None,
                 };
-                last_started = Some(position.clone());
+                self.last_started = Some(position.clone());
             }
-            "remote process" => {
-                let group = event["pgid"].as_i64().map(|p| p as i32);
-                match &mut position {
+            Record::RemoteProcess(r) => {
+                let group = r.pgid.map(|p| p as i32);
+                match position {
                     Position::Started { fleet: Some(p), .. } => {
-                        let host = text(event, "host");
+                        let host = c.host.as_deref().unwrap_or("");
                         if let Some(entry) = p.unknown.iter_mut().find(|(h, _)| h == host) {
                             entry.1 = group;
                         }
@@ -217,27 +223,55 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
                     Position::Started { pgid, .. } => *pgid = group,
                     _ => {}
                 }
-                last_started = Some(position.clone());
+                self.last_started = Some(position.clone());
             }
             // A lost step's outcome is unknown: as if it had never finished.
-            "step finished" if text(event, "outcome") == "lost" => {}
-            "step finished" => {
-                let outcome = text(event, "outcome");
-                if let Some(capture) = event["capture"].as_object() {
-                    let name = capture.get("name").and_then(Value::as_str).unwrap_or("");
-                    let value = capture.get("value").and_then(Value::as_str).unwrap_or("");
-                    captures.insert(name.to_string(), value.to_string());
+            Record::StepFinished(f) if f.outcome.as_deref() == Some("lost") => {}
+            Record::StepFinished(f) => {
+                if let Some(capture) = &f.capture {
+                    self.captures.insert(capture.name.clone(), capture.value.clone());
                 }
                 // A retry attempt that failed is followed by another start; only the last counts.
-                position = Position::Finished {
+                *position = Position::Finished {
                     step: top.to_string(),
-                    ok: matches!(outcome, "ok" | "skipped" | "marked done"),
+                    ok: ok(f.outcome.as_deref().unwrap_or("")),
                 };
             }
-            "decision" => position = Position::Decided(text(event, "goto").to_string()),
+            Record::Decision(d) => *position = Position::Decided(d.goto.clone()),
             _ => {}
         }
     }
+}
+
+/// Rebuilds the run from its records (already verified: the chain holds): a fold over them.
+pub fn rebuild(lines: &[Line], runbook: &Runbook) -> Result<Recorded, Error> {
+    let (first, started) = match lines.first() {
+        Some(Line {
+            common,
+            record: Record::RunStarted(started),
+        }) => (common, started),
+        _ => {
+            return Err(Error::runtime(
+                "the trail does not begin with a `run started` event",
+            ));
+        }
+    };
+    let last = lines.last().map_or(first, |l| &l.common);
+    let is_cleanup = |id: &str| runbook.cleanup.iter().any(|s| s.id() == id);
+    let mut walk = Walk::default();
+    for line in lines {
+        walk.fold(line, &is_cleanup);
+    }
+    let Walk {
+        position,
+        captures,
+        attempts,
+        walk_end,
+        mut cleaned,
+        deviations,
+        cut,
+        ..
+    } = walk;
 
     let continue_at = match walk_end {
         Some(end) => {
@@ -252,16 +286,13 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
             }
         }
         None => match position {
-            Position::NotStarted => {
-                let start = first["start_at"].as_str().map(String::from);
-                Continue::Step(start.unwrap_or_else(|| {
-                    runbook
-                        .steps
-                        .first()
-                        .map(|s| s.id().to_string())
-                        .unwrap_or_default()
-                }))
-            }
+            Position::NotStarted => Continue::Step(started.start_at.clone().unwrap_or_else(|| {
+                runbook
+                    .steps
+                    .first()
+                    .map(|s| s.id().to_string())
+                    .unwrap_or_default()
+            })),
             Position::Presented(step) => Continue::Step(step),
             Position::Started {
                 step,
@@ -292,20 +323,24 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
         },
     };
     Ok(Recorded {
-        run_id: text(first, "run").to_string(),
-        file: text(first, "file").to_string(),
-        file_sha256: text(first, "file_sha256").to_string(),
-        mode: if text(first, "mode") == "drill" {
+        run_id: first.run.clone(),
+        file: started.file.clone(),
+        file_sha256: started.file_sha256.clone(),
+        mode: if started.mode == "drill" {
             Mode::Drill
         } else {
             Mode::Incident
         },
-        targets: map(first, "targets"),
-        inputs: map(first, "inputs"),
+        targets: started.targets.clone(),
+        inputs: started
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+            .collect(),
         started_at: ts(first)?,
-        since_offset: Duration::from_millis(first["since_offset_ms"].as_u64().unwrap_or(0)),
-        allow_prod: first["allow_prod"].as_bool().unwrap_or(false),
-        operator: text(last, "operator").to_string(),
+        since_offset: Duration::from_millis(started.since_offset_ms),
+        allow_prod: started.allow_prod,
+        operator: last.operator.clone(),
         last_ts: ts(last)?,
         captures,
         attempts,
@@ -316,15 +351,15 @@ pub fn rebuild(events: &[Value], runbook: &Runbook) -> Result<Recorded, Error> {
 
 /// One event of a cleanup step, after the walk ended: done once it finished (on a fleet,
 /// once `fleet step finished`), cut off while only its start (or a host's) is recorded.
-fn cleanup_event(cut: &mut Option<CutOff>, cleaned: &mut Vec<String>, event: &Value, kind: &str, step: &str) {
-    let host = text(event, "host").to_string();
-    let fleet = event["fleet"].as_str();
-    match kind {
-        "step started" => {
+fn cleanup_event(cut: &mut Option<CutOff>, cleaned: &mut Vec<String>, line: &Line, step: &str) {
+    let host = line.common.host.clone().unwrap_or_default();
+    let fleet = fleet_of(&line.record);
+    match &line.record {
+        Record::StepStarted(_) => {
             if cut.as_ref().is_none_or(|c| c.step != step) {
                 *cut = Some(CutOff {
                     step: step.to_string(),
-                    started: text(event, "ts").to_string(),
+                    started: line.common.ts.clone(),
                     host: fleet.unwrap_or(&host).to_string(),
                     pgid: None,
                     fleet: fleet.map(|_| Default::default()),
@@ -336,8 +371,8 @@ fn cleanup_event(cut: &mut Option<CutOff>, cleaned: &mut Vec<String>, event: &Va
                 p.unknown.push((host, None));
             }
         }
-        "remote process" => {
-            let group = event["pgid"].as_i64().map(|p| p as i32);
+        Record::RemoteProcess(r) => {
+            let group = r.pgid.map(|p| p as i32);
             match cut {
                 Some(CutOff { fleet: Some(p), .. }) => {
                     if let Some(entry) = p.unknown.iter_mut().find(|(h, _)| *h == host) {
@@ -348,14 +383,13 @@ fn cleanup_event(cut: &mut Option<CutOff>, cleaned: &mut Vec<String>, event: &Va
                 None => {}
             }
         }
-        "step finished" if fleet.is_some() => {
+        Record::StepFinished(f) if fleet.is_some() => {
             if let Some(CutOff { fleet: Some(p), .. }) = cut {
                 p.unknown.retain(|(h, _)| *h != host);
-                let ok = matches!(text(event, "outcome"), "ok" | "skipped" | "marked done");
-                p.finished.push((host, ok));
+                p.finished.push((host, ok(f.outcome.as_deref().unwrap_or(""))));
             }
         }
-        "step finished" | "fleet step finished" => {
+        Record::StepFinished(_) | Record::FleetFinished(_) => {
             cleaned.push(step.to_string());
             *cut = None;
         }

@@ -15,13 +15,23 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+use super::GENESIS;
 use super::dir::{AuditDir, RunDir, file_safe, trail_dir, trail_is_a_link};
-use super::output::OutputRecorder;
+use super::record::{self, Record};
 use super::sign::{AUDIT_NAMESPACE, Signature, Signer};
 use super::syncer::Recorded;
 use super::verify::{Status, scan};
-use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, RESERVED, event_hash, sha256_hex};
 use crate::error::Error;
+
+mod files;
+mod recover;
+mod render;
+#[cfg(test)]
+use super::{RESERVED, event_hash};
+pub(crate) use render::timestamp;
+use render::{EventParts, line_of, map_members, render_members};
+#[cfg(test)]
+use render::{render, render_body};
 
 /// An open, append-only audit file and the state of its hash chain.
 #[derive(Debug)]
@@ -70,80 +80,8 @@ pub struct AuditLog {
 /// Run time between signed checkpoints, so a crashed run keeps a signed prefix.
 pub const CHECKPOINT_EVERY_MS: u64 = 60_000;
 
-/// What one event is made of, besides the chain state.
-pub(crate) struct EventParts<'a> {
-    pub seq: u64,
-    pub ts: &'a str,
-    pub mono_ms: u64,
-    pub run: &'a str,
-    pub event: &'a str,
-    pub operator: &'a str,
-    pub step: Option<&'a str>,
-    pub host: Option<&'a str>,
-    pub fields: &'a Map<String, Value>,
-    pub prev: &'a str,
-}
-
-/// Serializes one event without its hash member (ending in `,"prev":"<64 hex>"}`) and
-/// returns it with its hash.
-pub(crate) fn render_body(parts: &EventParts) -> Result<(String, String), Error> {
-    fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, Error> {
-        serde_json::to_string(value)
-            .map_err(|e| Error::runtime(format!("cannot serialize an audit event: {e}")))
-    }
-    let mut body = format!(
-        "{{\"v\":{FORMAT_VERSION},\"seq\":{},\"ts\":{},\"mono_ms\":{},\"run\":{},\"event\":{},\"operator\":{}",
-        parts.seq,
-        json(parts.ts)?,
-        parts.mono_ms,
-        json(parts.run)?,
-        json(parts.event)?,
-        json(parts.operator)?,
-    );
-    for (key, value) in [("step", parts.step), ("host", parts.host)] {
-        if let Some(value) = value {
-            body.push_str(&format!(",\"{key}\":{}", json(value)?));
-        }
-    }
-    for (key, value) in parts.fields {
-        if RESERVED.contains(&key.as_str()) {
-            return Err(Error::runtime(format!(
-                "audit event `{}` has a field named `{key}`, which every event already has",
-                parts.event
-            )));
-        }
-        body.push_str(&format!(",{}:{}", json(key)?, json(value)?));
-    }
-    body.push_str(&format!(",\"prev\":\"{}\"}}", parts.prev));
-    let hash = event_hash(parts.prev, body.as_bytes());
-    Ok((body, hash))
-}
-
-/// An event's line from its body and hash: the hash member last, after the signature over
-/// that hash when there is one (`docs/audit.md`), and the newline.
-pub(crate) fn line_of(mut body: String, hash: &str, signature: Option<&Signature>) -> Result<String, Error> {
-    body.pop(); // the closing brace, re-added after the hash member
-    if let Some(signature) = signature {
-        let json = serde_json::to_string(signature)
-            .map_err(|e| Error::runtime(format!("cannot serialize a signature: {e}")))?;
-        body.push_str(",\"signature\":");
-        body.push_str(&json);
-    }
-    body.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
-    debug_assert!(body.len() > HASH_MEMBER_LEN);
-    Ok(body)
-}
-
-/// Serializes one unsigned event as its line (with the trailing `\n`) and returns it with its hash.
-#[cfg(test)]
-pub(crate) fn render(parts: &EventParts) -> Result<(String, String), Error> {
-    let (body, hash) = render_body(parts)?;
-    Ok((line_of(body, &hash, None)?, hash))
-}
-
-/// UTC, RFC 3339, milliseconds, `Z`: `2026-11-22T03:02:11.123Z`.
-pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+fn record_members(record: &Record) -> Result<String, Error> {
+    record::members(record).map_err(|e| Error::runtime(format!("cannot serialize an audit event: {e}")))
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -322,73 +260,10 @@ impl AuditLog {
         Ok(log)
     }
 
-    /// The output of an attempt a crash cut off is evidence too: its size and SHA-256 go into
-    /// the chain before the run goes on, so `verify` can check it from then on.
-    fn record_cut_off_output(&mut self, unfinished: &super::UnfinishedOutput) -> Result<(), Error> {
-        // Only a file of the run's own folder is evidence; `verify` reports any other path.
-        if super::outputs::plain_output(Some(&self.run_id), &unfinished.path).is_none() {
-            return Ok(());
-        }
-        let file = self.dir.join(&unfinished.path);
-        let mut buf = vec![0u8; 1 << 20];
-        let (size, sha256) = match super::outputs::digest(&file, &mut buf) {
-            Ok(found) => found,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_error("read the cut-off output", &file, e)),
-        };
-        let mut fields = Map::new();
-        if let Some(attempt) = unfinished.attempt {
-            fields.insert("attempt".into(), attempt.into());
-        }
-        fields.insert(
-            "output".into(),
-            serde_json::json!({"path": unfinished.path, "size": size, "sha256": sha256}),
-        );
-        self.append(
-            "output recovered",
-            unfinished.step.as_deref(),
-            unfinished.host.as_deref(),
-            fields,
-            true,
-        )?;
-        Ok(())
-    }
-
-    /// Saves the bytes after `good_len` beside the run's outputs, cuts them from the file and
-    /// records that in the chain.
-    fn set_aside_torn_line(&mut self, line: usize, good_len: u64) -> Result<(), Error> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut bytes = Vec::new();
-        self.file
-            .seek(SeekFrom::Start(good_len))
-            .and_then(|_| self.file.read_to_end(&mut bytes))
-            .map_err(|e| io_error("read the torn last line of", &self.path, e))?;
-        let name = format!("torn-line-{line}.bin");
-        let relative = format!("{}/{name}", self.run_id);
-        let saved = self.dir.join(&relative);
-        let mut out = self
-            .outputs
-            .create_file(&name)
-            .map_err(|e| io_error("save the torn last line to", &saved, e.into()))?;
-        out.write_all(&bytes)
-            .and_then(|()| out.sync_all())
-            .map_err(|e| io_error("save the torn last line to", &saved, e))?;
-        self.file
-            .set_len(good_len)
-            .and_then(|()| self.file.sync_all())
-            .map_err(|e| io_error("cut the torn last line from", &self.path, e))?;
-        let mut fields = Map::new();
-        fields.insert("torn_line".into(), line.into());
-        fields.insert("bytes".into(), bytes.len().into());
-        fields.insert("sha256".into(), sha256_hex(&bytes).into());
-        fields.insert("saved_to".into(), relative.into());
-        self.append("recovery", None, None, fields, true)?;
-        Ok(())
-    }
-
     /// Appends one event; `fields` follow the common members in their given order. The line
     /// goes out in one write; `durable` fsyncs it before returning (step started, run
-    /// started/finished). Returns the event's seq.
+    /// started/finished). Returns the event's seq. The untyped path: deliveries, which
+    /// `notify` builds member by member, and tests; everything else is a `Record`.
     pub fn append(
         &mut self,
         event: &str,
@@ -397,19 +272,33 @@ impl AuditLog {
         fields: Map<String, Value>,
         durable: bool,
     ) -> Result<u64, Error> {
-        self.append_as(event, step, host, fields, durable, false)
+        let members = map_members(event, &fields)?;
+        self.append_as(event, step, host, members, durable, false)
     }
 
-    /// Like `append`, with a signature over the event's own hash when the run signs (resume
-    /// and hand-off events, checkpoints). Always durable.
-    pub fn append_signed(
+    /// Appends one record, as `append`: the record's own members follow the common ones in
+    /// the order `Record` declares them.
+    pub fn append_record(
         &mut self,
-        event: &str,
+        record: &Record,
         step: Option<&str>,
         host: Option<&str>,
-        fields: Map<String, Value>,
+        durable: bool,
     ) -> Result<u64, Error> {
-        self.append_as(event, step, host, fields, true, true)
+        let members = record_members(record)?;
+        self.append_as(record.name(), step, host, members, durable, false)
+    }
+
+    /// Like `append_record`, with a signature over the event's own hash when the run signs
+    /// (resume and hand-off events, checkpoints). Always durable.
+    pub fn append_signed(
+        &mut self,
+        record: &Record,
+        step: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<u64, Error> {
+        let members = record_members(record)?;
+        self.append_as(record.name(), step, host, members, true, true)
     }
 
     fn append_as(
@@ -417,7 +306,7 @@ impl AuditLog {
         event: &str,
         step: Option<&str>,
         host: Option<&str>,
-        mut fields: Map<String, Value>,
+        mut members: String,
         durable: bool,
         sign: bool,
     ) -> Result<u64, Error> {
@@ -435,29 +324,36 @@ impl AuditLog {
         }
         let ts = timestamp(chrono::Utc::now());
         let mono_ms = self.mono_offset_ms + self.started.elapsed().as_millis() as u64;
-        let body_of = |fields: &Map<String, Value>| {
-            render_body(&EventParts {
-                seq: self.seq,
-                ts: &ts,
-                mono_ms,
-                run: &self.run_id,
-                event,
-                operator: &self.operator,
-                step,
-                host,
-                fields,
-                prev: &self.prev,
-            })
+        let no_fields = Map::new();
+        let body_of = |members: &str| {
+            render_members(
+                &EventParts {
+                    seq: self.seq,
+                    ts: &ts,
+                    mono_ms,
+                    run: &self.run_id,
+                    event,
+                    operator: &self.operator,
+                    step,
+                    host,
+                    fields: &no_fields,
+                    prev: &self.prev,
+                },
+                members,
+            )
         };
-        let (mut body, mut hash) = body_of(&fields)?;
+        let (mut body, mut hash) = body_of(&members)?;
         let mut signature: Option<Signature> = None;
         if let (true, Some(signer)) = (sign, self.signer.as_ref()) {
             match signer.sign(AUDIT_NAMESPACE, hash.as_bytes()) {
                 Ok(s) => signature = Some(s),
                 Err(why) => {
-                    // Never lose the event for want of a signature: record why it has none.
-                    fields.insert("signature_error".into(), why.into());
-                    (body, hash) = body_of(&fields)?;
+                    // Never lose the event for want of a signature: record why it has none
+                    // (the last member of every signed record: `signature_error`).
+                    let why = serde_json::to_string(&why)
+                        .map_err(|e| Error::runtime(format!("cannot serialize an audit event: {e}")))?;
+                    members.push_str(&format!(",\"signature_error\":{why}"));
+                    (body, hash) = body_of(&members)?;
                 }
             }
         }
@@ -591,12 +487,26 @@ impl AuditLog {
         Err(Error::runtime(message))
     }
 
-    /// Seals the file: appends `run finished` with `fields`, then `events` (the count, this
-    /// one included) and `head` (the hash of the previous event), fsynced. Nothing can follow.
+    /// Seals the file: appends `run finished` with `seal`'s members, its `events` (the count,
+    /// this one included) and `head` (the hash of the previous event) set here, fsynced.
+    /// Nothing can follow.
+    pub fn seal_record(&mut self, mut seal: record::RunFinished) -> Result<u64, Error> {
+        seal.events = self.seq + 1;
+        seal.head = self.prev.clone();
+        let members = record_members(&Record::RunFinished(seal))?;
+        self.seal_with(members)
+    }
+
+    /// `seal_record` from members built by hand (tests of damaged and odd trails).
     pub fn seal(&mut self, mut fields: Map<String, Value>) -> Result<u64, Error> {
         fields.insert("events".into(), (self.seq + 1).into());
         fields.insert("head".into(), self.prev.clone().into());
-        let seq = self.append_as("run finished", None, None, fields, true, true)?;
+        let members = map_members("run finished", &fields)?;
+        self.seal_with(members)
+    }
+
+    fn seal_with(&mut self, members: String) -> Result<u64, Error> {
+        let seq = self.append_as("run finished", None, None, members, true, true)?;
         self.sealed = true;
         Ok(seq)
     }
@@ -618,9 +528,11 @@ impl AuditLog {
         if self.signer.is_none() || self.sealed || now < self.last_signed_ms + CHECKPOINT_EVERY_MS {
             return Ok(());
         }
-        let mut fields = Map::new();
-        fields.insert("events".into(), (self.seq + 1).into());
-        self.append_signed("checkpoint", None, None, fields)?;
+        let checkpoint = record::Checkpoint {
+            events: self.seq + 1,
+            signature_error: None,
+        };
+        self.append_signed(&Record::Checkpoint(checkpoint), None, None)?;
         Ok(())
     }
 
@@ -647,65 +559,9 @@ impl AuditLog {
         self.sealed
     }
 
-    /// Writes one of the files that come after the seal (`notifications.jsonl`, exempt from
-    /// the outputs check of a sealed trail) into `<run-id>/`: created 0600, never through a link.
-    pub fn write_after_seal(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
-        let mut file = self
-            .outputs
-            .create_file(name)
-            .map_err(|e| Error::runtime(format!("cannot create `{}/{name}`: {e}", self.run_id)))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| Error::runtime(format!("cannot write `{}/{name}`: {e}", self.run_id)))
-    }
-
     /// The hash of the last event written (64 zeros before the first).
     pub fn head(&self) -> &str {
         &self.prev
-    }
-
-    /// A recorder of one step attempt's full (already masked) output:
-    /// `<dir>/<run_id>/<step>-<attempt>.out`.
-    pub fn output(&self, step: &str, attempt: u32, host: Option<&str>) -> Result<OutputRecorder, Error> {
-        let name = output_file(step, attempt, host);
-        OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &name)
-    }
-
-    /// `<run_id>/<step>-<attempt>.out`, relative to the audit dir; a sub-run's `call/step`
-    /// becomes `call__step`.
-    /// A fleet host's is `<step>@<host>-<attempt>.out`.
-    pub fn output_name(&self, step: &str, attempt: u32, host: Option<&str>) -> String {
-        format!("{}/{}", self.run_id, output_file(step, attempt, host))
-    }
-
-    /// Creates the recording of shell session `n` of the run, `<run_id>/shell-<n>.cast`
-    /// (design §17), as every output file: 0600, never an existing file, never through a link.
-    pub fn shell_recording(&self, n: u32) -> Result<OutputRecorder, Error> {
-        OutputRecorder::create(&self.outputs, &self.dir, &self.run_id, &shell_file(n))
-    }
-
-    /// `<run_id>/shell-<n>.cast`, relative to the audit dir.
-    pub fn shell_recording_name(&self, n: u32) -> String {
-        format!("{}/{}", self.run_id, shell_file(n))
-    }
-
-    /// The number of the run's next shell session: one more than the highest recording in its
-    /// directory (a resumed run goes on counting, and never meets a file of its own).
-    pub fn next_shell_number(&self) -> u32 {
-        let highest = std::fs::read_dir(self.dir.join(&self.run_id))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                name.strip_prefix("shell-")?
-                    .strip_suffix(".cast")?
-                    .parse::<u32>()
-                    .ok()
-            })
-            .max()
-            .unwrap_or(0);
-        highest + 1
     }
 
     /// Test hook: replace the file handle (e.g. with `/dev/full`) to exercise real write errors.
@@ -728,18 +584,3 @@ impl Drop for AuditLog {
 
 #[cfg(test)]
 mod tests;
-
-/// A shell session's recording: `shell-<n>.cast` (no step's output file ends in `.cast`).
-fn shell_file(n: u32) -> String {
-    format!("shell-{n}.cast")
-}
-
-/// `<step>-<attempt>.out`, or `<step>@<host>-<attempt>.out` for a fleet host; a sub-run's
-/// `call/step` becomes `call__step`.
-fn output_file(step: &str, attempt: u32, host: Option<&str>) -> String {
-    let step = file_safe(&step.replace('/', "__"));
-    match host {
-        Some(host) => format!("{step}@{}-{attempt}.out", file_safe(host)),
-        None => format!("{step}-{attempt}.out"),
-    }
-}

@@ -7,6 +7,7 @@ mod dir;
 mod log;
 mod output;
 mod outputs;
+pub mod record;
 pub mod sign;
 mod signatures;
 mod syncer;
@@ -22,6 +23,7 @@ pub use syncer::Recorded;
 pub use trail_check::{TrailCheck, check};
 pub use verify::{
     DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify,
+    verify_chain,
 };
 
 use sha2::{Digest, Sha256};

@@ -109,6 +109,12 @@ pub fn verify(path: &Path) -> Result<Verification, Error> {
     Ok(scan(path, false)?.verification)
 }
 
+/// `verify` without the list of outputs (`outputs` left empty): what a review needs, in
+/// memory that does not grow with the run's steps (it runs beside the review's own).
+pub fn verify_chain(path: &Path) -> Result<Verification, Error> {
+    Ok(scan_with(path, false, false)?.verification)
+}
+
 /// Every event of an audit file that is not tampered with (a torn last line is left out).
 pub fn read_events(path: &Path) -> Result<Vec<Value>, Error> {
     let scan = scan(path, true)?;
@@ -216,6 +222,11 @@ struct Broken {
 }
 
 pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
+    scan_with(path, collect, true)
+}
+
+/// `scan`, keeping the outputs the trail declares only when `outputs` (for their check).
+fn scan_with(path: &Path, collect: bool, outputs: bool) -> Result<Scan, Error> {
     let read_error = |e: std::io::Error| Error::runtime(format!("cannot read `{}`: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(read_error)?;
     if !meta.is_file() {
@@ -341,8 +352,10 @@ pub(crate) fn scan(path: &Path, collect: bool) -> Result<Scan, Error> {
                 } else if event == "step finished" {
                     running.retain(|(key, _)| *key != attempt_key);
                 }
-                if let Some((path, size, sha256)) = checked.output.clone() {
-                    running.retain(|(_, file)| *file != path);
+                if let Some((path, _, _)) = &checked.output {
+                    running.retain(|(_, file)| file != path);
+                }
+                if let (true, Some((path, size, sha256))) = (outputs, checked.output) {
                     v.outputs.push(DeclaredOutput {
                         seq: expected,
                         step: checked.step.clone(),

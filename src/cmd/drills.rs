@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 
+use crate::audit::record::{Line, Record};
 use crate::audit::{self, Status};
 use crate::catalog;
 use crate::cli::DrillsArgs;
@@ -212,12 +212,9 @@ fn drill_trails(dir: &Path, books: &[DrillBook]) -> Result<Vec<Trail>> {
     let paths = crate::review::history::trail_files(dir)?;
     let mut trails = Vec::new();
     for path in paths {
-        let wanted = match first_event(&path) {
-            Some(first) if first["event"] == "run started" => {
-                first["mode"] == "drill"
-                    && books
-                        .iter()
-                        .any(|b| first["runbook"].as_str() == Some(b.id.as_str()))
+        let wanted = match first_event(&path).map(|line| line.record) {
+            Some(Record::RunStarted(first)) => {
+                first.mode == "drill" && books.iter().any(|b| first.runbook == b.id)
             }
             _ => {
                 let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
@@ -244,13 +241,13 @@ fn named_after(stem: &str, id: &str) -> bool {
 }
 
 /// The first line of a trail as JSON, read no further than 1 MiB.
-fn first_event(path: &Path) -> Option<Value> {
+fn first_event(path: &Path) -> Option<Line> {
     let file = std::fs::File::open(path).ok()?;
     let mut line = Vec::new();
     BufReader::new(file.take(1 << 20))
         .read_until(b'\n', &mut line)
         .ok()?;
-    serde_json::from_slice(line.trim_ascii_end()).ok()
+    Line::decode(line.trim_ascii_end())
 }
 
 /// The trail of a sealed PASS, checked as `audit verify` does: chain, outputs, signatures

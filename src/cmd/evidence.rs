@@ -200,6 +200,8 @@ fn first_event_file(trail: &Path) -> Option<String> {
     std::io::BufReader::new(file.take(1 << 20))
         .read_until(b'\n', &mut line)
         .ok()?;
-    let first: serde_json::Value = serde_json::from_slice(line.trim_ascii_end()).ok()?;
-    first["file"].as_str().map(str::to_string)
+    match crate::audit::record::Line::decode(line.trim_ascii_end())?.record {
+        crate::audit::record::Record::RunStarted(first) => Some(first.file).filter(|f| !f.is_empty()),
+        _ => None,
+    }
 }

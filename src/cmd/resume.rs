@@ -54,21 +54,20 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         );
         return Err(Error::Exit(exit::RUNTIME));
     }
-    let events = crate::audit::read_events(&path)?;
+    let events = crate::audit::record::read(&path)?;
+    let started = match events.first().map(|l| &l.record) {
+        Some(crate::audit::record::Record::RunStarted(started)) => Some(started),
+        _ => None,
+    };
     let operator = run.operator();
 
-    let file = events
-        .first()
-        .and_then(|e| e["file"].as_str())
-        .unwrap_or_default()
-        .to_string();
+    let file = started.map(|s| s.file.clone()).unwrap_or_default();
     // Recorded bindings first, then any the operator gives now (a host renamed, a new bastion).
-    let recorded_targets: Vec<Pair> = events
-        .first()
-        .and_then(|e| e["targets"].as_object())
-        .map(|m| {
-            m.iter()
-                .map(|(r, h)| Pair::new(r.as_str(), h.as_str().unwrap_or("")))
+    let recorded_targets: Vec<Pair> = started
+        .map(|s| {
+            s.targets
+                .iter()
+                .map(|(r, h)| Pair::new(r.as_str(), h.as_str()))
                 .collect()
         })
         .unwrap_or_default();
@@ -130,8 +129,8 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     let mut notify = run.notify(plan.main.runbook.escalate.as_ref())?;
     (notify.already, notify.sent_before) = crate::notify::already_sent(&events);
     // What already happened, as `runbook review` counts it, for whoever takes over.
-    let review = crate::review::from_events(
-        events.clone(),
+    let review = crate::review::from_lines(
+        events.iter().cloned(),
         &path.display().to_string(),
         crate::review::Integrity::Incomplete {
             torn_tail: check.verification.torn_tail.is_some(),
@@ -148,7 +147,7 @@ pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         unattended: run.unattended,
     };
     // A run started with --no-shell keeps it when resumed.
-    run.no_shell |= events.first().is_some_and(|e| e["no_shell"] == true);
+    run.no_shell |= started.is_some_and(|s| s.no_shell);
     crate::launch::launch(Launch {
         run,
         plan,

@@ -119,15 +119,14 @@ fn fire(d: &Dispatch, kind: Kind, escalate: Option<&(Duration, String)>) {
                 crate::secrets::escape::value(&to)
             );
             (d.banner)(&line);
-            let _ = d.records.send(Record {
-                event: "escalation due",
-                fields: Map::from_iter([
-                    ("after_ms".to_string(), ms(after)),
-                    ("to".to_string(), json!(to)),
-                    ("elapsed_ms".to_string(), ms(elapsed)),
-                    ("at".to_string(), json!(super::timestamp(chrono::Utc::now()))),
-                ]),
-            });
+            let _ = d
+                .records
+                .send(Record::EscalationDue(crate::audit::record::EscalationDue {
+                    after_ms: after.as_millis() as u64,
+                    to: to.clone(),
+                    elapsed_ms: elapsed.as_millis() as u64,
+                    at: super::timestamp(chrono::Utc::now()),
+                }));
             (
                 format!("escalation due: not resolved {after_text} into the incident: call {to}: {what}"),
                 Map::from_iter([("after_ms".to_string(), ms(after)), ("to".to_string(), json!(to))]),

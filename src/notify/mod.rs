@@ -120,13 +120,9 @@ impl Notice {
     }
 }
 
-/// What the trail gets: one event per delivery (or escalation), recorded when it is over.
-#[derive(Debug, Clone)]
-pub struct Record {
-    /// The trail's event name: `notification` or `escalation due`.
-    pub event: &'static str,
-    pub fields: Map<String, Value>,
-}
+/// What the trail gets: one event per delivery (`Record::Notification`) or escalation
+/// (`Record::EscalationDue`), recorded when it is over.
+pub use crate::audit::record::Record;
 
 /// The RTO clock of the run as this process sees it.
 #[derive(Debug, Clone, Copy)]
@@ -471,18 +467,18 @@ fn failure(outcome: StepOutcome) -> bool {
 
 /// The notices a trail shows were sent already (resume): by their CloudEvents type, and
 /// `escalation due`; and how many deliveries it records (the next notice's number follows).
-pub fn already_sent(events: &[Value]) -> (HashSet<Kind>, u64) {
+pub fn already_sent(events: &[crate::audit::record::Line]) -> (HashSet<Kind>, u64) {
     let mut sent = HashSet::new();
     let mut count = 0;
     for e in events {
-        match e["event"].as_str() {
-            Some("notification") => {
+        match &e.record {
+            Record::Notification(n) => {
                 count += 1;
-                if let Some(kind) = e["type"].as_str().and_then(Kind::parse_ce_type) {
+                if let Some(kind) = Kind::parse_ce_type(&n.kind) {
                     sent.insert(kind);
                 }
             }
-            Some("escalation due") => {
+            Record::EscalationDue(_) => {
                 sent.insert(Kind::EscalationDue);
             }
             _ => {}
@@ -493,14 +489,15 @@ pub fn already_sent(events: &[Value]) -> (HashSet<Kind>, u64) {
 
 /// A record as one line of `notifications.jsonl` (after the seal, so unchained).
 pub fn record_line(run: &str, record: &Record) -> String {
-    let mut line = Map::new();
-    line.insert("ts".into(), json!(timestamp(chrono::Utc::now())));
-    line.insert("run".into(), json!(run));
-    line.insert("event".into(), json!(record.event));
-    line.extend(record.fields.clone());
-    let mut text = Value::Object(line).to_string();
-    text.push('\n');
-    text
+    let json = |v: &str| Value::from(v).to_string();
+    // Members as in the trail, after `ts`, `run` and `event`; a record always serialises.
+    let members = crate::audit::record::members(record).unwrap_or_default();
+    format!(
+        "{{\"ts\":{},\"run\":{},\"event\":{}{members}}}\n",
+        json(&timestamp(chrono::Utc::now())),
+        json(run),
+        json(record.name())
+    )
 }
 
 /// UTC, RFC 3339, milliseconds, `Z`, as the trail writes its `ts`.

@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
-
 use super::{Channel, Format, Notice, Record};
+use crate::audit::record::{self, Notification};
 
 /// Deliveries waiting per channel; more are dropped (and recorded as such).
 pub const QUEUE_LEN: usize = 64;
@@ -32,10 +31,11 @@ struct Job {
     content_type: &'static str,
 }
 
-/// What a pending delivery is, to record it when it never ends.
+/// What a pending delivery is, to record it when it never ends: its record, the outcome yet
+/// to be filled in.
 #[derive(Clone)]
 struct Pending {
-    fields: Map<String, Value>,
+    notification: Notification,
     queued: Instant,
 }
 
@@ -104,23 +104,20 @@ impl Queue {
                 }
             };
             let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-            let mut fields = Map::new();
-            fields.insert("type".into(), json!(notice.kind.ce_type()));
-            fields.insert("id".into(), json!(notice.id()));
-            if let Some(step) = &notice.step {
-                fields.insert("subject".into(), json!(step));
-            }
-            fields.insert("channel".into(), json!(channel.shown));
-            fields.insert("format".into(), json!(channel.format.as_str()));
-            if channel.format == Format::PagerDuty {
-                fields.insert("dedup_key".into(), json!(notice.run.run_id));
-                fields.insert(
-                    "event_action".into(),
-                    json!(body["event_action"].as_str().unwrap_or_default()),
-                );
-            }
+            let pagerduty = channel.format == Format::PagerDuty;
+            let notification = Notification {
+                kind: notice.kind.ce_type().to_string(),
+                id: notice.id(),
+                subject: notice.step.clone(),
+                channel: channel.shown.clone(),
+                format: channel.format.as_str().to_string(),
+                dedup_key: pagerduty.then(|| notice.run.run_id.clone()),
+                event_action: pagerduty
+                    .then(|| body["event_action"].as_str().unwrap_or_default().to_string()),
+                ..Notification::default()
+            };
             let pending = Pending {
-                fields: fields.clone(),
+                notification,
                 queued: Instant::now(),
             };
             {
@@ -206,43 +203,24 @@ struct Try {
 }
 
 fn outcome_record(p: Pending, outcome: &str, tries: &[Try], error: Option<String>) -> Record {
-    let mut fields = p.fields;
-    fields.insert("outcome".into(), json!(outcome));
-    fields.insert("attempts".into(), json!(tries.len()));
-    if let Some(status) = tries.last().and_then(|t| t.status) {
-        fields.insert("status".into(), json!(status));
-    }
-    if let Some(error) = tries.last().and_then(|t| t.error.clone()) {
-        fields.insert("error".into(), json!(error));
-    }
-    if let Some(why) = error {
-        fields.insert("reason".into(), json!(why));
-    }
-    fields.insert(
-        "tries".into(),
-        json!(
-            tries
-                .iter()
-                .map(|t| {
-                    let mut o = Map::new();
-                    if let Some(s) = t.status {
-                        o.insert("status".into(), json!(s));
-                    }
-                    if let Some(e) = &t.error {
-                        o.insert("error".into(), json!(e));
-                    }
-                    o.insert("ms".into(), json!(t.ms));
-                    Value::Object(o)
-                })
-                .collect::<Vec<_>>()
-        ),
-    );
-    fields.insert("took_ms".into(), json!(p.queued.elapsed().as_millis() as u64));
-    fields.insert("at".into(), json!(super::timestamp(chrono::Utc::now())));
-    Record {
-        event: "notification",
-        fields,
-    }
+    Record::Notification(Notification {
+        outcome: outcome.to_string(),
+        attempts: tries.len() as u64,
+        status: tries.last().and_then(|t| t.status),
+        error: tries.last().and_then(|t| t.error.clone()),
+        reason: error,
+        tries: tries
+            .iter()
+            .map(|t| record::Try {
+                status: t.status,
+                error: t.error.clone(),
+                ms: t.ms,
+            })
+            .collect(),
+        took_ms: p.queued.elapsed().as_millis() as u64,
+        at: super::timestamp(chrono::Utc::now()),
+        ..p.notification
+    })
 }
 
 fn work(channel: &Channel, rx: Receiver<Job>, shared: &Mutex<Shared>, records: &Sender<Record>) {

@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::audit::{self, Status};
 use crate::error::Error;
 
-pub use build::{Tally, from_events};
+pub use build::{Tally, from_events, from_lines};
 pub use compare::Comparison;
 
 /// The version of the JSON document `--format json` prints (`docs/review.md`).
@@ -451,7 +451,7 @@ impl Review {
 pub fn load(path: &Path) -> Result<Review, Error> {
     let display = path.display().to_string();
     let (verification, built) = std::thread::scope(|scope| {
-        let verifying = scope.spawn(|| audit::verify(path));
+        let verifying = scope.spawn(|| audit::verify_chain(path));
         let built = build::read_lines(path, u64::MAX, &display, Integrity::IntactSealed);
         let verification = verifying
             .join()

@@ -309,6 +309,20 @@ fn a_second_operator_resuming_is_a_recorded_hand_off() {
     assert_eq!(resumed[0]["previous_operator"], "alice");
     assert_eq!(resumed[0]["hand_off"], true);
     assert!(resumed[0]["gap_ms"].as_u64().is_some());
+    // The same, as the typed trail reads it.
+    let typed: Vec<_> = crate::support::trail::records(&path)
+        .into_iter()
+        .filter_map(|line| match line.record {
+            runbook::audit::record::Record::RunResumed(r) => Some((line.common.operator, r)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(typed.len(), 1);
+    assert_eq!(typed[0].0, "bob");
+    assert_eq!(
+        (typed[0].1.previous_operator.as_str(), typed[0].1.hand_off),
+        ("alice", true)
+    );
 }
 
 #[test]

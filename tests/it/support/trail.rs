@@ -32,6 +32,23 @@ pub fn last_run_events(dir: &Path) -> Vec<serde_json::Value> {
     events(&audit_files(dir).pop().expect("a trail in the audit dir"))
 }
 
+/// The records of a trail, typed as the writer wrote them (`runbook::audit::record`: the
+/// format's one definition), in order. Panics on a line that is not an event.
+#[track_caller]
+pub fn records(trail: &Path) -> Vec<runbook::audit::record::Line> {
+    std::fs::read_to_string(trail)
+        .unwrap()
+        .lines()
+        .map(|l| runbook::audit::record::Line::decode(l.as_bytes()).expect("an event"))
+        .collect()
+}
+
+/// The records of the newest trail of the audit dir `dir`.
+#[track_caller]
+pub fn last_run_records(dir: &Path) -> Vec<runbook::audit::record::Line> {
+    records(&audit_files(dir).pop().expect("a trail in the audit dir"))
+}
+
 /// Waits until a run in `dir` has a step on disk as started (its command is running), and
 /// returns its audit file; panics after 30 s rather than hang.
 #[track_caller]
