@@ -1,5 +1,5 @@
 //! Writes a sealed audit file of N steps (default 100,000) through the real writer,
-//! `runbook::audit::AuditLog`, for `scripts/bench-review.sh`: a valid chain, events shaped as
+//! `runbook::testing::audit::AuditLog`, for `scripts/bench-review.sh`: a valid chain, events shaped as
 //! the executor writes them. Usage: gen_review_audit DIR [STEPS]; prints the file's path.
 
 use std::time::Instant;
@@ -14,8 +14,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = args.next().ok_or("usage: gen_review_audit DIR [STEPS]")?;
     let steps: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(100_000);
-    let run = runbook::audit::new_run_id("bench");
-    let mut log = runbook::audit::AuditLog::create(dir.as_ref(), &run, "bench", Instant::now())?;
+    let run = runbook::testing::audit::new_run_id("bench");
+    let mut log = runbook::testing::audit::AuditLog::create(dir.as_ref(), &run, "bench", Instant::now())?;
     log.append(
         "run started",
         None,

@@ -19,13 +19,13 @@ use crate::runbook::Runbook;
 const LIMIT: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Alertmanager,
     PagerDuty,
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Alertmanager => "alertmanager",
             Kind::PagerDuty => "pagerduty",
@@ -34,7 +34,7 @@ impl Kind {
 }
 
 /// The roots a path may start with, for `validate`.
-pub const ROOTS: [&str; 10] = [
+pub(crate) const ROOTS: [&str; 10] = [
     "labels",
     "annotations",
     "commonLabels",
@@ -48,14 +48,14 @@ pub const ROOTS: [&str; 10] = [
 ];
 
 #[derive(Debug, Clone)]
-pub struct Alert {
+pub(crate) struct Alert {
     pub kind: Kind,
     pub payload: Value,
 }
 
 impl Alert {
     /// Reads `FILE`, or standard input for `-`.
-    pub fn read(spec: &str) -> Result<Alert, Error> {
+    pub(crate) fn read(spec: &str) -> Result<Alert, Error> {
         use std::io::Read;
         let mut text = String::new();
         let what = if spec == "-" {
@@ -77,7 +77,7 @@ impl Alert {
         Alert::parse(&text).map_err(|e| Error::usage(format!("--alert: {what}: {e}")))
     }
 
-    pub fn parse(text: &str) -> Result<Alert, String> {
+    pub(crate) fn parse(text: &str) -> Result<Alert, String> {
         let payload: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let kind = if payload["alerts"].is_array() {
             match payload["version"].as_str() {
@@ -106,7 +106,7 @@ impl Alert {
     }
 
     /// The value at a path, as text (a string as is, a number or boolean written out).
-    pub fn resolve(&self, path: &str) -> Option<String> {
+    pub(crate) fn resolve(&self, path: &str) -> Option<String> {
         let (root, rest) = path.split_once('.').unwrap_or((path, ""));
         let mut at = match (self.kind, root) {
             (Kind::Alertmanager, "labels" | "annotations") => &self.first()[root],
@@ -139,7 +139,7 @@ impl Alert {
 
     /// What the trail records of the alert: where it came from and every alert's
     /// fingerprint (Alertmanager), or the incident (PagerDuty).
-    pub fn identity(&self) -> Value {
+    pub(crate) fn identity(&self) -> Value {
         let p = &self.payload;
         match self.kind {
             Kind::Alertmanager => json!({
@@ -166,7 +166,7 @@ impl Alert {
 
     /// Why this alert is for `runbook`, or `None`: its `alert.match` all hold (a bare name is
     /// a label of the first alert), or the alert's `runbook_url` annotation ends with its id.
-    pub fn matches(&self, runbook: &Runbook) -> Option<String> {
+    pub(crate) fn matches(&self, runbook: &Runbook) -> Option<String> {
         if let Some(spec) = &runbook.alert
             && !spec.matches.is_empty()
             && spec
@@ -193,7 +193,7 @@ impl Alert {
 
     /// `--set`s of the inputs the runbook maps from this alert, and warnings for the paths the
     /// payload lacks (those inputs are then given as usual: default, source, prompt).
-    pub fn inputs(&self, runbook: &Runbook) -> (Vec<crate::cli::Pair>, Vec<String>) {
+    pub(crate) fn inputs(&self, runbook: &Runbook) -> (Vec<crate::cli::Pair>, Vec<String>) {
         let (mut sets, mut missing) = (Vec::new(), Vec::new());
         if let Some(spec) = &runbook.alert {
             for (name, path) in &spec.inputs {

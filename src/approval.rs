@@ -13,11 +13,11 @@ use crate::audit::sign::{Against, Signature, check};
 use crate::error::Error;
 
 /// The namespace of approval signatures: an audit signature can never pass for one.
-pub const NAMESPACE: &str = "runbook-approve";
+pub(crate) const NAMESPACE: &str = "runbook-approve";
 
 /// Where requests go and whose signatures count, resolved once before the run.
 #[derive(Debug, Clone, Default)]
-pub struct Config {
+pub(crate) struct Config {
     /// The spool: `approvals_dir:` of the inventory, else `<audit-dir>/approvals/`.
     pub spool: PathBuf,
     /// `approvers_file:` of the inventory (an `allowed_signers` file).
@@ -34,17 +34,17 @@ pub struct Config {
 
 /// What a step needs before it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub quorum: u32,
     pub timeout: Duration,
 }
 
 /// The default wait when a step or host does not say: long enough to find a colleague.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// What is approved, exactly: written once, signed byte for byte.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Request {
+pub(crate) struct Request {
     pub kind: String,
     pub run: String,
     pub runbook: String,
@@ -67,16 +67,16 @@ pub struct Request {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RequestHost {
+pub(crate) struct RequestHost {
     pub host: String,
     pub host_key: Option<String>,
 }
 
-pub const REQUEST_KIND: &str = "runbook approval request";
+pub(crate) const REQUEST_KIND: &str = "runbook approval request";
 
 /// One approver's answer, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub principal: String,
     pub key: String,
     pub approve: bool,
@@ -86,7 +86,7 @@ pub struct Answer {
 
 /// A signature file that does not count, and why (recorded, so a forged try is seen).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
+pub(crate) struct Refused {
     pub file: PathBuf,
     pub why: String,
 }
@@ -94,7 +94,7 @@ pub struct Refused {
 impl Config {
     /// From the inventory (`approvals_dir:`, `approvers_file:`, relative to it) and the audit
     /// dir. The operator's own keys are added at launch (`own_keys`), when a step needs them.
-    pub fn resolve(inventory: &crate::inventory::Inventory, audit_dir: &Path) -> Config {
+    pub(crate) fn resolve(inventory: &crate::inventory::Inventory, audit_dir: &Path) -> Config {
         let beside = |p: &str| -> PathBuf {
             let p = PathBuf::from(p);
             match (&inventory.path, p.is_relative()) {
@@ -119,7 +119,7 @@ impl Config {
     /// the file and every directory above it (as named and as resolved) must be neither owned
     /// nor writable by the operator (mode, group or ACL: what the kernel answers), else they
     /// could list themselves. A sticky directory (`/tmp`) counts only for its own entries.
-    pub fn check(&mut self) -> Result<(), Error> {
+    pub(crate) fn check(&mut self) -> Result<(), Error> {
         let Some(file) = &self.approvers else {
             return Err(Error::usage(
                 "a step needs approval (`approve:`), but the inventory names no `approvers_file:` (an allowed_signers file of the people who may approve): nothing was run",
@@ -181,7 +181,11 @@ impl Config {
     /// an existing file: when that name is taken (the same attempt asked again after a stop, a
     /// retry or a resume), as `<run>-<step>-<attempt>.<n>.json`. Returns its path, its bytes,
     /// and the file held locked: the run waits for as long as it keeps it (`waits`).
-    pub fn write(&self, request: &Request, attempt: u32) -> Result<(PathBuf, Vec<u8>, std::fs::File), Error> {
+    pub(crate) fn write(
+        &self,
+        request: &Request,
+        attempt: u32,
+    ) -> Result<(PathBuf, Vec<u8>, std::fs::File), Error> {
         std::fs::create_dir_all(&self.spool).map_err(|e| {
             Error::runtime(format!(
                 "cannot create the approvals spool {}: {e}",
@@ -235,7 +239,12 @@ impl Config {
     /// Every answer to the request at `path` so far: the signatures beside it, each checked
     /// against the approvers file and refused if by the operator's own key; those in `seen`
     /// were checked already.
-    pub fn answers(&self, path: &Path, request: &[u8], seen: &[PathBuf]) -> (Vec<Answer>, Vec<Refused>) {
+    pub(crate) fn answers(
+        &self,
+        path: &Path,
+        request: &[u8],
+        seen: &[PathBuf],
+    ) -> (Vec<Answer>, Vec<Refused>) {
         let (mut answers, mut refused) = (Vec::new(), Vec::new());
         let Some(approvers) = &self.approvers else {
             return (answers, refused);
@@ -319,7 +328,7 @@ impl Config {
 /// Whether a run still waits for the request at `path`: it holds the request locked for as
 /// long as it waits (`Config::write`), and no longer once it timed out, was answered, was
 /// stopped or died.
-pub fn waits(path: &Path) -> bool {
+pub(crate) fn waits(path: &Path) -> bool {
     use std::os::unix::fs::OpenOptionsExt;
     let Ok(file) = std::fs::OpenOptions::new()
         .read(true)
@@ -398,12 +407,12 @@ fn replaceable(path: &Path, below: Option<&Path>, me: rustix::fs::Uid) -> Option
 }
 
 /// The fingerprints of the keys the operator's ssh-agent holds (`ssh-add -l`).
-pub fn agent_keys() -> Vec<String> {
+pub(crate) fn agent_keys() -> Vec<String> {
     crate::audit::agent::fingerprints()
 }
 
 /// What an approver signs: the request's bytes, and for a denial the reason after them.
-pub fn signed_message(request: &[u8], deny_reason: Option<&str>) -> Vec<u8> {
+pub(crate) fn signed_message(request: &[u8], deny_reason: Option<&str>) -> Vec<u8> {
     let mut message = request.to_vec();
     if let Some(reason) = deny_reason {
         message.extend_from_slice(b"\n--\ndeny: ");
@@ -415,7 +424,7 @@ pub fn signed_message(request: &[u8], deny_reason: Option<&str>) -> Vec<u8> {
 
 /// `REQUEST.sig`, `REQUEST.2.sig`, ... (approvals) and `REQUEST.deny.sig`, `REQUEST.2.deny.sig`
 /// (denials), in order; `true` for a denial.
-pub fn signature_files(request: &Path) -> Vec<(PathBuf, bool)> {
+pub(crate) fn signature_files(request: &Path) -> Vec<(PathBuf, bool)> {
     let name = request
         .file_name()
         .and_then(|n| n.to_str())
@@ -443,12 +452,12 @@ pub fn signature_files(request: &Path) -> Vec<(PathBuf, bool)> {
 }
 
 /// The reason file of a denial's signature: `REQUEST.deny.sig` → `REQUEST.deny`.
-pub fn deny_file(sig: &Path) -> PathBuf {
+pub(crate) fn deny_file(sig: &Path) -> PathBuf {
     sig.with_extension("")
 }
 
 /// The first free name for a new answer: `REQUEST.sig`, else `REQUEST.2.sig`, ...
-pub fn next_signature_file(request: &Path, deny: bool) -> PathBuf {
+pub(crate) fn next_signature_file(request: &Path, deny: bool) -> PathBuf {
     let base = request.display().to_string();
     let suffix = if deny { ".deny" } else { "" };
     let mut n = 1;

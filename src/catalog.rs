@@ -11,7 +11,7 @@ use crate::runbook::Runbook;
 
 /// The directories runbooks are looked up in, in order: those given (`--dir`), else
 /// `RUNBOOK_PATH`, else `./runbooks`.
-pub fn dirs(given: &[PathBuf]) -> Vec<PathBuf> {
+pub(crate) fn dirs(given: &[PathBuf]) -> Vec<PathBuf> {
     if !given.is_empty() {
         return given.to_vec();
     }
@@ -24,7 +24,7 @@ pub fn dirs(given: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// The `*.yaml` and `*.yml` files of a directory (not recursive), sorted by name.
-pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
@@ -34,30 +34,28 @@ pub fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// A runbook file of the catalog, read and parsed (or the diagnostic that stopped it).
-pub struct Entry {
-    pub source: Source,
+pub(crate) struct Entry {
     pub parsed: Result<Runbook, Diagnostic>,
 }
 
 impl Entry {
-    pub fn load(path: &Path) -> Result<Entry, Diagnostic> {
-        let source = Source::read(path)?;
-        let parsed = source.parse();
-        Ok(Entry { source, parsed })
+    pub(crate) fn load(path: &Path) -> Result<Entry, Diagnostic> {
+        let parsed = Source::read(path)?.parse();
+        Ok(Entry { parsed })
     }
 }
 
 /// Every runbook file of the catalog directories, keyed by runbook id (the first one wins when
 /// an id repeats; `validate` reports duplicates). Unreadable or broken files are skipped here.
 /// An inventory kept beside the runbooks (design §10's `./inventory.yaml`) is no runbook.
-pub fn is_inventory(path: &Path) -> bool {
+pub(crate) fn is_inventory(path: &Path) -> bool {
     matches!(
         path.file_name().and_then(|n| n.to_str()),
         Some("inventory.yaml" | "inventory.yml")
     )
 }
 
-pub fn index(given: &[PathBuf]) -> BTreeMap<String, PathBuf> {
+pub(crate) fn index(given: &[PathBuf]) -> BTreeMap<String, PathBuf> {
     let mut ids = BTreeMap::new();
     for dir in dirs(given) {
         for path in files_in(&dir).unwrap_or_default() {
@@ -73,7 +71,7 @@ pub fn index(given: &[PathBuf]) -> BTreeMap<String, PathBuf> {
 }
 
 /// Resolves a `RUNBOOK` argument: an existing path, else an id of the catalog.
-pub fn resolve(given: &[PathBuf], spec: &str) -> Result<PathBuf, Error> {
+pub(crate) fn resolve(given: &[PathBuf], spec: &str) -> Result<PathBuf, Error> {
     let as_path = Path::new(spec);
     if as_path.is_file() {
         return Ok(as_path.to_path_buf());
@@ -82,7 +80,11 @@ pub fn resolve(given: &[PathBuf], spec: &str) -> Result<PathBuf, Error> {
 }
 
 /// Like `resolve`, with the catalog already indexed (a run needs the index for `call` too).
-pub fn resolve_in(ids: &BTreeMap<String, PathBuf>, given: &[PathBuf], spec: &str) -> Result<PathBuf, Error> {
+pub(crate) fn resolve_in(
+    ids: &BTreeMap<String, PathBuf>,
+    given: &[PathBuf],
+    spec: &str,
+) -> Result<PathBuf, Error> {
     let as_path = Path::new(spec);
     if as_path.is_file() {
         return Ok(as_path.to_path_buf());

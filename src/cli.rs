@@ -8,10 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::ArgValueCompleter;
 
 mod pair;
-pub mod since;
+pub(crate) mod since;
 mod values;
 
-pub use pair::Pair;
+pub(crate) use pair::Pair;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,7 +20,7 @@ pub use pair::Pair;
     about = "Walk incident runbooks, locally or over SSH, timed against their RTO, with a tamper-evident audit trail.",
     after_help = "Examples:\n  runbook list\n  runbook validate runbooks/\n  runbook run service-down --target app=deploy@api-1\n  runbook drill rollback-drill --yes\n  runbook audit verify 20261122T030211Z-service-down"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
@@ -29,7 +29,7 @@ pub struct Cli {
 
 /// Options every command understands.
 #[derive(Debug, Clone, Args)]
-pub struct Global {
+pub(crate) struct Global {
     /// Catalog directory to find runbooks by id (repeatable) [default: $RUNBOOK_PATH, else ./runbooks]
     #[arg(long = "dir", global = true, value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
@@ -39,7 +39,7 @@ pub struct Global {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check runbook files and report every problem with its file:line:col
     #[command(
         after_help = "Examples:\n  runbook validate runbooks/\n  runbook validate db-restore.yaml --deny-warnings\n  runbook validate runbooks/ --json | jq '.[] | select(.severity == \"error\")'\n  runbook validate runbooks/ --format sarif > runbook.sarif\n\nExit status: 0 when valid (warnings allowed unless --deny-warnings), 2 when any error."
@@ -124,7 +124,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct ApproveArgs {
+pub(crate) struct ApproveArgs {
     /// The request to sign: the file the waiting run wrote into the approvals spool, or its
     /// name there; without it, the requests that wait are listed
     pub request: Option<PathBuf>,
@@ -146,7 +146,7 @@ pub struct ApproveArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DrillsArgs {
+pub(crate) struct DrillsArgs {
     /// Count only PASSes whose seal is signed by a key of this `allowed_signers` file (ssh-keygen's format)
     #[arg(long, value_name = "FILE")]
     pub signers: Option<PathBuf>,
@@ -156,7 +156,7 @@ pub struct DrillsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct EvidenceArgs {
+pub(crate) struct EvidenceArgs {
     /// A run id (or a unique prefix), the path of its audit file, or `last`
     #[arg(value_name = "RUN", add = ArgValueCompleter::new(values::runs_or_last))]
     pub run: String,
@@ -172,7 +172,7 @@ pub struct EvidenceArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReviewArgs {
+pub(crate) struct ReviewArgs {
     /// Run ids, unique prefixes of them, paths of audit files, or `last` (the newest run of
     /// the audit dir); several make a comparison
     #[arg(required = true, value_name = "RUN", add = ArgValueCompleter::new(values::runs_or_last))]
@@ -186,7 +186,7 @@ pub struct ReviewArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// A run id (or a unique prefix), `last`, or the path of its audit file
     #[arg(value_name = "RUN", add = ArgValueCompleter::new(values::runs_or_last))]
     pub run: String,
@@ -199,7 +199,7 @@ pub struct ReplayArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReviewFormat {
+pub(crate) enum ReviewFormat {
     Text,
     Md,
     Json,
@@ -207,7 +207,7 @@ pub enum ReviewFormat {
 }
 
 #[derive(Debug, Args)]
-pub struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     /// Only runs of this runbook id
     #[arg(long, value_name = "ID")]
     pub runbook: Option<String>,
@@ -223,13 +223,13 @@ pub struct HistoryArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum HistoryMode {
+pub(crate) enum HistoryMode {
     Drill,
     Incident,
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Runbook files or directories (directories are searched for *.yaml and *.yml; an
     /// `inventory.yaml` there is checked as an inventory)
     #[arg(required_unless_present = "inventory", value_name = "PATH")]
@@ -249,21 +249,21 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ValidateFormat {
+pub(crate) enum ValidateFormat {
     Text,
     Json,
     Sarif,
 }
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     /// Print the catalog as JSON
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// A runbook id of the catalog, or a path
     #[arg(add = ArgValueCompleter::new(values::runbooks))]
     pub runbook: String,
@@ -272,19 +272,19 @@ pub struct ShowArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ShowFormat {
+pub(crate) enum ShowFormat {
     Text,
     Md,
     Mermaid,
 }
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// A runbook id of the catalog, or a path
     #[arg(add = ArgValueCompleter::new(values::runbooks))]
     pub runbook: String,
@@ -305,7 +305,7 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct MatchArgs {
+pub(crate) struct MatchArgs {
     /// An Alertmanager (v4) or PagerDuty (v3) webhook payload: a file, or `-` for stdin
     #[arg(long, value_name = "FILE|-")]
     pub alert: String,
@@ -316,7 +316,7 @@ pub struct MatchArgs {
 
 /// What `run`, `drill` and `resume` share: targets, inputs, answers, connections, the lock.
 #[derive(Debug, Clone, Args)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// Bind a role to `local`, an inventory host or group, or an SSH destination
     #[arg(long = "target", value_name = "ROLE=DEST", value_parser = pair::TARGET, add = ArgValueCompleter::new(values::roles))]
     pub targets: Vec<Pair>,
@@ -373,7 +373,7 @@ pub struct RunOptions {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct SshArgs {
+pub(crate) struct SshArgs {
     /// OpenSSH client configuration file [default: ~/.ssh/config]
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
@@ -395,7 +395,7 @@ pub struct SshArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ResumeArgs {
+pub(crate) struct ResumeArgs {
     /// A run id (or a unique prefix), or the path of its audit file
     #[arg(add = ArgValueCompleter::new(values::runs))]
     pub run: String,
@@ -404,7 +404,7 @@ pub struct ResumeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DrillArgs {
+pub(crate) struct DrillArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Allow targets the inventory marks `env: prod` (audited)
@@ -413,7 +413,7 @@ pub struct DrillArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum AuditCommand {
+pub(crate) enum AuditCommand {
     /// Recompute the hash chain of a run's audit file
     #[command(
         after_help = "Examples:\n  runbook audit verify 20261122T030211Z-service-down\n  runbook audit verify ~/.local/state/runbook/runs/20261122T030211Z-service-down.jsonl\n  runbook audit verify 20261122T030211Z --signers ~/.config/runbook/allowed_signers\n  runbook audit verify 20261122T030211Z --expect-head 3f9a0c51d2e8b7a4c6f1e9d0b3a2c5e8\n\nExit status: 0 intact and sealed, 1 tampered (a line, an output file, a signature; or not signed by --signers; or not --expect-head), 4 incomplete (no seal)."
@@ -422,7 +422,7 @@ pub enum AuditCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// A run id, or the path of its audit file
     #[arg(add = ArgValueCompleter::new(values::runs))]
     pub run: String,

@@ -9,10 +9,10 @@ use crate::cli::Global;
 
 mod run;
 
-pub use run::RunConfig;
+pub(crate) use run::RunConfig;
 
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// The catalog directories, in lookup order (`--dir`, else `RUNBOOK_PATH`, else
     /// `./runbooks`).
     pub catalog: Vec<PathBuf>,
@@ -21,7 +21,7 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn resolve(global: &Global) -> Config {
+    pub(crate) fn resolve(global: &Global) -> Config {
         Config {
             catalog: crate::catalog::dirs(&global.dirs),
             audit_dir: crate::audit::audit_dir(global.audit_dir.as_deref()),

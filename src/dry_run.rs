@@ -5,7 +5,7 @@ use crate::plan::{Plan, reachable};
 use crate::runbook::{Confirm, Runbook, Step, StepKind};
 use crate::vars::Vars;
 
-pub fn render(plan: &Plan, vars: &Vars, start_at: Option<&str>) -> String {
+pub(crate) fn render(plan: &Plan, vars: &Vars, start_at: Option<&str>) -> String {
     let runbook = &plan.main.runbook;
     let mut out = format!(
         "Plan for {} ({}) · RTO {} · dry run, nothing is executed\n",

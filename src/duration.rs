@@ -7,7 +7,7 @@ pub const PATTERN: &str = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?
 
 /// Why a duration did not parse, as a sentence fragment for a diagnostic.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DurationError(pub String);
+pub(crate) struct DurationError(pub String);
 
 impl std::fmt::Display for DurationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -19,11 +19,11 @@ impl std::fmt::Display for DurationError {
 /// A day is 24 hours (a drill's cadence, `drill: {every: 30d}`, is counted in them).
 /// A duration on the command line (clap's `value_parser`): what was typed is checked once,
 /// where it is parsed, and a bad one is a usage error naming the flag.
-pub fn parse_arg(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_arg(text: &str) -> Result<Duration, String> {
     parse(text).map_err(|e| e.to_string())
 }
 
-pub fn parse(text: &str) -> Result<Duration, DurationError> {
+pub(crate) fn parse(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(DurationError("empty duration".into()));
@@ -83,7 +83,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
 
 /// Shows a duration the way a runbook would write it: `1h30m`, `5m`, `90s` → `1m30s`,
 /// `720h` → `30d`.
-pub fn format(d: Duration) -> String {
+pub(crate) fn format(d: Duration) -> String {
     let total = d.as_millis() as u64;
     let (days, h, m, s, ms) = (
         total / 86_400_000,
@@ -115,7 +115,7 @@ pub fn format(d: Duration) -> String {
 /// (`4.2s`), else whole seconds, cut and not rounded, written as a runbook writes durations
 /// (`1m12s`). A review's totals use it too, so that "total 1m12s" and "resolved in 1m12s" agree
 /// (the verdict's words are recorded in the seal and cannot be re-rounded).
-pub fn format_elapsed(d: Duration) -> String {
+pub(crate) fn format_elapsed(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 10.0 {
         format!("{secs:.1}s")
@@ -125,7 +125,7 @@ pub fn format_elapsed(d: Duration) -> String {
 }
 
 /// Whole seconds below ten minutes read best as `1m05s`; keep tenths for short steps.
-pub fn format_secs(d: Duration) -> String {
+pub(crate) fn format_secs(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 10.0 {
         format!("{secs:.1}s")

@@ -1,23 +1,23 @@
 //! The error type every command returns, and the exit codes of design §9 in one place.
 
 /// Exit codes (design §9).
-pub mod exit {
+pub(crate) mod exit {
     /// Success; `run`/`resume` ended `resolved`; `drill` PASS.
-    pub const OK: u8 = 0;
+    pub(crate) const OK: u8 = 0;
     /// Runtime error (I/O, connection lost for good); `audit verify`: tampered.
-    pub const RUNTIME: u8 = 1;
+    pub(crate) const RUNTIME: u8 = 1;
     /// Usage, validation or pre-flight error: nothing was executed.
-    pub const USAGE: u8 = 2;
+    pub(crate) const USAGE: u8 = 2;
     /// Ended `escalated` or `failed`, or aborted by the operator.
-    pub const NOT_RESOLVED: u8 = 3;
+    pub(crate) const NOT_RESOLVED: u8 = 3;
     /// `drill`: resolved but over the RTO; `audit verify`: incomplete (no seal).
-    pub const OVER_RTO_OR_INCOMPLETE: u8 = 4;
+    pub(crate) const OVER_RTO_OR_INCOMPLETE: u8 = 4;
     /// `drills`: a drill is overdue (no PASS within its `drill.every`, or never).
-    pub const OVERDUE: u8 = 5;
+    pub(crate) const OVERDUE: u8 = 5;
     /// Interrupted by a signal.
-    pub const INTERRUPTED: u8 = 130;
+    pub(crate) const INTERRUPTED: u8 = 130;
     /// The terminal hung up (SIGHUP): the trail is left open for `resume`.
-    pub const HANGUP: u8 = 129;
+    pub(crate) const HANGUP: u8 = 129;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,4 +76,4 @@ impl From<std::io::Error> for Error {
     }
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

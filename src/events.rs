@@ -9,13 +9,13 @@ use crate::runbook::Outcome;
 
 /// Incident or rehearsal; recorded, and a drill also gets a verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Incident,
     Drill,
 }
 
 impl Mode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Mode::Incident => "incident",
             Mode::Drill => "drill",
@@ -25,7 +25,7 @@ impl Mode {
 
 /// How one step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepOutcome {
+pub(crate) enum StepOutcome {
     /// `expect` held (or the operator reported success of a manual or by-hand step).
     Ok,
     Failed,
@@ -41,7 +41,7 @@ pub enum StepOutcome {
 }
 
 impl StepOutcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             StepOutcome::Ok => "ok",
             StepOutcome::Failed => "failed",
@@ -53,7 +53,7 @@ impl StepOutcome {
         }
     }
 
-    pub fn succeeded(self) -> bool {
+    pub(crate) fn succeeded(self) -> bool {
         matches!(
             self,
             StepOutcome::Ok | StepOutcome::Skipped | StepOutcome::MarkedDone
@@ -86,14 +86,14 @@ impl RunOutcome {
 
 /// Which stream a piece of output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     Stdout,
     Stderr,
 }
 
 /// Where a step's full output went, and its end.
 #[derive(Debug, Clone)]
-pub struct OutputRecord {
+pub(crate) struct OutputRecord {
     pub path: String,
     pub size: u64,
     pub sha256: String,
@@ -101,7 +101,7 @@ pub struct OutputRecord {
 }
 
 #[derive(Debug, Clone)]
-pub enum Event {
+pub(crate) enum Event {
     /// A line for the operator about what the tool is doing (reconnecting, why no option is
     /// preselected, a script to paste): shown, never recorded.
     Notice(String),
@@ -395,7 +395,7 @@ pub enum Event {
 }
 
 #[derive(Debug, Clone)]
-pub struct Briefing {
+pub(crate) struct Briefing {
     pub title: String,
     pub runbook: String,
     pub mode: Mode,
@@ -415,7 +415,7 @@ pub struct Briefing {
 
 /// Where a role acts.
 #[derive(Debug, Clone)]
-pub struct Destination {
+pub(crate) struct Destination {
     pub role: String,
     /// The host as named (inventory name, alias, or `local`).
     pub label: String,
@@ -437,7 +437,7 @@ pub struct Verdict {
 
 /// Who is at the keyboard, as the machine says, and whether the trail is signed.
 #[derive(Debug, Clone)]
-pub struct Who {
+pub(crate) struct Who {
     pub account: crate::identity::Account,
     pub machine: String,
     /// `SHA256:...` of the key signing the trail, and where it came from.

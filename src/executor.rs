@@ -28,10 +28,11 @@ mod output;
 mod shell;
 mod verdict;
 
-pub use verdict::{deviated, verdict};
+pub(crate) use verdict::deviated;
+pub use verdict::verdict;
 
 /// Everything a walk needs, shared by the main run and its sub-runs.
-pub struct Executor {
+pub(crate) struct Executor {
     /// The step whose approval was just denied or timed out: until one is granted, it is run
     /// neither by the tool nor by hand, skipped nor marked done (issue 24).
     pub unapproved: Option<String>,
@@ -111,14 +112,14 @@ impl End {
 
 /// Where a run begins: fresh (at `--start-at` or the first step), or where a crashed one stopped.
 #[derive(Debug, Clone)]
-pub enum Start {
+pub(crate) enum Start {
     Fresh(Option<String>),
     Resume(Continue),
 }
 
 /// Where a resumed run goes on, rebuilt from its audit trail (`resume.rs`).
 #[derive(Debug, Clone)]
-pub enum Continue {
+pub(crate) enum Continue {
     /// Present this step again: nothing of it had started.
     Step(String),
     /// This step started and never finished: its outcome is unknown.
@@ -144,7 +145,7 @@ pub enum Continue {
 
 /// A step whose start is recorded and whose end is not.
 #[derive(Debug, Clone)]
-pub struct CutOff {
+pub(crate) struct CutOff {
     pub step: String,
     pub started: String,
     pub host: String,
@@ -154,7 +155,7 @@ pub struct CutOff {
 
 /// How far a fleet step got on each host before the run was cut off.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FleetProgress {
+pub(crate) struct FleetProgress {
     /// Finished, with its outcome: `true` for ok.
     pub finished: Vec<(String, bool)>,
     /// Started and never finished (or lost): outcome unknown; its process group if known.
@@ -164,7 +165,7 @@ pub struct FleetProgress {
 impl FleetProgress {
     /// The hosts a re-run goes to: every host of `members` not recorded ok. Those that
     /// succeeded never run it twice.
-    pub fn rerun(&self, members: &[String]) -> Vec<String> {
+    pub(crate) fn rerun(&self, members: &[String]) -> Vec<String> {
         members
             .iter()
             .filter(|m| !self.finished.iter().any(|(h, ok)| h == *m && *ok))
@@ -172,7 +173,7 @@ impl FleetProgress {
             .collect()
     }
 
-    pub fn describe(&self, members: &[String]) -> String {
+    pub(crate) fn describe(&self, members: &[String]) -> String {
         let ok: Vec<&str> = self
             .finished
             .iter()
@@ -229,7 +230,7 @@ impl Place<'_> {
 }
 
 impl Executor {
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.launched.elapsed() + self.since_offset
     }
 
@@ -288,7 +289,7 @@ impl Executor {
     }
 
     /// Walks the main runbook (fresh or resumed), then its cleanup, and seals the trail.
-    pub async fn run(&mut self, vars: &mut Vars, start: Start) -> Result<End, Error> {
+    pub(crate) async fn run(&mut self, vars: &mut Vars, start: Start) -> Result<End, Error> {
         let runbook = self.plan.main.runbook.clone();
         // Resumed in the cleanup: the walk's end is recorded already.
         let in_cleanup = matches!(start, Start::Resume(Continue::Cleanup { .. }));

@@ -60,7 +60,7 @@ impl Share {
 
 /// The rolling batches of a fleet of `total` hosts, by index: `batch` hosts each (a share of
 /// the fleet rounds down but is at least one host, as Ansible's `serial`), all at once without.
-pub fn batches(total: usize, batch: Option<Share>) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn batches(total: usize, batch: Option<Share>) -> Vec<std::ops::Range<usize>> {
     let size = match batch {
         None => total,
         Some(share) => share.of(total).max(1),
@@ -73,7 +73,7 @@ pub fn batches(total: usize, batch: Option<Share>) -> Vec<std::ops::Range<usize>
 }
 
 /// How many hosts may fail before the rest are not started (`max_failures`, default 0).
-pub fn budget(max_failures: Option<Share>, total: usize) -> usize {
+pub(crate) fn budget(max_failures: Option<Share>, total: usize) -> usize {
     max_failures.map(|s| s.of(total)).unwrap_or(0)
 }
 

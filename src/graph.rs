@@ -8,14 +8,14 @@
 use crate::runbook::{Runbook, Step, StepKind};
 
 /// Successor lists, one per step of `runbook.steps` (cleanup steps are not part of the graph).
-pub type Successors = Vec<Vec<usize>>;
+pub(crate) type Successors = Vec<Vec<usize>>;
 
 /// The edges of design §2: success follows `next` or the next step in the list (`run`,
 /// `manual`, `call`); failure follows `on_failure` when set (without it the operator is asked,
 /// which adds no edge); a `choose` goes to each option's `goto`; an `end` goes nowhere.
 /// References to unknown steps are left out (validation reports them). A step with no kind or
 /// several is treated like a `run` step, so one mistake does not cascade into graph errors.
-pub fn successors(runbook: &Runbook) -> Successors {
+pub(crate) fn successors(runbook: &Runbook) -> Successors {
     // A map, not `step_index`: thousands of steps must not cost a quadratic scan.
     let mut ids = std::collections::HashMap::new();
     for (i, step) in runbook.steps.iter().enumerate() {
@@ -54,7 +54,7 @@ fn success(step: &Step, i: usize, len: usize, index: impl Fn(&str) -> Option<usi
 }
 
 /// The nodes reachable from `start` (itself included).
-pub fn reachable(succ: &[Vec<usize>], start: usize) -> Vec<bool> {
+pub(crate) fn reachable(succ: &[Vec<usize>], start: usize) -> Vec<bool> {
     let mut seen = vec![false; succ.len()];
     if start >= succ.len() {
         return seen;
@@ -73,7 +73,7 @@ pub fn reachable(succ: &[Vec<usize>], start: usize) -> Vec<bool> {
 }
 
 /// The nodes from which some node of `goal` can be reached (goal nodes included).
-pub fn can_reach(succ: &[Vec<usize>], goal: &[bool]) -> Vec<bool> {
+pub(crate) fn can_reach(succ: &[Vec<usize>], goal: &[bool]) -> Vec<bool> {
     let mut pred = vec![Vec::new(); succ.len()];
     for (n, out) in succ.iter().enumerate() {
         for &m in out {
@@ -96,13 +96,13 @@ pub fn can_reach(succ: &[Vec<usize>], goal: &[bool]) -> Vec<bool> {
 /// Strongly connected components (Tarjan, iterative). Components come out in reverse
 /// topological order: every edge leaving a component goes to one listed before it.
 /// Members of a component are sorted by index.
-pub struct Components {
+pub(crate) struct Components {
     /// The component of each node.
     pub of: Vec<usize>,
     pub members: Vec<Vec<usize>>,
 }
 
-pub fn components(succ: &[Vec<usize>]) -> Components {
+pub(crate) fn components(succ: &[Vec<usize>]) -> Components {
     let n = succ.len();
     const UNSEEN: usize = usize::MAX;
     let mut index = vec![UNSEEN; n];
@@ -163,7 +163,7 @@ pub fn components(succ: &[Vec<usize>]) -> Components {
 
 impl Components {
     /// Whether a component is a loop: several steps, or one step that goes to itself.
-    pub fn is_cycle(&self, succ: &[Vec<usize>], c: usize) -> bool {
+    pub(crate) fn is_cycle(&self, succ: &[Vec<usize>], c: usize) -> bool {
         match self.members[c].as_slice() {
             [one] => succ[*one].contains(one),
             _ => true,
@@ -175,7 +175,7 @@ impl Components {
 /// component (whose weight is the sum of its members), and the longest path is taken on that
 /// acyclic condensation. Returns the total and the nodes of the path in walking order
 /// (a loop's members in list order).
-pub fn longest_path(succ: &[Vec<usize>], weights: &[u64], start: usize) -> (u64, Vec<usize>) {
+pub(crate) fn longest_path(succ: &[Vec<usize>], weights: &[u64], start: usize) -> (u64, Vec<usize>) {
     if start >= succ.len() {
         return (0, Vec::new());
     }

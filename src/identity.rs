@@ -6,14 +6,14 @@ use serde::Serialize;
 
 /// The OS account this process runs as.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Account {
+pub(crate) struct Account {
     pub uid: u32,
     /// The login name of `uid` in the password database, when it has an entry.
     pub login: Option<String>,
 }
 
 impl Account {
-    pub fn current() -> Account {
+    pub(crate) fn current() -> Account {
         // SAFETY: getuid(2) cannot fail and has no memory effects.
         let uid = unsafe { libc::getuid() };
         Account {
@@ -43,7 +43,7 @@ pub(crate) fn login_name(uid: u32) -> Option<String> {
 }
 
 /// This machine's host name.
-pub fn machine() -> String {
+pub(crate) fn machine() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
@@ -56,7 +56,7 @@ pub fn machine() -> String {
 
 /// The declared operator: `--operator` (or `$RUNBOOK_OPERATOR`), else `$USER`, else the
 /// login name of the account, else `uid N`: never a placeholder that names nobody.
-pub fn operator_name(flag: Option<&str>) -> String {
+pub(crate) fn operator_name(flag: Option<&str>) -> String {
     let given = flag
         .map(str::to_string)
         .or_else(|| std::env::var("USER").ok())

@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use crate::error::Error;
 
 mod check;
-pub use check::check;
+pub(crate) use check::check;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

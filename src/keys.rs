@@ -20,7 +20,7 @@ static SCHEMA: LazyLock<Value> =
 /// Every key of the file that the format does not know, each located at the key, with a
 /// "did you mean". Empty when the file has none, or cannot be read as YAML at all (the
 /// parser reports that).
-pub fn unknown_fields(source: &Source) -> Vec<Diagnostic> {
+pub(crate) fn unknown_fields(source: &Source) -> Vec<Diagnostic> {
     let Ok(tree) = serde_saphyr::from_str_with_options::<Node>(&source.text, crate::parse::options()) else {
         return Vec::new();
     };

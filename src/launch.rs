@@ -23,13 +23,13 @@ use crate::ui::Ui;
 use crate::vars::Vars;
 
 /// The audit file: a new one, or an interrupted run's, continued.
-pub enum Trail {
+pub(crate) enum Trail {
     Create { dir: PathBuf, first: Box<Event> },
     Continue { path: PathBuf, resumed: Box<Event> },
 }
 
 /// Everything pre-flight resolved.
-pub struct Launch {
+pub(crate) struct Launch {
     /// What the user typed, resolved.
     pub run: RunConfig,
     pub plan: Plan,
@@ -57,7 +57,7 @@ pub struct Launch {
 }
 
 /// Connects, locks, records, walks and seals; returns the exit code.
-pub fn launch(l: Launch) -> Result<u8> {
+pub(crate) fn launch(l: Launch) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -578,7 +578,13 @@ async fn connect_retrying(dest: &str, ssh: &SshOptions) -> std::result::Result<T
 
 /// `deviated`: a step was skipped, marked done after a failure or passed over, or a cleanup
 /// step failed; a drill then FAILs with 3, over the RTO or not (design §12).
-pub fn exit_code(mode: Mode, outcome: RunOutcome, elapsed: Duration, rto: Duration, deviated: bool) -> u8 {
+pub(crate) fn exit_code(
+    mode: Mode,
+    outcome: RunOutcome,
+    elapsed: Duration,
+    rto: Duration,
+    deviated: bool,
+) -> u8 {
     match outcome {
         RunOutcome::Ended(Outcome::Resolved) if mode == Mode::Drill && deviated => exit::NOT_RESOLVED,
         RunOutcome::Ended(Outcome::Resolved) if mode == Mode::Drill && elapsed > rto => {

@@ -1,4 +1,8 @@
 //! `runbook`: walk incident runbooks, time them against their RTO, keep a tamper-evident trail.
+//!
+//! Everything is private to the crate (`unreachable_pub` is on): the binary calls [`main`], and
+//! the integration tests and the bench generator reach the few parts they drive directly
+//! through [`testing`].
 
 /// `eprintln!` that cannot panic: when the terminal went away (EIO) or stderr is closed, the
 /// line is lost, never the process or its exit code (issue 23: the trail is the record).
@@ -19,45 +23,119 @@ macro_rules! ewrite {
     }};
 }
 
-pub mod alert;
-pub mod approval;
-pub mod audit;
-pub mod catalog;
-pub mod cli;
-pub mod cmd;
-pub mod config;
-pub mod diagnostic;
-pub mod dry_run;
-pub mod duration;
-pub mod error;
-pub mod events;
-pub mod executor;
-pub mod fleet;
-pub mod graph;
-pub mod identity;
-pub mod inventory;
-pub mod keys;
-pub mod launch;
-pub mod lease;
-pub mod lock;
-pub mod mask;
-pub mod notify;
-pub mod otlp;
-pub mod output;
-pub mod parse;
-pub mod plan;
-pub mod preflight;
-pub mod prompt;
-pub mod render;
-pub mod resume;
-pub mod review;
-pub mod runbook;
-pub mod script;
-pub mod secrets;
-pub mod shell;
-pub mod signals;
-pub mod sink;
-pub mod transport;
-pub mod ui;
-pub mod validate;
-pub mod vars;
+mod alert;
+mod approval;
+mod audit;
+mod catalog;
+mod cli;
+mod cmd;
+mod config;
+mod diagnostic;
+mod dry_run;
+mod duration;
+mod error;
+mod events;
+mod executor;
+mod fleet;
+mod graph;
+mod identity;
+mod inventory;
+mod keys;
+mod launch;
+mod lease;
+mod lock;
+mod mask;
+mod notify;
+mod otlp;
+mod output;
+mod parse;
+mod plan;
+mod preflight;
+mod prompt;
+mod render;
+mod resume;
+mod review;
+mod runbook;
+mod script;
+mod secrets;
+mod shell;
+mod signals;
+mod sink;
+mod transport;
+mod ui;
+mod validate;
+mod vars;
+
+/// The whole program: answers a shell asking for completions, else parses argv, runs the
+/// command and maps its error to an exit code.
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser as _;
+    // A shell asking for completions (the script of `runbook completions SHELL`) is answered
+    // here, and the process ends.
+    cmd::completions::answer_shell();
+    let cli = cli::Cli::parse();
+    match cmd::execute(cli) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(error) => {
+            let message = error.to_string();
+            if !message.is_empty() {
+                ewriteln!("runbook: error: {message}");
+            }
+            std::process::ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// What the integration tests (`tests/it`) and `examples/gen_review_audit.rs` drive directly,
+/// below the command line: the trail's writer and records, locks and leases, transports.
+#[doc(hidden)]
+pub mod testing {
+    pub mod audit {
+        pub use crate::audit::record::{Line, Record};
+        pub use crate::audit::{
+            AuditLog, GENESIS, Status, event_hash, new_run_id, read_events, sha256_hex, verify,
+        };
+    }
+    pub mod duration {
+        pub use crate::duration::PATTERN;
+    }
+    pub mod events {
+        pub use crate::events::RunOutcome;
+    }
+    pub mod executor {
+        pub use crate::executor::{End, verdict};
+    }
+    pub mod inventory {
+        pub use crate::inventory::{Binding, Inventory};
+    }
+    pub mod lease {
+        pub use crate::lease::{Lease, LeaseError, take};
+    }
+    pub mod lock {
+        pub use crate::lock::{Holder, LockError, RunLock, Taken, acquire, lock_path};
+    }
+    pub mod mask {
+        pub use crate::mask::Masker;
+    }
+    pub mod parse {
+        pub use crate::parse::Source;
+    }
+    pub mod review {
+        pub use crate::review::fmt_ms;
+    }
+    pub mod runbook {
+        pub use crate::runbook::{Outcome, Runbook};
+    }
+    pub mod script {
+        pub use crate::script::shell_quote;
+    }
+    pub mod transport {
+        pub use crate::transport::{
+            CancellationToken, Chunk, CommandSpec, ConnectError, Ending, Ssh, SshOptions, Transport,
+            canonical,
+        };
+    }
+    pub mod validate {
+        pub use crate::validate::{parse, validate};
+    }
+}

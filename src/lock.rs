@@ -35,7 +35,7 @@ use rustix::io::Errno;
 
 use crate::error::Error;
 use dir::LockDir;
-pub use holder::{Holder, machine};
+pub use holder::Holder;
 
 /// Takes that end in a lost race are tried again this many times before giving up.
 const ATTEMPTS: usize = 20;

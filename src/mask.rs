@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// What replaces every secret.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// A streaming masker for one command's output stream (one per stdout, one per stderr).
 ///
@@ -55,7 +55,7 @@ const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 ///   or 2 bytes has no base64 form, one of 3 bytes only where it starts a group;
 /// - its URL encoding (RFC 3986 component, `%XX` upper case; also with `+` for spaces), when it
 ///   differs from the value.
-pub fn forms(secret: &str) -> Vec<Vec<u8>> {
+pub(crate) fn forms(secret: &str) -> Vec<Vec<u8>> {
     let mut forms: Vec<Vec<u8>> = Vec::new();
     let mut add = |form: Vec<u8>| {
         if !form.is_empty() && !forms.contains(&form) {

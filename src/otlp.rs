@@ -23,7 +23,7 @@ use crate::runbook::Outcome;
 /// Where spans go: `--otlp URL` as given, else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given,
 /// else `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended (the OpenTelemetry
 /// specification's rules); `None`: no export (also when `OTEL_SDK_DISABLED=true`).
-pub fn endpoint(flag: Option<&str>) -> Option<String> {
+pub(crate) fn endpoint(flag: Option<&str>) -> Option<String> {
     let var = |name: &str| {
         std::env::var(name)
             .ok()
@@ -93,7 +93,7 @@ impl opentelemetry_http::HttpClient for UreqClient {
 }
 
 /// What the run is, for the spans' attributes.
-pub struct RunFacts {
+pub(crate) struct RunFacts {
     pub run_id: String,
     pub runbook: String,
     pub title: String,
@@ -108,7 +108,7 @@ struct Open {
 }
 
 /// The listener.
-pub struct Traces {
+pub(crate) struct Traces {
     provider: SdkTracerProvider,
     tracer: Tracer,
     facts: RunFacts,
@@ -148,7 +148,7 @@ fn run_result(outcome: RunOutcome) -> &'static str {
 
 impl Traces {
     /// Builds the exporter (nothing is sent yet). `timeout` bounds each export.
-    pub fn start(endpoint: &str, facts: RunFacts, timeout: Duration) -> Result<Traces, String> {
+    pub(crate) fn start(endpoint: &str, facts: RunFacts, timeout: Duration) -> Result<Traces, String> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
@@ -211,7 +211,7 @@ impl Traces {
         self.run.clone().unwrap_or_default()
     }
 
-    pub fn handle(&mut self, event: &Event) {
+    pub(crate) fn handle(&mut self, event: &Event) {
         match event {
             Event::RunStarted { .. } | Event::RunResumed { .. } if self.run.is_none() => {
                 let f = &self.facts;
@@ -394,7 +394,7 @@ impl Traces {
 
     /// At exit: ends what is still open (a run stopped without a seal), and exports what is
     /// pending within `timeout`. Returns the exporter's complaint, if any.
-    pub fn finish(mut self, timeout: Duration) -> Option<String> {
+    pub(crate) fn finish(mut self, timeout: Duration) -> Option<String> {
         self.end_open();
         if let Some(cx) = self.run.take() {
             cx.span().set_attribute(KeyValue::new("runbook.open", true));

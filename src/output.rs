@@ -5,7 +5,7 @@ use std::io::Write;
 use crate::error::{Error, exit};
 
 /// Writes `text` to stdout; a broken pipe ends the program quietly with success.
-pub fn print(text: &str) -> Result<(), Error> {
+pub(crate) fn print(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

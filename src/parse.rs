@@ -13,7 +13,7 @@ pub(crate) mod tree;
 mod wording;
 
 /// Files larger than this are refused before they are read.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// A runbook file's text, kept for rendering snippets in diagnostics.
 #[derive(Debug, Clone)]

@@ -21,14 +21,14 @@ mod answers;
 
 /// A runbook file, read, parsed and validated.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub runbook: Runbook,
     pub source: Source,
     pub path: PathBuf,
 }
 
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub main: Loaded,
     /// Every runbook reachable through `call`, by id.
     pub called: HashMap<String, Loaded>,
@@ -85,7 +85,7 @@ fn roles_used(runbook: &Runbook) -> Vec<String> {
 
 impl Plan {
     /// Loads the runbook named on the command line and everything it calls, and binds roles.
-    pub fn load(
+    pub(crate) fn load(
         config: &Config,
         spec: &str,
         target_flags: &[crate::cli::Pair],
@@ -211,7 +211,7 @@ impl Plan {
 
     /// Whether a step of the run needs approvals (design §15): its `approve:`, or a confirmed
     /// step on a host the inventory marks `approve: destructive`.
-    pub fn needs_approval(&self) -> bool {
+    pub(crate) fn needs_approval(&self) -> bool {
         std::iter::once(&self.main)
             .chain(self.called.values())
             .any(|loaded| {
@@ -230,7 +230,7 @@ impl Plan {
     }
 
     /// The hosts behind a label: a fleet's members, else the one host.
-    pub fn members(&self, label: &str) -> Vec<String> {
+    pub(crate) fn members(&self, label: &str) -> Vec<String> {
         self.fleets
             .get(label)
             .cloned()
@@ -239,7 +239,7 @@ impl Plan {
 
     /// `capture` on a fleet step needs `capture_from` (design §13): which host's stdout would
     /// it be? Checked before anything runs.
-    pub fn check_fleet_captures(&self) -> Result<(), Error> {
+    pub(crate) fn check_fleet_captures(&self) -> Result<(), Error> {
         let runbooks = std::iter::once(&self.main).chain(self.called.values());
         let mut problems = Vec::new();
         for loaded in runbooks {
@@ -287,7 +287,7 @@ impl Plan {
     }
 
     /// The host label a role of a runbook is bound to.
-    pub fn host(&self, runbook: &str, role: &str) -> String {
+    pub(crate) fn host(&self, runbook: &str, role: &str) -> String {
         self.hosts
             .get(&(runbook.to_string(), role.to_string()))
             .cloned()
@@ -296,7 +296,7 @@ impl Plan {
 
     /// The main runbook's inputs: `--set-from`, `--set`, the input's `from:`, its default,
     /// else asked (an error unattended), all before anything runs (`secrets::given`).
-    pub fn inputs(
+    pub(crate) fn inputs(
         &self,
         sets: &[crate::cli::Pair],
         froms: &[crate::cli::Pair],
@@ -335,7 +335,7 @@ impl Plan {
     /// the run starts>`, `<secret: asked when the run starts, not in a dry run>`). No source is
     /// read and nobody is asked, so a dry run needs no terminal and runs no `cmd:`. Unattended
     /// (`--yes`), an input nothing gives is the same error as for the run itself.
-    pub fn planned_inputs(
+    pub(crate) fn planned_inputs(
         &self,
         sets: &[crate::cli::Pair],
         froms: &[crate::cli::Pair],
@@ -372,7 +372,7 @@ impl Plan {
 
     /// Where a host label points, for the plan: `local (this machine)`, `prod-db
     /// (deploy@db-1.example.com, env prod)`, or the SSH destination as given.
-    pub fn describe_host(&self, label: &str) -> String {
+    pub(crate) fn describe_host(&self, label: &str) -> String {
         match self.bindings.get(label) {
             None | Some(Binding::Local) => "local (this machine)".to_string(),
             Some(Binding::Ssh { name, dest, env, .. }) => {
@@ -391,7 +391,7 @@ impl Plan {
 
     /// The variables of a sub-run: the called runbook's inputs from `with` (interpolated with
     /// the caller's values), else their defaults. Secrets stay secret.
-    pub fn sub_run_vars(&self, called: &Runbook, step: &Step, parent: &Vars) -> Result<Vars, Error> {
+    pub(crate) fn sub_run_vars(&self, called: &Runbook, step: &Step, parent: &Vars) -> Result<Vars, Error> {
         let mut vars = Vars::default();
         for (name, input) in &called.inputs {
             let from_with = step.with.get(name).map(|text| {
@@ -445,7 +445,7 @@ fn text_mentions_secret(text: &str, vars: &Vars) -> bool {
 }
 
 /// Indices of the steps reachable from `start` along every edge (success, failure, options).
-pub fn reachable(runbook: &Runbook, start: usize) -> Vec<usize> {
+pub(crate) fn reachable(runbook: &Runbook, start: usize) -> Vec<usize> {
     let mut seen = vec![false; runbook.steps.len()];
     let mut stack = vec![start];
     let mut order = Vec::new();

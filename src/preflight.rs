@@ -11,14 +11,14 @@ use crate::inventory::Binding;
 use crate::plan::Plan;
 
 /// A plan that passed pre-flight, with the two-person rule's spool and approvers.
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub plan: Plan,
     pub approvals: crate::approval::Config,
 }
 
 /// Loads and binds `spec` with `targets`, then checks the answers, the fleet captures and the
 /// approvals set-up.
-pub fn prepare(config: &Config, run: &RunConfig, spec: &str, targets: &[Pair]) -> Result<Prepared> {
+pub(crate) fn prepare(config: &Config, run: &RunConfig, spec: &str, targets: &[Pair]) -> Result<Prepared> {
     let plan = Plan::load(config, spec, targets, &run.inventory)?;
     plan.check_answers(&run.answers)?;
     plan.check_fleet_captures()?;
@@ -31,7 +31,7 @@ pub fn prepare(config: &Config, run: &RunConfig, spec: &str, targets: &[Pair]) -
 }
 
 /// Refuses at once when prompts could not work: never hang waiting on a pipe.
-pub fn require_terminal(yes: bool) -> Result<()> {
+pub(crate) fn require_terminal(yes: bool) -> Result<()> {
     if yes || crate::prompt::has_terminal() {
         return Ok(());
     }
@@ -41,7 +41,7 @@ pub fn require_terminal(yes: bool) -> Result<()> {
 }
 
 /// Who is at the keyboard, as the machine says, and how the trail is signed.
-pub fn who(signing: &Signing) -> Who {
+pub(crate) fn who(signing: &Signing) -> Who {
     let (signed_by, unsigned) = signing.who();
     Who {
         account: crate::identity::Account::current(),
@@ -52,7 +52,7 @@ pub fn who(signing: &Signing) -> Who {
 }
 
 /// A drill never touches production unless told so (and that is recorded).
-pub fn refuse_prod(plan: &Plan, mode: Mode, allow_prod: bool) -> Result<()> {
+pub(crate) fn refuse_prod(plan: &Plan, mode: Mode, allow_prod: bool) -> Result<()> {
     if mode != Mode::Drill || allow_prod {
         return Ok(());
     }
@@ -72,7 +72,7 @@ pub fn refuse_prod(plan: &Plan, mode: Mode, allow_prod: bool) -> Result<()> {
 }
 
 /// Unattended pre-flight: every step that would need a human must have its answer.
-pub fn refuse_unanswered(needs: Vec<String>) -> Result<()> {
+pub(crate) fn refuse_unanswered(needs: Vec<String>) -> Result<()> {
     if needs.is_empty() {
         return Ok(());
     }

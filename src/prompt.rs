@@ -13,8 +13,8 @@ mod menu;
 mod scripted;
 mod terminal;
 
-pub use scripted::Scripted;
-pub use terminal::Terminal;
+pub(crate) use scripted::Scripted;
+pub(crate) use terminal::Terminal;
 
 use dialoguer::theme::ColorfulTheme;
 
@@ -23,7 +23,7 @@ use crate::ui::SharedClock;
 
 /// What to do with a step before it acts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Before {
+pub(crate) enum Before {
     Run,
     Skip,
     /// The command as edited (the operator saw its diff); `run`: run it now, else ask again.
@@ -40,7 +40,7 @@ pub enum Before {
 
 /// What the operator reports for a manual step (or a step run by hand).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Report {
+pub(crate) enum Report {
     Done,
     Skip,
     Failed,
@@ -48,7 +48,7 @@ pub enum Report {
 
 /// What to do after a step failed, timed out, was lost or was stopped with Ctrl-C.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AfterFailure {
+pub(crate) enum AfterFailure {
     Retry,
     /// A fleet step: again on the hosts that did not succeed, not on those that did.
     RetryFailedHosts,
@@ -64,7 +64,7 @@ pub enum AfterFailure {
 
 /// A step offered by *Go to another step*.
 #[derive(Debug, Clone)]
-pub struct GotoStep {
+pub(crate) struct GotoStep {
     pub id: String,
     /// As the runbook says it (with its `{{ name }}`s filled in): shown escaped.
     pub title: String,
@@ -94,13 +94,13 @@ impl GotoStep {
 
 /// Answers given in advance on the command line.
 #[derive(Debug, Clone, Default)]
-pub struct Answers {
+pub(crate) struct Answers {
     by_step: HashMap<String, String>,
 }
 
 impl Answers {
     /// From `--answer STEP=VALUE` flags (split by clap); the last answer for a step wins.
-    pub fn from_flags(flags: &[crate::cli::Pair]) -> Answers {
+    pub(crate) fn from_flags(flags: &[crate::cli::Pair]) -> Answers {
         let by_step = flags
             .iter()
             .map(|p| (p.name.trim().to_string(), p.value.clone()))
@@ -108,11 +108,11 @@ impl Answers {
         Answers { by_step }
     }
 
-    pub fn get(&self, step: &str) -> Option<&str> {
+    pub(crate) fn get(&self, step: &str) -> Option<&str> {
         self.by_step.get(step).map(String::as_str)
     }
 
-    pub fn steps(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn steps(&self) -> impl Iterator<Item = &String> {
         self.by_step.keys()
     }
 }
@@ -120,7 +120,7 @@ impl Answers {
 /// Who answers the questions of a run: a person at a terminal (`Terminal`) or answers given in
 /// advance (`Scripted`). Each method is one question the engine asks, named for what it asks:
 /// the engine never reads the terminal itself, so a walk can be driven by answers alone.
-pub trait Operator {
+pub(crate) trait Operator {
     /// Whether a person answers: the engine says more to one (why no option is preselected,
     /// "try again"), offers them shells and menus after a failure, and records what they
     /// answered to "abort the run?". Unattended, it follows what was given in advance.
@@ -196,7 +196,7 @@ pub trait Operator {
 }
 
 /// The operator of a run, chosen once: `--yes` answers from `answers`, else a terminal.
-pub fn operator(yes: bool, answers: Answers) -> Box<dyn Operator> {
+pub(crate) fn operator(yes: bool, answers: Answers) -> Box<dyn Operator> {
     if yes {
         Box::new(Scripted::new(answers))
     } else {
@@ -209,7 +209,7 @@ fn theme() -> ColorfulTheme {
 }
 
 /// True when both stdin and stderr are terminals: the only case where prompts can work.
-pub fn has_terminal() -> bool {
+pub(crate) fn has_terminal() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
@@ -223,6 +223,6 @@ fn parse_report(answer: &str) -> Option<Report> {
 }
 
 /// Whether `answer` is a valid advance answer for a manual step.
-pub fn is_report_answer(answer: &str) -> bool {
+pub(crate) fn is_report_answer(answer: &str) -> bool {
     parse_report(answer).is_some()
 }

@@ -15,13 +15,10 @@ use indexmap::IndexMap;
 
 /// What the trail of an interrupted run holds.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub run_id: String,
-    pub file: String,
     pub file_sha256: String,
     pub mode: Mode,
-    /// role → host label
-    pub targets: IndexMap<String, String>,
     /// name → value as recorded (`***` for secrets)
     pub inputs: IndexMap<String, String>,
     pub started_at: DateTime<Utc>,
@@ -244,7 +241,7 @@ impl Walk {
 }
 
 /// Rebuilds the run from its records (already verified: the chain holds): a fold over them.
-pub fn rebuild(lines: &[Line], runbook: &Runbook) -> Result<Recorded, Error> {
+pub(crate) fn rebuild(lines: &[Line], runbook: &Runbook) -> Result<Recorded, Error> {
     let (first, started) = match lines.first() {
         Some(Line {
             common,
@@ -324,14 +321,12 @@ pub fn rebuild(lines: &[Line], runbook: &Runbook) -> Result<Recorded, Error> {
     };
     Ok(Recorded {
         run_id: first.run.clone(),
-        file: started.file.clone(),
         file_sha256: started.file_sha256.clone(),
         mode: if started.mode == "drill" {
             Mode::Drill
         } else {
             Mode::Incident
         },
-        targets: started.targets.clone(),
         inputs: started
             .inputs
             .iter()
@@ -423,7 +418,7 @@ fn outcome_of(text: &str) -> RunOutcome {
 
 /// Where the walk goes on, in words, for the operator and the `run resumed` event; `time`
 /// words a recorded RFC 3339 stamp (as is for the trail, local `HH:MM` for the operator).
-pub fn describe(at: &Continue, time: impl Fn(&str) -> String) -> String {
+pub(crate) fn describe(at: &Continue, time: impl Fn(&str) -> String) -> String {
     match at {
         Continue::Step(step) => format!("at step `{step}`"),
         Continue::Unknown {

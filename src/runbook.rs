@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 /// A value together with where it was written in the file.
-pub type Located<T> = Spanned<T>;
+pub(crate) type Located<T> = Spanned<T>;
 
 /// One runbook file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

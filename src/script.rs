@@ -36,7 +36,7 @@ pub fn shell_quote(s: &str) -> String {
 /// pages, with its NUL): a longer exported variable would make every `exec` of the step fail
 /// with "Argument list too long". Such a value is set but not exported: `"$name"` works in
 /// the step's script (and for shell built-ins such as `printf`), not in its programs' env.
-pub const MAX_EXPORTED: usize = 32 * 4096 - 1;
+pub(crate) const MAX_EXPORTED: usize = 32 * 4096 - 1;
 
 /// What `sh` is given as its argv, locally and on a remote host: a fixed wrapper that reads
 /// the script from standard input, then gives the step an empty standard input of its own.
@@ -45,7 +45,7 @@ pub const MAX_EXPORTED: usize = 32 * 4096 - 1;
 /// The command arrives quoted in `COMMAND_VAR` and is evaluated on its own, from the wrapper's
 /// first line: a syntax error's line number (dash's and bash's alike) counts the operator's
 /// command, not the variables set before it.
-pub const READ_AND_RUN: &str =
+pub(crate) const READ_AND_RUN: &str =
     "script=$(cat); exec </dev/null; eval \"$script\"; unset script; eval \"$__runbook_command\"";
 
 /// `READ_AND_RUN` with the script read by the shell's own `read`, line by line: no `cat`
@@ -61,7 +61,7 @@ const READ_LINES_MAX: usize = 4096;
 
 /// The wrapper for a script of `len` bytes: `READ_LINES_AND_RUN` when short, else
 /// `READ_AND_RUN`.
-pub fn read_and_run(len: usize) -> &'static str {
+pub(crate) fn read_and_run(len: usize) -> &'static str {
     if len <= READ_LINES_MAX {
         READ_LINES_AND_RUN
     } else {
@@ -76,7 +76,7 @@ const COMMAND_VAR: &str = "__runbook_command";
 /// quoted, in `COMMAND_VAR`.
 ///
 /// This text reaches the shell through its standard input (`READ_AND_RUN`), never argv.
-pub fn script(env: &[(String, String)], command: &str) -> Result<String, ScriptError> {
+pub(crate) fn script(env: &[(String, String)], command: &str) -> Result<String, ScriptError> {
     if command.contains('\0') {
         return Err(ScriptError::NulInCommand);
     }
@@ -105,7 +105,7 @@ pub fn script(env: &[(String, String)], command: &str) -> Result<String, ScriptE
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: what every POSIX shell accepts as a variable name.
-pub fn is_valid_name(name: &str) -> bool {
+pub(crate) fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

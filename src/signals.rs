@@ -47,7 +47,7 @@ impl Signal {
 
 /// What has arrived so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct State {
+pub(crate) struct State {
     /// SIGINT, SIGTERM and SIGQUIT received.
     pub stops: u64,
     /// The latest of them.
@@ -70,19 +70,19 @@ static TERMINATED: AtomicU8 = AtomicU8::new(0);
 static AT_PROMPT: AtomicU64 = AtomicU64::new(0);
 
 /// Counts a Ctrl-C that a prompt has dealt with.
-pub fn consumed_at_prompt() {
+pub(crate) fn consumed_at_prompt() {
     AT_PROMPT.fetch_add(1, Ordering::SeqCst);
 }
 
 impl State {
     /// Stops not dealt with by a prompt: the ones a running command must obey.
-    pub fn effective_stops(&self) -> u64 {
+    pub(crate) fn effective_stops(&self) -> u64 {
         self.stops.saturating_sub(AT_PROMPT.load(Ordering::SeqCst))
     }
 }
 
 /// What has arrived, as of now.
-pub fn now() -> State {
+pub(crate) fn now() -> State {
     State {
         stops: STOPS.load(Ordering::SeqCst),
         last: Signal::from_code(LAST.load(Ordering::SeqCst)),
@@ -92,17 +92,17 @@ pub fn now() -> State {
 
 /// The SIGTERM or SIGQUIT that ends the run, if one came: nobody is asked anything after it
 /// (a shutdown does not wait for a human); the run's cleanup runs and it is sealed.
-pub fn terminated() -> Option<Signal> {
+pub(crate) fn terminated() -> Option<Signal> {
     Signal::from_code(TERMINATED.load(Ordering::SeqCst))
 }
 
 /// SIGINTs received so far: a prompt tells Ctrl-C from other signals with it.
-pub fn interrupts() -> u64 {
+pub(crate) fn interrupts() -> u64 {
     INTERRUPTS.load(Ordering::SeqCst)
 }
 
 /// Whether the terminal hung up (SIGHUP).
-pub fn hung_up() -> bool {
+pub(crate) fn hung_up() -> bool {
     HANGUP.load(Ordering::SeqCst)
 }
 
@@ -155,7 +155,7 @@ fn install_handlers() -> Result<(), String> {
 
 /// From here on these signals no longer kill the process: they update the `State` the
 /// executor watches (a change is sent on the channel; `now()` reads it). `Err`: why not.
-pub fn listen() -> Result<watch::Receiver<State>, String> {
+pub(crate) fn listen() -> Result<watch::Receiver<State>, String> {
     install_handlers()?;
     let install = |kind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
     let (mut int, mut term, mut quit, mut hup) = (
@@ -184,13 +184,13 @@ pub fn listen() -> Result<watch::Receiver<State>, String> {
 /// signal interrupts the prompt's `poll` only when it reaches that thread while it blocks;
 /// it may come just before, or reach another thread. So, while one is pending and the prompt
 /// lasts, a thread nudges the prompt's thread every 50 ms.
-pub struct PromptGuard {
+pub(crate) struct PromptGuard {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl PromptGuard {
-    pub fn start() -> PromptGuard {
+    pub(crate) fn start() -> PromptGuard {
         // SAFETY: pthread_self has no preconditions.
         let prompt = unsafe { libc::pthread_self() };
         let stop = Arc::new(AtomicBool::new(false));

@@ -11,7 +11,7 @@ use crate::ui::Ui;
 mod record;
 use record::record;
 
-pub struct Sink {
+pub(crate) struct Sink {
     pub ui: Ui,
     pub audit: Option<AuditLog>,
     /// The notifications listener (design §15), when any channel is configured.
@@ -25,7 +25,7 @@ pub struct Sink {
 
 impl Sink {
     /// Records an event without showing it (what the operator need not see as it happens).
-    pub fn record_only(&mut self, event: &Event) -> Result<(), Error> {
+    pub(crate) fn record_only(&mut self, event: &Event) -> Result<(), Error> {
         self.chain_deliveries()?;
         if let Some(audit) = self.audit.as_mut() {
             record(audit, event)?;
@@ -36,7 +36,7 @@ impl Sink {
 
     /// Records then shows one event. A failure to record stops the run: an unrecorded command
     /// must never run.
-    pub fn emit(&mut self, event: &Event) -> Result<(), Error> {
+    pub(crate) fn emit(&mut self, event: &Event) -> Result<(), Error> {
         self.chain_deliveries()?;
         self.tally_written();
         // The seal records the steps over target as the trail so far counts them.
@@ -101,19 +101,19 @@ impl Sink {
 
     /// Shows an event without recording it: a command's output as it comes, heartbeats,
     /// notices. The executor reaches the terminal only through events.
-    pub fn show(&mut self, event: &Event) {
+    pub(crate) fn show(&mut self, event: &Event) {
         self.ui.handle(event);
     }
 
     /// Durable events from here to `release_syncs` share one fsync (`AuditLog::hold_syncs`).
-    pub fn hold_syncs(&mut self) {
+    pub(crate) fn hold_syncs(&mut self) {
         if let Some(audit) = self.audit.as_mut() {
             audit.hold_syncs();
         }
     }
 
     /// The one fsync of the durable events since `hold_syncs`.
-    pub fn release_syncs(&mut self) -> Result<(), Error> {
+    pub(crate) fn release_syncs(&mut self) -> Result<(), Error> {
         match self.audit.as_mut() {
             Some(audit) => audit.release_syncs(),
             None => Ok(()),
@@ -122,7 +122,7 @@ impl Sink {
 
     /// The fsync of the durable events since `hold_syncs`, left to the audit's fsync thread:
     /// what resolves once it is done (`AuditLog::release_syncs_later`).
-    pub fn release_syncs_later(&mut self) -> Result<crate::audit::Recorded, Error> {
+    pub(crate) fn release_syncs_later(&mut self) -> Result<crate::audit::Recorded, Error> {
         match self.audit.as_mut() {
             Some(audit) => audit.release_syncs_later(),
             None => Ok(crate::audit::Recorded::done()),
@@ -130,7 +130,7 @@ impl Sink {
     }
 
     /// The hook of the two-person rule: a step waits for approvals (design §15).
-    pub fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
+    pub(crate) fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
         if let Some(notify) = self.notify.as_mut() {
             notify.approval_needed(step, host, request, quorum);
         }
@@ -153,7 +153,7 @@ impl Sink {
     /// At exit: waits at most `timeout` (`--notify-timeout`) for pending deliveries and the
     /// trace export. Deliveries over after the seal go to `<run-id>/notifications.jsonl`; on a
     /// trail left open (a stopped run), into the chain. Returns how many were not delivered.
-    pub fn close_notifications(&mut self, timeout: std::time::Duration) -> usize {
+    pub(crate) fn close_notifications(&mut self, timeout: std::time::Duration) -> usize {
         // The trace export runs beside the notifications' flush, within the same bound.
         let deadline = std::time::Instant::now() + timeout;
         let exporting = self.traces.take().map(|traces| {

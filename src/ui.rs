@@ -20,22 +20,22 @@ mod approval;
 mod clock;
 mod fleet;
 mod header;
-pub mod local_time;
+pub(crate) mod local_time;
 mod operator;
 mod output;
 mod prose;
-pub mod recap;
+pub(crate) mod recap;
 mod spinner;
 mod status_line;
 mod step;
 mod summary;
-pub use clock::{Clock, SharedClock, Spent};
+pub(crate) use clock::{Clock, SharedClock, Spent};
 use fleet::FleetView;
-pub use spinner::shout;
-pub use status_line::StatusLine;
+pub(crate) use spinner::shout;
+pub(crate) use status_line::StatusLine;
 
 /// Whether the terminal can take a spinner and colours.
-pub fn rich_terminal() -> bool {
+pub(crate) fn rich_terminal() -> bool {
     let term_ok = std::env::var("TERM")
         .map(|t| !t.is_empty() && t != "dumb")
         .unwrap_or(false);
@@ -43,7 +43,7 @@ pub fn rich_terminal() -> bool {
     std::io::stderr().is_terminal() && term_ok && !no_color
 }
 
-pub struct Ui {
+pub(crate) struct Ui {
     rich: bool,
     /// Set at the briefing; shared with the prompts' status line.
     clock: SharedClock,
@@ -74,7 +74,7 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new(clock: SharedClock) -> Ui {
+    pub(crate) fn new(clock: SharedClock) -> Ui {
         let rich = rich_terminal();
         console::set_colors_enabled_stderr(rich);
         Ui {
@@ -179,7 +179,7 @@ impl Ui {
         }
     }
 
-    pub fn handle(&mut self, event: &Event) {
+    pub(crate) fn handle(&mut self, event: &Event) {
         if !matches!(event, Event::RunStarted { .. } | Event::RunResumed { .. }) {
             self.announce_budget();
         }
@@ -285,7 +285,7 @@ impl Ui {
     }
 
     /// Prints a line outside of events (pre-flight, plans, hints, a script to paste): as is.
-    pub fn say(&mut self, text: &str) {
+    pub(crate) fn say(&mut self, text: &str) {
         // Approved, the step is run by hand: the wait is over.
         if std::mem::take(&mut self.awaiting_approval)
             && let Some(bar) = self.bar.take()
@@ -296,7 +296,7 @@ impl Ui {
     }
 
     /// Puts the terminal back as it was: no spinner, a visible cursor.
-    pub fn restore(&mut self) {
+    pub(crate) fn restore(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -318,4 +318,4 @@ impl Drop for Ui {
     }
 }
 
-pub use crate::duration::format_secs as fmt_secs;
+pub(crate) use crate::duration::format_secs as fmt_secs;

@@ -5,7 +5,7 @@
 //! The list of rules with their messages is `docs/validation.md`.
 
 mod destructive;
-pub mod sarif;
+pub(crate) mod sarif;
 mod secrets;
 mod steps;
 mod text;
@@ -20,7 +20,7 @@ use crate::runbook::{DurationText, Runbook, Step, StepKind};
 use text::Text;
 
 /// Variables every run has, whatever the runbook declares (design §2).
-pub const BUILT_INS: [&str; 3] = ["run_id", "operator", "mode"];
+pub(crate) const BUILT_INS: [&str; 3] = ["run_id", "operator", "mode"];
 
 /// Regexes larger than this once compiled are refused: a runbook's `expect` is a short
 /// pattern, and a huge one would cost time on every run.
@@ -54,7 +54,7 @@ pub fn validate(source: &Source, runbook: &Runbook, catalog: Option<&BTreeSet<St
 /// The problems that once stopped the parse (an `end` that is no outcome, now read as text so
 /// that `validate` reports it with the rest): what `show`, which renders files with other
 /// problems as they are, still refuses.
-pub fn unreadable_values(source: &Source, runbook: &Runbook) -> Vec<Diagnostic> {
+pub(crate) fn unreadable_values(source: &Source, runbook: &Runbook) -> Vec<Diagnostic> {
     let mut checker = Checker::new(source, runbook, None);
     for step in runbook.steps.iter().chain(&runbook.cleanup) {
         if let Some(end) = &step.end {
@@ -65,7 +65,7 @@ pub fn unreadable_values(source: &Source, runbook: &Runbook) -> Vec<Diagnostic> 
 }
 
 /// Parse + validate one file (read errors and parse errors become diagnostics).
-pub fn check_file(
+pub(crate) fn check_file(
     path: &Path,
     catalog: Option<&BTreeSet<String>>,
 ) -> (Option<Source>, Option<Runbook>, Vec<Diagnostic>) {

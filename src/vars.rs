@@ -5,21 +5,21 @@ use indexmap::IndexMap;
 
 /// One variable's value; a secret one is never shown or recorded in clear.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Value {
+pub(crate) struct Value {
     pub text: String,
     pub secret: bool,
 }
 
 /// What a masked value looks like everywhere it is shown or recorded.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 #[derive(Debug, Clone, Default)]
-pub struct Vars {
+pub(crate) struct Vars {
     values: IndexMap<String, Value>,
 }
 
 impl Vars {
-    pub fn set(&mut self, name: &str, text: impl Into<String>, secret: bool) {
+    pub(crate) fn set(&mut self, name: &str, text: impl Into<String>, secret: bool) {
         self.values.insert(
             name.to_string(),
             Value {
@@ -29,17 +29,17 @@ impl Vars {
         );
     }
 
-    pub fn get(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
         self.values.get(name)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.values.iter()
     }
 
     /// Refuses, before anything runs, a value no step could receive: a NUL byte fits in no
     /// shell variable or environment, so the step would fail half-way through the run.
-    pub fn refuse_nul(&self) -> Result<(), crate::error::Error> {
+    pub(crate) fn refuse_nul(&self) -> Result<(), crate::error::Error> {
         let bad: Vec<String> = self
             .values
             .iter()
@@ -60,7 +60,7 @@ impl Vars {
 
     /// A masker of every secret value in every form it may be printed in (each line of a
     /// multi-line one, base64, URL encoding): for output, typed text, anything recorded.
-    pub fn masker(&self) -> crate::mask::Masker {
+    pub(crate) fn masker(&self) -> crate::mask::Masker {
         crate::mask::Masker::for_secrets(
             self.values
                 .values()
@@ -72,7 +72,7 @@ impl Vars {
     /// The environment of one step (design §14 "Least privilege"): every variable that is
     /// not secret, and the secrets its command names (`$name`, `${name}`) or lists in `uses`.
     /// The flag says whether it received any secret.
-    pub fn env_for(&self, command: &str, uses: &[String]) -> (Vec<(String, String)>, bool) {
+    pub(crate) fn env_for(&self, command: &str, uses: &[String]) -> (Vec<(String, String)>, bool) {
         let mut received = false;
         let env = self
             .values
@@ -88,7 +88,7 @@ impl Vars {
     }
 
     /// The value as it may be shown: the text, or `***` for a secret.
-    pub fn shown(&self, name: &str) -> Option<String> {
+    pub(crate) fn shown(&self, name: &str) -> Option<String> {
         self.get(name).map(|v| {
             if v.secret {
                 MASK.to_string()
@@ -99,7 +99,7 @@ impl Vars {
     }
 
     /// `name=value` pairs for display and the audit trail, secrets masked.
-    pub fn masked(&self) -> IndexMap<String, String> {
+    pub(crate) fn masked(&self) -> IndexMap<String, String> {
         self.values
             .keys()
             .map(|k| (k.clone(), self.shown(k).unwrap_or_default()))
@@ -108,13 +108,13 @@ impl Vars {
 
     /// Replaces `{{ name }}` in display text with the shown value (secrets masked). Unknown names
     /// are left as written; validation has reported them.
-    pub fn interpolate(&self, text: &str) -> String {
+    pub(crate) fn interpolate(&self, text: &str) -> String {
         self.interpolate_with(text, |name| self.shown(name))
     }
 
     /// Like `interpolate`, with real values: for a typed confirmation phrase or `with` values,
     /// which are compared or passed on, never shown.
-    pub fn interpolate_clear(&self, text: &str) -> String {
+    pub(crate) fn interpolate_clear(&self, text: &str) -> String {
         self.interpolate_with(text, |name| self.get(name).map(|v| v.text.clone()))
     }
 

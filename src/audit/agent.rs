@@ -10,14 +10,14 @@ use ssh_agent_client_rs::{Client, Identity};
 use ssh_key::{HashAlg, LineEnding, PublicKey, SshSig};
 
 /// `SSH_AUTH_SOCK`, when set.
-pub fn socket() -> Option<PathBuf> {
+pub(crate) fn socket() -> Option<PathBuf> {
     std::env::var_os("SSH_AUTH_SOCK")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
 }
 
 /// The plain public keys the agent holds, in its order (certificates left out).
-pub fn keys(socket: &Path) -> Result<Vec<PublicKey>, String> {
+pub(crate) fn keys(socket: &Path) -> Result<Vec<PublicKey>, String> {
     let mut client = Client::connect(socket)
         .map_err(|e| format!("cannot reach the ssh-agent at {}: {e}", socket.display()))?;
     let identities = client
@@ -33,12 +33,12 @@ pub fn keys(socket: &Path) -> Result<Vec<PublicKey>, String> {
 }
 
 /// `SHA256:...`, as `ssh-keygen -l` and `ssh-add -l` print it.
-pub fn fingerprint(key: &PublicKey) -> String {
+pub(crate) fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
 /// The fingerprints of the agent's keys; none when there is no agent or it cannot be reached.
-pub fn fingerprints() -> Vec<String> {
+pub(crate) fn fingerprints() -> Vec<String> {
     socket()
         .and_then(|s| keys(&s).ok())
         .unwrap_or_default()
@@ -49,7 +49,12 @@ pub fn fingerprints() -> Vec<String> {
 
 /// `message` signed in `namespace` by the agent's `key`: an armored SSHSIG, SHA-512 as
 /// `ssh-keygen -Y sign` makes it.
-pub fn sign(socket: &Path, key: &PublicKey, namespace: &str, message: &[u8]) -> Result<String, String> {
+pub(crate) fn sign(
+    socket: &Path,
+    key: &PublicKey,
+    namespace: &str,
+    message: &[u8],
+) -> Result<String, String> {
     let data = SshSig::signed_data(namespace, HashAlg::Sha512, message)
         .map_err(|e| format!("cannot frame the data to sign: {e}"))?;
     let mut client = Client::connect(socket)

@@ -22,7 +22,7 @@ const FILE_MODE: u32 = 0o600;
 
 /// The audit directory: `--audit-dir`, else `$RUNBOOK_AUDIT_DIR`, else
 /// `$XDG_STATE_HOME/runbook/runs`, else `~/.local/state/runbook/runs`.
-pub fn audit_dir(global_flag: Option<&Path>) -> PathBuf {
+pub(crate) fn audit_dir(global_flag: Option<&Path>) -> PathBuf {
     if let Some(dir) = global_flag {
         return dir.to_path_buf();
     }
@@ -42,7 +42,7 @@ pub fn audit_dir(global_flag: Option<&Path>) -> PathBuf {
 /// Makes `dir` ready to receive a run before anything is connected or run (pre-flight): creates
 /// it 0700 (missing parents too) or checks the one there (see `AuditDir::open`), and that it
 /// can be written to. Problems are usage errors (exit 2): nothing has run yet.
-pub fn prepare_audit_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn prepare_audit_dir(dir: &Path) -> Result<(), Error> {
     let open = AuditDir::open(dir, true)?;
     rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).map_err(|e| {
         Error::usage(format!(
@@ -55,7 +55,7 @@ pub fn prepare_audit_dir(dir: &Path) -> Result<(), Error> {
 
 /// Makes an existing trail ready to be continued (`resume`), before anything is connected:
 /// its directory as for a new run, and the trail itself a file, not a link to one. Usage errors.
-pub fn prepare_trail(path: &Path) -> Result<(), Error> {
+pub(crate) fn prepare_trail(path: &Path) -> Result<(), Error> {
     prepare_audit_dir(trail_dir(path))?;
     if path.is_symlink() {
         return Err(trail_is_a_link(path));
@@ -292,7 +292,7 @@ pub(crate) fn file_safe(name: &str) -> String {
 
 /// The audit file of `run`: the path of a file when `run` names one, else the run id
 /// `<dir>/<run>.jsonl`, else the one run id in `dir` that starts with `run`.
-pub fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
+pub(crate) fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
     let as_path = Path::new(run);
     if run.contains('/') || run.ends_with(".jsonl") {
         if as_path.is_file() {

@@ -78,7 +78,7 @@ pub struct AuditLog {
 }
 
 /// Run time between signed checkpoints, so a crashed run keeps a signed prefix.
-pub const CHECKPOINT_EVERY_MS: u64 = 60_000;
+pub(super) const CHECKPOINT_EVERY_MS: u64 = 60_000;
 
 fn record_members(record: &Record) -> Result<String, Error> {
     record::members(record).map_err(|e| Error::runtime(format!("cannot serialize an audit event: {e}")))

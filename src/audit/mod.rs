@@ -2,34 +2,33 @@
 //! run, the step outputs beside it, and the verifier that recomputes the chain from the bytes on
 //! disk. The file format and the hash are documented in `docs/audit.md`; keep the two in step.
 
-pub mod agent;
+pub(crate) mod agent;
 mod dir;
 mod log;
 mod output;
 mod outputs;
-pub mod record;
-pub mod sign;
+pub(crate) mod record;
+pub(crate) mod sign;
 mod signatures;
 mod syncer;
 mod trail_check;
 mod verify;
 
-pub use dir::{audit_dir, new_run_id, prepare_audit_dir, prepare_trail, resolve_run};
-pub use log::{AuditLog, CHECKPOINT_EVERY_MS};
-pub use output::{BackgroundRecorder, OutputRecorder, OutputSummary};
-pub use outputs::{OutputCheck, OutputProblem, check_outputs};
-pub use signatures::{SignatureReport, check_signatures};
-pub use syncer::Recorded;
-pub use trail_check::{TrailCheck, check};
-pub use verify::{
-    DeclaredOutput, SignedEvent, Status, TornTail, UnfinishedOutput, Verification, read_events, verify,
-    verify_chain,
-};
+pub use dir::new_run_id;
+pub(crate) use dir::{audit_dir, prepare_audit_dir, prepare_trail, resolve_run};
+pub use log::AuditLog;
+pub(crate) use output::{BackgroundRecorder, OutputRecorder, OutputSummary};
+pub(crate) use outputs::{OutputCheck, check_outputs};
+pub(crate) use signatures::{SignatureReport, check_signatures};
+pub(crate) use syncer::Recorded;
+pub(crate) use trail_check::{TrailCheck, check};
+pub use verify::{Status, read_events, verify};
+pub(crate) use verify::{UnfinishedOutput, Verification, verify_chain};
 
 use sha2::{Digest, Sha256};
 
 /// The format version written in every event's `v`.
-pub const FORMAT_VERSION: u64 = 1;
+pub(crate) const FORMAT_VERSION: u64 = 1;
 
 /// The `prev` of the first event (seq 0): 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -13,7 +13,7 @@ use super::dir::RunDir;
 use crate::error::Error;
 
 /// How much of the end of the output the event keeps.
-pub const TAIL_BYTES: usize = 2048;
+pub(super) const TAIL_BYTES: usize = 2048;
 
 /// Writes one output file while hashing it and keeping its last bytes. Unbuffered: each chunk
 /// read from the command reaches the file at once, so a crash leaves what the command had

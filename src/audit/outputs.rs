@@ -20,7 +20,7 @@ const AFTER_THE_SEAL: [&str; 1] = ["notifications.jsonl"];
 
 /// One file that does not match the record.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct OutputProblem {
+pub(crate) struct OutputProblem {
     /// The event that accounts for the file, when one does.
     pub seq: Option<u64>,
     pub step: Option<String>,
@@ -31,7 +31,7 @@ pub struct OutputProblem {
 
 /// What checking the files found.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct OutputCheck {
+pub(crate) struct OutputCheck {
     /// Files compared with their events.
     pub checked: usize,
     pub bytes: u64,
@@ -42,7 +42,7 @@ pub struct OutputCheck {
 
 /// Checks every file the verified events of `audit_file` account for, and looks for files
 /// they do not account for.
-pub fn check_outputs(audit_file: &Path, v: &Verification) -> OutputCheck {
+pub(crate) fn check_outputs(audit_file: &Path, v: &Verification) -> OutputCheck {
     let dir = audit_file.parent().unwrap_or(Path::new("."));
     let mut check = OutputCheck::default();
     // The last record of a file counts (a torn line saved twice cannot happen; be lenient).

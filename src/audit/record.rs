@@ -556,8 +556,9 @@ pub struct RunFinished {
 }
 
 mod line;
+pub use line::Line;
 pub(crate) use line::members;
-pub use line::{Common, Line, read};
+pub(crate) use line::{Common, read};
 
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 /// The namespace of signatures over audit heads.
-pub const AUDIT_NAMESPACE: &str = "runbook-audit";
+pub(crate) const AUDIT_NAMESPACE: &str = "runbook-audit";
 
 /// A signature as the trail records it (`"signature": {...}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ enum Via {
 
 /// Whether a run signs, and if not, why: said at start and in every review.
 #[derive(Debug)]
-pub enum Signing {
+pub(crate) enum Signing {
     Signed(std::sync::Arc<Signer>),
     Unsigned(String),
 }
@@ -60,7 +60,7 @@ impl Signing {
     /// `--no-sign`, else `--signing-key` / `RUNBOOK_SIGNING_KEY`, else the running ssh-agent's
     /// first key, else unsigned. A key that is named but cannot sign is a pre-flight error:
     /// the operator asked for a signed trail and must not silently get an unsigned one.
-    pub fn choose(key: Option<&Path>, no_sign: bool) -> Result<Signing, Error> {
+    pub(crate) fn choose(key: Option<&Path>, no_sign: bool) -> Result<Signing, Error> {
         if no_sign {
             return Ok(Signing::Unsigned("--no-sign".into()));
         }
@@ -84,7 +84,7 @@ impl Signing {
         Ok(Signing::Signed(std::sync::Arc::new(signer)))
     }
 
-    pub fn signer(&self) -> Option<std::sync::Arc<Signer>> {
+    pub(crate) fn signer(&self) -> Option<std::sync::Arc<Signer>> {
         match self {
             Signing::Signed(s) => Some(s.clone()),
             Signing::Unsigned(_) => None,
@@ -92,7 +92,7 @@ impl Signing {
     }
 
     /// The key and its origin, or why there is none: for `run started` and `run resumed`.
-    pub fn who(&self) -> (Option<(String, String)>, Option<String>) {
+    pub(crate) fn who(&self) -> (Option<(String, String)>, Option<String>) {
         match self {
             Signing::Signed(s) => (Some((s.fingerprint.clone(), s.origin.clone())), None),
             Signing::Unsigned(why) => (None, Some(why.clone())),
@@ -182,7 +182,7 @@ fn keygen_sign(file: &Path, namespace: &str, message: &[u8]) -> Result<String, S
 }
 
 /// `SHA256:...` of a key file (public or private), from `ssh-keygen -l`.
-pub fn fingerprint(file: &Path) -> Result<String, String> {
+pub(crate) fn fingerprint(file: &Path) -> Result<String, String> {
     let out = Command::new("ssh-keygen")
         .arg("-lf")
         .arg(file)
@@ -198,7 +198,7 @@ pub fn fingerprint(file: &Path) -> Result<String, String> {
 }
 
 /// What a signature was checked against.
-pub enum Against<'a> {
+pub(crate) enum Against<'a> {
     /// Only that it is a good signature by the key it embeds, whose fingerprint is `key`.
     ItsOwnKey,
     /// An `allowed_signers` file: the key must be listed, for this namespace.
@@ -208,7 +208,7 @@ pub enum Against<'a> {
 }
 
 /// Checks `sig` over `message`. `Ok` carries the principal (`allowed_signers`) or the key.
-pub fn check(sig: &Signature, message: &[u8], against: Against<'_>) -> Result<String, String> {
+pub(crate) fn check(sig: &Signature, message: &[u8], against: Against<'_>) -> Result<String, String> {
     if sig.format != "sshsig" {
         return Err(format!("unknown signature format `{}`", sig.format));
     }

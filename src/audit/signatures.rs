@@ -10,7 +10,7 @@ use super::sign::{Against, check};
 use super::verify::{Status, Verification};
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct SignatureReport {
+pub(crate) struct SignatureReport {
     pub count: usize,
     /// Distinct key fingerprints, in order of first use.
     pub keys: Vec<String>,
@@ -26,7 +26,7 @@ pub struct SignatureReport {
 
 impl SignatureReport {
     /// `signed by SHA256:… (3 signatures)`, `UNSIGNED`, for one-line reports.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         if self.count == 0 {
             return "UNSIGNED".into();
         }
@@ -53,7 +53,7 @@ impl SignatureReport {
 }
 
 /// Checks every signature of `v`; with `signers`, against that `allowed_signers` file.
-pub fn check_signatures(v: &Verification, signers: Option<&Path>) -> SignatureReport {
+pub(crate) fn check_signatures(v: &Verification, signers: Option<&Path>) -> SignatureReport {
     let mut report = SignatureReport {
         count: v.signatures.len(),
         last_signed_seq: v.signatures.last().map(|s| s.seq),

@@ -9,7 +9,7 @@ use super::signatures::{SignatureReport, check_signatures};
 use super::verify::{Status, Verification, verify};
 use crate::error::{Error, Result};
 
-pub struct TrailCheck {
+pub(crate) struct TrailCheck {
     pub verification: Verification,
     pub outputs: OutputCheck,
     pub signatures: SignatureReport,
@@ -19,7 +19,7 @@ pub struct TrailCheck {
 
 /// Checks the trail at `path`, its signatures against `signers` (an `allowed_signers` file)
 /// when given; refuses a `signers` file that is not there before reading anything.
-pub fn check(path: &Path, signers: Option<&Path>) -> Result<TrailCheck> {
+pub(crate) fn check(path: &Path, signers: Option<&Path>) -> Result<TrailCheck> {
     if let Some(file) = signers
         && !file.is_file()
     {

@@ -111,7 +111,7 @@ pub fn verify(path: &Path) -> Result<Verification, Error> {
 
 /// `verify` without the list of outputs (`outputs` left empty): what a review needs, in
 /// memory that does not grow with the run's steps (it runs beside the review's own).
-pub fn verify_chain(path: &Path) -> Result<Verification, Error> {
+pub(crate) fn verify_chain(path: &Path) -> Result<Verification, Error> {
     Ok(scan_with(path, false, false)?.verification)
 }
 

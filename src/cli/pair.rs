@@ -8,13 +8,13 @@ use clap::error::ErrorKind;
 
 /// One `NAME=VALUE` flag: the text before the first `=` and the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pair {
+pub(crate) struct Pair {
     pub name: String,
     pub value: String,
 }
 
 impl Pair {
-    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Pair {
+    pub(crate) fn new(name: impl Into<String>, value: impl Into<String>) -> Pair {
         Pair {
             name: name.into(),
             value: value.into(),
@@ -24,7 +24,7 @@ impl Pair {
 
 /// A `value_parser` for one kind of pair: its shape (`ROLE=DEST`) and an example for the error.
 #[derive(Debug, Clone, Copy)]
-pub struct PairParser {
+pub(super) struct PairParser {
     shape: &'static str,
     example: &'static str,
     /// `false` for `--set`, whose value may be a secret typed in the wrong place: a bad one is
@@ -32,22 +32,22 @@ pub struct PairParser {
     echo: bool,
 }
 
-pub const TARGET: PairParser = PairParser {
+pub(super) const TARGET: PairParser = PairParser {
     shape: "ROLE=DEST",
     example: "--target db=deploy@db-1",
     echo: true,
 };
-pub const SET: PairParser = PairParser {
+pub(super) const SET: PairParser = PairParser {
     shape: "NAME=VALUE",
     example: "--set db_name=app",
     echo: false,
 };
-pub const SET_FROM: PairParser = PairParser {
+pub(super) const SET_FROM: PairParser = PairParser {
     shape: "NAME=SOURCE",
     example: "--set-from pg_password=env:PGPASSWORD",
     echo: true,
 };
-pub const ANSWER: PairParser = PairParser {
+pub(super) const ANSWER: PairParser = PairParser {
     shape: "STEP=VALUE",
     example: "--answer drop-db=app or --answer verify=done",
     echo: true,

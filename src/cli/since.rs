@@ -9,10 +9,10 @@ use clap::error::ErrorKind;
 
 /// A value parser whose error reads `--since `TEXT` <what is wrong>`, as the flag's own words.
 #[derive(Clone, Copy)]
-pub struct Since(fn(&str) -> Result<DateTime<Utc>, String>);
+pub(crate) struct Since(fn(&str) -> Result<DateTime<Utc>, String>);
 
-pub const DETECTED: Since = Since(detected);
-pub const DATE: Since = Since(date);
+pub(crate) const DETECTED: Since = Since(detected);
+pub(crate) const DATE: Since = Since(date);
 
 impl TypedValueParser for Since {
     type Value = DateTime<Utc>;

@@ -144,7 +144,7 @@ fn matching(
 /// `RUNBOOK` of `run`, `drill`, `show`: the ids of the catalog (`--dir`, `RUNBOOK_PATH`,
 /// `./runbooks`), with their titles; and runbook files when the word looks like a path or no
 /// id fits.
-pub fn runbooks(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(super) fn runbooks(current: &OsStr) -> Vec<CompletionCandidate> {
     let global = Line::from_env().global();
     // As `catalog::index` finds them (the first of an id wins), each file parsed once.
     let mut ids: Vec<(String, Option<String>)> = Vec::new();
@@ -174,7 +174,7 @@ fn runbook_file_or_dir(path: &Path) -> bool {
 
 /// `RUN` of `resume`, `review`, `audit verify`: the run ids of the audit dir, newest first; and
 /// audit files when the word looks like a path.
-pub fn runs(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(super) fn runs(current: &OsStr) -> Vec<CompletionCandidate> {
     let dir = crate::audit::audit_dir(Line::from_env().global().audit_dir.as_deref());
     let mut ids: Vec<String> = std::fs::read_dir(&dir)
         .ok()
@@ -199,7 +199,7 @@ pub fn runs(current: &OsStr) -> Vec<CompletionCandidate> {
 }
 
 /// `RUN...` of `review`: run ids, and `last`.
-pub fn runs_or_last(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(super) fn runs_or_last(current: &OsStr) -> Vec<CompletionCandidate> {
     let mut found = matching(
         current,
         [(
@@ -212,7 +212,7 @@ pub fn runs_or_last(current: &OsStr) -> Vec<CompletionCandidate> {
 }
 
 /// `--start-at STEP`: the step ids of the runbook on the line, with their titles.
-pub fn steps(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(super) fn steps(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(runbook) = Line::from_env().runbook() else {
         return Vec::new();
     };
@@ -227,7 +227,7 @@ pub fn steps(current: &OsStr) -> Vec<CompletionCandidate> {
 
 /// `--answer STEP=VALUE`: the steps that can be answered (a typed confirmation, a decision, a
 /// manual step, cleanup included) as `STEP=`; after the `=`, that step's answers.
-pub fn answers(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(super) fn answers(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(runbook) = Line::from_env().runbook() else {
         return Vec::new();
     };
@@ -270,7 +270,7 @@ pub fn answers(current: &OsStr) -> Vec<CompletionCandidate> {
 }
 
 /// `--target ROLE=DEST`: the roles of the runbook on the line, as `ROLE=`.
-pub fn roles(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(super) fn roles(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(runbook) = Line::from_env().runbook() else {
         return Vec::new();
     };
@@ -284,7 +284,7 @@ pub fn roles(current: &OsStr) -> Vec<CompletionCandidate> {
 }
 
 /// `--set NAME=VALUE`, `--set-from NAME=SOURCE`: the inputs of the runbook on the line.
-pub fn inputs(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(super) fn inputs(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(runbook) = Line::from_env().runbook() else {
         return Vec::new();
     };

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::secrets::escape::{text as esc_text, value as esc};
 
-pub fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
     let spool = || -> Result<PathBuf> {
         let inventory = crate::inventory::Inventory::load(args.inventory.as_deref())?;
         let audit = config.audit_dir.clone();

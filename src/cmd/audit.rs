@@ -27,7 +27,7 @@ struct Report<'a> {
     problems: Vec<String>,
 }
 
-pub fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
+pub(super) fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
     let expect = match &args.expect_head {
         Some(hex) => Some(expected_head(hex)?),
         None => None,

@@ -15,11 +15,11 @@ use crate::error::{Error, Result, exit};
 use crate::output;
 
 /// The variable that tells `runbook` a shell is asking for completions (the scripts set it).
-pub const VAR: &str = "_RUNBOOK_COMPLETE";
+pub(crate) const VAR: &str = "_RUNBOOK_COMPLETE";
 
 /// Answers a shell asking for completions, and exits; returns at once otherwise. Called first
 /// thing in `main`, before anything is printed.
-pub fn answer_shell() {
+pub(crate) fn answer_shell() {
     clap_complete::CompleteEnv::with_factory(Cli::command)
         .var(VAR)
         .complete();
@@ -28,7 +28,7 @@ pub fn answer_shell() {
 /// The script that makes `SHELL` complete `runbook` by asking it: source it, or save it where
 /// the shell loads completions. It calls `runbook` from `PATH`, so it holds across upgrades as
 /// long as it is regenerated with the binary (the protocol between the two is clap_complete's).
-pub fn execute(args: &CompletionsArgs) -> Result<u8> {
+pub(crate) fn execute(args: &CompletionsArgs) -> Result<u8> {
     let name = args.shell.to_string();
     let shells = Shells::builtins();
     let shell: &dyn EnvCompleter = shells
@@ -43,7 +43,7 @@ pub fn execute(args: &CompletionsArgs) -> Result<u8> {
 }
 
 /// Prints the man page (roff), as committed in `docs/runbook.1`.
-pub fn man() -> Result<u8> {
+pub(crate) fn man() -> Result<u8> {
     output::print(&man_page()?)?;
     Ok(exit::OK)
 }
@@ -51,7 +51,7 @@ pub fn man() -> Result<u8> {
 /// One page for the whole tool: clap_mangen renders one command per page and refers to
 /// `runbook-list(1)` and so on, which we do not ship, so each subcommand gets a subsection of
 /// COMMANDS here instead (synopsis, what it does, options, examples).
-pub fn man_page() -> Result<String> {
+pub(crate) fn man_page() -> Result<String> {
     let mut cli = Cli::command();
     cli.build();
     let man = Man::new(cli.clone());

@@ -26,7 +26,7 @@ use crate::review::compare::Trend;
 use crate::review::{self, Comparison, Review, fmt_rto, fmt_total};
 
 /// How many of the newest counted passes the trend covers.
-pub const TREND_RUNS: usize = 5;
+pub(super) const TREND_RUNS: usize = 5;
 
 /// A runbook of the catalog that declares a drill cadence.
 struct DrillBook {
@@ -39,7 +39,7 @@ struct DrillBook {
 
 /// What `runbook drills` says of one drill runbook (`--json` prints a list of these).
 #[derive(Debug, Serialize)]
-pub struct DrillStatus {
+pub(super) struct DrillStatus {
     pub runbook: String,
     pub title: String,
     /// The runbook file of the catalog.
@@ -71,7 +71,7 @@ pub struct DrillStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Pass {
+pub(super) struct Pass {
     pub run: String,
     pub path: String,
     /// When the drill was launched.
@@ -89,14 +89,14 @@ pub struct Pass {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct NotCounted {
+pub(super) struct NotCounted {
     pub run: String,
     pub path: String,
     pub date: Option<DateTime<Utc>>,
     pub reason: String,
 }
 
-pub fn execute(config: &Config, args: &DrillsArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &DrillsArgs) -> Result<u8> {
     if let Some(file) = &args.signers
         && !file.is_file()
     {

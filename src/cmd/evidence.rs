@@ -13,7 +13,7 @@ use crate::error::{Error, Result, exit};
 use crate::review::evidence::{self, Evidence, MAX_EMBEDDED_TRAIL, RunbookFile};
 use crate::review::{self, Review};
 
-pub fn execute(config: &Config, args: &EvidenceArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &EvidenceArgs) -> Result<u8> {
     if let Some(file) = &args.runbook
         && !file.exists()
     {

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::review::history::{self, Filter};
 
-pub fn execute(config: &Config, args: &HistoryArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &HistoryArgs) -> Result<u8> {
     let dir = config.audit_dir.clone();
     let filter = Filter {
         runbook: args.runbook.clone(),

@@ -16,7 +16,7 @@ use crate::render;
 
 /// One runbook of the catalog, as `--json` prints it.
 #[derive(Debug, Serialize)]
-pub struct Listed {
+pub(super) struct Listed {
     pub id: String,
     pub title: String,
     /// The RTO as written, e.g. `15m`.
@@ -28,7 +28,7 @@ pub struct Listed {
     pub path: String,
 }
 
-pub fn execute(config: &Config, args: &ListArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &ListArgs) -> Result<u8> {
     let dirs = catalog::dirs(&config.catalog);
     if let Some(file) = dirs.iter().find(|d| d.exists() && !d.is_dir()) {
         return Err(Error::usage(format!(

@@ -5,7 +5,7 @@ use crate::cli::MatchArgs;
 use crate::config::Config;
 use crate::error::{Error, Result, exit};
 
-pub fn execute(config: &Config, args: &MatchArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &MatchArgs) -> Result<u8> {
     let alert = crate::alert::Alert::read(&args.alert)?;
     let mut found = Vec::new();
     for (id, path) in catalog::index(&config.catalog) {

@@ -2,7 +2,7 @@
 
 mod approve;
 mod audit;
-pub mod completions;
+pub(crate) mod completions;
 mod drills;
 mod evidence;
 mod history;
@@ -20,7 +20,7 @@ use crate::cli::{AuditCommand, Cli, Command};
 use crate::error::Result;
 
 /// Runs the command; returns the exit code (design §9).
-pub fn execute(cli: Cli) -> Result<u8> {
+pub(crate) fn execute(cli: Cli) -> Result<u8> {
     let config = &crate::config::Config::resolve(&cli.global);
     match cli.command {
         Command::Validate(args) => validate::execute(config, &args),

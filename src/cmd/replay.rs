@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::shell::replay::{Recorded, play, recordings};
 
-pub fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
     if !(args.speed.is_finite() && args.speed > 0.0) {
         return Err(Error::usage(format!(
             "--speed {}: give a positive number (2 plays twice as fast, 0.5 half as fast)",

@@ -15,7 +15,7 @@ use crate::preflight::Prepared;
 use crate::prompt::Operator;
 use crate::vars::{MASK, Vars};
 
-pub fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     let launched = Instant::now();
     let mut run = RunConfig::resolve(&args.opts, true)?;
     let dir = config.audit_dir.clone();

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::review::{self, Comparison, Review, html, json, markdown, text};
 
-pub fn execute(config: &Config, args: &ReviewArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &ReviewArgs) -> Result<u8> {
     let dir = config.audit_dir.clone();
     let mut reviews: Vec<Review> = Vec::with_capacity(args.runs.len());
     for run in &args.runs {

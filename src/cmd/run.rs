@@ -13,7 +13,7 @@ use crate::launch::{Launch, Trail};
 use crate::preflight::Prepared;
 
 /// `drill_allow_prod`: `None` for `run`, `Some(allow_prod)` for `drill`.
-pub fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) -> Result<u8> {
     let mode = if drill_allow_prod.is_some() {
         Mode::Drill
     } else {

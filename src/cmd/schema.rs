@@ -7,7 +7,7 @@ use crate::runbook::Runbook;
 
 /// The schema as pretty JSON with a final newline, exactly as committed in
 /// `docs/runbook.schema.json`.
-pub fn schema_json() -> Result<String> {
+pub(super) fn schema_json() -> Result<String> {
     let schema = schemars::generate::SchemaSettings::draft07()
         .into_generator()
         .into_root_schema_for::<Runbook>();
@@ -17,7 +17,7 @@ pub fn schema_json() -> Result<String> {
     Ok(json)
 }
 
-pub fn execute() -> Result<u8> {
+pub(super) fn execute() -> Result<u8> {
     output::print(&schema_json()?)?;
     Ok(exit::OK)
 }

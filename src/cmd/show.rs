@@ -9,7 +9,7 @@ use crate::output;
 use crate::parse::Source;
 use crate::render;
 
-pub fn execute(config: &Config, args: &ShowArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &ShowArgs) -> Result<u8> {
     let path = catalog::resolve(&config.catalog, &args.runbook)?;
     let source = Source::read(&path).map_err(|d| {
         crate::ewrite!("{}", d.render(None));

@@ -19,7 +19,7 @@ struct Checked {
     diagnostics: Vec<Diagnostic>,
 }
 
-pub fn execute(config: &Config, args: &ValidateArgs) -> Result<u8> {
+pub(super) fn execute(config: &Config, args: &ValidateArgs) -> Result<u8> {
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut files = expand(&args.paths, &mut problems);
     if let Some(inventory) = args.inventory.as_ref().filter(|p| !files.contains(p)) {

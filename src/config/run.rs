@@ -13,7 +13,7 @@ use crate::prompt::{Answers, Operator};
 use crate::transport::SshOptions;
 
 #[derive(Debug)]
-pub struct RunConfig {
+pub(crate) struct RunConfig {
     /// `--yes`: nobody is asked; every question has its answer in `answers`.
     pub unattended: bool,
     pub answers: Answers,
@@ -42,7 +42,7 @@ pub struct RunConfig {
 impl RunConfig {
     /// `needs_terminal`: a run that will ask (not a dry run) refuses at once when prompts could
     /// not work, rather than hang waiting on a pipe.
-    pub fn resolve(opts: &RunOptions, needs_terminal: bool) -> Result<RunConfig> {
+    pub(crate) fn resolve(opts: &RunOptions, needs_terminal: bool) -> Result<RunConfig> {
         if needs_terminal {
             crate::preflight::require_terminal(opts.yes)?;
         }
@@ -74,19 +74,19 @@ impl RunConfig {
     }
 
     /// Who answers the run's questions: the terminal, or the answers given ahead (`--yes`).
-    pub fn operator(&self) -> Box<dyn Operator> {
+    pub(crate) fn operator(&self) -> Box<dyn Operator> {
         crate::prompt::operator(self.unattended, self.answers.clone())
     }
 
     /// The signing key of `--signing-key`/`RUNBOOK_SIGNING_KEY`, the agent's, or none; chosen
     /// only for a run that writes a trail (a dry run probes no agent).
-    pub fn signing(&self) -> Result<Signing> {
+    pub(crate) fn signing(&self) -> Result<Signing> {
         Signing::choose(self.signing_key.as_deref(), self.no_sign)
     }
 
     /// Where notifications go and the escalation deadline (webhook URLs read from their secret
     /// sources now: a missing one stops the run before anything runs).
-    pub fn notify(&self, escalate: Option<&crate::runbook::Escalate>) -> Result<crate::notify::Setup> {
+    pub(crate) fn notify(&self, escalate: Option<&crate::runbook::Escalate>) -> Result<crate::notify::Setup> {
         crate::notify::Setup::resolve(
             &self.inventory.notify,
             &self.notify_urls,

@@ -40,7 +40,7 @@ pub(super) struct HostEnd {
 
 impl HostEnd {
     /// How it ended, in a few words for a list of hosts: `ok`, `failed: exit 1`, `timed out`.
-    pub fn state(&self) -> String {
+    pub(super) fn state(&self) -> String {
         match (self.outcome, self.exit, self.reason.as_deref()) {
             (StepOutcome::Ok, _, _) => "ok".into(),
             (StepOutcome::Failed, Some(code), Some("exit code not expected")) => {
@@ -62,7 +62,7 @@ pub(super) struct HostsRun {
 }
 
 impl HostsRun {
-    pub fn outcome(&self) -> StepOutcome {
+    pub(super) fn outcome(&self) -> StepOutcome {
         let worst = |o: StepOutcome| match o {
             StepOutcome::Lost => 4,
             StepOutcome::Cancelled => 3,
@@ -80,7 +80,7 @@ impl HostsRun {
         }
     }
 
-    pub fn failed(&self) -> Vec<String> {
+    pub(super) fn failed(&self) -> Vec<String> {
         self.ended
             .iter()
             .filter(|e| e.outcome != StepOutcome::Ok)

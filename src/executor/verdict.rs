@@ -55,6 +55,6 @@ pub fn verdict(end: &End, elapsed: Duration, rto: Duration, deviations: &[Deviat
 }
 
 /// Whether a drill failed for a deviation rather than for time alone (exit 3, not 4).
-pub fn deviated(deviations: &[Deviation]) -> bool {
+pub(crate) fn deviated(deviations: &[Deviation]) -> bool {
     deviations.iter().any(|d| !d.kind.allowed())
 }

@@ -33,7 +33,7 @@ struct LenientHost {
 }
 
 /// Parses `source` as an inventory; returns it (when it parses) and every diagnostic.
-pub fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
+pub(crate) fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
     match serde_saphyr::from_str_with_options::<Inventory>(&source.text, crate::parse::options()) {
         Ok(inventory) => {
             let found = check_parsed(source, &inventory);

@@ -95,7 +95,7 @@ pub(crate) fn process_state(pid: u32) -> Option<(char, u64)> {
 
 /// This machine's host name (`uname -n`): what `Holder::machine` says, and what other
 /// records (the remote lease) name this machine by.
-pub fn machine() -> String {
+pub(super) fn machine() -> String {
     let name = rustix::system::uname()
         .nodename()
         .to_string_lossy()

@@ -5,12 +5,12 @@ use serde_json::{Value, json};
 
 use super::Notice;
 
-pub const CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
 
 /// `specversion`, `id` (`<run-id>.<n>`, unique with its `source`), `source`
 /// (`runbook://<machine>/<runbook-id>`), `type`, `time`, `datacontenttype`, `subject` (the
 /// step, when there is one), the extension `runbookrun` (the run id), and `data`.
-pub fn render(notice: &Notice) -> Value {
+pub(crate) fn render(notice: &Notice) -> Value {
     let mut event = json!({
         "specversion": "1.0",
         "id": notice.id(),

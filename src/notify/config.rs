@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::secrets::source::{ReadContext, Source};
 
 /// PagerDuty Events v2's endpoint, for a `format: pagerduty` entry without a URL.
-pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+pub(super) const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// One `notify:` entry of the inventory.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -45,16 +45,16 @@ pub struct NotifyEntry {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     CloudEvents,
     Slack,
     PagerDuty,
 }
 
 impl Format {
-    pub const NAMES: [&str; 3] = ["cloudevents", "slack", "pagerduty"];
+    pub(crate) const NAMES: [&str; 3] = ["cloudevents", "slack", "pagerduty"];
 
-    pub fn parse(text: &str) -> Option<Format> {
+    pub(crate) fn parse(text: &str) -> Option<Format> {
         match text {
             "cloudevents" => Some(Format::CloudEvents),
             "slack" => Some(Format::Slack),
@@ -63,7 +63,7 @@ impl Format {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Format::CloudEvents => "cloudevents",
             Format::Slack => "slack",
@@ -72,7 +72,7 @@ impl Format {
     }
 
     /// The format a URL's host implies: Slack's and PagerDuty's own hosts, else CloudEvents.
-    pub fn by_host(url: &str) -> Format {
+    pub(crate) fn by_host(url: &str) -> Format {
         match host_of(url).as_deref() {
             Some("hooks.slack.com") => Format::Slack,
             Some("events.pagerduty.com") => Format::PagerDuty,
@@ -83,7 +83,7 @@ impl Format {
 
 /// One place notices go, resolved.
 #[derive(Clone)]
-pub struct Channel {
+pub(crate) struct Channel {
     /// The whole URL: never printed, never recorded.
     pub url: String,
     /// `scheme://host`: what the trail and the screen show.
@@ -105,14 +105,14 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    pub fn wants(&self, kind: Kind) -> bool {
+    pub(crate) fn wants(&self, kind: Kind) -> bool {
         self.events.as_ref().is_none_or(|e| e.contains(&kind))
     }
 }
 
 /// Everything the notifier needs from pre-flight.
 #[derive(Debug, Clone, Default)]
-pub struct Setup {
+pub(crate) struct Setup {
     pub channels: Vec<Channel>,
     /// `--notify-timeout`: the longest the tool waits at exit for pending deliveries.
     pub timeout: Duration,
@@ -139,7 +139,7 @@ fn host_of(url: &str) -> Option<String> {
 }
 
 /// `https://hooks.slack.com` of a webhook URL: scheme and host only (design §15).
-pub fn shown_url(url: &str) -> String {
+pub(crate) fn shown_url(url: &str) -> String {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match (scheme, host_of(url)) {
         (Some(s), Some(h)) => format!("{s}://{h}"),
@@ -171,7 +171,7 @@ fn read_source(spec: &str, what: &str) -> Result<String, Error> {
 
 impl Setup {
     /// The channels of the inventory, then those of `--notify`/`RUNBOOK_NOTIFY`.
-    pub fn resolve(
+    pub(crate) fn resolve(
         entries: &[NotifyEntry],
         flags: &[String],
         timeout: Duration,

@@ -8,12 +8,12 @@
 //! Every delivery ends as a record: the Sink chains those that are done before the seal
 //! (`notification` events); the last ones go to `<run-id>/notifications.jsonl`.
 
-pub mod cloudevents;
+pub(crate) mod cloudevents;
 mod config;
 mod deadline;
-pub mod pagerduty;
+pub(crate) mod pagerduty;
 mod queue;
-pub mod slack;
+pub(crate) mod slack;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,11 +25,11 @@ use serde_json::{Map, Value, json};
 use crate::events::{Event, RunOutcome, StepOutcome};
 use crate::runbook::Outcome;
 
-pub use config::{Channel, Format, NotifyEntry, Setup, shown_url};
+pub(crate) use config::{Channel, Format, NotifyEntry, Setup, shown_url};
 
 /// What a notice is about: its CloudEvents `type` is `runbook.<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub(crate) enum Kind {
     RunStarted,
     StepFailed,
     RtoWarning,
@@ -40,7 +40,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub(crate) const ALL: [Kind; 7] = [
         Kind::RunStarted,
         Kind::StepFailed,
         Kind::RtoWarning,
@@ -51,7 +51,7 @@ impl Kind {
     ];
 
     /// The CloudEvents `type`.
-    pub fn ce_type(self) -> &'static str {
+    pub(crate) fn ce_type(self) -> &'static str {
         match self {
             Kind::RunStarted => "runbook.run.started",
             Kind::StepFailed => "runbook.step.failed",
@@ -64,24 +64,24 @@ impl Kind {
     }
 
     /// The short name of the inventory's `events:` (`rto.breached`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         &self.ce_type()["runbook.".len()..]
     }
 
     /// `rto.breached` or `runbook.rto.breached`.
-    pub fn parse(text: &str) -> Option<Kind> {
+    pub(crate) fn parse(text: &str) -> Option<Kind> {
         let short = text.strip_prefix("runbook.").unwrap_or(text);
         Kind::ALL.into_iter().find(|k| k.name() == short)
     }
 
-    pub fn parse_ce_type(text: &str) -> Option<Kind> {
+    pub(crate) fn parse_ce_type(text: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.ce_type() == text)
     }
 }
 
 /// The run a notice is about: the same for every notice of a run.
 #[derive(Debug, Clone)]
-pub struct RunInfo {
+pub(crate) struct RunInfo {
     pub run_id: String,
     pub runbook: String,
     pub title: String,
@@ -92,7 +92,7 @@ pub struct RunInfo {
 
 /// One thing to tell the channels.
 #[derive(Debug, Clone)]
-pub struct Notice {
+pub(crate) struct Notice {
     pub kind: Kind,
     /// Unique within the run: the CloudEvents `id` is `<run-id>.<n>`.
     pub n: u64,
@@ -109,24 +109,24 @@ pub struct Notice {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
+pub(crate) enum Page {
     Trigger,
     Resolve,
 }
 
 impl Notice {
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         format!("{}.{}", self.run.run_id, self.n)
     }
 }
 
 /// What the trail gets: one event per delivery (`Record::Notification`) or escalation
 /// (`Record::EscalationDue`), recorded when it is over.
-pub use crate::audit::record::Record;
+pub(crate) use crate::audit::record::Record;
 
 /// The RTO clock of the run as this process sees it.
 #[derive(Debug, Clone, Copy)]
-pub struct RunClock {
+pub(crate) struct RunClock {
     /// When this process launched the run.
     pub launched: Instant,
     /// RTO already spent at `launched` (`--since`, or a resumed run's time so far).
@@ -135,12 +135,12 @@ pub struct RunClock {
 }
 
 impl RunClock {
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.launched.elapsed() + self.since_offset
     }
 
     /// The instant the RTO clock reads `at` (now, when that is past).
-    pub fn instant_of(&self, at: Duration) -> Instant {
+    pub(crate) fn instant_of(&self, at: Duration) -> Instant {
         match at.checked_sub(self.since_offset) {
             Some(after_launch) => self.launched + after_launch,
             None => Instant::now(),
@@ -162,7 +162,7 @@ pub(crate) struct Dispatch {
 
 /// A loud line on the operator's screen, from any thread: given by whoever draws the screen,
 /// so that notifications need not know the terminal.
-pub type Banner = Arc<dyn Fn(&str) + Send + Sync>;
+pub(crate) type Banner = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Dispatch {
     pub(crate) fn notice(
@@ -238,7 +238,7 @@ impl Dispatch {
 }
 
 /// The listener: events in, notices out, records back.
-pub struct Notifier {
+pub(crate) struct Notifier {
     dispatch: Arc<Dispatch>,
     records: Receiver<Record>,
     /// Attempts each step gets, from its presentation: a failed attempt that will be retried
@@ -256,7 +256,7 @@ fn ms(d: Duration) -> Value {
 impl Notifier {
     /// Starts the senders and the timer of the RTO deadlines. `already`: notices a resumed
     /// run's trail shows were sent (not sent twice).
-    pub fn start(setup: Setup, run: RunInfo, clock: RunClock, banner: Banner) -> Notifier {
+    pub(crate) fn start(setup: Setup, run: RunInfo, clock: RunClock, banner: Banner) -> Notifier {
         let (records_tx, records) = std::sync::mpsc::channel();
         let dispatch = Arc::new(Dispatch {
             run: Arc::new(run),
@@ -278,12 +278,12 @@ impl Notifier {
     }
 
     /// The deliveries (and escalations) that are over since the last call, for the trail.
-    pub fn drain(&mut self) -> Vec<Record> {
+    pub(crate) fn drain(&mut self) -> Vec<Record> {
         self.records.try_iter().collect()
     }
 
     /// Hears one event (after it is recorded: `head` is the trail's head with it).
-    pub fn handle(&mut self, event: &Event, head: &str) {
+    pub(crate) fn handle(&mut self, event: &Event, head: &str) {
         let d = &self.dispatch;
         match event {
             Event::RunStarted { targets, alert, .. } => {
@@ -413,7 +413,7 @@ impl Notifier {
 
     /// The hook of the two-person rule (design §15): a step waits for approvals. Call it once
     /// the request file is written; `request` is its path.
-    pub fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
+    pub(crate) fn approval_needed(&mut self, step: &str, host: &str, request: &str, quorum: u32) {
         let d = &self.dispatch;
         let summary = format!(
             "approval needed: step `{step}` on {host} of {} waits for {quorum} approval{}: runbook approve {request}",
@@ -431,7 +431,7 @@ impl Notifier {
 
     /// At exit: stops the timer, waits at most `--notify-timeout` for what is pending, and
     /// returns every record not drained yet (abandoned deliveries included).
-    pub fn finish(mut self) -> Vec<Record> {
+    pub(crate) fn finish(mut self) -> Vec<Record> {
         if let Some(timer) = self.timer.take() {
             timer.stop();
         }
@@ -443,17 +443,9 @@ impl Notifier {
         records
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Whether this failed attempt of `step` is to be retried (so no failure of the step yet).
     fn retried(&self, step: &str, attempt: u32) -> bool {
         attempt < self.attempts.get(step).copied().unwrap_or(1)
-    }
-
-    pub fn finished(&self) -> bool {
-        self.finished
     }
 }
 
@@ -467,7 +459,7 @@ fn failure(outcome: StepOutcome) -> bool {
 
 /// The notices a trail shows were sent already (resume): by their CloudEvents type, and
 /// `escalation due`; and how many deliveries it records (the next notice's number follows).
-pub fn already_sent(events: &[crate::audit::record::Line]) -> (HashSet<Kind>, u64) {
+pub(crate) fn already_sent(events: &[crate::audit::record::Line]) -> (HashSet<Kind>, u64) {
     let mut sent = HashSet::new();
     let mut count = 0;
     for e in events {
@@ -488,7 +480,7 @@ pub fn already_sent(events: &[crate::audit::record::Line]) -> (HashSet<Kind>, u6
 }
 
 /// A record as one line of `notifications.jsonl` (after the seal, so unchained).
-pub fn record_line(run: &str, record: &Record) -> String {
+pub(crate) fn record_line(run: &str, record: &Record) -> String {
     let json = |v: &str| Value::from(v).to_string();
     // Members as in the trail, after `ts`, `run` and `event`; a record always serialises.
     let members = crate::audit::record::members(record).unwrap_or_default();
@@ -501,6 +493,6 @@ pub fn record_line(run: &str, record: &Record) -> String {
 }
 
 /// UTC, RFC 3339, milliseconds, `Z`, as the trail writes its `ts`.
-pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }

@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 
 use super::{Kind, Notice, Page};
 
-pub const CONTENT_TYPE: &str = "application/json";
+pub(crate) const CONTENT_TYPE: &str = "application/json";
 
 /// `None` for the notices PagerDuty does not page on (start, warning, ...).
-pub fn render(notice: &Notice, routing_key: &str) -> Option<Value> {
+pub(crate) fn render(notice: &Notice, routing_key: &str) -> Option<Value> {
     let page = notice.page?;
     if page == Page::Resolve {
         return Some(json!({

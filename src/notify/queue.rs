@@ -16,14 +16,14 @@ use super::{Channel, Format, Notice, Record};
 use crate::audit::record::{self, Notification};
 
 /// Deliveries waiting per channel; more are dropped (and recorded as such).
-pub const QUEUE_LEN: usize = 64;
+pub(super) const QUEUE_LEN: usize = 64;
 /// Tries of one delivery, the first included.
-pub const ATTEMPTS: u32 = 4;
+pub(super) const ATTEMPTS: u32 = 4;
 /// The pause before the second try; doubled before each next one (0.5 s, 1 s, 2 s).
-pub const BACKOFF: Duration = Duration::from_millis(500);
+pub(super) const BACKOFF: Duration = Duration::from_millis(500);
 /// The longest one try may take, connecting included.
-pub const TRY_TIMEOUT: Duration = Duration::from_secs(5);
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const TRY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Job {
     key: u64,

@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 
 use super::{Kind, Notice};
 
-pub const CONTENT_TYPE: &str = "application/json";
+pub(crate) const CONTENT_TYPE: &str = "application/json";
 
 /// Slack reads `&`, `<` and `>` as markup: they are escaped in every text it gets.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -28,7 +28,7 @@ fn emoji(kind: Kind, notice: &Notice) -> &'static str {
     }
 }
 
-pub fn render(notice: &Notice) -> Value {
+pub(crate) fn render(notice: &Notice) -> Value {
     let text = format!(
         "{} *{}* {}",
         emoji(notice.kind, notice),

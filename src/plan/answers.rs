@@ -12,7 +12,7 @@ use crate::runbook::{Confirm, Runbook, StepKind};
 impl Plan {
     /// Every id an `--answer` may name: the main runbook's steps and cleanup steps, and the
     /// steps of called runbooks as `CALL-STEP/STEP` (nested calls nest), as the executor asks.
-    pub fn answerable_ids(&self) -> Vec<String> {
+    pub(crate) fn answerable_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
             .main
             .runbook
@@ -46,7 +46,7 @@ impl Plan {
 
     /// Pre-flight: an `--answer` that names no step would be ignored, and the step it meant
     /// would then stop an unattended run (or be asked): refuse it before anything runs.
-    pub fn check_answers(&self, answers: &Answers) -> Result<(), Error> {
+    pub(crate) fn check_answers(&self, answers: &Answers) -> Result<(), Error> {
         let ids = self.answerable_ids();
         let mut unknown: Vec<&String> = answers.steps().filter(|s| !ids.contains(s)).collect();
         if unknown.is_empty() {
@@ -71,7 +71,7 @@ impl Plan {
     }
 
     /// Unattended pre-flight: the reachable steps that would need a human and have no answer.
-    pub fn needs_human(&self, answers: &Answers, start_at: Option<&str>) -> Vec<String> {
+    pub(crate) fn needs_human(&self, answers: &Answers, start_at: Option<&str>) -> Vec<String> {
         let mut needs = Vec::new();
         self.collect_needs(
             &self.main.runbook,

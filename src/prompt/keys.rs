@@ -15,14 +15,14 @@ use console::{Key, Term};
 
 /// What one read gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Read {
+pub(super) enum Read {
     Key(Key),
     Paste(String),
 }
 
 /// Bracketed paste on, echo and line buffering off, from a prompt's opening to its end (any
 /// end: an answer, Ctrl-C, a hangup, an abort or a panic unwinding: the drop puts them back).
-pub struct Open {
+pub(super) struct Open {
     termios: Option<rustix::termios::Termios>,
     paste: bool,
 }
@@ -31,7 +31,7 @@ const PASTE_ON: &str = "\x1b[?2004h";
 const PASTE_OFF: &str = "\x1b[?2004l";
 
 impl Open {
-    pub fn start() -> Open {
+    pub(super) fn start() -> Open {
         use rustix::termios::{LocalModes, OptionalActions, isatty, tcgetattr, tcsetattr};
         let stdin = rustix::stdio::stdin();
         if !isatty(stdin) {
@@ -64,7 +64,7 @@ impl Drop for Open {
 
 /// Whether another byte is there to read within a moment: the rest of an escape sequence
 /// comes in the same write as its start.
-pub fn more_input() -> bool {
+pub(super) fn more_input() -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec};
     let stdin = rustix::stdio::stdin();
     let mut fds = [PollFd::from_borrowed_fd(stdin, PollFlags::IN)];
@@ -99,7 +99,7 @@ fn is_marker(key: &Key) -> bool {
 /// The next key, or a whole paste. A paste's end without its start (its start was flushed
 /// with keys typed ahead) is read and ignored. Any other `ESC [ 2 0 …` is read through and
 /// given back as `Key::Unknown`: a key that means nothing anywhere.
-pub fn next(term: &Term) -> std::io::Result<Read> {
+pub(super) fn next(term: &Term) -> std::io::Result<Read> {
     loop {
         let key = term.read_key()?;
         if !is_marker(&key) {

@@ -22,7 +22,7 @@ use dialoguer::theme::Theme;
 /// The text being edited and the cursor in it (a char index). Kept by the caller across
 /// reads: a prompt asked again (after "abort the run?" was answered no) goes on with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
+pub(super) struct Line {
     chars: Vec<char>,
     pos: usize,
 }
@@ -52,7 +52,7 @@ enum Edit {
 
 impl Line {
     /// The cursor starts at the end, where a shell's recalled command leaves it.
-    pub fn new(text: &str) -> Line {
+    pub(super) fn new(text: &str) -> Line {
         let chars: Vec<char> = text.chars().collect();
         Line {
             pos: chars.len(),
@@ -60,7 +60,7 @@ impl Line {
         }
     }
 
-    pub fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         self.chars.iter().collect()
     }
 
@@ -246,7 +246,7 @@ fn draw(line: &Line, head: &str, drawn: &mut Drawn, cols: usize) -> String {
 
 /// What a field takes.
 #[derive(Debug, Clone, Copy)]
-pub struct Field {
+pub(super) struct Field {
     /// A paste of several lines is taken whole, its line breaks kept (a report of what a
     /// command printed, a note); else it is refused: a one-line answer is not guessed out of it.
     pub multi: bool,
@@ -282,7 +282,7 @@ fn summary(text: &str) -> String {
 /// inserted as text, never read as keys ([`super::keys`]); its trailing line breaks dropped. On
 /// an error (Ctrl-C, a signal, the terminal gone) `line` keeps what was typed, and the cursor
 /// is left on a fresh row below it for the next question.
-pub fn read(
+pub(super) fn read(
     prompt: &str,
     line: &RefCell<Line>,
     mask: &dyn Fn(&str) -> String,

@@ -58,7 +58,7 @@ fn erase(drawn: usize) -> String {
 
 /// A choice among `items`; `default`: the one picked at first (none: Enter waits for an
 /// arrow). `Ok(None)`: left with Esc or `q`, when `quit`.
-pub fn select<S: AsRef<str>>(
+pub(super) fn select<S: AsRef<str>>(
     prompt: &str,
     items: &[S],
     default: Option<usize>,
@@ -143,7 +143,7 @@ pub fn select<S: AsRef<str>>(
 }
 
 /// A yes or no, `y` or `n` then Enter; Enter alone: `default`.
-pub fn confirm(prompt: &str, default: bool) -> dialoguer::Result<bool> {
+pub(super) fn confirm(prompt: &str, default: bool) -> dialoguer::Result<bool> {
     let theme = super::theme();
     let term = Term::stderr();
     term.hide_cursor()?;

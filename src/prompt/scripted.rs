@@ -8,12 +8,12 @@ use crate::ui::SharedClock;
 
 /// Answers given in advance; nobody at a terminal.
 #[derive(Debug, Clone, Default)]
-pub struct Scripted {
+pub(crate) struct Scripted {
     answers: Answers,
 }
 
 impl Scripted {
-    pub fn new(answers: Answers) -> Scripted {
+    pub(crate) fn new(answers: Answers) -> Scripted {
         Scripted { answers }
     }
 }

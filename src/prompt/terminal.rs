@@ -11,7 +11,7 @@ use crate::ui::{SharedClock, StatusLine};
 
 /// A person at a terminal; prompts show the run's clock, ticking, while they wait.
 #[derive(Debug, Default)]
-pub struct Terminal {
+pub(crate) struct Terminal {
     clock: SharedClock,
 }
 
@@ -22,7 +22,7 @@ const MULTI: Field = Field {
 };
 
 impl Terminal {
-    pub fn new() -> Terminal {
+    pub(crate) fn new() -> Terminal {
         Terminal::default()
     }
 

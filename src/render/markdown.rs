@@ -6,7 +6,7 @@ use super::{Flow, Style, code, facts, flow, input_default, longest_run, mermaid,
 use crate::runbook::{Link, Runbook, Step};
 
 /// The whole runbook as Markdown, ending with a newline.
-pub fn markdown(runbook: &Runbook) -> String {
+pub(crate) fn markdown(runbook: &Runbook) -> String {
     let mut out = format!("# {}\n\n", one_line(&runbook.title));
     out.push_str(&format!("- **id:** {}\n", code(runbook.id())));
     if let Some(owner) = &runbook.owner {

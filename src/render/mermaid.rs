@@ -24,7 +24,7 @@ const RESERVED: [&str; 12] = [
 ];
 
 /// The flowchart, from `flowchart TD` to the last `class` line, ending with a newline.
-pub fn mermaid(runbook: &Runbook) -> String {
+pub(crate) fn mermaid(runbook: &Runbook) -> String {
     let ids = NodeIds::new(runbook);
     let mut out = String::from("flowchart TD\n");
     for step in &runbook.steps {

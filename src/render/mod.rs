@@ -9,9 +9,9 @@ mod markdown;
 mod mermaid;
 mod text;
 
-pub use markdown::markdown;
-pub use mermaid::mermaid;
-pub use text::text;
+pub(crate) use markdown::markdown;
+pub(crate) use mermaid::mermaid;
+pub(crate) use text::text;
 
 use crate::runbook::{ChooseOption, Confirm, ExitCodes, Runbook, Step, StepKind};
 
@@ -213,7 +213,7 @@ pub(crate) fn longest_run(text: &str, c: char) -> usize {
 
 /// An aligned table: every column but the last padded to its widest cell, two spaces apart,
 /// each row prefixed with `indent` and ended with a newline.
-pub fn table(rows: &[Vec<String>], indent: &str) -> String {
+pub(crate) fn table(rows: &[Vec<String>], indent: &str) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

@@ -8,7 +8,7 @@ use crate::runbook::{Link, Runbook, Step};
 const LABEL: usize = 12;
 
 /// The whole runbook as text, ending with a newline.
-pub fn text(runbook: &Runbook) -> String {
+pub(crate) fn text(runbook: &Runbook) -> String {
     let mut out = String::new();
     let title = runbook.title.trim();
     out.push_str(&format!("{title}\n{}\n\n", "=".repeat(title.chars().count())));

@@ -20,7 +20,7 @@ use crate::error::Error;
 
 mod finish;
 mod tally;
-pub use tally::Tally;
+pub(crate) use tally::Tally;
 
 /// Streams the first `count` lines of `path` (those that verified) into a review.
 pub(super) fn read_lines(
@@ -48,8 +48,9 @@ pub(super) fn read_lines(
 }
 
 /// A review from events already in memory (JSON objects as in the audit file), e.g. from
-/// `audit::read_events`.
-pub fn from_events(events: Vec<Value>, path: &str, integrity: Integrity) -> Review {
+/// `audit::read_events` (unit tests).
+#[cfg(test)]
+pub(crate) fn from_events(events: Vec<Value>, path: &str, integrity: Integrity) -> Review {
     let mut builder = Builder::new(path, integrity);
     for event in events {
         match Line::from_value(&event) {
@@ -61,7 +62,7 @@ pub fn from_events(events: Vec<Value>, path: &str, integrity: Integrity) -> Revi
 }
 
 /// A review from records already read (`audit::record::read`).
-pub fn from_lines(lines: impl IntoIterator<Item = Line>, path: &str, integrity: Integrity) -> Review {
+pub(crate) fn from_lines(lines: impl IntoIterator<Item = Line>, path: &str, integrity: Integrity) -> Review {
     let mut builder = Builder::new(path, integrity);
     for line in lines {
         builder.feed(line);

@@ -10,7 +10,7 @@ use super::{Review, fmt_ms, fmt_total};
 const STEADY_PCT: f64 = 5.0;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     /// Oldest first.
     pub runs: Vec<Column>,
     /// One row per step id, in the order the runs first reached them.
@@ -32,20 +32,20 @@ pub struct Comparison {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct KindCount {
+pub(crate) struct KindCount {
     pub mode: String,
     pub kind: String,
     pub runs: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ModeCount {
+pub(crate) struct ModeCount {
     pub mode: String,
     pub runs: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Column {
+pub(crate) struct Column {
     pub run: String,
     /// The audit file read.
     pub path: String,
@@ -66,7 +66,7 @@ pub struct Column {
 impl Column {
     /// `unattended drill`, `interactive incident`: the mode and how it was driven, for a
     /// chart's label (`drill` alone when the trail does not say).
-    pub fn words(&self) -> String {
+    pub(crate) fn words(&self) -> String {
         match self.kind.as_str() {
             "unattended" | "interactive" => format!("{} {}", self.kind, self.mode),
             _ => self.mode.clone(),
@@ -75,7 +75,7 @@ impl Column {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub step: String,
     /// Per run (as `runs`): the step's time summed over its visits; `null` where the run never
     /// reached it.
@@ -83,7 +83,7 @@ pub struct Row {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Trend {
+pub(crate) struct Trend {
     /// The mode of the runs it covers: `drill` or `incident`.
     pub mode: String,
     /// Their kind: `interactive`, `unattended` or `unknown`; a trend covers one kind.
@@ -105,7 +105,7 @@ pub struct Trend {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct StepChange {
+pub(crate) struct StepChange {
     pub step: String,
     pub first_ms: u64,
     pub last_ms: u64,
@@ -113,7 +113,7 @@ pub struct StepChange {
 }
 
 impl Comparison {
-    pub fn new(reviews: &[&Review]) -> Comparison {
+    pub(crate) fn new(reviews: &[&Review]) -> Comparison {
         let mut reviews: Vec<&Review> = reviews.to_vec();
         reviews.sort_by(|a, b| (a.launched, &a.run).cmp(&(b.launched, &b.run)));
         let mut steps: Vec<Row> = Vec::new();
@@ -220,7 +220,7 @@ impl Comparison {
     }
 
     /// Why the runs of a mixed comparison get several trends, after `mixed_modes`.
-    pub fn mixed_why(&self) -> &'static str {
+    pub(crate) fn mixed_why(&self) -> &'static str {
         if self.kinds_mixed() {
             "an unattended run (--yes) waits for nobody, an interactive one for a person, and a drill rehearses while an incident is the real thing; each mode and kind has its own trend"
         } else {
@@ -229,13 +229,13 @@ impl Comparison {
     }
 
     /// The runs mix unattended and interactive ones.
-    pub fn kinds_mixed(&self) -> bool {
+    pub(crate) fn kinds_mixed(&self) -> bool {
         !self.kinds.is_empty()
     }
 
     /// What a run of the comparison was, in the words of its lists: `drill`, or `unattended
     /// drill` when the runs mix kinds.
-    pub fn mode_of(&self, run: &Column) -> String {
+    pub(crate) fn mode_of(&self, run: &Column) -> String {
         if self.kinds_mixed() {
             format!("{} {}", run.kind, run.mode)
         } else {
@@ -244,12 +244,12 @@ impl Comparison {
     }
 
     /// The runs are of one runbook and there are several: the trend is worth a chart.
-    pub fn charted(&self) -> bool {
+    pub(crate) fn charted(&self) -> bool {
         self.runs.len() > 1 && self.runbooks.is_empty()
     }
 
     /// How to see one of the runs in full (several runs print the comparison alone).
-    pub fn in_full_hint(&self) -> String {
+    pub(crate) fn in_full_hint(&self) -> String {
         match self.newest_command() {
             Some(command) => format!("Each run in full: runbook review RUN (the newest: {command})"),
             None => "Each run in full: runbook review RUN".to_string(),
@@ -257,7 +257,7 @@ impl Comparison {
     }
 
     /// `runbook review FILE` for the newest run.
-    pub fn newest_command(&self) -> Option<String> {
+    pub(crate) fn newest_command(&self) -> Option<String> {
         self.runs
             .last()
             .map(|newest| format!("runbook review {}", shell_word(&newest.path)))
@@ -266,7 +266,7 @@ impl Comparison {
     /// The comparison table's body, the same in every format: a row per step (its time in
     /// each run, `missing` where a run did not reach it), then the total, the verdict and the
     /// mode of each run. `step` and `total` dress the step ids and the totals the format's way.
-    pub fn rows(
+    pub(crate) fn rows(
         &self,
         step: fn(&str) -> String,
         missing: &str,
@@ -300,7 +300,7 @@ impl Comparison {
     }
 
     /// `mixes 2 incidents and 3 drills`, when the runs do.
-    pub fn mixed_modes(&self) -> Option<String> {
+    pub(crate) fn mixed_modes(&self) -> Option<String> {
         if self.kinds_mixed() {
             let counts: Vec<String> = self
                 .kinds
@@ -329,7 +329,7 @@ impl Comparison {
 
     /// What each trend is of: `Trend` alone when the runs are of one mode, else `Trend of the
     /// drills`; and the modes with a single run, which have none.
-    pub fn trend_lines(&self) -> Vec<(String, String)> {
+    pub(crate) fn trend_lines(&self) -> Vec<(String, String)> {
         let split = self.trends.len() > 1 || !self.modes.is_empty() || self.kinds_mixed();
         let mut lines: Vec<(String, String)> = self
             .trends

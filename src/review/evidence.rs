@@ -15,7 +15,7 @@ use super::{Review, fmt_rto, fmt_total};
 use crate::audit::sign::{AUDIT_NAMESPACE, Signature};
 
 /// Trails larger than this are named, not embedded: a page of hundreds of MiB helps nobody.
-pub const MAX_EMBEDDED_TRAIL: usize = 8 << 20;
+pub(crate) const MAX_EMBEDDED_TRAIL: usize = 8 << 20;
 
 /// Styles of the evidence page, besides the review's.
 const EVIDENCE_STYLE: &str = r#"
@@ -29,7 +29,7 @@ ol.check li { margin-bottom: .6em; }
 "#;
 
 /// The runbook file as it ran, or why it is not on the page.
-pub enum RunbookFile {
+pub(crate) enum RunbookFile {
     /// Read from `path`; its SHA-256 is the trail's `file_sha256`.
     Matched { path: String, text: String },
     /// Not embedded (only for a trail that does not hold: a sound one is refused instead).
@@ -37,7 +37,7 @@ pub enum RunbookFile {
 }
 
 /// Everything the page shows, gathered by `cmd/evidence.rs`.
-pub struct Evidence<'a> {
+pub(crate) struct Evidence<'a> {
     pub review: &'a Review,
     /// The audit file's bytes, when small enough to embed.
     pub trail: Option<&'a [u8]>,
@@ -63,7 +63,7 @@ pub struct Evidence<'a> {
 
 impl Evidence<'_> {
     /// The trail is tampered with or not to be trusted: said first, in a banner.
-    pub fn untrusted(&self) -> bool {
+    pub(crate) fn untrusted(&self) -> bool {
         self.review.tampered() || !self.problems.is_empty()
     }
 }
@@ -87,7 +87,7 @@ fn download(name: &str, mime: &str, bytes: &[u8], words: &str) -> String {
     )
 }
 
-pub fn render(e: &Evidence<'_>) -> String {
+pub(crate) fn render(e: &Evidence<'_>) -> String {
     let r = e.review;
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\" xmlns=\"http://www.w3.org/1999/xhtml\">\n<head>\n<meta charset=\"utf-8\"/>\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<meta name=\"color-scheme\" content=\"light dark\"/>\n<title>Evidence: {} ({})</title>\n<style>{STYLE}{EVIDENCE_STYLE}</style>\n</head>\n<body>\n",

@@ -10,7 +10,7 @@ use super::{Review, fmt_rto, fmt_total, load};
 use crate::error::Error;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub run: String,
     pub path: String,
     /// When the run was launched.
@@ -69,14 +69,14 @@ impl Entry {
 }
 
 #[derive(Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     pub runbook: Option<String>,
     pub mode: Option<String>,
     pub since: Option<DateTime<Utc>>,
 }
 
 /// The audit files of `dir`, in name order (oldest first); none when it does not exist yet.
-pub fn trail_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+pub(crate) fn trail_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -101,7 +101,7 @@ pub fn trail_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
 
 /// The runs of `dir` that pass `filter`, newest first, and a warning per file that could not
 /// be read.
-pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Error> {
+pub(crate) fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Error> {
     let paths = trail_files(dir)?;
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
@@ -126,7 +126,7 @@ pub fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Er
 }
 
 /// One aligned line per run, under a header.
-pub fn render(runs: &[Entry]) -> String {
+pub(crate) fn render(runs: &[Entry]) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|e| {

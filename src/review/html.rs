@@ -126,7 +126,7 @@ pub(crate) fn table(
     out
 }
 
-pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
+pub(crate) fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
     let title = match reviews {
         [one] => format!("Review of {} ({})", one.title, one.run),
         many => format!("Review of {} runs", many.len()),

@@ -15,7 +15,7 @@ struct Document<'a> {
     comparison: Option<&'a Comparison>,
 }
 
-pub fn write(
+pub(crate) fn write(
     out: &mut impl Write,
     reviews: &[Review],
     comparison: Option<&Comparison>,
@@ -29,9 +29,3 @@ pub fn write(
     out.write_all(b"\n")
 }
 
-/// The document as a string (tests, small runs).
-pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
-    let mut bytes = Vec::new();
-    write(&mut bytes, reviews, comparison).expect("writing to memory does not fail");
-    String::from_utf8(bytes).expect("serde_json writes UTF-8")
-}

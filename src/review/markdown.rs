@@ -9,7 +9,7 @@ use super::text::{STEP_HEADER, gap_words, one_line, step_cells};
 use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_rto, fmt_signed, fmt_time};
 
 /// The `dateFormat` of the gantt block and the matching chrono format.
-pub const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
+pub(crate) const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
 const CHRONO_DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3f";
 
 /// A cell: `|` and line breaks would end the cell or the row, and `<`, `>` from a value must
@@ -30,7 +30,7 @@ fn md_table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
+pub(crate) fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
     let mut out = String::new();
     for r in reviews.iter().filter(|r| r.tampered()) {
         out.push_str(&format!(
@@ -190,7 +190,7 @@ fn task_name(text: &str) -> String {
 }
 
 /// The Mermaid gantt chart of one run, every line ending in `\n`.
-pub fn gantt(r: &Review) -> String {
+pub(crate) fn gantt(r: &Review) -> String {
     let mut out = String::from("gantt\n");
     out.push_str(&format!("    title {} ({})\n", task_name(&r.title), r.verdict));
     out.push_str(&format!("    dateFormat {MERMAID_DATE_FORMAT}\n"));
@@ -326,7 +326,7 @@ fn chart_value(ms: u64, unit: f64) -> String {
 /// The trend of a comparison of one runbook's runs as a Mermaid `xychart-beta`: bars overlap
 /// in Mermaid (they are not stacked), so the stack is drawn back to front with running sums:
 /// the total, human + machine, human; then the RTO as a line. Every line ends in `\n`.
-pub fn xychart(c: &Comparison) -> String {
+pub(crate) fn xychart(c: &Comparison) -> String {
     let (unit, unit_name) = chart_unit(c);
     // A quoted string of Mermaid ends at the next `"`.
     let label = |text: &str| text.replace('"', "'");

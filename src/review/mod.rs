@@ -7,15 +7,15 @@
 //! detection time with `--since`, else the launch), taken from `mono_ms`, never from `ts`.
 
 mod build;
-pub mod compare;
-pub mod evidence;
-pub mod history;
-pub mod html;
-pub mod json;
-pub mod markdown;
-pub mod model;
+pub(crate) mod compare;
+pub(crate) mod evidence;
+pub(crate) mod history;
+pub(crate) mod html;
+pub(crate) mod json;
+pub(crate) mod markdown;
+pub(crate) mod model;
 mod svg;
-pub mod text;
+pub(crate) mod text;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -27,19 +27,21 @@ use serde::Serialize;
 use crate::audit::{self, Status};
 use crate::error::Error;
 
-pub use build::{Tally, from_events, from_lines};
-pub use compare::Comparison;
+pub(crate) use build::{Tally, from_lines};
+#[cfg(test)]
+pub(crate) use build::from_events;
+pub(crate) use compare::Comparison;
 
 /// The version of the JSON document `--format json` prints (`docs/review.md`).
-pub const SCHEMA: &str = "runbook-review/1";
+pub(crate) const SCHEMA: &str = "runbook-review/1";
 
 /// Wall clock and monotonic deltas may disagree by this much before it is called a clock jump.
-pub const CLOCK_JUMP_MS: i64 = 5_000;
+pub(crate) const CLOCK_JUMP_MS: i64 = 5_000;
 
 /// What the hash chain says about the file the review was built from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-pub enum Integrity {
+pub(crate) enum Integrity {
     /// Every line chains and the run finished: the review is complete.
     IntactSealed,
     /// Every line chains but there is no seal: the run crashed or is still going.
@@ -50,7 +52,7 @@ pub enum Integrity {
 
 /// One run, as its audit file tells it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Review {
+pub(crate) struct Review {
     pub run: String,
     pub path: String,
     pub integrity: Integrity,
@@ -115,7 +117,7 @@ pub struct Review {
 
 /// A string that repeats on every step (kinds, outcomes, `local`): the known values are
 /// shared, not allocated once per step, which keeps a 100,000-step review small.
-pub type Text = Cow<'static, str>;
+pub(crate) type Text = Cow<'static, str>;
 
 /// The shared copy of `value` when it is a common one.
 pub(crate) fn text(value: &str) -> Text {
@@ -145,7 +147,7 @@ pub(crate) fn text(value: &str) -> Text {
 /// One visit of a step: from being presented to the next step being presented. A step the
 /// run came back to (a retry chosen after a failure, a loop) has several visits.
 #[derive(Debug, Clone, Serialize)]
-pub struct StepVisit {
+pub(crate) struct StepVisit {
     pub step: String,
     pub title: String,
     /// `run`, `manual`, `choose`, `call`, `end`, ...
@@ -186,7 +188,7 @@ pub struct StepVisit {
 
 /// A shell session opened at a step's prompt, and its recording.
 #[derive(Debug, Clone, Serialize)]
-pub struct ShellSession {
+pub(crate) struct ShellSession {
     /// Its number in the run: `runbook replay RUN <number>`.
     pub number: u64,
     pub host: String,
@@ -207,7 +209,7 @@ pub struct ShellSession {
 
 /// One host of a fleet step (design §13).
 #[derive(Debug, Clone, Serialize)]
-pub struct HostTime {
+pub(crate) struct HostTime {
     pub host: String,
     /// Its first start, on the RTO clock.
     pub start_ms: u64,
@@ -220,7 +222,7 @@ pub struct HostTime {
 
 impl StepVisit {
     /// A fleet step's slowest and fastest host and the spread between them.
-    pub fn spread(&self) -> Option<(&HostTime, &HostTime, u64)> {
+    pub(crate) fn spread(&self) -> Option<(&HostTime, &HostTime, u64)> {
         let slowest = self.hosts.iter().max_by_key(|h| h.exec_ms)?;
         let fastest = self.hosts.iter().min_by_key(|h| h.exec_ms)?;
         Some((slowest, fastest, slowest.exec_ms - fastest.exec_ms))
@@ -229,7 +231,7 @@ impl StepVisit {
 
 /// A step that did not go as written.
 #[derive(Debug, Clone, Serialize)]
-pub struct DeviationRow {
+pub(crate) struct DeviationRow {
     pub at_ms: u64,
     pub step: String,
     /// `skipped`, `marked done after a failure`, `failed and passed over`, `cleanup failed`,
@@ -245,7 +247,7 @@ pub struct DeviationRow {
 
 /// One word of the two-person rule about a step: who, when, and why.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApprovalRow {
+pub(crate) struct ApprovalRow {
     pub at_ms: u64,
     /// The wall-clock time it was recorded.
     pub at: Option<DateTime<Utc>>,
@@ -266,7 +268,7 @@ pub struct ApprovalRow {
 impl ApprovalRow {
     /// `approved by bob (SHA256:…)`, `DENIED by bob: deploy freeze`, `approval requested
     /// (1 approval, waits 15m)`: one line for every format.
-    pub fn words(&self) -> String {
+    pub(crate) fn words(&self) -> String {
         let by = self.by.as_deref().unwrap_or("?");
         let key = self.key.as_deref().map(|k| format!(" ({k})")).unwrap_or_default();
         let reason = self.reason.as_deref().unwrap_or("");
@@ -297,7 +299,7 @@ impl ApprovalRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     pub attempt: u64,
     pub host: Option<Text>,
     pub start_ms: u64,
@@ -308,14 +310,14 @@ pub struct Attempt {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Note {
+pub(crate) struct Note {
     pub at_ms: u64,
     pub operator: String,
     pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Decision {
+pub(crate) struct Decision {
     pub at_ms: u64,
     pub label: String,
     pub goto: String,
@@ -325,7 +327,7 @@ pub struct Decision {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Edit {
+pub(crate) struct Edit {
     pub at_ms: u64,
     pub operator: String,
     pub before: String,
@@ -333,7 +335,7 @@ pub struct Edit {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub at_ms: u64,
     pub question: String,
     pub answer: String,
@@ -341,7 +343,7 @@ pub struct Answer {
 
 /// Where the run's time went; the four parts add up to `total_ms`.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct TimeSplit {
+pub(crate) struct TimeSplit {
     /// Waiting for a person: Σ wait, plus the exec of manual and by-hand steps, plus the
     /// shells opened after a step started (those before it are in its wait already).
     pub human_ms: u64,
@@ -354,7 +356,7 @@ pub struct TimeSplit {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Gap {
+pub(crate) struct Gap {
     /// `before_first_step`, `crash_until_resume`, `after_last_step`.
     pub kind: String,
     pub start_ms: u64,
@@ -362,7 +364,7 @@ pub struct Gap {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct OverTarget {
+pub(crate) struct OverTarget {
     /// Index into `steps`.
     pub visit: usize,
     pub step: String,
@@ -374,7 +376,7 @@ pub struct OverTarget {
 /// Consecutive events whose `ts` and `mono_ms` deltas disagree by more than 5 s: the wall
 /// clock was changed (NTP step, suspend) or the machine changed at a resume.
 #[derive(Debug, Clone, Serialize)]
-pub struct ClockJump {
+pub(crate) struct ClockJump {
     /// The seq of the later event.
     pub seq: u64,
     pub at_ms: u64,
@@ -383,13 +385,8 @@ pub struct ClockJump {
 }
 
 impl Review {
-    /// The RTO deadline as a wall-clock time.
-    pub fn deadline(&self) -> Option<DateTime<Utc>> {
-        self.at(self.rto_ms)
-    }
-
     /// The wall-clock time of an RTO-clock offset.
-    pub fn at(&self, offset_ms: u64) -> Option<DateTime<Utc>> {
+    pub(crate) fn at(&self, offset_ms: u64) -> Option<DateTime<Utc>> {
         self.clock_start
             .map(|start| start + chrono::Duration::milliseconds(offset_ms as i64))
     }
@@ -410,16 +407,16 @@ impl Review {
         self.integrity = integrity;
     }
 
-    pub fn sealed(&self) -> bool {
+    pub(crate) fn sealed(&self) -> bool {
         self.integrity == Integrity::IntactSealed
     }
 
-    pub fn tampered(&self) -> bool {
+    pub(crate) fn tampered(&self) -> bool {
         matches!(self.integrity, Integrity::Tampered { .. })
     }
 
     /// The first lines of every format for a file that is not intact and sealed.
-    pub fn integrity_warning(&self) -> Option<String> {
+    pub(crate) fn integrity_warning(&self) -> Option<String> {
         match &self.integrity {
             Integrity::IntactSealed => None,
             Integrity::Tampered { seq, line, reason } => Some(format!(
@@ -448,7 +445,7 @@ impl Review {
 /// The chain is checked on one thread while the review is built on another, from the same
 /// bytes; when the two disagree on the lines to trust (a tampered file, a run still writing),
 /// the review is built again from exactly the verified lines.
-pub fn load(path: &Path) -> Result<Review, Error> {
+pub(crate) fn load(path: &Path) -> Result<Review, Error> {
     let display = path.display().to_string();
     let (verification, built) = std::thread::scope(|scope| {
         let verifying = scope.spawn(|| audit::verify_chain(path));
@@ -489,7 +486,7 @@ pub fn load(path: &Path) -> Result<Review, Error> {
 /// `1h2m3s`, `2m05s`, `4.2s`, `350ms`: short and precise enough for a postmortem.
 /// The "over target" table's rows (step, took, target, over, wait, exec), worst first, shared
 /// by the Markdown and HTML renderers; `step` formats the step's name for the format.
-pub fn over_target_rows(r: &Review, step: impl Fn(&str) -> String) -> Vec<Vec<String>> {
+pub(crate) fn over_target_rows(r: &Review, step: impl Fn(&str) -> String) -> Vec<Vec<String>> {
     r.over_target
         .iter()
         .map(|o| {
@@ -524,18 +521,18 @@ pub fn fmt_ms(ms: u64) -> String {
 
 /// A run's total (or part of one against the RTO) worded as its verdict words it (`resolved
 /// in 1m12s`): the same number must read the same on both lines of a review.
-pub fn fmt_total(ms: u64) -> String {
+pub(crate) fn fmt_total(ms: u64) -> String {
     crate::duration::format_elapsed(std::time::Duration::from_millis(ms))
 }
 
 /// An RTO as the runbook writes it and the verdict says it: `5m`, `1h`, `1m30s`.
-pub fn fmt_rto(ms: u64) -> String {
+pub(crate) fn fmt_rto(ms: u64) -> String {
     crate::duration::format(std::time::Duration::from_millis(ms))
 }
 
 /// `03:02:13`: the wall-clock time (UTC, as every time of a review) of an RTO-clock offset;
 /// `?` when the run has no clock start.
-pub fn fmt_clock(r: &Review, offset_ms: u64) -> String {
+pub(crate) fn fmt_clock(r: &Review, offset_ms: u64) -> String {
     r.at(offset_ms)
         .map_or_else(|| "?".to_string(), |t| t.format("%H:%M:%S").to_string())
 }
@@ -550,7 +547,7 @@ pub(crate) fn share(part: u64, total: u64) -> String {
 }
 
 /// `+1.2s` / `-30.0s`: over (+) or under (−) a target.
-pub fn fmt_signed(ms: i64) -> String {
+pub(crate) fn fmt_signed(ms: i64) -> String {
     if ms >= 0 {
         format!("+{}", fmt_ms(ms as u64))
     } else {
@@ -559,7 +556,7 @@ pub fn fmt_signed(ms: i64) -> String {
 }
 
 /// `2026-11-22 03:02:11Z`: wall-clock times in reports, to the second.
-pub fn fmt_time(t: Option<DateTime<Utc>>) -> String {
+pub(crate) fn fmt_time(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(|| "?".to_string(), |t| t.format("%Y-%m-%d %H:%M:%SZ").to_string())
 }
 

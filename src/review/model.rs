@@ -5,13 +5,13 @@
 use super::{Review, fmt_rto, fmt_time, fmt_total, share};
 
 /// One line of the facts table.
-pub struct Fact {
+pub(crate) struct Fact {
     pub label: &'static str,
     pub value: String,
 }
 
 /// The run's facts, in the order every format shows them.
-pub fn facts(r: &Review) -> Vec<Fact> {
+pub(crate) fn facts(r: &Review) -> Vec<Fact> {
     let fact = |label, value: String| Fact { label, value };
     let operators = if r.operators.len() > 1 {
         format!("{} (hand-off)", r.operators.join(" → "))
@@ -76,7 +76,7 @@ pub fn facts(r: &Review) -> Vec<Fact> {
 }
 
 /// The kind of a run in words: how it was driven.
-pub fn kind_words(kind: &str) -> &'static str {
+pub(crate) fn kind_words(kind: &str) -> &'static str {
     match kind {
         "unattended" => "unattended (--yes: nobody was asked)",
         "interactive" => "interactive (an operator answered at a terminal)",
@@ -85,7 +85,7 @@ pub fn kind_words(kind: &str) -> &'static str {
 }
 
 /// The inputs the run had, `name=value` (secrets as the trail has them: `***`), or `none`.
-pub fn inputs(r: &Review) -> String {
+pub(crate) fn inputs(r: &Review) -> String {
     if r.inputs.is_empty() {
         return "none".into();
     }
@@ -98,7 +98,7 @@ pub fn inputs(r: &Review) -> String {
 
 /// A line of a command's edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DiffLine {
+pub(crate) enum DiffLine {
     Same(String),
     Removed(String),
     Added(String),
@@ -106,7 +106,7 @@ pub enum DiffLine {
 
 impl DiffLine {
     /// `  line`, `- line`, `+ line`: the unified-diff look every reader knows.
-    pub fn marked(&self) -> String {
+    pub(crate) fn marked(&self) -> String {
         match self {
             DiffLine::Same(l) => format!("  {l}"),
             DiffLine::Removed(l) => format!("- {l}"),
@@ -116,7 +116,7 @@ impl DiffLine {
 }
 
 /// The edit of a command, line by line: what was removed and what was added.
-pub fn edit_diff(before: &str, after: &str) -> Vec<DiffLine> {
+pub(crate) fn edit_diff(before: &str, after: &str) -> Vec<DiffLine> {
     use similar::{ChangeTag, TextDiff};
     TextDiff::from_lines(before, after)
         .iter_all_changes()
@@ -133,7 +133,7 @@ pub fn edit_diff(before: &str, after: &str) -> Vec<DiffLine> {
 
 /// What an entry of the record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemKind {
+pub(crate) enum ItemKind {
     /// Not run as written; `allowed` says whether a drill may still pass.
     Deviation {
         allowed: bool,
@@ -156,11 +156,11 @@ pub enum ItemKind {
 }
 
 /// The heading of the record of what people did, in every format.
-pub const RECORD_TITLE: &str = "Deviations, approvals, decisions, notes, edits and failed attempts";
+pub(crate) const RECORD_TITLE: &str = "Deviations, approvals, decisions, notes, edits and failed attempts";
 
 /// One entry of the record of what people did, with where it belongs.
 #[derive(Debug, Clone)]
-pub struct Item {
+pub(crate) struct Item {
     /// Index into `steps` (shown 1-based), when it is about a step.
     pub visit: Option<usize>,
     pub step: Option<String>,
@@ -178,7 +178,7 @@ pub struct Item {
 impl Item {
     /// Where it happened, before its text: `N. STEP: ` (the walk's N-th visit), `STEP: ` or
     /// nothing. `mark` follows the number; `step` dresses the id the format's way.
-    pub fn place(&self, mark: &str, step: impl Fn(&str) -> String) -> String {
+    pub(crate) fn place(&self, mark: &str, step: impl Fn(&str) -> String) -> String {
         match (self.visit, &self.step) {
             (Some(i), Some(id)) => format!("{}{mark} {}: ", i + 1, step(id)),
             (None, Some(id)) => format!("{}: ", step(id)),
@@ -187,7 +187,11 @@ impl Item {
     }
 
     /// Its text, a deviation's in the format's emphasis (`strong`).
-    pub fn dressed(&self, plain: impl Fn(&str) -> String, strong: impl Fn(String) -> String) -> String {
+    pub(crate) fn dressed(
+        &self,
+        plain: impl Fn(&str) -> String,
+        strong: impl Fn(String) -> String,
+    ) -> String {
         match self.kind {
             ItemKind::Deviation { .. } | ItemKind::Approval { granted: false } => strong(plain(&self.text)),
             _ => plain(&self.text),
@@ -196,7 +200,7 @@ impl Item {
 }
 
 /// Every deviation, approval, decision, answer, note, edit and failed attempt, in time order.
-pub fn items(r: &Review) -> Vec<Item> {
+pub(crate) fn items(r: &Review) -> Vec<Item> {
     let mut items = Vec::new();
     let item = |visit: Option<usize>, step: Option<&str>, at_ms, kind, text: String| Item {
         visit,

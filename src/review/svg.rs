@@ -5,14 +5,14 @@
 mod timeline;
 mod trend;
 
-pub use timeline::timeline;
-pub use trend::trend_chart;
+pub(super) use timeline::timeline;
+pub(super) use trend::trend_chart;
 
 const WIDTH: f64 = 1000.0;
 const RIGHT: f64 = 24.0;
 
 /// Escapes text for XML content and attribute values.
-pub fn esc(text: &str) -> String {
+pub(super) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -29,9 +29,9 @@ pub fn esc(text: &str) -> String {
 }
 
 /// Pixels per character of the 11px axis font, rounded up: what a label is laid out with.
-pub const CHAR_W: f64 = 7.0;
+pub(super) const CHAR_W: f64 = 7.0;
 
 /// `12-06 14:03` (UTC): a run's label on a chart, which tells two runs of one day apart.
-pub fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+pub(super) fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "?".to_string(), |t| t.format("%m-%d %H:%M").to_string())
 }

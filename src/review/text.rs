@@ -159,7 +159,7 @@ fn fleet_steps(r: &Review) -> String {
     out
 }
 
-pub fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
+pub(crate) fn render(reviews: &[Review], comparison: Option<&Comparison>) -> String {
     let mut out = String::new();
     for r in reviews.iter().filter(|r| r.tampered()) {
         out.push_str(&format!("!! {}\n", r.integrity_warning().unwrap_or_default()));

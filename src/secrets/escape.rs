@@ -9,17 +9,17 @@ use std::io::Write as _;
 use vte::{Params, Parser, Perform};
 
 mod replay;
-pub use replay::ReplayFilter;
+pub(crate) use replay::ReplayFilter;
 
 /// A value shown on one line: every control character (C0 with newline and tab, DEL, C1) is
 /// printed escaped (`\x1b`, `\n`, `\t`, `\x7f`, `\u{9b}`), so it cannot move the cursor, set a
 /// window title or write the clipboard. Borrowed when there is nothing to escape.
-pub fn value(s: &str) -> Cow<'_, str> {
+pub(crate) fn value(s: &str) -> Cow<'_, str> {
     escape(s, false)
 }
 
 /// Like [`value`], but keeps `\n` and `\t`: for notes and titles shown line by line.
-pub fn text(s: &str) -> Cow<'_, str> {
+pub(crate) fn text(s: &str) -> Cow<'_, str> {
     escape(s, true)
 }
 
@@ -68,7 +68,7 @@ const ESC: u8 = 0x1b;
 ///
 /// A sequence or a character split across two reads is recognised: the parser keeps its state
 /// between [`push`](Self::push) calls, and [`finish`](Self::finish) ends the stream.
-pub struct OutputFilter {
+pub(crate) struct OutputFilter {
     parser: Parser,
     mode: Mode,
     /// The start of a character cut by the end of the last read (at most 3 bytes), held back
@@ -97,7 +97,7 @@ impl Default for OutputFilter {
 }
 
 impl OutputFilter {
-    pub fn new() -> OutputFilter {
+    pub(crate) fn new() -> OutputFilter {
         OutputFilter {
             parser: Parser::new(),
             mode: Mode::Text,
@@ -107,14 +107,14 @@ impl OutputFilter {
     }
 
     /// Takes the next bytes of the stream; returns what may be shown now.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(bytes.len());
         self.push_into(bytes, &mut out);
         out
     }
 
     /// Like [`push`](Self::push), appending to the caller's buffer.
-    pub fn push_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+    pub(crate) fn push_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         out.reserve(bytes.len());
         if self.carry.is_empty() {
             self.filter_whole(bytes, out);
@@ -138,7 +138,7 @@ impl OutputFilter {
 
     /// Ends the stream: an unfinished sequence is dropped, a half character becomes U+FFFD.
     /// The filter can then start anew.
-    pub fn finish(&mut self) -> Vec<u8> {
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         let mut sink = Sink::new(&mut out);
         let carry = std::mem::take(&mut self.carry);

@@ -13,7 +13,7 @@ use crate::runbook::{Input, Runbook};
 
 /// Where an input's value comes from, as a dry run tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Planned {
+pub(crate) enum Planned {
     /// Given with `--set`, or the input's default.
     Value(String),
     /// Read from this source (`--set-from`, or the input's `from:`) when the run starts.
@@ -24,13 +24,13 @@ pub enum Planned {
 
 /// The `--set` and `--set-from` flags, checked against the runbook's inputs.
 #[derive(Debug, Default)]
-pub struct Given {
+pub(crate) struct Given {
     sets: HashMap<String, String>,
     froms: HashMap<String, Source>,
 }
 
 impl Given {
-    pub fn parse(sets: &[Pair], froms: &[Pair], runbook: &Runbook) -> Result<Given, Error> {
+    pub(crate) fn parse(sets: &[Pair], froms: &[Pair], runbook: &Runbook) -> Result<Given, Error> {
         let known = |flag: &str, name: &str| -> Result<(), Error> {
             if runbook.inputs.contains_key(name) {
                 return Ok(());
@@ -89,7 +89,7 @@ impl Given {
 
     /// The inputs in the order to read them: those from `env:` first, so that their variables
     /// are gone from the environment before any `cmd:` source (or prompt) runs.
-    pub fn order<'a>(
+    pub(crate) fn order<'a>(
         &self,
         inputs: impl Iterator<Item = (&'a String, &'a Input)>,
     ) -> Vec<(&'a String, &'a Input)> {
@@ -101,7 +101,7 @@ impl Given {
 
     /// The value of `name`: `--set-from`, `--set`, the input's `from:`, its default. `None`:
     /// nothing gives it (the caller asks the operator, when there is one).
-    pub fn value(&self, name: &str, input: &Input) -> Result<Option<String>, Error> {
+    pub(crate) fn value(&self, name: &str, input: &Input) -> Result<Option<String>, Error> {
         let source = self.source(name, input)?;
         if let Some(source) = source {
             let read = source
@@ -121,7 +121,7 @@ impl Given {
     /// Where `name`'s value would come from, without reading any source or asking anyone:
     /// what a dry run shows (it executes nothing, `cmd:` sources included, and needs no
     /// terminal).
-    pub fn planned(&self, name: &str, input: &Input) -> Result<Planned, Error> {
+    pub(crate) fn planned(&self, name: &str, input: &Input) -> Result<Planned, Error> {
         if let Some(source) = self.source(name, input)? {
             return Ok(Planned::Source(source.to_string()));
         }
@@ -135,7 +135,7 @@ impl Given {
     }
 
     /// Whether the operator gave this input on the command line.
-    pub fn names(&self, name: &str) -> bool {
+    pub(crate) fn names(&self, name: &str) -> bool {
         self.sets.contains_key(name) || self.froms.contains_key(name)
     }
 }

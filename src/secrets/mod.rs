@@ -2,6 +2,6 @@
 //! (`source`), and how hostile bytes in values and command output are kept from driving the
 //! terminal (`escape`). Masking is `crate::mask`.
 
-pub mod escape;
-pub mod given;
-pub mod source;
+pub(crate) mod escape;
+pub(crate) mod given;
+pub(crate) mod source;

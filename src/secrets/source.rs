@@ -24,7 +24,7 @@ const FORMS: &str = "`env:VAR`, `file:PATH`, `file-all:PATH`, `cmd:COMMAND` or `
 
 /// Where one secret value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// `env:VAR`: the variable's value; the variable is then removed from the environment.
     Env(String),
     /// `file:PATH`: the file's first line, without its line ending.
@@ -39,7 +39,7 @@ pub enum Source {
 }
 
 /// A value read from a source, with what the operator should hear about how it was kept.
-pub struct Sourced {
+pub(crate) struct Sourced {
     pub value: String,
     pub warnings: Vec<String>,
 }
@@ -55,7 +55,7 @@ impl fmt::Debug for Sourced {
 
 /// What reading a source needs to know besides the source.
 #[derive(Debug, Clone, Default)]
-pub struct ReadContext {
+pub(crate) struct ReadContext {
     /// The input the value is for: named in the prompt and in errors.
     pub input: String,
     /// Variables set for a `cmd:` source's process only (a password store's location), on top
@@ -64,21 +64,22 @@ pub struct ReadContext {
 }
 
 impl ReadContext {
-    pub fn new(input: impl Into<String>) -> ReadContext {
+    pub(crate) fn new(input: impl Into<String>) -> ReadContext {
         ReadContext {
             input: input.into(),
             cmd_env: Vec::new(),
         }
     }
 
-    pub fn with_cmd_env(mut self, name: impl Into<String>, value: impl Into<String>) -> ReadContext {
+    #[cfg(test)]
+    pub(crate) fn with_cmd_env(mut self, name: impl Into<String>, value: impl Into<String>) -> ReadContext {
         self.cmd_env.push((name.into(), value.into()));
         self
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     /// Only the scheme is echoed: what follows it could be a secret typed in the wrong place.
     #[error("unknown secret source{}: expected {FORMS}{}", shown_scheme(.scheme), shown_help(.help))]
     Unknown {
@@ -144,7 +145,7 @@ fn stderr_tail(stderr: &str) -> String {
 impl Source {
     /// Reads `env:VAR`, `file:PATH`, `file-all:PATH`, `cmd:COMMAND` or `stdin`. A `file:` path
     /// may start with `~/` (the home directory).
-    pub fn parse(text: &str) -> Result<Source, SourceError> {
+    pub(crate) fn parse(text: &str) -> Result<Source, SourceError> {
         let Some((scheme, rest)) = text.split_once(':') else {
             return match text {
                 "stdin" => Ok(Source::Stdin),
@@ -183,12 +184,12 @@ impl Source {
 
     /// Whether reading this source takes standard input: only one source may (the caller
     /// refuses a second).
-    pub fn reads_stdin(&self) -> bool {
+    pub(crate) fn reads_stdin(&self) -> bool {
         matches!(self, Source::Stdin)
     }
 
     /// Reads the value. Never puts it, or any part of what was read, in an error.
-    pub fn read(&self, ctx: &ReadContext) -> Result<Sourced, SourceError> {
+    pub(crate) fn read(&self, ctx: &ReadContext) -> Result<Sourced, SourceError> {
         let mut warnings = Vec::new();
         let value = match self {
             Source::Env(var) => read_env(var)?,

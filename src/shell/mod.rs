@@ -6,10 +6,10 @@
 //! masked. The executor (`executor/shell.rs`) decides where it may open and records it in the
 //! trail; `replay` plays a recording back.
 
-pub mod pty;
-pub mod record;
-pub mod replay;
-pub mod session;
+pub(crate) mod pty;
+pub(crate) mod record;
+pub(crate) mod replay;
+pub(crate) mod session;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
@@ -75,7 +75,7 @@ rm -rf "$1"
 exit $st"#;
 
 /// Where the shell opens.
-pub enum Place<'a> {
+pub(crate) enum Place<'a> {
     /// This machine: `$SHELL`, else `/bin/sh`.
     Local,
     /// Over the run's master connection to a host.
@@ -84,7 +84,7 @@ pub enum Place<'a> {
 
 /// What the shell is told: the run's non-secret variables, and which run, step and host it is
 /// for.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub run_id: &'a str,
     pub step: &'a str,
     /// The host it opens on, as the run names it (`web-1`, `local`).
@@ -141,7 +141,7 @@ impl Context<'_> {
 }
 
 /// A shell ready to start: its program and arguments, and what must live as long as it does.
-pub struct Prepared {
+pub(crate) struct Prepared {
     program: OsString,
     args: Vec<OsString>,
     env: Vec<(String, String)>,
@@ -175,7 +175,7 @@ const MUX_HOST: &str = "runbook-master";
 
 /// Gets the shell ready where it opens. For a host: one command over the master writes the
 /// variables into a private directory there. `Err`: why there is no shell (in words).
-pub fn prepare(place: &Place<'_>, context: &Context<'_>) -> Result<Prepared, String> {
+pub(crate) fn prepare(place: &Place<'_>, context: &Context<'_>) -> Result<Prepared, String> {
     let env = context.env();
     match place {
         Place::Local => {
@@ -296,7 +296,7 @@ fn prepare_remote(
 
 /// The operator's terminal: read from stdin, draw on stderr (a run's prompts need both to be
 /// terminals, and stdout may be a log).
-pub fn terminal_size() -> Size {
+pub(crate) fn terminal_size() -> Size {
     pty::size_of(rustix::stdio::stdin())
         .or_else(|| pty::size_of(rustix::stdio::stderr()))
         .unwrap_or(Size::DEFAULT)
@@ -304,7 +304,7 @@ pub fn terminal_size() -> Size {
 
 /// Runs the prepared shell until it ends, recording its output in `cast`. `Err`: it could not
 /// start at all (the recording then holds only its header).
-pub fn run(prepared: &Prepared, cast: &mut Cast, size: Size) -> std::io::Result<Ended> {
+pub(crate) fn run(prepared: &Prepared, cast: &mut Cast, size: Size) -> std::io::Result<Ended> {
     let mut pty = Pty::open(size)?;
     let args: Vec<&OsStr> = prepared.args.iter().map(OsString::as_os_str).collect();
     let mut child = pty.spawn(&prepared.program, &args, &prepared.env)?;

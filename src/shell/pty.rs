@@ -15,14 +15,14 @@ use rustix::termios::{OptionalActions, Termios, Winsize};
 
 /// A window size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Size {
+pub(crate) struct Size {
     pub cols: u16,
     pub rows: u16,
 }
 
 impl Size {
     /// What a terminal that does not say its size is taken to be.
-    pub const DEFAULT: Size = Size { cols: 80, rows: 24 };
+    pub(crate) const DEFAULT: Size = Size { cols: 80, rows: 24 };
 
     fn winsize(self) -> Winsize {
         Winsize {
@@ -42,7 +42,7 @@ impl std::fmt::Display for Size {
 }
 
 /// The size of the terminal `fd` is, if it is one that says.
-pub fn size_of(fd: BorrowedFd<'_>) -> Option<Size> {
+pub(crate) fn size_of(fd: BorrowedFd<'_>) -> Option<Size> {
     let ws = rustix::termios::tcgetwinsize(fd).ok()?;
     (ws.ws_col > 0 && ws.ws_row > 0).then_some(Size {
         cols: ws.ws_col,
@@ -53,13 +53,13 @@ pub fn size_of(fd: BorrowedFd<'_>) -> Option<Size> {
 /// The operator's terminal in raw mode until dropped (also on an error or a panic): no echo, no
 /// line editing, no signals from keys (Ctrl-C, Ctrl-Z and Ctrl-\ are bytes for the shell), no
 /// output processing (the shell's own terminal does that).
-pub struct RawMode {
+pub(crate) struct RawMode {
     fd: BorrowedFd<'static>,
     saved: Termios,
 }
 
 impl RawMode {
-    pub fn enter(fd: BorrowedFd<'static>) -> std::io::Result<RawMode> {
+    pub(crate) fn enter(fd: BorrowedFd<'static>) -> std::io::Result<RawMode> {
         let saved = rustix::termios::tcgetattr(fd)?;
         let mut raw = saved.clone();
         raw.make_raw();
@@ -78,14 +78,14 @@ impl Drop for RawMode {
 
 /// A pseudo-terminal: the master end this process reads and writes, the slave end the
 /// shell's program gets as its controlling terminal.
-pub struct Pty {
+pub(crate) struct Pty {
     pub master: OwnedFd,
     /// Until the program is started with it.
     slave: Option<OwnedFd>,
 }
 
 impl Pty {
-    pub fn open(size: Size) -> std::io::Result<Pty> {
+    pub(crate) fn open(size: Size) -> std::io::Result<Pty> {
         let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
         rustix::pty::grantpt(&master)?;
         rustix::pty::unlockpt(&master)?;
@@ -105,7 +105,7 @@ impl Pty {
 
     /// Sets the window size: the kernel sends SIGWINCH to the program in the foreground of the
     /// pseudo-terminal (`ssh` passes it on to the remote one).
-    pub fn resize(&self, size: Size) -> std::io::Result<()> {
+    pub(crate) fn resize(&self, size: Size) -> std::io::Result<()> {
         rustix::termios::tcsetwinsize(&self.master, size.winsize())?;
         Ok(())
     }
@@ -113,7 +113,7 @@ impl Pty {
     /// Starts `program` with the slave end as its stdin, stdout, stderr and controlling
     /// terminal, in a session of its own. The slave is then closed here: once the program and
     /// everything it started have closed it too, reading the master ends (EIO).
-    pub fn spawn(
+    pub(crate) fn spawn(
         &mut self,
         program: &OsStr,
         args: &[&OsStr],

@@ -13,7 +13,7 @@ use crate::secrets::escape::ReplayFilter;
 
 /// A shell session, as the trail records it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub number: u64,
     pub step: String,
     pub host: String,
@@ -25,14 +25,14 @@ pub struct Recorded {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Closed {
+pub(crate) struct Closed {
     pub size: u64,
     pub sha256: String,
     pub duration_ms: u64,
 }
 
 /// Every shell session of a trail's events, in the order they were opened.
-pub fn recordings(events: &[Value]) -> Vec<Recorded> {
+pub(crate) fn recordings(events: &[Value]) -> Vec<Recorded> {
     let mut found: Vec<Recorded> = Vec::new();
     for e in events {
         let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -67,7 +67,7 @@ pub fn recordings(events: &[Value]) -> Vec<Recorded> {
 
 /// Plays `recording` on `out` at `speed` (2 is twice as fast). `interrupted` ends it early
 /// (Ctrl-C); the terminal is put back either way.
-pub async fn play(
+pub(crate) async fn play(
     recording: &Recording,
     speed: f64,
     out: &mut impl Write,

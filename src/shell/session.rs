@@ -27,7 +27,7 @@ const HANGUP_GRACE: Duration = Duration::from_secs(3);
 
 /// How a session ended.
 #[derive(Debug)]
-pub struct Ended {
+pub(crate) struct Ended {
     /// The program's exit code (`ssh` passes the remote shell's on); `None`: killed by a signal.
     pub code: Option<i32>,
     /// The operator's terminal went away.
@@ -128,7 +128,7 @@ fn signal_group(child: &Child, signal: i32) {
 
 /// Runs the session until the program ends. `terminal` is the operator's (in raw mode; read
 /// from it, write to `screen`), `master` the shell's pseudo-terminal.
-pub fn run(
+pub(crate) fn run(
     terminal: BorrowedFd<'_>,
     screen: BorrowedFd<'_>,
     pty: &super::pty::Pty,

@@ -6,7 +6,7 @@ use std::fmt;
 /// Where to connect: `host` is a name, an address or a `~/.ssh/config` alias; `user` and `port`
 /// are given only when the destination names them, so the config file decides otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Destination {
+pub(crate) struct Destination {
     pub user: Option<String>,
     pub host: String,
     pub port: Option<u16>,
@@ -16,13 +16,13 @@ pub struct Destination {
 #[error(
     "`{dest}` is not an SSH destination: {problem} (expected `user@host:port`, `ssh://user@host:port` or a host alias)"
 )]
-pub struct DestinationError {
+pub(crate) struct DestinationError {
     pub dest: String,
     pub problem: String,
 }
 
 impl Destination {
-    pub fn parse(dest: &str) -> Result<Destination, DestinationError> {
+    pub(crate) fn parse(dest: &str) -> Result<Destination, DestinationError> {
         let fail = |problem: &str| DestinationError {
             dest: dest.to_string(),
             problem: problem.to_string(),

@@ -14,16 +14,16 @@ use tokio::sync::mpsc::Sender;
 use crate::audit::Recorded;
 pub use tokio_util::sync::CancellationToken;
 
-pub use canonical::{Canonical, canonical};
-pub use destination::{Destination, DestinationError};
-pub use local::Local;
+pub use canonical::canonical;
+pub(crate) use destination::Destination;
+pub(crate) use local::Local;
 pub use ssh::{ConnectError, Ssh, SshOptions};
 
 use crate::script::ScriptError;
 
 /// Time between TERM and KILL when a command is stopped: long enough for a well-behaved
 /// command to clean up, short enough that the operator is not left waiting.
-pub const GRACE: Duration = Duration::from_secs(3);
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
 
 /// How long output is still read after the command ended, for a background job that kept the
 /// pipes open (`daemon &`): it must not hold the step forever.

@@ -10,7 +10,7 @@ use console::style;
 use crate::duration::format as fmt_duration;
 
 #[derive(Clone)]
-pub struct Clock {
+pub(crate) struct Clock {
     pub(super) run_start: Instant,
     /// Milliseconds of RTO already spent before this process took over (`--since`, or the
     /// time a resumed run had already run).
@@ -22,7 +22,7 @@ pub struct Clock {
 
 /// How much of the RTO is spent: what colour the clocks take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Spent {
+pub(crate) enum Spent {
     Under,
     /// 80% or more: the notifications of design §15 call this the warning.
     Warning,
@@ -30,7 +30,7 @@ pub enum Spent {
 }
 
 impl Clock {
-    pub fn new(rto: Duration, offset: Duration) -> Clock {
+    pub(crate) fn new(rto: Duration, offset: Duration) -> Clock {
         Clock {
             run_start: Instant::now(),
             offset_ms: offset.as_millis() as u64,
@@ -40,20 +40,20 @@ impl Clock {
         }
     }
 
-    pub fn rto(&self) -> Duration {
+    pub(crate) fn rto(&self) -> Duration {
         Duration::from_millis(self.rto_ms)
     }
 
-    pub fn run_elapsed(&self) -> Duration {
+    pub(crate) fn run_elapsed(&self) -> Duration {
         self.run_start.elapsed() + Duration::from_millis(self.offset_ms)
     }
 
-    pub fn step_elapsed(&self) -> Duration {
+    pub(crate) fn step_elapsed(&self) -> Duration {
         let started = Duration::from_millis(self.step_start.load(Ordering::Relaxed));
         self.run_start.elapsed().saturating_sub(started)
     }
 
-    pub fn step_started(&self, target: Option<Duration>) {
+    pub(crate) fn step_started(&self, target: Option<Duration>) {
         self.step_start
             .store(self.run_start.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.step_target_ms.store(
@@ -62,7 +62,7 @@ impl Clock {
         );
     }
 
-    pub fn spent(&self) -> Spent {
+    pub(crate) fn spent(&self) -> Spent {
         let (run, rto) = (self.run_elapsed(), self.rto());
         if run > rto {
             Spent::Breached
@@ -74,7 +74,7 @@ impl Clock {
     }
 
     /// `4m12s of the 15m RTO left`, or `RTO 15m exceeded by 1m02s`.
-    pub fn budget(&self) -> String {
+    pub(crate) fn budget(&self) -> String {
         let (run, rto) = (self.run_elapsed(), self.rto());
         if run <= rto {
             format!(
@@ -92,7 +92,7 @@ impl Clock {
     }
 
     /// The budget in its colour: plain under 80%, yellow after, red and flagged once breached.
-    pub fn budget_styled(&self) -> String {
+    pub(crate) fn budget_styled(&self) -> String {
         let text = self.budget();
         match self.spent() {
             Spent::Under => text,
@@ -105,14 +105,14 @@ impl Clock {
 /// The clock of the run, once it started: the UI sets it, prompts read it to tick their
 /// status line. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct SharedClock(Arc<OnceLock<Clock>>);
+pub(crate) struct SharedClock(Arc<OnceLock<Clock>>);
 
 impl SharedClock {
-    pub fn set(&self, clock: Clock) {
+    pub(crate) fn set(&self, clock: Clock) {
         let _ = self.0.set(clock);
     }
 
-    pub fn get(&self) -> Option<&Clock> {
+    pub(crate) fn get(&self) -> Option<&Clock> {
         self.0.get()
     }
 }

@@ -4,13 +4,13 @@
 use chrono::{DateTime, Local, Utc};
 
 /// `03:12`: a moment in the operator's local time.
-pub fn hhmm(t: DateTime<Utc>) -> String {
+pub(crate) fn hhmm(t: DateTime<Utc>) -> String {
     t.with_timezone(&Local).format("%H:%M").to_string()
 }
 
 /// A trail's RFC 3339 stamp as local `HH:MM`; a stamp that does not parse is shown escaped,
 /// as any value from a trail (it could hold anything).
-pub fn stamp(ts: &str) -> String {
+pub(crate) fn stamp(ts: &str) -> String {
     match DateTime::parse_from_rfc3339(ts) {
         Ok(t) => hhmm(t.with_timezone(&Utc)),
         Err(_) => crate::secrets::escape::value(ts).into_owned(),

@@ -16,7 +16,7 @@ use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 use crate::secrets::escape::{text as esc_text, value as esc};
 
 /// The width prose is wrapped to: the terminal's, else 80 (a log, a pipe).
-pub fn terminal_width() -> usize {
+pub(super) fn terminal_width() -> usize {
     console::Term::stderr()
         .size_checked()
         .map(|(_, cols)| usize::from(cols))
@@ -26,7 +26,7 @@ pub fn terminal_width() -> usize {
 
 /// `markdown` as lines of at most `width` columns (a word longer than that stays whole), each
 /// starting with `indent`; styled when `rich`.
-pub fn render(markdown: &str, indent: &str, width: usize, rich: bool) -> Vec<String> {
+pub(super) fn render(markdown: &str, indent: &str, width: usize, rich: bool) -> Vec<String> {
     let mut r = Renderer {
         out: Vec::new(),
         indent: indent.to_string(),

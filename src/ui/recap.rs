@@ -16,7 +16,7 @@ const SHOWN: usize = 12;
 /// and deviation with who left it. `unknown`: the step the run stopped in, its outcome
 /// unknown (its last visit says so, whatever the stopped command recorded). Empty when
 /// nothing happened yet.
-pub fn lines(r: &Review, unknown: Option<&str>) -> Vec<String> {
+pub(crate) fn lines(r: &Review, unknown: Option<&str>) -> Vec<String> {
     let at = |ms: u64| r.at(ms).map_or_else(|| "--:--".to_string(), hhmm);
     let cut = unknown.and_then(|u| r.steps.iter().rposition(|v| v.step == u));
     let visits: Vec<[String; 4]> = r

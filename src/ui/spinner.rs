@@ -23,7 +23,7 @@ pub(super) fn loud(text: &str) -> String {
 /// is drawn, with the local time in plain mode, like every status line. While a prompt waits
 /// (its status line drawn), the line is shown on rows of its own above the status line, never
 /// where the operator is typing, and printed in the flow when the prompt is over.
-pub fn shout(text: &str) {
+pub(crate) fn shout(text: &str) {
     if status_line::hold(text) {
         return;
     }

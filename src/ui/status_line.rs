@@ -41,14 +41,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Drawn while it lives; dropping it gives the rows back and the terminal its full height.
-pub struct StatusLine {
+pub(crate) struct StatusLine {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl StatusLine {
     /// Starts drawing `clock` on the last row of a capable terminal (`None` otherwise).
-    pub fn show(clock: &Clock) -> Option<StatusLine> {
+    pub(crate) fn show(clock: &Clock) -> Option<StatusLine> {
         if !super::rich_terminal() {
             return None;
         }
@@ -98,7 +98,7 @@ impl Drop for StatusLine {
 
 /// Takes a loud line while a status line is drawn (it shows it without touching the prompt);
 /// `false`: none is, the caller prints it.
-pub fn hold(text: &str) -> bool {
+pub(super) fn hold(text: &str) -> bool {
     match &*lock(&OPEN) {
         Some(shared) => {
             lock(&shared.held).push(text.to_string());

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::diagnostic::{Diagnostic, Severity};
 
 /// One kind of problem: its id, a short name, what it checks, and which messages are it.
-pub struct Rule {
+pub(crate) struct Rule {
     pub id: &'static str,
     pub name: &'static str,
     pub description: &'static str,
@@ -17,7 +17,7 @@ pub struct Rule {
 
 /// In order: the first rule whose pattern matches a message is its rule; the last one
 /// catches the rest (the YAML parser's own messages).
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     Rule {
         id: "RB001",
         name: "file",
@@ -117,7 +117,7 @@ pub const RULES: &[Rule] = &[
 ];
 
 /// The rule a diagnostic belongs to.
-pub fn rule_of(d: &Diagnostic) -> usize {
+pub(crate) fn rule_of(d: &Diagnostic) -> usize {
     static COMPILED: std::sync::OnceLock<Vec<regex::Regex>> = std::sync::OnceLock::new();
     let compiled = COMPILED.get_or_init(|| {
         RULES
@@ -161,7 +161,7 @@ fn uri(file: &str) -> (String, bool) {
 }
 
 /// The SARIF log of these diagnostics.
-pub fn log(diagnostics: &[&Diagnostic]) -> Value {
+pub(crate) fn log(diagnostics: &[&Diagnostic]) -> Value {
     let rules: Vec<Value> = RULES
         .iter()
         .map(|r| {

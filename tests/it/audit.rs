@@ -1,10 +1,10 @@
-//! The audit trail end to end: files written through `runbook::audit::AuditLog`, damaged the
+//! The audit trail end to end: files written through `runbook::testing::audit::AuditLog`, damaged the
 //! way a crash or a tamperer would, then judged by the real `runbook audit verify`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use runbook::audit::{self, AuditLog, Status};
+use runbook::testing::audit::{self, AuditLog, Status};
 use serde_json::{Map, Value, json};
 
 use crate::support::cmd::runbook;

@@ -55,7 +55,10 @@ impl Shell {
 
     /// `complete`, with the cursor in word `cword` (0 is `runbook`).
     fn complete_at(&self, cwd: &Path, env: &[(&str, &str)], words: &[&str], cword: usize) -> Vec<String> {
-        let quoted: Vec<String> = words.iter().map(|w| runbook::script::shell_quote(w)).collect();
+        let quoted: Vec<String> = words
+            .iter()
+            .map(|w| runbook::testing::script::shell_quote(w))
+            .collect();
         let script = format!(
             "source <(runbook completions bash) || exit 9\n\
              COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_TYPE=9\n\

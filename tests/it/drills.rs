@@ -753,13 +753,13 @@ fn the_evidence_page_holds_the_runbook_as_run_and_a_signature_ssh_keygen_accepts
     let first = first_event(&trail);
     let want = first["file_sha256"].as_str().unwrap();
     let embedded = text_of(by_id(&xml, "runbook-file"));
-    assert_eq!(runbook::audit::sha256_hex(embedded.as_bytes()), want);
+    assert_eq!(runbook::testing::audit::sha256_hex(embedded.as_bytes()), want);
     assert_eq!(
         embedded,
         std::fs::read_to_string(cat.path().join("gate-drill.yaml")).unwrap()
     );
     assert_eq!(
-        runbook::audit::sha256_hex(&download(&xml, "gate-drill.yaml")),
+        runbook::testing::audit::sha256_hex(&download(&xml, "gate-drill.yaml")),
         want
     );
     // The whole trail, byte for byte.
@@ -870,7 +870,7 @@ fn evidence_refuses_a_runbook_changed_since_the_run_until_given_the_file_as_run(
     let html = std::fs::read_to_string(&page).unwrap();
     let xml = parse(&html);
     assert_eq!(
-        runbook::audit::sha256_hex(text_of(by_id(&xml, "runbook-file")).as_bytes()),
+        runbook::testing::audit::sha256_hex(text_of(by_id(&xml, "runbook-file")).as_bytes()),
         first_event(&trail)["file_sha256"].as_str().unwrap()
     );
     // Unsigned: said, and no signature to check is offered.

@@ -6,10 +6,10 @@ use std::process::{Child, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use runbook::inventory::{Binding, Inventory};
-use runbook::lease::{LeaseError, take};
-use runbook::lock::{Holder, Taken};
-use runbook::transport::{Ssh, Transport};
+use runbook::testing::inventory::{Binding, Inventory};
+use runbook::testing::lease::{LeaseError, take};
+use runbook::testing::lock::{Holder, Taken};
+use runbook::testing::transport::{Ssh, Transport};
 
 use crate::support::fleet::{Fleet, GROUP, PER_SSHD};
 use crate::support::wait;

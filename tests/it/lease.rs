@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use runbook::lease::{Lease, LeaseError, take};
-use runbook::lock::{Holder, Taken};
-use runbook::transport::{Ssh, Transport};
+use runbook::testing::lease::{Lease, LeaseError, take};
+use runbook::testing::lock::{Holder, Taken};
+use runbook::testing::transport::{Ssh, Transport};
 
 use crate::support::sshd::{self, Sshd};
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 
 use indexmap::IndexMap;
-use runbook::lock::{Holder, LockError, RunLock, Taken, acquire, lock_path};
+use runbook::testing::lock::{Holder, LockError, RunLock, Taken, acquire, lock_path};
 
 const RACERS: usize = 8;
 const ROUNDS: usize = 50;

@@ -1,5 +1,9 @@
 //! The integration tests: one binary, one module per feature, each driving the real `runbook`.
 
+// A test crate is its own world: its helpers are `pub` for the modules beside them, never
+// for anyone outside (the crate-wide `unreachable_pub` is for the library).
+#![allow(unreachable_pub)]
+
 mod abort;
 mod answers;
 mod approve;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use runbook::transport::Transport;
+use runbook::testing::transport::Transport;
 
 use crate::support::cmd::bin;
 use crate::support::sshd::Sshd;

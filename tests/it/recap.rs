@@ -92,7 +92,7 @@ fn a_hand_off_resume_recaps_what_happened_before_asking_about_the_unknown_step()
     let steps: Vec<&str> = visits.iter().map(|v| v["step"].as_str().unwrap()).collect();
     assert_eq!(steps, ["check", "logs", "decide", "restart"], "{review}");
     let at = |i: usize| local(&review, visits[i]["start_ms"].as_u64().unwrap());
-    let took = |i: usize| runbook::review::fmt_ms(visits[i]["took_ms"].as_u64().unwrap());
+    let took = |i: usize| runbook::testing::review::fmt_ms(visits[i]["took_ms"].as_u64().unwrap());
     let events: Vec<Value> = std::fs::read_to_string(&trail)
         .unwrap()
         .lines()

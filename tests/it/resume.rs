@@ -313,7 +313,7 @@ fn a_second_operator_resuming_is_a_recorded_hand_off() {
     let typed: Vec<_> = crate::support::trail::records(&path)
         .into_iter()
         .filter_map(|line| match line.record {
-            runbook::audit::record::Record::RunResumed(r) => Some((line.common.operator, r)),
+            runbook::testing::audit::Record::RunResumed(r) => Some((line.common.operator, r)),
             _ => None,
         })
         .collect();
@@ -458,9 +458,9 @@ fn a_live_lock_blocks_until_broken_and_the_break_is_recorded() {
     let s = setup(BOOK);
     // Hold the lock as a live process (this test) would.
     let targets: indexmap::IndexMap<String, String> = [("app".to_string(), "local".to_string())].into();
-    let lock = runbook::lock::lock_path(s.audit.path(), "crashy", &targets);
-    let holder = runbook::lock::Holder::me("20261122T000000Z-crashy-beef", "carol");
-    let (held, _) = runbook::lock::acquire(&lock, holder, false).unwrap();
+    let lock = runbook::testing::lock::lock_path(s.audit.path(), "crashy", &targets);
+    let holder = runbook::testing::lock::Holder::me("20261122T000000Z-crashy-beef", "carol");
+    let (held, _) = runbook::testing::lock::acquire(&lock, holder, false).unwrap();
     let out = run_local(&s, &[]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("locked by carol"), "{}", out.stderr);

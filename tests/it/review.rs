@@ -236,7 +236,7 @@ fn a_crashed_run_is_incomplete_and_its_resume_is_a_gap_and_a_hand_off() {
     assert_eq!(run["outcome"], Value::Null);
 
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    let mut log = runbook::audit::AuditLog::open_append(&file, "bob").unwrap();
+    let mut log = runbook::testing::audit::AuditLog::open_append(&file, "bob").unwrap();
     let f = |v: Value| -> Map<String, Value> { v.as_object().unwrap().clone() };
     log.append("run resumed", None, None, f(json!({"by": "bob"})), true)
         .unwrap();
@@ -618,12 +618,12 @@ fn the_total_reads_as_the_verdict_says_it() {
     let real = drill(audit.path(), scratch.path());
     // The reason the executor itself words for a resolved drill of that length.
     let reason = |total_ms: u64| {
-        use runbook::events::RunOutcome;
-        let end = runbook::executor::End {
-            outcome: RunOutcome::Ended(runbook::runbook::Outcome::Resolved),
+        use runbook::testing::events::RunOutcome;
+        let end = runbook::testing::executor::End {
+            outcome: RunOutcome::Ended(runbook::testing::runbook::Outcome::Resolved),
             message: None,
         };
-        runbook::executor::verdict(
+        runbook::testing::executor::verdict(
             &end,
             std::time::Duration::from_millis(total_ms),
             std::time::Duration::from_secs(60),

@@ -469,10 +469,10 @@ fn scenarios_tables(dir: &std::path::Path) -> String {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    let books: Vec<runbook::runbook::Runbook> = files
+    let books: Vec<runbook::testing::runbook::Runbook> = files
         .iter()
         .map(|p| {
-            let source = runbook::parse::Source::read(p).unwrap();
+            let source = runbook::testing::parse::Source::read(p).unwrap();
             source
                 .parse()
                 .unwrap_or_else(|d| panic!("{}: {d:?}", p.display()))

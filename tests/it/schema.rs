@@ -34,7 +34,7 @@ fn the_schema_is_draft_07_and_refuses_unknown_fields() {
     }
     assert_eq!(
         schema["definitions"]["Duration"]["pattern"],
-        runbook::duration::PATTERN
+        runbook::testing::duration::PATTERN
     );
 }
 

@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use runbook::mask::Masker;
-use runbook::transport::{CancellationToken, Chunk, CommandSpec, Ending, Transport};
+use runbook::testing::mask::Masker;
+use runbook::testing::transport::{CancellationToken, Chunk, CommandSpec, Ending, Transport};
 use tokio::sync::mpsc;
 
 use crate::support::sshd::Sshd;

@@ -45,7 +45,7 @@ fn verify(file: &Path, extra: &[&str], code: i32) -> String {
 /// Rewrites a trail the way its documentation says it is made: every event re-hashed onto
 /// the previous one. `edit` changes an event; `sign` may put a signature on the seal.
 fn forge(file: &Path, edit: impl Fn(&mut serde_json::Map<String, Value>), keep_signatures: bool) {
-    let mut prev = runbook::audit::GENESIS.to_string();
+    let mut prev = runbook::testing::audit::GENESIS.to_string();
     let mut out = String::new();
     for mut event in events(file) {
         let obj = event.as_object_mut().unwrap();
@@ -58,7 +58,7 @@ fn forge(file: &Path, edit: impl Fn(&mut serde_json::Map<String, Value>), keep_s
         obj.remove("prev");
         obj.insert("prev".into(), prev.clone().into());
         let body = serde_json::to_string(&event).unwrap();
-        let hash = runbook::audit::event_hash(&prev, body.as_bytes());
+        let hash = runbook::testing::audit::event_hash(&prev, body.as_bytes());
         out.push_str(&body[..body.len() - 1]);
         if let (true, Some(sig)) = (keep_signatures, signature) {
             out.push_str(&format!(",\"signature\":{sig}"));
@@ -476,7 +476,7 @@ fn another_runs_signed_trail_does_not_pass_under_this_runs_name() {
 /// removed from the run's folder.
 fn point_work_output_at(file: &Path, path: &str, target: &Path) {
     let bytes = std::fs::read(target).unwrap();
-    let sha = runbook::audit::sha256_hex(&bytes);
+    let sha = runbook::testing::audit::sha256_hex(&bytes);
     let path = path.to_string();
     forge(
         file,

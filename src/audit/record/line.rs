@@ -54,7 +54,7 @@ impl Line {
 }
 
 /// The verified events of a trail (`read_events`: refused when tampered with), typed.
-pub fn read(path: &std::path::Path) -> Result<Vec<Line>, crate::error::Error> {
+pub(crate) fn read(path: &std::path::Path) -> Result<Vec<Line>, crate::error::Error> {
     Ok(super::super::read_events(path)?
         .iter()
         .filter_map(Line::from_value)

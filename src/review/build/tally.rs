@@ -12,7 +12,7 @@ use crate::audit::record::Line;
 /// The review of a run kept as its trail is written (issue 25: the end of a run said a step
 /// took 22 s, its review 40.5 s). The terminal and the seal count each step's time and what
 /// went over its target with this code, the code of `runbook review`.
-pub struct Tally(Builder);
+pub(crate) struct Tally(Builder);
 
 impl Default for Tally {
     fn default() -> Tally {
@@ -22,7 +22,7 @@ impl Default for Tally {
 
 impl Tally {
     /// The lines of a trail so far (a resumed run's), then those written from here on.
-    pub fn of_file(path: &Path) -> Tally {
+    pub(crate) fn of_file(path: &Path) -> Tally {
         let mut tally = Tally::default();
         if let Ok(file) = File::open(path) {
             let mut reader = BufReader::new(file);
@@ -36,7 +36,7 @@ impl Tally {
     }
 
     /// One line of the trail, as written.
-    pub fn feed(&mut self, line: &[u8]) {
+    pub(crate) fn feed(&mut self, line: &[u8]) {
         if let Some(line) = Line::decode(line.trim_ascii_end()) {
             self.0.feed(line);
         }
@@ -44,14 +44,14 @@ impl Tally {
 
     /// The time of `step`'s visit so far (to the last line), in milliseconds, when it is the
     /// visit going on.
-    pub fn visit_ms(&self, step: &str) -> Option<u64> {
+    pub(crate) fn visit_ms(&self, step: &str) -> Option<u64> {
         let (index, _) = self.0.current.as_ref()?;
         let v = &self.0.r.steps[*index];
         (v.step == step).then(|| self.0.last_at.saturating_sub(v.start_ms))
     }
 
     /// Every visit over its target, worst first, the one going on counted to the last line.
-    pub fn over_target(&self) -> Vec<OverTarget> {
+    pub(crate) fn over_target(&self) -> Vec<OverTarget> {
         let open = self.0.current.as_ref().map(|(i, _)| *i);
         let last_at = self.0.last_at;
         over_target(self.0.r.steps.iter().enumerate().map(|(i, v)| {

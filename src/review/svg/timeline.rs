@@ -11,7 +11,7 @@ const ROW: f64 = 20.0;
 const BAR: f64 = 12.0;
 /// Beyond this many visits the chart shows the first ones and says so: a drawing of 100,000
 /// rows helps nobody, the tables still list them all.
-pub const MAX_ROWS: usize = 300;
+pub(super) const MAX_ROWS: usize = 300;
 
 /// Where the plot starts, right of the row labels: room for half of the first tick's label.
 const PAD: f64 = 32.0;
@@ -181,7 +181,7 @@ fn gap_words(kind: &str, ms: u64) -> String {
 }
 
 /// The timeline of `r`; `id` keeps pattern ids apart when a page holds several runs.
-pub fn timeline(r: &Review, id: usize) -> String {
+pub(crate) fn timeline(r: &Review, id: usize) -> String {
     // A fleet step gets a row per host under its own.
     let rows = r
         .steps

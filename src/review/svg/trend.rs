@@ -34,7 +34,7 @@ fn y_axis(max: u64) -> (u64, u64) {
 /// total (between steps, gaps) above them, a marker at its total (a circle for a drill, a
 /// diamond for an incident, each mode its own colour and line), and the RTO as a dashed line.
 /// Every run's group carries its numbers as `data-*` attributes; the plot its scale.
-pub fn trend_chart(c: &Comparison) -> String {
+pub(crate) fn trend_chart(c: &Comparison) -> String {
     let n = c.runs.len().max(1);
     let max = c.runs.iter().map(|r| r.total_ms.max(r.rto_ms)).max().unwrap_or(1);
     let (step, top) = y_axis(max + max / 20);

@@ -22,7 +22,7 @@ const INPUT_MODES: [u16; 11] = [9, 1000, 1001, 1002, 1003, 1004, 1005, 1006, 101
 const ALT_SCREEN: [u16; 3] = [47, 1047, 1049];
 
 /// Filters a recording's output on its way to the reviewer's terminal.
-pub struct ReplayFilter {
+pub(crate) struct ReplayFilter {
     parser: Parser,
     /// The start of a character cut by the end of the last piece, held back (see
     /// `OutputFilter::filter_whole`).
@@ -44,7 +44,7 @@ impl Default for ReplayFilter {
 }
 
 impl ReplayFilter {
-    pub fn new() -> ReplayFilter {
+    pub(crate) fn new() -> ReplayFilter {
         ReplayFilter {
             parser: Parser::new(),
             carry: Vec::new(),
@@ -53,7 +53,7 @@ impl ReplayFilter {
     }
 
     /// The next piece of output; returns what may be written to the terminal.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut joined = std::mem::take(&mut self.carry);
         joined.extend_from_slice(bytes);
         let cut = joined.len() - incomplete_tail(&joined);
@@ -69,7 +69,7 @@ impl ReplayFilter {
 
     /// The end of the recording: an unfinished sequence is dropped, and the terminal is put
     /// back (colours reset, cursor shown, the main screen again).
-    pub fn finish(&mut self) -> Vec<u8> {
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         let carry = std::mem::take(&mut self.carry);
         let mut sink = Replay {

@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use runbook::transport::SshOptions;
+use runbook::testing::transport::SshOptions;
 use tempfile::TempDir;
 
 use super::sshd::{self, SSHD, USER};

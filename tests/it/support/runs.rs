@@ -139,7 +139,7 @@ pub fn retime_with(
         .with_timezone(&chrono::Utc);
     let text = std::fs::read_to_string(src).unwrap();
     let old_run = src.file_stem().unwrap().to_str().unwrap().to_string();
-    let mut prev = runbook::audit::GENESIS.to_string();
+    let mut prev = runbook::testing::audit::GENESIS.to_string();
     let mut out = String::new();
     let mut started: Vec<(String, u64)> = Vec::new();
     for (seq, line) in text.lines().enumerate() {
@@ -209,7 +209,7 @@ pub fn retime_with(
         obj.remove("prev");
         obj.insert("prev".into(), prev.clone().into());
         let body = serde_json::to_string(&v).unwrap();
-        let hash = runbook::audit::event_hash(&prev, body.as_bytes());
+        let hash = runbook::testing::audit::event_hash(&prev, body.as_bytes());
         out.push_str(&body[..body.len() - 1]);
         out.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
         prev = hash;

@@ -114,7 +114,7 @@ impl Sandbox {
     /// input the sandbox has a value for set (unless `sets` gives one), `answers` given.
     pub fn runbook(&self, command: &str, id: &str, sets: &[(&str, &str)], answers: &[&str]) -> Run {
         let path = root().join("runbooks").join(format!("{id}.yaml"));
-        let source = runbook::parse::Source::read(&path).expect("read the runbook");
+        let source = runbook::testing::parse::Source::read(&path).expect("read the runbook");
         let rb = source
             .parse()
             .unwrap_or_else(|d| panic!("{id} does not parse: {d:?}"));

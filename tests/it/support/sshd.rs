@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use runbook::transport::SshOptions;
+use runbook::testing::transport::SshOptions;
 use tempfile::TempDir;
 
 /// The account the tests log in as.

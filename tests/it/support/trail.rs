@@ -32,20 +32,20 @@ pub fn last_run_events(dir: &Path) -> Vec<serde_json::Value> {
     events(&audit_files(dir).pop().expect("a trail in the audit dir"))
 }
 
-/// The records of a trail, typed as the writer wrote them (`runbook::audit::record`: the
+/// The records of a trail, typed as the writer wrote them (`runbook::testing::audit`: the
 /// format's one definition), in order. Panics on a line that is not an event.
 #[track_caller]
-pub fn records(trail: &Path) -> Vec<runbook::audit::record::Line> {
+pub fn records(trail: &Path) -> Vec<runbook::testing::audit::Line> {
     std::fs::read_to_string(trail)
         .unwrap()
         .lines()
-        .map(|l| runbook::audit::record::Line::decode(l.as_bytes()).expect("an event"))
+        .map(|l| runbook::testing::audit::Line::decode(l.as_bytes()).expect("an event"))
         .collect()
 }
 
 /// The records of the newest trail of the audit dir `dir`.
 #[track_caller]
-pub fn last_run_records(dir: &Path) -> Vec<runbook::audit::record::Line> {
+pub fn last_run_records(dir: &Path) -> Vec<runbook::testing::audit::Line> {
     records(&audit_files(dir).pop().expect("a trail in the audit dir"))
 }
 
@@ -96,7 +96,7 @@ pub fn age(src: &Path, dir: &Path, ago: chrono::Duration, signatures: Signatures
     let (_, rest) = old_run.split_once('-').expect("a run id");
     let new_run = format!("{}-{rest}", new_start.format("%Y%m%dT%H%M%SZ"));
     assert_ne!(new_run, old_run, "age a trail by at least a second");
-    let mut prev = runbook::audit::GENESIS.to_string();
+    let mut prev = runbook::testing::audit::GENESIS.to_string();
     let mut out = String::new();
     for line in text.lines() {
         let line = line.replace(&old_run, &new_run);
@@ -115,7 +115,7 @@ pub fn age(src: &Path, dir: &Path, ago: chrono::Duration, signatures: Signatures
         obj.remove("prev");
         obj.insert("prev".into(), prev.clone().into());
         let body = serde_json::to_string(&v).unwrap();
-        let hash = runbook::audit::event_hash(&prev, body.as_bytes());
+        let hash = runbook::testing::audit::event_hash(&prev, body.as_bytes());
         out.push_str(&body[..body.len() - 1]);
         if let (Signatures::Keep, Some(sig)) = (signatures, signature) {
             out.push_str(&format!(",\"signature\":{sig}"));

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use runbook::transport::{ConnectError, SshOptions, Transport};
+use runbook::testing::transport::{ConnectError, SshOptions, Transport};
 
 use super::{run, spec};
 use crate::support::sshd::{self, Sshd};
@@ -110,7 +110,7 @@ async fn a_connection_resolves_its_endpoint_as_ssh_g_does() {
     };
     let by_alias = Transport::connect(sshd::ALIAS, &opts).await.unwrap();
     let by_address = Transport::connect(&sshd.dest(), &sshd.options()).await.unwrap();
-    let expected = runbook::transport::canonical(sshd::ALIAS, &opts).unwrap();
+    let expected = runbook::testing::transport::canonical(sshd::ALIAS, &opts).unwrap();
     assert_eq!(expected.to_string(), format!("rbtest@127.0.0.1:{}", sshd.port));
     assert_eq!(by_alias.endpoint(), Some(&expected));
     assert_eq!(by_address.endpoint(), Some(&expected));

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use runbook::parse::Source;
+use runbook::testing::parse::Source;
 
 struct XorShift(u64);
 
@@ -89,10 +89,10 @@ fn mutate(rng: &mut XorShift, input: &[u8]) -> Vec<u8> {
 
 fn check(bytes: Vec<u8>) {
     if let Ok(source) = Source::from_bytes("fuzz.yaml", bytes)
-        && let Ok(runbook) = runbook::validate::parse(&source)
+        && let Ok(runbook) = runbook::testing::validate::parse(&source)
     {
         let catalog = ["rollback".to_string()].into_iter().collect();
-        for d in runbook::validate::validate(&source, &runbook, Some(&catalog)) {
+        for d in runbook::testing::validate::validate(&source, &runbook, Some(&catalog)) {
             let _ = d.render(Some(&source.text));
         }
     }
