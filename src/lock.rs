@@ -381,11 +381,14 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn holder(run: &str, pid: u32) -> Holder {
-        Holder {
-            pid,
-            ..Holder::me(run, "alice")
-        }
+    use super::holder::holder;
+
+    /// `x.lock` in a new directory, where `h` wrote itself (holding no flock).
+    fn written_by(h: &Holder) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        std::fs::write(&path, serde_json::to_vec(h).unwrap()).unwrap();
+        (dir, path)
     }
 
     fn contents(path: &Path) -> String {
@@ -414,20 +417,15 @@ mod tests {
 
     #[test]
     fn a_dead_holder_does_not_block_and_is_recorded_as_stale() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.lock");
         // A pid far above pid_max is never alive.
-        std::fs::write(&path, serde_json::to_vec(&holder("old", 999_999_999)).unwrap()).unwrap();
+        let (_dir, path) = written_by(&holder("old", 999_999_999));
         let (_lock, taken) = acquire(&path, Holder::me("new", "bob"), false).unwrap();
         assert!(matches!(taken, Taken::Stale(h) if h.run == "old"));
     }
 
     #[test]
     fn a_live_holder_without_a_flock_is_an_older_runbook_and_still_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.lock");
-        let live = holder("live", std::process::id());
-        std::fs::write(&path, serde_json::to_vec(&live).unwrap()).unwrap();
+        let (_dir, path) = written_by(&holder("live", std::process::id()));
         assert!(acquire(&path, Holder::me("new", "bob"), false).is_err());
         let (_lock, taken) = acquire(&path, Holder::me("new", "bob"), true).unwrap();
         assert!(matches!(taken, Taken::Broken(h) if h.run == "live"));
