@@ -167,20 +167,12 @@ impl Checker<'_> {
             d.help = Some("`message` is shown when the run ends at an `end` step; use `notes` to show text before a step".into());
         }
         if is_choose {
-            for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
-                if let Some(value) = value {
-                    let pos = self
-                        .text
-                        .find_key(region.from, region.to, field)
-                        .unwrap_or(Pos::of(value));
-                    let d = self.error(pos, format!("decision step `{id}` cannot have `{field}`"));
-                    d.width = field.len();
-                    d.help = Some(
-                        "a `choose` step goes where the chosen option's `goto` says: make it an option"
-                            .into(),
-                    );
-                }
-            }
+            self.no_jumps(
+                step,
+                region,
+                |field| format!("decision step `{id}` cannot have `{field}`"),
+                |_| "a `choose` step goes where the chosen option's `goto` says: make it an option".into(),
+            );
         }
         if let Some(call) = &step.call {
             self.call(id, call);
@@ -213,6 +205,28 @@ impl Checker<'_> {
         d.help = Some(format!(
             "an `end` step ends the run: nothing runs or comes after it; remove `{field}`"
         ));
+    }
+
+    /// An error at each `next` and `on_failure` of a step that may have neither: `says` words it
+    /// for the field, `help` helps.
+    fn no_jumps(
+        &mut self,
+        step: &Step,
+        region: Region,
+        says: impl Fn(&str) -> String,
+        help: impl Fn(&str) -> String,
+    ) {
+        for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
+            if let Some(value) = value {
+                let pos = self
+                    .text
+                    .find_key(region.from, region.to, field)
+                    .unwrap_or(Pos::of(value));
+                let d = self.error(pos, says(field));
+                d.width = field.len();
+                d.help = Some(help(field));
+            }
+        }
     }
 
     fn key_or_id(&self, step: &Step, region: Region, key: &str) -> Pos {
@@ -545,19 +559,14 @@ impl Checker<'_> {
             d.width = kind.len();
             d.help = Some(format!("{why}; use `run` or `manual`"));
         }
-        for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
-            if let Some(value) = value {
-                let pos = self
-                    .text
-                    .find_key(region.from, region.to, field)
-                    .unwrap_or(Pos::of(value));
-                let d = self.error(pos, format!("cleanup step `{id}` cannot have `{field}`"));
-                d.width = field.len();
-                d.help = Some(format!(
-                    "cleanup steps run in list order, always, whatever happened: remove `{field}`"
-                ));
-            }
-        }
+        self.no_jumps(
+            step,
+            region,
+            |field| format!("cleanup step `{id}` cannot have `{field}`"),
+            |field| {
+                format!("cleanup steps run in list order, always, whatever happened: remove `{field}`")
+            },
+        );
         if step.message.is_some() {
             let pos = self.key_or_id(step, region, "message");
             let d = self.error(pos, format!("cleanup step `{id}` cannot have a `message`"));
