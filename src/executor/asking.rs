@@ -80,7 +80,11 @@ impl Executor {
         if !matches!(choice, Some(crate::prompt::Report::Skip)) {
             self.rerun = None;
         }
-        let reason = Some("unknown after a crash; marked by the operator".to_string());
+        // Marked by the operator: nothing ran, so no output, exit code or time.
+        let marked = |this: &mut Self, outcome| {
+            let reason = Some("unknown after a crash; marked by the operator".to_string());
+            this.finish(&id, host, outcome, None, 0, Duration::ZERO, None, reason, None)
+        };
         Ok(match choice {
             Some(crate::prompt::Report::Skip) => None,
             Some(crate::prompt::Report::Done) => {
@@ -89,31 +93,11 @@ impl Executor {
                     DeviationKind::MarkedDone,
                     Some("its outcome was unknown after a crash".into()),
                 )?;
-                self.finish(
-                    &id,
-                    host,
-                    StepOutcome::MarkedDone,
-                    None,
-                    0,
-                    Duration::ZERO,
-                    None,
-                    reason,
-                    None,
-                )?;
+                marked(self, StepOutcome::MarkedDone)?;
                 Some(Next::Success)
             }
             Some(crate::prompt::Report::Failed) => {
-                self.finish(
-                    &id,
-                    host,
-                    StepOutcome::Failed,
-                    None,
-                    0,
-                    Duration::ZERO,
-                    None,
-                    reason,
-                    None,
-                )?;
+                marked(self, StepOutcome::Failed)?;
                 if cleanup {
                     Some(Next::Failure)
                 } else {
