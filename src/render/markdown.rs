@@ -2,7 +2,10 @@
 //! postmortem, with tables for inputs and targets, `sh` blocks for commands and the Mermaid
 //! flowchart at the end.
 
-use super::{Flow, Style, code, facts, flow, input_default, longest_run, mermaid, one_line, option_text};
+use super::{
+    Flow, Style, code, facts, flow, input_default, longest_run, mermaid, next_words, one_line,
+    option_text,
+};
 use crate::runbook::{Link, Runbook, Step};
 
 /// The whole runbook as Markdown, ending with a newline.
@@ -77,12 +80,7 @@ pub fn markdown(runbook: &Runbook) -> String {
         out.push_str(&step_markdown(runbook, step, index, total));
         match flow(runbook, index) {
             Flow::Linear { success, failure } => {
-                let success = success
-                    .map(|s| format!("go to {}", code(s)))
-                    .unwrap_or_else(|| "nothing: last step of the list (invalid)".to_string());
-                let failure = failure
-                    .map(|f| format!("go to {}", code(f)))
-                    .unwrap_or_else(|| "ask the operator".to_string());
+                let (success, failure) = next_words(success, failure, code);
                 out.push_str(&format!(
                     "\n**Next:** on success {success}; on failure {failure}.\n"
                 ));
