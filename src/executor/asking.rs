@@ -279,6 +279,31 @@ impl Executor {
         self.report_by_hand(id, step, host, None, None)
     }
 
+    /// A step that runs nothing timed here (done by hand, or a `call`) starts: its first attempt,
+    /// no timeout, no spinner, no secrets. Its time target (`rto`) comes back.
+    fn started_here(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: String,
+    ) -> Result<Option<Duration>, Error> {
+        let target = step.rto.as_ref().and_then(|d| d.get());
+        self.emit(Event::StepStarted {
+            step: id.into(),
+            host: host.into(),
+            command,
+            attempt: 1,
+            target,
+            timeout: None,
+            spinner: false,
+            secrets: Vec::new(),
+            declassify: false,
+            fleet: None,
+        })?;
+        Ok(target)
+    }
+
     /// A manual step, or a command the operator ran in their own shell: record what they report.
     pub(super) fn report_by_hand(
         &mut self,
@@ -289,19 +314,7 @@ impl Executor {
         capture: Option<Capture<'_>>,
     ) -> Result<Next, Error> {
         let started = Instant::now();
-        let target = step.rto.as_ref().and_then(|d| d.get());
-        self.emit(Event::StepStarted {
-            step: id.into(),
-            host: host.into(),
-            command: command.unwrap_or_else(|| "(manual)".into()),
-            attempt: 1,
-            target,
-            timeout: None,
-            spinner: false,
-            secrets: Vec::new(),
-            declassify: false,
-            fleet: None,
-        })?;
+        let target = self.started_here(id, step, host, command.unwrap_or_else(|| "(manual)".into()))?;
         let (report, aborted) = loop {
             let report = self.operator.report(id)?;
             let answer = match report {
@@ -535,19 +548,7 @@ impl Executor {
             .ok_or_else(|| Error::runtime(format!("step `{id}` calls `{target}`, which was not loaded")))?;
         let mut sub_vars = self.plan.sub_run_vars(&called, step, vars)?;
         let started = Instant::now();
-        let rto = step.rto.as_ref().and_then(|d| d.get());
-        self.emit(Event::StepStarted {
-            step: id.into(),
-            host: host.into(),
-            command: format!("call {target}"),
-            attempt: 1,
-            target: rto,
-            timeout: None,
-            spinner: false,
-            secrets: Vec::new(),
-            declassify: false,
-            fleet: None,
-        })?;
+        let rto = self.started_here(id, step, host, format!("call {target}"))?;
         let end = self
             .walk(&called, &mut sub_vars, &format!("{id}/"), None, None)
             .await?;
