@@ -63,11 +63,7 @@ impl Executor {
                 Some(crate::prompt::Report::Skip) => "re-run",
                 None => "abort",
             };
-            self.emit(Event::Answer {
-                step: Some(id.clone()),
-                question: question.clone(),
-                answer: answer.into(),
-            })?;
+            self.answered(&id, question.clone(), answer)?;
             if choice.is_some() {
                 break (choice, None);
             }
@@ -174,11 +170,7 @@ impl Executor {
     pub(super) fn abort_confirmed(&mut self, id: &str, ended: String) -> Result<Option<End>, Error> {
         let reason = self.operator.abort_reason()?;
         if self.operator.is_interactive() {
-            self.emit(Event::Answer {
-                step: Some(id.into()),
-                question: "abort the run?".into(),
-                answer: yes_no(reason.is_some()).into(),
-            })?;
+            self.answered(id, "abort the run?", yes_no(reason.is_some()))?;
         }
         Ok(match reason {
             None => None,
@@ -234,11 +226,7 @@ impl Executor {
             Some(Confirm::YesNo(_)) => {
                 let question = format!("Go ahead with `{id}`?");
                 let yes = self.operator.confirm(&question)?;
-                self.emit(Event::Answer {
-                    step: Some(id.into()),
-                    question,
-                    answer: yes_no(yes).into(),
-                })?;
+                self.answered(id, question, yes_no(yes))?;
                 Ok(yes)
             }
             Some(Confirm::Phrase(phrase)) => {
@@ -252,11 +240,11 @@ impl Executor {
                         Some(_) => "(wrong phrase)".to_string(),
                         None => "(no answer)".to_string(),
                     };
-                    self.emit(Event::Answer {
-                        step: Some(id.into()),
-                        question: format!("type `{}` to go ahead", vars.interpolate(phrase)),
-                        answer: shown,
-                    })?;
+                    self.answered(
+                        id,
+                        format!("type `{}` to go ahead", vars.interpolate(phrase)),
+                        shown,
+                    )?;
                     if ok {
                         return Ok(true);
                     }
@@ -323,11 +311,7 @@ impl Executor {
                 Some(Report::Failed) => "failed",
                 None => "abort",
             };
-            self.emit(Event::Answer {
-                step: Some(id.into()),
-                question: "how did it go?".into(),
-                answer: answer.into(),
-            })?;
+            self.answered(id, "how did it go?", answer)?;
             if report.is_some() || !self.operator.is_interactive() {
                 break (report, None);
             }
@@ -346,11 +330,11 @@ impl Executor {
             Some(c) if outcome == StepOutcome::Ok => {
                 let text = self.operator.captured(&c.name, c.secret)?;
                 let shown = if c.secret { MASK.to_string() } else { text.clone() };
-                self.emit(Event::Answer {
-                    step: Some(id.into()),
-                    question: format!("value of `{}` (captured by hand)", c.name),
-                    answer: shown.clone(),
-                })?;
+                self.answered(
+                    id,
+                    format!("value of `{}` (captured by hand)", c.name),
+                    shown.clone(),
+                )?;
                 c.vars.set(&c.name, text, c.secret);
                 Some((c.name, shown))
             }
@@ -475,11 +459,7 @@ impl Executor {
                 AfterFailure::Abort => "abort".to_string(),
                 AfterFailure::Shell => "open a shell".to_string(),
             };
-            self.emit(Event::Answer {
-                step: Some(id.into()),
-                question: "after failure".into(),
-                answer,
-            })?;
+            self.answered(id, "after failure", answer)?;
             if choice == AfterFailure::Abort {
                 match self.abort_confirmed(id, format!("aborted by the operator after `{id}` failed"))? {
                     Some(end) => return Ok(Next::Stop(end)),
