@@ -34,11 +34,7 @@ pub struct PairParser {
 
 impl PairParser {
     const fn new(shape: &'static str, example: &'static str, echo: bool) -> PairParser {
-        PairParser {
-            shape,
-            example,
-            echo,
-        }
+        PairParser { shape, example, echo }
     }
 }
 
@@ -46,11 +42,8 @@ pub const TARGET: PairParser = PairParser::new("ROLE=DEST", "--target db=deploy@
 pub const SET: PairParser = PairParser::new("NAME=VALUE", "--set db_name=app", false);
 pub const SET_FROM: PairParser =
     PairParser::new("NAME=SOURCE", "--set-from pg_password=env:PGPASSWORD", true);
-pub const ANSWER: PairParser = PairParser::new(
-    "STEP=VALUE",
-    "--answer drop-db=app or --answer verify=done",
-    true,
-);
+pub const ANSWER: PairParser =
+    PairParser::new("STEP=VALUE", "--answer drop-db=app or --answer verify=done", true);
 
 impl TypedValueParser for PairParser {
     type Value = Pair;

@@ -76,9 +76,7 @@ fn check_parsed(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
     let file = source.path.as_str();
     for (name, host) in &inventory.hosts {
         if let Err(e) = Destination::parse(&host.ssh.value) {
-            found.push(
-                error_under(file, &host.ssh, format!("host `{name}`: {e}")),
-            );
+            found.push(error_under(file, &host.ssh, format!("host `{name}`: {e}")));
         }
         if let Some(env) = &host.env
             && !is_env_word(&env.value)
@@ -167,29 +165,21 @@ fn notify(file: &str, entries: &[crate::notify::NotifyEntry]) -> Vec<Diagnostic>
         if let Some(f) = &entry.format
             && format.is_none()
         {
-            let d = error_under(
-                file,
-                f,
-                format!("notify entry {n}: unknown format `{}`", f.value),
-            )
-            .with_help(
-                did_you_mean(&f.value, Format::NAMES)
-                    .unwrap_or_else(|| "write cloudevents, slack or pagerduty".into()),
-            );
+            let d = error_under(file, f, format!("notify entry {n}: unknown format `{}`", f.value))
+                .with_help(
+                    did_you_mean(&f.value, Format::NAMES)
+                        .unwrap_or_else(|| "write cloudevents, slack or pagerduty".into()),
+                );
             found.push(d);
         }
         for e in entry.events.iter().flatten() {
             if Kind::parse(&e.value).is_none() {
                 let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                let d = error_under(
-                    file,
-                    e,
-                    format!("notify entry {n}: unknown event `{}`", e.value),
-                )
-                .with_help(
-                    did_you_mean(&e.value, names.iter().copied())
-                        .unwrap_or_else(|| format!("one of: {}", names.join(", "))),
-                );
+                let d = error_under(file, e, format!("notify entry {n}: unknown event `{}`", e.value))
+                    .with_help(
+                        did_you_mean(&e.value, names.iter().copied())
+                            .unwrap_or_else(|| format!("one of: {}", names.join(", "))),
+                    );
                 found.push(d);
             }
         }

@@ -3,8 +3,7 @@
 //! flowchart at the end.
 
 use super::{
-    Flow, Style, code, facts, flow, input_default, longest_run, mermaid, next_words, one_line,
-    option_text,
+    Flow, Style, code, facts, flow, input_default, longest_run, mermaid, next_words, one_line, option_text,
 };
 use crate::runbook::{Link, Runbook, Step};
 

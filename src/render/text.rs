@@ -1,9 +1,7 @@
 //! `runbook show --format text`: the runbook as a plain document to read on a terminal or print
 //! and keep beside the keyboard when the tool itself cannot run.
 
-use super::{
-    Flow, Style, facts, flow, input_default, next_words, one_line, option_text, table,
-};
+use super::{Flow, Style, facts, flow, input_default, next_words, one_line, option_text, table};
 use crate::runbook::{Link, Runbook, Step};
 
 /// Width of the labels of a step's facts, so their values line up.
@@ -99,12 +97,7 @@ pub fn text(runbook: &Runbook) -> String {
 
 /// A step's heading, facts and texts; where it goes next is added by the caller.
 /// `TITLE:` and a table of `rows` under `header`; nothing without rows.
-fn section(
-    out: &mut String,
-    title: &str,
-    header: [&str; 3],
-    rows: impl Iterator<Item = [String; 3]>,
-) {
+fn section(out: &mut String, title: &str, header: [&str; 3], rows: impl Iterator<Item = [String; 3]>) {
     let mut rows: Vec<Vec<String>> = rows.map(Vec::from).collect();
     if rows.is_empty() {
         return;

@@ -225,13 +225,7 @@ impl Checker<'_> {
     }
 
     /// An error underlining a step's key `key` (at the step's id when it is not found).
-    fn key_error(
-        &mut self,
-        step: &Step,
-        region: Region,
-        key: &str,
-        message: String,
-    ) -> &mut Diagnostic {
+    fn key_error(&mut self, step: &Step, region: Region, key: &str, message: String) -> &mut Diagnostic {
         let pos = self.key_or_id(step, region, key);
         let d = self.error(pos, message);
         d.width = key.len();
@@ -340,7 +334,8 @@ impl Checker<'_> {
         }
         if !step.with.is_empty() && step.call.is_none() {
             let message = format!("step `{id}` has `with` but is not a `call` step");
-            self.key_error(step, region, "with", message).help = Some("`with` passes inputs to the runbook a `call` step runs; remove it".into());
+            self.key_error(step, region, "with", message).help =
+                Some("`with` passes inputs to the runbook a `call` step runs; remove it".into());
         }
         self.placeholders(step, region);
         self.secrets(step, region);
@@ -565,13 +560,12 @@ impl Checker<'_> {
             step,
             region,
             |field| format!("cleanup step `{id}` cannot have `{field}`"),
-            |field| {
-                format!("cleanup steps run in list order, always, whatever happened: remove `{field}`")
-            },
+            |field| format!("cleanup steps run in list order, always, whatever happened: remove `{field}`"),
         );
         if step.message.is_some() {
             let message = format!("cleanup step `{id}` cannot have a `message`");
-            self.key_error(step, region, "message", message).help = Some("`message` is shown when the run ends at an `end` step; use `notes`".into());
+            self.key_error(step, region, "message", message).help =
+                Some("`message` is shown when the run ends at an `end` step; use `notes`".into());
         }
         self.common(step, region);
         self.destructive(step, region);
