@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::{End, Executor, Next, Place};
 use crate::error::Error;
 use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
-use crate::prompt::{AfterFailure, GotoStep, Report};
+use crate::prompt::{AfterFailure, FailureChoices, GotoStep, Report};
 use crate::runbook::{ChooseOption, Confirm, Outcome, Step};
 use crate::vars::{MASK, Vars};
 
@@ -441,13 +441,13 @@ impl Executor {
         let steps = self.goto_steps(id);
         let shell = self.shell_choice(id, step);
         loop {
-            let choice = self.operator.after_failure(
-                step.on_failure.as_ref().map(|s| s.value.as_str()),
-                &steps,
-                failed,
-                shell.as_deref(),
-                self.unapproved.as_deref() == Some(id),
-            )?;
+            let choice = self.operator.after_failure(&FailureChoices {
+                on_failure: step.on_failure.as_ref().map(|s| s.value.as_str()),
+                steps: &steps,
+                failed_hosts: failed,
+                shell: shell.as_deref(),
+                approval_refused: self.unapproved.as_deref() == Some(id),
+            })?;
             let answer = match &choice {
                 AfterFailure::Retry => "retry".to_string(),
                 AfterFailure::RetryFailedHosts => "retry the failed hosts".to_string(),

@@ -5,7 +5,7 @@ use dialoguer::FuzzySelect;
 
 use super::ask::{ask, hidden};
 use super::line::{self, Field};
-use super::{AfterFailure, Before, GotoStep, Operator, Report, menu, theme};
+use super::{AfterFailure, Before, FailureChoices, GotoStep, Operator, Report, menu, theme};
 use crate::error::Error;
 use crate::ui::{SharedClock, StatusLine};
 
@@ -271,14 +271,14 @@ impl Operator for Terminal {
         Ok([Some(Report::Done), Some(Report::Skip), Some(Report::Failed), None][choice])
     }
 
-    fn after_failure(
-        &self,
-        on_failure: Option<&str>,
-        steps: &[GotoStep],
-        failed_hosts: Option<&[String]>,
-        shell: Option<&str>,
-        approval_refused: bool,
-    ) -> Result<AfterFailure, Error> {
+    fn after_failure(&self, offered: &FailureChoices<'_>) -> Result<AfterFailure, Error> {
+        let FailureChoices {
+            on_failure,
+            steps,
+            failed_hosts,
+            shell,
+            approval_refused,
+        } = *offered;
         #[derive(Clone, Copy)]
         enum Item {
             Retry,
