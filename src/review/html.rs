@@ -5,7 +5,7 @@
 use super::share;
 use super::svg::{esc, timeline};
 use super::text::{STEP_HEADER, gap_words, step_cells};
-use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_signed, fmt_time};
+use super::{Comparison, Review, fmt_ms, fmt_signed, fmt_time};
 
 pub(crate) const STYLE: &str = r#"
 :root { color-scheme: light dark;
@@ -314,11 +314,7 @@ pub(crate) fn record(r: &Review) -> String {
     for item in &items {
         let place = item.place(".", |id| format!("<code>{}</code>", esc(id)));
         let text = item.dressed(esc, |t| format!("<strong>{t}</strong>"));
-        out.push_str(&format!(
-            "<li>{} +{} {place}{text}",
-            fmt_clock(r, item.at_ms),
-            fmt_ms(item.at_ms)
-        ));
+        out.push_str(&format!("<li>{} {place}{text}", item.when(r)));
         if let Some(replay) = &item.replay {
             out.push_str(&format!(
                 " (in the audit dir; play it with <code class=\"replay\">{}</code>)",

@@ -176,6 +176,15 @@ pub struct Item {
 }
 
 impl Item {
+    /// When it happened: the clock time, then the time into the run (`03:04:05 +1m12s`).
+    pub fn when(&self, r: &Review) -> String {
+        format!(
+            "{} +{}",
+            super::fmt_clock(r, self.at_ms),
+            super::fmt_ms(self.at_ms)
+        )
+    }
+
     /// Where it happened, before its text: `N. STEP: ` (the walk's N-th visit), `STEP: ` or
     /// nothing. `mark` follows the number; `step` dresses the id the format's way.
     pub fn place(&self, mark: &str, step: impl Fn(&str) -> String) -> String {
