@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::share;
 use super::text::{STEP_HEADER, gap_words, one_line, step_cells};
-use super::{Comparison, Review, fmt_ms, fmt_rto, fmt_signed, fmt_time};
+use super::{Comparison, Review, fmt_ms, fmt_rto, fmt_signed};
 
 /// The `dateFormat` of the gantt block and the matching chrono format.
 pub const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
@@ -258,13 +258,7 @@ fn render_comparison(c: &Comparison) -> String {
     if let Some(mixed) = c.mixed_modes() {
         out.push_str(&format!("> This comparison {mixed}: {}.\n\n", c.mixed_why()));
     }
-    let mut header = vec!["step".to_string()];
-    header.extend(
-        c.runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
-    );
+    let header = c.header();
     let rows = c.rows(|s| format!("`{s}`"), "—", ("**total**", |t| format!("**{t}**")));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&md_table(&header, &rows));
