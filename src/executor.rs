@@ -549,7 +549,6 @@ impl Executor {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     /// Records the operator's `answer` to `question` at step `id`.
     fn answered(
         &mut self,
@@ -564,6 +563,7 @@ impl Executor {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &mut self,
         id: &str,
