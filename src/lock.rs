@@ -391,6 +391,14 @@ mod tests {
         (dir, path)
     }
 
+    /// `locks/` in `dir`, with `mode`.
+    fn locks_dir(dir: &Path, mode: u32) -> PathBuf {
+        let locks = dir.join("locks");
+        std::fs::create_dir(&locks).unwrap();
+        std::fs::set_permissions(&locks, std::fs::Permissions::from_mode(mode)).unwrap();
+        locks
+    }
+
     fn contents(path: &Path) -> String {
         std::fs::read_to_string(path).unwrap()
     }
@@ -491,9 +499,7 @@ mod tests {
     #[test]
     fn files_are_private_and_an_older_lock_file_is_tightened() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = dir.path().join("locks");
-        std::fs::create_dir(&locks).unwrap();
-        std::fs::set_permissions(&locks, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let locks = locks_dir(dir.path(), 0o755);
         let path = locks.join("x.lock");
         std::fs::write(&path, "").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -506,9 +512,7 @@ mod tests {
     #[test]
     fn a_world_writable_directory_or_a_symlinked_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = dir.path().join("locks");
-        std::fs::create_dir(&locks).unwrap();
-        std::fs::set_permissions(&locks, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let locks = locks_dir(dir.path(), 0o777);
         let err = acquire(&locks.join("x.lock"), Holder::me("r", "a"), false).unwrap_err();
         assert!(err.to_string().contains("writable by group or others"), "{err}");
 
