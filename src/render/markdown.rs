@@ -38,9 +38,10 @@ pub fn markdown(runbook: &Runbook) -> String {
         out.push_str(&links(&runbook.links));
     }
     if !runbook.inputs.is_empty() {
-        out.push_str("\n## Inputs\n\n");
-        out.push_str("| name | default | required | secret | description |\n");
-        out.push_str("|---|---|---|---|---|\n");
+        out.push_str(&table_head(
+            "Inputs",
+            &["name", "default", "required", "secret", "description"],
+        ));
         for (name, input) in &runbook.inputs {
             let input = &input.value;
             let default = match (&input.default, input.secret) {
@@ -59,9 +60,7 @@ pub fn markdown(runbook: &Runbook) -> String {
         }
     }
     if !runbook.targets.is_empty() {
-        out.push_str("\n## Targets\n\n");
-        out.push_str("| role | default | description |\n");
-        out.push_str("|---|---|---|\n");
+        out.push_str(&table_head("Targets", &["role", "default", "description"]));
         for (role, target) in &runbook.targets {
             let target = &target.value;
             out.push_str(&format!(
@@ -108,6 +107,12 @@ pub fn markdown(runbook: &Runbook) -> String {
     out.push_str(&mermaid(runbook));
     out.push_str("```\n");
     out
+}
+
+/// `## TITLE` and the head of a table with these columns.
+fn table_head(title: &str, columns: &[&str]) -> String {
+    let rule = "---|".repeat(columns.len());
+    format!("\n## {title}\n\n| {} |\n|{rule}\n", columns.join(" | "))
 }
 
 fn step_markdown(runbook: &Runbook, step: &Step, index: usize, total: usize) -> String {
