@@ -28,6 +28,20 @@ impl Remote {
         Remote { process, stdout }
     }
 
+    /// The holder its answer says it displaced, taking the lease `how`; any other answer fails
+    /// the test.
+    #[track_caller]
+    fn took_over(&mut self, how: How) -> Holder {
+        match self.answer() {
+            Answer::Taken {
+                how: taken,
+                previous: Some(previous),
+                ..
+            } if taken == how => previous,
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Takes the lease in `base` for `holder`, not breaking it.
     fn take(base: &std::path::Path, holder: &Holder) -> Remote {
         Remote::start(base, holder, false, None)
@@ -154,14 +168,7 @@ fn a_holder_that_died_is_reported_stale() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     drop(first);
     let mut next = Remote::take(base.path(), &holder("r2"));
-    match next.answer() {
-        Answer::Taken {
-            how: How::Free,
-            previous: Some(previous),
-            ..
-        } => assert_eq!(previous.run, "r1"),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(next.took_over(How::Free).run, "r1");
     next.release();
 }
 
@@ -172,14 +179,7 @@ fn a_break_takes_a_new_generation_and_the_displaced_run_goes_on() {
     let mut first = Remote::take(base.path(), &holder("r1"));
     first.answer();
     let mut breaker = Remote::start(base.path(), &holder("r2"), true, None);
-    match breaker.answer() {
-        Answer::Taken {
-            how: How::Broken,
-            previous: Some(previous),
-            ..
-        } => assert_eq!(previous.run, "r1"),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(breaker.took_over(How::Broken).run, "r1");
     let aside: Vec<_> = std::fs::read_dir(file.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -256,14 +256,7 @@ fn the_same_run_from_another_process_takes_its_lease_back() {
     let base = tempfile::tempdir().unwrap();
     let mut first = taken_by_another_process_of_r1(base.path());
     let mut resumed = Remote::take(base.path(), &holder("r1"));
-    match resumed.answer() {
-        Answer::Taken {
-            how: How::Reclaimed,
-            previous: Some(previous),
-            ..
-        } => assert_eq!(previous.pid, 1),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(resumed.took_over(How::Reclaimed).pid, 1);
     assert!(first.ended(), "the earlier holder was stopped");
     resumed.release();
 }
@@ -317,14 +310,7 @@ fn a_holder_silent_past_its_heartbeat_is_taken_for_dead() {
     // Silent: dead, and its shell stopped.
     back_date(base.path());
     let mut after = Remote::take(base.path(), &beating("r3"));
-    match after.answer() {
-        Answer::Taken {
-            how: How::Dead,
-            previous: Some(previous),
-            ..
-        } => assert_eq!(previous.run, "r1"),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(after.took_over(How::Dead).run, "r1");
     assert!(first.ended(), "the dead holder's shell was stopped");
     after.release();
 }
@@ -333,6 +319,12 @@ fn a_holder_silent_past_its_heartbeat_is_taken_for_dead() {
 fn group() -> Process {
     use std::os::unix::process::CommandExt;
     Command::new("sleep").arg("30").process_group(0).spawn().unwrap()
+}
+
+/// Ends a group started by `group()`, whatever became of it.
+fn end_group(mut group: Process) {
+    let _ = group.kill();
+    let _ = group.wait();
 }
 
 fn alive(pgid: u32) -> bool {
@@ -347,7 +339,7 @@ fn alive(pgid: u32) -> bool {
 fn groups_a_dead_run_left_running_are_stopped_before_the_next_take() {
     use std::io::Write;
     let base = tempfile::tempdir().unwrap();
-    let (mut left, mut ended) = (group(), group());
+    let (mut left, ended) = (group(), group());
     let mut first = Remote::take(base.path(), &holder("r1"));
     first.answer();
     let stdin = first.process.stdin.as_mut().unwrap();
@@ -373,8 +365,7 @@ fn groups_a_dead_run_left_running_are_stopped_before_the_next_take() {
     let mut third = Remote::take(base.path(), &holder("r3"));
     assert!(matches!(third.answer(), Answer::Taken { previous: None, stopped, .. } if stopped.is_empty()));
     third.release();
-    let _ = ended.kill();
-    let _ = ended.wait();
+    end_group(ended);
 }
 
 /// A resume (the same run) takes its lease back but leaves its own earlier commands to
@@ -383,7 +374,7 @@ fn groups_a_dead_run_left_running_are_stopped_before_the_next_take() {
 fn a_resume_does_not_stop_its_own_runs_commands() {
     use std::io::Write;
     let base = tempfile::tempdir().unwrap();
-    let mut own = group();
+    let own = group();
     let mut first = taken_by_another_process_of_r1(base.path());
     writeln!(first.process.stdin.as_mut().unwrap(), "+{}", own.id()).unwrap();
     let mut resumed = Remote::take(base.path(), &holder("r1"));
@@ -393,8 +384,7 @@ fn a_resume_does_not_stop_its_own_runs_commands() {
     ));
     assert!(alive(own.id()));
     resumed.release();
-    let _ = own.kill();
-    let _ = own.wait();
+    end_group(own);
 }
 
 #[test]
