@@ -114,18 +114,9 @@ pub(crate) fn format(d: Duration) -> String {
 /// How long a run took, as its verdict and end summary say it: tenths of a second under 10 s
 /// (`4.2s`), else whole seconds, cut and not rounded, written as a runbook writes durations
 /// (`1m12s`). A review's totals use it too, so that "total 1m12s" and "resolved in 1m12s" agree
-/// (the verdict's words are recorded in the seal and cannot be re-rounded).
+/// (the verdict's words are recorded in the seal and cannot be re-rounded). Steps' times and
+/// the notifications read the same.
 pub(crate) fn format_elapsed(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 10.0 {
-        format!("{secs:.1}s")
-    } else {
-        format(Duration::from_secs(d.as_secs()))
-    }
-}
-
-/// Whole seconds below ten minutes read best as `1m05s`; keep tenths for short steps.
-pub(crate) fn format_secs(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 10.0 {
         format!("{secs:.1}s")

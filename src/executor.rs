@@ -550,6 +550,20 @@ impl Executor {
         }
     }
 
+    /// Records the operator's `answer` to `question` at step `id`.
+    fn answered(
+        &mut self,
+        id: &str,
+        question: impl Into<String>,
+        answer: impl Into<String>,
+    ) -> Result<(), Error> {
+        self.emit(Event::Answer {
+            step: Some(id.into()),
+            question: question.into(),
+            answer: answer.into(),
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &mut self,

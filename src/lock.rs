@@ -381,11 +381,22 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn holder(run: &str, pid: u32) -> Holder {
-        Holder {
-            pid,
-            ..Holder::me(run, "alice")
-        }
+    use super::holder::holder;
+
+    /// `x.lock` in a new directory, where `h` wrote itself (holding no flock).
+    fn written_by(h: &Holder) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        std::fs::write(&path, serde_json::to_vec(h).unwrap()).unwrap();
+        (dir, path)
+    }
+
+    /// `locks/` in `dir`, with `mode`.
+    fn locks_dir(dir: &Path, mode: u32) -> PathBuf {
+        let locks = dir.join("locks");
+        std::fs::create_dir(&locks).unwrap();
+        std::fs::set_permissions(&locks, std::fs::Permissions::from_mode(mode)).unwrap();
+        locks
     }
 
     fn contents(path: &Path) -> String {
@@ -414,20 +425,15 @@ mod tests {
 
     #[test]
     fn a_dead_holder_does_not_block_and_is_recorded_as_stale() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.lock");
         // A pid far above pid_max is never alive.
-        std::fs::write(&path, serde_json::to_vec(&holder("old", 999_999_999)).unwrap()).unwrap();
+        let (_dir, path) = written_by(&holder("old", 999_999_999));
         let (_lock, taken) = acquire(&path, Holder::me("new", "bob"), false).unwrap();
         assert!(matches!(taken, Taken::Stale(h) if h.run == "old"));
     }
 
     #[test]
     fn a_live_holder_without_a_flock_is_an_older_runbook_and_still_blocks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.lock");
-        let live = holder("live", std::process::id());
-        std::fs::write(&path, serde_json::to_vec(&live).unwrap()).unwrap();
+        let (_dir, path) = written_by(&holder("live", std::process::id()));
         assert!(acquire(&path, Holder::me("new", "bob"), false).is_err());
         let (_lock, taken) = acquire(&path, Holder::me("new", "bob"), true).unwrap();
         assert!(matches!(taken, Taken::Broken(h) if h.run == "live"));
@@ -493,9 +499,7 @@ mod tests {
     #[test]
     fn files_are_private_and_an_older_lock_file_is_tightened() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = dir.path().join("locks");
-        std::fs::create_dir(&locks).unwrap();
-        std::fs::set_permissions(&locks, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let locks = locks_dir(dir.path(), 0o755);
         let path = locks.join("x.lock");
         std::fs::write(&path, "").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -508,9 +512,7 @@ mod tests {
     #[test]
     fn a_world_writable_directory_or_a_symlinked_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let locks = dir.path().join("locks");
-        std::fs::create_dir(&locks).unwrap();
-        std::fs::set_permissions(&locks, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let locks = locks_dir(dir.path(), 0o777);
         let err = acquire(&locks.join("x.lock"), Holder::me("r", "a"), false).unwrap_err();
         assert!(err.to_string().contains("writable by group or others"), "{err}");
 

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{SpanId, SpanKind, Status, TraceContextExt, TraceId, Tracer as _};
+use opentelemetry::trace::{SpanId, SpanKind, SpanRef, Status, TraceContextExt, TraceId, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
@@ -137,6 +137,23 @@ fn task_result(outcome: StepOutcome) -> &'static str {
 }
 
 /// `cicd.pipeline.result` of the run.
+/// What a step's span (one host, or the whole fleet) says when the step ends: its result, its
+/// outcome and how long it ran.
+fn step_finished(span: &SpanRef<'_>, outcome: StepOutcome, duration: Duration) {
+    span.set_attribute(KeyValue::new(
+        "cicd.pipeline.task.run.result",
+        task_result(outcome),
+    ));
+    span.set_attribute(KeyValue::new("runbook.step.outcome", outcome.as_str()));
+    span.set_attribute(KeyValue::new("runbook.exec_ms", ms(duration)));
+}
+
+/// A failed step's span: the outcome as the error type, and `message` as the error status.
+fn step_failed(span: &SpanRef<'_>, outcome: StepOutcome, message: String) {
+    span.set_attribute(KeyValue::new("error.type", outcome.as_str()));
+    span.set_status(Status::error(message));
+}
+
 fn run_result(outcome: RunOutcome) -> &'static str {
     match outcome {
         RunOutcome::Ended(Outcome::Resolved) => "success",
@@ -304,20 +321,16 @@ impl Traces {
                 };
                 if let Some(open) = open {
                     let span = open.cx.span();
-                    span.set_attribute(KeyValue::new(
-                        "cicd.pipeline.task.run.result",
-                        task_result(*outcome),
-                    ));
-                    span.set_attribute(KeyValue::new("runbook.step.outcome", outcome.as_str()));
-                    span.set_attribute(KeyValue::new("runbook.exec_ms", ms(*duration)));
+                    step_finished(&span, *outcome, *duration);
                     if let Some(code) = exit {
                         span.set_attribute(KeyValue::new("runbook.exit_code", i64::from(*code)));
                     }
                     if !outcome.succeeded() {
-                        span.set_attribute(KeyValue::new("error.type", outcome.as_str()));
-                        span.set_status(Status::error(
+                        step_failed(
+                            &span,
+                            *outcome,
                             reason.clone().unwrap_or_else(|| outcome.as_str().to_string()),
-                        ));
+                        );
                     }
                     span.end();
                 }
@@ -333,12 +346,7 @@ impl Traces {
             } => {
                 if let Some(open) = self.steps.remove(step) {
                     let span = open.cx.span();
-                    span.set_attribute(KeyValue::new(
-                        "cicd.pipeline.task.run.result",
-                        task_result(*outcome),
-                    ));
-                    span.set_attribute(KeyValue::new("runbook.step.outcome", outcome.as_str()));
-                    span.set_attribute(KeyValue::new("runbook.exec_ms", ms(*duration)));
+                    step_finished(&span, *outcome, *duration);
                     span.set_attribute(KeyValue::new("runbook.hosts_ok", ok.len() as i64));
                     span.set_attribute(KeyValue::new("runbook.hosts_failed", failed.len() as i64));
                     span.set_attribute(KeyValue::new(
@@ -346,8 +354,7 @@ impl Traces {
                         not_started.len() as i64,
                     ));
                     if !outcome.succeeded() {
-                        span.set_attribute(KeyValue::new("error.type", outcome.as_str()));
-                        span.set_status(Status::error(format!("failed on {} host(s)", failed.len())));
+                        step_failed(&span, *outcome, format!("failed on {} host(s)", failed.len()));
                     }
                     span.end();
                 }

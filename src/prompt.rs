@@ -62,6 +62,21 @@ pub(crate) enum AfterFailure {
     Shell,
 }
 
+/// What the question after a failure offers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FailureChoices<'a> {
+    /// The step's `on_failure`, to follow.
+    pub on_failure: Option<&'a str>,
+    /// The steps *Go to* offers.
+    pub steps: &'a [GotoStep],
+    /// The hosts of a fleet step that did not succeed.
+    pub failed_hosts: Option<&'a [String]>,
+    /// The words of the Shell choice when one is offered.
+    pub shell: Option<&'a str>,
+    /// Narrows the choices to a new request, another step or abort.
+    pub approval_refused: bool,
+}
+
 /// A step offered by *Go to another step*.
 #[derive(Debug, Clone)]
 pub(crate) struct GotoStep {
@@ -168,17 +183,8 @@ pub(crate) trait Operator {
     /// The outcome of a manual step (or one run by hand); `None`: abort, or no answer.
     fn report(&self, step: &str) -> Result<Option<Report>, Error>;
 
-    /// After a failure: `steps` are those *Go to* offers, `failed_hosts` those of a fleet step
-    /// that did not succeed, `shell` the words of the Shell choice when one is offered, and
-    /// `approval_refused` narrows the choices to a new request, another step or abort.
-    fn after_failure(
-        &self,
-        on_failure: Option<&str>,
-        steps: &[GotoStep],
-        failed_hosts: Option<&[String]>,
-        shell: Option<&str>,
-        approval_refused: bool,
-    ) -> Result<AfterFailure, Error>;
+    /// What to do after a failure, of the choices `offered`.
+    fn after_failure(&self, offered: &FailureChoices<'_>) -> Result<AfterFailure, Error>;
 
     /// Which host of a fleet step a shell opens on, `first` preselected; `None`: none.
     fn shell_host(&self, hosts: &[String], first: usize) -> Result<Option<usize>, Error>;

@@ -318,4 +318,4 @@ impl Drop for Ui {
     }
 }
 
-pub(crate) use crate::duration::format_secs as fmt_secs;
+pub(crate) use crate::duration::format_elapsed as fmt_secs;

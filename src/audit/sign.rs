@@ -4,9 +4,10 @@
 //! hex characters of an event's own hash, so `printf %s HASH | ssh-keygen -Y verify ...` checks
 //! it with stock tools.
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use serde::{Deserialize, Serialize};
 
@@ -156,29 +157,42 @@ impl Signer {
 
 /// `message` signed by `ssh-keygen -Y sign -f FILE`, armored.
 fn keygen_sign(file: &Path, namespace: &str, message: &[u8]) -> Result<String, String> {
-    {
-        let mut child = Command::new("ssh-keygen")
-            .args(["-q", "-Y", "sign", "-n", namespace, "-f"])
-            .arg(file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run `ssh-keygen`: {e}"))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(message)
-                .map_err(|e| format!("cannot write to `ssh-keygen`: {e}"))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("`ssh-keygen` failed: {e}"))?;
-        let armored = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || !armored.starts_with("-----BEGIN SSH SIGNATURE-----") {
-            return Err(last_words(&out.stderr, "ssh-keygen -Y sign failed"));
-        }
-        Ok(armored)
+    let (out, written) = keygen(
+        ["-q", "-Y", "sign", "-n", namespace, "-f"]
+            .map(OsStr::new)
+            .into_iter()
+            .chain([file.as_os_str()]),
+        message,
+    )?;
+    written.map_err(|e| format!("cannot write to `ssh-keygen`: {e}"))?;
+    let armored = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !armored.starts_with("-----BEGIN SSH SIGNATURE-----") {
+        return Err(last_words(&out.stderr, "ssh-keygen -Y sign failed"));
     }
+    Ok(armored)
+}
+
+/// `ssh-keygen ARGS` run with `input` on its stdin: its output, and apart from it whether
+/// `input` was written (a check may stop reading before the end, and say why itself).
+fn keygen<'a>(
+    args: impl IntoIterator<Item = &'a OsStr>,
+    input: &[u8],
+) -> Result<(Output, std::io::Result<()>), String> {
+    let mut child = Command::new("ssh-keygen")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run `ssh-keygen`: {e}"))?;
+    let written = match child.stdin.take() {
+        Some(mut stdin) => stdin.write_all(input),
+        None => Ok(()),
+    };
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("`ssh-keygen` failed: {e}"))?;
+    Ok((out, written))
 }
 
 /// `SHA256:...` of a key file (public or private), from `ssh-keygen -l`.
@@ -219,39 +233,20 @@ pub(crate) fn check(sig: &Signature, message: &[u8], against: Against<'_>) -> Re
     let sig_file = dir.path().join("sig");
     std::fs::write(&sig_file, format!("{}\n", sig.armored))
         .map_err(|e| format!("cannot write {}: {e}", sig_file.display()))?;
-    let run = |args: &[&std::ffi::OsStr], input: &[u8]| -> Result<(bool, String), String> {
-        let mut child = Command::new("ssh-keygen")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run `ssh-keygen`: {e}"))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(input);
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("`ssh-keygen` failed: {e}"))?;
+    // `ssh-keygen -Y OP` with these flags and their values: whether it succeeded, and all
+    // it wrote.
+    let run = |op: &str, flags: &[(&str, &OsStr)], input: &[u8]| {
+        let args = flags.iter().flat_map(|&(flag, value)| [OsStr::new(flag), value]);
+        let (out, _) = keygen(["-Y", op].map(OsStr::new).into_iter().chain(args), input)?;
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stderr));
-        Ok((out.status.success(), text))
+        Ok::<_, String>((out.status.success(), text))
     };
-    let ns = std::ffi::OsStr::new(&sig.namespace);
+    let ns = OsStr::new(&sig.namespace);
     let sig_arg = sig_file.as_os_str();
     match against {
         Against::ItsOwnKey => {
-            let (ok, text) = run(
-                &[
-                    "-Y".as_ref(),
-                    "check-novalidate".as_ref(),
-                    "-n".as_ref(),
-                    ns,
-                    "-s".as_ref(),
-                    sig_arg,
-                ],
-                message,
-            )?;
+            let (ok, text) = run("check-novalidate", &[("-n", ns), ("-s", sig_arg)], message)?;
             if !ok {
                 return Err("the signature does not match the event's hash".into());
             }
@@ -280,14 +275,8 @@ pub(crate) fn check(sig: &Signature, message: &[u8], against: Against<'_>) -> Re
                 Against::ItsOwnKey => unreachable!(),
             };
             let (found, principals) = run(
-                &[
-                    "-Y".as_ref(),
-                    "find-principals".as_ref(),
-                    "-s".as_ref(),
-                    sig_arg,
-                    "-f".as_ref(),
-                    checked.as_os_str(),
-                ],
+                "find-principals",
+                &[("-s", sig_arg), ("-f", checked.as_os_str())],
                 b"",
             )?;
             let principal = principals.lines().next().unwrap_or_default().trim().to_string();
@@ -295,17 +284,12 @@ pub(crate) fn check(sig: &Signature, message: &[u8], against: Against<'_>) -> Re
                 return Err(format!("key {} is not in {}", sig.key, file.display()));
             }
             let (ok, _) = run(
+                "verify",
                 &[
-                    "-Y".as_ref(),
-                    "verify".as_ref(),
-                    "-f".as_ref(),
-                    checked.as_os_str(),
-                    "-I".as_ref(),
-                    principal.as_ref(),
-                    "-n".as_ref(),
-                    ns,
-                    "-s".as_ref(),
-                    sig_arg,
+                    ("-f", checked.as_os_str()),
+                    ("-I", principal.as_ref()),
+                    ("-n", ns),
+                    ("-s", sig_arg),
                 ],
                 message,
             )?;

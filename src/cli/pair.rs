@@ -32,26 +32,18 @@ pub(super) struct PairParser {
     echo: bool,
 }
 
-pub(super) const TARGET: PairParser = PairParser {
-    shape: "ROLE=DEST",
-    example: "--target db=deploy@db-1",
-    echo: true,
-};
-pub(super) const SET: PairParser = PairParser {
-    shape: "NAME=VALUE",
-    example: "--set db_name=app",
-    echo: false,
-};
-pub(super) const SET_FROM: PairParser = PairParser {
-    shape: "NAME=SOURCE",
-    example: "--set-from pg_password=env:PGPASSWORD",
-    echo: true,
-};
-pub(super) const ANSWER: PairParser = PairParser {
-    shape: "STEP=VALUE",
-    example: "--answer drop-db=app or --answer verify=done",
-    echo: true,
-};
+impl PairParser {
+    const fn new(shape: &'static str, example: &'static str, echo: bool) -> PairParser {
+        PairParser { shape, example, echo }
+    }
+}
+
+pub(super) const TARGET: PairParser = PairParser::new("ROLE=DEST", "--target db=deploy@db-1", true);
+pub(super) const SET: PairParser = PairParser::new("NAME=VALUE", "--set db_name=app", false);
+pub(super) const SET_FROM: PairParser =
+    PairParser::new("NAME=SOURCE", "--set-from pg_password=env:PGPASSWORD", true);
+pub(super) const ANSWER: PairParser =
+    PairParser::new("STEP=VALUE", "--answer drop-db=app or --answer verify=done", true);
 
 impl TypedValueParser for PairParser {
     type Value = Pair;

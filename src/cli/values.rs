@@ -213,16 +213,13 @@ pub(super) fn runs_or_last(current: &OsStr) -> Vec<CompletionCandidate> {
 
 /// `--start-at STEP`: the step ids of the runbook on the line, with their titles.
 pub(super) fn steps(current: &OsStr) -> Vec<CompletionCandidate> {
-    let Some(runbook) = Line::from_env().runbook() else {
-        return Vec::new();
-    };
-    matching(
-        current,
+    of_runbook(current, |runbook| {
         runbook
             .steps
             .iter()
-            .map(|s| (s.id().to_string(), Some(s.title.clone()))),
-    )
+            .map(|s| (s.id().to_string(), Some(s.title.clone())))
+            .collect()
+    })
 }
 
 /// `--answer STEP=VALUE`: the steps that can be answered (a typed confirmation, a decision, a
@@ -271,30 +268,35 @@ pub(super) fn answers(current: &OsStr) -> Vec<CompletionCandidate> {
 
 /// `--target ROLE=DEST`: the roles of the runbook on the line, as `ROLE=`.
 pub(super) fn roles(current: &OsStr) -> Vec<CompletionCandidate> {
-    let Some(runbook) = Line::from_env().runbook() else {
-        return Vec::new();
-    };
-    matching(
-        current,
+    of_runbook(current, |runbook| {
         runbook
             .targets
             .iter()
-            .map(|(role, t)| (format!("{role}="), t.value.description.clone())),
-    )
+            .map(|(role, t)| (format!("{role}="), t.value.description.clone()))
+            .collect()
+    })
 }
 
 /// `--set NAME=VALUE`, `--set-from NAME=SOURCE`: the inputs of the runbook on the line.
 pub(super) fn inputs(current: &OsStr) -> Vec<CompletionCandidate> {
-    let Some(runbook) = Line::from_env().runbook() else {
-        return Vec::new();
-    };
-    matching(
-        current,
+    of_runbook(current, |runbook| {
         runbook
             .inputs
             .iter()
-            .map(|(name, i)| (format!("{name}="), i.value.description.clone())),
-    )
+            .map(|(name, i)| (format!("{name}="), i.value.description.clone()))
+            .collect()
+    })
+}
+
+/// The `items` of the runbook on the line that match `current`; none without a runbook.
+fn of_runbook(
+    current: &OsStr,
+    items: impl FnOnce(&Runbook) -> Vec<(String, Option<String>)>,
+) -> Vec<CompletionCandidate> {
+    match Line::from_env().runbook() {
+        Some(runbook) => matching(current, items(&runbook)),
+        None => Vec::new(),
+    }
 }
 
 #[cfg(test)]

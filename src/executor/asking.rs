@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::{End, Executor, Next, Place};
 use crate::error::Error;
 use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
-use crate::prompt::{AfterFailure, GotoStep, Report};
+use crate::prompt::{AfterFailure, FailureChoices, GotoStep, Report};
 use crate::runbook::{ChooseOption, Confirm, Outcome, Step};
 use crate::vars::{MASK, Vars};
 
@@ -63,11 +63,7 @@ impl Executor {
                 Some(crate::prompt::Report::Skip) => "re-run",
                 None => "abort",
             };
-            self.emit(Event::Answer {
-                step: Some(id.clone()),
-                question: question.clone(),
-                answer: answer.into(),
-            })?;
+            self.answered(&id, question.clone(), answer)?;
             if choice.is_some() {
                 break (choice, None);
             }
@@ -80,7 +76,11 @@ impl Executor {
         if !matches!(choice, Some(crate::prompt::Report::Skip)) {
             self.rerun = None;
         }
-        let reason = Some("unknown after a crash; marked by the operator".to_string());
+        // Marked by the operator: nothing ran, so no output, exit code or time.
+        let marked = |this: &mut Self, outcome| {
+            let reason = Some("unknown after a crash; marked by the operator".to_string());
+            this.finish(&id, host, outcome, None, 0, Duration::ZERO, None, reason, None)
+        };
         Ok(match choice {
             Some(crate::prompt::Report::Skip) => None,
             Some(crate::prompt::Report::Done) => {
@@ -89,31 +89,11 @@ impl Executor {
                     DeviationKind::MarkedDone,
                     Some("its outcome was unknown after a crash".into()),
                 )?;
-                self.finish(
-                    &id,
-                    host,
-                    StepOutcome::MarkedDone,
-                    None,
-                    0,
-                    Duration::ZERO,
-                    None,
-                    reason,
-                    None,
-                )?;
+                marked(self, StepOutcome::MarkedDone)?;
                 Some(Next::Success)
             }
             Some(crate::prompt::Report::Failed) => {
-                self.finish(
-                    &id,
-                    host,
-                    StepOutcome::Failed,
-                    None,
-                    0,
-                    Duration::ZERO,
-                    None,
-                    reason,
-                    None,
-                )?;
+                marked(self, StepOutcome::Failed)?;
                 if cleanup {
                     Some(Next::Failure)
                 } else {
@@ -190,11 +170,7 @@ impl Executor {
     pub(super) fn abort_confirmed(&mut self, id: &str, ended: String) -> Result<Option<End>, Error> {
         let reason = self.operator.abort_reason()?;
         if self.operator.is_interactive() {
-            self.emit(Event::Answer {
-                step: Some(id.into()),
-                question: "abort the run?".into(),
-                answer: yes_no(reason.is_some()).into(),
-            })?;
+            self.answered(id, "abort the run?", yes_no(reason.is_some()))?;
         }
         Ok(match reason {
             None => None,
@@ -250,11 +226,7 @@ impl Executor {
             Some(Confirm::YesNo(_)) => {
                 let question = format!("Go ahead with `{id}`?");
                 let yes = self.operator.confirm(&question)?;
-                self.emit(Event::Answer {
-                    step: Some(id.into()),
-                    question,
-                    answer: yes_no(yes).into(),
-                })?;
+                self.answered(id, question, yes_no(yes))?;
                 Ok(yes)
             }
             Some(Confirm::Phrase(phrase)) => {
@@ -268,11 +240,11 @@ impl Executor {
                         Some(_) => "(wrong phrase)".to_string(),
                         None => "(no answer)".to_string(),
                     };
-                    self.emit(Event::Answer {
-                        step: Some(id.into()),
-                        question: format!("type `{}` to go ahead", vars.interpolate(phrase)),
-                        answer: shown,
-                    })?;
+                    self.answered(
+                        id,
+                        format!("type `{}` to go ahead", vars.interpolate(phrase)),
+                        shown,
+                    )?;
                     if ok {
                         return Ok(true);
                     }
@@ -295,6 +267,31 @@ impl Executor {
         self.report_by_hand(id, step, host, None, None)
     }
 
+    /// A step that runs nothing timed here (done by hand, or a `call`) starts: its first attempt,
+    /// no timeout, no spinner, no secrets. Its time target (`rto`) comes back.
+    fn started_here(
+        &mut self,
+        id: &str,
+        step: &Step,
+        host: &str,
+        command: String,
+    ) -> Result<Option<Duration>, Error> {
+        let target = step.rto.as_ref().and_then(|d| d.get());
+        self.emit(Event::StepStarted {
+            step: id.into(),
+            host: host.into(),
+            command,
+            attempt: 1,
+            target,
+            timeout: None,
+            spinner: false,
+            secrets: Vec::new(),
+            declassify: false,
+            fleet: None,
+        })?;
+        Ok(target)
+    }
+
     /// A manual step, or a command the operator ran in their own shell: record what they report.
     pub(super) fn report_by_hand(
         &mut self,
@@ -305,19 +302,7 @@ impl Executor {
         capture: Option<Capture<'_>>,
     ) -> Result<Next, Error> {
         let started = Instant::now();
-        let target = step.rto.as_ref().and_then(|d| d.get());
-        self.emit(Event::StepStarted {
-            step: id.into(),
-            host: host.into(),
-            command: command.unwrap_or_else(|| "(manual)".into()),
-            attempt: 1,
-            target,
-            timeout: None,
-            spinner: false,
-            secrets: Vec::new(),
-            declassify: false,
-            fleet: None,
-        })?;
+        let target = self.started_here(id, step, host, command.unwrap_or_else(|| "(manual)".into()))?;
         let (report, aborted) = loop {
             let report = self.operator.report(id)?;
             let answer = match report {
@@ -326,11 +311,7 @@ impl Executor {
                 Some(Report::Failed) => "failed",
                 None => "abort",
             };
-            self.emit(Event::Answer {
-                step: Some(id.into()),
-                question: "how did it go?".into(),
-                answer: answer.into(),
-            })?;
+            self.answered(id, "how did it go?", answer)?;
             if report.is_some() || !self.operator.is_interactive() {
                 break (report, None);
             }
@@ -349,11 +330,11 @@ impl Executor {
             Some(c) if outcome == StepOutcome::Ok => {
                 let text = self.operator.captured(&c.name, c.secret)?;
                 let shown = if c.secret { MASK.to_string() } else { text.clone() };
-                self.emit(Event::Answer {
-                    step: Some(id.into()),
-                    question: format!("value of `{}` (captured by hand)", c.name),
-                    answer: shown.clone(),
-                })?;
+                self.answered(
+                    id,
+                    format!("value of `{}` (captured by hand)", c.name),
+                    shown.clone(),
+                )?;
                 c.vars.set(&c.name, text, c.secret);
                 Some((c.name, shown))
             }
@@ -460,13 +441,13 @@ impl Executor {
         let steps = self.goto_steps(id);
         let shell = self.shell_choice(id, step);
         loop {
-            let choice = self.operator.after_failure(
-                step.on_failure.as_ref().map(|s| s.value.as_str()),
-                &steps,
-                failed,
-                shell.as_deref(),
-                self.unapproved.as_deref() == Some(id),
-            )?;
+            let choice = self.operator.after_failure(&FailureChoices {
+                on_failure: step.on_failure.as_ref().map(|s| s.value.as_str()),
+                steps: &steps,
+                failed_hosts: failed,
+                shell: shell.as_deref(),
+                approval_refused: self.unapproved.as_deref() == Some(id),
+            })?;
             let answer = match &choice {
                 AfterFailure::Retry => "retry".to_string(),
                 AfterFailure::RetryFailedHosts => "retry the failed hosts".to_string(),
@@ -478,11 +459,7 @@ impl Executor {
                 AfterFailure::Abort => "abort".to_string(),
                 AfterFailure::Shell => "open a shell".to_string(),
             };
-            self.emit(Event::Answer {
-                step: Some(id.into()),
-                question: "after failure".into(),
-                answer,
-            })?;
+            self.answered(id, "after failure", answer)?;
             if choice == AfterFailure::Abort {
                 match self.abort_confirmed(id, format!("aborted by the operator after `{id}` failed"))? {
                     Some(end) => return Ok(Next::Stop(end)),
@@ -551,19 +528,7 @@ impl Executor {
             .ok_or_else(|| Error::runtime(format!("step `{id}` calls `{target}`, which was not loaded")))?;
         let mut sub_vars = self.plan.sub_run_vars(&called, step, vars)?;
         let started = Instant::now();
-        let rto = step.rto.as_ref().and_then(|d| d.get());
-        self.emit(Event::StepStarted {
-            step: id.into(),
-            host: host.into(),
-            command: format!("call {target}"),
-            attempt: 1,
-            target: rto,
-            timeout: None,
-            spinner: false,
-            secrets: Vec::new(),
-            declassify: false,
-            fleet: None,
-        })?;
+        let rto = self.started_here(id, step, host, format!("call {target}"))?;
         let end = self
             .walk(&called, &mut sub_vars, &format!("{id}/"), None, None)
             .await?;

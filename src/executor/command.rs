@@ -36,11 +36,7 @@ impl Executor {
                 Before::Shell => self.open_shell(id, step, "before running", None)?,
                 Before::Run => break,
                 Before::Skip => {
-                    self.emit(Event::Answer {
-                        step: Some(id.into()),
-                        question: "before running".into(),
-                        answer: "skip".into(),
-                    })?;
+                    self.answered(id, "before running", "skip")?;
                     self.deviate(id, DeviationKind::Skipped, Some("skipped before it ran".into()))?;
                     self.finish(
                         id,
@@ -103,11 +99,7 @@ impl Executor {
                     text: self.typed.mask_str(&text),
                 })?,
                 Before::Abort => {
-                    self.emit(Event::Answer {
-                        step: Some(id.into()),
-                        question: "before running".into(),
-                        answer: "abort".into(),
-                    })?;
+                    self.answered(id, "before running", "abort")?;
                     if let Some(end) =
                         self.abort_confirmed(id, format!("aborted by the operator at `{id}`"))?
                     {
@@ -170,14 +162,14 @@ impl Executor {
                 }
                 // On a terminal the stop ends the retries, not the run: what next is asked,
                 // as after a command stopped by Ctrl-C (issue 25: the wait ignored it).
-                self.emit(Event::Answer {
-                    step: Some(id.into()),
-                    question: "retry wait".into(),
-                    answer: format!(
+                self.answered(
+                    id,
+                    "retry wait",
+                    format!(
                         "stopped by {} before attempt {attempt} of {attempts}",
                         self.stop_word()
                     ),
-                })?;
+                )?;
             }
             if outcome == StepOutcome::Ok {
                 let from = match step.capture_from.as_ref().map(|f| f.value.as_str()) {

@@ -76,22 +76,18 @@ fn check_parsed(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
     let file = source.path.as_str();
     for (name, host) in &inventory.hosts {
         if let Err(e) = Destination::parse(&host.ssh.value) {
-            found.push(
-                Diagnostic::error(file, Pos::of(&host.ssh), format!("host `{name}`: {e}"))
-                    .with_width(host.ssh.value.chars().count()),
-            );
+            found.push(error_under(file, &host.ssh, format!("host `{name}`: {e}")));
         }
         if let Some(env) = &host.env
             && !is_env_word(&env.value)
         {
             // `drill` refuses `prod` exactly: a `Prod` host would be drilled on unguarded.
             found.push(
-                Diagnostic::error(
+                error_under(
                     file,
-                    Pos::of(env),
+                    env,
                     format!("host `{name}`: `env: {}` is not a lower-case word", env.value),
                 )
-                .with_width(env.value.chars().count())
                 .with_help(
                     "write it like `prod` or `staging`: `drill` refuses hosts whose env is exactly `prod`",
                 ),
@@ -101,12 +97,11 @@ fn check_parsed(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
     for (name, host) in &inventory.hosts {
         if let Some(approve) = host.approve.as_ref().filter(|a| a.value != "destructive") {
             found.push(
-                Diagnostic::error(
+                error_under(
                     file,
-                    Pos::of(approve),
+                    approve,
                     format!("host `{name}`: `approve: {}` is not known", approve.value),
                 )
-                .with_width(approve.value.chars().count())
                 .with_help(
                     "write `approve: destructive`: every confirmed step on this host then needs an approval",
                 ),
@@ -154,6 +149,11 @@ fn check_parsed(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
     found
 }
 
+/// An error underlining the word written at `at`.
+fn error_under(file: &str, at: &Spanned<String>, message: String) -> Diagnostic {
+    Diagnostic::error(file, Pos::of(at), message).with_width(at.value.chars().count())
+}
+
 /// The `notify:` entries: a format and events it knows, exactly one of `url` and `url_from`,
 /// sources that parse, a routing key for PagerDuty. A URL is never echoed (a credential).
 fn notify(file: &str, entries: &[crate::notify::NotifyEntry]) -> Vec<Diagnostic> {
@@ -165,31 +165,21 @@ fn notify(file: &str, entries: &[crate::notify::NotifyEntry]) -> Vec<Diagnostic>
         if let Some(f) = &entry.format
             && format.is_none()
         {
-            let mut d = Diagnostic::error(
-                file,
-                Pos::of(f),
-                format!("notify entry {n}: unknown format `{}`", f.value),
-            )
-            .with_width(f.value.chars().count());
-            d = d.with_help(
-                did_you_mean(&f.value, Format::NAMES)
-                    .unwrap_or_else(|| "write cloudevents, slack or pagerduty".into()),
-            );
+            let d = error_under(file, f, format!("notify entry {n}: unknown format `{}`", f.value))
+                .with_help(
+                    did_you_mean(&f.value, Format::NAMES)
+                        .unwrap_or_else(|| "write cloudevents, slack or pagerduty".into()),
+                );
             found.push(d);
         }
         for e in entry.events.iter().flatten() {
             if Kind::parse(&e.value).is_none() {
                 let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                let d = Diagnostic::error(
-                    file,
-                    Pos::of(e),
-                    format!("notify entry {n}: unknown event `{}`", e.value),
-                )
-                .with_width(e.value.chars().count())
-                .with_help(
-                    did_you_mean(&e.value, names.iter().copied())
-                        .unwrap_or_else(|| format!("one of: {}", names.join(", "))),
-                );
+                let d = error_under(file, e, format!("notify entry {n}: unknown event `{}`", e.value))
+                    .with_help(
+                        did_you_mean(&e.value, names.iter().copied())
+                            .unwrap_or_else(|| format!("one of: {}", names.join(", "))),
+                    );
                 found.push(d);
             }
         }

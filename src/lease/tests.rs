@@ -28,6 +28,25 @@ impl Remote {
         Remote { process, stdout }
     }
 
+    /// The holder its answer says it displaced, taking the lease `how`; any other answer fails
+    /// the test.
+    #[track_caller]
+    fn took_over(&mut self, how: How) -> Holder {
+        match self.answer() {
+            Answer::Taken {
+                how: taken,
+                previous: Some(previous),
+                ..
+            } if taken == how => previous,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Takes the lease in `base` for `holder`, not breaking it.
+    fn take(base: &std::path::Path, holder: &Holder) -> Remote {
+        Remote::start(base, holder, false, None)
+    }
+
     /// The answer, parsed by the same code as over SSH.
     fn answer(&mut self) -> Answer {
         let mut text = String::new();
@@ -83,6 +102,19 @@ fn holder(run: &str) -> Holder {
     Holder::me(run, "alice")
 }
 
+/// Run `r1`'s lease, taken by another process of that run (pid 1, never this test's).
+fn taken_by_another_process_of_r1(base: &std::path::Path) -> Remote {
+    let mut first = Remote::take(
+        base,
+        &Holder {
+            pid: 1,
+            ..holder("r1")
+        },
+    );
+    first.answer();
+    first
+}
+
 fn lease_file(base: &std::path::Path) -> std::path::PathBuf {
     let uid = rustix::process::geteuid().as_raw();
     base.join(format!("runbook-lease-{uid}/lease"))
@@ -92,12 +124,12 @@ fn lease_file(base: &std::path::Path) -> std::path::PathBuf {
 fn a_second_take_is_refused_naming_the_first_until_it_lets_go() {
     let base = tempfile::tempdir().unwrap();
     let r1 = holder("r1");
-    let mut first = Remote::start(base.path(), &r1, false, None);
+    let mut first = Remote::take(base.path(), &r1);
     let file = lease_file(base.path()).display().to_string();
     assert!(
         matches!(first.answer(), Answer::Taken { how: How::Free, held, previous: None, .. } if held.file == file)
     );
-    let mut second = Remote::start(base.path(), &holder("r2"), false, None);
+    let mut second = Remote::take(base.path(), &holder("r2"));
     assert_eq!(
         second.answer(),
         Answer::Held {
@@ -111,7 +143,7 @@ fn a_second_take_is_refused_naming_the_first_until_it_lets_go() {
         "",
         "a clean release names nobody"
     );
-    let mut third = Remote::start(base.path(), &holder("r3"), false, None);
+    let mut third = Remote::take(base.path(), &holder("r3"));
     assert!(matches!(
         third.answer(),
         Answer::Taken {
@@ -126,7 +158,7 @@ fn a_second_take_is_refused_naming_the_first_until_it_lets_go() {
 #[test]
 fn a_holder_that_died_is_reported_stale() {
     let base = tempfile::tempdir().unwrap();
-    let mut first = Remote::start(base.path(), &holder("r1"), false, None);
+    let mut first = Remote::take(base.path(), &holder("r1"));
     first.answer();
     // Kill the shell that holds the lease (its pid starts the lease line), as a crash
     // would; its `cat` still holds the flock until its stdin closes.
@@ -135,15 +167,8 @@ fn a_holder_that_died_is_reported_stale() {
     // SAFETY: kill(2) on a process this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
     drop(first);
-    let mut next = Remote::start(base.path(), &holder("r2"), false, None);
-    match next.answer() {
-        Answer::Taken {
-            how: How::Free,
-            previous: Some(previous),
-            ..
-        } => assert_eq!(previous.run, "r1"),
-        other => panic!("{other:?}"),
-    }
+    let mut next = Remote::take(base.path(), &holder("r2"));
+    assert_eq!(next.took_over(How::Free).run, "r1");
     next.release();
 }
 
@@ -151,24 +176,17 @@ fn a_holder_that_died_is_reported_stale() {
 fn a_break_takes_a_new_generation_and_the_displaced_run_goes_on() {
     let base = tempfile::tempdir().unwrap();
     let file = lease_file(base.path());
-    let mut first = Remote::start(base.path(), &holder("r1"), false, None);
+    let mut first = Remote::take(base.path(), &holder("r1"));
     first.answer();
     let mut breaker = Remote::start(base.path(), &holder("r2"), true, None);
-    match breaker.answer() {
-        Answer::Taken {
-            how: How::Broken,
-            previous: Some(previous),
-            ..
-        } => assert_eq!(previous.run, "r1"),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(breaker.took_over(How::Broken).run, "r1");
     let aside: Vec<_> = std::fs::read_dir(file.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.starts_with("lease.broken-"))
         .collect();
     assert_eq!(aside.len(), 1, "{aside:?}");
-    let mut third = Remote::start(base.path(), &holder("r3"), false, None);
+    let mut third = Remote::take(base.path(), &holder("r3"));
     assert!(
         matches!(third.answer(), Answer::Held { holder, .. } if holder.run == "r2"),
         "the lease is the breaker's"
@@ -176,10 +194,10 @@ fn a_break_takes_a_new_generation_and_the_displaced_run_goes_on() {
     // The displaced run ends: its file is not the lease, the breaker still holds that.
     first.release();
     assert!(std::fs::read_to_string(&file).unwrap().contains("\"run\":\"r2\""));
-    let mut fourth = Remote::start(base.path(), &holder("r4"), false, None);
+    let mut fourth = Remote::take(base.path(), &holder("r4"));
     assert!(matches!(fourth.answer(), Answer::Held { holder, .. } if holder.run == "r2"));
     breaker.release();
-    let mut fifth = Remote::start(base.path(), &holder("r5"), false, None);
+    let mut fifth = Remote::take(base.path(), &holder("r5"));
     assert!(matches!(
         fifth.answer(),
         Answer::Taken {
@@ -211,9 +229,9 @@ fn holder_pid(base: &std::path::Path) -> u32 {
 fn this_very_run_through_another_name_shares_the_lease() {
     let base = tempfile::tempdir().unwrap();
     let me = holder("r1");
-    let mut first = Remote::start(base.path(), &me, false, None);
+    let mut first = Remote::take(base.path(), &me);
     first.answer();
-    let mut second = Remote::start(base.path(), &me, false, None);
+    let mut second = Remote::take(base.path(), &me);
     let pid = holder_pid(base.path());
     assert_eq!(
         second.answer(),
@@ -226,7 +244,7 @@ fn this_very_run_through_another_name_shares_the_lease() {
         second.process.wait().unwrap().success(),
         "the sharer holds nothing"
     );
-    let mut third = Remote::start(base.path(), &holder("r3"), false, None);
+    let mut third = Remote::take(base.path(), &holder("r3"));
     assert!(matches!(third.answer(), Answer::Held { holder, .. } if holder.run == "r1"));
     first.release();
 }
@@ -236,25 +254,9 @@ fn this_very_run_through_another_name_shares_the_lease() {
 #[test]
 fn the_same_run_from_another_process_takes_its_lease_back() {
     let base = tempfile::tempdir().unwrap();
-    let mut first = Remote::start(
-        base.path(),
-        &Holder {
-            pid: 1,
-            ..holder("r1")
-        },
-        false,
-        None,
-    );
-    first.answer();
-    let mut resumed = Remote::start(base.path(), &holder("r1"), false, None);
-    match resumed.answer() {
-        Answer::Taken {
-            how: How::Reclaimed,
-            previous: Some(previous),
-            ..
-        } => assert_eq!(previous.pid, 1),
-        other => panic!("{other:?}"),
-    }
+    let mut first = taken_by_another_process_of_r1(base.path());
+    let mut resumed = Remote::take(base.path(), &holder("r1"));
+    assert_eq!(resumed.took_over(How::Reclaimed).pid, 1);
     assert!(first.ended(), "the earlier holder was stopped");
     resumed.release();
 }
@@ -278,14 +280,14 @@ fn a_holder_silent_past_its_heartbeat_is_taken_for_dead() {
         ..holder(run)
     };
     let base = tempfile::tempdir().unwrap();
-    let mut old = Remote::start(base.path(), &holder("old"), false, None);
+    let mut old = Remote::take(base.path(), &holder("old"));
     old.answer();
     back_date(base.path());
-    let mut next = Remote::start(base.path(), &beating("r2"), false, None);
+    let mut next = Remote::take(base.path(), &beating("r2"));
     assert!(matches!(next.answer(), Answer::Held { holder, .. } if holder.run == "old"));
     old.release();
 
-    let mut first = Remote::start(base.path(), &beating("r1"), false, None);
+    let mut first = Remote::take(base.path(), &beating("r1"));
     first.answer();
     // A heartbeat sets the file's time anew: alive.
     back_date(base.path());
@@ -303,19 +305,12 @@ fn a_holder_silent_past_its_heartbeat_is_taken_for_dead() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let mut next = Remote::start(base.path(), &beating("r2"), false, None);
+    let mut next = Remote::take(base.path(), &beating("r2"));
     assert!(matches!(next.answer(), Answer::Held { holder, .. } if holder.run == "r1"));
     // Silent: dead, and its shell stopped.
     back_date(base.path());
-    let mut after = Remote::start(base.path(), &beating("r3"), false, None);
-    match after.answer() {
-        Answer::Taken {
-            how: How::Dead,
-            previous: Some(previous),
-            ..
-        } => assert_eq!(previous.run, "r1"),
-        other => panic!("{other:?}"),
-    }
+    let mut after = Remote::take(base.path(), &beating("r3"));
+    assert_eq!(after.took_over(How::Dead).run, "r1");
     assert!(first.ended(), "the dead holder's shell was stopped");
     after.release();
 }
@@ -324,6 +319,12 @@ fn a_holder_silent_past_its_heartbeat_is_taken_for_dead() {
 fn group() -> Process {
     use std::os::unix::process::CommandExt;
     Command::new("sleep").arg("30").process_group(0).spawn().unwrap()
+}
+
+/// Ends a group started by `group()`, whatever became of it.
+fn end_group(mut group: Process) {
+    let _ = group.kill();
+    let _ = group.wait();
 }
 
 fn alive(pgid: u32) -> bool {
@@ -338,14 +339,14 @@ fn alive(pgid: u32) -> bool {
 fn groups_a_dead_run_left_running_are_stopped_before_the_next_take() {
     use std::io::Write;
     let base = tempfile::tempdir().unwrap();
-    let (mut left, mut ended) = (group(), group());
-    let mut first = Remote::start(base.path(), &holder("r1"), false, None);
+    let (mut left, ended) = (group(), group());
+    let mut first = Remote::take(base.path(), &holder("r1"));
     first.answer();
     let stdin = first.process.stdin.as_mut().unwrap();
     write!(stdin, "+{}\n+{}\n-{}\n", left.id(), ended.id(), ended.id()).unwrap();
     drop(first.process.stdin.take());
     assert!(first.ended());
-    let mut next = Remote::start(base.path(), &holder("r2"), false, None);
+    let mut next = Remote::take(base.path(), &holder("r2"));
     match next.answer() {
         Answer::Taken {
             how: How::Free,
@@ -361,11 +362,10 @@ fn groups_a_dead_run_left_running_are_stopped_before_the_next_take() {
     assert!(left.wait().unwrap().code().is_none(), "stopped by a signal");
     assert!(alive(ended.id()), "a group reported ended is not touched");
     next.release();
-    let mut third = Remote::start(base.path(), &holder("r3"), false, None);
+    let mut third = Remote::take(base.path(), &holder("r3"));
     assert!(matches!(third.answer(), Answer::Taken { previous: None, stopped, .. } if stopped.is_empty()));
     third.release();
-    let _ = ended.kill();
-    let _ = ended.wait();
+    end_group(ended);
 }
 
 /// A resume (the same run) takes its lease back but leaves its own earlier commands to
@@ -374,27 +374,17 @@ fn groups_a_dead_run_left_running_are_stopped_before_the_next_take() {
 fn a_resume_does_not_stop_its_own_runs_commands() {
     use std::io::Write;
     let base = tempfile::tempdir().unwrap();
-    let mut own = group();
-    let mut first = Remote::start(
-        base.path(),
-        &Holder {
-            pid: 1,
-            ..holder("r1")
-        },
-        false,
-        None,
-    );
-    first.answer();
+    let own = group();
+    let mut first = taken_by_another_process_of_r1(base.path());
     writeln!(first.process.stdin.as_mut().unwrap(), "+{}", own.id()).unwrap();
-    let mut resumed = Remote::start(base.path(), &holder("r1"), false, None);
+    let mut resumed = Remote::take(base.path(), &holder("r1"));
     assert!(matches!(
         resumed.answer(),
         Answer::Taken { how: How::Reclaimed, stopped, .. } if stopped.is_empty()
     ));
     assert!(alive(own.id()));
     resumed.release();
-    let _ = own.kill();
-    let _ = own.wait();
+    end_group(own);
 }
 
 #[test]
@@ -404,7 +394,7 @@ fn a_symlinked_or_foreign_lease_directory_is_refused() {
     let elsewhere = base.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, base.path().join(format!("runbook-lease-{uid}"))).unwrap();
-    let mut remote = Remote::start(base.path(), &holder("r1"), false, None);
+    let mut remote = Remote::take(base.path(), &holder("r1"));
     match remote.answer() {
         Answer::Unsafe(problem) => assert!(problem.contains("symbolic link"), "{problem}"),
         other => panic!("{other:?}"),
@@ -416,7 +406,7 @@ fn a_symlinked_or_foreign_lease_directory_is_refused() {
 fn the_directory_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let base = tempfile::tempdir().unwrap();
-    let mut remote = Remote::start(base.path(), &holder("r1"), false, None);
+    let mut remote = Remote::take(base.path(), &holder("r1"));
     remote.answer();
     let file = lease_file(base.path());
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -464,9 +454,9 @@ fn a_host_without_flock_gets_a_clear_error() {
 fn the_holder_reaches_the_file_verbatim_whatever_it_contains() {
     let base = tempfile::tempdir().unwrap();
     let odd = Holder::me("r'1 $(touch /tmp/pwned) `x`\n", "o'brien; rm -rf /");
-    let mut remote = Remote::start(base.path(), &odd, false, None);
+    let mut remote = Remote::take(base.path(), &odd);
     remote.answer();
-    let mut second = Remote::start(base.path(), &holder("r2"), false, None);
+    let mut second = Remote::take(base.path(), &holder("r2"));
     assert!(matches!(second.answer(), Answer::Held { holder, .. } if holder == odd));
     remote.release();
 }

@@ -108,16 +108,18 @@ pub(super) fn machine() -> String {
     }
 }
 
+/// For tests: this process's holder of `run`, by `alice`, but with `pid`.
+#[cfg(test)]
+pub(super) fn holder(run: &str, pid: u32) -> Holder {
+    Holder {
+        pid,
+        ..Holder::me(run, "alice")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn holder(run: &str, pid: u32) -> Holder {
-        Holder {
-            pid,
-            ..Holder::me(run, "alice")
-        }
-    }
 
     #[test]
     fn a_recycled_pid_or_a_zombie_is_not_the_holder() {

@@ -98,7 +98,7 @@ fn fire(d: &Dispatch, kind: Kind, escalate: Option<&(Duration, String)>) {
         Kind::RtoWarning => (
             format!(
                 "80% of the {rto_text} RTO is spent ({} left): {what}",
-                crate::duration::format_secs(rto.saturating_sub(elapsed))
+                crate::duration::format_elapsed(rto.saturating_sub(elapsed))
             ),
             Map::from_iter([
                 ("spent_ms".to_string(), ms(elapsed)),

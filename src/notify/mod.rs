@@ -374,7 +374,7 @@ impl Notifier {
                     d.run.mode,
                     d.run_named(),
                     outcome.as_str(),
-                    crate::duration::format_secs(*elapsed),
+                    crate::duration::format_elapsed(*elapsed),
                     if within { "within" } else { "over" },
                     crate::duration::format(*rto)
                 );

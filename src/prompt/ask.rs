@@ -29,12 +29,9 @@ pub(super) fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Err
                 return Ok(value);
             }
             Err(e) if interrupted(&e) => {
-                crate::signals::consumed_at_prompt();
-                ended()?;
-                if !ctrl_c(&e, &mut seen) {
+                if !pressed_ctrl_c(&e, &mut seen)? {
                     continue;
                 }
-                let _ = console::Term::stderr().show_cursor();
                 loop {
                     let abort = menu::confirm(
                         "Ctrl-C: abort the run? Its cleanup runs and the trail is sealed `aborted` (Ctrl-C again: abort now)",
@@ -48,12 +45,9 @@ pub(super) fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Err
                         // Back to the same prompt.
                         Ok(false) => break,
                         Err(e) if interrupted(&e) => {
-                            crate::signals::consumed_at_prompt();
-                            ended()?;
-                            if !ctrl_c(&e, &mut seen) {
+                            if !pressed_ctrl_c(&e, &mut seen)? {
                                 continue;
                             }
-                            let _ = console::Term::stderr().show_cursor();
                             return Err(Error::Aborted);
                         }
                         Err(e) => return Err(gone(e)),
@@ -63,6 +57,19 @@ pub(super) fn ask<T>(prompt: impl Fn() -> dialoguer::Result<T>) -> Result<T, Err
             Err(e) => return Err(gone(e)),
         }
     }
+}
+
+/// A prompt's read was interrupted: `Ok(true)` when by the operator's Ctrl-C (the cursor shown
+/// again for what follows), `Ok(false)` when by another signal (the same prompt goes on), and
+/// the error of a signal that ends the run.
+fn pressed_ctrl_c(e: &dialoguer::Error, seen: &mut u64) -> Result<bool, Error> {
+    crate::signals::consumed_at_prompt();
+    ended()?;
+    if !ctrl_c(e, seen) {
+        return Ok(false);
+    }
+    let _ = console::Term::stderr().show_cursor();
+    Ok(true)
 }
 
 /// Whether an interrupted read was Ctrl-C: the key (a byte in raw mode), or a SIGINT sent to

@@ -2,7 +2,7 @@
 //! advance (`--answer STEP=VALUE`), else by the rule design.md gives for it. Needs no terminal,
 //! so a walk can be driven by answers alone.
 
-use super::{AfterFailure, Answers, Before, GotoStep, Operator, Report, parse_report};
+use super::{AfterFailure, Answers, Before, FailureChoices, Operator, Report, parse_report};
 use crate::error::Error;
 use crate::ui::SharedClock;
 
@@ -89,15 +89,8 @@ impl Operator for Scripted {
     }
 
     /// Follow `on_failure` when there is one, else abort.
-    fn after_failure(
-        &self,
-        on_failure: Option<&str>,
-        _steps: &[GotoStep],
-        _failed_hosts: Option<&[String]>,
-        _shell: Option<&str>,
-        _approval_refused: bool,
-    ) -> Result<AfterFailure, Error> {
-        Ok(if on_failure.is_some() {
+    fn after_failure(&self, offered: &FailureChoices<'_>) -> Result<AfterFailure, Error> {
+        Ok(if offered.on_failure.is_some() {
             AfterFailure::FollowOnFailure
         } else {
             AfterFailure::Abort
@@ -209,7 +202,16 @@ mod tests {
     #[test]
     fn after_a_failure_on_failure_is_followed_else_the_run_aborts() {
         let yes = scripted(&[]);
-        let after = |on_failure| yes.after_failure(on_failure, &[], None, None, false).unwrap();
+        let after = |on_failure| {
+            let offered = FailureChoices {
+                on_failure,
+                steps: &[],
+                failed_hosts: None,
+                shell: None,
+                approval_refused: false,
+            };
+            yes.after_failure(&offered).unwrap()
+        };
         assert_eq!(after(Some("rollback")), AfterFailure::FollowOnFailure);
         assert_eq!(after(None), AfterFailure::Abort);
     }

@@ -5,7 +5,7 @@ use dialoguer::FuzzySelect;
 
 use super::ask::{ask, hidden};
 use super::line::{self, Field};
-use super::{AfterFailure, Before, GotoStep, Operator, Report, menu, theme};
+use super::{AfterFailure, Before, FailureChoices, GotoStep, Operator, Report, menu, theme};
 use crate::error::Error;
 use crate::ui::{SharedClock, StatusLine};
 
@@ -132,6 +132,15 @@ impl Terminal {
     }
 
     /// Free text, on the line editor (`line`): a paste is text, never keys.
+    /// The answer to `prompt` typed in `field`; a secret is read without echo.
+    fn typed(&self, prompt: &str, field: Field, secret: bool) -> Result<String, Error> {
+        if secret {
+            self.ask(|| hidden(prompt, field.allow_empty))
+        } else {
+            self.text(prompt, field)
+        }
+    }
+
     fn text(&self, prompt: &str, field: Field) -> Result<String, Error> {
         let state = std::cell::RefCell::new(line::Line::new(""));
         self.ask(|| line::read(prompt, &state, &|s: &str| s.to_string(), field))
@@ -149,17 +158,11 @@ impl Terminal {
             Some(d) => format!("{name} ({d})"),
             None => name.to_string(),
         };
-        if secret {
-            self.ask(|| hidden(&prompt, false))
-        } else {
-            self.text(
-                &prompt,
-                Field {
-                    multi: false,
-                    allow_empty: false,
-                },
-            )
-        }
+        let field = Field {
+            multi: false,
+            allow_empty: false,
+        };
+        self.typed(&prompt, field, secret)
     }
 }
 
@@ -268,14 +271,14 @@ impl Operator for Terminal {
         Ok([Some(Report::Done), Some(Report::Skip), Some(Report::Failed), None][choice])
     }
 
-    fn after_failure(
-        &self,
-        on_failure: Option<&str>,
-        steps: &[GotoStep],
-        failed_hosts: Option<&[String]>,
-        shell: Option<&str>,
-        approval_refused: bool,
-    ) -> Result<AfterFailure, Error> {
+    fn after_failure(&self, offered: &FailureChoices<'_>) -> Result<AfterFailure, Error> {
+        let FailureChoices {
+            on_failure,
+            steps,
+            failed_hosts,
+            shell,
+            approval_refused,
+        } = *offered;
         #[derive(Clone, Copy)]
         enum Item {
             Retry,
@@ -376,18 +379,12 @@ impl Operator for Terminal {
         let prompt = format!(
             "What did it print? (the value of `{name}`, which the step captures; paste it whole, then Enter)"
         );
-        if secret {
-            self.ask(|| hidden(&prompt, true))
-        } else {
-            self.text(
-                &prompt,
-                Field {
-                    multi: true,
-                    allow_empty: true,
-                },
-            )
-        }
-        .map(|text| text.trim().to_string())
+        let field = Field {
+            multi: true,
+            allow_empty: true,
+        };
+        self.typed(&prompt, field, secret)
+            .map(|text| text.trim().to_string())
     }
 
     fn ask_input(&self, name: &str, input: &crate::runbook::Input) -> Result<Option<String>, Error> {

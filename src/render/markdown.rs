@@ -2,7 +2,9 @@
 //! postmortem, with tables for inputs and targets, `sh` blocks for commands and the Mermaid
 //! flowchart at the end.
 
-use super::{Flow, Style, code, facts, flow, input_default, longest_run, mermaid, one_line, option_text};
+use super::{
+    Flow, Style, code, facts, flow, input_default, longest_run, mermaid, next_words, one_line, option_text,
+};
 use crate::runbook::{Link, Runbook, Step};
 
 /// The whole runbook as Markdown, ending with a newline.
@@ -36,9 +38,10 @@ pub(crate) fn markdown(runbook: &Runbook) -> String {
         out.push_str(&links(&runbook.links));
     }
     if !runbook.inputs.is_empty() {
-        out.push_str("\n## Inputs\n\n");
-        out.push_str("| name | default | required | secret | description |\n");
-        out.push_str("|---|---|---|---|---|\n");
+        out.push_str(&table_head(
+            "Inputs",
+            &["name", "default", "required", "secret", "description"],
+        ));
         for (name, input) in &runbook.inputs {
             let input = &input.value;
             let default = match (&input.default, input.secret) {
@@ -57,9 +60,7 @@ pub(crate) fn markdown(runbook: &Runbook) -> String {
         }
     }
     if !runbook.targets.is_empty() {
-        out.push_str("\n## Targets\n\n");
-        out.push_str("| role | default | description |\n");
-        out.push_str("|---|---|---|\n");
+        out.push_str(&table_head("Targets", &["role", "default", "description"]));
         for (role, target) in &runbook.targets {
             let target = &target.value;
             out.push_str(&format!(
@@ -77,12 +78,7 @@ pub(crate) fn markdown(runbook: &Runbook) -> String {
         out.push_str(&step_markdown(runbook, step, index, total));
         match flow(runbook, index) {
             Flow::Linear { success, failure } => {
-                let success = success
-                    .map(|s| format!("go to {}", code(s)))
-                    .unwrap_or_else(|| "nothing: last step of the list (invalid)".to_string());
-                let failure = failure
-                    .map(|f| format!("go to {}", code(f)))
-                    .unwrap_or_else(|| "ask the operator".to_string());
+                let (success, failure) = next_words(success, failure, code);
                 out.push_str(&format!(
                     "\n**Next:** on success {success}; on failure {failure}.\n"
                 ));
@@ -111,6 +107,12 @@ pub(crate) fn markdown(runbook: &Runbook) -> String {
     out.push_str(&mermaid(runbook));
     out.push_str("```\n");
     out
+}
+
+/// `## TITLE` and the head of a table with these columns.
+fn table_head(title: &str, columns: &[&str]) -> String {
+    let rule = "---|".repeat(columns.len());
+    format!("\n## {title}\n\n| {} |\n|{rule}\n", columns.join(" | "))
 }
 
 fn step_markdown(runbook: &Runbook, step: &Step, index: usize, total: usize) -> String {

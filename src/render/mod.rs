@@ -153,6 +153,22 @@ pub(crate) fn facts(runbook: &Runbook, step: &Step, style: Style) -> Vec<(&'stat
     facts
 }
 
+/// Where a linear step goes on success and on failure, in words, with each step's id as
+/// `name` writes it.
+fn next_words(
+    success: Option<&str>,
+    failure: Option<&str>,
+    name: impl Fn(&str) -> String,
+) -> (String, String) {
+    let success = success
+        .map(|s| format!("go to {}", name(s)))
+        .unwrap_or_else(|| "nothing: last step of the list (invalid)".to_string());
+    let failure = failure
+        .map(|f| format!("go to {}", name(f)))
+        .unwrap_or_else(|| "ask the operator".to_string());
+    (success, failure)
+}
+
 fn confirm_text(confirm: &Confirm) -> String {
     match confirm {
         Confirm::YesNo(_) => "yes/no question before it acts".to_string(),

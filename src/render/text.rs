@@ -1,7 +1,7 @@
 //! `runbook show --format text`: the runbook as a plain document to read on a terminal or print
 //! and keep beside the keyboard when the tool itself cannot run.
 
-use super::{Flow, Style, facts, flow, input_default, one_line, option_text, table};
+use super::{Flow, Style, facts, flow, input_default, next_words, one_line, option_text, table};
 use crate::runbook::{Link, Runbook, Step};
 
 /// Width of the labels of a step's facts, so their values line up.
@@ -40,43 +40,27 @@ pub(crate) fn text(runbook: &Runbook) -> String {
         out.push_str("\nLinks:\n");
         out.push_str(&links(&runbook.links, "  "));
     }
-    if !runbook.inputs.is_empty() {
-        out.push_str("\nInputs:\n");
-        let mut rows = vec![vec![
-            "NAME".to_string(),
-            "DEFAULT".to_string(),
-            "DESCRIPTION".to_string(),
-        ]];
-        for (name, input) in &runbook.inputs {
-            let input = &input.value;
-            rows.push(vec![
-                name.clone(),
-                input_default(input),
-                input.description.as_deref().map(one_line).unwrap_or_default(),
-            ]);
-        }
-        out.push_str(&table(&rows, "  "));
-    }
-    if !runbook.targets.is_empty() {
-        out.push_str("\nTargets:\n");
-        let mut rows = vec![vec![
-            "ROLE".to_string(),
-            "DEFAULT".to_string(),
-            "DESCRIPTION".to_string(),
-        ]];
-        for (role, target) in &runbook.targets {
-            let target = &target.value;
-            rows.push(vec![
-                role.clone(),
-                target
-                    .default
-                    .clone()
-                    .unwrap_or_else(|| "(bind with --target)".to_string()),
-                target.description.as_deref().map(one_line).unwrap_or_default(),
-            ]);
-        }
-        out.push_str(&table(&rows, "  "));
-    }
+    let inputs = runbook.inputs.iter().map(|(name, input)| {
+        let input = &input.value;
+        [
+            name.clone(),
+            input_default(input),
+            input.description.as_deref().map(one_line).unwrap_or_default(),
+        ]
+    });
+    section(&mut out, "Inputs", ["NAME", "DEFAULT", "DESCRIPTION"], inputs);
+    let targets = runbook.targets.iter().map(|(role, target)| {
+        let target = &target.value;
+        [
+            role.clone(),
+            target
+                .default
+                .clone()
+                .unwrap_or_else(|| "(bind with --target)".to_string()),
+            target.description.as_deref().map(one_line).unwrap_or_default(),
+        ]
+    });
+    section(&mut out, "Targets", ["ROLE", "DEFAULT", "DESCRIPTION"], targets);
 
     out.push_str("\nSteps:\n");
     let total = runbook.steps.len();
@@ -85,12 +69,7 @@ pub(crate) fn text(runbook: &Runbook) -> String {
         out.push_str(&step_text(runbook, step, index, total));
         match flow(runbook, index) {
             Flow::Linear { success, failure } => {
-                let success = success
-                    .map(|s| format!("go to {s}"))
-                    .unwrap_or_else(|| "nothing: last step of the list (invalid)".to_string());
-                let failure = failure
-                    .map(|f| format!("go to {f}"))
-                    .unwrap_or_else(|| "ask the operator".to_string());
+                let (success, failure) = next_words(success, failure, str::to_string);
                 out.push_str(&fact("on success", &success));
                 out.push_str(&fact("on failure", &failure));
             }
@@ -117,6 +96,17 @@ pub(crate) fn text(runbook: &Runbook) -> String {
 }
 
 /// A step's heading, facts and texts; where it goes next is added by the caller.
+/// `TITLE:` and a table of `rows` under `header`; nothing without rows.
+fn section(out: &mut String, title: &str, header: [&str; 3], rows: impl Iterator<Item = [String; 3]>) {
+    let mut rows: Vec<Vec<String>> = rows.map(Vec::from).collect();
+    if rows.is_empty() {
+        return;
+    }
+    rows.insert(0, header.map(str::to_string).to_vec());
+    out.push_str(&format!("\n{title}:\n"));
+    out.push_str(&table(&rows, "  "));
+}
+
 fn step_text(runbook: &Runbook, step: &Step, index: usize, total: usize) -> String {
     let mut out = format!("[{}/{total}] {}\n", index + 1, step.title.trim());
     for (label, value) in facts(runbook, step, Style::Text) {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Review, fmt_ms, fmt_total};
+use super::{Review, fmt_ms, fmt_time, fmt_total};
 
 /// Below this change (in %), first to last, runs are called steady.
 const STEADY_PCT: f64 = 5.0;
@@ -113,6 +113,18 @@ pub(crate) struct StepChange {
 }
 
 impl Comparison {
+    /// The table's header in HTML and Markdown: `step`, then each run as `N. launched`.
+    pub(crate) fn header(&self) -> Vec<String> {
+        let mut header = vec!["step".to_string()];
+        header.extend(
+            self.runs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
+        );
+        header
+    }
+
     pub(crate) fn new(reviews: &[&Review]) -> Comparison {
         let mut reviews: Vec<&Review> = reviews.to_vec();
         reviews.sort_by(|a, b| (a.launched, &a.run).cmp(&(b.launched, &b.run)));

@@ -5,7 +5,7 @@
 use super::share;
 use super::svg::{esc, timeline};
 use super::text::{STEP_HEADER, gap_words, step_cells};
-use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_signed, fmt_time};
+use super::{Comparison, Review, fmt_ms, fmt_signed};
 
 pub(crate) const STYLE: &str = r#"
 :root { color-scheme: light dark;
@@ -278,13 +278,7 @@ fn render_comparison(c: &Comparison) -> String {
         out.push_str("<h2>Trend</h2>\n");
         out.push_str(&super::svg::trend_chart(c));
     }
-    let mut header = vec!["step".to_string()];
-    header.extend(
-        c.runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
-    );
+    let header = c.header();
     let rows = c.rows(str::to_string, "—", ("total", |t| t));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&table(&header, &rows, |_| ""));
@@ -314,11 +308,7 @@ pub(crate) fn record(r: &Review) -> String {
     for item in &items {
         let place = item.place(".", |id| format!("<code>{}</code>", esc(id)));
         let text = item.dressed(esc, |t| format!("<strong>{t}</strong>"));
-        out.push_str(&format!(
-            "<li>{} +{} {place}{text}",
-            fmt_clock(r, item.at_ms),
-            fmt_ms(item.at_ms)
-        ));
+        out.push_str(&format!("<li>{} {place}{text}", item.when(r)));
         if let Some(replay) = &item.replay {
             out.push_str(&format!(
                 " (in the audit dir; play it with <code class=\"replay\">{}</code>)",

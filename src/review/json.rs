@@ -28,4 +28,3 @@ pub(crate) fn write(
     serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
     out.write_all(b"\n")
 }
-

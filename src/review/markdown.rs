@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::share;
 use super::text::{STEP_HEADER, gap_words, one_line, step_cells};
-use super::{Comparison, Review, fmt_clock, fmt_ms, fmt_rto, fmt_signed, fmt_time};
+use super::{Comparison, Review, fmt_ms, fmt_rto, fmt_signed};
 
 /// The `dateFormat` of the gantt block and the matching chrono format.
 pub(crate) const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
@@ -109,11 +109,7 @@ fn render_one(r: &Review, h: &str) -> String {
     for item in &items {
         let place = item.place(".", |id| format!("`{}`", cell(id)));
         let text = item.dressed(cell, |t| format!("**{t}**"));
-        out.push_str(&format!(
-            "- {} +{} {place}{text}\n",
-            fmt_clock(r, item.at_ms),
-            fmt_ms(item.at_ms)
-        ));
+        out.push_str(&format!("- {} {place}{text}\n", item.when(r)));
         if !item.diff.is_empty() {
             out.push_str("\n  ```diff\n");
             for line in &item.diff {
@@ -262,13 +258,7 @@ fn render_comparison(c: &Comparison) -> String {
     if let Some(mixed) = c.mixed_modes() {
         out.push_str(&format!("> This comparison {mixed}: {}.\n\n", c.mixed_why()));
     }
-    let mut header = vec!["step".to_string()];
-    header.extend(
-        c.runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| format!("{}. {}", i + 1, fmt_time(r.launched))),
-    );
+    let header = c.header();
     let rows = c.rows(|s| format!("`{s}`"), "—", ("**total**", |t| format!("**{t}**")));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&md_table(&header, &rows));

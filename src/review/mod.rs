@@ -27,9 +27,9 @@ use serde::Serialize;
 use crate::audit::{self, Status};
 use crate::error::Error;
 
-pub(crate) use build::{Tally, from_lines};
 #[cfg(test)]
 pub(crate) use build::from_events;
+pub(crate) use build::{Tally, from_lines};
 pub(crate) use compare::Comparison;
 
 /// The version of the JSON document `--format json` prints (`docs/review.md`).

@@ -176,6 +176,15 @@ pub(crate) struct Item {
 }
 
 impl Item {
+    /// When it happened: the clock time, then the time into the run (`03:04:05 +1m12s`).
+    pub(crate) fn when(&self, r: &Review) -> String {
+        format!(
+            "{} +{}",
+            super::fmt_clock(r, self.at_ms),
+            super::fmt_ms(self.at_ms)
+        )
+    }
+
     /// Where it happened, before its text: `N. STEP: ` (the walk's N-th visit), `STEP: ` or
     /// nothing. `mark` follows the number; `step` dresses the id the format's way.
     pub(crate) fn place(&self, mark: &str, step: impl Fn(&str) -> String) -> String {
@@ -258,32 +267,20 @@ pub(crate) fn items(r: &Review) -> Vec<Item> {
             edit.diff = edit_diff(&e.before, &e.after);
             items.push(edit);
         }
-        for n in &v.notes {
-            items.push(item(
-                Some(i),
-                step,
-                n.at_ms,
-                ItemKind::Note,
-                format!("note by {}: {}", n.operator, n.text),
-            ));
-        }
-        for d in &v.decisions {
-            items.push(item(
-                Some(i),
-                step,
-                d.at_ms,
-                ItemKind::Decision,
-                format!("decided \"{}\" → {}", d.label, d.goto),
-            ));
-        }
-        for a in &v.answers {
-            items.push(item(
-                Some(i),
-                step,
-                a.at_ms,
-                ItemKind::Answer,
-                format!("{}: {}", a.question, a.answer),
-            ));
+        let notes = v.notes.iter().map(|n| {
+            let text = format!("note by {}: {}", n.operator, n.text);
+            (n.at_ms, ItemKind::Note, text)
+        });
+        let decisions = v.decisions.iter().map(|d| {
+            let text = format!("decided \"{}\" → {}", d.label, d.goto);
+            (d.at_ms, ItemKind::Decision, text)
+        });
+        let answers = v.answers.iter().map(|a| {
+            let text = format!("{}: {}", a.question, a.answer);
+            (a.at_ms, ItemKind::Answer, text)
+        });
+        for (at_ms, kind, text) in notes.chain(decisions).chain(answers) {
+            items.push(item(Some(i), step, at_ms, kind, text));
         }
         for s in &v.shells {
             let took = if s.bytes.is_some() {

@@ -210,12 +210,7 @@ fn render_one(r: &Review) -> String {
     }
     for item in &items {
         let place = item.place("", str::to_string);
-        out.push_str(&format!(
-            "  {} +{} {place}{}\n",
-            fmt_clock(r, item.at_ms),
-            fmt_ms(item.at_ms),
-            one_line(&item.text)
-        ));
+        out.push_str(&format!("  {} {place}{}\n", item.when(r), one_line(&item.text)));
         for line in &item.diff {
             out.push_str(&format!("      {}\n", line.marked()));
         }

@@ -254,13 +254,29 @@ fn is_printable_utf8(run: &[u8]) -> bool {
 }
 
 /// How many bytes at the end of `bytes` are the valid start of a character cut short (0..=3).
-fn incomplete_tail(bytes: &[u8]) -> usize {
+pub(crate) fn incomplete_tail(bytes: &[u8]) -> usize {
     (1..=bytes.len().min(3))
         .find(|&k| {
             std::str::from_utf8(&bytes[bytes.len() - k..])
                 .is_err_and(|e| e.valid_up_to() == 0 && e.error_len().is_none())
         })
         .unwrap_or(0)
+}
+
+/// Control parameters as written: `;` between parameters, `:` between a parameter's parts.
+fn write_params<'p>(out: &mut Vec<u8>, params: impl Iterator<Item = &'p [u16]>) {
+    for (i, param) in params.enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        for (j, sub) in param.iter().enumerate() {
+            if j > 0 {
+                out.push(b':');
+            }
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{sub}");
+        }
+    }
 }
 
 /// What the parser recognised, turned into what may be shown: the output is built only from
@@ -284,18 +300,7 @@ impl<'a> Sink<'a> {
     /// An empty parameter is written as its default, 0 (`ESC[m` becomes `ESC[0m`).
     fn write_sgr(&mut self, params: &Params) {
         self.out.extend_from_slice(b"\x1b[");
-        for (i, param) in params.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b';');
-            }
-            for (j, sub) in param.iter().enumerate() {
-                if j > 0 {
-                    self.out.push(b':');
-                }
-                // Writing to a Vec cannot fail.
-                let _ = write!(self.out, "{sub}");
-            }
-        }
+        write_params(self.out, params.iter());
         self.out.push(b'm');
     }
 }

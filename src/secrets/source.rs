@@ -365,12 +365,18 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn ctx() -> ReadContext {
+    pub(super) fn ctx() -> ReadContext {
         ReadContext::new("db_password")
     }
 
-    fn parse(text: &str) -> Source {
+    pub(super) fn parse(text: &str) -> Source {
         Source::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    /// The source `text`, read as `db_password`.
+    #[track_caller]
+    pub(super) fn read_ok(text: &str) -> Sourced {
+        parse(text).read(&ctx()).unwrap()
     }
 
     #[track_caller]
@@ -379,7 +385,7 @@ mod tests {
     }
 
     #[track_caller]
-    fn read_error(text: &str) -> String {
+    pub(super) fn read_error(text: &str) -> String {
         parse(text).read(&ctx()).unwrap_err().to_string()
     }
 
@@ -475,14 +481,12 @@ mod tests {
     #[test]
     fn reads_an_environment_variable_and_removes_it() {
         let var = variable("ENV", "s3cr3t value");
-        let read = parse(&format!("env:{var}")).read(&ctx()).unwrap();
+        let read = read_ok(&format!("env:{var}"));
         assert_eq!(read.value, "s3cr3t value");
         assert!(read.warnings.is_empty());
         assert_eq!(std::env::var_os(&var), None);
         // No child inherits it: a `cmd:` source, here.
-        let child = parse(&format!("cmd:sh -c 'printf %s \"${{{var}:-gone}}\"'"))
-            .read(&ctx())
-            .unwrap();
+        let child = read_ok(&format!("cmd:sh -c 'printf %s \"${{{var}:-gone}}\"'"));
         assert_eq!(child.value, "gone");
         assert_eq!(
             read_error(&format!("env:{var}")),
@@ -511,7 +515,7 @@ mod tests {
     fn reads_the_first_line_or_the_whole_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "db", b"pw line\r\nsecond\n\xff\n", 0o600);
-        let read = parse(&format!("file:{}", path.display())).read(&ctx()).unwrap();
+        let read = read_ok(&format!("file:{}", path.display()));
         assert_eq!(read.value, "pw line");
         assert!(read.warnings.is_empty(), "{:?}", read.warnings);
         let key = write(
@@ -520,27 +524,19 @@ mod tests {
             b"-----BEGIN KEY-----\nabc\n-----END KEY-----\n",
             0o400,
         );
-        let all = parse(&format!("file-all:{}", key.display()))
-            .read(&ctx())
-            .unwrap();
+        let all = read_ok(&format!("file-all:{}", key.display()));
         assert_eq!(all.value, "-----BEGIN KEY-----\nabc\n-----END KEY-----\n");
         // A symlink is followed (Kubernetes mounts secrets so).
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&key, &link).unwrap();
-        assert_eq!(
-            parse(&format!("file-all:{}", link.display()))
-                .read(&ctx())
-                .unwrap()
-                .value,
-            all.value
-        );
+        assert_eq!(read_ok(&format!("file-all:{}", link.display())).value, all.value);
     }
 
     #[test]
     fn warns_about_a_file_others_may_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "db", b"pw\n", 0o640);
-        let read = parse(&format!("file:{}", path.display())).read(&ctx()).unwrap();
+        let read = read_ok(&format!("file:{}", path.display()));
         assert_eq!(read.value, "pw");
         let p = path.display();
         assert_eq!(

@@ -15,6 +15,7 @@ use super::pty::Size;
 use crate::audit::{OutputRecorder, OutputSummary};
 use crate::error::Error;
 use crate::mask::Masker;
+use crate::secrets::escape::incomplete_tail;
 
 /// What the header says besides the size.
 #[derive(Debug, Clone, Default)]
@@ -100,16 +101,6 @@ impl Cast {
         let line = json!([seconds, kind, data]);
         self.file.write(format!("{line}\n").as_bytes())
     }
-}
-
-/// How many bytes at the end of `bytes` are the valid start of a character cut short (0..=3).
-fn incomplete_tail(bytes: &[u8]) -> usize {
-    (1..=bytes.len().min(3))
-        .find(|&k| {
-            std::str::from_utf8(&bytes[bytes.len() - k..])
-                .is_err_and(|e| e.valid_up_to() == 0 && e.error_len().is_none())
-        })
-        .unwrap_or(0)
 }
 
 /// One event read back from a recording.

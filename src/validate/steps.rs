@@ -8,7 +8,7 @@ use std::sync::{LazyLock, Mutex};
 use regex::RegexBuilder;
 
 use super::{Checker, REGEX_SIZE_LIMIT, Region, destructive, text};
-use crate::diagnostic::Pos;
+use crate::diagnostic::{Diagnostic, Pos};
 use crate::runbook::{EndText, Located, Outcome, Step, StepKind};
 
 /// Patterns that compiled already in this process: a catalog repeats the same few
@@ -158,29 +158,16 @@ impl Checker<'_> {
                 }
             }
         } else if step.message.is_some() {
-            let pos = self.key_or_id(step, region, "message");
-            let d = self.error(
-                pos,
-                format!("step `{id}` has a `message` but is not an `end` step"),
-            );
-            d.width = "message".len();
-            d.help = Some("`message` is shown when the run ends at an `end` step; use `notes` to show text before a step".into());
+            let message = format!("step `{id}` has a `message` but is not an `end` step");
+            self.key_error(step, region, "message", message).help = Some("`message` is shown when the run ends at an `end` step; use `notes` to show text before a step".into());
         }
         if is_choose {
-            for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
-                if let Some(value) = value {
-                    let pos = self
-                        .text
-                        .find_key(region.from, region.to, field)
-                        .unwrap_or(Pos::of(value));
-                    let d = self.error(pos, format!("decision step `{id}` cannot have `{field}`"));
-                    d.width = field.len();
-                    d.help = Some(
-                        "a `choose` step goes where the chosen option's `goto` says: make it an option"
-                            .into(),
-                    );
-                }
-            }
+            self.no_jumps(
+                step,
+                region,
+                |field| format!("decision step `{id}` cannot have `{field}`"),
+                |_| "a `choose` step goes where the chosen option's `goto` says: make it an option".into(),
+            );
         }
         if let Some(call) = &step.call {
             self.call(id, call);
@@ -213,6 +200,36 @@ impl Checker<'_> {
         d.help = Some(format!(
             "an `end` step ends the run: nothing runs or comes after it; remove `{field}`"
         ));
+    }
+
+    /// An error at each `next` and `on_failure` of a step that may have neither: `says` words it
+    /// for the field, `help` helps.
+    fn no_jumps(
+        &mut self,
+        step: &Step,
+        region: Region,
+        says: impl Fn(&str) -> String,
+        help: impl Fn(&str) -> String,
+    ) {
+        for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
+            if let Some(value) = value {
+                let pos = self
+                    .text
+                    .find_key(region.from, region.to, field)
+                    .unwrap_or(Pos::of(value));
+                let d = self.error(pos, says(field));
+                d.width = field.len();
+                d.help = Some(help(field));
+            }
+        }
+    }
+
+    /// An error underlining a step's key `key` (at the step's id when it is not found).
+    fn key_error(&mut self, step: &Step, region: Region, key: &str, message: String) -> &mut Diagnostic {
+        let pos = self.key_or_id(step, region, key);
+        let d = self.error(pos, message);
+        d.width = key.len();
+        d
     }
 
     fn key_or_id(&self, step: &Step, region: Region, key: &str) -> Pos {
@@ -261,13 +278,8 @@ impl Checker<'_> {
                 self.duration(delay, &format!("the `retry.delay` of step `{id}`"));
             }
             if retry.attempts == 0 {
-                let pos = self.key_or_id(step, region, "attempts");
-                let d = self.error(
-                    pos,
-                    format!("step `{id}` has `retry.attempts: 0`: it would never run"),
-                );
-                d.width = "attempts".len();
-                d.help = Some(
+                let message = format!("step `{id}` has `retry.attempts: 0`: it would never run");
+                self.key_error(step, region, "attempts", message).help = Some(
                     "`attempts` counts every try, the first included: write at least `attempts: 1`".into(),
                 );
             }
@@ -321,10 +333,9 @@ impl Checker<'_> {
             self.capture(id, capture);
         }
         if !step.with.is_empty() && step.call.is_none() {
-            let pos = self.key_or_id(step, region, "with");
-            let d = self.error(pos, format!("step `{id}` has `with` but is not a `call` step"));
-            d.width = "with".len();
-            d.help = Some("`with` passes inputs to the runbook a `call` step runs; remove it".into());
+            let message = format!("step `{id}` has `with` but is not a `call` step");
+            self.key_error(step, region, "with", message).help =
+                Some("`with` passes inputs to the runbook a `call` step runs; remove it".into());
         }
         self.placeholders(step, region);
         self.secrets(step, region);
@@ -545,24 +556,16 @@ impl Checker<'_> {
             d.width = kind.len();
             d.help = Some(format!("{why}; use `run` or `manual`"));
         }
-        for (field, value) in [("next", &step.next), ("on_failure", &step.on_failure)] {
-            if let Some(value) = value {
-                let pos = self
-                    .text
-                    .find_key(region.from, region.to, field)
-                    .unwrap_or(Pos::of(value));
-                let d = self.error(pos, format!("cleanup step `{id}` cannot have `{field}`"));
-                d.width = field.len();
-                d.help = Some(format!(
-                    "cleanup steps run in list order, always, whatever happened: remove `{field}`"
-                ));
-            }
-        }
+        self.no_jumps(
+            step,
+            region,
+            |field| format!("cleanup step `{id}` cannot have `{field}`"),
+            |field| format!("cleanup steps run in list order, always, whatever happened: remove `{field}`"),
+        );
         if step.message.is_some() {
-            let pos = self.key_or_id(step, region, "message");
-            let d = self.error(pos, format!("cleanup step `{id}` cannot have a `message`"));
-            d.width = "message".len();
-            d.help = Some("`message` is shown when the run ends at an `end` step; use `notes`".into());
+            let message = format!("cleanup step `{id}` cannot have a `message`");
+            self.key_error(step, region, "message", message).help =
+                Some("`message` is shown when the run ends at an `end` step; use `notes`".into());
         }
         self.common(step, region);
         self.destructive(step, region);

@@ -9,8 +9,6 @@
 //! Sequences are rebuilt from what `vte` parsed, never copied: only the parameters, markers
 //! and final bytes the parser classified can reach the terminal.
 
-use std::io::Write as _;
-
 use vte::{Params, Parser, Perform};
 
 use super::incomplete_tail;
@@ -127,17 +125,7 @@ impl Replay<'_> {
         if params.len() == 1 && params[0] == [0] {
             return;
         }
-        for (i, param) in params.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b';');
-            }
-            for (j, sub) in param.iter().enumerate() {
-                if j > 0 {
-                    self.out.push(b':');
-                }
-                let _ = write!(self.out, "{sub}");
-            }
-        }
+        super::write_params(self.out, params.iter().map(Vec::as_slice));
     }
 }
 

@@ -95,32 +95,17 @@ mod tests {
     use std::path::Path;
     use std::process::{Command, Stdio};
 
-    use crate::secrets::source::{ReadContext, Source};
-
-    fn ctx() -> ReadContext {
-        ReadContext::new("db_password")
-    }
-
-    fn parse(text: &str) -> Source {
-        Source::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
-
-    #[track_caller]
-    fn read_error(text: &str) -> String {
-        parse(text).read(&ctx()).unwrap_err().to_string()
-    }
+    use crate::secrets::source::tests::{ctx, parse, read_error, read_ok};
 
     #[test]
     fn runs_a_command_with_quoted_arguments_without_a_shell() {
-        let read = parse(r#"cmd:printf '%s|%s|%s\n' 'a b' "c \"d\"" $HOME"#)
-            .read(&ctx())
-            .unwrap();
+        let read = read_ok(r#"cmd:printf '%s|%s|%s\n' 'a b' "c \"d\"" $HOME"#);
         // `$HOME` is not expanded: there is no shell.
         assert_eq!(read.value, r#"a b|c "d"|$HOME"#);
         // Exactly one line ending is stripped.
-        assert_eq!(parse(r"cmd:printf 'x\n\n'").read(&ctx()).unwrap().value, "x\n");
-        assert_eq!(parse(r"cmd:printf 'x\r\n'").read(&ctx()).unwrap().value, "x");
-        assert_eq!(parse("cmd:printf x").read(&ctx()).unwrap().value, "x");
+        assert_eq!(read_ok(r"cmd:printf 'x\n\n'").value, "x\n");
+        assert_eq!(read_ok(r"cmd:printf 'x\r\n'").value, "x");
+        assert_eq!(read_ok("cmd:printf x").value, "x");
         // Variables for the child only.
         let ctx = ctx().with_cmd_env("RUNBOOK_TEST_CHILD_ONLY", "from ctx");
         let read = parse(r#"cmd:sh -c 'printf %s "$RUNBOOK_TEST_CHILD_ONLY"'"#)
