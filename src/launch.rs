@@ -171,7 +171,7 @@ async fn walk(l: Launch) -> Result<u8> {
         };
         // A trace that cannot be set up costs the run nothing but this line.
         crate::otlp::Traces::start(endpoint, facts, timeout)
-            .map_err(|e| crate::ewriteln!("runbook: warning: no trace export: {e}"))
+            .map_err(|e| crate::stderr::ewriteln!("runbook: warning: no trace export: {e}"))
             .ok()
     });
     let notifier = (!notify.channels.is_empty() || notify.escalate.is_some()).then(|| {
@@ -305,7 +305,7 @@ async fn walk(l: Launch) -> Result<u8> {
                 "runbook resume {run_id} --audit-dir {}",
                 crate::script::shell_quote(&audit_dir.display().to_string())
             );
-            crate::ewriteln!(
+            crate::stderr::ewriteln!(
                 "runbook: the run stopped: {e}\n  its audit trail is intact up to here ({audit_path}), not sealed; once the cause is fixed: {resume}"
             );
             return Err(Error::Exit(e.exit_code().max(exit::RUNTIME)));
@@ -316,17 +316,17 @@ async fn walk(l: Launch) -> Result<u8> {
     let channels = executor.sink.notify.is_some();
     let undelivered = executor.sink.close_notifications(timeout);
     if channels && undelivered > 0 {
-        crate::ewriteln!(
+        crate::stderr::ewriteln!(
             "runbook: warning: {undelivered} notification(s) not delivered (the trail and {run_id}/notifications.jsonl say which and why)"
         );
     }
-    crate::ewriteln!("audit trail: {audit_path}");
+    crate::stderr::ewriteln!("audit trail: {audit_path}");
     if let Some(audit) = &executor.sink.audit {
         let signed = match &signing {
             Signing::Signed(s) => format!("signed by {} ({})", s.fingerprint, s.origin),
             Signing::Unsigned(why) => format!("UNSIGNED: {why}"),
         };
-        crate::ewriteln!("head: {} ({signed})", audit.head());
+        crate::stderr::ewriteln!("head: {} ({signed})", audit.head());
     }
     close_all(std::mem::take(&mut executor.transports), leases).await;
     drop(lock);

@@ -4,25 +4,6 @@
 //! the integration tests and the bench generator reach the few parts they drive directly
 //! through [`testing`].
 
-/// `eprintln!` that cannot panic: when the terminal went away (EIO) or stderr is closed, the
-/// line is lost, never the process or its exit code (issue 23: the trail is the record).
-#[macro_export]
-macro_rules! ewriteln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
-/// `eprint!` that cannot panic (see `ewriteln!`).
-#[macro_export]
-macro_rules! ewrite {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($arg)*);
-    }};
-}
-
 mod alert;
 mod approval;
 mod audit;
@@ -61,6 +42,7 @@ mod secrets;
 mod shell;
 mod signals;
 mod sink;
+mod stderr;
 mod transport;
 mod ui;
 mod validate;
@@ -79,7 +61,7 @@ pub fn main() -> std::process::ExitCode {
         Err(error) => {
             let message = error.to_string();
             if !message.is_empty() {
-                ewriteln!("runbook: error: {message}");
+                stderr::ewriteln!("runbook: error: {message}");
             }
             std::process::ExitCode::from(error.exit_code())
         }

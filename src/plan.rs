@@ -50,9 +50,9 @@ fn load(path: PathBuf, catalog_ids: &BTreeSet<String>) -> Result<Loaded, Error> 
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 || runbook.is_none() {
         for d in &diagnostics {
-            crate::ewrite!("{}", d.render(source.as_ref().map(|s| s.text.as_str())));
+            crate::stderr::ewrite!("{}", d.render(source.as_ref().map(|s| s.text.as_str())));
         }
-        crate::ewriteln!(
+        crate::stderr::ewriteln!(
             "runbook: error: {} does not validate ({}): nothing was run",
             path.display(),
             plural(errors, "error")

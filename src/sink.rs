@@ -159,7 +159,7 @@ impl Sink {
         let exporting = self.traces.take().map(|traces| {
             std::thread::spawn(move || {
                 if let Some(why) = traces.finish(timeout) {
-                    crate::ewriteln!("runbook: warning: the trace was not exported: {why}");
+                    crate::stderr::ewriteln!("runbook: warning: the trace was not exported: {why}");
                 }
             })
         });
@@ -191,7 +191,9 @@ impl Sink {
                 if !lines.is_empty()
                     && let Err(e) = audit.write_after_seal("notifications.jsonl", lines.as_bytes())
                 {
-                    crate::ewriteln!("runbook: warning: the deliveries after the seal are not recorded: {e}");
+                    crate::stderr::ewriteln!(
+                        "runbook: warning: the deliveries after the seal are not recorded: {e}"
+                    );
                 }
             } else {
                 for r in &records {

@@ -79,7 +79,7 @@ pub(super) fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
         .map_err(|e| Error::usage(format!("cannot sign with {}: {e}", signer.fingerprint)))?;
     let sig_file = publish(path, reason.as_deref(), &signature.armored)?;
     let word = if reason.is_some() { "denied" } else { "approved" };
-    crate::ewriteln!(
+    crate::stderr::ewriteln!(
         "{word}: {} (signed with {}); the waiting run checks it against its approvers file",
         sig_file.display(),
         signer.fingerprint
@@ -121,7 +121,7 @@ fn list(spool: &Path) -> Result<u8> {
         })
         .unwrap_or_default();
     if waiting.is_empty() {
-        crate::ewriteln!("no request waits for approval in {}", spool.display());
+        crate::stderr::ewriteln!("no request waits for approval in {}", spool.display());
         return Ok(exit::OK);
     }
     waiting.sort_by(|a, b| a.1.requested_at.cmp(&b.1.requested_at));
@@ -199,7 +199,7 @@ fn show(r: &Request) {
             r.secrets.join(", ")
         ));
     }
-    crate::ewrite!("{out}");
+    crate::stderr::ewrite!("{out}");
 }
 
 /// The request's bytes: a regular file only, opened non-blocking and without following a link

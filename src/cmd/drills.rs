@@ -138,7 +138,7 @@ fn drill_books(config: &Config) -> Result<Vec<DrillBook>> {
             Ok(files) => files,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                crate::ewriteln!(
+                crate::stderr::ewriteln!(
                     "runbook: warning: cannot read the catalog directory `{}`: {e}",
                     dir.display()
                 );
@@ -149,7 +149,7 @@ fn drill_books(config: &Config) -> Result<Vec<DrillBook>> {
             let runbook = match catalog::Entry::load(&path).map(|e| e.parsed) {
                 Ok(Ok(runbook)) => runbook,
                 Ok(Err(d)) | Err(d) => {
-                    crate::ewriteln!(
+                    crate::stderr::ewriteln!(
                         "runbook: warning: `{}` does not parse ({}), so a drill cadence it declares is not checked; `runbook validate {}` shows what to fix",
                         path.display(),
                         d.message,
@@ -226,7 +226,7 @@ fn drill_trails(dir: &Path, books: &[DrillBook]) -> Result<Vec<Trail>> {
         }
         match review::load(&path) {
             Ok(review) => trails.push(Trail { path, review }),
-            Err(e) => crate::ewriteln!("runbook: warning: skipped `{}`: {e}", path.display()),
+            Err(e) => crate::stderr::ewriteln!("runbook: warning: skipped `{}`: {e}", path.display()),
         }
     }
     trails.sort_by(|a, b| (a.review.launched, &a.review.run).cmp(&(b.review.launched, &b.review.run)));

@@ -99,20 +99,20 @@ pub(super) fn execute(config: &Config, args: &EvidenceArgs) -> Result<u8> {
             ))
         })?;
     if untrusted {
-        crate::ewriteln!(
+        crate::stderr::ewriteln!(
             "runbook: {}: the trail does not hold; the page says so at the top:",
             path.display()
         );
         if let Some(warning) = review.integrity_warning().filter(|_| tampered) {
-            crate::ewriteln!("  {warning}");
+            crate::stderr::ewriteln!("  {warning}");
         }
         for p in &problems {
-            crate::ewriteln!("  TAMPERED or untrusted: {p}");
+            crate::stderr::ewriteln!("  TAMPERED or untrusted: {p}");
         }
-        crate::ewriteln!("wrote {}", args.output.display());
+        crate::stderr::ewriteln!("wrote {}", args.output.display());
         return Ok(exit::RUNTIME);
     }
-    crate::ewriteln!(
+    crate::stderr::ewriteln!(
         "wrote {}: {} of {}, {}, head {}",
         args.output.display(),
         review.verdict,

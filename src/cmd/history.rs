@@ -19,14 +19,14 @@ pub(super) fn execute(config: &Config, args: &HistoryArgs) -> Result<u8> {
     };
     let (runs, warnings) = history::scan(&dir, &filter)?;
     for warning in &warnings {
-        crate::ewriteln!("runbook: {warning}");
+        crate::stderr::ewriteln!("runbook: {warning}");
     }
     if args.json {
         let text = serde_json::to_string_pretty(&runs)
             .map_err(|e| Error::runtime(format!("cannot serialize the history: {e}")))?;
         output::print(&format!("{text}\n"))?;
     } else if runs.is_empty() {
-        crate::ewriteln!(
+        crate::stderr::ewriteln!(
             "no runs in `{}` match (set the audit dir with --audit-dir or RUNBOOK_AUDIT_DIR)",
             dir.display()
         );

@@ -65,7 +65,7 @@ pub(super) fn execute(config: &Config, args: &ListArgs) -> Result<u8> {
             let Some(listed) = load(&path) else { continue };
             match by_id.get(&listed.id) {
                 // The first one wins, as when `run` or `show` resolve the id.
-                Some(first) => crate::ewriteln!(
+                Some(first) => crate::stderr::ewriteln!(
                     "runbook: warning: runbook id `{}` is in both {} and {}; `runbook show {}` uses {}",
                     listed.id,
                     first.path,
@@ -87,7 +87,7 @@ pub(super) fn execute(config: &Config, args: &ListArgs) -> Result<u8> {
             .map(|d| format!("`{}`", d.display()))
             .collect::<Vec<_>>()
             .join(", ");
-        crate::ewriteln!(
+        crate::stderr::ewriteln!(
             "runbook: no runbooks in {searched}; add *.yaml files there, or pick another catalog with `--dir DIR` or RUNBOOK_PATH"
         );
     }
@@ -127,7 +127,7 @@ fn load(path: &Path) -> Option<Listed> {
             } else {
                 format!("{}:{}:{}", d.file, d.line, d.col)
             };
-            crate::ewriteln!(
+            crate::stderr::ewriteln!(
                 "{at}: warning: {} (skipped; run `runbook validate {}`)",
                 d.message,
                 d.file

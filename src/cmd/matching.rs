@@ -45,7 +45,7 @@ pub(super) fn execute(config: &Config, args: &MatchArgs) -> Result<u8> {
     };
     crate::output::print(&text)?;
     if found.is_empty() {
-        crate::ewriteln!(
+        crate::stderr::ewriteln!(
             "runbook: no runbook of the catalog matches this {} alert",
             alert.kind.as_str()
         );

@@ -21,7 +21,7 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
     let check = crate::audit::verify(&path)?;
     let events = match &check.status {
         Status::Tampered { seq, line, reason } => {
-            crate::ewriteln!(
+            crate::stderr::ewriteln!(
                 "runbook: warning: {} was tampered with at seq {seq} (line {line}): {reason}; only the recordings named before that line are known",
                 path.display()
             );
@@ -62,7 +62,7 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
         .as_ref()
         .map(|c| crate::ui::fmt_secs(std::time::Duration::from_millis(c.duration_ms)))
         .unwrap_or_else(|| "not closed: the run stopped during it".into());
-    crate::ewriteln!(
+    crate::stderr::ewriteln!(
         "runbook: shell {n} of {} in run {run}: step `{}` on {}, {}x{}, {duration}{}",
         all.len(),
         crate::secrets::escape::value(&chosen.step),
@@ -86,7 +86,7 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
         }))
         .map_err(|e| Error::runtime(format!("cannot write the replay: {e}")))?;
     drop(out);
-    crate::ewriteln!(
+    crate::stderr::ewriteln!(
         "\r\nrunbook: {} of shell {n} ({})",
         if whole { "end" } else { "stopped" },
         file.display()
@@ -120,7 +120,7 @@ fn warn_if_changed(r: &Recorded, bytes: &[u8], file: &Path) {
         Some(_) => None,
     };
     if let Some(why) = why {
-        crate::ewriteln!(
+        crate::stderr::ewriteln!(
             "runbook: warning: {} does not match the trail: {why}; `runbook audit verify` says more",
             file.display()
         );

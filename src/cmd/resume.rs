@@ -26,7 +26,7 @@ pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     let check = crate::audit::check(&path, None)?;
     match &check.verification.status {
         Status::Tampered { seq, line, reason } => {
-            crate::ewriteln!(
+            crate::stderr::ewriteln!(
                 "runbook: error: {} was tampered with at seq {seq} (line {line}): {reason}.\n  A run whose record cannot be trusted is not resumed; keep the file as evidence.",
                 path.display()
             );
@@ -99,7 +99,7 @@ pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     if let Some((step, started, host, found)) = unknown {
         let idempotent = found.is_some_and(|s| s.idempotent);
         if run.unattended && !idempotent {
-            crate::ewriteln!(
+            crate::stderr::ewriteln!(
                 "runbook: error: step `{step}` started at {} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort.",
                 crate::ui::local_time::stamp(started)
             );
@@ -229,7 +229,7 @@ fn variables(
     }
     for (name, value) in &recorded.captures {
         if value == MASK {
-            crate::ewriteln!(
+            crate::stderr::ewriteln!(
                 "runbook: warning: the capture `{name}` was secret and was not recorded; it is empty in the resumed run"
             );
             vars.set(name, "", true);

@@ -48,7 +48,7 @@ pub(super) fn execute(config: &Config, args: &ReviewArgs) -> Result<u8> {
     // A tampered file is reviewed up to the break, and said loudly, but never passes quietly.
     let tampered: Vec<&Review> = reviews.iter().filter(|r| r.tampered()).collect();
     for r in &tampered {
-        crate::ewriteln!("runbook: {}", r.integrity_warning().unwrap_or_default());
+        crate::stderr::ewriteln!("runbook: {}", r.integrity_warning().unwrap_or_default());
     }
     Ok(if tampered.is_empty() {
         exit::OK

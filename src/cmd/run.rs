@@ -49,7 +49,7 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
     if let Some(alert) = &alert {
         let (given, missing) = alert.inputs(&runbook);
         for warning in missing {
-            crate::ewriteln!("runbook: warning: --alert: {warning}");
+            crate::stderr::ewriteln!("runbook: warning: --alert: {warning}");
         }
         let explicit: Vec<&str> = run
             .sets

@@ -12,17 +12,17 @@ use crate::render;
 pub(super) fn execute(config: &Config, args: &ShowArgs) -> Result<u8> {
     let path = catalog::resolve(&config.catalog, &args.runbook)?;
     let source = Source::read(&path).map_err(|d| {
-        crate::ewrite!("{}", d.render(None));
+        crate::stderr::ewrite!("{}", d.render(None));
         Error::Exit(exit::USAGE)
     })?;
     let runbook = source.parse().map_err(|d| {
-        crate::ewrite!("{}", d.render(Some(&source.text)));
+        crate::stderr::ewrite!("{}", d.render(Some(&source.text)));
         Error::Exit(exit::USAGE)
     })?;
     let unreadable = crate::validate::unreadable_values(&source, &runbook);
     if !unreadable.is_empty() {
         for d in &unreadable {
-            crate::ewrite!("{}", d.render(Some(&source.text)));
+            crate::stderr::ewrite!("{}", d.render(Some(&source.text)));
         }
         return Err(Error::Exit(exit::USAGE));
     }

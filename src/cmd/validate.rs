@@ -109,7 +109,7 @@ pub(super) fn execute(config: &Config, args: &ValidateArgs) -> Result<u8> {
         let json = json.map_err(|e| Error::runtime(format!("cannot write JSON: {e}")))?;
         crate::output::print(&format!("{json}\n"))?;
     }
-    crate::ewrite!("{rendered}");
+    crate::stderr::ewrite!("{rendered}");
     Ok(if errors > 0 || (args.deny_warnings && warnings > 0) {
         exit::USAGE
     } else {

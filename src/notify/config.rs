@@ -164,7 +164,7 @@ fn read_source(spec: &str, what: &str) -> Result<String, Error> {
         .read(&ReadContext::new(what))
         .map_err(|e| Error::usage(format!("{what}: {e}")))?;
     for w in sourced.warnings {
-        crate::ewriteln!("runbook: warning: {what}: {w}");
+        crate::stderr::ewriteln!("runbook: warning: {what}: {w}");
     }
     Ok(sourced.value.trim().to_string())
 }

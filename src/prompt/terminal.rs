@@ -48,12 +48,12 @@ impl Terminal {
             }
             first = false;
             if text.trim_end() == command.trim_end() {
-                crate::ewriteln!("    the command is unchanged");
+                crate::stderr::ewriteln!("    the command is unchanged");
                 return Ok(None);
             }
-            crate::ewriteln!("    the edit (- as written, + as edited):");
+            crate::stderr::ewriteln!("    the edit (- as written, + as edited):");
             for line in crate::review::model::edit_diff(&mask(command), &mask(&text)) {
-                crate::ewriteln!("      {}", crate::secrets::escape::value(&line.marked()));
+                crate::stderr::ewriteln!("      {}", crate::secrets::escape::value(&line.marked()));
             }
             // No default: an Enter alone runs nothing the operator has not picked.
             let choice = self.pick(
@@ -70,7 +70,7 @@ impl Terminal {
                 0 => return Ok(Some((text, true))),
                 1 => continue,
                 2 => {
-                    crate::ewriteln!("    the edit is dropped: the command stays as written");
+                    crate::stderr::ewriteln!("    the edit is dropped: the command stays as written");
                     return Ok(None);
                 }
                 _ => return Ok(Some((text, false))),
@@ -98,11 +98,13 @@ impl Terminal {
         {
             Ok(Some(text)) => Ok(Some(text)),
             Ok(None) => {
-                crate::ewriteln!("    the editor closed without saving: the command is unchanged");
+                crate::stderr::ewriteln!("    the editor closed without saving: the command is unchanged");
                 Ok(None)
             }
             Err(e) => {
-                crate::ewriteln!("    cannot run the editor `{editor}` ({e}): edit the command here instead");
+                crate::stderr::ewriteln!(
+                    "    cannot run the editor `{editor}` ({e}): edit the command here instead"
+                );
                 self.edit_inline(command, mask)
             }
         }
@@ -114,7 +116,7 @@ impl Terminal {
     fn edit_inline(&self, command: &str, mask: &dyn Fn(&str) -> String) -> Result<Option<String>, Error> {
         let lines = command.trim_end().lines().count();
         if lines > 1 {
-            crate::ewriteln!(
+            crate::stderr::ewriteln!(
                 "    this command has {lines} lines and the editor here edits one: set $VISUAL or $EDITOR to edit it, or run it by hand"
             );
             return Ok(None);

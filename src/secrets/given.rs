@@ -48,7 +48,7 @@ impl Given {
             let name = name.as_str();
             known("--set", name)?;
             if runbook.inputs[name].value.secret {
-                crate::ewriteln!(
+                crate::stderr::ewriteln!(
                     "runbook: warning: `--set {name}=...` puts a secret in the process list, where any local user can read it (ps, /proc): prefer --set-from {name}=env:VAR, file:PATH, cmd:COMMAND or stdin"
                 );
             }
@@ -108,7 +108,7 @@ impl Given {
                 .read(&ReadContext::new(name))
                 .map_err(|e| Error::usage(format!("input `{name}` from `{source}`: {e}")))?;
             for warning in read.warnings {
-                crate::ewriteln!("runbook: warning: input `{name}`: {warning}");
+                crate::stderr::ewriteln!("runbook: warning: input `{name}`: {warning}");
             }
             return Ok(Some(read.value));
         }

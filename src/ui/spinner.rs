@@ -8,16 +8,12 @@ use std::time::Duration;
 use console::style;
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
-use super::{Clock, fmt_secs, rich_terminal, status_line};
+use super::status_line::{self, loud};
+use super::{Clock, fmt_secs, rich_terminal};
 use crate::duration::format as fmt_duration;
 
 /// The spinner drawn last: a line said from another thread (`shout`) suspends it.
 static SPINNER: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
-
-/// A loud line, as [`shout`] draws it on a capable terminal.
-pub(super) fn loud(text: &str) -> String {
-    style(text).red().bold().reverse().to_string()
-}
 
 /// Says a loud line now, from any thread (the RTO deadlines' timer): above the spinner if one
 /// is drawn, with the local time in plain mode, like every status line. While a prompt waits

@@ -20,6 +20,12 @@ use std::time::Duration;
 
 use super::clock::Clock;
 
+/// A loud line, as `spinner::shout` draws it on a capable terminal (and the status line its
+/// held lines).
+pub(super) fn loud(text: &str) -> String {
+    console::style(text).red().bold().reverse().to_string()
+}
+
 const TICK: Duration = Duration::from_millis(200);
 
 /// Rows always left to the prompt: loud lines that would not fit wait for the prompt's end.
@@ -91,7 +97,7 @@ impl Drop for StatusLine {
         drop(open);
         let held = std::mem::take(&mut *lock(&self.shared.held));
         for text in held {
-            write(&format!("{}\n", super::spinner::loud(&text)));
+            write(&format!("{}\n", loud(&text)));
         }
     }
 }
@@ -204,7 +210,7 @@ fn draw_until(clock: &Clock, shared: &Shared, mut rows_now: u16) {
             out.push_str("\x1b7");
             for (i, line) in lines.iter().enumerate() {
                 let row = rows_now - loud + i as u16;
-                out.push_str(&format!("\x1b[{row};1H\x1b[2K{}", super::spinner::loud(line)));
+                out.push_str(&format!("\x1b[{row};1H\x1b[2K{}", self::loud(line)));
             }
             out.push_str("\x1b8");
             write(&out);
