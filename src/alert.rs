@@ -12,8 +12,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::book::runbook::Runbook;
 use crate::error::Error;
-use crate::runbook::Runbook;
 
 /// Larger payloads are refused: a webhook body is a few kilobytes.
 const LIMIT: u64 = 1 << 20;
@@ -32,20 +32,6 @@ impl Kind {
         }
     }
 }
-
-/// The roots a path may start with, for `validate`.
-pub(crate) const ROOTS: [&str; 10] = [
-    "labels",
-    "annotations",
-    "commonLabels",
-    "commonAnnotations",
-    "groupLabels",
-    "externalURL",
-    "receiver",
-    "status",
-    "incident",
-    "event",
-];
 
 #[derive(Debug, Clone)]
 pub(crate) struct Alert {
@@ -212,7 +198,7 @@ impl Alert {
 
 /// A key of `alert.match`: a bare name is a label.
 fn match_path(key: &str) -> String {
-    if key.contains('.') || ROOTS.contains(&key) {
+    if key.contains('.') || crate::book::runbook::ALERT_ROOTS.contains(&key) {
         key.to_string()
     } else {
         format!("labels.{key}")

@@ -12,6 +12,7 @@ pub(crate) mod since;
 mod values;
 
 pub(crate) use pair::Pair;
+pub(crate) mod config;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -137,7 +137,7 @@ mod tests {
             0, 40, 950, 4_210, 9_949, 9_960, 10_000, 12_345, 72_800, 299_999, 3_723_999,
         ] {
             let d = Duration::from_millis(ms);
-            assert_eq!(format_elapsed(d), crate::ui::fmt_secs(d), "{ms} ms");
+            assert_eq!(format_elapsed(d), crate::listen::ui::fmt_secs(d), "{ms} ms");
         }
         assert_eq!(format_elapsed(Duration::from_millis(72_800)), "1m12s");
         assert_eq!(format_elapsed(Duration::from_millis(4_210)), "4.2s");

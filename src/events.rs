@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::runbook::Outcome;
+use crate::book::runbook::Outcome;
 
 /// Incident or rehearsal; recorded, and a drill also gets a verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

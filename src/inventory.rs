@@ -30,7 +30,7 @@ pub struct Inventory {
     pub path: Option<PathBuf>,
     /// Where notifications go (design §15): webhooks, each as `url` or `url_from` a secret source.
     #[serde(default)]
-    pub notify: Vec<crate::notify::NotifyEntry>,
+    pub notify: Vec<crate::listen::notify::NotifyEntry>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,7 +90,7 @@ impl Inventory {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::usage(format!("cannot read the inventory {}: {e}", path.display())))?;
         let mut inventory = serde_saphyr::from_str::<Inventory>(&text).map_err(|e| {
-            let (at, message) = crate::parse::describe(&e, &text);
+            let (at, message) = crate::book::parse::describe(&e, &text);
             Error::usage(format!(
                 "{}:{}:{}: the inventory does not parse: {message}",
                 path.display(),

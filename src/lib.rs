@@ -7,45 +7,32 @@
 mod alert;
 mod approval;
 mod audit;
-mod catalog;
+mod book;
 mod cli;
 mod cmd;
-mod config;
 mod diagnostic;
-mod dry_run;
 mod duration;
+mod engine;
 mod error;
 mod events;
-mod executor;
 mod fleet;
-mod graph;
 mod identity;
 mod inventory;
-mod keys;
-mod launch;
 mod lease;
+mod listen;
 mod lock;
 mod mask;
-mod notify;
-mod otlp;
 mod output;
-mod parse;
 mod plan;
-mod preflight;
 mod prompt;
 mod render;
-mod resume;
 mod review;
-mod runbook;
 mod script;
 mod secrets;
 mod shell;
 mod signals;
-mod sink;
 mod stderr;
 mod transport;
-mod ui;
-mod validate;
 mod vars;
 
 /// The whole program: answers a shell asking for completions, else parses argv, runs the
@@ -85,7 +72,7 @@ pub mod testing {
         pub use crate::events::RunOutcome;
     }
     pub mod executor {
-        pub use crate::executor::{End, verdict};
+        pub use crate::engine::executor::{End, verdict};
     }
     pub mod inventory {
         pub use crate::inventory::{Binding, Inventory};
@@ -100,13 +87,13 @@ pub mod testing {
         pub use crate::mask::Masker;
     }
     pub mod parse {
-        pub use crate::parse::Source;
+        pub use crate::book::parse::Source;
     }
     pub mod review {
         pub use crate::review::fmt_ms;
     }
     pub mod runbook {
-        pub use crate::runbook::{Outcome, Runbook};
+        pub use crate::book::runbook::{Outcome, Runbook};
     }
     pub mod script {
         pub use crate::script::shell_quote;
@@ -118,6 +105,6 @@ pub mod testing {
         };
     }
     pub mod validate {
-        pub use crate::validate::{parse, validate};
+        pub use crate::book::validate::{parse, validate};
     }
 }

@@ -7,17 +7,20 @@ use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
-use crate::catalog;
-use crate::config::Config;
+use crate::book::catalog;
+use crate::book::parse::Source;
+use crate::book::runbook::{Runbook, Step, StepKind};
+use crate::cli::config::Config;
 use crate::diagnostic::{did_you_mean, plural};
 use crate::error::{Error, exit};
 use crate::inventory::{Binding, Inventory};
-use crate::parse::Source;
 use crate::prompt::Operator;
-use crate::runbook::{Runbook, Step, StepKind};
 use crate::vars::Vars;
 
 mod answers;
+pub(crate) mod dry_run;
+pub(crate) mod given;
+pub(crate) mod preflight;
 
 /// A runbook file, read, parsed and validated.
 #[derive(Debug, Clone)]
@@ -46,7 +49,7 @@ pub(crate) struct Plan {
 
 /// Loads and validates one file; prints its diagnostics when it has errors.
 fn load(path: PathBuf, catalog_ids: &BTreeSet<String>) -> Result<Loaded, Error> {
-    let (source, runbook, diagnostics) = crate::validate::check_file(&path, Some(catalog_ids));
+    let (source, runbook, diagnostics) = crate::book::validate::check_file(&path, Some(catalog_ids));
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 || runbook.is_none() {
         for d in &diagnostics {
@@ -295,7 +298,7 @@ impl Plan {
     }
 
     /// The main runbook's inputs: `--set-from`, `--set`, the input's `from:`, its default,
-    /// else asked (an error unattended), all before anything runs (`secrets::given`).
+    /// else asked (an error unattended), all before anything runs (`plan::given`).
     pub(crate) fn inputs(
         &self,
         sets: &[crate::cli::Pair],
@@ -303,7 +306,7 @@ impl Plan {
         operator: &dyn Operator,
     ) -> Result<Vars, Error> {
         let runbook = &self.main.runbook;
-        let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
+        let given = crate::plan::given::Given::parse(sets, froms, runbook)?;
         let mut values = HashMap::new();
         let mut missing = Vec::new();
         for (name, input) in given.order(runbook.inputs.iter().map(|(n, i)| (n, &i.value))) {
@@ -341,9 +344,9 @@ impl Plan {
         froms: &[crate::cli::Pair],
         unattended: bool,
     ) -> Result<Vars, Error> {
-        use crate::secrets::given::Planned;
+        use crate::plan::given::Planned;
         let runbook = &self.main.runbook;
-        let given = crate::secrets::given::Given::parse(sets, froms, runbook)?;
+        let given = crate::plan::given::Given::parse(sets, froms, runbook)?;
         let mut vars = Vars::default();
         let mut missing = Vec::new();
         for (name, input) in &runbook.inputs {

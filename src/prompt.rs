@@ -19,7 +19,7 @@ pub(crate) use terminal::Terminal;
 use dialoguer::theme::ColorfulTheme;
 
 use crate::error::Error;
-use crate::ui::SharedClock;
+use crate::listen::ui::SharedClock;
 
 /// What to do with a step before it acts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,13 +114,11 @@ pub(crate) struct Answers {
 }
 
 impl Answers {
-    /// From `--answer STEP=VALUE` flags (split by clap); the last answer for a step wins.
-    pub(crate) fn from_flags(flags: &[crate::cli::Pair]) -> Answers {
-        let by_step = flags
-            .iter()
-            .map(|p| (p.name.trim().to_string(), p.value.clone()))
-            .collect();
-        Answers { by_step }
+    /// From `(step, value)` pairs (`--answer STEP=VALUE`); the last answer for a step wins.
+    pub(crate) fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Answers {
+        Answers {
+            by_step: pairs.into_iter().collect(),
+        }
     }
 
     pub(crate) fn get(&self, step: &str) -> Option<&str> {
@@ -198,7 +196,7 @@ pub(crate) trait Operator {
     fn captured(&self, name: &str, secret: bool) -> Result<String, Error>;
 
     /// A value for an input nothing else gives; `None`: nobody to ask.
-    fn ask_input(&self, name: &str, input: &crate::runbook::Input) -> Result<Option<String>, Error>;
+    fn ask_input(&self, name: &str, input: &crate::book::runbook::Input) -> Result<Option<String>, Error>;
 }
 
 /// The operator of a run, chosen once: `--yes` answers from `answers`, else a terminal.

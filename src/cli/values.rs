@@ -14,8 +14,8 @@ use clap::CommandFactory;
 use clap_complete::engine::{CompletionCandidate, PathCompleter, ValueCompleter};
 
 use super::{Cli, Global};
-use crate::catalog;
-use crate::runbook::{Runbook, StepKind};
+use crate::book::catalog;
+use crate::book::runbook::{Runbook, StepKind};
 
 /// The command line being completed, as far as it is typed.
 #[derive(Debug, Default)]
@@ -124,7 +124,7 @@ impl Line {
             return None;
         }
         let path = catalog::resolve(&self.global().dirs, self.positionals.first()?).ok()?;
-        crate::parse::Source::read(&path).ok()?.parse().ok()
+        crate::book::parse::Source::read(&path).ok()?.parse().ok()
     }
 }
 

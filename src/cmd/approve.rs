@@ -9,7 +9,7 @@ use crate::audit::sign::Signing;
 use std::path::{Path, PathBuf};
 
 use crate::cli::ApproveArgs;
-use crate::config::Config;
+use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::secrets::escape::{text as esc_text, value as esc};
 

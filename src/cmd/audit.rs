@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::audit::{self, OutputCheck, SignatureReport, Status, TrailCheck, Verification};
 use crate::cli::VerifyArgs;
-use crate::config::Config;
+use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output::print;
 

@@ -17,9 +17,9 @@ use serde::Serialize;
 
 use crate::audit::record::{Line, Record};
 use crate::audit::{self, Status};
-use crate::catalog;
+use crate::book::catalog;
 use crate::cli::DrillsArgs;
-use crate::config::Config;
+use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::review::compare::Trend;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::audit::{self, Status};
 use crate::cli::EvidenceArgs;
-use crate::config::Config;
+use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::review::evidence::{self, Evidence, MAX_EMBEDDED_TRAIL, RunbookFile};
 use crate::review::{self, Review};
@@ -162,7 +162,7 @@ fn runbook_as_run(
     if let Some(file) = &recorded {
         candidates.push(PathBuf::from(file));
     }
-    if let Some(file) = crate::catalog::index(&config.catalog).get(&review.runbook)
+    if let Some(file) = crate::book::catalog::index(&config.catalog).get(&review.runbook)
         && !candidates.contains(file)
     {
         candidates.push(file.clone());

@@ -1,8 +1,8 @@
 //! `runbook history`: past runs of the audit dir, one line each (or JSON), newest first,
 //! filtered by runbook, mode and date.
 
+use crate::cli::config::Config;
 use crate::cli::{HistoryArgs, HistoryMode};
-use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::review::history::{self, Filter};

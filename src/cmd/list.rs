@@ -7,9 +7,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::catalog::{self, Entry};
+use crate::book::catalog::{self, Entry};
 use crate::cli::ListArgs;
-use crate::config::Config;
+use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::render;

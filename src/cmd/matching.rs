@@ -1,8 +1,8 @@
 //! `runbook match --alert FILE`: the runbooks of the catalog an alert is for (design §15).
 
-use crate::catalog::{self, Entry};
+use crate::book::catalog::{self, Entry};
 use crate::cli::MatchArgs;
-use crate::config::Config;
+use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
 
 pub(super) fn execute(config: &Config, args: &MatchArgs) -> Result<u8> {

@@ -21,7 +21,7 @@ use crate::error::Result;
 
 /// Runs the command; returns the exit code (design §9).
 pub(crate) fn execute(cli: Cli) -> Result<u8> {
-    let config = &crate::config::Config::resolve(&cli.global);
+    let config = &crate::cli::config::Config::resolve(&cli.global);
     match cli.command {
         Command::Validate(args) => validate::execute(config, &args),
         Command::List(args) => list::execute(config, &args),

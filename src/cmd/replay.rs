@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::audit::Status;
 use crate::cli::ReplayArgs;
-use crate::config::Config;
+use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::shell::replay::{Recorded, play, recordings};
 
@@ -60,7 +60,7 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
     let duration = chosen
         .closed
         .as_ref()
-        .map(|c| crate::ui::fmt_secs(std::time::Duration::from_millis(c.duration_ms)))
+        .map(|c| crate::listen::ui::fmt_secs(std::time::Duration::from_millis(c.duration_ms)))
         .unwrap_or_else(|| "not closed: the run stopped during it".into());
     crate::stderr::ewriteln!(
         "runbook: shell {n} of {} in run {run}: step `{}` on {}, {}x{}, {duration}{}",

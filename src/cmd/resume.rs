@@ -4,14 +4,14 @@
 use std::time::Instant;
 
 use crate::audit::Status;
+use crate::cli::config::{Config, RunConfig};
 use crate::cli::{Pair, ResumeArgs};
-use crate::config::{Config, RunConfig};
+use crate::engine::executor::{Continue, Start};
+use crate::engine::launch::{Launch, Trail};
 use crate::error::{Error, Result, exit};
 use crate::events::Event;
-use crate::executor::{Continue, Start};
-use crate::launch::{Launch, Trail};
 use crate::plan::Plan;
-use crate::preflight::Prepared;
+use crate::plan::preflight::Prepared;
 use crate::prompt::Operator;
 use crate::vars::{MASK, Vars};
 
@@ -75,8 +75,8 @@ pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         .into_iter()
         .chain(run.targets.iter().cloned())
         .collect();
-    let Prepared { plan, approvals } = crate::preflight::prepare(config, &run, &file, &targets)?;
-    let recorded = crate::resume::rebuild(&events, &plan.main.runbook)?;
+    let Prepared { plan, approvals } = crate::plan::preflight::prepare(config, &run, &file, &targets)?;
+    let recorded = crate::engine::resume::rebuild(&events, &plan.main.runbook)?;
     if crate::audit::sha256_hex(plan.main.source.text.as_bytes()) != recorded.file_sha256 {
         return Err(Error::usage(format!(
             "{file} has changed since the run started (its SHA-256 differs from the one recorded): resuming would walk a different runbook. Restore the original file (git) and resume again"
@@ -101,12 +101,12 @@ pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         if run.unattended && !idempotent {
             crate::stderr::ewriteln!(
                 "runbook: error: step `{step}` started at {} on {host} and never finished: its outcome is unknown, and it is not marked `idempotent: true`, so an unattended resume will not re-run it.\n  Check the host, then resume without --yes to re-run it, mark it done or failed, or abort.",
-                crate::ui::local_time::stamp(started)
+                crate::listen::ui::local_time::stamp(started)
             );
             return Err(Error::Exit(exit::NOT_RESOLVED));
         }
     }
-    crate::preflight::refuse_prod(&plan, recorded.mode, recorded.allow_prod)?;
+    crate::plan::preflight::refuse_prod(&plan, recorded.mode, recorded.allow_prod)?;
     if run.unattended {
         let needs = match &recorded.continue_at {
             Continue::Step(s) | Continue::AfterFailure(s) | Continue::Unknown { step: s, .. } => {
@@ -118,7 +118,7 @@ pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
                 .filter(|n| n.contains("cleanup"))
                 .collect(),
         };
-        crate::preflight::refuse_unanswered(needs)?;
+        crate::plan::preflight::refuse_unanswered(needs)?;
     }
 
     let vars = variables(&plan, &recorded, &run, &*operator)?;
@@ -127,7 +127,7 @@ pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     let since_offset = (now - recorded.started_at).to_std().unwrap_or_default() + recorded.since_offset;
     let signing = run.signing()?;
     let mut notify = run.notify(plan.main.runbook.escalate.as_ref())?;
-    (notify.already, notify.sent_before) = crate::notify::already_sent(&events);
+    (notify.already, notify.sent_before) = crate::listen::notify::already_sent(&events);
     // What already happened, as `runbook review` counts it, for whoever takes over.
     let review = crate::review::from_lines(
         events.iter().cloned(),
@@ -136,19 +136,19 @@ pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
             torn_tail: check.verification.torn_tail.is_some(),
         },
     );
-    let recap = crate::ui::recap::lines(&review, unknown_step(&recorded.continue_at));
+    let recap = crate::listen::ui::recap::lines(&review, unknown_step(&recorded.continue_at));
     let resumed = Event::RunResumed {
         operator: run.operator_name.clone(),
         previous_operator: recorded.operator.clone(),
-        who: crate::preflight::who(&signing),
+        who: crate::plan::preflight::who(&signing),
         gap: (now - recorded.last_ts).to_std().unwrap_or_default(),
-        from: crate::resume::describe(&recorded.continue_at, str::to_string),
-        shown: crate::resume::describe(&recorded.continue_at, crate::ui::local_time::stamp),
+        from: crate::engine::resume::describe(&recorded.continue_at, str::to_string),
+        shown: crate::engine::resume::describe(&recorded.continue_at, crate::listen::ui::local_time::stamp),
         unattended: run.unattended,
     };
     // A run started with --no-shell keeps it when resumed.
     run.no_shell |= started.is_some_and(|s| s.no_shell);
-    crate::launch::launch(Launch {
+    crate::engine::launch::launch(Launch {
         run,
         plan,
         mode: recorded.mode,
@@ -184,12 +184,12 @@ fn unknown_step(at: &Continue) -> Option<&str> {
 /// stored), built-ins with the new operator.
 fn variables(
     plan: &Plan,
-    recorded: &crate::resume::Recorded,
+    recorded: &crate::engine::resume::Recorded,
     run: &RunConfig,
     operator: &dyn Operator,
 ) -> Result<Vars> {
     let runbook = &plan.main.runbook;
-    let given = crate::secrets::given::Given::parse(&run.sets, &run.set_froms, runbook)?;
+    let given = crate::plan::given::Given::parse(&run.sets, &run.set_froms, runbook)?;
     for name in runbook.inputs.keys() {
         if given.names(name) && !runbook.inputs[name].value.secret {
             return Err(Error::usage(format!(
@@ -202,7 +202,7 @@ fn variables(
     for (name, input) in &runbook.inputs {
         if input.value.secret {
             // Secrets were never stored: from where they live again, or asked.
-            let input = crate::runbook::Input {
+            let input = crate::book::runbook::Input {
                 default: None,
                 ..input.value.clone()
             };

@@ -4,8 +4,8 @@
 use std::io::{BufWriter, Write};
 
 use crate::audit;
+use crate::cli::config::Config;
 use crate::cli::{ReviewArgs, ReviewFormat};
-use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::review::{self, Comparison, Review, html, json, markdown, text};
 

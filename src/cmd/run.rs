@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::cli::config::{Config, RunConfig};
 use crate::cli::{Pair, RunArgs};
-use crate::config::{Config, RunConfig};
+use crate::engine::executor::Start;
+use crate::engine::launch::{Launch, Trail};
 use crate::error::{Error, Result, exit};
 use crate::events::{Event, Mode};
-use crate::executor::Start;
-use crate::launch::{Launch, Trail};
-use crate::preflight::Prepared;
+use crate::plan::preflight::Prepared;
 
 /// `drill_allow_prod`: `None` for `run`, `Some(allow_prod)` for `drill`.
 pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<bool>) -> Result<u8> {
@@ -23,7 +23,8 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
     let launched = Instant::now();
     let run = RunConfig::resolve(&args.opts, !args.dry_run)?;
     let operator = run.operator();
-    let Prepared { plan, approvals } = crate::preflight::prepare(config, &run, &args.runbook, &run.targets)?;
+    let Prepared { plan, approvals } =
+        crate::plan::preflight::prepare(config, &run, &args.runbook, &run.targets)?;
     let runbook = plan.main.runbook.clone();
     if let Some(start) = args.start_at.as_ref().filter(|s| runbook.step_index(s).is_none()) {
         let hint = crate::diagnostic::did_you_mean(start, runbook.steps.iter().map(|s| s.id()))
@@ -38,9 +39,9 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
         .since
         .map(|at| (chrono::Utc::now() - at).to_std().unwrap_or_default())
         .unwrap_or(Duration::ZERO);
-    crate::preflight::refuse_prod(&plan, mode, allow_prod)?;
+    crate::plan::preflight::refuse_prod(&plan, mode, allow_prod)?;
     if run.unattended {
-        crate::preflight::refuse_unanswered(plan.needs_human(&run.answers, args.start_at.as_deref()))?;
+        crate::plan::preflight::refuse_unanswered(plan.needs_human(&run.answers, args.start_at.as_deref()))?;
     }
 
     // The alert's values first: a --set or --set-from of the same input wins.
@@ -77,7 +78,11 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
     vars.refuse_nul()?;
 
     if args.dry_run {
-        crate::output::print(&crate::dry_run::render(&plan, &vars, args.start_at.as_deref()))?;
+        crate::output::print(&crate::plan::dry_run::render(
+            &plan,
+            &vars,
+            args.start_at.as_deref(),
+        ))?;
         return Ok(exit::OK);
     }
     // Webhook URLs from their secret sources, before anything runs (a missing one is exit 2).
@@ -104,11 +109,11 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
         accept_new_host_keys: run.ssh.accept_new_host_keys,
         start_at: args.start_at.clone(),
         no_shell: run.no_shell,
-        who: crate::preflight::who(&signing),
+        who: crate::plan::preflight::who(&signing),
         alert: alert.as_ref().map(crate::alert::Alert::identity),
         unattended: run.unattended,
     };
-    crate::launch::launch(Launch {
+    crate::engine::launch::launch(Launch {
         run,
         plan,
         mode,

@@ -1,9 +1,9 @@
 //! `runbook schema`: the JSON Schema (draft-07, what YAML language servers understand) of
 //! runbook files, generated from the same Rust types the parser fills, so it cannot drift.
 
+use crate::book::runbook::Runbook;
 use crate::error::{Error, Result, exit};
 use crate::output;
-use crate::runbook::Runbook;
 
 /// The schema as pretty JSON with a final newline, exactly as committed in
 /// `docs/runbook.schema.json`.

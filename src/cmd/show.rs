@@ -1,12 +1,12 @@
 //! `runbook show RUNBOOK`: the runbook as a readable document (text or Markdown) or a Mermaid
 //! flowchart, from the same YAML that executes, so the printed plan cannot drift from the run.
 
-use crate::catalog;
+use crate::book::catalog;
+use crate::book::parse::Source;
+use crate::cli::config::Config;
 use crate::cli::{ShowArgs, ShowFormat};
-use crate::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::output;
-use crate::parse::Source;
 use crate::render;
 
 pub(super) fn execute(config: &Config, args: &ShowArgs) -> Result<u8> {
@@ -19,7 +19,7 @@ pub(super) fn execute(config: &Config, args: &ShowArgs) -> Result<u8> {
         crate::stderr::ewrite!("{}", d.render(Some(&source.text)));
         Error::Exit(exit::USAGE)
     })?;
-    let unreadable = crate::validate::unreadable_values(&source, &runbook);
+    let unreadable = crate::book::validate::unreadable_values(&source, &runbook);
     if !unreadable.is_empty() {
         for d in &unreadable {
             crate::stderr::ewrite!("{}", d.render(Some(&source.text)));

@@ -4,13 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::catalog;
+use crate::book::catalog;
+use crate::book::parse::Source;
+use crate::book::runbook::Runbook;
+use crate::cli::config::Config;
 use crate::cli::{ValidateArgs, ValidateFormat};
-use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Pos, plural};
 use crate::error::{Error, Result, exit};
-use crate::parse::Source;
-use crate::runbook::Runbook;
 
 /// One file given (or found in a directory given), read and parsed once.
 struct Checked {
@@ -64,7 +64,7 @@ pub(super) fn execute(config: &Config, args: &ValidateArgs) -> Result<u8> {
         }
     }
     let found = par_map(&checked, |c| match (&c.source, &c.runbook) {
-        (Some(source), Some(runbook)) => crate::validate::validate(source, runbook, Some(&ids)),
+        (Some(source), Some(runbook)) => crate::book::validate::validate(source, runbook, Some(&ids)),
         _ => Vec::new(),
     });
     for (c, found) in checked.iter_mut().zip(found) {
@@ -101,7 +101,7 @@ pub(super) fn execute(config: &Config, args: &ValidateArgs) -> Result<u8> {
     let printed = match format {
         ValidateFormat::Text => None,
         ValidateFormat::Json => Some(serde_json::to_string_pretty(&listed)),
-        ValidateFormat::Sarif => Some(serde_json::to_string_pretty(&crate::validate::sarif::log(
+        ValidateFormat::Sarif => Some(serde_json::to_string_pretty(&crate::book::validate::sarif::log(
             &listed,
         ))),
     };
@@ -154,7 +154,7 @@ fn expand(paths: &[PathBuf], problems: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     files
 }
 
-use crate::catalog::is_inventory;
+use crate::book::catalog::is_inventory;
 
 fn load_inventory(path: &Path) -> Checked {
     match Source::read(path) {
@@ -185,7 +185,7 @@ fn load(path: &Path) -> Checked {
             };
         }
     };
-    match crate::validate::parse(&source) {
+    match crate::book::validate::parse(&source) {
         Ok(runbook) => Checked {
             source: Some(source),
             runbook: Some(runbook),

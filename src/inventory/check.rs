@@ -5,8 +5,8 @@
 use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
+use crate::book::parse::Source;
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
-use crate::parse::Source;
 use crate::transport::Destination;
 
 use super::Inventory;
@@ -34,7 +34,7 @@ struct LenientHost {
 
 /// Parses `source` as an inventory; returns it (when it parses) and every diagnostic.
 pub(crate) fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
-    match serde_saphyr::from_str_with_options::<Inventory>(&source.text, crate::parse::options()) {
+    match serde_saphyr::from_str_with_options::<Inventory>(&source.text, crate::book::parse::options()) {
         Ok(inventory) => {
             let found = check_parsed(source, &inventory);
             (Some(inventory), found)
@@ -44,7 +44,7 @@ pub(crate) fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
         Err(e) => {
             let mut found = vec![source.diagnose(&e)];
             if let Ok(lenient) =
-                serde_saphyr::from_str_with_options::<Lenient>(&source.text, crate::parse::options())
+                serde_saphyr::from_str_with_options::<Lenient>(&source.text, crate::book::parse::options())
             {
                 let partial = Inventory {
                     hosts: lenient
@@ -156,8 +156,8 @@ fn error_under(file: &str, at: &Spanned<String>, message: String) -> Diagnostic 
 
 /// The `notify:` entries: a format and events it knows, exactly one of `url` and `url_from`,
 /// sources that parse, a routing key for PagerDuty. A URL is never echoed (a credential).
-fn notify(file: &str, entries: &[crate::notify::NotifyEntry]) -> Vec<Diagnostic> {
-    use crate::notify::{Format, Kind};
+fn notify(file: &str, entries: &[crate::listen::notify::NotifyEntry]) -> Vec<Diagnostic> {
+    use crate::listen::notify::{Format, Kind};
     let mut found = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let n = i + 1;

@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 
 use super::{Plan, reachable};
+use crate::book::runbook::{Confirm, Runbook, StepKind};
 use crate::diagnostic::did_you_mean;
 use crate::error::Error;
 use crate::prompt::Answers;
-use crate::runbook::{Confirm, Runbook, StepKind};
 
 impl Plan {
     /// Every id an `--answer` may name: the main runbook's steps and cleanup steps, and the

@@ -4,7 +4,7 @@
 
 use super::{AfterFailure, Answers, Before, FailureChoices, Operator, Report, parse_report};
 use crate::error::Error;
-use crate::ui::SharedClock;
+use crate::listen::ui::SharedClock;
 
 /// Answers given in advance; nobody at a terminal.
 #[derive(Debug, Clone, Default)]
@@ -112,7 +112,7 @@ impl Operator for Scripted {
     }
 
     /// Nobody to ask: the caller lists it as missing.
-    fn ask_input(&self, _name: &str, _input: &crate::runbook::Input) -> Result<Option<String>, Error> {
+    fn ask_input(&self, _name: &str, _input: &crate::book::runbook::Input) -> Result<Option<String>, Error> {
         Ok(None)
     }
 }
@@ -122,14 +122,10 @@ mod tests {
     use super::*;
 
     fn scripted(flags: &[&str]) -> Scripted {
-        let flags: Vec<crate::cli::Pair> = flags
-            .iter()
-            .map(|f| {
-                let (step, value) = f.split_once('=').unwrap();
-                crate::cli::Pair::new(step, value)
-            })
-            .collect();
-        Scripted::new(Answers::from_flags(&flags))
+        Scripted::new(Answers::new(flags.iter().map(|f| {
+            let (step, value) = f.split_once('=').unwrap();
+            (step.to_string(), value.to_string())
+        })))
     }
 
     fn options() -> Vec<(String, String)> {
@@ -225,7 +221,7 @@ mod tests {
 
     #[test]
     fn an_input_nobody_gave_is_not_asked() {
-        let input = crate::runbook::Input {
+        let input = crate::book::runbook::Input {
             description: Some("the database".into()),
             secret: true,
             ..Default::default()

@@ -7,7 +7,7 @@ use super::ask::{ask, hidden};
 use super::line::{self, Field};
 use super::{AfterFailure, Before, FailureChoices, GotoStep, Operator, Report, menu, theme};
 use crate::error::Error;
-use crate::ui::{SharedClock, StatusLine};
+use crate::listen::ui::{SharedClock, StatusLine};
 
 /// A person at a terminal; prompts show the run's clock, ticking, while they wait.
 #[derive(Debug, Default)]
@@ -389,7 +389,7 @@ impl Operator for Terminal {
             .map(|text| text.trim().to_string())
     }
 
-    fn ask_input(&self, name: &str, input: &crate::runbook::Input) -> Result<Option<String>, Error> {
+    fn ask_input(&self, name: &str, input: &crate::book::runbook::Input) -> Result<Option<String>, Error> {
         self.input(name, input.description.as_deref(), input.secret)
             .map(Some)
     }

@@ -5,7 +5,7 @@
 use super::{
     Flow, Style, code, facts, flow, input_default, longest_run, mermaid, next_words, one_line, option_text,
 };
-use crate::runbook::{Link, Runbook, Step};
+use crate::book::runbook::{Link, Runbook, Step};
 
 /// The whole runbook as Markdown, ending with a newline.
 pub(crate) fn markdown(runbook: &Runbook) -> String {

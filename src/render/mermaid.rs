@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{Flow, flow, one_line};
-use crate::runbook::{Outcome, Runbook, Step, StepKind};
+use crate::book::runbook::{Outcome, Runbook, Step, StepKind};
 
 /// Words Mermaid reads as syntax; a step id equal to one of them (ignoring case) gets a `_`.
 /// `cleanup` is the subgraph's own id.

@@ -13,7 +13,7 @@ pub(crate) use markdown::markdown;
 pub(crate) use mermaid::mermaid;
 pub(crate) use text::text;
 
-use crate::runbook::{ChooseOption, Confirm, ExitCodes, Runbook, Step, StepKind};
+use crate::book::runbook::{ChooseOption, Confirm, ExitCodes, Runbook, Step, StepKind};
 
 /// Where a step goes when it is done.
 pub(crate) enum Flow<'a> {
@@ -193,7 +193,7 @@ pub(crate) fn option_text(option: &ChooseOption, style: Style) -> String {
 
 /// What the inputs table shows as an input's default: the value, `(required)` without one,
 /// and never a secret in clear.
-pub(crate) fn input_default(input: &crate::runbook::Input) -> String {
+pub(crate) fn input_default(input: &crate::book::runbook::Input) -> String {
     match (&input.default, input.secret) {
         (Some(_), true) => "*** (secret)".to_string(),
         (Some(value), false) => value.clone(),

@@ -2,7 +2,7 @@
 //! and keep beside the keyboard when the tool itself cannot run.
 
 use super::{Flow, Style, facts, flow, input_default, next_words, one_line, option_text, table};
-use crate::runbook::{Link, Runbook, Step};
+use crate::book::runbook::{Link, Runbook, Step};
 
 /// Width of the labels of a step's facts, so their values line up.
 const LABEL: usize = 12;

@@ -3,5 +3,4 @@
 //! terminal (`escape`). Masking is `crate::mask`.
 
 pub(crate) mod escape;
-pub(crate) mod given;
 pub(crate) mod source;

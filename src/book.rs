@@ -1,0 +1,9 @@
+//! The runbook file format: the types (`runbook`), YAML with positions (`parse`, `keys`), every
+//! problem at once (`validate`), the step graph (`graph`) and the catalog of runbook files.
+
+pub(crate) mod catalog;
+pub(crate) mod graph;
+pub(crate) mod keys;
+pub(crate) mod parse;
+pub(crate) mod runbook;
+pub(crate) mod validate;

@@ -1,0 +1,7 @@
+//! The engine: what runs a run once pre-flight has passed. `launch` connects, locks and
+//! opens the trail; the `executor` walks the graph and emits events; `resume` rebuilds where an
+//! interrupted run stopped (a fleet's batches are `crate::fleet`).
+
+pub(crate) mod executor;
+pub(crate) mod launch;
+pub(crate) mod resume;
