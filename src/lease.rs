@@ -242,13 +242,14 @@ pub enum LeaseError {
     Failed { host: String, reason: String },
 }
 
-impl From<LeaseError> for Error {
+impl LeaseError {
     /// A host that cannot be leased stops the run before anything ran (usage, exit 2); a
-    /// broken connection is a runtime error.
-    fn from(e: LeaseError) -> Self {
-        match e {
-            LeaseError::Failed { .. } => Error::runtime(e.to_string()),
-            _ => Error::usage(e.to_string()),
+    /// broken connection is a runtime error. (A method, not `From`: the error type stays a
+    /// leaf that knows no module above it.)
+    pub(crate) fn into_error(self) -> Error {
+        match self {
+            LeaseError::Failed { .. } => Error::runtime(self.to_string()),
+            _ => Error::usage(self.to_string()),
         }
     }
 }

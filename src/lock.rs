@@ -116,11 +116,11 @@ pub enum LockError {
     },
 }
 
-impl From<LockError> for Error {
+impl LockError {
     /// The lock is taken before anything runs: whatever stops it, I/O included (a full disk),
-    /// is a pre-flight failure (exit 2).
-    fn from(e: LockError) -> Self {
-        Error::usage(e.to_string())
+    /// is a pre-flight failure (exit 2). (A method, not `From`: see `LeaseError::into_error`.)
+    pub(crate) fn into_error(self) -> Error {
+        Error::usage(self.to_string())
     }
 }
 

@@ -121,7 +121,7 @@ async fn walk(l: Launch) -> Result<u8> {
         Ok(held) => held,
         Err(e) => {
             close_all(transports, Vec::new()).await;
-            return Err(e.into());
+            return Err(e.into_error());
         }
     };
     // Every host's lease, `forks` at a time: a fleet of 50 does not wait for them one by one.
@@ -146,7 +146,7 @@ async fn walk(l: Launch) -> Result<u8> {
     }
     if let Some(e) = refused {
         close_all(transports, leases).await;
-        return Err(e.into());
+        return Err(e.into_error());
     }
     let (mut audit, opening) = match trail {
         Trail::Create { dir, first } => (AuditLog::create(&dir, &run_id, &operator_name, launched)?, *first),
