@@ -115,16 +115,17 @@ pub struct Account {
 
 /// A file the trail accounts for: a step's output (with its tail), a shell recording, a
 /// cut-off output (without).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Output {
     pub path: String,
     pub size: u64,
     pub sha256: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tail: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunStarted {
@@ -139,9 +140,7 @@ pub struct RunStarted {
     pub rto_ms: u64,
     pub since_offset_ms: u64,
     /// Always written, true or false: a trail without it predates the member.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unattended: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub start_at: Option<String>,
     #[serde(skip_serializing_if = "is_false")]
     pub allow_prod: bool,
@@ -149,25 +148,20 @@ pub struct RunStarted {
     pub no_shell: bool,
     #[serde(skip_serializing_if = "is_false")]
     pub accept_new_host_keys: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<Account>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unsigned: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<Value>,
 }
 
 /// `lock taken` and `lock broken`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Lock {
     pub lock: String,
     pub how: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<crate::lock::Holder>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stopped: Vec<i32>,
@@ -180,6 +174,7 @@ pub struct LeaseShared {
     pub with: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunResumed {
@@ -187,45 +182,35 @@ pub struct RunResumed {
     pub hand_off: bool,
     pub gap_ms: u64,
     pub from: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unattended: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<Account>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unsigned: Option<String>,
     /// Added by the writer when the signature could not be made.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_error: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TargetConnected {
     pub role: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_key_added: Option<String>,
     #[serde(skip_serializing_if = "is_false")]
     pub reconnected: bool,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StepPresented {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     pub title: String,
     pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_ms: Option<u64>,
 }
 
@@ -249,33 +234,29 @@ pub struct Edit {
     pub after: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StepStarted {
     pub command: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// Named before it exists: a crash in between leaves a trail that still accounts for it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_file: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
     #[serde(skip_serializing_if = "is_false")]
     pub declassify: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RemoteProcess {
     pub attempt: u64,
     /// Always written; `None` only in a damaged line, where no group may be signalled.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pgid: Option<i64>,
 }
 
@@ -297,20 +278,17 @@ pub struct ShellOpened {
     pub output_file: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ShellClosed {
     pub shell: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     pub cols: u64,
     pub rows: u64,
     pub resizes: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Output>,
 }
 
@@ -320,20 +298,20 @@ pub struct Hangup {
     pub reason: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Deviation {
     pub kind: String,
     pub allowed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WalkEnded {
     pub outcome: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
@@ -344,61 +322,49 @@ pub struct Capture {
     pub value: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StepFinished {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub over_target: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<Capture>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Output>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApprovalRequested {
     pub request: String,
     pub request_sha256: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Approval {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// `approve` or `deny`.
     pub decision: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub file: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApprovalRefused {
     pub file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
 }
 
@@ -409,13 +375,13 @@ pub struct FailedHost {
     pub outcome: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FleetFinished {
     pub outcome: String,
     pub attempt: u64,
     pub duration_ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub target_ms: Option<u64>,
     pub hosts_ok: Vec<String>,
     pub hosts_failed: Vec<FailedHost>,
@@ -431,17 +397,17 @@ pub struct Decision {
 }
 
 /// One try of a delivery.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Try {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub ms: u64,
 }
 
 /// A delivery to a channel that is over (delivered, failed, dropped, abandoned).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Notification {
@@ -449,21 +415,15 @@ pub struct Notification {
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     pub channel: String,
     pub format: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dedup_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_action: Option<String>,
     pub outcome: String,
     pub attempts: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub tries: Vec<Try>,
     pub took_ms: u64,
@@ -490,19 +450,19 @@ pub struct Recovery {
 }
 
 /// The output of an attempt a crash cut off, digested at the resume.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OutputRecovered {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u64>,
     pub output: Output,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Checkpoint {
     pub events: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_error: Option<String>,
 }
 
@@ -532,26 +492,20 @@ pub struct Verdict {
 }
 
 /// The seal. `events` and `head` are the writer's to fill in (`AuditLog::seal`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunFinished {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rto_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub within_rto: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
     pub over_target: Vec<OverTarget>,
     pub deviations: Vec<SealDeviation>,
     pub events: u64,
     pub head: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signature_error: Option<String>,
 }
 
