@@ -235,7 +235,7 @@ fn scan_with(path: &Path, collect: bool, outputs: bool) -> Result<Scan, Error> {
             path.display()
         )));
     }
-    let mut reader = BufReader::new(File::open(path).map_err(read_error)?);
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(read_error)?);
     // Every line must name the run the file is named after (`<run>.jsonl`): another run's
     // trail, however well signed, never passes under this run's name.
     let file_name = path
@@ -486,16 +486,15 @@ fn check_line(
         ));
     }
     let hash = head.hash.as_deref().unwrap_or_default();
-    let member = format!(",\"hash\":\"{hash}\"}}");
-    if hash.len() != 64 || member.len() != HASH_MEMBER_LEN || !line.ends_with(member.as_bytes()) {
+    if hash.len() != 64 || !ends_with_member(line, b",\"hash\":\"", hash, b"\"}") {
         return Err(broken(seq, "the line does not end with its `hash` member".into()));
     }
     // The body that was hashed ends with the `prev` member; a signature over the hash may
     // stand between it and the hash member.
     let rest = &line[..line.len() - HASH_MEMBER_LEN];
-    let prev_member = format!(",\"prev\":\"{prev}\"");
-    let body_end = rfind(rest, prev_member.as_bytes())
-        .map(|at| at + prev_member.len())
+    let body_end = (1..=rest.len())
+        .rev()
+        .find(|&end| ends_with_member(&rest[..end], b",\"prev\":\"", prev, b"\""))
         .ok_or_else(|| broken(seq, "the `prev` member is not where the chain puts it".into()))?;
     let between = &rest[body_end..];
     let signature = if between.is_empty() {
@@ -541,8 +540,16 @@ fn check_line(
     })
 }
 
-fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
+/// Whether `bytes` ends with `open`, `value`, `close`: a member as the writer puts it, checked
+/// in place (this runs for every line of a trail).
+fn ends_with_member(bytes: &[u8], open: &[u8], value: &str, close: &[u8]) -> bool {
+    let len = open.len() + value.len() + close.len();
+    bytes.len() >= len && {
+        let member = &bytes[bytes.len() - len..];
+        member.starts_with(open)
+            && &member[open.len()..len - close.len()] == value.as_bytes()
+            && member.ends_with(close)
+    }
 }
 
 /// A `run finished` event seals the file when it counts every event and names the last hash.

@@ -30,7 +30,7 @@ pub(super) fn read_lines(
     integrity: Integrity,
 ) -> Result<Review, Error> {
     let read_error = |e: std::io::Error| Error::runtime(format!("cannot read `{}`: {e}", path.display()));
-    let mut reader = BufReader::new(File::open(path).map_err(read_error)?);
+    let mut reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(read_error)?);
     let mut builder = Builder::new(display, integrity);
     let mut buf = Vec::new();
     for _ in 0..count {

@@ -1,8 +1,13 @@
 //! A trail's line as read: its common members, then its record; and a record's own members
 //! as the writer splices them into a line.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::Record;
 
@@ -34,13 +39,14 @@ pub struct Line {
 }
 
 impl Line {
-    /// Two passes over the bytes, the common members then the record: a record whose own
-    /// members do not read as this build expects (a newer writer) keeps its name with none
-    /// of its members (`Record::named`), and the line still counts. `None`: not an event.
+    /// One pass over the bytes: the common members are read as they come, the others kept
+    /// as raw text and read once as the record's members. A record whose own members do not
+    /// read as this build expects (a newer writer) keeps its name with none of its members
+    /// (`Record::named`), and the line still counts. `None`: not an event.
     pub fn decode(bytes: &[u8]) -> Option<Line> {
-        let common: Common = serde_json::from_slice(bytes).ok()?;
-        let record =
-            Record::from_slice_named(&common.event, bytes).unwrap_or_else(|_| Record::named(&common.event));
+        let Split { common, members } = serde_json::from_slice(bytes).ok()?;
+        let record = Record::from_members_named(&common.event, members)
+            .unwrap_or_else(|_| Record::named(&common.event));
         Some(Line { common, record })
     }
 
@@ -69,4 +75,72 @@ pub(crate) fn members(record: &Record) -> Result<String, serde_json::Error> {
     let start = "{\"event\":".len() + tag.len();
     debug_assert!(json.starts_with("{\"event\":") && json.ends_with('}'));
     Ok(json[start..json.len() - 1].to_string())
+}
+
+/// A line split as it is read: its common members, and the record's own as raw text.
+struct Split<'de> {
+    common: Common,
+    members: Vec<(Cow<'de, str>, &'de RawValue)>,
+}
+
+impl<'de> Deserialize<'de> for Split<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Split<'de>, D::Error> {
+        deserializer.deserialize_map(SplitVisitor)
+    }
+}
+
+struct SplitVisitor;
+
+impl<'de> Visitor<'de> for SplitVisitor {
+    type Value = Split<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an event: a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Split<'de>, A::Error> {
+        let mut common = Common::default();
+        let mut members = Vec::new();
+        while let Some(Key(key)) = map.next_key()? {
+            let c = &mut common;
+            match &*key {
+                "v" => c.v = map.next_value()?,
+                "seq" => c.seq = map.next_value()?,
+                "ts" => c.ts = map.next_value()?,
+                "mono_ms" => c.mono_ms = map.next_value()?,
+                "run" => c.run = map.next_value()?,
+                "event" => c.event = map.next_value()?,
+                "operator" => c.operator = map.next_value()?,
+                "step" => c.step = map.next_value()?,
+                "host" => c.host = map.next_value()?,
+                "prev" => c.prev = map.next_value()?,
+                "signature" => c.signature = map.next_value()?,
+                "hash" => c.hash = map.next_value()?,
+                _ => members.push((key, map.next_value()?)),
+            }
+        }
+        Ok(Split { common, members })
+    }
+}
+
+/// A member's name, borrowed from the line unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
 }

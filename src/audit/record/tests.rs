@@ -354,3 +354,25 @@ fn the_golden_trail_reads_as_known_records() {
         );
     }
 }
+
+/// One pass reads a line as the JSON it is: escaped names and values, members in any order,
+/// the record's own members before the common ones; and what is not an event is `None`.
+#[test]
+fn a_line_reads_whatever_the_order_and_escapes_of_its_members() {
+    let line = br#"{"text":"caf\u00e9 \"ok\"","\u0065vent":"note","seq":7,"ts":"t","step":null}"#;
+    let line = Line::decode(line).unwrap();
+    assert_eq!((line.common.seq, line.common.step), (7, None));
+    assert_eq!(
+        line.record,
+        Record::Note(Note {
+            text: "café \"ok\"".into()
+        })
+    );
+    for not_an_event in [&b"[1,2]"[..], b"{\"seq\":\"seven\"}", b"{\"seq\":1", b"{} x"] {
+        assert!(
+            Line::decode(not_an_event).is_none(),
+            "{}",
+            String::from_utf8_lossy(not_an_event)
+        );
+    }
+}
