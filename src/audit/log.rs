@@ -193,12 +193,11 @@ impl AuditLog {
                 path.display()
             )));
         }
-        let mono_offset_ms = scan.last.as_ref().map_or(0, |last| {
-            let last_mono = last.get("mono_ms").and_then(Value::as_u64).unwrap_or(0);
-            let gap = last
-                .get("ts")
-                .and_then(Value::as_str)
-                .and_then(|ts| chrono::DateTime::parse_from_rfc3339(ts).ok())
+        let last = scan.last.as_ref().and_then(super::record::Line::from_value);
+        let mono_offset_ms = last.map_or(0, |last| {
+            let last_mono = last.common.mono_ms;
+            let gap = chrono::DateTime::parse_from_rfc3339(&last.common.ts)
+                .ok()
                 .map_or(0, |ts| {
                     (chrono::Utc::now() - ts.with_timezone(&chrono::Utc))
                         .num_milliseconds()

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::record::{Line, Record, RunFinished};
 use super::sign::Signature;
 use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, event_hash_parts};
 use crate::error::Error;
@@ -554,15 +555,18 @@ fn ends_with_member(bytes: &[u8], open: &[u8], value: &str, close: &[u8]) -> boo
 
 /// A `run finished` event seals the file when it counts every event and names the last hash.
 fn check_seal(obj: &Value, seq: u64, prev: &str) -> Option<String> {
-    let events = obj.get("events").and_then(Value::as_u64);
-    if events != Some(seq + 1) {
+    let seal = match Line::from_value(obj).map(|line| line.record) {
+        Some(Record::RunFinished(seal)) => seal,
+        _ => RunFinished::default(),
+    };
+    if seal.events != seq + 1 {
         return Some(format!(
             "the seal counts {} events, the file has {}",
-            events.map_or("no".to_string(), |n| n.to_string()),
+            seal.events,
             seq + 1
         ));
     }
-    if obj.get("head").and_then(Value::as_str) != Some(prev) {
+    if seal.head != prev {
         return Some("the seal's `head` is not the hash of the previous event".into());
     }
     None

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::audit::Status;
+use crate::audit::record::Line;
 use crate::cli::ReplayArgs;
 use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
@@ -27,7 +28,7 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
             );
             good_events(&path, check.events)
         }
-        _ => crate::audit::read_events(&path)?,
+        _ => crate::audit::record::read(&path)?,
     };
     let all = recordings(&events);
     let run = check.run.clone().unwrap_or_else(|| args.run.clone());
@@ -95,12 +96,12 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
 }
 
 /// The events before the first bad line of a tampered trail, read leniently.
-fn good_events(path: &Path, count: u64) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
+fn good_events(path: &Path, count: u64) -> Vec<Line> {
+    std::fs::read(path)
         .unwrap_or_default()
-        .lines()
+        .split(|&b| b == b'\n')
         .take(count as usize)
-        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter_map(Line::decode)
         .collect()
 }
 

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use serde_json::Value;
+use crate::audit::record::{Line, Record};
 
 use super::record::{CastEvent, Recording};
 use crate::secrets::escape::ReplayFilter;
@@ -32,31 +32,25 @@ pub(crate) struct Closed {
 }
 
 /// Every shell session of a trail's events, in the order they were opened.
-pub(crate) fn recordings(events: &[Value]) -> Vec<Recorded> {
+pub(crate) fn recordings(lines: &[Line]) -> Vec<Recorded> {
     let mut found: Vec<Recorded> = Vec::new();
-    for e in events {
-        let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        let number = e.get("shell").and_then(Value::as_u64);
-        match (e.get("event").and_then(Value::as_str), number) {
-            (Some("shell opened"), Some(number)) => found.push(Recorded {
-                number,
-                step: text("step"),
-                host: text("host"),
-                path: text("output_file"),
+    for line in lines {
+        match &line.record {
+            Record::ShellOpened(opened) => found.push(Recorded {
+                number: opened.shell,
+                step: line.common.step.clone().unwrap_or_default(),
+                host: line.common.host.clone().unwrap_or_default(),
+                path: opened.output_file.clone(),
                 closed: None,
             }),
-            (Some("shell closed"), Some(number)) => {
-                let output = e.get("output");
-                let closed = Closed {
-                    size: output.and_then(|o| o["size"].as_u64()).unwrap_or(0),
-                    sha256: output
-                        .and_then(|o| o["sha256"].as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    duration_ms: e.get("duration_ms").and_then(Value::as_u64).unwrap_or(0),
-                };
-                if let Some(r) = found.iter_mut().rev().find(|r| r.number == number) {
-                    r.closed = Some(closed);
+            Record::ShellClosed(closed) => {
+                let output = closed.output.clone().unwrap_or_default();
+                if let Some(r) = found.iter_mut().rev().find(|r| r.number == closed.shell) {
+                    r.closed = Some(Closed {
+                        size: output.size,
+                        sha256: output.sha256,
+                        duration_ms: closed.duration_ms.unwrap_or(0),
+                    });
                 }
             }
             _ => {}
