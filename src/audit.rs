@@ -22,8 +22,8 @@ pub(crate) use outputs::{OutputCheck, check_outputs};
 pub(crate) use signatures::{SignatureReport, check_signatures};
 pub(crate) use syncer::Recorded;
 pub(crate) use trail_check::{TrailCheck, check};
+pub(crate) use verify::{ChainFollower, UnfinishedOutput, Verification, verify_chain};
 pub use verify::{Status, read_events, verify};
-pub(crate) use verify::{UnfinishedOutput, Verification, verify_chain};
 
 use sha2::{Digest, Sha256};
 

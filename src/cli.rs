@@ -97,6 +97,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  runbook replay 20261122T030211Z-db-restore-3f9a      # its first shell session\n  runbook replay last 2 --speed 4                       # the second, four times as fast\n\nClipboard (OSC 52), window-title and terminal-query sequences are never replayed.\nExit status: 0 played, 2 no such run or recording."
     )]
     Replay(ReplayArgs),
+    /// Follow a run as it goes, from another terminal: each step, decision and note as the trail records it, until the seal
+    #[command(
+        after_help = "Examples:\n  runbook watch last                                   # the newest run of the audit dir\n  runbook watch 20261122T030211Z-db-restore-3f9a\n  runbook watch 20261122T0302 --audit-dir /srv/runbook/runs\n\nRead-only: no lock is taken and nothing is written, so any number of people can watch one run, with read access to its trail alone. Each line is checked against the hash chain as it comes; `no event for N s` is said after 30 s of quiet, then every minute.\n\nExit status: 0 the run is sealed (at once for a finished run), 130 Ctrl-C (the run goes on), 1 the trail is tampered with, shrank or was replaced, 2 unknown run."
+    )]
+    Watch(WatchArgs),
     /// Name the runbooks of the catalog an alert is for (`alert.match`, or its runbook_url annotation)
     #[command(
         after_help = "Examples:\n  runbook match --alert alert.json\n  curl -s http://alertmanager:9093/... | runbook match --alert -\n  runbook run \"$(runbook match --alert alert.json | head -1 | cut -f1)\" --alert alert.json\n\nExit status: 0 when a runbook matches, 1 when none, 2 the payload cannot be read."
@@ -197,6 +202,16 @@ pub(crate) struct ReplayArgs {
     /// Play faster (2: twice as fast) or slower (0.5)
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub speed: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// A run id (or a unique prefix), `last`, or the path of its audit file
+    #[arg(value_name = "RUN", add = ArgValueCompleter::new(values::runs_or_last))]
+    pub run: String,
+    /// Say `no event for N s` first after this much quiet (then every minute)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::parse_arg)]
+    pub quiet_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

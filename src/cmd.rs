@@ -15,6 +15,7 @@ mod run;
 mod schema;
 mod show;
 mod validate;
+mod watch;
 
 use crate::cli::{AuditCommand, Cli, Command};
 use crate::error::Result;
@@ -40,6 +41,7 @@ pub(crate) fn execute(cli: Cli) -> Result<u8> {
         Command::Evidence(args) => evidence::execute(config, &args),
         Command::Replay(args) => replay::execute(config, &args),
         Command::Match(args) => matching::execute(config, &args),
+        Command::Watch(args) => watch::execute(config, &args),
     }
 }
 

@@ -34,6 +34,7 @@ mod signals;
 mod stderr;
 mod transport;
 mod vars;
+mod watch;
 
 /// The whole program: answers a shell asking for completions, else parses argv, runs the
 /// command and maps its error to an exit code.

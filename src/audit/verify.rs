@@ -14,6 +14,9 @@ use super::sign::Signature;
 use super::{FORMAT_VERSION, GENESIS, HASH_MEMBER_LEN, event_hash_parts};
 use crate::error::Error;
 
+mod follow;
+pub(crate) use follow::ChainFollower;
+
 /// The verdict on one audit file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
