@@ -49,3 +49,4 @@ mod trust;
 mod typeahead;
 mod unverified;
 mod validate;
+mod watch;
