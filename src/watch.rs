@@ -76,6 +76,14 @@ pub(crate) fn follow(
                     let line = &pending[start..start + end];
                     start += end + 1;
                     if view.line(line)? {
+                        // Whatever follows the seal, already there, breaks the chain.
+                        let mut rest = pending[start..].to_vec();
+                        if let Ok(source::Next::Bytes(more)) = source.next(Duration::ZERO) {
+                            rest.extend_from_slice(&more);
+                        }
+                        if let Some(after) = rest.split(|b| *b == b'\n').find(|l| !l.is_empty()) {
+                            view.line(after)?;
+                        }
                         return Ok(End::Sealed);
                     }
                 }

@@ -258,8 +258,9 @@ impl Screen {
             | Record::RemoteProcess(_)
             | Record::RemoteGroupChecked(_)
             | Record::OutputRecovered(_)
-            | Record::Checkpoint(_)
-            | Record::Unknown => {}
+            | Record::Checkpoint(_) => {}
+            // A newer writer's event (a hand-off, the mirror lost): named, never hidden.
+            Record::Unknown => out.push(format!("{INDENT}{}", esc(&line.common.event))),
         }
         out.into_iter()
             .map(|text| {
@@ -400,3 +401,6 @@ fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
+
+#[cfg(test)]
+mod tests;

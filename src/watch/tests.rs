@@ -147,3 +147,24 @@ fn quiet_is_said_once_per_stretch() {
         "the clock, against the RTO: {text}"
     );
 }
+
+#[test]
+fn a_line_after_the_seal_is_tampering_even_when_the_seal_ends_the_watch() {
+    let first = GOLDEN.lines().next().unwrap();
+    let after = format!("{GOLDEN}{first}\n");
+    let line = GOLDEN.lines().count() + 1;
+    let mut out = Vec::new();
+    let err = follow(
+        &mut pieces(&after, after.len()),
+        RUN,
+        &options(),
+        &AtomicBool::new(false),
+        &mut out,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(&format!("(line {line}): a line follows the seal")),
+        "{err}"
+    );
+}

@@ -427,3 +427,30 @@ fn an_unsealed_trail_is_waited_on_quiet_is_said_and_a_truncation_ends_it() {
         "once per quiet stretch: {text}"
     );
 }
+
+#[test]
+fn on_a_terminal_a_status_line_ticks_while_quiet_and_is_gone_at_the_seal() {
+    use std::io::Write;
+    let (audit, trail) = finished_run("true");
+    let text = std::fs::read_to_string(&trail).unwrap();
+    let seal = text.lines().last().unwrap().to_string();
+    std::fs::write(&trail, &text[..text.len() - seal.len() - 1]).unwrap();
+    let mut s = crate::support::pty::spawn(&["watch", "last"], audit.path());
+    s.exp_string("walk ended: resolved").unwrap();
+    // rexpect reads bytes as characters: the needles stay ASCII.
+    s.exp_string("of the 5m RTO left").unwrap();
+    s.exp_string("last event 1 s ago").unwrap();
+    s.exp_string("last event 2 s ago").unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(&trail).unwrap();
+    file.write_all(format!("{seal}\n").as_bytes()).unwrap();
+    assert_eq!(
+        crate::support::pty::wait_exit_within(&mut s, Duration::from_secs(10)),
+        0
+    );
+    let screen = s.screen().contents();
+    assert!(screen.contains("run resolved after"), "{screen}");
+    assert!(
+        !screen.contains("last event"),
+        "the status line is cleared: {screen}"
+    );
+}
