@@ -454,3 +454,33 @@ fn on_a_terminal_a_status_line_ticks_while_quiet_and_is_gone_at_the_seal() {
         "the status line is cleared: {screen}"
     );
 }
+
+#[test]
+fn someone_who_may_only_read_the_trail_can_watch_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let (audit, trail) = finished_run("echo step {n}");
+    // Root's audit dir, which `nobody` may read and enter but not write in; the trail alone
+    // readable by others (its outputs stay private).
+    std::fs::set_permissions(audit.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&trail, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = listing(audit.path());
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(bin())
+        .args(["watch", "last", "--audit-dir"])
+        .arg(audit.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("┆ step 2") && stdout.contains("run resolved after"),
+        "{stdout}"
+    );
+    assert_eq!(listing(audit.path()), before);
+}
