@@ -24,7 +24,8 @@ pub(crate) use source::{LocalFile, Source};
 const TICK: Duration = Duration::from_millis(200);
 
 pub(crate) struct Options {
-    /// The first `no event for N s` after this much quiet, then one every `quiet_every`.
+    /// The first `no event for N s` after this much quiet, then one every `quiet_every`
+    /// (quiet counted from the last line's time when the watch began, from its arrival after).
     pub quiet_after: Duration,
     pub quiet_every: Duration,
     /// Keep a ticking status line under the records (a terminal).
@@ -60,6 +61,7 @@ pub(crate) fn follow(
     let mut pending: Vec<u8> = Vec::new();
     let mut last_event = Instant::now();
     let mut next_notice = options.quiet_after;
+    let mut caught_up = false;
     loop {
         if stop.load(Ordering::SeqCst) {
             view.clear_status()?;
@@ -101,6 +103,18 @@ pub(crate) fn follow(
                 if seal && view.line(&pending)? {
                     return Ok(End::Sealed);
                 }
+                // What was there when the watch began counts from when it was written: a run
+                // quiet for ten minutes says so at once, not thirty seconds later.
+                if !caught_up {
+                    caught_up = true;
+                    let age = view
+                        .screen
+                        .last_at
+                        .map(|at| (Utc::now() - at).to_std().unwrap_or_default());
+                    if let Some(written) = age.and_then(|age| Instant::now().checked_sub(age)) {
+                        last_event = last_event.min(written);
+                    }
+                }
                 let quiet = last_event.elapsed();
                 if quiet >= next_notice {
                     let budget = view
@@ -113,7 +127,7 @@ pub(crate) fn follow(
                         chrono::Local::now().format("%H:%M:%S"),
                         quiet.as_secs()
                     )])?;
-                    next_notice += options.quiet_every;
+                    next_notice = quiet + options.quiet_every;
                 }
             }
         }

@@ -20,6 +20,8 @@ pub(crate) struct Screen {
     pub(super) rto: Option<Duration>,
     /// `(who, when)` of an `escalation due`.
     pub(super) escalated: Option<(String, DateTime<Utc>)>,
+    /// When the last record shown was written.
+    pub(super) last_at: Option<DateTime<Utc>>,
     /// `[3/9]` of each step presented, by step id.
     positions: HashMap<String, String>,
 }
@@ -31,6 +33,7 @@ impl Screen {
     /// watcher has no use for (locks taken, checkpoints, process groups).
     pub(crate) fn render(&mut self, line: &Line) -> Vec<String> {
         let at = parse_ts(&line.common.ts);
+        self.last_at = at.or(self.last_at);
         let stamp = at
             .map(|t| t.with_timezone(&Local).format("%H:%M:%S").to_string())
             .unwrap_or_else(|| esc(&line.common.ts).into_owned());

@@ -124,7 +124,7 @@ fn a_tampered_line_stops_the_watch_naming_it_after_the_lines_before_it() {
 }
 
 #[test]
-fn quiet_is_said_once_per_stretch() {
+fn a_run_quiet_for_hours_is_said_so_at_once_and_once_per_stretch() {
     let cut = GOLDEN.find("{\"v\":1,\"seq\":3,").unwrap();
     let mut source = Script([GOLDEN.as_bytes()[..cut].to_vec()].into());
     let stop = AtomicBool::new(false);
@@ -133,15 +133,28 @@ fn quiet_is_said_once_per_stretch() {
         calls: 4,
         stop: &stop,
     };
-    let quick = Options {
-        quiet_after: Duration::ZERO,
-        quiet_every: Duration::from_secs(3600),
+    let options = Options {
+        quiet_after: Duration::from_secs(30),
+        quiet_every: Duration::from_secs(60),
         status_line: false,
     };
     let mut out = Vec::new();
-    follow(&mut stopping, RUN, &quick, &stop, &mut out).unwrap();
+    follow(&mut stopping, RUN, &options, &stop, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert_eq!(text.matches("no event for 0 s (").count(), 1, "{text}");
+    assert_eq!(text.matches("no event for ").count(), 1, "{text}");
+    let secs: u64 = text
+        .split("no event for ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        secs > 3600,
+        "counted from the last line's time, not the watch's start: {text}"
+    );
     assert!(
         text.contains("(RTO 1m exceeded by "),
         "the clock, against the RTO: {text}"
