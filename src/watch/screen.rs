@@ -112,13 +112,18 @@ impl Screen {
                 ));
             }
             Record::TargetConnected(r) => out.push(format!(
-                "  {} {} ({host})",
+                "  {} {}{}",
                 if r.reconnected {
                     "reconnected to"
                 } else {
                     "connected to"
                 },
-                esc(&r.role)
+                esc(&r.role),
+                if host == r.role.as_str() {
+                    String::new()
+                } else {
+                    format!(" ({host})")
+                }
             )),
             Record::LockBroken(r) => out.push(format!("  lock broken: {}", esc(&r.lock))),
             Record::StepPresented(r) => {
