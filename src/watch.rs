@@ -100,7 +100,7 @@ pub(crate) fn follow(
                 // line without its newline is still being written: waited for.
                 let seal = !pending.is_empty()
                     && Line::decode(&pending).is_some_and(|l| matches!(l.record, Record::RunFinished(_)));
-                if seal && view.line(&pending)? {
+                if seal && view.chain.clone().check(&pending).is_ok() && view.line(&pending)? {
                     return Ok(End::Sealed);
                 }
                 // What was there when the watch began counts from when it was written: a run

@@ -181,3 +181,31 @@ fn a_line_after_the_seal_is_tampering_even_when_the_seal_ends_the_watch() {
         "{err}"
     );
 }
+
+#[test]
+fn a_seal_without_its_newline_still_seals_and_a_bad_one_is_waited_on_as_a_torn_line() {
+    let whole = GOLDEN.strip_suffix('\n').unwrap();
+    let mut out = Vec::new();
+    let end = follow(
+        &mut pieces(whole, 4096),
+        RUN,
+        &options(),
+        &AtomicBool::new(false),
+        &mut out,
+    );
+    assert_eq!(end.unwrap(), End::Sealed);
+
+    // A seal that does not check, without its newline: a write cut short (as verify has it).
+    let bad = whole.replacen("\"events\":", "\"events\":1", 1);
+    let stop = AtomicBool::new(false);
+    let mut source = pieces(&bad, bad.len());
+    let mut stopping = StopAfter {
+        inner: &mut source,
+        calls: 3,
+        stop: &stop,
+    };
+    let mut out = Vec::new();
+    let end = follow(&mut stopping, RUN, &options(), &stop, &mut out).unwrap();
+    assert_eq!(end, End::Interrupted);
+    assert!(!String::from_utf8(out).unwrap().contains("sealed by"));
+}

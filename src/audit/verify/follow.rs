@@ -5,6 +5,7 @@ use super::{Broken, check_line, check_seal};
 use crate::audit::GENESIS;
 
 /// Where a growing trail stands: the hash its next line must name, and whether it is sealed.
+#[derive(Clone)]
 pub(crate) struct ChainFollower {
     run: String,
     file_name: String,
