@@ -490,3 +490,36 @@ fn someone_who_may_only_read_the_trail_can_watch_it() {
     );
     assert_eq!(listing(audit.path()), before);
 }
+
+#[test]
+fn a_watch_outlives_a_crashed_run_and_follows_its_resume_to_the_seal() {
+    let (audit, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let flag = dir.path().join("ran-once");
+    let book = dir.path().join("crash.yaml");
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1\nid: crash\ntitle: Crash\nrto: 5m\nsteps:\n  - id: slow\n    title: Slow\n    idempotent: true\n    run: if [ -e {flag} ]; then echo again; else touch {flag}; sleep 2; fi\n  - {{id: done, title: Done, end: resolved}}\n",
+            flag = flag.display()
+        ),
+    )
+    .unwrap();
+    let (mut run, trail) = start_run(audit.path(), &book);
+    let mut w = watch(audit.path(), &["last"]);
+    wait::until(Duration::from_secs(30), "watch shows the step started", || {
+        w.collect();
+        w.arrival("slow: started on local").is_some()
+    });
+    // The operator's machine dies mid-step: no seal, the watch goes on waiting.
+    run.kill().unwrap();
+    run.wait().unwrap();
+    runbook(["resume", "--yes", "--no-sign", "--audit-dir"])
+        .arg(audit.path())
+        .arg(&trail)
+        .expect_code(0);
+    let (code, text, stderr) = w.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{text}\n{stderr}");
+    let resumed = text.find("resumed by tester").unwrap_or_else(|| panic!("{text}"));
+    assert!(text[resumed..].contains("┆ again"), "the step re-run: {text}");
+    assert!(text[resumed..].contains("run resolved after"), "{text}");
+}
