@@ -62,6 +62,8 @@ pub(crate) fn follow(
     let mut last_event = Instant::now();
     let mut next_notice = options.quiet_after;
     let mut caught_up = false;
+    // Quiet before `last_event`: the age of what was there when the watch began.
+    let mut quiet_before = Duration::ZERO;
     loop {
         if stop.load(Ordering::SeqCst) {
             view.clear_status()?;
@@ -92,6 +94,7 @@ pub(crate) fn follow(
                 pending.drain(..start);
                 if start > 0 {
                     last_event = Instant::now();
+                    quiet_before = Duration::ZERO;
                     next_notice = options.quiet_after;
                 }
             }
@@ -110,12 +113,11 @@ pub(crate) fn follow(
                     let age = view
                         .screen
                         .last_at
-                        .map(|at| (Utc::now() - at).to_std().unwrap_or_default());
-                    if let Some(written) = age.and_then(|age| Instant::now().checked_sub(age)) {
-                        last_event = last_event.min(written);
-                    }
+                        .map(|at| (Utc::now() - at).to_std().unwrap_or_default())
+                        .unwrap_or_default();
+                    quiet_before = age.saturating_sub(last_event.elapsed());
                 }
-                let quiet = last_event.elapsed();
+                let quiet = quiet_before + last_event.elapsed();
                 if quiet >= next_notice {
                     let budget = view
                         .screen
@@ -131,7 +133,7 @@ pub(crate) fn follow(
                 }
             }
         }
-        view.tick(last_event.elapsed())?;
+        view.tick(quiet_before + last_event.elapsed())?;
     }
 }
 
