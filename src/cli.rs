@@ -336,7 +336,7 @@ pub(crate) struct RunOptions {
     /// Run without prompts; every decision must be answerable in advance
     #[arg(long)]
     pub yes: bool,
-    /// Answer a step in advance: a confirmation phrase, a decision (label or step id), or done|skip|failed
+    /// Answer a step in advance: a confirmation phrase, a decision (label or step id), done|skip|failed, or handoff (stop there for a colleague's resume)
     #[arg(long = "answer", value_name = "STEP=VALUE", value_parser = pair::ANSWER, add = ArgValueCompleter::new(values::answers))]
     pub answers: Vec<Pair>,
     /// Take the run lock even from a live holder (recorded in the audit trail)

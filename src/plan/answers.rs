@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Plan, reachable};
+use super::{Plan, reachable_until};
 use crate::book::runbook::{Confirm, Runbook, StepKind};
 use crate::diagnostic::did_you_mean;
 use crate::error::Error;
@@ -94,10 +94,19 @@ impl Plan {
         seen_calls: &mut HashSet<String>,
     ) {
         let start = start_at.and_then(|s| runbook.step_index(s)).unwrap_or(0);
-        for index in reachable(runbook, start) {
+        // A step answered `handoff` needs nobody, nor do the steps only reached after it.
+        let handed_off = |step: &str| {
+            answers
+                .get(&format!("{prefix}{step}"))
+                .is_some_and(crate::prompt::is_hand_off)
+        };
+        for index in reachable_until(runbook, start, &handed_off) {
             let step = &runbook.steps[index];
             let id = format!("{prefix}{}", step.id());
             let answer = answers.get(&id);
+            if answer.is_some_and(crate::prompt::is_hand_off) {
+                continue;
+            }
             if matches!(step.confirmation(), Some(Confirm::Phrase(_))) && answer.is_none() {
                 needs.push(format!("{id}: typed confirmation (--answer {id}=PHRASE)"));
             }
