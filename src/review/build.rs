@@ -150,6 +150,7 @@ impl Builder {
                 account: None,
                 machine: None,
                 host_keys: IndexMap::new(),
+                hand_offs: Vec::new(),
                 unreadable: 0,
             },
             since: 0,
@@ -247,6 +248,13 @@ impl Builder {
         };
         match record {
             Record::RunStarted(started) => self.run_started(&c, started, ts),
+            Record::HandedOff(h) => self.r.hand_offs.push(super::HandOffRow {
+                at_ms: at,
+                at: ts,
+                step: c.step.clone(),
+                operator: c.operator.clone(),
+                note: h.note,
+            }),
             Record::TargetConnected(t) => {
                 if let (Some(host), Some(key)) = (&c.host, t.host_key) {
                     self.r.host_keys.insert(host.clone(), key);
