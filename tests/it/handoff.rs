@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::cmd::{Outcome, runbook};
-use crate::support::pty::{Session, pid_of, spawn, wait_exit, wait_reading};
+use crate::support::cmd::{Outcome, bin, runbook};
+use crate::support::pty::{Session, pid_of, spawn, start, wait_exit, wait_reading};
 use crate::support::sshd::{Sshd, descendants};
 use crate::support::trail::{audit_files, events};
 
@@ -353,4 +353,76 @@ fn a_hand_off_answer_needs_nothing_of_the_steps_after_it() {
         assert_eq!(out.code, Some(0), "{answer}: {}", out.stderr);
         assert!(out.stderr.contains("runbook resume "), "{}", out.stderr);
     }
+}
+
+/// The printed command run as printed, in a terminal, by `who`.
+fn paste_in_a_terminal(words: &[String], who: &str) -> Session {
+    let mut command = std::process::Command::new(bin());
+    command
+        .args(&words[1..])
+        .args(["--operator", who])
+        .env("TERM", "xterm")
+        .env_remove("RUNBOOK_SIGNING_KEY")
+        .env_remove("SSH_AUTH_SOCK");
+    start(command)
+}
+
+/// Hand off at a manual step's report and at a decision: the report is asked again after the
+/// resume (nothing ran: not an unknown step), and one run can be handed on twice.
+#[test]
+fn a_manual_report_and_a_decision_hand_off_and_are_asked_again_after_the_resume() {
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ring.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nid: ring\ntitle: Ring\nrto: 5m\nsteps:\n  - id: ring\n    title: Ring the vendor\n    manual: Call them\n  - id: pick\n    title: Pick\n    choose:\n      - {label: Go on, goto: done}\n      - {label: Give up, goto: stop}\n  - id: done\n    title: Done\n    end: resolved\n  - id: stop\n    title: Stop\n    end: escalated\n",
+    )
+    .unwrap();
+    let mut s = spawn(
+        &["run", file.to_str().unwrap(), "--operator", "alice"],
+        audit.path(),
+    );
+    s.exp_string("How did it go?").unwrap();
+    // Done, Skip it, It failed, Hand off, Abort the run: Up twice from Done.
+    press(&mut s, audit.path(), &format!("{UP}{UP}\r"));
+    s.exp_string("Note for whoever takes over").unwrap();
+    press(&mut s, audit.path(), "vendor ticket 4411, no answer yet\r");
+    s.exp_string("To take over, paste").unwrap();
+    let words = printed_resume(&s.exp_eof().unwrap());
+    assert_eq!(wait_exit(&mut s), 0);
+    let trail = trail_of(audit.path(), &words);
+
+    let mut s = paste_in_a_terminal(&words, "bob");
+    s.exp_string("handed off by alice: vendor ticket 4411, no answer yet")
+        .unwrap();
+    s.exp_string("How did it go?").unwrap();
+    press(&mut s, audit.path(), "\r"); // Done
+    s.exp_string("Decision").unwrap();
+    // The options, then Hand off: Up from the first option.
+    press(&mut s, audit.path(), &format!("{UP}\r"));
+    s.exp_string("Note for whoever takes over").unwrap();
+    press(&mut s, audit.path(), "\r");
+    s.exp_string("To take over, paste").unwrap();
+    assert_eq!(printed_resume(&s.exp_eof().unwrap()), words);
+    assert_eq!(wait_exit(&mut s), 0);
+
+    runbook(&words[1..])
+        .args(["--operator", "carol", "--yes"])
+        .expect_code(0);
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+    let trail = events(&trail);
+    let handed: Vec<(&str, &str)> = named(&trail, "handed off")
+        .iter()
+        .map(|e| (e["operator"].as_str().unwrap(), e["step"].as_str().unwrap()))
+        .collect();
+    assert_eq!(handed, [("alice", "ring"), ("bob", "pick")]);
+    let reports: Vec<&str> = trail
+        .iter()
+        .filter(|e| e["event"] == "step finished" && e["step"] == "ring")
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(reports, ["ok"], "the manual step is reported once, by bob");
+    assert_eq!(named(&trail, "decision")[0]["operator"], "carol");
+    assert_eq!(named(&trail, "run finished")[0]["outcome"], "resolved");
 }
