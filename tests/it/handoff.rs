@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::cmd::{Outcome, bin, runbook};
-use crate::support::pty::{Session, pid_of, spawn, start, wait_exit, wait_reading};
+use crate::support::pty::{Session, pid_of, spawn, spawn_env, start, wait_exit, wait_reading};
 use crate::support::sshd::{Sshd, descendants};
 use crate::support::trail::{audit_files, events};
 
@@ -425,4 +425,47 @@ fn a_manual_report_and_a_decision_hand_off_and_are_asked_again_after_the_resume(
     assert_eq!(reports, ["ok"], "the manual step is reported once, by bob");
     assert_eq!(named(&trail, "decision")[0]["operator"], "carol");
     assert_eq!(named(&trail, "run finished")[0]["outcome"], "resolved");
+}
+
+/// The note is the operator's text: a secret of the run typed into it is recorded masked, as
+/// in any note, and never shown back in clear when the run stops.
+#[test]
+fn a_secret_typed_into_the_note_is_recorded_masked() {
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nid: secret-note\ntitle: Secret note\nrto: 5m\ninputs:\n  token: {secret: true}\nsteps:\n  - id: use\n    title: Use it\n    run: test -n \"$token\"\n  - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    let secret = "hunter2-4f9a";
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--operator",
+        "alice",
+        "--set-from",
+        "token=env:RB_NOTE_TOKEN",
+    ];
+    let mut s = spawn_env(&args, audit.path(), &[("RB_NOTE_TOKEN", secret)]);
+    s.exp_string("What now?").unwrap();
+    press(&mut s, audit.path(), &format!("{UP}{UP}\r"));
+    s.exp_string("Note for whoever takes over").unwrap();
+    press(
+        &mut s,
+        audit.path(),
+        &format!("the token {secret} expires at 06:00\r"),
+    );
+    s.exp_string("note: the token *** expires at 06:00").unwrap();
+    let words = printed_resume(&s.exp_eof().unwrap());
+    assert_eq!(wait_exit(&mut s), 0);
+    let trail = std::fs::read_to_string(trail_of(audit.path(), &words)).unwrap();
+    assert!(!trail.contains(secret), "{trail}");
+    let handed: Vec<Value> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "handed off")
+        .collect();
+    assert_eq!(handed[0]["note"], "the token *** expires at 06:00");
 }
