@@ -372,7 +372,7 @@ pub(crate) struct TimeSplit {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Gap {
-    /// `before_first_step`, `crash_until_resume`, `after_last_step`.
+    /// `before_first_step`, `crash_until_resume`, `hand_off_until_resume`, `after_last_step`.
     pub kind: String,
     pub start_ms: u64,
     pub ms: u64,

@@ -156,6 +156,16 @@ fn assert_finished_by_bob(trail: &Path, log: &Path, note: Option<&str>) {
         rows[0]["at"].as_str().is_some_and(|t| t.ends_with('Z')),
         "{json:#}"
     );
+    // The time nobody was at it is the hand-off's, not a crash's.
+    let gaps: Vec<&str> = json["runs"][0]["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["kind"].as_str().unwrap())
+        .collect();
+    assert!(gaps.contains(&"hand_off_until_resume"), "{gaps:?}");
+    assert!(!gaps.contains(&"crash_until_resume"), "{gaps:?}");
+    assert!(text.contains("gap: the hand-off until the resume"), "{text}");
 }
 
 #[test]
