@@ -201,9 +201,8 @@ impl Operator for Terminal {
         None
     }
 
-    /// The Shell choice, when offered, then "Hand off", come just before "Abort the run",
-    /// which stays last: Up
-    /// from the first choice lands on it, and it asks before it aborts.
+    /// The Shell choice, when offered, then "Hand off", come just before "Abort the run", which
+    /// stays last: Up from the first choice lands on it, and it asks before it aborts.
     fn before_run(
         &self,
         command: &str,
@@ -298,16 +297,13 @@ impl Operator for Terminal {
             &["Done", "Skip it", "It failed", HAND_OFF, "Abort the run"],
             Some(0),
         )?;
-        if choice == 3 {
-            return Err(self.hand_off());
-        }
-        Ok([
-            Some(Report::Done),
-            Some(Report::Skip),
-            Some(Report::Failed),
-            None,
-            None,
-        ][choice])
+        Ok(match choice {
+            0 => Some(Report::Done),
+            1 => Some(Report::Skip),
+            2 => Some(Report::Failed),
+            3 => return Err(self.hand_off()),
+            _ => None,
+        })
     }
 
     fn after_failure(&self, offered: &FailureChoices<'_>) -> Result<AfterFailure, Error> {
