@@ -31,8 +31,8 @@ pub(crate) struct Entry {
     /// Approvals and denials of the two-person rule, with who and why: `restart approved by
     /// bob`, `restart DENIED by carol: deploy freeze`.
     pub approvals: Vec<String>,
-    /// Each hand-off, who, when (UTC) and where, with its note: `alice 05:01 at restart: db
-    /// team is on it` (design §19).
+    /// Each hand-off, who, when (UTC) and where, with its note: `alice 2026-11-22 05:01 at
+    /// restart: db team is on it` (design §19).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hand_offs: Vec<String>,
 }
