@@ -561,9 +561,7 @@ impl Executor {
                 .map(|rule| (rule.quorum, rule.timeout)),
         })?;
         // `--answer STEP=handoff`: the run stops at this step, as a hand-off at its prompt.
-        if !matches!(kind, StepKind::End(_))
-            && self.operator.answer(&id).is_some_and(crate::prompt::is_hand_off)
-        {
+        if crate::plan::answers::hands_off(step, self.operator.answer(&id)) {
             return Err(Error::HandedOff(crate::error::HandOff {
                 note: String::new(),
                 step: Some(id),

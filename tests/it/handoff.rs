@@ -479,3 +479,30 @@ fn a_secret_typed_into_the_note_is_recorded_masked() {
         .collect();
     assert_eq!(handed[0]["note"], "the token *** expires at 06:00");
 }
+
+/// A decision whose option is called "Hand off" takes that option: the answer names it.
+#[test]
+fn an_option_named_hand_off_is_picked_not_a_hand_off() {
+    let audit = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pick.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nid: pick\ntitle: Pick\nrto: 5m\nsteps:\n  - id: pick\n    title: Pick\n    choose:\n      - {label: Carry on, goto: done}\n      - {label: Hand off, goto: page}\n  - id: done\n    title: Done\n    end: resolved\n  - id: page\n    title: Page the owners\n    end: escalated\n",
+    )
+    .unwrap();
+    let out = runbook(["--audit-dir"])
+        .arg(audit.path())
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--yes",
+            "--answer",
+            "pick=Hand off",
+        ])
+        .expect_code(3);
+    assert!(!out.stderr.contains("runbook resume"), "{}", out.stderr);
+    let trail = events(&audit_files(audit.path()).pop().unwrap());
+    assert_eq!(named(&trail, "decision")[0]["goto"], "page");
+    assert!(named(&trail, "handed off").is_empty());
+}
