@@ -71,7 +71,7 @@ pub(crate) enum Command {
     Man,
     /// Run a runbook during an incident
     #[command(
-        after_help = "Examples:\n  runbook run service-down --target app=deploy@api-1 --since 07:02\n  runbook run db-restore --target app=api-1 --target db=db-1 --set db_name=app --dry-run\n  runbook run service-down --target app=staging-api --answer crashed=restart   # answered ahead\n\nExit status: 0 resolved, 2 nothing was executed (validation or pre-flight), 3 escalated, failed or aborted, 1 runtime error, 130 interrupted."
+        after_help = "Examples:\n  runbook run service-down --target app=deploy@api-1 --since 07:02\n  runbook run db-restore --target app=api-1 --target db=db-1 --set db_name=app --dry-run\n  runbook run service-down --target app=staging-api --answer crashed=restart   # answered ahead\n\nExit status: 0 resolved (or handed off: `runbook resume` goes on), 2 nothing was executed (validation or pre-flight), 3 escalated, failed or aborted, 1 runtime error, 130 interrupted."
     )]
     Run(RunArgs),
     /// Rehearse a runbook and score it against its RTO: PASS or FAIL
@@ -79,7 +79,7 @@ pub(crate) enum Command {
         after_help = "Examples:\n  runbook drill rollback-drill --target app=staging-app\n  runbook drill restore-drill --target db=staging-db --yes --answer create-staging=app_restore_drill\n\nExit status: 0 PASS, 4 resolved but over the RTO, 3 escalated, failed or aborted, 2 nothing was executed."
     )]
     Drill(DrillArgs),
-    /// Continue an interrupted run from its audit trail, possibly as another operator
+    /// Continue an interrupted or handed-off run from its audit trail, possibly as another operator
     #[command(
         after_help = "Examples:\n  runbook resume 20261122T030211Z-db-restore-3f9a\n  runbook resume 20261122T030211Z --operator bob            # a hand-off\n  runbook resume 20261122T030211Z --yes --set pg_password=...  # unattended; secrets again\n\nExit status: as `run` (or `drill`, for a drill); 1 when the trail is tampered."
     )]
@@ -351,7 +351,7 @@ pub(crate) struct RunOptions {
     /// Run without prompts; every decision must be answerable in advance
     #[arg(long)]
     pub yes: bool,
-    /// Answer a step in advance: a confirmation phrase, a decision (label or step id), or done|skip|failed
+    /// Answer a step in advance: a confirmation phrase, a decision (label or step id), done|skip|failed, or handoff (stop there for a colleague's resume)
     #[arg(long = "answer", value_name = "STEP=VALUE", value_parser = pair::ANSWER, add = ArgValueCompleter::new(values::answers))]
     pub answers: Vec<Pair>,
     /// Take the run lock even from a live holder (recorded in the audit trail)

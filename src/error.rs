@@ -46,6 +46,31 @@ pub enum Error {
     /// A connection was lost mid-step with nobody there to decide: the trail is left open.
     #[error("{0}")]
     Lost(String),
+    /// The operator handed the run off at a prompt (design §19): nothing runs, the trail is
+    /// left open with a `handed off` event, and a colleague resumes it.
+    #[error("handed off")]
+    HandedOff(HandOff),
+}
+
+/// A hand-off asked for at a prompt: the operator's note (may be empty) and the step it was
+/// asked at (filled in by the walk, which knows where it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandOff {
+    pub note: String,
+    pub step: Option<String>,
+}
+
+impl Error {
+    /// A hand-off that does not say its step yet is at `step`.
+    pub(crate) fn handed_off_at(self, step: &str) -> Error {
+        match self {
+            Error::HandedOff(HandOff { note, step: None }) => Error::HandedOff(HandOff {
+                note,
+                step: Some(step.to_string()),
+            }),
+            other => other,
+        }
+    }
 }
 
 impl Error {
@@ -66,6 +91,8 @@ impl Error {
             Error::Hangup(_) => exit::HANGUP,
             Error::Stopped(_) => exit::INTERRUPTED,
             Error::Lost(_) => exit::RUNTIME,
+            // Stopped on purpose, for a colleague to go on: a success of its own (design §19).
+            Error::HandedOff(_) => exit::OK,
         }
     }
 }

@@ -392,6 +392,12 @@ pub(crate) enum Event {
         /// Every step that did not go as written, in order.
         deviations: Vec<Deviation>,
     },
+    /// The operator handed the run off at a step's prompt (design §19): nothing runs, the
+    /// trail stays open for a colleague's `runbook resume`. `note` is masked; `None` when empty.
+    HandedOff {
+        step: Option<String>,
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]

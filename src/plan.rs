@@ -17,7 +17,7 @@ use crate::inventory::{Binding, Inventory};
 use crate::prompt::Operator;
 use crate::vars::Vars;
 
-mod answers;
+pub(crate) mod answers;
 pub(crate) mod dry_run;
 pub(crate) mod given;
 pub(crate) mod preflight;
@@ -449,6 +449,12 @@ fn text_mentions_secret(text: &str, vars: &Vars) -> bool {
 
 /// Indices of the steps reachable from `start` along every edge (success, failure, options).
 pub(crate) fn reachable(runbook: &Runbook, start: usize) -> Vec<usize> {
+    reachable_until(runbook, start, &|_| false)
+}
+
+/// The same, not going past the steps where `stop` holds (a hand-off answered in advance:
+/// the walk of this process ends there).
+pub(crate) fn reachable_until(runbook: &Runbook, start: usize, stop: &dyn Fn(&Step) -> bool) -> Vec<usize> {
     let mut seen = vec![false; runbook.steps.len()];
     let mut stack = vec![start];
     let mut order = Vec::new();
@@ -459,6 +465,9 @@ pub(crate) fn reachable(runbook: &Runbook, start: usize) -> Vec<usize> {
         seen[i] = true;
         order.push(i);
         let step = &runbook.steps[i];
+        if stop(step) {
+            continue;
+        }
         let mut targets: Vec<&str> = Vec::new();
         match step.kind() {
             Some(StepKind::End(_)) | None => {}

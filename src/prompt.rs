@@ -230,3 +230,15 @@ fn parse_report(answer: &str) -> Option<Report> {
 pub(crate) fn is_report_answer(answer: &str) -> bool {
     parse_report(answer).is_some()
 }
+
+/// Whether an advance answer hands the run off at its step (`--answer STEP=handoff`, or
+/// `hand off`, `hand-off`): the run stops there, its trail open, for a colleague to resume.
+pub(crate) fn is_hand_off(answer: &str) -> bool {
+    let words: String = answer
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .collect();
+    words == "handoff"
+}

@@ -110,9 +110,24 @@ pub(crate) struct Review {
     pub machine: Option<String>,
     /// host → accepted host key (`ssh-ed25519 SHA256:…`).
     pub host_keys: IndexMap<String, String>,
+    /// Each hand-off (design §19), in order: who stopped the run where, when, and their note.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hand_offs: Vec<HandOffRow>,
     /// Lines that did not read as events (only in a file that fails its chain).
     #[serde(skip)]
     pub(crate) unreadable: u64,
+}
+
+/// The run handed off at a step's prompt, for a colleague to resume (`handed off`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct HandOffRow {
+    pub at_ms: u64,
+    /// The wall-clock time it was recorded.
+    pub at: Option<DateTime<Utc>>,
+    pub step: Option<String>,
+    /// Who handed it off.
+    pub operator: String,
+    pub note: Option<String>,
 }
 
 /// A string that repeats on every step (kinds, outcomes, `local`): the known values are
@@ -357,7 +372,7 @@ pub(crate) struct TimeSplit {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Gap {
-    /// `before_first_step`, `crash_until_resume`, `after_last_step`.
+    /// `before_first_step`, `crash_until_resume`, `hand_off_until_resume`, `after_last_step`.
     pub kind: String,
     pub start_ms: u64,
     pub ms: u64,

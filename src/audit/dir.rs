@@ -29,6 +29,12 @@ pub(crate) fn audit_dir(global_flag: Option<&Path>) -> PathBuf {
     if let Some(dir) = std::env::var_os("RUNBOOK_AUDIT_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
+    default_audit_dir()
+}
+
+/// The audit directory nobody chose: `$XDG_STATE_HOME/runbook/runs`, else
+/// `~/.local/state/runbook/runs` (what a command pasted without `--audit-dir` reads).
+pub(crate) fn default_audit_dir() -> PathBuf {
     // The XDG spec says a relative $XDG_STATE_HOME is invalid and must be ignored.
     if let Some(state) = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from)
         && state.is_absolute()

@@ -105,6 +105,7 @@ records! {
     "output recovered" => OutputRecovered(OutputRecovered),
     "checkpoint" => Checkpoint(Checkpoint),
     "run finished" => RunFinished(RunFinished),
+    "handed off" => HandedOff(HandedOff),
 }
 
 /// The login of `run started` and `run resumed`; `login` is written as `null` when the uid
@@ -510,6 +511,15 @@ pub struct RunFinished {
     pub events: u64,
     pub head: String,
     pub signature_error: Option<String>,
+}
+
+/// The operator handed the run off (design §19); `step` and `operator` are common members.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HandedOff {
+    /// The operator's note for whoever takes over, masked; absent when none was given.
+    pub note: Option<String>,
 }
 
 mod line;

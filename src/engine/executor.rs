@@ -318,6 +318,7 @@ impl Executor {
                 })?;
                 return Err(Error::Hangup(reason));
             }
+            Err(Error::HandedOff(handoff)) => return Err(self.handed_off(handoff)),
             Err(e) => return Err(e),
         };
         if !in_cleanup {
@@ -334,6 +335,10 @@ impl Executor {
                     reason: reason.clone(),
                 })?;
             }
+            // Handed off at a manual cleanup step: the colleague's resume finishes the cleanup.
+            if let Error::HandedOff(handoff) = e {
+                return Err(self.handed_off(handoff));
+            }
             return Err(e);
         }
         let elapsed = self.elapsed();
@@ -348,6 +353,20 @@ impl Executor {
             deviations: self.deviations.clone(),
         })?;
         Ok(end)
+    }
+
+    /// The operator handed the run off (design §19): recorded (the note masked as every note
+    /// is), and the trail stays open. Returns the error that ends this process's walk.
+    fn handed_off(&mut self, handoff: crate::error::HandOff) -> Error {
+        let note = self.typed.mask_str(&handoff.note);
+        let event = Event::HandedOff {
+            step: handoff.step.clone(),
+            note: Some(note).filter(|n| !n.is_empty()),
+        };
+        match self.emit(event) {
+            Ok(()) => Error::HandedOff(handoff),
+            Err(e) => e,
+        }
     }
 
     /// Records that a step did not go as written.
@@ -410,8 +429,8 @@ impl Executor {
                     )));
                 }
                 let deviations_before = self.deviations.len();
-                let next = match resume.take() {
-                    Some(Continue::AfterFailure(_)) => self.after_failure(step.id(), step)?,
+                let went = match resume.take() {
+                    Some(Continue::AfterFailure(_)) => self.after_failure(step.id(), step),
                     Some(Continue::Unknown {
                         started,
                         host,
@@ -420,13 +439,16 @@ impl Executor {
                         ..
                     }) => match self
                         .unknown(step, &started, &host, pgid, fleet.as_ref(), false)
-                        .await?
+                        .await
                     {
-                        Some(next) => next,
-                        None => self.step(&place, index, vars).await?,
+                        Ok(Some(next)) => Ok(next),
+                        Ok(None) => self.step(&place, index, vars).await,
+                        Err(e) => Err(e),
                     },
-                    _ => self.step(&place, index, vars).await?,
+                    _ => self.step(&place, index, vars).await,
                 };
+                // A hand-off asked at any of this step's prompts is a hand-off at this step.
+                let next = went.map_err(|e| e.handed_off_at(&place.id(step)))?;
                 let target = match next {
                     Next::Stop(end) => return Ok(end),
                     Next::Success => match &step.next {
@@ -538,6 +560,13 @@ impl Executor {
                 .flatten()
                 .map(|rule| (rule.quorum, rule.timeout)),
         })?;
+        // `--answer STEP=handoff`: the run stops at this step, as a hand-off at its prompt.
+        if crate::plan::answers::hands_off(step, self.operator.answer(&id)) {
+            return Err(Error::HandedOff(crate::error::HandOff {
+                note: String::new(),
+                step: Some(id),
+            }));
+        }
         match kind {
             StepKind::End(outcome) => Ok(Next::Stop(End {
                 outcome: RunOutcome::Ended(outcome),

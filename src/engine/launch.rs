@@ -301,6 +301,9 @@ async fn walk(l: Launch) -> Result<u8> {
             executor.sink.close_notifications(timeout);
             close_all(std::mem::take(&mut executor.transports), leases).await;
             drop(lock);
+            if let Error::HandedOff(_) = e {
+                return Ok(super::handoff::tell(&audit_path, &executor.ssh, &run.inventory));
+            }
             let resume = format!(
                 "runbook resume {run_id} --audit-dir {}",
                 crate::script::shell_quote(&audit_dir.display().to_string())
@@ -345,8 +348,6 @@ fn taken_words(taken: Taken) -> (&'static str, Option<Holder>) {
     }
 }
 
-/// role → `user@host:port` as `ssh -G` resolves each destination (`local` stays `local`): the
-/// lock key, so `ssh://u@h:p`, `u@h:p/` and an alias of the same host are one lock.
 /// The header of the run: the runbook's words, and where each role really acts.
 fn briefing(
     plan: &Plan,

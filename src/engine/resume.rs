@@ -122,6 +122,18 @@ impl Walk {
                 }
                 return;
             }
+            // Nothing runs at a hand-off: a manual step (or one run by hand) whose report was
+            // still to come is presented again to whoever takes over, not made unknown.
+            Record::HandedOff(_) => {
+                if let Position::Started {
+                    step: s, fleet: None, ..
+                } = &self.position
+                    && c.step.as_deref() == Some(s.as_str())
+                {
+                    self.position = Position::Presented(s.clone());
+                }
+                return;
+            }
             _ => {}
         }
         if step.is_empty() {

@@ -281,6 +281,7 @@ impl Ui {
             } => self.retrying(step, next, of, delay),
             Event::Decision { step, label, goto } => self.decision(step, label, goto),
             Event::RunFinished { .. } => self.run_finished(event),
+            Event::HandedOff { step, note } => self.handed_off(step, note),
         }
     }
 

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use super::{Plan, reachable};
-use crate::book::runbook::{Confirm, Runbook, StepKind};
+use super::{Plan, reachable_until};
+use crate::book::runbook::{Confirm, Runbook, Step, StepKind};
 use crate::diagnostic::did_you_mean;
 use crate::error::Error;
 use crate::prompt::Answers;
@@ -94,10 +94,15 @@ impl Plan {
         seen_calls: &mut HashSet<String>,
     ) {
         let start = start_at.and_then(|s| runbook.step_index(s)).unwrap_or(0);
-        for index in reachable(runbook, start) {
+        // A step answered `handoff` needs nobody, nor do the steps only reached after it.
+        let handed_off = |step: &Step| hands_off(step, answers.get(&format!("{prefix}{}", step.id())));
+        for index in reachable_until(runbook, start, &handed_off) {
             let step = &runbook.steps[index];
             let id = format!("{prefix}{}", step.id());
             let answer = answers.get(&id);
+            if hands_off(step, answer) {
+                continue;
+            }
             if matches!(step.confirmation(), Some(Confirm::Phrase(_))) && answer.is_none() {
                 needs.push(format!("{id}: typed confirmation (--answer {id}=PHRASE)"));
             }
@@ -147,5 +152,21 @@ impl Plan {
                 }
             }
         }
+    }
+}
+
+/// Whether `answer`, given in advance for `step`, hands the run off there (`handoff`, `hand
+/// off`): not at an end, and not at a decision with an option of that label or step id, which
+/// it then picks.
+pub(crate) fn hands_off(step: &Step, answer: Option<&str>) -> bool {
+    let Some(answer) = answer.filter(|a| crate::prompt::is_hand_off(a)) else {
+        return false;
+    };
+    match step.kind() {
+        Some(StepKind::End(_)) => false,
+        Some(StepKind::Choose(options)) => !options
+            .iter()
+            .any(|o| o.label == answer || o.goto.value == answer),
+        _ => true,
     }
 }

@@ -15,6 +15,9 @@ pub(crate) struct Terminal {
     clock: SharedClock,
 }
 
+/// The choice every step prompt offers, just before "Abort the run" (design §19).
+const HAND_OFF: &str = "Hand off (stop here; a colleague resumes the run)";
+
 /// A note or a reason: a paste of several lines taken whole; not empty.
 const MULTI: Field = Field {
     multi: true,
@@ -148,6 +151,22 @@ impl Terminal {
         self.ask(|| line::read(prompt, &state, &|s: &str| s.to_string(), field))
     }
 
+    /// "Hand off": the note for whoever takes over (one line, may be empty), then the walk
+    /// stops (`Error::HandedOff`, which every prompt returns alike and the executor records).
+    fn hand_off(&self) -> Error {
+        let field = Field {
+            multi: false,
+            allow_empty: true,
+        };
+        match self.text("Note for whoever takes over (optional; Enter for none)", field) {
+            Ok(note) => Error::HandedOff(crate::error::HandOff {
+                note: note.trim().to_string(),
+                step: None,
+            }),
+            Err(e) => e,
+        }
+    }
+
     /// A pick from a menu; `None` as `default`: nothing picked until an arrow is pressed.
     fn pick<S: AsRef<str>>(&self, prompt: &str, items: &[S], default: Option<usize>) -> Result<usize, Error> {
         self.ask(|| menu::select(prompt, items, default, false))
@@ -182,8 +201,8 @@ impl Operator for Terminal {
         None
     }
 
-    /// The Shell choice, when offered, comes just before "Abort the run", which stays last: Up
-    /// from the first choice lands on it, and it asks before it aborts.
+    /// The Shell choice, when offered, then "Hand off", come just before "Abort the run", which
+    /// stays last: Up from the first choice lands on it, and it asks before it aborts.
     fn before_run(
         &self,
         command: &str,
@@ -198,12 +217,15 @@ impl Operator for Terminal {
             "Add a note",
         ];
         items.extend(shell);
+        let hand_off_at = items.len();
+        items.push(HAND_OFF);
         items.push("Abort the run");
         let shell_at = shell.map(|_| 5);
         loop {
             let choice = self.pick("What now?", &items, Some(0))?;
             return Ok(match choice {
                 c if Some(c) == shell_at => Before::Shell,
+                c if c == hand_off_at => return Err(self.hand_off()),
                 0 => Before::Run,
                 1 => Before::Skip,
                 2 => match self.edit(command, mask)? {
@@ -253,24 +275,35 @@ impl Operator for Terminal {
         preselected: Option<usize>,
         judged: bool,
     ) -> Result<Option<usize>, Error> {
-        let items: Vec<String> = labels
+        let mut items: Vec<String> = labels
             .iter()
             .map(|(label, goto)| format!("{label}  → {goto}"))
             .collect();
+        // Last, after the options: a decision can be left to whoever takes over.
+        items.push(HAND_OFF.to_string());
         // Not judged (a `when` on an unset variable): no default, so a reflexive
         // Enter picks nothing; an arrow key selects.
         let default = judged.then(|| preselected.unwrap_or(0));
         let choice = self.pick("Decision", &items, default)?;
+        if choice == labels.len() {
+            return Err(self.hand_off());
+        }
         Ok(Some(choice))
     }
 
     fn report(&self, _step: &str) -> Result<Option<Report>, Error> {
         let choice = self.pick(
             "How did it go?",
-            &["Done", "Skip it", "It failed", "Abort the run"],
+            &["Done", "Skip it", "It failed", HAND_OFF, "Abort the run"],
             Some(0),
         )?;
-        Ok([Some(Report::Done), Some(Report::Skip), Some(Report::Failed), None][choice])
+        Ok(match choice {
+            0 => Some(Report::Done),
+            1 => Some(Report::Skip),
+            2 => Some(Report::Failed),
+            3 => return Err(self.hand_off()),
+            _ => None,
+        })
     }
 
     fn after_failure(&self, offered: &FailureChoices<'_>) -> Result<AfterFailure, Error> {
@@ -292,6 +325,7 @@ impl Operator for Terminal {
             Note,
             Abort,
             Shell,
+            HandOff,
         }
         let mut items = Vec::new();
         if approval_refused {
@@ -299,6 +333,7 @@ impl Operator for Terminal {
             // chain: no skip, no mark done, no by hand; a retry asks again.
             items.push(("Retry (a new approval request)".to_string(), Item::Retry));
             items.push(("Go to another step".to_string(), Item::Goto));
+            items.push((HAND_OFF.to_string(), Item::HandOff));
             items.push(("Abort the run".to_string(), Item::Abort));
         } else if let Some(hosts) = failed_hosts {
             items.push((
@@ -321,6 +356,7 @@ impl Operator for Terminal {
             if let Some(shell) = shell {
                 items.push((shell.to_string(), Item::Shell));
             }
+            items.push((HAND_OFF.to_string(), Item::HandOff));
             items.push(("Abort the run".to_string(), Item::Abort));
         }
         let labels: Vec<&str> = items.iter().map(|(label, _)| label.as_str()).collect();
@@ -354,6 +390,7 @@ impl Operator for Terminal {
                 Item::Note => AfterFailure::Note(self.note()?),
                 Item::Abort => AfterFailure::Abort,
                 Item::Shell => AfterFailure::Shell,
+                Item::HandOff => return Err(self.hand_off()),
             });
         }
     }

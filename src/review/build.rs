@@ -150,6 +150,7 @@ impl Builder {
                 account: None,
                 machine: None,
                 host_keys: IndexMap::new(),
+                hand_offs: Vec::new(),
                 unreadable: 0,
             },
             since: 0,
@@ -247,6 +248,13 @@ impl Builder {
         };
         match record {
             Record::RunStarted(started) => self.run_started(&c, started, ts),
+            Record::HandedOff(h) => self.r.hand_offs.push(super::HandOffRow {
+                at_ms: at,
+                at: ts,
+                step: c.step.clone(),
+                operator: c.operator.clone(),
+                note: h.note,
+            }),
             Record::TargetConnected(t) => {
                 if let (Some(host), Some(key)) = (&c.host, t.host_key) {
                     self.r.host_keys.insert(host.clone(), key);
@@ -364,11 +372,16 @@ impl Builder {
             }
             Record::RunResumed(resumed) => {
                 self.walks.push(resumed.unattended);
-                // From the last event before the crash to the resume, nobody was at it: the
-                // step in progress ends at the crash, and the time in between is a gap.
+                // From the last event before the crash (or hand-off, since the last resume) to
+                // the resume, nobody was at it: the step in progress ends there, then a gap.
                 self.close(prev_at);
+                let since = self.resume_gaps.last().map_or(0, |g| g.start_ms + g.ms);
+                let kind = match self.r.hand_offs.last() {
+                    Some(h) if h.at_ms >= since => "hand_off_until_resume",
+                    _ => "crash_until_resume",
+                };
                 self.resume_gaps.push(Gap {
-                    kind: "crash_until_resume".into(),
+                    kind: kind.into(),
                     start_ms: prev_at,
                     ms: at.saturating_sub(prev_at),
                 });

@@ -31,6 +31,10 @@ pub(crate) struct Entry {
     /// Approvals and denials of the two-person rule, with who and why: `restart approved by
     /// bob`, `restart DENIED by carol: deploy freeze`.
     pub approvals: Vec<String>,
+    /// Each hand-off, who, when (UTC) and where, with its note: `alice 2026-11-22 05:01 at
+    /// restart: db team is on it` (design §19).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hand_offs: Vec<String>,
 }
 
 impl Entry {
@@ -62,6 +66,17 @@ impl Entry {
                         Some(why) => format!("{} DENIED by {by}: {why}", a.step),
                         None => format!("{} {} by {by}", a.step, a.decision),
                     }
+                })
+                .collect(),
+            hand_offs: r
+                .hand_offs
+                .iter()
+                .map(|h| {
+                    let when =
+                        h.at.map_or("?".into(), |t| t.format("%Y-%m-%d %H:%M").to_string());
+                    let at = h.step.as_deref().map(|s| format!(" at {s}")).unwrap_or_default();
+                    let note = h.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+                    format!("{} {when}{at}{note}", h.operator)
                 })
                 .collect(),
         }
@@ -125,12 +140,13 @@ pub(crate) fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<Strin
     Ok((runs, warnings))
 }
 
-/// One aligned line per run, under a header.
+/// One aligned line per run, under a header; a column of hand-offs when a run has one.
 pub(crate) fn render(runs: &[Entry]) -> String {
+    let handed_off = runs.iter().any(|e| !e.hand_offs.is_empty());
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|e| {
-            vec![
+            let mut row = vec![
                 e.date
                     .map_or("?".into(), |d| d.format("%Y-%m-%d %H:%M").to_string()),
                 e.runbook.clone(),
@@ -143,25 +159,30 @@ pub(crate) fn render(runs: &[Entry]) -> String {
                 list(&e.deviations),
                 list(&e.approvals),
                 e.run.clone(),
-            ]
+            ];
+            if handed_off {
+                row.insert(10, list(&e.hand_offs));
+            }
+            row
         })
         .collect();
-    super::text::table(
-        &[
-            "date (UTC)",
-            "runbook",
-            "mode",
-            "operator",
-            "duration",
-            "RTO",
-            "outcome",
-            "verdict",
-            "deviations",
-            "approvals",
-            "run",
-        ],
-        &rows,
-    )
+    let mut header = vec![
+        "date (UTC)",
+        "runbook",
+        "mode",
+        "operator",
+        "duration",
+        "RTO",
+        "outcome",
+        "verdict",
+        "deviations",
+        "approvals",
+        "run",
+    ];
+    if handed_off {
+        header.insert(10, "hand-offs");
+    }
+    super::text::table(&header, &rows)
 }
 
 /// `a; b` for a table cell, `-` when empty.

@@ -148,6 +148,8 @@ pub(crate) enum ItemKind {
     FailedAttempt,
     /// A shell opened at the step's prompt; `link` is its recording.
     Shell,
+    /// The run handed off for a colleague to resume (design §19).
+    HandOff,
     /// The two-person rule: a request, an approval, a denial (`granted: false`), a signature
     /// that did not count.
     Approval {
@@ -319,6 +321,16 @@ pub(crate) fn items(r: &Review) -> Vec<Item> {
                 ),
             ));
         }
+    }
+    for h in &r.hand_offs {
+        let visit = h.step.as_ref().and_then(|step| {
+            r.steps
+                .iter()
+                .rposition(|v| v.step == *step && v.start_ms <= h.at_ms)
+        });
+        let note = h.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
+        let text = format!("handed off by {}{note}", h.operator);
+        items.push(item(visit, h.step.as_deref(), h.at_ms, ItemKind::HandOff, text));
     }
     for n in &r.notes {
         items.push(item(

@@ -93,6 +93,7 @@ pub(crate) fn gap_words(kind: &str) -> &str {
     match kind {
         "before_first_step" => "before the first step (detection to launch, pre-flight)",
         "crash_until_resume" => "a crash until the resume",
+        "hand_off_until_resume" => "the hand-off until the resume",
         "after_last_step" => "after the last step",
         other => other,
     }

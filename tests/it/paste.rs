@@ -160,7 +160,7 @@ fn a_paste_at_what_did_it_print_is_one_value_and_answers_nothing_after() {
     );
     insta::assert_snapshot!("paste_answered", rows_from(s, "What did it print?"));
     // Still at the decision: it takes the operator's keys.
-    keys(s, &format!("{DOWN}\r")); // Healthy, from Restart it
+    keys(s, &format!("{UP}\r")); // Healthy, just above Restart it (Hand off is below it)
     s.exp_string("run resolved").unwrap();
     assert_eq!(wait_exit(s), 0);
 }
@@ -261,7 +261,7 @@ fn a_paste_without_brackets_is_flushed_at_the_next_prompt() {
         ["step started check"],
         "a later prompt was answered"
     );
-    keys(s, &format!("{DOWN}\r"));
+    keys(s, &format!("{UP}\r")); // Healthy, just above Restart it
     s.exp_string("run resolved").unwrap();
     assert_eq!(wait_exit(s), 0);
 }

@@ -291,6 +291,7 @@ fn samples() -> Vec<Record> {
             head: "00".repeat(32),
             signature_error: some("e"),
         }),
+        Record::HandedOff(HandedOff { note: some("n") }),
     ]
 }
 

@@ -421,7 +421,7 @@ impl Executor {
                         // so does a SIGTERM while it is asked.
                         match self.operator.report(&id) {
                             Err(Error::Aborted | Error::Stopped(_)) => None,
-                            other => other?,
+                            other => other.map_err(|e| e.handed_off_at(&id))?,
                         }
                     } else {
                         Some(Report::Skip)

@@ -482,6 +482,11 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.seal_record(seal)?;
         }
+        Event::HandedOff { step, note } => {
+            let handed = r::HandedOff { note: note.clone() };
+            // Durable: the colleague's resume starts from it.
+            audit.append_record(&Record::HandedOff(handed), step.as_deref(), None, true)?;
+        }
     }
     Ok(())
 }

@@ -65,4 +65,19 @@ impl Ui {
             esc(shown_path)
         ));
     }
+
+    /// `Event::HandedOff`: where the run stopped and the note, escaped (the note is the
+    /// operator's text: no escape sequence of it reaches the terminal raw).
+    pub(super) fn handed_off(&mut self, step: &Option<String>, note: &Option<String>) {
+        let at = step
+            .as_deref()
+            .map(|s| format!(" at {} {}", self.position(s), esc(s)))
+            .unwrap_or_default();
+        self.line(&format!(
+            "runbook: handed off{at}: nothing is running, the trail stays open"
+        ));
+        if let Some(note) = note {
+            self.line(&format!("    note: {}", esc(note)));
+        }
+    }
 }

@@ -86,6 +86,16 @@ pub(crate) fn lines(r: &Review, unknown: Option<&str>) -> Vec<String> {
             format!("deviation by {}: {}{detail}", esc(&d.operator), esc(&d.kind)),
         ));
     }
+    // The note of a hand-off is what the colleague who takes over reads first.
+    for h in &r.hand_offs {
+        let note = h
+            .note
+            .as_deref()
+            .map(|n| format!(": {}", esc(n)))
+            .unwrap_or_default();
+        let step = h.step.as_deref().map(|s| esc(s).into_owned()).unwrap_or_default();
+        left.push((h.at_ms, step, format!("handed off by {}{note}", esc(&h.operator))));
+    }
     left.sort_by_key(|(at, _, _)| *at);
 
     if visits.is_empty() && left.is_empty() {

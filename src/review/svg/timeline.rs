@@ -174,6 +174,7 @@ fn gap_words(kind: &str, ms: u64) -> String {
     let what = match kind {
         "before_first_step" => "before the first step (the --since lead and pre-flight)",
         "crash_until_resume" => "from the crash to the resume",
+        "hand_off_until_resume" => "from the hand-off to the resume",
         "after_last_step" => "after the last step",
         other => other,
     };
