@@ -260,6 +260,19 @@ impl Screen {
                 "  a torn line {} ({} bytes) was set aside",
                 r.torn_line, r.bytes
             )),
+            Record::HandedOff(r) => out.push(format!(
+                "HANDED OFF by {} at {}{}: the run waits for `runbook resume`",
+                esc(&line.common.operator),
+                if step.is_empty() {
+                    "a prompt".to_string()
+                } else {
+                    format!("step {step}")
+                },
+                r.note
+                    .as_deref()
+                    .map(|n| format!(" ({})", esc(n)))
+                    .unwrap_or_default()
+            )),
             Record::RunFinished(r) => out.extend(sealed(r, &line.common.operator)),
             Record::LockTaken(_)
             | Record::LeaseShared(_)
@@ -267,7 +280,7 @@ impl Screen {
             | Record::RemoteGroupChecked(_)
             | Record::OutputRecovered(_)
             | Record::Checkpoint(_) => {}
-            // A newer writer's event (a hand-off, the mirror lost): named, never hidden.
+            // A newer writer's event: named, never hidden.
             Record::Unknown => out.push(format!("{INDENT}{}", esc(&line.common.event))),
         }
         out.into_iter()

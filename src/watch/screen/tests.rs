@@ -83,3 +83,22 @@ fn the_budget_counts_from_the_start_less_since_and_names_a_due_escalation() {
         "RTO 10m exceeded by 1m30s · escalation due 30s ago: call ops"
     );
 }
+
+#[test]
+fn a_hand_off_names_who_where_and_the_note_escaped() {
+    let lines = shown(&[
+        r#"{"event":"handed off","step":"restore","note":"over to bob\u001b[2J"}"#,
+        r#"{"event":"handed off"}"#,
+    ]);
+    let text = lines.join("\n");
+    assert!(
+        text.contains(
+            r"HANDED OFF by alice at step restore (over to bob\x1b[2J): the run waits for `runbook resume`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("HANDED OFF by alice at a prompt: the run waits"),
+        "{text}"
+    );
+}
