@@ -105,6 +105,8 @@ records! {
     "output recovered" => OutputRecovered(OutputRecovered),
     "checkpoint" => Checkpoint(Checkpoint),
     "run finished" => RunFinished(RunFinished),
+    "mirror lost" => MirrorLost(MirrorLost),
+    "mirror caught up" => MirrorCaughtUp(MirrorCaughtUp),
 }
 
 /// The login of `run started` and `run resumed`; `login` is written as `null` when the uid
@@ -510,6 +512,23 @@ pub struct RunFinished {
     pub events: u64,
     pub head: String,
     pub signature_error: Option<String>,
+}
+
+/// The audit host stopped taking the trail (design §19).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MirrorLost {
+    pub audit_host: String,
+    pub reason: String,
+}
+
+/// The audit host is back and holds the trail again, byte for byte.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MirrorCaughtUp {
+    pub audit_host: String,
+    pub bytes: u64,
+    pub files: u64,
 }
 
 mod line;

@@ -56,6 +56,9 @@ pub(crate) struct Launch {
     pub recap: Vec<String>,
 }
 
+/// How long a run's end waits for the audit host to take what is left (design §19).
+const MIRROR_WAIT: Duration = Duration::from_secs(10);
+
 /// Connects, locks, records, walks and seals; returns the exit code.
 pub(crate) fn launch(l: Launch) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -90,6 +93,7 @@ async fn walk(l: Launch) -> Result<u8> {
         break_lock,
         forks,
         no_shell,
+        audit_host,
         ..
     } = run;
     let runbook = plan.main.runbook.clone();
@@ -98,16 +102,37 @@ async fn walk(l: Launch) -> Result<u8> {
     let fingerprinting = tokio::task::spawn_blocking(move || {
         identity.and_then(|key| crate::audit::sign::fingerprint(&key).ok())
     });
+    let audit_dir = match &trail {
+        Trail::Create { dir, .. } => dir.clone(),
+        Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    // The audit host connects beside the targets (design §19); the run never waits on it.
+    let mut mirror = match audit_host {
+        Some(host) => crate::listen::mirror::Mirror::start(
+            host,
+            ssh.clone(),
+            run_id.clone(),
+            audit_dir.clone(),
+            std::sync::Arc::new(crate::listen::ui::shout),
+        )
+        .map_err(|e| crate::stderr::ewriteln!("runbook: warning: no audit host: {e}"))
+        .ok(),
+        None => None,
+    };
     let transports = connect_all(&plan, &ssh, forks).await?;
+    if let Some(m) = mirror.as_mut()
+        && let Err(why) = m.first_contact().await
+    {
+        crate::stderr::ewriteln!(
+            "runbook: warning: the audit host {} cannot be reached ({why}): the run starts anyway; its trail is kept here and sent there once it can be",
+            m.host()
+        );
+    }
     let client_key = fingerprinting.await.ok().flatten();
     if approvals.needed {
         approvals.own_keys.extend(crate::approval::agent_keys());
         approvals.own_keys.extend(client_key.clone());
     }
-    let audit_dir = match &trail {
-        Trail::Create { dir, .. } => dir.clone(),
-        Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
-    };
     let me = Holder::me(&run_id, &operator_name);
     let canonical = match canonical_targets(&plan, &transports, &ssh) {
         Ok(canonical) => canonical,
@@ -202,6 +227,7 @@ async fn walk(l: Launch) -> Result<u8> {
         notify: notifier,
         traces,
         tally,
+        mirror,
     };
     sink.emit(&opening)?;
     let mut brief = briefing(&plan, mode, since_offset, &canonical, &transports);
@@ -299,6 +325,7 @@ async fn walk(l: Launch) -> Result<u8> {
             // Nothing unrecorded ran: the trail is intact up to here, so the run can go on.
             executor.sink.ui.restore();
             executor.sink.close_notifications(timeout);
+            executor.sink.close_mirror(MIRROR_WAIT);
             close_all(std::mem::take(&mut executor.transports), leases).await;
             drop(lock);
             let resume = format!(
@@ -315,6 +342,7 @@ async fn walk(l: Launch) -> Result<u8> {
     executor.sink.ui.restore();
     let channels = executor.sink.notify.is_some();
     let undelivered = executor.sink.close_notifications(timeout);
+    executor.sink.close_mirror(MIRROR_WAIT);
     if channels && undelivered > 0 {
         crate::stderr::ewriteln!(
             "runbook: warning: {undelivered} notification(s) not delivered (the trail and {run_id}/notifications.jsonl say which and why)"

@@ -291,6 +291,15 @@ fn samples() -> Vec<Record> {
             head: "00".repeat(32),
             signature_error: some("e"),
         }),
+        Record::MirrorLost(MirrorLost {
+            audit_host: "ssh://audit@logs:2222/srv/runs".into(),
+            reason: "the connection ended".into(),
+        }),
+        Record::MirrorCaughtUp(MirrorCaughtUp {
+            audit_host: "ssh://audit@logs:2222/srv/runs".into(),
+            bytes: 1234,
+            files: 2,
+        }),
     ]
 }
 

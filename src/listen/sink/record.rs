@@ -482,6 +482,27 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.seal_record(seal)?;
         }
+        Event::MirrorLost {
+            audit_host, reason, ..
+        } => {
+            let lost = r::MirrorLost {
+                audit_host: audit_host.clone(),
+                reason: reason.clone(),
+            };
+            audit.append_record(&Record::MirrorLost(lost), None, None, false)?;
+        }
+        Event::MirrorCaughtUp {
+            audit_host,
+            bytes,
+            files,
+        } => {
+            let caught = r::MirrorCaughtUp {
+                audit_host: audit_host.clone(),
+                bytes: *bytes,
+                files: *files,
+            };
+            audit.append_record(&Record::MirrorCaughtUp(caught), None, None, false)?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,137 @@
+//! One connection to the audit host: its own OpenSSH master (`Ssh::connect`, the options of
+//! the run's targets) and one long-lived `sh` there (`remote.sh`) that takes frames on its
+//! stdin. Values reach it as positional arguments or as frame data, never as command text.
+
+use std::time::Duration;
+
+use openssh::{ChildStdin, ChildStdout, Session, Stdio};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+
+use crate::script::shell_quote;
+use crate::transport::{AuditHost, Ssh, SshOptions};
+
+const SCRIPT: &str = include_str!("remote.sh");
+
+/// How long an answer may take beyond the time to move the bytes (one more second per MiB).
+pub(super) const ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+pub(super) struct Link {
+    ssh: Ssh,
+    child: openssh::Child<std::sync::Arc<Session>>,
+    stdin: ChildStdin,
+    answers: Lines<BufReader<ChildStdout>>,
+    /// The trail's size on the audit host.
+    pub size: u64,
+}
+
+impl Link {
+    /// Connects and starts the remote side, which says how much of the trail it holds.
+    pub(super) async fn open(host: &AuditHost, opts: &SshOptions, run_id: &str) -> Result<Link, String> {
+        let ssh = Ssh::connect(&host.dest(), opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let command = format!(
+            "exec sh -c {} rb-mirror {} {}",
+            shell_quote(SCRIPT),
+            shell_quote(&host.path),
+            shell_quote(run_id)
+        );
+        let spawned = Session::to_raw_command(ssh.session(), command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await;
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                ssh.close().await;
+                return Err(format!("cannot start the mirror's shell there: {e}"));
+            }
+        };
+        let (Some(stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin().take(), child.stdout().take(), child.stderr().take())
+        else {
+            unreachable!("every pipe was requested");
+        };
+        let mut answers = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(ANSWER_WAIT * 5, answers.next_line()).await;
+        let size = match first {
+            Ok(Ok(Some(line))) => line
+                .strip_prefix("size ")
+                .and_then(|s| s.trim().parse::<u64>().ok()),
+            _ => None,
+        };
+        let Some(size) = size else {
+            let mut said = String::new();
+            let _ = tokio::time::timeout(Duration::from_secs(1), stderr.read_to_string(&mut said)).await;
+            ssh.close().await;
+            let said = said.trim();
+            return Err(if said.is_empty() {
+                format!("the directory `{}` cannot be written there", host.path)
+            } else {
+                format!("the directory `{}` cannot be written there: {said}", host.path)
+            });
+        };
+        Ok(Link {
+            ssh,
+            child,
+            stdin,
+            answers,
+            size,
+        })
+    }
+
+    /// Appends `bytes` to the trail there; the answer is its new size.
+    pub(super) async fn append(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let header = format!("a {}\n", bytes.len());
+        let answer = self.frame(&header, bytes).await?;
+        let size = answer
+            .strip_prefix("ok ")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| format!("unexpected answer `{answer}`"))?;
+        if size != self.size + bytes.len() as u64 {
+            return Err(format!(
+                "its copy of the trail is {size} bytes, not {}",
+                self.size + bytes.len() as u64
+            ));
+        }
+        self.size = size;
+        Ok(())
+    }
+
+    /// Writes the run's output file `name` there (a whole copy: it is closed).
+    pub(super) async fn copy(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        let header = format!("f {} {name}\n", bytes.len());
+        match self.frame(&header, bytes).await?.as_str() {
+            "ok" => Ok(()),
+            other => Err(format!("unexpected answer `{other}`")),
+        }
+    }
+
+    async fn frame(&mut self, header: &str, bytes: &[u8]) -> Result<String, String> {
+        let within = ANSWER_WAIT + Duration::from_secs(bytes.len() as u64 >> 20);
+        let exchange = async {
+            self.stdin.write_all(header.as_bytes()).await?;
+            self.stdin.write_all(bytes).await?;
+            self.stdin.flush().await?;
+            self.answers.next_line().await
+        };
+        match tokio::time::timeout(within, exchange).await {
+            Ok(Ok(Some(answer))) => Ok(answer),
+            Ok(Ok(None)) => Err("the connection ended".into()),
+            Ok(Err(e)) => Err(format!("the connection failed: {e}")),
+            Err(_) => Err(format!("no answer within {} s", within.as_secs())),
+        }
+    }
+
+    /// Ends the remote side (end of file on its stdin) and the connection.
+    pub(super) async fn close(self) {
+        let Link {
+            ssh, child, stdin, ..
+        } = self;
+        drop(stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), ssh.close()).await;
+    }
+}

@@ -1,0 +1,288 @@
+//! The team's audit host (design §19) against a real sshd: the real binary mirrors its trail
+//! there as it goes, byte for byte, with the output files; a step's start is there before its
+//! command runs; a host lost mid-run and back gets what it missed; one unreachable from the
+//! start costs a warning; a secret never reaches it in clear.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::cmd::{bin, runbook};
+use crate::support::sshd::{self, Sshd};
+use crate::support::trail::audit_files;
+use crate::support::wait;
+
+const SECRET: &str = "Mirror-S3cret-4u9";
+
+/// A directory the ssh user owns, as the audit host's PATH.
+fn audit_host_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("rb-audit-host-")
+        .tempdir()
+        .unwrap();
+    let uid = sshd::uid(sshd::USER);
+    std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
+    dir
+}
+
+fn url(sshd: &Sshd, dir: &Path) -> String {
+    format!("ssh://{}@127.0.0.1:{}{}", sshd::USER, sshd.port, dir.display())
+}
+
+fn write(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// The one trail of `audit`, and its run id.
+fn the_trail(audit: &Path) -> (PathBuf, String) {
+    let mut files = audit_files(audit);
+    assert_eq!(files.len(), 1, "one trail in {}", audit.display());
+    let trail = files.pop().unwrap();
+    let run = trail.file_stem().unwrap().to_string_lossy().into_owned();
+    (trail, run)
+}
+
+fn events_named(trail: &Path, name: &str) -> usize {
+    fs::read_to_string(trail)
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].as_str() == Some(name))
+        .count()
+}
+
+/// The mirrored trail and every output file are those of the audit dir, byte for byte, 0640.
+#[track_caller]
+fn assert_mirrored(audit: &Path, host_dir: &Path) {
+    let (trail, run) = the_trail(audit);
+    let copy = host_dir.join(format!("{run}.jsonl"));
+    assert_eq!(
+        fs::read_to_string(&copy).unwrap(),
+        fs::read_to_string(&trail).unwrap(),
+        "the audit host's copy differs"
+    );
+    assert_eq!(fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o640);
+    let outputs: Vec<PathBuf> = fs::read_dir(audit.join(&run))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "out" || e == "log" || e == "cast")
+        })
+        .collect();
+    for local in &outputs {
+        let there = host_dir.join(&run).join(local.file_name().unwrap());
+        assert_eq!(
+            fs::read(&there).unwrap_or_else(|e| panic!("{}: {e}", there.display())),
+            fs::read(local).unwrap(),
+            "{} differs",
+            there.display()
+        );
+        assert_eq!(fs::metadata(&there).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+}
+
+const MIRRORED: &str = r#"
+version: 1
+id: mirrored
+title: Mirrored run
+rto: 2m
+inputs:
+  mirror: {description: The audit host's directory}
+  token: {description: A secret, secret: true}
+steps:
+  - id: probe
+    title: Is my start on the audit host
+    run: grep '"step started"' "$mirror/$run_id.jsonl" | grep -c '"step":"probe"'
+    expect: {stdout: '^1$'}
+  - id: say
+    title: Print something, a secret among it
+    run: printf 'hello %s\n' "$token"; printf 'to stderr\n' >&2
+    uses: [token]
+  - id: done
+    title: Done
+    end: resolved
+"#;
+
+#[test]
+fn a_run_is_mirrored_byte_for_byte_its_starts_before_their_commands() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let audit = work.path().join("audit");
+    let host_dir = audit_host_dir();
+    let file = write(work.path(), "mirrored.yaml", MIRRORED);
+    let out = runbook([
+        "run",
+        file.to_str().unwrap(),
+        "--yes",
+        "--audit-dir",
+        audit.to_str().unwrap(),
+    ])
+    .args(["--audit-host", &url(&sshd, host_dir.path())])
+    .args(sshd.ssh_args())
+    .args(["--set", &format!("mirror={}", host_dir.path().display())])
+    .args(["--set-from", "token=env:MIRROR_TOKEN"])
+    .env("MIRROR_TOKEN", SECRET)
+    .expect_code(0);
+    assert!(!out.stderr.contains("warning"), "no warning: {}", out.stderr);
+    let (trail, run) = the_trail(&audit);
+    assert_eq!(events_named(&trail, "mirror lost"), 0);
+    assert_mirrored(&audit, host_dir.path());
+    // The probe saw its own start there (its expect held, and its output says so).
+    let probe = fs::read_dir(host_dir.path().join(&run))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("probe"))
+        .expect("the probe's output on the audit host");
+    assert_eq!(fs::read_to_string(probe).unwrap(), "1\n");
+    // The secret never reached the audit host in clear.
+    for entry in walk(host_dir.path()) {
+        let bytes = fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "{} holds the secret",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+const GATED: &str = r#"
+version: 1
+id: gated
+title: Audit host lost and back
+rto: 2m
+inputs:
+  mirror: {description: The audit host's directory}
+  gates: {description: Where the test opens the gates}
+steps:
+  - id: hold
+    title: Wait for the first gate
+    run: until [ -e "$gates/one" ]; do sleep 0.02; done; echo held
+  - id: away
+    title: Wait for the second gate
+    run: until [ -e "$gates/two" ]; do sleep 0.02; done; echo away
+  - id: seen
+    title: Wait until my start is on the audit host again
+    run: |
+      i=0
+      until grep '"step started"' "$mirror/$run_id.jsonl" | grep -q '"step":"seen"'; do
+        i=$((i + 1)); [ "$i" -lt 1500 ] || exit 9; sleep 0.02
+      done
+      echo seen
+  - id: done
+    title: Done
+    end: resolved
+"#;
+
+#[test]
+fn an_audit_host_lost_mid_run_gets_what_it_missed_once_back() {
+    let mut sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let audit = work.path().join("audit");
+    let gates = work.path().join("gates");
+    fs::create_dir(&gates).unwrap();
+    let host_dir = audit_host_dir();
+    let file = write(work.path(), "gated.yaml", GATED);
+    let stderr_path = work.path().join("stderr");
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--yes",
+            "--audit-dir",
+            audit.to_str().unwrap(),
+        ])
+        .args(["--audit-host", &url(&sshd, host_dir.path())])
+        .args(sshd.ssh_args())
+        .args(["--set", &format!("mirror={}", host_dir.path().display())])
+        .args(["--set", &format!("gates={}", gates.display())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    // `hold` started, and the audit host has its start: then the host goes away.
+    wait::until(Duration::from_secs(30), "`hold` mirrored as started", || {
+        audit_files(host_dir.path()).first().is_some_and(|copy| {
+            fs::read_to_string(copy)
+                .unwrap_or_default()
+                .contains("\"step\":\"hold\"")
+        })
+    });
+    sshd.stop();
+    fs::write(gates.join("one"), "").unwrap();
+    // Its finish cannot be sent: the run says so, loudly, and goes on to `away`.
+    wait::for_text(&stderr_path, "is lost");
+    sshd.restart();
+    fs::write(gates.join("two"), "").unwrap();
+    let code = wait::exit(&mut child, Duration::from_secs(60));
+    let said = fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(said.matches("is lost").count(), 1, "said once: {said}");
+    let (trail, _) = the_trail(&audit);
+    let events = fs::read_to_string(&trail).unwrap();
+    assert_eq!(events_named(&trail, "mirror lost"), 1, "{events}");
+    assert_eq!(events_named(&trail, "mirror caught up"), 1, "{events}\n{said}");
+    assert_mirrored(&audit, host_dir.path());
+}
+
+#[test]
+fn an_audit_host_unreachable_from_the_start_costs_a_warning() {
+    let work = tempfile::tempdir().unwrap();
+    let audit = work.path().join("audit");
+    let file = write(
+        work.path(),
+        "plain.yaml",
+        "version: 1\nid: plain\ntitle: Plain\nrto: 1m\nsteps:\n  - {id: one, title: One, run: echo one}\n  - {id: done, title: Done, end: resolved}\n",
+    );
+    let port = crate::support::http::closed_port();
+    let out = runbook([
+        "run",
+        file.to_str().unwrap(),
+        "--yes",
+        "--audit-dir",
+        audit.to_str().unwrap(),
+    ])
+    .env(
+        "RUNBOOK_AUDIT_HOST",
+        format!("ssh://nobody@127.0.0.1:{port}/srv/runs"),
+    )
+    .expect_code(0);
+    assert_eq!(
+        out.stderr.matches("the run starts anyway").count(),
+        1,
+        "one warning: {}",
+        out.stderr
+    );
+    let (trail, _) = the_trail(&audit);
+    assert_eq!(events_named(&trail, "mirror lost"), 1);
+    assert_eq!(events_named(&trail, "run finished"), 1);
+}
+
+#[test]
+fn a_wrong_audit_host_url_is_refused_naming_the_problem() {
+    for (url, problem) in [
+        ("audit@h/srv", "does not start with `ssh://`"),
+        ("ssh://audit@h", "PATH after the host is missing"),
+        ("ssh://h/srv", "USER before `@` is missing"),
+    ] {
+        let out = runbook(["list", "--audit-host", url]).expect_code(2);
+        assert!(out.stderr.contains(problem), "{url}: {}", out.stderr);
+    }
+}
