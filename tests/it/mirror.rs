@@ -286,3 +286,193 @@ fn a_wrong_audit_host_url_is_refused_naming_the_problem() {
         assert!(out.stderr.contains(problem), "{url}: {}", out.stderr);
     }
 }
+
+const STALLED: &str = r#"
+version: 1
+id: stalled
+title: Audit host stalled
+rto: 2m
+inputs:
+  gates: {description: Where the test opens the gate}
+steps:
+  - id: hold
+    title: Wait for the gate
+    run: until [ -e "$gates/one" ]; do sleep 0.02; done; echo held
+  - id: next
+    title: Runs although the audit host does not answer
+    run: date +%s%3N
+  - id: done
+    title: Done
+    end: resolved
+"#;
+
+/// An audit host that stops answering (a frozen link, not a closed one) holds a step's command
+/// back at most the bounded acknowledgement, then the mirror is lost and the run goes on.
+#[test]
+fn a_stalled_audit_host_holds_a_step_back_at_most_its_bound() {
+    let sshd = Sshd::start();
+    let proxy = crate::support::proxy::Proxy::start(sshd.port);
+    let work = tempfile::tempdir().unwrap();
+    let audit = work.path().join("audit");
+    let gates = work.path().join("gates");
+    fs::create_dir(&gates).unwrap();
+    let host_dir = audit_host_dir();
+    // The server's key under the proxy's address.
+    let known_hosts = work.path().join("known_hosts");
+    fs::write(
+        &known_hosts,
+        format!("[127.0.0.1]:{} {}\n", proxy.port, sshd.host_key),
+    )
+    .unwrap();
+    let file = write(work.path(), "stalled.yaml", STALLED);
+    let stderr_path = work.path().join("stderr");
+    let url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        sshd::USER,
+        proxy.port,
+        host_dir.path().display()
+    );
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--yes",
+            "--audit-dir",
+            audit.to_str().unwrap(),
+        ])
+        .args(["--audit-host", &url, "--identity"])
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(&known_hosts)
+        .args(["--set", &format!("gates={}", gates.display())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    wait::until(Duration::from_secs(30), "`hold` mirrored as started", || {
+        audit_files(host_dir.path()).first().is_some_and(|copy| {
+            fs::read_to_string(copy)
+                .unwrap_or_default()
+                .contains("\"step\":\"hold\"")
+        })
+    });
+    proxy.stall();
+    fs::write(gates.join("one"), "").unwrap();
+    let code = wait::exit(&mut child, Duration::from_secs(60));
+    let said = fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("is lost"), "{said}");
+    let (trail, run) = the_trail(&audit);
+    assert_eq!(events_named(&trail, "mirror lost"), 1);
+    // `next` ran within the bound of its start (2 s, with room for a slow machine).
+    let started = crate::support::trail::events(&trail)
+        .into_iter()
+        .find(|e| e["event"] == "step started" && e["step"] == "next")
+        .expect("`next` started");
+    let started_ms = chrono::DateTime::parse_from_rfc3339(started["ts"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let output = fs::read_dir(audit.join(&run))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("next"))
+        .expect("`next`'s output");
+    let ran_ms: i64 = fs::read_to_string(output).unwrap().trim().parse().unwrap();
+    let held = ran_ms - started_ms;
+    assert!((0..3500).contains(&held), "`next` ran {held} ms after its start");
+}
+
+const PLAIN: &str = "version: 1\nid: plain\ntitle: Plain\nrto: 1m\nsteps:\n  - {id: one, title: One, run: echo one}\n  - {id: done, title: Done, end: resolved}\n";
+
+/// The flag wins over the environment, the environment over the inventory; the inventory's
+/// alone is used; a wrong one there is refused where it is written.
+#[test]
+fn the_audit_host_comes_from_the_flag_then_the_environment_then_the_inventory() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let file = write(work.path(), "plain.yaml", PLAIN);
+    let closed = format!(
+        "ssh://nobody@127.0.0.1:{}/srv",
+        crate::support::http::closed_port()
+    );
+    let host_dir = audit_host_dir();
+    let good = url(&sshd, host_dir.path());
+    let inventory = |name: &str, url: &str| write(work.path(), name, &format!("audit_host: {url}\n"));
+    let cases = [
+        (
+            "flag over env",
+            Some(good.as_str()),
+            Some(closed.as_str()),
+            None,
+            true,
+        ),
+        (
+            "env over inventory",
+            None,
+            Some(good.as_str()),
+            Some(closed.as_str()),
+            true,
+        ),
+        ("inventory alone", None, None, Some(good.as_str()), true),
+        (
+            "flag over inventory",
+            Some(closed.as_str()),
+            None,
+            Some(good.as_str()),
+            false,
+        ),
+    ];
+    for (i, (case, flag, env, inv, mirrored)) in cases.into_iter().enumerate() {
+        let audit = work.path().join(format!("audit-{i}"));
+        let mut run = runbook([
+            "run",
+            file.to_str().unwrap(),
+            "--yes",
+            "--audit-dir",
+            audit.to_str().unwrap(),
+        ])
+        .args(sshd.ssh_args())
+        .env_remove("RUNBOOK_AUDIT_HOST");
+        if let Some(flag) = flag {
+            run = run.args(["--audit-host", flag]);
+        }
+        if let Some(env) = env {
+            run = run.env("RUNBOOK_AUDIT_HOST", env);
+        }
+        if let Some(inv) = inv {
+            run = run
+                .arg("--inventory")
+                .arg(inventory(&format!("inv-{i}.yaml"), inv));
+        }
+        let out = run.expect_code(0);
+        let (_, id) = the_trail(&audit);
+        assert_eq!(
+            host_dir.path().join(format!("{id}.jsonl")).exists(),
+            mirrored,
+            "{case}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            out.stderr.contains("cannot be reached"),
+            !mirrored,
+            "{case}: {}",
+            out.stderr
+        );
+    }
+    let bad = inventory("bad.yaml", "ssh://audit@h");
+    let out = runbook([
+        "run",
+        file.to_str().unwrap(),
+        "--yes",
+        "--inventory",
+        bad.to_str().unwrap(),
+    ])
+    .env_remove("RUNBOOK_AUDIT_HOST")
+    .expect_code(2);
+    assert!(
+        out.stderr.contains("bad.yaml:1:") && out.stderr.contains("PATH after the host is missing"),
+        "{}",
+        out.stderr
+    );
+}
