@@ -82,22 +82,28 @@ impl Link {
         })
     }
 
-    /// Appends `bytes` to the trail there; the answer is its new size.
+    /// Appends whole trail lines (each ending in `\n`) there: the warm path, no process
+    /// started there.
+    pub(super) async fn lines(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let count = bytes.iter().filter(|b| **b == b'\n').count();
+        let header = format!("l {count}\n");
+        self.appended(&header, bytes).await
+    }
+
+    /// Appends any bytes to the trail there (catching up, maybe from within a line).
     pub(super) async fn append(&mut self, bytes: &[u8]) -> Result<(), String> {
         let header = format!("a {}\n", bytes.len());
-        let answer = self.frame(&header, bytes).await?;
-        let size = answer
-            .strip_prefix("ok ")
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| format!("unexpected answer `{answer}`"))?;
-        if size != self.size + bytes.len() as u64 {
-            return Err(format!(
-                "its copy of the trail is {size} bytes, not {}",
-                self.size + bytes.len() as u64
-            ));
+        self.appended(&header, bytes).await
+    }
+
+    async fn appended(&mut self, header: &str, bytes: &[u8]) -> Result<(), String> {
+        match self.frame(header, bytes).await?.as_str() {
+            "ok" => {
+                self.size += bytes.len() as u64;
+                Ok(())
+            }
+            other => Err(format!("unexpected answer `{other}`")),
         }
-        self.size = size;
-        Ok(())
     }
 
     /// Writes the run's output file `name` there (a whole copy: it is closed).

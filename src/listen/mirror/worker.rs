@@ -17,6 +17,9 @@ use crate::transport::{AuditHost, SshOptions};
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(4);
 
+/// What the seal's line holds: every output file goes before it.
+const SEAL: &str = "\"event\":\"run finished\"";
+
 /// The most trail bytes sent in one frame while catching up.
 const CATCH_UP_FRAME: usize = 1 << 20;
 
@@ -74,9 +77,23 @@ impl Worker {
     pub(super) async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<Msg>) {
         let mut pause = RETRY_FIRST;
         let mut next_try = Instant::now();
+        let mut held_back: Option<Msg> = None;
         self.connect().await;
         loop {
-            let msg = if self.link.is_some() || self.broken {
+            let msg = if let Some(msg) = held_back.take() {
+                Some(msg)
+            } else if self.link.is_some() && self.files_sent < self.files.len() {
+                // Output files go when nothing else waits: a step's start never queues
+                // behind a copy for long.
+                match inbox.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        self.copy_files(1).await;
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            } else if self.link.is_some() || self.broken {
                 inbox.recv().await
             } else {
                 match tokio::time::timeout_at(next_try, inbox.recv()).await {
@@ -93,8 +110,24 @@ impl Worker {
                 }
             };
             match msg {
-                Some(Msg::Lines { end, bytes }) => self.lines(end, bytes).await,
+                Some(Msg::Lines { mut end, mut bytes }) => {
+                    // Whatever came meanwhile goes in the same frame.
+                    while let Ok(next) = inbox.try_recv() {
+                        match next {
+                            Msg::Lines { end: e, bytes: b } => {
+                                end = e;
+                                bytes.extend_from_slice(&b);
+                            }
+                            other => {
+                                held_back = Some(other);
+                                break;
+                            }
+                        }
+                    }
+                    self.lines(end, bytes).await;
+                }
                 Some(Msg::Settle(done)) => {
+                    self.copy_files(usize::MAX).await;
                     let _ = done.send(());
                 }
                 Some(Msg::Finish { by, done }) => {
@@ -160,7 +193,7 @@ impl Worker {
             }
         }
         let files = self.files.len() - self.files_sent;
-        if !self.copy_files().await {
+        if !self.copy_files(usize::MAX).await {
             return false;
         }
         let size = self.link.as_ref().map_or(0, |l| l.size);
@@ -181,25 +214,30 @@ impl Worker {
         }
     }
 
-    /// A batch of lines: their output files noted, then sent when connected.
+    /// A batch of lines: their output files noted, then sent when connected (the seal only
+    /// after every output file).
     async fn lines(&mut self, end: u64, bytes: Vec<u8>) {
         let start = end.saturating_sub(bytes.len() as u64);
         self.covered = end;
         self.note_files(&bytes);
-        let Some(link) = self.link.as_mut() else {
+        let Some(size) = self.link.as_ref().map(|l| l.size) else {
             return;
         };
         // Not where the audit host's copy ends (a resumed run's first lines): from the file.
-        if link.size != start {
+        if size != start {
             self.catch_up().await;
             return;
         }
-        match link.append(&bytes).await {
+        let sealing = bytes.windows(SEAL.len()).any(|w| w == SEAL.as_bytes());
+        if sealing && !self.copy_files(usize::MAX).await {
+            return;
+        }
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        match link.lines(&bytes).await {
             Ok(()) => {
-                let size = link.size;
-                if self.copy_files().await {
-                    self.held.send_replace(size);
-                }
+                self.held.send_replace(link.size);
             }
             Err(why) => self.lose(why),
         }
@@ -225,8 +263,11 @@ impl Worker {
         }
     }
 
-    async fn copy_files(&mut self) -> bool {
-        while self.files_sent < self.files.len() {
+    /// Copies up to `most` of the output files not there yet; whether the link still holds.
+    async fn copy_files(&mut self, most: usize) -> bool {
+        let mut copied = 0;
+        while self.files_sent < self.files.len() && copied < most {
+            copied += 1;
             let name = self.files[self.files_sent].clone();
             let path = self.audit_dir.join(&self.run_id).join(&name);
             let copied = match std::fs::read(&path) {
@@ -269,6 +310,9 @@ impl Worker {
     async fn finish(&mut self, by: Instant) -> Result<(), String> {
         if self.link.is_none() && !self.broken {
             let _ = tokio::time::timeout_at(by, self.connect()).await;
+        }
+        if self.link.is_some() {
+            let _ = tokio::time::timeout_at(by, self.copy_files(usize::MAX)).await;
         }
         match &self.link {
             Some(link) if link.size == self.covered && self.files_sent == self.files.len() => Ok(()),
