@@ -56,6 +56,9 @@ pub(crate) struct Launch {
     pub recap: Vec<String>,
 }
 
+/// How long a run's start waits for the audit host's first answer before it goes on without.
+const FIRST_CONTACT_WAIT: Duration = Duration::from_secs(3);
+
 /// How long a run's end waits for the audit host to take what is left (design §19).
 const MIRROR_WAIT: Duration = Duration::from_secs(10);
 
@@ -120,13 +123,18 @@ async fn walk(l: Launch) -> Result<u8> {
         None => None,
     };
     let transports = connect_all(&plan, &ssh, forks).await?;
-    if let Some(m) = mirror.as_mut()
-        && let Err(why) = m.first_contact().await
-    {
-        crate::stderr::ewriteln!(
-            "runbook: warning: the audit host {} cannot be reached ({why}): the run starts anyway; its trail is kept here and sent there once it can be",
-            m.host()
-        );
+    if let Some(m) = mirror.as_mut() {
+        let why = match tokio::time::timeout(FIRST_CONTACT_WAIT, m.first_contact()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(why)) => Some(why),
+            Err(_) => Some(format!("no answer within {} s", FIRST_CONTACT_WAIT.as_secs())),
+        };
+        if let Some(why) = why {
+            crate::stderr::ewriteln!(
+                "runbook: warning: the audit host {} cannot be reached ({why}): the run starts anyway; its trail is kept here and sent there once it can be",
+                m.host()
+            );
+        }
     }
     let client_key = fingerprinting.await.ok().flatten();
     if approvals.needed {
