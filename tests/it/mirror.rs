@@ -476,3 +476,74 @@ fn the_audit_host_comes_from_the_flag_then_the_environment_then_the_inventory() 
         out.stderr
     );
 }
+
+const RESUMED: &str = r#"
+version: 1
+id: resumed
+title: Killed and resumed
+rto: 2m
+inputs:
+  gates: {description: Where the test opens the gate}
+steps:
+  - id: hold
+    title: Wait for the gate
+    idempotent: true
+    run: until [ -e "$gates/one" ]; do sleep 0.02; done; echo held
+  - id: done
+    title: Done
+    end: resolved
+"#;
+
+/// A run killed mid-step and resumed on: the resumed process mirrors on from where the audit
+/// host's copy ends, and at the seal that copy is the local trail, byte for byte.
+#[test]
+fn a_resumed_run_mirrors_on_from_where_the_audit_host_stopped() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let audit = work.path().join("audit");
+    let gates = work.path().join("gates");
+    fs::create_dir(&gates).unwrap();
+    let host_dir = audit_host_dir();
+    let file = write(work.path(), "resumed.yaml", RESUMED);
+    let host = url(&sshd, host_dir.path());
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--yes",
+            "--audit-dir",
+            audit.to_str().unwrap(),
+        ])
+        .args(["--audit-host", &host])
+        .args(sshd.ssh_args())
+        .args(["--set", &format!("gates={}", gates.display())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait::until(Duration::from_secs(30), "`hold` mirrored as started", || {
+        audit_files(host_dir.path()).first().is_some_and(|copy| {
+            fs::read_to_string(copy)
+                .unwrap_or_default()
+                .contains("\"step\":\"hold\"")
+        })
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    fs::write(gates.join("one"), "").unwrap();
+    let (trail, _) = the_trail(&audit);
+    let out = runbook([
+        "resume",
+        trail.to_str().unwrap(),
+        "--yes",
+        "--audit-dir",
+        audit.to_str().unwrap(),
+    ])
+    .args(["--audit-host", &host])
+    .args(sshd.ssh_args())
+    .expect_code(0);
+    assert!(!out.stderr.contains("audit host"), "{}", out.stderr);
+    assert_eq!(events_named(&trail, "run resumed"), 1);
+    assert_mirrored(&audit, host_dir.path());
+}
