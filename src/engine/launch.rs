@@ -56,12 +56,6 @@ pub(crate) struct Launch {
     pub recap: Vec<String>,
 }
 
-/// How long a run's start waits for the audit host's first answer before it goes on without.
-const FIRST_CONTACT_WAIT: Duration = Duration::from_secs(3);
-
-/// How long a run's end waits for the audit host to take what is left (design §19).
-const MIRROR_WAIT: Duration = Duration::from_secs(10);
-
 /// Connects, locks, records, walks and seals; returns the exit code.
 pub(crate) fn launch(l: Launch) -> Result<u8> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -109,33 +103,11 @@ async fn walk(l: Launch) -> Result<u8> {
         Trail::Create { dir, .. } => dir.clone(),
         Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
     };
-    // The audit host connects beside the targets (design §19); the run never waits on it.
-    let mut mirror = match audit_host {
-        Some(host) => crate::listen::mirror::Mirror::start(
-            host,
-            ssh.clone(),
-            run_id.clone(),
-            audit_dir.clone(),
-            std::sync::Arc::new(crate::listen::ui::shout),
-        )
-        .map_err(|e| crate::stderr::ewriteln!("runbook: warning: no audit host: {e}"))
-        .ok(),
-        None => None,
-    };
-    let transports = connect_all(&plan, &ssh, forks).await?;
-    if let Some(m) = mirror.as_mut() {
-        let why = match tokio::time::timeout(FIRST_CONTACT_WAIT, m.first_contact()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(why)) => Some(why),
-            Err(_) => Some(format!("no answer within {} s", FIRST_CONTACT_WAIT.as_secs())),
-        };
-        if let Some(why) = why {
-            crate::stderr::ewriteln!(
-                "runbook: warning: the audit host {} cannot be reached ({why}): the run starts anyway; its trail is kept here and sent there once it can be",
-                m.host()
-            );
-        }
-    }
+    // The audit host connects beside the targets, bounded (design §19).
+    let mirror =
+        crate::listen::mirror::begin(audit_host, &ssh, &run_id, &audit_dir, crate::listen::ui::shout);
+    let (transports, mirror) = tokio::join!(connect_all(&plan, &ssh, forks), mirror);
+    let transports = transports?;
     let client_key = fingerprinting.await.ok().flatten();
     if approvals.needed {
         approvals.own_keys.extend(crate::approval::agent_keys());
@@ -333,7 +305,7 @@ async fn walk(l: Launch) -> Result<u8> {
             // Nothing unrecorded ran: the trail is intact up to here, so the run can go on.
             executor.sink.ui.restore();
             executor.sink.close_notifications(timeout);
-            executor.sink.close_mirror(MIRROR_WAIT);
+            executor.sink.close_mirror();
             close_all(std::mem::take(&mut executor.transports), leases).await;
             drop(lock);
             let resume = format!(
@@ -350,7 +322,7 @@ async fn walk(l: Launch) -> Result<u8> {
     executor.sink.ui.restore();
     let channels = executor.sink.notify.is_some();
     let undelivered = executor.sink.close_notifications(timeout);
-    executor.sink.close_mirror(MIRROR_WAIT);
+    executor.sink.close_mirror();
     if channels && undelivered > 0 {
         crate::stderr::ewriteln!(
             "runbook: warning: {undelivered} notification(s) not delivered (the trail and {run_id}/notifications.jsonl say which and why)"

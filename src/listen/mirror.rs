@@ -16,6 +16,12 @@ use crate::transport::{AuditHost, SshOptions};
 mod link;
 mod worker;
 
+/// How long a run's start waits for the audit host's first answer before it goes on without.
+const FIRST_CONTACT_WAIT: Duration = Duration::from_secs(3);
+
+/// How long a run's end waits for the audit host to take what is left.
+pub(crate) const FINISH_WAIT: Duration = Duration::from_secs(10);
+
 /// How long the seal waits for the mirror to settle (`Mirror::settle`).
 pub(crate) const SETTLE_WAIT: Duration = Duration::from_secs(3);
 
@@ -36,6 +42,29 @@ enum Msg {
         by: Instant,
         done: std::sync::mpsc::Sender<Result<(), String>>,
     },
+}
+
+/// A run's mirror when it has an audit host: started, and its first contact awaited (bounded),
+/// or nothing but a warning when even its thread cannot start.
+pub(crate) async fn begin(
+    host: Option<AuditHost>,
+    ssh: &SshOptions,
+    run_id: &str,
+    audit_dir: &std::path::Path,
+    shout: fn(&str),
+) -> Option<Mirror> {
+    let started = Mirror::start(
+        host?,
+        ssh.clone(),
+        run_id.to_string(),
+        audit_dir.to_path_buf(),
+        Arc::new(shout),
+    );
+    let mut mirror = started
+        .map_err(|e| crate::stderr::ewriteln!("runbook: warning: no audit host: {e}"))
+        .ok()?;
+    mirror.greet().await;
+    Some(mirror)
 }
 
 pub(crate) struct Mirror {
@@ -91,12 +120,26 @@ impl Mirror {
         })
     }
 
+    /// Waits (at most `FIRST_CONTACT_WAIT`) for the first contact, and says once when the
+    /// audit host cannot be reached: the run starts anyway.
+    async fn greet(&mut self) {
+        let why = match tokio::time::timeout(FIRST_CONTACT_WAIT, self.first_contact()).await {
+            Ok(Ok(())) => return,
+            Ok(Err(why)) => why,
+            Err(_) => format!("no answer within {} s", FIRST_CONTACT_WAIT.as_secs()),
+        };
+        crate::stderr::ewriteln!(
+            "runbook: warning: the audit host {} cannot be reached ({why}): the run starts anyway; its trail is kept here and sent there once it can be",
+            self.host
+        );
+    }
+
     pub(crate) fn host(&self) -> &AuditHost {
         &self.host
     }
 
     /// The outcome of the first connection (once).
-    pub(crate) async fn first_contact(&mut self) -> Result<(), String> {
+    async fn first_contact(&mut self) -> Result<(), String> {
         match self.first.take() {
             Some(first) => first
                 .await

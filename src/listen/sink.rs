@@ -120,13 +120,13 @@ impl Sink {
         Ok(())
     }
 
-    /// At the end of the run: what is left sent to the audit host, within `within`.
-    pub(crate) fn close_mirror(&mut self, within: std::time::Duration) {
+    /// At the end of the run: what is left sent to the audit host (`mirror::FINISH_WAIT`).
+    pub(crate) fn close_mirror(&mut self) {
         let Some(mirror) = self.mirror.take() else {
             return;
         };
         let host = mirror.host().to_string();
-        if let Err(why) = mirror.finish(within) {
+        if let Err(why) = mirror.finish(crate::listen::mirror::FINISH_WAIT) {
             crate::stderr::ewriteln!(
                 "runbook: warning: the audit host {host} does not have all of this run ({why}); the local trail is whole: copy it there by hand"
             );

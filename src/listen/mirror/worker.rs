@@ -37,6 +37,9 @@ pub(super) struct Worker {
     covered: u64,
     /// The output files the trail names as closed, in order, and how many of them are there.
     files: Vec<String>,
+    named: std::collections::HashSet<String>,
+    /// A resumed run's lines before this process: read once for the files they name.
+    scanned: bool,
     files_sent: usize,
     /// Said lost and not caught up since.
     lost: bool,
@@ -68,6 +71,8 @@ impl Worker {
             link: None,
             covered: 0,
             files: Vec::new(),
+            named: Default::default(),
+            scanned: false,
             files_sent: 0,
             lost: false,
             broken: false,
@@ -219,6 +224,14 @@ impl Worker {
     async fn lines(&mut self, end: u64, bytes: Vec<u8>) {
         let start = end.saturating_sub(bytes.len() as u64);
         self.covered = end;
+        if !std::mem::replace(&mut self.scanned, true)
+            && start > 0
+            && let Ok(before) = read_range(&self.trail_path(), 0, start)
+        {
+            // The outputs of the run so far (another process's, or a crash's recovered ones):
+            // copied again, the copy there may be missing or cut.
+            self.note_files(&before);
+        }
         self.note_files(&bytes);
         let Some(size) = self.link.as_ref().map(|l| l.size) else {
             return;
@@ -257,7 +270,9 @@ impl Worker {
             else {
                 continue;
             };
-            if let Some(name) = path.strip_prefix(&prefix).filter(|n| is_plain_name(n)) {
+            if let Some(name) = path.strip_prefix(&prefix).filter(|n| is_plain_name(n))
+                && self.named.insert(name.to_string())
+            {
                 self.files.push(name.to_string());
             }
         }
