@@ -141,7 +141,11 @@ fn a_run_is_mirrored_byte_for_byte_its_starts_before_their_commands() {
     // The copy verifies on its own: chain, seal and every output.
     let copy = host_dir.path().join(format!("{run}.jsonl"));
     let verified = runbook(["audit", "verify", copy.to_str().unwrap()]).expect_code(0);
-    assert!(verified.stdout.contains("intact and sealed"), "{}", verified.stdout);
+    assert!(
+        verified.stdout.contains("intact and sealed"),
+        "{}",
+        verified.stdout
+    );
     // The secret never reached the audit host in clear.
     for entry in walk(host_dir.path()) {
         let bytes = fs::read(&entry).unwrap();

@@ -20,6 +20,9 @@ const RETRY_MAX: Duration = Duration::from_secs(4);
 /// What the seal's line holds: every output file goes before it.
 const SEAL: &str = "\"event\":\"run finished\"";
 
+/// What a line that accounts for an output file holds.
+const OUTPUT: &str = "\"output\":{";
+
 /// The most trail bytes sent in one frame while catching up.
 const CATCH_UP_FRAME: usize = 1 << 20;
 
@@ -259,7 +262,9 @@ impl Worker {
     /// The output files each line says are closed: a step's, a shell's recording.
     fn note_files(&mut self, bytes: &[u8]) {
         let prefix = format!("{}/", self.run_id);
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        // Only the few lines that account for a file are parsed.
+        let names_one = |l: &&[u8]| l.windows(OUTPUT.len()).any(|w| w == OUTPUT.as_bytes());
+        for line in bytes.split(|b| *b == b'\n').filter(names_one) {
             let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) else {
                 continue;
             };
