@@ -19,7 +19,7 @@ const SECRET: &str = "Mirror-S3cret-4u9";
 /// A directory the ssh user owns, as the audit host's PATH.
 fn audit_host_dir() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
-        .prefix("rb-audit-host-")
+        .prefix("audit-host-")
         .tempdir()
         .unwrap();
     let uid = sshd::uid(sshd::USER);
