@@ -29,11 +29,11 @@ impl Sink {
     /// Records an event without showing it (what the operator need not see as it happens).
     pub(crate) fn record_only(&mut self, event: &Event) -> Result<(), Error> {
         self.chain_deliveries()?;
-        self.mirror_news()?;
         if let Some(audit) = self.audit.as_mut() {
             record(audit, event)?;
         }
         self.tally_written();
+        self.mirror_news()?;
         Ok(())
     }
 
@@ -41,7 +41,6 @@ impl Sink {
     /// must never run.
     pub(crate) fn emit(&mut self, event: &Event) -> Result<(), Error> {
         self.chain_deliveries()?;
-        self.mirror_news()?;
         self.tally_written();
         // The seal records the steps over target as the trail so far counts them.
         let sealing = matches!(event, Event::RunFinished { .. }).then(|| self.timed(event));
@@ -53,6 +52,8 @@ impl Sink {
             record(audit, sealing.as_ref().unwrap_or(event))?;
         }
         self.tally_written();
+        // After the event: a trail's opening (`run started`) stays its first line.
+        self.mirror_news()?;
         // The listeners get the times as the review of the trail, this line included, counts.
         let timed = match event {
             Event::StepFinished { .. } | Event::FleetFinished { .. } | Event::RunFinished { .. } => {
@@ -89,7 +90,7 @@ impl Sink {
         }
     }
 
-    /// Records what befell the mirror since the last event (`mirror lost`, `mirror caught
+    /// Records what befell the mirror since the event before (`mirror lost`, `mirror caught
     /// up`): the loss was said loudly when it happened, the catching up is shown now.
     fn mirror_news(&mut self) -> Result<(), Error> {
         let Some(mirror) = &self.mirror else {

@@ -18,10 +18,7 @@ const SECRET: &str = "Mirror-S3cret-4u9";
 
 /// A directory the ssh user owns, as the audit host's PATH.
 fn audit_host_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("audit-host-")
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("audit-host-").tempdir().unwrap();
     let uid = sshd::uid(sshd::USER);
     std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
     dir
@@ -281,6 +278,10 @@ fn an_audit_host_unreachable_from_the_start_costs_a_warning() {
     let (trail, _) = the_trail(&audit);
     assert_eq!(events_named(&trail, "mirror lost"), 1);
     assert_eq!(events_named(&trail, "run finished"), 1);
+    // The trail still opens with its start, and verifies.
+    let first = crate::support::trail::events(&trail).remove(0);
+    assert_eq!(first["event"], "run started");
+    runbook(["audit", "verify", trail.to_str().unwrap()]).expect_code(0);
 }
 
 #[test]
