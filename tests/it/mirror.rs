@@ -99,6 +99,18 @@ steps:
     title: Print something, a secret among it
     run: printf 'hello %s\n' "$token"; printf 'to stderr\n' >&2
     uses: [token]
+  - id: odd
+    title: Text without its last newline
+    run: |
+      printf '  lead\\back\ttab\r\nno newline at the end'
+  - id: binary
+    title: Bytes with a NUL
+    run: |
+      printf 'a\000b\n'
+  - id: big
+    title: More than a small text
+    run: |
+      head -c 100000 /dev/zero | tr '\0' x
   - id: done
     title: Done
     end: resolved

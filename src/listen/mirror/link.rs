@@ -15,6 +15,9 @@ const SCRIPT: &str = include_str!("remote.sh");
 /// How long an answer may take beyond the time to move the bytes (one more second per MiB).
 pub(super) const ANSWER_WAIT: Duration = Duration::from_secs(2);
 
+/// Output files up to this size, without a NUL, are copied as lines (`t`/`u` frames).
+const TEXT_COPY: usize = 64 << 10;
+
 pub(super) struct Link {
     ssh: Ssh,
     child: openssh::Child<std::sync::Arc<Session>>,
@@ -106,10 +109,21 @@ impl Link {
         }
     }
 
-    /// Writes the run's output file `name` there (a whole copy: it is closed).
+    /// Writes the run's output file `name` there (a whole copy: it is closed): a small text
+    /// file as lines (no process started there), any other as bytes.
     pub(super) async fn copy(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
-        let header = format!("f {} {name}\n", bytes.len());
-        match self.frame(&header, bytes).await?.as_str() {
+        let text = bytes.len() <= TEXT_COPY && !bytes.contains(&0);
+        let answer = if text {
+            let lines = bytes.iter().filter(|b| **b == b'\n').count();
+            let (kind, count, body) = match bytes.last() {
+                None | Some(b'\n') => ('t', lines, std::borrow::Cow::Borrowed(bytes)),
+                Some(_) => ('u', lines + 1, std::borrow::Cow::Owned([bytes, b"\n"].concat())),
+            };
+            self.frame(&format!("{kind} {count} {name}\n"), &body).await?
+        } else {
+            self.frame(&format!("f {} {name}\n", bytes.len()), bytes).await?
+        };
+        match answer.as_str() {
             "ok" => Ok(()),
             other => Err(format!("unexpected answer `{other}`")),
         }

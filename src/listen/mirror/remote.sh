@@ -3,7 +3,9 @@
 # - `l N` then N trail lines, appended with builtins only (no process per line: the warm path);
 #   a trail line is JSON, so it holds no newline and no NUL;
 # - `a N` then N bytes appended to the trail (catching up, from any byte);
-# - `f N NAME` then N bytes, the run's output file NAME.
+# - `f N NAME` then N bytes, the run's output file NAME;
+# - `t N NAME` then N lines, a small text output file NAME, with builtins only (`u`: its last
+#   line has no newline there).
 # GNU `head -c N` reads no more than N bytes from a pipe, and `read` one byte at a time: the
 # next frame's line is left where it is.
 # One writer per run: a newer one (a reconnection) takes `.<run>.writer`, and an older one
@@ -35,6 +37,20 @@ while IFS=' ' read -r kind n name; do
       IFS= read -r writer < ".$run.writer"
       [ "$writer" = "$$" ] || exit 6
       cat "$frame" >&3 || exit 4
+      echo ok ;;
+    t|u)
+      case $name in ''|.*|*/*) exit 5 ;; esac
+      exec 4> "$run/$name" || exit 4
+      while [ "$n" -gt 0 ]; do
+        IFS= read -r line || exit 4
+        n=$((n - 1))
+        if [ "$n" -eq 0 ] && [ "$kind" = u ]; then
+          printf '%s' "$line" >&4 || exit 4
+        else
+          printf '%s\n' "$line" >&4 || exit 4
+        fi
+      done
+      exec 4>&-
       echo ok ;;
     f)
       case $name in ''|.*|*/*) exit 5 ;; esac
