@@ -568,3 +568,62 @@ fn a_resumed_run_mirrors_on_from_where_the_audit_host_stopped() {
     assert_eq!(events_named(&trail, "run resumed"), 1);
     assert_mirrored(&audit, host_dir.path());
 }
+
+const LATE: &str = r#"
+version: 1
+id: late
+title: Audit host back after the start
+rto: 2m
+inputs:
+  mirror: {description: The audit host's directory}
+steps:
+  - id: seen
+    title: Wait until my start is on the audit host
+    run: |
+      i=0
+      until grep '"step started"' "$mirror/$run_id.jsonl" 2>/dev/null | grep -q '"step":"seen"'; do
+        i=$((i + 1)); [ "$i" -lt 1500 ] || exit 9; sleep 0.02
+      done
+      echo seen
+  - id: done
+    title: Done
+    end: resolved
+"#;
+
+/// An audit host down when the run starts and up a moment later gets the whole trail, from
+/// its first byte, and the run records that it caught up.
+#[test]
+fn an_audit_host_down_at_the_start_gets_the_whole_trail_once_up() {
+    let mut sshd = Sshd::start();
+    sshd.stop();
+    let work = tempfile::tempdir().unwrap();
+    let audit = work.path().join("audit");
+    let host_dir = audit_host_dir();
+    let file = write(work.path(), "late.yaml", LATE);
+    let stderr_path = work.path().join("stderr");
+    let mut child = std::process::Command::new(bin())
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--yes",
+            "--audit-dir",
+            audit.to_str().unwrap(),
+        ])
+        .args(["--audit-host", &url(&sshd, host_dir.path())])
+        .args(sshd.ssh_args())
+        .args(["--set", &format!("mirror={}", host_dir.path().display())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    wait::for_text(&stderr_path, "cannot be reached");
+    sshd.restart();
+    let code = wait::exit(&mut child, Duration::from_secs(60));
+    let said = fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    let (trail, _) = the_trail(&audit);
+    assert_eq!(events_named(&trail, "mirror lost"), 1, "{said}");
+    assert_eq!(events_named(&trail, "mirror caught up"), 1, "{said}");
+    assert_mirrored(&audit, host_dir.path());
+}
