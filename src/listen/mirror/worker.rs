@@ -20,6 +20,12 @@ const RETRY_MAX: Duration = Duration::from_secs(4);
 /// What the seal's line holds: every output file goes before it.
 const SEAL: &str = "\"event\":\"run finished\"";
 
+/// What a step's start holds: output files are copied once it is acknowledged.
+const STARTED: &str = "\"event\":\"step started\"";
+
+/// How long the mirror waits for more lines before it copies output files anyway.
+const COPY_IDLE: Duration = Duration::from_millis(200);
+
 /// What a line that accounts for an output file holds.
 const OUTPUT: &str = "\"output\":{";
 
@@ -44,6 +50,8 @@ pub(super) struct Worker {
     /// A resumed run's lines before this process: read once for the files they name.
     scanned: bool,
     files_sent: usize,
+    /// The last lines sent hold a step's start: its command runs now.
+    started_last: bool,
     /// Said lost and not caught up since.
     lost: bool,
     /// The audit host's copy cannot be made whole by appending: never retried.
@@ -77,6 +85,7 @@ impl Worker {
             named: Default::default(),
             scanned: false,
             files_sent: 0,
+            started_last: false,
             lost: false,
             broken: false,
         }
@@ -91,15 +100,20 @@ impl Worker {
             let msg = if let Some(msg) = held_back.take() {
                 Some(msg)
             } else if self.link.is_some() && self.files_sent < self.files.len() {
-                // Output files go when nothing else waits: a step's start never queues
-                // behind a copy for long.
-                match inbox.try_recv() {
-                    Ok(msg) => Some(msg),
-                    Err(mpsc::error::TryRecvError::Empty) => {
+                // Output files go while a command runs (its start just acknowledged) or once
+                // nothing came for a moment, one at a time: a step's start, which follows a
+                // step's finish closely, never queues behind a copy.
+                let idle = if self.started_last {
+                    Duration::ZERO
+                } else {
+                    COPY_IDLE
+                };
+                match tokio::time::timeout(idle, inbox.recv()).await {
+                    Ok(msg) => msg,
+                    Err(_) => {
                         self.copy_files(1).await;
                         continue;
                     }
-                    Err(mpsc::error::TryRecvError::Disconnected) => None,
                 }
             } else if self.link.is_some() || self.broken {
                 inbox.recv().await
@@ -254,6 +268,7 @@ impl Worker {
         match link.lines(&bytes).await {
             Ok(()) => {
                 self.held.send_replace(link.size);
+                self.started_last = bytes.windows(STARTED.len()).any(|w| w == STARTED.as_bytes());
             }
             Err(why) => self.lose(why),
         }
