@@ -20,7 +20,7 @@ pub use log::AuditLog;
 pub(crate) use output::{BackgroundRecorder, OutputRecorder, OutputSummary};
 pub(crate) use outputs::{OutputCheck, check_outputs};
 pub(crate) use signatures::{SignatureReport, check_signatures};
-pub(crate) use syncer::Recorded;
+pub(crate) use syncer::{Acknowledged, Recorded};
 pub(crate) use trail_check::{TrailCheck, check};
 pub(crate) use verify::{ChainFollower, UnfinishedOutput, Verification, verify_chain};
 pub use verify::{Status, read_events, verify};

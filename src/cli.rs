@@ -37,6 +37,14 @@ pub(crate) struct Global {
     /// Where audit files are written and read [default: $RUNBOOK_AUDIT_DIR, else $XDG_STATE_HOME/runbook/runs]
     #[arg(long, global = true, value_name = "DIR")]
     pub audit_dir: Option<PathBuf>,
+    /// The team's audit host, where runs are mirrored as they go: ssh://USER@HOST[:PORT]/PATH [default: the inventory's audit_host]
+    #[arg(long, global = true, value_name = "URL", env = "RUNBOOK_AUDIT_HOST", value_parser = audit_host)]
+    pub audit_host: Option<crate::transport::AuditHost>,
+}
+
+/// `--audit-host URL`: checked here, so that a wrong URL stops the command before anything.
+fn audit_host(url: &str) -> Result<crate::transport::AuditHost, String> {
+    crate::transport::AuditHost::parse(url)
 }
 
 #[derive(Debug, Subcommand)]

@@ -398,6 +398,20 @@ pub(crate) enum Event {
         step: Option<String>,
         note: Option<String>,
     },
+    /// The audit host stopped taking the trail (design §19): the run goes on; the mirror
+    /// retries in the background.
+    MirrorLost {
+        /// `ssh://USER@HOST[:PORT]/PATH`
+        audit_host: String,
+        reason: String,
+    },
+    /// The audit host is back and has everything it missed.
+    MirrorCaughtUp {
+        audit_host: String,
+        /// Trail bytes and output files sent to catch up.
+        bytes: u64,
+        files: u64,
+    },
 }
 
 #[derive(Debug, Clone)]

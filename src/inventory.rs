@@ -31,6 +31,32 @@ pub struct Inventory {
     /// Where notifications go (design §15): webhooks, each as `url` or `url_from` a secret source.
     #[serde(default)]
     pub notify: Vec<crate::listen::notify::NotifyEntry>,
+    /// The team's audit host (design §19): `ssh://USER@HOST[:PORT]/PATH`.
+    #[serde(default)]
+    pub audit_host: Option<Spanned<String>>,
+}
+
+impl Inventory {
+    /// The `audit_host:` URL, checked; the error points at where it is written.
+    pub(crate) fn audit_host(&self) -> Result<Option<crate::transport::AuditHost>, Error> {
+        let Some(url) = &self.audit_host else {
+            return Ok(None);
+        };
+        crate::transport::AuditHost::parse(&url.value)
+            .map(Some)
+            .map_err(|e| {
+                let file = self
+                    .path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the inventory".into());
+                Error::usage(format!(
+                    "{file}:{}:{}: audit_host: {e}",
+                    url.referenced.line(),
+                    url.referenced.column()
+                ))
+            })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,6 +2,7 @@
 //! terminal (`ui`), notifications (`notify`) and traces (`otlp`). The engine knows the sink,
 //! never the faces.
 
+pub(crate) mod mirror;
 pub(crate) mod notify;
 pub(crate) mod otlp;
 pub(crate) mod sink;

@@ -2,6 +2,7 @@
 //! one multiplexed SSH connection per host; streams its output, and stops it — the whole process
 //! group, on the remote host too — on timeout or when the operator asks.
 
+mod audit_host;
 mod canonical;
 mod destination;
 mod local;
@@ -14,6 +15,7 @@ use tokio::sync::mpsc::Sender;
 use crate::audit::Recorded;
 pub use tokio_util::sync::CancellationToken;
 
+pub(crate) use audit_host::AuditHost;
 pub use canonical::canonical;
 pub(crate) use destination::Destination;
 pub(crate) use local::Local;

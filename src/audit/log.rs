@@ -548,6 +548,11 @@ impl AuditLog {
         &self.run_id
     }
 
+    /// The trail's length in bytes: where the next line goes.
+    pub fn size(&self) -> u64 {
+        self.len
+    }
+
     /// The seq the next event will get.
     pub fn next_seq(&self) -> u64 {
         self.seq

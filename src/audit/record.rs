@@ -106,6 +106,8 @@ records! {
     "checkpoint" => Checkpoint(Checkpoint),
     "run finished" => RunFinished(RunFinished),
     "handed off" => HandedOff(HandedOff),
+    "mirror lost" => MirrorLost(MirrorLost),
+    "mirror caught up" => MirrorCaughtUp(MirrorCaughtUp),
 }
 
 /// The login of `run started` and `run resumed`; `login` is written as `null` when the uid
@@ -520,6 +522,23 @@ pub struct RunFinished {
 pub struct HandedOff {
     /// The operator's note for whoever takes over, masked; absent when none was given.
     pub note: Option<String>,
+}
+
+/// The audit host stopped taking the trail (design §19).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MirrorLost {
+    pub audit_host: String,
+    pub reason: String,
+}
+
+/// The audit host is back and holds the trail again, byte for byte.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MirrorCaughtUp {
+    pub audit_host: String,
+    pub bytes: u64,
+    pub files: u64,
 }
 
 mod line;

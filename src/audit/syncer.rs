@@ -40,6 +40,17 @@ pub(super) struct Syncer {
 pub struct Recorded {
     synced: watch::Receiver<Synced>,
     want: u64,
+    /// A second copy to wait for as well (the audit host's mirror, design §19), bounded.
+    acknowledged: Option<Acknowledged>,
+}
+
+/// A copy elsewhere that says how many bytes of the trail it holds (`u64::MAX` once it is
+/// lost: nobody waits for it then): resolved once it holds `want`, or after `within` anyway.
+#[derive(Debug, Clone)]
+pub struct Acknowledged {
+    pub held: watch::Receiver<u64>,
+    pub want: u64,
+    pub within: std::time::Duration,
 }
 
 impl Recorded {
@@ -48,19 +59,41 @@ impl Recorded {
         Recorded {
             synced: watch::channel(Synced::Up(0)).1,
             want: 0,
+            acknowledged: None,
         }
+    }
+
+    /// Resolves only once `copy` holds the trail too (or has not answered in time): its wait
+    /// runs beside the fsync's.
+    pub fn and_acknowledged(mut self, copy: Acknowledged) -> Recorded {
+        self.acknowledged = Some(copy);
+        self
     }
 
     /// Waits for the fsync; the error says why it failed (nothing must then be run).
     pub async fn wait(mut self) -> Result<(), String> {
         let want = self.want;
-        let state = self
-            .synced
-            .wait_for(|s| matches!(s, Synced::Failed(_)) || matches!(s, Synced::Up(n) if *n >= want))
-            .await
-            .map(|s| s.clone())
-            .map_err(|_| "the audit file's fsync thread ended".to_string())?;
-        match state {
+        let copy = self.acknowledged.take();
+        let acknowledged = async move {
+            if let Some(Acknowledged {
+                mut held,
+                want,
+                within,
+            }) = copy
+            {
+                // Late or gone, the copy's keeper says so; the command runs anyway.
+                let _ = tokio::time::timeout(within, held.wait_for(|n| *n >= want)).await;
+            }
+        };
+        let synced = async {
+            self.synced
+                .wait_for(|s| matches!(s, Synced::Failed(_)) || matches!(s, Synced::Up(n) if *n >= want))
+                .await
+                .map(|s| s.clone())
+                .map_err(|_| "the audit file's fsync thread ended".to_string())
+        };
+        let (state, ()) = tokio::join!(synced, acknowledged);
+        match state? {
             Synced::Failed(why) => Err(why),
             Synced::Up(_) => Ok(()),
         }
@@ -79,7 +112,14 @@ impl Recorded {
                 Err(why) => Synced::Failed(why),
             });
         };
-        (Recorded { synced, want: 1 }, open)
+        (
+            Recorded {
+                synced,
+                want: 1,
+                acknowledged: None,
+            },
+            open,
+        )
     }
 }
 
@@ -128,6 +168,7 @@ impl Syncer {
         Recorded {
             synced: self.synced.clone(),
             want: self.asked,
+            acknowledged: None,
         }
     }
 

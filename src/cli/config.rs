@@ -18,6 +18,9 @@ pub(crate) struct Config {
     pub catalog: Vec<PathBuf>,
     /// The audit dir (`--audit-dir`, else `RUNBOOK_AUDIT_DIR`, else the XDG state dir).
     pub audit_dir: PathBuf,
+    /// `--audit-host`, else `RUNBOOK_AUDIT_HOST` (clap reads both); a run falls back on the
+    /// inventory's `audit_host` (`RunConfig::resolve`).
+    pub audit_host: Option<crate::transport::AuditHost>,
 }
 
 impl Config {
@@ -25,6 +28,7 @@ impl Config {
         Config {
             catalog: crate::book::catalog::dirs(&global.dirs),
             audit_dir: crate::audit::audit_dir(global.audit_dir.as_deref()),
+            audit_host: global.audit_host.clone(),
         }
     }
 }

@@ -111,6 +111,7 @@ impl Line {
                 .get("audit_dir")
                 .and_then(|d| d.last())
                 .map(PathBuf::from),
+            audit_host: None,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::vars::{MASK, Vars};
 
 pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     let launched = Instant::now();
-    let mut run = RunConfig::resolve(&args.opts, true)?;
+    let mut run = RunConfig::resolve(&args.opts, true, config.audit_host.as_ref())?;
     let dir = config.audit_dir.clone();
     let path = crate::audit::resolve_run(&dir, &args.run)?;
     // The chain goes on where it is: that directory must be as safe as a new run's.

@@ -21,7 +21,7 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
     };
     let allow_prod = drill_allow_prod.unwrap_or(false);
     let launched = Instant::now();
-    let run = RunConfig::resolve(&args.opts, !args.dry_run)?;
+    let run = RunConfig::resolve(&args.opts, !args.dry_run, config.audit_host.as_ref())?;
     let operator = run.operator();
     let Prepared { plan, approvals } =
         crate::plan::preflight::prepare(config, &run, &args.runbook, &run.targets)?;

@@ -90,6 +90,7 @@ async fn walk(l: Launch) -> Result<u8> {
         break_lock,
         forks,
         no_shell,
+        audit_host,
         ..
     } = run;
     let runbook = plan.main.runbook.clone();
@@ -98,16 +99,20 @@ async fn walk(l: Launch) -> Result<u8> {
     let fingerprinting = tokio::task::spawn_blocking(move || {
         identity.and_then(|key| crate::audit::sign::fingerprint(&key).ok())
     });
-    let transports = connect_all(&plan, &ssh, forks).await?;
+    let audit_dir = match &trail {
+        Trail::Create { dir, .. } => dir.clone(),
+        Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    // The audit host connects beside the targets, bounded (design §19).
+    let mirror =
+        crate::listen::mirror::begin(audit_host, &ssh, &run_id, &audit_dir, crate::listen::ui::shout);
+    let (transports, mirror) = tokio::join!(connect_all(&plan, &ssh, forks), mirror);
+    let transports = transports?;
     let client_key = fingerprinting.await.ok().flatten();
     if approvals.needed {
         approvals.own_keys.extend(crate::approval::agent_keys());
         approvals.own_keys.extend(client_key.clone());
     }
-    let audit_dir = match &trail {
-        Trail::Create { dir, .. } => dir.clone(),
-        Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
-    };
     let me = Holder::me(&run_id, &operator_name);
     let canonical = match canonical_targets(&plan, &transports, &ssh) {
         Ok(canonical) => canonical,
@@ -202,6 +207,7 @@ async fn walk(l: Launch) -> Result<u8> {
         notify: notifier,
         traces,
         tally,
+        mirror,
     };
     sink.emit(&opening)?;
     let mut brief = briefing(&plan, mode, since_offset, &canonical, &transports);
@@ -299,6 +305,7 @@ async fn walk(l: Launch) -> Result<u8> {
             // Nothing unrecorded ran: the trail is intact up to here, so the run can go on.
             executor.sink.ui.restore();
             executor.sink.close_notifications(timeout);
+            executor.sink.close_mirror();
             close_all(std::mem::take(&mut executor.transports), leases).await;
             drop(lock);
             if let Error::HandedOff(_) = e {
@@ -318,6 +325,7 @@ async fn walk(l: Launch) -> Result<u8> {
     executor.sink.ui.restore();
     let channels = executor.sink.notify.is_some();
     let undelivered = executor.sink.close_notifications(timeout);
+    executor.sink.close_mirror();
     if channels && undelivered > 0 {
         crate::stderr::ewriteln!(
             "runbook: warning: {undelivered} notification(s) not delivered (the trail and {run_id}/notifications.jsonl say which and why)"

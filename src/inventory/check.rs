@@ -74,6 +74,11 @@ pub(crate) fn check(source: &Source) -> (Option<Inventory>, Vec<Diagnostic>) {
 fn check_parsed(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     let file = source.path.as_str();
+    if let Some(url) = &inventory.audit_host
+        && let Err(e) = crate::transport::AuditHost::parse(&url.value)
+    {
+        found.push(error_under(file, url, format!("audit_host: {e}")));
+    }
     for (name, host) in &inventory.hosts {
         if let Err(e) = Destination::parse(&host.ssh.value) {
             found.push(error_under(file, &host.ssh, format!("host `{name}`: {e}")));

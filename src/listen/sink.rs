@@ -21,6 +21,8 @@ pub(crate) struct Sink {
     /// The run's review so far, fed every line of the trail: the step times and the steps
     /// over target that the terminal and the seal show are those of `runbook review`.
     pub tally: crate::review::Tally,
+    /// The team's audit host (design §19), fed every line of the trail as the tally is.
+    pub mirror: Option<crate::listen::mirror::Mirror>,
 }
 
 impl Sink {
@@ -31,6 +33,7 @@ impl Sink {
             record(audit, event)?;
         }
         self.tally_written();
+        self.mirror_news()?;
         Ok(())
     }
 
@@ -41,10 +44,16 @@ impl Sink {
         self.tally_written();
         // The seal records the steps over target as the trail so far counts them.
         let sealing = matches!(event, Event::RunFinished { .. }).then(|| self.timed(event));
+        if let (Some(_), Some(mirror)) = (&sealing, &self.mirror) {
+            mirror.settle(crate::listen::mirror::SETTLE_WAIT);
+            self.mirror_news()?;
+        }
         if let Some(audit) = self.audit.as_mut() {
             record(audit, sealing.as_ref().unwrap_or(event))?;
         }
         self.tally_written();
+        // After the event: a trail's opening (`run started`) stays its first line.
+        self.mirror_news()?;
         // The listeners get the times as the review of the trail, this line included, counts.
         let timed = match event {
             Event::StepFinished { .. } | Event::FleetFinished { .. } | Event::RunFinished { .. } => {
@@ -68,12 +77,60 @@ impl Sink {
         Ok(())
     }
 
-    /// Feeds the tally what the trail got since.
+    /// Feeds the tally and the mirror what the trail got since.
     fn tally_written(&mut self) {
         if let Some(audit) = self.audit.as_mut() {
-            for line in audit.take_written() {
+            let written = audit.take_written();
+            for line in &written {
                 self.tally.feed(line.as_bytes());
             }
+            if let Some(mirror) = &self.mirror {
+                mirror.lines(audit.size(), written);
+            }
+        }
+    }
+
+    /// Records what befell the mirror since the event before (`mirror lost`, `mirror caught
+    /// up`): the loss was said loudly when it happened, the catching up is shown now.
+    fn mirror_news(&mut self) -> Result<(), Error> {
+        let Some(mirror) = &self.mirror else {
+            return Ok(());
+        };
+        if self.audit.as_ref().is_none_or(|a| a.is_sealed()) {
+            return Ok(());
+        }
+        let audit_host = mirror.host().to_string();
+        for news in mirror.news() {
+            let event = match news {
+                crate::listen::mirror::News::Lost { reason } => Event::MirrorLost {
+                    audit_host: audit_host.clone(),
+                    reason,
+                },
+                crate::listen::mirror::News::CaughtUp { bytes, files } => Event::MirrorCaughtUp {
+                    audit_host: audit_host.clone(),
+                    bytes,
+                    files,
+                },
+            };
+            if let Some(audit) = self.audit.as_mut() {
+                record(audit, &event)?;
+            }
+            self.tally_written();
+            self.ui.handle(&event);
+        }
+        Ok(())
+    }
+
+    /// At the end of the run: what is left sent to the audit host (`mirror::FINISH_WAIT`).
+    pub(crate) fn close_mirror(&mut self) {
+        let Some(mirror) = self.mirror.take() else {
+            return;
+        };
+        let host = mirror.host().to_string();
+        if let Err(why) = mirror.finish(crate::listen::mirror::FINISH_WAIT) {
+            crate::stderr::ewriteln!(
+                "runbook: warning: the audit host {host} does not have all of this run ({why}); the local trail is whole: copy it there by hand"
+            );
         }
     }
 
@@ -122,11 +179,16 @@ impl Sink {
 
     /// The fsync of the durable events since `hold_syncs`, left to the audit's fsync thread:
     /// what resolves once it is done (`AuditLog::release_syncs_later`).
+    /// With an audit host, it resolves once that host acknowledged them too (bounded).
     pub(crate) fn release_syncs_later(&mut self) -> Result<crate::audit::Recorded, Error> {
-        match self.audit.as_mut() {
-            Some(audit) => audit.release_syncs_later(),
-            None => Ok(crate::audit::Recorded::done()),
-        }
+        let Some(audit) = self.audit.as_mut() else {
+            return Ok(crate::audit::Recorded::done());
+        };
+        let recorded = audit.release_syncs_later()?;
+        Ok(match &self.mirror {
+            Some(mirror) => recorded.and_acknowledged(mirror.acknowledged(audit.size())),
+            None => recorded,
+        })
     }
 
     /// The hook of the two-person rule: a step waits for approvals (design §15).

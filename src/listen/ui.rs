@@ -236,6 +236,13 @@ impl Ui {
                 ..
             } => self.shell_closed(duration, exit, reason, recording, shown_path),
             Event::Hangup { reason } => self.line(&format!("runbook: {reason}")),
+            // Said loudly when it happened (`mirror::Mirror`); recorded now.
+            Event::MirrorLost { .. } => {}
+            Event::MirrorCaughtUp {
+                audit_host, bytes, files, ..
+            } => self.line(&format!(
+                "runbook: the audit host {audit_host} is back: {bytes} bytes of trail and {files} file(s) sent, its copy is whole again"
+            )),
             Event::Deviation(d) => {
                 let detail = d.detail.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
                 self.line(&format!(

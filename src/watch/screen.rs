@@ -273,6 +273,17 @@ impl Screen {
                     .map(|n| format!(" ({})", esc(n)))
                     .unwrap_or_default()
             )),
+            Record::MirrorLost(r) => out.push(format!(
+                "the audit host {} is not taking the trail ({}): the run goes on, the mirror retries",
+                esc(&r.audit_host),
+                esc(&r.reason)
+            )),
+            Record::MirrorCaughtUp(r) => out.push(format!(
+                "the audit host {} caught up ({} bytes, {} files)",
+                esc(&r.audit_host),
+                r.bytes,
+                r.files
+            )),
             Record::RunFinished(r) => out.extend(sealed(r, &line.common.operator)),
             Record::LockTaken(_)
             | Record::LeaseShared(_)

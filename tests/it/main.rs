@@ -24,6 +24,7 @@ mod lease;
 mod list;
 mod lock;
 mod masters;
+mod mirror;
 mod numbers;
 mod paste;
 mod plain;

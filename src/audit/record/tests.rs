@@ -292,6 +292,15 @@ fn samples() -> Vec<Record> {
             signature_error: some("e"),
         }),
         Record::HandedOff(HandedOff { note: some("n") }),
+        Record::MirrorLost(MirrorLost {
+            audit_host: "ssh://audit@logs:2222/srv/runs".into(),
+            reason: "the connection ended".into(),
+        }),
+        Record::MirrorCaughtUp(MirrorCaughtUp {
+            audit_host: "ssh://audit@logs:2222/srv/runs".into(),
+            bytes: 1234,
+            files: 2,
+        }),
     ]
 }
 

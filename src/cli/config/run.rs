@@ -37,15 +37,27 @@ pub(crate) struct RunConfig {
     pub notify_urls: Vec<String>,
     pub notify_timeout: Duration,
     pub otlp: Option<String>,
+    /// Where the trail is mirrored (design §19): `--audit-host`, else `RUNBOOK_AUDIT_HOST`,
+    /// else the inventory's `audit_host`.
+    pub audit_host: Option<crate::transport::AuditHost>,
 }
 
 impl RunConfig {
     /// `needs_terminal`: a run that will ask (not a dry run) refuses at once when prompts could
     /// not work, rather than hang waiting on a pipe.
-    pub(crate) fn resolve(opts: &RunOptions, needs_terminal: bool) -> Result<RunConfig> {
+    pub(crate) fn resolve(
+        opts: &RunOptions,
+        needs_terminal: bool,
+        audit_host: Option<&crate::transport::AuditHost>,
+    ) -> Result<RunConfig> {
         if needs_terminal {
             require_terminal(opts.yes)?;
         }
+        let inventory = Inventory::load(opts.inventory.as_deref())?;
+        let audit_host = match audit_host {
+            Some(flag) => Some(flag.clone()),
+            None => inventory.audit_host()?,
+        };
         Ok(RunConfig {
             unattended: opts.yes,
             answers: Answers::new(
@@ -53,7 +65,7 @@ impl RunConfig {
                     .iter()
                     .map(|p| (p.name.trim().to_string(), p.value.clone())),
             ),
-            inventory: Inventory::load(opts.inventory.as_deref())?,
+            inventory,
             targets: opts.targets.clone(),
             sets: opts.sets.clone(),
             set_froms: opts.set_froms.clone(),
@@ -74,6 +86,7 @@ impl RunConfig {
             notify_urls: opts.notify.clone(),
             notify_timeout: opts.notify_timeout,
             otlp: opts.otlp.clone(),
+            audit_host,
         })
     }
 

@@ -487,6 +487,27 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             // Durable: the colleague's resume starts from it.
             audit.append_record(&Record::HandedOff(handed), step.as_deref(), None, true)?;
         }
+        Event::MirrorLost {
+            audit_host, reason, ..
+        } => {
+            let lost = r::MirrorLost {
+                audit_host: audit_host.clone(),
+                reason: reason.clone(),
+            };
+            audit.append_record(&Record::MirrorLost(lost), None, None, false)?;
+        }
+        Event::MirrorCaughtUp {
+            audit_host,
+            bytes,
+            files,
+        } => {
+            let caught = r::MirrorCaughtUp {
+                audit_host: audit_host.clone(),
+                bytes: *bytes,
+                files: *files,
+            };
+            audit.append_record(&Record::MirrorCaughtUp(caught), None, None, false)?;
+        }
     }
     Ok(())
 }

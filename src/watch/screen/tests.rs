@@ -46,7 +46,8 @@ fn a_hand_off_an_escalation_and_an_event_of_a_newer_writer_are_said() {
         r#"{"event":"run started","runbook":"db","title":"DB","mode":"incident","rto_ms":900000,"targets":{"db":"deploy@db-1"}}"#,
         r#"{"event":"run resumed","previous_operator":"bob","hand_off":true,"gap_ms":65000}"#,
         r#"{"event":"escalation due","after_ms":1200000,"to":"the DBA on call","elapsed_ms":1200000}"#,
-        r#"{"event":"mirror lost","reason":"timeout"}"#,
+        r#"{"event":"mirror lost","audit_host":"ssh://audit@logs/srv/runs","reason":"timeout"}"#,
+        r#"{"event":"from a newer writer"}"#,
     ]);
     let text = lines.join("\n");
     assert!(text.contains("DB (db) · incident · RTO 15m"), "{text}");
@@ -59,7 +60,13 @@ fn a_hand_off_an_escalation_and_an_event_of_a_newer_writer_are_said() {
         text.contains("ESCALATION DUE: not resolved within 20m: call the DBA on call"),
         "{text}"
     );
-    assert!(text.contains("    mirror lost"), "{text}");
+    assert!(
+        text.contains(
+            "the audit host ssh://audit@logs/srv/runs is not taking the trail (timeout): the run goes on"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("    from a newer writer"), "{text}");
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub struct Sshd {
     pub host_key: String,
     pub dir: TempDir,
     child: Child,
+    config: PathBuf,
 }
 
 impl Sshd {
@@ -111,6 +112,7 @@ impl Sshd {
                     host_key,
                     dir,
                     child,
+                    config,
                 };
             }
             let _ = child.kill();
@@ -163,6 +165,36 @@ impl Sshd {
                 }
             }
         }
+    }
+
+    /// Stops the server, listener and connections: to a client, the host is gone.
+    pub fn stop(&mut self) {
+        self.kill_connections();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port, with the same keys (after `stop`).
+    #[track_caller]
+    pub fn restart(&mut self) {
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("sshd.log"))
+            .unwrap();
+        let mut child = Command::new(SSHD)
+            .args(["-D", "-e", "-f"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
+        assert!(
+            wait_for_port(self.port, &mut child),
+            "sshd did not listen again; its log:\n{}",
+            self.log()
+        );
+        self.child = child;
     }
 
     pub fn log(&self) -> String {

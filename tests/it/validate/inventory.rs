@@ -156,3 +156,20 @@ fn validate_without_a_path_or_an_inventory_is_a_usage_error() {
     let stderr = validate_in(dir.path(), &[], 2);
     assert!(stderr.contains("<PATH>"), "{stderr}");
 }
+
+/// Design §19: the inventory's `audit_host` is checked where it is written, naming what is
+/// wrong with it.
+#[test]
+fn a_wrong_audit_host_in_the_inventory_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hosts.yaml"),
+        "audit_host: ssh://audit@logs.example\nhosts:\n  web-1: {ssh: web-1.example.com}\n",
+    )
+    .unwrap();
+    let out = validate_in(dir.path(), &["--inventory", "hosts.yaml"], 2);
+    assert!(
+        out.starts_with("hosts.yaml:1:13: error: audit_host: `ssh://audit@logs.example` is not an audit host: the absolute PATH after the host is missing"),
+        "{out}"
+    );
+}

@@ -1,0 +1,111 @@
+//! The team's audit host (design §19): `ssh://USER@HOST[:PORT]/PATH`, read once from the flag,
+//! the environment or the inventory, and reached like a target.
+
+use std::fmt;
+
+/// Where a run's trail is mirrored: an SSH destination and the absolute directory there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuditHost {
+    pub user: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub path: String,
+}
+
+impl AuditHost {
+    /// Reads `ssh://USER@HOST[:PORT]/PATH`; the error names what is wrong.
+    pub(crate) fn parse(url: &str) -> Result<AuditHost, String> {
+        let expected = "expected `ssh://USER@HOST[:PORT]/PATH`";
+        let fail = |problem: &str| format!("`{url}` is not an audit host: {problem} ({expected})");
+        let Some(rest) = url.strip_prefix("ssh://") else {
+            return Err(fail("it does not start with `ssh://`"));
+        };
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(fail("it contains a space or a control character"));
+        }
+        let Some(slash) = rest.find('/') else {
+            return Err(fail("the absolute PATH after the host is missing"));
+        };
+        let (authority, path) = rest.split_at(slash);
+        let Some((user, hostport)) = authority.rsplit_once('@') else {
+            return Err(fail("the USER before `@` is missing"));
+        };
+        if user.is_empty() {
+            return Err(fail("the USER before `@` is empty"));
+        }
+        let dest = super::Destination::parse(&format!("{user}@{hostport}")).map_err(|e| fail(&e.problem))?;
+        let path = path.trim_end_matches('/');
+        if path.is_empty() {
+            return Err(fail("the PATH is `/`: give the directory the runs go to"));
+        }
+        if path.split('/').any(|c| c == "..") {
+            return Err(fail("the PATH contains `..`"));
+        }
+        Ok(AuditHost {
+            user: user.to_string(),
+            host: dest.host,
+            port: dest.port,
+            path: path.to_string(),
+        })
+    }
+
+    /// The SSH destination, as `Ssh::connect` takes it: `USER@HOST[:PORT]`.
+    pub(crate) fn dest(&self) -> String {
+        super::Destination {
+            user: Some(self.user.clone()),
+            host: self.host.clone(),
+            port: self.port,
+        }
+        .to_string()
+    }
+}
+
+impl fmt::Display for AuditHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ssh://{}{}", self.dest(), self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_user_host_port_and_path() {
+        let h = AuditHost::parse("ssh://audit@logs.example:2222/srv/runbook/").unwrap();
+        assert_eq!(
+            h,
+            AuditHost {
+                user: "audit".into(),
+                host: "logs.example".into(),
+                port: Some(2222),
+                path: "/srv/runbook".into()
+            }
+        );
+        assert_eq!(h.dest(), "audit@logs.example:2222");
+        assert_eq!(h.to_string(), "ssh://audit@logs.example:2222/srv/runbook");
+        let h = AuditHost::parse("ssh://a@[::1]/d").unwrap();
+        assert_eq!(
+            (h.host.as_str(), h.port, h.dest()),
+            ("::1", None, "a@::1".to_string())
+        );
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        for (url, problem) in [
+            ("audit@h/srv", "does not start with `ssh://`"),
+            ("ssh://audit@h", "PATH after the host is missing"),
+            ("ssh://h/srv", "USER before `@` is missing"),
+            ("ssh://@h/srv", "USER before `@` is empty"),
+            ("ssh://a@h:99999/srv", "port `99999`"),
+            ("ssh://a@h/", "the PATH is `/`"),
+            ("ssh://a@-oProxyCommand=x/srv", "cannot start with `-`"),
+            ("ssh://a@h/srv/../etc", "contains `..`"),
+            ("ssh://a@h/s rv", "space"),
+        ] {
+            let e = AuditHost::parse(url).unwrap_err();
+            assert!(e.contains(problem), "{url}: {e}");
+        }
+    }
+}
