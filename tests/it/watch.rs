@@ -449,6 +449,9 @@ fn on_a_terminal_a_status_line_ticks_while_quiet_and_is_gone_at_the_seal() {
     });
     let mut file = std::fs::OpenOptions::new().append(true).open(&trail).unwrap();
     file.write_all(format!("{seal}\n").as_bytes()).unwrap();
+    // Everything it wrote is read before the screen is looked at: bytes still in the pty
+    // when it exits are not on the screen yet.
+    s.exp_eof().unwrap();
     assert_eq!(
         crate::support::pty::wait_exit_within(&mut s, Duration::from_secs(10)),
         0
