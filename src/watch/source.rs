@@ -1,7 +1,7 @@
 //! Where a watched trail's bytes come from. A source only hands over what was appended, in
 //! order, in pieces of any size; lines, the chain and the screen are the watcher's. A local
-//! file is followed by polling its length (below); a trail on the audit host will be a
-//! `tail -c +N -f` over SSH, another `Source`.
+//! file is followed by polling its length (below); a trail on the audit host is a
+//! `tail -c +N -f` over SSH, another `Source` (`remote.rs`).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

@@ -274,3 +274,33 @@ fn a_dropped_connection_is_reconnected_and_the_watch_goes_on_from_where_it_was()
     assert!(text.contains("run resolved after"), "{text}");
     assert_eq!(wait::exit(&mut run, Duration::from_secs(30)), Some(0));
 }
+
+#[test]
+fn ctrl_c_ends_a_remote_watch_with_130_and_its_tail_on_the_audit_host() {
+    let sshd = Sshd::start();
+    let (audit, elsewhere, dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let host_dir = audit_host_dir();
+    let book = book(dir.path(), 2, "sleep 1.5");
+    let (mut run, trail) = start_mirrored_run(&sshd, audit.path(), host_dir.path(), &book);
+    let id = trail.file_stem().unwrap().to_string_lossy().into_owned();
+    let mut w = watch_remote(&sshd, elsewhere.path(), host_dir.path(), &id);
+    wait::until(Duration::from_secs(30), "the watch shows s1 started", || {
+        w.collect();
+        w.arrival("s1: started on local").is_some()
+    });
+    assert_eq!(processes_with(&id).len(), 1, "one tail follows it there");
+    let pid = nix::unistd::Pid::from_raw(w.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let (code, text, stderr) = w.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(130), "{text}\n{stderr}");
+    assert!(stderr.contains(&format!("stopped watching {id}")), "{stderr}");
+    assert!(!text.contains("run resolved"), "the run had not ended: {text}");
+    wait::until(Duration::from_secs(5), "the remote tail ended", || {
+        processes_with(&id).is_empty()
+    });
+    assert_eq!(wait::exit(&mut run, Duration::from_secs(30)), Some(0));
+}
