@@ -43,7 +43,7 @@ pub(super) fn execute(config: &Config, args: &WatchArgs) -> Result<u8> {
         status_line: std::io::stdout().is_terminal() && term_ok,
     };
     let mut out = std::io::stdout().lock();
-    let ended = follow(source.as_mut(), &run, &options, &stop, &mut out);
+    let ended = follow(source.as_mut(), &run, &options, &stop, &mut out).map_err(|e| source.explain(e));
     // Hangs up on the audit host (its tail ended) before saying how it went.
     drop(source);
     match ended? {

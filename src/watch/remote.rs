@@ -128,16 +128,13 @@ impl Source for Remote {
         let Some(conn) = self.conn.as_mut() else {
             return Err(Error::runtime("the audit host's connection is closed"));
         };
+        let heard = conn.said.clone();
         let mut buf = vec![0u8; CHUNK];
         let read = self
             .runtime
             .block_on(async { tokio::time::timeout(wait, conn.stdout.read(&mut buf)).await });
-        let said = conn.said.lock().map(|s| s.trim().to_string()).unwrap_or_default();
-        if said.contains("truncated") {
-            return Err(Error::runtime(format!(
-                "`{}` shrank on the audit host ({said}): an audit trail is only ever appended to; stopped watching",
-                self.name()
-            )));
+        if let Some(shrank) = self.shrank() {
+            return Err(shrank);
         }
         match read {
             Err(_) => Ok(Next::Idle),
@@ -150,7 +147,7 @@ impl Source for Remote {
                 // Its stderr may come a moment after its stdout ended.
                 let said = self.runtime.block_on(async {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    conn.said.lock().map(|s| s.trim().to_string()).unwrap_or_default()
+                    heard.lock().map(|s| s.trim().to_string()).unwrap_or_default()
                 });
                 if !said.is_empty() {
                     return Err(Error::runtime(format!(
@@ -170,6 +167,39 @@ impl Source for Remote {
 
     fn name(&self) -> String {
         format!("{}/{}.jsonl", self.host, self.run)
+    }
+
+    /// A trail truncated there is followed from its new start by `tail`, which says so on
+    /// stderr, maybe after those bytes broke the chain: then that is the story told.
+    fn explain(&mut self, error: Error) -> Error {
+        if self.conn.is_some() {
+            let said = self.conn.as_ref().map(|c| c.said.clone());
+            self.runtime.block_on(async {
+                for _ in 0..10 {
+                    if said
+                        .as_ref()
+                        .is_some_and(|s| s.lock().is_ok_and(|s| s.contains("truncated")))
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+            });
+        }
+        self.shrank().unwrap_or(error)
+    }
+}
+
+impl Remote {
+    /// `tail` said the trail was truncated there.
+    fn shrank(&self) -> Option<Error> {
+        let said = self.conn.as_ref()?.said.lock().ok()?.trim().to_string();
+        said.contains("truncated").then(|| {
+            Error::runtime(format!(
+                "`{}` shrank on the audit host ({said}): an audit trail is only ever appended to; stopped watching",
+                self.name()
+            ))
+        })
     }
 }
 

@@ -27,6 +27,12 @@ pub(crate) trait Source {
 
     /// The trail as messages name it (a path, or host:path).
     fn name(&self) -> String;
+
+    /// A better account of why following failed, if the source has one (the audit host's
+    /// `tail` said the file was truncated, a moment after the bytes that broke the chain).
+    fn explain(&mut self, error: Error) -> Error {
+        error
+    }
 }
 
 /// How often a local trail's length is looked at: well within the 1 s an event may take to

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{BOUND, Watcher, book, follow_all, trail_time, watch};
+use super::{BOUND, Watcher, book, finished_run, follow_all, trail_time, watch};
 use crate::support::cmd::{bin, runbook};
 use crate::support::sshd::{self, Sshd};
 use crate::support::wait;
@@ -303,4 +303,59 @@ fn ctrl_c_ends_a_remote_watch_with_130_and_its_tail_on_the_audit_host() {
         processes_with(&id).is_empty()
     });
     assert_eq!(wait::exit(&mut run, Duration::from_secs(30)), Some(0));
+}
+
+#[test]
+fn an_audit_host_gone_for_good_ends_the_watch_with_1_naming_it() {
+    let mut sshd = Sshd::start();
+    let (audit, elsewhere, dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let host_dir = audit_host_dir();
+    let book = book(dir.path(), 2, "sleep 1.5");
+    let (mut run, _trail) = start_mirrored_run(&sshd, audit.path(), host_dir.path(), &book);
+    let mut w = watch_remote(&sshd, elsewhere.path(), host_dir.path(), "last");
+    wait::until(Duration::from_secs(30), "the watch shows s1 started", || {
+        w.collect();
+        w.arrival("s1: started on local").is_some()
+    });
+    // Listener and connections gone: the reconnection is refused.
+    sshd.stop();
+    let (code, text, stderr) = w.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(1), "{text}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("lost the audit host {}", url(&sshd, host_dir.path()))),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopped watching"), "{stderr}");
+    // The run itself never stops for it.
+    assert_eq!(wait::exit(&mut run, Duration::from_secs(60)), Some(0));
+}
+
+#[test]
+fn a_trail_that_shrinks_on_the_audit_host_ends_the_watch_with_1() {
+    let sshd = Sshd::start();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let host_dir = audit_host_dir();
+    let (_audit, local) = finished_run("true");
+    // Put there as the mirror of a run still going would be: no seal yet.
+    let unsealed: String = std::fs::read_to_string(&local)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("\"run finished\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let there = host_dir.path().join(local.file_name().unwrap());
+    std::fs::write(&there, &unsealed).unwrap();
+    let mut w = watch_remote(&sshd, elsewhere.path(), host_dir.path(), "last");
+    wait::until(Duration::from_secs(30), "the watch shows the walk's end", || {
+        w.collect();
+        w.arrival("walk ended: resolved").is_some()
+    });
+    std::fs::write(&there, &unsealed[..unsealed.len() / 2]).unwrap();
+    let (code, text, stderr) = w.finish(Duration::from_secs(10));
+    assert_eq!(code, Some(1), "{text}\n{stderr}");
+    assert!(stderr.contains("shrank on the audit host"), "{stderr}");
 }
