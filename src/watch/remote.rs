@@ -2,11 +2,11 @@
 //! (`Ssh::connect`, the options targets are reached with), the run resolved from the trails
 //! there, then `tail -c +N -f` of `PATH/<run-id>.jsonl` whose stdout bytes are handed over as
 //! they come. Read-only there. Values reach the remote shell as positional arguments, never as
-//! command text. A dropped connection is reconnected once, from the byte reached; a second
-//! failure ends the watch.
+//! command text. A dropped connection is reconnected at once, from the byte reached; a
+//! reconnection that fails, or a connection lost again within 30 s of one, ends the watch.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openssh::{ChildStdin, ChildStdout, Session, Stdio};
 use tokio::io::AsyncReadExt;
@@ -28,6 +28,9 @@ done"#;
 /// Bytes read at most at once.
 const CHUNK: usize = 64 << 10;
 
+/// A connection lost within this long of its reconnection is not reconnected again.
+const RECONNECT_CALM: Duration = Duration::from_secs(30);
+
 /// How long hanging up may take (the remote tail ended, the connection closed).
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -39,8 +42,9 @@ pub(crate) struct Remote {
     conn: Option<Conn>,
     /// Bytes of the trail handed over so far.
     offset: u64,
-    /// Reconnections left.
-    retries: u32,
+    /// When it last reconnected: a connection lost again within `RECONNECT_CALM` of that is
+    /// not tried again (a link that cannot hold).
+    reconnected: Option<Instant>,
 }
 
 struct Conn {
@@ -83,14 +87,15 @@ impl Remote {
             run: id.clone(),
             conn: None,
             offset: 0,
-            retries: 1,
+            reconnected: None,
         };
         let conn = remote.runtime.block_on(tail(ssh, host, &id, 0))?;
         remote.conn = Some(conn);
         Ok((remote, id))
     }
 
-    /// The connection ended without the trail's tail saying why: lost. Reconnects once.
+    /// The connection ended without the trail's tail saying why: lost. Reconnects, unless it
+    /// did so a moment ago.
     fn lost(&mut self, why: String) -> Result<(), Error> {
         if let Some(conn) = self.conn.take() {
             self.runtime.block_on(conn.close());
@@ -101,10 +106,13 @@ impl Remote {
                 self.host, self.run
             ))
         };
-        if self.retries == 0 {
-            return Err(fail(&why));
+        if self.reconnected.is_some_and(|at| at.elapsed() < RECONNECT_CALM) {
+            return Err(fail(&format!(
+                "{why}, again within {} s",
+                RECONNECT_CALM.as_secs()
+            )));
         }
-        self.retries -= 1;
+        self.reconnected = Some(Instant::now());
         let again = self.runtime.block_on(async {
             let ssh = connect(&self.host, &self.opts).await?;
             tail(ssh, &self.host, &self.run, self.offset).await

@@ -194,6 +194,20 @@ fn an_unknown_run_on_the_audit_host_is_a_usage_error_and_an_unreachable_one_fail
         "{}",
         out.stderr
     );
+    let missing = format!("{url}/missing");
+    let out = runbook(["watch", "last", "--audit-dir"])
+        .arg(elsewhere.path())
+        .args(["--audit-host", &missing])
+        .args(sshd.ssh_args())
+        .expect_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot list the runs on the audit host {missing}: the directory `{}/missing` cannot be read there",
+            host_dir.path().display()
+        )),
+        "{}",
+        out.stderr
+    );
 
     let book = book(dir.path(), 1, "echo step {n}");
     let (mut run, trail) = start_mirrored_run(&sshd, audit.path(), host_dir.path(), &book);
