@@ -512,6 +512,11 @@ fn a_watch_outlives_a_crashed_run_and_follows_its_resume_to_the_seal() {
         w.collect();
         w.arrival("slow: started on local").is_some()
     });
+    // The step's command is under way (under load, "started" can come before its shell did
+    // anything: killed then, the resume would run it as new, not "again").
+    wait::until(Duration::from_secs(30), "the step's command ran", || {
+        flag.exists()
+    });
     // The operator's machine dies mid-step: no seal, the watch goes on waiting.
     run.kill().unwrap();
     run.wait().unwrap();
