@@ -232,6 +232,16 @@ fn an_unknown_run_on_the_audit_host_is_a_usage_error_and_an_unreachable_one_fail
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
+    // A path is a local file, whatever the audit host: it is not even contacted.
+    let local = crate::support::trail::audit_files(audit.path()).pop().unwrap();
+    let out = runbook(["watch"])
+        .arg(&local)
+        .args([
+            "--audit-host",
+            &format!("ssh://{}@127.0.0.1:{port}/srv/runs", sshd::USER),
+        ])
+        .expect_code(0);
+    assert!(out.stdout.contains("run resolved after"), "{}", out.stdout);
     let began = Instant::now();
     let out = runbook(["watch", "last", "--audit-dir"])
         .arg(elsewhere.path())
