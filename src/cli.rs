@@ -107,7 +107,7 @@ pub(crate) enum Command {
     Replay(ReplayArgs),
     /// Follow a run as it goes, from another terminal: each step, decision and note as the trail records it, until the seal
     #[command(
-        after_help = "Examples:\n  runbook watch last                                   # the newest run of the audit dir\n  runbook watch 20261122T030211Z-db-restore-3f9a\n  runbook watch 20261122T0302 --audit-dir /srv/runbook/runs\n\nRead-only: no lock is taken and nothing is written, so any number of people can watch one run, with read access to its trail alone. Each line is checked against the hash chain as it comes; `no event for N s` is said after 30 s of quiet, then every minute.\n\nExit status: 0 the run is sealed (at once for a finished run), 130 Ctrl-C (the run goes on), 1 the trail is tampered with, shrank or was replaced, 2 unknown run."
+        after_help = "Examples:\n  runbook watch last                                   # the newest run of the audit dir\n  runbook watch 20261122T030211Z-db-restore-3f9a\n  runbook watch 20261122T0302 --audit-dir /srv/runbook/runs\n  runbook watch last --audit-host ssh://audit@logs.example/srv/runbook   # from another machine\n\nRead-only: no lock is taken and nothing is written (here or on the audit host), so any number of people can watch one run, with read access to its trail alone. With --audit-host (or RUNBOOK_AUDIT_HOST) RUN is looked up there and followed over SSH; a path is always a local file. Each line is checked against the hash chain as it comes; `no event for N s` is said after 30 s of quiet, then every minute.\n\nExit status: 0 the run is sealed (at once for a finished run), 130 Ctrl-C (the run goes on), 1 the trail is tampered with, shrank or was replaced, or the audit host cannot be reached or was lost, 2 unknown run."
     )]
     Watch(WatchArgs),
     /// Name the runbooks of the catalog an alert is for (`alert.match`, or its runbook_url annotation)
@@ -220,6 +220,9 @@ pub(crate) struct WatchArgs {
     /// Say `no event for N s` first after this much quiet (then every minute)
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::duration::parse_arg)]
     pub quiet_after: Duration,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,6 @@
 //! `runbook watch` (design §19): follows a run's trail as it grows, read-only, and shows each
 //! record as the operator's screen words it, until the seal. The bytes come from a `Source`
-//! (the local file now, the audit host later); the lines are checked against the hash chain
+//! (the local file, or the trail on the audit host: `remote.rs`); the lines are checked against the hash chain
 //! as they come, so a watcher never shows a record the trail would not vouch for.
 
 use std::io::Write;
@@ -13,9 +13,11 @@ use crate::audit::ChainFollower;
 use crate::audit::record::{Line, Record};
 use crate::error::{Error, exit};
 
+mod remote;
 mod screen;
 pub(crate) mod source;
 
+pub(crate) use remote::Remote;
 use screen::Screen;
 pub(crate) use source::{LocalFile, Source};
 

@@ -1,7 +1,7 @@
 //! Where a watched trail's bytes come from. A source only hands over what was appended, in
 //! order, in pieces of any size; lines, the chain and the screen are the watcher's. A local
-//! file is followed by polling its length (below); a trail on the audit host will be a
-//! `tail -c +N -f` over SSH, another `Source`.
+//! file is followed by polling its length (below); a trail on the audit host is a
+//! `tail -c +N -f` over SSH, another `Source` (`remote.rs`).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -27,6 +27,12 @@ pub(crate) trait Source {
 
     /// The trail as messages name it (a path, or host:path).
     fn name(&self) -> String;
+
+    /// A better account of why following failed, if the source has one (the audit host's
+    /// `tail` said the file was truncated, a moment after the bytes that broke the chain).
+    fn explain(&mut self, error: Error) -> Error {
+        error
+    }
 }
 
 /// How often a local trail's length is looked at: well within the 1 s an event may take to

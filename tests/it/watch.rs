@@ -12,6 +12,8 @@ use crate::support::cmd::{bin, runbook};
 use crate::support::trail::audit_files;
 use crate::support::wait;
 
+mod remote;
+
 /// A local runbook of `steps` steps, each running `run` (its `{n}` the step's number).
 fn book(dir: &Path, steps: usize, run: &str) -> PathBuf {
     let mut text = String::from("version: 1\nid: watched\ntitle: Watched\nrto: 5m\nsteps:\n");
