@@ -423,6 +423,12 @@ pub(crate) struct ResumeArgs {
     /// A run id (or a unique prefix), or the path of its audit file
     #[arg(add = ArgValueCompleter::new(values::runs))]
     pub run: String,
+    /// Require every signature to be by a key of this `allowed_signers` file (ssh-keygen's format), as `audit verify --signers`
+    #[arg(long, value_name = "FILE")]
+    pub signers: Option<PathBuf>,
+    /// Require the head of the trail resumed (its last event's hash) to start with these 32+ hex characters, as `audit verify --expect-head`
+    #[arg(long, value_name = "HEX")]
+    pub expect_head: Option<String>,
     #[command(flatten)]
     pub opts: RunOptions,
 }
