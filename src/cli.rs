@@ -89,7 +89,7 @@ pub(crate) enum Command {
     Drill(DrillArgs),
     /// Continue an interrupted or handed-off run from its audit trail, possibly as another operator
     #[command(
-        after_help = "Examples:\n  runbook resume 20261122T030211Z-db-restore-3f9a\n  runbook resume 20261122T030211Z --operator bob            # a hand-off\n  runbook resume 20261122T030211Z --yes --set pg_password=...  # unattended; secrets again\n\nExit status: as `run` (or `drill`, for a drill); 1 when the trail is tampered."
+        after_help = "Examples:\n  runbook resume 20261122T030211Z-db-restore-3f9a\n  runbook resume 20261122T030211Z --operator bob            # a hand-off\n  runbook resume 20261122T030211Z --yes --set pg_password=...  # unattended; secrets again\n  runbook resume 20261122T030211Z --audit-host ssh://alice@logs/srv/runbook/runs  # from another machine\n\nWith an audit host, a run this machine lacks (or has only the start of) is fetched from there and verified as `audit verify` does before anything is kept.\n\nExit status: as `run` (or `drill`, for a drill); 1 when the trail is tampered, does not match --signers or --expect-head, or differs from the audit host's copy."
     )]
     Resume(ResumeArgs),
     /// Check and inspect audit trails
