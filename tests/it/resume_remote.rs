@@ -219,6 +219,21 @@ fn a_trail_or_output_changed_on_the_audit_host_or_another_head_is_refused_and_no
     assert_nothing_kept(&audit_b);
     assert_eq!(fs::read_to_string(&log).unwrap(), "first\n", "nothing ran");
 
+    // Signers required, and this run signed by none of them (it is not signed at all).
+    let public = fs::read_to_string(sshd.identity.with_extension("pub")).unwrap();
+    let signers = work.path().join("allowed_signers");
+    fs::write(&signers, format!("alice@example.com {public}")).unwrap();
+    let out = bob_resumes(
+        &sshd,
+        prefix,
+        &audit_b,
+        &host,
+        &["--signers", signers.to_str().unwrap()],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("unsigned"), "{}", out.stderr);
+    assert_nothing_kept(&audit_b);
+
     // The right head, and everything put back: the run is taken over and finished.
     let out = bob_resumes(&sshd, prefix, &audit_b, &host, &["--expect-head", &head[..32]]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
