@@ -59,8 +59,15 @@ pub(crate) fn trail(
         .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
     let fetched = runtime.block_on(fetch(host, ssh, &dir, &want));
     let fetched = match fetched {
-        Ok(Some(fetched)) => fetched,
-        Ok(None) => {
+        Ok(Found::One(fetched)) => fetched,
+        Ok(Found::Many(names)) => {
+            return Err(Error::usage(format!(
+                "`{run}` matches {} runs on the audit host {host}: {}; give more of the run id",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        Ok(Found::None) => {
             // Never mirrored there (the audit host was away all along): the local trail, if any.
             return local().map_err(|_| {
                 Error::usage(format!(
@@ -86,6 +93,14 @@ pub(crate) fn trail(
     let result = settle(&fetched, &dir, given.as_deref(), expect);
     let _ = std::fs::remove_dir_all(&fetched.tmp);
     result
+}
+
+/// What the audit host has of the run asked for.
+enum Found {
+    None,
+    /// A prefix that names several runs there.
+    Many(Vec<String>),
+    One(Fetched),
 }
 
 /// What was fetched into `tmp` (`tmp/<run>.jsonl`, `tmp/<run>/`).
@@ -191,13 +206,13 @@ fn install(fetched: &Fetched, dir: &Path, target: &Path) -> Result<()> {
 }
 
 /// Connects, asks for `want`, and writes what comes into a new private directory of `dir`.
-/// `Ok(None)`: no such run there. `Err`: why the audit host could not be read.
+/// `Err`: why the audit host could not be read.
 async fn fetch(
     host: &AuditHost,
     opts: &SshOptions,
     dir: &Path,
     want: &str,
-) -> std::result::Result<Option<Fetched>, String> {
+) -> std::result::Result<Found, String> {
     let ssh = Ssh::connect(&host.dest(), opts)
         .await
         .map_err(|e| e.to_string())?;
@@ -206,12 +221,7 @@ async fn fetch(
     result
 }
 
-async fn receive(
-    ssh: &Ssh,
-    host: &AuditHost,
-    dir: &Path,
-    want: &str,
-) -> std::result::Result<Option<Fetched>, String> {
+async fn receive(ssh: &Ssh, host: &AuditHost, dir: &Path, want: &str) -> std::result::Result<Found, String> {
     let command = format!(
         "exec sh -c {} rb-fetch {} {}",
         shell_quote(SCRIPT),
@@ -230,7 +240,7 @@ async fn receive(
     };
     let mut reader = BufReader::new(stdout);
     let mut tmp = None;
-    let read = read_all(&mut reader, dir, want, &mut tmp).await;
+    let read = read_all(&mut reader, dir, &mut tmp).await;
     let mut said = String::new();
     let _ = stderr.read_to_string(&mut said).await;
     let status = child.wait().await;
@@ -257,20 +267,16 @@ async fn receive(
 async fn read_all<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     dir: &Path,
-    want: &str,
     tmp: &mut Option<PathBuf>,
-) -> std::result::Result<Option<Fetched>, String> {
+) -> std::result::Result<Found, String> {
     let first = header(reader).await?;
     if let Some(names) = first.strip_prefix("matches") {
-        let names: Vec<&str> = names.split_whitespace().collect();
-        return match names.as_slice() {
-            [] => Ok(None),
-            many => Err(format!(
-                "`{want}` matches {} runs there: {}; give more of the run id",
-                many.len(),
-                many.join(", ")
-            )),
-        };
+        let names: Vec<String> = names.split_whitespace().map(str::to_string).collect();
+        return Ok(if names.is_empty() {
+            Found::None
+        } else {
+            Found::Many(names)
+        });
     }
     let (size, run) = sized(&first, "trail")?;
     if !plain(&run) || crate::audit::file_safe(&run) != run {
@@ -305,7 +311,7 @@ async fn read_all<R: tokio::io::AsyncRead + Unpin>(
         copy(reader, size, &outputs.join(&name)).await?;
         files.push(name);
     }
-    Ok(Some(Fetched {
+    Ok(Found::One(Fetched {
         tmp: here,
         run,
         files,

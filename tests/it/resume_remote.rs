@@ -242,7 +242,7 @@ fn a_trail_or_output_changed_on_the_audit_host_or_another_head_is_refused_and_no
 }
 
 #[test]
-fn a_local_trail_that_differs_from_the_audit_hosts_is_refused_naming_both_heads() {
+fn a_local_trail_that_differs_from_the_audit_hosts_or_a_prefix_of_two_runs_is_refused() {
     let sshd = Sshd::start();
     let work = tempfile::tempdir().unwrap();
     let audit_a = work.path().join("a");
@@ -277,6 +277,20 @@ fn a_local_trail_that_differs_from_the_audit_hosts_is_refused_naming_both_heads(
         "the local trail is untouched"
     );
     assert_eq!(fs::read_to_string(&log).unwrap(), "first\n", "nothing ran");
+
+    // A prefix that names two runs on the audit host names both, and fetches neither.
+    let (second, _) = alice_hands_off(&sshd, &file, &audit_a, &host);
+    let audit_b = work.path().join("b");
+    let out = bob_resumes(&sshd, &run[..4], &audit_b, &host, &[]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("matches 2 runs on the audit host")
+            && out.stderr.contains(&run)
+            && out.stderr.contains(&second),
+        "{}",
+        out.stderr
+    );
+    assert_nothing_kept(&audit_b);
 }
 
 const HELD: &str = r#"
@@ -325,13 +339,18 @@ fn a_run_whose_machine_died_mid_step_is_finished_from_the_audit_host_its_step_un
         text.lines()
             .any(|l| l.contains("\"event\":\"step started\"") && l.contains("\"step\":\"hold\""))
     };
+    // `hold` started there, and `first`'s output copied (the mirror copies it while `hold`
+    // runs: a machine that dies before that takes the output with it, and B refuses the run).
     wait::until(
         Duration::from_secs(30),
         "`hold` started on the audit host",
         || {
-            audit_files(host_dir.path())
-                .first()
-                .is_some_and(|copy| started(&fs::read_to_string(copy).unwrap_or_default()))
+            audit_files(host_dir.path()).first().is_some_and(|copy| {
+                let run = copy.file_stem().unwrap().to_string_lossy().into_owned();
+                started(&fs::read_to_string(copy).unwrap_or_default())
+                    && fs::read_to_string(host_dir.path().join(run).join("first-1.out"))
+                        .is_ok_and(|o| o == "first\n")
+            })
         },
     );
     // The machine is gone, with everything on it: the step's command too (SIGKILL).
