@@ -394,3 +394,83 @@ fn a_run_whose_machine_died_mid_step_is_finished_from_the_audit_host_its_step_un
         "mirrored on to the end"
     );
 }
+
+/// Handed back: A's trail is the start of the audit host's copy (the run went on on B), so A's
+/// resume fetches the longer copy, verified, over its own, and finishes the run.
+#[test]
+fn a_run_handed_back_to_the_first_machine_takes_what_went_on_elsewhere() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let (audit_a, audit_b) = (work.path().join("a"), work.path().join("b"));
+    let host_dir = audit_host_dir();
+    let host = url(&sshd, host_dir.path());
+    let log = work.path().join("ran.log");
+    let file = book(work.path(), &log);
+    let (run, _) = alice_hands_off(&sshd, &file, &audit_a, &host);
+    let out = bob_resumes(&sshd, &run, &audit_b, &host, &["--answer", "s2=handoff"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let trail_a = audit_a.join(format!("{run}.jsonl"));
+    let before = fs::read(&trail_a).unwrap();
+    let there = fs::read(host_dir.path().join(format!("{run}.jsonl"))).unwrap();
+    assert!(
+        there.len() > before.len() && there.starts_with(&before),
+        "B went on there"
+    );
+
+    let out = runbook(["resume", &run, "--yes", "--operator", "alice"])
+        .args(["--audit-dir", audit_a.to_str().unwrap()])
+        .args(["--audit-host", &host])
+        .args(sshd.ssh_args())
+        .expect_code(0);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    runbook(["audit", "verify"]).arg(&trail_a).expect_code(0);
+    let after = events(&trail_a);
+    assert_eq!(named(&after, "handed off").len(), 2, "alice's and bob's");
+    assert_eq!(named(&after, "run resumed").len(), 2, "bob's and alice's");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "first\nsecond\n");
+    assert_same_as_audit_host(&audit_a, host_dir.path(), &run);
+}
+
+/// The audit host away: a local trail is resumed with a warning (the mirror sends it later);
+/// without one, nothing to resume from: exit 1, saying why, nothing kept.
+#[test]
+fn an_unreachable_audit_host_leaves_the_local_trail_or_refuses_without_one() {
+    let work = tempfile::tempdir().unwrap();
+    let (audit_a, audit_b) = (work.path().join("a"), work.path().join("b"));
+    let log = work.path().join("ran.log");
+    let file = book(work.path(), &log);
+    let out = runbook(["run", file.to_str().unwrap(), "--yes", "--operator", "alice"])
+        .args(["--audit-dir", audit_a.to_str().unwrap()])
+        .args(["--answer", "s2=handoff"])
+        .expect_code(0);
+    assert!(out.stderr.contains("handed off"), "{}", out.stderr);
+    let trail = audit_files(&audit_a).pop().unwrap();
+    let run = trail.file_stem().unwrap().to_string_lossy().into_owned();
+    let away = format!(
+        "ssh://nobody@127.0.0.1:{}/srv/runs",
+        crate::support::http::closed_port()
+    );
+    let out = runbook(["resume", &run, "--yes", "--operator", "bob"])
+        .args(["--audit-dir", audit_b.to_str().unwrap()])
+        .args(["--audit-host", &away])
+        .output();
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot be fetched from the audit host"),
+        "{}",
+        out.stderr
+    );
+    assert_nothing_kept(&audit_b);
+
+    let out = runbook(["resume", &run, "--yes", "--operator", "bob"])
+        .args(["--audit-dir", audit_a.to_str().unwrap()])
+        .args(["--audit-host", &away])
+        .expect_code(0);
+    assert!(
+        out.stderr.contains("resuming from the local trail"),
+        "{}",
+        out.stderr
+    );
+    runbook(["audit", "verify"]).arg(&trail).expect_code(0);
+    assert_eq!(fs::read_to_string(&log).unwrap(), "first\nsecond\n");
+}
