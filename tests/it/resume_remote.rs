@@ -462,6 +462,22 @@ fn an_unreachable_audit_host_leaves_the_local_trail_or_refuses_without_one() {
     );
     assert_nothing_kept(&audit_b);
 
+    // The local trail is checked as a fetched one would be: a head that is not this one.
+    let wrong = "0123456789abcdef0123456789abcdef";
+    let out = runbook([
+        "resume",
+        &run,
+        "--yes",
+        "--operator",
+        "bob",
+        "--expect-head",
+        wrong,
+    ])
+    .args(["--audit-dir", audit_a.to_str().unwrap()])
+    .expect_code(1);
+    assert!(out.stderr.contains("not the expected"), "{}", out.stderr);
+    assert_eq!(fs::read_to_string(&log).unwrap(), "first\n", "nothing ran");
+
     let out = runbook(["resume", &run, "--yes", "--operator", "bob"])
         .args(["--audit-dir", audit_a.to_str().unwrap()])
         .args(["--audit-host", &away])
