@@ -19,6 +19,20 @@ use crate::transport::{AuditHost, Ssh, SshOptions};
 
 const SCRIPT: &str = include_str!("fetch/remote.sh");
 
+/// How long the audit host may send nothing before the fetch gives up (a stalled link).
+const STALL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A read from the audit host, bounded by `STALL`.
+async fn within<T>(
+    read: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::result::Result<T, String> {
+    match tokio::time::timeout(STALL, read).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("the connection failed: {e}")),
+        Err(_) => Err(format!("nothing came for {} s", STALL.as_secs())),
+    }
+}
+
 /// How the fetched trail must verify, as `audit verify` takes it.
 pub(crate) struct Expect<'a> {
     /// `--signers`: an `allowed_signers` file.
@@ -242,13 +256,21 @@ async fn receive(ssh: &Ssh, host: &AuditHost, dir: &Path, want: &str) -> std::re
     let mut tmp = None;
     let read = read_all(&mut reader, dir, &mut tmp).await;
     let mut said = String::new();
-    let _ = stderr.read_to_string(&mut said).await;
-    let status = child.wait().await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        stderr.read_to_string(&mut said),
+    )
+    .await;
+    // A stalled shell there is left to the master's close.
+    let status = match read {
+        Ok(_) => within(async { child.wait().await.map_err(std::io::Error::other) }).await,
+        Err(_) => Err(String::new()),
+    };
     let failed = match (&read, status) {
         (Err(why), _) => Some(why.clone()),
         (Ok(_), Ok(s)) if s.success() => None,
         (Ok(_), Ok(s)) => Some(format!("its shell ended with {s}")),
-        (Ok(_), Err(e)) => Some(e.to_string()),
+        (Ok(_), Err(e)) => Some(e),
     };
     if let Some(why) = failed {
         if let Some(tmp) = tmp {
@@ -327,10 +349,7 @@ async fn header<R: tokio::io::AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
 ) -> std::result::Result<String, String> {
     let mut line = String::new();
-    let n = reader
-        .read_line(&mut line)
-        .await
-        .map_err(|e| format!("the connection failed: {e}"))?;
+    let n = within(reader.read_line(&mut line)).await?;
     if n == 0 {
         return Err("it ended before the whole run was sent".into());
     }
@@ -367,10 +386,7 @@ async fn copy<R: tokio::io::AsyncRead + Unpin>(
     let mut buf = vec![0u8; 64 << 10];
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = reader
-            .read(&mut buf[..want])
-            .await
-            .map_err(|e| format!("the connection failed: {e}"))?;
+        let n = within(reader.read(&mut buf[..want])).await?;
         if n == 0 {
             return Err("it ended before the whole run was sent".into());
         }
