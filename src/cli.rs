@@ -89,7 +89,7 @@ pub(crate) enum Command {
     Drill(DrillArgs),
     /// Continue an interrupted or handed-off run from its audit trail, possibly as another operator
     #[command(
-        after_help = "Examples:\n  runbook resume 20261122T030211Z-db-restore-3f9a\n  runbook resume 20261122T030211Z --operator bob            # a hand-off\n  runbook resume 20261122T030211Z --yes --set pg_password=...  # unattended; secrets again\n\nExit status: as `run` (or `drill`, for a drill); 1 when the trail is tampered."
+        after_help = "Examples:\n  runbook resume 20261122T030211Z-db-restore-3f9a\n  runbook resume 20261122T030211Z --operator bob            # a hand-off\n  runbook resume 20261122T030211Z --yes --set pg_password=...  # unattended; secrets again\n  runbook resume 20261122T030211Z --audit-host ssh://alice@logs/srv/runbook/runs  # from another machine\n\nWith an audit host, a run this machine lacks (or has only the start of) is fetched from there and verified as `audit verify` does before anything is kept.\n\nExit status: as `run` (or `drill`, for a drill); 1 when the trail is tampered, does not match --signers or --expect-head, or differs from the audit host's copy."
     )]
     Resume(ResumeArgs),
     /// Check and inspect audit trails
@@ -426,6 +426,12 @@ pub(crate) struct ResumeArgs {
     /// A run id (or a unique prefix), or the path of its audit file
     #[arg(add = ArgValueCompleter::new(values::runs))]
     pub run: String,
+    /// Require every signature to be by a key of this `allowed_signers` file (ssh-keygen's format), as `audit verify --signers`
+    #[arg(long, value_name = "FILE")]
+    pub signers: Option<PathBuf>,
+    /// Require the head of the trail resumed (its last event's hash) to start with these 32+ hex characters, as `audit verify --expect-head`
+    #[arg(long, value_name = "HEX")]
+    pub expect_head: Option<String>,
     #[command(flatten)]
     pub opts: RunOptions,
 }

@@ -3,6 +3,7 @@
 //! interrupted run stopped (a fleet's batches are `crate::fleet`).
 
 pub(crate) mod executor;
+pub(crate) mod fetch;
 pub(crate) mod handoff;
 pub(crate) mod launch;
 pub(crate) mod resume;

@@ -73,7 +73,7 @@ pub(super) fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
 }
 
 /// 32 to 64 hex characters, compared in lower case.
-fn expected_head(hex: &str) -> Result<String> {
+pub(super) fn expected_head(hex: &str) -> Result<String> {
     let hex = hex.trim().to_ascii_lowercase();
     if hex.len() < 32 || hex.len() > 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(Error::usage(format!(

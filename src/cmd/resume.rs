@@ -18,12 +18,34 @@ use crate::vars::{MASK, Vars};
 pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
     let launched = Instant::now();
     let mut run = RunConfig::resolve(&args.opts, true, config.audit_host.as_ref())?;
+    let expect_head = match &args.expect_head {
+        Some(hex) => Some(super::audit::expected_head(hex)?),
+        None => None,
+    };
     let dir = config.audit_dir.clone();
-    let path = crate::audit::resolve_run(&dir, &args.run)?;
+    let path = match &run.audit_host {
+        // From another machine: the audit host's copy, fetched and verified (design §19).
+        Some(host) => {
+            let expect = crate::engine::fetch::Expect {
+                signers: args.signers.as_deref(),
+                head: expect_head.as_deref(),
+            };
+            crate::engine::fetch::trail(host, &run.ssh, &dir, &args.run, &expect)?
+        }
+        None => crate::audit::resolve_run(&dir, &args.run)?,
+    };
     // The chain goes on where it is: that directory must be as safe as a new run's.
     crate::audit::prepare_trail(&path)?;
     // As `audit verify` checks it: the chain, the output files, the signatures.
-    let check = crate::audit::check(&path, None)?;
+    let mut check = crate::audit::check(&path, args.signers.as_deref())?;
+    let head = check.verification.head.clone().unwrap_or_default();
+    if let Some(want) = &expect_head
+        && !head.starts_with(want.as_str())
+    {
+        check
+            .problems
+            .push(format!("the head is {head}, not the expected {want}…"));
+    }
     match &check.verification.status {
         Status::Tampered { seq, line, reason } => {
             crate::stderr::ewriteln!(

@@ -106,6 +106,8 @@ async fn walk(l: Launch) -> Result<u8> {
         Trail::Create { dir, .. } => dir.clone(),
         Trail::Continue { path, .. } => path.parent().map(PathBuf::from).unwrap_or_default(),
     };
+    // Named in the command a hand-off prints, for a colleague on another machine.
+    let handoff_host = audit_host.clone();
     // The audit host connects beside the targets, bounded (design §19).
     let mirror =
         crate::listen::mirror::begin(audit_host, &ssh, &run_id, &audit_dir, crate::listen::ui::shout);
@@ -312,7 +314,12 @@ async fn walk(l: Launch) -> Result<u8> {
             close_all(std::mem::take(&mut executor.transports), leases).await;
             drop(lock);
             if let Error::HandedOff(_) = e {
-                return Ok(super::handoff::tell(&audit_path, &executor.ssh, &run.inventory));
+                return Ok(super::handoff::tell(
+                    &audit_path,
+                    &executor.ssh,
+                    &run.inventory,
+                    handoff_host.as_ref(),
+                ));
             }
             let resume = format!(
                 "runbook resume {run_id} --audit-dir {}",

@@ -31,6 +31,7 @@ mod plain;
 mod prose;
 mod recap;
 mod resume;
+mod resume_remote;
 mod retry_wait;
 mod review;
 mod run;
