@@ -517,7 +517,9 @@ fn a_watch_outlives_a_crashed_run_and_follows_its_resume_to_the_seal() {
     });
     // The step's start is recorded before its command runs: kill only once the command ran
     // (the flag is there), or the re-run is its first run and never says `again`.
-    wait::until(Duration::from_secs(30), "the step's command ran", || flag.exists());
+    wait::until(Duration::from_secs(30), "the step's command ran", || {
+        flag.exists()
+    });
     // The operator's machine dies mid-step: no seal, the watch goes on waiting.
     run.kill().unwrap();
     run.wait().unwrap();
