@@ -14,7 +14,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::audit::Status;
 use crate::error::{Error, Result, exit};
-use crate::script::shell_quote;
 use crate::transport::{AuditHost, Ssh, SshOptions};
 
 const SCRIPT: &str = include_str!("fetch/remote.sh");
@@ -236,12 +235,7 @@ async fn fetch(
 }
 
 async fn receive(ssh: &Ssh, host: &AuditHost, dir: &Path, want: &str) -> std::result::Result<Found, String> {
-    let command = format!(
-        "exec sh -c {} rb-fetch {} {}",
-        shell_quote(SCRIPT),
-        shell_quote(&host.path),
-        shell_quote(want)
-    );
+    let command = host.script("rb-fetch", SCRIPT, &[want]);
     let mut child = Session::to_raw_command(ssh.session(), command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -60,6 +60,24 @@ impl AuditHost {
     }
 }
 
+impl AuditHost {
+    /// The command that runs one of our fixed scripts there (nothing but `sh` and coreutils):
+    /// `exec sh -c SCRIPT NAME PATH ARGS...`. The directory and every value are quoted
+    /// positional arguments, never command text.
+    pub(crate) fn script(&self, name: &str, script: &str, args: &[&str]) -> String {
+        let mut command = format!(
+            "exec sh -c {} {name} {}",
+            crate::script::shell_quote(script),
+            crate::script::shell_quote(&self.path)
+        );
+        for arg in args {
+            command.push(' ');
+            command.push_str(&crate::script::shell_quote(arg));
+        }
+        command
+    }
+}
+
 impl fmt::Display for AuditHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ssh://{}{}", self.dest(), self.path)
@@ -107,5 +125,23 @@ mod tests {
             let e = AuditHost::parse(url).unwrap_err();
             assert!(e.contains(problem), "{url}: {e}");
         }
+    }
+
+    /// What the remote shell gets: the script's `$1` is the directory, then each value as it
+    /// was, whatever quotes, spaces or `$(...)` it holds (run here by the same `sh`).
+    #[test]
+    fn a_script_gets_the_path_and_every_value_verbatim() {
+        let h = AuditHost::parse("ssh://audit@logs/srv/run's$(dir)").unwrap();
+        let odd = ["a b", "it's", "$(touch /tmp/rb-never)", "`x`", "-n", ""];
+        let command = h.script("rb-test", r#"printf '%s\n' "$0" "$@""#, &odd);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .output()
+            .unwrap();
+        let got = String::from_utf8(out.stdout).unwrap();
+        let mut want = vec!["rb-test", "/srv/run's$(dir)"];
+        want.extend(odd);
+        assert_eq!(got.lines().collect::<Vec<_>>(), want, "{command}");
     }
 }

@@ -13,7 +13,6 @@ use tokio::io::AsyncReadExt;
 
 use super::source::{Next, Source};
 use crate::error::Error;
-use crate::script::shell_quote;
 use crate::transport::{AuditHost, Ssh, SshOptions};
 
 const TAIL: &str = include_str!("remote/tail.sh");
@@ -239,11 +238,7 @@ async fn connect(host: &AuditHost, opts: &SshOptions) -> Result<Ssh, Error> {
 
 /// The trails' file names in the audit host's directory, newest modified first.
 async fn list(ssh: &Ssh, host: &AuditHost) -> Result<Vec<String>, Error> {
-    let command = format!(
-        "exec sh -c {} rb-watch-list {}",
-        shell_quote(LIST),
-        shell_quote(&host.path)
-    );
+    let command = host.script("rb-watch-list", LIST, &[]);
     let out = Session::to_raw_command(ssh.session(), command)
         .stdin(Stdio::null())
         .output()
@@ -304,12 +299,10 @@ fn resolve(names: &[String], run: &str, host: &AuditHost) -> Result<String, Erro
 
 /// Starts following `PATH/<run>.jsonl` from byte `offset` (0: the first).
 async fn tail(ssh: Ssh, host: &AuditHost, run: &str, offset: u64) -> Result<Conn, Error> {
-    let command = format!(
-        "exec sh -c {} rb-watch {} {} {}",
-        shell_quote(TAIL),
-        shell_quote(&host.path),
-        shell_quote(&format!("{run}.jsonl")),
-        offset + 1
+    let command = host.script(
+        "rb-watch",
+        TAIL,
+        &[&format!("{run}.jsonl"), &(offset + 1).to_string()],
     );
     let spawned = Session::to_raw_command(ssh.session(), command)
         .stdin(Stdio::piped())

@@ -9,26 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::audit_host::{dir as audit_host_dir, url};
 use crate::support::cmd::{bin, runbook};
-use crate::support::sshd::{self, Sshd};
+use crate::support::sshd::Sshd;
 use crate::support::trail::audit_files;
 use crate::support::wait;
 
 mod lost;
 
 const SECRET: &str = "Mirror-S3cret-4u9";
-
-/// A directory the ssh user owns, as the audit host's PATH.
-fn audit_host_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("audit-host-").tempdir().unwrap();
-    let uid = sshd::uid(sshd::USER);
-    std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
-    dir
-}
-
-fn url(sshd: &Sshd, dir: &Path) -> String {
-    format!("ssh://{}@127.0.0.1:{}{}", sshd::USER, sshd.port, dir.display())
-}
 
 fn write(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     let path = dir.join(name);

@@ -11,22 +11,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::audit_host::{dir as audit_host_dir, url};
 use crate::support::cmd::{Outcome, bin, runbook};
 use crate::support::sshd::{self, Sshd};
 use crate::support::trail::{audit_files, events};
 use crate::support::wait;
-
-/// A directory the ssh user owns, as the audit host's PATH.
-fn audit_host_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("audit-host-").tempdir().unwrap();
-    let uid = sshd::uid(sshd::USER);
-    std::os::unix::fs::chown(dir.path(), Some(uid), None).unwrap();
-    dir
-}
-
-fn url(sshd: &Sshd, dir: &Path) -> String {
-    format!("ssh://{}@127.0.0.1:{}{}", sshd::USER, sshd.port, dir.display())
-}
 
 /// Three steps on the operator's machine, each appending its name to `log`.
 fn book(dir: &Path, log: &Path) -> PathBuf {

@@ -7,7 +7,6 @@ use std::time::Duration;
 use openssh::{ChildStdin, ChildStdout, Session, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 
-use crate::script::shell_quote;
 use crate::transport::{AuditHost, Ssh, SshOptions};
 
 const SCRIPT: &str = include_str!("remote.sh");
@@ -33,12 +32,7 @@ impl Link {
         let ssh = Ssh::connect(&host.dest(), opts)
             .await
             .map_err(|e| e.to_string())?;
-        let command = format!(
-            "exec sh -c {} rb-mirror {} {}",
-            shell_quote(SCRIPT),
-            shell_quote(&host.path),
-            shell_quote(run_id)
-        );
+        let command = host.script("rb-mirror", SCRIPT, &[run_id]);
         let spawned = Session::to_raw_command(ssh.session(), command)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

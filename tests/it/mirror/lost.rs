@@ -5,7 +5,8 @@ use std::fs;
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::{assert_mirrored, audit_host_dir, events_named, the_trail, url, write};
+use super::{assert_mirrored, events_named, the_trail, write};
+use crate::support::audit_host::{dir as audit_host_dir, url};
 use crate::support::cmd::{bin, runbook};
 use crate::support::sshd::{self, Sshd};
 use crate::support::trail::audit_files;

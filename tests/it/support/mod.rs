@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod alertmanager;
+pub mod audit_host;
 pub mod cmd;
 pub mod fleet;
 pub mod http;

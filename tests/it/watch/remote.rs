@@ -8,20 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{BOUND, Watcher, book, finished_run, follow_all, trail_time, watch};
+use crate::support::audit_host::{dir as audit_host_dir, url};
 use crate::support::cmd::{bin, runbook};
 use crate::support::sshd::{self, Sshd};
 use crate::support::wait;
-
-/// A directory the ssh user owns, as the audit host's PATH.
-fn audit_host_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("audit-host-").tempdir().unwrap();
-    std::os::unix::fs::chown(dir.path(), Some(sshd::uid(sshd::USER)), None).unwrap();
-    dir
-}
-
-fn url(sshd: &Sshd, dir: &Path) -> String {
-    format!("ssh://{}@127.0.0.1:{}{}", sshd::USER, sshd.port, dir.display())
-}
 
 /// `runbook run --yes` mirrored to `host_dir` in the background; returns once the mirrored
 /// trail is there, with it.
