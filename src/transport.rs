@@ -15,7 +15,7 @@ use tokio::sync::mpsc::Sender;
 use crate::audit::Recorded;
 pub use tokio_util::sync::CancellationToken;
 
-pub(crate) use audit_host::AuditHost;
+pub(crate) use audit_host::{AuditHost, Started};
 pub use canonical::canonical;
 pub(crate) use destination::Destination;
 pub(crate) use local::Local;

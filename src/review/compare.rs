@@ -231,6 +231,22 @@ impl Comparison {
         }
     }
 
+    /// The notes above the table, each a sentence without its capital and full stop (each
+    /// format dresses them its own way): runs of different runbooks, a mix of modes and why.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if !self.runbooks.is_empty() {
+            notes.push(format!(
+                "these are runs of different runbooks: {}",
+                self.runbooks.join(", ")
+            ));
+        }
+        if let Some(mixed) = self.mixed_modes() {
+            notes.push(format!("this comparison {mixed}: {}", self.mixed_why()));
+        }
+        notes
+    }
+
     /// Why the runs of a mixed comparison get several trends, after `mixed_modes`.
     pub(crate) fn mixed_why(&self) -> &'static str {
         if self.kinds_mixed() {

@@ -4,7 +4,7 @@
 
 use super::share;
 use super::svg::{esc, timeline};
-use super::text::{STEP_HEADER, gap_words, step_cells};
+use super::text::{STEP_HEADER, capitalised, gap_words, step_cells};
 use super::{Comparison, Review, fmt_ms, fmt_signed};
 
 pub(crate) const STYLE: &str = r#"
@@ -254,18 +254,8 @@ fn render_comparison(c: &Comparison) -> String {
         "<section class=\"comparison\">\n<h1>Comparison of {} runs</h1>\n",
         c.runs.len()
     );
-    if !c.runbooks.is_empty() {
-        out.push_str(&format!(
-            "<p class=\"banner\">These are runs of different runbooks: {}.</p>\n",
-            esc(&c.runbooks.join(", "))
-        ));
-    }
-    if let Some(mixed) = c.mixed_modes() {
-        out.push_str(&format!(
-            "<p class=\"banner\">This comparison {}: {}.</p>\n",
-            esc(&mixed),
-            esc(c.mixed_why())
-        ));
+    for note in c.notes() {
+        out.push_str(&format!("<p class=\"banner\">{}.</p>\n", esc(&capitalised(&note))));
     }
     for (label, summary) in c.trend_lines() {
         out.push_str(&format!(

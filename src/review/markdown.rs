@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::share;
-use super::text::{STEP_HEADER, gap_words, one_line, step_cells};
+use super::text::{STEP_HEADER, capitalised, gap_words, one_line, step_cells};
 use super::{Comparison, Review, fmt_ms, fmt_rto, fmt_signed};
 
 /// The `dateFormat` of the gantt block and the matching chrono format.
@@ -249,14 +249,8 @@ pub(crate) fn gantt(r: &Review) -> String {
 
 fn render_comparison(c: &Comparison) -> String {
     let mut out = format!("# Comparison of {} runs\n\n", c.runs.len());
-    if !c.runbooks.is_empty() {
-        out.push_str(&format!(
-            "> These are runs of different runbooks: {}.\n\n",
-            c.runbooks.join(", ")
-        ));
-    }
-    if let Some(mixed) = c.mixed_modes() {
-        out.push_str(&format!("> This comparison {mixed}: {}.\n\n", c.mixed_why()));
+    for note in c.notes() {
+        out.push_str(&format!("> {}.\n\n", capitalised(&note)));
     }
     let header = c.header();
     let rows = c.rows(|s| format!("`{s}`"), "—", ("**total**", |t| format!("**{t}**")));

@@ -269,14 +269,8 @@ fn render_one(r: &Review) -> String {
 
 fn render_comparison(c: &Comparison) -> String {
     let mut out = format!("Comparison of {} runs (oldest first)\n", c.runs.len());
-    if !c.runbooks.is_empty() {
-        out.push_str(&format!(
-            "  note: these are runs of different runbooks: {}\n",
-            c.runbooks.join(", ")
-        ));
-    }
-    if let Some(mixed) = c.mixed_modes() {
-        out.push_str(&format!("  note: this comparison {mixed}: {}\n", c.mixed_why()));
+    for note in c.notes() {
+        out.push_str(&format!("  note: {note}\n"));
     }
     let mut header = vec!["step".to_string()];
     header.extend((1..=c.runs.len()).map(|i| format!("run {i}")));
@@ -300,4 +294,13 @@ fn render_comparison(c: &Comparison) -> String {
         out.push_str(&format!("{label}: {summary}\n"));
     }
     out
+}
+
+/// `sentence` with its first letter in capitals, for the formats that write notes as sentences.
+pub(crate) fn capitalised(sentence: &str) -> String {
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

@@ -2,6 +2,11 @@
 //! the environment or the inventory, and reached like a target.
 
 use std::fmt;
+use std::sync::Arc;
+
+use openssh::{ChildStderr, ChildStdin, ChildStdout, Session, Stdio};
+
+use super::ssh::Ssh;
 
 /// Where a run's trail is mirrored: an SSH destination and the absolute directory there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +80,43 @@ impl AuditHost {
             command.push_str(&crate::script::shell_quote(arg));
         }
         command
+    }
+}
+
+/// One of our fixed scripts running on the audit host, its three pipes taken.
+pub(crate) struct Started {
+    pub child: openssh::Child<Arc<Session>>,
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+    pub stderr: ChildStderr,
+}
+
+impl AuditHost {
+    /// Starts `script` (see `script`) over `ssh`'s master with every pipe.
+    pub(crate) async fn start(
+        &self,
+        ssh: &Ssh,
+        name: &str,
+        script: &str,
+        args: &[&str],
+    ) -> Result<Started, openssh::Error> {
+        let mut child = Session::to_raw_command(ssh.session(), self.script(name, script, args))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .await?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin().take(), child.stdout().take(), child.stderr().take())
+        else {
+            unreachable!("every pipe was requested");
+        };
+        Ok(Started {
+            child,
+            stdin,
+            stdout,
+            stderr,
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 
 use super::source::{Next, Source};
 use crate::error::Error;
-use crate::transport::{AuditHost, Ssh, SshOptions};
+use crate::transport::{AuditHost, Ssh, SshOptions, Started};
 
 const TAIL: &str = include_str!("remote/tail.sh");
 
@@ -299,30 +299,22 @@ fn resolve(names: &[String], run: &str, host: &AuditHost) -> Result<String, Erro
 
 /// Starts following `PATH/<run>.jsonl` from byte `offset` (0: the first).
 async fn tail(ssh: Ssh, host: &AuditHost, run: &str, offset: u64) -> Result<Conn, Error> {
-    let command = host.script(
-        "rb-watch",
-        TAIL,
-        &[&format!("{run}.jsonl"), &(offset + 1).to_string()],
-    );
-    let spawned = Session::to_raw_command(ssh.session(), command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .await;
-    let mut child = match spawned {
-        Ok(child) => child,
+    let file = format!("{run}.jsonl");
+    let from = (offset + 1).to_string();
+    let args: [&str; 2] = [&file, &from];
+    let Started {
+        child,
+        stdin,
+        stdout,
+        mut stderr,
+    } = match host.start(&ssh, "rb-watch", TAIL, &args).await {
+        Ok(started) => started,
         Err(e) => {
             ssh.close().await;
             return Err(Error::runtime(format!(
                 "cannot follow {run} on the audit host {host}: {e}"
             )));
         }
-    };
-    let (Some(stdin), Some(stdout), Some(mut stderr)) =
-        (child.stdin().take(), child.stdout().take(), child.stderr().take())
-    else {
-        unreachable!("every pipe was requested");
     };
     let said = Arc::new(Mutex::new(String::new()));
     let heard = said.clone();

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use openssh::{ChildStdin, ChildStdout, Session, Stdio};
+use openssh::{ChildStdin, ChildStdout, Session};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 
-use crate::transport::{AuditHost, Ssh, SshOptions};
+use crate::transport::{AuditHost, Ssh, SshOptions, Started};
 
 const SCRIPT: &str = include_str!("remote.sh");
 
@@ -32,25 +32,19 @@ impl Link {
         let ssh = Ssh::connect(&host.dest(), opts)
             .await
             .map_err(|e| e.to_string())?;
-        let command = host.script("rb-mirror", SCRIPT, &[run_id]);
-        let spawned = Session::to_raw_command(ssh.session(), command)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await;
-        let mut child = match spawned {
-            Ok(child) => child,
+        let started = match host.start(&ssh, "rb-mirror", SCRIPT, &[run_id]).await {
+            Ok(started) => started,
             Err(e) => {
                 ssh.close().await;
                 return Err(format!("cannot start the mirror's shell there: {e}"));
             }
         };
-        let (Some(stdin), Some(stdout), Some(mut stderr)) =
-            (child.stdin().take(), child.stdout().take(), child.stderr().take())
-        else {
-            unreachable!("every pipe was requested");
-        };
+        let Started {
+            child,
+            stdin,
+            stdout,
+            mut stderr,
+        } = started;
         let mut answers = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(ANSWER_WAIT * 5, answers.next_line()).await;
         let size = match first {
