@@ -4,8 +4,8 @@
 
 use super::share;
 use super::svg::{esc, timeline};
-use super::text::{STEP_HEADER, capitalised, gap_words, step_cells};
-use super::{Comparison, Review, fmt_ms, fmt_signed};
+use super::text::{STEP_HEADER, capitalised, gap_cells, jump_cells, step_cells};
+use super::{Comparison, Review, fmt_ms};
 
 pub(crate) const STYLE: &str = r#"
 :root { color-scheme: light dark;
@@ -198,25 +198,11 @@ fn render_one(r: &Review, id: usize) -> String {
         ));
     }
     out.push_str("</p>\n");
-    let mut remarks: Vec<String> = r
-        .gaps
-        .iter()
-        .map(|g| {
-            format!(
-                "gap {} at +{}: {}",
-                gap_words(&g.kind),
-                fmt_ms(g.start_ms),
-                fmt_ms(g.ms)
-            )
-        })
+    let mut remarks: Vec<String> = gap_cells(r)
+        .map(|(what, at, ms)| format!("gap {what} at +{at}: {ms}"))
         .collect();
-    remarks.extend(r.clock_jumps.iter().map(|j| {
-        format!(
-            "clock jump at seq {} (+{}): wall clock {} against the monotonic clock",
-            j.seq,
-            fmt_ms(j.at_ms),
-            fmt_signed(j.skew_ms)
-        )
+    remarks.extend(jump_cells(r).map(|(seq, at, skew)| {
+        format!("clock jump at seq {seq} (+{at}): wall clock {skew} against the monotonic clock")
     }));
     if !remarks.is_empty() {
         out.push_str("<ul class=\"muted\">\n");
@@ -255,7 +241,10 @@ fn render_comparison(c: &Comparison) -> String {
         c.runs.len()
     );
     for note in c.notes() {
-        out.push_str(&format!("<p class=\"banner\">{}.</p>\n", esc(&capitalised(&note))));
+        out.push_str(&format!(
+            "<p class=\"banner\">{}.</p>\n",
+            esc(&capitalised(&note))
+        ));
     }
     for (label, summary) in c.trend_lines() {
         out.push_str(&format!(

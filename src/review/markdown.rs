@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use super::share;
-use super::text::{STEP_HEADER, capitalised, gap_words, one_line, step_cells};
-use super::{Comparison, Review, fmt_ms, fmt_rto, fmt_signed};
+use super::text::{STEP_HEADER, capitalised, gap_cells, jump_cells, one_line, step_cells};
+use super::{Comparison, Review, fmt_ms, fmt_rto};
 
 /// The `dateFormat` of the gantt block and the matching chrono format.
 pub(crate) const MERMAID_DATE_FORMAT: &str = "YYYY-MM-DDTHH:mm:ss.SSS";
@@ -21,7 +21,7 @@ fn cell(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn md_table(header: &[&str], rows: &[Vec<String>]) -> String {
+fn md_table<S: std::borrow::Borrow<str>>(header: &[S], rows: &[Vec<String>]) -> String {
     let mut out = format!("| {} |\n", header.join(" | "));
     out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
     for row in rows {
@@ -131,20 +131,12 @@ fn render_one(r: &Review, h: &str) -> String {
     .map(|(name, ms)| vec![name.to_string(), fmt_ms(*ms), share(*ms, r.total_ms)])
     .collect();
     out.push_str(&md_table(&["", "time", "share"], &rows));
-    for g in &r.gaps {
-        out.push_str(&format!(
-            "\n- gap {} at +{}: {}",
-            gap_words(&g.kind),
-            fmt_ms(g.start_ms),
-            fmt_ms(g.ms)
-        ));
+    for (what, at, ms) in gap_cells(r) {
+        out.push_str(&format!("\n- gap {what} at +{at}: {ms}"));
     }
-    for j in &r.clock_jumps {
+    for (seq, at, skew) in jump_cells(r) {
         out.push_str(&format!(
-            "\n- clock jump at seq {} (+{}): wall clock {} against the monotonic clock",
-            j.seq,
-            fmt_ms(j.at_ms),
-            fmt_signed(j.skew_ms)
+            "\n- clock jump at seq {seq} (+{at}): wall clock {skew} against the monotonic clock"
         ));
     }
     if !r.gaps.is_empty() || !r.clock_jumps.is_empty() {
@@ -252,10 +244,8 @@ fn render_comparison(c: &Comparison) -> String {
     for note in c.notes() {
         out.push_str(&format!("> {}.\n\n", capitalised(&note)));
     }
-    let header = c.header();
     let rows = c.rows(|s| format!("`{s}`"), "—", ("**total**", |t| format!("**{t}**")));
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    out.push_str(&md_table(&header, &rows));
+    out.push_str(&md_table(&c.header(), &rows));
     out.push('\n');
     for (i, r) in c.runs.iter().enumerate() {
         out.push_str(&format!("{}. `{}` ({})\n", i + 1, r.run, c.mode_of(r)));

@@ -1,10 +1,12 @@
 //! The terminal review: aligned plain text, readable in a log and over `less`.
 
+use std::borrow::Borrow;
+
 use super::{Comparison, Review, StepVisit, fmt_clock, fmt_ms, fmt_signed, fmt_time, share};
 
 /// Aligns columns: each cell padded to its column's widest, two spaces apart.
-pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+pub(crate) fn table<S: Borrow<str>>(header: &[S], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.borrow().chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             if i < widths.len() {
@@ -23,7 +25,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
         out.trim_end().to_string() + "\n"
     };
-    let mut out = line(header.to_vec());
+    let mut out = line(header.iter().map(Borrow::borrow).collect());
     for row in rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
@@ -89,7 +91,21 @@ fn attempts(v: &StepVisit) -> String {
     }
 }
 
-pub(crate) fn gap_words(kind: &str) -> &str {
+/// Each gap as (what, when, how long), formatted once for every format.
+pub(crate) fn gap_cells(r: &Review) -> impl Iterator<Item = (&str, String, String)> + '_ {
+    r.gaps
+        .iter()
+        .map(|g| (gap_words(&g.kind), fmt_ms(g.start_ms), fmt_ms(g.ms)))
+}
+
+/// Each clock jump as (seq, when, skew), formatted once for every format.
+pub(crate) fn jump_cells(r: &Review) -> impl Iterator<Item = (u64, String, String)> + '_ {
+    r.clock_jumps
+        .iter()
+        .map(|j| (j.seq, fmt_ms(j.at_ms), fmt_signed(j.skew_ms)))
+}
+
+fn gap_words(kind: &str) -> &str {
     match kind {
         "before_first_step" => "before the first step (detection to launch, pre-flight)",
         "crash_until_resume" => "a crash until the resume",
@@ -230,20 +246,12 @@ fn render_one(r: &Review) -> String {
             share(ms, r.total_ms)
         ));
     }
-    for g in &r.gaps {
-        out.push_str(&format!(
-            "  gap: {} at +{}, {}\n",
-            gap_words(&g.kind),
-            fmt_ms(g.start_ms),
-            fmt_ms(g.ms)
-        ));
+    for (what, at, ms) in gap_cells(r) {
+        out.push_str(&format!("  gap: {what} at +{at}, {ms}\n"));
     }
-    for j in &r.clock_jumps {
+    for (seq, at, skew) in jump_cells(r) {
         out.push_str(&format!(
-            "  clock jump at seq {} (+{}): the wall clock moved {} more than the monotonic one\n",
-            j.seq,
-            fmt_ms(j.at_ms),
-            fmt_signed(j.skew_ms)
+            "  clock jump at seq {seq} (+{at}): the wall clock moved {skew} more than the monotonic one\n"
         ));
     }
     out.push_str("\nOver target, worst first\n");
@@ -268,14 +276,11 @@ fn render_one(r: &Review) -> String {
 }
 
 fn render_comparison(c: &Comparison) -> String {
-    let mut out = format!("Comparison of {} runs (oldest first)\n", c.runs.len());
-    for note in c.notes() {
-        out.push_str(&format!("  note: {note}\n"));
-    }
+    let notes: String = c.notes().iter().map(|n| format!("  note: {n}\n")).collect();
+    let mut out = format!("Comparison of {} runs (oldest first)\n{notes}", c.runs.len());
     let mut header = vec!["step".to_string()];
     header.extend((1..=c.runs.len()).map(|i| format!("run {i}")));
     let rows = c.rows(str::to_string, "-", ("TOTAL", |t| t));
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&table(&header, &rows));
     for (i, r) in c.runs.iter().enumerate() {
         out.push_str(&format!(
