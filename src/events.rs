@@ -177,27 +177,7 @@ pub(crate) enum Event {
         /// A reconnection after a lost connection, not the first connection.
         reconnected: bool,
     },
-    StepPresented {
-        step: String,
-        position: usize,
-        total: usize,
-        title: String,
-        kind: &'static str,
-        host: String,
-        notes: Option<String>,
-        links: Vec<(String, String)>,
-        /// The command (run steps) or instruction (manual steps), as it will run.
-        body: Option<String>,
-        /// Variables the command sees, secrets masked.
-        vars: IndexMap<String, String>,
-        target: Option<Duration>,
-        /// The step's hard limit and retry policy, shown before it runs.
-        timeout: Option<Duration>,
-        retry: Option<(u32, Duration)>,
-        /// The two-person rule when the step needs it: its quorum and how long it waits (said
-        /// before it runs, so a colleague can be paged ahead of time).
-        approve: Option<(u32, Duration)>,
-    },
+    StepPresented(StepPresented),
     Answer {
         step: Option<String>,
         question: String,
@@ -242,43 +222,8 @@ pub(crate) enum Event {
         elapsed: Duration,
         target: Option<Duration>,
     },
-    StepFinished {
-        step: String,
-        host: String,
-        outcome: StepOutcome,
-        exit: Option<i32>,
-        attempt: u32,
-        duration: Duration,
-        target: Option<Duration>,
-        reason: Option<String>,
-        output: Option<OutputRecord>,
-        /// A variable set from stdout: name and value (`***` when secret).
-        capture: Option<(String, String)>,
-        /// One host of a fleet: the fleet's label.
-        fleet: Option<String>,
-        /// The step's time so far, counted as its review counts it (from being presented, the
-        /// operator's time included): filled in by the sink from the trail, `None` before.
-        visit: Option<Duration>,
-    },
-    /// A fleet step's attempt is over on every host it was started on (design §13).
-    FleetFinished {
-        step: String,
-        /// The fleet's label (a group, or `a,b,c`).
-        fleet: String,
-        outcome: StepOutcome,
-        attempt: u32,
-        duration: Duration,
-        target: Option<Duration>,
-        ok: Vec<String>,
-        /// Each failed host with how it ended.
-        failed: Vec<(String, StepOutcome)>,
-        /// Never started: the failure budget was spent, or the run was stopped.
-        not_started: Vec<String>,
-        /// Each host's time, in the fleet's order.
-        times: Vec<(String, Duration)>,
-        /// As `StepFinished`'s: the step's time so far, as its review counts it.
-        visit: Option<Duration>,
-    },
+    StepFinished(StepFinished),
+    FleetFinished(FleetFinished),
     /// A step waits for approvals (design §15): its request is in the spool.
     ApprovalRequested {
         step: String,
@@ -288,15 +233,7 @@ pub(crate) enum Event {
         quorum: u32,
         timeout: Duration,
     },
-    /// An approver's answer, its signature checked against the approvers file.
-    Approval {
-        step: String,
-        principal: String,
-        key: String,
-        approve: bool,
-        reason: Option<String>,
-        file: String,
-    },
+    Approval(Answer),
     /// A signature beside the request that does not count (the operator's own key, a key not
     /// in the approvers file, a bad signature): recorded, so a forged try is seen.
     ApprovalRefused {
@@ -328,15 +265,7 @@ pub(crate) enum Event {
         attempt: u32,
         pgid: i32,
     },
-    /// After a lost connection (or at a resume): whether the step's remote process group was
-    /// still alive on the host, and whether it was stopped.
-    RemoteGroupChecked {
-        step: String,
-        host: String,
-        pgid: i32,
-        alive: bool,
-        stopped: bool,
-    },
+    RemoteGroupChecked(RemoteGroupChecked),
     /// The operator opened a shell on a step's host (design §17); recorded, fsynced, before
     /// the session starts. `recording` is the file it goes to, relative to the audit dir.
     ShellOpened {
@@ -378,20 +307,7 @@ pub(crate) enum Event {
         outcome: RunOutcome,
         message: Option<String>,
     },
-    RunFinished {
-        outcome: RunOutcome,
-        message: Option<String>,
-        /// From the start of the RTO clock.
-        elapsed: Duration,
-        rto: Duration,
-        /// Drills: PASS or FAIL with the reason.
-        verdict: Option<Verdict>,
-        /// The visits over their target, worst first: (step, took, target), counted as the
-        /// review counts them. Filled in by the sink from the trail.
-        over_target: Vec<(String, Duration, Duration)>,
-        /// Every step that did not go as written, in order.
-        deviations: Vec<Deviation>,
-    },
+    RunFinished(RunFinished),
     /// The operator handed the run off at a step's prompt (design §19): nothing runs, the
     /// trail stays open for a colleague's `runbook resume`. `note` is masked; `None` when empty.
     HandedOff {
@@ -412,6 +328,111 @@ pub(crate) enum Event {
         bytes: u64,
         files: u64,
     },
+}
+
+/// A fleet step's attempt is over on every host it was started on (design §13).
+#[derive(Debug, Clone)]
+pub(crate) struct FleetFinished {
+    pub step: String,
+    /// The fleet's label (a group, or `a,b,c`).
+    pub fleet: String,
+    pub outcome: StepOutcome,
+    pub attempt: u32,
+    pub duration: Duration,
+    pub target: Option<Duration>,
+    pub ok: Vec<String>,
+    /// Each failed host with how it ended.
+    pub failed: Vec<(String, StepOutcome)>,
+    /// Never started: the failure budget was spent, or the run was stopped.
+    pub not_started: Vec<String>,
+    /// Each host's time, in the fleet's order.
+    pub times: Vec<(String, Duration)>,
+    /// As `StepFinished`'s: the step's time so far, as its review counts it.
+    pub visit: Option<Duration>,
+}
+
+/// The run is over: its seal.
+#[derive(Debug, Clone)]
+pub(crate) struct RunFinished {
+    pub outcome: RunOutcome,
+    pub message: Option<String>,
+    /// From the start of the RTO clock.
+    pub elapsed: Duration,
+    pub rto: Duration,
+    /// Drills: PASS or FAIL with the reason.
+    pub verdict: Option<Verdict>,
+    /// The visits over their target, worst first: (step, took, target), counted as the
+    /// review counts them. Filled in by the sink from the trail.
+    pub over_target: Vec<(String, Duration, Duration)>,
+    /// Every step that did not go as written, in order.
+    pub deviations: Vec<Deviation>,
+}
+
+/// A step shown to the operator, before it runs.
+#[derive(Debug, Clone)]
+pub(crate) struct StepPresented {
+    pub step: String,
+    pub position: usize,
+    pub total: usize,
+    pub title: String,
+    pub kind: &'static str,
+    pub host: String,
+    pub notes: Option<String>,
+    pub links: Vec<(String, String)>,
+    /// The command (run steps) or instruction (manual steps), as it will run.
+    pub body: Option<String>,
+    /// Variables the command sees, secrets masked.
+    pub vars: IndexMap<String, String>,
+    pub target: Option<Duration>,
+    /// The step's hard limit and retry policy, shown before it runs.
+    pub timeout: Option<Duration>,
+    pub retry: Option<(u32, Duration)>,
+    /// The two-person rule when the step needs it: its quorum and how long it waits (said
+    /// before it runs, so a colleague can be paged ahead of time).
+    pub approve: Option<(u32, Duration)>,
+}
+
+/// After a lost connection (or at a resume): whether the step's remote process group was
+/// still alive on the host, and whether it was stopped.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoteGroupChecked {
+    pub step: String,
+    pub host: String,
+    pub pgid: i32,
+    pub alive: bool,
+    pub stopped: bool,
+}
+
+/// An approver's answer, its signature checked against the approvers file.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub step: String,
+    pub principal: String,
+    pub key: String,
+    pub approve: bool,
+    pub reason: Option<String>,
+    pub file: String,
+}
+
+/// One attempt of a step is over on one host.
+#[derive(Debug, Clone)]
+pub(crate) struct StepFinished {
+    pub step: String,
+    pub host: String,
+    pub outcome: StepOutcome,
+    pub exit: Option<i32>,
+    pub attempt: u32,
+    pub duration: Duration,
+    pub target: Option<Duration>,
+    pub reason: Option<String>,
+    pub output: Option<OutputRecord>,
+    /// A variable set from stdout: name and value (`***` when secret).
+    pub capture: Option<(String, String)>,
+    /// One host of a fleet: the fleet's label.
+    pub fleet: Option<String>,
+    /// The step's time so far, counted as its review counts it (from being presented, the
+    /// operator's time included): filled in by the sink from the trail, `None` before.
+    pub visit: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]

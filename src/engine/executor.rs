@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::book::runbook::{Outcome, Runbook, Step, StepKind};
 use crate::error::Error;
-use crate::events::{Deviation, DeviationKind, Event, Mode, OutputRecord, RunOutcome, StepOutcome};
+use crate::events::{
+    Deviation, DeviationKind, Event, Mode, OutputRecord, RunFinished, RunOutcome, StepFinished, StepOutcome,
+    StepPresented,
+};
 use crate::listen::sink::Sink;
 use crate::plan::Plan;
 use crate::prompt::Operator;
@@ -291,7 +294,7 @@ impl Executor {
         }
         let elapsed = self.elapsed();
         let verdict = (self.mode == Mode::Drill).then(|| verdict(&end, elapsed, self.rto, &self.deviations));
-        self.emit(Event::RunFinished {
+        self.emit(Event::RunFinished(RunFinished {
             outcome: end.outcome,
             message: end.message.clone(),
             elapsed,
@@ -299,7 +302,7 @@ impl Executor {
             verdict,
             over_target: Vec::new(),
             deviations: self.deviations.clone(),
-        })?;
+        }))?;
         Ok(end)
     }
 
@@ -485,7 +488,7 @@ impl Executor {
             StepKind::Choose(_) | StepKind::End(_) => None,
         };
         self.presented.insert(id.clone());
-        self.emit(Event::StepPresented {
+        self.emit(Event::StepPresented(StepPresented {
             step: id.clone(),
             position: index + 1,
             total: runbook.steps.len(),
@@ -507,7 +510,7 @@ impl Executor {
                 .then(|| self.approval_rule(step, &self.plan.members(&host)))
                 .flatten()
                 .map(|rule| (rule.quorum, rule.timeout)),
-        })?;
+        }))?;
         // `--answer STEP=handoff`: the run stops at this step, as a hand-off at its prompt.
         if crate::plan::answers::hands_off(step, self.operator.answer(&id)) {
             return Err(Error::HandedOff(crate::error::HandOff {
@@ -554,7 +557,7 @@ impl Executor {
         reason: Option<String>,
         output: Option<OutputRecord>,
     ) -> Result<(), Error> {
-        self.emit(Event::StepFinished {
+        self.emit(Event::StepFinished(StepFinished {
             step: id.into(),
             host: host.into(),
             outcome,
@@ -567,6 +570,6 @@ impl Executor {
             capture: None,
             fleet: None,
             visit: None,
-        })
+        }))
     }
 }

@@ -301,49 +301,32 @@ impl Notifier {
                 }
                 d.send(d.notice(Kind::RunStarted, None, summary, data, None));
             }
-            Event::StepPresented {
-                step,
-                retry: Some((attempts, _)),
-                ..
-            } => {
-                self.attempts.insert(step.clone(), *attempts);
+            Event::StepPresented(p) => {
+                if let Some((attempts, _)) = p.retry {
+                    self.attempts.insert(p.step.clone(), attempts);
+                }
             }
-            Event::StepFinished {
-                step,
-                host,
-                outcome,
-                exit,
-                attempt,
-                duration,
-                reason,
-                fleet: None,
-                ..
-            } => {
+            Event::StepFinished(f) if f.fleet.is_none() => {
                 // A lost attempt is never retried: it fails the step now.
-                let retried = self.retried(step, *attempt) && !matches!(outcome, StepOutcome::Lost);
-                if !failure(*outcome) || retried {
+                let lost = matches!(f.outcome, StepOutcome::Lost);
+                if !failure(f.outcome) || (self.retried(&f.step, f.attempt) && !lost) {
                     return;
                 }
+                let (host, attempt) = (&f.host, f.attempt);
                 let mut what = format!("on {host} (attempt {attempt}) in {}", d.run_named());
-                if let Some(r) = reason {
+                if let Some(r) = &f.reason {
                     what.push_str(&format!(": {r}"));
                 }
                 let data = Map::from_iter([
                     ("host".to_string(), json!(host)),
-                    ("exit".to_string(), json!(exit)),
-                    ("reason".to_string(), json!(reason)),
+                    ("exit".to_string(), json!(f.exit)),
+                    ("reason".to_string(), json!(f.reason)),
                 ]);
-                d.step_failed(step, *outcome, *attempt, *duration, what, data);
+                d.step_failed(&f.step, f.outcome, attempt, f.duration, what, data);
             }
-            Event::FleetFinished {
-                step,
-                fleet,
-                outcome,
-                attempt,
-                duration,
-                failed,
-                ..
-            } => {
+            Event::FleetFinished(e) => {
+                let (step, fleet, outcome, attempt, duration, failed) =
+                    (&e.step, &e.fleet, &e.outcome, &e.attempt, &e.duration, &e.failed);
                 if !failure(*outcome) || self.retried(step, *attempt) {
                     return;
                 }
@@ -355,14 +338,9 @@ impl Notifier {
                 ]);
                 d.step_failed(step, *outcome, *attempt, *duration, what, data);
             }
-            Event::RunFinished {
-                outcome,
-                message,
-                elapsed,
-                rto,
-                verdict,
-                ..
-            } => {
+            Event::RunFinished(e) => {
+                let (outcome, message, elapsed, rto, verdict) =
+                    (&e.outcome, &e.message, &e.elapsed, &e.rto, &e.verdict);
                 // The deadlines are moot once the run is over.
                 if let Some(timer) = self.timer.take() {
                     timer.stop();

@@ -18,7 +18,7 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{SdkTracerProvider, Tracer};
 
 use crate::book::runbook::Outcome;
-use crate::events::{Event, RunOutcome, StepOutcome};
+use crate::events::{Event, RunOutcome, StepOutcome, StepPresented};
 
 /// Where spans go: `--otlp URL` as given, else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given,
 /// else `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended (the OpenTelemetry
@@ -255,7 +255,7 @@ impl Traces {
                     .start(&self.tracer);
                 self.run = Some(Context::new().with_span(span));
             }
-            Event::StepPresented { step, .. } => {
+            Event::StepPresented(StepPresented { step, .. }) => {
                 self.presented.insert(step.clone(), SystemTime::now());
             }
             Event::StepStarted {
@@ -305,45 +305,27 @@ impl Traces {
                     }
                 }
             }
-            Event::StepFinished {
-                step,
-                host,
-                outcome,
-                exit,
-                duration,
-                reason,
-                fleet,
-                ..
-            } => {
-                let open = match fleet {
-                    None => self.steps.remove(step),
-                    Some(_) => self.hosts.remove(&(step.clone(), host.clone())),
+            Event::StepFinished(f) => {
+                let open = match f.fleet {
+                    None => self.steps.remove(&f.step),
+                    Some(_) => self.hosts.remove(&(f.step.clone(), f.host.clone())),
                 };
                 if let Some(open) = open {
                     let span = open.cx.span();
-                    step_finished(&span, *outcome, *duration);
-                    if let Some(code) = exit {
-                        span.set_attribute(KeyValue::new("runbook.exit_code", i64::from(*code)));
+                    step_finished(&span, f.outcome, f.duration);
+                    if let Some(code) = f.exit {
+                        span.set_attribute(KeyValue::new("runbook.exit_code", i64::from(code)));
                     }
-                    if !outcome.succeeded() {
-                        step_failed(
-                            &span,
-                            *outcome,
-                            reason.clone().unwrap_or_else(|| outcome.as_str().to_string()),
-                        );
+                    if !f.outcome.succeeded() {
+                        let why = f.reason.clone();
+                        step_failed(&span, f.outcome, why.unwrap_or_else(|| f.outcome.as_str().into()));
                     }
                     span.end();
                 }
             }
-            Event::FleetFinished {
-                step,
-                outcome,
-                duration,
-                ok,
-                failed,
-                not_started,
-                ..
-            } => {
+            Event::FleetFinished(e) => {
+                let (step, outcome, duration, ok, failed, not_started) =
+                    (&e.step, &e.outcome, &e.duration, &e.ok, &e.failed, &e.not_started);
                 if let Some(open) = self.steps.remove(step) {
                     let span = open.cx.span();
                     step_finished(&span, *outcome, *duration);
@@ -359,13 +341,8 @@ impl Traces {
                     span.end();
                 }
             }
-            Event::RunFinished {
-                outcome,
-                elapsed,
-                rto,
-                verdict,
-                ..
-            } => {
+            Event::RunFinished(e) => {
+                let (outcome, elapsed, rto, verdict) = (&e.outcome, &e.elapsed, &e.rto, &e.verdict);
                 self.end_open();
                 if let Some(cx) = self.run.take() {
                     let span = cx.span();

@@ -4,7 +4,7 @@
 
 use crate::audit::AuditLog;
 use crate::error::Error;
-use crate::events::Event;
+use crate::events::{Event, FleetFinished, RunFinished, StepFinished};
 use crate::listen::notify::{Notifier, Record};
 use crate::listen::ui::Ui;
 
@@ -43,7 +43,7 @@ impl Sink {
         self.chain_deliveries()?;
         self.tally_written();
         // The seal records the steps over target as the trail so far counts them.
-        let sealing = matches!(event, Event::RunFinished { .. }).then(|| self.timed(event));
+        let sealing = matches!(event, Event::RunFinished(_)).then(|| self.timed(event));
         if let (Some(_), Some(mirror)) = (&sealing, &self.mirror) {
             mirror.settle(crate::listen::mirror::SETTLE_WAIT);
             self.mirror_news()?;
@@ -56,7 +56,7 @@ impl Sink {
         self.mirror_news()?;
         // The listeners get the times as the review of the trail, this line included, counts.
         let timed = match event {
-            Event::StepFinished { .. } | Event::FleetFinished { .. } | Event::RunFinished { .. } => {
+            Event::StepFinished(_) | Event::FleetFinished(_) | Event::RunFinished(_) => {
                 Some(self.timed(event))
             }
             _ => None,
@@ -140,10 +140,11 @@ impl Sink {
         let ms = std::time::Duration::from_millis;
         let mut event = event.clone();
         match &mut event {
-            Event::StepFinished { step, visit, .. } | Event::FleetFinished { step, visit, .. } => {
+            Event::StepFinished(StepFinished { step, visit, .. })
+            | Event::FleetFinished(FleetFinished { step, visit, .. }) => {
                 *visit = self.tally.visit_ms(step).map(ms);
             }
-            Event::RunFinished { over_target, .. } => {
+            Event::RunFinished(RunFinished { over_target, .. }) => {
                 *over_target = self
                     .tally
                     .over_target()

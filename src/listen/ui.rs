@@ -206,20 +206,14 @@ impl Ui {
                 reconnected,
                 ..
             } => self.target_connected(host, host_key_added, reconnected),
-            Event::StepPresented { .. } => self.step_presented(event),
+            Event::StepPresented(presented) => self.step_presented(presented),
             Event::Answer {
                 step,
                 question,
                 answer,
             } => self.answer(step, question, answer),
             Event::RemoteProcess { .. } => {}
-            Event::RemoteGroupChecked {
-                step,
-                host,
-                pgid,
-                alive,
-                stopped,
-            } => self.remote_group_checked(step, host, pgid, alive, stopped),
+            Event::RemoteGroupChecked(checked) => self.remote_group_checked(checked),
             Event::ShellOpened {
                 host,
                 cols,
@@ -263,22 +257,15 @@ impl Ui {
                 host: Some(host),
                 ..
             } => self.host_output(host, bytes, false),
-            Event::FleetFinished { .. } => self.fleet_finished(event),
+            Event::FleetFinished(finished) => self.fleet_finished(finished),
             Event::Heartbeat {
                 step,
                 elapsed,
                 target,
             } => self.heartbeat(step, elapsed, target),
-            Event::StepFinished { .. } => self.step_finished(event),
+            Event::StepFinished(finished) => self.step_finished(finished),
             Event::ApprovalRequested { .. } => self.approval_requested(event),
-            Event::Approval {
-                step,
-                principal,
-                key,
-                approve,
-                reason,
-                ..
-            } => self.approval(step, principal, key, approve, reason),
+            Event::Approval(answer) => self.approval(answer),
             Event::ApprovalRefused { step, file, why } => self.approval_refused(step, file, why),
             Event::Retrying {
                 step,
@@ -287,7 +274,7 @@ impl Ui {
                 delay,
             } => self.retrying(step, next, of, delay),
             Event::Decision { step, label, goto } => self.decision(step, label, goto),
-            Event::RunFinished { .. } => self.run_finished(event),
+            Event::RunFinished(finished) => self.run_finished(finished),
             Event::HandedOff { step, note } => self.handed_off(step, note),
         }
     }

@@ -8,7 +8,7 @@ use super::Executor;
 use crate::approval::{DEFAULT_TIMEOUT, REQUEST_KIND, Request, RequestHost, Rule};
 use crate::book::runbook::Step;
 use crate::error::Error;
-use crate::events::Event;
+use crate::events::{Answer, Event};
 use crate::inventory::Binding;
 use crate::vars::Vars;
 
@@ -144,14 +144,14 @@ impl Executor {
                     })?;
                     continue;
                 }
-                self.emit(Event::Approval {
+                self.emit(Event::Approval(Answer {
                     step: id.into(),
                     principal: a.principal.clone(),
                     key: a.key.clone(),
                     approve: a.approve,
                     reason: a.reason.clone(),
                     file: a.file.display().to_string(),
-                })?;
+                }))?;
                 if !a.approve {
                     return Ok(Some(format!(
                         "denied by {}: {}",

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::{End, Executor, Next, Place};
 use crate::book::runbook::{ChooseOption, Confirm, Outcome, Step};
 use crate::error::Error;
-use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
+use crate::events::{DeviationKind, Event, RunOutcome, StepFinished, StepOutcome};
 use crate::prompt::{AfterFailure, FailureChoices, GotoStep, Report};
 use crate::vars::{MASK, Vars};
 
@@ -341,7 +341,7 @@ impl Executor {
             _ => None,
         };
         let duration = started.elapsed();
-        self.emit(Event::StepFinished {
+        self.emit(Event::StepFinished(StepFinished {
             step: id.into(),
             host: host.into(),
             outcome,
@@ -354,7 +354,7 @@ impl Executor {
             capture: captured,
             fleet: None,
             visit: None,
-        })?;
+        }))?;
         if report == Some(Report::Skip) {
             self.deviate(id, DeviationKind::Skipped, Some("reported skipped".into()))?;
         }

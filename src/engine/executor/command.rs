@@ -9,7 +9,7 @@ use super::hosts::HostsRun;
 use super::{End, Executor, Next};
 use crate::book::runbook::{Runbook, Step, StepKind};
 use crate::error::Error;
-use crate::events::{DeviationKind, Event, RunOutcome, StepOutcome};
+use crate::events::{DeviationKind, Event, RemoteGroupChecked, RunOutcome, StepOutcome, StepPresented};
 use crate::inventory::Binding;
 use crate::prompt::{Before, Report};
 use crate::transport::Transport;
@@ -286,13 +286,13 @@ impl Executor {
         if stop && let Some(transport) = self.transports.get(host) {
             transport.stop_group(pgid).await;
         }
-        self.emit(Event::RemoteGroupChecked {
+        self.emit(Event::RemoteGroupChecked(RemoteGroupChecked {
             step: id.to_string(),
             host: host.to_string(),
             pgid,
             alive,
             stopped: stop,
-        })
+        }))
     }
 
     /// After a lost connection: a fresh one when the host answers again, so the operator's
@@ -346,7 +346,7 @@ impl Executor {
                 continue;
             }
             let host = self.host_of(runbook, step);
-            self.emit(Event::StepPresented {
+            self.emit(Event::StepPresented(StepPresented {
                 step: id.clone(),
                 position: index + 1,
                 total: runbook.cleanup.len(),
@@ -370,7 +370,7 @@ impl Executor {
                     .then(|| self.approval_rule(step, &self.plan.members(&host)))
                     .flatten()
                     .map(|rule| (rule.quorum, rule.timeout)),
-            })?;
+            }))?;
             // Cut off by a crash: unknown, as a step of the walk (design §6), never re-run blindly.
             if let Some(c) = cut.take_if(|c| c.step == id) {
                 let known = self

@@ -18,7 +18,7 @@ use super::output::OutputPaths;
 use super::{Executor, KEEP_BYTES};
 use crate::book::runbook::Step;
 use crate::error::Error;
-use crate::events::{Event, OutputRecord, StepOutcome, Stream};
+use crate::events::{Event, FleetFinished, OutputRecord, StepFinished, StepOutcome, Stream};
 use crate::transport::{Chunk, CommandSpec, Ending, Transport, TransportError};
 use crate::vars::Vars;
 
@@ -360,7 +360,7 @@ impl Executor {
                 .map(|e| (e.host.clone(), e.outcome))
                 .collect();
             failed.sort_by_key(|(h, _)| order(h));
-            self.emit(Event::FleetFinished {
+            self.emit(Event::FleetFinished(FleetFinished {
                 step: id.into(),
                 fleet: fleet.to_string(),
                 outcome: run.outcome(),
@@ -372,7 +372,7 @@ impl Executor {
                 not_started: run.not_started.clone(),
                 times,
                 visit: None,
-            })?;
+            }))?;
         }
         Ok(run)
     }
@@ -451,7 +451,7 @@ impl Executor {
                 let text = String::from_utf8_lossy(&run.stdout).trim().to_string();
                 (name.value.clone(), text, prepared.secret_output)
             });
-        self.emit(Event::StepFinished {
+        self.emit(Event::StepFinished(StepFinished {
             step: id.into(),
             host: host.clone(),
             outcome,
@@ -471,7 +471,7 @@ impl Executor {
             }),
             fleet: fleet.map(str::to_string),
             visit: None,
-        })?;
+        }))?;
         Ok(HostEnd {
             host,
             outcome,

@@ -106,24 +106,16 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.append_record(&Record::TargetConnected(connected), None, Some(host), false)?;
         }
-        Event::StepPresented {
-            step,
-            position,
-            total,
-            title,
-            kind,
-            host,
-            target,
-            ..
-        } => {
+        Event::StepPresented(p) => {
             let presented = r::StepPresented {
-                position: Some(*position as u64),
-                total: Some(*total as u64),
-                title: title.clone(),
-                kind: kind.to_string(),
-                target_ms: target.map(ms),
+                position: Some(p.position as u64),
+                total: Some(p.total as u64),
+                title: p.title.clone(),
+                kind: p.kind.to_string(),
+                target_ms: p.target.map(ms),
             };
-            audit.append_record(&Record::StepPresented(presented), Some(step), Some(host), false)?;
+            let (step, host) = (Some(p.step.as_str()), Some(p.host.as_str()));
+            audit.append_record(&Record::StepPresented(presented), step, host, false)?;
         }
         Event::Answer {
             step,
@@ -245,13 +237,8 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             // durable events bracket it (one fsync less per remote step).
             audit.append_record(&Record::RemoteProcess(process), Some(step), Some(host), false)?;
         }
-        Event::RemoteGroupChecked {
-            step,
-            host,
-            pgid,
-            alive,
-            stopped,
-        } => {
+        Event::RemoteGroupChecked(e) => {
+            let (step, host, pgid, alive, stopped) = (&e.step, &e.host, &e.pgid, &e.alive, &e.stopped);
             let checked = r::RemoteGroupChecked {
                 pgid: i64::from(*pgid),
                 alive: *alive,
@@ -327,38 +314,26 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.append_record(&Record::WalkEnded(ended), None, None, true)?;
         }
-        Event::StepFinished {
-            step,
-            host,
-            outcome,
-            exit,
-            attempt,
-            duration,
-            target,
-            reason,
-            output: out,
-            capture,
-            fleet,
-            visit: _,
-        } => {
+        Event::StepFinished(f) => {
             let finished = r::StepFinished {
-                outcome: Some(outcome.as_str().into()),
-                exit: exit.map(i64::from),
-                attempt: Some(u64::from(*attempt)),
-                duration_ms: Some(ms(*duration)),
-                target_ms: target.map(ms),
-                over_target: target.map(|t| *duration > t),
-                reason: reason.clone(),
-                capture: capture.as_ref().map(|(name, value)| r::Capture {
+                outcome: Some(f.outcome.as_str().into()),
+                exit: f.exit.map(i64::from),
+                attempt: Some(u64::from(f.attempt)),
+                duration_ms: Some(ms(f.duration)),
+                target_ms: f.target.map(ms),
+                over_target: f.target.map(|t| f.duration > t),
+                reason: f.reason.clone(),
+                capture: (f.capture.as_ref()).map(|(name, value)| r::Capture {
                     name: name.clone(),
                     value: value.clone(),
                 }),
-                output: out.as_ref().map(|o| output(o, true)),
-                fleet: fleet.clone(),
+                output: f.output.as_ref().map(|o| output(o, true)),
+                fleet: f.fleet.clone(),
             };
             // Soon rather than now: the next durable event (the next step's start, before its
             // command runs) carries it anyway, and the run need not wait for the disk here.
-            audit.append_record(&Record::StepFinished(finished), Some(step), Some(host), false)?;
+            let (step, host) = (Some(f.step.as_str()), Some(f.host.as_str()));
+            audit.append_record(&Record::StepFinished(finished), step, host, false)?;
             audit.sync_soon()?;
             audit.checkpoint_if_due()?;
         }
@@ -377,22 +352,15 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.append_record(&Record::ApprovalRequested(requested), Some(step), None, true)?;
         }
-        Event::Approval {
-            step,
-            principal,
-            key,
-            approve,
-            reason,
-            file,
-        } => {
+        Event::Approval(a) => {
             let approval = r::Approval {
-                principal: Some(principal.clone()),
-                key: Some(key.clone()),
-                decision: if *approve { "approve" } else { "deny" }.into(),
-                reason: reason.clone(),
-                file: file.clone(),
+                principal: Some(a.principal.clone()),
+                key: Some(a.key.clone()),
+                decision: if a.approve { "approve" } else { "deny" }.into(),
+                reason: a.reason.clone(),
+                file: a.file.clone(),
             };
-            audit.append_record(&Record::Approval(approval), Some(step), None, true)?;
+            audit.append_record(&Record::Approval(approval), Some(&a.step), None, true)?;
         }
         Event::ApprovalRefused { step, file, why } => {
             let refused = r::ApprovalRefused {
@@ -401,36 +369,24 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.append_record(&Record::ApprovalRefused(refused), Some(step), None, true)?;
         }
-        Event::FleetFinished {
-            step,
-            fleet,
-            outcome,
-            attempt,
-            duration,
-            target,
-            ok,
-            failed,
-            not_started,
-            times,
-            visit: _,
-        } => {
+        Event::FleetFinished(f) => {
             let finished = r::FleetFinished {
-                outcome: outcome.as_str().into(),
-                attempt: u64::from(*attempt),
-                duration_ms: ms(*duration),
-                target_ms: target.map(ms),
-                hosts_ok: ok.clone(),
-                hosts_failed: failed
-                    .iter()
+                outcome: f.outcome.as_str().into(),
+                attempt: u64::from(f.attempt),
+                duration_ms: ms(f.duration),
+                target_ms: f.target.map(ms),
+                hosts_ok: f.ok.clone(),
+                hosts_failed: (f.failed.iter())
                     .map(|(h, o)| r::FailedHost {
                         host: h.clone(),
                         outcome: o.as_str().into(),
                     })
                     .collect(),
-                hosts_not_started: not_started.clone(),
-                host_ms: times.iter().map(|(h, d)| (h.clone(), ms(*d))).collect(),
+                hosts_not_started: f.not_started.clone(),
+                host_ms: f.times.iter().map(|(h, d)| (h.clone(), ms(*d))).collect(),
             };
-            audit.append_record(&Record::FleetFinished(finished), Some(step), Some(fleet), true)?;
+            let (step, fleet) = (Some(f.step.as_str()), Some(f.fleet.as_str()));
+            audit.append_record(&Record::FleetFinished(finished), step, fleet, true)?;
         }
         Event::Decision { step, label, goto } => {
             let decision = r::Decision {
@@ -439,35 +395,25 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.append_record(&Record::Decision(decision), Some(step), None, false)?;
         }
-        Event::RunFinished {
-            outcome,
-            message,
-            elapsed,
-            rto,
-            verdict,
-            over_target,
-            deviations,
-        } => {
+        Event::RunFinished(f) => {
             let seal = r::RunFinished {
-                outcome: Some(outcome.as_str().into()),
-                message: message.clone(),
-                duration_ms: Some(ms(*elapsed)),
-                rto_ms: Some(ms(*rto)),
-                within_rto: Some(elapsed <= rto),
-                verdict: verdict.as_ref().map(|v| r::Verdict {
+                outcome: Some(f.outcome.as_str().into()),
+                message: f.message.clone(),
+                duration_ms: Some(ms(f.elapsed)),
+                rto_ms: Some(ms(f.rto)),
+                within_rto: Some(f.elapsed <= f.rto),
+                verdict: f.verdict.as_ref().map(|v| r::Verdict {
                     pass: v.pass,
                     reason: v.reason.clone(),
                 }),
-                over_target: over_target
-                    .iter()
+                over_target: (f.over_target.iter())
                     .map(|(step, took, target)| r::OverTarget {
                         step: step.clone(),
                         duration_ms: ms(*took),
                         target_ms: ms(*target),
                     })
                     .collect(),
-                deviations: deviations
-                    .iter()
+                deviations: (f.deviations.iter())
                     .map(|d| r::SealDeviation {
                         step: d.step.clone(),
                         kind: d.kind.as_str().into(),

@@ -6,7 +6,7 @@ use console::style;
 use super::Ui;
 use super::spinner::approval_spinner;
 use crate::duration::format as fmt_duration;
-use crate::events::Event;
+use crate::events::{Answer, Event};
 use crate::secrets::escape::value as esc;
 
 impl Ui {
@@ -49,27 +49,20 @@ impl Ui {
     }
 
     /// `Event::Approval`: an approver's answer.
-    pub(super) fn approval(
-        &mut self,
-        step: &str,
-        principal: &str,
-        key: &str,
-        approve: &bool,
-        reason: &Option<String>,
-    ) {
-        let word = if *approve {
+    pub(super) fn approval(&mut self, a: &Answer) {
+        let word = if a.approve {
             style("approved").green().to_string()
         } else {
             style("DENIED").red().bold().to_string()
         };
-        let why = reason
-            .as_deref()
+        let why = (a.reason.as_deref())
             .map(|r| format!(": {}", esc(r)))
             .unwrap_or_default();
+        let (step, key) = (&a.step, &a.key);
         self.line(&format!(
             "{} {step}: {word} by {} ({key}){why}",
             self.position(step),
-            esc(principal)
+            esc(&a.principal)
         ));
     }
 

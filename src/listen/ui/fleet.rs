@@ -6,7 +6,7 @@ use console::style;
 use super::spinner::spinner;
 use super::step::timing;
 use super::{Ui, fmt_secs};
-use crate::events::{Event, StepOutcome};
+use crate::events::{FleetFinished, StepOutcome};
 use crate::secrets::escape::value as esc;
 
 /// The live state of a fleet step, for its spinner.
@@ -98,23 +98,9 @@ impl Ui {
     }
 
     /// `Event::FleetFinished` on the terminal.
-    pub(super) fn fleet_finished(&mut self, event: &Event) {
-        let Event::FleetFinished {
-            step,
-            fleet,
-            outcome,
-            duration,
-            ok,
-            failed,
-            not_started,
-            times,
-            target,
-            visit,
-            ..
-        } = event
-        else {
-            return;
-        };
+    pub(super) fn fleet_finished(&mut self, f: &FleetFinished) {
+        let (step, fleet, outcome) = (&f.step, &f.fleet, &f.outcome);
+        let (ok, failed, not_started, times) = (&f.ok, &f.failed, &f.not_started, &f.times);
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -135,7 +121,7 @@ impl Ui {
         };
         self.line(&format!(
             "{position} {step}: {word} on {held} of {total} hosts of {fleet} in {} — {} ok, {} failed, {} not started",
-            timing(*duration, *visit, *target),
+            timing(f.duration, f.visit, f.target),
             ok.len(),
             failed.len(),
             not_started.len()

@@ -9,32 +9,15 @@ use console::style;
 use super::spinner::spinner;
 use super::{Ui, approval::approvals_word, fmt_secs};
 use crate::duration::format as fmt_duration;
-use crate::events::Event;
+use crate::events::{Event, RemoteGroupChecked, StepFinished, StepPresented};
 use crate::secrets::escape::{text as esc_text, value as esc};
 
 impl Ui {
     /// `Event::StepPresented` on the terminal.
-    pub(super) fn step_presented(&mut self, event: &Event) {
-        let Event::StepPresented {
-            step,
-            position,
-            total,
-            title,
-            kind,
-            host,
-            notes,
-            links,
-            body,
-            vars,
-            target,
-            timeout,
-            retry,
-            approve,
-        } = event
-        else {
-            return;
-        };
-        let position = format!("[{position}/{total}]");
+    pub(super) fn step_presented(&mut self, p: &StepPresented) {
+        let (step, title, kind, host) = (&p.step, &p.title, &p.kind, &p.host);
+        let (target, timeout, retry, approve) = (&p.target, &p.timeout, &p.retry, &p.approve);
+        let position = format!("[{}/{}]", p.position, p.total);
         self.positions.insert(step.clone(), position.clone());
         // The step's time runs from here, as its review counts it: reading and deciding
         // are held against its target like its attempts and their delays.
@@ -55,19 +38,21 @@ impl Ui {
         ));
         // Everything below comes from the runbook or from variables: printed with its
         // control characters escaped, never as terminal commands.
-        if let Some(notes) = notes {
+        if let Some(notes) = &p.notes {
             self.prose(notes, "    ");
         }
-        for (t, url) in links {
+        for (t, url) in &p.links {
             self.line(&format!("    link: {} <{}>", esc(t), esc(url)));
         }
-        if let Some(body) = body {
+        if let Some(body) = &p.body {
             for l in esc_text(body).trim_end().lines() {
                 self.line(&format!("    {} {l}", style("│").dim()));
             }
         }
-        if !vars.is_empty() && *kind == "run" {
-            let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
+        if !p.vars.is_empty() && *kind == "run" {
+            let shown: Vec<String> = (p.vars.iter())
+                .map(|(k, v)| format!("{k}={}", one_line(v)))
+                .collect();
             self.line(&format!(
                 "    {}",
                 style(format!("env: {}", shown.join(" "))).dim()
@@ -208,47 +193,31 @@ impl Ui {
     }
 
     /// `Event::StepFinished` on the terminal.
-    pub(super) fn step_finished(&mut self, event: &Event) {
-        let Event::StepFinished {
-            step,
-            host,
-            outcome,
-            exit,
-            duration,
-            target,
-            reason,
-            fleet,
-            visit,
-            ..
-        } = event
-        else {
-            return;
-        };
-        if fleet.is_some() {
-            self.fleet_host_finished(host, outcome);
+    pub(super) fn step_finished(&mut self, f: &StepFinished) {
+        let (step, host, outcome) = (&f.step, &f.host, f.outcome);
+        if f.fleet.is_some() {
+            self.fleet_host_finished(host, &outcome);
         } else if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        let exit = exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
+        let exit = f.exit.map(|c| format!(" (exit {c})")).unwrap_or_default();
         // A fleet's hosts: their own time; the fleet's line holds the step to its target.
-        let timing = match fleet {
-            Some(_) => fmt_secs(*duration),
-            None => timing(*duration, *visit, *target),
+        let timing = match f.fleet {
+            Some(_) => fmt_secs(f.duration),
+            None => timing(f.duration, f.visit, f.target),
         };
         let word = if outcome.succeeded() {
             style(outcome.as_str()).green()
         } else {
             style(outcome.as_str()).red()
         };
-        let reason = reason
-            .as_deref()
+        let reason = (f.reason.as_deref())
             .map(|r| format!(": {}", esc(r)))
             .unwrap_or_default();
         let position = self.position(step);
-        let on = if fleet.is_some() {
-            format!(" {host}")
-        } else {
-            String::new()
+        let on = match f.fleet {
+            Some(_) => format!(" {host}"),
+            None => String::new(),
         };
         self.line(&format!(
             "{position} {step}:{on} {word}{exit}{reason} in {timing}"
@@ -256,15 +225,9 @@ impl Ui {
     }
 
     /// `Event::RemoteGroupChecked`: whether a step's command was still running on its host.
-    pub(super) fn remote_group_checked(
-        &mut self,
-        step: &str,
-        host: &str,
-        pgid: &i32,
-        alive: &bool,
-        stopped: &bool,
-    ) {
-        let state = match (alive, stopped) {
+    pub(super) fn remote_group_checked(&mut self, c: &RemoteGroupChecked) {
+        let (step, host, pgid) = (&c.step, &c.host, c.pgid);
+        let state = match (c.alive, c.stopped) {
             (false, _) => "had ended",
             (true, true) => "was still running: stopped",
             (true, false) => "is STILL RUNNING there (left running, as asked)",

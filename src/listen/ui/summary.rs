@@ -5,24 +5,14 @@ use console::style;
 
 use super::{Ui, fmt_secs};
 use crate::duration::format as fmt_duration;
-use crate::events::{Event, RunOutcome};
+use crate::events::{RunFinished, RunOutcome};
 use crate::secrets::escape::value as esc;
 
 impl Ui {
     /// `Event::RunFinished` on the terminal.
-    pub(super) fn run_finished(&mut self, event: &Event) {
-        let Event::RunFinished {
-            outcome,
-            message,
-            elapsed,
-            rto,
-            verdict,
-            over_target,
-            deviations,
-        } = event
-        else {
-            return;
-        };
+    pub(super) fn run_finished(&mut self, f: &RunFinished) {
+        let (outcome, message, elapsed, rto) = (&f.outcome, &f.message, &f.elapsed, &f.rto);
+        let (verdict, over_target, deviations) = (&f.verdict, &f.over_target, &f.deviations);
         self.line("");
         let resolved = *outcome == RunOutcome::Ended(crate::book::runbook::Outcome::Resolved);
         let missed = elapsed > rto;
