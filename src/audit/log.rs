@@ -123,16 +123,41 @@ impl AuditLog {
                 return Err(e);
             }
         };
-        Ok(AuditLog {
+        let mut log = AuditLog::at_start(
             file,
             path,
-            dir: dir.to_path_buf(),
+            dir.to_path_buf(),
             audit_dir,
             outputs,
-            pending: Some(temp),
-            run_id: run_id.to_string(),
+            run_id.into(),
+            operator,
+        );
+        log.pending = Some(temp);
+        log.started = started;
+        Ok(log)
+    }
+
+    /// A log of `run_id` on `file` at the chain's start, writing at once: what the constructors
+    /// share (a new trail's pending name, a reopened one's place in its chain, are theirs).
+    fn at_start(
+        file: File,
+        path: PathBuf,
+        dir: PathBuf,
+        audit_dir: AuditDir,
+        outputs: RunDir,
+        run_id: String,
+        operator: &str,
+    ) -> AuditLog {
+        AuditLog {
+            file,
+            path,
+            dir,
+            audit_dir,
+            outputs,
+            pending: None,
+            run_id,
             operator: operator.to_string(),
-            started,
+            started: Instant::now(),
             mono_offset_ms: 0,
             seq: 0,
             prev: GENESIS.to_string(),
@@ -145,7 +170,7 @@ impl AuditLog {
             signer: None,
             last_signed_ms: 0,
             written: None,
-        })
+        }
     }
 
     /// Reopens an interrupted run's audit file to continue its chain (resume, hand-off).
@@ -227,29 +252,20 @@ impl AuditLog {
             )));
         }
         let outputs = audit_dir.outputs(&run_id, false)?;
-        let mut log = AuditLog {
+        let mut log = AuditLog::at_start(
             file,
-            path: path.to_path_buf(),
+            path.to_path_buf(),
             dir,
             audit_dir,
             outputs,
-            pending: None,
             run_id,
-            operator: operator.to_string(),
-            started: Instant::now(),
-            mono_offset_ms,
-            seq: v.last_seq.map_or(0, |s| s + 1),
-            prev: v.head.clone().unwrap_or_else(|| GENESIS.to_string()),
-            len: scan.good_len,
-            sealed: false,
-            poisoned: None,
-            syncer: None,
-            held: false,
-            unsynced: false,
-            signer: None,
-            last_signed_ms: mono_offset_ms,
-            written: None,
-        };
+            operator,
+        );
+        log.mono_offset_ms = mono_offset_ms;
+        log.seq = v.last_seq.map_or(0, |s| s + 1);
+        log.prev = v.head.clone().unwrap_or_else(|| GENESIS.to_string());
+        log.len = scan.good_len;
+        log.last_signed_ms = mono_offset_ms;
         if let Some(torn) = &v.torn_tail {
             log.set_aside_torn_line(torn.line, scan.good_len)?;
         }

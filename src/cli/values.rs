@@ -269,24 +269,25 @@ pub(super) fn answers(current: &OsStr) -> Vec<CompletionCandidate> {
 
 /// `--target ROLE=DEST`: the roles of the runbook on the line, as `ROLE=`.
 pub(super) fn roles(current: &OsStr) -> Vec<CompletionCandidate> {
-    of_runbook(current, |runbook| {
-        runbook
-            .targets
-            .iter()
-            .map(|(role, t)| (format!("{role}="), t.value.description.clone()))
-            .collect()
+    of_runbook(current, |r| {
+        described(r.targets.iter().map(|(k, t)| (k, &t.value.description)))
     })
 }
 
 /// `--set NAME=VALUE`, `--set-from NAME=SOURCE`: the inputs of the runbook on the line.
 pub(super) fn inputs(current: &OsStr) -> Vec<CompletionCandidate> {
-    of_runbook(current, |runbook| {
-        runbook
-            .inputs
-            .iter()
-            .map(|(name, i)| (format!("{name}="), i.value.description.clone()))
-            .collect()
+    of_runbook(current, |r| {
+        described(r.inputs.iter().map(|(k, i)| (k, &i.value.description)))
     })
+}
+
+/// Each name as `NAME=`, with its description.
+fn described<'a>(
+    names: impl Iterator<Item = (&'a String, &'a Option<String>)>,
+) -> Vec<(String, Option<String>)> {
+    names
+        .map(|(name, about)| (format!("{name}="), about.clone()))
+        .collect()
 }
 
 /// The `items` of the runbook on the line that match `current`; none without a runbook.

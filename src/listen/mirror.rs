@@ -91,16 +91,16 @@ impl Mirror {
         let (held_tx, held) = watch::channel(0u64);
         let (news_tx, news) = std::sync::mpsc::channel();
         let (first_tx, first) = oneshot::channel();
-        let worker = worker::Worker::new(
-            host.clone(),
+        let worker = worker::Worker::new(worker::Setup {
+            host: host.clone(),
             ssh,
             run_id,
             audit_dir,
-            held_tx,
-            news_tx,
-            first_tx,
+            held: held_tx,
+            news: news_tx,
+            first: Some(first_tx),
             shout,
-        );
+        });
         let thread = std::thread::Builder::new()
             .name("audit-mirror".into())
             .spawn(move || {

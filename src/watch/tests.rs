@@ -21,6 +21,13 @@ fn pieces(trail: &str, size: usize) -> Script {
     Script(trail.as_bytes().chunks(size).map(<[u8]>::to_vec).collect())
 }
 
+/// Follows `trail`, read `size` bytes at a time, to the error it must end with.
+fn refused(trail: &str, size: usize, out: &mut Vec<u8>) -> String {
+    let stop = AtomicBool::new(false);
+    let result = follow(&mut pieces(trail, size), RUN, &options(), &stop, out);
+    result.unwrap_err().to_string()
+}
+
 fn options() -> Options {
     Options {
         quiet_after: Duration::from_secs(3600),
@@ -104,15 +111,7 @@ fn a_tampered_line_stops_the_watch_naming_it_after_the_lines_before_it() {
     let tampered = GOLDEN.replacen("\"outcome\":\"ok\"", "\"outcome\":\"OK\"", 1);
     let line = tampered.lines().position(|l| l.contains("\"OK\"")).unwrap() + 1;
     let mut out = Vec::new();
-    let err = follow(
-        &mut pieces(&tampered, 64),
-        RUN,
-        &options(),
-        &AtomicBool::new(false),
-        &mut out,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = refused(&tampered, 64, &mut out);
     assert!(
         err.contains(&format!("tampered with at seq {} (line {line})", line - 1)),
         "{err}"
@@ -166,16 +165,7 @@ fn a_line_after_the_seal_is_tampering_even_when_the_seal_ends_the_watch() {
     let first = GOLDEN.lines().next().unwrap();
     let after = format!("{GOLDEN}{first}\n");
     let line = GOLDEN.lines().count() + 1;
-    let mut out = Vec::new();
-    let err = follow(
-        &mut pieces(&after, after.len()),
-        RUN,
-        &options(),
-        &AtomicBool::new(false),
-        &mut out,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = refused(&after, after.len(), &mut Vec::new());
     assert!(
         err.contains(&format!("(line {line}): a line follows the seal")),
         "{err}"

@@ -32,15 +32,22 @@ const OUTPUT: &str = "\"output\":{";
 /// The most trail bytes sent in one frame while catching up.
 const CATCH_UP_FRAME: usize = 1 << 20;
 
+/// What the run gives the worker: where the mirror goes, and how the worker reports back.
+pub(super) struct Setup {
+    pub host: AuditHost,
+    pub ssh: SshOptions,
+    pub run_id: String,
+    pub audit_dir: PathBuf,
+    /// How much of the trail the audit host holds (for a step's start to wait on).
+    pub held: watch::Sender<u64>,
+    pub news: std::sync::mpsc::Sender<News>,
+    /// The first connection's result, told once.
+    pub first: Option<oneshot::Sender<Result<(), String>>>,
+    pub shout: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
 pub(super) struct Worker {
-    host: AuditHost,
-    ssh: SshOptions,
-    run_id: String,
-    audit_dir: PathBuf,
-    held: watch::Sender<u64>,
-    news: std::sync::mpsc::Sender<News>,
-    first: Option<oneshot::Sender<Result<(), String>>>,
-    shout: Arc<dyn Fn(&str) + Send + Sync>,
+    to: Setup,
     link: Option<Link>,
     /// The end of the last line given: the local trail holds at least this much.
     covered: u64,
@@ -59,26 +66,9 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        host: AuditHost,
-        ssh: SshOptions,
-        run_id: String,
-        audit_dir: PathBuf,
-        held: watch::Sender<u64>,
-        news: std::sync::mpsc::Sender<News>,
-        first: oneshot::Sender<Result<(), String>>,
-        shout: Arc<dyn Fn(&str) + Send + Sync>,
-    ) -> Worker {
+    pub(super) fn new(to: Setup) -> Worker {
         Worker {
-            host,
-            ssh,
-            run_id,
-            audit_dir,
-            held,
-            news,
-            first: Some(first),
-            shout,
+            to,
             link: None,
             covered: 0,
             files: Vec::new(),
@@ -166,8 +156,8 @@ impl Worker {
 
     /// Tries to (re)connect and catch up; whether the audit host is whole again.
     async fn connect(&mut self) -> bool {
-        let opened = Link::open(&self.host, &self.ssh, &self.run_id).await;
-        if let Some(first) = self.first.take() {
+        let opened = Link::open(&self.to.host, &self.to.ssh, &self.to.run_id).await;
+        if let Some(first) = self.to.first.take() {
             let _ = first.send(opened.as_ref().map(|_| ()).map_err(String::clone));
         }
         match opened {
@@ -219,9 +209,9 @@ impl Worker {
             return false;
         }
         let size = self.link.as_ref().map_or(0, |l| l.size);
-        self.held.send_replace(size);
+        self.to.held.send_replace(size);
         if std::mem::take(&mut self.lost) {
-            let _ = self.news.send(News::CaughtUp {
+            let _ = self.to.news.send(News::CaughtUp {
                 bytes: sent,
                 files: files as u64,
             });
@@ -267,7 +257,7 @@ impl Worker {
         };
         match link.lines(&bytes).await {
             Ok(()) => {
-                self.held.send_replace(link.size);
+                self.to.held.send_replace(link.size);
                 self.started_last = bytes.windows(STARTED.len()).any(|w| w == STARTED.as_bytes());
             }
             Err(why) => self.lose(why),
@@ -276,7 +266,7 @@ impl Worker {
 
     /// The output files each line says are closed: a step's, a shell's recording.
     fn note_files(&mut self, bytes: &[u8]) {
-        let prefix = format!("{}/", self.run_id);
+        let prefix = format!("{}/", self.to.run_id);
         // Only the few lines that account for a file are parsed.
         let names_one = |l: &&[u8]| l.windows(OUTPUT.len()).any(|w| w == OUTPUT.as_bytes());
         for line in bytes.split(|b| *b == b'\n').filter(names_one) {
@@ -304,7 +294,7 @@ impl Worker {
         while self.files_sent < self.files.len() && copied < most {
             copied += 1;
             let name = self.files[self.files_sent].clone();
-            let path = self.audit_dir.join(&self.run_id).join(&name);
+            let path = self.to.audit_dir.join(&self.to.run_id).join(&name);
             let copied = match std::fs::read(&path) {
                 Ok(bytes) => match self.link.as_mut() {
                     Some(link) => link.copy(&name, &bytes).await,
@@ -326,19 +316,19 @@ impl Worker {
     /// The link is gone: nobody waits for it any more, and it is said once.
     fn lose(&mut self, why: String) {
         self.link = None;
-        self.held.send_replace(u64::MAX);
+        self.to.held.send_replace(u64::MAX);
         if self.lost {
             return;
         }
         self.lost = true;
         // Unreachable at the start, the run's own warning said it already.
         if self.covered > 0 {
-            (self.shout)(&format!(
+            (self.to.shout)(&format!(
                 "⚠ the audit host {} is lost ({why}): the run goes on, its trail is kept here and sent there once it is back",
-                self.host
+                self.to.host
             ));
         }
-        let _ = self.news.send(News::Lost { reason: why });
+        let _ = self.to.news.send(News::Lost { reason: why });
     }
 
     /// The run is over: when the audit host is away, one last try, until `by` at most.
@@ -360,7 +350,7 @@ impl Worker {
     }
 
     fn trail_path(&self) -> PathBuf {
-        self.audit_dir.join(format!("{}.jsonl", self.run_id))
+        self.to.audit_dir.join(format!("{}.jsonl", self.to.run_id))
     }
 }
 

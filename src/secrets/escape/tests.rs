@@ -33,56 +33,86 @@ fn filter(pieces: &[&[u8]]) -> Vec<u8> {
 /// Checks `input` filters to `expected` whole, split at every byte, and fed byte by byte.
 #[track_caller]
 fn check(input: &[u8], expected: &[u8]) {
+    check_as("", input, expected);
+}
+
+/// `check`, naming the case `what` when it fails.
+#[track_caller]
+fn check_as(what: &str, input: &[u8], expected: &[u8]) {
     let shown = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    assert_eq!(shown(&filter(&[input])), shown(expected), "whole");
+    assert_eq!(shown(&filter(&[input])), shown(expected), "{what}: whole");
     for split in 0..=input.len() {
         let (a, b) = input.split_at(split);
-        assert_eq!(shown(&filter(&[a, b])), shown(expected), "split at {split}");
+        assert_eq!(
+            shown(&filter(&[a, b])),
+            shown(expected),
+            "{what}: split at {split}"
+        );
     }
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
-    assert_eq!(shown(&filter(&bytes)), shown(expected), "byte by byte");
+    assert_eq!(shown(&filter(&bytes)), shown(expected), "{what}: byte by byte");
 }
 
-#[test]
-fn removes_window_titles_ended_by_bel_or_st() {
-    check(b"a\x1b]0;owned\x07b", b"ab");
-    check(b"a\x1b]2;owned\x1b\\b", b"ab");
-}
+/// Each kind of terminal command the filter removes (stray controls too, layout kept): what
+/// it is, an input, and what reaches the terminal.
+const REMOVED: &[(&str, &[u8], &[u8])] = &[
+    ("a window title ended by BEL", b"a\x1b]0;owned\x07b", b"ab"),
+    ("a window title ended by ST", b"a\x1b]2;owned\x1b\\b", b"ab"),
+    ("a clipboard write", b"x\x1b]52;c;ZWNobyBwd25lZA==\x07y", b"xy"),
+    (
+        "a hyperlink",
+        b"\x1b]8;;https://evil.example/\x1b\\link\x1b]8;;\x1b\\",
+        b"link",
+    ),
+    ("screen clears and home", b"a\x1b[2Jb\x1b[Hc", b"abc"),
+    (
+        "cursor moves, line erase, modes",
+        b"\x1b[10;20Hx\x1b[3Ay\x1b[2Kz\x1b[?25l\x1b[?1049h",
+        b"xyz",
+    ),
+    ("a cursor position query", b"before\x1b[6nafter", b"beforeafter"),
+    (
+        "device attributes, bracketed paste, cursor style",
+        b"\x1b[>0c\x1b[?2004h\x1b[1 q.",
+        b".",
+    ),
+    ("a DCS request", b"a\x1bP1$r0m\x1b\\b", b"ab"),
+    ("sixel graphics", b"a\x1bPq#0;2;0;0;0~-\x1b\\b", b"ab"),
+    (
+        "SOS, PM and APC strings",
+        b"a\x1bXsos\x1b\\b\x1b^pm\x1b\\c\x1b_apc\x1b\\d",
+        b"abcd",
+    ),
+    (
+        "reset, cursor save and restore, charset, reverse index",
+        b"a\x1bcb\x1b7c\x1b8d\x1b(0e\x1bMf",
+        b"abcdef",
+    ),
+    ("a C1 CSI in UTF-8", "a\u{9b}2Jb".as_bytes(), b"a2Jb"),
+    ("a C1 CSI as a raw byte", b"a\x9b2Jb", b"a2Jb"),
+    (
+        "C1 OSC, ST and NEL in UTF-8",
+        "a\u{9d}0;owned\u{9c}b\u{85}c".as_bytes(),
+        b"a0;ownedbc",
+    ),
+    ("a raw C1 OSC ended by BEL", b"a\x9d0;owned\x07b", b"a0;ownedb"),
+    (
+        "stray C0 controls and DEL",
+        b"a\x00b\x07c\x0ed\x7fe\x1a",
+        b"abcde",
+    ),
+    (
+        "tabs, CR LF and backspace kept",
+        b"col1\tcol2\r\nnext\x08!\n",
+        b"col1\tcol2\r\nnext\x08!\n",
+    ),
+];
 
 #[test]
-fn removes_clipboard_writes_and_hyperlinks() {
-    check(b"x\x1b]52;c;ZWNobyBwd25lZA==\x07y", b"xy");
-    check(b"\x1b]8;;https://evil.example/\x1b\\link\x1b]8;;\x1b\\", b"link");
-}
-
-#[test]
-fn removes_screen_clears_cursor_moves_and_queries() {
-    check(b"a\x1b[2Jb\x1b[Hc", b"abc");
-    check(b"\x1b[10;20Hx\x1b[3Ay\x1b[2Kz\x1b[?25l\x1b[?1049h", b"xyz");
-    check(b"before\x1b[6nafter", b"beforeafter");
-    check(b"\x1b[>0c\x1b[?2004h\x1b[1 q.", b".");
-}
-
-#[test]
-fn removes_dcs_sos_pm_apc_and_other_escapes() {
-    check(b"a\x1bP1$r0m\x1b\\b", b"ab");
-    check(b"a\x1bPq#0;2;0;0;0~-\x1b\\b", b"ab");
-    check(b"a\x1bXsos\x1b\\b\x1b^pm\x1b\\c\x1b_apc\x1b\\d", b"abcd");
-    check(b"a\x1bcb\x1b7c\x1b8d\x1b(0e\x1bMf", b"abcdef");
-}
-
-#[test]
-fn removes_c1_controls_in_utf8_and_as_raw_bytes() {
-    check("a\u{9b}2Jb".as_bytes(), b"a2Jb");
-    check(b"a\x9b2Jb", b"a2Jb");
-    check("a\u{9d}0;owned\u{9c}b\u{85}c".as_bytes(), b"a0;ownedbc");
-    check(b"a\x9d0;owned\x07b", b"a0;ownedb");
-}
-
-#[test]
-fn removes_stray_c0_controls_and_del_but_keeps_layout() {
-    check(b"a\x00b\x07c\x0ed\x7fe\x1a", b"abcde");
-    check(b"col1\tcol2\r\nnext\x08!\n", b"col1\tcol2\r\nnext\x08!\n");
+fn removes_each_kind_of_terminal_command_and_keeps_the_layout() {
+    for (what, input, expected) in REMOVED {
+        check_as(what, input, expected);
+    }
 }
 
 #[test]
