@@ -167,6 +167,9 @@ pub(crate) struct DrillsArgs {
     /// Print the drills as JSON
     #[arg(long)]
     pub json: bool,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +186,9 @@ pub(crate) struct EvidenceArgs {
     /// Check the seal's signature against this `allowed_signers` file, and name its principal in the page
     #[arg(long, value_name = "FILE")]
     pub signers: Option<PathBuf>,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +203,9 @@ pub(crate) struct ReviewArgs {
     /// Write to this file instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +219,9 @@ pub(crate) struct ReplayArgs {
     /// Play faster (2: twice as fast) or slower (0.5)
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub speed: f64,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +259,9 @@ pub(crate) struct HistoryArgs {
     /// Print the runs as JSON
     #[arg(long)]
     pub json: bool,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -421,6 +436,20 @@ pub(crate) struct SshArgs {
     pub keepalive: Duration,
 }
 
+impl SshArgs {
+    /// The client options these flags give (a target's, or the audit host's).
+    pub(crate) fn options(&self) -> crate::transport::SshOptions {
+        crate::transport::SshOptions {
+            config: self.ssh_config.clone(),
+            identity: self.identity.clone(),
+            known_hosts: self.known_hosts.clone(),
+            connect_timeout: self.connect_timeout,
+            accept_new_host_keys: self.accept_new_host_keys,
+            keepalive: self.keepalive,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ResumeArgs {
     /// A run id (or a unique prefix), or the path of its audit file
@@ -468,6 +497,9 @@ pub(crate) struct VerifyArgs {
     /// Require the head (the seal's hash) to start with these 32+ hex characters, published elsewhere
     #[arg(long, value_name = "HEX")]
     pub expect_head: Option<String>,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 /// `--keepalive`: ssh probes in whole seconds, so at least one.
