@@ -66,9 +66,9 @@ impl Run {
         }
     }
 
-    /// Whether `path()` is the audit host's copy.
-    pub(crate) fn from_audit_host(&self) -> bool {
-        self.copy.as_deref() == Some(self.path())
+    /// Both places have it, byte for byte the same.
+    pub(crate) fn same(&self) -> bool {
+        self.agreement == Agreement::Same
     }
 
     /// `local`, `audit host` or `both`.
