@@ -49,7 +49,11 @@ impl Team {
         let copy = tempfile::Builder::new()
             .prefix("runbook-team-")
             .tempdir()
-            .map_err(|e| Error::runtime(format!("cannot create a private directory for the audit host's copy: {e}")))?;
+            .map_err(|e| {
+                Error::runtime(format!(
+                    "cannot create a private directory for the audit host's copy: {e}"
+                ))
+            })?;
         Ok(Team {
             runtime,
             ssh: Some(ssh),
@@ -121,9 +125,9 @@ impl Team {
 impl Drop for Team {
     fn drop(&mut self) {
         if let Some(ssh) = self.ssh.take() {
-            let _ = self
-                .runtime
-                .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(2), ssh.close()).await });
+            let _ = self.runtime.block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(2), ssh.close()).await
+            });
         }
     }
 }

@@ -118,7 +118,11 @@ pub(super) fn execute(config: &Config, args: &DrillsArgs) -> Result<u8> {
         }
         Some(host) => {
             let (trails, team) = team::drill_trails(&dir, host, &args.ssh, &books)?;
-            (trails, format!("{} and the audit host {host}", dir.display()), Some(team))
+            (
+                trails,
+                format!("{} and the audit host {host}", dir.display()),
+                Some(team),
+            )
         }
     };
     let now = Utc::now();
@@ -245,7 +249,12 @@ struct Trail {
 /// in its file name, so that a trail broken at its first line still shows as tampered.
 fn drill_trails(sources: Vec<Source>, books: &[DrillBook]) -> Vec<Trail> {
     let mut trails = Vec::new();
-    for Source { path, shown, diverged } in sources {
+    for Source {
+        path,
+        shown,
+        diverged,
+    } in sources
+    {
         let wanted = match first_event(&path).map(|line| line.record) {
             Some(Record::RunStarted(first)) => {
                 first.mode == "drill" && books.iter().any(|b| first.runbook == b.id)
@@ -593,16 +602,4 @@ fn render(statuses: &[DrillStatus], from: &str, signers: Option<&Path>, now: Dat
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_run_id_names_its_runbook() {
-        assert!(named_after(
-            "20261122T030211Z-restore-drill-3f9a",
-            "restore-drill"
-        ));
-        assert!(!named_after("20261122T030211Z-restore-drill-3f9a", "drill"));
-        assert!(!named_after("20261122T030211Z-rollback-3f9a", "rollback-drill"));
-    }
-}
+mod tests;

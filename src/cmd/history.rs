@@ -68,7 +68,9 @@ fn with_audit_host(
     let (mut runs, mut warnings) = history::entries(&paths, filter);
     let by_shown: HashMap<String, &team::Run> = union.iter().map(|r| (r.shown(), r)).collect();
     for entry in &mut runs {
-        let Some(run) = by_shown.get(&entry.path) else { continue };
+        let Some(run) = by_shown.get(&entry.path) else {
+            continue;
+        };
         entry.stored = Some(run.stored());
         if let Some(why) = run.diverged() {
             entry.verdict = "TAMPERED".into();

@@ -41,25 +41,32 @@ pub(super) async fn run(ssh: &Ssh, command: &str, dir: &Path) -> Result<Received
     let read = read_all(&mut reader, dir).await;
     let mut said = String::new();
     let _ = tokio::time::timeout(Duration::from_secs(2), stderr.read_to_string(&mut said)).await;
-    let status = match &read {
-        // A stalled shell there is left to the master's close.
-        Err(_) => None,
-        Ok(_) => Some(within(async { child.wait().await.map_err(std::io::Error::other) }).await),
+    // Its exit status says why it stopped early (a stalled shell there is left to the
+    // master's close).
+    let wait = if read.is_ok() {
+        STALL
+    } else {
+        Duration::from_secs(2)
     };
+    let status = tokio::time::timeout(wait, child.wait()).await;
     let failed = match (&read, status) {
-        (Err(why), _) => Some(why.clone()),
-        (Ok(_), Some(Ok(s))) if s.success() => None,
         // `cd` failed: the directory is not there, or not ours to read.
-        (Ok(_), Some(Ok(s))) if s.code() == Some(3) => Some("its directory cannot be read".to_string()),
-        (Ok(_), Some(Ok(s))) => Some(format!("its shell ended with {s}")),
-        (Ok(_), Some(Err(e))) => Some(e),
-        (Ok(_), None) => None,
+        (_, Ok(Ok(s))) if s.code() == Some(3) => Some("its directory cannot be read".to_string()),
+        (Err(why), _) => Some(why.clone()),
+        (Ok(_), Ok(Ok(s))) if s.success() => None,
+        (Ok(_), Ok(Ok(s))) => Some(format!("its shell ended with {s}")),
+        (Ok(_), Ok(Err(e))) => Some(format!("the connection failed: {e}")),
+        (Ok(_), Err(_)) => Some(format!("its shell did not end within {} s", wait.as_secs())),
     };
     match failed {
         None => read,
         Some(why) => {
             let said = crate::secrets::escape::value(said.trim()).into_owned();
-            Err(if said.is_empty() { why } else { format!("{why} ({said})") })
+            Err(if said.is_empty() {
+                why
+            } else {
+                format!("{why} ({said})")
+            })
         }
     }
 }
@@ -72,7 +79,10 @@ async fn within<T>(read: impl std::future::Future<Output = std::io::Result<T>>) 
     }
 }
 
-pub(super) async fn read_all<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, dir: &Path) -> Result<Received, String> {
+pub(super) async fn read_all<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    dir: &Path,
+) -> Result<Received, String> {
     let mut received = Received::default();
     loop {
         let line = header(reader).await?;
@@ -90,10 +100,14 @@ pub(super) async fn read_all<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, di
             }
             "file" => {
                 let (size, name) = sized(rest, &line)?;
-                let (run, file) = name.split_once('/').ok_or_else(|| format!("unexpected answer `{line}`"))?;
+                let (run, file) = name
+                    .split_once('/')
+                    .ok_or_else(|| format!("unexpected answer `{line}`"))?;
                 let run = run_id(run)?;
                 if !plain(file) {
-                    return Err(format!("it sends an output file `{file}` that is not a plain file name"));
+                    return Err(format!(
+                        "it sends an output file `{file}` that is not a plain file name"
+                    ));
                 }
                 let outputs = dir.join(run);
                 if !outputs.is_dir() {
@@ -178,8 +192,13 @@ mod tests {
     async fn reads_frames_into_the_directory_and_refuses_names_that_leave_it() {
         let dir = tempfile::tempdir().unwrap();
         let sent = b"run r1\ntrail 3 r1\nabcfile 2 r1/s1-1.out\nxymissing r2\nend\n";
-        let got = read_all(&mut BufReader::new(&sent[..]), dir.path()).await.unwrap();
-        assert_eq!((got.listed, got.trails), (vec!["r1".to_string()], vec!["r1".to_string()]));
+        let got = read_all(&mut BufReader::new(&sent[..]), dir.path())
+            .await
+            .unwrap();
+        assert_eq!(
+            (got.listed, got.trails),
+            (vec!["r1".to_string()], vec!["r1".to_string()])
+        );
         assert_eq!(std::fs::read(dir.path().join("r1.jsonl")).unwrap(), b"abc");
         assert_eq!(std::fs::read(dir.path().join("r1/s1-1.out")).unwrap(), b"xy");
         for bad in [

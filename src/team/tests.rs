@@ -37,14 +37,22 @@ async fn the_script_sends_what_is_asked_and_the_reader_keeps_it() {
 
     let got = read(ask(&["trails"]), here.path()).await.unwrap();
     assert_eq!(got.trails, ["r1", "r2"]);
-    assert_eq!(std::fs::read_to_string(here.path().join("r2.jsonl")).unwrap(), "two\ntwo\n");
+    assert_eq!(
+        std::fs::read_to_string(here.path().join("r2.jsonl")).unwrap(),
+        "two\ntwo\n"
+    );
     assert!(!here.path().join("r2").exists(), "no outputs with the trails");
     read(ask(&["outputs", "r2", "nope"]), here.path()).await.unwrap();
-    assert_eq!(std::fs::read_to_string(here.path().join("r2/s1-1.out")).unwrap(), "out put");
+    assert_eq!(
+        std::fs::read_to_string(here.path().join("r2/s1-1.out")).unwrap(),
+        "out put"
+    );
     assert!(!here.path().join("r2/.hidden").exists());
 
     let again = tempfile::tempdir().unwrap();
-    let got = read(ask(&["runs", "r2", "../r1", "link"]), again.path()).await.unwrap();
+    let got = read(ask(&["runs", "r2", "../r1", "link"]), again.path())
+        .await
+        .unwrap();
     assert_eq!(got.trails, ["r2"]);
     assert!(again.path().join("r2/s1-1.out").is_file());
 }

@@ -31,7 +31,10 @@ enum Agreement {
     /// The audit host's is the start of the local trail: its mirror has not caught up.
     HostBehind,
     /// Neither is the start of the other: one of them was changed.
-    Diverged { local_head: String, host_head: String },
+    Diverged {
+        local_head: String,
+        host_head: String,
+    },
 }
 
 impl Run {
@@ -82,7 +85,11 @@ impl Run {
 
     /// Both places have the run and the two copies differ: tampered, both named.
     pub(crate) fn diverged(&self) -> Option<String> {
-        let Agreement::Diverged { local_head, host_head } = &self.agreement else {
+        let Agreement::Diverged {
+            local_head,
+            host_head,
+        } = &self.agreement
+        else {
             return None;
         };
         Some(format!(
@@ -112,7 +119,9 @@ impl Run {
 
 /// Byte for byte, then as prefixes of each other.
 fn compare(local: &Path, copy: &Path) -> Result<Agreement> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| Error::runtime(format!("cannot read `{}`: {e}", p.display())));
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| Error::runtime(format!("cannot read `{}`: {e}", p.display())))
+    };
     let (l, h) = (read(local)?, read(copy)?);
     Ok(if l == h {
         Agreement::Same
