@@ -108,23 +108,7 @@ pub(super) fn execute(config: &Config, args: &DrillsArgs) -> Result<u8> {
     let books = drill_books(config)?;
     let dir = config.audit_dir.clone();
     // With an audit host, the team's record (design §19); its copies live as long as this.
-    let (trails, from, _copies) = match &config.audit_host {
-        None => {
-            let sources = crate::review::history::trail_files(&dir)?
-                .into_iter()
-                .map(Source::local)
-                .collect();
-            (drill_trails(sources, &books), dir.display().to_string(), None)
-        }
-        Some(host) => {
-            let (trails, team) = team::drill_trails(&dir, host, &args.ssh, &books)?;
-            (
-                trails,
-                format!("{} and the audit host {host}", dir.display()),
-                Some(team),
-            )
-        }
-    };
+    let (trails, from, _copies) = team::trails(&dir, config.audit_host.as_ref(), &args.ssh, &books)?;
     let now = Utc::now();
     let statuses: Vec<DrillStatus> = books
         .iter()
@@ -224,16 +208,6 @@ struct Source {
     path: PathBuf,
     shown: String,
     diverged: Option<String>,
-}
-
-impl Source {
-    fn local(path: PathBuf) -> Source {
-        Source {
-            shown: path.display().to_string(),
-            path,
-            diverged: None,
-        }
-    }
 }
 
 /// A drill run of one of the drill runbooks, reviewed from its verified lines.

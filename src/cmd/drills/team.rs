@@ -10,7 +10,38 @@ use crate::error::Result;
 use crate::team::{self, Team};
 use crate::transport::AuditHost;
 
-pub(super) fn drill_trails(
+/// The drill runs of `books`, where they were read from (said under the table), and the audit
+/// host's copies, kept while they are checked.
+pub(super) fn trails(
+    dir: &Path,
+    host: Option<&AuditHost>,
+    ssh: &SshArgs,
+    books: &[DrillBook],
+) -> Result<(Vec<Trail>, String, Option<Team>)> {
+    let Some(host) = host else {
+        let sources = crate::review::history::trail_files(dir)?
+            .into_iter()
+            .map(|path| Source {
+                shown: path.display().to_string(),
+                path,
+                diverged: None,
+            })
+            .collect();
+        return Ok((
+            super::drill_trails(sources, books),
+            dir.display().to_string(),
+            None,
+        ));
+    };
+    let (trails, team) = drill_trails(dir, host, ssh, books)?;
+    Ok((
+        trails,
+        format!("{} and the audit host {host}", dir.display()),
+        Some(team),
+    ))
+}
+
+fn drill_trails(
     dir: &Path,
     host: &AuditHost,
     ssh: &SshArgs,
