@@ -31,12 +31,22 @@ files() {
   done
 }
 case $what in
-  list|trails)
+  list)
     for f in *.jsonl; do
       run=${f%.jsonl}
-      known "$run" || continue
-      if [ "$what" = list ]; then echo "run $run"; else send "$f" trail "$run"; fi
+      if known "$run"; then echo "run $run"; fi
     done ;;
+  trails)
+    # Every size from one `wc` (a process per file is what hundreds of runs would cost).
+    set -- *.jsonl
+    if [ -f "$1" ]; then
+      wc -c -- "$@" | while read -r size f; do
+        run=${f%.jsonl}
+        [ "$f" != "$run" ] && known "$run" || continue
+        echo "trail $size $run"
+        head -c "$size" "$f" || exit 4
+      done || exit 4
+    fi ;;
   runs|outputs)
     for run in "$@"; do
       if ! known "$run"; then echo "missing $run"; continue; fi
