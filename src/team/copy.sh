@@ -40,6 +40,9 @@ case $what in
     # Every size from one `wc` (a process per file is what hundreds of runs would cost).
     set -- *.jsonl
     if [ -f "$1" ]; then
+      for f; do
+        if [ ! -r "$f" ]; then echo "cannot read $f" >&2; exit 4; fi
+      done
       wc -c -- "$@" | while read -r size f; do
         run=${f%.jsonl}
         [ "$f" != "$run" ] && known "$run" || continue
