@@ -181,7 +181,7 @@ pub(crate) fn resolve(audit_dir: &Path, team: &mut Team, runs: &[String]) -> Res
     let locals = local_ids(audit_dir);
     let mut found: Vec<(String, Option<PathBuf>)> = Vec::new();
     for run in runs {
-        let (id, local) = pick(audit_dir, &locals, &listed, run, team)?;
+        let (id, local) = pick(audit_dir, &locals, &listed, run, team.host())?;
         found.push((id, local));
     }
     let wanted: Vec<String> = found
@@ -223,9 +223,8 @@ fn pick(
     locals: &[String],
     listed: &[String],
     run: &str,
-    team: &Team,
+    host: &crate::transport::AuditHost,
 ) -> Result<(String, Option<PathBuf>)> {
-    let host = team.host();
     let local = |id: &str| Some(dir.join(format!("{id}.jsonl"))).filter(|_| locals.iter().any(|l| l == id));
     if run.contains('/') || (run.ends_with(".jsonl") && Path::new(run).is_file()) {
         // A path is a local trail; the audit host's copy of the same run id is compared.
@@ -284,6 +283,57 @@ fn pick(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_is_looked_up_in_both_places() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        let host = crate::transport::AuditHost::parse("ssh://a@h/srv/runs").unwrap();
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for id in ["20261122T030211Z-a-1", "20261123T000000Z-b-2"] {
+            std::fs::write(dir.join(format!("{id}.jsonl")), "x\n").unwrap();
+        }
+        let locals = ids(&["20261122T030211Z-a-1", "20261123T000000Z-b-2"]);
+        let listed = ids(&[
+            "20261122T030211Z-a-1",
+            "20261124T000000Z-c-3",
+            "20261122T030211Z-z-9",
+        ]);
+        let pick = |run: &str, listed: &[String]| pick(dir, &locals, listed, run, &host);
+        // Only there, by its start; in both places, with the local trail.
+        assert_eq!(
+            pick("20261124", &listed).unwrap(),
+            ("20261124T000000Z-c-3".into(), None)
+        );
+        assert_eq!(
+            pick("20261122T030211Z-a", &listed).unwrap(),
+            (
+                "20261122T030211Z-a-1".into(),
+                Some(dir.join("20261122T030211Z-a-1.jsonl"))
+            )
+        );
+        // `last`: the newest start of both; a tie goes to the local run.
+        assert_eq!(pick("last", &listed).unwrap().0, "20261124T000000Z-c-3");
+        assert_eq!(pick("last", &listed[..1]).unwrap().0, "20261123T000000Z-b-2");
+        let tie = ids(&["20261123T000000Z-b-0"]);
+        assert_eq!(pick("last", &tie).unwrap().0, "20261123T000000Z-b-2");
+        // A start of runs in either place is ambiguous; none anywhere names both places.
+        let many = pick("20261122T030211Z", &listed).unwrap_err();
+        assert!(many.to_string().contains("matches 2 runs"), "{many}");
+        let none = pick("2099", &listed).unwrap_err();
+        assert_eq!(none.exit_code(), crate::error::exit::USAGE);
+        assert!(
+            none.to_string()
+                .contains("nor on the audit host ssh://a@h/srv/runs"),
+            "{none}"
+        );
+        // A path is the local trail; its run id is compared with the audit host's.
+        let path = dir.join("20261122T030211Z-a-1.jsonl");
+        assert_eq!(
+            pick(path.to_str().unwrap(), &listed).unwrap(),
+            ("20261122T030211Z-a-1".into(), Some(path))
+        );
+    }
 
     #[test]
     fn two_copies_are_the_same_one_behind_or_diverged() {
