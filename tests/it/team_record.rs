@@ -488,3 +488,16 @@ fn an_unreachable_audit_host_or_a_missing_directory_is_an_error_naming_it() {
         out.stderr
     );
 }
+
+#[test]
+fn a_comparison_names_its_newest_run_on_the_audit_host_by_a_command_that_finds_it() {
+    let w = World::new();
+    let older = w.drill(w.b.path(), "bob", false);
+    let newer = w.drill(w.a.path(), "alice", true);
+    let text = w.team(&["review", &older, &newer]).expect_code(0).stdout;
+    let hint = format!("runbook review {newer} --audit-host {}", w.url);
+    assert!(text.contains(&hint), "{hint}:\n{text}");
+    // The command it gives works.
+    let again = w.team(&["review", &newer]).expect_code(0).stdout;
+    assert!(again.contains(&newer), "{again}");
+}
