@@ -37,7 +37,7 @@ pub(crate) struct Global {
     /// Where audit files are written and read [default: $RUNBOOK_AUDIT_DIR, else $XDG_STATE_HOME/runbook/runs]
     #[arg(long, global = true, value_name = "DIR")]
     pub audit_dir: Option<PathBuf>,
-    /// The team's audit host, where runs are mirrored as they go: ssh://USER@HOST[:PORT]/PATH [default: the inventory's audit_host]
+    /// The team's audit host, ssh://USER@HOST[:PORT]/PATH: runs are mirrored there as they go, and history, review, drills, evidence, replay and audit verify read its runs with the audit dir's [default for run, drill and resume: the inventory's audit_host]
     #[arg(long, global = true, value_name = "URL", env = "RUNBOOK_AUDIT_HOST", value_parser = audit_host)]
     pub audit_host: Option<crate::transport::AuditHost>,
 }
@@ -97,12 +97,12 @@ pub(crate) enum Command {
     Audit(AuditCommand),
     /// Review runs from their audit files: where the time went, against targets and the RTO
     #[command(
-        after_help = "Examples:\n  runbook review 20261122T030211Z-db-restore\n  runbook review 20261122T0302 --format md > postmortem-timeline.md\n  runbook review runs/20261122T030211Z-db-restore-3f9a.jsonl --format html -o review.html\n  runbook review $(runbook history --runbook rollback --mode drill --json | jq -r '.[:5][].run')\n\nExit status: 0 reviewed, 1 an audit file is tampered with (reviewed up to the break, flagged at the top), 2 unknown run."
+        after_help = "Examples:\n  runbook review 20261122T030211Z-db-restore\n  runbook review 20261122T0302 --format md > postmortem-timeline.md\n  runbook review runs/20261122T030211Z-db-restore-3f9a.jsonl --format html -o review.html\n  runbook review $(runbook history --runbook rollback --mode drill --json | jq -r '.[:5][].run')\n  runbook review 20261122T0302 --audit-host ssh://alice@logs/srv/runbook/runs   # a run of the team's record\n\nWith --audit-host (or RUNBOOK_AUDIT_HOST), RUN is looked up in the audit dir and on the audit host (one SSH connection); a run in both places whose copies differ is tampered, both named.\n\nExit status: 0 reviewed, 1 an audit file is tampered with (reviewed up to the break, flagged at the top), or its two copies differ, or the audit host cannot be read, 2 unknown run."
     )]
     Review(ReviewArgs),
     /// Play back a shell session recorded during a run, in the terminal, with its timing
     #[command(
-        after_help = "Examples:\n  runbook replay 20261122T030211Z-db-restore-3f9a      # its first shell session\n  runbook replay last 2 --speed 4                       # the second, four times as fast\n\nClipboard (OSC 52), window-title and terminal-query sequences are never replayed.\nExit status: 0 played, 2 no such run or recording."
+        after_help = "Examples:\n  runbook replay 20261122T030211Z-db-restore-3f9a      # its first shell session\n  runbook replay last 2 --speed 4                       # the second, four times as fast\n  runbook replay 20261122T0302 --audit-host ssh://alice@logs/srv/runbook/runs   # a run of the team's record\n\nClipboard (OSC 52), window-title and terminal-query sequences are never replayed. With --audit-host (or RUNBOOK_AUDIT_HOST), RUN and its recordings are also read from the audit host.\nExit status: 0 played, 1 the audit host cannot be read, 2 no such run or recording."
     )]
     Replay(ReplayArgs),
     /// Follow a run as it goes, from another terminal: each step, decision and note as the trail records it, until the seal
@@ -115,9 +115,9 @@ pub(crate) enum Command {
         after_help = "Examples:\n  runbook match --alert alert.json\n  curl -s http://alertmanager:9093/... | runbook match --alert -\n  runbook run \"$(runbook match --alert alert.json | head -1 | cut -f1)\" --alert alert.json\n\nExit status: 0 when a runbook matches, 1 when none, 2 the payload cannot be read."
     )]
     Match(MatchArgs),
-    /// List past runs from the audit dir, newest first
+    /// List past runs from the audit dir (and the team's audit host with --audit-host), newest first
     #[command(
-        after_help = "Examples:\n  runbook history\n  runbook history --runbook rollback --mode drill --since 2026-11-01\n  runbook history --json | jq '.[] | select(.verdict == \"FAIL\")'"
+        after_help = "Examples:\n  runbook history\n  runbook history --runbook rollback --mode drill --since 2026-11-01\n  runbook history --json | jq '.[] | select(.verdict == \"FAIL\")'\n  runbook history --audit-host ssh://alice@logs/srv/runbook/runs   # the team's runs\n\nWith --audit-host (or RUNBOOK_AUDIT_HOST): the runs of the audit dir and of the audit host, one row per run id, read over one SSH connection (`stored` in --json: local, audit host or both). A run in both places whose copies differ is TAMPERED, both named; a copy that is the start of the other (a mirror behind) is the same run.\n\nExit status: 0 listed, 1 the audit host cannot be read."
     )]
     History(HistoryArgs),
     /// Approve (or deny) a step waiting for a second person: signs its request (two-person rule)
@@ -127,12 +127,12 @@ pub(crate) enum Command {
     Approve(ApproveArgs),
     /// The drills of the catalog: last PASS, runs since, trend; OVERDUE without a PASS within `drill.every`
     #[command(
-        after_help = "Examples:\n  runbook drills\n  runbook drills --signers ~/.config/runbook/allowed_signers   # only PASSes signed by a listed key count\n  runbook drills --json | jq -r '.[] | select(.overdue) | .runbook'\n\nA PASS counts when its trail is sealed and holds (chain, output files, signatures: as `runbook audit verify`).\n\nExit status: 0 every drill passed within its cadence, 5 a drill is overdue (a CI launch gate fails on it), 2 no runbook of the catalog declares `drill:`, or bad arguments."
+        after_help = "Examples:\n  runbook drills\n  runbook drills --signers ~/.config/runbook/allowed_signers   # only PASSes signed by a listed key count\n  runbook drills --json | jq -r '.[] | select(.overdue) | .runbook'\n  runbook drills --audit-host ssh://ci@logs/srv/runbook/runs   # the drills of the whole team\n\nA PASS counts when its trail is sealed and holds (chain, output files, signatures: as `runbook audit verify`). With --audit-host (or RUNBOOK_AUDIT_HOST), the drills run on every machine of the team count: the runs of the audit host are read with the audit dir's, one per run id; one whose two copies differ does not count.\n\nExit status: 0 every drill passed within its cadence, 5 a drill is overdue (a CI launch gate fails on it), 1 the audit host cannot be read, 2 no runbook of the catalog declares `drill:`, or bad arguments."
     )]
     Drills(DrillsArgs),
     /// Write one self-contained HTML page of a run, to attach to a launch gate or hand to an auditor
     #[command(
-        after_help = "Examples:\n  runbook evidence last -o evidence.html\n  runbook evidence 20261122T030211Z-rollback-drill -o gate-rollback.html --signers allowed_signers\n  runbook evidence RUN -o e.html --runbook <(git show v1.4:runbooks/rollback-drill.yaml)   # the runbook file changed since\n\nThe page holds the verdict, the signed head, the seal's signature and the ssh-keygen commands that check it, the timeline, every deviation and decision, the trail itself and the runbook file as it was run (its SHA-256 equal to the trail's).\n\nExit status: 0 written, 1 the trail is tampered or not signed by --signers (the page is still written, and says so at the top), 2 unknown run, or the runbook file as run cannot be found."
+        after_help = "Examples:\n  runbook evidence last -o evidence.html\n  runbook evidence 20261122T030211Z-rollback-drill -o gate-rollback.html --signers allowed_signers\n  runbook evidence RUN -o e.html --runbook <(git show v1.4:runbooks/rollback-drill.yaml)   # the runbook file changed since\n  runbook evidence RUN -o e.html --audit-host ssh://alice@logs/srv/runbook/runs   # a run of the team's record\n\nWith --audit-host (or RUNBOOK_AUDIT_HOST), RUN is also looked up on the audit host, its output files read there.\nThe page holds the verdict, the signed head, the seal's signature and the ssh-keygen commands that check it, the timeline, every deviation and decision, the trail itself and the runbook file as it was run (its SHA-256 equal to the trail's).\n\nExit status: 0 written, 1 the trail is tampered or not signed by --signers, or its two copies differ (the page is still written, and says so at the top), or the audit host cannot be read, 2 unknown run, or the runbook file as run cannot be found."
     )]
     Evidence(EvidenceArgs),
 }
@@ -167,6 +167,9 @@ pub(crate) struct DrillsArgs {
     /// Print the drills as JSON
     #[arg(long)]
     pub json: bool,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +186,9 @@ pub(crate) struct EvidenceArgs {
     /// Check the seal's signature against this `allowed_signers` file, and name its principal in the page
     #[arg(long, value_name = "FILE")]
     pub signers: Option<PathBuf>,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +203,9 @@ pub(crate) struct ReviewArgs {
     /// Write to this file instead of stdout
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +219,9 @@ pub(crate) struct ReplayArgs {
     /// Play faster (2: twice as fast) or slower (0.5)
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub speed: f64,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +259,9 @@ pub(crate) struct HistoryArgs {
     /// Print the runs as JSON
     #[arg(long)]
     pub json: bool,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -421,6 +436,20 @@ pub(crate) struct SshArgs {
     pub keepalive: Duration,
 }
 
+impl SshArgs {
+    /// The client options these flags give (a target's, or the audit host's).
+    pub(crate) fn options(&self) -> crate::transport::SshOptions {
+        crate::transport::SshOptions {
+            config: self.ssh_config.clone(),
+            identity: self.identity.clone(),
+            known_hosts: self.known_hosts.clone(),
+            connect_timeout: self.connect_timeout,
+            accept_new_host_keys: self.accept_new_host_keys,
+            keepalive: self.keepalive,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ResumeArgs {
     /// A run id (or a unique prefix), or the path of its audit file
@@ -449,7 +478,7 @@ pub(crate) struct DrillArgs {
 pub(crate) enum AuditCommand {
     /// Recompute the hash chain of a run's audit file
     #[command(
-        after_help = "Examples:\n  runbook audit verify 20261122T030211Z-service-down\n  runbook audit verify ~/.local/state/runbook/runs/20261122T030211Z-service-down.jsonl\n  runbook audit verify 20261122T030211Z --signers ~/.config/runbook/allowed_signers\n  runbook audit verify 20261122T030211Z --expect-head 3f9a0c51d2e8b7a4c6f1e9d0b3a2c5e8\n\nExit status: 0 intact and sealed, 1 tampered (a line, an output file, a signature; or not signed by --signers; or not --expect-head), 4 incomplete (no seal)."
+        after_help = "Examples:\n  runbook audit verify 20261122T030211Z-service-down\n  runbook audit verify ~/.local/state/runbook/runs/20261122T030211Z-service-down.jsonl\n  runbook audit verify 20261122T030211Z --signers ~/.config/runbook/allowed_signers\n  runbook audit verify 20261122T030211Z --expect-head 3f9a0c51d2e8b7a4c6f1e9d0b3a2c5e8\n  runbook audit verify 20261122T030211Z --audit-host ssh://alice@logs/srv/runbook/runs\n\nWith --audit-host (or RUNBOOK_AUDIT_HOST), RUN is looked up in the audit dir and on the audit host: a run only there is verified there (chain, output files, signatures); a run in both places must be the same in both (else TAMPERED, both named), and the audit host's output files are checked too.\n\nExit status: 0 intact and sealed, 1 tampered (a line, an output file, a signature; or not signed by --signers; or not --expect-head; or two copies that differ), or the audit host cannot be read, 4 incomplete (no seal)."
     )]
     Verify(VerifyArgs),
 }
@@ -468,6 +497,9 @@ pub(crate) struct VerifyArgs {
     /// Require the head (the seal's hash) to start with these 32+ hex characters, published elsewhere
     #[arg(long, value_name = "HEX")]
     pub expect_head: Option<String>,
+    /// How the audit host is reached (with --audit-host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 /// `--keepalive`: ssh probes in whole seconds, so at least one.

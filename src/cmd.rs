@@ -14,6 +14,7 @@ mod review;
 mod run;
 mod schema;
 mod show;
+mod union;
 mod validate;
 mod watch;
 

@@ -32,6 +32,7 @@ mod secrets;
 mod shell;
 mod signals;
 mod stderr;
+mod team;
 mod transport;
 mod vars;
 mod watch;

@@ -32,8 +32,8 @@ pub(super) fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
         Some(hex) => Some(expected_head(hex)?),
         None => None,
     };
-    let dir = config.audit_dir.clone();
-    let path = audit::resolve_run(&dir, &args.run)?;
+    let (found, _copies) = super::union::find_one(config, &args.ssh, &args.run)?;
+    let path = found.path.clone();
     let TrailCheck {
         verification,
         outputs,
@@ -48,6 +48,19 @@ pub(super) fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
             expect.as_deref().unwrap_or_default()
         ));
     }
+    // The team's record (design §19): a run whose two copies differ is tampered; when they
+    // are the same, the audit host's output files are checked too.
+    problems.extend(found.diverged.clone());
+    if let Some((copy, there)) = &found.same_there {
+        let theirs = audit::check(copy, args.signers.as_deref())?;
+        problems.extend(
+            theirs
+                .problems
+                .into_iter()
+                .map(|p| format!("the audit host's copy {there}: {p}")),
+        );
+    }
+    let shown = Path::new(&found.shown);
     let code = match verification.status {
         Status::Tampered { .. } => exit::RUNTIME,
         _ if !problems.is_empty() => exit::RUNTIME,
@@ -55,7 +68,7 @@ pub(super) fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
         Status::Incomplete => exit::OVER_RTO_OR_INCOMPLETE,
     };
     let report = Report {
-        path: path.display().to_string(),
+        path: found.shown.clone(),
         verification: &verification,
         outputs: &outputs,
         signatures: &signatures,
@@ -67,7 +80,7 @@ pub(super) fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
             .map_err(|e| Error::runtime(format!("cannot serialize the report: {e}")))?;
         print(&format!("{text}\n"))?;
     } else {
-        print(&render(&path, &report))?;
+        print(&render(shown, &report))?;
     }
     Ok(code)
 }

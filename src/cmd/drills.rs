@@ -107,7 +107,8 @@ pub(super) fn execute(config: &Config, args: &DrillsArgs) -> Result<u8> {
     }
     let books = drill_books(config)?;
     let dir = config.audit_dir.clone();
-    let trails = drill_trails(&dir, &books)?;
+    // With an audit host, the team's record (design §19); its copies live as long as this.
+    let (trails, from, _copies) = team::trails(&dir, config.audit_host.as_ref(), &args.ssh, &books)?;
     let now = Utc::now();
     let statuses: Vec<DrillStatus> = books
         .iter()
@@ -118,7 +119,7 @@ pub(super) fn execute(config: &Config, args: &DrillsArgs) -> Result<u8> {
             .map_err(|e| Error::runtime(format!("cannot serialize the drills: {e}")))?;
         output::print(&format!("{text}\n"))?;
     } else {
-        output::print(&render(&statuses, &dir, args.signers.as_deref(), now))?;
+        output::print(&render(&statuses, &from, args.signers.as_deref(), now))?;
     }
     Ok(if statuses.iter().any(|s| s.overdue) {
         exit::OVERDUE
@@ -199,19 +200,35 @@ fn drill_books(config: &Config) -> Result<Vec<DrillBook>> {
     Ok(books)
 }
 
+mod team;
+
+/// A trail to read, how it is named, and why it does not count whatever it says (its two
+/// copies in the team's record differ).
+struct Source {
+    path: PathBuf,
+    shown: String,
+    diverged: Option<String>,
+}
+
 /// A drill run of one of the drill runbooks, reviewed from its verified lines.
 struct Trail {
     path: PathBuf,
+    shown: String,
+    diverged: Option<String>,
     review: Review,
 }
 
 /// The drill runs of `books` in the audit dir, oldest first. A trail is picked by its first
 /// line (`run started`: runbook id and mode), else, when that does not read, by the runbook id
 /// in its file name, so that a trail broken at its first line still shows as tampered.
-fn drill_trails(dir: &Path, books: &[DrillBook]) -> Result<Vec<Trail>> {
-    let paths = crate::review::history::trail_files(dir)?;
+fn drill_trails(sources: Vec<Source>, books: &[DrillBook]) -> Vec<Trail> {
     let mut trails = Vec::new();
-    for path in paths {
+    for Source {
+        path,
+        shown,
+        diverged,
+    } in sources
+    {
         let wanted = match first_event(&path).map(|line| line.record) {
             Some(Record::RunStarted(first)) => {
                 first.mode == "drill" && books.iter().any(|b| first.runbook == b.id)
@@ -225,12 +242,17 @@ fn drill_trails(dir: &Path, books: &[DrillBook]) -> Result<Vec<Trail>> {
             continue;
         }
         match review::load(&path) {
-            Ok(review) => trails.push(Trail { path, review }),
-            Err(e) => crate::stderr::ewriteln!("runbook: warning: skipped `{}`: {e}", path.display()),
+            Ok(review) => trails.push(Trail {
+                path,
+                shown,
+                diverged,
+                review,
+            }),
+            Err(e) => crate::stderr::ewriteln!("runbook: warning: skipped `{shown}`: {e}"),
         }
     }
     trails.sort_by(|a, b| (a.review.launched, &a.review.run).cmp(&(b.review.launched, &b.review.run)));
-    Ok(trails)
+    trails
 }
 
 /// A run id is `<UTC start>-<runbook id>-<4 hex>` (docs/audit.md).
@@ -326,7 +348,11 @@ fn status(book: &DrillBook, trails: &[Trail], signers: Option<&Path>, now: DateT
         if !(r.sealed() && r.verdict == "PASS") {
             continue;
         }
-        match holds(&t.path, signers) {
+        let held = match &t.diverged {
+            Some(why) => Err(format!("the trail is TAMPERED: {why}")),
+            None => holds(&t.path, signers),
+        };
+        match held {
             Ok((signed, signed_by)) => {
                 if last_pass_index.is_none() {
                     last_pass_index = Some(i);
@@ -335,7 +361,7 @@ fn status(book: &DrillBook, trails: &[Trail], signers: Option<&Path>, now: DateT
                     t,
                     Pass {
                         run: r.run.clone(),
-                        path: t.path.display().to_string(),
+                        path: t.shown.clone(),
                         date: r.launched,
                         kind: r.kind.clone(),
                         total_ms: r.total_ms,
@@ -351,7 +377,7 @@ fn status(book: &DrillBook, trails: &[Trail], signers: Option<&Path>, now: DateT
                 if last_pass_index.is_none() {
                     not_counted.push(NotCounted {
                         run: r.run.clone(),
-                        path: t.path.display().to_string(),
+                        path: t.shown.clone(),
                         date: r.launched,
                         reason,
                     });
@@ -437,7 +463,7 @@ fn day(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M").to_string()
 }
 
-fn render(statuses: &[DrillStatus], dir: &Path, signers: Option<&Path>, now: DateTime<Utc>) -> String {
+fn render(statuses: &[DrillStatus], from: &str, signers: Option<&Path>, now: DateTime<Utc>) -> String {
     let rows: Vec<Vec<String>> = statuses
         .iter()
         .map(|s| {
@@ -537,31 +563,17 @@ fn render(statuses: &[DrillStatus], dir: &Path, signers: Option<&Path>, now: Dat
     }
     if overdue.is_empty() {
         out.push_str(&format!(
-            "every drill passed within its cadence (runs read from {})\n",
-            dir.display()
+            "every drill passed within its cadence (runs read from {from})\n"
         ));
     } else {
         out.push_str(&format!(
-            "{} of {} drills OVERDUE (runs read from {}; set it with --audit-dir or RUNBOOK_AUDIT_DIR)\n",
+            "{} of {} drills OVERDUE (runs read from {from}; set it with --audit-dir or RUNBOOK_AUDIT_DIR)\n",
             overdue.len(),
             statuses.len(),
-            dir.display()
         ));
     }
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_run_id_names_its_runbook() {
-        assert!(named_after(
-            "20261122T030211Z-restore-drill-3f9a",
-            "restore-drill"
-        ));
-        assert!(!named_after("20261122T030211Z-restore-drill-3f9a", "drill"));
-        assert!(!named_after("20261122T030211Z-rollback-3f9a", "rollback-drill"));
-    }
-}
+mod tests;

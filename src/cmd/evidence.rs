@@ -3,6 +3,7 @@
 //! and one self-contained page written (`review/evidence.rs`). Exit 0 written, 1 the trail is
 //! tampered or not signed by `--signers` (the page is still written, and says so at the top),
 //! 2 bad input: an unknown run, or no runbook file with the trail's SHA-256.
+//! With `--audit-host`, RUN is looked up in the team's record too (design §19).
 
 use std::path::{Path, PathBuf};
 
@@ -22,19 +23,23 @@ pub(super) fn execute(config: &Config, args: &EvidenceArgs) -> Result<u8> {
             file.display()
         )));
     }
-    let dir = config.audit_dir.clone();
-    let path = audit::resolve_run(&dir, &args.run)?;
-    let review = review::load(&path)?;
+    let (found, _copies) = super::union::find_one(config, &args.ssh, &args.run)?;
+    let path = found.path.clone();
+    let shown = Path::new(&found.shown);
+    let mut review = review::load(&path)?;
+    review.path = found.shown.clone();
     let audit::TrailCheck {
         verification,
         outputs,
         signatures,
-        problems,
+        mut problems,
     } = audit::check(&path, args.signers.as_deref())?;
+    // The team's record (design §19): two copies of the run that differ are tampered.
+    problems.extend(found.diverged.clone());
     let tampered = matches!(verification.status, Status::Tampered { .. });
     let untrusted = tampered || !problems.is_empty();
 
-    let runbook = match runbook_as_run(config, &path, &review, args.runbook.as_deref()) {
+    let runbook = match runbook_as_run(config, (&path, shown), &review, args.runbook.as_deref()) {
         Ok((found, text)) => RunbookFile::Matched {
             path: found.display().to_string(),
             text,
@@ -72,7 +77,7 @@ pub(super) fn execute(config: &Config, args: &EvidenceArgs) -> Result<u8> {
         review: &review,
         trail: (bytes.len() <= MAX_EMBEDDED_TRAIL).then_some(bytes.as_slice()),
         trail_name,
-        chain: super::audit::describe(&path, &verification),
+        chain: super::audit::describe(shown, &verification),
         outputs: (outputs.checked, outputs.bytes),
         signatures: signatures.summary(),
         problems: problems.clone(),
@@ -101,7 +106,7 @@ pub(super) fn execute(config: &Config, args: &EvidenceArgs) -> Result<u8> {
     if untrusted {
         crate::stderr::ewriteln!(
             "runbook: {}: the trail does not hold; the page says so at the top:",
-            path.display()
+            shown.display()
         );
         if let Some(warning) = review.integrity_warning().filter(|_| tampered) {
             crate::stderr::ewriteln!("  {warning}");
@@ -128,7 +133,7 @@ pub(super) fn execute(config: &Config, args: &EvidenceArgs) -> Result<u8> {
 /// file of that runbook id; whichever has the trail's SHA-256. `Err` says what was tried.
 fn runbook_as_run(
     config: &Config,
-    trail: &Path,
+    (trail, shown): (&Path, &Path),
     review: &Review,
     given: Option<&Path>,
 ) -> std::result::Result<(PathBuf, String), String> {
@@ -136,7 +141,7 @@ fn runbook_as_run(
     if want.is_empty() {
         return Err(format!(
             "`{}` records no `file_sha256` in its `run started`: there is no runbook file to check against",
-            trail.display()
+            shown.display()
         ));
     }
     let read = |p: &Path| -> std::result::Result<(String, String), String> {
@@ -151,7 +156,7 @@ fn runbook_as_run(
             return Err(format!(
                 "--runbook `{}` has SHA-256 {sha}, not the {want} that `{}` recorded: it is not the file that ran (find it with `git log -p` and give it with `git show REV:PATH > FILE`)",
                 file.display(),
-                trail.display()
+                shown.display()
             ));
         }
         return Ok((file.to_path_buf(), text));
@@ -187,7 +192,7 @@ fn runbook_as_run(
     };
     Err(format!(
         "no runbook file with the SHA-256 {want} that `{}` recorded: {tried}. Give the file as it was run with --runbook FILE (e.g. `git show REV:{} > FILE`; `git log` finds REV)",
-        trail.display(),
+        shown.display(),
         recorded.as_deref().unwrap_or("PATH")
     ))
 }

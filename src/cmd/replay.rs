@@ -1,5 +1,6 @@
 //! `runbook replay RUN [N] [--speed X]`: plays back shell session N of a run (design §17),
-//! found through its trail, checked against the size and SHA-256 the trail gives it.
+//! found through its trail, checked against the size and SHA-256 the trail gives it; with
+//! `--audit-host`, a run of the team's record too.
 
 use std::path::Path;
 
@@ -17,14 +18,17 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
             args.speed
         )));
     }
-    let dir = config.audit_dir.clone();
-    let path = crate::audit::resolve_run(&dir, &args.run)?;
+    let (found, _copies) = super::union::find_one(config, &args.ssh, &args.run)?;
+    let path = found.path.clone();
+    if let Some(why) = &found.diverged {
+        crate::stderr::ewriteln!("runbook: warning: TAMPERED: {why}; the local trail's recording is played");
+    }
     let check = crate::audit::verify(&path)?;
     let events = match &check.status {
         Status::Tampered { seq, line, reason } => {
             crate::stderr::ewriteln!(
                 "runbook: warning: {} was tampered with at seq {seq} (line {line}): {reason}; only the recordings named before that line are known",
-                path.display()
+                found.shown
             );
             good_events(&path, check.events)
         }
@@ -48,16 +52,21 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
     };
     let audit_dir = path.parent().unwrap_or(Path::new("."));
     let file = audit_dir.join(&chosen.path);
+    // The audit host's copy is named by its URL, not by the private directory it is read from.
+    let named = Path::new(&found.shown)
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&chosen.path);
     let bytes = std::fs::read(&file).map_err(|e| {
         Error::usage(format!(
             "the recording {} of run {run} cannot be read: {e}",
-            file.display()
+            named.display()
         ))
     })?;
-    warn_if_changed(&chosen, &bytes, &file);
+    warn_if_changed(&chosen, &bytes, &named);
     let text = String::from_utf8_lossy(&bytes);
     let recording = crate::shell::record::parse(&text)
-        .map_err(|why| Error::usage(format!("{} is not a recording: {why}", file.display())))?;
+        .map_err(|why| Error::usage(format!("{} is not a recording: {why}", named.display())))?;
     let duration = chosen
         .closed
         .as_ref()
@@ -90,7 +99,7 @@ pub(super) fn execute(config: &Config, args: &ReplayArgs) -> Result<u8> {
     crate::stderr::ewriteln!(
         "\r\nrunbook: {} of shell {n} ({})",
         if whole { "end" } else { "stopped" },
-        file.display()
+        named.display()
     );
     Ok(exit::OK)
 }

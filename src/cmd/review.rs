@@ -1,27 +1,31 @@
 //! `runbook review RUN...`: one run's timing review, or several runs compared, from their
-//! audit files, as text, Markdown, JSON or HTML, to stdout or a file.
+//! audit files, as text, Markdown, JSON or HTML, to stdout or a file; with `--audit-host`, runs
+//! of the team's record too.
 
 use std::io::{BufWriter, Write};
 
-use crate::audit;
 use crate::cli::config::Config;
 use crate::cli::{ReviewArgs, ReviewFormat};
 use crate::error::{Error, Result, exit};
 use crate::review::{self, Comparison, Review, html, json, markdown, text};
 
 pub(super) fn execute(config: &Config, args: &ReviewArgs) -> Result<u8> {
-    let dir = config.audit_dir.clone();
+    let lookup = super::union::find(config, &args.ssh, &args.runs)?;
     let mut reviews: Vec<Review> = Vec::with_capacity(args.runs.len());
-    for run in &args.runs {
-        let path = audit::resolve_run(&dir, run)?;
-        if reviews.iter().any(|r| r.path == path.display().to_string()) {
+    let mut diverged = Vec::new();
+    for (run, found) in args.runs.iter().zip(&lookup.runs) {
+        if reviews.iter().any(|r| r.path == found.shown) {
             return Err(Error::usage(format!(
                 "`{run}` names a run given twice ({})",
-                path.display()
+                found.shown
             )));
         }
-        reviews.push(review::load(&path)?);
+        let mut review = review::load(&found.path)?;
+        review.path = found.shown.clone();
+        reviews.push(review);
+        diverged.extend(found.diverged.clone());
     }
+    drop(lookup);
     let format = args.format.unwrap_or_else(|| inferred(args.output.as_deref()));
     let comparison = (reviews.len() > 1).then(|| Comparison::new(&reviews.iter().collect::<Vec<_>>()));
     let comparison = comparison.as_ref();
@@ -50,7 +54,11 @@ pub(super) fn execute(config: &Config, args: &ReviewArgs) -> Result<u8> {
     for r in &tampered {
         crate::stderr::ewriteln!("runbook: {}", r.integrity_warning().unwrap_or_default());
     }
-    Ok(if tampered.is_empty() {
+    // The team's record (design §19): a run whose two copies differ is tampered.
+    for why in &diverged {
+        crate::stderr::ewriteln!("runbook: TAMPERED: {why}");
+    }
+    Ok(if tampered.is_empty() && diverged.is_empty() {
         exit::OK
     } else {
         exit::RUNTIME

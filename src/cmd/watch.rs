@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::cli::WatchArgs;
 use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
-use crate::transport::SshOptions;
 use crate::watch::{End, LocalFile, Options, Remote, Source, follow};
 
 /// After the first `no event for N s`, one more every this long of quiet.
@@ -22,7 +21,7 @@ pub(super) fn execute(config: &Config, args: &WatchArgs) -> Result<u8> {
     let is_path = args.run.contains('/');
     let (mut source, run): (Box<dyn Source>, String) = match &config.audit_host {
         Some(host) if !is_path => {
-            let (remote, run) = Remote::open(host, &ssh_options(args), &args.run)?;
+            let (remote, run) = Remote::open(host, &args.ssh.options(), &args.run)?;
             (Box::new(remote), run)
         }
         _ => {
@@ -52,19 +51,6 @@ pub(super) fn execute(config: &Config, args: &WatchArgs) -> Result<u8> {
             crate::stderr::ewriteln!("runbook: stopped watching {run} (Ctrl-C); the run itself goes on");
             Ok(exit::INTERRUPTED)
         }
-    }
-}
-
-/// The audit host is reached like a target: the same client options as `run`'s.
-fn ssh_options(args: &WatchArgs) -> SshOptions {
-    let ssh = &args.ssh;
-    SshOptions {
-        config: ssh.ssh_config.clone(),
-        identity: ssh.identity.clone(),
-        known_hosts: ssh.known_hosts.clone(),
-        connect_timeout: ssh.connect_timeout,
-        accept_new_host_keys: ssh.accept_new_host_keys,
-        keepalive: ssh.keepalive,
     }
 }
 

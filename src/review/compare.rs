@@ -286,9 +286,23 @@ impl Comparison {
 
     /// `runbook review FILE` for the newest run.
     pub(crate) fn newest_command(&self) -> Option<String> {
-        self.runs
-            .last()
-            .map(|newest| format!("runbook review {}", shell_word(&newest.path)))
+        self.runs.last().map(|newest| {
+            // A run read from the team's audit host is named by its URL (design §19).
+            let remote = newest
+                .path
+                .starts_with("ssh://")
+                .then(|| newest.path.rsplit_once('/'))
+                .flatten()
+                .and_then(|(host, file)| Some((host, file.strip_suffix(".jsonl")?)));
+            match remote {
+                Some((host, run)) => format!(
+                    "runbook review {} --audit-host {}",
+                    shell_word(run),
+                    shell_word(host)
+                ),
+                None => format!("runbook review {}", shell_word(&newest.path)),
+            }
+        })
     }
 
     /// The comparison table's body, the same in every format: a row per step (its time in

@@ -1,7 +1,7 @@
 //! `runbook history`: every run in the audit dir, one line each, newest first, from the audit
 //! files alone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -35,6 +35,9 @@ pub(crate) struct Entry {
     /// restart: db team is on it` (design §19).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hand_offs: Vec<String>,
+    /// With an audit host (design §19): where the run is, `local`, `audit host` or `both`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<&'static str>,
 }
 
 impl Entry {
@@ -79,6 +82,7 @@ impl Entry {
                     format!("{} {when}{at}{note}", h.operator)
                 })
                 .collect(),
+            stored: None,
         }
     }
 }
@@ -117,13 +121,26 @@ pub(crate) fn trail_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> 
 /// The runs of `dir` that pass `filter`, newest first, and a warning per file that could not
 /// be read.
 pub(crate) fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<String>), Error> {
-    let paths = trail_files(dir)?;
+    let paths: Vec<(PathBuf, String)> = trail_files(dir)?
+        .into_iter()
+        .map(|p| {
+            let shown = p.display().to_string();
+            (p, shown)
+        })
+        .collect();
+    Ok(entries(&paths, filter))
+}
+
+/// The runs of these trails (each with the name it is shown by) that pass `filter`, newest
+/// first, and a warning per file that could not be read.
+pub(crate) fn entries(paths: &[(PathBuf, String)], filter: &Filter) -> (Vec<Entry>, Vec<String>) {
     let mut runs = Vec::new();
     let mut warnings = Vec::new();
-    for path in paths {
-        match load(&path) {
+    for (path, shown) in paths {
+        match load(path) {
             Ok(review) => {
-                let entry = Entry::of(&review);
+                let mut entry = Entry::of(&review);
+                entry.path = shown.clone();
                 let keep = filter.runbook.as_ref().is_none_or(|id| &entry.runbook == id)
                     && filter.mode.as_ref().is_none_or(|m| &entry.mode == m)
                     && filter
@@ -133,11 +150,11 @@ pub(crate) fn scan(dir: &Path, filter: &Filter) -> Result<(Vec<Entry>, Vec<Strin
                     runs.push(entry);
                 }
             }
-            Err(e) => warnings.push(format!("skipped `{}`: {e}", path.display())),
+            Err(e) => warnings.push(format!("skipped `{shown}`: {e}")),
         }
     }
     runs.sort_by(|a, b| (b.date, &b.run).cmp(&(a.date, &a.run)));
-    Ok((runs, warnings))
+    (runs, warnings)
 }
 
 /// One aligned line per run, under a header; a column of hand-offs when a run has one.

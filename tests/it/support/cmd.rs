@@ -33,6 +33,7 @@ where
         .env_remove("RUNBOOK_INVENTORY")
         .env_remove("RUNBOOK_OPERATOR")
         .env_remove("RUNBOOK_SIGNING_KEY")
+        .env_remove("RUNBOOK_AUDIT_HOST")
         .env_remove("SSH_AUTH_SOCK")
         .env("NO_COLOR", "1")
         .env("USER", "tester")
