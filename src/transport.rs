@@ -2,7 +2,7 @@
 //! one multiplexed SSH connection per host; streams its output, and stops it — the whole process
 //! group, on the remote host too — on timeout or when the operator asks.
 
-mod audit_host;
+pub(crate) mod audit_host;
 mod canonical;
 mod destination;
 mod local;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::union::Found;
 use crate::audit::record::{Line, Record};
 use crate::audit::{self, Status};
 use crate::book::catalog;
@@ -204,12 +205,6 @@ mod team;
 
 /// A trail to read, how it is named, and why it does not count whatever it says (its two
 /// copies in the team's record differ).
-struct Source {
-    path: PathBuf,
-    shown: String,
-    diverged: Option<String>,
-}
-
 /// A drill run of one of the drill runbooks, reviewed from its verified lines.
 struct Trail {
     path: PathBuf,
@@ -221,12 +216,13 @@ struct Trail {
 /// The drill runs of `books` in the audit dir, oldest first. A trail is picked by its first
 /// line (`run started`: runbook id and mode), else, when that does not read, by the runbook id
 /// in its file name, so that a trail broken at its first line still shows as tampered.
-fn drill_trails(sources: Vec<Source>, books: &[DrillBook]) -> Vec<Trail> {
+fn drill_trails(sources: Vec<Found>, books: &[DrillBook]) -> Vec<Trail> {
     let mut trails = Vec::new();
-    for Source {
+    for Found {
         path,
         shown,
         diverged,
+        ..
     } in sources
     {
         let wanted = match first_event(&path).map(|line| line.record) {

@@ -22,6 +22,33 @@ pub(super) struct Found {
     pub same_there: Option<(PathBuf, String)>,
 }
 
+impl Found {
+    /// A trail of the audit dir.
+    pub(super) fn local(path: PathBuf) -> Found {
+        Found {
+            shown: path.display().to_string(),
+            path,
+            diverged: None,
+            same_there: None,
+        }
+    }
+
+    /// A run of the union; its note (a copy behind the other, say) is said on stderr.
+    pub(super) fn of(run: &team::Run) -> Found {
+        if let Some(note) = run.note() {
+            crate::stderr::ewriteln!("runbook: note: {note}");
+        }
+        Found {
+            path: run.path().to_path_buf(),
+            shown: run.shown(),
+            diverged: run.diverged(),
+            same_there: (run.copy.clone())
+                .filter(|_| run.same())
+                .map(|copy| (copy, run.there.clone())),
+        }
+    }
+}
+
 /// What was found, and the audit host's copies, removed when this is dropped.
 pub(super) struct Lookup {
     pub runs: Vec<Found>,
@@ -33,38 +60,13 @@ pub(super) fn find(config: &Config, ssh: &SshArgs, runs: &[String]) -> Result<Lo
     let Some(host) = &config.audit_host else {
         let runs = runs
             .iter()
-            .map(|run| {
-                let path = crate::audit::resolve_run(&config.audit_dir, run)?;
-                Ok(Found {
-                    shown: path.display().to_string(),
-                    path,
-                    diverged: None,
-                    same_there: None,
-                })
-            })
+            .map(|run| crate::audit::resolve_run(&config.audit_dir, run).map(Found::local))
             .collect::<Result<_>>()?;
         return Ok(Lookup { runs, _team: None });
     };
     let mut team = Team::open(host, &ssh.options())?;
     let found = team::resolve(&config.audit_dir, &mut team, runs)?;
-    let runs = found
-        .into_iter()
-        .map(|run| {
-            if let Some(note) = run.note() {
-                crate::stderr::ewriteln!("runbook: note: {note}");
-            }
-            Found {
-                path: run.path().to_path_buf(),
-                shown: run.shown(),
-                diverged: run.diverged(),
-                same_there: run
-                    .copy
-                    .clone()
-                    .filter(|_| run.same())
-                    .map(|copy| (copy, run.there.clone())),
-            }
-        })
-        .collect();
+    let runs = found.iter().map(Found::of).collect();
     Ok(Lookup {
         runs,
         _team: Some(team),

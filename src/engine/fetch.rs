@@ -5,32 +5,17 @@
 //! is a byte prefix of the audit host's (the same run, further on there); one that differs is a
 //! divergence, refused naming both heads.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use openssh::{Session, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::audit::Status;
 use crate::error::{Error, Result, exit};
-use crate::transport::{AuditHost, Ssh, SshOptions};
+use crate::transport::audit_host::{receive_file, within};
+use crate::transport::{AuditHost, Ssh, SshOptions, Started};
 
 const SCRIPT: &str = include_str!("fetch/remote.sh");
-
-/// How long the audit host may send nothing before the fetch gives up (a stalled link).
-const STALL: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A read from the audit host, bounded by `STALL`.
-async fn within<T>(
-    read: impl std::future::Future<Output = std::io::Result<T>>,
-) -> std::result::Result<T, String> {
-    match tokio::time::timeout(STALL, read).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("the connection failed: {e}")),
-        Err(_) => Err(format!("nothing came for {} s", STALL.as_secs())),
-    }
-}
 
 /// How the fetched trail must verify, as `audit verify` takes it.
 pub(crate) struct Expect<'a> {
@@ -235,17 +220,14 @@ async fn fetch(
 }
 
 async fn receive(ssh: &Ssh, host: &AuditHost, dir: &Path, want: &str) -> std::result::Result<Found, String> {
-    let command = host.script("rb-fetch", SCRIPT, &[want]);
-    let mut child = Session::to_raw_command(ssh.session(), command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .await
+    // Its stdin is closed at once: the script reads nothing.
+    let Started {
+        child,
+        stdout,
+        mut stderr,
+        ..
+    } = (host.start(ssh, "rb-fetch", SCRIPT, &[want]).await)
         .map_err(|e| format!("cannot start a shell there: {e}"))?;
-    let (Some(stdout), Some(mut stderr)) = (child.stdout().take(), child.stderr().take()) else {
-        unreachable!("both pipes were requested");
-    };
     let mut reader = BufReader::new(stdout);
     let mut tmp = None;
     let read = read_all(&mut reader, dir, &mut tmp).await;
@@ -304,7 +286,7 @@ async fn read_all<R: tokio::io::AsyncRead + Unpin>(
         .create(&here)
         .map_err(|e| format!("cannot create `{}`: {e}", here.display()))?;
     *tmp = Some(here.clone());
-    copy(reader, size, &here.join(format!("{run}.jsonl"))).await?;
+    receive_file(reader, size, &here.join(format!("{run}.jsonl")), true).await?;
     let mut files = Vec::new();
     loop {
         let line = header(reader).await?;
@@ -324,7 +306,7 @@ async fn read_all<R: tokio::io::AsyncRead + Unpin>(
                 .create(&outputs)
                 .map_err(|e| format!("cannot create `{}`: {e}", outputs.display()))?;
         }
-        copy(reader, size, &outputs.join(&name)).await?;
+        receive_file(reader, size, &outputs.join(&name), true).await?;
         files.push(name);
     }
     Ok(Found::One(Fetched {
@@ -361,36 +343,6 @@ fn sized(line: &str, kind: &str) -> std::result::Result<(u64, String), String> {
         (Some(k), Some(size), Some(name)) if k == kind => Ok((size, name.to_string())),
         _ => Err(format!("unexpected answer `{line}`")),
     }
-}
-
-/// `size` bytes of `reader` into the new file `path` (0600, never an existing one).
-async fn copy<R: tokio::io::AsyncRead + Unpin>(
-    reader: &mut BufReader<R>,
-    size: u64,
-    path: &Path,
-) -> std::result::Result<(), String> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
-    let mut left = size;
-    let mut buf = vec![0u8; 64 << 10];
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = within(reader.read(&mut buf[..want])).await?;
-        if n == 0 {
-            return Err("it ended before the whole run was sent".into());
-        }
-        file.write_all(&buf[..n])
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-        left -= n as u64;
-    }
-    file.sync_all()
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-    Ok(())
 }
 
 #[cfg(test)]

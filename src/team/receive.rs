@@ -2,18 +2,14 @@
 //! RUN`, `end`) into the private directory: every name checked to stay in it, every file new
 //! (0600, never through a link), every read bounded by `STALL`.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::time::Duration;
 
-use openssh::{Session, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 
-use crate::transport::Ssh;
-
-/// How long the audit host may send nothing before the copy gives up (a stalled link).
-const STALL: Duration = Duration::from_secs(30);
+use crate::transport::audit_host::{STALL, receive_file, spawn, within};
+use crate::transport::{Ssh, Started};
 
 /// What one request brought.
 #[derive(Debug, Default)]
@@ -27,16 +23,13 @@ pub(super) struct Received {
 /// Runs `command` (one of our fixed scripts) over `ssh` and reads its answer into `dir`.
 /// `Err`: why not, with what the shell there said.
 pub(super) async fn run(ssh: &Ssh, command: &str, dir: &Path) -> Result<Received, String> {
-    let mut child = Session::to_raw_command(ssh.session(), command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .await
-        .map_err(|e| format!("cannot start a shell there: {e}"))?;
-    let (Some(stdout), Some(mut stderr)) = (child.stdout().take(), child.stderr().take()) else {
-        unreachable!("both pipes were requested");
-    };
+    // Its stdin is closed at once: the script reads nothing.
+    let Started {
+        child,
+        stdout,
+        mut stderr,
+        ..
+    } = (spawn(ssh, command.to_string()).await).map_err(|e| format!("cannot start a shell there: {e}"))?;
     let mut reader = BufReader::new(stdout);
     let read = read_all(&mut reader, dir).await;
     let mut said = String::new();
@@ -71,14 +64,6 @@ pub(super) async fn run(ssh: &Ssh, command: &str, dir: &Path) -> Result<Received
     }
 }
 
-async fn within<T>(read: impl std::future::Future<Output = std::io::Result<T>>) -> Result<T, String> {
-    match tokio::time::timeout(STALL, read).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("the connection failed: {e}")),
-        Err(_) => Err(format!("nothing came for {} s", STALL.as_secs())),
-    }
-}
-
 pub(super) async fn read_all<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     dir: &Path,
@@ -95,7 +80,7 @@ pub(super) async fn read_all<R: AsyncRead + Unpin>(
             "trail" => {
                 let (size, run) = sized(rest, &line)?;
                 let run = run_id(run)?;
-                copy(reader, size, &dir.join(format!("{run}.jsonl"))).await?;
+                receive_file(reader, size, &dir.join(format!("{run}.jsonl")), false).await?;
                 received.trails.push(run.to_string());
             }
             "file" => {
@@ -116,7 +101,7 @@ pub(super) async fn read_all<R: AsyncRead + Unpin>(
                         .create(&outputs)
                         .map_err(|e| format!("cannot create `{}`: {e}", outputs.display()))?;
                 }
-                copy(reader, size, &outputs.join(file)).await?;
+                receive_file(reader, size, &outputs.join(file), false).await?;
             }
             _ => return Err(format!("unexpected answer `{line}`")),
         }
@@ -156,30 +141,6 @@ fn sized<'a>(rest: &'a str, line: &str) -> Result<(u64, &'a str), String> {
             .map_err(|_| format!("unexpected answer `{line}`")),
         _ => Err(format!("unexpected answer `{line}`")),
     }
-}
-
-/// `size` bytes of `reader` into the new file `path` (0600, never an existing one or a link).
-async fn copy<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, size: u64, path: &Path) -> Result<(), String> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
-    let mut left = size;
-    let mut buf = vec![0u8; 64 << 10];
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = within(reader.read(&mut buf[..want])).await?;
-        if n == 0 {
-            return Err("it ended before everything was sent".into());
-        }
-        file.write_all(&buf[..n])
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-        left -= n as u64;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

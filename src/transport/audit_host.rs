@@ -8,6 +8,9 @@ use openssh::{ChildStderr, ChildStdin, ChildStdout, Session, Stdio};
 
 use super::ssh::Ssh;
 
+mod receive;
+pub(crate) use receive::{STALL, receive_file, within};
+
 /// Where a run's trail is mirrored: an SSH destination and the absolute directory there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AuditHost {
@@ -100,24 +103,30 @@ impl AuditHost {
         script: &str,
         args: &[&str],
     ) -> Result<Started, openssh::Error> {
-        let mut child = Session::to_raw_command(ssh.session(), self.script(name, script, args))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .await?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin().take(), child.stdout().take(), child.stderr().take())
-        else {
-            unreachable!("every pipe was requested");
-        };
-        Ok(Started {
-            child,
-            stdin,
-            stdout,
-            stderr,
-        })
+        spawn(ssh, self.script(name, script, args)).await
     }
+}
+
+/// Starts `command` (one of our fixed scripts, from `AuditHost::script`) over `ssh`'s master
+/// with every pipe.
+pub(crate) async fn spawn(ssh: &Ssh, command: String) -> Result<Started, openssh::Error> {
+    let mut child = Session::to_raw_command(ssh.session(), command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .await?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin().take(), child.stdout().take(), child.stderr().take())
+    else {
+        unreachable!("every pipe was requested");
+    };
+    Ok(Started {
+        child,
+        stdin,
+        stdout,
+        stderr,
+    })
 }
 
 impl fmt::Display for AuditHost {

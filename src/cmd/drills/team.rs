@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use super::{DrillBook, Source, Trail};
+use super::{DrillBook, Trail};
 use crate::cli::SshArgs;
+use crate::cmd::union::Found;
 use crate::error::Result;
 use crate::team::{self, Team};
 use crate::transport::AuditHost;
@@ -21,11 +22,7 @@ pub(super) fn trails(
     let Some(host) = host else {
         let sources = crate::review::history::trail_files(dir)?
             .into_iter()
-            .map(|path| Source {
-                shown: path.display().to_string(),
-                path,
-                diverged: None,
-            })
+            .map(Found::local)
             .collect();
         return Ok((
             super::drill_trails(sources, books),
@@ -49,19 +46,7 @@ fn drill_trails(
 ) -> Result<(Vec<Trail>, Team)> {
     let mut team = Team::open(host, &ssh.options())?;
     let runs = team::all(dir, &mut team)?;
-    let sources = runs
-        .iter()
-        .map(|run| {
-            if let Some(note) = run.note() {
-                crate::stderr::ewriteln!("runbook: note: {note}");
-            }
-            Source {
-                path: run.path().to_path_buf(),
-                shown: run.shown(),
-                diverged: run.diverged(),
-            }
-        })
-        .collect();
+    let sources = runs.iter().map(Found::of).collect();
     let trails = super::drill_trails(sources, books);
     let passes: Vec<String> = trails
         .iter()

@@ -23,6 +23,16 @@ const SEAL: &str = "\"event\":\"run finished\"";
 /// What a step's start holds: output files are copied once it is acknowledged.
 const STARTED: &str = "\"event\":\"step started\"";
 
+/// How long lines nobody waits for are held for more (a step's start) before they are sent:
+/// well under what `watch` may take to show an event.
+const GATHER: Duration = Duration::from_millis(20);
+
+/// Lines the run waits for (a step's start) or that end it (the seal): sent at once.
+fn awaited(bytes: &[u8]) -> bool {
+    let has = |what: &str| bytes.windows(what.len()).any(|w| w == what.as_bytes());
+    has(STARTED) || has(SEAL)
+}
+
 /// How long the mirror waits for more lines before it copies output files anyway.
 const COPY_IDLE: Duration = Duration::from_millis(200);
 
@@ -123,17 +133,26 @@ impl Worker {
             };
             match msg {
                 Some(Msg::Lines { mut end, mut bytes }) => {
-                    // Whatever came meanwhile goes in the same frame.
-                    while let Ok(next) = inbox.try_recv() {
+                    // Whatever came meanwhile goes in the same frame; and lines nobody waits
+                    // for wait a moment for the step's start that usually follows them, so
+                    // that a step costs the run one exchange with the audit host, not two.
+                    let until = Instant::now() + GATHER;
+                    loop {
+                        let next = match inbox.try_recv() {
+                            Ok(next) => Some(next),
+                            Err(_) if awaited(&bytes) => None,
+                            Err(_) => tokio::time::timeout_at(until, inbox.recv()).await.ok().flatten(),
+                        };
                         match next {
-                            Msg::Lines { end: e, bytes: b } => {
+                            Some(Msg::Lines { end: e, bytes: b }) => {
                                 end = e;
                                 bytes.extend_from_slice(&b);
                             }
-                            other => {
+                            Some(other) => {
                                 held_back = Some(other);
                                 break;
                             }
+                            None => break,
                         }
                     }
                     self.lines(end, bytes).await;
