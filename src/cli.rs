@@ -157,6 +157,9 @@ pub(crate) struct ApproveArgs {
     /// Sign with this SSH key: a private key, or the public key of one held by ssh-agent [default: $RUNBOOK_SIGNING_KEY, else the ssh-agent's first key]
     #[arg(long, value_name = "FILE", env = "RUNBOOK_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
+    /// How the audit host is reached (with --audit-host, or the inventory's audit_host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]

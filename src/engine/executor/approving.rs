@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::Executor;
-use crate::approval::{DEFAULT_TIMEOUT, REQUEST_KIND, Request, RequestHost, Rule};
+use crate::approval::{DEFAULT_TIMEOUT, REQUEST_KIND, Request, RequestHost, Rule, Waiting};
 use crate::book::runbook::Step;
 use crate::error::Error;
 use crate::events::Event;
@@ -94,18 +94,37 @@ impl Executor {
             secrets,
         };
         let attempt = self.attempts.get(id).copied().unwrap_or(0) + 1;
-        // Kept until the wait ends: while it is locked, `runbook approve` knows the run waits.
-        let (path, bytes, _waiting) = self.approvals.write(&request, attempt)?;
+        // Kept until the wait ends: while it lasts, `runbook approve` knows the run waits.
+        let (waiting, bytes) = match self.approvals.ask(&request, attempt).await? {
+            Ok(asked) => asked,
+            Err(why) => return Ok(Some(why)),
+        };
+        let shown = waiting.shown();
         self.emit(Event::ApprovalRequested {
             step: id.into(),
-            request: path.display().to_string(),
+            request: shown.clone(),
             request_sha256: crate::audit::sha256_hex(&bytes),
             quorum: rule.quorum,
             timeout: rule.timeout,
         })?;
         // The channel hears that a second person is needed (`runbook.approval.needed`).
         self.sink
-            .approval_needed(id, &hosts.join(","), &path.display().to_string(), rule.quorum);
+            .approval_needed(id, &hosts.join(","), &shown, rule.quorum);
+        let waited = self.wait_for_answers(id, rule, &waiting, &bytes).await;
+        waiting.end().await;
+        waited
+    }
+
+    /// Looks at the answers beside the request until the quorum, a denial, the timeout or a
+    /// stop; each answer recorded as it is found.
+    async fn wait_for_answers(
+        &mut self,
+        id: &str,
+        rule: Rule,
+        waiting: &Waiting,
+        bytes: &[u8],
+    ) -> Result<Option<String>, Error> {
+        let path = waiting.request().to_path_buf();
         let deadline = Instant::now() + rule.timeout;
         let mut seen: Vec<std::path::PathBuf> = Vec::new();
         // The approvals that count: one per person (principal) and per key.
@@ -113,8 +132,10 @@ impl Executor {
         let mut signals = self.signals.clone();
         signals.borrow_and_update();
         let baseline = crate::signals::now().effective_stops();
+        // Said once while the audit host cannot be read, and once when it can again.
+        let mut unreachable = false;
         loop {
-            let (answers, refused) = self.approvals.answers(&path, &bytes, &seen);
+            let (answers, refused) = self.approvals.answers(&path, bytes, &seen);
             for r in refused {
                 if seen.contains(&r.file) {
                     continue;
@@ -122,7 +143,7 @@ impl Executor {
                 seen.push(r.file.clone());
                 self.emit(Event::ApprovalRefused {
                     step: id.into(),
-                    file: r.file.display().to_string(),
+                    file: waiting.shown_file(&r.file),
                     why: r.why,
                 })?;
             }
@@ -139,7 +160,7 @@ impl Executor {
                 {
                     self.emit(Event::ApprovalRefused {
                         step: id.into(),
-                        file: a.file.display().to_string(),
+                        file: waiting.shown_file(&a.file),
                         why,
                     })?;
                     continue;
@@ -150,7 +171,7 @@ impl Executor {
                     key: a.key.clone(),
                     approve: a.approve,
                     reason: a.reason.clone(),
-                    file: a.file.display().to_string(),
+                    file: waiting.shown_file(&a.file),
                 })?;
                 if !a.approve {
                     return Ok(Some(format!(
@@ -173,15 +194,37 @@ impl Executor {
                     rule.quorum
                 )));
             }
-            tokio::select! {
-                _ = tokio::time::sleep(POLL.min(deadline - now)) => {}
+            let stopped = tokio::select! {
+                refreshed = async {
+                    tokio::time::sleep(POLL.min(deadline - now)).await;
+                    tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), waiting.refresh()).await
+                } => {
+                    match refreshed {
+                        Ok(Err(why)) if !unreachable => {
+                            unreachable = true;
+                            self.emit(Event::Notice(format!(
+                                "the audit host cannot be read ({why}): still waiting; answers written there are seen once it can be"
+                            )))?;
+                        }
+                        Ok(Ok(())) if unreachable => {
+                            unreachable = false;
+                            self.emit(Event::Notice("the audit host can be read again: still waiting for approval".into()))?;
+                        }
+                        _ => {}
+                    }
+                    false
+                }
                 Ok(()) = signals.changed() => {
                     self.hangup()?;
                     signals.borrow_and_update();
-                    if crate::signals::now().effective_stops() > baseline || crate::signals::terminated().is_some() {
-                        return Ok(Some(format!("stopped by {} while waiting for approval", self.stop_word())));
-                    }
+                    crate::signals::now().effective_stops() > baseline || crate::signals::terminated().is_some()
                 }
+            };
+            if stopped {
+                return Ok(Some(format!(
+                    "stopped by {} while waiting for approval",
+                    self.stop_word()
+                )));
             }
         }
     }
