@@ -47,6 +47,7 @@ mod ssh_output;
 mod ssh_run;
 mod support;
 mod team;
+mod team_approve;
 mod transport;
 mod trust;
 mod typeahead;
