@@ -18,6 +18,16 @@ mod remote;
 pub(super) fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
     // A path names a local file, whatever the audit host; otherwise, with an audit host
     // (flag, environment, or the inventory's `audit_host:`), its spool is the one (design §19).
+    // `ssh://USER@HOST/PATH/approvals/NAME`, as the waiting run names its request there.
+    if let Some(url) = args
+        .request
+        .as_ref()
+        .and_then(|r| r.to_str())
+        .filter(|r| r.starts_with("ssh://"))
+    {
+        let (host, name) = remote::parse_url(url)?;
+        return remote::execute(host, Some(name), args);
+    }
     let is_path = args.request.as_ref().is_some_and(|n| n.components().count() > 1);
     if !is_path {
         let host = match &config.audit_host {
@@ -25,7 +35,8 @@ pub(super) fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
             None => crate::inventory::Inventory::load(args.inventory.as_deref())?.audit_host()?,
         };
         if let Some(host) = host {
-            return remote::execute(host, args);
+            let name = args.request.as_ref().map(|r| r.to_string_lossy().into_owned());
+            return remote::execute(host, name, args);
         }
     }
     let spool = || -> Result<PathBuf> {

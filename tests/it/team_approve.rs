@@ -102,9 +102,15 @@ impl Team {
 
     /// `runbook approve ARGS --audit-host URL` as `person`, from their own machine.
     fn approve(&self, person: &Person, args: &[&str]) -> Output {
+        let mut all = args.to_vec();
+        all.extend(["--audit-host", &self.url]);
+        self.approve_as(person, &all)
+    }
+
+    /// `runbook approve ARGS` as `person`, with their SSH options only.
+    fn approve_as(&self, person: &Person, args: &[&str]) -> Output {
         let mut all: Vec<String> = vec!["approve".into()];
         all.extend(args.iter().map(|a| a.to_string()));
-        all.extend(["--audit-host".into(), self.url.clone()]);
         all.extend(person.ssh_args(&self.sshd));
         person.runbook(all).output().unwrap()
     }
@@ -128,8 +134,9 @@ impl Team {
 
     /// The request alice's run wrote on the audit host, once it is there.
     fn request(&self) -> PathBuf {
+        // Its heartbeat is made just after it: from then on the run is known to wait.
         wait::until(Duration::from_secs(20), "the request on the audit host", || {
-            !self.spooled(".json").is_empty()
+            !self.spooled(".json").is_empty() && !self.spooled(".alive").is_empty()
         });
         self.spooled(".json").remove(0)
     }
@@ -191,10 +198,45 @@ fn bob_lists_and_approves_alices_request_through_the_audit_host() {
     assert!(said(&own).contains("your own run's request"), "{}", said(&own));
     assert!(t.spooled(".sig").is_empty(), "nothing was signed");
 
-    // Bob signs it, with his own agent's key.
-    let signed = t.approve(&t.bob, &[&name, "--yes"]);
+    // Someone with a login on the audit host but not in alice's approvers file plants a
+    // signature there: the audit host can hand over anything, but it does not count.
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = crate::support::sshd::keygen(dir.path(), "stranger");
+    let planted = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-q", "-n", "runbook-approve", "-f"])
+        .arg(&stranger)
+        .stdin(std::fs::File::open(&request).unwrap())
+        .output()
+        .unwrap();
+    assert!(planted.status.success(), "{planted:?}");
+    std::fs::write(t.spool().join(format!("{name}.sig")), &planted.stdout).unwrap();
+    wait::until(Duration::from_secs(20), "the planted signature refused", || {
+        let files = audit_files(&t.alice.audit);
+        files.len() == 1 && events(&files[0]).iter().any(|e| e["event"] == "approval refused")
+    });
+    let refused = t
+        .trail()
+        .into_iter()
+        .find(|e| e["event"] == "approval refused")
+        .unwrap();
+    assert!(
+        refused["why"].as_str().unwrap().contains("is not in"),
+        "{refused}"
+    );
+    assert_eq!(refused["file"], format!("{}/approvals/{name}.sig", t.url));
+    assert!(!t.marker.exists(), "a planted signature released the step");
+
+    // Bob signs it, with his own agent's key, naming it as alice's run told her to pass it on.
+    let requested = t
+        .trail()
+        .into_iter()
+        .find(|e| e["event"] == "approval requested")
+        .unwrap();
+    let told = requested["request"].as_str().unwrap().to_string();
+    assert_eq!(told, format!("{}/approvals/{name}", t.url));
+    let signed = t.approve_as(&t.bob, &[&told, "--yes"]);
     assert!(signed.status.success(), "{}", said(&signed));
-    let sig_url = format!("{}/approvals/{name}.sig", t.url);
+    let sig_url = format!("{}/approvals/{name}.2.sig", t.url);
     assert!(
         said(&signed).contains(&format!("approved: {sig_url}")),
         "{}",
@@ -206,8 +248,6 @@ fn bob_lists_and_approves_alices_request_through_the_audit_host() {
     assert_eq!(code, Some(0), "{err}");
     assert!(t.marker.exists(), "the approved step ran");
     let trail = t.trail();
-    let requested = trail.iter().find(|e| e["event"] == "approval requested").unwrap();
-    assert_eq!(requested["request"], format!("{}/approvals/{name}", t.url));
     let approvals: Vec<&Value> = trail.iter().filter(|e| e["event"] == "approval").collect();
     assert_eq!(approvals.len(), 1, "{approvals:?}");
     assert_eq!(approvals[0]["principal"], "bob");
@@ -234,7 +274,7 @@ fn bob_lists_and_approves_alices_request_through_the_audit_host() {
         .args(["-Y", "verify", "-f"])
         .arg(&t.approvers)
         .args(["-I", "bob", "-n", "runbook-approve", "-s"])
-        .arg(t.spool().join(format!("{name}.sig")))
+        .arg(t.spool().join(format!("{name}.2.sig")))
         .stdin(std::fs::File::open(&request).unwrap())
         .output()
         .unwrap();

@@ -9,7 +9,26 @@ use crate::error::{Error, Result, exit};
 use crate::secrets::escape::value as esc;
 use crate::transport::{AuditHost, SshOptions};
 
-pub(super) fn execute(host: AuditHost, args: &ApproveArgs) -> Result<u8> {
+/// `ssh://USER@HOST[:PORT]/PATH/approvals/NAME` (how the waiting run names its request): the
+/// audit host and the request's name.
+pub(super) fn parse_url(url: &str) -> Result<(AuditHost, String)> {
+    let wrong = |why: &str| {
+        Error::usage(format!(
+            "`{}` does not name a request on an audit host: {why} (expected ssh://USER@HOST[:PORT]/PATH/approvals/NAME, as the waiting run prints it)",
+            esc(url)
+        ))
+    };
+    let Some((host, name)) = url.rsplit_once("/approvals/") else {
+        return Err(wrong("no `/approvals/` before the request's name"));
+    };
+    if name.is_empty() || name.contains('/') {
+        return Err(wrong("the request's name after `/approvals/` is missing"));
+    }
+    let host = AuditHost::parse(host).map_err(|e| wrong(&e))?;
+    Ok((host, name.to_string()))
+}
+
+pub(super) fn execute(host: AuditHost, request: Option<String>, args: &ApproveArgs) -> Result<u8> {
     let ssh = &args.ssh;
     let options = SshOptions {
         config: ssh.ssh_config.clone(),
@@ -24,19 +43,19 @@ pub(super) fn execute(host: AuditHost, args: &ApproveArgs) -> Result<u8> {
         .enable_all()
         .build()
         .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
-    let done = runtime.block_on(approve(&remote, args));
+    let done = runtime.block_on(approve(&remote, request.as_deref(), args));
     runtime.block_on(remote.close());
     done
 }
 
-async fn approve(remote: &Remote, args: &ApproveArgs) -> Result<u8> {
+async fn approve(remote: &Remote, request: Option<&str>, args: &ApproveArgs) -> Result<u8> {
     let cannot = |why: String| {
         Error::runtime(format!(
             "cannot read the approvals spool on the audit host {}: {why}",
             remote.host
         ))
     };
-    let Some(named) = &args.request else {
+    let Some(name) = request else {
         let found = remote.list().await.map_err(cannot)?;
         let waiting = found
             .into_iter()
@@ -48,11 +67,10 @@ async fn approve(remote: &Remote, args: &ApproveArgs) -> Result<u8> {
             .collect();
         return super::table(waiting, &remote.url(""));
     };
-    let name = named.to_string_lossy().into_owned();
-    let Some(found) = remote.get(&name).await.map_err(cannot)? else {
+    let Some(found) = remote.get(name).await.map_err(cannot)? else {
         return Err(Error::usage(format!(
             "no request `{}` in {}: `runbook approve --audit-host {}` lists the requests that wait",
-            esc(&name),
+            esc(name),
             remote.url(""),
             remote.host
         )));
