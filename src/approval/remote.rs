@@ -21,6 +21,9 @@ pub(crate) const STALE: Duration = Duration::from_secs(10);
 /// How long one exchange with the audit host may take before it is given up.
 const EXCHANGE: Duration = Duration::from_secs(20);
 
+/// How long a run that stops waiting spends saying so there.
+const END_WAIT: Duration = Duration::from_secs(5);
+
 /// The audit host's spool, and one connection to it, opened when first needed.
 #[derive(Debug, Clone)]
 pub(crate) struct Remote {
@@ -203,9 +206,17 @@ impl Waiting {
         self.remote.url(&self.name)
     }
 
-    /// The run waits no more: the heartbeat goes (best effort: else it goes stale).
+    /// The run waits no more: the heartbeat goes, tried twice within `END_WAIT` (an audit
+    /// host away does not hold the run: its heartbeat then goes stale by itself).
     pub(crate) async fn end(self) {
-        let _ = self.remote.call("done", &[&self.name], &[]).await;
+        let done = async {
+            for _ in 0..2 {
+                if self.remote.call("done", &[&self.name], &[]).await.is_ok() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(END_WAIT, done).await;
     }
 }
 

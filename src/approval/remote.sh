@@ -54,7 +54,9 @@ case $verb in
     # $1 the request: its heartbeat touched, then every answer beside it (a denial's reason
     # only once its signature is there: it was written whole before).
     named "$1"
-    [ -f "$1.alive" ] && touch "$1.alive"
+    # Never made again here (`-c`): a look still under way when the run stopped waiting
+    # must not bring the heartbeat back.
+    touch -c "$1.alive"
     for f in "$1".sig "$1".*.sig; do
       [ -f "$f" ] && [ ! -L "$f" ] || continue
       case $f in

@@ -197,7 +197,11 @@ impl Executor {
             let stopped = tokio::select! {
                 refreshed = async {
                     tokio::time::sleep(POLL.min(deadline - now)).await;
-                    tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), waiting.refresh()).await
+                    // No look begun at the deadline: the answers are checked once more first.
+                    match deadline.saturating_duration_since(Instant::now()) {
+                        left if left.is_zero() => Ok(Ok(())),
+                        left => tokio::time::timeout(left, waiting.refresh()).await,
+                    }
                 } => {
                     match refreshed {
                         Ok(Err(why)) if !unreachable => {
