@@ -11,7 +11,7 @@ pub(crate) enum Waiting {
     /// In the local spool, held locked for as long as the run waits.
     Local { path: PathBuf, _held: std::fs::File },
     /// On the audit host.
-    Remote(remote::Waiting),
+    Remote(Box<remote::Waiting>),
 }
 
 impl Config {
@@ -29,7 +29,7 @@ impl Config {
         };
         let (stem, bytes) = super::stem_and_bytes(request, attempt);
         Ok(match remote.write(&stem, &bytes).await {
-            Ok(waiting) => Ok((Waiting::Remote(waiting), bytes)),
+            Ok(waiting) => Ok((Waiting::Remote(Box::new(waiting)), bytes)),
             Err(why) => Err(format!(
                 "the approval request cannot be written to the audit host {}: {why}",
                 remote.host
