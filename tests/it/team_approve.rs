@@ -337,3 +337,34 @@ fn a_request_no_run_waits_for_is_not_signed() {
         said(&listed)
     );
 }
+
+/// Alice's run is stopped (SIGTERM) while it waits on the audit host: it stops waiting at once,
+/// says so there (the heartbeat goes: nobody is offered a request no run waits for), and the
+/// step never runs.
+#[test]
+fn a_run_stopped_while_waiting_takes_its_request_off_the_audit_host() {
+    let t = team("1m");
+    let mut run = t.run();
+    let name = name_of(&t.request());
+    // SAFETY: kill(2) on our own child (setpriv exec'd the binary in place).
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let code = wait::exit(&mut run, Duration::from_secs(30));
+    assert_eq!(code, Some(3), "the step failed, the run ended");
+    assert!(!t.marker.exists(), "the step ran");
+    assert!(t.spooled(".alive").is_empty(), "the heartbeat is gone");
+    let finished = t
+        .trail()
+        .into_iter()
+        .find(|e| e["event"] == "step finished" && e["step"] == "drop-db")
+        .unwrap();
+    assert!(
+        finished["reason"]
+            .as_str()
+            .unwrap()
+            .contains("while waiting for approval"),
+        "{finished}"
+    );
+    let late = t.approve(&t.bob, &[&name, "--yes"]);
+    assert_eq!(late.status.code(), Some(2), "{}", said(&late));
+    assert!(t.spooled(".sig").is_empty(), "nothing was signed");
+}
