@@ -5,7 +5,9 @@
 # Frames on stdout: `KIND SIZE NAME` then SIZE bytes; `now SECONDS` is the audit host's clock.
 # A request's heartbeat, `NAME.alive`, is touched by its run at every look while it waits and
 # removed when it stops waiting: `list` and `get` give its age, the approver's side judges.
+# Every file it makes is new (`set -C`: never through a name someone planted, a link included).
 umask 027
+set -C
 cd "$1" || exit 3
 if [ ! -d approvals ]; then
   mkdir approvals 2>/dev/null && chmod 3770 approvals
@@ -48,6 +50,7 @@ case $verb in
       n=$((n + 1))
       [ "$n" -le 100 ] || { echo "every name of $1 is taken" >&2; exit 4; }
     done
+    rm -f "$name.alive"
     : > "$name.alive" || exit 4
     echo "name $name" ;;
   poll)

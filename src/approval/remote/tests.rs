@@ -100,3 +100,29 @@ fn a_request_waits_while_its_heartbeat_is_fresh_and_not_once_done() {
     run(dir.path(), &["poll", "b-s-1.json"], b"");
     assert!(found(run(dir.path(), &["get", "b-s-1.json"], b"").1)[0].waits);
 }
+
+#[test]
+fn a_name_planted_in_the_spool_is_passed_over_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), &["request", "r-s-1"], b"R\n");
+    let spool = dir.path().join("approvals");
+    let target = dir.path().join("elsewhere");
+    std::os::unix::fs::symlink(&target, spool.join("r-s-1.json.sig")).unwrap();
+    std::os::unix::fs::symlink(&target, spool.join("r-s-1.json.deny")).unwrap();
+    let (_, f) = run(dir.path(), &["answer", "r-s-1.json", "approve", "SIG", ""], b"");
+    assert_eq!(word(&f, "wrote"), "r-s-1.json.2.sig");
+    let (_, f) = run(dir.path(), &["answer", "r-s-1.json", "deny", "SIG", "no"], b"");
+    assert_eq!(word(&f, "wrote"), "r-s-1.json.2.deny.sig");
+    assert!(!target.exists(), "nothing was written through a planted link");
+    // The planted link is not handed over as an answer either.
+    let (_, f) = run(dir.path(), &["poll", "r-s-1.json"], b"");
+    let names: Vec<&str> = f
+        .iter()
+        .filter(|f| f.kind != "end")
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["r-s-1.json.2.deny", "r-s-1.json.2.deny.sig", "r-s-1.json.2.sig"]
+    );
+}

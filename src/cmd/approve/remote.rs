@@ -67,6 +67,13 @@ async fn approve(remote: &Remote, request: Option<&str>, args: &ApproveArgs) -> 
             .collect();
         return super::table(waiting, &remote.url(""));
     };
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\n']) {
+        return Err(Error::usage(format!(
+            "`{}` is not the name of a request: `runbook approve --audit-host {}` lists them",
+            esc(name),
+            remote.host
+        )));
+    }
     let Some(found) = remote.get(name).await.map_err(cannot)? else {
         return Err(Error::usage(format!(
             "no request `{}` in {}: `runbook approve --audit-host {}` lists the requests that wait",
