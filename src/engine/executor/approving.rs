@@ -94,6 +94,11 @@ impl Executor {
             secrets,
         };
         let attempt = self.attempts.get(id).copied().unwrap_or(0) + 1;
+        // From here on a stop counts, also one that comes while the request is being written
+        // (an exchange with the audit host takes a moment).
+        let mut signals = self.signals.clone();
+        signals.borrow_and_update();
+        let baseline = crate::signals::now().effective_stops();
         // Kept until the wait ends: while it lasts, `runbook approve` knows the run waits.
         let (waiting, bytes) = match self.approvals.ask(&request, attempt).await? {
             Ok(asked) => asked,
@@ -110,7 +115,8 @@ impl Executor {
         // The channel hears that a second person is needed (`runbook.approval.needed`).
         self.sink
             .approval_needed(id, &hosts.join(","), &shown, rule.quorum);
-        let waited = self.wait_for_answers(id, rule, &waiting, &bytes).await;
+        let stops = Stops { signals, baseline };
+        let waited = self.wait_for_answers(id, rule, &waiting, &bytes, stops).await;
         waiting.end().await;
         waited
     }
@@ -123,15 +129,17 @@ impl Executor {
         rule: Rule,
         waiting: &Waiting,
         bytes: &[u8],
+        stops: Stops,
     ) -> Result<Option<String>, Error> {
+        let Stops {
+            mut signals,
+            baseline,
+        } = stops;
         let path = waiting.request().to_path_buf();
         let deadline = Instant::now() + rule.timeout;
         let mut seen: Vec<std::path::PathBuf> = Vec::new();
         // The approvals that count: one per person (principal) and per key.
         let mut approvers: Vec<(String, String, std::path::PathBuf)> = Vec::new();
-        let mut signals = self.signals.clone();
-        signals.borrow_and_update();
-        let baseline = crate::signals::now().effective_stops();
         // Said once while the audit host cannot be read, and once when it can again.
         let mut unreachable = false;
         loop {
@@ -232,6 +240,12 @@ impl Executor {
             }
         }
     }
+}
+
+/// The signals as they were when the step began to ask: a stop after that ends the wait.
+struct Stops {
+    signals: tokio::sync::watch::Receiver<crate::signals::State>,
+    baseline: u64,
 }
 
 /// Why an approval by `principal` with `key` does not count, when one by the same person or
