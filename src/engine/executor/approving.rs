@@ -12,6 +12,9 @@ use crate::events::Event;
 use crate::inventory::Binding;
 use crate::vars::Vars;
 
+/// How long a stop waits for a request under way to be written, to take it off again.
+const ASK_AFTER_STOP: Duration = Duration::from_secs(5);
+
 /// How often the spool is looked at while a step waits.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -100,7 +103,28 @@ impl Executor {
         signals.borrow_and_update();
         let baseline = crate::signals::now().effective_stops();
         // Kept until the wait ends: while it lasts, `runbook approve` knows the run waits.
-        let (waiting, bytes) = match self.approvals.ask(&request, attempt).await? {
+        // Written to the audit host, it may take a while: a stop is heard meanwhile.
+        let approvals = self.approvals.clone();
+        let asking = approvals.ask(&request, attempt);
+        tokio::pin!(asking);
+        let asked = loop {
+            tokio::select! {
+                asked = &mut asking => break asked?,
+                Ok(()) = signals.changed() => {
+                    self.hangup()?;
+                    signals.borrow_and_update();
+                    if stopped(baseline) {
+                        // The request may be there already: taken off again (within a bound),
+                        // so that nobody is offered what no run waits for.
+                        if let Ok(Ok(Ok((waiting, _)))) = tokio::time::timeout(ASK_AFTER_STOP, &mut asking).await {
+                            waiting.end().await;
+                        }
+                        return Ok(Some(format!("stopped by {} while waiting for approval", self.stop_word())));
+                    }
+                }
+            }
+        };
+        let (waiting, bytes) = match asked {
             Ok(asked) => asked,
             Err(why) => return Ok(Some(why)),
         };
@@ -229,7 +253,7 @@ impl Executor {
                 Ok(()) = signals.changed() => {
                     self.hangup()?;
                     signals.borrow_and_update();
-                    crate::signals::now().effective_stops() > baseline || crate::signals::terminated().is_some()
+                    stopped(baseline)
                 }
             };
             if stopped {
@@ -246,6 +270,11 @@ impl Executor {
 struct Stops {
     signals: tokio::sync::watch::Receiver<crate::signals::State>,
     baseline: u64,
+}
+
+/// Whether the operator stopped the wait (Ctrl-C, SIGTERM) since `baseline`.
+fn stopped(baseline: u64) -> bool {
+    crate::signals::now().effective_stops() > baseline || crate::signals::terminated().is_some()
 }
 
 /// Why an approval by `principal` with `key` does not count, when one by the same person or

@@ -110,12 +110,21 @@ impl Person {
             .stderr(Stdio::null())
             .spawn()
             .expect("ssh-agent starts (apt-get install openssh-client)");
+        // Its socket is there a moment before it listens: asked until it answers
+        // (`ssh-add -l`: 1 no keys yet, 2 no agent to talk to).
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !agent.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "{name}'s ssh-agent did not open its socket"
-            );
+        loop {
+            let listed = as_account(&account, "ssh-add")
+                .arg("-l")
+                .env("SSH_AUTH_SOCK", &agent)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            if listed.code() != Some(2) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name}'s ssh-agent does not answer");
             std::thread::sleep(Duration::from_millis(20));
         }
         let added = as_account(&account, "ssh-add")
