@@ -209,7 +209,10 @@ fn bob_lists_and_approves_alices_request_through_the_audit_host() {
         .output()
         .unwrap();
     assert!(planted.status.success(), "{planted:?}");
-    std::fs::write(t.spool().join(format!("{name}.sig")), &planted.stdout).unwrap();
+    // Whole at once, as any answer appears there (written aside, then renamed).
+    let aside = t.spool().join(".planted");
+    std::fs::write(&aside, &planted.stdout).unwrap();
+    std::fs::rename(&aside, t.spool().join(format!("{name}.sig"))).unwrap();
     wait::until(Duration::from_secs(20), "the planted signature refused", || {
         let files = audit_files(&t.alice.audit);
         files.len() == 1 && events(&files[0]).iter().any(|e| e["event"] == "approval refused")
