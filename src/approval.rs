@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::audit::sign::{Against, Signature, check};
 use crate::error::Error;
 
+mod remote;
+mod waiting;
+
+pub(crate) use remote::Remote;
+pub(crate) use waiting::Waiting;
+
 /// The namespace of approval signatures: an audit signature can never pass for one.
 pub(crate) const NAMESPACE: &str = "runbook-approve";
 
@@ -20,6 +26,8 @@ pub(crate) const NAMESPACE: &str = "runbook-approve";
 pub(crate) struct Config {
     /// The spool: `approvals_dir:` of the inventory, else `<audit-dir>/approvals/`.
     pub spool: PathBuf,
+    /// With an audit host, the spool is its `PATH/approvals/` instead (design §19).
+    pub remote: Option<Remote>,
     /// `approvers_file:` of the inventory (an `allowed_signers` file).
     pub approvers: Option<PathBuf>,
     /// The operator's own keys (`SHA256:...`): the run's signing key, the ssh-agent's keys,
@@ -108,6 +116,7 @@ impl Config {
                 .as_ref()
                 .map(|d| beside(&d.value))
                 .unwrap_or_else(|| audit_dir.join("approvals")),
+            remote: None,
             approvers: inventory.approvers_file.as_ref().map(|f| beside(&f.value)),
             own_keys: Vec::new(),
             needed: false,
@@ -192,9 +201,7 @@ impl Config {
                 self.spool.display()
             ))
         })?;
-        let stem = format!("{}-{}-{attempt}", request.run, request.step.replace('/', "__"));
-        let mut bytes = serde_json::to_vec_pretty(request).expect("a request serializes");
-        bytes.push(b'\n');
+        let (stem, bytes) = stem_and_bytes(request, attempt);
         // Written whole and locked under a random hidden name, then linked to its own: a
         // request is never seen half written, or before the lock says the run waits for it
         // (an approver who looked in between was told nobody waits).
@@ -323,6 +330,14 @@ impl Config {
         }
         (answers, refused)
     }
+}
+
+/// A request's name without its `.json` (`<run>-<step>-<attempt>`), and its bytes.
+fn stem_and_bytes(request: &Request, attempt: u32) -> (String, Vec<u8>) {
+    let stem = format!("{}-{}-{attempt}", request.run, request.step.replace('/', "__"));
+    let mut bytes = serde_json::to_vec_pretty(request).expect("a request serializes");
+    bytes.push(b'\n');
+    (stem, bytes)
 }
 
 /// Whether a run still waits for the request at `path`: it holds the request locked for as

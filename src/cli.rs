@@ -122,7 +122,7 @@ pub(crate) enum Command {
     History(HistoryArgs),
     /// Approve (or deny) a step waiting for a second person: signs its request (two-person rule)
     #[command(
-        after_help = "Examples:\n  runbook approve                       # the requests that wait: run, step, hosts, operator, age\n  runbook approve 20261122T030211Z-db-restore-3f9a-drop-db-1.json\n  runbook approve /srv/runbook/approvals/RUN-STEP-1.json --deny --reason 'not during the freeze'\n\nIt shows the request (what will run, where, with which variables), asks `Approve? [y/N]` (`Deny?` with --deny; --yes does not ask), then writes REQUEST.sig (SSHSIG, namespace runbook-approve) with your key: --signing-key, RUNBOOK_SIGNING_KEY, else your ssh-agent's first key. The waiting run checks it against its approvers_file.\n\nExit status: 0 listed or written, 2 bad request, a request nobody waits for any more, your own run's request, not signed (answered no, or no terminal to ask on without --yes), or no key to sign with."
+        after_help = "Examples:\n  runbook approve                       # the requests that wait: run, step, hosts, operator, age\n  runbook approve 20261122T030211Z-db-restore-3f9a-drop-db-1.json\n  runbook approve /srv/runbook/approvals/RUN-STEP-1.json --deny --reason 'not during the freeze'\n  runbook approve --audit-host ssh://runbook@logs/srv/runs     # what waits on the audit host\n  runbook approve ssh://runbook@logs/srv/runs/approvals/RUN-STEP-1.json\n\nWith an audit host (--audit-host, RUNBOOK_AUDIT_HOST, or the inventory's audit_host), the spool is PATH/approvals/ there, reached over SSH with the options below; a REQUEST with a `/` that is not an ssh:// URL is a local file.\n\nIt shows the request (what will run, where, with which variables), asks `Approve? [y/N]` (`Deny?` with --deny; --yes does not ask), then writes REQUEST.sig (SSHSIG, namespace runbook-approve) with your key: --signing-key, RUNBOOK_SIGNING_KEY, else your ssh-agent's first key. The waiting run checks it against its approvers_file.\n\nExit status: 0 listed or written, 2 bad request, a request nobody waits for any more, your own run's request, not signed (answered no, or no terminal to ask on without --yes), or no key to sign with, 1 the audit host cannot be read or written."
     )]
     Approve(ApproveArgs),
     /// The drills of the catalog: last PASS, runs since, trend; OVERDUE without a PASS within `drill.every`
@@ -139,8 +139,9 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct ApproveArgs {
-    /// The request to sign: the file the waiting run wrote into the approvals spool, or its
-    /// name there; without it, the requests that wait are listed
+    /// The request to sign: the file the waiting run wrote into the approvals spool, its name
+    /// there, or its ssh://USER@HOST/PATH/approvals/NAME on the audit host; without it, the
+    /// requests that wait are listed
     pub request: Option<PathBuf>,
     /// The inventory naming the spool (`approvals_dir:`) [default: $RUNBOOK_INVENTORY, else ./inventory.yaml when present; without one, <audit-dir>/approvals]
     #[arg(long, value_name = "FILE", env = "RUNBOOK_INVENTORY")]
@@ -157,6 +158,9 @@ pub(crate) struct ApproveArgs {
     /// Sign with this SSH key: a private key, or the public key of one held by ssh-agent [default: $RUNBOOK_SIGNING_KEY, else the ssh-agent's first key]
     #[arg(long, value_name = "FILE", env = "RUNBOOK_SIGNING_KEY")]
     pub signing_key: Option<PathBuf>,
+    /// How the audit host is reached (with --audit-host, or the inventory's audit_host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,32 @@ use crate::cli::config::Config;
 use crate::error::{Error, Result, exit};
 use crate::secrets::escape::{text as esc_text, value as esc};
 
+mod remote;
+
 pub(super) fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
+    // A path names a local file, whatever the audit host; otherwise, with an audit host
+    // (flag, environment, or the inventory's `audit_host:`), its spool is the one (design §19).
+    // `ssh://USER@HOST/PATH/approvals/NAME`, as the waiting run names its request there.
+    if let Some(url) = args
+        .request
+        .as_ref()
+        .and_then(|r| r.to_str())
+        .filter(|r| r.starts_with("ssh://"))
+    {
+        let (host, name) = remote::parse_url(url)?;
+        return remote::execute(host, Some(name), args);
+    }
+    let is_path = args.request.as_ref().is_some_and(|n| n.components().count() > 1);
+    if !is_path {
+        let host = match &config.audit_host {
+            Some(host) => Some(host.clone()),
+            None => crate::inventory::Inventory::load(args.inventory.as_deref())?.audit_host()?,
+        };
+        if let Some(host) = host {
+            let name = args.request.as_ref().map(|r| r.to_string_lossy().into_owned());
+            return remote::execute(host, name, args);
+        }
+    }
     let spool = || -> Result<PathBuf> {
         let inventory = crate::inventory::Inventory::load(args.inventory.as_deref())?;
         let audit = config.audit_dir.clone();
@@ -34,10 +59,42 @@ pub(super) fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
             path.display()
         ))
     })?;
-    let request: Request = serde_json::from_slice(&bytes)
+    let signed = decide(args, &bytes, &path.display().to_string(), || {
+        crate::approval::waits(path)
+    })?;
+    let sig_file = publish(path, signed.reason.as_deref(), &signed.armored)?;
+    signed.said(&sig_file.display().to_string());
+    Ok(exit::OK)
+}
+
+/// An answer signed: the armored signature, by which key, and a denial's reason.
+struct Signed {
+    armored: String,
+    fingerprint: String,
+    reason: Option<String>,
+}
+
+impl Signed {
+    fn said(&self, file: &str) {
+        let word = if self.reason.is_some() {
+            "denied"
+        } else {
+            "approved"
+        };
+        crate::stderr::ewriteln!(
+            "{word}: {file} (signed with {}); the waiting run checks it against its approvers file",
+            self.fingerprint
+        );
+    }
+}
+
+/// Shows the request (`named`), refuses the approver's own run and a request no run waits for
+/// (`waits`, asked only then), asks, and signs the request's bytes (with a denial's reason).
+fn decide(args: &ApproveArgs, bytes: &[u8], named: &str, waits: impl FnOnce() -> bool) -> Result<Signed> {
+    let request: Request = serde_json::from_slice(bytes)
         .ok()
         .filter(|r: &Request| r.kind == REQUEST_KIND)
-        .ok_or_else(|| Error::usage(format!("{} is not a runbook approval request", path.display())))?;
+        .ok_or_else(|| Error::usage(format!("{} is not a runbook approval request", esc(named))))?;
     let reason = match (args.deny, args.reason.as_deref().map(str::trim)) {
         (true, None | Some("")) => {
             return Err(Error::usage(
@@ -55,10 +112,10 @@ pub(super) fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
             esc(&request.operator),
             esc(&request.account),
             esc(&name),
-            path.display()
+            esc(named)
         )));
     }
-    if !crate::approval::waits(path) {
+    if !waits() {
         return Err(Error::usage(format!(
             "no run waits for this request any more (run {} timed out, was answered, stopped or ended): nothing was signed",
             esc(&request.run)
@@ -73,21 +130,18 @@ pub(super) fn execute(config: &Config, args: &ApproveArgs) -> Result<u8> {
             "no key to sign with: pass --signing-key FILE, set RUNBOOK_SIGNING_KEY, or load your key into ssh-agent",
         ));
     };
-    let message = signed_message(&bytes, reason.as_deref());
+    let message = signed_message(bytes, reason.as_deref());
     let signature = signer
         .sign(NAMESPACE, &message)
         .map_err(|e| Error::usage(format!("cannot sign with {}: {e}", signer.fingerprint)))?;
-    let sig_file = publish(path, reason.as_deref(), &signature.armored)?;
-    let word = if reason.is_some() { "denied" } else { "approved" };
-    crate::stderr::ewriteln!(
-        "{word}: {} (signed with {}); the waiting run checks it against its approvers file",
-        sig_file.display(),
-        signer.fingerprint
-    );
-    Ok(exit::OK)
+    Ok(Signed {
+        armored: signature.armored,
+        fingerprint: signer.fingerprint.clone(),
+        reason,
+    })
 }
 
-/// `Approve? [y/N]` (or `Deny?`) on the terminal; with no terminal to ask on, `--yes` is needed.
+/// `Approve? [y/N]` on the terminal (or `Deny?`); with no terminal to ask on, `--yes` is needed.
 fn asked(deny: bool) -> Result<bool> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
@@ -106,7 +160,7 @@ fn asked(deny: bool) -> Result<bool> {
 /// The requests of the spool that a run still waits for, oldest first: run, step, hosts,
 /// operator, age, and the name to give `runbook approve`.
 fn list(spool: &Path) -> Result<u8> {
-    let mut waiting: Vec<(PathBuf, Request)> = std::fs::read_dir(spool)
+    let waiting: Vec<(PathBuf, Request)> = std::fs::read_dir(spool)
         .map(|entries| {
             entries
                 .flatten()
@@ -120,14 +174,27 @@ fn list(spool: &Path) -> Result<u8> {
                 .collect()
         })
         .unwrap_or_default();
+    let waiting = waiting
+        .into_iter()
+        .map(|(path, r)| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            (name.unwrap_or_default(), r)
+        })
+        .collect();
+    table(waiting, &spool.display().to_string())
+}
+
+/// The requests that wait, oldest first, as `list` prints them (`REQUEST` is the name to
+/// give `runbook approve`); `spool` is named when there is none.
+fn table(mut waiting: Vec<(String, Request)>, spool: &str) -> Result<u8> {
     if waiting.is_empty() {
-        crate::stderr::ewriteln!("no request waits for approval in {}", spool.display());
+        crate::stderr::ewriteln!("no request waits for approval in {spool}");
         return Ok(exit::OK);
     }
     waiting.sort_by(|a, b| a.1.requested_at.cmp(&b.1.requested_at));
     let now = chrono::Utc::now();
     let mut out = String::from("RUN | STEP | HOSTS | OPERATOR | AGE | REQUEST\n");
-    for (path, r) in &waiting {
+    for (name, r) in &waiting {
         let age = chrono::DateTime::parse_from_rfc3339(&r.requested_at)
             .map(|t| {
                 crate::duration::format((now - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default())
@@ -142,9 +209,7 @@ fn list(spool: &Path) -> Result<u8> {
             esc(&r.operator),
             esc(&r.account),
             esc(&r.machine),
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            esc(name)
         ));
     }
     let _ = std::io::stdout().write_all(out.as_bytes());

@@ -23,6 +23,11 @@ pub(crate) fn prepare(config: &Config, run: &RunConfig, spec: &str, targets: &[P
     plan.check_answers(&run.answers)?;
     plan.check_fleet_captures()?;
     let mut approvals = crate::approval::Config::resolve(&run.inventory, &config.audit_dir);
+    // With an audit host, approvers on other machines find the request there (design §19).
+    approvals.remote = run
+        .audit_host
+        .clone()
+        .map(|host| crate::approval::Remote::new(host, run.ssh.clone()));
     if plan.needs_approval() {
         approvals.check()?;
         approvals.needed = true;

@@ -281,7 +281,9 @@ fn sign_directly(user: &str, request: &Path, key: &Path, suffix: &str) {
             "--",
             "sh",
             "-c",
-            "ssh-keygen -Y sign -q -n runbook-approve -f \"$1\" < \"$2\" > \"$3\"",
+            // Whole at once (aside, then renamed), as `runbook approve` writes: a half-written
+            // file read by the waiting run would be refused for another reason.
+            "ssh-keygen -Y sign -q -n runbook-approve -f \"$1\" < \"$2\" > \"$3.partial\" && mv \"$3.partial\" \"$3\"",
             "sh",
         ])
         .args([key, request, &out])

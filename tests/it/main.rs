@@ -47,6 +47,7 @@ mod ssh_output;
 mod ssh_run;
 mod support;
 mod team;
+mod team_approve;
 mod team_record;
 mod transport;
 mod trust;

@@ -5,12 +5,15 @@
 use std::time::{Duration, Instant};
 
 use super::Executor;
-use crate::approval::{DEFAULT_TIMEOUT, REQUEST_KIND, Request, RequestHost, Rule};
+use crate::approval::{DEFAULT_TIMEOUT, REQUEST_KIND, Request, RequestHost, Rule, Waiting};
 use crate::book::runbook::Step;
 use crate::error::Error;
 use crate::events::{Answer, Event};
 use crate::inventory::Binding;
 use crate::vars::Vars;
+
+/// How long a stop waits for a request under way to be written, to take it off again.
+const ASK_AFTER_STOP: Duration = Duration::from_secs(5);
 
 /// How often the spool is looked at while a step waits.
 const POLL: Duration = Duration::from_millis(250);
@@ -94,27 +97,77 @@ impl Executor {
             secrets,
         };
         let attempt = self.attempts.get(id).copied().unwrap_or(0) + 1;
-        // Kept until the wait ends: while it is locked, `runbook approve` knows the run waits.
-        let (path, bytes, _waiting) = self.approvals.write(&request, attempt)?;
+        // From here on a stop counts, also one that comes while the request is being written
+        // (an exchange with the audit host takes a moment).
+        let mut signals = self.signals.clone();
+        signals.borrow_and_update();
+        let baseline = crate::signals::now().effective_stops();
+        // Kept until the wait ends: while it lasts, `runbook approve` knows the run waits.
+        // Written to the audit host, it may take a while: a stop is heard meanwhile.
+        let approvals = self.approvals.clone();
+        let asking = approvals.ask(&request, attempt);
+        tokio::pin!(asking);
+        let asked = loop {
+            tokio::select! {
+                asked = &mut asking => break asked?,
+                Ok(()) = signals.changed() => {
+                    self.hangup()?;
+                    signals.borrow_and_update();
+                    if stopped(baseline) {
+                        // The request may be there already: taken off again (within a bound),
+                        // so that nobody is offered what no run waits for.
+                        if let Ok(Ok(Ok((waiting, _)))) = tokio::time::timeout(ASK_AFTER_STOP, &mut asking).await {
+                            waiting.end().await;
+                        }
+                        return Ok(Some(format!("stopped by {} while waiting for approval", self.stop_word())));
+                    }
+                }
+            }
+        };
+        let (waiting, bytes) = match asked {
+            Ok(asked) => asked,
+            Err(why) => return Ok(Some(why)),
+        };
+        let shown = waiting.shown();
         self.emit(Event::ApprovalRequested {
             step: id.into(),
-            request: path.display().to_string(),
+            request: shown.clone(),
             request_sha256: crate::audit::sha256_hex(&bytes),
             quorum: rule.quorum,
             timeout: rule.timeout,
         })?;
         // The channel hears that a second person is needed (`runbook.approval.needed`).
         self.sink
-            .approval_needed(id, &hosts.join(","), &path.display().to_string(), rule.quorum);
+            .approval_needed(id, &hosts.join(","), &shown, rule.quorum);
+        let stops = Stops { signals, baseline };
+        let waited = self.wait_for_answers(id, rule, &waiting, &bytes, stops).await;
+        waiting.end().await;
+        waited
+    }
+
+    /// Looks at the answers beside the request until the quorum, a denial, the timeout or a
+    /// stop; each answer recorded as it is found.
+    async fn wait_for_answers(
+        &mut self,
+        id: &str,
+        rule: Rule,
+        waiting: &Waiting,
+        bytes: &[u8],
+        stops: Stops,
+    ) -> Result<Option<String>, Error> {
+        let Stops {
+            mut signals,
+            baseline,
+        } = stops;
+        let path = waiting.request().to_path_buf();
         let deadline = Instant::now() + rule.timeout;
         let mut seen: Vec<std::path::PathBuf> = Vec::new();
         // The approvals that count: one per person (principal) and per key.
         let mut approvers: Vec<(String, String, std::path::PathBuf)> = Vec::new();
-        let mut signals = self.signals.clone();
-        signals.borrow_and_update();
-        let baseline = crate::signals::now().effective_stops();
+        // Said once while the audit host cannot be read, and once when it can again.
+        let mut unreachable = false;
         loop {
-            let (answers, refused) = self.approvals.answers(&path, &bytes, &seen);
+            let (answers, refused) = self.approvals.answers(&path, bytes, &seen);
             for r in refused {
                 if seen.contains(&r.file) {
                     continue;
@@ -122,7 +175,7 @@ impl Executor {
                 seen.push(r.file.clone());
                 self.emit(Event::ApprovalRefused {
                     step: id.into(),
-                    file: r.file.display().to_string(),
+                    file: waiting.shown_file(&r.file),
                     why: r.why,
                 })?;
             }
@@ -139,7 +192,7 @@ impl Executor {
                 {
                     self.emit(Event::ApprovalRefused {
                         step: id.into(),
-                        file: a.file.display().to_string(),
+                        file: waiting.shown_file(&a.file),
                         why,
                     })?;
                     continue;
@@ -150,7 +203,7 @@ impl Executor {
                     key: a.key.clone(),
                     approve: a.approve,
                     reason: a.reason.clone(),
-                    file: a.file.display().to_string(),
+                    file: waiting.shown_file(&a.file),
                 }))?;
                 if !a.approve {
                     return Ok(Some(format!(
@@ -173,18 +226,55 @@ impl Executor {
                     rule.quorum
                 )));
             }
-            tokio::select! {
-                _ = tokio::time::sleep(POLL.min(deadline - now)) => {}
+            let stopped = tokio::select! {
+                refreshed = async {
+                    tokio::time::sleep(POLL.min(deadline - now)).await;
+                    // No look begun at the deadline: the answers are checked once more first.
+                    match deadline.saturating_duration_since(Instant::now()) {
+                        left if left.is_zero() => Ok(Ok(())),
+                        left => tokio::time::timeout(left, waiting.refresh()).await,
+                    }
+                } => {
+                    match refreshed {
+                        Ok(Err(why)) if !unreachable => {
+                            unreachable = true;
+                            self.emit(Event::Notice(format!(
+                                "the audit host cannot be read ({why}): still waiting; answers written there are seen once it can be"
+                            )))?;
+                        }
+                        Ok(Ok(())) if unreachable => {
+                            unreachable = false;
+                            self.emit(Event::Notice("the audit host can be read again: still waiting for approval".into()))?;
+                        }
+                        _ => {}
+                    }
+                    false
+                }
                 Ok(()) = signals.changed() => {
                     self.hangup()?;
                     signals.borrow_and_update();
-                    if crate::signals::now().effective_stops() > baseline || crate::signals::terminated().is_some() {
-                        return Ok(Some(format!("stopped by {} while waiting for approval", self.stop_word())));
-                    }
+                    stopped(baseline)
                 }
+            };
+            if stopped {
+                return Ok(Some(format!(
+                    "stopped by {} while waiting for approval",
+                    self.stop_word()
+                )));
             }
         }
     }
+}
+
+/// The signals as they were when the step began to ask: a stop after that ends the wait.
+struct Stops {
+    signals: tokio::sync::watch::Receiver<crate::signals::State>,
+    baseline: u64,
+}
+
+/// Whether the operator stopped the wait (Ctrl-C, SIGTERM) since `baseline`.
+fn stopped(baseline: u64) -> bool {
+    crate::signals::now().effective_stops() > baseline || crate::signals::terminated().is_some()
 }
 
 /// Why an approval by `principal` with `key` does not count, when one by the same person or

@@ -17,5 +17,6 @@ pub mod sandbox;
 pub mod sshd;
 pub mod tmpfs;
 pub mod trail;
+pub mod users;
 pub mod wait;
 pub mod world;
