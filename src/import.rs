@@ -109,7 +109,18 @@ pub(crate) struct Ids(BTreeSet<String>);
 
 impl Ids {
     pub(crate) fn unique(&mut self, text: &str) -> String {
-        let base = match slug(text, 40) {
+        // "Rollback (see Scenario 5)": the words outside parentheses name it.
+        let mut words = String::new();
+        let mut depth = 0usize;
+        for c in text.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                c if depth == 0 => words.push(c),
+                _ => {}
+            }
+        }
+        let base = match slug(&words, 40) {
             s if s.is_empty() => "step".to_string(),
             s => s,
         };

@@ -64,12 +64,20 @@ static ESCALATE_TO: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"(?i)\b(?:escalate|page|call|contact|notify|ping)\s+(?:it\s+)?(?:to\s+)?(?:the\s+)?(.+?)[.;!]*\s*$")
 });
 
+static TRAILING_TIME: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"(?i)\s+(?:after|in|within|if|when)\b.*$"));
+
 /// `escalate: {after, to}` from an escalation sentence: the first duration and whom it names.
 pub(crate) fn escalation(text: &str) -> (Option<String>, Option<String>) {
     let after = duration(text);
     let to = ESCALATE_TO
         .captures(text)
-        .map(|c| c[1].trim().to_string())
+        .map(|c| {
+            let whom = c[1].trim();
+            // "page the lead after 30 minutes": the time is `after`, not part of whom.
+            let whom = TRAILING_TIME.find(whom).map_or(whom, |m| &whom[..m.start()]);
+            whom.trim().to_string()
+        })
         .filter(|t| !t.is_empty());
     (after, to)
 }
@@ -182,7 +190,7 @@ pub(crate) fn block_commands(lang: &str, text: &str) -> (String, Vec<String>) {
 /// stops a service: the import asks for a confirmation rather than judge it safe.
 static DESTRUCTIVE_COMMAND: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"(?i)\bsystemctl\s+(?:stop|disable|mask|kill)\b|\b(?:kill|pkill|killall)\b|--force\b|\bpg_terminate_backend\b|\bpg_restore\b|\brm\s|\bdelete\b|\bdrop\b|\bgit\s+(?:reset|clean|checkout)\b|\bdocker\s+(?:rm|rmi|system\s+prune)\b|\bkubectl\s+delete\b|\bshred\b|\bwipefs\b|\|\s*(?:sudo\s+(?:-u\s+\S+\s+)?)?(?:psql|mysql)\b",
+        r"(?i)\bsystemctl\s+(?:stop|disable|mask|kill)\b|\b(?:kill|pkill|killall)\b|--force\b|\bpg_terminate_backend\b|\bpg_restore\b|\brm\s|\bdelete\b|\bdrop\b|\bgit\s+(?:reset|clean|checkout)\b|\bdocker\s+(?:rm|rmi|system\s+prune)\b|\bkubectl\s+delete\b|\bshred\b|\bwipefs\b|\bredis-cli\b.*\b(?:del|flushall|flushdb)\b|\|\s*(?:sudo\s+(?:-u\s+\S+\s+)?)?(?:psql|mysql)\b",
     )
 });
 
@@ -259,7 +267,7 @@ mod tests {
         );
         assert_eq!(
             escalation("page the DBA on-call after 30 minutes"),
-            (Some("30m".into()), Some("DBA on-call after 30 minutes".into()))
+            (Some("30m".into()), Some("DBA on-call".into()))
         );
     }
 

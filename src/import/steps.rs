@@ -88,8 +88,10 @@ fn raws(section: &Section, src: &Src, prose: &mut Prose) -> Vec<Raw> {
     // The description entry of the paragraph just before, which a code block may take as its title.
     let mut last_para: Option<(usize, Line)> = None;
     let mut after_item = false;
+    let mut after_bullet = false;
     for (i, block) in blocks.iter().enumerate() {
         let was_after_item = std::mem::replace(&mut after_item, false);
+        let was_after_bullet = std::mem::replace(&mut after_bullet, false);
         let para = last_para.take();
         match block {
             Block::Heading { line, text } => {
@@ -122,10 +124,12 @@ fn raws(section: &Section, src: &Src, prose: &mut Prose) -> Vec<Raw> {
                             raw.rto = facts::duration(&rest.markdown());
                             continue;
                         }
+                        let lead = ["steps", "procedure", "actions", "what to do", "resolution", "remediation"];
+                        let leads = lead.contains(&label.trim().to_ascii_lowercase().as_str());
                         if is_rto || label.to_ascii_lowercase().contains("escalat") {
                             prose.facts.push((label, rest.markdown(), line.line));
                         }
-                        if rest.is_empty() && lines.len() == 1 && open.is_none() {
+                        if rest.is_empty() && lines.len() == 1 && leads {
                             continue; // "Steps:" over the list
                         }
                     }
@@ -146,7 +150,16 @@ fn raws(section: &Section, src: &Src, prose: &mut Prose) -> Vec<Raw> {
                     raws.push(Raw::of_item(item));
                     after_item = true;
                 } else {
-                    prose.description.push(format!("- {}", item.text.markdown()));
+                    let bullet = format!("- {}", item.text.markdown());
+                    match prose.description.last_mut() {
+                        // One list, not paragraphs: the bullets of a list stay together.
+                        Some(last) if was_after_bullet => {
+                            last.push('\n');
+                            last.push_str(&bullet);
+                        }
+                        _ => prose.description.push(bullet),
+                    }
+                    after_bullet = true;
                 }
             }
             Block::Code(code) => {
@@ -251,7 +264,11 @@ fn words_outside_parentheses(text: &str) -> usize {
 }
 
 fn build(raw: Raw, src: &Src, ids: &mut Ids, drafts: &mut Vec<Draft>, roles: &mut Vec<Role>) {
-    let quote = src.line_text(raw.line);
+    let mut quote = src.line_text(raw.line);
+    if quote.trim_start().starts_with("```") || quote.trim_start().starts_with("~~~") {
+        // A code block alone: its first line says more than its fence.
+        quote = src.line_text(raw.line + 1);
+    }
     let mut notes = vec![format!("From `{}:{}`:\n\n> {}", src.name, raw.line, quote.trim())];
     let mut block_commands = Vec::new();
     for code in &raw.codes {
@@ -268,15 +285,24 @@ fn build(raw: Raw, src: &Src, ids: &mut Ids, drafts: &mut Vec<Draft>, roles: &mu
         }
     }
     for line in &raw.body {
-        notes.push(format!("- {}", line.inline.markdown()));
+        match raw.heading {
+            true => notes.push(line.inline.markdown()),
+            false => notes.push(format!("- {}", line.inline.markdown())),
+        }
     }
     let notes = notes.join("\n\n");
     let mut reviews = raw.reviews;
 
-    if let Some((condition, action)) = split_condition(&raw.text) {
+    if let Some((condition, mut action)) = split_condition(&raw.text) {
+        let mut body = raw.body.clone();
+        if action.is_empty() && !body.is_empty() {
+            // "### If the backlog still grows" over what to do then.
+            action = body.remove(0).inline;
+        }
+        let raw_body = body;
         let choose_id = ids.unique(&format!("if {condition}"));
         let title = capitalized(&format!("If {condition}"));
-        let mut step = step(&action, &raw.body, &block_commands, raw.heading, drafts.len() + 2);
+        let mut step = step(&action, &raw_body, &block_commands, raw.heading, drafts.len() + 2);
         step.notes = notes.clone();
         step.line = raw.line;
         step.id = ids.unique(&step.title);
@@ -292,7 +318,7 @@ fn build(raw: Raw, src: &Src, ids: &mut Ids, drafts: &mut Vec<Draft>, roles: &mu
             },
             reviews: {
                 reviews.push(format!(
-                    "a decision from \"If {condition}\": nothing tells the run whether {condition}, so the operator chooses (\"No, go on\" comes first: preselected, and what an unattended run takes); add `when:` on a captured output to decide it"
+                    "\"If {condition}\" is the operator's decision (\"No, go on\", first, is preselected and what --yes takes); add `when:` on a captured output to decide it"
                 ));
                 reviews
             },
@@ -307,7 +333,7 @@ fn build(raw: Raw, src: &Src, ids: &mut Ids, drafts: &mut Vec<Draft>, roles: &mu
     if let Kind::Run(command) = &step.kind
         && let Some((dest, dropped)) = facts::ssh_destination(command)
     {
-        let name = ssh_role(&step.title);
+        let name = ssh_role(&step.title, &dest);
         let mut review = format!(
             "the host of step \"{}\" ({}:{}): the steps after it run there",
             short(quote.trim(), 80),
@@ -338,16 +364,24 @@ fn build(raw: Raw, src: &Src, ids: &mut Ids, drafts: &mut Vec<Draft>, roles: &mu
     drafts.push(step);
 }
 
-/// The role an "SSH to the db server" step names: `db-server`; else `server`.
-fn ssh_role(title: &str) -> String {
+/// The role an "SSH to the db server" step names (`db-server`); else the host's first name
+/// (`agent-7` of `ci@agent-7.example`); else `server`.
+fn ssh_role(title: &str, dest: &str) -> String {
     let lower = title.to_ascii_lowercase();
     let named = lower
         .split_once(" to ")
         .or_else(|| lower.split_once(" into "))
-        .or_else(|| lower.split_once(" on "))
-        .map(|(_, rest)| rest.trim_start_matches("the ").to_string());
-    let slug = super::slug(named.as_deref().unwrap_or(""), 30);
-    if slug.is_empty() { "server".into() } else { slug }
+        .map(|(_, rest)| rest.trim_start_matches("the ").to_string())
+        .filter(|rest| rest.split_whitespace().count() <= 3)
+        .filter(|rest| !matches!(rest.as_str(), "it" | "them" | "there" | "host" | "it:"));
+    let host = dest.rsplit('@').next().unwrap_or(dest);
+    let host = host.split('.').next().unwrap_or(host);
+    let host = if host.chars().any(|c| c.is_ascii_alphabetic()) { host } else { "" };
+    [named.as_deref().unwrap_or(""), host, "server"]
+        .into_iter()
+        .map(|words| super::slug(words, 30))
+        .find(|slug| !slug.is_empty() && slug.starts_with(|c: char| c.is_ascii_lowercase()))
+        .unwrap_or_else(|| "server".into())
 }
 
 /// One step from its text, its body (a heading's paragraphs, an item's nested items) and the
@@ -389,7 +423,12 @@ fn step(text: &Inline, body: &[Line], blocks: &[String], heading: bool, number: 
         spans.join("\n")
     };
     let prose = text.prose();
-    let mut title = capitalized(&label.clone().unwrap_or_else(|| text.markdown()));
+    let worded = |t: &str| t.chars().any(char::is_alphanumeric);
+    let mut title = match &label {
+        Some(label) => capitalized(label),
+        None if worded(&prose) => capitalized(&text.markdown()),
+        None => String::new(),
+    };
     if title.is_empty() {
         title = match command.lines().next() {
             Some(first) => format!("Run {}", crate::render::code(&short(first, 50))),
@@ -397,9 +436,11 @@ fn step(text: &Inline, body: &[Line], blocks: &[String], heading: bool, number: 
         };
     }
     let title = short(&title, 100);
-    let reference = facts::scenario_ref(&prose).map(Ref::Number).or_else(|| {
-        text.links
-            .iter()
+    // A heading step's body may hold the cross-reference ("See Scenario 2.").
+    let searched = std::iter::once(text).chain(body.iter().map(|l| &l.inline).filter(|_| heading));
+    let reference = searched.clone().find_map(|t| facts::scenario_ref(&t.prose()).map(Ref::Number)).or_else(|| {
+        searched
+            .flat_map(|t| t.links.iter())
             .find_map(|(url, _)| url.strip_prefix('#').map(|a| Ref::Anchor(a.to_string())))
     });
     let kind = if !command.trim().is_empty() {
@@ -418,11 +459,19 @@ fn step(text: &Inline, body: &[Line], blocks: &[String], heading: bool, number: 
         Kind::Call(reference)
     } else {
         let mut manual = text.markdown();
+        if heading {
+            // A heading's paragraphs say what to do; the heading is the title.
+            let lines: Vec<String> = body.iter().map(|l| l.inline.markdown()).collect();
+            if !lines.is_empty() {
+                manual = lines.join("\n");
+            }
+        } else {
+            for line in body {
+                manual.push_str(&format!("\n- {}", line.inline.markdown()));
+            }
+        }
         if manual.is_empty() {
             manual = title.clone();
-        }
-        for line in body {
-            manual.push_str(&format!("\n- {}", line.inline.markdown()));
         }
         Kind::Manual(manual)
     };
