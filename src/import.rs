@@ -63,6 +63,8 @@ pub(crate) struct Draft {
     /// What makes it destructive: it gets `confirm: true`.
     pub(crate) confirm: Option<String>,
     pub(crate) reviews: Vec<String>,
+    /// The step's sentence, for a `manual:` when its cross-reference cannot be a call.
+    pub(crate) text: String,
 }
 
 #[derive(Debug, Clone)]
@@ -385,7 +387,7 @@ fn resolve_calls(scenarios: &mut [Scenario]) {
                     };
                     step.reviews.retain(|r| !r.starts_with("a cross-reference"));
                     step.reviews.push(format!("{why}: a manual step, not a `call:`"));
-                    step.kind = Kind::Manual(step.title.clone());
+                    step.kind = Kind::Manual(step.text.clone());
                 }
             }
         }

@@ -480,6 +480,7 @@ fn step(text: &Inline, body: &[Line], blocks: &[String], heading: bool, number: 
         _ => None,
     };
     Draft {
+        text: if text.is_empty() { title.clone() } else { text.markdown() },
         rto: facts::step_rto(&prose),
         confirm: facts::destructive(command, &format!("{title} {prose}")),
         title,
