@@ -12,8 +12,8 @@ use crate::support::cmd::{root, runbook};
 
 /// The fixture copied into a fresh directory (so that the notes name it `NAME.md:LINE`),
 /// imported into `out/`, and `runbook validate --deny-warnings out` passing.
-fn import(fixture: &str) -> (PathBuf, String, String) {
-    let dir = scratch(&format!("import-{fixture}"));
+fn import(fixture: &str, test: &str) -> (PathBuf, String, String) {
+    let dir = scratch(&format!("import-{test}"));
     let name = format!("{fixture}.md");
     std::fs::copy(root().join("tests/data/import").join(&name), dir.join(&name)).unwrap();
     let out = runbook(["import", name.as_str(), "-o", "out"])
@@ -22,7 +22,8 @@ fn import(fixture: &str) -> (PathBuf, String, String) {
     let validated = runbook(["validate", "--deny-warnings", "out"])
         .current_dir(&dir)
         .expect_code(0);
-    assert!(validated.stdout.contains("ok"), "{}", validated.stdout);
+    // No warning either: every destructive-looking command asks for a confirmation.
+    assert!(validated.stderr.ends_with(" files: ok\n"), "{}", validated.stderr);
     (dir, out.stdout, out.stderr)
 }
 
@@ -63,7 +64,7 @@ fn options(step: &Value) -> Vec<(&str, &str, bool)> {
 
 #[test]
 fn the_seeds_runbook_imports_into_runbooks_validate_accepts() {
-    let (dir, stdout, stderr) = import("RUNBOOK");
+    let (dir, stdout, stderr) = import("RUNBOOK", "seeds");
     let written: Vec<&str> = stdout.lines().map(|l| l.split(':').next().unwrap()).collect();
     assert_eq!(
         written,
@@ -184,7 +185,7 @@ fn the_seeds_runbook_imports_into_runbooks_validate_accepts() {
 
 #[test]
 fn show_md_of_an_imported_runbook_reads_like_its_source() {
-    let (dir, ..) = import("RUNBOOK");
+    let (dir, ..) = import("RUNBOOK", "show");
     let shown = runbook(["show", "--format", "md", "out/database-restore-from-backup.yaml"])
         .current_dir(&dir)
         .expect_code(0)
@@ -223,7 +224,7 @@ fn show_md_of_an_imported_runbook_reads_like_its_source() {
 
 #[test]
 fn step_headings_and_console_prompts() {
-    let (dir, ..) = import("headings");
+    let (dir, ..) = import("headings", "headings");
     let (text, backlog) = load(&dir, "queue-backlog");
     assert_eq!(backlog["rto"], "20m");
     assert_eq!(backlog["owner"], "payments-oncall");
@@ -268,7 +269,7 @@ fn step_headings_and_console_prompts() {
 
 #[test]
 fn checklists() {
-    let (dir, _, stderr) = import("checklist");
+    let (dir, _, stderr) = import("checklist", "checklist");
     assert!(stderr.contains("checklist.md:31: skipped `Contacts`"), "{stderr}");
     let (_, disk) = load(&dir, "disk-full-on-a-build-agent");
     assert_eq!(disk["rto"], "1h");
@@ -309,7 +310,7 @@ fn checklists() {
 
 #[test]
 fn existing_files_are_kept_unless_forced() {
-    let (dir, ..) = import("checklist");
+    let (dir, ..) = import("checklist", "force");
     let kept = dir.join("out/certificate-expired.yaml");
     std::fs::write(&kept, "edited by hand\n").unwrap();
     let refused = runbook(["import", "checklist.md", "-o", "out"])
