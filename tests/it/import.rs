@@ -162,9 +162,9 @@ fn the_seeds_runbook_imports_into_runbooks_validate_accepts() {
     assert_eq!(restore["targets"]["server"]["default"], "dealix_deploy@192.0.2.10");
 
     let (db_text, db) = load(&dir, "database-down");
-    assert_eq!(step(&db, "data-corruption-restore-from-backup").get("confirm"), Some(&Value::Bool(true)));
+    assert_eq!(step(&db, "restore-from-backup").get("confirm"), Some(&Value::Bool(true)));
     assert_eq!(
-        step(&db, "data-corruption-restore-from-backup")["call"],
+        step(&db, "restore-from-backup")["call"],
         "database-restore-from-backup"
     );
     assert!(db_text.contains("# review: this scenario names no host"), "{db_text}");
