@@ -41,11 +41,7 @@ impl<'a> Src<'a> {
 
     /// The source of a block, as written.
     pub(crate) fn slice(&self, range: Range<usize>) -> String {
-        self.text
-            .get(range)
-            .unwrap_or("")
-            .trim_end()
-            .to_string()
+        self.text.get(range).unwrap_or("").trim_end().to_string()
     }
 }
 
@@ -361,8 +357,10 @@ fn resolve_calls(scenarios: &mut [Scenario]) {
         .iter()
         .filter_map(|s| Some((s.number?, s.id.clone())))
         .collect();
-    let by_anchor: BTreeMap<String, String> =
-        scenarios.iter().map(|s| (s.anchor.clone(), s.id.clone())).collect();
+    let by_anchor: BTreeMap<String, String> = scenarios
+        .iter()
+        .map(|s| (s.anchor.clone(), s.id.clone()))
+        .collect();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for scenario in scenarios.iter_mut() {
         for step in &mut scenario.steps {

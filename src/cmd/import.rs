@@ -28,10 +28,7 @@ pub(super) fn execute(args: &ImportArgs) -> Result<u8> {
         let why = if skipped.is_empty() {
             "it has no `##` heading (one per scenario) and no `#` headings to take instead".to_string()
         } else {
-            format!(
-                "none of its {} section(s) has steps",
-                skipped.len()
-            )
+            format!("none of its {} section(s) has steps", skipped.len())
         };
         crate::stderr::ewriteln!(
             "{shown}: nothing to import: {why}\n  help: a scenario is a `##` heading followed by a numbered list, a checklist (`- [ ]`), `###` step headings or shell code blocks (docs/import.md)"
@@ -52,14 +49,17 @@ pub(super) fn execute(args: &ImportArgs) -> Result<u8> {
         if !there.is_empty() {
             return Err(Error::usage(format!(
                 "{} already there: {}; nothing was written\n  help: import into another directory (-o DIR), or pass --force to overwrite them",
-                if there.len() == 1 { "a runbook file is" } else { "runbook files are" },
+                if there.len() == 1 {
+                    "a runbook file is"
+                } else {
+                    "runbook files are"
+                },
                 there.join(", ")
             )));
         }
     }
-    std::fs::create_dir_all(&args.output).map_err(|e| {
-        Error::runtime(format!("cannot create {}: {e}", args.output.display()))
-    })?;
+    std::fs::create_dir_all(&args.output)
+        .map_err(|e| Error::runtime(format!("cannot create {}: {e}", args.output.display())))?;
     let mut report = String::new();
     for (item, path) in imported.iter().zip(&paths) {
         write(path, &item.yaml, args.force)

@@ -61,11 +61,12 @@ pub(crate) fn rto_rank(label: &str) -> Option<u8> {
 }
 
 static ESCALATE_TO: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"(?i)\b(?:escalate|page|call|contact|notify|ping)\s+(?:it\s+)?(?:to\s+)?(?:the\s+)?(.+?)[.;!]*\s*$")
+    regex(
+        r"(?i)\b(?:escalate|page|call|contact|notify|ping)\s+(?:it\s+)?(?:to\s+)?(?:the\s+)?(.+?)[.;!]*\s*$",
+    )
 });
 
-static TRAILING_TIME: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"(?i)\s+(?:after|in|within|if|when)\b.*$"));
+static TRAILING_TIME: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)\s+(?:after|in|within|if|when)\b.*$"));
 
 /// `escalate: {after, to}` from an escalation sentence: the first duration and whom it names.
 pub(crate) fn escalation(text: &str) -> (Option<String>, Option<String>) {
@@ -89,17 +90,17 @@ pub(crate) fn condition_start(prose: &str) -> Option<usize> {
     CONDITION.find(prose).map(|m| m.end())
 }
 
-static SCENARIO_REF: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"(?i)\b(?:see|go to|follow|use|run)\s+(?:the\s+)?(?:scenario|section|runbook)\s*#?(\d+)\b"));
+static SCENARIO_REF: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(?i)\b(?:see|go to|follow|use|run)\s+(?:the\s+)?(?:scenario|section|runbook)\s*#?(\d+)\b")
+});
 
 /// "see Scenario 5" → 5.
 pub(crate) fn scenario_ref(prose: &str) -> Option<u32> {
     SCENARIO_REF.captures(prose)?[1].parse().ok()
 }
 
-static NUMBERED: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"(?i)^\s*(?:scenario|incident|case|section)\s*#?(\d+)\s*[:.)\-–—]?\s*(.*)$")
-});
+static NUMBERED: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"(?i)^\s*(?:scenario|incident|case|section)\s*#?(\d+)\s*[:.)\-–—]?\s*(.*)$"));
 
 /// "Scenario 1: Service down" → (Some(1), "Service down").
 pub(crate) fn numbered(heading: &str) -> (Option<u32>, String) {
@@ -150,7 +151,15 @@ static PROMPT: LazyLock<Regex> =
 pub(crate) fn is_shell(lang: &str) -> bool {
     matches!(
         lang,
-        "" | "sh" | "bash" | "shell" | "console" | "shell-session" | "sh-session" | "zsh" | "terminal" | "ksh"
+        "" | "sh"
+            | "bash"
+            | "shell"
+            | "console"
+            | "shell-session"
+            | "sh-session"
+            | "zsh"
+            | "terminal"
+            | "ksh"
     )
 }
 
@@ -196,7 +205,9 @@ static DESTRUCTIVE_COMMAND: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Words of a step's prose that mean the same ("Restore the backup over the database").
 static DESTRUCTIVE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"(?i)\b(?:restore|drop|delete|remove|wipe|purge|truncate|kill|terminate|stop|force|overwrite|downgrade|destroy|erase|reset)\b")
+    regex(
+        r"(?i)\b(?:restore|drop|delete|remove|wipe|purge|truncate|kill|terminate|stop|force|overwrite|downgrade|destroy|erase|reset)\b",
+    )
 });
 
 /// Why a step needs a confirmation, if it does: the words that make it destructive.
@@ -209,7 +220,9 @@ pub(crate) fn destructive(command: Option<&str>, prose: &str) -> Option<String> 
             return Some(one_space(m.as_str()));
         }
     }
-    DESTRUCTIVE_WORDS.find(prose).map(|m| m.as_str().to_ascii_lowercase())
+    DESTRUCTIVE_WORDS
+        .find(prose)
+        .map(|m| m.as_str().to_ascii_lowercase())
 }
 
 fn one_space(text: &str) -> String {
@@ -284,8 +297,10 @@ mod tests {
 
     #[test]
     fn prompts_separate_commands_from_output() {
-        let (commands, output) =
-            block_commands("console", "$ systemctl is-active api\nactive\n# journalctl -n 5 \\\n  -u api\n");
+        let (commands, output) = block_commands(
+            "console",
+            "$ systemctl is-active api\nactive\n# journalctl -n 5 \\\n  -u api\n",
+        );
         assert_eq!(commands, "systemctl is-active api\njournalctl -n 5 \\\n  -u api");
         assert_eq!(output, ["active"]);
         let (commands, _) = block_commands("sh", "# a comment\nrm -rf /tmp/x\n");
@@ -296,22 +311,34 @@ mod tests {
 
     #[test]
     fn destructive_steps() {
-        assert_eq!(destructive(Some("sudo systemctl stop api"), "Stop").as_deref(), Some("systemctl stop"));
+        assert_eq!(
+            destructive(Some("sudo systemctl stop api"), "Stop").as_deref(),
+            Some("systemctl stop")
+        );
         assert_eq!(
             destructive(Some("gunzip -c x.sql.gz | sudo -u postgres psql app"), "Load").as_deref(),
             Some("| sudo -u postgres psql")
         );
-        assert_eq!(destructive(None, "Restore from backup").as_deref(), Some("restore"));
+        assert_eq!(
+            destructive(None, "Restore from backup").as_deref(),
+            Some("restore")
+        );
         assert_eq!(destructive(Some("systemctl status api"), "Check status"), None);
         assert_eq!(destructive(None, "If stopped, start it"), None);
     }
 
     #[test]
     fn ssh_steps_name_a_host() {
-        assert_eq!(ssh_destination("ssh deploy@192.0.2.10"), Some(("deploy@192.0.2.10".into(), vec![])));
+        assert_eq!(
+            ssh_destination("ssh deploy@192.0.2.10"),
+            Some(("deploy@192.0.2.10".into(), vec![]))
+        );
         assert_eq!(
             ssh_destination("ssh -i key -p 2222 ops@db"),
-            Some(("ops@db".into(), vec!["-i".into(), "key".into(), "-p".into(), "2222".into()]))
+            Some((
+                "ops@db".into(),
+                vec!["-i".into(), "key".into(), "-p".into(), "2222".into()]
+            ))
         );
         assert_eq!(ssh_destination("ssh db uptime"), None);
         assert_eq!(numbered("Scenario 5: Rollback"), (Some(5), "Rollback".into()));

@@ -98,12 +98,20 @@ pub(crate) struct Item {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Block {
-    Para { lines: Vec<Line>, range: Range<usize> },
+    Para {
+        lines: Vec<Line>,
+        range: Range<usize>,
+    },
     Item(Item),
     Code(Code),
-    Heading { line: usize, text: Inline },
+    Heading {
+        line: usize,
+        text: Inline,
+    },
     /// A table, quote, HTML block or rule: kept for the description, never a step.
-    Other { range: Range<usize> },
+    Other {
+        range: Range<usize>,
+    },
 }
 
 /// A scenario heading and what follows it up to the next one.
@@ -173,7 +181,13 @@ struct Reader {
 
 pub(crate) fn read(text: &str) -> Doc {
     let level = if Parser::new_ext(text, options()).any(|e| {
-        matches!(e, Event::Start(Tag::Heading { level: HeadingLevel::H2, .. }))
+        matches!(
+            e,
+            Event::Start(Tag::Heading {
+                level: HeadingLevel::H2,
+                ..
+            })
+        )
     }) {
         2
     } else {
@@ -287,7 +301,11 @@ impl Reader {
                 self.flush();
                 self.list_depth += 1;
                 if self.list_depth == 1 && self.opaque == 0 {
-                    let marker = if first.is_some() { Marker::Ordered } else { Marker::Bullet };
+                    let marker = if first.is_some() {
+                        Marker::Ordered
+                    } else {
+                        Marker::Bullet
+                    };
                     self.list_marker = Some(marker);
                     self.item = Some(Item {
                         line: self.line(range.start),
@@ -424,7 +442,9 @@ mod tests {
 
     #[test]
     fn items_keep_code_spans_apart_and_their_lines() {
-        let doc = read("# Title\n\n## One\n\nWhen: now\nRTO: 5 minutes\n\n1. Check: `df -h`\n2. Restart\n   ```sh\n   $ systemctl restart x\n   ```\n   - sub point\n- [ ] a task\n");
+        let doc = read(
+            "# Title\n\n## One\n\nWhen: now\nRTO: 5 minutes\n\n1. Check: `df -h`\n2. Restart\n   ```sh\n   $ systemctl restart x\n   ```\n   - sub point\n- [ ] a task\n",
+        );
         assert_eq!(doc.title.as_deref(), Some("Title"));
         let section = &doc.sections[0];
         let Block::Para { lines, .. } = &section.blocks[0] else {

@@ -124,7 +124,14 @@ fn raws(section: &Section, src: &Src, prose: &mut Prose) -> Vec<Raw> {
                             raw.rto = facts::duration(&rest.markdown());
                             continue;
                         }
-                        let lead = ["steps", "procedure", "actions", "what to do", "resolution", "remediation"];
+                        let lead = [
+                            "steps",
+                            "procedure",
+                            "actions",
+                            "what to do",
+                            "resolution",
+                            "remediation",
+                        ];
                         let leads = lead.contains(&label.trim().to_ascii_lowercase().as_str());
                         if is_rto || label.to_ascii_lowercase().contains("escalat") {
                             prose.facts.push((label, rest.markdown(), line.line));
@@ -187,7 +194,10 @@ fn raws(section: &Section, src: &Src, prose: &mut Prose) -> Vec<Raw> {
                     raws.push(Raw {
                         line: code.line,
                         codes: vec![code.clone()],
-                        reviews: vec!["a code block without a sentence before it: the title is its first command".into()],
+                        reviews: vec![
+                            "a code block without a sentence before it: the title is its first command"
+                                .into(),
+                        ],
                         ..Raw::default()
                     });
                 }
@@ -329,7 +339,13 @@ fn build(raw: Raw, src: &Src, ids: &mut Ids, drafts: &mut Vec<Draft>, roles: &mu
         return;
     }
 
-    let mut step = step(&raw.text, &raw.body, &block_commands, raw.heading, drafts.len() + 1);
+    let mut step = step(
+        &raw.text,
+        &raw.body,
+        &block_commands,
+        raw.heading,
+        drafts.len() + 1,
+    );
     if let Kind::Run(command) = &step.kind
         && let Some((dest, dropped)) = facts::ssh_destination(command)
     {
@@ -376,7 +392,11 @@ fn ssh_role(title: &str, dest: &str) -> String {
         .filter(|rest| !matches!(rest.as_str(), "it" | "them" | "there" | "host" | "it:"));
     let host = dest.rsplit('@').next().unwrap_or(dest);
     let host = host.split('.').next().unwrap_or(host);
-    let host = if host.chars().any(|c| c.is_ascii_alphabetic()) { host } else { "" };
+    let host = if host.chars().any(|c| c.is_ascii_alphabetic()) {
+        host
+    } else {
+        ""
+    };
     [named.as_deref().unwrap_or(""), host, "server"]
         .into_iter()
         .map(|words| super::slug(words, 30))
@@ -438,11 +458,14 @@ fn step(text: &Inline, body: &[Line], blocks: &[String], heading: bool, number: 
     let title = short(&title, 100);
     // A heading step's body may hold the cross-reference ("See Scenario 2.").
     let searched = std::iter::once(text).chain(body.iter().map(|l| &l.inline).filter(|_| heading));
-    let reference = searched.clone().find_map(|t| facts::scenario_ref(&t.prose()).map(Ref::Number)).or_else(|| {
-        searched
-            .flat_map(|t| t.links.iter())
-            .find_map(|(url, _)| url.strip_prefix('#').map(|a| Ref::Anchor(a.to_string())))
-    });
+    let reference = searched
+        .clone()
+        .find_map(|t| facts::scenario_ref(&t.prose()).map(Ref::Number))
+        .or_else(|| {
+            searched
+                .flat_map(|t| t.links.iter())
+                .find_map(|(url, _)| url.strip_prefix('#').map(|a| Ref::Anchor(a.to_string())))
+        });
     let kind = if !command.trim().is_empty() {
         let label_acts = label
             .as_deref()
@@ -480,7 +503,11 @@ fn step(text: &Inline, body: &[Line], blocks: &[String], heading: bool, number: 
         _ => None,
     };
     Draft {
-        text: if text.is_empty() { title.clone() } else { text.markdown() },
+        text: if text.is_empty() {
+            title.clone()
+        } else {
+            text.markdown()
+        },
         rto: facts::step_rto(&prose),
         confirm: facts::destructive(command, &format!("{title} {prose}")),
         title,

@@ -15,8 +15,13 @@ fn imported(markdown: &str) -> Vec<(String, String)> {
     for file in &files {
         let source = Source::from_bytes(&format!("{}.yaml", file.id), file.yaml.clone().into_bytes())
             .unwrap_or_else(|d| panic!("{}", d.message));
-        let runbook = crate::book::validate::parse(&source)
-            .unwrap_or_else(|d| panic!("{}\n{:?}", file.yaml, d.iter().map(|d| &d.message).collect::<Vec<_>>()));
+        let runbook = crate::book::validate::parse(&source).unwrap_or_else(|d| {
+            panic!(
+                "{}\n{:?}",
+                file.yaml,
+                d.iter().map(|d| &d.message).collect::<Vec<_>>()
+            )
+        });
         let errors: Vec<String> = crate::book::validate::validate(&source, &runbook, Some(&ids))
             .into_iter()
             .filter(|d| d.is_error())
@@ -45,7 +50,10 @@ fn awkward_text_stays_text() {
     assert!(yaml.contains("rto: 90s"), "{yaml}");
     assert!(yaml.contains("{ { operator } }"), "{yaml}");
     // The command is as written: `{{` is not display text there.
-    assert!(yaml.contains("run: 'echo ''{{ x }}'' \"$HOME\" # not a comment'"), "{yaml}");
+    assert!(
+        yaml.contains("run: 'echo ''{{ x }}'' \"$HOME\" # not a comment'"),
+        "{yaml}"
+    );
     assert!(yaml.contains("run: 'echo `date`'"), "{yaml}");
     assert!(yaml.contains("confirm: true"), "{yaml}");
 }
@@ -64,8 +72,14 @@ fn ids_collide_and_calls_do_not_loop() {
     let second = &files[1].1;
     assert!(!second.contains("\n    call:"), "{second}");
     assert!(second.contains("manual: 'Back: see Scenario 1'"), "{second}");
-    assert!(second.contains("# review: Scenario 1 leads back to this runbook"), "{second}");
-    assert!(second.contains("# review: Scenario 9 was not imported"), "{second}");
+    assert!(
+        second.contains("# review: Scenario 1 leads back to this runbook"),
+        "{second}"
+    );
+    assert!(
+        second.contains("# review: Scenario 9 was not imported"),
+        "{second}"
+    );
 }
 
 #[test]
@@ -81,7 +95,9 @@ fn nothing_to_import_is_said() {
 
 #[test]
 fn a_file_without_level_two_headings_uses_level_one() {
-    let files = imported("# Restart\n\n1. Restart: `systemctl restart app`\n\n# Reboot\n\n- [ ] Reboot: `sudo reboot`\n");
+    let files = imported(
+        "# Restart\n\n1. Restart: `systemctl restart app`\n\n# Reboot\n\n- [ ] Reboot: `sudo reboot`\n",
+    );
     let ids: Vec<&str> = files.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, ["restart", "reboot"]);
 }

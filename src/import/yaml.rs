@@ -187,7 +187,10 @@ fn write_step(out: &mut Out, s: &Scenario, index: usize, step: &Draft) {
         out.line(4, &format!("rto: {rto}"));
     }
     if let Some(what) = &step.confirm {
-        out.line(4, &format!("# destructive ({}): the operator confirms first", comment(what)));
+        out.line(
+            4,
+            &format!("# destructive ({}): the operator confirms first", comment(what)),
+        );
         out.line(4, "confirm: true");
     }
     if !step.notes.is_empty() {

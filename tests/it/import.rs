@@ -58,7 +58,13 @@ fn options(step: &Value) -> Vec<(&str, &str, bool)> {
         .as_array()
         .unwrap_or_else(|| panic!("not a choose step: {step:#}"))
         .iter()
-        .map(|o| (o["label"].as_str().unwrap(), o["goto"].as_str().unwrap(), o.get("when").is_some()))
+        .map(|o| {
+            (
+                o["label"].as_str().unwrap(),
+                o["goto"].as_str().unwrap(),
+                o.get("when").is_some(),
+            )
+        })
         .collect()
 }
 
@@ -123,7 +129,11 @@ fn the_seeds_runbook_imports_into_runbooks_validate_accepts() {
         options(step(&down, "if-crashed")),
         [
             ("No, go on", "verify", false),
-            ("Yes: Run `sudo systemctl restart dealix-api`", "run-sudo-systemctl-restart-dealix-api", false),
+            (
+                "Yes: Run `sudo systemctl restart dealix-api`",
+                "run-sudo-systemctl-restart-dealix-api",
+                false
+            ),
         ]
     );
     assert_eq!(
@@ -159,15 +169,24 @@ fn the_seeds_runbook_imports_into_runbooks_validate_accepts() {
         "Check integrity: manually verify recent leads/deals in dashboard"
     );
     // The scenario names no host: the document's is used, and said to be a guess.
-    assert_eq!(restore["targets"]["server"]["default"], "dealix_deploy@192.0.2.10");
+    assert_eq!(
+        restore["targets"]["server"]["default"],
+        "dealix_deploy@192.0.2.10"
+    );
 
     let (db_text, db) = load(&dir, "database-down");
-    assert_eq!(step(&db, "restore-from-backup").get("confirm"), Some(&Value::Bool(true)));
+    assert_eq!(
+        step(&db, "restore-from-backup").get("confirm"),
+        Some(&Value::Bool(true))
+    );
     assert_eq!(
         step(&db, "restore-from-backup")["call"],
         "database-restore-from-backup"
     );
-    assert!(db_text.contains("# review: this scenario names no host"), "{db_text}");
+    assert!(
+        db_text.contains("# review: this scenario names no host"),
+        "{db_text}"
+    );
 
     let (llm_text, llm) = load(&dir, "llm-provider-down");
     assert_eq!(llm["rto"], "30m");
@@ -230,25 +249,41 @@ fn step_headings_and_console_prompts() {
     assert_eq!(backlog["owner"], "payments-oncall");
     assert_eq!(backlog["escalate"]["after"], "30m");
     assert_eq!(backlog["escalate"]["to"], "payments lead");
-    assert_eq!(backlog["targets"]["worker-host"]["default"], "ops@worker-1.example");
+    assert_eq!(
+        backlog["targets"]["worker-host"]["default"],
+        "ops@worker-1.example"
+    );
     assert!(text.contains("ssh options left out: -p 2222"), "{text}");
     // `$ ` prompts are dropped; what follows them is output, kept in the notes.
     let depth = step(&backlog, "look-at-the-queue-depth");
     assert_eq!(depth["run"], "redis-cli llen payments");
     assert_eq!(depth["rto"], "2m");
     let notes = depth["notes"].as_str().unwrap();
-    assert!(notes.contains("Expected output:\n\n```\n(integer) 1204\n```"), "{notes}");
+    assert!(
+        notes.contains("Expected output:\n\n```\n(integer) 1204\n```"),
+        "{notes}"
+    );
     assert!(notes.starts_with("From `headings.md:16`:"), "{notes}");
-    assert_eq!(step(&backlog, "restart-the-workers")["run"], "sudo systemctl restart 'payments-worker@*'");
+    assert_eq!(
+        step(&backlog, "restart-the-workers")["run"],
+        "sudo systemctl restart 'payments-worker@*'"
+    );
     // "### If the backlog still grows" over a link to the other scenario: a decision and a call.
     assert_eq!(
         options(step(&backlog, "if-the-backlog-still-grows")),
         [
             ("No, go on", "tell-the-team", false),
-            ("Yes: Move the dead letters aside first", "move-the-dead-letters-aside-first", false),
+            (
+                "Yes: Move the dead letters aside first",
+                "move-the-dead-letters-aside-first",
+                false
+            ),
         ]
     );
-    assert_eq!(step(&backlog, "move-the-dead-letters-aside-first")["call"], "dead-letters");
+    assert_eq!(
+        step(&backlog, "move-the-dead-letters-aside-first")["call"],
+        "dead-letters"
+    );
     assert_eq!(
         step(&backlog, "tell-the-team")["manual"],
         "Post in the payments channel that the queue is draining, with its depth."
@@ -257,7 +292,10 @@ fn step_headings_and_console_prompts() {
     // A sentence over a code block is one step; `user@host:~$ ` is a prompt too.
     let (_, dead) = load(&dir, "dead-letters");
     assert_eq!(dead["rto"], "15m");
-    assert_eq!(ids(&dead), ["count-them", "purge-the-dead-letter-queue-once-they", "done"]);
+    assert_eq!(
+        ids(&dead),
+        ["count-them", "purge-the-dead-letter-queue-once-they", "done"]
+    );
     assert_eq!(step(&dead, "count-them")["run"], "redis-cli llen payments:dead");
     let purge = step(&dead, "purge-the-dead-letter-queue-once-they");
     assert_eq!(purge["confirm"], true);
@@ -275,7 +313,12 @@ fn checklists() {
     assert_eq!(disk["rto"], "1h");
     assert_eq!(disk["targets"]["agent-7"]["default"], "ci@agent-7.example");
     // Plain bullets beside a checklist are prose, not steps.
-    assert!(disk["description"].as_str().unwrap().contains("- Workspaces are rebuilt on the next build.\n- The cache"));
+    assert!(
+        disk["description"]
+            .as_str()
+            .unwrap()
+            .contains("- Workspaces are rebuilt on the next build.\n- The cache")
+    );
     assert_eq!(
         ids(&disk),
         [
@@ -290,13 +333,22 @@ fn checklists() {
         ]
     );
     let remove = step(&disk, "remove-old-workspaces");
-    assert_eq!((&remove["run"], &remove["confirm"]), (&Value::from("rm -rf /var/lib/ci/workspace/*"), &Value::Bool(true)));
+    assert_eq!(
+        (&remove["run"], &remove["confirm"]),
+        (&Value::from("rm -rf /var/lib/ci/workspace/*"), &Value::Bool(true))
+    );
     assert_eq!(
         options(step(&disk, "if-the-cache-is-corrupt")),
-        [("No, go on", "still-no-space-follow-certificate", false), ("Yes: Wipe it", "wipe-it", false)]
+        [
+            ("No, go on", "still-no-space-follow-certificate", false),
+            ("Yes: Wipe it", "wipe-it", false)
+        ]
     );
     assert_eq!(step(&disk, "wipe-it")["confirm"], true);
-    assert_eq!(step(&disk, "still-no-space-follow-certificate")["call"], "certificate-expired");
+    assert_eq!(
+        step(&disk, "still-no-space-follow-certificate")["call"],
+        "certificate-expired"
+    );
     assert_eq!(
         step(&disk, "pause-the-agent-in-the-ci-console-so")["manual"],
         "Pause the agent in the CI console so that no new build lands on it"
@@ -304,7 +356,10 @@ fn checklists() {
     let (_, cert) = load(&dir, "certificate-expired");
     assert_eq!(cert["rto"], "45m");
     let kill = step(&cert, "kill-builds-stuck-on-the-old-certificate");
-    assert_eq!((&kill["run"], &kill["confirm"]), (&Value::from("pkill -f 'ci-build --stuck'"), &Value::Bool(true)));
+    assert_eq!(
+        (&kill["run"], &kill["confirm"]),
+        (&Value::from("pkill -f 'ci-build --stuck'"), &Value::Bool(true))
+    );
     assert!(step(&cert, "check-the-expiry").get("confirm").is_none());
 }
 
@@ -326,17 +381,43 @@ fn existing_files_are_kept_unless_forced() {
     runbook(["import", "checklist.md", "-o", "out", "--force"])
         .current_dir(&dir)
         .expect_code(0);
-    assert!(std::fs::read_to_string(&kept).unwrap().contains("id: certificate-expired"));
+    assert!(
+        std::fs::read_to_string(&kept)
+            .unwrap()
+            .contains("id: certificate-expired")
+    );
 }
 
 #[test]
 fn nothing_importable_says_why() {
     let dir = scratch("import-nothing");
-    std::fs::write(dir.join("notes.md"), "# Notes\n\nJust prose.\n\n## Contacts\n\nAsk in the team channel.\n").unwrap();
-    let out = runbook(["import", "notes.md", "-o", "out"]).current_dir(&dir).expect_code(2);
-    assert!(out.stderr.contains("notes.md:5: skipped `Contacts`: no steps under it"), "{}", out.stderr);
-    assert!(out.stderr.contains("notes.md: nothing to import: none of its 1 section(s) has steps"), "{}", out.stderr);
+    std::fs::write(
+        dir.join("notes.md"),
+        "# Notes\n\nJust prose.\n\n## Contacts\n\nAsk in the team channel.\n",
+    )
+    .unwrap();
+    let out = runbook(["import", "notes.md", "-o", "out"])
+        .current_dir(&dir)
+        .expect_code(2);
+    assert!(
+        out.stderr
+            .contains("notes.md:5: skipped `Contacts`: no steps under it"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("notes.md: nothing to import: none of its 1 section(s) has steps"),
+        "{}",
+        out.stderr
+    );
     assert!(!dir.join("out").exists());
     let missing = runbook(["import", "missing.md"]).current_dir(&dir).expect_code(2);
-    assert!(missing.stderr.contains("missing.md: cannot import it: No such file"), "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("missing.md: cannot import it: No such file"),
+        "{}",
+        missing.stderr
+    );
 }
