@@ -64,6 +64,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  runbook show db-restore\n  runbook show runbooks/rollback.yaml --format md > rollback.md\n  runbook show service-down --format mermaid"
     )]
     Show(ShowArgs),
+    /// Turn a Markdown runbook into runbook files: one per `##` scenario, every guess marked `# review:`
+    #[command(
+        after_help = "Examples:\n  runbook import RUNBOOK.md -o runbooks/imported\n  runbook import docs/oncall.md -o runbooks --force   # overwrite files imported before\n  runbook validate runbooks/imported && grep -rn '# review:' runbooks/imported\n\nOne runbook per `##` heading with steps: numbered items, checklist items, `###` step headings or shell code blocks (`$ ` prompts dropped). A command becomes `run:`, prose `manual:`, \"If ...:\" a `choose` whose first option (\"No, go on\") is the fallback, \"see Scenario N\" a `call:`; the RTO, `escalate:` and an `ssh HOST` step's target come from the text. Each step's notes quote its source line; destructive steps get `confirm: true`. Files are written as ID.yaml into DIR and never over an existing file without --force. See docs/import.md.\n\nExit status: 0 written, 2 nothing importable (why is said), an existing file without --force, or the file cannot be read."
+    )]
+    Import(ImportArgs),
     /// Print the JSON Schema (draft-07) of runbook files, for editors
     #[command(
         after_help = "Examples:\n  runbook schema > runbook.schema.json\n  # then, first line of a runbook:\n  # yaml-language-server: $schema=./runbook.schema.json"
@@ -135,6 +140,19 @@ pub(crate) enum Command {
         after_help = "Examples:\n  runbook evidence last -o evidence.html\n  runbook evidence 20261122T030211Z-rollback-drill -o gate-rollback.html --signers allowed_signers\n  runbook evidence RUN -o e.html --runbook <(git show v1.4:runbooks/rollback-drill.yaml)   # the runbook file changed since\n  runbook evidence RUN -o e.html --audit-host ssh://alice@logs/srv/runbook/runs   # a run of the team's record\n\nWith --audit-host (or RUNBOOK_AUDIT_HOST), RUN is also looked up on the audit host, its output files read there.\nThe page holds the verdict, the signed head, the seal's signature and the ssh-keygen commands that check it, the timeline, every deviation and decision, the trail itself and the runbook file as it was run (its SHA-256 equal to the trail's).\n\nExit status: 0 written, 1 the trail is tampered or not signed by --signers, or its two copies differ (the page is still written, and says so at the top), or the audit host cannot be read, 2 unknown run, or the runbook file as run cannot be found."
     )]
     Evidence(EvidenceArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The Markdown runbook to import
+    #[arg(value_name = "FILE.md")]
+    pub file: PathBuf,
+    /// The directory to write the runbooks into (created if missing)
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub output: PathBuf,
+    /// Overwrite runbook files that are already there (without it, nothing is written when one is)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

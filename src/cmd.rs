@@ -6,6 +6,7 @@ pub(crate) mod completions;
 mod drills;
 mod evidence;
 mod history;
+mod import;
 mod list;
 mod matching;
 mod replay;
@@ -29,6 +30,7 @@ pub(crate) fn execute(cli: Cli) -> Result<u8> {
         Command::List(args) => list::execute(config, &args),
         Command::Show(args) => show::execute(config, &args),
         Command::Schema => schema::execute(),
+        Command::Import(args) => import::execute(&args),
         Command::Completions(args) => completions::execute(&args),
         Command::Man => completions::man(),
         Command::Run(args) => run::execute(config, &args, None),

@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod fleet;
 mod identity;
+mod import;
 mod inventory;
 mod lease;
 mod listen;

@@ -4,7 +4,7 @@
 //! names, references, durations, regexes, the shape of the step graph, and the warnings.
 //! The list of rules with their messages is `docs/validation.md`.
 
-mod destructive;
+pub(crate) mod destructive;
 pub(crate) mod sarif;
 mod secrets;
 mod steps;

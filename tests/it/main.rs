@@ -19,6 +19,7 @@ mod fleet_fixture;
 mod golden;
 mod handoff;
 mod history;
+mod import;
 mod interactive;
 mod lease;
 mod list;
