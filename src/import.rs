@@ -108,17 +108,7 @@ pub(crate) struct Ids(BTreeSet<String>);
 impl Ids {
     pub(crate) fn unique(&mut self, text: &str) -> String {
         // "Rollback (see Scenario 5)": the words outside parentheses name it.
-        let mut words = String::new();
-        let mut depth = 0usize;
-        for c in text.chars() {
-            match c {
-                '(' => depth += 1,
-                ')' => depth = depth.saturating_sub(1),
-                c if depth == 0 => words.push(c),
-                _ => {}
-            }
-        }
-        let base = match slug(&words, 40) {
+        let base = match slug(&outside_parentheses(text), 40) {
             s if s.is_empty() => "step".to_string(),
             s => s,
         };
@@ -132,17 +122,24 @@ impl Ids {
     }
 }
 
-/// `[a-z0-9][a-z0-9-]*` from words, at most `max` bytes, cut at a dash.
-pub(crate) fn slug(text: &str, max: usize) -> String {
-    let mut out = String::new();
+/// The text without what stands in parentheses.
+pub(crate) fn outside_parentheses(text: &str) -> String {
+    let mut kept = String::new();
+    let mut depth = 0usize;
     for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 => kept.push(c),
+            _ => {}
         }
     }
-    let mut out = out.trim_end_matches('-').to_string();
+    kept
+}
+
+/// `[a-z0-9][a-z0-9-]*` from words, at most `max` bytes, cut at a dash.
+pub(crate) fn slug(text: &str, max: usize) -> String {
+    let mut out = crate::book::validate::slugify(text);
     if out.len() > max {
         let cut = out[..max].rfind('-').unwrap_or(max);
         out.truncate(cut);

@@ -327,7 +327,7 @@ pub(crate) fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
     if exact.is_file() {
         return Ok(exact);
     }
-    let mut matches: Vec<String> = match std::fs::read_dir(dir) {
+    let matches: Vec<String> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
@@ -339,18 +339,33 @@ pub(crate) fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
         }
         Err(_) => Vec::new(),
     };
-    matches.sort();
-    match matches.as_slice() {
-        [one] => Ok(dir.join(format!("{one}.jsonl"))),
-        [] => Err(Error::usage(format!(
+    let none = || {
+        format!(
             "no run `{run}` in the audit dir `{}` (set it with --audit-dir or RUNBOOK_AUDIT_DIR, or give the path of the .jsonl file)",
             dir.display()
-        ))),
+        )
+    };
+    let one = one_match(matches, run, none, &format!("in `{}`", dir.display()))?;
+    Ok(dir.join(format!("{one}.jsonl")))
+}
+
+/// The one run id among the `matches` of a prefix `run`; else an error: `none` says where
+/// nothing was found, `many_in` where too many were (they are listed).
+pub(crate) fn one_match<S: AsRef<str>>(
+    mut matches: Vec<S>,
+    run: &str,
+    none: impl FnOnce() -> String,
+    many_in: &str,
+) -> Result<String, Error> {
+    matches.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    matches.dedup_by(|a, b| a.as_ref() == b.as_ref());
+    match matches.as_slice() {
+        [one] => Ok(one.as_ref().to_string()),
+        [] => Err(Error::usage(none())),
         many => Err(Error::usage(format!(
-            "`{run}` matches {} runs in `{}`: {}; give more of the run id",
+            "`{run}` matches {} runs {many_in}: {}; give more of the run id",
             many.len(),
-            dir.display(),
-            many.join(", ")
+            many.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join(", ")
         ))),
     }
 }

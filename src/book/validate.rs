@@ -537,8 +537,8 @@ fn is_step_id(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// `DB Restore_2` → `db-restore-2`, for the hint.
-fn slugify(id: &str) -> String {
+/// `DB Restore_2` → `db-restore-2`: `[a-z0-9][a-z0-9-]*`, for the hint (and `import`'s ids).
+pub(crate) fn slugify(id: &str) -> String {
     let mut slug = String::new();
     for c in id.chars() {
         if c.is_ascii_alphanumeric() {

@@ -258,17 +258,8 @@ fn short(text: &str, max: usize) -> String {
 
 /// Prose outside parentheses, for "does the text say more than its command".
 fn words_outside_parentheses(text: &str) -> usize {
-    let mut depth = 0usize;
-    let mut kept = String::new();
-    for c in text.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            c if depth == 0 => kept.push(c),
-            _ => {}
-        }
-    }
-    kept.split_whitespace()
+    super::outside_parentheses(text)
+        .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphabetic))
         .count()
 }

@@ -258,26 +258,24 @@ fn pick(
     if locals.iter().chain(listed).any(|l| l == id) {
         return Ok((id.to_string(), local(id)));
     }
-    let mut matches: Vec<&String> = locals
+    let matches: Vec<&String> = locals
         .iter()
         .chain(listed)
         .filter(|name| !id.is_empty() && name.starts_with(id))
         .collect();
-    matches.sort();
-    matches.dedup();
-    match matches.as_slice() {
-        [one] => Ok((one.to_string(), local(one))),
-        [] => Err(Error::usage(format!(
+    let none = || {
+        format!(
             "no run `{run}` in the audit dir `{}` nor on the audit host {host}",
             dir.display()
-        ))),
-        many => Err(Error::usage(format!(
-            "`{run}` matches {} runs in the audit dir `{}` and on the audit host {host}: {}; give more of the run id",
-            many.len(),
-            dir.display(),
-            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-        ))),
-    }
+        )
+    };
+    let many_in = format!(
+        "in the audit dir `{}` and on the audit host {host}",
+        dir.display()
+    );
+    let one = crate::audit::one_match(matches, run, none, &many_in)?;
+    let path = local(&one);
+    Ok((one, path))
 }
 
 #[cfg(test)]

@@ -280,21 +280,13 @@ fn resolve(names: &[String], run: &str, host: &AuditHost) -> Result<String, Erro
     if ids.contains(&id) {
         return Ok(id.to_string());
     }
-    let mut matches: Vec<&str> = ids
+    let matches: Vec<&str> = ids
         .iter()
         .copied()
         .filter(|name| !id.is_empty() && name.starts_with(id))
         .collect();
-    matches.sort();
-    match matches.as_slice() {
-        [one] => Ok(one.to_string()),
-        [] => Err(Error::usage(format!("no run `{run}` on the audit host {host}"))),
-        many => Err(Error::usage(format!(
-            "`{run}` matches {} runs on the audit host {host}: {}; give more of the run id",
-            many.len(),
-            many.join(", ")
-        ))),
-    }
+    let none = || format!("no run `{run}` on the audit host {host}");
+    crate::audit::one_match(matches, run, none, &format!("on the audit host {host}"))
 }
 
 /// Starts following `PATH/<run>.jsonl` from byte `offset` (0: the first).
