@@ -1,0 +1,84 @@
+//! A listener that keeps what a test case judges (`runbook test`, design §21): the steps the
+//! walk presented, how each ended, the decisions with the variables they were judged on, and
+//! the walk's end. Only the few facts a verdict needs are copied, not every event.
+
+use indexmap::IndexMap;
+
+use crate::events::{Event, RunOutcome, StepOutcome};
+
+/// One thing the walk did, in order.
+#[derive(Debug, Clone)]
+pub(crate) enum Seen {
+    /// A step was presented (entered). `cleanup`: after the walk ended.
+    Entered { step: String, kind: &'static str, cleanup: bool },
+    /// A step ended (a run step's attempt, a manual step's report, a sub-run).
+    Finished {
+        step: String,
+        outcome: StepOutcome,
+        exit: Option<i32>,
+        attempt: u32,
+        reason: Option<String>,
+    },
+    /// A decision took an option; `vars` as the decision saw them (secrets masked).
+    Decided {
+        step: String,
+        label: String,
+        goto: String,
+        vars: IndexMap<String, String>,
+    },
+    /// The walk (before the cleanup) ended.
+    Ended { outcome: RunOutcome, message: Option<String> },
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Tap {
+    pub seen: Vec<Seen>,
+    cleanup: bool,
+    /// The variables of the decision step being presented.
+    deciding: Option<IndexMap<String, String>>,
+}
+
+impl Tap {
+    pub(crate) fn handle(&mut self, event: &Event) {
+        match event {
+            Event::StepPresented { step, kind, vars, .. } => {
+                if *kind == "choose" {
+                    self.deciding = Some(vars.clone());
+                }
+                self.seen.push(Seen::Entered {
+                    step: step.clone(),
+                    kind,
+                    cleanup: self.cleanup,
+                });
+            }
+            Event::StepFinished {
+                step,
+                outcome,
+                exit,
+                attempt,
+                reason,
+                ..
+            } => self.seen.push(Seen::Finished {
+                step: step.clone(),
+                outcome: *outcome,
+                exit: *exit,
+                attempt: *attempt,
+                reason: reason.clone(),
+            }),
+            Event::Decision { step, label, goto } => self.seen.push(Seen::Decided {
+                step: step.clone(),
+                label: label.clone(),
+                goto: goto.clone(),
+                vars: self.deciding.take().unwrap_or_default(),
+            }),
+            Event::WalkEnded { outcome, message } => {
+                self.cleanup = true;
+                self.seen.push(Seen::Ended {
+                    outcome: *outcome,
+                    message: message.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+}
