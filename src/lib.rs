@@ -6,6 +6,7 @@
 
 mod alert;
 mod approval;
+mod cases;
 mod audit;
 mod book;
 mod cli;

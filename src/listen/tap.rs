@@ -1,16 +1,16 @@
 //! A listener that keeps what a test case judges (`runbook test`, design §21): the steps the
-//! walk presented, how each ended, the decisions with the variables they were judged on, and
-//! the walk's end. Only the few facts a verdict needs are copied, not every event.
+//! walk presented (and whether in the cleanup), how each ended, and the decisions with the
+//! variables they were judged on. Only the few facts a verdict needs are copied, not every event.
 
 use indexmap::IndexMap;
 
-use crate::events::{Event, RunOutcome, StepOutcome};
+use crate::events::{Event, StepOutcome};
 
 /// One thing the walk did, in order.
 #[derive(Debug, Clone)]
 pub(crate) enum Seen {
     /// A step was presented (entered). `cleanup`: after the walk ended.
-    Entered { step: String, kind: &'static str, cleanup: bool },
+    Entered { step: String, cleanup: bool },
     /// A step ended (a run step's attempt, a manual step's report, a sub-run).
     Finished {
         step: String,
@@ -26,8 +26,6 @@ pub(crate) enum Seen {
         goto: String,
         vars: IndexMap<String, String>,
     },
-    /// The walk (before the cleanup) ended.
-    Ended { outcome: RunOutcome, message: Option<String> },
 }
 
 #[derive(Debug, Default)]
@@ -47,7 +45,6 @@ impl Tap {
                 }
                 self.seen.push(Seen::Entered {
                     step: step.clone(),
-                    kind,
                     cleanup: self.cleanup,
                 });
             }
@@ -71,13 +68,8 @@ impl Tap {
                 goto: goto.clone(),
                 vars: self.deciding.take().unwrap_or_default(),
             }),
-            Event::WalkEnded { outcome, message } => {
-                self.cleanup = true;
-                self.seen.push(Seen::Ended {
-                    outcome: *outcome,
-                    message: message.clone(),
-                });
-            }
+            // What follows is the cleanup.
+            Event::WalkEnded { .. } => self.cleanup = true,
             _ => {}
         }
     }
