@@ -119,6 +119,22 @@ pub(crate) fn run(catalog: &[PathBuf], options: &Options) -> Result<u8, Error> {
 
 /// Walks every case, on as many threads as there are cores (each its own paused runtime).
 fn walk_all(prepared: &[check::Prepared]) -> Result<Vec<(judge::Verdict, Duration)>, Error> {
+    // One plan per runbook, shared by its cases: a runbook is not copied for each of them.
+    let mut by_file: std::collections::HashMap<PathBuf, std::sync::Arc<crate::plan::Plan>> = Default::default();
+    let plans: Vec<std::sync::Arc<crate::plan::Plan>> = prepared
+        .iter()
+        .map(|case| {
+            by_file
+                .entry(case.main.path.clone())
+                .or_insert_with(|| {
+                    std::sync::Arc::new(crate::plan::Plan::unbound(
+                        (*case.main).clone(),
+                        case.called.iter().map(|(id, l)| (id.clone(), (**l).clone())).collect(),
+                    ))
+                })
+                .clone()
+        })
+        .collect();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(prepared.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<Result<(judge::Verdict, Duration), Error>>>> =
@@ -129,7 +145,7 @@ fn walk_all(prepared: &[check::Prepared]) -> Result<Vec<(judge::Verdict, Duratio
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(case) = prepared.get(i) else { break };
-                    let result = walk_one(case);
+                    let result = walk_one(case, plans[i].clone());
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(result);
                     }
@@ -148,12 +164,8 @@ fn walk_all(prepared: &[check::Prepared]) -> Result<Vec<(judge::Verdict, Duratio
         .collect()
 }
 
-fn walk_one(case: &check::Prepared) -> Result<(judge::Verdict, Duration), Error> {
+fn walk_one(case: &check::Prepared, plan: std::sync::Arc<crate::plan::Plan>) -> Result<(judge::Verdict, Duration), Error> {
     let started = Instant::now();
-    let plan = crate::plan::Plan::unbound(
-        (*case.main).clone(),
-        case.called.iter().map(|(id, l)| (id.clone(), (**l).clone())).collect(),
-    );
     let walked = rehearse(Rehearsal {
         plan,
         answers: Answers::new(case.answers.iter().cloned()),

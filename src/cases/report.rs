@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::check::Prepared;
 use super::coverage::Unreached;
@@ -80,7 +80,8 @@ pub(crate) fn junit(ran: &[Ran<'_>], wall: Duration) -> Result<String, String> {
             }
         };
         let mut case = TestCase::new(r.case.name.as_str(), status);
-        case.set_classname(format!("{id}.{}", r.case.file));
+        case.set_classname(id);
+        case.add_property(Property::new("file", r.case.file.as_str()));
         case.set_time(r.wall);
         case.set_system_out(format!(
             "path: {}\noutcome: {}\nstubbed time: {}\n",

@@ -282,7 +282,7 @@ async fn walk(l: Launch) -> Result<u8> {
     sink.release_syncs()?;
     let signals = crate::signals::listen().map_err(Error::runtime)?;
     let mut executor = Executor {
-        plan,
+        plan: std::sync::Arc::new(plan),
         mode,
         operator,
         sink,

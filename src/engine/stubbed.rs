@@ -20,7 +20,8 @@ use crate::vars::Vars;
 
 /// What a test case gives the walk.
 pub(crate) struct Rehearsal {
-    pub plan: Plan,
+    /// Shared by every case of the same runbook.
+    pub plan: std::sync::Arc<Plan>,
     pub answers: Answers,
     pub vars: Vars,
     /// Replies by step id (`call-step/step` in a sub-run), one per attempt.

@@ -35,6 +35,7 @@ mod resume_remote;
 mod retry_wait;
 mod review;
 mod run;
+mod runbook_test;
 mod scenarios;
 mod schema;
 mod screens;
