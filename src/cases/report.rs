@@ -56,7 +56,12 @@ pub(crate) fn coverage(unreached: &[Unreached]) -> String {
     if unreached.is_empty() {
         return "coverage: every step and option of the runbooks under test is reached\n".into();
     }
-    let mut out = format!("coverage: {} not reached by any case:\n", crate::diagnostic::plural(unreached.len(), "step or option"));
+    let what = if unreached.len() == 1 {
+        "1 step or option".to_string()
+    } else {
+        format!("{} steps or options", unreached.len())
+    };
+    let mut out = format!("coverage: {what} not reached by any case:\n");
     for u in unreached {
         out.push_str(&format!("  {}\n", esc(&u.line())));
     }

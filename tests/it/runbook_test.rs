@@ -203,7 +203,7 @@ fn coverage_lists_the_steps_and_options_no_case_reaches() {
     let file = dir.path().join("small.yaml").display().to_string();
     assert!(
         out.stdout.ends_with(&format!(
-            "coverage: 3 steps or options not reached by any case:\n  {file}:13:30: `small`: option \"Broken\" of `decide` (to `fix`) is never taken\n  {file}:15:9: `small`: step `fix` is never entered\n  {file}:20:9: `small`: step `escalate` is never entered\n"
+            "coverage: 3 steps or options not reached by any case:\n  {file}:13:31: `small`: option \"Broken\" of `decide` (to `fix`) is never taken\n  {file}:15:9: `small`: step `fix` is never entered\n  {file}:21:10: `small`: step `escalate` is never entered\n"
         )),
         "{}",
         out.stdout
