@@ -40,7 +40,11 @@ pub(crate) fn run(catalog: &[PathBuf], options: &Options) -> Result<u8, Error> {
     };
     let (files, searched) = library::find(&paths)?;
     if files.is_empty() {
-        let where_ = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+        let where_ = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(Error::usage(format!(
             "no test cases in {where_}: cases are *.test.yaml files beside the runbooks or under tests/ (docs/testing.md)"
         )));
@@ -97,7 +101,8 @@ pub(crate) fn run(catalog: &[PathBuf], options: &Options) -> Result<u8, Error> {
         })
         .collect();
     let unreached = options.coverage.then(|| {
-        let walks: Vec<(&check::Prepared, &judge::Verdict)> = ran.iter().map(|r| (r.case, r.verdict)).collect();
+        let walks: Vec<(&check::Prepared, &judge::Verdict)> =
+            ran.iter().map(|r| (r.case, r.verdict)).collect();
         coverage::unreached(&library.runbooks(), &walks)
     });
     if options.junit {
@@ -118,9 +123,13 @@ pub(crate) fn run(catalog: &[PathBuf], options: &Options) -> Result<u8, Error> {
 }
 
 /// Walks every case, on as many threads as there are cores (each its own paused runtime).
+/// A case's verdict and how long its walk took for real.
+type Walked = Result<(judge::Verdict, Duration), Error>;
+
 fn walk_all(prepared: &[check::Prepared]) -> Result<Vec<(judge::Verdict, Duration)>, Error> {
     // One plan per runbook, shared by its cases: a runbook is not copied for each of them.
-    let mut by_file: std::collections::HashMap<PathBuf, std::sync::Arc<crate::plan::Plan>> = Default::default();
+    let mut by_file: std::collections::HashMap<PathBuf, std::sync::Arc<crate::plan::Plan>> =
+        Default::default();
     let plans: Vec<std::sync::Arc<crate::plan::Plan>> = prepared
         .iter()
         .map(|case| {
@@ -129,15 +138,21 @@ fn walk_all(prepared: &[check::Prepared]) -> Result<Vec<(judge::Verdict, Duratio
                 .or_insert_with(|| {
                     std::sync::Arc::new(crate::plan::Plan::unbound(
                         (*case.main).clone(),
-                        case.called.iter().map(|(id, l)| (id.clone(), (**l).clone())).collect(),
+                        case.called
+                            .iter()
+                            .map(|(id, l)| (id.clone(), (**l).clone()))
+                            .collect(),
                     ))
                 })
                 .clone()
         })
         .collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8).min(prepared.len().max(1));
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(prepared.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<(judge::Verdict, Duration), Error>>>> =
+    let slots: Vec<std::sync::Mutex<Option<Walked>>> =
         prepared.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -164,7 +179,10 @@ fn walk_all(prepared: &[check::Prepared]) -> Result<Vec<(judge::Verdict, Duratio
         .collect()
 }
 
-fn walk_one(case: &check::Prepared, plan: std::sync::Arc<crate::plan::Plan>) -> Result<(judge::Verdict, Duration), Error> {
+fn walk_one(
+    case: &check::Prepared,
+    plan: std::sync::Arc<crate::plan::Plan>,
+) -> Result<(judge::Verdict, Duration), Error> {
     let started = Instant::now();
     let walked = rehearse(Rehearsal {
         plan,

@@ -13,8 +13,8 @@ mod resume;
 mod review;
 mod run;
 mod schema;
-mod test;
 mod show;
+mod test;
 mod validate;
 mod watch;
 

@@ -6,9 +6,9 @@
 
 mod alert;
 mod approval;
-mod cases;
 mod audit;
 mod book;
+mod cases;
 mod cli;
 mod cmd;
 mod diagnostic;

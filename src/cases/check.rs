@@ -61,7 +61,11 @@ impl Checker<'_> {
 }
 
 /// Checks `case` (read from `source`) and resolves its runbook through `library`.
-pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Result<Prepared, Vec<Diagnostic>> {
+pub(crate) fn prepare(
+    library: &mut Library,
+    source: &Source,
+    case: Case,
+) -> Result<Prepared, Vec<Diagnostic>> {
     let file = source.path.as_str();
     let mut c = Checker {
         file,
@@ -79,7 +83,11 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
     } else {
         index.get(wanted).cloned()
     };
-    let searched = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+    let searched = dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let Some(path) = path else {
         let help = did_you_mean(wanted, index.keys().map(String::as_str))
             .unwrap_or_else(|| "give a runbook id of the catalog, or a path relative to this file".into());
@@ -112,7 +120,12 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
             continue;
         }
         let Some(p) = index.get(&id).cloned() else {
-            c.at(&case.runbook, width, format!("`{wanted}` calls `{id}`, which is in none of {searched}"), None);
+            c.at(
+                &case.runbook,
+                width,
+                format!("`{wanted}` calls `{id}`, which is in none of {searched}"),
+                None,
+            );
             return Err(c.problems);
         };
         match library.load(&p, &index) {
@@ -124,7 +137,10 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
                 c.at(
                     &case.runbook,
                     width,
-                    format!("`{wanted}` calls `{id}` ({}), which does not validate", p.display()),
+                    format!(
+                        "`{wanted}` calls `{id}` ({}), which does not validate",
+                        p.display()
+                    ),
                     Some(format!("fix it first: `runbook validate {}`", p.display())),
                 );
                 errors.append(&mut c.problems);
@@ -139,12 +155,21 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
     for (key, _) in &case.inputs {
         if !runbook.inputs.contains_key(&key.value) {
             let help = did_you_mean(&key.value, runbook.inputs.keys().map(String::as_str));
-            c.at(key, key.value.chars().count(), format!("`{}` has no input `{}`", runbook.id(), key.value), help);
+            c.at(
+                key,
+                key.value.chars().count(),
+                format!("`{}` has no input `{}`", runbook.id(), key.value),
+                help,
+            );
         }
     }
     let mut missing = Vec::new();
     for (name, input) in &runbook.inputs {
-        let given = case.inputs.iter().find(|(k, _)| k.value == *name).map(|(_, v)| v.0.clone());
+        let given = case
+            .inputs
+            .iter()
+            .find(|(k, _)| k.value == *name)
+            .map(|(_, v)| v.0.clone());
         match given.or_else(|| input.value.default.clone()) {
             Some(value) => vars.set(name, value, input.value.secret),
             None => missing.push(name.clone()),
@@ -154,13 +179,24 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
         c.at(
             &case.runbook,
             width,
-            format!("`{}` needs inputs the case does not give: {}", runbook.id(), missing.join(", ")),
-            Some(format!("add them under `inputs:` (e.g. `inputs: {{{}: ...}}`); a test never reads `from:` sources", missing[0])),
+            format!(
+                "`{}` needs inputs the case does not give: {}",
+                runbook.id(),
+                missing.join(", ")
+            ),
+            Some(format!(
+                "add them under `inputs:` (e.g. `inputs: {{{}: ...}}`); a test never reads `from:` sources",
+                missing[0]
+            )),
         );
     }
     vars.set("run_id", "test", false);
     vars.set("operator", "runbook-test", false);
-    let mode = if runbook.drill.is_some() { "drill" } else { "incident" };
+    let mode = if runbook.drill.is_some() {
+        "drill"
+    } else {
+        "incident"
+    };
     vars.set("mode", mode, false);
 
     // Stubs, by step.
@@ -257,22 +293,60 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
         let hand_off = crate::prompt::is_hand_off(answer);
         match step.kind() {
             Some(StepKind::Choose(options)) if !hand_off => {
-                if !options.iter().any(|o| o.label == *answer || o.goto.value == *answer) {
+                if !options
+                    .iter()
+                    .any(|o| o.label == *answer || o.goto.value == *answer)
+                {
                     let names: Vec<&str> = options.iter().map(|o| o.goto.value.as_str()).collect();
-                    let help = did_you_mean(answer, options.iter().map(|o| o.label.as_str()).chain(names.iter().copied()))
-                        .unwrap_or_else(|| format!("its options go to {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")));
-                    c.at(value, answer.chars().count().max(1), format!("decision `{id}` has no option `{answer}`"), Some(help));
+                    let help = did_you_mean(
+                        answer,
+                        options
+                            .iter()
+                            .map(|o| o.label.as_str())
+                            .chain(names.iter().copied()),
+                    )
+                    .unwrap_or_else(|| {
+                        format!(
+                            "its options go to {}",
+                            names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
+                    c.at(
+                        value,
+                        answer.chars().count().max(1),
+                        format!("decision `{id}` has no option `{answer}`"),
+                        Some(help),
+                    );
                 }
             }
             Some(StepKind::Manual(_)) if !hand_off && !crate::prompt::is_report_answer(answer) => {
-                c.at(value, answer.chars().count().max(1), format!("manual step `{id}`: `{answer}` is not a report"), Some("write `done`, `skip` or `failed`".into()));
+                c.at(
+                    value,
+                    answer.chars().count().max(1),
+                    format!("manual step `{id}`: `{answer}` is not a report"),
+                    Some("write `done`, `skip` or `failed`".into()),
+                );
             }
             _ if step.confirmation().is_some() || hand_off => {}
             Some(StepKind::Choose(_) | StepKind::Manual(_)) => {}
-            _ => c.at(key, key_width, format!("step `{id}` asks nothing: an answer has nothing to answer"), Some("answers are for decisions, manual steps and typed confirmations".into())),
+            _ => c.at(
+                key,
+                key_width,
+                format!("step `{id}` asks nothing: an answer has nothing to answer"),
+                Some("answers are for decisions, manual steps and typed confirmations".into()),
+            ),
         }
         if case.steps.keys().any(|k| k.value == *id) {
-            c.at(key, key_width, format!("step `{id}` is given both under `steps:` and `answers:`"), Some("keep one".into()));
+            c.at(
+                key,
+                key_width,
+                format!("step `{id}` is given both under `steps:` and `answers:`"),
+                Some("keep one".into()),
+            );
         }
         answers.push((id.clone(), answer.clone()));
     }
@@ -285,13 +359,21 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
     };
     if let Some(path) = &e.path {
         if path.value.is_empty() {
-            c.at(path, 1, "`path` is empty".into(), Some("list the steps the walk enters, first to last".into()));
+            c.at(
+                path,
+                1,
+                "`path` is empty".into(),
+                Some("list the steps the walk enters, first to last".into()),
+            );
         }
         for id in &path.value {
             if runbook.step(&id.value).is_none() {
                 let help = did_you_mean(&id.value, runbook.steps.iter().map(|s| s.id()));
                 let why = if id.value.contains('/') {
-                    format!("`path` lists the steps of `{}` itself; a sub-run's steps go under `visits`", runbook.id())
+                    format!(
+                        "`path` lists the steps of `{}` itself; a sub-run's steps go under `visits`",
+                        runbook.id()
+                    )
                 } else {
                     format!("`{}` has no step `{}`", runbook.id(), id.value)
                 };
@@ -300,7 +382,10 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
         }
         expect.path = Some(path.value.iter().map(|i| i.value.clone()).collect());
     }
-    for (list, out) in [(&e.visits, &mut expect.visits), (&e.not_visits, &mut expect.not_visits)] {
+    for (list, out) in [
+        (&e.visits, &mut expect.visits),
+        (&e.not_visits, &mut expect.not_visits),
+    ] {
         for id in list {
             if let Err((why, help)) = find_step(&main, &called, &id.value) {
                 c.at(id, id.value.chars().count(), why, help);
@@ -310,13 +395,29 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
     }
     if let Some(outcome) = &e.outcome {
         if !OUTCOMES.contains(&outcome.value.as_str()) {
-            let help = did_you_mean(&outcome.value, OUTCOMES).unwrap_or_else(|| "one of `resolved`, `escalated`, `failed`, `aborted`".into());
-            c.at(outcome, outcome.value.chars().count().max(1), format!("`{}` is not an outcome", outcome.value), Some(help));
+            let help = did_you_mean(&outcome.value, OUTCOMES)
+                .unwrap_or_else(|| "one of `resolved`, `escalated`, `failed`, `aborted`".into());
+            c.at(
+                outcome,
+                outcome.value.chars().count().max(1),
+                format!("`{}` is not an outcome", outcome.value),
+                Some(help),
+            );
         }
         expect.outcome = Some(outcome.value.clone());
     }
-    if e.path.is_none() && e.visits.is_empty() && e.not_visits.is_empty() && e.outcome.is_none() && e.within_rto.is_none() {
-        c.at(&case.runbook, width, "the case expects nothing: it cannot fail".into(), Some("add `expect: {path: [...]}`, `visits`, `not_visits`, `outcome` or `within_rto`".into()));
+    if e.path.is_none()
+        && e.visits.is_empty()
+        && e.not_visits.is_empty()
+        && e.outcome.is_none()
+        && e.within_rto.is_none()
+    {
+        c.at(
+            &case.runbook,
+            width,
+            "the case expects nothing: it cannot fail".into(),
+            Some("add `expect: {path: [...]}`, `visits`, `not_visits`, `outcome` or `within_rto`".into()),
+        );
     }
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -324,7 +425,13 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
     let name = case.name.clone().unwrap_or_else(|| {
         case_path
             .file_name()
-            .map(|n| n.to_string_lossy().trim_end_matches(".yaml").trim_end_matches(".yml").trim_end_matches(".test").to_string())
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_end_matches(".yaml")
+                    .trim_end_matches(".yml")
+                    .trim_end_matches(".test")
+                    .to_string()
+            })
             .unwrap_or_default()
     });
     Ok(Prepared {
@@ -340,7 +447,11 @@ pub(crate) fn prepare(library: &mut Library, source: &Source, case: Case) -> Res
 }
 
 fn calls_of(runbook: &Runbook) -> Vec<String> {
-    runbook.steps.iter().filter_map(|s| s.call.as_ref().map(|c| c.value.clone())).collect()
+    runbook
+        .steps
+        .iter()
+        .filter_map(|s| s.call.as_ref().map(|c| c.value.clone()))
+        .collect()
 }
 
 /// The step `key` names: `STEP` of the main runbook (or of its cleanup), or `CALL-STEP/STEP`
@@ -357,7 +468,10 @@ pub(crate) fn find_step<'a>(
         let step = runbook.step(call).ok_or_else(|| unknown(runbook, call, false))?;
         let Some(StepKind::Call(target)) = step.kind() else {
             return Err((
-                format!("step `{call}` of `{}` is no `call`: `{key}` names nothing", runbook.id()),
+                format!(
+                    "step `{call}` of `{}` is no `call`: `{key}` names nothing",
+                    runbook.id()
+                ),
                 Some("`CALL-STEP/STEP` names a step of the runbook a call step runs".into()),
             ));
         };
@@ -369,7 +483,10 @@ pub(crate) fn find_step<'a>(
     let top = calls.is_empty();
     runbook
         .step(last)
-        .or_else(|| top.then(|| runbook.cleanup.iter().find(|s| s.id() == *last)).flatten())
+        .or_else(|| {
+            top.then(|| runbook.cleanup.iter().find(|s| s.id() == *last))
+                .flatten()
+        })
         .ok_or_else(|| unknown(runbook, last, top))
 }
 
@@ -379,5 +496,8 @@ fn unknown(runbook: &Runbook, id: &str, cleanup: bool) -> (String, Option<String
         .iter()
         .chain(runbook.cleanup.iter().filter(|_| cleanup))
         .map(|s| s.id());
-    (format!("`{}` has no step `{id}`", runbook.id()), did_you_mean(id, ids))
+    (
+        format!("`{}` has no step `{id}`", runbook.id()),
+        did_you_mean(id, ids),
+    )
 }

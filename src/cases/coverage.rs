@@ -22,12 +22,19 @@ pub(crate) struct Unreached {
 
 impl Unreached {
     pub(crate) fn line(&self) -> String {
-        format!("{}:{}:{}: {}", self.file, self.pos.line, self.pos.col, self.message)
+        format!(
+            "{}:{}:{}: {}",
+            self.file, self.pos.line, self.pos.col, self.message
+        )
     }
 }
 
 /// The runbook a step id as entered (`call-step/step`) belongs to, and the step's own id.
-fn owner<'a>(main: &'a Loaded, called: &'a HashMap<String, Arc<Loaded>>, id: &'a str) -> Option<(&'a Runbook, &'a str)> {
+fn owner<'a>(
+    main: &'a Loaded,
+    called: &'a HashMap<String, Arc<Loaded>>,
+    id: &'a str,
+) -> Option<(&'a Runbook, &'a str)> {
     let mut runbook = &main.runbook;
     let mut parts = id.split('/').peekable();
     while let Some(part) = parts.next() {
@@ -62,10 +69,16 @@ pub(crate) fn unreached(universe: &[Arc<Loaded>], walks: &[(&Prepared, &Verdict)
             let Some(StepKind::Choose(choices)) = runbook.step(step).and_then(|s| s.kind()) else {
                 continue;
             };
-            let same_goto: Vec<usize> = (0..choices.len()).filter(|&i| choices[i].goto.value == *goto).collect();
+            let same_goto: Vec<usize> = (0..choices.len())
+                .filter(|&i| choices[i].goto.value == *goto)
+                .collect();
             let index = match same_goto.as_slice() {
                 [one] => Some(*one),
-                many => many.iter().copied().find(|&i| choices[i].label == *label).or(many.first().copied()),
+                many => many
+                    .iter()
+                    .copied()
+                    .find(|&i| choices[i].label == *label)
+                    .or(many.first().copied()),
             };
             if let Some(i) = index {
                 options.insert((runbook.id().to_string(), step.to_string(), i));
@@ -81,7 +94,10 @@ pub(crate) fn unreached(universe: &[Arc<Loaded>], walks: &[(&Prepared, &Verdict)
             out.push(Unreached {
                 file,
                 pos: Pos::of(&runbook.id),
-                message: format!("`{id}`: no case walks it ({} steps)", runbook.steps.len() + runbook.cleanup.len()),
+                message: format!(
+                    "`{id}`: no case walks it ({} steps)",
+                    runbook.steps.len() + runbook.cleanup.len()
+                ),
             });
             continue;
         }

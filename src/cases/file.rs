@@ -87,7 +87,9 @@ impl<'de> Visitor<'de> for StubbedVisitor {
     type Value = Stubbed;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("`{exit, stdout, stderr, took}`, a list of them (one per attempt), or `done`, `skip` or `failed`")
+        f.write_str(
+            "`{exit, stdout, stderr, took}`, a list of them (one per attempt), or `done`, `skip` or `failed`",
+        )
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Stubbed, E> {
@@ -152,15 +154,21 @@ pub(crate) fn read(path: &std::path::Path) -> Result<(Source, Case), Diagnostic>
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
     {
-        return Err(Diagnostic::error(&source.path, Pos::new(1, 1), "the file is empty")
-            .with_help("a test case needs at least `runbook:` and `expect:`; see docs/testing.md"));
+        return Err(
+            Diagnostic::error(&source.path, Pos::new(1, 1), "the file is empty")
+                .with_help("a test case needs at least `runbook:` and `expect:`; see docs/testing.md"),
+        );
     }
     match serde_saphyr::from_str_with_options::<Case>(&source.text, crate::book::parse::options()) {
         Ok(case) => Ok((source, case)),
         Err(e) => {
             let mut d = source.diagnose(&e);
             if d.help.as_deref().is_some_and(|h| h.contains("docs/format.md")) {
-                d.help = Some(d.help.unwrap_or_default().replace("docs/format.md", "docs/testing.md"));
+                d.help = Some(
+                    d.help
+                        .unwrap_or_default()
+                        .replace("docs/format.md", "docs/testing.md"),
+                );
             }
             Err(d)
         }

@@ -31,7 +31,9 @@ pub(crate) fn judge(case: &Prepared, walked: &Rehearsed) -> Verdict {
     let path: Vec<String> = seen
         .iter()
         .filter_map(|s| match s {
-            Seen::Entered { step, cleanup: false, .. } if !step.contains('/') => Some(step.clone()),
+            Seen::Entered {
+                step, cleanup: false, ..
+            } if !step.contains('/') => Some(step.clone()),
             _ => None,
         })
         .collect();
@@ -45,12 +47,17 @@ pub(crate) fn judge(case: &Prepared, walked: &Rehearsed) -> Verdict {
     let decisions = seen
         .iter()
         .filter_map(|s| match s {
-            Seen::Decided { step, label, goto, .. } => Some((step.clone(), goto.clone(), label.clone())),
+            Seen::Decided {
+                step, label, goto, ..
+            } => Some((step.clone(), goto.clone(), label.clone())),
             _ => None,
         })
         .collect();
     let (outcome, ended) = match &walked.end {
-        Ok(end) => (end.outcome.as_str().to_string(), ending(end.outcome, end.message.as_deref())),
+        Ok(end) => (
+            end.outcome.as_str().to_string(),
+            ending(end.outcome, end.message.as_deref()),
+        ),
         Err(e) => ("error".to_string(), format!("the walk stopped: {e}")),
     };
     let rto = case.main.runbook.rto.get().unwrap_or_default();
@@ -64,7 +71,10 @@ pub(crate) fn judge(case: &Prepared, walked: &Rehearsed) -> Verdict {
     }
     for id in &e.visits {
         if !visited.contains(id) {
-            failures.push(format!("expected a visit to `{id}`, never entered: the walk went {}; {ended}", arrows(&path)));
+            failures.push(format!(
+                "expected a visit to `{id}`, never entered: the walk went {}; {ended}",
+                arrows(&path)
+            ));
         }
     }
     for id in &e.not_visits {
@@ -81,7 +91,9 @@ pub(crate) fn judge(case: &Prepared, walked: &Rehearsed) -> Verdict {
         && *expected != outcome
     {
         let at = path.last().map(|s| format!(" at `{s}`")).unwrap_or_default();
-        failures.push(format!("expected the outcome `{expected}`, the run ended `{outcome}`{at}: {ended}"));
+        failures.push(format!(
+            "expected the outcome `{expected}`, the run ended `{outcome}`{at}: {ended}"
+        ));
     }
     if let Some(within) = e.within_rto {
         let fmt = crate::duration::format;
@@ -210,10 +222,23 @@ fn because_at(runbook: &Runbook, case: &Prepared, seen: &[Seen], from: &str, vis
         .take_while(|s| !matches!(s, Seen::Entered { step, .. } if !step.starts_with(&prefix)))
         .collect();
     let local = from.rsplit('/').next().unwrap_or(from);
-    let step = if from.contains('/') { None } else { runbook.step(local) };
-    let answered = case.answers.iter().find(|(s, _)| s == from).map(|(_, a)| a.as_str());
+    let step = if from.contains('/') {
+        None
+    } else {
+        runbook.step(local)
+    };
+    let answered = case
+        .answers
+        .iter()
+        .find(|(s, _)| s == from)
+        .map(|(_, a)| a.as_str());
     for s in &slice {
-        if let Seen::Decided { step: id, label, goto, vars } = s
+        if let Seen::Decided {
+            step: id,
+            label,
+            goto,
+            vars,
+        } = s
             && id == from
         {
             if let Some(answer) = answered {
@@ -227,7 +252,9 @@ fn because_at(runbook: &Runbook, case: &Prepared, seen: &[Seen], from: &str, vis
                     .map(|v| format!("\"{}\"", shorten(v)))
                     .unwrap_or_else(|| "not set".into())
             };
-            let taken = options.iter().find(|o| o.label == *label || o.goto.value == *goto);
+            let taken = options
+                .iter()
+                .find(|o| o.label == *label || o.goto.value == *goto);
             return match taken.and_then(|o| o.when.as_ref()) {
                 Some(when) => {
                     let var = &when.var.value;
@@ -235,9 +262,12 @@ fn because_at(runbook: &Runbook, case: &Prepared, seen: &[Seen], from: &str, vis
                         (Some(eq), _) => format!(": `when` on `{var}` equals \"{eq}\""),
                         (None, Some(re)) => {
                             // The text the pattern matched, as the contract words it.
-                            let matched = vars
-                                .get(var)
-                                .and_then(|v| regex::Regex::new(&re.value).ok()?.find(v).map(|m| m.as_str().to_string()));
+                            let matched = vars.get(var).and_then(|v| {
+                                regex::Regex::new(&re.value)
+                                    .ok()?
+                                    .find(v)
+                                    .map(|m| m.as_str().to_string())
+                            });
                             match matched {
                                 Some(m) => format!(": `when` on `{var}` matched \"{}\"", shorten(&m)),
                                 None => format!(": `when` on `{var}` matched {}", value(var)),
@@ -255,7 +285,10 @@ fn because_at(runbook: &Runbook, case: &Prepared, seen: &[Seen], from: &str, vis
                     if judged.is_empty() {
                         format!(": \"{label}\" has no `when`")
                     } else {
-                        format!(": no `when` held ({}), so the fallback \"{label}\" was taken", judged.join(", "))
+                        format!(
+                            ": no `when` held ({}), so the fallback \"{label}\" was taken",
+                            judged.join(", ")
+                        )
                     }
                 }
             };
@@ -264,7 +297,13 @@ fn because_at(runbook: &Runbook, case: &Prepared, seen: &[Seen], from: &str, vis
     let finished: Vec<(&StepOutcome, &Option<i32>, &u32, &Option<String>)> = slice
         .iter()
         .filter_map(|s| match s {
-            Seen::Finished { step, outcome, exit, attempt, reason } if step == from => Some((outcome, exit, attempt, reason)),
+            Seen::Finished {
+                step,
+                outcome,
+                exit,
+                attempt,
+                reason,
+            } if step == from => Some((outcome, exit, attempt, reason)),
             _ => None,
         })
         .collect();
@@ -283,7 +322,11 @@ fn because_at(runbook: &Runbook, case: &Prepared, seen: &[Seen], from: &str, vis
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(": ");
-    let why = if why.is_empty() { String::new() } else { format!(" ({why})") };
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(" ({why})")
+    };
     match outcome {
         StepOutcome::Ok => format!(": `{from}` succeeded{tries}{why}"),
         StepOutcome::Skipped => format!(": `{from}` was skipped{why}"),
@@ -292,10 +335,13 @@ fn because_at(runbook: &Runbook, case: &Prepared, seen: &[Seen], from: &str, vis
                 .and_then(|s| s.on_failure.as_ref())
                 .map(|f| format!(", and its `on_failure` goes to `{}`", f.value))
                 .unwrap_or_default();
-            format!(": `{from}` {}{tries}{why}{follow}", match other {
-                StepOutcome::TimedOut => "timed out",
-                _ => "failed",
-            })
+            format!(
+                ": `{from}` {}{tries}{why}{follow}",
+                match other {
+                    StepOutcome::TimedOut => "timed out",
+                    _ => "failed",
+                }
+            )
         }
     }
 }

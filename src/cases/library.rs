@@ -148,7 +148,11 @@ impl Library {
 
     /// Every runbook loaded without errors, by id: what coverage counts.
     pub(crate) fn runbooks(&self) -> Vec<Arc<Loaded>> {
-        let mut all: Vec<Arc<Loaded>> = self.loaded.values().filter_map(|l| l.as_ref().ok().cloned()).collect();
+        let mut all: Vec<Arc<Loaded>> = self
+            .loaded
+            .values()
+            .filter_map(|l| l.as_ref().ok().cloned())
+            .collect();
         all.sort_by(|a, b| a.runbook.id().cmp(b.runbook.id()));
         all.dedup_by(|a, b| a.runbook.id() == b.runbook.id());
         all

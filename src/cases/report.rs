@@ -26,7 +26,11 @@ pub(crate) fn text(ran: &[Ran<'_>], wall: Duration) -> String {
     let mut out = String::new();
     for r in ran {
         let rto = r.case.main.runbook.rto.get().unwrap_or_default();
-        let mark = if r.verdict.failures.is_empty() { "PASS" } else { "FAIL" };
+        let mark = if r.verdict.failures.is_empty() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
         out.push_str(&format!(
             "{mark}  {}: {}  ({}; {} steps, ended {}, {} of {} RTO)\n",
             r.case.main.runbook.id(),
@@ -106,5 +110,7 @@ pub(crate) fn junit(ran: &[Ran<'_>], wall: Duration) -> Result<String, String> {
         }
     }
     report.add_test_suites(suites);
-    report.to_string().map_err(|e| format!("cannot write the JUnit report: {e}"))
+    report
+        .to_string()
+        .map_err(|e| format!("cannot write the JUnit report: {e}"))
 }

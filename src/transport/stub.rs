@@ -115,7 +115,10 @@ mod tests {
             stdout: "ok".into(),
             ..Reply::unlisted()
         };
-        let stub = Stub::new(HashMap::from([("verify".to_string(), vec![fail.clone(), ok.clone()])]));
+        let stub = Stub::new(HashMap::from([(
+            "verify".to_string(),
+            vec![fail.clone(), ok.clone()],
+        )]));
         assert_eq!(stub.reply("verify", 1), fail);
         assert_eq!(stub.reply("verify", 2), ok);
         assert_eq!(stub.reply("verify", 5), ok);

@@ -21,21 +21,33 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    runbook(["test".as_ref(), "--dir".as_ref(), root().join("runbooks").as_os_str()]).args(args)
+    runbook([
+        "test".as_ref(),
+        "--dir".as_ref(),
+        root().join("runbooks").as_os_str(),
+    ])
+    .args(args)
 }
 
 #[test]
 fn the_shipped_cases_pass_and_reach_every_step_and_option() {
     let cases = std::fs::read_dir(root().join("runbooks/tests"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".test.yaml"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".test.yaml")
+        })
         .count();
     assert!(cases >= 7, "a case per shipped runbook at least");
     let out = runbook(["test", "runbooks/", "--coverage"])
         .current_dir(root())
         .expect_code(0);
     assert!(
-        out.stdout.contains(&format!("{cases} cases: {cases} passed, 0 failed")),
+        out.stdout
+            .contains(&format!("{cases} cases: {cases} passed, 0 failed")),
         "{}",
         out.stdout
     );
@@ -50,7 +62,10 @@ fn the_shipped_cases_pass_and_reach_every_step_and_option() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let id = path.file_stem().unwrap().to_string_lossy().to_string();
-            assert!(out.stdout.contains(&format!("PASS  {id}: ")), "no case tests {id}");
+            assert!(
+                out.stdout.contains(&format!("PASS  {id}: ")),
+                "no case tests {id}"
+            );
         }
     }
     // The default PATH is the catalog.
@@ -69,17 +84,26 @@ fn a_failing_case_names_its_first_divergence_and_why() {
     write(dir.path(), "running.test.yaml", RUNNING);
     let out = test_with_catalog([dir.path()]).expect_code(1);
     let lines: Vec<&str> = out.stdout.lines().collect();
-    let crashed = lines.iter().position(|l| l.starts_with("FAIL  service-down: the unit crashed")).unwrap();
+    let crashed = lines
+        .iter()
+        .position(|l| l.starts_with("FAIL  service-down: the unit crashed"))
+        .unwrap();
     assert_eq!(
         lines[crashed + 1].trim(),
         "after `crashed` expected `verify-health`, took `restart`: no `when` held (`unit_status` is \"Active: inactive (dead)\"), so the fallback \"Crashed or stopped: restart it\" was taken"
     );
-    let running = lines.iter().position(|l| l.starts_with("FAIL  service-down: the unit runs")).unwrap();
+    let running = lines
+        .iter()
+        .position(|l| l.starts_with("FAIL  service-down: the unit runs"))
+        .unwrap();
     assert_eq!(
         lines[running + 1].trim(),
         "after `crashed` expected `restart`, took `verify-health`: `when` on `unit_status` matched \"Active: active\""
     );
-    assert!(out.stdout.ends_with(&format!("2 cases: 0 passed, 2 failed ({})\n", out.stdout.rsplit('(').next().unwrap().trim_end_matches(")\n"))));
+    assert!(out.stdout.ends_with(&format!(
+        "2 cases: 0 passed, 2 failed ({})\n",
+        out.stdout.rsplit('(').next().unwrap().trim_end_matches(")\n")
+    )));
 
     // A failed step's divergence says how it failed and where `on_failure` led.
     write(
@@ -107,7 +131,8 @@ fn the_junit_report_parses_back_with_each_case_and_its_failure() {
         "restart.test.yaml",
         "runbook: service-down\nname: a restart <works> & \"helps\"\nsteps:\n  service-status: {exit: 3, stdout: \"Active: failed\"}\nexpect:\n  outcome: resolved\n",
     );
-    let out = test_with_catalog(["--format".as_ref(), "junit".as_ref(), dir.path().as_os_str()]).expect_code(1);
+    let out =
+        test_with_catalog(["--format".as_ref(), "junit".as_ref(), dir.path().as_os_str()]).expect_code(1);
     let xml = roxmltree::Document::parse(&out.stdout).expect("well-formed XML");
     let root = xml.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
@@ -117,7 +142,10 @@ fn the_junit_report_parses_back_with_each_case_and_its_failure() {
     assert_eq!(suite.attribute("name"), Some("service-down"));
     let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
     assert_eq!(cases.len(), 2);
-    let failed = cases.iter().find(|c| c.attribute("name") == Some("the unit crashed")).unwrap();
+    let failed = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("the unit crashed"))
+        .unwrap();
     assert_eq!(failed.attribute("classname"), Some("service-down"));
     let failure = failed.children().find(|n| n.has_tag_name("failure")).unwrap();
     assert!(
@@ -144,7 +172,11 @@ fn an_invalid_case_file_is_located_and_nothing_is_walked() {
         "bad.test.yaml",
         "runbook: service-down\nsteps:\n  service-stauts: {exit: 3}\n  free-disk: maybe\nexpect:\n  outcome: resolvd\n",
     );
-    write(dir.path(), "typo.test.yaml", "runbook: service-down\nexpect:\n  outcome: resolved\n  within_rt0: true\n");
+    write(
+        dir.path(),
+        "typo.test.yaml",
+        "runbook: service-down\nexpect:\n  outcome: resolved\n  within_rt0: true\n",
+    );
     let out = test_with_catalog([dir.path()]).expect_code(2);
     assert_eq!(out.stdout, "", "no case was walked");
     let bad = dir.path().join("bad.test.yaml").display().to_string();
@@ -161,7 +193,12 @@ fn an_invalid_case_file_is_located_and_nothing_is_walked() {
     );
     assert!(out.stderr.contains("  = help: did you mean `service-status`?"));
     assert!(out.stderr.contains("  = help: did you mean `within_rto`?"));
-    assert!(out.stderr.ends_with("runbook test: 4 problems in 2 files: no case was run\n"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .ends_with("runbook test: 4 problems in 2 files: no case was run\n"),
+        "{}",
+        out.stderr
+    );
 }
 
 const SMALL: &str = "version: 1
@@ -197,7 +234,10 @@ fn coverage_lists_the_steps_and_options_no_case_reaches() {
     write(
         dir.path(),
         "tests/fine.test.yaml",
-        &format!("runbook: small\ninputs: {{marker: '{}'}}\nexpect: {{outcome: resolved}}\n", marker.display()),
+        &format!(
+            "runbook: small\ninputs: {{marker: '{}'}}\nexpect: {{outcome: resolved}}\n",
+            marker.display()
+        ),
     );
     let out = runbook(["test", "--coverage"]).arg(dir.path()).expect_code(0);
     let file = dir.path().join("small.yaml").display().to_string();
@@ -231,8 +271,22 @@ fn nothing_runs_nothing_is_recorded_and_stubbed_time_is_never_slept() {
         .arg(dir.path().join("slow.test.yaml"))
         .env("RUNBOOK_AUDIT_DIR", audit.path())
         .expect_code(0);
-    assert!(started.elapsed() < Duration::from_secs(30), "stubbed time was slept");
-    assert!(out.stdout.contains("ended escalated, 10h30s of 5m RTO"), "{}", out.stdout);
-    assert!(!marker.exists() && !dir.path().join("ran.fix").exists(), "a command ran");
-    assert_eq!(std::fs::read_dir(audit.path()).unwrap().count(), 0, "a trail was written");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "stubbed time was slept"
+    );
+    assert!(
+        out.stdout.contains("ended escalated, 10h30s of 5m RTO"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !marker.exists() && !dir.path().join("ran.fix").exists(),
+        "a command ran"
+    );
+    assert_eq!(
+        std::fs::read_dir(audit.path()).unwrap().count(),
+        0,
+        "a trail was written"
+    );
 }

@@ -521,11 +521,10 @@ impl Executor {
             return self.not_confirmed(id, step);
         }
         let plan = self.plan.clone();
-        let called = plan
-            .called
-            .get(target)
-            .map(|l| &l.runbook)
-            .ok_or_else(|| Error::runtime(format!("step `{id}` calls `{target}`, which was not loaded")))?;
+        let called =
+            plan.called.get(target).map(|l| &l.runbook).ok_or_else(|| {
+                Error::runtime(format!("step `{id}` calls `{target}`, which was not loaded"))
+            })?;
         let mut sub_vars = self.plan.sub_run_vars(called, step, vars)?;
         let started = Instant::now();
         let rto = self.started_here(id, step, host, format!("call {target}"))?;
