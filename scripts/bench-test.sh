@@ -11,8 +11,8 @@ bin="$PWD/target/release/runbook"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
-# The 200-step runbook: 190 commands (captures, expect, retries, timeouts, on_failure) with a
-# decision every 20 steps, then its ends.
+# The 200-step runbook: 181 commands (expect, retries, timeouts, on_failure; a capture before
+# each decision) with a decision every 20 steps on the captured output, then its ends.
 rb="$dir/big.yaml"
 {
     printf 'version: 1\nid: big\ntitle: A generated 200-step runbook\nrto: 30m\n'
