@@ -38,6 +38,9 @@ pub(crate) struct Config {
     /// The approvers file's bytes, read once by [`Config::check`]: every signature is checked
     /// against them, never against the file as it is later.
     pub approvers_keys: Vec<u8>,
+    /// A test case's walk (`runbook test`): every approval is taken as given and nobody is
+    /// asked to sign; what the case judges is the graph, not the two-person rule.
+    pub assumed: bool,
 }
 
 /// What a step needs before it runs.
@@ -121,6 +124,7 @@ impl Config {
             own_keys: Vec::new(),
             needed: false,
             approvers_keys: Vec::new(),
+            assumed: false,
         }
     }
 

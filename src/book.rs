@@ -5,5 +5,6 @@ pub(crate) mod catalog;
 pub(crate) mod graph;
 pub(crate) mod keys;
 pub(crate) mod parse;
+pub(crate) mod patterns;
 pub(crate) mod runbook;
 pub(crate) mod validate;

@@ -54,6 +54,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  runbook validate runbooks/\n  runbook validate db-restore.yaml --deny-warnings\n  runbook validate runbooks/ --json | jq '.[] | select(.severity == \"error\")'\n  runbook validate runbooks/ --format sarif > runbook.sarif\n\nExit status: 0 when valid (warnings allowed unless --deny-warnings), 2 when any error."
     )]
     Validate(ValidateArgs),
+    /// Run test cases (*.test.yaml): the real engine walks each runbook with stubbed step results
+    #[command(
+        after_help = "Examples:\n  runbook test                                  # the catalog's cases (runbooks/*.test.yaml, runbooks/tests/)\n  runbook test runbooks/ --coverage             # and the steps and options no case reaches\n  runbook test runbooks/tests/service-down.test.yaml\n  runbook test --format junit > test-results.xml\n\nA case names a runbook, its inputs, stubbed results by step id (`exit`, `stdout`, `stderr`, `took`; a list is one per attempt; manual steps `done|skip|failed`; `CALL-STEP/STEP` for a called runbook's steps), answers (as --answer) and what to expect (`path` or `visits`/`not_visits`, `outcome`, `within_rto`). Nothing runs, nothing connects, no trail is written; `took` is virtual time (default 1s), never slept. A failing case names its first divergence and why. docs/testing.md has the format.\n\nExit status: 0 every case passed, 1 a case failed, 2 a case file is invalid (each problem at file:line:col; nothing was run) or no case was found."
+    )]
+    Test(TestArgs),
     /// List the runbooks of the catalog
     #[command(
         after_help = "Examples:\n  runbook list\n  runbook list --dir ./runbooks --json\n  RUNBOOK_PATH=/srv/runbooks:./runbooks runbook list"
@@ -310,6 +315,25 @@ pub(crate) struct ValidateArgs {
     /// Exit 2 on warnings too
     #[arg(long)]
     pub deny_warnings: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    /// Case files, or directories holding *.test.yaml files (beside the runbooks or under tests/) [default: the catalog]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// How to print the results: text, or junit (JUnit XML on stdout, for CI)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = TestFormat::Text)]
+    pub format: TestFormat,
+    /// Also list the steps and `choose` options no case reaches
+    #[arg(long)]
+    pub coverage: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TestFormat {
+    Text,
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

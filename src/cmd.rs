@@ -15,6 +15,7 @@ mod review;
 mod run;
 mod schema;
 mod show;
+mod test;
 mod union;
 mod validate;
 mod watch;
@@ -27,6 +28,7 @@ pub(crate) fn execute(cli: Cli) -> Result<u8> {
     let config = &crate::cli::config::Config::resolve(&cli.global);
     match cli.command {
         Command::Validate(args) => validate::execute(config, &args),
+        Command::Test(args) => test::execute(config, &args),
         Command::List(args) => list::execute(config, &args),
         Command::Show(args) => show::execute(config, &args),
         Command::Schema => schema::execute(),

@@ -8,6 +8,7 @@ mod alert;
 mod approval;
 mod audit;
 mod book;
+mod cases;
 mod cli;
 mod cmd;
 mod diagnostic;

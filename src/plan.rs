@@ -212,6 +212,20 @@ impl Plan {
         Ok(plan)
     }
 
+    /// A plan whose every role acts on `local`, for a walk over the stub transport
+    /// (`runbook test`): nothing is connected, so nothing needs binding.
+    pub(crate) fn unbound(main: Loaded, called: HashMap<String, Loaded>) -> Plan {
+        Plan {
+            main,
+            called,
+            hosts: HashMap::new(),
+            bindings: IndexMap::new(),
+            targets: IndexMap::new(),
+            fleets: IndexMap::new(),
+            no_shell: BTreeSet::new(),
+        }
+    }
+
     /// Whether a step of the run needs approvals (design §15): its `approve:`, or a confirmed
     /// step on a host the inventory marks `approve: destructive`.
     pub(crate) fn needs_approval(&self) -> bool {

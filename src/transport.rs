@@ -7,6 +7,7 @@ mod canonical;
 mod destination;
 mod local;
 mod ssh;
+mod stub;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ pub use canonical::canonical;
 pub(crate) use destination::Destination;
 pub(crate) use local::Local;
 pub use ssh::{ConnectError, Ssh, SshOptions};
+pub(crate) use stub::{DEFAULT_TOOK, Reply, Stub};
 
 use crate::script::ScriptError;
 
@@ -40,6 +42,10 @@ pub struct CommandSpec {
     pub env: Vec<(String, String)>,
     /// Hard limit: past it the command is stopped and the step ends `TimedOut`.
     pub timeout: Option<Duration>,
+    /// Whose command: the step id as recorded (`call-step/step` in a sub-run) and its attempt
+    /// (counted across retries and revisits). Only the stub transport reads them.
+    pub step: String,
+    pub attempt: u32,
 }
 
 /// A piece of output, as it arrived. Not masked: secrets are the caller's to mask (`Masker`).
@@ -82,11 +88,13 @@ pub enum TransportError {
     NotRecorded(String),
 }
 
-/// Where steps run. Two known cases, so an enum rather than a trait object.
+/// Where steps run. Known cases, so an enum rather than a trait object: this machine, a host
+/// over SSH, or nowhere (`runbook test`: replies scripted by a test case).
 #[derive(Debug)]
 pub enum Transport {
     Local(Local),
     Ssh(Ssh),
+    Stub(Stub),
 }
 
 impl Transport {
@@ -109,7 +117,7 @@ impl Transport {
     /// `local`, or the destination as the operator gave it.
     pub fn label(&self) -> String {
         match self {
-            Transport::Local(_) => "local".to_string(),
+            Transport::Local(_) | Transport::Stub(_) => "local".to_string(),
             Transport::Ssh(ssh) => ssh.label().to_string(),
         }
     }
@@ -117,7 +125,7 @@ impl Transport {
     /// When `--accept-new-host-keys` trusted this host for the first time: ssh's words for it.
     pub fn host_key_added(&self) -> Option<&str> {
         match self {
-            Transport::Local(_) => None,
+            Transport::Local(_) | Transport::Stub(_) => None,
             Transport::Ssh(ssh) => ssh.host_key_added(),
         }
     }
@@ -125,7 +133,7 @@ impl Transport {
     /// The type and fingerprint of the host key accepted at connection (`None` locally).
     pub fn host_key(&self) -> Option<&str> {
         match self {
-            Transport::Local(_) => None,
+            Transport::Local(_) | Transport::Stub(_) => None,
             Transport::Ssh(ssh) => ssh.host_key(),
         }
     }
@@ -133,7 +141,7 @@ impl Transport {
     /// The user, host and port an SSH host's connection resolved to (`ssh -G`'s answer).
     pub fn endpoint(&self) -> Option<&canonical::Canonical> {
         match self {
-            Transport::Local(_) => None,
+            Transport::Local(_) | Transport::Stub(_) => None,
             Transport::Ssh(ssh) => ssh.endpoint(),
         }
     }
@@ -141,7 +149,7 @@ impl Transport {
     /// Whether commands can still reach the host (after a `Lost` ending: reconnect if not).
     pub async fn is_alive(&self) -> bool {
         match self {
-            Transport::Local(_) => true,
+            Transport::Local(_) | Transport::Stub(_) => true,
             Transport::Ssh(ssh) => ssh.is_alive().await,
         }
     }
@@ -171,6 +179,7 @@ impl Transport {
         match self {
             Transport::Local(local) => local.run(spec, out, cancel, recorded).await,
             Transport::Ssh(ssh) => ssh.run(spec, out, cancel, recorded).await,
+            Transport::Stub(stub) => stub.run(spec, out, cancel, recorded).await,
         }
     }
 
@@ -178,7 +187,7 @@ impl Transport {
     /// connection, a crash); `false` locally (a local group dies with its session).
     pub async fn group_alive(&self, pgid: i32) -> bool {
         match self {
-            Transport::Local(_) => false,
+            Transport::Local(_) | Transport::Stub(_) => false,
             Transport::Ssh(ssh) => ssh.group_alive(pgid).await,
         }
     }

@@ -13,14 +13,16 @@ pub(crate) struct Value {
 /// What a masked value looks like everywhere it is shown or recorded.
 pub(crate) const MASK: &str = "***";
 
+/// Shared until changed: the executor keeps a copy of the variables at every step (what a
+/// shell opened there sees), which must not cost a copy of every value.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vars {
-    values: IndexMap<String, Value>,
+    values: std::sync::Arc<IndexMap<String, Value>>,
 }
 
 impl Vars {
     pub(crate) fn set(&mut self, name: &str, text: impl Into<String>, secret: bool) {
-        self.values.insert(
+        std::sync::Arc::make_mut(&mut self.values).insert(
             name.to_string(),
             Value {
                 text: text.into(),

@@ -23,11 +23,17 @@ pub(crate) fn dirs(given: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-/// The `*.yaml` and `*.yml` files of a directory (not recursive), sorted by name.
+/// The `*.yaml` and `*.yml` files of a directory (not recursive), sorted by name; test cases
+/// kept beside the runbooks (`*.test.yaml`, `runbook test`) are no runbooks.
 pub(crate) fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
+        })
         .collect();
     files.sort();
     Ok(files)

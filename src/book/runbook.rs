@@ -483,10 +483,32 @@ impl Step {
 
     /// The step's kind; `None` unless exactly one is set (validation reports the others).
     pub fn kind(&self) -> Option<StepKind<'_>> {
-        match self.kinds().as_slice() {
-            [one] => Some(*one),
-            _ => None,
+        // Asked at every step of every walk: counted without building the list.
+        let set = [
+            self.run.is_some(),
+            self.manual.is_some(),
+            self.choose.is_some(),
+            self.call.is_some(),
+            self.end.is_some(),
+        ];
+        if set.iter().filter(|s| **s).count() != 1 {
+            return None;
         }
+        if let Some(run) = &self.run {
+            return Some(StepKind::Run(&run.value));
+        }
+        if let Some(manual) = &self.manual {
+            return Some(StepKind::Manual(&manual.value));
+        }
+        if let Some(choose) = &self.choose {
+            return Some(StepKind::Choose(&choose.value));
+        }
+        if let Some(call) = &self.call {
+            return Some(StepKind::Call(&call.value));
+        }
+        self.end
+            .as_ref()
+            .map(|end| StepKind::End(end.value.outcome().unwrap_or(Outcome::Failed)))
     }
 
     pub fn id(&self) -> &str {

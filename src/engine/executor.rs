@@ -41,7 +41,9 @@ pub(crate) struct Executor {
     /// The step whose approval was just denied or timed out: until one is granted, it is run
     /// neither by the tool nor by hand, skipped nor marked done (issue 24).
     pub unapproved: Option<String>,
-    pub plan: Plan,
+    /// Shared: the walk reads its runbooks while it acts, and `runbook test` walks one plan
+    /// many times.
+    pub plan: std::sync::Arc<Plan>,
     pub mode: Mode,
     pub operator: Box<dyn Operator>,
     pub sink: Sink,
@@ -241,18 +243,19 @@ impl Executor {
 
     /// Walks the main runbook (fresh or resumed), then its cleanup, and seals the trail.
     pub(crate) async fn run(&mut self, vars: &mut Vars, start: Start) -> Result<End, Error> {
-        let runbook = self.plan.main.runbook.clone();
+        let plan = self.plan.clone();
+        let runbook = &plan.main.runbook;
         // Resumed in the cleanup: the walk's end is recorded already.
         let in_cleanup = matches!(start, Start::Resume(Continue::Cleanup { .. }));
         let (walked, cleaned, cut) = match start {
             Start::Fresh(start_at) => (
-                self.walk(&runbook, vars, "", start_at.as_deref(), None).await,
+                self.walk(runbook, vars, "", start_at.as_deref(), None).await,
                 Vec::new(),
                 None,
             ),
             Start::Resume(Continue::Cleanup { end, done, cut }) => (Ok(end), done, cut),
             Start::Resume(resume) => (
-                self.walk(&runbook, vars, "", None, Some(resume)).await,
+                self.walk(runbook, vars, "", None, Some(resume)).await,
                 Vec::new(),
                 None,
             ),
@@ -278,7 +281,7 @@ impl Executor {
                 message: end.message.clone(),
             })?;
         }
-        if let Err(e) = self.cleanup(&runbook, vars, &cleaned, cut).await {
+        if let Err(e) = self.cleanup(runbook, vars, &cleaned, cut).await {
             // The terminal went away during the cleanup: recorded, and the trail stays open
             // so that `resume` finishes the cleanup.
             if let Error::Hangup(reason) = &e {

@@ -140,7 +140,7 @@ async fn walk(l: Launch) -> Result<u8> {
         use futures::StreamExt;
         let taking = futures::stream::iter(transports.values().filter_map(|t| match t {
             Transport::Ssh(ssh) => Some(ssh),
-            Transport::Local(_) => None,
+            Transport::Local(_) | Transport::Stub(_) => None,
         }))
         .map(|ssh| crate::lease::take(ssh, &me, break_lock))
         .buffer_unordered(forks.max(1));
@@ -213,6 +213,7 @@ async fn walk(l: Launch) -> Result<u8> {
         traces,
         tally,
         mirror,
+        tap: None,
     };
     sink.emit(&opening)?;
     let mut brief = briefing(&plan, mode, since_offset, &canonical, &transports);
@@ -281,7 +282,7 @@ async fn walk(l: Launch) -> Result<u8> {
     sink.release_syncs()?;
     let signals = crate::signals::listen().map_err(Error::runtime)?;
     let mut executor = Executor {
-        plan,
+        plan: std::sync::Arc::new(plan),
         mode,
         operator,
         sink,

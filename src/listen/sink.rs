@@ -23,6 +23,8 @@ pub(crate) struct Sink {
     pub tally: crate::review::Tally,
     /// The team's audit host (design §19), fed every line of the trail as the tally is.
     pub mirror: Option<crate::listen::mirror::Mirror>,
+    /// What a test case judges (`runbook test`): set only on a stubbed walk.
+    pub tap: Option<crate::listen::tap::Tap>,
 }
 
 impl Sink {
@@ -72,6 +74,9 @@ impl Sink {
         }
         if let Some(traces) = self.traces.as_mut() {
             traces.handle(event);
+        }
+        if let Some(tap) = self.tap.as_mut() {
+            tap.handle(event);
         }
         self.ui.handle(event);
         Ok(())

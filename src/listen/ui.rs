@@ -71,14 +71,22 @@ pub(crate) struct Ui {
     decisions: Vec<String>,
     /// The spinner is the wait for approvals: the step's own replaces it when it starts.
     awaiting_approval: bool,
+    /// Shows nothing: a test case's walk (`runbook test`) is judged, not watched.
+    muted: bool,
 }
 
 impl Ui {
     pub(crate) fn new(clock: SharedClock) -> Ui {
         let rich = rich_terminal();
         console::set_colors_enabled_stderr(rich);
+        let mut ui = Ui::new_plain(clock);
+        ui.rich = rich;
+        ui
+    }
+
+    fn new_plain(clock: SharedClock) -> Ui {
         Ui {
-            rich,
+            rich: false,
             clock,
             announced: Spent::Under,
             header: Vec::new(),
@@ -92,7 +100,15 @@ impl Ui {
             positions: Default::default(),
             decisions: Vec::new(),
             awaiting_approval: false,
+            muted: false,
         }
+    }
+
+    /// A terminal view that shows nothing, and leaves the terminal's colours alone.
+    pub(crate) fn muted() -> Ui {
+        let mut ui = Ui::new_plain(SharedClock::default());
+        ui.muted = true;
+        ui
     }
 
     /// A status line. Plain, it starts with the local time: a log read later (or a terminal
@@ -107,6 +123,9 @@ impl Ui {
     }
 
     fn raw_line(&mut self, text: &str) {
+        if self.muted {
+            return;
+        }
         // Output that never ended its line: on a line of its own before what comes next.
         let mut rest = std::mem::take(&mut self.partial);
         if !rest.is_empty() {
@@ -180,6 +199,9 @@ impl Ui {
     }
 
     pub(crate) fn handle(&mut self, event: &Event) {
+        if self.muted {
+            return;
+        }
         if !matches!(event, Event::RunStarted { .. } | Event::RunResumed { .. }) {
             self.announce_budget();
         }

@@ -10,11 +10,26 @@ use crate::listen::ui::SharedClock;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scripted {
     answers: Answers,
+    /// A test case's operator (`runbook test`): a typed confirmation nobody answered gets its
+    /// phrase, and a manual step nobody reported is done, so a case lists only what differs
+    /// from the happy path.
+    agreeable: bool,
 }
 
 impl Scripted {
     pub(crate) fn new(answers: Answers) -> Scripted {
-        Scripted { answers }
+        Scripted {
+            answers,
+            agreeable: false,
+        }
+    }
+
+    /// The operator of a test case (see `agreeable`).
+    pub(crate) fn agreeable(answers: Answers) -> Scripted {
+        Scripted {
+            answers,
+            agreeable: true,
+        }
     }
 }
 
@@ -62,8 +77,11 @@ impl Operator for Scripted {
     }
 
     /// The answer given for the step, if any, for the caller to compare.
-    fn type_phrase(&self, step: &str, _phrase: &str) -> Result<Option<String>, Error> {
-        Ok(self.answers.get(step).map(str::to_string))
+    fn type_phrase(&self, step: &str, phrase: &str) -> Result<Option<String>, Error> {
+        Ok(match self.answers.get(step) {
+            Some(answer) => Some(answer.to_string()),
+            None => self.agreeable.then(|| phrase.to_string()),
+        })
     }
 
     /// The answer given in advance (a label or a goto), else `preselected`; `None` when the
@@ -85,7 +103,10 @@ impl Operator for Scripted {
 
     /// `done`, `skip` or `failed` as given (pre-flight checked the words); `None` without one.
     fn report(&self, step: &str) -> Result<Option<Report>, Error> {
-        Ok(self.answers.get(step).and_then(parse_report))
+        Ok(match self.answers.get(step) {
+            Some(answer) => parse_report(answer),
+            None => self.agreeable.then_some(Report::Done),
+        })
     }
 
     /// Follow `on_failure` when there is one, else abort.
@@ -183,6 +204,15 @@ mod tests {
         assert_eq!(given.answer("drop-db"), Some("app"));
         assert_eq!(given.type_phrase("other", "app").unwrap(), None);
         assert_eq!(given.answer("other"), None);
+    }
+
+    #[test]
+    fn a_test_cases_operator_types_the_phrase_and_reports_done_unless_told_otherwise() {
+        let agreeable = Scripted::agreeable(Answers::new([("b".to_string(), "skip".to_string())]));
+        assert_eq!(agreeable.type_phrase("a", "app").unwrap().as_deref(), Some("app"));
+        assert_eq!(agreeable.report("a").unwrap(), Some(Report::Done));
+        assert_eq!(agreeable.report("b").unwrap(), Some(Report::Skip));
+        assert_eq!(scripted(&[]).report("a").unwrap(), None);
     }
 
     #[test]

@@ -149,6 +149,8 @@ mod tests {
             command: command.to_string(),
             env: Vec::new(),
             timeout: None,
+            step: "s".into(),
+            attempt: 1,
         }
     }
 

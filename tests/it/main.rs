@@ -36,6 +36,7 @@ mod resume_remote;
 mod retry_wait;
 mod review;
 mod run;
+mod runbook_test;
 mod scenarios;
 mod schema;
 mod screens;

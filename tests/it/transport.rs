@@ -58,6 +58,8 @@ fn spec(command: &str) -> CommandSpec {
         command: command.to_string(),
         env: Vec::new(),
         timeout: None,
+        step: "s".into(),
+        attempt: 1,
     }
 }
 
@@ -183,6 +185,8 @@ async fn check_values_arrive_literally(t: &Transport) {
         command: format!("printf '%s\\n--\\n' {}", names.join(" ")),
         env,
         timeout: None,
+        step: "s".into(),
+        attempt: 1,
     };
     let ran = run(t, &spec).await;
     assert_eq!(ran.ending, Ending::Exited(0), "{}", ran.stderr());
@@ -226,6 +230,8 @@ async fn a_bad_variable_name_is_refused_before_anything_runs() {
         command: "true".into(),
         env: vec![("a;b".into(), "x".into())],
         timeout: None,
+        step: "s".into(),
+        attempt: 1,
     };
     let (tx, _rx) = mpsc::channel(1);
     let err = Transport::local()

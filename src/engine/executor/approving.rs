@@ -22,6 +22,9 @@ impl Executor {
     /// What `step` on `hosts` needs before it runs: its own `approve:`, or, for a confirmed
     /// step, one approval when a host of the inventory says `approve: destructive`.
     pub(super) fn approval_rule(&self, step: &Step, hosts: &[String]) -> Option<Rule> {
+        if self.approvals.assumed {
+            return None;
+        }
         if let Some(a) = &step.approve {
             return Some(Rule {
                 quorum: a.quorum.max(1),

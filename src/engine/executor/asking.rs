@@ -122,7 +122,7 @@ impl Executor {
                 None => false,
                 Some(value) => match (&when.equals, &when.matches) {
                     (Some(equals), _) => value == equals,
-                    (None, Some(re)) => regex::Regex::new(&re.value).is_ok_and(|re| re.is_match(value)),
+                    (None, Some(re)) => crate::book::patterns::is_match(&re.value, value),
                     (None, None) => false,
                 },
             },
@@ -520,17 +520,16 @@ impl Executor {
         if !self.confirmed(id, step, vars)? {
             return self.not_confirmed(id, step);
         }
-        let called = self
-            .plan
-            .called
-            .get(target)
-            .map(|l| l.runbook.clone())
-            .ok_or_else(|| Error::runtime(format!("step `{id}` calls `{target}`, which was not loaded")))?;
-        let mut sub_vars = self.plan.sub_run_vars(&called, step, vars)?;
+        let plan = self.plan.clone();
+        let called =
+            plan.called.get(target).map(|l| &l.runbook).ok_or_else(|| {
+                Error::runtime(format!("step `{id}` calls `{target}`, which was not loaded"))
+            })?;
+        let mut sub_vars = self.plan.sub_run_vars(called, step, vars)?;
         let started = Instant::now();
         let rto = self.started_here(id, step, host, format!("call {target}"))?;
         let end = self
-            .walk(&called, &mut sub_vars, &format!("{id}/"), None, None)
+            .walk(called, &mut sub_vars, &format!("{id}/"), None, None)
             .await?;
         let outcome = if end.outcome == RunOutcome::Ended(Outcome::Resolved) {
             StepOutcome::Ok

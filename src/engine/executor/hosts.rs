@@ -109,7 +109,7 @@ struct Prepared {
     masker: crate::mask::Masker,
 }
 
-fn prepare(step: &Step, command: &str, vars: &Vars) -> Prepared {
+fn prepare(step: &Step, id: &str, attempt: u32, command: &str, vars: &Vars) -> Prepared {
     let uses: Vec<String> = step.uses.iter().map(|u| u.value.clone()).collect();
     let (mut env, received) = vars.env_for(command, &uses);
     env.retain(|(k, _)| !k.is_empty());
@@ -123,6 +123,8 @@ fn prepare(step: &Step, command: &str, vars: &Vars) -> Prepared {
             command: command.to_string(),
             env,
             timeout: step.timeout.as_ref().and_then(|d| d.get()),
+            step: id.to_string(),
+            attempt,
         },
         // Its output may hold a secret it received, in forms no masker knows (`rev`, a hash):
         // its stdout is hidden and its captures are secret, unless it declares otherwise.
@@ -175,7 +177,7 @@ impl Executor {
         vars: &Vars,
         attempt: u32,
     ) -> Result<HostsRun, Error> {
-        let prepared = prepare(step, command, vars);
+        let prepared = prepare(step, id, attempt, command, vars);
         let total = transports.len();
         let budget = crate::fleet::budget(step.max_failures, total);
         let mut batches: VecDeque<std::ops::Range<usize>> = match fleet {

@@ -64,7 +64,7 @@ pub(super) fn judge(
             // Without its trailing newline, so `^[0-9]+$` matches what `psql -tA` prints.
             let text = String::from_utf8_lossy(text);
             let text = text.trim_end_matches(['\n', '\r']);
-            let matched = regex::Regex::new(&pattern.value).is_ok_and(|re| re.is_match(text));
+            let matched = crate::book::patterns::is_match(&pattern.value, text);
             if !matched {
                 return (
                     StepOutcome::Failed,

@@ -172,7 +172,7 @@ impl Executor {
             Some(Transport::Ssh(ssh)) => Place::Ssh {
                 control_socket: ssh.control_socket(),
             },
-            Some(Transport::Local(_)) => Place::Local,
+            Some(Transport::Local(_) | Transport::Stub(_)) => Place::Local,
             None => {
                 self.sink
                     .ui

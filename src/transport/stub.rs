@@ -1,0 +1,150 @@
+//! A transport where nothing runs (`runbook test`, design §21): each command's ending, output
+//! and duration are the ones a test case scripted for its step and attempt. Its time is
+//! virtual: the stubbed `took` is added to a counter, never slept, so a case of a 15-minute
+//! runbook is judged against its RTO in microseconds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc::Sender;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Recorded;
+
+use super::{Chunk, CommandSpec, Ending, TransportError, emit};
+
+/// What one attempt of a step's command did, as a test case says it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub exit: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+/// How long an unlisted attempt takes: a command that returns at once would make every RTO
+/// trivially met.
+pub(crate) const DEFAULT_TOOK: Duration = Duration::from_secs(1);
+
+impl Reply {
+    /// A step no case scripted: exit 0, no output, 1 s.
+    pub(crate) fn unlisted() -> Reply {
+        Reply {
+            took: DEFAULT_TOOK,
+            ..Reply::default()
+        }
+    }
+}
+
+/// The scripted replies by step id (`call-step/step` in a sub-run), one per attempt; the last
+/// one repeats when a step is attempted more often than the case lists.
+#[derive(Debug, Clone, Default)]
+pub struct Stub {
+    replies: Arc<HashMap<String, Vec<Reply>>>,
+    /// Virtual milliseconds spent in commands.
+    spent_ms: Arc<AtomicU64>,
+}
+
+impl Stub {
+    pub(crate) fn new(replies: HashMap<String, Vec<Reply>>) -> Stub {
+        Stub {
+            replies: Arc::new(replies),
+            spent_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The virtual time the commands took so far.
+    pub(crate) fn spent(&self) -> Duration {
+        Duration::from_millis(self.spent_ms.load(Ordering::Relaxed))
+    }
+
+    /// The reply for attempt `attempt` (from 1) of `step`.
+    pub(crate) fn reply(&self, step: &str, attempt: u32) -> Reply {
+        match self.replies.get(step) {
+            Some(list) if !list.is_empty() => {
+                let index = (attempt.max(1) as usize - 1).min(list.len() - 1);
+                list[index].clone()
+            }
+            _ => Reply::unlisted(),
+        }
+    }
+
+    pub async fn run(
+        &self,
+        spec: &CommandSpec,
+        out: Sender<Chunk>,
+        cancel: CancellationToken,
+        recorded: Recorded,
+    ) -> Result<Ending, TransportError> {
+        tokio::select! {
+            on_disk = recorded.wait() => on_disk.map_err(TransportError::NotRecorded)?,
+            () = cancel.cancelled() => return Ok(Ending::Cancelled),
+        }
+        let reply = self.reply(&spec.step, spec.attempt);
+        let add = |d: Duration| {
+            self.spent_ms
+                .fetch_add(d.as_millis().min(u64::MAX as u128) as u64, Ordering::Relaxed)
+        };
+        // Past its timeout a real command is killed: so is this one, at the timeout.
+        if let Some(limit) = spec.timeout
+            && reply.took > limit
+        {
+            add(limit);
+            return Ok(Ending::TimedOut);
+        }
+        emit(&out, Chunk::Stdout(reply.stdout.into_bytes())).await;
+        emit(&out, Chunk::Stderr(reply.stderr.into_bytes())).await;
+        add(reply.took);
+        Ok(Ending::Exited(reply.exit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_attempt_gets_its_reply_and_the_last_one_repeats() {
+        let fail = Reply {
+            exit: 7,
+            ..Reply::unlisted()
+        };
+        let ok = Reply {
+            stdout: "ok".into(),
+            ..Reply::unlisted()
+        };
+        let stub = Stub::new(HashMap::from([(
+            "verify".to_string(),
+            vec![fail.clone(), ok.clone()],
+        )]));
+        assert_eq!(stub.reply("verify", 1), fail);
+        assert_eq!(stub.reply("verify", 2), ok);
+        assert_eq!(stub.reply("verify", 5), ok);
+        assert_eq!(stub.reply("other", 1), Reply::unlisted());
+    }
+
+    #[tokio::test]
+    async fn a_reply_longer_than_the_timeout_times_out_at_the_timeout() {
+        let slow = Reply {
+            took: Duration::from_secs(90),
+            ..Reply::default()
+        };
+        let stub = Stub::new(HashMap::from([("s".to_string(), vec![slow])]));
+        let spec = CommandSpec {
+            command: "true".into(),
+            env: Vec::new(),
+            timeout: Some(Duration::from_secs(30)),
+            step: "s".into(),
+            attempt: 1,
+        };
+        let (tx, _rx) = tokio::sync::mpsc::channel(4);
+        let ending = stub
+            .run(&spec, tx, CancellationToken::new(), Recorded::done())
+            .await
+            .unwrap();
+        assert_eq!(ending, Ending::TimedOut);
+        assert_eq!(stub.spent(), Duration::from_secs(30));
+    }
+}
