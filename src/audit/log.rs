@@ -6,9 +6,8 @@
 //! `<run>.jsonl.new`, synced, then linked to `<run>.jsonl`. A full disk at the very first line
 //! used to leave an empty trail that could not be resumed and showed in `history` as a ghost.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,16 +15,16 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use super::GENESIS;
-use super::dir::{AuditDir, RunDir, file_safe, trail_dir, trail_is_a_link};
+use super::dir::{AuditDir, RunDir, file_safe};
 use super::record::{self, Record};
 use super::sign::{AUDIT_NAMESPACE, Signature, Signer};
 use super::syncer::Recorded;
-use super::verify::{Status, scan};
 use crate::error::Error;
 
 mod files;
 mod recover;
 mod render;
+mod reopen;
 #[cfg(test)]
 use super::{RESERVED, event_hash};
 pub(crate) use render::timestamp;
@@ -171,108 +170,6 @@ impl AuditLog {
             last_signed_ms: 0,
             written: None,
         }
-    }
-
-    /// Reopens an interrupted run's audit file to continue its chain (resume, hand-off).
-    ///
-    /// The file must verify as incomplete: a tampered or sealed file is refused. A torn last
-    /// line is set aside, never dropped: its bytes are saved to
-    /// `<dir>/<run_id>/torn-line-<line>.bin`, the file is cut back to its last complete line,
-    /// and a `recovery` event records the line number, size, SHA-256 and where the bytes went.
-    /// `mono_ms` goes on from the last event's value plus the wall-clock gap.
-    pub fn open_append(path: &Path, operator: &str) -> Result<AuditLog, Error> {
-        let parent = trail_dir(path);
-        let audit_dir = AuditDir::open(parent, false)?;
-        if path.is_symlink() {
-            return Err(trail_is_a_link(path));
-        }
-        let scan = scan(path, false)?;
-        let v = &scan.verification;
-        match &v.status {
-            Status::Tampered { seq, line, reason } => {
-                return Err(Error::runtime(format!(
-                    "`{}` was tampered with at seq {seq} (line {line}): {reason}; its chain cannot be continued",
-                    path.display()
-                )));
-            }
-            Status::IntactSealed => {
-                return Err(Error::runtime(format!(
-                    "run `{}` has finished (its audit file is sealed); nothing can be appended",
-                    v.run.as_deref().unwrap_or("?")
-                )));
-            }
-            Status::Incomplete => {}
-        }
-        let dir = parent.to_path_buf();
-        let run_id = match &v.run {
-            Some(run) => run.clone(),
-            None => path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .map(str::to_string)
-                .ok_or_else(|| Error::runtime(format!("cannot tell the run id of `{}`", path.display())))?,
-        };
-        if file_safe(&run_id) != run_id {
-            return Err(Error::runtime(format!(
-                "`{}` names run `{run_id}`, which cannot name a file; refusing to write beside it",
-                path.display()
-            )));
-        }
-        let last = scan.last.as_ref().and_then(super::record::Line::from_value);
-        let mono_offset_ms = last.map_or(0, |last| {
-            let last_mono = last.common.mono_ms;
-            let gap = chrono::DateTime::parse_from_rfc3339(&last.common.ts)
-                .ok()
-                .map_or(0, |ts| {
-                    (chrono::Utc::now() - ts.with_timezone(&chrono::Utc))
-                        .num_milliseconds()
-                        .max(0) as u64
-                });
-            last_mono + gap
-        });
-        // Never through a link: one swapped in since the check above would send the chain
-        // (and the truncation of a torn line) to another file.
-        let file = match OpenOptions::new()
-            .read(true)
-            .append(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-        {
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(trail_is_a_link(path)),
-            other => other.map_err(|e| io_error("open the audit file", path, e))?,
-        };
-        if !file
-            .metadata()
-            .map_err(|e| io_error("inspect the audit file", path, e))?
-            .is_file()
-        {
-            return Err(Error::usage(format!(
-                "`{}` is not a regular file; give the path of a run's .jsonl audit file",
-                path.display()
-            )));
-        }
-        let outputs = audit_dir.outputs(&run_id, false)?;
-        let mut log = AuditLog::at_start(
-            file,
-            path.to_path_buf(),
-            dir,
-            audit_dir,
-            outputs,
-            run_id,
-            operator,
-        );
-        log.mono_offset_ms = mono_offset_ms;
-        log.seq = v.last_seq.map_or(0, |s| s + 1);
-        log.prev = v.head.clone().unwrap_or_else(|| GENESIS.to_string());
-        log.len = scan.good_len;
-        log.last_signed_ms = mono_offset_ms;
-        if let Some(torn) = &v.torn_tail {
-            log.set_aside_torn_line(torn.line, scan.good_len)?;
-        }
-        for unfinished in &v.unfinished_outputs {
-            log.record_cut_off_output(unfinished)?;
-        }
-        Ok(log)
     }
 
     /// Appends one event; `fields` follow the common members in their given order. The line
