@@ -33,6 +33,15 @@ pub(crate) const GRACE: Duration = Duration::from_secs(3);
 /// pipes open (`daemon &`): it must not hold the step forever.
 const DRAIN: Duration = Duration::from_millis(300);
 
+/// One command to run: what, where its output goes, what stops it, and what it waits for
+/// before it is sent (the step's start on disk).
+pub struct Job<'a> {
+    pub spec: &'a CommandSpec,
+    pub out: Sender<Chunk>,
+    pub cancel: CancellationToken,
+    pub recorded: Recorded,
+}
+
 /// One command to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec {
@@ -162,24 +171,25 @@ impl Transport {
         out: Sender<Chunk>,
         cancel: CancellationToken,
     ) -> Result<Ending, TransportError> {
-        self.run_after(spec, out, cancel, Recorded::done()).await
+        let recorded = Recorded::done();
+        self.run_after(Job {
+            spec,
+            out,
+            cancel,
+            recorded,
+        })
+        .await
     }
 
     /// `run`, the command sent only once `recorded` resolves (the step's start on disk): the
     /// shell, or the remote session, is started meanwhile and waits for its script, so the
     /// disk and the connection work at the same time. If the record fails, nothing is sent:
     /// the shell reads an empty script, and this returns `NotRecorded`.
-    pub async fn run_after(
-        &self,
-        spec: &CommandSpec,
-        out: Sender<Chunk>,
-        cancel: CancellationToken,
-        recorded: Recorded,
-    ) -> Result<Ending, TransportError> {
+    pub async fn run_after(&self, job: Job<'_>) -> Result<Ending, TransportError> {
         match self {
-            Transport::Local(local) => local.run(spec, out, cancel, recorded).await,
-            Transport::Ssh(ssh) => ssh.run(spec, out, cancel, recorded).await,
-            Transport::Stub(stub) => stub.run(spec, out, cancel, recorded).await,
+            Transport::Local(local) => local.run(job).await,
+            Transport::Ssh(ssh) => ssh.run(job).await,
+            Transport::Stub(stub) => stub.run(job).await,
         }
     }
 

@@ -5,13 +5,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc::Sender;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::sync::CancellationToken;
 
-use crate::audit::Recorded;
-
-use super::{Chunk, CommandSpec, DRAIN, Ending, GRACE, Stopping, TransportError, emit, or_never};
+use super::{Chunk, DRAIN, Ending, GRACE, Job, Stopping, TransportError, emit, or_never};
 use crate::script::{READ_AND_RUN, script};
 
 /// This machine.
@@ -19,13 +15,13 @@ use crate::script::{READ_AND_RUN, script};
 pub struct Local;
 
 impl Local {
-    pub async fn run(
-        &self,
-        spec: &CommandSpec,
-        out: Sender<Chunk>,
-        cancel: CancellationToken,
-        recorded: Recorded,
-    ) -> Result<Ending, TransportError> {
+    pub async fn run(&self, job: Job<'_>) -> Result<Ending, TransportError> {
+        let Job {
+            spec,
+            out,
+            cancel,
+            recorded,
+        } = job;
         let text = script(&spec.env, &spec.command)?;
         // The script goes through a pipe, never argv: `ps` shows only the fixed wrapper.
         let mut child = tokio::process::Command::new("sh")
@@ -142,7 +138,11 @@ impl Drop for Group {
 
 #[cfg(test)]
 mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::CommandSpec;
     use super::*;
+    use crate::audit::Recorded;
 
     fn spec(command: &str) -> CommandSpec {
         CommandSpec {
@@ -165,7 +165,12 @@ mod tests {
         let (recorded, open) = Recorded::pending();
         let (tx, _rx) = tokio::sync::mpsc::channel(16);
         let spec = spec(&command);
-        let run = Local.run(&spec, tx, CancellationToken::new(), recorded);
+        let run = Local.run(Job {
+            spec: &spec,
+            out: tx,
+            cancel: CancellationToken::new(),
+            recorded,
+        });
         tokio::pin!(run);
         // The shell is up and waiting: nothing has run while the record is not on disk.
         assert!(
@@ -182,7 +187,15 @@ mod tests {
         let (recorded, open) = Recorded::pending();
         open(Err("disk gone".into()));
         let (tx, _rx) = tokio::sync::mpsc::channel(16);
-        match Local.run(&spec, tx, CancellationToken::new(), recorded).await {
+        match Local
+            .run(Job {
+                spec: &spec,
+                out: tx,
+                cancel: CancellationToken::new(),
+                recorded,
+            })
+            .await
+        {
             Err(TransportError::NotRecorded(why)) => assert_eq!(why, "disk gone"),
             other => panic!("{other:?}"),
         }
@@ -192,7 +205,14 @@ mod tests {
         let cancel = CancellationToken::new();
         cancel.cancel();
         assert!(matches!(
-            Local.run(&spec, tx, cancel, recorded).await,
+            Local
+                .run(Job {
+                    spec: &spec,
+                    out: tx,
+                    cancel,
+                    recorded
+                })
+                .await,
             Ok(Ending::Cancelled)
         ));
         // Its shell read an empty script and ended: give it the time a real run would.

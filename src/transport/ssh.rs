@@ -12,10 +12,9 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::Sender;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::sync::CancellationToken;
 
 use super::destination::Destination;
-use super::{Chunk, CommandSpec, DRAIN, Ending, GRACE, Stopping, TransportError, emit, or_never};
+use super::{Chunk, DRAIN, Ending, GRACE, Job, Stopping, TransportError, emit, or_never};
 use crate::script::{read_and_run, script, shell_quote};
 
 mod connect;
@@ -174,13 +173,13 @@ impl Ssh {
         master.shutdown().await;
     }
 
-    pub async fn run(
-        &self,
-        spec: &CommandSpec,
-        out: Sender<Chunk>,
-        cancel: CancellationToken,
-        recorded: crate::audit::Recorded,
-    ) -> Result<Ending, TransportError> {
+    pub async fn run(&self, job: Job<'_>) -> Result<Ending, TransportError> {
+        let Job {
+            spec,
+            out,
+            cancel,
+            recorded,
+        } = job;
         let text = script(&spec.env, &spec.command)?;
         let _permit = self
             .commands

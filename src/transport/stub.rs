@@ -8,12 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc::Sender;
-use tokio_util::sync::CancellationToken;
-
-use crate::audit::Recorded;
-
-use super::{Chunk, CommandSpec, Ending, TransportError, emit};
+use super::{Chunk, Ending, Job, TransportError, emit};
 
 /// What one attempt of a step's command did, as a test case says it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,13 +66,13 @@ impl Stub {
         }
     }
 
-    pub async fn run(
-        &self,
-        spec: &CommandSpec,
-        out: Sender<Chunk>,
-        cancel: CancellationToken,
-        recorded: Recorded,
-    ) -> Result<Ending, TransportError> {
+    pub async fn run(&self, job: Job<'_>) -> Result<Ending, TransportError> {
+        let Job {
+            spec,
+            out,
+            cancel,
+            recorded,
+        } = job;
         tokio::select! {
             on_disk = recorded.wait() => on_disk.map_err(TransportError::NotRecorded)?,
             () = cancel.cancelled() => return Ok(Ending::Cancelled),
@@ -103,7 +98,11 @@ impl Stub {
 
 #[cfg(test)]
 mod tests {
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::CommandSpec;
     use super::*;
+    use crate::audit::Recorded;
 
     #[test]
     fn each_attempt_gets_its_reply_and_the_last_one_repeats() {
@@ -141,7 +140,12 @@ mod tests {
         };
         let (tx, _rx) = tokio::sync::mpsc::channel(4);
         let ending = stub
-            .run(&spec, tx, CancellationToken::new(), Recorded::done())
+            .run(Job {
+                spec: &spec,
+                out: tx,
+                cancel: CancellationToken::new(),
+                recorded: Recorded::done(),
+            })
             .await
             .unwrap();
         assert_eq!(ending, Ending::TimedOut);

@@ -2,6 +2,9 @@
 //! checkpoints, and what a trail leaves on disk (its name only with its first line).
 
 use super::*;
+use std::fs::OpenOptions;
+
+use super::super::verify::Status;
 
 #[test]
 fn render_writes_members_in_the_documented_order() {

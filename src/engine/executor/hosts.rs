@@ -19,7 +19,7 @@ use super::{Executor, KEEP_BYTES};
 use crate::book::runbook::Step;
 use crate::error::Error;
 use crate::events::{Event, FleetFinished, OutputRecord, StepFinished, StepOutcome, Stream};
-use crate::transport::{Chunk, CommandSpec, Ending, Transport, TransportError};
+use crate::transport::{Chunk, CommandSpec, Ending, Job, Transport, TransportError};
 use crate::vars::Vars;
 
 /// How often a running command is said to be still running, in plain mode.
@@ -145,7 +145,12 @@ async fn run_one(
     recorded: crate::audit::Recorded,
 ) -> (usize, Result<Ending, TransportError>) {
     let (tx, mut rx) = mpsc::channel::<Chunk>(64);
-    let run = transport.run_after(spec, tx, cancel, recorded);
+    let run = transport.run_after(Job {
+        spec,
+        out: tx,
+        cancel,
+        recorded,
+    });
     tokio::pin!(run);
     loop {
         tokio::select! {
