@@ -33,6 +33,7 @@ mod shell;
 mod signals;
 mod stderr;
 mod transport;
+mod unattended;
 mod vars;
 mod watch;
 

@@ -25,7 +25,10 @@ mod command;
 mod hosts;
 mod judge;
 mod output;
+mod guarding;
+mod rails;
 mod shell;
+pub(crate) use rails::{Rails, ResolvedWatch};
 mod verdict;
 
 pub(crate) use verdict::deviated;
@@ -80,6 +83,8 @@ pub(crate) struct Executor {
     /// The steps presented so far (ids as recorded; a resumed run starts from those the trail
     /// shows started): *Go to* marks them.
     pub presented: std::collections::HashSet<String>,
+    /// What may stop or divert the walk from outside: a resolved alert, guards (design §20).
+    pub rails: Rails,
 }
 
 /// How a walk ended.
@@ -368,6 +373,11 @@ impl Executor {
                         self.stop_word(),
                         place.id(step)
                     )));
+                }
+                if prefix.is_empty()
+                    && let Some(end) = self.alert_resolved(step.id())?
+                {
+                    return Ok(end);
                 }
                 visits[index] += 1;
                 if visits[index] > MAX_VISITS {

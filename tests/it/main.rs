@@ -50,6 +50,7 @@ mod team;
 mod transport;
 mod trust;
 mod typeahead;
+mod unattended;
 mod unverified;
 mod validate;
 mod watch;

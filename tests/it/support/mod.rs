@@ -18,4 +18,5 @@ pub mod sshd;
 pub mod tmpfs;
 pub mod trail;
 pub mod wait;
+pub mod webhook;
 pub mod world;
