@@ -261,3 +261,74 @@ fn validate_locates_every_problem_of_the_policy() {
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("inventory.yaml:3:10: unattended.dedup"), "{}", out.stderr);
 }
+
+/// Alertmanager's configuration of docs/unattended.md: every notification to both hooks (each
+/// takes its own status), with the token; re-sent every second while the alert fires.
+fn alertmanager_yml(webhook: &Webhook, token: &str) -> String {
+    let config = |hook: &str| {
+        format!(
+            "      - url: {}\n        send_resolved: true\n        http_config:\n          authorization: {{type: Bearer, credentials: {token}}}\n",
+            webhook.url(hook)
+        )
+    };
+    format!(
+        "route:\n  receiver: runbook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1s\nreceivers:\n  - name: runbook\n    webhook_configs:\n{}{}",
+        config("runbook-alert"),
+        config("runbook-resolved")
+    )
+}
+
+fn start_alertmanager(dir: &Path, yaml: &str) -> crate::support::alertmanager::Alertmanager {
+    crate::support::alertmanager::Alertmanager::with_config(dir, yaml).unwrap_or_else(|| {
+        panic!(
+            "{} is not installed: apt-get install prometheus-alertmanager (scripts/test.sh does)",
+            crate::support::alertmanager::BINARY
+        )
+    })
+}
+
+#[test]
+fn alertmanager_through_webhook_starts_one_run_per_alert_and_a_post_without_the_token_nothing() {
+    let team = Team::new("  runbooks: [fix-api]\n  dedup: 1h\n");
+    let gate = team.path("gate");
+    let token = "t0ken-for-the-hook";
+    let env = team.env();
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let gate_arg = format!("gate={}", gate.display());
+    let hook = Webhook::start(team.dir.path(), &hooks("fix-api", token, &["--set", &gate_arg]), &env);
+
+    // No token, or a wrong one: the hook's rule refuses the POST, nothing starts.
+    let payload = std::fs::read_to_string(team.alert("a.json", "f00")).unwrap();
+    let (status, body) = hook.post("runbook-alert", &payload, None);
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = hook.post("runbook-alert", &payload, Some("wrong"));
+    assert_eq!(status, 401);
+
+    let am = start_alertmanager(team.dir.path(), &alertmanager_yml(&hook, token));
+    am.fire(&json!([{"labels": {"alertname": "ApiDown", "service": "api"}}]));
+    // The first notification starts the run, held at its step; Alertmanager re-sends the
+    // alert every second: each is refused, naming the unfinished run.
+    let refused = |what: &str| {
+        team.refusals()
+            .iter()
+            .any(|r| r["reason"].as_str().is_some_and(|x| x.contains(what)))
+    };
+    wait::until(Duration::from_secs(30), "a re-sent alert refused", || {
+        refused("already has the unfinished run")
+    });
+    let trails = team.trails();
+    assert_eq!(trails.len(), 1, "one run for the alert: {trails:?}");
+    let first = &crate::support::trail::events(&trails[0])[0];
+    assert_eq!(first["unattended"], true);
+    assert_eq!(first["alert"]["alertname"], "ApiDown");
+    // Finished, it is still the alert's run within `dedup`.
+    std::fs::write(&gate, "").unwrap();
+    wait::until(Duration::from_secs(30), "a re-sent alert refused after the seal", || refused("sealed"));
+    assert_eq!(team.trails().len(), 1);
+    let events = crate::support::trail::events(&team.trails()[0]);
+    assert_eq!(events.last().unwrap()["event"], "run finished");
+    assert_eq!(events.last().unwrap()["outcome"], "resolved");
+    // The hook's own log: a refused re-send says why (what an operator reads in journald).
+    let log = std::fs::read_to_string(team.dir.path().join("hook.log")).unwrap();
+    assert!(log.contains("refused: alert "), "{log}");
+}
