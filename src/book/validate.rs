@@ -5,6 +5,7 @@
 //! The list of rules with their messages is `docs/validation.md`.
 
 mod destructive;
+mod guards;
 pub(crate) mod sarif;
 mod secrets;
 mod steps;
@@ -45,6 +46,7 @@ pub fn validate(source: &Source, runbook: &Runbook, catalog: Option<&BTreeSet<St
     for (i, step) in runbook.cleanup.iter().enumerate() {
         checker.cleanup_step(step, Region::of(&checker.regions, i, true));
     }
+    checker.guards();
     checker.graph();
     let mut diagnostics = checker.diagnostics;
     diagnostics.sort_by_key(|d| (d.line, d.col));

@@ -246,6 +246,9 @@ impl Executor {
         let runbook = self.plan.main.runbook.clone();
         // Resumed in the cleanup: the walk's end is recorded already.
         let in_cleanup = matches!(start, Start::Resume(Continue::Cleanup { .. }));
+        if !in_cleanup {
+            self.start_guards(vars);
+        }
         let (walked, cleaned, cut) = match start {
             Start::Fresh(start_at) => (
                 self.walk(&runbook, vars, "", start_at.as_deref(), None).await,
@@ -259,6 +262,8 @@ impl Executor {
                 None,
             ),
         };
+        // The walk is over: the cleanup is not guarded.
+        self.stop_guards()?;
         let end = match walked {
             Ok(end) => end,
             Err(Error::Aborted) => End::aborted("aborted by the operator (Ctrl-C at a prompt)"),
@@ -374,10 +379,13 @@ impl Executor {
                         place.id(step)
                     )));
                 }
-                if prefix.is_empty()
-                    && let Some(end) = self.alert_resolved(step.id())?
-                {
-                    return Ok(end);
+                match self.boundary(runbook, prefix, step.id())? {
+                    rails::Boundary::Go => {}
+                    rails::Boundary::End(end) => return Ok(end),
+                    rails::Boundary::Divert(to) => {
+                        index = to;
+                        continue;
+                    }
                 }
                 visits[index] += 1;
                 if visits[index] > MAX_VISITS {
@@ -407,6 +415,16 @@ impl Executor {
                 };
                 // A hand-off asked at any of this step's prompts is a hand-off at this step.
                 let next = went.map_err(|e| e.handed_off_at(&place.id(step)))?;
+                if !matches!(next, Next::Stop(_)) {
+                    match self.after_step(runbook, prefix, &place.id(step))? {
+                        rails::Boundary::Go => {}
+                        rails::Boundary::End(end) => return Ok(end),
+                        rails::Boundary::Divert(to) => {
+                            index = to;
+                            continue;
+                        }
+                    }
+                }
                 let target = match next {
                     Next::Stop(end) => return Ok(end),
                     Next::Success => match &step.next {
