@@ -413,7 +413,7 @@ impl<'a> Checker<'a> {
                     let first = rb.steps[0].id();
                     self.error_at(&step.id, format!("step `{}` is unreachable", step.id()))
                         .help = Some(format!(
-                        "nothing leads to it: the run starts at `{first}` and follows `next` (or the next step in the list), `on_failure` and `choose`; link it or remove it"
+                        "nothing leads to it: the run starts at `{first}` and follows `next` (or the next step in the list), `on_failure`, `choose` and the guards' `goto`; link it or remove it"
                     ));
                 }
             }

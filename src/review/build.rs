@@ -151,6 +151,7 @@ impl Builder {
                 machine: None,
                 host_keys: IndexMap::new(),
                 hand_offs: Vec::new(),
+                guards: Vec::new(),
                 unreadable: 0,
             },
             since: 0,
@@ -392,7 +393,7 @@ impl Builder {
                 self.sealed_total = seal.duration_ms;
                 self.seal = Some((seal, c.signature.is_some()));
             }
-            _ => {}
+            other => self.r.guards.extend(super::model::GuardRow::of(other, at, ts)),
         }
     }
 

@@ -17,6 +17,7 @@ mod edit;
 mod fleet;
 mod fleet_fixture;
 mod golden;
+mod guards;
 mod handoff;
 mod history;
 mod interactive;

@@ -116,9 +116,7 @@ async fn poll(p: Poll, ssh: &SshOptions, tx: UnboundedSender<Event>, stop: Cance
             }
         }
     }
-    if let Some(t) = transport {
-        t.close().await;
-    }
+    drop_master(transport).await;
 }
 
 /// One check: `Err` says why it failed (its exit code, no answer in time, no connection).
@@ -145,8 +143,12 @@ async fn check(p: &Poll, ssh: &SshOptions, transport: &mut Option<Transport>) ->
         // The check's output is not kept (a health check's body is no record): only the last
         // line of stderr, to say why it failed.
         let mut last_err = String::new();
+        // A session that never opens (a master whose host went away) is no answer either.
+        let limit = tokio::time::sleep(p.every * 2 + crate::transport::GRACE + Duration::from_secs(2));
+        tokio::pin!(limit);
         let ending = loop {
             tokio::select! {
+                _ = &mut limit => break Ok(Ending::Lost("no answer from the host".into())),
                 Some(chunk) = rx.recv() => {
                     if let Chunk::Stderr(b) = chunk
                         && let Some(line) = String::from_utf8_lossy(&b).lines().rev().find(|l| !l.trim().is_empty())
@@ -173,17 +175,21 @@ async fn check(p: &Poll, ssh: &SshOptions, transport: &mut Option<Transport>) ->
         Ok(Ending::TimedOut) => Err(format!("no answer within {}", crate::duration::format(p.every))),
         Ok(Ending::Cancelled) => Err("stopped".into()),
         Ok(Ending::Lost(why)) => {
-            if let Some(t) = transport.take() {
-                t.close().await;
-            }
+            drop_master(transport.take()).await;
             Err(format!("connection lost: {why}"))
         }
         Err(e) => {
-            if let Some(t) = transport.take() {
-                t.close().await;
-            }
+            drop_master(transport.take()).await;
             Err(e.to_string())
         }
+    }
+}
+
+/// Closes a master that may be dead, without waiting on it for long: the next check connects
+/// anew.
+async fn drop_master(transport: Option<Transport>) {
+    if let Some(t) = transport {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t.close()).await;
     }
 }
 
