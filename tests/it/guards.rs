@@ -12,7 +12,7 @@ use crate::support::sshd::Sshd;
 use crate::support::wait;
 
 /// A deploy step that runs long (`sleep_for`, named for pgrep), a guard on `guard_role`
-/// checking `check`, and a rollback that leaves `$marker`.
+/// checking `check`, and a rollback.
 fn guarded(sleep_for: &str, guard_role: &str, check: &str) -> String {
     format!(
         "version: 1
@@ -21,7 +21,6 @@ title: Guarded deploy
 rto: 5m
 inputs:
   flag: {{description: while it exists the service is unhealthy, default: /nonexistent}}
-  marker: {{description: left by the rollback, default: /nonexistent}}
 targets:
   app: {{description: where the deploy runs}}
   mon: {{description: where health is checked from, default: local}}
@@ -30,6 +29,7 @@ guards:
 steps:
   - id: deploy
     title: Deploy
+    target: app
     run: echo deploying; {sleep_for}
     next: done
   - id: done
@@ -37,7 +37,8 @@ steps:
     end: resolved
   - id: rollback
     title: Roll back
-    run: echo rolled back > \"$marker\"
+    target: app
+    run: echo rolled back
     next: rolled-back
   - id: rolled-back
     title: Rolled back
@@ -63,6 +64,12 @@ impl Setup {
         self.dir.path().join(name)
     }
 
+    /// The flag the guard's check looks for: where the host's account can see it.
+    fn flag(&self) -> PathBuf {
+        let name = self.dir.path().file_name().unwrap().to_string_lossy().to_string();
+        PathBuf::from(format!("/tmp/rb-guard-flag{name}"))
+    }
+
     /// `runbook run guarded --unattended` with `app` on `sshd`, its host keys in `known_hosts`.
     fn run(&self, sshd: &Sshd, known_hosts: &Path) -> Run {
         runbook(["run", "guarded", "--unattended", "--target"])
@@ -72,9 +79,7 @@ impl Setup {
             .arg("--known-hosts")
             .arg(known_hosts)
             .arg("--set")
-            .arg(format!("flag={}", self.path("unhealthy").display()))
-            .arg("--set")
-            .arg(format!("marker={}", self.path("rolled-back").display()))
+            .arg(format!("flag={}", self.flag().display()))
             .env("RUNBOOK_PATH", self.path("catalog"))
             .env("RUNBOOK_AUDIT_DIR", self.path("audit"))
             .env("RUNBOOK_INVENTORY", self.path("inventory.yaml"))
@@ -110,7 +115,7 @@ fn a_guard_that_starts_failing_diverts_an_unattended_run_to_its_rollback() {
         // Healthy so far: the guard polled and said nothing.
         let events = crate::support::trail::last_run_events(&setup.path("audit"));
         assert!(of(&events, "guard failing").is_empty(), "{events:?}");
-        std::fs::write(setup.path("unhealthy"), "").unwrap();
+        std::fs::write(setup.flag(), "").unwrap();
         run.join().unwrap()
     });
     assert_eq!(out.code, Some(3), "the run ends at the rollback's end: {}", out.stderr);
@@ -141,7 +146,7 @@ fn a_guard_that_starts_failing_diverts_an_unattended_run_to_its_rollback() {
         .find(|e| e["step"] == "rollback")
         .expect("the rollback ran");
     assert_eq!(rollback["outcome"], "ok");
-    assert!(setup.path("rolled-back").exists());
+    let _ = std::fs::remove_file(setup.flag());
     // Nothing went on after the trip: `done` was never presented.
     assert!(
         !of(&events, "step presented").iter().any(|e| e["step"] == "done"),
@@ -188,7 +193,10 @@ fn a_guard_that_cannot_reach_its_host_counts_as_failing() {
         reason.contains("connection lost") || reason.contains("cannot connect"),
         "{reason}"
     );
-    assert!(setup.path("rolled-back").exists());
+    assert!(
+        of(&events, "step finished").iter().any(|e| e["step"] == "rollback" && e["outcome"] == "ok"),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -204,5 +212,5 @@ fn validate_checks_a_guards_goto_and_target() {
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(text.contains("guard `api-health` checks unknown target `ap`"), "{text}");
     assert!(text.contains("guard `api-health` goes to unknown step `rollbak`"), "{text}");
-    assert!(text.contains("bad.yaml:12:"), "located: {text}");
+    assert!(text.contains("bad.yaml:11:"), "located: {text}");
 }
