@@ -109,6 +109,11 @@ fn decide(ask: &Ask<'_>, fingerprints: &[String]) -> Result<bool, String> {
         ));
     };
     let rules = policy.rules(&file).map_err(|e| format!("the policy does not hold: {e}"))?;
+    if let Some(alert) = ask.alert
+        && alert.payload["status"] == "resolved"
+    {
+        return Err("the alert is resolved already (a resolved payload goes to `runbook resolved`)".into());
+    }
     if let Some(paused) = super::pause::current(ask.dir) {
         return Err(paused);
     }

@@ -299,10 +299,10 @@ fn alertmanager_through_webhook_starts_one_run_per_alert_and_a_post_without_the_
 
     // No token, or a wrong one: the hook's rule refuses the POST, nothing starts.
     let payload = std::fs::read_to_string(team.alert("a.json", "f00")).unwrap();
-    let (status, body) = hook.post("runbook-alert", &payload, None);
-    assert_eq!(status, 401, "{body}");
-    let (status, _) = hook.post("runbook-alert", &payload, Some("wrong"));
-    assert_eq!(status, 401);
+    for token in [None, Some("wrong")] {
+        let (_, body) = hook.post("runbook-alert", &payload, token);
+        assert!(body.contains("Hook rules were not satisfied"), "{body}");
+    }
 
     let am = start_alertmanager(team.dir.path(), &alertmanager_yml(&hook, token));
     am.fire(&json!([{"labels": {"alertname": "ApiDown", "service": "api"}}]));
@@ -331,4 +331,94 @@ fn alertmanager_through_webhook_starts_one_run_per_alert_and_a_post_without_the_
     // The hook's own log: a refused re-send says why (what an operator reads in journald).
     let log = std::fs::read_to_string(team.dir.path().join("hook.log")).unwrap();
     assert!(log.contains("refused: alert "), "{log}");
+}
+
+/// Three steps: `first` waits for the gate, `second` and `third` would run after it; the
+/// cleanup leaves a mark.
+const RESOLVABLE: &str = "version: 1\nid: fix-api\ntitle: Fix the API\nrto: 10m\ninputs:\n  gate: {description: a file the first step waits for, default: /nonexistent}\ntargets:\n  app: {default: local}\nsteps:\n  - id: first\n    title: First\n    run: 'while [ ! -e \"$gate\" ]; do sleep 0.05; done'\n  - id: second\n    title: Second\n    run: 'true'\n  - id: third\n    title: Third\n    run: 'true'\n  - id: done\n    title: Done\n    end: resolved\ncleanup:\n  - id: tidy\n    title: Tidy up\n    run: 'true'\n";
+
+#[test]
+fn a_resolved_alert_stops_the_run_at_the_next_step_boundary() {
+    let team = Team::new("  runbooks: [fix-api]\n  stop_when_resolved: true\n");
+    std::fs::write(team.path("catalog/fix-api.yaml"), RESOLVABLE).unwrap();
+    let gate = team.path("gate");
+    let token = "t0ken";
+    let env = team.env();
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let gate_arg = format!("gate={}", gate.display());
+    let hook = Webhook::start(team.dir.path(), &hooks("fix-api", token, &["--set", &gate_arg]), &env);
+    let am = start_alertmanager(team.dir.path(), &alertmanager_yml(&hook, token));
+    let labels = json!({"alertname": "ApiDown", "service": "api"});
+    let began = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    am.fire(&json!([{"labels": labels, "startsAt": began}]));
+    wait::until(Duration::from_secs(30), "the run's first step", || {
+        team.trails().first().is_some_and(|t| {
+            crate::support::trail::events(t)
+                .iter()
+                .any(|e| e["event"] == "step started" && e["step"] == "first")
+        })
+    });
+    // Alertmanager says it resolved: its notification goes to the resolved hook.
+    let ended = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
+    am.fire(&json!([{"labels": labels, "startsAt": began, "endsAt": ended}]));
+    wait::until_seen(Duration::from_secs(30), "the resolved mark", || {
+        let marked = std::fs::read_dir(team.audit().join("resolved")).is_ok_and(|mut d| d.next().is_some());
+        let logs = std::fs::read_to_string(team.dir.path().join("webhook.log")).unwrap_or_default()
+            + &std::fs::read_to_string(team.dir.path().join("hook.log")).unwrap_or_default();
+        (marked, logs)
+    });
+    // The step under way is not cut: it ends, and the run stops at the boundary after it.
+    std::fs::write(&gate, "").unwrap();
+    let trail = team.trails()[0].clone();
+    wait::until(Duration::from_secs(30), "the run sealed", || {
+        crate::support::trail::events(&trail).last().is_some_and(|e| e["event"] == "run finished")
+    });
+    let events = crate::support::trail::events(&trail);
+    let resolved: Vec<&Value> = events.iter().filter(|e| e["event"] == "alert resolved").collect();
+    assert_eq!(resolved.len(), 1, "{events:?}");
+    assert_eq!(resolved[0]["step"], "second", "{}", resolved[0]);
+    let started: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "step started")
+        .filter_map(|e| e["step"].as_str())
+        .collect();
+    assert_eq!(started, ["first", "tidy"], "the cleanup still runs: {events:?}");
+    let last = events.last().unwrap();
+    assert_eq!(last["outcome"], "resolved", "{last}");
+    // A resolved payload never starts a run, even posted to the alert hook.
+    assert_eq!(team.trails().len(), 1);
+    let review = runbook(["review"]).arg(&trail).expect_code(0);
+    assert!(review.stdout.contains("resolved: the run stopped at the step boundary"), "{}", review.stdout);
+}
+
+#[test]
+fn an_older_resolved_mark_does_not_stop_a_new_run() {
+    let team = Team::new("  runbooks: [fix-api]\n  stop_when_resolved: true\n");
+    std::fs::write(team.path("catalog/fix-api.yaml"), RESOLVABLE).unwrap();
+    let resolved = team.path("resolved.json");
+    std::fs::write(
+        &resolved,
+        json!({"version": "4", "status": "resolved", "alerts": [{"status": "resolved", "labels": {"alertname": "ApiDown"}, "fingerprint": "f1"}]}).to_string(),
+    )
+    .unwrap();
+    let mut cmd = runbook(["resolved", "--alert"]).arg(&resolved);
+    for (k, v) in team.env() {
+        cmd = cmd.env(k, v);
+    }
+    let out = cmd.expect_code(0);
+    assert!(out.stdout.contains("Marked resolved: f1"), "{}", out.stdout);
+    // The same fingerprint fires again later (Alertmanager keeps it across episodes).
+    let out = team.run("fix-api", &team.alert("a.json", "f1"), &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let events = crate::support::trail::events(&team.trails()[0]);
+    assert!(!events.iter().any(|e| e["event"] == "alert resolved"), "{events:?}");
+    // A firing payload is no resolution; a resolved one no run.
+    let mut cmd = runbook(["resolved", "--alert"]).arg(team.alert("b.json", "f2"));
+    for (k, v) in team.env() {
+        cmd = cmd.env(k, v);
+    }
+    cmd.expect_code(2);
+    let out = team.run("fix-api", &resolved, &[]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("the alert is resolved already"), "{}", out.stderr);
 }

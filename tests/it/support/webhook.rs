@@ -25,8 +25,16 @@ impl Drop for Webhook {
 /// `extra`: more arguments of `run`. The command's output goes to `$RUNBOOK_HOOK_LOG`.
 pub fn hooks(runbook: &str, token: &str, extra: &[&str]) -> String {
     let bin = env!("CARGO_BIN_EXE_runbook");
-    let rule = serde_json::json!({"match": {"type": "value", "value": format!("Bearer {token}"),
-        "parameter": {"source": "header", "name": "Authorization"}}});
+    // The token, and the payload's status: a resolved notification never starts a run. A
+    // mismatch is answered 200 (webhook's default): Alertmanager sends a resolved notification
+    // only to an integration that took the firing one.
+    let rule = |status: &str| {
+        serde_json::json!({"and": [
+            {"match": {"type": "value", "value": format!("Bearer {token}"),
+                "parameter": {"source": "header", "name": "Authorization"}}},
+            {"match": {"type": "value", "value": status, "parameter": {"source": "payload", "name": "status"}}}
+        ]})
+    };
     let mut run = vec!["run".to_string(), runbook.to_string(), "--unattended".to_string()];
     run.extend(extra.iter().map(|s| s.to_string()));
     let quoted: Vec<String> = run.iter().map(|a| format!("'{a}'")).collect();
@@ -42,8 +50,7 @@ pub fn hooks(runbook: &str, token: &str, extra: &[&str]) -> String {
                 {"source": "string", "name": script(&quoted.join(" "))}
             ],
             "pass-file-to-command": [{"source": "entire-payload", "envname": "ALERT_FILE"}],
-            "trigger-rule": rule,
-            "trigger-rule-mismatch-http-response-code": 401
+            "trigger-rule": rule("firing")
         },
         {
             "id": "runbook-resolved",
@@ -53,8 +60,7 @@ pub fn hooks(runbook: &str, token: &str, extra: &[&str]) -> String {
                 {"source": "string", "name": script("resolved")}
             ],
             "pass-file-to-command": [{"source": "entire-payload", "envname": "ALERT_FILE"}],
-            "trigger-rule": rule,
-            "trigger-rule-mismatch-http-response-code": 401
+            "trigger-rule": rule("resolved")
         }
     ])
     .to_string()
