@@ -63,30 +63,50 @@ impl Policy {
         let mut seen: Vec<&str> = Vec::new();
         for id in &self.runbooks {
             if id.value.trim().is_empty() {
-                found.push(Diagnostic::error(file, Pos::of(id), "unattended.runbooks: an empty runbook id"));
+                found.push(Diagnostic::error(
+                    file,
+                    Pos::of(id),
+                    "unattended.runbooks: an empty runbook id",
+                ));
             } else if seen.contains(&id.value.as_str()) {
                 found.push(
-                    Diagnostic::warning(file, Pos::of(id), format!("unattended.runbooks: `{}` is listed twice", id.value))
-                        .with_width(id.value.chars().count()),
+                    Diagnostic::warning(
+                        file,
+                        Pos::of(id),
+                        format!("unattended.runbooks: `{}` is listed twice", id.value),
+                    )
+                    .with_width(id.value.chars().count()),
                 );
             }
             seen.push(&id.value);
         }
         if self.runbooks.is_empty() {
             found.push(
-                Diagnostic::warning(file, Pos::new(1, 1), "unattended: no `runbooks:`: every unattended run is refused")
-                    .with_help("list the runbook ids an alert may start: `runbooks: [service-down]`"),
+                Diagnostic::warning(
+                    file,
+                    Pos::new(1, 1),
+                    "unattended: no `runbooks:`: every unattended run is refused",
+                )
+                .with_help("list the runbook ids an alert may start: `runbooks: [service-down]`"),
             );
         }
         if let Some(max) = &self.max_runs {
             if max.value.count.value == 0 {
                 found.push(
-                    Diagnostic::error(file, Pos::of(&max.value.count), "unattended.max_runs.count: 0 refuses every run")
-                        .with_help("write at least 1, or remove the runbook from `runbooks:`"),
+                    Diagnostic::error(
+                        file,
+                        Pos::of(&max.value.count),
+                        "unattended.max_runs.count: 0 refuses every run",
+                    )
+                    .with_help("write at least 1, or remove the runbook from `runbooks:`"),
                 );
             }
             if let Err(e) = duration(&max.value.per) {
-                found.push(Diagnostic::error(file, Pos::of(&max.value.per), format!("unattended.max_runs.per: {e}")));
+                found.push(Diagnostic::error(
+                    file,
+                    Pos::of(&max.value.per),
+                    format!("unattended.max_runs.per: {e}"),
+                ));
             }
         }
         if let Some(hosts) = self.max_hosts.as_ref().filter(|h| h.value == 0) {
@@ -98,7 +118,11 @@ impl Policy {
         if let Some(dedup) = &self.dedup
             && let Err(e) = duration(dedup)
         {
-            found.push(Diagnostic::error(file, Pos::of(dedup), format!("unattended.dedup: {e}")));
+            found.push(Diagnostic::error(
+                file,
+                Pos::of(dedup),
+                format!("unattended.dedup: {e}"),
+            ));
         }
         found
     }

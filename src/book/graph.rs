@@ -23,7 +23,11 @@ pub(crate) fn successors(runbook: &Runbook) -> Successors {
     }
     let index = |id: &str| ids.get(id).copied();
     // A guard can divert the walk from any step that is not an end (design §20).
-    let guarded: Vec<usize> = runbook.guards.iter().filter_map(|g| index(&g.goto.value)).collect();
+    let guarded: Vec<usize> = runbook
+        .guards
+        .iter()
+        .filter_map(|g| index(&g.goto.value))
+        .collect();
     runbook
         .steps
         .iter()

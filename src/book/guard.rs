@@ -26,7 +26,8 @@ pub struct Guard {
     #[schemars(with = "Option<String>")]
     pub target: Option<Located<String>>,
     /// The check: a shell command that exits 0 while all is well. A check that outlives `every`
-    /// is stopped and counts as failing, as does one that cannot run (a lost connection).
+    /// (at least 5 s) is stopped and counts as failing, as does one that cannot run (a lost
+    /// connection).
     #[schemars(with = "String")]
     pub run: Located<String>,
     /// How often it is polled; default 15s.
@@ -51,16 +52,21 @@ impl Guard {
     }
 
     pub(crate) fn failures(&self) -> u32 {
-        self.failures.as_ref().map_or(DEFAULT_FAILURES, |f| f.value.max(1))
+        self.failures
+            .as_ref()
+            .map_or(DEFAULT_FAILURES, |f| f.value.max(1))
     }
 
     /// The role its check runs on, as `Runbook::step_target` picks a step's.
     pub(crate) fn role<'a>(&'a self, runbook: &'a Runbook) -> &'a str {
         match &self.target {
             Some(t) => &t.value,
-            None if runbook.targets.len() == 1 => {
-                runbook.targets.keys().next().map(String::as_str).unwrap_or("local")
-            }
+            None if runbook.targets.len() == 1 => runbook
+                .targets
+                .keys()
+                .next()
+                .map(String::as_str)
+                .unwrap_or("local"),
             None => "local",
         }
     }

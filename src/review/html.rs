@@ -255,7 +255,10 @@ fn render_comparison(c: &Comparison) -> String {
         c.runs.len()
     );
     for note in c.notes() {
-        out.push_str(&format!("<p class=\"banner\">{}.</p>\n", esc(&capitalised(&note))));
+        out.push_str(&format!(
+            "<p class=\"banner\">{}.</p>\n",
+            esc(&capitalised(&note))
+        ));
     }
     for (label, summary) in c.trend_lines() {
         out.push_str(&format!(

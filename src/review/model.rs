@@ -187,7 +187,10 @@ impl GuardRow {
                     at,
                     change: "alert resolved",
                     guard: None,
-                    text: format!("alert {} resolved: the run stopped at the step boundary", a.fingerprint),
+                    text: format!(
+                        "alert {} resolved: the run stopped at the step boundary",
+                        a.fingerprint
+                    ),
                 });
             }
             _ => return None,

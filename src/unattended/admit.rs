@@ -47,7 +47,8 @@ const LOCK: &str = "unattended/lock";
 pub(crate) fn admit(ask: Ask<'_>) -> Result<Admission, Error> {
     crate::audit::prepare_audit_dir(ask.dir)?;
     let own = ask.dir.join("unattended");
-    std::fs::create_dir_all(&own).map_err(|e| Error::runtime(format!("cannot create {}: {e}", own.display())))?;
+    std::fs::create_dir_all(&own)
+        .map_err(|e| Error::runtime(format!("cannot create {}: {e}", own.display())))?;
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -108,7 +109,9 @@ fn decide(ask: &Ask<'_>, fingerprints: &[String]) -> Result<bool, String> {
             ask.runbook
         ));
     };
-    let rules = policy.rules(&file).map_err(|e| format!("the policy does not hold: {e}"))?;
+    let rules = policy
+        .rules(&file)
+        .map_err(|e| format!("the policy does not hold: {e}"))?;
     if let Some(alert) = ask.alert
         && alert.payload["status"] == "resolved"
     {
@@ -141,16 +144,18 @@ fn decide(ask: &Ask<'_>, fingerprints: &[String]) -> Result<bool, String> {
     for entry in ledger.iter().rev() {
         let shared: Vec<&String> = fingerprints
             .iter()
-            .filter(|f| entry["fingerprints"].as_array().is_some_and(|a| a.iter().any(|x| x.as_str() == Some(f))))
+            .filter(|f| {
+                entry["fingerprints"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(f)))
+            })
             .collect();
         let (Some(first), Some(run)) = (shared.first(), entry["run"].as_str()) else {
             continue;
         };
         match status(ask.dir, run, entry) {
             Status::Unfinished => {
-                return Err(format!(
-                    "alert {first} already has the unfinished run {run}"
-                ));
+                return Err(format!("alert {first} already has the unfinished run {run}"));
             }
             Status::Sealed(at) => {
                 if let Some(window) = rules.dedup
@@ -203,7 +208,11 @@ fn status(dir: &Path, run: &str, entry: &Value) -> Status {
     let trail = dir.join(format!("{run}.jsonl"));
     match std::fs::read_to_string(&trail) {
         Ok(text) => {
-            let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default();
             let last: Value = serde_json::from_str(last).unwrap_or_default();
             if last["event"] == "run finished" {
                 match ts(&last) {
@@ -290,10 +299,16 @@ fn refuse(ask: Ask<'_>, fingerprints: &[String], reason: &str) -> Error {
             ("fingerprints".to_string(), json!(fingerprints)),
             ("alert".to_string(), line["alert"].clone()),
         ]);
-        let summary = format!("unattended run of {} ({}) refused: {reason}", ask.title, ask.runbook);
+        let summary = format!(
+            "unattended run of {} ({}) refused: {reason}",
+            ask.title, ask.runbook
+        );
         crate::listen::notify::send_alone(setup, run, crate::listen::notify::Kind::RunRefused, summary, data);
     }
-    let mut message = format!("unattended run of `{}` refused: {reason}; nothing was run", ask.runbook);
+    let mut message = format!(
+        "unattended run of `{}` refused: {reason}; nothing was run",
+        ask.runbook
+    );
     if let Err(e) = recorded {
         message.push_str(&format!(" (and the refusal could not be recorded: {e})"));
     }

@@ -22,7 +22,9 @@ pub(crate) fn resolved(dir: &Path, alert: &crate::alert::Alert) -> Result<u8> {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|a| a["status"] == "resolved" || (a["status"].is_null() && alert.payload["status"] == "resolved"))
+            .filter(|a| {
+                a["status"] == "resolved" || (a["status"].is_null() && alert.payload["status"] == "resolved")
+            })
             .filter_map(|a| a["fingerprint"].as_str().map(str::to_string))
             .collect(),
         crate::alert::Kind::PagerDuty => {
@@ -41,7 +43,8 @@ pub(crate) fn resolved(dir: &Path, alert: &crate::alert::Alert) -> Result<u8> {
     }
     crate::audit::prepare_audit_dir(dir)?;
     let marks = dir.join(DIR);
-    std::fs::create_dir_all(&marks).map_err(|e| Error::runtime(format!("cannot create {}: {e}", marks.display())))?;
+    std::fs::create_dir_all(&marks)
+        .map_err(|e| Error::runtime(format!("cannot create {}: {e}", marks.display())))?;
     for f in &resolved {
         let path = mark(dir, f);
         // Written anew: its modification time is when the alert resolved.

@@ -289,7 +289,10 @@ impl Screen {
                 esc(&r.guard),
                 esc(&r.host),
                 r.failures,
-                r.reason.as_deref().map(|x| format!(": {}", esc(x))).unwrap_or_default()
+                r.reason
+                    .as_deref()
+                    .map(|x| format!(": {}", esc(x)))
+                    .unwrap_or_default()
             )),
             Record::GuardTripped(r) => out.push(format!(
                 "GUARD TRIPPED: {} failed {} times in a row on {}: divert to {}",
@@ -298,7 +301,9 @@ impl Screen {
                 esc(&r.host),
                 esc(&r.goto)
             )),
-            Record::GuardRecovered(r) => out.push(format!("guard {} recovered on {}", esc(&r.guard), esc(&r.host))),
+            Record::GuardRecovered(r) => {
+                out.push(format!("guard {} recovered on {}", esc(&r.guard), esc(&r.host)))
+            }
             Record::AlertResolved(r) => out.push(format!(
                 "ALERT RESOLVED: {}: the run stops at this step boundary",
                 esc(&r.fingerprint)

@@ -56,7 +56,11 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("catalog")).unwrap();
         std::fs::write(dir.path().join("catalog/guarded.yaml"), book).unwrap();
-        std::fs::write(dir.path().join("inventory.yaml"), "unattended:\n  runbooks: [guarded]\n").unwrap();
+        std::fs::write(
+            dir.path().join("inventory.yaml"),
+            "unattended:\n  runbooks: [guarded]\n",
+        )
+        .unwrap();
         Setup { dir }
     }
 
@@ -101,7 +105,11 @@ fn of(events: &[Value], name: &str) -> Vec<Value> {
 /// Waits until the deploy's command runs on the host.
 fn deploy_running(audit: &Path, sleep: &str) {
     crate::support::trail::wait_for_started(audit);
-    wait::until(Duration::from_secs(20), "the deploy's command on the host", || pgrep(sleep));
+    wait::until(
+        Duration::from_secs(20),
+        "the deploy's command on the host",
+        || pgrep(sleep),
+    );
 }
 
 #[test]
@@ -118,11 +126,18 @@ fn a_guard_that_starts_failing_diverts_an_unattended_run_to_its_rollback() {
         std::fs::write(setup.flag(), "").unwrap();
         run.join().unwrap()
     });
-    assert_eq!(out.code, Some(3), "the run ends at the rollback's end: {}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(3),
+        "the run ends at the rollback's end: {}",
+        out.stderr
+    );
     assert!(out.stderr.contains("GUARD TRIPPED:"), "{}", out.stderr);
     assert!(out.stderr.contains("divert to `rollback`"), "{}", out.stderr);
     // The deploy's command is gone from the host, stopped as by a timeout.
-    wait::until(Duration::from_secs(10), "the deploy's command gone", || !pgrep(&sleep));
+    wait::until(Duration::from_secs(10), "the deploy's command gone", || {
+        !pgrep(&sleep)
+    });
     let events = crate::support::trail::last_run_events(&setup.path("audit"));
     let failing = of(&events, "guard failing");
     let tripped = of(&events, "guard tripped");
@@ -138,7 +153,10 @@ fn a_guard_that_starts_failing_diverts_an_unattended_run_to_its_rollback() {
         .expect("the deploy is recorded as finished");
     assert_eq!(deploy["outcome"], "timeout", "{deploy}");
     assert!(
-        deploy["reason"].as_str().unwrap().contains("guard `api-health` tripped"),
+        deploy["reason"]
+            .as_str()
+            .unwrap()
+            .contains("guard `api-health` tripped"),
         "{deploy}"
     );
     let rollback = of(&events, "step finished")
@@ -153,10 +171,20 @@ fn a_guard_that_starts_failing_diverts_an_unattended_run_to_its_rollback() {
         "{events:?}"
     );
     // The review's timeline shows the guard's changes.
-    let file = crate::support::trail::audit_files(&setup.path("audit")).pop().unwrap();
+    let file = crate::support::trail::audit_files(&setup.path("audit"))
+        .pop()
+        .unwrap();
     let review = runbook(["review"]).arg(&file).expect_code(0);
-    assert!(review.stdout.contains("guard api-health failing"), "{}", review.stdout);
-    assert!(review.stdout.contains("guard api-health tripped"), "{}", review.stdout);
+    assert!(
+        review.stdout.contains("guard api-health failing"),
+        "{}",
+        review.stdout
+    );
+    assert!(
+        review.stdout.contains("guard api-health tripped"),
+        "{}",
+        review.stdout
+    );
     runbook(["audit", "verify"]).arg(&file).expect_code(0);
 }
 
@@ -173,7 +201,8 @@ fn a_guard_that_cannot_reach_its_host_counts_as_failing() {
     both.push_str(&key);
     std::fs::write(&authorized, both).unwrap();
     let known = setup.path("known_hosts");
-    let hosts = std::fs::read_to_string(&app.known_hosts).unwrap() + &std::fs::read_to_string(&mon.known_hosts).unwrap();
+    let hosts = std::fs::read_to_string(&app.known_hosts).unwrap()
+        + &std::fs::read_to_string(&mon.known_hosts).unwrap();
     std::fs::write(&known, hosts).unwrap();
     let mon_dest = format!("mon={}", mon.dest());
     let out = std::thread::scope(|scope| {
@@ -184,7 +213,9 @@ fn a_guard_that_cannot_reach_its_host_counts_as_failing() {
         run.join().unwrap()
     });
     assert_eq!(out.code, Some(3), "{}", out.stderr);
-    wait::until(Duration::from_secs(10), "the deploy's command gone", || !pgrep(&sleep));
+    wait::until(Duration::from_secs(10), "the deploy's command gone", || {
+        !pgrep(&sleep)
+    });
     let events = crate::support::trail::last_run_events(&setup.path("audit"));
     let tripped = of(&events, "guard tripped");
     assert_eq!(tripped.len(), 1, "{events:?}");
@@ -194,7 +225,9 @@ fn a_guard_that_cannot_reach_its_host_counts_as_failing() {
         "{reason}"
     );
     assert!(
-        of(&events, "step finished").iter().any(|e| e["step"] == "rollback" && e["outcome"] == "ok"),
+        of(&events, "step finished")
+            .iter()
+            .any(|e| e["step"] == "rollback" && e["outcome"] == "ok"),
         "{events:?}"
     );
 }
@@ -210,7 +243,13 @@ fn validate_checks_a_guards_goto_and_target() {
     let out = runbook(["validate"]).arg(&file).output();
     assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
     let text = format!("{}{}", out.stdout, out.stderr);
-    assert!(text.contains("guard `api-health` checks unknown target `ap`"), "{text}");
-    assert!(text.contains("guard `api-health` goes to unknown step `rollbak`"), "{text}");
+    assert!(
+        text.contains("guard `api-health` checks unknown target `ap`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("guard `api-health` goes to unknown step `rollbak`"),
+        "{text}"
+    );
     assert!(text.contains("bad.yaml:11:"), "located: {text}");
 }

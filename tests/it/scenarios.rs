@@ -555,7 +555,10 @@ fn scenarios_tables(dir: &std::path::Path) -> String {
 fn service_down_health_guard_diverts_to_the_rollback() {
     let shipped = std::fs::read_to_string(root().join("runbooks/service-down.yaml")).unwrap();
     let guard = "guards:\n  - {id: api-health, target: app, run: 'curl -sS -f --max-time 5 \"$api_url/health\"', every: 30s, failures: 4, goto: rollback}\n";
-    assert!(shipped.contains(guard), "the shipped guard changed: update this test");
+    assert!(
+        shipped.contains(guard),
+        "the shipped guard changed: update this test"
+    );
     let catalog = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(root().join("runbooks")).unwrap() {
         let path = entry.unwrap().path();
@@ -580,7 +583,10 @@ fn service_down_health_guard_diverts_to_the_rollback() {
     let out = sb
         .runbook_in(catalog.path(), "run", "service-down", &[], SERVICE_DOWN)
         .expect_code(0);
-    assert!(started.elapsed() < Duration::from_secs(25), "the trip stopped the held step");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the trip stopped the held step"
+    );
     ended(&out, "resolved");
     assert!(out.stderr.contains("GUARD TRIPPED:"), "{}", out.stderr);
     assert!(out.stderr.contains("divert to `rollback`"), "{}", out.stderr);

@@ -33,7 +33,11 @@ impl Team {
         for id in ["fix-api", "other"] {
             std::fs::write(dir.path().join(format!("catalog/{id}.yaml")), held(id)).unwrap();
         }
-        std::fs::write(dir.path().join("inventory.yaml"), format!("unattended:\n{policy}")).unwrap();
+        std::fs::write(
+            dir.path().join("inventory.yaml"),
+            format!("unattended:\n{policy}"),
+        )
+        .unwrap();
         Team { dir }
     }
 
@@ -68,11 +72,15 @@ impl Team {
     /// `runbook run ID --unattended --alert ALERT` with `args`; the gate already open, so a
     /// run that starts ends at once.
     fn run(&self, id: &str, alert: &Path, args: &[&str]) -> crate::support::cmd::Outcome {
-        let mut cmd = runbook(["run", id, "--unattended", "--alert"]).arg(alert).args(args);
+        let mut cmd = runbook(["run", id, "--unattended", "--alert"])
+            .arg(alert)
+            .args(args);
         for (k, v) in self.env() {
             cmd = cmd.env(k, v);
         }
-        cmd.arg("--set").arg(format!("gate={}", self.dir.path().display())).output()
+        cmd.arg("--set")
+            .arg(format!("gate={}", self.dir.path().display()))
+            .output()
     }
 
     fn refusals(&self) -> Vec<Value> {
@@ -103,20 +111,33 @@ fn a_runbook_outside_the_policy_is_refused_recorded_and_notified() {
     let out = team.run("other", &alert, &["--notify", &receiver.url("/n")]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
-        out.stderr.contains("unattended run of `other` refused: `other` is not in the policy's `runbooks:`"),
+        out.stderr
+            .contains("unattended run of `other` refused: `other` is not in the policy's `runbooks:`"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("fix-api"), "the allowed ones are named: {}", out.stderr);
+    assert!(
+        out.stderr.contains("fix-api"),
+        "the allowed ones are named: {}",
+        out.stderr
+    );
     assert!(team.trails().is_empty(), "nothing ran");
     let refusals = team.refusals();
     assert_eq!(refusals.len(), 1);
     assert_eq!(refusals[0]["runbook"], "other");
     assert_eq!(refusals[0]["fingerprints"], json!(["aaa111"]));
-    let got = receiver.wait_for(Duration::from_secs(10), "the refusal's notification", |r| !r.is_empty());
+    let got = receiver.wait_for(Duration::from_secs(10), "the refusal's notification", |r| {
+        !r.is_empty()
+    });
     let ce = got[0].json();
     assert_eq!(ce["type"], "runbook.run.refused", "{ce}");
-    assert!(ce["data"]["reason"].as_str().unwrap().contains("not in the policy"), "{ce}");
+    assert!(
+        ce["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not in the policy"),
+        "{ce}"
+    );
     // The allowed one runs; the very same command without --unattended is never refused.
     let out = team.run("fix-api", &alert, &[]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -124,8 +145,16 @@ fn a_runbook_outside_the_policy_is_refused_recorded_and_notified() {
     for (k, v) in team.env() {
         cmd = cmd.env(k, v);
     }
-    let out = cmd.arg("--set").arg(format!("gate={}", team.dir.path().display())).output();
-    assert_eq!(out.code, Some(0), "an interactive-mode run is not the policy's: {}", out.stderr);
+    let out = cmd
+        .arg("--set")
+        .arg(format!("gate={}", team.dir.path().display()))
+        .output();
+    assert_eq!(
+        out.code,
+        Some(0),
+        "an interactive-mode run is not the policy's: {}",
+        out.stderr
+    );
     assert_eq!(team.refusals().len(), 1);
 }
 
@@ -138,25 +167,46 @@ fn no_policy_refuses_and_a_dead_receiver_does_not_delay_the_refusal() {
     // A receiver that reads and never answers: the refusal waits --notify-timeout, no more.
     let receiver = Receiver::start(Answer::Never);
     let started = Instant::now();
-    let out = runbook(["run", "fix-api", "--unattended", "--notify-timeout", "1s", "--notify"])
-        .arg(receiver.url("/n"))
-        .env("RUNBOOK_PATH", dir.path().join("catalog"))
-        .env("RUNBOOK_AUDIT_DIR", dir.path().join("audit"))
-        .env("RUNBOOK_INVENTORY", dir.path().join("inventory.yaml"))
-        .output();
+    let out = runbook([
+        "run",
+        "fix-api",
+        "--unattended",
+        "--notify-timeout",
+        "1s",
+        "--notify",
+    ])
+    .arg(receiver.url("/n"))
+    .env("RUNBOOK_PATH", dir.path().join("catalog"))
+    .env("RUNBOOK_AUDIT_DIR", dir.path().join("audit"))
+    .env("RUNBOOK_INVENTORY", dir.path().join("inventory.yaml"))
+    .output();
     let took = started.elapsed();
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("has no `unattended:` policy"), "{}", out.stderr);
-    assert!(took < Duration::from_secs(4), "the refusal took {took:?} with --notify-timeout 1s");
+    assert!(
+        out.stderr.contains("has no `unattended:` policy"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "the refusal took {took:?} with --notify-timeout 1s"
+    );
     assert_eq!(lines(&dir.path().join("audit/refusals.jsonl")).len(), 1);
     // A receiver nobody listens on: no wait at all beyond the timeout either.
     let started = Instant::now();
-    let out = runbook(["run", "fix-api", "--unattended", "--notify-timeout", "1s", "--notify"])
-        .arg(format!("http://127.0.0.1:{}/n", closed_port()))
-        .env("RUNBOOK_PATH", dir.path().join("catalog"))
-        .env("RUNBOOK_AUDIT_DIR", dir.path().join("audit"))
-        .env("RUNBOOK_INVENTORY", dir.path().join("inventory.yaml"))
-        .output();
+    let out = runbook([
+        "run",
+        "fix-api",
+        "--unattended",
+        "--notify-timeout",
+        "1s",
+        "--notify",
+    ])
+    .arg(format!("http://127.0.0.1:{}/n", closed_port()))
+    .env("RUNBOOK_PATH", dir.path().join("catalog"))
+    .env("RUNBOOK_AUDIT_DIR", dir.path().join("audit"))
+    .env("RUNBOOK_INVENTORY", dir.path().join("inventory.yaml"))
+    .output();
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(started.elapsed() < Duration::from_secs(4));
 }
@@ -165,13 +215,18 @@ fn no_policy_refuses_and_a_dead_receiver_does_not_delay_the_refusal() {
 fn max_runs_refuses_the_run_over_the_count_and_max_hosts_a_larger_fleet() {
     let team = Team::new("  runbooks: [fix-api]\n  max_runs: {count: 3, per: 1h}\n  max_hosts: 1\n");
     for n in 0..3 {
-        let out = team.run("fix-api", &team.alert(&format!("a{n}.json"), &format!("f{n}")), &[]);
+        let out = team.run(
+            "fix-api",
+            &team.alert(&format!("a{n}.json"), &format!("f{n}")),
+            &[],
+        );
         assert_eq!(out.code, Some(0), "run {n}: {}", out.stderr);
     }
     let out = team.run("fix-api", &team.alert("a3.json", "f3"), &[]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
-        out.stderr.contains("ran unattended 3 times within 1h (`max_runs: {count: 3, per: 1h}`)"),
+        out.stderr
+            .contains("ran unattended 3 times within 1h (`max_runs: {count: 3, per: 1h}`)"),
         "{}",
         out.stderr
     );
@@ -182,10 +237,15 @@ fn max_runs_refuses_the_run_over_the_count_and_max_hosts_a_larger_fleet() {
 
     let team = Team::new("  runbooks: [fix-api]\n  max_hosts: 1\n");
     // Refused before anything connects: these two hosts need not exist.
-    let out = team.run("fix-api", &team.alert("a.json", "f"), &["--target", "app=web-1.invalid,web-2.invalid"]);
+    let out = team.run(
+        "fix-api",
+        &team.alert("a.json", "f"),
+        &["--target", "app=web-1.invalid,web-2.invalid"],
+    );
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
-        out.stderr.contains("bound to 2 hosts, over the policy's `max_hosts: 1`"),
+        out.stderr
+            .contains("bound to 2 hosts, over the policy's `max_hosts: 1`"),
         "{}",
         out.stderr
     );
@@ -203,7 +263,11 @@ fn pause_refuses_until_unpause_and_expires_on_its_own() {
         cmd.env("RUNBOOK_OPERATOR", "alice").expect_code(0)
     };
     let out = pause(&["--reason", "database migration"]);
-    assert!(out.stdout.contains("paused until `runbook unpause`"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("paused until `runbook unpause`"),
+        "{}",
+        out.stdout
+    );
     let out = team.run("fix-api", &team.alert("a.json", "f1"), &[]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
@@ -259,7 +323,11 @@ fn validate_locates_every_problem_of_the_policy() {
     let team = Team::new("  runbooks: [fix-api]\n  dedup: soon\n");
     let out = team.run("fix-api", &team.alert("a.json", "f"), &[]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("inventory.yaml:3:10: unattended.dedup"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("inventory.yaml:3:10: unattended.dedup"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// Alertmanager's configuration of docs/unattended.md: every notification to both hooks (each
@@ -295,7 +363,11 @@ fn alertmanager_through_webhook_starts_one_run_per_alert_and_a_post_without_the_
     let env = team.env();
     let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let gate_arg = format!("gate={}", gate.display());
-    let hook = Webhook::start(team.dir.path(), &hooks("fix-api", token, &["--set", &gate_arg]), &env);
+    let hook = Webhook::start(
+        team.dir.path(),
+        &hooks("fix-api", token, &["--set", &gate_arg]),
+        &env,
+    );
 
     // No token, or a wrong one: the hook's rule refuses the POST, nothing starts.
     let payload = std::fs::read_to_string(team.alert("a.json", "f00")).unwrap();
@@ -323,7 +395,11 @@ fn alertmanager_through_webhook_starts_one_run_per_alert_and_a_post_without_the_
     assert_eq!(first["alert"]["alertname"], "ApiDown");
     // Finished, it is still the alert's run within `dedup`.
     std::fs::write(&gate, "").unwrap();
-    wait::until(Duration::from_secs(30), "a re-sent alert refused after the seal", || refused("sealed"));
+    wait::until(
+        Duration::from_secs(30),
+        "a re-sent alert refused after the seal",
+        || refused("sealed"),
+    );
     assert_eq!(team.trails().len(), 1);
     let events = crate::support::trail::events(&team.trails()[0]);
     assert_eq!(events.last().unwrap()["event"], "run finished");
@@ -346,7 +422,11 @@ fn a_resolved_alert_stops_the_run_at_the_next_step_boundary() {
     let env = team.env();
     let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
     let gate_arg = format!("gate={}", gate.display());
-    let hook = Webhook::start(team.dir.path(), &hooks("fix-api", token, &["--set", &gate_arg]), &env);
+    let hook = Webhook::start(
+        team.dir.path(),
+        &hooks("fix-api", token, &["--set", &gate_arg]),
+        &env,
+    );
     let am = start_alertmanager(team.dir.path(), &alertmanager_yml(&hook, token));
     let labels = json!({"alertname": "ApiDown", "service": "api"});
     let began = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
@@ -371,7 +451,9 @@ fn a_resolved_alert_stops_the_run_at_the_next_step_boundary() {
     std::fs::write(&gate, "").unwrap();
     let trail = team.trails()[0].clone();
     wait::until(Duration::from_secs(30), "the run sealed", || {
-        crate::support::trail::events(&trail).last().is_some_and(|e| e["event"] == "run finished")
+        crate::support::trail::events(&trail)
+            .last()
+            .is_some_and(|e| e["event"] == "run finished")
     });
     let events = crate::support::trail::events(&trail);
     let resolved: Vec<&Value> = events.iter().filter(|e| e["event"] == "alert resolved").collect();
@@ -388,7 +470,13 @@ fn a_resolved_alert_stops_the_run_at_the_next_step_boundary() {
     // A resolved payload never starts a run, even posted to the alert hook.
     assert_eq!(team.trails().len(), 1);
     let review = runbook(["review"]).arg(&trail).expect_code(0);
-    assert!(review.stdout.contains("resolved: the run stopped at the step boundary"), "{}", review.stdout);
+    assert!(
+        review
+            .stdout
+            .contains("resolved: the run stopped at the step boundary"),
+        "{}",
+        review.stdout
+    );
 }
 
 #[test]
@@ -411,7 +499,10 @@ fn an_older_resolved_mark_does_not_stop_a_new_run() {
     let out = team.run("fix-api", &team.alert("a.json", "f1"), &[]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let events = crate::support::trail::events(&team.trails()[0]);
-    assert!(!events.iter().any(|e| e["event"] == "alert resolved"), "{events:?}");
+    assert!(
+        !events.iter().any(|e| e["event"] == "alert resolved"),
+        "{events:?}"
+    );
     // A firing payload is no resolution; a resolved one no run.
     let mut cmd = runbook(["resolved", "--alert"]).arg(team.alert("b.json", "f2"));
     for (k, v) in team.env() {
@@ -420,5 +511,9 @@ fn an_older_resolved_mark_does_not_stop_a_new_run() {
     cmd.expect_code(2);
     let out = team.run("fix-api", &resolved, &[]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("the alert is resolved already"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the alert is resolved already"),
+        "{}",
+        out.stderr
+    );
 }

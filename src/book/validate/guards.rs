@@ -13,8 +13,8 @@ impl Checker<'_> {
         for guard in &rb.guards {
             let id = guard.id.value.clone();
             if !seen.insert(id.clone()) {
-                self.error_at(&guard.id, format!("guard `{id}` is declared twice")).help =
-                    Some("give each guard its own id: the trail names it".into());
+                self.error_at(&guard.id, format!("guard `{id}` is declared twice"))
+                    .help = Some("give each guard its own id: the trail names it".into());
             }
             if let Some(target) = &guard.target {
                 let name = target.value.as_str();
@@ -27,25 +27,34 @@ impl Checker<'_> {
                 }
             }
             if guard.run.value.trim().is_empty() {
-                self.error_at(&guard.run, format!("guard `{id}` has an empty `run`")).help =
-                    Some("the check: a command that exits 0 while all is well".into());
+                self.error_at(&guard.run, format!("guard `{id}` has an empty `run`"))
+                    .help = Some("the check: a command that exits 0 while all is well".into());
             }
             if let Some(every) = &guard.every
                 && let Some(d) = self.duration(every, "`every`")
                 && d.is_zero()
             {
-                self.error_at(&every.0, format!("guard `{id}`: `every` is zero")).help =
-                    Some("how often it is checked, like `15s`".into());
+                self.error_at(&every.0, format!("guard `{id}`: `every` is zero"))
+                    .help = Some("how often it is checked, like `15s`".into());
             }
             if let Some(failures) = guard.failures.as_ref().filter(|f| f.value == 0) {
-                self.error(Pos::of(failures), format!("guard `{id}`: `failures: 0` would trip before any check"))
-                    .help = Some("how many failures in a row trip it, like `3`".into());
+                self.error(
+                    Pos::of(failures),
+                    format!("guard `{id}`: `failures: 0` would trip before any check"),
+                )
+                .help = Some("how many failures in a row trip it, like `3`".into());
             }
             if self.cleanup_ids.contains(guard.goto.value.as_str()) {
-                self.error_at(&guard.goto, format!("guard `{id}` goes to the cleanup step `{}`", guard.goto.value))
-                    .help = Some("a trip diverts the walk: go to a step of `steps` (its rollback)".into());
+                self.error_at(
+                    &guard.goto,
+                    format!("guard `{id}` goes to the cleanup step `{}`", guard.goto.value),
+                )
+                .help = Some("a trip diverts the walk: go to a step of `steps` (its rollback)".into());
             } else {
-                self.step_ref(&guard.goto, format!("guard `{id}` goes to unknown step `{}`", guard.goto.value));
+                self.step_ref(
+                    &guard.goto,
+                    format!("guard `{id}` goes to unknown step `{}`", guard.goto.value),
+                );
             }
         }
     }

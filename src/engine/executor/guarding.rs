@@ -59,7 +59,9 @@ impl Guards {
                     return;
                 };
                 runtime.block_on(futures::future::join_all(
-                    polls.into_iter().map(|p| poll(p, &ssh, tx.clone(), stopped.clone())),
+                    polls
+                        .into_iter()
+                        .map(|p| poll(p, &ssh, tx.clone(), stopped.clone())),
                 ));
             })
             .ok();
@@ -125,7 +127,9 @@ async fn check(p: &Poll, ssh: &SshOptions, transport: &mut Option<Transport>) ->
         *transport = Some(match &p.binding {
             Binding::Local => Transport::local(),
             Binding::Ssh { dest, .. } => {
-                match tokio::time::timeout(p.every.max(ssh.connect_timeout), Transport::connect(dest, ssh)).await {
+                match tokio::time::timeout(p.every.max(ssh.connect_timeout), Transport::connect(dest, ssh))
+                    .await
+                {
                     Ok(Ok(t)) => t,
                     Ok(Err(e)) => return Err(format!("cannot connect: {}", e.reason)),
                     Err(_) => return Err("cannot connect: no answer in time".into()),
@@ -144,7 +148,7 @@ async fn check(p: &Poll, ssh: &SshOptions, transport: &mut Option<Transport>) ->
         // line of stderr, to say why it failed.
         let mut last_err = String::new();
         // A session that never opens (a master whose host went away) is no answer either.
-        let limit = tokio::time::sleep(p.every * 2 + crate::transport::GRACE + Duration::from_secs(2));
+        let limit = tokio::time::sleep(check_limit(p.every) * 2 + crate::transport::GRACE);
         tokio::pin!(limit);
         let ending = loop {
             tokio::select! {
@@ -165,14 +169,20 @@ async fn check(p: &Poll, ssh: &SshOptions, transport: &mut Option<Transport>) ->
         if last_err.is_empty() {
             what
         } else {
-            format!("{what}: {}", crate::secrets::escape::value(&p.masker.mask_str(&last_err)))
+            format!(
+                "{what}: {}",
+                crate::secrets::escape::value(&p.masker.mask_str(&last_err))
+            )
         }
     };
     match ending {
         Ok(Ending::Exited(0)) => Ok(()),
         Ok(Ending::Exited(code)) => Err(why(format!("exit {code}"))),
         Ok(Ending::Signaled(sig)) => Err(format!("killed by signal {sig}")),
-        Ok(Ending::TimedOut) => Err(format!("no answer within {}", crate::duration::format(p.every))),
+        Ok(Ending::TimedOut) => Err(format!(
+            "no answer within {}",
+            crate::duration::format(check_limit(p.every))
+        )),
         Ok(Ending::Cancelled) => Err("stopped".into()),
         Ok(Ending::Lost(why)) => {
             drop_master(transport.take()).await;
@@ -183,6 +193,12 @@ async fn check(p: &Poll, ssh: &SshOptions, transport: &mut Option<Transport>) ->
             Err(e.to_string())
         }
     }
+}
+
+/// How long one check may take: its period, but never less than 5 s (a busy host or network
+/// is not yet an unhealthy service).
+fn check_limit(every: Duration) -> Duration {
+    every.max(Duration::from_secs(5))
 }
 
 /// Closes a master that may be dead, without waiting on it for long: the next check connects
@@ -217,7 +233,7 @@ impl Executor {
                     spec: CommandSpec {
                         command: g.run.value.clone(),
                         env,
-                        timeout: Some(g.every()),
+                        timeout: Some(check_limit(g.every())),
                     },
                     every: g.every(),
                     failures: g.failures(),
@@ -253,7 +269,13 @@ impl Executor {
                 return Ok(tripped);
             };
             self.take_guard_event(event.clone())?;
-            tripped |= matches!(event, Event::Guard { change: GuardChange::Tripped, .. });
+            tripped |= matches!(
+                event,
+                Event::Guard {
+                    change: GuardChange::Tripped,
+                    ..
+                }
+            );
         }
     }
 
@@ -329,7 +351,15 @@ impl Executor {
         let question = format!("guard `{}` tripped", trip.guard);
         let choice = self.operator.choose(next, &labels, Some(0), true)?;
         let divert = choice == Some(0);
-        self.answered(next, question, if divert { labels[0].0.clone() } else { labels[1].0.clone() })?;
+        self.answered(
+            next,
+            question,
+            if divert {
+                labels[0].0.clone()
+            } else {
+                labels[1].0.clone()
+            },
+        )?;
         Ok(divert.then_some(trip.goto))
     }
 
@@ -358,7 +388,11 @@ impl Executor {
     }
 
     /// The index of `goto` in the main runbook (validated: it exists).
-    pub(super) fn divert_to(&mut self, runbook: &crate::book::runbook::Runbook, goto: &str) -> Result<usize, Error> {
+    pub(super) fn divert_to(
+        &mut self,
+        runbook: &crate::book::runbook::Runbook,
+        goto: &str,
+    ) -> Result<usize, Error> {
         runbook
             .step_index(goto)
             .ok_or_else(|| Error::runtime(format!("a guard goes to `{goto}`, no step of `{}`", runbook.id())))

@@ -454,8 +454,13 @@ impl Executor {
         } else {
             self.stop_word()
         };
-        let (outcome, exit, reason) =
-            self.guard_stopped(super::judge::judge(step, &ending, &run.stdout, &run.stderr, stop_word));
+        let (outcome, exit, reason) = self.guard_stopped(super::judge::judge(
+            step,
+            &ending,
+            &run.stdout,
+            &run.stderr,
+            stop_word,
+        ));
         let capture = step
             .capture
             .as_ref()

@@ -72,7 +72,9 @@ impl Executor {
             return Ok(Boundary::Go);
         }
         if !prefix.is_empty() {
-            return Ok(Boundary::End(End::failed(format!("a guard tripped during `{id}`"))));
+            return Ok(Boundary::End(End::failed(format!(
+                "a guard tripped during `{id}`"
+            ))));
         }
         match self.divert_unattended() {
             Some(goto) => Ok(Boundary::Divert(self.divert_to(runbook, &goto)?)),

@@ -21,7 +21,12 @@ impl Ui {
         let line = match change {
             GuardChange::Failing => format!(
                 "    {}",
-                style(format!("guard `{}` failing on {} ({failures} in a row){why}", esc(guard), esc(host))).yellow()
+                style(format!(
+                    "guard `{}` failing on {} ({failures} in a row){why}",
+                    esc(guard),
+                    esc(host)
+                ))
+                .yellow()
             ),
             GuardChange::Tripped => format!(
                 "{} {}",

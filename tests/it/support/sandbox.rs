@@ -117,7 +117,14 @@ impl Sandbox {
     }
 
     /// `runbook` with the catalog `dir` (a changed copy of the shipped one).
-    pub fn runbook_in(&self, dir: &Path, command: &str, id: &str, sets: &[(&str, &str)], answers: &[&str]) -> Run {
+    pub fn runbook_in(
+        &self,
+        dir: &Path,
+        command: &str,
+        id: &str,
+        sets: &[(&str, &str)],
+        answers: &[&str],
+    ) -> Run {
         let path = dir.join(format!("{id}.yaml"));
         let source = runbook::testing::parse::Source::read(&path).expect("read the runbook");
         let rb = source

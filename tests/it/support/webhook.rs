@@ -38,9 +38,8 @@ pub fn hooks(runbook: &str, token: &str, extra: &[&str]) -> String {
     let mut run = vec!["run".to_string(), runbook.to_string(), "--unattended".to_string()];
     run.extend(extra.iter().map(|s| s.to_string()));
     let quoted: Vec<String> = run.iter().map(|a| format!("'{a}'")).collect();
-    let script = |cmd: &str| {
-        format!("exec '{bin}' {cmd} --alert \"$ALERT_FILE\" >>\"$RUNBOOK_HOOK_LOG\" 2>&1")
-    };
+    let script =
+        |cmd: &str| format!("exec '{bin}' {cmd} --alert \"$ALERT_FILE\" >>\"$RUNBOOK_HOOK_LOG\" 2>&1");
     serde_json::json!([
         {
             "id": "runbook-alert",
@@ -109,7 +108,9 @@ impl Webhook {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         write!(
             stream,
             "POST /hooks/{hook} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
@@ -118,8 +119,15 @@ impl Webhook {
         .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
-        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 }
