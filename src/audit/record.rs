@@ -545,13 +545,13 @@ pub struct MirrorCaughtUp {
     pub files: u64,
 }
 
-/// A guard's change of state (design §20): `guard failing`, `guard tripped`, `guard recovered`.
+/// A guard's change of state (design §20): `guard failing`, `guard tripped`, `guard recovered`;
+/// where its check runs is the common `host`.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Guard {
     pub guard: String,
-    pub host: String,
     pub failures: u32,
     pub reason: Option<String>,
     pub goto: String,

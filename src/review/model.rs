@@ -173,6 +173,7 @@ pub(crate) struct GuardRow {
 impl GuardRow {
     pub(crate) fn of(
         record: crate::audit::record::Record,
+        host: Option<String>,
         at_ms: u64,
         at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Option<GuardRow> {
@@ -196,13 +197,14 @@ impl GuardRow {
             _ => return None,
         };
         let why = g.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        let host = host.unwrap_or_default();
         let text = match change {
             "tripped" => format!(
                 "guard {} tripped on {} ({} failures in a row){why}: diverted to {}",
-                g.guard, g.host, g.failures, g.goto
+                g.guard, host, g.failures, g.goto
             ),
-            "failing" => format!("guard {} failing on {}{why}", g.guard, g.host),
-            _ => format!("guard {} recovered on {}", g.guard, g.host),
+            "failing" => format!("guard {} failing on {host}{why}", g.guard),
+            _ => format!("guard {} recovered on {host}", g.guard),
         };
         Some(GuardRow {
             at_ms,

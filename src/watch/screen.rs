@@ -287,7 +287,7 @@ impl Screen {
             Record::GuardFailing(r) => out.push(format!(
                 "guard {} failing on {} ({} in a row){}",
                 esc(&r.guard),
-                esc(&r.host),
+                host,
                 r.failures,
                 r.reason
                     .as_deref()
@@ -298,12 +298,10 @@ impl Screen {
                 "GUARD TRIPPED: {} failed {} times in a row on {}: divert to {}",
                 esc(&r.guard),
                 r.failures,
-                esc(&r.host),
+                host,
                 esc(&r.goto)
             )),
-            Record::GuardRecovered(r) => {
-                out.push(format!("guard {} recovered on {}", esc(&r.guard), esc(&r.host)))
-            }
+            Record::GuardRecovered(r) => out.push(format!("guard {} recovered on {}", esc(&r.guard), host)),
             Record::AlertResolved(r) => out.push(format!(
                 "ALERT RESOLVED: {}: the run stops at this step boundary",
                 esc(&r.fingerprint)

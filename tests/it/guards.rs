@@ -180,11 +180,13 @@ fn a_guard_that_starts_failing_diverts_an_unattended_run_to_its_rollback() {
         "{}",
         review.stdout
     );
-    assert!(
-        review.stdout.contains("guard api-health tripped"),
-        "{}",
-        review.stdout
+    let tripped_line = format!(
+        "guard api-health tripped on {} (2 failures in a row): exit 1",
+        sshd.dest()
     );
+    assert!(review.stdout.contains(&tripped_line), "{}", review.stdout);
+    // The trail names where the check ran, as every event names its host.
+    assert_eq!(tripped[0]["host"], sshd.dest().as_str());
     runbook(["audit", "verify"]).arg(&file).expect_code(0);
 }
 

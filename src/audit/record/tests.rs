@@ -303,14 +303,12 @@ fn samples() -> Vec<Record> {
         }),
         Record::GuardFailing(Guard {
             guard: "api-health".into(),
-            host: "app".into(),
             failures: 1,
             reason: some("exit 7"),
             goto: "rollback".into(),
         }),
         Record::GuardTripped(Guard {
             guard: "api-health".into(),
-            host: "app".into(),
             failures: 3,
             reason: None,
             goto: "rollback".into(),

@@ -506,7 +506,6 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
         } => {
             let g = r::Guard {
                 guard: guard.clone(),
-                host: host.clone(),
                 failures: *failures,
                 reason: reason.clone(),
                 goto: goto.clone(),
@@ -518,7 +517,7 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             // A trip changes where the walk goes: on disk before it does.
             let durable = *change == crate::events::GuardChange::Tripped;
-            audit.append_record(&record, None, None, durable)?;
+            audit.append_record(&record, None, Some(host), durable)?;
         }
         Event::AlertResolved { fingerprint, before } => {
             let resolved = r::AlertResolved {
