@@ -16,8 +16,8 @@ mod verify;
 
 pub use dir::new_run_id;
 pub(crate) use dir::{
-    AuditDir, audit_dir, default_audit_dir, file_safe, one_match, prepare_audit_dir, prepare_trail,
-    resolve_run, trail_dir, trail_is_a_link,
+    AuditDir, audit_dir, default_audit_dir, file_safe, is_run_file, one_match, prepare_audit_dir,
+    prepare_trail, resolve_run, trail_dir, trail_is_a_link,
 };
 pub use log::AuditLog;
 pub(crate) use output::{BackgroundRecorder, OutputRecorder, OutputSummary};

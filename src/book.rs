@@ -3,6 +3,7 @@
 
 pub(crate) mod catalog;
 pub(crate) mod graph;
+pub(crate) mod guard;
 pub(crate) mod keys;
 pub(crate) mod parse;
 pub(crate) mod patterns;

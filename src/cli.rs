@@ -145,6 +145,39 @@ pub(crate) enum Command {
         after_help = "Examples:\n  runbook evidence last -o evidence.html\n  runbook evidence 20261122T030211Z-rollback-drill -o gate-rollback.html --signers allowed_signers\n  runbook evidence RUN -o e.html --runbook <(git show v1.4:runbooks/rollback-drill.yaml)   # the runbook file changed since\n  runbook evidence RUN -o e.html --audit-host ssh://alice@logs/srv/runbook/runs   # a run of the team's record\n\nWith --audit-host (or RUNBOOK_AUDIT_HOST), RUN is also looked up on the audit host, its output files read there.\nThe page holds the verdict, the signed head, the seal's signature and the ssh-keygen commands that check it, the timeline, every deviation and decision, the trail itself and the runbook file as it was run (its SHA-256 equal to the trail's).\n\nExit status: 0 written, 1 the trail is tampered or not signed by --signers, or its two copies differ (the page is still written, and says so at the top), or the audit host cannot be read, 2 unknown run, or the runbook file as run cannot be found."
     )]
     Evidence(EvidenceArgs),
+    /// Refuse every unattended run (`run --unattended`) until `runbook unpause`, or for a time
+    #[command(
+        after_help = "Examples:\n  runbook pause --for 2h --reason 'database migration tonight'\n  runbook pause                         # until `runbook unpause`\n\nWrites pause.json in the audit dir. While it holds, every `runbook run --unattended` is refused (exit 2), recorded in refusals.jsonl and notified (runbook.run.refused); interactive runs are never refused.\n\nExit status: 0 paused, 2 bad arguments."
+    )]
+    Pause(PauseArgs),
+    /// Let unattended runs start again (removes the pause of `runbook pause`)
+    #[command(after_help = "Examples:\n  runbook unpause\n\nExit status: 0 (also when nothing was paused).")]
+    Unpause,
+    /// An alert resolved: the unattended run for it stops at its next step boundary (with `stop_when_resolved: true` in the policy)
+    #[command(
+        after_help = "Examples:\n  runbook resolved --alert resolved.json     # from the webhook hook of resolved alerts\n\nMarks each resolved alert's fingerprint in <audit-dir>/resolved/. A run started with --unattended for that fingerprint, under a policy with `stop_when_resolved: true`, checks at every step boundary: it records `alert resolved`, and goes to its cleanup ending resolved.\n\nExit status: 0 marked, 2 the payload cannot be read or holds no resolved alert."
+    )]
+    Resolved(ResolvedArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PauseArgs {
+    /// Pause for this long (`30m`, `2h`, `1d`); without it, until `runbook unpause`
+    #[arg(long = "for", value_name = "DURATION", value_parser = crate::duration::parse_arg)]
+    pub duration: Option<std::time::Duration>,
+    /// Why (shown in every refusal)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Who pauses [default: $RUNBOOK_OPERATOR, else $USER]
+    #[arg(long, value_name = "NAME", env = "RUNBOOK_OPERATOR")]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResolvedArgs {
+    /// The resolved Alertmanager (v4) or PagerDuty (v3) webhook payload: a file, or `-` for stdin
+    #[arg(long, value_name = "FILE|-")]
+    pub alert: String,
 }
 
 #[derive(Debug, Args)]
@@ -390,6 +423,9 @@ pub(crate) struct RunArgs {
     /// Start from the alert that paged you: an Alertmanager (v4) or PagerDuty (v3) webhook payload, a file or `-` for stdin; the runbook's `alert.inputs` give inputs from it, and the trail records its identity
     #[arg(long, value_name = "FILE|-")]
     pub alert: Option<String>,
+    /// Run with nobody watching, as an alert's webhook does: implies --yes, and the inventory's `unattended:` policy must allow it (else exit 2, recorded in refusals.jsonl)
+    #[arg(long)]
+    pub unattended: bool,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,16 @@ pub(crate) fn execute(cli: Cli) -> Result<u8> {
         Command::Replay(args) => replay::execute(config, &args),
         Command::Match(args) => matching::execute(config, &args),
         Command::Watch(args) => watch::execute(config, &args),
+        Command::Pause(args) => crate::unattended::pause(
+            &config.audit_dir,
+            args.duration,
+            args.reason.as_deref(),
+            &crate::identity::operator_name(args.operator.as_deref()),
+        ),
+        Command::Unpause => crate::unattended::unpause(&config.audit_dir),
+        Command::Resolved(args) => {
+            crate::unattended::resolved(&config.audit_dir, &crate::alert::Alert::read(&args.alert)?)
+        }
     }
 }
 

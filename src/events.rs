@@ -321,6 +321,25 @@ pub(crate) enum Event {
         audit_host: String,
         reason: String,
     },
+    /// A guard changed state (design §20): only changes are recorded, never each poll.
+    Guard {
+        guard: String,
+        change: GuardChange,
+        /// Where its check runs (a host label, or `local`).
+        host: String,
+        /// Failures in a row so far (0 when recovered).
+        failures: u32,
+        /// Why its last check failed: its exit code, a timeout, a lost connection.
+        reason: Option<String>,
+        /// The step a trip diverts to.
+        goto: String,
+    },
+    /// The alert that started this unattended run resolved (`runbook resolved`): the walk
+    /// stopped at this step boundary, before `before`.
+    AlertResolved {
+        fingerprint: String,
+        before: Option<String>,
+    },
     /// The audit host is back and has everything it missed.
     MirrorCaughtUp {
         audit_host: String,
@@ -433,6 +452,17 @@ pub(crate) struct StepFinished {
     /// The step's time so far, counted as its review counts it (from being presented, the
     /// operator's time included): filled in by the sink from the trail, `None` before.
     pub visit: Option<Duration>,
+}
+
+/// What changed about a guard: its record's event name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GuardChange {
+    /// Its check failed after passing (or at the first poll).
+    Failing,
+    /// It failed `failures` times in a row: the run diverts to `goto`.
+    Tripped,
+    /// It passes again.
+    Recovered,
 }
 
 #[derive(Debug, Clone)]

@@ -34,6 +34,9 @@ pub struct Inventory {
     /// The team's audit host (design §19): `ssh://USER@HOST[:PORT]/PATH`.
     #[serde(default)]
     pub audit_host: Option<Spanned<String>>,
+    /// What may run unattended, from an alert (design §20).
+    #[serde(default)]
+    pub unattended: Option<crate::unattended::Policy>,
 }
 
 impl Inventory {

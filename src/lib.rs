@@ -36,6 +36,7 @@ mod signals;
 mod stderr;
 mod team;
 mod transport;
+mod unattended;
 mod vars;
 mod watch;
 

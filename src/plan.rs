@@ -72,7 +72,7 @@ fn load(path: PathBuf, catalog_ids: &BTreeSet<String>) -> Result<Loaded, Error> 
     })
 }
 
-/// The roles a runbook's steps (and cleanup) act on.
+/// The roles a runbook's steps (and cleanup) act on, and its guards check.
 fn roles_used(runbook: &Runbook) -> Vec<String> {
     let mut roles: Vec<String> = Vec::new();
     for step in runbook.steps.iter().chain(&runbook.cleanup) {
@@ -81,6 +81,13 @@ fn roles_used(runbook: &Runbook) -> Vec<String> {
             if !roles.contains(&role) {
                 roles.push(role);
             }
+        }
+    }
+    // A guard's host is bound, and reached before anything runs, as a step's is.
+    for guard in &runbook.guards {
+        let role = guard.role(runbook).to_string();
+        if !roles.contains(&role) {
+            roles.push(role);
         }
     }
     roles

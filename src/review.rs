@@ -113,6 +113,9 @@ pub(crate) struct Review {
     /// Each hand-off (design §19), in order: who stopped the run where, when, and their note.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hand_offs: Vec<HandOffRow>,
+    /// Each guard's changes and a resolved alert (design §20), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<model::GuardRow>,
     /// Lines that did not read as events (only in a file that fails its chain).
     #[serde(skip)]
     pub(crate) unreadable: u64,

@@ -276,6 +276,12 @@ pub fn new_run_id(runbook_id: &str) -> String {
     format!("{time}-{}-{suffix:04x}", file_safe(runbook_id))
 }
 
+/// A run's trail in the audit dir: `<run-id>.jsonl`, the run id starting with its UTC start
+/// (`refusals.jsonl` of unattended runs lives beside them and is no run).
+pub(crate) fn is_run_file(name: &str) -> bool {
+    name.ends_with(".jsonl") && name.starts_with(|c: char| c.is_ascii_digit())
+}
+
 /// `name` with every character that is not safe in a file name (or could climb out of the
 /// directory) replaced by `_`.
 pub(crate) fn file_safe(name: &str) -> String {
@@ -331,6 +337,7 @@ pub(crate) fn resolve_run(dir: &Path, run: &str) -> Result<PathBuf, Error> {
         Ok(entries) => entries
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| is_run_file(name))
             .filter_map(|name| name.strip_suffix(".jsonl").map(str::to_string))
             .filter(|name| !id.is_empty() && name.starts_with(id))
             .collect(),
@@ -433,7 +440,7 @@ fn newest(dir: &Path) -> Result<PathBuf, Error> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
+            let name = e.file_name().into_string().ok().filter(|n| is_run_file(n))?;
             let started = name.strip_suffix(".jsonl")?.split('-').next()?.to_string();
             let written = e.metadata().and_then(|m| m.modified()).ok();
             Some((started, written, name))

@@ -108,6 +108,10 @@ records! {
     "handed off" => HandedOff(HandedOff),
     "mirror lost" => MirrorLost(MirrorLost),
     "mirror caught up" => MirrorCaughtUp(MirrorCaughtUp),
+    "guard failing" => GuardFailing(Guard),
+    "guard tripped" => GuardTripped(Guard),
+    "guard recovered" => GuardRecovered(Guard),
+    "alert resolved" => AlertResolved(AlertResolved),
 }
 
 /// The login of `run started` and `run resumed`; `login` is written as `null` when the uid
@@ -539,6 +543,25 @@ pub struct MirrorCaughtUp {
     pub audit_host: String,
     pub bytes: u64,
     pub files: u64,
+}
+
+/// A guard's change of state (design §20): `guard failing`, `guard tripped`, `guard recovered`;
+/// where its check runs is the common `host`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Guard {
+    pub guard: String,
+    pub failures: u32,
+    pub reason: Option<String>,
+    pub goto: String,
+}
+
+/// The alert of an unattended run resolved: the walk stopped at a step boundary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertResolved {
+    pub fingerprint: String,
 }
 
 mod line;

@@ -22,6 +22,12 @@ pub(crate) fn successors(runbook: &Runbook) -> Successors {
         ids.entry(step.id()).or_insert(i);
     }
     let index = |id: &str| ids.get(id).copied();
+    // A guard can divert the walk from any step that is not an end (design §20).
+    let guarded: Vec<usize> = runbook
+        .guards
+        .iter()
+        .filter_map(|g| index(&g.goto.value))
+        .collect();
     runbook
         .steps
         .iter()
@@ -37,6 +43,9 @@ pub(crate) fn successors(runbook: &Runbook) -> Successors {
                     out.extend(success(step, i, runbook.steps.len(), index));
                     out.extend(step.on_failure.as_ref().and_then(|f| index(&f.value)));
                 }
+            }
+            if !matches!(step.kinds().first(), Some(StepKind::End(_))) {
+                out.extend(&guarded);
             }
             out.sort_unstable();
             out.dedup();

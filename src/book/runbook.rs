@@ -66,6 +66,10 @@ pub struct Runbook {
     /// Steps that always run after the run ends, whatever its outcome.
     #[serde(default)]
     pub cleanup: Vec<Step>,
+    /// Checks polled in the background from the first step to the end of the walk; one that
+    /// trips diverts the run to its `goto` (design §20).
+    #[serde(default)]
+    pub guards: Vec<crate::book::guard::Guard>,
     /// `false`: the step prompts offer no interactive shell on the target (design §17), for
     /// runbooks whose policy forbids interactive access. Default: offered (never unattended).
     #[serde(default)]

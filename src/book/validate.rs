@@ -5,6 +5,7 @@
 //! The list of rules with their messages is `docs/validation.md`.
 
 pub(crate) mod destructive;
+mod guards;
 pub(crate) mod sarif;
 mod secrets;
 mod steps;
@@ -45,6 +46,7 @@ pub fn validate(source: &Source, runbook: &Runbook, catalog: Option<&BTreeSet<St
     for (i, step) in runbook.cleanup.iter().enumerate() {
         checker.cleanup_step(step, Region::of(&checker.regions, i, true));
     }
+    checker.guards();
     checker.graph();
     let mut diagnostics = checker.diagnostics;
     diagnostics.sort_by_key(|d| (d.line, d.col));
@@ -411,7 +413,7 @@ impl<'a> Checker<'a> {
                     let first = rb.steps[0].id();
                     self.error_at(&step.id, format!("step `{}` is unreachable", step.id()))
                         .help = Some(format!(
-                        "nothing leads to it: the run starts at `{first}` and follows `next` (or the next step in the list), `on_failure` and `choose`; link it or remove it"
+                        "nothing leads to it: the run starts at `{first}` and follows `next` (or the next step in the list), `on_failure`, `choose` and the guards' `goto`; link it or remove it"
                     ));
                 }
             }

@@ -183,6 +183,7 @@ pub(super) fn runs(current: &OsStr) -> Vec<CompletionCandidate> {
         .flatten()
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| crate::audit::is_run_file(name))
         .filter_map(|name| name.strip_suffix(".jsonl").map(str::to_string))
         .collect();
     // Run ids start with their UTC start time: newest first is reverse order.

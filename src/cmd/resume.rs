@@ -190,6 +190,7 @@ pub(super) fn execute(config: &Config, args: &ResumeArgs) -> Result<u8> {
         approvals,
         notify,
         recap,
+        rails: crate::engine::executor::Rails::default(),
     })
 }
 

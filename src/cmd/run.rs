@@ -21,7 +21,10 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
     };
     let allow_prod = drill_allow_prod.unwrap_or(false);
     let launched = Instant::now();
-    let run = RunConfig::resolve(&args.opts, !args.dry_run, config.audit_host.as_ref())?;
+    // `--unattended` implies `--yes`: nobody is asked.
+    let mut opts = args.opts.clone();
+    opts.yes |= args.unattended;
+    let run = RunConfig::resolve(&opts, !args.dry_run, config.audit_host.as_ref())?;
     let operator = run.operator();
     let Prepared { plan, approvals } =
         crate::plan::preflight::prepare(config, &run, &args.runbook, &run.targets)?;
@@ -65,13 +68,36 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
         );
     }
     sets.extend(run.sets.iter().cloned());
+    let run_id = crate::audit::new_run_id(runbook.id());
+    // The policy decides before any secret is read or anything connected (design §20); a dry
+    // run is never refused: it runs nothing.
+    let mut rails = crate::engine::executor::Rails::default();
+    if args.unattended && !args.dry_run {
+        let admitted = crate::unattended::admit(crate::unattended::Ask {
+            dir: &config.audit_dir,
+            inventory: &run.inventory,
+            runbook: runbook.id(),
+            title: &runbook.title,
+            hosts: plan.bindings.len(),
+            alert: alert.as_ref(),
+            run_id: &run_id,
+            operator: &run.operator_name,
+            notify: run.notify(None).ok(),
+        })?;
+        if admitted.stop_when_resolved && !admitted.fingerprints.is_empty() {
+            rails.resolved = Some(crate::engine::executor::ResolvedWatch {
+                dir: config.audit_dir.clone(),
+                fingerprints: admitted.fingerprints,
+                since: std::time::SystemTime::now(),
+            });
+        }
+    }
     // A dry run asks nobody and reads no secret source: it says where each value would come from.
     let mut vars = if args.dry_run {
         plan.planned_inputs(&sets, &run.set_froms, run.unattended)?
     } else {
         plan.inputs(&sets, &run.set_froms, &*operator)?
     };
-    let run_id = crate::audit::new_run_id(runbook.id());
     vars.set("run_id", run_id.clone(), false);
     vars.set("operator", run.operator_name.clone(), false);
     vars.set("mode", mode.as_str(), false);
@@ -133,5 +159,6 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
         approvals,
         notify,
         recap: Vec::new(),
+        rails,
     })
 }

@@ -25,10 +25,13 @@ const KEEP_BYTES: usize = 1024 * 1024;
 mod approving;
 mod asking;
 mod command;
+mod guarding;
 mod hosts;
 mod judge;
 mod output;
+mod rails;
 mod shell;
+pub(crate) use rails::{Rails, ResolvedWatch};
 mod verdict;
 
 pub(crate) use verdict::deviated;
@@ -85,6 +88,8 @@ pub(crate) struct Executor {
     /// The steps presented so far (ids as recorded; a resumed run starts from those the trail
     /// shows started): *Go to* marks them.
     pub presented: std::collections::HashSet<String>,
+    /// What may stop or divert the walk from outside: a resolved alert, guards (design §20).
+    pub rails: Rails,
 }
 
 /// How a walk ended.
@@ -247,6 +252,9 @@ impl Executor {
         let runbook = &plan.main.runbook;
         // Resumed in the cleanup: the walk's end is recorded already.
         let in_cleanup = matches!(start, Start::Resume(Continue::Cleanup { .. }));
+        if !in_cleanup {
+            self.start_guards(vars);
+        }
         let (walked, cleaned, cut) = match start {
             Start::Fresh(start_at) => (
                 self.walk(runbook, vars, "", start_at.as_deref(), None).await,
@@ -260,6 +268,8 @@ impl Executor {
                 None,
             ),
         };
+        // The walk is over: the cleanup is not guarded.
+        self.stop_guards()?;
         let end = match walked {
             Ok(end) => end,
             Err(Error::Aborted) => End::aborted("aborted by the operator (Ctrl-C at a prompt)"),
@@ -375,6 +385,14 @@ impl Executor {
                         place.id(step)
                     )));
                 }
+                match self.boundary(runbook, prefix, step.id())? {
+                    rails::Boundary::Go => {}
+                    rails::Boundary::End(end) => return Ok(end),
+                    rails::Boundary::Divert(to) => {
+                        index = to;
+                        continue;
+                    }
+                }
                 visits[index] += 1;
                 if visits[index] > MAX_VISITS {
                     return Ok(End::failed(format!(
@@ -403,6 +421,16 @@ impl Executor {
                 };
                 // A hand-off asked at any of this step's prompts is a hand-off at this step.
                 let next = went.map_err(|e| e.handed_off_at(&place.id(step)))?;
+                if !matches!(next, Next::Stop(_)) {
+                    match self.after_step(runbook, prefix, &place.id(step))? {
+                        rails::Boundary::Go => {}
+                        rails::Boundary::End(end) => return Ok(end),
+                        rails::Boundary::Divert(to) => {
+                            index = to;
+                            continue;
+                        }
+                    }
+                }
                 let target = match next {
                     Next::Stop(end) => return Ok(end),
                     Next::Success => match &step.next {

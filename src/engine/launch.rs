@@ -57,6 +57,8 @@ pub(crate) struct Launch {
     /// A resumed run: what already happened, shown under the header before the first question
     /// (`ui::recap`). Empty for a new run.
     pub recap: Vec<String>,
+    /// A resolved alert, guards (design §20).
+    pub rails: crate::engine::executor::Rails,
 }
 
 /// Connects, locks, records, walks and seals; returns the exit code.
@@ -86,6 +88,7 @@ async fn walk(l: Launch) -> Result<u8> {
         mut approvals,
         notify,
         recap,
+        rails,
     } = l;
     let RunConfig {
         operator_name,
@@ -304,6 +307,7 @@ async fn walk(l: Launch) -> Result<u8> {
         unapproved: None,
         no_shell,
         shell_vars: vars.clone(),
+        rails,
     };
     let end = match executor.run(&mut vars, start).await {
         Ok(end) => end,

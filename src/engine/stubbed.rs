@@ -102,6 +102,10 @@ async fn walk(r: Rehearsal) -> Rehearsed {
         no_shell: true,
         shell_vars: vars.clone(),
         presented: HashSet::new(),
+        rails: crate::engine::executor::Rails {
+            unguarded: true,
+            ..Default::default()
+        },
     };
     let started = tokio::time::Instant::now();
     let end = executor.run(&mut vars, Start::Fresh(None)).await;

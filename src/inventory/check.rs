@@ -151,6 +151,9 @@ fn check_parsed(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
         }
     }
     found.extend(notify(file, &inventory.notify));
+    if let Some(policy) = &inventory.unattended {
+        found.extend(policy.check(file));
+    }
     found
 }
 

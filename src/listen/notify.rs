@@ -37,10 +37,12 @@ pub(crate) enum Kind {
     ApprovalNeeded,
     EscalationDue,
     RunFinished,
+    /// An unattended run refused by the policy (design §20): it never started.
+    RunRefused,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 7] = [
+    pub(crate) const ALL: [Kind; 8] = [
         Kind::RunStarted,
         Kind::StepFailed,
         Kind::RtoWarning,
@@ -48,6 +50,7 @@ impl Kind {
         Kind::ApprovalNeeded,
         Kind::EscalationDue,
         Kind::RunFinished,
+        Kind::RunRefused,
     ];
 
     /// The CloudEvents `type`.
@@ -60,6 +63,7 @@ impl Kind {
             Kind::ApprovalNeeded => "runbook.approval.needed",
             Kind::EscalationDue => "runbook.escalation.due",
             Kind::RunFinished => "runbook.run.finished",
+            Kind::RunRefused => "runbook.run.refused",
         }
     }
 
@@ -425,6 +429,35 @@ impl Notifier {
     fn retried(&self, step: &str, attempt: u32) -> bool {
         attempt < self.attempts.get(step).copied().unwrap_or(1)
     }
+}
+
+/// One notice for a run that never started (a refusal): sent on the channels' own threads,
+/// waited for at most `--notify-timeout`; returns what became of each delivery.
+pub(crate) fn send_alone(
+    setup: Setup,
+    run: RunInfo,
+    kind: Kind,
+    summary: String,
+    data: Map<String, Value>,
+) -> Vec<Record> {
+    let (records_tx, records) = std::sync::mpsc::channel();
+    let dispatch = Dispatch {
+        run: Arc::new(run),
+        clock: RunClock {
+            launched: Instant::now(),
+            since_offset: Duration::ZERO,
+            rto: Duration::ZERO,
+        },
+        next: std::sync::atomic::AtomicU64::new(setup.sent_before),
+        queue: queue::Queue::start(setup.channels),
+        records: records_tx,
+        banner: Arc::new(|_: &str| {}),
+    };
+    dispatch.send(dispatch.notice(kind, None, summary, data, None));
+    dispatch.queue.close(Instant::now() + setup.timeout);
+    let mut done: Vec<Record> = records.try_iter().collect();
+    done.extend(dispatch.queue.abandon_pending());
+    done
 }
 
 /// A step outcome that is worth telling the channel (a Ctrl-C is the operator's own doing).

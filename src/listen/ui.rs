@@ -19,6 +19,7 @@ use crate::secrets::escape::value as esc;
 mod approval;
 mod clock;
 mod fleet;
+mod guard;
 mod header;
 pub(crate) mod local_time;
 mod operator;
@@ -252,6 +253,22 @@ impl Ui {
                 ..
             } => self.shell_closed(duration, exit, reason, recording, shown_path),
             Event::Hangup { reason } => self.line(&format!("runbook: {reason}")),
+            Event::Guard {
+                guard,
+                change,
+                host,
+                failures,
+                reason,
+                goto,
+            } => self.guard(guard, *change, host, *failures, reason.as_deref(), goto),
+            Event::AlertResolved { fingerprint, before } => self.line(&format!(
+                "{} {}",
+                style("ALERT RESOLVED:").green().bold(),
+                esc(&format!(
+                    "alert {fingerprint} resolved: the run stops here{}, and goes to its cleanup",
+                    before.as_deref().map(|b| format!(" (before `{b}`)")).unwrap_or_default()
+                ))
+            )),
             // Said loudly when it happened (`mirror::Mirror`); recorded now.
             Event::MirrorLost { .. } => {}
             Event::MirrorCaughtUp {

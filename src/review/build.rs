@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{
     Answer, ApprovalRow, Attempt, CLOCK_JUMP_MS, ClockJump, Decision, DeviationRow, Edit, Gap, Integrity,
-    Note, Review, StepVisit, TimeSplit, text,
+    Note, Review, StepVisit, TimeSplit, model::GuardRow as G, text,
 };
 use crate::audit::record::{self, Common, Line, Record};
 use crate::error::Error;
@@ -151,6 +151,7 @@ impl Builder {
                 machine: None,
                 host_keys: IndexMap::new(),
                 hand_offs: Vec::new(),
+                guards: Vec::new(),
                 unreadable: 0,
             },
             since: 0,
@@ -392,7 +393,7 @@ impl Builder {
                 self.sealed_total = seal.duration_ms;
                 self.seal = Some((seal, c.signature.is_some()));
             }
-            _ => {}
+            other => self.r.guards.extend(G::of(other, c.host, at, ts)),
         }
     }
 

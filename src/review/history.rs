@@ -109,7 +109,12 @@ pub(crate) fn trail_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> 
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(crate::audit::is_run_file)
+                && p.is_file()
+        })
         // An empty trail is not a run: nothing was recorded (older versions left one when the
         // disk was full at the first line). Not worth a warning either.
         .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))

@@ -150,11 +150,70 @@ pub(crate) enum ItemKind {
     Shell,
     /// The run handed off for a colleague to resume (design §19).
     HandOff,
+    /// A guard failed, tripped or recovered; the alert resolved (design §20).
+    Guard,
     /// The two-person rule: a request, an approval, a denial (`granted: false`), a signature
     /// that did not count.
     Approval {
         granted: bool,
     },
+}
+
+/// A guard's change, or the resolved alert of an unattended run, as the review says it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct GuardRow {
+    pub at_ms: u64,
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `failing`, `tripped`, `recovered`, `alert resolved`.
+    pub change: &'static str,
+    pub guard: Option<String>,
+    pub text: String,
+}
+
+impl GuardRow {
+    pub(crate) fn of(
+        record: crate::audit::record::Record,
+        host: Option<String>,
+        at_ms: u64,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Option<GuardRow> {
+        use crate::audit::record::Record;
+        let (change, g) = match record {
+            Record::GuardFailing(g) => ("failing", g),
+            Record::GuardTripped(g) => ("tripped", g),
+            Record::GuardRecovered(g) => ("recovered", g),
+            Record::AlertResolved(a) => {
+                return Some(GuardRow {
+                    at_ms,
+                    at,
+                    change: "alert resolved",
+                    guard: None,
+                    text: format!(
+                        "alert {} resolved: the run stopped at the step boundary",
+                        a.fingerprint
+                    ),
+                });
+            }
+            _ => return None,
+        };
+        let why = g.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        let host = host.unwrap_or_default();
+        let text = match change {
+            "tripped" => format!(
+                "guard {} tripped on {} ({} failures in a row){why}: diverted to {}",
+                g.guard, host, g.failures, g.goto
+            ),
+            "failing" => format!("guard {} failing on {host}{why}", g.guard),
+            _ => format!("guard {} recovered on {host}", g.guard),
+        };
+        Some(GuardRow {
+            at_ms,
+            at,
+            change,
+            guard: Some(g.guard),
+            text,
+        })
+    }
 }
 
 /// The heading of the record of what people did, in every format.
@@ -331,6 +390,9 @@ pub(crate) fn items(r: &Review) -> Vec<Item> {
         let note = h.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
         let text = format!("handed off by {}{note}", h.operator);
         items.push(item(visit, h.step.as_deref(), h.at_ms, ItemKind::HandOff, text));
+    }
+    for g in &r.guards {
+        items.push(item(None, None, g.at_ms, ItemKind::Guard, g.text.clone()));
     }
     for n in &r.notes {
         items.push(item(

@@ -284,6 +284,28 @@ impl Screen {
                 r.bytes,
                 r.files
             )),
+            Record::GuardFailing(r) => out.push(format!(
+                "guard {} failing on {} ({} in a row){}",
+                esc(&r.guard),
+                host,
+                r.failures,
+                r.reason
+                    .as_deref()
+                    .map(|x| format!(": {}", esc(x)))
+                    .unwrap_or_default()
+            )),
+            Record::GuardTripped(r) => out.push(format!(
+                "GUARD TRIPPED: {} failed {} times in a row on {}: divert to {}",
+                esc(&r.guard),
+                r.failures,
+                host,
+                esc(&r.goto)
+            )),
+            Record::GuardRecovered(r) => out.push(format!("guard {} recovered on {}", esc(&r.guard), host)),
+            Record::AlertResolved(r) => out.push(format!(
+                "ALERT RESOLVED: {}: the run stops at this step boundary",
+                esc(&r.fingerprint)
+            )),
             Record::RunFinished(r) => out.extend(sealed(r, &line.common.operator)),
             Record::LockTaken(_)
             | Record::LeaseShared(_)

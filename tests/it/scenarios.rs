@@ -4,6 +4,9 @@
 //! effect (health answers 200, rows are back, the checkout is at the last good commit), not just
 //! the exit status; and every runbook also ends `escalated` on at least one failure branch.
 
+use std::time::Duration;
+
+use crate::support::cmd::root;
 use crate::support::sandbox::{PortSquatter, Sandbox};
 
 /// Asserts the run output says `run <outcome>`.
@@ -542,4 +545,61 @@ fn scenarios_tables(dir: &std::path::Path) -> String {
         }
     }
     out
+}
+
+/// The shipped `service-down` declares a health guard that diverts to its rollback (design
+/// §20): here with its timing shortened (a copy of the catalog), the API broken by a bad
+/// deploy, the guard trips before the walk reaches the rollback by itself, and the
+/// unattended run is diverted there.
+#[test]
+fn service_down_health_guard_diverts_to_the_rollback() {
+    let shipped = std::fs::read_to_string(root().join("runbooks/service-down.yaml")).unwrap();
+    let guard = "guards:\n  - {id: api-health, target: app, run: 'curl -sS -f --max-time 5 \"$api_url/health\"', every: 30s, failures: 4, goto: rollback}\n";
+    assert!(
+        shipped.contains(guard),
+        "the shipped guard changed: update this test"
+    );
+    let catalog = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("runbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, catalog.path().join(path.file_name().unwrap())).unwrap();
+    }
+    // Checked every 300ms, tripped at the second failure; the walk is held at its first
+    // step until the guard has tripped (a `sleep` the trip stops).
+    let quick = shipped
+        .replace("every: 30s, failures: 4", "every: 300ms, failures: 2")
+        .replace(
+            "    run: $sudo systemctl status \"$api_service\" --no-pager\n",
+            "    run: sleep 30; $sudo systemctl status \"$api_service\" --no-pager\n",
+        )
+        .replace("    timeout: 30s\n", "    timeout: 1m\n");
+    std::fs::write(catalog.path().join("service-down.yaml"), quick).unwrap();
+
+    let sb = Sandbox::start();
+    let good = sb.last_good();
+    sb.deploy("v1.1.0");
+    assert_eq!(sb.http_get("/health").0, 500, "v1.1.0 is the broken release");
+    let started = std::time::Instant::now();
+    let out = sb
+        .runbook_in(catalog.path(), "run", "service-down", &[], SERVICE_DOWN)
+        .expect_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "the trip stopped the held step"
+    );
+    ended(&out, "resolved");
+    assert!(out.stderr.contains("GUARD TRIPPED:"), "{}", out.stderr);
+    assert!(out.stderr.contains("divert to `rollback`"), "{}", out.stderr);
+    assert!(out.stderr.contains("rollback/restart: ok"), "{}", out.stderr);
+    assert_eq!(sb.head(), good, "the checkout is at the last good commit");
+    assert_eq!(sb.http_get("/health").0, 200);
+    let events = crate::support::trail::last_run_events(sb.audit.path());
+    let tripped: Vec<_> = events.iter().filter(|e| e["event"] == "guard tripped").collect();
+    assert_eq!(tripped.len(), 1, "{events:?}");
+    assert_eq!(tripped[0]["goto"], "rollback");
+    let status = events
+        .iter()
+        .find(|e| e["event"] == "step finished" && e["step"] == "service-status")
+        .expect("the held step is recorded");
+    assert_eq!(status["outcome"], "timeout", "{status}");
 }

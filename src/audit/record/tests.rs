@@ -301,6 +301,22 @@ fn samples() -> Vec<Record> {
             bytes: 1234,
             files: 2,
         }),
+        Record::GuardFailing(Guard {
+            guard: "api-health".into(),
+            failures: 1,
+            reason: some("exit 7"),
+            goto: "rollback".into(),
+        }),
+        Record::GuardTripped(Guard {
+            guard: "api-health".into(),
+            failures: 3,
+            reason: None,
+            goto: "rollback".into(),
+        }),
+        Record::GuardRecovered(Guard::default()),
+        Record::AlertResolved(AlertResolved {
+            fingerprint: "f00d".into(),
+        }),
     ]
 }
 

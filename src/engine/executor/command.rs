@@ -129,6 +129,10 @@ impl Executor {
             let result = self.attempt(id, step, host, &hosts, &command, vars).await?;
             // A hangup stopped the command: nobody is there to decide, nothing more runs.
             self.hangup()?;
+            // A guard tripped (unattended): no retry, no decision; the walk diverts.
+            if self.trip_pending()? {
+                return Ok(Next::Failure);
+            }
             for end in &result.ended {
                 if let Some(capture) = &end.capture {
                     captures.insert(end.host.clone(), capture.clone());

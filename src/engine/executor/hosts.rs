@@ -214,6 +214,9 @@ impl Executor {
                 || (!cleaning && crate::signals::terminated().is_some())
         };
         let mut check = tokio::time::interval(Duration::from_millis(200));
+        // A guard that trips stops an unattended step on every host (design §20).
+        let mut guard_rx = self.lend_guard_rx();
+        let unattended = !self.operator.is_interactive();
         // One wake-up per 10 s: plain mode prints it, and either checks the RTO for a breach.
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -332,7 +335,15 @@ impl Executor {
                 _ = check.tick(), if !cancel.is_cancelled() => {
                     // Also a signal that came before this command began (between the check at
                     // the step's start and here): it is not a change the channel reports.
-                    if running.iter().flatten().any(|r| r.paths.failed()) || must_stop() {
+                    let tripped = unattended && !cleaning && self.rails.trip.is_some();
+                    if running.iter().flatten().any(|r| r.paths.failed()) || must_stop() || tripped {
+                        stopping = true;
+                        cancel.cancel();
+                    }
+                }
+                Some(event) = Self::next_guard_event(&mut guard_rx) => {
+                    self.take_guard_event(event)?;
+                    if unattended && !cleaning && self.rails.trip.is_some() && !cancel.is_cancelled() {
                         stopping = true;
                         cancel.cancel();
                     }
@@ -347,6 +358,7 @@ impl Executor {
             }
         }
         drop(flight);
+        self.return_guard_rx(guard_rx);
         let not_started: Vec<String> = queue.into_iter().map(|i| transports[i].0.clone()).collect();
         let run = HostsRun { ended, not_started };
         if let Some(fleet) = fleet {
@@ -449,7 +461,13 @@ impl Executor {
         } else {
             self.stop_word()
         };
-        let (outcome, exit, reason) = super::judge::judge(step, &ending, &run.stdout, &run.stderr, stop_word);
+        let (outcome, exit, reason) = self.guard_stopped(super::judge::judge(
+            step,
+            &ending,
+            &run.stdout,
+            &run.stderr,
+            stop_word,
+        ));
         let capture = step
             .capture
             .as_ref()

@@ -25,6 +25,7 @@ fn emoji(kind: Kind, notice: &Notice) -> &'static str {
         Kind::EscalationDue => ":sos:",
         Kind::RunFinished if notice.data.get("outcome") == Some(&json!("resolved")) => ":white_check_mark:",
         Kind::RunFinished => ":red_circle:",
+        Kind::RunRefused => ":no_entry:",
     }
 }
 

@@ -442,6 +442,35 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.append_record(&Record::MirrorLost(lost), None, None, false)?;
         }
+        Event::Guard {
+            guard,
+            change,
+            host,
+            failures,
+            reason,
+            goto,
+        } => {
+            let g = r::Guard {
+                guard: guard.clone(),
+                failures: *failures,
+                reason: reason.clone(),
+                goto: goto.clone(),
+            };
+            let record = match change {
+                crate::events::GuardChange::Failing => Record::GuardFailing(g),
+                crate::events::GuardChange::Tripped => Record::GuardTripped(g),
+                crate::events::GuardChange::Recovered => Record::GuardRecovered(g),
+            };
+            // A trip changes where the walk goes: on disk before it does.
+            let durable = *change == crate::events::GuardChange::Tripped;
+            audit.append_record(&record, None, Some(host), durable)?;
+        }
+        Event::AlertResolved { fingerprint, before } => {
+            let resolved = r::AlertResolved {
+                fingerprint: fingerprint.clone(),
+            };
+            audit.append_record(&Record::AlertResolved(resolved), before.as_deref(), None, true)?;
+        }
         Event::MirrorCaughtUp {
             audit_host,
             bytes,

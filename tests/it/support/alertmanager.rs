@@ -23,17 +23,21 @@ impl Drop for Alertmanager {
 impl Alertmanager {
     /// `None` when Alertmanager is not installed (scripts/test.sh installs it).
     pub fn start(dir: &Path, webhook: &str) -> Option<Alertmanager> {
+        Self::with_config(
+            dir,
+            &format!(
+                "route:\n  receiver: runbook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\nreceivers:\n  - name: runbook\n    webhook_configs:\n      - url: {webhook}\n        send_resolved: false\n"
+            ),
+        )
+    }
+
+    /// With this `alertmanager.yml`; `None` when Alertmanager is not installed.
+    pub fn with_config(dir: &Path, yaml: &str) -> Option<Alertmanager> {
         if !Path::new(BINARY).exists() {
             return None;
         }
         let config = dir.join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "route:\n  receiver: runbook\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\nreceivers:\n  - name: runbook\n    webhook_configs:\n      - url: {webhook}\n        send_resolved: false\n"
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config, yaml).unwrap();
         let port = super::http::closed_port();
         let child = Command::new(BINARY)
             .arg(format!("--config.file={}", config.display()))

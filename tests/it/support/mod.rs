@@ -19,4 +19,5 @@ pub mod tmpfs;
 pub mod trail;
 pub mod users;
 pub mod wait;
+pub mod webhook;
 pub mod world;

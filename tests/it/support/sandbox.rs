@@ -113,13 +113,25 @@ impl Sandbox {
     /// `runbook run|drill ID --yes` against this sandbox: every role bound to the sshd, every
     /// input the sandbox has a value for set (unless `sets` gives one), `answers` given.
     pub fn runbook(&self, command: &str, id: &str, sets: &[(&str, &str)], answers: &[&str]) -> Run {
-        let path = root().join("runbooks").join(format!("{id}.yaml"));
+        self.runbook_in(&root().join("runbooks"), command, id, sets, answers)
+    }
+
+    /// `runbook` with the catalog `dir` (a changed copy of the shipped one).
+    pub fn runbook_in(
+        &self,
+        dir: &Path,
+        command: &str,
+        id: &str,
+        sets: &[(&str, &str)],
+        answers: &[&str],
+    ) -> Run {
+        let path = dir.join(format!("{id}.yaml"));
         let source = runbook::testing::parse::Source::read(&path).expect("read the runbook");
         let rb = source
             .parse()
             .unwrap_or_else(|d| panic!("{id} does not parse: {d:?}"));
         let mut run = runbook(["--dir"])
-            .arg(root().join("runbooks"))
+            .arg(dir)
             .arg("--audit-dir")
             .arg(self.audit.path())
             .args([command, id, "--yes", "--identity"])

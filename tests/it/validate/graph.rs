@@ -57,7 +57,7 @@ steps:
   |
 7 |   - {id: forgotten, title: Clear the cache, run: redis-cli flushall}
   |          ^^^^^^^^^
-  = help: nothing leads to it: the run starts at `stop` and follows `next` (or the next step in the list), `on_failure` and `choose`; link it or remove it
+  = help: nothing leads to it: the run starts at `stop` and follows `next` (or the next step in the list), `on_failure`, `choose` and the guards' `goto`; link it or remove it
 checked 1 file: 1 error
 "##,
     );

@@ -307,7 +307,7 @@ rb.yaml:10:10: error: step `again` is unreachable
    |
 10 |   - {id: again, title: Again, end: resolved}
    |          ^^^^^
-  = help: nothing leads to it: the run starts at `done` and follows `next` (or the next step in the list), `on_failure` and `choose`; link it or remove it
+  = help: nothing leads to it: the run starts at `done` and follows `next` (or the next step in the list), `on_failure`, `choose` and the guards' `goto`; link it or remove it
 checked 1 file: 2 errors
 "##,
     );

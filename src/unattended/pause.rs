@@ -1,0 +1,90 @@
+//! `runbook pause [--for DURATION] [--reason TEXT]` and `runbook unpause` (design §20): the
+//! team's off switch for unattended runs, a file in the audit dir (`pause.json`). While it is
+//! there (and its `until`, if any, is ahead), every `--unattended` run is refused; interactive
+//! runs are not.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result, exit};
+
+const FILE: &str = "pause.json";
+
+/// Writes the pause file; says until when.
+pub(crate) fn pause(dir: &Path, duration: Option<Duration>, reason: Option<&str>, by: &str) -> Result<u8> {
+    crate::audit::prepare_audit_dir(dir)?;
+    let now = chrono::Utc::now();
+    let until = duration
+        .map(|d| chrono::Duration::from_std(d).map(|d| now + d))
+        .transpose()
+        .map_err(|_| Error::usage("--for: too long"))?;
+    let record = json!({
+        "ts": crate::listen::notify::timestamp(now),
+        "by": by,
+        "machine": crate::identity::machine(),
+        "until": until.map(crate::listen::notify::timestamp),
+        "reason": reason,
+    });
+    let path = dir.join(FILE);
+    // Whole or not at all: a reader never sees half a pause.
+    let tmp = dir.join(format!(".{FILE}.{}", std::process::id()));
+    std::fs::write(&tmp, format!("{record}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| Error::runtime(format!("cannot write {}: {e}", path.display())))?;
+    let when = match until {
+        Some(u) => format!("until {} UTC", u.format("%Y-%m-%d %H:%M:%S")),
+        None => "until `runbook unpause`".to_string(),
+    };
+    crate::output::print(&format!(
+        "Unattended runs are paused {when} ({}): each is refused and recorded in {}.\n",
+        path.display(),
+        dir.join("refusals.jsonl").display()
+    ))?;
+    Ok(exit::OK)
+}
+
+/// Removes the pause file.
+pub(crate) fn unpause(dir: &Path) -> Result<u8> {
+    let path = dir.join(FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => crate::output::print("Unattended runs may start again.\n")?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::output::print("Unattended runs were not paused.\n")?
+        }
+        Err(e) => return Err(Error::runtime(format!("cannot remove {}: {e}", path.display()))),
+    }
+    Ok(exit::OK)
+}
+
+/// Why runs are refused now, when paused: who paused, when, until when, why.
+pub(super) fn current(dir: &Path) -> Option<String> {
+    let path = dir.join(FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        // A pause that cannot be read is a pause: failing closed.
+        Err(e) => return Some(format!("paused ({} cannot be read: {e})", path.display())),
+    };
+    let pause: Value = serde_json::from_str(text.trim()).unwrap_or_default();
+    let until = pause["until"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    if until.is_some_and(|u| u <= chrono::Utc::now()) {
+        return None;
+    }
+    let mut why = format!(
+        "unattended runs are paused by {} since {}",
+        pause["by"].as_str().unwrap_or("someone"),
+        pause["ts"].as_str().unwrap_or("?")
+    );
+    match pause["until"].as_str() {
+        Some(u) => why.push_str(&format!(" until {u}")),
+        None => why.push_str(" until `runbook unpause`"),
+    }
+    if let Some(reason) = pause["reason"].as_str() {
+        why.push_str(&format!(": {reason}"));
+    }
+    Some(why)
+}

@@ -1,0 +1,257 @@
+//! Guards (design §20): a check polled in the background on its own session; a guard that
+//! starts failing mid-run diverts an unattended run to its rollback, the running command
+//! stopped on the host; a guard that cannot reach its host counts as failing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::cmd::{Run, runbook};
+use crate::support::sshd::Sshd;
+use crate::support::wait;
+
+/// A deploy step that runs long (`sleep_for`, named for pgrep), a guard on `guard_role`
+/// checking `check`, and a rollback.
+fn guarded(sleep_for: &str, guard_role: &str, check: &str) -> String {
+    format!(
+        "version: 1
+id: guarded
+title: Guarded deploy
+rto: 5m
+inputs:
+  flag: {{description: while it exists the service is unhealthy, default: /nonexistent}}
+targets:
+  app: {{description: where the deploy runs}}
+  mon: {{description: where health is checked from, default: local}}
+guards:
+  - {{id: api-health, target: {guard_role}, run: '{check}', every: 200ms, failures: 2, goto: rollback}}
+steps:
+  - id: deploy
+    title: Deploy
+    target: app
+    run: echo deploying; {sleep_for}
+    next: done
+  - id: done
+    title: Done
+    end: resolved
+  - id: rollback
+    title: Roll back
+    target: app
+    run: echo rolled back
+    next: rolled-back
+  - id: rolled-back
+    title: Rolled back
+    end: escalated
+"
+    )
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(book: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("catalog")).unwrap();
+        std::fs::write(dir.path().join("catalog/guarded.yaml"), book).unwrap();
+        std::fs::write(
+            dir.path().join("inventory.yaml"),
+            "unattended:\n  runbooks: [guarded]\n",
+        )
+        .unwrap();
+        Setup { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The flag the guard's check looks for: where the host's account can see it.
+    fn flag(&self) -> PathBuf {
+        let name = self.dir.path().file_name().unwrap().to_string_lossy().to_string();
+        PathBuf::from(format!("/tmp/rb-guard-flag{name}"))
+    }
+
+    /// `runbook run guarded --unattended` with `app` on `sshd`, its host keys in `known_hosts`.
+    fn run(&self, sshd: &Sshd, known_hosts: &Path) -> Run {
+        runbook(["run", "guarded", "--unattended", "--target"])
+            .arg(format!("app={}", sshd.dest()))
+            .arg("--identity")
+            .arg(&sshd.identity)
+            .arg("--known-hosts")
+            .arg(known_hosts)
+            .arg("--set")
+            .arg(format!("flag={}", self.flag().display()))
+            .env("RUNBOOK_PATH", self.path("catalog"))
+            .env("RUNBOOK_AUDIT_DIR", self.path("audit"))
+            .env("RUNBOOK_INVENTORY", self.path("inventory.yaml"))
+    }
+}
+
+fn pgrep(pattern: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn of(events: &[Value], name: &str) -> Vec<Value> {
+    events.iter().filter(|e| e["event"] == name).cloned().collect()
+}
+
+/// Waits until the deploy's command runs on the host.
+fn deploy_running(audit: &Path, sleep: &str) {
+    crate::support::trail::wait_for_started(audit);
+    wait::until(
+        Duration::from_secs(20),
+        "the deploy's command on the host",
+        || pgrep(sleep),
+    );
+}
+
+#[test]
+fn a_guard_that_starts_failing_diverts_an_unattended_run_to_its_rollback() {
+    let sshd = Sshd::start();
+    let sleep = format!("sleep 60.{}", std::process::id());
+    let setup = Setup::new(&guarded(&sleep, "app", "test ! -e \"$flag\""));
+    let out = std::thread::scope(|scope| {
+        let run = scope.spawn(|| setup.run(&sshd, &sshd.known_hosts).output());
+        deploy_running(&setup.path("audit"), &sleep);
+        // Healthy so far: the guard polled and said nothing.
+        let events = crate::support::trail::last_run_events(&setup.path("audit"));
+        assert!(of(&events, "guard failing").is_empty(), "{events:?}");
+        std::fs::write(setup.flag(), "").unwrap();
+        run.join().unwrap()
+    });
+    assert_eq!(
+        out.code,
+        Some(3),
+        "the run ends at the rollback's end: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("GUARD TRIPPED:"), "{}", out.stderr);
+    assert!(out.stderr.contains("divert to `rollback`"), "{}", out.stderr);
+    // The deploy's command is gone from the host, stopped as by a timeout.
+    wait::until(Duration::from_secs(10), "the deploy's command gone", || {
+        !pgrep(&sleep)
+    });
+    let events = crate::support::trail::last_run_events(&setup.path("audit"));
+    let failing = of(&events, "guard failing");
+    let tripped = of(&events, "guard tripped");
+    assert_eq!(failing.len(), 1, "one event per change, not per poll: {events:?}");
+    assert_eq!(tripped.len(), 1, "{events:?}");
+    assert_eq!(tripped[0]["guard"], "api-health");
+    assert_eq!(tripped[0]["failures"], 2);
+    assert_eq!(tripped[0]["goto"], "rollback");
+    assert_eq!(tripped[0]["reason"], "exit 1", "{}", tripped[0]);
+    let deploy = of(&events, "step finished")
+        .into_iter()
+        .find(|e| e["step"] == "deploy")
+        .expect("the deploy is recorded as finished");
+    assert_eq!(deploy["outcome"], "timeout", "{deploy}");
+    assert!(
+        deploy["reason"]
+            .as_str()
+            .unwrap()
+            .contains("guard `api-health` tripped"),
+        "{deploy}"
+    );
+    let rollback = of(&events, "step finished")
+        .into_iter()
+        .find(|e| e["step"] == "rollback")
+        .expect("the rollback ran");
+    assert_eq!(rollback["outcome"], "ok");
+    let _ = std::fs::remove_file(setup.flag());
+    // Nothing went on after the trip: `done` was never presented.
+    assert!(
+        !of(&events, "step presented").iter().any(|e| e["step"] == "done"),
+        "{events:?}"
+    );
+    // The review's timeline shows the guard's changes.
+    let file = crate::support::trail::audit_files(&setup.path("audit"))
+        .pop()
+        .unwrap();
+    let review = runbook(["review"]).arg(&file).expect_code(0);
+    assert!(
+        review.stdout.contains("guard api-health failing"),
+        "{}",
+        review.stdout
+    );
+    let tripped_line = format!(
+        "guard api-health tripped on {} (2 failures in a row): exit 1",
+        sshd.dest()
+    );
+    assert!(review.stdout.contains(&tripped_line), "{}", review.stdout);
+    // The trail names where the check ran, as every event names its host.
+    assert_eq!(tripped[0]["host"], sshd.dest().as_str());
+    runbook(["audit", "verify"]).arg(&file).expect_code(0);
+}
+
+#[test]
+fn a_guard_that_cannot_reach_its_host_counts_as_failing() {
+    let app = Sshd::start();
+    let mut mon = Sshd::start();
+    let sleep = format!("sleep 61.{}", std::process::id());
+    let setup = Setup::new(&guarded(&sleep, "mon", "true"));
+    // One client key and one known_hosts for both servers.
+    let key = std::fs::read_to_string(app.identity.with_extension("pub")).unwrap();
+    let authorized = mon.identity.with_file_name("authorized_keys");
+    let mut both = std::fs::read_to_string(&authorized).unwrap();
+    both.push_str(&key);
+    std::fs::write(&authorized, both).unwrap();
+    let known = setup.path("known_hosts");
+    let hosts = std::fs::read_to_string(&app.known_hosts).unwrap()
+        + &std::fs::read_to_string(&mon.known_hosts).unwrap();
+    std::fs::write(&known, hosts).unwrap();
+    let mon_dest = format!("mon={}", mon.dest());
+    let out = std::thread::scope(|scope| {
+        let run = scope.spawn(|| setup.run(&app, &known).arg("--target").arg(&mon_dest).output());
+        deploy_running(&setup.path("audit"), &sleep);
+        // The guard's host goes away: its check cannot run any more.
+        mon.stop();
+        run.join().unwrap()
+    });
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    wait::until(Duration::from_secs(10), "the deploy's command gone", || {
+        !pgrep(&sleep)
+    });
+    let events = crate::support::trail::last_run_events(&setup.path("audit"));
+    let tripped = of(&events, "guard tripped");
+    assert_eq!(tripped.len(), 1, "{events:?}");
+    let reason = tripped[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("connection lost") || reason.contains("cannot connect"),
+        "{reason}"
+    );
+    assert!(
+        of(&events, "step finished")
+            .iter()
+            .any(|e| e["step"] == "rollback" && e["outcome"] == "ok"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn validate_checks_a_guards_goto_and_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    let text = guarded("sleep 1", "app", "true")
+        .replace("target: app, run", "target: ap, run")
+        .replace("goto: rollback}", "goto: rollbak}");
+    std::fs::write(&file, text).unwrap();
+    let out = runbook(["validate"]).arg(&file).output();
+    assert_eq!(out.code, Some(2), "{}{}", out.stdout, out.stderr);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("guard `api-health` checks unknown target `ap`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("guard `api-health` goes to unknown step `rollbak`"),
+        "{text}"
+    );
+    assert!(text.contains("bad.yaml:11:"), "located: {text}");
+}
