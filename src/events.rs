@@ -321,19 +321,7 @@ pub(crate) enum Event {
         audit_host: String,
         reason: String,
     },
-    /// A guard changed state (design §20): only changes are recorded, never each poll.
-    Guard {
-        guard: String,
-        change: GuardChange,
-        /// Where its check runs (a host label, or `local`).
-        host: String,
-        /// Failures in a row so far (0 when recovered).
-        failures: u32,
-        /// Why its last check failed: its exit code, a timeout, a lost connection.
-        reason: Option<String>,
-        /// The step a trip diverts to.
-        goto: String,
-    },
+    Guard(GuardChanged),
     /// The alert that started this unattended run resolved (`runbook resolved`): the walk
     /// stopped at this step boundary, before `before`.
     AlertResolved {
@@ -431,6 +419,21 @@ pub(crate) struct Answer {
     pub approve: bool,
     pub reason: Option<String>,
     pub file: String,
+}
+
+/// A guard changed state (design §20): only changes are recorded, never each poll.
+#[derive(Debug, Clone)]
+pub(crate) struct GuardChanged {
+    pub guard: String,
+    pub change: GuardChange,
+    /// Where its check runs (a host label, or `local`).
+    pub host: String,
+    /// Failures in a row so far (0 when recovered).
+    pub failures: u32,
+    /// Why its last check failed: its exit code, a timeout, a lost connection.
+    pub reason: Option<String>,
+    /// The step a trip diverts to.
+    pub goto: String,
 }
 
 /// One attempt of a step is over on one host.

@@ -152,15 +152,7 @@ impl Plan {
             flags.insert(role.to_string(), dest.to_string());
         }
 
-        let mut plan = Plan {
-            main,
-            called,
-            hosts: HashMap::new(),
-            bindings: IndexMap::new(),
-            targets: IndexMap::new(),
-            fleets: IndexMap::new(),
-            no_shell: BTreeSet::new(),
-        };
+        let mut plan = Plan::unbound(main, called);
         let runbooks: Vec<Runbook> = std::iter::once(plan.main.runbook.clone())
             .chain(plan.called.values().map(|l| l.runbook.clone()))
             .collect();
@@ -455,7 +447,8 @@ fn missing_inputs(missing: &[String]) -> Error {
     ))
 }
 
-fn calls_of(runbook: &Runbook) -> Vec<String> {
+/// The runbooks `runbook`'s steps call, by id, in order.
+pub(crate) fn calls_of(runbook: &Runbook) -> Vec<String> {
     runbook
         .steps
         .iter()

@@ -114,7 +114,7 @@ pub(crate) fn prepare(
     };
     // Every runbook the walk may call, from the same catalog.
     let mut called: HashMap<String, Arc<Loaded>> = HashMap::new();
-    let mut queue: Vec<String> = calls_of(&main.runbook);
+    let mut queue: Vec<String> = crate::plan::calls_of(&main.runbook);
     while let Some(id) = queue.pop() {
         if called.contains_key(&id) || id == main.runbook.id() {
             continue;
@@ -130,7 +130,7 @@ pub(crate) fn prepare(
         };
         match library.load(&p, &index) {
             Ok(l) => {
-                queue.extend(calls_of(&l.runbook));
+                queue.extend(crate::plan::calls_of(&l.runbook));
                 called.insert(id, l);
             }
             Err(mut errors) => {
@@ -444,14 +444,6 @@ pub(crate) fn prepare(
         replies,
         expect,
     })
-}
-
-fn calls_of(runbook: &Runbook) -> Vec<String> {
-    runbook
-        .steps
-        .iter()
-        .filter_map(|s| s.call.as_ref().map(|c| c.value.clone()))
-        .collect()
 }
 
 /// The step `key` names: `STEP` of the main runbook (or of its cleanup), or `CALL-STEP/STEP`

@@ -253,14 +253,7 @@ impl Ui {
                 ..
             } => self.shell_closed(duration, exit, reason, recording, shown_path),
             Event::Hangup { reason } => self.line(&format!("runbook: {reason}")),
-            Event::Guard {
-                guard,
-                change,
-                host,
-                failures,
-                reason,
-                goto,
-            } => self.guard(guard, *change, host, *failures, reason.as_deref(), goto),
+            Event::Guard(g) => self.guard(g),
             Event::AlertResolved { fingerprint, before } => self.line(&format!(
                 "{} {}",
                 style("ALERT RESOLVED:").green().bold(),

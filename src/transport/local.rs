@@ -16,12 +16,7 @@ pub struct Local;
 
 impl Local {
     pub async fn run(&self, job: Job<'_>) -> Result<Ending, TransportError> {
-        let Job {
-            spec,
-            out,
-            cancel,
-            recorded,
-        } = job;
+        let (spec, out, cancel, recorded) = (job.spec, job.out, job.cancel, job.recorded);
         let text = script(&spec.env, &spec.command)?;
         // The script goes through a pipe, never argv: `ps` shows only the fixed wrapper.
         let mut child = tokio::process::Command::new("sh")

@@ -174,12 +174,7 @@ impl Ssh {
     }
 
     pub async fn run(&self, job: Job<'_>) -> Result<Ending, TransportError> {
-        let Job {
-            spec,
-            out,
-            cancel,
-            recorded,
-        } = job;
+        let (spec, out, cancel, recorded) = (job.spec, job.out, job.cancel, job.recorded);
         let text = script(&spec.env, &spec.command)?;
         let _permit = self
             .commands

@@ -67,12 +67,7 @@ impl Stub {
     }
 
     pub async fn run(&self, job: Job<'_>) -> Result<Ending, TransportError> {
-        let Job {
-            spec,
-            out,
-            cancel,
-            recorded,
-        } = job;
+        let (spec, out, cancel, recorded) = (job.spec, job.out, job.cancel, job.recorded);
         tokio::select! {
             on_disk = recorded.wait() => on_disk.map_err(TransportError::NotRecorded)?,
             () = cancel.cancelled() => return Ok(Ending::Cancelled),

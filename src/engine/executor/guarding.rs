@@ -15,7 +15,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use super::Executor;
 use crate::book::guard::Guard;
 use crate::error::Error;
-use crate::events::{Event, GuardChange, StepOutcome};
+use crate::events::{Event, GuardChange, GuardChanged, StepOutcome};
 use crate::inventory::Binding;
 use crate::transport::{CancellationToken, Chunk, CommandSpec, Ending, SshOptions, Transport};
 use crate::vars::Vars;
@@ -83,13 +83,15 @@ async fn poll(p: Poll, ssh: &SshOptions, tx: UnboundedSender<Event>, stop: Cance
     let mut failures = 0u32;
     let mut tick = tokio::time::interval(p.every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let change = |change, failures, reason: Option<String>| Event::Guard {
-        guard: p.id.clone(),
-        change,
-        host: p.host.clone(),
-        failures,
-        reason,
-        goto: p.goto.clone(),
+    let change = |change, failures, reason: Option<String>| {
+        Event::Guard(GuardChanged {
+            guard: p.id.clone(),
+            change,
+            host: p.host.clone(),
+            failures,
+            reason,
+            goto: p.goto.clone(),
+        })
     };
     loop {
         tokio::select! {
@@ -272,31 +274,21 @@ impl Executor {
                 return Ok(tripped);
             };
             self.take_guard_event(event.clone())?;
-            tripped |= matches!(
-                event,
-                Event::Guard {
-                    change: GuardChange::Tripped,
-                    ..
-                }
-            );
+            tripped |= matches!(&event, Event::Guard(g) if g.change == GuardChange::Tripped);
         }
     }
 
     /// Records one guard event; a trip is kept, a recovery before the walk acted on the trip
     /// leaves it standing (the walk still diverts: a rollback is never undone by a flap).
     pub(super) fn take_guard_event(&mut self, event: Event) -> Result<(), Error> {
-        if let Event::Guard {
-            guard,
-            change: GuardChange::Tripped,
-            goto,
-            ..
-        } = &event
+        if let Event::Guard(g) = &event
+            && g.change == GuardChange::Tripped
             && self.rails.trip.is_none()
             && !self.rails.diverted
         {
             self.rails.trip = Some(Trip {
-                guard: guard.clone(),
-                goto: goto.clone(),
+                guard: g.guard.clone(),
+                goto: g.goto.clone(),
             });
         }
         self.emit(event)

@@ -442,20 +442,14 @@ pub(super) fn record(audit: &mut AuditLog, event: &Event) -> Result<(), Error> {
             };
             audit.append_record(&Record::MirrorLost(lost), None, None, false)?;
         }
-        Event::Guard {
-            guard,
-            change,
-            host,
-            failures,
-            reason,
-            goto,
-        } => {
+        Event::Guard(changed) => {
             let g = r::Guard {
-                guard: guard.clone(),
-                failures: *failures,
-                reason: reason.clone(),
-                goto: goto.clone(),
+                guard: changed.guard.clone(),
+                failures: changed.failures,
+                reason: changed.reason.clone(),
+                goto: changed.goto.clone(),
             };
+            let (change, host) = (&changed.change, &changed.host);
             let record = match change {
                 crate::events::GuardChange::Failing => Record::GuardFailing(g),
                 crate::events::GuardChange::Tripped => Record::GuardTripped(g),

@@ -4,20 +4,15 @@
 use console::style;
 
 use super::Ui;
-use crate::events::GuardChange;
+use crate::events::{GuardChange, GuardChanged};
 use crate::secrets::escape::value as esc;
 
 impl Ui {
-    pub(super) fn guard(
-        &mut self,
-        guard: &str,
-        change: GuardChange,
-        host: &str,
-        failures: u32,
-        reason: Option<&str>,
-        goto: &str,
-    ) {
-        let why = reason.map(|r| format!(": {}", esc(r))).unwrap_or_default();
+    pub(super) fn guard(&mut self, g: &GuardChanged) {
+        let (guard, change, host, failures, goto) = (&g.guard, g.change, &g.host, g.failures, &g.goto);
+        let why = (g.reason.as_deref())
+            .map(|r| format!(": {}", esc(r)))
+            .unwrap_or_default();
         let line = match change {
             GuardChange::Failing => format!(
                 "    {}",
