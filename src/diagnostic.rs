@@ -134,6 +134,12 @@ pub(crate) fn plural(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
+/// `` `a`, `b`, `c` ``: names as a help lists them.
+pub(crate) fn ticked<S: std::fmt::Display>(names: impl IntoIterator<Item = S>) -> String {
+    let ticked: Vec<String> = names.into_iter().map(|n| format!("`{n}`")).collect();
+    ticked.join(", ")
+}
+
 /// "did you mean `x`?" for the closest candidate, when one is close enough to be a typo.
 pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     candidates

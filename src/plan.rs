@@ -132,13 +132,7 @@ impl Plan {
                 let hint = did_you_mean(role, main.runbook.targets.keys().map(String::as_str))
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
-                let known = main
-                    .runbook
-                    .targets
-                    .keys()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let known = crate::diagnostic::ticked(main.runbook.targets.keys());
                 return Err(Error::usage(format!(
                     "--target `{flag}`: `{}` has no role `{role}`{hint}; its roles: {}",
                     main.runbook.id(),

@@ -135,10 +135,7 @@ fn unknown(
         });
     let help = misplaced
         .or_else(|| did_you_mean(&key.value, expected.iter().copied()))
-        .unwrap_or_else(|| {
-            let list: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
-            format!("expected one of {}", list.join(", "))
-        });
+        .unwrap_or_else(|| format!("expected one of {}", crate::diagnostic::ticked(expected)));
     Diagnostic::error(file, Pos::of(key), format!("unknown field `{}`", key.value))
         .with_width(key.value.chars().count())
         .with_help(help)

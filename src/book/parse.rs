@@ -150,16 +150,8 @@ impl Source {
         if let Some((field, expected)) = unknown_field(message) {
             let d = Diagnostic::error(&self.path, pos, format!("unknown field `{field}`"))
                 .with_width(field.chars().count());
-            let hint = did_you_mean(field, expected.iter().copied()).unwrap_or_else(|| {
-                format!(
-                    "expected one of {}",
-                    expected
-                        .iter()
-                        .map(|f| format!("`{f}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            });
+            let hint = did_you_mean(field, expected.iter().copied())
+                .unwrap_or_else(|| format!("expected one of {}", crate::diagnostic::ticked(expected)));
             return Some(d.with_help(hint));
         }
         if let Some(field) = message

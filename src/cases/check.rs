@@ -305,16 +305,7 @@ pub(crate) fn prepare(
                             .map(|o| o.label.as_str())
                             .chain(names.iter().copied()),
                     )
-                    .unwrap_or_else(|| {
-                        format!(
-                            "its options go to {}",
-                            names
-                                .iter()
-                                .map(|n| format!("`{n}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    });
+                    .unwrap_or_else(|| format!("its options go to {}", crate::diagnostic::ticked(&names)));
                     c.at(
                         value,
                         answer.chars().count().max(1),
