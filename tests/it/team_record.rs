@@ -360,15 +360,7 @@ fn rechain(events: Vec<Value>) -> String {
             obj.insert("events".into(), count.into());
             obj.insert("head".into(), prev.clone().into());
         }
-        obj.remove("hash");
-        obj.remove("signature");
-        obj.remove("prev");
-        obj.insert("prev".into(), prev.clone().into());
-        let body = serde_json::to_string(&v).unwrap();
-        let hash = runbook::testing::audit::event_hash(&prev, body.as_bytes());
-        out.push_str(&body[..body.len() - 1]);
-        out.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
-        prev = hash;
+        out.push_str(&crate::support::runs::chained(&mut prev, v));
     }
     out
 }

@@ -203,18 +203,25 @@ pub fn retime_with(
             }
             _ => {}
         }
-        obj.remove("hash");
         // A signature would be over the old hash: a re-timed copy is unsigned.
-        obj.remove("signature");
-        obj.remove("prev");
-        obj.insert("prev".into(), prev.clone().into());
-        let body = serde_json::to_string(&v).unwrap();
-        let hash = runbook::testing::audit::event_hash(&prev, body.as_bytes());
-        out.push_str(&body[..body.len() - 1]);
-        out.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
-        prev = hash;
+        out.push_str(&chained(&mut prev, v));
     }
     let path = dir.join(format!("{run}.jsonl"));
     std::fs::write(&path, out).unwrap();
     path
+}
+
+/// `v` as the line the writer would chain after `prev` (unsigned: its own `prev`, `hash` and
+/// `signature` replaced), `prev` moved on to its hash.
+pub fn chained(prev: &mut String, mut v: Value) -> String {
+    let obj = v.as_object_mut().unwrap();
+    obj.remove("hash");
+    obj.remove("signature");
+    obj.remove("prev");
+    obj.insert("prev".into(), prev.clone().into());
+    let body = serde_json::to_string(&v).unwrap();
+    let hash = runbook::testing::audit::event_hash(prev, body.as_bytes());
+    let line = format!("{},\"hash\":\"{hash}\"}}\n", &body[..body.len() - 1]);
+    *prev = hash;
+    line
 }
