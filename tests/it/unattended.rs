@@ -332,6 +332,18 @@ fn validate_locates_every_problem_of_the_policy() {
 
 /// Alertmanager's configuration of docs/unattended.md: every notification to both hooks (each
 /// takes its own status), with the token; re-sent every second while the alert fires.
+/// A real `webhook` whose hook (with `token`) runs `fix-api` with its gate at `gate`.
+fn gated_hook(team: &Team, gate: &Path, token: &str) -> Webhook {
+    let env = team.env();
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let gate_arg = format!("gate={}", gate.display());
+    Webhook::start(
+        team.dir.path(),
+        &hooks("fix-api", token, &["--set", &gate_arg]),
+        &env,
+    )
+}
+
 fn alertmanager_yml(webhook: &Webhook, token: &str) -> String {
     let config = |hook: &str| {
         format!(
@@ -360,14 +372,7 @@ fn alertmanager_through_webhook_starts_one_run_per_alert_and_a_post_without_the_
     let team = Team::new("  runbooks: [fix-api]\n  dedup: 1h\n");
     let gate = team.path("gate");
     let token = "t0ken-for-the-hook";
-    let env = team.env();
-    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    let gate_arg = format!("gate={}", gate.display());
-    let hook = Webhook::start(
-        team.dir.path(),
-        &hooks("fix-api", token, &["--set", &gate_arg]),
-        &env,
-    );
+    let hook = gated_hook(&team, &gate, token);
 
     // No token, or a wrong one: the hook's rule refuses the POST, nothing starts.
     let payload = std::fs::read_to_string(team.alert("a.json", "f00")).unwrap();
@@ -419,14 +424,7 @@ fn a_resolved_alert_stops_the_run_at_the_next_step_boundary() {
     std::fs::write(team.path("catalog/fix-api.yaml"), RESOLVABLE).unwrap();
     let gate = team.path("gate");
     let token = "t0ken";
-    let env = team.env();
-    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    let gate_arg = format!("gate={}", gate.display());
-    let hook = Webhook::start(
-        team.dir.path(),
-        &hooks("fix-api", token, &["--set", &gate_arg]),
-        &env,
-    );
+    let hook = gated_hook(&team, &gate, token);
     let am = start_alertmanager(team.dir.path(), &alertmanager_yml(&hook, token));
     let labels = json!({"alertname": "ApiDown", "service": "api"});
     let began = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
