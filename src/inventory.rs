@@ -20,10 +20,8 @@ pub struct Inventory {
     /// Where each member is written, for `validate` to point at.
     pub groups: IndexMap<String, Spanned<Vec<Spanned<String>>>>,
     /// The approvals spool (design §15); default `<audit-dir>/approvals/`.
-    #[serde(default)]
     pub approvals_dir: Option<Spanned<String>>,
     /// The `allowed_signers` file of the people who may approve steps.
-    #[serde(default)]
     pub approvers_file: Option<Spanned<String>>,
     /// Where it was read from: its relative paths are beside it.
     #[serde(skip)]
@@ -32,10 +30,8 @@ pub struct Inventory {
     #[serde(default)]
     pub notify: Vec<crate::listen::notify::NotifyEntry>,
     /// The team's audit host (design §19): `ssh://USER@HOST[:PORT]/PATH`.
-    #[serde(default)]
     pub audit_host: Option<Spanned<String>>,
     /// What may run unattended, from an alert (design §20).
-    #[serde(default)]
     pub unattended: Option<crate::unattended::Policy>,
 }
 
@@ -68,14 +64,11 @@ pub struct Host {
     /// An SSH destination: `user@host:port`, `ssh://...`, or an alias of the SSH config.
     pub ssh: Spanned<String>,
     /// `prod` hosts are refused by `drill` unless `--allow-prod`.
-    #[serde(default)]
     pub env: Option<Spanned<String>>,
     /// `destructive`: every confirmed step on this host needs an approval (design §15).
-    #[serde(default)]
     pub approve: Option<Spanned<String>>,
     /// `false`: no interactive shell is ever opened on this host from a step's prompt
     /// (design §17), where policy forbids interactive access.
-    #[serde(default)]
     pub shell: Option<bool>,
 }
 

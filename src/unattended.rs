@@ -26,14 +26,11 @@ pub struct Policy {
     #[serde(default)]
     pub runbooks: Vec<Spanned<String>>,
     /// At most `count` unattended runs of one runbook within `per`.
-    #[serde(default)]
     pub max_runs: Option<Spanned<MaxRuns>>,
     /// A run bound to more hosts than this is refused.
-    #[serde(default)]
     pub max_hosts: Option<Spanned<u64>>,
     /// A run for an alert fingerprint with an unfinished run, or one sealed within this time,
     /// is refused.
-    #[serde(default)]
     pub dedup: Option<Spanned<String>>,
     /// `runbook resolved --alert FILE` stops the matching run at its next step boundary.
     #[serde(default)]

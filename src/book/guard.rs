@@ -22,7 +22,6 @@ pub struct Guard {
     #[schemars(with = "String")]
     pub id: Located<String>,
     /// The role its check runs on; default: the only role, else `local`.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub target: Option<Located<String>>,
     /// The check: a shell command that exits 0 while all is well. A check that outlives `every`
@@ -31,10 +30,8 @@ pub struct Guard {
     #[schemars(with = "String")]
     pub run: Located<String>,
     /// How often it is polled; default 15s.
-    #[serde(default)]
     pub every: Option<DurationText>,
     /// Failures in a row that trip it; default 3.
-    #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub failures: Option<Located<u32>>,
     /// The step a trip diverts the run to (its rollback).

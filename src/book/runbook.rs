@@ -31,15 +31,12 @@ pub struct Runbook {
     /// One-line title.
     pub title: String,
     /// Markdown: when to use it, impact, background.
-    #[serde(default)]
     pub description: Option<String>,
     /// Who maintains this runbook.
-    #[serde(default)]
     pub owner: Option<String>,
     /// Whole-run recovery time objective, e.g. `15m`.
     pub rto: DurationText,
     /// This runbook is a drill kept up on a cadence: `runbook drills` says when it is overdue.
-    #[serde(default)]
     pub drill: Option<Drill>,
     /// Links shown in the header.
     #[serde(default)]
@@ -47,11 +44,9 @@ pub struct Runbook {
     /// The escalation deadline: when the RTO clock passes `after` and the run has not ended,
     /// the operator is told loudly whom to call, the trail records `escalation due` and a
     /// `runbook.escalation.due` notification is sent.
-    #[serde(default)]
     pub escalate: Option<Escalate>,
     /// Which alerts this runbook answers (`runbook match --alert`), and the inputs a
     /// `--alert` payload gives.
-    #[serde(default)]
     pub alert: Option<AlertSpec>,
     /// Variables the operator supplies (`--set name=value`, or prompted).
     #[serde(default)]
@@ -72,7 +67,6 @@ pub struct Runbook {
     pub guards: Vec<crate::book::guard::Guard>,
     /// `false`: the step prompts offer no interactive shell on the target (design §17), for
     /// runbooks whose policy forbids interactive access. Default: offered (never unattended).
-    #[serde(default)]
     pub shell: Option<bool>,
 }
 
@@ -138,17 +132,14 @@ pub struct Link {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Input {
-    #[serde(default)]
     pub description: Option<String>,
     /// Used when the operator gives no value; an input without a default is required.
-    #[serde(default)]
     pub default: Option<String>,
     /// Never written anywhere in clear; masked as `***` in every output.
     #[serde(default)]
     pub secret: bool,
     /// Where the value comes from when none is given: `env:VAR`, `file:PATH` (first line),
     /// `file-all:PATH`, `cmd:COMMAND` (run at pre-flight, no shell), or `stdin`.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub from: Option<Located<String>>,
 }
@@ -157,10 +148,8 @@ pub struct Input {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    #[serde(default)]
     pub description: Option<String>,
     /// `local`, an inventory host or group, or an SSH destination.
-    #[serde(default)]
     pub default: Option<String>,
 }
 
@@ -173,39 +162,29 @@ pub struct Step {
     /// Display text; may use `{{ name }}`.
     pub title: String,
     /// Markdown shown before the step; may use `{{ name }}`.
-    #[serde(default)]
     pub notes: Option<String>,
     #[serde(default)]
     pub links: Vec<Link>,
     /// A role of `targets`, or `local`. Default: the only role, else `local`.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub target: Option<Located<String>>,
     /// This step's time target.
-    #[serde(default)]
     pub rto: Option<DurationText>,
     /// Hard limit: the command is killed when it runs longer.
-    #[serde(default)]
     pub timeout: Option<DurationText>,
     /// `true` for a yes/no confirmation, or a phrase the operator must type.
-    #[serde(default)]
     #[schemars(with = "Option<Confirm>")]
     pub confirm: Option<Located<Confirm>>,
-    #[serde(default)]
     pub retry: Option<Retry>,
     /// What success looks like; default: exit code 0.
-    #[serde(default)]
     pub expect: Option<Expect>,
     /// Name of a variable that receives the trimmed stdout.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub capture: Option<Located<String>>,
     /// Step to go to on success; default: the next step in the list.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub next: Option<Located<String>>,
     /// Step to go to on failure; default: ask the operator (unattended: the run fails).
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub on_failure: Option<Located<String>>,
     /// Safe to re-run after a crash without asking.
@@ -222,48 +201,38 @@ pub struct Step {
     pub declassify: bool,
     /// The two-person rule: before it runs, `quorum` people other than the operator approve
     /// it with `runbook approve` (design §15).
-    #[serde(default)]
     pub approve: Option<Approve>,
     /// A fleet (a role bound to several hosts): hosts per rolling batch, a number or a share
     /// (`"25%"`); the next batch starts only when the current one has not spent the failure
     /// budget. Default: all hosts at once (at most `--forks` running).
-    #[serde(default)]
     pub batch: Option<crate::fleet::Share>,
     /// A fleet: how many hosts may fail (a number or a share) before the remaining ones are
     /// not started. Default 0: the first failure stops the rollout.
-    #[serde(default)]
     pub max_failures: Option<crate::fleet::Share>,
     /// A fleet: which host's stdout a `capture` takes: a host name, or `first` (the first host
     /// of the fleet to succeed).
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub capture_from: Option<Located<String>>,
 
     /// Kind `run`: a shell command (`sh -c`); variables arrive as environment variables.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub run: Option<Located<String>>,
     /// Kind `manual`: an instruction the operator carries out and reports.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub manual: Option<Located<String>>,
     /// Kind `choose`: a decision point.
-    #[serde(default)]
     #[schemars(with = "Option<Vec<ChooseOption>>")]
     pub choose: Option<Located<Vec<ChooseOption>>>,
     /// Kind `call`: the id of another catalog runbook, run as a sub-run.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub call: Option<Located<String>>,
     /// Inputs passed to the called runbook; values may use `{{ name }}`.
     #[serde(default)]
     pub with: IndexMap<String, String>,
     /// Kind `end`: ends the run with this outcome.
-    #[serde(default)]
     #[schemars(with = "Option<Outcome>")]
     pub end: Option<Located<EndText>>,
     /// Shown when the run ends at this `end` step; may use `{{ name }}`.
-    #[serde(default)]
     pub message: Option<String>,
 }
 
@@ -325,7 +294,6 @@ pub struct Approve {
     #[serde(default = "one")]
     pub quorum: u32,
     /// How long to wait before the step fails; default 15m.
-    #[serde(default)]
     pub timeout: Option<DurationText>,
 }
 
@@ -339,7 +307,6 @@ pub struct Retry {
     /// Total attempts, including the first.
     pub attempts: u32,
     /// Pause between attempts.
-    #[serde(default)]
     pub delay: Option<DurationText>,
 }
 
@@ -347,14 +314,11 @@ pub struct Retry {
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Accepted exit code or codes; default 0.
-    #[serde(default)]
     pub exit: Option<ExitCodes>,
     /// Regular expression stdout must match.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub stdout: Option<Located<String>>,
     /// Regular expression stderr must match.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub stderr: Option<Located<String>>,
 }
@@ -383,7 +347,6 @@ pub struct ChooseOption {
     #[schemars(with = "String")]
     pub goto: Located<String>,
     /// Preselected (interactive) or taken (unattended) when this holds.
-    #[serde(default)]
     pub when: Option<When>,
 }
 
@@ -393,10 +356,8 @@ pub struct ChooseOption {
 pub struct When {
     #[schemars(with = "String")]
     pub var: Located<String>,
-    #[serde(default)]
     pub equals: Option<String>,
     /// A regular expression.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub matches: Option<Located<String>>,
 }

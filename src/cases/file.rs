@@ -16,7 +16,6 @@ pub(crate) struct Case {
     /// The runbook under test: an id of the catalog, or a path relative to this file.
     pub runbook: Located<String>,
     /// What the case shows; default: the file's name.
-    #[serde(default)]
     pub name: Option<String>,
     /// Inputs of the runbook (as `--set`); the others take their defaults.
     #[serde(default)]
@@ -35,7 +34,6 @@ pub(crate) struct Case {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Expect {
     /// The main runbook's steps, in the order entered, from the first to the end.
-    #[serde(default)]
     pub path: Option<Located<Vec<Located<String>>>>,
     /// Steps entered at least once (`CALL-STEP/STEP` for a sub-run's).
     #[serde(default)]
@@ -44,10 +42,8 @@ pub(crate) struct Expect {
     #[serde(default)]
     pub not_visits: Vec<Located<String>>,
     /// `resolved`, `escalated`, `failed` or `aborted`.
-    #[serde(default)]
     pub outcome: Option<Located<String>>,
     /// The stubbed time (from the first step to the end of the cleanup) within the RTO.
-    #[serde(default)]
     pub within_rto: Option<Located<bool>>,
 }
 
@@ -71,7 +67,6 @@ pub(crate) struct Attempt {
     #[serde(default)]
     pub stderr: String,
     /// How long it took (virtual time); default 1s.
-    #[serde(default)]
     pub took: Option<DurationText>,
 }
 

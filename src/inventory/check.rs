@@ -24,11 +24,8 @@ struct Lenient {
 #[derive(serde::Deserialize)]
 struct LenientHost {
     ssh: Spanned<String>,
-    #[serde(default)]
     env: Option<Spanned<String>>,
-    #[serde(default)]
     approve: Option<Spanned<String>>,
-    #[serde(default)]
     shell: Option<bool>,
 }
 

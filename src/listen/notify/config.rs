@@ -22,24 +22,19 @@ pub(super) const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue"
 #[serde(deny_unknown_fields)]
 pub struct NotifyEntry {
     /// The webhook URL (a credential: prefer `url_from`).
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub url: Option<Spanned<String>>,
     /// A secret source the URL is read from: `env:VAR`, `file:PATH`, `cmd:COMMAND`, ...
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub url_from: Option<Spanned<String>>,
     /// `cloudevents`, `slack` or `pagerduty`; default by host.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub format: Option<Spanned<String>>,
     /// Which notices: `run.started`, `step.failed`, `rto.warning`, `rto.breached`,
     /// `approval.needed`, `escalation.due`, `run.finished` (default: all).
-    #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub events: Option<Vec<Spanned<String>>>,
     /// PagerDuty: the integration's routing key, from a secret source.
-    #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub routing_key_from: Option<Spanned<String>>,
 }
