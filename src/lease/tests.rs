@@ -115,6 +115,18 @@ fn taken_by_another_process_of_r1(base: &std::path::Path) -> Remote {
     first
 }
 
+/// Taken, with nobody before.
+fn free(answer: Answer) -> bool {
+    matches!(
+        answer,
+        Answer::Taken {
+            how: How::Free,
+            previous: None,
+            ..
+        }
+    )
+}
+
 fn lease_file(base: &std::path::Path) -> std::path::PathBuf {
     let uid = rustix::process::geteuid().as_raw();
     base.join(format!("runbook-lease-{uid}/lease"))
@@ -144,14 +156,7 @@ fn a_second_take_is_refused_naming_the_first_until_it_lets_go() {
         "a clean release names nobody"
     );
     let mut third = Remote::take(base.path(), &holder("r3"));
-    assert!(matches!(
-        third.answer(),
-        Answer::Taken {
-            how: How::Free,
-            previous: None,
-            ..
-        }
-    ));
+    assert!(free(third.answer()));
     third.release();
 }
 
@@ -198,14 +203,7 @@ fn a_break_takes_a_new_generation_and_the_displaced_run_goes_on() {
     assert!(matches!(fourth.answer(), Answer::Held { holder, .. } if holder.run == "r2"));
     breaker.release();
     let mut fifth = Remote::take(base.path(), &holder("r5"));
-    assert!(matches!(
-        fifth.answer(),
-        Answer::Taken {
-            how: How::Free,
-            previous: None,
-            ..
-        }
-    ));
+    assert!(free(fifth.answer()));
     let left: Vec<_> = std::fs::read_dir(file.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

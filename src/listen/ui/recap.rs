@@ -75,11 +75,7 @@ pub(crate) fn lines(r: &Review, unknown: Option<&str>) -> Vec<String> {
         ));
     }
     for d in &r.deviations {
-        let detail = d
-            .detail
-            .as_deref()
-            .map(|t| format!(" ({})", esc(t)))
-            .unwrap_or_default();
+        let detail = escaped(d.detail.as_deref(), |t| format!(" ({t})"));
         left.push((
             d.at_ms,
             esc(&d.step).into_owned(),
@@ -88,11 +84,7 @@ pub(crate) fn lines(r: &Review, unknown: Option<&str>) -> Vec<String> {
     }
     // The note of a hand-off is what the colleague who takes over reads first.
     for h in &r.hand_offs {
-        let note = h
-            .note
-            .as_deref()
-            .map(|n| format!(": {}", esc(n)))
-            .unwrap_or_default();
+        let note = escaped(h.note.as_deref(), |n| format!(": {n}"));
         let step = h.step.as_deref().map(|s| esc(s).into_owned()).unwrap_or_default();
         left.push((h.at_ms, step, format!("handed off by {}{note}", esc(&h.operator))));
     }
@@ -229,4 +221,9 @@ mod tests {
             "{lines:#?}"
         );
     }
+}
+
+/// An optional text escaped and put in its place, or nothing.
+fn escaped(text: Option<&str>, place: impl Fn(&str) -> String) -> String {
+    text.map(|t| place(&esc(t))).unwrap_or_default()
 }
