@@ -312,9 +312,7 @@ impl Builder {
                     bytes: None,
                     sha256: None,
                 };
-                if let Some(v) = self.visit_of(c.step.as_deref()) {
-                    v.shells.push(shell);
-                }
+                self.at_visit(&c, |v| v.shells.push(shell));
             }
             Record::ShellClosed(closed) => {
                 if let Some(v) = self.visit_of(c.step.as_deref())
@@ -339,38 +337,30 @@ impl Builder {
                     None => self.r.notes.push(note),
                 }
             }
-            Record::Edit(e) => {
-                let edit = Edit {
+            // What happened at a step belongs to its latest visit.
+            Record::Edit(e) => self.at_visit(&c, |v| {
+                v.edits.push(Edit {
                     at_ms: at,
                     operator: c.operator.clone(),
                     before: e.before,
                     after: e.after,
-                };
-                if let Some(v) = self.visit_of(c.step.as_deref()) {
-                    v.edits.push(edit);
-                }
-            }
-            Record::Answer(a) => {
-                let answer = Answer {
+                })
+            }),
+            Record::Answer(a) => self.at_visit(&c, |v| {
+                v.answers.push(Answer {
                     at_ms: at,
                     question: a.question,
                     answer: a.answer,
-                };
-                if let Some(v) = self.visit_of(c.step.as_deref()) {
-                    v.answers.push(answer);
-                }
-            }
-            Record::Decision(d) => {
-                let decision = Decision {
+                })
+            }),
+            Record::Decision(d) => self.at_visit(&c, |v| {
+                v.decisions.push(Decision {
                     at_ms: at,
                     label: d.label,
                     goto: d.goto,
                     operator: c.operator.clone(),
-                };
-                if let Some(v) = self.visit_of(c.step.as_deref()) {
-                    v.decisions.push(decision);
-                }
-            }
+                })
+            }),
             Record::RunResumed(resumed) => {
                 self.walks.push(resumed.unattended);
                 // From the last event before the crash (or hand-off, since the last resume) to
@@ -488,6 +478,12 @@ impl Builder {
 
     /// The visit an event about `step` belongs to: the open one when it is that step's, else
     /// that step's latest.
+    fn at_visit(&mut self, c: &Common, add: impl FnOnce(&mut StepVisit)) {
+        if let Some(v) = self.visit_of(c.step.as_deref()) {
+            add(v);
+        }
+    }
+
     fn visit_of(&mut self, step: Option<&str>) -> Option<&mut StepVisit> {
         let step = step?;
         if let Some((index, _)) = &self.current

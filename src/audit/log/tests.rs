@@ -192,13 +192,17 @@ fn a_planted_output_dir_is_refused() {
     assert!(names_in(elsewhere.path()).is_empty());
 }
 
+/// A trail `r` in `dir` with its first event, closed as a crashed run leaves it.
+fn one_event_trail(dir: &std::path::Path) {
+    let mut log = AuditLog::create(dir, "r", "alice", Instant::now()).unwrap();
+    log.append("run started", None, None, Map::new(), true).unwrap();
+}
+
 /// Resume: the output directory of the run is there already, and must be a directory.
 #[test]
 fn a_resumed_trail_refuses_a_link_as_its_output_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
-    log.append("run started", None, None, Map::new(), true).unwrap();
-    drop(log);
+    one_event_trail(dir.path());
     let elsewhere = tempfile::tempdir().unwrap();
     std::fs::remove_dir(dir.path().join("r")).unwrap();
     std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("r")).unwrap();
@@ -216,9 +220,7 @@ fn a_resumed_trail_refuses_a_link_as_its_output_dir() {
 #[test]
 fn a_trail_that_is_a_link_is_not_reopened() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = AuditLog::create(dir.path(), "r", "alice", Instant::now()).unwrap();
-    log.append("run started", None, None, Map::new(), true).unwrap();
-    drop(log);
+    one_event_trail(dir.path());
     std::fs::rename(dir.path().join("r.jsonl"), dir.path().join("real")).unwrap();
     std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("r.jsonl")).unwrap();
     let err = AuditLog::open_append(&dir.path().join("r.jsonl"), "bob").unwrap_err();
