@@ -140,6 +140,11 @@ pub(crate) fn lines(r: &Review, unknown: Option<&str>) -> Vec<String> {
     out
 }
 
+/// An optional text escaped and put in its place, or nothing.
+fn escaped(text: Option<&str>, place: impl Fn(&str) -> String) -> String {
+    text.map(|t| place(&esc(t))).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -221,9 +226,4 @@ mod tests {
             "{lines:#?}"
         );
     }
-}
-
-/// An optional text escaped and put in its place, or nothing.
-fn escaped(text: Option<&str>, place: impl Fn(&str) -> String) -> String {
-    text.map(|t| place(&esc(t))).unwrap_or_default()
 }
