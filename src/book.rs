@@ -5,6 +5,7 @@ pub(crate) mod catalog;
 pub(crate) mod graph;
 pub(crate) mod guard;
 pub(crate) mod keys;
+pub(crate) mod located;
 pub(crate) mod parse;
 pub(crate) mod patterns;
 pub(crate) mod runbook;

@@ -85,7 +85,7 @@ fn roles_used(runbook: &Runbook) -> Vec<String> {
     }
     // A guard's host is bound, and reached before anything runs, as a step's is.
     for guard in &runbook.guards {
-        let role = guard.role(runbook).to_string();
+        let role = runbook.guard_target(guard).to_string();
         if !roles.contains(&role) {
             roles.push(role);
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::book::runbook::{DurationText, Located, Runbook};
+use crate::book::located::{DurationText, Located};
 
 /// Polled every 15 s unless `every` says otherwise.
 pub(crate) const DEFAULT_EVERY: Duration = Duration::from_secs(15);
@@ -52,19 +52,5 @@ impl Guard {
         self.failures
             .as_ref()
             .map_or(DEFAULT_FAILURES, |f| f.value.max(1))
-    }
-
-    /// The role its check runs on, as `Runbook::step_target` picks a step's.
-    pub(crate) fn role<'a>(&'a self, runbook: &'a Runbook) -> &'a str {
-        match &self.target {
-            Some(t) => &t.value,
-            None if runbook.targets.len() == 1 => runbook
-                .targets
-                .keys()
-                .next()
-                .map(String::as_str)
-                .unwrap_or("local"),
-            None => "local",
-        }
     }
 }

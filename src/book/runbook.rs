@@ -9,10 +9,8 @@
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 
-/// A value together with where it was written in the file.
-pub(crate) type Located<T> = Spanned<T>;
+pub(crate) use crate::book::located::{DurationText, Located};
 
 /// One runbook file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -362,33 +360,6 @@ pub struct When {
     pub matches: Option<Located<String>>,
 }
 
-/// A duration written with units: `90s`, `5m`, `1h30m`. Parsed during validation so that a
-/// bad one is reported with the others, at its own line and column.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(transparent)]
-pub struct DurationText(pub Located<String>);
-
-impl JsonSchema for DurationText {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Duration".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "A duration with units: `90s`, `5m`, `1h30m`, `250ms`, `30d`. A bare number is an error.",
-            "pattern": crate::duration::PATTERN,
-        })
-    }
-}
-
-impl DurationText {
-    /// The duration, or `None` when it does not parse (validation has reported it).
-    pub fn get(&self) -> Option<std::time::Duration> {
-        crate::duration::parse(&self.0.value).ok()
-    }
-}
-
 /// The kind of a step, for the executor; only valid steps have exactly one.
 #[derive(Debug, Clone, Copy)]
 pub enum StepKind<'a> {
@@ -504,7 +475,17 @@ impl Runbook {
 
     /// The role a step acts on: its own `target`, else the only role, else `local`.
     pub fn step_target<'a>(&'a self, step: &'a Step) -> &'a str {
-        match &step.target {
+        self.role_of(step.target.as_ref())
+    }
+
+    /// The role a guard's check runs on, picked as a step's.
+    pub(crate) fn guard_target<'a>(&'a self, guard: &'a crate::book::guard::Guard) -> &'a str {
+        self.role_of(guard.target.as_ref())
+    }
+
+    /// The role written, else the only role, else `local`.
+    fn role_of<'a>(&'a self, target: Option<&'a Located<String>>) -> &'a str {
+        match target {
             Some(t) => &t.value,
             None if self.targets.len() == 1 => {
                 self.targets.keys().next().map(String::as_str).unwrap_or("local")

@@ -222,7 +222,7 @@ impl Executor {
             .guards
             .iter()
             .map(|g: &Guard| {
-                let label = self.plan.host(runbook.id(), g.role(&runbook));
+                let label = self.plan.host(runbook.id(), runbook.guard_target(g));
                 // A fleet's guard checks its first host.
                 let host = self.plan.members(&label).into_iter().next().unwrap_or(label);
                 let binding = self.plan.bindings.get(&host).cloned().unwrap_or(Binding::Local);
