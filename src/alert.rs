@@ -177,14 +177,15 @@ impl Alert {
         (stem == runbook.id()).then(|| "annotations.runbook_url".to_string())
     }
 
-    /// `--set`s of the inputs the runbook maps from this alert, and warnings for the paths the
-    /// payload lacks (those inputs are then given as usual: default, source, prompt).
-    pub(crate) fn inputs(&self, runbook: &Runbook) -> (Vec<crate::cli::Pair>, Vec<String>) {
+    /// The inputs the runbook maps from this alert (name, value: given as `--set`s), and
+    /// warnings for the paths the payload lacks (those inputs are then given as usual:
+    /// default, source, prompt).
+    pub(crate) fn inputs(&self, runbook: &Runbook) -> (Vec<(String, String)>, Vec<String>) {
         let (mut sets, mut missing) = (Vec::new(), Vec::new());
         if let Some(spec) = &runbook.alert {
             for (name, path) in &spec.inputs {
                 match self.resolve(&path.value) {
-                    Some(value) => sets.push(crate::cli::Pair::new(name, value)),
+                    Some(value) => sets.push((name.clone(), value)),
                     None => missing.push(format!(
                         "the alert has no `{}` for the input `{name}`: it is given as usual",
                         path.value

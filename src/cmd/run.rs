@@ -64,7 +64,8 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
         sets.extend(
             given
                 .into_iter()
-                .filter(|p: &Pair| !explicit.contains(&p.name.as_str())),
+                .filter(|(name, _)| !explicit.contains(&name.as_str()))
+                .map(|(name, value)| Pair::new(name, value)),
         );
     }
     sets.extend(run.sets.iter().cloned());
