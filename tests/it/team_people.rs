@@ -287,7 +287,10 @@ fn a_secret_of_alices_mirrored_run_reaches_neither_the_audit_host_nor_bobs_watch
     assert_eq!(wait::exit(&mut run, Duration::from_secs(30)), Some(0));
     // Shown masked, not lost: the step printed it.
     assert!(text.contains("┆ ***"), "{text}");
-    assert!(!text.contains(SECRET) && !stderr.contains(SECRET), "{text}\n{stderr}");
+    assert!(
+        !text.contains(SECRET) && !stderr.contains(SECRET),
+        "{text}\n{stderr}"
+    );
     // Every file there: the trail, each output, anything the mirror left.
     let files = every_file(t.host_dir.path());
     assert!(files.len() >= 4, "the trail and three outputs: {files:?}");
@@ -304,11 +307,7 @@ fn a_secret_of_alices_mirrored_run_reaches_neither_the_audit_host_nor_bobs_watch
 #[test]
 fn bob_lists_alices_run_in_the_teams_history_and_verifies_every_run_there() {
     let t = team();
-    let book = t.book(
-        "listed",
-        "",
-        "  - id: s1\n    title: One\n    run: echo one\n",
-    );
+    let book = t.book("listed", "", "  - id: s1\n    title: One\n    run: echo one\n");
     let out = t.alice_run(&book, &["--yes"]).output().unwrap();
     assert!(out.status.success(), "{}", said(&out));
     let alices = id_of(&t.mirrored());
@@ -360,7 +359,10 @@ fn bob_lists_alices_run_in_the_teams_history_and_verifies_every_run_there() {
     let out = t.bob(&["audit", "verify", "--all"]);
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("TAMPERED or untrusted: output of step `s1`"), "{text}");
+    assert!(
+        text.contains("TAMPERED or untrusted: output of step `s1`"),
+        "{text}"
+    );
     assert!(
         text.contains("2 runs: 1 intact and sealed, 0 incomplete, 1 tampered or untrusted"),
         "{text}"
@@ -422,18 +424,16 @@ fn alice_hands_off_at_a_prompt_and_bob_finishes_the_run_from_his_machine() {
         .find(|l| l.starts_with("runbook resume "))
         .unwrap_or_else(|| panic!("no resume command printed:\n{printed}"));
     let words = shlex::split(line).unwrap();
-    let at = words.iter().position(|w| w == "--audit-host").expect("--audit-host printed");
+    let at = words
+        .iter()
+        .position(|w| w == "--audit-host")
+        .expect("--audit-host printed");
     assert_eq!(words[at + 1], t.url, "{words:?}");
     let run = words[2].clone();
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "first\n");
 
     // Bob pastes it on his machine, unattended.
-    let out = t
-        .bob
-        .runbook(&words[1..])
-        .arg("--yes")
-        .output()
-        .unwrap();
+    let out = t.bob.runbook(&words[1..]).arg("--yes").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "first\nsecond\n");
     let trail = t.bob.audit.join(format!("{run}.jsonl"));
@@ -544,10 +544,10 @@ fn alices_machine_killed_mid_step_is_finished_by_bob_its_step_unknown() {
     // `first`'s output is copied (the mirror copies it while `hold` runs).
     wait::until(Duration::from_secs(30), "`hold` running, seen there", || {
         let text = std::fs::read_to_string(&copy).unwrap_or_default();
-        text.lines().any(|l| {
-            l.contains("\"event\":\"remote process\"") && l.contains("\"step\":\"hold\"")
-        }) && std::fs::read_to_string(t.host_dir.path().join(&run).join("first-1.out"))
-            .is_ok_and(|o| o == "first\n")
+        text.lines()
+            .any(|l| l.contains("\"event\":\"remote process\"") && l.contains("\"step\":\"hold\""))
+            && std::fs::read_to_string(t.host_dir.path().join(&run).join("first-1.out"))
+                .is_ok_and(|o| o == "first\n")
     });
     // Alice's machine dies: her runbook, its group and every process under it, at once.
     let everything = sshd::descendants(alice.id());
