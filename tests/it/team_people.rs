@@ -208,14 +208,29 @@ fn assert_mirrored(local_dir: &Path, host_dir: &Path, run: &str) {
     );
 }
 
-/// Three steps on the target, each printing and taking a while (so that bob sees each start
-/// while it runs); the first prints alice's secret.
+/// A first step that waits on the target until bob watches (`open_when_watching`), then three
+/// steps, each printing and taking a while (so that bob sees each start while it runs); the
+/// first prints alice's secret.
 fn watched_book(t: &Team) -> PathBuf {
     t.book(
         "watched",
         "inputs:\n  pw: {secret: true, from: \"env:RB_TEAM_PW\"}\n",
-        "  - id: s1\n    title: One\n    run: 'echo \"token=$pw\"; sleep 1.5'\n  - id: s2\n    title: Two\n    run: echo step two; sleep 1.5\n  - id: s3\n    title: Three\n    run: echo step three; sleep 1.5\n",
+        &format!(
+            "  - id: s0\n    title: Wait for bob\n    run: until [ -e {gate} ]; do sleep 0.05; done\n  - id: s1\n    title: One\n    run: 'echo \"token=$pw\"; sleep 1.5'\n  - id: s2\n    title: Two\n    run: echo step two; sleep 1.5\n  - id: s3\n    title: Three\n    run: echo step three; sleep 1.5\n",
+            gate = t.scratch.path().join("watching").display()
+        ),
     )
+}
+
+/// Lets the run go on once bob's watch shows its first step started: from then on he follows
+/// it live (the time to connect is not the time an event takes to reach him).
+fn open_when_watching(t: &Team, w: &mut Watcher) {
+    let started = format!("s0: started on {}", t.target.dest());
+    wait::until_seen(Duration::from_secs(30), "bob's watch shows s0", || {
+        w.collect();
+        (w.arrival(&started).is_some(), w.text())
+    });
+    std::fs::write(t.scratch.path().join("watching"), "").unwrap();
 }
 
 #[test]
@@ -231,7 +246,9 @@ fn alices_run_is_mirrored_as_it_goes_and_bob_watches_each_step_within_a_second()
         .unwrap();
     let copy = t.mirrored();
     let id = id_of(&copy);
-    let mut watchers = [t.bob_watches("last")];
+    let mut w = t.bob_watches("last");
+    open_when_watching(&t, &mut w);
+    let mut watchers = [w];
     let lines = follow_all(&copy, &mut watchers);
     let [w] = watchers;
     for step in ["s1", "s2", "s3"] {
@@ -279,7 +296,9 @@ fn a_secret_of_alices_mirrored_run_reaches_neither_the_audit_host_nor_bobs_watch
         .spawn()
         .unwrap();
     let copy = t.mirrored();
-    let mut watchers = [t.bob_watches(&id_of(&copy))];
+    let mut w = t.bob_watches(&id_of(&copy));
+    open_when_watching(&t, &mut w);
+    let mut watchers = [w];
     follow_all(&copy, &mut watchers);
     let [w] = watchers;
     let (code, text, stderr) = w.finish(Duration::from_secs(10));
@@ -293,7 +312,7 @@ fn a_secret_of_alices_mirrored_run_reaches_neither_the_audit_host_nor_bobs_watch
     );
     // Every file there: the trail, each output, anything the mirror left.
     let files = every_file(t.host_dir.path());
-    assert!(files.len() >= 4, "the trail and three outputs: {files:?}");
+    assert!(files.len() >= 5, "the trail and four outputs: {files:?}");
     let mut masked = false;
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
