@@ -30,6 +30,13 @@ struct Report {
 
 pub(super) fn verify(config: &Config, args: &VerifyArgs) -> Result<u8> {
     let Some(run) = args.run.as_deref().filter(|_| !args.all) else {
+        // The team's record checked whole is what no RUN asks of an audit host; alone, the
+        // audit dir is checked whole only when asked (`--all`).
+        if !args.all && config.audit_host.is_none() {
+            return Err(Error::usage(
+                "audit verify: give RUN (a run id or the path of its audit file), or --all to verify every run of the audit dir",
+            ));
+        }
         return verify_all(config, args);
     };
     let expect = match &args.expect_head {
@@ -90,6 +97,16 @@ fn verify_all(config: &Config, args: &VerifyArgs) -> Result<u8> {
         "{}: {sealed} intact and sealed, {incomplete} incomplete, {bad} tampered or untrusted\n",
         plural(lookup.runs.len() as u64, "run")
     ));
+    if lookup.runs.is_empty() {
+        let place = match &config.audit_host {
+            Some(host) => format!(
+                "the audit dir `{}` nor on the audit host {host}",
+                config.audit_dir.display()
+            ),
+            None => format!("the audit dir `{}`", config.audit_dir.display()),
+        };
+        text = format!("no runs in {place}: nothing to verify\n");
+    }
     print(&text)?;
     Ok(worst)
 }

@@ -503,9 +503,22 @@ fn verify_all_checks_every_run_of_the_audit_dir_and_exits_with_the_worst() {
     let out = all(1);
     assert!(out.contains(": TAMPERED at seq 4 (line 5)"), "{out}");
     assert!(out.contains("1 incomplete, 1 tampered or untrusted"), "{out}");
-    // One run or all of them, not both.
+    // One run or all of them, not both; without an audit host, all of them only when asked.
     let out = runbook(["audit", "verify", "--all", RUN]).expect_code(2);
     assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
+    let out = runbook(["--audit-dir".as_ref(), dir.path().as_os_str()])
+        .args(["audit", "verify"])
+        .expect_code(2);
+    assert!(out.stderr.contains("give RUN"), "{}", out.stderr);
+    let empty = tempfile::tempdir().unwrap();
+    let out = runbook(["--audit-dir".as_ref(), empty.path().as_os_str()])
+        .args(["audit", "verify", "--all"])
+        .expect_code(0);
+    assert!(
+        out.stdout.starts_with("no runs in the audit dir"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// Append cost with and without fsync: `cargo test --test it -- --ignored audit::bench --nocapture`
