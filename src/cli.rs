@@ -560,7 +560,7 @@ pub(crate) struct DrillArgs {
 pub(crate) enum AuditCommand {
     /// Recompute the hash chain of a run's audit file
     #[command(
-        after_help = "Examples:\n  runbook audit verify 20261122T030211Z-service-down\n  runbook audit verify ~/.local/state/runbook/runs/20261122T030211Z-service-down.jsonl\n  runbook audit verify 20261122T030211Z --signers ~/.config/runbook/allowed_signers\n  runbook audit verify 20261122T030211Z --expect-head 3f9a0c51d2e8b7a4c6f1e9d0b3a2c5e8\n  runbook audit verify 20261122T030211Z --audit-host ssh://alice@logs/srv/runbook/runs\n\nWith --audit-host (or RUNBOOK_AUDIT_HOST), RUN is looked up in the audit dir and on the audit host: a run only there is verified there (chain, output files, signatures); a run in both places must be the same in both (else TAMPERED, both named), and the audit host's output files are checked too.\n\nExit status: 0 intact and sealed, 1 tampered (a line, an output file, a signature; or not signed by --signers; or not --expect-head; or two copies that differ), or the audit host cannot be read, 4 incomplete (no seal)."
+        after_help = "Examples:\n  runbook audit verify 20261122T030211Z-service-down\n  runbook audit verify ~/.local/state/runbook/runs/20261122T030211Z-service-down.jsonl\n  runbook audit verify 20261122T030211Z --signers ~/.config/runbook/allowed_signers\n  runbook audit verify 20261122T030211Z --expect-head 3f9a0c51d2e8b7a4c6f1e9d0b3a2c5e8\n  runbook audit verify 20261122T030211Z --audit-host ssh://alice@logs/srv/runbook/runs\n  runbook audit verify --all --audit-host ssh://alice@logs/srv/runbook/runs   # every run of the team\n\nWith --audit-host (or RUNBOOK_AUDIT_HOST), RUN is looked up in the audit dir and on the audit host: a run only there is verified there (chain, output files, signatures); a run in both places must be the same in both (else TAMPERED, both named), and the audit host's output files are checked too. With --all (or with an audit host and no RUN), every run is verified so (of the audit dir alone without an audit host), one line each, and the worst exit status is the command's.\n\nExit status: 0 intact and sealed, 1 tampered (a line, an output file, a signature; or not signed by --signers; or not --expect-head; or two copies that differ), or the audit host cannot be read, 4 incomplete (no seal)."
     )]
     Verify(VerifyArgs),
 }
@@ -569,7 +569,10 @@ pub(crate) enum AuditCommand {
 pub(crate) struct VerifyArgs {
     /// A run id, or the path of its audit file
     #[arg(add = ArgValueCompleter::new(values::runs))]
-    pub run: String,
+    pub run: Option<String>,
+    /// Verify every run: of the audit dir, or with --audit-host of the team's record (one line per run; the default with --audit-host and no RUN)
+    #[arg(long, conflicts_with_all = ["run", "expect_head"])]
+    pub all: bool,
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,

@@ -73,6 +73,31 @@ pub(super) fn find(config: &Config, ssh: &SshArgs, runs: &[String]) -> Result<Lo
     })
 }
 
+/// Every run: of the audit dir, or with an audit host of the union (every trail copied over
+/// one connection, and the output files of the runs there, since `audit verify` checks them).
+pub(super) fn every(config: &Config, ssh: &SshArgs) -> Result<Lookup> {
+    let Some(host) = &config.audit_host else {
+        let runs = crate::review::history::trail_files(&config.audit_dir)?
+            .into_iter()
+            .map(Found::local)
+            .collect();
+        return Ok(Lookup { runs, _team: None });
+    };
+    let mut team = Team::open(host, &ssh.options())?;
+    let union = team::all(&config.audit_dir, &mut team)?;
+    let there: Vec<String> = union
+        .iter()
+        .filter(|run| run.copy.is_some())
+        .map(|run| run.id.clone())
+        .collect();
+    team.outputs(&there)?;
+    let runs = union.iter().map(Found::of).collect();
+    Ok(Lookup {
+        runs,
+        _team: Some(team),
+    })
+}
+
 /// The one run of `run`.
 pub(super) fn find_one(config: &Config, ssh: &SshArgs, run: &str) -> Result<(Found, Lookup)> {
     let mut lookup = find(config, ssh, &[run.to_string()])?;

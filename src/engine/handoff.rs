@@ -7,9 +7,10 @@ use std::path::Path;
 use crate::transport::{AuditHost, SshOptions};
 
 /// The exact `runbook resume` command that continues the run from this machine's trail, with
-/// every option the colleague cannot guess: the audit dir when it is not the default one, and
-/// the inventory and SSH files this run was given, and the audit host it mirrors to (from
-/// there, a colleague on another machine fetches the run: design §19). Paths are absolute (the
+/// every option the colleague cannot guess: the audit dir when it is not the default one (and
+/// no audit host), the inventory and SSH files this run was given, and the audit host it
+/// mirrors to (from there, a colleague on another machine fetches the run into their own
+/// audit dir: design §19). Paths are absolute (the
 /// colleague's shell may be elsewhere) and quoted for a POSIX shell when they need it.
 pub(crate) fn resume_command(
     run_id: &str,
@@ -28,7 +29,9 @@ pub(crate) fn resume_command(
         words.push(flag.to_string());
         words.push(p.display().to_string());
     };
-    if !same_dir(audit_dir, &crate::audit::default_audit_dir()) {
+    // With an audit host the run is fetched from there into the colleague's own audit dir:
+    // this machine's directory would be no place on theirs (nor writable by them here).
+    if audit_host.is_none() && !same_dir(audit_dir, &crate::audit::default_audit_dir()) {
         path("--audit-dir", audit_dir);
     }
     if let Some(inventory) = inventory {
@@ -150,9 +153,10 @@ mod tests {
     #[test]
     fn a_mirrored_run_names_its_audit_host_for_a_colleague_on_another_machine() {
         let host = AuditHost::parse("ssh://audit@logs.example:2222/srv/runs").unwrap();
+        // Not this machine's audit dir: the colleague's is theirs.
         let command = resume_command(
             "r1",
-            &crate::audit::default_audit_dir(),
+            Path::new("/home/alice/runs"),
             &options(None),
             None,
             Some(&host),

@@ -468,6 +468,59 @@ fn a_tampered_file_is_not_resumed() {
     assert!(audit::read_events(&path).is_err());
 }
 
+/// `--all`: every run of the audit dir, one verdict line each and a count; the worst exit
+/// status (an incomplete run 4, a tampered one 1).
+#[test]
+fn verify_all_checks_every_run_of_the_audit_dir_and_exits_with_the_worst() {
+    let dir = tempfile::tempdir().unwrap();
+    let sealed = sealed_run(dir.path());
+    let other = "20261123T000000Z-restart-0b1c";
+    let mut open = AuditLog::create(dir.path(), other, "bob", Instant::now()).unwrap();
+    open.append("note", None, None, fields(json!({"text": "going on"})), true)
+        .unwrap();
+    let all = |code: i32| {
+        runbook(["--audit-dir".as_ref(), dir.path().as_os_str()])
+            .args(["audit", "verify", "--all"])
+            .expect_code(code)
+            .stdout
+    };
+    let out = all(4);
+    assert!(
+        out.contains(&format!("{}: intact and sealed, 6 events\n", sealed.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{other}.jsonl: incomplete (no seal): 1 event")),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("2 runs: 1 intact and sealed, 1 incomplete, 0 tampered or untrusted\n"),
+        "{out}"
+    );
+    let mut edited = lines(&sealed);
+    edited[4] = edited[4].replace("queue drained", "queue drainee");
+    write_lines(&sealed, &edited);
+    let out = all(1);
+    assert!(out.contains(": TAMPERED at seq 4 (line 5)"), "{out}");
+    assert!(out.contains("1 incomplete, 1 tampered or untrusted"), "{out}");
+    // One run or all of them, not both; without an audit host, all of them only when asked.
+    let out = runbook(["audit", "verify", "--all", RUN]).expect_code(2);
+    assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
+    let out = runbook(["--audit-dir".as_ref(), dir.path().as_os_str()])
+        .args(["audit", "verify"])
+        .expect_code(2);
+    assert!(out.stderr.contains("give RUN"), "{}", out.stderr);
+    let empty = tempfile::tempdir().unwrap();
+    let out = runbook(["--audit-dir".as_ref(), empty.path().as_os_str()])
+        .args(["audit", "verify", "--all"])
+        .expect_code(0);
+    assert!(
+        out.stdout.starts_with("no runs in the audit dir"),
+        "{}",
+        out.stdout
+    );
+}
+
 /// Append cost with and without fsync: `cargo test --test it -- --ignored audit::bench --nocapture`
 /// (scripts/bench-audit.sh runs it in release).
 #[test]

@@ -51,6 +51,7 @@ mod ssh_run;
 mod support;
 mod team;
 mod team_approve;
+mod team_people;
 mod team_record;
 mod transport;
 mod trust;

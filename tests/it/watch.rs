@@ -52,7 +52,7 @@ fn start_run(audit: &Path, book: &Path) -> (Child, PathBuf) {
 }
 
 /// A `runbook watch` running, its stdout lines stamped as they arrive.
-struct Watcher {
+pub struct Watcher {
     child: Child,
     lines: Receiver<(Instant, String)>,
     seen: Vec<(Instant, String)>,
@@ -61,46 +61,53 @@ struct Watcher {
 }
 
 fn watch(audit: &Path, args: &[&str]) -> Watcher {
-    let mut child = Command::new(bin())
+    let mut command = Command::new(bin());
+    command
         .arg("--audit-dir")
         .arg(audit)
         .arg("watch")
         .args(args)
         .env("NO_COLOR", "1")
-        .env_remove("RUNBOOK_AUDIT_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (send, lines) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if send.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    let mut stderr = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    Watcher {
-        child,
-        lines,
-        seen: Vec::new(),
-        ended: false,
-        stderr,
-    }
+        .env_remove("RUNBOOK_AUDIT_DIR");
+    Watcher::spawn(command)
 }
 
 impl Watcher {
+    /// Starts `command` (a `runbook watch`, as anyone), reading its output as it comes.
+    pub fn spawn(mut command: Command) -> Watcher {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Watcher {
+            child,
+            lines,
+            seen: Vec::new(),
+            ended: false,
+            stderr,
+        }
+    }
+
     /// Takes what arrived so far; `ended` once stdout is closed.
-    fn collect(&mut self) {
+    pub fn collect(&mut self) {
         loop {
             match self.lines.try_recv() {
                 Ok(line) => self.seen.push(line),
@@ -114,19 +121,19 @@ impl Watcher {
     }
 
     /// When the first line containing `needle` arrived.
-    fn arrival(&self, needle: &str) -> Option<Instant> {
+    pub fn arrival(&self, needle: &str) -> Option<Instant> {
         self.seen
             .iter()
             .find(|(_, l)| l.contains(needle))
             .map(|(t, _)| *t)
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         self.seen.iter().map(|(_, l)| format!("{l}\n")).collect()
     }
 
     /// Waits for its exit code and returns it with everything it printed.
-    fn finish(mut self, limit: Duration) -> (Option<i32>, String, String) {
+    pub fn finish(mut self, limit: Duration) -> (Option<i32>, String, String) {
         let code = wait::exit(&mut self.child, limit);
         wait::until(Duration::from_secs(10), "watch's stdout closed", || {
             self.collect();
@@ -138,7 +145,7 @@ impl Watcher {
 }
 
 /// The trail's lines as this test saw them appear, each with when it first saw it.
-fn poll_trail(trail: &Path, seen: &mut Vec<(Instant, String)>) {
+pub fn poll_trail(trail: &Path, seen: &mut Vec<(Instant, String)>) {
     let text = std::fs::read_to_string(trail).unwrap_or_default();
     let now = Instant::now();
     for line in text.split_inclusive('\n').skip(seen.len()) {
@@ -149,7 +156,7 @@ fn poll_trail(trail: &Path, seen: &mut Vec<(Instant, String)>) {
 }
 
 /// When the trail line of `event` (of step `step`, if given) was first seen.
-fn trail_time(trail: &[(Instant, String)], event: &str, step: Option<&str>) -> Instant {
+pub fn trail_time(trail: &[(Instant, String)], event: &str, step: Option<&str>) -> Instant {
     trail
         .iter()
         .find(|(_, l)| {
@@ -161,7 +168,7 @@ fn trail_time(trail: &[(Instant, String)], event: &str, step: Option<&str>) -> I
 }
 
 /// Follows `watchers` and the trail together until every watcher's output has ended.
-fn follow_all(trail: &Path, watchers: &mut [Watcher]) -> Vec<(Instant, String)> {
+pub fn follow_all(trail: &Path, watchers: &mut [Watcher]) -> Vec<(Instant, String)> {
     let mut lines = Vec::new();
     wait::until(Duration::from_secs(60), "every watcher ended", || {
         poll_trail(trail, &mut lines);
@@ -174,7 +181,7 @@ fn follow_all(trail: &Path, watchers: &mut [Watcher]) -> Vec<(Instant, String)> 
     lines
 }
 
-const BOUND: Duration = Duration::from_secs(1);
+pub const BOUND: Duration = Duration::from_secs(1);
 
 #[test]
 fn watch_last_shows_each_step_while_it_runs_within_a_second_and_ends_at_the_seal() {
