@@ -147,12 +147,14 @@ pub(crate) enum Command {
     Evidence(EvidenceArgs),
     /// Refuse every unattended run (`run --unattended`) until `runbook unpause`, or for a time
     #[command(
-        after_help = "Examples:\n  runbook pause --for 2h --reason 'database migration tonight'\n  runbook pause                         # until `runbook unpause`\n\nWrites pause.json in the audit dir. While it holds, every `runbook run --unattended` is refused (exit 2), recorded in refusals.jsonl and notified (runbook.run.refused); interactive runs are never refused.\n\nExit status: 0 paused, 2 bad arguments."
+        after_help = "Examples:\n  runbook pause --for 2h --reason 'database migration tonight'\n  runbook pause                         # until `runbook unpause`\n  runbook pause --audit-host ssh://runbook@logs/srv/runbook/runs   # every machine of the team\n\nWrites pause.json in the audit dir, or on the audit host when there is one (--audit-host, RUNBOOK_AUDIT_HOST, or the inventory's audit_host): a pause there holds every machine that uses it. While it holds, every `runbook run --unattended` is refused (exit 2), recorded in refusals.jsonl and notified (runbook.run.refused); interactive runs are never refused.\n\nExit status: 0 paused, 1 the audit host cannot be reached or written, 2 bad arguments."
     )]
     Pause(PauseArgs),
     /// Let unattended runs start again (removes the pause of `runbook pause`)
-    #[command(after_help = "Examples:\n  runbook unpause\n\nExit status: 0 (also when nothing was paused).")]
-    Unpause,
+    #[command(
+        after_help = "Examples:\n  runbook unpause\n\nRemoves the pause of the audit host (when there is one) and of the audit dir.\n\nExit status: 0 (also when nothing was paused), 1 the audit host cannot be reached or written."
+    )]
+    Unpause(UnpauseArgs),
     /// An alert resolved: the unattended run for it stops at its next step boundary (with `stop_when_resolved: true` in the policy)
     #[command(
         after_help = "Examples:\n  runbook resolved --alert resolved.json     # from the webhook hook of resolved alerts\n\nMarks each resolved alert's fingerprint in <audit-dir>/resolved/. A run started with --unattended for that fingerprint, under a policy with `stop_when_resolved: true`, checks at every step boundary: it records `alert resolved`, and goes to its cleanup ending resolved.\n\nExit status: 0 marked, 2 the payload cannot be read or holds no resolved alert."
@@ -171,6 +173,26 @@ pub(crate) struct PauseArgs {
     /// Who pauses [default: $RUNBOOK_OPERATOR, else $USER]
     #[arg(long, value_name = "NAME", env = "RUNBOOK_OPERATOR")]
     pub operator: Option<String>,
+    #[command(flatten)]
+    pub place: PauseOptions,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UnpauseArgs {
+    #[command(flatten)]
+    pub place: PauseOptions,
+}
+
+/// Where `pause` and `unpause` act: the audit host of the flag, the environment or the
+/// inventory, reached with the SSH options; else the audit dir.
+#[derive(Debug, Args)]
+pub(crate) struct PauseOptions {
+    /// The inventory naming the audit host (`audit_host:`) [default: $RUNBOOK_INVENTORY, else ./inventory.yaml when present]
+    #[arg(long, value_name = "FILE", env = "RUNBOOK_INVENTORY")]
+    pub inventory: Option<PathBuf>,
+    /// How the audit host is reached (with --audit-host, or the inventory's audit_host)
+    #[command(flatten)]
+    pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
