@@ -255,3 +255,105 @@ fn validate_checks_a_guards_goto_and_target() {
     );
     assert!(text.contains("bad.yaml:11:"), "located: {text}");
 }
+
+/// A local deploy held until `$gate` exists, a guard that fails while `$flag` exists, and a
+/// rollback: what the interactive test walks in a pty.
+const HELD_DEPLOY: &str = r#"version: 1
+id: guarded
+title: Guarded deploy
+rto: 5m
+inputs:
+  flag: {description: while it exists the service is unhealthy, default: /nonexistent}
+  gate: {description: the deploy ends once it exists, default: /nonexistent}
+targets:
+  app: {default: local}
+guards:
+  - {id: api-health, target: app, run: 'test ! -e "$flag"', every: 200ms, failures: 2, goto: rollback}
+steps:
+  - id: deploy
+    title: Deploy
+    run: echo deploying; while [ ! -e "$gate" ]; do sleep 0.05; done; echo deployed
+  - id: verify
+    title: Verify
+    run: echo verified
+  - id: done
+    title: Done
+    end: resolved
+  - id: rollback
+    title: Roll back
+    run: echo rolled back
+    next: rolled-back
+  - id: rolled-back
+    title: Rolled back
+    end: escalated
+"#;
+
+/// Interactively (a real terminal), a guard that trips while a step runs is shown at once as a
+/// loud line naming it; the step is not cut, and the next step boundary asks, "Divert to
+/// `rollback`" preselected: Enter takes it, and the trail records the answer.
+#[test]
+fn interactively_a_tripped_guard_offers_the_divert_preselected() {
+    use crate::support::pty::{keys, spawn, wait_exit_within};
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit");
+    let book = dir.path().join("guarded.yaml");
+    std::fs::write(&book, HELD_DEPLOY).unwrap();
+    let (flag, gate) = (dir.path().join("unhealthy"), dir.path().join("gate"));
+    let mut s = spawn(
+        &[
+            "run",
+            book.to_str().unwrap(),
+            "--set",
+            &format!("flag={}", flag.display()),
+            "--set",
+            &format!("gate={}", gate.display()),
+        ],
+        &audit,
+    );
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r"); // Run it
+    s.exp_string("deploying").unwrap();
+    // The service goes bad while the deploy runs: the trip is shown while the command runs.
+    std::fs::write(&flag, "").unwrap();
+    s.exp_string("GUARD TRIPPED:").unwrap();
+    s.exp_string("`api-health` failed 2 times in a row on local").unwrap();
+    s.exp_string("divert to `rollback`").unwrap();
+    // The deploy is not cut: it ends when it ends, then the boundary asks.
+    std::fs::write(&gate, "").unwrap();
+    s.exp_string("deployed").unwrap();
+    s.exp_string("Go on with `verify`").unwrap();
+    let screen = s.screen().contents();
+    let divert = screen
+        .lines()
+        .find(|l| l.contains("Divert to `rollback`"))
+        .unwrap_or_else(|| panic!("no divert offered:\n{screen}"));
+    let go_on = screen.lines().find(|l| l.contains("Go on with `verify`")).unwrap();
+    assert!(
+        divert.trim_start().starts_with('❯') && !go_on.trim_start().starts_with('❯'),
+        "the divert is preselected:\n{screen}"
+    );
+    keys(&mut s, "\r"); // Enter: the preselected divert
+    s.exp_string("Roll back").unwrap();
+    s.exp_string("What now?").unwrap();
+    keys(&mut s, "\r");
+    s.exp_string("rolled back").unwrap();
+    assert_eq!(wait_exit_within(&mut s, Duration::from_secs(20)), 3);
+    let events = crate::support::trail::last_run_events(&audit);
+    let answer = of(&events, "answer")
+        .into_iter()
+        .find(|e| e["question"] == "guard `api-health` tripped")
+        .unwrap_or_else(|| panic!("the divert's answer is recorded: {events:?}"));
+    assert_eq!(answer["answer"], "Divert to `rollback`", "{answer}");
+    assert_eq!(answer["step"], "verify", "asked before `verify`: {answer}");
+    assert_eq!(of(&events, "guard tripped").len(), 1, "{events:?}");
+    let started: Vec<String> = of(&events, "step started")
+        .iter()
+        .filter_map(|e| e["step"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(started, ["deploy", "rollback"], "{events:?}");
+    let deploy = of(&events, "step finished")
+        .into_iter()
+        .find(|e| e["step"] == "deploy")
+        .unwrap();
+    assert_eq!(deploy["outcome"], "ok", "interactively the step is not stopped: {deploy}");
+}
