@@ -318,6 +318,9 @@ fn interactively_a_tripped_guard_offers_the_divert_preselected() {
     s.exp_string("GUARD TRIPPED:").unwrap();
     s.exp_string("`api-health` failed 2 times in a row on local").unwrap();
     s.exp_string("divert to `rollback`").unwrap();
+    // It recovers: said, and the trip still stands (a flap never undoes a divert).
+    std::fs::remove_file(&flag).unwrap();
+    s.exp_string("guard `api-health` recovered on local").unwrap();
     // The deploy is not cut: it ends when it ends, then the boundary asks.
     std::fs::write(&gate, "").unwrap();
     s.exp_string("deployed").unwrap();
@@ -356,4 +359,45 @@ fn interactively_a_tripped_guard_offers_the_divert_preselected() {
         .find(|e| e["step"] == "deploy")
         .unwrap();
     assert_eq!(deploy["outcome"], "ok", "interactively the step is not stopped: {deploy}");
+
+    // The evidence page holds the guard's timeline: failing, tripped, recovered, in order.
+    let page = dir.path().join("evidence.html");
+    runbook(["evidence", "last", "-o"])
+        .arg(&page)
+        .arg("--audit-dir")
+        .arg(&audit)
+        .expect_code(0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let section = html
+        .split("<section id=\"guards\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .unwrap_or_else(|| panic!("no guards section: {html}"));
+    let rows: Vec<&str> = section.split("<tr").skip(2).collect();
+    assert_eq!(rows.len(), 3, "{section}");
+    for (row, (change, text)) in rows.iter().zip([
+        ("failing", "guard api-health failing on local: exit 1"),
+        (
+            "tripped",
+            "guard api-health tripped on local (2 failures in a row): exit 1: diverted to rollback",
+        ),
+        ("recovered", "guard api-health recovered on local"),
+    ]) {
+        assert!(
+            row.contains(&format!("<td>{change}</td>")) && row.contains(text),
+            "{change}: {row}"
+        );
+    }
+    // Each row says when, on the wall clock (the trail's time, to the second the run's clock
+    // rounds it to) and the RTO clock.
+    let tripped = of(&events, "guard tripped").remove(0);
+    let at = chrono::DateTime::parse_from_rfc3339(tripped["ts"].as_str().unwrap()).unwrap();
+    assert!(
+        [-1, 0, 1].iter().any(|d| {
+            let near = at + chrono::Duration::seconds(*d);
+            rows[1].contains(&format!("<td>{} +", near.format("%H:%M:%S")))
+        }),
+        "{}",
+        rows[1]
+    );
 }
