@@ -401,3 +401,117 @@ fn interactively_a_tripped_guard_offers_the_divert_preselected() {
         rows[1]
     );
 }
+
+/// A guard on a fleet role is polled on every host of the role: the second host going bad
+/// trips it (the first host stays healthy), the events name that host, and the deploy is
+/// stopped on both hosts before the rollback runs on both.
+#[test]
+fn a_fleet_guard_is_polled_on_every_host_and_names_the_one_that_fails() {
+    use crate::support::fleet::{Fleet, GROUP};
+    let fleet = Fleet::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit");
+    let sleep = format!("sleep 62.{}", std::process::id());
+    // Where every host's account can see it.
+    let flag = PathBuf::from(format!("/tmp/rb-fleet-guard-flag-{}", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let book = dir.path().join("fleet-guarded.yaml");
+    std::fs::write(
+        &book,
+        format!(
+            "version: 1
+id: fleet-guarded
+title: Guarded fleet deploy
+rto: 5m
+inputs:
+  flag: {{description: while it exists web-2 is unhealthy}}
+targets:
+  web: {{description: the fleet}}
+guards:
+  - {{id: api-health, target: web, run: '[ \"$RBTEST_HOST\" != web-2 ] || test ! -e \"$flag\"', every: 200ms, failures: 2, goto: rollback}}
+steps:
+  - id: deploy
+    title: Deploy
+    target: web
+    run: echo deploying; {sleep}
+    next: done
+  - id: done
+    title: Done
+    end: resolved
+  - id: rollback
+    title: Roll back
+    target: web
+    run: echo rolled back
+    next: rolled-back
+  - id: rolled-back
+    title: Rolled back
+    end: escalated
+"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(crate::support::cmd::bin())
+        .arg("--audit-dir")
+        .arg(&audit)
+        .args(["run", "--yes", "--no-sign", "--target"])
+        .arg(format!("web={GROUP}"))
+        .args(fleet.ssh_args())
+        .arg("--set")
+        .arg(format!("flag={}", flag.display()))
+        .arg(&book)
+        .env("NO_COLOR", "1")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait::until(Duration::from_secs(30), "the deploy on both hosts", || {
+        fleet.remote_processes(&sleep) == 2
+    });
+    // Healthy on both so far: no guard event yet.
+    let events = crate::support::trail::last_run_events(&audit);
+    assert!(
+        events.iter().all(|e| !e["event"].as_str().unwrap().starts_with("guard")),
+        "{events:?}"
+    );
+    std::fs::write(&flag, "").unwrap();
+    let code = wait::exit(&mut child, Duration::from_secs(30));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let _ = std::fs::remove_file(&flag);
+    assert_eq!(code, Some(3), "the run ends at the rollback's end: {stderr}");
+    assert!(
+        stderr.contains("GUARD TRIPPED: `api-health` failed 2 times in a row on web-2"),
+        "{stderr}"
+    );
+    wait::until(Duration::from_secs(10), "the deploy gone from both hosts", || {
+        fleet.remote_processes(&sleep) == 0
+    });
+    let events = crate::support::trail::last_run_events(&audit);
+    let guard_events: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"].as_str().unwrap().starts_with("guard"))
+        .collect();
+    assert!(!guard_events.is_empty());
+    assert!(
+        guard_events.iter().all(|e| e["host"] == "web-2"),
+        "only web-2 failed, and each event names it: {guard_events:?}"
+    );
+    let tripped = of(&events, "guard tripped");
+    assert_eq!(tripped.len(), 1, "{events:?}");
+    assert_eq!(tripped[0]["host"], "web-2");
+    for host in ["web-1", "web-2"] {
+        let deploy = of(&events, "step finished")
+            .into_iter()
+            .find(|e| e["step"] == "deploy" && e["host"] == host)
+            .unwrap_or_else(|| panic!("the deploy on {host} is recorded: {events:?}"));
+        assert_eq!(deploy["outcome"], "timeout", "{deploy}");
+        assert!(
+            of(&events, "step finished")
+                .iter()
+                .any(|e| e["step"] == "rollback" && e["host"] == host && e["outcome"] == "ok"),
+            "the rollback ran on {host}: {events:?}"
+        );
+    }
+}
