@@ -406,20 +406,24 @@ fn guards_section(r: &Review) -> String {
             .iter()
             .map(|g| {
                 vec![
-                    format!(
-                        "{} +{}",
-                        super::fmt_clock(r, g.at_ms),
-                        super::fmt_ms(g.at_ms)
-                    ),
+                    format!("{} +{}", super::fmt_clock(r, g.at_ms), super::fmt_ms(g.at_ms)),
                     g.guard.clone().unwrap_or_default(),
                     g.change.to_string(),
                     g.text.clone(),
                 ]
             })
             .collect();
-        out.push_str(&table(&["time", "guard", "change", "what happened"], &rows, |i| {
-            if r.guards[i].change == "tripped" { "over" } else { "" }
-        }));
+        out.push_str(&table(
+            &["time", "guard", "change", "what happened"],
+            &rows,
+            |i| {
+                if r.guards[i].change == "tripped" {
+                    "over"
+                } else {
+                    ""
+                }
+            },
+        ));
         out.push_str("<p class=\"muted\">time: UTC, then the RTO clock. Only changes are recorded: a guard that held is never listed poll by poll.</p>\n");
     }
     out.push_str("</section>\n");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::ledger::{Book, GRACE, Status, since, ts};
+use super::ledger::{Book, GRACE, LEDGER, Status, since, ts};
 
 use crate::error::Error;
 use crate::inventory::Inventory;
@@ -44,8 +44,6 @@ pub(crate) struct Admission {
     pub fingerprints: Vec<String>,
 }
 
-/// The ledger of admitted runs.
-pub(super) const LEDGER: &str = "unattended/runs.jsonl";
 const REFUSALS: &str = "refusals.jsonl";
 const LOCK: &str = "unattended/lock";
 
@@ -206,7 +204,8 @@ fn decide(ask: &Ask<'_>, fingerprints: &[String], book: &mut Book<'_>) -> Result
     let statuses = book.statuses(&relevant).map_err(|why| unchecked(&why))?;
     let status_of = |entry: &Value| entry["run"].as_str().and_then(|run| statuses.get(run));
     for entry in relevant.iter().rev() {
-        let (Some(first), Some(run), Some(status)) = (shares(entry), entry["run"].as_str(), status_of(entry)) else {
+        let (Some(first), Some(run), Some(status)) = (shares(entry), entry["run"].as_str(), status_of(entry))
+        else {
             continue;
         };
         match status {

@@ -13,6 +13,9 @@ use super::remote;
 /// How long a run admitted on another machine, whose trail has not reached the audit host,
 /// still holds its alert's fingerprint: a run connects and its mirror starts within seconds;
 /// one that never shows there (it could not connect, or its mirror was down) stops holding it.
+/// The ledger of admitted runs, in the audit dir (and on the audit host).
+pub(super) const LEDGER: &str = "unattended/runs.jsonl";
+
 pub(super) const GRACE: Duration = Duration::from_secs(600);
 
 pub(super) enum Status {
@@ -37,7 +40,7 @@ pub(super) struct Book<'a> {
 impl<'a> Book<'a> {
     /// The audit dir's ledger, and the audit host's when there is one (its entries first).
     pub(super) fn new(dir: &'a Path, remote: Option<(&'a mut remote::Admission, remote::Seen)>) -> Book<'a> {
-        let local = read(&dir.join(super::admit::LEDGER));
+        let local = read(&dir.join(LEDGER));
         let (remote, mut ledger, remote_pause) = match remote {
             Some((admission, seen)) => (Some(admission), seen.ledger, seen.pause),
             None => (None, Vec::new(), None),
@@ -47,7 +50,7 @@ impl<'a> Book<'a> {
                 ledger.push(entry);
             }
         }
-        ledger.sort_by_key(|e| ts(e));
+        ledger.sort_by_key(ts);
         Book {
             dir,
             ledger,
@@ -88,7 +91,12 @@ fn status(dir: &Path, run: &str, entry: &Value, on_host: Option<&Option<String>>
         return of_line(line);
     }
     if let Ok(text) = std::fs::read_to_string(dir.join(format!("{run}.jsonl"))) {
-        return of_line(text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default());
+        return of_line(
+            text.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default(),
+        );
     }
     let here = entry["machine"].as_str() == Some(crate::identity::machine().as_str());
     if here {

@@ -22,7 +22,12 @@ pub(crate) struct Place<'a> {
 }
 
 /// Writes the pause file; says until when.
-pub(crate) fn pause(place: Place<'_>, duration: Option<Duration>, reason: Option<&str>, by: &str) -> Result<u8> {
+pub(crate) fn pause(
+    place: Place<'_>,
+    duration: Option<Duration>,
+    reason: Option<&str>,
+    by: &str,
+) -> Result<u8> {
     let dir = place.dir;
     let now = chrono::Utc::now();
     let until = duration

@@ -130,10 +130,18 @@ impl Admission {
                 }
                 match answer.trim() {
                     "admitted" | "refused" => Ok(()),
-                    other => Err(format!("unexpected answer `{}`", crate::secrets::escape::value(other))),
+                    other => Err(format!(
+                        "unexpected answer `{}`",
+                        crate::secrets::escape::value(other)
+                    )),
                 }
             }))
-            .map_err(|why| format!("the run could not be entered in the ledger of the audit host {}: {why}", self.host))
+            .map_err(|why| {
+                format!(
+                    "the run could not be entered in the ledger of the audit host {}: {why}",
+                    self.host
+                )
+            })
     }
 }
 
@@ -173,13 +181,18 @@ impl Conn {
     }
 
     fn pipes(&mut self) -> Result<&mut Pipes, String> {
-        self.pipes.as_mut().ok_or_else(|| "the exchange is over".to_string())
+        self.pipes
+            .as_mut()
+            .ok_or_else(|| "the exchange is over".to_string())
     }
 
     async fn say(&mut self, text: &str) -> Result<(), String> {
         let stdin = &mut self.pipes()?.stdin;
         match stdin.write_all(text.as_bytes()).await {
-            Ok(()) => stdin.flush().await.map_err(|e| format!("the connection failed: {e}")),
+            Ok(()) => stdin
+                .flush()
+                .await
+                .map_err(|e| format!("the connection failed: {e}")),
             Err(e) => Err(format!("the connection failed: {e}")),
         }
     }
@@ -200,7 +213,10 @@ impl Conn {
                 "ready" => return Ok(frames),
                 "pause" | "ledger" | "trail" => {
                     let size: usize = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
-                        format!("a garbled answer `{}`", crate::secrets::escape::value(line.trim()))
+                        format!(
+                            "a garbled answer `{}`",
+                            crate::secrets::escape::value(line.trim())
+                        )
                     })?;
                     let name = parts.next().unwrap_or_default().to_string();
                     let mut bytes = vec![0u8; size];
@@ -237,7 +253,10 @@ impl Drop for Admission {
         let ssh = self.conn.ssh.take();
         let _ = self.runtime.block_on(async {
             tokio::time::timeout(Duration::from_secs(3), async {
-                if let Some(Pipes { child, stdin, reader, .. }) = pipes {
+                if let Some(Pipes {
+                    child, stdin, reader, ..
+                }) = pipes
+                {
                     drop(stdin);
                     drop(reader);
                     let _ = child.wait().await;

@@ -316,7 +316,8 @@ fn interactively_a_tripped_guard_offers_the_divert_preselected() {
     // The service goes bad while the deploy runs: the trip is shown while the command runs.
     std::fs::write(&flag, "").unwrap();
     s.exp_string("GUARD TRIPPED:").unwrap();
-    s.exp_string("`api-health` failed 2 times in a row on local").unwrap();
+    s.exp_string("`api-health` failed 2 times in a row on local")
+        .unwrap();
     s.exp_string("divert to `rollback`").unwrap();
     // It recovers: said, and the trip still stands (a flap never undoes a divert).
     std::fs::remove_file(&flag).unwrap();
@@ -330,7 +331,10 @@ fn interactively_a_tripped_guard_offers_the_divert_preselected() {
         .lines()
         .find(|l| l.contains("Divert to `rollback`"))
         .unwrap_or_else(|| panic!("no divert offered:\n{screen}"));
-    let go_on = screen.lines().find(|l| l.contains("Go on with `verify`")).unwrap();
+    let go_on = screen
+        .lines()
+        .find(|l| l.contains("Go on with `verify`"))
+        .unwrap();
     assert!(
         divert.trim_start().starts_with('❯') && !go_on.trim_start().starts_with('❯'),
         "the divert is preselected:\n{screen}"
@@ -358,7 +362,10 @@ fn interactively_a_tripped_guard_offers_the_divert_preselected() {
         .into_iter()
         .find(|e| e["step"] == "deploy")
         .unwrap();
-    assert_eq!(deploy["outcome"], "ok", "interactively the step is not stopped: {deploy}");
+    assert_eq!(
+        deploy["outcome"], "ok",
+        "interactively the step is not stopped: {deploy}"
+    );
 
     // The evidence page holds the guard's timeline: failing, tripped, recovered, in order.
     let page = dir.path().join("evidence.html");
@@ -472,7 +479,9 @@ steps:
     // Healthy on both so far: no guard event yet.
     let events = crate::support::trail::last_run_events(&audit);
     assert!(
-        events.iter().all(|e| !e["event"].as_str().unwrap().starts_with("guard")),
+        events
+            .iter()
+            .all(|e| !e["event"].as_str().unwrap().starts_with("guard")),
         "{events:?}"
     );
     std::fs::write(&flag, "").unwrap();

@@ -62,7 +62,15 @@ impl Shared {
         let alert = alert.display().to_string();
         self.runbook(
             name,
-            &["run", "fix-api", "--unattended", "--alert", &alert, "--set", &gate],
+            &[
+                "run",
+                "fix-api",
+                "--unattended",
+                "--alert",
+                &alert,
+                "--set",
+                &gate,
+            ],
         )
         .output()
     }
@@ -218,7 +226,12 @@ fn two_machines_admitting_at_once_start_one_run() {
     // The audit host's user's, as the admissions would have made them.
     for dir in [lock.parent().unwrap(), &lock] {
         std::fs::create_dir_all(dir).unwrap();
-        std::os::unix::fs::chown(dir, Some(crate::support::sshd::uid(crate::support::sshd::USER)), None).unwrap();
+        std::os::unix::fs::chown(
+            dir,
+            Some(crate::support::sshd::uid(crate::support::sshd::USER)),
+            None,
+        )
+        .unwrap();
     }
     let a = shared.spawn_held("a", "f7", &gate);
     let b = shared.spawn_held("b", "f7", &gate);
@@ -252,7 +265,10 @@ fn two_machines_admitting_at_once_start_one_run() {
         stderr.contains("alert f7 already has the unfinished run"),
         "{stderr}"
     );
-    assert!(shared.trails(refused_name).is_empty(), "{refused_name} ran nothing");
+    assert!(
+        shared.trails(refused_name).is_empty(),
+        "{refused_name} ran nothing"
+    );
     std::fs::write(&gate, "").unwrap();
     assert!(held.wait().unwrap().success());
     assert_eq!(shared.trails(admitted).len(), 1);
@@ -278,9 +294,9 @@ fn admissions_there(host: &str) -> usize {
 
 /// A trail on the audit host whose step has started.
 fn step_started_there(host: &Path) -> bool {
-    crate::support::trail::audit_files(host).iter().any(|t| {
-        std::fs::read_to_string(t).is_ok_and(|text| text.contains("\"event\":\"step started\""))
-    })
+    crate::support::trail::audit_files(host)
+        .iter()
+        .any(|t| std::fs::read_to_string(t).is_ok_and(|text| text.contains("\"event\":\"step started\"")))
 }
 
 #[test]
