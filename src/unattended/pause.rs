@@ -46,7 +46,11 @@ pub(crate) fn pause(
         None => "until `runbook unpause`".to_string(),
     };
     if let Some(host) = place.audit_host {
-        super::remote::switch(host, place.ssh, "pause", &format!("{record}\n")).map_err(Error::runtime)?;
+        super::remote::switch(host, place.ssh, "pause", &format!("{record}\n")).map_err(|e| {
+            Error::runtime(format!(
+                "{e}: nothing was paused (a pause in this audit dir alone would not hold the team)"
+            ))
+        })?;
         crate::output::print(&format!(
             "Unattended runs are paused {when} on every machine that uses the audit host ({host}/{FILE}): each is refused and recorded in its refusals.jsonl.\n"
         ))?;
@@ -71,7 +75,9 @@ pub(crate) fn pause(
 pub(crate) fn unpause(place: Place<'_>) -> Result<u8> {
     let mut removed = false;
     if let Some(host) = place.audit_host {
-        removed = super::remote::switch(host, place.ssh, "unpause", "").map_err(Error::runtime)? == "removed";
+        removed = super::remote::switch(host, place.ssh, "unpause", "")
+            .map_err(|e| Error::runtime(format!("{e}: the team's pause, if any, still holds")))?
+            == "removed";
     }
     let path = place.dir.join(FILE);
     match std::fs::remove_file(&path) {
