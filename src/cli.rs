@@ -9,9 +9,11 @@ use clap_complete::ArgValueCompleter;
 
 mod pair;
 pub(crate) mod since;
+mod unattended;
 mod values;
 
 pub(crate) use pair::Pair;
+pub(crate) use unattended::{PauseArgs, PauseOptions, ResolvedArgs, UnpauseArgs};
 pub(crate) mod config;
 
 #[derive(Debug, Parser)]
@@ -160,46 +162,6 @@ pub(crate) enum Command {
         after_help = "Examples:\n  runbook resolved --alert resolved.json     # from the webhook hook of resolved alerts\n\nMarks each resolved alert's fingerprint in <audit-dir>/resolved/. A run started with --unattended for that fingerprint, under a policy with `stop_when_resolved: true`, checks at every step boundary: it records `alert resolved`, and goes to its cleanup ending resolved.\n\nExit status: 0 marked, 2 the payload cannot be read or holds no resolved alert."
     )]
     Resolved(ResolvedArgs),
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct PauseArgs {
-    /// Pause for this long (`30m`, `2h`, `1d`); without it, until `runbook unpause`
-    #[arg(long = "for", value_name = "DURATION", value_parser = crate::duration::parse_arg)]
-    pub duration: Option<std::time::Duration>,
-    /// Why (shown in every refusal)
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Who pauses [default: $RUNBOOK_OPERATOR, else $USER]
-    #[arg(long, value_name = "NAME", env = "RUNBOOK_OPERATOR")]
-    pub operator: Option<String>,
-    #[command(flatten)]
-    pub place: PauseOptions,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct UnpauseArgs {
-    #[command(flatten)]
-    pub place: PauseOptions,
-}
-
-/// Where `pause` and `unpause` act: the audit host of the flag, the environment or the
-/// inventory, reached with the SSH options; else the audit dir.
-#[derive(Debug, Args)]
-pub(crate) struct PauseOptions {
-    /// The inventory naming the audit host (`audit_host:`) [default: $RUNBOOK_INVENTORY, else ./inventory.yaml when present]
-    #[arg(long, value_name = "FILE", env = "RUNBOOK_INVENTORY")]
-    pub inventory: Option<PathBuf>,
-    /// How the audit host is reached (with --audit-host, or the inventory's audit_host)
-    #[command(flatten)]
-    pub ssh: SshArgs,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ResolvedArgs {
-    /// The resolved Alertmanager (v4) or PagerDuty (v3) webhook payload: a file, or `-` for stdin
-    #[arg(long, value_name = "FILE|-")]
-    pub alert: String,
 }
 
 #[derive(Debug, Args)]
