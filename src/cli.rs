@@ -9,9 +9,11 @@ use clap_complete::ArgValueCompleter;
 
 mod pair;
 pub(crate) mod since;
+mod unattended;
 mod values;
 
 pub(crate) use pair::Pair;
+pub(crate) use unattended::{PauseArgs, PauseOptions, ResolvedArgs, UnpauseArgs};
 pub(crate) mod config;
 
 #[derive(Debug, Parser)]
@@ -147,37 +149,19 @@ pub(crate) enum Command {
     Evidence(EvidenceArgs),
     /// Refuse every unattended run (`run --unattended`) until `runbook unpause`, or for a time
     #[command(
-        after_help = "Examples:\n  runbook pause --for 2h --reason 'database migration tonight'\n  runbook pause                         # until `runbook unpause`\n\nWrites pause.json in the audit dir. While it holds, every `runbook run --unattended` is refused (exit 2), recorded in refusals.jsonl and notified (runbook.run.refused); interactive runs are never refused.\n\nExit status: 0 paused, 2 bad arguments."
+        after_help = "Examples:\n  runbook pause --for 2h --reason 'database migration tonight'\n  runbook pause                         # until `runbook unpause`\n  runbook pause --audit-host ssh://runbook@logs/srv/runbook/runs   # every machine of the team\n\nWrites pause.json in the audit dir, or on the audit host when there is one (--audit-host, RUNBOOK_AUDIT_HOST, or the inventory's audit_host): a pause there holds every machine that uses it. While it holds, every `runbook run --unattended` is refused (exit 2), recorded in refusals.jsonl and notified (runbook.run.refused); interactive runs are never refused.\n\nExit status: 0 paused, 1 the audit host cannot be reached or written, 2 bad arguments."
     )]
     Pause(PauseArgs),
     /// Let unattended runs start again (removes the pause of `runbook pause`)
-    #[command(after_help = "Examples:\n  runbook unpause\n\nExit status: 0 (also when nothing was paused).")]
-    Unpause,
+    #[command(
+        after_help = "Examples:\n  runbook unpause\n\nRemoves the pause of the audit host (when there is one) and of the audit dir.\n\nExit status: 0 (also when nothing was paused), 1 the audit host cannot be reached or written."
+    )]
+    Unpause(UnpauseArgs),
     /// An alert resolved: the unattended run for it stops at its next step boundary (with `stop_when_resolved: true` in the policy)
     #[command(
         after_help = "Examples:\n  runbook resolved --alert resolved.json     # from the webhook hook of resolved alerts\n\nMarks each resolved alert's fingerprint in <audit-dir>/resolved/. A run started with --unattended for that fingerprint, under a policy with `stop_when_resolved: true`, checks at every step boundary: it records `alert resolved`, and goes to its cleanup ending resolved.\n\nExit status: 0 marked, 2 the payload cannot be read or holds no resolved alert."
     )]
     Resolved(ResolvedArgs),
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct PauseArgs {
-    /// Pause for this long (`30m`, `2h`, `1d`); without it, until `runbook unpause`
-    #[arg(long = "for", value_name = "DURATION", value_parser = crate::duration::parse_arg)]
-    pub duration: Option<std::time::Duration>,
-    /// Why (shown in every refusal)
-    #[arg(long, value_name = "TEXT")]
-    pub reason: Option<String>,
-    /// Who pauses [default: $RUNBOOK_OPERATOR, else $USER]
-    #[arg(long, value_name = "NAME", env = "RUNBOOK_OPERATOR")]
-    pub operator: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ResolvedArgs {
-    /// The resolved Alertmanager (v4) or PagerDuty (v3) webhook payload: a file, or `-` for stdin
-    #[arg(long, value_name = "FILE|-")]
-    pub alert: String,
 }
 
 #[derive(Debug, Args)]

@@ -47,17 +47,44 @@ pub(crate) fn execute(cli: Cli) -> Result<u8> {
         Command::Replay(args) => replay::execute(config, &args),
         Command::Match(args) => matching::execute(config, &args),
         Command::Watch(args) => watch::execute(config, &args),
-        Command::Pause(args) => crate::unattended::pause(
-            &config.audit_dir,
-            args.duration,
-            args.reason.as_deref(),
-            &crate::identity::operator_name(args.operator.as_deref()),
-        ),
-        Command::Unpause => crate::unattended::unpause(&config.audit_dir),
+        Command::Pause(args) => {
+            let (host, ssh) = pause_place(config, &args.place)?;
+            crate::unattended::pause(
+                crate::unattended::Place {
+                    dir: &config.audit_dir,
+                    audit_host: host.as_ref(),
+                    ssh: &ssh,
+                },
+                args.duration,
+                args.reason.as_deref(),
+                &crate::identity::operator_name(args.operator.as_deref()),
+            )
+        }
+        Command::Unpause(args) => {
+            let (host, ssh) = pause_place(config, &args.place)?;
+            crate::unattended::unpause(crate::unattended::Place {
+                dir: &config.audit_dir,
+                audit_host: host.as_ref(),
+                ssh: &ssh,
+            })
+        }
         Command::Resolved(args) => {
             crate::unattended::resolved(&config.audit_dir, &crate::alert::Alert::read(&args.alert)?)
         }
     }
+}
+
+/// The audit host `pause` and `unpause` act on (flag, environment, else the inventory's), and
+/// how it is reached.
+fn pause_place(
+    config: &crate::cli::config::Config,
+    place: &crate::cli::PauseOptions,
+) -> Result<(Option<crate::transport::AuditHost>, crate::transport::SshOptions)> {
+    let host = match &config.audit_host {
+        Some(host) => Some(host.clone()),
+        None => crate::inventory::Inventory::load(place.inventory.as_deref())?.audit_host()?,
+    };
+    Ok((host, place.ssh.options()))
 }
 
 /// A file the user named with `-o`, opened for writing: 0600 whatever the umask (a review or

@@ -11,11 +11,13 @@ use serde_saphyr::Spanned;
 use crate::diagnostic::{Diagnostic, Pos};
 
 mod admit;
+mod ledger;
 mod pause;
+mod remote;
 mod resolved;
 
 pub(crate) use admit::{Ask, admit};
-pub(crate) use pause::{pause, unpause};
+pub(crate) use pause::{Place, pause, unpause};
 pub(crate) use resolved::{resolved, resolved_flag};
 
 /// The inventory's `unattended:` block.

@@ -84,6 +84,8 @@ pub(super) fn execute(config: &Config, args: &RunArgs, drill_allow_prod: Option<
             run_id: &run_id,
             operator: &run.operator_name,
             notify: run.notify(None).ok(),
+            audit_host: run.audit_host.as_ref(),
+            ssh: &run.ssh,
         })?;
         if admitted.stop_when_resolved && !admitted.fingerprints.is_empty() {
             rails.resolved = Some(crate::engine::executor::ResolvedWatch {

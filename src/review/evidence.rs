@@ -117,6 +117,7 @@ pub(crate) fn render(e: &Evidence<'_>) -> String {
     out.push_str("<p class=\"muted\">time: when the step was presented (UTC); the other times are on the RTO clock. wait: presented → started (human); exec: started → finished (machine).</p>\n");
     out.push_str(&steps_table(r));
     out.push_str("</section>\n");
+    out.push_str(&guards_section(r));
     out.push_str(&deviations_section(r));
     out.push_str(&runbook_section(e));
     out.push_str(&format!(
@@ -391,6 +392,42 @@ fn signature_steps(e: &Evidence<'_>, principal: &str, out: &mut String) {
         )),
         esc(principal)
     ));
+}
+
+/// The guards' timeline (design §20): when each failed, tripped and recovered, where, why, and
+/// where a trip sent the run; the alert's resolution with them, as the review lists them.
+fn guards_section(r: &Review) -> String {
+    let mut out = String::from("<section id=\"guards\">\n<h2>Guards</h2>\n");
+    if r.guards.is_empty() {
+        out.push_str("<p>No guard failed, tripped or recovered during the run (a runbook's guards are declared in its file, below).</p>\n");
+    } else {
+        let rows: Vec<Vec<String>> = r
+            .guards
+            .iter()
+            .map(|g| {
+                vec![
+                    format!("{} +{}", super::fmt_clock(r, g.at_ms), super::fmt_ms(g.at_ms)),
+                    g.guard.clone().unwrap_or_default(),
+                    g.change.to_string(),
+                    g.text.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["time", "guard", "change", "what happened"],
+            &rows,
+            |i| {
+                if r.guards[i].change == "tripped" {
+                    "over"
+                } else {
+                    ""
+                }
+            },
+        ));
+        out.push_str("<p class=\"muted\">time: UTC, then the RTO clock. Only changes are recorded: a guard that held is never listed poll by poll.</p>\n");
+    }
+    out.push_str("</section>\n");
+    out
 }
 
 fn deviations_section(r: &Review) -> String {

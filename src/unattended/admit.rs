@@ -4,13 +4,17 @@
 //!
 //! The runs admitted are listed in `<audit-dir>/unattended/runs.jsonl` (run id, runbook, alert
 //! fingerprints, when, pid): it is what `max_runs` counts and what dedup looks a fingerprint up
-//! in; whether such a run is unfinished or when it was sealed is read from its trail.
+//! in; whether such a run is unfinished or when it was sealed is read from its trail. With an
+//! audit host, its pause and its ledger (`remote.rs`) are read and written too, in one exchange
+//! under its lock: a pause there, and the runs of every machine, count. An audit host that
+//! cannot be reached refuses the run (fail safe).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use super::ledger::{Book, GRACE, LEDGER, Status, since, ts};
 
 use crate::error::Error;
 use crate::inventory::Inventory;
@@ -28,6 +32,9 @@ pub(crate) struct Ask<'a> {
     pub operator: &'a str,
     /// Where `runbook.run.refused` goes; `None` when the channels could not be resolved.
     pub notify: Option<crate::listen::notify::Setup>,
+    /// The team's audit host, and how it is reached.
+    pub audit_host: Option<&'a crate::transport::AuditHost>,
+    pub ssh: &'a crate::transport::SshOptions,
 }
 
 /// An admitted run: `stop_when_resolved` says whether `runbook resolved` may stop it.
@@ -37,8 +44,6 @@ pub(crate) struct Admission {
     pub fingerprints: Vec<String>,
 }
 
-/// The ledger of admitted runs.
-const LEDGER: &str = "unattended/runs.jsonl";
 const REFUSALS: &str = "refusals.jsonl";
 const LOCK: &str = "unattended/lock";
 
@@ -59,7 +64,18 @@ pub(crate) fn admit(ask: Ask<'_>) -> Result<Admission, Error> {
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| Error::runtime(format!("cannot lock {}: {e}", ask.dir.join(LOCK).display())))?;
     let fingerprints = ask.alert.map(fingerprints).unwrap_or_default();
-    match decide(&ask, &fingerprints) {
+    let (mut remote, seen) = match ask.audit_host {
+        None => (None, None),
+        Some(host) => match super::remote::Admission::open(host, ask.ssh) {
+            Ok((admission, seen)) => (Some(admission), Some(seen)),
+            Err(why) => return Err(refuse(ask, &fingerprints, &unchecked(&why))),
+        },
+    };
+    let decided = {
+        let mut book = Book::new(ask.dir, remote.as_mut().zip(seen));
+        decide(&ask, &fingerprints, &mut book)
+    };
+    match decided {
         Ok(stop_when_resolved) => {
             let line = json!({
                 "ts": crate::listen::notify::timestamp(chrono::Utc::now()),
@@ -71,14 +87,32 @@ pub(crate) fn admit(ask: Ask<'_>) -> Result<Admission, Error> {
                 "machine": crate::identity::machine(),
                 "pid": std::process::id(),
             });
+            // The audit host's ledger first: a run it does not list would escape the team's count.
+            if let Some(remote) = remote
+                && let Err(why) = remote.finish(Some(&line))
+            {
+                return Err(refuse(ask, &fingerprints, &unchecked(&why)));
+            }
             append(&ask.dir.join(LEDGER), &line)?;
             Ok(Admission {
                 stop_when_resolved,
                 fingerprints,
             })
         }
-        Err(reason) => Err(refuse(ask, &fingerprints, &reason)),
+        Err(reason) => {
+            if let Some(remote) = remote {
+                let _ = remote.finish(None);
+            }
+            Err(refuse(ask, &fingerprints, &reason))
+        }
     }
+}
+
+/// The reason of a refusal for an audit host that could not be asked.
+fn unchecked(why: &str) -> String {
+    format!(
+        "{why}; an unattended run is refused while the team's pause, `max_runs` and dedup on the audit host cannot be checked (run it by hand, or fix the audit host)"
+    )
 }
 
 /// Every alert's fingerprint (Alertmanager), or the incident id (PagerDuty).
@@ -97,7 +131,7 @@ pub(crate) fn fingerprints(alert: &crate::alert::Alert) -> Vec<String> {
 }
 
 /// `Ok(stop_when_resolved)`, or why the run is refused.
-fn decide(ask: &Ask<'_>, fingerprints: &[String]) -> Result<bool, String> {
+fn decide(ask: &Ask<'_>, fingerprints: &[String], book: &mut Book<'_>) -> Result<bool, String> {
     let file = ask
         .inventory
         .path
@@ -116,6 +150,12 @@ fn decide(ask: &Ask<'_>, fingerprints: &[String]) -> Result<bool, String> {
         && alert.payload["status"] == "resolved"
     {
         return Err("the alert is resolved already (a resolved payload goes to `runbook resolved`)".into());
+    }
+    // The audit host's pause holds every machine; this audit dir's still holds this one.
+    if let (Some(host), Some(text)) = (book.host(), &book.remote_pause)
+        && let Some(paused) = super::pause::judge(text.clone(), &format!("on the audit host {host}"))
+    {
+        return Err(paused);
     }
     if let Some(paused) = super::pause::current(ask.dir) {
         return Err(paused);
@@ -139,47 +179,67 @@ fn decide(ask: &Ask<'_>, fingerprints: &[String]) -> Result<bool, String> {
             ask.hosts
         ));
     }
-    let ledger = read_ledger(&ask.dir.join(LEDGER));
     let now = chrono::Utc::now();
-    for entry in ledger.iter().rev() {
-        let shared: Vec<&String> = fingerprints
+    let shares = |entry: &Value| -> Option<String> {
+        fingerprints
             .iter()
-            .filter(|f| {
+            .find(|f| {
                 entry["fingerprints"]
                     .as_array()
-                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(f)))
+                    .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(f.as_str())))
             })
-            .collect();
-        let (Some(first), Some(run)) = (shared.first(), entry["run"].as_str()) else {
+            .cloned()
+    };
+    let counted = |entry: &Value| -> bool {
+        rules.max_runs.is_some_and(|(_, per)| {
+            entry["runbook"].as_str() == Some(ask.runbook) && ts(entry).is_some_and(|at| since(now, at) < per)
+        })
+    };
+    // Only the runs that matter are looked up (on the audit host, in one round).
+    let ledger = book.ledger.clone();
+    let relevant: Vec<&Value> = ledger
+        .iter()
+        .filter(|e| shares(e).is_some() || counted(e))
+        .collect();
+    let statuses = book.statuses(&relevant).map_err(|why| unchecked(&why))?;
+    let status_of = |entry: &Value| entry["run"].as_str().and_then(|run| statuses.get(run));
+    for entry in relevant.iter().rev() {
+        let (Some(first), Some(run), Some(status)) = (shares(entry), entry["run"].as_str(), status_of(entry))
+        else {
             continue;
         };
-        match status(ask.dir, run, entry) {
+        match status {
             Status::Unfinished => {
                 return Err(format!("alert {first} already has the unfinished run {run}"));
             }
+            Status::Unseen(at) if since(now, *at) < GRACE => {
+                return Err(format!(
+                    "alert {first} already has the run {run}, admitted on {} {} ago (its trail has not reached the audit host yet)",
+                    entry["machine"].as_str().unwrap_or("another machine"),
+                    crate::duration::format(since(now, *at))
+                ));
+            }
             Status::Sealed(at) => {
                 if let Some(window) = rules.dedup
-                    && since(now, at) < window
+                    && since(now, *at) < window
                 {
                     return Err(format!(
                         "alert {first} already had the run {run}, sealed {} ago (within `dedup: {}`)",
-                        crate::duration::format(since(now, at)),
+                        crate::duration::format(since(now, *at)),
                         crate::duration::format(window)
                     ));
                 }
             }
-            Status::NeverStarted => {}
+            Status::Unseen(_) | Status::NeverStarted => {}
         }
     }
     if let Some((count, per)) = rules.max_runs {
-        let recent: Vec<&str> = ledger
+        let recent: Vec<&str> = relevant
             .iter()
-            .filter(|e| e["runbook"].as_str() == Some(ask.runbook))
-            .filter(|e| ts(e).is_some_and(|at| since(now, at) < per))
-            .filter_map(|e| e["run"].as_str().map(|run| (run, e)))
+            .filter(|e| counted(e))
             // A run that ended before its trail began (it could not connect) ran nothing.
-            .filter(|(run, e)| !matches!(status(ask.dir, run, e), Status::NeverStarted))
-            .map(|(run, _)| run)
+            .filter(|e| !matches!(status_of(e), Some(Status::NeverStarted)))
+            .filter_map(|e| e["run"].as_str())
             .collect();
         if recent.len() as u64 >= count {
             return Err(format!(
@@ -193,70 +253,6 @@ fn decide(ask: &Ask<'_>, fingerprints: &[String]) -> Result<bool, String> {
         }
     }
     Ok(policy.stop_when_resolved)
-}
-
-enum Status {
-    Unfinished,
-    Sealed(chrono::DateTime<chrono::Utc>),
-    /// Admitted, but its process ended before its trail began (it could not connect).
-    NeverStarted,
-}
-
-/// Where an admitted run is: its trail's last event says sealed or not; without a trail, a
-/// process still alive on this machine is about to write it.
-fn status(dir: &Path, run: &str, entry: &Value) -> Status {
-    let trail = dir.join(format!("{run}.jsonl"));
-    match std::fs::read_to_string(&trail) {
-        Ok(text) => {
-            let last = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or_default();
-            let last: Value = serde_json::from_str(last).unwrap_or_default();
-            if last["event"] == "run finished" {
-                match ts(&last) {
-                    Some(at) => Status::Sealed(at),
-                    None => Status::Unfinished,
-                }
-            } else {
-                Status::Unfinished
-            }
-        }
-        Err(_) => {
-            let here = entry["machine"].as_str() == Some(crate::identity::machine().as_str());
-            let alive = entry["pid"]
-                .as_u64()
-                .and_then(|p| i32::try_from(p).ok())
-                .and_then(rustix::process::Pid::from_raw)
-                .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
-            if here && alive {
-                Status::Unfinished
-            } else {
-                Status::NeverStarted
-            }
-        }
-    }
-}
-
-fn ts(v: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
-    v["ts"]
-        .as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&chrono::Utc))
-}
-
-fn since(now: chrono::DateTime<chrono::Utc>, at: chrono::DateTime<chrono::Utc>) -> Duration {
-    (now - at).to_std().unwrap_or_default()
-}
-
-/// The admitted runs, oldest first; an unreadable line is skipped.
-fn read_ledger(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// Appends one JSON line; created 0640 like the trails.

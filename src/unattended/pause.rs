@@ -9,12 +9,26 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result, exit};
+use crate::transport::{AuditHost, SshOptions};
 
 const FILE: &str = "pause.json";
 
+/// Where the pause goes: the audit host, when there is one (a pause there holds every
+/// machine), else the audit dir.
+pub(crate) struct Place<'a> {
+    pub dir: &'a Path,
+    pub audit_host: Option<&'a AuditHost>,
+    pub ssh: &'a SshOptions,
+}
+
 /// Writes the pause file; says until when.
-pub(crate) fn pause(dir: &Path, duration: Option<Duration>, reason: Option<&str>, by: &str) -> Result<u8> {
-    crate::audit::prepare_audit_dir(dir)?;
+pub(crate) fn pause(
+    place: Place<'_>,
+    duration: Option<Duration>,
+    reason: Option<&str>,
+    by: &str,
+) -> Result<u8> {
+    let dir = place.dir;
     let now = chrono::Utc::now();
     let until = duration
         .map(|d| chrono::Duration::from_std(d).map(|d| now + d))
@@ -27,16 +41,28 @@ pub(crate) fn pause(dir: &Path, duration: Option<Duration>, reason: Option<&str>
         "until": until.map(crate::listen::notify::timestamp),
         "reason": reason,
     });
+    let when = match until {
+        Some(u) => format!("until {} UTC", u.format("%Y-%m-%d %H:%M:%S")),
+        None => "until `runbook unpause`".to_string(),
+    };
+    if let Some(host) = place.audit_host {
+        super::remote::switch(host, place.ssh, "pause", &format!("{record}\n")).map_err(|e| {
+            Error::runtime(format!(
+                "{e}: nothing was paused (a pause in this audit dir alone would not hold the team)"
+            ))
+        })?;
+        crate::output::print(&format!(
+            "Unattended runs are paused {when} on every machine that uses the audit host ({host}/{FILE}): each is refused and recorded in its refusals.jsonl.\n"
+        ))?;
+        return Ok(exit::OK);
+    }
+    crate::audit::prepare_audit_dir(dir)?;
     let path = dir.join(FILE);
     // Whole or not at all: a reader never sees half a pause.
     let tmp = dir.join(format!(".{FILE}.{}", std::process::id()));
     std::fs::write(&tmp, format!("{record}\n"))
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|e| Error::runtime(format!("cannot write {}: {e}", path.display())))?;
-    let when = match until {
-        Some(u) => format!("until {} UTC", u.format("%Y-%m-%d %H:%M:%S")),
-        None => "until `runbook unpause`".to_string(),
-    };
     crate::output::print(&format!(
         "Unattended runs are paused {when} ({}): each is refused and recorded in {}.\n",
         path.display(),
@@ -45,27 +71,46 @@ pub(crate) fn pause(dir: &Path, duration: Option<Duration>, reason: Option<&str>
     Ok(exit::OK)
 }
 
-/// Removes the pause file.
-pub(crate) fn unpause(dir: &Path) -> Result<u8> {
-    let path = dir.join(FILE);
+/// Removes the pause file: the audit host's, when there is one, and the audit dir's.
+pub(crate) fn unpause(place: Place<'_>) -> Result<u8> {
+    let mut removed = false;
+    if let Some(host) = place.audit_host {
+        removed = super::remote::switch(host, place.ssh, "unpause", "")
+            .map_err(|e| Error::runtime(format!("{e}: the team's pause, if any, still holds")))?
+            == "removed";
+    }
+    let path = place.dir.join(FILE);
     match std::fs::remove_file(&path) {
-        Ok(()) => crate::output::print("Unattended runs may start again.\n")?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::output::print("Unattended runs were not paused.\n")?
-        }
+        Ok(()) => removed = true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::runtime(format!("cannot remove {}: {e}", path.display()))),
     }
+    crate::output::print(if removed {
+        "Unattended runs may start again.\n"
+    } else {
+        "Unattended runs were not paused.\n"
+    })?;
     Ok(exit::OK)
 }
 
-/// Why runs are refused now, when paused: who paused, when, until when, why.
+/// Why runs are refused now, when this audit dir is paused.
 pub(super) fn current(dir: &Path) -> Option<String> {
     let path = dir.join(FILE);
     let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
+        Ok(t) => Ok(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => Err(format!("{} cannot be read: {e}", path.display())),
+    };
+    judge(text, &format!("in {}", dir.display()))
+}
+
+/// Why runs are refused by a pause file's `text` (`Err`: it is there and cannot be read),
+/// found `place`: who paused, when, until when, why; `None` when its time is over.
+pub(super) fn judge(text: Result<String, String>, place: &str) -> Option<String> {
+    let text = match text {
+        Ok(t) => t,
         // A pause that cannot be read is a pause: failing closed.
-        Err(e) => return Some(format!("paused ({} cannot be read: {e})", path.display())),
+        Err(e) => return Some(format!("paused ({e}, {place})")),
     };
     let pause: Value = serde_json::from_str(text.trim()).unwrap_or_default();
     let until = pause["until"]
@@ -83,6 +128,7 @@ pub(super) fn current(dir: &Path) -> Option<String> {
         Some(u) => why.push_str(&format!(" until {u}")),
         None => why.push_str(" until `runbook unpause`"),
     }
+    why.push_str(&format!(" ({place})"));
     if let Some(reason) = pause["reason"].as_str() {
         why.push_str(&format!(": {reason}"));
     }

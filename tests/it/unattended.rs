@@ -12,6 +12,8 @@ use crate::support::http::{Answer, Receiver, closed_port};
 use crate::support::wait;
 use crate::support::webhook::{Webhook, hooks};
 
+mod team;
+
 /// A runbook on `local` whose step waits for `$gate` to exist (a run held unfinished for as
 /// long as a test needs), then ends resolved.
 fn held(id: &str) -> String {

@@ -4,6 +4,9 @@
 //! reach the walk, as events on a channel the executor drains at each step boundary and while
 //! a command runs. A check that cannot run (no connection, a lost one, past `every`) fails.
 //!
+//! A guard on a fleet role is polled on each of its hosts (a poll per host, each with its own
+//! count and connection); its events name the host.
+//!
 //! A trip diverts the walk: unattended, the running step is stopped on every host (recorded as
 //! a timeout) and the walk goes to `goto`; interactively, the next prompt offers "Divert to
 //! `goto`", preselected.
@@ -218,33 +221,39 @@ impl Executor {
         if runbook.guards.is_empty() || self.rails.guards.is_some() || self.rails.unguarded {
             return;
         }
+        // A guard on a fleet role is polled on every host of it, each on its own session with
+        // its own count: any host failing `failures` times in a row trips it, naming the host.
         let polls = runbook
             .guards
             .iter()
-            .map(|g: &Guard| {
+            .flat_map(|g: &Guard| {
                 let label = self.plan.host(runbook.id(), runbook.guard_target(g));
-                // A fleet's guard checks its first host.
-                let host = self.plan.members(&label).into_iter().next().unwrap_or(label);
-                let binding = self.plan.bindings.get(&host).cloned().unwrap_or(Binding::Local);
                 let (mut env, _) = vars.env_for(&g.run.value, &[]);
                 env.retain(|(k, _)| !k.is_empty());
-                Poll {
-                    id: g.id.value.clone(),
-                    host,
-                    binding,
-                    spec: CommandSpec {
-                        command: g.run.value.clone(),
-                        env,
-                        timeout: Some(check_limit(g.every())),
-                        // A guard's check is nobody's step (a rehearsal never polls guards).
-                        step: format!("guard:{}", g.id.value),
-                        attempt: 1,
-                    },
-                    every: g.every(),
-                    failures: g.failures(),
-                    goto: g.goto.value.clone(),
-                    masker: vars.masker(),
-                }
+                self.plan
+                    .members(&label)
+                    .into_iter()
+                    .map(|host| {
+                        let binding = self.plan.bindings.get(&host).cloned().unwrap_or(Binding::Local);
+                        Poll {
+                            id: g.id.value.clone(),
+                            host,
+                            binding,
+                            spec: CommandSpec {
+                                command: g.run.value.clone(),
+                                env: env.clone(),
+                                timeout: Some(check_limit(g.every())),
+                                // A guard's check is nobody's step (a rehearsal never polls guards).
+                                step: format!("guard:{}", g.id.value),
+                                attempt: 1,
+                            },
+                            every: g.every(),
+                            failures: g.failures(),
+                            goto: g.goto.value.clone(),
+                            masker: vars.masker(),
+                        }
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         self.rails.guards = Some(Guards::start(polls, self.ssh.clone()));
