@@ -9,6 +9,7 @@ use serde_saphyr::Spanned;
 use crate::error::Error;
 
 mod check;
+pub(crate) mod policy;
 pub(crate) use check::check;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,7 +33,7 @@ pub struct Inventory {
     /// The team's audit host (design §19): `ssh://USER@HOST[:PORT]/PATH`.
     pub audit_host: Option<Spanned<String>>,
     /// What may run unattended, from an alert (design §20).
-    pub unattended: Option<crate::unattended::Policy>,
+    pub unattended: Option<policy::Policy>,
 }
 
 impl Inventory {
