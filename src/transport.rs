@@ -239,7 +239,7 @@ impl Stopping {
 /// Most bytes one read of a command's stdout or stderr takes: big enough that a flood costs few
 /// reads, sends and writes (each 64 KiB piece had its own), small enough that the pieces queued
 /// between the transport and the output file stay a few MiB.
-const READ_SIZE: usize = 256 * 1024;
+const READ_SIZE: usize = 128 * 1024;
 
 /// The pipe of a command's stdout or stderr is enlarged to this: with the default 64 KiB the
 /// writer (the command, or the ssh master) and runbook woke each other every 64 KiB.
@@ -269,15 +269,14 @@ impl Reader {
             Ok(n) if n > 0 => {}
             _ => return None,
         }
-        // A big piece goes as it is; a small one is copied out, so that a queue of small
-        // pieces does not hold a READ_SIZE buffer each.
-        Some(if self.buf.len() >= READ_SIZE / 4 {
-            std::mem::replace(&mut self.buf, Vec::with_capacity(READ_SIZE))
-        } else {
-            let piece = self.buf.clone();
-            self.buf.clear();
-            piece
-        })
+        // The piece goes as it was read, and a new buffer takes its place. A small piece is
+        // first shrunk (in place: the allocator splits the block, nothing is copied), so that
+        // a queue of small pieces does not hold READ_SIZE each.
+        let mut piece = std::mem::replace(&mut self.buf, Vec::with_capacity(READ_SIZE));
+        if piece.len() < READ_SIZE / 2 {
+            piece.shrink_to_fit();
+        }
+        Some(piece)
     }
 }
 
