@@ -138,6 +138,11 @@ impl Masker {
         }
     }
 
+    /// Whether there is no secret to mask: what goes in comes out as it is.
+    pub fn is_identity(&self) -> bool {
+        self.longest == 0
+    }
+
     /// Takes the next bytes of the stream; returns what is safe to show now.
     /// Like `push`, without a copy when there is nothing to mask (the common case, and the
     /// one that streams gigabytes).

@@ -236,6 +236,50 @@ impl Stopping {
     }
 }
 
+/// Most bytes one read of a command's stdout or stderr takes: big enough that a flood costs few
+/// reads, sends and writes (each 64 KiB piece had its own), small enough that the pieces queued
+/// between the transport and the output file stay a few MiB.
+const READ_SIZE: usize = 128 * 1024;
+
+/// The pipe of a command's stdout or stderr is enlarged to this: with the default 64 KiB the
+/// writer (the command, or the ssh master) and runbook woke each other every 64 KiB.
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// Reads one output stream in pieces that are sent on as they are read, not copied again.
+struct Reader {
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    /// Enlarges the pipe when the system lets it (`/proc/sys/fs/pipe-max-size`, the user's
+    /// pipe quota): a smaller one only costs more wake-ups.
+    fn new(pipe: &impl std::os::fd::AsFd) -> Reader {
+        let _ = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_SIZE);
+        Reader {
+            buf: Vec::with_capacity(READ_SIZE),
+        }
+    }
+
+    /// The next piece, `None` at the end (or on an error: the stream is over either way).
+    /// Cancel-safe, as `select!` needs: bytes are only taken out of the pipe by the poll
+    /// that returns them.
+    async fn read(&mut self, from: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        match from.read_buf(&mut self.buf).await {
+            Ok(n) if n > 0 => {}
+            _ => return None,
+        }
+        // The piece goes as it was read, and a new buffer takes its place. A small piece is
+        // first shrunk (in place: the allocator splits the block, nothing is copied), so that
+        // a queue of small pieces does not hold READ_SIZE each.
+        let mut piece = std::mem::replace(&mut self.buf, Vec::with_capacity(READ_SIZE));
+        if piece.len() < READ_SIZE / 2 {
+            piece.shrink_to_fit();
+        }
+        Some(piece)
+    }
+}
+
 /// A far-away instant, for a `select!` branch whose timer is not set.
 fn or_never(at: Option<tokio::time::Instant>) -> tokio::time::Instant {
     at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600))

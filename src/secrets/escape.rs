@@ -113,6 +113,13 @@ impl OutputFilter {
         out
     }
 
+    /// Whether `bytes`, the next of the stream, would pass unchanged (plain text, nothing held
+    /// back, not inside a sequence): then they may be shown as they are, without a copy, and
+    /// the filter is left as `push` would have left it.
+    pub(crate) fn passes(&self, bytes: &[u8]) -> bool {
+        self.mode == Mode::Text && self.carry.is_empty() && plain_prefix(bytes) == bytes.len()
+    }
+
     /// Like [`push`](Self::push), appending to the caller's buffer.
     pub(crate) fn push_into(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
         out.reserve(bytes.len());

@@ -4,10 +4,9 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
-use tokio::io::AsyncReadExt;
 use tokio::time::{Instant, sleep_until};
 
-use super::{Chunk, DRAIN, Ending, GRACE, Job, Stopping, TransportError, emit, or_never};
+use super::{Chunk, DRAIN, Ending, GRACE, Job, Reader, Stopping, TransportError, emit, or_never};
 use crate::script::{READ_AND_RUN, script};
 
 /// This machine.
@@ -55,19 +54,19 @@ impl Local {
         let mut status = None;
         let mut drain_until = None;
         let (mut out_open, mut err_open) = (true, true);
-        let (mut obuf, mut ebuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+        let (mut oread, mut eread) = (Reader::new(&stdout), Reader::new(&stderr));
 
         while status.is_none() || out_open || err_open {
             let running = status.is_none();
             let kill_at = stopping.as_ref().filter(|s| !s.killed).and_then(|s| s.kill_at);
             tokio::select! {
-                n = stdout.read(&mut obuf), if out_open => match n {
-                    Ok(n) if n > 0 => emit(&out, Chunk::Stdout(obuf[..n].to_vec())).await,
-                    _ => out_open = false,
+                piece = oread.read(&mut stdout), if out_open => match piece {
+                    Some(piece) => emit(&out, Chunk::Stdout(piece)).await,
+                    None => out_open = false,
                 },
-                n = stderr.read(&mut ebuf), if err_open => match n {
-                    Ok(n) if n > 0 => emit(&out, Chunk::Stderr(ebuf[..n].to_vec())).await,
-                    _ => err_open = false,
+                piece = eread.read(&mut stderr), if err_open => match piece {
+                    Some(piece) => emit(&out, Chunk::Stderr(piece)).await,
+                    None => err_open = false,
                 },
                 st = child.wait(), if running => {
                     status = Some(st.map_err(|source| TransportError::Spawn { program: "sh", source })?);

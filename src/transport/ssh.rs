@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openssh::Session;
-use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::Sender;
 use tokio::time::{Instant, sleep_until};
 
 use super::destination::Destination;
-use super::{Chunk, DRAIN, Ending, GRACE, Job, Stopping, TransportError, emit, or_never};
+use super::{Chunk, DRAIN, Ending, GRACE, Job, Reader, Stopping, TransportError, emit, or_never};
 use crate::script::{read_and_run, script, shell_quote};
 
 mod connect;
@@ -226,7 +225,7 @@ impl Ssh {
         let mut give_up_at = None;
         let mut drain_until = None;
         let (mut out_open, mut err_open) = (true, true);
-        let (mut obuf, mut ebuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+        let (mut oread, mut eread) = (Reader::new(&stdout), Reader::new(&stderr));
         // Stdout is held until the marker names the process group (up to a bound), so whoever
         // sees output can also stop the command: a `run` dropped then still kills it.
         let mut early: Option<Vec<u8>> = Some(Vec::new());
@@ -239,19 +238,19 @@ impl Ssh {
             let running = marker.exited().is_none();
             let kill_at = stopping.as_ref().filter(|s| !s.killed).and_then(|s| s.kill_at);
             tokio::select! {
-                n = stdout.read(&mut obuf), if out_open => match n {
-                    Ok(n) if n > 0 => match early.as_mut() {
-                        Some(held) if held.len() + n <= EARLY_OUTPUT_LIMIT => held.extend_from_slice(&obuf[..n]),
+                piece = oread.read(&mut stdout), if out_open => match piece {
+                    Some(piece) => match early.as_mut() {
+                        Some(held) if held.len() + piece.len() <= EARLY_OUTPUT_LIMIT => held.extend_from_slice(&piece),
                         _ => {
                             flush_early(&out, &mut early).await;
-                            emit(&out, Chunk::Stdout(obuf[..n].to_vec())).await;
+                            emit(&out, Chunk::Stdout(piece)).await;
                         }
                     },
-                    _ => out_open = false,
+                    None => out_open = false,
                 },
-                n = stderr.read(&mut ebuf), if err_open => match n {
-                    Ok(n) if n > 0 => {
-                        let shown = marker.push(&ebuf[..n]);
+                piece = eread.read(&mut stderr), if err_open => match piece {
+                    Some(piece) => {
+                        let shown = marker.push(&piece);
                         if remote.pgid.is_none() && marker.pid().is_some() {
                             remote.pgid = marker.pid();
                             if let Some(pgid) = remote.pgid {
@@ -271,7 +270,7 @@ impl Ssh {
                         }
                         emit(&out, Chunk::Stderr(shown)).await;
                     }
-                    _ => {
+                    None => {
                         err_open = false;
                         emit(&out, Chunk::Stderr(marker.finish())).await;
                     }

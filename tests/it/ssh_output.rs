@@ -269,3 +269,84 @@ fn output_written_after_the_exit_status_is_recorded_as_locally() {
         );
     }
 }
+
+/// Issue 30: a flood of output (4 MiB here, read in big pieces that are shown and kept from one
+/// buffer when they are plain text) is kept byte for byte, its size and SHA-256 recorded, and
+/// shown whole on the terminal with the escape sequences in it removed, both locally and over
+/// SSH: plain runs, a clear-screen in the middle of a line and a window title at the end.
+#[test]
+fn a_flood_of_output_is_kept_whole_and_shown_without_its_escapes() {
+    const HALF: usize = 2 * 1024 * 1024;
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flood.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nid: flood\ntitle: Flood\nrto: 5m\ntargets:\n  app: {{}}\nsteps:\n  \
+             - id: flood\n    title: Flood\n    run: \"yes 0123456789abcdef | head -c {HALF}; \
+             printf 'mid\\\\033[2Jdle\\\\n'; yes plain | head -c {HALF}; printf 'end\\\\033]0;title\\\\007\\\\n'\"\n  \
+             - id: done\n    title: Done\n    end: resolved\n"
+        ),
+    )
+    .unwrap();
+    let mut expected: Vec<u8> = b"0123456789abcdef\n".iter().copied().cycle().take(HALF).collect();
+    expected.extend_from_slice(b"mid\x1b[2Jdle\n");
+    expected.extend(b"plain\n".iter().copied().cycle().take(HALF));
+    expected.extend_from_slice(b"end\x1b]0;title\x07\n");
+    for target in ["local".to_string(), ALIAS.to_string()] {
+        let audit = dir.path().join(format!("audit-{target}"));
+        let out = runbook(["run"])
+            .arg(&file)
+            .args(["--yes", "--audit-dir"])
+            .arg(&audit)
+            .arg("--target")
+            .arg(format!("app={target}"))
+            .arg("--ssh-config")
+            .arg(&sshd.ssh_config)
+            .expect_code(0);
+        let trail = crate::support::trail::audit_files(&audit).pop().unwrap();
+        let finished = events(&trail)
+            .into_iter()
+            .find(|e| e["event"] == "step finished" && e["step"] == "flood")
+            .unwrap();
+        let path = audit.join(finished["output"]["path"].as_str().unwrap());
+        let kept = std::fs::read(&path).unwrap();
+        assert!(
+            kept == expected,
+            "on {target}: the output file differs ({} bytes kept, {} written)",
+            kept.len(),
+            expected.len()
+        );
+        assert_eq!(finished["output"]["size"], expected.len(), "on {target}");
+        let sha256sum = std::process::Command::new("sha256sum")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let sum = String::from_utf8(sha256sum.stdout).unwrap();
+        assert_eq!(
+            finished["output"]["sha256"],
+            sum.split_whitespace().next().unwrap(),
+            "on {target}"
+        );
+        // Shown whole, in order, without the two sequences (the text around them stays).
+        let shown = &out.stderr;
+        assert!(
+            !shown.contains("\x1b[2J") && !shown.contains("\x1b]0;"),
+            "on {target}: an escape reached the terminal"
+        );
+        let lines = |text: &str| shown.matches(text).count();
+        assert_eq!(lines("0123456789abcdef\n"), HALF / 17, "on {target}");
+        assert_eq!(lines("plain\n"), HALF / 6, "on {target}");
+        let tail = HALF % 17;
+        assert!(
+            shown.contains(&format!("{}middle\n", &"0123456789abcdef"[..tail])),
+            "on {target}"
+        );
+        let end = format!("{}end\n", &"plain"[..HALF % 6]);
+        assert!(
+            shown.find("middle\n").unwrap() < shown.find(&end).unwrap(),
+            "on {target}"
+        );
+    }
+}

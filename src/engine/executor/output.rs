@@ -52,6 +52,12 @@ impl OutputPaths {
             return;
         }
         let index = usize::from(stream == Stream::Stderr);
+        if self.file.is_identity() && self.filters[index].passes(&raw) {
+            // Plain text and no secret: the same bytes go to the screen, then to the file.
+            let raw = self.show(sink, stream, raw);
+            self.record(raw);
+            return;
+        }
         // Owned all the way: with no secret to mask, nothing is copied again.
         let filtered = self.filters[index].push(&raw);
         let shown = self.screen.push_owned(filtered);
@@ -93,14 +99,21 @@ impl OutputPaths {
         self.record(format!("{MASK}\n").into_bytes());
     }
 
-    fn show(&self, sink: &mut Sink, stream: Stream, bytes: Vec<u8>) {
-        if !bytes.is_empty() {
-            sink.show(&Event::Output {
-                stream,
-                bytes,
-                host: self.host.clone(),
-            });
+    /// Shows the bytes and gives them back, for the file.
+    fn show(&self, sink: &mut Sink, stream: Stream, bytes: Vec<u8>) -> Vec<u8> {
+        if bytes.is_empty() {
+            return bytes;
         }
+        let event = Event::Output {
+            stream,
+            bytes,
+            host: self.host.clone(),
+        };
+        sink.show(&event);
+        let Event::Output { bytes, .. } = event else {
+            return Vec::new();
+        };
+        bytes
     }
 
     fn record(&mut self, bytes: Vec<u8>) {

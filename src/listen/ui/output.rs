@@ -36,22 +36,30 @@ impl Ui {
     /// lines printed above the spinner: a line that has not ended yet waits for its end, or
     /// for the next status line, or until it is too long to hold.
     pub(super) fn output(&mut self, _stream: Stream, bytes: &[u8]) {
-        self.partial.extend_from_slice(bytes);
-        let whole = match self.partial.iter().rposition(|b| *b == b'\n') {
+        // What is held never has a newline (it is the unended line): only `bytes` is searched,
+        // with memchr, and written straight from where it is rather than copied behind it.
+        let now = match memchr::memrchr(b'\n', bytes) {
             Some(end) => end + 1,
-            None if self.partial.len() >= LONGEST_HELD_LINE => self.partial.len(),
-            None => return,
+            None if self.partial.len() + bytes.len() >= LONGEST_HELD_LINE => bytes.len(),
+            None => {
+                self.partial.extend_from_slice(bytes);
+                return;
+            }
         };
-        let lines: Vec<u8> = self.partial.drain(..whole).collect();
+        let (lines, rest) = bytes.split_at(now);
+        let held = &self.partial;
         let write = || {
             let mut err = std::io::stderr().lock();
-            let _ = err.write_all(&lines);
+            let _ = err.write_all(held);
+            let _ = err.write_all(lines);
             let _ = err.flush();
         };
         match &self.bar {
             Some(bar) => bar.suspend(write),
             None => write(),
         }
+        self.partial.clear();
+        self.partial.extend_from_slice(rest);
     }
 }
 
