@@ -189,6 +189,9 @@ fn walk_one(
         answers: Answers::new(case.answers.iter().cloned()),
         vars: case.vars.clone(),
         replies: case.replies.clone(),
+        guards: case.guards.clone(),
+        unattended: case.unattended,
+        divert: case.divert.clone(),
     })?;
     Ok((judge::judge(case, &walked), started.elapsed()))
 }

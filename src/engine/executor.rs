@@ -25,7 +25,7 @@ const KEEP_BYTES: usize = 1024 * 1024;
 mod approving;
 mod asking;
 mod command;
-mod guarding;
+pub(crate) mod guarding;
 mod hosts;
 mod judge;
 mod output;
@@ -393,6 +393,7 @@ impl Executor {
                         continue;
                     }
                 }
+                self.guard_entering(&place.id(step));
                 visits[index] += 1;
                 if visits[index] > MAX_VISITS {
                     return Ok(End::failed(format!(

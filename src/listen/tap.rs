@@ -4,7 +4,7 @@
 
 use indexmap::IndexMap;
 
-use crate::events::{Event, StepOutcome};
+use crate::events::{Event, GuardChange, StepOutcome};
 
 /// One thing the walk did, in order.
 #[derive(Debug, Clone)]
@@ -25,6 +25,13 @@ pub(crate) enum Seen {
         label: String,
         goto: String,
         vars: IndexMap<String, String>,
+    },
+    /// A guard tripped (a rehearsal's are stubbed): the walk diverts to `goto`, or offers to.
+    Tripped {
+        guard: String,
+        failures: u32,
+        reason: Option<String>,
+        goto: String,
     },
 }
 
@@ -60,6 +67,12 @@ impl Tap {
                 label: label.clone(),
                 goto: goto.clone(),
                 vars: self.deciding.take().unwrap_or_default(),
+            }),
+            Event::Guard(g) if g.change == GuardChange::Tripped => self.seen.push(Seen::Tripped {
+                guard: g.guard.clone(),
+                failures: g.failures,
+                reason: g.reason.clone(),
+                goto: g.goto.clone(),
             }),
             // What follows is the cleanup.
             Event::WalkEnded { .. } => self.cleanup = true,

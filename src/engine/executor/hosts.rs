@@ -216,7 +216,7 @@ impl Executor {
         let mut check = tokio::time::interval(Duration::from_millis(200));
         // A guard that trips stops an unattended step on every host (design §20).
         let mut guard_rx = self.lend_guard_rx();
-        let unattended = !self.operator.is_interactive();
+        let unattended = !self.guards_ask();
         // One wake-up per 10 s: plain mode prints it, and either checks the RTO for a breach.
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
