@@ -534,7 +534,7 @@ impl Executor {
                 .map(|l| (l.title.clone(), l.url.clone()))
                 .collect(),
             body,
-            vars: vars.masked(),
+            vars: vars.clone(),
             target: step.rto.as_ref().and_then(|d| d.get()),
             timeout: step.timeout.as_ref().and_then(|d| d.get()),
             retry: Some(step.attempts()),

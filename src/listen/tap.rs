@@ -48,7 +48,7 @@ impl Tap {
         match event {
             Event::StepPresented(p) => {
                 if p.kind == "choose" {
-                    self.deciding = Some(p.vars.clone());
+                    self.deciding = Some(p.vars.masked());
                 }
                 self.seen.push(Seen::Entered {
                     step: p.step.clone(),

@@ -109,15 +109,19 @@ struct Prepared {
     masker: crate::mask::Masker,
 }
 
-fn prepare(step: &Step, id: &str, attempt: u32, command: &str, vars: &Vars) -> Prepared {
+/// `env`: whether a transport will read the environment (a stub never does, so a rehearsal
+/// does not build one per step).
+fn prepare(step: &Step, id: &str, attempt: u32, command: &str, vars: &Vars, env: bool) -> Prepared {
     let uses: Vec<String> = step.uses.iter().map(|u| u.value.clone()).collect();
-    let (mut env, received) = vars.env_for(command, &uses);
-    env.retain(|(k, _)| !k.is_empty());
-    let secrets = env
-        .iter()
-        .filter(|(name, _)| vars.get(name).is_some_and(|v| v.secret))
-        .map(|(name, _)| name.clone())
-        .collect();
+    let secrets = vars.secrets_for(command, &uses);
+    let env = if env {
+        let (mut env, _) = vars.env_for(command, &uses);
+        env.retain(|(k, _)| !k.is_empty());
+        env
+    } else {
+        Vec::new()
+    };
+    let received = !secrets.is_empty();
     Prepared {
         spec: CommandSpec {
             command: command.to_string(),
@@ -182,7 +186,8 @@ impl Executor {
         vars: &Vars,
         attempt: u32,
     ) -> Result<HostsRun, Error> {
-        let prepared = prepare(step, id, attempt, command, vars);
+        let env = !transports.iter().all(|(_, t)| matches!(t, Transport::Stub(_)));
+        let prepared = prepare(step, id, attempt, command, vars, env);
         let total = transports.len();
         let budget = crate::fleet::budget(step.max_failures, total);
         let mut batches: VecDeque<std::ops::Range<usize>> = match fleet {
