@@ -47,14 +47,19 @@ pub(crate) struct Rehearsed {
     pub took: Duration,
 }
 
-/// Walks the plan's main runbook, then its cleanup, as `run --yes` would.
-pub(crate) fn rehearse(r: Rehearsal) -> Result<Rehearsed, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// The runtime cases walk on: one thread's, its clock paused. One serves every case a
+/// thread walks (a walk leaves nothing running on it), rather than one built per case.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
-        .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))?;
-    Ok(runtime.block_on(walk(r)))
+        .map_err(|e| Error::runtime(format!("cannot start the async runtime: {e}")))
+}
+
+/// Walks the plan's main runbook, then its cleanup, as `run --yes` would.
+pub(crate) fn rehearse(runtime: &tokio::runtime::Runtime, r: Rehearsal) -> Rehearsed {
+    runtime.block_on(walk(r))
 }
 
 async fn walk(r: Rehearsal) -> Rehearsed {
