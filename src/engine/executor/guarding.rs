@@ -248,11 +248,12 @@ async fn drop_master(transport: Option<Transport>) {
 impl Executor {
     /// Starts polling the main runbook's guards (none: nothing to do).
     pub(super) fn start_guards(&mut self, vars: &Vars) {
-        let runbook = self.plan.main.runbook.clone();
-        // A rehearsal's are in place already (scripted).
-        if runbook.guards.is_empty() || self.rails.guards.is_some() {
+        // A rehearsal's are in place already (scripted). Checked before the runbook is
+        // copied: a walk of a runbook without guards copies nothing.
+        if self.plan.main.runbook.guards.is_empty() || self.rails.guards.is_some() {
             return;
         }
+        let runbook = self.plan.main.runbook.clone();
         let polls = runbook
             .guards
             .iter()

@@ -237,7 +237,8 @@ impl Executor {
                 };
                 wave.push(index);
             }
-            let mut recorded = crate::audit::Recorded::done();
+            // Only for a wave: made at every turn of the loop, it cost a channel each.
+            let mut recorded = None;
             if !wave.is_empty() {
                 self.sink.hold_syncs();
                 let started = wave.iter().try_for_each(|&index| {
@@ -257,7 +258,7 @@ impl Executor {
                 // Released whatever happened.
                 let synced = self.sink.release_syncs_later();
                 started?;
-                recorded = synced?;
+                recorded = Some(synced?);
             }
             for index in wave {
                 let (host, transport) = &transports[index];
@@ -289,7 +290,7 @@ impl Executor {
                     &prepared.spec,
                     tx.clone(),
                     cancel.child_token(),
-                    recorded.clone(),
+                    recorded.clone().unwrap_or_else(crate::audit::Recorded::done),
                 ));
             }
             if flight.is_empty() {
