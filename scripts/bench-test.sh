@@ -2,12 +2,17 @@
 # Times `runbook test`: the shipped catalog's cases (target < 1 s), and 1,000 cases of a
 # generated 200-step runbook (target ≤ 2 s). Each case walks its runbook with the real engine
 # over the stub transport; `took` is virtual, so the figures are the engine's own cost.
-# Usage: scripts/bench-test.sh   (builds --release)
+# Usage: scripts/bench-test.sh   (builds --release; RUNBOOK_BIN=PATH times that binary instead,
+# e.g. an earlier build, for a before/after on the same machine at the same time)
 set -eu
 
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin="$PWD/target/release/runbook"
+if [ -n "${RUNBOOK_BIN:-}" ]; then
+    bin=$RUNBOOK_BIN
+else
+    cargo build --release --quiet
+    bin="$PWD/target/release/runbook"
+fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 

@@ -157,10 +157,14 @@ fn walk_all(prepared: &[check::Prepared]) -> Result<Vec<(judge::Verdict, Duratio
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
+                let runtime = crate::engine::stubbed::runtime();
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(case) = prepared.get(i) else { break };
-                    let result = walk_one(case, plans[i].clone());
+                    let result = match &runtime {
+                        Ok(runtime) => walk_one(runtime, case, plans[i].clone()),
+                        Err(e) => Err(Error::runtime(e.to_string())),
+                    };
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(result);
                     }
@@ -180,15 +184,22 @@ fn walk_all(prepared: &[check::Prepared]) -> Result<Vec<(judge::Verdict, Duratio
 }
 
 fn walk_one(
+    runtime: &tokio::runtime::Runtime,
     case: &check::Prepared,
     plan: std::sync::Arc<crate::plan::Plan>,
 ) -> Result<(judge::Verdict, Duration), Error> {
     let started = Instant::now();
-    let walked = rehearse(Rehearsal {
-        plan,
-        answers: Answers::new(case.answers.iter().cloned()),
-        vars: case.vars.clone(),
-        replies: case.replies.clone(),
-    })?;
+    let walked = rehearse(
+        runtime,
+        Rehearsal {
+            plan,
+            answers: Answers::new(case.answers.iter().cloned()),
+            vars: case.vars.clone(),
+            replies: case.replies.clone(),
+            guards: case.guards.clone(),
+            unattended: case.unattended,
+            divert: case.divert.clone(),
+        },
+    );
     Ok((judge::judge(case, &walked), started.elapsed()))
 }

@@ -388,8 +388,9 @@ pub(crate) struct StepPresented {
     pub links: Vec<(String, String)>,
     /// The command (run steps) or instruction (manual steps), as it will run.
     pub body: Option<String>,
-    /// Variables the command sees, secrets masked.
-    pub vars: IndexMap<String, String>,
+    /// Variables the command sees: a copy that costs nothing (`Vars` is persistent), shown
+    /// masked (`Vars::masked`) by whoever shows it.
+    pub vars: crate::vars::Vars,
     pub target: Option<Duration>,
     /// The step's hard limit and retry policy, shown before it runs.
     pub timeout: Option<Duration>,

@@ -21,7 +21,7 @@ pub use canonical::canonical;
 pub(crate) use destination::Destination;
 pub(crate) use local::Local;
 pub use ssh::{ConnectError, Ssh, SshOptions};
-pub(crate) use stub::{DEFAULT_TOOK, Reply, Stub};
+pub(crate) use stub::{Clock, DEFAULT_TOOK, Reply, Stub, Watcher};
 
 use crate::script::ScriptError;
 

@@ -13,37 +13,65 @@ pub(crate) struct Value {
 /// What a masked value looks like everywhere it is shown or recorded.
 pub(crate) const MASK: &str = "***";
 
-/// Shared until changed: the executor keeps a copy of the variables at every step (what a
-/// shell opened there sees), which must not cost a copy of every value.
+/// Shared until changed, and changed without a copy: the executor keeps a copy of the
+/// variables at every step (what a shell opened there sees, what the step's presentation
+/// shows), and a capture at every step must not copy every value each time (a cost that grew
+/// with the square of the steps). Persistent structures ([rpds]) make a copy O(1) and a change
+/// O(log n); the few secrets are listed apart, so that what only concerns them (the masker, who
+/// receives which) never walks every value.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vars {
-    values: std::sync::Arc<IndexMap<String, Value>>,
+    /// In the order first set (setting one again keeps its place).
+    values: rpds::VectorSync<(String, Value)>,
+    /// Where each name is in `values`.
+    index: rpds::HashTrieMapSync<String, usize>,
+    /// The names of the secret ones, in order.
+    secrets: std::sync::Arc<Vec<String>>,
+    /// The masker of the secrets, built once for this set of them.
+    masker: std::sync::Arc<std::sync::OnceLock<crate::mask::Masker>>,
 }
 
 impl Vars {
     pub(crate) fn set(&mut self, name: &str, text: impl Into<String>, secret: bool) {
-        std::sync::Arc::make_mut(&mut self.values).insert(
-            name.to_string(),
-            Value {
-                text: text.into(),
-                secret,
-            },
-        );
+        let value = Value {
+            text: text.into(),
+            secret,
+        };
+        let was_secret = match self.index.get(name) {
+            Some(&at) => {
+                let was = self.values.get(at).is_some_and(|(_, v)| v.secret);
+                self.values.set_mut(at, (name.to_string(), value));
+                was
+            }
+            None => {
+                self.index.insert_mut(name.to_string(), self.values.len());
+                self.values.push_back_mut((name.to_string(), value));
+                false
+            }
+        };
+        if secret || was_secret {
+            let secrets = std::sync::Arc::make_mut(&mut self.secrets);
+            secrets.retain(|n| n != name);
+            if secret {
+                secrets.push(name.to_string());
+            }
+            self.masker = Default::default();
+        }
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&Value> {
-        self.values.get(name)
+        let at = *self.index.get(name)?;
+        self.values.get(at).map(|(_, v)| v)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.values.iter()
+        self.values.iter().map(|(k, v)| (k, v))
     }
 
     /// Refuses, before anything runs, a value no step could receive: a NUL byte fits in no
     /// shell variable or environment, so the step would fail half-way through the run.
     pub(crate) fn refuse_nul(&self) -> Result<(), crate::error::Error> {
         let bad: Vec<String> = self
-            .values
             .iter()
             .filter_map(|(name, v)| {
                 v.text
@@ -63,30 +91,39 @@ impl Vars {
     /// A masker of every secret value in every form it may be printed in (each line of a
     /// multi-line one, base64, URL encoding): for output, typed text, anything recorded.
     pub(crate) fn masker(&self) -> crate::mask::Masker {
-        crate::mask::Masker::for_secrets(
-            self.values
-                .values()
-                .filter(|v| v.secret && !v.text.is_empty())
-                .map(|v| v.text.as_str()),
-        )
+        self.masker
+            .get_or_init(|| {
+                crate::mask::Masker::for_secrets(
+                    self.secrets
+                        .iter()
+                        .filter_map(|n| self.get(n))
+                        .filter(|v| !v.text.is_empty())
+                        .map(|v| v.text.as_str()),
+                )
+            })
+            .clone()
     }
 
     /// The environment of one step (design §14 "Least privilege"): every variable that is
     /// not secret, and the secrets its command names (`$name`, `${name}`) or lists in `uses`.
     /// The flag says whether it received any secret.
     pub(crate) fn env_for(&self, command: &str, uses: &[String]) -> (Vec<(String, String)>, bool) {
-        let mut received = false;
         let env = self
-            .values
             .iter()
-            .filter(|(name, v)| {
-                let needed = !v.secret || mentions(command, name) || uses.iter().any(|u| u == *name);
-                received |= v.secret && needed;
-                needed
-            })
+            .filter(|(name, v)| !v.secret || needs(command, uses, name))
             .map(|(k, v)| (k.clone(), v.text.clone()))
             .collect();
-        (env, received)
+        (env, !self.secrets_for(command, uses).is_empty())
+    }
+
+    /// The secrets one step receives (as `env_for` gives them), without building its
+    /// environment: where nothing runs (`runbook test`), this is all that is needed of it.
+    pub(crate) fn secrets_for(&self, command: &str, uses: &[String]) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|name| needs(command, uses, name))
+            .cloned()
+            .collect()
     }
 
     /// The value as it may be shown: the text, or `***` for a secret.
@@ -102,9 +139,15 @@ impl Vars {
 
     /// `name=value` pairs for display and the audit trail, secrets masked.
     pub(crate) fn masked(&self) -> IndexMap<String, String> {
-        self.values
-            .keys()
-            .map(|k| (k.clone(), self.shown(k).unwrap_or_default()))
+        self.iter()
+            .map(|(k, v)| {
+                let shown = if v.secret {
+                    MASK.to_string()
+                } else {
+                    v.text.clone()
+                };
+                (k.clone(), shown)
+            })
             .collect()
     }
 
@@ -140,6 +183,11 @@ impl Vars {
     }
 }
 
+/// A secret a step receives: its command names it, or it lists it in `uses`.
+fn needs(command: &str, uses: &[String], name: &str) -> bool {
+    mentions(command, name) || uses.iter().any(|u| u == name)
+}
+
 fn mentions(command: &str, name: &str) -> bool {
     let bytes = command.as_bytes();
     command.match_indices(name).any(|(at, _)| {
@@ -172,6 +220,28 @@ mod tests {
             "drop app as *** {{ nope }}"
         );
         assert_eq!(v.interpolate_clear("{{ pg_password }}"), "hunter2");
+    }
+
+    /// A copy is a snapshot: later changes of the original (a capture) do not reach it; a name
+    /// set again keeps its place; the masker follows the secrets as they change.
+    #[test]
+    fn a_copy_keeps_what_it_saw_and_the_masker_follows_the_secrets() {
+        let mut v = vars();
+        let copy = v.clone();
+        v.set("db_name", "other", false);
+        v.set("out", "captured", false);
+        v.set("token", "s3cret-token", true);
+        let names: Vec<&str> = v.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["db_name", "pg_password", "out", "token"]);
+        assert_eq!(copy.get("db_name").unwrap().text, "app");
+        assert!(copy.get("out").is_none());
+        assert_eq!(v.masker().mask_str("a s3cret-token b"), "a *** b");
+        assert_eq!(copy.masker().mask_str("a s3cret-token b"), "a s3cret-token b");
+        assert_eq!(v.secrets_for("echo $token", &[]), ["token"]);
+        v.set("token", "public", false);
+        assert_eq!(v.masker().mask_str("s3cret-token hunter2"), "s3cret-token ***");
+        assert!(v.secrets_for("echo $token", &[]).is_empty());
+        assert_eq!(v.masked().get("pg_password").unwrap(), MASK);
     }
 
     /// Least privilege: a step receives the secrets its command names, `$x` or `${x}`, and

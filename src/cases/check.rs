@@ -16,6 +16,9 @@ use crate::vars::Vars;
 
 use super::file::{Case, Stubbed};
 use super::library::Library;
+use crate::engine::executor::guarding::script::GuardStub;
+
+mod guards;
 
 /// What the walk must do, checked.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +40,10 @@ pub(crate) struct Prepared {
     pub answers: Vec<(String, String)>,
     pub vars: Vars,
     pub replies: HashMap<String, Vec<Reply>>,
+    /// Stubbed guards, and the answers to their divert offers by guard (unattended: none).
+    pub guards: Vec<GuardStub>,
+    pub unattended: bool,
+    pub divert: HashMap<String, bool>,
     pub expect: Expected,
 }
 
@@ -342,6 +349,9 @@ pub(crate) fn prepare(
         answers.push((id.clone(), answer.clone()));
     }
 
+    let unattended = case.unattended.as_ref().is_some_and(|u| u.value);
+    let (guards, divert) = guards::check(&mut c, &main, &called, &case.guards, unattended);
+
     // Expectations.
     let e = &case.expect;
     let mut expect = Expected {
@@ -433,6 +443,9 @@ pub(crate) fn prepare(
         answers,
         vars,
         replies,
+        guards,
+        unattended,
+        divert,
         expect,
     })
 }

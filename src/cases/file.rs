@@ -26,7 +26,30 @@ pub(crate) struct Case {
     /// Answers given ahead, as `--answer STEP=VALUE`.
     #[serde(default)]
     pub answers: IndexMap<Located<String>, Located<Text>>,
+    /// Stubbed guards by id: from which step each one's check fails (and passes again).
+    #[serde(default)]
+    pub guards: IndexMap<Located<String>, Located<GuardCase>>,
+    /// Walked as `run --unattended`: a guard's trip stops the running step and diverts at
+    /// once, instead of being offered at the next step boundary.
+    #[serde(default)]
+    pub unattended: Option<Located<bool>>,
     pub expect: Expect,
+}
+
+/// One guard's stub: `{fails_from: STEP, recovers_from: STEP, answer: divert | go-on}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GuardCase {
+    /// Its check fails from when this step is first entered.
+    #[serde(default)]
+    pub fails_from: Option<Located<String>>,
+    /// ... and passes again from when this one is first entered after that.
+    #[serde(default)]
+    pub recovers_from: Option<Located<String>>,
+    /// What the operator answers when the trip is offered: `divert` (the preselected choice,
+    /// the default) or `go-on`.
+    #[serde(default)]
+    pub answer: Option<Located<String>>,
 }
 
 /// What the walk must do.

@@ -221,6 +221,26 @@ fn because_at(runbook: &Runbook, case: &Prepared, seen: &[Seen], from: &str, vis
         .iter()
         .take_while(|s| !matches!(s, Seen::Entered { step, .. } if !step.starts_with(&prefix)))
         .collect();
+    // A guard that tripped here and sent the walk where it went next.
+    let went = seen[start + 1 + slice.len()..].first().and_then(|s| match s {
+        Seen::Entered { step, .. } => Some(step.as_str()),
+        _ => None,
+    });
+    for s in &slice {
+        if let Seen::Tripped {
+            guard,
+            failures,
+            reason,
+            goto,
+        } = s
+            && went == Some(goto.as_str())
+        {
+            let why = reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+            return format!(
+                ": guard `{guard}` tripped ({failures} failures in a row{why}), and the walk diverted to `{goto}`"
+            );
+        }
+    }
     let local = from.rsplit('/').next().unwrap_or(from);
     let step = if from.contains('/') {
         None

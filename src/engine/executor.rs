@@ -25,12 +25,13 @@ const KEEP_BYTES: usize = 1024 * 1024;
 mod approving;
 mod asking;
 mod command;
-mod guarding;
+pub(crate) mod guarding;
 mod hosts;
 mod judge;
 mod output;
 mod rails;
 mod shell;
+mod unverified;
 pub(crate) use rails::{Rails, ResolvedWatch};
 mod verdict;
 
@@ -393,6 +394,7 @@ impl Executor {
                         continue;
                     }
                 }
+                self.guard_entering(&place.id(step));
                 visits[index] += 1;
                 if visits[index] > MAX_VISITS {
                     return Ok(End::failed(format!(
@@ -455,46 +457,6 @@ impl Executor {
         })
     }
 
-    /// Issue 25: one keypress (skip, mark done, go to) must not end an incident as resolved
-    /// with nothing verified. When this visit of `step` deviated and `target` is a `resolved`
-    /// end, the operator is asked once; yes is recorded as a deviation (the summary and every
-    /// review then say *unverified*), no presents `step` again.
-    fn unverified_end(
-        &mut self,
-        runbook: &Runbook,
-        step: &Step,
-        target: &str,
-        place: &Place<'_>,
-        deviations_before: usize,
-    ) -> Result<String, Error> {
-        let resolved_end = runbook
-            .step(target)
-            .is_some_and(|t| matches!(t.kind(), Some(StepKind::End(Outcome::Resolved))));
-        let id = place.id(step);
-        let unchecked = self.deviations[deviations_before..]
-            .iter()
-            .any(|d| d.step == id && !d.kind.allowed());
-        // A sub-run's end returns to its caller, which may still check: only the main walk's
-        // end ends the incident.
-        let main_walk = place.prefix.is_empty();
-        if !resolved_end || !unchecked || !main_walk || !self.operator.is_interactive() {
-            return Ok(target.to_string());
-        }
-        if !self.operator.confirm(&format!(
-            "`{id}` did not run as written and `{target}` ends the run as resolved: nothing verifies it. End the incident as resolved, unverified?"
-        ))? {
-            return Ok(step.id().to_string());
-        }
-        self.deviate(
-            &id,
-            DeviationKind::Unverified,
-            Some(format!(
-                "the run went on to `{target}` (resolved) with nothing verified after it"
-            )),
-        )?;
-        Ok(target.to_string())
-    }
-
     fn host_of(&self, runbook: &Runbook, step: &Step) -> String {
         let role = runbook.step_target(step);
         self.plan.host(runbook.id(), role)
@@ -533,7 +495,7 @@ impl Executor {
                 .map(|l| (l.title.clone(), l.url.clone()))
                 .collect(),
             body,
-            vars: vars.masked(),
+            vars: vars.clone(),
             target: step.rto.as_ref().and_then(|d| d.get()),
             timeout: step.timeout.as_ref().and_then(|d| d.get()),
             retry: Some(step.attempts()),

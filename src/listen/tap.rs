@@ -4,7 +4,7 @@
 
 use indexmap::IndexMap;
 
-use crate::events::{Event, StepOutcome};
+use crate::events::{Event, GuardChange, StepOutcome};
 
 /// One thing the walk did, in order.
 #[derive(Debug, Clone)]
@@ -26,6 +26,13 @@ pub(crate) enum Seen {
         goto: String,
         vars: IndexMap<String, String>,
     },
+    /// A guard tripped (a rehearsal's are stubbed): the walk diverts to `goto`, or offers to.
+    Tripped {
+        guard: String,
+        failures: u32,
+        reason: Option<String>,
+        goto: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -41,7 +48,7 @@ impl Tap {
         match event {
             Event::StepPresented(p) => {
                 if p.kind == "choose" {
-                    self.deciding = Some(p.vars.clone());
+                    self.deciding = Some(p.vars.masked());
                 }
                 self.seen.push(Seen::Entered {
                     step: p.step.clone(),
@@ -60,6 +67,12 @@ impl Tap {
                 label: label.clone(),
                 goto: goto.clone(),
                 vars: self.deciding.take().unwrap_or_default(),
+            }),
+            Event::Guard(g) if g.change == GuardChange::Tripped => self.seen.push(Seen::Tripped {
+                guard: g.guard.clone(),
+                failures: g.failures,
+                reason: g.reason.clone(),
+                goto: g.goto.clone(),
             }),
             // What follows is the cleanup.
             Event::WalkEnded { .. } => self.cleanup = true,

@@ -290,3 +290,180 @@ fn nothing_runs_nothing_is_recorded_and_stubbed_time_is_never_slept() {
         "a trail was written"
     );
 }
+
+/// A deploy whose guard (every 10 s, 3 failures in a row) rolls it back; `rollback` is reached
+/// only through the guard.
+const GUARDED: &str = "version: 1
+id: guarded
+title: A guarded deploy
+rto: 5m
+guards:
+  - {id: health, run: 'true', every: 10s, failures: 3, goto: rollback}
+steps:
+  - {id: deploy, title: Deploy, run: 'true'}
+  - {id: soak, title: Soak, run: 'true', timeout: 1h}
+  - {id: verify, title: Verify, run: 'true'}
+  - {id: done, title: Done, end: resolved}
+  - {id: rollback, title: Roll back, run: 'true'}
+  - {id: rolled-back, title: Rolled back, end: failed}
+";
+
+/// The outcome line of the case named `name` in a text report.
+fn case_line<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.contains(&format!("guarded: {name}")))
+        .unwrap_or_else(|| panic!("no line for {name}:\n{stdout}"))
+}
+
+#[test]
+fn a_stubbed_guard_that_trips_diverts_the_walk_at_its_failures_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "guarded.yaml", GUARDED);
+    // Failing from `deploy` (0 s): polls at 0, 10 and 20 s fail, so it trips at 20 s, inside
+    // the 10-minute soak.
+    let trip = "guards:\n  health: {fails_from: deploy}\nsteps:\n  soak: {took: 10m}\n";
+    // As at a terminal: the soak runs to its end, then the divert is offered (preselected).
+    write(
+        dir.path(),
+        "attended.test.yaml",
+        &format!(
+            "runbook: guarded\nname: attended\n{trip}expect:\n  path: [deploy, soak, rollback, rolled-back]\n  outcome: failed\n  within_rto: false\n"
+        ),
+    );
+    // Unattended: the soak is stopped at the trip, and the walk diverts at once.
+    write(
+        dir.path(),
+        "unattended.test.yaml",
+        &format!(
+            "runbook: guarded\nname: unattended\nunattended: true\n{trip}expect:\n  path: [deploy, soak, rollback, rolled-back]\n  outcome: failed\n  within_rto: true\n"
+        ),
+    );
+    // The operator declines the offer: the walk goes on.
+    write(
+        dir.path(),
+        "declined.test.yaml",
+        "runbook: guarded\nname: declined\nguards:\n  health: {fails_from: deploy, answer: go-on}\nsteps:\n  soak: {took: 10m}\nexpect:\n  path: [deploy, soak, verify, done]\n  outcome: resolved\n",
+    );
+    let out = runbook(["test"]).arg(dir.path()).expect_code(0);
+    assert!(
+        out.stdout.contains("3 cases: 3 passed, 0 failed"),
+        "{}",
+        out.stdout
+    );
+    // Virtual time: the soak's 10 minutes then the rollback's second, against the trip at 20 s
+    // and the rollback's second.
+    assert!(
+        case_line(&out.stdout, "attended").contains("ended failed, 10m2s of 5m RTO"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        case_line(&out.stdout, "unattended").contains("ended failed, 21s of 5m RTO"),
+        "{}",
+        out.stdout
+    );
+
+    // A case that expects the walk to go on is told which guard sent it elsewhere, and why.
+    write(
+        dir.path(),
+        "attended.test.yaml",
+        &format!("runbook: guarded\nname: attended\n{trip}expect:\n  path: [deploy, soak, verify, done]\n"),
+    );
+    let out = runbook(["test"]).arg(dir.path()).expect_code(1);
+    assert!(
+        out.stdout.contains(
+            "after `soak` expected `verify`, took `rollback`: guard `health` tripped (3 failures in a row: stubbed: failing from `deploy`), and the walk diverted to `rollback`"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("3 cases: 2 passed, 1 failed"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_stubbed_guard_that_recovers_before_its_threshold_diverts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "guarded.yaml", GUARDED);
+    // Failing from `deploy` (0 s) until `verify` is entered: with a 15 s soak, the polls at
+    // 0 and 10 s fail and the one at 20 s passes; 2 failures never reach the 3 that trip it.
+    let case = |soak: &str| {
+        format!(
+            "runbook: guarded\nname: recovers\nguards:\n  health: {{fails_from: deploy, recovers_from: verify}}\nsteps:\n  soak: {{took: {soak}}}\nexpect:\n  path: [deploy, soak, verify, done]\n  not_visits: [rollback]\n  outcome: resolved\n"
+        )
+    };
+    write(dir.path(), "recovers.test.yaml", &case("15s"));
+    for unattended in ["", "unattended: true\n"] {
+        let text = case("15s").replace("guards:", &format!("{unattended}guards:"));
+        write(dir.path(), "recovers.test.yaml", &text);
+        let out = runbook(["test"]).arg(dir.path()).expect_code(0);
+        assert!(
+            out.stdout.contains("1 case: 1 passed, 0 failed"),
+            "{}",
+            out.stdout
+        );
+    }
+    // The same case with a soak long enough for a third failing poll (at 20 s): it trips.
+    write(dir.path(), "recovers.test.yaml", &case("25s"));
+    let out = runbook(["test"]).arg(dir.path()).expect_code(1);
+    assert!(
+        out.stdout.contains("guard `health` tripped (3 failures in a row"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_case_naming_an_unknown_guard_or_step_is_located_and_nothing_is_walked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "guarded.yaml", GUARDED);
+    write(
+        dir.path(),
+        "bad.test.yaml",
+        "runbook: guarded\nguards:\n  helth: {fails_from: deploy}\n  health: {fails_from: deplyo, answer: maybe}\nexpect:\n  outcome: resolved\n",
+    );
+    write(
+        dir.path(),
+        "unattended.test.yaml",
+        "runbook: guarded\nunattended: true\nguards:\n  health: {recovers_from: verify, answer: divert}\nexpect:\n  outcome: resolved\n",
+    );
+    let out = runbook(["test"]).arg(dir.path()).expect_code(2);
+    assert_eq!(out.stdout, "", "no case was walked");
+    let bad = dir.path().join("bad.test.yaml").display().to_string();
+    let unattended = dir.path().join("unattended.test.yaml").display().to_string();
+    let headlines: Vec<&str> = out.stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(
+        headlines,
+        [
+            format!("{bad}:3:3: error: `guarded` has no guard `helth`"),
+            format!("{bad}:4:24: error: guard `health`: fails_from: `guarded` has no step `deplyo`"),
+            format!("{bad}:4:40: error: guard `health`: `maybe` answers no divert offer"),
+            format!("{unattended}:4:3: error: guard `health`: from which step does its check fail?"),
+            format!(
+                "{unattended}:4:43: error: guard `health`: nobody is asked in an unattended walk: a trip diverts at once"
+            ),
+        ],
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("  = help: did you mean `health`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("  = help: did you mean `deploy`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .ends_with("runbook test: 5 problems in 2 files: no case was run\n"),
+        "{}",
+        out.stderr
+    );
+}

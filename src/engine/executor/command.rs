@@ -364,7 +364,7 @@ impl Executor {
                     .as_ref()
                     .map(|r| vars.masker().mask_str(&r.value))
                     .or_else(|| step.manual.as_ref().map(|m| vars.interpolate(&m.value))),
-                vars: vars.masked(),
+                vars: vars.clone(),
                 target: step.rto.as_ref().and_then(|d| d.get()),
                 timeout: step.timeout.as_ref().and_then(|d| d.get()),
                 retry: Some(step.attempts()),

@@ -9,7 +9,8 @@
 //!
 //! A trip diverts the walk: unattended, the running step is stopped on every host (recorded as
 //! a timeout) and the walk goes to `goto`; interactively, the next prompt offers "Divert to
-//! `goto`", preselected.
+//! `goto`", preselected. A rehearsal's guards are stubbed (`script.rs`) and reach the walk
+//! the same way.
 
 use std::time::Duration;
 
@@ -23,11 +24,22 @@ use crate::inventory::Binding;
 use crate::transport::{CancellationToken, Chunk, CommandSpec, Ending, SshOptions, Transport};
 use crate::vars::Vars;
 
+pub(crate) mod script;
+
 /// The guards being polled.
 pub(crate) struct Guards {
     rx: UnboundedReceiver<Event>,
-    stop: CancellationToken,
-    thread: Option<std::thread::JoinHandle<()>>,
+    poller: Poller,
+}
+
+enum Poller {
+    /// For real, on a thread of its own.
+    Thread {
+        stop: CancellationToken,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+    /// A rehearsal's, as the walk's virtual clock moves.
+    Scripted(std::sync::Arc<script::Script>),
 }
 
 /// A guard that tripped and has not diverted the walk yet.
@@ -68,16 +80,39 @@ impl Guards {
                 ));
             })
             .ok();
-        Guards { rx, stop, thread }
+        Guards {
+            rx,
+            poller: Poller::Thread { stop, thread },
+        }
     }
 
     /// Stops polling: a check under way is cut, its master closed.
     fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        match &mut self.poller {
+            Poller::Thread { stop, thread } => {
+                stop.cancel();
+                if let Some(thread) = thread.take() {
+                    let _ = thread.join();
+                }
+            }
+            Poller::Scripted(script) => script.stop(),
         }
     }
+
+    /// A rehearsal's polls due by now are evaluated (a real poller's arrive on their own).
+    fn catch_up(&self) {
+        if let Poller::Scripted(script) = &self.poller {
+            script.catch_up();
+        }
+    }
+}
+
+/// The host a stubbed guard's events name: its role's (a fleet's first; a case stubs the guard,
+/// not each host).
+fn guard_host(plan: &crate::plan::Plan, g: &Guard) -> String {
+    let runbook = &plan.main.runbook;
+    let label = plan.host(runbook.id(), runbook.guard_target(g));
+    plan.members(&label).into_iter().next().unwrap_or(label)
 }
 
 /// Polls one guard until stopped, sending only its changes.
@@ -217,12 +252,14 @@ async fn drop_master(transport: Option<Transport>) {
 impl Executor {
     /// Starts polling the main runbook's guards (none: nothing to do).
     pub(super) fn start_guards(&mut self, vars: &Vars) {
-        let runbook = self.plan.main.runbook.clone();
-        if runbook.guards.is_empty() || self.rails.guards.is_some() || self.rails.unguarded {
+        // A rehearsal's are in place already (scripted). Checked before the runbook is
+        // copied: a walk of a runbook without guards copies nothing.
+        if self.plan.main.runbook.guards.is_empty() || self.rails.guards.is_some() {
             return;
         }
         // A guard on a fleet role is polled on every host of it, each on its own session with
         // its own count: any host failing `failures` times in a row trips it, naming the host.
+        let runbook = self.plan.main.runbook.clone();
         let polls = runbook
             .guards
             .iter()
@@ -243,7 +280,7 @@ impl Executor {
                                 command: g.run.value.clone(),
                                 env: env.clone(),
                                 timeout: Some(check_limit(g.every())),
-                                // A guard's check is nobody's step (a rehearsal never polls guards).
+                                // A guard's check is nobody's step (a rehearsal's guards are scripted).
                                 step: format!("guard:{}", g.id.value),
                                 attempt: 1,
                             },
@@ -275,6 +312,9 @@ impl Executor {
     /// Records what the guards said since the last look; a trip is kept for the walk.
     pub(super) fn guard_news(&mut self) -> Result<bool, Error> {
         let mut tripped = false;
+        if let Some(guards) = &self.rails.guards {
+            guards.catch_up();
+        }
         loop {
             let Some(guards) = self.rails.guards.as_mut() else {
                 return Ok(tripped);
@@ -326,7 +366,7 @@ impl Executor {
 
     /// Unattended, a pending trip diverts the walk now: where to go.
     pub(super) fn divert_unattended(&mut self) -> Option<String> {
-        if self.operator.is_interactive() {
+        if self.guards_ask() {
             return None;
         }
         let trip = self.rails.trip.take()?;
@@ -353,7 +393,15 @@ impl Executor {
             (format!("Go on with `{next}`"), next.to_string()),
         ];
         let question = format!("guard `{}` tripped", trip.guard);
-        let choice = self.operator.choose(next, &labels, Some(0), true)?;
+        let choice = match &self.rails.asked {
+            // A rehearsal: the case's answer (unlisted: the preselected divert).
+            Some(asked) => Some(if asked.get(&trip.guard).copied().unwrap_or(true) {
+                0
+            } else {
+                1
+            }),
+            None => self.operator.choose(next, &labels, Some(0), true)?,
+        };
         let divert = choice == Some(0);
         self.answered(
             next,
@@ -373,7 +421,7 @@ impl Executor {
         judged: (StepOutcome, Option<i32>, Option<String>),
     ) -> (StepOutcome, Option<i32>, Option<String>) {
         match (&self.rails.trip, judged.0) {
-            (Some(trip), StepOutcome::Cancelled) if !self.operator.is_interactive() => (
+            (Some(trip), StepOutcome::Cancelled) if !self.guards_ask() => (
                 StepOutcome::TimedOut,
                 None,
                 Some(format!(
@@ -388,7 +436,25 @@ impl Executor {
     /// Unattended, a guard tripped and the walk has not diverted yet (news read first).
     pub(super) fn trip_pending(&mut self) -> Result<bool, Error> {
         self.guard_news()?;
-        Ok(self.rails.trip.is_some() && !self.operator.is_interactive())
+        Ok(self.rails.trip.is_some() && !self.guards_ask())
+    }
+
+    /// A trip is offered at the next boundary (an operator at a terminal, or a rehearsal of
+    /// one), rather than stopping the running step and diverting at once.
+    pub(super) fn guards_ask(&self) -> bool {
+        self.operator.is_interactive() || self.rails.asked.is_some()
+    }
+
+    /// The walk enters step `id` (`CALL-STEP/STEP` in a sub-run): a rehearsal's stubbed guards
+    /// may start or stop failing here.
+    pub(super) fn guard_entering(&self, id: &str) {
+        if let Some(Guards {
+            poller: Poller::Scripted(script),
+            ..
+        }) = &self.rails.guards
+        {
+            script.entered(id);
+        }
     }
 
     /// The index of `goto` in the main runbook (validated: it exists).

@@ -109,15 +109,19 @@ struct Prepared {
     masker: crate::mask::Masker,
 }
 
-fn prepare(step: &Step, id: &str, attempt: u32, command: &str, vars: &Vars) -> Prepared {
+/// `env`: whether a transport will read the environment (a stub never does, so a rehearsal
+/// does not build one per step).
+fn prepare(step: &Step, id: &str, attempt: u32, command: &str, vars: &Vars, env: bool) -> Prepared {
     let uses: Vec<String> = step.uses.iter().map(|u| u.value.clone()).collect();
-    let (mut env, received) = vars.env_for(command, &uses);
-    env.retain(|(k, _)| !k.is_empty());
-    let secrets = env
-        .iter()
-        .filter(|(name, _)| vars.get(name).is_some_and(|v| v.secret))
-        .map(|(name, _)| name.clone())
-        .collect();
+    let secrets = vars.secrets_for(command, &uses);
+    let env = if env {
+        let (mut env, _) = vars.env_for(command, &uses);
+        env.retain(|(k, _)| !k.is_empty());
+        env
+    } else {
+        Vec::new()
+    };
+    let received = !secrets.is_empty();
     Prepared {
         spec: CommandSpec {
             command: command.to_string(),
@@ -182,7 +186,8 @@ impl Executor {
         vars: &Vars,
         attempt: u32,
     ) -> Result<HostsRun, Error> {
-        let prepared = prepare(step, id, attempt, command, vars);
+        let env = !transports.iter().all(|(_, t)| matches!(t, Transport::Stub(_)));
+        let prepared = prepare(step, id, attempt, command, vars, env);
         let total = transports.len();
         let budget = crate::fleet::budget(step.max_failures, total);
         let mut batches: VecDeque<std::ops::Range<usize>> = match fleet {
@@ -216,7 +221,7 @@ impl Executor {
         let mut check = tokio::time::interval(Duration::from_millis(200));
         // A guard that trips stops an unattended step on every host (design §20).
         let mut guard_rx = self.lend_guard_rx();
-        let unattended = !self.operator.is_interactive();
+        let unattended = !self.guards_ask();
         // One wake-up per 10 s: plain mode prints it, and either checks the RTO for a breach.
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -232,7 +237,8 @@ impl Executor {
                 };
                 wave.push(index);
             }
-            let mut recorded = crate::audit::Recorded::done();
+            // Only for a wave: made at every turn of the loop, it cost a channel each.
+            let mut recorded = None;
             if !wave.is_empty() {
                 self.sink.hold_syncs();
                 let started = wave.iter().try_for_each(|&index| {
@@ -252,7 +258,7 @@ impl Executor {
                 // Released whatever happened.
                 let synced = self.sink.release_syncs_later();
                 started?;
-                recorded = synced?;
+                recorded = Some(synced?);
             }
             for index in wave {
                 let (host, transport) = &transports[index];
@@ -284,7 +290,7 @@ impl Executor {
                     &prepared.spec,
                     tx.clone(),
                     cancel.child_token(),
-                    recorded.clone(),
+                    recorded.clone().unwrap_or_else(crate::audit::Recorded::done),
                 ));
             }
             if flight.is_empty() {

@@ -23,8 +23,10 @@ pub(crate) struct Rails {
     /// A trip diverted the walk once: later trips are recorded, never diverted again (a
     /// rollback is not interrupted by the guard that sent the run there).
     pub diverted: bool,
-    /// A rehearsal (`runbook test`): nothing may run, so guards are never polled.
-    pub unguarded: bool,
+    /// A rehearsal (`runbook test`) of an operator at a terminal: a trip is offered at the next
+    /// boundary as interactively, and answered from here (by guard: divert, else go on;
+    /// unlisted: divert, the preselected choice). `None`: as the operator is.
+    pub asked: Option<std::collections::HashMap<String, bool>>,
 }
 
 pub(crate) struct ResolvedWatch {

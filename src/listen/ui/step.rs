@@ -49,8 +49,8 @@ impl Ui {
                 self.line(&format!("    {} {l}", style("│").dim()));
             }
         }
-        if !p.vars.is_empty() && *kind == "run" {
-            let shown: Vec<String> = (p.vars.iter())
+        if *kind == "run" && p.vars.iter().next().is_some() {
+            let shown: Vec<String> = (p.vars.masked().iter())
                 .map(|(k, v)| format!("{k}={}", one_line(v)))
                 .collect();
             self.line(&format!(
