@@ -2,8 +2,10 @@
 # Benchmarks of fleet execution (issue 13, design §13), each figure printed beside its baseline
 # with the ratio and the issue's target:
 #   1. one trivial command (`true`) on 50 hosts, cold (connections included): `runbook run
-#      --forks 50` on a role bound to the group of 50, vs `parallel-ssh -p 50`
-#      (target <= 0.7x); Ansible's ad-hoc `command` module with 50 forks shown too; then both
+#      --forks 50` on a role bound to the group of 50, vs `parallel-ssh -p 50` (issue 30's
+#      targets: no slower than parallel-ssh, <= 1.05x the floor below, and <= 1.3x the floor
+#      with the classic key exchange; issue 13's 0.7x proved out of reach: the key exchange
+#      is most of the time and every tool pays it); Ansible's ad-hoc `command` module with 50 forks shown too; then both
 #      again with the classic key exchange (`KexAlgorithms curve25519-sha256`) for both: with
 #      the default post-quantum one (sntrup761x25519, ~130 ms of client CPU per connection on
 #      OpenSSH 9.2) the two cores spend most of the run on key exchanges, which both tools
@@ -225,20 +227,19 @@ pssh_m=$(median "${pssh_t[@]}"); ansible_m=$(median "${ansible_t[@]}")
 printf '  parallel-ssh -p %d: %s ms, CPU %s ms   (runs: %s)\n' $N "$pssh_m" "$(median "${pssh_t_cpu[@]}")" "${pssh_t[*]}"
 printf '  ansible -m command -f %d (pipelining): %s ms   (runs: %s)\n' $N "$ansible_m" "${ansible_t[*]}"
 floor_m=$(median "${floor_t[@]}")
-printf '  floor, %d plain `ssh host true` at once (xargs -P %d): %s ms, CPU %s ms = %s x parallel-ssh (the target 0.7x is %s ms)   (runs: %s)\n' \
-  $N $N "$floor_m" "$(median "${floor_t_cpu[@]}")" "$(div "$floor_m" "$pssh_m")" \
-  "$(awk -v a="$pssh_m" 'BEGIN {printf "%.0f", a * 0.7}')" "${floor_t[*]}"
+printf '  floor, %d plain `ssh host true` at once (xargs -P %d): %s ms, CPU %s ms = %s x parallel-ssh   (runs: %s)\n' \
+  $N $N "$floor_m" "$(median "${floor_t_cpu[@]}")" "$(div "$floor_m" "$pssh_m")" "${floor_t[*]}"
 if [ $rb_ok = 1 ]; then
   rbf_m=$(median "${rbf_t[@]}")
   printf '  runbook --forks %d: %s ms, CPU %s ms   (runs: %s)\n' $N "$rbf_m" "$(median "${rbf_t_cpu[@]}")" "${rbf_t[*]}"
-  printf '  ratio runbook / parallel-ssh: %s (target <= 0.7)   runbook / floor: %s   runbook / ansible: %s\n' \
+  printf '  ratio runbook / parallel-ssh: %s (target <= 1)   runbook / floor: %s (target <= 1.05)   runbook / ansible: %s\n' \
     "$(div "$rbf_m" "$pssh_m")" "$(div "$rbf_m" "$floor_m")" "$(div "$rbf_m" "$ansible_m")"
   pssh2_m=$(median "${pssh2_t[@]}"); rbf2_m=$(median "${rbf2_t[@]}")
-  printf '  with KexAlgorithms curve25519-sha256 for all: parallel-ssh %s ms (CPU %s ms), floor %s ms (CPU %s ms), runbook %s ms (CPU %s ms): ratio %s, to the floor %s\n' \
+  printf '  with KexAlgorithms curve25519-sha256 for all: parallel-ssh %s ms (CPU %s ms), floor %s ms (CPU %s ms), runbook %s ms (CPU %s ms): ratio %s, to the floor %s (target <= 1.3)\n' \
     "$pssh2_m" "$(median "${pssh2_t_cpu[@]}")" "$(median "${floor2_t[@]}")" "$(median "${floor2_t_cpu[@]}")" \
     "$rbf2_m" "$(median "${rbf2_t_cpu[@]}")" "$(div "$rbf2_m" "$pssh2_m")" "$(div "$rbf2_m" "$(median "${floor2_t[@]}")")"
 else
-  echo "  runbook --forks $N: not available yet (target: <= 0.7x parallel-ssh, i.e. <= $(awk -v a="$pssh_m" 'BEGIN {printf "%.0f", a * 0.7}') ms)"
+  echo "  runbook --forks $N: not available yet (target: no slower than parallel-ssh, $pssh_m ms)"
 fi
 
 fi
