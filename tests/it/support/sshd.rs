@@ -169,6 +169,16 @@ impl Sshd {
 
     /// Stops the server, listener and connections: to a client, the host is gone.
     pub fn stop(&mut self) {
+        // The listener is held first (SIGSTOP), so that it forks no connection between our look
+        // at its connections and its end: a client reconnecting just then (a guard's master
+        // under load) would otherwise keep a live server. A second pass takes what a
+        // connection forked while the first was killing.
+        // SAFETY: kill(2) on our own fixture's process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGSTOP);
+        }
+        self.kill_connections();
+        std::thread::sleep(Duration::from_millis(50));
         self.kill_connections();
         let _ = self.child.kill();
         let _ = self.child.wait();
