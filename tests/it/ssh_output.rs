@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::support::cmd::runbook;
+use crate::support::cmd::{Outcome, runbook};
 use crate::support::fleet::{Fleet, GROUP};
 use crate::support::load::CpuLoad;
 use crate::support::sshd::{ALIAS, Sshd};
@@ -223,6 +223,35 @@ fn short_steps_on_a_fleet_under_load_lose_no_output() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
 
+/// Runs `file` with `app` bound to `target` (`local` or the loopback alias), in an audit dir of
+/// its own under `dir`: the run's result, the trail's `step finished` of `step`, and the path of
+/// the output file it names.
+fn run_bound(
+    file: &Path,
+    dir: &Path,
+    sshd: &Sshd,
+    target: &str,
+    step: &str,
+) -> (Outcome, serde_json::Value, std::path::PathBuf) {
+    let audit = dir.join(format!("audit-{target}"));
+    let out = runbook(["run"])
+        .arg(file)
+        .args(["--yes", "--audit-dir"])
+        .arg(&audit)
+        .arg("--target")
+        .arg(format!("app={target}"))
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config)
+        .expect_code(0);
+    let trail = crate::support::trail::audit_files(&audit).pop().unwrap();
+    let finished = events(&trail)
+        .into_iter()
+        .find(|e| e["event"] == "step finished" && e["step"] == step)
+        .unwrap();
+    let path = audit.join(finished["output"]["path"].as_str().unwrap());
+    (out, finished, path)
+}
+
 /// The mechanism of issue 22 made certain: output that reaches sshd after the command's exit
 /// status (here a background job's, written 50 ms after the step ended and well within the
 /// 300 ms the transport still reads for) is recorded over SSH as it is locally. Before the fix
@@ -239,23 +268,8 @@ fn output_written_after_the_exit_status_is_recorded_as_locally() {
          - id: done\n    title: Done\n    end: resolved\n",
     )
     .unwrap();
-    for target in ["local".to_string(), ALIAS.to_string()] {
-        let audit = dir.path().join(format!("audit-{target}"));
-        let out = runbook(["run"])
-            .arg(&file)
-            .args(["--yes", "--audit-dir"])
-            .arg(&audit)
-            .arg("--target")
-            .arg(format!("app={target}"))
-            .arg("--ssh-config")
-            .arg(&sshd.ssh_config)
-            .expect_code(0);
-        let trail = crate::support::trail::audit_files(&audit).pop().unwrap();
-        let finished = events(&trail)
-            .into_iter()
-            .find(|e| e["event"] == "step finished")
-            .unwrap();
-        let path = audit.join(finished["output"]["path"].as_str().unwrap());
+    for target in ["local", ALIAS] {
+        let (out, _, path) = run_bound(&file, dir.path(), &sshd, target, "late");
         // stdout and stderr are two pipes: which of `late` and `late-err` is read first is the
         // reader's business, every line is the test's.
         let recorded = std::fs::read_to_string(path).unwrap();
@@ -294,23 +308,8 @@ fn a_flood_of_output_is_kept_whole_and_shown_without_its_escapes() {
     expected.extend_from_slice(b"mid\x1b[2Jdle\n");
     expected.extend(b"plain\n".iter().copied().cycle().take(HALF));
     expected.extend_from_slice(b"end\x1b]0;title\x07\n");
-    for target in ["local".to_string(), ALIAS.to_string()] {
-        let audit = dir.path().join(format!("audit-{target}"));
-        let out = runbook(["run"])
-            .arg(&file)
-            .args(["--yes", "--audit-dir"])
-            .arg(&audit)
-            .arg("--target")
-            .arg(format!("app={target}"))
-            .arg("--ssh-config")
-            .arg(&sshd.ssh_config)
-            .expect_code(0);
-        let trail = crate::support::trail::audit_files(&audit).pop().unwrap();
-        let finished = events(&trail)
-            .into_iter()
-            .find(|e| e["event"] == "step finished" && e["step"] == "flood")
-            .unwrap();
-        let path = audit.join(finished["output"]["path"].as_str().unwrap());
+    for target in ["local", ALIAS] {
+        let (out, finished, path) = run_bound(&file, dir.path(), &sshd, target, "flood");
         let kept = std::fs::read(&path).unwrap();
         assert!(
             kept == expected,
