@@ -233,18 +233,23 @@ fn open_when_watching(t: &Team, w: &mut Watcher) {
     std::fs::write(t.scratch.path().join("watching"), "").unwrap();
 }
 
-#[test]
-fn alices_run_is_mirrored_as_it_goes_and_bob_watches_each_step_within_a_second() {
-    let t = team();
-    let book = watched_book(&t);
-    let mut run = t
-        .alice_run(&book, &["--yes"])
+/// Alice starts the watched book (its secret in her environment, not on her command line);
+/// her run, and the audit host's copy of its trail once it is there.
+fn alice_runs_the_watched_book(t: &Team) -> (Child, PathBuf) {
+    let run = t
+        .alice_run(&watched_book(t), &["--yes"])
         .env("RB_TEAM_PW", SECRET)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let copy = t.mirrored();
+    (run, t.mirrored())
+}
+
+#[test]
+fn alices_run_is_mirrored_as_it_goes_and_bob_watches_each_step_within_a_second() {
+    let t = team();
+    let (mut run, copy) = alice_runs_the_watched_book(&t);
     let id = id_of(&copy);
     let mut w = t.bob_watches("last");
     open_when_watching(&t, &mut w);
@@ -287,15 +292,7 @@ fn alices_run_is_mirrored_as_it_goes_and_bob_watches_each_step_within_a_second()
 #[test]
 fn a_secret_of_alices_mirrored_run_reaches_neither_the_audit_host_nor_bobs_watch() {
     let t = team();
-    let book = watched_book(&t);
-    let mut run = t
-        .alice_run(&book, &["--yes"])
-        .env("RB_TEAM_PW", SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let copy = t.mirrored();
+    let (mut run, copy) = alice_runs_the_watched_book(&t);
     let mut w = t.bob_watches(&id_of(&copy));
     open_when_watching(&t, &mut w);
     let mut watchers = [w];
