@@ -166,23 +166,27 @@ fn no_policy_refuses_and_a_dead_receiver_does_not_delay_the_refusal() {
     std::fs::create_dir(dir.path().join("catalog")).unwrap();
     std::fs::write(dir.path().join("catalog/fix-api.yaml"), held("fix-api")).unwrap();
     std::fs::write(dir.path().join("inventory.yaml"), "hosts: {}\n").unwrap();
+    // An unattended run of fix-api notifying `url`: refused, and how long the refusal took.
+    let refuse = |url: String| {
+        let started = Instant::now();
+        let out = runbook([
+            "run",
+            "fix-api",
+            "--unattended",
+            "--notify-timeout",
+            "1s",
+            "--notify",
+        ])
+        .arg(url)
+        .env("RUNBOOK_PATH", dir.path().join("catalog"))
+        .env("RUNBOOK_AUDIT_DIR", dir.path().join("audit"))
+        .env("RUNBOOK_INVENTORY", dir.path().join("inventory.yaml"))
+        .output();
+        (out, started.elapsed())
+    };
     // A receiver that reads and never answers: the refusal waits --notify-timeout, no more.
     let receiver = Receiver::start(Answer::Never);
-    let started = Instant::now();
-    let out = runbook([
-        "run",
-        "fix-api",
-        "--unattended",
-        "--notify-timeout",
-        "1s",
-        "--notify",
-    ])
-    .arg(receiver.url("/n"))
-    .env("RUNBOOK_PATH", dir.path().join("catalog"))
-    .env("RUNBOOK_AUDIT_DIR", dir.path().join("audit"))
-    .env("RUNBOOK_INVENTORY", dir.path().join("inventory.yaml"))
-    .output();
-    let took = started.elapsed();
+    let (out, took) = refuse(receiver.url("/n"));
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
         out.stderr.contains("has no `unattended:` policy"),
@@ -195,22 +199,9 @@ fn no_policy_refuses_and_a_dead_receiver_does_not_delay_the_refusal() {
     );
     assert_eq!(lines(&dir.path().join("audit/refusals.jsonl")).len(), 1);
     // A receiver nobody listens on: no wait at all beyond the timeout either.
-    let started = Instant::now();
-    let out = runbook([
-        "run",
-        "fix-api",
-        "--unattended",
-        "--notify-timeout",
-        "1s",
-        "--notify",
-    ])
-    .arg(format!("http://127.0.0.1:{}/n", closed_port()))
-    .env("RUNBOOK_PATH", dir.path().join("catalog"))
-    .env("RUNBOOK_AUDIT_DIR", dir.path().join("audit"))
-    .env("RUNBOOK_INVENTORY", dir.path().join("inventory.yaml"))
-    .output();
+    let (out, took) = refuse(format!("http://127.0.0.1:{}/n", closed_port()));
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(took < Duration::from_secs(4), "{took:?}");
 }
 
 #[test]
