@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::support::cmd::{Outcome, bin, runbook};
 use crate::support::pty::{Session, pid_of, spawn, spawn_env, start, wait_exit, wait_reading};
 use crate::support::sshd::{Sshd, descendants};
-use crate::support::trail::{audit_files, events};
+use crate::support::trail::{audit_files, events, named};
 
 /// Up, as a terminal sends it: from the first choice it wraps to "Abort the run", once more
 /// to "Hand off", just above it.
@@ -79,10 +79,6 @@ fn paste_as_bob(words: &[String]) -> Outcome {
 /// The trail of the run whose id is `words[2]`.
 fn trail_of(audit: &Path, words: &[String]) -> PathBuf {
     audit.join(format!("{}.jsonl", words[2]))
-}
-
-fn named<'a>(trail: &'a [Value], event: &str) -> Vec<&'a Value> {
-    trail.iter().filter(|e| e["event"] == event).collect()
 }
 
 /// How the run lock (and each lease) of the latest run but `except` was taken: `free` when

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::audit_host::{dir as audit_host_dir, url};
 use crate::support::cmd::{Outcome, bin, runbook};
 use crate::support::sshd::{self, Sshd};
-use crate::support::trail::{audit_files, events};
+use crate::support::trail::{audit_files, events, named};
 use crate::support::wait;
 
 /// Three steps on the operator's machine, each appending its name to `log`.
@@ -55,10 +55,6 @@ fn bob_resumes(sshd: &Sshd, run: &str, audit_b: &Path, host: &str, extra: &[&str
         .args(sshd.ssh_args())
         .args(extra)
         .output()
-}
-
-fn named<'a>(trail: &'a [Value], event: &str) -> Vec<&'a Value> {
-    trail.iter().filter(|e| e["event"] == event).collect()
 }
 
 /// Nothing at all in B's audit dir: no trail, no outputs, no half-fetched directory.

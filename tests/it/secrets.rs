@@ -151,21 +151,14 @@ fn suite_yaml(dir: &Path) -> PathBuf {
 }
 
 /// Every file under `dir`, read as lossy text.
-fn every_file(dir: &Path) -> Vec<(PathBuf, String)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-                out.push((path, text));
-            }
-        }
-    }
-    out
+fn every_text(dir: &Path) -> Vec<(PathBuf, String)> {
+    crate::support::trail::every_file(dir)
+        .into_iter()
+        .map(|path| {
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            (path, text)
+        })
+        .collect()
 }
 
 #[track_caller]
@@ -203,7 +196,7 @@ fn no_form_of_a_secret_reaches_the_terminal_the_audit_dir_or_a_review() {
     );
     assert!(out.stderr.contains("Reversed: ***"), "{}", out.stderr);
     assert!(out.stderr.contains("done with ***"), "{}", out.stderr);
-    for (path, text) in every_file(audit.path()) {
+    for (path, text) in every_text(audit.path()) {
         assert_clean(&path.display().to_string(), &text);
     }
     let trail = audit_files(audit.path()).pop().unwrap();
@@ -382,7 +375,7 @@ fn a_secret_read_from_a_real_pass_store() {
         .env("EXPECTED", SECRET)
         .expect_code(0);
     assert!(out.stderr.contains("same"), "{}", out.stderr);
-    for (path, text) in every_file(audit.path()) {
+    for (path, text) in every_text(audit.path()) {
         assert!(!text.contains(SECRET), "{}", path.display());
     }
     let _ = Command::new("gpgconf")
@@ -486,7 +479,7 @@ fn a_typed_note_and_an_edit_never_record_the_secret() {
         other => panic!("{other:?}: {seen}"),
     }
     assert_clean("the terminal", &seen);
-    for (path, text) in every_file(audit.path()) {
+    for (path, text) in every_text(audit.path()) {
         assert_clean(&path.display().to_string(), &text);
     }
     let trail = audit_files(audit.path()).pop().unwrap();

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::support::audit_host;
 use crate::support::pty::{Session, start, wait_exit};
 use crate::support::sshd::{self, Sshd};
-use crate::support::trail::{audit_files, events};
+use crate::support::trail::{audit_files, events, every_file, named};
 use crate::support::users::{ALICE, BOB, Person, authorize, give, shared_dir};
 use crate::support::wait;
 use crate::watch::{BOUND, Watcher, follow_all, trail_time};
@@ -155,27 +155,6 @@ fn said(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-fn named<'a>(trail: &'a [Value], event: &str) -> Vec<&'a Value> {
-    trail.iter().filter(|e| e["event"] == event).collect()
-}
-
-/// Every file under `dir`, recursively (as root: whatever its mode).
-fn every_file(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
 }
 
 /// Alice's trail and its output files, and the audit host's copies: byte for byte the same.

@@ -16,6 +16,28 @@ pub fn audit_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Every file under `dir`, recursively (an audit dir, or the audit host's directory as root).
+pub fn every_file(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// The events of `trail` named `event`.
+pub fn named<'a>(trail: &'a [serde_json::Value], event: &str) -> Vec<&'a serde_json::Value> {
+    trail.iter().filter(|e| e["event"] == event).collect()
+}
+
 /// The events of a trail, parsed, in order.
 #[track_caller]
 pub fn events(trail: &Path) -> Vec<serde_json::Value> {
