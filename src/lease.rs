@@ -304,7 +304,9 @@ pub async fn take(ssh: &Ssh, holder: &Holder, break_lease: bool) -> Result<Lease
             held,
             previous,
             stopped,
+            login,
         } => {
+            ssh.learn_login_shell(login.as_deref());
             let taken = match (how, previous) {
                 (How::Free, None) => Taken::Free,
                 (How::Free, Some(h)) => Taken::Stale(h),
@@ -400,6 +402,8 @@ enum Answer {
         previous: Option<Holder>,
         /// The process groups a dead previous holder left running, stopped first.
         stopped: Vec<i32>,
+        /// The account's login shell (`SHELL` there), which runs every command of the run.
+        login: Option<String>,
     },
     /// This run holds it already, through another of its destinations.
     Shared(Held),
@@ -418,15 +422,16 @@ enum Answer {
 /// Reads up to the answer (skipping anything a login shell printed before it); `None` when
 /// the output ends first.
 async fn read_answer<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut Lines<R>) -> Option<Answer> {
-    let mut stopped = Vec::new();
+    let (mut stopped, mut login) = (Vec::new(), None);
     let status = loop {
         let line = lines.next_line().await.ok()??;
         if let Some(status) = line.strip_prefix(ANSWER) {
-            match status.strip_prefix("stopped ") {
-                Some(groups) => {
-                    stopped.extend(groups.split_whitespace().filter_map(|g| g.parse::<i32>().ok()))
-                }
-                None => break status.to_string(),
+            if let Some(groups) = status.strip_prefix("stopped ") {
+                stopped.extend(groups.split_whitespace().filter_map(|g| g.parse::<i32>().ok()));
+            } else if let Some(shell) = status.strip_prefix("login ") {
+                login = Some(shell.to_string()).filter(|s| !s.is_empty());
+            } else {
+                break status.to_string();
             }
         }
     };
@@ -455,6 +460,7 @@ async fn read_answer<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut Lines<R>) -
             held,
             previous: holder_line().await,
             stopped,
+            login,
         });
     }
     Some(match word {

@@ -24,7 +24,9 @@ quiet=30 took=
 say() { printf 'RBLEASE %s\n' "$*"; }
 # An answer and its holder line in one write: two small writes in a row would wait for a
 # delayed ACK (~40 ms) on a connection without TCP_NODELAY, which ssh sets only for ttys.
-say2() { printf 'RBLEASE %s %s\n%s\n' "$1" "$2" "$3"; }
+# First in it, the login shell sshd runs commands with (`SHELL`, from the account): where it
+# is `sh`, the run's steps need no `exec sh -c` of their own (one program fewer per step).
+say2() { printf 'RBLEASE login %s\nRBLEASE %s %s\n%s\n' "${SHELL:-}" "$1" "$2" "$3"; }
 command -v flock >/dev/null 2>&1 || { say no-flock "is not installed"; exit 0; }
 # flock(1) exits 1 when the lock is taken (or the wait ran out); anything else means it does
 # not work here, which must not pass for "taken".

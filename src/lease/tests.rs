@@ -23,6 +23,8 @@ impl Remote {
         if let Some(path) = path {
             cmd.env("PATH", path);
         }
+        // As sshd sets it: the account's login shell.
+        cmd.env("SHELL", "/usr/bin/fish");
         let mut process = cmd.spawn().unwrap();
         let stdout = StdBufReader::new(process.stdout.take().unwrap());
         Remote { process, stdout }
@@ -55,7 +57,7 @@ impl Remote {
             line.clear();
             self.stdout.read_line(&mut line).unwrap();
             text.push_str(&line);
-            if !line.starts_with("RBLEASE stopped") {
+            if !line.starts_with("RBLEASE stopped") && !line.starts_with("RBLEASE login") {
                 break;
             }
         }
@@ -457,4 +459,17 @@ fn the_holder_reaches_the_file_verbatim_whatever_it_contains() {
     let mut second = Remote::take(base.path(), &holder("r2"));
     assert!(matches!(second.answer(), Answer::Held { holder, .. } if holder == odd));
     remote.release();
+}
+
+/// The answer names the account's login shell, as sshd set `SHELL`: where it is `sh`, the
+/// run's steps skip an `exec sh -c` of their own.
+#[test]
+fn the_answer_names_the_login_shell() {
+    let base = tempfile::tempdir().unwrap();
+    let mut first = Remote::take(base.path(), &holder("r1"));
+    match first.answer() {
+        Answer::Taken { login, .. } => assert_eq!(login.as_deref(), Some("/usr/bin/fish")),
+        other => panic!("{other:?}"),
+    }
+    first.release();
 }
