@@ -191,6 +191,7 @@ impl Ssh {
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        self.master.forget_log();
         let token = new_token();
         let mut child = Session::to_raw_command(
             self.session.clone(),

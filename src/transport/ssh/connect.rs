@@ -189,24 +189,23 @@ impl Master {
             }
         }
         master.child = Some(Box::new(child));
-        master.host_key_added = master
-            .read_log()
-            .lines()
-            .find(|l| l.contains("Permanently added"))
-            .map(|l| l.trim().to_string());
-        master.host_key = master
-            .dir
-            .as_ref()
-            .and_then(|d| std::fs::read_to_string(d.path().join("hostkey")).ok())
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty());
-        master.endpoint = master
-            .dir
-            .as_ref()
-            .and_then(|d| std::fs::read_to_string(d.path().join("endpoint")).ok())
-            .and_then(|line| endpoint_of(&line))
-            .map(Box::new);
+        let log = std::fs::read_to_string(&master.log).unwrap_or_default();
+        let facts = Facts::of(&log);
+        master.host_key_added = facts.host_key_added;
+        master.host_key = facts.host_key;
+        master.endpoint = facts.endpoint.map(Box::new);
+        // From here on the log only holds what each session adds (`Master::forget_log`).
+        master.forget_log();
         Ok(master)
+    }
+
+    /// Empties the master's log: at `LogLevel=DEBUG1` each session adds a few lines to it
+    /// (~1 KiB), and nothing reads them; ssh appends (`O_APPEND`), so it writes on from the
+    /// start. Called as each command starts, it keeps a long run's log small.
+    pub(super) fn forget_log(&self) {
+        if let Ok(file) = std::fs::OpenOptions::new().write(true).open(&self.log) {
+            let _ = file.set_len(0);
+        }
     }
 
     /// Ends the master once its sessions are closed (`Session::close` has told it to stop
@@ -245,9 +244,13 @@ impl Master {
         &self.log
     }
 
+    /// What ssh said, for a failure's detail: its own words, without the debug lines.
     fn read_log(&self) -> String {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines()
+            .filter(|l| !l.starts_with("debug"))
+            .collect::<Vec<_>>()
+            .join("\n")
             .trim()
             .to_string()
     }
@@ -443,20 +446,12 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
     for opt in options {
         args.extend(["-o".into(), opt.into()]);
     }
-    // ssh runs this with the key the server presents (`%t` type, `%f` fingerprint) while it
-    // checks it; it prints nothing, so it adds no trust, and leaves the fingerprint for the
-    // audit trail, and the user, host and port it resolved (`%r %h %p`) for the run lock.
-    // ssh splits the command into words before it expands the tokens, so each value is one
-    // argument of the script, never shell text (a host name from a config is not parsed). The
-    // control directory's name is ours: letters and digits only.
-    if let Some(dir) = master.socket.parent() {
-        let mut hook = OsString::from("KnownHostsCommand=/bin/sh -c 'echo \"$1 $2\" > ");
-        hook.push(dir.join("hostkey"));
-        hook.push("; echo \"$3 $4 $5\" > ");
-        hook.push(dir.join("endpoint"));
-        hook.push("' rb-hook %t %f %r %h %p");
-        args.extend(["-o".into(), hook]);
-    }
+    // The key the server presented and ssh accepted (for the audit trail), and the user, host
+    // and port ssh resolved (for the run lock), are in its debug log (`Facts`). A
+    // `KnownHostsCommand` hook used to write them; ssh also runs it before the key exchange,
+    // to order its host key algorithms, which held its KEXINIT back long enough for a delayed
+    // ACK: 40 ms more on every connection, and two more programs per host (issue 30).
+    args.extend(["-o".into(), "LogLevel=DEBUG1".into()]);
     args.push("-N".into());
     args.extend(["-E".into(), master.log.clone().into()]);
     args.extend(["-S".into(), master.socket.clone().into()]);
@@ -485,13 +480,74 @@ fn master_args(master: &Master, dest: &Destination, opts: &SshOptions) -> Vec<Os
     args
 }
 
-/// `user host port` as the hook writes them.
-fn endpoint_of(line: &str) -> Option<Canonical> {
-    let mut words = line.split_whitespace();
-    let (user, host, port) = (words.next()?, words.next()?, words.next()?.parse().ok()?);
+/// What a master's log says about the connection it made.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Facts {
+    /// `ssh-ed25519 SHA256:...`, from `debug1: Server host key: ssh-ed25519 SHA256:...`.
+    host_key: Option<String>,
+    /// From `debug1: Authenticating to HOST:PORT as 'USER'`.
+    endpoint: Option<Canonical>,
+    /// ssh's line when `accept-new` recorded the host's key.
+    host_key_added: Option<String>,
+}
+
+impl Facts {
+    fn of(log: &str) -> Facts {
+        let mut facts = Facts::default();
+        for line in log.lines() {
+            if let Some(key) = line.strip_prefix("debug1: Server host key: ") {
+                facts.host_key = Some(key.trim().to_string()).filter(|k| !k.is_empty());
+            } else if let Some(rest) = line.strip_prefix("debug1: Authenticating to ") {
+                facts.endpoint = endpoint_of(rest);
+            } else if line.contains("Permanently added") {
+                facts.host_key_added = Some(line.trim().to_string());
+            }
+        }
+        facts
+    }
+}
+
+/// `HOST:PORT as 'USER'` (the host may be an IPv6 address, colons and all).
+fn endpoint_of(rest: &str) -> Option<Canonical> {
+    let (at, user) = rest.trim_end().split_once(" as '")?;
+    let user = user.strip_suffix('\'')?;
+    let (host, port) = at.rsplit_once(':')?;
     Some(Canonical {
         user: user.to_string(),
         host: host.to_ascii_lowercase(),
-        port,
+        port: port.parse().ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_says_which_key_was_accepted_and_where_ssh_logged_in() {
+        let log = "debug1: Connecting to 127.0.0.2 [127.0.0.2] port 51645.\n\
+            debug1: Authenticating to Web-1.example.com:2222 as 'deploy'\n\
+            debug1: kex: host key algorithm: ssh-ed25519\n\
+            debug1: Server host key: ssh-ed25519 SHA256:HJv8Xwk2jWp88HPCIfckVxBH4XrSd34ls3+yTXzIJzE\n\
+            Warning: Permanently added '[web-1.example.com]:2222' (ED25519) to the list of known hosts.\n\
+            Authenticated to web-1.example.com ([10.0.0.5]:2222) using \"publickey\".\n";
+        assert_eq!(
+            Facts::of(log),
+            Facts {
+                host_key: Some("ssh-ed25519 SHA256:HJv8Xwk2jWp88HPCIfckVxBH4XrSd34ls3+yTXzIJzE".into()),
+                endpoint: Some(Canonical {
+                    user: "deploy".into(),
+                    host: "web-1.example.com".into(),
+                    port: 2222,
+                }),
+                host_key_added: Some(
+                    "Warning: Permanently added '[web-1.example.com]:2222' (ED25519) to the list of known hosts."
+                        .into()
+                ),
+            }
+        );
+        let v6 = endpoint_of("::1:22 as 'root'").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port, v6.user.as_str()), ("::1", 22, "root"));
+        assert_eq!(Facts::of("ssh: connect to host x port 22: Connection refused\n"), Facts::default());
+    }
 }
