@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::support::cmd::{Outcome, runbook};
 use crate::support::fleet::{Fleet, GROUP};
 use crate::support::load::CpuLoad;
-use crate::support::sshd::{ALIAS, Sshd};
+use crate::support::sshd::{ALIAS, BASH_USER, Sshd, USER};
 use crate::support::trail::events;
 
 /// What one generated step runs and what its output file must then hold, byte for byte.
@@ -348,4 +348,51 @@ fn a_flood_of_output_is_kept_whole_and_shown_without_its_escapes() {
             "on {target}"
         );
     }
+}
+
+/// A step reads the same whatever the host's login shell: where it is `sh` (rbtest) the lease
+/// reports it and the wrapper runs in it directly, one program fewer per step (issue 30);
+/// where it is bash, the wrapper still runs under `exec sh -c`, so the step's `$0` and its
+/// errors name `sh` as they do locally, not bash.
+#[test]
+fn a_step_reads_the_same_through_a_bash_login_shell_as_through_sh() {
+    let sshd = Sshd::start();
+    crate::support::users::account_with_shell(BASH_USER, "/bin/bash");
+    let unlocked = std::process::Command::new("usermod")
+        .args(["-p", "*", BASH_USER])
+        .status()
+        .unwrap();
+    assert!(unlocked.success(), "cannot unlock {BASH_USER} for key login");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shell.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nid: shell\ntitle: Which shell\nrto: 5m\ntargets:\n  app: {}\nsteps:\n  \
+         - id: look\n    title: Look\n    run: \"echo \\\"$0\\\"; no_such_program_rb 2>&1; echo \\\"exit $?\\\"\"\n  \
+         - id: done\n    title: Done\n    end: resolved\n",
+    )
+    .unwrap();
+    let read = |user: &str| -> String {
+        let audit = dir.path().join(format!("audit-{user}"));
+        runbook(["run"])
+            .arg(&file)
+            .args(["--yes", "--audit-dir"])
+            .arg(&audit)
+            .arg("--target")
+            .arg(format!("app={user}@127.0.0.1:{}", sshd.port))
+            .arg("--identity")
+            .arg(&sshd.identity)
+            .arg("--known-hosts")
+            .arg(&sshd.known_hosts)
+            .expect_code(0);
+        let trail = crate::support::trail::audit_files(&audit).pop().unwrap();
+        let finished = events(&trail)
+            .into_iter()
+            .find(|e| e["event"] == "step finished" && e["step"] == "look")
+            .unwrap();
+        std::fs::read_to_string(audit.join(finished["output"]["path"].as_str().unwrap())).unwrap()
+    };
+    let expected = "sh\nsh: 1: eval: no_such_program_rb: not found\nexit 127\n";
+    assert_eq!(read(USER), expected, "login shell sh");
+    assert_eq!(read(BASH_USER), expected, "login shell bash");
 }

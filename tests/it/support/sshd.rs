@@ -16,6 +16,8 @@ use tempfile::TempDir;
 
 /// The account the tests log in as.
 pub const USER: &str = "rbtest";
+/// An account whose login shell is bash (`support::users::account_with_shell`), also let in.
+pub const BASH_USER: &str = "rb-bash";
 /// The `Host` alias written in `ssh_config`.
 pub const ALIAS: &str = "rbtest-host";
 pub const SSHD: &str = "/usr/sbin/sshd";
@@ -71,7 +73,7 @@ impl Sshd {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {hostkey}\n\
                      AuthorizedKeysFile {authorized}\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-                     PidFile {pid}\nAllowUsers {USER}\nPrintMotd no\nPrintLastLog no\n\
+                     PidFile {pid}\nAllowUsers {USER} {BASH_USER}\nPrintMotd no\nPrintLastLog no\n\
                      SetEnv RUNBOOK_LEASE_BASE={leases}\n",
                     hostkey = host_key_path.display(),
                     authorized = authorized.display(),

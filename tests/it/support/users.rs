@@ -31,6 +31,12 @@ pub struct Account {
 /// The account `name` with its home and key, made when missing.
 #[track_caller]
 pub fn account(name: &str) -> Account {
+    account_with_shell(name, "/bin/sh")
+}
+
+/// The account `name`, its login shell `shell` when it is made.
+#[track_caller]
+pub fn account_with_shell(name: &str, shell: &str) -> Account {
     sshd::ensure_prerequisites();
     // One maker at a time, across the threads and processes of the test run.
     let lock = std::fs::File::create("/tmp/rb-test-users.lock").expect("the users' lock file");
@@ -43,7 +49,7 @@ pub fn account(name: &str) -> Account {
             Command::new("useradd")
                 .args(["-m", "-d"])
                 .arg(&home)
-                .args(["-s", "/bin/sh", name]),
+                .args(["-s", shell, name]),
         );
         assert!(
             made,
