@@ -23,7 +23,7 @@ use crate::transport::{SshOptions, Transport};
 use crate::vars::Vars;
 
 mod connect;
-use connect::{Connected, close_all, connect_all};
+use connect::{close_all, connect_all};
 
 /// The audit file: a new one, or an interrupted run's, continued.
 pub(crate) enum Trail {
@@ -114,34 +114,49 @@ async fn walk(l: Launch) -> Result<u8> {
     // The audit host connects beside the targets, bounded (design §19).
     let mirror =
         crate::listen::mirror::begin(audit_host, &ssh, &run_id, &audit_dir, crate::listen::ui::shout);
-    let me = Holder::me(&run_id, &operator_name);
-    let (connected, mirror) = tokio::join!(connect_all(&plan, &ssh, forks, &me, break_lock), mirror);
-    let Connected {
-        transports,
-        leases,
-        refused,
-    } = connected?;
+    let (transports, mirror) = tokio::join!(connect_all(&plan, &ssh, forks), mirror);
+    let transports = transports?;
     let client_key = fingerprinting.await.ok().flatten();
     if approvals.needed {
         approvals.own_keys.extend(crate::approval::agent_keys());
         approvals.own_keys.extend(client_key.clone());
     }
+    let me = Holder::me(&run_id, &operator_name);
     let canonical = match canonical_targets(&plan, &transports, &ssh) {
         Ok(canonical) => canonical,
         Err(e) => {
-            close_all(transports, leases).await;
+            close_all(transports, Vec::new()).await;
             return Err(e);
         }
     };
-    // The local lock's refusal first, as it names this machine's own run.
     let lock_path = crate::lock::lock_path(&audit_dir, runbook.id(), &canonical);
     let (lock, taken) = match crate::lock::acquire(&lock_path, me.clone(), break_lock) {
         Ok(held) => held,
         Err(e) => {
-            close_all(transports, leases).await;
+            close_all(transports, Vec::new()).await;
             return Err(e.into_error());
         }
     };
+    // Every host's lease, `forks` at a time: a fleet of 50 does not wait for them one by one.
+    let (mut leases, mut refused) = (Vec::new(), None);
+    {
+        use futures::StreamExt;
+        let taking = futures::stream::iter(transports.values().filter_map(|t| match t {
+            Transport::Ssh(ssh) => Some(ssh),
+            Transport::Local(_) | Transport::Stub(_) => None,
+        }))
+        .map(|ssh| crate::lease::take(ssh, &me, break_lock))
+        .buffer_unordered(forks.max(1));
+        tokio::pin!(taking);
+        while let Some(taken) = taking.next().await {
+            match taken {
+                Ok(lease) => leases.push(lease),
+                Err(e) => {
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+    }
     if let Some(e) = refused {
         close_all(transports, leases).await;
         return Err(e.into_error());

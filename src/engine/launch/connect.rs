@@ -5,41 +5,25 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::inventory::Binding;
-use crate::lease::{Lease, LeaseError};
-use crate::lock::Holder;
 use crate::plan::Plan;
 use crate::transport::{SshOptions, Transport};
 
 /// Lets go of every lease, then closes every master (a lease holds a session of its master).
-pub(super) async fn close_all(transports: HashMap<String, Transport>, leases: Vec<Lease>) {
+pub(super) async fn close_all(transports: HashMap<String, Transport>, leases: Vec<crate::lease::Lease>) {
     // All at once: each is a round trip to its own host.
     futures::future::join_all(leases.into_iter().map(crate::lease::Lease::release)).await;
     futures::future::join_all(transports.into_values().map(Transport::close)).await;
 }
 
-/// Every target, connected and leased.
-pub(super) struct Connected {
-    pub transports: HashMap<String, Transport>,
-    pub leases: Vec<Lease>,
-    /// The first host that could not be leased: the run must not go on.
-    pub refused: Option<LeaseError>,
-}
-
 /// Connects every SSH host of the plan, all before anything runs, `forks` at a time (a fleet of
-/// 50 does not connect one by one), and takes each host's lease for `holder` as soon as that
-/// host is connected: the first hosts lease while the last are still in their key exchange, so
-/// that the cores are not left idle in between (issue 30). Reports every connection failure,
-/// the leases taken then given back.
+/// 50 does not connect one by one); reports every failure.
 pub(super) async fn connect_all(
     plan: &Plan,
     ssh: &SshOptions,
     forks: usize,
-    holder: &Holder,
-    break_lease: bool,
-) -> Result<Connected> {
+) -> Result<HashMap<String, Transport>> {
     use futures::StreamExt;
     let mut transports = HashMap::new();
-    let (mut leases, mut refused) = (Vec::new(), None);
     let mut failures = Vec::new();
     // Where the run waits on each connection (no more hosts than cores), its first session
     // is spared a delayed ACK; a bigger fleet keeps the cores busy meanwhile, and the extra
@@ -60,27 +44,16 @@ pub(super) async fn connect_all(
             if let (true, Ok(t)) = (nudge, &connected) {
                 t.nudge();
             }
-            let lease = match &connected {
-                Ok(Transport::Ssh(ssh)) => Some(crate::lease::take(ssh, holder, break_lease).await),
-                _ => None,
-            };
-            (label.clone(), connected, lease)
+            (label.clone(), connected)
         })
         .buffer_unordered(forks.max(1));
     tokio::pin!(connecting);
-    while let Some((label, connected, lease)) = connecting.next().await {
+    while let Some((label, connected)) = connecting.next().await {
         match connected {
             Ok(t) => {
                 transports.insert(label, t);
             }
             Err(reason) => failures.push(format!("{label}: {reason}")),
-        }
-        match lease {
-            Some(Ok(lease)) => leases.push(lease),
-            Some(Err(e)) => {
-                refused.get_or_insert(e);
-            }
-            None => {}
         }
     }
     // In the plan's order, whatever order they failed in.
@@ -91,13 +64,11 @@ pub(super) async fn connect_all(
             .unwrap_or(usize::MAX)
     });
     if failures.is_empty() {
-        return Ok(Connected {
-            transports,
-            leases,
-            refused,
-        });
+        return Ok(transports);
     }
-    close_all(transports, leases).await;
+    for (_, t) in transports.drain() {
+        t.close().await;
+    }
     Err(Error::usage(format!(
         "cannot reach every target: nothing was run.\n  {}",
         failures.join("\n  ")
