@@ -195,7 +195,12 @@ impl Ssh {
         let token = new_token();
         let mut child = Session::to_raw_command(
             self.session.clone(),
-            remote_command(&token, spec.timeout, text.len(), self.login_sh.load(Ordering::Relaxed)),
+            remote_command(
+                &token,
+                spec.timeout,
+                text.len(),
+                self.login_sh.load(Ordering::Relaxed),
+            ),
         )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -548,6 +548,9 @@ mod tests {
         );
         let v6 = endpoint_of("::1:22 as 'root'").unwrap();
         assert_eq!((v6.host.as_str(), v6.port, v6.user.as_str()), ("::1", 22, "root"));
-        assert_eq!(Facts::of("ssh: connect to host x port 22: Connection refused\n"), Facts::default());
+        assert_eq!(
+            Facts::of("ssh: connect to host x port 22: Connection refused\n"),
+            Facts::default()
+        );
     }
 }
