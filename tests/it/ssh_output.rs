@@ -223,7 +223,7 @@ fn short_steps_on_a_fleet_under_load_lose_no_output() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
 
-/// Runs `file` with `app` bound to `target` (`local` or the loopback alias), in an audit dir of
+/// Runs `file` with `app` bound to `target` (`local`, the loopback alias or `USER@127.0.0.1:PORT`), in an audit dir of
 /// its own under `dir`: the run's result, the trail's `step finished` of `step`, and the path of
 /// the output file it names.
 fn run_bound(
@@ -242,6 +242,10 @@ fn run_bound(
         .arg(format!("app={target}"))
         .arg("--ssh-config")
         .arg(&sshd.ssh_config)
+        .arg("--identity")
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
         .expect_code(0);
     let trail = crate::support::trail::audit_files(&audit).pop().unwrap();
     let finished = events(&trail)
@@ -373,24 +377,9 @@ fn a_step_reads_the_same_through_a_bash_login_shell_as_through_sh() {
     )
     .unwrap();
     let read = |user: &str| -> String {
-        let audit = dir.path().join(format!("audit-{user}"));
-        runbook(["run"])
-            .arg(&file)
-            .args(["--yes", "--audit-dir"])
-            .arg(&audit)
-            .arg("--target")
-            .arg(format!("app={user}@127.0.0.1:{}", sshd.port))
-            .arg("--identity")
-            .arg(&sshd.identity)
-            .arg("--known-hosts")
-            .arg(&sshd.known_hosts)
-            .expect_code(0);
-        let trail = crate::support::trail::audit_files(&audit).pop().unwrap();
-        let finished = events(&trail)
-            .into_iter()
-            .find(|e| e["event"] == "step finished" && e["step"] == "look")
-            .unwrap();
-        std::fs::read_to_string(audit.join(finished["output"]["path"].as_str().unwrap())).unwrap()
+        let target = format!("{user}@127.0.0.1:{}", sshd.port);
+        let (_, _, output) = run_bound(&file, dir.path(), &sshd, &target, "look");
+        std::fs::read_to_string(output).unwrap()
     };
     let expected = "sh\nsh: 1: eval: no_such_program_rb: not found\nexit 127\n";
     assert_eq!(read(USER), expected, "login shell sh");
