@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::support::audit_host::{dir as audit_host_dir, url};
 use crate::support::cmd::{Outcome, bin, runbook};
 use crate::support::sshd::{self, Sshd};
-use crate::support::trail::{audit_files, events, named};
+use crate::support::trail::{audit_files, events, named, resumed_after_unknown};
 use crate::support::wait;
 
 /// Three steps on the operator's machine, each appending its name to `log`.
@@ -358,13 +358,7 @@ fn a_run_whose_machine_died_mid_step_is_finished_from_the_audit_host_its_step_un
     let trail = audit_b.join(format!("{run}.jsonl"));
     runbook(["audit", "verify"]).arg(&trail).expect_code(0);
     let after = events(&trail);
-    let resumed = named(&after, "run resumed");
-    assert_eq!(resumed.len(), 1);
-    let from = resumed[0]["from"].as_str().unwrap();
-    assert!(
-        from.contains("`hold`") && from.contains("outcome unknown"),
-        "{from}"
-    );
+    resumed_after_unknown(&after, "hold");
     // Unattended, the idempotent step is run again, once, and the run ends resolved.
     assert_eq!(fs::read_to_string(gates.join("ran")).unwrap(), "held\n");
     let finished: Vec<_> = named(&after, "step finished")

@@ -38,6 +38,20 @@ pub fn named<'a>(trail: &'a [serde_json::Value], event: &str) -> Vec<&'a serde_j
     trail.iter().filter(|e| e["event"] == event).collect()
 }
 
+/// The one `run resumed` of `trail`, which must say that step `step`'s outcome was unknown (a
+/// machine that died mid-step).
+#[track_caller]
+pub fn resumed_after_unknown<'a>(trail: &'a [serde_json::Value], step: &str) -> &'a serde_json::Value {
+    let resumed = named(trail, "run resumed");
+    assert_eq!(resumed.len(), 1);
+    let from = resumed[0]["from"].as_str().unwrap();
+    assert!(
+        from.contains(&format!("`{step}`")) && from.contains("outcome unknown"),
+        "{from}"
+    );
+    resumed[0]
+}
+
 /// The events of a trail, parsed, in order.
 #[track_caller]
 pub fn events(trail: &Path) -> Vec<serde_json::Value> {
