@@ -22,7 +22,9 @@ use super::SshOptions;
 use crate::transport::canonical::Canonical;
 use crate::transport::destination::Destination;
 
+mod appearing;
 mod explain;
+use appearing::{Appearing, appeared};
 use explain::explain;
 
 /// How often a starting master's control socket is looked for, should inotify not say first
@@ -83,10 +85,10 @@ pub(super) struct Master {
     /// ssh's own line when `accept-new` recorded the host's key: the audit trail records it.
     host_key_added: Option<String>,
     /// The type and fingerprint of the host key the server presented and ssh accepted
-    /// (`ssh-ed25519 SHA256:...`), written by the `KnownHostsCommand` hook.
+    /// (`ssh-ed25519 SHA256:...`), from the master's debug log (`Facts`).
     host_key: Option<String>,
     /// The user, host and port ssh resolved the destination to (what `ssh -G` would say),
-    /// written by the same hook: no `ssh -G` process per host.
+    /// from the same log: no `ssh -G` process per host.
     /// Boxed, as `child` is: `Transport` holds an `Ssh` by value.
     endpoint: Option<Box<Canonical>>,
 }
@@ -302,65 +304,6 @@ fn exits_within(child: &mut Child, limit: Duration) -> bool {
             Ok(Some(_)) | Err(_) => return true,
             Ok(None) if Instant::now() >= until => return false,
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
-}
-
-/// An inotify watch for files appearing in one directory: the run learns that a master is
-/// ready as soon as its control socket is there, instead of at the next look (~10 ms sooner
-/// on average, per host, with no process spent on it).
-struct Appearing {
-    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
-}
-
-impl Appearing {
-    /// `None` where inotify is not to be had: the socket is then only looked for.
-    fn watch(dir: &Path) -> Option<Appearing> {
-        use rustix::fs::inotify;
-        let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK).ok()?;
-        inotify::add_watch(
-            &fd,
-            dir,
-            inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO,
-        )
-        .ok()?;
-        // SAFETY: an `OwnedFd` is a valid open descriptor, the same one for as long as it
-        // lives, and it lives inside the `AsyncFd`.
-        unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-            .ok()
-            .map(|fd| Appearing { fd })
-    }
-}
-
-/// Resolves when a file named `name` appears under `watch`; pending forever without a watch,
-/// or once it fails.
-async fn appeared(watch: &mut Option<Appearing>, name: &str) {
-    loop {
-        let Some(w) = watch.as_ref() else {
-            return std::future::pending().await;
-        };
-        let Ok(mut ready) = w.fd.readable().await else {
-            *watch = None;
-            continue;
-        };
-        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
-        let mut events = rustix::fs::inotify::Reader::new(w.fd.get_ref(), &mut buf);
-        let mut seen = false;
-        loop {
-            match events.next() {
-                Ok(event) => seen |= event.file_name().is_some_and(|n| n.to_bytes() == name.as_bytes()),
-                Err(rustix::io::Errno::AGAIN) => {
-                    ready.clear_ready();
-                    break;
-                }
-                Err(_) => {
-                    *watch = None;
-                    break;
-                }
-            }
-        }
-        if seen {
-            return;
         }
     }
 }
