@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use runbook::testing::transport::Transport;
 
-use crate::support::cmd::bin;
+use crate::support::cmd::{bin, runbook};
 use crate::support::sshd::Sshd;
 use crate::support::wait;
 
@@ -198,9 +198,10 @@ fn uid_of(user: &str) -> u32 {
 
 /// Regression: the sweep of stale masters at connect deleted every `/tmp/rb-*` whose owner
 /// file named a dead pid, including other users' directories (and followed links named so).
-/// Now only real directories of ours go; ours with a dead owner still do.
-#[tokio::test]
-async fn the_sweep_removes_only_our_own_stale_control_dirs() {
+/// Now only real directories of ours go; ours with a dead owner still do. A `runbook` sweeps
+/// once, as its first connection starts: a run of its own, here.
+#[test]
+fn the_sweep_removes_only_our_own_stale_control_dirs() {
     let sshd = Sshd::start();
     let tmp = Path::new("/tmp");
     let theirs = stale_dir(tmp, "rb-");
@@ -214,8 +215,26 @@ async fn the_sweep_removes_only_our_own_stale_control_dirs() {
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let ours = stale_dir(tmp, "rb-");
 
-    let t = Transport::connect(&sshd.dest(), &sshd.options()).await.unwrap();
-    t.close().await;
+    let catalog = tempfile::tempdir().unwrap();
+    std::fs::write(
+        catalog.path().join("one.yaml"),
+        "version: 1\nid: one\ntitle: One\nrto: 1m\ntargets:\n  app: {}\nsteps:\n  - {id: one, title: One, run: \"true\"}\n  - {id: done, title: Done, end: resolved}\n",
+    )
+    .unwrap();
+    let audit = tempfile::tempdir().unwrap();
+    runbook(["run"])
+        .arg(catalog.path().join("one.yaml"))
+        .args(["--yes", "--audit-dir"])
+        .arg(audit.path())
+        .arg("--target")
+        .arg(format!("app={}", sshd.dest()))
+        .arg("--identity")
+        .arg(&sshd.identity)
+        .arg("--known-hosts")
+        .arg(&sshd.known_hosts)
+        .arg("--ssh-config")
+        .arg(&sshd.ssh_config)
+        .expect_code(0);
 
     let kept = |dir: &Path| std::fs::read_to_string(dir.join("log")).ok();
     let (theirs_kept, link_kept, target_kept) = (kept(&theirs), link.is_symlink(), kept(&target));

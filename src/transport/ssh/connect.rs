@@ -104,7 +104,7 @@ impl Master {
             reason,
             detail,
         };
-        sweep_stale_masters();
+        sweep_once();
         // Short on purpose: the socket path must fit in 104–108 bytes with what ssh appends.
         let dir = tempfile::Builder::new()
             .prefix("rb-")
@@ -326,6 +326,18 @@ fn exit_master(socket: &Path) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Sweeps stale masters (below) once per process, beside the first connection rather than
+/// before it: each sweep reads `/tmp` and the owner file of every `rb-*` there, so one per
+/// connection cost a fleet of 50 ~8 % of runbook's CPU, the 50th start reading the 49 of this
+/// very run (issue 30). Another run's leftovers are no more stale mid-run than at its start.
+fn sweep_once() {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(sweep_stale_masters)),
+        Err(_) => sweep_stale_masters(),
+    });
 }
 
 /// Ends masters whose `runbook` died without closing them (an older `runbook`, or one killed
