@@ -134,6 +134,15 @@ impl Scale {
     fn right(&self) -> f64 {
         WIDTH - RIGHT
     }
+
+    /// Where a bar from `from_ms` lasting `ms` is drawn, as `(x, width)`: at least 1 px wide,
+    /// so that an instant still shows, and inside the plot even then (a step that ends the
+    /// run at an instant sits at the right edge: its pixel goes left of it, not past it).
+    fn bar(&self, from_ms: u64, ms: u64) -> (f64, f64) {
+        let x0 = self.x(from_ms);
+        let width = (self.x(from_ms + ms) - x0).max(1.0);
+        (x0.min(self.right() - width), width)
+    }
 }
 
 /// The smallest tick step whose ticks are at least `min_px` apart at `px_per_ms`.
@@ -315,19 +324,18 @@ pub(crate) fn timeline(r: &Review, id: usize) -> String {
             y + BAR - 2.0,
             esc(&label)
         ));
-        let x0 = x(v.start_ms);
-        let width = (x(v.start_ms + v.took_ms) - x0).max(1.0);
+        let (x0, width) = scale.bar(v.start_ms, v.took_ms);
         s.push_str(&format!(
             "<rect class=\"span\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{BAR}\"/>\n"
         ));
         if v.wait_ms > 0 {
+            let (wx, wait) = scale.bar(v.start_ms, v.wait_ms);
             s.push_str(&format!(
-                "<rect class=\"wait\" fill=\"url(#hatch{id})\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\"/>\n",
-                (x(v.start_ms + v.wait_ms) - x0).max(1.0)
+                "<rect class=\"wait\" fill=\"url(#hatch{id})\" x=\"{wx:.1}\" y=\"{y:.1}\" width=\"{wait:.1}\" height=\"{BAR}\"/>\n"
             ));
         }
         for a in &v.attempts {
-            let ax = x(a.start_ms);
+            let (ax, exec) = scale.bar(a.start_ms, a.exec_ms);
             let class = if v.by_hand { "wait" } else { "exec" };
             let fill = if v.by_hand {
                 format!(" fill=\"url(#hatch{id})\"")
@@ -337,7 +345,7 @@ pub(crate) fn timeline(r: &Review, id: usize) -> String {
             s.push_str(&format!(
                 "<rect class=\"{class}{}\"{fill} x=\"{ax:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\"/>\n",
                 if a.outcome == "ok" { "" } else { " failed" },
-                (x(a.start_ms + a.exec_ms) - ax).max(1.0)
+                exec
             ));
         }
         if over {
@@ -394,11 +402,10 @@ pub(crate) fn timeline(r: &Review, id: usize) -> String {
                 .iter()
                 .filter(|a| a.host.as_deref() == Some(h.host.as_str()))
             {
-                let ax = x(a.start_ms);
+                let (ax, exec) = scale.bar(a.start_ms, a.exec_ms);
                 s.push_str(&format!(
-                    "<rect class=\"exec{}\" x=\"{ax:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{BAR}\"/>\n",
+                    "<rect class=\"exec{}\" x=\"{ax:.1}\" y=\"{y:.1}\" width=\"{exec:.1}\" height=\"{BAR}\"/>\n",
                     if a.outcome == "ok" { "" } else { " failed" },
-                    (x(a.start_ms + a.exec_ms) - ax).max(1.0)
                 ));
             }
             s.push_str("</g>\n");
@@ -476,4 +483,64 @@ pub(crate) fn timeline(r: &Review, id: usize) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::review::Integrity;
+    use crate::review::build::from_events;
+
+    fn event(seq: u64, mono: u64, event: &str, extra: Value) -> Value {
+        let mut v = json!({"v": 1, "seq": seq, "ts": "2026-12-07T03:00:00.000Z", "mono_ms": mono,
+            "run": "r", "event": event, "operator": "alice"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    }
+
+    /// Regression: `drills::a_since_lead_is_a_break_that_says_its_length` failed about one CI
+    /// run in ten with a step's bar at x=976 (+1), past the plot's right edge: an instant at
+    /// the end of the axis is drawn at the edge, and its 1 px minimum went beyond it. A bar,
+    /// wherever it starts (up to and past the end of the axis) and however long, is at least a
+    /// pixel wide and inside the plot.
+    #[test]
+    fn a_bar_is_at_least_a_pixel_wide_and_never_past_the_right_edge() {
+        let mut events = vec![event(
+            0,
+            0,
+            "run started",
+            json!({"runbook": "x", "mode": "drill", "rto_ms": 600_000}),
+        )];
+        let mut seq = 0;
+        for (step, from, ms) in [("a", 0, 2000), ("z", 2000, 0)] {
+            for (name, at, extra) in [
+                ("step presented", from, json!({"step": step})),
+                ("step started", from, json!({"step": step, "attempt": 1})),
+                (
+                    "step finished",
+                    from + ms,
+                    json!({"step": step, "attempt": 1, "outcome": "ok", "duration_ms": ms}),
+                ),
+            ] {
+                seq += 1;
+                events.push(event(seq, at, name, extra));
+            }
+        }
+        let r = from_events(events, "x.jsonl", Integrity::Incomplete { torn_tail: false });
+        let scale = Scale::of(&r);
+        for from in (0..=scale.end + 1000).step_by(7) {
+            for ms in [0, 1, 50, scale.end] {
+                let (x, width) = scale.bar(from, ms);
+                assert!(width >= 1.0, "a bar at +{from} for {ms} ms is {width} px wide");
+                assert!(
+                    x >= LABEL + PAD - 0.05 && x + width <= scale.right() + 0.05,
+                    "a bar at +{from} for {ms} ms is drawn at {x} (+{width}), outside the plot"
+                );
+            }
+        }
+    }
 }
