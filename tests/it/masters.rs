@@ -228,12 +228,7 @@ fn the_sweep_removes_only_our_own_stale_control_dirs() {
         .arg(audit.path())
         .arg("--target")
         .arg(format!("app={}", sshd.dest()))
-        .arg("--identity")
-        .arg(&sshd.identity)
-        .arg("--known-hosts")
-        .arg(&sshd.known_hosts)
-        .arg("--ssh-config")
-        .arg(&sshd.ssh_config)
+        .args(sshd.ssh_args())
         .expect_code(0);
 
     let kept = |dir: &Path| std::fs::read_to_string(dir.join("log")).ok();
