@@ -13,6 +13,7 @@ mod signatures;
 mod syncer;
 mod trail_check;
 mod verify;
+mod write_behind;
 
 pub use dir::new_run_id;
 pub(crate) use dir::{
