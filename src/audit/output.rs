@@ -275,7 +275,7 @@ mod tests {
             assert!(
                 dirty * page < WRITE_BEHIND_BYTES,
                 "{} MiB of 40 still dirty",
-                dirty * page >> 20
+                (dirty * page) >> 20
             );
         }
     }
