@@ -213,7 +213,7 @@ mod tests {
     }
 
     /// Write-behind, seen from the page cache (cachestat(2), Linux 6.5).
-    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     mod write_behind {
         use std::os::fd::AsRawFd;
 

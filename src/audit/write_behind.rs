@@ -19,7 +19,7 @@ impl WriteBehind {
     /// `size` bytes of `file` are written: once `WRITE_BEHIND_BYTES` of them are not yet on
     /// their way to the disk, starts their write-out (`sync_file_range(SYNC_FILE_RANGE_WRITE)`,
     /// which does not wait for it). Only a head start: the final fsync is what guarantees, so a
-    /// filesystem without it (tmpfs, another system) loses nothing.
+    /// filesystem where it does nothing (tmpfs) or fails loses nothing.
     pub(super) fn wrote(&mut self, file: &File, size: u64) {
         if size - self.started_to < WRITE_BEHIND_BYTES {
             return;
@@ -30,7 +30,6 @@ impl WriteBehind {
     }
 }
 
-#[cfg(target_os = "linux")]
 fn start_write_out(file: &File, from: u64, len: u64) {
     let (Ok(from), Ok(len)) = (i64::try_from(from), i64::try_from(len)) else {
         return;
@@ -40,6 +39,3 @@ fn start_write_out(file: &File, from: u64, len: u64) {
         libc::sync_file_range(file.as_raw_fd(), from, len, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn start_write_out(_file: &File, _from: u64, _len: u64) {}
