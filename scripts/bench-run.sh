@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks of `runbook run` (issue 3), each printed beside the baseline it is compared to:
 #   1. per-step overhead of 200 trivial steps over a warm SSH connection, vs. a shell loop of
-#      `ssh` over a ControlMaster socket (target: ratio <= 0.5, issue 30);
+#      `ssh` over a ControlMaster socket (target: ratio <= 0.5, issue 30); beside them, the floor
+#      of any tool that opens sessions as runbook does (`examples/session_floor.rs`: the
+#      `openssh` crate's native mux over the same warm master), bare and with runbook's wrapper;
 #   2. time to the first prompt for a local runbook, in a real pseudo-terminal (target <= 50 ms);
 #   3. 1 GiB of output from one step over SSH: throughput vs. `ssh host CMD > file` (runbook keeps
 #      the full output on disk too; target >= 0.9x, issue 30; for reference beside it: the same
@@ -20,7 +22,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
 
-cargo build --release -q
+cargo build --release -q --bin runbook --example session_floor
 bin=$PWD/target/release/runbook
 work=$(mktemp -d /tmp/rb-bench.XXXXXX)
 chmod 755 "$work"
@@ -52,6 +54,12 @@ tl=$(best loop)
 base=$(python3 -c "print(f'{$tl/200:.2f}')")
 ratio=$(python3 -c "print(f'{$ours/$base:.2f}')")
 printf '  runbook: %s ms/step   ssh loop over ControlMaster: %s ms/step   ratio %s (target <= 0.5)\n' "$ours" "$base" "$ratio"
+# Best of 3 of each: each run prints "BARE WRAPPED", in ms per session.
+runs=$(for _ in 1 2 3; do target/release/examples/session_floor "$work/cm" 200; done)
+floor=$(echo "$runs" | sort -n -k1,1 | head -1 | cut -d' ' -f1)
+wrapped=$(echo "$runs" | sort -n -k2,2 | head -1 | cut -d' ' -f2)
+printf "  the floor, sessions over the same master as runbook opens them: %s ms bare, %s ms with runbook's wrapper (runbook / floor: %s)\n" \
+  "$floor" "$wrapped" "$(python3 -c "print(f'{$ours/$floor:.2f}')")"
 
 echo "== 2. time to the first prompt, local runbook, in a pty"
 cat > "$work/local.yaml" <<'EOF'

@@ -60,7 +60,7 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-/// What the integration tests (`tests/it`) and `examples/gen_review_audit.rs` drive directly,
+/// What the integration tests (`tests/it`) and the bench helpers in `examples/` drive directly,
 /// below the command line: the trail's writer and records, locks and leases, transports.
 #[doc(hidden)]
 pub mod testing {
@@ -106,7 +106,7 @@ pub mod testing {
     pub mod transport {
         pub use crate::transport::{
             CancellationToken, Chunk, CommandSpec, ConnectError, Ending, Ssh, SshOptions, Transport,
-            canonical,
+            canonical, wire_form,
         };
     }
     pub mod validate {

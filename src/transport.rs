@@ -20,7 +20,7 @@ pub(crate) use audit_host::{AuditHost, Started};
 pub use canonical::canonical;
 pub(crate) use destination::Destination;
 pub(crate) use local::Local;
-pub use ssh::{ConnectError, Ssh, SshOptions};
+pub use ssh::{ConnectError, Ssh, SshOptions, wire_form};
 pub(crate) use stub::{Clock, DEFAULT_TOOK, Reply, Stub, Watcher};
 
 use crate::script::ScriptError;

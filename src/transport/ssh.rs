@@ -450,6 +450,14 @@ fn remote_command(token: &str, timeout: Option<Duration>, script_len: usize, log
     }
 }
 
+/// A step's command as `run` sends it to a host whose login shell is `sh` (no timeout, no
+/// variables): the command line sshd runs, and the script written on its standard input. For
+/// `examples/session_floor.rs`, which measures what the wrapper adds to a bare session.
+pub fn wire_form(command: &str) -> Result<(String, String), crate::script::ScriptError> {
+    let text = script(&[], command)?;
+    Ok((remote_command(&new_token(), None, text.len(), true), text))
+}
+
 /// Whether a login shell at `path` is `sh`: run by sshd as `sh -c COMMAND`, as the wrapper
 /// would run itself.
 fn is_sh(path: &str) -> bool {

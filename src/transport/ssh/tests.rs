@@ -108,3 +108,24 @@ fn only_sh_is_taken_for_sh() {
     let cmd = remote_command("T", None, 10, false);
     assert!(cmd.starts_with("exec sh -c 'if kill -0 -$$"), "{cmd}");
 }
+
+/// The wire form the session floor measures is what a step sends: its command runs from the
+/// script on stdin (not from the command line), in its announced group, and its exit code
+/// is reported.
+#[test]
+fn the_wire_form_runs_its_command_as_a_step_does() {
+    let (cmd, script) = wire_form("echo ran; exit 7").unwrap();
+    assert!(!cmd.contains("echo ran"), "the command travels on stdin: {cmd}");
+    assert!(
+        !cmd.starts_with("exec sh -c"),
+        "a login shell that is sh runs it as it is: {cmd}"
+    );
+    let out = run(&cmd, &script, true);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    assert_eq!(out.status.code(), Some(7));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("rb-pgid-") && stderr.ends_with(" exit 7\n"),
+        "{stderr}"
+    );
+}
