@@ -15,7 +15,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::destination::Destination;
 use super::{Chunk, DRAIN, Ending, GRACE, Job, Reader, Stopping, TransportError, emit, or_never};
-use crate::script::{read_and_run, script, shell_quote};
+use crate::script::{ScriptError, read_and_run, script, shell_quote};
 
 mod connect;
 mod marker;
@@ -453,7 +453,7 @@ fn remote_command(token: &str, timeout: Option<Duration>, script_len: usize, log
 /// A step's command as `run` sends it to a host whose login shell is `sh` (no timeout, no
 /// variables): the command line sshd runs, and the script written on its standard input. For
 /// `examples/session_floor.rs`, which measures what the wrapper adds to a bare session.
-pub fn wire_form(command: &str) -> Result<(String, String), crate::script::ScriptError> {
+pub fn wire_form(command: &str) -> Result<(String, String), ScriptError> {
     let text = script(&[], command)?;
     Ok((remote_command(&new_token(), None, text.len(), true), text))
 }

@@ -110,8 +110,8 @@ fn only_sh_is_taken_for_sh() {
 }
 
 /// The wire form the session floor measures is what a step sends: its command runs from the
-/// script on stdin (not from the command line), in its announced group, and its exit code
-/// is reported.
+/// script on stdin (not from the command line), under a group line, and its exit code is
+/// passed on and reported.
 #[test]
 fn the_wire_form_runs_its_command_as_a_step_does() {
     let (cmd, script) = wire_form("echo ran; exit 7").unwrap();
